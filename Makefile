@@ -1,0 +1,53 @@
+# FamilyLink: `make run` to try it, `make test` to check it. Nothing else is needed.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/familylink_test
+DEV_ENV := FLASK_DEBUG=1 DEV_MAILBOX=1
+
+.PHONY: help venv run test test-sqlite test-postgres lint format clean
+
+help:
+	@echo "make run    - set up, migrate, load demo data and serve on http://127.0.0.1:5000"
+	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL"
+	@echo "make format - format the code with the pinned ruff"
+
+$(VENV)/.installed: requirements.txt
+	@echo "Setting up $(VENV) (first run takes a minute)…"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c "import flask, familylink" 2>/dev/null || $(PY) -c "import flask"
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@$(DEV_ENV) $(FLASK) db upgrade
+	@$(DEV_ENV) $(FLASK) seed-demo --if-empty
+	@echo "Serving on http://127.0.0.1:5000 - emails appear at http://127.0.0.1:5000/dev/mailbox"
+	@$(DEV_ENV) $(FLASK) mail worker --interval 5 & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(DEV_ENV) $(FLASK) run --host 127.0.0.1 --port 5000
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test-sqlite: venv
+	@echo "== Tests on SQLite"
+	TEST_DATABASE_URL= $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: venv
+	@echo "== Tests on PostgreSQL ($(PG_TEST_URL))"
+	TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) tmp .pytest_cache .ruff_cache

@@ -1,0 +1,206 @@
+"""FamilyLink: the family side of intensive outpatient care."""
+
+import logging
+import secrets
+import uuid
+from pathlib import Path
+
+from flask import Flask, g, request
+
+from familylink import config as settings
+from familylink.extensions import csrf, db, limiter, login_manager, mail, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: settings from the environment, then `overrides` (tests pass theirs)."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(settings.INSTANCE_DIR),
+    )
+    app.config.update(settings.DEFAULTS)
+    app.config.update(settings.from_environment())
+    app.config.update(overrides or {})
+    _check_secret_key(app)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    register_extensions(app)
+    register_request_hooks(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def _check_secret_key(app: Flask) -> None:
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("DEBUG") or app.config.get("TESTING"):
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    raise ConfigurationError(
+        "SECRET_KEY is not set. Set it to a long random value, e.g. "
+        "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+    )
+
+
+def register_extensions(app: Flask) -> None:
+    from familylink import models  # noqa: F401  (every table known to Alembic)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from familylink.models import User
+
+        if not user_id.isdigit():
+            return None
+        return db.session.get(User, int(user_id))
+
+
+def register_request_hooks(app: Flask) -> None:
+    from familylink.services import audit
+
+    @app.before_request
+    def remember_origin():
+        g.request_id = str(uuid.uuid4())
+        audit.set_origin(request.remote_addr, g.request_id)
+
+    @app.teardown_request
+    def forget_origin(_exc=None):
+        audit.clear_origin()
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        from flask_login import current_user
+
+        if current_user.is_authenticated:
+            headers["Cache-Control"] = "no-store"
+        return response
+
+
+def register_blueprints(app: Flask) -> None:
+    from familylink.admin.routes import bp as admin_bp
+    from familylink.auth.routes import bp as auth_bp
+    from familylink.dev.routes import bp as dev_bp
+    from familylink.family.routes import bp as family_bp
+    from familylink.main.routes import bp as main_bp
+    from familylink.patient.routes import bp as patient_bp
+    from familylink.therapist.routes import bp as therapist_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(therapist_bp, url_prefix="/therapist")
+    app.register_blueprint(patient_bp, url_prefix="/patient")
+    app.register_blueprint(family_bp, url_prefix="/family")
+    if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
+        app.register_blueprint(dev_bp, url_prefix="/dev")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from flask import render_template
+    from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException
+
+    from familylink.services.errors import NotFound
+
+    log = logging.getLogger("familylink")
+
+    def render_error(code: int, title: str, message: str):
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    messages = {
+        400: ("Something in that request was not right", "Please go back and try again."),
+        403: ("You can't open this page", "Your account does not have access to it."),
+        404: ("We can't find that page", "The link may be old, or the page may have moved."),
+        405: ("That didn't work", "Please go back and use the buttons on the page."),
+        413: ("That was too much to send", "Please send less text or a smaller file."),
+        429: (
+            "Please wait a moment",
+            "There were too many attempts in a short time. Try again in a few minutes.",
+        ),
+    }
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        title, message = messages.get(error.code, ("Something went wrong", "Please try again."))
+        return render_error(error.code or 500, title, message)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return render_error(
+            400,
+            "This form has expired",
+            "For your safety, forms stop working after a while. Go back, reload the page "
+            "and try again.",
+        )
+
+    @app.errorhandler(NotFound)
+    def not_found(error: NotFound):
+        title, message = messages[404]
+        return render_error(404, title, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unhandled error")
+        db.session.rollback()
+        return render_error(
+            500, "Something went wrong on our side", "Nothing was changed. Please try again."
+        )
+
+
+def register_template_helpers(app: Flask) -> None:
+    from flask_login import current_user
+
+    from familylink.services.program import get_program
+    from familylink.services.timefmt import format_local, format_local_date
+
+    def viewer_zone() -> str:
+        if current_user and current_user.is_authenticated:
+            return current_user.timezone
+        return get_program().timezone
+
+    @app.template_filter("local")
+    def local_filter(instant, zone: str | None = None):
+        return format_local(instant, zone or viewer_zone())
+
+    @app.template_filter("local_date")
+    def local_date_filter(instant, zone: str | None = None):
+        return format_local_date(instant, zone or viewer_zone())
+
+    @app.context_processor
+    def inject_program():
+        return {"program": get_program()}
+
+
+def register_commands(app: Flask) -> None:
+    from familylink.cli import register
+
+    register(app)

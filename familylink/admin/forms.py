@@ -1,0 +1,62 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, IntegerField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange
+
+from familylink.forms import TimezoneField
+
+
+class ProgramForm(FlaskForm):
+    name = StringField(
+        "Program name",
+        validators=[
+            InputRequired(message="Enter a name."),
+            Length(max=120, message="Use at most 120 characters."),
+        ],
+    )
+    sender_name = StringField(
+        "Sender name on emails",
+        validators=[
+            InputRequired(message="Enter a sender name."),
+            Length(max=120, message="Use at most 120 characters."),
+        ],
+        description="Keep it neutral: recipients' inboxes may be seen by others.",
+    )
+    timezone = TimezoneField("Program time zone")
+    reminder_offsets = StringField(
+        "Reminder times (hours before a session)",
+        validators=[InputRequired(message="Enter at least one reminder time."), Length(max=40)],
+        description="Separate with commas, for example: 48, 2",
+    )
+    cancellation_window_hours = IntegerField(
+        "Cancellation window (hours)",
+        validators=[InputRequired(message="Enter a number of hours."), NumberRange(0, 336)],
+    )
+    booking_horizon_days = IntegerField(
+        "Booking horizon (days)",
+        validators=[InputRequired(message="Enter a number of days."), NumberRange(1, 365)],
+    )
+    minimum_notice_hours = IntegerField(
+        "Minimum notice (hours)",
+        validators=[InputRequired(message="Enter a number of hours."), NumberRange(0, 336)],
+    )
+    waitlist_hold_hours = IntegerField(
+        "Waitlist offer hold (hours)",
+        validators=[InputRequired(message="Enter a number of hours."), NumberRange(1, 168)],
+    )
+
+
+class InviteForm(FlaskForm):
+    name = StringField(
+        "Full name",
+        validators=[
+            InputRequired(message="Enter a name."),
+            Length(max=120, message="Use at most 120 characters."),
+        ],
+    )
+    email = EmailField(
+        "Email address",
+        validators=[
+            InputRequired(message="Enter an email address."),
+            Length(max=254, message="That email address is too long."),
+        ],
+    )

@@ -1,0 +1,88 @@
+"""Program settings and therapist accounts."""
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from familylink.admin.forms import InviteForm, ProgramForm
+from familylink.extensions import db
+from familylink.models import Role, User
+from familylink.services import accounts
+from familylink.services.errors import ValidationError
+from familylink.services.program import get_program, update_program
+from familylink.web import apply_error, request_now, role_required
+
+bp = Blueprint("admin", __name__)
+
+
+def _therapists():
+    return db.session.scalars(
+        select(User).where(User.role == Role.THERAPIST).order_by(User.name)
+    ).all()
+
+
+@bp.route("/")
+@role_required(Role.ADMIN)
+def home():
+    return render_template("admin/home.html", therapists=_therapists(), invite_form=InviteForm())
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def settings():
+    program = get_program()
+    form = ProgramForm(obj=program)
+    if not form.is_submitted():
+        form.reminder_offsets.data = ", ".join(str(h) for h in program.reminder_offsets_hours)
+    if form.validate_on_submit():
+        try:
+            offsets = [int(part) for part in form.reminder_offsets.data.split(",") if part.strip()]
+        except ValueError:
+            form.reminder_offsets.errors.append(
+                "Use whole numbers separated by commas, like 48, 2."
+            )
+        else:
+            try:
+                update_program(
+                    program,
+                    name=form.name.data,
+                    sender_name=form.sender_name.data,
+                    timezone=form.timezone.data,
+                    reminder_offsets_hours=offsets,
+                    cancellation_window_hours=form.cancellation_window_hours.data,
+                    booking_horizon_days=form.booking_horizon_days.data,
+                    minimum_notice_hours=form.minimum_notice_hours.data,
+                    waitlist_hold_hours=form.waitlist_hold_hours.data,
+                )
+            except ValidationError as error:
+                db.session.rollback()
+                apply_error(form, error)
+            else:
+                db.session.commit()
+                flash("Program settings saved.", "success")
+                return redirect(url_for("admin.settings"))
+    status = 400 if form.errors else 200
+    return render_template("admin/settings.html", form=form), status
+
+
+@bp.route("/therapists", methods=["POST"])
+@role_required(Role.ADMIN)
+def invite_therapist():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            accounts.invite_user(
+                role=Role.THERAPIST,
+                name=form.name.data,
+                email=form.email.data,
+                invited_by=current_user,
+                now=request_now(),
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Invitation sent to {form.email.data}.", "success")
+            return redirect(url_for("admin.home"))
+    return render_template("admin/home.html", therapists=_therapists(), invite_form=form), 400

@@ -1,0 +1,137 @@
+"""Command-line commands: `flask --app wsgi <command> --help` explains each."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from datetime import UTC, datetime
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from familylink.extensions import db
+from familylink.models.types import utcnow
+
+
+def parse_now(value: str | None) -> datetime:
+    """--now takes an ISO 8601 instant (UTC when no offset is given); default: the clock."""
+    if not value:
+        return utcnow()
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "use ISO 8601, for example 2026-12-01T15:00 or 2026-12-01T10:00-05:00"
+        )
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+now_option = click.option(
+    "--now",
+    "now_text",
+    metavar="ISO-TIME",
+    help="Act as if it were this instant (for trying things out).",
+)
+
+mail_cli = AppGroup("mail", help="Deliver queued emails from the outbox.")
+
+
+@mail_cli.command(
+    "send", help="Deliver every email that is due now, once, then exit (cron-friendly)."
+)
+@now_option
+def mail_send(now_text):
+    from familylink.services import mailer
+
+    report = mailer.send_pending(now=parse_now(now_text), worker=_worker_name())
+    click.echo(f"Mail pass done: {report}.")
+
+
+@mail_cli.command("worker", help="Deliver emails in a loop until stopped (Ctrl+C or SIGTERM).")
+@click.option("--interval", default=10.0, show_default=True, help="Seconds to wait between passes.")
+@click.option("--passes", default=0, help="Stop after this many passes (0: run until stopped).")
+def mail_worker(interval, passes):
+    from familylink.services import mailer
+
+    stopping = {"now": False}
+
+    def stop(*_):
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    worker = _worker_name()
+    click.echo(f"Mail worker {worker} started; passes every {interval:g} s.")
+    done = 0
+    try:
+        while not stopping["now"]:
+            for hook in current_app.extensions.get("familylink_sweeps", []):
+                hook(utcnow())
+            report = mailer.send_pending(now=utcnow(), worker=worker)
+            if report.sent or report.failed or report.retried:
+                click.echo(f"{datetime.now():%H:%M:%S} {report}")
+            db.session.remove()
+            done += 1
+            if passes and done >= passes:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    click.echo("Mail worker stopped.")
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@click.command("seed-demo", help="Load the demo program, people and data (see README).")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
+def seed_demo(if_empty):
+    from familylink import demo
+
+    if if_empty and demo.has_accounts():
+        click.echo("The database already has accounts; demo data not loaded.")
+        return
+    password = current_app.config["DEMO_PASSWORD"]
+    accounts = demo.seed(password=password, now=utcnow(), progress=click.echo)
+    db.session.commit()
+    click.echo(f"\nDemo accounts (password for all: {password}):")
+    for role, name, email in accounts:
+        click.echo(f"  {role:<10} {name:<22} {email}")
+
+
+@click.command("create-admin", help="Create an administrator account (asks for the password).")
+@click.option("--name", prompt=True, help="The administrator's full name.")
+@click.option("--email", prompt=True, help="The administrator's email address.")
+@click.password_option(help="At least 12 characters.")
+def create_admin(name, email, password):
+    from familylink.models import Role, User
+    from familylink.services.accounts import clean_name, find_user_by_email, normalize_email
+    from familylink.services.errors import ValidationError
+    from familylink.services.passwords import check_password_rules, hash_password
+
+    try:
+        address = normalize_email(email)
+        if find_user_by_email(address):
+            raise ValidationError("An account with that address already exists.")
+        check_password_rules(password, email=address)
+        user = User(
+            email=address,
+            name=clean_name(name),
+            role=Role.ADMIN,
+            password_hash=hash_password(password),
+            verified_at=utcnow(),
+        )
+    except ValidationError as error:
+        raise click.ClickException(error.message)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Administrator {address} created.")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(mail_cli)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(create_admin)

@@ -1,0 +1,82 @@
+"""Settings, read from the environment.
+
+Every setting the app reads is listed in README.md. Defaults suit local development;
+production must set SECRET_KEY (the app refuses to start without it) and DATABASE_URL.
+"""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'familylink.db'}")
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants the driver named.
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def from_environment() -> dict:
+    """Return the settings dictionary built from environment variables."""
+    debug = _bool("FLASK_DEBUG")
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "DEBUG": debug,
+        "SQLALCHEMY_DATABASE_URI": _database_url(),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL"),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": os.environ.get(
+            "MAIL_DEFAULT_SENDER", "no-reply@familylink.localhost"
+        ),
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
+        "SERVER_NAME": os.environ.get("SERVER_NAME"),
+        "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "DEV_MAILBOX": _bool("DEV_MAILBOX", default=debug),
+        "SESSION_COOKIE_SECURE": not debug,
+        "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "family-demo-2026"),
+    }
+
+
+DEFAULTS = {
+    "TESTING": False,
+    "WTF_CSRF_ENABLED": True,
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session, which times out itself
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_DURATION": 0,
+    "PERMANENT_SESSION_LIFETIME": 30 * 60,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": False,
+    # Argon2id parameters: None means argon2-cffi's own defaults (RFC 9106 low-memory).
+    # Tests pass cheaper ones so the suite stays fast; production never sets them.
+    "ARGON2_PARAMETERS": None,
+    "TOKEN_LIFETIMES_HOURS": {"verify": 48, "reset": 1, "invite": 7 * 24, "family_invite": 14 * 24},
+    "MAIL_BATCH_SIZE": 50,
+    "MAIL_MAX_ATTEMPTS": 8,
+    "MAIL_LEASE_SECONDS": 120,
+}

@@ -1,0 +1,41 @@
+"""The landing page, each role's way home, the crisis page and the health check."""
+
+from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from familylink.extensions import db, limiter
+from familylink.models import Role
+
+bp = Blueprint("main", __name__)
+
+HOME_BY_ROLE = {
+    Role.FAMILY: "family.home",
+    Role.PATIENT: "patient.home",
+    Role.THERAPIST: "therapist.home",
+    Role.ADMIN: "admin.home",
+}
+
+
+@bp.route("/")
+def home():
+    if current_user.is_authenticated:
+        return redirect(url_for(HOME_BY_ROLE[current_user.role]))
+    return render_template("main/index.html")
+
+
+@bp.route("/help/crisis")
+def crisis():
+    return render_template("main/crisis.html")
+
+
+@bp.route("/healthz")
+@limiter.exempt
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return jsonify(status="unavailable", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")

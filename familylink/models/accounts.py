@@ -1,0 +1,91 @@
+"""People, the program they belong to, and single-use account tokens."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from familylink.extensions import db
+from familylink.models.types import UTCDateTime, utcnow
+
+
+class Role(enum.StrEnum):
+    FAMILY = "family"
+    PATIENT = "patient"
+    THERAPIST = "therapist"
+    ADMIN = "admin"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased so the unique index is case-insensitive on every database.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20), index=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Patients only: who treats them and since when (the episode of care consents may follow).
+    therapist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    episode_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    episode_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name else ""
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"
+
+
+class Program(db.Model):
+    """The clinic's settings; one row per installation."""
+
+    __tablename__ = "programs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # What recipients see as the sender: must not reveal the kind of care.
+    sender_name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    reminder_offsets_hours: Mapped[list] = mapped_column(JSON, default=lambda: [48, 2])
+    cancellation_window_hours: Mapped[int] = mapped_column(Integer, default=24)
+    booking_horizon_days: Mapped[int] = mapped_column(Integer, default=28)
+    minimum_notice_hours: Mapped[int] = mapped_column(Integer, default=12)
+    waitlist_hold_hours: Mapped[int] = mapped_column(Integer, default=12)
+
+
+class TokenPurpose(enum.StrEnum):
+    VERIFY = "verify"
+    RESET = "reset"
+    INVITE = "invite"  # a therapist or patient sets their first password
+    FAMILY_INVITE = "family_invite"  # a family member accepts a patient's consent invitation
+
+
+class AccountToken(db.Model):
+    """A single-use, expiring token bound to one address; only its SHA-256 is stored."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(254))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,28 @@
+"""The append-only audit log."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from familylink.extensions import db
+from familylink.models.types import UTCDateTime, utcnow
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[int | None]
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # For disclosures: the family member the patient's information went to.
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    outcome: Mapped[str] = mapped_column(String(20), default="success")
+    ip: Mapped[str | None] = mapped_column(String(45))
+    request_id: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[dict | None] = mapped_column(JSON)

@@ -1,0 +1,132 @@
+"""Consents under 42 CFR Part 2 §2.31, and the links they allow.
+
+A ConsentRecord is never updated or deleted: renewing writes a new record that supersedes the
+old one, and revocation, expiry and superseding are each a ConsentClosure row.
+"""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from familylink.extensions import db
+from familylink.models.types import UTCDateTime, utcnow
+
+
+class Scope(enum.StrEnum):
+    SCHEDULING = "scheduling"
+    ATTENDANCE = "attendance"
+    PROGRESS = "progress"
+
+
+class ExpiryKind(enum.StrEnum):
+    DATE = "date"
+    EPISODE_END = "episode_end"
+
+
+class ClosureReason(enum.StrEnum):
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+
+
+class ConsentRecord(db.Model):
+    __tablename__ = "consent_records"
+    __table_args__ = (
+        Index("ix_consent_records_patient_recipient", "patient_id", "recipient_email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # §2.31(a)(1) the patient's name, as signed
+    patient_name: Mapped[str] = mapped_column(String(120))
+    # §2.31(a)(2) who discloses
+    program_name: Mapped[str] = mapped_column(String(120))
+    # §2.31(a)(4) the recipient
+    recipient_name: Mapped[str] = mapped_column(String(120))
+    recipient_relationship: Mapped[str] = mapped_column(String(60))
+    recipient_email: Mapped[str] = mapped_column(String(254))
+    # §2.31(a)(5) the purpose
+    purpose: Mapped[str] = mapped_column(Text)
+    # §2.31(a)(3) how much and what kind of information
+    scope_scheduling: Mapped[bool] = mapped_column(Boolean)
+    scope_attendance: Mapped[bool] = mapped_column(Boolean)
+    scope_progress: Mapped[bool] = mapped_column(Boolean)
+    information_description: Mapped[str] = mapped_column(Text)
+    # §2.31(a)(6) the right to revoke, as stated on the form
+    revocation_statement: Mapped[str] = mapped_column(Text)
+    # §2.31(a)(7) expiry: a date, or the end of the episode of care plus some days
+    expiry_kind: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expiry_days_after_episode: Mapped[int | None] = mapped_column(Integer)
+    expiry_description: Mapped[str] = mapped_column(Text)
+    # §2.31(a)(8) signature and (a)(9) date
+    signature_name: Mapped[str] = mapped_column(String(120))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # How it was signed: in the portal, or on paper and recorded by a therapist.
+    method: Mapped[str] = mapped_column(String(10))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    attested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The exact words the patient saw, and which version of the form they came from.
+    form_version: Mapped[str] = mapped_column(String(20))
+    text_snapshot: Mapped[str] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("consent_records.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    closure: Mapped["ConsentClosure | None"] = relationship(
+        back_populates="consent", uselist=False, lazy="joined"
+    )
+
+    @property
+    def scopes(self) -> list[str]:
+        return [s.value for s in Scope if getattr(self, f"scope_{s.value}")]
+
+
+class ConsentClosure(db.Model):
+    """The end of a consent: revoked, expired (processed by the sweep) or superseded."""
+
+    __tablename__ = "consent_closures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("consent_records.id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Revocation in writing, recorded by a therapist: how it arrived.
+    method: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    consent: Mapped[ConsentRecord] = relationship(back_populates="closure")
+
+
+class FamilyLink(db.Model):
+    """A family member's account joined to a patient, made by accepting an invitation.
+
+    The link alone discloses nothing: access needs an active consent to the link's address.
+    """
+
+    __tablename__ = "family_links"
+    __table_args__ = (UniqueConstraint("patient_id", "family_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    family_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    recipient_email: Mapped[str] = mapped_column(String(254))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImmutableRecordError(RuntimeError):
+    pass
+
+
+@event.listens_for(ConsentRecord, "before_update")
+def _refuse_consent_update(mapper, connection, target):
+    raise ImmutableRecordError("consent records are never changed; sign a new one instead")
+
+
+@event.listens_for(ConsentRecord, "before_delete")
+def _refuse_consent_delete(mapper, connection, target):
+    raise ImmutableRecordError("consent records are never deleted")

@@ -1,0 +1,35 @@
+"""Domain errors: the view turns them into a message beside a field, a flash, or a 404."""
+
+
+class DomainError(Exception):
+    """A rule refused the request. `field` names the form field the message belongs to."""
+
+    status_code = 400
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationError(DomainError):
+    status_code = 400
+
+
+class InvalidToken(DomainError):
+    status_code = 400
+
+
+class NotFound(DomainError):
+    """The object does not exist or the actor may not know it exists: always answered as 404."""
+
+    status_code = 404
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)
+
+
+class Conflict(DomainError):
+    """The request lost a race or repeats one that already happened."""
+
+    status_code = 409

@@ -1,0 +1,90 @@
+"""Single-use, expiring tokens bound to one address (verification, reset, invitations)."""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from familylink.extensions import db
+from familylink.models import AccountToken, User
+from familylink.services.errors import InvalidToken
+
+EXPIRED_OR_INVALID = "This link is not valid any more. It may have expired or been used already."
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(
+    purpose: str,
+    *,
+    email: str,
+    now: datetime,
+    user: User | None = None,
+    payload: dict | None = None,
+    lifetime: timedelta | None = None,
+) -> str:
+    """Store a new token and return its raw value, which only the emailed link carries."""
+    if lifetime is None:
+        lifetime = timedelta(hours=current_app.config["TOKEN_LIFETIMES_HOURS"][purpose])
+    raw = secrets.token_urlsafe(32)
+    db.session.add(
+        AccountToken(
+            token_hash=_digest(raw),
+            purpose=purpose,
+            email=email.lower(),
+            user_id=user.id if user else None,
+            payload=payload,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    db.session.flush()
+    return raw
+
+
+def find_valid_token(raw: str | None, purpose: str, *, now: datetime) -> AccountToken:
+    """Return the unused, unexpired token of that purpose, or raise InvalidToken."""
+    if not raw or len(raw) > 100:
+        raise InvalidToken(EXPIRED_OR_INVALID)
+    token = db.session.scalar(
+        select(AccountToken).where(
+            AccountToken.token_hash == _digest(raw), AccountToken.purpose == purpose
+        )
+    )
+    if token is None or token.used_at is not None or token.expires_at <= now:
+        raise InvalidToken(EXPIRED_OR_INVALID)
+    return token
+
+
+def consume_token(raw: str | None, purpose: str, *, now: datetime) -> AccountToken:
+    """Mark the token used and return it; a second use, even a concurrent one, is refused."""
+    token = find_valid_token(raw, purpose, now=now)
+    # Conditional update: of two racing requests only one sees a row change.
+    claimed = db.session.execute(
+        update(AccountToken)
+        .where(AccountToken.id == token.id, AccountToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise InvalidToken(EXPIRED_OR_INVALID)
+    db.session.refresh(token)
+    return token
+
+
+def revoke_tokens(purpose: str, *, email: str, now: datetime) -> None:
+    """Use up every open token of that purpose for an address (a newer one replaces them)."""
+    db.session.execute(
+        update(AccountToken)
+        .where(
+            AccountToken.purpose == purpose,
+            AccountToken.email == email.lower(),
+            AccountToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,39 @@
+"""Migrations build the same schema as the models, on the suite's database engine."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from familylink import create_app
+from familylink.extensions import db
+from tests.conftest import app_settings, ensure_postgres_database
+
+
+@pytest.fixture
+def empty_database_url(database_url, tmp_path):
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'migrations.db'}"
+    url = make_url(database_url).set(database=make_url(database_url).database + "_migrations")
+    rendered = url.render_as_string(hide_password=False)
+    ensure_postgres_database(rendered)
+    engine = create_engine(rendered)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return rendered
+
+
+def test_upgrade_from_empty_matches_the_models(empty_database_url):
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "render_as_batch": True}
+            )
+            differences = compare_metadata(context, db.metadata)
+        db.engine.dispose()
+    assert differences == []

@@ -1,0 +1,190 @@
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import AccountToken, AuditEvent, OutboxEmail, Role, TokenPurpose, User
+from familylink.services import accounts, tokens
+from familylink.services.errors import InvalidToken, ValidationError
+from tests.factories import PASSWORD
+
+
+def _register(now, email="maria@example.org"):
+    return accounts.register_family_member(
+        name="Maria Rivera",
+        email=email,
+        password="lantern orchard pebble",
+        timezone="America/Chicago",
+        now=now,
+    )
+
+
+def _link_token(email_row: OutboxEmail) -> str:
+    return email_row.text_body.split("/verify/")[1].split()[0]
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_registration_creates_an_unverified_family_account_and_queues_verification(app_ctx, now):
+    user = _register(now, email="Maria@Example.org")
+    assert user.role == Role.FAMILY
+    assert user.email == "maria@example.org"
+    assert user.verified_at is None
+    email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "verify_email"))
+    assert email.to_address == "maria@example.org"
+    assert "/verify/" in email.text_body
+
+
+def test_registering_a_known_address_creates_nothing_and_tells_the_owner(app_ctx, create_user, now):
+    create_user(Role.PATIENT, email="jordan@example.org")
+    users_before = _count(User)
+    assert _register(now, email="JORDAN@example.org") is None
+    assert _count(User) == users_before
+    kinds = db.session.scalars(select(OutboxEmail.kind)).all()
+    assert kinds == ["already_registered"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 121}, "name"),
+        ({"email": "not-an-address"}, "email"),
+        ({"email": ""}, "email"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"password": "too short"}, "password"),
+    ],
+)
+def test_bad_registration_input_names_the_field_and_stores_nothing(app_ctx, now, changes, field):
+    values = {
+        "name": "Maria Rivera",
+        "email": "maria@example.org",
+        "password": "lantern orchard pebble",
+        "timezone": "America/Chicago",
+    }
+    values.update(changes)
+    with pytest.raises(ValidationError) as caught:
+        accounts.register_family_member(now=now, **values)
+    assert caught.value.field == field
+    assert _count(User) == 0
+    assert _count(OutboxEmail) == 0
+
+
+def test_verification_link_works_once(app_ctx, now):
+    _register(now)
+    raw = _link_token(db.session.scalar(select(OutboxEmail)))
+    user = accounts.verify_email(raw, now=now + timedelta(minutes=5))
+    assert user.verified_at == now + timedelta(minutes=5)
+    with pytest.raises(InvalidToken):
+        accounts.verify_email(raw, now=now + timedelta(minutes=6))
+
+
+def test_verification_link_expires_after_48_hours(app_ctx, now):
+    _register(now)
+    raw = _link_token(db.session.scalar(select(OutboxEmail)))
+    with pytest.raises(InvalidToken):
+        accounts.verify_email(raw, now=now + timedelta(hours=48))
+
+
+def test_a_token_for_one_purpose_does_not_work_for_another(app_ctx, create_user, now):
+    user = create_user()
+    raw = tokens.issue_token(TokenPurpose.VERIFY, email=user.email, user=user, now=now)
+    with pytest.raises(InvalidToken):
+        accounts.reset_password(raw, "lantern orchard pebble", now=now)
+
+
+def test_only_a_hash_of_each_token_is_stored(app_ctx, create_user, now):
+    user = create_user()
+    raw = tokens.issue_token(TokenPurpose.RESET, email=user.email, user=user, now=now)
+    stored = db.session.scalar(select(AccountToken))
+    assert raw not in stored.token_hash
+
+
+def test_sign_in_succeeds_with_the_right_password(app_ctx, create_user, now):
+    user = create_user(email="lee@example.org")
+    assert accounts.authenticate("LEE@example.org", PASSWORD, now=now) == user
+
+
+@pytest.mark.parametrize("case", ["unknown", "wrong password", "unverified", "disabled"])
+def test_every_failed_sign_in_gets_the_same_message(app_ctx, create_user, now, case):
+    create_user(email="known@example.org", verified=case != "unverified", active=case != "disabled")
+    email = "nobody@example.org" if case == "unknown" else "known@example.org"
+    password = "wrong password here" if case == "wrong password" else PASSWORD
+    with pytest.raises(ValidationError) as caught:
+        accounts.authenticate(email, password, now=now)
+    assert caught.value.message == accounts.SIGN_IN_FAILED
+    failure = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "auth.sign_in_failed")
+    )
+    assert failure.outcome == "failure"
+
+
+def test_reset_for_an_unknown_address_sends_nothing(app_ctx, now):
+    accounts.request_password_reset("nobody@example.org", now=now)
+    assert _count(OutboxEmail) == 0
+
+
+def test_reset_link_sets_a_new_password_once(app_ctx, create_user, now):
+    user = create_user(email="ada@example.org")
+    accounts.request_password_reset("ada@example.org", now=now)
+    raw = db.session.scalar(select(OutboxEmail)).text_body.split("/reset/")[1].split()[0]
+    accounts.reset_password(raw, "new lantern orchard", now=now + timedelta(minutes=10))
+    assert accounts.authenticate(user.email, "new lantern orchard", now=now) == user
+    with pytest.raises(InvalidToken):
+        accounts.reset_password(raw, "another lantern orchard", now=now + timedelta(minutes=11))
+
+
+def test_reset_link_expires_after_an_hour(app_ctx, create_user, now):
+    create_user(email="ada@example.org")
+    accounts.request_password_reset("ada@example.org", now=now)
+    raw = db.session.scalar(select(OutboxEmail)).text_body.split("/reset/")[1].split()[0]
+    with pytest.raises(InvalidToken):
+        accounts.reset_password(raw, "new lantern orchard", now=now + timedelta(hours=1))
+
+
+def test_a_weak_new_password_leaves_the_reset_link_usable(app_ctx, create_user, now):
+    create_user(email="ada@example.org")
+    accounts.request_password_reset("ada@example.org", now=now)
+    raw = db.session.scalar(select(OutboxEmail)).text_body.split("/reset/")[1].split()[0]
+    with pytest.raises(ValidationError):
+        accounts.reset_password(raw, "short", now=now)
+    accounts.reset_password(raw, "new lantern orchard", now=now)
+
+
+def test_an_invited_patient_sets_a_password_and_is_verified(app_ctx, create_user, now):
+    therapist = create_user(Role.THERAPIST)
+    patient = accounts.invite_user(
+        role=Role.PATIENT,
+        name="Jordan Rivera",
+        email="jordan@example.org",
+        invited_by=therapist,
+        therapist=therapist,
+        now=now,
+    )
+    assert patient.password_hash is None and patient.therapist_id == therapist.id
+    email = db.session.scalar(select(OutboxEmail))
+    raw = email.text_body.split("/invitation/")[1].split()[0]
+    accounts.accept_invitation(raw, "lantern orchard pebble", now=now)
+    assert accounts.authenticate("jordan@example.org", "lantern orchard pebble", now=now) == patient
+
+
+def test_inviting_an_existing_address_is_refused(app_ctx, create_user, now):
+    admin = create_user(Role.ADMIN)
+    create_user(email="lee@example.org")
+    with pytest.raises(ValidationError) as caught:
+        accounts.invite_user(
+            role=Role.THERAPIST, name="Dr Lee", email="lee@example.org", invited_by=admin, now=now
+        )
+    assert caught.value.field == "email"
+
+
+def test_invitations_are_audited(app_ctx, create_user, now):
+    admin = create_user(Role.ADMIN)
+    accounts.invite_user(
+        role=Role.THERAPIST, name="Dr Lee", email="lee@example.org", invited_by=admin, now=now
+    )
+    actions = set(db.session.scalars(select(AuditEvent.action)))
+    assert {"account.invited", "email.queued"} <= actions

@@ -1,0 +1,149 @@
+"""The outbox and its sender, against a real SMTP server on loopback."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AuditEvent, OutboxEmail, OutboxStatus
+from familylink.services import mailer
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def mail_ctx(mail_app):
+    with mail_app.app_context():
+        yield mail_app
+
+
+def _queue(n, now, **extra):
+    for i in range(n):
+        mailer.queue_email(
+            "password_reset",
+            to=f"person{i}@example.org",
+            dedupe_key=f"test:{i}",
+            now=now,
+            context={"link": "https://familylink.test/reset/x", "recipient": None},
+            **extra,
+        )
+    db.session.commit()
+
+
+def _statuses():
+    return db.session.scalars(select(OutboxEmail.status).order_by(OutboxEmail.id)).all()
+
+
+def test_queueing_the_same_dedupe_key_twice_queues_one_email(mail_ctx, now):
+    _queue(1, now)
+    _queue(1, now)
+    assert len(_statuses()) == 1
+
+
+def test_pending_emails_are_delivered_once(mail_ctx, smtp_server, now):
+    _queue(3, now)
+    first = mailer.send_pending(now=now)
+    second = mailer.send_pending(now=now)
+    assert (first.sent, second.sent) == (3, 0)
+    assert len(smtp_server.messages) == 3
+    assert _statuses() == ["sent"] * 3
+
+
+def test_the_sender_name_is_the_programs_neutral_name(mail_ctx, smtp_server, now):
+    _queue(1, now)
+    mailer.send_pending(now=now)
+    message = smtp_server.parsed()[0]
+    assert message["From"] == "Family Sessions <no-reply@familylink.localhost>"
+    assert message["Subject"] == "Reset your password"
+
+
+def test_every_email_has_text_and_html(mail_ctx, smtp_server, now):
+    _queue(1, now)
+    mailer.send_pending(now=now)
+    types = {part.get_content_type() for part in smtp_server.parsed()[0].walk()}
+    assert {"text/plain", "text/html"} <= types
+
+
+def test_a_temporary_refusal_is_retried_later_and_delivered_once(mail_ctx, smtp_server, now):
+    smtp_server.handler.replies.append("451 Try again later")
+    _queue(1, now)
+    report = mailer.send_pending(now=now)
+    assert report.retried == 1 and smtp_server.messages == []
+    row = db.session.scalar(select(OutboxEmail))
+    assert row.status == OutboxStatus.PENDING and row.next_attempt_at > now
+    assert mailer.send_pending(now=now).sent == 0  # not due yet
+    assert mailer.send_pending(now=now + timedelta(hours=1)).sent == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_permanent_refusal_fails_without_retry(mail_ctx, smtp_server, now):
+    smtp_server.handler.replies.append("550 No such mailbox")
+    _queue(1, now)
+    report = mailer.send_pending(now=now)
+    assert report.failed == 1
+    assert _statuses() == ["failed"]
+    assert mailer.send_pending(now=now + timedelta(days=1)).sent == 0
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "email.failed"))
+
+
+def test_nothing_is_lost_while_the_smtp_server_is_down(mail_ctx, smtp_server, now):
+    _queue(2, now)
+    smtp_server.stop()
+    down = mailer.send_pending(now=now)
+    assert down.sent == 0 and _statuses() == ["pending", "pending"]
+    smtp_server.restart()
+    later = mailer.send_pending(now=now + timedelta(hours=2))
+    assert later.sent == 2 and len(smtp_server.messages) == 2
+
+
+def test_rows_past_their_retry_limit_are_marked_failed(mail_ctx, smtp_server, now):
+    mail_ctx.config["MAIL_MAX_ATTEMPTS"] = 2
+    smtp_server.handler.replies.extend(["451 later", "451 later"])
+    _queue(1, now)
+    mailer.send_pending(now=now)
+    mailer.send_pending(now=now + timedelta(hours=1))
+    assert _statuses() == ["failed"]
+
+
+def test_an_email_past_its_useful_time_is_dropped(mail_ctx, smtp_server, now):
+    _queue(1, now, not_after=now + timedelta(minutes=5))
+    report = mailer.send_pending(now=now + timedelta(minutes=6))
+    assert report.cancelled == 1 and smtp_server.messages == []
+
+
+def test_a_leased_row_is_not_sent_by_another_worker_until_the_lease_ends(mail_ctx, now):
+    _queue(1, now)
+    claimed = mailer.claim_batch(now=now, limit=10, worker="a")
+    assert len(claimed) == 1
+    assert mailer.claim_batch(now=now, limit=10, worker="b") == []
+    later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
+    assert len(mailer.claim_batch(now=later, limit=10, worker="b")) == 1
+
+
+def test_the_dev_mailbox_receives_mail_when_no_server_is_set(app_ctx, now):
+    _queue(1, now)
+    assert mailer.send_pending(now=now).sent == 1
+    assert _statuses() == ["sent"]
+
+
+def test_without_a_server_or_dev_mailbox_mail_stays_queued(app_ctx, now):
+    app_ctx.config["DEV_MAILBOX"] = False
+    _queue(1, now)
+    assert mailer.send_pending(now=now).sent == 0
+    assert _statuses() == ["pending"]
+
+
+def test_tls_connections_verify_the_servers_certificate(mail_ctx, smtp_server, now):
+    # The test server speaks no TLS: a verifying STARTTLS must refuse rather than send in clear.
+    mail_ctx.config["MAIL_USE_TLS"] = True
+    mail_ctx.extensions["mail"].use_tls = True
+    _queue(1, now)
+    report = mailer.send_pending(now=now)
+    assert report.sent == 0 and smtp_server.messages == []
+
+
+def test_the_guard_refuses_unexpected_smtp_connections():
+    import smtplib
+
+    with pytest.raises(AssertionError, match="unexpected SMTP connection"):
+        smtplib.SMTP("127.0.0.1", free_port())
