@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from familylink.extensions import db
 from familylink.models import Role, User
 from familylink.services.passwords import hash_password
@@ -42,3 +44,57 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def create_consent(
+    patient: User,
+    family_member: User,
+    *,
+    scopes: tuple[str, ...] = ("scheduling",),
+    now: datetime = NOON,
+    expires_at: datetime | None = None,
+    relationship: str = "Mother",
+):
+    """An active portal consent from `patient` to `family_member`, with the link it allows."""
+    from familylink.models import ConsentRecord, ExpiryKind, FamilyLink
+
+    consent = ConsentRecord(
+        patient_id=patient.id,
+        patient_name=patient.name,
+        program_name="Test Program",
+        recipient_name=family_member.name,
+        recipient_relationship=relationship,
+        recipient_email=family_member.email,
+        purpose="Coordinating and taking part in family therapy",
+        scope_scheduling="scheduling" in scopes,
+        scope_attendance="attendance" in scopes,
+        scope_progress="progress" in scopes,
+        information_description="Session times",
+        revocation_statement="You may revoke at any time.",
+        expiry_kind=ExpiryKind.DATE,
+        expires_at=expires_at or now + timedelta(days=180),
+        expiry_description="180 days",
+        signature_name=patient.name,
+        signed_at=now - timedelta(days=1),
+        method="portal",
+        form_version="test",
+        text_snapshot="test consent text",
+        created_at=now - timedelta(days=1),
+    )
+    db.session.add(consent)
+    link = db.session.scalar(
+        select(FamilyLink).where(
+            FamilyLink.patient_id == patient.id, FamilyLink.family_user_id == family_member.id
+        )
+    )
+    if link is None:
+        db.session.add(
+            FamilyLink(
+                patient_id=patient.id,
+                family_user_id=family_member.id,
+                recipient_email=family_member.email,
+                linked_at=now - timedelta(days=1),
+            )
+        )
+    db.session.flush()
+    return consent

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from blinker import Namespace
 from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
@@ -16,6 +17,14 @@ from familylink.extensions import db
 from familylink.models import ConsentClosure, ConsentRecord, ExpiryKind, FamilyLink, Role, User
 from familylink.services import audit
 from familylink.services.errors import NotFound
+
+_signals = Namespace()
+
+#: Sent (inside the caller's transaction) when a family member's access to a patient ends,
+#: by revocation or expiry: ``consent_ended.send(None, family_user_id=…, patient_id=…,
+#: now=…, reason="revoked"|"expired")``. Booking takes the family member off future
+#: sessions; learning stops assignments; each receiver only flushes.
+consent_ended = _signals.signal("consent-ended")
 
 
 def consent_end(consent: ConsentRecord, patient: User) -> datetime | None:

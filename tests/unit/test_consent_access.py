@@ -1,0 +1,71 @@
+"""The access check every family-facing page and email goes through."""
+
+from datetime import timedelta
+
+import pytest
+
+from familylink.extensions import db
+from familylink.models import ClosureReason, ConsentClosure, Role
+from familylink.services import consent
+from familylink.services.errors import NotFound
+from tests.factories import create_consent
+
+
+@pytest.fixture
+def pair(create_user):
+    therapist = create_user(Role.THERAPIST)
+    patient = create_user(Role.PATIENT, therapist=therapist)
+    family = create_user(Role.FAMILY)
+    return patient, family
+
+
+def test_no_consent_means_no_access(app_ctx, pair, now):
+    patient, family = pair
+    assert not consent.may_disclose(family.id, patient.id, None, now=now)
+    with pytest.raises(NotFound):
+        consent.patient_for_family(family, patient.id, scope=None, now=now, disclosure="x")
+
+
+def test_an_active_consent_allows_only_its_scopes(app_ctx, pair, now):
+    patient, family = pair
+    create_consent(patient, family, scopes=("scheduling",), now=now)
+    assert consent.may_disclose(family.id, patient.id, "scheduling", now=now)
+    assert not consent.may_disclose(family.id, patient.id, "attendance", now=now)
+
+
+def test_access_ends_at_the_exact_expiry_instant(app_ctx, pair, now):
+    patient, family = pair
+    create_consent(patient, family, now=now, expires_at=now + timedelta(hours=1))
+    assert consent.may_disclose(family.id, patient.id, None, now=now + timedelta(minutes=59))
+    assert not consent.may_disclose(family.id, patient.id, None, now=now + timedelta(hours=1))
+
+
+def test_a_closed_consent_gives_no_access(app_ctx, pair, now):
+    patient, family = pair
+    record = create_consent(patient, family, now=now)
+    db.session.add(
+        ConsentClosure(consent_id=record.id, reason=ClosureReason.REVOKED, closed_at=now)
+    )
+    db.session.flush()
+    db.session.expire_all()
+    assert not consent.may_disclose(family.id, patient.id, None, now=now)
+
+
+def test_linked_patients_lists_only_consented_patients(app_ctx, create_user, pair, now):
+    patient, family = pair
+    other_patient = create_user(Role.PATIENT)
+    create_consent(patient, family, now=now)
+    assert [p.id for p, _ in consent.linked_patients(family, now=now)] == [patient.id]
+    assert other_patient.id not in [p.id for p, _ in consent.linked_patients(family, now=now)]
+
+
+def test_a_disclosure_is_audited(app_ctx, pair, now):
+    from sqlalchemy import select
+
+    from familylink.models import AuditEvent
+
+    patient, family = pair
+    create_consent(patient, family, now=now)
+    consent.patient_for_family(family, patient.id, scope=None, now=now, disclosure="home")
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "disclosure.viewed"))
+    assert (event.patient_id, event.recipient_id) == (patient.id, family.id)
