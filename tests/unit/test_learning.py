@@ -501,3 +501,30 @@ def test_released_readings_show_only_while_consent_is_active(modules, people, no
     _assign(modules, people, now)
     assert len(learning.assigned_to(people["family"], now=now)) == 1
     assert learning.assigned_to(people["family"], now=now + timedelta(days=365)) == []
+
+
+# --- Demo --------------------------------------------------------------------------------------
+
+
+def test_the_demo_loads_modules_even_without_consents(app_ctx, now):
+    from familylink import demo
+
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    assert db.session.scalar(select(func.count(LearningModule.id))) >= 10
+    assert db.session.scalar(select(func.count(Assignment.id))) == 0
+
+
+def test_the_demo_starts_marias_weekly_sequence_once_jordan_consents(app_ctx, now):
+    from familylink import demo
+    from familylink.models import User
+
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    users = {u.email: u for u in db.session.scalars(select(User))}
+    maria, jordan = users["maria@example.org"], users["jordan@example.org"]
+    create_consent(jordan, maria, now=now)
+    demo.seed_learning(now=now, progress=lambda _: None)
+    assignments = db.session.scalars(
+        select(Assignment).where(Assignment.family_user_id == maria.id)
+    ).all()
+    assert len(assignments) >= 10
+    assert [a.released_at is not None for a in assignments].count(True) == 1
