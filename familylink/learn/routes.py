@@ -152,54 +152,57 @@ def _target(form):
         raise NotFound()
 
 
-@bp.route("/therapist/patients/<int:patient_id>/assign", methods=["POST"])
-@role_required(Role.THERAPIST)
-def assign(patient_id):
+def _assignment_post(patient_id, form, run, *, form_name: str, after: str = ""):
+    """Shared by both ways of assigning: `run(family_user_id)` calls the service."""
     learning.own_patient(current_user, patient_id)
-    form = AssignForm()
     if form.validate_on_submit():
         try:
-            made = learning.assign_modules(
-                therapist=current_user,
-                patient_id=patient_id,
-                family_user_id=_target(form),
-                module_ids=form.modules.data or [],
-                note=form.note.data,
-                now=request_now(),
-            )
+            made = run(_target(form))
         except ValidationError as error:
             db.session.rollback()
             apply_error(form, error)
         else:
             db.session.commit()
-            flash(_assigned_message(len(made)), "success")
+            flash(_assigned_message(len(made)) + after, "success")
             return redirect(url_for("learn.therapist_patient", patient_id=patient_id))
     db.session.rollback()
-    return _patient_page(patient_id, assign_form=form, status=400)
+    return _patient_page(patient_id, status=400, **{form_name: form})
+
+
+@bp.route("/therapist/patients/<int:patient_id>/assign", methods=["POST"])
+@role_required(Role.THERAPIST)
+def assign(patient_id):
+    form = AssignForm()
+    return _assignment_post(
+        patient_id,
+        form,
+        lambda family_user_id: learning.assign_modules(
+            therapist=current_user,
+            patient_id=patient_id,
+            family_user_id=family_user_id,
+            module_ids=form.modules.data or [],
+            note=form.note.data,
+            now=request_now(),
+        ),
+        form_name="assign_form",
+    )
 
 
 @bp.route("/therapist/patients/<int:patient_id>/sequence", methods=["POST"])
 @role_required(Role.THERAPIST)
 def apply_sequence(patient_id):
-    learning.own_patient(current_user, patient_id)
-    form = SequenceForm()
-    if form.validate_on_submit():
-        try:
-            made = learning.apply_sequence(
-                therapist=current_user,
-                patient_id=patient_id,
-                family_user_id=_target(form),
-                now=request_now(),
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(_assigned_message(len(made)) + " One is released each week.", "success")
-            return redirect(url_for("learn.therapist_patient", patient_id=patient_id))
-    db.session.rollback()
-    return _patient_page(patient_id, sequence_form=form, status=400)
+    return _assignment_post(
+        patient_id,
+        SequenceForm(),
+        lambda family_user_id: learning.apply_sequence(
+            therapist=current_user,
+            patient_id=patient_id,
+            family_user_id=family_user_id,
+            now=request_now(),
+        ),
+        form_name="sequence_form",
+        after=" One is released each week.",
+    )
 
 
 def _assigned_message(count: int) -> str:

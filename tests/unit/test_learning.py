@@ -436,10 +436,10 @@ def _rows(people, now):
 def test_the_therapist_sees_opened_and_completed(modules, people, now):
     _assign(modules, people, now)
     learning.open_module(people["family"], modules[0], now=now + timedelta(hours=1))
+    done_at = now + timedelta(hours=2)
     learning.save_progress(
-        people["family"], modules[0], completed=True, reflection="", share=False,
-        now=now + timedelta(hours=2),
-    )  # fmt: skip
+        people["family"], modules[0], completed=True, reflection="", share=False, now=done_at
+    )
     (row,) = _rows(people, now)
     assert row.opened_at == now + timedelta(hours=1)
     assert row.completed_at == now + timedelta(hours=2)
