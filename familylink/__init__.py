@@ -36,6 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    register_learning(app)
     return app
 
 
@@ -120,6 +121,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(therapist_bp, url_prefix="/therapist")
     app.register_blueprint(patient_bp, url_prefix="/patient")
     app.register_blueprint(family_bp, url_prefix="/family")
+    from familylink.learn.routes import bp as learn_bp
+
+    app.register_blueprint(learn_bp, url_prefix="/learn")
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")
 
@@ -204,3 +208,13 @@ def register_commands(app: Flask) -> None:
     from familylink.cli import register
 
     register(app)
+
+
+def register_learning(app: Flask) -> None:
+    """The weekly release of assigned readings runs with every mail-worker pass.
+
+    Importing the service also connects its consent_ended receiver.
+    """
+    from familylink.services import learning
+
+    app.extensions.setdefault("familylink_sweeps", []).append(learning.release_sweep)

@@ -131,7 +131,41 @@ def create_admin(name, email, password):
     click.echo(f"Administrator {address} created.")
 
 
+learn_cli = AppGroup("learn", help="Learning modules: load the texts, release assigned readings.")
+
+
+@learn_cli.command(
+    "load",
+    help="Load familylink/content/*.md into the database. Safe to repeat: only new or changed "
+    "files are saved, each as a new version.",
+)
+def learn_load():
+    from familylink.services import learning
+    from familylink.services.errors import ValidationError
+
+    try:
+        report = learning.load_modules(now=utcnow())
+    except ValidationError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message)
+    db.session.commit()
+    click.echo(f"Modules: {report}.")
+
+
+@learn_cli.command(
+    "release",
+    help="Release every assigned reading that is due (the weekly sequence) and queue its email.",
+)
+@now_option
+def learn_release(now_text):
+    from familylink.services import learning
+
+    count = learning.release_sweep(parse_now(now_text))
+    click.echo(f"Released {count} reading{'s' if count != 1 else ''}.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(mail_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(create_admin)
+    app.cli.add_command(learn_cli)

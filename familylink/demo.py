@@ -104,4 +104,32 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     ]
     db.session.flush()
     people = [admin, lee, patel, jordan, sam, casey, riley, *family]
+    seed_learning(now=now, progress=progress)
     return [(p.role, p.name, p.email) for p in people]
+
+
+def seed_learning(*, now: datetime, progress: Callable[[str], None] = print) -> None:
+    """Load the learning modules; start Maria's weekly sequence about Jordan if she may see him.
+
+    Without an active consent from Jordan to Maria (none exist yet on a bare install), only
+    the modules are loaded.
+    """
+    from familylink.services import consent, learning
+
+    progress("Loading learning modules…")
+    learning.load_modules(now=now)
+    people = {
+        u.email: u
+        for u in db.session.scalars(
+            select(User).where(User.email.in_([f"{n}@{DOMAIN}" for n in ("maria", "jordan")]))
+        )
+    }
+    maria, jordan = people.get(f"maria@{DOMAIN}"), people.get(f"jordan@{DOMAIN}")
+    if maria is None or jordan is None or jordan.therapist_id is None:
+        return
+    if not consent.may_disclose(maria.id, jordan.id, None, now=now, audit_access=False):
+        return
+    therapist = db.session.get(User, jordan.therapist_id)
+    learning.apply_sequence(
+        therapist=therapist, patient_id=jordan.id, family_user_id=maria.id, now=now
+    )

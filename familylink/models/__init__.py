@@ -10,6 +10,14 @@ from familylink.models.consent import (
     FamilyLink,
     Scope,
 )
+from familylink.models.learning import (
+    Assignment,
+    AssignmentSource,
+    LearningModule,
+    ModuleProgress,
+    ModuleVersion,
+    VersionSource,
+)
 from familylink.models.mail import OutboxEmail, OutboxStatus
 
 __all__ = [
@@ -27,4 +35,10 @@ __all__ = [
     "Role",
     "TokenPurpose",
     "User",
+    "Assignment",
+    "AssignmentSource",
+    "LearningModule",
+    "ModuleProgress",
+    "ModuleVersion",
+    "VersionSource",
 ]

@@ -34,6 +34,7 @@ SUBJECTS = {
     "password_reset": "Reset your password",
     "staff_invitation": "You're invited to set up your account",
     "patient_invitation": "You're invited to set up your account",
+    "module_assigned": "New reading from your care team",
 }
 
 

@@ -1,0 +1,1 @@
+"""Learning modules: the family library, therapists' assignments and progress, admin editing."""

@@ -1,0 +1,123 @@
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SearchField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from familylink.services.learning import MAX_REFLECTION
+
+EVERYONE = "all"
+
+
+class SearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = SearchField(
+        "Search titles and summaries",
+        validators=[Optional(), Length(max=100, message="Use at most 100 characters.")],
+    )
+
+
+class ProgressForm(FlaskForm):
+    completed = BooleanField("I have finished this reading")
+    reflection = TextAreaField(
+        "Your reflection (private)",
+        validators=[
+            Optional(),
+            Length(max=MAX_REFLECTION, message=f"Use at most {MAX_REFLECTION} characters."),
+        ],
+        description="Only you can read this, unless you tick the box below.",
+    )
+    share = BooleanField(
+        "Share my reflection with my loved one's therapist",
+        description="Your loved one never sees it. You can untick this at any time.",
+    )
+
+
+class FamilyChoiceField(SelectField):
+    """Everyone, or one family member; an id outside the list is left to the service (404)."""
+
+    def __init__(self, label="Who should read it", **kwargs):
+        super().__init__(label, choices=[], validate_choice=False, **kwargs)
+
+    def target(self) -> int | None:
+        """None for every consented family member; an int id otherwise; ValueError if neither."""
+        if self.data == EVERYONE:
+            return None
+        return int(self.data)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class AssignForm(FlaskForm):
+    family = FamilyChoiceField()
+    modules = MultiCheckboxField("Modules", coerce=int, validate_choice=False)
+    note = TextAreaField(
+        "Note for the family (optional)",
+        validators=[Optional(), Length(max=1000, message="Use at most 1,000 characters.")],
+        description=(
+            "Shown with the reading. Keep it general: it is not a place for clinical details."
+        ),
+    )
+
+
+class SequenceForm(FlaskForm):
+    family = FamilyChoiceField()
+
+
+def _lines(label, description):
+    return TextAreaField(
+        label,
+        validators=[InputRequired(message="This can't be empty.")],
+        description=description,
+    )
+
+
+class ModuleForm(FlaskForm):
+    title = StringField(
+        "Title",
+        validators=[InputRequired(message="Enter a title."), Length(max=200, message="Too long.")],
+    )
+    summary = TextAreaField(
+        "One-line summary",
+        validators=[
+            InputRequired(message="Enter a summary."),
+            Length(max=500, message="Too long."),
+        ],
+    )
+    topic = StringField(
+        "Topic",
+        validators=[InputRequired(message="Enter a topic."), Length(max=80, message="Too long.")],
+    )
+    order = IntegerField(
+        "Place in the reading order",
+        validators=[InputRequired(message="Enter a number."), NumberRange(0, 999)],
+    )
+    reading_minutes = IntegerField(
+        "Reading time (minutes)",
+        validators=[InputRequired(message="Enter a number of minutes."), NumberRange(1, 60)],
+    )
+    key_points = _lines("Key points", "One per line, 3 to 5.")
+    reflection = TextAreaField(
+        "Reflection question", validators=[InputRequired(message="Enter a question.")]
+    )
+    exercise = TextAreaField("Exercise", validators=[InputRequired(message="Enter an exercise.")])
+    sources = _lines("Sources", "One per line, at least one.")
+    body_markdown = TextAreaField(
+        "Body (Markdown)",
+        validators=[InputRequired(message="Enter the text.")],
+        description="Headings start with ##. Scripts and unsafe links are removed when saved.",
+        render_kw={"rows": 24},
+    )
+    published = BooleanField("Published (families can read it)")

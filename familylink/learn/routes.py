@@ -1,0 +1,285 @@
+"""Reading: the family library and module pages, therapists' assignments, admin editing."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from markupsafe import Markup
+
+from familylink.extensions import db
+from familylink.learn.forms import (
+    EVERYONE,
+    AssignForm,
+    ModuleForm,
+    ProgressForm,
+    SearchForm,
+    SequenceForm,
+)
+from familylink.models import Role
+from familylink.services import learning
+from familylink.services.errors import NotFound, ValidationError
+from familylink.web import apply_error, request_now, role_required
+
+bp = Blueprint("learn", __name__)
+
+# ---------------------------------------------------------------------------------------------
+# Library and module pages (family members read; staff may look at the same pages)
+
+
+@bp.route("/")
+@role_required(Role.FAMILY, Role.THERAPIST, Role.ADMIN)
+def library():
+    form = SearchForm(request.args)
+    query = form.q.data if form.validate() else ""
+    assigned = []
+    if current_user.role == Role.FAMILY:
+        assigned = learning.assigned_to(current_user, now=request_now())
+        db.session.commit()  # the disclosure audit rows
+    status = 400 if form.errors else 200
+    return render_template(
+        "learn/library.html",
+        form=form,
+        query=query,
+        topics=learning.library(query),
+        assigned=assigned,
+    ), status
+
+
+@bp.route("/modules/<slug>")
+@role_required(Role.FAMILY, Role.THERAPIST, Role.ADMIN)
+def module(slug):
+    module = learning.published_module(slug)
+    form = None
+    if current_user.role == Role.FAMILY:
+        progress = learning.open_module(current_user, module, now=request_now())
+        db.session.commit()
+        form = ProgressForm(
+            data={
+                "completed": progress.completed_at is not None,
+                "reflection": progress.reflection or "",
+                "share": progress.reflection_shared,
+            }
+        )
+    return _module_page(module, form)
+
+
+def _module_page(module, form, status=200):
+    progress = learning.progress_for(current_user, module) if form is not None else None
+    return render_template(
+        "learn/module.html",
+        module=module,
+        body=Markup(module.body_html),  # noqa: S704  cleaned by nh3 when it was saved
+        form=form,
+        progress=progress,
+    ), status
+
+
+@bp.route("/modules/<slug>/progress", methods=["POST"])
+@role_required(Role.FAMILY)
+def save_progress(slug):
+    module = learning.published_module(slug)
+    form = ProgressForm()
+    if form.validate_on_submit():
+        try:
+            learning.save_progress(
+                current_user,
+                module,
+                completed=form.completed.data,
+                reflection=form.reflection.data,
+                share=form.share.data,
+                now=request_now(),
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for("learn.module", slug=slug))
+    return _module_page(module, form, 400)
+
+
+# ---------------------------------------------------------------------------------------------
+# Therapists: assignments and progress of their own patients' consented family members
+
+
+@bp.route("/therapist")
+@role_required(Role.THERAPIST)
+def therapist_home():
+    return render_template(
+        "learn/therapist_home.html", patients=learning.own_patients(current_user)
+    )
+
+
+def _family_forms(patient, now, assign_form=None, sequence_form=None):
+    family = learning.consented_family(patient, now=now)
+    choices = [(EVERYONE, "Every family member with consent")] + [
+        (str(m.id), m.name) for m in family
+    ]
+    assign_form = assign_form or AssignForm()
+    sequence_form = sequence_form or SequenceForm()
+    assign_form.family.choices = choices
+    sequence_form.family.choices = choices
+    assign_form.modules.choices = [
+        (m.id, f"{m.order}. {m.title}") for m in learning.all_modules() if m.published
+    ]
+    return assign_form, sequence_form
+
+
+def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200):
+    now = request_now()
+    patient = learning.own_patient(current_user, patient_id)
+    assign_form, sequence_form = _family_forms(patient, now, assign_form, sequence_form)
+    progress = learning.family_progress(current_user, patient.id, now=now)
+    db.session.commit()  # the audit row for viewing progress
+    return render_template(
+        "learn/therapist_patient.html",
+        patient=patient,
+        progress=progress,
+        assign_form=assign_form,
+        sequence_form=sequence_form,
+    ), status
+
+
+@bp.route("/therapist/patients/<int:patient_id>")
+@role_required(Role.THERAPIST)
+def therapist_patient(patient_id):
+    return _patient_page(patient_id)
+
+
+def _target(form):
+    try:
+        return form.family.target()
+    except (TypeError, ValueError):
+        raise NotFound()
+
+
+def _assignment_post(patient_id, form, run, *, form_name: str, after: str = ""):
+    """Shared by both ways of assigning: `run(family_user_id)` calls the service."""
+    learning.own_patient(current_user, patient_id)
+    if form.validate_on_submit():
+        try:
+            made = run(_target(form))
+        except ValidationError as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(_assigned_message(len(made)) + after, "success")
+            return redirect(url_for("learn.therapist_patient", patient_id=patient_id))
+    db.session.rollback()
+    return _patient_page(patient_id, status=400, **{form_name: form})
+
+
+@bp.route("/therapist/patients/<int:patient_id>/assign", methods=["POST"])
+@role_required(Role.THERAPIST)
+def assign(patient_id):
+    form = AssignForm()
+    return _assignment_post(
+        patient_id,
+        form,
+        lambda family_user_id: learning.assign_modules(
+            therapist=current_user,
+            patient_id=patient_id,
+            family_user_id=family_user_id,
+            module_ids=form.modules.data or [],
+            note=form.note.data,
+            now=request_now(),
+        ),
+        form_name="assign_form",
+    )
+
+
+@bp.route("/therapist/patients/<int:patient_id>/sequence", methods=["POST"])
+@role_required(Role.THERAPIST)
+def apply_sequence(patient_id):
+    return _assignment_post(
+        patient_id,
+        SequenceForm(),
+        lambda family_user_id: learning.apply_sequence(
+            therapist=current_user,
+            patient_id=patient_id,
+            family_user_id=family_user_id,
+            now=request_now(),
+        ),
+        form_name="sequence_form",
+        after=" One is released each week.",
+    )
+
+
+def _assigned_message(count: int) -> str:
+    if count == 0:
+        return "Nothing new to assign: those readings were already assigned."
+    return f"{count} reading{'s' if count != 1 else ''} assigned."
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin: edit with a preview, keep every version, restore any of them
+
+
+@bp.route("/admin")
+@role_required(Role.ADMIN)
+def admin_modules():
+    return render_template("learn/admin_modules.html", modules=learning.all_modules())
+
+
+def _text_from(form, slug) -> learning.ModuleText:
+    def lines(value):
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+    return learning.ModuleText(
+        slug=slug,
+        title=form.title.data.strip(),
+        summary=" ".join(form.summary.data.split()),
+        topic=form.topic.data.strip(),
+        order=form.order.data,
+        reading_minutes=form.reading_minutes.data,
+        key_points=lines(form.key_points.data),
+        reflection=form.reflection.data.strip(),
+        exercise=form.exercise.data.strip(),
+        sources=lines(form.sources.data),
+        body_markdown=form.body_markdown.data.replace("\r\n", "\n").strip() + "\n",
+        published=form.published.data,
+    )
+
+
+@bp.route("/admin/<int:module_id>", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def edit_module(module_id):
+    module = learning.module_by_id(module_id)
+    if request.method == "GET":
+        form = ModuleForm(obj=module)
+        form.key_points.data = "\n".join(module.key_points)
+        form.sources.data = "\n".join(module.sources)
+    else:
+        form = ModuleForm()
+    preview = None
+    status = 200
+    if form.validate_on_submit():
+        text = _text_from(form, module.slug)
+        if "preview" in request.form:
+            preview = Markup(learning.render_markdown(text.body_markdown))  # noqa: S704
+        else:
+            try:
+                version = learning.save_module(module, text, actor=current_user, now=request_now())
+            except ValidationError as error:
+                db.session.rollback()
+                apply_error(form, error)
+            else:
+                db.session.commit()
+                flash(f"Saved as version {version.number}.", "success")
+                return redirect(url_for("learn.edit_module", module_id=module.id))
+    if form.errors or form.form_errors:
+        status = 400
+    return render_template(
+        "learn/admin_edit.html", module=module, form=form, preview=preview
+    ), status
+
+
+@bp.route("/admin/<int:module_id>/versions/<int:version_id>/restore", methods=["POST"])
+@role_required(Role.ADMIN)
+def restore_version(module_id, version_id):
+    # CSRFProtect has already checked the token of this button-only form.
+    module = learning.module_by_id(module_id)
+    version = learning.restore_version(module, version_id, actor=current_user, now=request_now())
+    db.session.commit()
+    flash(f"Restored; saved as version {version.number}.", "success")
+    return redirect(url_for("learn.edit_module", module_id=module.id))

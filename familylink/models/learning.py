@@ -1,0 +1,122 @@
+"""Learning modules for families: the texts, their saved versions, assignments and progress.
+
+A module's text lives in `LearningModule`; every text ever saved (from a content file or an
+admin edit) is a `ModuleVersion`, so any earlier text can be restored. An `Assignment` ties a
+module to one family member *about one patient* (it is patient-linked data); `ModuleProgress`
+is the family member's own reading record and private reflection.
+"""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from familylink.extensions import db
+from familylink.models.types import UTCDateTime, utcnow
+
+
+class VersionSource(enum.StrEnum):
+    FILE = "file"  # loaded from familylink/content/
+    EDIT = "edit"  # saved by an admin in the app
+    RESTORE = "restore"  # an earlier version brought back
+
+
+class AssignmentSource(enum.StrEnum):
+    MANUAL = "manual"
+    SEQUENCE = "sequence"
+
+
+class LearningModule(db.Model):
+    __tablename__ = "learning_modules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(80))
+    # `order` is an SQL keyword: the column is named sort_order, the attribute stays `order`.
+    order: Mapped[int] = mapped_column("sort_order", Integer, default=0)
+    reading_minutes: Mapped[int] = mapped_column(Integer)
+    key_points: Mapped[list] = mapped_column(JSON, default=list)
+    reflection: Mapped[str] = mapped_column(Text)
+    exercise: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list] = mapped_column(JSON, default=list)
+    body_markdown: Mapped[str] = mapped_column(Text)
+    # The sanitized HTML of body_markdown, made when the text is saved; pages show only this.
+    body_html: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Hash of the content file's text when it was last loaded: an unchanged file is skipped.
+    file_hash: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list["ModuleVersion"]] = relationship(
+        back_populates="module", order_by="ModuleVersion.number.desc()"
+    )
+
+
+class ModuleVersion(db.Model):
+    """One saved text of a module, never changed afterwards."""
+
+    __tablename__ = "module_versions"
+    __table_args__ = (UniqueConstraint("module_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(80))
+    order: Mapped[int] = mapped_column("sort_order", Integer)
+    reading_minutes: Mapped[int] = mapped_column(Integer)
+    key_points: Mapped[list] = mapped_column(JSON)
+    reflection: Mapped[str] = mapped_column(Text)
+    exercise: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list] = mapped_column(JSON)
+    body_markdown: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    module: Mapped[LearningModule] = relationship(back_populates="versions")
+
+
+class Assignment(db.Model):
+    """A module given to one family member about one patient, released at `release_at`."""
+
+    __tablename__ = "module_assignments"
+    __table_args__ = (UniqueConstraint("module_id", "family_user_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
+    family_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    assigned_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10), default=AssignmentSource.MANUAL)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    release_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the patient's consent to this family member ended before release.
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    module: Mapped[LearningModule] = relationship(lazy="joined")
+
+
+class ModuleProgress(db.Model):
+    """A family member's reading of one module; the reflection is theirs alone unless shared."""
+
+    __tablename__ = "module_progress"
+    __table_args__ = (UniqueConstraint("family_user_id", "module_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reflection: Mapped[str | None] = mapped_column(Text)
+    reflection_shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    module: Mapped[LearningModule] = relationship(lazy="joined")

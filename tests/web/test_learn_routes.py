@@ -1,0 +1,387 @@
+"""Reading pages through the test client: library, module page, assignment, progress, editing."""
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import Assignment, AuditEvent, LearningModule, ModuleProgress, Role
+from familylink.services import learning
+from tests.factories import create_consent, create_user
+from tests.moments import NOON
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+@pytest.fixture
+def world(app):
+    """Modules loaded; Dr. Lee's patient Jordan consents to Maria; Dr. Patel has Casey."""
+    with app.app_context():
+        learning.load_modules(now=NOON)
+        lee = create_user(Role.THERAPIST, email="lee@example.org")
+        patel = create_user(Role.THERAPIST, email="patel@example.org")
+        jordan = create_user(Role.PATIENT, email="jordan@example.org", therapist=lee)
+        casey = create_user(Role.PATIENT, email="casey@example.org", therapist=patel)
+        maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+        drew = create_user(Role.FAMILY, name="Drew Hale", email="drew@example.org")
+        create_user(Role.ADMIN, email="admin@example.org")
+        create_consent(jordan, maria, now=NOON)
+        modules = {m.slug: m.id for m in learning.all_modules()}
+        ids = {
+            "jordan": jordan.id,
+            "casey": casey.id,
+            "maria": maria.id,
+            "drew": drew.id,
+            "modules": modules,
+        }
+        db.session.commit()
+    return ids
+
+
+def _count(app, model, *where):
+    with app.app_context():
+        return db.session.scalar(select(func.count(model.id)).where(*where))
+
+
+# --- Library and module pages ------------------------------------------------------------------
+
+
+def test_the_library_lists_modules_by_topic(client, auth, world):
+    auth.login("maria@example.org")
+    page = client.get("/learn/").get_data(as_text=True)
+    for title in ("Helping versus enabling", "Boundaries you can keep", "Safety and crisis help"):
+        assert title in page
+    assert page.count("/learn/modules/") == len(world["modules"])
+
+
+def test_library_search_narrows_the_list(client, auth, world):
+    auth.login("maria@example.org")
+    page = client.get("/learn/?q=boundar").get_data(as_text=True)
+    assert "/learn/modules/boundaries" in page
+    assert "/learn/modules/what-iop-is" not in page
+
+
+def test_a_search_with_no_match_says_so(client, auth, world):
+    auth.login("maria@example.org")
+    page = client.get("/learn/?q=zzzz").get_data(as_text=True)
+    assert "Nothing matches" in page
+
+
+def test_the_module_page_has_every_part_and_the_crisis_resources(app, client, auth, world):
+    auth.login("maria@example.org")
+    response = client.get("/learn/modules/boundaries")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    with app.app_context():
+        module = learning.published_module("boundaries")
+        for part in (module.key_points[0], module.reflection, module.sources[0]):
+            assert str(part).replace("'", "&#39;").replace('"', "&#34;") in page
+    assert "988" in page and "1-800-662-4357" in page and 'href="tel:911"' in page
+    assert "Key points" in page and "Try this" in page and "Sources" in page
+
+
+def test_opening_a_module_is_recorded(app, client, auth, world):
+    auth.login("maria@example.org")
+    client.get("/learn/modules/boundaries")
+    assert _count(app, ModuleProgress, ModuleProgress.opened_at.is_not(None)) == 1
+
+
+def test_an_unknown_module_is_404(client, auth, world):
+    auth.login("maria@example.org")
+    assert client.get("/learn/modules/no-such-thing").status_code == 404
+
+
+def test_patients_see_no_reading_pages(client, auth, world):
+    auth.login("jordan@example.org")
+    assert client.get("/learn/").status_code == 404
+    assert client.get("/learn/modules/boundaries").status_code == 404
+    assert client.get(f"/learn/therapist/patients/{world['jordan']}").status_code == 404
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client, world):
+    response = client.get("/learn/")
+    assert response.status_code == 302 and "/login" in response.location
+
+
+@pytest.mark.parametrize(
+    ("email", "label", "target"),
+    [
+        ("maria@example.org", "Reading", "/learn/"),
+        ("lee@example.org", "Family reading", "/learn/therapist"),
+        ("admin@example.org", "Modules", "/learn/admin"),
+    ],
+)
+def test_each_role_has_its_reading_link(client, auth, world, email, label, target):
+    auth.login(email)
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    assert f'<a href="{target}">{label}</a>' in page
+
+
+# --- Assignment --------------------------------------------------------------------------------
+
+
+def test_a_therapist_assigns_a_module_with_a_note(app, client, auth, world):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/learn/therapist/patients/{world['jordan']}/assign",
+        data={
+            "family": str(world["maria"]),
+            "modules": [str(world["modules"]["boundaries"])],
+            "note": "For our next session",
+        },
+    )
+    assert response.status_code == 302
+    assert _count(app, Assignment, Assignment.family_user_id == world["maria"]) == 1
+    auth.logout()
+    auth.login("maria@example.org")
+    page = client.get("/learn/").get_data(as_text=True)
+    assert "From your care team" in page and "For our next session" in page
+
+
+@pytest.mark.parametrize(
+    ("patient", "family"),
+    [("jordan", "drew"), ("casey", "maria"), ("jordan", "jordan")],
+    ids=["unconsented-family", "another-therapists-patient", "not-family"],
+)
+def test_assigning_outside_ones_own_consented_families_is_404(
+    app, client, auth, world, patient, family
+):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/learn/therapist/patients/{world[patient]}/assign",
+        data={"family": str(world[family]), "modules": [str(world["modules"]["boundaries"])]},
+    )
+    assert response.status_code == 404
+    assert _count(app, Assignment) == 0
+
+
+def test_another_therapists_patient_page_is_404(client, auth, world):
+    auth.login("lee@example.org")
+    assert client.get(f"/learn/therapist/patients/{world['casey']}").status_code == 404
+
+
+def test_assigning_nothing_shows_a_message_beside_the_field(app, client, auth, world):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/learn/therapist/patients/{world['jordan']}/assign",
+        data={"family": str(world["maria"])},
+    )
+    assert response.status_code == 400
+    assert "Choose at least one module." in response.get_data(as_text=True)
+    assert _count(app, Assignment) == 0
+
+
+def test_the_weekly_sequence_assigns_everything_and_releases_one(app, client, auth, world):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/learn/therapist/patients/{world['jordan']}/sequence", data={"family": "all"}
+    )
+    assert response.status_code == 302
+    assert _count(app, Assignment) == len(world["modules"])
+    assert _count(app, Assignment, Assignment.released_at.is_not(None)) == 1
+
+
+# --- Progress and private reflections ----------------------------------------------------------
+
+
+def _assign_boundaries(client, auth, world):
+    auth.login("lee@example.org")
+    client.post(
+        f"/learn/therapist/patients/{world['jordan']}/assign",
+        data={"family": str(world["maria"]), "modules": [str(world["modules"]["boundaries"])]},
+    )
+    auth.logout()
+
+
+def _reflect(client, auth, share: bool):
+    auth.login("maria@example.org")
+    data = {"completed": "y", "reflection": "I keep saying yes when I mean no."}
+    if share:
+        data["share"] = "y"
+    response = client.post("/learn/modules/boundaries/progress", data=data)
+    assert response.status_code == 302
+    auth.logout()
+
+
+def _therapist_page(client, auth, world):
+    auth.login("lee@example.org")
+    page = client.get(f"/learn/therapist/patients/{world['jordan']}").get_data(as_text=True)
+    auth.logout()
+    return page
+
+
+def test_the_therapist_sees_completion_but_not_a_private_reflection(client, auth, world):
+    _assign_boundaries(client, auth, world)
+    _reflect(client, auth, share=False)
+    page = _therapist_page(client, auth, world)
+    row = page.split("Boundaries you can keep")[1].split("</tr>")[0]
+    assert row.count("not yet") == 0  # opened and completed both have dates
+    assert "I keep saying yes" not in page
+
+
+def test_the_therapist_sees_a_shared_reflection(client, auth, world):
+    _assign_boundaries(client, auth, world)
+    _reflect(client, auth, share=True)
+    assert "I keep saying yes" in _therapist_page(client, auth, world)
+
+
+def test_the_patient_never_sees_a_reflection(client, auth, world):
+    _assign_boundaries(client, auth, world)
+    _reflect(client, auth, share=True)
+    auth.login("jordan@example.org")
+    for path in ("/patient/", "/learn/", f"/learn/therapist/patients/{world['jordan']}"):
+        assert "I keep saying yes" not in client.get(path).get_data(as_text=True)
+
+
+def test_the_family_member_sees_their_own_reflection(client, auth, world):
+    _reflect(client, auth, share=False)
+    auth.login("maria@example.org")
+    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
+    assert "I keep saying yes" in page and "You finished this on" in page
+
+
+def test_the_therapist_view_is_audited(app, client, auth, world):
+    _therapist_page(client, auth, world)
+    assert (
+        _count(
+            app,
+            AuditEvent,
+            AuditEvent.action == "learning.progress_viewed",
+            AuditEvent.patient_id == world["jordan"],
+        )
+        == 1
+    )
+
+
+def test_a_too_long_reflection_is_refused_beside_the_field(app, client, auth, world):
+    auth.login("maria@example.org")
+    response = client.post("/learn/modules/boundaries/progress", data={"reflection": "x" * 6000})
+    assert response.status_code == 400
+    assert "Use at most 5000 characters." in response.get_data(as_text=True)
+    assert _count(app, ModuleProgress, ModuleProgress.reflection.is_not(None)) == 0
+
+
+# --- Admin editing -----------------------------------------------------------------------------
+
+MALICIOUS = (
+    "## Safe heading\n\n<script>alert('x')</script>\n\n"
+    '<img src=x onerror="alert(1)">\n\n'
+    '<a href="javascript:alert(2)">bad</a> and [worse](javascript:alert(3))\n'
+)
+
+
+def _form(app, slug, **changes):
+    with app.app_context():
+        m = learning.published_module(slug)
+        data = {
+            "title": m.title,
+            "summary": m.summary,
+            "topic": m.topic,
+            "order": m.order,
+            "reading_minutes": m.reading_minutes,
+            "key_points": "\n".join(m.key_points),
+            "reflection": m.reflection,
+            "exercise": m.exercise,
+            "sources": "\n".join(m.sources),
+            "body_markdown": m.body_markdown,
+            "published": "y",
+        }
+    data.update(changes)
+    return data
+
+
+def _no_active_content(page: str) -> None:
+    assert "<script" not in page.lower()
+    assert not re.search(r"<[^>]+\son\w+\s*=", page, re.IGNORECASE)
+    assert not re.search(r"href\s*=\s*[\"']?\s*javascript:", page, re.IGNORECASE)
+
+
+def test_an_admin_edit_never_puts_scripts_on_a_page(app, client, auth, world):
+    module_id = world["modules"]["boundaries"]
+    auth.login("admin@example.org")
+    response = client.post(
+        f"/learn/admin/{module_id}", data=_form(app, "boundaries", body_markdown=MALICIOUS)
+    )
+    assert response.status_code == 302
+    auth.logout()
+    auth.login("maria@example.org")
+    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
+    assert "<h2>Safe heading</h2>" in page
+    _no_active_content(page)
+
+
+def test_preview_shows_sanitized_html_and_saves_nothing(app, client, auth, world):
+    module_id = world["modules"]["boundaries"]
+    auth.login("admin@example.org")
+    response = client.post(
+        f"/learn/admin/{module_id}",
+        data={**_form(app, "boundaries", body_markdown=MALICIOUS), "preview": "1"},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Preview (not saved yet)" in page
+    assert "<h2>Safe heading</h2>" in page
+    preview = page.split("Preview (not saved yet)")[1].split("</section>")[0]
+    _no_active_content(preview)
+    with app.app_context():
+        assert len(db.session.get(LearningModule, module_id).versions) == 1
+
+
+def test_a_bad_edit_shows_the_message_and_changes_nothing(app, client, auth, world):
+    module_id = world["modules"]["boundaries"]
+    auth.login("admin@example.org")
+    response = client.post(
+        f"/learn/admin/{module_id}", data=_form(app, "boundaries", key_points="only one")
+    )
+    assert response.status_code == 400
+    assert "Give 3 to 5 key points" in response.get_data(as_text=True)
+    with app.app_context():
+        assert len(db.session.get(LearningModule, module_id).versions) == 1
+
+
+def test_an_earlier_version_can_be_restored(app, client, auth, world):
+    module_id = world["modules"]["boundaries"]
+    auth.login("admin@example.org")
+    original = _form(app, "boundaries")["title"]
+    client.post(f"/learn/admin/{module_id}", data=_form(app, "boundaries", title="New title"))
+    with app.app_context():
+        first = min(db.session.get(LearningModule, module_id).versions, key=lambda v: v.number)
+        first_id = first.id
+    page = client.get(f"/learn/admin/{module_id}").get_data(as_text=True)
+    assert "Restore version 1" in page
+    response = client.post(f"/learn/admin/{module_id}/versions/{first_id}/restore")
+    assert response.status_code == 302
+    with app.app_context():
+        module = db.session.get(LearningModule, module_id)
+        assert module.title == original and len(module.versions) == 3
+
+
+def test_only_admins_edit_modules(client, auth, world):
+    auth.login("lee@example.org")
+    assert client.get(f"/learn/admin/{world['modules']['boundaries']}").status_code == 404
+
+
+# --- Commands ----------------------------------------------------------------------------------
+
+
+def test_learn_load_is_idempotent(runner):
+    first = runner.invoke(args=["learn", "load"])
+    second = runner.invoke(args=["learn", "load"])
+    assert "10 new" in first.output
+    assert "0 new, 0 updated, 10 unchanged" in second.output
+
+
+def test_learn_release_releases_what_is_due(app, runner, world):
+    with app.app_context():
+        lee = db.session.scalar(
+            select(learning.User).where(learning.User.email == "lee@example.org")
+        )
+        learning.apply_sequence(
+            therapist=lee, patient_id=world["jordan"], family_user_id=world["maria"], now=NOON
+        )
+        db.session.commit()
+    result = runner.invoke(args=["learn", "release", "--now", "2026-11-24T17:00"])
+    assert "Released 1 reading." in result.output
