@@ -6,12 +6,13 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/familylink_test
 DEV_ENV := FLASK_DEBUG=1 DEV_MAILBOX=1
 
-.PHONY: help venv run test test-sqlite test-postgres lint format clean
+.PHONY: help venv run test test-sqlite test-postgres lint format clean bench
 
 help:
 	@echo "make run    - set up, migrate, load demo data and serve on http://127.0.0.1:5000"
 	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL"
 	@echo "make format - format the code with the pinned ruff"
+	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
 
 $(VENV)/.installed: requirements.txt
 	@echo "Setting up $(VENV) (first run takes a minute)…"
@@ -48,6 +49,9 @@ test-postgres: venv
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 test: lint test-sqlite test-postgres
+
+bench: venv
+	$(PY) -m bench.run_all
 
 clean:
 	rm -rf $(VENV) tmp .pytest_cache .ruff_cache

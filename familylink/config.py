@@ -54,8 +54,10 @@ def from_environment() -> dict:
         "SERVER_NAME": os.environ.get("SERVER_NAME"),
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Only benchmarks turn rate limiting off; never in production.
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", default=True),
         "DEV_MAILBOX": _bool("DEV_MAILBOX", default=debug),
-        "SESSION_COOKIE_SECURE": not debug,
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", default=not debug),
         "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "family-demo-2026"),
     }
 

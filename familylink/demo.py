@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from familylink.extensions import db
 from familylink.models import Role, User
 from familylink.services.passwords import hash_password
-from familylink.services.program import get_program
+from familylink.services.program import forget_cached_program, program_row
 
 DOMAIN = "example.org"
 
@@ -35,10 +35,12 @@ def _person(role, name, email, password_hash, now, **extra) -> User:
 
 def seed(*, password: str, now: datetime, progress: Callable[[str], None] = print) -> list:
     """Create the demo and return (role, name, email) for each account."""
-    program = get_program()
+    program = program_row()
     program.name = "Riverside Family Program"
     program.sender_name = "Riverside Family Sessions"
     program.timezone = "America/New_York"
+    db.session.flush()
+    forget_cached_program()
     hashed = hash_password(password)
 
     progress("Creating staff…")

@@ -292,3 +292,42 @@ def mail_app(smtp_server, _schema, database_url):
 @pytest.fixture
 def utc_now():
     return utcnow()
+
+
+class QueryCounter:
+    """Counts the SQL statements the app sends while active (cursor executes)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    @property
+    def count(self) -> int:
+        # The connection pool's liveness ping is not the page's work.
+        return sum(1 for s in self.statements if s.strip().upper() != "SELECT 1")
+
+
+@pytest.fixture
+def count_queries(app):
+    """`with count_queries() as counter: client.get(...)`; then counter.count."""
+
+    def make():
+        with app.app_context():
+            engine = db.engine
+        return QueryCounter(engine)
+
+    return make

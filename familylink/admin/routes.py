@@ -44,7 +44,6 @@ def settings():
         else:
             try:
                 update_program(
-                    program,
                     name=form.name.data,
                     sender_name=form.sender_name.data,
                     timezone=form.timezone.data,

@@ -1,6 +1,16 @@
-"""The program's settings (one row), read once per request or command."""
+"""The program's settings (one row).
 
-from flask import g, has_app_context
+Nearly every page and email reads them and an admin changes them rarely, so each process
+keeps a read-only snapshot for a few seconds instead of querying on every request. A change
+is seen at once by the process that made it and by the others within CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+
+from flask import current_app
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -9,24 +19,65 @@ from familylink.services.errors import ValidationError
 from familylink.services.timefmt import is_valid_timezone
 
 DEFAULT_NAME = "FamilyLink"
+CACHE_SECONDS = 5.0
 
 
-def get_program() -> Program:
-    """Return the program, creating default settings on a fresh installation."""
-    if has_app_context() and "program" in g:
-        return g.program
+@dataclass(frozen=True)
+class ProgramSettings:
+    """A read-only copy of the Program row."""
+
+    id: int
+    name: str
+    sender_name: str
+    timezone: str
+    reminder_offsets_hours: tuple[int, ...]
+    cancellation_window_hours: int
+    booking_horizon_days: int
+    minimum_notice_hours: int
+    waitlist_hold_hours: int
+
+    @classmethod
+    def of(cls, program: Program) -> ProgramSettings:
+        values = {f.name: getattr(program, f.name) for f in fields(cls)}
+        values["reminder_offsets_hours"] = tuple(program.reminder_offsets_hours)
+        return cls(**values)
+
+
+def _cache() -> dict:
+    return current_app.extensions.setdefault("familylink_program", {})
+
+
+def forget_cached_program() -> None:
+    _cache().clear()
+
+
+def program_row() -> Program:
+    """The Program row itself, for changing it; created with defaults on a new install."""
+    forget_cached_program()
     program = db.session.scalar(select(Program).order_by(Program.id).limit(1))
     if program is None:
-        program = Program(name=DEFAULT_NAME, sender_name="Family Sessions")
+        program = Program(
+            name=DEFAULT_NAME,
+            sender_name="Family Sessions",
+            reminder_offsets_hours=[48, 2],
+        )
         db.session.add(program)
         db.session.flush()
-    if has_app_context():
-        g.program = program
     return program
 
 
+def get_program() -> ProgramSettings:
+    """The program's settings, at most CACHE_SECONDS old."""
+    cache = _cache()
+    settings, loaded_at = cache.get("settings"), cache.get("loaded_at", 0.0)
+    if settings is None or time.monotonic() - loaded_at > CACHE_SECONDS:
+        row = db.session.scalar(select(Program).order_by(Program.id).limit(1))
+        settings = ProgramSettings.of(row if row is not None else program_row())
+        cache.update(settings=settings, loaded_at=time.monotonic())
+    return settings
+
+
 def update_program(
-    program: Program,
     *,
     name: str,
     sender_name: str,
@@ -46,6 +97,7 @@ def update_program(
             "Give one to five reminder times, each between 1 and 336 hours before.",
             field="reminder_offsets_hours",
         )
+    program = program_row()
     program.name = name.strip()
     program.sender_name = sender_name.strip()
     program.timezone = timezone
@@ -55,4 +107,5 @@ def update_program(
     program.minimum_notice_hours = minimum_notice_hours
     program.waitlist_hold_hours = waitlist_hold_hours
     db.session.flush()
+    forget_cached_program()
     return program

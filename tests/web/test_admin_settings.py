@@ -1,0 +1,49 @@
+import pytest
+
+from familylink.extensions import db
+from familylink.models import Role
+from tests.factories import create_user
+
+FORM = {
+    "name": "Lakeside Program",
+    "sender_name": "Lakeside Sessions",
+    "timezone": "America/Chicago",
+    "reminder_offsets": "48, 2",
+    "cancellation_window_hours": "24",
+    "booking_horizon_days": "28",
+    "minimum_notice_hours": "12",
+    "waitlist_hold_hours": "12",
+}
+
+
+@pytest.fixture
+def admin_client(app, client, auth):
+    with app.app_context():
+        create_user(Role.ADMIN, email="admin@example.org")
+        db.session.commit()
+    auth.login("admin@example.org")
+    return client
+
+
+def test_the_admin_changes_program_settings(admin_client):
+    response = admin_client.post("/admin/settings", data=FORM, follow_redirects=True)
+    assert response.status_code == 200
+    assert "Program settings saved." in response.get_data(as_text=True)
+    assert "Lakeside Program" in admin_client.get("/admin/settings").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("reminder_offsets", "soon", "whole numbers"),
+        ("reminder_offsets", "0", "between 1 and 336"),
+        ("timezone", "Moon/Base", "Not a valid choice"),
+        ("cancellation_window_hours", "-3", "between 0 and 336"),
+        ("name", "", "Enter a name."),
+    ],
+)
+def test_bad_settings_show_a_message_and_change_nothing(admin_client, field, value, message):
+    response = admin_client.post("/admin/settings", data={**FORM, field: value})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert "Lakeside Program" not in admin_client.get("/admin/settings").get_data(as_text=True)
