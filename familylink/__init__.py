@@ -36,6 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    register_sweeps(app)
     return app
 
 
@@ -204,3 +205,10 @@ def register_commands(app: Flask) -> None:
     from familylink.cli import register
 
     register(app)
+
+
+def register_sweeps(app: Flask) -> None:
+    """Work the mail worker runs before each delivery pass."""
+    from familylink.cli import run_consent_sweep
+
+    app.extensions.setdefault("familylink_sweeps", []).append(run_consent_sweep)
