@@ -65,7 +65,7 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         hashed,
         now,
         therapist_id=lee.id,
-        episode_start=start,
+        episode_start=now - timedelta(days=120),  # long enough for a consent to have expired
     )
     casey = _person(
         Role.PATIENT,
@@ -103,5 +103,98 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         _person(Role.FAMILY, "Drew Hale", f"drew@{DOMAIN}", hashed, now),
     ]
     db.session.flush()
+    seed_consents(jordan, sam, casey, riley, patel, family, now=now, progress=progress)
     people = [admin, lee, patel, jordan, sam, casey, riley, *family]
     return [(p.role, p.name, p.email) for p in people]
+
+
+def _consent(patient, family_member, relationship, scopes, *, signed, ends, now):
+    """Sign through the service (snapshot, invitation, audit) and accept the invitation."""
+    from familylink.services import consent
+
+    record = consent.sign_consent(
+        patient,
+        consent.ConsentDetails(
+            recipient_name=family_member.name,
+            recipient_relationship=relationship,
+            recipient_email=family_member.email,
+            scopes=list(scopes),
+            expiry_kind="date",
+            expiry_date=ends.date(),
+            signature_name=patient.name,
+            understood=True,
+        ),
+        now=signed,
+        ip="127.0.0.1",
+        user_agent="demo data",
+    )
+    consent.link_family_member(record, family_member, now=signed + timedelta(hours=2))
+    return record
+
+
+def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) -> None:
+    """Active, expiring, revoked and expired consents; Drew has none."""
+    from familylink.services import consent
+
+    maria, luis, ada, kim, pat, _drew = family
+    progress("Signing consents…")
+    week_ago = now - timedelta(days=7)
+    _consent(
+        jordan,
+        maria,
+        "Mother",
+        ("scheduling", "attendance"),
+        signed=week_ago,
+        ends=now + timedelta(days=180),
+        now=now,
+    )
+    _consent(
+        jordan,
+        luis,
+        "Father",
+        ("scheduling", "attendance"),
+        signed=week_ago,
+        ends=now + timedelta(days=180),
+        now=now,
+    )
+    # Ada's first consent ran out; Sam signed a new one the day after.
+    _consent(
+        sam,
+        ada,
+        "Sister",
+        ("scheduling",),
+        signed=now - timedelta(days=100),
+        ends=now - timedelta(days=6),
+        now=now,
+    )
+    consent.sweep_consents(now - timedelta(days=4))
+    _consent(
+        sam,
+        ada,
+        "Sister",
+        ("scheduling", "attendance", "progress"),
+        signed=now - timedelta(days=3),
+        ends=now + timedelta(days=300),
+        now=now,
+    )
+    _consent(
+        casey,
+        kim,
+        "Partner",
+        ("scheduling",),
+        signed=now - timedelta(days=60),
+        ends=now + timedelta(days=10),
+        now=now,
+    )
+    revoked = _consent(
+        riley,
+        pat,
+        "Parent",
+        ("scheduling", "attendance"),
+        signed=now - timedelta(days=14),
+        ends=now + timedelta(days=120),
+        now=now,
+    )
+    consent.revoke_consent(riley, revoked.id, now=now - timedelta(days=2))
+    # Reminders for consents ending soon (Kim's), as the mail worker would queue them.
+    consent.sweep_consents(now)
