@@ -12,6 +12,19 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from familylink.services.consent import DEFAULT_PURPOSE, SCOPE_EXPLANATIONS, ConsentDetails
 
+EXPIRY_CHOICES = [
+    ("date", "On a date I choose (no more than one year from today)"),
+    ("episode_end", "When my current episode of care ends, plus a number of days"),
+]
+
+
+class ExpiryKindField(RadioField):
+    """Choices set after construction, as TimezoneField does (tuples in the call are deprecated)."""
+
+    def __init__(self, label, **kwargs):
+        super().__init__(label, choices=[], **kwargs)
+        self.choices = EXPIRY_CHOICES
+
 
 class ConsentForm(FlaskForm):
     """One family member at a time; the service checks every element again."""
@@ -52,13 +65,10 @@ class ConsentForm(FlaskForm):
             Length(max=500, message="Use at most 500 characters."),
         ],
     )
-    expiry_kind = RadioField(
+    expiry_kind = ExpiryKindField(
         "When this consent ends",
-        choices=[
-            ("date", "On a date I choose (no more than one year from today)"),
-            ("episode_end", "When my current episode of care ends, plus a number of days"),
-        ],
         validators=[InputRequired(message="Choose when this consent ends.")],
+        render_kw={"class": "radios"},
     )
     expiry_date = DateField(
         "End date (if you chose a date)",

@@ -466,7 +466,7 @@ def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, ac
         actor=actor,
         obj=consent,
         patient_id=patient.id,
-        detail={"recipient_name": consent.recipient_name, "what": "invitation email"},
+        detail={"recipient_name": consent.recipient_name},
         now=now,
     )
     return raw
@@ -874,7 +874,7 @@ def family_overview(family_user: User, *, now: datetime) -> list[tuple[User, Con
 
 DISCLOSURE_LABELS = {
     "disclosure.viewed": "Viewed a page",
-    "disclosure.invitation": "Invitation email",
+    "disclosure.invitation": "Invitation email, with your first name",
     "email.sent": "Email sent",
 }
 
