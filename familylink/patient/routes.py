@@ -1,13 +1,13 @@
 """The patient's side: their consents, one family member at a time, and what was shared."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from familylink.extensions import db
 from familylink.models import Role
 from familylink.patient.forms import ConsentForm, RevokeForm
 from familylink.services import consent as consent_service
-from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.errors import Conflict, ValidationError
 from familylink.web import apply_error, request_now, role_required
 
 bp = Blueprint("patient", __name__)
@@ -33,10 +33,7 @@ def new_consent():
     renewing = None
     renew_id = request.args.get("renew", type=int)
     if renew_id:
-        try:
-            renewing = consent_service.consent_for_viewer(current_user, renew_id, now=request_now())
-        except NotFound:
-            abort(404)
+        renewing = consent_service.consent_for_viewer(current_user, renew_id, now=request_now())
         if request.method == "GET":
             form.fill_from(renewing)
             db.session.commit()  # the audit row of the view
@@ -69,10 +66,7 @@ def new_consent():
 @bp.route("/consents/<int:consent_id>")
 @role_required(Role.PATIENT)
 def consent_detail(consent_id: int):
-    try:
-        record = consent_service.consent_for_viewer(current_user, consent_id, now=request_now())
-    except NotFound:
-        abort(404)
+    record = consent_service.consent_for_viewer(current_user, consent_id, now=request_now())
     db.session.commit()
     return render_template(
         "consent/printable.html", **consent_service.printable(record, now=request_now())
@@ -87,8 +81,6 @@ def revoke(consent_id: int):
     if form.validate_on_submit():
         try:
             record = consent_service.revoke_consent(current_user, consent_id, now=now)
-        except NotFound:
-            abort(404)
         except Conflict as error:
             db.session.rollback()
             flash(error.message, "info")
@@ -96,10 +88,7 @@ def revoke(consent_id: int):
         db.session.commit()
         flash(f"Done. {record.recipient_name} no longer has access.", "success")
         return redirect(url_for("patient.consents"))
-    try:
-        record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
-    except NotFound:
-        abort(404)
+    record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
     db.session.commit()
     return render_template(
         "patient/revoke.html",

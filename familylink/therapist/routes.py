@@ -3,7 +3,7 @@
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -11,7 +11,7 @@ from familylink.extensions import db
 from familylink.models import Role, User
 from familylink.services import accounts
 from familylink.services import consent as consent_service
-from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.errors import Conflict, ValidationError
 from familylink.services.program import get_program
 from familylink.therapist.forms import EnrolPatientForm, PaperConsentForm, WrittenRevocationForm
 from familylink.web import apply_error, request_now, role_required
@@ -63,10 +63,7 @@ def enrol_patient():
 @bp.route("/patients/<int:patient_id>/family")
 @role_required(Role.THERAPIST)
 def family_contacts(patient_id: int):
-    try:
-        patient, rows = consent_service.family_contacts(current_user, patient_id, now=request_now())
-    except NotFound:
-        abort(404)
+    patient, rows = consent_service.family_contacts(current_user, patient_id, now=request_now())
     db.session.commit()
     return render_template("therapist/family_contacts.html", patient=patient, rows=rows)
 
@@ -74,10 +71,7 @@ def family_contacts(patient_id: int):
 @bp.route("/patients/<int:patient_id>/consents/paper", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def record_paper_consent(patient_id: int):
-    try:
-        patient = consent_service.own_patient(current_user, patient_id)
-    except NotFound:
-        abort(404)
+    patient = consent_service.own_patient(current_user, patient_id)
     form = PaperConsentForm()
     if form.validate_on_submit():
         try:
@@ -110,10 +104,7 @@ def record_paper_consent(patient_id: int):
 @bp.route("/consents/<int:consent_id>")
 @role_required(Role.THERAPIST)
 def consent_detail(consent_id: int):
-    try:
-        record = consent_service.consent_for_viewer(current_user, consent_id, now=request_now())
-    except NotFound:
-        abort(404)
+    record = consent_service.consent_for_viewer(current_user, consent_id, now=request_now())
     db.session.commit()
     return render_template(
         "consent/printable.html", **consent_service.printable(record, now=request_now())
@@ -124,10 +115,7 @@ def consent_detail(consent_id: int):
 @role_required(Role.THERAPIST)
 def record_revocation(consent_id: int):
     now = request_now()
-    try:
-        record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
-    except NotFound:
-        abort(404)
+    record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
     form = WrittenRevocationForm()
     if form.validate_on_submit():
         try:
