@@ -104,9 +104,10 @@ def may_disclose(
     consent = active_consent(family_user_id, patient_id, now=now)
     allowed = consent is not None and (scope is None or scope in consent.scopes)
     if not allowed and audit_access:
+        known = db.session.get(User, patient_id)
         audit.record(
             "access.denied",
-            patient_id=patient_id,
+            patient_id=known.id if known is not None else None,
             recipient_id=family_user_id,
             outcome="denied",
             detail={"scope": scope},
@@ -139,12 +140,14 @@ def patient_for_family(
         raise NotFound()
     consent = active_consent(family_user.id, patient_id, now=now)
     if consent is None or (scope is not None and scope not in consent.scopes):
+        # A guessed id may name nobody: keep it in the detail, not in the patient column.
+        known = db.session.get(User, patient_id)
         audit.record(
             "access.denied",
             actor=family_user,
-            patient_id=patient_id,
+            patient_id=known.id if known is not None else None,
             outcome="denied",
-            detail={"wanted": disclosure},
+            detail={"wanted": disclosure, "asked_for": patient_id},
             now=now,
         )
         raise NotFound()
