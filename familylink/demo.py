@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -108,26 +109,33 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     return [(p.role, p.name, p.email) for p in people]
 
 
-def _consent(patient, family_member, relationship, scopes, *, signed, ends, now):
-    """Sign through the service (snapshot, invitation, audit) and accept the invitation."""
+def _consent(patient, family_member, relationship, scopes, *, signed, ends, recorded_by=None):
+    """Sign (or record from paper) through the services, and accept the invitation."""
     from familylink.services import consent
 
-    record = consent.sign_consent(
-        patient,
-        consent.ConsentDetails(
-            recipient_name=family_member.name,
-            recipient_relationship=relationship,
-            recipient_email=family_member.email,
-            scopes=list(scopes),
-            expiry_kind="date",
-            expiry_date=ends.date(),
-            signature_name=patient.name,
-            understood=True,
-        ),
-        now=signed,
-        ip="127.0.0.1",
-        user_agent="demo data",
+    details = consent.ConsentDetails(
+        recipient_name=family_member.name,
+        recipient_relationship=relationship,
+        recipient_email=family_member.email,
+        scopes=list(scopes),
+        expiry_kind="date",
+        expiry_date=ends.date(),
+        signature_name=patient.name,
+        understood=True,
     )
+    origin = {"ip": "127.0.0.1", "user_agent": "demo data"}
+    if recorded_by is not None:
+        record = consent.record_paper_consent(
+            recorded_by,
+            patient.id,
+            details,
+            signed_on=signed.astimezone(ZoneInfo(get_program().timezone)).date(),
+            attested=True,
+            now=signed,
+            **origin,
+        )
+    else:
+        record = consent.sign_consent(patient, details, now=signed, **origin)
     consent.link_family_member(record, family_member, now=signed + timedelta(hours=2))
     return record
 
@@ -146,7 +154,6 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         ("scheduling", "attendance"),
         signed=week_ago,
         ends=now + timedelta(days=180),
-        now=now,
     )
     _consent(
         jordan,
@@ -155,7 +162,6 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         ("scheduling", "attendance"),
         signed=week_ago,
         ends=now + timedelta(days=180),
-        now=now,
     )
     # Ada's first consent ran out; Sam signed a new one the day after.
     _consent(
@@ -165,7 +171,6 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         ("scheduling",),
         signed=now - timedelta(days=100),
         ends=now - timedelta(days=6),
-        now=now,
     )
     consent.sweep_consents(now - timedelta(days=4))
     _consent(
@@ -175,7 +180,6 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         ("scheduling", "attendance", "progress"),
         signed=now - timedelta(days=3),
         ends=now + timedelta(days=300),
-        now=now,
     )
     _consent(
         casey,
@@ -184,8 +188,8 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         ("scheduling",),
         signed=now - timedelta(days=60),
         ends=now + timedelta(days=10),
-        now=now,
     )
+    # Riley signed on paper (Dr. Patel recorded it), then revoked it in the portal.
     revoked = _consent(
         riley,
         pat,
@@ -193,7 +197,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         ("scheduling", "attendance"),
         signed=now - timedelta(days=14),
         ends=now + timedelta(days=120),
-        now=now,
+        recorded_by=patel,
     )
     consent.revoke_consent(riley, revoked.id, now=now - timedelta(days=2))
     # Reminders for consents ending soon (Kim's), as the mail worker would queue them.

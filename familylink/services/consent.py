@@ -344,13 +344,22 @@ def form_terms() -> dict:
     }
 
 
-def render_snapshot(columns: dict, *, patient_name: str, program_name: str, signed_at) -> str:
+def render_snapshot(
+    columns: dict,
+    *,
+    patient_name: str,
+    program_name: str,
+    signed_at: datetime,
+    recorded_by: User | None = None,
+) -> str:
+    """The consent's full text as signed (paper consents name who recorded them)."""
     return render_template(
         f"consent/text_v{FORM_VERSION}.txt",
         c=columns,
         patient_name=patient_name,
         program_name=program_name,
         signed_at=signed_at,
+        recorded_by=recorded_by,
         **form_terms(),
     )
 
@@ -416,7 +425,11 @@ def _create(
         attested=attested,
         form_version=FORM_VERSION,
         text_snapshot=render_snapshot(
-            columns, patient_name=patient.name, program_name=program.name, signed_at=signed_at
+            columns,
+            patient_name=patient.name,
+            program_name=program.name,
+            signed_at=signed_at,
+            recorded_by=recorded_by,
         ),
         ip=(ip or None) and ip[:45],
         user_agent=(user_agent or None) and user_agent[:300],

@@ -195,6 +195,7 @@ def test_a_therapist_records_a_paper_consent_for_their_own_patient(app_ctx, peop
     )
     assert (record.method, record.recorded_by_id, record.attested) == ("paper", lee.id, True)
     assert record.signed_at.date() == date(2026, 11, 16)
+    assert "Recorded from the signed paper form by Dr. Grace Lee" in record.text_snapshot
     assert "consent.recorded" in _actions()
 
 
