@@ -36,7 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
-    register_learning(app)
+    register_sweeps(app)
     return app
 
 
@@ -210,11 +210,14 @@ def register_commands(app: Flask) -> None:
     register(app)
 
 
-def register_learning(app: Flask) -> None:
-    """The weekly release of assigned readings runs with every mail-worker pass.
+def register_sweeps(app: Flask) -> None:
+    """Work the mail worker runs before each delivery pass, in this order: consents that
+    ended are closed before anything is released to the people they covered.
 
-    Importing the service also connects its consent_ended receiver.
+    Importing the learning service also connects its consent_ended receiver.
     """
+    from familylink.cli import run_consent_sweep
     from familylink.services import learning
 
-    app.extensions.setdefault("familylink_sweeps", []).append(learning.release_sweep)
+    sweeps = app.extensions.setdefault("familylink_sweeps", [])
+    sweeps.extend([run_consent_sweep, learning.release_sweep])

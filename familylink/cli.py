@@ -164,7 +164,34 @@ def learn_release(now_text):
     click.echo(f"Released {count} reading{'s' if count != 1 else ''}.")
 
 
+consent_cli = AppGroup("consent", help="Consents: expire ended ones and send expiry reminders.")
+
+
+@consent_cli.command(
+    "sweep",
+    help="Close consents whose end has come (access ends, emails cancelled, people told) "
+    "and remind patients 14 days before a consent ends. Safe to run repeatedly; the mail "
+    "worker also runs it on every pass.",
+)
+@now_option
+def consent_sweep(now_text):
+    from familylink.services import consent
+
+    report = consent.sweep_consents(parse_now(now_text))
+    db.session.commit()
+    click.echo(f"Consent sweep done: {report}.")
+
+
+def run_consent_sweep(now: datetime) -> None:
+    """The mail worker's hook: one consent sweep, committed."""
+    from familylink.services import consent
+
+    consent.sweep_consents(now)
+    db.session.commit()
+
+
 def register(app: Flask) -> None:
+    app.cli.add_command(consent_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(create_admin)

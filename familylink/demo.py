@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import Role, User
 from familylink.services.passwords import hash_password
-from familylink.services.program import forget_cached_program, program_row
+from familylink.services.program import forget_cached_program, get_program, program_row
 
 DOMAIN = "example.org"
 
@@ -67,7 +68,7 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         hashed,
         now,
         therapist_id=lee.id,
-        episode_start=start,
+        episode_start=now - timedelta(days=120),  # long enough for a consent to have expired
     )
     casey = _person(
         Role.PATIENT,
@@ -105,6 +106,7 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         _person(Role.FAMILY, "Drew Hale", f"drew@{DOMAIN}", hashed, now),
     ]
     db.session.flush()
+    seed_consents(jordan, sam, casey, riley, patel, family, now=now, progress=progress)
     people = [admin, lee, patel, jordan, sam, casey, riley, *family]
     seed_learning(now=now, progress=progress)
     return [(p.role, p.name, p.email) for p in people]
@@ -135,3 +137,98 @@ def seed_learning(*, now: datetime, progress: Callable[[str], None] = print) -> 
     learning.apply_sequence(
         therapist=therapist, patient_id=jordan.id, family_user_id=maria.id, now=now
     )
+
+
+def _consent(patient, family_member, relationship, scopes, *, signed, ends, recorded_by=None):
+    """Sign (or record from paper) through the services, and accept the invitation."""
+    from familylink.services import consent
+
+    details = consent.ConsentDetails(
+        recipient_name=family_member.name,
+        recipient_relationship=relationship,
+        recipient_email=family_member.email,
+        scopes=list(scopes),
+        expiry_kind="date",
+        expiry_date=ends.date(),
+        signature_name=patient.name,
+        understood=True,
+    )
+    origin = {"ip": "127.0.0.1", "user_agent": "demo data"}
+    if recorded_by is not None:
+        record = consent.record_paper_consent(
+            recorded_by,
+            patient.id,
+            details,
+            signed_on=signed.astimezone(ZoneInfo(get_program().timezone)).date(),
+            attested=True,
+            now=signed,
+            **origin,
+        )
+    else:
+        record = consent.sign_consent(patient, details, now=signed, **origin)
+    consent.link_family_member(record, family_member, now=signed + timedelta(hours=2))
+    return record
+
+
+def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) -> None:
+    """Active, expiring, revoked and expired consents; Drew has none."""
+    from familylink.services import consent
+
+    maria, luis, ada, kim, pat, _drew = family
+    progress("Signing consents…")
+    week_ago = now - timedelta(days=7)
+    _consent(
+        jordan,
+        maria,
+        "Mother",
+        ("scheduling", "attendance"),
+        signed=week_ago,
+        ends=now + timedelta(days=180),
+    )
+    _consent(
+        jordan,
+        luis,
+        "Father",
+        ("scheduling", "attendance"),
+        signed=week_ago,
+        ends=now + timedelta(days=180),
+    )
+    # Ada's first consent ran out; Sam signed a new one the day after.
+    _consent(
+        sam,
+        ada,
+        "Sister",
+        ("scheduling",),
+        signed=now - timedelta(days=100),
+        ends=now - timedelta(days=6),
+    )
+    consent.sweep_consents(now - timedelta(days=4))
+    _consent(
+        sam,
+        ada,
+        "Sister",
+        ("scheduling", "attendance", "progress"),
+        signed=now - timedelta(days=3),
+        ends=now + timedelta(days=300),
+    )
+    _consent(
+        casey,
+        kim,
+        "Partner",
+        ("scheduling",),
+        signed=now - timedelta(days=60),
+        ends=now + timedelta(days=10),
+    )
+    # Riley signed on paper (Dr. Patel recorded it), then revoked it in the portal.
+    revoked = _consent(
+        riley,
+        pat,
+        "Parent",
+        ("scheduling", "attendance"),
+        signed=now - timedelta(days=14),
+        ends=now + timedelta(days=120),
+        recorded_by=patel,
+    )
+    consent.revoke_consent(riley, revoked.id, now=now - timedelta(days=2))
+    # Reminders for consents ending soon (Kim's), as the mail worker would queue them.
+    consent.sweep_consents(now)

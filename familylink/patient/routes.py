@@ -1,9 +1,14 @@
-"""The patient's side."""
+"""The patient's side: their consents, one family member at a time, and what was shared."""
 
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
+from familylink.extensions import db
 from familylink.models import Role
-from familylink.web import role_required
+from familylink.patient.forms import ConsentForm, RevokeForm
+from familylink.services import consent as consent_service
+from familylink.services.errors import Conflict, ValidationError
+from familylink.web import apply_error, request_now, role_required
 
 bp = Blueprint("patient", __name__)
 
@@ -12,3 +17,89 @@ bp = Blueprint("patient", __name__)
 @role_required(Role.PATIENT)
 def home():
     return render_template("patient/home.html")
+
+
+@bp.route("/consents")
+@role_required(Role.PATIENT)
+def consents():
+    rows = consent_service.consents_of(current_user, now=request_now())
+    return render_template("patient/consents.html", rows=rows)
+
+
+@bp.route("/consents/new", methods=["GET", "POST"])
+@role_required(Role.PATIENT)
+def new_consent():
+    form = ConsentForm()
+    renewing = None
+    renew_id = request.args.get("renew", type=int)
+    if renew_id:
+        renewing = consent_service.consent_for_viewer(current_user, renew_id, now=request_now())
+        if request.method == "GET":
+            form.fill_from(renewing)
+            db.session.commit()  # the audit row of the view
+    if form.validate_on_submit():
+        try:
+            record = consent_service.sign_consent(
+                current_user,
+                form.details(),
+                now=request_now(),
+                ip=request.remote_addr,
+                user_agent=request.user_agent.string,
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(
+                f"Signed. {record.recipient_name} can see only what you chose, until it ends "
+                "or you revoke it.",
+                "success",
+            )
+            return redirect(url_for("patient.consents"))
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template(
+        "patient/consent_form.html", form=form, renewing=renewing, **consent_service.form_terms()
+    ), status
+
+
+@bp.route("/consents/<int:consent_id>")
+@role_required(Role.PATIENT)
+def consent_detail(consent_id: int):
+    record = consent_service.consent_for_viewer(current_user, consent_id, now=request_now())
+    db.session.commit()
+    return render_template(
+        "consent/printable.html", **consent_service.printable(record, now=request_now())
+    )
+
+
+@bp.route("/consents/<int:consent_id>/revoke", methods=["GET", "POST"])
+@role_required(Role.PATIENT)
+def revoke(consent_id: int):
+    now = request_now()
+    form = RevokeForm()
+    if form.validate_on_submit():
+        try:
+            record = consent_service.revoke_consent(current_user, consent_id, now=now)
+        except Conflict as error:
+            db.session.rollback()
+            flash(error.message, "info")
+            return redirect(url_for("patient.consents"))
+        db.session.commit()
+        flash(f"Done. {record.recipient_name} no longer has access.", "success")
+        return redirect(url_for("patient.consents"))
+    record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
+    db.session.commit()
+    return render_template(
+        "patient/revoke.html",
+        consent=record,
+        status=consent_service.status_of(record, current_user, now),
+        form=form,
+    )
+
+
+@bp.route("/shared")
+@role_required(Role.PATIENT)
+def shared():
+    rows = consent_service.disclosures_of(current_user)
+    return render_template("patient/shared.html", rows=rows)

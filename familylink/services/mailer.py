@@ -35,6 +35,10 @@ SUBJECTS = {
     "staff_invitation": "You're invited to set up your account",
     "patient_invitation": "You're invited to set up your account",
     "module_assigned": "New reading from your care team",
+    "family_invitation": "You're invited to join your family's sessions",
+    "family_access_ended": "Your access has ended",
+    "family_access_ended_therapist": "A family contact's access has ended",
+    "consent_expiring": "A sharing permission ends soon",
 }
 
 
@@ -125,6 +129,21 @@ def cancel_pending(*, now: datetime, to_user_id: int, patient_id: int) -> int:
         .where(
             OutboxEmail.status == OutboxStatus.PENDING,
             OutboxEmail.to_user_id == to_user_id,
+            OutboxEmail.patient_id == patient_id,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def cancel_pending_to_address(*, now: datetime, to_address: str, patient_id: int) -> int:
+    """Cancel unsent emails about that patient to an address with no account (invitations)."""
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(
+            OutboxEmail.status == OutboxStatus.PENDING,
+            OutboxEmail.to_address == to_address.lower(),
             OutboxEmail.patient_id == patient_id,
         )
         .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)

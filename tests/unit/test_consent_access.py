@@ -69,3 +69,18 @@ def test_a_disclosure_is_audited(app_ctx, pair, now):
     consent.patient_for_family(family, patient.id, scope=None, now=now, disclosure="home")
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "disclosure.viewed"))
     assert (event.patient_id, event.recipient_id) == (patient.id, family.id)
+
+
+def test_a_guessed_patient_id_is_refused_and_audited_without_a_dangling_reference(
+    app_ctx, pair, now
+):
+    from sqlalchemy import select
+
+    from familylink.models import AuditEvent
+
+    _, family = pair
+    with pytest.raises(NotFound):
+        consent.patient_for_family(family, 99999, scope=None, now=now, disclosure="x")
+    db.session.flush()  # PostgreSQL checks the foreign key here
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "access.denied"))
+    assert (event.patient_id, event.detail["asked_for"]) == (None, 99999)

@@ -1,0 +1,125 @@
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from familylink.services.consent import DEFAULT_PURPOSE, SCOPE_EXPLANATIONS, ConsentDetails
+
+EXPIRY_CHOICES = [
+    ("date", "On a date I choose (no more than one year from today)"),
+    ("episode_end", "When my current episode of care ends, plus a number of days"),
+]
+
+
+class ExpiryKindField(RadioField):
+    """Choices set after construction, as TimezoneField does (tuples in the call are deprecated)."""
+
+    def __init__(self, label, **kwargs):
+        super().__init__(label, choices=[], **kwargs)
+        self.choices = EXPIRY_CHOICES
+
+
+class ConsentForm(FlaskForm):
+    """One family member at a time; the service checks every element again."""
+
+    recipient_name = StringField(
+        "Family member's full name",
+        validators=[
+            InputRequired(message="Enter the family member's name."),
+            Length(max=120, message="Use at most 120 characters."),
+        ],
+    )
+    recipient_relationship = StringField(
+        "How they are related to you",
+        description="For example: mother, partner, brother, friend.",
+        validators=[
+            InputRequired(message="Say how they are related to you."),
+            Length(max=60, message="Use at most 60 characters."),
+        ],
+    )
+    recipient_email = EmailField(
+        "Their email address",
+        description="The invitation goes here. Only this address can accept it.",
+        validators=[
+            InputRequired(message="Enter their email address."),
+            Length(max=254, message="That email address is too long."),
+        ],
+    )
+    scope_scheduling = BooleanField(
+        "Family session times", description=SCOPE_EXPLANATIONS["scheduling"]
+    )
+    scope_attendance = BooleanField("Attendance", description=SCOPE_EXPLANATIONS["attendance"])
+    scope_progress = BooleanField("General progress", description=SCOPE_EXPLANATIONS["progress"])
+    purpose = TextAreaField(
+        "Why it is shared (purpose)",
+        default=DEFAULT_PURPOSE,
+        validators=[
+            InputRequired(message="Say what the information is for."),
+            Length(max=500, message="Use at most 500 characters."),
+        ],
+    )
+    expiry_kind = ExpiryKindField(
+        "When this consent ends",
+        validators=[InputRequired(message="Choose when this consent ends.")],
+        render_kw={"class": "radios"},
+    )
+    expiry_date = DateField(
+        "End date (if you chose a date)",
+        validators=[Optional()],
+        description="The consent runs until the end of this day.",
+    )
+    expiry_days_after_episode = IntegerField(
+        "Days after my episode of care ends (if you chose that)",
+        default=30,
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=365, message="Enter a number of days from 0 to 365."),
+        ],
+    )
+    signature_name = StringField(
+        "Sign by typing your full name",
+        description="Exactly as we have it on file (capital letters don't matter).",
+        validators=[
+            InputRequired(message="Type your full name to sign."),
+            Length(max=120, message="Use at most 120 characters."),
+        ],
+        render_kw={"autocomplete": "off"},
+    )
+    understood = BooleanField("I have read this consent and I understand it.")
+
+    def details(self) -> ConsentDetails:
+        return ConsentDetails(
+            recipient_name=self.recipient_name.data,
+            recipient_relationship=self.recipient_relationship.data,
+            recipient_email=self.recipient_email.data,
+            purpose=self.purpose.data,
+            scopes=[s for s in SCOPE_EXPLANATIONS if getattr(self, f"scope_{s}").data],
+            expiry_kind=self.expiry_kind.data,
+            expiry_date=self.expiry_date.data,
+            expiry_days_after_episode=self.expiry_days_after_episode.data,
+            signature_name=self.signature_name.data,
+            understood=bool(self.understood.data),
+        )
+
+    def fill_from(self, consent) -> None:
+        """Prefill a renewal from an earlier consent (the patient signs again)."""
+        self.recipient_name.data = consent.recipient_name
+        self.recipient_relationship.data = consent.recipient_relationship
+        self.recipient_email.data = consent.recipient_email
+        self.purpose.data = consent.purpose
+        for scope in SCOPE_EXPLANATIONS:
+            getattr(self, f"scope_{scope}").data = getattr(consent, f"scope_{scope}")
+        self.expiry_kind.data = consent.expiry_kind
+        if consent.expiry_days_after_episode is not None:
+            self.expiry_days_after_episode.data = consent.expiry_days_after_episode
+
+
+class RevokeForm(FlaskForm):
+    """The confirmation button; CSRF only."""

@@ -1,0 +1,479 @@
+"""Signing, recording, inviting, revoking and expiring consents (the services directly)."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import (
+    AccountToken,
+    AuditEvent,
+    ClosureReason,
+    ConsentRecord,
+    FamilyLink,
+    OutboxEmail,
+    OutboxStatus,
+    Role,
+    TokenPurpose,
+    User,
+)
+from familylink.models.consent import ImmutableRecordError
+from familylink.services import consent, mailer, tokens
+from familylink.services.errors import Conflict, InvalidToken, NotFound, ValidationError
+from tests import factories
+
+# Words no email may contain (program type, diagnosis, substance).
+CLINICAL_WORDS = ["addiction", "substance", "rehab", "recovery", "treatment", "iop", "detox"]
+
+
+@pytest.fixture
+def people(create_user):
+    lee = create_user(Role.THERAPIST, name="Dr. Grace Lee", email="lee@example.org")
+    jordan = create_user(
+        Role.PATIENT, name="Jordan Rivera", email="jordan@example.org", therapist=lee
+    )
+    maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+    return lee, jordan, maria
+
+
+def details(**changes) -> consent.ConsentDetails:
+    values = {
+        "recipient_name": "Maria Rivera",
+        "recipient_relationship": "Mother",
+        "recipient_email": "Maria@Example.org",
+        "purpose": consent.DEFAULT_PURPOSE,
+        "scopes": ["scheduling", "attendance"],
+        "expiry_kind": "date",
+        "expiry_date": date(2027, 5, 1),
+        "expiry_days_after_episode": None,
+        "signature_name": "jordan rivera",
+        "understood": True,
+    }
+    values.update(changes)
+    return consent.ConsentDetails(**values)
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count(model.id)))
+
+
+def _actions() -> list[str]:
+    return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def _invitation_token(recipient: str) -> str:
+    email = db.session.scalar(
+        select(OutboxEmail).where(
+            OutboxEmail.kind == "family_invitation", OutboxEmail.to_address == recipient
+        )
+    )
+    return email.text_body.split("/family/join/")[1].split()[0]
+
+
+def _signed_and_linked(jordan, maria, now, **changes) -> ConsentRecord:
+    record = consent.sign_consent(jordan, details(**changes), now=now)
+    consent.accept_invitation(_invitation_token(maria.email), maria, now=now)
+    return record
+
+
+def test_signing_stores_every_element_the_snapshot_and_the_origin(app_ctx, people, now):
+    _, jordan, _ = people
+    record = consent.sign_consent(
+        jordan, details(), now=now, ip="203.0.113.9", user_agent="Phone browser"
+    )
+    assert (record.patient_name, record.recipient_email, record.method) == (
+        "Jordan Rivera",
+        "maria@example.org",
+        "portal",
+    )
+    assert record.scopes == ["scheduling", "attendance"]
+    assert (record.signed_at, record.ip, record.user_agent) == (now, "203.0.113.9", "Phone browser")
+    assert record.form_version == consent.FORM_VERSION
+    assert "consent.signed" in _actions()
+
+
+def test_the_snapshot_holds_the_exact_wording_and_choices(app_ctx, people, now):
+    _, jordan, _ = people
+    record = consent.sign_consent(jordan, details(), now=now)
+    for text in (
+        consent.REVOCATION_STATEMENT,
+        consent.RELIANCE_STATEMENT,
+        consent.REDISCLOSURE_NOTICE,
+        consent.DEFAULT_PURPOSE,
+        consent.SCOPE_EXPLANATIONS["scheduling"],
+        consent.SCOPE_EXPLANATIONS["progress"],
+        "Maria Rivera (Mother), maria@example.org",
+        record.expiry_description,
+    ):
+        assert text in record.text_snapshot
+    assert f"[x] {consent.SCOPE_EXPLANATIONS['attendance']}" in record.text_snapshot
+    assert f"[ ] {consent.SCOPE_EXPLANATIONS['progress']}" in record.text_snapshot
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"recipient_name": "  "}, "recipient_name"),
+        ({"recipient_relationship": ""}, "recipient_relationship"),
+        ({"recipient_email": ""}, "recipient_email"),
+        ({"recipient_email": "not-an-address"}, "recipient_email"),
+        ({"recipient_email": "jordan@example.org"}, "recipient_email"),
+        ({"purpose": ""}, "purpose"),
+        ({"scopes": []}, "scopes"),
+        ({"scopes": ["everything"]}, "scopes"),
+        ({"expiry_kind": None}, "expiry_kind"),
+        ({"expiry_date": None}, "expiry_date"),
+        ({"expiry_date": date(2028, 1, 1)}, "expiry_date"),
+        ({"expiry_date": date(2026, 11, 1)}, "expiry_date"),
+        (
+            {"expiry_kind": "episode_end", "expiry_days_after_episode": None},
+            "expiry_days_after_episode",
+        ),
+        (
+            {"expiry_kind": "episode_end", "expiry_days_after_episode": -1},
+            "expiry_days_after_episode",
+        ),
+        ({"signature_name": ""}, "signature_name"),
+        ({"signature_name": "Jordan Smith"}, "signature_name"),
+        ({"understood": False}, "understood"),
+    ],
+)
+def test_every_element_is_required_and_nothing_is_stored_without_it(
+    app_ctx, people, now, changes, field
+):
+    _, jordan, _ = people
+    with pytest.raises(ValidationError) as caught:
+        consent.sign_consent(jordan, details(**changes), now=now)
+    assert caught.value.field == field and caught.value.message
+    assert (_count(ConsentRecord), _count(OutboxEmail), _count(AccountToken)) == (0, 0, 0)
+
+
+def test_an_episode_consent_ends_when_the_episode_does_plus_its_days(app_ctx, people, now):
+    _, jordan, maria = people
+    _signed_and_linked(jordan, maria, now, expiry_kind="episode_end", expiry_days_after_episode=7)
+    assert consent.may_disclose(maria.id, jordan.id, "scheduling", now=now + timedelta(days=400))
+    jordan.episode_end = now + timedelta(days=10)
+    db.session.flush()
+    assert consent.may_disclose(maria.id, jordan.id, None, now=now + timedelta(days=16))
+    assert not consent.may_disclose(maria.id, jordan.id, None, now=now + timedelta(days=17))
+
+
+def test_consent_rows_cannot_be_updated_through_the_orm(app_ctx, people, now):
+    _, jordan, _ = people
+    record = consent.sign_consent(jordan, details(), now=now)
+    record.scope_progress = True
+    with pytest.raises(ImmutableRecordError):
+        db.session.flush()
+
+
+def test_consent_rows_cannot_be_deleted_through_the_orm(app_ctx, people, now):
+    _, jordan, _ = people
+    record = consent.sign_consent(jordan, details(), now=now)
+    db.session.delete(record)
+    with pytest.raises(ImmutableRecordError):
+        db.session.flush()
+
+
+def test_renewal_is_a_new_record_that_supersedes_the_old(app_ctx, people, now):
+    _, jordan, maria = people
+    old = _signed_and_linked(jordan, maria, now)
+    new = consent.sign_consent(jordan, details(scopes=["scheduling"]), now=now + timedelta(days=30))
+    assert new.supersedes_id == old.id and old.closure.reason == ClosureReason.SUPERSEDED
+    assert consent.active_consent(maria.id, jordan.id, now=now + timedelta(days=31)).id == new.id
+    # Already linked: no second invitation.
+    assert _count(AccountToken) == 1
+
+
+# --- Paper consents --------------------------------------------------------------------------
+
+
+def test_a_therapist_records_a_paper_consent_for_their_own_patient(app_ctx, people, now):
+    lee, jordan, _ = people
+    record = consent.record_paper_consent(
+        lee, jordan.id, details(), signed_on=date(2026, 11, 16), attested=True, now=now
+    )
+    assert (record.method, record.recorded_by_id, record.attested) == ("paper", lee.id, True)
+    assert record.signed_at.date() == date(2026, 11, 16)
+    assert "Recorded from the signed paper form by Dr. Grace Lee" in record.text_snapshot
+    assert "consent.recorded" in _actions()
+
+
+@pytest.mark.parametrize(
+    ("signed_on", "attested", "field"),
+    [
+        (None, True, "signed_on"),
+        (date(2026, 11, 19), True, "signed_on"),
+        (date(2026, 11, 16), False, "attested"),
+    ],
+)
+def test_a_paper_consent_needs_a_past_date_and_the_attestation(
+    app_ctx, people, now, signed_on, attested, field
+):
+    lee, jordan, _ = people
+    with pytest.raises(ValidationError) as caught:
+        consent.record_paper_consent(
+            lee, jordan.id, details(), signed_on=signed_on, attested=attested, now=now
+        )
+    assert caught.value.field == field
+    assert _count(ConsentRecord) == 0
+
+
+def test_a_therapist_cannot_record_for_another_therapists_patient(
+    app_ctx, create_user, people, now
+):
+    _, jordan, _ = people
+    other = create_user(Role.THERAPIST)
+    with pytest.raises(NotFound):
+        consent.record_paper_consent(
+            other, jordan.id, details(), signed_on=date(2026, 11, 16), attested=True, now=now
+        )
+
+
+# --- Invitations -------------------------------------------------------------------------------
+
+
+def test_the_invitation_email_is_neutral(app_ctx, people, now):
+    _, jordan, _ = people
+    consent.sign_consent(jordan, details(), now=now)
+    email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "family_invitation"))
+    assert email.subject == "You're invited to join your family's sessions"
+    assert email.to_address == "maria@example.org"
+    for body in (email.subject, email.text_body, email.html_body):
+        assert "Rivera" not in body.replace("Maria Rivera", "")
+        assert not any(word in body.lower().split() for word in CLINICAL_WORDS)
+    assert "Jordan" in email.text_body
+
+
+def test_accepting_links_the_family_member_who_then_has_access(app_ctx, people, now):
+    _, jordan, maria = people
+    consent.sign_consent(jordan, details(), now=now)
+    assert not consent.may_disclose(maria.id, jordan.id, None, now=now)
+    consent.accept_invitation(_invitation_token(maria.email), maria, now=now)
+    assert consent.may_disclose(maria.id, jordan.id, "attendance", now=now)
+
+
+def test_an_invitation_token_is_single_use(app_ctx, people, now):
+    _, jordan, maria = people
+    consent.sign_consent(jordan, details(), now=now)
+    raw = _invitation_token(maria.email)
+    consent.accept_invitation(raw, maria, now=now)
+    with pytest.raises(InvalidToken):
+        consent.accept_invitation(raw, maria, now=now)
+
+
+def test_an_invitation_token_expires(app_ctx, people, now):
+    _, jordan, maria = people
+    consent.sign_consent(jordan, details(), now=now)
+    raw = _invitation_token(maria.email)
+    with pytest.raises(InvalidToken):
+        consent.accept_invitation(raw, maria, now=now + timedelta(days=14))
+
+
+def test_an_invitation_is_bound_to_its_address(app_ctx, create_user, people, now):
+    _, jordan, maria = people
+    stranger = create_user(Role.FAMILY, email="someone.else@example.org")
+    consent.sign_consent(jordan, details(), now=now)
+    raw = _invitation_token(maria.email)
+    with pytest.raises(Conflict):
+        consent.accept_invitation(raw, stranger, now=now)
+    assert _count(FamilyLink) == 0
+    # Still usable by the right person.
+    consent.accept_invitation(raw, maria, now=now)
+
+
+def test_an_invitation_for_a_revoked_consent_cannot_be_accepted(app_ctx, people, now):
+    _, jordan, maria = people
+    record = consent.sign_consent(jordan, details(), now=now)
+    raw = _invitation_token(maria.email)
+    consent.revoke_consent(jordan, record.id, now=now)
+    with pytest.raises(InvalidToken):
+        consent.accept_invitation(raw, maria, now=now)
+
+
+def test_registering_through_an_invitation_verifies_and_links(app_ctx, people, now):
+    _, jordan, _ = people
+    consent.sign_consent(jordan, details(recipient_email="luis@example.org"), now=now)
+    user = consent.register_through_invitation(
+        _invitation_token("luis@example.org"),
+        name="Luis Rivera",
+        password="lantern orchard pebble",
+        timezone="America/Chicago",
+        now=now,
+    )
+    assert (user.email, user.role, user.verified_at) == ("luis@example.org", Role.FAMILY, now)
+    assert consent.may_disclose(user.id, jordan.id, "scheduling", now=now)
+
+
+def test_registering_through_an_invitation_refuses_a_known_address(app_ctx, people, now):
+    _, jordan, maria = people
+    consent.sign_consent(jordan, details(), now=now)
+    with pytest.raises(ValidationError):
+        consent.register_through_invitation(
+            _invitation_token(maria.email),
+            name="Maria",
+            password="lantern orchard pebble",
+            timezone="America/Chicago",
+            now=now,
+        )
+    assert _count(User) == 3
+
+
+# --- Revocation and expiry -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def ended_signals():
+    received = []
+
+    def receiver(sender, **kwargs):
+        received.append(kwargs)
+
+    consent.consent_ended.connect(receiver)
+    yield received
+    consent.consent_ended.disconnect(receiver)
+
+
+def _queue_reminder_about(patient, family, now):
+    return mailer.queue_email(
+        "password_reset",
+        to=family,
+        dedupe_key=f"test-reminder:{family.id}",
+        now=now,
+        patient_id=patient.id,
+        required_scope="scheduling",
+        send_at=now + timedelta(days=2),
+        context={"link": "https://familylink.test/x"},
+    )
+
+
+def test_revocation_ends_everything_at_that_instant(app_ctx, people, now, ended_signals):
+    lee, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now - timedelta(days=1))
+    pending = _queue_reminder_about(jordan, maria, now - timedelta(hours=1))
+    instant = now
+    assert consent.may_disclose(maria.id, jordan.id, None, now=instant - timedelta(microseconds=1))
+
+    consent.revoke_consent(jordan, record.id, now=instant)
+
+    assert not consent.may_disclose(maria.id, jordan.id, None, now=instant)
+    db.session.refresh(pending)
+    assert pending.status == OutboxStatus.CANCELLED
+    assert record.closure.reason == ClosureReason.REVOKED and record.closure.closed_at == instant
+    assert ended_signals == [
+        {"family_user_id": maria.id, "patient_id": jordan.id, "now": instant, "reason": "revoked"}
+    ]
+    revoked = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.revoked"))
+    assert (revoked.at, revoked.patient_id, revoked.recipient_id) == (instant, jordan.id, maria.id)
+    kinds = {
+        (e.kind, e.to_address)
+        for e in db.session.scalars(select(OutboxEmail).where(OutboxEmail.status == "pending"))
+    }
+    assert ("family_access_ended_therapist", lee.email) in kinds
+    assert ("family_access_ended", maria.email) in kinds
+
+
+def test_the_access_ended_email_is_neutral(app_ctx, people, now):
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    consent.revoke_consent(jordan, record.id, now=now)
+    email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "family_access_ended"))
+    for body in (email.subject, email.text_body, email.html_body):
+        assert "Jordan" not in body and "Rivera" not in body.replace("Maria Rivera", "")
+        assert not any(word in body.lower().split() for word in CLINICAL_WORDS)
+
+
+def test_a_therapist_records_a_written_revocation(app_ctx, people, now):
+    lee, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    consent.revoke_consent(lee, record.id, now=now, method="written", note="Letter of 17 Nov")
+    assert (record.closure.method, record.closure.closed_by_id) == ("written", lee.id)
+    assert not consent.may_disclose(maria.id, jordan.id, None, now=now)
+
+
+def test_nobody_else_can_revoke(app_ctx, create_user, people, now):
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    for outsider in (maria, create_user(Role.PATIENT), create_user(Role.THERAPIST)):
+        with pytest.raises(NotFound):
+            consent.revoke_consent(outsider, record.id, now=now)
+    assert consent.may_disclose(maria.id, jordan.id, None, now=now)
+
+
+def test_revoking_twice_is_a_conflict(app_ctx, people, now):
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    consent.revoke_consent(jordan, record.id, now=now)
+    with pytest.raises(Conflict):
+        consent.revoke_consent(jordan, record.id, now=now)
+
+
+def test_expiry_ends_access_by_the_clock_and_the_sweep_does_the_rest(
+    app_ctx, people, now, ended_signals
+):
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now - timedelta(days=1))
+    end = record.expires_at
+    pending = _queue_reminder_about(jordan, maria, now)
+
+    assert consent.sweep_consents(end - timedelta(seconds=1)).expired == 0
+    assert consent.may_disclose(maria.id, jordan.id, None, now=end - timedelta(seconds=1))
+    # Before any sweep has run, the clock alone ends access.
+    assert not consent.may_disclose(maria.id, jordan.id, None, now=end)
+
+    assert consent.sweep_consents(end).expired == 1
+    db.session.refresh(pending)
+    assert pending.status == OutboxStatus.CANCELLED
+    assert record.closure.reason == ClosureReason.EXPIRED and record.closure.closed_at == end
+    assert ended_signals == [
+        {"family_user_id": maria.id, "patient_id": jordan.id, "now": end, "reason": "expired"}
+    ]
+    assert "consent.expired" in _actions()
+    assert consent.sweep_consents(end + timedelta(hours=1)).expired == 0
+
+
+def test_patients_are_reminded_once_fourteen_days_before_expiry(app_ctx, people, now):
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    reminder_time = record.expires_at - timedelta(days=14)
+    assert consent.sweep_consents(reminder_time - timedelta(minutes=1)).reminded == 0
+    assert consent.sweep_consents(reminder_time).reminded == 1
+    assert consent.sweep_consents(reminder_time + timedelta(days=1)).reminded == 0
+    email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "consent_expiring"))
+    assert email.to_address == jordan.email and "Maria Rivera" in email.text_body
+
+
+def test_the_mail_worker_runs_the_consent_sweep(app):
+    from familylink.cli import run_consent_sweep
+
+    assert run_consent_sweep in app.extensions["familylink_sweeps"]
+
+
+def test_the_sweep_command_expires_consents(app, runner):
+    end = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    with app.app_context():
+        therapist = factories.create_user(Role.THERAPIST)
+        patient = factories.create_user(Role.PATIENT, therapist=therapist)
+        family = factories.create_user(Role.FAMILY)
+        factories.create_consent(patient, family, expires_at=end)
+        db.session.commit()
+        ids = (family.id, patient.id)
+    result = runner.invoke(args=["consent", "sweep", "--now", "2026-11-30T12:00"])
+    assert result.exit_code == 0, result.output
+    assert "1 consents expired" in result.output
+    with app.app_context():
+        expired = db.session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action == "consent.expired", AuditEvent.recipient_id == ids[0]
+            )
+        )
+        assert expired == 1
+
+
+def test_tokens_purpose_is_family_invite(app_ctx, people, now):
+    _, jordan, maria = people
+    consent.sign_consent(jordan, details(), now=now)
+    token = tokens.find_valid_token(
+        _invitation_token(maria.email), TokenPurpose.FAMILY_INVITE, now=now
+    )
+    assert token.email == "maria@example.org" and token.payload["consent_id"]

@@ -1,0 +1,32 @@
+"""The demo shows every consent state, made through the services."""
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from familylink import demo
+from familylink.extensions import db
+from familylink.models import ConsentRecord, User
+from familylink.services import consent
+
+
+def test_the_demo_has_active_expiring_revoked_and_expired_consents(app_ctx, now):
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    statuses = Counter()
+    for record in db.session.scalars(select(ConsentRecord)):
+        patient = db.session.get(User, record.patient_id)
+        statuses[consent.status_of(record, patient, now)] += 1
+        assert consent.REDISCLOSURE_NOTICE in record.text_snapshot
+    assert {"active", "expiring", "revoked", "expired"} <= set(statuses)
+
+
+def test_demo_family_members_see_what_the_story_says(app_ctx, now):
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    by_email = {u.email: u for u in db.session.scalars(select(User))}
+    maria = by_email["maria@example.org"]
+    jordan = by_email["jordan@example.org"]
+    assert consent.may_disclose(maria.id, jordan.id, "attendance", now=now)
+    assert not consent.may_disclose(maria.id, jordan.id, "progress", now=now)
+    for name in ("pat", "drew"):
+        assert consent.linked_patients(by_email[f"{name}@example.org"], now=now) == []
+    assert consent.linked_patients(by_email["kim@example.org"], now=now)

@@ -1,0 +1,374 @@
+"""Consent pages through the test client: patient, therapist, family member, invitation."""
+
+from datetime import timedelta
+
+import pytest
+from markupsafe import escape
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import AuditEvent, ConsentRecord, FamilyLink, OutboxEmail, Role, User
+from familylink.services import consent
+from tests.factories import PASSWORD, create_consent, create_user
+from tests.moments import NOON
+
+FORM = {
+    "recipient_name": "Maria Rivera",
+    "recipient_relationship": "Mother",
+    "recipient_email": "maria@example.org",
+    "scope_scheduling": "y",
+    "scope_attendance": "y",
+    "purpose": consent.DEFAULT_PURPOSE,
+    "expiry_kind": "date",
+    "expiry_date": "2027-05-01",
+    "expiry_days_after_episode": "30",
+    "signature_name": "JORDAN RIVERA",
+    "understood": "y",
+}
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+@pytest.fixture
+def ids(app):
+    """Two therapists, a patient each, a consented family member and an unconnected one."""
+    with app.app_context():
+        lee = create_user(Role.THERAPIST, name="Dr. Grace Lee", email="lee@example.org")
+        patel = create_user(Role.THERAPIST, name="Dr. Ravi Patel", email="patel@example.org")
+        jordan = create_user(
+            Role.PATIENT, name="Jordan Rivera", email="jordan@example.org", therapist=lee
+        )
+        casey = create_user(
+            Role.PATIENT, name="Casey Nguyen", email="casey@example.org", therapist=patel
+        )
+        maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+        drew = create_user(Role.FAMILY, name="Drew Hale", email="drew@example.org")
+        record = create_consent(jordan, maria, scopes=("scheduling", "attendance"), now=NOON)
+        db.session.commit()
+        return {
+            "lee": lee.id,
+            "patel": patel.id,
+            "jordan": jordan.id,
+            "casey": casey.id,
+            "maria": maria.id,
+            "drew": drew.id,
+            "consent": record.id,
+        }
+
+
+def _count(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(model.id)).where(*where))
+
+
+def _invitation_link(app, address: str) -> str:
+    with app.app_context():
+        email = db.session.scalars(
+            select(OutboxEmail)
+            .where(OutboxEmail.kind == "family_invitation", OutboxEmail.to_address == address)
+            .order_by(OutboxEmail.id.desc())
+        ).first()
+        return "/family/join/" + email.text_body.split("/family/join/")[1].split()[0]
+
+
+# --- The patient signs -------------------------------------------------------------------
+
+
+def test_the_form_shows_every_element_and_the_snapshot_keeps_that_text(app, client, auth, ids):
+    auth.login("jordan@example.org")
+    page = client.get("/patient/consents/new").get_data(as_text=True)
+    response = client.post(
+        "/patient/consents/new",
+        data={**FORM, "recipient_email": "luis@example.org", "recipient_name": "Luis Rivera"},
+        headers={"User-Agent": "Phone browser"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        record = db.session.scalar(
+            select(ConsentRecord).where(ConsentRecord.recipient_email == "luis@example.org")
+        )
+        assert record.user_agent == "Phone browser" and record.ip
+        for text in (
+            consent.REVOCATION_STATEMENT,
+            consent.RELIANCE_STATEMENT,
+            consent.REDISCLOSURE_NOTICE,
+            *consent.SCOPE_EXPLANATIONS.values(),
+        ):
+            assert str(escape(text)) in page
+            assert text in record.text_snapshot
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("recipient_name", "", "Enter the family member"),
+        ("recipient_relationship", "", "Say how they are related to you"),
+        ("recipient_email", "", "Enter their email address."),
+        ("recipient_email", "maria-at-home", "Enter an email address like"),
+        ("purpose", "", "Say what the information is for."),
+        ("scope_scheduling", None, "Choose at least one kind of information"),
+        ("expiry_kind", "", "Choose when this consent ends."),
+        ("expiry_date", "", "Choose the date this consent ends."),
+        ("expiry_date", "2030-01-01", "no more than one year"),
+        ("signature_name", "", "Type your full name to sign."),
+        ("signature_name", "Jordan Smith", "exactly as we have it"),
+        ("understood", None, "Tick the box"),
+    ],
+)
+def test_a_missing_element_gives_a_clear_error_and_stores_nothing(
+    app, client, auth, ids, field, value, message
+):
+    auth.login("jordan@example.org")
+    data = {**FORM, "recipient_email": "luis@example.org"}
+    if field == "scope_scheduling":
+        data.pop("scope_scheduling")
+        data.pop("scope_attendance")
+    elif value is None:
+        data.pop(field)
+    else:
+        data[field] = value
+    before = _count(app, ConsentRecord)
+    response = client.post("/patient/consents/new", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True).replace("&#39;", "'")
+    assert _count(app, ConsentRecord) == before
+    assert _count(app, OutboxEmail) == 0
+
+
+def test_the_patient_sees_their_consents_and_can_print_one(app, client, auth, ids):
+    auth.login("jordan@example.org")
+    page = client.get("/patient/consents").get_data(as_text=True)
+    assert "Maria Rivera" in page and "Revoke" in page
+    printable = client.get(f"/patient/consents/{ids['consent']}").get_data(as_text=True)
+    for text in ("Jordan Rivera", "Mother", "maria@example.org", "Coordinating", "Ends"):
+        assert text in printable
+    assert str(escape(consent.REDISCLOSURE_NOTICE)) in printable
+    assert _count(app, AuditEvent, AuditEvent.action == "consent.viewed") == 1
+
+
+def test_a_patient_cannot_open_another_patients_consent(app, client, auth, ids):
+    with app.app_context():
+        create_user(Role.PATIENT, email="riley@example.org")
+        db.session.commit()
+    auth.login("riley@example.org")
+    for path in (
+        f"/patient/consents/{ids['consent']}",
+        f"/patient/consents/{ids['consent']}/revoke",
+        f"/patient/consents/new?renew={ids['consent']}",
+    ):
+        assert client.get(path).status_code == 404
+    assert client.post(f"/patient/consents/{ids['consent']}/revoke").status_code == 404
+
+
+def test_revoking_in_the_portal_ends_the_family_members_access(app, client, auth, ids):
+    auth.login("jordan@example.org")
+    confirm = client.get(f"/patient/consents/{ids['consent']}/revoke")
+    assert "end their access now" in confirm.get_data(as_text=True)
+    assert client.post(f"/patient/consents/{ids['consent']}/revoke").status_code == 302
+    auth.logout()
+    auth.login("maria@example.org")
+    assert client.get(f"/family/patients/{ids['jordan']}").status_code == 404
+    assert "Jordan" not in client.get("/family/").get_data(as_text=True)
+
+
+def test_renewing_prefills_and_supersedes(app, client, auth, ids):
+    auth.login("jordan@example.org")
+    page = client.get(f"/patient/consents/new?renew={ids['consent']}").get_data(as_text=True)
+    assert 'value="maria@example.org"' in page
+    assert client.post("/patient/consents/new", data=FORM).status_code == 302
+    with app.app_context():
+        newest = db.session.scalars(select(ConsentRecord).order_by(ConsentRecord.id.desc())).first()
+        assert newest.supersedes_id == ids["consent"]
+
+
+def test_what_was_shared_lists_disclosures(app, client, auth, ids):
+    auth.login("maria@example.org")
+    client.get(f"/family/patients/{ids['jordan']}")
+    auth.logout()
+    auth.login("jordan@example.org")
+    page = client.get("/patient/shared").get_data(as_text=True)
+    assert "Maria Rivera" in page and "patient page" in page
+
+
+# --- The family member -------------------------------------------------------------------
+
+
+def test_the_family_home_lists_first_names_and_what_is_allowed(app, client, auth, ids):
+    auth.login("maria@example.org")
+    page = client.get("/family/").get_data(as_text=True)
+    assert "Jordan" in page and "Whether they attended" in page
+    assert "Jordan Rivera" not in page
+
+
+def test_the_family_patient_page_carries_the_notice_and_is_audited(app, client, auth, ids):
+    auth.login("maria@example.org")
+    response = client.get(f"/family/patients/{ids['jordan']}")
+    assert response.status_code == 200
+    assert str(escape(consent.REDISCLOSURE_NOTICE)) in response.get_data(as_text=True)
+    assert (
+        _count(
+            app,
+            AuditEvent,
+            AuditEvent.action == "disclosure.viewed",
+            AuditEvent.recipient_id == ids["maria"],
+        )
+        >= 1
+    )
+
+
+@pytest.mark.parametrize("who", ["jordan", "casey", "maria", "lee", 0, 99999])
+def test_a_family_member_without_consent_gets_404_for_any_patient_id(app, client, auth, ids, who):
+    auth.login("drew@example.org")
+    patient_id = ids.get(who, who) if isinstance(who, str) else who
+    assert client.get(f"/family/patients/{patient_id}").status_code == 404
+
+
+def test_access_ends_at_the_expiry_instant_on_the_page(app, make_app, ids):
+    with app.app_context():
+        record = db.session.get(ConsentRecord, ids["consent"])
+        end = record.expires_at
+    for instant, status in ((end - timedelta(seconds=1), 200), (end, 404)):
+        other = make_app(NOW_OVERRIDE=instant)
+        client = other.test_client()
+        client.post("/login", data={"email": "maria@example.org", "password": PASSWORD})
+        assert client.get(f"/family/patients/{ids['jordan']}").status_code == status
+
+
+# --- The therapist -----------------------------------------------------------------------
+
+
+def test_a_therapist_sees_their_own_patients_family_contacts(app, client, auth, ids):
+    auth.login("lee@example.org")
+    page = client.get(f"/therapist/patients/{ids['jordan']}/family").get_data(as_text=True)
+    for text in ("Maria Rivera", "Mother", "maria@example.org", "scheduling, attendance", "active"):
+        assert text in page
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/therapist/patients/{casey}/family",
+        "/therapist/patients/{casey}/consents/paper",
+        "/therapist/patients/{maria}/family",
+        "/therapist/patients/99999/family",
+    ],
+)
+def test_a_therapist_gets_404_for_anyone_not_their_patient(app, client, auth, ids, path):
+    auth.login("lee@example.org")
+    assert client.get(path.format(**ids)).status_code == 404
+
+
+def test_a_therapist_cannot_open_or_revoke_another_therapists_consent(app, client, auth, ids):
+    auth.login("patel@example.org")
+    assert client.get(f"/therapist/consents/{ids['consent']}").status_code == 404
+    assert (
+        client.post(
+            f"/therapist/consents/{ids['consent']}/revoke", data={"note": "letter"}
+        ).status_code
+        == 404
+    )
+
+
+def test_a_therapist_records_a_paper_consent(app, client, auth, ids):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/therapist/patients/{ids['jordan']}/consents/paper",
+        data={
+            **FORM,
+            "recipient_email": "luis@example.org",
+            "signed_on": "2026-11-17",
+            "attested": "y",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        record = db.session.scalars(select(ConsentRecord).order_by(ConsentRecord.id.desc())).first()
+        assert (record.method, record.recorded_by_id) == ("paper", ids["lee"])
+
+
+def test_a_paper_consent_without_attestation_is_refused(app, client, auth, ids):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/therapist/patients/{ids['jordan']}/consents/paper",
+        data={**FORM, "recipient_email": "luis@example.org", "signed_on": "2026-11-17"},
+    )
+    assert response.status_code == 400
+    assert "Tick the box to confirm the patient signed" in response.get_data(as_text=True)
+    assert _count(app, ConsentRecord) == 1
+
+
+def test_a_therapist_records_a_written_revocation(app, client, auth, ids):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/therapist/consents/{ids['consent']}/revoke", data={"note": "Letter of 17 November"}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert not consent.may_disclose(ids["maria"], ids["jordan"], None, now=NOON)
+
+
+# --- Invitations -------------------------------------------------------------------------
+
+
+def _sign_for(client, auth, address: str, name: str = "Luis Rivera"):
+    auth.login("jordan@example.org")
+    data = {**FORM, "recipient_email": address, "recipient_name": name}
+    assert client.post("/patient/consents/new", data=data).status_code == 302
+    auth.logout()
+
+
+def test_a_new_family_member_registers_through_the_invitation(app, client, auth, ids):
+    _sign_for(client, auth, "luis@example.org")
+    link = _invitation_link(app, "luis@example.org")
+    page = client.get(link).get_data(as_text=True)
+    assert 'value="luis@example.org" readonly' in page
+    response = client.post(
+        link,
+        data={
+            "name": "Luis Rivera",
+            "password": "lantern orchard pebble",
+            "timezone": "America/Chicago",
+            "email": "attacker@example.org",  # ignored: the address is the invitation's
+        },
+    )
+    assert response.status_code == 302
+    assert "Jordan" in client.get("/family/").get_data(as_text=True)
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "luis@example.org"))
+        assert user.verified_at is not None
+        assert db.session.scalar(select(User).where(User.email == "attacker@example.org")) is None
+
+
+def test_an_existing_account_is_linked_after_signing_in(app, client, auth, ids):
+    with app.app_context():
+        create_user(Role.FAMILY, email="luis@example.org")
+        db.session.commit()
+    _sign_for(client, auth, "luis@example.org")
+    link = _invitation_link(app, "luis@example.org")
+    assert "Sign in to accept" in client.get(link).get_data(as_text=True)
+    auth.login("luis@example.org")
+    assert client.get(link).status_code == 200
+    assert client.post(link).status_code == 302
+    assert _count(app, FamilyLink, FamilyLink.recipient_email == "luis@example.org") == 1
+    # Single use.
+    assert client.post(link).status_code == 400
+
+
+def test_someone_signed_in_with_another_address_is_refused(app, client, auth, ids):
+    _sign_for(client, auth, "luis@example.org")
+    link = _invitation_link(app, "luis@example.org")
+    auth.login("drew@example.org")
+    response = client.post(link)
+    assert response.status_code == 403
+    assert "different email address" in response.get_data(as_text=True)
+    assert _count(app, FamilyLink, FamilyLink.family_user_id == ids["drew"]) == 0
+
+
+def test_an_expired_invitation_is_refused(app, make_app, client, auth, ids):
+    _sign_for(client, auth, "luis@example.org")
+    link = _invitation_link(app, "luis@example.org")
+    later = make_app(NOW_OVERRIDE=NOON + timedelta(days=15)).test_client()
+    assert later.get(link).status_code == 400
