@@ -120,8 +120,18 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(therapist_bp, url_prefix="/therapist")
     app.register_blueprint(patient_bp, url_prefix="/patient")
     app.register_blueprint(family_bp, url_prefix="/family")
+    from familylink.booking.routes import bp as booking_bp
+
+    app.register_blueprint(booking_bp, url_prefix="/booking")
+    app.extensions.setdefault("familylink_sweeps", []).append(_booking_sweep)
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")
+
+
+def _booking_sweep(now):
+    from familylink.services.booking import sweep
+
+    sweep(now)
 
 
 def register_errorhandlers(app: Flask) -> None:

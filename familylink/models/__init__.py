@@ -11,6 +11,21 @@ from familylink.models.consent import (
     Scope,
 )
 from familylink.models.mail import OutboxEmail, OutboxStatus
+from familylink.models.scheduling import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AppointmentStatus,
+    Attendance,
+    AvailabilityOverride,
+    AvailabilityWindow,
+    CalendarFeed,
+    SeatStatus,
+    SessionMode,
+    SessionType,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 
 __all__ = [
     "AccountToken",
@@ -27,4 +42,17 @@ __all__ = [
     "Role",
     "TokenPurpose",
     "User",
+    "Appointment",
+    "AppointmentAttendee",
+    "AppointmentFamily",
+    "AppointmentStatus",
+    "Attendance",
+    "AvailabilityOverride",
+    "AvailabilityWindow",
+    "CalendarFeed",
+    "SeatStatus",
+    "SessionMode",
+    "SessionType",
+    "WaitlistEntry",
+    "WaitlistStatus",
 ]

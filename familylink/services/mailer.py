@@ -34,6 +34,11 @@ SUBJECTS = {
     "password_reset": "Reset your password",
     "staff_invitation": "You're invited to set up your account",
     "patient_invitation": "You're invited to set up your account",
+    "booking_confirmed": "Your appointment is confirmed",
+    "booking_rescheduled": "Your appointment has moved",
+    "booking_cancelled": "Your appointment is cancelled",
+    "late_cancellation": "A late cancellation",
+    "waitlist_offer": "A place has opened for you",
 }
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -57,3 +57,63 @@ def enrol_patient():
             flash(f"{form.name.data} is enrolled and has been emailed an invitation.", "success")
             return redirect(url_for("therapist.home"))
     return render_template("therapist/home.html", patients=_own_patients(), form=form), 400
+
+
+# --- Calendar: day and week views, attendance ------------------------------------------------
+
+
+@bp.route("/calendar")
+@role_required(Role.THERAPIST)
+def calendar():
+    from datetime import date as date_type
+    from datetime import timedelta
+
+    from familylink.services import booking
+
+    zone = ZoneInfo(current_user.timezone)
+    view = "day" if request.args.get("view") == "day" else "week"
+    try:
+        day = date_type.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        day = request_now().astimezone(zone).date()
+    first = day - timedelta(days=day.weekday()) if view == "week" else day
+    days = 7 if view == "week" else 1
+    start = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
+    appointments = booking.therapist_appointments(current_user, start, end)
+    step = timedelta(days=days)
+    return render_template(
+        "therapist/calendar.html",
+        appointments=appointments,
+        view=view,
+        first=first,
+        last=first + timedelta(days=days - 1),
+        previous=(first - step).isoformat(),
+        following=(first + step).isoformat(),
+        now=request_now(),
+    )
+
+
+@bp.route("/seats/<int:seat_id>/attendance", methods=["POST"])
+@role_required(Role.THERAPIST)
+def attendance(seat_id: int):
+    from familylink.services import booking
+    from familylink.services.errors import DomainError, NotFound
+
+    try:
+        seat = booking.mark_attendance(
+            actor=current_user,
+            seat_id=seat_id,
+            value=request.form.get("value", ""),
+            now=request_now(),
+        )
+    except NotFound:
+        raise
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("therapist.calendar")), 303
+    db.session.commit()
+    flash("Saved.", "success")
+    day = seat.appointment.starts_at.astimezone(ZoneInfo(current_user.timezone)).date()
+    return redirect(url_for("therapist.calendar", date=day.isoformat()))
