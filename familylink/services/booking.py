@@ -260,6 +260,8 @@ def book_private(
     if starts_at not in slots_for(patient.therapist_id, session_type, now=now):
         if starts_at <= now:
             raise ValidationError("That time has passed. Choose another.", field="slot")
+        if _taken(patient.therapist_id, starts_at, session_type):
+            raise Conflict(TAKEN, field="slot")
         raise ValidationError(
             "That time is not available. Choose one of the times shown.", field="slot"
         )
@@ -504,6 +506,15 @@ def reschedule(
             actor=actor,
         )
     return seat
+
+
+def _taken(therapist_id: int, starts_at: datetime, session_type: SessionType) -> bool:
+    """True when a booked appointment (with its buffer) covers that time."""
+    ends_at = starts_at + timedelta(minutes=session_type.duration_minutes)
+    return any(
+        s - BUFFER < ends_at and starts_at < e + BUFFER
+        for s, e in _busy(therapist_id, since=starts_at)
+    )
 
 
 def _overlaps(appointment: Appointment, starts_at: datetime) -> bool:

@@ -108,7 +108,7 @@ def test_a_booked_slot_is_no_longer_offered_nor_bookable(clinic, now):
     slots = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
     assert seat.appointment.starts_at not in slots
     other = add_family(clinic.patient, "Luis Rivera")
-    with pytest.raises(ValidationError):
+    with pytest.raises(Conflict, match="someone else just booked"):
         book(clinic, now, actor=other, starts_at=seat.appointment.starts_at)
     assert count(Appointment) == 1
 
