@@ -825,3 +825,110 @@ def patient_appointments(patient: User, *, now: datetime) -> list[AppointmentFam
             .order_by(Appointment.starts_at)
         ).unique()
     )
+
+
+# --- Availability and session types (therapist) ----------------------------------------------
+
+
+def _check_span(start: time | None, end: time | None) -> None:
+    if start is None or end is None or start >= end:
+        raise ValidationError("The end time must be after the start time.", field="end_time")
+
+
+def add_window(*, actor: User, weekday: int, start: time, end: time, now: datetime):
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    if weekday not in range(7):
+        raise ValidationError("Choose a day of the week.", field="weekday")
+    _check_span(start, end)
+    window = AvailabilityWindow(
+        therapist_id=actor.id, weekday=weekday, start_time=start, end_time=end
+    )
+    db.session.add(window)
+    db.session.flush()
+    audit.record("availability.added", actor=actor, obj=window, now=now)
+    return window
+
+
+def add_override(
+    *, actor: User, day: date, off: bool, start: time | None, end: time | None, now: datetime
+):
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    if not off or start or end:
+        _check_span(start, end)
+    override = AvailabilityOverride(
+        therapist_id=actor.id, day=day, off=off, start_time=start, end_time=end
+    )
+    db.session.add(override)
+    db.session.flush()
+    audit.record("availability.override_added", actor=actor, obj=override, now=now)
+    return override
+
+
+def remove_availability(*, actor: User, kind: str, item_id: int, now: datetime) -> None:
+    model = {"window": AvailabilityWindow, "override": AvailabilityOverride}.get(kind)
+    item = db.session.get(model, item_id) if model else None
+    if item is None or item.therapist_id != actor.id:
+        raise NotFound()
+    audit.record("availability.removed", actor=actor, obj=item, now=now)
+    db.session.delete(item)
+    db.session.flush()
+
+
+def add_session_type(
+    *,
+    actor: User,
+    name: str,
+    duration_minutes: int,
+    capacity: int,
+    mode: str,
+    location: str | None,
+    video_link: str | None,
+    cancellation_window_hours: int | None,
+    now: datetime,
+) -> SessionType:
+    if actor.role not in (Role.THERAPIST, Role.ADMIN):
+        raise NotFound()
+    if not (name or "").strip():
+        raise ValidationError("Give the session type a name.", field="name")
+    if not 10 <= duration_minutes <= 480:
+        raise ValidationError("Use 10 to 480 minutes.", field="duration_minutes")
+    if not 1 <= capacity <= 50:
+        raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
+    if mode not in ("in_person", "video"):
+        raise ValidationError("Choose in person or video.", field="mode")
+    if mode == "video" and not (video_link or "").startswith("https://"):
+        raise ValidationError("Give the https:// link for video sessions.", field="video_link")
+    session_type = SessionType(
+        name=name.strip(),
+        duration_minutes=duration_minutes,
+        capacity=capacity,
+        mode=mode,
+        location=(location or "").strip() or None,
+        video_link=(video_link or "").strip() or None,
+        cancellation_window_hours=cancellation_window_hours,
+        active=True,
+    )
+    db.session.add(session_type)
+    db.session.flush()
+    audit.record("session_type.added", actor=actor, obj=session_type, now=now)
+    return session_type
+
+
+def all_session_types() -> list[SessionType]:
+    return list(
+        db.session.scalars(
+            select(SessionType).where(SessionType.active.is_(True)).order_by(SessionType.name)
+        )
+    )
+
+
+def therapist_patients(therapist: User) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.role == Role.PATIENT, User.therapist_id == therapist.id)
+            .order_by(User.name)
+        )
+    )
