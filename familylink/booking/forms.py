@@ -34,3 +34,7 @@ class RescheduleForm(FlaskForm):
     slot = SelectField(
         "New time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
     )
+
+
+class FeedForm(FlaskForm):
+    action = HiddenField()

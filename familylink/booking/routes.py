@@ -243,3 +243,39 @@ def claim(entry_id: int):
         return redirect(url_for("booking.index")), 303
     db.session.commit()
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
+
+
+# --- Private calendar feed (any signed-in person) --------------------------------------------
+
+
+@bp.route("/feed", methods=["GET", "POST"])
+@role_required(Role.FAMILY, Role.PATIENT, Role.THERAPIST)
+def feed():
+    from familylink.booking.forms import FeedForm
+    from familylink.services import calendar
+
+    form = FeedForm()
+    new_url = None
+    if form.validate_on_submit():
+        if form.action.data == "off":
+            calendar.turn_off_feed(current_user, now=request_now())
+            flash("Your calendar feed is off. The old link no longer works.", "success")
+        else:
+            token = calendar.turn_on_feed(current_user, now=request_now())
+            new_url = url_for("booking.feed_ics", token=token, _external=True)
+        db.session.commit()
+    current = calendar.feed_of(current_user)
+    return render_template(
+        "booking/feed.html", form=form, new_url=new_url, active=bool(current and current.active)
+    )
+
+
+@bp.route("/feed/<token>.ics")
+def feed_ics(token: str):
+    from familylink.services import calendar
+
+    data = calendar.feed_for_token(token, now=request_now())
+    if data is None:
+        abort(404)
+    db.session.commit()  # the disclosure records
+    return Response(data, mimetype="text/calendar", headers={"Cache-Control": "no-store"})

@@ -6,11 +6,24 @@ is METHOD:CANCEL. No other family, no attendee list, nothing clinical.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
+from sqlalchemy import select
 
-from familylink.models import Appointment, SessionMode, User
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentStatus,
+    CalendarFeed,
+    Role,
+    SeatStatus,
+    SessionMode,
+    User,
+)
+from familylink.services import audit
 from familylink.services.mailer import Attachment
 from familylink.services.timefmt import format_local
 
@@ -74,3 +87,85 @@ def feed_ics(appointments: list[Appointment], recipient: User, *, now: datetime)
     for appointment in appointments:
         cal.add_component(_event(appointment, recipient, now=now, cancelled=False))
     return cal.to_ical()
+
+
+# --- Private feeds -----------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def feed_of(user: User) -> CalendarFeed | None:
+    return db.session.scalar(select(CalendarFeed).where(CalendarFeed.user_id == user.id))
+
+
+def turn_on_feed(user: User, *, now: datetime) -> str:
+    """Start (or reset) the person's private feed; return the new secret token (shown once)."""
+    token = secrets.token_urlsafe(32)
+    feed = feed_of(user)
+    if feed is None:
+        feed = CalendarFeed(user_id=user.id, token_hash=_hash(token), created_at=now)
+        db.session.add(feed)
+    else:
+        feed.token_hash, feed.active, feed.created_at = _hash(token), True, now
+    db.session.flush()
+    audit.record("calendar_feed.reset", actor=user, obj=feed, now=now)
+    return token
+
+
+def turn_off_feed(user: User, *, now: datetime) -> None:
+    feed = feed_of(user)
+    if feed is not None:
+        feed.active = False
+        audit.record("calendar_feed.off", actor=user, obj=feed, now=now)
+        db.session.flush()
+
+
+def feed_for_token(token: str, *, now: datetime) -> bytes | None:
+    """The feed's calendar, or None for an unknown, reset or turned-off token.
+
+    A family member's feed holds only sessions they attend, for patients whose consent still
+    gives them the scheduling scope, and each one is recorded as a disclosure.
+    """
+    from familylink.services import booking
+
+    if not token or len(token) > 100:
+        return None
+    feed = db.session.scalar(select(CalendarFeed).where(CalendarFeed.token_hash == _hash(token)))
+    if feed is None or not feed.active:
+        return None
+    user = db.session.get(User, feed.user_id)
+    if user is None or not user.active:
+        return None
+    if user.role == Role.FAMILY:
+        seats = [
+            s
+            for s in booking.upcoming_for_family(user, now=now)
+            if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
+        ]
+        for patient_id in {s.patient_id for s in seats}:
+            audit.record(
+                "disclosure.viewed",
+                actor=user,
+                patient_id=patient_id,
+                recipient_id=user.id,
+                detail={"what": "calendar feed"},
+                now=now,
+            )
+        appointments = [s.appointment for s in seats]
+    elif user.role == Role.PATIENT:
+        appointments = [
+            s.appointment
+            for s in booking.patient_appointments(user, now=now)
+            if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
+        ]
+    elif user.role == Role.THERAPIST:
+        appointments = [
+            a
+            for a in booking.therapist_appointments(user, now, now + timedelta(days=120))
+            if a.status == AppointmentStatus.SCHEDULED
+        ]
+    else:
+        appointments = []
+    return feed_ics(appointments, user, now=now)
