@@ -86,6 +86,7 @@ def new():
         db.session.commit()
         return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
     status = 400 if request.method == "POST" else 200
+    db.session.commit()  # the disclosure audit row
     return _render_new(form, patient, types, status)
 
 
@@ -105,6 +106,7 @@ def groups():
         for s in booking.upcoming_for_family(current_user, now=now)
         if s.status == SeatStatus.BOOKED
     }
+    db.session.commit()  # the disclosure audit row
     return render_template(
         "booking/groups.html", patient=patient, occurrences=occurrences, form=form, mine=mine
     )

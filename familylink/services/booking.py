@@ -757,6 +757,7 @@ def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -
     for attendee in rows:
         attendee.removed_at = now
         attendee.removed_reason = "consent ended"
+        _release_if_empty(attendee.seat, now=now)
         audit.record(
             "booking.attendee_removed",
             patient_id=patient_id,
@@ -775,6 +776,21 @@ def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -
         entry.status = WaitlistStatus.LEFT
     db.session.flush()
     return len(rows)
+
+
+def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
+    """A seat nobody can attend any more frees its time (private) or its place (group)."""
+    if seat.status != SeatStatus.BOOKED or seat.present_attendees:
+        return
+    seat.status = SeatStatus.CANCELLED
+    seat.cancelled_at = now
+    appointment = seat.appointment
+    if appointment.is_group:
+        db.session.flush()
+        offer_next_seat(appointment, now=now)
+    else:
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.sequence += 1
 
 
 @consent.consent_ended.connect

@@ -249,6 +249,19 @@ def test_consent_ended_removes_the_family_member_from_future_appointments_only(c
     )
     assert future.present_attendees == []
     assert [a.user_id for a in past.present_attendees] == [clinic.family.id]
+    # nobody is left to come, so the time is freed
+    assert future.status == SeatStatus.CANCELLED
+    assert future.appointment.status == "cancelled"
+
+
+def test_consent_ended_keeps_the_seat_while_another_family_member_still_comes(clinic, now):
+    luis = add_family(clinic.patient, "Luis Rivera")
+    seat = book(clinic, now, attendee_ids=[luis.id])
+    consent_ended.send(
+        None, family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now, reason="x"
+    )
+    assert [a.user_id for a in seat.present_attendees] == [luis.id]
+    assert seat.status == SeatStatus.BOOKED
 
 
 def test_attendance_marked_by_the_therapist(clinic, now):
