@@ -372,6 +372,26 @@ def _mail_context(appointment: Appointment, person: User) -> dict:
     }
 
 
+def _tell_attendees(kind: str, seat: AppointmentFamily, *, key: str, actor, now) -> None:
+    """One email with that person's own .ics to each family member coming to the seat."""
+    appointment = seat.appointment
+    for attendee in seat.present_attendees:
+        person = attendee.user or db.session.get(User, attendee.user_id)
+        mailer.queue_email(
+            kind,
+            to=person,
+            dedupe_key=f"{kind}:{key}:{person.id}",
+            now=now,
+            context=_mail_context(appointment, person),
+            patient_id=seat.patient_id,
+            required_scope="scheduling",
+            attachment=ics_attachment(
+                appointment, person, now=now, cancelled=kind == "booking_cancelled"
+            ),
+            actor=actor,
+        )
+
+
 def _booked(seat: AppointmentFamily, *, actor: User, now: datetime) -> None:
     appointment = seat.appointment
     audit.record(
@@ -382,19 +402,7 @@ def _booked(seat: AppointmentFamily, *, actor: User, now: datetime) -> None:
         detail={"appointment": appointment.id},
         now=now,
     )
-    for attendee in seat.present_attendees:
-        person = attendee.user or db.session.get(User, attendee.user_id)
-        mailer.queue_email(
-            "booking_confirmed",
-            to=person,
-            dedupe_key=f"booking_confirmed:{seat.id}:{person.id}",
-            now=now,
-            context=_mail_context(appointment, person),
-            patient_id=seat.patient_id,
-            required_scope="scheduling",
-            attachment=ics_attachment(appointment, person, now=now),
-            actor=actor,
-        )
+    _tell_attendees("booking_confirmed", seat, key=str(seat.id), actor=actor, now=now)
 
 
 # --- Reschedule and cancel ---------------------------------------------------------------
@@ -435,19 +443,7 @@ def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamil
         obj=seat,
         now=now,
     )
-    for attendee in seat.present_attendees:
-        person = attendee.user
-        mailer.queue_email(
-            "booking_cancelled",
-            to=person,
-            dedupe_key=f"booking_cancelled:{seat.id}:{person.id}",
-            now=now,
-            context=_mail_context(appointment, person),
-            patient_id=seat.patient_id,
-            required_scope="scheduling",
-            attachment=ics_attachment(appointment, person, now=now, cancelled=True),
-            actor=actor,
-        )
+    _tell_attendees("booking_cancelled", seat, key=str(seat.id), actor=actor, now=now)
     if late:
         therapist = appointment.therapist
         mailer.queue_email(
@@ -492,19 +488,8 @@ def reschedule(
     appointment.sequence += 1
     _flush_or_conflict(TAKEN, None)
     audit.record("booking.rescheduled", actor=actor, patient_id=seat.patient_id, obj=seat, now=now)
-    for attendee in seat.present_attendees:
-        person = attendee.user
-        mailer.queue_email(
-            "booking_rescheduled",
-            to=person,
-            dedupe_key=f"booking_rescheduled:{appointment.id}:{person.id}:{appointment.sequence}",
-            now=now,
-            context=_mail_context(appointment, person),
-            patient_id=seat.patient_id,
-            required_scope="scheduling",
-            attachment=ics_attachment(appointment, person, now=now),
-            actor=actor,
-        )
+    key = f"{appointment.id}:{appointment.sequence}"
+    _tell_attendees("booking_rescheduled", seat, key=key, actor=actor, now=now)
     return seat
 
 
