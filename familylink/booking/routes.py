@@ -80,6 +80,10 @@ def new():
             raise
         except DomainError as error:
             db.session.rollback()
+            # The same form sent twice at once: the other request booked it; show that.
+            done = booking.booked_with_key(form.request_key.data, current_user)
+            if done is not None:
+                return redirect(url_for("booking.show", seat_id=done.id, booked=1))
             apply_error(form, error)
             status = 409 if isinstance(error, Conflict) else 400
             return _render_new(form, patient, types, status)

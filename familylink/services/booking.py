@@ -191,6 +191,12 @@ def _existing(request_key: str | None) -> AppointmentFamily | None:
     )
 
 
+def booked_with_key(request_key: str | None, actor: User) -> AppointmentFamily | None:
+    """The booking this actor's form (by its one-time key) already made, if any."""
+    done = _existing(request_key)
+    return done if done is not None and done.booked_by_id == actor.id else None
+
+
 def _attendees(actor: User, patient: User, extra_ids, *, now: datetime) -> list[User]:
     allowed = {m.id: m for m in scheduling_family(patient, now=now)}
     people: list[User] = [actor] if actor.role == Role.FAMILY else []

@@ -227,3 +227,72 @@ def test_los_angeles_family_booking_a_new_york_clinic_across_spring_forward(app,
     start = event.decoded("DTSTART")
     assert start.isoformat() == "2026-03-09T13:00:00+00:00"
     assert "6:00 AM PDT" in str(event["DESCRIPTION"])
+
+
+@pytest.mark.parametrize(
+    ("slot", "shown"),
+    [
+        ("2026-10-30T13:00Z", "Friday, October 30, 2026, 6:00 AM PDT"),
+        ("2026-11-02T14:00Z", "Monday, November 2, 2026, 6:00 AM PST"),
+    ],
+)
+def test_los_angeles_family_around_fall_back(app, client, auth, slot, shown):
+    from tests.moments import BEFORE_FALL_BACK
+
+    app.config["NOW_OVERRIDE"] = BEFORE_FALL_BACK
+    with app.app_context():
+        made = create_clinic(family_zone="America/Los_Angeles")
+        patient_id, private_id, email = made.patient.id, made.private.id, made.family.email
+        db.session.commit()
+    auth.login(email)
+    page = client.get(f"/booking/new?patient={patient_id}").get_data(as_text=True)
+    assert f'<option value="{slot}">{shown}</option>' in page
+    response = client.post(
+        f"/booking/new?patient={patient_id}",
+        data={"session_type": private_id, "slot": slot, "request_key": "fb"},
+    )
+    assert shown in client.get(response.headers["Location"]).get_data(as_text=True)
+    (mail,) = outbox(app, "booking_confirmed")
+    assert shown in mail.text_body
+
+
+def test_a_waitlisted_family_claims_the_offered_place_from_the_email_link(app, client, auth):
+    with app.app_context():
+        made = create_clinic()
+        (group,) = booking.schedule_group(
+            actor=made.therapist,
+            session_type_id=made.group.id,
+            first_day=date(2026, 11, 25),
+            start_time=time(17),
+            weeks=1,
+            capacity=2,
+            now=NOON,
+        )
+        seat = booking.book_group_seat(
+            actor=made.family, patient_id=made.patient.id, appointment_id=group.id, now=NOON
+        )
+        third_patient = create_user(Role.PATIENT, therapist=made.therapist)
+        bea = create_user(Role.FAMILY, name="Bea Stone")
+        create_consent(third_patient, bea)
+        booking.book_group_seat(
+            actor=bea, patient_id=third_patient.id, appointment_id=group.id, now=NOON
+        )
+        other_patient = create_user(Role.PATIENT, therapist=made.therapist)
+        ada = create_user(Role.FAMILY, name="Ada Okafor")
+        create_consent(other_patient, ada)
+        booking.join_waitlist(
+            actor=ada, patient_id=other_patient.id, appointment_id=group.id, now=NOON
+        )
+        booking.cancel_seat(actor=made.family, seat_id=seat.id, now=NOON)
+        ada_email = ada.email
+        db.session.commit()
+    (offer,) = outbox(app, "waitlist_offer")
+    assert offer.subject == "A place has opened for you"
+    assert "Rivera" not in offer.text_body
+    path = re.search(r"http://familylink.test(/booking/claim/\d+)", offer.text_body).group(1)
+    auth.login(ada_email)
+    assert client.get(path).status_code == 200
+    response = client.post(path)
+    assert "You're booked" in client.get(response.headers["Location"]).get_data(as_text=True)
+    again = client.post(path, follow_redirects=True)
+    assert "this offer has ended" in again.get_data(as_text=True)
