@@ -57,6 +57,9 @@ def new():
     types = booking.private_session_types()
     form = BookPrivateForm()
     form.session_type.choices = [(t.id, f"{t.name} ({t.duration_minutes} min)") for t in types]
+    wanted = request.args.get("type", "")
+    if request.method == "GET" and wanted.isdigit():
+        form.session_type.data = int(wanted)
     chosen = next((t for t in types if t.id == form.session_type.data), types[0] if types else None)
     slots = booking.slots_for(patient.therapist_id, chosen, now=now) if chosen else []
     form.slot.choices = _slot_choices(slots, current_user.timezone)

@@ -296,3 +296,21 @@ def test_a_waitlisted_family_claims_the_offered_place_from_the_email_link(app, c
     assert "You're booked" in client.get(response.headers["Location"]).get_data(as_text=True)
     again = client.post(path, follow_redirects=True)
     assert "this offer has ended" in again.get_data(as_text=True)
+
+
+def test_choosing_another_session_type_shows_its_free_times(app, client, auth, clinic):
+    from familylink.models import SessionType
+
+    with app.app_context():
+        long_type = SessionType(name="Couples session", duration_minutes=120, capacity=1)
+        db.session.add(long_type)
+        db.session.commit()
+        long_id = long_type.id
+    auth.login(clinic["family"])
+    short_url = f"/booking/new?patient={clinic['patient']}&type={clinic['private']}"
+    short = client.get(short_url).get_data(as_text=True)
+    page = client.get(f"/booking/new?patient={clinic['patient']}&type={long_id}")
+    text = page.get_data(as_text=True)
+    assert "Couples session" in text
+    # 2-hour sessions plus the buffer fit fewer times in a 9-5 day than 50-minute ones
+    assert 0 < len(slot_values(text)) < len(slot_values(short))
