@@ -124,8 +124,17 @@ def register_blueprints(app: Flask) -> None:
     from familylink.learn.routes import bp as learn_bp
 
     app.register_blueprint(learn_bp, url_prefix="/learn")
+    from familylink.booking.routes import bp as booking_bp
+
+    app.register_blueprint(booking_bp, url_prefix="/booking")
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")
+
+
+def _booking_sweep(now):
+    from familylink.services.booking import sweep
+
+    sweep(now)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -220,4 +229,4 @@ def register_sweeps(app: Flask) -> None:
     from familylink.services import learning
 
     sweeps = app.extensions.setdefault("familylink_sweeps", [])
-    sweeps.extend([run_consent_sweep, learning.release_sweep])
+    sweeps.extend([run_consent_sweep, _booking_sweep, learning.release_sweep])

@@ -107,8 +107,9 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     ]
     db.session.flush()
     seed_consents(jordan, sam, casey, riley, patel, family, now=now, progress=progress)
-    people = [admin, lee, patel, jordan, sam, casey, riley, *family]
+    seed_scheduling(now=now, progress=progress)
     seed_learning(now=now, progress=progress)
+    people = [admin, lee, patel, jordan, sam, casey, riley, *family]
     return [(p.role, p.name, p.email) for p in people]
 
 
@@ -232,3 +233,88 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
     consent.revoke_consent(riley, revoked.id, now=now - timedelta(days=2))
     # Reminders for consents ending soon (Kim's), as the mail worker would queue them.
     consent.sweep_consents(now)
+
+
+def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -> None:
+    """Session types, Dr. Lee's and Dr. Patel's hours, a weekly group and a few bookings."""
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from familylink.models import AvailabilityWindow, SessionType
+    from familylink.services import booking
+
+    progress("Creating session types, availability and sessions…")
+    people = {u.email.split("@")[0]: u for u in db.session.scalars(select(User))}
+    lee, patel = people["lee"], people["patel"]
+    private = SessionType(
+        name="Family session", duration_minutes=50, capacity=1, location="Room 2, 2nd floor"
+    )
+    video = SessionType(
+        name="Family session (video)",
+        duration_minutes=50,
+        capacity=1,
+        mode="video",
+        video_link="https://video.example.org/riverside-family",
+    )
+    group = SessionType(
+        name="Multi-family group", duration_minutes=90, capacity=8, location="Community room"
+    )
+    db.session.add_all([private, video, group])
+    for therapist, days, start, end in (
+        (lee, range(0, 5), time(9), time(17)),
+        (patel, (1, 3), time(12), time(19)),
+    ):
+        for weekday in days:
+            db.session.add(
+                AvailabilityWindow(
+                    therapist_id=therapist.id, weekday=weekday, start_time=start, end_time=end
+                )
+            )
+    db.session.flush()
+    zone = ZoneInfo(get_program().timezone)
+    today = now.astimezone(zone).date()
+    next_wednesday = today + timedelta(days=(2 - today.weekday()) % 7 or 7)
+    groups = booking.schedule_group(
+        actor=lee,
+        session_type_id=group.id,
+        first_day=next_wednesday,
+        start_time=time(17, 30),
+        weeks=8,
+        now=now,
+    )
+    # Bookings made "a while ago", so tomorrow's session is not refused for short notice.
+    earlier = now - timedelta(days=3)
+    tomorrow = today + timedelta(days=1)
+    while tomorrow.weekday() > 4:
+        tomorrow += timedelta(days=1)
+    starts = datetime.combine(tomorrow, time(10), tzinfo=zone)
+    from familylink.models import Appointment, AppointmentAttendee, AppointmentFamily
+
+    jordan, maria, luis = people["jordan"], people["maria"], people["luis"]
+    appointment = Appointment(
+        uid=f"demo-{starts:%Y%m%d}-jordan@familylink",
+        therapist_id=lee.id,
+        session_type=private,
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=50),
+        capacity=1,
+        created_at=earlier,
+        created_by_id=maria.id,
+    )
+    seat = AppointmentFamily(
+        appointment=appointment,
+        patient_id=jordan.id,
+        note="We'd like to talk about weekends at home.",
+        booked_by_id=maria.id,
+        created_at=earlier,
+    )
+    db.session.add_all([appointment, seat])
+    for person in (maria, luis):
+        db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=earlier))
+    sam, ada = people["sam"], people["ada"]
+    group_seat = AppointmentFamily(
+        appointment=groups[0], patient_id=sam.id, booked_by_id=ada.id, created_at=earlier
+    )
+    db.session.add(group_seat)
+    db.session.add(AppointmentAttendee(seat=group_seat, user_id=ada.id, added_at=earlier))
+    db.session.flush()

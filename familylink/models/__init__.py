@@ -19,6 +19,21 @@ from familylink.models.learning import (
     VersionSource,
 )
 from familylink.models.mail import OutboxEmail, OutboxStatus
+from familylink.models.scheduling import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AppointmentStatus,
+    Attendance,
+    AvailabilityOverride,
+    AvailabilityWindow,
+    CalendarFeed,
+    SeatStatus,
+    SessionMode,
+    SessionType,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 
 __all__ = [
     "AccountToken",
@@ -41,4 +56,17 @@ __all__ = [
     "ModuleProgress",
     "ModuleVersion",
     "VersionSource",
+    "Appointment",
+    "AppointmentAttendee",
+    "AppointmentFamily",
+    "AppointmentStatus",
+    "Attendance",
+    "AvailabilityOverride",
+    "AvailabilityWindow",
+    "CalendarFeed",
+    "SeatStatus",
+    "SessionMode",
+    "SessionType",
+    "WaitlistEntry",
+    "WaitlistStatus",
 ]

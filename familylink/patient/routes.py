@@ -103,3 +103,15 @@ def revoke(consent_id: int):
 def shared():
     rows = consent_service.disclosures_of(current_user)
     return render_template("patient/shared.html", rows=rows)
+
+
+@bp.route("/sessions")
+@role_required(Role.PATIENT)
+def sessions():
+    from flask_login import current_user
+
+    from familylink.services import booking
+    from familylink.web import request_now
+
+    seats = booking.patient_appointments(current_user, now=request_now())
+    return render_template("patient/sessions.html", seats=seats)

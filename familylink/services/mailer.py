@@ -39,6 +39,11 @@ SUBJECTS = {
     "family_access_ended": "Your access has ended",
     "family_access_ended_therapist": "A family contact's access has ended",
     "consent_expiring": "A sharing permission ends soon",
+    "booking_confirmed": "Your appointment is confirmed",
+    "booking_rescheduled": "Your appointment has moved",
+    "booking_cancelled": "Your appointment is cancelled",
+    "late_cancellation": "A late cancellation",
+    "waitlist_offer": "A place has opened for you",
 }
 
 

@@ -56,3 +56,90 @@ class WrittenRevocationForm(FlaskForm):
             Length(max=1000, message="Use at most 1000 characters."),
         ],
     )
+
+
+# --- Scheduling --------------------------------------------------------------------------------
+
+from wtforms import (  # noqa: E402
+    BooleanField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    TimeField,
+)
+from wtforms.validators import NumberRange, Optional  # noqa: E402
+from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
+
+WEEKDAYS = [
+    (0, "Monday"),
+    (1, "Tuesday"),
+    (2, "Wednesday"),
+    (3, "Thursday"),
+    (4, "Friday"),
+    (5, "Saturday"),
+    (6, "Sunday"),
+]
+
+
+class WindowForm(FlaskForm):
+    weekday = SelectField("Day", coerce=int, choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weekday.choices = WEEKDAYS
+
+    start_time = TimeField("From", validators=[InputRequired(message="Enter a start time.")])
+    end_time = TimeField("Until", validators=[InputRequired(message="Enter an end time.")])
+
+
+class OverrideForm(FlaskForm):
+    day = DateField("Date", validators=[InputRequired(message="Enter a date, like 2026-12-24.")])
+    off = BooleanField("Time off (leave unticked to add extra hours)", default=True)
+    start_time = TimeField("From (empty: the whole day)", validators=[Optional()])
+    end_time = TimeField("Until", validators=[Optional()])
+
+
+class SessionTypeForm(FlaskForm):
+    name = StringField("Name", validators=[InputRequired(message="Enter a name."), Length(max=80)])
+    duration_minutes = IntegerField(
+        "Length in minutes", validators=[InputRequired(message="Enter the length in minutes.")]
+    )
+    capacity = IntegerField(
+        "Families",
+        default=1,
+        description="1 for a private family session; more for a multi-family group.",
+        validators=[InputRequired(message="Enter how many families.")],
+    )
+    mode = SelectField("Where", choices=[], validate_choice=False)
+    location = StringField("Room or address", validators=[Optional(), Length(max=200)])
+    video_link = StringField("Video link", validators=[Optional(), Length(max=500)])
+    cancellation_window_hours = IntegerField(
+        "Cancellation window in hours (empty: the program's)",
+        validators=[Optional(), NumberRange(min=0, max=336)],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mode.choices = [("in_person", "In person"), ("video", "Video")]
+
+
+class GroupForm(FlaskForm):
+    session_type = SelectField("Group type", coerce=int, validate_choice=False)
+    first_day = DateField("First date", validators=[InputRequired(message="Enter a date.")])
+    start_time = TimeField("Start time", validators=[InputRequired(message="Enter a time.")])
+    weeks = IntegerField("How many weeks", default=1, validators=[InputRequired()])
+    capacity = IntegerField("Families", validators=[Optional()])
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class BookForFamilyForm(FlaskForm):
+    session_type = SelectField("Kind of session", coerce=int, validate_choice=False)
+    slot = SelectField(
+        "Time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
+    )
+    attendees = MultiCheckboxField("Family members", coerce=int, validate_choice=False)
+    note = StringField("Note", validators=[Optional(), Length(max=2000)])

@@ -1,0 +1,40 @@
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, SelectMultipleField, TextAreaField
+from wtforms.validators import InputRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class BookPrivateForm(FlaskForm):
+    session_type = SelectField("Kind of session", coerce=int, validate_choice=False)
+    slot = SelectField(
+        "Time",
+        validators=[InputRequired(message="Choose a time.")],
+        validate_choice=False,
+        description="Times are shown in your time zone.",
+    )
+    attendees = MultiCheckboxField("Also invite", coerce=int, validate_choice=False)
+    note = TextAreaField(
+        "A note for the therapist (optional)",
+        validators=[Length(max=2000, message="Use at most 2000 characters.")],
+    )
+    request_key = HiddenField()
+
+
+class GroupSeatForm(FlaskForm):
+    attendees = MultiCheckboxField("Also invite", coerce=int, validate_choice=False)
+    request_key = HiddenField()
+
+
+class RescheduleForm(FlaskForm):
+    slot = SelectField(
+        "New time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
+    )
+
+
+class FeedForm(FlaskForm):
+    action = HiddenField()

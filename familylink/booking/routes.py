@@ -1,0 +1,290 @@
+"""Booking pages for family members: book, see, move and cancel their sessions."""
+
+import secrets
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
+from familylink.extensions import db
+from familylink.models import Role, SeatStatus
+from familylink.services import booking, consent
+from familylink.services.calendar import appointment_ics
+from familylink.services.errors import Conflict, DomainError, NotFound
+from familylink.services.timefmt import format_local
+from familylink.web import apply_error, request_now, role_required
+
+bp = Blueprint("booking", __name__)
+
+
+def _slot_choices(slots, zone):
+    return [(s.strftime("%Y-%m-%dT%H:%MZ"), format_local(s, zone)) for s in slots]
+
+
+def _parse_slot(value: str | None) -> datetime:
+    try:
+        return datetime.strptime(value or "", "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise DomainError("Choose a time from the list.", field="slot")
+
+
+def _patient_id() -> int:
+    value = request.args.get("patient", "")
+    if not value.isdigit():
+        abort(404)
+    return int(value)
+
+
+@bp.route("/")
+@role_required(Role.FAMILY)
+def index():
+    now = request_now()
+    linked = [
+        (p, c)
+        for p, c in consent.linked_patients(current_user, now=now)
+        if "scheduling" in c.scopes
+    ]
+    seats = booking.upcoming_for_family(current_user, now=now)
+    return render_template("booking/index.html", linked=linked, seats=seats)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(Role.FAMILY)
+def new():
+    now = request_now()
+    patient = booking.patient_for_actor(current_user, _patient_id(), now=now, what="booking page")
+    types = booking.private_session_types()
+    form = BookPrivateForm()
+    form.session_type.choices = [(t.id, f"{t.name} ({t.duration_minutes} min)") for t in types]
+    wanted = request.args.get("type", "")
+    if request.method == "GET" and wanted.isdigit():
+        form.session_type.data = int(wanted)
+    chosen = next((t for t in types if t.id == form.session_type.data), types[0] if types else None)
+    slots = booking.slots_for(patient.therapist_id, chosen, now=now) if chosen else []
+    form.slot.choices = _slot_choices(slots, current_user.timezone)
+    others = [m for m in booking.scheduling_family(patient, now=now) if m.id != current_user.id]
+    form.attendees.choices = [(m.id, m.name) for m in others]
+    if not form.request_key.data:
+        form.request_key.data = secrets.token_urlsafe(24)
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            seat = booking.book_private(
+                actor=current_user,
+                patient_id=patient.id,
+                session_type_id=form.session_type.data,
+                starts_at=_parse_slot(form.slot.data),
+                attendee_ids=form.attendees.data,
+                note=form.note.data,
+                request_key=form.request_key.data,
+                now=now,
+            )
+        except NotFound:
+            raise
+        except DomainError as error:
+            db.session.rollback()
+            # The same form sent twice at once: the other request booked it; show that.
+            done = booking.booked_with_key(form.request_key.data, current_user)
+            if done is not None:
+                return redirect(url_for("booking.show", seat_id=done.id, booked=1))
+            apply_error(form, error)
+            status = 409 if isinstance(error, Conflict) else 400
+            return _render_new(form, patient, types, status)
+        db.session.commit()
+        return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
+    status = 400 if request.method == "POST" else 200
+    db.session.commit()  # the disclosure audit row
+    return _render_new(form, patient, types, status)
+
+
+def _render_new(form, patient, types, status):
+    return render_template("booking/new.html", form=form, patient=patient, types=types), status
+
+
+@bp.route("/groups")
+@role_required(Role.FAMILY)
+def groups():
+    now = request_now()
+    patient = booking.patient_for_actor(current_user, _patient_id(), now=now, what="groups")
+    occurrences = booking.open_groups(patient, now=now)
+    form = GroupSeatForm(request_key=secrets.token_urlsafe(24))
+    mine = {
+        s.appointment_id
+        for s in booking.upcoming_for_family(current_user, now=now)
+        if s.status == SeatStatus.BOOKED
+    }
+    db.session.commit()  # the disclosure audit row
+    return render_template(
+        "booking/groups.html", patient=patient, occurrences=occurrences, form=form, mine=mine
+    )
+
+
+@bp.route("/groups/<int:appointment_id>", methods=["POST"])
+@role_required(Role.FAMILY)
+def take_seat(appointment_id: int):
+    now = request_now()
+    patient_id = _patient_id()
+    form = GroupSeatForm()
+    try:
+        if request.form.get("waitlist"):
+            booking.join_waitlist(
+                actor=current_user, patient_id=patient_id, appointment_id=appointment_id, now=now
+            )
+            db.session.commit()
+            flash("You are on the waitlist. We will email you if a place opens.", "success")
+            return redirect(url_for("booking.groups", patient=patient_id))
+        seat = booking.book_group_seat(
+            actor=current_user,
+            patient_id=patient_id,
+            appointment_id=appointment_id,
+            attendee_ids=form.attendees.data,
+            request_key=form.request_key.data,
+            now=now,
+        )
+    except NotFound:
+        raise
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("booking.groups", patient=patient_id)), 303
+    db.session.commit()
+    return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
+
+
+@bp.route("/<int:seat_id>")
+@role_required(Role.FAMILY)
+def show(seat_id: int):
+    now = request_now()
+    seat = booking.seat_for_actor(current_user, seat_id, now=now)
+    appointment = seat.appointment
+    can_change = seat.status == SeatStatus.BOOKED and appointment.starts_at > now
+    form = RescheduleForm()
+    if can_change and not appointment.is_group and booking.inside_window(appointment, now):
+        slots = booking.slots_for(
+            appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
+        )
+        form.slot.choices = _slot_choices(slots, current_user.timezone)
+    else:
+        form.slot.choices = []
+    may_attendance = consent.may_disclose(
+        current_user.id, seat.patient_id, "attendance", now=now, audit_access=False
+    )
+    db.session.commit()  # the disclosure audit row
+    return render_template(
+        "booking/show.html",
+        seat=seat,
+        appointment=appointment,
+        booked=request.args.get("booked") == "1",
+        can_change=can_change,
+        late=can_change and not booking.inside_window(appointment, now),
+        form=form,
+        may_attendance=may_attendance,
+    )
+
+
+@bp.route("/<int:seat_id>/cancel", methods=["POST"])
+@role_required(Role.FAMILY)
+def cancel(seat_id: int):
+    try:
+        seat = booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
+    except NotFound:
+        raise
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("booking.show", seat_id=seat_id)), 303
+    db.session.commit()
+    if seat.status == SeatStatus.LATE_CANCELLED:
+        flash("Cancelled. Because it was close to the time, your therapist has been told.", "info")
+    else:
+        flash("Cancelled. We have emailed you a calendar update.", "success")
+    return redirect(url_for("booking.index"))
+
+
+@bp.route("/<int:seat_id>/reschedule", methods=["POST"])
+@role_required(Role.FAMILY)
+def reschedule(seat_id: int):
+    form = RescheduleForm()
+    try:
+        booking.reschedule(
+            actor=current_user,
+            seat_id=seat_id,
+            starts_at=_parse_slot(form.slot.data),
+            now=request_now(),
+        )
+    except NotFound:
+        raise
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("booking.show", seat_id=seat_id)), 303
+    db.session.commit()
+    flash("Moved. We have emailed you a calendar update.", "success")
+    return redirect(url_for("booking.show", seat_id=seat_id))
+
+
+@bp.route("/<int:seat_id>/calendar.ics")
+@role_required(Role.FAMILY)
+def ics(seat_id: int):
+    now = request_now()
+    seat = booking.seat_for_actor(current_user, seat_id, now=now)
+    data = appointment_ics(seat.appointment, current_user, now=now)
+    db.session.commit()
+    return Response(
+        data,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": "attachment; filename=appointment.ics"},
+    )
+
+
+@bp.route("/claim/<int:entry_id>", methods=["GET", "POST"])
+@role_required(Role.FAMILY)
+def claim(entry_id: int):
+    if request.method == "GET":
+        return render_template("booking/claim.html", entry_id=entry_id, form=GroupSeatForm())
+    try:
+        seat = booking.claim_offer(actor=current_user, entry_id=entry_id, now=request_now())
+    except NotFound:
+        raise
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("booking.index")), 303
+    db.session.commit()
+    return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
+
+
+# --- Private calendar feed (any signed-in person) --------------------------------------------
+
+
+@bp.route("/feed", methods=["GET", "POST"])
+@role_required(Role.FAMILY, Role.PATIENT, Role.THERAPIST)
+def feed():
+    from familylink.booking.forms import FeedForm
+    from familylink.services import calendar
+
+    form = FeedForm()
+    new_url = None
+    if form.validate_on_submit():
+        if form.action.data == "off":
+            calendar.turn_off_feed(current_user, now=request_now())
+            flash("Your calendar feed is off. The old link no longer works.", "success")
+        else:
+            token = calendar.turn_on_feed(current_user, now=request_now())
+            new_url = url_for("booking.feed_ics", token=token, _external=True)
+        db.session.commit()
+    current = calendar.feed_of(current_user)
+    return render_template(
+        "booking/feed.html", form=form, new_url=new_url, active=bool(current and current.active)
+    )
+
+
+@bp.route("/feed/<token>.ics")
+def feed_ics(token: str):
+    from familylink.services import calendar
+
+    data = calendar.feed_for_token(token, now=request_now())
+    if data is None:
+        abort(404)
+    db.session.commit()  # the disclosure records
+    return Response(data, mimetype="text/calendar", headers={"Cache-Control": "no-store"})

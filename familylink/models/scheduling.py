@@ -1,0 +1,218 @@
+"""Session types, availability, appointments (never "Session"), seats, waitlist and feeds.
+
+Times are UTC instants (UTCDateTime); weekly availability is wall time in the program's zone.
+On PostgreSQL an exclusion constraint makes overlapping active appointments of one therapist
+impossible, whatever the application does; it is added by DDL (below and in the migration)
+because it needs the btree_gist extension.
+"""
+
+import enum
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    DDL,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from familylink.extensions import db
+from familylink.models.types import UTCDateTime, utcnow
+
+
+class SessionMode(enum.StrEnum):
+    IN_PERSON = "in_person"
+    VIDEO = "video"
+
+
+class AppointmentStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class SeatStatus(enum.StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    LATE_CANCELLED = "late_cancelled"
+
+
+class Attendance(enum.StrEnum):
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    CLAIMED = "claimed"
+    EXPIRED = "expired"
+    LEFT = "left"
+
+
+class SessionType(db.Model):
+    __tablename__ = "session_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    # In families: 1 is a private family session, more is a multi-family group.
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    mode: Mapped[str] = mapped_column(String(20), default=SessionMode.IN_PERSON)
+    location: Mapped[str | None] = mapped_column(String(200))
+    video_link: Mapped[str | None] = mapped_column(String(500))
+    cancellation_window_hours: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def is_group(self) -> bool:
+        return self.capacity > 1
+
+
+class AvailabilityWindow(db.Model):
+    """A weekly window of bookable time, in the program's local wall time."""
+
+    __tablename__ = "availability_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)  # Monday 0 … Sunday 6
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+
+
+class AvailabilityOverride(db.Model):
+    """One date: off (all day, or start-end) or extra hours (start-end)."""
+
+    __tablename__ = "availability_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    off: Mapped[bool] = mapped_column(Boolean, default=True)
+    start_time: Mapped[time | None] = mapped_column(Time)
+    end_time: Mapped[time | None] = mapped_column(Time)
+
+
+class Appointment(db.Model):
+    """One occurrence of a session with a therapist: private (capacity 1) or a group."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(80), unique=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    session_type_id: Mapped[int] = mapped_column(ForeignKey("session_types.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default=AppointmentStatus.SCHEDULED)
+    # Rises with every change sent out in an .ics (RFC 5545 SEQUENCE).
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    series_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    session_type: Mapped[SessionType] = relationship(lazy="joined")
+    therapist = relationship("User", foreign_keys=[therapist_id], lazy="joined")
+    seats: Mapped[list["AppointmentFamily"]] = relationship(
+        back_populates="appointment", order_by="AppointmentFamily.id"
+    )
+
+    @property
+    def is_group(self) -> bool:
+        return self.capacity > 1
+
+    @property
+    def active_seats(self) -> list["AppointmentFamily"]:
+        return [s for s in self.seats if s.status == SeatStatus.BOOKED]
+
+
+# The database itself refuses two overlapping active appointments of one therapist.
+EXCLUSION_NAME = "ex_appointments_therapist_overlap"
+CREATE_BTREE_GIST = DDL("CREATE EXTENSION IF NOT EXISTS btree_gist")
+CREATE_EXCLUSION = DDL(
+    f"ALTER TABLE appointments ADD CONSTRAINT {EXCLUSION_NAME} EXCLUDE USING gist "
+    "(therapist_id WITH =, tsrange(starts_at, ends_at) WITH &&) WHERE (status = 'scheduled')"
+)
+event.listen(
+    Appointment.__table__, "before_create", CREATE_BTREE_GIST.execute_if(dialect="postgresql")
+)
+event.listen(
+    Appointment.__table__, "after_create", CREATE_EXCLUSION.execute_if(dialect="postgresql")
+)
+
+
+class AppointmentFamily(db.Model):
+    """One family's seat: a patient's family in an appointment."""
+
+    __tablename__ = "appointment_families"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=SeatStatus.BOOKED)
+    attendance: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The booking form's one-time key: a resubmitted form finds its booking instead of a new one.
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    appointment: Mapped[Appointment] = relationship(back_populates="seats")
+    patient = relationship("User", foreign_keys=[patient_id], lazy="joined")
+    attendees: Mapped[list["AppointmentAttendee"]] = relationship(
+        back_populates="seat", order_by="AppointmentAttendee.id"
+    )
+
+    @property
+    def present_attendees(self) -> list["AppointmentAttendee"]:
+        return [a for a in self.attendees if a.removed_at is None]
+
+
+class AppointmentAttendee(db.Model):
+    """A family member coming to a seat."""
+
+    __tablename__ = "appointment_attendees"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seat_id: Mapped[int] = mapped_column(ForeignKey("appointment_families.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_reason: Mapped[str | None] = mapped_column(String(40))
+
+    seat: Mapped[AppointmentFamily] = relationship(back_populates="attendees")
+    user = relationship("User", lazy="joined")
+
+
+class WaitlistEntry(db.Model):
+    __tablename__ = "waitlist_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    family_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(20), default=WaitlistStatus.WAITING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    offered_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CalendarFeed(db.Model):
+    """A person's private iCalendar feed; only the token's SHA-256 is stored."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,62 @@
+"""Test data for scheduling: a therapist with weekday hours, a patient, consented family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+
+from familylink.extensions import db
+from familylink.models import AvailabilityWindow, Role, SessionType, User
+from tests.factories import create_consent, create_user
+
+
+@dataclass
+class Clinic:
+    therapist: User
+    patient: User
+    family: User
+    private: SessionType
+    group: SessionType
+
+
+def add_weekday_hours(therapist: User, start=time(9), end=time(17), days=range(7)) -> None:
+    for weekday in days:
+        db.session.add(
+            AvailabilityWindow(
+                therapist_id=therapist.id, weekday=weekday, start_time=start, end_time=end
+            )
+        )
+    db.session.flush()
+
+
+def create_session_types() -> tuple[SessionType, SessionType]:
+    private = SessionType(
+        name="Family session", duration_minutes=50, capacity=1, location="Room 2", active=True
+    )
+    group = SessionType(
+        name="Multi-family group",
+        duration_minutes=90,
+        capacity=8,
+        mode="video",
+        video_link="https://video.example.org/group",
+        active=True,
+    )
+    db.session.add_all([private, group])
+    db.session.flush()
+    return private, group
+
+
+def create_clinic(*, family_zone: str = "America/New_York", scopes=("scheduling",)) -> Clinic:
+    therapist = create_user(Role.THERAPIST, name="Dr. Grace Lee")
+    patient = create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
+    family = create_user(Role.FAMILY, name="Maria Rivera", timezone=family_zone)
+    create_consent(patient, family, scopes=scopes)
+    add_weekday_hours(therapist)
+    private, group = create_session_types()
+    return Clinic(therapist, patient, family, private, group)
+
+
+def add_family(patient: User, name: str, scopes=("scheduling",), **extra) -> User:
+    member = create_user(Role.FAMILY, name=name, **extra)
+    create_consent(patient, member, scopes=scopes)
+    return member

@@ -1,0 +1,399 @@
+"""Booking rules, called directly: who may book, what is refused, windows, groups, waitlist."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentFamily,
+    OutboxEmail,
+    Role,
+    SeatStatus,
+    WaitlistStatus,
+)
+from familylink.services import booking
+from familylink.services.consent import consent_ended
+from familylink.services.errors import Conflict, NotFound, ValidationError
+from tests.booking_setup import add_family, create_clinic
+from tests.factories import create_user
+
+
+@pytest.fixture
+def clinic(app_ctx):
+    return create_clinic()
+
+
+def first_slot(clinic, now, index=0):
+    return booking.slots_for(clinic.therapist.id, clinic.private, now=now)[index]
+
+
+def book(clinic, now, **extra):
+    args = {
+        "actor": clinic.family,
+        "patient_id": clinic.patient.id,
+        "session_type_id": clinic.private.id,
+        "starts_at": first_slot(clinic, now),
+        "now": now,
+    }
+    args.update(extra)
+    return booking.book_private(**args)
+
+
+def emails(kind):
+    return db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == kind)).all()
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def parse(data: bytes):
+    cal = Calendar.from_ical(data)
+    (event,) = cal.walk("VEVENT")
+    return cal, event
+
+
+def test_family_member_books_a_private_session_and_gets_a_confirmation_with_ics(clinic, now):
+    seat = book(clinic, now, note="We'd like to talk about weekends.")
+    appointment = seat.appointment
+    assert appointment.ends_at - appointment.starts_at == timedelta(minutes=50)
+    assert [a.user_id for a in seat.present_attendees] == [clinic.family.id]
+    (mail,) = emails("booking_confirmed")
+    assert mail.subject == "Your appointment is confirmed"
+    assert mail.to_address == clinic.family.email
+    assert mail.patient_id == clinic.patient.id and mail.required_scope == "scheduling"
+    assert "Thursday, November 19, 2026, 9:00 AM EST" in mail.text_body
+    cal, event = parse(mail.attachment_data)
+    assert str(cal["METHOD"]) == "REQUEST"
+    assert str(event["UID"]) == appointment.uid
+    assert event.decoded("DTSTART") == appointment.starts_at
+    assert "Rivera" not in mail.attachment_data.decode()
+
+
+def test_other_family_members_with_scheduling_scope_can_be_added(clinic, now):
+    luis = add_family(clinic.patient, "Luis Rivera")
+    seat = book(clinic, now, attendee_ids=[luis.id])
+    assert {a.user_id for a in seat.present_attendees} == {clinic.family.id, luis.id}
+    assert {m.to_address for m in emails("booking_confirmed")} == {clinic.family.email, luis.email}
+
+
+def test_a_family_member_without_scheduling_scope_cannot_be_added(clinic, now):
+    reader = add_family(clinic.patient, "Ana Rivera", scopes=("progress",))
+    with pytest.raises(ValidationError) as error:
+        book(clinic, now, attendee_ids=[reader.id])
+    assert error.value.field == "attendees"
+    assert count(Appointment) == 0
+
+
+def test_the_therapist_books_for_a_family(clinic, now):
+    seat = book(clinic, now, actor=clinic.therapist, attendee_ids=[clinic.family.id])
+    assert [a.user_id for a in seat.present_attendees] == [clinic.family.id]
+    assert len(emails("booking_confirmed")) == 1
+
+
+def test_a_resubmitted_form_books_once(clinic, now):
+    first = book(clinic, now, request_key="k" * 32)
+    again = book(clinic, now, request_key="k" * 32)
+    assert again.id == first.id
+    assert count(Appointment) == 1
+    assert len(emails("booking_confirmed")) == 1
+
+
+def test_a_booked_slot_is_no_longer_offered_nor_bookable(clinic, now):
+    seat = book(clinic, now)
+    slots = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    assert seat.appointment.starts_at not in slots
+    other = add_family(clinic.patient, "Luis Rivera")
+    with pytest.raises(Conflict, match="someone else just booked"):
+        book(clinic, now, actor=other, starts_at=seat.appointment.starts_at)
+    assert count(Appointment) == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("past", "passed"),
+        ("outside", "not available"),
+        ("inside_notice", "not available"),
+        ("past_horizon", "not available"),
+    ],
+)
+def test_bad_times_are_refused_and_nothing_changes(clinic, now, case, message):
+    starts = {
+        "past": now - timedelta(hours=3),
+        "outside": datetime(2026, 11, 20, 3, 0, tzinfo=UTC),  # 10 pm in New York
+        "inside_notice": datetime(2026, 11, 18, 19, 0, tzinfo=UTC),  # 2 pm today
+        "past_horizon": datetime(2027, 1, 20, 14, 0, tzinfo=UTC),
+    }[case]
+    with pytest.raises(ValidationError, match=message):
+        book(clinic, now, starts_at=starts)
+    assert count(Appointment) == 0 and count(OutboxEmail) == 0
+
+
+def test_a_foreign_patient_id_is_not_found(clinic, now):
+    stranger = create_user(Role.PATIENT, therapist=clinic.therapist)
+    with pytest.raises(NotFound):
+        book(clinic, now, patient_id=stranger.id)
+    assert count(Appointment) == 0
+
+
+def test_a_group_type_cannot_be_booked_as_a_private_session(clinic, now):
+    with pytest.raises(ValidationError):
+        book(clinic, now, session_type_id=clinic.group.id)
+
+
+def test_another_therapists_patient_is_not_found_for_a_therapist(clinic, now):
+    other = create_user(Role.THERAPIST)
+    with pytest.raises(NotFound):
+        book(clinic, now, actor=other, attendee_ids=[clinic.family.id])
+
+
+def test_a_forged_or_foreign_seat_id_is_not_found(clinic, now):
+    seat = book(clinic, now)
+    outsider = create_user(Role.FAMILY)
+    with pytest.raises(NotFound):
+        booking.cancel_seat(actor=outsider, seat_id=seat.id, now=now)
+    with pytest.raises(NotFound):
+        booking.cancel_seat(actor=clinic.family, seat_id=seat.id + 999, now=now)
+    assert seat.status == SeatStatus.BOOKED
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        (timedelta(hours=24), SeatStatus.CANCELLED),
+        (timedelta(hours=24, seconds=1), SeatStatus.CANCELLED),
+        (timedelta(hours=23, minutes=59, seconds=59), SeatStatus.LATE_CANCELLED),
+    ],
+)
+def test_cancellation_window_edges(clinic, now, before, expected):
+    seat = book(clinic, now, starts_at=first_slot(clinic, now, index=10))
+    at = seat.appointment.starts_at - before
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=at)
+    assert seat.status == expected
+    told = [m.to_address for m in emails("late_cancellation")]
+    assert told == ([clinic.therapist.email] if expected == SeatStatus.LATE_CANCELLED else [])
+
+
+def test_the_therapist_can_always_cancel_without_it_being_late(clinic, now):
+    seat = book(clinic, now)
+    late = seat.appointment.starts_at - timedelta(hours=1)
+    booking.cancel_seat(actor=clinic.therapist, seat_id=seat.id, now=late)
+    assert seat.status == SeatStatus.CANCELLED
+
+
+def test_cancel_sends_method_cancel_with_the_same_uid_and_a_higher_sequence(clinic, now):
+    seat = book(clinic, now)
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+    (mail,) = emails("booking_cancelled")
+    assert mail.subject == "Your appointment is cancelled"
+    cal, event = parse(mail.attachment_data)
+    assert str(cal["METHOD"]) == "CANCEL"
+    assert str(event["UID"]) == seat.appointment.uid
+    assert event["SEQUENCE"] == 1
+    # the slot is free again
+    assert seat.appointment.starts_at in booking.slots_for(
+        clinic.therapist.id, clinic.private, now=now
+    )
+
+
+def test_reschedule_keeps_the_uid_and_raises_sequence(clinic, now):
+    seat = book(clinic, now, starts_at=first_slot(clinic, now, index=10))
+    uid = seat.appointment.uid
+    new_time = first_slot(clinic, now, index=12)
+    booking.reschedule(actor=clinic.family, seat_id=seat.id, starts_at=new_time, now=now)
+    (mail,) = emails("booking_rescheduled")
+    _, event = parse(mail.attachment_data)
+    assert str(event["UID"]) == uid
+    assert event["SEQUENCE"] == 1
+    assert event.decoded("DTSTART") == new_time
+
+
+def test_reschedule_inside_the_window_is_refused_for_family(clinic, now):
+    seat = book(clinic, now)
+    late = seat.appointment.starts_at - timedelta(hours=2)
+    with pytest.raises(ValidationError):
+        booking.reschedule(
+            actor=clinic.family, seat_id=seat.id, starts_at=first_slot(clinic, now, 5), now=late
+        )
+    assert seat.appointment.sequence == 0
+
+
+def test_consent_ended_removes_the_family_member_from_future_appointments_only(clinic, now):
+    future = book(clinic, now)
+    past_appointment = Appointment(
+        uid="past@familylink",
+        therapist_id=clinic.therapist.id,
+        session_type=clinic.private,
+        starts_at=now - timedelta(days=3),
+        ends_at=now - timedelta(days=3) + timedelta(minutes=50),
+        capacity=1,
+    )
+    db.session.add(past_appointment)
+    past = booking._add_seat(
+        past_appointment,
+        clinic.patient,
+        [clinic.family],
+        actor=clinic.family,
+        note=None,
+        request_key=None,
+        now=now - timedelta(days=5),
+    )
+    db.session.flush()
+    consent_ended.send(
+        None, family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now, reason="x"
+    )
+    assert future.present_attendees == []
+    assert [a.user_id for a in past.present_attendees] == [clinic.family.id]
+    # nobody is left to come, so the time is freed
+    assert future.status == SeatStatus.CANCELLED
+    assert future.appointment.status == "cancelled"
+
+
+def test_consent_ended_keeps_the_seat_while_another_family_member_still_comes(clinic, now):
+    luis = add_family(clinic.patient, "Luis Rivera")
+    seat = book(clinic, now, attendee_ids=[luis.id])
+    consent_ended.send(
+        None, family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now, reason="x"
+    )
+    assert [a.user_id for a in seat.present_attendees] == [luis.id]
+    assert seat.status == SeatStatus.BOOKED
+
+
+def test_attendance_marked_by_the_therapist(clinic, now):
+    seat = book(clinic, now)
+    with pytest.raises(ValidationError):
+        booking.mark_attendance(actor=clinic.therapist, seat_id=seat.id, value="attended", now=now)
+    after = seat.appointment.starts_at + timedelta(minutes=5)
+    booking.mark_attendance(actor=clinic.therapist, seat_id=seat.id, value="attended", now=after)
+    assert seat.attendance == "attended"
+    with pytest.raises(NotFound):
+        booking.mark_attendance(actor=clinic.family, seat_id=seat.id, value="no_show", now=after)
+
+
+# --- Groups and waitlist ---------------------------------------------------------------------
+
+
+def schedule(clinic, now, *, weeks=1, capacity=2, day=date(2026, 11, 25)):
+    return booking.schedule_group(
+        actor=clinic.therapist,
+        session_type_id=clinic.group.id,
+        first_day=day,
+        start_time=time(17),
+        weeks=weeks,
+        capacity=capacity,
+        now=now,
+    )
+
+
+def family_of_another_patient(clinic, name):
+    patient = create_user(Role.PATIENT, therapist=clinic.therapist, name=f"Patient {name}")
+    member = create_user(Role.FAMILY, name=name)
+    from tests.factories import create_consent
+
+    create_consent(patient, member)
+    return patient, member
+
+
+def take(patient, member, appointment, now):
+    return booking.book_group_seat(
+        actor=member, patient_id=patient.id, appointment_id=appointment.id, now=now
+    )
+
+
+def test_weekly_group_stays_at_5pm_local_across_dst(clinic):
+    before = datetime(2026, 10, 20, 12, tzinfo=UTC)
+    groups = schedule(clinic, before, weeks=3, day=date(2026, 10, 28))
+    assert [g.starts_at.hour for g in groups] == [21, 22, 22]
+    assert len({g.series_id for g in groups}) == 1
+
+
+def test_a_group_time_in_the_spring_forward_gap_is_refused(clinic):
+    with pytest.raises(ValidationError, match="does not exist"):
+        booking.schedule_group(
+            actor=clinic.therapist,
+            session_type_id=clinic.group.id,
+            first_day=date(2026, 3, 8),
+            start_time=time(2, 30),
+            weeks=1,
+            now=datetime(2026, 3, 1, tzinfo=UTC),
+        )
+    assert count(Appointment) == 0
+
+
+def test_a_family_takes_one_seat_and_a_full_group_refuses(clinic, now):
+    (group,) = schedule(clinic, now, capacity=2)
+    take(clinic.patient, clinic.family, group, now)
+    with pytest.raises(ValidationError):
+        take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    take(p2, m2, group, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    with pytest.raises(Conflict):
+        take(p3, m3, group, now)
+    assert len(group.active_seats) == 2
+
+
+def test_a_groups_ics_and_email_carry_no_other_familys_data(clinic, now):
+    (group,) = schedule(clinic, now)
+    take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Okafor")
+    take(p2, m2, group, now)
+    mail = next(m for m in emails("booking_confirmed") if m.to_address == m2.email)
+    for text in (mail.attachment_data.decode(), mail.text_body, mail.html_body):
+        assert "Maria" not in text and "Jordan" not in text and "Rivera" not in text
+
+
+def test_waitlist_offer_claim_and_expiry(clinic, now, app_ctx):
+    (group,) = schedule(clinic, now, capacity=2)
+    seat1 = take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    take(p2, m2, group, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    p4, m4 = family_of_another_patient(clinic, "Dee Four")
+    first = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
+    second = booking.join_waitlist(
+        actor=m4, patient_id=p4.id, appointment_id=group.id, now=now + timedelta(minutes=1)
+    )
+    booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
+    assert first.status == WaitlistStatus.OFFERED
+    assert first.offered_until == now + timedelta(hours=12)
+    (offer,) = emails("waitlist_offer")
+    assert offer.to_address == m3.email and "/booking/claim/" in offer.text_body
+    # the held seat is not free for others
+    with pytest.raises(Conflict):
+        take(p4, m4, group, now)
+    # the hold runs out: it passes to the next
+    later = now + timedelta(hours=12)
+    with pytest.raises(ValidationError, match="ended"):
+        booking.claim_offer(actor=m3, entry_id=first.id, now=later)
+    assert booking.expire_offers(later) == 1
+    assert first.status == WaitlistStatus.EXPIRED and second.status == WaitlistStatus.OFFERED
+    seat = booking.claim_offer(actor=m4, entry_id=second.id, now=later + timedelta(hours=1))
+    assert seat.patient_id == p4.id and second.status == WaitlistStatus.CLAIMED
+    assert len(group.active_seats) == 2
+
+
+def test_someone_elses_waitlist_offer_is_not_found(clinic, now):
+    (group,) = schedule(clinic, now, capacity=2)
+    take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    take(p2, m2, group, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    entry = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
+    with pytest.raises(NotFound):
+        booking.claim_offer(actor=m2, entry_id=entry.id, now=now)
+
+
+def test_seat_count_is_unchanged_by_a_refused_booking(clinic, now):
+    (group,) = schedule(clinic, now, capacity=2)
+    before = count(AppointmentFamily)
+    with pytest.raises(NotFound):
+        booking.book_group_seat(
+            actor=clinic.family, patient_id=clinic.patient.id, appointment_id=group.id + 99, now=now
+        )
+    assert count(AppointmentFamily) == before

@@ -1,0 +1,316 @@
+"""Booking through the pages: family books, sees, cancels; therapist sees it in the calendar."""
+
+import re
+from datetime import date, time
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import Appointment, AppointmentFamily, OutboxEmail, Role, User
+from familylink.services import booking
+from tests.booking_setup import add_family, create_clinic
+from tests.factories import create_consent, create_user
+from tests.moments import BEFORE_SPRING_FORWARD, NOON
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+@pytest.fixture
+def clinic(app):
+    with app.app_context():
+        made = create_clinic()
+        ids = {
+            "patient": made.patient.id,
+            "family": made.family.email,
+            "therapist": made.therapist.email,
+            "patient_email": made.patient.email,
+            "private": made.private.id,
+            "group": made.group.id,
+            "therapist_id": made.therapist.id,
+        }
+        db.session.commit()
+    return ids
+
+
+def slot_values(page: str) -> list[str]:
+    return re.findall(r'<option value="(\d{4}-\d\d-\d\dT\d\d:\d\dZ)"', page)
+
+
+def count_appointments(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count(Appointment.id)))
+
+
+def outbox(app, kind):
+    with app.app_context():
+        return db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == kind)).all()
+
+
+def book_first(client, clinic, key="key-1", index=0):
+    page = client.get(f"/booking/new?patient={clinic['patient']}").get_data(as_text=True)
+    slot = slot_values(page)[index]
+    data = {"session_type": clinic["private"], "slot": slot, "request_key": key, "note": "hi"}
+    return client.post(f"/booking/new?patient={clinic['patient']}", data=data), slot
+
+
+def test_family_member_books_and_sees_the_confirmation(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    page = client.get(f"/booking/new?patient={clinic['patient']}").get_data(as_text=True)
+    assert "Thursday, November 19, 2026, 9:00 AM EST" in page
+    response, _ = book_first(client, clinic)
+    assert response.status_code == 302
+    confirmation = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "You're booked" in confirmation and "9:00 AM EST" in confirmation
+    (mail,) = outbox(app, "booking_confirmed")
+    assert mail.subject == "Your appointment is confirmed" and mail.attachment_data
+
+
+def test_a_double_submitted_form_books_once(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    first, slot = book_first(client, clinic, key="same")
+    data = {"session_type": clinic["private"], "slot": slot, "request_key": "same"}
+    second = client.post(f"/booking/new?patient={clinic['patient']}", data=data)
+    assert second.headers["Location"] == first.headers["Location"]
+    assert count_appointments(app) == 1
+
+
+@pytest.mark.parametrize("slot", ["2026-11-18T08:00Z", "2026-11-20T03:00Z", "garbage"])
+def test_a_bad_slot_is_refused_beside_the_field_and_nothing_changes(
+    app, client, auth, clinic, slot
+):
+    auth.login(clinic["family"])
+    data = {"session_type": clinic["private"], "slot": slot, "request_key": "k"}
+    response = client.post(f"/booking/new?patient={clinic['patient']}", data=data)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'id="slot-error"' in page
+    assert count_appointments(app) == 0
+
+
+def test_a_foreign_patient_id_answers_404(app, client, auth, clinic):
+    with app.app_context():
+        other = create_user(Role.PATIENT)
+        other_id = other.id
+        db.session.commit()
+    auth.login(clinic["family"])
+    assert client.get(f"/booking/new?patient={other_id}").status_code == 404
+    response = client.post(
+        f"/booking/new?patient={other_id}",
+        data={"session_type": clinic["private"], "slot": "2026-11-19T14:00Z"},
+    )
+    assert response.status_code == 404
+    assert count_appointments(app) == 0
+
+
+def test_a_forged_seat_id_answers_404(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic)
+    assert client.get("/booking/999").status_code == 404
+    assert client.post("/booking/999/cancel").status_code == 404
+
+
+def test_cancel_then_therapist_sees_it_in_the_calendar(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    response, _ = book_first(client, clinic, index=10)
+    seat_path = response.headers["Location"].split("?")[0]
+    cancelled = client.post(seat_path + "/cancel", follow_redirects=True)
+    assert "Cancelled" in cancelled.get_data(as_text=True)
+    assert len(outbox(app, "booking_cancelled")) == 1
+    auth.logout()
+    auth.login(clinic["therapist"])
+    page = client.get("/therapist/calendar?date=2026-11-20").get_data(as_text=True)
+    assert "Maria Rivera" in page and "cancelled" in page
+    assert "Friday, November 20, 2026, 11:00 AM EST" in page
+
+
+def test_therapist_day_view_and_attendance(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic)
+    auth.logout()
+    app.config["NOW_OVERRIDE"] = NOON.replace(day=19, hour=16)
+    auth.login(clinic["therapist"])
+    page = client.get("/therapist/calendar?view=day&date=2026-11-19").get_data(as_text=True)
+    assert "Maria Rivera" in page and "Jordan Rivera" in page
+    seat_id = re.search(r"/therapist/seats/(\d+)/attendance", page).group(1)
+    client.post(f"/therapist/seats/{seat_id}/attendance", data={"value": "attended"})
+    page = client.get("/therapist/calendar?view=day&date=2026-11-19").get_data(as_text=True)
+    assert "attended" in page
+
+
+def test_attendance_shown_only_with_attendance_scope(app, client, auth, clinic):
+    with app.app_context():
+        patient = db.session.get(User, clinic["patient"])
+        watcher = add_family(patient, "Luis Rivera", scopes=("scheduling", "attendance"))
+        watcher_email = watcher.email
+        db.session.commit()
+    auth.login(watcher_email)
+    response, _ = book_first(client, clinic)
+    seat_path = response.headers["Location"].split("?")[0]
+    app.config["NOW_OVERRIDE"] = NOON.replace(day=19, hour=16)
+    with app.app_context():
+        seat = db.session.scalars(select(AppointmentFamily)).one()
+        therapist = db.session.get(User, clinic["therapist_id"])
+        booking.mark_attendance(
+            actor=therapist, seat_id=seat.id, value="attended", now=app.config["NOW_OVERRIDE"]
+        )
+        db.session.commit()
+    assert "Jordan attended" in client.get(seat_path).get_data(as_text=True)
+
+
+def test_the_patient_sees_family_sessions_planned_for_them(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic)
+    auth.logout()
+    auth.login(clinic["patient_email"])
+    page = client.get("/patient/sessions").get_data(as_text=True)
+    assert "Maria Rivera" in page and "9:00 AM EST" in page
+
+
+def test_group_page_never_shows_another_familys_name(app, client, auth, clinic):
+    with app.app_context():
+        therapist = db.session.get(User, clinic["therapist_id"])
+        (group,) = booking.schedule_group(
+            actor=therapist,
+            session_type_id=clinic["group"],
+            first_day=date(2026, 11, 25),
+            start_time=time(17),
+            weeks=1,
+            capacity=3,
+            now=NOON,
+        )
+        other_patient = create_user(Role.PATIENT, therapist=therapist, name="Sam Okafor")
+        ada = create_user(Role.FAMILY, name="Ada Okafor")
+        create_consent(other_patient, ada)
+        booking.book_group_seat(
+            actor=ada, patient_id=other_patient.id, appointment_id=group.id, now=NOON
+        )
+        group_id = group.id
+        db.session.commit()
+    auth.login(clinic["family"])
+    page = client.get(f"/booking/groups?patient={clinic['patient']}").get_data(as_text=True)
+    assert "2 of 3 places free" in page and "Okafor" not in page
+    response = client.post(f"/booking/groups/{group_id}?patient={clinic['patient']}")
+    seat_page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "You're booked" in seat_page and "Okafor" not in seat_page
+    ics = client.get(response.headers["Location"].split("?")[0] + "/calendar.ics")
+    assert b"Okafor" not in ics.data and b"Rivera" not in ics.data
+    (mail,) = [m for m in outbox(app, "booking_confirmed") if m.to_address == clinic["family"]]
+    assert "Okafor" not in mail.text_body + mail.html_body
+
+
+def test_los_angeles_family_booking_a_new_york_clinic_across_spring_forward(app, client, auth):
+    app.config["NOW_OVERRIDE"] = BEFORE_SPRING_FORWARD
+    with app.app_context():
+        made = create_clinic(family_zone="America/Los_Angeles")
+        patient_id, private_id, email = made.patient.id, made.private.id, made.family.email
+        db.session.commit()
+    auth.login(email)
+    page = client.get(f"/booking/new?patient={patient_id}").get_data(as_text=True)
+    # 9 AM in New York is 6 AM in Los Angeles, on both sides of the change.
+    assert "Saturday, March 7, 2026, 6:00 AM PST" in page
+    assert "Monday, March 9, 2026, 6:00 AM PDT" in page
+    assert '<option value="2026-03-09T13:00Z">' in page
+    response = client.post(
+        f"/booking/new?patient={patient_id}",
+        data={"session_type": private_id, "slot": "2026-03-09T13:00Z", "request_key": "la"},
+    )
+    confirmation = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Monday, March 9, 2026, 6:00 AM PDT" in confirmation
+    (mail,) = outbox(app, "booking_confirmed")
+    assert "Monday, March 9, 2026, 6:00 AM PDT" in mail.text_body
+    event = Calendar.from_ical(mail.attachment_data).walk("VEVENT")[0]
+    start = event.decoded("DTSTART")
+    assert start.isoformat() == "2026-03-09T13:00:00+00:00"
+    assert "6:00 AM PDT" in str(event["DESCRIPTION"])
+
+
+@pytest.mark.parametrize(
+    ("slot", "shown"),
+    [
+        ("2026-10-30T13:00Z", "Friday, October 30, 2026, 6:00 AM PDT"),
+        ("2026-11-02T14:00Z", "Monday, November 2, 2026, 6:00 AM PST"),
+    ],
+)
+def test_los_angeles_family_around_fall_back(app, client, auth, slot, shown):
+    from tests.moments import BEFORE_FALL_BACK
+
+    app.config["NOW_OVERRIDE"] = BEFORE_FALL_BACK
+    with app.app_context():
+        made = create_clinic(family_zone="America/Los_Angeles")
+        patient_id, private_id, email = made.patient.id, made.private.id, made.family.email
+        db.session.commit()
+    auth.login(email)
+    page = client.get(f"/booking/new?patient={patient_id}").get_data(as_text=True)
+    assert f'<option value="{slot}">{shown}</option>' in page
+    response = client.post(
+        f"/booking/new?patient={patient_id}",
+        data={"session_type": private_id, "slot": slot, "request_key": "fb"},
+    )
+    assert shown in client.get(response.headers["Location"]).get_data(as_text=True)
+    (mail,) = outbox(app, "booking_confirmed")
+    assert shown in mail.text_body
+
+
+def test_a_waitlisted_family_claims_the_offered_place_from_the_email_link(app, client, auth):
+    with app.app_context():
+        made = create_clinic()
+        (group,) = booking.schedule_group(
+            actor=made.therapist,
+            session_type_id=made.group.id,
+            first_day=date(2026, 11, 25),
+            start_time=time(17),
+            weeks=1,
+            capacity=2,
+            now=NOON,
+        )
+        seat = booking.book_group_seat(
+            actor=made.family, patient_id=made.patient.id, appointment_id=group.id, now=NOON
+        )
+        third_patient = create_user(Role.PATIENT, therapist=made.therapist)
+        bea = create_user(Role.FAMILY, name="Bea Stone")
+        create_consent(third_patient, bea)
+        booking.book_group_seat(
+            actor=bea, patient_id=third_patient.id, appointment_id=group.id, now=NOON
+        )
+        other_patient = create_user(Role.PATIENT, therapist=made.therapist)
+        ada = create_user(Role.FAMILY, name="Ada Okafor")
+        create_consent(other_patient, ada)
+        booking.join_waitlist(
+            actor=ada, patient_id=other_patient.id, appointment_id=group.id, now=NOON
+        )
+        booking.cancel_seat(actor=made.family, seat_id=seat.id, now=NOON)
+        ada_email = ada.email
+        db.session.commit()
+    (offer,) = outbox(app, "waitlist_offer")
+    assert offer.subject == "A place has opened for you"
+    assert "Rivera" not in offer.text_body
+    path = re.search(r"http://familylink.test(/booking/claim/\d+)", offer.text_body).group(1)
+    auth.login(ada_email)
+    assert client.get(path).status_code == 200
+    response = client.post(path)
+    assert "You're booked" in client.get(response.headers["Location"]).get_data(as_text=True)
+    again = client.post(path, follow_redirects=True)
+    assert "this offer has ended" in again.get_data(as_text=True)
+
+
+def test_choosing_another_session_type_shows_its_free_times(app, client, auth, clinic):
+    from familylink.models import SessionType
+
+    with app.app_context():
+        long_type = SessionType(name="Couples session", duration_minutes=120, capacity=1)
+        db.session.add(long_type)
+        db.session.commit()
+        long_id = long_type.id
+    auth.login(clinic["family"])
+    short_url = f"/booking/new?patient={clinic['patient']}&type={clinic['private']}"
+    short = client.get(short_url).get_data(as_text=True)
+    page = client.get(f"/booking/new?patient={clinic['patient']}&type={long_id}")
+    text = page.get_data(as_text=True)
+    assert "Couples session" in text
+    # 2-hour sessions plus the buffer fit fewer times in a 9-5 day than 50-minute ones
+    assert 0 < len(slot_values(text)) < len(slot_values(short))

@@ -1,0 +1,105 @@
+"""The therapist's scheduling pages: hours, time off, session types, groups, booking."""
+
+import pytest
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import Appointment, AvailabilityWindow, OutboxEmail, SessionType
+from tests.booking_setup import create_clinic
+from tests.moments import NOON
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+@pytest.fixture
+def clinic(app):
+    with app.app_context():
+        made = create_clinic()
+        ids = {
+            "therapist": made.therapist.email,
+            "patient": made.patient.id,
+            "family_id": made.family.id,
+            "group": made.group.id,
+            "private": made.private.id,
+        }
+        db.session.commit()
+    return ids
+
+
+def count(app, model):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_therapist_adds_weekly_hours_and_bad_hours_are_refused(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    before = count(app, AvailabilityWindow)
+    ok = client.post(
+        "/therapist/availability/windows",
+        data={"weekday": 5, "start_time": "10:00", "end_time": "12:00"},
+    )
+    assert ok.status_code == 302
+    bad = client.post(
+        "/therapist/availability/windows",
+        data={"weekday": 5, "start_time": "12:00", "end_time": "10:00"},
+    )
+    assert bad.status_code == 400
+    assert "The end time must be after the start time." in bad.get_data(as_text=True)
+    assert count(app, AvailabilityWindow) == before + 1
+    assert "Saturday 10:00 AM to 12:00 PM" in client.get("/therapist/availability").get_data(
+        as_text=True
+    )
+
+
+def test_time_off_removes_free_slots(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    client.post("/therapist/availability/overrides", data={"day": "2026-11-19", "off": "y"})
+    page = client.get(f"/therapist/book?patient={clinic['patient']}").get_data(as_text=True)
+    assert "November 19" not in page and "Friday, November 20, 2026, 9:00 AM EST" in page
+
+
+def test_therapist_adds_a_session_type(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    data = {"name": "Couples session", "duration_minutes": 60, "capacity": 1, "mode": "in_person"}
+    assert client.post("/therapist/session-types", data=data).status_code == 302
+    data.update(mode="video", video_link="not a link")
+    response = client.post("/therapist/session-types", data=data)
+    assert response.status_code == 400 and "https://" in response.get_data(as_text=True)
+    assert count(app, SessionType) == 3
+
+
+def test_a_group_in_the_spring_forward_gap_is_refused_with_a_clear_message(
+    app, client, auth, clinic
+):
+    auth.login(clinic["therapist"])
+    data = {
+        "session_type": clinic["group"],
+        "first_day": "2027-03-14",
+        "start_time": "02:30",
+        "weeks": 1,
+    }
+    response = client.post("/therapist/groups", data=data)
+    assert response.status_code == 400
+    assert "the clocks skip that hour" in response.get_data(as_text=True)
+    assert count(app, Appointment) == 0
+    data.update(start_time="17:00", weeks=4)
+    assert client.post("/therapist/groups", data=data).status_code == 302
+    assert count(app, Appointment) == 4
+
+
+def test_therapist_books_for_a_family_and_the_family_is_emailed(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    data = {
+        "session_type": clinic["private"],
+        "slot": "2026-11-19T14:00Z",
+        "attendees": [clinic["family_id"]],
+    }
+    response = client.post(f"/therapist/book?patient={clinic['patient']}", data=data)
+    assert response.status_code == 302
+    assert count(app, OutboxEmail) == 1
+    again = client.post(f"/therapist/book?patient={clinic['patient']}", data=data)
+    assert again.status_code == 409 or again.status_code == 400
+    assert count(app, Appointment) == 1
