@@ -8,13 +8,16 @@ fresh app and finds every table empty afterwards.
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import socket
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -22,6 +25,7 @@ from aiosmtpd.smtp import Envelope
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from familylink import create_app
 from familylink.extensions import db
@@ -292,3 +296,236 @@ def mail_app(smtp_server, _schema, database_url):
 @pytest.fixture
 def utc_now():
     return utcnow()
+
+
+# --- Browser tests (tests/e2e): the app served in a thread, Debian's Chromium via Playwright.
+#
+# The app runs on the test database in a background thread of this process, so a test can
+# read and seed the database and deliver the outbox to the SMTP sink while the browser clicks.
+# Chromium is Debian's (/usr/bin/chromium, installed by `make test`); Playwright's own browser
+# downloads are never used. Its scratch files (profile, artifacts) stay in the ignored tmp/.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BROWSER_SCRATCH = PROJECT_ROOT / "tmp" / "scratch"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict:
+    """Launch Debian's Chromium; a missing browser fails the browser tests (never skips)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing, so the browser tests cannot run. `make test` installs it "
+            "(apt-get install chromium); or run: apt-get update && apt-get install -y chromium",
+            pytrace=False,
+        )
+    return {"executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    """Each test's server has its own port, so pages get it from the `page` fixture instead.
+    (This also replaces pytest-playwright's own base_url, which pytest 9 warns about.)"""
+    return None
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """Playwright's driver, told to keep its temporary files (Chromium's fresh profile
+    directory, downloads, artifacts) in tmp/scratch rather than the system's /tmp."""
+    from playwright.sync_api import sync_playwright
+
+    BROWSER_SCRATCH.mkdir(parents=True, exist_ok=True)
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(BROWSER_SCRATCH)  # read by the driver process it starts
+    try:
+        driver = sync_playwright().start()
+    finally:
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
+    yield driver
+    driver.stop()
+
+
+class Clock:
+    """The server's idea of now: real time until a test sets an instant (NOW_OVERRIDE)."""
+
+    def __init__(self):
+        self.instant = None
+
+    def set(self, instant) -> None:
+        self.instant = instant
+
+    def __call__(self):
+        return self.instant or utcnow()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # one line per request would drown the output
+        pass
+
+
+class LiveServer:
+    """The app served on 127.0.0.1 from a background thread of the test process."""
+
+    def __init__(self, app):
+        self.app = app
+        self.clock = app.config["NOW_OVERRIDE"]
+        self._server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+        )
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        app.config["SERVER_NAME"] = f"127.0.0.1:{self.port}"  # links in emails point here
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+        self._server.server_close()
+
+    @contextmanager
+    def database(self):
+        """Read or seed the database as the server sees it; commits on a clean exit."""
+        with self.app.app_context():
+            try:
+                yield db.session
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    def deliver_mail(self, now=None):
+        """Run one pass of the mail sender, as the worker would (at the server's clock)."""
+        from familylink.services import mailer
+
+        with self.app.app_context():
+            try:
+                return mailer.send_pending(now=now or self.clock())
+            finally:
+                db.session.remove()
+
+
+def browser_settings(database_url: str, **extra) -> dict:
+    """Settings for a served app: real forms (CSRF on), cheap hashing, no rate limits."""
+    settings = {"WTF_CSRF_ENABLED": True, "NOW_OVERRIDE": Clock(), "SERVER_NAME": None}
+    settings.update(extra)
+    return app_settings(database_url, **settings)
+
+
+@pytest.fixture
+def serve_app(_schema, database_url):
+    """Factory: serve_app(**settings) → a started LiveServer; stopped and emptied afterwards."""
+    servers = []
+
+    def serve(**overrides) -> LiveServer:
+        server = LiveServer(create_app(browser_settings(database_url, **overrides))).start()
+        servers.append(server)
+        return server
+
+    yield serve
+    for server in servers:
+        server.stop()
+    for server in servers[:1]:
+        with server.app.app_context():
+            _empty_all_tables()
+            db.session.remove()
+    for server in servers:
+        with server.app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(serve_app, smtp_server) -> LiveServer:
+    """The app in a thread, its emails delivered (by live_server.deliver_mail()) to smtp_server."""
+    return serve_app(**smtp_server.settings())
+
+
+class Inbox:
+    """What the SMTP sink received: delivers the outbox first, then reads the latest email."""
+
+    LINK = re.compile(r"https?://[^\s<>\"']+")
+
+    def __init__(self, server: LiveServer, sink: SmtpSink):
+        self.server = server
+        self.sink = sink
+
+    def latest(self, to: str) -> EmailMessage:
+        """The newest email to `to` (after a delivery pass); fails when there is none."""
+        self.server.deliver_mail()
+        wanted = to.lower()
+        found = [m for m in self.sink.parsed() if wanted in str(m["To"]).lower()]
+        assert found, f"no email to {to}; received: {[str(m['To']) for m in self.sink.parsed()]}"
+        return found[-1]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    def link(self, to: str) -> str:
+        """The first link in the plain-text part of the newest email to `to`."""
+        message = self.latest(to)
+        links = self.LINK.findall(self.text(message))
+        assert links, f"no link in the email {message['Subject']!r} to {to}"
+        return links[0]
+
+
+@pytest.fixture
+def inbox(live_server, smtp_server) -> Inbox:
+    return Inbox(live_server, smtp_server)
+
+
+@pytest.fixture
+def page(new_context, live_server):
+    """A fresh browser tab (own context: own cookies) on the live server.
+
+    The test fails when the server answers 5xx or the browser reports an error (a script
+    error, or a style or script the Content-Security-Policy blocked).
+    """
+    context = new_context(
+        base_url=live_server.url,
+        viewport={"width": 1280, "height": 800},
+        locale="en-US",
+        timezone_id="America/New_York",
+    )
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on(
+        "response",
+        lambda r: problems.append(f"{r.status} from {r.url}") if r.status >= 500 else None,
+    )
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+    def on_console(message):
+        # A 4xx answer to a form is expected (and logged by Chromium); anything else is not.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            problems.append(f"console: {message.text}")
+
+    tab.on("console", on_console)
+    yield tab
+    assert not problems, "the browser saw problems:\n" + "\n".join(problems)
+
+
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only)."""
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
