@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from axe_playwright_python.base import AxeResults
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
@@ -16,6 +17,7 @@ from tests.factories import PASSWORD
 
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 _axe = Axe()
+_AXE_OPTIONS = {"runOnly": {"type": "tag", "values": WCAG_21_AA}, "resultTypes": ["violations"]}
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
@@ -39,10 +41,9 @@ def flash(page: Page, text: str) -> None:
 
 def assert_accessible(page: Page) -> None:
     """axe-core finds no WCAG 2.1 A or AA violation on the page as it is now."""
-    results = _axe.run(
-        page,
-        options={"runOnly": {"type": "tag", "values": WCAG_21_AA}, "resultTypes": ["violations"]},
-    )
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe.axe_script)  # once per page load; it is large
+    results = AxeResults(page.evaluate("options => axe.run(document, options)", _AXE_OPTIONS))
     assert results.violations_count == 0, f"{page.url}\n{results.generate_report()}"
 
 
@@ -86,3 +87,28 @@ def assert_focus_visible(page: Page) -> dict:
 def heading(page: Page, name: str | re.Pattern) -> None:
     """The page's main heading reads `name`."""
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
+
+
+def focused_name(page: Page) -> str:
+    """The accessible name of the focused element, as a screen reader would announce it
+    (an input's label, a button's or link's text)."""
+    return page.evaluate(
+        """() => {
+          const el = document.activeElement;
+          const label = el.labels && el.labels.length ? el.labels[0].textContent : null;
+          return (label || el.getAttribute('aria-label') || el.textContent || '').trim();
+        }"""
+    )
+
+
+def tab_to(page: Page, name: str, *, backwards: bool = False, limit: int = 25) -> None:
+    """Press Tab (Shift+Tab backwards) until `name` has focus; every stop must show its focus."""
+    key = "Shift+Tab" if backwards else "Tab"
+    seen = []
+    for _ in range(limit):
+        page.keyboard.press(key)
+        assert_focus_visible(page)
+        seen.append(focused_name(page))
+        if seen[-1] == name:
+            return
+    raise AssertionError(f"{key} never reached {name!r}; focus went through {seen}")
