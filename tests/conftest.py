@@ -12,7 +12,6 @@ import re
 import smtplib
 import socket
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -25,12 +24,12 @@ from aiosmtpd.smtp import Envelope
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from familylink import create_app
 from familylink.extensions import db
 from familylink.models.types import utcnow
 from tests import factories
+from tests.e2e.browser import BROWSER_SCRATCH, CHROMIUM, Clock, LiveServer, launch_options
 from tests.moments import NOON
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
@@ -304,20 +303,7 @@ def utc_now():
 # read and seed the database and deliver the outbox to the SMTP sink while the browser clicks.
 # Chromium is Debian's (/usr/bin/chromium, installed by `make test`); Playwright's own browser
 # downloads are never used. Its scratch files (profile, artifacts) stay in the ignored tmp/.
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BROWSER_SCRATCH = PROJECT_ROOT / "tmp" / "scratch"
+# The plumbing (Chromium's flags, LiveServer, Clock) lives in tests/e2e/browser.py.
 
 
 @pytest.fixture(scope="session")
@@ -329,7 +315,7 @@ def browser_type_launch_args() -> dict:
             "(apt-get install chromium); or run: apt-get update && apt-get install -y chromium",
             pytrace=False,
         )
-    return {"executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
+    return launch_options()
 
 
 @pytest.fixture(scope="session")
@@ -357,68 +343,6 @@ def playwright():
             os.environ["TMPDIR"] = before
     yield driver
     driver.stop()
-
-
-class Clock:
-    """The server's idea of now: real time until a test sets an instant (NOW_OVERRIDE)."""
-
-    def __init__(self):
-        self.instant = None
-
-    def set(self, instant) -> None:
-        self.instant = instant
-
-    def __call__(self):
-        return self.instant or utcnow()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):  # one line per request would drown the output
-        pass
-
-
-class LiveServer:
-    """The app served on 127.0.0.1 from a background thread of the test process."""
-
-    def __init__(self, app):
-        self.app = app
-        self.clock = app.config["NOW_OVERRIDE"]
-        self._server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
-        )
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        app.config["SERVER_NAME"] = f"127.0.0.1:{self.port}"  # links in emails point here
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self) -> LiveServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=10)
-        self._server.server_close()
-
-    @contextmanager
-    def database(self):
-        """Read or seed the database as the server sees it; commits on a clean exit."""
-        with self.app.app_context():
-            try:
-                yield db.session
-                db.session.commit()
-            finally:
-                db.session.remove()
-
-    def deliver_mail(self, now=None):
-        """Run one pass of the mail sender, as the worker would (at the server's clock)."""
-        from familylink.services import mailer
-
-        with self.app.app_context():
-            try:
-                return mailer.send_pending(now=now or self.clock())
-            finally:
-                db.session.remove()
 
 
 def browser_settings(database_url: str, **extra) -> dict:
