@@ -6,7 +6,8 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/familylink_test
 DEV_ENV := FLASK_DEBUG=1 DEV_MAILBOX=1
 
-.PHONY: help venv run test test-sqlite test-postgres lint format clean chromium screenshots
+.PHONY: help venv run test test-sqlite test-postgres lint format clean
+.PHONY: chromium screenshots
 
 help:
 	@echo "make run    - set up, migrate, load demo data and serve on http://127.0.0.1:5000"
