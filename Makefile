@@ -6,20 +6,20 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/familylink_test
 DEV_ENV := FLASK_DEBUG=1 DEV_MAILBOX=1
 
-.PHONY: help venv run test test-sqlite test-postgres lint format clean bench
+.PHONY: help venv run test test-sqlite test-postgres lint format clean bench chromium screenshots
 
 help:
 	@echo "make run    - set up, migrate, load demo data and serve on http://127.0.0.1:5000"
 	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL"
 	@echo "make format - format the code with the pinned ruff"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
+	@echo "make screenshots - save desktop and phone screenshots to docs/screenshots/"
 
 $(VENV)/.installed: requirements.txt
 	@echo "Setting up $(VENV) (first run takes a minute)…"
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PY) -c "import flask, familylink" 2>/dev/null || $(PY) -c "import flask"
+	@set -o pipefail; $(PY) -m pip install --quiet --upgrade pip 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@set -o pipefail; $(PY) -m pip install --quiet -r requirements.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -40,9 +40,29 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test-sqlite: venv
+# The browser tests drive Debian's Chromium; Playwright's own browser downloads can't work here.
+CHROMIUM := /usr/bin/chromium
+# Chromium's profile and pytest's scratch files stay inside the project (tmp/ is ignored).
+E2E_ENV := TMPDIR=$(CURDIR)/tmp/scratch
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Chromium is missing: installing Debian's chromium package for the browser tests…"; \
+	  mkdir -p tmp; \
+	  if ( export DEBIAN_FRONTEND=noninteractive; apt-get update -q \
+	       && apt-get install -y -q --no-install-recommends chromium fonts-liberation ) \
+	       >tmp/apt-chromium.log 2>&1; then \
+	    echo "Chromium installed: $$($(CHROMIUM) --version 2>/dev/null)"; \
+	  else \
+	    tail -n 5 tmp/apt-chromium.log; \
+	    echo "Could not install chromium (log: tmp/apt-chromium.log); the browser tests will fail."; \
+	  fi; \
+	fi
+
+test-sqlite: venv chromium
 	@echo "== Tests on SQLite"
-	TEST_DATABASE_URL= $(PY) -m pytest $(PYTEST_ARGS)
+	@mkdir -p tmp/scratch
+	TEST_DATABASE_URL= $(E2E_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-postgres: venv
 	@echo "== Tests on PostgreSQL ($(PG_TEST_URL))"
@@ -52,6 +72,10 @@ test: lint test-sqlite test-postgres
 
 bench: venv
 	$(PY) -m bench.run_all
+
+screenshots: venv chromium
+	@mkdir -p tmp/scratch
+	$(E2E_ENV) $(PY) -m tests.e2e.screenshots
 
 clean:
 	rm -rf $(VENV) tmp .pytest_cache .ruff_cache

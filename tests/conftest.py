@@ -8,6 +8,7 @@ fresh app and finds every table empty afterwards.
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import socket
 import threading
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -27,6 +29,7 @@ from familylink import create_app
 from familylink.extensions import db
 from familylink.models.types import utcnow
 from tests import factories
+from tests.e2e.browser import BROWSER_SCRATCH, CHROMIUM, Clock, LiveServer, launch_options
 from tests.moments import NOON
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
@@ -331,3 +334,161 @@ def count_queries(app):
         return QueryCounter(engine)
 
     return make
+
+
+# --- Browser tests (tests/e2e): the app served in a thread, Debian's Chromium via Playwright.
+#
+# The app runs on the test database in a background thread of this process, so a test can
+# read and seed the database and deliver the outbox to the SMTP sink while the browser clicks.
+# Chromium is Debian's (/usr/bin/chromium, installed by `make test`); Playwright's own browser
+# downloads are never used. Its scratch files (profile, artifacts) stay in the ignored tmp/.
+# The plumbing (Chromium's flags, LiveServer, Clock) lives in tests/e2e/browser.py.
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict:
+    """Launch Debian's Chromium; a missing browser fails the browser tests (never skips)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing, so the browser tests cannot run. `make test` installs it "
+            "(apt-get install chromium); or run: apt-get update && apt-get install -y chromium",
+            pytrace=False,
+        )
+    return launch_options()
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    """Each test's server has its own port, so pages get it from the `page` fixture instead.
+    (This also replaces pytest-playwright's own base_url, which pytest 9 warns about.)"""
+    return None
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """Playwright's driver, told to keep its temporary files (Chromium's fresh profile
+    directory, downloads, artifacts) in tmp/scratch rather than the system's /tmp."""
+    from playwright.sync_api import sync_playwright
+
+    BROWSER_SCRATCH.mkdir(parents=True, exist_ok=True)
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(BROWSER_SCRATCH)  # read by the driver process it starts
+    try:
+        driver = sync_playwright().start()
+    finally:
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
+    yield driver
+    driver.stop()
+
+
+def browser_settings(database_url: str, **extra) -> dict:
+    """Settings for a served app: real forms (CSRF on), cheap hashing, no rate limits."""
+    settings = {"WTF_CSRF_ENABLED": True, "NOW_OVERRIDE": Clock(), "SERVER_NAME": None}
+    settings.update(extra)
+    return app_settings(database_url, **settings)
+
+
+@pytest.fixture
+def serve_app(_schema, database_url):
+    """Factory: serve_app(**settings) → a started LiveServer; stopped and emptied afterwards."""
+    servers = []
+
+    def serve(**overrides) -> LiveServer:
+        server = LiveServer(create_app(browser_settings(database_url, **overrides))).start()
+        servers.append(server)
+        return server
+
+    yield serve
+    for server in servers:
+        server.stop()
+    for server in servers[:1]:
+        with server.app.app_context():
+            _empty_all_tables()
+            db.session.remove()
+    for server in servers:
+        with server.app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(serve_app, smtp_server) -> LiveServer:
+    """The app in a thread, its emails delivered (by live_server.deliver_mail()) to smtp_server."""
+    return serve_app(**smtp_server.settings())
+
+
+class Inbox:
+    """What the SMTP sink received: delivers the outbox first, then reads the latest email."""
+
+    LINK = re.compile(r"https?://[^\s<>\"']+")
+
+    def __init__(self, server: LiveServer, sink: SmtpSink):
+        self.server = server
+        self.sink = sink
+
+    def latest(self, to: str) -> EmailMessage:
+        """The newest email to `to` (after a delivery pass); fails when there is none."""
+        self.server.deliver_mail()
+        wanted = to.lower()
+        found = [m for m in self.sink.parsed() if wanted in str(m["To"]).lower()]
+        assert found, f"no email to {to}; received: {[str(m['To']) for m in self.sink.parsed()]}"
+        return found[-1]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    def link(self, to: str) -> str:
+        """The first link in the plain-text part of the newest email to `to`."""
+        message = self.latest(to)
+        links = self.LINK.findall(self.text(message))
+        assert links, f"no link in the email {message['Subject']!r} to {to}"
+        return links[0]
+
+
+@pytest.fixture
+def inbox(live_server, smtp_server) -> Inbox:
+    return Inbox(live_server, smtp_server)
+
+
+@pytest.fixture
+def page(new_context, live_server):
+    """A fresh browser tab (own context: own cookies) on the live server.
+
+    The test fails when the server answers 5xx or the browser reports an error (a script
+    error, or a style or script the Content-Security-Policy blocked).
+    """
+    context = new_context(
+        base_url=live_server.url,
+        viewport={"width": 1280, "height": 800},
+        locale="en-US",
+        timezone_id="America/New_York",
+    )
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on(
+        "response",
+        lambda r: problems.append(f"{r.status} from {r.url}") if r.status >= 500 else None,
+    )
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+    def on_console(message):
+        # A 4xx answer to a form is expected (and logged by Chromium); anything else is not.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            problems.append(f"console: {message.text}")
+
+    tab.on("console", on_console)
+    yield tab
+    assert not problems, "the browser saw problems:\n" + "\n".join(problems)
+
+
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only)."""
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)

@@ -1,0 +1,134 @@
+"""Save desktop (1280×800) and phone (390×844) screenshots of the key pages to docs/screenshots/.
+
+Run with `make screenshots`. It loads the demo data into a throwaway SQLite database in tmp/,
+serves the app from a thread, signs in as each demo role in Debian's Chromium and saves
+<page>-desktop.png and <page>-phone.png. Nothing outside tmp/ and docs/screenshots/ changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from playwright.sync_api import Page, sync_playwright
+
+from familylink import create_app
+from familylink.extensions import db
+from familylink.models.types import utcnow
+from tests.e2e.browser import (
+    BROWSER_SCRATCH,
+    CHROMIUM,
+    PROJECT_ROOT,
+    Clock,
+    LiveServer,
+    launch_options,
+)
+
+OUT = PROJECT_ROOT / "docs" / "screenshots"
+WORK = PROJECT_ROOT / "tmp" / "screenshots"
+PASSWORD = "screenshot-demo-2026"
+SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+# (file name, who is signed in (None: nobody), path, what to do on the page before the shot)
+SHOTS = [
+    ("welcome", None, "/", None),
+    ("sign-in", None, "/login", None),
+    ("sign-in-error", None, "/login", "bad_sign_in"),
+    ("register", None, "/register", None),
+    ("crisis", None, "/help/crisis", None),
+    ("family-home", "maria@example.org", "/family/", None),
+    ("patient-home", "jordan@example.org", "/patient/", None),
+    ("therapist-patients", "lee@example.org", "/therapist/", None),
+    ("admin-therapists", "admin@example.org", "/admin/", None),
+    ("admin-settings", "admin@example.org", "/admin/settings", None),
+]
+
+
+def bad_sign_in(page: Page) -> None:
+    page.get_by_label("Email address").fill("maria@example.org")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+
+
+STEPS = {"bad_sign_in": bad_sign_in}
+
+
+def build_app():
+    WORK.mkdir(parents=True, exist_ok=True)
+    database = WORK / "demo.db"
+    database.unlink(missing_ok=True)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+            "SECRET_KEY": "screenshots-only",
+            "DEV_MAILBOX": True,
+            "MAIL_SERVER": None,
+            "SESSION_COOKIE_SECURE": False,
+            "RATELIMIT_ENABLED": False,
+            "ARGON2_PARAMETERS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+            "NOW_OVERRIDE": Clock(),
+        }
+    )
+    with app.app_context():
+        from familylink import demo
+
+        db.create_all()
+        demo.seed(password=PASSWORD, now=utcnow(), progress=lambda _message: None)
+        db.session.commit()
+        db.session.remove()
+    return app
+
+
+def sign_in(page: Page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign out").wait_for()
+
+
+def main() -> int:
+    if not os.access(CHROMIUM, os.X_OK):
+        print(f"{CHROMIUM} is missing: apt-get install chromium (make screenshots does it).")
+        return 1
+    app = build_app()
+    server = LiveServer(app).start()
+    OUT.mkdir(parents=True, exist_ok=True)
+    BROWSER_SCRATCH.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(BROWSER_SCRATCH)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(**launch_options())
+            for size_name, viewport in SIZES.items():
+                signed_in_as = {}
+                for name, email, path, step in SHOTS:
+                    context = signed_in_as.get(email)
+                    if context is None:
+                        context = browser.new_context(
+                            base_url=server.url,
+                            viewport=viewport,
+                            locale="en-US",
+                            timezone_id="America/New_York",
+                            has_touch=size_name == "phone",
+                        )
+                        signed_in_as[email] = context
+                        if email:
+                            sign_in(context.new_page(), email)
+                    page = context.new_page()
+                    page.goto(path)
+                    if step:
+                        STEPS[step](page)
+                    target = OUT / f"{name}-{size_name}.png"
+                    page.screenshot(path=str(target))
+                    page.close()
+                    print(f"saved {target.relative_to(PROJECT_ROOT)}")
+                for context in signed_in_as.values():
+                    context.close()
+            browser.close()
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

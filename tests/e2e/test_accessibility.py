@@ -1,0 +1,197 @@
+"""Every page each role can reach, and their error states: no WCAG 2.1 A/AA violation (axe),
+usable at 320 px wide and at 200% zoom.
+
+200% zoom in a 1280×800 window lays the page out in a 640×400 CSS-pixel viewport drawn at
+twice the density; that is what these checks use. To cover a new page, add its path (or a
+step that reaches its error state) to the lists below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from familylink.models import Role
+from tests import factories
+from tests.e2e.helpers import assert_accessible, heading, horizontal_overflow, sign_in
+
+PHONE = {"width": 320, "height": 640}
+ZOOM_200 = {"width": 640, "height": 400}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def check_page(page: Page) -> None:
+    """axe at desktop and phone width; no sideways scrolling at 320 px or at 200% zoom."""
+    assert_accessible(page)
+    for size in (PHONE, ZOOM_200):
+        page.set_viewport_size(size)
+        assert horizontal_overflow(page) <= 0, f"{page.url} scrolls sideways at {size}"
+        expect(page.get_by_role("heading", level=1)).to_be_in_viewport(ratio=0.5)
+    page.set_viewport_size(PHONE)
+    assert_accessible(page)
+    page.set_viewport_size(DESKTOP)
+
+
+def visit_all(page: Page, paths: list[str]) -> None:
+    for path in paths:
+        page.goto(path)
+        check_page(page)
+
+
+ANONYMOUS_PAGES = [
+    "/",
+    "/login",
+    "/register",
+    "/register/check-email",
+    "/reset",
+    "/help/crisis",
+    "/verify/not-a-real-token",
+    "/reset/not-a-real-token",
+    "/invitation/not-a-real-token",
+    "/no/such/page",
+]
+
+
+def test_every_public_page(page: Page):
+    visit_all(page, ANONYMOUS_PAGES)
+
+
+def _submit(page: Page, button: str, fields: dict[str, str] | None = None) -> None:
+    for label, value in (fields or {}).items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name=button).click()
+
+
+# Error states a visitor can reach: (path, what to fill in, the button, text that must show).
+ERROR_STATES = [
+    (
+        "/login",
+        {"Email address": "nobody@example.org", "Password": "wrong password here"},
+        "Sign in",
+        "That email and password don't match an account.",
+    ),
+    ("/login", {}, "Sign in", "Enter your email address."),
+    (
+        "/register",
+        {"Your name": "", "Email address": "not an address", "Password": "short"},
+        "Create account",
+        "Enter your name.",
+    ),
+    (
+        "/register",
+        {"Your name": "Maria", "Email address": "maria@example.org", "Password": "password1234"},
+        "Create account",
+        "This password is too common.",
+    ),
+    ("/reset", {"Email address": "not an address"}, "Send the link", "Enter an email address like"),
+    ("/verify/not-a-real-token", {}, "Confirm my address", "This link does not work"),
+    (
+        "/reset/not-a-real-token",
+        {"New password": "long enough, but the link is bad"},
+        "Save my new password",
+        "This link does not work",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "fields", "button", "message"), ERROR_STATES)
+def test_error_states_are_accessible(page: Page, path, fields, button, message):
+    page.goto(path)
+    _submit(page, button, fields)
+    expect(page.get_by_text(message).first).to_be_visible()
+    check_page(page)
+
+
+def _family_with_a_consent() -> str:
+    therapist = factories.create_user(Role.THERAPIST, name="Grace Lee")
+    patient = factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
+    family = factories.create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+    factories.create_consent(patient, family, scopes=("scheduling", "attendance"))
+    return family.email
+
+
+def _family_alone() -> str:
+    return factories.create_user(Role.FAMILY, name="Kim Nguyen").email
+
+
+def _patient() -> str:
+    therapist = factories.create_user(Role.THERAPIST, name="Grace Lee")
+    return factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist).email
+
+
+def _therapist_with_patients() -> str:
+    therapist = factories.create_user(Role.THERAPIST, name="Grace Lee")
+    factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
+    factories.create_user(Role.PATIENT, name="Sam Okafor", therapist=therapist, password=None)
+    return therapist.email
+
+
+def _admin() -> str:
+    factories.create_user(Role.THERAPIST, name="Grace Lee")
+    factories.create_user(Role.THERAPIST, name="Ravi Patel", password=None)
+    return factories.create_user(Role.ADMIN, name="Alex Admin").email
+
+
+def _bad_enrolment(page: Page) -> None:
+    _submit(page, "Enrol and send invitation", {"Patient's email address": "nope"})
+    expect(page.get_by_text("Enter a name.")).to_be_visible()
+
+
+def _bad_invitation(page: Page) -> None:
+    _submit(page, "Send invitation", {"Full name": "Ravi Patel", "Email address": "nope"})
+    expect(page.get_by_text("Enter an email address like name@example.com.")).to_be_visible()
+
+
+def _bad_settings(page: Page) -> None:
+    _submit(page, "Save settings", {"Program name": "", "Booking horizon (days)": "0"})
+    expect(page.get_by_text("Enter a name.")).to_be_visible()
+
+
+ROLES: list[tuple[str, Callable[[], str], list[str], list[tuple[str, Callable]]]] = [
+    ("family, linked", _family_with_a_consent, ["/family/"], []),
+    ("family, not linked yet", _family_alone, ["/family/"], []),
+    ("patient", _patient, ["/patient/"], []),
+    ("therapist", _therapist_with_patients, ["/therapist/"], [("/therapist/", _bad_enrolment)]),
+    (
+        "admin",
+        _admin,
+        ["/admin/", "/admin/settings"],
+        [("/admin/", _bad_invitation), ("/admin/settings", _bad_settings)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("who", "make_user", "paths", "errors"), ROLES, ids=[r[0] for r in ROLES])
+def test_every_page_a_role_reaches(page: Page, live_server, who, make_user, paths, errors):
+    with live_server.database():
+        email = make_user()
+    sign_in(page, email)
+    check_page(page)  # the home page it lands on
+    visit_all(page, [*paths, "/help/crisis", "/no/such/page"])
+    for path, make_error in errors:
+        page.goto(path)
+        make_error(page)
+        check_page(page)
+
+
+def test_the_development_mailbox(serve_app, new_context):
+    server = serve_app(MAIL_SERVER=None, DEV_MAILBOX=True)
+    page = new_context(base_url=server.url, viewport=DESKTOP).new_page()
+    page.goto("/register")
+    _submit(
+        page,
+        "Create account",
+        {
+            "Your name": "Maria Rivera",
+            "Email address": "maria@example.org",
+            "Password": "harbor lantern cedar ninety",
+        },
+    )
+    server.deliver_mail()
+    page.goto("/dev/mailbox")
+    heading(page, "Development mailbox")
+    check_page(page)
+    page.get_by_role("link", name="Confirm your email address").click()
+    check_page(page)
