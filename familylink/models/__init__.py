@@ -11,6 +11,7 @@ from familylink.models.consent import (
     Scope,
 )
 from familylink.models.mail import OutboxEmail, OutboxStatus
+from familylink.models.security import RecoveryCode, UserSession
 
 __all__ = [
     "AccountToken",
@@ -27,4 +28,6 @@ __all__ = [
     "Role",
     "TokenPurpose",
     "User",
+    "RecoveryCode",
+    "UserSession",
 ]

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import DDL, JSON, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familylink.extensions import db
@@ -26,3 +26,30 @@ class AuditEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(45))
     request_id: Mapped[str | None] = mapped_column(String(36))
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+# Append-only on PostgreSQL: a trigger refuses UPDATE and DELETE of any row. The migration
+# creates the same trigger; this listener covers schemas made by create_all (the tests).
+APPEND_ONLY_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_events is append-only';
+END;
+$$ LANGUAGE plpgsql
+"""
+APPEND_ONLY_TRIGGER = """
+CREATE TRIGGER audit_events_append_only
+BEFORE UPDATE OR DELETE ON audit_events
+FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()
+"""
+
+event.listen(
+    AuditEvent.__table__,
+    "after_create",
+    DDL(APPEND_ONLY_FUNCTION).execute_if(dialect="postgresql"),
+)
+event.listen(
+    AuditEvent.__table__,
+    "after_create",
+    DDL(APPEND_ONLY_TRIGGER).execute_if(dialect="postgresql"),
+)

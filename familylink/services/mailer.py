@@ -34,6 +34,9 @@ SUBJECTS = {
     "password_reset": "Reset your password",
     "staff_invitation": "You're invited to set up your account",
     "patient_invitation": "You're invited to set up your account",
+    "email_change_verify": "Confirm your new email address",
+    "email_changed_notice": "Your sign-in email address was changed",
+    "password_changed_notice": "Your password was changed",
 }
 
 
