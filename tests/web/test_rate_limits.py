@@ -18,7 +18,10 @@ def _limited_app(app, make_app, **settings):
     return make_app(RATELIMIT_ENABLED=True, **settings)
 
 
-def _login(client, email, password="not the password", ip="10.0.0.1"):
+WRONG = "not the password"
+
+
+def _login(client, email, password=WRONG, ip="10.0.0.1"):
     return client.post(
         "/login",
         data={"email": email, "password": password},
