@@ -286,10 +286,7 @@ def test_each_route_answers_each_person_as_the_table_says(app, endpoint, method)
     wrong = {}
     for actor in ACTORS:
         client = clients[actor]
-        if method == "GET":
-            response = client.get(url)
-        else:
-            response = client.post(url, data=EXTRA_FIELDS)
+        response = client.get(url) if method == "GET" else client.post(url, data=EXTRA_FIELDS)
         expected = EXPECTED[(endpoint, method)][actor]
         if response.status_code != expected:
             wrong[actor] = (response.status_code, expected)
