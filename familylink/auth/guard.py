@@ -7,7 +7,7 @@ row of that same user. Everything else about the session lives in the database.
 
 from __future__ import annotations
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, abort, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from familylink.extensions import db, login_manager
@@ -78,8 +78,17 @@ def end_current(reason: str) -> None:
     session.clear()
 
 
+def refuse_nul_bytes():
+    """No form or query value ever needs a NUL byte, and PostgreSQL refuses them in text."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400)
+
+
 def init_app(app: Flask) -> None:
     login_manager.user_loader(load_user)
+    app.before_request(refuse_nul_bytes)
 
     @app.before_request
     def load_session_and_require_staff_mfa():
