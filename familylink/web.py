@@ -64,3 +64,8 @@ def _record_denial() -> None:
         now=request_now(),
     )
     db.session.commit()
+
+
+def booking_limit() -> str:
+    """The booking POST rate limit: `@limiter.limit(booking_limit, methods=["POST"])`."""
+    return current_app.config["BOOKING_LIMIT"]

@@ -106,3 +106,11 @@ def create_consent(
         )
     db.session.flush()
     return consent
+
+
+def saved_user(app, role: Role = Role.FAMILY, email: str = "maria@example.org", **extra) -> int:
+    """For web tests: create and commit a user in its own app context; return the id."""
+    with app.app_context():
+        user = create_user(role, email=email, **extra)
+        db.session.commit()
+        return user.id

@@ -3,19 +3,12 @@
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import OutboxEmail, Role, User
+from familylink.models import OutboxEmail, User
 from familylink.services.passwords import verify_password
 from tests.conftest import AuthActions
-from tests.factories import PASSWORD, create_user
+from tests.factories import PASSWORD, saved_user
 
 NEW = "copper kettle winter moss"
-
-
-def _maria(app, email="maria@example.org"):
-    with app.app_context():
-        user = create_user(Role.FAMILY, email=email)
-        db.session.commit()
-        return user.id
 
 
 def _user(app, user_id):
@@ -34,7 +27,7 @@ def _password_is(app, user_id, password):
 
 
 def test_a_password_change_needs_the_current_password(app, client, auth):
-    user_id = _maria(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     response = client.post(
         "/account/password", data={"current_password": "not it at all", "new_password": NEW}
@@ -45,7 +38,7 @@ def test_a_password_change_needs_the_current_password(app, client, auth):
 
 
 def test_a_new_password_follows_the_rules(app, client, auth):
-    user_id = _maria(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     response = client.post(
         "/account/password", data={"current_password": PASSWORD, "new_password": "short"}
@@ -56,7 +49,7 @@ def test_a_new_password_follows_the_rules(app, client, auth):
 
 
 def test_changing_the_password_signs_out_other_devices_and_tells_the_owner(app, client, auth):
-    user_id = _maria(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     phone = app.test_client()
     AuthActions(phone, app).login("maria@example.org")
@@ -71,7 +64,7 @@ def test_changing_the_password_signs_out_other_devices_and_tells_the_owner(app, 
 
 
 def test_an_email_change_needs_the_password(app, client, auth):
-    user_id = _maria(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     response = client.post(
         "/account/email", data={"new_email": "new@example.org", "password": "wrong one here"}
@@ -83,7 +76,7 @@ def test_an_email_change_needs_the_password(app, client, auth):
 
 
 def test_an_email_change_is_confirmed_from_the_new_address_and_the_old_one_told(app, client, auth):
-    user_id = _maria(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     response = client.post(
         "/account/email", data={"new_email": "New@Example.org", "password": PASSWORD}
@@ -103,8 +96,8 @@ def test_an_email_change_is_confirmed_from_the_new_address_and_the_old_one_told(
 
 
 def test_an_email_change_to_a_taken_address_answers_the_same_and_sends_nothing(app, client, auth):
-    _maria(app)
-    _maria(app, email="taken@example.org")
+    saved_user(app)
+    saved_user(app, email="taken@example.org")
     auth.login("maria@example.org")
     taken = client.post(
         "/account/email",

@@ -14,8 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, Role, User
 from familylink.services import audit
-from tests.factories import PASSWORD, create_user
+from tests.factories import PASSWORD, create_user, saved_user
 from tests.moments import NOON
+from tests.web.test_auth_routes import GOOD
 
 
 def _rows(app, action=None):
@@ -24,13 +25,6 @@ def _rows(app, action=None):
         if action:
             query = query.where(AuditEvent.action == action)
         return db.session.scalars(query).all()
-
-
-def _family(app, email="maria@example.org"):
-    with app.app_context():
-        user = create_user(Role.FAMILY, email=email)
-        db.session.commit()
-        return user.id
 
 
 def test_the_audit_log_refuses_update_and_delete_on_postgresql(app_ctx, now):
@@ -48,7 +42,7 @@ def test_the_audit_log_refuses_update_and_delete_on_postgresql(app_ctx, now):
 
 
 def test_a_web_sign_in_row_says_who_what_when_where_and_which_request(app, client, auth):
-    user_id = _family(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     (row,) = _rows(app, "auth.signed_in")
     assert row.actor_id == user_id and row.actor_role == "family"
@@ -58,7 +52,7 @@ def test_a_web_sign_in_row_says_who_what_when_where_and_which_request(app, clien
 
 
 def test_sign_in_failures_sign_out_and_denials_are_audited(app, client, auth):
-    user_id = _family(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org", "wrong password here")
     auth.login("maria@example.org")
     assert client.get("/therapist/").status_code == 404
@@ -74,21 +68,13 @@ def test_no_password_token_code_or_session_id_reaches_the_log_or_the_audit_rows(
     app, client, auth, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    client.post(
-        "/register",
-        data={
-            "name": "Maria Rivera",
-            "email": "maria@example.org",
-            "password": "lantern orchard pebble",
-            "timezone": "America/Chicago",
-        },
-    )
+    client.post("/register", data=GOOD)
     with app.app_context():
         body = db.session.scalar(select(OutboxEmail.text_body))
     token = body.split("/verify/")[1].split()[0]
     client.post(f"/verify/{token}")
     client.post("/login", data={"email": "maria@example.org", "password": "wrong " + PASSWORD})
-    auth.login("maria@example.org", "lantern orchard pebble")
+    auth.login("maria@example.org", GOOD["password"])
     cookie = client.get_cookie("session", domain="familylink.test").value
     from flask.sessions import SecureCookieSessionInterface
 
@@ -99,7 +85,7 @@ def test_no_password_token_code_or_session_id_reaches_the_log_or_the_audit_rows(
     code = pyotp.TOTP(secret).now()
     client.post("/account/mfa", data={"code": code})
     auth.logout()
-    secrets_used = ["lantern orchard pebble", "wrong " + PASSWORD, token, sid, secret, cookie]
+    secrets_used = [GOOD["password"], "wrong " + PASSWORD, token, sid, secret, cookie]
     with app.app_context():
         dumped = " ".join(
             str([getattr(r, c.name) for c in AuditEvent.__table__.columns])
@@ -180,7 +166,7 @@ def test_the_csv_export_has_every_column_and_no_formulas(app, admin_client):
 
 
 def test_only_admins_open_the_audit_log(app, client, auth):
-    _family(app)
+    saved_user(app)
     auth.login("maria@example.org")
     assert client.get("/admin/audit").status_code == 404
     assert client.get("/admin/audit.csv").status_code == 404

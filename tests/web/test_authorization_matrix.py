@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import (
+    AccountToken,
     AuditEvent,
     ClosureReason,
     ConsentClosure,
@@ -34,6 +35,7 @@ from familylink.models.types import utcnow
 from familylink.services import mailer, sessions
 from tests.conftest import AuthActions
 from tests.factories import create_consent, create_user
+from tests.web.test_auth_routes import GOOD
 
 ACTORS = (
     "anonymous",
@@ -251,30 +253,40 @@ def _clients(app, world: World) -> dict:
     return clients
 
 
+def state_snapshot() -> dict:
+    """What a refused request must not change (audit rows and sessions may grow).
+
+    Call inside an app context.
+    """
+    return {
+        "users": db.session.execute(
+            select(
+                User.id,
+                User.email,
+                User.name,
+                User.role,
+                User.therapist_id,
+                User.active,
+                User.password_hash,
+                User.totp_enabled_at,
+                User.timezone,
+            ).order_by(User.id)
+        ).all(),
+        "consents": db.session.scalar(select(func.count(ConsentRecord.id))),
+        "closures": db.session.scalar(select(func.count(ConsentClosure.id))),
+        "links": db.session.scalar(select(func.count(FamilyLink.id))),
+        "emails": db.session.scalar(select(func.count(OutboxEmail.id))),
+        "tokens": db.session.scalar(select(func.count(AccountToken.id))),
+        "program": db.session.execute(select(Program.__table__)).all(),
+        "ended_sessions": db.session.scalar(
+            select(func.count(UserSession.id)).where(UserSession.ended_at.is_not(None))
+        ),
+    }
+
+
 def _snapshot(app) -> dict:
-    """What a refused request must not change (audit rows and sessions may grow)."""
     with app.app_context():
-        return {
-            "users": db.session.execute(
-                select(
-                    User.id,
-                    User.email,
-                    User.role,
-                    User.therapist_id,
-                    User.active,
-                    User.password_hash,
-                    User.totp_enabled_at,
-                ).order_by(User.id)
-            ).all(),
-            "consents": db.session.scalar(select(func.count(ConsentRecord.id))),
-            "closures": db.session.scalar(select(func.count(ConsentClosure.id))),
-            "links": db.session.scalar(select(func.count(FamilyLink.id))),
-            "emails": db.session.scalar(select(func.count(OutboxEmail.id))),
-            "program": db.session.execute(select(Program.__table__)).all(),
-            "victim_session": db.session.scalar(
-                select(UserSession.ended_at).where(UserSession.end_reason.is_not(None))
-            ),
-        }
+        return state_snapshot()
 
 
 @pytest.mark.parametrize(("endpoint", "method"), sorted(EXPECTED))
@@ -306,16 +318,7 @@ def _user_by_email(app, email):
 
 
 def test_sign_up_ignores_a_role_or_ids_sent_with_the_form(app, client):
-    client.post(
-        "/register",
-        data={
-            "name": "Maria Rivera",
-            "email": "maria@example.org",
-            "password": "lantern orchard pebble",
-            "timezone": "America/Chicago",
-            **EXTRA_FIELDS,
-        },
-    )
+    client.post("/register", data={**GOOD, **EXTRA_FIELDS})
     user = _user_by_email(app, "maria@example.org")
     assert user.role == Role.FAMILY and user.therapist_id is None
 

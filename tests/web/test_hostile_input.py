@@ -13,21 +13,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from familylink.extensions import db
-from familylink.models import (
-    AccountToken,
-    ConsentClosure,
-    ConsentRecord,
-    FamilyLink,
-    OutboxEmail,
-    Program,
-    User,
-)
 from tests.conftest import AuthActions
-from tests.web.test_authorization_matrix import EXPECTED, URL_ARGS, build_world
+from tests.web.test_authorization_matrix import EXPECTED, URL_ARGS, build_world, state_snapshot
 
 ROLES = ("anonymous", "family_consented", "patient", "therapist", "admin")
 
@@ -72,30 +61,6 @@ POST_ONLY_FIELDS = {
 # Never sent: they end the asker's own session, which is their whole job.
 SKIP = {("auth.logout", "POST"), ("static", "GET")}
 ALWAYS_TRIED = ["next", "role", "patient_id", "therapist_id"]
-
-
-def _snapshot():
-    return {
-        "users": db.session.execute(
-            select(
-                User.id,
-                User.email,
-                User.name,
-                User.role,
-                User.therapist_id,
-                User.active,
-                User.password_hash,
-                User.totp_enabled_at,
-                User.timezone,
-            ).order_by(User.id)
-        ).all(),
-        "consents": db.session.scalar(select(func.count(ConsentRecord.id))),
-        "closures": db.session.scalar(select(func.count(ConsentClosure.id))),
-        "links": db.session.scalar(select(func.count(FamilyLink.id))),
-        "emails": db.session.scalar(select(func.count(OutboxEmail.id))),
-        "tokens": db.session.scalar(select(func.count(AccountToken.id))),
-        "program": db.session.execute(select(Program.__table__)).all(),
-    }
 
 
 def _field_names(page: str) -> list[str]:
@@ -162,7 +127,7 @@ def test_hostile_values_never_break_a_page(app, endpoint, method):
 
 def _send_and_check(app, client, method, url, role, sent):
     with app.app_context():
-        before = _snapshot()
+        before = state_snapshot()
     if method == "GET":
         response = client.get(url, query_string=sent)
     else:
@@ -175,7 +140,7 @@ def _send_and_check(app, client, method, url, role, sent):
             assert value not in body, f"{role} saw {value!r} unescaped"
     if response.status_code >= 400:
         with app.app_context():
-            assert _snapshot() == before, (role, response.status_code)
+            assert state_snapshot() == before, (role, response.status_code)
 
 
 def _methods(app, endpoint):

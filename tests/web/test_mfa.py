@@ -9,16 +9,9 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import RecoveryCode, Role, User
 from tests.conftest import AuthActions
-from tests.factories import PASSWORD, create_user
+from tests.factories import PASSWORD, saved_user
 from tests.moments import NOON
 from tests.web.test_sessions import Clock
-
-
-def _user(app, role, email, **extra):
-    with app.app_context():
-        user = create_user(role, email=email, **extra)
-        db.session.commit()
-        return user.id
 
 
 def _secret(app, email):
@@ -41,7 +34,7 @@ def _enrol(app, client, email):
     ("role", "page"), [(Role.THERAPIST, "/therapist/"), (Role.ADMIN, "/admin/")]
 )
 def test_staff_without_two_step_sign_in_are_sent_to_enrol(app, client, role, page):
-    _user(app, role, "staff@example.org", mfa=False)
+    saved_user(app, role, "staff@example.org", mfa=False)
     _password_step(client, "staff@example.org")
     response = client.get(page)
     assert response.status_code == 302 and response.location.endswith("/account/mfa")
@@ -51,7 +44,7 @@ def test_staff_without_two_step_sign_in_are_sent_to_enrol(app, client, role, pag
 
 
 def test_the_qr_code_is_an_svg_drawn_by_the_app(app, client):
-    _user(app, Role.THERAPIST, "lee@example.org", mfa=False)
+    saved_user(app, Role.THERAPIST, "lee@example.org", mfa=False)
     _password_step(client, "lee@example.org")
     client.get("/account/mfa")
     response = client.get("/account/mfa/qr.svg")
@@ -61,7 +54,7 @@ def test_the_qr_code_is_an_svg_drawn_by_the_app(app, client):
 
 
 def test_enrolment_gives_ten_recovery_codes_stored_only_hashed(app, client):
-    user_id = _user(app, Role.THERAPIST, "lee@example.org", mfa=False)
+    user_id = saved_user(app, Role.THERAPIST, "lee@example.org", mfa=False)
     _password_step(client, "lee@example.org")
     codes = _enrol(app, client, "lee@example.org")
     assert len(codes) == 10 and len(set(codes)) == 10
@@ -75,7 +68,7 @@ def test_enrolment_gives_ten_recovery_codes_stored_only_hashed(app, client):
 
 
 def test_a_wrong_enrolment_code_is_refused_beside_the_field(app, client):
-    _user(app, Role.THERAPIST, "lee@example.org", mfa=False)
+    saved_user(app, Role.THERAPIST, "lee@example.org", mfa=False)
     _password_step(client, "lee@example.org")
     client.get("/account/mfa")
     response = client.post("/account/mfa", data={"code": "000000"})
@@ -85,7 +78,7 @@ def test_a_wrong_enrolment_code_is_refused_beside_the_field(app, client):
 
 
 def test_sign_in_asks_for_the_code_after_the_password(app, client):
-    _user(app, Role.THERAPIST, "lee@example.org")
+    saved_user(app, Role.THERAPIST, "lee@example.org")
     response = _password_step(client, "lee@example.org")
     assert response.status_code == 302 and "/login/code" in response.location
     assert client.get("/therapist/").status_code == 302  # not signed in yet
@@ -98,7 +91,7 @@ def test_sign_in_asks_for_the_code_after_the_password(app, client):
 
 
 def test_a_code_works_only_once(app, client):
-    _user(app, Role.THERAPIST, "lee@example.org")
+    saved_user(app, Role.THERAPIST, "lee@example.org")
     code = pyotp.TOTP(_secret(app, "lee@example.org")).now()
     _password_step(client, "lee@example.org")
     assert client.post("/login/code", data={"code": code}).status_code == 302
@@ -108,7 +101,7 @@ def test_a_code_works_only_once(app, client):
 
 
 def test_a_recovery_code_signs_in_once(app, client):
-    _user(app, Role.FAMILY, "maria@example.org")
+    saved_user(app, Role.FAMILY, "maria@example.org")
     client.post("/login", data={"email": "maria@example.org", "password": PASSWORD})
     codes = _enrol(app, client, "maria@example.org")
     client.post("/logout")
@@ -120,7 +113,7 @@ def test_a_recovery_code_signs_in_once(app, client):
 
 
 def test_family_members_may_turn_two_step_sign_in_off_but_staff_may_not(app, client, auth):
-    _user(app, Role.FAMILY, "maria@example.org")
+    saved_user(app, Role.FAMILY, "maria@example.org")
     auth.login("maria@example.org")
     _enrol(app, client, "maria@example.org")
     assert client.post("/account/mfa/off").status_code == 302
@@ -130,7 +123,7 @@ def test_family_members_may_turn_two_step_sign_in_off_but_staff_may_not(app, cli
             is None
         )
     staff = app.test_client()
-    _user(app, Role.THERAPIST, "lee@example.org")
+    saved_user(app, Role.THERAPIST, "lee@example.org")
     AuthActions(staff, app).login("lee@example.org")
     assert staff.post("/account/mfa/off").status_code == 404
 
@@ -144,7 +137,7 @@ def test_the_password_step_expires_after_five_minutes(app, make_app):
     """A password step left waiting does not let a code in later."""
     clock = Clock(NOON)
     timed = make_app(NOW_OVERRIDE=clock)
-    _user(timed, Role.THERAPIST, "lee@example.org")
+    saved_user(timed, Role.THERAPIST, "lee@example.org")
     client = timed.test_client()
     _password_step(client, "lee@example.org")
     clock.advance(minutes=6)

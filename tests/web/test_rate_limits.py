@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role
-from tests.factories import PASSWORD, create_user
+from tests.factories import PASSWORD, create_user, saved_user
 from tests.moments import NOON
 from tests.web.test_sessions import Clock
 
@@ -65,17 +65,10 @@ def test_sign_up_reset_and_invitations_are_limited(app, make_app, path, data):
     assert client.post(path, data=data).status_code == 429
 
 
-def _maria(app):
-    with app.app_context():
-        user = create_user(Role.FAMILY, email="maria@example.org")
-        db.session.commit()
-        return user.id
-
-
 def test_repeated_failures_lock_the_account_for_a_while(app, make_app):
     clock = Clock(NOON)
     timed = make_app(NOW_OVERRIDE=clock)
-    _maria(timed)
+    saved_user(timed)
     client = timed.test_client()
     for _ in range(5):
         _login(client, "maria@example.org")
@@ -87,7 +80,7 @@ def test_repeated_failures_lock_the_account_for_a_while(app, make_app):
 
 
 def test_a_locked_account_answers_like_an_unknown_address(app, make_app):
-    _maria(app)
+    saved_user(app)
     client = app.test_client()
     for _ in range(5):
         _login(client, "maria@example.org")

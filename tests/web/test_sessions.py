@@ -12,7 +12,7 @@ from familylink.models import AuditEvent, Role, User, UserSession
 from familylink.services import accounts, sessions
 from familylink.services.consent import consent_ended
 from tests.conftest import AuthActions
-from tests.factories import create_user
+from tests.factories import create_user, saved_user
 from tests.moments import NOON
 
 
@@ -37,13 +37,6 @@ def timed_app(app, make_app, clock):
     return make_app(NOW_OVERRIDE=clock)
 
 
-def _family(app, email="maria@example.org", **extra):
-    with app.app_context():
-        user = create_user(Role.FAMILY, email=email, **extra)
-        db.session.commit()
-        return user.id
-
-
 def _signed_in(client) -> bool:
     response = client.get("/family/")
     return response.status_code == 200
@@ -57,7 +50,7 @@ def _session_rows(app, user_id):
 
 
 def test_a_replayed_cookie_after_sign_out_is_refused(app, client, auth):
-    _family(app)
+    saved_user(app)
     auth.login("maria@example.org")
     assert _signed_in(client)
     saved = client.get_cookie("session", domain="familylink.test").value
@@ -69,7 +62,7 @@ def test_a_replayed_cookie_after_sign_out_is_refused(app, client, auth):
 
 
 def test_the_cookie_holds_only_a_random_id_and_the_database_only_its_hash(app, client, auth):
-    user_id = _family(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     raw = client.get_cookie("session", domain="familylink.test").value
     data = SecureCookieSessionInterface().get_signing_serializer(app).loads(raw)
@@ -80,7 +73,7 @@ def test_the_cookie_holds_only_a_random_id_and_the_database_only_its_hash(app, c
 
 
 def test_a_forged_cookie_with_only_a_user_id_is_not_signed_in(app, client):
-    user_id = _family(app)
+    user_id = saved_user(app)
     serializer = SecureCookieSessionInterface().get_signing_serializer(app)
     forged = serializer.dumps({"_user_id": str(user_id), "_fresh": True})
     client.set_cookie("session", forged, domain="familylink.test")
@@ -88,7 +81,7 @@ def test_a_forged_cookie_with_only_a_user_id_is_not_signed_in(app, client):
 
 
 def test_each_sign_in_gets_a_new_session_id(app, client, auth):
-    user_id = _family(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     first = client.get_cookie("session", domain="familylink.test").value
     auth.logout()
@@ -99,7 +92,7 @@ def test_each_sign_in_gets_a_new_session_id(app, client, auth):
 
 
 def test_idle_sessions_end_after_thirty_minutes(timed_app, clock):
-    _family(timed_app)
+    saved_user(timed_app)
     client = timed_app.test_client()
     AuthActions(client, timed_app).login("maria@example.org")
     clock.advance(minutes=29)
@@ -111,7 +104,7 @@ def test_idle_sessions_end_after_thirty_minutes(timed_app, clock):
 
 
 def test_background_requests_do_not_keep_a_session_alive(timed_app, clock):
-    _family(timed_app)
+    saved_user(timed_app)
     client = timed_app.test_client()
     AuthActions(client, timed_app).login("maria@example.org")
     clock.advance(minutes=20)
@@ -121,7 +114,7 @@ def test_background_requests_do_not_keep_a_session_alive(timed_app, clock):
 
 
 def test_sessions_end_after_twelve_hours_however_active(timed_app, clock):
-    user_id = _family(timed_app)
+    user_id = saved_user(timed_app)
     client = timed_app.test_client()
     AuthActions(client, timed_app).login("maria@example.org")
     for _ in range(35):
@@ -133,7 +126,7 @@ def test_sessions_end_after_twelve_hours_however_active(timed_app, clock):
 
 
 def test_a_timeout_is_audited(timed_app, clock):
-    user_id = _family(timed_app)
+    user_id = saved_user(timed_app)
     client = timed_app.test_client()
     AuthActions(client, timed_app).login("maria@example.org")
     clock.advance(minutes=31)
@@ -146,7 +139,7 @@ def test_a_timeout_is_audited(timed_app, clock):
 
 
 def test_a_password_reset_ends_every_session(app, client, auth, utc_now):
-    user_id = _family(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     with app.test_request_context():
         accounts.request_password_reset("maria@example.org", now=utc_now)
@@ -162,7 +155,7 @@ def test_a_password_reset_ends_every_session(app, client, auth, utc_now):
 
 
 def test_disabling_an_account_ends_its_sessions(app, client, auth, now):
-    user_id = _family(app)
+    user_id = saved_user(app)
     admin_id = None
     auth.login("maria@example.org")
     with app.app_context():
@@ -176,7 +169,7 @@ def test_disabling_an_account_ends_its_sessions(app, client, auth, now):
 
 
 def test_ending_consent_ends_the_family_members_sessions(app, client, auth, now):
-    user_id = _family(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     with app.app_context():
         consent_ended.send(None, family_user_id=user_id, patient_id=1, now=now, reason="revoked")
@@ -186,7 +179,7 @@ def test_ending_consent_ends_the_family_members_sessions(app, client, auth, now)
 
 
 def test_people_see_their_sessions_and_can_end_another(app, client, auth):
-    user_id = _family(app)
+    user_id = saved_user(app)
     auth.login("maria@example.org")
     phone = app.test_client()
     AuthActions(phone, app).login("maria@example.org")
@@ -200,8 +193,8 @@ def test_people_see_their_sessions_and_can_end_another(app, client, auth):
 
 
 def test_nobody_can_end_someone_elses_session(app, client, auth):
-    _family(app)
-    victim_id = _family(app, email="other@example.org")
+    saved_user(app)
+    victim_id = saved_user(app, email="other@example.org")
     victim = app.test_client()
     AuthActions(victim, app).login("other@example.org")
     auth.login("maria@example.org")
@@ -211,7 +204,7 @@ def test_nobody_can_end_someone_elses_session(app, client, auth):
 
 
 def test_session_cookies_are_httponly_lax_and_never_remembered(app, client):
-    _family(app)
+    saved_user(app)
     response = client.post(
         "/login", data={"email": "maria@example.org", "password": "quiet river morning tea"}
     )
