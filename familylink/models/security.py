@@ -25,7 +25,7 @@ class UserSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(255))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # signed_out, idle, expired, ended_by_user, password_reset, password_changed,
-    # disabled, consent_ended
+    # disabled, consent_ended, mfa_reset
     end_reason: Mapped[str | None] = mapped_column(String(30))
 
     user = relationship("User", lazy="joined")

@@ -360,8 +360,11 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
     return user
 
 
-def set_account_active(user: User, active: bool, *, actor: User, now: datetime) -> None:
-    """Disable or re-enable an account; disabling ends its sessions at once."""
+def set_account_active(user: User, active: bool, *, actor: User | None, now: datetime) -> None:
+    """Disable or re-enable an account; disabling ends its sessions at once.
+
+    `actor` is None when done from the command line.
+    """
     user.active = active
     if not active:
         sessions.end_all_sessions(user.id, "disabled", now=now)

@@ -136,6 +136,22 @@ def disable(user: User, *, now: datetime) -> None:
     """Switch two-step sign-in off (family and patients only: staff must keep it)."""
     if user.is_staff:
         raise ValidationError("Staff accounts must keep two-step sign-in on.", field="code")
+    _clear(user, now=now)
+    audit.record("mfa.disabled", actor=user, obj=user, now=now)
+
+
+def reset(user: User, *, now: datetime) -> None:
+    """For someone who lost both phone and codes (run by an operator, after checking who
+    asks): two-step sign-in is cleared and their sessions end; staff enrol again at their
+    next sign-in."""
+    from familylink.services import sessions
+
+    _clear(user, now=now)
+    sessions.end_all_sessions(user.id, "mfa_reset", now=now)
+    audit.record("mfa.reset", obj=user, now=now)
+
+
+def _clear(user: User, *, now: datetime) -> None:
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_step = None
@@ -145,4 +161,3 @@ def disable(user: User, *, now: datetime) -> None:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    audit.record("mfa.disabled", actor=user, obj=user, now=now)
