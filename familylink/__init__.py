@@ -66,14 +66,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        from familylink.models import User
-
-        if not user_id.isdigit():
-            return None
-        return db.session.get(User, int(user_id))
-
 
 def register_request_hooks(app: Flask) -> None:
     from familylink.services import audit
@@ -105,8 +97,14 @@ def register_request_hooks(app: Flask) -> None:
             headers["Cache-Control"] = "no-store"
         return response
 
+    # Server-side sessions and the staff two-step rule (after the audit origin is set).
+    from familylink.auth import guard
+
+    guard.init_app(app)
+
 
 def register_blueprints(app: Flask) -> None:
+    from familylink.account.routes import bp as account_bp
     from familylink.admin.routes import bp as admin_bp
     from familylink.auth.routes import bp as auth_bp
     from familylink.dev.routes import bp as dev_bp
@@ -127,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     from familylink.booking.routes import bp as booking_bp
 
     app.register_blueprint(booking_bp, url_prefix="/booking")
+    app.register_blueprint(account_bp, url_prefix="/account")
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")
 

@@ -190,9 +190,58 @@ def run_consent_sweep(now: datetime) -> None:
     db.session.commit()
 
 
+account_cli = AppGroup(
+    "account", help="Disable or enable an account, or reset its two-step sign-in."
+)
+
+
+def _account(email: str):
+    from familylink.services.accounts import find_user_by_email
+
+    user = find_user_by_email(email.strip())
+    if user is None:
+        raise click.ClickException(f"No account has the address {email}.")
+    return user
+
+
+@account_cli.command("disable", help="Disable an account; its sessions end at once.")
+@click.argument("email")
+def account_disable(email):
+    from familylink.services.accounts import set_account_active
+
+    set_account_active(_account(email), False, actor=None, now=utcnow())
+    db.session.commit()
+    click.echo(f"{email} is disabled and signed out everywhere.")
+
+
+@account_cli.command("enable", help="Enable a disabled account again.")
+@click.argument("email")
+def account_enable(email):
+    from familylink.services.accounts import set_account_active
+
+    set_account_active(_account(email), True, actor=None, now=utcnow())
+    db.session.commit()
+    click.echo(f"{email} is enabled.")
+
+
+@account_cli.command(
+    "reset-mfa",
+    help="Clear two-step sign-in for someone who lost their phone and recovery codes "
+    "(check who is asking first). Staff set it up again at their next sign-in.",
+)
+@click.argument("email")
+def account_reset_mfa(email):
+    from familylink.services import mfa
+
+    mfa.reset(_account(email), now=utcnow())
+    db.session.commit()
+    click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(consent_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(create_admin)
     app.cli.add_command(learn_cli)
+    app.cli.add_command(account_cli)

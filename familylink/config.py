@@ -77,8 +77,26 @@ DEFAULTS = {
     # Argon2id parameters: None means argon2-cffi's own defaults (RFC 9106 low-memory).
     # Tests pass cheaper ones so the suite stays fast; production never sets them.
     "ARGON2_PARAMETERS": None,
-    "TOKEN_LIFETIMES_HOURS": {"verify": 48, "reset": 1, "invite": 7 * 24, "family_invite": 14 * 24},
+    "TOKEN_LIFETIMES_HOURS": {
+        "verify": 48,
+        "reset": 1,
+        "invite": 7 * 24,
+        "family_invite": 14 * 24,
+        "email_change": 48,
+    },
     "MAIL_BATCH_SIZE": 50,
     "MAIL_MAX_ATTEMPTS": 8,
     "MAIL_LEASE_SECONDS": 120,
+    # Server-side sessions (HIPAA automatic logoff): idle and absolute limits, in minutes.
+    "SESSION_IDLE_MINUTES": 30,
+    "SESSION_ABSOLUTE_MINUTES": 12 * 60,
+    # Soft lockout: this many failed sign-ins for one account within the window refuse
+    # even a correct password until the window has passed (same answer as any failure).
+    "LOCKOUT_FAILURES": 5,
+    "LOCKOUT_MINUTES": 15,
+    # Sign-in, sign-up, reset, invitation and booking limits (Flask-Limiter notation).
+    "LOGIN_LIMIT_PER_IP": "20 per 15 minutes",
+    "LOGIN_LIMIT_PER_ADDRESS": "10 per 15 minutes",
+    "FORM_LIMIT": "10 per hour",
+    "BOOKING_LIMIT": "30 per hour",
 }

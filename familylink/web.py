@@ -34,6 +34,7 @@ def role_required(*roles: str) -> Callable:
         @login_required
         def wrapped(*args, **kwargs):
             if current_user.role not in roles:
+                _record_denial()
                 abort(404)
             return view(*args, **kwargs)
 
@@ -48,3 +49,23 @@ def safe_next(default: str) -> str:
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def _record_denial() -> None:
+    """Audit a signed-in person turned away from a page their role may not open."""
+    from familylink.extensions import db
+    from familylink.services import audit
+
+    audit.record(
+        "access.denied",
+        actor=current_user,
+        outcome="denied",
+        detail={"endpoint": request.endpoint},
+        now=request_now(),
+    )
+    db.session.commit()
+
+
+def booking_limit() -> str:
+    """The booking POST rate limit: `@limiter.limit(booking_limit, methods=["POST"])`."""
+    return current_app.config["BOOKING_LIMIT"]

@@ -174,21 +174,45 @@ def create_user(app_ctx):
 
 
 class AuthActions:
-    def __init__(self, client):
+    """Sign in through the real pages; completes two-step sign-in with pyotp when asked."""
+
+    def __init__(self, client, app=None):
         self._client = client
+        self._app = app
 
     def login(self, email: str, password: str = factories.PASSWORD, follow: bool = False):
-        return self._client.post(
-            "/login", data={"email": email, "password": password}, follow_redirects=follow
-        )
+        response = self._client.post("/login", data={"email": email, "password": password})
+        if response.status_code == 302 and "/login/code" in response.location:
+            return self._client.post(
+                response.location,
+                data={"code": self.current_code(email)},
+                follow_redirects=follow,
+            )
+        if follow and response.status_code == 302:
+            return self._client.get(response.location, follow_redirects=True)
+        return response
+
+    def current_code(self, email: str) -> str:
+        """The authenticator code for `email` at the app's now (replay guard reset first)."""
+        import pyotp
+        from sqlalchemy import select
+
+        from familylink.models import User
+        from familylink.web import request_now
+
+        with self._app.test_request_context():
+            user = db.session.scalar(select(User).where(User.email == email.lower()))
+            user.totp_last_step = None
+            db.session.commit()
+            return pyotp.TOTP(user.totp_secret).at(request_now())
 
     def logout(self):
         return self._client.post("/logout")
 
 
 @pytest.fixture
-def auth(client):
-    return AuthActions(client)
+def auth(client, app):
+    return AuthActions(client, app)
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
+import pyotp
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -26,9 +27,16 @@ def create_user(
     timezone: str = "America/New_York",
     therapist: User | None = None,
     now: datetime = NOON,
+    mfa: bool | None = None,
     **extra,
 ) -> User:
+    """A user; therapists and admins come with two-step sign-in enrolled unless mfa=False."""
     n = next(_sequence)
+    if mfa is None:
+        mfa = role in (Role.THERAPIST, Role.ADMIN)
+    if mfa:
+        extra.setdefault("totp_secret", pyotp.random_base32())
+        extra.setdefault("totp_enabled_at", now - timedelta(days=30))
     user = User(
         role=role,
         name=name or f"{role.value.title()} Person{n}",
@@ -98,3 +106,11 @@ def create_consent(
         )
     db.session.flush()
     return consent
+
+
+def saved_user(app, role: Role = Role.FAMILY, email: str = "maria@example.org", **extra) -> int:
+    """For web tests: create and commit a user in its own app context; return the id."""
+    with app.app_context():
+        user = create_user(role, email=email, **extra)
+        db.session.commit()
+        return user.id

@@ -6,6 +6,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from familylink import create_app
 from familylink.extensions import db
@@ -37,3 +38,22 @@ def test_upgrade_from_empty_matches_the_models(empty_database_url):
             differences = compare_metadata(context, db.metadata)
         db.engine.dispose()
     assert differences == []
+
+
+def test_the_migrations_make_the_audit_log_append_only_on_postgresql(empty_database_url):
+    if not empty_database_url.startswith("postgresql"):
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, action, outcome) VALUES (now(), 'x', 'success')"
+                )
+            )
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text("UPDATE audit_events SET action = 'y'"))
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_events"))
+        db.engine.dispose()

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms import DateField, EmailField, IntegerField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from familylink.forms import TimezoneField
 
@@ -60,3 +60,25 @@ class InviteForm(FlaskForm):
             Length(max=254, message="That email address is too long."),
         ],
     )
+
+
+class AuditFilterForm(FlaskForm):
+    """Filters for the audit viewer (a GET form: nothing changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    who = StringField(
+        "Who (email address)",
+        validators=[Optional(), Length(max=254, message="That email address is too long.")],
+    )
+    patient = IntegerField(
+        "Patient number",
+        validators=[Optional(), NumberRange(min=1, max=2**31 - 1, message="Use a patient number.")],
+    )
+    action = StringField(
+        "Action (or its start, like auth.)",
+        validators=[Optional(), Length(max=60, message="Use at most 60 characters.")],
+    )
+    start = DateField("From (date)", validators=[Optional()])
+    end = DateField("To (date, inclusive)", validators=[Optional()])

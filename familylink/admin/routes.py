@@ -1,13 +1,18 @@
 """Program settings and therapist accounts."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+import csv
+import io
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from familylink.admin.forms import InviteForm, ProgramForm
+from familylink.admin.forms import AuditFilterForm, InviteForm, ProgramForm
 from familylink.extensions import db
 from familylink.models import Role, User
-from familylink.services import accounts
+from familylink.services import accounts, audit
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program, update_program
 from familylink.web import apply_error, request_now, role_required
@@ -85,3 +90,74 @@ def invite_therapist():
             flash(f"Invitation sent to {form.email.data}.", "success")
             return redirect(url_for("admin.home"))
     return render_template("admin/home.html", therapists=_therapists(), invite_form=form), 400
+
+
+AUDIT_COLUMNS = [
+    "at",
+    "actor_id",
+    "actor_role",
+    "action",
+    "object_type",
+    "object_id",
+    "patient_id",
+    "recipient_id",
+    "outcome",
+    "request_id",
+    "ip",
+    "detail",
+]
+
+
+def _audit_filters(form: AuditFilterForm) -> dict:
+    """Turn the filter form into `audit.search` arguments (dates in the program's zone)."""
+    zone = ZoneInfo(get_program().timezone)
+    filters: dict = {}
+    if form.who.data:
+        actor = accounts.find_user_by_email(form.who.data.strip())
+        filters["actor"] = actor
+        filters["actor_missing"] = actor is None
+    if form.patient.data:
+        filters["patient_id"] = form.patient.data
+    if form.action.data:
+        filters["action"] = form.action.data.strip()
+    if form.start.data:
+        filters["start"] = datetime.combine(form.start.data, time(0, 0), tzinfo=zone)
+    if form.end.data:
+        filters["end"] = datetime.combine(
+            form.end.data + timedelta(days=1), time(0, 0), tzinfo=zone
+        )
+    return filters
+
+
+@bp.route("/audit")
+@role_required(Role.ADMIN)
+def audit_log():
+    form = AuditFilterForm(request.args)
+    valid = form.validate()
+    events = audit.search(**_audit_filters(form)) if valid else []
+    audit.record("audit.viewed", actor=current_user, now=request_now())
+    db.session.commit()
+    return render_template("admin/audit.html", form=form, events=events), 200 if valid else 400
+
+
+@bp.route("/audit.csv")
+@role_required(Role.ADMIN)
+def audit_export():
+    form = AuditFilterForm(request.args)
+    if not form.validate():
+        return redirect(url_for("admin.audit_log", **request.args))
+    events = audit.search(**_audit_filters(form), limit=None)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(AUDIT_COLUMNS)
+    for event in events:
+        writer.writerow([audit.csv_cell(getattr(event, column)) for column in AUDIT_COLUMNS])
+    audit.record(
+        "audit.exported", actor=current_user, detail={"rows": len(events)}, now=request_now()
+    )
+    db.session.commit()
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=audit-log.csv"},
+    )

@@ -59,3 +59,15 @@ class SetPasswordForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A form with only its CSRF token: for one-button confirmations."""
+
+
+class MfaCodeForm(FlaskForm):
+    code = StringField(
+        "Code",
+        validators=[
+            InputRequired(message="Enter the code."),
+            Length(max=32, message="That code is too long."),
+        ],
+        description="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )

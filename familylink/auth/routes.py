@@ -1,7 +1,10 @@
 """Sign-up, verification, sign-in and out, password reset, invitations."""
 
+import hashlib
+
 from flask import (
     Blueprint,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -10,17 +13,19 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
+from familylink.auth import guard
 from familylink.auth.forms import (
     ConfirmForm,
     LoginForm,
+    MfaCodeForm,
     RegisterForm,
     ResetRequestForm,
     SetPasswordForm,
 )
 from familylink.extensions import db, limiter
-from familylink.services import accounts, audit
+from familylink.services import accounts, audit, mfa
 from familylink.services.errors import InvalidToken, ValidationError
 from familylink.services.program import get_program
 from familylink.web import apply_error, request_now, safe_next
@@ -29,10 +34,30 @@ bp = Blueprint("auth", __name__)
 
 
 def _start_session(user) -> None:
-    # A fresh session on sign-in: nothing from before it (a planted id) carries over.
-    session.clear()
-    login_user(user)
-    session.permanent = True
+    # A fresh server-side session on sign-in: nothing from before it (a planted id) carries over.
+    guard.start(user)
+
+
+# Limits read from settings at request time, so tests and deployments can change them.
+def _login_ip_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_IP"]
+
+
+def _login_address_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_ADDRESS"]
+
+
+def _form_limit() -> str:
+    return current_app.config["FORM_LIMIT"]
+
+
+def _submitted_address() -> str:
+    """The rate-limit key for the address typed in (hashed: keys never hold an address)."""
+    address = (request.form.get("email") or "").strip().lower()[:254]
+    return "address:" + hashlib.sha256(address.encode("utf-8", "replace")).hexdigest()
+
+
+MFA_PENDING_SECONDS = 5 * 60
 
 
 def _no_referrer(body: str, status: int = 200):
@@ -43,7 +68,7 @@ def _no_referrer(body: str, status: int = 200):
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
+@limiter.limit(_form_limit, methods=["POST"])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
@@ -94,7 +119,8 @@ def verify_email(token: str):
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("20 per 15 minutes", methods=["POST"])
+@limiter.limit(_login_ip_limit, methods=["POST"])
+@limiter.limit(_login_address_limit, methods=["POST"], key_func=_submitted_address)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
@@ -107,10 +133,58 @@ def login():
             apply_error(form, error)
         else:
             db.session.commit()
+            if user.mfa_enabled:
+                session.clear()
+                session["mfa_user"] = user.id
+                session["mfa_since"] = request_now().timestamp()
+                return redirect(url_for("auth.login_code", next=safe_next("") or None))
             _start_session(user)
             return redirect(safe_next(url_for("main.home")))
     status = 400 if form.errors else 200
     return render_template("auth/login.html", form=form), status
+
+
+def _pending_mfa_user():
+    from familylink.models import User
+
+    user_id, since = session.get("mfa_user"), session.get("mfa_since")
+    if not isinstance(user_id, int) or not isinstance(since, int | float):
+        return None
+    if request_now().timestamp() - since > MFA_PENDING_SECONDS:
+        return None
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.active and user.mfa_enabled else None
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(_login_ip_limit, methods=["POST"])
+def login_code():
+    """The second step: a code from the authenticator app, or a recovery code."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    user = _pending_mfa_user()
+    if user is None:
+        session.clear()
+        flash("Please sign in again.", "info")
+        return redirect(url_for("auth.login"))
+    form = MfaCodeForm()
+    if form.validate_on_submit():
+        now = request_now()
+        try:
+            if accounts.is_locked_out(user, now=now):
+                audit.record("mfa.failed", actor=user, outcome="failure", now=now)
+                raise ValidationError(mfa.WRONG_CODE, field="code")
+            mfa.verify_second_step(user, form.code.data, now=now)
+        except ValidationError as error:
+            db.session.commit()  # keep the audit row of the failure
+            apply_error(form, error)
+        else:
+            audit.record("auth.signed_in", actor=user, now=now)
+            db.session.commit()
+            _start_session(user)
+            return redirect(safe_next(url_for("main.home")))
+    status = 400 if form.errors else 200
+    return render_template("auth/login_code.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])
@@ -120,15 +194,13 @@ def logout():
     if not form.validate_on_submit():
         return redirect(url_for("main.home"))
     audit.record("auth.signed_out", actor=current_user, now=request_now())
-    db.session.commit()
-    logout_user()
-    session.clear()
+    guard.end_current("signed_out")
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
 
 @bp.route("/reset", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
+@limiter.limit(_form_limit, methods=["POST"])
 def request_reset():
     form = ResetRequestForm()
     if form.validate_on_submit():
@@ -159,8 +231,7 @@ def _set_password_page(token: str, template: str, service):
             apply_error(form, error)
         else:
             db.session.commit()
-            logout_user()
-            session.clear()
+            guard.end_current("password_reset")
             flash("Your password is set. Please sign in.", "success")
             return redirect(url_for("auth.login"))
     status = 400 if form.errors else 200
@@ -168,12 +239,31 @@ def _set_password_page(token: str, template: str, service):
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
+@limiter.limit(_form_limit, methods=["POST"])
 def reset_password(token: str):
     return _set_password_page(token, "auth/reset_password.html", accounts.reset_password)
 
 
 @bp.route("/invitation/<token>", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
+@limiter.limit(_form_limit, methods=["POST"])
 def accept_invitation(token: str):
     return _set_password_page(token, "auth/accept_invitation.html", accounts.accept_invitation)
+
+
+@bp.route("/email-change/<token>", methods=["GET", "POST"])
+@limiter.limit(_form_limit, methods=["POST"])
+def confirm_email_change(token: str):
+    """The link sent to a new address; a button (not the bare link) confirms it."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            accounts.confirm_email_change(token, now=request_now())
+        except InvalidToken as error:
+            db.session.rollback()
+            return _no_referrer(
+                render_template("auth/token_invalid.html", message=error.message), 400
+            )
+        db.session.commit()
+        flash("Your new email address is confirmed. Use it to sign in from now on.", "success")
+        return redirect(url_for("main.home"))
+    return _no_referrer(render_template("auth/confirm_email_change.html", form=form))

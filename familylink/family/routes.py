@@ -1,8 +1,9 @@
 """The family member's side: only what active consents allow."""
 
-from flask import Blueprint, flash, make_response, redirect, render_template, session, url_for
-from flask_login import current_user, login_user
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask_login import current_user
 
+from familylink.auth import guard
 from familylink.extensions import db, limiter
 from familylink.family.forms import AcceptForm, InvitationRegisterForm
 from familylink.models import Role
@@ -99,9 +100,7 @@ def accept_invitation(token: str):
             apply_error(form, error)
         else:
             db.session.commit()
-            session.clear()
-            login_user(user)
-            session.permanent = True
+            guard.start(user)
             flash("Your account is ready and you're connected. Welcome.", "success")
             return redirect(url_for("family.home"))
     status = 400 if form.errors or form.form_errors else 200

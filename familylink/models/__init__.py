@@ -34,6 +34,7 @@ from familylink.models.scheduling import (
     WaitlistEntry,
     WaitlistStatus,
 )
+from familylink.models.security import RecoveryCode, UserSession
 
 __all__ = [
     "AccountToken",
@@ -69,4 +70,6 @@ __all__ = [
     "SessionType",
     "WaitlistEntry",
     "WaitlistStatus",
+    "RecoveryCode",
+    "UserSession",
 ]

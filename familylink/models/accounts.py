@@ -37,10 +37,23 @@ class User(UserMixin, db.Model):
     therapist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     episode_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     episode_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-step sign-in (TOTP). The secret is set at enrolment and counts once confirmed;
+    # the last accepted time step stops a code being used twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.THERAPIST, Role.ADMIN)
 
     @property
     def first_name(self) -> str:
@@ -72,6 +85,7 @@ class TokenPurpose(enum.StrEnum):
     RESET = "reset"
     INVITE = "invite"  # a therapist or patient sets their first password
     FAMILY_INVITE = "family_invite"  # a family member accepts a patient's consent invitation
+    EMAIL_CHANGE = "email_change"  # confirms a new address; payload holds it
 
 
 class AccountToken(db.Model):

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Uuid, insert_sentinel
+from sqlalchemy import DDL, JSON, ForeignKey, String, Uuid, event, insert_sentinel
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familylink.extensions import db
@@ -30,3 +30,30 @@ class AuditEvent(db.Model):
     # Lets SQLite write a page's audit rows in one INSERT (PostgreSQL does so anyway): the
     # ORM batches only when it can match returned ids to rows.
     insert_key: Mapped[uuid.UUID] = insert_sentinel("insert_key", Uuid(), default=uuid.uuid4)
+
+
+# Append-only on PostgreSQL: a trigger refuses UPDATE and DELETE of any row. The migration
+# creates the same trigger; this listener covers schemas made by create_all (the tests).
+APPEND_ONLY_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_events is append-only';
+END;
+$$ LANGUAGE plpgsql
+"""
+APPEND_ONLY_TRIGGER = """
+CREATE TRIGGER audit_events_append_only
+BEFORE UPDATE OR DELETE ON audit_events
+FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()
+"""
+
+event.listen(
+    AuditEvent.__table__,
+    "after_create",
+    DDL(APPEND_ONLY_FUNCTION).execute_if(dialect="postgresql"),
+)
+event.listen(
+    AuditEvent.__table__,
+    "after_create",
+    DDL(APPEND_ONLY_TRIGGER).execute_if(dialect="postgresql"),
+)

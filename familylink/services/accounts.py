@@ -6,14 +6,15 @@ so nobody can learn through FamilyLink that a person has an account (or is in ca
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Role, TokenPurpose, User
-from familylink.services import audit, mailer, tokens
+from familylink.models import AuditEvent, Role, TokenPurpose, User
+from familylink.services import audit, mailer, sessions, tokens
 from familylink.services.errors import InvalidToken, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
 from familylink.services.program import get_program
@@ -129,17 +130,38 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
         address = None
     user = find_user_by_email(address) if address else None
     password_ok = verify_password(user.password_hash if user else None, password or "")
-    if user is None or not password_ok or not user.active or user.verified_at is None:
+    locked = user is not None and is_locked_out(user, now=now)
+    if locked or user is None or not password_ok or not user.active or user.verified_at is None:
         audit.record(
             "auth.sign_in_failed",
             actor=user,
             outcome="failure",
-            detail={"reason": _failure_reason(user, password_ok)},
+            detail={"reason": "locked out" if locked else _failure_reason(user, password_ok)},
             now=now,
         )
         raise ValidationError(SIGN_IN_FAILED, field="password")
-    audit.record("auth.signed_in", actor=user, now=now)
+    # With two-step sign-in on, the password alone does not sign in yet.
+    audit.record(
+        "auth.password_accepted" if user.mfa_enabled else "auth.signed_in", actor=user, now=now
+    )
     return user
+
+
+def is_locked_out(user: User, *, now: datetime) -> bool:
+    """True after LOCKOUT_FAILURES failed sign-ins within LOCKOUT_MINUTES (a soft lockout).
+
+    The failures are the audit log's own rows, so every app process sees the same count;
+    the lockout lifts by itself when the window has passed.
+    """
+    window = timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
+    failures = db.session.scalar(
+        select(func.count(AuditEvent.id)).where(
+            AuditEvent.actor_id == user.id,
+            AuditEvent.action.in_(("auth.sign_in_failed", "mfa.failed")),
+            AuditEvent.at > now - window,
+        )
+    )
+    return failures >= current_app.config["LOCKOUT_FAILURES"]
 
 
 def _failure_reason(user: User | None, password_ok: bool) -> str:
@@ -192,6 +214,7 @@ def _set_password_with_token(
 def reset_password(raw_token: str | None, password: str, *, now: datetime) -> User:
     """Set a new password from a reset link (single use, one hour)."""
     user = _set_password_with_token(raw_token, TokenPurpose.RESET, password, now=now)
+    sessions.end_all_sessions(user.id, "password_reset", now=now)
     audit.record("auth.password_reset", actor=user, obj=user, now=now)
     return user
 
@@ -252,3 +275,99 @@ def accept_invitation(raw_token: str | None, password: str, *, now: datetime) ->
     user = _set_password_with_token(raw_token, TokenPurpose.INVITE, password, now=now)
     audit.record("account.invitation_accepted", actor=user, obj=user, now=now)
     return user
+
+
+def change_password(
+    user: User,
+    *,
+    current_password: str,
+    new_password: str,
+    now: datetime,
+    keep: object | None = None,
+) -> None:
+    """Set a new password when `current_password` is right; end the user's other sessions.
+
+    Raises ValidationError on `current_password` or `new_password`.
+    """
+    if not verify_password(user.password_hash, current_password or ""):
+        audit.record("account.password_change_failed", actor=user, outcome="failure", now=now)
+        raise ValidationError("That is not your current password.", field="current_password")
+    try:
+        check_password_rules(new_password, email=user.email, program_name=get_program().name)
+    except ValidationError as error:
+        raise ValidationError(error.message, field="new_password")
+    user.password_hash = hash_password(new_password)
+    sessions.end_all_sessions(user.id, "password_changed", now=now, keep=keep)
+    mailer.queue_email(
+        "password_changed_notice",
+        to=user,
+        dedupe_key=f"password_changed:{user.id}:{now.isoformat()}",
+        now=now,
+    )
+    audit.record("account.password_changed", actor=user, obj=user, now=now)
+
+
+def request_email_change(user: User, *, password: str, new_email: str, now: datetime) -> None:
+    """Email a confirmation link to the new address when the password is right.
+
+    The answer is the same whether or not the new address already has an account (then
+    nothing is sent), so this cannot be used to find out who has one.
+    """
+    if not verify_password(user.password_hash, password or ""):
+        audit.record("account.email_change_failed", actor=user, outcome="failure", now=now)
+        raise ValidationError("That is not your current password.", field="password")
+    address = normalize_email(new_email, field="new_email")
+    if address == user.email:
+        raise ValidationError("That is already your email address.", field="new_email")
+    if find_user_by_email(address) is not None:
+        audit.record("account.email_change_requested", actor=user, outcome="ignored", now=now)
+        return
+    tokens.revoke_tokens(TokenPurpose.EMAIL_CHANGE, email=address, now=now)
+    raw = tokens.issue_token(
+        TokenPurpose.EMAIL_CHANGE, email=address, user=user, payload={"old": user.email}, now=now
+    )
+    mailer.queue_email(
+        "email_change_verify",
+        to=address,
+        dedupe_key=f"email_change:{user.id}:{raw[:12]}",
+        now=now,
+        context={"link": mailer.external_url("auth.confirm_email_change", token=raw)},
+    )
+    audit.record("account.email_change_requested", actor=user, obj=user, now=now)
+
+
+def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
+    """Switch the account to the new address from its link; tell the old address.
+
+    Raises InvalidToken for a used, expired or unknown link, or when the account's address
+    changed since the link was sent or the new address was taken meanwhile.
+    """
+    token = tokens.consume_token(raw_token, TokenPurpose.EMAIL_CHANGE, now=now)
+    user = db.session.get(User, token.user_id)
+    old = (token.payload or {}).get("old")
+    if user is None or not user.active or user.email != old or find_user_by_email(token.email):
+        raise InvalidToken(tokens.EXPIRED_OR_INVALID)
+    user.email = token.email
+    user.verified_at = now
+    mailer.queue_email(
+        "email_changed_notice",
+        to=old,
+        dedupe_key=f"email_changed:{user.id}:{token.id}",
+        now=now,
+        context={"name": user.first_name},
+    )
+    audit.record("account.email_changed", actor=user, obj=user, now=now)
+    return user
+
+
+def set_account_active(user: User, active: bool, *, actor: User | None, now: datetime) -> None:
+    """Disable or re-enable an account; disabling ends its sessions at once.
+
+    `actor` is None when done from the command line.
+    """
+    user.active = active
+    if not active:
+        sessions.end_all_sessions(user.id, "disabled", now=now)
+    audit.record(
+        "account.enabled" if active else "account.disabled", actor=actor, obj=user, now=now
+    )

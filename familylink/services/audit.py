@@ -7,6 +7,8 @@ call `record` without knowing about requests.
 from contextvars import ContextVar
 from datetime import datetime
 
+from sqlalchemy import or_, select
+
 from familylink.extensions import db
 from familylink.models import AuditEvent, User
 from familylink.models.types import utcnow
@@ -60,3 +62,47 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def search(
+    *,
+    actor: User | None = None,
+    actor_missing: bool = False,
+    patient_id: int | None = None,
+    action: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = 200,
+) -> list[AuditEvent]:
+    """Audit rows matching every filter given, newest first.
+
+    `action` matches a whole action or its prefix ("auth." finds every sign-in event);
+    `start` is inclusive, `end` exclusive. An `actor_missing` search (an address with no
+    account) finds nothing rather than everything.
+    """
+    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    if actor_missing:
+        return []
+    if actor is not None:
+        query = query.where(AuditEvent.actor_id == actor.id)
+    if patient_id is not None:
+        query = query.where(AuditEvent.patient_id == patient_id)
+    if action:
+        query = query.where(
+            or_(AuditEvent.action == action, AuditEvent.action.startswith(action, autoescape=True))
+        )
+    if start is not None:
+        query = query.where(AuditEvent.at >= start)
+    if end is not None:
+        query = query.where(AuditEvent.at < end)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def csv_cell(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + text
+    return text

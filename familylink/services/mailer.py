@@ -44,6 +44,9 @@ SUBJECTS = {
     "booking_cancelled": "Your appointment is cancelled",
     "late_cancellation": "A late cancellation",
     "waitlist_offer": "A place has opened for you",
+    "email_change_verify": "Confirm your new email address",
+    "email_changed_notice": "Your sign-in email address was changed",
+    "password_changed_notice": "Your password was changed",
 }
 
 

@@ -1,5 +1,6 @@
 """Sign-up, verification, sign-in, sign-out and reset through the test client."""
 
+import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -163,6 +164,11 @@ def test_admin_invites_a_therapist_who_sets_a_password(app, client, auth):
         == 302
     )
     auth.login("lee@example.org", "lantern orchard pebble")
+    # A new therapist must set up two-step sign-in before any staff page.
+    assert client.get("/", follow_redirects=True).request.path == "/account/mfa"
+    with app.app_context():
+        secret = db.session.scalar(select(User).where(User.email == "lee@example.org")).totp_secret
+    client.post("/account/mfa", data={"code": pyotp.TOTP(secret).now()})
     assert client.get("/", follow_redirects=True).request.path == "/therapist/"
 
 

@@ -159,6 +159,7 @@ def test_attendance_shown_only_with_attendance_scope(app, client, auth, clinic):
             actor=therapist, seat_id=seat.id, value="attended", now=app.config["NOW_OVERRIDE"]
         )
         db.session.commit()
+    auth.login(watcher_email)  # a day later: the earlier sign-in has timed out
     assert "Jordan attended" in client.get(seat_path).get_data(as_text=True)
 
 

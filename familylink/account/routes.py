@@ -1,0 +1,168 @@
+"""Each person's own sign-in security: sessions, two-step sign-in, password and email."""
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from familylink.account.forms import ChangeEmailForm, ChangePasswordForm, EnrolForm
+from familylink.auth import guard
+from familylink.auth.forms import ConfirmForm
+from familylink.extensions import db
+from familylink.services import accounts, mfa, sessions
+from familylink.services.errors import ValidationError
+from familylink.services.program import get_program
+from familylink.web import apply_error, request_now
+
+bp = Blueprint("account", __name__)
+
+
+@bp.route("/")
+@login_required
+def home():
+    return render_template(
+        "account/home.html", remaining_codes=mfa.remaining_recovery_codes(current_user)
+    )
+
+
+@bp.route("/sessions")
+@login_required
+def session_list():
+    return render_template(
+        "account/sessions.html",
+        sessions=sessions.active_sessions(current_user, now=request_now()),
+        current_id=guard.current_session().id if guard.current_session() else None,
+        form=ConfirmForm(),
+    )
+
+
+@bp.route("/sessions/<int:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int):
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    sessions.end_own_session(current_user, session_id, now=request_now())  # NotFound → 404
+    db.session.commit()
+    current = guard.current_session()
+    if current is not None and current.id == session_id:
+        guard.end_current("ended_by_user")
+        flash("You are signed out.", "info")
+        return redirect(url_for("auth.login"))
+    flash("That session is ended.", "success")
+    return redirect(url_for("account.session_list"))
+
+
+@bp.route("/mfa", methods=["GET", "POST"])
+@login_required
+def mfa_setup():
+    if current_user.mfa_enabled:
+        return render_template(
+            "account/mfa_on.html",
+            remaining_codes=mfa.remaining_recovery_codes(current_user),
+            form=ConfirmForm(),
+        )
+    secret = mfa.begin_enrolment(current_user)
+    db.session.commit()
+    form = EnrolForm()
+    if form.validate_on_submit():
+        try:
+            codes = mfa.confirm_enrolment(current_user, form.code.data, now=request_now())
+        except ValidationError as error:
+            db.session.commit()  # keep the audit row of the failure
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            return _no_store(render_template("account/mfa_codes.html", codes=codes))
+    status = 400 if form.errors else 200
+    page = render_template("account/mfa_setup.html", form=form, secret=secret)
+    return _no_store(page, status)
+
+
+@bp.route("/mfa/qr.svg")
+@login_required
+def mfa_qr():
+    """The enrolment QR code, drawn here as SVG (no inline script, no data: URL)."""
+    if current_user.mfa_enabled or not current_user.totp_secret:
+        abort(404)
+    uri = mfa.provisioning_uri(current_user, get_program().name)
+    response = make_response(mfa.qr_svg(uri))
+    response.headers["Content-Type"] = "image/svg+xml"
+    return response
+
+
+@bp.route("/mfa/recovery-codes", methods=["POST"])
+@login_required
+def mfa_new_codes():
+    form = ConfirmForm()
+    if not form.validate_on_submit() or not current_user.mfa_enabled:
+        abort(404)
+    codes = mfa.new_recovery_codes(current_user, now=request_now())
+    db.session.commit()
+    return _no_store(render_template("account/mfa_codes.html", codes=codes))
+
+
+@bp.route("/mfa/off", methods=["POST"])
+@login_required
+def mfa_disable():
+    form = ConfirmForm()
+    if not form.validate_on_submit() or not current_user.mfa_enabled or current_user.is_staff:
+        abort(404)
+    mfa.disable(current_user, now=request_now())
+    db.session.commit()
+    flash("Two-step sign-in is off.", "info")
+    return redirect(url_for("account.home"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user,
+                current_password=form.current_password.data,
+                new_password=form.new_password.data,
+                now=request_now(),
+                keep=guard.current_session(),
+            )
+        except ValidationError as error:
+            db.session.commit()  # keep the audit row of a wrong current password
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash("Your password is changed. Other devices were signed out.", "success")
+            return redirect(url_for("account.home"))
+    status = 400 if form.errors else 200
+    return render_template("account/password.html", form=form), status
+
+
+@bp.route("/email", methods=["GET", "POST"])
+@login_required
+def change_email():
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        try:
+            accounts.request_email_change(
+                current_user,
+                password=form.password.data,
+                new_email=form.new_email.data,
+                now=request_now(),
+            )
+        except ValidationError as error:
+            db.session.commit()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(
+                "We sent a link to the new address. Your address changes when you open it.",
+                "success",
+            )
+            return redirect(url_for("account.home"))
+    status = 400 if form.errors else 200
+    return render_template("account/email.html", form=form), status
+
+
+def _no_store(body, status: int = 200):
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response

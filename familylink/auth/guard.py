@@ -1,0 +1,105 @@
+"""The web side of server-side sessions and the staff two-step rule.
+
+The signed cookie holds Flask-Login's user id and our random session id (`sid`). The user
+id alone is never trusted: a request is signed in only when `sid` names a live session
+row of that same user. Everything else about the session lives in the database.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, abort, g, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from familylink.extensions import db, login_manager
+from familylink.services import sessions
+from familylink.web import request_now
+
+SESSION_KEY = "sid"
+
+# What a staff member without two-step sign-in may still open: the enrolment itself.
+MFA_ENROLMENT_ENDPOINTS = {
+    "account.mfa_setup",
+    "account.mfa_qr",
+    "auth.logout",
+    "static",
+    "main.crisis",
+    "main.healthz",
+}
+
+
+def is_background_request() -> bool:
+    """Polling and other automatic requests say so; they must not keep a session alive."""
+    return request.headers.get("X-Background") == "1"
+
+
+def load_user(user_id: str):
+    raw = session.get(SESSION_KEY)
+    now = request_now()
+    record = sessions.resolve(raw, now=now, touch=not is_background_request())
+    if record is None or str(record.user_id) != str(user_id):
+        db.session.commit()  # keeps the audit row of a session that just timed out
+        session.clear()
+        return None
+    user = record.user
+    g.user_session_id = record.id
+    db.session.commit()
+    return user
+
+
+def start(user) -> None:
+    """Sign `user` in with a brand-new session id; nothing from before carries over."""
+    session.clear()
+    _record, raw = sessions.start_session(
+        user,
+        now=request_now(),
+        ip=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+    )
+    db.session.commit()
+    login_user(user)
+    session[SESSION_KEY] = raw
+    session.permanent = True
+
+
+def current_session():
+    """The UserSession row of this request, or None."""
+    from familylink.models import UserSession
+
+    session_id = g.get("user_session_id")
+    return db.session.get(UserSession, session_id) if session_id else None
+
+
+def end_current(reason: str) -> None:
+    record = current_session()
+    if record is not None:
+        sessions.end_session(record, reason, now=request_now())
+        db.session.commit()
+    logout_user()
+    session.clear()
+
+
+def refuse_nul_bytes():
+    """No form or query value ever needs a NUL byte, and PostgreSQL refuses them in text."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.user_loader(load_user)
+    app.before_request(refuse_nul_bytes)
+
+    @app.before_request
+    def load_session_and_require_staff_mfa():
+        # Loading the user here (not lazily mid-view) keeps the session's commit separate
+        # from whatever the view itself changes.
+        if not current_user.is_authenticated:
+            return None
+        if (
+            current_user.is_staff
+            and not current_user.mfa_enabled
+            and request.endpoint not in MFA_ENROLMENT_ENDPOINTS
+        ):
+            return redirect(url_for("account.mfa_setup"))
+        return None

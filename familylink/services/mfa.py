@@ -1,0 +1,163 @@
+"""Two-step sign-in: TOTP authenticators (RFC 6238) and one-time recovery codes.
+
+Therapists and admins must enrol before they reach any staff page; family members and
+patients may opt in. A code is accepted once: a replayed code is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from datetime import datetime
+
+import pyotp
+import segno
+from sqlalchemy import select, update
+
+from familylink.extensions import db
+from familylink.models import RecoveryCode, User
+from familylink.services import audit
+from familylink.services.errors import ValidationError
+
+RECOVERY_CODE_COUNT = 10
+WRONG_CODE = "That code didn't work. Check the time on your phone and try the newest code."
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _normalize(code: str | None) -> str:
+    return "".join((code or "").split()).replace("-", "").lower()[:32]
+
+
+def begin_enrolment(user: User) -> str:
+    """Give the user a new, not yet confirmed secret (kept until confirmed or replaced)."""
+    if user.mfa_enabled:
+        raise ValidationError("Two-step sign-in is already on.", field="code")
+    if not user.totp_secret:
+        user.totp_secret = pyotp.random_base32()
+    return user.totp_secret
+
+
+def provisioning_uri(user: User, issuer: str) -> str:
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=issuer)
+
+
+def qr_svg(uri: str) -> bytes:
+    """The QR code of `uri` as a standalone SVG document (rendered here, never fetched)."""
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=5, dark="#1a1a1a", light="#ffffff")
+    return out.getvalue()
+
+
+def _matching_step(user: User, code: str, now: datetime) -> int | None:
+    if not user.totp_secret or not code.isdigit() or len(code) != 6:
+        return None
+    totp = pyotp.TOTP(user.totp_secret)
+    current = totp.timecode(now)
+    for step in (current, current - 1, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def confirm_enrolment(user: User, code: str | None, *, now: datetime) -> list[str]:
+    """Switch two-step sign-in on when `code` matches; return fresh recovery codes."""
+    step = _matching_step(user, _normalize(code), now)
+    if user.mfa_enabled or step is None:
+        audit.record("mfa.enrol_failed", actor=user, outcome="failure", now=now)
+        raise ValidationError(WRONG_CODE, field="code")
+    user.totp_enabled_at = now
+    user.totp_last_step = step
+    codes = new_recovery_codes(user, now=now)
+    audit.record("mfa.enrolled", actor=user, obj=user, now=now)
+    return codes
+
+
+def new_recovery_codes(user: User, *, now: datetime) -> list[str]:
+    """Replace the user's recovery codes; the raw codes are shown once and never stored."""
+    db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = secrets.token_hex(5)
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+        db.session.add(RecoveryCode(user_id=user.id, code_hash=_digest(raw), created_at=now))
+    db.session.flush()
+    return codes
+
+
+def verify_second_step(user: User, code: str | None, *, now: datetime) -> str:
+    """Accept a current authenticator code or an unused recovery code; return which.
+
+    Raises ValidationError (field `code`) otherwise, and for a code already used.
+    """
+    cleaned = _normalize(code)
+    step = _matching_step(user, cleaned, now) if user.mfa_enabled else None
+    if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
+        user.totp_last_step = step
+        audit.record("mfa.verified", actor=user, now=now)
+        return "totp"
+    if user.mfa_enabled and len(cleaned) == 10:
+        claimed = db.session.execute(
+            update(RecoveryCode)
+            .where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.code_hash == _digest(cleaned),
+                RecoveryCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:
+            audit.record("mfa.recovery_code_used", actor=user, now=now)
+            return "recovery"
+    audit.record("mfa.failed", actor=user, outcome="failure", now=now)
+    raise ValidationError(WRONG_CODE, field="code")
+
+
+def remaining_recovery_codes(user: User) -> int:
+    return len(
+        db.session.scalars(
+            select(RecoveryCode.id).where(
+                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+            )
+        ).all()
+    )
+
+
+def disable(user: User, *, now: datetime) -> None:
+    """Switch two-step sign-in off (family and patients only: staff must keep it)."""
+    if user.is_staff:
+        raise ValidationError("Staff accounts must keep two-step sign-in on.", field="code")
+    _clear(user, now=now)
+    audit.record("mfa.disabled", actor=user, obj=user, now=now)
+
+
+def reset(user: User, *, now: datetime) -> None:
+    """For someone who lost both phone and codes (run by an operator, after checking who
+    asks): two-step sign-in is cleared and their sessions end; staff enrol again at their
+    next sign-in."""
+    from familylink.services import sessions
+
+    _clear(user, now=now)
+    sessions.end_all_sessions(user.id, "mfa_reset", now=now)
+    audit.record("mfa.reset", obj=user, now=now)
+
+
+def _clear(user: User, *, now: datetime) -> None:
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )

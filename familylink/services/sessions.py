@@ -1,0 +1,138 @@
+"""Server-side sign-in sessions: start, look up, time out and end them.
+
+The browser's cookie carries only a random session id; this table decides whether it is
+still good. Ending a session here ends it everywhere, even for a copied cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import User, UserSession
+from familylink.services import audit
+from familylink.services.consent import consent_ended
+from familylink.services.errors import NotFound
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _limits() -> tuple[timedelta, timedelta]:
+    config = current_app.config
+    return (
+        timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+        timedelta(minutes=config["SESSION_ABSOLUTE_MINUTES"]),
+    )
+
+
+def start_session(
+    user: User, *, now: datetime, ip: str | None = None, user_agent: str | None = None
+) -> tuple[UserSession, str]:
+    """Store a new session for `user`; return it and the raw id only the cookie carries."""
+    raw = secrets.token_urlsafe(32)
+    record = UserSession(
+        id_hash=_digest(raw),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        ip=ip,
+        user_agent=(user_agent or "")[:255] or None,
+    )
+    db.session.add(record)
+    db.session.flush()
+    return record, raw
+
+
+def end_session(
+    record: UserSession, reason: str, *, now: datetime, actor: User | None = None
+) -> None:
+    """Mark the session ended (once); audited with its reason."""
+    if record.ended_at is not None:
+        return
+    record.ended_at = now
+    record.end_reason = reason
+    audit.record(
+        "auth.session_ended",
+        actor=actor or record.user,
+        obj=record,
+        detail={"reason": reason},
+        now=now,
+    )
+
+
+def resolve(raw: str | None, *, now: datetime, touch: bool = True) -> UserSession | None:
+    """The live session for a cookie's id, or None.
+
+    A session past its idle or absolute limit, or whose account is disabled, is ended here
+    (and audited) and None is returned. `touch` moves the idle clock on; background
+    requests pass False.
+    """
+    if not raw or not isinstance(raw, str) or len(raw) > 100:
+        return None
+    record = db.session.scalar(select(UserSession).where(UserSession.id_hash == _digest(raw)))
+    if record is None or record.ended_at is not None:
+        return None
+    idle, absolute = _limits()
+    reason = None
+    if not record.user.active:
+        reason = "disabled"
+    elif now - record.created_at >= absolute:
+        reason = "expired"
+    elif now - record.last_seen_at >= idle:
+        reason = "idle"
+    if reason is not None:
+        end_session(record, reason, now=now)
+        return None
+    if touch:
+        record.last_seen_at = now
+    return record
+
+
+def active_sessions(user: User, *, now: datetime) -> list[UserSession]:
+    """The user's sessions that have not ended nor passed a time limit, newest first."""
+    idle, absolute = _limits()
+    rows = db.session.scalars(
+        select(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+    ).all()
+    return [r for r in rows if now - r.last_seen_at < idle and now - r.created_at < absolute]
+
+
+def end_own_session(user: User, session_id: int, *, now: datetime) -> UserSession:
+    """End one of the user's own sessions; NotFound for anyone else's or an ended one."""
+    record = db.session.get(UserSession, session_id)
+    if record is None or record.user_id != user.id or record.ended_at is not None:
+        raise NotFound()
+    end_session(record, "ended_by_user", now=now, actor=user)
+    return record
+
+
+def end_all_sessions(
+    user_id: int, reason: str, *, now: datetime, keep: UserSession | None = None
+) -> int:
+    """End every open session of a user (except `keep`); return how many were ended."""
+    rows = db.session.scalars(
+        select(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+    ).all()
+    ended = 0
+    for record in rows:
+        if keep is not None and record.id == keep.id:
+            continue
+        end_session(record, reason, now=now)
+        ended += 1
+    db.session.flush()
+    return ended
+
+
+@consent_ended.connect
+def _end_family_sessions(_sender, *, family_user_id: int, now: datetime, **_kwargs) -> None:
+    """A family member whose consent ended signs in again, so no open page keeps showing it."""
+    end_all_sessions(family_user_id, "consent_ended", now=now)

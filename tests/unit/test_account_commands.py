@@ -1,0 +1,45 @@
+"""The `flask account` commands: disable, enable, reset-mfa."""
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AuditEvent, Role, User
+from tests.conftest import AuthActions
+from tests.factories import saved_user
+
+
+def _user(app, user_id):
+    with app.app_context():
+        return db.session.get(User, user_id)
+
+
+def test_disabling_from_the_command_line_signs_the_person_out(app, runner):
+    user_id = saved_user(app)
+    client = app.test_client()
+    AuthActions(client, app).login("maria@example.org")
+    result = runner.invoke(args=["account", "disable", "maria@example.org"])
+    assert result.exit_code == 0, result.output
+    assert not _user(app, user_id).active
+    assert client.get("/family/").status_code == 302
+    assert runner.invoke(args=["account", "enable", "maria@example.org"]).exit_code == 0
+    assert _user(app, user_id).active
+
+
+def test_an_unknown_address_is_a_clear_error(runner):
+    result = runner.invoke(args=["account", "disable", "nobody@example.org"])
+    assert result.exit_code != 0 and "No account has the address" in result.output
+
+
+def test_resetting_mfa_makes_staff_enrol_again(app, runner):
+    user_id = saved_user(app, Role.THERAPIST, "lee@example.org")
+    client = app.test_client()
+    AuthActions(client, app).login("lee@example.org")
+    result = runner.invoke(args=["account", "reset-mfa", "lee@example.org"])
+    assert result.exit_code == 0, result.output
+    assert not _user(app, user_id).mfa_enabled
+    assert client.get("/therapist/").status_code == 302  # its session ended
+    AuthActions(client, app).login("lee@example.org")
+    response = client.get("/therapist/")
+    assert response.status_code == 302 and response.location.endswith("/account/mfa")
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mfa.reset"))

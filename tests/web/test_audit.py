@@ -1,0 +1,181 @@
+"""The audit log: complete rows, append-only, no secrets, and the admin's viewer."""
+
+import csv
+import io
+import logging
+import re
+from datetime import timedelta
+
+import pyotp
+import pytest
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from familylink.extensions import db
+from familylink.models import AuditEvent, OutboxEmail, Role, User
+from familylink.services import audit
+from tests.factories import PASSWORD, create_user, saved_user
+from tests.moments import NOON
+from tests.web.test_auth_routes import GOOD
+
+
+def _rows(app, action=None):
+    with app.app_context():
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        return db.session.scalars(query).all()
+
+
+def test_the_audit_log_refuses_update_and_delete_on_postgresql(app_ctx, now):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    event = audit.record("test.event", now=now)
+    db.session.commit()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(update(AuditEvent).values(action="changed"))
+    db.session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(delete(AuditEvent).where(AuditEvent.id == event.id))
+    db.session.rollback()
+    assert db.session.scalar(select(AuditEvent.action)) == "test.event"
+
+
+def test_a_web_sign_in_row_says_who_what_when_where_and_which_request(app, client, auth):
+    user_id = saved_user(app)
+    auth.login("maria@example.org")
+    (row,) = _rows(app, "auth.signed_in")
+    assert row.actor_id == user_id and row.actor_role == "family"
+    assert row.outcome == "success" and row.at is not None
+    assert row.ip == "127.0.0.1"
+    assert re.fullmatch(r"[0-9a-f-]{36}", row.request_id)
+
+
+def test_sign_in_failures_sign_out_and_denials_are_audited(app, client, auth):
+    user_id = saved_user(app)
+    auth.login("maria@example.org", "wrong password here")
+    auth.login("maria@example.org")
+    assert client.get("/therapist/").status_code == 404
+    auth.logout()
+    actions = [(r.action, r.outcome) for r in _rows(app) if r.actor_id == user_id]
+    assert ("auth.sign_in_failed", "failure") in actions
+    assert ("access.denied", "denied") in actions
+    assert ("auth.signed_out", "success") in actions
+    assert ("auth.session_ended", "success") in actions
+
+
+def test_no_password_token_code_or_session_id_reaches_the_log_or_the_audit_rows(
+    app, client, auth, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    client.post("/register", data=GOOD)
+    with app.app_context():
+        body = db.session.scalar(select(OutboxEmail.text_body))
+    token = body.split("/verify/")[1].split()[0]
+    client.post(f"/verify/{token}")
+    client.post("/login", data={"email": "maria@example.org", "password": "wrong " + PASSWORD})
+    auth.login("maria@example.org", GOOD["password"])
+    cookie = client.get_cookie("session", domain="familylink.test").value
+    from flask.sessions import SecureCookieSessionInterface
+
+    sid = SecureCookieSessionInterface().get_signing_serializer(app).loads(cookie)["sid"]
+    client.get("/account/mfa")
+    with app.app_context():
+        secret = db.session.scalar(select(User.totp_secret))
+    code = pyotp.TOTP(secret).now()
+    client.post("/account/mfa", data={"code": code})
+    auth.logout()
+    secrets_used = [GOOD["password"], "wrong " + PASSWORD, token, sid, secret, cookie]
+    with app.app_context():
+        dumped = " ".join(
+            str([getattr(r, c.name) for c in AuditEvent.__table__.columns])
+            for r in db.session.scalars(select(AuditEvent))
+        )
+    logged = caplog.text
+    for secret_value in secrets_used:
+        assert secret_value not in dumped
+        assert secret_value not in logged
+
+
+@pytest.fixture
+def admin_client(app):
+    with app.app_context():
+        create_user(Role.ADMIN, email="admin@example.org")
+        db.session.commit()
+    from tests.conftest import AuthActions
+
+    client = app.test_client()
+    AuthActions(client, app).login("admin@example.org")
+    return client
+
+
+def _seed_events(app):
+    with app.app_context():
+        lee = create_user(Role.THERAPIST, email="lee@example.org")
+        patient = create_user(Role.PATIENT, therapist=lee)
+        audit.record("consent.granted", actor=patient, patient_id=patient.id, now=NOON)
+        audit.record(
+            "disclosure.viewed", actor=lee, patient_id=patient.id, now=NOON - timedelta(days=3)
+        )
+        audit.record(
+            "auth.signed_in", actor=lee, object_type="=HYPERLINK(1)", object_id=1, now=NOON
+        )
+        db.session.commit()
+        return lee.id, patient.id
+
+
+def _listed_actions(response):
+    return re.findall(r"<td>([a-z_]+\.[a-z_.]+)</td>", response.get_data(as_text=True))
+
+
+def test_admins_filter_the_audit_log_by_who_patient_action_and_date(app, admin_client):
+    _lee, patient_id = _seed_events(app)
+    by_who = admin_client.get("/admin/audit?who=lee@example.org")
+    assert set(_listed_actions(by_who)) == {"disclosure.viewed", "auth.signed_in"}
+    by_patient = admin_client.get(f"/admin/audit?patient={patient_id}")
+    assert set(_listed_actions(by_patient)) == {"consent.granted", "disclosure.viewed"}
+    by_action = admin_client.get("/admin/audit?action=consent.")
+    assert _listed_actions(by_action) == ["consent.granted"]
+    by_date = admin_client.get(
+        f"/admin/audit?patient={patient_id}&start={(NOON - timedelta(days=4)).date()}"
+        f"&end={(NOON - timedelta(days=2)).date()}"
+    )
+    assert _listed_actions(by_date) == ["disclosure.viewed"]
+    nobody = admin_client.get("/admin/audit?who=nobody@example.org")
+    assert _listed_actions(nobody) == []
+
+
+def test_a_bad_filter_gets_a_message_not_an_error(app, admin_client):
+    response = admin_client.get("/admin/audit?patient=abc&start=yesterday")
+    assert response.status_code == 400
+    assert 'id="patient-error"' in response.get_data(as_text=True)
+
+
+def test_the_csv_export_has_every_column_and_no_formulas(app, admin_client):
+    _seed_events(app)
+    response = admin_client.get("/admin/audit.csv?who=lee@example.org")
+    assert response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert {r["action"] for r in rows} == {"disclosure.viewed", "auth.signed_in"}
+    assert {"at", "actor_id", "actor_role", "patient_id", "outcome", "request_id", "ip"} <= set(
+        rows[0]
+    )
+    assert not any(value.startswith("=") for row in rows for value in row.values())
+    assert "'=HYPERLINK(1)" in {row["object_type"] for row in rows}
+    assert _rows(app, "audit.exported")
+
+
+def test_only_admins_open_the_audit_log(app, client, auth):
+    saved_user(app)
+    auth.login("maria@example.org")
+    assert client.get("/admin/audit").status_code == 404
+    assert client.get("/admin/audit.csv").status_code == 404
+
+
+def test_the_test_schema_has_the_append_only_trigger(app_ctx):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    names = db.session.scalars(
+        text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass")
+    ).all()
+    assert "audit_events_append_only" in names
