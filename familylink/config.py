@@ -51,6 +51,9 @@ def from_environment() -> dict:
             "MAIL_DEFAULT_SENDER", "no-reply@familylink.localhost"
         ),
         "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
+        "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", 50),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
+        "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", 120),
         "SERVER_NAME": os.environ.get("SERVER_NAME"),
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
@@ -76,7 +79,23 @@ DEFAULTS = {
     # Tests pass cheaper ones so the suite stays fast; production never sets them.
     "ARGON2_PARAMETERS": None,
     "TOKEN_LIFETIMES_HOURS": {"verify": 48, "reset": 1, "invite": 7 * 24, "family_invite": 14 * 24},
-    "MAIL_BATCH_SIZE": 50,
-    "MAIL_MAX_ATTEMPTS": 8,
-    "MAIL_LEASE_SECONDS": 120,
 }
+
+# Seconds a SQLite connection waits for another process's write lock before giving up
+# ("database is locked"): web requests and mail senders share one file.
+SQLITE_BUSY_TIMEOUT = 30
+
+
+def apply_database_defaults(config: dict) -> None:
+    """Engine options that depend on the final database URL (after test overrides)."""
+    url = config.get("SQLALCHEMY_DATABASE_URI") or ""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if (
+        url.startswith("sqlite")
+        and ":memory:" not in url
+        and url not in ("sqlite://", "sqlite:///")
+    ):
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT)
+        options["connect_args"] = connect_args
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -7,10 +7,13 @@ process dies between the SMTP server accepting a message and the commit that mar
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import random
 import smtplib
 import ssl
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +21,7 @@ from datetime import datetime, timedelta
 from flask import current_app, has_request_context, render_template, url_for
 from flask_mail import Connection, Message
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
@@ -26,6 +29,9 @@ from familylink.services import audit
 from familylink.services.program import get_program
 
 log = logging.getLogger(__name__)
+
+# Names the outbox row, so a duplicate delivery can be recognised; nothing else.
+OUTBOX_ID_HEADER = "X-FamilyLink-Id"
 
 # Subjects are neutral: they never name the kind of care, a diagnosis or a substance.
 SUBJECTS = {
@@ -164,7 +170,9 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[OutboxEmail]:
 
     On PostgreSQL rows locked by another worker's claim are skipped (SKIP LOCKED); on SQLite
     the single UPDATE is atomic. Either way a row is leased to one worker at a time, and a
-    crashed worker's rows come back when the lease runs out.
+    crashed worker's rows come back when the lease runs out. On SQLite a write lock held too
+    long by another process (past the busy timeout) gives an empty batch, not a crash: the
+    rows stay due for the next pass.
     """
     lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
     due = (
@@ -177,16 +185,24 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[OutboxEmail]:
         .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
         .limit(limit)
     )
-    if db.engine.dialect.name == "postgresql":
+    sqlite = db.engine.dialect.name == "sqlite"
+    if not sqlite:
         due = due.with_for_update(skip_locked=True)
     token = f"{worker}:{uuid.uuid4().hex[:8]}"
-    db.session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.id.in_(due.scalar_subquery()))
-        .values(locked_until=now + lease, claimed_by=token)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    try:
+        db.session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id.in_(due.scalar_subquery()))
+            .values(locked_until=now + lease, claimed_by=token)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except OperationalError as error:
+        db.session.rollback()
+        if sqlite and "locked" in str(error):
+            log.warning("outbox busy (another sender holds the write lock); trying next pass")
+            return []
+        raise
     return list(
         db.session.scalars(
             select(OutboxEmail)
@@ -210,18 +226,81 @@ def _is_permanent(error: Exception) -> bool:
     return code is not None and code >= 500
 
 
-def _message(row: OutboxEmail) -> Message:
-    program = get_program()
-    sender = (program.sender_name, current_app.config["MAIL_DEFAULT_SENDER"])
+def _connection_still_usable(error: Exception) -> bool:
+    """After a refusal of one message smtplib resets the session; 421 and I/O errors end it."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return True
+    code = getattr(error, "smtp_code", None)
+    return isinstance(error, smtplib.SMTPResponseException) and code not in (None, -1, 421)
+
+
+def message_id(dedupe_key: str) -> str:
+    """A Message-ID that is the same on every attempt, so duplicates can be recognised.
+
+    Derived from the dedupe key with a keyed hash: the key holds record ids (and for some
+    kinds part of a token), which must not show in a header.
+    """
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(secret, dedupe_key.encode(), hashlib.sha256).hexdigest()[:32]
+    domain = current_app.config["MAIL_DEFAULT_SENDER"].rpartition("@")[2] or "familylink"
+    return f"<{digest}@{domain}>"
+
+
+@dataclass
+class _Outgoing:
+    """What the sender needs of a leased row, read once: commits expire ORM objects."""
+
+    id: int
+    kind: str
+    claimed_by: str | None
+    to_address: str
+    to_user_id: int | None
+    patient_id: int | None
+    required_scope: str | None
+    not_after: datetime | None
+    attempts: int
+    dedupe_key: str
+    subject: str
+    text_body: str
+    html_body: str
+    attachment: Attachment | None
+
+    @classmethod
+    def of(cls, row: OutboxEmail) -> _Outgoing:
+        attachment = None
+        if row.attachment_data:
+            attachment = Attachment(row.attachment_name, row.attachment_type, row.attachment_data)
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            claimed_by=row.claimed_by,
+            to_address=row.to_address,
+            to_user_id=row.to_user_id,
+            patient_id=row.patient_id,
+            required_scope=row.required_scope,
+            not_after=row.not_after,
+            attempts=row.attempts,
+            dedupe_key=row.dedupe_key,
+            subject=row.subject,
+            text_body=row.text_body,
+            html_body=row.html_body,
+            attachment=attachment,
+        )
+
+
+def _message(item: _Outgoing, sender: tuple[str, str]) -> Message:
+    # Headers identify the outbox row only: no names, no kind of email, no patient.
     msg = Message(
-        subject=row.subject,
-        recipients=[row.to_address],
-        body=row.text_body,
-        html=row.html_body,
+        subject=item.subject,
+        recipients=[item.to_address],
+        body=item.text_body,
+        html=item.html_body,
         sender=sender,
+        extra_headers={OUTBOX_ID_HEADER: str(item.id)},
     )
-    if row.attachment_data:
-        msg.attach(row.attachment_name, row.attachment_type, row.attachment_data)
+    msg.msgId = message_id(item.dedupe_key)
+    if item.attachment:
+        msg.attach(item.attachment.filename, item.attachment.content_type, item.attachment.data)
     return msg
 
 
@@ -232,6 +311,10 @@ class DeliveryReport:
     failed: int = 0
     cancelled: int = 0
 
+    def add(self, other: DeliveryReport) -> None:
+        for name in ("sent", "retried", "failed", "cancelled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def __str__(self) -> str:
         return (
             f"sent {self.sent}, will retry {self.retried}, failed {self.failed}, "
@@ -239,75 +322,115 @@ class DeliveryReport:
         )
 
 
-def _still_wanted(row: OutboxEmail, now: datetime) -> str | None:
+def _still_wanted(item: _Outgoing, now: datetime) -> str | None:
     """Why a leased row must not be sent any more, or None when it may go."""
-    if row.not_after is not None and row.not_after <= now:
+    if item.not_after is not None and item.not_after <= now:
         return "too late to be useful"
-    if row.patient_id is not None and row.to_user_id is not None:
+    if item.patient_id is not None and item.to_user_id is not None:
         from familylink.services import consent  # consent depends on mail for its notices
 
         if not consent.may_disclose(
-            row.to_user_id, row.patient_id, row.required_scope, now=now, audit_access=False
+            item.to_user_id, item.patient_id, item.required_scope, now=now, audit_access=False
         ):
             return "consent ended"
     return None
 
 
-def deliver_batch(rows: list[OutboxEmail], *, now: datetime) -> DeliveryReport:
-    """Send leased rows over one SMTP connection, committing each outcome as it happens."""
+def _settle(item: _Outgoing, **values) -> bool:
+    """Write an outcome to the row, only while this worker's claim on it stands."""
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == item.claimed_by)
+        .values(locked_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:
+        log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
+        return False
+    return True
+
+
+def deliver_batch(
+    rows: list[OutboxEmail], *, now: datetime, deadline: float | None = None
+) -> DeliveryReport:
+    """Send leased rows over one SMTP connection, committing each outcome as it happens.
+
+    `deadline` (a time.monotonic() value) is when this worker stops starting new messages
+    and hands the rest back, so it never sends a row whose lease may have run out.
+    """
     report = DeliveryReport()
     if not rows:
         return report
+    items = [_Outgoing.of(row) for row in rows]
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
     use_dev_mailbox = not current_app.config.get("MAIL_SERVER")
     if use_dev_mailbox and not current_app.config.get("DEV_MAILBOX"):
-        log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(rows))
+        log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
+        _release(items)
         return report
+    program = get_program()
+    sender = (program.sender_name, current_app.config["MAIL_DEFAULT_SENDER"])
     connection = None
     try:
-        for index, row in enumerate(rows):
-            reason = _still_wanted(row, now)
+        for index, item in enumerate(items):
+            if deadline is not None and time.monotonic() >= deadline:
+                _release(items[index:])
+                break
+            reason = _still_wanted(item, now)
             if reason:
-                row.status, row.last_error, row.locked_until = OutboxStatus.CANCELLED, reason, None
+                if _settle(item, status=OutboxStatus.CANCELLED, last_error=reason):
+                    report.cancelled += 1
                 db.session.commit()
-                report.cancelled += 1
                 continue
-            row.attempts += 1
+            attempts = item.attempts + 1
             try:
                 if not use_dev_mailbox:
                     if connection is None:
                         connection = VerifiedConnection(current_app.extensions["mail"]).__enter__()
-                    connection.send(_message(row))
-            except (smtplib.SMTPException, OSError) as error:
-                row.last_error = f"{type(error).__name__}: {str(error)[:300]}"
-                row.locked_until = None
-                if _is_permanent(error) or row.attempts >= max_attempts:
-                    row.status = OutboxStatus.FAILED
+                    connection.send(_message(item, sender))
+            except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
+                smtp_error = isinstance(error, smtplib.SMTPException | OSError)
+                last_error = f"{type(error).__name__}: {str(error)[:300]}"
+                if not smtp_error or _is_permanent(error) or attempts >= max_attempts:
+                    if not smtp_error:
+                        log.exception("outbox row %s could not be sent", item.id)
+                    _settle(
+                        item, status=OutboxStatus.FAILED, attempts=attempts, last_error=last_error
+                    )
+                    audit.record(
+                        "email.failed",
+                        object_type="outbox_emails",
+                        object_id=item.id,
+                        patient_id=item.patient_id,
+                        now=now,
+                    )
                     report.failed += 1
-                    audit.record("email.failed", obj=row, patient_id=row.patient_id, now=now)
                 else:
-                    row.next_attempt_at = now + _backoff(row.attempts)
+                    _settle(
+                        item,
+                        attempts=attempts,
+                        last_error=last_error,
+                        next_attempt_at=now + _backoff(attempts),
+                    )
                     report.retried += 1
                 db.session.commit()
-                if not isinstance(error, smtplib.SMTPRecipientsRefused):
+                if not (smtp_error and _connection_still_usable(error)):
                     # The connection is suspect: hand the rest back for the next pass.
-                    _release(rows[index + 1 :])
                     _close(connection)
                     connection = None
+                    _release(items[index + 1 :])
                     break
                 continue
-            row.status, row.sent_at, row.locked_until, row.last_error = (
-                OutboxStatus.SENT,
-                now,
-                None,
-                None,
-            )
+            # The server has accepted the message: record it at once, so that only a crash
+            # right here can make a later pass send it again.
+            _settle(item, status=OutboxStatus.SENT, attempts=attempts, sent_at=now, last_error=None)
             audit.record(
                 "email.sent",
-                obj=row,
-                patient_id=row.patient_id,
-                recipient_id=row.to_user_id,
-                detail={"kind": row.kind},
+                object_type="outbox_emails",
+                object_id=item.id,
+                patient_id=item.patient_id,
+                recipient_id=item.to_user_id,
+                detail={"kind": item.kind},
                 now=now,
             )
             db.session.commit()
@@ -325,27 +448,43 @@ def _close(connection: Connection | None) -> None:
     connection.host.close()
 
 
-def _release(rows: list[OutboxEmail]) -> None:
-    for row in rows:
-        row.locked_until = None
+def _release(items: list[_Outgoing]) -> None:
+    """Hand unsent rows back before their lease ends, so another pass can take them now."""
+    for item in items:
+        db.session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == item.claimed_by)
+            .values(locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
 
 
 def send_pending(
     *, now: datetime, worker: str = "worker", limit: int | None = None
 ) -> DeliveryReport:
-    """One delivery pass: claim due rows batch by batch and send them until none are left."""
+    """One delivery pass: claim due rows batch by batch and send them until none are left.
+
+    `now` is the pass's starting instant; each batch acts at `now` plus the time the pass
+    has taken so far, so a long pass does not lease rows with an instant already past.
+    """
     batch_size = current_app.config["MAIL_BATCH_SIZE"]
+    lease_seconds = current_app.config["MAIL_LEASE_SECONDS"]
+    started = time.monotonic()
     total = DeliveryReport()
     handled = 0
     while limit is None or handled < limit:
-        rows = claim_batch(now=now, limit=batch_size, worker=worker)
+        batch_now = now + timedelta(seconds=time.monotonic() - started)
+        size = batch_size if limit is None else min(batch_size, limit - handled)
+        rows = claim_batch(now=batch_now, limit=size, worker=worker)
         if not rows:
             break
-        report = deliver_batch(rows, now=now)
+        # Start no new message in the second half of the lease: the one in flight then has
+        # the other half to finish before any other worker may take the row.
+        deadline = time.monotonic() + lease_seconds / 2
+        report = deliver_batch(rows, now=batch_now, deadline=deadline)
         handled += len(rows)
-        for field in ("sent", "retried", "failed", "cancelled"):
-            setattr(total, field, getattr(total, field) + getattr(report, field))
+        total.add(report)
         if report.sent + report.failed + report.cancelled == 0:
             break  # the server is down: try again on the next pass, not in a tight loop
     return total
