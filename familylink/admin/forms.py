@@ -60,3 +60,7 @@ class InviteForm(FlaskForm):
             Length(max=254, message="That email address is too long."),
         ],
     )
+
+
+class RetryEmailForm(FlaskForm):
+    """No fields: the CSRF token is the point."""

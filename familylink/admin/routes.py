@@ -1,13 +1,13 @@
 """Program settings and therapist accounts."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from familylink.admin.forms import InviteForm, ProgramForm
+from familylink.admin.forms import InviteForm, ProgramForm, RetryEmailForm
 from familylink.extensions import db
 from familylink.models import Role, User
-from familylink.services import accounts
+from familylink.services import accounts, mailer
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program, update_program
 from familylink.web import apply_error, request_now, role_required
@@ -86,3 +86,26 @@ def invite_therapist():
             flash(f"Invitation sent to {form.email.data}.", "success")
             return redirect(url_for("admin.home"))
     return render_template("admin/home.html", therapists=_therapists(), invite_form=form), 400
+
+
+@bp.route("/outbox")
+@role_required(Role.ADMIN)
+def outbox():
+    return render_template(
+        "admin/outbox.html",
+        counts=mailer.outbox_counts(),
+        failed=mailer.failed_emails(),
+        retry_form=RetryEmailForm(),
+    )
+
+
+@bp.route("/outbox/<int:email_id>/retry", methods=["POST"])
+@role_required(Role.ADMIN)
+def retry_email(email_id: int):
+    form = RetryEmailForm()
+    if not form.validate_on_submit():
+        abort(400)
+    mailer.retry_failed(email_id, actor=current_user, now=request_now())
+    db.session.commit()
+    flash(f"Email {email_id} is queued again.", "success")
+    return redirect(url_for("admin.outbox"))

@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, render_template, url_for
 from flask_mail import Connection, Message
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
+from familylink.services.errors import NotFound
 from familylink.services.program import get_program
 
 log = logging.getLogger(__name__)
@@ -488,3 +489,55 @@ def send_pending(
         if report.sent + report.failed + report.cancelled == 0:
             break  # the server is down: try again on the next pass, not in a tight loop
     return total
+
+
+# --- The admin's view of the outbox.
+
+
+def outbox_counts() -> dict[str, int]:
+    """How many rows are in each status (every status listed, zero included)."""
+    rows = db.session.execute(
+        select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
+    ).all()
+    counts = {str(status): 0 for status in OutboxStatus}
+    counts.update({str(status): n for status, n in rows})
+    return counts
+
+
+def failed_emails(limit: int = 100) -> list[OutboxEmail]:
+    """The most recently failed rows, newest first."""
+    return list(
+        db.session.scalars(
+            select(OutboxEmail)
+            .where(OutboxEmail.status == OutboxStatus.FAILED)
+            .order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
+    """Put one failed row back in the queue with a fresh set of attempts.
+
+    Raises NotFound for an unknown id or a row that is not failed. Consent and the row's
+    useful-until time are still checked when it is sent.
+    """
+    row = db.session.get(OutboxEmail, email_id)
+    if row is None or row.status != OutboxStatus.FAILED:
+        raise NotFound()
+    row.status = OutboxStatus.PENDING
+    row.attempts = 0
+    row.next_attempt_at = now
+    row.locked_until = None
+    row.claimed_by = None
+    audit.record(
+        "email.retried",
+        actor=actor,
+        obj=row,
+        patient_id=row.patient_id,
+        recipient_id=row.to_user_id,
+        detail={"kind": row.kind, "last_error": (row.last_error or "")[:200]},
+        now=now,
+    )
+    db.session.flush()
+    return row
