@@ -288,3 +288,20 @@ def test_sqlite_files_wait_for_a_busy_write_lock():
     postgres = {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db/x"}
     apply_database_defaults(postgres)
     assert "connect_args" not in postgres["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+def test_each_sent_email_is_in_the_audit_log_with_its_kind(mail_ctx, smtp_server, now):
+    _queue(2, now)
+    mailer.send_pending(now=now)
+    db.session.rollback()
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "email.sent").order_by(AuditEvent.id)
+    ).all()
+    rows = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+    assert [(e.object_type, e.object_id, e.detail) for e in events] == [
+        ("outbox_emails", row.id, {"kind": "password_reset"}) for row in rows
+    ]
+    soon = now + timedelta(minutes=1)  # each batch acts at the pass's start plus time taken
+    assert all(now <= e.at < soon for e in events)
+    assert all(now <= row.sent_at < soon for row in rows)
+    assert all(row.attempts == 1 and row.locked_until is None for row in rows)
