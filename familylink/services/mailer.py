@@ -18,6 +18,7 @@ import smtplib
 import ssl
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.header import Header
@@ -144,6 +145,25 @@ def cancel_pending(*, now: datetime, to_user_id: int, patient_id: int) -> int:
     return result.rowcount
 
 
+class _DataGate:
+    """Runs `before_data` just before DATA, the command whose reply means "accepted"."""
+
+    before_data = None
+
+    def data(self, msg):
+        if self.before_data is not None:
+            self.before_data()
+        return super().data(msg)
+
+
+class _GatedSMTP(_DataGate, smtplib.SMTP):
+    pass
+
+
+class _GatedSMTP_SSL(_DataGate, smtplib.SMTP_SSL):
+    pass
+
+
 class VerifiedConnection(Connection):
     """Flask-Mail's connection, but TLS checks the server's certificate and host name.
 
@@ -156,11 +176,11 @@ class VerifiedConnection(Connection):
         # Built only when used: loading the CA store costs a tenth of a second.
         context = ssl.create_default_context() if self.mail.use_ssl or self.mail.use_tls else None
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(
+            host = _GatedSMTP_SSL(
                 self.mail.server, self.mail.port, timeout=timeout, context=context
             )
         else:
-            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
+            host = _GatedSMTP(self.mail.server, self.mail.port, timeout=timeout)
         try:
             if self.mail.use_tls:
                 host.starttls(context=context)
@@ -429,9 +449,13 @@ class SmtpLink:
     def __init__(self):
         self.connection: Connection | None = None
 
-    def send(self, item: _Outgoing, sender: tuple[str, str]) -> None:
+    def send(self, item: _Outgoing, sender: tuple[str, str], before_data=None) -> None:
         if self.connection is None:
             self.connection = VerifiedConnection(current_app.extensions["mail"]).__enter__()
+        if self.connection.host is not None:
+            self.connection.host.before_data = before_data
+        elif before_data is not None:
+            before_data()
         _send(self.connection, item, sender)
 
     def close(self) -> None:
@@ -439,44 +463,106 @@ class SmtpLink:
         self.connection = None
 
 
-def _mark_sent(item: _Outgoing, *, attempts: int, now: datetime, autocommit) -> bool:
+class _MarkFailed(Exception):
+    """Recording a sent message failed: a database problem, not this message's fault."""
+
+
+class _SentMarks:
+    """Where sent messages are recorded as such.
+
+    On PostgreSQL the record of message n is written on a second thread while message n+1's
+    MAIL and RCPT commands go out, and is waited for before n+1's DATA: the database round
+    trip overlaps SMTP round trips, yet no more than one accepted message is ever
+    unrecorded (the guarantee in the README). On SQLite the write is local and quick, so
+    it happens in line.
+    """
+
+    def __init__(self):
+        self.sent = 0
+        self.pending: Future | None = None
+        self.pool = None
+        if db.session.get_bind().dialect.name == "postgresql":
+            self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-marks")
+        else:
+            self.connection = db.engine.connect()
+
+    def add(self, item: _Outgoing, *, attempts: int, now: datetime) -> None:
+        if self.pool is None:
+            self.sent += _mark_sent(item, attempts=attempts, now=now, connection=self.connection)
+            return
+        self.wait()
+        self.pending = self.pool.submit(
+            _mark_sent, item, attempts=attempts, now=now, connection=self.connection
+        )
+
+    def wait(self) -> None:
+        """Block until the last record is written; raise _MarkFailed if it could not be."""
+        if self.pending is None:
+            return
+        future, self.pending = self.pending, None
+        try:
+            self.sent += future.result()
+        except Exception as error:
+            raise _MarkFailed() from error
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+            self.connection.close()
+
+
+def _mark_sent(item: _Outgoing, *, attempts: int, now: datetime, connection) -> bool:
     """Record an accepted message as sent, with its audit row, in one transaction.
 
-    On PostgreSQL that is one statement on an autocommit connection (one round trip:
-    UPDATE … RETURNING feeding INSERT INTO audit_events), with synchronous_commit off for
-    that transaction only (see _settle for what that does and does not risk).
+    Plain SQL on a connection of its own (not the ORM session): this runs once per message,
+    and building statements cost more than running them. On PostgreSQL it is one statement
+    (UPDATE … RETURNING feeding INSERT INTO audit_events) in autocommit mode, so one round
+    trip, with synchronous_commit off for that transaction only (see _settle for what that
+    does and does not risk).
     """
-    values = dict(status=OutboxStatus.SENT, attempts=attempts, sent_at=now, last_error=None)
-    if autocommit is None:
-        if not _settle(item, **values):
-            return False
-        audit.record(
-            "email.sent",
-            object_type="outbox_emails",
-            object_id=item.id,
-            patient_id=item.patient_id,
-            recipient_id=item.to_user_id,
-            detail={"kind": item.kind},
-            now=now,
-        )
-        db.session.commit()
-        return True
-    count = autocommit.exec_driver_sql(
-        _PG_MARK_SENT,
-        {
+    at = now.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC (UTCDateTime)
+    detail = json.dumps({"kind": item.kind})
+    if connection.dialect.name == "postgresql":
+        params = {
             "id": item.id,
             "token": item.claimed_by,
             "attempts": attempts,
-            "now": now.astimezone(UTC).replace(tzinfo=None),  # stored as naive UTC
+            "now": at,
             "patient_id": item.patient_id,
             "recipient_id": item.to_user_id,
-            "detail": json.dumps({"kind": item.kind}),
-        },
-    ).scalar()
+            "detail": detail,
+        }
+        count = connection.exec_driver_sql(_PG_MARK_SENT, params).scalar()
+    else:
+        stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
+        with connection.begin():
+            count = connection.exec_driver_sql(
+                _SQLITE_MARK_SENT, (attempts, stamp, item.id, item.claimed_by)
+            ).rowcount
+            if count:
+                connection.exec_driver_sql(
+                    _SQLITE_AUDIT_SENT,
+                    (stamp, item.id, item.patient_id, item.to_user_id, detail),
+                )
     if not count:
         log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
     return bool(count)
 
+
+_SQLITE_MARK_SENT = """
+UPDATE outbox_emails
+SET status = 'sent', attempts = ?, sent_at = ?, last_error = NULL, locked_until = NULL
+WHERE id = ? AND claimed_by = ?
+"""
+_SQLITE_AUDIT_SENT = """
+INSERT INTO audit_events
+    (at, action, object_type, object_id, patient_id, recipient_id, outcome, detail)
+VALUES (?, 'email.sent', 'outbox_emails', ?, ?, ?, 'success', ?)
+"""
 
 # Written out once rather than built per message: building and caching the equivalent
 # SQLAlchemy statement cost more than the round trip. tests/unit/test_mailer.py checks
@@ -518,36 +604,40 @@ def deliver_batch(
         return report
     own_link = smtp is None
     smtp = smtp or SmtpLink()
-    autocommit = None
-    if db.session.get_bind().dialect.name == "postgresql":
-        autocommit = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    marks = _SentMarks()
     items = [_Outgoing.of(row) for row in rows]
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
     use_dev_mailbox = not current_app.config.get("MAIL_SERVER")
     if use_dev_mailbox and not current_app.config.get("DEV_MAILBOX"):
         log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
         _release(items)
-        if autocommit is not None:
-            autocommit.close()
+        marks.close()
         return report
     program = get_program()
     sender = (program.sender_name, current_app.config["MAIL_DEFAULT_SENDER"])
     try:
         for index, item in enumerate(items):
             if deadline is not None and time.monotonic() >= deadline:
+                marks.wait()
                 _release(items[index:])
                 break
             reason = _still_wanted(item, now)
             if reason:
+                marks.wait()
                 if _settle(item, status=OutboxStatus.CANCELLED, last_error=reason):
                     report.cancelled += 1
                 db.session.commit()
                 continue
             attempts = item.attempts + 1
             try:
-                if not use_dev_mailbox:
-                    smtp.send(item, sender)
+                if use_dev_mailbox:
+                    marks.wait()
+                else:
+                    smtp.send(item, sender, before_data=marks.wait)
+            except _MarkFailed as error:
+                raise error.__cause__ from None
             except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
+                marks.wait()
                 smtp_error = isinstance(error, smtplib.SMTPException | OSError)
                 last_error = f"{type(error).__name__}: {str(error)[:300]}"
                 if not smtp_error or _is_permanent(error) or attempts >= max_attempts:
@@ -581,13 +671,14 @@ def deliver_batch(
                 continue
             # The server has accepted the message: record it at once, so that only a crash
             # right here can make a later pass send it again.
-            if _mark_sent(item, attempts=attempts, now=now, autocommit=autocommit):
-                report.sent += 1
+            marks.add(item, attempts=attempts, now=now)
     finally:
-        if own_link:
-            smtp.close()
-        if autocommit is not None:
-            autocommit.close()
+        try:
+            marks.close()
+        finally:
+            if own_link:
+                smtp.close()
+    report.sent = marks.sent
     return report
 
 
