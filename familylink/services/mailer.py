@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -328,6 +329,11 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8")).replace(b"\n", b"\r\n")
 
 
+@functools.lru_cache(maxsize=16)
+def _from_header(sender: tuple[str, str]) -> str:
+    return formataddr((_header(sender[0]), _header(sender[1])), "utf-8")
+
+
 def message_bytes(item: _Outgoing, sender: tuple[str, str], *, date: float) -> bytes:
     """The message as sent: text and HTML alternatives, and the attachment if any.
 
@@ -343,7 +349,7 @@ def message_bytes(item: _Outgoing, sender: tuple[str, str], *, date: float) -> b
     headers = [
         "MIME-Version: 1.0",
         f"Subject: {subject}",
-        f"From: {formataddr((_header(sender[0]), _header(sender[1])), 'utf-8')}",
+        f"From: {_from_header(sender)}",
         f"To: {_header(item.to_address)}",
         f"Date: {formatdate(date, usegmt=True)}",
         f"Message-ID: {message_id(item.dedupe_key)}",
