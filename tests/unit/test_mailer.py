@@ -305,3 +305,33 @@ def test_each_sent_email_is_in_the_audit_log_with_its_kind(mail_ctx, smtp_server
     assert all(now <= e.at < soon for e in events)
     assert all(now <= row.sent_at < soon for row in rows)
     assert all(row.attempts == 1 and row.locked_until is None for row in rows)
+
+
+def test_accents_long_html_lines_and_a_calendar_attachment_arrive_intact(
+    mail_ctx, smtp_server, now
+):
+    program = mailer.get_program()
+    program.sender_name = "Séances en famille"
+    row = mailer.queue_email(
+        "password_reset",
+        to="zoe@example.org",
+        dedupe_key="intact",
+        now=now,
+        context={"link": "https://familylink.test/reset/" + "x" * 1500},
+        attachment=mailer.Attachment(
+            "session.ics", "text/calendar; method=REQUEST", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+        ),
+    )
+    row.text_body = "Bonjour Zoé,\n\n" + "a" * 2000 + "\n. a line starting with a dot\n"
+    db.session.commit()
+    assert mailer.send_pending(now=now).sent == 1
+    message = smtp_server.parsed()[0]
+    assert message["From"] == "Séances en famille <no-reply@familylink.localhost>"
+    text = message.get_body(("plain",)).get_content()
+    assert text.replace("\r\n", "\n") == row.text_body  # CRLF on the wire
+    html = message.get_body(("html",)).get_content()
+    assert "x" * 1500 in html
+    (ics,) = [part for part in message.iter_attachments()]
+    assert ics.get_content_type() == "text/calendar" and ics.get_param("method") == "REQUEST"
+    assert ics.get_filename() == "session.ics"
+    assert ics.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
