@@ -3,7 +3,8 @@
     .venv/bin/python bench/reminders.py [--count 10000] [--database sqlite|postgresql|both]
 
 Seeds COUNT due outbox rows, runs the real sender (`mailer.send_pending`, as `flask mail send`
-does) against a local aiosmtpd sink, then sends COUNT pre-built messages of the same size with
+does) against a local aiosmtpd sink (its own process), then sends COUNT pre-built messages
+of the same size with
 plain smtplib over one connection to the same sink, and prints both rates and their ratio.
 The databases are throwaway: a temporary SQLite file, and the PostgreSQL database named by
 --pg-url (dropped and recreated tables; never point it at real data).
@@ -12,11 +13,11 @@ The databases are throwaway: a temporary SQLite file, and the PostgreSQL databas
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import smtplib
 import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -44,14 +45,51 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/familylink_bench"
 class CountingSink:
     """Accepts every message and counts it; nothing is stored."""
 
-    def __init__(self):
-        self.count = 0
-        self.lock = threading.Lock()
+    def __init__(self, counter):
+        self.counter = counter
 
     async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.count += 1
+        with self.counter.get_lock():
+            self.counter.value += 1
         return "250 OK"
+
+
+def serve_sink(port: int, counter, ready, stop) -> None:
+    """The sink in a process of its own, as a real mail server would be: it does not
+    compete with the sender for the interpreter lock."""
+    controller = Controller(CountingSink(counter), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+class Sink:
+    def __init__(self):
+        self.port = free_port()
+        self.counter = multiprocessing.Value("i", 0)
+        self.ready, self.stop = multiprocessing.Event(), multiprocessing.Event()
+        self.process = multiprocessing.Process(
+            target=serve_sink, args=(self.port, self.counter, self.ready, self.stop)
+        )
+
+    @property
+    def count(self) -> int:
+        return self.counter.value
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self.counter.value = value
+
+    def __enter__(self):
+        self.process.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("the SMTP sink did not start")
+        return self
+
+    def __exit__(self, *_):
+        self.stop.set()
+        self.process.join(30)
 
 
 def seed_due_emails(count: int, now) -> None:
@@ -106,13 +144,13 @@ def ensure_postgres(url: str) -> None:
     admin.dispose()
 
 
-def run(database: str, url: str, count: int, port: int, sink: CountingSink) -> dict:
+def run(database: str, url: str, count: int, sink: Sink) -> dict:
     app = create_app(
         {
             "SECRET_KEY": "bench",
             "SQLALCHEMY_DATABASE_URI": url,
             "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": port,
+            "MAIL_PORT": sink.port,
             "DEV_MAILBOX": False,
             "SERVER_NAME": "familylink.test",
         }
@@ -137,7 +175,7 @@ def run(database: str, url: str, count: int, port: int, sink: CountingSink) -> d
 
     sink.count = 0
     started = time.perf_counter()
-    with smtplib.SMTP("127.0.0.1", port) as smtp:
+    with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
         for sender, to, data in messages:
             smtp.sendmail(sender, [to], data)
     raw_seconds = time.perf_counter() - started
@@ -161,23 +199,16 @@ def main() -> None:
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a THROWAWAY database")
     args = parser.parse_args()
 
-    sink = CountingSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
     results = []
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            if args.database in ("sqlite", "both"):
-                url = f"sqlite:///{Path(folder) / 'bench.db'}"
-                results.append(run("SQLite", url, args.count, port, sink))
-            if args.database in ("postgresql", "both"):
-                ensure_postgres(args.pg_url)
-                results.append(run("PostgreSQL", args.pg_url, args.count, port, sink))
-    finally:
-        controller.stop()
+    with Sink() as sink, tempfile.TemporaryDirectory() as folder:
+        if args.database in ("sqlite", "both"):
+            url = f"sqlite:///{Path(folder) / 'bench.db'}"
+            results.append(run("SQLite", url, args.count, sink))
+        if args.database in ("postgresql", "both"):
+            ensure_postgres(args.pg_url)
+            results.append(run("PostgreSQL", args.pg_url, args.count, sink))
 
-    print(f"{args.count} emails each; sink: aiosmtpd on 127.0.0.1:{port}")
+    print(f"{args.count} emails each; sink: aiosmtpd in its own process on 127.0.0.1")
     print(f"{'database':<12}{'FamilyLink/s':>14}{'smtplib/s':>12}{'ratio':>8}{'seed s':>9}")
     for r in results:
         ratio = r["familylink_rate"] / r["smtplib_rate"]

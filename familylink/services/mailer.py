@@ -454,6 +454,14 @@ class SmtpLink:
 
     def __init__(self):
         self.connection: Connection | None = None
+        self._marks: _SentMarks | None = None
+
+    @property
+    def marks(self) -> _SentMarks:
+        """Where this pass records sent messages (kept across batches, like the connection)."""
+        if self._marks is None:
+            self._marks = _SentMarks()
+        return self._marks
 
     def send(self, item: _Outgoing, sender: tuple[str, str], before_data=None) -> None:
         if self.connection is None:
@@ -465,8 +473,13 @@ class SmtpLink:
         _send(self.connection, item, sender)
 
     def close(self) -> None:
-        _close(self.connection)
-        self.connection = None
+        try:
+            if self._marks is not None:
+                self._marks.close()
+        finally:
+            self._marks = None
+            _close(self.connection)
+            self.connection = None
 
 
 class _MarkFailed(Exception):
@@ -610,17 +623,19 @@ def deliver_batch(
         return report
     own_link = smtp is None
     smtp = smtp or SmtpLink()
-    marks = _SentMarks()
     items = [_Outgoing.of(row) for row in rows]
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
     use_dev_mailbox = not current_app.config.get("MAIL_SERVER")
     if use_dev_mailbox and not current_app.config.get("DEV_MAILBOX"):
         log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
         _release(items)
-        marks.close()
+        if own_link:
+            smtp.close()
         return report
     program = get_program()
     sender = (program.sender_name, current_app.config["MAIL_DEFAULT_SENDER"])
+    marks = smtp.marks
+    sent_before = marks.sent
     try:
         for index, item in enumerate(items):
             if deadline is not None and time.monotonic() >= deadline:
@@ -680,11 +695,11 @@ def deliver_batch(
             marks.add(item, attempts=attempts, now=now)
     finally:
         try:
-            marks.close()
+            marks.wait()
         finally:
             if own_link:
                 smtp.close()
-    report.sent = marks.sent
+    report.sent = marks.sent - sent_before
     return report
 
 
