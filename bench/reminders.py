@@ -3,9 +3,9 @@
     .venv/bin/python bench/reminders.py [--count 10000] [--database sqlite|postgresql|both]
 
 Seeds COUNT due outbox rows, runs the real sender (`mailer.send_pending`, as `flask mail send`
-does) against a local aiosmtpd sink (its own process), then sends COUNT pre-built messages
-of the same size with
-plain smtplib over one connection to the same sink, and prints both rates and their ratio.
+does) against a local aiosmtpd sink (its own process), then sends COUNT pre-built messages of
+the same size with plain smtplib over one connection to the same sink, and prints both rates
+and their ratio.
 The databases are throwaway: a temporary SQLite file, and the PostgreSQL database named by
 --pg-url (dropped and recreated tables; never point it at real data).
 """

@@ -20,7 +20,7 @@ import ssl
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate
@@ -298,22 +298,8 @@ class _Outgoing:
         attachment = None
         if row.attachment_data:
             attachment = Attachment(row.attachment_name, row.attachment_type, row.attachment_data)
-        return cls(
-            id=row.id,
-            kind=row.kind,
-            claimed_by=row.claimed_by,
-            to_address=row.to_address,
-            to_user_id=row.to_user_id,
-            patient_id=row.patient_id,
-            required_scope=row.required_scope,
-            not_after=row.not_after,
-            attempts=row.attempts,
-            dedupe_key=row.dedupe_key,
-            subject=row.subject,
-            text_body=row.text_body,
-            html_body=row.html_body,
-            attachment=attachment,
-        )
+        names = [f.name for f in fields(cls) if f.name != "attachment"]
+        return cls(**{name: getattr(row, name) for name in names}, attachment=attachment)
 
 
 def _header(value: str) -> str:
