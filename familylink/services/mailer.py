@@ -620,6 +620,10 @@ def deliver_batch(
         return report
     program = get_program()
     sender = (program.sender_name, current_app.config["MAIL_DEFAULT_SENDER"])
+    # On a fresh installation get_program() has just added the default settings: commit
+    # them now, or this session would hold SQLite's write lock while the sent-marks
+    # connection waits for it.
+    db.session.commit()
     marks = smtp.marks
     sent_before = marks.sent
     try:

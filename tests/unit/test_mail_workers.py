@@ -81,7 +81,12 @@ def start_sender(env: dict, *extra: str) -> subprocess.Popen:
 
 
 def finish(process: subprocess.Popen) -> str:
-    output, _ = process.communicate(timeout=600)
+    try:
+        output, _ = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == 0, output
     return output
 
@@ -103,8 +108,14 @@ def test_concurrent_sender_processes_deliver_each_email_exactly_once(
     ids = seed_outbox(count, now)
     env = worker_env(database_url, smtp_server, MAIL_BATCH_SIZE=20)
     senders = [start_sender(env) for _ in range(processes)]
-    for sender in senders:
-        finish(sender)
+    try:
+        for sender in senders:
+            finish(sender)
+    finally:
+        for sender in senders:  # a failed assertion must not leave the others running
+            if sender.poll() is None:
+                sender.kill()
+                sender.communicate()
     received = Counter(smtp_server.outbox_ids())
     assert set(received) == set(ids)
     assert max(received.values()) == 1
