@@ -264,6 +264,9 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[OutboxEmail]:
             select(OutboxEmail)
             .where(OutboxEmail.claimed_by == token, OutboxEmail.status == OutboxStatus.PENDING)
             .order_by(OutboxEmail.id)
+            # The claim was written by a bulk UPDATE: rows already in the session must take
+            # the new claim, not keep what they held before (the session keeps loaded values).
+            .execution_options(populate_existing=True)
         )
     )
 
@@ -772,6 +775,9 @@ def send_pending(
                 break  # the server is down: try again on the next pass, not in a tight loop
     finally:
         smtp.close()
+        # Outcomes were written on the recorder's own connection: whatever this session
+        # loaded of those rows is out of date (it keeps loaded values across commits).
+        db.session.expire_all()
     return total
 
 
