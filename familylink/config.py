@@ -51,6 +51,9 @@ def from_environment() -> dict:
             "MAIL_DEFAULT_SENDER", "no-reply@familylink.localhost"
         ),
         "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
+        "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", 50),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
+        "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", 120),
         "SERVER_NAME": os.environ.get("SERVER_NAME"),
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
@@ -100,3 +103,22 @@ DEFAULTS = {
     "FORM_LIMIT": "10 per hour",
     "BOOKING_LIMIT": "30 per hour",
 }
+
+# Seconds a SQLite connection waits for another process's write lock before giving up
+# ("database is locked"): web requests and mail senders share one file.
+SQLITE_BUSY_TIMEOUT = 30
+
+
+def apply_database_defaults(config: dict) -> None:
+    """Engine options that depend on the final database URL (after test overrides)."""
+    url = config.get("SQLALCHEMY_DATABASE_URI") or ""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if (
+        url.startswith("sqlite")
+        and ":memory:" not in url
+        and url not in ("sqlite://", "sqlite:///")
+    ):
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT)
+        options["connect_args"] = connect_args
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -7,6 +7,7 @@ fresh app and finds every table empty afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import smtplib
@@ -239,18 +240,40 @@ def _only_the_test_smtp_server(monkeypatch):
     monkeypatch.setattr(smtplib.SMTP, "connect", guarded)
 
 
+DISCONNECT = "disconnect"  # a `replies` entry: drop the connection instead of answering
+
+
 @dataclass
 class SinkHandler:
-    """Collects messages; `replies` queues SMTP answers (e.g. '451 try later') for DATA."""
+    """Collects messages; `replies` queues SMTP answers (e.g. '451 try later') for DATA.
+
+    `stall_at=n` makes the n-th DATA (counting from 1) wait before its 250 until `resume` is
+    set; `stalled` is set while it waits. The message counts as received once answered.
+    """
 
     messages: list = field(default_factory=list)
     replies: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stall_at: int | None = None
+    stalled: threading.Event = field(default_factory=threading.Event)
+    resume: threading.Event = field(default_factory=threading.Event)
+    data_count: int = 0
 
     async def handle_DATA(self, server, session, envelope: Envelope):
         with self.lock:
-            if self.replies:
-                return self.replies.pop(0)
+            self.data_count += 1
+            stall = self.data_count == self.stall_at
+            reply = self.replies.pop(0) if self.replies else None
+        if reply == DISCONNECT:
+            server.transport.close()
+            return "421 closing"
+        if reply is not None:
+            return reply
+        if stall:
+            self.stalled.set()
+            while not self.resume.is_set():
+                await asyncio.sleep(0.02)
+        with self.lock:
             self.messages.append(envelope)
         return "250 Message accepted for delivery"
 
@@ -267,6 +290,7 @@ class SmtpSink:
         return self
 
     def stop(self):
+        self.handler.resume.set()  # a stalled answer must not hold the server open
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
@@ -286,6 +310,10 @@ class SmtpSink:
             message_from_bytes(envelope.content, policy=default_policy)
             for envelope in self.handler.messages
         ]
+
+    def outbox_ids(self) -> list[int]:
+        """The outbox row named by each received message (X-FamilyLink-Id), in arrival order."""
+        return [int(message["X-FamilyLink-Id"]) for message in self.parsed()]
 
     def settings(self) -> dict:
         return {

@@ -82,3 +82,7 @@ class AuditFilterForm(FlaskForm):
     )
     start = DateField("From (date)", validators=[Optional()])
     end = DateField("To (date, inclusive)", validators=[Optional()])
+
+
+class RetryEmailForm(FlaskForm):
+    """No fields: the CSRF token is the point."""

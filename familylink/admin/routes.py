@@ -5,14 +5,14 @@ import io
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from familylink.admin.forms import AuditFilterForm, InviteForm, ProgramForm
+from familylink.admin.forms import AuditFilterForm, InviteForm, ProgramForm, RetryEmailForm
 from familylink.extensions import db
 from familylink.models import Role, User
-from familylink.services import accounts, audit
+from familylink.services import accounts, audit, mailer
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program, update_program
 from familylink.web import apply_error, request_now, role_required
@@ -161,3 +161,26 @@ def audit_export():
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=audit-log.csv"},
     )
+
+
+@bp.route("/outbox")
+@role_required(Role.ADMIN)
+def outbox():
+    return render_template(
+        "admin/outbox.html",
+        counts=mailer.outbox_counts(),
+        failed=mailer.failed_emails(),
+        retry_form=RetryEmailForm(),
+    )
+
+
+@bp.route("/outbox/<int:email_id>/retry", methods=["POST"])
+@role_required(Role.ADMIN)
+def retry_email(email_id: int):
+    form = RetryEmailForm()
+    if not form.validate_on_submit():
+        abort(400)
+    mailer.retry_failed(email_id, actor=current_user, now=request_now())
+    db.session.commit()
+    flash(f"Email {email_id} is queued again.", "success")
+    return redirect(url_for("admin.outbox"))

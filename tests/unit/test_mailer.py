@@ -1,14 +1,16 @@
 """The outbox and its sender, against a real SMTP server on loopback."""
 
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from familylink.config import apply_database_defaults
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, OutboxStatus
 from familylink.services import mailer
-from tests.conftest import free_port
+from tests.conftest import DISCONNECT, free_port
 
 
 @pytest.fixture
@@ -147,3 +149,189 @@ def test_the_guard_refuses_unexpected_smtp_connections():
 
     with pytest.raises(AssertionError, match="unexpected SMTP connection"):
         smtplib.SMTP("127.0.0.1", free_port())
+
+
+def _row():
+    db.session.rollback()
+    return db.session.scalar(select(OutboxEmail))
+
+
+@pytest.mark.parametrize(
+    "refusal", ["421 Service not available", "451 Try again later", DISCONNECT]
+)
+def test_a_transient_failure_before_250_is_retried_and_delivered_once(
+    mail_ctx, smtp_server, now, refusal
+):
+    smtp_server.handler.replies.append(refusal)
+    _queue(1, now)
+    assert mailer.send_pending(now=now).retried == 1
+    row = _row()
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1 and row.last_error
+    assert mailer.send_pending(now=row.next_attempt_at).sent == 1
+    assert len(smtp_server.messages) == 1 and _row().status == OutboxStatus.SENT
+
+
+def test_retries_wait_longer_each_time(mail_ctx, smtp_server, now):
+    smtp_server.handler.replies.extend(["421 busy", "451 later", DISCONNECT, "452 full"])
+    _queue(1, now)
+    delays, moment = [], now
+    for _ in range(4):
+        mailer.send_pending(now=moment)
+        row = _row()
+        delays.append(row.next_attempt_at - moment)
+        moment = row.next_attempt_at
+    assert delays == sorted(delays) and len(set(delays)) == 4
+    assert mailer.send_pending(now=moment).sent == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_retry_delays_are_jittered():
+    delays = {mailer._backoff(3) for _ in range(20)}
+    assert len(delays) > 1
+    assert all(timedelta(seconds=96) <= d <= timedelta(seconds=144) for d in delays)
+
+
+def test_a_refused_message_does_not_hold_up_the_rest_of_the_batch(mail_ctx, smtp_server, now):
+    smtp_server.handler.replies.append("451 Try again later")
+    _queue(3, now)
+    report = mailer.send_pending(now=now)
+    assert (report.retried, report.sent) == (1, 2)
+
+
+def test_after_the_server_closes_the_connection_the_rest_go_on_the_next_pass(
+    mail_ctx, smtp_server, now
+):
+    smtp_server.handler.replies.append("421 Closing")
+    _queue(3, now)
+    first = mailer.send_pending(now=now)
+    assert (first.retried, first.sent) == (1, 0)
+    assert _statuses() == ["pending"] * 3
+    second = mailer.send_pending(now=now + timedelta(seconds=10))
+    assert second.sent == 2  # the refused one waits for its own retry time
+    assert mailer.send_pending(now=now + timedelta(hours=1)).sent == 1
+    assert len(smtp_server.messages) == 3
+
+
+def test_a_message_that_cannot_be_built_is_failed_not_retried_forever(mail_ctx, smtp_server, now):
+    _queue(2, now)
+    db.session.execute(
+        update(OutboxEmail).where(OutboxEmail.id == 1).values(to_address="bad\nBcc: x@example.org")
+    )
+    db.session.commit()
+    report = mailer.send_pending(now=now)
+    assert (report.failed, report.sent) == (1, 1)
+    assert _statuses() == ["failed", "sent"]
+
+
+def test_every_message_names_its_outbox_row(mail_ctx, smtp_server, now):
+    _queue(2, now)
+    mailer.send_pending(now=now)
+    ids = db.session.scalars(select(OutboxEmail.id).order_by(OutboxEmail.id)).all()
+    assert sorted(smtp_server.outbox_ids()) == ids
+
+
+def test_the_message_id_is_the_same_on_every_attempt_and_hides_the_dedupe_key(
+    mail_ctx, smtp_server, now
+):
+    smtp_server.handler.replies.append(DISCONNECT)
+    _queue(1, now)
+    mailer.send_pending(now=now)
+    mailer.send_pending(now=now + timedelta(hours=1))
+    expected = mailer.message_id("test:0")
+    assert smtp_server.parsed()[0]["Message-ID"] == expected
+    assert "test" not in expected.split("@")[0]
+    assert mailer.message_id("test:1") != expected
+
+
+def test_no_header_carries_more_than_the_row_id_and_the_two_addresses(mail_ctx, smtp_server, now):
+    _queue(1, now)
+    mailer.send_pending(now=now)
+    message = smtp_server.parsed()[0]
+    assert set(message.keys()) <= {
+        "Content-Type",
+        "MIME-Version",
+        "Subject",
+        "From",
+        "To",
+        "Date",
+        "Message-ID",
+        "X-FamilyLink-Id",
+    }
+
+
+def test_a_sender_past_its_deadline_hands_the_batch_back(mail_ctx, smtp_server, now):
+    _queue(2, now)
+    rows = mailer.claim_batch(now=now, limit=10, worker="slow")
+    report = mailer.deliver_batch(rows, now=now, deadline=time.monotonic() - 1)
+    assert report.sent == 0 and smtp_server.messages == []
+    assert len(mailer.claim_batch(now=now, limit=10, worker="next")) == 2
+
+
+def test_a_sender_whose_lease_was_taken_over_does_not_overwrite_the_new_claim(
+    mail_ctx, smtp_server, now
+):
+    _queue(1, now)
+    rows = mailer.claim_batch(now=now, limit=10, worker="old")
+    for row in rows:  # keep the old worker's view of its rows, as its process would
+        db.session.expunge(row)
+    later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
+    mailer.claim_batch(now=later, limit=10, worker="new")
+    mailer.deliver_batch(rows, now=now)
+    row = _row()
+    assert row.claimed_by.startswith("new:") and row.status == OutboxStatus.PENDING
+
+
+def test_sqlite_files_wait_for_a_busy_write_lock():
+    config = {"SQLALCHEMY_DATABASE_URI": "sqlite:////tmp/x.db", "SQLALCHEMY_ENGINE_OPTIONS": {}}
+    apply_database_defaults(config)
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["timeout"] >= 5
+    postgres = {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db/x"}
+    apply_database_defaults(postgres)
+    assert "connect_args" not in postgres["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+def test_each_sent_email_is_in_the_audit_log_with_its_kind(mail_ctx, smtp_server, now):
+    _queue(2, now)
+    mailer.send_pending(now=now)
+    db.session.rollback()
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "email.sent").order_by(AuditEvent.id)
+    ).all()
+    rows = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+    assert [(e.object_type, e.object_id, e.detail) for e in events] == [
+        ("outbox_emails", row.id, {"kind": "password_reset"}) for row in rows
+    ]
+    soon = now + timedelta(minutes=1)  # each batch acts at the pass's start plus time taken
+    assert all(now <= e.at < soon for e in events)
+    assert all(now <= row.sent_at < soon for row in rows)
+    assert all(row.attempts == 1 and row.locked_until is None for row in rows)
+
+
+def test_accents_long_html_lines_and_a_calendar_attachment_arrive_intact(
+    mail_ctx, smtp_server, now
+):
+    program = mailer.get_program()
+    program.sender_name = "Séances en famille"
+    row = mailer.queue_email(
+        "password_reset",
+        to="zoe@example.org",
+        dedupe_key="intact",
+        now=now,
+        context={"link": "https://familylink.test/reset/" + "x" * 1500},
+        attachment=mailer.Attachment(
+            "session.ics", "text/calendar; method=REQUEST", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+        ),
+    )
+    row.text_body = "Bonjour Zoé,\n\n" + "a" * 2000 + "\n. a line starting with a dot\n"
+    db.session.commit()
+    assert mailer.send_pending(now=now).sent == 1
+    message = smtp_server.parsed()[0]
+    assert message["From"] == "Séances en famille <no-reply@familylink.localhost>"
+    text = message.get_body(("plain",)).get_content()
+    assert text.replace("\r\n", "\n") == row.text_body  # CRLF on the wire
+    html = message.get_body(("html",)).get_content()
+    assert "x" * 1500 in html
+    (ics,) = [part for part in message.iter_attachments()]
+    assert ics.get_content_type() == "text/calendar" and ics.get_param("method") == "REQUEST"
+    assert ics.get_filename() == "session.ics"
+    assert ics.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"

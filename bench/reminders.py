@@ -1,0 +1,222 @@
+"""Reminder delivery rate: FamilyLink's outbox sender against plain smtplib (prints figures).
+
+    .venv/bin/python bench/reminders.py [--count 10000] [--database sqlite|postgresql|both]
+
+Seeds COUNT due outbox rows, runs the real sender (`mailer.send_pending`, as `flask mail send`
+does) against a local aiosmtpd sink (its own process), then sends COUNT pre-built messages of
+the same size with plain smtplib over one connection to the same sink, and prints both rates
+and their ratio.
+The databases are throwaway: a temporary SQLite file, and the PostgreSQL database named by
+--pg-url (dropped and recreated tables; never point it at real data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import smtplib
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiosmtpd.controller import Controller  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from familylink import create_app  # noqa: E402
+from familylink.extensions import db  # noqa: E402
+from familylink.models import OutboxEmail, OutboxStatus, Role, User  # noqa: E402
+from familylink.models.types import utcnow  # noqa: E402
+from familylink.services import mailer  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/familylink_bench"
+
+
+class CountingSink:
+    """Accepts every message and counts it; nothing is stored."""
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.counter.get_lock():
+            self.counter.value += 1
+        return "250 OK"
+
+
+def serve_sink(port: int, counter, ready, stop) -> None:
+    """The sink in a process of its own, as a real mail server would be: it does not
+    compete with the sender for the interpreter lock."""
+    controller = Controller(CountingSink(counter), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+class Sink:
+    def __init__(self):
+        self.port = free_port()
+        self.counter = multiprocessing.Value("i", 0)
+        self.ready, self.stop = multiprocessing.Event(), multiprocessing.Event()
+        self.process = multiprocessing.Process(
+            target=serve_sink, args=(self.port, self.counter, self.ready, self.stop)
+        )
+
+    @property
+    def count(self) -> int:
+        return self.counter.value
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self.counter.value = value
+
+    def __enter__(self):
+        self.process.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("the SMTP sink did not start")
+        return self
+
+    def __exit__(self, *_):
+        self.stop.set()
+        self.process.join(30)
+
+
+def seed_due_emails(count: int, now) -> None:
+    """The seeding step: `count` emails due now, queued through the real queue_email.
+
+    For now plain queued emails; once reminders exist this becomes the reminder sweep
+    over `count` sessions' attendees.
+    """
+    people = [
+        User(
+            role=Role.FAMILY,
+            name=f"Family Member{i}",
+            email=f"family{i}@example.org",
+            verified_at=now,
+            created_at=now,
+        )
+        for i in range(min(count, 500))
+    ]
+    db.session.add_all(people)
+    db.session.flush()
+    for i in range(count):
+        mailer.queue_email(
+            "password_reset",
+            to=people[i % len(people)],
+            dedupe_key=f"bench:{i}",
+            now=now,
+            context={"link": f"https://familylink.test/reset/bench-token-{i:06d}"},
+        )
+    db.session.commit()
+
+
+def prebuilt_messages(app, count: int) -> list[tuple[str, str, bytes]]:
+    """`count` messages exactly as the sender builds them, built before timing starts."""
+    with app.app_context():
+        row = db.session.scalar(select(OutboxEmail).limit(1))
+        sender = ("Family Sessions", app.config["MAIL_DEFAULT_SENDER"])
+        data = mailer.message_bytes(mailer._Outgoing.of(row), sender, date=time.time())
+        return [(sender[1], row.to_address, data) for _ in range(count)]
+
+
+def ensure_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+        ):
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def run(database: str, url: str, count: int, sink: Sink) -> dict:
+    app = create_app(
+        {
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": sink.port,
+            "DEV_MAILBOX": False,
+            "SERVER_NAME": "familylink.test",
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        now = utcnow()
+        started = time.perf_counter()
+        seed_due_emails(count, now)
+        seeded = time.perf_counter() - started
+
+        sink.count = 0
+        started = time.perf_counter()
+        report = mailer.send_pending(now=now, worker="bench")
+        sender_seconds = time.perf_counter() - started
+        sent = db.session.scalar(
+            select(func.count()).where(OutboxEmail.status == OutboxStatus.SENT)
+        )
+        assert report.sent == count == sent == sink.count, (report, sent, sink.count)
+    messages = prebuilt_messages(app, count)
+
+    sink.count = 0
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+        for sender, to, data in messages:
+            smtp.sendmail(sender, [to], data)
+    raw_seconds = time.perf_counter() - started
+    assert sink.count == count
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+    return {
+        "database": database,
+        "seed_s": seeded,
+        "familylink_rate": count / sender_seconds,
+        "smtplib_rate": count / raw_seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=10_000, help="emails per run")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a THROWAWAY database")
+    args = parser.parse_args()
+
+    results = []
+    with Sink() as sink, tempfile.TemporaryDirectory() as folder:
+        if args.database in ("sqlite", "both"):
+            url = f"sqlite:///{Path(folder) / 'bench.db'}"
+            results.append(run("SQLite", url, args.count, sink))
+        if args.database in ("postgresql", "both"):
+            ensure_postgres(args.pg_url)
+            results.append(run("PostgreSQL", args.pg_url, args.count, sink))
+
+    print(f"{args.count} emails each; sink: aiosmtpd in its own process on 127.0.0.1")
+    print(f"{'database':<12}{'FamilyLink/s':>14}{'smtplib/s':>12}{'ratio':>8}{'seed s':>9}")
+    for r in results:
+        ratio = r["familylink_rate"] / r["smtplib_rate"]
+        print(
+            f"{r['database']:<12}{r['familylink_rate']:>14.0f}{r['smtplib_rate']:>12.0f}"
+            f"{ratio:>8.2f}{r['seed_s']:>9.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

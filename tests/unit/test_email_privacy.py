@@ -1,0 +1,203 @@
+"""Every email kind, rendered with realistic data and delivered, reveals nothing clinical.
+
+Each kind in mailer.SUBJECTS needs a case in CASES (kind -> a builder of realistic
+arguments for queue_email). A kind added without one fails here, so no kind can skip
+the check. The whole delivered message is checked: headers, subject, text, HTML and any
+calendar (.ics) part, against the deny-list and for a single recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import getaddresses
+
+import pytest
+from flask import current_app
+
+from familylink.extensions import db
+from familylink.models import Role, User
+from familylink.services import mailer
+from familylink.services.program import get_program
+from tests.factories import create_consent, create_user
+
+PATIENT_SURNAME = "Whitfield"
+
+# Matched anywhere in a word ("recover" also catches "recovery", "recovering").
+DENIED_STEMS = [
+    "addict",
+    "substance",
+    "recover",
+    "rehab",
+    "detox",
+    "alcohol",
+    "opioid",
+    "methadone",
+    "suboxone",
+    "treatment",
+    PATIENT_SURNAME,
+]
+# Short ones only as whole words, so "sudden" or "period" do not count.
+DENIED_WORDS = ["IOP", "SUD"]
+DENIED = re.compile(
+    "|".join([re.escape(s) for s in DENIED_STEMS] + [rf"\b{w}\b" for w in DENIED_WORDS]),
+    re.IGNORECASE,
+)
+ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+LINK = "https://familylink.test/link/Qx7vT2mPz9"
+
+
+@dataclass
+class People:
+    patient: User
+    family: User
+    therapist: User
+    admin: User
+
+
+@dataclass
+class Case:
+    """What one kind is queued with: recipient, template context, patient and attachment."""
+
+    to: User
+    context: dict = field(default_factory=dict)
+    patient: User | None = None
+    scope: str | None = None
+    attachment: mailer.Attachment | None = None
+
+
+CASES: dict[str, Callable[[People], Case]] = {
+    "verify_email": lambda p: Case(to=p.family, context={"link": LINK}),
+    "already_registered": lambda p: Case(to=p.family),
+    "password_reset": lambda p: Case(to=p.family, context={"link": LINK}),
+    "staff_invitation": lambda p: Case(to=p.therapist, context={"link": LINK, "inviter": p.admin}),
+    "patient_invitation": lambda p: Case(
+        to=p.patient, context={"link": LINK, "inviter": p.therapist}
+    ),
+}
+
+
+def problems(message: EmailMessage, recipient: str, envelope_to: list[str]) -> list[str]:
+    """Everything wrong with a delivered message, in words (empty: nothing wrong)."""
+    found = []
+    for name, value in message.items():
+        if hit := DENIED.search(str(value)):
+            found.append(f"header {name} contains {hit.group()!r}")
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content = part.get_content()
+        if isinstance(content, bytes):
+            content = content.decode("utf-8", "replace")
+        kind = part.get_content_type()
+        if hit := DENIED.search(content):
+            found.append(f"{kind} part contains {hit.group()!r}")
+        sender = current_app.config["MAIL_DEFAULT_SENDER"]
+        others = {a.lower() for a in ADDRESS.findall(content)} - {recipient, sender}
+        if others:
+            found.append(f"{kind} part names other addresses: {sorted(others)}")
+    to = [address for _, address in getaddresses(message.get_all("To", []))]
+    if to != [recipient] or envelope_to != [recipient]:
+        found.append(f"recipients: To {to}, envelope {envelope_to}")
+    for header in ("Cc", "Bcc", "Reply-To"):
+        if message[header]:
+            found.append(f"{header} header present")
+    return found
+
+
+@pytest.fixture
+def people(mail_app):
+    with mail_app.app_context():
+        program = get_program()
+        # A realistic clinic name that must never reach an inbox: emails use the sender name.
+        program.name = "Riverside Recovery IOP"
+        program.sender_name = "Riverside Family Sessions"
+        patient = create_user(
+            Role.PATIENT, name=f"Jordan {PATIENT_SURNAME}", email="jordan.w@example.org"
+        )
+        family = create_user(
+            Role.FAMILY, name=f"Maria {PATIENT_SURNAME}", email="maria.w@example.org"
+        )
+        therapist = create_user(Role.THERAPIST, name="Grace Lee", email="grace.lee@example.org")
+        admin = create_user(Role.ADMIN, name="Alex Morgan", email="alex.morgan@example.org")
+        patient.therapist_id = therapist.id
+        create_consent(patient, family, scopes=("scheduling", "attendance", "progress"))
+        db.session.commit()
+        yield People(patient, family, therapist, admin)
+        db.session.rollback()
+
+
+def test_every_email_kind_has_a_privacy_case():
+    missing = set(mailer.SUBJECTS) - set(CASES)
+    assert not missing, f"add a case to CASES for: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("kind", sorted(mailer.SUBJECTS))
+def test_email_reveals_nothing_clinical_and_has_one_recipient(
+    kind, people, mail_app, smtp_server, now
+):
+    if kind not in CASES:
+        pytest.fail(f"no privacy case for email kind {kind!r}: add one to CASES")
+    case = CASES[kind](people)
+    mailer.queue_email(
+        kind,
+        to=case.to,
+        dedupe_key=f"privacy:{kind}",
+        now=now,
+        context=case.context,
+        patient_id=case.patient.id if case.patient else None,
+        required_scope=case.scope,
+        attachment=case.attachment,
+    )
+    db.session.commit()
+    assert mailer.send_pending(now=now).sent == 1
+    (envelope,) = smtp_server.messages
+    (message,) = smtp_server.parsed()
+    assert problems(message, case.to.email, envelope.rcpt_tos) == []
+    if case.attachment is not None:
+        assert any(p.get_content_type() == case.attachment.content_type for p in message.walk())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Your recovery journey", "recover"),
+        ("Family session at the IOP clinic", "IOP"),
+        ("Jordan Whitfield's session", PATIENT_SURNAME),
+        ("SUD services", "SUD"),
+    ],
+)
+def test_the_check_catches_what_it_must(mail_app, text, expected):
+    message = EmailMessage()
+    message["To"] = "maria.w@example.org"
+    message["Subject"] = "Your appointment"
+    message.set_content(text)
+    with mail_app.app_context():
+        found = problems(message, "maria.w@example.org", ["maria.w@example.org"])
+    assert any(expected.lower() in item.lower() for item in found)
+
+
+def test_the_check_catches_a_second_recipient(mail_app):
+    message = EmailMessage()
+    message["To"] = "maria.w@example.org, luis@example.org"
+    message.set_content("See you Tuesday. Also coming: ada@example.org")
+    with mail_app.app_context():
+        found = problems(message, "maria.w@example.org", ["maria.w@example.org"])
+    assert len(found) == 2
+
+
+def test_the_check_reads_calendar_attachments(mail_app):
+    message = EmailMessage()
+    message["To"] = "maria.w@example.org"
+    message.set_content("See the attached invitation.")
+    message.add_attachment(
+        b"BEGIN:VCALENDAR\r\nSUMMARY:Detox family session\r\nEND:VCALENDAR\r\n",
+        maintype="text",
+        subtype="calendar",
+        filename="session.ics",
+    )
+    with mail_app.app_context():
+        found = problems(message, "maria.w@example.org", ["maria.w@example.org"])
+    assert found == ["text/calendar part contains 'Detox'"]
