@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 
 from flask import Flask, g, request
-from sqlalchemy import event
 
 from familylink import config as settings
 from familylink.extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -58,9 +57,6 @@ def register_extensions(app: Flask) -> None:
     from familylink import models  # noqa: F401  (every table known to Alembic)
 
     db.init_app(app)
-    with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     mail.init_app(app)
     csrf.init_app(app)
@@ -70,23 +66,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to see that page."
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite settings for a web app with several processes.
-
-    Signed-in pages write (audit rows, session activity), so writers must not block readers
-    (WAL), wait for each other instead of failing at once (busy_timeout), and not wait for a
-    disk flush on every commit (synchronous=NORMAL is durable across application crashes;
-    a power cut can lose the last commits, which production on PostgreSQL does not).
-    """
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout = 10000")
-    if cursor.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
 
 
 def register_request_hooks(app: Flask) -> None:
