@@ -78,6 +78,18 @@ def app_environment(db_url: str) -> dict:
     }
 
 
+def python_module(env: dict, module: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
 def flask_command(env: dict, *args: str) -> str:
     result = subprocess.run(
         [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
@@ -175,8 +187,8 @@ def run_wrk(
         command += ["-s", script]
     output = subprocess.run(command + [url], check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = _to_ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = _to_ms(re.search(r"99%\s+(\S+)", output).group(1))
+    p50 = _to_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = _to_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
     errors = 0
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     if non_2xx:
@@ -207,10 +219,18 @@ class Browser:
         with self.opener.open(self.base + path, data=body, timeout=10) as response:
             return response.read().decode()
 
-    def sign_in(self, email: str, password: str) -> None:
-        self.post_form("/login", {"email": email, "password": password})
+    def sign_in(self, email: str, password: str, totp_secret: str | None = None) -> None:
+        page = self.post_form("/login", {"email": email, "password": password})
+        if totp_secret and 'name="code"' in page:
+            import pyotp
+
+            self.post_form("/login/code", {"code": pyotp.TOTP(totp_secret).now()})
         if "Sign out" not in self.get("/"):
             raise RuntimeError(f"could not sign in as {email}")
+
+    def csrf_token(self, path: str) -> str:
+        page = self.get(path)
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
     def cookie_header(self) -> str:
         return "; ".join(f"{c.name}={c.value}" for c in self.jar)

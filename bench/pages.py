@@ -1,8 +1,8 @@
 """Pages against the framework's ceiling.
 
 Serves FamilyLink and a hello-world Flask app with the same gunicorn settings (2 sync
-workers), drives each page with wrk (8 connections, 10 s, after a warm-up) and prints
-requests/s, p50, p99 and the ratio to hello-world, on SQLite and on PostgreSQL.
+workers), drives each page with wrk (8 connections, after a warm-up) and prints requests/s,
+p50, p99 and the ratio to hello-world, on SQLite and on PostgreSQL, on the demo data.
 
     .venv/bin/python -m bench.pages [--database sqlite|postgresql|both] [--seconds 10]
 """
@@ -10,20 +10,71 @@ requests/s, p50, p99 and the ratio to hello-world, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 
 from bench import harness
-from bench.harness import say
+from bench.harness import ROOT, say
 
 GOALS = {"get": 0.25, "post": 0.10, "p99_ms": 50.0, "rss_mb": 120.0}
 DEMO_PASSWORD = "family-demo-2026"
+FAMILY = "maria@example.org"
+THERAPIST = "lee@example.org"
 
 
-def pages_to_measure() -> list[dict]:
-    """(label, signed-in account or None, path). Paths that need data come from the demo."""
+def pages_to_measure(ids: dict) -> list[dict]:
     return [
         {"label": "Sign-in page (anonymous)", "account": None, "path": "/login"},
-        {"label": "Family dashboard", "account": "maria@example.org", "path": "/family/"},
+        {"label": "Family dashboard", "account": FAMILY, "path": "/family/"},
+        {
+            "label": "Booking page, free slots for 4 weeks",
+            "account": FAMILY,
+            "path": f"/booking/new?patient={ids['jordan']}&type={ids['private_type']}",
+        },
+        {
+            "label": "Therapist week calendar",
+            "account": THERAPIST,
+            "path": "/therapist/calendar?view=week",
+        },
+        {
+            "label": "Module page",
+            "account": FAMILY,
+            "path": f"/learn/modules/{ids['module_slug']}",
+        },
     ]
+
+
+def _browser(app, account: str, ids: dict) -> harness.Browser:
+    browser = harness.Browser(app.base)
+    secret = ids["lee_secret"] if account == THERAPIST else None
+    browser.sign_in(account, DEMO_PASSWORD, totp_secret=secret)
+    return browser
+
+
+def _measure_booking_post(app, env, ids, seconds, ceiling, database) -> dict:
+    """Each request books a fresh slot: the therapist is given every hour first."""
+    opened = json.loads(harness.python_module(env, "bench.demo_setup", "--open-hours"))
+    browser = _browser(app, FAMILY, ids)
+    path = f"/booking/new?patient={ids['jordan']}&type={ids['private_type']}"
+    os.environ.update(
+        BOOK_PATH=path,
+        BOOK_SLOTS=",".join(opened["slots"]),
+        BOOK_TYPE=str(ids["private_type"]),
+        BOOK_CSRF=browser.csrf_token(path),
+        BOOK_THREADS="2",
+    )
+    script = str(ROOT / "bench" / "book.lua")
+    result = harness.run_wrk(
+        app.base + path, seconds=seconds, cookie=browser.cookie_header(), script=script
+    )
+    ratio = result.requests_per_second / ceiling.requests_per_second
+    say(f"[{database}] booking POST: {result.requests_per_second:.0f} req/s ({ratio:.2f})")
+    return {
+        "label": f"Booking POST, a real booking each ({len(opened['slots'])} free slots)",
+        "method": "POST",
+        "result": result,
+        "ratio": ratio,
+    }
 
 
 def measure(database: str, seconds: int) -> dict:
@@ -33,6 +84,7 @@ def measure(database: str, seconds: int) -> dict:
     say(f"[{database}] migrating and loading demo data…")
     harness.flask_command(env, "db", "upgrade")
     harness.flask_command(env, "seed-demo")
+    ids = json.loads(harness.python_module(env, "bench.demo_setup"))
 
     say(f"[{database}] starting hello-world and FamilyLink under gunicorn…")
     hello = harness.start_gunicorn("bench.hello:app", env)
@@ -42,12 +94,10 @@ def measure(database: str, seconds: int) -> dict:
         harness.run_wrk(hello.base + "/", seconds=2)
         ceiling = harness.run_wrk(hello.base + "/", seconds=seconds)
         say(f"[{database}] hello-world: {ceiling.requests_per_second:.0f} req/s")
-        for page in pages_to_measure():
+        for page in pages_to_measure(ids):
             cookie = None
             if page["account"]:
-                browser = harness.Browser(app.base)
-                browser.sign_in(page["account"], DEMO_PASSWORD)
-                cookie = browser.cookie_header()
+                cookie = _browser(app, page["account"], ids).cookie_header()
             target = app.base + page["path"]
             harness.run_wrk(target, seconds=2, cookie=cookie)
             result = harness.run_wrk(target, seconds=seconds, cookie=cookie)
@@ -55,6 +105,7 @@ def measure(database: str, seconds: int) -> dict:
             rows.append({**page, "result": result, "ratio": ratio})
             rate = result.requests_per_second
             say(f"[{database}] {page['label']}: {rate:.0f} req/s ({ratio:.2f})")
+        rows.append(_measure_booking_post(app, env, ids, seconds, ceiling, database))
         rss = app.worker_rss_mb()
     finally:
         app.stop()
@@ -65,7 +116,9 @@ def measure(database: str, seconds: int) -> dict:
 def report(results: list[dict], seconds: int) -> str:
     lines = ["## Pages against hello-world", ""]
     lines.append(
-        f"gunicorn, 2 sync workers, wrk -t2 -c8 -d{seconds}s after a 2 s warm-up; demo data."
+        f"gunicorn, 2 sync workers, wrk -t2 -c8 -d{seconds}s after a 2 s warm-up; demo data. "
+        "Goals: signed-in GET pages ≥ 0.25 of hello-world's requests/s, the booking POST "
+        "≥ 0.10, p99 under 50 ms, every worker under 120 MB."
     )
     for result in results:
         ceiling = result["ceiling"]
@@ -86,7 +139,7 @@ def report(results: list[dict], seconds: int) -> str:
             lines.append(
                 f"| {row['label']} | {r.requests_per_second:.0f} | {r.p50_ms:.1f} | "
                 f"{r.p99_ms:.1f} | {r.errors} | {row['ratio']:.2f} | "
-                f"{'met' if met else 'NOT met'} (≥ {goal}, p99 < 50 ms) |"
+                f"{'met' if met else 'NOT met'} |"
             )
         rss = ", ".join(f"{mb:.0f} MB" for mb in result["rss"])
         worst = max(result["rss"]) if result["rss"] else 0

@@ -47,4 +47,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Enforce foreign keys as PostgreSQL does, so SQLite runs catch what production would.
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -28,7 +28,6 @@ from familylink.models import (
     Attendance,
     AvailabilityOverride,
     AvailabilityWindow,
-    FamilyLink,
     Role,
     SeatStatus,
     SessionType,
@@ -86,17 +85,7 @@ def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str)
 
 def scheduling_family(patient: User, *, now: datetime) -> list[User]:
     """Family members of the patient who hold the scheduling scope now."""
-    members = db.session.scalars(
-        select(User)
-        .join(FamilyLink, FamilyLink.family_user_id == User.id)
-        .where(FamilyLink.patient_id == patient.id, User.active.is_(True))
-        .order_by(User.name)
-    ).all()
-    return [
-        m
-        for m in members
-        if consent.may_disclose(m.id, patient.id, "scheduling", now=now, audit_access=False)
-    ]
+    return consent.family_with_scope(patient.id, "scheduling", now=now)
 
 
 def seat_for_actor(actor: User, seat_id: int, *, now: datetime, scope: str = "scheduling"):

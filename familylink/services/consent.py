@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from blinker import Namespace
@@ -60,8 +61,13 @@ def is_active(consent: ConsentRecord, patient: User, now: datetime) -> bool:
     return end is None or now < end
 
 
+@cache
 def _open_consents_query():
-    """Consents joined to the family links they cover, not closed (clock checked after)."""
+    """Consents joined to the family links they cover, not closed (clock checked after).
+
+    Built once: the statement is immutable and callers add their own conditions; building
+    it costs more than running it.
+    """
     patient = aliased(User)
     return (
         select(ConsentRecord, FamilyLink, patient)
@@ -114,6 +120,25 @@ def may_disclose(
             now=now,
         )
     return allowed
+
+
+def family_with_scope(patient_id: int, scope: str, *, now: datetime) -> list[User]:
+    """The patient's family members whose active consent covers `scope`, by name."""
+    rows = db.session.execute(
+        _open_consents_query().where(ConsentRecord.patient_id == patient_id)
+    ).all()
+    allowed = {
+        link.family_user_id
+        for consent, link, patient in rows
+        if is_active(consent, patient, now) and scope in consent.scopes
+    }
+    if not allowed:
+        return []
+    return list(
+        db.session.scalars(
+            select(User).where(User.id.in_(allowed), User.active.is_(True)).order_by(User.name)
+        )
+    )
 
 
 def linked_patients(family_user: User, *, now: datetime) -> list[tuple[User, ConsentRecord]]:

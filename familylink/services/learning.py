@@ -19,6 +19,7 @@ import nh3
 import yaml
 from markdown_it import MarkdownIt
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
 from familylink.models import (
@@ -610,8 +611,15 @@ def _progress(member: User, module: LearningModule, now: datetime) -> ModuleProg
         raise NotFound()
     progress = progress_for(member, module)
     if progress is None:
-        progress = ModuleProgress(family_user_id=member.id, module_id=module.id, updated_at=now)
-        db.session.add(progress)
+        # Two tabs opening the same reading at once: the second finds the first one's row.
+        try:
+            with db.session.begin_nested():
+                progress = ModuleProgress(
+                    family_user_id=member.id, module_id=module.id, updated_at=now
+                )
+                db.session.add(progress)
+        except IntegrityError:
+            progress = progress_for(member, module)
     return progress
 
 

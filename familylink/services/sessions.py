@@ -19,6 +19,8 @@ from familylink.services import audit
 from familylink.services.consent import consent_ended
 from familylink.services.errors import NotFound
 
+ACTIVITY_GRANULARITY = timedelta(minutes=1)
+
 
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -90,7 +92,8 @@ def resolve(raw: str | None, *, now: datetime, touch: bool = True) -> UserSessio
     if reason is not None:
         end_session(record, reason, now=now)
         return None
-    if touch:
+    # Activity is noted at most once a minute: every page would otherwise write a row.
+    if touch and now - record.last_seen_at >= ACTIVITY_GRANULARITY:
         record.last_seen_at = now
     return record
 
