@@ -77,23 +77,28 @@ def _measure_booking_post(app, env, ids, seconds, ceiling, database) -> dict:
     }
 
 
-def measure(database: str, seconds: int) -> dict:
-    url = harness.database_url(database, "familylink_bench")
+def prepare(database: str, name: str = "familylink_bench") -> tuple[dict, dict]:
+    """A fresh database of that kind with the demo loaded: (environment, ids)."""
+    url = harness.database_url(database, name)
     env = harness.app_environment(url)
     env["DEMO_PASSWORD"] = DEMO_PASSWORD
     say(f"[{database}] migrating and loading demo data…")
     harness.flask_command(env, "db", "upgrade")
     harness.flask_command(env, "seed-demo")
     ids = json.loads(harness.python_module(env, "bench.demo_setup"))
+    return env, ids
 
-    say(f"[{database}] starting hello-world and FamilyLink under gunicorn…")
+
+def measure_pages(env: dict, ids: dict, seconds: int, label: str, with_post: bool = True) -> dict:
+    """Every page (and the booking POST) against hello-world, in one run."""
+    say(f"[{label}] starting hello-world and FamilyLink under gunicorn…")
     hello = harness.start_gunicorn("bench.hello:app", env)
     app = harness.start_gunicorn("wsgi:app", env)
     rows = []
     try:
         harness.run_wrk(hello.base + "/", seconds=2)
         ceiling = harness.run_wrk(hello.base + "/", seconds=seconds)
-        say(f"[{database}] hello-world: {ceiling.requests_per_second:.0f} req/s")
+        say(f"[{label}] hello-world: {ceiling.requests_per_second:.0f} req/s")
         for page in pages_to_measure(ids):
             cookie = None
             if page["account"]:
@@ -104,13 +109,19 @@ def measure(database: str, seconds: int) -> dict:
             ratio = result.requests_per_second / ceiling.requests_per_second
             rows.append({**page, "result": result, "ratio": ratio})
             rate = result.requests_per_second
-            say(f"[{database}] {page['label']}: {rate:.0f} req/s ({ratio:.2f})")
-        rows.append(_measure_booking_post(app, env, ids, seconds, ceiling, database))
+            say(f"[{label}] {page['label']}: {rate:.0f} req/s ({ratio:.2f})")
+        if with_post:
+            rows.append(_measure_booking_post(app, env, ids, seconds, ceiling, label))
         rss = app.worker_rss_mb()
     finally:
         app.stop()
         hello.stop()
-    return {"database": database, "ceiling": ceiling, "rows": rows, "rss": rss}
+    return {"database": label, "ceiling": ceiling, "rows": rows, "rss": rss}
+
+
+def measure(database: str, seconds: int) -> dict:
+    env, ids = prepare(database)
+    return measure_pages(env, ids, seconds, database)
 
 
 def report(results: list[dict], seconds: int) -> str:

@@ -21,6 +21,8 @@ DOC = ROOT / "docs" / "benchmarks.md"
 # (module, arguments for a full run, arguments for --quick)
 SCRIPTS = [
     ("bench.pages", ["--database", "both"], ["--database", "both", "--seconds", "3"]),
+    ("bench.contention", [], ["--clients", "20", "--seats", "5"]),
+    ("bench.scale", ["--seconds", "5"], ["--factor", "0.05", "--seconds", "2"]),
 ]
 
 
