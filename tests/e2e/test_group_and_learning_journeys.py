@@ -104,3 +104,68 @@ def test_a_full_group_waitlist_offer_and_claim(page: Page, live_server, new_cont
     bea.get_by_role("button", name="Take the place").click()
     heading(bea, "You're booked")
     assert_accessible(bea)
+
+
+def test_attendance_a_module_read_and_done_and_the_therapists_progress_view(
+    page: Page, live_server, new_context
+):
+    live_server.clock.set(NOON)
+    with live_server.database():
+        from familylink.services import learning
+
+        learning.load_modules(now=NOON)
+        therapist = factories.create_user(
+            Role.THERAPIST, name="Dr. Grace Lee", email="lee@example.org"
+        )
+        add_weekday_hours(therapist)
+        private, _group = create_session_types()
+        patient = factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
+        maria = factories.create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+        factories.create_consent(
+            patient, maria, scopes=("scheduling", "attendance", "progress"), now=NOON
+        )
+        # A session earlier today (booked the day before), so attendance can be marked.
+        earlier = NOON.replace(hour=14)
+        booking.book_private(
+            actor=maria,
+            patient_id=patient.id,
+            session_type_id=private.id,
+            starts_at=earlier,
+            attendee_ids=[],
+            note="",
+            request_key="journey-4",
+            now=NOON.replace(day=17),
+        )
+        first = learning.all_modules()[0]
+        title, numbered = first.title, f"{first.order}. {first.title}"
+
+    lee = _tab(new_context, live_server, "lee@example.org")
+    nav(lee, "Calendar")
+    assert_accessible(lee)
+    lee.get_by_label("Mark attendance of Jordan Rivera's family").select_option("Attended")
+    lee.get_by_role("button", name="Save attendance of Jordan Rivera's family").click()
+    expect(lee.get_by_text("attended", exact=True)).to_be_visible()
+    assert_accessible(lee)
+
+    nav(lee, "Family reading")
+    lee.get_by_role("link", name="Jordan Rivera").click()
+    heading(lee, "Family reading: Jordan Rivera")
+    lee.get_by_label(numbered, exact=True).check()
+    lee.get_by_role("button", name="Assign now").click()
+    expect(lee.get_by_role("status")).to_be_visible()
+    assert_accessible(lee)
+
+    sign_in(page, "maria@example.org")
+    nav(page, "Reading")
+    assert_accessible(page)
+    page.get_by_role("region", name="From your care team").get_by_role("link", name=title).click()
+    heading(page, title)
+    assert_accessible(page)
+    page.get_by_label("I have finished this reading").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text(re.compile("You finished this on"))).to_be_visible()
+
+    lee.reload()
+    row = lee.get_by_role("row").filter(has_text=title)
+    expect(row.get_by_role("cell").nth(4)).not_to_have_text("not yet")
+    assert_accessible(lee)
