@@ -42,6 +42,10 @@ SHOTS = [
     ("therapist-patients", "lee@example.org", "/therapist/", None),
     ("admin-therapists", "admin@example.org", "/admin/", None),
     ("admin-settings", "admin@example.org", "/admin/settings", None),
+    ("family-booking", "maria@example.org", "/booking/", "open_booking"),
+    ("therapist-calendar", "lee@example.org", "/therapist/calendar", None),
+    ("consent-form", "jordan@example.org", "/patient/consents/new", None),
+    ("module", "maria@example.org", "/learn/", "open_first_module"),
 ]
 
 
@@ -51,7 +55,19 @@ def bad_sign_in(page: Page) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-STEPS = {"bad_sign_in": bad_sign_in}
+def open_booking(page: Page) -> None:
+    page.get_by_role("link", name="book a family session").first.click()
+
+
+def open_first_module(page: Page) -> None:
+    page.get_by_role("main").get_by_role("link").filter(has=page.locator("strong")).first.click()
+
+
+STEPS = {
+    "bad_sign_in": bad_sign_in,
+    "open_booking": open_booking,
+    "open_first_module": open_first_module,
+}
 
 
 def sign_in(page: Page, email: str) -> None:
