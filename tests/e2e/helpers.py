@@ -58,6 +58,11 @@ def sign_out(page: Page) -> None:
     expect(page.get_by_text("You are signed out.")).to_be_visible()
 
 
+def nav(page: Page, name: str) -> None:
+    """Follow a link of the main navigation (the page body may have a link of the same name)."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+
+
 def flash(page: Page, text: str) -> None:
     """The page shows this status message."""
     expect(page.get_by_role("status")).to_contain_text(text)

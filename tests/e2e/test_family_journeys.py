@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from familylink.models import Role
 from tests import factories
 from tests.booking_setup import add_weekday_hours, create_session_types
-from tests.e2e.helpers import assert_accessible, flash, heading, sign_in, sign_out
+from tests.e2e.helpers import assert_accessible, flash, heading, nav, sign_in, sign_out
 from tests.moments import NOON
 
 PATIENT_PASSWORD = "copper kettle winter field"
@@ -27,11 +27,6 @@ CLINICAL_WORDS = re.compile(
     r"addiction|substance|rehab|recovery|treatment|\bIOP\b|detox|diagnos|alcohol|drug|Rivera",
     re.IGNORECASE,
 )
-
-
-def nav(page: Page, name: str) -> None:
-    """Follow a link of the main navigation."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
 
 
 def _a_therapist_with_hours() -> str:

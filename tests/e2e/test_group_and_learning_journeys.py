@@ -15,14 +15,10 @@ from familylink.models import Role
 from familylink.services import booking
 from tests import factories
 from tests.booking_setup import add_weekday_hours, create_session_types
-from tests.e2e.helpers import assert_accessible, flash, heading, sign_in
+from tests.e2e.helpers import assert_accessible, flash, heading, nav, sign_in
 from tests.moments import NOON
 
 DESKTOP = {"width": 1280, "height": 800}
-
-
-def nav(page: Page, name: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
 
 
 def _tab(new_context, live_server, email: str) -> Page:
