@@ -54,6 +54,10 @@ class _QuietHandler(WSGIRequestHandler):
 class LiveServer:
     """The app served on 127.0.0.1 from a background thread of the test process."""
 
+    # Running servers by their URL, so a helper holding only a page can reach the database
+    # behind it (to read a staff member's authenticator secret, as their phone would).
+    running: dict[str, LiveServer] = {}
+
     def __init__(self, app):
         self.app = app
         self.clock = app.config["NOW_OVERRIDE"]
@@ -67,9 +71,32 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self._thread.start()
+        LiveServer.running[self.url] = self
         return self
 
+    @classmethod
+    def serving(cls, url: str) -> LiveServer:
+        """The running server that served `url`."""
+        for base, server in cls.running.items():
+            if url.startswith(base + "/") or url == base:
+                return server
+        raise LookupError(f"no live server serves {url}")
+
+    def authenticator_code(self, email: str) -> str:
+        """What the staff member's authenticator app shows now (the server's now); the
+        replay guard is reset, so two sign-ins in the same 30 seconds both work."""
+        import pyotp
+        from sqlalchemy import select
+
+        from familylink.models import User
+
+        with self.database() as session:
+            user = session.scalars(select(User).where(User.email == email.lower())).one()
+            user.totp_last_step = None
+            return pyotp.TOTP(user.totp_secret).at(self.clock())
+
     def stop(self) -> None:
+        LiveServer.running.pop(self.url, None)
         self._server.shutdown()
         self._thread.join(timeout=10)
         self._server.server_close()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 from axe_playwright_python.base import AxeResults
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from tests.e2e.browser import LiveServer
 from tests.factories import PASSWORD
 
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -21,17 +23,44 @@ _AXE_OPTIONS = {"runOnly": {"type": "tag", "values": WCAG_21_AA}, "resultTypes":
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    """Sign in from the sign-in page and wait for the page it leads to."""
+    """Sign in from the sign-in page and wait for the page it leads to.
+
+    Staff (therapists, admins) are asked for their authenticator code next; it is computed
+    from their secret with pyotp at the server's clock, as their phone would show it.
+    """
     page.goto("/login")
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    signed_in = page.get_by_role("button", name="Sign out")
+    code_step = page.get_by_role("heading", name="Enter your code")
+    expect(signed_in.or_(code_step)).to_be_visible()
+    if code_step.is_visible():
+        page.get_by_label("Code").fill(LiveServer.serving(page.url).authenticator_code(email))
+        page.get_by_role("button", name="Sign in").click()
+    expect(signed_in).to_be_visible()
+
+
+def enrol_two_step(page: Page) -> None:
+    """On "Set up two-step sign-in": type the shown key into an authenticator (pyotp) and
+    confirm with its code, then continue past the recovery codes."""
+    heading(page, "Set up two-step sign-in")
+    secret = page.locator("code").first.inner_text().strip()
+    now = LiveServer.serving(page.url).clock()
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).at(now))
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    heading(page, "Your recovery codes")
+    page.get_by_role("link", name="I have saved them, continue").click()
 
 
 def sign_out(page: Page) -> None:
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
+
+
+def nav(page: Page, name: str) -> None:
+    """Follow a link of the main navigation (the page body may have a link of the same name)."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
 
 
 def flash(page: Page, text: str) -> None:

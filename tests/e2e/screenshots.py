@@ -15,6 +15,7 @@ from playwright.sync_api import Page, sync_playwright
 from familylink import create_app
 from familylink.extensions import db
 from familylink.models.types import utcnow
+from tests.e2e import helpers
 from tests.e2e.browser import (
     BROWSER_SCRATCH,
     CHROMIUM,
@@ -41,6 +42,10 @@ SHOTS = [
     ("therapist-patients", "lee@example.org", "/therapist/", None),
     ("admin-therapists", "admin@example.org", "/admin/", None),
     ("admin-settings", "admin@example.org", "/admin/settings", None),
+    ("family-booking", "maria@example.org", "/booking/", "open_booking"),
+    ("therapist-calendar", "lee@example.org", "/therapist/calendar", None),
+    ("consent-form", "jordan@example.org", "/patient/consents/new", None),
+    ("module", "maria@example.org", "/learn/", "open_first_module"),
 ]
 
 
@@ -50,7 +55,26 @@ def bad_sign_in(page: Page) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-STEPS = {"bad_sign_in": bad_sign_in}
+def open_booking(page: Page) -> None:
+    page.get_by_role("link", name="book a family session").first.click()
+
+
+def open_first_module(page: Page) -> None:
+    page.get_by_role("main").get_by_role("link").filter(has=page.locator("strong")).first.click()
+
+
+STEPS = {
+    "bad_sign_in": bad_sign_in,
+    "open_booking": open_booking,
+    "open_first_module": open_first_module,
+}
+
+
+def sign_in(page: Page, email: str) -> None:
+    """Sign in as a demo user; demo staff set up two-step sign-in on their first visit."""
+    helpers.sign_in(page, email, PASSWORD)
+    if page.get_by_role("heading", name="Set up two-step sign-in").is_visible():
+        helpers.enrol_two_step(page)
 
 
 def build_app():
@@ -77,14 +101,6 @@ def build_app():
         db.session.commit()
         db.session.remove()
     return app
-
-
-def sign_in(page: Page, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign out").wait_for()
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ step that reaches its error state) to the lists below.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -16,6 +17,7 @@ from playwright.sync_api import Page, expect
 from familylink.models import Role
 from tests import factories
 from tests.e2e.helpers import assert_accessible, heading, horizontal_overflow, sign_in
+from tests.moments import NOON as NOW
 
 PHONE = {"width": 320, "height": 640}
 ZOOM_200 = {"width": 640, "height": 400}
@@ -104,34 +106,114 @@ def test_error_states_are_accessible(page: Page, path, fields, button, message):
     check_page(page)
 
 
-def _family_with_a_consent() -> str:
-    therapist = factories.create_user(Role.THERAPIST, name="Grace Lee")
-    patient = factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
-    family = factories.create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
-    factories.create_consent(patient, family, scopes=("scheduling", "attendance"))
-    return family.email
+ACCOUNT_PAGES = ["/account/", "/account/sessions", "/account/password", "/account/email"]
 
 
-def _family_alone() -> str:
-    return factories.create_user(Role.FAMILY, name="Kim Nguyen").email
+def _clinic():
+    """A therapist with hours and session types, Jordan, Maria (consented, with a booked
+    session and a weekly group), and the learning modules."""
+    from familylink.services import booking, learning
+    from tests.booking_setup import create_clinic
+
+    learning.load_modules(now=NOW)
+    clinic = create_clinic(scopes=("scheduling", "attendance", "progress"))
+    clinic.family.email = "maria@example.org"
+    seat = booking.book_private(
+        actor=clinic.family,
+        patient_id=clinic.patient.id,
+        session_type_id=clinic.private.id,
+        starts_at=booking.slots_for(clinic.therapist.id, clinic.private, now=NOW)[0],
+        attendee_ids=[],
+        note="",
+        request_key="scan",
+        now=NOW,
+    )
+    booking.schedule_group(
+        actor=clinic.therapist,
+        session_type_id=clinic.group.id,
+        first_day=date(2026, 11, 25),
+        start_time=time(17),
+        weeks=2,
+        capacity=2,
+        now=NOW,
+    )
+    slug = learning.all_modules()[0].slug
+    return clinic, seat, slug
 
 
-def _patient() -> str:
-    therapist = factories.create_user(Role.THERAPIST, name="Grace Lee")
-    return factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist).email
+def _family_with_a_consent() -> tuple[str, list[str]]:
+    clinic, seat, slug = _clinic()
+    patient = clinic.patient.id
+    return clinic.family.email, [
+        "/family/",
+        f"/family/patients/{patient}",
+        "/booking/",
+        f"/booking/new?patient={patient}",
+        f"/booking/groups?patient={patient}",
+        f"/booking/{seat.id}",
+        "/booking/feed",
+        "/learn/",
+        "/learn/?q=zzzz",
+        f"/learn/modules/{slug}",
+        *ACCOUNT_PAGES,
+    ]
 
 
-def _therapist_with_patients() -> str:
-    therapist = factories.create_user(Role.THERAPIST, name="Grace Lee")
-    factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
+def _family_alone() -> tuple[str, list[str]]:
+    email = factories.create_user(Role.FAMILY, name="Kim Nguyen").email
+    return email, ["/family/", "/booking/", "/learn/", *ACCOUNT_PAGES]
+
+
+def _patient() -> tuple[str, list[str]]:
+    clinic, _seat, _slug = _clinic()
+    from familylink.services import consent
+
+    record = consent.active_consent(clinic.family.id, clinic.patient.id, now=NOW)
+    paths = [
+        "/patient/",
+        "/patient/consents",
+        "/patient/consents/new",
+        "/patient/shared",
+        "/patient/sessions",
+        *ACCOUNT_PAGES,
+    ]
+    paths += [f"/patient/consents/{record.id}", f"/patient/consents/{record.id}/revoke"]
+    return clinic.patient.email, paths
+
+
+def _therapist_with_patients() -> tuple[str, list[str]]:
+    clinic, _seat, _slug = _clinic()
+    from familylink.services import consent
+
+    therapist = clinic.therapist
+    record = consent.active_consent(clinic.family.id, clinic.patient.id, now=NOW)
     factories.create_user(Role.PATIENT, name="Sam Okafor", therapist=therapist, password=None)
-    return therapist.email
+    patient = clinic.patient.id
+    return therapist.email, [
+        "/therapist/",
+        "/therapist/calendar",
+        "/therapist/calendar?view=day&date=2026-11-18",
+        "/therapist/book",
+        "/therapist/groups",
+        "/therapist/availability",
+        f"/therapist/patients/{patient}/family",
+        f"/therapist/patients/{patient}/consents/paper",
+        "/learn/therapist",
+        f"/learn/therapist/patients/{patient}",
+        f"/therapist/consents/{record.id}",
+        f"/therapist/consents/{record.id}/revoke",
+        *ACCOUNT_PAGES,
+    ]
 
 
-def _admin() -> str:
+def _admin() -> tuple[str, list[str]]:
     factories.create_user(Role.THERAPIST, name="Grace Lee")
     factories.create_user(Role.THERAPIST, name="Ravi Patel", password=None)
-    return factories.create_user(Role.ADMIN, name="Alex Admin").email
+    from familylink.services import learning
+
+    learning.load_modules(now=NOW)
+    email = factories.create_user(Role.ADMIN, name="Alex Admin").email
+    return email, ["/admin/", "/admin/settings", "/admin/audit", "/learn/admin", *ACCOUNT_PAGES]
 
 
 def _bad_enrolment(page: Page) -> None:
@@ -149,24 +231,43 @@ def _bad_settings(page: Page) -> None:
     expect(page.get_by_text("Enter a name.")).to_be_visible()
 
 
-ROLES: list[tuple[str, Callable[[], str], list[str], list[tuple[str, Callable]]]] = [
-    ("family, linked", _family_with_a_consent, ["/family/"], []),
-    ("family, not linked yet", _family_alone, ["/family/"], []),
-    ("patient", _patient, ["/patient/"], []),
-    ("therapist", _therapist_with_patients, ["/therapist/"], [("/therapist/", _bad_enrolment)]),
+def _bad_consent(page: Page) -> None:
+    page.get_by_role("button", name="Sign and send invitation").click()
+    expect(page.get_by_text("Enter the family member's name.")).to_be_visible()
+
+
+def _bad_password_change(page: Page) -> None:
+    _submit(page, "Change my password", {"Current password": "not my password at all"})
+    expect(
+        page.get_by_text("Enter your current password.")
+        .or_(page.get_by_text("That password is not right."))
+        .or_(page.locator(".error"))
+        .first
+    ).to_be_visible()
+
+
+ROLES: list[tuple[str, Callable[[], tuple[str, list[str]]], list[tuple[str, Callable]]]] = [
+    (
+        "family, linked",
+        _family_with_a_consent,
+        [("/account/password", _bad_password_change)],
+    ),
+    ("family, not linked yet", _family_alone, []),
+    ("patient", _patient, [("/patient/consents/new", _bad_consent)]),
+    ("therapist", _therapist_with_patients, [("/therapist/", _bad_enrolment)]),
     (
         "admin",
         _admin,
-        ["/admin/", "/admin/settings"],
         [("/admin/", _bad_invitation), ("/admin/settings", _bad_settings)],
     ),
 ]
 
 
-@pytest.mark.parametrize(("who", "make_user", "paths", "errors"), ROLES, ids=[r[0] for r in ROLES])
-def test_every_page_a_role_reaches(page: Page, live_server, who, make_user, paths, errors):
+@pytest.mark.parametrize(("who", "make_user", "errors"), ROLES, ids=[r[0] for r in ROLES])
+def test_every_page_a_role_reaches(page: Page, live_server, who, make_user, errors):
+    live_server.clock.set(NOW)
     with live_server.database():
-        email = make_user()
+        email, paths = make_user()
     sign_in(page, email)
     check_page(page)  # the home page it lands on
     visit_all(page, [*paths, "/help/crisis", "/no/such/page"])

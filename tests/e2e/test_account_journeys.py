@@ -11,7 +11,14 @@ from sqlalchemy import select
 
 from familylink.models import Role, User
 from tests import factories
-from tests.e2e.helpers import assert_accessible, flash, heading, sign_in, sign_out
+from tests.e2e.helpers import (
+    assert_accessible,
+    enrol_two_step,
+    flash,
+    heading,
+    sign_in,
+    sign_out,
+)
 
 NEW_PASSWORD = "lantern harbor maple seven"
 
@@ -67,6 +74,9 @@ def test_an_admin_invites_a_therapist_who_enrols_a_patient_who_accepts(
     flash(page, "Your password is set")
 
     sign_in(page, "lee@example.org", NEW_PASSWORD)
+    heading(page, "Set up two-step sign-in")  # staff must, before any patient information
+    assert_accessible(page)
+    enrol_two_step(page)
     heading(page, "My patients")
     expect(page.get_by_text("You have no patients yet.")).to_be_visible()
     page.get_by_label("Patient's full name").fill("Jordan Rivera")

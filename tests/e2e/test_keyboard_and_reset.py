@@ -86,3 +86,35 @@ def test_a_forgotten_password_is_replaced_from_the_emailed_link(page: Page, live
     expect(page.get_by_text("That email and password don't match an account.")).to_be_visible()
     sign_in(page, "ada@example.org", PASSWORD)
     heading(page, "Hello, Ada")
+
+
+def test_a_family_member_books_a_session_with_the_keyboard_alone(page: Page, live_server):
+    from tests.booking_setup import create_clinic
+    from tests.moments import NOON
+
+    live_server.clock.set(NOON)
+    with live_server.database():
+        clinic = create_clinic()
+        clinic.family.email = "maria@example.org"
+    sign_in(page, "maria@example.org")
+
+    tab_to(page, "Sessions", limit=10)
+    page.keyboard.press("Enter")
+    heading(page, "Family sessions")
+    tab_to(page, "book a family session")
+    page.keyboard.press("Enter")
+    heading(page, "Book a family session for Jordan")
+
+    tab_to(page, "Time")
+    first = page.get_by_label("Time").input_value()
+    page.keyboard.press("ArrowDown")  # the next free time
+    chosen = page.get_by_label("Time").input_value()
+    assert chosen != first
+    tab_to(page, "Book this time")
+    tab_to(page, "A note for the therapist (optional)", backwards=True)
+    page.keyboard.type("We will both come.")
+    tab_to(page, "Book this time")
+    page.keyboard.press("Space")
+    heading(page, "You're booked")
+    assert_accessible(page)
+    tab_to(page, "Add to my calendar (.ics)")
