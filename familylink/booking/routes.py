@@ -23,10 +23,17 @@ def _slot_choices(slots, zone):
 
 
 def _parse_slot(value: str | None) -> datetime:
+    slot = _slot_or_none(value)
+    if slot is None:
+        raise DomainError("Choose a time from the list.", field="slot")
+    return slot
+
+
+def _slot_or_none(value: str | None) -> datetime | None:
     try:
         return datetime.strptime(value or "", "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
     except ValueError:
-        raise DomainError("Choose a time from the list.", field="slot")
+        return None
 
 
 def _patient_id() -> int:
@@ -209,7 +216,7 @@ def reschedule(seat_id: int):
         booking.reschedule(
             actor=current_user,
             seat_id=seat_id,
-            starts_at=_parse_slot(form.slot.data),
+            starts_at=_slot_or_none(form.slot.data),
             now=request_now(),
         )
     except NotFound:
@@ -241,6 +248,7 @@ def ics(seat_id: int):
 @role_required(Role.FAMILY)
 def claim(entry_id: int):
     if request.method == "GET":
+        booking.offer_for_actor(current_user, entry_id)
         return render_template("booking/claim.html", entry_id=entry_id, form=GroupSeatForm())
     try:
         seat = booking.claim_offer(actor=current_user, entry_id=entry_id, now=request_now())

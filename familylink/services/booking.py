@@ -466,10 +466,16 @@ def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamil
 
 
 def reschedule(
-    *, actor: User, seat_id: int, starts_at: datetime, now: datetime
+    *, actor: User, seat_id: int, starts_at: datetime | None, now: datetime
 ) -> AppointmentFamily:
-    """Move a private session to another free slot: same UID, higher SEQUENCE."""
+    """Move a private session to another free slot: same UID, higher SEQUENCE.
+
+    NotFound for someone else's seat comes before any complaint about the time chosen
+    (`None`: no readable time), so a foreign id never gets an answer about its booking.
+    """
     seat = seat_for_actor(actor, seat_id, now=now)
+    if starts_at is None:
+        raise ValidationError("Choose a time from the list.", field="slot")
     appointment = seat.appointment
     if appointment.is_group or seat.status != SeatStatus.BOOKED:
         raise ValidationError("This booking can't be moved. You can cancel it instead.")
@@ -690,10 +696,16 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
     return None
 
 
-def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
+def offer_for_actor(actor: User, entry_id: int) -> WaitlistEntry:
+    """The actor's own waitlist entry; NotFound for anyone else's or an unknown id."""
     entry = db.session.get(WaitlistEntry, entry_id)
     if entry is None or entry.family_user_id != actor.id:
         raise NotFound()
+    return entry
+
+
+def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
+    entry = offer_for_actor(actor, entry_id)
     if entry.status != WaitlistStatus.OFFERED or entry.offered_until <= now:
         raise ValidationError("Sorry, this offer has ended.")
     seat = book_group_seat(

@@ -3,7 +3,7 @@
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -377,6 +377,8 @@ def book_for_family():
     value = request.args.get("patient", "")
     patients = booking.therapist_patients(current_user)
     patient = next((p for p in patients if str(p.id) == value), None)
+    if patient is None and value:
+        abort(404)  # someone else's patient, or no such person
     if patient is None:
         return render_template("therapist/book.html", patients=patients, patient=None, form=None)
     now = request_now()
