@@ -7,13 +7,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
-from familylink.extensions import db
+from familylink.extensions import db, limiter
 from familylink.models import Role, SeatStatus
 from familylink.services import booking, consent
 from familylink.services.calendar import appointment_ics
 from familylink.services.errors import Conflict, DomainError, NotFound
 from familylink.services.timefmt import format_local
-from familylink.web import apply_error, request_now, role_required
+from familylink.web import apply_error, booking_limit, request_now, role_required
 
 bp = Blueprint("booking", __name__)
 
@@ -57,6 +57,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
 def new():
     now = request_now()
@@ -127,6 +128,7 @@ def groups():
 
 
 @bp.route("/groups/<int:appointment_id>", methods=["POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
 def take_seat(appointment_id: int):
     now = request_now()
@@ -245,6 +247,7 @@ def ics(seat_id: int):
 
 
 @bp.route("/claim/<int:entry_id>", methods=["GET", "POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
 def claim(entry_id: int):
     if request.method == "GET":

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from familylink.extensions import db
+from familylink.extensions import db, limiter
 from familylink.models import Role, User
 from familylink.services import accounts
 from familylink.services import consent as consent_service
@@ -19,7 +19,7 @@ from familylink.therapist.forms import (
     PaperConsentForm,
     WrittenRevocationForm,
 )
-from familylink.web import apply_error, request_now, role_required
+from familylink.web import apply_error, booking_limit, request_now, role_required
 
 bp = Blueprint("therapist", __name__)
 
@@ -365,6 +365,7 @@ def groups():
 
 
 @bp.route("/book", methods=["GET", "POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.THERAPIST)
 def book_for_family():
     from datetime import UTC
