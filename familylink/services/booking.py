@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -821,8 +822,19 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
     return [s for s in seats if s.patient_id in allowed]
 
 
-def therapist_appointments(therapist: User, start: datetime, end: datetime) -> list[Appointment]:
-    return list(
+def therapist_appointments(
+    therapist: User,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
+    page: str = "calendar",
+) -> list[Appointment]:
+    """The therapist's appointments in [start, end), with seats and attendees loaded.
+
+    Showing them is a view of each patient's data: one audit row per patient shown.
+    """
+    appointments = list(
         db.session.scalars(
             select(Appointment)
             .where(
@@ -830,12 +842,20 @@ def therapist_appointments(therapist: User, start: datetime, end: datetime) -> l
                 Appointment.starts_at < end,
                 Appointment.ends_at > start,
             )
+            .options(selectinload(Appointment.seats).selectinload(AppointmentFamily.attendees))
             .order_by(Appointment.starts_at)
         ).unique()
     )
+    shown = [seat.patient_id for a in appointments for seat in a.seats]
+    audit.record_patient_views(therapist, shown, page=page, now=now)
+    return appointments
 
 
-def patient_appointments(patient: User, *, now: datetime) -> list[AppointmentFamily]:
+def patient_appointments(
+    patient: User, *, now: datetime, page: str = "sessions"
+) -> list[AppointmentFamily]:
+    """The patient's upcoming family sessions (audited as a view of their own data)."""
+    audit.record_patient_views(patient, [patient.id], page=page, now=now)
     return list(
         db.session.scalars(
             select(AppointmentFamily)
