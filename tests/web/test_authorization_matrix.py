@@ -274,15 +274,7 @@ def build_world(app) -> World:
         for name in FAMILY:
             people[name] = create_user(Role.FAMILY)
         create_consent(patient, people["family_consented"], now=now)
-        revoked = create_consent(patient, people["family_revoked"], now=now)
-        db.session.add(
-            ConsentClosure(
-                consent_id=revoked.id,
-                reason=ClosureReason.REVOKED,
-                closed_at=now - timedelta(hours=1),
-                closed_by_id=patient.id,
-            )
-        )
+        _revoked_consent(patient, people["family_revoked"], at=now - timedelta(hours=1))
         create_consent(
             patient,
             people["family_expired"],
@@ -308,6 +300,31 @@ def build_world(app) -> World:
     return world
 
 
+def _revoked_consent(patient, member, *, at) -> ConsentRecord:
+    """A consent the patient signed a day before `at` and revoked at `at`."""
+    record = create_consent(patient, member, now=at - timedelta(days=1))
+    db.session.add(
+        ConsentClosure(
+            consent_id=record.id,
+            reason=ClosureReason.REVOKED,
+            closed_at=at,
+            closed_by_id=patient.id,
+        )
+    )
+    return record
+
+
+def _appointment(uid: str, therapist, session_type, starts_at) -> Appointment:
+    return Appointment(
+        uid=f"{uid}@familylink.test",
+        therapist_id=therapist.id,
+        session_type_id=session_type.id,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
+        capacity=session_type.capacity,
+    )
+
+
 def _other_peoples_things(people: dict, now) -> dict[str, int | str]:
     """What the routes with ids need, all of it belonging to the other patient's side.
 
@@ -317,39 +334,15 @@ def _other_peoples_things(people: dict, now) -> dict[str, int | str]:
     other_patient, other_therapist = people["other_patient"], people["other_therapist"]
     other_family = create_user(Role.FAMILY, name="Sam Other")
     create_consent(other_patient, other_family, now=now)
-    revoked = create_consent(other_patient, other_family, now=now - timedelta(days=2))
-    db.session.add(
-        ConsentClosure(
-            consent_id=revoked.id,
-            reason=ClosureReason.REVOKED,
-            closed_at=now - timedelta(days=1),
-            closed_by_id=other_patient.id,
-        )
-    )
+    revoked = _revoked_consent(other_patient, other_family, at=now - timedelta(days=1))
     private, group = create_session_types()
     add_weekday_hours(people["therapist"])
     add_weekday_hours(other_therapist, days=range(1))
     window = db.session.scalar(
         select(AvailabilityWindow).where(AvailabilityWindow.therapist_id == other_therapist.id)
     )
-    past = now - timedelta(days=1)
-    session = Appointment(
-        uid="matrix-past@familylink.test",
-        therapist_id=other_therapist.id,
-        session_type_id=private.id,
-        starts_at=past,
-        ends_at=past + timedelta(minutes=50),
-        capacity=1,
-    )
-    soon = now + timedelta(days=3)
-    group_session = Appointment(
-        uid="matrix-group@familylink.test",
-        therapist_id=other_therapist.id,
-        session_type_id=group.id,
-        starts_at=soon,
-        ends_at=soon + timedelta(minutes=90),
-        capacity=8,
-    )
+    session = _appointment("matrix-past", other_therapist, private, now - timedelta(days=1))
+    group_session = _appointment("matrix-group", other_therapist, group, now + timedelta(days=3))
     db.session.add_all([session, group_session])
     db.session.flush()
     seat = AppointmentFamily(
