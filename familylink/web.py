@@ -66,6 +66,11 @@ def _record_denial() -> None:
     db.session.commit()
 
 
+def form_limit() -> str:
+    """The limit of account forms (sign-up, reset, invitations) from the FORM_LIMIT setting."""
+    return current_app.config["FORM_LIMIT"]
+
+
 def booking_limit() -> str:
     """The booking POST rate limit: `@limiter.limit(booking_limit, methods=["POST"])`."""
     return current_app.config["BOOKING_LIMIT"]

@@ -7,13 +7,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
-from familylink.extensions import db
+from familylink.extensions import db, limiter
 from familylink.models import Role, SeatStatus
 from familylink.services import booking, consent
 from familylink.services.calendar import appointment_ics
 from familylink.services.errors import Conflict, DomainError, NotFound
 from familylink.services.timefmt import format_local
-from familylink.web import apply_error, request_now, role_required
+from familylink.web import apply_error, booking_limit, request_now, role_required
 
 bp = Blueprint("booking", __name__)
 
@@ -23,10 +23,17 @@ def _slot_choices(slots, zone):
 
 
 def _parse_slot(value: str | None) -> datetime:
+    slot = _slot_or_none(value)
+    if slot is None:
+        raise DomainError("Choose a time from the list.", field="slot")
+    return slot
+
+
+def _slot_or_none(value: str | None) -> datetime | None:
     try:
         return datetime.strptime(value or "", "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
     except ValueError:
-        raise DomainError("Choose a time from the list.", field="slot")
+        return None
 
 
 def _patient_id() -> int:
@@ -50,6 +57,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
 def new():
     now = request_now()
@@ -120,6 +128,7 @@ def groups():
 
 
 @bp.route("/groups/<int:appointment_id>", methods=["POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
 def take_seat(appointment_id: int):
     now = request_now()
@@ -209,7 +218,7 @@ def reschedule(seat_id: int):
         booking.reschedule(
             actor=current_user,
             seat_id=seat_id,
-            starts_at=_parse_slot(form.slot.data),
+            starts_at=_slot_or_none(form.slot.data),
             now=request_now(),
         )
     except NotFound:
@@ -238,9 +247,11 @@ def ics(seat_id: int):
 
 
 @bp.route("/claim/<int:entry_id>", methods=["GET", "POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
 def claim(entry_id: int):
     if request.method == "GET":
+        booking.offer_for_actor(current_user, entry_id)
         return render_template("booking/claim.html", entry_id=entry_id, form=GroupSeatForm())
     try:
         seat = booking.claim_offer(actor=current_user, entry_id=entry_id, now=request_now())

@@ -10,7 +10,7 @@ from familylink.models import Role
 from familylink.services import consent
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
 from familylink.services.program import get_program
-from familylink.web import apply_error, request_now, role_required
+from familylink.web import apply_error, form_limit, request_now, role_required
 
 bp = Blueprint("family", __name__)
 
@@ -51,7 +51,7 @@ def _invalid(message: str):
 
 
 @bp.route("/join/<token>", methods=["GET", "POST"])
-@limiter.limit("20 per hour", methods=["POST"])
+@limiter.limit(form_limit, methods=["POST"])
 def accept_invitation(token: str):
     """Accept a patient's invitation: register, or link the signed-in account at that address."""
     now = request_now()

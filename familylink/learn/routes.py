@@ -146,6 +146,9 @@ def therapist_patient(patient_id):
 
 
 def _target(form):
+    if not form.family.data:
+        # Nothing chosen is a mistake to show beside the field; a forged id is a 404.
+        raise ValidationError("Choose who should read it.", field="family")
     try:
         return form.family.target()
     except (TypeError, ValueError):

@@ -6,6 +6,7 @@ from flask_login import current_user
 from familylink.extensions import db
 from familylink.models import Role
 from familylink.patient.forms import ConsentForm, RevokeForm
+from familylink.services import audit
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, ValidationError
 from familylink.web import apply_error, request_now, role_required
@@ -22,7 +23,10 @@ def home():
 @bp.route("/consents")
 @role_required(Role.PATIENT)
 def consents():
-    rows = consent_service.consents_of(current_user, now=request_now())
+    now = request_now()
+    rows = consent_service.consents_of(current_user, now=now)
+    audit.record_patient_views(current_user, [current_user.id], page="consents", now=now)
+    db.session.commit()
     return render_template("patient/consents.html", rows=rows)
 
 
@@ -102,6 +106,8 @@ def revoke(consent_id: int):
 @role_required(Role.PATIENT)
 def shared():
     rows = consent_service.disclosures_of(current_user)
+    audit.record_patient_views(current_user, [current_user.id], page="shared", now=request_now())
+    db.session.commit()
     return render_template("patient/shared.html", rows=rows)
 
 
@@ -114,4 +120,5 @@ def sessions():
     from familylink.web import request_now
 
     seats = booking.patient_appointments(current_user, now=request_now())
+    db.session.commit()  # the audit row of the view
     return render_template("patient/sessions.html", seats=seats)

@@ -64,6 +64,19 @@ def record(
     return event
 
 
+def record_patient_views(
+    actor: User, patient_ids, *, page: str, now: datetime | None = None
+) -> list[AuditEvent]:
+    """One "patient_data.viewed" row per distinct patient shown on a page.
+
+    The rows are added together, so the flush writes them in one INSERT.
+    """
+    return [
+        record("patient_data.viewed", actor=actor, patient_id=pid, detail={"page": page}, now=now)
+        for pid in sorted(set(patient_ids))
+    ]
+
+
 def search(
     *,
     actor: User | None = None,

@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -455,10 +456,16 @@ def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamil
 
 
 def reschedule(
-    *, actor: User, seat_id: int, starts_at: datetime, now: datetime
+    *, actor: User, seat_id: int, starts_at: datetime | None, now: datetime
 ) -> AppointmentFamily:
-    """Move a private session to another free slot: same UID, higher SEQUENCE."""
+    """Move a private session to another free slot: same UID, higher SEQUENCE.
+
+    NotFound for someone else's seat comes before any complaint about the time chosen
+    (`None`: no readable time), so a foreign id never gets an answer about its booking.
+    """
     seat = seat_for_actor(actor, seat_id, now=now)
+    if starts_at is None:
+        raise ValidationError("Choose a time from the list.", field="slot")
     appointment = seat.appointment
     if appointment.is_group or seat.status != SeatStatus.BOOKED:
         raise ValidationError("This booking can't be moved. You can cancel it instead.")
@@ -679,10 +686,16 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
     return None
 
 
-def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
+def offer_for_actor(actor: User, entry_id: int) -> WaitlistEntry:
+    """The actor's own waitlist entry; NotFound for anyone else's or an unknown id."""
     entry = db.session.get(WaitlistEntry, entry_id)
     if entry is None or entry.family_user_id != actor.id:
         raise NotFound()
+    return entry
+
+
+def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
+    entry = offer_for_actor(actor, entry_id)
     if entry.status != WaitlistStatus.OFFERED or entry.offered_until <= now:
         raise ValidationError("Sorry, this offer has ended.")
     seat = book_group_seat(
@@ -798,8 +811,19 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
     return [s for s in seats if s.patient_id in allowed]
 
 
-def therapist_appointments(therapist: User, start: datetime, end: datetime) -> list[Appointment]:
-    return list(
+def therapist_appointments(
+    therapist: User,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
+    page: str = "calendar",
+) -> list[Appointment]:
+    """The therapist's appointments in [start, end), with seats and attendees loaded.
+
+    Showing them is a view of each patient's data: one audit row per patient shown.
+    """
+    appointments = list(
         db.session.scalars(
             select(Appointment)
             .where(
@@ -807,12 +831,20 @@ def therapist_appointments(therapist: User, start: datetime, end: datetime) -> l
                 Appointment.starts_at < end,
                 Appointment.ends_at > start,
             )
+            .options(selectinload(Appointment.seats).selectinload(AppointmentFamily.attendees))
             .order_by(Appointment.starts_at)
         ).unique()
     )
+    shown = [seat.patient_id for a in appointments for seat in a.seats]
+    audit.record_patient_views(therapist, shown, page=page, now=now)
+    return appointments
 
 
-def patient_appointments(patient: User, *, now: datetime) -> list[AppointmentFamily]:
+def patient_appointments(
+    patient: User, *, now: datetime, page: str = "sessions"
+) -> list[AppointmentFamily]:
+    """The patient's upcoming family sessions (audited as a view of their own data)."""
+    audit.record_patient_views(patient, [patient.id], page=page, now=now)
     return list(
         db.session.scalars(
             select(AppointmentFamily)

@@ -157,13 +157,15 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
     elif user.role == Role.PATIENT:
         appointments = [
             s.appointment
-            for s in booking.patient_appointments(user, now=now)
+            for s in booking.patient_appointments(user, now=now, page="calendar feed")
             if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
         ]
     elif user.role == Role.THERAPIST:
         appointments = [
             a
-            for a in booking.therapist_appointments(user, now, now + timedelta(days=120))
+            for a in booking.therapist_appointments(
+                user, now, now + timedelta(days=120), now=now, page="calendar feed"
+            )
             if a.status == AppointmentStatus.SCHEDULED
         ]
     else:

@@ -3,13 +3,13 @@
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from familylink.extensions import db
+from familylink.extensions import db, limiter
 from familylink.models import Role, User
-from familylink.services import accounts
+from familylink.services import accounts, audit
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, ValidationError
 from familylink.services.program import get_program
@@ -19,7 +19,7 @@ from familylink.therapist.forms import (
     PaperConsentForm,
     WrittenRevocationForm,
 )
-from familylink.web import apply_error, request_now, role_required
+from familylink.web import apply_error, booking_limit, request_now, role_required
 
 bp = Blueprint("therapist", __name__)
 
@@ -98,6 +98,8 @@ def record_paper_consent(patient_id: int):
             flash("The paper consent is recorded and the invitation is on its way.", "success")
             return redirect(url_for("therapist.family_contacts", patient_id=patient_id))
     status = 400 if form.errors or form.form_errors else 200
+    audit.record_patient_views(current_user, [patient.id], page="paper consent", now=request_now())
+    db.session.commit()  # the audit row of the view
     return render_template(
         "therapist/paper_consent.html",
         form=form,
@@ -166,7 +168,8 @@ def calendar():
     days = 7 if view == "week" else 1
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
-    appointments = booking.therapist_appointments(current_user, start, end)
+    appointments = booking.therapist_appointments(current_user, start, end, now=request_now())
+    db.session.commit()  # the audit rows of the patients shown
     step = timedelta(days=days)
     return render_template(
         "therapist/calendar.html",
@@ -365,6 +368,7 @@ def groups():
 
 
 @bp.route("/book", methods=["GET", "POST"])
+@limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.THERAPIST)
 def book_for_family():
     from datetime import UTC
@@ -377,9 +381,12 @@ def book_for_family():
     value = request.args.get("patient", "")
     patients = booking.therapist_patients(current_user)
     patient = next((p for p in patients if str(p.id) == value), None)
+    if patient is None and value:
+        abort(404)  # someone else's patient, or no such person
     if patient is None:
         return render_template("therapist/book.html", patients=patients, patient=None, form=None)
     now = request_now()
+    audit.record_patient_views(current_user, [patient.id], page="book for family", now=now)
     types = booking.private_session_types()
     form = BookForFamilyForm()
     form.session_type.choices = [(t.id, t.name) for t in types]
@@ -415,6 +422,7 @@ def book_for_family():
             day = starts.astimezone(ZoneInfo(current_user.timezone)).date()
             return redirect(url_for("therapist.calendar", date=day.isoformat()))
     status = 400 if request.method == "POST" else 200
+    db.session.commit()  # the audit row of the view
     return render_template(
         "therapist/book.html", patients=patients, patient=patient, form=form
     ), status

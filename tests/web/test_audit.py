@@ -179,3 +179,91 @@ def test_the_test_schema_has_the_append_only_trigger(app_ctx):
         text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass")
     ).all()
     assert "audit_events_append_only" in names
+
+
+# --- Views of patient-linked data ------------------------------------------------------------
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+def _calendar_with_patients(app, count: int) -> dict:
+    """`count` patients of one therapist, each with a booked family session on one day."""
+    from familylink.services import booking
+    from tests.booking_setup import add_family, create_clinic
+
+    with app.app_context():
+        made = create_clinic()
+        patients = [(made.patient, made.family)]
+        for n in range(1, count):
+            patient = create_user(Role.PATIENT, therapist=made.therapist)
+            patients.append((patient, add_family(patient, f"Family Member {n}")))
+        for patient, member in patients:
+            slot = booking.slots_for(made.therapist.id, made.private, now=NOON)[0]
+            booking.book_private(
+                actor=member,
+                patient_id=patient.id,
+                session_type_id=made.private.id,
+                starts_at=slot,
+                now=NOON,
+            )
+        db.session.commit()
+        return {
+            "therapist": made.therapist.email,
+            "patients": sorted(p.id for p, _ in patients),
+            "date": slot.date().isoformat(),
+        }
+
+
+def _viewed(app, page):
+    return [
+        (row.actor_id is not None, row.patient_id)
+        for row in _rows(app, "patient_data.viewed")
+        if row.detail == {"page": page}
+    ]
+
+
+def test_the_calendar_audits_one_row_per_patient_shown(app, client, auth):
+    made = _calendar_with_patients(app, 3)
+    auth.login(made["therapist"])
+    response = client.get(f"/therapist/calendar?view=day&date={made['date']}")
+    assert response.status_code == 200
+    assert _viewed(app, "calendar") == [(True, pid) for pid in made["patients"]]
+
+
+def test_the_calendars_statements_do_not_grow_with_the_patients_shown(
+    app, client, auth, count_queries
+):
+    made = _calendar_with_patients(app, 4)
+    auth.login(made["therapist"])
+    path = f"/therapist/calendar?view=day&date={made['date']}"
+    client.get(path)
+    with count_queries() as counter:
+        client.get(path)
+    with count_queries() as empty:
+        client.get("/therapist/calendar?view=day&date=2030-01-01")
+    # Seats, attendees and four audit rows: a fixed few statements more than an empty day.
+    assert counter.count - empty.count <= 3
+
+
+def test_booking_for_a_family_and_the_paper_consent_form_are_audited(app, client, auth):
+    made = _calendar_with_patients(app, 1)
+    (patient_id,) = made["patients"]
+    auth.login(made["therapist"])
+    client.get(f"/therapist/book?patient={patient_id}")
+    client.get(f"/therapist/patients/{patient_id}/consents/paper")
+    assert _viewed(app, "book for family") == [(True, patient_id)]
+    assert _viewed(app, "paper consent") == [(True, patient_id)]
+
+
+@pytest.mark.parametrize("page", ["consents", "shared", "sessions"])
+def test_the_patients_own_pages_are_audited(app, client, auth, page):
+    with app.app_context():
+        patient = create_user(Role.PATIENT)
+        patient_id, email = patient.id, patient.email
+        db.session.commit()
+    auth.login(email)
+    assert client.get(f"/patient/{page}").status_code == 200
+    assert _viewed(app, page) == [(True, patient_id)]

@@ -20,19 +20,28 @@ from sqlalchemy import func, select
 from familylink.extensions import db
 from familylink.models import (
     AccountToken,
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
     AuditEvent,
+    AvailabilityWindow,
     ClosureReason,
     ConsentClosure,
     ConsentRecord,
     FamilyLink,
+    LearningModule,
     OutboxEmail,
     Program,
     Role,
     User,
     UserSession,
+    VersionSource,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 from familylink.models.types import utcnow
-from familylink.services import mailer, sessions
+from familylink.services import learning, mailer, sessions
+from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.conftest import AuthActions
 from tests.factories import create_consent, create_user
 from tests.web.test_auth_routes import GOOD
@@ -57,6 +66,8 @@ STAFF = (*THERAPISTS, "admin")
 
 # Who may see the patient's name anywhere (every response is checked for it).
 MAY_SEE_PATIENT = {"family_consented", "patient", "therapist"}
+# And the other patient's name (their consented family member is not one of the askers).
+MAY_SEE_OTHER_PATIENT = {"other_patient", "other_therapist"}
 
 
 def every(answer: int, **exceptions: int) -> dict[str, int]:
@@ -132,6 +143,67 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # production: tests/web/test_pages.py), and shows every email by design.
     ("dev.mailbox", "GET"): every(200),
     ("dev.message", "GET"): every(200),
+    # --- Booking (family members). The seat is of the other patient's family; `?patient=`
+    # names the asker's patient, so only a family member holding scheduling consent books.
+    ("booking.index", "GET"): only(*FAMILY),
+    ("booking.new", "GET"): only("family_consented"),
+    ("booking.new", "POST"): only("family_consented", ok=400),
+    ("booking.groups", "GET"): only("family_consented"),
+    ("booking.take_seat", "POST"): only(),  # a group of another therapist
+    ("booking.show", "GET"): only(),
+    ("booking.ics", "GET"): only(),
+    ("booking.cancel", "POST"): only(),
+    ("booking.reschedule", "POST"): only(),
+    ("booking.claim", "GET"): only(),  # the waitlist offer went to another family
+    ("booking.claim", "POST"): only(),
+    ("booking.feed", "GET"): only(*FAMILY, *PATIENTS, *THERAPISTS),
+    ("booking.feed", "POST"): only(*FAMILY, *PATIENTS, *THERAPISTS),  # no action chosen
+    ("booking.feed_ics", "GET"): every(404),  # an unknown token
+    # --- Family pages
+    ("family.patient", "GET"): only(),  # the other patient
+    ("family.accept_invitation", "GET"): every(400),  # an unknown token
+    ("family.accept_invitation", "POST"): every(400),
+    # --- Patient pages (the consent is the other patient's, already revoked)
+    ("patient.consents", "GET"): only(*PATIENTS),
+    ("patient.new_consent", "GET"): only(*PATIENTS),
+    ("patient.new_consent", "POST"): only(*PATIENTS, ok=400),
+    ("patient.consent_detail", "GET"): only("other_patient"),
+    ("patient.revoke", "GET"): only("other_patient"),
+    ("patient.revoke", "POST"): only("other_patient", ok=302),  # already revoked: said so
+    ("patient.shared", "GET"): only(*PATIENTS),
+    ("patient.sessions", "GET"): only(*PATIENTS),
+    # --- Therapist pages: ids are the other therapist's patient, consent, seat, window
+    ("therapist.family_contacts", "GET"): only("other_therapist"),
+    ("therapist.record_paper_consent", "GET"): only("other_therapist"),
+    ("therapist.record_paper_consent", "POST"): only("other_therapist", ok=400),
+    ("therapist.consent_detail", "GET"): only("other_therapist"),
+    ("therapist.record_revocation", "GET"): only("other_therapist"),
+    ("therapist.record_revocation", "POST"): only("other_therapist", ok=400),
+    ("therapist.calendar", "GET"): only(*THERAPISTS),
+    ("therapist.attendance", "POST"): only("other_therapist", ok=303),  # no value: refused
+    ("therapist.cancel_seat", "POST"): only("other_therapist", ok=303),  # already held
+    ("therapist.availability", "GET"): only(*THERAPISTS),
+    ("therapist.add_window", "POST"): only(*THERAPISTS, ok=400),
+    ("therapist.add_override", "POST"): only(*THERAPISTS, ok=400),
+    ("therapist.add_session_type", "POST"): only(*THERAPISTS, ok=400),
+    ("therapist.remove_availability", "POST"): only("other_therapist", ok=302),
+    ("therapist.groups", "GET"): only(*THERAPISTS),
+    ("therapist.groups", "POST"): only(*THERAPISTS, ok=400),
+    # `?patient=` is the therapist's own patient
+    ("therapist.book_for_family", "GET"): only("therapist"),
+    ("therapist.book_for_family", "POST"): only("therapist", ok=400),
+    # --- Learning: library modules are for every family member (self-chosen reading)
+    ("learn.library", "GET"): only(*FAMILY, *STAFF),
+    ("learn.module", "GET"): only(*FAMILY, *STAFF),
+    ("learn.save_progress", "POST"): only(*FAMILY, ok=302),  # the empty form: not done yet
+    ("learn.therapist_home", "GET"): only(*THERAPISTS),
+    ("learn.therapist_patient", "GET"): only("other_therapist"),
+    ("learn.assign", "POST"): only("other_therapist", ok=400),
+    ("learn.apply_sequence", "POST"): only("other_therapist", ok=400),
+    ("learn.admin_modules", "GET"): only("admin"),
+    ("learn.edit_module", "GET"): only("admin"),
+    ("learn.edit_module", "POST"): only("admin", ok=400),
+    ("learn.restore_version", "POST"): only("admin", ok=302),
 }
 # fmt: on
 
@@ -141,6 +213,24 @@ URL_ARGS = {
     "token": lambda world: "someone-elses-token-3f9a1c",
     "session_id": lambda world: world.victim_session_id,
     "email_id": lambda world: world.victim_email_id,
+    "seat_id": lambda world: world.objects["seat_id"],
+    "appointment_id": lambda world: world.objects["appointment_id"],
+    "entry_id": lambda world: world.objects["entry_id"],
+    "patient_id": lambda world: world.objects["patient_id"],
+    "consent_id": lambda world: world.objects["consent_id"],
+    "slug": lambda world: world.objects["slug"],
+    "module_id": lambda world: world.objects["module_id"],
+    "version_id": lambda world: world.objects["version_id"],
+    "kind": lambda world: "window",
+    "item_id": lambda world: world.objects["item_id"],
+}
+
+# Query arguments some pages need: the patient the asker may (or may not) act for.
+QUERY_ARGS = {
+    "booking.new": lambda world: {"patient": world.ids["patient"]},
+    "booking.groups": lambda world: {"patient": world.ids["patient"]},
+    "booking.take_seat": lambda world: {"patient": world.ids["patient"]},
+    "therapist.book_for_family": lambda world: {"patient": world.ids["patient"]},
 }
 
 # Sent with every POST: none of them may change who owns what or who may do what.
@@ -160,6 +250,8 @@ class World:
     patient_name: str = ""
     victim_session_id: int = 0
     victim_email_id: int = 0
+    # Objects of the OTHER patient's family and of the other therapist.
+    objects: dict[str, int | str] = field(default_factory=dict)
 
 
 def build_world(app) -> World:
@@ -169,7 +261,9 @@ def build_world(app) -> World:
         therapist = create_user(Role.THERAPIST, name="Dana Therapist")
         other_therapist = create_user(Role.THERAPIST)
         patient = create_user(Role.PATIENT, name="Jordan Zyxwvutsky", therapist=therapist)
-        other_patient = create_user(Role.PATIENT, therapist=other_therapist)
+        other_patient = create_user(
+            Role.PATIENT, name="Casey Qwertyplonk", therapist=other_therapist
+        )
         people = {
             "therapist": therapist,
             "other_therapist": other_therapist,
@@ -180,21 +274,14 @@ def build_world(app) -> World:
         for name in FAMILY:
             people[name] = create_user(Role.FAMILY)
         create_consent(patient, people["family_consented"], now=now)
-        revoked = create_consent(patient, people["family_revoked"], now=now)
-        db.session.add(
-            ConsentClosure(
-                consent_id=revoked.id,
-                reason=ClosureReason.REVOKED,
-                closed_at=now - timedelta(hours=1),
-                closed_by_id=patient.id,
-            )
-        )
+        _revoked_consent(patient, people["family_revoked"], at=now - timedelta(hours=1))
         create_consent(
             patient,
             people["family_expired"],
             now=now - timedelta(days=200),
             expires_at=now - timedelta(days=1),
         )
+        world.objects = _other_peoples_things(people, now)
         victim = create_user(Role.FAMILY)
         victim_session, _raw = sessions.start_session(victim, now=now)
         email = mailer.queue_email(
@@ -211,6 +298,82 @@ def build_world(app) -> World:
         world.victim_session_id = victim_session.id
         world.victim_email_id = email.id
     return world
+
+
+def _revoked_consent(patient, member, *, at) -> ConsentRecord:
+    """A consent the patient signed a day before `at` and revoked at `at`."""
+    record = create_consent(patient, member, now=at - timedelta(days=1))
+    db.session.add(
+        ConsentClosure(
+            consent_id=record.id,
+            reason=ClosureReason.REVOKED,
+            closed_at=at,
+            closed_by_id=patient.id,
+        )
+    )
+    return record
+
+
+def _appointment(uid: str, therapist, session_type, starts_at) -> Appointment:
+    return Appointment(
+        uid=f"{uid}@familylink.test",
+        therapist_id=therapist.id,
+        session_type_id=session_type.id,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
+        capacity=session_type.capacity,
+    )
+
+
+def _other_peoples_things(people: dict, now) -> dict[str, int | str]:
+    """What the routes with ids need, all of it belonging to the other patient's side.
+
+    Chosen so that the rightful owner's POST changes nothing the table checks: the seat is
+    of a past session (cannot be cancelled), the consent is already revoked.
+    """
+    other_patient, other_therapist = people["other_patient"], people["other_therapist"]
+    other_family = create_user(Role.FAMILY, name="Sam Other")
+    create_consent(other_patient, other_family, now=now)
+    revoked = _revoked_consent(other_patient, other_family, at=now - timedelta(days=1))
+    private, group = create_session_types()
+    add_weekday_hours(people["therapist"])
+    add_weekday_hours(other_therapist, days=range(1))
+    window = db.session.scalar(
+        select(AvailabilityWindow).where(AvailabilityWindow.therapist_id == other_therapist.id)
+    )
+    session = _appointment("matrix-past", other_therapist, private, now - timedelta(days=1))
+    group_session = _appointment("matrix-group", other_therapist, group, now + timedelta(days=3))
+    db.session.add_all([session, group_session])
+    db.session.flush()
+    seat = AppointmentFamily(
+        appointment_id=session.id, patient_id=other_patient.id, booked_by_id=other_family.id
+    )
+    db.session.add(seat)
+    db.session.flush()
+    db.session.add(AppointmentAttendee(seat_id=seat.id, user_id=other_family.id))
+    entry = WaitlistEntry(
+        appointment_id=group_session.id,
+        patient_id=other_patient.id,
+        family_user_id=other_family.id,
+        status=WaitlistStatus.OFFERED,
+        offered_until=now + timedelta(hours=12),
+    )
+    text = learning.parse_module_file(learning.content_files()[0])
+    module = LearningModule(slug=text.slug)
+    db.session.add_all([entry, module])
+    version = learning._apply(module, text, source=VersionSource.FILE, actor=None, now=now)
+    db.session.flush()
+    return {
+        "seat_id": seat.id,
+        "appointment_id": group_session.id,
+        "entry_id": entry.id,
+        "patient_id": other_patient.id,
+        "consent_id": revoked.id,
+        "slug": module.slug,
+        "module_id": module.id,
+        "version_id": version.id,
+        "item_id": window.id,
+    }
 
 
 def _routes(app) -> set[tuple[str, str]]:
@@ -237,6 +400,8 @@ def test_every_row_names_every_kind_of_person():
 def _url(app, endpoint: str, world: World) -> str:
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     values = {arg: URL_ARGS[arg](world) for arg in rule.arguments}
+    if endpoint in QUERY_ARGS:
+        values.update(QUERY_ARGS[endpoint](world))
     with app.test_request_context():
         from flask import url_for
 
@@ -306,6 +471,8 @@ def test_each_route_answers_each_person_as_the_table_says(app, endpoint, method)
         response.close()
         if actor not in MAY_SEE_PATIENT and "Zyxwvutsky" in body:
             wrong[actor] = "shows the patient's name"
+        if actor not in MAY_SEE_OTHER_PATIENT and "Qwertyplonk" in body:
+            wrong[actor] = "shows the other patient's name"
     assert not wrong, f"{method} {url}: actor -> (got, expected): {wrong}"
     if method == "POST" and endpoint != "auth.logout":
         # Only refused or empty forms were sent: nothing may have changed.

@@ -114,6 +114,24 @@ def test_a_forged_seat_id_answers_404(app, client, auth, clinic):
     assert client.post("/booking/999/cancel").status_code == 404
 
 
+def test_moving_someone_elses_seat_with_a_bad_time_is_404_not_a_message(app, client, auth, clinic):
+    with app.app_context():
+        intruder = add_family(db.session.get(User, clinic["patient"]), "Ivy Intruder")
+        intruder_email = intruder.email
+        db.session.commit()
+    auth.login(clinic["family"])
+    seat_path = book_first(client, clinic)[0].headers["Location"].split("?")[0]
+    client.post("/logout")
+    auth.login(intruder_email)
+    response = client.post(seat_path + "/reschedule", data={"slot": "not a time"})
+    assert response.status_code == 404
+
+
+def test_someone_elses_waitlist_offer_page_is_404(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    assert client.get("/booking/claim/999").status_code == 404
+
+
 def test_cancel_then_therapist_sees_it_in_the_calendar(app, client, auth, clinic):
     auth.login(clinic["family"])
     response, _ = book_first(client, clinic, index=10)

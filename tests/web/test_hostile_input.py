@@ -9,6 +9,7 @@ changes nothing.
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,13 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from tests.conftest import AuthActions
-from tests.web.test_authorization_matrix import EXPECTED, URL_ARGS, build_world, state_snapshot
+from tests.web.test_authorization_matrix import (
+    EXPECTED,
+    QUERY_ARGS,
+    URL_ARGS,
+    build_world,
+    state_snapshot,
+)
 
 ROLES = ("anonymous", "family_consented", "patient", "therapist", "admin")
 
@@ -72,8 +79,10 @@ def _url(app, endpoint, world):
     from flask import url_for
 
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    values = {a: URL_ARGS[a](world) for a in rule.arguments}
+    values.update(QUERY_ARGS.get(endpoint, lambda world: {})(world))
     with app.test_request_context():
-        return url_for(endpoint, **{a: URL_ARGS[a](world) for a in rule.arguments})
+        return url_for(endpoint, **values)
 
 
 ROUTES = sorted(key for key in EXPECTED if key not in SKIP)
@@ -129,7 +138,8 @@ def _send_and_check(app, client, method, url, role, sent):
     with app.app_context():
         before = state_snapshot()
     if method == "GET":
-        response = client.get(url, query_string=sent)
+        path, _, query = url.partition("?")
+        response = client.get(path, query_string=[*parse_qsl(query), *sent])
     else:
         response = client.post(url, data=MultiDict(sent))
     body = response.get_data(as_text=True)

@@ -175,6 +175,14 @@ def test_assigning_nothing_shows_a_message_beside_the_field(app, client, auth, w
     assert _count(app, Assignment) == 0
 
 
+def test_choosing_nobody_shows_a_message_beside_the_field(app, client, auth, world):
+    auth.login("lee@example.org")
+    response = client.post(f"/learn/therapist/patients/{world['jordan']}/sequence", data={})
+    assert response.status_code == 400
+    assert "Choose who should read it." in response.get_data(as_text=True)
+    assert _count(app, Assignment) == 0
+
+
 def test_the_weekly_sequence_assigns_everything_and_releases_one(app, client, auth, world):
     auth.login("lee@example.org")
     response = client.post(

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role
+from tests.conftest import AuthActions
 from tests.factories import PASSWORD, create_user, saved_user
 from tests.moments import NOON
 from tests.web.test_sessions import Clock
@@ -56,6 +57,7 @@ def test_sign_in_is_limited_per_ip_whatever_the_address(app, make_app):
         ("/reset", {"email": "a@example.org"}),
         ("/reset/not-a-token", {"password": "x"}),
         ("/invitation/not-a-token", {"password": "x"}),
+        ("/family/join/not-a-token", {"password": "x"}),
     ],
 )
 def test_sign_up_reset_and_invitations_are_limited(app, make_app, path, data):
@@ -63,6 +65,21 @@ def test_sign_up_reset_and_invitations_are_limited(app, make_app, path, data):
     for _ in range(2):
         assert client.post(path, data=data).status_code != 429
     assert client.post(path, data=data).status_code == 429
+
+
+def test_booking_forms_are_limited_with_the_friendly_page(app, make_app):
+    limited = _limited_app(app, make_app, BOOKING_LIMIT="2 per hour")
+    with limited.app_context():
+        email = create_user(Role.FAMILY).email
+        db.session.commit()
+    client = limited.test_client()
+    AuthActions(client, limited).login(email)
+    for _ in range(2):
+        assert client.post("/booking/new?patient=999").status_code == 404
+    response = client.post("/booking/new?patient=999")
+    assert response.status_code == 429
+    assert "Please wait a moment" in response.get_data(as_text=True)
+    assert client.get("/booking/").status_code == 200  # pages stay open
 
 
 def test_repeated_failures_lock_the_account_for_a_while(app, make_app):

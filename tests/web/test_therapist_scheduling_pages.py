@@ -4,8 +4,9 @@ import pytest
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Appointment, AvailabilityWindow, OutboxEmail, SessionType
+from familylink.models import Appointment, AvailabilityWindow, OutboxEmail, Role, SessionType
 from tests.booking_setup import create_clinic
+from tests.factories import create_user
 from tests.moments import NOON
 
 
@@ -103,3 +104,13 @@ def test_therapist_books_for_a_family_and_the_family_is_emailed(app, client, aut
     again = client.post(f"/therapist/book?patient={clinic['patient']}", data=data)
     assert again.status_code == 409 or again.status_code == 400
     assert count(app, Appointment) == 1
+
+
+def test_booking_for_another_therapists_patient_is_404(app, client, auth, clinic):
+    with app.app_context():
+        other = create_user(Role.PATIENT)
+        other_id = other.id
+        db.session.commit()
+    auth.login(clinic["therapist"])
+    assert client.get(f"/therapist/book?patient={other_id}").status_code == 404
+    assert client.post(f"/therapist/book?patient={other_id}", data={}).status_code == 404
