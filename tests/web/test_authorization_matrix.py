@@ -122,6 +122,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("admin.invite_therapist", "POST"): only("admin", ok=400),
     ("admin.audit_log", "GET"): only("admin"),
     ("admin.audit_export", "GET"): only("admin"),
+    ("admin.outbox", "GET"): only("admin"),
+    # The email in the URL is pending, not failed: there is nothing to retry, even for admins.
+    ("admin.retry_email", "POST"): only("admin", ok=404),
     ("therapist.home", "GET"): only(*THERAPISTS),
     ("therapist.enrol_patient", "POST"): only(*THERAPISTS, ok=400),
     ("patient.home", "GET"): only(*PATIENTS),
