@@ -57,6 +57,7 @@ def settings():
                     booking_horizon_days=form.booking_horizon_days.data,
                     minimum_notice_hours=form.minimum_notice_hours.data,
                     waitlist_hold_hours=form.waitlist_hold_hours.data,
+                    buffer_minutes=form.buffer_minutes.data,
                 )
             except ValidationError as error:
                 db.session.rollback()

@@ -43,7 +43,12 @@ from familylink.services.program import get_program
 from familylink.services.scheduling import Override, Window, free_slots, weekly_occurrences
 from familylink.services.timefmt import format_local
 
-BUFFER = timedelta(minutes=10)
+
+def buffer() -> timedelta:
+    """Free time kept between two sessions of one therapist (a program setting)."""
+    return timedelta(minutes=get_program().buffer_minutes)
+
+
 TAKEN = "Sorry, someone else just booked that time. Please choose another."
 FULL = "Sorry, that group is now full. You can join its waitlist."
 
@@ -155,7 +160,7 @@ def slots_for(
         overrides,
         _busy(therapist_id, since=now, exclude_id=exclude_id),
         duration=timedelta(minutes=session_type.duration_minutes),
-        buffer=BUFFER,
+        buffer=buffer(),
         min_notice=timedelta(hours=program.minimum_notice_hours),
         horizon=timedelta(days=program.booking_horizon_days),
         now=now,
@@ -502,9 +507,9 @@ def reschedule(
 def _taken(therapist_id: int, starts_at: datetime, session_type: SessionType) -> bool:
     """True when a booked appointment (with its buffer) covers that time."""
     ends_at = starts_at + timedelta(minutes=session_type.duration_minutes)
+    gap = buffer()
     return any(
-        s - BUFFER < ends_at and starts_at < e + BUFFER
-        for s, e in _busy(therapist_id, since=starts_at)
+        s - gap < ends_at and starts_at < e + gap for s, e in _busy(therapist_id, since=starts_at)
     )
 
 

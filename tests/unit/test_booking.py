@@ -397,3 +397,41 @@ def test_seat_count_is_unchanged_by_a_refused_booking(clinic, now):
             actor=clinic.family, patient_id=clinic.patient.id, appointment_id=group.id + 99, now=now
         )
     assert count(AppointmentFamily) == before
+
+
+@pytest.mark.parametrize("minutes", [0, 10, 30])
+def test_slots_keep_the_programs_buffer_after_a_booked_session(clinic, now, minutes):
+    from familylink.services.program import program_row
+
+    program_row().buffer_minutes = minutes
+    db.session.flush()
+    seat = book(clinic, now)
+    ends = seat.appointment.ends_at
+    later = [
+        s for s in booking.slots_for(clinic.therapist.id, clinic.private, now=now) if s >= ends
+    ]
+    assert later and later[0] - ends >= timedelta(minutes=minutes)
+    day_slots = [s for s in later if s.date() == ends.date()]
+    if day_slots:
+        assert day_slots[0] - ends == timedelta(minutes=minutes)
+
+
+def test_the_buffer_setting_is_checked(app_ctx):
+    from familylink.services.program import get_program, update_program
+
+    settings = get_program()
+    args = dict(
+        name="P",
+        sender_name="S",
+        timezone=settings.timezone,
+        reminder_offsets_hours=[48],
+        cancellation_window_hours=24,
+        booking_horizon_days=28,
+        minimum_notice_hours=12,
+        waitlist_hold_hours=12,
+    )
+    with pytest.raises(ValidationError) as error:
+        update_program(**args, buffer_minutes=500)
+    assert error.value.field == "buffer_minutes"
+    update_program(**args, buffer_minutes=5)
+    assert get_program().buffer_minutes == 5
