@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -28,7 +29,6 @@ from familylink.models import (
     Attendance,
     AvailabilityOverride,
     AvailabilityWindow,
-    FamilyLink,
     Role,
     SeatStatus,
     SessionType,
@@ -90,17 +90,11 @@ def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str)
 
 
 def scheduling_family(patient: User, *, now: datetime) -> list[User]:
-    """Family members of the patient who hold the scheduling scope now."""
-    members = db.session.scalars(
-        select(User)
-        .join(FamilyLink, FamilyLink.family_user_id == User.id)
-        .where(FamilyLink.patient_id == patient.id, User.active.is_(True))
-        .order_by(User.name)
-    ).all()
+    """Family members of the patient who hold the scheduling scope now (one query)."""
     return [
-        m
-        for m in members
-        if consent.may_disclose(m.id, patient.id, "scheduling", now=now, audit_access=False)
+        person
+        for person, _patient_id, record in consent.family_in_force([patient.id], now=now)
+        if "scheduling" in record.scopes
     ]
 
 
@@ -801,6 +795,7 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
     """Seats the family member attends, for patients whose consent still allows scheduling."""
     seats = db.session.scalars(
         select(AppointmentFamily)
+        .options(contains_eager(AppointmentFamily.appointment))
         .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
         .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
         .where(
@@ -818,6 +813,11 @@ def therapist_appointments(therapist: User, start: datetime, end: datetime) -> l
     return list(
         db.session.scalars(
             select(Appointment)
+            .options(
+                joinedload(Appointment.seats)
+                .joinedload(AppointmentFamily.attendees)
+                .joinedload(AppointmentAttendee.user)
+            )
             .where(
                 Appointment.therapist_id == therapist.id,
                 Appointment.starts_at < end,
