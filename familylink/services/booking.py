@@ -14,6 +14,7 @@ bookings run one after another and each sees the others' result.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
@@ -93,7 +94,7 @@ def scheduling_family(patient: User, *, now: datetime) -> list[User]:
     """Family members of the patient who hold the scheduling scope now (one query)."""
     return [
         person
-        for person, _patient_id, record in consent.family_in_force([patient.id], now=now)
+        for person, _patient_id, record, _end in consent.family_in_force([patient.id], now=now)
         if "scheduling" in record.scopes
     ]
 
@@ -826,6 +827,75 @@ def therapist_appointments(therapist: User, start: datetime, end: datetime) -> l
             .order_by(Appointment.starts_at)
         ).unique()
     )
+
+
+@dataclass(frozen=True)
+class FamilyMember:
+    """A family member on the therapist's calendar, with what their consent allows."""
+
+    user: User
+    scopes: tuple[str, ...]
+    ends_at: datetime | None
+    ending_soon: bool
+
+
+@dataclass
+class SeatPeople:
+    coming: list[FamilyMember] = field(default_factory=list)
+    # Allowed to take part (scheduling scope) but not coming: who may need a nudge.
+    not_coming: list[FamilyMember] = field(default_factory=list)
+    # Coming, but whose consent no longer covers it (should not happen; shown if it does).
+    not_allowed: list[User] = field(default_factory=list)
+
+
+def therapist_calendar(
+    therapist: User, start: datetime, end: datetime, *, now: datetime
+) -> tuple[list[Appointment], dict[int, SeatPeople]]:
+    """The therapist's appointments between start and end and, per seat, who is coming, who
+    else may come, and whose consent ends soon. A fixed number of queries however many
+    appointments and families (audited as one view of those patients' family contacts)."""
+    appointments = therapist_appointments(therapist, start, end)
+    patient_ids = sorted({s.patient_id for a in appointments for s in a.seats})
+    in_force: dict[int, dict[int, FamilyMember]] = {}
+    if patient_ids:
+        shown = (
+            select(AppointmentFamily.patient_id)
+            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+            .where(
+                Appointment.therapist_id == therapist.id,
+                Appointment.starts_at < end,
+                Appointment.ends_at > start,
+            )
+        )
+        for person, patient_id, record, ends_at in consent.family_in_force(shown, now=now):
+            soon = ends_at is not None and ends_at - consent.EXPIRING_SOON <= now
+            member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
+            in_force.setdefault(patient_id, {})[person.id] = member
+        audit.record(
+            "calendar.viewed",
+            actor=therapist,
+            detail={"patients": patient_ids[:200], "from": start.isoformat()},
+            now=now,
+        )
+    people: dict[int, SeatPeople] = {}
+    for appointment in appointments:
+        for seat in appointment.seats:
+            allowed = in_force.get(seat.patient_id, {})
+            entry = people[seat.id] = SeatPeople()
+            coming_ids = set()
+            for attendee in seat.present_attendees:
+                coming_ids.add(attendee.user_id)
+                member = allowed.get(attendee.user_id)
+                if member is not None and "scheduling" in member.scopes:
+                    entry.coming.append(member)
+                else:
+                    entry.not_allowed.append(attendee.user)
+            entry.not_coming = [
+                m
+                for uid, m in allowed.items()
+                if uid not in coming_ids and "scheduling" in m.scopes
+            ]
+    return appointments, people
 
 
 def patient_appointments(patient: User, *, now: datetime) -> list[AppointmentFamily]:

@@ -98,8 +98,11 @@ def active_consent(family_user_id: int, patient_id: int, *, now: datetime) -> Co
     return _active_consent_and_patient(family_user_id, patient_id, now=now)[0]
 
 
-def family_in_force(patient_ids, *, now: datetime) -> list[tuple[User, int, ConsentRecord]]:
-    """(family member, patient id, consent in force) for every family member of those patients.
+def family_in_force(
+    patient_ids, *, now: datetime
+) -> list[tuple[User, int, ConsentRecord, datetime | None]]:
+    """(family member, patient id, consent in force, when it ends) for every family member
+    of those patients.
 
     One query whatever the number of patients or family members (`patient_ids` may be a list
     or a SELECT of ids), for pages that show many people at once. Checks nothing about scopes
@@ -114,11 +117,11 @@ def family_in_force(patient_ids, *, now: datetime) -> list[tuple[User, int, Cons
         .join(member, member.id == FamilyLink.family_user_id)
         .where(ConsentRecord.patient_id.in_(patient_ids), member.active.is_(True))
     )
-    found: dict[tuple[int, int], tuple[User, int, ConsentRecord]] = {}
+    found: dict[tuple[int, int], tuple[User, int, ConsentRecord, datetime | None]] = {}
     for consent, _link, patient, person in db.session.execute(query).all():
         key = (person.id, patient.id)
         if key not in found and is_active(consent, patient, now):
-            found[key] = (person, patient.id, consent)
+            found[key] = (person, patient.id, consent, consent_end(consent, patient))
     return sorted(found.values(), key=lambda row: (row[1], row[0].name))
 
 

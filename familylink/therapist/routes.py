@@ -166,11 +166,13 @@ def calendar():
     days = 7 if view == "week" else 1
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
-    appointments = booking.therapist_appointments(current_user, start, end)
+    appointments, people = booking.therapist_calendar(current_user, start, end, now=request_now())
+    db.session.commit()  # the audit row of the view
     step = timedelta(days=days)
     return render_template(
         "therapist/calendar.html",
         appointments=appointments,
+        people=people,
         view=view,
         first=first,
         last=first + timedelta(days=days - 1),

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from familylink.extensions import db
 from familylink.models import (
     Appointment,
+    AuditEvent,
     AppointmentFamily,
     OutboxEmail,
     Role,
@@ -435,3 +436,37 @@ def test_the_buffer_setting_is_checked(app_ctx):
     assert error.value.field == "buffer_minutes"
     update_program(**args, buffer_minutes=5)
     assert get_program().buffer_minutes == 5
+
+
+def test_the_calendar_shows_who_is_coming_who_may_come_and_whose_consent_ends_soon(clinic, now):
+    from tests.factories import create_consent
+
+    seat = book(clinic, now)
+    uncle = create_user(Role.FAMILY, name="Sam Uncle")
+    create_consent(
+        clinic.patient, uncle, scopes=("scheduling",), expires_at=now + timedelta(days=5)
+    )
+    aunt = create_user(Role.FAMILY, name="Ann Aunt")
+    create_consent(clinic.patient, aunt, scopes=("progress",))  # may not take part
+    appointments, people = booking.therapist_calendar(
+        clinic.therapist, now - timedelta(days=1), now + timedelta(days=30), now=now
+    )
+    assert [a.id for a in appointments] == [seat.appointment_id]
+    who = people[seat.id]
+    assert [(m.user.name, m.ending_soon) for m in who.coming] == [("Maria Rivera", False)]
+    assert who.coming[0].scopes == ("scheduling",)
+    assert [(m.user.name, m.ending_soon) for m in who.not_coming] == [("Sam Uncle", True)]
+    assert who.not_allowed == []
+    viewed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "calendar.viewed")
+    ).all()
+    assert len(viewed) == 1 and viewed[0].detail["patients"] == [clinic.patient.id]
+
+
+def test_the_calendar_of_another_therapist_shows_nothing_of_this_one(clinic, now):
+    book(clinic, now)
+    other = create_user(Role.THERAPIST)
+    appointments, people = booking.therapist_calendar(
+        other, now - timedelta(days=1), now + timedelta(days=30), now=now
+    )
+    assert appointments == [] and people == {}
