@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from familylink.extensions import db
 from familylink.models import (
     Appointment,
-    AuditEvent,
     AppointmentFamily,
+    AuditEvent,
     OutboxEmail,
     Role,
     SeatStatus,
