@@ -470,3 +470,21 @@ def test_the_calendar_of_another_therapist_shows_nothing_of_this_one(clinic, now
         other, now - timedelta(days=1), now + timedelta(days=30), now=now
     )
     assert appointments == [] and people == {}
+
+
+def test_the_therapist_may_move_a_session_late_but_not_onto_another(clinic, now):
+    first = book(clinic, now, starts_at=first_slot(clinic, now, index=3))
+    other = book(clinic, now, starts_at=first_slot(clinic, now, index=6))
+    late = first.appointment.starts_at - timedelta(hours=1)
+    with pytest.raises(Conflict):
+        booking.reschedule(
+            actor=clinic.therapist,
+            seat_id=first.id,
+            starts_at=other.appointment.starts_at,
+            now=late,
+        )
+    target = first_slot(clinic, now, index=9)
+    booking.reschedule(actor=clinic.therapist, seat_id=first.id, starts_at=target, now=late)
+    assert first.appointment.starts_at == target and first.appointment.sequence == 1
+    (mail,) = emails("booking_rescheduled")
+    assert mail.to_address == clinic.family.email

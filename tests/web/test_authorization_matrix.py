@@ -132,6 +132,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # production: tests/web/test_pages.py), and shows every email by design.
     ("dev.mailbox", "GET"): every(200),
     ("dev.message", "GET"): every(200),
+    # Scheduling, round 2 (issue 4). A seat id that is nobody's: 404 for everyone, even the
+    # therapist (tests/web/test_booking_pages.py moves a real seat of their own).
+    ("therapist.reschedule_seat", "GET"): only(),
+    ("therapist.reschedule_seat", "POST"): only(),
 }
 # fmt: on
 
@@ -141,6 +145,7 @@ URL_ARGS = {
     "token": lambda world: "someone-elses-token-3f9a1c",
     "session_id": lambda world: world.victim_session_id,
     "email_id": lambda world: world.victim_email_id,
+    "seat_id": lambda world: 987654,
 }
 
 # Sent with every POST: none of them may change who owns what or who may do what.
