@@ -972,16 +972,7 @@ def add_session_type(
 ) -> SessionType:
     if actor.role not in (Role.THERAPIST, Role.ADMIN):
         raise NotFound()
-    if not (name or "").strip():
-        raise ValidationError("Give the session type a name.", field="name")
-    if not 10 <= duration_minutes <= 480:
-        raise ValidationError("Use 10 to 480 minutes.", field="duration_minutes")
-    if not 1 <= capacity <= 50:
-        raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
-    if mode not in ("in_person", "video"):
-        raise ValidationError("Choose in person or video.", field="mode")
-    if mode == "video" and not (video_link or "").startswith("https://"):
-        raise ValidationError("Give the https:// link for video sessions.", field="video_link")
+    _check_session_type(name, duration_minutes, capacity, mode, video_link)
     session_type = SessionType(
         name=name.strip(),
         duration_minutes=duration_minutes,
@@ -996,6 +987,94 @@ def add_session_type(
     db.session.flush()
     audit.record("session_type.added", actor=actor, obj=session_type, now=now)
     return session_type
+
+
+def _check_session_type(name, duration_minutes, capacity, mode, video_link) -> None:
+    if not (name or "").strip():
+        raise ValidationError("Give the session type a name.", field="name")
+    if duration_minutes is None or not 10 <= duration_minutes <= 480:
+        raise ValidationError("Use 10 to 480 minutes.", field="duration_minutes")
+    if capacity is None or not 1 <= capacity <= 50:
+        raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
+    if mode not in ("in_person", "video"):
+        raise ValidationError("Choose in person or video.", field="mode")
+    if mode == "video" and not (video_link or "").strip().startswith("https://"):
+        raise ValidationError("Give the https:// link for video sessions.", field="video_link")
+
+
+def session_type_for_admin(actor: User, session_type_id: int) -> SessionType:
+    session_type = db.session.get(SessionType, session_type_id)
+    if actor.role != Role.ADMIN or session_type is None:
+        raise NotFound()
+    return session_type
+
+
+def update_session_type(
+    *,
+    actor: User,
+    session_type_id: int,
+    name: str,
+    duration_minutes: int,
+    capacity: int,
+    mode: str,
+    location: str | None,
+    video_link: str | None,
+    cancellation_window_hours: int | None,
+    now: datetime,
+) -> SessionType:
+    """Change a session type (admin). Booked appointments keep their times and capacity; a
+    private type stays private and a group type stays a group (make a new type instead)."""
+    session_type = session_type_for_admin(actor, session_type_id)
+    _check_session_type(name, duration_minutes, capacity, mode, video_link)
+    if (capacity > 1) != session_type.is_group:
+        raise ValidationError(
+            "A private session type can't become a group, or a group private. "
+            "Add a new session type instead.",
+            field="capacity",
+        )
+    if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
+        raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
+    before = {
+        "name": session_type.name,
+        "duration_minutes": session_type.duration_minutes,
+        "capacity": session_type.capacity,
+        "mode": session_type.mode,
+    }
+    session_type.name = name.strip()
+    session_type.duration_minutes = duration_minutes
+    session_type.capacity = capacity
+    session_type.mode = mode
+    session_type.location = (location or "").strip() or None
+    session_type.video_link = (video_link or "").strip() or None
+    session_type.cancellation_window_hours = cancellation_window_hours
+    db.session.flush()
+    audit.record("session_type.changed", actor=actor, obj=session_type, detail=before, now=now)
+    return session_type
+
+
+def set_session_type_active(
+    *, actor: User, session_type_id: int, active: bool, now: datetime
+) -> SessionType:
+    """Deactivate (no new bookings or groups; booked ones go ahead) or reactivate a type."""
+    session_type = session_type_for_admin(actor, session_type_id)
+    session_type.active = active
+    db.session.flush()
+    audit.record(
+        "session_type.activated" if active else "session_type.deactivated",
+        actor=actor,
+        obj=session_type,
+        now=now,
+    )
+    return session_type
+
+
+def every_session_type() -> list[SessionType]:
+    """Active and inactive, for the admin page."""
+    return list(
+        db.session.scalars(
+            select(SessionType).order_by(SessionType.active.desc(), SessionType.name)
+        )
+    )
 
 
 def all_session_types() -> list[SessionType]:

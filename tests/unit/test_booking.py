@@ -488,3 +488,62 @@ def test_the_therapist_may_move_a_session_late_but_not_onto_another(clinic, now)
     assert first.appointment.starts_at == target and first.appointment.sequence == 1
     (mail,) = emails("booking_rescheduled")
     assert mail.to_address == clinic.family.email
+
+
+def test_a_turned_off_session_type_cannot_be_booked_or_scheduled(clinic, now):
+    admin = create_user(Role.ADMIN)
+    seat = book(clinic, now, starts_at=first_slot(clinic, now, index=20))
+    later = first_slot(clinic, now, index=22)
+    for kind in (clinic.private, clinic.group):
+        booking.set_session_type_active(actor=admin, session_type_id=kind.id, active=False, now=now)
+    assert clinic.private not in booking.private_session_types()
+    with pytest.raises(ValidationError):
+        book(clinic, now, starts_at=later)
+    with pytest.raises(ValidationError):
+        booking.schedule_group(
+            actor=clinic.therapist,
+            session_type_id=clinic.group.id,
+            first_day=date(2026, 12, 2),
+            start_time=time(17),
+            weeks=1,
+            now=now,
+        )
+    # What was booked before goes ahead: it can still be moved and cancelled.
+    booking.reschedule(actor=clinic.family, seat_id=seat.id, starts_at=later, now=now)
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+    assert seat.status == SeatStatus.CANCELLED
+
+
+def test_only_the_admin_edits_or_turns_off_session_types(clinic, now):
+    fields = dict(
+        name="Family meeting",
+        duration_minutes=45,
+        capacity=1,
+        mode="in_person",
+        location="Room 9",
+        video_link=None,
+        cancellation_window_hours=None,
+        now=now,
+    )
+    with pytest.raises(NotFound):
+        booking.update_session_type(
+            actor=clinic.therapist, session_type_id=clinic.private.id, **fields
+        )
+    with pytest.raises(NotFound):
+        booking.set_session_type_active(
+            actor=clinic.family, session_type_id=clinic.private.id, active=False, now=now
+        )
+    admin = create_user(Role.ADMIN)
+    with pytest.raises(ValidationError) as error:
+        booking.update_session_type(
+            actor=admin, session_type_id=clinic.private.id, **{**fields, "capacity": 4}
+        )
+    assert error.value.field == "capacity"
+    changed = booking.update_session_type(actor=admin, session_type_id=clinic.private.id, **fields)
+    assert (changed.name, changed.duration_minutes, changed.location) == (
+        "Family meeting",
+        45,
+        "Room 9",
+    )
+    slots = booking.slots_for(clinic.therapist.id, changed, now=now)
+    assert slots[1] - slots[0] == timedelta(minutes=45 + 10)

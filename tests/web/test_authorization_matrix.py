@@ -136,6 +136,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # therapist (tests/web/test_booking_pages.py moves a real seat of their own).
     ("therapist.reschedule_seat", "GET"): only(),
     ("therapist.reschedule_seat", "POST"): only(),
+    ("admin.session_types", "GET"): only("admin"),
+    ("admin.session_types", "POST"): only("admin", ok=400),
+    ("admin.edit_session_type", "GET"): only(),  # no session type with that id
+    ("admin.edit_session_type", "POST"): only(),
+    ("admin.session_type_active", "POST"): only(),
 }
 # fmt: on
 
@@ -146,6 +151,7 @@ URL_ARGS = {
     "session_id": lambda world: world.victim_session_id,
     "email_id": lambda world: world.victim_email_id,
     "seat_id": lambda world: 987654,
+    "type_id": lambda world: 987654,
 }
 
 # Sent with every POST: none of them may change who owns what or who may do what.
