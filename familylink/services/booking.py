@@ -796,7 +796,10 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
     """Seats the family member attends, for patients whose consent still allows scheduling."""
     seats = db.session.scalars(
         select(AppointmentFamily)
-        .options(contains_eager(AppointmentFamily.appointment))
+        .options(
+            contains_eager(AppointmentFamily.appointment).joinedload(Appointment.session_type),
+            contains_eager(AppointmentFamily.appointment).joinedload(Appointment.therapist),
+        )
         .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
         .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
         .where(

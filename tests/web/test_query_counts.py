@@ -1,7 +1,6 @@
 """SQL statements per page: few, and the same with little or much data (no N+1)."""
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,9 +21,8 @@ from tests.moments import NOON
 MAX_QUERIES = 8
 THERAPIST = "therapist@example.org"
 FAMILY = "family@example.org"
-ZONE = ZoneInfo("America/New_York")
-# The Monday of NOON's week, at midnight in the program's zone: the calendar week shown.
-WEEK_START = datetime(2026, 11, 16, tzinfo=ZONE)
+# The first appointment: some are past and some upcoming however many there are.
+FIRST_START = NOON - timedelta(minutes=50)
 
 
 @pytest.fixture
@@ -35,7 +33,7 @@ def settings_override():
 def _add_linked_patients(app, count: int) -> None:
     """Patients of THERAPIST, each with a consent to FAMILY (created on first call).
 
-    Each patient also has a booked appointment in NOON's week (10 minutes apart) that FAMILY
+    Each patient also has a booked appointment from just before NOON (10 minutes apart) that FAMILY
     and another family member of that patient attend, so the booking and calendar pages grow
     with the data too.
     """
@@ -56,7 +54,7 @@ def _add_linked_patients(app, count: int) -> None:
             create_consent(
                 patient, relative, scopes=("scheduling",), expires_at=NOON + timedelta(days=3)
             )
-            starts = WEEK_START + timedelta(minutes=10 * n)
+            starts = FIRST_START + timedelta(minutes=10 * n)
             appointment = Appointment(
                 uid=f"query-count-{n}@familylink",
                 therapist_id=therapist.id,
