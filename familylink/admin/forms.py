@@ -43,6 +43,11 @@ class ProgramForm(FlaskForm):
         "Waitlist offer hold (hours)",
         validators=[InputRequired(message="Enter a number of hours."), NumberRange(1, 168)],
     )
+    buffer_minutes = IntegerField(
+        "Buffer between sessions (minutes)",
+        validators=[InputRequired(message="Enter a number of minutes."), NumberRange(0, 120)],
+        description="Free time kept after each session before the next can be booked.",
+    )
 
 
 class InviteForm(FlaskForm):

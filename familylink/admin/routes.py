@@ -57,6 +57,7 @@ def settings():
                     booking_horizon_days=form.booking_horizon_days.data,
                     minimum_notice_hours=form.minimum_notice_hours.data,
                     waitlist_hold_hours=form.waitlist_hold_hours.data,
+                    buffer_minutes=form.buffer_minutes.data,
                 )
             except ValidationError as error:
                 db.session.rollback()
@@ -184,3 +185,91 @@ def retry_email(email_id: int):
     db.session.commit()
     flash(f"Email {email_id} is queued again.", "success")
     return redirect(url_for("admin.outbox"))
+
+
+# --- Session types (therapists can add them too; only the admin edits and retires them) ---
+
+
+def _type_fields(form) -> dict:
+    return {
+        "name": form.name.data,
+        "duration_minutes": form.duration_minutes.data,
+        "capacity": form.capacity.data,
+        "mode": form.mode.data,
+        "location": form.location.data,
+        "video_link": form.video_link.data,
+        "cancellation_window_hours": form.cancellation_window_hours.data,
+    }
+
+
+@bp.route("/session-types", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def session_types():
+    from familylink.services import booking
+    from familylink.services.errors import DomainError
+    from familylink.therapist.forms import SessionTypeForm
+
+    form = SessionTypeForm()
+    if form.validate_on_submit():
+        try:
+            booking.add_session_type(actor=current_user, now=request_now(), **_type_fields(form))
+        except DomainError as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Session type “{form.name.data}” added.", "success")
+            return redirect(url_for("admin.session_types"))
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "admin/session_types.html", types=booking.every_session_type(), form=form
+    ), status
+
+
+@bp.route("/session-types/<int:type_id>", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def edit_session_type(type_id: int):
+    from familylink.services import booking
+    from familylink.services.errors import DomainError
+    from familylink.therapist.forms import SessionTypeForm
+
+    session_type = booking.session_type_for_admin(current_user, type_id)
+    form = SessionTypeForm(obj=session_type)
+    if form.validate_on_submit():
+        try:
+            booking.update_session_type(
+                actor=current_user,
+                session_type_id=type_id,
+                now=request_now(),
+                **_type_fields(form),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash("Session type saved.", "success")
+            return redirect(url_for("admin.session_types"))
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "admin/session_type_edit.html", form=form, session_type=session_type
+    ), status
+
+
+@bp.route("/session-types/<int:type_id>/active", methods=["POST"])
+@role_required(Role.ADMIN)
+def session_type_active(type_id: int):
+    from familylink.services import booking
+
+    active = request.form.get("active") == "1"
+    booking.set_session_type_active(
+        actor=current_user, session_type_id=type_id, active=active, now=request_now()
+    )
+    db.session.commit()
+    flash(
+        "Session type turned back on."
+        if active
+        else "Session type turned off: it can't be booked any more; booked sessions go ahead.",
+        "success",
+    )
+    return redirect(url_for("admin.session_types"))

@@ -78,6 +78,8 @@ class Program(db.Model):
     booking_horizon_days: Mapped[int] = mapped_column(Integer, default=28)
     minimum_notice_hours: Mapped[int] = mapped_column(Integer, default=12)
     waitlist_hold_hours: Mapped[int] = mapped_column(Integer, default=12)
+    # Free time kept between two sessions of one therapist.
+    buffer_minutes: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
 
 
 class TokenPurpose(enum.StrEnum):

@@ -14,11 +14,12 @@ bookings run one after another and each sees the others' result.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -43,7 +44,12 @@ from familylink.services.program import get_program
 from familylink.services.scheduling import Override, Window, free_slots, weekly_occurrences
 from familylink.services.timefmt import format_local
 
-BUFFER = timedelta(minutes=10)
+
+def buffer() -> timedelta:
+    """Free time kept between two sessions of one therapist (a program setting)."""
+    return timedelta(minutes=get_program().buffer_minutes)
+
+
 TAKEN = "Sorry, someone else just booked that time. Please choose another."
 FULL = "Sorry, that group is now full. You can join its waitlist."
 
@@ -85,8 +91,12 @@ def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str)
 
 
 def scheduling_family(patient: User, *, now: datetime) -> list[User]:
-    """Family members of the patient who hold the scheduling scope now."""
-    return consent.family_with_scope(patient.id, "scheduling", now=now)
+    """Family members of the patient who hold the scheduling scope now (one query)."""
+    return [
+        person
+        for person, _patient_id, record, _end in consent.family_in_force([patient.id], now=now)
+        if "scheduling" in record.scopes
+    ]
 
 
 def seat_for_actor(actor: User, seat_id: int, *, now: datetime, scope: str = "scheduling"):
@@ -145,7 +155,7 @@ def slots_for(
         overrides,
         _busy(therapist_id, since=now, exclude_id=exclude_id),
         duration=timedelta(minutes=session_type.duration_minutes),
-        buffer=BUFFER,
+        buffer=buffer(),
         min_notice=timedelta(hours=program.minimum_notice_hours),
         horizon=timedelta(days=program.booking_horizon_days),
         now=now,
@@ -498,9 +508,9 @@ def reschedule(
 def _taken(therapist_id: int, starts_at: datetime, session_type: SessionType) -> bool:
     """True when a booked appointment (with its buffer) covers that time."""
     ends_at = starts_at + timedelta(minutes=session_type.duration_minutes)
+    gap = buffer()
     return any(
-        s - BUFFER < ends_at and starts_at < e + BUFFER
-        for s, e in _busy(therapist_id, since=starts_at)
+        s - gap < ends_at and starts_at < e + gap for s, e in _busy(therapist_id, since=starts_at)
     )
 
 
@@ -798,6 +808,10 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
     """Seats the family member attends, for patients whose consent still allows scheduling."""
     seats = db.session.scalars(
         select(AppointmentFamily)
+        .options(
+            contains_eager(AppointmentFamily.appointment).joinedload(Appointment.session_type),
+            contains_eager(AppointmentFamily.appointment).joinedload(Appointment.therapist),
+        )
         .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
         .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
         .where(
@@ -826,18 +840,85 @@ def therapist_appointments(
     appointments = list(
         db.session.scalars(
             select(Appointment)
+            .options(
+                joinedload(Appointment.seats)
+                .joinedload(AppointmentFamily.attendees)
+                .joinedload(AppointmentAttendee.user)
+            )
             .where(
                 Appointment.therapist_id == therapist.id,
                 Appointment.starts_at < end,
                 Appointment.ends_at > start,
             )
-            .options(selectinload(Appointment.seats).selectinload(AppointmentFamily.attendees))
             .order_by(Appointment.starts_at)
         ).unique()
     )
     shown = [seat.patient_id for a in appointments for seat in a.seats]
     audit.record_patient_views(therapist, shown, page=page, now=now)
     return appointments
+
+
+@dataclass(frozen=True)
+class FamilyMember:
+    """A family member on the therapist's calendar, with what their consent allows."""
+
+    user: User
+    scopes: tuple[str, ...]
+    ends_at: datetime | None
+    ending_soon: bool
+
+
+@dataclass
+class SeatPeople:
+    coming: list[FamilyMember] = field(default_factory=list)
+    # Allowed to take part (scheduling scope) but not coming: who may need a nudge.
+    not_coming: list[FamilyMember] = field(default_factory=list)
+    # Coming, but whose consent no longer covers it (should not happen; shown if it does).
+    not_allowed: list[User] = field(default_factory=list)
+
+
+def therapist_calendar(
+    therapist: User, start: datetime, end: datetime, *, now: datetime
+) -> tuple[list[Appointment], dict[int, SeatPeople]]:
+    """The therapist's appointments between start and end and, per seat, who is coming, who
+    else may come, and whose consent ends soon. A fixed number of queries however many
+    appointments and families (therapist_appointments audits each patient shown)."""
+    appointments = therapist_appointments(therapist, start, end, now=now, page="calendar")
+    patient_ids = sorted({s.patient_id for a in appointments for s in a.seats})
+    in_force: dict[int, dict[int, FamilyMember]] = {}
+    if patient_ids:
+        shown = (
+            select(AppointmentFamily.patient_id)
+            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+            .where(
+                Appointment.therapist_id == therapist.id,
+                Appointment.starts_at < end,
+                Appointment.ends_at > start,
+            )
+        )
+        for person, patient_id, record, ends_at in consent.family_in_force(shown, now=now):
+            soon = ends_at is not None and ends_at - consent.EXPIRING_SOON <= now
+            member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
+            in_force.setdefault(patient_id, {})[person.id] = member
+    people: dict[int, SeatPeople] = {}
+    for appointment in appointments:
+        for seat in appointment.seats:
+            allowed = in_force.get(seat.patient_id, {})
+            entry = people[seat.id] = SeatPeople()
+            coming_ids = set()
+            for attendee in seat.present_attendees:
+                coming_ids.add(attendee.user_id)
+                member = allowed.get(attendee.user_id)
+                if member is not None and "scheduling" in member.scopes:
+                    entry.coming.append(member)
+                else:
+                    entry.not_allowed.append(attendee.user)
+            entry.not_coming = [
+                m
+                for uid, m in allowed.items()
+                if uid not in coming_ids and "scheduling" in m.scopes
+            ]
+    return appointments, people
 
 
 def patient_appointments(
@@ -918,16 +999,7 @@ def add_session_type(
 ) -> SessionType:
     if actor.role not in (Role.THERAPIST, Role.ADMIN):
         raise NotFound()
-    if not (name or "").strip():
-        raise ValidationError("Give the session type a name.", field="name")
-    if not 10 <= duration_minutes <= 480:
-        raise ValidationError("Use 10 to 480 minutes.", field="duration_minutes")
-    if not 1 <= capacity <= 50:
-        raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
-    if mode not in ("in_person", "video"):
-        raise ValidationError("Choose in person or video.", field="mode")
-    if mode == "video" and not (video_link or "").startswith("https://"):
-        raise ValidationError("Give the https:// link for video sessions.", field="video_link")
+    _check_session_type(name, duration_minutes, capacity, mode, video_link)
     session_type = SessionType(
         name=name.strip(),
         duration_minutes=duration_minutes,
@@ -942,6 +1014,94 @@ def add_session_type(
     db.session.flush()
     audit.record("session_type.added", actor=actor, obj=session_type, now=now)
     return session_type
+
+
+def _check_session_type(name, duration_minutes, capacity, mode, video_link) -> None:
+    if not (name or "").strip():
+        raise ValidationError("Give the session type a name.", field="name")
+    if duration_minutes is None or not 10 <= duration_minutes <= 480:
+        raise ValidationError("Use 10 to 480 minutes.", field="duration_minutes")
+    if capacity is None or not 1 <= capacity <= 50:
+        raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
+    if mode not in ("in_person", "video"):
+        raise ValidationError("Choose in person or video.", field="mode")
+    if mode == "video" and not (video_link or "").strip().startswith("https://"):
+        raise ValidationError("Give the https:// link for video sessions.", field="video_link")
+
+
+def session_type_for_admin(actor: User, session_type_id: int) -> SessionType:
+    session_type = db.session.get(SessionType, session_type_id)
+    if actor.role != Role.ADMIN or session_type is None:
+        raise NotFound()
+    return session_type
+
+
+def update_session_type(
+    *,
+    actor: User,
+    session_type_id: int,
+    name: str,
+    duration_minutes: int,
+    capacity: int,
+    mode: str,
+    location: str | None,
+    video_link: str | None,
+    cancellation_window_hours: int | None,
+    now: datetime,
+) -> SessionType:
+    """Change a session type (admin). Booked appointments keep their times and capacity; a
+    private type stays private and a group type stays a group (make a new type instead)."""
+    session_type = session_type_for_admin(actor, session_type_id)
+    _check_session_type(name, duration_minutes, capacity, mode, video_link)
+    if (capacity > 1) != session_type.is_group:
+        raise ValidationError(
+            "A private session type can't become a group, or a group private. "
+            "Add a new session type instead.",
+            field="capacity",
+        )
+    if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
+        raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
+    before = {
+        "name": session_type.name,
+        "duration_minutes": session_type.duration_minutes,
+        "capacity": session_type.capacity,
+        "mode": session_type.mode,
+    }
+    session_type.name = name.strip()
+    session_type.duration_minutes = duration_minutes
+    session_type.capacity = capacity
+    session_type.mode = mode
+    session_type.location = (location or "").strip() or None
+    session_type.video_link = (video_link or "").strip() or None
+    session_type.cancellation_window_hours = cancellation_window_hours
+    db.session.flush()
+    audit.record("session_type.changed", actor=actor, obj=session_type, detail=before, now=now)
+    return session_type
+
+
+def set_session_type_active(
+    *, actor: User, session_type_id: int, active: bool, now: datetime
+) -> SessionType:
+    """Deactivate (no new bookings or groups; booked ones go ahead) or reactivate a type."""
+    session_type = session_type_for_admin(actor, session_type_id)
+    session_type.active = active
+    db.session.flush()
+    audit.record(
+        "session_type.activated" if active else "session_type.deactivated",
+        actor=actor,
+        obj=session_type,
+        now=now,
+    )
+    return session_type
+
+
+def every_session_type() -> list[SessionType]:
+    """Active and inactive, for the admin page."""
+    return list(
+        db.session.scalars(
+            select(SessionType).order_by(SessionType.active.desc(), SessionType.name)
+        )
+    )
 
 
 def all_session_types() -> list[SessionType]:

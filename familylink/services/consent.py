@@ -85,8 +85,9 @@ def _open_consents_query():
     )
 
 
-def active_consent(family_user_id: int, patient_id: int, *, now: datetime) -> ConsentRecord | None:
-    """The consent now in force from that patient to that family member, if any."""
+def _active_consent_and_patient(
+    family_user_id: int, patient_id: int, *, now: datetime
+) -> tuple[ConsentRecord | None, User | None]:
     rows = db.session.execute(
         _open_consents_query().where(
             FamilyLink.family_user_id == family_user_id, ConsentRecord.patient_id == patient_id
@@ -94,8 +95,40 @@ def active_consent(family_user_id: int, patient_id: int, *, now: datetime) -> Co
     ).all()
     for consent, _link, patient in rows:
         if is_active(consent, patient, now):
-            return consent
-    return None
+            return consent, patient
+    return None, None
+
+
+def active_consent(family_user_id: int, patient_id: int, *, now: datetime) -> ConsentRecord | None:
+    """The consent now in force from that patient to that family member, if any."""
+    return _active_consent_and_patient(family_user_id, patient_id, now=now)[0]
+
+
+def family_in_force(
+    patient_ids, *, now: datetime
+) -> list[tuple[User, int, ConsentRecord, datetime | None]]:
+    """(family member, patient id, consent in force, when it ends) for every family member
+    of those patients.
+
+    One query whatever the number of patients or family members (`patient_ids` may be a list
+    or a SELECT of ids), for pages that show many people at once. Checks nothing about scopes
+    and records nothing: the caller decides what to show and to whom.
+    """
+    if isinstance(patient_ids, list | tuple | set | frozenset) and not patient_ids:
+        return []
+    member = aliased(User)
+    query = (
+        _open_consents_query()
+        .add_columns(member)
+        .join(member, member.id == FamilyLink.family_user_id)
+        .where(ConsentRecord.patient_id.in_(patient_ids), member.active.is_(True))
+    )
+    found: dict[tuple[int, int], tuple[User, int, ConsentRecord, datetime | None]] = {}
+    for consent, _link, patient, person in db.session.execute(query).all():
+        key = (person.id, patient.id)
+        if key not in found and is_active(consent, patient, now):
+            found[key] = (person, patient.id, consent, consent_end(consent, patient))
+    return sorted(found.values(), key=lambda row: (row[1], row[0].name))
 
 
 def may_disclose(
@@ -163,7 +196,7 @@ def patient_for_family(
     """
     if family_user.role != Role.FAMILY:
         raise NotFound()
-    consent = active_consent(family_user.id, patient_id, now=now)
+    consent, patient = _active_consent_and_patient(family_user.id, patient_id, now=now)
     if consent is None or (scope is not None and scope not in consent.scopes):
         # A guessed id may name nobody: keep it in the detail, not in the patient column.
         known = db.session.get(User, patient_id)
@@ -176,7 +209,6 @@ def patient_for_family(
             now=now,
         )
         raise NotFound()
-    patient = db.session.get(User, patient_id)
     audit.record(
         "disclosure.viewed",
         actor=family_user,

@@ -35,6 +35,7 @@ class ProgramSettings:
     booking_horizon_days: int
     minimum_notice_hours: int
     waitlist_hold_hours: int
+    buffer_minutes: int = 10
 
     @classmethod
     def of(cls, program: Program) -> ProgramSettings:
@@ -87,6 +88,7 @@ def update_program(
     booking_horizon_days: int,
     minimum_notice_hours: int,
     waitlist_hold_hours: int,
+    buffer_minutes: int | None = None,
 ) -> Program:
     """Change the program's settings; raises ValidationError naming the offending field."""
     if not is_valid_timezone(timezone):
@@ -97,6 +99,8 @@ def update_program(
             "Give one to five reminder times, each between 1 and 336 hours before.",
             field="reminder_offsets_hours",
         )
+    if buffer_minutes is not None and not 0 <= buffer_minutes <= 120:
+        raise ValidationError("Use 0 to 120 minutes.", field="buffer_minutes")
     program = program_row()
     program.name = name.strip()
     program.sender_name = sender_name.strip()
@@ -106,6 +110,8 @@ def update_program(
     program.booking_horizon_days = booking_horizon_days
     program.minimum_notice_hours = minimum_notice_hours
     program.waitlist_hold_hours = waitlist_hold_hours
+    if buffer_minutes is not None:
+        program.buffer_minutes = buffer_minutes
     db.session.flush()
     forget_cached_program()
     return program

@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from familylink.extensions import db, limiter
-from familylink.models import Role, User
+from familylink.models import Role, SeatStatus, User
 from familylink.services import accounts, audit
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, ValidationError
@@ -168,12 +168,13 @@ def calendar():
     days = 7 if view == "week" else 1
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
-    appointments = booking.therapist_appointments(current_user, start, end, now=request_now())
+    appointments, people = booking.therapist_calendar(current_user, start, end, now=request_now())
     db.session.commit()  # the audit rows of the patients shown
     step = timedelta(days=days)
     return render_template(
         "therapist/calendar.html",
         appointments=appointments,
+        people=people,
         view=view,
         first=first,
         last=first + timedelta(days=days - 1),
@@ -445,3 +446,56 @@ def cancel_seat(seat_id: int):
         db.session.commit()
         flash("Cancelled. The family has been emailed.", "success")
     return redirect(url_for("therapist.calendar")), 303
+
+
+@bp.route("/seats/<int:seat_id>/reschedule", methods=["GET", "POST"])
+@role_required(Role.THERAPIST)
+def reschedule_seat(seat_id: int):
+    """Move a private session to another free time; the family gets an updated .ics."""
+    from datetime import UTC
+
+    from familylink.booking.forms import RescheduleForm
+    from familylink.services import booking
+    from familylink.services.errors import DomainError
+    from familylink.services.timefmt import format_local
+
+    now = request_now()
+    seat = booking.seat_for_actor(current_user, seat_id, now=now)
+    appointment = seat.appointment
+    movable = (
+        seat.status == SeatStatus.BOOKED
+        and not appointment.is_group
+        and appointment.starts_at > now
+    )
+    form = RescheduleForm()
+    slots = (
+        booking.slots_for(
+            appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
+        )
+        if movable
+        else []
+    )
+    form.slot.choices = [
+        (s.strftime("%Y-%m-%dT%H:%MZ"), format_local(s, current_user.timezone)) for s in slots
+    ]
+    if movable and form.validate_on_submit():
+        try:
+            try:
+                starts = datetime.strptime(form.slot.data, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+            except ValueError:
+                raise DomainError("Choose a time from the list.", field="slot")
+            if starts not in slots:
+                raise DomainError("Choose a time from the list.", field="slot")
+            booking.reschedule(actor=current_user, seat_id=seat.id, starts_at=starts, now=now)
+        except DomainError as error:
+            db.session.rollback()
+            apply_error(form, error)
+        else:
+            db.session.commit()
+            flash("Moved. The family has been emailed a calendar update.", "success")
+            day = starts.astimezone(ZoneInfo(current_user.timezone)).date()
+            return redirect(url_for("therapist.calendar", date=day.isoformat()))
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "therapist/reschedule.html", form=form, seat=seat, appointment=appointment, movable=movable
+    ), status

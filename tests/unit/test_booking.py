@@ -10,6 +10,7 @@ from familylink.extensions import db
 from familylink.models import (
     Appointment,
     AppointmentFamily,
+    AuditEvent,
     OutboxEmail,
     Role,
     SeatStatus,
@@ -397,3 +398,152 @@ def test_seat_count_is_unchanged_by_a_refused_booking(clinic, now):
             actor=clinic.family, patient_id=clinic.patient.id, appointment_id=group.id + 99, now=now
         )
     assert count(AppointmentFamily) == before
+
+
+@pytest.mark.parametrize("minutes", [0, 10, 30])
+def test_slots_keep_the_programs_buffer_after_a_booked_session(clinic, now, minutes):
+    from familylink.services.program import program_row
+
+    program_row().buffer_minutes = minutes
+    db.session.flush()
+    seat = book(clinic, now)
+    ends = seat.appointment.ends_at
+    later = [
+        s for s in booking.slots_for(clinic.therapist.id, clinic.private, now=now) if s >= ends
+    ]
+    assert later and later[0] - ends >= timedelta(minutes=minutes)
+    day_slots = [s for s in later if s.date() == ends.date()]
+    if day_slots:
+        assert day_slots[0] - ends == timedelta(minutes=minutes)
+
+
+def test_the_buffer_setting_is_checked(app_ctx):
+    from familylink.services.program import get_program, update_program
+
+    settings = get_program()
+    args = dict(
+        name="P",
+        sender_name="S",
+        timezone=settings.timezone,
+        reminder_offsets_hours=[48],
+        cancellation_window_hours=24,
+        booking_horizon_days=28,
+        minimum_notice_hours=12,
+        waitlist_hold_hours=12,
+    )
+    with pytest.raises(ValidationError) as error:
+        update_program(**args, buffer_minutes=500)
+    assert error.value.field == "buffer_minutes"
+    update_program(**args, buffer_minutes=5)
+    assert get_program().buffer_minutes == 5
+
+
+def test_the_calendar_shows_who_is_coming_who_may_come_and_whose_consent_ends_soon(clinic, now):
+    from tests.factories import create_consent
+
+    seat = book(clinic, now)
+    uncle = create_user(Role.FAMILY, name="Sam Uncle")
+    create_consent(
+        clinic.patient, uncle, scopes=("scheduling",), expires_at=now + timedelta(days=5)
+    )
+    aunt = create_user(Role.FAMILY, name="Ann Aunt")
+    create_consent(clinic.patient, aunt, scopes=("progress",))  # may not take part
+    appointments, people = booking.therapist_calendar(
+        clinic.therapist, now - timedelta(days=1), now + timedelta(days=30), now=now
+    )
+    assert [a.id for a in appointments] == [seat.appointment_id]
+    who = people[seat.id]
+    assert [(m.user.name, m.ending_soon) for m in who.coming] == [("Maria Rivera", False)]
+    assert who.coming[0].scopes == ("scheduling",)
+    assert [(m.user.name, m.ending_soon) for m in who.not_coming] == [("Sam Uncle", True)]
+    assert who.not_allowed == []
+    viewed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "patient_data.viewed")
+    ).all()
+    assert [(v.patient_id, v.detail["page"]) for v in viewed] == [(clinic.patient.id, "calendar")]
+
+
+def test_the_calendar_of_another_therapist_shows_nothing_of_this_one(clinic, now):
+    book(clinic, now)
+    other = create_user(Role.THERAPIST)
+    appointments, people = booking.therapist_calendar(
+        other, now - timedelta(days=1), now + timedelta(days=30), now=now
+    )
+    assert appointments == [] and people == {}
+
+
+def test_the_therapist_may_move_a_session_late_but_not_onto_another(clinic, now):
+    first = book(clinic, now, starts_at=first_slot(clinic, now, index=3))
+    other = book(clinic, now, starts_at=first_slot(clinic, now, index=6))
+    late = first.appointment.starts_at - timedelta(hours=1)
+    with pytest.raises(Conflict):
+        booking.reschedule(
+            actor=clinic.therapist,
+            seat_id=first.id,
+            starts_at=other.appointment.starts_at,
+            now=late,
+        )
+    target = first_slot(clinic, now, index=9)
+    booking.reschedule(actor=clinic.therapist, seat_id=first.id, starts_at=target, now=late)
+    assert first.appointment.starts_at == target and first.appointment.sequence == 1
+    (mail,) = emails("booking_rescheduled")
+    assert mail.to_address == clinic.family.email
+
+
+def test_a_turned_off_session_type_cannot_be_booked_or_scheduled(clinic, now):
+    admin = create_user(Role.ADMIN)
+    seat = book(clinic, now, starts_at=first_slot(clinic, now, index=20))
+    later = first_slot(clinic, now, index=22)
+    for kind in (clinic.private, clinic.group):
+        booking.set_session_type_active(actor=admin, session_type_id=kind.id, active=False, now=now)
+    assert clinic.private not in booking.private_session_types()
+    with pytest.raises(ValidationError):
+        book(clinic, now, starts_at=later)
+    with pytest.raises(ValidationError):
+        booking.schedule_group(
+            actor=clinic.therapist,
+            session_type_id=clinic.group.id,
+            first_day=date(2026, 12, 2),
+            start_time=time(17),
+            weeks=1,
+            now=now,
+        )
+    # What was booked before goes ahead: it can still be moved and cancelled.
+    booking.reschedule(actor=clinic.family, seat_id=seat.id, starts_at=later, now=now)
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+    assert seat.status == SeatStatus.CANCELLED
+
+
+def test_only_the_admin_edits_or_turns_off_session_types(clinic, now):
+    fields = dict(
+        name="Family meeting",
+        duration_minutes=45,
+        capacity=1,
+        mode="in_person",
+        location="Room 9",
+        video_link=None,
+        cancellation_window_hours=None,
+        now=now,
+    )
+    with pytest.raises(NotFound):
+        booking.update_session_type(
+            actor=clinic.therapist, session_type_id=clinic.private.id, **fields
+        )
+    with pytest.raises(NotFound):
+        booking.set_session_type_active(
+            actor=clinic.family, session_type_id=clinic.private.id, active=False, now=now
+        )
+    admin = create_user(Role.ADMIN)
+    with pytest.raises(ValidationError) as error:
+        booking.update_session_type(
+            actor=admin, session_type_id=clinic.private.id, **{**fields, "capacity": 4}
+        )
+    assert error.value.field == "capacity"
+    changed = booking.update_session_type(actor=admin, session_type_id=clinic.private.id, **fields)
+    assert (changed.name, changed.duration_minutes, changed.location) == (
+        "Family meeting",
+        45,
+        "Room 9",
+    )
+    slots = booking.slots_for(clinic.therapist.id, changed, now=now)
+    assert slots[1] - slots[0] == timedelta(minutes=45 + 10)

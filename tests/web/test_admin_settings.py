@@ -13,6 +13,7 @@ FORM = {
     "booking_horizon_days": "28",
     "minimum_notice_hours": "12",
     "waitlist_hold_hours": "12",
+    "buffer_minutes": "15",
 }
 
 
@@ -40,6 +41,8 @@ def test_the_admin_changes_program_settings(admin_client):
         ("timezone", "Moon/Base", "Not a valid choice"),
         ("cancellation_window_hours", "-3", "between 0 and 336"),
         ("name", "", "Enter a name."),
+        ("buffer_minutes", "-5", "between 0 and 120"),
+        ("buffer_minutes", "", "Enter a number of minutes."),
     ],
 )
 def test_bad_settings_show_a_message_and_change_nothing(admin_client, field, value, message):
@@ -47,3 +50,12 @@ def test_bad_settings_show_a_message_and_change_nothing(admin_client, field, val
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert "Lakeside Program" not in admin_client.get("/admin/settings").get_data(as_text=True)
+
+
+def test_the_admin_changes_the_buffer_between_sessions(app, admin_client):
+    from familylink.services.program import get_program
+
+    admin_client.post("/admin/settings", data={**FORM, "buffer_minutes": "25"})
+    with app.app_context():
+        assert get_program().buffer_minutes == 25
+    assert 'value="25"' in admin_client.get("/admin/settings").get_data(as_text=True)

@@ -207,6 +207,14 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("learn.edit_module", "GET"): only("admin"),
     ("learn.edit_module", "POST"): only("admin", ok=400),
     ("learn.restore_version", "POST"): only("admin", ok=302),
+    # The seat is the other therapist's own: they may move it (the empty form is refused).
+    ("therapist.reschedule_seat", "GET"): only("other_therapist"),
+    ("therapist.reschedule_seat", "POST"): only("other_therapist", ok=400),
+    ("admin.session_types", "GET"): only("admin"),
+    ("admin.session_types", "POST"): only("admin", ok=400),
+    ("admin.edit_session_type", "GET"): only(),  # no session type with that id
+    ("admin.edit_session_type", "POST"): only(),
+    ("admin.session_type_active", "POST"): only(),
 }
 # fmt: on
 
@@ -226,6 +234,7 @@ URL_ARGS = {
     "version_id": lambda world: world.objects["version_id"],
     "kind": lambda world: "window",
     "item_id": lambda world: world.objects["item_id"],
+    "type_id": lambda world: 987654,  # no session type has it
 }
 
 # Query arguments some pages need: the patient the asker may (or may not) act for.

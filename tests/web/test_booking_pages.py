@@ -333,3 +333,62 @@ def test_choosing_another_session_type_shows_its_free_times(app, client, auth, c
     assert "Couples session" in text
     # 2-hour sessions plus the buffer fit fewer times in a 9-5 day than 50-minute ones
     assert 0 < len(slot_values(text)) < len(slot_values(short))
+
+
+def _seat_of(app, appointment_starts=None):
+    with app.app_context():
+        seat = db.session.scalar(select(AppointmentFamily).order_by(AppointmentFamily.id.desc()))
+        return seat.id, seat.appointment.uid
+
+
+def test_family_member_moves_a_session_from_its_page(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic, index=20)  # outside the 24-hour cancellation window
+    seat_id, uid = _seat_of(app)
+    page = client.get(f"/booking/{seat_id}").get_data(as_text=True)
+    assert "Move to another time" in page
+    new_slot = slot_values(page)[3]
+    bad = client.post(f"/booking/{seat_id}/reschedule", data={"slot": "2020-01-01T10:00Z"})
+    assert bad.status_code == 303 and not outbox(app, "booking_rescheduled")
+    moved = client.post(f"/booking/{seat_id}/reschedule", data={"slot": new_slot})
+    assert moved.status_code == 302
+    (mail,) = outbox(app, "booking_rescheduled")
+    event = next(iter(Calendar.from_ical(mail.attachment_data).walk("VEVENT")))
+    assert str(event["UID"]) == uid and event["SEQUENCE"] == 1
+
+
+def test_therapist_moves_a_session_and_the_family_gets_an_update(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic)
+    seat_id, uid = _seat_of(app)
+    client.post("/logout")
+    auth.login(clinic["therapist"])
+    calendar = client.get("/therapist/calendar?date=2026-11-19").get_data(as_text=True)
+    assert f"/therapist/seats/{seat_id}/reschedule" in calendar
+    page = client.get(f"/therapist/seats/{seat_id}/reschedule")
+    assert page.status_code == 200
+    slots = slot_values(page.get_data(as_text=True))
+    bad = client.post(f"/therapist/seats/{seat_id}/reschedule", data={"slot": "garbage"})
+    assert bad.status_code == 400 and "Choose a time from the list." in bad.get_data(as_text=True)
+    assert not outbox(app, "booking_rescheduled")
+    moved = client.post(f"/therapist/seats/{seat_id}/reschedule", data={"slot": slots[2]})
+    assert moved.status_code == 302
+    (mail,) = outbox(app, "booking_rescheduled")
+    event = next(iter(Calendar.from_ical(mail.attachment_data).walk("VEVENT")))
+    assert str(event["UID"]) == uid and event["SEQUENCE"] == 1
+    with app.app_context():
+        appointment = db.session.scalar(select(Appointment).where(Appointment.uid == uid))
+        assert appointment.starts_at.strftime("%Y-%m-%dT%H:%MZ") == slots[2]
+
+
+def test_another_therapist_cannot_move_the_session(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic)
+    seat_id, _ = _seat_of(app)
+    client.post("/logout")
+    with app.app_context():
+        create_user(Role.THERAPIST, email="other.t@example.org")
+        db.session.commit()
+    auth.login("other.t@example.org")
+    assert client.get(f"/therapist/seats/{seat_id}/reschedule").status_code == 404
+    assert client.post(f"/therapist/seats/{seat_id}/reschedule", data={}).status_code == 404

@@ -114,3 +114,32 @@ def test_booking_for_another_therapists_patient_is_404(app, client, auth, clinic
     auth.login(clinic["therapist"])
     assert client.get(f"/therapist/book?patient={other_id}").status_code == 404
     assert client.post(f"/therapist/book?patient={other_id}", data={}).status_code == 404
+
+
+def test_the_calendar_shows_consent_scopes_and_consent_ending_soon(app, client, auth, clinic):
+    from datetime import timedelta
+
+    from familylink.models import Role, User
+    from tests.factories import create_consent, create_user
+
+    with app.app_context():
+        patient = db.session.get(User, clinic["patient"])
+        family = db.session.get(User, clinic["family_id"])
+        create_consent(patient, family, scopes=("scheduling", "attendance"))
+        uncle = create_user(Role.FAMILY, name="Sam Uncle")
+        create_consent(patient, uncle, scopes=("scheduling",), expires_at=NOON + timedelta(days=3))
+        db.session.commit()
+    auth.login(clinic["therapist"])
+    client.post(
+        f"/therapist/book?patient={clinic['patient']}",
+        data={
+            "session_type": clinic["private"],
+            "slot": "2026-11-19T14:00Z",
+            "attendees": [clinic["family_id"]],
+        },
+    )
+    page = client.get("/therapist/calendar?date=2026-11-19").get_data(as_text=True)
+    assert "Coming: Maria Rivera" in page
+    assert "may see: scheduling, attendance" in page
+    assert "May also come, not booked: Sam Uncle (consent ends" in page
+    assert page.count("consent ends") == 1  # only Sam's consent ends soon
