@@ -61,6 +61,7 @@ SUBJECTS = {
     "email_change_verify": "Confirm your new email address",
     "email_changed_notice": "Your sign-in email address was changed",
     "password_changed_notice": "Your password was changed",
+    "reminder": "Your appointment reminder",
 }
 
 
