@@ -265,6 +265,9 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[OutboxEmail]:
             select(OutboxEmail)
             .where(OutboxEmail.claimed_by == token, OutboxEmail.status == OutboxStatus.PENDING)
             .order_by(OutboxEmail.id)
+            # The session keeps objects across commits (expire_on_commit off): a row loaded
+            # before would keep its old claim and attempts without this.
+            .execution_options(populate_existing=True)
         )
     )
 

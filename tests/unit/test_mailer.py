@@ -10,6 +10,7 @@ from familylink.config import apply_database_defaults
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, OutboxStatus
 from familylink.services import mailer
+from familylink.services.program import program_row
 from tests.conftest import DISCONNECT, free_port
 
 
@@ -153,7 +154,7 @@ def test_the_guard_refuses_unexpected_smtp_connections():
 
 def _row():
     db.session.rollback()
-    return db.session.scalar(select(OutboxEmail))
+    return db.session.scalar(select(OutboxEmail).execution_options(populate_existing=True))
 
 
 @pytest.mark.parametrize(
@@ -310,8 +311,8 @@ def test_each_sent_email_is_in_the_audit_log_with_its_kind(mail_ctx, smtp_server
 def test_accents_long_html_lines_and_a_calendar_attachment_arrive_intact(
     mail_ctx, smtp_server, now
 ):
-    program = mailer.get_program()
-    program.sender_name = "Séances en famille"
+    program_row().sender_name = "Séances en famille"
+    db.session.flush()
     row = mailer.queue_email(
         "password_reset",
         to="zoe@example.org",
