@@ -24,6 +24,7 @@ from familylink.services import booking, mailer, reminders
 from familylink.services.calendar import ics_attachment
 from familylink.services.program import forget_cached_program, program_row
 from familylink.services.timefmt import format_local
+from tests.booking_setup import add_appointment
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
 
@@ -223,8 +224,6 @@ def people(mail_app):
 
 def appointments(therapist: User, patient: User, family: User):
     """A private session in a room and a video group, the family booked in both."""
-    from familylink.models import AppointmentAttendee, AppointmentFamily
-
     room = SessionType(name="Family session", duration_minutes=50, location="Room 2")
     video = SessionType(
         name="Multi-family group",
@@ -233,24 +232,12 @@ def appointments(therapist: User, patient: User, family: User):
         mode="video",
         video_link="https://video.example.org/j/4821",
     )
-    made = []
-    for days, session_type in ((3, room), (4, video)):
-        starts_at = NOON + timedelta(days=days)
-        appointment = Appointment(
-            uid=f"privacy-{days}@familylink",
-            therapist_id=therapist.id,
-            session_type=session_type,
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
-            capacity=session_type.capacity,
-            created_at=NOON,
-        )
-        seat = AppointmentFamily(appointment=appointment, patient_id=patient.id, created_at=NOON)
-        db.session.add_all([appointment, seat])
-        db.session.add(AppointmentAttendee(seat=seat, user_id=family.id, added_at=NOON))
-        made.append(appointment)
-    db.session.flush()
-    return made
+    return [
+        add_appointment(
+            therapist, patient, family, kind, starts_at=NOON + timedelta(days=days), booked_at=NOON
+        ).appointment
+        for days, kind in ((3, room), (4, video))
+    ]
 
 
 def test_every_email_kind_has_a_privacy_case():

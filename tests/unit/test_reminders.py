@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,16 +10,14 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import (
-    Appointment,
     AppointmentAttendee,
-    AppointmentFamily,
     OutboxEmail,
     OutboxStatus,
     Role,
 )
 from familylink.services import booking, mailer, reminders
 from familylink.services.timefmt import format_local
-from tests.booking_setup import create_clinic, create_session_types
+from tests.booking_setup import add_appointment, create_clinic, create_session_types
 from tests.factories import create_consent, create_user
 
 
@@ -42,24 +39,6 @@ def book_ahead(clinic, now, *, hours=72):
         starts_at=starts_at,
         now=now,
     )
-    db.session.commit()
-    return seat
-
-
-def add_appointment(therapist, patient, family, session_type, *, starts_at, booked_at):
-    """An appointment booked at `booked_at` (built directly, so any time can be chosen)."""
-    appointment = Appointment(
-        uid=f"{uuid.uuid4()}@familylink",
-        therapist_id=therapist.id,
-        session_type=session_type,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
-        capacity=1,
-        created_at=booked_at,
-    )
-    seat = AppointmentFamily(appointment=appointment, patient_id=patient.id, created_at=booked_at)
-    db.session.add_all([appointment, seat])
-    db.session.add(AppointmentAttendee(seat=seat, user_id=family.id, added_at=booked_at))
     db.session.commit()
     return seat
 
@@ -285,3 +264,31 @@ def test_reminders_send_queues_them_once(clinic, mail_app, now):
     first = runner.invoke(args=["reminders", "send", "--now", moment])
     second = runner.invoke(args=["reminders", "send", "--now", moment])
     assert "2 queued" in first.output and "0 queued" in second.output
+
+
+def test_finding_due_reminders_takes_the_same_queries_for_one_session_or_many(clinic, now):
+    from familylink.services.program import get_program
+    from tests.conftest import QueryCounter
+
+    def queries_for(sessions: int, first: datetime) -> int:
+        for i in range(sessions):
+            add_appointment(
+                clinic.therapist,
+                clinic.patient,
+                clinic.family,
+                clinic.private,
+                starts_at=first + timedelta(hours=i),
+                booked_at=now,
+            )
+        db.session.expunge_all()  # nothing already loaded helps
+        moment = first + timedelta(hours=sessions - 1) - timedelta(hours=48)
+        get_program()  # settings are cached between sweeps; their load is not counted
+        with QueryCounter(db.engine) as counter:
+            found = reminders.due_reminders(moment)
+        assert len(found) == 2 * sessions
+        return counter.count
+
+    one = queries_for(1, now + timedelta(days=3))
+    db.session.rollback()
+    many = queries_for(4, now + timedelta(days=6))
+    assert many == one
