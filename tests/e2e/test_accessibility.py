@@ -167,7 +167,7 @@ ROLES: list[tuple[str, Callable[[], str], list[str], list[tuple[str, Callable]]]
 def test_every_page_a_role_reaches(page: Page, live_server, who, make_user, paths, errors):
     with live_server.database():
         email = make_user()
-    sign_in(page, email)
+    sign_in(page, email, server=live_server)
     check_page(page)  # the home page it lands on
     visit_all(page, [*paths, "/help/crisis", "/no/such/page"])
     for path, make_error in errors:
