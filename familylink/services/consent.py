@@ -93,10 +93,11 @@ def active_consent(family_user_id: int, patient_id: int, *, now: datetime) -> Co
 
 
 def pairs_with_scope(
-    pairs: set[tuple[int, int]], scope: str, *, now: datetime
+    pairs: set[tuple[int, int]], scope: str | None, *, now: datetime
 ) -> set[tuple[int, int]]:
     """Of these (family member id, patient id) pairs, those whose consent in force now
-    covers `scope`: what may_disclose answers for each, in one query (for sweeps)."""
+    covers `scope` (None: any consent in force): what may_disclose answers for each, in
+    one query (for sweeps and the sender's batches)."""
     family_ids = {f for f, _ in pairs}
     patient_ids = {p for _, p in pairs}
     rows = db.session.execute(
@@ -108,7 +109,7 @@ def pairs_with_scope(
     for record, link, patient in rows:  # newest first, like active_consent
         pair = (link.family_user_id, record.patient_id)
         if pair in pairs and pair not in decided and is_active(record, patient, now):
-            decided[pair] = scope in record.scopes
+            decided[pair] = scope is None or scope in record.scopes
     return {pair for pair, ok in decided.items() if ok}
 
 
