@@ -6,6 +6,7 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, OutboxStatus, Role
 from familylink.services import mailer
+from tests.conftest import AuthActions
 from tests.factories import PASSWORD, create_user
 
 
@@ -84,10 +85,14 @@ def test_retry_needs_the_pages_csrf_token(make_app, outbox):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     token = _csrf(client.get("/login").get_data(as_text=True))
-    client.post(
+    response = client.post(
         "/login",
         data={"email": "admin@example.org", "password": PASSWORD, "csrf_token": token},
     )
+    if "/login/code" in (response.location or ""):  # staff: the authenticator-code step
+        code_page = client.get(response.location).get_data(as_text=True)
+        code = AuthActions(client, app).current_code("admin@example.org")
+        client.post(response.location, data={"code": code, "csrf_token": _csrf(code_page)})
     retry = f"/admin/outbox/{outbox['failed']}/retry"
     assert client.post(retry).status_code == 400
     assert _row(app, outbox["failed"]).status == OutboxStatus.FAILED
