@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/reminders.py [--count 10000] [--database sqlite|postgresql|both]
 
-Seeds COUNT due outbox rows, runs the real sender (`mailer.send_pending`, as `flask mail send`
-does) against a local aiosmtpd sink (its own process), then sends COUNT pre-built messages of
-the same size with plain smtplib over one connection to the same sink, and prints both rates
-and their ratio.
+Seeds sessions whose COUNT reminders are due, runs the real sweep (`reminders.run_sweep`) and
+the real sender (`mailer.send_pending`, as `flask mail send` does) against a local aiosmtpd
+sink (its own process), then sends COUNT pre-built messages of the same size with plain
+smtplib over one connection to the same sink, and prints both rates and their ratio.
 The databases are throwaway: a temporary SQLite file, and the PostgreSQL database named by
 --pg-url (dropped and recreated tables; never point it at real data).
 """
@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,7 +31,7 @@ from familylink import create_app  # noqa: E402
 from familylink.extensions import db  # noqa: E402
 from familylink.models import OutboxEmail, OutboxStatus, Role, User  # noqa: E402
 from familylink.models.types import utcnow  # noqa: E402
-from familylink.services import mailer  # noqa: E402
+from familylink.services import mailer, reminders  # noqa: E402
 
 
 def free_port() -> int:
@@ -92,32 +93,83 @@ class Sink:
         self.process.join(30)
 
 
-def seed_due_emails(count: int, now) -> None:
-    """The seeding step: `count` emails due now, queued through the real queue_email.
+PER_THERAPIST = 60  # one-minute sessions, one a minute, all due for their 2-hour reminder
 
-    For now plain queued emails; once reminders exist this becomes the reminder sweep
-    over `count` sessions' attendees.
+
+def seed_due_reminders(count: int, now) -> None:
+    """The seeding step: sessions whose 2-hour reminders are due now, `count` in all.
+
+    Each session has one family's seat with one consented family member attending, so it
+    gets two reminders (the family member's and the patient's). Sessions last a minute and
+    start a minute apart, PER_THERAPIST per therapist (PostgreSQL refuses overlapping
+    appointments of one therapist), so that every 2-hour reminder moment falls in the
+    last hour: `queue_due_reminders(now)` then queues exactly `count` reminders.
     """
-    people = [
+    from familylink.models import (
+        Appointment,
+        AppointmentAttendee,
+        AppointmentFamily,
+        SessionType,
+    )
+    from tests.factories import create_consent
+
+    booked_at = now - timedelta(days=2)
+    sessions = count // 2
+    families = min(sessions, 250)
+    quick = SessionType(name="Family session", duration_minutes=1, location="Room 2")
+    db.session.add(quick)
+    therapists = [
         User(
+            role=Role.THERAPIST,
+            name=f"Dr. Therapist{t}",
+            email=f"therapist{t}@example.org",
+            verified_at=booked_at,
+            created_at=booked_at,
+        )
+        for t in range(-(-sessions // PER_THERAPIST))
+    ]
+    db.session.add_all(therapists)
+    db.session.flush()
+    pairs = []
+    for i in range(families):
+        patient = User(
+            role=Role.PATIENT,
+            name=f"Patient Person{i}",
+            email=f"patient{i}@example.org",
+            therapist_id=therapists[0].id,
+            episode_start=booked_at - timedelta(days=14),
+            verified_at=booked_at,
+            created_at=booked_at,
+        )
+        family = User(
             role=Role.FAMILY,
             name=f"Family Member{i}",
             email=f"family{i}@example.org",
-            verified_at=now,
-            created_at=now,
+            verified_at=booked_at,
+            created_at=booked_at,
         )
-        for i in range(min(count, 500))
-    ]
-    db.session.add_all(people)
-    db.session.flush()
-    for i in range(count):
-        mailer.queue_email(
-            "password_reset",
-            to=people[i % len(people)],
-            dedupe_key=f"bench:{i}",
-            now=now,
-            context={"link": f"https://familylink.test/reset/bench-token-{i:06d}"},
+        db.session.add_all([patient, family])
+        db.session.flush()
+        create_consent(patient, family, now=booked_at)
+        pairs.append((patient, family))
+    for i in range(sessions):
+        therapist = therapists[i // PER_THERAPIST]
+        starts_at = now + timedelta(minutes=61 + i % PER_THERAPIST)
+        patient, family = pairs[i % families]
+        appointment = Appointment(
+            uid=f"bench-{i}@familylink",
+            therapist_id=therapist.id,
+            session_type=quick,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=1),
+            capacity=1,
+            created_at=booked_at,
         )
+        seat = AppointmentFamily(
+            appointment=appointment, patient_id=patient.id, created_at=booked_at
+        )
+        db.session.add_all([appointment, seat])
+        db.session.add(AppointmentAttendee(seat=seat, user_id=family.id, added_at=booked_at))
     db.session.commit()
 
 
@@ -160,8 +212,14 @@ def run(database: str, url: str, count: int, sink: Sink) -> dict:
         db.create_all()
         now = utcnow()
         started = time.perf_counter()
-        seed_due_emails(count, now)
+        seed_due_reminders(count, now)
         seeded = time.perf_counter() - started
+
+        started = time.perf_counter()
+        queued = reminders.run_sweep(now)
+        sweep_seconds = time.perf_counter() - started
+        assert queued == count, (queued, count)
+        assert reminders.run_sweep(now) == 0  # a second sweep queues nothing
 
         sink.count = 0
         started = time.perf_counter()
@@ -187,6 +245,7 @@ def run(database: str, url: str, count: int, sink: Sink) -> dict:
     return {
         "database": database,
         "seed_s": seeded,
+        "sweep_s": sweep_seconds,
         "familylink_rate": count / sender_seconds,
         "smtplib_rate": count / raw_seconds,
     }
@@ -208,13 +267,17 @@ def main() -> None:
             ensure_postgres(args.pg_url)
             results.append(run("PostgreSQL", args.pg_url, args.count, sink))
 
-    print(f"{args.count} emails each; sink: aiosmtpd in its own process on 127.0.0.1")
-    print(f"{'database':<12}{'FamilyLink/s':>14}{'smtplib/s':>12}{'ratio':>8}{'seed s':>9}")
+    print(f"{args.count} reminders each; sink: aiosmtpd in its own process on 127.0.0.1")
+    print("FamilyLink/s: the real sender delivering the reminders the sweep queued")
+    print(
+        f"{'database':<12}{'FamilyLink/s':>14}{'smtplib/s':>12}{'ratio':>8}"
+        f"{'sweep s':>9}{'seed s':>9}"
+    )
     for r in results:
         ratio = r["familylink_rate"] / r["smtplib_rate"]
         print(
             f"{r['database']:<12}{r['familylink_rate']:>14.0f}{r['smtplib_rate']:>12.0f}"
-            f"{ratio:>8.2f}{r['seed_s']:>9.1f}"
+            f"{ratio:>8.2f}{r['sweep_s']:>9.1f}{r['seed_s']:>9.1f}"
         )
 
 

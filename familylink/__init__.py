@@ -230,3 +230,6 @@ def register_sweeps(app: Flask) -> None:
 
     sweeps = app.extensions.setdefault("familylink_sweeps", [])
     sweeps.extend([run_consent_sweep, _booking_sweep, learning.release_sweep])
+    from familylink.services import reminders
+
+    sweeps.append(reminders.run_sweep)

@@ -40,13 +40,19 @@ mail_cli = AppGroup("mail", help="Deliver queued emails from the outbox.")
 
 
 @mail_cli.command(
-    "send", help="Deliver every email that is due now, once, then exit (cron-friendly)."
+    "send",
+    help="Run the worker's sweeps (reminders due included), deliver every email that is due"
+    " now, once, then exit (cron-friendly).",
 )
 @now_option
 def mail_send(now_text):
     from familylink.services import mailer
 
-    report = mailer.send_pending(now=parse_now(now_text), worker=_worker_name())
+    now = parse_now(now_text)
+    # The worker's sweeps first (reminders due by then among them), so `--now` shows them.
+    for hook in current_app.extensions.get("familylink_sweeps", []):
+        hook(now)
+    report = mailer.send_pending(now=now, worker=_worker_name())
     click.echo(f"Mail pass done: {report}.")
 
 
@@ -238,6 +244,21 @@ def account_reset_mfa(email):
     click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
 
 
+reminders_cli = AppGroup("reminders", help="Appointment reminders.")
+
+
+@reminders_cli.command(
+    "send",
+    help="Queue the reminders that are due (one sweep, cron-friendly); `mail send` delivers them.",
+)
+@now_option
+def reminders_send(now_text):
+    from familylink.services import reminders
+
+    count = reminders.run_sweep(parse_now(now_text))
+    click.echo(f"Reminder sweep done: {count} queued.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(consent_cli)
     app.cli.add_command(mail_cli)
@@ -245,3 +266,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(learn_cli)
     app.cli.add_command(account_cli)
+    app.cli.add_command(reminders_cli)

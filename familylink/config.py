@@ -54,6 +54,7 @@ def from_environment() -> dict:
         "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", 50),
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
         "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", 120),
+        "REMINDER_LOOKBACK_MINUTES": _int("REMINDER_LOOKBACK_MINUTES", 360),
         "SERVER_NAME": os.environ.get("SERVER_NAME"),
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

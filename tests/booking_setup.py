@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
 
 from familylink.extensions import db
-from familylink.models import AvailabilityWindow, Role, SessionType, User
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AvailabilityWindow,
+    Role,
+    SessionType,
+    User,
+)
 from tests.factories import create_consent, create_user
 
 
@@ -60,3 +69,22 @@ def add_family(patient: User, name: str, scopes=("scheduling",), **extra) -> Use
     member = create_user(Role.FAMILY, name=name, **extra)
     create_consent(patient, member, scopes=scopes)
     return member
+
+
+def add_appointment(therapist, patient, family, session_type, *, starts_at, booked_at):
+    """An appointment with the family member's seat, booked at `booked_at`, built directly
+    (so any time can be chosen, past notice and hours), and committed."""
+    appointment = Appointment(
+        uid=f"{uuid.uuid4()}@familylink",
+        therapist_id=therapist.id,
+        session_type=session_type,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
+        capacity=session_type.capacity or 1,
+        created_at=booked_at,
+    )
+    seat = AppointmentFamily(appointment=appointment, patient_id=patient.id, created_at=booked_at)
+    db.session.add_all([appointment, seat])
+    db.session.add(AppointmentAttendee(seat=seat, user_id=family.id, added_at=booked_at))
+    db.session.commit()
+    return seat

@@ -119,6 +119,8 @@ class Appointment(db.Model):
     series_id: Mapped[str | None] = mapped_column(String(40), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # When it was last moved: a reminder whose moment was already past then is never sent.
+    rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     session_type: Mapped[SessionType] = relationship(lazy="joined")
     therapist = relationship("User", foreign_keys=[therapist_id], lazy="joined")

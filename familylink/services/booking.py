@@ -37,7 +37,7 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from familylink.services import audit, consent, mailer
+from familylink.services import audit, consent, mailer, reminders
 from familylink.services.calendar import ics_attachment, neutral_title, where
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from familylink.services.program import get_program
@@ -442,6 +442,7 @@ def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamil
         appointment.status = AppointmentStatus.CANCELLED
         appointment.sequence += 1
     db.session.flush()
+    reminders.cancel_seat_reminders(seat)
     audit.record(
         "booking.late_cancelled" if late else "booking.cancelled",
         actor=actor,
@@ -498,7 +499,9 @@ def reschedule(
     appointment.starts_at = starts_at
     appointment.ends_at = starts_at + timedelta(minutes=appointment.session_type.duration_minutes)
     appointment.sequence += 1
+    appointment.rescheduled_at = now
     _flush_or_conflict(TAKEN, None)
+    reminders.cancel_reminders(appointment)  # the old time's; the new time gets its own
     audit.record("booking.rescheduled", actor=actor, patient_id=seat.patient_id, obj=seat, now=now)
     key = f"{appointment.id}:{appointment.sequence}"
     _tell_attendees("booking_rescheduled", seat, key=key, actor=actor, now=now)
@@ -788,6 +791,7 @@ def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
     seat.status = SeatStatus.CANCELLED
     seat.cancelled_at = now
     appointment = seat.appointment
+    reminders.cancel_seat_reminders(seat)
     if appointment.is_group:
         db.session.flush()
         offer_next_seat(appointment, now=now)

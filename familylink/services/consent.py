@@ -131,6 +131,27 @@ def family_in_force(
     return sorted(found.values(), key=lambda row: (row[1], row[0].name))
 
 
+def pairs_with_scope(
+    pairs: set[tuple[int, int]], scope: str | None, *, now: datetime
+) -> set[tuple[int, int]]:
+    """Of these (family member id, patient id) pairs, those whose consent in force now
+    covers `scope` (None: any consent in force): what may_disclose answers for each, in
+    one query (for sweeps and the sender's batches)."""
+    family_ids = {f for f, _ in pairs}
+    patient_ids = {p for _, p in pairs}
+    rows = db.session.execute(
+        _open_consents_query().where(
+            FamilyLink.family_user_id.in_(family_ids), ConsentRecord.patient_id.in_(patient_ids)
+        )
+    ).all()
+    decided: dict[tuple[int, int], bool] = {}
+    for record, link, patient in rows:  # newest first, like active_consent
+        pair = (link.family_user_id, record.patient_id)
+        if pair in pairs and pair not in decided and is_active(record, patient, now):
+            decided[pair] = scope is None or scope in record.scopes
+    return {pair for pair, ok in decided.items() if ok}
+
+
 def may_disclose(
     family_user_id: int,
     patient_id: int,

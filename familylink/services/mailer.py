@@ -61,6 +61,7 @@ SUBJECTS = {
     "email_change_verify": "Confirm your new email address",
     "email_changed_notice": "Your sign-in email address was changed",
     "password_changed_notice": "Your password was changed",
+    "reminder": "Your appointment reminder",
 }
 
 
@@ -429,18 +430,41 @@ class DeliveryReport:
         )
 
 
-def _still_wanted(item: _Outgoing, now: datetime) -> str | None:
-    """Why a leased row must not be sent any more, or None when it may go."""
+def _still_wanted(item: _Outgoing, now: datetime, allowed: set | None = None) -> str | None:
+    """Why a leased row must not be sent any more, or None when it may go.
+
+    `allowed` is the batch's consent answers from `_consents_for` (one query per batch);
+    without it the consent is looked up for this row alone.
+    """
     if item.not_after is not None and item.not_after <= now:
         return "too late to be useful"
     if item.patient_id is not None and item.to_user_id is not None:
         from familylink.services import consent  # consent depends on mail for its notices
 
-        if not consent.may_disclose(
-            item.to_user_id, item.patient_id, item.required_scope, now=now, audit_access=False
-        ):
+        if allowed is not None:
+            ok = (item.to_user_id, item.patient_id, item.required_scope) in allowed
+        else:
+            ok = consent.may_disclose(
+                item.to_user_id, item.patient_id, item.required_scope, now=now, audit_access=False
+            )
+        if not ok:
             return "consent ended"
     return None
+
+
+def _consents_for(items: list[_Outgoing], now: datetime) -> set[tuple[int, int, str | None]]:
+    """(recipient, patient, scope) of the batch's rows whose consent allows them now."""
+    from familylink.services import consent
+
+    wanted: dict[str | None, set[tuple[int, int]]] = {}
+    for item in items:
+        if item.patient_id is not None and item.to_user_id is not None:
+            wanted.setdefault(item.required_scope, set()).add((item.to_user_id, item.patient_id))
+    allowed = set()
+    for scope, pairs in wanted.items():
+        for family_id, patient_id in consent.pairs_with_scope(pairs, scope, now=now):
+            allowed.add((family_id, patient_id, scope))
+    return allowed
 
 
 def _settle(item: _Outgoing, **values) -> bool:
@@ -657,13 +681,15 @@ def deliver_batch(
     db.session.commit()
     marks = smtp.marks
     sent_before = marks.sent
+    # Consent is checked again at send time: for the whole batch in one query, at its start.
+    allowed = _consents_for(items, now)
     try:
         for index, item in enumerate(items):
             if deadline is not None and time.monotonic() >= deadline:
                 marks.wait()
                 _release(items[index:])
                 break
-            reason = _still_wanted(item, now)
+            reason = _still_wanted(item, now, allowed)
             if reason:
                 marks.wait()
                 if _settle(item, status=OutboxStatus.CANCELLED, last_error=reason):

@@ -440,7 +440,7 @@ def test_patients_are_reminded_once_fourteen_days_before_expiry(app_ctx, people,
     assert consent.sweep_consents(reminder_time).reminded == 1
     assert consent.sweep_consents(reminder_time + timedelta(days=1)).reminded == 0
     email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "consent_expiring"))
-    assert email.to_address == jordan.email and "Maria Rivera" in email.text_body
+    assert email.to_address == jordan.email and "Maria (Mother)" in email.text_body
 
 
 def test_the_mail_worker_runs_the_consent_sweep(app):

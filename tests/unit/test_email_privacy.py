@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import getaddresses
 
@@ -18,10 +19,14 @@ import pytest
 from flask import current_app
 
 from familylink.extensions import db
-from familylink.models import Role, User
-from familylink.services import mailer
-from familylink.services.program import get_program
+from familylink.models import Appointment, ConsentRecord, Role, SessionType, User
+from familylink.services import booking, mailer, reminders
+from familylink.services.calendar import ics_attachment
+from familylink.services.program import forget_cached_program, program_row
+from familylink.services.timefmt import format_local
+from tests.booking_setup import add_appointment
 from tests.factories import create_consent, create_user
+from tests.moments import NOON
 
 PATIENT_SURNAME = "Whitfield"
 
@@ -55,13 +60,16 @@ class People:
     family: User
     therapist: User
     admin: User
+    consent: ConsentRecord
+    session: Appointment  # a private family session in a room
+    group: Appointment  # a multi-family group by video
 
 
 @dataclass
 class Case:
     """What one kind is queued with: recipient, template context, patient and attachment."""
 
-    to: User
+    to: User | str  # an account, or an address with none yet (invitations)
     context: dict = field(default_factory=dict)
     patient: User | None = None
     scope: str | None = None
@@ -76,7 +84,89 @@ CASES: dict[str, Callable[[People], Case]] = {
     "patient_invitation": lambda p: Case(
         to=p.patient, context={"link": LINK, "inviter": p.therapist}
     ),
+    "module_assigned": lambda p: Case(
+        to=p.family, context={"link": LINK}, patient=p.patient, scope="progress"
+    ),
+    # As consent.sign_consent queues it: to the address, before any account exists.
+    "family_invitation": lambda p: Case(
+        to="luis.w@example.org",
+        context={
+            "link": LINK,
+            "recipient_name": f"Luis {PATIENT_SURNAME}",
+            "patient_first_name": p.patient.first_name,
+        },
+        patient=p.patient,
+    ),
+    "family_access_ended": lambda p: Case(
+        to=p.family, context={"recipient_name": p.consent.recipient_name}
+    ),
+    "family_access_ended_therapist": lambda p: Case(
+        to=p.therapist,
+        context={
+            "patient_first_name": p.patient.first_name,
+            "consent": p.consent,
+            "reason": "revoked",
+            "link": LINK,
+        },
+    ),
+    "consent_expiring": lambda p: Case(
+        to=p.patient,
+        context={"consent": p.consent, "ends_at": p.consent.expires_at, "link": LINK},
+    ),
+    "booking_confirmed": lambda p: booking_case(p, p.session),
+    "booking_rescheduled": lambda p: booking_case(p, p.session),
+    "booking_cancelled": lambda p: booking_case(p, p.session, cancelled=True),
+    "late_cancellation": lambda p: Case(
+        to=p.therapist,
+        context={**booking._mail_context(p.session, p.therapist), "patient": p.patient},
+    ),
+    "waitlist_offer": lambda p: Case(
+        to=p.family,
+        context={
+            **booking._mail_context(p.group, p.family),
+            "until": format_local(NOON + timedelta(hours=12), p.family.timezone),
+            "link": LINK,
+        },
+        patient=p.patient,
+        scope="scheduling",
+    ),
+    "email_change_verify": lambda p: Case(to="maria.new@example.org", context={"link": LINK}),
+    "email_changed_notice": lambda p: Case(
+        to="maria.w@example.org", context={"name": p.family.first_name}
+    ),
+    "password_changed_notice": lambda p: Case(to=p.family),
+    "reminder": lambda p: Case(
+        to=p.family,
+        context=reminders.reminder_context(p.group, p.family),
+        patient=p.patient,
+        scope="scheduling",
+    ),
 }
+
+
+def booking_case(p: People, appointment: Appointment, *, cancelled: bool = False) -> Case:
+    """A booking email as booking._tell_attendees queues it: context and the person's .ics."""
+    return Case(
+        to=p.family,
+        context=booking._mail_context(appointment, p.family),
+        patient=p.patient,
+        scope="scheduling",
+        attachment=ics_attachment(appointment, p.family, now=NOON, cancelled=cancelled),
+    )
+
+
+def test_the_patient_reminder_reveals_nothing_either(people, mail_app, smtp_server, now):
+    """The patient's own reminder, as the sweep queues it, names no one but the therapist."""
+    moment = people.session.starts_at - timedelta(hours=48)
+    assert reminders.run_sweep(moment) == 2
+    mailer.send_pending(now=moment)
+    by_address = {
+        m["To"]: (m, e) for m, e in zip(smtp_server.parsed(), smtp_server.messages, strict=True)
+    }
+    for address in (people.patient.email, people.family.email):
+        message, envelope = by_address[address]
+        assert problems(message, address, envelope.rcpt_tos) == []
+        assert "Grace Lee" in message.get_body(("plain",)).get_content()
 
 
 def problems(message: EmailMessage, recipient: str, envelope_to: list[str]) -> list[str]:
@@ -110,10 +200,12 @@ def problems(message: EmailMessage, recipient: str, envelope_to: list[str]) -> l
 @pytest.fixture
 def people(mail_app):
     with mail_app.app_context():
-        program = get_program()
+        program = program_row()
         # A realistic clinic name that must never reach an inbox: emails use the sender name.
         program.name = "Riverside Recovery IOP"
         program.sender_name = "Riverside Family Sessions"
+        db.session.flush()
+        forget_cached_program()
         patient = create_user(
             Role.PATIENT, name=f"Jordan {PATIENT_SURNAME}", email="jordan.w@example.org"
         )
@@ -123,10 +215,29 @@ def people(mail_app):
         therapist = create_user(Role.THERAPIST, name="Grace Lee", email="grace.lee@example.org")
         admin = create_user(Role.ADMIN, name="Alex Morgan", email="alex.morgan@example.org")
         patient.therapist_id = therapist.id
-        create_consent(patient, family, scopes=("scheduling", "attendance", "progress"))
+        consent = create_consent(patient, family, scopes=("scheduling", "attendance", "progress"))
+        session, group = appointments(therapist, patient, family)
         db.session.commit()
-        yield People(patient, family, therapist, admin)
+        yield People(patient, family, therapist, admin, consent, session, group)
         db.session.rollback()
+
+
+def appointments(therapist: User, patient: User, family: User):
+    """A private session in a room and a video group, the family booked in both."""
+    room = SessionType(name="Family session", duration_minutes=50, location="Room 2")
+    video = SessionType(
+        name="Multi-family group",
+        duration_minutes=90,
+        capacity=8,
+        mode="video",
+        video_link="https://video.example.org/j/4821",
+    )
+    return [
+        add_appointment(
+            therapist, patient, family, kind, starts_at=NOON + timedelta(days=days), booked_at=NOON
+        ).appointment
+        for days, kind in ((3, room), (4, video))
+    ]
 
 
 def test_every_email_kind_has_a_privacy_case():
@@ -141,6 +252,7 @@ def test_email_reveals_nothing_clinical_and_has_one_recipient(
     if kind not in CASES:
         pytest.fail(f"no privacy case for email kind {kind!r}: add one to CASES")
     case = CASES[kind](people)
+    address = case.to if isinstance(case.to, str) else case.to.email
     mailer.queue_email(
         kind,
         to=case.to,
@@ -155,7 +267,7 @@ def test_email_reveals_nothing_clinical_and_has_one_recipient(
     assert mailer.send_pending(now=now).sent == 1
     (envelope,) = smtp_server.messages
     (message,) = smtp_server.parsed()
-    assert problems(message, case.to.email, envelope.rcpt_tos) == []
+    assert problems(message, address, envelope.rcpt_tos) == []
     if case.attachment is not None:
         assert any(p.get_content_type() == case.attachment.content_type for p in message.walk())
 

@@ -1,0 +1,294 @@
+"""Appointment reminders, swept and delivered to a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    AppointmentAttendee,
+    OutboxEmail,
+    OutboxStatus,
+    Role,
+)
+from familylink.services import booking, mailer, reminders
+from familylink.services.timefmt import format_local
+from tests.booking_setup import add_appointment, create_clinic, create_session_types
+from tests.factories import create_consent, create_user
+
+
+@pytest.fixture
+def clinic(mail_app):
+    with mail_app.app_context():
+        yield create_clinic()
+        db.session.rollback()
+
+
+def book_ahead(clinic, now, *, hours=72):
+    """A private session booked at `now` by the family member, at least `hours` ahead."""
+    slots = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    starts_at = next(s for s in slots if s >= now + timedelta(hours=hours))
+    seat = booking.book_private(
+        actor=clinic.family,
+        patient_id=clinic.patient.id,
+        session_type_id=clinic.private.id,
+        starts_at=starts_at,
+        now=now,
+    )
+    db.session.commit()
+    return seat
+
+
+def reminder_rows():
+    return db.session.scalars(
+        select(OutboxEmail).where(OutboxEmail.kind == "reminder").order_by(OutboxEmail.id)
+    ).all()
+
+
+def sweep_and_send(now):
+    queued = reminders.run_sweep(now)
+    mailer.send_pending(now=now)
+    return queued
+
+
+def delivered(smtp_server):
+    """The reminders that reached the server (booking confirmations left out)."""
+    return [m for m in smtp_server.parsed() if m["Subject"] == "Your appointment reminder"]
+
+
+def delivered_to(smtp_server):
+    return sorted(m["To"] for m in delivered(smtp_server))
+
+
+def test_sweeping_twice_sends_each_reminder_once(clinic, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    moment = seat.appointment.starts_at - timedelta(hours=48)
+    assert sweep_and_send(moment) == 2
+    assert sweep_and_send(moment + timedelta(minutes=1)) == 0
+    assert delivered_to(smtp_server) == sorted([clinic.family.email, clinic.patient.email])
+    keys = {row.dedupe_key for row in reminder_rows()}
+    appointment = seat.appointment
+    assert keys == {
+        f"reminder:{appointment.id}-0:{clinic.family.id}:48",
+        f"reminder:{appointment.id}-0:{clinic.patient.id}:48",
+    }
+
+
+def test_nothing_is_due_before_the_reminder_moment(clinic, now):
+    seat = book_ahead(clinic, now)
+    moment = seat.appointment.starts_at - timedelta(hours=48)
+    assert reminders.run_sweep(moment - timedelta(minutes=1)) == 0
+
+
+def test_two_workers_sweeping_at_once_queue_each_reminder_once(clinic, mail_app, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    moment = seat.appointment.starts_at - timedelta(hours=2)
+    start = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        try:
+            with mail_app.app_context():
+                start.wait()
+                reminders.run_sweep(moment)
+                mailer.send_pending(now=moment)
+                db.session.remove()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert delivered_to(smtp_server) == sorted([clinic.family.email, clinic.patient.email])
+
+
+def test_both_offsets_each_send_one_reminder_per_person(clinic, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    starts_at = seat.appointment.starts_at
+    for hours in (48, 2):
+        sweep_and_send(starts_at - timedelta(hours=hours))
+        sweep_and_send(starts_at - timedelta(hours=hours) + timedelta(minutes=30))
+    assert len(delivered(smtp_server)) == 4
+
+
+def test_a_rescheduled_session_gets_reminders_for_its_new_time_only(clinic, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    appointment = seat.appointment
+    old_moment = appointment.starts_at - timedelta(hours=48)
+    reminders.run_sweep(old_moment)  # queued, not yet sent
+    slots = booking.slots_for(clinic.therapist.id, clinic.private, now=old_moment)
+    new_start = next(s for s in slots if s >= appointment.starts_at + timedelta(days=2))
+    booking.reschedule(actor=clinic.family, seat_id=seat.id, starts_at=new_start, now=old_moment)
+    db.session.commit()
+    old_rows = reminder_rows()
+    assert {row.status for row in old_rows} == {OutboxStatus.CANCELLED}
+    mailer.send_pending(now=old_moment)
+    assert delivered(smtp_server) == []
+    assert sweep_and_send(new_start - timedelta(hours=48)) == 2
+    assert delivered_to(smtp_server) == sorted([clinic.family.email, clinic.patient.email])
+    (family_mail,) = [m for m in delivered(smtp_server) if m["To"] == clinic.family.email]
+    text = family_mail.get_body(("plain",)).get_content()
+    assert format_local(new_start, clinic.family.timezone) in text
+
+
+def test_a_cancelled_session_gets_no_reminders(clinic, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    starts_at = seat.appointment.starts_at
+    reminders.run_sweep(starts_at - timedelta(hours=48))
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=starts_at - timedelta(hours=47))
+    db.session.commit()
+    assert {row.status for row in reminder_rows()} == {OutboxStatus.CANCELLED}
+    assert sweep_and_send(starts_at - timedelta(hours=2)) == 0
+    mailer.send_pending(now=starts_at - timedelta(hours=2))
+    assert delivered(smtp_server) == []
+
+
+def test_an_ended_consent_gets_no_reminder_and_a_queued_one_is_cancelled_at_send(
+    clinic, smtp_server, now
+):
+    seat = book_ahead(clinic, now)
+    starts_at = seat.appointment.starts_at
+    luis = create_user(Role.FAMILY, name="Luis Rivera")
+    create_consent(
+        clinic.patient, luis, now=now, expires_at=starts_at - timedelta(hours=47, minutes=30)
+    )
+    db.session.add(AppointmentAttendee(seat_id=seat.id, user_id=luis.id, added_at=now))
+    db.session.commit()
+    moment = starts_at - timedelta(hours=48)
+    assert reminders.run_sweep(moment) == 3  # Maria, Luis and the patient
+    mailer.send_pending(now=moment + timedelta(hours=1))  # Luis's consent ended meanwhile
+    assert luis.email not in delivered_to(smtp_server)
+    (luis_row,) = [r for r in reminder_rows() if r.to_user_id == luis.id]
+    assert luis_row.status == OutboxStatus.CANCELLED and luis_row.last_error == "consent ended"
+    assert reminders.run_sweep(starts_at - timedelta(hours=2)) == 2  # not Luis
+    mailer.send_pending(now=starts_at - timedelta(hours=2))
+    assert luis.email not in delivered_to(smtp_server)
+    assert len(delivered(smtp_server)) == 4
+
+
+def test_a_session_booked_an_hour_ahead_gets_no_late_two_hour_reminder(clinic, smtp_server, now):
+    seat = add_appointment(
+        clinic.therapist,
+        clinic.patient,
+        clinic.family,
+        clinic.private,
+        starts_at=now + timedelta(hours=1),
+        booked_at=now,
+    )
+    assert seat.appointment.starts_at - timedelta(hours=2) > now - timedelta(hours=6)
+    assert sweep_and_send(now) == 0
+    assert sweep_and_send(now + timedelta(minutes=30)) == 0
+    assert delivered(smtp_server) == []
+
+
+def test_a_session_moved_to_an_hour_ahead_gets_no_late_two_hour_reminder(clinic, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    booking.reschedule(
+        actor=clinic.therapist, seat_id=seat.id, starts_at=now + timedelta(hours=1), now=now
+    )
+    db.session.commit()
+    assert sweep_and_send(now + timedelta(minutes=5)) == 0
+    assert delivered(smtp_server) == []
+
+
+def test_a_reminder_still_queued_when_the_session_starts_is_dropped(clinic, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    starts_at = seat.appointment.starts_at
+    reminders.run_sweep(starts_at - timedelta(hours=2))
+    report = mailer.send_pending(now=starts_at + timedelta(minutes=1))
+    assert report.cancelled == 2 and delivered(smtp_server) == []
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "local_text", "sent_at"),
+    [
+        # Monday after spring-forward (2026-03-08): 10:00 EDT is 14:00 UTC; 48 h before is
+        # Saturday 14:00 UTC, which is 9:00 EST there and then.
+        (
+            datetime(2026, 3, 9, 14, 0, tzinfo=UTC),
+            "Monday, March 9, 2026, 10:00 AM EDT",
+            datetime(2026, 3, 7, 14, 0, tzinfo=UTC),
+        ),
+        # Monday after fall-back (2026-11-01): 10:00 EST is 15:00 UTC; 48 h before is
+        # Saturday 15:00 UTC, which is 11:00 EDT there and then.
+        (
+            datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
+            "Monday, November 2, 2026, 10:00 AM EST",
+            datetime(2026, 10, 31, 15, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_a_reminder_48_hours_before_a_session_after_a_dst_change_is_sent_once_at_the_right_instant(
+    mail_app, smtp_server, starts_at, local_text, sent_at
+):
+    with mail_app.app_context():
+        booked_at = starts_at - timedelta(days=10)
+        therapist = create_user(Role.THERAPIST, name="Dr. Grace Lee")
+        patient = create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
+        family = create_user(Role.FAMILY, name="Maria Rivera", timezone="America/New_York")
+        create_consent(patient, family, now=booked_at)
+        private, _group = create_session_types()
+        add_appointment(
+            therapist, patient, family, private, starts_at=starts_at, booked_at=booked_at
+        )
+        assert sweep_and_send(sent_at - timedelta(seconds=1)) == 0
+        assert sweep_and_send(sent_at) == 2
+        for minutes in (1, 30, 60, 120):
+            assert sweep_and_send(sent_at + timedelta(minutes=minutes)) == 0
+        assert delivered_to(smtp_server) == sorted([family.email, patient.email])
+        (mail,) = [m for m in delivered(smtp_server) if m["To"] == family.email]
+        assert local_text in mail.get_body(("plain",)).get_content()
+        assert "America/New_York" in mail.get_body(("plain",)).get_content()
+        db.session.rollback()
+
+
+def test_mail_send_with_now_delivers_the_reminders_due_then(clinic, mail_app, smtp_server, now):
+    seat = book_ahead(clinic, now)
+    moment = seat.appointment.starts_at - timedelta(hours=48)
+    result = mail_app.test_cli_runner().invoke(args=["mail", "send", "--now", moment.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert delivered_to(smtp_server) == sorted([clinic.family.email, clinic.patient.email])
+
+
+def test_reminders_send_queues_them_once(clinic, mail_app, now):
+    seat = book_ahead(clinic, now)
+    moment = (seat.appointment.starts_at - timedelta(hours=2)).isoformat()
+    runner = mail_app.test_cli_runner()
+    first = runner.invoke(args=["reminders", "send", "--now", moment])
+    second = runner.invoke(args=["reminders", "send", "--now", moment])
+    assert "2 queued" in first.output and "0 queued" in second.output
+
+
+def test_finding_due_reminders_takes_the_same_queries_for_one_session_or_many(clinic, now):
+    from familylink.services.program import get_program
+    from tests.conftest import QueryCounter
+
+    def queries_for(sessions: int, first: datetime) -> int:
+        for i in range(sessions):
+            add_appointment(
+                clinic.therapist,
+                clinic.patient,
+                clinic.family,
+                clinic.private,
+                starts_at=first + timedelta(hours=i),
+                booked_at=now,
+            )
+        db.session.expunge_all()  # nothing already loaded helps
+        moment = first + timedelta(hours=sessions - 1) - timedelta(hours=48)
+        get_program()  # settings are cached between sweeps; their load is not counted
+        with QueryCounter(db.engine) as counter:
+            found = reminders.due_reminders(moment)
+        assert len(found) == 2 * sessions
+        return counter.count
+
+    one = queries_for(1, now + timedelta(days=3))
+    db.session.rollback()
+    many = queries_for(4, now + timedelta(days=6))
+    assert many == one
