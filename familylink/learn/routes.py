@@ -14,7 +14,7 @@ from familylink.learn.forms import (
     SequenceForm,
 )
 from familylink.models import Role
-from familylink.services import learning
+from familylink.services import audit, learning
 from familylink.services.errors import NotFound, ValidationError
 from familylink.web import apply_error, request_now, role_required
 
@@ -104,9 +104,12 @@ def save_progress(slug):
 @bp.route("/therapist")
 @role_required(Role.THERAPIST)
 def therapist_home():
-    return render_template(
-        "learn/therapist_home.html", patients=learning.own_patients(current_user)
+    patients = learning.own_patients(current_user)
+    audit.record_patient_views(
+        current_user, [p.id for p in patients], page="family reading", now=request_now()
     )
+    db.session.commit()
+    return render_template("learn/therapist_home.html", patients=patients)
 
 
 def _family_forms(patient, now, assign_form=None, sequence_form=None):

@@ -35,7 +35,13 @@ def _own_patients():
 @bp.route("/")
 @role_required(Role.THERAPIST)
 def home():
-    return render_template("therapist/home.html", patients=_own_patients(), form=EnrolPatientForm())
+    patients = _own_patients()
+    # A list of the therapist's patients by name is a view of patient-linked data.
+    audit.record_patient_views(
+        current_user, [p.id for p in patients], page="my patients", now=request_now()
+    )
+    db.session.commit()
+    return render_template("therapist/home.html", patients=patients, form=EnrolPatientForm())
 
 
 @bp.route("/patients", methods=["POST"])

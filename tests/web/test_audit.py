@@ -267,3 +267,13 @@ def test_the_patients_own_pages_are_audited(app, client, auth, page):
     auth.login(email)
     assert client.get(f"/patient/{page}").status_code == 200
     assert _viewed(app, page) == [(True, patient_id)]
+
+
+@pytest.mark.parametrize(
+    ("path", "page"), [("/therapist/", "my patients"), ("/learn/therapist", "family reading")]
+)
+def test_the_therapists_lists_of_patients_are_audited(app, client, auth, path, page):
+    made = _calendar_with_patients(app, 2)
+    auth.login(made["therapist"])
+    assert client.get(path).status_code == 200
+    assert _viewed(app, page) == [(True, pid) for pid in made["patients"]]
