@@ -51,7 +51,7 @@ def from_environment() -> dict:
             "MAIL_DEFAULT_SENDER", "no-reply@familylink.localhost"
         ),
         "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
-        "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", 50),
+        "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", 200),
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
         "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", 120),
         "REMINDER_LOOKBACK_MINUTES": _int("REMINDER_LOOKBACK_MINUTES", 360),
@@ -88,7 +88,7 @@ DEFAULTS = {
         "family_invite": 14 * 24,
         "email_change": 48,
     },
-    "MAIL_BATCH_SIZE": 50,
+    "MAIL_BATCH_SIZE": 200,
     "MAIL_MAX_ATTEMPTS": 8,
     "MAIL_LEASE_SECONDS": 120,
     # Server-side sessions (HIPAA automatic logoff): idle and absolute limits, in minutes.

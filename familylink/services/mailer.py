@@ -222,14 +222,17 @@ class VerifiedConnection(Connection):
         return host
 
 
-def claim_batch(*, now: datetime, limit: int, worker: str) -> list[OutboxEmail]:
-    """Lease up to `limit` due rows to this worker, and commit the lease.
+def claim_batch(*, now: datetime, limit: int, worker: str) -> list[LeasedEmail]:
+    """Lease up to `limit` due rows to this worker, commit the lease, and return them.
 
     On PostgreSQL rows locked by another worker's claim are skipped (SKIP LOCKED); on SQLite
     the single UPDATE is atomic. Either way a row is leased to one worker at a time, and a
     crashed worker's rows come back when the lease runs out. On SQLite a write lock held too
     long by another process (past the busy timeout) gives an empty batch, not a crash: the
     rows stay due for the next pass.
+
+    The rows come back from the claiming UPDATE itself (RETURNING), as plain values: one
+    statement, and nothing in the ORM session that a later write elsewhere could make stale.
     """
     lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
     due = (
@@ -247,12 +250,14 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[OutboxEmail]:
         due = due.with_for_update(skip_locked=True)
     token = f"{worker}:{uuid.uuid4().hex[:8]}"
     try:
-        db.session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.id.in_(due.scalar_subquery()))
+        # A Core statement on the table, not an ORM update: nothing in the session to sync.
+        outbox = OutboxEmail.__table__
+        rows = db.session.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(due.scalar_subquery()))
             .values(locked_until=now + lease, claimed_by=token)
-            .execution_options(synchronize_session=False)
-        )
+            .returning(*LeasedEmail.columns())
+        ).all()
         db.session.commit()
     except OperationalError as error:
         db.session.rollback()
@@ -260,16 +265,7 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[OutboxEmail]:
             log.warning("outbox busy (another sender holds the write lock); trying next pass")
             return []
         raise
-    return list(
-        db.session.scalars(
-            select(OutboxEmail)
-            .where(OutboxEmail.claimed_by == token, OutboxEmail.status == OutboxStatus.PENDING)
-            .order_by(OutboxEmail.id)
-            # The claim was written by a bulk UPDATE: rows already in the session must take
-            # the new claim, not keep what they held before (the session keeps loaded values).
-            .execution_options(populate_existing=True)
-        )
-    )
+    return sorted((LeasedEmail.of(row) for row in rows), key=lambda item: item.id)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -307,8 +303,8 @@ def message_id(dedupe_key: str) -> str:
 
 
 @dataclass
-class _Outgoing:
-    """What the sender needs of a leased row, read once: commits expire ORM objects."""
+class LeasedEmail:
+    """An outbox row leased to this worker, as the sender needs it: values read once."""
 
     id: int
     kind: str
@@ -326,7 +322,15 @@ class _Outgoing:
     attachment: Attachment | None
 
     @classmethod
-    def of(cls, row: OutboxEmail) -> _Outgoing:
+    def columns(cls) -> list:
+        """The outbox columns `of` reads."""
+        names = [f.name for f in fields(cls) if f.name != "attachment"]
+        names += ["attachment_name", "attachment_type", "attachment_data"]
+        return [OutboxEmail.__table__.c[name] for name in names]
+
+    @classmethod
+    def of(cls, row) -> LeasedEmail:
+        """From an OutboxEmail, or a result row holding `columns()`."""
         attachment = None
         if row.attachment_data:
             attachment = Attachment(row.attachment_name, row.attachment_type, row.attachment_data)
@@ -352,7 +356,7 @@ def _from_header(sender: tuple[str, str]) -> str:
     return formataddr((_header(sender[0]), _header(sender[1])), "utf-8")
 
 
-def message_bytes(item: _Outgoing, sender: tuple[str, str], *, date: float) -> bytes:
+def message_bytes(item: LeasedEmail, sender: tuple[str, str], *, date: float) -> bytes:
     """The message as sent: text and HTML alternatives, and the attachment if any.
 
     Written out directly (headers, quoted-printable parts, base64 attachment) instead of
@@ -406,7 +410,7 @@ def message_bytes(item: _Outgoing, sender: tuple[str, str], *, date: float) -> b
     )
 
 
-def _send(connection: Connection, item: _Outgoing, sender: tuple[str, str]) -> None:
+def _send(connection: Connection, item: LeasedEmail, sender: tuple[str, str]) -> None:
     data = message_bytes(item, sender, date=time.time())
     if connection.host is not None:  # None when Flask-Mail suppresses sending (MAIL_SUPPRESS_SEND)
         connection.host.sendmail(sender[1], [_header(item.to_address)], data)
@@ -430,7 +434,7 @@ class DeliveryReport:
         )
 
 
-def _still_wanted(item: _Outgoing, now: datetime, allowed: set | None = None) -> str | None:
+def _still_wanted(item: LeasedEmail, now: datetime, allowed: set | None = None) -> str | None:
     """Why a leased row must not be sent any more, or None when it may go.
 
     `allowed` is the batch's consent answers from `_consents_for` (one query per batch);
@@ -452,7 +456,7 @@ def _still_wanted(item: _Outgoing, now: datetime, allowed: set | None = None) ->
     return None
 
 
-def _consents_for(items: list[_Outgoing], now: datetime) -> set[tuple[int, int, str | None]]:
+def _consents_for(items: list[LeasedEmail], now: datetime) -> set[tuple[int, int, str | None]]:
     """(recipient, patient, scope) of the batch's rows whose consent allows them now."""
     from familylink.services import consent
 
@@ -467,7 +471,7 @@ def _consents_for(items: list[_Outgoing], now: datetime) -> set[tuple[int, int, 
     return allowed
 
 
-def _settle(item: _Outgoing, **values) -> bool:
+def _settle(item: LeasedEmail, **values) -> bool:
     """Write an outcome to the row, only while this worker's claim on it stands.
 
     On PostgreSQL the outcome's commit does not wait for the disk (synchronous_commit off,
@@ -504,7 +508,7 @@ class SmtpLink:
             self._marks = _SentMarks()
         return self._marks
 
-    def send(self, item: _Outgoing, sender: tuple[str, str], before_data=None) -> None:
+    def send(self, item: LeasedEmail, sender: tuple[str, str], before_data=None) -> None:
         if self.connection is None:
             self.connection = VerifiedConnection(current_app.extensions["mail"]).__enter__()
         if self.connection.host is not None:
@@ -530,27 +534,23 @@ class _MarkFailed(Exception):
 class _SentMarks:
     """Where sent messages are recorded as such.
 
-    On PostgreSQL the record of message n is written on a second thread while message n+1's
-    MAIL and RCPT commands go out, and is waited for before n+1's DATA: the database round
-    trip overlaps SMTP round trips, yet no more than one accepted message is ever
-    unrecorded (the guarantee in the README). On SQLite the write is local and quick, so
-    it happens in line.
+    The record of message n is written on a second thread while message n+1's MAIL and RCPT
+    commands go out, and is waited for before n+1's DATA: the database work overlaps the
+    wait for the SMTP server's replies (both drivers release the interpreter lock while the
+    database works), yet no more than one accepted message is ever unrecorded (the
+    guarantee in the README).
     """
 
     def __init__(self):
         self.sent = 0
         self.pending: Future | None = None
-        self.pool = None
         if db.session.get_bind().dialect.name == "postgresql":
             self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-marks")
         else:
             self.connection = db.engine.connect()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-marks")
 
-    def add(self, item: _Outgoing, *, attempts: int, now: datetime) -> None:
-        if self.pool is None:
-            self.sent += _mark_sent(item, attempts=attempts, now=now, connection=self.connection)
-            return
+    def add(self, item: LeasedEmail, *, attempts: int, now: datetime) -> None:
         self.wait()
         self.pending = self.pool.submit(
             _mark_sent, item, attempts=attempts, now=now, connection=self.connection
@@ -570,44 +570,52 @@ class _SentMarks:
         try:
             self.wait()
         finally:
-            if self.pool is not None:
-                self.pool.shutdown()
+            self.pool.shutdown()
             self.connection.close()
 
 
-def _mark_sent(item: _Outgoing, *, attempts: int, now: datetime, connection) -> bool:
+def _mark_sent(item: LeasedEmail, *, attempts: int, now: datetime, connection) -> bool:
     """Record an accepted message as sent, with its audit row, in one transaction.
 
-    Plain SQL on a connection of its own (not the ORM session): this runs once per message,
-    and building statements cost more than running them. On PostgreSQL it is one statement
+    Fixed SQL on the driver's own connection beneath `connection` (not the ORM session, not
+    even SQLAlchemy's statement execution): this runs once per message, and SQLAlchemy's
+    work per statement cost more than running it. On PostgreSQL it is one statement
     (UPDATE … RETURNING feeding INSERT INTO audit_events) in autocommit mode, so one round
     trip, with synchronous_commit off for that transaction only (see _settle for what that
     does and does not risk).
     """
     at = now.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC (UTCDateTime)
     detail = json.dumps({"kind": item.kind})
-    if connection.dialect.name == "postgresql":
-        params = {
-            "id": item.id,
-            "token": item.claimed_by,
-            "attempts": attempts,
-            "now": at,
-            "patient_id": item.patient_id,
-            "recipient_id": item.to_user_id,
-            "detail": detail,
-        }
-        count = connection.exec_driver_sql(_PG_MARK_SENT, params).scalar()
-    else:
-        stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
-        with connection.begin():
-            count = connection.exec_driver_sql(
-                _SQLITE_MARK_SENT, (attempts, stamp, item.id, item.claimed_by)
-            ).rowcount
+    driver = connection.connection.dbapi_connection
+    cursor = driver.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            params = {
+                "id": item.id,
+                "token": item.claimed_by,
+                "attempts": attempts,
+                "now": at,
+                "patient_id": item.patient_id,
+                "recipient_id": item.to_user_id,
+                "detail": detail,
+            }
+            cursor.execute(_PG_MARK_SENT, params)
+            count = cursor.fetchone()[0]
+        else:
+            stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
+            cursor.execute(_SQLITE_MARK_SENT, (attempts, stamp, item.id, item.claimed_by))
+            count = cursor.rowcount
             if count:
-                connection.exec_driver_sql(
+                cursor.execute(
                     _SQLITE_AUDIT_SENT,
                     (stamp, item.id, item.patient_id, item.to_user_id, detail),
                 )
+            driver.commit()
+    except BaseException:
+        driver.rollback()
+        raise
+    finally:
+        cursor.close()
     if not count:
         log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
     return bool(count)
@@ -647,7 +655,7 @@ SELECT count(*) FROM done
 
 
 def deliver_batch(
-    rows: list[OutboxEmail],
+    items: list[LeasedEmail],
     *,
     now: datetime,
     deadline: float | None = None,
@@ -660,11 +668,10 @@ def deliver_batch(
     lets a pass keep one connection across batches; without it the batch opens its own.
     """
     report = DeliveryReport()
-    if not rows:
+    if not items:
         return report
     own_link = smtp is None
     smtp = smtp or SmtpLink()
-    items = [_Outgoing.of(row) for row in rows]
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
     use_dev_mailbox = not current_app.config.get("MAIL_SERVER")
     if use_dev_mailbox and not current_app.config.get("DEV_MAILBOX"):
@@ -758,7 +765,7 @@ def _close(connection: Connection | None) -> None:
     connection.host.close()
 
 
-def _release(items: list[_Outgoing]) -> None:
+def _release(items: list[LeasedEmail]) -> None:
     """Hand unsent rows back before their lease ends, so another pass can take them now."""
     for item in items:
         db.session.execute(
@@ -788,14 +795,14 @@ def send_pending(
         while limit is None or handled < limit:
             batch_now = now + timedelta(seconds=time.monotonic() - started)
             size = batch_size if limit is None else min(batch_size, limit - handled)
-            rows = claim_batch(now=batch_now, limit=size, worker=worker)
-            if not rows:
+            items = claim_batch(now=batch_now, limit=size, worker=worker)
+            if not items:
                 break
             # Start no new message in the second half of the lease: the one in flight then
             # has the other half to finish before any other worker may take the row.
             deadline = time.monotonic() + lease_seconds / 2
-            report = deliver_batch(rows, now=batch_now, deadline=deadline, smtp=smtp)
-            handled += len(rows)
+            report = deliver_batch(items, now=batch_now, deadline=deadline, smtp=smtp)
+            handled += len(items)
             total.add(report)
             if report.sent + report.failed + report.cancelled == 0:
                 break  # the server is down: try again on the next pass, not in a tight loop

