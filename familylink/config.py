@@ -73,7 +73,11 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_DURATION": 0,
-    "PERMANENT_SESSION_LIFETIME": 30 * 60,
+    # The cookie only carries the session id; the sessions table enforces the idle and
+    # absolute limits. So the cookie lasts as long as the absolute limit and is not
+    # re-signed and re-sent on every response.
+    "PERMANENT_SESSION_LIFETIME": 12 * 60 * 60,
+    "SESSION_REFRESH_EACH_REQUEST": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     "RATELIMIT_ENABLED": True,

@@ -36,14 +36,15 @@ def load_user(user_id: str):
     raw = session.get(SESSION_KEY)
     now = request_now()
     record = sessions.resolve(raw, now=now, touch=not is_background_request())
+    # Committed apart from the view's own changes: the activity stamp, or the audit row of
+    # a session that just timed out. Most requests change nothing here and skip the commit.
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.commit()
     if record is None or str(record.user_id) != str(user_id):
-        db.session.commit()  # keeps the audit row of a session that just timed out
         session.clear()
         return None
-    user = record.user
     g.user_session_id = record.id
-    db.session.commit()
-    return user
+    return record.user
 
 
 def start(user) -> None:

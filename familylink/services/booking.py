@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -134,11 +134,25 @@ def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
     return windows, overrides
 
 
+# No appointment lasts this long (session types allow at most 8 hours), so one that overlaps
+# a period started less than this before it: a bound on starts_at, which the index on
+# (therapist_id, starts_at) can use where a bound on ends_at alone could not.
+LONGEST_APPOINTMENT = timedelta(days=1)
+
+
+def _overlapping(start: datetime, end: datetime | None = None):
+    """The condition for appointments overlapping [start, end) (no end: from start on)."""
+    condition = and_(
+        Appointment.starts_at > start - LONGEST_APPOINTMENT, Appointment.ends_at > start
+    )
+    return condition if end is None else and_(condition, Appointment.starts_at < end)
+
+
 def _busy(therapist_id: int, *, since: datetime, exclude_id: int | None = None):
     query = select(Appointment.starts_at, Appointment.ends_at).where(
         Appointment.therapist_id == therapist_id,
         Appointment.status == AppointmentStatus.SCHEDULED,
-        Appointment.ends_at > since - timedelta(days=1),
+        _overlapping(since - timedelta(days=1)),
     )
     if exclude_id is not None:
         query = query.where(Appointment.id != exclude_id)
@@ -849,11 +863,7 @@ def therapist_appointments(
                 .joinedload(AppointmentFamily.attendees)
                 .joinedload(AppointmentAttendee.user)
             )
-            .where(
-                Appointment.therapist_id == therapist.id,
-                Appointment.starts_at < end,
-                Appointment.ends_at > start,
-            )
+            .where(Appointment.therapist_id == therapist.id, _overlapping(start, end))
             .order_by(Appointment.starts_at)
         ).unique()
     )
@@ -894,11 +904,7 @@ def therapist_calendar(
         shown = (
             select(AppointmentFamily.patient_id)
             .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
-            .where(
-                Appointment.therapist_id == therapist.id,
-                Appointment.starts_at < end,
-                Appointment.ends_at > start,
-            )
+            .where(Appointment.therapist_id == therapist.id, _overlapping(start, end))
         )
         for person, patient_id, record, ends_at in consent.family_in_force(shown, now=now):
             soon = ends_at is not None and ends_at - consent.EXPIRING_SOON <= now
