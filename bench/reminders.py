@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.harness import say  # noqa: E402
 from familylink import create_app  # noqa: E402
 from familylink.extensions import db  # noqa: E402
 from familylink.models import OutboxEmail, OutboxStatus, Role, User  # noqa: E402
@@ -225,10 +226,12 @@ def run(database: str, url: str, count: int, sink: Sink) -> dict:
         db.create_all()
         now = utcnow()
         started = time.perf_counter()
+        say(f"[{database}] seeding {count:,} due reminders…")
         seed_due_reminders(count, now)
         seeded = time.perf_counter() - started
 
         started = time.perf_counter()
+        say(f"[{database}] reminder sweep…")
         queued = reminders.run_sweep(now)
         sweep_seconds = time.perf_counter() - started
         assert queued == count, (queued, count)
@@ -237,6 +240,7 @@ def run(database: str, url: str, count: int, sink: Sink) -> dict:
         # Plain smtplib runs just before and just after the sender, on the same messages:
         # the machine's load drifts, and the mean of the two brackets it.
         messages = prebuilt_messages(app, count)
+        say(f"[{database}] plain smtplib, then the sender, then plain smtplib again…")
         raw_before = plain_smtplib_seconds(messages, sink)
         sink.count = 0
         started = time.perf_counter()

@@ -44,12 +44,12 @@ def main(argv=None) -> None:
         shown = ".venv/bin/python " + " ".join(arguments)
         say(f"== [{index}/{len(SCRIPTS)}] {shown}")
         commands.append(shown)
+        # Figures come on stdout; progress goes to stderr, shown as it happens.
         result = subprocess.run(
-            [sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True
+            [sys.executable, *arguments], cwd=ROOT, stdout=subprocess.PIPE, text=True
         )
         output = result.stdout.strip()
         if result.returncode != 0:
-            say(result.stderr[-3000:])
             output = f"**{title} failed** (exit {result.returncode}); see the command above."
         elif not output.startswith("## "):
             output = f"## {title}\n\n```\n{output}\n```"

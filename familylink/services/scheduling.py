@@ -8,8 +8,10 @@ moves or duplicates a slot.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate
 from zoneinfo import ZoneInfo
 
 from familylink.services.errors import ValidationError
@@ -105,6 +107,12 @@ def free_slots(
     latest = now + horizon
     tz = ZoneInfo(zone)
     step = duration + buffer
+    # Booked intervals by start, with the latest end among each prefix: a slot clashes
+    # with a booking when one starting before the slot's end (plus buffer) ends after the
+    # slot's start (minus buffer). A binary search per slot, not a scan of every booking.
+    booked = sorted(booked)
+    booked_starts = [b_start for b_start, _ in booked]
+    latest_ends = list(accumulate((b_end for _, b_end in booked), max))
     slots: set[datetime] = set()
     first_day = earliest.astimezone(tz).date() - timedelta(days=1)
     last_day = latest.astimezone(tz).date() + timedelta(days=1)
@@ -114,15 +122,10 @@ def free_slots(
             slot = start
             while slot + duration <= end:
                 slot_end = slot + duration
-                if (
-                    slot >= earliest
-                    and slot_end <= latest
-                    and all(
-                        slot_end + buffer <= b_start or slot >= b_end + buffer
-                        for b_start, b_end in booked
-                    )
-                ):
-                    slots.add(slot)
+                if slot >= earliest and slot_end <= latest:
+                    before = bisect_left(booked_starts, slot_end + buffer)
+                    if before == 0 or slot >= latest_ends[before - 1] + buffer:
+                        slots.add(slot)
                 slot += step
         day += timedelta(days=1)
     return sorted(slots)

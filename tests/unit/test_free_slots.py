@@ -141,6 +141,31 @@ def test_a_free_day_offers_the_window_stepped_by_duration_and_buffer():
     ]
 
 
+def test_a_long_booking_blocks_slots_after_a_short_one_inside_it():
+    """Bookings may overlap (a group and a private session, say): the long one still blocks
+    the hours after the short one that starts inside it ends."""
+    monday = Window(0, time(9), time(17))
+    now = datetime(2026, 11, 15, 12, tzinfo=UTC)  # a Sunday
+    monday_at = lambda h, m=0: datetime(2026, 11, 16, h, m, tzinfo=TZ)  # noqa: E731
+    slots = free_slots(
+        [monday],
+        [],
+        [(monday_at(10), monday_at(14)), (monday_at(10, 30), monday_at(11))],
+        duration=timedelta(minutes=60),
+        buffer=timedelta(0),
+        min_notice=timedelta(hours=12),
+        horizon=timedelta(days=2),
+        now=now,
+        zone=ZONE,
+    )
+    assert [s.astimezone(TZ).strftime("%H:%M") for s in slots] == [
+        "09:00",
+        "14:00",
+        "15:00",
+        "16:00",
+    ]
+
+
 @pytest.mark.parametrize(
     ("day", "expected_utc_hour"),
     [
@@ -178,3 +203,20 @@ def test_a_time_in_the_spring_forward_gap_is_refused_clearly():
         local_to_utc(date(2026, 3, 8), time(2, 30), ZONE)
     with pytest.raises(ValidationError, match="skip"):
         weekly_occurrences(date(2026, 3, 1), time(2, 30), 2, ZONE)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_bookings_take_away_exactly_the_slots_they_clash_with(s):
+    """Completeness, beside the soundness above: with bookings (overlapping ones included),
+    the slots are those of the free calendar that clash with no booking, and no fewer."""
+    open_calendar = free_slots(**{**s, "booked": []})
+    expected = [
+        slot
+        for slot in open_calendar
+        if all(
+            slot + s["duration"] + s["buffer"] <= b_start or slot >= b_end + s["buffer"]
+            for b_start, b_end in s["booked"]
+        )
+    ]
+    assert free_slots(**s) == expected
