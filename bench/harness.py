@@ -162,6 +162,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    error_kinds: str = ""  # what wrk called them, e.g. "non-2xx 1, timeout 2"
 
 
 def _to_ms(value: str) -> float:
@@ -189,14 +190,17 @@ def run_wrk(
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50 = _to_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
     p99 = _to_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
-    errors = 0
+    kinds = {}
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     if non_2xx:
-        errors += int(non_2xx.group(1))
+        kinds["non-2xx"] = int(non_2xx.group(1))
     socket_errors = re.search(r"Socket errors:(.*)", output)
     if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return WrkResult(rps, p50, p99, errors)
+        for name, count in re.findall(r"(\w+) (\d+)", socket_errors.group(1)):
+            kinds[name] = int(count)
+    kinds = {name: count for name, count in kinds.items() if count}
+    detail = ", ".join(f"{name} {count}" for name, count in kinds.items())
+    return WrkResult(rps, p50, p99, sum(kinds.values()), detail)
 
 
 class Browser:

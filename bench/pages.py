@@ -149,7 +149,8 @@ def report(results: list[dict], seconds: int) -> str:
             met = row["ratio"] >= goal and r.p99_ms < GOALS["p99_ms"] and r.errors == 0
             lines.append(
                 f"| {row['label']} | {r.requests_per_second:.0f} | {r.p50_ms:.1f} | "
-                f"{r.p99_ms:.1f} | {r.errors} | {row['ratio']:.2f} | "
+                f"{r.p99_ms:.1f} | {r.errors}{f' ({r.error_kinds})' if r.errors else ''} | "
+                f"{row['ratio']:.2f} | "
                 f"{'met' if met else 'NOT met'} |"
             )
         rss = ", ".join(f"{mb:.0f} MB" for mb in result["rss"])
