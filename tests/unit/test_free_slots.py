@@ -120,50 +120,37 @@ def test_nothing_inside_minimum_notice_or_past_the_horizon(s):
         assert slot + s["duration"] <= s["now"] + s["horizon"]
 
 
-def test_a_free_day_offers_the_window_stepped_by_duration_and_buffer():
-    monday = Window(0, time(9), time(12))
-    now = datetime(2026, 11, 15, 12, tzinfo=UTC)  # a Sunday
+def _monday_slots(opens, closes, booked, *, minutes, buffer_minutes):
+    """Local start times of the slots of Monday 2026-11-16, asked for on the Sunday before."""
     slots = free_slots(
-        [monday],
+        [Window(0, opens, closes)],
         [],
-        [],
-        duration=timedelta(minutes=50),
-        buffer=timedelta(minutes=10),
+        booked,
+        duration=timedelta(minutes=minutes),
+        buffer=timedelta(minutes=buffer_minutes),
         min_notice=timedelta(hours=12),
         horizon=timedelta(days=2),
-        now=now,
+        now=datetime(2026, 11, 15, 12, tzinfo=UTC),
         zone=ZONE,
     )
-    assert [s.astimezone(TZ).strftime("%a %H:%M") for s in slots] == [
-        "Mon 09:00",
-        "Mon 10:00",
-        "Mon 11:00",
-    ]
+    return [s.astimezone(TZ).strftime("%a %H:%M") for s in slots]
+
+
+def test_a_free_day_offers_the_window_stepped_by_duration_and_buffer():
+    slots = _monday_slots(time(9), time(12), [], minutes=50, buffer_minutes=10)
+    assert slots == ["Mon 09:00", "Mon 10:00", "Mon 11:00"]
 
 
 def test_a_long_booking_blocks_slots_after_a_short_one_inside_it():
     """Bookings may overlap (a group and a private session, say): the long one still blocks
     the hours after the short one that starts inside it ends."""
-    monday = Window(0, time(9), time(17))
-    now = datetime(2026, 11, 15, 12, tzinfo=UTC)  # a Sunday
-    monday_at = lambda h, m=0: datetime(2026, 11, 16, h, m, tzinfo=TZ)  # noqa: E731
-    slots = free_slots(
-        [monday],
-        [],
-        [(monday_at(10), monday_at(14)), (monday_at(10, 30), monday_at(11))],
-        duration=timedelta(minutes=60),
-        buffer=timedelta(0),
-        min_notice=timedelta(hours=12),
-        horizon=timedelta(days=2),
-        now=now,
-        zone=ZONE,
-    )
-    assert [s.astimezone(TZ).strftime("%H:%M") for s in slots] == [
-        "09:00",
-        "14:00",
-        "15:00",
-        "16:00",
-    ]
+
+    def monday_at(hour, minute=0):
+        return datetime(2026, 11, 16, hour, minute, tzinfo=TZ)
+
+    booked = [(monday_at(10), monday_at(14)), (monday_at(10, 30), monday_at(11))]
+    slots = _monday_slots(time(9), time(17), booked, minutes=60, buffer_minutes=0)
+    assert slots == ["Mon 09:00", "Mon 14:00", "Mon 15:00", "Mon 16:00"]
 
 
 @pytest.mark.parametrize(
