@@ -324,9 +324,7 @@ class LeasedEmail:
     @classmethod
     def columns(cls) -> list:
         """The outbox columns `of` reads."""
-        names = [f.name for f in fields(cls) if f.name != "attachment"]
-        names += ["attachment_name", "attachment_type", "attachment_data"]
-        return [OutboxEmail.__table__.c[name] for name in names]
+        return [OutboxEmail.__table__.c[name] for name in _LEASED_COLUMNS]
 
     @classmethod
     def of(cls, row) -> LeasedEmail:
@@ -334,8 +332,12 @@ class LeasedEmail:
         attachment = None
         if row.attachment_data:
             attachment = Attachment(row.attachment_name, row.attachment_type, row.attachment_data)
-        names = [f.name for f in fields(cls) if f.name != "attachment"]
-        return cls(**{name: getattr(row, name) for name in names}, attachment=attachment)
+        return cls(**{name: getattr(row, name) for name in _LEASED_VALUES}, attachment=attachment)
+
+
+# The fields copied as they are; the attachment is built from its three columns.
+_LEASED_VALUES = [f.name for f in fields(LeasedEmail) if f.name != "attachment"]
+_LEASED_COLUMNS = [*_LEASED_VALUES, "attachment_name", "attachment_type", "attachment_data"]
 
 
 def _header(value: str) -> str:
