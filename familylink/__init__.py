@@ -28,6 +28,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(settings.from_environment())
     app.config.update(overrides or {})
     settings.apply_database_defaults(app.config)
+    settings.apply_session_defaults(app.config)
     _check_secret_key(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -5,6 +5,7 @@ production must set SECRET_KEY (the app refuses to start without it) and DATABAS
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -74,9 +75,9 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_DURATION": 0,
     # The cookie only carries the session id; the sessions table enforces the idle and
-    # absolute limits. So the cookie lasts as long as the absolute limit and is not
-    # re-signed and re-sent on every response.
-    "PERMANENT_SESSION_LIFETIME": 12 * 60 * 60,
+    # absolute limits. So the cookie is not re-signed and re-sent on every response, and
+    # lasts as long as the absolute limit (set from SESSION_ABSOLUTE_MINUTES by
+    # apply_session_defaults).
     "SESSION_REFRESH_EACH_REQUEST": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
@@ -112,6 +113,11 @@ DEFAULTS = {
 # Seconds a SQLite connection waits for another process's write lock before giving up
 # ("database is locked"): web requests and mail senders share one file.
 SQLITE_BUSY_TIMEOUT = 30
+
+
+def apply_session_defaults(config: dict) -> None:
+    """The session cookie lives as long as the absolute session limit, whatever that is."""
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=config["SESSION_ABSOLUTE_MINUTES"])
 
 
 def apply_database_defaults(config: dict) -> None:

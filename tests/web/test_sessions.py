@@ -220,3 +220,11 @@ def test_session_cookies_are_secure_unless_debugging(monkeypatch):
     assert config.from_environment()["SESSION_COOKIE_SECURE"] is True
     monkeypatch.setenv("FLASK_DEBUG", "1")
     assert config.from_environment()["SESSION_COOKIE_SECURE"] is False
+
+
+def test_the_cookie_lasts_as_long_as_the_absolute_limit(make_app):
+    """The cookie is not refreshed on each response, so it must outlive any session the
+    server would still accept; it follows the absolute limit when that is changed."""
+    app = make_app(SESSION_ABSOLUTE_MINUTES=18 * 60)
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=18)
+    assert app.config["SESSION_REFRESH_EACH_REQUEST"] is False
