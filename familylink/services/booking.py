@@ -134,7 +134,9 @@ def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
     return windows, overrides
 
 
-# No appointment lasts this long (session types allow at most 8 hours), so one that overlaps
+# The longest session type allowed (checked by _check_session_type).
+LONGEST_SESSION_MINUTES = 480
+# No appointment lasts this long (more than the longest session type), so one that overlaps
 # a period started less than this before it: a bound on starts_at, which the index on
 # (therapist_id, starts_at) can use where a bound on ends_at alone could not.
 LONGEST_APPOINTMENT = timedelta(days=1)
@@ -1029,8 +1031,10 @@ def add_session_type(
 def _check_session_type(name, duration_minutes, capacity, mode, video_link) -> None:
     if not (name or "").strip():
         raise ValidationError("Give the session type a name.", field="name")
-    if duration_minutes is None or not 10 <= duration_minutes <= 480:
-        raise ValidationError("Use 10 to 480 minutes.", field="duration_minutes")
+    if duration_minutes is None or not 10 <= duration_minutes <= LONGEST_SESSION_MINUTES:
+        raise ValidationError(
+            f"Use 10 to {LONGEST_SESSION_MINUTES} minutes.", field="duration_minutes"
+        )
     if capacity is None or not 1 <= capacity <= 50:
         raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
     if mode not in ("in_person", "video"):

@@ -547,3 +547,32 @@ def test_only_the_admin_edits_or_turns_off_session_types(clinic, now):
     )
     slots = booking.slots_for(clinic.therapist.id, changed, now=now)
     assert slots[1] - slots[0] == timedelta(minutes=45 + 10)
+
+
+def test_no_session_type_is_as_long_as_the_overlap_queries_bound(clinic, now):
+    """Calendar and busy-time queries look back LONGEST_APPOINTMENT for appointments still
+    running; a session type must never be allowed to last that long."""
+    assert timedelta(minutes=booking.LONGEST_SESSION_MINUTES) < booking.LONGEST_APPOINTMENT
+    admin = create_user(Role.ADMIN)
+    fields = dict(
+        name="Long day",
+        capacity=1,
+        mode="in_person",
+        location="Room 9",
+        video_link=None,
+        cancellation_window_hours=None,
+        now=now,
+    )
+    longest = booking.LONGEST_SESSION_MINUTES
+    with pytest.raises(ValidationError) as error:
+        booking.update_session_type(
+            actor=admin,
+            session_type_id=clinic.private.id,
+            duration_minutes=longest + 1,
+            **fields,
+        )
+    assert error.value.field == "duration_minutes"
+    changed = booking.update_session_type(
+        actor=admin, session_type_id=clinic.private.id, duration_minutes=longest, **fields
+    )
+    assert changed.duration_minutes == longest
