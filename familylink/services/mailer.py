@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import random
+import re
 import smtplib
 import ssl
 import time
@@ -25,8 +26,10 @@ from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate
 
+import psycopg
 from flask import current_app, has_request_context, render_template, url_for
 from flask_mail import Connection
+from psycopg import pq
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -176,14 +179,37 @@ def cancel_pending_to_address(*, now: datetime, to_address: str, patient_id: int
 
 
 class _DataGate:
-    """Runs `before_data` just before DATA, the command whose reply means "accepted"."""
+    """smtplib's DATA command with two hooks: `before_data` runs just before it, and
+    `while_accepting` once the message has gone out, before the reply ("accepted") is read.
+    The server is reading and deciding then, so work done there (building the next message)
+    costs no time. `while_accepting` must not raise.
+    """
 
     before_data = None
+    while_accepting = None
 
-    def data(self, msg):
+    def data(self, msg: bytes):
         if self.before_data is not None:
             self.before_data()
-        return super().data(msg)
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        self.send(_dot_stuffed(msg))
+        if self.while_accepting is not None:
+            self.while_accepting()
+        return self.getreply()
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it: a leading "." doubled, ending in CRLF "." CRLF."""
+    data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class _GatedSMTP(_DataGate, smtplib.SMTP):
@@ -418,12 +444,6 @@ def message_bytes(item: LeasedEmail, sender: tuple[str, str], *, date: float) ->
     )
 
 
-def _send(connection: Connection, item: LeasedEmail, sender: tuple[str, str]) -> None:
-    data = message_bytes(item, sender, date=time.time())
-    if connection.host is not None:  # None when Flask-Mail suppresses sending (MAIL_SUPPRESS_SEND)
-        connection.host.sendmail(sender[1], [_header(item.to_address)], data)
-
-
 @dataclass
 class DeliveryReport:
     sent: int = 0
@@ -507,23 +527,47 @@ class SmtpLink:
 
     def __init__(self):
         self.connection: Connection | None = None
-        self._marks: _SentMarks | None = None
+        self._marks: _SentMarks | _PostgresSentMarks | None = None
+        self._prepared: tuple[int, bytes] | None = None  # (outbox id, message) built ahead
 
     @property
-    def marks(self) -> _SentMarks:
+    def marks(self) -> _SentMarks | _PostgresSentMarks:
         """Where this pass records sent messages (kept across batches, like the connection)."""
         if self._marks is None:
-            self._marks = _SentMarks()
+            self._marks = _open_sent_marks()
         return self._marks
 
-    def send(self, item: LeasedEmail, sender: tuple[str, str], before_data=None) -> None:
+    def send(
+        self,
+        item: LeasedEmail,
+        sender: tuple[str, str],
+        before_data=None,
+        next_item: LeasedEmail | None = None,
+    ) -> None:
+        """Send one message. `before_data` runs just before DATA; `next_item`'s message is
+        built while the server decides on this one, ready for the next call."""
         if self.connection is None:
             self.connection = VerifiedConnection(current_app.extensions["mail"]).__enter__()
-        if self.connection.host is not None:
-            self.connection.host.before_data = before_data
-        elif before_data is not None:
-            before_data()
-        _send(self.connection, item, sender)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == item.id:
+            data = prepared[1]
+        else:
+            data = message_bytes(item, sender, date=time.time())
+        host = self.connection.host
+        if host is None:  # Flask-Mail suppresses sending (MAIL_SUPPRESS_SEND)
+            if before_data is not None:
+                before_data()
+            return
+        host.before_data = before_data
+        host.while_accepting = None
+        if next_item is not None:
+            host.while_accepting = functools.partial(self._prepare, next_item, sender)
+        host.sendmail(sender[1], [_header(item.to_address)], data)
+
+    def _prepare(self, item: LeasedEmail, sender: tuple[str, str]) -> None:
+        # A message that cannot be built is left for its own send() to fail on.
+        with contextlib.suppress(Exception):
+            self._prepared = (item.id, message_bytes(item, sender, date=time.time()))
 
     def close(self) -> None:
         try:
@@ -539,23 +583,29 @@ class _MarkFailed(Exception):
     """Recording a sent message failed: a database problem, not this message's fault."""
 
 
-class _SentMarks:
-    """Where sent messages are recorded as such.
+def _open_sent_marks() -> _SentMarks | _PostgresSentMarks:
+    """Where a pass records sent messages: its own database connection, on either database.
 
-    The record of message n is written on a second thread while message n+1's MAIL and RCPT
-    commands go out, and is waited for before n+1's DATA: the database work overlaps the
-    wait for the SMTP server's replies (both drivers release the interpreter lock while the
-    database works), yet no more than one accepted message is ever unrecorded (the
-    guarantee in the README).
+    The record of message n is written while message n+1's MAIL and RCPT commands go out,
+    and is waited for before n+1's DATA: the database work overlaps the wait for the SMTP
+    server's replies, yet no more than one accepted message is ever unrecorded (the
+    guarantee in the README). Each record is fixed SQL on the driver beneath SQLAlchemy:
+    this runs once per message, and SQLAlchemy's work per statement cost more than the
+    statement. tests/unit/test_mailer.py checks the row and its audit event on both.
     """
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _PostgresSentMarks()
+    return _SentMarks()
+
+
+class _SentMarks:
+    """SQLite: each record is written on a second thread (sqlite3 lets go of the
+    interpreter lock while it works)."""
 
     def __init__(self):
         self.sent = 0
         self.pending: Future | None = None
-        if db.session.get_bind().dialect.name == "postgresql":
-            self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            self.connection = db.engine.connect()
+        self.connection = db.engine.connect()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-marks")
 
     def add(self, item: LeasedEmail, *, attempts: int, now: datetime) -> None:
@@ -582,43 +632,115 @@ class _SentMarks:
             self.connection.close()
 
 
-def _mark_sent(item: LeasedEmail, *, attempts: int, now: datetime, connection) -> bool:
-    """Record an accepted message as sent, with its audit row, in one transaction.
+class _PostgresSentMarks:
+    """PostgreSQL: each record is sent with libpq's asynchronous call and its answer read
+    in wait(). No thread: a thread's share of the interpreter lock slowed the SMTP side.
 
-    Fixed SQL on the driver's own connection beneath `connection` (not the ORM session, not
-    even SQLAlchemy's statement execution): this runs once per message, and SQLAlchemy's
-    work per statement cost more than running it. On PostgreSQL it is one statement
-    (UPDATE … RETURNING feeding INSERT INTO audit_events) in autocommit mode, so one round
-    trip, with synchronous_commit off for that transaction only (see _settle for what that
-    does and does not risk).
+    One statement, prepared once per pass (parsing and planning it cost as much as running
+    it), in autocommit mode: one round trip per message, with synchronous_commit off for
+    that transaction only (see _settle for what that does and does not risk).
     """
+
+    def __init__(self):
+        self.sent = 0
+        self.pending: LeasedEmail | None = None
+        self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.pgconn = self.connection.connection.dbapi_connection.pgconn
+        # Unique, so a statement left behind on a pooled connection can never clash.
+        self.statement = f"familylink_mark_sent_{uuid.uuid4().hex}".encode()
+        try:
+            self._check(self.pgconn.prepare(self.statement, _PG_MARK_SENT))
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def add(self, item: LeasedEmail, *, attempts: int, now: datetime) -> None:
+        self.wait()
+        at = now.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC (UTCDateTime)
+        values = [
+            attempts,
+            at.isoformat(" "),
+            item.id,
+            item.claimed_by,
+            item.patient_id,
+            item.to_user_id,
+            json.dumps({"kind": item.kind}),
+        ]
+        encoded = [None if value is None else str(value).encode() for value in values]
+        try:
+            self.pgconn.send_query_prepared(self.statement, encoded)
+        except Exception as error:
+            raise _MarkFailed() from error
+        self.pending = item
+
+    def wait(self) -> None:
+        """Read the last record's answer; raise _MarkFailed if it was not written."""
+        if self.pending is None:
+            return
+        item, self.pending = self.pending, None
+        try:
+            results = []
+            while (result := self.pgconn.get_result()) is not None:
+                results.append(result)
+            for result in results:
+                self._check(result)
+            recorded = int(results[-1].get_value(0, 0)) > 0
+        except Exception as error:
+            raise _MarkFailed() from error
+        if not recorded:
+            log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
+        self.sent += recorded
+
+    @staticmethod
+    def _check(result) -> None:
+        if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+            raise psycopg.OperationalError(result.error_message.decode(errors="replace"))
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                self.pgconn.exec_(b"DEALLOCATE " + self.statement)
+            self.connection.close()
+
+
+# Parameters as text, each cast to its column's type: $1 attempts, $2 the time (naive
+# UTC), $3 the outbox id, $4 the claim token, $5 patient, $6 recipient, $7 detail (JSON).
+_PG_MARK_SENT = b"""
+WITH done AS (
+    UPDATE outbox_emails
+    SET status = 'sent', attempts = CAST($1 AS integer), sent_at = CAST($2 AS timestamp),
+        last_error = NULL, locked_until = NULL
+    WHERE id = CAST($3 AS integer) AND claimed_by = $4
+      AND set_config('synchronous_commit', 'off', true) IS NOT NULL
+    RETURNING id
+), logged AS (
+    INSERT INTO audit_events
+        (at, action, object_type, object_id, patient_id, recipient_id, outcome, detail)
+    SELECT CAST($2 AS timestamp), 'email.sent', 'outbox_emails', id, CAST($5 AS integer),
+        CAST($6 AS integer), 'success', CAST($7 AS json)
+    FROM done
+)
+SELECT count(*) FROM done
+"""
+
+
+def _mark_sent(item: LeasedEmail, *, attempts: int, now: datetime, connection) -> bool:
+    """SQLite: record an accepted message as sent, with its audit row, in one transaction."""
     at = now.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC (UTCDateTime)
-    detail = json.dumps({"kind": item.kind})
+    stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
     driver = connection.connection.dbapi_connection
     cursor = driver.cursor()
     try:
-        if connection.dialect.name == "postgresql":
-            params = {
-                "id": item.id,
-                "token": item.claimed_by,
-                "attempts": attempts,
-                "now": at,
-                "patient_id": item.patient_id,
-                "recipient_id": item.to_user_id,
-                "detail": detail,
-            }
-            cursor.execute(_PG_MARK_SENT, params)
-            count = cursor.fetchone()[0]
-        else:
-            stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
-            cursor.execute(_SQLITE_MARK_SENT, (attempts, stamp, item.id, item.claimed_by))
-            count = cursor.rowcount
-            if count:
-                cursor.execute(
-                    _SQLITE_AUDIT_SENT,
-                    (stamp, item.id, item.patient_id, item.to_user_id, detail),
-                )
-            driver.commit()
+        cursor.execute(_SQLITE_MARK_SENT, (attempts, stamp, item.id, item.claimed_by))
+        count = cursor.rowcount
+        if count:
+            detail = json.dumps({"kind": item.kind})
+            cursor.execute(
+                _SQLITE_AUDIT_SENT, (stamp, item.id, item.patient_id, item.to_user_id, detail)
+            )
+        driver.commit()
     except BaseException:
         driver.rollback()
         raise
@@ -638,27 +760,6 @@ _SQLITE_AUDIT_SENT = """
 INSERT INTO audit_events
     (at, action, object_type, object_id, patient_id, recipient_id, outcome, detail)
 VALUES (?, 'email.sent', 'outbox_emails', ?, ?, ?, 'success', ?)
-"""
-
-# Written out once rather than built per message: building and caching the equivalent
-# SQLAlchemy statement cost more than the round trip. tests/unit/test_mailer.py checks
-# the row and its audit event on PostgreSQL.
-_PG_MARK_SENT = """
-WITH done AS (
-    UPDATE outbox_emails
-    SET status = 'sent', attempts = %(attempts)s, sent_at = %(now)s,
-        last_error = NULL, locked_until = NULL
-    WHERE id = %(id)s AND claimed_by = %(token)s
-      AND set_config('synchronous_commit', 'off', true) IS NOT NULL
-    RETURNING id
-), logged AS (
-    INSERT INTO audit_events
-        (at, action, object_type, object_id, patient_id, recipient_id, outcome, detail)
-    SELECT %(now)s, 'email.sent', 'outbox_emails', id, %(patient_id)s, %(recipient_id)s,
-        'success', CAST(%(detail)s AS JSON)
-    FROM done
-)
-SELECT count(*) FROM done
 """
 
 
@@ -716,7 +817,12 @@ def deliver_batch(
                 if use_dev_mailbox:
                     marks.wait()
                 else:
-                    smtp.send(item, sender, before_data=marks.wait)
+                    smtp.send(
+                        item,
+                        sender,
+                        before_data=marks.wait,
+                        next_item=items[index + 1] if index + 1 < len(items) else None,
+                    )
             except _MarkFailed as error:
                 raise error.__cause__ from None
             except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
