@@ -38,6 +38,9 @@ def test_settings_are_read_from_the_database_once_then_cached(app_ctx, count_que
         ({"reminder_offsets_hours": []}, "reminder_offsets_hours"),
         ({"reminder_offsets_hours": [0]}, "reminder_offsets_hours"),
         ({"reminder_offsets_hours": [1, 2, 3, 4, 5, 6]}, "reminder_offsets_hours"),
+        ({"sender_name": "Lakeside Recovery"}, "sender_name"),
+        ({"sender_name": "Lakeside IOP Families"}, "sender_name"),
+        ({"sender_name": "Lakeside sud program"}, "sender_name"),
     ],
 )
 def test_bad_settings_are_refused_and_change_nothing(app_ctx, changes, field):
@@ -46,3 +49,9 @@ def test_bad_settings_are_refused_and_change_nothing(app_ctx, changes, field):
     assert caught.value.field == field
     db.session.rollback()
     assert get_program().name == "FamilyLink"
+
+
+@pytest.mark.parametrize("name", ["Sudbury Family Sessions", "Period Family Center", "Lakeside"])
+def test_a_sender_name_is_refused_only_for_whole_clinical_words(app_ctx, name):
+    update_program(**{**SETTINGS, "sender_name": name})
+    assert get_program().sender_name == name

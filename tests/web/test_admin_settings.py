@@ -43,6 +43,7 @@ def test_the_admin_changes_program_settings(admin_client):
         ("name", "", "Enter a name."),
         ("buffer_minutes", "-5", "between 0 and 120"),
         ("buffer_minutes", "", "Enter a number of minutes."),
+        ("sender_name", "Lakeside Rehab Families", "leave out &#34;Rehab&#34;"),
     ],
 )
 def test_bad_settings_show_a_message_and_change_nothing(admin_client, field, value, message):
