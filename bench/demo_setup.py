@@ -18,6 +18,12 @@ from familylink.extensions import db
 from familylink.models import AvailabilityWindow, LearningModule, SessionType, User
 from familylink.models.types import utcnow
 from familylink.services import booking
+from familylink.services.program import program_row
+
+# How far ahead bookings may be made while the booking POST runs: long enough that a fast
+# machine does not use up the free slots within the run (28 days gave about 650, which a
+# machine doing 80 bookings a second used up in 8 seconds).
+OPEN_WEEKS = 12
 
 
 def main(argv=None) -> None:
@@ -25,7 +31,8 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--open-hours",
         action="store_true",
-        help="give the therapist every hour of every day, so the booking POST has fresh slots",
+        help="give the therapist every hour of every day for OPEN_WEEKS weeks, so the booking "
+        "POST has fresh slots",
     )
     args = parser.parse_args(argv)
     app = create_app()
@@ -41,6 +48,7 @@ def main(argv=None) -> None:
         module = db.session.scalars(select(LearningModule).order_by(LearningModule.order)).first()
         slots = []
         if args.open_hours:
+            program_row().booking_horizon_days = OPEN_WEEKS * 7
             for weekday in range(7):
                 db.session.add(
                     AvailabilityWindow(
