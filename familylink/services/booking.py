@@ -162,8 +162,14 @@ def _busy(therapist_id: int, *, since: datetime, exclude_id: int | None = None):
 
 
 def slots_for(
-    therapist_id: int, session_type: SessionType, *, now: datetime, exclude_id: int | None = None
+    therapist_id: int,
+    session_type: SessionType,
+    *,
+    now: datetime,
+    exclude_id: int | None = None,
+    near: datetime | None = None,
 ) -> list[datetime]:
+    """The therapist's free slots for that session type (with `near`: only around it)."""
     program = get_program()
     windows, overrides = _availability(therapist_id)
     return free_slots(
@@ -176,6 +182,7 @@ def slots_for(
         horizon=timedelta(days=program.booking_horizon_days),
         now=now,
         zone=program.timezone,
+        near=near,
     )
 
 
@@ -279,7 +286,7 @@ def book_private(
     done = _existing(request_key)
     if done is not None and done.booked_by_id == actor.id:
         return done
-    if starts_at not in slots_for(patient.therapist_id, session_type, now=now):
+    if starts_at not in slots_for(patient.therapist_id, session_type, now=now, near=starts_at):
         if starts_at <= now:
             raise ValidationError("That time has passed. Choose another.", field="slot")
         if _taken(patient.therapist_id, starts_at, session_type):
@@ -509,7 +516,11 @@ def reschedule(
         if _overlaps(appointment, starts_at):
             raise Conflict(TAKEN)
     elif starts_at not in slots_for(
-        appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
+        appointment.therapist_id,
+        appointment.session_type,
+        now=now,
+        exclude_id=appointment.id,
+        near=starts_at,
     ):
         raise ValidationError("That time is not available. Choose one of the times shown.", "slot")
     appointment.starts_at = starts_at

@@ -94,12 +94,17 @@ def free_slots(
     horizon: timedelta,
     now: datetime,
     zone: str,
+    near: datetime | None = None,
 ) -> list[datetime]:
     """Start instants (UTC, sorted, unique) of free slots of `duration`.
 
     Promises: every slot lies inside a window (or extra hours) and outside time off; no slot
     comes within `buffer` of a booked interval; none starts before now + min_notice; none
     ends after now + horizon. Slots step by duration + buffer from each window's start.
+
+    With `near`, only the slots of the local days around that instant: enough to tell
+    whether it is a free slot, at a cost that does not grow with the horizon (each day's
+    slots depend on that day's windows alone).
     """
     if duration <= timedelta(0):
         return []
@@ -116,6 +121,10 @@ def free_slots(
     slots: set[datetime] = set()
     first_day = earliest.astimezone(tz).date() - timedelta(days=1)
     last_day = latest.astimezone(tz).date() + timedelta(days=1)
+    if near is not None:
+        near_day = near.astimezone(tz).date()
+        first_day = max(first_day, near_day - timedelta(days=1))
+        last_day = min(last_day, near_day + timedelta(days=1))
     day = first_day
     while day <= last_day:
         for start, end in _day_intervals(day, windows, overrides, zone):

@@ -207,3 +207,18 @@ def test_bookings_take_away_exactly_the_slots_they_clash_with(s):
         )
     ]
     assert free_slots(**s) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_checking_one_instant_near_itself_agrees_with_the_full_list(s):
+    """Booking checks only the days around the chosen time (`near`); that must answer
+    exactly as the whole horizon's list does, for offered times and for others."""
+    full = free_slots(**s)
+    offered = set(full)
+    instants = full[::3] + [slot + timedelta(minutes=15) for slot in full[::5]]
+    instants += [b_start for b_start, _ in s["booked"]]
+    for instant in instants:
+        nearby = free_slots(**s, near=instant)
+        assert set(nearby) <= offered
+        assert (instant in nearby) == (instant in offered)
