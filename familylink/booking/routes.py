@@ -69,8 +69,9 @@ def new():
     if request.method == "GET" and wanted.isdigit():
         form.session_type.data = int(wanted)
     chosen = next((t for t in types if t.id == form.session_type.data), types[0] if types else None)
-    slots = booking.slots_for(patient.therapist_id, chosen, now=now) if chosen else []
-    form.slot.choices = _slot_choices(slots, current_user.timezone)
+    # Checking a posted time needs only the slots of its own days; a page shown offers all.
+    near = _slot_or_none(request.form.get("slot")) if request.method == "POST" else None
+    _offer_slots(form, patient, chosen, now, near=near)
     others = [m for m in booking.scheduling_family(patient, now=now) if m.id != current_user.id]
     form.attendees.choices = [(m.id, m.name) for m in others]
     if not form.request_key.data:
@@ -97,12 +98,23 @@ def new():
                 return redirect(url_for("booking.show", seat_id=done.id, booked=1))
             apply_error(form, error)
             status = 409 if isinstance(error, Conflict) else 400
+            _offer_slots(form, patient, chosen, now)
             return _render_new(form, patient, types, status)
         db.session.commit()
         return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
     status = 400 if request.method == "POST" else 200
+    if near is not None:
+        _offer_slots(form, patient, chosen, now)
     db.session.commit()  # the disclosure audit row
     return _render_new(form, patient, types, status)
+
+
+def _offer_slots(form, patient, session_type, now, near=None) -> None:
+    """The form's time choices: every free slot, or with `near` those of its days."""
+    slots = []
+    if session_type is not None:
+        slots = booking.slots_for(patient.therapist_id, session_type, now=now, near=near)
+    form.slot.choices = _slot_choices(slots, current_user.timezone)
 
 
 def _render_new(form, patient, types, status):

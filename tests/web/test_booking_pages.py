@@ -92,6 +92,20 @@ def test_a_bad_slot_is_refused_beside_the_field_and_nothing_changes(
     assert count_appointments(app) == 0
 
 
+def test_a_refused_booking_shows_every_free_time_again(app, client, auth, clinic):
+    # A POST checks the chosen time against its own days only; the page shown after a
+    # refusal must still offer the whole horizon.
+    auth.login(clinic["family"])
+    url = f"/booking/new?patient={clinic['patient']}"
+    offered = slot_values(client.get(url).get_data(as_text=True))
+    _, taken = book_first(client, clinic, key="first")
+    data = {"session_type": clinic["private"], "slot": taken, "request_key": "second"}
+    response = client.post(url, data=data)
+    assert response.status_code == 409
+    assert slot_values(response.get_data(as_text=True)) == [s for s in offered if s != taken]
+    assert count_appointments(app) == 1
+
+
 def test_a_foreign_patient_id_answers_404(app, client, auth, clinic):
     with app.app_context():
         other = create_user(Role.PATIENT)
