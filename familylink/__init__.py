@@ -223,8 +223,6 @@ def register_commands(app: Flask) -> None:
 def register_sweeps(app: Flask) -> None:
     """Work the mail worker runs before each delivery pass, in this order: consents that
     ended are closed before anything is released to the people they covered.
-
-    Importing the learning service also connects its consent_ended receiver.
     """
     from familylink.cli import run_consent_sweep
     from familylink.services import learning

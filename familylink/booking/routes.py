@@ -9,8 +9,8 @@ from flask_login import current_user
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
 from familylink.extensions import db, limiter
 from familylink.models import Role, SeatStatus
-from familylink.services import booking, consent
-from familylink.services.calendar import appointment_ics
+from familylink.services import access, booking
+from familylink.services.calendar.ics import appointment_ics
 from familylink.services.errors import Conflict, DomainError, NotFound
 from familylink.services.timefmt import format_local
 from familylink.web import apply_error, booking_limit, request_now, role_required
@@ -47,12 +47,9 @@ def _patient_id() -> int:
 @role_required(Role.FAMILY)
 def index():
     now = request_now()
-    linked = [
-        (p, c)
-        for p, c in consent.linked_patients(current_user, now=now)
-        if "scheduling" in c.scopes
-    ]
+    linked = access.family_patients(current_user, now=now, what="booking list", scope="scheduling")
     seats = booking.upcoming_for_family(current_user, now=now)
+    db.session.commit()  # the disclosure audit rows
     return render_template("booking/index.html", linked=linked, seats=seats)
 
 
@@ -176,7 +173,7 @@ def take_seat(appointment_id: int):
 @role_required(Role.FAMILY)
 def show(seat_id: int):
     now = request_now()
-    seat = booking.seat_for_actor(current_user, seat_id, now=now)
+    seat = access.seat(current_user, seat_id, now=now, what="appointment")
     appointment = seat.appointment
     can_change = seat.status == SeatStatus.BOOKED and appointment.starts_at > now
     form = RescheduleForm()
@@ -187,7 +184,7 @@ def show(seat_id: int):
         form.slot.choices = _slot_choices(slots, current_user.timezone)
     else:
         form.slot.choices = []
-    may_attendance = consent.may_disclose(
+    may_attendance = access.may_disclose(
         current_user.id, seat.patient_id, "attendance", now=now, audit_access=False
     )
     db.session.commit()  # the disclosure audit row
@@ -248,7 +245,7 @@ def reschedule(seat_id: int):
 @role_required(Role.FAMILY)
 def ics(seat_id: int):
     now = request_now()
-    seat = booking.seat_for_actor(current_user, seat_id, now=now)
+    seat = access.seat(current_user, seat_id, now=now, what="appointment")
     data = appointment_ics(seat.appointment, current_user, now=now)
     db.session.commit()
     return Response(
@@ -263,7 +260,7 @@ def ics(seat_id: int):
 @role_required(Role.FAMILY)
 def claim(entry_id: int):
     if request.method == "GET":
-        booking.offer_for_actor(current_user, entry_id)
+        access.waitlist_entry(current_user, entry_id)
         return render_template("booking/claim.html", entry_id=entry_id, form=GroupSeatForm())
     try:
         seat = booking.claim_offer(actor=current_user, entry_id=entry_id, now=request_now())
@@ -284,7 +281,7 @@ def claim(entry_id: int):
 @role_required(Role.FAMILY, Role.PATIENT, Role.THERAPIST)
 def feed():
     from familylink.booking.forms import FeedForm
-    from familylink.services import calendar
+    from familylink.services.calendar import feeds as calendar
 
     form = FeedForm()
     new_url = None
@@ -304,7 +301,7 @@ def feed():
 
 @bp.route("/feed/<token>.ics")
 def feed_ics(token: str):
-    from familylink.services import calendar
+    from familylink.services.calendar import feeds as calendar
 
     data = calendar.feed_for_token(token, now=request_now())
     if data is None:

@@ -61,7 +61,10 @@ def accept_invitation(token: str):
         return _invalid(error.message)
     if current_user.is_authenticated:
         form = AcceptForm()
-        if current_user.email.lower() != invite.email or current_user.role != Role.FAMILY:
+        try:
+            consent.check_addressee(current_user, invite, record, now=now)
+        except Conflict:
+            db.session.commit()  # the audit row of the refusal
             return _no_referrer(
                 render_template("family/wrong_address.html", message=consent.WRONG_ADDRESS), 403
             )

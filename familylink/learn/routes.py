@@ -14,7 +14,7 @@ from familylink.learn.forms import (
     SequenceForm,
 )
 from familylink.models import Role
-from familylink.services import audit, learning
+from familylink.services import access, learning
 from familylink.services.errors import NotFound, ValidationError
 from familylink.web import apply_error, request_now, role_required
 
@@ -104,10 +104,7 @@ def save_progress(slug):
 @bp.route("/therapist")
 @role_required(Role.THERAPIST)
 def therapist_home():
-    patients = learning.own_patients(current_user)
-    audit.record_patient_views(
-        current_user, [p.id for p in patients], page="family reading", now=request_now()
-    )
+    patients = access.therapist_patients(current_user, now=request_now(), what="family reading")
     db.session.commit()
     return render_template("learn/therapist_home.html", patients=patients)
 
@@ -129,7 +126,7 @@ def _family_forms(patient, now, assign_form=None, sequence_form=None):
 
 def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200):
     now = request_now()
-    patient = learning.own_patient(current_user, patient_id)
+    patient = access.therapist_patient(current_user, patient_id, now=now, what=None)
     assign_form, sequence_form = _family_forms(patient, now, assign_form, sequence_form)
     progress = learning.family_progress(current_user, patient.id, now=now)
     db.session.commit()  # the audit row for viewing progress
@@ -160,7 +157,7 @@ def _target(form):
 
 def _assignment_post(patient_id, form, run, *, form_name: str, after: str = ""):
     """Shared by both ways of assigning: `run(family_user_id)` calls the service."""
-    learning.own_patient(current_user, patient_id)
+    access.therapist_patient(current_user, patient_id, now=request_now(), what=None)
     if form.validate_on_submit():
         try:
             made = run(_target(form))

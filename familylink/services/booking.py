@@ -37,8 +37,8 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from familylink.services import audit, consent, mailer, reminders
-from familylink.services.calendar import ics_attachment, neutral_title, where
+from familylink.services import access, audit, mailer, reminders
+from familylink.services.calendar.ics import ics_attachment, neutral_title, where
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from familylink.services.program import get_program
 from familylink.services.scheduling import Override, Window, free_slots, weekly_occurrences
@@ -76,43 +76,16 @@ def serialize_booking() -> None:
 
 
 def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str) -> User:
-    """The patient when `actor` may book for them; NotFound otherwise."""
-    if actor.role == Role.FAMILY:
-        patient, _ = consent.patient_for_family(
-            actor, patient_id, scope="scheduling", now=now, disclosure=what
-        )
-        return patient
-    if actor.role == Role.THERAPIST:
-        patient = db.session.get(User, patient_id)
-        if patient is None or patient.role != Role.PATIENT or patient.therapist_id != actor.id:
-            raise NotFound()
-        return patient
-    raise NotFound()
+    """The patient when `actor` may book for them (a family member holding the scheduling
+    scope, or the patient's own therapist); NotFound otherwise. Asks the access gate."""
+    if actor.role not in (Role.FAMILY, Role.THERAPIST):
+        raise NotFound()
+    return access.patient(actor, patient_id, now=now, what=what, scope="scheduling").patient
 
 
 def scheduling_family(patient: User, *, now: datetime) -> list[User]:
     """Family members of the patient who hold the scheduling scope now (one query)."""
-    return [
-        person
-        for person, _patient_id, record, _end in consent.family_in_force([patient.id], now=now)
-        if "scheduling" in record.scopes
-    ]
-
-
-def seat_for_actor(actor: User, seat_id: int, *, now: datetime, scope: str = "scheduling"):
-    """A seat the actor may act on: their own patient's (therapist) or one they attend."""
-    seat = db.session.get(AppointmentFamily, seat_id)
-    if seat is None:
-        raise NotFound()
-    if actor.role == Role.THERAPIST and seat.appointment.therapist_id == actor.id:
-        return seat
-    if actor.role == Role.FAMILY:
-        consent.patient_for_family(
-            actor, seat.patient_id, scope=scope, now=now, disclosure="appointment"
-        )
-        if any(a.user_id == actor.id for a in seat.present_attendees):
-            return seat
-    raise NotFound()
+    return access.family_with_scope(patient, "scheduling", now=now)
 
 
 # --- Slots ---------------------------------------------------------------------------------
@@ -451,7 +424,7 @@ def inside_window(appointment: Appointment, now: datetime) -> bool:
 
 def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamily:
     """Cancel a booking; late (inside the window) by a family member is late_cancelled."""
-    seat = seat_for_actor(actor, seat_id, now=now)
+    seat = access.seat(actor, seat_id, now=now, what=None)
     appointment = seat.appointment
     if seat.status != SeatStatus.BOOKED:
         raise ValidationError("That booking is already cancelled.")
@@ -497,7 +470,7 @@ def reschedule(
     NotFound for someone else's seat comes before any complaint about the time chosen
     (`None`: no readable time), so a foreign id never gets an answer about its booking.
     """
-    seat = seat_for_actor(actor, seat_id, now=now)
+    seat = access.seat(actor, seat_id, now=now, what=None)
     if starts_at is None:
         raise ValidationError("Choose a time from the list.", field="slot")
     appointment = seat.appointment
@@ -557,9 +530,9 @@ def _overlaps(appointment: Appointment, starts_at: datetime) -> bool:
 
 def mark_attendance(*, actor: User, seat_id: int, value: str, now: datetime) -> AppointmentFamily:
     """The therapist records attended / no_show / late_cancelled for a family's seat."""
-    seat = db.session.get(AppointmentFamily, seat_id)
-    if seat is None or actor.role != Role.THERAPIST or seat.appointment.therapist_id != actor.id:
+    if actor.role != Role.THERAPIST:
         raise NotFound()
+    seat = access.seat(actor, seat_id, now=now, what=None)
     if value == SeatStatus.LATE_CANCELLED:
         seat.status = SeatStatus.LATE_CANCELLED
         seat.cancelled_at = seat.cancelled_at or now
@@ -697,7 +670,7 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
     ).all()
     for entry in waiting:
         person = db.session.get(User, entry.family_user_id)
-        if not consent.may_disclose(
+        if not access.may_disclose(
             person.id, entry.patient_id, "scheduling", now=now, audit_access=False
         ):
             entry.status = WaitlistStatus.LEFT
@@ -726,16 +699,8 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
     return None
 
 
-def offer_for_actor(actor: User, entry_id: int) -> WaitlistEntry:
-    """The actor's own waitlist entry; NotFound for anyone else's or an unknown id."""
-    entry = db.session.get(WaitlistEntry, entry_id)
-    if entry is None or entry.family_user_id != actor.id:
-        raise NotFound()
-    return entry
-
-
 def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
-    entry = offer_for_actor(actor, entry_id)
+    entry = access.waitlist_entry(actor, entry_id)
     if entry.status != WaitlistStatus.OFFERED or entry.offered_until <= now:
         raise ValidationError("Sorry, this offer has ended.")
     seat = book_group_seat(
@@ -827,11 +792,6 @@ def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
         appointment.sequence += 1
 
 
-@consent.consent_ended.connect
-def _on_consent_ended(sender, *, family_user_id, patient_id, now, **_):
-    remove_from_future(family_user_id=family_user_id, patient_id=patient_id, now=now)
-
-
 # --- What people see ---------------------------------------------------------------------
 
 
@@ -852,7 +812,7 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
         )
         .order_by(Appointment.starts_at)
     ).unique()
-    allowed = {p.id for p, c in consent.linked_patients(actor, now=now) if "scheduling" in c.scopes}
+    allowed = {p.id for p, _ in access.linked_patients(actor, now=now, scope="scheduling")}
     return [s for s in seats if s.patient_id in allowed]
 
 
@@ -919,8 +879,8 @@ def therapist_calendar(
             .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
             .where(Appointment.therapist_id == therapist.id, _overlapping(start, end))
         )
-        for person, patient_id, record, ends_at in consent.family_in_force(shown, now=now):
-            soon = ends_at is not None and ends_at - consent.EXPIRING_SOON <= now
+        for person, patient_id, record, ends_at in access.family_in_force(shown, now=now):
+            soon = ends_at is not None and ends_at - access.EXPIRING_SOON <= now
             member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
             in_force.setdefault(patient_id, {})[person.id] = member
     people: dict[int, SeatPeople] = {}
@@ -1133,15 +1093,5 @@ def all_session_types() -> list[SessionType]:
     return list(
         db.session.scalars(
             select(SessionType).where(SessionType.active.is_(True)).order_by(SessionType.name)
-        )
-    )
-
-
-def therapist_patients(therapist: User) -> list[User]:
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(User.role == Role.PATIENT, User.therapist_id == therapist.id)
-            .order_by(User.name)
         )
     )

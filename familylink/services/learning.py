@@ -33,7 +33,7 @@ from familylink.models import (
     User,
     VersionSource,
 )
-from familylink.services import audit, consent, mailer
+from familylink.services import access, audit, mailer
 from familylink.services.errors import NotFound, ValidationError
 
 CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
@@ -304,32 +304,9 @@ def library(query: str = "") -> dict[str, list[LearningModule]]:
 # Who a therapist may assign to
 
 
-def own_patient(therapist: User, patient_id: int) -> User:
-    """The therapist's own patient, or NotFound (someone else's patient looks like no one)."""
-    patient = db.session.get(User, patient_id)
-    if (
-        therapist.role != Role.THERAPIST
-        or patient is None
-        or patient.role != Role.PATIENT
-        or patient.therapist_id != therapist.id
-    ):
-        raise NotFound()
-    return patient
-
-
 def consented_family(patient: User, *, now: datetime) -> list[User]:
-    """Family members linked to the patient whose consent from the patient is active now."""
-    members = db.session.scalars(
-        select(User)
-        .join(FamilyLink, FamilyLink.family_user_id == User.id)
-        .where(FamilyLink.patient_id == patient.id, User.role == Role.FAMILY)
-        .order_by(User.name, User.id)
-    ).all()
-    return [
-        m
-        for m in members
-        if consent.may_disclose(m.id, patient.id, None, now=now, audit_access=False)
-    ]
+    """Family members of the patient whose consent from the patient is active now."""
+    return access.family_with_scope(patient, None, now=now)
 
 
 def _targets(patient: User, family_user_id: int | None, *, now: datetime) -> list[User]:
@@ -412,7 +389,7 @@ def assign_modules(
     """Assign modules now to one consented family member (or all: None) of the therapist's
     own patient. Raises NotFound for anyone else, ValidationError for an empty choice.
     Modules already assigned to that person are skipped; released ones are emailed."""
-    patient = own_patient(therapist, patient_id)
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
     members = _targets(patient, family_user_id, now=now)
     if not module_ids:
         raise ValidationError("Choose at least one module.", field="modules")
@@ -453,7 +430,7 @@ def apply_sequence(
 ) -> list[Assignment]:
     """The program's default sequence: every published module in reading order, one a week
     from the link date. Same access rules as `assign_modules`."""
-    patient = own_patient(therapist, patient_id)
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
     members = _targets(patient, family_user_id, now=now)
     modules = [m for m in all_modules() if m.published]
     made = []
@@ -484,8 +461,8 @@ def apply_sequence(
 def release_due(*, now: datetime) -> list[Assignment]:
     """Release every assignment whose time has come and email the family member once.
 
-    An assignment whose consent is no longer active is stopped instead (the consent_ended
-    receiver normally does that first). Flushes; the caller commits.
+    An assignment whose consent is no longer active is stopped instead (ending the consent
+    normally does that first). Flushes; the caller commits.
     """
     due = db.session.scalars(
         select(Assignment)
@@ -498,7 +475,7 @@ def release_due(*, now: datetime) -> list[Assignment]:
     ).all()
     released = []
     for assignment in due:
-        if not consent.may_disclose(
+        if not access.may_disclose(
             assignment.family_user_id, assignment.patient_id, None, now=now, audit_access=False
         ):
             assignment.stopped_at = now
@@ -549,11 +526,6 @@ def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> 
     return len(pending)
 
 
-@consent.consent_ended.connect
-def _on_consent_ended(sender, *, family_user_id: int, patient_id: int, now: datetime, **_):
-    stop_assignments(family_user_id=family_user_id, patient_id=patient_id, now=now)
-
-
 # ---------------------------------------------------------------------------------------------
 # The family member's side
 
@@ -570,7 +542,7 @@ def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
     """Released readings for this family member, only about patients whose consent is active
     now; showing them is a disclosure, so each patient's is audited."""
     readings = []
-    for patient, _consent in consent.linked_patients(member, now=now):
+    for patient, _consent in access.linked_patients(member, now=now):
         rows = db.session.scalars(
             select(Assignment)
             .where(
@@ -633,9 +605,7 @@ def _linked_patient_ids(member: User, module: LearningModule, now: datetime) -> 
         )
     ).all()
     return [
-        pid
-        for pid in ids
-        if consent.may_disclose(member.id, pid, None, now=now, audit_access=False)
+        pid for pid in ids if access.may_disclose(member.id, pid, None, now=now, audit_access=False)
     ]
 
 
@@ -718,20 +688,10 @@ class FamilyProgress:
     rows: list[ReadingRow]
 
 
-def own_patients(therapist: User) -> list[User]:
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(User.role == Role.PATIENT, User.therapist_id == therapist.id)
-            .order_by(User.name, User.id)
-        )
-    )
-
-
 def family_progress(therapist: User, patient_id: int, *, now: datetime) -> list[FamilyProgress]:
     """For each consented family member of the therapist's own patient: what was assigned,
     released, opened and completed, plus reflections they chose to share. Audited."""
-    patient = own_patient(therapist, patient_id)
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
     result = []
     for member in consented_family(patient, now=now):
         assignments = db.session.scalars(

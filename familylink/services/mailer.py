@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
-from familylink.services import audit
+from familylink.services import access, audit
 from familylink.services.errors import NotFound
 from familylink.services.program import get_program
 
@@ -471,12 +471,10 @@ def _still_wanted(item: LeasedEmail, now: datetime, allowed: set | None = None) 
     if item.not_after is not None and item.not_after <= now:
         return "too late to be useful"
     if item.patient_id is not None and item.to_user_id is not None:
-        from familylink.services import consent  # consent depends on mail for its notices
-
         if allowed is not None:
             ok = (item.to_user_id, item.patient_id, item.required_scope) in allowed
         else:
-            ok = consent.may_disclose(
+            ok = access.may_disclose(
                 item.to_user_id, item.patient_id, item.required_scope, now=now, audit_access=False
             )
         if not ok:
@@ -486,15 +484,13 @@ def _still_wanted(item: LeasedEmail, now: datetime, allowed: set | None = None) 
 
 def _consents_for(items: list[LeasedEmail], now: datetime) -> set[tuple[int, int, str | None]]:
     """(recipient, patient, scope) of the batch's rows whose consent allows them now."""
-    from familylink.services import consent
-
     wanted: dict[str | None, set[tuple[int, int]]] = {}
     for item in items:
         if item.patient_id is not None and item.to_user_id is not None:
             wanted.setdefault(item.required_scope, set()).add((item.to_user_id, item.patient_id))
     allowed = set()
     for scope, pairs in wanted.items():
-        for family_id, patient_id in consent.pairs_with_scope(pairs, scope, now=now):
+        for family_id, patient_id in access.pairs_with_scope(pairs, scope, now=now):
             allowed.add((family_id, patient_id, scope))
     return allowed
 

@@ -30,8 +30,8 @@ from familylink.models import (
     SeatStatus,
     User,
 )
-from familylink.services import consent, mailer
-from familylink.services.calendar import neutral_title, where
+from familylink.services import access, mailer
+from familylink.services.calendar.ics import neutral_title, where
 from familylink.services.program import get_program
 from familylink.services.timefmt import format_local
 
@@ -126,7 +126,7 @@ def _scheduling_allowed(seats: list[AppointmentFamily], *, now: datetime) -> set
     pairs = {(a.user_id, seat.patient_id) for seat in seats for a in seat.present_attendees}
     if not pairs:
         return set()
-    return consent.pairs_with_scope(pairs, "scheduling", now=now)
+    return access.pairs_with_scope(pairs, "scheduling", now=now)
 
 
 def _already_queued(keys: list[str]) -> set[str]:

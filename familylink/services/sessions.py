@@ -16,7 +16,6 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import User, UserSession
 from familylink.services import audit
-from familylink.services.consent import consent_ended
 from familylink.services.errors import NotFound
 
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
@@ -133,9 +132,3 @@ def end_all_sessions(
         ended += 1
     db.session.flush()
     return ended
-
-
-@consent_ended.connect
-def _end_family_sessions(_sender, *, family_user_id: int, now: datetime, **_kwargs) -> None:
-    """A family member whose consent ended signs in again, so no open page keeps showing it."""
-    end_all_sessions(family_user_id, "consent_ended", now=now)

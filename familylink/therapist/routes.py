@@ -5,11 +5,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from familylink.extensions import db, limiter
-from familylink.models import Role, SeatStatus, User
-from familylink.services import accounts, audit
+from familylink.models import Role, SeatStatus
+from familylink.services import access, accounts
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, ValidationError
 from familylink.services.program import get_program
@@ -24,22 +23,10 @@ from familylink.web import apply_error, booking_limit, request_now, role_require
 bp = Blueprint("therapist", __name__)
 
 
-def _own_patients():
-    return db.session.scalars(
-        select(User)
-        .where(User.role == Role.PATIENT, User.therapist_id == current_user.id)
-        .order_by(User.name)
-    ).all()
-
-
 @bp.route("/")
 @role_required(Role.THERAPIST)
 def home():
-    patients = _own_patients()
-    # A list of the therapist's patients by name is a view of patient-linked data.
-    audit.record_patient_views(
-        current_user, [p.id for p in patients], page="my patients", now=request_now()
-    )
+    patients = access.therapist_patients(current_user, now=request_now(), what="my patients")
     db.session.commit()
     return render_template("therapist/home.html", patients=patients, form=EnrolPatientForm())
 
@@ -68,7 +55,11 @@ def enrol_patient():
             db.session.commit()
             flash(f"{form.name.data} is enrolled and has been emailed an invitation.", "success")
             return redirect(url_for("therapist.home"))
-    return render_template("therapist/home.html", patients=_own_patients(), form=form), 400
+    return render_template(
+        "therapist/home.html",
+        patients=access.therapist_patients(current_user, now=request_now(), what="my patients"),
+        form=form,
+    ), 400
 
 
 @bp.route("/patients/<int:patient_id>/family")
@@ -82,7 +73,9 @@ def family_contacts(patient_id: int):
 @bp.route("/patients/<int:patient_id>/consents/paper", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def record_paper_consent(patient_id: int):
-    patient = consent_service.own_patient(current_user, patient_id)
+    patient = access.therapist_patient(
+        current_user, patient_id, now=request_now(), what="paper consent"
+    )
     form = PaperConsentForm()
     if form.validate_on_submit():
         try:
@@ -104,7 +97,6 @@ def record_paper_consent(patient_id: int):
             flash("The paper consent is recorded and the invitation is on its way.", "success")
             return redirect(url_for("therapist.family_contacts", patient_id=patient_id))
     status = 400 if form.errors or form.form_errors else 200
-    audit.record_patient_views(current_user, [patient.id], page="paper consent", now=request_now())
     db.session.commit()  # the audit row of the view
     return render_template(
         "therapist/paper_consent.html",
@@ -386,14 +378,13 @@ def book_for_family():
     from familylink.therapist.forms import BookForFamilyForm
 
     value = request.args.get("patient", "")
-    patients = booking.therapist_patients(current_user)
+    patients = access.therapist_patients(current_user, now=request_now(), what="book for family")
     patient = next((p for p in patients if str(p.id) == value), None)
     if patient is None and value:
         abort(404)  # someone else's patient, or no such person
     if patient is None:
         return render_template("therapist/book.html", patients=patients, patient=None, form=None)
     now = request_now()
-    audit.record_patient_views(current_user, [patient.id], page="book for family", now=now)
     types = booking.private_session_types()
     form = BookForFamilyForm()
     form.session_type.choices = [(t.id, t.name) for t in types]
@@ -466,7 +457,7 @@ def reschedule_seat(seat_id: int):
     from familylink.services.timefmt import format_local
 
     now = request_now()
-    seat = booking.seat_for_actor(current_user, seat_id, now=now)
+    seat = access.seat(current_user, seat_id, now=now, what="reschedule")
     appointment = seat.appointment
     movable = (
         seat.status == SeatStatus.BOOKED

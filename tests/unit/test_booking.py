@@ -17,7 +17,6 @@ from familylink.models import (
     WaitlistStatus,
 )
 from familylink.services import booking
-from familylink.services.consent import consent_ended
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from tests.booking_setup import add_family, create_clinic
 from tests.factories import create_user
@@ -245,8 +244,8 @@ def test_consent_ended_removes_the_family_member_from_future_appointments_only(c
         now=now - timedelta(days=5),
     )
     db.session.flush()
-    consent_ended.send(
-        None, family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now, reason="x"
+    booking.remove_from_future(
+        family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now
     )
     assert future.present_attendees == []
     assert [a.user_id for a in past.present_attendees] == [clinic.family.id]
@@ -258,8 +257,8 @@ def test_consent_ended_removes_the_family_member_from_future_appointments_only(c
 def test_consent_ended_keeps_the_seat_while_another_family_member_still_comes(clinic, now):
     luis = add_family(clinic.patient, "Luis Rivera")
     seat = book(clinic, now, attendee_ids=[luis.id])
-    consent_ended.send(
-        None, family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now, reason="x"
+    booking.remove_from_future(
+        family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now
     )
     assert [a.user_id for a in seat.present_attendees] == [luis.id]
     assert seat.status == SeatStatus.BOOKED

@@ -4,7 +4,7 @@ import pytest
 from icalendar import Calendar
 
 from familylink.services import booking
-from familylink.services.calendar import appointment_ics
+from familylink.services.calendar.ics import appointment_ics
 from tests.booking_setup import create_clinic
 
 FORBIDDEN = ("addiction", "substance", "rehab", "recovery", "treatment", "iop", "detox", "rivera")

@@ -21,7 +21,7 @@ from flask import current_app
 from familylink.extensions import db
 from familylink.models import Appointment, ConsentRecord, Role, SessionType, User
 from familylink.services import booking, mailer, reminders
-from familylink.services.calendar import ics_attachment
+from familylink.services.calendar.ics import ics_attachment
 from familylink.services.program import forget_cached_program, program_row
 from familylink.services.timefmt import format_local
 from tests.booking_setup import add_appointment

@@ -377,12 +377,8 @@ def test_the_sweep_is_registered_with_the_app(app):
 
 def test_consent_ending_stops_unreleased_assignments(modules, people, now):
     _sequence(people, now)
-    consent.consent_ended.send(
-        None,
-        family_user_id=people["family"].id,
-        patient_id=people["patient"].id,
-        now=now,
-        reason="revoked",
+    learning.stop_assignments(
+        family_user_id=people["family"].id, patient_id=people["patient"].id, now=now
     )
     unreleased = db.session.scalars(
         select(Assignment).where(Assignment.released_at.is_(None))

@@ -10,7 +10,6 @@ from familylink import config
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, User, UserSession
 from familylink.services import accounts, sessions
-from familylink.services.consent import consent_ended
 from tests.conftest import AuthActions
 from tests.factories import create_user, saved_user
 from tests.moments import NOON
@@ -172,7 +171,7 @@ def test_ending_consent_ends_the_family_members_sessions(app, client, auth, now)
     user_id = saved_user(app)
     auth.login("maria@example.org")
     with app.app_context():
-        consent_ended.send(None, family_user_id=user_id, patient_id=1, now=now, reason="revoked")
+        sessions.end_all_sessions(user_id, "consent_ended", now=now)
         db.session.commit()
     assert not _signed_in(client)
     assert _session_rows(app, user_id)[0].end_reason == "consent_ended"

@@ -1,7 +1,8 @@
-"""iCalendar files: one recipient's own view of one appointment, in neutral words.
+"""Private calendar feeds: a secret URL per person that a calendar app polls.
 
-The UID never changes for an appointment; SEQUENCE rises with every change; a cancellation
-is METHOD:CANCEL. No other family, no attendee list, nothing clinical.
+Only the token's SHA-256 is stored. A family member's feed holds only sessions they attend,
+for patients whose consent still gives them the scheduling scope (asked of the access gate
+at every read), and each read is recorded as a disclosure.
 """
 
 from __future__ import annotations
@@ -10,86 +11,12 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import (
-    Appointment,
-    AppointmentStatus,
-    CalendarFeed,
-    Role,
-    SeatStatus,
-    SessionMode,
-    User,
-)
-from familylink.services import audit
-from familylink.services.mailer import Attachment
-from familylink.services.timefmt import format_local
-
-PRODID = "-//FamilyLink//Family sessions//EN"
-
-
-def neutral_title(appointment: Appointment) -> str:
-    kind = "Group session" if appointment.is_group else "Family session"
-    return f"{kind} with {appointment.therapist.name}"
-
-
-def where(appointment: Appointment) -> str:
-    session_type = appointment.session_type
-    if session_type.mode == SessionMode.VIDEO:
-        return session_type.video_link or "Video call (link to follow)"
-    return session_type.location or ""
-
-
-def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool) -> Event:
-    event = Event()
-    event.add("uid", appointment.uid)
-    event.add("dtstamp", now)
-    event.add("dtstart", appointment.starts_at)
-    event.add("dtend", appointment.ends_at)
-    event.add("sequence", appointment.sequence)
-    event.add("summary", neutral_title(appointment))
-    place = where(appointment)
-    if place:
-        event.add("location", place)
-    local = format_local(appointment.starts_at, recipient.timezone)
-    event.add("description", f"{neutral_title(appointment)}, {local}.")
-    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    return event
-
-
-def appointment_ics(
-    appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool = False
-) -> bytes:
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if cancelled else "REQUEST")
-    cal.add_component(_event(appointment, recipient, now=now, cancelled=cancelled))
-    return cal.to_ical()
-
-
-def ics_attachment(
-    appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool = False
-) -> Attachment:
-    return Attachment(
-        filename="cancel.ics" if cancelled else "invite.ics",
-        content_type="text/calendar",
-        data=appointment_ics(appointment, recipient, now=now, cancelled=cancelled),
-    )
-
-
-def feed_ics(appointments: list[Appointment], recipient: User, *, now: datetime) -> bytes:
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    for appointment in appointments:
-        cal.add_component(_event(appointment, recipient, now=now, cancelled=False))
-    return cal.to_ical()
-
-
-# --- Private feeds -----------------------------------------------------------------------------
+from familylink.models import AppointmentStatus, CalendarFeed, Role, SeatStatus, User
+from familylink.services import audit, booking
+from familylink.services.calendar.ics import feed_ics
 
 
 def _hash(token: str) -> str:
@@ -128,8 +55,6 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
     A family member's feed holds only sessions they attend, for patients whose consent still
     gives them the scheduling scope, and each one is recorded as a disclosure.
     """
-    from familylink.services import booking
-
     if not token or len(token) > 100:
         return None
     feed = db.session.scalar(select(CalendarFeed).where(CalendarFeed.token_hash == _hash(token)))

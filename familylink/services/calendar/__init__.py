@@ -1,0 +1,1 @@
+"""Calendar files: `ics` builds .ics files (pure), `feeds` serves private feeds."""

@@ -1,0 +1,178 @@
+"""Ending a family member's access: one operation, whatever the entry point.
+
+The patient revoking in the portal, their therapist recording a written revocation, the
+expiry sweep, a discharge ending the episode of care, and the command line all call
+`end_family_access`, which performs every effect in one documented order, inside the
+caller's transaction (it flushes; the caller commits once). Nothing here is wired by a
+signal or depends on which modules happen to be imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    ClosureReason,
+    ConsentClosure,
+    ConsentRecord,
+    FamilyLink,
+    User,
+)
+from familylink.services import access, audit, booking, learning, mailer, sessions
+from familylink.services.consent import records
+from familylink.services.errors import Conflict, ValidationError
+
+
+def end_family_access(
+    consent: ConsentRecord,
+    reason: str,
+    *,
+    actor: User | None,
+    now: datetime,
+    method: str | None = None,
+    note: str | None = None,
+) -> int:
+    """End what `consent` allowed, in this order, and return how many emails were cancelled:
+
+    1. close the consent (a ConsentClosure row: revoked or expired; records never change);
+    2. for each family member it covered: take them off that patient's future sessions and
+       waitlists (a seat nobody can attend any more is released and offered on), stop their
+       unreleased readings about the patient, and end their sign-in sessions, so no open page
+       keeps showing what they may no longer see;
+    3. cancel every queued email about the patient to them, and to the address the consent
+       was sent to (an invitation not yet accepted);
+    4. record it in the audit log (the patient's disclosure log shows the end);
+    5. tell the patient's therapist, and the family member, neutrally.
+
+    Calendar feeds are built when they are read, through the access gate, so the patient's
+    sessions leave the family member's feed at once without a step here.
+    """
+    records.close_consent(consent, reason, now=now, by=actor, method=method, note=note)
+    patient = db.session.get(User, consent.patient_id)
+    members = list(
+        db.session.scalars(
+            select(FamilyLink.family_user_id).where(
+                FamilyLink.patient_id == consent.patient_id,
+                FamilyLink.recipient_email == consent.recipient_email,
+            )
+        )
+    )
+    for member_id in members:
+        booking.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
+        learning.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
+        sessions.end_all_sessions(member_id, "consent_ended", now=now)
+    cancelled = mailer.cancel_pending_to_address(
+        now=now, to_address=consent.recipient_email, patient_id=patient.id
+    )
+    for member_id in members:
+        cancelled += mailer.cancel_pending(now=now, to_user_id=member_id, patient_id=patient.id)
+    audit.record(
+        f"consent.{reason}",
+        actor=actor,
+        obj=consent,
+        patient_id=patient.id,
+        recipient_id=members[0] if members else None,
+        detail={"cancelled_emails": cancelled},
+        now=now,
+    )
+    _tell_people(consent, patient, members[0] if members else None, reason, actor, now)
+    return cancelled
+
+
+def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
+    therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
+    if therapist is not None:
+        mailer.queue_email(
+            "family_access_ended_therapist",
+            to=therapist,
+            dedupe_key=f"consent_ended_therapist:{consent.id}",
+            now=now,
+            actor=actor,
+            context={
+                "patient_first_name": patient.first_name,
+                "consent": consent,
+                "reason": reason,
+                "link": mailer.external_url("therapist.family_contacts", patient_id=patient.id),
+            },
+        )
+    family_user = db.session.get(User, member_id) if member_id else None
+    # Neutral, and not tied to the patient, so the cancellation above does not stop it.
+    mailer.queue_email(
+        "family_access_ended",
+        to=family_user or consent.recipient_email,
+        dedupe_key=f"family_access_ended:{consent.id}",
+        now=now,
+        actor=actor,
+        context={"recipient_name": consent.recipient_name},
+    )
+
+
+def revoke_consent(
+    actor: User,
+    consent_id: int,
+    *,
+    now: datetime,
+    method: str = "portal",
+    note: str | None = None,
+) -> ConsentRecord:
+    """End a consent at once: the patient in the portal, or their therapist from writing.
+
+    NotFound for anyone else's consent; Conflict when it has already ended.
+    """
+    consent = access.consent_record(actor, consent_id, now=now, what=None)
+    patient = db.session.get(User, consent.patient_id)
+    if consent.closure is not None or not access.is_active(consent, patient, now):
+        raise Conflict("This consent has already ended.")
+    note = (note or "").strip() or None
+    if note and len(note) > 1000:
+        raise ValidationError("Use at most 1000 characters.", field="note")
+    end_family_access(
+        consent, ClosureReason.REVOKED, actor=actor, now=now, method=method, note=note
+    )
+    return consent
+
+
+@dataclass
+class SweepReport:
+    expired: int = 0
+    reminded: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.expired} consents expired, {self.reminded} expiry reminders queued"
+
+
+def sweep_consents(now: datetime) -> SweepReport:
+    """Close consents whose end has come and remind patients 14 days ahead (idempotent)."""
+    report = SweepReport()
+    rows = db.session.execute(
+        select(ConsentRecord, User)
+        .join(User, User.id == ConsentRecord.patient_id)
+        .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
+        .where(ConsentClosure.id.is_(None))
+        .order_by(ConsentRecord.id)
+    ).all()
+    for consent, patient in rows:
+        end = access.consent_end(consent, patient)
+        if end is None:
+            continue
+        if end <= now:
+            end_family_access(consent, ClosureReason.EXPIRED, actor=None, now=now)
+            report.expired += 1
+        elif end - access.EXPIRING_SOON <= now:
+            queued = mailer.queue_email(
+                "consent_expiring",
+                to=patient,
+                dedupe_key=f"consent_expiring:{consent.id}",
+                now=now,
+                context={
+                    "consent": consent,
+                    "ends_at": end,
+                    "link": mailer.external_url("patient.consents"),
+                },
+            )
+            report.reminded += queued is not None
+    return report

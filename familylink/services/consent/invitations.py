@@ -1,0 +1,116 @@
+"""Invitations: a family member accepts the patient's consent, by registering from the
+emailed link or by linking the account they are signed in with at that address."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AccountToken, ConsentRecord, FamilyLink, Role, TokenPurpose, User
+from familylink.services import access, accounts, audit, tokens
+from familylink.services.consent import records
+from familylink.services.errors import Conflict, InvalidToken, ValidationError
+from familylink.services.passwords import check_password_rules, hash_password
+from familylink.services.program import get_program
+from familylink.services.timefmt import is_valid_timezone
+
+WRONG_ADDRESS = (
+    "This invitation was sent to a different email address. Sign out, then open the link "
+    "again and sign in (or create an account) with the address it was sent to."
+)
+
+
+def invitation(raw_token: str | None, *, now: datetime) -> tuple[AccountToken, ConsentRecord]:
+    """The invitation's token and consent, while both are still good; else InvalidToken."""
+    token = tokens.find_valid_token(raw_token, TokenPurpose.FAMILY_INVITE, now=now)
+    consent = db.session.get(ConsentRecord, (token.payload or {}).get("consent_id") or 0)
+    if consent is None or consent.recipient_email != token.email:
+        raise InvalidToken(tokens.EXPIRED_OR_INVALID)
+    patient = db.session.get(User, consent.patient_id)
+    # A renewal may have superseded the consent the link named: any active one will do.
+    open_ones = records.open_consents_to(patient.id, token.email)
+    if not any(access.is_active(c, patient, now) for c in open_ones):
+        raise InvalidToken(tokens.EXPIRED_OR_INVALID)
+    return token, consent
+
+
+def check_addressee(user: User, token: AccountToken, consent: ConsentRecord, *, now) -> None:
+    """Conflict (audited) unless `user` is a family member signed in at the invited address:
+    an invitation is for the person it was sent to, never for whoever holds the link."""
+    if user.email.lower() != token.email or user.role != Role.FAMILY:
+        audit.record(
+            "consent.invitation_refused",
+            actor=user,
+            patient_id=consent.patient_id,
+            outcome="denied",
+            detail={"reason": "other address"},
+            now=now,
+        )
+        raise Conflict(WRONG_ADDRESS)
+
+
+def accept_invitation(raw_token: str | None, user: User, *, now: datetime) -> FamilyLink:
+    """Link a signed-in family member; the token is used up. Conflict for another address."""
+    token, consent = invitation(raw_token, now=now)
+    check_addressee(user, token, consent, now=now)
+    tokens.consume_token(raw_token, TokenPurpose.FAMILY_INVITE, now=now)
+    return link_family_member(consent, user, now=now)
+
+
+def register_through_invitation(
+    raw_token: str | None, *, name: str, password: str, timezone: str, now: datetime
+) -> User:
+    """Create the invited family member's account and link it; the link proves the address."""
+    token, consent = invitation(raw_token, now=now)
+    if accounts.find_user_by_email(token.email) is not None:
+        raise ValidationError(
+            "You already have an account with this address. Sign in to accept the invitation."
+        )
+    name = accounts.clean_name(name)
+    if not is_valid_timezone(timezone):
+        raise ValidationError("Choose your time zone from the list.", field="timezone")
+    check_password_rules(password, email=token.email, program_name=get_program().name)
+    tokens.consume_token(raw_token, TokenPurpose.FAMILY_INVITE, now=now)
+    user = User(
+        email=token.email,
+        name=name,
+        role=Role.FAMILY,
+        timezone=timezone,
+        password_hash=hash_password(password),
+        verified_at=now,
+        created_at=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record("account.registered", actor=user, obj=user, detail={"via": "invitation"}, now=now)
+    link_family_member(consent, user, now=now)
+    return user
+
+
+def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> FamilyLink:
+    """Join the family member to the patient (once); the consent decides what they see."""
+    link = db.session.scalar(
+        select(FamilyLink).where(
+            FamilyLink.patient_id == consent.patient_id, FamilyLink.family_user_id == user.id
+        )
+    )
+    if link is None:
+        link = FamilyLink(
+            patient_id=consent.patient_id,
+            family_user_id=user.id,
+            recipient_email=user.email.lower(),
+            linked_at=now,
+        )
+        db.session.add(link)
+        db.session.flush()
+    audit.record(
+        "consent.invitation_accepted",
+        actor=user,
+        obj=consent,
+        patient_id=consent.patient_id,
+        recipient_id=user.id,
+        now=now,
+    )
+    return link

@@ -1,0 +1,345 @@
+"""Signing a consent (the patient, in the portal) and recording one signed on paper (their
+therapist): every element §2.31 requires is checked; a change or renewal is a new record that
+supersedes the open one to the same person; a new person is sent an invitation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    ClosureReason,
+    ConsentRecord,
+    ExpiryKind,
+    FamilyLink,
+    Role,
+    TokenPurpose,
+    User,
+)
+from familylink.services import access, audit, mailer, tokens
+from familylink.services.accounts import normalize_email
+from familylink.services.consent import records
+from familylink.services.consent.wording import (
+    DEFAULT_PURPOSE,
+    FORM_VERSION,
+    RELIANCE_STATEMENT,
+    REVOCATION_STATEMENT,
+    SCOPE_EXPLANATIONS,
+    render_snapshot,
+)
+from familylink.services.errors import NotFound, ValidationError
+from familylink.services.program import get_program
+
+MAX_DAYS_AFTER_EPISODE = 365
+
+
+@dataclass
+class ConsentDetails:
+    """What a consent form collects; every field is checked by `check_details`."""
+
+    recipient_name: str | None = None
+    recipient_relationship: str | None = None
+    recipient_email: str | None = None
+    purpose: str | None = DEFAULT_PURPOSE
+    scopes: list[str] = field(default_factory=list)
+    expiry_kind: str | None = None
+    expiry_date: date | None = None
+    expiry_days_after_episode: int | None = None
+    signature_name: str | None = None
+    understood: bool = False
+
+
+def _squash(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _one_year_after(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def _local_midnight_after(day: date, zone: str) -> datetime:
+    """The instant a consent that runs 'through `day`' ends: midnight after it, local time."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(zone)).astimezone(
+        UTC
+    )
+
+
+def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> dict:
+    """Return the consent's columns from the form, or raise ValidationError naming the field.
+
+    Every element §2.31 requires must be there: recipient, purpose, at least one kind of
+    information, an expiry, the signature (the name on file) and the acknowledgement.
+    """
+    name = _squash(details.recipient_name)
+    if not name:
+        raise ValidationError("Enter the family member's name.", field="recipient_name")
+    if len(name) > 120:
+        raise ValidationError("Use at most 120 characters.", field="recipient_name")
+    relationship = _squash(details.recipient_relationship)
+    if not relationship:
+        raise ValidationError(
+            "Say how they are related to you, for example mother or partner.",
+            field="recipient_relationship",
+        )
+    if len(relationship) > 60:
+        raise ValidationError("Use at most 60 characters.", field="recipient_relationship")
+    email = normalize_email(details.recipient_email, field="recipient_email")
+    if email == patient.email.lower():
+        raise ValidationError(
+            "Enter the family member's own email address, not yours.", field="recipient_email"
+        )
+    purpose = (details.purpose or "").strip()
+    if not purpose:
+        raise ValidationError("Say what the information is for.", field="purpose")
+    if len(purpose) > 500:
+        raise ValidationError("Use at most 500 characters.", field="purpose")
+    scopes = [s for s in SCOPE_EXPLANATIONS if s in set(details.scopes or [])]
+    if not scopes:
+        raise ValidationError("Choose at least one kind of information to share.", field="scopes")
+    zone = get_program().timezone
+    expiry = {"expiry_kind": details.expiry_kind, "expires_at": None}
+    if details.expiry_kind == ExpiryKind.DATE:
+        today = now.astimezone(ZoneInfo(zone)).date()
+        if details.expiry_date is None:
+            raise ValidationError("Choose the date this consent ends.", field="expiry_date")
+        if details.expiry_date < today:
+            raise ValidationError("Choose a date from today onwards.", field="expiry_date")
+        if details.expiry_date > _one_year_after(today):
+            raise ValidationError(
+                "Choose a date no more than one year from today.", field="expiry_date"
+            )
+        expiry["expires_at"] = _local_midnight_after(details.expiry_date, zone)
+        expiry["expiry_days_after_episode"] = None
+        expiry["expiry_description"] = (
+            f"At the end of {details.expiry_date:%B} {details.expiry_date.day}, "
+            f"{details.expiry_date.year} ({zone.replace('_', ' ')} time)."
+        )
+    elif details.expiry_kind == ExpiryKind.EPISODE_END:
+        days = details.expiry_days_after_episode
+        if days is None or not 0 <= days <= MAX_DAYS_AFTER_EPISODE:
+            raise ValidationError(
+                f"Enter a number of days from 0 to {MAX_DAYS_AFTER_EPISODE}.",
+                field="expiry_days_after_episode",
+            )
+        expiry["expiry_days_after_episode"] = days
+        expiry["expiry_description"] = "When my current episode of care with the program ends" + (
+            f", plus {days} day{'s' if days != 1 else ''}." if days else "."
+        )
+    else:
+        raise ValidationError("Choose when this consent ends.", field="expiry_kind")
+    signature = _squash(details.signature_name)
+    if not signature:
+        raise ValidationError("Type your full name to sign.", field="signature_name")
+    if signature.casefold() != _squash(patient.name).casefold():
+        raise ValidationError(
+            f"Type your full name exactly as we have it: {patient.name}.", field="signature_name"
+        )
+    if not details.understood:
+        raise ValidationError(
+            "Tick the box to confirm you have read and understood this consent.",
+            field="understood",
+        )
+    return {
+        "recipient_name": name,
+        "recipient_relationship": relationship,
+        "recipient_email": email,
+        "purpose": purpose,
+        "scope_scheduling": "scheduling" in scopes,
+        "scope_attendance": "attendance" in scopes,
+        "scope_progress": "progress" in scopes,
+        "information_description": " ".join(SCOPE_EXPLANATIONS[s] for s in scopes),
+        "revocation_statement": f"{REVOCATION_STATEMENT} {RELIANCE_STATEMENT}",
+        "signature_name": signature,
+        **expiry,
+    }
+
+
+def _link_for(patient_id: int, email: str) -> FamilyLink | None:
+    return db.session.scalar(
+        select(FamilyLink).where(
+            FamilyLink.patient_id == patient_id, FamilyLink.recipient_email == email.lower()
+        )
+    )
+
+
+def _create(
+    patient: User,
+    columns: dict,
+    *,
+    now: datetime,
+    signed_at: datetime,
+    method: str,
+    actor: User,
+    ip: str | None,
+    user_agent: str | None,
+    recorded_by: User | None = None,
+    attested: bool = False,
+) -> ConsentRecord:
+    program = get_program()
+    previous = records.open_consents_to(patient.id, columns["recipient_email"])
+    consent = ConsentRecord(
+        patient_id=patient.id,
+        patient_name=patient.name,
+        program_name=program.name,
+        method=method,
+        signed_at=signed_at,
+        recorded_by_id=recorded_by.id if recorded_by else None,
+        attested=attested,
+        form_version=FORM_VERSION,
+        text_snapshot=render_snapshot(
+            columns,
+            patient_name=patient.name,
+            program_name=program.name,
+            signed_at=signed_at,
+            recorded_by=recorded_by,
+        ),
+        ip=(ip or None) and ip[:45],
+        user_agent=(user_agent or None) and user_agent[:300],
+        supersedes_id=previous[0].id if previous else None,
+        created_at=now,
+        **{k: v for k, v in columns.items()},
+    )
+    db.session.add(consent)
+    db.session.flush()
+    # A change or renewal is a new record: the one it replaces is closed, never edited.
+    for old in previous:
+        records.close_consent(old, ClosureReason.SUPERSEDED, now=now, by=actor)
+        audit.record(
+            "consent.superseded",
+            actor=actor,
+            obj=old,
+            patient_id=patient.id,
+            detail={"by_consent": consent.id},
+            now=now,
+        )
+    if _link_for(patient.id, consent.recipient_email) is None:
+        _send_invitation(consent, patient, now=now, actor=actor)
+    return consent
+
+
+def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, actor: User):
+    """Email the recipient a single-use link bound to their address (no account needed)."""
+    raw = tokens.issue_token(
+        TokenPurpose.FAMILY_INVITE,
+        email=consent.recipient_email,
+        payload={"consent_id": consent.id},
+        now=now,
+    )
+    # Sent to the address, not an account: the invitation is what lets them link at all.
+    mailer.queue_email(
+        "family_invitation",
+        to=consent.recipient_email,
+        dedupe_key=f"family_invitation:{consent.id}",
+        now=now,
+        actor=actor,
+        patient_id=patient.id,
+        context={
+            "link": mailer.external_url("family.accept_invitation", token=raw),
+            "recipient_name": consent.recipient_name,
+            "patient_first_name": patient.first_name,
+        },
+    )
+    audit.record(
+        "disclosure.invitation",
+        actor=actor,
+        obj=consent,
+        patient_id=patient.id,
+        detail={"recipient_name": consent.recipient_name},
+        now=now,
+    )
+    return raw
+
+
+def sign_consent(
+    patient: User,
+    details: ConsentDetails,
+    *,
+    now: datetime,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> ConsentRecord:
+    """The patient signs in the portal; any open consent to the same address is superseded.
+
+    Raises ValidationError (with the field) when an element is missing; nothing is stored.
+    """
+    if patient.role != Role.PATIENT:
+        raise NotFound()
+    columns = check_details(patient, details, now=now)
+    consent = _create(
+        patient,
+        columns,
+        now=now,
+        signed_at=now,
+        method="portal",
+        actor=patient,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    audit.record(
+        "consent.signed",
+        actor=patient,
+        obj=consent,
+        patient_id=patient.id,
+        detail={"scopes": consent.scopes, "form_version": FORM_VERSION},
+        now=now,
+    )
+    return consent
+
+
+def record_paper_consent(
+    therapist: User,
+    patient_id: int,
+    details: ConsentDetails,
+    *,
+    signed_on: date | None,
+    attested: bool,
+    now: datetime,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> ConsentRecord:
+    """A therapist records a consent their own patient signed on paper."""
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
+    zone = get_program().timezone
+    today = now.astimezone(ZoneInfo(zone)).date()
+    if signed_on is None:
+        raise ValidationError("Enter the date the patient signed the form.", field="signed_on")
+    if signed_on > today:
+        raise ValidationError("The date signed can't be in the future.", field="signed_on")
+    if signed_on < today - timedelta(days=60):
+        raise ValidationError(
+            "A paper consent older than 60 days needs a new signature.", field="signed_on"
+        )
+    columns = check_details(patient, details, now=now)
+    if not attested:
+        raise ValidationError(
+            "Tick the box to confirm the patient signed this on paper.", field="attested"
+        )
+    signed_at = min(now, datetime.combine(signed_on, time(12, 0), tzinfo=ZoneInfo(zone)))
+    consent = _create(
+        patient,
+        columns,
+        now=now,
+        signed_at=signed_at.astimezone(UTC),
+        method="paper",
+        actor=therapist,
+        ip=ip,
+        user_agent=user_agent,
+        recorded_by=therapist,
+        attested=True,
+    )
+    audit.record(
+        "consent.recorded",
+        actor=therapist,
+        obj=consent,
+        patient_id=patient.id,
+        detail={"scopes": consent.scopes, "method": "paper", "signed_on": signed_on.isoformat()},
+        now=now,
+    )
+    return consent

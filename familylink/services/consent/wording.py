@@ -1,0 +1,80 @@
+"""The consent form's fixed wording: what each scope means, the right to revoke, the §2.32
+notice, and the snapshot of the whole text as signed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import render_template
+
+from familylink.models import User
+
+#: Version of the consent wording; the snapshot template is ``consent/text_v<FORM_VERSION>.txt``.
+FORM_VERSION = "1"
+
+DEFAULT_PURPOSE = "Coordinating and taking part in family therapy."
+
+#: Plain-language meaning of each scope, shown beside its checkbox and kept in the snapshot.
+SCOPE_EXPLANATIONS = {
+    "scheduling": "Family session times: they can see and book family sessions with my "
+    "therapist, and get email reminders about them.",
+    "attendance": "Attendance: they can see whether I came to my sessions.",
+    "progress": "General progress: my therapist can share short, general notes about how I am "
+    "doing, written for my family. Never my therapy notes.",
+}
+
+REVOCATION_STATEMENT = (
+    "I can take back (revoke) this consent at any time, for one person at a time: on my "
+    'FamilyLink page "My family\'s access", or by telling my therapist in writing. It ends '
+    "at once."
+)
+RELIANCE_STATEMENT = (
+    "Revoking does not undo what was already shared, or actions the program already took, "
+    "while this consent was in force."
+)
+REDISCLOSURE_NOTICE = (
+    "This information has been disclosed to you from records protected by federal "
+    "confidentiality rules (42 CFR part 2). The federal rules prohibit you from making any "
+    "further disclosure of information in this record that identifies a patient as having or "
+    "having had a substance use disorder either directly, by reference to publicly available "
+    "information, or through verification of such identification by another person unless "
+    "further disclosure is expressly permitted by the written consent of the individual whose "
+    "information is being disclosed or as otherwise permitted by 42 CFR part 2. A general "
+    "authorization for the release of medical or other information is NOT sufficient for this "
+    "purpose (see § 2.31). The federal rules restrict any use of the information to "
+    "investigate or prosecute with regard to a crime any patient with a substance use "
+    "disorder, except as provided at §§ 2.12(c)(5) and 2.65."
+)
+
+MAX_DAYS_AFTER_EPISODE = 365
+
+
+def form_terms() -> dict:
+    """The fixed wording the form shows, passed to both the page and the snapshot."""
+    return {
+        "form_version": FORM_VERSION,
+        "scope_explanations": SCOPE_EXPLANATIONS,
+        "revocation_statement": REVOCATION_STATEMENT,
+        "reliance_statement": RELIANCE_STATEMENT,
+        "redisclosure_notice": REDISCLOSURE_NOTICE,
+    }
+
+
+def render_snapshot(
+    columns: dict,
+    *,
+    patient_name: str,
+    program_name: str,
+    signed_at: datetime,
+    recorded_by: User | None = None,
+) -> str:
+    """The consent's full text as signed (paper consents name who recorded them)."""
+    return render_template(
+        f"consent/text_v{FORM_VERSION}.txt",
+        c=columns,
+        patient_name=patient_name,
+        program_name=program_name,
+        signed_at=signed_at,
+        recorded_by=recorded_by,
+        **form_terms(),
+    )
