@@ -148,12 +148,17 @@ def queue_email(
     return row
 
 
+#: Rows that may still be sent: queued ones, and failed ones an admin may put back in the queue.
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.FAILED)
+
+
 def cancel_pending(*, now: datetime, to_user_id: int, patient_id: int) -> int:
-    """Cancel every unsent email to that person about that patient; return how many."""
+    """Cancel every unsent email (queued, or failed and waiting for an admin's retry) to
+    that person about that patient; return how many."""
     result = db.session.execute(
         update(OutboxEmail)
         .where(
-            OutboxEmail.status == OutboxStatus.PENDING,
+            OutboxEmail.status.in_(UNSENT),
             OutboxEmail.to_user_id == to_user_id,
             OutboxEmail.patient_id == patient_id,
         )
@@ -164,11 +169,12 @@ def cancel_pending(*, now: datetime, to_user_id: int, patient_id: int) -> int:
 
 
 def cancel_pending_to_address(*, now: datetime, to_address: str, patient_id: int) -> int:
-    """Cancel unsent emails about that patient to an address with no account (invitations)."""
+    """Cancel unsent emails about that patient to an address with no account (invitations),
+    failed ones included."""
     result = db.session.execute(
         update(OutboxEmail)
         .where(
-            OutboxEmail.status == OutboxStatus.PENDING,
+            OutboxEmail.status.in_(UNSENT),
             OutboxEmail.to_address == to_address.lower(),
             OutboxEmail.patient_id == patient_id,
         )

@@ -1,0 +1,219 @@
+"""Ending a family member's access has every effect, whichever way it ends.
+
+The entry points: the patient revoking on their page, the therapist recording a written
+revocation, the expiry sweep the mail worker runs, and the `flask consent sweep` command.
+Each must close the consent, take the member off future sessions and waitlists, stop their
+readings, end their sign-in sessions, cancel queued and failed emails about the patient, and
+leave their calendar feed without the patient's sessions (issue 15, point 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentFamily,
+    Assignment,
+    AuditEvent,
+    ConsentRecord,
+    LearningModule,
+    OutboxEmail,
+    OutboxStatus,
+    Role,
+    SeatStatus,
+    UserSession,
+    WaitlistEntry,
+    WaitlistStatus,
+)
+from familylink.services import consent, mailer, sessions
+from familylink.services.calendar import feeds
+from tests.booking_setup import add_appointment, create_session_types
+from tests.conftest import AuthActions
+from tests.factories import create_consent, create_user
+from tests.moments import NOON
+
+EXPIRY = NOON + timedelta(hours=1)
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+@dataclass
+class World:
+    consent_id: int
+    patient_id: int
+    member_id: int
+    seat_id: int
+    entry_id: int
+    assignment_id: int
+    email_ids: list[int]
+    feed_token: str
+    uid: str
+
+
+def _build(app) -> World:
+    with app.app_context():
+        therapist = create_user(Role.THERAPIST, email="lee@example.org")
+        patient = create_user(Role.PATIENT, email="jordan@example.org", therapist=therapist)
+        member = create_user(Role.FAMILY, email="maria@example.org")
+        record = create_consent(patient, member, expires_at=EXPIRY)
+        private, group = create_session_types()
+        seat = add_appointment(
+            therapist,
+            patient,
+            member,
+            private,
+            starts_at=NOON + timedelta(days=3),
+            booked_at=NOON - timedelta(hours=2),
+        )
+        full_group = Appointment(
+            uid="group@familylink",
+            therapist_id=therapist.id,
+            session_type=group,
+            starts_at=NOON + timedelta(days=4),
+            ends_at=NOON + timedelta(days=4, minutes=90),
+            capacity=2,
+        )
+        db.session.add(full_group)
+        db.session.flush()
+        entry = WaitlistEntry(
+            appointment_id=full_group.id, patient_id=patient.id, family_user_id=member.id
+        )
+        module = LearningModule(
+            slug="trust",
+            title="Trust",
+            summary="s",
+            topic="t",
+            order=1,
+            reading_minutes=5,
+            key_points=["a", "b", "c"],
+            reflection="r",
+            exercise="e",
+            sources=["x"],
+            body_markdown="b",
+            body_html="<p>b</p>",
+        )
+        db.session.add_all([entry, module])
+        db.session.flush()
+        assignment = Assignment(
+            module_id=module.id,
+            family_user_id=member.id,
+            patient_id=patient.id,
+            assigned_by_id=therapist.id,
+            release_at=NOON + timedelta(days=7),
+        )
+        db.session.add(assignment)
+        emails = [
+            mailer.queue_email(
+                "reminder" if n == 0 else "booking_confirmed",
+                to=member,
+                dedupe_key=f"about-patient:{n}",
+                now=NOON,
+                context={"title": "Family session", "when": "soon", "where": "", "minutes": 50},
+                patient_id=patient.id,
+                required_scope="scheduling",
+                send_at=NOON + timedelta(days=2),
+            )
+            for n in range(2)
+        ]
+        emails[1].status = OutboxStatus.FAILED
+        sessions.start_session(member, now=NOON)
+        token = feeds.turn_on_feed(member, now=NOON)
+        db.session.commit()
+        assert seat.appointment.uid.encode() in feeds.feed_for_token(token, now=NOON)
+        db.session.commit()
+        return World(
+            record.id,
+            patient.id,
+            member.id,
+            seat.id,
+            entry.id,
+            assignment.id,
+            [e.id for e in emails],
+            token,
+            seat.appointment.uid,
+        )
+
+
+def _by_the_patient(app, world):
+    client = app.test_client()
+    AuthActions(client, app).login("jordan@example.org")
+    response = client.post(f"/patient/consents/{world.consent_id}/revoke")
+    assert response.status_code == 302
+    return "revoked"
+
+
+def _by_the_therapist_from_writing(app, world):
+    client = app.test_client()
+    AuthActions(client, app).login("lee@example.org")
+    response = client.post(
+        f"/therapist/consents/{world.consent_id}/revoke", data={"note": "Letter of 18 November"}
+    )
+    assert response.status_code == 302
+    return "revoked"
+
+
+def _by_the_workers_expiry_sweep(app, world):
+    from familylink.cli import run_consent_sweep
+
+    with app.app_context():
+        run_consent_sweep(EXPIRY)
+    return "expired"
+
+
+def _by_the_command_line(app, world):
+    result = app.test_cli_runner().invoke(args=["consent", "sweep", "--now", EXPIRY.isoformat()])
+    assert result.exit_code == 0, result.output
+    return "expired"
+
+
+@pytest.mark.parametrize(
+    "end_access",
+    [_by_the_patient, _by_the_therapist_from_writing, _by_the_workers_expiry_sweep,
+     _by_the_command_line],
+    ids=["patient page", "therapist written revocation", "expiry sweep", "command line"],
+)  # fmt: skip
+def test_every_way_of_ending_access_has_every_effect(app, end_access):
+    world = _build(app)
+    reason = end_access(app, world)
+    with app.app_context():
+        record = db.session.get(ConsentRecord, world.consent_id)
+        assert record.closure is not None and record.closure.reason == reason
+        assert not consent.may_disclose(world.member_id, world.patient_id, None, now=EXPIRY)
+
+        seat = db.session.get(AppointmentFamily, world.seat_id)
+        assert seat.present_attendees == []
+        assert seat.status == SeatStatus.CANCELLED  # nobody left to come: the time is freed
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        assert db.session.get(Assignment, world.assignment_id).stopped_at is not None
+
+        open_sessions = db.session.scalars(
+            select(UserSession).where(
+                UserSession.user_id == world.member_id, UserSession.ended_at.is_(None)
+            )
+        ).all()
+        assert open_sessions == []
+
+        statuses = {
+            e.id: e.status
+            for e in db.session.scalars(
+                select(OutboxEmail).where(OutboxEmail.id.in_(world.email_ids))
+            )
+        }
+        assert set(statuses.values()) == {OutboxStatus.CANCELLED}, statuses
+
+        calendar = feeds.feed_for_token(world.feed_token, now=EXPIRY)
+        assert calendar is not None and world.uid.encode() not in calendar
+
+        ended = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == f"consent.{reason}")
+        )
+        assert (ended.patient_id, ended.recipient_id) == (world.patient_id, world.member_id)
