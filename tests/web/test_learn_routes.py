@@ -6,7 +6,14 @@ import pytest
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Assignment, AuditEvent, LearningModule, ModuleProgress, Role
+from familylink.models import (
+    Assignment,
+    AuditEvent,
+    LearningModule,
+    ModuleProgress,
+    Role,
+    User,
+)
 from familylink.services import learning
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
@@ -384,9 +391,7 @@ def test_learn_load_is_idempotent(runner):
 
 def test_learn_release_releases_what_is_due(app, runner, world):
     with app.app_context():
-        lee = db.session.scalar(
-            select(learning.User).where(learning.User.email == "lee@example.org")
-        )
+        lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))
         learning.apply_sequence(
             therapist=lee, patient_id=world["jordan"], family_user_id=world["maria"], now=NOON
         )
