@@ -250,7 +250,6 @@ def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> 
 
 
 def release_sweep(now: datetime) -> int:
-    """The hook run by the mail worker before each pass: release what is due, commit."""
-    released = release_due(now=now)
-    db.session.commit()
-    return len(released)
+    """The hook run by the mail worker before each pass: release what is due. Flushes; the
+    worker commits after each hook, as `flask learn release` does after calling it."""
+    return len(release_due(now=now))
