@@ -360,12 +360,14 @@ def test_an_old_link_starts_the_sequence_today(modules, people, now):
     assert _released(people) == 1
 
 
-def test_the_release_sweep_commits_what_it_releases(app, modules, people, now):
+def test_the_release_sweep_leaves_the_commit_to_its_caller(app, modules, people, now):
+    """Services never commit: the worker commits after each hook (see tests/web)."""
     _sequence(people, now)
     db.session.commit()
     assert learning.release_sweep(now + timedelta(days=6, hours=23)) == 1
-    db.session.rollback()
     assert _released(people) == 2
+    db.session.rollback()
+    assert _released(people) == 1
 
 
 def test_the_sweep_is_registered_with_the_app(app):

@@ -41,6 +41,7 @@ from familylink.models import (
 )
 from familylink.models.types import utcnow
 from familylink.services import learning, mailer, sessions
+from familylink.services.learning.content import _apply
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.conftest import AuthActions
 from tests.factories import create_consent, create_user
@@ -373,7 +374,7 @@ def _other_peoples_things(people: dict, now) -> dict[str, int | str]:
     text = learning.parse_module_file(learning.content_files()[0])
     module = LearningModule(slug=text.slug)
     db.session.add_all([entry, module])
-    version = learning._apply(module, text, source=VersionSource.FILE, actor=None, now=now)
+    version = _apply(module, text, source=VersionSource.FILE, actor=None, now=now)
     db.session.flush()
     return {
         "seat_id": seat.id,

@@ -6,7 +6,14 @@ import pytest
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Assignment, AuditEvent, LearningModule, ModuleProgress, Role
+from familylink.models import (
+    Assignment,
+    AuditEvent,
+    LearningModule,
+    ModuleProgress,
+    Role,
+    User,
+)
 from familylink.services import learning
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
@@ -384,12 +391,40 @@ def test_learn_load_is_idempotent(runner):
 
 def test_learn_release_releases_what_is_due(app, runner, world):
     with app.app_context():
-        lee = db.session.scalar(
-            select(learning.User).where(learning.User.email == "lee@example.org")
-        )
+        lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))
         learning.apply_sequence(
             therapist=lee, patient_id=world["jordan"], family_user_id=world["maria"], now=NOON
         )
         db.session.commit()
     result = runner.invoke(args=["learn", "release", "--now", "2026-11-24T17:00"])
     assert "Released 1 reading." in result.output
+    assert _released_to_maria(app, world) == 2
+
+
+def test_the_mail_worker_commits_after_each_sweep(app, runner, world):
+    """A sweep that fails after the release sweep does not undo what it released."""
+
+    def failing_sweep(now):
+        raise RuntimeError("a later sweep failed")
+
+    sweeps = app.extensions["familylink_sweeps"]
+    sweeps.insert(sweeps.index(learning.release_sweep) + 1, failing_sweep)
+    with app.app_context():
+        lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))
+        learning.apply_sequence(
+            therapist=lee, patient_id=world["jordan"], family_user_id=world["maria"], now=NOON
+        )
+        db.session.commit()
+    result = runner.invoke(args=["mail", "send", "--now", "2026-11-24T17:00"])
+    assert isinstance(result.exception, RuntimeError)
+    assert _released_to_maria(app, world) == 2
+
+
+def _released_to_maria(app, world) -> int:
+    """Counted in a fresh app context: only what was committed."""
+    return _count(
+        app,
+        Assignment,
+        Assignment.family_user_id == world["maria"],
+        Assignment.released_at.is_not(None),
+    )

@@ -1,0 +1,90 @@
+"""Learning modules: the texts, the library, assigning and releasing them, progress on them.
+
+Who may see what, now, is answered by `familylink.services.access` (the gate); nothing here
+keeps an access rule of its own.
+
+Modules: `content` (rendering and sanitizing, content files, loading, admin edits and
+versions), `library` (published modules, search), `assignments` (who a therapist may assign
+to, assignment, the weekly sequence, release, stopping), `progress` (the family member's
+readings and reflections, the therapist's view of them). Callers outside the services use
+this package's names; modules inside the services import the leaf module they need.
+"""
+
+from familylink.services.learning.assignments import (
+    WEEK,
+    apply_sequence,
+    assign_modules,
+    consented_family,
+    release_due,
+    release_sweep,
+    sequence_start,
+    stop_assignments,
+)
+from familylink.services.learning.content import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_TAGS,
+    ALLOWED_URL_SCHEMES,
+    CONTENT_DIR,
+    REQUIRED_FIELDS,
+    LoadReport,
+    ModuleText,
+    all_modules,
+    check_module_text,
+    content_files,
+    load_modules,
+    module_by_id,
+    parse_module_file,
+    render_markdown,
+    restore_version,
+    save_module,
+)
+from familylink.services.learning.library import library, published_module
+from familylink.services.learning.progress import (
+    MAX_REFLECTION,
+    AssignedReading,
+    FamilyProgress,
+    ReadingRow,
+    assigned_to,
+    family_progress,
+    open_module,
+    progress_for,
+    save_progress,
+)
+
+__all__ = [
+    "ALLOWED_ATTRIBUTES",
+    "ALLOWED_TAGS",
+    "ALLOWED_URL_SCHEMES",
+    "CONTENT_DIR",
+    "MAX_REFLECTION",
+    "REQUIRED_FIELDS",
+    "WEEK",
+    "AssignedReading",
+    "FamilyProgress",
+    "LoadReport",
+    "ModuleText",
+    "ReadingRow",
+    "all_modules",
+    "apply_sequence",
+    "assign_modules",
+    "assigned_to",
+    "check_module_text",
+    "consented_family",
+    "content_files",
+    "family_progress",
+    "library",
+    "load_modules",
+    "module_by_id",
+    "open_module",
+    "parse_module_file",
+    "progress_for",
+    "published_module",
+    "release_due",
+    "release_sweep",
+    "render_markdown",
+    "restore_version",
+    "save_module",
+    "save_progress",
+    "sequence_start",
+    "stop_assignments",
+]

@@ -1,0 +1,255 @@
+"""Assigning modules, the weekly sequence, releasing what is due, stopping what is not.
+
+Assignments are patient-linked data: a therapist may assign only to a family member who holds
+an active consent from one of the therapist's own patients (asked of `access`, the gate), and
+every assignment, release and stop is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import Assignment, AssignmentSource, FamilyLink, LearningModule, User
+from familylink.services import access, audit, mailer
+from familylink.services.errors import NotFound, ValidationError
+from familylink.services.learning.content import all_modules
+
+WEEK = timedelta(days=7)
+
+# ---------------------------------------------------------------------------------------------
+# Who a therapist may assign to
+
+
+def consented_family(patient: User, *, now: datetime) -> list[User]:
+    """Family members of the patient whose consent from the patient is active now."""
+    return access.family_with_scope(patient, None, now=now)
+
+
+def _targets(patient: User, family_user_id: int | None, *, now: datetime) -> list[User]:
+    """One consented family member, or all of them (None); NotFound for anyone else."""
+    family = consented_family(patient, now=now)
+    if family_user_id is None:
+        if not family:
+            raise ValidationError(
+                "No family member has an active consent from this patient yet.", field="family"
+            )
+        return family
+    chosen = [m for m in family if m.id == family_user_id]
+    if not chosen:
+        raise NotFound()
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------
+# Assignment and release
+
+
+def _assign_one(
+    module: LearningModule,
+    member: User,
+    patient: User,
+    *,
+    therapist: User,
+    note: str | None,
+    release_at: datetime,
+    source: str,
+    now: datetime,
+) -> Assignment | None:
+    """A new assignment, or None when that member already has this module for this patient."""
+    existing = db.session.scalar(
+        select(Assignment).where(
+            Assignment.module_id == module.id,
+            Assignment.family_user_id == member.id,
+            Assignment.patient_id == patient.id,
+        )
+    )
+    if existing is not None and existing.stopped_at is None:
+        return None
+    if existing is not None:
+        # Consent ended once and was given again: the assignment starts afresh.
+        assignment = existing
+        assignment.stopped_at = None
+        assignment.released_at = None
+    else:
+        assignment = Assignment(
+            module_id=module.id, family_user_id=member.id, patient_id=patient.id
+        )
+        db.session.add(assignment)
+    assignment.assigned_by_id = therapist.id
+    assignment.note = note
+    assignment.release_at = release_at
+    assignment.source = source
+    assignment.created_at = now
+    db.session.flush()
+    audit.record(
+        "learning.assigned",
+        actor=therapist,
+        obj=assignment,
+        patient_id=patient.id,
+        recipient_id=member.id,
+        detail={"module": module.slug, "source": source},
+        now=now,
+    )
+    return assignment
+
+
+def assign_modules(
+    *,
+    therapist: User,
+    patient_id: int,
+    family_user_id: int | None,
+    module_ids: list[int],
+    note: str | None,
+    now: datetime,
+) -> list[Assignment]:
+    """Assign modules now to one consented family member (or all: None) of the therapist's
+    own patient. Raises NotFound for anyone else, ValidationError for an empty choice.
+    Modules already assigned to that person are skipped; released ones are emailed."""
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
+    members = _targets(patient, family_user_id, now=now)
+    if not module_ids:
+        raise ValidationError("Choose at least one module.", field="modules")
+    modules = []
+    for module_id in module_ids:
+        module = db.session.get(LearningModule, module_id)
+        if module is None or not module.published:
+            raise NotFound()
+        modules.append(module)
+    note = (note or "").strip() or None
+    made = []
+    for member in members:
+        for module in modules:
+            assignment = _assign_one(
+                module,
+                member,
+                patient,
+                therapist=therapist,
+                note=note,
+                release_at=now,
+                source=AssignmentSource.MANUAL,
+                now=now,
+            )
+            if assignment is not None:
+                made.append(assignment)
+    release_due(now=now)
+    return made
+
+
+def sequence_start(linked_at: datetime, now: datetime) -> datetime:
+    """When a default sequence starts: the link date, unless that is a week or more ago —
+    then today, so a family member is not sent a pile of readings at once."""
+    return linked_at if now - linked_at < WEEK else now
+
+
+def apply_sequence(
+    *, therapist: User, patient_id: int, family_user_id: int | None, now: datetime
+) -> list[Assignment]:
+    """The program's default sequence: every published module in reading order, one a week
+    from the link date. Same access rules as `assign_modules`."""
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
+    members = _targets(patient, family_user_id, now=now)
+    modules = [m for m in all_modules() if m.published]
+    made = []
+    for member in members:
+        link = db.session.scalar(
+            select(FamilyLink).where(
+                FamilyLink.patient_id == patient.id, FamilyLink.family_user_id == member.id
+            )
+        )
+        start = sequence_start(link.linked_at, now)
+        for index, module in enumerate(modules):
+            assignment = _assign_one(
+                module,
+                member,
+                patient,
+                therapist=therapist,
+                note=None,
+                release_at=start + index * WEEK,
+                source=AssignmentSource.SEQUENCE,
+                now=now,
+            )
+            if assignment is not None:
+                made.append(assignment)
+    release_due(now=now)
+    return made
+
+
+def release_due(*, now: datetime) -> list[Assignment]:
+    """Release every assignment whose time has come and email the family member once.
+
+    An assignment whose consent is no longer active is stopped instead (ending the consent
+    normally does that first). Flushes; the caller commits.
+    """
+    due = db.session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.released_at.is_(None),
+            Assignment.stopped_at.is_(None),
+            Assignment.release_at <= now,
+        )
+        .order_by(Assignment.release_at, Assignment.id)
+    ).all()
+    released = []
+    for assignment in due:
+        if not access.may_disclose(
+            assignment.family_user_id, assignment.patient_id, None, now=now, audit_access=False
+        ):
+            assignment.stopped_at = now
+            continue
+        assignment.released_at = now
+        member = db.session.get(User, assignment.family_user_id)
+        mailer.queue_email(
+            "module_assigned",
+            to=member,
+            dedupe_key=f"module_assigned:{assignment.id}:{assignment.release_at.isoformat()}",
+            now=now,
+            context={"link": mailer.external_url("learn.library")},
+            patient_id=assignment.patient_id,
+        )
+        audit.record(
+            "learning.released",
+            obj=assignment,
+            patient_id=assignment.patient_id,
+            recipient_id=member.id,
+            now=now,
+        )
+        released.append(assignment)
+    db.session.flush()
+    return released
+
+
+def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> int:
+    """Stop every unreleased assignment for that family member about that patient."""
+    pending = db.session.scalars(
+        select(Assignment).where(
+            Assignment.family_user_id == family_user_id,
+            Assignment.patient_id == patient_id,
+            Assignment.released_at.is_(None),
+            Assignment.stopped_at.is_(None),
+        )
+    ).all()
+    for assignment in pending:
+        assignment.stopped_at = now
+    if pending:
+        audit.record(
+            "learning.stopped",
+            patient_id=patient_id,
+            recipient_id=family_user_id,
+            detail={"assignments": len(pending)},
+            now=now,
+        )
+    db.session.flush()
+    return len(pending)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+
+
+def release_sweep(now: datetime) -> int:
+    """The hook run by the mail worker before each pass: release what is due. Flushes; the
+    worker commits after each hook, as `flask learn release` does after calling it."""
+    return len(release_due(now=now))

@@ -1,0 +1,254 @@
+"""Module texts: rendering and sanitizing, content files, loading them, admin edits and versions.
+
+Texts are Markdown rendered with markdown-it-py and cleaned by nh3 against an allowlist when
+they are saved; pages only ever show that cleaned HTML. Every change to a text, from a file or
+an admin, is kept as a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import nh3
+import yaml
+from markdown_it import MarkdownIt
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import LearningModule, ModuleVersion, User, VersionSource
+from familylink.services import audit
+from familylink.services.errors import NotFound, ValidationError
+
+CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
+
+# ---------------------------------------------------------------------------------------------
+# Rendering and sanitizing
+
+ALLOWED_TAGS = {
+    "p", "h2", "h3", "h4", "ul", "ol", "li", "strong", "em", "a", "blockquote",
+    "code", "pre", "hr", "br", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto", "tel"}
+
+_markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
+
+
+def render_markdown(text: str) -> str:
+    """Markdown to HTML that is safe to put on a page (allowlisted tags, attributes, schemes).
+
+    Raw HTML in the Markdown is parsed, then nh3 drops every tag, attribute and URL scheme
+    not on the allowlist: no scripts, no event handlers, no javascript: links.
+    """
+    html = _markdown.render(text or "")
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Content files
+
+REQUIRED_FIELDS = (
+    "slug", "title", "summary", "topic", "order", "reading_minutes",
+    "key_points", "reflection", "exercise", "sources",
+)  # fmt: skip
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.DOTALL)
+
+
+@dataclass
+class ModuleText:
+    """Every part of a module's text, as a content file or an admin edit gives it."""
+
+    slug: str
+    title: str
+    summary: str
+    topic: str
+    order: int
+    reading_minutes: int
+    key_points: list[str]
+    reflection: str
+    exercise: str
+    sources: list[str]
+    body_markdown: str
+    published: bool = True
+    file_hash: str | None = field(default=None, compare=False)
+
+
+def parse_module_file(path: Path) -> ModuleText:
+    """Read one content file (YAML front matter, then Markdown); raises ValidationError."""
+    raw = path.read_text(encoding="utf-8")
+    match = _FRONT_MATTER.match(raw)
+    if not match:
+        raise ValidationError(f"{path.name}: no front matter between '---' lines")
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as error:
+        raise ValidationError(f"{path.name}: front matter is not valid YAML ({error})")
+    missing = [name for name in REQUIRED_FIELDS if meta.get(name) in (None, "", [])]
+    if missing:
+        raise ValidationError(f"{path.name}: missing {', '.join(missing)}")
+    text = ModuleText(
+        slug=str(meta["slug"]),
+        title=str(meta["title"]),
+        summary=str(meta["summary"]),
+        topic=str(meta["topic"]),
+        order=int(meta["order"]),
+        reading_minutes=int(meta["reading_minutes"]),
+        key_points=[str(p) for p in meta["key_points"]],
+        reflection=str(meta["reflection"]),
+        exercise=str(meta["exercise"]),
+        sources=[str(s) for s in meta["sources"]],
+        body_markdown=match.group(2).strip() + "\n",
+        published=bool(meta.get("published", True)),
+        file_hash=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+    )
+    check_module_text(text)
+    return text
+
+
+def content_files(directory: Path = CONTENT_DIR) -> list[Path]:
+    return sorted(directory.glob("*.md"))
+
+
+def check_module_text(text: ModuleText) -> None:
+    """The rules every module text follows, whoever wrote it; raises ValidationError(field)."""
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", text.slug or ""):
+        raise ValidationError("Use lower-case letters, digits and hyphens.", field="slug")
+    for name, limit in (("title", 200), ("summary", 500), ("topic", 80)):
+        value = (getattr(text, name) or "").strip()
+        if not value:
+            raise ValidationError("This can't be empty.", field=name)
+        if len(value) > limit:
+            raise ValidationError(f"Use at most {limit} characters.", field=name)
+    if not 3 <= len(text.key_points) <= 5 or any(not p.strip() for p in text.key_points):
+        raise ValidationError("Give 3 to 5 key points, one per line.", field="key_points")
+    if not text.sources or any(not s.strip() for s in text.sources):
+        raise ValidationError("Give at least one source, one per line.", field="sources")
+    for name in ("reflection", "exercise", "body_markdown"):
+        if not (getattr(text, name) or "").strip():
+            raise ValidationError("This can't be empty.", field=name)
+    if not 1 <= text.reading_minutes <= 60:
+        raise ValidationError(
+            "Give a reading time between 1 and 60 minutes.", field="reading_minutes"
+        )
+
+
+_TEXT_FIELDS = (
+    "title", "summary", "topic", "order", "reading_minutes", "key_points",
+    "reflection", "exercise", "sources", "body_markdown", "published",
+)  # fmt: skip
+
+
+def _apply(module: LearningModule, text: ModuleText, *, source: str, actor, now) -> ModuleVersion:
+    """Put `text` on the module and keep it as a new version."""
+    for name in _TEXT_FIELDS:
+        setattr(module, name, getattr(text, name))
+    module.body_html = render_markdown(text.body_markdown)
+    module.updated_at = now
+    db.session.flush()  # a new module needs its id
+    number = (
+        db.session.scalar(
+            select(func.max(ModuleVersion.number)).where(ModuleVersion.module_id == module.id)
+        )
+        or 0
+    ) + 1
+    version = ModuleVersion(
+        module_id=module.id,
+        number=number,
+        source=source,
+        created_at=now,
+        created_by_id=actor.id if actor is not None else None,
+        **{name: getattr(text, name) for name in _TEXT_FIELDS},
+    )
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+@dataclass
+class LoadReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.created)} new, {len(self.updated)} updated, {len(self.unchanged)} unchanged"
+        )
+
+
+def load_modules(*, now: datetime, directory: Path = CONTENT_DIR) -> LoadReport:
+    """Load every content file; a new or changed file becomes a new version, others are skipped.
+
+    Raises ValidationError (naming the file) before changing anything when a file is broken.
+    An admin's in-app edit stays in place until the file itself changes.
+    """
+    texts = [parse_module_file(path) for path in content_files(directory)]
+    report = LoadReport()
+    for text in texts:
+        module = db.session.scalar(select(LearningModule).where(LearningModule.slug == text.slug))
+        if module is not None and module.file_hash == text.file_hash:
+            report.unchanged.append(text.slug)
+            continue
+        if module is None:
+            module = LearningModule(slug=text.slug)
+            db.session.add(module)
+            report.created.append(text.slug)
+        else:
+            report.updated.append(text.slug)
+        module.file_hash = text.file_hash
+        _apply(module, text, source=VersionSource.FILE, actor=None, now=now)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin editing
+
+
+def module_by_id(module_id: int) -> LearningModule:
+    module = db.session.get(LearningModule, module_id)
+    if module is None:
+        raise NotFound()
+    return module
+
+
+def all_modules() -> list[LearningModule]:
+    return list(db.session.scalars(select(LearningModule).order_by(LearningModule.order)))
+
+
+def save_module(module: LearningModule, text: ModuleText, *, actor: User, now: datetime):
+    """An admin's edit: checked, sanitized, kept as a new version. Raises ValidationError."""
+    text.slug = module.slug
+    check_module_text(text)
+    version = _apply(module, text, source=VersionSource.EDIT, actor=actor, now=now)
+    audit.record(
+        "module.edited", actor=actor, obj=module, detail={"version": version.number}, now=now
+    )
+    return version
+
+
+def restore_version(module: LearningModule, version_id: int, *, actor: User, now: datetime):
+    """Bring back an earlier text as a new version; NotFound for another module's version."""
+    version = db.session.get(ModuleVersion, version_id)
+    if version is None or version.module_id != module.id:
+        raise NotFound()
+    text = ModuleText(slug=module.slug, **{name: getattr(version, name) for name in _TEXT_FIELDS})
+    new = _apply(module, text, source=VersionSource.RESTORE, actor=actor, now=now)
+    audit.record(
+        "module.restored",
+        actor=actor,
+        obj=module,
+        detail={"restored": version.number, "version": new.number},
+        now=now,
+    )
+    return new
