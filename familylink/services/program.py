@@ -19,7 +19,6 @@ from familylink.models import Program
 from familylink.services.errors import ValidationError
 from familylink.services.timefmt import is_valid_timezone
 
-DEFAULT_NAME = "FamilyLink"
 CACHE_SECONDS = 5.0
 
 # Words that would tell a reader of any email what kind of care this is (42 CFR Part 2). The
@@ -75,19 +74,26 @@ def forget_cached_program() -> None:
     _cache().clear()
 
 
-def program_row() -> Program:
-    """The Program row itself, for changing it; created with defaults on a new install."""
-    forget_cached_program()
+class ProgramMissing(RuntimeError):
+    """The Program row is absent: the database was not built with ``flask db upgrade``."""
+
+
+def _read_row() -> Program:
     program = db.session.scalar(select(Program).order_by(Program.id).limit(1))
     if program is None:
-        program = Program(
-            name=DEFAULT_NAME,
-            sender_name="Family Sessions",
-            reminder_offsets_hours=[48, 2],
+        # Never created here: a page load that writes would hide a database built without
+        # the migrations, and two first requests at once would each insert a row.
+        raise ProgramMissing(
+            "The programs table is empty: run `flask db upgrade`, whose migration inserts "
+            "the default program settings."
         )
-        db.session.add(program)
-        db.session.flush()
     return program
+
+
+def program_row() -> Program:
+    """The Program row itself, for changing it; raises ProgramMissing when there is none."""
+    forget_cached_program()
+    return _read_row()
 
 
 def get_program() -> ProgramSettings:
@@ -95,8 +101,7 @@ def get_program() -> ProgramSettings:
     cache = _cache()
     settings, loaded_at = cache.get("settings"), cache.get("loaded_at", 0.0)
     if settings is None or time.monotonic() - loaded_at > CACHE_SECONDS:
-        row = db.session.scalar(select(Program).order_by(Program.id).limit(1))
-        settings = ProgramSettings.of(row if row is not None else program_row())
+        settings = ProgramSettings.of(_read_row())
         cache.update(settings=settings, loaded_at=time.monotonic())
     return settings
 

@@ -1,8 +1,16 @@
 import pytest
+from sqlalchemy import delete, func, select
 
 from familylink.extensions import db
+from familylink.models import Program
 from familylink.services.errors import ValidationError
-from familylink.services.program import get_program, update_program
+from familylink.services.program import (
+    ProgramMissing,
+    forget_cached_program,
+    get_program,
+    program_row,
+    update_program,
+)
 
 SETTINGS = {
     "name": "Lakeside Program",
@@ -55,3 +63,23 @@ def test_bad_settings_are_refused_and_change_nothing(app_ctx, changes, field):
 def test_a_sender_name_is_refused_only_for_whole_clinical_words(app_ctx, name):
     update_program(**{**SETTINGS, "sender_name": name})
     assert get_program().sender_name == name
+
+
+def test_a_fresh_install_has_the_default_program_row(app_ctx):
+    program = get_program()
+    assert (program.name, program.sender_name, program.timezone) == (
+        "FamilyLink",
+        "Family Sessions",
+        "America/New_York",
+    )
+    assert program.reminder_offsets_hours == (48, 2)
+    assert db.session.scalar(select(func.count(Program.id))) == 1
+
+
+@pytest.mark.parametrize("read", [get_program, program_row])
+def test_a_missing_program_row_is_an_error_not_an_insert(app_ctx, read):
+    db.session.execute(delete(Program))
+    forget_cached_program()
+    with pytest.raises(ProgramMissing, match="flask db upgrade"):
+        read()
+    assert db.session.scalar(select(func.count(Program.id))) == 0
