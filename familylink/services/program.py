@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, fields
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import Program
+from familylink.models import Program, User
+from familylink.services import audit
 from familylink.services.errors import ValidationError
 from familylink.services.timefmt import is_valid_timezone
 
@@ -117,8 +119,14 @@ def update_program(
     minimum_notice_hours: int,
     waitlist_hold_hours: int,
     buffer_minutes: int | None = None,
+    actor: User | None,
+    now: datetime,
 ) -> Program:
-    """Change the program's settings; raises ValidationError naming the offending field."""
+    """Change the program's settings; raises ValidationError naming the offending field.
+
+    Audited as ``program.updated`` with each changed field's old and new value (the settings
+    hold no secrets); `actor` is None when done from the command line.
+    """
     if not is_valid_timezone(timezone):
         raise ValidationError("Choose a time zone from the list.", field="timezone")
     if match := CLINICAL.search(sender_name):
@@ -135,17 +143,29 @@ def update_program(
         )
     if buffer_minutes is not None and not 0 <= buffer_minutes <= 120:
         raise ValidationError("Use 0 to 120 minutes.", field="buffer_minutes")
-    program = program_row()
-    program.name = name.strip()
-    program.sender_name = sender_name.strip()
-    program.timezone = timezone
-    program.reminder_offsets_hours = offsets
-    program.cancellation_window_hours = cancellation_window_hours
-    program.booking_horizon_days = booking_horizon_days
-    program.minimum_notice_hours = minimum_notice_hours
-    program.waitlist_hold_hours = waitlist_hold_hours
+    wanted = {
+        "name": name.strip(),
+        "sender_name": sender_name.strip(),
+        "timezone": timezone,
+        "reminder_offsets_hours": offsets,
+        "cancellation_window_hours": cancellation_window_hours,
+        "booking_horizon_days": booking_horizon_days,
+        "minimum_notice_hours": minimum_notice_hours,
+        "waitlist_hold_hours": waitlist_hold_hours,
+    }
     if buffer_minutes is not None:
-        program.buffer_minutes = buffer_minutes
+        wanted["buffer_minutes"] = buffer_minutes
+    program = program_row()
+    changes = {}
+    for field, value in wanted.items():
+        old = getattr(program, field)
+        if old != value:
+            changes[field] = {"old": old, "new": value}
+            setattr(program, field, value)
+    if changes:
+        audit.record(
+            "program.updated", actor=actor, obj=program, detail={"changes": changes}, now=now
+        )
     db.session.flush()
     forget_cached_program()
     return program
