@@ -193,6 +193,7 @@ def register_errorhandlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from flask_login import current_user
 
+    from familylink.models import Scope
     from familylink.services.program import get_program
     from familylink.services.timefmt import format_local, format_local_date
 
@@ -208,6 +209,9 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("local_date")
     def local_date_filter(instant, zone: str | None = None):
         return format_local_date(instant, zone or viewer_zone())
+
+    # Templates name each scope by its own words (the consent form's), not by copies of them.
+    app.jinja_env.globals["Scope"] = Scope
 
     @app.context_processor
     def inject_program():

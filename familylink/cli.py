@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from familylink.extensions import db
 from familylink.models.types import utcnow
@@ -114,29 +114,18 @@ def seed_demo(if_empty):
 @click.option("--name", prompt=True, help="The administrator's full name.")
 @click.option("--email", prompt=True, help="The administrator's email address.")
 @click.password_option(help="At least 12 characters.")
+@with_appcontext
 def create_admin(name, email, password):
-    from familylink.models import Role, User
-    from familylink.services.accounts import clean_name, find_user_by_email, normalize_email
+    from familylink.services import accounts
     from familylink.services.errors import ValidationError
-    from familylink.services.passwords import check_password_rules, hash_password
 
     try:
-        address = normalize_email(email)
-        if find_user_by_email(address):
-            raise ValidationError("An account with that address already exists.")
-        check_password_rules(password, email=address)
-        user = User(
-            email=address,
-            name=clean_name(name),
-            role=Role.ADMIN,
-            password_hash=hash_password(password),
-            verified_at=utcnow(),
-        )
+        user = accounts.create_admin(name=name, email=email, password=password, now=utcnow())
     except ValidationError as error:
+        db.session.rollback()
         raise click.ClickException(error.message)
-    db.session.add(user)
     db.session.commit()
-    click.echo(f"Administrator {address} created.")
+    click.echo(f"Administrator {user.email} created.")
 
 
 learn_cli = AppGroup("learn", help="Learning modules: load the texts, release assigned readings.")

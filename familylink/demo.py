@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Role, User
+from familylink.models import Role, Scope, User
 from familylink.services.passwords import hash_password
 from familylink.services.program import forget_cached_program, get_program, program_row
 
@@ -182,7 +182,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         jordan,
         maria,
         "Mother",
-        ("scheduling", "attendance"),
+        (Scope.SCHEDULING, Scope.ATTENDANCE),
         signed=week_ago,
         ends=now + timedelta(days=180),
     )
@@ -190,7 +190,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         jordan,
         luis,
         "Father",
-        ("scheduling", "attendance"),
+        (Scope.SCHEDULING, Scope.ATTENDANCE),
         signed=week_ago,
         ends=now + timedelta(days=180),
     )
@@ -199,7 +199,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         sam,
         ada,
         "Sister",
-        ("scheduling",),
+        (Scope.SCHEDULING,),
         signed=now - timedelta(days=100),
         ends=now - timedelta(days=6),
     )
@@ -208,7 +208,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         sam,
         ada,
         "Sister",
-        ("scheduling", "attendance", "progress"),
+        (Scope.SCHEDULING, Scope.ATTENDANCE, Scope.PROGRESS),
         signed=now - timedelta(days=3),
         ends=now + timedelta(days=300),
     )
@@ -216,7 +216,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         casey,
         kim,
         "Partner",
-        ("scheduling",),
+        (Scope.SCHEDULING,),
         signed=now - timedelta(days=60),
         ends=now + timedelta(days=10),
     )
@@ -225,7 +225,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         riley,
         pat,
         "Parent",
-        ("scheduling", "attendance"),
+        (Scope.SCHEDULING, Scope.ATTENDANCE),
         signed=now - timedelta(days=14),
         ends=now + timedelta(days=120),
         recorded_by=patel,

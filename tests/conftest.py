@@ -2,7 +2,8 @@
 
 The suite runs against TEST_DATABASE_URL: SQLite (a file in a temporary folder) when it is
 unset, PostgreSQL when it names one. The schema is created once per run; every test gets a
-fresh app and finds every table empty afterwards.
+fresh app and finds every table as a fresh install has it afterwards (empty, but for the
+default Program row the migration inserts).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from familylink import create_app
 from familylink.extensions import db
+from familylink.models.accounts import insert_default_program
 from familylink.models.types import utcnow
 from tests import factories
 from tests.e2e.browser import BROWSER_SCRATCH, CHROMIUM, Clock, LiveServer, launch_options
@@ -101,6 +103,7 @@ def _schema(database_url):
 
 
 def _empty_all_tables() -> None:
+    """Leave every table as a fresh install has it: empty but for the default Program row."""
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
         names = ", ".join(f'"{t.name}"' for t in tables)
@@ -108,6 +111,7 @@ def _empty_all_tables() -> None:
     else:
         for table in tables:
             db.session.execute(table.delete())
+    insert_default_program(db.session)
     db.session.commit()
 
 

@@ -4,12 +4,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from familylink import create_app
 from familylink.extensions import db
+from familylink.models import Program
+from familylink.models.accounts import PROGRAM_DEFAULTS
 from tests.conftest import app_settings, ensure_postgres_database
 
 
@@ -57,3 +59,30 @@ def test_the_migrations_make_the_audit_log_append_only_on_postgresql(empty_datab
         with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit_events"))
         db.engine.dispose()
+
+
+def _program_rows() -> list:
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(Program.__table__)).mappings().all()
+    return [{k: v for k, v in row.items() if k != "id"} for row in rows]
+
+
+def test_upgrade_from_empty_inserts_the_default_program_row(empty_database_url):
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade()
+        rows = _program_rows()
+        db.engine.dispose()
+    assert rows == [PROGRAM_DEFAULTS]
+
+
+def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade(revision="1fccd79c7884")
+        with db.engine.begin() as conn:
+            conn.execute(insert(Program.__table__), [{**PROGRAM_DEFAULTS, "name": "Lakeside"}])
+        upgrade()
+        rows = _program_rows()
+        db.engine.dispose()
+    assert [row["name"] for row in rows] == ["Lakeside"]

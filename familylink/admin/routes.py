@@ -58,6 +58,8 @@ def settings():
                     minimum_notice_hours=form.minimum_notice_hours.data,
                     waitlist_hold_hours=form.waitlist_hold_hours.data,
                     buffer_minutes=form.buffer_minutes.data,
+                    actor=current_user,
+                    now=request_now(),
                 )
             except ValidationError as error:
                 db.session.rollback()

@@ -15,9 +15,36 @@ from familylink.models.types import UTCDateTime, utcnow
 
 
 class Scope(enum.StrEnum):
-    SCHEDULING = "scheduling"
-    ATTENDANCE = "attendance"
-    PROGRESS = "progress"
+    """What a consent lets a family member see, with the words the consent form uses for it.
+
+    ``explanation`` is part of the consent text the patient signs and that is kept in each
+    snapshot (form version 1): changing a word of it needs a new form version.
+    """
+
+    SCHEDULING = (
+        "scheduling",
+        "Family session times",
+        "they can see and book family sessions with my therapist, and get email reminders "
+        "about them.",
+    )
+    ATTENDANCE = ("attendance", "Attendance", "they can see whether I came to my sessions.")
+    PROGRESS = (
+        "progress",
+        "General progress",
+        "my therapist can share short, general notes about how I am doing, written for my "
+        "family. Never my therapy notes.",
+    )
+
+    label: str
+    explanation: str
+
+    def __new__(cls, value: str, label: str, meaning: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        # The label leads the explanation, as on the form: "Attendance: they can see ...".
+        member.explanation = f"{label}: {meaning}"
+        return member
 
 
 class ExpiryKind(enum.StrEnum):
@@ -81,8 +108,8 @@ class ConsentRecord(db.Model):
     )
 
     @property
-    def scopes(self) -> list[str]:
-        return [s.value for s in Scope if getattr(self, f"scope_{s.value}")]
+    def scopes(self) -> list[Scope]:
+        return [s for s in Scope if getattr(self, f"scope_{s.value}")]
 
 
 class ConsentClosure(db.Model):

@@ -10,7 +10,8 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from familylink.services.consent import DEFAULT_PURPOSE, SCOPE_EXPLANATIONS, ConsentDetails
+from familylink.models import Scope
+from familylink.services.consent import DEFAULT_PURPOSE, ConsentDetails
 
 EXPIRY_CHOICES = [
     ("date", "On a date I choose (no more than one year from today)"),
@@ -24,6 +25,10 @@ class ExpiryKindField(RadioField):
     def __init__(self, label, **kwargs):
         super().__init__(label, choices=[], **kwargs)
         self.choices = EXPIRY_CHOICES
+
+
+def _scope_field(scope: Scope) -> BooleanField:
+    return BooleanField(scope.label, description=scope.explanation)
 
 
 class ConsentForm(FlaskForm):
@@ -52,11 +57,10 @@ class ConsentForm(FlaskForm):
             Length(max=254, message="That email address is too long."),
         ],
     )
-    scope_scheduling = BooleanField(
-        "Family session times", description=SCOPE_EXPLANATIONS["scheduling"]
-    )
-    scope_attendance = BooleanField("Attendance", description=SCOPE_EXPLANATIONS["attendance"])
-    scope_progress = BooleanField("General progress", description=SCOPE_EXPLANATIONS["progress"])
+    # One field per Scope, named scope_<value> like the consent's columns.
+    scope_scheduling = _scope_field(Scope.SCHEDULING)
+    scope_attendance = _scope_field(Scope.ATTENDANCE)
+    scope_progress = _scope_field(Scope.PROGRESS)
     purpose = TextAreaField(
         "Why it is shared (purpose)",
         default=DEFAULT_PURPOSE,
@@ -100,7 +104,7 @@ class ConsentForm(FlaskForm):
             recipient_relationship=self.recipient_relationship.data,
             recipient_email=self.recipient_email.data,
             purpose=self.purpose.data,
-            scopes=[s for s in SCOPE_EXPLANATIONS if getattr(self, f"scope_{s}").data],
+            scopes=[s for s in Scope if self[f"scope_{s}"].data],
             expiry_kind=self.expiry_kind.data,
             expiry_date=self.expiry_date.data,
             expiry_days_after_episode=self.expiry_days_after_episode.data,
@@ -114,8 +118,8 @@ class ConsentForm(FlaskForm):
         self.recipient_relationship.data = consent.recipient_relationship
         self.recipient_email.data = consent.recipient_email
         self.purpose.data = consent.purpose
-        for scope in SCOPE_EXPLANATIONS:
-            getattr(self, f"scope_{scope}").data = getattr(consent, f"scope_{scope}")
+        for scope in Scope:
+            self[f"scope_{scope}"].data = getattr(consent, f"scope_{scope}")
         self.expiry_kind.data = consent.expiry_kind
         if consent.expiry_days_after_episode is not None:
             self.expiry_days_after_episode.data = consent.expiry_days_after_episode

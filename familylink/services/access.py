@@ -32,6 +32,7 @@ from familylink.models import (
     ExpiryKind,
     FamilyLink,
     Role,
+    Scope,
     User,
     WaitlistEntry,
 )
@@ -111,7 +112,7 @@ def _active_consent_and_patient(
     return None, None
 
 
-def _covers(consent: ConsentRecord | None, scope: str | None) -> bool:
+def _covers(consent: ConsentRecord | None, scope: Scope | None) -> bool:
     return consent is not None and (scope is None or scope in consent.scopes)
 
 
@@ -123,7 +124,7 @@ def active_consent(family_user_id: int, patient_id: int, *, now: datetime) -> Co
 def may_disclose(
     family_user_id: int,
     patient_id: int,
-    scope: str | None,
+    scope: Scope | None,
     *,
     now: datetime,
     audit_access: bool = True,
@@ -139,7 +140,7 @@ def may_disclose(
 
 
 def pairs_with_scope(
-    pairs: set[tuple[int, int]], scope: str | None, *, now: datetime
+    pairs: set[tuple[int, int]], scope: Scope | None, *, now: datetime
 ) -> set[tuple[int, int]]:
     """Of these (family member id, patient id) pairs, those whose consent in force now
     covers `scope` (None: any consent in force): what may_disclose answers for each, in
@@ -188,7 +189,7 @@ def family_in_force(
     return sorted(found.values(), key=lambda row: (row[1], row[0].name, row[0].id))
 
 
-def family_with_scope(patient: User, scope: str | None, *, now: datetime) -> list[User]:
+def family_with_scope(patient: User, scope: Scope | None, *, now: datetime) -> list[User]:
     """The patient's family members whose consent in force covers `scope` (None: any), by
     name: who may be invited to a session, assigned a reading, or emailed about them."""
     return [
@@ -199,7 +200,7 @@ def family_with_scope(patient: User, scope: str | None, *, now: datetime) -> lis
 
 
 def linked_patients(
-    family_user: User, *, now: datetime, scope: str | None = None
+    family_user: User, *, now: datetime, scope: Scope | None = None
 ) -> list[tuple[User, ConsentRecord]]:
     """Each patient this family member may see now (with `scope`: whose consent covers it),
     with the consent that allows it, by name. Records nothing: see `family_patients`."""
@@ -256,7 +257,7 @@ def _viewed(actor: User, patient_id: int, what: str | None, *, now: datetime, co
 
 
 def patient_for_family(
-    family_user: User, patient_id: int, *, scope: str | None, now: datetime, disclosure: str
+    family_user: User, patient_id: int, *, scope: Scope | None, now: datetime, disclosure: str
 ) -> tuple[User, ConsentRecord]:
     """The patient and the consent in force, when it covers `scope`; else NotFound.
 
@@ -288,7 +289,7 @@ def therapist_patient(therapist: User, patient_id: int, *, now: datetime, what: 
 
 
 def patient(
-    actor: User, patient_id: int, *, now: datetime, what: str | None, scope: str | None = None
+    actor: User, patient_id: int, *, now: datetime, what: str | None, scope: Scope | None = None
 ) -> PatientAccess:
     """The patient, for whoever may see them: a family member under a consent covering
     `scope`, their own therapist, or the patient themself. NotFound for anyone else."""
@@ -322,7 +323,7 @@ def therapist_patients(therapist: User, *, now: datetime, what: str | None) -> l
 
 
 def family_patients(
-    family_user: User, *, now: datetime, what: str, scope: str | None = None
+    family_user: User, *, now: datetime, what: str, scope: Scope | None = None
 ) -> list[tuple[User, ConsentRecord]]:
     """The patients this family member may see (with `scope`), each listing a disclosure."""
     pairs = linked_patients(family_user, now=now, scope=scope)
@@ -331,7 +332,9 @@ def family_patients(
     return pairs
 
 
-def seat(actor: User, seat_id: int, *, now: datetime, what: str | None, scope: str = "scheduling"):
+def seat(
+    actor: User, seat_id: int, *, now: datetime, what: str | None, scope: Scope = Scope.SCHEDULING
+):
     """A family's seat the actor may see or act on: a seat in one of the therapist's own
     appointments, or one the family member attends under a consent covering `scope`."""
     found = db.session.get(AppointmentFamily, seat_id) if isinstance(seat_id, int) else None

@@ -95,6 +95,29 @@ def register_family_member(
     return user
 
 
+def create_admin(*, name: str, email: str, password: str, now: datetime) -> User:
+    """Create a verified administrator account (the ``flask create-admin`` command).
+
+    Audited with no actor: it is done on the server's command line, not by a signed-in person.
+    """
+    address = normalize_email(email)
+    if find_user_by_email(address):
+        raise ValidationError("An account with that address already exists.", field="email")
+    check_password_rules(password, email=address)
+    user = User(
+        email=address,
+        name=clean_name(name),
+        role=Role.ADMIN,
+        password_hash=hash_password(password),
+        verified_at=now,
+        created_at=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record("account.created", actor=None, obj=user, detail={"role": Role.ADMIN}, now=now)
+    return user
+
+
 def send_verification(user: User, *, now: datetime) -> None:
     tokens.revoke_tokens(TokenPurpose.VERIFY, email=user.email, now=now)
     raw = tokens.issue_token(TokenPurpose.VERIFY, email=user.email, user=user, now=now)

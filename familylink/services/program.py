@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, fields
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import Program
+from familylink.models import Program, User
+from familylink.services import audit
 from familylink.services.errors import ValidationError
 from familylink.services.timefmt import is_valid_timezone
 
-DEFAULT_NAME = "FamilyLink"
 CACHE_SECONDS = 5.0
 
 # Words that would tell a reader of any email what kind of care this is (42 CFR Part 2). The
@@ -75,19 +76,26 @@ def forget_cached_program() -> None:
     _cache().clear()
 
 
-def program_row() -> Program:
-    """The Program row itself, for changing it; created with defaults on a new install."""
-    forget_cached_program()
+class ProgramMissing(RuntimeError):
+    """The Program row is absent: the database was not built with ``flask db upgrade``."""
+
+
+def _read_row() -> Program:
     program = db.session.scalar(select(Program).order_by(Program.id).limit(1))
     if program is None:
-        program = Program(
-            name=DEFAULT_NAME,
-            sender_name="Family Sessions",
-            reminder_offsets_hours=[48, 2],
+        # Never created here: a page load that writes would hide a database built without
+        # the migrations, and two first requests at once would each insert a row.
+        raise ProgramMissing(
+            "The programs table is empty: run `flask db upgrade`, whose migration inserts "
+            "the default program settings."
         )
-        db.session.add(program)
-        db.session.flush()
     return program
+
+
+def program_row() -> Program:
+    """The Program row itself, for changing it; raises ProgramMissing when there is none."""
+    forget_cached_program()
+    return _read_row()
 
 
 def get_program() -> ProgramSettings:
@@ -95,8 +103,7 @@ def get_program() -> ProgramSettings:
     cache = _cache()
     settings, loaded_at = cache.get("settings"), cache.get("loaded_at", 0.0)
     if settings is None or time.monotonic() - loaded_at > CACHE_SECONDS:
-        row = db.session.scalar(select(Program).order_by(Program.id).limit(1))
-        settings = ProgramSettings.of(row if row is not None else program_row())
+        settings = ProgramSettings.of(_read_row())
         cache.update(settings=settings, loaded_at=time.monotonic())
     return settings
 
@@ -112,8 +119,14 @@ def update_program(
     minimum_notice_hours: int,
     waitlist_hold_hours: int,
     buffer_minutes: int | None = None,
+    actor: User | None,
+    now: datetime,
 ) -> Program:
-    """Change the program's settings; raises ValidationError naming the offending field."""
+    """Change the program's settings; raises ValidationError naming the offending field.
+
+    Audited as ``program.updated`` with each changed field's old and new value (the settings
+    hold no secrets); `actor` is None when done from the command line.
+    """
     if not is_valid_timezone(timezone):
         raise ValidationError("Choose a time zone from the list.", field="timezone")
     if match := CLINICAL.search(sender_name):
@@ -130,17 +143,29 @@ def update_program(
         )
     if buffer_minutes is not None and not 0 <= buffer_minutes <= 120:
         raise ValidationError("Use 0 to 120 minutes.", field="buffer_minutes")
-    program = program_row()
-    program.name = name.strip()
-    program.sender_name = sender_name.strip()
-    program.timezone = timezone
-    program.reminder_offsets_hours = offsets
-    program.cancellation_window_hours = cancellation_window_hours
-    program.booking_horizon_days = booking_horizon_days
-    program.minimum_notice_hours = minimum_notice_hours
-    program.waitlist_hold_hours = waitlist_hold_hours
+    wanted = {
+        "name": name.strip(),
+        "sender_name": sender_name.strip(),
+        "timezone": timezone,
+        "reminder_offsets_hours": offsets,
+        "cancellation_window_hours": cancellation_window_hours,
+        "booking_horizon_days": booking_horizon_days,
+        "minimum_notice_hours": minimum_notice_hours,
+        "waitlist_hold_hours": waitlist_hold_hours,
+    }
     if buffer_minutes is not None:
-        program.buffer_minutes = buffer_minutes
+        wanted["buffer_minutes"] = buffer_minutes
+    program = program_row()
+    changes = {}
+    for field, value in wanted.items():
+        old = getattr(program, field)
+        if old != value:
+            changes[field] = {"old": old, "new": value}
+            setattr(program, field, value)
+    if changes:
+        audit.record(
+            "program.updated", actor=actor, obj=program, detail={"changes": changes}, now=now
+        )
     db.session.flush()
     forget_cached_program()
     return program

@@ -43,3 +43,29 @@ def test_resetting_mfa_makes_staff_enrol_again(app, runner):
     assert response.status_code == 302 and response.location.endswith("/account/mfa")
     with app.app_context():
         assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mfa.reset"))
+
+
+def test_create_admin_makes_a_verified_admin_and_audits_it_without_an_actor(app, runner):
+    result = runner.invoke(
+        args=["create-admin", "--name", "Alex Admin", "--email", "Alex@Example.org"],
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        admin = db.session.scalar(select(User).where(User.email == "alex@example.org"))
+        assert admin.role == Role.ADMIN and admin.verified_at is not None
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "account.created"))
+        assert (event.actor_id, event.object_id) == (None, admin.id)
+        assert "password" not in str(event.detail)
+
+
+def test_create_admin_refuses_an_address_in_use_and_writes_nothing(app, runner):
+    saved_user(app, Role.FAMILY, "maria@example.org")
+    result = runner.invoke(
+        args=["create-admin", "--name", "Maria Admin", "--email", "maria@example.org"],
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code != 0 and "already exists" in result.output
+    with app.app_context():
+        created = select(AuditEvent).where(AuditEvent.action == "account.created")
+        assert db.session.scalar(created) is None

@@ -20,6 +20,7 @@ from familylink.services import booking
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from tests.booking_setup import add_family, create_clinic
 from tests.factories import create_user
+from tests.moments import NOON
 
 
 @pytest.fixture
@@ -429,6 +430,8 @@ def test_the_buffer_setting_is_checked(app_ctx):
         booking_horizon_days=28,
         minimum_notice_hours=12,
         waitlist_hold_hours=12,
+        actor=None,
+        now=NOON,
     )
     with pytest.raises(ValidationError) as error:
         update_program(**args, buffer_minutes=500)

@@ -1,8 +1,18 @@
 import pytest
+from sqlalchemy import delete, func, select
 
 from familylink.extensions import db
+from familylink.models import AuditEvent, Program, Role
 from familylink.services.errors import ValidationError
-from familylink.services.program import get_program, update_program
+from familylink.services.program import (
+    ProgramMissing,
+    forget_cached_program,
+    get_program,
+    program_row,
+    update_program,
+)
+from tests.factories import create_user
+from tests.moments import NOON
 
 SETTINGS = {
     "name": "Lakeside Program",
@@ -13,6 +23,8 @@ SETTINGS = {
     "booking_horizon_days": 28,
     "minimum_notice_hours": 12,
     "waitlist_hold_hours": 12,
+    "actor": None,
+    "now": NOON,
 }
 
 
@@ -55,3 +67,44 @@ def test_bad_settings_are_refused_and_change_nothing(app_ctx, changes, field):
 def test_a_sender_name_is_refused_only_for_whole_clinical_words(app_ctx, name):
     update_program(**{**SETTINGS, "sender_name": name})
     assert get_program().sender_name == name
+
+
+def test_a_fresh_install_has_the_default_program_row(app_ctx):
+    program = get_program()
+    assert (program.name, program.sender_name, program.timezone) == (
+        "FamilyLink",
+        "Family Sessions",
+        "America/New_York",
+    )
+    assert program.reminder_offsets_hours == (48, 2)
+    assert db.session.scalar(select(func.count(Program.id))) == 1
+
+
+@pytest.mark.parametrize("read", [get_program, program_row])
+def test_a_missing_program_row_is_an_error_not_an_insert(app_ctx, read):
+    db.session.execute(delete(Program))
+    forget_cached_program()
+    with pytest.raises(ProgramMissing, match="flask db upgrade"):
+        read()
+    assert db.session.scalar(select(func.count(Program.id))) == 0
+
+
+def test_a_change_is_audited_with_each_changed_field_old_and_new(app_ctx):
+    admin = create_user(Role.ADMIN, email="admin@example.org")
+    update_program(**{**SETTINGS, "actor": admin, "booking_horizon_days": 28})
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "program.updated"))
+    assert (event.actor_id, event.at, event.object_type) == (admin.id, NOON, "programs")
+    assert event.detail == {
+        "changes": {
+            "name": {"old": "FamilyLink", "new": "Lakeside Program"},
+            "sender_name": {"old": "Family Sessions", "new": "Lakeside Sessions"},
+            "timezone": {"old": "America/New_York", "new": "America/Chicago"},
+        }
+    }
+
+
+def test_saving_unchanged_settings_writes_no_audit_row(app_ctx):
+    update_program(**SETTINGS)
+    update_program(**SETTINGS)
+    actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert actions == ["program.updated"]

@@ -60,3 +60,16 @@ def test_the_admin_changes_the_buffer_between_sessions(app, admin_client):
     with app.app_context():
         assert get_program().buffer_minutes == 25
     assert 'value="25"' in admin_client.get("/admin/settings").get_data(as_text=True)
+
+
+def test_a_settings_change_is_audited_as_the_admin(app, admin_client):
+    from sqlalchemy import select
+
+    from familylink.models import AuditEvent, User
+
+    admin_client.post("/admin/settings", data=FORM)
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "program.updated"))
+        admin = db.session.scalar(select(User).where(User.email == "admin@example.org"))
+        assert event.actor_id == admin.id
+        assert event.detail["changes"]["buffer_minutes"] == {"old": 10, "new": 15}

@@ -7,7 +7,15 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, ConsentRecord, FamilyLink, OutboxEmail, Role, User
+from familylink.models import (
+    AuditEvent,
+    ConsentRecord,
+    FamilyLink,
+    OutboxEmail,
+    Role,
+    Scope,
+    User,
+)
 from familylink.services import consent
 from tests.factories import PASSWORD, create_consent, create_user
 from tests.moments import NOON
@@ -199,7 +207,7 @@ def test_what_was_shared_lists_disclosures(app, client, auth, ids):
 def test_the_family_home_lists_first_names_and_what_is_allowed(app, client, auth, ids):
     auth.login("maria@example.org")
     page = client.get("/family/").get_data(as_text=True)
-    assert "Jordan" in page and "Whether they attended" in page
+    assert "Jordan" in page and f"<li>{Scope.ATTENDANCE.label}</li>" in page
     assert "Jordan Rivera" not in page
 
 
@@ -243,7 +251,13 @@ def test_access_ends_at_the_expiry_instant_on_the_page(app, make_app, ids):
 def test_a_therapist_sees_their_own_patients_family_contacts(app, client, auth, ids):
     auth.login("lee@example.org")
     page = client.get(f"/therapist/patients/{ids['jordan']}/family").get_data(as_text=True)
-    for text in ("Maria Rivera", "Mother", "maria@example.org", "scheduling, attendance", "active"):
+    for text in (
+        "Maria Rivera",
+        "Mother",
+        "maria@example.org",
+        "Family session times, Attendance",
+        "active",
+    ):
         assert text in page
 
 
@@ -372,3 +386,36 @@ def test_an_expired_invitation_is_refused(app, make_app, client, auth, ids):
     link = _invitation_link(app, "luis@example.org")
     later = make_app(NOW_OVERRIDE=NOON + timedelta(days=15)).test_client()
     assert later.get(link).status_code == 400
+
+
+# --- Each scope's words come from Scope ----------------------------------------------------
+
+
+def test_the_form_the_printable_copy_and_the_family_page_show_scope_explanations(
+    app, client, auth, ids
+):
+    """One set of words per scope: what the patient ticks is what is printed and what the
+    family member is told."""
+    auth.login("jordan@example.org")
+    form = client.get("/patient/consents/new").get_data(as_text=True)
+    for scope in Scope:
+        assert str(escape(scope.explanation)) in form
+        assert f">{scope.label}</label>" in form
+    data = {**FORM, "recipient_email": "luis@example.org", "recipient_name": "Luis Rivera"}
+    data.pop("scope_attendance")  # the printable copy must show only what was chosen
+    assert client.post("/patient/consents/new", data=data).status_code == 302
+    with app.app_context():
+        signed = db.session.scalar(
+            select(ConsentRecord).where(ConsentRecord.recipient_email == "luis@example.org")
+        )
+        signed_id, chosen = signed.id, signed.scopes
+    printable = client.get(f"/patient/consents/{signed_id}").get_data(as_text=True)
+    for scope in Scope:
+        box = "x" if scope in chosen else " "
+        assert str(escape(f"[{box}] {scope.explanation}")) in printable
+    client.post("/logout")
+    auth.login("maria@example.org")
+    family_page = client.get(f"/family/patients/{ids['jordan']}").get_data(as_text=True)
+    for scope in (Scope.SCHEDULING, Scope.ATTENDANCE):
+        assert str(escape(scope.explanation)) in family_page
+    assert str(escape(Scope.PROGRESS.explanation)) not in family_page

@@ -17,6 +17,7 @@ from familylink.models import (
     ExpiryKind,
     FamilyLink,
     Role,
+    Scope,
     TokenPurpose,
     User,
 )
@@ -28,7 +29,6 @@ from familylink.services.consent.wording import (
     FORM_VERSION,
     RELIANCE_STATEMENT,
     REVOCATION_STATEMENT,
-    SCOPE_EXPLANATIONS,
     render_snapshot,
 )
 from familylink.services.errors import NotFound, ValidationError
@@ -45,7 +45,7 @@ class ConsentDetails:
     recipient_relationship: str | None = None
     recipient_email: str | None = None
     purpose: str | None = DEFAULT_PURPOSE
-    scopes: list[str] = field(default_factory=list)
+    scopes: list[Scope] = field(default_factory=list)
     expiry_kind: str | None = None
     expiry_date: date | None = None
     expiry_days_after_episode: int | None = None
@@ -100,7 +100,7 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
         raise ValidationError("Say what the information is for.", field="purpose")
     if len(purpose) > 500:
         raise ValidationError("Use at most 500 characters.", field="purpose")
-    scopes = [s for s in SCOPE_EXPLANATIONS if s in set(details.scopes or [])]
+    scopes = [s for s in Scope if s in set(details.scopes or [])]
     if not scopes:
         raise ValidationError("Choose at least one kind of information to share.", field="scopes")
     zone = get_program().timezone
@@ -151,10 +151,8 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
         "recipient_relationship": relationship,
         "recipient_email": email,
         "purpose": purpose,
-        "scope_scheduling": "scheduling" in scopes,
-        "scope_attendance": "attendance" in scopes,
-        "scope_progress": "progress" in scopes,
-        "information_description": " ".join(SCOPE_EXPLANATIONS[s] for s in scopes),
+        **{f"scope_{s}": s in scopes for s in Scope},
+        "information_description": " ".join(s.explanation for s in scopes),
         "revocation_statement": f"{REVOCATION_STATEMENT} {RELIANCE_STATEMENT}",
         "signature_name": signature,
         **expiry,

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import render_template
 
 from familylink.models import User
+from familylink.models.consent import Scope
 
 #: Version of the consent wording; the snapshot template is ``consent/text_v<FORM_VERSION>.txt``.
 FORM_VERSION = "1"
@@ -15,13 +16,8 @@ FORM_VERSION = "1"
 DEFAULT_PURPOSE = "Coordinating and taking part in family therapy."
 
 #: Plain-language meaning of each scope, shown beside its checkbox and kept in the snapshot.
-SCOPE_EXPLANATIONS = {
-    "scheduling": "Family session times: they can see and book family sessions with my "
-    "therapist, and get email reminders about them.",
-    "attendance": "Attendance: they can see whether I came to my sessions.",
-    "progress": "General progress: my therapist can share short, general notes about how I am "
-    "doing, written for my family. Never my therapy notes.",
-}
+#: The words are Scope's own; this mapping stays for callers that look them up by name.
+SCOPE_EXPLANATIONS = {scope: scope.explanation for scope in Scope}
 
 REVOCATION_STATEMENT = (
     "I can take back (revoke) this consent at any time, for one person at a time: on my "
@@ -53,7 +49,6 @@ def form_terms() -> dict:
     """The fixed wording the form shows, passed to both the page and the snapshot."""
     return {
         "form_version": FORM_VERSION,
-        "scope_explanations": SCOPE_EXPLANATIONS,
         "revocation_statement": REVOCATION_STATEMENT,
         "reliance_statement": RELIANCE_STATEMENT,
         "redisclosure_notice": REDISCLOSURE_NOTICE,
