@@ -3,7 +3,7 @@
     .venv/bin/python bench/reminders.py [--count 10000] [--database sqlite|postgresql|both]
 
 Seeds sessions whose COUNT reminders are due, runs the real sweep (`reminders.run_sweep`) and
-the real sender (`mailer.send_pending`, as `flask mail send` does) against a local aiosmtpd
+the real sender (`mail.send_pending`, as `flask mail send` does) against a local aiosmtpd
 sink (its own process). Just before and just after the sender, COUNT pre-built messages of
 the same size go with plain smtplib over one connection to the same sink; the mean of those
 two runs is the baseline. Prints both rates and their ratio.
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
+from email.policy import SMTP
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,7 +34,8 @@ from familylink import create_app  # noqa: E402
 from familylink.extensions import db  # noqa: E402
 from familylink.models import OutboxEmail, OutboxStatus, Role, User  # noqa: E402
 from familylink.models.types import utcnow  # noqa: E402
-from familylink.services import mailer, reminders  # noqa: E402
+from familylink.services import mail, reminders  # noqa: E402
+from familylink.services.mail.delivery import LeasedEmail  # noqa: E402
 
 
 def free_port() -> int:
@@ -180,7 +182,7 @@ def prebuilt_messages(app, count: int) -> list[tuple[str, str, bytes]]:
     with app.app_context():
         row = db.session.scalar(select(OutboxEmail).limit(1))
         sender = ("Family Sessions", app.config["MAIL_DEFAULT_SENDER"])
-        data = mailer.message_bytes(mailer.LeasedEmail.of(row), sender, date=time.time())
+        data = mail.build_message(LeasedEmail.of(row), sender).as_bytes(policy=SMTP)
         return [(sender[1], row.to_address, data) for _ in range(count)]
 
 
@@ -244,7 +246,7 @@ def run(database: str, url: str, count: int, sink: Sink) -> dict:
         raw_before = plain_smtplib_seconds(messages, sink)
         sink.count = 0
         started = time.perf_counter()
-        report = mailer.send_pending(now=now, worker="bench")
+        report = mail.send_pending(now=now, worker="bench")
         sender_seconds = time.perf_counter() - started
         sent = db.session.scalar(
             select(func.count()).where(OutboxEmail.status == OutboxStatus.SENT)

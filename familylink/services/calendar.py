@@ -24,7 +24,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import audit
-from familylink.services.mailer import Attachment
+from familylink.services.mail import Attachment
 from familylink.services.timefmt import format_local
 
 PRODID = "-//FamilyLink//Family sessions//EN"

@@ -30,7 +30,7 @@ from familylink.models import (
     TokenPurpose,
     User,
 )
-from familylink.services import audit, mailer, tokens
+from familylink.services import audit, mail, tokens
 from familylink.services.errors import Conflict, InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password
 from familylink.services.program import get_program
@@ -325,7 +325,7 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
     Every element §2.31 requires must be there: recipient, purpose, at least one kind of
     information, an expiry, the signature (the name on file) and the acknowledgement.
     """
-    from familylink.services.accounts import normalize_email  # accounts imports mailer
+    from familylink.services.accounts import normalize_email  # accounts imports mail
 
     name = _squash(details.recipient_name)
     if not name:
@@ -542,7 +542,7 @@ def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, ac
         now=now,
     )
     # Sent to the address, not an account: the invitation is what lets them link at all.
-    mailer.queue_email(
+    mail.queue_email(
         "family_invitation",
         to=consent.recipient_email,
         dedupe_key=f"family_invitation:{consent.id}",
@@ -550,7 +550,7 @@ def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, ac
         actor=actor,
         patient_id=patient.id,
         context={
-            "link": mailer.external_url("family.accept_invitation", token=raw),
+            "link": mail.external_url("family.accept_invitation", token=raw),
             "recipient_name": consent.recipient_name,
             "patient_first_name": patient.first_name,
         },
@@ -776,11 +776,11 @@ def _end_access(consent: ConsentRecord, reason: str, *, now: datetime, actor: Us
             FamilyLink.recipient_email == consent.recipient_email,
         )
     ).all()
-    cancelled = mailer.cancel_pending_to_address(
+    cancelled = mail.cancel_pending_to_address(
         now=now, to_address=consent.recipient_email, patient_id=patient.id
     )
     for link in links:
-        cancelled += mailer.cancel_pending(
+        cancelled += mail.cancel_pending(
             now=now, to_user_id=link.family_user_id, patient_id=patient.id
         )
         consent_ended.send(
@@ -797,7 +797,7 @@ def _end_access(consent: ConsentRecord, reason: str, *, now: datetime, actor: Us
     )
     therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
     if therapist is not None:
-        mailer.queue_email(
+        mail.queue_email(
             "family_access_ended_therapist",
             to=therapist,
             dedupe_key=f"consent_ended_therapist:{consent.id}",
@@ -807,12 +807,12 @@ def _end_access(consent: ConsentRecord, reason: str, *, now: datetime, actor: Us
                 "patient_first_name": patient.first_name,
                 "consent": consent,
                 "reason": reason,
-                "link": mailer.external_url("therapist.family_contacts", patient_id=patient.id),
+                "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
             },
         )
     family_user = db.session.get(User, links[0].family_user_id) if links else None
     # Neutral, and not tied to the patient, so the cancellation above does not stop it.
-    mailer.queue_email(
+    mail.queue_email(
         "family_access_ended",
         to=family_user or consent.recipient_email,
         dedupe_key=f"family_access_ended:{consent.id}",
@@ -896,7 +896,7 @@ def sweep_consents(now: datetime) -> SweepReport:
             _end_access(consent, ClosureReason.EXPIRED, now=now, actor=None)
             report.expired += 1
         elif end - EXPIRING_SOON <= now:
-            queued = mailer.queue_email(
+            queued = mail.queue_email(
                 "consent_expiring",
                 to=patient,
                 dedupe_key=f"consent_expiring:{consent.id}",
@@ -904,7 +904,7 @@ def sweep_consents(now: datetime) -> SweepReport:
                 context={
                     "consent": consent,
                     "ends_at": end,
-                    "link": mailer.external_url("patient.consents"),
+                    "link": mail.external_url("patient.consents"),
                 },
             )
             report.reminded += queued is not None

@@ -33,7 +33,7 @@ from familylink.models import (
     User,
     VersionSource,
 )
-from familylink.services import audit, consent, mailer
+from familylink.services import audit, consent, mail
 from familylink.services.errors import NotFound, ValidationError
 
 CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
@@ -505,12 +505,12 @@ def release_due(*, now: datetime) -> list[Assignment]:
             continue
         assignment.released_at = now
         member = db.session.get(User, assignment.family_user_id)
-        mailer.queue_email(
+        mail.queue_email(
             "module_assigned",
             to=member,
             dedupe_key=f"module_assigned:{assignment.id}:{assignment.release_at.isoformat()}",
             now=now,
-            context={"link": mailer.external_url("learn.library")},
+            context={"link": mail.external_url("learn.library")},
             patient_id=assignment.patient_id,
         )
         audit.record(

@@ -30,7 +30,7 @@ from familylink.models import (
     SeatStatus,
     User,
 )
-from familylink.services import consent, mailer
+from familylink.services import consent, mail
 from familylink.services.calendar import neutral_title, where
 from familylink.services.program import get_program
 from familylink.services.timefmt import format_local
@@ -152,7 +152,7 @@ def reminder_context(appointment: Appointment, person: User) -> dict:
         "where": where(appointment),
         "video": session_type.mode == "video",
         "therapist_name": appointment.therapist.name,
-        "sign_in_link": mailer.external_url("auth.login"),
+        "sign_in_link": mail.external_url("auth.login"),
     }
 
 
@@ -161,13 +161,13 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     due = due_reminders(now, since=since)
     queued_before = _already_queued([r.dedupe_key for r in due])
     count = 0
-    sign_in = mailer.external_url("auth.login") if due else ""
+    sign_in = mail.external_url("auth.login") if due else ""
     for reminder in due:
         if reminder.dedupe_key in queued_before:
             continue
         context = reminder_context(reminder.appointment, reminder.person)
         context["sign_in_link"] = sign_in
-        row = mailer.queue_email(
+        row = mail.queue_email(
             KIND,
             to=reminder.person,
             dedupe_key=reminder.dedupe_key,

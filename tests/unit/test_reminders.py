@@ -15,7 +15,7 @@ from familylink.models import (
     OutboxStatus,
     Role,
 )
-from familylink.services import booking, mailer, reminders
+from familylink.services import booking, mail, reminders
 from familylink.services.timefmt import format_local
 from tests.booking_setup import add_appointment, create_clinic, create_session_types
 from tests.factories import create_consent, create_user
@@ -51,7 +51,7 @@ def reminder_rows():
 
 def sweep_and_send(now):
     queued = reminders.run_sweep(now)
-    mailer.send_pending(now=now)
+    mail.send_pending(now=now)
     return queued
 
 
@@ -95,7 +95,7 @@ def test_two_workers_sweeping_at_once_queue_each_reminder_once(clinic, mail_app,
             with mail_app.app_context():
                 start.wait()
                 reminders.run_sweep(moment)
-                mailer.send_pending(now=moment)
+                mail.send_pending(now=moment)
                 db.session.remove()
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
@@ -129,7 +129,7 @@ def test_a_rescheduled_session_gets_reminders_for_its_new_time_only(clinic, smtp
     db.session.commit()
     old_rows = reminder_rows()
     assert {row.status for row in old_rows} == {OutboxStatus.CANCELLED}
-    mailer.send_pending(now=old_moment)
+    mail.send_pending(now=old_moment)
     assert delivered(smtp_server) == []
     assert sweep_and_send(new_start - timedelta(hours=48)) == 2
     assert delivered_to(smtp_server) == sorted([clinic.family.email, clinic.patient.email])
@@ -146,7 +146,7 @@ def test_a_cancelled_session_gets_no_reminders(clinic, smtp_server, now):
     db.session.commit()
     assert {row.status for row in reminder_rows()} == {OutboxStatus.CANCELLED}
     assert sweep_and_send(starts_at - timedelta(hours=2)) == 0
-    mailer.send_pending(now=starts_at - timedelta(hours=2))
+    mail.send_pending(now=starts_at - timedelta(hours=2))
     assert delivered(smtp_server) == []
 
 
@@ -163,12 +163,12 @@ def test_an_ended_consent_gets_no_reminder_and_a_queued_one_is_cancelled_at_send
     db.session.commit()
     moment = starts_at - timedelta(hours=48)
     assert reminders.run_sweep(moment) == 3  # Maria, Luis and the patient
-    mailer.send_pending(now=moment + timedelta(hours=1))  # Luis's consent ended meanwhile
+    mail.send_pending(now=moment + timedelta(hours=1))  # Luis's consent ended meanwhile
     assert luis.email not in delivered_to(smtp_server)
     (luis_row,) = [r for r in reminder_rows() if r.to_user_id == luis.id]
     assert luis_row.status == OutboxStatus.CANCELLED and luis_row.last_error == "consent ended"
     assert reminders.run_sweep(starts_at - timedelta(hours=2)) == 2  # not Luis
-    mailer.send_pending(now=starts_at - timedelta(hours=2))
+    mail.send_pending(now=starts_at - timedelta(hours=2))
     assert luis.email not in delivered_to(smtp_server)
     assert len(delivered(smtp_server)) == 4
 
@@ -202,7 +202,7 @@ def test_a_reminder_still_queued_when_the_session_starts_is_dropped(clinic, smtp
     seat = book_ahead(clinic, now)
     starts_at = seat.appointment.starts_at
     reminders.run_sweep(starts_at - timedelta(hours=2))
-    report = mailer.send_pending(now=starts_at + timedelta(minutes=1))
+    report = mail.send_pending(now=starts_at + timedelta(minutes=1))
     assert report.cancelled == 2 and delivered(smtp_server) == []
 
 
@@ -243,9 +243,9 @@ def test_a_reminder_48_hours_before_a_session_after_a_dst_change_is_sent_once_at
         for minutes in (1, 30, 60, 120):
             assert sweep_and_send(sent_at + timedelta(minutes=minutes)) == 0
         assert delivered_to(smtp_server) == sorted([family.email, patient.email])
-        (mail,) = [m for m in delivered(smtp_server) if m["To"] == family.email]
-        assert local_text in mail.get_body(("plain",)).get_content()
-        assert "America/New_York" in mail.get_body(("plain",)).get_content()
+        (message,) = [m for m in delivered(smtp_server) if m["To"] == family.email]
+        assert local_text in message.get_body(("plain",)).get_content()
+        assert "America/New_York" in message.get_body(("plain",)).get_content()
         db.session.rollback()
 
 
