@@ -8,11 +8,12 @@ from sqlalchemy import select, update
 
 from familylink.config import apply_database_defaults
 from familylink.extensions import db
-from familylink.models import AuditEvent, OutboxEmail, OutboxStatus
-from familylink.services import mail
+from familylink.models import AuditEvent, OutboxEmail, OutboxStatus, Role
+from familylink.services import audit, mail
 from familylink.services.mail import delivery
 from familylink.services.program import program_row
 from tests.conftest import DISCONNECT, free_port
+from tests.factories import create_user
 
 
 @pytest.fixture
@@ -218,8 +219,7 @@ def test_after_the_server_closes_the_connection_the_rest_go_on_the_next_pass(
 def test_a_message_that_cannot_be_built_fails_alone_and_is_not_retried(
     mail_ctx, smtp_server, now, bad_id, statuses
 ):
-    """The second message is first built while the server accepts the first one: either way
-    the unbuildable one fails and the other is delivered."""
+    """First or next in the batch, the unbuildable one fails and the other is delivered."""
     _queue(2, now)
     db.session.execute(
         update(OutboxEmail)
@@ -339,7 +339,7 @@ def test_accents_long_html_lines_and_a_calendar_attachment_arrive_intact(
 ):
     program = program_row()
     program.sender_name = "Séances en famille"
-    _queue(1, now)  # first in the batch, so the message below is built while it is accepted
+    _queue(1, now)  # not alone in the batch
     row = mail.queue_email(
         "password_reset",
         to="zoe@example.org",
@@ -363,3 +363,78 @@ def test_accents_long_html_lines_and_a_calendar_attachment_arrive_intact(
     assert ics.get_content_type() == "text/calendar" and ics.get_param("method") == "REQUEST"
     assert ics.get_filename() == "session.ics"
     assert ics.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+
+
+def _queue_about_a_patient(now):
+    """One email to a family member about a patient, needing the scheduling scope."""
+    patient = create_user(Role.PATIENT, mfa=False)
+    family = create_user(Role.FAMILY)
+    db.session.flush()
+    row = mail.queue_email(
+        "password_reset",
+        to=family,
+        dedupe_key="about-a-patient",
+        now=now,
+        context={"link": "https://familylink.test/reset/x"},
+        patient_id=patient.id,
+        required_scope="scheduling",
+    )
+    db.session.commit()
+    return row, family, patient
+
+
+def test_a_delivered_emails_audit_row_has_the_shape_of_one_written_by_audit_record(
+    mail_ctx, smtp_server, now
+):
+    row, family, patient = _queue_about_a_patient(now)
+    assert mail.send_pending(now=now, consent_check=lambda pairs, scope, *, now: pairs).sent == 1
+    reference = audit.record(
+        "email.sent",
+        object_type="outbox_emails",
+        object_id=row.id,
+        patient_id=patient.id,
+        recipient_id=family.id,
+        detail={"kind": "password_reset"},
+        now=now,
+    )
+    db.session.commit()
+    # Read as table rows: insert_key is written by the ORM but not mapped to an attribute.
+    events = AuditEvent.__table__
+    rows = db.session.execute(
+        select(*events.c).where(events.c.action == "email.sent").order_by(events.c.id)
+    ).mappings()
+    sent, written = [dict(row) for row in rows]
+    assert written["id"] == reference.id
+    assert [c for c, v in sent.items() if v is None] == [c for c, v in written.items() if v is None]
+    assert sent["insert_key"] is not None and sent["insert_key"] != written["insert_key"]
+    # The same values, but for the row's own id and key, and the instant (the pass's `now`
+    # plus the time it has taken).
+    for column in ("id", "insert_key", "at"):
+        del sent[column], written[column]
+    assert sent == written
+    assert sent["detail"] == {"kind": "password_reset"}
+
+
+def test_the_consent_check_given_decides_and_is_asked_once_per_batch(mail_ctx, smtp_server, now):
+    row, family, patient = _queue_about_a_patient(now)
+    asked = []
+
+    def nobody(pairs, scope, *, now):
+        asked.append((pairs, scope))
+        return set()
+
+    report = mail.send_pending(now=now, consent_check=nobody)
+    assert report.cancelled == 1 and smtp_server.messages == []
+    assert asked == [({(family.id, patient.id)}, "scheduling")]
+    assert _row().last_error == "consent ended"
+
+
+def test_without_a_consent_check_nothing_is_leased_or_sent(mail_ctx, smtp_server, now):
+    _queue(1, now)
+    del mail_ctx.extensions[mail.CONSENT_CHECK]
+    with pytest.raises(RuntimeError, match="no consent check"):
+        mail.send_pending(now=now)
+    items = mail.claim_batch(now=now, limit=10, worker="w")  # not leased by the failed pass
+    with pytest.raises(RuntimeError, match="no consent check"):
+        mail.deliver_batch(items, now=now)
+    assert smtp_server.messages == [] and _statuses() == ["pending"]
