@@ -438,3 +438,27 @@ def test_without_a_consent_check_nothing_is_leased_or_sent(mail_ctx, smtp_server
     with pytest.raises(RuntimeError, match="no consent check"):
         mail.deliver_batch(items, now=now)
     assert smtp_server.messages == [] and _statuses() == ["pending"]
+
+
+def test_queueing_many_skips_keys_queued_before_and_audits_only_what_it_adds(mail_ctx, now):
+    _queue(1, now)  # test:0, queued one by one
+    emails = [
+        mail.Queued(
+            "password_reset",
+            to=f"Person{i}@example.org",
+            dedupe_key=f"test:{i}",
+            context={"link": "https://familylink.test/reset/x", "recipient": None},
+            send_at=now + timedelta(hours=1),
+        )
+        for i in range(3)
+    ]
+    assert mail.queue_many(emails, now=now) == 2
+    db.session.commit()
+    assert mail.queue_many(emails, now=now) == 0
+    rows = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+    assert [row.to_address for row in rows] == [f"person{i}@example.org" for i in range(3)]
+    assert [row.next_attempt_at for row in rows] == [now] + [now + timedelta(hours=1)] * 2
+    assert all(row.status == OutboxStatus.PENDING and row.attempts == 0 for row in rows)
+    assert "https://familylink.test/reset/x" in rows[2].text_body
+    queued = select(AuditEvent.object_id).where(AuditEvent.action == "email.queued")
+    assert sorted(db.session.scalars(queued)) == [row.id for row in rows]

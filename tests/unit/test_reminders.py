@@ -11,6 +11,7 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import (
     AppointmentAttendee,
+    AuditEvent,
     OutboxEmail,
     OutboxStatus,
     Role,
@@ -291,4 +292,63 @@ def test_finding_due_reminders_takes_the_same_queries_for_one_session_or_many(cl
     one = queries_for(1, now + timedelta(days=3))
     db.session.rollback()
     many = queries_for(4, now + timedelta(days=6))
+    assert many == one
+
+
+def test_overlapping_sweeps_queue_and_audit_each_reminder_once(clinic, mail_app, now):
+    seat = book_ahead(clinic, now)
+    moment = seat.appointment.starts_at - timedelta(hours=2)
+    start = threading.Barrier(2)
+    queued, errors = [], []
+
+    def sweeper():
+        try:
+            with mail_app.app_context():
+                start.wait()
+                queued.append(reminders.run_sweep(moment))
+                db.session.remove()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sweeper) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and sorted(queued) == [0, 2]
+    db.session.rollback()
+    rows = reminder_rows()
+    events = db.session.scalars(
+        select(AuditEvent.object_id).where(
+            AuditEvent.action == "email.queued", AuditEvent.detail["kind"].as_string() == "reminder"
+        )
+    ).all()
+    assert len(rows) == 2 and sorted(events) == [row.id for row in rows]
+
+
+def test_a_sweep_queues_a_window_in_the_same_statements_for_one_session_or_many(clinic, now):
+    from familylink.services.program import get_program
+    from tests.conftest import QueryCounter
+
+    def statements_for(sessions: int, first: datetime) -> int:
+        for i in range(sessions):
+            add_appointment(
+                clinic.therapist,
+                clinic.patient,
+                clinic.family,
+                clinic.private,
+                starts_at=first + timedelta(hours=i),
+                booked_at=now,
+            )
+        db.session.flush()
+        db.session.expunge_all()  # nothing already loaded helps
+        moment = first + timedelta(hours=sessions - 1) - timedelta(hours=48)
+        get_program()  # settings are cached between sweeps; their load is not counted
+        with QueryCounter(db.engine) as counter:
+            assert reminders.queue_due_reminders(moment) == 2 * sessions
+        return counter.count
+
+    one = statements_for(1, now + timedelta(days=3))
+    db.session.rollback()
+    many = statements_for(4, now + timedelta(days=6))
     assert many == one

@@ -11,12 +11,14 @@ from familylink.services.mail.delivery import (
 from familylink.services.mail.outbox import (
     SUBJECTS,
     Attachment,
+    Queued,
     cancel_pending,
     cancel_pending_to_address,
     external_url,
     failed_emails,
     outbox_counts,
     queue_email,
+    queue_many,
     retry_failed,
 )
 from familylink.services.mail.smtp import build_message, message_id
@@ -26,6 +28,7 @@ __all__ = [
     "SUBJECTS",
     "Attachment",
     "DeliveryReport",
+    "Queued",
     "build_message",
     "cancel_pending",
     "cancel_pending_to_address",
@@ -36,6 +39,7 @@ __all__ = [
     "message_id",
     "outbox_counts",
     "queue_email",
+    "queue_many",
     "retry_failed",
     "send_pending",
 ]
