@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import func, select, update
+from sqlalchemy import ARRAY, bindparam, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -153,9 +153,9 @@ class Queued:
 def queue_many(emails: list[Queued], *, now: datetime) -> int:
     """Queue many emails at once, as queue_email would one by one; return how many were new.
 
-    One INSERT (sent in pages) that skips every dedupe key already in the outbox, whoever
-    queued it and even if they committed a moment ago, so sweeps that overlap queue each
-    email once; then the audit rows of those it added, written by the ORM in one INSERT.
+    One INSERT that skips every dedupe key already in the outbox, whoever queued it and
+    even if they committed a moment ago, so sweeps that overlap queue each email once; then
+    the audit rows of those it added, through audit.record and flushed together.
     """
     if not emails:
         return 0
@@ -168,17 +168,29 @@ def queue_many(emails: list[Queued], *, now: datetime) -> int:
             "created_at": now,
             "next_attempt_at": email.send_at or now,
             "not_after": email.not_after,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
         }
         for email in emails
     ]
     outbox = OutboxEmail.__table__
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if db.session.get_bind().dialect.name == "postgresql":
+        # INSERT … SELECT from one array per column: one short statement whatever the count
+        # (psycopg takes seconds to parse a VALUES list of thousands of rows).
+        arrays = []
+        for column in rows[0]:
+            array = ARRAY(outbox.c[column].type)
+            values = bindparam(column, [row[column] for row in rows], array)
+            arrays.append(func.unnest(cast(values, array)))
+        statement = postgresql.insert(outbox).from_select(list(rows[0]), select(*arrays))
+        params = None
+    else:
+        statement, params = sqlite.insert(outbox), rows
     added = db.session.execute(
-        insert(outbox)
-        .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
-        .returning(outbox.c.id, outbox.c.kind, outbox.c.to_user_id, outbox.c.patient_id),
-        rows,
+        statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(
+            outbox.c.id, outbox.c.kind, outbox.c.to_user_id, outbox.c.patient_id
+        ),
+        params,
     ).all()
     for row_id, kind, to_user_id, patient_id in added:
         audit.record(
