@@ -211,8 +211,8 @@ def _settle(item: LeasedEmail, **values) -> bool:
     return True
 
 
-def _record_failure(item: LeasedEmail, error: Exception, *, now: datetime) -> str:
-    """Record a failed attempt: retried later, or failed for good; return which."""
+def _record_failure(item: LeasedEmail, error: Exception, *, now: datetime) -> bool:
+    """Record a failed attempt: True when it will be retried, False when it failed for good."""
     attempts = item.attempts + 1
     smtp_error = isinstance(error, smtplib.SMTPException | OSError)
     last_error = f"{type(error).__name__}: {str(error)[:300]}"
@@ -223,7 +223,7 @@ def _record_failure(item: LeasedEmail, error: Exception, *, now: datetime) -> st
     ):
         next_attempt_at = now + _backoff(attempts)
         _settle(item, attempts=attempts, last_error=last_error, next_attempt_at=next_attempt_at)
-        return "retried"
+        return True
     if not smtp_error:
         log.exception("outbox row %s could not be sent", item.id)
     _settle(item, status=OutboxStatus.FAILED, attempts=attempts, last_error=last_error)
@@ -234,7 +234,7 @@ def _record_failure(item: LeasedEmail, error: Exception, *, now: datetime) -> st
         patient_id=item.patient_id,
         now=now,
     )
-    return "failed"
+    return False
 
 
 def _release(items: list[LeasedEmail]) -> None:
@@ -294,9 +294,12 @@ def deliver_batch(
                 if not use_dev_mailbox:
                     smtp.send(message, sender[1], item.to_address)
             except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
-                outcome = _record_failure(item, error, now=now)
-                setattr(report, outcome, getattr(report, outcome) + 1)
+                if _record_failure(item, error, now=now):
+                    report.retried += 1
+                else:
+                    report.failed += 1
                 db.session.commit()
+                # A message that could not be built never reached the connection.
                 if message is not None and not connection_still_usable(error):
                     # The connection is suspect: hand the rest back for the next pass.
                     smtp.close()
