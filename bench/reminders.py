@@ -3,10 +3,11 @@
     .venv/bin/python bench/reminders.py [--count 10000] [--database sqlite|postgresql|both]
 
 Seeds sessions whose COUNT reminders are due, runs the real sweep (`reminders.run_sweep`) and
-the real sender (`mailer.send_pending`, as `flask mail send` does) against a local aiosmtpd
+the real sender (`mail.send_pending`, as `flask mail send` does) against a local aiosmtpd
 sink (its own process). Just before and just after the sender, COUNT pre-built messages of
 the same size go with plain smtplib over one connection to the same sink; the mean of those
-two runs is the baseline. Prints both rates and their ratio.
+two runs is the baseline. Prints both rates and their ratio, the sweep's seconds, and on
+PostgreSQL the rate of two sender processes at once on the same emails queued again.
 The databases are throwaway: a temporary SQLite file, and the PostgreSQL database named by
 --pg-url (dropped and recreated tables; never point it at real data).
 """
@@ -21,19 +22,22 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
+from email.policy import SMTP
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiosmtpd.controller import Controller  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select, update  # noqa: E402
 
 from bench.harness import say  # noqa: E402
 from familylink import create_app  # noqa: E402
 from familylink.extensions import db  # noqa: E402
 from familylink.models import OutboxEmail, OutboxStatus, Role, User  # noqa: E402
 from familylink.models.types import utcnow  # noqa: E402
-from familylink.services import mailer, reminders  # noqa: E402
+from familylink.services import mail, reminders  # noqa: E402
+from familylink.services.mail.delivery import LeasedEmail  # noqa: E402
+from familylink.services.program import get_program  # noqa: E402
 
 
 def free_port() -> int:
@@ -180,7 +184,7 @@ def prebuilt_messages(app, count: int) -> list[tuple[str, str, bytes]]:
     with app.app_context():
         row = db.session.scalar(select(OutboxEmail).limit(1))
         sender = ("Family Sessions", app.config["MAIL_DEFAULT_SENDER"])
-        data = mailer.message_bytes(mailer.LeasedEmail.of(row), sender, date=time.time())
+        data = mail.build_message(LeasedEmail.of(row), sender).as_bytes(policy=SMTP)
         return [(sender[1], row.to_address, data) for _ in range(count)]
 
 
@@ -210,17 +214,67 @@ def ensure_postgres(url: str) -> None:
     admin.dispose()
 
 
-def run(database: str, url: str, count: int, sink: Sink) -> dict:
-    app = create_app(
+def bench_app(url: str, port: int):
+    return create_app(
         {
             "SECRET_KEY": "bench",
             "SQLALCHEMY_DATABASE_URI": url,
             "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": sink.port,
+            "MAIL_PORT": port,
             "DEV_MAILBOX": False,
             "SERVER_NAME": "familylink.test",
         }
     )
+
+
+def sender_process(url: str, port: int, ready, go) -> None:
+    """One more sender, as a second `flask mail send` would be: its own process and app."""
+    app = bench_app(url, port)
+    with app.app_context():
+        get_program()  # loaded before the clock starts, like the single sender's
+        ready.release()
+        go.wait()
+        mail.send_pending(now=utcnow(), worker=f"bench-{multiprocessing.current_process().pid}")
+
+
+def senders_seconds(app, url: str, sink: Sink, senders: int, count: int) -> float:
+    """Queue the same emails again and time `senders` processes delivering them together."""
+    with app.app_context():
+        db.session.execute(
+            update(OutboxEmail).values(
+                status=OutboxStatus.PENDING, attempts=0, sent_at=None, claimed_by=None
+            )
+        )
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    spawn = multiprocessing.get_context("spawn")
+    ready, go = spawn.Semaphore(0), spawn.Event()
+    processes = [
+        spawn.Process(target=sender_process, args=(url, sink.port, ready, go))
+        for _ in range(senders)
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.acquire()
+    sink.count = 0
+    started = time.perf_counter()
+    go.set()
+    for process in processes:
+        process.join()
+    seconds = time.perf_counter() - started
+    assert all(process.exitcode == 0 for process in processes)
+    with app.app_context():
+        sent = db.session.scalar(
+            select(func.count()).where(OutboxEmail.status == OutboxStatus.SENT)
+        )
+    assert sent == count == sink.count, (sent, count, sink.count)
+    return seconds
+
+
+def run(database: str, url: str, count: int, sink: Sink, senders: int = 1) -> dict:
+    app = bench_app(url, sink.port)
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -244,13 +298,17 @@ def run(database: str, url: str, count: int, sink: Sink) -> dict:
         raw_before = plain_smtplib_seconds(messages, sink)
         sink.count = 0
         started = time.perf_counter()
-        report = mailer.send_pending(now=now, worker="bench")
+        report = mail.send_pending(now=now, worker="bench")
         sender_seconds = time.perf_counter() - started
         sent = db.session.scalar(
             select(func.count()).where(OutboxEmail.status == OutboxStatus.SENT)
         )
         assert report.sent == count == sent == sink.count, (report, sent, sink.count)
     raw_after = plain_smtplib_seconds(messages, sink)
+    several_rate = None
+    if senders > 1:
+        say(f"[{database}] {senders} senders at once…")
+        several_rate = count / senders_seconds(app, url, sink, senders, count)
     with app.app_context():
         db.session.remove()
         db.drop_all()
@@ -261,6 +319,7 @@ def run(database: str, url: str, count: int, sink: Sink) -> dict:
         "sweep_s": sweep_seconds,
         "familylink_rate": count / sender_seconds,
         "smtplib_rate": count / ((raw_before + raw_after) / 2),
+        "several_rate": several_rate,
     }
 
 
@@ -278,20 +337,23 @@ def main() -> None:
             results.append(run("SQLite", url, args.count, sink))
         if args.database in ("postgresql", "both"):
             ensure_postgres(args.pg_url)
-            results.append(run("PostgreSQL", args.pg_url, args.count, sink))
+            results.append(run("PostgreSQL", args.pg_url, args.count, sink, senders=2))
 
     print(f"{args.count} reminders each; sink: aiosmtpd in its own process on 127.0.0.1")
     print("FamilyLink/s: the real sender delivering the reminders the sweep queued")
     print("smtplib/s: plain smtplib, mean of a run just before and one just after the sender")
+    print("2 senders/s: two sender processes at once, on the same emails queued again")
+    print("sweep s: the reminder sweep queueing them all")
     print(
         f"{'database':<12}{'FamilyLink/s':>14}{'smtplib/s':>12}{'ratio':>8}"
-        f"{'sweep s':>9}{'seed s':>9}"
+        f"{'2 senders/s':>13}{'sweep s':>9}{'seed s':>9}"
     )
     for r in results:
         ratio = r["familylink_rate"] / r["smtplib_rate"]
+        several = "-" if r["several_rate"] is None else f"{r['several_rate']:.0f}"
         print(
             f"{r['database']:<12}{r['familylink_rate']:>14.0f}{r['smtplib_rate']:>12.0f}"
-            f"{ratio:>8.2f}{r['sweep_s']:>9.1f}{r['seed_s']:>9.1f}"
+            f"{ratio:>8.2f}{several:>13}{r['sweep_s']:>9.2f}{r['seed_s']:>9.1f}"
         )
 
 

@@ -229,7 +229,13 @@ def register_sweeps(app: Flask) -> None:
     ended are closed before anything is released to the people they covered.
     """
     from familylink.cli import run_consent_sweep
-    from familylink.services import learning
+    from familylink.services import learning, mail
+
+    # The one place that tells the sender whose consent still holds (the mail code imports
+    # no domain rule, and refuses to send without this).
+    from familylink.services.access import pairs_with_scope
+
+    app.extensions[mail.CONSENT_CHECK] = pairs_with_scope
 
     sweeps = app.extensions.setdefault("familylink_sweeps", [])
     sweeps.extend([run_consent_sweep, _booking_sweep, learning.release_sweep])

@@ -46,14 +46,14 @@ mail_cli = AppGroup("mail", help="Deliver queued emails from the outbox.")
 )
 @now_option
 def mail_send(now_text):
-    from familylink.services import mailer
+    from familylink.services import mail
 
     now = parse_now(now_text)
     # The worker's sweeps first (reminders due by then among them), so `--now` shows them.
     for hook in current_app.extensions.get("familylink_sweeps", []):
         hook(now)
         db.session.commit()
-    report = mailer.send_pending(now=now, worker=_worker_name())
+    report = mail.send_pending(now=now, worker=_worker_name())
     click.echo(f"Mail pass done: {report}.")
 
 
@@ -61,7 +61,7 @@ def mail_send(now_text):
 @click.option("--interval", default=10.0, show_default=True, help="Seconds to wait between passes.")
 @click.option("--passes", default=0, help="Stop after this many passes (0: run until stopped).")
 def mail_worker(interval, passes):
-    from familylink.services import mailer
+    from familylink.services import mail
 
     stopping = {"now": False}
 
@@ -77,7 +77,7 @@ def mail_worker(interval, passes):
             for hook in current_app.extensions.get("familylink_sweeps", []):
                 hook(utcnow())
                 db.session.commit()
-            report = mailer.send_pending(now=utcnow(), worker=worker)
+            report = mail.send_pending(now=utcnow(), worker=worker)
             if report.sent or report.failed or report.retried:
                 click.echo(f"{datetime.now():%H:%M:%S} {report}")
             db.session.remove()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from familylink.admin.forms import AuditFilterForm, InviteForm, ProgramForm, RetryEmailForm
 from familylink.extensions import db
 from familylink.models import Role, User
-from familylink.services import accounts, audit, mailer
+from familylink.services import accounts, audit, mail
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program, update_program
 from familylink.web import apply_error, request_now, role_required
@@ -171,8 +171,8 @@ def audit_export():
 def outbox():
     return render_template(
         "admin/outbox.html",
-        counts=mailer.outbox_counts(),
-        failed=mailer.failed_emails(),
+        counts=mail.outbox_counts(),
+        failed=mail.failed_emails(),
         retry_form=RetryEmailForm(),
     )
 
@@ -183,7 +183,7 @@ def retry_email(email_id: int):
     form = RetryEmailForm()
     if not form.validate_on_submit():
         abort(400)
-    mailer.retry_failed(email_id, actor=current_user, now=request_now())
+    mail.retry_failed(email_id, actor=current_user, now=request_now())
     db.session.commit()
     flash(f"Email {email_id} is queued again.", "success")
     return redirect(url_for("admin.outbox"))

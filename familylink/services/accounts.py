@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, TokenPurpose, User
-from familylink.services import audit, mailer, sessions, tokens
+from familylink.services import audit, mail, sessions, tokens
 from familylink.services.errors import InvalidToken, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
 from familylink.services.program import get_program
@@ -72,7 +72,7 @@ def register_family_member(
     check_password_rules(password, email=email, program_name=get_program().name)
     existing = find_user_by_email(email)
     if existing is not None:
-        mailer.queue_email(
+        mail.queue_email(
             "already_registered",
             to=existing,
             dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d%H}",
@@ -121,12 +121,12 @@ def create_admin(*, name: str, email: str, password: str, now: datetime) -> User
 def send_verification(user: User, *, now: datetime) -> None:
     tokens.revoke_tokens(TokenPurpose.VERIFY, email=user.email, now=now)
     raw = tokens.issue_token(TokenPurpose.VERIFY, email=user.email, user=user, now=now)
-    mailer.queue_email(
+    mail.queue_email(
         "verify_email",
         to=user,
         dedupe_key=f"verify_email:{user.id}:{raw[:12]}",
         now=now,
-        context={"link": mailer.external_url("auth.verify_email", token=raw)},
+        context={"link": mail.external_url("auth.verify_email", token=raw)},
     )
 
 
@@ -209,12 +209,12 @@ def request_password_reset(email: str, *, now: datetime) -> None:
         return
     tokens.revoke_tokens(TokenPurpose.RESET, email=user.email, now=now)
     raw = tokens.issue_token(TokenPurpose.RESET, email=user.email, user=user, now=now)
-    mailer.queue_email(
+    mail.queue_email(
         "password_reset",
         to=user,
         dedupe_key=f"password_reset:{user.id}:{raw[:12]}",
         now=now,
-        context={"link": mailer.external_url("auth.reset_password", token=raw)},
+        context={"link": mail.external_url("auth.reset_password", token=raw)},
     )
     audit.record("auth.reset_requested", actor=user, now=now)
 
@@ -271,14 +271,14 @@ def invite_user(
     db.session.add(user)
     db.session.flush()
     raw = tokens.issue_token(TokenPurpose.INVITE, email=email, user=user, now=now)
-    mailer.queue_email(
+    mail.queue_email(
         "staff_invitation" if role == Role.THERAPIST else "patient_invitation",
         to=user,
         dedupe_key=f"invitation:{user.id}:{raw[:12]}",
         now=now,
         actor=invited_by,
         context={
-            "link": mailer.external_url("auth.accept_invitation", token=raw),
+            "link": mail.external_url("auth.accept_invitation", token=raw),
             "inviter": invited_by,
         },
     )
@@ -321,7 +321,7 @@ def change_password(
         raise ValidationError(error.message, field="new_password")
     user.password_hash = hash_password(new_password)
     sessions.end_all_sessions(user.id, "password_changed", now=now, keep=keep)
-    mailer.queue_email(
+    mail.queue_email(
         "password_changed_notice",
         to=user,
         dedupe_key=f"password_changed:{user.id}:{now.isoformat()}",
@@ -349,12 +349,12 @@ def request_email_change(user: User, *, password: str, new_email: str, now: date
     raw = tokens.issue_token(
         TokenPurpose.EMAIL_CHANGE, email=address, user=user, payload={"old": user.email}, now=now
     )
-    mailer.queue_email(
+    mail.queue_email(
         "email_change_verify",
         to=address,
         dedupe_key=f"email_change:{user.id}:{raw[:12]}",
         now=now,
-        context={"link": mailer.external_url("auth.confirm_email_change", token=raw)},
+        context={"link": mail.external_url("auth.confirm_email_change", token=raw)},
     )
     audit.record("account.email_change_requested", actor=user, obj=user, now=now)
 
@@ -372,7 +372,7 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
         raise InvalidToken(tokens.EXPIRED_OR_INVALID)
     user.email = token.email
     user.verified_at = now
-    mailer.queue_email(
+    mail.queue_email(
         "email_changed_notice",
         to=old,
         dedupe_key=f"email_changed:{user.id}:{token.id}",

@@ -37,7 +37,7 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from familylink.services import access, audit, mailer, reminders
+from familylink.services import access, audit, mail, reminders
 from familylink.services.calendar.ics import ics_attachment, neutral_title, where
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from familylink.services.program import get_program
@@ -379,7 +379,7 @@ def _tell_attendees(kind: str, seat: AppointmentFamily, *, key: str, actor, now)
     appointment = seat.appointment
     for attendee in seat.present_attendees:
         person = attendee.user or db.session.get(User, attendee.user_id)
-        mailer.queue_email(
+        mail.queue_email(
             kind,
             to=person,
             dedupe_key=f"{kind}:{key}:{person.id}",
@@ -449,7 +449,7 @@ def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamil
     _tell_attendees("booking_cancelled", seat, key=str(seat.id), actor=actor, now=now)
     if late:
         therapist = appointment.therapist
-        mailer.queue_email(
+        mail.queue_email(
             "late_cancellation",
             to=therapist,
             dedupe_key=f"late_cancellation:{seat.id}",
@@ -679,7 +679,7 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
         entry.status = WaitlistStatus.OFFERED
         entry.offered_until = min(now + hold, appointment.starts_at)
         db.session.flush()
-        mailer.queue_email(
+        mail.queue_email(
             "waitlist_offer",
             to=person,
             dedupe_key=f"waitlist_offer:{entry.id}",
@@ -687,7 +687,7 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
             context={
                 **_mail_context(appointment, person),
                 "until": format_local(entry.offered_until, person.timezone),
-                "link": mailer.external_url("booking.claim", entry_id=entry.id),
+                "link": mail.external_url("booking.claim", entry_id=entry.id),
             },
             patient_id=entry.patient_id,
             required_scope="scheduling",

@@ -30,7 +30,7 @@ from familylink.models import (
     SeatStatus,
     User,
 )
-from familylink.services import access, mailer
+from familylink.services import access, mail
 from familylink.services.calendar.ics import neutral_title, where
 from familylink.services.program import get_program
 from familylink.services.timefmt import format_local
@@ -141,7 +141,9 @@ def _already_queued(keys: list[str]) -> set[str]:
     return found
 
 
-def reminder_context(appointment: Appointment, person: User) -> dict:
+def reminder_context(
+    appointment: Appointment, person: User, *, sign_in_link: str | None = None
+) -> dict:
     """What a reminder says: when (in the person's zone), where or the link, with whom."""
     session_type = appointment.session_type
     return {
@@ -152,38 +154,43 @@ def reminder_context(appointment: Appointment, person: User) -> dict:
         "where": where(appointment),
         "video": session_type.mode == "video",
         "therapist_name": appointment.therapist.name,
-        "sign_in_link": mailer.external_url("auth.login"),
+        "sign_in_link": sign_in_link or mail.external_url("auth.login"),
     }
 
 
 def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
-    """Queue every due reminder not queued before; return how many were queued (flushes)."""
+    """Queue every due reminder not queued before; return how many were queued (flushes).
+
+    A whole window at once: the due reminders in two queries, the new ones rendered in
+    memory, then one INSERT that skips any dedupe key already queued (by an overlapping
+    sweep too), and their audit rows.
+    """
     due = due_reminders(now, since=since)
     queued_before = _already_queued([r.dedupe_key for r in due])
-    count = 0
-    sign_in = mailer.external_url("auth.login") if due else ""
-    for reminder in due:
-        if reminder.dedupe_key in queued_before:
-            continue
-        context = reminder_context(reminder.appointment, reminder.person)
-        context["sign_in_link"] = sign_in
-        row = mailer.queue_email(
-            KIND,
-            to=reminder.person,
-            dedupe_key=reminder.dedupe_key,
-            now=now,
-            context=context,
-            # The patient's own reminder discloses nothing to anyone else; a family
-            # member's is checked against the consent again when it is sent.
-            patient_id=None if reminder.to_patient else reminder.seat.patient_id,
-            required_scope=None if reminder.to_patient else "scheduling",
-            not_after=reminder.appointment.starts_at,
-            send_at=now,
-        )
-        if row is not None:
-            count += 1
-    db.session.flush()
-    return count
+    new = [reminder for reminder in due if reminder.dedupe_key not in queued_before]
+    if not new:
+        return 0
+    sign_in = mail.external_url("auth.login")  # once: each link costs a request context
+    return mail.queue_many(
+        [
+            mail.Queued(
+                KIND,
+                to=reminder.person,
+                dedupe_key=reminder.dedupe_key,
+                context=reminder_context(
+                    reminder.appointment, reminder.person, sign_in_link=sign_in
+                ),
+                # The patient's own reminder discloses nothing to anyone else; a family
+                # member's is checked against the consent again when it is sent.
+                patient_id=None if reminder.to_patient else reminder.seat.patient_id,
+                required_scope=None if reminder.to_patient else "scheduling",
+                not_after=reminder.appointment.starts_at,
+                send_at=now,
+            )
+            for reminder in new
+        ],
+        now=now,
+    )
 
 
 def run_sweep(now: datetime) -> int:

@@ -113,10 +113,10 @@ class LiveServer:
 
     def deliver_mail(self, now=None):
         """Run one pass of the mail sender, as the worker would (at the server's clock)."""
-        from familylink.services import mailer
+        from familylink.services import mail
 
         with self.app.app_context():
             try:
-                return mailer.send_pending(now=now or self.clock())
+                return mail.send_pending(now=now or self.clock())
             finally:
                 db.session.remove()

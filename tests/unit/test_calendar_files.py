@@ -52,7 +52,7 @@ def test_uid_is_stable_and_sequence_rises(seat, now):
 
 def test_the_confirmation_email_arrives_with_the_ics_attached(mail_app, smtp_server, now):
     from familylink.extensions import db
-    from familylink.services import mailer
+    from familylink.services import mail
 
     with mail_app.app_context():
         clinic = create_clinic()
@@ -65,7 +65,7 @@ def test_the_confirmation_email_arrives_with_the_ics_attached(mail_app, smtp_ser
             now=now,
         )
         db.session.commit()
-        assert mailer.send_pending(now=now).sent == 1
+        assert mail.send_pending(now=now).sent == 1
     (message,) = smtp_server.parsed()
     assert message["Subject"] == "Your appointment is confirmed"
     (attachment,) = [p for p in message.iter_attachments()]

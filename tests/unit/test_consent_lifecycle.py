@@ -19,7 +19,7 @@ from familylink.models import (
     User,
 )
 from familylink.models.consent import ImmutableRecordError
-from familylink.services import consent, mailer, tokens
+from familylink.services import consent, mail, tokens
 from familylink.services.errors import Conflict, InvalidToken, NotFound, ValidationError
 from tests import factories
 
@@ -340,7 +340,7 @@ def ended_signals(monkeypatch):
 
 
 def _queue_reminder_about(patient, family, now):
-    return mailer.queue_email(
+    return mail.queue_email(
         "password_reset",
         to=family,
         dedupe_key=f"test-reminder:{family.id}",

@@ -1,6 +1,6 @@
 """Every email kind, rendered with realistic data and delivered, reveals nothing clinical.
 
-Each kind in mailer.SUBJECTS needs a case in CASES (kind -> a builder of realistic
+Each kind in mail.SUBJECTS needs a case in CASES (kind -> a builder of realistic
 arguments for queue_email). A kind added without one fails here, so no kind can skip
 the check. The whole delivered message is checked: headers, subject, text, HTML and any
 calendar (.ics) part, against the deny-list and for a single recipient.
@@ -20,7 +20,7 @@ from flask import current_app
 
 from familylink.extensions import db
 from familylink.models import Appointment, ConsentRecord, Role, SessionType, User
-from familylink.services import booking, mailer, reminders
+from familylink.services import booking, mail, reminders
 from familylink.services.calendar.ics import ics_attachment
 from familylink.services.program import forget_cached_program, program_row
 from familylink.services.timefmt import format_local
@@ -75,7 +75,7 @@ class Case:
     context: dict = field(default_factory=dict)
     patient: User | None = None
     scope: str | None = None
-    attachment: mailer.Attachment | None = None
+    attachment: mail.Attachment | None = None
 
 
 CASES: dict[str, Callable[[People], Case]] = {
@@ -161,7 +161,7 @@ def test_the_patient_reminder_reveals_nothing_either(people, mail_app, smtp_serv
     """The patient's own reminder, as the sweep queues it, names no one but the therapist."""
     moment = people.session.starts_at - timedelta(hours=48)
     assert reminders.run_sweep(moment) == 2
-    mailer.send_pending(now=moment)
+    mail.send_pending(now=moment)
     by_address = {
         m["To"]: (m, e) for m, e in zip(smtp_server.parsed(), smtp_server.messages, strict=True)
     }
@@ -243,11 +243,11 @@ def appointments(therapist: User, patient: User, family: User):
 
 
 def test_every_email_kind_has_a_privacy_case():
-    missing = set(mailer.SUBJECTS) - set(CASES)
+    missing = set(mail.SUBJECTS) - set(CASES)
     assert not missing, f"add a case to CASES for: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("kind", sorted(mailer.SUBJECTS))
+@pytest.mark.parametrize("kind", sorted(mail.SUBJECTS))
 def test_email_reveals_nothing_clinical_and_has_one_recipient(
     kind, people, mail_app, smtp_server, now
 ):
@@ -255,7 +255,7 @@ def test_email_reveals_nothing_clinical_and_has_one_recipient(
         pytest.fail(f"no privacy case for email kind {kind!r}: add one to CASES")
     case = CASES[kind](people)
     address = case.to if isinstance(case.to, str) else case.to.email
-    mailer.queue_email(
+    mail.queue_email(
         kind,
         to=case.to,
         dedupe_key=f"privacy:{kind}",
@@ -266,7 +266,7 @@ def test_email_reveals_nothing_clinical_and_has_one_recipient(
         attachment=case.attachment,
     )
     db.session.commit()
-    assert mailer.send_pending(now=now).sent == 1
+    assert mail.send_pending(now=now).sent == 1
     (envelope,) = smtp_server.messages
     (message,) = smtp_server.parsed()
     assert problems(message, address, envelope.rcpt_tos) == []

@@ -400,13 +400,13 @@ def test_the_pending_email_is_cancelled_at_send_time_once_consent_is_gone(
     app, modules, people, now
 ):
     from familylink.models import ConsentClosure
-    from familylink.services import mailer
+    from familylink.services import mail
 
     record = consent.active_consent(people["family"].id, people["patient"].id, now=now)
     _sequence(people, now)
     db.session.add(ConsentClosure(consent_id=record.id, reason="revoked", closed_at=now))
     db.session.commit()
-    report = mailer.send_pending(now=now)
+    report = mail.send_pending(now=now)
     assert report.cancelled == 1
     email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "module_assigned"))
     assert email.status == OutboxStatus.CANCELLED

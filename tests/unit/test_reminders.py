@@ -11,11 +11,12 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import (
     AppointmentAttendee,
+    AuditEvent,
     OutboxEmail,
     OutboxStatus,
     Role,
 )
-from familylink.services import booking, mailer, reminders
+from familylink.services import booking, mail, reminders
 from familylink.services.timefmt import format_local
 from tests.booking_setup import add_appointment, create_clinic, create_session_types
 from tests.factories import create_consent, create_user
@@ -51,7 +52,7 @@ def reminder_rows():
 
 def sweep_and_send(now):
     queued = reminders.run_sweep(now)
-    mailer.send_pending(now=now)
+    mail.send_pending(now=now)
     return queued
 
 
@@ -95,7 +96,7 @@ def test_two_workers_sweeping_at_once_queue_each_reminder_once(clinic, mail_app,
             with mail_app.app_context():
                 start.wait()
                 reminders.run_sweep(moment)
-                mailer.send_pending(now=moment)
+                mail.send_pending(now=moment)
                 db.session.remove()
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
@@ -129,7 +130,7 @@ def test_a_rescheduled_session_gets_reminders_for_its_new_time_only(clinic, smtp
     db.session.commit()
     old_rows = reminder_rows()
     assert {row.status for row in old_rows} == {OutboxStatus.CANCELLED}
-    mailer.send_pending(now=old_moment)
+    mail.send_pending(now=old_moment)
     assert delivered(smtp_server) == []
     assert sweep_and_send(new_start - timedelta(hours=48)) == 2
     assert delivered_to(smtp_server) == sorted([clinic.family.email, clinic.patient.email])
@@ -146,7 +147,7 @@ def test_a_cancelled_session_gets_no_reminders(clinic, smtp_server, now):
     db.session.commit()
     assert {row.status for row in reminder_rows()} == {OutboxStatus.CANCELLED}
     assert sweep_and_send(starts_at - timedelta(hours=2)) == 0
-    mailer.send_pending(now=starts_at - timedelta(hours=2))
+    mail.send_pending(now=starts_at - timedelta(hours=2))
     assert delivered(smtp_server) == []
 
 
@@ -163,12 +164,12 @@ def test_an_ended_consent_gets_no_reminder_and_a_queued_one_is_cancelled_at_send
     db.session.commit()
     moment = starts_at - timedelta(hours=48)
     assert reminders.run_sweep(moment) == 3  # Maria, Luis and the patient
-    mailer.send_pending(now=moment + timedelta(hours=1))  # Luis's consent ended meanwhile
+    mail.send_pending(now=moment + timedelta(hours=1))  # Luis's consent ended meanwhile
     assert luis.email not in delivered_to(smtp_server)
     (luis_row,) = [r for r in reminder_rows() if r.to_user_id == luis.id]
     assert luis_row.status == OutboxStatus.CANCELLED and luis_row.last_error == "consent ended"
     assert reminders.run_sweep(starts_at - timedelta(hours=2)) == 2  # not Luis
-    mailer.send_pending(now=starts_at - timedelta(hours=2))
+    mail.send_pending(now=starts_at - timedelta(hours=2))
     assert luis.email not in delivered_to(smtp_server)
     assert len(delivered(smtp_server)) == 4
 
@@ -202,7 +203,7 @@ def test_a_reminder_still_queued_when_the_session_starts_is_dropped(clinic, smtp
     seat = book_ahead(clinic, now)
     starts_at = seat.appointment.starts_at
     reminders.run_sweep(starts_at - timedelta(hours=2))
-    report = mailer.send_pending(now=starts_at + timedelta(minutes=1))
+    report = mail.send_pending(now=starts_at + timedelta(minutes=1))
     assert report.cancelled == 2 and delivered(smtp_server) == []
 
 
@@ -243,9 +244,9 @@ def test_a_reminder_48_hours_before_a_session_after_a_dst_change_is_sent_once_at
         for minutes in (1, 30, 60, 120):
             assert sweep_and_send(sent_at + timedelta(minutes=minutes)) == 0
         assert delivered_to(smtp_server) == sorted([family.email, patient.email])
-        (mail,) = [m for m in delivered(smtp_server) if m["To"] == family.email]
-        assert local_text in mail.get_body(("plain",)).get_content()
-        assert "America/New_York" in mail.get_body(("plain",)).get_content()
+        (message,) = [m for m in delivered(smtp_server) if m["To"] == family.email]
+        assert local_text in message.get_body(("plain",)).get_content()
+        assert "America/New_York" in message.get_body(("plain",)).get_content()
         db.session.rollback()
 
 
@@ -291,4 +292,63 @@ def test_finding_due_reminders_takes_the_same_queries_for_one_session_or_many(cl
     one = queries_for(1, now + timedelta(days=3))
     db.session.rollback()
     many = queries_for(4, now + timedelta(days=6))
+    assert many == one
+
+
+def test_overlapping_sweeps_queue_and_audit_each_reminder_once(clinic, mail_app, now):
+    seat = book_ahead(clinic, now)
+    moment = seat.appointment.starts_at - timedelta(hours=2)
+    start = threading.Barrier(2)
+    queued, errors = [], []
+
+    def sweeper():
+        try:
+            with mail_app.app_context():
+                start.wait()
+                queued.append(reminders.run_sweep(moment))
+                db.session.remove()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sweeper) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and sorted(queued) == [0, 2]
+    db.session.rollback()
+    rows = reminder_rows()
+    events = db.session.scalars(
+        select(AuditEvent.object_id).where(
+            AuditEvent.action == "email.queued", AuditEvent.detail["kind"].as_string() == "reminder"
+        )
+    ).all()
+    assert len(rows) == 2 and sorted(events) == [row.id for row in rows]
+
+
+def test_a_sweep_queues_a_window_in_the_same_statements_for_one_session_or_many(clinic, now):
+    from familylink.services.program import get_program
+    from tests.conftest import QueryCounter
+
+    def statements_for(sessions: int, first: datetime) -> int:
+        for i in range(sessions):
+            add_appointment(
+                clinic.therapist,
+                clinic.patient,
+                clinic.family,
+                clinic.private,
+                starts_at=first + timedelta(hours=i),
+                booked_at=now,
+            )
+        db.session.flush()
+        db.session.expunge_all()  # nothing already loaded helps
+        moment = first + timedelta(hours=sessions - 1) - timedelta(hours=48)
+        get_program()  # settings are cached between sweeps; their load is not counted
+        with QueryCounter(db.engine) as counter:
+            assert reminders.queue_due_reminders(moment) == 2 * sessions
+        return counter.count
+
+    one = statements_for(1, now + timedelta(days=3))
+    db.session.rollback()
+    many = statements_for(4, now + timedelta(days=6))
     assert many == one

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, OutboxStatus, Role
-from familylink.services import mailer
+from familylink.services import mail
 from tests.conftest import AuthActions
 from tests.factories import PASSWORD, create_user
 
@@ -18,7 +18,7 @@ def outbox(app, now):
         create_user(Role.FAMILY, email="family@example.org")
         ids = {}
         for status in ("sent", "pending", "failed"):
-            row = mailer.queue_email(
+            row = mail.queue_email(
                 "password_reset",
                 to=f"{status}@example.org",
                 dedupe_key=f"outbox-page:{status}",

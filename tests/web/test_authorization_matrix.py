@@ -40,7 +40,7 @@ from familylink.models import (
     WaitlistStatus,
 )
 from familylink.models.types import utcnow
-from familylink.services import learning, mailer, sessions
+from familylink.services import learning, mail, sessions
 from familylink.services.learning.content import _apply
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.conftest import AuthActions
@@ -297,7 +297,7 @@ def build_world(app) -> World:
         world.objects = _other_peoples_things(people, now)
         victim = create_user(Role.FAMILY)
         victim_session, _raw = sessions.start_session(victim, now=now)
-        email = mailer.queue_email(
+        email = mail.queue_email(
             "password_reset",
             to=victim,
             dedupe_key="matrix:victim",

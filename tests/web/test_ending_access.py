@@ -31,7 +31,7 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from familylink.services import consent, mailer, sessions
+from familylink.services import consent, mail, sessions
 from familylink.services.calendar import feeds
 from tests.booking_setup import add_appointment, create_session_types
 from tests.conftest import AuthActions
@@ -112,7 +112,7 @@ def _build(app) -> World:
         )
         db.session.add(assignment)
         emails = [
-            mailer.queue_email(
+            mail.queue_email(
                 "reminder" if n == 0 else "booking_confirmed",
                 to=member,
                 dedupe_key=f"about-patient:{n}",

@@ -27,7 +27,8 @@ FIRST_START = NOON - timedelta(minutes=50)
 
 @pytest.fixture
 def settings_override():
-    return {"NOW_OVERRIDE": NOON}
+    # Settings are cached for seconds; a slow machine could refresh them between requests.
+    return {"NOW_OVERRIDE": NOON, "PROGRAM_CACHE_SECONDS": 3600}
 
 
 def _add_linked_patients(app, count: int) -> None:

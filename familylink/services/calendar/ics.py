@@ -15,7 +15,7 @@ from familylink.models import (
     SessionMode,
     User,
 )
-from familylink.services.mailer import Attachment
+from familylink.services.mail import Attachment
 from familylink.services.timefmt import format_local
 
 PRODID = "-//FamilyLink//Family sessions//EN"

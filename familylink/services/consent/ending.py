@@ -22,7 +22,7 @@ from familylink.models import (
     FamilyLink,
     User,
 )
-from familylink.services import access, audit, booking, learning, mailer, sessions
+from familylink.services import access, audit, booking, learning, mail, sessions
 from familylink.services.consent import records
 from familylink.services.errors import Conflict, ValidationError
 
@@ -65,11 +65,11 @@ def end_family_access(
         booking.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
         learning.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         sessions.end_all_sessions(member_id, "consent_ended", now=now)
-    cancelled = mailer.cancel_pending_to_address(
+    cancelled = mail.cancel_pending_to_address(
         now=now, to_address=consent.recipient_email, patient_id=patient.id
     )
     for member_id in members:
-        cancelled += mailer.cancel_pending(now=now, to_user_id=member_id, patient_id=patient.id)
+        cancelled += mail.cancel_pending(now=now, to_user_id=member_id, patient_id=patient.id)
     audit.record(
         f"consent.{reason}",
         actor=actor,
@@ -86,7 +86,7 @@ def end_family_access(
 def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
     therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
     if therapist is not None:
-        mailer.queue_email(
+        mail.queue_email(
             "family_access_ended_therapist",
             to=therapist,
             dedupe_key=f"consent_ended_therapist:{consent.id}",
@@ -96,12 +96,12 @@ def _tell_people(consent, patient: User, member_id: int | None, reason: str, act
                 "patient_first_name": patient.first_name,
                 "consent": consent,
                 "reason": reason,
-                "link": mailer.external_url("therapist.family_contacts", patient_id=patient.id),
+                "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
             },
         )
     family_user = db.session.get(User, member_id) if member_id else None
     # Neutral, and not tied to the patient, so the cancellation above does not stop it.
-    mailer.queue_email(
+    mail.queue_email(
         "family_access_ended",
         to=family_user or consent.recipient_email,
         dedupe_key=f"family_access_ended:{consent.id}",
@@ -163,7 +163,7 @@ def sweep_consents(now: datetime) -> SweepReport:
             end_family_access(consent, ClosureReason.EXPIRED, actor=None, now=now)
             report.expired += 1
         elif end - access.EXPIRING_SOON <= now:
-            queued = mailer.queue_email(
+            queued = mail.queue_email(
                 "consent_expiring",
                 to=patient,
                 dedupe_key=f"consent_expiring:{consent.id}",
@@ -171,7 +171,7 @@ def sweep_consents(now: datetime) -> SweepReport:
                 context={
                     "consent": consent,
                     "ends_at": end,
-                    "link": mailer.external_url("patient.consents"),
+                    "link": mail.external_url("patient.consents"),
                 },
             )
             report.reminded += queued is not None

@@ -21,7 +21,7 @@ from familylink.models import (
     TokenPurpose,
     User,
 )
-from familylink.services import access, audit, mailer, tokens
+from familylink.services import access, audit, mail, tokens
 from familylink.services.accounts import normalize_email
 from familylink.services.consent import records
 from familylink.services.consent.wording import (
@@ -231,7 +231,7 @@ def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, ac
         now=now,
     )
     # Sent to the address, not an account: the invitation is what lets them link at all.
-    mailer.queue_email(
+    mail.queue_email(
         "family_invitation",
         to=consent.recipient_email,
         dedupe_key=f"family_invitation:{consent.id}",
@@ -239,7 +239,7 @@ def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, ac
         actor=actor,
         patient_id=patient.id,
         context={
-            "link": mailer.external_url("family.accept_invitation", token=raw),
+            "link": mail.external_url("family.accept_invitation", token=raw),
             "recipient_name": consent.recipient_name,
             "patient_first_name": patient.first_name,
         },

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import Assignment, AssignmentSource, FamilyLink, LearningModule, User
-from familylink.services import access, audit, mailer
+from familylink.services import access, audit, mail
 from familylink.services.errors import NotFound, ValidationError
 from familylink.services.learning.content import all_modules
 
@@ -201,12 +201,12 @@ def release_due(*, now: datetime) -> list[Assignment]:
             continue
         assignment.released_at = now
         member = db.session.get(User, assignment.family_user_id)
-        mailer.queue_email(
+        mail.queue_email(
             "module_assigned",
             to=member,
             dedupe_key=f"module_assigned:{assignment.id}:{assignment.release_at.isoformat()}",
             now=now,
-            context={"link": mailer.external_url("learn.library")},
+            context={"link": mail.external_url("learn.library")},
             patient_id=assignment.patient_id,
         )
         audit.record(

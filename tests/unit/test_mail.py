@@ -8,10 +8,12 @@ from sqlalchemy import select, update
 
 from familylink.config import apply_database_defaults
 from familylink.extensions import db
-from familylink.models import AuditEvent, OutboxEmail, OutboxStatus
-from familylink.services import mailer
+from familylink.models import AuditEvent, OutboxEmail, OutboxStatus, Role
+from familylink.services import audit, mail
+from familylink.services.mail import delivery
 from familylink.services.program import program_row
 from tests.conftest import DISCONNECT, free_port
+from tests.factories import create_user
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def mail_ctx(mail_app):
 
 def _queue(n, now, **extra):
     for i in range(n):
-        mailer.queue_email(
+        mail.queue_email(
             "password_reset",
             to=f"person{i}@example.org",
             dedupe_key=f"test:{i}",
@@ -45,8 +47,8 @@ def test_queueing_the_same_dedupe_key_twice_queues_one_email(mail_ctx, now):
 
 def test_pending_emails_are_delivered_once(mail_ctx, smtp_server, now):
     _queue(3, now)
-    first = mailer.send_pending(now=now)
-    second = mailer.send_pending(now=now)
+    first = mail.send_pending(now=now)
+    second = mail.send_pending(now=now)
     assert (first.sent, second.sent) == (3, 0)
     assert len(smtp_server.messages) == 3
     assert _statuses() == ["sent"] * 3
@@ -54,7 +56,7 @@ def test_pending_emails_are_delivered_once(mail_ctx, smtp_server, now):
 
 def test_the_sender_name_is_the_programs_neutral_name(mail_ctx, smtp_server, now):
     _queue(1, now)
-    mailer.send_pending(now=now)
+    mail.send_pending(now=now)
     message = smtp_server.parsed()[0]
     assert message["From"] == "Family Sessions <no-reply@familylink.localhost>"
     assert message["Subject"] == "Reset your password"
@@ -62,7 +64,7 @@ def test_the_sender_name_is_the_programs_neutral_name(mail_ctx, smtp_server, now
 
 def test_every_email_has_text_and_html(mail_ctx, smtp_server, now):
     _queue(1, now)
-    mailer.send_pending(now=now)
+    mail.send_pending(now=now)
     types = {part.get_content_type() for part in smtp_server.parsed()[0].walk()}
     assert {"text/plain", "text/html"} <= types
 
@@ -70,32 +72,32 @@ def test_every_email_has_text_and_html(mail_ctx, smtp_server, now):
 def test_a_temporary_refusal_is_retried_later_and_delivered_once(mail_ctx, smtp_server, now):
     smtp_server.handler.replies.append("451 Try again later")
     _queue(1, now)
-    report = mailer.send_pending(now=now)
+    report = mail.send_pending(now=now)
     assert report.retried == 1 and smtp_server.messages == []
     row = db.session.scalar(select(OutboxEmail))
     assert row.status == OutboxStatus.PENDING and row.next_attempt_at > now
-    assert mailer.send_pending(now=now).sent == 0  # not due yet
-    assert mailer.send_pending(now=now + timedelta(hours=1)).sent == 1
+    assert mail.send_pending(now=now).sent == 0  # not due yet
+    assert mail.send_pending(now=now + timedelta(hours=1)).sent == 1
     assert len(smtp_server.messages) == 1
 
 
 def test_a_permanent_refusal_fails_without_retry(mail_ctx, smtp_server, now):
     smtp_server.handler.replies.append("550 No such mailbox")
     _queue(1, now)
-    report = mailer.send_pending(now=now)
+    report = mail.send_pending(now=now)
     assert report.failed == 1
     assert _statuses() == ["failed"]
-    assert mailer.send_pending(now=now + timedelta(days=1)).sent == 0
+    assert mail.send_pending(now=now + timedelta(days=1)).sent == 0
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "email.failed"))
 
 
 def test_nothing_is_lost_while_the_smtp_server_is_down(mail_ctx, smtp_server, now):
     _queue(2, now)
     smtp_server.stop()
-    down = mailer.send_pending(now=now)
+    down = mail.send_pending(now=now)
     assert down.sent == 0 and _statuses() == ["pending", "pending"]
     smtp_server.restart()
-    later = mailer.send_pending(now=now + timedelta(hours=2))
+    later = mail.send_pending(now=now + timedelta(hours=2))
     assert later.sent == 2 and len(smtp_server.messages) == 2
 
 
@@ -103,36 +105,36 @@ def test_rows_past_their_retry_limit_are_marked_failed(mail_ctx, smtp_server, no
     mail_ctx.config["MAIL_MAX_ATTEMPTS"] = 2
     smtp_server.handler.replies.extend(["451 later", "451 later"])
     _queue(1, now)
-    mailer.send_pending(now=now)
-    mailer.send_pending(now=now + timedelta(hours=1))
+    mail.send_pending(now=now)
+    mail.send_pending(now=now + timedelta(hours=1))
     assert _statuses() == ["failed"]
 
 
 def test_an_email_past_its_useful_time_is_dropped(mail_ctx, smtp_server, now):
     _queue(1, now, not_after=now + timedelta(minutes=5))
-    report = mailer.send_pending(now=now + timedelta(minutes=6))
+    report = mail.send_pending(now=now + timedelta(minutes=6))
     assert report.cancelled == 1 and smtp_server.messages == []
 
 
 def test_a_leased_row_is_not_sent_by_another_worker_until_the_lease_ends(mail_ctx, now):
     _queue(1, now)
-    claimed = mailer.claim_batch(now=now, limit=10, worker="a")
+    claimed = mail.claim_batch(now=now, limit=10, worker="a")
     assert len(claimed) == 1
-    assert mailer.claim_batch(now=now, limit=10, worker="b") == []
+    assert mail.claim_batch(now=now, limit=10, worker="b") == []
     later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
-    assert len(mailer.claim_batch(now=later, limit=10, worker="b")) == 1
+    assert len(mail.claim_batch(now=later, limit=10, worker="b")) == 1
 
 
 def test_the_dev_mailbox_receives_mail_when_no_server_is_set(app_ctx, now):
     _queue(1, now)
-    assert mailer.send_pending(now=now).sent == 1
+    assert mail.send_pending(now=now).sent == 1
     assert _statuses() == ["sent"]
 
 
 def test_without_a_server_or_dev_mailbox_mail_stays_queued(app_ctx, now):
     app_ctx.config["DEV_MAILBOX"] = False
     _queue(1, now)
-    assert mailer.send_pending(now=now).sent == 0
+    assert mail.send_pending(now=now).sent == 0
     assert _statuses() == ["pending"]
 
 
@@ -141,7 +143,7 @@ def test_tls_connections_verify_the_servers_certificate(mail_ctx, smtp_server, n
     mail_ctx.config["MAIL_USE_TLS"] = True
     mail_ctx.extensions["mail"].use_tls = True
     _queue(1, now)
-    report = mailer.send_pending(now=now)
+    report = mail.send_pending(now=now)
     assert report.sent == 0 and smtp_server.messages == []
 
 
@@ -165,10 +167,10 @@ def test_a_transient_failure_before_250_is_retried_and_delivered_once(
 ):
     smtp_server.handler.replies.append(refusal)
     _queue(1, now)
-    assert mailer.send_pending(now=now).retried == 1
+    assert mail.send_pending(now=now).retried == 1
     row = _row()
     assert row.status == OutboxStatus.PENDING and row.attempts == 1 and row.last_error
-    assert mailer.send_pending(now=row.next_attempt_at).sent == 1
+    assert mail.send_pending(now=row.next_attempt_at).sent == 1
     assert len(smtp_server.messages) == 1 and _row().status == OutboxStatus.SENT
 
 
@@ -177,17 +179,17 @@ def test_retries_wait_longer_each_time(mail_ctx, smtp_server, now):
     _queue(1, now)
     delays, moment = [], now
     for _ in range(4):
-        mailer.send_pending(now=moment)
+        mail.send_pending(now=moment)
         row = _row()
         delays.append(row.next_attempt_at - moment)
         moment = row.next_attempt_at
     assert delays == sorted(delays) and len(set(delays)) == 4
-    assert mailer.send_pending(now=moment).sent == 1
+    assert mail.send_pending(now=moment).sent == 1
     assert len(smtp_server.messages) == 1
 
 
 def test_retry_delays_are_jittered():
-    delays = {mailer._backoff(3) for _ in range(20)}
+    delays = {delivery._backoff(3) for _ in range(20)}
     assert len(delays) > 1
     assert all(timedelta(seconds=96) <= d <= timedelta(seconds=144) for d in delays)
 
@@ -195,7 +197,7 @@ def test_retry_delays_are_jittered():
 def test_a_refused_message_does_not_hold_up_the_rest_of_the_batch(mail_ctx, smtp_server, now):
     smtp_server.handler.replies.append("451 Try again later")
     _queue(3, now)
-    report = mailer.send_pending(now=now)
+    report = mail.send_pending(now=now)
     assert (report.retried, report.sent) == (1, 2)
 
 
@@ -204,12 +206,12 @@ def test_after_the_server_closes_the_connection_the_rest_go_on_the_next_pass(
 ):
     smtp_server.handler.replies.append("421 Closing")
     _queue(3, now)
-    first = mailer.send_pending(now=now)
+    first = mail.send_pending(now=now)
     assert (first.retried, first.sent) == (1, 0)
     assert _statuses() == ["pending"] * 3
-    second = mailer.send_pending(now=now + timedelta(seconds=10))
+    second = mail.send_pending(now=now + timedelta(seconds=10))
     assert second.sent == 2  # the refused one waits for its own retry time
-    assert mailer.send_pending(now=now + timedelta(hours=1)).sent == 1
+    assert mail.send_pending(now=now + timedelta(hours=1)).sent == 1
     assert len(smtp_server.messages) == 3
 
 
@@ -217,8 +219,7 @@ def test_after_the_server_closes_the_connection_the_rest_go_on_the_next_pass(
 def test_a_message_that_cannot_be_built_fails_alone_and_is_not_retried(
     mail_ctx, smtp_server, now, bad_id, statuses
 ):
-    """The second message is first built while the server accepts the first one: either way
-    the unbuildable one fails and the other is delivered."""
+    """First or next in the batch, the unbuildable one fails and the other is delivered."""
     _queue(2, now)
     db.session.execute(
         update(OutboxEmail)
@@ -226,7 +227,7 @@ def test_a_message_that_cannot_be_built_fails_alone_and_is_not_retried(
         .values(to_address="bad\nBcc: x@example.org")
     )
     db.session.commit()
-    report = mailer.send_pending(now=now)
+    report = mail.send_pending(now=now)
     assert (report.sent, report.failed) == (1, 1)
     assert _statuses() == statuses
     assert len(smtp_server.messages) == 1
@@ -236,10 +237,10 @@ def test_when_recording_a_sent_email_fails_the_pass_stops_before_the_next_is_acc
     mail_ctx, smtp_server, now
 ):
     _queue(2, now)
-    items = mailer.claim_batch(now=now, limit=10, worker="w")
+    items = mail.claim_batch(now=now, limit=10, worker="w")
     items[0].attempts = 2**70  # out of range for the column: the record of the first fails
     with pytest.raises(Exception):  # noqa: B017 - each database driver raises its own error
-        mailer.deliver_batch(items, now=now)
+        mail.deliver_batch(items, now=now)
     db.session.rollback()
     # The first was accepted but not recorded (it will go again when its lease ends, the
     # one case the README names); the second never reached DATA.
@@ -248,12 +249,12 @@ def test_when_recording_a_sent_email_fails_the_pass_stops_before_the_next_is_acc
     sent_events = select(AuditEvent).where(AuditEvent.action == "email.sent")
     assert db.session.scalars(sent_events).all() == []
     later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
-    assert mailer.send_pending(now=later).sent == 2
+    assert mail.send_pending(now=later).sent == 2
 
 
 def test_every_message_names_its_outbox_row(mail_ctx, smtp_server, now):
     _queue(2, now)
-    mailer.send_pending(now=now)
+    mail.send_pending(now=now)
     ids = db.session.scalars(select(OutboxEmail.id).order_by(OutboxEmail.id)).all()
     assert sorted(smtp_server.outbox_ids()) == ids
 
@@ -263,17 +264,17 @@ def test_the_message_id_is_the_same_on_every_attempt_and_hides_the_dedupe_key(
 ):
     smtp_server.handler.replies.append(DISCONNECT)
     _queue(1, now)
-    mailer.send_pending(now=now)
-    mailer.send_pending(now=now + timedelta(hours=1))
-    expected = mailer.message_id("test:0")
+    mail.send_pending(now=now)
+    mail.send_pending(now=now + timedelta(hours=1))
+    expected = mail.message_id("test:0")
     assert smtp_server.parsed()[0]["Message-ID"] == expected
     assert "test" not in expected.split("@")[0]
-    assert mailer.message_id("test:1") != expected
+    assert mail.message_id("test:1") != expected
 
 
 def test_no_header_carries_more_than_the_row_id_and_the_two_addresses(mail_ctx, smtp_server, now):
     _queue(1, now)
-    mailer.send_pending(now=now)
+    mail.send_pending(now=now)
     message = smtp_server.parsed()[0]
     assert set(message.keys()) <= {
         "Content-Type",
@@ -289,20 +290,20 @@ def test_no_header_carries_more_than_the_row_id_and_the_two_addresses(mail_ctx, 
 
 def test_a_sender_past_its_deadline_hands_the_batch_back(mail_ctx, smtp_server, now):
     _queue(2, now)
-    rows = mailer.claim_batch(now=now, limit=10, worker="slow")
-    report = mailer.deliver_batch(rows, now=now, deadline=time.monotonic() - 1)
+    rows = mail.claim_batch(now=now, limit=10, worker="slow")
+    report = mail.deliver_batch(rows, now=now, deadline=time.monotonic() - 1)
     assert report.sent == 0 and smtp_server.messages == []
-    assert len(mailer.claim_batch(now=now, limit=10, worker="next")) == 2
+    assert len(mail.claim_batch(now=now, limit=10, worker="next")) == 2
 
 
 def test_a_sender_whose_lease_was_taken_over_does_not_overwrite_the_new_claim(
     mail_ctx, smtp_server, now
 ):
     _queue(1, now)
-    rows = mailer.claim_batch(now=now, limit=10, worker="old")  # the old worker's view
+    rows = mail.claim_batch(now=now, limit=10, worker="old")  # the old worker's view
     later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
-    mailer.claim_batch(now=later, limit=10, worker="new")
-    mailer.deliver_batch(rows, now=now)
+    mail.claim_batch(now=later, limit=10, worker="new")
+    mail.deliver_batch(rows, now=now)
     row = _row()
     assert row.claimed_by.startswith("new:") and row.status == OutboxStatus.PENDING
 
@@ -318,7 +319,7 @@ def test_sqlite_files_wait_for_a_busy_write_lock():
 
 def test_each_sent_email_is_in_the_audit_log_with_its_kind(mail_ctx, smtp_server, now):
     _queue(2, now)
-    mailer.send_pending(now=now)
+    mail.send_pending(now=now)
     db.session.rollback()
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "email.sent").order_by(AuditEvent.id)
@@ -338,20 +339,20 @@ def test_accents_long_html_lines_and_a_calendar_attachment_arrive_intact(
 ):
     program = program_row()
     program.sender_name = "Séances en famille"
-    _queue(1, now)  # first in the batch, so the message below is built while it is accepted
-    row = mailer.queue_email(
+    _queue(1, now)  # not alone in the batch
+    row = mail.queue_email(
         "password_reset",
         to="zoe@example.org",
         dedupe_key="intact",
         now=now,
         context={"link": "https://familylink.test/reset/" + "x" * 1500},
-        attachment=mailer.Attachment(
+        attachment=mail.Attachment(
             "session.ics", "text/calendar; method=REQUEST", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
         ),
     )
     row.text_body = "Bonjour Zoé,\n\n" + "a" * 2000 + "\n. a line starting with a dot\n"
     db.session.commit()
-    assert mailer.send_pending(now=now).sent == 2
+    assert mail.send_pending(now=now).sent == 2
     (message,) = [m for m in smtp_server.parsed() if m["To"] == "zoe@example.org"]
     assert message["From"] == "Séances en famille <no-reply@familylink.localhost>"
     text = message.get_body(("plain",)).get_content()
@@ -362,3 +363,102 @@ def test_accents_long_html_lines_and_a_calendar_attachment_arrive_intact(
     assert ics.get_content_type() == "text/calendar" and ics.get_param("method") == "REQUEST"
     assert ics.get_filename() == "session.ics"
     assert ics.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+
+
+def _queue_about_a_patient(now):
+    """One email to a family member about a patient, needing the scheduling scope."""
+    patient = create_user(Role.PATIENT, mfa=False)
+    family = create_user(Role.FAMILY)
+    db.session.flush()
+    row = mail.queue_email(
+        "password_reset",
+        to=family,
+        dedupe_key="about-a-patient",
+        now=now,
+        context={"link": "https://familylink.test/reset/x"},
+        patient_id=patient.id,
+        required_scope="scheduling",
+    )
+    db.session.commit()
+    return row, family, patient
+
+
+def test_a_delivered_emails_audit_row_has_the_shape_of_one_written_by_audit_record(
+    mail_ctx, smtp_server, now
+):
+    row, family, patient = _queue_about_a_patient(now)
+    assert mail.send_pending(now=now, consent_check=lambda pairs, scope, *, now: pairs).sent == 1
+    reference = audit.record(
+        "email.sent",
+        object_type="outbox_emails",
+        object_id=row.id,
+        patient_id=patient.id,
+        recipient_id=family.id,
+        detail={"kind": "password_reset"},
+        now=now,
+    )
+    db.session.commit()
+    # Read as table rows: insert_key is written by the ORM but not mapped to an attribute.
+    events = AuditEvent.__table__
+    rows = db.session.execute(
+        select(*events.c).where(events.c.action == "email.sent").order_by(events.c.id)
+    ).mappings()
+    sent, written = [dict(row) for row in rows]
+    assert written["id"] == reference.id
+    assert [c for c, v in sent.items() if v is None] == [c for c, v in written.items() if v is None]
+    assert sent["insert_key"] is not None and sent["insert_key"] != written["insert_key"]
+    # The same values, but for the row's own id and key, and the instant (the pass's `now`
+    # plus the time it has taken).
+    for column in ("id", "insert_key", "at"):
+        del sent[column], written[column]
+    assert sent == written
+    assert sent["detail"] == {"kind": "password_reset"}
+
+
+def test_the_consent_check_given_decides_and_is_asked_once_per_batch(mail_ctx, smtp_server, now):
+    row, family, patient = _queue_about_a_patient(now)
+    asked = []
+
+    def nobody(pairs, scope, *, now):
+        asked.append((pairs, scope))
+        return set()
+
+    report = mail.send_pending(now=now, consent_check=nobody)
+    assert report.cancelled == 1 and smtp_server.messages == []
+    assert asked == [({(family.id, patient.id)}, "scheduling")]
+    assert _row().last_error == "consent ended"
+
+
+def test_without_a_consent_check_nothing_is_leased_or_sent(mail_ctx, smtp_server, now):
+    _queue(1, now)
+    del mail_ctx.extensions[mail.CONSENT_CHECK]
+    with pytest.raises(RuntimeError, match="no consent check"):
+        mail.send_pending(now=now)
+    items = mail.claim_batch(now=now, limit=10, worker="w")  # not leased by the failed pass
+    with pytest.raises(RuntimeError, match="no consent check"):
+        mail.deliver_batch(items, now=now)
+    assert smtp_server.messages == [] and _statuses() == ["pending"]
+
+
+def test_queueing_many_skips_keys_queued_before_and_audits_only_what_it_adds(mail_ctx, now):
+    _queue(1, now)  # test:0, queued one by one
+    emails = [
+        mail.Queued(
+            "password_reset",
+            to=f"Person{i}@example.org",
+            dedupe_key=f"test:{i}",
+            context={"link": "https://familylink.test/reset/x", "recipient": None},
+            send_at=now + timedelta(hours=1),
+        )
+        for i in range(3)
+    ]
+    assert mail.queue_many(emails, now=now) == 2
+    db.session.commit()
+    assert mail.queue_many(emails, now=now) == 0
+    rows = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+    assert [row.to_address for row in rows] == [f"person{i}@example.org" for i in range(3)]
+    assert [row.next_attempt_at for row in rows] == [now] + [now + timedelta(hours=1)] * 2
+    assert all(row.status == OutboxStatus.PENDING and row.attempts == 0 for row in rows)
+    assert "https://familylink.test/reset/x" in rows[2].text_body
+    queued = select(AuditEvent.object_id).where(AuditEvent.action == "email.queued")
+    assert sorted(db.session.scalars(queued)) == [row.id for row in rows]

@@ -1,0 +1,294 @@
+"""The outbox: emails queued inside the caller's transaction, and the admin's view of them.
+
+This is what the rest of the app imports; `delivery` sends what is queued here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app, has_request_context, url_for
+from sqlalchemy import ARRAY, bindparam, cast, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from familylink.extensions import db
+from familylink.models import OutboxEmail, OutboxStatus, User
+from familylink.services import audit
+from familylink.services.errors import NotFound
+from familylink.services.program import get_program
+
+# Subjects are neutral: they never name the kind of care, a diagnosis or a substance.
+SUBJECTS = {
+    "verify_email": "Confirm your email address",
+    "already_registered": "About your sign-up",
+    "password_reset": "Reset your password",
+    "staff_invitation": "You're invited to set up your account",
+    "patient_invitation": "You're invited to set up your account",
+    "module_assigned": "New reading from your care team",
+    "family_invitation": "You're invited to join your family's sessions",
+    "family_access_ended": "Your access has ended",
+    "family_access_ended_therapist": "A family contact's access has ended",
+    "consent_expiring": "A sharing permission ends soon",
+    "booking_confirmed": "Your appointment is confirmed",
+    "booking_rescheduled": "Your appointment has moved",
+    "booking_cancelled": "Your appointment is cancelled",
+    "late_cancellation": "A late cancellation",
+    "waitlist_offer": "A place has opened for you",
+    "email_change_verify": "Confirm your new email address",
+    "email_changed_notice": "Your sign-in email address was changed",
+    "password_changed_notice": "Your password was changed",
+    "reminder": "Your appointment reminder",
+}
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute link for an email, built from SERVER_NAME when it is set."""
+    config = current_app.config
+    if has_request_context() and not config.get("SERVER_NAME"):
+        return url_for(endpoint, _external=True, **values)
+    base = f"{config['PREFERRED_URL_SCHEME']}://{config.get('SERVER_NAME') or '127.0.0.1:5000'}"
+    with current_app.test_request_context("/", base_url=base):
+        return url_for(endpoint, _external=True, **values)
+
+
+def _rendered(kind: str, to: User | str, context: dict | None) -> dict:
+    """The columns that name the recipient and hold the words, rendered now."""
+    program = get_program()
+    zone = to.timezone if isinstance(to, User) else program.timezone
+    ctx = {"program": program, "recipient": to if isinstance(to, User) else None, "zone": zone}
+    ctx.update(context or {})
+    subject = SUBJECTS[kind]
+    return {
+        "kind": kind,
+        "to_address": to.email if isinstance(to, User) else to.lower(),
+        "to_user_id": to.id if isinstance(to, User) else None,
+        "subject": subject,
+        "text_body": _render(f"email/{kind}.txt", {**ctx, "subject": subject}),
+        "html_body": _render(f"email/{kind}.html", {**ctx, "subject": subject}),
+    }
+
+
+def _render(template: str, context: dict) -> str:
+    """A template rendered with its context alone: emails use no request, session or
+    context processor, and a sweep renders thousands, where Flask's per-call work is a third
+    of the cost."""
+    return current_app.jinja_env.get_template(template).render(context)
+
+
+def queue_email(
+    kind: str,
+    *,
+    to: User | str,
+    dedupe_key: str,
+    now: datetime,
+    context: dict | None = None,
+    patient_id: int | None = None,
+    required_scope: str | None = None,
+    attachment: Attachment | None = None,
+    not_after: datetime | None = None,
+    send_at: datetime | None = None,
+    actor: User | None = None,
+) -> OutboxEmail | None:
+    """Render an email and add it to the outbox; return None when that key was queued before.
+
+    `patient_id` + `required_scope` mean the recipient must still hold that consent scope at
+    send time, or the email is cancelled instead of sent.
+    """
+    existing = db.session.scalar(select(OutboxEmail).where(OutboxEmail.dedupe_key == dedupe_key))
+    if existing is not None:
+        return None
+    row = OutboxEmail(
+        **_rendered(kind, to, context),
+        dedupe_key=dedupe_key,
+        patient_id=patient_id,
+        required_scope=required_scope,
+        attachment_name=attachment.filename if attachment else None,
+        attachment_type=attachment.content_type if attachment else None,
+        attachment_data=attachment.data if attachment else None,
+        created_at=now,
+        next_attempt_at=send_at or now,
+        not_after=not_after,
+    )
+    # A savepoint, so losing a dedupe race to another transaction leaves ours usable.
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return None
+    audit.record(
+        "email.queued",
+        actor=actor,
+        obj=row,
+        patient_id=patient_id,
+        recipient_id=row.to_user_id,
+        detail={"kind": kind},
+        now=now,
+    )
+    return row
+
+
+@dataclass
+class Queued:
+    """One email for `queue_many`: queue_email's arguments, without attachment or actor."""
+
+    kind: str
+    to: User | str
+    dedupe_key: str
+    context: dict | None = None
+    patient_id: int | None = None
+    required_scope: str | None = None
+    not_after: datetime | None = None
+    send_at: datetime | None = None
+
+
+def queue_many(emails: list[Queued], *, now: datetime) -> int:
+    """Queue many emails at once, as queue_email would one by one; return how many were new.
+
+    One INSERT that skips every dedupe key already in the outbox, whoever queued it and
+    even if they committed a moment ago, so sweeps that overlap queue each email once; then
+    the audit rows of those it added, through audit.record and flushed together.
+    """
+    if not emails:
+        return 0
+    rows = [
+        {
+            **_rendered(email.kind, email.to, email.context),
+            "dedupe_key": email.dedupe_key,
+            "patient_id": email.patient_id,
+            "required_scope": email.required_scope,
+            "created_at": now,
+            "next_attempt_at": email.send_at or now,
+            "not_after": email.not_after,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+        }
+        for email in emails
+    ]
+    outbox = OutboxEmail.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        # INSERT … SELECT from one array per column: one short statement whatever the count
+        # (psycopg takes seconds to parse a VALUES list of thousands of rows).
+        arrays = []
+        for column in rows[0]:
+            array = ARRAY(outbox.c[column].type)
+            values = bindparam(column, [row[column] for row in rows], array)
+            arrays.append(func.unnest(cast(values, array)))
+        statement = postgresql.insert(outbox).from_select(list(rows[0]), select(*arrays))
+        params = None
+    else:
+        statement, params = sqlite.insert(outbox), rows
+    added = db.session.execute(
+        statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(
+            outbox.c.id, outbox.c.kind, outbox.c.to_user_id, outbox.c.patient_id
+        ),
+        params,
+    ).all()
+    for row_id, kind, to_user_id, patient_id in added:
+        audit.record(
+            "email.queued",
+            object_type=outbox.name,
+            object_id=row_id,
+            patient_id=patient_id,
+            recipient_id=to_user_id,
+            detail={"kind": kind},
+            now=now,
+        )
+    db.session.flush()
+    return len(added)
+
+
+#: Rows that may still be sent: queued ones, and failed ones an admin may put back in the queue.
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.FAILED)
+
+
+def cancel_pending(*, now: datetime, to_user_id: int, patient_id: int) -> int:
+    """Cancel every unsent email (queued, or failed and waiting for an admin's retry) to
+    that person about that patient; return how many."""
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(
+            OutboxEmail.status.in_(UNSENT),
+            OutboxEmail.to_user_id == to_user_id,
+            OutboxEmail.patient_id == patient_id,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def cancel_pending_to_address(*, now: datetime, to_address: str, patient_id: int) -> int:
+    """Cancel unsent emails about that patient to an address with no account (invitations),
+    failed ones included."""
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(
+            OutboxEmail.status.in_(UNSENT),
+            OutboxEmail.to_address == to_address.lower(),
+            OutboxEmail.patient_id == patient_id,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+# --- The admin's view of the outbox.
+
+
+def outbox_counts() -> dict[str, int]:
+    """How many rows are in each status (every status listed, zero included)."""
+    rows = db.session.execute(
+        select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
+    ).all()
+    counts = {str(status): 0 for status in OutboxStatus}
+    counts.update({str(status): n for status, n in rows})
+    return counts
+
+
+def failed_emails(limit: int = 100) -> list[OutboxEmail]:
+    """The most recently failed rows, newest first."""
+    return list(
+        db.session.scalars(
+            select(OutboxEmail)
+            .where(OutboxEmail.status == OutboxStatus.FAILED)
+            .order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
+    """Put one failed row back in the queue with a fresh set of attempts.
+
+    Raises NotFound for an unknown id or a row that is not failed. Consent and the row's
+    useful-until time are still checked when it is sent.
+    """
+    row = db.session.get(OutboxEmail, email_id)
+    if row is None or row.status != OutboxStatus.FAILED:
+        raise NotFound()
+    row.status = OutboxStatus.PENDING
+    row.attempts = 0
+    row.next_attempt_at = now
+    row.locked_until = None
+    row.claimed_by = None
+    audit.record(
+        "email.retried",
+        actor=actor,
+        obj=row,
+        patient_id=row.patient_id,
+        recipient_id=row.to_user_id,
+        detail={"kind": row.kind, "last_error": (row.last_error or "")[:200]},
+        now=now,
+    )
+    db.session.flush()
+    return row
