@@ -26,7 +26,9 @@ from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
 from familylink.models import (
+    Appointment,
     AppointmentFamily,
+    AppointmentStatus,
     ConsentClosure,
     ConsentRecord,
     ExpiryKind,
@@ -347,6 +349,21 @@ def seat(actor: User, seat_id: int, *, now: datetime, what: str | None, scope: s
         if any(a.user_id == actor.id for a in found.present_attendees):
             return found
     raise NotFound()
+
+
+def group_for_patient(patient: User, appointment: Appointment | None) -> Appointment:
+    """A group occurrence the patient's family may see, join or wait for: a scheduled group
+    run by the patient's own therapist. NotFound otherwise, so another therapist's groups
+    (and ids that name no group) look like nothing at all. The patient must already have
+    been allowed (`patient`, `patient_for_family`)."""
+    if (
+        appointment is None
+        or not appointment.is_group
+        or appointment.status != AppointmentStatus.SCHEDULED
+        or appointment.therapist_id != patient.therapist_id
+    ):
+        raise NotFound()
+    return appointment
 
 
 def consent_record(

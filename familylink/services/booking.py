@@ -329,17 +329,14 @@ def book_group_seat(
 
 
 def _locked_group(appointment_id: int, patient: User) -> Appointment:
+    """The group occurrence, locked on PostgreSQL (SELECT … FOR UPDATE) so seats are counted
+    one booking at a time, with its seats read afresh; NotFound unless the gate lets the
+    patient's family see it."""
     query = select(Appointment).where(Appointment.id == appointment_id)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Appointment)
     appointment = db.session.scalars(query.execution_options(populate_existing=True)).first()
-    if (
-        appointment is None
-        or not appointment.is_group
-        or appointment.status != AppointmentStatus.SCHEDULED
-        or appointment.therapist_id != patient.therapist_id
-    ):
-        raise NotFound()
+    appointment = access.group_for_patient(patient, appointment)
     db.session.refresh(appointment, ["seats"])
     return appointment
 
@@ -625,9 +622,9 @@ def _held_offers(appointment: Appointment, *, now: datetime, except_patient: int
 def join_waitlist(
     *, actor: User, patient_id: int, appointment_id: int, now: datetime
 ) -> WaitlistEntry:
-    patient = patient_for_actor(actor, patient_id, now=now, what="waitlist")
-    if actor.role != Role.FAMILY:
-        raise NotFound()
+    patient, _consent = access.patient_for_family(
+        actor, patient_id, scope="scheduling", now=now, disclosure="waitlist"
+    )
     serialize_booking()
     appointment = _locked_group(appointment_id, patient)
     if len(appointment.active_seats) < appointment.capacity:

@@ -14,6 +14,7 @@ from familylink.models import (
     OutboxEmail,
     Role,
     SeatStatus,
+    WaitlistEntry,
     WaitlistStatus,
 )
 from familylink.services import booking
@@ -387,6 +388,38 @@ def test_someone_elses_waitlist_offer_is_not_found(clinic, now):
     entry = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
     with pytest.raises(NotFound):
         booking.claim_offer(actor=m2, entry_id=entry.id, now=now)
+
+
+def test_another_therapists_group_and_a_waitlist_for_non_family_are_not_found(clinic, now):
+    (group,) = schedule(clinic, now, capacity=2)
+    take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    take(p2, m2, group, now)
+    other = create_user(Role.THERAPIST, name="Dr Other")
+    stranger = create_user(Role.PATIENT, therapist=other, name="Patient Elsewhere")
+    member = create_user(Role.FAMILY, name="Eve Elsewhere")
+    from tests.factories import create_consent
+
+    create_consent(stranger, member)
+    # A group of another therapist looks like no group at all, to book or to wait for.
+    with pytest.raises(NotFound):
+        take(stranger, member, group, now)
+    with pytest.raises(NotFound):
+        booking.join_waitlist(
+            actor=member, patient_id=stranger.id, appointment_id=group.id, now=now
+        )
+    # Only a family member joins a waitlist; the refusal is recorded by the gate.
+    with pytest.raises(NotFound):
+        booking.join_waitlist(
+            actor=clinic.therapist, patient_id=clinic.patient.id, appointment_id=group.id, now=now
+        )
+    denied = db.session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "access.denied", AuditEvent.actor_id == clinic.therapist.id
+        )
+    ).all()
+    assert [e.patient_id for e in denied] == [clinic.patient.id]
+    assert count(WaitlistEntry) == 0
 
 
 def test_seat_count_is_unchanged_by_a_refused_booking(clinic, now):
