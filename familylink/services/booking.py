@@ -727,10 +727,9 @@ def expire_offers(now: datetime) -> int:
     return len(expired)
 
 
-def sweep(now: datetime) -> None:
-    """Registered for the mail worker: expire offers, then commit."""
-    if expire_offers(now):
-        db.session.commit()
+def sweep(now: datetime) -> int:
+    """The mail worker's hook: expire offers (the worker commits after each hook)."""
+    return expire_offers(now)
 
 
 # --- Consent ended -------------------------------------------------------------------------

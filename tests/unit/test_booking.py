@@ -379,6 +379,43 @@ def test_waitlist_offer_claim_and_expiry(clinic, now, app_ctx):
     assert len(group.active_seats) == 2
 
 
+def test_the_booking_sweep_only_flushes_and_the_mail_sender_commits_after_it(
+    mail_app, smtp_server, now, monkeypatch
+):
+    from familylink import _booking_sweep
+
+    with mail_app.app_context():
+        clinic = create_clinic()
+        (group,) = schedule(clinic, now, capacity=2)
+        seat = take(clinic.patient, clinic.family, group, now)
+        take(*family_of_another_patient(clinic, "Ada One"), group, now)
+        p2, m2 = family_of_another_patient(clinic, "Bea Two")
+        p3, m3 = family_of_another_patient(clinic, "Cal Three")
+        first = booking.join_waitlist(actor=m2, patient_id=p2.id, appointment_id=group.id, now=now)
+        second = booking.join_waitlist(
+            actor=m3, patient_id=p3.id, appointment_id=group.id, now=now + timedelta(minutes=1)
+        )
+        booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+        db.session.commit()
+        ids = first.id, second.id
+        later = now + timedelta(hours=12)
+        assert booking.sweep(later) == 1
+        db.session.rollback()  # services never commit: the caller decides
+        statuses = [db.session.get(WaitlistEntry, i).status for i in ids]
+        assert statuses == [WaitlistStatus.OFFERED, WaitlistStatus.WAITING]
+
+    def a_later_hook_that_fails(now):
+        db.session.rollback()
+
+    hooks = [_booking_sweep, a_later_hook_that_fails]
+    monkeypatch.setitem(mail_app.extensions, "familylink_sweeps", hooks)
+    result = mail_app.test_cli_runner().invoke(args=["mail", "send", "--now", later.isoformat()])
+    assert result.exit_code == 0, result.output
+    with mail_app.app_context():
+        statuses = [db.session.get(WaitlistEntry, i).status for i in ids]
+        assert statuses == [WaitlistStatus.EXPIRED, WaitlistStatus.OFFERED]
+
+
 def test_someone_elses_waitlist_offer_is_not_found(clinic, now):
     (group,) = schedule(clinic, now, capacity=2)
     take(clinic.patient, clinic.family, group, now)
