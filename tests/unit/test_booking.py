@@ -18,6 +18,7 @@ from familylink.models import (
     WaitlistStatus,
 )
 from familylink.services import booking
+from familylink.services.booking import seats
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from tests.booking_setup import add_family, create_clinic
 from tests.factories import create_user
@@ -235,7 +236,7 @@ def test_consent_ended_removes_the_family_member_from_future_appointments_only(c
         capacity=1,
     )
     db.session.add(past_appointment)
-    past = booking._add_seat(
+    past = seats._add_seat(
         past_appointment,
         clinic.patient,
         [clinic.family],

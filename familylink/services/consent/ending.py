@@ -22,7 +22,8 @@ from familylink.models import (
     FamilyLink,
     User,
 )
-from familylink.services import access, audit, booking, learning, mailer, sessions
+from familylink.services import access, audit, learning, mailer, sessions
+from familylink.services.booking import groups as booking_groups
 from familylink.services.consent import records
 from familylink.services.errors import Conflict, ValidationError
 
@@ -62,7 +63,7 @@ def end_family_access(
         )
     )
     for member_id in members:
-        booking.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
+        booking_groups.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
         learning.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         sessions.end_all_sessions(member_id, "consent_ended", now=now)
     cancelled = mailer.cancel_pending_to_address(
