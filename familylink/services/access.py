@@ -351,19 +351,28 @@ def seat(actor: User, seat_id: int, *, now: datetime, what: str | None, scope: s
     raise NotFound()
 
 
-def group_for_patient(patient: User, appointment: Appointment | None) -> Appointment:
-    """A group occurrence the patient's family may see, join or wait for: a scheduled group
-    run by the patient's own therapist. NotFound otherwise, so another therapist's groups
-    (and ids that name no group) look like nothing at all. The patient must already have
-    been allowed (`patient`, `patient_for_family`)."""
-    if (
-        appointment is None
-        or not appointment.is_group
-        or appointment.status != AppointmentStatus.SCHEDULED
-        or appointment.therapist_id != patient.therapist_id
-    ):
+def groups_open_to(patient: User):
+    """The condition for the group occurrences a patient's family may see, join or wait for:
+    scheduled groups run by the patient's own therapist. The patient must already have been
+    allowed (`patient`, `patient_for_family`)."""
+    return and_(
+        Appointment.therapist_id == patient.therapist_id,
+        Appointment.capacity > 1,
+        Appointment.status == AppointmentStatus.SCHEDULED,
+    )
+
+
+def group_for_patient(patient: User, appointment_id: int, *, lock: bool = False) -> Appointment:
+    """One of those groups, read afresh (with `lock`, held FOR UPDATE on PostgreSQL to the end
+    of the transaction); NotFound for any other id, so another therapist's groups look like
+    no group at all."""
+    query = select(Appointment).where(Appointment.id == appointment_id, groups_open_to(patient))
+    if lock and db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Appointment)
+    found = db.session.scalars(query.execution_options(populate_existing=True)).first()
+    if found is None:
         raise NotFound()
-    return appointment
+    return found
 
 
 def consent_record(

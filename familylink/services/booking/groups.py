@@ -82,11 +82,7 @@ def locked_group(appointment_id: int, patient: User) -> Appointment:
     """The group occurrence, locked on PostgreSQL (SELECT … FOR UPDATE) so seats are counted
     one booking at a time, with its seats read afresh; NotFound unless the gate lets the
     patient's family see it."""
-    query = select(Appointment).where(Appointment.id == appointment_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Appointment)
-    appointment = db.session.scalars(query.execution_options(populate_existing=True)).first()
-    appointment = access.group_for_patient(patient, appointment)
+    appointment = access.group_for_patient(patient, appointment_id, lock=True)
     db.session.refresh(appointment, ["seats"])
     return appointment
 

@@ -15,7 +15,6 @@ from familylink.models import (
     Appointment,
     AppointmentAttendee,
     AppointmentFamily,
-    AppointmentStatus,
     User,
 )
 from familylink.services import access, audit
@@ -44,16 +43,11 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
 
 
 def open_groups(patient: User, *, now: datetime) -> list[Appointment]:
-    """Upcoming groups run by the patient's therapist."""
+    """Upcoming groups the patient's family may join (the gate says which)."""
     return list(
         db.session.scalars(
             select(Appointment)
-            .where(
-                Appointment.therapist_id == patient.therapist_id,
-                Appointment.capacity > 1,
-                Appointment.status == AppointmentStatus.SCHEDULED,
-                Appointment.starts_at > now,
-            )
+            .where(access.groups_open_to(patient), Appointment.starts_at > now)
             .order_by(Appointment.starts_at)
         ).unique()
     )
