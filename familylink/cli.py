@@ -52,7 +52,7 @@ def mail_send(now_text):
     # The worker's sweeps first (reminders due by then among them), so `--now` shows them.
     for hook in current_app.extensions.get("familylink_sweeps", []):
         hook(now)
-        db.session.commit()
+        db.session.commit()  # services never commit: one commit per hook, here
     report = mail.send_pending(now=now, worker=_worker_name())
     click.echo(f"Mail pass done: {report}.")
 
@@ -76,7 +76,7 @@ def mail_worker(interval, passes):
         while not stopping["now"]:
             for hook in current_app.extensions.get("familylink_sweeps", []):
                 hook(utcnow())
-                db.session.commit()
+                db.session.commit()  # services never commit: one commit per hook, here
             report = mail.send_pending(now=utcnow(), worker=worker)
             if report.sent or report.failed or report.retried:
                 click.echo(f"{datetime.now():%H:%M:%S} {report}")

@@ -26,7 +26,9 @@ from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
 from familylink.models import (
+    Appointment,
     AppointmentFamily,
+    AppointmentStatus,
     ConsentClosure,
     ConsentRecord,
     ExpiryKind,
@@ -350,6 +352,30 @@ def seat(
         if any(a.user_id == actor.id for a in found.present_attendees):
             return found
     raise NotFound()
+
+
+def groups_open_to(patient: User):
+    """The condition for the group occurrences a patient's family may see, join or wait for:
+    scheduled groups run by the patient's own therapist. The patient must already have been
+    allowed (`patient`, `patient_for_family`)."""
+    return and_(
+        Appointment.therapist_id == patient.therapist_id,
+        Appointment.capacity > 1,
+        Appointment.status == AppointmentStatus.SCHEDULED,
+    )
+
+
+def group_for_patient(patient: User, appointment_id: int, *, lock: bool = False) -> Appointment:
+    """One of those groups, read afresh (with `lock`, held FOR UPDATE on PostgreSQL to the end
+    of the transaction); NotFound for any other id, so another therapist's groups look like
+    no group at all."""
+    query = select(Appointment).where(Appointment.id == appointment_id, groups_open_to(patient))
+    if lock and db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Appointment)
+    found = db.session.scalars(query.execution_options(populate_existing=True)).first()
+    if found is None:
+        raise NotFound()
+    return found
 
 
 def consent_record(

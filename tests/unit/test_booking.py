@@ -14,9 +14,11 @@ from familylink.models import (
     OutboxEmail,
     Role,
     SeatStatus,
+    WaitlistEntry,
     WaitlistStatus,
 )
 from familylink.services import booking
+from familylink.services.booking import seats
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from tests.booking_setup import add_family, create_clinic
 from tests.factories import create_user
@@ -235,7 +237,7 @@ def test_consent_ended_removes_the_family_member_from_future_appointments_only(c
         capacity=1,
     )
     db.session.add(past_appointment)
-    past = booking._add_seat(
+    past = seats._add_seat(
         past_appointment,
         clinic.patient,
         [clinic.family],
@@ -379,6 +381,43 @@ def test_waitlist_offer_claim_and_expiry(clinic, now, app_ctx):
     assert len(group.active_seats) == 2
 
 
+def test_the_booking_sweep_only_flushes_and_the_mail_sender_commits_after_it(
+    mail_app, smtp_server, now, monkeypatch
+):
+    from familylink import _booking_sweep
+
+    with mail_app.app_context():
+        clinic = create_clinic()
+        (group,) = schedule(clinic, now, capacity=2)
+        seat = take(clinic.patient, clinic.family, group, now)
+        take(*family_of_another_patient(clinic, "Ada One"), group, now)
+        p2, m2 = family_of_another_patient(clinic, "Bea Two")
+        p3, m3 = family_of_another_patient(clinic, "Cal Three")
+        first = booking.join_waitlist(actor=m2, patient_id=p2.id, appointment_id=group.id, now=now)
+        second = booking.join_waitlist(
+            actor=m3, patient_id=p3.id, appointment_id=group.id, now=now + timedelta(minutes=1)
+        )
+        booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+        db.session.commit()
+        ids = first.id, second.id
+        later = now + timedelta(hours=12)
+        assert booking.sweep(later) == 1
+        db.session.rollback()  # services never commit: the caller decides
+        statuses = [db.session.get(WaitlistEntry, i).status for i in ids]
+        assert statuses == [WaitlistStatus.OFFERED, WaitlistStatus.WAITING]
+
+    def a_later_hook_that_fails(now):
+        db.session.rollback()
+
+    hooks = [_booking_sweep, a_later_hook_that_fails]
+    monkeypatch.setitem(mail_app.extensions, "familylink_sweeps", hooks)
+    result = mail_app.test_cli_runner().invoke(args=["mail", "send", "--now", later.isoformat()])
+    assert result.exit_code == 0, result.output
+    with mail_app.app_context():
+        statuses = [db.session.get(WaitlistEntry, i).status for i in ids]
+        assert statuses == [WaitlistStatus.EXPIRED, WaitlistStatus.OFFERED]
+
+
 def test_someone_elses_waitlist_offer_is_not_found(clinic, now):
     (group,) = schedule(clinic, now, capacity=2)
     take(clinic.patient, clinic.family, group, now)
@@ -388,6 +427,38 @@ def test_someone_elses_waitlist_offer_is_not_found(clinic, now):
     entry = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
     with pytest.raises(NotFound):
         booking.claim_offer(actor=m2, entry_id=entry.id, now=now)
+
+
+def test_another_therapists_group_and_a_waitlist_for_non_family_are_not_found(clinic, now):
+    (group,) = schedule(clinic, now, capacity=2)
+    take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    take(p2, m2, group, now)
+    other = create_user(Role.THERAPIST, name="Dr Other")
+    stranger = create_user(Role.PATIENT, therapist=other, name="Patient Elsewhere")
+    member = create_user(Role.FAMILY, name="Eve Elsewhere")
+    from tests.factories import create_consent
+
+    create_consent(stranger, member)
+    # A group of another therapist looks like no group at all, to book or to wait for.
+    with pytest.raises(NotFound):
+        take(stranger, member, group, now)
+    with pytest.raises(NotFound):
+        booking.join_waitlist(
+            actor=member, patient_id=stranger.id, appointment_id=group.id, now=now
+        )
+    # Only a family member joins a waitlist; the refusal is recorded by the gate.
+    with pytest.raises(NotFound):
+        booking.join_waitlist(
+            actor=clinic.therapist, patient_id=clinic.patient.id, appointment_id=group.id, now=now
+        )
+    denied = db.session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "access.denied", AuditEvent.actor_id == clinic.therapist.id
+        )
+    ).all()
+    assert [e.patient_id for e in denied] == [clinic.patient.id]
+    assert count(WaitlistEntry) == 0
 
 
 def test_seat_count_is_unchanged_by_a_refused_booking(clinic, now):

@@ -326,16 +326,16 @@ def test_registering_through_an_invitation_refuses_a_known_address(app_ctx, peop
 def ended_signals(monkeypatch):
     """Each family member taken off future sessions by an ended consent (the operation's
     second step), recorded as it calls the booking service."""
-    from familylink.services import booking
+    from familylink.services.booking import groups
 
     received = []
-    original = booking.remove_from_future
+    original = groups.remove_from_future
 
     def spy(**kwargs):
         received.append(kwargs)
         return original(**kwargs)
 
-    monkeypatch.setattr(booking, "remove_from_future", spy)
+    monkeypatch.setattr(groups, "remove_from_future", spy)
     return received
 
 

@@ -20,7 +20,8 @@ from flask import current_app
 
 from familylink.extensions import db
 from familylink.models import Appointment, ConsentRecord, Role, SessionType, User
-from familylink.services import booking, mail, reminders
+from familylink.services import mail, reminders
+from familylink.services.booking import notices
 from familylink.services.calendar.ics import ics_attachment
 from familylink.services.program import forget_cached_program, program_row
 from familylink.services.timefmt import format_local
@@ -120,12 +121,12 @@ CASES: dict[str, Callable[[People], Case]] = {
     "booking_cancelled": lambda p: booking_case(p, p.session, cancelled=True),
     "late_cancellation": lambda p: Case(
         to=p.therapist,
-        context={**booking._mail_context(p.session, p.therapist), "patient": p.patient},
+        context={**notices.mail_context(p.session, p.therapist), "patient": p.patient},
     ),
     "waitlist_offer": lambda p: Case(
         to=p.family,
         context={
-            **booking._mail_context(p.group, p.family),
+            **notices.mail_context(p.group, p.family),
             "until": format_local(NOON + timedelta(hours=12), p.family.timezone),
             "link": LINK,
         },
@@ -147,10 +148,10 @@ CASES: dict[str, Callable[[People], Case]] = {
 
 
 def booking_case(p: People, appointment: Appointment, *, cancelled: bool = False) -> Case:
-    """A booking email as booking._tell_attendees queues it: context and the person's .ics."""
+    """A booking email as notices.tell_attendees queues it: context and the person's .ics."""
     return Case(
         to=p.family,
-        context=booking._mail_context(appointment, p.family),
+        context=notices.mail_context(appointment, p.family),
         patient=p.patient,
         scope="scheduling",
         attachment=ics_attachment(appointment, p.family, now=NOON, cancelled=cancelled),

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AppointmentStatus, CalendarFeed, Role, SeatStatus, User
-from familylink.services import audit, booking
+from familylink.services import audit
+from familylink.services.booking import listings
 from familylink.services.calendar.ics import feed_ics
 
 
@@ -66,7 +67,7 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
     if user.role == Role.FAMILY:
         seats = [
             s
-            for s in booking.upcoming_for_family(user, now=now)
+            for s in listings.upcoming_for_family(user, now=now)
             if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
         ]
         for patient_id in {s.patient_id for s in seats}:
@@ -82,13 +83,13 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
     elif user.role == Role.PATIENT:
         appointments = [
             s.appointment
-            for s in booking.patient_appointments(user, now=now, page="calendar feed")
+            for s in listings.patient_appointments(user, now=now, page="calendar feed")
             if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
         ]
     elif user.role == Role.THERAPIST:
         appointments = [
             a
-            for a in booking.therapist_appointments(
+            for a in listings.therapist_appointments(
                 user, now, now + timedelta(days=120), now=now, page="calendar feed"
             )
             if a.status == AppointmentStatus.SCHEDULED

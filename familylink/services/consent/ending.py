@@ -22,9 +22,11 @@ from familylink.models import (
     FamilyLink,
     User,
 )
-from familylink.services import access, audit, booking, learning, mail, sessions
+from familylink.services import access, audit, mail, sessions
+from familylink.services.booking import groups as booking_groups
 from familylink.services.consent import records
 from familylink.services.errors import Conflict, ValidationError
+from familylink.services.learning import assignments
 
 
 def end_family_access(
@@ -62,8 +64,8 @@ def end_family_access(
         )
     )
     for member_id in members:
-        booking.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
-        learning.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
+        booking_groups.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
+        assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         sessions.end_all_sessions(member_id, "consent_ended", now=now)
     cancelled = mail.cancel_pending_to_address(
         now=now, to_address=consent.recipient_email, patient_id=patient.id

@@ -1,0 +1,105 @@
+"""Booking: private sessions, group seats, reschedule, cancel, waitlist, attendance.
+
+Modules: `slots` (free time and the write lock), `catalog` (session types, availability),
+`seats` (booking, reschedule, cancel, attendance; how double booking is prevented),
+`groups` (scheduling groups, the waitlist and its offers, seats released when access ends),
+`listings` (what families, patients and therapists see), `notices` (the emails about an
+appointment). Callers outside the services use this package's names; modules inside the
+services import the leaf module they need, so nothing here can import back into them.
+"""
+
+from familylink.services.booking.catalog import (
+    add_override,
+    add_session_type,
+    add_window,
+    all_session_types,
+    every_session_type,
+    private_session_types,
+    remove_availability,
+    session_type_for_admin,
+    set_session_type_active,
+    update_session_type,
+)
+from familylink.services.booking.groups import (
+    expire_offers,
+    join_waitlist,
+    offer_next_seat,
+    remove_from_future,
+    schedule_group,
+    sweep,
+)
+from familylink.services.booking.listings import (
+    FamilyMember,
+    SeatPeople,
+    open_groups,
+    patient_appointments,
+    therapist_appointments,
+    therapist_calendar,
+    upcoming_for_family,
+)
+from familylink.services.booking.seats import (
+    FULL,
+    book_group_seat,
+    book_private,
+    booked_with_key,
+    cancel_seat,
+    cancellation_window,
+    claim_offer,
+    inside_window,
+    mark_attendance,
+    patient_for_actor,
+    reschedule,
+    scheduling_family,
+)
+from familylink.services.booking.slots import (
+    LONGEST_APPOINTMENT,
+    LONGEST_SESSION_MINUTES,
+    TAKEN,
+    buffer,
+    serialize_booking,
+    slots_for,
+)
+
+__all__ = [
+    "FULL",
+    "LONGEST_APPOINTMENT",
+    "LONGEST_SESSION_MINUTES",
+    "TAKEN",
+    "FamilyMember",
+    "SeatPeople",
+    "add_override",
+    "add_session_type",
+    "add_window",
+    "all_session_types",
+    "book_group_seat",
+    "book_private",
+    "booked_with_key",
+    "buffer",
+    "cancel_seat",
+    "cancellation_window",
+    "claim_offer",
+    "every_session_type",
+    "expire_offers",
+    "inside_window",
+    "join_waitlist",
+    "mark_attendance",
+    "offer_next_seat",
+    "open_groups",
+    "patient_appointments",
+    "patient_for_actor",
+    "private_session_types",
+    "remove_availability",
+    "remove_from_future",
+    "reschedule",
+    "schedule_group",
+    "scheduling_family",
+    "serialize_booking",
+    "session_type_for_admin",
+    "set_session_type_active",
+    "slots_for",
+    "sweep",
+    "therapist_appointments",
+    "therapist_calendar",
+    "upcoming_for_family",
+    "update_session_type",
+]

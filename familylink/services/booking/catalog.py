@@ -1,0 +1,212 @@
+"""What can be booked: session types (admin and therapist) and each therapist's
+availability windows and one-day overrides."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AvailabilityOverride, AvailabilityWindow, Role, SessionType, User
+from familylink.services import audit
+from familylink.services.booking.slots import LONGEST_SESSION_MINUTES
+from familylink.services.errors import NotFound, ValidationError
+
+# --- Session types -------------------------------------------------------------------------
+
+
+def private_session_types() -> list[SessionType]:
+    return list(
+        db.session.scalars(
+            select(SessionType)
+            .where(SessionType.active.is_(True), SessionType.capacity == 1)
+            .order_by(SessionType.name)
+        )
+    )
+
+
+def all_session_types() -> list[SessionType]:
+    return list(
+        db.session.scalars(
+            select(SessionType).where(SessionType.active.is_(True)).order_by(SessionType.name)
+        )
+    )
+
+
+def every_session_type() -> list[SessionType]:
+    """Active and inactive, for the admin page."""
+    return list(
+        db.session.scalars(
+            select(SessionType).order_by(SessionType.active.desc(), SessionType.name)
+        )
+    )
+
+
+def bookable_type(session_type_id: int, *, group: bool) -> SessionType:
+    """An active session type of that kind (group or private), for a new booking or group."""
+    session_type = db.session.get(SessionType, session_type_id)
+    if session_type is None or not session_type.active or session_type.is_group != group:
+        raise ValidationError("Choose a session type from the list.", field="session_type")
+    return session_type
+
+
+def add_session_type(
+    *,
+    actor: User,
+    name: str,
+    duration_minutes: int,
+    capacity: int,
+    mode: str,
+    location: str | None,
+    video_link: str | None,
+    cancellation_window_hours: int | None,
+    now: datetime,
+) -> SessionType:
+    if actor.role not in (Role.THERAPIST, Role.ADMIN):
+        raise NotFound()
+    _check_session_type(name, duration_minutes, capacity, mode, video_link)
+    session_type = SessionType(
+        name=name.strip(),
+        duration_minutes=duration_minutes,
+        capacity=capacity,
+        mode=mode,
+        location=(location or "").strip() or None,
+        video_link=(video_link or "").strip() or None,
+        cancellation_window_hours=cancellation_window_hours,
+        active=True,
+    )
+    db.session.add(session_type)
+    db.session.flush()
+    audit.record("session_type.added", actor=actor, obj=session_type, now=now)
+    return session_type
+
+
+def _check_session_type(name, duration_minutes, capacity, mode, video_link) -> None:
+    if not (name or "").strip():
+        raise ValidationError("Give the session type a name.", field="name")
+    if duration_minutes is None or not 10 <= duration_minutes <= LONGEST_SESSION_MINUTES:
+        raise ValidationError(
+            f"Use 10 to {LONGEST_SESSION_MINUTES} minutes.", field="duration_minutes"
+        )
+    if capacity is None or not 1 <= capacity <= 50:
+        raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
+    if mode not in ("in_person", "video"):
+        raise ValidationError("Choose in person or video.", field="mode")
+    if mode == "video" and not (video_link or "").strip().startswith("https://"):
+        raise ValidationError("Give the https:// link for video sessions.", field="video_link")
+
+
+def session_type_for_admin(actor: User, session_type_id: int) -> SessionType:
+    session_type = db.session.get(SessionType, session_type_id)
+    if actor.role != Role.ADMIN or session_type is None:
+        raise NotFound()
+    return session_type
+
+
+def update_session_type(
+    *,
+    actor: User,
+    session_type_id: int,
+    name: str,
+    duration_minutes: int,
+    capacity: int,
+    mode: str,
+    location: str | None,
+    video_link: str | None,
+    cancellation_window_hours: int | None,
+    now: datetime,
+) -> SessionType:
+    """Change a session type (admin). Booked appointments keep their times and capacity; a
+    private type stays private and a group type stays a group (make a new type instead)."""
+    session_type = session_type_for_admin(actor, session_type_id)
+    _check_session_type(name, duration_minutes, capacity, mode, video_link)
+    if (capacity > 1) != session_type.is_group:
+        raise ValidationError(
+            "A private session type can't become a group, or a group private. "
+            "Add a new session type instead.",
+            field="capacity",
+        )
+    if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
+        raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
+    before = {
+        "name": session_type.name,
+        "duration_minutes": session_type.duration_minutes,
+        "capacity": session_type.capacity,
+        "mode": session_type.mode,
+    }
+    session_type.name = name.strip()
+    session_type.duration_minutes = duration_minutes
+    session_type.capacity = capacity
+    session_type.mode = mode
+    session_type.location = (location or "").strip() or None
+    session_type.video_link = (video_link or "").strip() or None
+    session_type.cancellation_window_hours = cancellation_window_hours
+    db.session.flush()
+    audit.record("session_type.changed", actor=actor, obj=session_type, detail=before, now=now)
+    return session_type
+
+
+def set_session_type_active(
+    *, actor: User, session_type_id: int, active: bool, now: datetime
+) -> SessionType:
+    """Deactivate (no new bookings or groups; booked ones go ahead) or reactivate a type."""
+    session_type = session_type_for_admin(actor, session_type_id)
+    session_type.active = active
+    db.session.flush()
+    audit.record(
+        "session_type.activated" if active else "session_type.deactivated",
+        actor=actor,
+        obj=session_type,
+        now=now,
+    )
+    return session_type
+
+
+# --- Availability (therapist) ----------------------------------------------------------------
+
+
+def _check_span(start: time | None, end: time | None) -> None:
+    if start is None or end is None or start >= end:
+        raise ValidationError("The end time must be after the start time.", field="end_time")
+
+
+def add_window(*, actor: User, weekday: int, start: time, end: time, now: datetime):
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    if weekday not in range(7):
+        raise ValidationError("Choose a day of the week.", field="weekday")
+    _check_span(start, end)
+    window = AvailabilityWindow(
+        therapist_id=actor.id, weekday=weekday, start_time=start, end_time=end
+    )
+    db.session.add(window)
+    db.session.flush()
+    audit.record("availability.added", actor=actor, obj=window, now=now)
+    return window
+
+
+def add_override(
+    *, actor: User, day: date, off: bool, start: time | None, end: time | None, now: datetime
+):
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    if not off or start or end:
+        _check_span(start, end)
+    override = AvailabilityOverride(
+        therapist_id=actor.id, day=day, off=off, start_time=start, end_time=end
+    )
+    db.session.add(override)
+    db.session.flush()
+    audit.record("availability.override_added", actor=actor, obj=override, now=now)
+    return override
+
+
+def remove_availability(*, actor: User, kind: str, item_id: int, now: datetime) -> None:
+    model = {"window": AvailabilityWindow, "override": AvailabilityOverride}.get(kind)
+    item = db.session.get(model, item_id) if model else None
+    if item is None or item.therapist_id != actor.id:
+        raise NotFound()
+    audit.record("availability.removed", actor=actor, obj=item, now=now)
+    db.session.delete(item)
+    db.session.flush()

@@ -1,0 +1,258 @@
+"""Groups and their waitlists: scheduling a group, the waitlist and its offers, offers that
+expire, and a seat released when nobody can attend it any more (which may offer it on)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AppointmentStatus,
+    Role,
+    SeatStatus,
+    User,
+    WaitlistEntry,
+    WaitlistStatus,
+)
+from familylink.services import access, audit, mail, reminders
+from familylink.services.booking import catalog, notices, slots
+from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.program import get_program
+from familylink.services.scheduling import weekly_occurrences
+from familylink.services.timefmt import format_local
+
+# --- Scheduling a group ----------------------------------------------------------------------
+
+
+def schedule_group(
+    *,
+    actor: User,
+    session_type_id: int,
+    first_day: date,
+    start_time: time,
+    weeks: int,
+    capacity: int | None = None,
+    now: datetime,
+) -> list[Appointment]:
+    """Create a one-off (weeks=1) or weekly group at the same local wall time."""
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    session_type = catalog.bookable_type(session_type_id, group=True)
+    if not 1 <= weeks <= 52:
+        raise ValidationError("Choose between 1 and 52 weeks.", field="weeks")
+    capacity = capacity or session_type.capacity
+    if not 2 <= capacity <= 50:
+        raise ValidationError("A group holds 2 to 50 families.", field="capacity")
+    starts = weekly_occurrences(first_day, start_time, weeks, get_program().timezone)
+    if starts[0] <= now:
+        raise ValidationError("Choose a date in the future.", field="first_day")
+    slots.serialize_booking()
+    series = uuid.uuid4().hex if weeks > 1 else None
+    made = []
+    for start in starts:
+        appointment = Appointment(
+            uid=f"{uuid.uuid4()}@familylink",
+            therapist_id=actor.id,
+            session_type=session_type,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=session_type.duration_minutes),
+            capacity=capacity,
+            series_id=series,
+            created_at=now,
+            created_by_id=actor.id,
+        )
+        if slots.overlaps(appointment, start):
+            raise Conflict(
+                f"You already have a session at {format_local(start, actor.timezone)}.",
+            )
+        db.session.add(appointment)
+        made.append(appointment)
+    slots.flush_or_conflict("That overlaps another of your sessions.")
+    audit.record("group.scheduled", actor=actor, detail={"count": len(made)}, now=now)
+    return made
+
+
+def locked_group(appointment_id: int, patient: User) -> Appointment:
+    """The group occurrence, locked on PostgreSQL (SELECT … FOR UPDATE) so seats are counted
+    one booking at a time, with its seats read afresh; NotFound unless the gate lets the
+    patient's family see it."""
+    appointment = access.group_for_patient(patient, appointment_id, lock=True)
+    db.session.refresh(appointment, ["seats"])
+    return appointment
+
+
+# --- Waitlist --------------------------------------------------------------------------------
+
+
+def held_offers(appointment: Appointment, *, now: datetime, except_patient: int | None) -> int:
+    """Seats held for families offered them and still free to claim."""
+    return sum(
+        1
+        for entry in db.session.scalars(
+            select(WaitlistEntry).where(
+                WaitlistEntry.appointment_id == appointment.id,
+                WaitlistEntry.status == WaitlistStatus.OFFERED,
+                WaitlistEntry.offered_until > now,
+            )
+        )
+        if entry.patient_id != except_patient
+    )
+
+
+def join_waitlist(
+    *, actor: User, patient_id: int, appointment_id: int, now: datetime
+) -> WaitlistEntry:
+    patient, _consent = access.patient_for_family(
+        actor, patient_id, scope="scheduling", now=now, disclosure="waitlist"
+    )
+    slots.serialize_booking()
+    appointment = locked_group(appointment_id, patient)
+    if len(appointment.active_seats) < appointment.capacity:
+        raise ValidationError("There is still a seat: book it instead.")
+    existing = db.session.scalar(
+        select(WaitlistEntry).where(
+            WaitlistEntry.appointment_id == appointment.id,
+            WaitlistEntry.patient_id == patient.id,
+            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+        )
+    )
+    if existing is not None:
+        return existing
+    entry = WaitlistEntry(
+        appointment_id=appointment.id,
+        patient_id=patient.id,
+        family_user_id=actor.id,
+        created_at=now,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    audit.record("waitlist.joined", actor=actor, patient_id=patient.id, obj=entry, now=now)
+    return entry
+
+
+def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry | None:
+    """When a seat is free and nobody holds an offer, email the first family waiting."""
+    if appointment.starts_at <= now or appointment.status != AppointmentStatus.SCHEDULED:
+        return None
+    free = appointment.capacity - len(appointment.active_seats)
+    if free <= held_offers(appointment, now=now, except_patient=None):
+        return None
+    waiting = db.session.scalars(
+        select(WaitlistEntry)
+        .where(
+            WaitlistEntry.appointment_id == appointment.id,
+            WaitlistEntry.status == WaitlistStatus.WAITING,
+        )
+        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
+    ).all()
+    for entry in waiting:
+        person = db.session.get(User, entry.family_user_id)
+        if not access.may_disclose(
+            person.id, entry.patient_id, "scheduling", now=now, audit_access=False
+        ):
+            entry.status = WaitlistStatus.LEFT
+            continue
+        hold = timedelta(hours=get_program().waitlist_hold_hours)
+        entry.status = WaitlistStatus.OFFERED
+        entry.offered_until = min(now + hold, appointment.starts_at)
+        db.session.flush()
+        mail.queue_email(
+            "waitlist_offer",
+            to=person,
+            dedupe_key=f"waitlist_offer:{entry.id}",
+            now=now,
+            context={
+                **notices.mail_context(appointment, person),
+                "until": format_local(entry.offered_until, person.timezone),
+                "link": mail.external_url("booking.claim", entry_id=entry.id),
+            },
+            patient_id=entry.patient_id,
+            required_scope="scheduling",
+            not_after=entry.offered_until,
+        )
+        audit.record("waitlist.offered", patient_id=entry.patient_id, obj=entry, now=now)
+        return entry
+    db.session.flush()
+    return None
+
+
+def expire_offers(now: datetime) -> int:
+    """Sweep: end offers past their hold and pass the seat to the next family."""
+    expired = db.session.scalars(
+        select(WaitlistEntry).where(
+            WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until <= now
+        )
+    ).all()
+    for entry in expired:
+        entry.status = WaitlistStatus.EXPIRED
+        db.session.flush()
+        appointment = db.session.get(Appointment, entry.appointment_id)
+        offer_next_seat(appointment, now=now)
+    return len(expired)
+
+
+def sweep(now: datetime) -> int:
+    """The mail worker's hook: expire offers (the worker commits after each hook)."""
+    return expire_offers(now)
+
+
+# --- A family member's access ended ------------------------------------------------------------
+
+
+def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -> int:
+    """Take a family member off that patient's future appointments; return how many."""
+    rows = db.session.scalars(
+        select(AppointmentAttendee)
+        .join(AppointmentFamily, AppointmentFamily.id == AppointmentAttendee.seat_id)
+        .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+        .where(
+            AppointmentAttendee.user_id == family_user_id,
+            AppointmentAttendee.removed_at.is_(None),
+            AppointmentFamily.patient_id == patient_id,
+            Appointment.starts_at > now,
+        )
+    ).all()
+    for attendee in rows:
+        attendee.removed_at = now
+        attendee.removed_reason = "consent ended"
+        _release_if_empty(attendee.seat, now=now)
+        audit.record(
+            "booking.attendee_removed",
+            patient_id=patient_id,
+            recipient_id=family_user_id,
+            obj=attendee,
+            detail={"reason": "consent ended"},
+            now=now,
+        )
+    for entry in db.session.scalars(
+        select(WaitlistEntry).where(
+            WaitlistEntry.family_user_id == family_user_id,
+            WaitlistEntry.patient_id == patient_id,
+            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+        )
+    ).all():
+        entry.status = WaitlistStatus.LEFT
+    db.session.flush()
+    return len(rows)
+
+
+def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
+    """A seat nobody can attend any more frees its time (private) or its place (group)."""
+    if seat.status != SeatStatus.BOOKED or seat.present_attendees:
+        return
+    seat.status = SeatStatus.CANCELLED
+    seat.cancelled_at = now
+    appointment = seat.appointment
+    reminders.cancel_seat_reminders(seat)
+    if appointment.is_group:
+        db.session.flush()
+        offer_next_seat(appointment, now=now)
+    else:
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.sequence += 1

@@ -1,0 +1,159 @@
+"""What people see of appointments: a family member's upcoming seats, the patient's own
+sessions, the groups open to a patient's family, and the therapist's calendar (each patient
+shown is a view of their data, audited)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager, joinedload
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    User,
+)
+from familylink.services import access, audit
+from familylink.services.booking.slots import overlapping
+
+
+def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily]:
+    """Seats the family member attends, for patients whose consent still allows scheduling."""
+    seats = db.session.scalars(
+        select(AppointmentFamily)
+        .options(
+            contains_eager(AppointmentFamily.appointment).joinedload(Appointment.session_type),
+            contains_eager(AppointmentFamily.appointment).joinedload(Appointment.therapist),
+        )
+        .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
+        .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+        .where(
+            AppointmentAttendee.user_id == actor.id,
+            AppointmentAttendee.removed_at.is_(None),
+            Appointment.ends_at > now,
+        )
+        .order_by(Appointment.starts_at)
+    ).unique()
+    allowed = {p.id for p, _ in access.linked_patients(actor, now=now, scope="scheduling")}
+    return [s for s in seats if s.patient_id in allowed]
+
+
+def open_groups(patient: User, *, now: datetime) -> list[Appointment]:
+    """Upcoming groups the patient's family may join (the gate says which)."""
+    return list(
+        db.session.scalars(
+            select(Appointment)
+            .where(access.groups_open_to(patient), Appointment.starts_at > now)
+            .order_by(Appointment.starts_at)
+        ).unique()
+    )
+
+
+def patient_appointments(
+    patient: User, *, now: datetime, page: str = "sessions"
+) -> list[AppointmentFamily]:
+    """The patient's upcoming family sessions (audited as a view of their own data)."""
+    audit.record_patient_views(patient, [patient.id], page=page, now=now)
+    return list(
+        db.session.scalars(
+            select(AppointmentFamily)
+            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+            .where(AppointmentFamily.patient_id == patient.id, Appointment.ends_at > now)
+            .order_by(Appointment.starts_at)
+        ).unique()
+    )
+
+
+# --- The therapist's calendar ----------------------------------------------------------------
+
+
+def therapist_appointments(
+    therapist: User,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
+    page: str = "calendar",
+) -> list[Appointment]:
+    """The therapist's appointments in [start, end), with seats and attendees loaded.
+
+    Showing them is a view of each patient's data: one audit row per patient shown.
+    """
+    appointments = list(
+        db.session.scalars(
+            select(Appointment)
+            .options(
+                joinedload(Appointment.seats)
+                .joinedload(AppointmentFamily.attendees)
+                .joinedload(AppointmentAttendee.user)
+            )
+            .where(Appointment.therapist_id == therapist.id, overlapping(start, end))
+            .order_by(Appointment.starts_at)
+        ).unique()
+    )
+    shown = [seat.patient_id for a in appointments for seat in a.seats]
+    audit.record_patient_views(therapist, shown, page=page, now=now)
+    return appointments
+
+
+@dataclass(frozen=True)
+class FamilyMember:
+    """A family member on the therapist's calendar, with what their consent allows."""
+
+    user: User
+    scopes: tuple[str, ...]
+    ends_at: datetime | None
+    ending_soon: bool
+
+
+@dataclass
+class SeatPeople:
+    coming: list[FamilyMember] = field(default_factory=list)
+    # Allowed to take part (scheduling scope) but not coming: who may need a nudge.
+    not_coming: list[FamilyMember] = field(default_factory=list)
+    # Coming, but whose consent no longer covers it (should not happen; shown if it does).
+    not_allowed: list[User] = field(default_factory=list)
+
+
+def therapist_calendar(
+    therapist: User, start: datetime, end: datetime, *, now: datetime
+) -> tuple[list[Appointment], dict[int, SeatPeople]]:
+    """The therapist's appointments between start and end and, per seat, who is coming, who
+    else may come, and whose consent ends soon. A fixed number of queries however many
+    appointments and families (therapist_appointments audits each patient shown)."""
+    appointments = therapist_appointments(therapist, start, end, now=now, page="calendar")
+    patient_ids = sorted({s.patient_id for a in appointments for s in a.seats})
+    in_force: dict[int, dict[int, FamilyMember]] = {}
+    if patient_ids:
+        shown = (
+            select(AppointmentFamily.patient_id)
+            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+            .where(Appointment.therapist_id == therapist.id, overlapping(start, end))
+        )
+        for person, patient_id, record, ends_at in access.family_in_force(shown, now=now):
+            soon = ends_at is not None and ends_at - access.EXPIRING_SOON <= now
+            member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
+            in_force.setdefault(patient_id, {})[person.id] = member
+    people: dict[int, SeatPeople] = {}
+    for appointment in appointments:
+        for seat in appointment.seats:
+            allowed = in_force.get(seat.patient_id, {})
+            entry = people[seat.id] = SeatPeople()
+            coming_ids = set()
+            for attendee in seat.present_attendees:
+                coming_ids.add(attendee.user_id)
+                member = allowed.get(attendee.user_id)
+                if member is not None and "scheduling" in member.scopes:
+                    entry.coming.append(member)
+                else:
+                    entry.not_allowed.append(attendee.user)
+            entry.not_coming = [
+                m
+                for uid, m in allowed.items()
+                if uid not in coming_ids and "scheduling" in m.scopes
+            ]
+    return appointments, people

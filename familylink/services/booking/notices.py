@@ -1,0 +1,44 @@
+"""The emails about an appointment: what each names (a neutral title, the person's own local
+time) and one message with its own .ics to each family member coming to a seat. Whether the
+consent still covers the person is checked again when each email is sent (`required_scope`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from familylink.extensions import db
+from familylink.models import Appointment, AppointmentFamily, User
+from familylink.services import mail
+from familylink.services.calendar.ics import ics_attachment, neutral_title, where
+from familylink.services.timefmt import format_local
+
+
+def mail_context(appointment: Appointment, person: User) -> dict:
+    return {
+        "appointment": appointment,
+        "title": neutral_title(appointment),
+        "when": format_local(appointment.starts_at, person.timezone),
+        "where": where(appointment),
+        "minutes": appointment.session_type.duration_minutes,
+    }
+
+
+def tell_attendees(kind: str, seat: AppointmentFamily, *, key: str, actor, now: datetime) -> None:
+    """One email with that person's own .ics to each family member coming to the seat."""
+    appointment = seat.appointment
+    for attendee in seat.present_attendees:
+        person = attendee.user or db.session.get(User, attendee.user_id)
+        mail.queue_email(
+            kind,
+            to=person,
+            dedupe_key=f"{kind}:{key}:{person.id}",
+            now=now,
+            context=mail_context(appointment, person),
+            patient_id=seat.patient_id,
+            required_scope="scheduling",
+            attachment=ics_attachment(
+                appointment, person, now=now, cancelled=kind == "booking_cancelled"
+            ),
+            actor=actor,
+        )

@@ -1,0 +1,364 @@
+"""Booking a family's seat: private sessions, group seats, reschedule, cancel, claiming a
+waitlist offer, attendance.
+
+Every write here only flushes; the view or command commits once. Who may act:
+- a family member, for a patient whose active consent gives them the `scheduling` scope;
+- the patient's own therapist, always.
+Anything else is NotFound, so nothing reveals that a patient or appointment exists. The
+access gate (`familylink.services.access`) answers each of these questions.
+
+No double booking: on PostgreSQL an exclusion constraint refuses overlapping appointments of
+one therapist and group seats are counted under SELECT … FOR UPDATE on the appointment; on
+SQLite the booking transaction takes the database write lock first (BEGIN IMMEDIATE), so
+bookings run one after another and each sees the others' result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AppointmentStatus,
+    Attendance,
+    Role,
+    SeatStatus,
+    User,
+    WaitlistStatus,
+)
+from familylink.services import access, audit, mail, reminders
+from familylink.services.booking import catalog, groups, notices, slots
+from familylink.services.booking.slots import TAKEN
+from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.program import get_program
+
+FULL = "Sorry, that group is now full. You can join its waitlist."
+
+
+# --- Who may book ----------------------------------------------------------------------------
+
+
+def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str) -> User:
+    """The patient when `actor` may book for them (a family member holding the scheduling
+    scope, or the patient's own therapist); NotFound otherwise. Asks the access gate."""
+    if actor.role not in (Role.FAMILY, Role.THERAPIST):
+        raise NotFound()
+    return access.patient(actor, patient_id, now=now, what=what, scope="scheduling").patient
+
+
+def scheduling_family(patient: User, *, now: datetime) -> list[User]:
+    """Family members of the patient who hold the scheduling scope now (one query)."""
+    return access.family_with_scope(patient, "scheduling", now=now)
+
+
+def _existing(request_key: str | None) -> AppointmentFamily | None:
+    if not request_key:
+        return None
+    return db.session.scalar(
+        select(AppointmentFamily).where(AppointmentFamily.request_key == request_key)
+    )
+
+
+def booked_with_key(request_key: str | None, actor: User) -> AppointmentFamily | None:
+    """The booking this actor's form (by its one-time key) already made, if any."""
+    done = _existing(request_key)
+    return done if done is not None and done.booked_by_id == actor.id else None
+
+
+def _attendees(actor: User, patient: User, extra_ids, *, now: datetime) -> list[User]:
+    allowed = {m.id: m for m in scheduling_family(patient, now=now)}
+    people: list[User] = [actor] if actor.role == Role.FAMILY else []
+    for raw in extra_ids or ():
+        member = allowed.get(int(raw))
+        if member is None:
+            raise ValidationError("Choose family members from the list.", field="attendees")
+        if member not in people:
+            people.append(member)
+    if not people:
+        raise ValidationError("Choose at least one family member to invite.", field="attendees")
+    return people
+
+
+# --- Booking -------------------------------------------------------------------------------
+
+
+def _add_seat(appointment, patient, people, *, actor, note, request_key, now) -> AppointmentFamily:
+    seat = AppointmentFamily(
+        appointment=appointment,
+        patient_id=patient.id,
+        note=(note or "").strip()[:2000] or None,
+        booked_by_id=actor.id,
+        request_key=request_key or None,
+        created_at=now,
+    )
+    db.session.add(seat)
+    for person in people:
+        db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=now))
+    return seat
+
+
+def book_private(
+    *,
+    actor: User,
+    patient_id: int,
+    session_type_id: int,
+    starts_at: datetime,
+    attendee_ids=(),
+    note: str | None = None,
+    request_key: str | None = None,
+    now: datetime,
+) -> AppointmentFamily:
+    """Book a private family session at a free slot of the patient's therapist.
+
+    Raises NotFound (patient not allowed), ValidationError (bad type, slot not offered,
+    attendees), Conflict (someone else got the slot first). A repeated request_key returns
+    the booking it made the first time.
+    """
+    done = booked_with_key(request_key, actor)
+    if done is not None:
+        return done
+    patient = patient_for_actor(actor, patient_id, now=now, what="booking")
+    if patient.therapist_id is None:
+        raise ValidationError("There is no therapist to book with yet.")
+    session_type = catalog.bookable_type(session_type_id, group=False)
+    people = _attendees(actor, patient, attendee_ids, now=now)
+    slots.serialize_booking()
+    # Under the lock: the same form sent twice at once finds the first one's booking here.
+    done = booked_with_key(request_key, actor)
+    if done is not None:
+        return done
+    therapist_id = patient.therapist_id
+    if starts_at not in slots.slots_for(therapist_id, session_type, now=now, near=starts_at):
+        if starts_at <= now:
+            raise ValidationError("That time has passed. Choose another.", field="slot")
+        if slots.taken(therapist_id, starts_at, session_type):
+            raise Conflict(TAKEN, field="slot")
+        raise ValidationError(
+            "That time is not available. Choose one of the times shown.", field="slot"
+        )
+    appointment = Appointment(
+        uid=f"{uuid.uuid4()}@familylink",
+        therapist_id=therapist_id,
+        session_type=session_type,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
+        capacity=1,
+        created_at=now,
+        created_by_id=actor.id,
+    )
+    db.session.add(appointment)
+    seat = _add_seat(
+        appointment, patient, people, actor=actor, note=note, request_key=request_key, now=now
+    )
+    slots.flush_or_conflict(TAKEN)
+    _booked(seat, actor=actor, now=now)
+    return seat
+
+
+def book_group_seat(
+    *,
+    actor: User,
+    patient_id: int,
+    appointment_id: int,
+    attendee_ids=(),
+    note: str | None = None,
+    request_key: str | None = None,
+    now: datetime,
+    _from_waitlist: bool = False,
+) -> AppointmentFamily:
+    """Take one seat for the patient's family in a group occurrence.
+
+    Raises NotFound (patient or group not visible), ValidationError (past, already booked),
+    Conflict (full).
+    """
+    done = booked_with_key(request_key, actor)
+    if done is not None:
+        return done
+    patient = patient_for_actor(actor, patient_id, now=now, what="group booking")
+    people = _attendees(actor, patient, attendee_ids, now=now)
+    slots.serialize_booking()
+    done = booked_with_key(request_key, actor)
+    if done is not None:
+        return done
+    appointment = groups.locked_group(appointment_id, patient)
+    if appointment.starts_at <= now:
+        raise ValidationError("That group has already started. Choose another.", field="slot")
+    seats = appointment.active_seats
+    if any(s.patient_id == patient.id for s in seats):
+        raise ValidationError("Your family already has a seat in this group.", field="slot")
+    # A family claiming its own offer counts its held seat as free for itself.
+    except_patient = patient.id if _from_waitlist else None
+    held = groups.held_offers(appointment, now=now, except_patient=except_patient)
+    if len(seats) + held >= appointment.capacity:
+        raise Conflict(FULL)
+    seat = _add_seat(
+        appointment, patient, people, actor=actor, note=note, request_key=request_key, now=now
+    )
+    slots.flush_or_conflict(FULL)
+    _booked(seat, actor=actor, now=now)
+    return seat
+
+
+def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
+    entry = access.waitlist_entry(actor, entry_id)
+    if entry.status != WaitlistStatus.OFFERED or entry.offered_until <= now:
+        raise ValidationError("Sorry, this offer has ended.")
+    seat = book_group_seat(
+        actor=actor,
+        patient_id=entry.patient_id,
+        appointment_id=entry.appointment_id,
+        now=now,
+        _from_waitlist=True,
+    )
+    entry.status = WaitlistStatus.CLAIMED
+    db.session.flush()
+    return seat
+
+
+def _booked(seat: AppointmentFamily, *, actor: User, now: datetime) -> None:
+    appointment = seat.appointment
+    audit.record(
+        "booking.created",
+        actor=actor,
+        patient_id=seat.patient_id,
+        obj=seat,
+        detail={"appointment": appointment.id},
+        now=now,
+    )
+    notices.tell_attendees("booking_confirmed", seat, key=str(seat.id), actor=actor, now=now)
+
+
+# --- Reschedule and cancel ---------------------------------------------------------------
+
+
+def cancellation_window(appointment: Appointment) -> timedelta:
+    hours = appointment.session_type.cancellation_window_hours
+    if hours is None:
+        hours = get_program().cancellation_window_hours
+    return timedelta(hours=hours)
+
+
+def inside_window(appointment: Appointment, now: datetime) -> bool:
+    """True while a family member may still change it without it being late."""
+    return appointment.starts_at - now >= cancellation_window(appointment)
+
+
+def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamily:
+    """Cancel a booking; late (inside the window) by a family member is late_cancelled."""
+    seat = access.seat(actor, seat_id, now=now, what=None)
+    appointment = seat.appointment
+    if seat.status != SeatStatus.BOOKED:
+        raise ValidationError("That booking is already cancelled.")
+    if appointment.starts_at <= now:
+        raise ValidationError("That session has already started.")
+    slots.serialize_booking()
+    late = actor.role == Role.FAMILY and not inside_window(appointment, now)
+    seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
+    seat.cancelled_at = now
+    if not appointment.is_group:
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.sequence += 1
+    db.session.flush()
+    reminders.cancel_seat_reminders(seat)
+    audit.record(
+        "booking.late_cancelled" if late else "booking.cancelled",
+        actor=actor,
+        patient_id=seat.patient_id,
+        obj=seat,
+        now=now,
+    )
+    notices.tell_attendees("booking_cancelled", seat, key=str(seat.id), actor=actor, now=now)
+    if late:
+        therapist = appointment.therapist
+        mail.queue_email(
+            "late_cancellation",
+            to=therapist,
+            dedupe_key=f"late_cancellation:{seat.id}",
+            now=now,
+            context={**notices.mail_context(appointment, therapist), "patient": seat.patient},
+            actor=actor,
+        )
+    if appointment.is_group:
+        groups.offer_next_seat(appointment, now=now)
+    return seat
+
+
+def reschedule(
+    *, actor: User, seat_id: int, starts_at: datetime | None, now: datetime
+) -> AppointmentFamily:
+    """Move a private session to another free slot: same UID, higher SEQUENCE.
+
+    NotFound for someone else's seat comes before any complaint about the time chosen
+    (`None`: no readable time), so a foreign id never gets an answer about its booking.
+    """
+    seat = access.seat(actor, seat_id, now=now, what=None)
+    if starts_at is None:
+        raise ValidationError("Choose a time from the list.", field="slot")
+    appointment = seat.appointment
+    if appointment.is_group or seat.status != SeatStatus.BOOKED:
+        raise ValidationError("This booking can't be moved. You can cancel it instead.")
+    if actor.role == Role.FAMILY and not inside_window(appointment, now):
+        raise ValidationError(
+            "It is too close to the session to move it here. Please contact your therapist.",
+            field="slot",
+        )
+    slots.serialize_booking()
+    if actor.role == Role.THERAPIST:
+        # The therapist may move it outside the family's notice, horizon and windows.
+        if starts_at <= now:
+            raise ValidationError("That time has passed. Choose another.", field="slot")
+        if slots.overlaps(appointment, starts_at):
+            raise Conflict(TAKEN)
+    elif starts_at not in slots.slots_for(
+        appointment.therapist_id,
+        appointment.session_type,
+        now=now,
+        exclude_id=appointment.id,
+        near=starts_at,
+    ):
+        raise ValidationError("That time is not available. Choose one of the times shown.", "slot")
+    appointment.starts_at = starts_at
+    appointment.ends_at = starts_at + timedelta(minutes=appointment.session_type.duration_minutes)
+    appointment.sequence += 1
+    appointment.rescheduled_at = now
+    slots.flush_or_conflict(TAKEN)
+    reminders.cancel_reminders(appointment)  # the old time's; the new time gets its own
+    audit.record("booking.rescheduled", actor=actor, patient_id=seat.patient_id, obj=seat, now=now)
+    key = f"{appointment.id}:{appointment.sequence}"
+    notices.tell_attendees("booking_rescheduled", seat, key=key, actor=actor, now=now)
+    return seat
+
+
+# --- Attendance ------------------------------------------------------------------------------
+
+
+def mark_attendance(*, actor: User, seat_id: int, value: str, now: datetime) -> AppointmentFamily:
+    """The therapist records attended / no_show / late_cancelled for a family's seat."""
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    seat = access.seat(actor, seat_id, now=now, what=None)
+    if value == SeatStatus.LATE_CANCELLED:
+        seat.status = SeatStatus.LATE_CANCELLED
+        seat.cancelled_at = seat.cancelled_at or now
+    elif value in (Attendance.ATTENDED, Attendance.NO_SHOW):
+        if seat.appointment.starts_at > now:
+            raise ValidationError("Attendance can be marked once the session has started.")
+        seat.attendance = value
+    else:
+        raise ValidationError("Choose attended, no-show or late-cancelled.")
+    audit.record(
+        "attendance.marked",
+        actor=actor,
+        patient_id=seat.patient_id,
+        obj=seat,
+        detail={"value": value},
+        now=now,
+    )
+    db.session.flush()
+    return seat

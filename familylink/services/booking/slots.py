@@ -1,0 +1,145 @@
+"""Free time: a therapist's availability minus their busy times, and the write lock that
+keeps two bookings from both seeing the same free time (see `seats` for how)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentStatus,
+    AvailabilityOverride,
+    AvailabilityWindow,
+    SessionType,
+)
+from familylink.services.errors import Conflict
+from familylink.services.program import get_program
+from familylink.services.scheduling import Override, Window, free_slots
+
+TAKEN = "Sorry, someone else just booked that time. Please choose another."
+
+# The longest session type allowed (checked by catalog.check_session_type).
+LONGEST_SESSION_MINUTES = 480
+# No appointment lasts this long (more than the longest session type), so one that overlaps
+# a period started less than this before it: a bound on starts_at, which the index on
+# (therapist_id, starts_at) can use where a bound on ends_at alone could not.
+LONGEST_APPOINTMENT = timedelta(days=1)
+
+
+def buffer() -> timedelta:
+    """Free time kept between two sessions of one therapist (a program setting)."""
+    return timedelta(minutes=get_program().buffer_minutes)
+
+
+# --- Locking -------------------------------------------------------------------------------
+
+
+def serialize_booking() -> None:
+    """Hold the database write lock for the rest of this transaction (SQLite only).
+
+    pysqlite opens a transaction only at the first write; if none is open, BEGIN IMMEDIATE
+    takes the write lock now (waiting for other writers). If one is open, this connection
+    already holds the write lock.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
+
+
+def flush_or_conflict(message: str) -> None:
+    """Flush; a constraint refusing the write (PostgreSQL's exclusion constraint, a unique
+    request key) becomes Conflict(message), and the savepoint keeps the session usable."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(message)
+
+
+# --- Slots ---------------------------------------------------------------------------------
+
+
+def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
+    windows = [
+        Window(w.weekday, w.start_time, w.end_time)
+        for w in db.session.scalars(
+            select(AvailabilityWindow).where(AvailabilityWindow.therapist_id == therapist_id)
+        )
+    ]
+    overrides = [
+        Override(o.day, o.off, o.start_time, o.end_time)
+        for o in db.session.scalars(
+            select(AvailabilityOverride).where(AvailabilityOverride.therapist_id == therapist_id)
+        )
+    ]
+    return windows, overrides
+
+
+def overlapping(start: datetime, end: datetime | None = None):
+    """The condition for appointments overlapping [start, end) (no end: from start on)."""
+    condition = and_(
+        Appointment.starts_at > start - LONGEST_APPOINTMENT, Appointment.ends_at > start
+    )
+    return condition if end is None else and_(condition, Appointment.starts_at < end)
+
+
+def busy(therapist_id: int, *, since: datetime, exclude_id: int | None = None):
+    query = select(Appointment.starts_at, Appointment.ends_at).where(
+        Appointment.therapist_id == therapist_id,
+        Appointment.status == AppointmentStatus.SCHEDULED,
+        overlapping(since - timedelta(days=1)),
+    )
+    if exclude_id is not None:
+        query = query.where(Appointment.id != exclude_id)
+    return [(s, e) for s, e in db.session.execute(query)]
+
+
+def slots_for(
+    therapist_id: int,
+    session_type: SessionType,
+    *,
+    now: datetime,
+    exclude_id: int | None = None,
+    near: datetime | None = None,
+) -> list[datetime]:
+    """The therapist's free slots for that session type (with `near`: only around it)."""
+    program = get_program()
+    windows, overrides = _availability(therapist_id)
+    return free_slots(
+        windows,
+        overrides,
+        busy(therapist_id, since=now, exclude_id=exclude_id),
+        duration=timedelta(minutes=session_type.duration_minutes),
+        buffer=buffer(),
+        min_notice=timedelta(hours=program.minimum_notice_hours),
+        horizon=timedelta(days=program.booking_horizon_days),
+        now=now,
+        zone=program.timezone,
+        near=near,
+    )
+
+
+def taken(therapist_id: int, starts_at: datetime, session_type: SessionType) -> bool:
+    """True when a booked appointment (with its buffer) covers that time."""
+    ends_at = starts_at + timedelta(minutes=session_type.duration_minutes)
+    gap = buffer()
+    return any(
+        s - gap < ends_at and starts_at < e + gap for s, e in busy(therapist_id, since=starts_at)
+    )
+
+
+def overlaps(appointment: Appointment, starts_at: datetime) -> bool:
+    """True when the appointment, moved to starts_at, would overlap another of the
+    therapist's (no buffer: the therapist's own choice)."""
+    ends_at = starts_at + timedelta(minutes=appointment.session_type.duration_minutes)
+    return any(
+        s < ends_at and starts_at < e
+        for s, e in busy(appointment.therapist_id, since=starts_at, exclude_id=appointment.id)
+    )
