@@ -27,6 +27,7 @@ from familylink.models import (
     AppointmentStatus,
     OutboxEmail,
     OutboxStatus,
+    Scope,
     SeatStatus,
     User,
 )
@@ -126,7 +127,7 @@ def _scheduling_allowed(seats: list[AppointmentFamily], *, now: datetime) -> set
     pairs = {(a.user_id, seat.patient_id) for seat in seats for a in seat.present_attendees}
     if not pairs:
         return set()
-    return access.pairs_with_scope(pairs, "scheduling", now=now)
+    return access.pairs_with_scope(pairs, Scope.SCHEDULING, now=now)
 
 
 def _already_queued(keys: list[str]) -> set[str]:
@@ -183,7 +184,7 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
                 # The patient's own reminder discloses nothing to anyone else; a family
                 # member's is checked against the consent again when it is sent.
                 patient_id=None if reminder.to_patient else reminder.seat.patient_id,
-                required_scope=None if reminder.to_patient else "scheduling",
+                required_scope=None if reminder.to_patient else Scope.SCHEDULING,
                 not_after=reminder.appointment.starts_at,
                 send_at=now,
             )

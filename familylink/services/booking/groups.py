@@ -15,6 +15,7 @@ from familylink.models import (
     AppointmentFamily,
     AppointmentStatus,
     Role,
+    Scope,
     SeatStatus,
     User,
     WaitlistEntry,
@@ -109,7 +110,7 @@ def join_waitlist(
     *, actor: User, patient_id: int, appointment_id: int, now: datetime
 ) -> WaitlistEntry:
     patient, _consent = access.patient_for_family(
-        actor, patient_id, scope="scheduling", now=now, disclosure="waitlist"
+        actor, patient_id, scope=Scope.SCHEDULING, now=now, disclosure="waitlist"
     )
     slots.serialize_booking()
     appointment = locked_group(appointment_id, patient)
@@ -154,7 +155,7 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
     for entry in waiting:
         person = db.session.get(User, entry.family_user_id)
         if not access.may_disclose(
-            person.id, entry.patient_id, "scheduling", now=now, audit_access=False
+            person.id, entry.patient_id, Scope.SCHEDULING, now=now, audit_access=False
         ):
             entry.status = WaitlistStatus.LEFT
             continue
@@ -173,7 +174,7 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
                 "link": mail.external_url("booking.claim", entry_id=entry.id),
             },
             patient_id=entry.patient_id,
-            required_scope="scheduling",
+            required_scope=Scope.SCHEDULING,
             not_after=entry.offered_until,
         )
         audit.record("waitlist.offered", patient_id=entry.patient_id, obj=entry, now=now)

@@ -15,6 +15,7 @@ from familylink.models import (
     Appointment,
     AppointmentAttendee,
     AppointmentFamily,
+    Scope,
     User,
 )
 from familylink.services import access, audit
@@ -38,7 +39,7 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
         )
         .order_by(Appointment.starts_at)
     ).unique()
-    allowed = {p.id for p, _ in access.linked_patients(actor, now=now, scope="scheduling")}
+    allowed = {p.id for p, _ in access.linked_patients(actor, now=now, scope=Scope.SCHEDULING)}
     return [s for s in seats if s.patient_id in allowed]
 
 
@@ -147,13 +148,13 @@ def therapist_calendar(
             for attendee in seat.present_attendees:
                 coming_ids.add(attendee.user_id)
                 member = allowed.get(attendee.user_id)
-                if member is not None and "scheduling" in member.scopes:
+                if member is not None and Scope.SCHEDULING in member.scopes:
                     entry.coming.append(member)
                 else:
                     entry.not_allowed.append(attendee.user)
             entry.not_coming = [
                 m
                 for uid, m in allowed.items()
-                if uid not in coming_ids and "scheduling" in m.scopes
+                if uid not in coming_ids and Scope.SCHEDULING in m.scopes
             ]
     return appointments, people

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from familylink.extensions import db
-from familylink.models import Appointment, AppointmentFamily, User
+from familylink.models import Appointment, AppointmentFamily, Scope, User
 from familylink.services import mail
 from familylink.services.calendar.ics import ics_attachment, neutral_title, where
 from familylink.services.timefmt import format_local
@@ -36,7 +36,7 @@ def tell_attendees(kind: str, seat: AppointmentFamily, *, key: str, actor, now: 
             now=now,
             context=mail_context(appointment, person),
             patient_id=seat.patient_id,
-            required_scope="scheduling",
+            required_scope=Scope.SCHEDULING,
             attachment=ics_attachment(
                 appointment, person, now=now, cancelled=kind == "booking_cancelled"
             ),

@@ -28,6 +28,7 @@ from familylink.models import (
     AppointmentStatus,
     Attendance,
     Role,
+    Scope,
     SeatStatus,
     User,
     WaitlistStatus,
@@ -49,12 +50,12 @@ def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str)
     scope, or the patient's own therapist); NotFound otherwise. Asks the access gate."""
     if actor.role not in (Role.FAMILY, Role.THERAPIST):
         raise NotFound()
-    return access.patient(actor, patient_id, now=now, what=what, scope="scheduling").patient
+    return access.patient(actor, patient_id, now=now, what=what, scope=Scope.SCHEDULING).patient
 
 
 def scheduling_family(patient: User, *, now: datetime) -> list[User]:
     """Family members of the patient who hold the scheduling scope now (one query)."""
-    return access.family_with_scope(patient, "scheduling", now=now)
+    return access.family_with_scope(patient, Scope.SCHEDULING, now=now)
 
 
 def _existing(request_key: str | None) -> AppointmentFamily | None:
