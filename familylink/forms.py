@@ -1,7 +1,7 @@
 """Form pieces shared by several blueprints."""
 
-from wtforms import PasswordField, SelectField
-from wtforms.validators import InputRequired, Length
+from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange
 
 from familylink.services.passwords import MAX_LENGTH
 from familylink.services.timefmt import timezone_choices
@@ -24,3 +24,52 @@ def new_password_field(label="Password"):
         description="At least 12 characters. A few unrelated words work well.",
         render_kw={"autocomplete": "new-password"},
     )
+
+
+def text_field(label, *, required: str, max_length: int = 120, field=StringField, **kwargs):
+    """A required text field with a length limit, each with its own plain message."""
+    return field(
+        label,
+        validators=[
+            InputRequired(message=required),
+            Length(max=max_length, message=f"Use at most {max_length} characters."),
+        ],
+        **kwargs,
+    )
+
+
+def email_field(label="Email address", *, required="Enter your email address.", **kwargs):
+    return EmailField(
+        label,
+        validators=[
+            InputRequired(message=required),
+            Length(max=254, message="That email address is too long."),
+        ],
+        **kwargs,
+    )
+
+
+def number_field(label, low: int, high: int, *, unit: str, **kwargs):
+    """A required whole number from `low` to `high` (in `unit`: hours, days, minutes…)."""
+    return IntegerField(
+        label,
+        validators=[InputRequired(message=f"Enter a number of {unit}."), NumberRange(low, high)],
+        **kwargs,
+    )
+
+
+def code_field(label, *, description: str):
+    """An authenticator (or recovery) code, typed on a phone's number pad."""
+    return StringField(
+        label,
+        validators=[
+            InputRequired(message="Enter the code."),
+            Length(max=32, message="That code is too long."),
+        ],
+        description=description,
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+def your_name_field():
+    return text_field("Your name", required="Enter your name.", render_kw={"autocomplete": "name"})

@@ -1,8 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length
 
-from familylink.forms import new_password_field
+from familylink.forms import code_field, email_field, new_password_field
 from familylink.services.passwords import MAX_LENGTH
 
 
@@ -20,21 +20,15 @@ class ChangePasswordForm(FlaskForm):
 
 
 class ChangeEmailForm(FlaskForm):
-    new_email = EmailField(
+    new_email = email_field(
         "New email address",
-        validators=[
-            InputRequired(message="Enter your new email address."),
-            Length(max=254, message="That email address is too long."),
-        ],
+        required="Enter your new email address.",
         render_kw={"autocomplete": "email"},
     )
     password = current_password_field("Your password")
 
 
 class EnrolForm(FlaskForm):
-    code = StringField(
-        "Code from the app",
-        validators=[InputRequired(message="Enter the code."), Length(max=32)],
-        description="The 6-digit code your authenticator app shows now.",
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    code = code_field(
+        "Code from the app", description="The 6-digit code your authenticator app shows now."
     )

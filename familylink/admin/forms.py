@@ -1,24 +1,15 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, IntegerField, StringField
+from wtforms import DateField, IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from familylink.forms import TimezoneField
+from familylink.forms import TimezoneField, email_field, number_field, text_field
 
 
 class ProgramForm(FlaskForm):
-    name = StringField(
-        "Program name",
-        validators=[
-            InputRequired(message="Enter a name."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
-    )
-    sender_name = StringField(
+    name = text_field("Program name", required="Enter a name.")
+    sender_name = text_field(
         "Sender name on emails",
-        validators=[
-            InputRequired(message="Enter a sender name."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
+        required="Enter a sender name.",
         description="Keep it neutral: recipients' inboxes may be seen by others.",
     )
     timezone = TimezoneField("Program time zone")
@@ -27,44 +18,22 @@ class ProgramForm(FlaskForm):
         validators=[InputRequired(message="Enter at least one reminder time."), Length(max=40)],
         description="Separate with commas, for example: 48, 2",
     )
-    cancellation_window_hours = IntegerField(
-        "Cancellation window (hours)",
-        validators=[InputRequired(message="Enter a number of hours."), NumberRange(0, 336)],
-    )
-    booking_horizon_days = IntegerField(
-        "Booking horizon (days)",
-        validators=[InputRequired(message="Enter a number of days."), NumberRange(1, 365)],
-    )
-    minimum_notice_hours = IntegerField(
-        "Minimum notice (hours)",
-        validators=[InputRequired(message="Enter a number of hours."), NumberRange(0, 336)],
-    )
-    waitlist_hold_hours = IntegerField(
-        "Waitlist offer hold (hours)",
-        validators=[InputRequired(message="Enter a number of hours."), NumberRange(1, 168)],
-    )
-    buffer_minutes = IntegerField(
+    cancellation_window_hours = number_field("Cancellation window (hours)", 0, 336, unit="hours")
+    booking_horizon_days = number_field("Booking horizon (days)", 1, 365, unit="days")
+    minimum_notice_hours = number_field("Minimum notice (hours)", 0, 336, unit="hours")
+    waitlist_hold_hours = number_field("Waitlist offer hold (hours)", 1, 168, unit="hours")
+    buffer_minutes = number_field(
         "Buffer between sessions (minutes)",
-        validators=[InputRequired(message="Enter a number of minutes."), NumberRange(0, 120)],
+        0,
+        120,
+        unit="minutes",
         description="Free time kept after each session before the next can be booked.",
     )
 
 
 class InviteForm(FlaskForm):
-    name = StringField(
-        "Full name",
-        validators=[
-            InputRequired(message="Enter a name."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
-    )
-    email = EmailField(
-        "Email address",
-        validators=[
-            InputRequired(message="Enter an email address."),
-            Length(max=254, message="That email address is too long."),
-        ],
-    )
+    name = text_field("Full name", required="Enter a name.")
+    email = email_field(required="Enter an email address.")
 
 
 class AuditFilterForm(FlaskForm):

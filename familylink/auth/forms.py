@@ -1,40 +1,25 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length
 
-from familylink.forms import TimezoneField, new_password_field
+from familylink.forms import (
+    TimezoneField,
+    code_field,
+    email_field,
+    new_password_field,
+    your_name_field,
+)
 
 
 class RegisterForm(FlaskForm):
-    name = StringField(
-        "Your name",
-        validators=[
-            InputRequired(message="Enter your name."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
-        render_kw={"autocomplete": "name"},
-    )
-    email = EmailField(
-        "Email address",
-        validators=[
-            InputRequired(message="Enter your email address."),
-            Length(max=254, message="That email address is too long."),
-        ],
-        render_kw={"autocomplete": "email"},
-    )
+    name = your_name_field()
+    email = email_field(render_kw={"autocomplete": "email"})
     password = new_password_field()
     timezone = TimezoneField()
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(
-        "Email address",
-        validators=[
-            InputRequired(message="Enter your email address."),
-            Length(max=254, message="That email address is too long."),
-        ],
-        render_kw={"autocomplete": "username"},
-    )
+    email = email_field(render_kw={"autocomplete": "username"})
     password = PasswordField(
         "Password",
         validators=[InputRequired(message="Enter your password."), Length(max=128)],
@@ -43,14 +28,7 @@ class LoginForm(FlaskForm):
 
 
 class ResetRequestForm(FlaskForm):
-    email = EmailField(
-        "Email address",
-        validators=[
-            InputRequired(message="Enter your email address."),
-            Length(max=254, message="That email address is too long."),
-        ],
-        render_kw={"autocomplete": "email"},
-    )
+    email = email_field(render_kw={"autocomplete": "email"})
 
 
 class SetPasswordForm(FlaskForm):
@@ -62,12 +40,7 @@ class ConfirmForm(FlaskForm):
 
 
 class MfaCodeForm(FlaskForm):
-    code = StringField(
+    code = code_field(
         "Code",
-        validators=[
-            InputRequired(message="Enter the code."),
-            Length(max=32, message="That code is too long."),
-        ],
         description="The 6-digit code from your authenticator app, or one of your recovery codes.",
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )

@@ -11,6 +11,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from familylink.forms import number_field
 from familylink.services.learning import MAX_REFLECTION
 
 EVERYONE = "all"
@@ -104,10 +105,7 @@ class ModuleForm(FlaskForm):
         "Place in the reading order",
         validators=[InputRequired(message="Enter a number."), NumberRange(0, 999)],
     )
-    reading_minutes = IntegerField(
-        "Reading time (minutes)",
-        validators=[InputRequired(message="Enter a number of minutes."), NumberRange(1, 60)],
-    )
+    reading_minutes = number_field("Reading time (minutes)", 1, 60, unit="minutes")
     key_points = _lines("Key points", "One per line, 3 to 5.")
     reflection = TextAreaField(
         "Reflection question", validators=[InputRequired(message="Enter a question.")]

@@ -2,14 +2,13 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    EmailField,
     IntegerField,
     RadioField,
-    StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional
 
+from familylink.forms import email_field, text_field
 from familylink.models import Scope
 from familylink.services.consent import DEFAULT_PURPOSE, ConsentDetails
 
@@ -34,40 +33,30 @@ def _scope_field(scope: Scope) -> BooleanField:
 class ConsentForm(FlaskForm):
     """One family member at a time; the service checks every element again."""
 
-    recipient_name = StringField(
-        "Family member's full name",
-        validators=[
-            InputRequired(message="Enter the family member's name."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
+    recipient_name = text_field(
+        "Family member's full name", required="Enter the family member's name."
     )
-    recipient_relationship = StringField(
+    recipient_relationship = text_field(
         "How they are related to you",
+        required="Say how they are related to you.",
+        max_length=60,
         description="For example: mother, partner, brother, friend.",
-        validators=[
-            InputRequired(message="Say how they are related to you."),
-            Length(max=60, message="Use at most 60 characters."),
-        ],
     )
-    recipient_email = EmailField(
+    recipient_email = email_field(
         "Their email address",
+        required="Enter their email address.",
         description="The invitation goes here. Only this address can accept it.",
-        validators=[
-            InputRequired(message="Enter their email address."),
-            Length(max=254, message="That email address is too long."),
-        ],
     )
     # One field per Scope, named scope_<value> like the consent's columns.
     scope_scheduling = _scope_field(Scope.SCHEDULING)
     scope_attendance = _scope_field(Scope.ATTENDANCE)
     scope_progress = _scope_field(Scope.PROGRESS)
-    purpose = TextAreaField(
+    purpose = text_field(
         "Why it is shared (purpose)",
+        required="Say what the information is for.",
+        max_length=500,
+        field=TextAreaField,
         default=DEFAULT_PURPOSE,
-        validators=[
-            InputRequired(message="Say what the information is for."),
-            Length(max=500, message="Use at most 500 characters."),
-        ],
     )
     expiry_kind = ExpiryKindField(
         "When this consent ends",
@@ -87,13 +76,10 @@ class ConsentForm(FlaskForm):
             NumberRange(min=0, max=365, message="Enter a number of days from 0 to 365."),
         ],
     )
-    signature_name = StringField(
+    signature_name = text_field(
         "Sign by typing your full name",
+        required="Type your full name to sign.",
         description="Exactly as we have it on file (capital letters don't matter).",
-        validators=[
-            InputRequired(message="Type your full name to sign."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
         render_kw={"autocomplete": "off"},
     )
     understood = BooleanField("I have read this consent and I understand it.")
