@@ -1145,3 +1145,10 @@ def therapist_patients(therapist: User) -> list[User]:
             .order_by(User.name)
         )
     )
+
+
+def therapist_changes(seat: AppointmentFamily, *, now: datetime) -> dict[str, bool]:
+    """What the therapist's pages offer for a seat: cancel a booked place still ahead, and
+    move it too when the session is private (the page shows flags, the rule lives here)."""
+    ahead = seat.status == SeatStatus.BOOKED and seat.appointment.starts_at > now
+    return {"cancel": ahead, "move": ahead and not seat.appointment.is_group}
