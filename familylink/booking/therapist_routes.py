@@ -7,12 +7,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from familylink.booking.forms import RescheduleForm
+from familylink.booking.forms import BookForFamilyForm, RescheduleForm
 from familylink.booking.slots import parse_slot, slot_choices, slot_or_none
 from familylink.extensions import limiter
 from familylink.models import Role
 from familylink.services import audit, booking
-from familylink.therapist.forms import BookForFamilyForm
 from familylink.web import back_on_refusal, booking_limit, request_now, role_required, submit
 
 bp = Blueprint("therapist_booking", __name__)
@@ -50,7 +49,7 @@ def calendar():
     )
     step = timedelta(days=days)
     return render_template(
-        "therapist/calendar.html",
+        "booking/therapist_calendar.html",
         appointments=appointments,
         people=people,
         changes={
@@ -101,7 +100,9 @@ def book_for_family():
     patients = booking.therapist_patients(current_user)
     patient = _chosen_patient(patients)
     if patient is None:
-        return render_template("therapist/book.html", patients=patients, patient=None, form=None)
+        return render_template(
+            "booking/therapist_book.html", patients=patients, patient=None, form=None
+        )
     now = request_now()
     audit.record_patient_views(current_user, [patient.id], page="book for family", now=now)
     form = _book_form(patient, now)
@@ -121,7 +122,9 @@ def book_for_family():
     )
     if done is not None:
         return done
-    page = render_template("therapist/book.html", patients=patients, patient=patient, form=form)
+    page = render_template(
+        "booking/therapist_book.html", patients=patients, patient=patient, form=form
+    )
     return page, 400 if request.method == "POST" else 200
 
 
@@ -134,6 +137,16 @@ def cancel_seat(seat_id: int):
     return redirect(url_for("therapist_booking.calendar")), 303
 
 
+def _move_form(appointment, now) -> RescheduleForm:
+    # The list offers the therapist's free times; the service decides what may be chosen.
+    form = RescheduleForm()
+    slots = booking.slots_for(
+        appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
+    )
+    form.slot.choices = slot_choices(slots, current_user.timezone)
+    return form
+
+
 @bp.route("/seats/<int:seat_id>/reschedule", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def reschedule_seat(seat_id: int):
@@ -142,14 +155,8 @@ def reschedule_seat(seat_id: int):
     seat = booking.seat_for_actor(current_user, seat_id, now=now)
     appointment = seat.appointment
     movable = booking.therapist_changes(seat, now=now)["move"]
-    form = RescheduleForm()
-    form.slot.choices = []
+    form = _move_form(appointment, now) if movable else RescheduleForm()
     if movable:
-        # The list offers the therapist's free times; the service decides what may be chosen.
-        slots = booking.slots_for(
-            appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
-        )
-        form.slot.choices = slot_choices(slots, current_user.timezone)
         done = submit(
             form,
             lambda f: booking.reschedule(
@@ -161,6 +168,10 @@ def reschedule_seat(seat_id: int):
         if done is not None:
             return done
     page = render_template(
-        "therapist/reschedule.html", form=form, seat=seat, appointment=appointment, movable=movable
+        "booking/therapist_reschedule.html",
+        form=form,
+        seat=seat,
+        appointment=appointment,
+        movable=movable,
     )
     return page, 400 if request.method == "POST" else 200
