@@ -81,6 +81,18 @@ def register_request_hooks(app: Flask) -> None:
     def forget_origin(_exc=None):
         audit.clear_origin()
 
+    # Registered first, so it runs after every other after_request hook has had its say.
+    @app.after_request
+    def commit_the_request(response):
+        # The one commit of a request: what the view changed and the audit rows it recorded.
+        # A refused service call has already been undone by its savepoint (web.run); an
+        # unexpected error never gets here with a 2xx-4xx: the 500 handler rolled back.
+        if response.status_code < 500:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response
+
     @app.after_request
     def security_headers(response):
         headers = response.headers
@@ -125,8 +137,11 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(learn_bp, url_prefix="/learn")
     from familylink.booking.routes import bp as booking_bp
+    from familylink.booking.therapist_routes import bp as therapist_booking_bp
 
     app.register_blueprint(booking_bp, url_prefix="/booking")
+    # The therapist's booking pages live with booking and keep their /therapist/... paths.
+    app.register_blueprint(therapist_booking_bp, url_prefix="/therapist")
     app.register_blueprint(account_bp, url_prefix="/account")
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")
@@ -139,11 +154,12 @@ def _booking_sweep(now):
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from flask import render_template
+    from flask import flash, redirect, render_template
     from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException
 
-    from familylink.services.errors import NotFound
+    from familylink.services.errors import DomainError, NotFound
+    from familylink.web import refusal_target
 
     log = logging.getLogger("familylink")
 
@@ -180,6 +196,15 @@ def register_errorhandlers(app: Flask) -> None:
     def not_found(error: NotFound):
         title, message = messages[404]
         return render_error(404, title, message)
+
+    @app.errorhandler(DomainError)
+    def refused(error: DomainError):
+        """A button-only POST the rules refused: say why on the page the button was on."""
+        if not getattr(error, "undone", False):
+            # Not run in a savepoint (web.run): nothing it half-changed may be committed.
+            db.session.rollback()
+        flash(error.message, "error")
+        return redirect(refusal_target(), 303)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

@@ -1,13 +1,17 @@
 """Small helpers shared by the blueprints (the web side only; services never import this)."""
 
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, request
+from flask import abort, current_app, flash, g, redirect, request
 from flask_login import current_user, login_required
 
+from familylink.extensions import db
 from familylink.models.types import utcnow
+from familylink.services import audit
 from familylink.services.errors import DomainError
 
 
@@ -24,6 +28,81 @@ def apply_error(form, error: DomainError) -> None:
         field.errors = list(field.errors) + [error.message]
     else:
         form.form_errors.append(error.message)
+
+
+def form_status(form) -> int:
+    """400 when the form comes back with a message on it, else 200."""
+    return 400 if form.errors or form.form_errors else 200
+
+
+def run(action: Callable, *args, **kwargs):
+    """Call a service inside a savepoint: when it raises (a refusal, a 404), whatever it
+    changed is undone, and the audit rows of the refusal stay for the request's commit.
+
+    The request commits once, after the view (see `register_request_hooks`); so no view
+    decides whether an audit row survives.
+    """
+    _begin_sqlite_transaction()
+    try:
+        with audit.keep_refusals(), db.session.begin_nested():
+            return action(*args, **kwargs)
+    except DomainError as error:
+        error.undone = True
+        raise
+
+
+def _begin_sqlite_transaction() -> None:
+    # pysqlite opens a transaction only before a write, so a SAVEPOINT taken before any
+    # write would itself be the transaction, and releasing it would commit the request
+    # early. Opening it here keeps "commit once, after the view" true on SQLite too.
+    raw = db.session.connection().connection.dbapi_connection
+    if isinstance(raw, sqlite3.Connection) and not raw.in_transaction:
+        raw.execute("BEGIN")
+
+
+def submit(form, action: Callable, *, redirect_to, message=None):
+    """The form shape: on a valid submission run `action(form)` through `run`; a refusal
+    goes beside its field (the caller renders the form again, see `form_status`), success
+    flashes `message` and redirects. `redirect_to` and `message` may be callables of the
+    action's result. Returns the redirect, or None when the form is to be shown again.
+    """
+    if not form.validate_on_submit():
+        return None
+    try:
+        result = run(action, form)
+    except DomainError as error:
+        apply_error(form, error)
+        return None
+    if message:
+        flash(message(result) if callable(message) else message, "success")
+    return redirect(redirect_to(result) if callable(redirect_to) else redirect_to)
+
+
+def back_on_refusal(fallback: Callable[..., str]) -> Callable:
+    """For a button-only POST: the view runs in a savepoint (see `run`); a refusal is
+    flashed and answered by the app's DomainError handler with a 303 to the page the
+    button was on, or to `fallback(**view_kwargs)` when the browser did not say.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            g.refusal_fallback = lambda: fallback(**kwargs)
+            return run(view, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def refusal_target() -> str:
+    """Where a refused button-only POST goes back to: a same-host Referer, else the view's
+    fallback, else home."""
+    referer = urlsplit(request.referrer or "")
+    if referer.netloc == request.host and _is_local_path(referer.path):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    fallback = g.get("refusal_fallback")
+    return fallback() if fallback else "/"
 
 
 def role_required(*roles: str) -> Callable:
@@ -46,16 +125,15 @@ def role_required(*roles: str) -> Callable:
 def safe_next(default: str) -> str:
     """The ?next= target when it is a local path, else the default."""
     target = request.args.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    return target if _is_local_path(target) else default
+
+
+def _is_local_path(target: str) -> bool:
+    return target.startswith("/") and not target.startswith("//") and "\\" not in target
 
 
 def _record_denial() -> None:
     """Audit a signed-in person turned away from a page their role may not open."""
-    from familylink.extensions import db
-    from familylink.services import audit
-
     audit.record(
         "access.denied",
         actor=current_user,
@@ -63,7 +141,6 @@ def _record_denial() -> None:
         detail={"endpoint": request.endpoint},
         now=request_now(),
     )
-    db.session.commit()
 
 
 def form_limit() -> str:

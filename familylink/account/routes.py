@@ -6,11 +6,10 @@ from flask_login import current_user, login_required
 from familylink.account.forms import ChangeEmailForm, ChangePasswordForm, EnrolForm
 from familylink.auth import guard
 from familylink.auth.forms import ConfirmForm
-from familylink.extensions import db
 from familylink.services import accounts, mfa, sessions
-from familylink.services.errors import ValidationError
+from familylink.services.errors import DomainError
 from familylink.services.program import get_program
-from familylink.web import apply_error, request_now
+from familylink.web import apply_error, form_status, request_now, run, submit
 
 bp = Blueprint("account", __name__)
 
@@ -41,7 +40,6 @@ def end_session(session_id: int):
     if not form.validate_on_submit():
         abort(400)
     sessions.end_own_session(current_user, session_id, now=request_now())  # NotFound → 404
-    db.session.commit()
     current = guard.current_session()
     if current is not None and current.id == session_id:
         guard.end_current("ended_by_user")
@@ -61,18 +59,15 @@ def mfa_setup():
             form=ConfirmForm(),
         )
     secret = mfa.begin_enrolment(current_user)
-    db.session.commit()
     form = EnrolForm()
     if form.validate_on_submit():
         try:
-            codes = mfa.confirm_enrolment(current_user, form.code.data, now=request_now())
-        except ValidationError as error:
-            db.session.commit()  # keep the audit row of the failure
+            codes = run(mfa.confirm_enrolment, current_user, form.code.data, now=request_now())
+        except DomainError as error:
             apply_error(form, error)
         else:
-            db.session.commit()
             return _no_store(render_template("account/mfa_codes.html", codes=codes))
-    status = 400 if form.errors else 200
+    status = form_status(form)
     page = render_template("account/mfa_setup.html", form=form, secret=secret)
     return _no_store(page, status)
 
@@ -96,7 +91,6 @@ def mfa_new_codes():
     if not form.validate_on_submit() or not current_user.mfa_enabled:
         abort(404)
     codes = mfa.new_recovery_codes(current_user, now=request_now())
-    db.session.commit()
     return _no_store(render_template("account/mfa_codes.html", codes=codes))
 
 
@@ -107,7 +101,6 @@ def mfa_disable():
     if not form.validate_on_submit() or not current_user.mfa_enabled or current_user.is_staff:
         abort(404)
     mfa.disable(current_user, now=request_now())
-    db.session.commit()
     flash("Two-step sign-in is off.", "info")
     return redirect(url_for("account.home"))
 
@@ -116,50 +109,38 @@ def mfa_disable():
 @login_required
 def change_password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            accounts.change_password(
-                current_user,
-                current_password=form.current_password.data,
-                new_password=form.new_password.data,
-                now=request_now(),
-                keep=guard.current_session(),
-            )
-        except ValidationError as error:
-            db.session.commit()  # keep the audit row of a wrong current password
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("Your password is changed. Other devices were signed out.", "success")
-            return redirect(url_for("account.home"))
-    status = 400 if form.errors else 200
-    return render_template("account/password.html", form=form), status
+    done = submit(
+        form,
+        lambda f: accounts.change_password(
+            current_user,
+            current_password=f.current_password.data,
+            new_password=f.new_password.data,
+            now=request_now(),
+            keep=guard.current_session(),
+        ),
+        redirect_to=url_for("account.home"),
+        message="Your password is changed. Other devices were signed out.",
+    )
+    if done is not None:
+        return done
+    return render_template("account/password.html", form=form), form_status(form)
 
 
 @bp.route("/email", methods=["GET", "POST"])
 @login_required
 def change_email():
     form = ChangeEmailForm()
-    if form.validate_on_submit():
-        try:
-            accounts.request_email_change(
-                current_user,
-                password=form.password.data,
-                new_email=form.new_email.data,
-                now=request_now(),
-            )
-        except ValidationError as error:
-            db.session.commit()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(
-                "We sent a link to the new address. Your address changes when you open it.",
-                "success",
-            )
-            return redirect(url_for("account.home"))
-    status = 400 if form.errors else 200
-    return render_template("account/email.html", form=form), status
+    done = submit(
+        form,
+        lambda f: accounts.request_email_change(
+            current_user, password=f.password.data, new_email=f.new_email.data, now=request_now()
+        ),
+        redirect_to=url_for("account.home"),
+        message="We sent a link to the new address. Your address changes when you open it.",
+    )
+    if done is not None:
+        return done
+    return render_template("account/email.html", form=form), form_status(form)
 
 
 def _no_store(body, status: int = 200):

@@ -15,7 +15,7 @@ from familylink.models import Role, User
 from familylink.services import accounts, audit, mail
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program, update_program
-from familylink.web import apply_error, request_now, role_required
+from familylink.web import back_on_refusal, form_status, request_now, role_required, submit
 
 bp = Blueprint("admin", __name__)
 
@@ -39,59 +39,57 @@ def settings():
     form = ProgramForm(obj=program)
     if not form.is_submitted():
         form.reminder_offsets.data = ", ".join(str(h) for h in program.reminder_offsets_hours)
-    if form.validate_on_submit():
-        try:
-            offsets = [int(part) for part in form.reminder_offsets.data.split(",") if part.strip()]
-        except ValueError:
-            form.reminder_offsets.errors.append(
-                "Use whole numbers separated by commas, like 48, 2."
-            )
-        else:
-            try:
-                update_program(
-                    name=form.name.data,
-                    sender_name=form.sender_name.data,
-                    timezone=form.timezone.data,
-                    reminder_offsets_hours=offsets,
-                    cancellation_window_hours=form.cancellation_window_hours.data,
-                    booking_horizon_days=form.booking_horizon_days.data,
-                    minimum_notice_hours=form.minimum_notice_hours.data,
-                    waitlist_hold_hours=form.waitlist_hold_hours.data,
-                    buffer_minutes=form.buffer_minutes.data,
-                    actor=current_user,
-                    now=request_now(),
-                )
-            except ValidationError as error:
-                db.session.rollback()
-                apply_error(form, error)
-            else:
-                db.session.commit()
-                flash("Program settings saved.", "success")
-                return redirect(url_for("admin.settings"))
-    status = 400 if form.errors else 200
-    return render_template("admin/settings.html", form=form), status
+    done = submit(
+        form,
+        _save_settings,
+        redirect_to=url_for("admin.settings"),
+        message="Program settings saved.",
+    )
+    if done is not None:
+        return done
+    return render_template("admin/settings.html", form=form), form_status(form)
+
+
+def _save_settings(form) -> None:
+    try:
+        offsets = [int(part) for part in form.reminder_offsets.data.split(",") if part.strip()]
+    except ValueError:
+        raise ValidationError(
+            "Use whole numbers separated by commas, like 48, 2.", field="reminder_offsets"
+        ) from None
+    update_program(
+        name=form.name.data,
+        sender_name=form.sender_name.data,
+        timezone=form.timezone.data,
+        reminder_offsets_hours=offsets,
+        cancellation_window_hours=form.cancellation_window_hours.data,
+        booking_horizon_days=form.booking_horizon_days.data,
+        minimum_notice_hours=form.minimum_notice_hours.data,
+        waitlist_hold_hours=form.waitlist_hold_hours.data,
+        buffer_minutes=form.buffer_minutes.data,
+        actor=current_user,
+        now=request_now(),
+    )
 
 
 @bp.route("/therapists", methods=["POST"])
 @role_required(Role.ADMIN)
 def invite_therapist():
     form = InviteForm()
-    if form.validate_on_submit():
-        try:
-            accounts.invite_user(
-                role=Role.THERAPIST,
-                name=form.name.data,
-                email=form.email.data,
-                invited_by=current_user,
-                now=request_now(),
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Invitation sent to {form.email.data}.", "success")
-            return redirect(url_for("admin.home"))
+    done = submit(
+        form,
+        lambda f: accounts.invite_user(
+            role=Role.THERAPIST,
+            name=f.name.data,
+            email=f.email.data,
+            invited_by=current_user,
+            now=request_now(),
+        ),
+        redirect_to=url_for("admin.home"),
+        message=lambda _: f"Invitation sent to {form.email.data}.",
+    )
+    if done is not None:
+        return done
     return render_template("admin/home.html", therapists=_therapists(), invite_form=form), 400
 
 
@@ -139,7 +137,6 @@ def audit_log():
     valid = form.validate()
     events = audit.search(**_audit_filters(form)) if valid else []
     audit.record("audit.viewed", actor=current_user, now=request_now())
-    db.session.commit()
     return render_template("admin/audit.html", form=form, events=events), 200 if valid else 400
 
 
@@ -158,7 +155,6 @@ def audit_export():
     audit.record(
         "audit.exported", actor=current_user, detail={"rows": len(events)}, now=request_now()
     )
-    db.session.commit()
     return Response(
         out.getvalue(),
         mimetype="text/csv",
@@ -179,12 +175,12 @@ def outbox():
 
 @bp.route("/outbox/<int:email_id>/retry", methods=["POST"])
 @role_required(Role.ADMIN)
+@back_on_refusal(lambda email_id: url_for("admin.outbox"))
 def retry_email(email_id: int):
     form = RetryEmailForm()
     if not form.validate_on_submit():
         abort(400)
     mail.retry_failed(email_id, actor=current_user, now=request_now())
-    db.session.commit()
     flash(f"Email {email_id} is queued again.", "success")
     return redirect(url_for("admin.outbox"))
 
@@ -208,20 +204,19 @@ def _type_fields(form) -> dict:
 @role_required(Role.ADMIN)
 def session_types():
     from familylink.services import booking
-    from familylink.services.errors import DomainError
     from familylink.therapist.forms import SessionTypeForm
 
     form = SessionTypeForm()
-    if form.validate_on_submit():
-        try:
-            booking.add_session_type(actor=current_user, now=request_now(), **_type_fields(form))
-        except DomainError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Session type “{form.name.data}” added.", "success")
-            return redirect(url_for("admin.session_types"))
+    done = submit(
+        form,
+        lambda f: booking.add_session_type(
+            actor=current_user, now=request_now(), **_type_fields(f)
+        ),
+        redirect_to=url_for("admin.session_types"),
+        message=lambda _: f"Session type “{form.name.data}” added.",
+    )
+    if done is not None:
+        return done
     status = 400 if request.method == "POST" else 200
     return render_template(
         "admin/session_types.html", types=booking.every_session_type(), form=form
@@ -232,26 +227,20 @@ def session_types():
 @role_required(Role.ADMIN)
 def edit_session_type(type_id: int):
     from familylink.services import booking
-    from familylink.services.errors import DomainError
     from familylink.therapist.forms import SessionTypeForm
 
     session_type = booking.session_type_for_admin(current_user, type_id)
     form = SessionTypeForm(obj=session_type)
-    if form.validate_on_submit():
-        try:
-            booking.update_session_type(
-                actor=current_user,
-                session_type_id=type_id,
-                now=request_now(),
-                **_type_fields(form),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("Session type saved.", "success")
-            return redirect(url_for("admin.session_types"))
+    done = submit(
+        form,
+        lambda f: booking.update_session_type(
+            actor=current_user, session_type_id=type_id, now=request_now(), **_type_fields(f)
+        ),
+        redirect_to=url_for("admin.session_types"),
+        message="Session type saved.",
+    )
+    if done is not None:
+        return done
     status = 400 if request.method == "POST" else 200
     return render_template(
         "admin/session_type_edit.html", form=form, session_type=session_type
@@ -260,6 +249,7 @@ def edit_session_type(type_id: int):
 
 @bp.route("/session-types/<int:type_id>/active", methods=["POST"])
 @role_required(Role.ADMIN)
+@back_on_refusal(lambda type_id: url_for("admin.session_types"))
 def session_type_active(type_id: int):
     from familylink.services import booking
 
@@ -267,7 +257,6 @@ def session_type_active(type_id: int):
     booking.set_session_type_active(
         actor=current_user, session_type_id=type_id, active=active, now=request_now()
     )
-    db.session.commit()
     flash(
         "Session type turned back on."
         if active

@@ -26,9 +26,9 @@ from familylink.auth.forms import (
 )
 from familylink.extensions import db, limiter
 from familylink.services import accounts, audit, mfa
-from familylink.services.errors import InvalidToken, ValidationError
+from familylink.services.errors import DomainError, InvalidToken, ValidationError
 from familylink.services.program import get_program
-from familylink.web import apply_error, request_now, safe_next
+from familylink.web import apply_error, form_status, request_now, run, safe_next, submit
 
 bp = Blueprint("auth", __name__)
 
@@ -67,6 +67,10 @@ def _no_referrer(body: str, status: int = 200):
     return response
 
 
+def _invalid_token(error: InvalidToken):
+    return _no_referrer(render_template("auth/token_invalid.html", message=error.message), 400)
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_form_limit, methods=["POST"])
 def register():
@@ -76,23 +80,20 @@ def register():
     if request.method == "GET":
         form.timezone.data = get_program().timezone
         form.email.data = request.args.get("email", "")[:254] or None
-    if form.validate_on_submit():
-        try:
-            accounts.register_family_member(
-                name=form.name.data,
-                email=form.email.data,
-                password=form.password.data,
-                timezone=form.timezone.data,
-                now=request_now(),
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            return redirect(url_for("auth.check_email"))
-    status = 400 if form.errors else 200
-    return render_template("auth/register.html", form=form), status
+    done = submit(
+        form,
+        lambda f: accounts.register_family_member(
+            name=f.name.data,
+            email=f.email.data,
+            password=f.password.data,
+            timezone=f.timezone.data,
+            now=request_now(),
+        ),
+        redirect_to=url_for("auth.check_email"),
+    )
+    if done is not None:
+        return done
+    return render_template("auth/register.html", form=form), form_status(form)
 
 
 @bp.route("/register/check-email")
@@ -106,13 +107,9 @@ def verify_email(token: str):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            accounts.verify_email(token, now=request_now())
+            run(accounts.verify_email, token, now=request_now())
         except InvalidToken as error:
-            db.session.rollback()
-            return _no_referrer(
-                render_template("auth/token_invalid.html", message=error.message), 400
-            )
-        db.session.commit()
+            return _invalid_token(error)
         flash("Thank you. Your email address is confirmed. You can sign in now.", "success")
         return redirect(url_for("auth.login"))
     return _no_referrer(render_template("auth/verify.html", form=form))
@@ -127,12 +124,12 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = accounts.authenticate(form.email.data, form.password.data, now=request_now())
-        except ValidationError as error:
-            db.session.commit()  # keep the audit row of the failure
+            user = run(
+                accounts.authenticate, form.email.data, form.password.data, now=request_now()
+            )
+        except DomainError as error:
             apply_error(form, error)
         else:
-            db.session.commit()
             if user.mfa_enabled:
                 session.clear()
                 session["mfa_user"] = user.id
@@ -140,8 +137,7 @@ def login():
                 return redirect(url_for("auth.login_code", next=safe_next("") or None))
             _start_session(user)
             return redirect(safe_next(url_for("main.home")))
-    status = 400 if form.errors else 200
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), form_status(form)
 
 
 def _pending_mfa_user():
@@ -169,22 +165,22 @@ def login_code():
         return redirect(url_for("auth.login"))
     form = MfaCodeForm()
     if form.validate_on_submit():
-        now = request_now()
         try:
-            if accounts.is_locked_out(user, now=now):
-                audit.record("mfa.failed", actor=user, outcome="failure", now=now)
-                raise ValidationError(mfa.WRONG_CODE, field="code")
-            mfa.verify_second_step(user, form.code.data, now=now)
-        except ValidationError as error:
-            db.session.commit()  # keep the audit row of the failure
+            run(_second_step, user, form.code.data, now=request_now())
+        except DomainError as error:
             apply_error(form, error)
         else:
-            audit.record("auth.signed_in", actor=user, now=now)
-            db.session.commit()
             _start_session(user)
             return redirect(safe_next(url_for("main.home")))
-    status = 400 if form.errors else 200
-    return render_template("auth/login_code.html", form=form), status
+    return render_template("auth/login_code.html", form=form), form_status(form)
+
+
+def _second_step(user, code: str, *, now) -> None:
+    if accounts.is_locked_out(user, now=now):
+        audit.record("mfa.failed", actor=user, outcome="failure", now=now)
+        raise ValidationError(mfa.WRONG_CODE, field="code")
+    mfa.verify_second_step(user, code, now=now)
+    audit.record("auth.signed_in", actor=user, now=now)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -205,37 +201,28 @@ def request_reset():
     form = ResetRequestForm()
     if form.validate_on_submit():
         try:
-            accounts.request_password_reset(form.email.data, now=request_now())
-        except ValidationError as error:
-            db.session.rollback()
+            run(accounts.request_password_reset, form.email.data, now=request_now())
+        except DomainError as error:
             apply_error(form, error)
         else:
-            db.session.commit()
             return render_template("auth/reset_sent.html")
-    status = 400 if form.errors else 200
-    return render_template("auth/reset_request.html", form=form), status
+    return render_template("auth/reset_request.html", form=form), form_status(form)
 
 
 def _set_password_page(token: str, template: str, service):
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
-            service(token, form.password.data, now=request_now())
+            run(service, token, form.password.data, now=request_now())
         except InvalidToken as error:
-            db.session.rollback()
-            return _no_referrer(
-                render_template("auth/token_invalid.html", message=error.message), 400
-            )
-        except ValidationError as error:
-            db.session.rollback()
+            return _invalid_token(error)
+        except DomainError as error:
             apply_error(form, error)
         else:
-            db.session.commit()
             guard.end_current("password_reset")
             flash("Your password is set. Please sign in.", "success")
             return redirect(url_for("auth.login"))
-    status = 400 if form.errors else 200
-    return _no_referrer(render_template(template, form=form), status)
+    return _no_referrer(render_template(template, form=form), form_status(form))
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
@@ -257,13 +244,9 @@ def confirm_email_change(token: str):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            accounts.confirm_email_change(token, now=request_now())
+            run(accounts.confirm_email_change, token, now=request_now())
         except InvalidToken as error:
-            db.session.rollback()
-            return _no_referrer(
-                render_template("auth/token_invalid.html", message=error.message), 400
-            )
-        db.session.commit()
+            return _invalid_token(error)
         flash("Your new email address is confirmed. Use it to sign in from now on.", "success")
         return redirect(url_for("main.home"))
     return _no_referrer(render_template("auth/confirm_email_change.html", form=form))

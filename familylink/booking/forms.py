@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, SelectMultipleField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
@@ -23,6 +23,17 @@ class BookPrivateForm(FlaskForm):
         validators=[Length(max=2000, message="Use at most 2000 characters.")],
     )
     request_key = HiddenField()
+
+
+class BookForFamilyForm(FlaskForm):
+    """The therapist books a private session for a patient's family."""
+
+    session_type = SelectField("Kind of session", coerce=int, validate_choice=False)
+    slot = SelectField(
+        "Time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
+    )
+    attendees = MultiCheckboxField("Family members", coerce=int, validate_choice=False)
+    note = StringField("Note", validators=[Optional(), Length(max=2000)])
 
 
 class GroupSeatForm(FlaskForm):

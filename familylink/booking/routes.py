@@ -1,39 +1,27 @@
 """Booking pages for family members: book, see, move and cancel their sessions."""
 
 import secrets
-from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
-from familylink.extensions import db, limiter
-from familylink.models import Role, SeatStatus
+from familylink.booking.slots import parse_slot, slot_choices, slot_or_none
+from familylink.extensions import limiter
+from familylink.models import Role, Scope, SeatStatus
 from familylink.services import access, booking
 from familylink.services.calendar.ics import appointment_ics
-from familylink.services.errors import Conflict, DomainError, NotFound
-from familylink.services.timefmt import format_local
-from familylink.web import apply_error, booking_limit, request_now, role_required
+from familylink.services.errors import Conflict, DomainError
+from familylink.web import (
+    apply_error,
+    back_on_refusal,
+    booking_limit,
+    request_now,
+    role_required,
+    run,
+)
 
 bp = Blueprint("booking", __name__)
-
-
-def _slot_choices(slots, zone):
-    return [(s.strftime("%Y-%m-%dT%H:%MZ"), format_local(s, zone)) for s in slots]
-
-
-def _parse_slot(value: str | None) -> datetime:
-    slot = _slot_or_none(value)
-    if slot is None:
-        raise DomainError("Choose a time from the list.", field="slot")
-    return slot
-
-
-def _slot_or_none(value: str | None) -> datetime | None:
-    try:
-        return datetime.strptime(value or "", "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def _patient_id() -> int:
@@ -47,9 +35,10 @@ def _patient_id() -> int:
 @role_required(Role.FAMILY)
 def index():
     now = request_now()
-    linked = access.family_patients(current_user, now=now, what="booking list", scope="scheduling")
+    linked = access.family_patients(
+        current_user, now=now, what="booking list", scope=Scope.SCHEDULING
+    )
     seats = booking.upcoming_for_family(current_user, now=now)
-    db.session.commit()  # the disclosure audit rows
     return render_template("booking/index.html", linked=linked, seats=seats)
 
 
@@ -60,50 +49,52 @@ def new():
     now = request_now()
     patient = booking.patient_for_actor(current_user, _patient_id(), now=now, what="booking page")
     types = booking.private_session_types()
-    form = BookPrivateForm()
-    form.session_type.choices = [(t.id, f"{t.name} ({t.duration_minutes} min)") for t in types]
-    wanted = request.args.get("type", "")
-    if request.method == "GET" and wanted.isdigit():
-        form.session_type.data = int(wanted)
+    form = _new_form(patient, types, now)
     chosen = next((t for t in types if t.id == form.session_type.data), types[0] if types else None)
     # Checking a posted time needs only the slots of its own days; a page shown offers all.
-    near = _slot_or_none(request.form.get("slot")) if request.method == "POST" else None
+    near = slot_or_none(request.form.get("slot")) if request.method == "POST" else None
     _offer_slots(form, patient, chosen, now, near=near)
-    others = [m for m in booking.scheduling_family(patient, now=now) if m.id != current_user.id]
-    form.attendees.choices = [(m.id, m.name) for m in others]
-    if not form.request_key.data:
-        form.request_key.data = secrets.token_urlsafe(24)
     if request.method == "POST" and form.validate_on_submit():
         try:
-            seat = booking.book_private(
-                actor=current_user,
-                patient_id=patient.id,
-                session_type_id=form.session_type.data,
-                starts_at=_parse_slot(form.slot.data),
-                attendee_ids=form.attendees.data,
-                note=form.note.data,
-                request_key=form.request_key.data,
-                now=now,
-            )
-        except NotFound:
-            raise
+            seat = run(_book_private, form, patient, now)
         except DomainError as error:
-            db.session.rollback()
             # The same form sent twice at once: the other request booked it; show that.
             done = booking.booked_with_key(form.request_key.data, current_user)
             if done is not None:
                 return redirect(url_for("booking.show", seat_id=done.id, booked=1))
             apply_error(form, error)
-            status = 409 if isinstance(error, Conflict) else 400
             _offer_slots(form, patient, chosen, now)
-            return _render_new(form, patient, types, status)
-        db.session.commit()
+            return _render_new(form, patient, types, 409 if isinstance(error, Conflict) else 400)
         return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
-    status = 400 if request.method == "POST" else 200
     if near is not None:
         _offer_slots(form, patient, chosen, now)
-    db.session.commit()  # the disclosure audit row
-    return _render_new(form, patient, types, status)
+    return _render_new(form, patient, types, 400 if request.method == "POST" else 200)
+
+
+def _new_form(patient, types, now) -> BookPrivateForm:
+    form = BookPrivateForm()
+    form.session_type.choices = [(t.id, f"{t.name} ({t.duration_minutes} min)") for t in types]
+    wanted = request.args.get("type", "")
+    if request.method == "GET" and wanted.isdigit():
+        form.session_type.data = int(wanted)
+    others = [m for m in booking.scheduling_family(patient, now=now) if m.id != current_user.id]
+    form.attendees.choices = [(m.id, m.name) for m in others]
+    if not form.request_key.data:
+        form.request_key.data = secrets.token_urlsafe(24)
+    return form
+
+
+def _book_private(form, patient, now):
+    return booking.book_private(
+        actor=current_user,
+        patient_id=patient.id,
+        session_type_id=form.session_type.data,
+        starts_at=parse_slot(form.slot.data),
+        attendee_ids=form.attendees.data,
+        note=form.note.data,
+        request_key=form.request_key.data,
+        now=now,
+    )
 
 
 def _offer_slots(form, patient, session_type, now, near=None) -> None:
@@ -111,7 +102,7 @@ def _offer_slots(form, patient, session_type, now, near=None) -> None:
     slots = []
     if session_type is not None:
         slots = booking.slots_for(patient.therapist_id, session_type, now=now, near=near)
-    form.slot.choices = _slot_choices(slots, current_user.timezone)
+    form.slot.choices = slot_choices(slots, current_user.timezone)
 
 
 def _render_new(form, patient, types, status):
@@ -130,7 +121,6 @@ def groups():
         for s in booking.upcoming_for_family(current_user, now=now)
         if s.status == SeatStatus.BOOKED
     }
-    db.session.commit()  # the disclosure audit row
     return render_template(
         "booking/groups.html", patient=patient, occurrences=occurrences, form=form, mine=mine
     )
@@ -139,33 +129,25 @@ def groups():
 @bp.route("/groups/<int:appointment_id>", methods=["POST"])
 @limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
+@back_on_refusal(lambda appointment_id: url_for("booking.groups", patient=_patient_id()))
 def take_seat(appointment_id: int):
     now = request_now()
     patient_id = _patient_id()
     form = GroupSeatForm()
-    try:
-        if request.form.get("waitlist"):
-            booking.join_waitlist(
-                actor=current_user, patient_id=patient_id, appointment_id=appointment_id, now=now
-            )
-            db.session.commit()
-            flash("You are on the waitlist. We will email you if a place opens.", "success")
-            return redirect(url_for("booking.groups", patient=patient_id))
-        seat = booking.book_group_seat(
-            actor=current_user,
-            patient_id=patient_id,
-            appointment_id=appointment_id,
-            attendee_ids=form.attendees.data,
-            request_key=form.request_key.data,
-            now=now,
+    if request.form.get("waitlist"):
+        booking.join_waitlist(
+            actor=current_user, patient_id=patient_id, appointment_id=appointment_id, now=now
         )
-    except NotFound:
-        raise
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("booking.groups", patient=patient_id)), 303
-    db.session.commit()
+        flash("You are on the waitlist. We will email you if a place opens.", "success")
+        return redirect(url_for("booking.groups", patient=patient_id))
+    seat = booking.book_group_seat(
+        actor=current_user,
+        patient_id=patient_id,
+        appointment_id=appointment_id,
+        attendee_ids=form.attendees.data,
+        request_key=form.request_key.data,
+        now=now,
+    )
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
 
 
@@ -181,13 +163,12 @@ def show(seat_id: int):
         slots = booking.slots_for(
             appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
         )
-        form.slot.choices = _slot_choices(slots, current_user.timezone)
+        form.slot.choices = slot_choices(slots, current_user.timezone)
     else:
         form.slot.choices = []
     may_attendance = access.may_disclose(
-        current_user.id, seat.patient_id, "attendance", now=now, audit_access=False
+        current_user.id, seat.patient_id, Scope.ATTENDANCE, now=now, audit_access=False
     )
-    db.session.commit()  # the disclosure audit row
     return render_template(
         "booking/show.html",
         seat=seat,
@@ -202,16 +183,9 @@ def show(seat_id: int):
 
 @bp.route("/<int:seat_id>/cancel", methods=["POST"])
 @role_required(Role.FAMILY)
+@back_on_refusal(lambda seat_id: url_for("booking.show", seat_id=seat_id))
 def cancel(seat_id: int):
-    try:
-        seat = booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
-    except NotFound:
-        raise
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("booking.show", seat_id=seat_id)), 303
-    db.session.commit()
+    seat = booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
     if seat.status == SeatStatus.LATE_CANCELLED:
         flash("Cancelled. Because it was close to the time, your therapist has been told.", "info")
     else:
@@ -221,22 +195,15 @@ def cancel(seat_id: int):
 
 @bp.route("/<int:seat_id>/reschedule", methods=["POST"])
 @role_required(Role.FAMILY)
+@back_on_refusal(lambda seat_id: url_for("booking.show", seat_id=seat_id))
 def reschedule(seat_id: int):
     form = RescheduleForm()
-    try:
-        booking.reschedule(
-            actor=current_user,
-            seat_id=seat_id,
-            starts_at=_slot_or_none(form.slot.data),
-            now=request_now(),
-        )
-    except NotFound:
-        raise
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("booking.show", seat_id=seat_id)), 303
-    db.session.commit()
+    booking.reschedule(
+        actor=current_user,
+        seat_id=seat_id,
+        starts_at=slot_or_none(form.slot.data),
+        now=request_now(),
+    )
     flash("Moved. We have emailed you a calendar update.", "success")
     return redirect(url_for("booking.show", seat_id=seat_id))
 
@@ -247,7 +214,6 @@ def ics(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="appointment")
     data = appointment_ics(seat.appointment, current_user, now=now)
-    db.session.commit()
     return Response(
         data,
         mimetype="text/calendar",
@@ -258,19 +224,12 @@ def ics(seat_id: int):
 @bp.route("/claim/<int:entry_id>", methods=["GET", "POST"])
 @limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.FAMILY)
+@back_on_refusal(lambda entry_id: url_for("booking.index"))
 def claim(entry_id: int):
     if request.method == "GET":
         access.waitlist_entry(current_user, entry_id)
         return render_template("booking/claim.html", entry_id=entry_id, form=GroupSeatForm())
-    try:
-        seat = booking.claim_offer(actor=current_user, entry_id=entry_id, now=request_now())
-    except NotFound:
-        raise
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("booking.index")), 303
-    db.session.commit()
+    seat = booking.claim_offer(actor=current_user, entry_id=entry_id, now=request_now())
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
 
 
@@ -292,7 +251,6 @@ def feed():
         else:
             token = calendar.turn_on_feed(current_user, now=request_now())
             new_url = url_for("booking.feed_ics", token=token, _external=True)
-        db.session.commit()
     current = calendar.feed_of(current_user)
     return render_template(
         "booking/feed.html", form=form, new_url=new_url, active=bool(current and current.active)
@@ -306,5 +264,4 @@ def feed_ics(token: str):
     data = calendar.feed_for_token(token, now=request_now())
     if data is None:
         abort(404)
-    db.session.commit()  # the disclosure records
     return Response(data, mimetype="text/calendar", headers={"Cache-Control": "no-store"})

@@ -4,13 +4,13 @@ from flask import Blueprint, flash, make_response, redirect, render_template, ur
 from flask_login import current_user
 
 from familylink.auth import guard
-from familylink.extensions import db, limiter
+from familylink.extensions import limiter
 from familylink.family.forms import AcceptForm, InvitationRegisterForm
 from familylink.models import Role
 from familylink.services import consent
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
 from familylink.services.program import get_program
-from familylink.web import apply_error, form_limit, request_now, role_required
+from familylink.web import apply_error, form_limit, form_status, request_now, role_required, run
 
 bp = Blueprint("family", __name__)
 
@@ -19,7 +19,6 @@ bp = Blueprint("family", __name__)
 @role_required(Role.FAMILY)
 def home():
     linked = consent.family_overview(current_user, now=request_now())
-    db.session.commit()  # the disclosure rows
     return render_template("family/home.html", linked=linked)
 
 
@@ -29,12 +28,10 @@ def patient(patient_id: int):
     person, record = consent.patient_for_family(
         current_user, patient_id, scope=None, now=request_now(), disclosure="patient page"
     )
-    db.session.commit()
     return render_template(
         "family/patient.html",
         person=person,
         consent=record,
-        scope_explanations=consent.SCOPE_EXPLANATIONS,
         redisclosure_notice=consent.REDISCLOSURE_NOTICE,
     )
 
@@ -46,8 +43,13 @@ def _no_referrer(body: str, status: int = 200):
 
 
 def _invalid(message: str):
-    db.session.rollback()
     return _no_referrer(render_template("auth/token_invalid.html", message=message), 400)
+
+
+def _wrong_address():
+    return _no_referrer(
+        render_template("family/wrong_address.html", message=consent.WRONG_ADDRESS), 403
+    )
 
 
 @bp.route("/join/<token>", methods=["GET", "POST"])
@@ -56,40 +58,41 @@ def accept_invitation(token: str):
     """Accept a patient's invitation: register, or link the signed-in account at that address."""
     now = request_now()
     try:
-        invite, record = consent.invitation(token, now=now)
+        invite, record = run(consent.invitation, token, now=now)
     except InvalidToken as error:
         return _invalid(error.message)
     if current_user.is_authenticated:
-        form = AcceptForm()
+        return _link_signed_in(token, invite, record, now)
+    return _register(token, invite, record, now)
+
+
+def _link_signed_in(token: str, invite, record, now):
+    form = AcceptForm()
+    try:
+        run(consent.check_addressee, current_user, invite, record, now=now)
+    except Conflict:
+        return _wrong_address()
+    if form.validate_on_submit():
         try:
-            consent.check_addressee(current_user, invite, record, now=now)
+            run(consent.accept_invitation, token, current_user, now=now)
+        except InvalidToken as error:
+            return _invalid(error.message)
         except Conflict:
-            db.session.commit()  # the audit row of the refusal
-            return _no_referrer(
-                render_template("family/wrong_address.html", message=consent.WRONG_ADDRESS), 403
-            )
-        if form.validate_on_submit():
-            try:
-                consent.accept_invitation(token, current_user, now=now)
-            except InvalidToken as error:
-                return _invalid(error.message)
-            except Conflict:
-                db.session.rollback()
-                return _no_referrer(
-                    render_template("family/wrong_address.html", message=consent.WRONG_ADDRESS),
-                    403,
-                )
-            db.session.commit()
-            flash("You're connected. Welcome.", "success")
-            return redirect(url_for("family.home"))
-        return _no_referrer(render_template("family/accept.html", form=form, record=record))
+            return _wrong_address()
+        flash("You're connected. Welcome.", "success")
+        return redirect(url_for("family.home"))
+    return _no_referrer(render_template("family/accept.html", form=form, record=record))
+
+
+def _register(token: str, invite, record, now):
     form = InvitationRegisterForm()
     if not form.is_submitted():
         form.name.data = record.recipient_name
         form.timezone.data = get_program().timezone
     if form.validate_on_submit():
         try:
-            user = consent.register_through_invitation(
+            user = run(
+                consent.register_through_invitation,
                 token,
                 name=form.name.data,
                 password=form.password.data,
@@ -99,15 +102,12 @@ def accept_invitation(token: str):
         except InvalidToken as error:
             return _invalid(error.message)
         except ValidationError as error:
-            db.session.rollback()
             apply_error(form, error)
         else:
-            db.session.commit()
             guard.start(user)
             flash("Your account is ready and you're connected. Welcome.", "success")
             return redirect(url_for("family.home"))
-    status = 400 if form.errors or form.form_errors else 200
     return _no_referrer(
         render_template("family/register.html", form=form, email=invite.email, token=token),
-        status,
+        form_status(form),
     )

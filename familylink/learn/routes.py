@@ -4,7 +4,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
-from familylink.extensions import db
 from familylink.learn.forms import (
     EVERYONE,
     AssignForm,
@@ -15,8 +14,8 @@ from familylink.learn.forms import (
 )
 from familylink.models import Role
 from familylink.services import access, learning
-from familylink.services.errors import NotFound, ValidationError
-from familylink.web import apply_error, request_now, role_required
+from familylink.services.errors import DomainError, NotFound, ValidationError
+from familylink.web import apply_error, back_on_refusal, request_now, role_required, run, submit
 
 bp = Blueprint("learn", __name__)
 
@@ -32,7 +31,6 @@ def library():
     assigned = []
     if current_user.role == Role.FAMILY:
         assigned = learning.assigned_to(current_user, now=request_now())
-        db.session.commit()  # the disclosure audit rows
     status = 400 if form.errors else 200
     return render_template(
         "learn/library.html",
@@ -50,7 +48,6 @@ def module(slug):
     form = None
     if current_user.role == Role.FAMILY:
         progress = learning.open_module(current_user, module, now=request_now())
-        db.session.commit()
         form = ProgressForm(
             data={
                 "completed": progress.completed_at is not None,
@@ -77,24 +74,20 @@ def _module_page(module, form, status=200):
 def save_progress(slug):
     module = learning.published_module(slug)
     form = ProgressForm()
-    if form.validate_on_submit():
-        try:
-            learning.save_progress(
-                current_user,
-                module,
-                completed=form.completed.data,
-                reflection=form.reflection.data,
-                share=form.share.data,
-                now=request_now(),
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("Saved.", "success")
-            return redirect(url_for("learn.module", slug=slug))
-    return _module_page(module, form, 400)
+    done = submit(
+        form,
+        lambda f: learning.save_progress(
+            current_user,
+            module,
+            completed=f.completed.data,
+            reflection=f.reflection.data,
+            share=f.share.data,
+            now=request_now(),
+        ),
+        redirect_to=url_for("learn.module", slug=slug),
+        message="Saved.",
+    )
+    return done if done is not None else _module_page(module, form, 400)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +98,6 @@ def save_progress(slug):
 @role_required(Role.THERAPIST)
 def therapist_home():
     patients = access.therapist_patients(current_user, now=request_now(), what="family reading")
-    db.session.commit()
     return render_template("learn/therapist_home.html", patients=patients)
 
 
@@ -129,7 +121,6 @@ def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200):
     patient = access.therapist_patient(current_user, patient_id, now=now, what=None)
     assign_form, sequence_form = _family_forms(patient, now, assign_form, sequence_form)
     progress = learning.family_progress(current_user, patient.id, now=now)
-    db.session.commit()  # the audit row for viewing progress
     return render_template(
         "learn/therapist_patient.html",
         patient=patient,
@@ -155,21 +146,16 @@ def _target(form):
         raise NotFound()
 
 
-def _assignment_post(patient_id, form, run, *, form_name: str, after: str = ""):
-    """Shared by both ways of assigning: `run(family_user_id)` calls the service."""
+def _assignment_post(patient_id, form, assign, *, form_name: str, after: str = ""):
+    """Shared by both ways of assigning: `assign(family_user_id)` calls the service."""
     access.therapist_patient(current_user, patient_id, now=request_now(), what=None)
-    if form.validate_on_submit():
-        try:
-            made = run(_target(form))
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(_assigned_message(len(made)) + after, "success")
-            return redirect(url_for("learn.therapist_patient", patient_id=patient_id))
-    db.session.rollback()
-    return _patient_page(patient_id, status=400, **{form_name: form})
+    done = submit(
+        form,
+        lambda f: assign(_target(f)),
+        redirect_to=url_for("learn.therapist_patient", patient_id=patient_id),
+        message=lambda made: _assigned_message(len(made)) + after,
+    )
+    return done if done is not None else _patient_page(patient_id, status=400, **{form_name: form})
 
 
 @bp.route("/therapist/patients/<int:patient_id>/assign", methods=["POST"])
@@ -262,12 +248,12 @@ def edit_module(module_id):
             preview = Markup(learning.render_markdown(text.body_markdown))  # noqa: S704
         else:
             try:
-                version = learning.save_module(module, text, actor=current_user, now=request_now())
-            except ValidationError as error:
-                db.session.rollback()
+                version = run(
+                    learning.save_module, module, text, actor=current_user, now=request_now()
+                )
+            except DomainError as error:
                 apply_error(form, error)
             else:
-                db.session.commit()
                 flash(f"Saved as version {version.number}.", "success")
                 return redirect(url_for("learn.edit_module", module_id=module.id))
     if form.errors or form.form_errors:
@@ -279,10 +265,10 @@ def edit_module(module_id):
 
 @bp.route("/admin/<int:module_id>/versions/<int:version_id>/restore", methods=["POST"])
 @role_required(Role.ADMIN)
+@back_on_refusal(lambda module_id, version_id: url_for("learn.edit_module", module_id=module_id))
 def restore_version(module_id, version_id):
     # CSRFProtect has already checked the token of this button-only form.
     module = learning.module_by_id(module_id)
     version = learning.restore_version(module, version_id, actor=current_user, now=request_now())
-    db.session.commit()
     flash(f"Restored; saved as version {version.number}.", "success")
     return redirect(url_for("learn.edit_module", module_id=module.id))

@@ -3,13 +3,12 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from familylink.extensions import db
 from familylink.models import Role
 from familylink.patient.forms import ConsentForm, RevokeForm
 from familylink.services import audit
 from familylink.services import consent as consent_service
-from familylink.services.errors import Conflict, ValidationError
-from familylink.web import apply_error, request_now, role_required
+from familylink.services.errors import Conflict
+from familylink.web import form_status, request_now, role_required, run, submit
 
 bp = Blueprint("patient", __name__)
 
@@ -26,7 +25,6 @@ def consents():
     now = request_now()
     rows = consent_service.consents_of(current_user, now=now)
     audit.record_patient_views(current_user, [current_user.id], page="consents", now=now)
-    db.session.commit()
     return render_template("patient/consents.html", rows=rows)
 
 
@@ -34,44 +32,44 @@ def consents():
 @role_required(Role.PATIENT)
 def new_consent():
     form = ConsentForm()
-    renewing = None
-    renew_id = request.args.get("renew", type=int)
-    if renew_id:
-        renewing = consent_service.consent_for_viewer(current_user, renew_id, now=request_now())
-        if request.method == "GET":
-            form.fill_from(renewing)
-            db.session.commit()  # the audit row of the view
-    if form.validate_on_submit():
-        try:
-            record = consent_service.sign_consent(
-                current_user,
-                form.details(),
-                now=request_now(),
-                ip=request.remote_addr,
-                user_agent=request.user_agent.string,
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(
-                f"Signed. {record.recipient_name} can see only what you chose, until it ends "
-                "or you revoke it.",
-                "success",
-            )
-            return redirect(url_for("patient.consents"))
-    status = 400 if form.errors or form.form_errors else 200
+    renewing = _renewing(form)
+    done = submit(
+        form,
+        lambda f: consent_service.sign_consent(
+            current_user,
+            f.details(),
+            now=request_now(),
+            ip=request.remote_addr,
+            user_agent=request.user_agent.string,
+        ),
+        redirect_to=url_for("patient.consents"),
+        message=lambda record: (
+            f"Signed. {record.recipient_name} can see only what you chose, until it ends "
+            "or you revoke it."
+        ),
+    )
+    if done is not None:
+        return done
     return render_template(
         "patient/consent_form.html", form=form, renewing=renewing, **consent_service.form_terms()
-    ), status
+    ), form_status(form)
+
+
+def _renewing(form):
+    """The consent named by ?renew= (audited as a view); a GET fills the form from it."""
+    renew_id = request.args.get("renew", type=int)
+    if not renew_id:
+        return None
+    renewing = consent_service.consent_for_viewer(current_user, renew_id, now=request_now())
+    if request.method == "GET":
+        form.fill_from(renewing)
+    return renewing
 
 
 @bp.route("/consents/<int:consent_id>")
 @role_required(Role.PATIENT)
 def consent_detail(consent_id: int):
     record = consent_service.consent_for_viewer(current_user, consent_id, now=request_now())
-    db.session.commit()
     return render_template(
         "consent/printable.html", **consent_service.printable(record, now=request_now())
     )
@@ -84,16 +82,13 @@ def revoke(consent_id: int):
     form = RevokeForm()
     if form.validate_on_submit():
         try:
-            record = consent_service.revoke_consent(current_user, consent_id, now=now)
+            record = run(consent_service.revoke_consent, current_user, consent_id, now=now)
         except Conflict as error:
-            db.session.rollback()
             flash(error.message, "info")
             return redirect(url_for("patient.consents"))
-        db.session.commit()
         flash(f"Done. {record.recipient_name} no longer has access.", "success")
         return redirect(url_for("patient.consents"))
     record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
-    db.session.commit()
     return render_template(
         "patient/revoke.html",
         consent=record,
@@ -107,7 +102,6 @@ def revoke(consent_id: int):
 def shared():
     rows = consent_service.disclosures_of(current_user)
     audit.record_patient_views(current_user, [current_user.id], page="shared", now=request_now())
-    db.session.commit()
     return render_template("patient/shared.html", rows=rows)
 
 
@@ -120,5 +114,4 @@ def sessions():
     from familylink.web import request_now
 
     seats = booking.patient_appointments(current_user, now=request_now())
-    db.session.commit()  # the audit row of the view
     return render_template("patient/sessions.html", seats=seats)

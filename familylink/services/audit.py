@@ -4,6 +4,8 @@ The web layer sets where a request comes from (IP, request id) once per request;
 call `record` without knowing about requests.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
@@ -14,6 +16,8 @@ from familylink.models import AuditEvent, User
 from familylink.models.types import utcnow
 
 _origin: ContextVar[dict | None] = ContextVar("audit_origin", default=None)
+# The values of refusal rows (outcome other than "success") recorded inside `keep_refusals`.
+_refusals: ContextVar[list[dict] | None] = ContextVar("audit_refusals", default=None)
 
 # Keys never written to the log, whatever a caller passes in `detail`.
 _SECRET_KEYS = {"password", "token", "session", "session_id", "csrf_token", "secret"}
@@ -46,7 +50,7 @@ def record(
         object_type = object_type or obj.__tablename__
         object_id = object_id if object_id is not None else obj.id
     clean_detail = {k: v for k, v in (detail or {}).items() if k.lower() not in _SECRET_KEYS}
-    event = AuditEvent(
+    return _add(
         at=now or utcnow(),
         actor_id=actor.id if actor is not None else None,
         actor_role=actor.role if actor is not None else None,
@@ -60,8 +64,41 @@ def record(
         request_id=origin.get("request_id"),
         detail=clean_detail or None,
     )
+
+
+def _add(**values) -> AuditEvent:
+    event = AuditEvent(**values)
     db.session.add(event)
+    refusals = _refusals.get()
+    if refusals is not None and values["outcome"] != "success":
+        refusals.append(values)
     return event
+
+
+@contextmanager
+def keep_refusals() -> Iterator[None]:
+    """Around a savepoint that a refusal rolls back: the refusal's own audit rows (a failed
+    sign-in, a denied access) are added again after the rollback, so they are not lost with
+    the changes they refused.
+
+    Use it outside the savepoint: `with keep_refusals(), db.session.begin_nested(): ...`.
+    """
+    refusals: list[dict] = []
+    token = _refusals.set(refusals)
+    try:
+        yield
+    except BaseException:
+        _refusals.reset(token)
+        # Re-added through `_add`, so an enclosing keep_refusals keeps them too.
+        for values in refusals:
+            _add(**values)
+        raise
+    else:
+        _refusals.reset(token)
+        # Kept by the savepoint: an enclosing keep_refusals must know them for its own rollback.
+        outer = _refusals.get()
+        if outer is not None:
+            outer.extend(refusals)
 
 
 def record_patient_views(

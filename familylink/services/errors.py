@@ -1,4 +1,8 @@
-"""Domain errors: the view turns them into a message beside a field, a flash, or a 404."""
+"""Domain errors: the view turns them into a message beside a field, a flash, or a 404.
+
+`NotFound` is not a `DomainError`: code that handles a refusal (`except DomainError`) must
+never turn a 404 into a message that says the object exists.
+"""
 
 
 class DomainError(Exception):
@@ -20,13 +24,15 @@ class InvalidToken(DomainError):
     status_code = 400
 
 
-class NotFound(DomainError):
+class NotFound(Exception):
     """The object does not exist or the actor may not know it exists: always answered as 404."""
 
     status_code = 404
 
     def __init__(self, message: str = "Not found."):
         super().__init__(message)
+        self.message = message
+        self.field = None
 
 
 class Conflict(DomainError):

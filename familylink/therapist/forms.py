@@ -64,11 +64,9 @@ from wtforms import (  # noqa: E402
     BooleanField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     TimeField,
 )
 from wtforms.validators import NumberRange, Optional  # noqa: E402
-from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
 
 WEEKDAYS = [
     (0, "Monday"),
@@ -129,17 +127,3 @@ class GroupForm(FlaskForm):
     start_time = TimeField("Start time", validators=[InputRequired(message="Enter a time.")])
     weeks = IntegerField("How many weeks", default=1, validators=[InputRequired()])
     capacity = IntegerField("Families", validators=[Optional()])
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
-class BookForFamilyForm(FlaskForm):
-    session_type = SelectField("Kind of session", coerce=int, validate_choice=False)
-    slot = SelectField(
-        "Time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
-    )
-    attendees = MultiCheckboxField("Family members", coerce=int, validate_choice=False)
-    note = StringField("Note", validators=[Optional(), Length(max=2000)])

@@ -3,14 +3,14 @@
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from familylink.extensions import db, limiter
-from familylink.models import Role, SeatStatus
+from familylink.extensions import db
+from familylink.models import Role
 from familylink.services import access, accounts
 from familylink.services import consent as consent_service
-from familylink.services.errors import Conflict, ValidationError
+from familylink.services.errors import Conflict, DomainError
 from familylink.services.program import get_program
 from familylink.therapist.forms import (
     WEEKDAYS,
@@ -18,7 +18,15 @@ from familylink.therapist.forms import (
     PaperConsentForm,
     WrittenRevocationForm,
 )
-from familylink.web import apply_error, booking_limit, request_now, role_required
+from familylink.web import (
+    apply_error,
+    back_on_refusal,
+    form_status,
+    request_now,
+    role_required,
+    run,
+    submit,
+)
 
 bp = Blueprint("therapist", __name__)
 
@@ -27,7 +35,6 @@ bp = Blueprint("therapist", __name__)
 @role_required(Role.THERAPIST)
 def home():
     patients = access.therapist_patients(current_user, now=request_now(), what="my patients")
-    db.session.commit()
     return render_template("therapist/home.html", patients=patients, form=EnrolPatientForm())
 
 
@@ -35,38 +42,32 @@ def home():
 @role_required(Role.THERAPIST)
 def enrol_patient():
     form = EnrolPatientForm()
-    if form.validate_on_submit():
-        zone = ZoneInfo(get_program().timezone)
-        start = datetime.combine(form.episode_start.data, time(0, 0), tzinfo=zone)
-        try:
-            accounts.invite_user(
-                role=Role.PATIENT,
-                name=form.name.data,
-                email=form.email.data,
-                invited_by=current_user,
-                therapist=current_user,
-                episode_start=start,
-                now=request_now(),
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{form.name.data} is enrolled and has been emailed an invitation.", "success")
-            return redirect(url_for("therapist.home"))
-    return render_template(
-        "therapist/home.html",
-        patients=access.therapist_patients(current_user, now=request_now(), what="my patients"),
-        form=form,
-    ), 400
+    done = submit(
+        form,
+        lambda f: accounts.invite_user(
+            role=Role.PATIENT,
+            name=f.name.data,
+            email=f.email.data,
+            invited_by=current_user,
+            therapist=current_user,
+            episode_start=datetime.combine(
+                f.episode_start.data, time(0, 0), tzinfo=ZoneInfo(get_program().timezone)
+            ),
+            now=request_now(),
+        ),
+        redirect_to=url_for("therapist.home"),
+        message=f"{form.name.data} is enrolled and has been emailed an invitation.",
+    )
+    if done is not None:
+        return done
+    patients = access.therapist_patients(current_user, now=request_now(), what="my patients")
+    return render_template("therapist/home.html", patients=patients, form=form), 400
 
 
 @bp.route("/patients/<int:patient_id>/family")
 @role_required(Role.THERAPIST)
 def family_contacts(patient_id: int):
     patient, rows = consent_service.family_contacts(current_user, patient_id, now=request_now())
-    db.session.commit()
     return render_template("therapist/family_contacts.html", patient=patient, rows=rows)
 
 
@@ -77,40 +78,32 @@ def record_paper_consent(patient_id: int):
         current_user, patient_id, now=request_now(), what="paper consent"
     )
     form = PaperConsentForm()
-    if form.validate_on_submit():
-        try:
-            consent_service.record_paper_consent(
-                current_user,
-                patient_id,
-                form.details(),
-                signed_on=form.signed_on.data,
-                attested=bool(form.attested.data),
-                now=request_now(),
-                ip=request.remote_addr,
-                user_agent=request.user_agent.string,
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("The paper consent is recorded and the invitation is on its way.", "success")
-            return redirect(url_for("therapist.family_contacts", patient_id=patient_id))
-    status = 400 if form.errors or form.form_errors else 200
-    db.session.commit()  # the audit row of the view
+    done = submit(
+        form,
+        lambda f: consent_service.record_paper_consent(
+            current_user,
+            patient_id,
+            f.details(),
+            signed_on=f.signed_on.data,
+            attested=bool(f.attested.data),
+            now=request_now(),
+            ip=request.remote_addr,
+            user_agent=request.user_agent.string,
+        ),
+        redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
+        message="The paper consent is recorded and the invitation is on its way.",
+    )
+    if done is not None:
+        return done
     return render_template(
-        "therapist/paper_consent.html",
-        form=form,
-        patient=patient,
-        **consent_service.form_terms(),
-    ), status
+        "therapist/paper_consent.html", form=form, patient=patient, **consent_service.form_terms()
+    ), form_status(form)
 
 
 @bp.route("/consents/<int:consent_id>")
 @role_required(Role.THERAPIST)
 def consent_detail(consent_id: int):
     record = consent_service.consent_for_viewer(current_user, consent_id, now=request_now())
-    db.session.commit()
     return render_template(
         "consent/printable.html", **consent_service.printable(record, now=request_now())
     )
@@ -122,92 +115,30 @@ def record_revocation(consent_id: int):
     now = request_now()
     record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
     form = WrittenRevocationForm()
+    contacts = url_for("therapist.family_contacts", patient_id=record.patient_id)
     if form.validate_on_submit():
         try:
-            consent_service.revoke_consent(
-                current_user, consent_id, now=now, method="written", note=form.note.data
+            run(
+                consent_service.revoke_consent,
+                current_user,
+                consent_id,
+                now=now,
+                method="written",
+                note=form.note.data,
             )
         except Conflict as error:
-            db.session.rollback()
-            flash(error.message, "info")
-            return redirect(url_for("therapist.family_contacts", patient_id=record.patient_id))
-        except ValidationError as error:
-            db.session.rollback()
+            flash(error.message, "info")  # already ended: say so, nothing to fix on the form
+            return redirect(contacts)
+        except DomainError as error:
             apply_error(form, error)
         else:
-            db.session.commit()
             flash(f"Revocation recorded. {record.recipient_name} no longer has access.", "success")
-            return redirect(url_for("therapist.family_contacts", patient_id=record.patient_id))
-    else:
-        db.session.commit()  # the audit row of the view
-    status = 400 if form.errors or form.form_errors else 200
+            return redirect(contacts)
     details = consent_service.printable(record, now=now)
-    return render_template("therapist/revoke.html", form=form, **details), status
+    return render_template("therapist/revoke.html", form=form, **details), form_status(form)
 
 
-# --- Calendar: day and week views, attendance ------------------------------------------------
-
-
-@bp.route("/calendar")
-@role_required(Role.THERAPIST)
-def calendar():
-    from datetime import date as date_type
-    from datetime import timedelta
-
-    from familylink.services import booking
-
-    zone = ZoneInfo(current_user.timezone)
-    view = "day" if request.args.get("view") == "day" else "week"
-    try:
-        day = date_type.fromisoformat(request.args.get("date", ""))
-    except ValueError:
-        day = request_now().astimezone(zone).date()
-    first = day - timedelta(days=day.weekday()) if view == "week" else day
-    days = 7 if view == "week" else 1
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
-    appointments, people = booking.therapist_calendar(current_user, start, end, now=request_now())
-    db.session.commit()  # the audit rows of the patients shown
-    step = timedelta(days=days)
-    return render_template(
-        "therapist/calendar.html",
-        appointments=appointments,
-        people=people,
-        view=view,
-        first=first,
-        last=first + timedelta(days=days - 1),
-        previous=(first - step).isoformat(),
-        following=(first + step).isoformat(),
-        now=request_now(),
-    )
-
-
-@bp.route("/seats/<int:seat_id>/attendance", methods=["POST"])
-@role_required(Role.THERAPIST)
-def attendance(seat_id: int):
-    from familylink.services import booking
-    from familylink.services.errors import DomainError, NotFound
-
-    try:
-        seat = booking.mark_attendance(
-            actor=current_user,
-            seat_id=seat_id,
-            value=request.form.get("value", ""),
-            now=request_now(),
-        )
-    except NotFound:
-        raise
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("therapist.calendar")), 303
-    db.session.commit()
-    flash("Saved.", "success")
-    day = seat.appointment.starts_at.astimezone(ZoneInfo(current_user.timezone)).date()
-    return redirect(url_for("therapist.calendar", date=day.isoformat()))
-
-
-# --- Availability, session types, groups, booking for a family ------------------------------
+# --- Availability, session types, groups ----------------------------------------------------
 
 
 def _availability_page(status=200, **forms):
@@ -246,19 +177,8 @@ def availability():
 
 
 def _submit(form, key, action):
-    from familylink.services.errors import DomainError
-
-    if form.validate_on_submit():
-        try:
-            action(form)
-        except DomainError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("Saved.", "success")
-            return redirect(url_for("therapist.availability"))
-    return _availability_page(400, **{key: form})
+    done = submit(form, action, redirect_to=url_for("therapist.availability"), message="Saved.")
+    return done if done is not None else _availability_page(400, **{key: form})
 
 
 @bp.route("/availability/windows", methods=["POST"])
@@ -302,11 +222,11 @@ def add_override():
 
 @bp.route("/availability/<kind>/<int:item_id>/delete", methods=["POST"])
 @role_required(Role.THERAPIST)
+@back_on_refusal(lambda kind, item_id: url_for("therapist.availability"))
 def remove_availability(kind: str, item_id: int):
     from familylink.services import booking
 
     booking.remove_availability(actor=current_user, kind=kind, item_id=item_id, now=request_now())
-    db.session.commit()
     flash("Removed.", "success")
     return redirect(url_for("therapist.availability"))
 
@@ -338,161 +258,29 @@ def add_session_type():
 @role_required(Role.THERAPIST)
 def groups():
     from familylink.services import booking
-    from familylink.services.errors import DomainError
     from familylink.therapist.forms import GroupForm
 
     form = GroupForm()
     form.session_type.choices = [(t.id, t.name) for t in booking.all_session_types() if t.is_group]
-    if form.validate_on_submit():
-        try:
-            made = booking.schedule_group(
-                actor=current_user,
-                session_type_id=form.session_type.data,
-                first_day=form.first_day.data,
-                start_time=form.start_time.data,
-                weeks=form.weeks.data,
-                capacity=form.capacity.data,
-                now=request_now(),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{len(made)} group session(s) scheduled.", "success")
-            day = made[0].starts_at.astimezone(ZoneInfo(current_user.timezone)).date()
-            return redirect(url_for("therapist.calendar", date=day.isoformat()))
-    status = 400 if form.errors or form.form_errors else 200
-    return render_template("therapist/groups.html", form=form), status
-
-
-@bp.route("/book", methods=["GET", "POST"])
-@limiter.limit(booking_limit, methods=["POST"])
-@role_required(Role.THERAPIST)
-def book_for_family():
-    from datetime import UTC
-
-    from familylink.services import booking
-    from familylink.services.errors import DomainError, NotFound
-    from familylink.services.timefmt import format_local
-    from familylink.therapist.forms import BookForFamilyForm
-
-    value = request.args.get("patient", "")
-    patients = access.therapist_patients(current_user, now=request_now(), what="book for family")
-    patient = next((p for p in patients if str(p.id) == value), None)
-    if patient is None and value:
-        abort(404)  # someone else's patient, or no such person
-    if patient is None:
-        return render_template("therapist/book.html", patients=patients, patient=None, form=None)
-    now = request_now()
-    types = booking.private_session_types()
-    form = BookForFamilyForm()
-    form.session_type.choices = [(t.id, t.name) for t in types]
-    chosen = next((t for t in types if t.id == form.session_type.data), types[0] if types else None)
-    slots = booking.slots_for(current_user.id, chosen, now=now) if chosen else []
-    form.slot.choices = [
-        (s.strftime("%Y-%m-%dT%H:%MZ"), format_local(s, current_user.timezone)) for s in slots
-    ]
-    form.attendees.choices = [(m.id, m.name) for m in booking.scheduling_family(patient, now=now)]
-    if form.validate_on_submit():
-        try:
-            try:
-                starts = datetime.strptime(form.slot.data, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-            except ValueError:
-                raise DomainError("Choose a time from the list.", field="slot")
-            booking.book_private(
-                actor=current_user,
-                patient_id=patient.id,
-                session_type_id=form.session_type.data,
-                starts_at=starts,
-                attendee_ids=form.attendees.data,
-                note=form.note.data,
-                now=now,
-            )
-        except NotFound:
-            raise
-        except DomainError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("Booked. The family has been emailed.", "success")
-            day = starts.astimezone(ZoneInfo(current_user.timezone)).date()
-            return redirect(url_for("therapist.calendar", date=day.isoformat()))
-    status = 400 if request.method == "POST" else 200
-    db.session.commit()  # the audit row of the view
-    return render_template(
-        "therapist/book.html", patients=patients, patient=patient, form=form
-    ), status
-
-
-@bp.route("/seats/<int:seat_id>/cancel", methods=["POST"])
-@role_required(Role.THERAPIST)
-def cancel_seat(seat_id: int):
-    from familylink.services import booking
-    from familylink.services.errors import DomainError, NotFound
-
-    try:
-        booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
-    except NotFound:
-        raise
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash("Cancelled. The family has been emailed.", "success")
-    return redirect(url_for("therapist.calendar")), 303
-
-
-@bp.route("/seats/<int:seat_id>/reschedule", methods=["GET", "POST"])
-@role_required(Role.THERAPIST)
-def reschedule_seat(seat_id: int):
-    """Move a private session to another free time; the family gets an updated .ics."""
-    from datetime import UTC
-
-    from familylink.booking.forms import RescheduleForm
-    from familylink.services import booking
-    from familylink.services.errors import DomainError
-    from familylink.services.timefmt import format_local
-
-    now = request_now()
-    seat = access.seat(current_user, seat_id, now=now, what="reschedule")
-    appointment = seat.appointment
-    movable = (
-        seat.status == SeatStatus.BOOKED
-        and not appointment.is_group
-        and appointment.starts_at > now
+    done = submit(
+        form,
+        lambda f: booking.schedule_group(
+            actor=current_user,
+            session_type_id=f.session_type.data,
+            first_day=f.first_day.data,
+            start_time=f.start_time.data,
+            weeks=f.weeks.data,
+            capacity=f.capacity.data,
+            now=request_now(),
+        ),
+        redirect_to=_calendar_of_first,
+        message=lambda made: f"{len(made)} group session(s) scheduled.",
     )
-    form = RescheduleForm()
-    slots = (
-        booking.slots_for(
-            appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
-        )
-        if movable
-        else []
-    )
-    form.slot.choices = [
-        (s.strftime("%Y-%m-%dT%H:%MZ"), format_local(s, current_user.timezone)) for s in slots
-    ]
-    if movable and form.validate_on_submit():
-        try:
-            try:
-                starts = datetime.strptime(form.slot.data, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-            except ValueError:
-                raise DomainError("Choose a time from the list.", field="slot")
-            if starts not in slots:
-                raise DomainError("Choose a time from the list.", field="slot")
-            booking.reschedule(actor=current_user, seat_id=seat.id, starts_at=starts, now=now)
-        except DomainError as error:
-            db.session.rollback()
-            apply_error(form, error)
-        else:
-            db.session.commit()
-            flash("Moved. The family has been emailed a calendar update.", "success")
-            day = starts.astimezone(ZoneInfo(current_user.timezone)).date()
-            return redirect(url_for("therapist.calendar", date=day.isoformat()))
-    status = 400 if request.method == "POST" else 200
-    return render_template(
-        "therapist/reschedule.html", form=form, seat=seat, appointment=appointment, movable=movable
-    ), status
+    if done is not None:
+        return done
+    return render_template("therapist/groups.html", form=form), form_status(form)
+
+
+def _calendar_of_first(made) -> str:
+    day = made[0].starts_at.astimezone(ZoneInfo(current_user.timezone)).date()
+    return url_for("therapist_booking.calendar", date=day.isoformat())

@@ -183,9 +183,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("therapist.consent_detail", "GET"): only("other_therapist"),
     ("therapist.record_revocation", "GET"): only("other_therapist"),
     ("therapist.record_revocation", "POST"): only("other_therapist", ok=400),
-    ("therapist.calendar", "GET"): only(*THERAPISTS),
-    ("therapist.attendance", "POST"): only("other_therapist", ok=303),  # no value: refused
-    ("therapist.cancel_seat", "POST"): only("other_therapist", ok=303),  # already held
+    ("therapist_booking.calendar", "GET"): only(*THERAPISTS),
+    ("therapist_booking.attendance", "POST"): only("other_therapist", ok=303),  # no value: refused
+    ("therapist_booking.cancel_seat", "POST"): only("other_therapist", ok=303),  # already held
     ("therapist.availability", "GET"): only(*THERAPISTS),
     ("therapist.add_window", "POST"): only(*THERAPISTS, ok=400),
     ("therapist.add_override", "POST"): only(*THERAPISTS, ok=400),
@@ -194,8 +194,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("therapist.groups", "GET"): only(*THERAPISTS),
     ("therapist.groups", "POST"): only(*THERAPISTS, ok=400),
     # `?patient=` is the therapist's own patient
-    ("therapist.book_for_family", "GET"): only("therapist"),
-    ("therapist.book_for_family", "POST"): only("therapist", ok=400),
+    ("therapist_booking.book_for_family", "GET"): only("therapist"),
+    ("therapist_booking.book_for_family", "POST"): only("therapist", ok=400),
     # --- Learning: library modules are for every family member (self-chosen reading)
     ("learn.library", "GET"): only(*FAMILY, *STAFF),
     ("learn.module", "GET"): only(*FAMILY, *STAFF),
@@ -209,8 +209,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("learn.edit_module", "POST"): only("admin", ok=400),
     ("learn.restore_version", "POST"): only("admin", ok=302),
     # The seat is the other therapist's own: they may move it (the empty form is refused).
-    ("therapist.reschedule_seat", "GET"): only("other_therapist"),
-    ("therapist.reschedule_seat", "POST"): only("other_therapist", ok=400),
+    ("therapist_booking.reschedule_seat", "GET"): only("other_therapist"),
+    ("therapist_booking.reschedule_seat", "POST"): only("other_therapist", ok=400),
     ("admin.session_types", "GET"): only("admin"),
     ("admin.session_types", "POST"): only("admin", ok=400),
     ("admin.edit_session_type", "GET"): only(),  # no session type with that id
@@ -243,7 +243,7 @@ QUERY_ARGS = {
     "booking.new": lambda world: {"patient": world.ids["patient"]},
     "booking.groups": lambda world: {"patient": world.ids["patient"]},
     "booking.take_seat": lambda world: {"patient": world.ids["patient"]},
-    "therapist.book_for_family": lambda world: {"patient": world.ids["patient"]},
+    "therapist_booking.book_for_family": lambda world: {"patient": world.ids["patient"]},
 }
 
 # Sent with every POST: none of them may change who owns what or who may do what.

@@ -395,6 +395,32 @@ def test_therapist_moves_a_session_and_the_family_gets_an_update(app, client, au
         assert appointment.starts_at.strftime("%Y-%m-%dT%H:%MZ") == slots[2]
 
 
+def test_the_booking_service_decides_where_a_therapist_may_move_a_session(
+    app, client, auth, clinic
+):
+    """The page lists free times, but any future time that overlaps nothing is allowed; a
+    time taken meanwhile answers the service's own message, not "choose from the list"."""
+    auth.login(clinic["family"])
+    book_first(client, clinic, key="first", index=0)
+    first_id, uid = _seat_of(app)
+    _, taken = book_first(client, clinic, key="second", index=5)
+    client.post("/logout")
+    auth.login(clinic["therapist"])
+    path = f"/therapist/seats/{first_id}/reschedule"
+    lost = client.post(path, data={"slot": taken})
+    assert lost.status_code == 400
+    assert booking.TAKEN in lost.get_data(as_text=True)
+    past = client.post(path, data={"slot": "2020-01-01T10:00Z"})
+    assert past.status_code == 400 and "That time has passed." in past.get_data(as_text=True)
+    assert not outbox(app, "booking_rescheduled")
+    unlisted = "2026-11-22T03:00Z"  # a Sunday night: not in the therapist's hours
+    assert unlisted not in slot_values(client.get(path).get_data(as_text=True))
+    assert client.post(path, data={"slot": unlisted}).status_code == 302
+    with app.app_context():
+        appointment = db.session.scalar(select(Appointment).where(Appointment.uid == uid))
+        assert appointment.starts_at.strftime("%Y-%m-%dT%H:%MZ") == unlisted
+
+
 def test_another_therapist_cannot_move_the_session(app, client, auth, clinic):
     auth.login(clinic["family"])
     book_first(client, clinic)

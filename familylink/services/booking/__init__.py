@@ -35,6 +35,7 @@ from familylink.services.booking.listings import (
     patient_appointments,
     therapist_appointments,
     therapist_calendar,
+    therapist_changes,
     upcoming_for_family,
 )
 from familylink.services.booking.seats import (
@@ -100,6 +101,7 @@ __all__ = [
     "sweep",
     "therapist_appointments",
     "therapist_calendar",
+    "therapist_changes",
     "upcoming_for_family",
     "update_session_type",
 ]

@@ -16,6 +16,7 @@ from familylink.models import (
     AppointmentAttendee,
     AppointmentFamily,
     Scope,
+    SeatStatus,
     User,
 )
 from familylink.services import access, audit
@@ -158,3 +159,10 @@ def therapist_calendar(
                 if uid not in coming_ids and Scope.SCHEDULING in m.scopes
             ]
     return appointments, people
+
+
+def therapist_changes(seat: AppointmentFamily, *, now: datetime) -> dict[str, bool]:
+    """What the therapist's pages offer for a seat: cancel a booked place still ahead, and
+    move it too when the session is private (the page shows flags, the rule lives here)."""
+    ahead = seat.status == SeatStatus.BOOKED and seat.appointment.starts_at > now
+    return {"cancel": ahead, "move": ahead and not seat.appointment.is_group}

@@ -1,0 +1,26 @@
+"""Times as the booking forms carry them: a UTC instant in a fixed text form."""
+
+from datetime import UTC, datetime
+
+from familylink.services.errors import DomainError
+from familylink.services.timefmt import format_local
+
+SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
+
+
+def slot_choices(slots, zone: str) -> list[tuple[str, str]]:
+    return [(s.strftime(SLOT_FORMAT), format_local(s, zone)) for s in slots]
+
+
+def parse_slot(value: str | None) -> datetime:
+    slot = slot_or_none(value)
+    if slot is None:
+        raise DomainError("Choose a time from the list.", field="slot")
+    return slot
+
+
+def slot_or_none(value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value or "", SLOT_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None

@@ -1,0 +1,113 @@
+"""One commit per request: a refused service call changes nothing, yet its audit rows stay.
+
+The routes here are added to the test's own app; they stand for any view and service.
+"""
+
+import pytest
+from flask import url_for
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AuditEvent, User
+from familylink.services import audit
+from familylink.services.errors import NotFound, ValidationError
+from familylink.web import back_on_refusal, run
+from tests.factories import saved_user
+
+
+def _change_then(user_id: int, error: Exception | None):
+    """A service: renames the user, flushes, records a refusal and a success row, then raises."""
+    user = db.session.get(User, user_id)
+    user.name = "Changed"
+    db.session.flush()
+    audit.record("test.refused", actor=user, outcome="failure")
+    audit.record("test.changed", actor=user)
+    if error is not None:
+        raise error
+
+
+@pytest.fixture
+def routes(app):
+    user_id = saved_user(app)
+
+    def service_call(kind: str):
+        errors = {"refused": ValidationError("No."), "missing": NotFound(), "ok": None}
+        try:
+            run(_change_then, user_id, errors[kind])
+        except ValidationError as error:
+            return error.message, 400
+        return "done"
+
+    def broken(after_run: bool):
+        if after_run:
+            # The savepoint is released before the bug: that must not commit the request.
+            run(_change_then, user_id, None)
+        else:
+            _change_then(user_id, None)
+        raise RuntimeError("a bug after the change")
+
+    @back_on_refusal(lambda: url_for("test_fallback"))
+    def button():
+        _change_then(user_id, ValidationError("Not now."))
+
+    app.add_url_rule("/_t/<kind>", "test_service_call", service_call, methods=["POST"])
+    app.add_url_rule("/_t-broken", "test_broken", lambda: broken(False), methods=["POST"])
+    app.add_url_rule(
+        "/_t-broken-after-run", "test_broken_after_run", lambda: broken(True), methods=["POST"]
+    )
+    app.add_url_rule("/_t-button", "test_button", button, methods=["POST"])
+    app.add_url_rule("/_t-fallback", "test_fallback", lambda: "fallback")
+    return user_id
+
+
+def _state(app, user_id):
+    with app.app_context():
+        name = db.session.get(User, user_id).name
+        actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+        return name, list(actions)
+
+
+def test_a_refusal_changes_nothing_but_its_audit_row_stays(app, client, routes):
+    response = client.post("/_t/refused")
+    assert response.status_code == 400
+    name, actions = _state(app, routes)
+    assert name != "Changed" and actions == ["test.refused"]
+
+
+def test_a_404_from_a_service_changes_nothing_but_its_audit_row_stays(app, client, routes):
+    assert client.post("/_t/missing").status_code == 404
+    name, actions = _state(app, routes)
+    assert name != "Changed" and actions == ["test.refused"]
+
+
+def test_a_successful_call_is_committed_once_after_the_view(app, client, routes):
+    assert client.post("/_t/ok").status_code == 200
+    assert _state(app, routes) == ("Changed", ["test.refused", "test.changed"])
+
+
+@pytest.mark.parametrize("path", ["/_t-broken", "/_t-broken-after-run"])
+def test_an_unexpected_error_commits_nothing(app, client, routes, path):
+    assert client.post(path).status_code == 500
+    name, actions = _state(app, routes)
+    assert name != "Changed" and actions == []
+
+
+def test_a_refused_button_goes_back_to_the_page_it_was_on(app, client, routes):
+    came_from = "http://familylink.test/booking/7?x=1"
+    response = client.post("/_t-button", headers={"Referer": came_from})
+    assert response.status_code == 303
+    assert response.location == "/booking/7?x=1"
+    name, actions = _state(app, routes)
+    assert name != "Changed" and actions == ["test.refused"]
+    with client.session_transaction() as session:
+        assert session["_flashes"] == [("error", "Not now.")]
+
+
+@pytest.mark.parametrize(
+    "referer", [None, "https://elsewhere.example/booking/7", "http://familylink.test//evil.example"]
+)
+def test_a_refused_button_without_a_local_referer_goes_to_the_fallback(client, routes, referer):
+    headers = {"Referer": referer} if referer else {}
+    response = client.post("/_t-button", headers=headers)
+    assert response.status_code == 303
+    assert response.location == "/_t-fallback"
