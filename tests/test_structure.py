@@ -1,0 +1,165 @@
+"""The structure docs/architecture.md describes, checked on the code itself (read with ast,
+nothing imported): layers without import cycles, thin views, service files of a readable
+size, and no behaviour that depends on which modules happen to be imported."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "familylink"
+VIEW_MAX_LINES = 30
+SERVICE_FILE_MAX_LINES = 500
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = _modules()
+TREES = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
+
+
+def _imported(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The familylink modules an import statement loads (the nearest existing module)."""
+    if isinstance(node, ast.Import):
+        targets = [alias.name for alias in node.names]
+    else:
+        base = node.module or ""
+        if node.level:
+            package = module.split(".")
+            if MODULES[module].name != "__init__.py":
+                package = package[:-1]
+            package = package[: len(package) - node.level + 1]
+            base = ".".join([*package, base] if base else package)
+        targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    result = set()
+    for target in targets:
+        while target and target not in MODULES:
+            target = target.rpartition(".")[0]
+        # A module's own package (__init__) is where it lives, not a layer it imports.
+        own_package = module.startswith(target + ".")
+        if target and target not in {"familylink", module} and not own_package:
+            result.add(target)
+    return result
+
+
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {name: set() for name in MODULES}
+    for name, tree in TREES.items():
+        for node in ast.walk(tree):  # imports inside functions count too
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                graph[name] |= _imported(name, node)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _is_route(function: ast.FunctionDef) -> bool:
+    return any(
+        isinstance(d, ast.Call)
+        and isinstance(d.func, ast.Attribute)
+        and d.func.attr in {"route", "get", "post"}
+        for d in function.decorator_list
+    )
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle_among_familylink_modules():
+    assert _cycles(_graph()) == []
+
+
+def test_services_do_not_import_the_web_layer():
+    web = {"familylink.web", "familylink.cli"} | {
+        name for name in MODULES if name.endswith((".routes", ".forms"))
+    }
+    leaks = {
+        (name, target)
+        for name, targets in _graph().items()
+        if name.startswith("familylink.services")
+        for target in targets & web
+    }
+    assert leaks == set()
+
+
+def test_no_view_is_longer_than_thirty_lines():
+    long_views = [
+        f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for name, tree in TREES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        and _is_route(node)
+        and node.end_lineno - node.lineno + 1 > VIEW_MAX_LINES
+    ]
+    assert long_views == []
+
+
+def test_no_service_file_is_longer_than_five_hundred_lines():
+    big = {
+        name: lines
+        for name, path in MODULES.items()
+        if name.startswith("familylink.services")
+        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > SERVICE_FILE_MAX_LINES
+    }
+    assert big == {}
+
+
+def test_nothing_is_wired_by_a_signal_receiver():
+    """Effects that happen only when some module was imported are effects that get lost:
+    lifecycle changes are explicit operations (docs/architecture.md)."""
+    receivers = [
+        f"{name}.{node.name}"
+        for name, tree in TREES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        and any(
+            isinstance(d, ast.Attribute)
+            and d.attr in {"connect", "connect_via"}
+            or isinstance(d, ast.Call)
+            and isinstance(d.func, ast.Attribute)
+            and d.func.attr == "connect_via"
+            for d in node.decorator_list
+        )
+    ]
+    assert receivers == []
