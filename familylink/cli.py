@@ -6,7 +6,9 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import click
 from flask import Flask, current_app
@@ -14,6 +16,8 @@ from flask.cli import AppGroup, with_appcontext
 
 from familylink.extensions import db
 from familylink.models.types import utcnow
+
+T = TypeVar("T")
 
 
 def parse_now(value: str | None) -> datetime:
@@ -27,6 +31,20 @@ def parse_now(value: str | None) -> datetime:
             "use ISO 8601, for example 2026-12-01T15:00 or 2026-12-01T10:00-05:00"
         )
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def committed(action: Callable[[], T]) -> T:
+    """Run one command's operation as its single transaction: committed when it succeeds,
+    rolled back with the service's own message (and exit code 1) when it refuses."""
+    from familylink.services.errors import DomainError
+
+    try:
+        result = action()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    return result
 
 
 now_option = click.option(
@@ -117,14 +135,10 @@ def seed_demo(if_empty):
 @with_appcontext
 def create_admin(name, email, password):
     from familylink.services import accounts
-    from familylink.services.errors import ValidationError
 
-    try:
-        user = accounts.create_admin(name=name, email=email, password=password, now=utcnow())
-    except ValidationError as error:
-        db.session.rollback()
-        raise click.ClickException(error.message)
-    db.session.commit()
+    user = committed(
+        lambda: accounts.create_admin(name=name, email=email, password=password, now=utcnow())
+    )
     click.echo(f"Administrator {user.email} created.")
 
 
@@ -138,14 +152,8 @@ learn_cli = AppGroup("learn", help="Learning modules: load the texts, release as
 )
 def learn_load():
     from familylink.services import learning
-    from familylink.services.errors import ValidationError
 
-    try:
-        report = learning.load_modules(now=utcnow())
-    except ValidationError as error:
-        db.session.rollback()
-        raise click.ClickException(error.message)
-    db.session.commit()
+    report = committed(lambda: learning.load_modules(now=utcnow()))
     click.echo(f"Modules: {report}.")
 
 
@@ -157,8 +165,7 @@ def learn_load():
 def learn_release(now_text):
     from familylink.services import learning
 
-    count = learning.release_sweep(parse_now(now_text))
-    db.session.commit()
+    count = committed(lambda: learning.release_sweep(parse_now(now_text)))
     click.echo(f"Released {count} reading{'s' if count != 1 else ''}.")
 
 
@@ -175,8 +182,7 @@ consent_cli = AppGroup("consent", help="Consents: expire ended ones and send exp
 def consent_sweep(now_text):
     from familylink.services import consent
 
-    report = consent.sweep_consents(parse_now(now_text))
-    db.session.commit()
+    report = committed(lambda: consent.sweep_consents(parse_now(now_text)))
     click.echo(f"Consent sweep done: {report}.")
 
 
@@ -207,8 +213,7 @@ def _account(email: str):
 def account_disable(email):
     from familylink.services.accounts import set_account_active
 
-    set_account_active(_account(email), False, actor=None, now=utcnow())
-    db.session.commit()
+    committed(lambda: set_account_active(_account(email), False, actor=None, now=utcnow()))
     click.echo(f"{email} is disabled and signed out everywhere.")
 
 
@@ -217,8 +222,7 @@ def account_disable(email):
 def account_enable(email):
     from familylink.services.accounts import set_account_active
 
-    set_account_active(_account(email), True, actor=None, now=utcnow())
-    db.session.commit()
+    committed(lambda: set_account_active(_account(email), True, actor=None, now=utcnow()))
     click.echo(f"{email} is enabled.")
 
 
@@ -231,8 +235,7 @@ def account_enable(email):
 def account_reset_mfa(email):
     from familylink.services import mfa
 
-    mfa.reset(_account(email), now=utcnow())
-    db.session.commit()
+    committed(lambda: mfa.reset(_account(email), now=utcnow()))
     click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
 
 
@@ -247,7 +250,7 @@ reminders_cli = AppGroup("reminders", help="Appointment reminders.")
 def reminders_send(now_text):
     from familylink.services import reminders
 
-    count = reminders.run_sweep(parse_now(now_text))
+    count = committed(lambda: reminders.run_sweep(parse_now(now_text)))
     click.echo(f"Reminder sweep done: {count} queued.")
 
 

@@ -195,7 +195,7 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
 
 
 def run_sweep(now: datetime) -> int:
-    """The mail worker's hook and `flask reminders send`: one sweep, committed.
+    """The mail worker's hook and `flask reminders send`: one sweep (the caller commits).
 
     On SQLite the write lock is taken first, so two sweeps at once run one after the
     other (the second finds everything queued) instead of failing on a stale snapshot.
@@ -205,9 +205,7 @@ def run_sweep(now: datetime) -> int:
         raw = connection.connection.dbapi_connection
         if not raw.in_transaction:
             raw.execute("BEGIN IMMEDIATE")
-    count = queue_due_reminders(now)
-    db.session.commit()
-    return count
+    return queue_due_reminders(now)
 
 
 def cancel_reminders(appointment: Appointment, *, user_ids=None) -> int:

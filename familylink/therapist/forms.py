@@ -1,25 +1,14 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
+from familylink.forms import email_field, text_field
 from familylink.patient.forms import ConsentForm
 
 
 class EnrolPatientForm(FlaskForm):
-    name = StringField(
-        "Patient's full name",
-        validators=[
-            InputRequired(message="Enter a name."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
-    )
-    email = EmailField(
-        "Patient's email address",
-        validators=[
-            InputRequired(message="Enter an email address."),
-            Length(max=254, message="That email address is too long."),
-        ],
-    )
+    name = text_field("Patient's full name", required="Enter a name.")
+    email = email_field("Patient's email address", required="Enter an email address.")
     episode_start = DateField(
         "Episode start date",
         validators=[InputRequired(message="Enter the date care started, like 2026-11-02.")],
@@ -29,13 +18,10 @@ class EnrolPatientForm(FlaskForm):
 class PaperConsentForm(ConsentForm):
     """A consent signed on paper, recorded by the patient's own therapist."""
 
-    signature_name = StringField(
+    signature_name = text_field(
         "Name the patient signed with",
+        required="Enter the name the patient signed with.",
         description="Their full name as on file.",
-        validators=[
-            InputRequired(message="Enter the name the patient signed with."),
-            Length(max=120, message="Use at most 120 characters."),
-        ],
     )
     understood = BooleanField("The patient ticked that they read and understood the form.")
     signed_on = DateField(
@@ -48,13 +34,12 @@ class PaperConsentForm(ConsentForm):
 
 
 class WrittenRevocationForm(FlaskForm):
-    note = TextAreaField(
+    note = text_field(
         "How the revocation arrived",
+        required="Say how the written revocation arrived.",
+        max_length=1000,
+        field=TextAreaField,
         description="For example: letter dated 2026-11-20, handed in at the front desk.",
-        validators=[
-            InputRequired(message="Say how the written revocation arrived."),
-            Length(max=1000, message="Use at most 1000 characters."),
-        ],
     )
 
 

@@ -96,6 +96,7 @@ def test_two_workers_sweeping_at_once_queue_each_reminder_once(clinic, mail_app,
             with mail_app.app_context():
                 start.wait()
                 reminders.run_sweep(moment)
+                db.session.commit()  # as the worker does after each sweep
                 mail.send_pending(now=moment)
                 db.session.remove()
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
@@ -306,6 +307,7 @@ def test_overlapping_sweeps_queue_and_audit_each_reminder_once(clinic, mail_app,
             with mail_app.app_context():
                 start.wait()
                 queued.append(reminders.run_sweep(moment))
+                db.session.commit()  # as the worker does after each sweep
                 db.session.remove()
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)

@@ -65,15 +65,10 @@ def add_session_type(
 ) -> SessionType:
     if actor.role not in (Role.THERAPIST, Role.ADMIN):
         raise NotFound()
-    _check_session_type(name, duration_minutes, capacity, mode, video_link)
     session_type = SessionType(
-        name=name.strip(),
-        duration_minutes=duration_minutes,
-        capacity=capacity,
-        mode=mode,
-        location=(location or "").strip() or None,
-        video_link=(video_link or "").strip() or None,
-        cancellation_window_hours=cancellation_window_hours,
+        **_checked_fields(
+            name, duration_minutes, capacity, mode, location, video_link, cancellation_window_hours
+        ),
         active=True,
     )
     db.session.add(session_type)
@@ -82,7 +77,11 @@ def add_session_type(
     return session_type
 
 
-def _check_session_type(name, duration_minutes, capacity, mode, video_link) -> None:
+def _checked_fields(
+    name, duration_minutes, capacity, mode, location, video_link, cancellation_window_hours
+) -> dict:
+    """A session type's columns from a form, or ValidationError naming the field: the same
+    rules whether it is added or changed."""
     if not (name or "").strip():
         raise ValidationError("Give the session type a name.", field="name")
     if duration_minutes is None or not 10 <= duration_minutes <= LONGEST_SESSION_MINUTES:
@@ -95,6 +94,17 @@ def _check_session_type(name, duration_minutes, capacity, mode, video_link) -> N
         raise ValidationError("Choose in person or video.", field="mode")
     if mode == "video" and not (video_link or "").strip().startswith("https://"):
         raise ValidationError("Give the https:// link for video sessions.", field="video_link")
+    if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
+        raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
+    return {
+        "name": name.strip(),
+        "duration_minutes": duration_minutes,
+        "capacity": capacity,
+        "mode": mode,
+        "location": (location or "").strip() or None,
+        "video_link": (video_link or "").strip() or None,
+        "cancellation_window_hours": cancellation_window_hours,
+    }
 
 
 def session_type_for_admin(actor: User, session_type_id: int) -> SessionType:
@@ -120,28 +130,23 @@ def update_session_type(
     """Change a session type (admin). Booked appointments keep their times and capacity; a
     private type stays private and a group type stays a group (make a new type instead)."""
     session_type = session_type_for_admin(actor, session_type_id)
-    _check_session_type(name, duration_minutes, capacity, mode, video_link)
+    fields = _checked_fields(
+        name, duration_minutes, capacity, mode, location, video_link, cancellation_window_hours
+    )
     if (capacity > 1) != session_type.is_group:
         raise ValidationError(
             "A private session type can't become a group, or a group private. "
             "Add a new session type instead.",
             field="capacity",
         )
-    if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
-        raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
     before = {
         "name": session_type.name,
         "duration_minutes": session_type.duration_minutes,
         "capacity": session_type.capacity,
         "mode": session_type.mode,
     }
-    session_type.name = name.strip()
-    session_type.duration_minutes = duration_minutes
-    session_type.capacity = capacity
-    session_type.mode = mode
-    session_type.location = (location or "").strip() or None
-    session_type.video_link = (video_link or "").strip() or None
-    session_type.cancellation_window_hours = cancellation_window_hours
+    for column, value in fields.items():
+        setattr(session_type, column, value)
     db.session.flush()
     audit.record("session_type.changed", actor=actor, obj=session_type, detail=before, now=now)
     return session_type
