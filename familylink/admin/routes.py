@@ -78,12 +78,8 @@ def invite_therapist():
     form = InviteForm()
     done = submit(
         form,
-        lambda f: accounts.invite_user(
-            role=Role.THERAPIST,
-            name=f.name.data,
-            email=f.email.data,
-            invited_by=current_user,
-            now=request_now(),
+        lambda f: accounts.invite_therapist(
+            current_user, name=f.name.data, email=f.email.data, now=request_now()
         ),
         redirect_to=url_for("admin.home"),
         message=lambda _: f"Invitation sent to {form.email.data}.",

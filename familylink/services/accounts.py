@@ -6,7 +6,8 @@ so nobody can learn through FamilyLink that a person has an account (or is in ca
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, TokenPurpose, User
 from familylink.services import audit, mail, sessions, tokens
-from familylink.services.errors import InvalidToken, ValidationError
+from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
 from familylink.services.program import get_program
 from familylink.services.timefmt import is_valid_timezone
@@ -291,6 +292,32 @@ def invite_user(
         now=now,
     )
     return user
+
+
+def enrol_patient(
+    therapist: User, *, name: str, email: str, episode_start: date, now: datetime
+) -> User:
+    """Enrolment: the therapist's new patient, whose episode of care starts at the start of
+    `episode_start` in the program's time zone, is emailed an invitation to set a password."""
+    if therapist.role != Role.THERAPIST:
+        raise NotFound()
+    start = datetime.combine(episode_start, time(0, 0), tzinfo=ZoneInfo(get_program().timezone))
+    return invite_user(
+        role=Role.PATIENT,
+        name=name,
+        email=email,
+        invited_by=therapist,
+        therapist=therapist,
+        episode_start=start,
+        now=now,
+    )
+
+
+def invite_therapist(admin: User, *, name: str, email: str, now: datetime) -> User:
+    """An administrator invites a therapist, who sets a password and two-step sign-in."""
+    if admin.role != Role.ADMIN:
+        raise NotFound()
+    return invite_user(role=Role.THERAPIST, name=name, email=email, invited_by=admin, now=now)
 
 
 def accept_invitation(raw_token: str | None, password: str, *, now: datetime) -> User:

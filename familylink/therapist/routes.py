@@ -1,6 +1,5 @@
 """The therapist's side: their own patients, and enrolling new ones."""
 
-from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -11,7 +10,6 @@ from familylink.models import Role
 from familylink.services import access, accounts
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
-from familylink.services.program import get_program
 from familylink.therapist.forms import (
     WEEKDAYS,
     EnrolPatientForm,
@@ -44,15 +42,11 @@ def enrol_patient():
     form = EnrolPatientForm()
     done = submit(
         form,
-        lambda f: accounts.invite_user(
-            role=Role.PATIENT,
+        lambda f: accounts.enrol_patient(
+            current_user,
             name=f.name.data,
             email=f.email.data,
-            invited_by=current_user,
-            therapist=current_user,
-            episode_start=datetime.combine(
-                f.episode_start.data, time(0, 0), tzinfo=ZoneInfo(get_program().timezone)
-            ),
+            episode_start=f.episode_start.data,
             now=request_now(),
         ),
         redirect_to=url_for("therapist.home"),
