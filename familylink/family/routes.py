@@ -18,8 +18,10 @@ bp = Blueprint("family", __name__)
 @bp.route("/")
 @role_required(Role.FAMILY)
 def home():
-    linked = consent.family_overview(current_user, now=request_now())
-    return render_template("family/home.html", linked=linked)
+    now = request_now()
+    linked = consent.family_overview(current_user, now=now)
+    standing = None if linked else consent.family_standing(current_user, now=now)
+    return render_template("family/home.html", linked=linked, standing=standing)
 
 
 @bp.route("/patients/<int:patient_id>")

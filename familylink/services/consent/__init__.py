@@ -34,11 +34,13 @@ from familylink.services.consent.invitations import (
 )
 from familylink.services.consent.records import (
     DISCLOSURE_LABELS,
+    FamilyStanding,
     consent_for_viewer,
     consents_of,
     disclosures_of,
     family_contacts,
     family_overview,
+    family_standing,
     printable,
 )
 from familylink.services.consent.signing import (
@@ -84,6 +86,8 @@ __all__ = [
     "family_contacts",
     "family_in_force",
     "family_overview",
+    "family_standing",
+    "FamilyStanding",
     "form_terms",
     "invitation",
     "is_active",

@@ -3,12 +3,21 @@ closing it (revoked, expired or superseded) with a ConsentClosure row."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, ConsentClosure, ConsentRecord, User
+from familylink.models import (
+    AccountToken,
+    AuditEvent,
+    ConsentClosure,
+    ConsentRecord,
+    FamilyLink,
+    TokenPurpose,
+    User,
+)
 from familylink.services import access, audit
 from familylink.services.consent.wording import REDISCLOSURE_NOTICE
 
@@ -131,3 +140,41 @@ def printable(consent: ConsentRecord, *, now: datetime) -> dict:
 def consent_for_viewer(actor: User, consent_id: int, *, now: datetime) -> ConsentRecord:
     """A consent the patient or their own therapist may open (audited); else NotFound."""
     return access.consent_record(actor, consent_id, now=now, what="consent")
+
+
+@dataclass(frozen=True)
+class FamilyStanding:
+    """What a family member's home may say when no patient is shared with them now: when
+    their last access ended (never why, nor whose), and whether an invitation waits."""
+
+    access_ended_at: datetime | None
+    invitation_waiting: bool
+
+
+def family_standing(member: User, *, now: datetime) -> FamilyStanding:
+    """The member's standing when `access.linked_patients` is empty (one or two queries)."""
+    ends = []
+    for consent, patient in db.session.execute(
+        select(ConsentRecord, User)
+        .join(FamilyLink, FamilyLink.patient_id == ConsentRecord.patient_id)
+        .join(User, User.id == ConsentRecord.patient_id)
+        .where(
+            FamilyLink.family_user_id == member.id,
+            FamilyLink.recipient_email == ConsentRecord.recipient_email,
+        )
+    ).all():
+        if consent.closure is not None and consent.closure.reason != "superseded":
+            ends.append(consent.closure.closed_at)
+        elif (end := access.consent_end(consent, patient)) is not None and end <= now:
+            ends.append(end)
+    waiting = db.session.scalar(
+        select(AccountToken.id)
+        .where(
+            AccountToken.purpose == TokenPurpose.FAMILY_INVITE,
+            AccountToken.email == member.email.lower(),
+            AccountToken.used_at.is_(None),
+            AccountToken.expires_at > now,
+        )
+        .limit(1)
+    )
+    return FamilyStanding(max(ends) if ends else None, waiting is not None)

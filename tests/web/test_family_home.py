@@ -1,0 +1,72 @@
+"""A family member's home says honestly where they stand when nothing is shared with them:
+access that ended says so (when, never why or whose), a waiting invitation says it waits,
+and only someone never connected reads "not connected to anyone yet" (issue 16, point 6)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from familylink.extensions import db
+from familylink.models import Role, TokenPurpose
+from familylink.services import consent, tokens
+from tests.conftest import AuthActions
+from tests.factories import create_consent, create_user
+from tests.moments import NOON
+
+NOT_YET = "You are not connected to anyone yet."
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+def _home_of(app, email: str) -> str:
+    client = app.test_client()
+    AuthActions(client, app).login(email)
+    response = client.get("/family/")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_a_member_whose_access_was_revoked_is_told_it_ended_not_yet(app):
+    with app.app_context():
+        patient = create_user(Role.PATIENT, name="Jordan Rivera")
+        member = create_user(Role.FAMILY, email="maria@example.org")
+        record = create_consent(patient, member)
+        consent.revoke_consent(patient, record.id, now=NOON - timedelta(days=2))
+        db.session.commit()
+    page = _home_of(app, "maria@example.org")
+    assert "Your access ended on November 16, 2026." in page
+    assert NOT_YET not in page and "Jordan" not in page
+
+
+def test_a_member_whose_consent_expired_is_told_when(app):
+    with app.app_context():
+        patient = create_user(Role.PATIENT, name="Jordan Rivera")
+        member = create_user(Role.FAMILY, email="maria@example.org")
+        create_consent(patient, member, expires_at=NOON - timedelta(days=1))
+        db.session.commit()
+    page = _home_of(app, "maria@example.org")
+    assert "Your access ended on November 17, 2026." in page and NOT_YET not in page
+
+
+def test_a_waiting_invitation_is_named_as_waiting(app):
+    with app.app_context():
+        create_user(Role.FAMILY, email="maria@example.org")
+        tokens.issue_token(
+            TokenPurpose.FAMILY_INVITE, email="maria@example.org", payload={}, now=NOON
+        )
+        db.session.commit()
+    page = _home_of(app, "maria@example.org")
+    assert "An invitation is waiting for you." in page and NOT_YET not in page
+
+
+def test_someone_never_connected_is_not_connected_yet(app):
+    with app.app_context():
+        create_user(Role.FAMILY, email="maria@example.org")
+        db.session.commit()
+    page = _home_of(app, "maria@example.org")
+    assert NOT_YET in page and "ended" not in page
