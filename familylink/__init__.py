@@ -258,9 +258,9 @@ def register_sweeps(app: Flask) -> None:
 
     # The one place that tells the sender whose consent still holds (the mail code imports
     # no domain rule, and refuses to send without this).
-    from familylink.services.access import pairs_with_scope
+    from familylink.services.access import recipients_allowed
 
-    app.extensions[mail.CONSENT_CHECK] = pairs_with_scope
+    app.extensions[mail.CONSENT_CHECK] = recipients_allowed
 
     sweeps = app.extensions.setdefault("familylink_sweeps", [])
     sweeps.extend([run_consent_sweep, _booking_sweep, learning.release_sweep])

@@ -164,6 +164,35 @@ def pairs_with_scope(
     return {pair for pair, ok in decided.items() if ok}
 
 
+def recipients_allowed(
+    pairs: set[tuple[int | str, int]], scope: str | None, *, now: datetime
+) -> set[tuple[int | str, int]]:
+    """The sender's check: of these (recipient, patient id) pairs, those that may still be
+    told about the patient. A recipient is a family member's id (their consent in force must
+    cover `scope`), or the address of someone invited who has no account yet (a consent to
+    that address must still be open: an invitation must not outlive its consent)."""
+    members = {pair for pair in pairs if isinstance(pair[0], int)}
+    invited = pairs - members
+    allowed: set[tuple[int | str, int]] = set(pairs_with_scope(members, scope, now=now))
+    if invited:
+        rows = db.session.execute(
+            select(ConsentRecord, User)
+            .join(User, User.id == ConsentRecord.patient_id)
+            .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
+            .where(
+                ConsentClosure.id.is_(None),
+                User.active.is_(True),
+                ConsentRecord.patient_id.in_({p for _, p in invited}),
+                ConsentRecord.recipient_email.in_({str(a).lower() for a, _ in invited}),
+            )
+        ).all()
+        for record, patient in rows:
+            pair = (record.recipient_email, record.patient_id)
+            if pair in invited and is_active(record, patient, now) and _covers(record, scope):
+                allowed.add(pair)
+    return allowed
+
+
 def family_in_force(
     patient_ids, *, now: datetime
 ) -> list[tuple[User, int, ConsentRecord, datetime | None]]:

@@ -478,3 +478,34 @@ def test_tokens_purpose_is_family_invite(app_ctx, people, now):
         _invitation_token(maria.email), TokenPurpose.FAMILY_INVITE, now=now
     )
     assert token.email == "maria@example.org" and token.payload["consent_id"]
+
+
+# --- Invitations are checked again when sent -----------------------------------------------
+
+
+def _invitation_row() -> OutboxEmail:
+    return db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "family_invitation"))
+
+
+def test_an_invitation_of_an_open_consent_is_sent(app_ctx, people, now):
+    _, jordan, _ = people
+    consent.sign_consent(jordan, details(), now=now)
+    db.session.commit()
+    mail.send_pending(now=now)
+    assert _invitation_row().status == OutboxStatus.SENT
+
+
+def test_an_invitation_whose_consent_closed_is_never_sent_even_if_still_queued(
+    app_ctx, people, now
+):
+    from familylink.services.consent import records
+
+    _, jordan, _ = people
+    record = consent.sign_consent(jordan, details(), now=now)
+    # Closed without the operation's cancellations, as a race or a retried failed row would
+    # leave it: the sender itself must refuse an invitation that outlived its consent.
+    records.close_consent(record, ClosureReason.REVOKED, now=now)
+    db.session.commit()
+    mail.send_pending(now=now)
+    row = _invitation_row()
+    assert (row.status, row.last_error) == (OutboxStatus.CANCELLED, "consent ended")

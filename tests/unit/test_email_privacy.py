@@ -90,9 +90,10 @@ CASES: dict[str, Callable[[People], Case]] = {
     "module_assigned": lambda p: Case(
         to=p.family, context={"link": LINK}, patient=p.patient, scope="progress"
     ),
-    # As consent.sign_consent queues it: to the address, before any account exists.
+    # As consent.sign_consent queues it: to the address of an open consent, as a string (no
+    # account is assumed; the sender checks that consent again before sending).
     "family_invitation": lambda p: Case(
-        to="luis.w@example.org",
+        to=p.consent.recipient_email,
         context={
             "link": LINK,
             "recipient_name": f"Luis {PATIENT_SURNAME}",

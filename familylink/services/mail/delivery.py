@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 # The key under which the app factory puts the consent check in app.extensions.
 CONSENT_CHECK = "familylink_consent_check"
 
-# check(pairs, scope, *, now) -> the (family member id, patient id) pairs among `pairs` that
-# still hold a consent covering `scope` (None: any consent in force).
-ConsentCheck = Callable[..., set[tuple[int, int]]]
+# check(pairs, scope, *, now) -> the (recipient, patient id) pairs among `pairs` that still
+# hold a consent covering `scope` (None: any consent in force). The recipient is the family
+# member's user id, or the address for a row sent to no account yet (an invitation).
+ConsentCheck = Callable[..., set[tuple[int | str, int]]]
 
 
 @dataclass
@@ -164,19 +165,22 @@ def wired_consent_check(given: ConsentCheck | None = None) -> ConsentCheck:
     return check
 
 
+def _recipient(item: LeasedEmail) -> int | str:
+    """Whom a row discloses to: the account, or the address when there is none yet."""
+    return item.to_user_id if item.to_user_id is not None else item.to_address
+
+
 def _consents_for(
     items: list[LeasedEmail], now: datetime, check: ConsentCheck
-) -> set[tuple[int, int, str | None]]:
+) -> set[tuple[int | str, int, str | None]]:
     """(recipient, patient, scope) of the batch's rows whose consent allows them now."""
-    wanted: dict[str | None, set[tuple[int, int]]] = {}
+    wanted: dict[str | None, set[tuple[int | str, int]]] = {}
     for item in items:
-        if item.patient_id is not None and item.to_user_id is not None:
-            wanted.setdefault(item.required_scope, set()).add((item.to_user_id, item.patient_id))
+        if item.patient_id is not None:
+            wanted.setdefault(item.required_scope, set()).add((_recipient(item), item.patient_id))
     allowed = set()
     for scope, pairs in wanted.items():
-        allowed.update(
-            (family_id, patient_id, scope) for family_id, patient_id in check(pairs, scope, now=now)
-        )
+        allowed.update((who, patient_id, scope) for who, patient_id in check(pairs, scope, now=now))
     return allowed
 
 
@@ -184,8 +188,9 @@ def _still_wanted(item: LeasedEmail, now: datetime, allowed: set) -> str | None:
     """Why a leased row must not be sent any more, or None when it may go."""
     if item.not_after is not None and item.not_after <= now:
         return "too late to be useful"
-    about_a_patient = item.patient_id is not None and item.to_user_id is not None
-    if about_a_patient and (item.to_user_id, item.patient_id, item.required_scope) not in allowed:
+    about_a_patient = item.patient_id is not None
+    wanted = (_recipient(item), item.patient_id, item.required_scope)
+    if about_a_patient and wanted not in allowed:
         return "consent ended"
     return None
 
