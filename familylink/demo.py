@@ -140,7 +140,17 @@ def seed_learning(*, now: datetime, progress: Callable[[str], None] = print) -> 
     )
 
 
-def _consent(patient, family_member, relationship, scopes, *, signed, ends, recorded_by=None):
+def _consent(
+    patient,
+    family_member,
+    relationship,
+    scopes,
+    *,
+    signed,
+    ends,
+    recorded_by=None,
+    family_visible=False,
+):
     """Sign (or record from paper) through the services, and accept the invitation."""
     from familylink.services import consent
 
@@ -153,6 +163,7 @@ def _consent(patient, family_member, relationship, scopes, *, signed, ends, reco
         expiry_date=ends.date(),
         signature_name=patient.name,
         understood=True,
+        family_visible=family_visible,
     )
     origin = {"ip": "127.0.0.1", "user_agent": "demo data"}
     if recorded_by is not None:
@@ -185,6 +196,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         (Scope.SCHEDULING, Scope.ATTENDANCE),
         signed=week_ago,
         ends=now + timedelta(days=180),
+        family_visible=True,  # Jordan's parents may see and invite each other
     )
     _consent(
         jordan,
@@ -193,6 +205,7 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
         (Scope.SCHEDULING, Scope.ATTENDANCE),
         signed=week_ago,
         ends=now + timedelta(days=180),
+        family_visible=True,
     )
     # Ada's first consent ran out; Sam signed a new one the day after.
     _consent(

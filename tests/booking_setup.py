@@ -65,9 +65,11 @@ def create_clinic(*, family_zone: str = "America/New_York", scopes=("scheduling"
     return Clinic(therapist, patient, family, private, group)
 
 
-def add_family(patient: User, name: str, scopes=("scheduling",), **extra) -> User:
+def add_family(
+    patient: User, name: str, scopes=("scheduling",), family_visible=False, **extra
+) -> User:
     member = create_user(Role.FAMILY, name=name, **extra)
-    create_consent(patient, member, scopes=scopes)
+    create_consent(patient, member, scopes=scopes, family_visible=family_visible)
     return member
 
 

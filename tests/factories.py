@@ -62,6 +62,7 @@ def create_consent(
     now: datetime = NOON,
     expires_at: datetime | None = None,
     relationship: str = "Mother",
+    family_visible: bool = False,
 ):
     """An active portal consent from `patient` to `family_member`, with the link it allows."""
     from familylink.models import ConsentRecord, ExpiryKind, FamilyLink
@@ -77,6 +78,7 @@ def create_consent(
         scope_scheduling="scheduling" in scopes,
         scope_attendance="attendance" in scopes,
         scope_progress="progress" in scopes,
+        family_visible=family_visible,
         information_description="Session times",
         revocation_statement="You may revoke at any time.",
         expiry_kind=ExpiryKind.DATE,

@@ -77,7 +77,7 @@ def _new_form(patient, types, now) -> BookPrivateForm:
     wanted = request.args.get("type", "")
     if request.method == "GET" and wanted.isdigit():
         form.session_type.data = int(wanted)
-    others = [m for m in booking.scheduling_family(patient, now=now) if m.id != current_user.id]
+    others = access.family_shown_to(current_user, patient, now=now)
     form.attendees.choices = [(m.id, m.name) for m in others]
     if not form.request_key.data:
         form.request_key.data = secrets.token_urlsafe(24)
@@ -178,6 +178,7 @@ def show(seat_id: int):
         late=can_change and not booking.inside_window(appointment, now),
         form=form,
         may_attendance=may_attendance,
+        coming=access.attendees_shown_to(current_user, seat, now=now),
     )
 
 

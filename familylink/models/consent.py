@@ -7,7 +7,17 @@ old one, and revocation, expiry and superseding are each a ConsentClosure row.
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
@@ -80,6 +90,9 @@ class ConsentRecord(db.Model):
     scope_scheduling: Mapped[bool] = mapped_column(Boolean)
     scope_attendance: Mapped[bool] = mapped_column(Boolean)
     scope_progress: Mapped[bool] = mapped_column(Boolean)
+    # A further choice, off unless the patient ticks it: the recipient may see, and invite to
+    # sessions, the other family members the patient shares with (form version 2 on).
+    family_visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     information_description: Mapped[str] = mapped_column(Text)
     # §2.31(a)(6) the right to revoke, as stated on the form
     revocation_statement: Mapped[str] = mapped_column(Text)

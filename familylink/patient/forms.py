@@ -10,7 +10,11 @@ from wtforms.validators import InputRequired, NumberRange, Optional
 
 from familylink.forms import email_field, text_field
 from familylink.models import Scope
-from familylink.services.consent import DEFAULT_PURPOSE, ConsentDetails
+from familylink.services.consent import (
+    DEFAULT_PURPOSE,
+    FAMILY_VISIBLE_STATEMENT,
+    ConsentDetails,
+)
 
 EXPIRY_CHOICES = [
     ("date", "On a date I choose (no more than one year from today)"),
@@ -51,6 +55,10 @@ class ConsentForm(FlaskForm):
     scope_scheduling = _scope_field(Scope.SCHEDULING)
     scope_attendance = _scope_field(Scope.ATTENDANCE)
     scope_progress = _scope_field(Scope.PROGRESS)
+    family_visible = BooleanField(
+        FAMILY_VISIBLE_STATEMENT,
+        description="Leave this unticked if they should not know who else you share with.",
+    )
     purpose = text_field(
         "Why it is shared (purpose)",
         required="Say what the information is for.",
@@ -96,6 +104,7 @@ class ConsentForm(FlaskForm):
             expiry_days_after_episode=self.expiry_days_after_episode.data,
             signature_name=self.signature_name.data,
             understood=bool(self.understood.data),
+            family_visible=bool(self.family_visible.data),
         )
 
     def fill_from(self, consent) -> None:
@@ -106,6 +115,7 @@ class ConsentForm(FlaskForm):
         self.purpose.data = consent.purpose
         for scope in Scope:
             self[f"scope_{scope}"].data = getattr(consent, f"scope_{scope}")
+        self.family_visible.data = consent.family_visible
         self.expiry_kind.data = consent.expiry_kind
         if consent.expiry_days_after_episode is not None:
             self.expiry_days_after_episode.data = consent.expiry_days_after_episode

@@ -230,6 +230,28 @@ def family_with_scope(patient: User, scope: Scope | None, *, now: datetime) -> l
     ]
 
 
+def family_shown_to(member: User, patient: User, *, now: datetime) -> list[User]:
+    """The patient's other family members (holding the scheduling scope) that `member` may
+    see and invite: nobody, unless the patient's consent to `member` says so (its
+    family_visible choice, off by default)."""
+    own = active_consent(member.id, patient.id, now=now)
+    if own is None or not own.family_visible:
+        return []
+    return [m for m in family_with_scope(patient, "scheduling", now=now) if m.id != member.id]
+
+
+def attendees_shown_to(viewer: User, seat: AppointmentFamily, *, now: datetime) -> list[User]:
+    """Who `viewer` is shown as coming to a seat: everyone for staff; a family member sees
+    themself, and the others only when their consent lets them see other family members."""
+    coming = [attendee.user for attendee in seat.present_attendees]
+    if viewer.role != Role.FAMILY:
+        return coming
+    own = active_consent(viewer.id, seat.patient_id, now=now)
+    if own is not None and own.family_visible:
+        return coming
+    return [person for person in coming if person.id == viewer.id]
+
+
 def linked_patients(
     family_user: User, *, now: datetime, scope: Scope | None = None
 ) -> list[tuple[User, ConsentRecord]]:

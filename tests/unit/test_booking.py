@@ -17,7 +17,7 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from familylink.services import booking
+from familylink.services import access, booking
 from familylink.services.booking import seats
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from tests.booking_setup import add_family, create_clinic
@@ -77,11 +77,25 @@ def test_family_member_books_a_private_session_and_gets_a_confirmation_with_ics(
     assert "Rivera" not in mail.attachment_data.decode()
 
 
-def test_other_family_members_with_scheduling_scope_can_be_added(clinic, now):
+def test_other_family_members_can_be_added_when_the_bookers_consent_lets_them_see_them(clinic, now):
     luis = add_family(clinic.patient, "Luis Rivera")
-    seat = book(clinic, now, attendee_ids=[luis.id])
-    assert {a.user_id for a in seat.present_attendees} == {clinic.family.id, luis.id}
-    assert {m.to_address for m in emails("booking_confirmed")} == {clinic.family.email, luis.email}
+    rosa = add_family(clinic.patient, "Rosa Rivera", family_visible=True)
+    seat = book(clinic, now, actor=rosa, attendee_ids=[luis.id, clinic.family.id])
+    assert {a.user_id for a in seat.present_attendees} == {rosa.id, luis.id, clinic.family.id}
+    assert {m.to_address for m in emails("booking_confirmed")} == {
+        rosa.email,
+        luis.email,
+        clinic.family.email,
+    }
+
+
+def test_without_that_choice_a_family_member_cannot_invite_or_name_another(clinic, now):
+    luis = add_family(clinic.patient, "Luis Rivera")
+    assert access.family_shown_to(clinic.family, clinic.patient, now=now) == []
+    with pytest.raises(ValidationError) as error:
+        book(clinic, now, attendee_ids=[luis.id])
+    assert error.value.field == "attendees"
+    assert count(Appointment) == 0
 
 
 def test_a_family_member_without_scheduling_scope_cannot_be_added(clinic, now):
@@ -259,7 +273,7 @@ def test_consent_ended_removes_the_family_member_from_future_appointments_only(c
 
 def test_consent_ended_keeps_the_seat_while_another_family_member_still_comes(clinic, now):
     luis = add_family(clinic.patient, "Luis Rivera")
-    seat = book(clinic, now, attendee_ids=[luis.id])
+    seat = book(clinic, now, actor=clinic.therapist, attendee_ids=[clinic.family.id, luis.id])
     booking.remove_from_future(
         family_user_id=clinic.family.id, patient_id=clinic.patient.id, now=now
     )

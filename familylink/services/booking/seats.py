@@ -73,7 +73,11 @@ def booked_with_key(request_key: str | None, actor: User) -> AppointmentFamily |
 
 
 def _attendees(actor: User, patient: User, extra_ids, *, now: datetime) -> list[User]:
-    allowed = {m.id: m for m in scheduling_family(patient, now=now)}
+    if actor.role == Role.FAMILY:
+        invitable = access.family_shown_to(actor, patient, now=now)
+    else:
+        invitable = scheduling_family(patient, now=now)
+    allowed = {m.id: m for m in invitable}
     people: list[User] = [actor] if actor.role == Role.FAMILY else []
     for raw in extra_ids or ():
         member = allowed.get(int(raw))

@@ -52,6 +52,8 @@ from familylink.services.consent.signing import (
 )
 from familylink.services.consent.wording import (
     DEFAULT_PURPOSE,
+    FAMILY_HIDDEN_STATEMENT,
+    FAMILY_VISIBLE_STATEMENT,
     FORM_VERSION,
     REDISCLOSURE_NOTICE,
     RELIANCE_STATEMENT,
@@ -63,6 +65,8 @@ from familylink.services.consent.wording import (
 
 __all__ = [
     "DEFAULT_PURPOSE",
+    "FAMILY_HIDDEN_STATEMENT",
+    "FAMILY_VISIBLE_STATEMENT",
     "DISCLOSURE_LABELS",
     "EXPIRING_SOON",
     "FORM_VERSION",

@@ -19,7 +19,11 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
-from familylink.services.consent.wording import REDISCLOSURE_NOTICE
+from familylink.services.consent.wording import (
+    FAMILY_HIDDEN_STATEMENT,
+    FAMILY_VISIBLE_STATEMENT,
+    REDISCLOSURE_NOTICE,
+)
 
 
 def open_consents_to(patient_id: int, email: str) -> list[ConsentRecord]:
@@ -134,6 +138,8 @@ def printable(consent: ConsentRecord, *, now: datetime) -> dict:
         if consent.recorded_by_id
         else None,
         "redisclosure_notice": REDISCLOSURE_NOTICE,
+        "family_visible_statement": FAMILY_VISIBLE_STATEMENT,
+        "family_hidden_statement": FAMILY_HIDDEN_STATEMENT,
     }
 
 

@@ -51,6 +51,8 @@ class ConsentDetails:
     expiry_days_after_episode: int | None = None
     signature_name: str | None = None
     understood: bool = False
+    # Off unless the patient ticks it: see FAMILY_VISIBLE_STATEMENT.
+    family_visible: bool = False
 
 
 def _squash(text: str | None) -> str:
@@ -152,6 +154,7 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
         "recipient_email": email,
         "purpose": purpose,
         **{f"scope_{s}": s in scopes for s in Scope},
+        "family_visible": bool(details.family_visible),
         "information_description": " ".join(s.explanation for s in scopes),
         "revocation_statement": f"{REVOCATION_STATEMENT} {RELIANCE_STATEMENT}",
         "signature_name": signature,

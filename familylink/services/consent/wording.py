@@ -11,7 +11,17 @@ from familylink.models import User
 from familylink.models.consent import Scope
 
 #: Version of the consent wording; the snapshot template is ``consent/text_v<FORM_VERSION>.txt``.
-FORM_VERSION = "1"
+FORM_VERSION = "2"  # 2 added the family-visibility choice; version 1's words are unchanged
+
+#: The further choice on each consent, off by default (DESIGN.md: separated parents, a
+#: partner a parent must not contact): without it no page shows one family member another.
+FAMILY_VISIBLE_STATEMENT = (
+    "They may see, and invite to family sessions, the other family members I share with."
+)
+FAMILY_HIDDEN_STATEMENT = (
+    "They are not shown the other family members I share with, and those are not told about "
+    "them by FamilyLink."
+)
 
 DEFAULT_PURPOSE = "Coordinating and taking part in family therapy."
 
@@ -49,6 +59,8 @@ def form_terms() -> dict:
     """The fixed wording the form shows, passed to both the page and the snapshot."""
     return {
         "form_version": FORM_VERSION,
+        "family_visible_statement": FAMILY_VISIBLE_STATEMENT,
+        "family_hidden_statement": FAMILY_HIDDEN_STATEMENT,
         "revocation_statement": REVOCATION_STATEMENT,
         "reliance_statement": RELIANCE_STATEMENT,
         "redisclosure_notice": REDISCLOSURE_NOTICE,
