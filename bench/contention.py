@@ -34,7 +34,9 @@ def prepare(url: str, clients: int, seats: int) -> dict:
     from familylink.services import booking
     from familylink.services.passwords import hash_password
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "SERVER_NAME": "127.0.0.1"}
+    )
     with app.app_context():
         now = utcnow()
         lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))

@@ -2,7 +2,9 @@
 
 import logging
 import secrets
+import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
@@ -17,9 +19,30 @@ class ConfigurationError(RuntimeError):
     pass
 
 
+class FamilyLink(Flask):
+    """Flask, whose checks of unsafe settings may wait until the app is first used."""
+
+    deferred_checks: list[Callable[[Flask], None]]
+
+    def app_context(self):
+        # Every request, command and test context starts here, so a deferred check always
+        # runs before the app does anything.
+        while self.deferred_checks:
+            self.deferred_checks.pop(0)(self)
+        return super().app_context()
+
+
+def _only_asking_for_help() -> bool:
+    """Flask's CLI builds the app to find a command even when it will only print that
+    command's help: `flask --app wsgi mail send --help` must work with no settings at all."""
+    import click
+
+    return click.get_current_context(silent=True) is not None and "--help" in sys.argv[1:]
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: settings from the environment, then `overrides` (tests pass theirs)."""
-    app = Flask(
+    app = FamilyLink(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         instance_path=str(settings.INSTANCE_DIR),
@@ -29,7 +52,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
     settings.apply_database_defaults(app.config)
     settings.apply_session_defaults(app.config)
-    _check_secret_key(app)
+    settings.apply_host_defaults(app.config)
+    checks = [_check_secret_key, _check_server_name, _check_dev_mailbox]
+    app.deferred_checks = checks if _only_asking_for_help() else []
+    if not app.deferred_checks:
+        for check in checks:
+            check(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     register_extensions(app)
@@ -54,6 +82,31 @@ def _check_secret_key(app: Flask) -> None:
     )
 
 
+def _check_server_name(app: Flask) -> None:
+    # Links in emails are built from SERVER_NAME alone; with none, a production app would
+    # send links to 127.0.0.1.
+    if app.config.get("SERVER_NAME") or app.config.get("DEBUG") or app.config.get("TESTING"):
+        return
+    raise ConfigurationError(
+        "SERVER_NAME is not set. Set it to the host name people use to reach FamilyLink, "
+        "e.g. `SERVER_NAME=family.example-clinic.org`: the links in emails are built from it."
+    )
+
+
+def _check_dev_mailbox(app: Flask) -> None:
+    # The dev mailbox shows every email the app writes, live reset links included.
+    config = app.config
+    if not config.get("DEV_MAILBOX") or config.get("MAIL_SERVER"):
+        return
+    if config.get("DEBUG") or config.get("TESTING"):
+        return
+    raise ConfigurationError(
+        "DEV_MAILBOX is on without MAIL_SERVER outside debug mode, which would show every "
+        "email, with its sign-in links, at /dev/mailbox. Set MAIL_SERVER to your SMTP host "
+        "and unset DEV_MAILBOX, or use FLASK_DEBUG=1 on your own machine only."
+    )
+
+
 def register_extensions(app: Flask) -> None:
     from familylink import models  # noqa: F401  (every table known to Alembic)
 
@@ -70,7 +123,15 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from werkzeug.exceptions import SecurityError
+
     from familylink.services import audit
+
+    @app.before_request
+    def refuse_untrusted_hosts():
+        # A Host outside TRUSTED_HOSTS: answered before any other hook reads the session.
+        if isinstance(request.routing_exception, SecurityError):
+            raise request.routing_exception
 
     @app.before_request
     def remember_origin():
@@ -156,7 +217,7 @@ def _booking_sweep(now):
 def register_errorhandlers(app: Flask) -> None:
     from flask import flash, redirect, render_template
     from flask_wtf.csrf import CSRFError
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException, SecurityError
 
     from familylink.services.errors import DomainError, NotFound
     from familylink.web import refusal_target
@@ -177,6 +238,15 @@ def register_errorhandlers(app: Flask) -> None:
             "There were too many attempts in a short time. Try again in a few minutes.",
         ),
     }
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error: SecurityError):
+        # No page template: with an untrusted Host no URL can be built for its links.
+        return (
+            "This server does not answer for that host name. Check the address and try again.",
+            400,
+            {"Content-Type": "text/plain; charset=utf-8"},
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
