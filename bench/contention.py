@@ -35,7 +35,11 @@ def prepare(url: str, clients: int, seats: int) -> dict:
     from familylink.services.passwords import hash_password
 
     app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "SERVER_NAME": "127.0.0.1"}
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "benchmark-secret-key-not-for-production",
+            "SERVER_NAME": "127.0.0.1",
+        }
     )
     with app.app_context():
         now = utcnow()

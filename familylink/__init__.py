@@ -20,24 +20,25 @@ class ConfigurationError(RuntimeError):
 
 
 class FamilyLink(Flask):
-    """Flask, whose checks of unsafe settings may wait until the app is first used."""
+    """Flask, whose checks of unsafe settings may wait until the app serves a request."""
 
     deferred_checks: list[Callable[[Flask], None]]
 
-    def app_context(self):
-        # Every request, command and test context starts here, so a deferred check always
-        # runs before the app does anything.
+    def wsgi_app(self, environ, start_response):
+        # Deferred only for `flask … --help`; should such an app ever be served, the checks
+        # refuse before the first request is answered.
         while self.deferred_checks:
             self.deferred_checks.pop(0)(self)
-        return super().app_context()
+        return super().wsgi_app(environ, start_response)
 
 
 def _only_asking_for_help() -> bool:
     """Flask's CLI builds the app to find a command even when it will only print that
-    command's help: `flask --app wsgi mail send --help` must work with no settings at all."""
+    command's help: `flask --app wsgi mail send --help` must work with no settings at all.
+    Click prints the help and exits when `--help` is the last word, whatever came before."""
     import click
 
-    return click.get_current_context(silent=True) is not None and "--help" in sys.argv[1:]
+    return click.get_current_context(silent=True) is not None and sys.argv[-1:] == ["--help"]
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -53,7 +54,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     settings.apply_database_defaults(app.config)
     settings.apply_session_defaults(app.config)
     settings.apply_host_defaults(app.config)
-    checks = [_check_secret_key, _check_server_name, _check_dev_mailbox]
+    checks = [_check_secret_key, _check_server_name, _check_dev_mailbox, _check_mail_login]
     app.deferred_checks = checks if _only_asking_for_help() else []
     if not app.deferred_checks:
         for check in checks:
@@ -70,16 +71,26 @@ def create_app(overrides: dict | None = None) -> Flask:
     return app
 
 
+# A shorter key can be guessed offline from one signed session cookie.
+MINIMUM_SECRET_KEY_LENGTH = 32
+
+
 def _check_secret_key(app: Flask) -> None:
-    if app.config.get("SECRET_KEY"):
-        return
+    key = app.config.get("SECRET_KEY")
     if app.config.get("DEBUG") or app.config.get("TESTING"):
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        if not key:
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
         return
-    raise ConfigurationError(
-        "SECRET_KEY is not set. Set it to a long random value, e.g. "
-        "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+    how = (
+        "Set it to a long random value, e.g. the output of "
+        "`.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))'`."
     )
+    if not key:
+        raise ConfigurationError(f"SECRET_KEY is not set. {how}")
+    if len(key) < MINIMUM_SECRET_KEY_LENGTH:
+        raise ConfigurationError(
+            f"SECRET_KEY is shorter than {MINIMUM_SECRET_KEY_LENGTH} characters. {how}"
+        )
 
 
 def _check_server_name(app: Flask) -> None:
@@ -104,6 +115,20 @@ def _check_dev_mailbox(app: Flask) -> None:
         "DEV_MAILBOX is on without MAIL_SERVER outside debug mode, which would show every "
         "email, with its sign-in links, at /dev/mailbox. Set MAIL_SERVER to your SMTP host "
         "and unset DEV_MAILBOX, or use FLASK_DEBUG=1 on your own machine only."
+    )
+
+
+def _check_mail_login(app: Flask) -> None:
+    # An SMTP password sent without TLS can be read by anyone on the way.
+    config = app.config
+    if not config.get("MAIL_PASSWORD") or config.get("MAIL_USE_TLS") or config.get("MAIL_USE_SSL"):
+        return
+    if config.get("DEBUG") or config.get("TESTING"):
+        return
+    raise ConfigurationError(
+        "MAIL_PASSWORD is set but neither MAIL_USE_TLS nor MAIL_USE_SSL is on, so the password "
+        "would cross the network in clear. Set MAIL_USE_TLS=1 (port 587) or MAIL_USE_SSL=1 "
+        "(port 465)."
     )
 
 
