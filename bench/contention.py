@@ -34,7 +34,13 @@ def prepare(url: str, clients: int, seats: int) -> dict:
     from familylink.services import booking
     from familylink.services.passwords import hash_password
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "benchmark-secret-key-not-for-production",
+            "SERVER_NAME": "127.0.0.1",
+        }
+    )
     with app.app_context():
         now = utcnow()
         lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))

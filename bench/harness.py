@@ -74,6 +74,8 @@ def app_environment(db_url: str) -> dict:
         "RATELIMIT_ENABLED": "0",
         "SESSION_COOKIE_SECURE": "0",
         "FLASK_DEBUG": "0",
+        # Production mode needs a host; Werkzeug compares it without the port.
+        "SERVER_NAME": "127.0.0.1",
         "DEV_MAILBOX": "0",
     }
 

@@ -217,7 +217,7 @@ def ensure_postgres(url: str) -> None:
 def bench_app(url: str, port: int):
     return create_app(
         {
-            "SECRET_KEY": "bench",
+            "SECRET_KEY": "benchmark-secret-key-not-for-production",
             "SQLALCHEMY_DATABASE_URI": url,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": port,

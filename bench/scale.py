@@ -169,7 +169,8 @@ def explain(url: str, ids: dict, page: dict) -> list[str]:
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "WTF_CSRF_ENABLED": False,
-            "SECRET_KEY": "x",
+            "SECRET_KEY": "benchmark-secret-key-not-for-production",
+            "SERVER_NAME": "127.0.0.1",
             "RATELIMIT_ENABLED": False,
             "SESSION_COOKIE_SECURE": False,
         }

@@ -2,7 +2,9 @@
 
 import logging
 import secrets
+import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
@@ -17,9 +19,31 @@ class ConfigurationError(RuntimeError):
     pass
 
 
+class FamilyLink(Flask):
+    """Flask, whose checks of unsafe settings may wait until the app serves a request."""
+
+    deferred_checks: list[Callable[[Flask], None]]
+
+    def wsgi_app(self, environ, start_response):
+        # Deferred only for `flask … --help`; should such an app ever be served, the checks
+        # refuse before the first request is answered.
+        while self.deferred_checks:
+            self.deferred_checks.pop(0)(self)
+        return super().wsgi_app(environ, start_response)
+
+
+def _only_asking_for_help() -> bool:
+    """Flask's CLI builds the app to find a command even when it will only print that
+    command's help: `flask --app wsgi mail send --help` must work with no settings at all.
+    Click prints the help and exits when `--help` is the last word, whatever came before."""
+    import click
+
+    return click.get_current_context(silent=True) is not None and sys.argv[-1:] == ["--help"]
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: settings from the environment, then `overrides` (tests pass theirs)."""
-    app = Flask(
+    app = FamilyLink(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         instance_path=str(settings.INSTANCE_DIR),
@@ -29,7 +53,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
     settings.apply_database_defaults(app.config)
     settings.apply_session_defaults(app.config)
-    _check_secret_key(app)
+    settings.apply_host_defaults(app.config)
+    checks = [_check_secret_key, _check_server_name, _check_dev_mailbox, _check_mail_login]
+    app.deferred_checks = checks if _only_asking_for_help() else []
+    if not app.deferred_checks:
+        for check in checks:
+            check(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     register_extensions(app)
@@ -42,15 +71,64 @@ def create_app(overrides: dict | None = None) -> Flask:
     return app
 
 
+# A shorter key can be guessed offline from one signed session cookie.
+MINIMUM_SECRET_KEY_LENGTH = 32
+
+
 def _check_secret_key(app: Flask) -> None:
-    if app.config.get("SECRET_KEY"):
-        return
+    key = app.config.get("SECRET_KEY")
     if app.config.get("DEBUG") or app.config.get("TESTING"):
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        if not key:
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    how = (
+        "Set it to a long random value, e.g. the output of "
+        "`.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))'`."
+    )
+    if not key:
+        raise ConfigurationError(f"SECRET_KEY is not set. {how}")
+    if len(key) < MINIMUM_SECRET_KEY_LENGTH:
+        raise ConfigurationError(
+            f"SECRET_KEY is shorter than {MINIMUM_SECRET_KEY_LENGTH} characters. {how}"
+        )
+
+
+def _check_server_name(app: Flask) -> None:
+    # Links in emails are built from SERVER_NAME alone; with none, a production app would
+    # send links to 127.0.0.1.
+    if app.config.get("SERVER_NAME") or app.config.get("DEBUG") or app.config.get("TESTING"):
         return
     raise ConfigurationError(
-        "SECRET_KEY is not set. Set it to a long random value, e.g. "
-        "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+        "SERVER_NAME is not set. Set it to the host name people use to reach FamilyLink, "
+        "e.g. `SERVER_NAME=family.example-clinic.org`: the links in emails are built from it."
+    )
+
+
+def _check_dev_mailbox(app: Flask) -> None:
+    # The dev mailbox shows every email the app writes, live reset links included.
+    config = app.config
+    if not config.get("DEV_MAILBOX") or config.get("MAIL_SERVER"):
+        return
+    if config.get("DEBUG") or config.get("TESTING"):
+        return
+    raise ConfigurationError(
+        "DEV_MAILBOX is on without MAIL_SERVER outside debug mode, which would show every "
+        "email, with its sign-in links, at /dev/mailbox. Set MAIL_SERVER to your SMTP host "
+        "and unset DEV_MAILBOX, or use FLASK_DEBUG=1 on your own machine only."
+    )
+
+
+def _check_mail_login(app: Flask) -> None:
+    # An SMTP password sent without TLS can be read by anyone on the way.
+    config = app.config
+    if not config.get("MAIL_PASSWORD") or config.get("MAIL_USE_TLS") or config.get("MAIL_USE_SSL"):
+        return
+    if config.get("DEBUG") or config.get("TESTING"):
+        return
+    raise ConfigurationError(
+        "MAIL_PASSWORD is set but neither MAIL_USE_TLS nor MAIL_USE_SSL is on, so the password "
+        "would cross the network in clear. Set MAIL_USE_TLS=1 (port 587) or MAIL_USE_SSL=1 "
+        "(port 465)."
     )
 
 
@@ -70,7 +148,15 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from werkzeug.exceptions import SecurityError
+
     from familylink.services import audit
+
+    @app.before_request
+    def refuse_untrusted_hosts():
+        # A Host outside TRUSTED_HOSTS: answered before any other hook reads the session.
+        if isinstance(request.routing_exception, SecurityError):
+            raise request.routing_exception
 
     @app.before_request
     def remember_origin():
@@ -156,7 +242,7 @@ def _booking_sweep(now):
 def register_errorhandlers(app: Flask) -> None:
     from flask import flash, redirect, render_template
     from flask_wtf.csrf import CSRFError
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException, SecurityError
 
     from familylink.services.errors import DomainError, NotFound
     from familylink.web import refusal_target
@@ -177,6 +263,15 @@ def register_errorhandlers(app: Flask) -> None:
             "There were too many attempts in a short time. Try again in a few minutes.",
         ),
     }
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error: SecurityError):
+        # No page template: with an untrusted Host no URL can be built for its links.
+        return (
+            "This server does not answer for that host name. Check the address and try again.",
+            400,
+            {"Content-Type": "text/plain; charset=utf-8"},
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -1,7 +1,8 @@
 """Settings, read from the environment.
 
 Every setting the app reads is listed in README.md. Defaults suit local development;
-production must set SECRET_KEY (the app refuses to start without it) and DATABASE_URL.
+production must set SECRET_KEY and SERVER_NAME (the app refuses to start without them) and
+DATABASE_URL.
 """
 
 import os
@@ -22,6 +23,13 @@ def _bool(name: str, default: bool = False) -> bool:
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _list(name: str) -> list[str] | None:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _database_url() -> str:
@@ -58,6 +66,7 @@ def from_environment() -> dict:
         "REMINDER_LOOKBACK_MINUTES": _int("REMINDER_LOOKBACK_MINUTES", 360),
         "SERVER_NAME": os.environ.get("SERVER_NAME"),
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
+        "TRUSTED_HOSTS": _list("TRUSTED_HOSTS"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         # Only benchmarks turn rate limiting off; never in production.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", default=True),
@@ -118,6 +127,17 @@ SQLITE_BUSY_TIMEOUT = 30
 def apply_session_defaults(config: dict) -> None:
     """The session cookie lives as long as the absolute session limit, whatever that is."""
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=config["SESSION_ABSOLUTE_MINUTES"])
+
+
+def apply_host_defaults(config: dict) -> None:
+    """Outside debug, answer only requests for the configured host (Werkzeug compares host
+    names without the port) unless TRUSTED_HOSTS names others."""
+    if (
+        config.get("TRUSTED_HOSTS") is None
+        and not config.get("DEBUG")
+        and config.get("SERVER_NAME")
+    ):
+        config["TRUSTED_HOSTS"] = [config["SERVER_NAME"]]
 
 
 def apply_database_defaults(config: dict) -> None:

@@ -9,7 +9,7 @@ from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleF
 from familylink.booking.slots import parse_slot, slot_choices, slot_or_none
 from familylink.extensions import limiter
 from familylink.models import Role, Scope, SeatStatus
-from familylink.services import access, booking
+from familylink.services import access, booking, mail
 from familylink.services.calendar.ics import appointment_ics
 from familylink.services.errors import Conflict, DomainError
 from familylink.web import (
@@ -251,7 +251,8 @@ def feed():
             flash("Your calendar feed is off. The old link no longer works.", "success")
         else:
             token = calendar.turn_on_feed(current_user, now=request_now())
-            new_url = url_for("booking.feed_ics", token=token, _external=True)
+            # The secret link is built from the settings, like every emailed link.
+            new_url = mail.external_url("booking.feed_ics", token=token)
     current = calendar.feed_of(current_user)
     return render_template(
         "booking/feed.html", form=form, new_url=new_url, active=bool(current and current.active)

@@ -171,7 +171,7 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     new = [reminder for reminder in due if reminder.dedupe_key not in queued_before]
     if not new:
         return 0
-    sign_in = mail.external_url("auth.login")  # once: each link costs a request context
+    sign_in = mail.external_url("auth.login")  # once per sweep, not per reminder
     return mail.queue_many(
         [
             mail.Queued(

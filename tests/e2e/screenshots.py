@@ -85,6 +85,8 @@ def build_app():
         {
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
             "SECRET_KEY": "screenshots-only",
+            # The dev mailbox is a debug-mode tool; the demo is served as `make run` serves it.
+            "DEBUG": True,
             "DEV_MAILBOX": True,
             "MAIL_SERVER": None,
             "SESSION_COOKIE_SECURE": False,

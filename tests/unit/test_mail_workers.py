@@ -58,7 +58,8 @@ def worker_env(database_url: str, sink, **settings) -> dict:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
-        SECRET_KEY="worker-test-secret",
+        SECRET_KEY="worker-test-secret-long-enough-for-production",
+        SERVER_NAME="familylink.test",
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(sink.port),
         MAIL_DEFAULT_SENDER="no-reply@familylink.localhost",
