@@ -55,9 +55,12 @@ def _begin_sqlite_transaction() -> None:
     # pysqlite opens a transaction only before a write, so a SAVEPOINT taken before any
     # write would itself be the transaction, and releasing it would commit the request
     # early. Opening it here keeps "commit once, after the view" true on SQLite too.
+    # IMMEDIATE takes the write lock now, waiting its turn (the busy timeout): a deferred
+    # BEGIN would read first and then fail at once with "database is locked" when another
+    # process had written meanwhile (seen under load at sign-in).
     raw = db.session.connection().connection.dbapi_connection
     if isinstance(raw, sqlite3.Connection) and not raw.in_transaction:
-        raw.execute("BEGIN")
+        raw.execute("BEGIN IMMEDIATE")
 
 
 def submit(form, action: Callable, *, redirect_to, message=None):
