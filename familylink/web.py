@@ -4,7 +4,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request
 from flask_login import current_user, login_required
@@ -99,8 +99,10 @@ def refusal_target() -> str:
     """Where a refused button-only POST goes back to: a same-host Referer, else the view's
     fallback, else home."""
     referer = urlsplit(request.referrer or "")
-    if referer.netloc == request.host and _is_local_path(referer.path):
-        return referer.path + (f"?{referer.query}" if referer.query else "")
+    if referer.netloc == request.host:
+        target = local_target(referer.path + (f"?{referer.query}" if referer.query else ""))
+        if target is not None:
+            return target
     fallback = g.get("refusal_fallback")
     return fallback() if fallback else "/"
 
@@ -124,12 +126,48 @@ def role_required(*roles: str) -> Callable:
 
 def safe_next(default: str) -> str:
     """The ?next= target when it is a local path, else the default."""
-    target = request.args.get("next", "")
-    return target if _is_local_path(target) else default
+    target = local_target(request.args.get("next"))
+    return default if target is None else target
 
 
-def _is_local_path(target: str) -> bool:
-    return target.startswith("/") and not target.startswith("//") and "\\" not in target
+# Enough rounds to see through double and triple encoding; a target still encoded after
+# that is refused rather than trusted.
+_DECODE_ROUNDS = 4
+
+
+def local_target(target: str | None) -> str | None:
+    """THE check for every redirect to a user-given place (?next=, the Referer): `target`
+    when it is a path on this site, else None.
+
+    Browsers and Werkzeug forgive a lot (they drop tabs and newlines, read a backslash as a
+    slash, fold a full-width solidus into "/"), so anything they might read as another host
+    is refused, in the text as sent and in every percent-decoded form of it: printable ASCII
+    only, no space or backslash, one leading "/", and no scheme or host after `urlsplit`.
+    """
+    if not isinstance(target, str) or not target:
+        return None
+    form = target
+    for _ in range(_DECODE_ROUNDS):
+        if not _plain_local_path(form):
+            return None
+        try:
+            decoded = unquote(form, errors="strict")
+        except UnicodeDecodeError:
+            return None
+        if decoded == form:
+            return target
+        form = decoded
+    return None
+
+
+def _plain_local_path(form: str) -> bool:
+    # ASCII only: no unicode slash, full-width solidus or invisible character gets through.
+    if not form.isascii() or not form.isprintable() or " " in form or "\\" in form:
+        return False
+    if not form.startswith("/") or form.startswith("//"):
+        return False
+    parts = urlsplit(form)
+    return not parts.scheme and not parts.netloc
 
 
 def _record_denial() -> None:
