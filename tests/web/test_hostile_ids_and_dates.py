@@ -277,3 +277,14 @@ def test_an_id_no_table_can_hold_is_not_found(app, client, auth, path):
         client.get("/booking/new", query_string={"patient": path.rsplit("/", 1)[1]}).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize("extra", ["endpoint", "_external", "_scheme", "_anchor", "values"])
+def test_a_refused_export_sends_back_only_the_filters(app, client, auth, extra):
+    with app.app_context():
+        admin = create_user(Role.ADMIN).email
+        db.session.commit()
+    auth.login(admin)
+    response = client.get("/admin/audit.csv", query_string={"end": "9999-12-31", extra: "x"})
+    assert response.status_code == 302
+    assert response.location.startswith("/admin/audit?") and extra not in response.location
