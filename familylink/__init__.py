@@ -63,6 +63,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_extensions(app)
     register_request_hooks(app)
+    register_converters(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -201,6 +202,13 @@ def register_request_hooks(app: Flask) -> None:
     from familylink.auth import guard
 
     guard.init_app(app)
+
+
+def register_converters(app: Flask) -> None:
+    from familylink.web import IdConverter
+
+    # Every `<int:...>` in a route is an id: out of range, it is a 404, never a query.
+    app.url_map.converters["int"] = IdConverter
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,10 +1,32 @@
 """Form pieces shared by several blueprints."""
 
-from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import DateField, EmailField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 
 from familylink.services.passwords import MAX_LENGTH
 from familylink.services.timefmt import timezone_choices
+from familylink.web import DATE_OUT_OF_RANGE, as_id, parse_day
+
+
+class DayField(DateField):
+    """A date typed as YYYY-MM-DD, read by `web.parse_day`: a date outside its range is
+    refused beside the field, so no page ever computes with year 1 or 9999."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            return
+        self.data = parse_day(valuelist[0])
+        if self.data is None:
+            raise ValueError(DATE_OUT_OF_RANGE)
+
+
+def id_choice(value) -> int:
+    """`coerce` for a list of records (session types, family members, modules): an id of
+    1..web.MAX_ID, else the choice is refused like any other unknown one."""
+    number = as_id(value)
+    if number is None:
+        raise ValueError("Not one of the choices.")
+    return number
 
 
 class TimezoneField(SelectField):

@@ -2,12 +2,13 @@
 
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import wraps
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request
 from flask_login import current_user, login_required
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from familylink.extensions import db
 from familylink.models.types import utcnow
@@ -102,10 +103,71 @@ def refusal_target() -> str:
     """Where a refused button-only POST goes back to: a same-host Referer, else the view's
     fallback, else home."""
     referer = urlsplit(request.referrer or "")
-    if referer.netloc == request.host and _is_local_path(referer.path):
-        return referer.path + (f"?{referer.query}" if referer.query else "")
+    if referer.netloc == request.host:
+        target = local_target(referer.path + (f"?{referer.query}" if referer.query else ""))
+        if target is not None:
+            return target
     fallback = g.get("refusal_fallback")
     return fallback() if fallback else "/"
+
+
+# Every table's id is an INTEGER: 2^31-1 is PostgreSQL's largest, and a larger number can
+# only be a wrong or hostile one (SQLite would overflow past 2^63 and answer 500).
+MAX_ID = 2**31 - 1
+_MAX_ID_DIGITS = len(str(MAX_ID))
+
+
+def as_id(value) -> int | None:
+    """`value` (text from a URL, query or form) as an id of 1..MAX_ID, else None."""
+    text = str(value).strip() if value is not None else ""
+    if not text.isascii() or not text.isdigit() or len(text) > _MAX_ID_DIGITS:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
+def query_id(name: str) -> int | None:
+    """The id in ?name= (1..MAX_ID), or None when it is missing or could be no id at all."""
+    return as_id(request.args.get(name))
+
+
+class IdConverter(IntegerConverter):
+    """Replaces Flask's `int` converter for every route: a path id outside 1..MAX_ID is
+    "no such page" (404) before any view or query sees it."""
+
+    regex = rf"\d{{1,{_MAX_ID_DIGITS}}}"
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+    def to_python(self, value: str) -> int:
+        number = as_id(value)
+        if number is None:
+            raise ValidationError()
+        return number
+
+
+# Dates people may type or pass: anything outside is a typo or an attack, and near the ends
+# of Python's range a date shifted into a time zone or by a week would overflow.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+DATE_OUT_OF_RANGE = "Enter a date between 1900-01-01 and 2100-12-31, like 2026-11-02."
+
+
+def in_date_range(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def parse_day(text) -> date | None:
+    """THE parser of a date typed or passed as YYYY-MM-DD: the date, or None when it is not
+    one or lies outside FIRST_DAY..LAST_DAY."""
+    if not isinstance(text, str) or len(text.strip()) != 10:
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return day if in_date_range(day) else None
 
 
 def role_required(*roles: str) -> Callable:
@@ -127,12 +189,48 @@ def role_required(*roles: str) -> Callable:
 
 def safe_next(default: str) -> str:
     """The ?next= target when it is a local path, else the default."""
-    target = request.args.get("next", "")
-    return target if _is_local_path(target) else default
+    target = local_target(request.args.get("next"))
+    return default if target is None else target
 
 
-def _is_local_path(target: str) -> bool:
-    return target.startswith("/") and not target.startswith("//") and "\\" not in target
+# Enough rounds to see through double and triple encoding; a target still encoded after
+# that is refused rather than trusted.
+_DECODE_ROUNDS = 4
+
+
+def local_target(target: str | None) -> str | None:
+    """THE check for every redirect to a user-given place (?next=, the Referer): `target`
+    when it is a path on this site, else None.
+
+    Browsers and Werkzeug forgive a lot (they drop tabs and newlines, read a backslash as a
+    slash, fold a full-width solidus into "/"), so anything they might read as another host
+    is refused, in the text as sent and in every percent-decoded form of it: printable ASCII
+    only, no space or backslash, one leading "/", and no scheme or host after `urlsplit`.
+    """
+    if not isinstance(target, str) or not target:
+        return None
+    form = target
+    for _ in range(_DECODE_ROUNDS):
+        if not _plain_local_path(form):
+            return None
+        try:
+            decoded = unquote(form, errors="strict")
+        except UnicodeDecodeError:
+            return None
+        if decoded == form:
+            return target
+        form = decoded
+    return None
+
+
+def _plain_local_path(form: str) -> bool:
+    # ASCII only: no unicode slash, full-width solidus or invisible character gets through.
+    if not form.isascii() or not form.isprintable() or " " in form or "\\" in form:
+        return False
+    if not form.startswith("/") or form.startswith("//"):
+        return False
+    parts = urlsplit(form)
+    return not parts.scheme and not parts.netloc
 
 
 def _record_denial() -> None:

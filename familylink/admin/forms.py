@@ -1,8 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, StringField
+from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from familylink.forms import TimezoneField, email_field, number_field, text_field
+from familylink.forms import DayField, TimezoneField, email_field, number_field, text_field
 
 
 class ProgramForm(FlaskForm):
@@ -54,8 +54,8 @@ class AuditFilterForm(FlaskForm):
         "Action (or its start, like auth.)",
         validators=[Optional(), Length(max=60, message="Use at most 60 characters.")],
     )
-    start = DateField("From (date)", validators=[Optional()])
-    end = DateField("To (date, inclusive)", validators=[Optional()])
+    start = DayField("From (date)", validators=[Optional()])
+    end = DayField("To (date, inclusive)", validators=[Optional()])
 
 
 class RetryEmailForm(FlaskForm):

@@ -141,7 +141,10 @@ def audit_log():
 def audit_export():
     form = AuditFilterForm(request.args)
     if not form.validate():
-        return redirect(url_for("admin.audit_log", **request.args))
+        # Only the filters go back: any other argument (`endpoint`, `_external`) would be
+        # read by url_for itself.
+        kept = {name: value for name, value in request.args.items() if name in form}
+        return redirect(url_for("admin.audit_log", **kept))
     events = audit.search(**_audit_filters(form), limit=None)
     out = io.StringIO()
     writer = csv.writer(out)

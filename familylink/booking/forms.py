@@ -3,6 +3,8 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, 
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from familylink.forms import id_choice
+
 
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
@@ -10,14 +12,14 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class BookPrivateForm(FlaskForm):
-    session_type = SelectField("Kind of session", coerce=int, validate_choice=False)
+    session_type = SelectField("Kind of session", coerce=id_choice, validate_choice=False)
     slot = SelectField(
         "Time",
         validators=[InputRequired(message="Choose a time.")],
         validate_choice=False,
         description="Times are shown in your time zone.",
     )
-    attendees = MultiCheckboxField("Also invite", coerce=int, validate_choice=False)
+    attendees = MultiCheckboxField("Also invite", coerce=id_choice, validate_choice=False)
     note = TextAreaField(
         "A note for the therapist (optional)",
         validators=[Length(max=2000, message="Use at most 2000 characters.")],
@@ -28,16 +30,16 @@ class BookPrivateForm(FlaskForm):
 class BookForFamilyForm(FlaskForm):
     """The therapist books a private session for a patient's family."""
 
-    session_type = SelectField("Kind of session", coerce=int, validate_choice=False)
+    session_type = SelectField("Kind of session", coerce=id_choice, validate_choice=False)
     slot = SelectField(
         "Time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
     )
-    attendees = MultiCheckboxField("Family members", coerce=int, validate_choice=False)
+    attendees = MultiCheckboxField("Family members", coerce=id_choice, validate_choice=False)
     note = StringField("Note", validators=[Optional(), Length(max=2000)])
 
 
 class GroupSeatForm(FlaskForm):
-    attendees = MultiCheckboxField("Also invite", coerce=int, validate_choice=False)
+    attendees = MultiCheckboxField("Also invite", coerce=id_choice, validate_choice=False)
     request_key = HiddenField()
 
 

@@ -16,6 +16,7 @@ from familylink.web import (
     apply_error,
     back_on_refusal,
     booking_limit,
+    query_id,
     request_now,
     role_required,
     run,
@@ -25,10 +26,10 @@ bp = Blueprint("booking", __name__)
 
 
 def _patient_id() -> int:
-    value = request.args.get("patient", "")
-    if not value.isdigit():
+    patient_id = query_id("patient")
+    if patient_id is None:
         abort(404)
-    return int(value)
+    return patient_id
 
 
 @bp.route("/")
@@ -74,9 +75,9 @@ def new():
 def _new_form(patient, types, now) -> BookPrivateForm:
     form = BookPrivateForm()
     form.session_type.choices = [(t.id, f"{t.name} ({t.duration_minutes} min)") for t in types]
-    wanted = request.args.get("type", "")
-    if request.method == "GET" and wanted.isdigit():
-        form.session_type.data = int(wanted)
+    wanted = query_id("type")
+    if request.method == "GET" and wanted is not None:
+        form.session_type.data = wanted
     others = access.family_shown_to(current_user, patient, now=now)
     form.attendees.choices = [(m.id, m.name) for m in others]
     if not form.request_key.data:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from familylink.services.errors import DomainError
 from familylink.services.timefmt import format_local
+from familylink.web import in_date_range
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
 
@@ -21,6 +22,8 @@ def parse_slot(value: str | None) -> datetime:
 
 def slot_or_none(value: str | None) -> datetime | None:
     try:
-        return datetime.strptime(value or "", SLOT_FORMAT).replace(tzinfo=UTC)
+        slot = datetime.strptime(value or "", SLOT_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
+    # Near year 1 or 9999 a slot shifted into a time zone or by its length would overflow.
+    return slot if in_date_range(slot.date()) else None

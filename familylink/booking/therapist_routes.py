@@ -12,7 +12,14 @@ from familylink.booking.slots import parse_slot, slot_choices, slot_or_none
 from familylink.extensions import limiter
 from familylink.models import Role
 from familylink.services import access, booking
-from familylink.web import back_on_refusal, booking_limit, request_now, role_required, submit
+from familylink.web import (
+    back_on_refusal,
+    booking_limit,
+    parse_day,
+    request_now,
+    role_required,
+    submit,
+)
 
 bp = Blueprint("therapist_booking", __name__)
 
@@ -25,10 +32,8 @@ def _calendar_on(seat) -> str:
 
 def _calendar_span(zone: ZoneInfo) -> tuple[str, date, int]:
     view = "day" if request.args.get("view") == "day" else "week"
-    try:
-        day = date.fromisoformat(request.args.get("date", ""))
-    except ValueError:
-        day = request_now().astimezone(zone).date()
+    # A missing, malformed or far-off date shows this week, as it always has.
+    day = parse_day(request.args.get("date")) or request_now().astimezone(zone).date()
     if view == "week":
         return view, day - timedelta(days=day.weekday()), 7
     return view, day, 1

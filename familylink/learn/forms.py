@@ -11,7 +11,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from familylink.forms import number_field
+from familylink.forms import id_choice, number_field
 from familylink.services.learning import MAX_REFLECTION
 
 EVERYONE = "all"
@@ -53,7 +53,7 @@ class FamilyChoiceField(SelectField):
         """None for every consented family member; an int id otherwise; ValueError if neither."""
         if self.data == EVERYONE:
             return None
-        return int(self.data)
+        return id_choice(self.data)
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -63,7 +63,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 class AssignForm(FlaskForm):
     family = FamilyChoiceField()
-    modules = MultiCheckboxField("Modules", coerce=int, validate_choice=False)
+    modules = MultiCheckboxField("Modules", coerce=id_choice, validate_choice=False)
     note = TextAreaField(
         "Note for the family (optional)",
         validators=[Optional(), Length(max=1000, message="Use at most 1,000 characters.")],

@@ -1,14 +1,13 @@
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     IntegerField,
     RadioField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, NumberRange, Optional
 
-from familylink.forms import email_field, text_field
+from familylink.forms import DayField, email_field, text_field
 from familylink.models import Scope
 from familylink.services.consent import (
     DEFAULT_PURPOSE,
@@ -71,7 +70,7 @@ class ConsentForm(FlaskForm):
         validators=[InputRequired(message="Choose when this consent ends.")],
         render_kw={"class": "radios"},
     )
-    expiry_date = DateField(
+    expiry_date = DayField(
         "End date (if you chose a date)",
         validators=[Optional()],
         description="The consent runs until the end of this day.",

@@ -8,7 +8,7 @@ from familylink.patient.forms import ConsentForm, RevokeForm
 from familylink.services import audit
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict
-from familylink.web import form_status, request_now, role_required, run, submit
+from familylink.web import form_status, query_id, request_now, role_required, run, submit
 
 bp = Blueprint("patient", __name__)
 
@@ -57,7 +57,7 @@ def new_consent():
 
 def _renewing(form):
     """The consent named by ?renew= (audited as a view); a GET fills the form from it."""
-    renew_id = request.args.get("renew", type=int)
+    renew_id = query_id("renew")
     if not renew_id:
         return None
     renewing = consent_service.consent_for_viewer(current_user, renew_id, now=request_now())

@@ -1,15 +1,15 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, StringField, TextAreaField
+from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-from familylink.forms import email_field, text_field
+from familylink.forms import DayField, email_field, id_choice, text_field
 from familylink.patient.forms import ConsentForm
 
 
 class EnrolPatientForm(FlaskForm):
     name = text_field("Patient's full name", required="Enter a name.")
     email = email_field("Patient's email address", required="Enter an email address.")
-    episode_start = DateField(
+    episode_start = DayField(
         "Episode start date",
         validators=[InputRequired(message="Enter the date care started, like 2026-11-02.")],
     )
@@ -24,7 +24,7 @@ class PaperConsentForm(ConsentForm):
         description="Their full name as on file.",
     )
     understood = BooleanField("The patient ticked that they read and understood the form.")
-    signed_on = DateField(
+    signed_on = DayField(
         "Date the patient signed",
         validators=[InputRequired(message="Enter the date signed, like 2026-11-02.")],
     )
@@ -76,7 +76,7 @@ class WindowForm(FlaskForm):
 
 
 class OverrideForm(FlaskForm):
-    day = DateField("Date", validators=[InputRequired(message="Enter a date, like 2026-12-24.")])
+    day = DayField("Date", validators=[InputRequired(message="Enter a date, like 2026-12-24.")])
     off = BooleanField("Time off (leave unticked to add extra hours)", default=True)
     start_time = TimeField("From (empty: the whole day)", validators=[Optional()])
     end_time = TimeField("Until", validators=[Optional()])
@@ -107,8 +107,8 @@ class SessionTypeForm(FlaskForm):
 
 
 class GroupForm(FlaskForm):
-    session_type = SelectField("Group type", coerce=int, validate_choice=False)
-    first_day = DateField("First date", validators=[InputRequired(message="Enter a date.")])
+    session_type = SelectField("Group type", coerce=id_choice, validate_choice=False)
+    first_day = DayField("First date", validators=[InputRequired(message="Enter a date.")])
     start_time = TimeField("Start time", validators=[InputRequired(message="Enter a time.")])
     weeks = IntegerField("How many weeks", default=1, validators=[InputRequired()])
     capacity = IntegerField("Families", validators=[Optional()])
