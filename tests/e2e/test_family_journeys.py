@@ -158,7 +158,9 @@ def test_a_revoked_consent_hides_the_patient_and_removes_the_session_at_once(
     expect(page.get_by_text("Jordan")).to_have_count(0)
     sign_in(page, "maria@example.org", FAMILY_PASSWORD)
     expect(page.get_by_text("Jordan")).to_have_count(0)
-    expect(page.get_by_text("You are not connected to anyone yet.")).to_be_visible()
+    # Honest about what happened (issue 16): not "not connected yet" after access ended.
+    expect(page.get_by_text(re.compile(r"^Your access ended on "))).to_be_visible()
+    expect(page.get_by_text("You are not connected to anyone yet.")).to_have_count(0)
     nav(page, "Sessions")
     expect(page.get_by_text("Jordan")).to_have_count(0)
     expect(page.get_by_text("No sessions booked.")).to_be_visible()
