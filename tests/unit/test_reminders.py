@@ -268,23 +268,31 @@ def test_reminders_send_queues_them_once(clinic, mail_app, now):
     assert "2 queued" in first.output and "0 queued" in second.output
 
 
-def test_finding_due_reminders_takes_the_same_queries_for_one_session_or_many(clinic, now):
+def _sessions_due_at_once(clinic, sessions: int, first: datetime, now: datetime) -> datetime:
+    """Book `sessions` hourly sessions from `first`; return a moment at which every one of
+    them has its 48-hour reminder due, with nothing loaded and the settings cached."""
     from familylink.services.program import get_program
+
+    for i in range(sessions):
+        add_appointment(
+            clinic.therapist,
+            clinic.patient,
+            clinic.family,
+            clinic.private,
+            starts_at=first + timedelta(hours=i),
+            booked_at=now,
+        )
+    db.session.flush()
+    db.session.expunge_all()  # nothing already loaded helps
+    get_program()  # settings are cached between sweeps; their load is not counted
+    return first + timedelta(hours=sessions - 1) - timedelta(hours=48)
+
+
+def test_finding_due_reminders_takes_the_same_queries_for_one_session_or_many(clinic, now):
     from tests.conftest import QueryCounter
 
     def queries_for(sessions: int, first: datetime) -> int:
-        for i in range(sessions):
-            add_appointment(
-                clinic.therapist,
-                clinic.patient,
-                clinic.family,
-                clinic.private,
-                starts_at=first + timedelta(hours=i),
-                booked_at=now,
-            )
-        db.session.expunge_all()  # nothing already loaded helps
-        moment = first + timedelta(hours=sessions - 1) - timedelta(hours=48)
-        get_program()  # settings are cached between sweeps; their load is not counted
+        moment = _sessions_due_at_once(clinic, sessions, first, now)
         with QueryCounter(db.engine) as counter:
             found = reminders.due_reminders(moment)
         assert len(found) == 2 * sessions
@@ -329,23 +337,10 @@ def test_overlapping_sweeps_queue_and_audit_each_reminder_once(clinic, mail_app,
 
 
 def test_a_sweep_queues_a_window_in_the_same_statements_for_one_session_or_many(clinic, now):
-    from familylink.services.program import get_program
     from tests.conftest import QueryCounter
 
     def statements_for(sessions: int, first: datetime) -> int:
-        for i in range(sessions):
-            add_appointment(
-                clinic.therapist,
-                clinic.patient,
-                clinic.family,
-                clinic.private,
-                starts_at=first + timedelta(hours=i),
-                booked_at=now,
-            )
-        db.session.flush()
-        db.session.expunge_all()  # nothing already loaded helps
-        moment = first + timedelta(hours=sessions - 1) - timedelta(hours=48)
-        get_program()  # settings are cached between sweeps; their load is not counted
+        moment = _sessions_due_at_once(clinic, sessions, first, now)
         with QueryCounter(db.engine) as counter:
             assert reminders.queue_due_reminders(moment) == 2 * sessions
         return counter.count
