@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask, g, request
 
 from familylink import config as settings
-from familylink.extensions import csrf, db, limiter, login_manager, mail, migrate
+from familylink.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,6 +141,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    babel.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see that page."

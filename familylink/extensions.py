@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -34,6 +35,9 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()
+# English only until the Spanish catalogue lands; new strings already go through gettext
+# (`_()` in templates, `flask_babel.gettext`/`lazy_gettext` in Python).
+babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
