@@ -81,8 +81,8 @@ CLINICAL_STEMS = (
     "heroina",
 )
 
-#: Words matched only whole: short ones ("Sudbury", "Santa Ana", "Drugstore" pass) and
-#: phrases, whose parts may be joined by spaces or punctuation or nothing ("mentalhealth").
+#: Words matched only whole, so "Sudbury", "Santa Ana" and "Drugstore" pass ("mental" and
+#: "behavioral" are enough to catch "Mental Health" and "Behavioral Health").
 CLINICAL_WORDS = (
     "iop",
     "sud",
@@ -94,7 +94,9 @@ CLINICAL_WORDS = (
     "droga",
     "drogas",
     "mental",
-    r"behaviou?ral\W*health",
+    "behavioral",
+    "behavioural",
+    "conductual",
     "therapy",
     "therapies",
     "terapia",
@@ -217,15 +219,11 @@ class ScreenedWords(ValidationError):
         self.words = words
 
 
-#: What an email's From shows when the stored sender name would break or reveal something.
-NEUTRAL_SENDER = "Family Sessions"
-
-
 def safe_sender_name(name: str | None) -> str:
     """The sender name to put on an email now: a stored one saved before this screen
     existed, with a line break or a clinical word, must neither make every email fail nor
     reach an inbox, so it gives way to a neutral name."""
     name = (name or "").strip()
     if not name or has_control(name) or clinical_hits(name):
-        return NEUTRAL_SENDER
+        return _("Family Sessions")
     return name

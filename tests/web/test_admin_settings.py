@@ -46,7 +46,7 @@ def test_the_admin_changes_program_settings(admin_client):
         ("sender_name", "Lakeside Rehab Families", "leave out &#34;Rehab&#34;"),
         # Issue 17's examples, each accepted before the one screen.
         ("sender_name", "Riverside Mental Health", "leave out &#34;Mental&#34;"),
-        ("sender_name", "Behavioral Health", "leave out &#34;Behavioral Health&#34;"),
+        ("sender_name", "Behavioral Health", "leave out &#34;Behavioral&#34;"),
         ("sender_name", "Dual Diagnosis Clinic", "leave out &#34;Diagnosis&#34;"),
         ("sender_name", "Drug Court Services", "leave out &#34;Drug&#34;"),
         ("sender_name", "R\u0435covery", "leave out &#34;R\u0435covery&#34;"),
