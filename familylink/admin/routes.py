@@ -196,6 +196,7 @@ def _type_fields(form) -> dict:
         "location": form.location.data,
         "video_link": form.video_link.data,
         "cancellation_window_hours": form.cancellation_window_hours.data,
+        "location_confirmed": form.confirmed_words(),
     }
 
 

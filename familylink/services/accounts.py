@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, TokenPurpose, User
-from familylink.services import audit, mail, sessions, tokens
+from familylink.services import audit, mail, screening, sessions, tokens
 from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
 from familylink.services.program import get_program
@@ -44,9 +44,15 @@ def clean_name(raw: str | None, field: str = "name") -> str:
         raise ValidationError("Enter your name.", field=field)
     if len(name) > 120:
         raise ValidationError("Use at most 120 characters.", field=field)
-    if any(ord(ch) < 32 for ch in name):
+    if screening.has_control(name):
         raise ValidationError("Use letters, spaces and punctuation only.", field=field)
     return name
+
+
+def clean_staff_name(raw: str | None, field: str = "name") -> str:
+    """A therapist's or admin's name: on emails and calendar entries ("Family session with
+    Grace Lee"), so it also goes through the one screen for clinical words."""
+    return screening.screen(clean_name(raw, field), field=field)
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -107,7 +113,7 @@ def create_admin(*, name: str, email: str, password: str, now: datetime) -> User
     check_password_rules(password, email=address)
     user = User(
         email=address,
-        name=clean_name(name),
+        name=clean_staff_name(name),
         role=Role.ADMIN,
         password_hash=hash_password(password),
         verified_at=now,
@@ -255,7 +261,7 @@ def invite_user(
     episode_start: datetime | None = None,
 ) -> User:
     """Create a therapist (by an admin) or a patient (by a therapist) and email an invitation."""
-    name = clean_name(name)
+    name = clean_staff_name(name) if role in (Role.THERAPIST, Role.ADMIN) else clean_name(name)
     email = normalize_email(email)
     if find_user_by_email(email) is not None:
         raise ValidationError("An account with this email address already exists.", field="email")

@@ -7,7 +7,6 @@ is seen at once by the process that made it and by the others within CACHE_SECON
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -17,33 +16,11 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import Program, User
-from familylink.services import audit
+from familylink.services import audit, screening
 from familylink.services.errors import ValidationError
 from familylink.services.timefmt import is_valid_timezone
 
 CACHE_SECONDS = 5.0
-
-# Words that would tell a reader of any email what kind of care this is (42 CFR Part 2). The
-# sender name is on every email, so it may contain none of them: stems anywhere in a word
-# ("recover" also catches "Recovery"), the short ones only as whole words ("Sudbury" is fine).
-CLINICAL_STEMS = (
-    "addict",
-    "substance",
-    "recover",
-    "rehab",
-    "detox",
-    "alcohol",
-    "opioid",
-    "methadone",
-    "suboxone",
-    "treatment",
-    "sober",
-    "psychiatr",
-)
-CLINICAL_WORDS = ("IOP", "SUD")
-CLINICAL = re.compile(
-    "|".join([*CLINICAL_STEMS, *(rf"\b{word}\b" for word in CLINICAL_WORDS)]), re.IGNORECASE
-)
 
 
 @dataclass(frozen=True)
@@ -131,12 +108,9 @@ def update_program(
     """
     if not is_valid_timezone(timezone):
         raise ValidationError("Choose a time zone from the list.", field="timezone")
-    if match := CLINICAL.search(sender_name):
-        raise ValidationError(
-            f"Every email shows this name, so it must not say what kind of care this is: "
-            f'leave out "{match.group(0)}".',
-            field="sender_name",
-        )
+    name = screening.refuse_controls(name, field="name")
+    # On every email (42 CFR Part 2): the one screen for text that reaches an inbox.
+    sender_name = screening.screen(sender_name, field="sender_name")
     offsets = sorted({int(h) for h in reminder_offsets_hours}, reverse=True)
     if not offsets or any(h < 1 or h > 24 * 14 for h in offsets) or len(offsets) > 5:
         raise ValidationError(

@@ -1,9 +1,11 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from familylink.forms import DayField, email_field, id_choice, text_field
 from familylink.patient.forms import ConsentForm
+from familylink.services import screening
 
 
 class EnrolPatientForm(FlaskForm):
@@ -100,10 +102,27 @@ class SessionTypeForm(FlaskForm):
         "Cancellation window in hours (empty: the program's)",
         validators=[Optional(), NumberRange(min=0, max=336)],
     )
+    # Offered only after the screen refused the location (see words_to_confirm): the box
+    # confirms the words listed in the hidden field, the ones the person was shown.
+    location_anyway = BooleanField(_l("Use it anyway"))
+    location_words = HiddenField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.mode.choices = [("in_person", "In person"), ("video", "Video")]
+
+    def confirmed_words(self) -> tuple[str, ...]:
+        """The clinical words of the location the person was shown and chose to keep."""
+        if not self.location_anyway.data:
+            return ()
+        return tuple(word for word in (self.location_words.data or "").split(",") if word)
+
+    @property
+    def words_to_confirm(self) -> str:
+        """After a refused location: its clinical words, for the confirm box ('' otherwise)."""
+        if not self.location.errors:
+            return ""
+        return ",".join(screening.clinical_words(self.location.data or ""))
 
 
 class GroupForm(FlaskForm):

@@ -243,6 +243,7 @@ def add_session_type():
             location=f.location.data,
             video_link=f.video_link.data,
             cancellation_window_hours=f.cancellation_window_hours.data,
+            location_confirmed=f.confirmed_words(),
             now=request_now(),
         ),
     )

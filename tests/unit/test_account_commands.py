@@ -69,3 +69,13 @@ def test_create_admin_refuses_an_address_in_use_and_writes_nothing(app, runner):
     with app.app_context():
         created = select(AuditEvent).where(AuditEvent.action == "account.created")
         assert db.session.scalar(created) is None
+
+
+def test_create_admin_refuses_a_name_that_would_reveal_the_kind_of_care(app, runner):
+    result = runner.invoke(
+        args=["create-admin", "--name", "Alex, Rehab Director", "--email", "alex@example.org"],
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code != 0 and 'leave out "Rehab"' in result.output
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "alex@example.org")) is None

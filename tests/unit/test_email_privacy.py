@@ -31,8 +31,9 @@ from tests.moments import NOON
 
 PATIENT_SURNAME = "Whitfield"
 
-# The deny-list of the issue, kept here rather than imported from program.CLINICAL (the
-# sender-name rule): a test should not take its answer from the code it checks.
+# The deny-list of the issue, kept here rather than imported from services/screening.py (the
+# one screen for staff-typed text): a test should not take its answer from the code it
+# checks. tests/unit/test_screening.py checks the other way: the screen refuses every word.
 # Matched anywhere in a word ("recover" also catches "recovery", "recovering").
 DENIED_STEMS = [
     "addict",

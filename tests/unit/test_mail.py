@@ -62,6 +62,27 @@ def test_the_sender_name_is_the_programs_neutral_name(mail_ctx, smtp_server, now
     assert message["Subject"] == "Reset your password"
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "Lakeside\r\nSessions",  # saved before the screen: made every email fail for good
+        "Lakeside\nBcc: everyone@example.org",
+        "Riverside Mental Health",  # saved before the screen: would reach every inbox
+    ],
+)
+def test_a_stored_sender_name_that_would_break_or_reveal_gives_way_to_a_neutral_one(
+    mail_ctx, smtp_server, now, stored
+):
+    program_row().sender_name = stored
+    _queue(2, now)
+    report = mail.send_pending(now=now)
+    assert (report.sent, report.retried, report.failed) == (2, 0, 0)
+    assert _statuses() == ["sent", "sent"]
+    for message in smtp_server.parsed():
+        assert message["From"] == "Family Sessions <no-reply@familylink.localhost>"
+        assert message["Bcc"] is None
+
+
 def test_every_email_has_text_and_html(mail_ctx, smtp_server, now):
     _queue(1, now)
     mail.send_pending(now=now)

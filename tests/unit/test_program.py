@@ -108,3 +108,32 @@ def test_saving_unchanged_settings_writes_no_audit_row(app_ctx):
     update_program(**SETTINGS)
     actions = db.session.scalars(select(AuditEvent.action)).all()
     assert actions == ["program.updated"]
+
+
+@pytest.mark.parametrize(
+    "sender_name",
+    [
+        # Issue 17's examples, each accepted before the one screen.
+        "Riverside Mental Health",
+        "Behavioral Health",
+        "Dual Diagnosis Clinic",
+        "Drug Court Services",
+        "R\u0435covery",  # with a Cyrillic е
+        "Ｒｅｃｏｖｅｒｙ",
+        "Centro de Adicción",
+        "Lakeside\r\nSessions",
+        "Lakeside \u202eSessions",
+    ],
+)
+def test_a_sender_name_that_would_reveal_or_break_is_refused(app_ctx, sender_name):
+    with pytest.raises(ValidationError) as caught:
+        update_program(**{**SETTINGS, "sender_name": sender_name})
+    assert caught.value.field == "sender_name"
+    db.session.rollback()
+    assert get_program().sender_name == "Family Sessions"
+
+
+def test_a_program_name_with_a_line_break_is_refused(app_ctx):
+    with pytest.raises(ValidationError) as caught:
+        update_program(**{**SETTINGS, "name": "Lakeside\nProgram"})
+    assert caught.value.field == "name"

@@ -1,10 +1,10 @@
 """The admin's session types page: add, edit, turn off; booked sessions keep working."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, Role, SessionType
+from familylink.models import AuditEvent, Role, SessionType, User
 from familylink.services import booking
 from tests.booking_setup import create_clinic
 from tests.factories import create_user
@@ -124,8 +124,6 @@ def test_an_unknown_session_type_is_not_found(client, auth, world):
 
 def test_a_turned_off_type_cannot_be_booked_but_booked_sessions_go_ahead(app, client, auth, world):
     with app.app_context():
-        from familylink.models import User
-
         family = db.session.scalar(select(User).where(User.email == world["family"]))
         private = db.session.get(SessionType, world["private"])
         first, later = booking.slots_for(private_therapist(world, app), private, now=NOON)[20:22]
@@ -173,7 +171,6 @@ def test_a_turned_off_type_cannot_be_booked_but_booked_sessions_go_ahead(app, cl
 
 
 def private_therapist(world, app):
-    from familylink.models import User
 
     return db.session.scalar(select(User.id).where(User.email == world["therapist"]))
 
@@ -183,3 +180,107 @@ def test_other_roles_cannot_manage_session_types(client, auth, world):
     assert client.get("/admin/session-types").status_code == 404
     response = client.post(f"/admin/session-types/{world['private']}/active", data={"active": "0"})
     assert response.status_code == 404
+
+
+# --- The one screen: name, location and video link reach emails and calendar files -------
+
+
+def confirmations(app):
+    with app.app_context():
+        return [
+            (e.actor_id, e.object_id, e.patient_id, e.detail)
+            for e in db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "screening.confirmed")
+            )
+        ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "Dual Diagnosis family session", "leave out &#34;Diagnosis&#34;"),
+        ("name", "Couples\r\nsession", "no line breaks, tabs or invisible characters"),
+        ("name", "R\u0435hab couples", "leave out &#34;R\u0435hab&#34;"),
+        ("location", "Room 4\nBcc: x", "no line breaks, tabs or invisible characters"),
+        ("video_link", "https://video.example.org/rehab-couples", "leave out"),
+        ("video_link", "https://video.example.org/\u202ej/1", "invisible characters"),
+    ],
+)
+def test_text_that_reaches_emails_is_screened_and_nothing_is_saved(
+    app, client, auth, world, field, value, message
+):
+    auth.login("admin@example.org")
+    data = {**FORM, field: value}
+    if field == "video_link":
+        data["mode"] = "video"
+    response = client.post("/admin/session-types", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SessionType)) == 2
+    assert confirmations(app) == []
+
+
+def test_a_location_with_a_clinical_word_is_saved_only_once_the_admin_confirms_it(
+    app, client, auth, world
+):
+    """Issue 17: "… Addiction Recovery Center" went verbatim into emails and LOCATION."""
+    auth.login("admin@example.org")
+    place = "Lakeside Addiction Recovery Center, 12 Elm St"
+    refused = client.post("/admin/session-types", data={**FORM, "location": place})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "&#34;Addiction&#34;, &#34;Recovery&#34;" in page
+    assert 'name="location_words" value="addiction,recovery"' in page
+    assert "Use it anyway" in page
+    assert session_type(app, "Couples session") is None
+    # Ticking the box confirms the words shown, and the confirmation is audited.
+    confirmed = {**FORM, "location": place, "location_anyway": "y"}
+    confirmed["location_words"] = "addiction,recovery"
+    assert client.post("/admin/session-types", data=confirmed).status_code == 302
+    made = session_type(app, "Couples session")
+    assert made.location == place
+    with app.app_context():
+        admin = db.session.scalar(select(User.id).where(User.email == "admin@example.org"))
+    # It names the field and the words, and no patient.
+    assert confirmations(app) == [
+        (admin, made.id, None, {"field": "location", "words": ["addiction", "recovery"]})
+    ]
+
+
+def test_a_confirmation_covers_only_the_words_the_admin_was_shown(app, client, auth, world):
+    auth.login("admin@example.org")
+    data = {
+        **FORM,
+        "location": "12 Recovery Drive, Detox wing",
+        "location_anyway": "y",
+        "location_words": "recovery",
+    }
+    response = client.post("/admin/session-types", data=data)
+    assert response.status_code == 400
+    assert "&#34;Detox&#34;" in response.get_data(as_text=True)
+    assert session_type(app, "Couples session") is None
+    assert confirmations(app) == []
+
+
+def test_a_plain_location_needs_no_confirmation_and_writes_none(app, client, auth, world):
+    auth.login("admin@example.org")
+    page = client.get("/admin/session-types").get_data(as_text=True)
+    assert "Use it anyway" not in page
+    assert client.post("/admin/session-types", data=FORM).status_code == 302
+    assert confirmations(app) == []
+
+
+def test_an_edit_is_screened_and_a_confirmed_location_is_audited(app, client, auth, world):
+    auth.login("admin@example.org")
+    url = f"/admin/session-types/{world['private']}"
+    refused = client.post(url, data={**FORM, "name": "Drug Court family session"})
+    assert refused.status_code == 400
+    assert session_type(app, "Family session") is not None
+    data = {**FORM, "location": "1 Sober Way", "location_anyway": "y", "location_words": "sober"}
+    assert client.post(url, data=data).status_code == 302
+    with app.app_context():
+        assert db.session.get(SessionType, world["private"]).location == "1 Sober Way"
+    assert [detail for *_, detail in confirmations(app)] == [
+        {"field": "location", "words": ["sober"]}
+    ]

@@ -44,6 +44,14 @@ def test_the_admin_changes_program_settings(admin_client):
         ("buffer_minutes", "-5", "between 0 and 120"),
         ("buffer_minutes", "", "Enter a number of minutes."),
         ("sender_name", "Lakeside Rehab Families", "leave out &#34;Rehab&#34;"),
+        # Issue 17's examples, each accepted before the one screen.
+        ("sender_name", "Riverside Mental Health", "leave out &#34;Mental&#34;"),
+        ("sender_name", "Behavioral Health", "leave out &#34;Behavioral&#34;"),
+        ("sender_name", "Dual Diagnosis Clinic", "leave out &#34;Diagnosis&#34;"),
+        ("sender_name", "Drug Court Services", "leave out &#34;Drug&#34;"),
+        ("sender_name", "R\u0435covery", "leave out &#34;R\u0435covery&#34;"),
+        ("sender_name", "Lakeside\r\nSessions", "no line breaks, tabs or invisible characters"),
+        ("name", "Lakeside\u200bProgram", "no line breaks, tabs or invisible characters"),
     ],
 )
 def test_bad_settings_show_a_message_and_change_nothing(admin_client, field, value, message):
@@ -73,3 +81,35 @@ def test_a_settings_change_is_audited_as_the_admin(app, admin_client):
         admin = db.session.scalar(select(User).where(User.email == "admin@example.org"))
         assert event.actor_id == admin.id
         assert event.detail["changes"]["buffer_minutes"] == {"old": 10, "new": 15}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Dr. Lee, Addiction Counselor", "leave out &#34;Addiction&#34;"),
+        ("Grace Lee, Mental Health", "leave out &#34;Mental&#34;"),
+        ("Grace L\u0435e, R\u0435covery", "leave out &#34;R\u0435covery&#34;"),
+        ("Grace \u202eLee", "Use letters, spaces and punctuation only."),
+    ],
+)
+def test_a_staff_name_is_screened_before_it_reaches_emails(app, admin_client, name, message):
+    """A therapist's name is on every booking email and calendar entry."""
+    from sqlalchemy import func, select
+
+    from familylink.models import OutboxEmail, User
+
+    response = admin_client.post(
+        "/admin/therapists", data={"name": name, "email": "lee@example.org"}
+    )
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "lee@example.org")) is None
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
+
+
+def test_an_ordinary_staff_name_is_invited(app, admin_client):
+    response = admin_client.post(
+        "/admin/therapists", data={"name": "Dr. Grace Lee", "email": "lee@example.org"}
+    )
+    assert response.status_code == 302

@@ -72,6 +72,28 @@ def test_therapist_adds_a_session_type(app, client, auth, clinic):
     assert count(app, SessionType) == 3
 
 
+def test_a_therapists_session_type_goes_through_the_same_screen(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    data = {"name": "Couples session", "duration_minutes": 60, "capacity": 1, "mode": "in_person"}
+    refused = client.post("/therapist/session-types", data={**data, "name": "Detox couples"})
+    assert refused.status_code == 400 and "leave out &#34;Detox&#34;" in refused.get_data(
+        as_text=True
+    )
+    place = {**data, "location": "4 Recovery Road"}
+    refused = client.post("/therapist/session-types", data=place)
+    assert refused.status_code == 400 and "Use it anyway" in refused.get_data(as_text=True)
+    assert count(app, SessionType) == 2
+    confirmed = {**place, "location_anyway": "y", "location_words": "recovery"}
+    assert client.post("/therapist/session-types", data=confirmed).status_code == 302
+    with app.app_context():
+        from familylink.models import AuditEvent
+
+        event = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "screening.confirmed")
+        )
+        assert event.detail == {"field": "location", "words": ["recovery"]}
+
+
 def test_a_group_in_the_spring_forward_gap_is_refused_with_a_clear_message(
     app, client, auth, clinic
 ):

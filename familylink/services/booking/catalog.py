@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AvailabilityOverride, AvailabilityWindow, Role, SessionType, User
-from familylink.services import audit
+from familylink.services import audit, screening
 from familylink.services.booking.slots import LONGEST_SESSION_MINUTES
 from familylink.services.errors import NotFound, ValidationError
 
@@ -62,28 +62,61 @@ def add_session_type(
     video_link: str | None,
     cancellation_window_hours: int | None,
     now: datetime,
+    location_confirmed: tuple[str, ...] = (),
 ) -> SessionType:
+    """`location_confirmed`: the clinical words in the location that the person saw and chose
+    to keep (a real address such as "Recovery Drive"); see `screening.screen`."""
     if actor.role not in (Role.THERAPIST, Role.ADMIN):
         raise NotFound()
-    session_type = SessionType(
-        **_checked_fields(
-            name, duration_minutes, capacity, mode, location, video_link, cancellation_window_hours
-        ),
-        active=True,
+    fields = _checked_fields(
+        name,
+        duration_minutes,
+        capacity,
+        mode,
+        location,
+        video_link,
+        cancellation_window_hours,
+        location_confirmed,
     )
+    session_type = SessionType(**fields, active=True)
     db.session.add(session_type)
     db.session.flush()
     audit.record("session_type.added", actor=actor, obj=session_type, now=now)
+    _audit_confirmed_words(actor, session_type, now=now)
     return session_type
 
 
+def _audit_confirmed_words(actor: User, session_type: SessionType, *, now: datetime) -> None:
+    """A location saved with clinical words its author confirmed: which field, which words."""
+    words = screening.clinical_words(session_type.location or "")
+    if words:
+        audit.record(
+            "screening.confirmed",
+            actor=actor,
+            obj=session_type,
+            detail={"field": "location", "words": list(words)},
+            now=now,
+        )
+
+
 def _checked_fields(
-    name, duration_minutes, capacity, mode, location, video_link, cancellation_window_hours
+    name,
+    duration_minutes,
+    capacity,
+    mode,
+    location,
+    video_link,
+    cancellation_window_hours,
+    location_confirmed=(),
 ) -> dict:
     """A session type's columns from a form, or ValidationError naming the field: the same
-    rules whether it is added or changed."""
+    rules whether it is added or changed. Name, location and video link can reach emails and
+    calendar files, so each goes through the one screen."""
     if not (name or "").strip():
         raise ValidationError("Give the session type a name.", field="name")
+    name = screening.screen(name, field="name")
+    location = screening.screen(location, field="location", confirmed=location_confirmed)
+    video_link = screening.screen(video_link, field="video_link")
     if duration_minutes is None or not 10 <= duration_minutes <= LONGEST_SESSION_MINUTES:
         raise ValidationError(
             f"Use 10 to {LONGEST_SESSION_MINUTES} minutes.", field="duration_minutes"
@@ -97,12 +130,12 @@ def _checked_fields(
     if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
         raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
     return {
-        "name": name.strip(),
+        "name": name,
         "duration_minutes": duration_minutes,
         "capacity": capacity,
         "mode": mode,
-        "location": (location or "").strip() or None,
-        "video_link": (video_link or "").strip() or None,
+        "location": location or None,
+        "video_link": video_link or None,
         "cancellation_window_hours": cancellation_window_hours,
     }
 
@@ -126,12 +159,20 @@ def update_session_type(
     video_link: str | None,
     cancellation_window_hours: int | None,
     now: datetime,
+    location_confirmed: tuple[str, ...] = (),
 ) -> SessionType:
     """Change a session type (admin). Booked appointments keep their times and capacity; a
     private type stays private and a group type stays a group (make a new type instead)."""
     session_type = session_type_for_admin(actor, session_type_id)
     fields = _checked_fields(
-        name, duration_minutes, capacity, mode, location, video_link, cancellation_window_hours
+        name,
+        duration_minutes,
+        capacity,
+        mode,
+        location,
+        video_link,
+        cancellation_window_hours,
+        location_confirmed,
     )
     if (capacity > 1) != session_type.is_group:
         raise ValidationError(
@@ -149,6 +190,7 @@ def update_session_type(
         setattr(session_type, column, value)
     db.session.flush()
     audit.record("session_type.changed", actor=actor, obj=session_type, detail=before, now=now)
+    _audit_confirmed_words(actor, session_type, now=now)
     return session_type
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus
-from familylink.services import audit
+from familylink.services import audit, screening
 from familylink.services.mail.outbox import Attachment
 from familylink.services.mail.smtp import (
     SmtpLink,
@@ -277,7 +277,12 @@ def deliver_batch(
         log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
         _release(items)
         return report
-    sender = (get_program().sender_name, current_app.config["MAIL_DEFAULT_SENDER"])
+    # A stored name with a line break would make every email fail; one saved before the
+    # screen existed could name the kind of care: either gives way to a neutral name.
+    sender = (
+        screening.safe_sender_name(get_program().sender_name),
+        current_app.config["MAIL_DEFAULT_SENDER"],
+    )
     own_link = smtp is None
     smtp = smtp or SmtpLink()
     # Consent is checked again at send time: for the whole batch at its start.

@@ -1,0 +1,144 @@
+"""The one screen for staff-entered text that reaches an email or a calendar file."""
+
+import pytest
+
+from familylink.services import screening
+from familylink.services.errors import ValidationError
+from familylink.services.screening import clinical_words, safe_sender_name, screen
+from tests.unit.test_email_privacy import DENIED_STEMS, DENIED_WORDS, PATIENT_SURNAME
+
+CYRILLIC_E = "\u0435"
+ZWJ = "\u200d"
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        # The issue's examples, each of which the sender-name check let through.
+        ("Riverside Mental Health", "mental"),
+        ("Behavioral Health", "behavioral"),
+        ("Behavioural-Health Partners", "behavioural"),
+        ("Dual Diagnosis Clinic", "diagnosis"),
+        ("Drug Court Services", "drug"),
+        (f"R{CYRILLIC_E}covery", "recovery"),
+        ("Lakeside Addiction Recovery Center", "addiction"),
+        # Lookalikes: fullwidth, mathematical bold, circled, all-Cyrillic, Greek omicron.
+        ("Ｒｅｃｏｖｅｒｙ Families", "recovery"),
+        ("𝐑𝐞𝐡𝐚𝐛 Families", "rehab"),
+        ("Ⓓⓔⓣⓞⓧ", "detox"),
+        ("\u0422\u0415RA\u0420IA Familiar", "terapia"),
+        ("Rec\u03bfvery", "recovery"),
+        # A combining accent does not split a word.
+        ("Reha\u0301b", "reha\u0301b"),
+        # Spanish, with and without accents, any case.
+        ("Centro de Adicción", "adiccion"),
+        ("Centro de Adiccion", "adiccion"),
+        ("Programa de Recuperación", "recuperacion"),
+        ("Programa de recuperacion", "recuperacion"),
+        ("REHABILITACIÓN Familiar", "rehabilitacion"),
+        ("Salud Mental Familiar", "mental"),
+        ("Tratamiento Familiar", "tratamiento"),
+        ("Sesiones de terapia", "terapia"),
+        ("Sustancias y familia", "sustancias"),
+        ("Drogas", "drogas"),
+        ("Desintoxicación", "desintoxicacion"),
+        ("Centro Psiquiátrico", "psiquiatrico"),
+        # Short words only whole, inside a video link too.
+        ("AA family night", "aa"),
+        ("Lakeside IOP", "iop"),
+        ("https://video.example.org/recoverycenter/4821", "recoverycenter"),
+    ],
+)
+def test_clinical_words_are_found_however_they_are_written(text, word):
+    assert word.replace("\u0301", "") in clinical_words(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Grace Lee",
+        "Main Street",
+        "Drugstore corner, 4 Elm Street",
+        "Sudbury Family Sessions",
+        "Period Family Center",
+        "Santa Ana",
+        "Anaheim",
+        "Séances en famille",
+        "Family Sessions",
+        "Room 2",
+        "https://video.example.org/j/4821",
+        "Nadia Álvarez",
+        "Adicional room",
+    ],
+)
+def test_ordinary_names_places_and_links_pass(app_ctx, text):
+    assert clinical_words(text) == ()
+    assert screen(text, field="name") == text
+
+
+@pytest.mark.parametrize("word", [w for w in DENIED_STEMS if w != PATIENT_SURNAME] + DENIED_WORDS)
+def test_every_word_the_email_privacy_check_denies_is_screened(word):
+    """The email privacy test keeps its own list; the screen must refuse every word of it."""
+    assert clinical_words(f"Lakeside {word.title()} Families")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lakeside\r\nBcc: everyone@example.org",
+        "Lakeside\nSessions",
+        "Lakeside\tSessions",
+        "Lakeside\x7fSessions",
+        "Lakeside\x85Sessions",
+        f"Re{ZWJ}covery",  # a zero-width joiner inside a word
+        "Lake\u200bside",  # zero-width space
+        "Lakeside \u202eslaimilaF",  # a right-to-left override
+        "Lakeside\u2028Sessions",  # line separator
+        "Lakeside\u00adSessions",  # soft hyphen
+    ],
+)
+def test_control_and_invisible_characters_are_refused(app_ctx, text):
+    with pytest.raises(ValidationError) as caught:
+        screen(text, field="sender_name")
+    assert caught.value.field == "sender_name"
+    assert "no line breaks, tabs or invisible characters" in caught.value.message
+
+
+def test_a_zero_width_joiner_does_not_hide_the_word_it_splits():
+    assert clinical_words(f"Re{ZWJ}co{ZWJ}very") == ("recovery",)
+
+
+def test_the_message_names_the_word_as_it_was_typed(app_ctx):
+    with pytest.raises(ValidationError) as caught:
+        screen(f"Lakeside R{CYRILLIC_E}covery", field="sender_name")
+    assert f'leave out "R{CYRILLIC_E}covery"' in caught.value.message
+
+
+def test_a_location_passes_only_with_every_word_it_holds_confirmed(app_ctx):
+    place = "12 Recovery Drive, Rehab Wing"
+    with pytest.raises(screening.ScreenedWords) as caught:
+        screen(place, field="location", confirmed=())
+    assert caught.value.words == ("recovery", "rehab")
+    assert "Use it anyway" in caught.value.message
+    with pytest.raises(screening.ScreenedWords) as caught:
+        screen(place, field="location", confirmed=("recovery",))
+    assert caught.value.words == ("rehab",)
+    assert screen(place, field="location", confirmed=("recovery", "rehab")) == place
+
+
+def test_a_confirmation_never_lets_control_characters_through(app_ctx):
+    with pytest.raises(ValidationError):
+        screen("Recovery\r\nDrive", field="location", confirmed=("recovery",))
+
+
+@pytest.mark.parametrize(
+    ("stored", "sent"),
+    [
+        ("Lakeside Sessions", "Lakeside Sessions"),
+        ("Lakeside\r\nSessions", "Family Sessions"),
+        ("Lakeside Recovery", "Family Sessions"),
+        ("", "Family Sessions"),
+    ],
+)
+def test_a_stored_sender_name_that_would_break_or_reveal_gives_way(app_ctx, stored, sent):
+    assert safe_sender_name(stored) == sent
