@@ -63,17 +63,22 @@ def test_discharge_leaves_access_until_its_days_pass_then_the_sweep_ends_it(app_
     assert not consent.may_disclose(maria.id, jordan.id, None, now=end)
 
 
-def test_the_family_member_is_told_neutrally(app_ctx, now):
+@pytest.mark.parametrize(
+    ("kind", "to"),
+    [("family_access_ended", "maria@example.org"),
+     ("family_access_ended_patient", "jordan@example.org")],
+    ids=["family member", "patient"],
+)  # fmt: skip
+def test_the_family_member_and_the_patient_are_told_neutrally(app_ctx, now, kind, to):
     lee, jordan, maria = _people()
     factories.create_consent(jordan, maria, days_after_episode=0)
     episodes.discharge(lee, jordan.id, ended_on=TODAY, reason="left", now=now)
     notice = db.session.scalar(
-        select(OutboxEmail).where(
-            OutboxEmail.kind == "family_access_ended", OutboxEmail.to_address == maria.email
-        )
+        select(OutboxEmail).where(OutboxEmail.kind == kind, OutboxEmail.to_address == to)
     )
-    words = f"{notice.subject} {notice.text_body}".lower()
-    for word in ("discharge", "episode", "treatment", "left", "program"):
+    words = f"{notice.subject} {notice.text_body} {notice.html_body}".lower()
+    assert "access has ended" in words or "access ended" in words
+    for word in ("discharge", "episode", "treatment", "left", "complet", "program"):
         assert word not in words
 
 

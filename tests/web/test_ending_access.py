@@ -241,9 +241,10 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
                 select(OutboxEmail).where(OutboxEmail.kind.like("family_access_ended%"))
             )
         }
+        patient_told = {("family_access_ended_patient", "jordan@example.org")}
         assert told == {
             ("family_access_ended", "maria@example.org"),
             ("family_access_ended_therapist", "lee@example.org"),
-        }
+        } | (patient_told if reason == "expired" else set())  # a revoking patient knows
         shown = consent.disclosures_of(db.session.get(User, world.patient_id))
         assert [str(row["what"]).startswith("Access ended") for row in shown][:1] == [True]
