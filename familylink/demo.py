@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Role, Scope, User
+from familylink.models import Episode, Role, Scope, User
 from familylink.services.passwords import hash_password
 from familylink.services.program import forget_cached_program, get_program, program_row
 
@@ -89,6 +89,19 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         episode_start=start,
     )
 
+    morgan = _person(
+        Role.PATIENT,
+        "Morgan Ellis",
+        f"morgan@{DOMAIN}",
+        hashed,
+        now,
+        therapist_id=lee.id,
+        episode_start=now - timedelta(days=90),  # discharged since: see seed_discharge
+    )
+    db.session.flush()
+    for patient in (jordan, sam, casey, riley, morgan):  # enrolment starts episode 1
+        db.session.add(Episode(patient_id=patient.id, number=1, started_on=patient.episode_start))
+
     progress("Creating family members…")
     family = [
         _person(Role.FAMILY, "Maria Rivera", f"maria@{DOMAIN}", hashed, now),
@@ -105,11 +118,13 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         _person(Role.FAMILY, "Pat Brooks", f"pat@{DOMAIN}", hashed, now),
         _person(Role.FAMILY, "Drew Hale", f"drew@{DOMAIN}", hashed, now),
     ]
+    robin = _person(Role.FAMILY, "Robin Ellis", f"robin@{DOMAIN}", hashed, now)
     db.session.flush()
+    seed_discharge(lee, morgan, robin, now=now, progress=progress)
     seed_consents(jordan, sam, casey, riley, patel, family, now=now, progress=progress)
     seed_scheduling(now=now, progress=progress)
     seed_learning(now=now, progress=progress)
-    people = [admin, lee, patel, jordan, sam, casey, riley, *family]
+    people = [admin, lee, patel, jordan, sam, casey, riley, morgan, *family, robin]
     return [(p.role, p.name, p.email) for p in people]
 
 
@@ -147,7 +162,8 @@ def _consent(
     scopes,
     *,
     signed,
-    ends,
+    ends=None,
+    days_after_episode=None,
     recorded_by=None,
     family_visible=False,
 ):
@@ -159,8 +175,9 @@ def _consent(
         recipient_relationship=relationship,
         recipient_email=family_member.email,
         scopes=list(scopes),
-        expiry_kind="date",
-        expiry_date=ends.date(),
+        expiry_kind="date" if ends else "episode_end",
+        expiry_date=ends.date() if ends else None,
+        expiry_days_after_episode=days_after_episode,
         signature_name=patient.name,
         understood=True,
         family_visible=family_visible,
@@ -180,6 +197,31 @@ def _consent(
         record = consent.sign_consent(patient, details, now=signed, **origin)
     consent.link_family_member(record, family_member, now=signed + timedelta(hours=2))
     return record
+
+
+def seed_discharge(lee, morgan, robin, *, now, progress) -> None:
+    """Morgan was discharged ten days ago; Robin's consent, "until the end of this episode,
+    plus 3 days", ended three days later, when the consent sweep reached it."""
+    from familylink.services import consent, episodes
+
+    progress("Discharging a patient…")
+    _consent(
+        morgan,
+        robin,
+        "Partner",
+        (Scope.SCHEDULING,),
+        signed=now - timedelta(days=60),
+        days_after_episode=3,
+    )
+    zone = ZoneInfo(get_program().timezone)
+    ended = episodes.discharge(
+        lee,
+        morgan.id,
+        ended_on=(now - timedelta(days=10)).astimezone(zone).date(),
+        reason="completed",
+        now=now - timedelta(days=10),
+    )
+    consent.sweep_consents(ended.ended_on + timedelta(days=3))
 
 
 def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) -> None:

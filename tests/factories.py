@@ -9,7 +9,7 @@ import pyotp
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import Role, User
+from familylink.models import Episode, Role, User
 from familylink.services.passwords import hash_password
 from tests.moments import NOON
 
@@ -51,6 +51,9 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
+    if role == Role.PATIENT:  # enrolment starts episode 1, as accounts.invite_user does
+        db.session.add(Episode(patient_id=user.id, number=1, started_on=user.episode_start))
+        db.session.flush()
     return user
 
 
@@ -63,9 +66,17 @@ def create_consent(
     expires_at: datetime | None = None,
     relationship: str = "Mother",
     family_visible: bool = False,
+    days_after_episode: int | None = None,
 ):
-    """An active portal consent from `patient` to `family_member`, with the link it allows."""
+    """An active portal consent from `patient` to `family_member`, with the link it allows.
+
+    It ends on `expires_at` (default: in 180 days), or, given `days_after_episode`, that many
+    days after the end of the episode of care in force when it was signed (a day before now).
+    """
     from familylink.models import ConsentRecord, ExpiryKind, FamilyLink
+    from familylink.services.accounts import episode_in_force
+
+    by_episode = days_after_episode is not None
 
     consent = ConsentRecord(
         patient_id=patient.id,
@@ -81,9 +92,11 @@ def create_consent(
         family_visible=family_visible,
         information_description="Session times",
         revocation_statement="You may revoke at any time.",
-        expiry_kind=ExpiryKind.DATE,
-        expires_at=expires_at or now + timedelta(days=180),
-        expiry_description="180 days",
+        expiry_kind=ExpiryKind.EPISODE_END if by_episode else ExpiryKind.DATE,
+        expires_at=None if by_episode else expires_at or now + timedelta(days=180),
+        expiry_days_after_episode=days_after_episode,
+        episode_id=getattr(episode_in_force(patient.id, now - timedelta(days=1)), "id", None),
+        expiry_description="End of the episode" if by_episode else "180 days",
         signature_name=patient.name,
         signed_at=now - timedelta(days=1),
         method="portal",

@@ -86,3 +86,54 @@ def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):
         rows = _program_rows()
         db.engine.dispose()
     assert [row["name"] for row in rows] == ["Lakeside"]
+
+
+def test_episodes_migration_gives_each_patient_episode_one_and_downgrades(empty_database_url):
+    from datetime import UTC, datetime
+
+    from flask_migrate import downgrade
+    from sqlalchemy import inspect
+
+    from familylink.models import ConsentRecord, User
+
+    start = datetime(2026, 9, 1, 4, 0, tzinfo=UTC)
+    end = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade(revision="8d3f6a1c2b7e")
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(User.__table__),
+                [
+                    {"id": 1, "email": "t@example.org", "name": "T", "role": "therapist"},
+                    {"id": 2, "email": "p@example.org", "name": "P", "role": "patient",
+                     "therapist_id": 1, "episode_start": start, "episode_end": end},
+                ],
+            )  # fmt: skip
+            conn.execute(
+                insert(ConsentRecord.__table__).values(
+                    id=7, patient_id=2, patient_name="P", program_name="X", recipient_name="M",
+                    recipient_relationship="Mother", recipient_email="m@example.org",
+                    purpose="p", scope_scheduling=True, scope_attendance=False,
+                    scope_progress=False, family_visible=False, information_description="i",
+                    revocation_statement="r", expiry_kind="episode_end",
+                    expiry_days_after_episode=5, expiry_description="e", signature_name="P",
+                    signed_at=start, method="portal", attested=False, form_version="1",
+                    text_snapshot="t", created_at=start,
+                )
+            )  # fmt: skip
+        upgrade(revision="4e1a9c7d2f60")
+        with db.engine.connect() as conn:
+            episodes = conn.execute(text("SELECT id, patient_id, number FROM episodes")).all()
+            consent_episode = conn.execute(
+                text("SELECT episode_id FROM consent_records WHERE id = 7")
+            ).scalar()
+        downgrade(revision="8d3f6a1c2b7e")
+        with db.engine.connect() as conn:
+            inspector = inspect(conn)
+            tables = inspector.get_table_names()
+            consent_columns = {c["name"] for c in inspector.get_columns("consent_records")}
+        db.engine.dispose()
+    assert [(patient, number) for _, patient, number in episodes] == [(2, 1)]
+    assert consent_episode == episodes[0][0]
+    assert "episodes" not in tables and "episode_id" not in consent_columns

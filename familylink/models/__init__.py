@@ -1,6 +1,14 @@
 """Every model, imported here so Alembic and the app see the whole schema."""
 
-from familylink.models.accounts import AccountToken, Program, Role, TokenPurpose, User
+from familylink.models.accounts import (
+    AccountToken,
+    Episode,
+    EpisodeEndReason,
+    Program,
+    Role,
+    TokenPurpose,
+    User,
+)
 from familylink.models.audit import AuditEvent
 from familylink.models.consent import (
     ClosureReason,
@@ -39,6 +47,8 @@ from familylink.models.security import RecoveryCode, UserSession
 __all__ = [
     "AccountToken",
     "AuditEvent",
+    "Episode",
+    "EpisodeEndReason",
     "ClosureReason",
     "ConsentClosure",
     "ConsentRecord",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, event
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familylink.extensions import db
@@ -33,7 +34,9 @@ class User(UserMixin, db.Model):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Patients only: who treats them and since when (the episode of care consents may follow).
+    # Patients only: who treats them, and their current episode of care. The episodes
+    # themselves are `Episode` rows (what consents follow); these two columns mirror the
+    # latest one, kept in step by services/episodes.py, and no rule reads them.
     therapist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     episode_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     episode_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -61,6 +64,45 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
+
+
+class EpisodeEndReason(enum.StrEnum):
+    """Why an episode of care ended: a short neutral list, never shown to family members."""
+
+    def __new__(cls, value: str, label):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+    COMPLETED = "completed", _l("Completed")
+    TRANSFERRED = "transferred", _l("Transferred to other care")
+    LEFT = "left", _l("Left the program")
+    OTHER = "other", _l("Other")
+
+
+class Episode(db.Model):
+    """One episode of care of a patient: enrolment or readmission to discharge.
+
+    A consent belongs to the episode in force when it was signed, so a consent that lasts
+    "until the end of this episode" ends with that episode, whatever comes after it.
+    """
+
+    __tablename__ = "episodes"
+    __table_args__ = (UniqueConstraint("patient_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1 at enrolment, then 2, 3 on readmission
+    started_on: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def end_reason_label(self) -> str:
+        return EpisodeEndReason(self.end_reason).label if self.end_reason else ""
 
 
 #: The settings of a new installation: the column defaults below, the row the migration

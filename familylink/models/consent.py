@@ -6,6 +6,7 @@ old one, and revocation, expiry and superseding are each a ConsentClosure row.
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -22,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
 from familylink.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from familylink.models.accounts import Episode
 
 
 class Scope(enum.StrEnum):
@@ -100,6 +104,9 @@ class ConsentRecord(db.Model):
     expiry_kind: Mapped[str] = mapped_column(String(20))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expiry_days_after_episode: Mapped[int | None] = mapped_column(Integer)
+    # The patient's episode of care in force when it was signed: an "end of episode" consent
+    # ends with this one, so a readmission never revives it.
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), index=True)
     expiry_description: Mapped[str] = mapped_column(Text)
     # §2.31(a)(8) signature and (a)(9) date
     signature_name: Mapped[str] = mapped_column(String(120))
@@ -119,6 +126,8 @@ class ConsentRecord(db.Model):
     closure: Mapped["ConsentClosure | None"] = relationship(
         back_populates="consent", uselist=False, lazy="joined"
     )
+    # Loaded with the consent: the gate reads its end for every consent it checks.
+    episode: Mapped["Episode | None"] = relationship(lazy="joined")
 
     @property
     def scopes(self) -> list[Scope]:

@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from familylink.models import Role
 from familylink.patient.forms import ConsentForm, RevokeForm
-from familylink.services import audit
+from familylink.services import audit, episodes
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict
 from familylink.web import form_status, query_id, request_now, role_required, run, submit
@@ -16,7 +16,9 @@ bp = Blueprint("patient", __name__)
 @bp.route("/")
 @role_required(Role.PATIENT)
 def home():
-    return render_template("patient/home.html")
+    rows = episodes.episodes_of(current_user.id)
+    audit.record_patient_views(current_user, [current_user.id], page="home", now=request_now())
+    return render_template("patient/home.html", episodes=rows)
 
 
 @bp.route("/consents")

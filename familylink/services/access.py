@@ -49,12 +49,17 @@ EXPIRING_SOON = timedelta(days=14)
 
 
 def consent_end(consent: ConsentRecord, patient: User) -> datetime | None:
-    """When the consent stops by the clock, or None while its end event has not happened."""
+    """When the consent stops by the clock, or None while its end event has not happened.
+
+    An "end of episode" consent follows the episode it was signed in, never the patient's
+    current one: a readmission does not revive it.
+    """
     if consent.expiry_kind == ExpiryKind.DATE:
         return consent.expires_at
-    if patient.episode_end is None:
+    episode = consent.episode
+    if episode is None or episode.ended_on is None:
         return None
-    return patient.episode_end + timedelta(days=consent.expiry_days_after_episode or 0)
+    return episode.ended_on + timedelta(days=consent.expiry_days_after_episode or 0)
 
 
 def is_active(consent: ConsentRecord, patient: User, now: datetime) -> bool:

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, Role, TokenPurpose, User
+from familylink.models import AuditEvent, Episode, Role, TokenPurpose, User
 from familylink.services import audit, mail, screening, sessions, tokens
 from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
@@ -277,6 +277,8 @@ def invite_user(
     )
     db.session.add(user)
     db.session.flush()
+    if role == Role.PATIENT:
+        db.session.add(Episode(patient_id=user.id, number=1, started_on=episode_start or now))
     raw = tokens.issue_token(TokenPurpose.INVITE, email=email, user=user, now=now)
     mail.queue_email(
         "staff_invitation" if role == Role.THERAPIST else "patient_invitation",
@@ -317,6 +319,16 @@ def enrol_patient(
         episode_start=start,
         now=now,
     )
+
+
+def episode_in_force(patient_id: int, at: datetime) -> Episode | None:
+    """The patient's episode of care in force at `at`: the latest one started by then (or,
+    for a moment before any started, the first). A consent follows the one it was signed in."""
+    episodes = db.session.scalars(
+        select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.number.desc())
+    ).all()
+    started = [e for e in episodes if e.started_on <= at]
+    return started[0] if started else (episodes[-1] if episodes else None)
 
 
 def invite_therapist(admin: User, *, name: str, email: str, now: datetime) -> User:

@@ -1,9 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from familylink.forms import DayField, email_field, id_choice, text_field
+from familylink.models import EpisodeEndReason
 from familylink.patient.forms import ConsentForm
 from familylink.services import screening
 
@@ -14,6 +15,36 @@ class EnrolPatientForm(FlaskForm):
     episode_start = DayField(
         "Episode start date",
         validators=[InputRequired(message="Enter the date care started, like 2026-11-02.")],
+    )
+
+
+class DischargeForm(FlaskForm):
+    """Ending an episode of care: the date, a neutral reason, and a confirmation."""
+
+    ended_on = DayField(
+        _l("Date the episode ended"),
+        validators=[InputRequired(message=_l("Enter the date care ended, like 2026-11-02."))],
+    )
+    reason = SelectField(_l("Reason"), choices=[], validate_choice=False)
+    confirm = BooleanField(
+        _l(
+            "I confirm: family members whose consent lasts until the end of this episode lose "
+            "access when its extra days have passed, at once if they already have."
+        ),
+        validators=[InputRequired(message=_l("Tick the box to confirm."))],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reason.choices = [("", _l("Choose a reason"))] + [
+            (r.value, r.label) for r in EpisodeEndReason
+        ]
+
+
+class ReadmitForm(FlaskForm):
+    started_on = DayField(
+        _l("Date the new episode starts"),
+        validators=[InputRequired(message=_l("Enter the date care starts, like 2026-11-02."))],
     )
 
 

@@ -3,17 +3,20 @@
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from familylink.extensions import db
 from familylink.models import Role
-from familylink.services import access, accounts
+from familylink.services import access, accounts, episodes
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
 from familylink.therapist.forms import (
     WEEKDAYS,
+    DischargeForm,
     EnrolPatientForm,
     PaperConsentForm,
+    ReadmitForm,
     WrittenRevocationForm,
 )
 from familylink.web import (
@@ -58,11 +61,57 @@ def enrol_patient():
     return render_template("therapist/home.html", patients=patients, form=form), 400
 
 
+def _contacts_page(patient_id: int, status: int = 200, **forms):
+    """The therapist's page about one patient: family contacts and episodes of care."""
+    patient, rows = consent_service.family_contacts(current_user, patient_id, now=request_now())
+    return render_template(
+        "therapist/family_contacts.html",
+        patient=patient,
+        rows=rows,
+        episodes=episodes.episodes_of(patient.id),
+        discharge_form=forms.get("discharge_form") or DischargeForm(formdata=None),
+        readmit_form=forms.get("readmit_form") or ReadmitForm(formdata=None),
+    ), status
+
+
 @bp.route("/patients/<int:patient_id>/family")
 @role_required(Role.THERAPIST)
 def family_contacts(patient_id: int):
-    patient, rows = consent_service.family_contacts(current_user, patient_id, now=request_now())
-    return render_template("therapist/family_contacts.html", patient=patient, rows=rows)
+    return _contacts_page(patient_id)
+
+
+@bp.route("/patients/<int:patient_id>/discharge", methods=["POST"])
+@role_required(Role.THERAPIST)
+def discharge(patient_id: int):
+    form = DischargeForm()
+    done = submit(
+        form,
+        lambda f: episodes.discharge(
+            current_user,
+            patient_id,
+            ended_on=f.ended_on.data,
+            reason=f.reason.data,
+            now=request_now(),
+        ),
+        redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
+        message=_("The episode of care has ended."),
+    )
+    return done or _contacts_page(patient_id, 400, discharge_form=form)
+
+
+@bp.route("/patients/<int:patient_id>/readmit", methods=["POST"])
+@role_required(Role.THERAPIST)
+def readmit(patient_id: int):
+    form = ReadmitForm()
+    done = submit(
+        form,
+        lambda f: episodes.readmit(
+            current_user, patient_id, started_on=f.started_on.data, now=request_now()
+        ),
+        redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
+        message=_("A new episode of care has started."),
+    )
+    return done or _contacts_page(patient_id, 400, readmit_form=form)
 
 
 @bp.route("/patients/<int:patient_id>/consents/paper", methods=["GET", "POST"])

@@ -11,6 +11,7 @@ from familylink.models import (
     AuditEvent,
     ClosureReason,
     ConsentRecord,
+    Episode,
     FamilyLink,
     OutboxEmail,
     OutboxStatus,
@@ -153,7 +154,8 @@ def test_an_episode_consent_ends_when_the_episode_does_plus_its_days(app_ctx, pe
     _, jordan, maria = people
     _signed_and_linked(jordan, maria, now, expiry_kind="episode_end", expiry_days_after_episode=7)
     assert consent.may_disclose(maria.id, jordan.id, "scheduling", now=now + timedelta(days=400))
-    jordan.episode_end = now + timedelta(days=10)
+    episode = db.session.scalar(select(Episode).where(Episode.patient_id == jordan.id))
+    episode.ended_on = now + timedelta(days=10)
     db.session.flush()
     assert consent.may_disclose(maria.id, jordan.id, None, now=now + timedelta(days=16))
     assert not consent.may_disclose(maria.id, jordan.id, None, now=now + timedelta(days=17))

@@ -30,3 +30,19 @@ def test_demo_family_members_see_what_the_story_says(app_ctx, now):
     for name in ("pat", "drew"):
         assert consent.linked_patients(by_email[f"{name}@example.org"], now=now) == []
     assert consent.linked_patients(by_email["kim@example.org"], now=now)
+
+
+def test_the_demo_has_a_discharged_patient_whose_episode_consent_ended(app_ctx, now):
+    from datetime import timedelta
+
+    from familylink.services import episodes
+
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    by_email = {u.email: u for u in db.session.scalars(select(User))}
+    morgan, robin = by_email["morgan@example.org"], by_email["robin@example.org"]
+    (episode,) = episodes.episodes_of(morgan.id)
+    assert episode.ended_on is not None and episode.end_reason == "completed"
+    record = db.session.scalar(select(ConsentRecord).where(ConsentRecord.patient_id == morgan.id))
+    assert record.closure.reason == "expired"
+    assert record.closure.closed_at == episode.ended_on + timedelta(days=3)
+    assert not consent.may_disclose(robin.id, morgan.id, None, now=now)

@@ -114,6 +114,10 @@ CASES: dict[str, Callable[[People], Case]] = {
             "link": LINK,
         },
     ),
+    "family_access_ended_patient": lambda p: Case(
+        to=p.patient,
+        context={"consent": p.consent, "ended_at": p.consent.expires_at, "link": LINK},
+    ),
     "consent_expiring": lambda p: Case(
         to=p.patient,
         context={"consent": p.consent, "ends_at": p.consent.expires_at, "link": LINK},

@@ -178,6 +178,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("patient.sessions", "GET"): only(*PATIENTS),
     # --- Therapist pages: ids are the other therapist's patient, consent, seat, window
     ("therapist.family_contacts", "GET"): only("other_therapist"),
+    ("therapist.discharge", "POST"): only("other_therapist", ok=400),
+    ("therapist.readmit", "POST"): only("other_therapist", ok=400),
     ("therapist.record_paper_consent", "GET"): only("other_therapist"),
     ("therapist.record_paper_consent", "POST"): only("other_therapist", ok=400),
     ("therapist.consent_detail", "GET"): only("other_therapist"),

@@ -1,7 +1,8 @@
 """Ending a family member's access has every effect, whichever way it ends.
 
 The entry points: the patient revoking on their page, the therapist recording a written
-revocation, the expiry sweep the mail worker runs, and the `flask consent sweep` command.
+revocation, the expiry sweep the mail worker runs, the `flask consent sweep` command, and the
+therapist ending the episode of care a consent "until the end of this episode" follows.
 Each must close the consent, take the member off future sessions and waitlists, stop their
 readings, end their sign-in sessions, cancel queued and failed emails about the patient, and
 leave their calendar feed without the patient's sessions (issue 15, point 2).
@@ -27,6 +28,7 @@ from familylink.models import (
     OutboxStatus,
     Role,
     SeatStatus,
+    User,
     UserSession,
     WaitlistEntry,
     WaitlistStatus,
@@ -59,12 +61,15 @@ class World:
     uid: str
 
 
-def _build(app) -> World:
+def _build(app, *, until_episode_end: bool = False) -> World:
     with app.app_context():
         therapist = create_user(Role.THERAPIST, email="lee@example.org")
         patient = create_user(Role.PATIENT, email="jordan@example.org", therapist=therapist)
         member = create_user(Role.FAMILY, email="maria@example.org")
-        record = create_consent(patient, member, expires_at=EXPIRY)
+        if until_episode_end:  # ends the day of discharge (plus 0 days)
+            record = create_consent(patient, member, days_after_episode=0)
+        else:
+            record = create_consent(patient, member, expires_at=EXPIRY)
         private, group = create_session_types()
         seat = add_appointment(
             therapist,
@@ -175,14 +180,26 @@ def _by_the_command_line(app, world):
     return "expired"
 
 
+def _by_the_therapist_ending_the_episode(app, world):
+    client = app.test_client()
+    AuthActions(client, app).login("lee@example.org")
+    response = client.post(
+        f"/therapist/patients/{world.patient_id}/discharge",
+        data={"ended_on": NOON.date().isoformat(), "reason": "completed", "confirm": "y"},
+    )
+    assert response.status_code == 302
+    return "expired"
+
+
 @pytest.mark.parametrize(
     "end_access",
     [_by_the_patient, _by_the_therapist_from_writing, _by_the_workers_expiry_sweep,
-     _by_the_command_line],
-    ids=["patient page", "therapist written revocation", "expiry sweep", "command line"],
+     _by_the_command_line, _by_the_therapist_ending_the_episode],
+    ids=["patient page", "therapist written revocation", "expiry sweep", "command line",
+         "discharge"],
 )  # fmt: skip
 def test_every_way_of_ending_access_has_every_effect(app, end_access):
-    world = _build(app)
+    world = _build(app, until_episode_end=end_access is _by_the_therapist_ending_the_episode)
     reason = end_access(app, world)
     with app.app_context():
         record = db.session.get(ConsentRecord, world.consent_id)
@@ -217,3 +234,17 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
             select(AuditEvent).where(AuditEvent.action == f"consent.{reason}")
         )
         assert (ended.patient_id, ended.recipient_id) == (world.patient_id, world.member_id)
+
+        told = {
+            (e.kind, e.to_address)
+            for e in db.session.scalars(
+                select(OutboxEmail).where(OutboxEmail.kind.like("family_access_ended%"))
+            )
+        }
+        patient_told = {("family_access_ended_patient", "jordan@example.org")}
+        assert told == {
+            ("family_access_ended", "maria@example.org"),
+            ("family_access_ended_therapist", "lee@example.org"),
+        } | (patient_told if reason == "expired" else set())  # a revoking patient knows
+        shown = consent.disclosures_of(db.session.get(User, world.patient_id))
+        assert [str(row["what"]).startswith("Access ended") for row in shown][:1] == [True]

@@ -49,6 +49,8 @@ FORM_NAMES = [
     "first_day",
     "day",
     "episode_start",
+    "ended_on",
+    "started_on",
     "signed_on",
     "expiry_date",
 ]
@@ -60,6 +62,8 @@ POST_ONLY_FIELDS = {
         "email": "new.patient@example.org",
         "episode_start": "2026-11-02",
     },
+    "therapist.discharge": {"ended_on": "2026-11-18", "reason": "completed", "confirm": "y"},
+    "therapist.readmit": {"started_on": "2026-11-18"},
     "therapist.add_window": {"weekday": "0", "start_time": "09:00", "end_time": "12:00"},
     "therapist.add_override": {"day": "2026-12-24", "off": "y"},
     "therapist.add_session_type": {

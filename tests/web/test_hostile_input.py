@@ -64,6 +64,8 @@ hostile_value = st.one_of(st.sampled_from(PAYLOADS), st.text(max_size=40))
 POST_ONLY_FIELDS = {
     "admin.invite_therapist": ["name", "email"],
     "therapist.enrol_patient": ["name", "email", "episode_start"],
+    "therapist.discharge": ["ended_on", "reason", "confirm"],
+    "therapist.readmit": ["started_on"],
 }
 # Never sent: they end the asker's own session, which is their whole job.
 SKIP = {("auth.logout", "POST"), ("static", "GET")}

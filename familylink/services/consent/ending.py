@@ -48,7 +48,8 @@ def end_family_access(
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
-    5. tell the patient's therapist, and the family member, neutrally.
+    5. tell the patient's therapist, and the family member, neutrally; when it expired (the
+       sweep, or a discharge), tell the patient too, without saying why.
 
     Calendar feeds are built when they are read, through the access gate, so the patient's
     sessions leave the family member's feed at once without a step here.
@@ -99,6 +100,19 @@ def _tell_people(consent, patient: User, member_id: int | None, reason: str, act
                 "consent": consent,
                 "reason": reason,
                 "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
+            },
+        )
+    if reason == ClosureReason.EXPIRED:  # it ended by the clock: the patient may not expect it
+        mail.queue_email(
+            "family_access_ended_patient",
+            to=patient,
+            dedupe_key=f"family_access_ended_patient:{consent.id}",
+            now=now,
+            actor=actor,
+            context={
+                "consent": consent,
+                "ended_at": now,
+                "link": mail.external_url("patient.shared"),
             },
         )
     family_user = db.session.get(User, member_id) if member_id else None

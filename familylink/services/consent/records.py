@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select
 
 from familylink.extensions import db
@@ -89,6 +90,8 @@ DISCLOSURE_LABELS = {
     "disclosure.viewed": "Viewed a page",
     "disclosure.invitation": "Invitation email, with your first name",
     "email.sent": "Email sent",
+    "consent.revoked": _l("Access ended (the consent was revoked)"),
+    "consent.expired": _l("Access ended (the consent reached its end)"),
 }
 
 
@@ -103,6 +106,8 @@ def disclosures_of(patient: User, *, limit: int = 500) -> list[dict]:
                 and_(AuditEvent.action.like("disclosure.%"), AuditEvent.recipient_id.is_not(None)),
                 AuditEvent.action == "disclosure.invitation",
                 and_(AuditEvent.action.like("email.%"), AuditEvent.recipient_id.is_not(None)),
+                # The end of their access, so the log shows when sharing stopped.
+                AuditEvent.action.in_(("consent.revoked", "consent.expired")),
             ),
         )
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -22,7 +23,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit, mail, tokens
-from familylink.services.accounts import normalize_email
+from familylink.services.accounts import episode_in_force, normalize_email
 from familylink.services.consent import records
 from familylink.services.consent.wording import (
     DEFAULT_PURPOSE,
@@ -130,6 +131,12 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
                 f"Enter a number of days from 0 to {MAX_DAYS_AFTER_EPISODE}.",
                 field="expiry_days_after_episode",
             )
+        episode = episode_in_force(patient.id, now)
+        if episode is None or episode.ended_on is not None:
+            raise ValidationError(
+                _("There is no current episode of care to follow: choose a date instead."),
+                field="expiry_kind",
+            )
         expiry["expiry_days_after_episode"] = days
         expiry["expiry_description"] = "When my current episode of care with the program ends" + (
             f", plus {days} day{'s' if days != 1 else ''}." if days else "."
@@ -204,6 +211,7 @@ def _create(
         ip=(ip or None) and ip[:45],
         user_agent=(user_agent or None) and user_agent[:300],
         supersedes_id=previous[0].id if previous else None,
+        episode_id=getattr(episode_in_force(patient.id, signed_at), "id", None),
         created_at=now,
         **{k: v for k, v in columns.items()},
     )

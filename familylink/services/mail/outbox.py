@@ -30,6 +30,7 @@ SUBJECTS = {
     "family_invitation": "You're invited to join your family's sessions",
     "family_access_ended": "Your access has ended",
     "family_access_ended_therapist": "A family contact's access has ended",
+    "family_access_ended_patient": "A sharing permission has ended",
     "consent_expiring": "A sharing permission ends soon",
     "booking_confirmed": "Your appointment is confirmed",
     "booking_rescheduled": "Your appointment has moved",

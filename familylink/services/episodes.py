@@ -1,0 +1,151 @@
+"""Episodes of care: a therapist discharges a patient, and readmits them later.
+
+A consent that lasts "until the end of this episode (+N days)" follows the episode it was
+signed in (`ConsentRecord.episode_id`); the gate (`access.consent_end`) reads that episode's
+end, so a readmission never revives it. Discharge ends at once, through
+`consent.end_family_access`, the consents whose end has already passed; the others end when
+the consent sweep reaches their end. The user's `episode_start`/`episode_end` columns mirror
+the latest episode for display; no rule reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    ClosureReason,
+    ConsentClosure,
+    ConsentRecord,
+    Episode,
+    EpisodeEndReason,
+    User,
+)
+from familylink.services import access, audit
+from familylink.services.consent.ending import end_family_access
+from familylink.services.errors import Conflict, ValidationError
+from familylink.services.program import get_program
+
+
+def episodes_of(patient_id: int) -> list[Episode]:
+    """The patient's episodes, first to latest (callers have passed the gate)."""
+    return list(
+        db.session.scalars(
+            select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.number)
+        )
+    )
+
+
+def _latest(patient_id: int) -> Episode | None:
+    episodes = episodes_of(patient_id)
+    return episodes[-1] if episodes else None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(get_program().timezone))
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(ZoneInfo(get_program().timezone)).date()
+
+
+def _check_day(day: date | None, *, field: str, not_before: date, now: datetime) -> None:
+    if day is None:
+        raise ValidationError(_("Enter a date, like 2026-11-02."), field=field)
+    if day > _local_day(now):
+        raise ValidationError(_("Choose a date no later than today."), field=field)
+    if day < not_before:
+        raise ValidationError(
+            _("Choose a date on or after %(day)s.", day=not_before.isoformat()), field=field
+        )
+
+
+def discharge(
+    actor: User, patient_id: int, *, ended_on: date | None, reason: str | None, now: datetime
+) -> Episode:
+    """End the patient's current episode of care on `ended_on` (from the start of that day,
+    program time), for one of the neutral `EpisodeEndReason`s.
+
+    Consents signed in this episode that last until its end plus N days end at once, through
+    `end_family_access`, when that moment has passed; otherwise the consent sweep ends them
+    when it comes. Audited as `episode.ended`.
+    NotFound: not the actor's own patient. Conflict: no episode in progress.
+    ValidationError (field ended_on or reason): a date in the future or before the episode
+    started, or a reason not on the list.
+    """
+    patient = access.therapist_patient(actor, patient_id, now=now, what=None)
+    episode = _latest(patient.id)
+    if episode is None or episode.ended_on is not None:
+        raise Conflict(_("This patient has no episode of care in progress."))
+    _check_day(ended_on, field="ended_on", not_before=_local_day(episode.started_on), now=now)
+    try:
+        reason = EpisodeEndReason(reason)
+    except ValueError:
+        raise ValidationError(_("Choose a reason from the list."), field="reason") from None
+    episode.ended_on = _start_of(ended_on)
+    episode.end_reason = reason
+    episode.ended_by_id = actor.id
+    patient.episode_end = episode.ended_on
+    db.session.flush()
+    audit.record(
+        "episode.ended",
+        actor=actor,
+        obj=episode,
+        patient_id=patient.id,
+        detail={"number": episode.number, "reason": str(reason)},
+        now=now,
+    )
+    for consent in _open_consents_of(episode):
+        if not access.is_active(consent, patient, now):
+            end_family_access(consent, ClosureReason.EXPIRED, actor=actor, now=now)
+    return episode
+
+
+def _open_consents_of(episode: Episode) -> list[ConsentRecord]:
+    return list(
+        db.session.scalars(
+            select(ConsentRecord)
+            .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
+            .where(ConsentRecord.episode_id == episode.id, ConsentClosure.id.is_(None))
+            .order_by(ConsentRecord.id)
+        ).unique()
+    )
+
+
+def readmit(actor: User, patient_id: int, *, started_on: date | None, now: datetime) -> Episode:
+    """Start a new episode of care for a discharged patient, from the start of `started_on`.
+
+    Consents of earlier episodes stay as they are: an ended one is not revived, and a new
+    "until the end of this episode" consent follows the new episode. Audited as
+    `episode.started`.
+    NotFound: not the actor's own patient. Conflict: an episode is still in progress.
+    ValidationError (field started_on): a date in the future or before the last discharge.
+    """
+    patient = access.therapist_patient(actor, patient_id, now=now, what=None)
+    latest = _latest(patient.id)
+    if latest is not None and latest.ended_on is None:
+        raise Conflict(_("This patient's episode of care is still in progress."))
+    not_before = _local_day(latest.ended_on) if latest else date.min
+    _check_day(started_on, field="started_on", not_before=not_before, now=now)
+    episode = Episode(
+        patient_id=patient.id,
+        number=(latest.number + 1) if latest else 1,
+        started_on=_start_of(started_on),
+        created_at=now,
+    )
+    db.session.add(episode)
+    patient.episode_start, patient.episode_end = episode.started_on, None
+    db.session.flush()
+    audit.record(
+        "episode.started",
+        actor=actor,
+        obj=episode,
+        patient_id=patient.id,
+        detail={"number": episode.number},
+        now=now,
+    )
+    return episode
