@@ -504,3 +504,35 @@ def test_after_an_email_change_a_new_consent_narrows_and_its_revocation_ends_acc
     assert "Jordan" not in client.get("/family/").get_data(as_text=True)
     with app.app_context():
         assert not consent.may_disclose(luis_id, ids["jordan"], None, now=NOON)
+
+
+def test_revoking_warns_while_another_consent_still_grants_access_and_says_which(
+    app, client, auth, ids
+):
+    with app.app_context():
+        jordan, maria = db.session.get(User, ids["jordan"]), db.session.get(User, ids["maria"])
+        # Two consents in force for one person (as existing data may hold after migrating).
+        other = create_consent(jordan, maria, scopes=("scheduling",), now=NOON - timedelta(days=2))
+        db.session.commit()
+        other_id = other.id
+    auth.login("jordan@example.org")
+    page = client.get(f"/patient/consents/{ids['consent']}/revoke").get_data(as_text=True)
+    assert "Another consent, signed on" in page and "still lets Maria Rivera see" in page
+    assert f"/patient/consents/{other_id}/revoke" in page
+    response = client.post(f"/patient/consents/{ids['consent']}/revoke", follow_redirects=True)
+    said = response.get_data(as_text=True)
+    assert "no longer has access" not in said
+    assert "another consent, signed on" in said and "family session times" in said
+    auth.logout()
+    auth.login("maria@example.org")
+    assert client.get(f"/family/patients/{ids['jordan']}").status_code == 200
+    auth.logout()
+    # Revoking the last one says access is gone, and it is.
+    auth.login("jordan@example.org")
+    page = client.get(f"/patient/consents/{other_id}/revoke").get_data(as_text=True)
+    assert "Another consent" not in page
+    response = client.post(f"/patient/consents/{other_id}/revoke", follow_redirects=True)
+    assert "Maria Rivera no longer has access" in response.get_data(as_text=True)
+    auth.logout()
+    auth.login("maria@example.org")
+    assert client.get(f"/family/patients/{ids['jordan']}").status_code == 404
