@@ -536,3 +536,32 @@ def test_revoking_warns_while_another_consent_still_grants_access_and_says_which
     auth.logout()
     auth.login("maria@example.org")
     assert client.get(f"/family/patients/{ids['jordan']}").status_code == 404
+
+
+def test_an_invitation_pending_at_an_email_change_is_accepted_at_the_new_address(
+    app, client, auth, ids
+):
+    with app.app_context():
+        create_user(Role.FAMILY, email="luis@example.org")
+        db.session.commit()
+    _sign_for(client, auth, "luis@example.org")
+    link = _invitation_link(app, "luis@example.org")
+    auth.login("luis@example.org")
+    data = {"new_email": "luis.new@example.org", "password": PASSWORD}
+    assert client.post("/account/email", data=data).status_code == 302
+    with app.app_context():
+        verify = db.session.scalar(
+            select(OutboxEmail).where(OutboxEmail.kind == "email_change_verify")
+        )
+    token = verify.text_body.split("/email-change/")[1].split()[0]
+    assert client.post(f"/email-change/{token}").status_code == 302
+    auth.logout()
+    # Signed out, the link asks for the account, and registering the old address fails.
+    page = client.get(link).get_data(as_text=True)
+    assert "kept for the account" in page and "Create account and accept" not in page
+    form = {"name": "Someone", "password": "lantern orchard pebble", "timezone": "UTC"}
+    assert client.post(link, data=form).status_code != 302
+    assert _count(app, User, User.email == "luis@example.org") == 0
+    auth.login("luis.new@example.org")
+    assert client.post(link).status_code == 302
+    assert "Jordan" in client.get("/family/").get_data(as_text=True)
