@@ -45,13 +45,15 @@ FILL = [
     (
         "consents",
         """INSERT INTO consent_records (patient_id, patient_name, program_name, recipient_name,
-               recipient_relationship, recipient_email, purpose, scope_scheduling,
+               recipient_relationship, recipient_email, recipient_user_id, purpose,
+               scope_scheduling,
                scope_attendance, scope_progress, information_description,
                revocation_statement, expiry_kind, expires_at, expiry_description,
                signature_name, signed_at, method, attested, form_version, text_snapshot,
                created_at)
            SELECT :p0 + n % :patients, 'Scale Patient', 'Program', 'Scale Family ' || n,
-                  'Parent', 'scale-family-' || n || '@example.org', 'Family therapy', true,
+                  'Parent', 'scale-family-' || n || '@example.org', :f0 + n,
+                  'Family therapy', true,
                   true, false, 'Session times', 'You may revoke.', 'date',
                   now() + interval '180 days', '180 days', 'Scale Patient', now(), 'portal',
                   false, 'scale', 'scale', now()
@@ -59,8 +61,8 @@ FILL = [
     ),
     (
         "family links",
-        """INSERT INTO family_links (patient_id, family_user_id, recipient_email, linked_at)
-           SELECT :p0 + n % :patients, :f0 + n, 'scale-family-' || n || '@example.org', now()
+        """INSERT INTO family_links (patient_id, family_user_id, linked_at)
+           SELECT :p0 + n % :patients, :f0 + n, now()
            FROM generate_series(0, :families - 1) AS n""",
     ),
     (

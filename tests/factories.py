@@ -85,6 +85,7 @@ def create_consent(
         recipient_name=family_member.name,
         recipient_relationship=relationship,
         recipient_email=family_member.email,
+        recipient_user_id=family_member.id,
         purpose="Coordinating and taking part in family therapy",
         scope_scheduling="scheduling" in scopes,
         scope_attendance="attendance" in scopes,
@@ -115,7 +116,6 @@ def create_consent(
             FamilyLink(
                 patient_id=patient.id,
                 family_user_id=family_member.id,
-                recipient_email=family_member.email,
                 linked_at=now - timedelta(days=1),
             )
         )

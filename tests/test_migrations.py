@@ -3,16 +3,17 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from familylink import create_app
+from familylink import create_app, demo
 from familylink.extensions import db
 from familylink.models import Program
 from familylink.models.accounts import PROGRAM_DEFAULTS
 from tests.conftest import app_settings, ensure_postgres_database
+from tests.moments import NOON
 
 
 @pytest.fixture
@@ -137,3 +138,69 @@ def test_episodes_migration_gives_each_patient_episode_one_and_downgrades(empty_
     assert [(patient, number) for _, patient, number in episodes] == [(2, 1)]
     assert consent_episode == episodes[0][0]
     assert "episodes" not in tables and "episode_id" not in consent_columns
+
+
+PERSON_KEYED = "3c9e5a7d1f20"
+
+
+def _rows(sql: str) -> list:
+    with db.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def test_consents_and_links_keyed_to_the_person_migrate_a_copy_of_the_demo(empty_database_url):
+    """Seed the demo at head, go back past the change, change an address the way the old code
+    did (the link kept the old address) and sign a consent to the new one (it reached nobody),
+    then upgrade: every consent is bound to the person it was for, and links stay."""
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade()
+        demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
+        db.session.commit()
+        db.session.remove()
+        bound = _rows("SELECT id, recipient_user_id FROM consent_records ORDER BY id")
+        links = _rows("SELECT patient_id, family_user_id FROM family_links ORDER BY id")
+        assert bound and all(user_id is not None for _id, user_id in bound)
+
+        downgrade(revision="8d3f6a1c2b7e")
+        # The downgrade puts each link's address back, from the member's account.
+        assert _rows(
+            "SELECT count(*) FROM family_links l JOIN users u ON u.id = l.family_user_id "
+            "WHERE l.recipient_email = lower(u.email)"
+        ) == [(len(links),)]
+        ((maria_id,),) = _rows("SELECT id FROM users WHERE email = 'maria@example.org'")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE users SET email = 'maria.new@example.org' WHERE id = :id"),
+                {"id": maria_id},
+            )
+            row = dict(
+                conn.execute(
+                    text(
+                        "SELECT * FROM consent_records WHERE recipient_email = "
+                        "'maria@example.org' ORDER BY id DESC"
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            row.pop("id")
+            row["recipient_email"] = "maria.new@example.org"
+            columns = ", ".join(row)
+            values = ", ".join(f":{name}" for name in row)
+            conn.execute(text(f"INSERT INTO consent_records ({columns}) VALUES ({values})"), row)
+            new_id = conn.execute(text("SELECT max(id) FROM consent_records")).scalar()
+
+        upgrade()
+        assert (
+            _rows(
+                "SELECT id, recipient_user_id FROM consent_records "
+                f"WHERE id <> {new_id} ORDER BY id"
+            )
+            == bound
+        )
+        assert _rows(f"SELECT recipient_user_id FROM consent_records WHERE id = {new_id}") == [
+            (maria_id,)
+        ]
+        assert _rows("SELECT patient_id, family_user_id FROM family_links ORDER BY id") == links
+        db.engine.dispose()

@@ -110,6 +110,13 @@ def _register(token: str, invite, record, now):
             flash("Your account is ready and you're connected. Welcome.", "success")
             return redirect(url_for("family.home"))
     return _no_referrer(
-        render_template("family/register.html", form=form, email=invite.email, token=token),
+        render_template(
+            "family/register.html",
+            form=form,
+            email=invite.email,
+            token=token,
+            # Kept for the account that held the address when it was sent (an email change).
+            kept_for_account=invite.user_id is not None,
+        ),
         form_status(form),
     )

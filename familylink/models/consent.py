@@ -1,7 +1,9 @@
 """Consents under 42 CFR Part 2 §2.31, and the links they allow.
 
 A ConsentRecord is never updated or deleted: renewing writes a new record that supersedes the
-old one, and revocation, expiry and superseding are each a ConsentClosure row.
+old one, and revocation, expiry and superseding are each a ConsentClosure row. The one later
+write allowed is binding it to the person who accepted it (`recipient_user_id`, empty until
+then, set once): from then on the consent follows that person, whatever their address.
 """
 
 import enum
@@ -18,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    inspect,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -76,6 +79,7 @@ class ConsentRecord(db.Model):
     __tablename__ = "consent_records"
     __table_args__ = (
         Index("ix_consent_records_patient_recipient", "patient_id", "recipient_email"),
+        Index("ix_consent_records_patient_recipient_user", "patient_id", "recipient_user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,6 +92,9 @@ class ConsentRecord(db.Model):
     recipient_name: Mapped[str] = mapped_column(String(120))
     recipient_relationship: Mapped[str] = mapped_column(String(60))
     recipient_email: Mapped[str] = mapped_column(String(254))
+    # The person who accepted it (or, for a renewal, the linked person at that address):
+    # access follows this, not the address, so an email change moves nothing.
+    recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # §2.31(a)(5) the purpose
     purpose: Mapped[str] = mapped_column(Text)
     # §2.31(a)(3) how much and what kind of information
@@ -154,7 +161,8 @@ class ConsentClosure(db.Model):
 class FamilyLink(db.Model):
     """A family member's account joined to a patient, made by accepting an invitation.
 
-    The link alone discloses nothing: access needs an active consent to the link's address.
+    Keyed to the person (patient, family user), never to an address. The link alone
+    discloses nothing: access needs an active consent bound to the same person.
     """
 
     __tablename__ = "family_links"
@@ -163,7 +171,6 @@ class FamilyLink(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     family_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    recipient_email: Mapped[str] = mapped_column(String(254))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -171,9 +178,21 @@ class ImmutableRecordError(RuntimeError):
     pass
 
 
+def _only_binds_the_recipient(target: ConsentRecord) -> bool:
+    """True when the one change is setting recipient_user_id where it was empty."""
+    state = inspect(target)
+    columns = {c.key for c in state.mapper.column_attrs}
+    changed = [a for a in state.attrs if a.key in columns and a.history.has_changes()]
+    if [a.key for a in changed] != ["recipient_user_id"]:
+        return False
+    history = changed[0].history
+    return list(history.deleted) in ([], [None]) and history.added[0] is not None
+
+
 @event.listens_for(ConsentRecord, "before_update")
 def _refuse_consent_update(mapper, connection, target):
-    raise ImmutableRecordError("consent records are never changed; sign a new one instead")
+    if not _only_binds_the_recipient(target):
+        raise ImmutableRecordError("consent records are never changed; sign a new one instead")
 
 
 @event.listens_for(ConsentRecord, "before_delete")

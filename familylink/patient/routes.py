@@ -1,6 +1,7 @@
 """The patient's side: their consents, one family member at a time, and what was shared."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from familylink.models import Role
@@ -8,6 +9,7 @@ from familylink.patient.forms import ConsentForm, RevokeForm
 from familylink.services import audit, episodes
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict
+from familylink.services.timefmt import format_local_date
 from familylink.web import form_status, query_id, request_now, role_required, run, submit
 
 bp = Blueprint("patient", __name__)
@@ -88,14 +90,31 @@ def revoke(consent_id: int):
         except Conflict as error:
             flash(error.message, "info")
             return redirect(url_for("patient.consents"))
-        flash(f"Done. {record.recipient_name} no longer has access.", "success")
+        others = consent_service.other_grants(record, now=now)
+        flash(_revoked_message(record, others), "info" if others else "success")
         return redirect(url_for("patient.consents"))
     record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
     return render_template(
         "patient/revoke.html",
         consent=record,
         status=consent_service.status_of(record, current_user, now),
+        others=consent_service.other_grants(record, now=now),
         form=form,
+    )
+
+
+def _revoked_message(record, others) -> str:
+    """What the patient is told once a consent is revoked: that access is gone, or which
+    other consent still grants it (never "no longer has access" while one does)."""
+    if not others:
+        return _("Done. %(name)s no longer has access.", name=record.recipient_name)
+    other = others[0]
+    return _(
+        "This consent is revoked, but another consent, signed on %(day)s, still lets "
+        "%(name)s see: %(what)s. Revoke that one too to end their access.",
+        day=format_local_date(other.signed_at, current_user.timezone),
+        name=other.recipient_name,
+        what=", ".join(scope.label.lower() for scope in other.scopes),
     )
 
 

@@ -85,6 +85,9 @@ def status_of(consent: ConsentRecord, patient: User, now: datetime) -> str:
 def _open_consents_query():
     """Consents joined to the family links they cover, not closed (clock checked after).
 
+    A consent covers the person it is bound to (`recipient_user_id`, set when they accepted
+    it), never whoever now holds the address it was sent to: an email change moves nothing.
+
     Built once: the statement is immutable and callers add their own conditions; building
     it costs more than running it.
     """
@@ -95,7 +98,7 @@ def _open_consents_query():
             FamilyLink,
             and_(
                 FamilyLink.patient_id == ConsentRecord.patient_id,
-                FamilyLink.recipient_email == ConsentRecord.recipient_email,
+                FamilyLink.family_user_id == ConsentRecord.recipient_user_id,
             ),
         )
         .join(patient, patient.id == ConsentRecord.patient_id)

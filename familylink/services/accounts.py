@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, Episode, Role, TokenPurpose, User
+from familylink.models import AccountToken, AuditEvent, Episode, Role, TokenPurpose, User
 from familylink.services import audit, mail, screening, sessions, tokens
 from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
@@ -417,6 +417,7 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
         raise InvalidToken(tokens.EXPIRED_OR_INVALID)
     user.email = token.email
     user.verified_at = now
+    _keep_invitations_with_the_person(user, old, now=now)
     mail.queue_email(
         "email_changed_notice",
         to=old,
@@ -426,6 +427,23 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
     )
     audit.record("account.email_changed", actor=user, obj=user, now=now)
     return user
+
+
+def _keep_invitations_with_the_person(user: User, old_address: str, *, now: datetime) -> None:
+    """Family invitations sent to the old address and not yet accepted stay this person's:
+    they may still accept them signed in at the new address, and nobody who registers the
+    old address later can. Links and accepted consents are keyed to the person already."""
+    pending = db.session.scalars(
+        select(AccountToken).where(
+            AccountToken.purpose == TokenPurpose.FAMILY_INVITE,
+            AccountToken.email == old_address.lower(),
+            AccountToken.user_id.is_(None),
+            AccountToken.used_at.is_(None),
+            AccountToken.expires_at > now,
+        )
+    )
+    for token in pending:
+        token.user_id = user.id
 
 
 def set_account_active(user: User, active: bool, *, actor: User | None, now: datetime) -> None:

@@ -13,8 +13,9 @@ from datetime import timedelta
 import pytest
 from icalendar import Calendar
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
-from familylink.models import Role
+from familylink.models import Role, User
 from tests import factories
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.e2e.helpers import assert_accessible, flash, heading, nav, sign_in, sign_out
@@ -166,3 +167,57 @@ def test_a_revoked_consent_hides_the_patient_and_removes_the_session_at_once(
     expect(page.get_by_text("No sessions booked.")).to_be_visible()
     expect(page.get_by_text("Grace Lee")).to_have_count(0)
     assert_accessible(page)
+
+
+def test_after_an_email_change_revoking_the_new_consent_ends_access(
+    page: Page, live_server, new_context, inbox
+):
+    """Issue 16: a consent follows the person. Maria changes her address, Jordan signs a new
+    consent to it and then revokes it: Maria really loses access (not just a message)."""
+    live_server.clock.set(NOON)
+    with live_server.database():
+        _a_therapist_with_hours()
+    _enrol_consent_and_register(page, live_server, inbox)
+    page.goto("/account/email")
+    heading(page, "Change your email address")
+    page.get_by_label("New email address").fill("maria.new@example.org")
+    page.get_by_label("Your password").fill(FAMILY_PASSWORD)
+    page.get_by_role("button", name="Send the link").click()
+    page.goto(inbox.link("maria.new@example.org"))
+    page.get_by_role("button", name="Confirm my new address").click()
+    flash(page, "Your new email address is confirmed")
+
+    jordan = new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    patient_page = jordan.new_page()
+    sign_in(patient_page, "jordan@example.org", PATIENT_PASSWORD)
+    nav(patient_page, "My family's access")
+    patient_page.get_by_role("link", name="Invite a family member").click()
+    patient_page.get_by_label("Family member's full name").fill("Maria Rivera")
+    patient_page.get_by_label("How they are related to you").fill("mother")
+    patient_page.get_by_label("Their email address").fill("maria.new@example.org")
+    patient_page.get_by_label("Family session times").check()
+    patient_page.get_by_label("On a date I choose").check()
+    patient_page.get_by_label("End date (if you chose a date)").fill("2027-03-01")
+    patient_page.get_by_label("Sign by typing your full name").fill("Jordan Rivera")
+    patient_page.get_by_label("I have read this consent and I understand it.").check()
+    patient_page.get_by_role("button", name="Sign and send invitation").click()
+    flash(patient_page, "Signed.")
+    nav(patient_page, "My family's access")
+    # One consent in force for Maria: the new one superseded the old.
+    revoke = patient_page.get_by_role("link", name=re.compile("Revoke"))
+    expect(revoke).to_have_count(1)
+    revoke.click()
+    expect(patient_page.get_by_text("Another consent")).to_have_count(0)
+    assert_accessible(patient_page)
+    patient_page.get_by_role("button", name="Yes, end their access now").click()
+    expect(patient_page.get_by_role("status")).to_contain_text("no longer has access")
+
+    page.goto("/family/")  # her sign-in sessions ended with the consent
+    heading(page, "Sign in")
+    sign_in(page, "maria.new@example.org", FAMILY_PASSWORD)
+    expect(page.get_by_text("Jordan")).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"^Your access ended on "))).to_be_visible()
+    with live_server.database() as session:
+        jordan_id = session.scalar(select(User.id).where(User.email == "jordan@example.org"))
+    response = page.goto(f"/family/patients/{jordan_id}")
+    assert response is not None and response.status == 404

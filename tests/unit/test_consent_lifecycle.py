@@ -511,3 +511,122 @@ def test_an_invitation_whose_consent_closed_is_never_sent_even_if_still_queued(
     mail.send_pending(now=now)
     row = _invitation_row()
     assert (row.status, row.last_error) == (OutboxStatus.CANCELLED, "consent ended")
+
+
+# --- The person, not the address (issue 16, point 2) ---------------------------------------
+
+
+def _change_email(user: User, new_address: str, now) -> None:
+    from familylink.services import accounts
+
+    accounts.request_email_change(user, password=factories.PASSWORD, new_email=new_address, now=now)
+    verify = db.session.scalar(
+        select(OutboxEmail).where(
+            OutboxEmail.kind == "email_change_verify", OutboxEmail.to_address == new_address
+        )
+    )
+    accounts.confirm_email_change(verify.text_body.split("/email-change/")[1].split()[0], now=now)
+
+
+def _invitations() -> int:
+    return db.session.scalar(
+        select(func.count(AccountToken.id)).where(
+            AccountToken.purpose == TokenPurpose.FAMILY_INVITE
+        )
+    )
+
+
+def test_accepting_binds_the_consent_to_the_person_once(app_ctx, create_user, people, now):
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    assert record.recipient_user_id == maria.id
+    other = create_user(Role.FAMILY, email="other@example.org")
+    record.recipient_user_id = other.id  # binding is once: never moved to someone else
+    with pytest.raises(ImmutableRecordError):
+        db.session.flush()
+
+
+def test_after_an_email_change_a_new_consent_to_the_new_address_supersedes_the_old(
+    app_ctx, people, now
+):
+    _, jordan, maria = people
+    old = _signed_and_linked(jordan, maria, now)
+    _change_email(maria, "maria.new@example.org", now)
+    new = consent.sign_consent(
+        jordan,
+        details(recipient_email="maria.new@example.org", scopes=["scheduling"]),
+        now=now + timedelta(days=1),
+    )
+    later = now + timedelta(days=2)
+    assert not consent.may_disclose(maria.id, jordan.id, "attendance", now=later)
+    assert consent.active_consent(maria.id, jordan.id, now=later).id == new.id
+    assert old.closure.reason == ClosureReason.SUPERSEDED and new.supersedes_id == old.id
+    assert new.recipient_user_id == maria.id
+    assert _invitations() == 1  # already linked: no second invitation
+    consent.revoke_consent(jordan, new.id, now=later)
+    assert not consent.may_disclose(maria.id, jordan.id, None, now=later)
+
+
+def test_a_consent_to_a_members_old_address_does_not_reach_them(app_ctx, people, now):
+    _, jordan, maria = people
+    mine = _signed_and_linked(jordan, maria, now)
+    _change_email(maria, "maria.new@example.org", now)
+    stranger = consent.sign_consent(
+        jordan,
+        details(recipient_email="maria@example.org", scopes=["scheduling", "progress"]),
+        now=now + timedelta(days=1),
+    )
+    later = now + timedelta(days=2)
+    # Whoever holds the old address now is invited; Maria's own consent is untouched.
+    assert not consent.may_disclose(maria.id, jordan.id, "progress", now=later)
+    assert consent.active_consent(maria.id, jordan.id, now=later).id == mine.id
+    assert mine.closure is None
+    assert stranger.recipient_user_id is None and _invitations() == 2
+
+
+def test_accepting_a_newer_consent_after_an_email_change_leaves_one_in_force(app_ctx, people, now):
+    _, jordan, maria = people
+    old = _signed_and_linked(jordan, maria, now)
+    new = consent.sign_consent(
+        jordan,
+        details(recipient_email="maria.new@example.org", scopes=["scheduling"]),
+        now=now + timedelta(hours=1),
+    )
+    _change_email(maria, "maria.new@example.org", now + timedelta(hours=2))
+    consent.accept_invitation(
+        _invitation_token("maria.new@example.org"), maria, now=now + timedelta(hours=3)
+    )
+    later = now + timedelta(days=1)
+    assert not consent.may_disclose(maria.id, jordan.id, "attendance", now=later)
+    assert consent.active_consent(maria.id, jordan.id, now=later).id == new.id
+    assert old.closure.reason == ClosureReason.SUPERSEDED
+    assert new.recipient_user_id == maria.id
+    assert consent.other_grants(new, now=later) == []
+
+
+def test_an_invitation_to_the_old_address_stays_with_the_person(app_ctx, people, now):
+    _, jordan, maria = people
+    consent.sign_consent(jordan, details(), now=now)
+    raw = _invitation_token("maria@example.org")
+    _change_email(maria, "maria.new@example.org", now)
+    assert consent.family_standing(maria, now=now).invitation_waiting
+    # Nobody can take it by registering the address she left.
+    with pytest.raises(ValidationError):
+        consent.register_through_invitation(
+            raw, name="Someone", password="lantern orchard pebble", timezone="UTC", now=now
+        )
+    consent.accept_invitation(raw, maria, now=now)
+    assert consent.may_disclose(maria.id, jordan.id, "attendance", now=now)
+
+
+def test_an_invitation_kept_for_the_person_refuses_the_new_holder_of_the_old_address(
+    app_ctx, create_user, people, now
+):
+    _, jordan, maria = people
+    consent.sign_consent(jordan, details(), now=now)
+    raw = _invitation_token("maria@example.org")
+    _change_email(maria, "maria.new@example.org", now)
+    newcomer = create_user(Role.FAMILY, email="maria@example.org")
+    with pytest.raises(Conflict):
+        consent.accept_invitation(raw, newcomer, now=now)
+    assert _count(FamilyLink) == 0

@@ -366,7 +366,10 @@ def test_an_existing_account_is_linked_after_signing_in(app, client, auth, ids):
     auth.login("luis@example.org")
     assert client.get(link).status_code == 200
     assert client.post(link).status_code == 302
-    assert _count(app, FamilyLink, FamilyLink.recipient_email == "luis@example.org") == 1
+    with app.app_context():
+        luis = db.session.scalar(select(User).where(User.email == "luis@example.org"))
+    assert _count(app, FamilyLink, FamilyLink.family_user_id == luis.id) == 1
+    assert _count(app, ConsentRecord, ConsentRecord.recipient_user_id == luis.id) == 1
     # Single use.
     assert client.post(link).status_code == 400
 
@@ -419,3 +422,146 @@ def test_the_form_the_printable_copy_and_the_family_page_show_scope_explanations
     for scope in (Scope.SCHEDULING, Scope.ATTENDANCE):
         assert str(escape(scope.explanation)) in family_page
     assert str(escape(Scope.PROGRESS.explanation)) not in family_page
+
+
+# --- The person, not the address (issue 16, point 2) ---------------------------------------
+
+
+def _join_as_luis(app, client, auth, ids) -> int:
+    """Jordan consents (scheduling and attendance) to luis@, who registers from the link."""
+    _sign_for(client, auth, "luis@example.org")
+    link = _invitation_link(app, "luis@example.org")
+    form = {
+        "name": "Luis Rivera",
+        "password": "lantern orchard pebble",
+        "timezone": "America/Chicago",
+    }
+    assert client.post(link, data=form).status_code == 302
+    with app.app_context():
+        return db.session.scalar(select(User.id).where(User.email == "luis@example.org"))
+
+
+def _change_email(app, client, new_address: str) -> None:
+    """The signed-in person changes their address from the account page."""
+    data = {"new_email": new_address, "password": "lantern orchard pebble"}
+    assert client.post("/account/email", data=data).status_code == 302
+    with app.app_context():
+        verify = db.session.scalars(
+            select(OutboxEmail)
+            .where(OutboxEmail.kind == "email_change_verify", OutboxEmail.to_address == new_address)
+            .order_by(OutboxEmail.id.desc())
+        ).first()
+    token = verify.text_body.split("/email-change/")[1].split()[0]
+    assert client.post(f"/email-change/{token}").status_code == 302
+
+
+def _luis_seat(app, ids, luis_id: int) -> int:
+    from tests.booking_setup import add_appointment, create_session_types
+
+    with app.app_context():
+        private, _group = create_session_types()
+        therapist, patient = db.session.get(User, ids["lee"]), db.session.get(User, ids["jordan"])
+        luis = db.session.get(User, luis_id)
+        seat = add_appointment(
+            therapist,
+            patient,
+            luis,
+            private,
+            starts_at=NOON + timedelta(days=3),
+            booked_at=NOON - timedelta(hours=1),
+        )
+        return seat.id
+
+
+def test_after_an_email_change_a_new_consent_narrows_and_its_revocation_ends_access(
+    app, client, auth, ids
+):
+    luis_id = _join_as_luis(app, client, auth, ids)
+    seat_id = _luis_seat(app, ids, luis_id)
+    _change_email(app, client, "luis.new@example.org")
+    auth.logout()
+    # Jordan signs a narrower consent (scheduling only) to Luis's new address.
+    auth.login("jordan@example.org")
+    narrower = {**FORM, "recipient_email": "luis.new@example.org", "recipient_name": "Luis"}
+    del narrower["scope_attendance"]
+    assert client.post("/patient/consents/new", data=narrower).status_code == 302
+    auth.logout()
+    auth.login("luis.new@example.org", "lantern orchard pebble")
+    page = client.get(f"/family/patients/{ids['jordan']}").get_data(as_text=True)
+    assert Scope.SCHEDULING.label in page
+    assert Scope.ATTENDANCE.label not in page  # the new consent decides, not the old one
+    with app.app_context():
+        assert not consent.may_disclose(luis_id, ids["jordan"], Scope.ATTENDANCE, now=NOON)
+        newest = db.session.scalars(select(ConsentRecord).order_by(ConsentRecord.id.desc())).first()
+    auth.logout()
+    # Jordan revokes the new consent: Luis's access is really gone.
+    auth.login("jordan@example.org")
+    assert client.post(f"/patient/consents/{newest.id}/revoke").status_code == 302
+    auth.logout()
+    auth.login("luis.new@example.org", "lantern orchard pebble")
+    assert client.get(f"/family/patients/{ids['jordan']}").status_code == 404
+    assert client.get(f"/booking/{seat_id}").status_code == 404
+    assert "Jordan" not in client.get("/family/").get_data(as_text=True)
+    with app.app_context():
+        assert not consent.may_disclose(luis_id, ids["jordan"], None, now=NOON)
+
+
+def test_revoking_warns_while_another_consent_still_grants_access_and_says_which(
+    app, client, auth, ids
+):
+    with app.app_context():
+        jordan, maria = db.session.get(User, ids["jordan"]), db.session.get(User, ids["maria"])
+        # Two consents in force for one person (as existing data may hold after migrating).
+        other = create_consent(jordan, maria, scopes=("scheduling",), now=NOON - timedelta(days=2))
+        db.session.commit()
+        other_id = other.id
+    auth.login("jordan@example.org")
+    page = client.get(f"/patient/consents/{ids['consent']}/revoke").get_data(as_text=True)
+    assert "Another consent, signed on" in page and "still lets Maria Rivera see" in page
+    assert f"/patient/consents/{other_id}/revoke" in page
+    response = client.post(f"/patient/consents/{ids['consent']}/revoke", follow_redirects=True)
+    said = response.get_data(as_text=True)
+    assert "no longer has access" not in said
+    assert "another consent, signed on" in said and "family session times" in said
+    auth.logout()
+    auth.login("maria@example.org")
+    assert client.get(f"/family/patients/{ids['jordan']}").status_code == 200
+    auth.logout()
+    # Revoking the last one says access is gone, and it is.
+    auth.login("jordan@example.org")
+    page = client.get(f"/patient/consents/{other_id}/revoke").get_data(as_text=True)
+    assert "Another consent" not in page
+    response = client.post(f"/patient/consents/{other_id}/revoke", follow_redirects=True)
+    assert "Maria Rivera no longer has access" in response.get_data(as_text=True)
+    auth.logout()
+    auth.login("maria@example.org")
+    assert client.get(f"/family/patients/{ids['jordan']}").status_code == 404
+
+
+def test_an_invitation_pending_at_an_email_change_is_accepted_at_the_new_address(
+    app, client, auth, ids
+):
+    with app.app_context():
+        create_user(Role.FAMILY, email="luis@example.org")
+        db.session.commit()
+    _sign_for(client, auth, "luis@example.org")
+    link = _invitation_link(app, "luis@example.org")
+    auth.login("luis@example.org")
+    data = {"new_email": "luis.new@example.org", "password": PASSWORD}
+    assert client.post("/account/email", data=data).status_code == 302
+    with app.app_context():
+        verify = db.session.scalar(
+            select(OutboxEmail).where(OutboxEmail.kind == "email_change_verify")
+        )
+    token = verify.text_body.split("/email-change/")[1].split()[0]
+    assert client.post(f"/email-change/{token}").status_code == 302
+    auth.logout()
+    # Signed out, the link asks for the account, and registering the old address fails.
+    page = client.get(link).get_data(as_text=True)
+    assert "kept for the account" in page and "Create account and accept" not in page
+    form = {"name": "Someone", "password": "lantern orchard pebble", "timezone": "UTC"}
+    assert client.post(link, data=form).status_code != 302
+    assert _count(app, User, User.email == "luis@example.org") == 0
+    auth.login("luis.new@example.org")
+    assert client.post(link).status_code == 302
+    assert "Jordan" in client.get("/family/").get_data(as_text=True)

@@ -41,6 +41,7 @@ from familylink.services.consent.records import (
     family_contacts,
     family_overview,
     family_standing,
+    other_grants,
     printable,
 )
 from familylink.services.consent.signing import (
@@ -98,6 +99,7 @@ __all__ = [
     "link_family_member",
     "linked_patients",
     "may_disclose",
+    "other_grants",
     "pairs_with_scope",
     "patient_for_family",
     "printable",

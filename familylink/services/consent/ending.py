@@ -56,11 +56,12 @@ def end_family_access(
     """
     records.close_consent(consent, reason, now=now, by=actor, method=method, note=note)
     patient = db.session.get(User, consent.patient_id)
+    # The person it was bound to when they accepted it, whatever their address is now.
     members = list(
         db.session.scalars(
             select(FamilyLink.family_user_id).where(
                 FamilyLink.patient_id == consent.patient_id,
-                FamilyLink.recipient_email == consent.recipient_email,
+                FamilyLink.family_user_id == consent.recipient_user_id,
             )
         )
     )

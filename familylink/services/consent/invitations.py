@@ -29,7 +29,8 @@ def invitation(raw_token: str | None, *, now: datetime) -> tuple[AccountToken, C
     if consent is None or consent.recipient_email != token.email:
         raise InvalidToken(tokens.EXPIRED_OR_INVALID)
     patient = db.session.get(User, consent.patient_id)
-    # A renewal may have superseded the consent the link named: any active one will do.
+    # A renewal may have superseded the consent the link named: any active one to that
+    # address that nobody has accepted yet will do.
     open_ones = records.open_consents_to(patient.id, token.email)
     if not any(access.is_active(c, patient, now) for c in open_ones):
         raise InvalidToken(tokens.EXPIRED_OR_INVALID)
@@ -37,9 +38,15 @@ def invitation(raw_token: str | None, *, now: datetime) -> tuple[AccountToken, C
 
 
 def check_addressee(user: User, token: AccountToken, consent: ConsentRecord, *, now) -> None:
-    """Conflict (audited) unless `user` is a family member signed in at the invited address:
-    an invitation is for the person it was sent to, never for whoever holds the link."""
-    if user.email.lower() != token.email or user.role != Role.FAMILY:
+    """Conflict (audited) unless `user` is the family member it was sent to: signed in at the
+    invited address, or the person who held that address when it was sent and has changed
+    it since (the email change kept the invitation theirs, `token.user_id`). An invitation is
+    for the person it was sent to, never for whoever holds the link."""
+    if token.user_id is not None:
+        addressee = user.id == token.user_id
+    else:
+        addressee = user.email.lower() == token.email
+    if not addressee or user.role != Role.FAMILY:
         audit.record(
             "consent.invitation_refused",
             actor=user,
@@ -64,7 +71,7 @@ def register_through_invitation(
 ) -> User:
     """Create the invited family member's account and link it; the link proves the address."""
     token, consent = invitation(raw_token, now=now)
-    if accounts.find_user_by_email(token.email) is not None:
+    if token.user_id is not None or accounts.find_user_by_email(token.email) is not None:
         raise ValidationError(
             "You already have an account with this address. Sign in to accept the invitation."
         )
@@ -90,7 +97,8 @@ def register_through_invitation(
 
 
 def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> FamilyLink:
-    """Join the family member to the patient (once); the consent decides what they see."""
+    """Join the family member to the patient (once) and bind to them the open consents to
+    the invited address; the newest consent of theirs decides what they see."""
     link = db.session.scalar(
         select(FamilyLink).where(
             FamilyLink.patient_id == consent.patient_id, FamilyLink.family_user_id == user.id
@@ -100,11 +108,11 @@ def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> 
         link = FamilyLink(
             patient_id=consent.patient_id,
             family_user_id=user.id,
-            recipient_email=user.email.lower(),
             linked_at=now,
         )
         db.session.add(link)
         db.session.flush()
+    records.bind_to_person(user, consent.patient_id, consent.recipient_email, now=now)
     audit.record(
         "consent.invitation_accepted",
         actor=user,

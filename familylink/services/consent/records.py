@@ -13,9 +13,9 @@ from familylink.extensions import db
 from familylink.models import (
     AccountToken,
     AuditEvent,
+    ClosureReason,
     ConsentClosure,
     ConsentRecord,
-    FamilyLink,
     TokenPurpose,
     User,
 )
@@ -27,18 +27,77 @@ from familylink.services.consent.wording import (
 )
 
 
-def open_consents_to(patient_id: int, email: str) -> list[ConsentRecord]:
+def open_consents_to(
+    patient_id: int, email: str | None, user_id: int | None = None
+) -> list[ConsentRecord]:
+    """The patient's open consents to one person, newest first: those bound to `user_id`,
+    and those to `email` that nobody has accepted yet (one bound to someone else who once
+    held that address is theirs, not this person's)."""
+    for_person = []
+    if email is not None:
+        for_person.append(
+            and_(
+                ConsentRecord.recipient_user_id.is_(None),
+                ConsentRecord.recipient_email == email.lower(),
+            )
+        )
+    if user_id is not None:
+        for_person.append(ConsentRecord.recipient_user_id == user_id)
+    if not for_person:
+        return []
     return list(
         db.session.scalars(
             select(ConsentRecord)
             .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
             .where(
                 ConsentRecord.patient_id == patient_id,
-                ConsentRecord.recipient_email == email.lower(),
+                or_(*for_person),
                 ConsentClosure.id.is_(None),
             )
+            .order_by(ConsentRecord.signed_at.desc(), ConsentRecord.id.desc())
         )
     )
+
+
+def supersede(old: ConsentRecord, by: ConsentRecord, *, now: datetime, actor: User) -> None:
+    """Close `old` because `by` replaces it for the same person: a closure row and its audit
+    row, nothing else (what `by` grants goes on; it is not an end of access)."""
+    close_consent(old, ClosureReason.SUPERSEDED, now=now, by=actor)
+    audit.record(
+        "consent.superseded",
+        actor=actor,
+        obj=old,
+        patient_id=old.patient_id,
+        detail={"by_consent": by.id},
+        now=now,
+    )
+
+
+def bind_to_person(user: User, patient_id: int, email: str, *, now: datetime) -> list:
+    """On acceptance: the patient's open consents to `email` that nobody has accepted become
+    `user`'s, and the newest of all their open consents from that patient supersedes the
+    others (one consent in force per person and patient). Returns the bound ones."""
+    bound = [c for c in open_consents_to(patient_id, email) if c.recipient_user_id is None]
+    for record in bound:
+        record.recipient_user_id = user.id
+    db.session.flush()
+    newest, *older = open_consents_to(patient_id, None, user.id) or [None]
+    for old in older:
+        supersede(old, newest, now=now, actor=user)
+    return bound
+
+
+def other_grants(consent: ConsentRecord, *, now: datetime) -> list[ConsentRecord]:
+    """The patient's other consents still in force for the person `consent` is bound to,
+    newest first: what still lets them see the patient once `consent` ends."""
+    if consent.recipient_user_id is None:
+        return []
+    patient = db.session.get(User, consent.patient_id)
+    return [
+        other
+        for other in open_consents_to(consent.patient_id, None, consent.recipient_user_id)
+        if other.id != consent.id and access.is_active(other, patient, now)
+    ]
 
 
 def close_consent(
@@ -167,12 +226,8 @@ def family_standing(member: User, *, now: datetime) -> FamilyStanding:
     ends = []
     for consent, patient in db.session.execute(
         select(ConsentRecord, User)
-        .join(FamilyLink, FamilyLink.patient_id == ConsentRecord.patient_id)
         .join(User, User.id == ConsentRecord.patient_id)
-        .where(
-            FamilyLink.family_user_id == member.id,
-            FamilyLink.recipient_email == ConsentRecord.recipient_email,
-        )
+        .where(ConsentRecord.recipient_user_id == member.id)
     ).all():
         if consent.closure is not None and consent.closure.reason != "superseded":
             ends.append(consent.closure.closed_at)
@@ -182,7 +237,8 @@ def family_standing(member: User, *, now: datetime) -> FamilyStanding:
         select(AccountToken.id)
         .where(
             AccountToken.purpose == TokenPurpose.FAMILY_INVITE,
-            AccountToken.email == member.email.lower(),
+            # sent to their address, or to the one they had when it was sent
+            or_(AccountToken.email == member.email.lower(), AccountToken.user_id == member.id),
             AccountToken.used_at.is_(None),
             AccountToken.expires_at > now,
         )

@@ -1,6 +1,7 @@
 """Signing a consent (the patient, in the portal) and recording one signed on paper (their
 therapist): every element §2.31 requires is checked; a change or renewal is a new record that
-supersedes the open one to the same person; a new person is sent an invitation."""
+supersedes the open ones to the same person (the linked family member who holds that
+address now, or the address while nobody has accepted); a new person is sent an invitation."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import (
-    ClosureReason,
     ConsentRecord,
     ExpiryKind,
     FamilyLink,
@@ -169,11 +169,13 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
     }
 
 
-def _link_for(patient_id: int, email: str) -> FamilyLink | None:
+def _linked_person(patient_id: int, email: str) -> User | None:
+    """The family member already joined to the patient who holds `email` now, if any: a
+    renewal (or a new consent after their email change) is theirs at once, no invitation."""
     return db.session.scalar(
-        select(FamilyLink).where(
-            FamilyLink.patient_id == patient_id, FamilyLink.recipient_email == email.lower()
-        )
+        select(User)
+        .join(FamilyLink, FamilyLink.family_user_id == User.id)
+        .where(FamilyLink.patient_id == patient_id, func.lower(User.email) == email.lower())
     )
 
 
@@ -191,7 +193,11 @@ def _create(
     attested: bool = False,
 ) -> ConsentRecord:
     program = get_program()
-    previous = records.open_consents_to(patient.id, columns["recipient_email"])
+    person = _linked_person(patient.id, columns["recipient_email"])
+    # Every open consent to the same person: bound to them, or to the address unaccepted.
+    previous = records.open_consents_to(
+        patient.id, columns["recipient_email"], person.id if person else None
+    )
     consent = ConsentRecord(
         patient_id=patient.id,
         patient_name=patient.name,
@@ -212,6 +218,7 @@ def _create(
         user_agent=(user_agent or None) and user_agent[:300],
         supersedes_id=previous[0].id if previous else None,
         episode_id=getattr(episode_in_force(patient.id, signed_at), "id", None),
+        recipient_user_id=person.id if person else None,
         created_at=now,
         **{k: v for k, v in columns.items()},
     )
@@ -219,16 +226,8 @@ def _create(
     db.session.flush()
     # A change or renewal is a new record: the one it replaces is closed, never edited.
     for old in previous:
-        records.close_consent(old, ClosureReason.SUPERSEDED, now=now, by=actor)
-        audit.record(
-            "consent.superseded",
-            actor=actor,
-            obj=old,
-            patient_id=patient.id,
-            detail={"by_consent": consent.id},
-            now=now,
-        )
-    if _link_for(patient.id, consent.recipient_email) is None:
+        records.supersede(old, consent, now=now, actor=actor)
+    if person is None:
         _send_invitation(consent, patient, now=now, actor=actor)
     return consent
 
@@ -274,7 +273,7 @@ def sign_consent(
     ip: str | None = None,
     user_agent: str | None = None,
 ) -> ConsentRecord:
-    """The patient signs in the portal; any open consent to the same address is superseded.
+    """The patient signs in the portal; any open consent to the same person is superseded.
 
     Raises ValidationError (with the field) when an element is missing; nothing is stored.
     """
