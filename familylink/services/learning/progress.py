@@ -39,35 +39,37 @@ class AssignedReading:
 
 def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
     """Released readings for this family member, only about patients whose consent is active
-    now; showing them is a disclosure, so each patient's is audited."""
-    readings = []
-    for patient, _consent in access.linked_patients(member, now=now):
-        rows = db.session.scalars(
-            select(Assignment)
-            .where(
-                Assignment.family_user_id == member.id,
-                Assignment.patient_id == patient.id,
-                Assignment.released_at.is_not(None),
-                Assignment.stopped_at.is_(None),
-            )
-            .order_by(Assignment.released_at.desc(), Assignment.id)
-        ).all()
-        rows = [a for a in rows if a.module.published]
-        if not rows:
-            continue
+    now, newest first; showing them is a disclosure, so each patient's is audited. One query
+    for the readings however many patients."""
+    patients = {p.id: p for p, _consent in access.linked_patients(member, now=now)}
+    if not patients:
+        return []
+    rows = db.session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.family_user_id == member.id,
+            Assignment.patient_id.in_(patients),
+            Assignment.released_at.is_not(None),
+            Assignment.stopped_at.is_(None),
+        )
+        .order_by(Assignment.released_at.desc(), Assignment.id)
+    ).all()
+    rows = [a for a in rows if a.module.published]
+    for patient_id in sorted({a.patient_id for a in rows}):
         audit.record(
             "disclosure.viewed",
             actor=member,
-            patient_id=patient.id,
+            patient_id=patient_id,
             recipient_id=member.id,
             detail={"what": "reading assignments"},
             now=now,
         )
-        readings.extend(
-            AssignedReading(a.module, patient.id, patient.first_name, a.note, a.released_at)
-            for a in rows
+    return [
+        AssignedReading(
+            a.module, a.patient_id, patients[a.patient_id].first_name, a.note, a.released_at
         )
-    return readings
+        for a in rows
+    ]
 
 
 @dataclass
