@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -13,6 +14,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from familylink.forms import id_choice, number_field
 from familylink.services.learning import MAX_REFLECTION
+from familylink.web import as_id
 
 EVERYONE = "all"
 
@@ -27,6 +29,19 @@ class SearchForm(FlaskForm):
     )
 
 
+class ShareField(SelectField):
+    """Nobody (""), or the patient whose therapist may read the reflection; the choices are
+    set by the view, and a value outside them is refused by the service beside the field."""
+
+    def __init__(self, label, **kwargs):
+        super().__init__(label, choices=[], validate_choice=False, **kwargs)
+
+    def patient_id(self) -> int | None:
+        if not self.data:
+            return None
+        return as_id(self.data) or 0  # 0 is nobody's id: refused like any id not offered
+
+
 class ProgressForm(FlaskForm):
     completed = BooleanField("I have finished this reading")
     reflection = TextAreaField(
@@ -35,12 +50,21 @@ class ProgressForm(FlaskForm):
             Optional(),
             Length(max=MAX_REFLECTION, message=f"Use at most {MAX_REFLECTION} characters."),
         ],
-        description="Only you can read this, unless you tick the box below.",
+        description=_l("Only you can read this, unless you share it below."),
     )
-    share = BooleanField(
-        "Share my reflection with my loved one's therapist",
-        description="Your loved one never sees it. You can untick this at any time.",
+    share = ShareField(
+        _l("Share my reflection with"),
+        description=_l(
+            "Only the therapist you choose can read it; your loved one never sees it. "
+            "You can change this at any time."
+        ),
     )
+
+    def share_with(self, patients) -> None:
+        """Offer nobody, or the therapist of each of these patients."""
+        self.share.choices = [("", _l("Nobody: keep it private"))] + [
+            (str(p.id), _l("%(name)s's therapist", name=p.name)) for p in patients
+        ]
 
 
 class FamilyChoiceField(SelectField):

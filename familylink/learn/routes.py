@@ -1,6 +1,7 @@
 """Reading: the family library and module pages, therapists' assignments, admin editing."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -15,7 +16,15 @@ from familylink.learn.forms import (
 from familylink.models import Role
 from familylink.services import access, learning
 from familylink.services.errors import DomainError, NotFound, ValidationError
-from familylink.web import apply_error, back_on_refusal, request_now, role_required, run, submit
+from familylink.web import (
+    apply_error,
+    back_on_refusal,
+    query_id,
+    request_now,
+    role_required,
+    run,
+    submit,
+)
 
 bp = Blueprint("learn", __name__)
 
@@ -45,27 +54,33 @@ def library():
 @role_required(Role.FAMILY, Role.THERAPIST, Role.ADMIN)
 def module(slug):
     module = learning.published_module(slug)
-    form = None
-    if current_user.role == Role.FAMILY:
-        progress = learning.open_module(current_user, module, now=request_now())
-        form = ProgressForm(
-            data={
-                "completed": progress.completed_at is not None,
-                "reflection": progress.reflection or "",
-                "share": progress.reflection_shared,
-            }
-        )
-    return _module_page(module, form)
+    if current_user.role != Role.FAMILY:
+        return _module_page(module)
+    # ?patient= names the patient the reading is about (a link from their assignment).
+    reading = learning.open_module(
+        current_user, module, patient_id=query_id("patient"), now=request_now()
+    )
+    progress = reading.progress
+    form = ProgressForm(
+        data={
+            "completed": progress.completed_at is not None,
+            "reflection": progress.reflection or "",
+            "share": str(progress.patient_id) if progress.reflection_shared else "",
+        }
+    )
+    return _module_page(module, form, reading)
 
 
-def _module_page(module, form, status=200):
-    progress = learning.progress_for(current_user, module) if form is not None else None
+def _module_page(module, form=None, reading=None, status=200):
+    if form is not None:
+        form.share_with(reading.share_choices)
     return render_template(
         "learn/module.html",
         module=module,
         body=Markup(module.body_html),  # noqa: S704  cleaned by nh3 when it was saved
         form=form,
-        progress=progress,
+        reading=reading,
+        progress=reading.progress if reading else None,
     ), status
 
 
@@ -73,21 +88,26 @@ def _module_page(module, form, status=200):
 @role_required(Role.FAMILY)
 def save_progress(slug):
     module = learning.published_module(slug)
+    patient_id, now = query_id("patient"), request_now()
     form = ProgressForm()
     done = submit(
         form,
         lambda f: learning.save_progress(
             current_user,
             module,
+            patient_id=patient_id,
             completed=f.completed.data,
             reflection=f.reflection.data,
-            share=f.share.data,
-            now=request_now(),
+            share_with=f.share.patient_id(),
+            now=now,
         ),
-        redirect_to=url_for("learn.module", slug=slug),
-        message="Saved.",
+        redirect_to=lambda p: url_for("learn.module", slug=slug, patient=p.patient_id),
+        message=_("Saved."),
     )
-    return done if done is not None else _module_page(module, form, 400)
+    if done is not None:
+        return done
+    reading = learning.reading(current_user, module, patient_id=patient_id, now=now)
+    return _module_page(module, form, reading, 400)
 
 
 # ---------------------------------------------------------------------------------------------

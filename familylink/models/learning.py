@@ -3,13 +3,25 @@
 A module's text lives in `LearningModule`; every text ever saved (from a content file or an
 admin edit) is a `ModuleVersion`, so any earlier text can be restored. An `Assignment` ties a
 module to one family member *about one patient* (it is patient-linked data); `ModuleProgress`
-is the family member's own reading record and private reflection.
+is the family member's reading record and private reflection, kept per (family member,
+patient, module): progress about a patient can reach that patient's therapist only, and a
+reading done on the member's own (no patient) reaches nobody.
 """
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
@@ -105,13 +117,28 @@ class Assignment(db.Model):
 
 
 class ModuleProgress(db.Model):
-    """A family member's reading of one module; the reflection is theirs alone unless shared."""
+    """A family member's reading of one module about one patient (or, with no patient, on
+    their own); the reflection is theirs alone unless shared with that patient's therapist."""
 
     __tablename__ = "module_progress"
-    __table_args__ = (UniqueConstraint("family_user_id", "module_id"),)
+    __table_args__ = (
+        UniqueConstraint("family_user_id", "patient_id", "module_id"),
+        # NULLs are distinct in a unique constraint: one reading of their own per module.
+        Index(
+            "uq_module_progress_own_reading",
+            "family_user_id",
+            "module_id",
+            unique=True,
+            sqlite_where=text("patient_id IS NULL"),
+            postgresql_where=text("patient_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     family_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The patient this reading is about (its assignment's, or the one the member chose to
+    # share with); None for a reading done on their own, which is shared with nobody.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

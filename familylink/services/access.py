@@ -393,6 +393,30 @@ def family_patients(
     return pairs
 
 
+def reading_patients(family_user: User, *, now: datetime, what: str | None) -> list[User]:
+    """The patients a family member's reading may be about, and so whose therapist a
+    reflection they share may reach: those whose consent to them is in force now (any
+    scope), by name. With `what`, listing them is a disclosure of each (audited)."""
+    if family_user.role != Role.FAMILY:
+        raise NotFound()
+    if what is None:
+        return [found for found, _consent in linked_patients(family_user, now=now)]
+    return [found for found, _consent in family_patients(family_user, now=now, what=what)]
+
+
+def reading_patient(family_user: User, patient_id: int, *, now: datetime, what: str) -> User:
+    """One of `reading_patients`, or NotFound (the refusal audited)."""
+    return patient_for_family(family_user, patient_id, scope=None, now=now, disclosure=what)[0]
+
+
+def reading_family(therapist: User, patient_id: int, *, now: datetime) -> tuple[User, list[User]]:
+    """The therapist's own patient, and the family members whose readings and shared
+    reflections about that patient the therapist may follow: those whose consent is in force
+    now. Readings about another patient, or done on the member's own, are never theirs."""
+    patient = therapist_patient(therapist, patient_id, now=now, what=None)
+    return patient, family_with_scope(patient, None, now=now)
+
+
 def seat(
     actor: User, seat_id: int, *, now: datetime, what: str | None, scope: Scope = Scope.SCHEDULING
 ):

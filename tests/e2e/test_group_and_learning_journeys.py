@@ -1,5 +1,6 @@
-"""Journeys around groups and reading: a full group's waitlist, and a module from the
-therapist's assignment to the family's "done" and back to the therapist's progress view.
+"""Journeys around groups and reading: a full group's waitlist, a module from the
+therapist's assignment to the family's "done" and back to the therapist's progress view, and
+reflections that reach only the therapist of the patient they are about.
 
 Each person has their own browser context (own cookies); every step is scanned with axe.
 """
@@ -165,3 +166,75 @@ def test_attendance_a_module_read_and_done_and_the_therapists_progress_view(
     row = lee.get_by_role("row").filter(has_text=title)
     expect(row.get_by_role("cell").nth(4)).not_to_have_text("not yet")
     assert_accessible(lee)
+
+
+def test_a_reflection_reaches_only_the_therapist_of_the_patient_it_is_about(
+    page: Page, live_server, new_context
+):
+    """Issue 16: Maria is linked to Jordan (Dr. Lee) and Casey (Dr. Patel). Her reflection on
+    the reading assigned about Jordan reaches Dr. Lee only; a reading she chose herself reaches
+    the therapist she picks, and nobody until she does."""
+    live_server.clock.set(NOON)
+    with live_server.database():
+        from familylink.services import learning
+
+        learning.load_modules(now=NOON)
+        lee = factories.create_user(Role.THERAPIST, name="Dr. Grace Lee", email="lee@example.org")
+        patel = factories.create_user(
+            Role.THERAPIST, name="Dr. Ravi Patel", email="patel@example.org"
+        )
+        jordan = factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=lee)
+        casey = factories.create_user(Role.PATIENT, name="Casey Nguyen", therapist=patel)
+        maria = factories.create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+        factories.create_consent(jordan, maria, now=NOON)
+        factories.create_consent(casey, maria, now=NOON, relationship="Aunt")
+        first, second = learning.all_modules()[:2]
+        learning.assign_modules(
+            therapist=lee,
+            patient_id=jordan.id,
+            family_user_id=maria.id,
+            module_ids=[first.id],
+            note=None,
+            now=NOON,
+        )
+        assigned, chosen = first.title, second.title
+        jordan_id, casey_id = jordan.id, casey.id
+
+    sign_in(page, "maria@example.org")
+    nav(page, "Reading")
+    care_team = page.get_by_role("region", name="From your care team")
+    expect(care_team.get_by_text("About Jordan")).to_be_visible()
+    care_team.get_by_role("link", name=assigned).click()
+    heading(page, assigned)
+    expect(page.get_by_text("A reading about Jordan")).to_be_visible()
+    page.get_by_label("Your reflection (private)").fill("Holidays worry me.")
+    page.get_by_label("Share my reflection with").select_option("Jordan Rivera's therapist")
+    page.get_by_role("button", name="Save").click()
+    flash(page, "Saved.")
+    assert_accessible(page)
+
+    page.goto("/learn/")
+    page.get_by_role("link", name=chosen).first.click()
+    heading(page, chosen)
+    expect(page.get_by_text("A reading of your own")).to_be_visible()
+    page.get_by_label("Your reflection (private)").fill("I should ask Casey first.")
+    page.get_by_role("button", name="Save").click()  # shared with nobody by default
+    flash(page, "Saved.")
+    patel_tab = _tab(new_context, live_server, "patel@example.org")
+    patel_tab.goto(f"/learn/therapist/patients/{casey_id}")
+    heading(patel_tab, "Family reading: Casey Nguyen")
+    expect(patel_tab.get_by_text("Holidays worry me.")).to_have_count(0)
+    expect(patel_tab.get_by_text("I should ask Casey first.")).to_have_count(0)
+
+    page.get_by_label("Share my reflection with").select_option("Casey Nguyen's therapist")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("A reading about Casey")).to_be_visible()
+
+    patel_tab.reload()
+    expect(patel_tab.get_by_text("I should ask Casey first.")).to_be_visible()
+    expect(patel_tab.get_by_text("Holidays worry me.")).to_have_count(0)
+    assert_accessible(patel_tab)
+    lee_tab = _tab(new_context, live_server, "lee@example.org")
+    lee_tab.goto(f"/learn/therapist/patients/{jordan_id}")
+    expect(lee_tab.get_by_text("Holidays worry me.")).to_be_visible()
+    expect(lee_tab.get_by_text("I should ask Casey first.")).to_have_count(0)

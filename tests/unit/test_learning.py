@@ -433,10 +433,18 @@ def _rows(people, now):
 
 def test_the_therapist_sees_opened_and_completed(modules, people, now):
     _assign(modules, people, now)
-    learning.open_module(people["family"], modules[0], now=now + timedelta(hours=1))
+    learning.open_module(
+        people["family"], modules[0], patient_id=people["patient"].id, now=now + timedelta(hours=1)
+    )
     done_at = now + timedelta(hours=2)
     learning.save_progress(
-        people["family"], modules[0], completed=True, reflection="", share=False, now=done_at
+        people["family"],
+        modules[0],
+        patient_id=people["patient"].id,
+        completed=True,
+        reflection="",
+        share_with=None,
+        now=done_at,
     )
     (row,) = _rows(people, now)
     assert row.opened_at == now + timedelta(hours=1)
@@ -446,7 +454,13 @@ def test_the_therapist_sees_opened_and_completed(modules, people, now):
 def test_a_private_reflection_is_not_shown_to_the_therapist(modules, people, now):
     _assign(modules, people, now)
     learning.save_progress(
-        people["family"], modules[0], completed=True, reflection="my secret", share=False, now=now
+        people["family"],
+        modules[0],
+        patient_id=people["patient"].id,
+        completed=True,
+        reflection="my secret",
+        share_with=None,
+        now=now,
     )
     assert [r.shared_reflection for r in _rows(people, now)] == [None]
 
@@ -454,7 +468,13 @@ def test_a_private_reflection_is_not_shown_to_the_therapist(modules, people, now
 def test_a_shared_reflection_is_shown_to_the_therapist(modules, people, now):
     _assign(modules, people, now)
     learning.save_progress(
-        people["family"], modules[0], completed=False, reflection="thoughts", share=True, now=now
+        people["family"],
+        modules[0],
+        patient_id=people["patient"].id,
+        completed=False,
+        reflection="thoughts",
+        share_with=people["patient"].id,
+        now=now,
     )
     assert [r.shared_reflection for r in _rows(people, now)] == ["thoughts"]
 
@@ -463,7 +483,13 @@ def test_unsharing_hides_the_reflection_again(modules, people, now):
     _assign(modules, people, now)
     for share in (True, False):
         learning.save_progress(
-            people["family"], modules[0], completed=False, reflection="x", share=share, now=now
+            people["family"],
+            modules[0],
+            patient_id=people["patient"].id,
+            completed=False,
+            reflection="x",
+            share_with=people["patient"].id if share else None,
+            now=now,
         )
     assert [r.shared_reflection for r in _rows(people, now)] == [None]
 
@@ -471,10 +497,122 @@ def test_unsharing_hides_the_reflection_again(modules, people, now):
 def test_the_reflection_never_enters_the_audit_log(modules, people, now):
     _assign(modules, people, now)
     learning.save_progress(
-        people["family"], modules[0], completed=True, reflection="very private", share=True, now=now
+        people["family"],
+        modules[0],
+        patient_id=people["patient"].id,
+        completed=True,
+        reflection="very private",
+        share_with=people["patient"].id,
+        now=now,
     )
     details = db.session.scalars(select(AuditEvent.detail)).all()
     assert "very private" not in repr(details)
+
+
+# --- Progress belongs to (family member, patient, module): issue 16 --------------------------
+
+
+def _linked_to_both(people, now):
+    """F is linked to P (Dr. A) and to Q (Dr. B); the first module is assigned for P only."""
+    create_consent(people["other_patient"], people["family"], now=now, relationship="Aunt")
+
+
+def _shared_rows(people, therapist, patient, now):
+    (family,) = learning.family_progress(people[therapist], people[patient].id, now=now)
+    return [(r.module.slug, r.shared_reflection) for r in family.rows]
+
+
+def test_a_reflection_about_one_patient_never_reaches_the_other_patients_therapist(
+    modules, people, now
+):
+    _linked_to_both(people, now)
+    _assign(modules, people, now)
+    learning.save_progress(
+        people["family"],
+        modules[0],
+        patient_id=people["patient"].id,
+        completed=True,
+        reflection="about P",
+        share_with=people["patient"].id,
+        now=now,
+    )
+    assert _shared_rows(people, "other_therapist", "other_patient", now) == []
+    assert _shared_rows(people, "therapist", "patient", now) == [(modules[0].slug, "about P")]
+
+
+def test_a_reading_of_ones_own_is_shared_with_nobody(modules, people, now):
+    _linked_to_both(people, now)
+    reading = learning.open_module(people["family"], modules[1], now=now)
+    assert reading.patient is None and reading.progress.patient_id is None
+    assert {p.id for p in reading.share_choices} == {
+        people["patient"].id,
+        people["other_patient"].id,
+    }
+    learning.save_progress(
+        people["family"], modules[1], completed=True, reflection="mine", share_with=None, now=now
+    )
+    assert _shared_rows(people, "therapist", "patient", now) == []
+    assert _shared_rows(people, "other_therapist", "other_patient", now) == []
+
+
+def test_sharing_a_reading_of_ones_own_makes_it_about_the_chosen_patient(modules, people, now):
+    _linked_to_both(people, now)
+    learning.open_module(people["family"], modules[1], now=now - timedelta(hours=1))
+    progress = learning.save_progress(
+        people["family"],
+        modules[1],
+        completed=False,
+        reflection="for Q",
+        share_with=people["other_patient"].id,
+        now=now,
+    )
+    assert progress.patient_id == people["other_patient"].id
+    assert progress.opened_at == now - timedelta(hours=1)  # the notes moved, opening kept
+    assert learning.progress_for(people["family"], modules[1], None) is None
+    assert _shared_rows(people, "other_therapist", "other_patient", now) == [
+        (modules[1].slug, "for Q")
+    ]
+    assert _shared_rows(people, "therapist", "patient", now) == []
+
+
+@pytest.mark.parametrize("whom", ["other_patient", "stranger", "therapist"])
+def test_a_reading_about_a_patient_shares_with_that_patients_therapist_only(
+    modules, people, now, whom
+):
+    _linked_to_both(people, now)
+    with pytest.raises(ValidationError) as refused:
+        learning.save_progress(
+            people["family"],
+            modules[0],
+            patient_id=people["patient"].id,
+            completed=False,
+            reflection="x",
+            share_with=people[whom].id,
+            now=now,
+        )
+    assert refused.value.field == "share"
+
+
+def test_a_reading_about_a_patient_without_consent_is_not_found(modules, people, now):
+    with pytest.raises(NotFound):
+        learning.open_module(
+            people["family"], modules[0], patient_id=people["other_patient"].id, now=now
+        )
+
+
+def test_a_shared_reflection_is_hidden_once_the_consent_ends(modules, people, now):
+    _assign(modules, people, now)
+    learning.save_progress(
+        people["family"],
+        modules[0],
+        patient_id=people["patient"].id,
+        completed=False,
+        reflection="while consented",
+        share_with=people["patient"].id,
+        now=now,
+    )
+    later = now + timedelta(days=400)  # past the consent's end
+    assert learning.family_progress(people["therapist"], people["patient"].id, now=later) == []
 
 
 def test_another_therapist_cannot_see_progress(modules, people, now):

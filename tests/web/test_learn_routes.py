@@ -212,12 +212,14 @@ def _assign_boundaries(client, auth, world):
     auth.logout()
 
 
-def _reflect(client, auth, share: bool):
+def _reflect(client, auth, world, share: bool):
+    """Maria's notes on the reading about Jordan (opened from its assignment)."""
     auth.login("maria@example.org")
     data = {"completed": "y", "reflection": "I keep saying yes when I mean no."}
-    if share:
-        data["share"] = "y"
-    response = client.post("/learn/modules/boundaries/progress", data=data)
+    data["share"] = str(world["jordan"]) if share else ""
+    response = client.post(
+        f"/learn/modules/boundaries/progress?patient={world['jordan']}", data=data
+    )
     assert response.status_code == 302
     auth.logout()
 
@@ -231,7 +233,7 @@ def _therapist_page(client, auth, world):
 
 def test_the_therapist_sees_completion_but_not_a_private_reflection(client, auth, world):
     _assign_boundaries(client, auth, world)
-    _reflect(client, auth, share=False)
+    _reflect(client, auth, world, share=False)
     page = _therapist_page(client, auth, world)
     row = page.split("Boundaries you can keep")[1].split("</tr>")[0]
     assert row.count("not yet") == 0  # opened and completed both have dates
@@ -240,22 +242,22 @@ def test_the_therapist_sees_completion_but_not_a_private_reflection(client, auth
 
 def test_the_therapist_sees_a_shared_reflection(client, auth, world):
     _assign_boundaries(client, auth, world)
-    _reflect(client, auth, share=True)
+    _reflect(client, auth, world, share=True)
     assert "I keep saying yes" in _therapist_page(client, auth, world)
 
 
 def test_the_patient_never_sees_a_reflection(client, auth, world):
     _assign_boundaries(client, auth, world)
-    _reflect(client, auth, share=True)
+    _reflect(client, auth, world, share=True)
     auth.login("jordan@example.org")
     for path in ("/patient/", "/learn/", f"/learn/therapist/patients/{world['jordan']}"):
         assert "I keep saying yes" not in client.get(path).get_data(as_text=True)
 
 
 def test_the_family_member_sees_their_own_reflection(client, auth, world):
-    _reflect(client, auth, share=False)
+    _reflect(client, auth, world, share=False)
     auth.login("maria@example.org")
-    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
+    page = client.get(f"/learn/modules/boundaries?patient={world['jordan']}").get_data(as_text=True)
     assert "I keep saying yes" in page and "You finished this on" in page
 
 
@@ -278,6 +280,125 @@ def test_a_too_long_reflection_is_refused_beside_the_field(app, client, auth, wo
     assert response.status_code == 400
     assert "Use at most 5000 characters." in response.get_data(as_text=True)
     assert _count(app, ModuleProgress, ModuleProgress.reflection.is_not(None)) == 0
+
+
+# --- Readings belong to (family member, patient, module): issue 16 ----------------------------
+
+SECRET = "I worry about the holidays."
+
+
+def _consent_casey_to_maria(app, world):
+    """Maria is linked to two patients of two therapists: Jordan (Dr. Lee), Casey (Dr. Patel)."""
+    with app.app_context():
+        casey, maria = db.session.get(User, world["casey"]), db.session.get(User, world["maria"])
+        create_consent(casey, maria, now=NOON, relationship="Aunt")
+        db.session.commit()
+
+
+def _page_of(client, auth, email, patient_id):
+    auth.login(email)
+    page = client.get(f"/learn/therapist/patients/{patient_id}").get_data(as_text=True)
+    auth.logout()
+    return page
+
+
+def test_a_reflection_shared_about_one_patient_never_reaches_the_other_patients_therapist(
+    app, client, auth, world
+):
+    _consent_casey_to_maria(app, world)
+    _assign_boundaries(client, auth, world)  # for Jordan only
+    auth.login("maria@example.org")
+    about_jordan = f"?patient={world['jordan']}"
+    assert client.get(f"/learn/modules/boundaries{about_jordan}").status_code == 200
+    response = client.post(
+        f"/learn/modules/boundaries/progress{about_jordan}",
+        data={"completed": "y", "reflection": SECRET, "share": str(world["jordan"])},
+    )
+    assert response.status_code == 302
+    auth.logout()
+    casey_page = _page_of(client, auth, "patel@example.org", world["casey"])
+    assert SECRET not in casey_page
+    assert "<td>Boundaries you can keep" not in casey_page
+    assert SECRET in _page_of(client, auth, "lee@example.org", world["jordan"])
+
+
+def test_the_assigned_reading_opens_about_its_patient(app, client, auth, world):
+    _assign_boundaries(client, auth, world)
+    auth.login("maria@example.org")
+    library = client.get("/learn/").get_data(as_text=True)
+    assert f"/learn/modules/boundaries?patient={world['jordan']}" in library
+    client.get(f"/learn/modules/boundaries?patient={world['jordan']}")
+    assert _count(app, ModuleProgress, ModuleProgress.patient_id == world["jordan"]) == 1
+    auth.logout()
+    row = _page_of(client, auth, "lee@example.org", world["jordan"]).split(
+        "Boundaries you can keep"
+    )[1]
+    assert row.split("</tr>")[0].count("not yet") == 1  # opened, not completed
+
+
+def test_a_reading_of_ones_own_asks_whose_therapist_may_read_the_reflection(
+    app, client, auth, world
+):
+    _consent_casey_to_maria(app, world)
+    _assign_boundaries(client, auth, world)
+    auth.login("maria@example.org")
+    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
+    select = page.split('name="share"')[1].split("</select>")[0]
+    options = re.findall(r'value="(\d*)"', select)
+    assert options[0] == "" and sorted(options[1:]) == sorted(
+        [str(world["jordan"]), str(world["casey"])]
+    )
+    # Kept private by default: it reaches nobody, and it is not Jordan's reading either.
+    client.post("/learn/modules/boundaries/progress", data={"reflection": SECRET, "share": ""})
+    response = client.post(
+        "/learn/modules/boundaries/progress",
+        data={"reflection": SECRET, "share": str(world["casey"])},
+    )
+    assert response.status_code == 302
+    assert response.location.endswith(f"/learn/modules/boundaries?patient={world['casey']}")
+    auth.logout()
+    assert SECRET in _page_of(client, auth, "patel@example.org", world["casey"])
+    assert SECRET not in _page_of(client, auth, "lee@example.org", world["jordan"])
+    assert _count(app, ModuleProgress) == 1  # the notes moved; nothing left behind
+
+
+def test_a_private_reading_of_ones_own_reaches_no_therapist(app, client, auth, world):
+    _consent_casey_to_maria(app, world)
+    auth.login("maria@example.org")
+    client.post(
+        "/learn/modules/boundaries/progress",
+        data={"completed": "y", "reflection": SECRET, "share": ""},
+    )
+    auth.logout()
+    for email, patient in (("lee@example.org", "jordan"), ("patel@example.org", "casey")):
+        page = _page_of(client, auth, email, world[patient])
+        assert SECRET not in page and "<td>Boundaries you can keep" not in page
+
+
+@pytest.mark.parametrize("share", ["casey", "drew", "12x"])
+def test_sharing_with_someone_not_offered_shows_a_message_and_changes_nothing(
+    app, client, auth, world, share
+):
+    """Maria is linked to Jordan only; on Jordan's reading only Jordan's therapist is offered."""
+    auth.login("maria@example.org")
+    response = client.post(
+        f"/learn/modules/boundaries/progress?patient={world['jordan']}",
+        data={"reflection": SECRET, "share": str(world.get(share, share))},
+    )
+    assert response.status_code == 400
+    assert "Choose a therapist from the list, or nobody." in response.get_data(as_text=True)
+    assert _count(app, ModuleProgress, ModuleProgress.reflection.is_not(None)) == 0
+
+
+def test_a_reading_about_a_patient_without_consent_is_404(app, client, auth, world):
+    auth.login("maria@example.org")
+    assert client.get(f"/learn/modules/boundaries?patient={world['casey']}").status_code == 404
+    response = client.post(
+        f"/learn/modules/boundaries/progress?patient={world['casey']}",
+        data={"reflection": SECRET, "share": str(world["casey"])},
+    )
+    assert response.status_code == 404
+    assert _count(app, ModuleProgress) == 0
 
 
 # --- Admin editing -----------------------------------------------------------------------------

@@ -10,10 +10,14 @@ from familylink.models import (
     Appointment,
     AppointmentAttendee,
     AppointmentFamily,
+    Assignment,
+    LearningModule,
+    ModuleProgress,
     Role,
     SessionType,
     User,
 )
+from familylink.services import learning
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
@@ -35,8 +39,9 @@ def _add_linked_patients(app, count: int) -> None:
     """Patients of THERAPIST, each with a consent to FAMILY (created on first call).
 
     Each patient also has a booked appointment from just before NOON (10 minutes apart) that FAMILY
-    and another family member of that patient attend, so the booking and calendar pages grow
-    with the data too.
+    and another family member of that patient attend, and a released reading about them that
+    FAMILY has opened and shared a reflection on, so the booking, calendar and reading pages
+    grow with the data too.
     """
     with app.app_context():
         therapist = db.session.scalar(select(User).where(User.email == THERAPIST))
@@ -45,9 +50,11 @@ def _add_linked_patients(app, count: int) -> None:
             therapist = create_user(Role.THERAPIST, email=THERAPIST)
             add_weekday_hours(therapist)
             create_session_types()
+            learning.load_modules(now=NOON)
         family = family or create_user(Role.FAMILY, email=FAMILY)
         private = db.session.scalar(select(SessionType).where(SessionType.capacity == 1))
         booked = db.session.query(Appointment).count()
+        module = db.session.scalar(select(LearningModule).order_by(LearningModule.id))
         for n in range(booked, booked + count):
             patient = create_user(Role.PATIENT, therapist=therapist, password=None)
             create_consent(patient, family, scopes=("scheduling", "attendance"))
@@ -67,6 +74,24 @@ def _add_linked_patients(app, count: int) -> None:
             db.session.add_all([appointment, seat])
             for person in (family, relative):
                 db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=NOON))
+            reading = {
+                "module_id": module.id,
+                "family_user_id": family.id,
+                "patient_id": patient.id,
+            }
+            db.session.add_all(
+                [
+                    Assignment(
+                        **reading,
+                        assigned_by_id=therapist.id,
+                        release_at=NOON,
+                        released_at=NOON,
+                    ),
+                    ModuleProgress(
+                        **reading, opened_at=NOON, reflection="shared", reflection_shared=True
+                    ),
+                ]
+            )
         db.session.commit()
 
 
@@ -75,8 +100,9 @@ def _ids(app) -> dict:
         family = db.session.scalar(select(User).where(User.email == FAMILY))
         seat = db.session.scalar(select(AppointmentFamily).order_by(AppointmentFamily.id))
         private = db.session.scalar(select(SessionType).where(SessionType.capacity == 1))
+        slug = db.session.scalar(select(LearningModule.slug).order_by(LearningModule.id))
         assert family is not None
-        return {"patient": seat.patient_id, "seat": seat.id, "private": private.id}
+        return {"patient": seat.patient_id, "seat": seat.id, "private": private.id, "slug": slug}
 
 
 def _queries_for(app, client, count_queries, path: str) -> int:
@@ -98,6 +124,10 @@ PAGES = [
     (FAMILY, "/booking/"),
     (THERAPIST, "/therapist/calendar?date=2026-11-18"),
     (THERAPIST, "/therapist/calendar?view=day&date=2026-11-18"),
+    # Reading: the family's list of assigned readings, one about a patient, the therapist's view.
+    (FAMILY, "/learn/"),
+    (FAMILY, "/learn/modules/{slug}?patient={patient}"),
+    (THERAPIST, "/learn/therapist/patients/{patient}"),
 ]
 SIGNED_IN_PAGES = [page for page in PAGES if page[0]]
 

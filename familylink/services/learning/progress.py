@@ -1,8 +1,13 @@
 """Progress on readings: the family member's side (assigned readings, opening, saving progress
 and reflections) and the therapist's side (what each consented family member has read).
 
-A family member's reflection is private to them unless they choose to share it; showing
-readings or progress about a patient is a disclosure and is audited.
+Progress belongs to (family member, patient, module). A reading opened from an assignment is
+about that assignment's patient; a reading opened from the library is the member's own and
+reaches nobody, unless they choose one of their patients when sharing, which makes it a
+reading about that patient. A reflection is private unless shared, and then only with the
+therapist of the patient it is about, while that patient's consent is in force (the gate:
+`access.reading_patients`, `reading_patient`, `reading_family`). Showing readings or progress
+about a patient is a disclosure and is audited.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +23,6 @@ from familylink.extensions import db
 from familylink.models import Assignment, LearningModule, ModuleProgress, Role, User
 from familylink.services import access, audit
 from familylink.services.errors import NotFound, ValidationError
-from familylink.services.learning.assignments import consented_family
 
 # ---------------------------------------------------------------------------------------------
 # The family member's side
@@ -26,6 +31,7 @@ from familylink.services.learning.assignments import consented_family
 @dataclass
 class AssignedReading:
     module: LearningModule
+    patient_id: int
     patient_first_name: str
     note: str | None
     released_at: datetime
@@ -33,127 +39,200 @@ class AssignedReading:
 
 def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
     """Released readings for this family member, only about patients whose consent is active
-    now; showing them is a disclosure, so each patient's is audited."""
-    readings = []
-    for patient, _consent in access.linked_patients(member, now=now):
-        rows = db.session.scalars(
-            select(Assignment)
-            .where(
-                Assignment.family_user_id == member.id,
-                Assignment.patient_id == patient.id,
-                Assignment.released_at.is_not(None),
-                Assignment.stopped_at.is_(None),
-            )
-            .order_by(Assignment.released_at.desc(), Assignment.id)
-        ).all()
-        rows = [a for a in rows if a.module.published]
-        if not rows:
-            continue
+    now, newest first; showing them is a disclosure, so each patient's is audited. One query
+    for the readings however many patients."""
+    patients = {p.id: p for p, _consent in access.linked_patients(member, now=now)}
+    if not patients:
+        return []
+    rows = db.session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.family_user_id == member.id,
+            Assignment.patient_id.in_(patients),
+            Assignment.released_at.is_not(None),
+            Assignment.stopped_at.is_(None),
+        )
+        .order_by(Assignment.released_at.desc(), Assignment.id)
+    ).all()
+    rows = [a for a in rows if a.module.published]
+    for patient_id in sorted({a.patient_id for a in rows}):
         audit.record(
             "disclosure.viewed",
             actor=member,
-            patient_id=patient.id,
+            patient_id=patient_id,
             recipient_id=member.id,
             detail={"what": "reading assignments"},
             now=now,
         )
-        readings.extend(
-            AssignedReading(a.module, patient.first_name, a.note, a.released_at) for a in rows
+    return [
+        AssignedReading(
+            a.module, a.patient_id, patients[a.patient_id].first_name, a.note, a.released_at
         )
-    return readings
+        for a in rows
+    ]
 
 
-def progress_for(member: User, module: LearningModule) -> ModuleProgress | None:
+@dataclass
+class Reading:
+    """A family member's notes on a module page: their progress, the patient it is about
+    (None: a reading of their own), and the patients whose therapist they may share the
+    reflection with (only that patient, for a reading about one)."""
+
+    progress: ModuleProgress | None
+    patient: User | None
+    share_choices: list[User]
+
+
+def progress_for(
+    member: User, module: LearningModule, patient_id: int | None
+) -> ModuleProgress | None:
+    """The member's progress on the module about that patient (None: their own reading)."""
+    about = (
+        ModuleProgress.patient_id.is_(None)
+        if patient_id is None
+        else ModuleProgress.patient_id == patient_id
+    )
     return db.session.scalar(
         select(ModuleProgress).where(
-            ModuleProgress.family_user_id == member.id, ModuleProgress.module_id == module.id
+            ModuleProgress.family_user_id == member.id, ModuleProgress.module_id == module.id, about
         )
     )
 
 
-def _progress(member: User, module: LearningModule, now: datetime) -> ModuleProgress:
-    if member.role != Role.FAMILY:
-        raise NotFound()
-    progress = progress_for(member, module)
+def _progress(
+    member: User, module: LearningModule, patient: User | None, now: datetime
+) -> ModuleProgress:
+    patient_id = patient.id if patient is not None else None
+    progress = progress_for(member, module, patient_id)
     if progress is None:
         # Two tabs opening the same reading at once: the second finds the first one's row.
         try:
             with db.session.begin_nested():
                 progress = ModuleProgress(
-                    family_user_id=member.id, module_id=module.id, updated_at=now
+                    family_user_id=member.id,
+                    patient_id=patient_id,
+                    module_id=module.id,
+                    updated_at=now,
                 )
                 db.session.add(progress)
         except IntegrityError:
-            progress = progress_for(member, module)
+            progress = progress_for(member, module, patient_id)
     return progress
 
 
-def _linked_patient_ids(member: User, module: LearningModule, now: datetime) -> list[int]:
-    """Patients this reading is assigned about (consent active): progress on it is theirs too."""
-    ids = db.session.scalars(
-        select(Assignment.patient_id).where(
-            Assignment.family_user_id == member.id,
-            Assignment.module_id == module.id,
-            Assignment.released_at.is_not(None),
-        )
-    ).all()
-    return [
-        pid for pid in ids if access.may_disclose(member.id, pid, None, now=now, audit_access=False)
-    ]
+def _about(member: User, patient_id: int | None, now: datetime) -> User | None:
+    """The patient a reading is about (one whose consent is in force, else NotFound), or None
+    for the member's own reading. Only family members keep readings."""
+    if member.role != Role.FAMILY:
+        raise NotFound()
+    if patient_id is None:
+        return None
+    return access.reading_patient(member, patient_id, now=now, what="reading")
 
 
-def open_module(member: User, module: LearningModule, *, now: datetime) -> ModuleProgress:
-    """Note the first time a family member opens a module."""
-    progress = _progress(member, module, now)
+def _choices(member: User, patient: User | None, now: datetime, what: str | None) -> list[User]:
+    """Whose therapist may read the reflection: that reading's patient, or (a reading of
+    one's own) any patient whose consent to the member is in force."""
+    if patient is not None:
+        return [patient]
+    return access.reading_patients(member, now=now, what=what)
+
+
+def reading(
+    member: User, module: LearningModule, *, patient_id: int | None = None, now: datetime
+) -> Reading:
+    """The module page's notes as they stand, changing nothing (progress may be None)."""
+    patient = _about(member, patient_id, now)
+    progress = progress_for(member, module, patient.id if patient is not None else None)
+    return Reading(progress, patient, _choices(member, patient, now, "reading share choices"))
+
+
+def open_module(
+    member: User, module: LearningModule, *, patient_id: int | None = None, now: datetime
+) -> Reading:
+    """Note the first time a family member opens a module (about `patient_id`, from its
+    assignment, or on their own), and say whom they may share a reflection with."""
+    patient = _about(member, patient_id, now)
+    progress = _progress(member, module, patient, now)
     if progress.opened_at is None:
         progress.opened_at = now
         progress.updated_at = now
         db.session.flush()
-        for patient_id in _linked_patient_ids(member, module, now):
+        if patient is not None:
             audit.record(
                 "learning.opened",
                 actor=member,
                 obj=progress,
-                patient_id=patient_id,
+                patient_id=patient.id,
                 detail={"module": module.slug},
                 now=now,
             )
-    return progress
+    return Reading(progress, patient, _choices(member, patient, now, "reading share choices"))
 
 
 MAX_REFLECTION = 5000
+
+
+def _shared_with(
+    member: User, patient: User | None, share_with: int | None, now: datetime
+) -> User | None:
+    """The patient whose therapist may read the reflection: one of the choices the page
+    offered (that reading's patient, or any patient whose consent is in force), or None."""
+    if share_with is None:
+        return None
+    choices = _choices(member, patient, now, None)
+    chosen = next((p for p in choices if p.id == share_with), None)
+    if chosen is None:
+        raise ValidationError(_("Choose a therapist from the list, or nobody."), field="share")
+    return chosen
 
 
 def save_progress(
     member: User,
     module: LearningModule,
     *,
+    patient_id: int | None = None,
     completed: bool,
     reflection: str | None,
-    share: bool,
+    share_with: int | None,
     now: datetime,
 ) -> ModuleProgress:
-    """Mark done (or not yet) and keep the private reflection; `share` lets the therapist
-    of a linked patient read it. Raises ValidationError for an over-long reflection."""
+    """Mark done (or not yet) and keep the private reflection of the reading about
+    `patient_id` (None: the member's own). `share_with` (a patient id, or None for nobody)
+    lets that patient's therapist read it; sharing a reading of one's own makes it a reading
+    about the chosen patient (the notes move there). Raises ValidationError for an over-long
+    reflection or a choice that was not offered."""
     reflection = (reflection or "").strip()
     if len(reflection) > MAX_REFLECTION:
-        raise ValidationError(f"Use at most {MAX_REFLECTION} characters.", field="reflection")
-    progress = _progress(member, module, now)
+        raise ValidationError(
+            _("Use at most %(count)s characters.", count=MAX_REFLECTION), field="reflection"
+        )
+    patient = _about(member, patient_id, now)
+    shared_with = _shared_with(member, patient, share_with, now)
+    about = shared_with or patient
+    progress = _progress(member, module, about, now)
+    if about is not patient:
+        own = progress_for(member, module, None)
+        if own is not None and own.id != progress.id:
+            progress.opened_at = min(
+                (t for t in (own.opened_at, progress.opened_at) if t), default=None
+            )
+            db.session.delete(own)
     progress.opened_at = progress.opened_at or now
     if completed and progress.completed_at is None:
         progress.completed_at = now
     elif not completed:
         progress.completed_at = None
     progress.reflection = reflection or None
-    progress.reflection_shared = bool(share and reflection)
+    progress.reflection_shared = bool(shared_with and reflection)
     progress.updated_at = now
     db.session.flush()
-    for patient_id in _linked_patient_ids(member, module, now):
+    if about is not None:
         audit.record(
             "learning.progress_saved",
             actor=member,
             obj=progress,
-            patient_id=patient_id,
+            patient_id=about.id,
             # Never the reflection itself: the log is read by staff.
             detail={"completed": completed, "shared": progress.reflection_shared},
             now=now,
@@ -183,32 +262,40 @@ class FamilyProgress:
 
 def family_progress(therapist: User, patient_id: int, *, now: datetime) -> list[FamilyProgress]:
     """For each consented family member of the therapist's own patient: what was assigned,
-    released, opened and completed, plus reflections they chose to share. Audited."""
-    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
-    result = []
-    for member in consented_family(patient, now=now):
-        assignments = db.session.scalars(
-            select(Assignment)
-            .where(Assignment.family_user_id == member.id, Assignment.patient_id == patient.id)
-            .order_by(Assignment.release_at, Assignment.id)
-        ).all()
-        progress = {
-            p.module_id: p
-            for p in db.session.scalars(
-                select(ModuleProgress).where(ModuleProgress.family_user_id == member.id)
+    released, opened and completed about this patient, plus reflections they chose to share
+    with this patient's therapist. Readings about another patient, or of their own, are not
+    shown. Two queries however many members and readings. Audited."""
+    patient, family = access.reading_family(therapist, patient_id, now=now)
+    member_ids = [m.id for m in family]
+    assignments = db.session.scalars(
+        select(Assignment)
+        .where(Assignment.patient_id == patient.id, Assignment.family_user_id.in_(member_ids))
+        .order_by(Assignment.release_at, Assignment.id)
+    ).all()
+    progress = {
+        (p.family_user_id, p.module_id): p
+        for p in db.session.scalars(
+            select(ModuleProgress)
+            .where(
+                ModuleProgress.patient_id == patient.id,
+                ModuleProgress.family_user_id.in_(member_ids),
             )
-        }
-        rows = []
-        assigned_ids = set()
-        for assignment in assignments:
-            assigned_ids.add(assignment.module_id)
-            p = progress.get(assignment.module_id)
-            rows.append(_row(assignment.module, assignment, p))
-        # A reflection shared about a module they chose themselves is shown too.
-        for module_id, p in progress.items():
-            if module_id not in assigned_ids and p.reflection_shared and p.reflection:
-                rows.append(_row(p.module, None, p))
-        result.append(FamilyProgress(member, rows))
+            .order_by(ModuleProgress.id)
+        )
+    }
+    rows: dict[int, list[ReadingRow]] = {m.id: [] for m in family}
+    assigned = set()
+    for assignment in assignments:
+        key = (assignment.family_user_id, assignment.module_id)
+        assigned.add(key)
+        rows[assignment.family_user_id].append(
+            _row(assignment.module, assignment, progress.get(key))
+        )
+    # A reflection shared about a module they chose themselves is shown too.
+    for key, p in progress.items():
+        if key not in assigned and p.reflection_shared and p.reflection:
+            rows[p.family_user_id].append(_row(p.module, None, p))
+    result = [FamilyProgress(member, rows[member.id]) for member in family]
     audit.record(
         "learning.progress_viewed",
         actor=therapist,
