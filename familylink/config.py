@@ -117,6 +117,8 @@ DEFAULTS = {
     "LOGIN_LIMIT_PER_ADDRESS": "10 per 15 minutes",
     "FORM_LIMIT": "10 per hour",
     "BOOKING_LIMIT": "30 per hour",
+    # Forms that ask a signed-in person for their password again, per person.
+    "REAUTH_LIMIT": "10 per 15 minutes",
 }
 
 # Seconds a SQLite connection waits for another process's write lock before giving up

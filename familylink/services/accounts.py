@@ -22,6 +22,9 @@ from familylink.services.program import get_program
 from familylink.services.timefmt import is_valid_timezone
 
 SIGN_IN_FAILED = "That email and password don't match an account."
+WRONG_CURRENT_PASSWORD_MESSAGE = "That is not your current password."  # noqa: S105 (a message)
+# The audit actions that count toward the soft lockout (see is_locked_out).
+LOCKOUT_ACTIONS = ("auth.sign_in_failed", "mfa.failed", "auth.password_recheck_failed")
 
 
 def normalize_email(raw: str | None, field: str = "email") -> str:
@@ -181,11 +184,33 @@ def is_locked_out(user: User, *, now: datetime) -> bool:
     failures = db.session.scalar(
         select(func.count(AuditEvent.id)).where(
             AuditEvent.actor_id == user.id,
-            AuditEvent.action.in_(("auth.sign_in_failed", "mfa.failed")),
+            AuditEvent.action.in_(LOCKOUT_ACTIONS),
             AuditEvent.at > now - window,
         )
     )
     return failures >= current_app.config["LOCKOUT_FAILURES"]
+
+
+def confirm_password(
+    user: User, password: str | None, *, purpose: str, now: datetime, field: str = "password"
+) -> None:
+    """The one check of a password asked again by a signed-in person (email change,
+    password change, two-step sign-in off, new recovery codes).
+
+    A wrong password counts toward the sign-in lockout, and while the account is locked
+    out even the right one is refused, with the same message. Raises ValidationError on
+    `field`; the refusal's audit row is kept (see `web.run`).
+    """
+    locked = is_locked_out(user, now=now)
+    if not verify_password(user.password_hash, password or "") or locked:
+        audit.record(
+            "auth.password_recheck_failed",
+            actor=user,
+            outcome="failure",
+            detail={"purpose": purpose, "reason": "locked out" if locked else "wrong password"},
+            now=now,
+        )
+        raise ValidationError(WRONG_CURRENT_PASSWORD_MESSAGE, field=field)
 
 
 def _failure_reason(user: User | None, password_ok: bool) -> str:
@@ -339,9 +364,9 @@ def change_password(
 
     Raises ValidationError on `current_password` or `new_password`.
     """
-    if not verify_password(user.password_hash, current_password or ""):
-        audit.record("account.password_change_failed", actor=user, outcome="failure", now=now)
-        raise ValidationError("That is not your current password.", field="current_password")
+    confirm_password(
+        user, current_password, purpose="password change", now=now, field="current_password"
+    )
     try:
         check_password_rules(new_password, email=user.email, program_name=get_program().name)
     except ValidationError as error:
@@ -363,9 +388,7 @@ def request_email_change(user: User, *, password: str, new_email: str, now: date
     The answer is the same whether or not the new address already has an account (then
     nothing is sent), so this cannot be used to find out who has one.
     """
-    if not verify_password(user.password_hash, password or ""):
-        audit.record("account.email_change_failed", actor=user, outcome="failure", now=now)
-        raise ValidationError("That is not your current password.", field="password")
+    confirm_password(user, password, purpose="email change", now=now)
     address = normalize_email(new_email, field="new_email")
     if address == user.email:
         raise ValidationError("That is already your email address.", field="new_email")

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from familylink.extensions import db
 from familylink.models import RecoveryCode, User
-from familylink.services import audit
+from familylink.services import accounts, audit
 from familylink.services.errors import ValidationError
 
 RECOVERY_CODE_COUNT = 10
@@ -132,10 +132,20 @@ def remaining_recovery_codes(user: User) -> int:
     )
 
 
-def disable(user: User, *, now: datetime) -> None:
-    """Switch two-step sign-in off (family and patients only: staff must keep it)."""
+def renew_recovery_codes(user: User, password: str | None, *, now: datetime) -> list[str]:
+    """New recovery codes for someone signed in who gives their password again."""
+    accounts.confirm_password(user, password, purpose="new recovery codes", now=now)
+    codes = new_recovery_codes(user, now=now)
+    audit.record("mfa.recovery_codes_renewed", actor=user, obj=user, now=now)
+    return codes
+
+
+def disable(user: User, password: str | None, *, now: datetime) -> None:
+    """Switch two-step sign-in off (family and patients only: staff must keep it), for
+    someone signed in who gives their password again."""
     if user.is_staff:
         raise ValidationError("Staff accounts must keep two-step sign-in on.", field="code")
+    accounts.confirm_password(user, password, purpose="two-step sign-in off", now=now)
     _clear(user, now=now)
     audit.record("mfa.disabled", actor=user, obj=user, now=now)
 
