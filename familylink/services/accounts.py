@@ -6,6 +6,7 @@ so nobody can learn through FamilyLink that a person has an account (or is in ca
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -74,13 +75,22 @@ def register_family_member(
     email = normalize_email(email)
     timezone = _check_timezone(timezone)
     check_password_rules(password, email=email, program_name=get_program().name)
+    # Hashed before we know whether the address is taken: an unknown address must not
+    # answer faster than a known one (the hash is most of the time this takes).
+    password_hash = hash_password(password)
     existing = find_user_by_email(email)
     if existing is not None:
+        # The owner gets a link to set a new password (one hour, as from the reset page):
+        # issuing it is also the same work as the new account's verification link, so
+        # both branches take as long.
+        tokens.revoke_tokens(TokenPurpose.RESET, email=existing.email, now=now)
+        raw = tokens.issue_token(TokenPurpose.RESET, email=existing.email, user=existing, now=now)
         mail.queue_email(
             "already_registered",
             to=existing,
-            dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d%H}",
+            dedupe_key=f"already_registered:{existing.id}:{raw[:12]}",
             now=now,
+            context={"link": mail.external_url("auth.reset_password", token=raw)},
         )
         audit.record("account.register_existing", actor=existing, outcome="ignored", now=now)
         return None
@@ -89,7 +99,7 @@ def register_family_member(
         name=name,
         role=Role.FAMILY,
         timezone=timezone,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         created_at=now,
     )
     db.session.add(user)
@@ -224,16 +234,23 @@ def _failure_reason(user: User | None, password_ok: bool) -> str:
 
 
 def request_password_reset(email: str, *, now: datetime) -> None:
-    """Email a reset link when the address has an active account; otherwise do nothing."""
-    try:
-        address = normalize_email(email)
-    except ValidationError:
-        raise
+    """Email a reset link when the address has an active account; otherwise a note that no
+    account uses it. Both branches do the same work (revoke, render, queue, audit), so the
+    time taken does not tell whether the address has an account."""
+    address = normalize_email(email)
+    tokens.revoke_tokens(TokenPurpose.RESET, email=address, now=now)
     user = find_user_by_email(address)
     if user is None or not user.active:
+        mail.queue_email(
+            "reset_no_account",
+            to=address,
+            # Never deduplicated: a second request for a known address queues a second
+            # email, so one for an unknown address must too.
+            dedupe_key=f"reset_no_account:{secrets.token_hex(8)}",
+            now=now,
+        )
         audit.record("auth.reset_requested", outcome="ignored", now=now)
         return
-    tokens.revoke_tokens(TokenPurpose.RESET, email=user.email, now=now)
     raw = tokens.issue_token(TokenPurpose.RESET, email=user.email, user=user, now=now)
     mail.queue_email(
         "password_reset",

@@ -24,6 +24,7 @@ SUBJECTS = {
     "verify_email": "Confirm your email address",
     "already_registered": "About your sign-up",
     "password_reset": "Reset your password",
+    "reset_no_account": "About your password reset",
     "staff_invitation": "You're invited to set up your account",
     "patient_invitation": "You're invited to set up your account",
     "module_assigned": "New reading from your care team",
