@@ -60,6 +60,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         _check_dev_mailbox,
         _check_mail_login,
         _check_trusted_proxies,
+        _check_secrets_keys,
     ]
     app.deferred_checks = checks if _only_asking_for_help() else []
     if not app.deferred_checks:
@@ -138,6 +139,35 @@ def _check_mail_login(app: Flask) -> None:
         "would cross the network in clear. Set MAIL_USE_TLS=1 (port 587) or MAIL_USE_SSL=1 "
         "(port 465)."
     )
+
+
+def _check_secrets_keys(app: Flask) -> None:
+    # TOTP secrets are encrypted with these keys; whoever reads them can make sign-in codes.
+    from cryptography.fernet import Fernet
+
+    from familylink.models.encryption import dev_key, parse_keys
+
+    keys = parse_keys(app.config.get("SECRETS_KEYS"))
+    how = (
+        "Make one with `.venv/bin/python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'`; to rotate, put the new key first "
+        "(comma-separated, newest first) and run `flask --app wsgi secrets rotate`."
+    )
+    if not keys:
+        if not (app.config.get("DEBUG") or app.config.get("TESTING")):
+            raise ConfigurationError(
+                f"SECRETS_KEYS is not set: it encrypts the two-step sign-in secrets. {how}"
+            )
+        keys = [dev_key()]
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigurationError(
+                f"SECRETS_KEYS holds a value that is not a Fernet key (32 bytes, url-safe "
+                f"base64). {how}"
+            ) from None
+    app.config["SECRETS_KEYS"] = keys
 
 
 def _check_trusted_proxies(app: Flask) -> None:

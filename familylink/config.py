@@ -67,6 +67,8 @@ def from_environment() -> dict:
         "SERVER_NAME": os.environ.get("SERVER_NAME"),
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
         "TRUSTED_HOSTS": _list("TRUSTED_HOSTS"),
+        # Fernet keys for secrets kept in the database (TOTP secrets), newest first.
+        "SECRETS_KEYS": _list("SECRETS_KEYS"),
         # How many reverse proxies in front of the app set X-Forwarded-For and -Proto
         # (checked at start-up by _check_trusted_proxies). 0: trust no such header.
         "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", "0"),

@@ -86,3 +86,34 @@ def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):
         rows = _program_rows()
         db.engine.dispose()
     assert [row["name"] for row in rows] == ["Lakeside"]
+
+
+def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts_them(
+    empty_database_url,
+):
+    from flask_migrate import downgrade
+
+    from familylink.models.encryption import keyring
+
+    app = create_app(app_settings(empty_database_url))
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    stored = text("SELECT totp_secret FROM users WHERE email = 'lee@example.org'")
+    with app.app_context():
+        upgrade(revision="8d3f6a1c2b7e")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (email, name, role, timezone, active, created_at,"
+                    " totp_secret) VALUES ('lee@example.org', 'Lee', 'therapist',"
+                    " 'America/New_York', :yes, '2026-11-30 00:00:00', :secret)"
+                ),
+                {"yes": True, "secret": secret},
+            )
+        upgrade(revision="c4e1f7a9b2d3")
+        with db.engine.connect() as conn:
+            token = conn.execute(stored).scalar_one()
+        assert token != secret and keyring().decrypt(token.encode()).decode() == secret
+        downgrade(revision="8d3f6a1c2b7e")
+        with db.engine.connect() as conn:
+            assert conn.execute(stored).scalar_one() == secret
+        db.engine.dispose()
