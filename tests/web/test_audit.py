@@ -318,3 +318,20 @@ def test_the_admin_outbox_list_is_audited_per_patient_shown(app, client, auth, n
     auth.login(email)
     assert client.get("/admin/outbox").status_code == 200
     assert _viewed(app, "outbox") == [(True, pid) for pid in patient_ids]
+
+
+def test_the_family_booking_list_is_audited_as_a_disclosure(app, client, auth):
+    from tests.booking_setup import create_clinic
+
+    with app.app_context():
+        made = create_clinic()
+        email, patient_id = made.family.email, made.patient.id
+        db.session.commit()
+    auth.login(email)
+    assert client.get("/booking/").status_code == 200
+    shown = [
+        (row.patient_id, row.detail)
+        for row in _rows(app, "disclosure.viewed")
+        if row.detail.get("what") == "booking list"
+    ]
+    assert shown == [(patient_id, {"what": "booking list"})]
