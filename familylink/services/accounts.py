@@ -133,7 +133,9 @@ def create_admin(*, name: str, email: str, password: str, now: datetime) -> User
 
 
 def send_verification(user: User, *, now: datetime) -> None:
-    tokens.revoke_tokens(TokenPurpose.VERIFY, email=user.email, now=now)
+    """Email a new account its verification link. An address new to FamilyLink has no
+    earlier link to revoke, so this writes the user and the token, two statements, as the
+    known-address branch of sign-up writes two (revoke and issue a reset link)."""
     raw = tokens.issue_token(TokenPurpose.VERIFY, email=user.email, user=user, now=now)
     mail.queue_email(
         "verify_email",
@@ -241,6 +243,9 @@ def request_password_reset(email: str, *, now: datetime) -> None:
     tokens.revoke_tokens(TokenPurpose.RESET, email=address, now=now)
     user = find_user_by_email(address)
     if user is None or not user.active:
+        # A token no link will ever carry (no account to set a password for): issued so
+        # this branch writes what the other one writes.
+        tokens.issue_token(TokenPurpose.RESET, email=address, now=now)
         mail.queue_email(
             "reset_no_account",
             to=address,
