@@ -38,6 +38,7 @@ def prepare(url: str, clients: int, seats: int) -> dict:
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "SECRET_KEY": "benchmark-secret-key-not-for-production",
+            "SECRETS_KEYS": "7vY2mvLMaTUSb5ogjqrwPxtDN7HuQSumKUBysuHDL8o=",  # benchmarks only
             "SERVER_NAME": "127.0.0.1",
         }
     )

@@ -71,6 +71,7 @@ def app_environment(db_url: str) -> dict:
         **os.environ,
         "DATABASE_URL": db_url,
         "SECRET_KEY": "benchmark-secret-key-not-for-production",
+        "SECRETS_KEYS": "7vY2mvLMaTUSb5ogjqrwPxtDN7HuQSumKUBysuHDL8o=",  # benchmarks only
         "RATELIMIT_ENABLED": "0",
         "SESSION_COOKIE_SECURE": "0",
         "FLASK_DEBUG": "0",

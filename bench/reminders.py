@@ -218,6 +218,7 @@ def bench_app(url: str, port: int):
     return create_app(
         {
             "SECRET_KEY": "benchmark-secret-key-not-for-production",
+            "SECRETS_KEYS": "7vY2mvLMaTUSb5ogjqrwPxtDN7HuQSumKUBysuHDL8o=",  # benchmarks only
             "SQLALCHEMY_DATABASE_URI": url,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": port,

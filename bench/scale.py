@@ -172,6 +172,7 @@ def explain(url: str, ids: dict, page: dict) -> list[str]:
             "SQLALCHEMY_DATABASE_URI": url,
             "WTF_CSRF_ENABLED": False,
             "SECRET_KEY": "benchmark-secret-key-not-for-production",
+            "SECRETS_KEYS": "7vY2mvLMaTUSb5ogjqrwPxtDN7HuQSumKUBysuHDL8o=",  # benchmarks only
             "SERVER_NAME": "127.0.0.1",
             "RATELIMIT_ENABLED": False,
             "SESSION_COOKIE_SECURE": False,

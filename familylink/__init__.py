@@ -54,11 +54,19 @@ def create_app(overrides: dict | None = None) -> Flask:
     settings.apply_database_defaults(app.config)
     settings.apply_session_defaults(app.config)
     settings.apply_host_defaults(app.config)
-    checks = [_check_secret_key, _check_server_name, _check_dev_mailbox, _check_mail_login]
+    checks = [
+        _check_secret_key,
+        _check_server_name,
+        _check_dev_mailbox,
+        _check_mail_login,
+        _check_trusted_proxies,
+        _check_secrets_keys,
+    ]
     app.deferred_checks = checks if _only_asking_for_help() else []
     if not app.deferred_checks:
         for check in checks:
             check(app)
+    apply_proxy_fix(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     register_extensions(app)
@@ -131,6 +139,58 @@ def _check_mail_login(app: Flask) -> None:
         "would cross the network in clear. Set MAIL_USE_TLS=1 (port 587) or MAIL_USE_SSL=1 "
         "(port 465)."
     )
+
+
+def _check_secrets_keys(app: Flask) -> None:
+    # TOTP secrets are encrypted with these keys; whoever reads them can make sign-in codes.
+    from cryptography.fernet import Fernet
+
+    from familylink.models.encryption import dev_key, parse_keys
+
+    keys = parse_keys(app.config.get("SECRETS_KEYS"))
+    how = (
+        "Make one with `.venv/bin/python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'`; to rotate, put the new key first "
+        "(comma-separated, newest first) and run `flask --app wsgi secrets rotate`."
+    )
+    if not keys:
+        if not (app.config.get("DEBUG") or app.config.get("TESTING")):
+            raise ConfigurationError(
+                f"SECRETS_KEYS is not set: it encrypts the two-step sign-in secrets. {how}"
+            )
+        keys = [dev_key()]
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigurationError(
+                f"SECRETS_KEYS holds a value that is not a Fernet key (32 bytes, url-safe "
+                f"base64). {how}"
+            ) from None
+    app.config["SECRETS_KEYS"] = keys
+
+
+def _check_trusted_proxies(app: Flask) -> None:
+    value = str(app.config.get("TRUSTED_PROXIES") or "0").strip()
+    if not value.isdigit() or int(value) > 10:
+        raise ConfigurationError(
+            f"TRUSTED_PROXIES must be a whole number from 0 to 10, not {value!r}: how many "
+            "reverse proxies in front of FamilyLink add X-Forwarded-For and X-Forwarded-Proto "
+            "(usually 1; 0 when people reach the app directly)."
+        )
+    app.config["TRUSTED_PROXIES"] = int(value)
+
+
+def apply_proxy_fix(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, take the client's address and scheme from
+    the headers those proxies add (rate limits, audit rows, HSTS and Secure cookies see the
+    client and https, not the proxy). The host never comes from a header: links are built
+    from SERVER_NAME and requests for other hosts are refused."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    proxies = app.config.get("TRUSTED_PROXIES")
+    if isinstance(proxies, int) and proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0)
 
 
 def register_extensions(app: Flask) -> None:

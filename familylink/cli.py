@@ -239,6 +239,24 @@ def account_reset_mfa(email):
     click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
 
 
+secrets_cli = AppGroup("secrets", help="Secrets kept encrypted in the database (SECRETS_KEYS).")
+
+
+@secrets_cli.command(
+    "rotate",
+    help="Re-encrypt every two-step sign-in secret under the newest key in SECRETS_KEYS "
+    "(the first). Put a new key first, run this, then remove the old keys.",
+)
+def secrets_rotate():
+    from familylink.services import mfa
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"{done} of {total} re-encrypted")
+
+    count = committed(lambda: mfa.rotate_secrets(now=utcnow(), progress=progress))
+    click.echo(f"Done: {count} secret{'s' if count != 1 else ''} now under the newest key.")
+
+
 reminders_cli = AppGroup("reminders", help="Appointment reminders.")
 
 
@@ -262,3 +280,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(learn_cli)
     app.cli.add_command(account_cli)
     app.cli.add_command(reminders_cli)
+    app.cli.add_command(secrets_cli)

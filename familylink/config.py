@@ -67,6 +67,11 @@ def from_environment() -> dict:
         "SERVER_NAME": os.environ.get("SERVER_NAME"),
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
         "TRUSTED_HOSTS": _list("TRUSTED_HOSTS"),
+        # Fernet keys for secrets kept in the database (TOTP secrets), newest first.
+        "SECRETS_KEYS": _list("SECRETS_KEYS"),
+        # How many reverse proxies in front of the app set X-Forwarded-For and -Proto
+        # (checked at start-up by _check_trusted_proxies). 0: trust no such header.
+        "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", "0"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         # Only benchmarks turn rate limiting off; never in production.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", default=True),
@@ -117,6 +122,8 @@ DEFAULTS = {
     "LOGIN_LIMIT_PER_ADDRESS": "10 per 15 minutes",
     "FORM_LIMIT": "10 per hour",
     "BOOKING_LIMIT": "30 per hour",
+    # Forms that ask a signed-in person for their password again, per person.
+    "REAUTH_LIMIT": "10 per 15 minutes",
 }
 
 # Seconds a SQLite connection waits for another process's write lock before giving up

@@ -252,3 +252,13 @@ def form_limit() -> str:
 def booking_limit() -> str:
     """The booking POST rate limit: `@limiter.limit(booking_limit, methods=["POST"])`."""
     return current_app.config["BOOKING_LIMIT"]
+
+
+def reauth_limit() -> str:
+    """The rate limit of every form that asks a signed-in person for their password again."""
+    return current_app.config["REAUTH_LIMIT"]
+
+
+def signed_in_key() -> str:
+    """A rate-limit key per signed-in person (whatever their address), for `reauth_limit`."""
+    return f"user:{current_user.get_id()}"

@@ -317,3 +317,34 @@ def test_the_demos_progress_moves_to_its_patient_and_back(empty_database_url):
         with db.engine.connect() as conn:
             assert conn.execute(select(func.count(ModuleProgress.id))).scalar() == 4
         db.engine.dispose()
+
+
+def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts_them(
+    empty_database_url,
+):
+    from flask_migrate import downgrade
+
+    from familylink.models.encryption import keyring
+
+    app = create_app(app_settings(empty_database_url))
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    stored = text("SELECT totp_secret FROM users WHERE email = 'lee@example.org'")
+    with app.app_context():
+        upgrade(revision="8d3f6a1c2b7e")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (email, name, role, timezone, active, created_at,"
+                    " totp_secret) VALUES ('lee@example.org', 'Lee', 'therapist',"
+                    " 'America/New_York', :yes, '2026-11-30 00:00:00', :secret)"
+                ),
+                {"yes": True, "secret": secret},
+            )
+        upgrade(revision="c4e1f7a9b2d3")
+        with db.engine.connect() as conn:
+            token = conn.execute(stored).scalar_one()
+        assert token != secret and keyring().decrypt(token.encode()).decode() == secret
+        downgrade(revision="8d3f6a1c2b7e")
+        with db.engine.connect() as conn:
+            assert conn.execute(stored).scalar_one() == secret
+        db.engine.dispose()

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length
@@ -32,3 +33,10 @@ class EnrolForm(FlaskForm):
     code = code_field(
         "Code from the app", description="The 6-digit code your authenticator app shows now."
     )
+
+
+class PasswordAgainForm(FlaskForm):
+    """Only the password, asked again before a security change (new recovery codes, two-step
+    sign-in off). Two of them share a page, so each is made with its own `prefix`."""
+
+    password = current_password_field(_l("Your password"))

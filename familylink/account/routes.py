@@ -1,15 +1,30 @@
 """Each person's own sign-in security: sessions, two-step sign-in, password and email."""
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from familylink.account.forms import ChangeEmailForm, ChangePasswordForm, EnrolForm
+from familylink.account.forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    EnrolForm,
+    PasswordAgainForm,
+)
 from familylink.auth import guard
 from familylink.auth.forms import ConfirmForm
+from familylink.extensions import limiter
 from familylink.services import accounts, mfa, sessions
 from familylink.services.errors import DomainError
 from familylink.services.program import get_program
-from familylink.web import apply_error, form_status, request_now, run, submit
+from familylink.web import (
+    apply_error,
+    form_status,
+    reauth_limit,
+    request_now,
+    run,
+    signed_in_key,
+    submit,
+)
 
 bp = Blueprint("account", __name__)
 
@@ -49,15 +64,25 @@ def end_session(session_id: int):
     return redirect(url_for("account.session_list"))
 
 
+def _mfa_on(codes_form=None, off_form=None):
+    """The page of someone with two-step sign-in on: new recovery codes or turn it off,
+    each asking for the password again (400 when one comes back with a message)."""
+    codes_form = codes_form or PasswordAgainForm(prefix="codes")
+    off_form = off_form or PasswordAgainForm(prefix="off")
+    page = render_template(
+        "account/mfa_on.html",
+        remaining_codes=mfa.remaining_recovery_codes(current_user),
+        codes_form=codes_form,
+        off_form=off_form,
+    )
+    return page, max(form_status(codes_form), form_status(off_form))
+
+
 @bp.route("/mfa", methods=["GET", "POST"])
 @login_required
 def mfa_setup():
     if current_user.mfa_enabled:
-        return render_template(
-            "account/mfa_on.html",
-            remaining_codes=mfa.remaining_recovery_codes(current_user),
-            form=ConfirmForm(),
-        )
+        return _mfa_on()
     secret = mfa.begin_enrolment(current_user)
     form = EnrolForm()
     if form.validate_on_submit():
@@ -85,27 +110,42 @@ def mfa_qr():
 
 
 @bp.route("/mfa/recovery-codes", methods=["POST"])
+@limiter.limit(reauth_limit, methods=["POST"], key_func=signed_in_key)
 @login_required
 def mfa_new_codes():
-    form = ConfirmForm()
-    if not form.validate_on_submit() or not current_user.mfa_enabled:
+    if not current_user.mfa_enabled:
         abort(404)
-    codes = mfa.new_recovery_codes(current_user, now=request_now())
-    return _no_store(render_template("account/mfa_codes.html", codes=codes))
+    form = PasswordAgainForm(prefix="codes")
+    if form.validate_on_submit():
+        try:
+            codes = run(
+                mfa.renew_recovery_codes, current_user, form.password.data, now=request_now()
+            )
+        except DomainError as error:
+            apply_error(form, error)
+        else:
+            return _no_store(render_template("account/mfa_codes.html", codes=codes))
+    return _mfa_on(codes_form=form)
 
 
 @bp.route("/mfa/off", methods=["POST"])
+@limiter.limit(reauth_limit, methods=["POST"], key_func=signed_in_key)
 @login_required
 def mfa_disable():
-    form = ConfirmForm()
-    if not form.validate_on_submit() or not current_user.mfa_enabled or current_user.is_staff:
+    if not current_user.mfa_enabled or current_user.is_staff:
         abort(404)
-    mfa.disable(current_user, now=request_now())
-    flash("Two-step sign-in is off.", "info")
-    return redirect(url_for("account.home"))
+    form = PasswordAgainForm(prefix="off")
+    done = submit(
+        form,
+        lambda f: mfa.disable(current_user, f.password.data, now=request_now()),
+        redirect_to=url_for("account.home"),
+        message=_("Two-step sign-in is off."),
+    )
+    return done or _mfa_on(off_form=form)
 
 
 @bp.route("/password", methods=["GET", "POST"])
+@limiter.limit(reauth_limit, methods=["POST"], key_func=signed_in_key)
 @login_required
 def change_password():
     form = ChangePasswordForm()
@@ -127,6 +167,7 @@ def change_password():
 
 
 @bp.route("/email", methods=["GET", "POST"])
+@limiter.limit(reauth_limit, methods=["POST"], key_func=signed_in_key)
 @login_required
 def change_email():
     form = ChangeEmailForm()

@@ -167,7 +167,7 @@ def outbox():
     return render_template(
         "admin/outbox.html",
         counts=mail.outbox_counts(),
-        failed=mail.failed_emails(),
+        failed=mail.failed_emails(current_user, now=request_now()),
         retry_form=RetryEmailForm(),
     )
 

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familylink.extensions import db
+from familylink.models.encryption import EncryptedString
 from familylink.models.types import UTCDateTime, utcnow
 
 
@@ -42,7 +43,9 @@ class User(UserMixin, db.Model):
     episode_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Two-step sign-in (TOTP). The secret is set at enrolment and counts once confirmed;
     # the last accepted time step stops a code being used twice.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Encrypted at rest with SECRETS_KEYS (familylink/models/encryption.py); loaded and
+    # decrypted only when used (enrolment and the code step), not with every user.
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString, deferred=True)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
 

@@ -6,6 +6,7 @@ so nobody can learn through FamilyLink that a person has an account (or is in ca
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,9 @@ from familylink.services.program import get_program
 from familylink.services.timefmt import is_valid_timezone
 
 SIGN_IN_FAILED = "That email and password don't match an account."
+WRONG_CURRENT_PASSWORD_MESSAGE = "That is not your current password."  # noqa: S105 (a message)
+# The audit actions that count toward the soft lockout (see is_locked_out).
+LOCKOUT_ACTIONS = ("auth.sign_in_failed", "mfa.failed", "auth.password_recheck_failed")
 
 
 def normalize_email(raw: str | None, field: str = "email") -> str:
@@ -77,13 +81,22 @@ def register_family_member(
     email = normalize_email(email)
     timezone = _check_timezone(timezone)
     check_password_rules(password, email=email, program_name=get_program().name)
+    # Hashed before we know whether the address is taken: an unknown address must not
+    # answer faster than a known one (the hash is most of the time this takes).
+    password_hash = hash_password(password)
     existing = find_user_by_email(email)
     if existing is not None:
+        # The owner gets a link to set a new password (one hour, as from the reset page):
+        # issuing it is also the same work as the new account's verification link, so
+        # both branches take as long.
+        tokens.revoke_tokens(TokenPurpose.RESET, email=existing.email, now=now)
+        raw = tokens.issue_token(TokenPurpose.RESET, email=existing.email, user=existing, now=now)
         mail.queue_email(
             "already_registered",
             to=existing,
-            dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d%H}",
+            dedupe_key=f"already_registered:{existing.id}:{raw[:12]}",
             now=now,
+            context={"link": mail.external_url("auth.reset_password", token=raw)},
         )
         audit.record("account.register_existing", actor=existing, outcome="ignored", now=now)
         return None
@@ -92,7 +105,7 @@ def register_family_member(
         name=name,
         role=Role.FAMILY,
         timezone=timezone,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         created_at=now,
     )
     db.session.add(user)
@@ -126,7 +139,9 @@ def create_admin(*, name: str, email: str, password: str, now: datetime) -> User
 
 
 def send_verification(user: User, *, now: datetime) -> None:
-    tokens.revoke_tokens(TokenPurpose.VERIFY, email=user.email, now=now)
+    """Email a new account its verification link. An address new to FamilyLink has no
+    earlier link to revoke, so this writes the user and the token, two statements, as the
+    known-address branch of sign-up writes two (revoke and issue a reset link)."""
     raw = tokens.issue_token(TokenPurpose.VERIFY, email=user.email, user=user, now=now)
     mail.queue_email(
         "verify_email",
@@ -187,11 +202,33 @@ def is_locked_out(user: User, *, now: datetime) -> bool:
     failures = db.session.scalar(
         select(func.count(AuditEvent.id)).where(
             AuditEvent.actor_id == user.id,
-            AuditEvent.action.in_(("auth.sign_in_failed", "mfa.failed")),
+            AuditEvent.action.in_(LOCKOUT_ACTIONS),
             AuditEvent.at > now - window,
         )
     )
     return failures >= current_app.config["LOCKOUT_FAILURES"]
+
+
+def confirm_password(
+    user: User, password: str | None, *, purpose: str, now: datetime, field: str = "password"
+) -> None:
+    """The one check of a password asked again by a signed-in person (email change,
+    password change, two-step sign-in off, new recovery codes).
+
+    A wrong password counts toward the sign-in lockout, and while the account is locked
+    out even the right one is refused, with the same message. Raises ValidationError on
+    `field`; the refusal's audit row is kept (see `web.run`).
+    """
+    locked = is_locked_out(user, now=now)
+    if not verify_password(user.password_hash, password or "") or locked:
+        audit.record(
+            "auth.password_recheck_failed",
+            actor=user,
+            outcome="failure",
+            detail={"purpose": purpose, "reason": "locked out" if locked else "wrong password"},
+            now=now,
+        )
+        raise ValidationError(WRONG_CURRENT_PASSWORD_MESSAGE, field=field)
 
 
 def _failure_reason(user: User | None, password_ok: bool) -> str:
@@ -205,16 +242,26 @@ def _failure_reason(user: User | None, password_ok: bool) -> str:
 
 
 def request_password_reset(email: str, *, now: datetime) -> None:
-    """Email a reset link when the address has an active account; otherwise do nothing."""
-    try:
-        address = normalize_email(email)
-    except ValidationError:
-        raise
+    """Email a reset link when the address has an active account; otherwise a note that no
+    account uses it. Both branches do the same work (revoke, render, queue, audit), so the
+    time taken does not tell whether the address has an account."""
+    address = normalize_email(email)
+    tokens.revoke_tokens(TokenPurpose.RESET, email=address, now=now)
     user = find_user_by_email(address)
     if user is None or not user.active:
+        # A token no link will ever carry (no account to set a password for): issued so
+        # this branch writes what the other one writes.
+        tokens.issue_token(TokenPurpose.RESET, email=address, now=now)
+        mail.queue_email(
+            "reset_no_account",
+            to=address,
+            # Never deduplicated: a second request for a known address queues a second
+            # email, so one for an unknown address must too.
+            dedupe_key=f"reset_no_account:{secrets.token_hex(8)}",
+            now=now,
+        )
         audit.record("auth.reset_requested", outcome="ignored", now=now)
         return
-    tokens.revoke_tokens(TokenPurpose.RESET, email=user.email, now=now)
     raw = tokens.issue_token(TokenPurpose.RESET, email=user.email, user=user, now=now)
     mail.queue_email(
         "password_reset",
@@ -357,9 +404,9 @@ def change_password(
 
     Raises ValidationError on `current_password` or `new_password`.
     """
-    if not verify_password(user.password_hash, current_password or ""):
-        audit.record("account.password_change_failed", actor=user, outcome="failure", now=now)
-        raise ValidationError("That is not your current password.", field="current_password")
+    confirm_password(
+        user, current_password, purpose="password change", now=now, field="current_password"
+    )
     try:
         check_password_rules(new_password, email=user.email, program_name=get_program().name)
     except ValidationError as error:
@@ -381,9 +428,7 @@ def request_email_change(user: User, *, password: str, new_email: str, now: date
     The answer is the same whether or not the new address already has an account (then
     nothing is sent), so this cannot be used to find out who has one.
     """
-    if not verify_password(user.password_hash, password or ""):
-        audit.record("account.email_change_failed", actor=user, outcome="failure", now=now)
-        raise ValidationError("That is not your current password.", field="password")
+    confirm_password(user, password, purpose="email change", now=now)
     address = normalize_email(new_email, field="new_email")
     if address == user.email:
         raise ValidationError("That is already your email address.", field="new_email")

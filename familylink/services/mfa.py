@@ -13,11 +13,12 @@ from datetime import datetime
 
 import pyotp
 import segno
-from sqlalchemy import select, update
+from sqlalchemy import String, select, text, type_coerce, update
 
 from familylink.extensions import db
 from familylink.models import RecoveryCode, User
-from familylink.services import audit
+from familylink.models.encryption import keyring
+from familylink.services import accounts, audit
 from familylink.services.errors import ValidationError
 
 RECOVERY_CODE_COUNT = 10
@@ -132,10 +133,20 @@ def remaining_recovery_codes(user: User) -> int:
     )
 
 
-def disable(user: User, *, now: datetime) -> None:
-    """Switch two-step sign-in off (family and patients only: staff must keep it)."""
+def renew_recovery_codes(user: User, password: str | None, *, now: datetime) -> list[str]:
+    """New recovery codes for someone signed in who gives their password again."""
+    accounts.confirm_password(user, password, purpose="new recovery codes", now=now)
+    codes = new_recovery_codes(user, now=now)
+    audit.record("mfa.recovery_codes_renewed", actor=user, obj=user, now=now)
+    return codes
+
+
+def disable(user: User, password: str | None, *, now: datetime) -> None:
+    """Switch two-step sign-in off (family and patients only: staff must keep it), for
+    someone signed in who gives their password again."""
     if user.is_staff:
         raise ValidationError("Staff accounts must keep two-step sign-in on.", field="code")
+    accounts.confirm_password(user, password, purpose="two-step sign-in off", now=now)
     _clear(user, now=now)
     audit.record("mfa.disabled", actor=user, obj=user, now=now)
 
@@ -149,6 +160,28 @@ def reset(user: User, *, now: datetime) -> None:
     _clear(user, now=now)
     sessions.end_all_sessions(user.id, "mfa_reset", now=now)
     audit.record("mfa.reset", obj=user, now=now)
+
+
+def rotate_secrets(*, now: datetime, progress=None, batch: int = 500) -> int:
+    """Re-encrypt every stored TOTP secret under the newest key of SECRETS_KEYS (run after
+    putting a new key first; the old keys may be removed once it is done). Returns how many
+    secrets were re-encrypted; `progress(done, total)` is called after each batch."""
+    table = User.__table__
+    stored = type_coerce(table.c.totp_secret, String)  # the token as stored, not decrypted
+    rows = db.session.execute(
+        select(table.c.id, stored).where(table.c.totp_secret.is_not(None)).order_by(table.c.id)
+    ).all()
+    ring = keyring()
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        db.session.execute(
+            text("UPDATE users SET totp_secret = :token WHERE id = :id"),
+            [{"id": uid, "token": ring.rotate(token.encode()).decode()} for uid, token in chunk],
+        )
+        if progress is not None:
+            progress(start + len(chunk), len(rows))
+    audit.record("secrets.rotated", detail={"count": len(rows)}, now=now)
+    return len(rows)
 
 
 def _clear(user: User, *, now: datetime) -> None:

@@ -100,3 +100,28 @@ def test_an_admin_invites_a_therapist_who_enrols_a_patient_who_accepts(
     with live_server.database() as session:
         jordan = session.scalars(select(User).where(User.email == "jordan@example.org")).one()
         assert jordan.role == Role.PATIENT and jordan.verified_at is not None
+
+
+def test_two_step_changes_ask_for_the_password_again(page: Page, live_server):
+    with live_server.database():
+        factories.create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org", mfa=True)
+
+    sign_in(page, "maria@example.org")
+    page.goto("/account/mfa")
+    heading(page, "Two-step sign-in is on")
+    assert_accessible(page)
+    codes = page.locator("form", has=page.get_by_role("button", name="Make new recovery codes"))
+    codes.get_by_label("Your password").fill("not my password at all")
+    codes.get_by_role("button", name="Make new recovery codes").click()
+    expect(page.get_by_text("That is not your current password.")).to_be_visible()
+    assert_accessible(page)
+    codes = page.locator("form", has=page.get_by_role("button", name="Make new recovery codes"))
+    codes.get_by_label("Your password").fill(factories.PASSWORD)
+    codes.get_by_role("button", name="Make new recovery codes").click()
+    heading(page, "Your recovery codes")
+
+    page.goto("/account/mfa")
+    off = page.locator("form", has=page.get_by_role("button", name="Turn two-step sign-in off"))
+    off.get_by_label("Your password").fill(factories.PASSWORD)
+    off.get_by_role("button", name="Turn two-step sign-in off").click()
+    flash(page, "Two-step sign-in is off.")

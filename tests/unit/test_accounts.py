@@ -122,9 +122,27 @@ def test_every_failed_sign_in_gets_the_same_message(app_ctx, create_user, now, c
     assert failure.outcome == "failure"
 
 
-def test_reset_for_an_unknown_address_sends_nothing(app_ctx, now):
+def test_reset_for_an_unknown_address_sends_a_note_with_no_link(app_ctx, now):
     accounts.request_password_reset("nobody@example.org", now=now)
-    assert _count(OutboxEmail) == 0
+    accounts.request_password_reset("nobody@example.org", now=now)
+    notes = db.session.scalars(select(OutboxEmail)).all()
+    # One each time, as for a known address, so repeating a request shows nothing either.
+    assert [(n.kind, n.to_address, n.to_user_id) for n in notes] == [
+        ("reset_no_account", "nobody@example.org", None)
+    ] * 2
+    assert "http" not in notes[0].text_body
+    # The tokens issued alongside (for equal work) belong to no account and are never sent.
+    assert db.session.scalars(select(AccountToken.user_id)).all() == [None, None]
+
+
+def test_signing_up_with_a_known_address_mails_the_owner_a_reset_link(app_ctx, create_user, now):
+    user = create_user(email="ada@example.org")
+    assert _register(now, email="ada@example.org") is None
+    note = db.session.scalar(select(OutboxEmail))
+    token = db.session.scalar(select(AccountToken))
+    assert (note.kind, note.to_user_id) == ("already_registered", user.id)
+    assert (token.purpose, token.user_id) == ("reset", user.id)
+    assert "/reset/" in note.text_body
 
 
 def test_reset_link_sets_a_new_password_once(app_ctx, create_user, now):

@@ -82,8 +82,9 @@ class Case:
 
 CASES: dict[str, Callable[[People], Case]] = {
     "verify_email": lambda p: Case(to=p.family, context={"link": LINK}),
-    "already_registered": lambda p: Case(to=p.family),
+    "already_registered": lambda p: Case(to=p.family, context={"link": LINK}),
     "password_reset": lambda p: Case(to=p.family, context={"link": LINK}),
+    "reset_no_account": lambda p: Case(to="nobody@example.org"),
     "staff_invitation": lambda p: Case(to=p.therapist, context={"link": LINK, "inviter": p.admin}),
     "patient_invitation": lambda p: Case(
         to=p.patient, context={"link": LINK, "inviter": p.therapist}

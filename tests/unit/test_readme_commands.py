@@ -76,6 +76,7 @@ def _production(monkeypatch, **environment):
     for name in ("FLASK_DEBUG", "DEV_MAILBOX", "MAIL_SERVER", "MAIL_USE_TLS", "MAIL_USE_SSL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SERVER_NAME", "family.example-clinic.org")
+    monkeypatch.setenv("SECRETS_KEYS", "Yl1Q9oWm2sQ3u0pW8b0m9JmZ2c1x5v6n7b8m9a0s1d4=")
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     return create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})

@@ -277,3 +277,61 @@ def test_the_therapists_lists_of_patients_are_audited(app, client, auth, path, p
     auth.login(made["therapist"])
     assert client.get(path).status_code == 200
     assert _viewed(app, page) == [(True, pid) for pid in made["patients"]]
+
+
+def test_the_book_page_list_of_patients_is_audited(app, client, auth):
+    made = _calendar_with_patients(app, 2)
+    auth.login(made["therapist"])
+    assert client.get("/therapist/book").status_code == 200
+    assert _viewed(app, "book for family") == [(True, pid) for pid in made["patients"]]
+
+
+def test_the_therapists_reschedule_page_is_audited(app, client, auth):
+    from familylink.models import AppointmentFamily
+
+    made = _calendar_with_patients(app, 1)
+    (patient_id,) = made["patients"]
+    with app.app_context():
+        seat_id = db.session.scalar(select(AppointmentFamily.id))
+    auth.login(made["therapist"])
+    assert client.get(f"/therapist/seats/{seat_id}/reschedule").status_code == 200
+    assert _viewed(app, "reschedule") == [(True, patient_id)]
+
+
+def test_the_admin_outbox_list_is_audited_per_patient_shown(app, client, auth, now):
+    from familylink.services import mail
+
+    with app.app_context():
+        admin = create_user(Role.ADMIN)
+        patients = [create_user(Role.PATIENT) for _ in range(2)]
+        for n, patient in enumerate(patients * 2):
+            row = mail.queue_email(
+                "password_reset",
+                to=f"failed{n}@example.org",
+                dedupe_key=f"outbox-audit:{n}",
+                now=now,
+                patient_id=patient.id,
+            )
+            row.status = "failed"
+        db.session.commit()
+        email, patient_ids = admin.email, sorted(p.id for p in patients)
+    auth.login(email)
+    assert client.get("/admin/outbox").status_code == 200
+    assert _viewed(app, "outbox") == [(True, pid) for pid in patient_ids]
+
+
+def test_the_family_booking_list_is_audited_as_a_disclosure(app, client, auth):
+    from tests.booking_setup import create_clinic
+
+    with app.app_context():
+        made = create_clinic()
+        email, patient_id = made.family.email, made.patient.id
+        db.session.commit()
+    auth.login(email)
+    assert client.get("/booking/").status_code == 200
+    shown = [
+        (row.patient_id, row.detail)
+        for row in _rows(app, "disclosure.viewed")
+        if row.detail.get("what") == "booking list"
+    ]
+    assert shown == [(patient_id, {"what": "booking list"})]

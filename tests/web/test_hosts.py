@@ -148,6 +148,7 @@ def _production(monkeypatch, **environment):
     for name in ("FLASK_DEBUG", "SERVER_NAME", "TRUSTED_HOSTS", "DEV_MAILBOX", "MAIL_SERVER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SECRET_KEY", "a-long-enough-secret-for-this-test")
+    monkeypatch.setenv("SECRETS_KEYS", "Yl1Q9oWm2sQ3u0pW8b0m9JmZ2c1x5v6n7b8m9a0s1d4=")
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     return create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})

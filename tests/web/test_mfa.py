@@ -116,7 +116,7 @@ def test_family_members_may_turn_two_step_sign_in_off_but_staff_may_not(app, cli
     saved_user(app, Role.FAMILY, "maria@example.org")
     auth.login("maria@example.org")
     _enrol(app, client, "maria@example.org")
-    assert client.post("/account/mfa/off").status_code == 302
+    assert client.post("/account/mfa/off", data={"off-password": PASSWORD}).status_code == 302
     with app.app_context():
         assert (
             db.session.scalar(select(User).where(User.email == "maria@example.org")).totp_secret
@@ -125,7 +125,7 @@ def test_family_members_may_turn_two_step_sign_in_off_but_staff_may_not(app, cli
     staff = app.test_client()
     saved_user(app, Role.THERAPIST, "lee@example.org")
     AuthActions(staff, app).login("lee@example.org")
-    assert staff.post("/account/mfa/off").status_code == 404
+    assert staff.post("/account/mfa/off", data={"off-password": PASSWORD}).status_code == 404
 
 
 def test_the_code_page_without_a_password_step_sends_back_to_sign_in(client):

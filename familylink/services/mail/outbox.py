@@ -24,6 +24,7 @@ SUBJECTS = {
     "verify_email": "Confirm your email address",
     "already_registered": "About your sign-up",
     "password_reset": "Reset your password",
+    "reset_no_account": "About your password reset",
     "staff_invitation": "You're invited to set up your account",
     "patient_invitation": "You're invited to set up your account",
     "module_assigned": "New reading from your care team",
@@ -267,9 +268,12 @@ def outbox_counts() -> dict[str, int]:
     return counts
 
 
-def failed_emails(limit: int = 100) -> list[OutboxEmail]:
-    """The most recently failed rows, newest first."""
-    return list(
+def failed_emails(actor: User, *, now: datetime, limit: int = 100) -> list[OutboxEmail]:
+    """The most recently failed rows, newest first, as the admin's outbox page shows them.
+
+    The addresses and kinds shown are linked to patients, so each patient shown gets a
+    "patient_data.viewed" row (page "outbox")."""
+    rows = list(
         db.session.scalars(
             select(OutboxEmail)
             .where(OutboxEmail.status == OutboxStatus.FAILED)
@@ -277,6 +281,9 @@ def failed_emails(limit: int = 100) -> list[OutboxEmail]:
             .limit(limit)
         )
     )
+    patient_ids = [row.patient_id for row in rows if row.patient_id is not None]
+    audit.record_patient_views(actor, patient_ids, page="outbox", now=now)
+    return rows
 
 
 def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
