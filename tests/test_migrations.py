@@ -3,7 +3,7 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -73,7 +73,8 @@ def test_upgrade_from_empty_inserts_the_default_program_row(empty_database_url):
         upgrade()
         rows = _program_rows()
         db.engine.dispose()
-    assert rows == [PROGRAM_DEFAULTS]
+    # Columns without a default (the after-hours phone) start empty.
+    assert rows == [{**PROGRAM_DEFAULTS, "after_hours_phone": None}]
 
 
 def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):
@@ -86,3 +87,20 @@ def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):
         rows = _program_rows()
         db.engine.dispose()
     assert [row["name"] for row in rows] == ["Lakeside"]
+
+
+def test_the_after_hours_phone_migration_upgrades_and_downgrades(empty_database_url):
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE programs SET after_hours_phone = '555-201-3344'"))
+        downgrade(revision="8d3f6a1c2b7e")
+        with db.engine.connect() as conn:
+            columns = list(conn.execute(text("SELECT * FROM programs")).keys())
+        assert "after_hours_phone" not in columns
+        upgrade()
+        with db.engine.connect() as conn:
+            phones = conn.execute(text("SELECT after_hours_phone FROM programs")).scalars().all()
+        db.engine.dispose()
+    assert phones == [None]
