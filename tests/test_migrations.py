@@ -74,7 +74,8 @@ def test_upgrade_from_empty_inserts_the_default_program_row(empty_database_url):
         upgrade()
         rows = _program_rows()
         db.engine.dispose()
-    assert rows == [PROGRAM_DEFAULTS]
+    # Columns without a default (the after-hours phone) start empty.
+    assert rows == [{**PROGRAM_DEFAULTS, "after_hours_phone": None}]
 
 
 def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):
@@ -348,3 +349,20 @@ def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts
         with db.engine.connect() as conn:
             assert conn.execute(stored).scalar_one() == secret
         db.engine.dispose()
+
+
+def test_the_after_hours_phone_migration_upgrades_and_downgrades(empty_database_url):
+    app = create_app(app_settings(empty_database_url))
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE programs SET after_hours_phone = '555-201-3344'"))
+        downgrade(revision="c4e1f7a9b2d3")
+        with db.engine.connect() as conn:
+            columns = list(conn.execute(text("SELECT * FROM programs")).keys())
+        assert "after_hours_phone" not in columns
+        upgrade()
+        with db.engine.connect() as conn:
+            phones = conn.execute(text("SELECT after_hours_phone FROM programs")).scalars().all()
+        db.engine.dispose()
+    assert phones == [None]

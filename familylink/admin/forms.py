@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
@@ -28,6 +29,16 @@ class ProgramForm(FlaskForm):
         120,
         unit="minutes",
         description="Free time kept after each session before the next can be booked.",
+    )
+    # Checked as a phone number by the program service, whose message names this field.
+    after_hours_phone = StringField(
+        _l("After-hours phone number (optional)"),
+        validators=[Optional(), Length(max=32, message=_l("Use at most 32 characters."))],
+        description=_l(
+            "The program's own line for nights and weekends. When set, it is shown on the "
+            "crisis page, in the page footer and in the safety module. Leave empty to hide it."
+        ),
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
 
 

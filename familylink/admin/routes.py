@@ -67,6 +67,7 @@ def _save_settings(form) -> None:
         minimum_notice_hours=form.minimum_notice_hours.data,
         waitlist_hold_hours=form.waitlist_hold_hours.data,
         buffer_minutes=form.buffer_minutes.data,
+        after_hours_phone=form.after_hours_phone.data,
         actor=current_user,
         now=request_now(),
     )

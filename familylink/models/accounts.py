@@ -154,6 +154,8 @@ class Program(db.Model):
     buffer_minutes: Mapped[int] = mapped_column(
         Integer, default=PROGRAM_DEFAULTS["buffer_minutes"], server_default="10"
     )
+    # The program's own line for nights and weekends, shown with the crisis numbers when set.
+    after_hours_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 def insert_default_program(connection) -> None:

