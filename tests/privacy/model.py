@@ -44,8 +44,8 @@ class PrivacyModel:
     address_of: dict[str, str] = field(default_factory=dict)  # family member -> email
     links: set[tuple[str, str]] = field(default_factory=set)  # (patient, member)
     consents: list[Consent] = field(default_factory=list)
-    # (member, module) -> (marker, shared): one reflection per reading, as written.
-    reflections: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
+    # (member, module) -> (marker, shared, the patient it is about): the newest one written.
+    reflections: dict[tuple[str, str], tuple[str, bool, str]] = field(default_factory=dict)
 
     # --- what happened
 
@@ -111,7 +111,7 @@ class PrivacyModel:
             )
             for c in self.consents
         )
-        reflections = tuple(sorted((k, shared) for k, (_m, shared) in self.reflections.items()))
+        reflections = tuple(sorted((k, r[1:]) for k, r in self.reflections.items()))
         return (frozenset(self.links), consents, reflections)
 
     # --- what may be seen
@@ -144,11 +144,10 @@ class PrivacyModel:
         return any(c.in_force(self.now) for c in self.open_consents(patient, address))
 
     def may_see_reflection(self, viewer: str, member: str, module: str) -> bool:
-        """A reflection is its writer's; a shared one also reaches the therapist of a patient
-        whose consent to the writer is active. Nobody else ever reads it."""
+        """A reflection is its writer's; a shared one also reaches the therapist of the
+        patient it is about, while that patient's consent to the writer is active. Nobody
+        else ever reads it: not the patient, not another therapist."""
         if viewer == member:
             return True
-        _marker, shared = self.reflections[(member, module)]
-        return shared and any(
-            self.therapist_of[p] == viewer and self.active(p, member) for p in self.therapist_of
-        )
+        _marker, shared, about = self.reflections[(member, module)]
+        return shared and self.therapist_of[about] == viewer and bool(self.active(about, member))

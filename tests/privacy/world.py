@@ -136,15 +136,17 @@ class World:
         del admin
         db.session.commit()
 
-    def _token(self, address: str, path: str) -> str:
-        """The newest link token of `path` kind in a queued email to `address`."""
-        for email in db.session.scalars(
-            select(OutboxEmail)
-            .where(OutboxEmail.to_address == address.lower())
-            .order_by(OutboxEmail.id.desc())
-        ):
+    def _token(self, address: str, path: str, patient: str | None = None) -> str:
+        """The link token of `path` kind in the newest queued email to `address` (about
+        `patient`, when given)."""
+        query = select(OutboxEmail).where(
+            OutboxEmail.to_address == address.lower(), OutboxEmail.status == OutboxStatus.PENDING
+        )
+        if patient is not None:
+            query = query.where(OutboxEmail.patient_id == self.ids[patient])
+        for email in db.session.scalars(query.order_by(OutboxEmail.id.desc())):
             found = re.search(rf"/{path}/([A-Za-z0-9_\-]+)", email.text_body)
-            if found and email.status == OutboxStatus.PENDING:
+            if found:
                 return found.group(1)
         return ""
 
@@ -193,8 +195,9 @@ class World:
         return self.attempt(consent.sign_consent, self.user(patient), details, now=self.now)
 
     def accept(self, patient: str, member: str):
-        """The member follows the newest invitation link to them, registering the first time."""
-        raw = self._token(self.address(member), "family/join")
+        """The member follows the newest invitation link from `patient`, registering the
+        first time."""
+        raw = self._token(self.address(member), "family/join", patient)
         if not raw:
             return None, "no invitation"
         if member in self.ids:
@@ -294,7 +297,9 @@ class World:
             now=self.now,
         )
 
-    def reflect(self, member: str, slug: str, text: str, share: bool):
+    def reflect(self, member: str, slug: str, text: str, share: bool, about: str):
+        # Today a reflection belongs to the reading, not to a patient, so `about` is not
+        # passed on; once progress is kept per patient (issue 16 point 1), pass it here.
         module = db.session.get(LearningModule, self.modules[slug][0])
         return self.attempt(
             progress.save_progress,
