@@ -373,3 +373,24 @@ def test_the_oracle_catches_a_planted_leak(oracle_app, oracle_readings, monkeypa
 def _dialect(app) -> str:
     with app.app_context():
         return db.engine.dialect.name
+
+
+def test_the_oracle_sees_the_known_reflection_leak(oracle_app, oracle_readings, monkeypatch):
+    """Issue 16 point 1, as a fixed walk: Maria, linked to both patients, shares a reflection
+    about the first; the second patient's therapist must not read it. Today they do, so the
+    oracle fails. When this test fails instead, the fix has landed: set
+    KNOWN_BUG_REFLECTION_TWO_PATIENTS to False and delete this test."""
+    import tests.privacy.test_oracle as oracle
+
+    monkeypatch.setattr(oracle, "KNOWN_BUG_REFLECTION_TWO_PATIENTS", False)
+    machine = oracle_machine(oracle_app, oracle_readings, Explored())()
+    try:
+        both = [(("P1", "F1"), {"progress"}, False), (("P2", "F1"), {"progress"}, False)]
+        machine.families_join(both)
+        assert {("P1", "F1"), ("P2", "F1")} <= machine.model.links
+        writers = machine._writers()
+        machine.write_reflection(writers.index(("P1", "F1")), reading=0, share=True)
+        with pytest.raises(AssertionError, match="F1's reflection .* seen by T2"):
+            machine.every_page_and_email_shows_only_what_the_consents_allow()
+    finally:
+        machine.teardown()
