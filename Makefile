@@ -6,11 +6,12 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/familylink_test
 DEV_ENV := FLASK_DEBUG=1 DEV_MAILBOX=1
 
-.PHONY: help venv run test test-sqlite test-postgres lint format clean bench chromium screenshots
+.PHONY: help venv run test test-sqlite test-postgres test-deep lint format clean bench chromium screenshots
 
 help:
 	@echo "make run    - set up, migrate, load demo data and serve on http://127.0.0.1:5000"
 	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL"
+	@echo "make test-deep - the privacy oracle with many more random worlds, on both databases"
 	@echo "make format - format the code with the pinned ruff"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
 	@echo "make screenshots - save desktop and phone screenshots to docs/screenshots/"
@@ -69,6 +70,16 @@ test-postgres: venv
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 test: lint test-sqlite test-postgres
+
+# The privacy oracle (tests/privacy) explores many more worlds than in `make test`
+# (ORACLE_EXAMPLES, default 50, of 20 steps each); each run ends with how many examples,
+# steps, distinct states, pages and emails it checked. docs/privacy.md keeps the last report.
+ORACLE := $(PY) -m pytest tests/privacy/test_oracle.py -k finds_no_leak
+test-deep: venv
+	@echo "== Privacy oracle (deep) on SQLite"
+	TEST_DATABASE_URL= ORACLE_PROFILE=deep $(ORACLE) $(PYTEST_ARGS)
+	@echo "== Privacy oracle (deep) on PostgreSQL ($(PG_TEST_URL))"
+	TEST_DATABASE_URL=$(PG_TEST_URL) ORACLE_PROFILE=deep $(ORACLE) $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m bench.run_all

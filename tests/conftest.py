@@ -548,3 +548,40 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if E2E_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+# --- The privacy oracle (tests/privacy): one app on a movable clock for a whole run.
+
+
+@pytest.fixture
+def oracle_app(make_app):
+    """An app whose clock the oracle moves (NOW_OVERRIDE is a Clock); emptied afterwards."""
+    app = make_app(NOW_OVERRIDE=Clock())
+    yield app
+    with app.app_context():
+        db.session.rollback()
+        _empty_all_tables()
+
+
+@pytest.fixture(scope="session")
+def oracle_readings(tmp_path_factory):
+    """A folder with the two readings the oracle's worlds load (all ten cost time)."""
+    from tests.privacy.world import readings_directory
+
+    return readings_directory(tmp_path_factory.mktemp("readings"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After a run that included the privacy oracle, say how much it explored."""
+    import sys
+
+    oracle = sys.modules.get("tests.privacy.test_oracle")
+    if oracle is None or not oracle.EXPLORED:
+        return
+    terminalreporter.section("privacy oracle")
+    for name, seen in oracle.EXPLORED.items():
+        terminalreporter.write_line(
+            f"{name}: {seen.examples} examples, {seen.steps} steps, "
+            f"{len(seen.states)} distinct states, {seen.pages} pages and "
+            f"{seen.emails} queued emails checked"
+        )

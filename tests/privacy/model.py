@@ -1,0 +1,153 @@
+"""The privacy oracle's own model of who may see what, written from the consent rules of the
+product design (the "consent rule" and "rules that always hold"), never from the app's code.
+
+It imports nothing from `familylink`: it is told what happened (a consent signed, accepted,
+revoked; the clock moved; a reflection written) and answers, for a person and a patient,
+whether that patient's data may appear on a page that person opens or in an email to them.
+It only says what is *allowed*; the test checks that nothing else appears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+SCHEDULING, ATTENDANCE, PROGRESS = "scheduling", "attendance", "progress"
+SCOPES = (SCHEDULING, ATTENDANCE, PROGRESS)
+
+
+@dataclass
+class Consent:
+    """One signed consent: from a patient to an address, with scopes and an end rule."""
+
+    patient: str
+    address: str
+    scopes: frozenset[str]
+    ends_at: datetime | None  # a date's end; None: "end of this episode (+ N days)"
+    family_visible: bool
+    # Whose it is: the account that accepted its invitation, or the linked member it renews.
+    member: str | None = None
+    closed: str | None = None  # "revoked", "expired", "superseded"
+
+    def in_force(self, now: datetime) -> bool:
+        """Not revoked, superseded or swept, and its end date not reached: an ended consent
+        ends at once, whether or not a sweep has run yet."""
+        return self.closed is None and (self.ends_at is None or now < self.ends_at)
+
+
+@dataclass
+class PrivacyModel:
+    zone: str
+    now: datetime
+    therapist_of: dict[str, str] = field(default_factory=dict)  # patient -> therapist
+    address_of: dict[str, str] = field(default_factory=dict)  # family member -> email
+    links: set[tuple[str, str]] = field(default_factory=set)  # (patient, member)
+    consents: list[Consent] = field(default_factory=list)
+    # (member, module) -> (marker, shared, the patient it is about): the newest one written.
+    reflections: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
+
+    # --- what happened
+
+    def consent_end(self, last_day: date | None) -> datetime | None:
+        """A consent to a date lasts to the end of that day in the program's time zone."""
+        if last_day is None:
+            return None
+        return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=ZoneInfo(self.zone))
+
+    def sign(self, patient, address, scopes, last_day, family_visible) -> Consent:
+        """A new consent supersedes the open one to the same address (records never change);
+        a member already linked at that address has it at once (a renewal)."""
+        for old in self.open_consents(patient, address):
+            old.closed = "superseded"
+        member = next(
+            (m for (p, m) in self.links if p == patient and self.address_of.get(m) == address),
+            None,
+        )
+        consent = Consent(
+            patient,
+            address,
+            frozenset(scopes),
+            self.consent_end(last_day),
+            family_visible,
+            member=member,
+        )
+        self.consents.append(consent)
+        return consent
+
+    def open_consents(self, patient: str, address: str) -> list[Consent]:
+        return [
+            c
+            for c in self.consents
+            if c.patient == patient and c.address == address and c.closed is None
+        ]
+
+    def accept(self, patient: str, member: str) -> None:
+        """Accepting the invitation ties the open consent(s) to that address to the account."""
+        self.links.add((patient, member))
+        for consent in self.open_consents(patient, self.address_of[member]):
+            consent.member = member
+
+    def end(self, patient: str, member: str, reason: str) -> None:
+        for consent in self.consents:
+            if consent.patient == patient and consent.member == member and not consent.closed:
+                consent.closed = reason
+
+    def sweep(self) -> None:
+        """The expiry sweep closes what has reached its end date."""
+        for consent in self.consents:
+            if consent.closed is None and not consent.in_force(self.now):
+                consent.closed = "expired"
+
+    def state(self) -> tuple:
+        """What the verdicts depend on, as one hashable value (to count distinct states)."""
+        consents = tuple(
+            (
+                c.patient,
+                c.member or c.address,
+                tuple(sorted(c.scopes)),
+                c.closed,
+                c.in_force(self.now),
+            )
+            for c in self.consents
+        )
+        reflections = tuple(sorted((k, r[1:]) for k, r in self.reflections.items()))
+        return (frozenset(self.links), consents, reflections)
+
+    # --- what may be seen
+
+    def active(self, patient: str, member: str) -> Consent | None:
+        """The consent in force from `patient` to `member` now (an accepted one), if any."""
+        for consent in self.consents:
+            if (
+                consent.patient == patient
+                and consent.member == member
+                and (patient, member) in self.links
+                and consent.in_force(self.now)
+            ):
+                return consent
+        return None
+
+    def is_family(self, person: str) -> bool:
+        return person in self.address_of
+
+    def may_see_patient(self, viewer: str, patient: str, scope: str | None = None) -> bool:
+        """The patient, their own therapist, or a family member under an active consent
+        (whose scopes cover `scope`, when the page is about that kind of information)."""
+        if viewer == patient or self.therapist_of.get(patient) == viewer:
+            return True
+        consent = self.active(patient, viewer) if self.is_family(viewer) else None
+        return consent is not None and (scope is None or scope in consent.scopes)
+
+    def invited(self, patient: str, address: str) -> bool:
+        """An invitation the patient issued with a consent still in force may name them."""
+        return any(c.in_force(self.now) for c in self.open_consents(patient, address))
+
+    def may_see_reflection(self, viewer: str, member: str, module: str, about: str) -> bool:
+        """A reflection is its writer's; a shared one also reaches the therapist of the
+        patient it is about, while that patient's consent to the writer is active. Nobody
+        else ever reads it: not the patient, not another therapist."""
+        if viewer == member:
+            return True
+        _marker, shared = self.reflections[(member, module, about)]
+        return shared and self.therapist_of[about] == viewer and bool(self.active(about, member))

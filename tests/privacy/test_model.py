@@ -1,0 +1,61 @@
+"""The oracle's model on its own: each consent rule it encodes, checked without the app."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from tests.privacy.model import PrivacyModel
+
+NOON = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
+MARIA = "maria@example.org"
+
+
+def _model() -> PrivacyModel:
+    model = PrivacyModel(zone="America/New_York", now=NOON)
+    model.therapist_of = {"P1": "T1", "P2": "T2"}
+    model.address_of = {"F1": MARIA}
+    return model
+
+
+def test_nothing_before_the_invitation_is_accepted_then_only_the_consents_scopes():
+    model = _model()
+    model.sign("P1", MARIA, {"attendance"}, None, False)
+    assert not model.may_see_patient("F1", "P1")
+    assert model.invited("P1", MARIA)
+    model.accept("P1", "F1")
+    assert model.may_see_patient("F1", "P1")
+    assert not model.may_see_patient("F1", "P1", "scheduling")
+    assert not model.may_see_patient("F1", "P2") and not model.may_see_patient("T2", "P1")
+
+
+def test_a_dated_consent_ends_at_midnight_after_its_last_day_before_any_sweep():
+    model = _model()
+    model.sign("P1", MARIA, {"scheduling"}, date(2026, 11, 20), False)
+    model.accept("P1", "F1")
+    model.now = datetime(2026, 11, 21, 4, 59, tzinfo=UTC)  # 23:59 in New York
+    assert model.may_see_patient("F1", "P1")
+    model.now += timedelta(minutes=1)
+    assert not model.may_see_patient("F1", "P1") and not model.invited("P1", MARIA)
+
+
+def test_revocation_and_a_new_consent_supersede_and_renew():
+    model = _model()
+    first = model.sign("P1", MARIA, {"scheduling"}, None, False)
+    model.accept("P1", "F1")
+    second = model.sign("P1", MARIA, {"progress"}, None, False)
+    assert first.closed == "superseded" and second.member == "F1"
+    assert model.may_see_patient("F1", "P1", "progress")
+    assert not model.may_see_patient("F1", "P1", "scheduling")
+    model.end("P1", "F1", "revoked")
+    assert not model.may_see_patient("F1", "P1")
+
+
+def test_a_shared_reflection_reaches_only_the_therapist_of_the_patient_it_is_about():
+    model = _model()
+    for patient in ("P1", "P2"):
+        model.sign(patient, MARIA, {"progress"}, None, False)
+        model.accept(patient, "F1")
+    model.reflections[("F1", "boundaries", "P1")] = ("Rflword", True)
+    assert model.may_see_reflection("T1", "F1", "boundaries", "P1")
+    assert not model.may_see_reflection("T2", "F1", "boundaries", "P1")
+    assert not model.may_see_reflection("P1", "F1", "boundaries", "P1")
+    model.reflections[("F1", "boundaries", "P1")] = ("Rflword", False)
+    assert not model.may_see_reflection("T1", "F1", "boundaries", "P1")

@@ -1,0 +1,369 @@
+"""The privacy oracle (issue 16, point 7): random worlds built through the real operations,
+every page and queued email read back after each step, each patient's data allowed only
+where the consent rules (tests/privacy/model.py, written from the design) allow it.
+
+Markers make data detectable: each patient's first name is a random word (so it shows
+wherever their name does, invitations included), and each reflection carries its own.
+
+`make test` runs the bounded profile; `make test-deep` (ORACLE_PROFILE=deep) many more
+examples, and the terminal summary says how many examples, steps and pages it checked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from familylink.extensions import db
+from tests.conftest import _empty_all_tables
+from tests.privacy.model import SCOPES, PrivacyModel
+from tests.privacy.world import FAMILY, PATIENTS, World, marker
+
+# Issue 16 point 2 (consents follow the person, not the address) has landed, so the
+# email-change rule runs. ORACLE_KNOWN_BUGS=email_change switches it off again, to compare.
+KNOWN_BUG_EMAIL_CHANGE = "email_change" in os.environ.get("ORACLE_KNOWN_BUGS", "").split(",")
+
+PROFILES = {
+    "bounded": settings(
+        max_examples=7,
+        stateful_step_count=8,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # a failure is shown as found: shrinking
+        # a stateful run through pages takes minutes
+        suppress_health_check=list(HealthCheck),
+    ),
+    "deep": settings(
+        max_examples=int(os.environ.get("ORACLE_EXAMPLES", "50")),
+        stateful_step_count=20,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],  # explore; a failure is reported as found, unshrunk
+        suppress_health_check=list(HealthCheck),
+    ),
+}
+PROFILE = os.environ.get("ORACLE_PROFILE", "bounded")
+
+
+@dataclass
+class Explored:
+    """What the oracle went through, for the terminal summary and docs/privacy.md."""
+
+    examples: int = 0
+    steps: int = 0
+    pages: int = 0
+    emails: int = 0
+    states: set = None
+
+    def __post_init__(self):
+        self.states = set()
+
+
+EXPLORED: dict[str, Explored] = {}
+
+LINKS = sorted((p, m) for m, ps in FAMILY.items() for p in ps)
+links = st.sampled_from(LINKS)
+picks = st.integers(0, 99)  # which of the links a rule can act on now it takes
+scopes = st.sets(st.sampled_from(SCOPES), min_size=1)
+
+
+def oracle_machine(app, readings, explored: Explored):
+    """A state machine class bound to `app` (one app and database for the whole run)."""
+
+    class PrivacyOracle(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.context = app.app_context()
+            self.context.push()
+            try:
+                db.session.rollback()
+                _empty_all_tables()
+                app.config["NOW_OVERRIDE"].set(START)
+                self.world = World(app, context=self.context)
+                self.world.build_cast(readings)
+            except BaseException:
+                self.teardown()  # Hypothesis calls it only for a machine that was made
+                raise
+            self.model = PrivacyModel(zone=_program_zone(), now=START)
+            self.model.therapist_of = dict(PATIENTS)
+            explored.examples += 1
+            self.fingerprint: list[str] = []
+            self.done: set[tuple] = set()  # which kinds of thing happened, for the state
+
+        def teardown(self):
+            if os.environ.get("ORACLE_TRACE"):
+                print("oracle steps:", *getattr(self, "fingerprint", []), sep="\n  ")
+            db.session.rollback()
+            context = self.world.context if hasattr(self, "world") else self.context
+            context.pop()
+
+        def _did(self, *what) -> None:
+            explored.steps += 1
+            self.fingerprint.append(repr(what))
+            if what[-1] is not False:  # a refused operation leaves the state as it was
+                self.done.add(what[:3])
+            explored.states.add((self.model.state(), frozenset(self.done)))
+
+        # --- consents
+
+        @initialize(
+            chosen=st.lists(st.tuples(links, scopes, st.booleans()), min_size=1, max_size=4)
+        )
+        def families_join(self, chosen):
+            """Start from a few consents signed and accepted, so most steps change something."""
+            for link, kinds, family_visible in chosen:
+                self.sign_consent(link, kinds, None, family_visible, on_paper=False)
+            for _ in chosen:
+                if self._invited():
+                    self.accept_invitation(0)
+
+        @rule(
+            link=links,
+            chosen=scopes,
+            days=st.one_of(st.none(), st.integers(0, 20)),
+            family_visible=st.booleans(),
+            on_paper=st.booleans(),
+        )
+        def sign_consent(self, link, chosen, days, family_visible, on_paper):
+            patient, member = link
+            last_day = None
+            if days is not None:
+                last_day = (self.model.now.astimezone(_zone()) + timedelta(days=days)).date()
+            made, refused = self.world.sign(
+                patient, member, sorted(chosen), last_day, family_visible, on_paper
+            )
+            assert refused is None, f"signing refused: {refused}"
+            self.model.address_of.setdefault(member, self.world.address(member))
+            self.model.sign(patient, self.world.address(member), chosen, last_day, family_visible)
+            self._did("sign", patient, member, tuple(sorted(chosen)), days, on_paper)
+
+        def _invited(self):
+            return [
+                (p, m)
+                for p, m in LINKS
+                if (p, m) not in self.model.links and self.model.invited(p, self.world.address(m))
+            ]
+
+        def _registered(self):
+            return [(p, m) for p, m in LINKS if m in self.world.ids]
+
+        @precondition(lambda self: self._invited())
+        @rule(pick=picks)
+        def accept_invitation(self, pick):
+            invited = self._invited()
+            patient, member = invited[pick % len(invited)]
+            made, refused = self.world.accept(patient, member)
+            if made is not None:
+                self.model.address_of[member] = self.world.address(member)
+                self.model.accept(patient, member)
+            self._did("accept", patient, member, refused is None)
+
+        def _revocable(self):
+            return [
+                (p, m)
+                for p, m in LINKS
+                if any(c.in_force(self.model.now) for c in self._open(p, m))
+            ]
+
+        def _open(self, patient, member):
+            return self.model.open_consents(patient, self.world.address(member))
+
+        @precondition(lambda self: self._revocable())
+        @rule(pick=picks, by_therapist=st.booleans())
+        def revoke(self, pick, by_therapist):
+            patient, member = self._revocable()[pick % len(self._revocable())]
+            done, refused = self.world.revoke(patient, member, by_therapist)
+            if done is not None:
+                self.model.end(patient, member, "revoked")
+                # An invitation not yet accepted is ended by revoking it too.
+                for c in self.model.open_consents(patient, self.world.address(member)):
+                    c.closed = "revoked"
+            self._did("revoke", patient, member, by_therapist, done is not None)
+
+        @rule(hours=st.sampled_from([1, 13, 47, 24 * 3, 24 * 8]))
+        def time_passes_and_sweeps_run(self, hours):
+            clock = app.config["NOW_OVERRIDE"]
+            clock.set(clock.instant + timedelta(hours=hours))
+            self.model.now = clock.instant
+            self.world.sweeps()
+            self.model.sweep()
+            self._did("time", hours)
+
+        # --- sessions
+
+        @precondition(lambda self: self._registered())
+        @rule(which=picks, pick=st.integers(0, 40))
+        def book_family_session(self, which, pick):
+            patient, member = self._registered()[which % len(self._registered())]
+            seat, refused = self.world.book_private(patient, member, pick)
+            if seat is not None:
+                assert self.model.may_see_patient(member, patient, "scheduling"), (
+                    f"{member} booked for {patient} without an active scheduling consent"
+                )
+            self._did("book", patient, member, seat is not None)
+
+        @precondition(lambda self: self._registered())
+        @rule(which=picks)
+        def take_group_seat_or_wait(self, which):
+            patient, member = self._registered()[which % len(self._registered())]
+            done, refused = self.world.take_group_seat(patient, member)
+            if done is not None:
+                assert self.model.may_see_patient(member, patient, "scheduling"), (
+                    f"{member} took a seat for {patient} without an active scheduling consent"
+                )
+            self._did("group", patient, member, done is not None)
+
+        # --- readings
+
+        @precondition(lambda self: self._registered())
+        @rule(which=picks, reading=st.integers(0, 1))
+        def assign_reading(self, which, reading):
+            patient, member = self._registered()[which % len(self._registered())]
+            slug = sorted(self.world.modules)[reading]
+            made, refused = self.world.assign(patient, member, slug)
+            if made is not None:
+                assert self.model.active(patient, member), (
+                    f"{patient}'s therapist assigned {member} a reading without a consent"
+                )
+            self._did("assign", patient, member, slug, made is not None)
+
+        def _writers(self):
+            # One writes about a patient one is linked to; the app keeps each reflection
+            # per (member, patient, reading), so members of two families write too.
+            return [(p, m) for p, m in self._registered() if (p, m) in self.model.links]
+
+        @precondition(lambda self: self._writers())
+        @rule(which=picks, reading=st.integers(0, 1), share=st.booleans())
+        def write_reflection(self, which, reading, share):
+            """A member writes about one of their patients (`about`), shared with that
+            patient's therapist or with nobody. A reading about a patient whose consent is no
+            longer in force is refused (404), and the model must agree."""
+            about, member = self._writers()[which % len(self._writers())]
+            slug = sorted(self.world.modules)[reading]
+            text = marker("Rfl")
+            saved, refused = self.world.reflect(member, slug, f"I noticed {text}.", share, about)
+            if refused is not None:
+                assert not self.model.active(about, member), refused
+            else:
+                assert self.model.active(about, member), (
+                    f"{member} wrote about {about} without a consent in force"
+                )
+                self.model.reflections[(member, slug, about)] = (text, share)
+            self._did("reflect", member, slug, share, about, saved is not None)
+
+        # --- accounts
+
+        # Issue 16 point 2: until consents follow the account, not the address.
+        @precondition(lambda self: not KNOWN_BUG_EMAIL_CHANGE and self._registered())
+        @rule(which=picks)
+        def change_email(self, which):
+            _patient, member = self._registered()[which % len(self._registered())]
+            new_address = f"{member.lower()}.{len(self.fingerprint)}@example.net"
+            done, refused = self.world.change_email(member, new_address)
+            if done is not None:
+                self.model.address_of[member] = new_address
+            self._did("email", member, done is not None)
+
+        # Discharge and readmission (issue 16, the episodes point) go here: a rule that
+        # discharges or readmits a patient through the real operation, and in the model,
+        # Consent.in_force ending an "end of episode (+ N days)" consent at discharge + N
+        # days, never revived by a new episode.
+
+        # --- the verdicts
+
+        @invariant()
+        def every_page_and_email_shows_only_what_the_consents_allow(self):
+            leaks = []
+            for person in sorted(self.world.ids):
+                for page in self.world.read_pages(person):
+                    explored.pages += 1
+                    leaks += self._leaks(person, page, page.scope)
+            for viewer, address, page in self.world.queued_emails():
+                explored.emails += 1
+                leaks += self._leaks(viewer, page, None, address=address)
+            assert not leaks, "privacy oracle: data shown where no consent allows it:\n" + (
+                "\n".join(leaks[:20])
+            )
+
+        def _leaks(self, viewer, page, scope, address=None) -> list[str]:
+            found = []
+            for patient, word in self.world.markers.items():
+                if word not in page.text:
+                    continue
+                allowed = viewer is not None and self.model.may_see_patient(viewer, patient, scope)
+                if address is not None and self.model.invited(patient, address):
+                    allowed = True
+                if not allowed:
+                    found.append(f"{patient}'s name on {page.where} seen by {viewer or address}")
+            for (member, slug, about), (word, _shared) in self.model.reflections.items():
+                if word in page.text and not (
+                    viewer and self.model.may_see_reflection(viewer, member, slug, about)
+                ):
+                    found.append(
+                        f"{member}'s reflection on {slug} on {page.where} seen by {viewer}"
+                    )
+            return found
+
+    return PrivacyOracle
+
+
+START = None  # set from tests.moments below, kept apart for the planted-leak test
+
+
+def _program_zone() -> str:
+    from familylink.services.program import get_program
+
+    return get_program().timezone
+
+
+def _zone():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(_program_zone())
+
+
+from tests.moments import NOON  # noqa: E402
+
+START = NOON
+
+
+def test_the_oracle_finds_no_leak(oracle_app, oracle_readings):
+    explored = EXPLORED.setdefault(f"{PROFILE} on {_dialect(oracle_app)}", Explored())
+    machine = oracle_machine(oracle_app, oracle_readings, explored)
+    run_state_machine_as_test(machine, settings=PROFILES[PROFILE])
+
+
+def test_the_oracle_catches_a_planted_leak(oracle_app, oracle_readings, monkeypatch):
+    """A therapist's list that forgets "own patients only" must fail the oracle."""
+    from sqlalchemy import select
+
+    from familylink.models import Role, User
+    from familylink.services import access
+
+    def every_patient(therapist, *, now, what):
+        return list(db.session.scalars(select(User).where(User.role == Role.PATIENT)))
+
+    monkeypatch.setattr(access, "therapist_patients", every_patient)
+    machine = oracle_machine(oracle_app, oracle_readings, Explored())
+    planted = settings(PROFILES["bounded"], max_examples=2, phases=[Phase.generate])
+    with pytest.raises(AssertionError, match="privacy oracle"):
+        run_state_machine_as_test(machine, settings=planted)
+
+
+def _dialect(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name

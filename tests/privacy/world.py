@@ -1,0 +1,425 @@
+"""The oracle's world: people made and changed only through the app's real operations
+(services, as the views and commands call them), and every page and email each person can
+reach, read back through the test client.
+
+Nothing here decides who may see what: that is the app's job (checked) and the model's
+(tests/privacy/model.py, the verdicts).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import string
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+from flask import Flask
+from flask_login.utils import _create_identifier
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    ConsentRecord,
+    LearningModule,
+    OutboxEmail,
+    OutboxStatus,
+    Role,
+    Scope,
+    User,
+)
+from familylink.models.scheduling import AppointmentFamily
+from familylink.services import accounts, booking, consent, reminders, sessions
+from familylink.services.calendar import feeds
+from familylink.services.errors import DomainError, NotFound
+from familylink.services.learning import assignments, content, progress
+from tests.booking_setup import add_weekday_hours, create_session_types
+from tests.factories import PASSWORD, create_user
+
+# Two readings are enough to tell reflections apart; loading all ten costs time per example.
+READINGS = ("01-what-iop-is.md", "06-boundaries.md")
+
+# Who is in every world: two therapists, a patient each, and three family members. Maria
+# may be linked to both patients (of different therapists); Luis only to the first, Ana
+# only to the second.
+THERAPISTS = ("T1", "T2")
+PATIENTS = {"P1": "T1", "P2": "T2"}
+FAMILY = {"F1": ("P1", "P2"), "F2": ("P1",), "F3": ("P2",)}
+FAMILY_NAMES = {"F1": "Maria Alvarez", "F2": "Luis Okafor", "F3": "Ana Lindqvist"}
+
+
+def marker(prefix: str) -> str:
+    """A word no page would print by chance: a capitalised run of random letters."""
+    return prefix + "".join(secrets.choice(string.ascii_lowercase) for _ in range(7))
+
+
+def readings_directory(tmp: Path) -> Path:
+    source = content.CONTENT_DIR
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name in READINGS:
+        shutil.copy(source / name, tmp / name)
+    return tmp
+
+
+@dataclass
+class Page:
+    viewer: str
+    where: str  # a path, or "email #id"
+    text: str
+    scope: str | None = None  # the kind of information the page is about, when it is one
+
+
+@dataclass
+class World:
+    app: Flask
+    context: object = None  # the app context the world's operations run in
+    ids: dict[str, int] = field(default_factory=dict)  # cast name -> user id
+    markers: dict[str, str] = field(default_factory=dict)  # patient -> marker in their name
+    feed_tokens: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)  # therapist -> group appointment id
+    modules: dict[str, tuple[int, str]] = field(default_factory=dict)  # slug -> (id, slug)
+    private_type: int = 0
+
+    @property
+    def now(self) -> datetime:
+        return self.app.config["NOW_OVERRIDE"].instant
+
+    def user(self, name: str) -> User:
+        return db.session.get(User, self.ids[name])
+
+    def name_of(self, user_id: int | None) -> str | None:
+        return next((n for n, i in self.ids.items() if i == user_id), None)
+
+    # --- building
+
+    def build_cast(self, readings: Path) -> None:
+        """Staff, enrolment of one patient per therapist, session types, one small group per
+        therapist, and two published readings."""
+        admin = create_user(Role.ADMIN, name="Admin Oracle", email="admin@example.org")
+        for name in THERAPISTS:
+            therapist = create_user(Role.THERAPIST, name=f"Dr {name} Oracle")
+            self.ids[name] = therapist.id
+            add_weekday_hours(therapist)
+        for name, therapist in PATIENTS.items():
+            self.markers[name] = marker("Pat")
+            patient = accounts.enrol_patient(
+                self.user(therapist),
+                name=f"{self.markers[name]} Oracle",
+                email=f"{name.lower()}@example.org",
+                episode_start=(self.now - timedelta(days=7)).date(),
+                now=self.now,
+            )
+            accounts.accept_invitation(
+                self._token(patient.email, "invitation"), PASSWORD, now=self.now
+            )
+            self.ids[name] = patient.id
+        private, group = create_session_types()
+        self.private_type = private.id
+        for name in THERAPISTS:
+            first = (self.now + timedelta(days=3)).date()
+            [occurrence] = booking.schedule_group(
+                actor=self.user(name),
+                session_type_id=group.id,
+                first_day=first,
+                start_time=time(18, 0) if name == "T1" else time(19, 0),
+                weeks=1,
+                capacity=2,
+                now=self.now,
+            )
+            self.groups[name] = occurrence.id
+        content.load_modules(now=self.now, directory=readings)
+        for module in db.session.scalars(select(LearningModule)):
+            self.modules[module.slug] = (module.id, module.slug)
+        del admin
+        db.session.commit()
+
+    def _token(self, address: str, path: str, patient: str | None = None) -> str:
+        """The link token of `path` kind in the newest queued email to `address` (about
+        `patient`, when given)."""
+        query = select(OutboxEmail).where(
+            OutboxEmail.to_address == address.lower(), OutboxEmail.status == OutboxStatus.PENDING
+        )
+        if patient is not None:
+            query = query.where(OutboxEmail.patient_id == self.ids[patient])
+        for email in db.session.scalars(query.order_by(OutboxEmail.id.desc())):
+            found = re.search(rf"/{path}/([A-Za-z0-9_\-]+)", email.text_body)
+            if found:
+                return found.group(1)
+        return ""
+
+    def attempt(self, action, *args, **kwargs):
+        """Call an operation as a view does: in a savepoint, a refusal undoes it; then commit.
+        Returns (result, None) or (None, the refusal: a DomainError, or NotFound for what
+        the gate does not let this person reach)."""
+        try:
+            with db.session.begin_nested():
+                result = action(*args, **kwargs)
+        except (DomainError, NotFound) as refusal:
+            db.session.commit()
+            return None, refusal
+        db.session.commit()
+        return result, None
+
+    def address(self, member: str) -> str:
+        user = self.user(member) if member in self.ids else None
+        return user.email if user else f"{member.lower()}@example.org"
+
+    def sign(self, patient, member, scopes, last_day, family_visible, on_paper):
+        details = consent.ConsentDetails(
+            recipient_name=FAMILY_NAMES[member],
+            recipient_relationship="Family",
+            recipient_email=self.address(member),
+            scopes=[Scope(s) for s in scopes],
+            expiry_kind="date" if last_day else "episode_end",
+            expiry_date=last_day,
+            expiry_days_after_episode=None if last_day else 0,
+            signature_name=self.user(patient).name,
+            understood=True,
+            family_visible=family_visible,
+        )
+        if on_paper:
+            therapist = self.user(PATIENTS[patient])
+            today = self.now.astimezone(_zone(self)).date()
+            return self.attempt(
+                consent.record_paper_consent,
+                therapist,
+                self.ids[patient],
+                details,
+                signed_on=today,
+                attested=True,
+                now=self.now,
+            )
+        return self.attempt(consent.sign_consent, self.user(patient), details, now=self.now)
+
+    def accept(self, patient: str, member: str):
+        """The member follows the newest invitation link from `patient`, registering the
+        first time."""
+        raw = self._token(self.address(member), "family/join", patient)
+        if not raw:
+            return None, "no invitation"
+        if member in self.ids:
+            return self.attempt(consent.accept_invitation, raw, self.user(member), now=self.now)
+        user, refused = self.attempt(
+            consent.register_through_invitation,
+            raw,
+            name=FAMILY_NAMES[member],
+            password=PASSWORD,
+            timezone="America/Chicago",
+            now=self.now,
+        )
+        if user is not None:
+            self.ids[member] = user.id
+            self.feed_tokens[member] = feeds.turn_on_feed(user, now=self.now)
+            db.session.commit()
+        return user, refused
+
+    def open_consent_id(self, patient: str, member: str) -> int | None:
+        return db.session.scalar(
+            select(ConsentRecord.id)
+            .where(
+                ConsentRecord.patient_id == self.ids[patient],
+                ConsentRecord.recipient_email == self.address(member),
+            )
+            .order_by(ConsentRecord.id.desc())
+        )
+
+    def revoke(self, patient: str, member: str, by_therapist: bool):
+        consent_id = self.open_consent_id(patient, member)
+        if consent_id is None:
+            return None, "no consent"
+        if by_therapist:
+            return self.attempt(
+                consent.revoke_consent,
+                self.user(PATIENTS[patient]),
+                consent_id,
+                now=self.now,
+                method="written",
+            )
+        return self.attempt(consent.revoke_consent, self.user(patient), consent_id, now=self.now)
+
+    def sweeps(self) -> None:
+        """What `flask mail worker` runs before delivering: expiries, offers, readings,
+        reminders."""
+        consent.sweep_consents(self.now)
+        booking.sweep(self.now)
+        assignments.release_sweep(self.now)
+        reminders.run_sweep(self.now)
+        db.session.commit()
+
+    def book_private(self, patient: str, member: str, pick: int):
+        therapist = self.ids[PATIENTS[patient]]
+        from familylink.models import SessionType
+
+        free = booking.slots_for(
+            therapist, db.session.get(SessionType, self.private_type), now=self.now
+        )
+        if not free:
+            return None, "no slot"
+        return self.attempt(
+            booking.book_private,
+            actor=self.user(member),
+            patient_id=self.ids[patient],
+            session_type_id=self.private_type,
+            starts_at=free[pick % len(free)],
+            now=self.now,
+        )
+
+    def take_group_seat(self, patient: str, member: str):
+        group = self.groups[PATIENTS[patient]]
+        seat, refused = self.attempt(
+            booking.book_group_seat,
+            actor=self.user(member),
+            patient_id=self.ids[patient],
+            appointment_id=group,
+            now=self.now,
+        )
+        if seat is None:
+            return self.attempt(
+                booking.join_waitlist,
+                actor=self.user(member),
+                patient_id=self.ids[patient],
+                appointment_id=group,
+                now=self.now,
+            )
+        return seat, refused
+
+    def assign(self, patient: str, member: str, slug: str):
+        return self.attempt(
+            assignments.assign_modules,
+            therapist=self.user(PATIENTS[patient]),
+            patient_id=self.ids[patient],
+            family_user_id=self.ids[member],
+            module_ids=[self.modules[slug][0]],
+            note=None,
+            now=self.now,
+        )
+
+    def reflect(self, member: str, slug: str, text: str, share: bool, about: str):
+        """The reflection on the reading about `about`, shared with their therapist or not."""
+        module = db.session.get(LearningModule, self.modules[slug][0])
+        return self.attempt(
+            progress.save_progress,
+            self.user(member),
+            module,
+            patient_id=self.ids[about],
+            completed=True,
+            reflection=text,
+            share_with=self.ids[about] if share else None,
+            now=self.now,
+        )
+
+    def change_email(self, member: str, new_address: str):
+        user = self.user(member)
+        _, refused = self.attempt(
+            accounts.request_email_change,
+            user,
+            password=PASSWORD,
+            new_email=new_address,
+            now=self.now,
+        )
+        if refused:
+            return None, refused
+        return self.attempt(
+            accounts.confirm_email_change, self._token(new_address, "email-change"), now=self.now
+        )
+
+    # --- reading back
+
+    def pages_of(self, person: str) -> list[tuple[str, str | None]]:
+        """Every page `person` can reach, with the kind of information it is about."""
+        patients = [self.ids[p] for p in PATIENTS]
+        seats = list(db.session.scalars(select(AppointmentFamily.id)))
+        consents = list(db.session.scalars(select(ConsentRecord.id)))
+        role = self.user(person).role
+        pages: list[tuple[str, str | None]] = [("/", None)]
+        if role == Role.THERAPIST:
+            pages += [(p, None) for p in ("/therapist/", "/therapist/calendar")]
+            pages += [("/therapist/groups", None), ("/learn/therapist", None)]
+            for pid in patients:
+                pages += [(f"/therapist/patients/{pid}/family", None)]
+                pages += [(f"/learn/therapist/patients/{pid}", None)]
+            pages += [(f"/therapist/seats/{s}/reschedule", None) for s in seats]
+            pages += [(f"/therapist/consents/{c}", None) for c in consents]
+        elif role == Role.PATIENT:
+            pages += [
+                (p, None)
+                for p in ("/patient/", "/patient/consents", "/patient/sessions", "/patient/shared")
+            ]
+            pages += [(f"/patient/consents/{c}", None) for c in consents]
+            pages += [(f"/booking/{s}", None) for s in seats]
+        else:
+            pages += [("/family/", None), ("/learn/", None)]
+            pages += [(f"/family/patients/{pid}", None) for pid in patients]
+            pages += [("/booking/", "scheduling"), ("/booking/groups", "scheduling")]
+            pages += [(f"/booking/new?patient={pid}", "scheduling") for pid in patients]
+            pages += [(f"/booking/{s}", "scheduling") for s in seats]
+            pages += [(f"/booking/{s}/calendar.ics", "scheduling") for s in seats]
+            pages += [(f"/learn/modules/{slug}", None) for slug in self.modules]
+        return pages
+
+    @contextmanager
+    def requests(self):
+        """Step out of the world's app context while the test client serves requests: a
+        request reuses an app context it finds (its `g`, its database session), so the
+        signed-in user of one request would leak into the next person's."""
+        db.session.commit()
+        self.context.pop()
+        try:
+            yield
+        finally:
+            self.context = self.app.app_context()
+            self.context.push()
+
+    def read_pages(self, person: str) -> list[Page]:
+        client = self.app.test_client()
+        _record, raw = sessions.start_session(self.user(person), now=self.now)
+        paths = self.pages_of(person)
+        token = self.feed_tokens.get(person)
+        with self.requests():
+            read = self._read(client, person, raw, paths)
+            if token:
+                response = self.app.test_client().get(f"/booking/feed/{token}.ics")
+                assert response.status_code < 500
+                read.append(Page(person, "feed", response.get_data(as_text=True), "scheduling"))
+        return read
+
+    def _read(self, client, person, raw, paths) -> list[Page]:
+        with self.app.test_request_context():
+            identifier = _create_identifier()  # the "strong" session protection's check
+        with client.session_transaction() as cookie:
+            cookie["_id"] = identifier
+            cookie["_user_id"] = str(self.ids[person])
+            cookie["_fresh"] = True
+            cookie["sid"] = raw
+            cookie["_permanent"] = True
+        read = []
+        for path, scope in paths:
+            response = client.get(path, follow_redirects=True)
+            assert response.status_code < 500, f"{person} {path}: {response.status_code}"
+            read.append(Page(person, path, response.get_data(as_text=True), scope))
+        return read
+
+    def queued_emails(self) -> list[tuple[str | None, str, Page]]:
+        """Every email waiting to be sent: (recipient in the cast or None, address, body)."""
+        found = []
+        for email in db.session.scalars(
+            select(OutboxEmail).where(OutboxEmail.status == OutboxStatus.PENDING)
+        ):
+            attachment = (email.attachment_data or b"").decode("utf-8", "replace")
+            text = "\n".join((email.subject, email.text_body, email.html_body, attachment))
+            viewer = self.name_of(email.to_user_id) or next(
+                (n for n in self.ids if self.address(n) == email.to_address), None
+            )
+            found.append((viewer, email.to_address, Page(viewer or "", f"email #{email.id}", text)))
+        return found
+
+
+def _zone(world: World):
+    from zoneinfo import ZoneInfo
+
+    from familylink.services.program import get_program
+
+    return ZoneInfo(get_program().timezone)
