@@ -122,8 +122,14 @@ def groups():
         for s in booking.upcoming_for_family(current_user, now=now)
         if s.status == SeatStatus.BOOKED
     }
+    free = booking.free_places_of(occurrences, now=now)
     return render_template(
-        "booking/groups.html", patient=patient, occurrences=occurrences, form=form, mine=mine
+        "booking/groups.html",
+        patient=patient,
+        occurrences=occurrences,
+        form=form,
+        mine=mine,
+        free=free,
     )
 
 

@@ -22,6 +22,8 @@ from familylink.services.booking.catalog import (
 )
 from familylink.services.booking.groups import (
     expire_offers,
+    free_places,
+    free_places_of,
     join_waitlist,
     offer_next_seat,
     remove_from_future,
@@ -81,6 +83,8 @@ __all__ = [
     "claim_offer",
     "every_session_type",
     "expire_offers",
+    "free_places",
+    "free_places_of",
     "inside_window",
     "join_waitlist",
     "mark_attendance",
