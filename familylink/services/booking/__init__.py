@@ -25,10 +25,12 @@ from familylink.services.booking.groups import (
     free_places,
     free_places_of,
     join_waitlist,
+    leave_waitlist,
     offer_next_seat,
     remove_from_future,
     schedule_group,
     sweep,
+    waitlist_places,
 )
 from familylink.services.booking.listings import (
     FamilyMember,
@@ -87,6 +89,7 @@ __all__ = [
     "free_places_of",
     "inside_window",
     "join_waitlist",
+    "leave_waitlist",
     "mark_attendance",
     "offer_next_seat",
     "open_groups",
@@ -107,5 +110,6 @@ __all__ = [
     "therapist_calendar",
     "therapist_changes",
     "upcoming_for_family",
+    "waitlist_places",
     "update_session_type",
 ]

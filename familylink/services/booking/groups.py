@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from flask_babel import gettext as _
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
 from familylink.models import (
@@ -173,6 +175,50 @@ def join_waitlist(
     db.session.flush()
     audit.record("waitlist.joined", actor=actor, patient_id=patient.id, obj=entry, now=now)
     return entry
+
+
+def leave_waitlist(*, actor: User, entry_id: int, now: datetime) -> WaitlistEntry:
+    """A family member takes their family off a group's waitlist; a place held for them goes
+    to the next family waiting. NotFound for anyone else's entry."""
+    entry = access.waitlist_entry(actor, entry_id)
+    appointment = lock_occurrence(entry.appointment_id)
+    db.session.refresh(entry)
+    if entry.status not in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED):
+        raise ValidationError(_("Your family is no longer on this waitlist."))
+    entry.status = WaitlistStatus.LEFT
+    db.session.flush()
+    audit.record("waitlist.left", actor=actor, patient_id=entry.patient_id, obj=entry, now=now)
+    offer_next_seat(appointment, now=now)
+    return entry
+
+
+def waitlist_places(patient: User, appointment_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """For each of these groups whose waitlist the patient's family is on: (entry id, its
+    position among the families still waiting, 0 while a place is held for it). One query."""
+    if not appointment_ids:
+        return {}
+    earlier = aliased(WaitlistEntry)
+    ahead = (
+        select(func.count(earlier.id))
+        .where(
+            earlier.appointment_id == WaitlistEntry.appointment_id,
+            earlier.status == WaitlistStatus.WAITING,
+            tuple_(earlier.created_at, earlier.id)
+            < tuple_(WaitlistEntry.created_at, WaitlistEntry.id),
+        )
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(WaitlistEntry.appointment_id, WaitlistEntry.id, WaitlistEntry.status, ahead).where(
+            WaitlistEntry.patient_id == patient.id,
+            WaitlistEntry.appointment_id.in_(appointment_ids),
+            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+        )
+    )
+    return {
+        group: (entry_id, 0 if status == WaitlistStatus.OFFERED else count + 1)
+        for group, entry_id, status, count in rows
+    }
 
 
 def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry | None:
