@@ -8,12 +8,14 @@ from urllib.parse import unquote, urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request
 from flask_login import current_user, login_required
+from sqlalchemy.exc import OperationalError
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from familylink.extensions import db
 from familylink.models.types import utcnow
 from familylink.services import audit
-from familylink.services.errors import DomainError
+from familylink.services.booking.slots import TAKEN
+from familylink.services.errors import Conflict, DomainError
 
 
 def request_now() -> datetime:
@@ -36,20 +38,38 @@ def form_status(form) -> int:
     return 400 if form.errors or form.form_errors else 200
 
 
+# How many times a call that lost a deadlock or a serialization check is run again before the
+# person is told someone else got there first; SQLSTATEs of those two failures.
+RETRIES = 3
+_CONTENTION = {"40P01", "40001"}
+
+
 def run(action: Callable, *args, **kwargs):
     """Call a service inside a savepoint: when it raises (a refusal, a 404), whatever it
     changed is undone, and the audit rows of the refusal stay for the request's commit.
+
+    When the database aborts the call for a deadlock (40P01) or a serialization failure
+    (40001), the savepoint is rolled back and the whole call runs again, reading afresh (the
+    request is READ COMMITTED), up to RETRIES times; then it is refused with TAKEN.
 
     The request commits once, after the view (see `register_request_hooks`); so no view
     decides whether an audit row survives.
     """
     _begin_sqlite_transaction()
-    try:
-        with audit.keep_refusals(), db.session.begin_nested():
-            return action(*args, **kwargs)
-    except DomainError as error:
-        error.undone = True
-        raise
+    for attempt in range(RETRIES + 1):
+        try:
+            with audit.keep_refusals(), db.session.begin_nested():
+                return action(*args, **kwargs)
+        except DomainError as error:
+            error.undone = True
+            raise
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) not in _CONTENTION:
+                raise
+            if attempt == RETRIES:
+                refusal = Conflict(TAKEN)
+                refusal.undone = True
+                raise refusal from error
 
 
 def _begin_sqlite_transaction() -> None:

@@ -3,6 +3,7 @@
 import secrets
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
@@ -122,8 +123,16 @@ def groups():
         for s in booking.upcoming_for_family(current_user, now=now)
         if s.status == SeatStatus.BOOKED
     }
+    free = booking.free_places_of(occurrences, now=now)
+    waiting = booking.waitlist_places(patient, [a.id for a in occurrences])
     return render_template(
-        "booking/groups.html", patient=patient, occurrences=occurrences, form=form, mine=mine
+        "booking/groups.html",
+        patient=patient,
+        occurrences=occurrences,
+        form=form,
+        mine=mine,
+        free=free,
+        waiting=waiting,
     )
 
 
@@ -233,6 +242,15 @@ def claim(entry_id: int):
         return render_template("booking/claim.html", entry_id=entry_id, form=GroupSeatForm())
     seat = booking.claim_offer(actor=current_user, entry_id=entry_id, now=request_now())
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
+
+
+@bp.route("/waitlist/<int:entry_id>/leave", methods=["POST"])
+@role_required(Role.FAMILY)
+@back_on_refusal(lambda entry_id: url_for("booking.index"))
+def leave_waitlist(entry_id: int):
+    entry = booking.leave_waitlist(actor=current_user, entry_id=entry_id, now=request_now())
+    flash(_("Your family has left the waitlist."), "success")
+    return redirect(url_for("booking.groups", patient=entry.patient_id)), 303
 
 
 # --- Private calendar feed (any signed-in person) --------------------------------------------

@@ -663,3 +663,76 @@ def test_no_session_type_is_as_long_as_the_overlap_queries_bound(clinic, now):
         actor=admin, session_type_id=clinic.private.id, duration_minutes=longest, **fields
     )
     assert changed.duration_minutes == longest
+
+
+def test_while_an_offer_is_held_every_path_counts_the_same_free_places(clinic, now, app_ctx):
+    """Issue 19: booking counted the held offer, the waitlist and the groups page did not."""
+    (group,) = schedule(clinic, now, capacity=2)
+    seat1 = take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    take(p2, m2, group, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    held = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
+    booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
+    assert held.status == WaitlistStatus.OFFERED
+    p4, m4 = family_of_another_patient(clinic, "Dee Four")
+    with pytest.raises(Conflict):
+        take(p4, m4, group, now)
+    # … so the family may join the waitlist instead of being sent round in circles.
+    joined = booking.join_waitlist(actor=m4, patient_id=p4.id, appointment_id=group.id, now=now)
+    assert joined.status == WaitlistStatus.WAITING
+    assert booking.free_places(group, now=now) == 0
+    assert booking.free_places_of([group], now=now) == {group.id: 0}
+    # The family offered the place still counts it as free for itself.
+    seat = booking.claim_offer(actor=m3, entry_id=held.id, now=now)
+    assert seat.patient_id == p3.id and booking.free_places(group, now=now) == 0
+
+
+def test_each_place_freed_is_offered_to_a_different_family(clinic, now, app_ctx):
+    (group,) = schedule(clinic, now, capacity=2)
+    seats = [take(clinic.patient, clinic.family, group, now)]
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    seats.append(take(p2, m2, group, now))
+    waiting = []
+    for name in ("Cal Three", "Dee Four"):
+        patient, member = family_of_another_patient(clinic, name)
+        waiting.append(
+            booking.join_waitlist(
+                actor=member, patient_id=patient.id, appointment_id=group.id, now=now
+            )
+        )
+    booking.cancel_seat(actor=clinic.family, seat_id=seats[0].id, now=now)
+    booking.cancel_seat(actor=m2, seat_id=seats[1].id, now=now)
+    assert [w.status for w in waiting] == [WaitlistStatus.OFFERED, WaitlistStatus.OFFERED]
+
+
+def test_families_see_their_place_on_the_waitlist_and_can_leave_it(clinic, now, app_ctx):
+    (group,) = schedule(clinic, now, capacity=2)
+    seat1 = take(clinic.patient, clinic.family, group, now)
+    p2, m2 = family_of_another_patient(clinic, "Bea Two")
+    take(p2, m2, group, now)
+    entries = []
+    for n, name in enumerate(("Cal Three", "Dee Four", "Eve Five")):
+        patient, member = family_of_another_patient(clinic, name)
+        entry = booking.join_waitlist(
+            actor=member,
+            patient_id=patient.id,
+            appointment_id=group.id,
+            now=now + timedelta(minutes=n),
+        )
+        entries.append((patient, member, entry))
+    (p5, m5, last) = entries[2]
+    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 3)}
+    booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
+    (p3, m3, first) = entries[0]
+    assert booking.waitlist_places(p3, [group.id]) == {group.id: (first.id, 0)}
+    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 2)}
+    # The family offered the place leaves: the place goes to the next family waiting.
+    booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
+    assert first.status == WaitlistStatus.LEFT
+    assert entries[1][2].status == WaitlistStatus.OFFERED
+    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 1)}
+    with pytest.raises(ValidationError, match="no longer on this waitlist"):
+        booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
+    with pytest.raises(NotFound):
+        booking.leave_waitlist(actor=m5, entry_id=first.id, now=now)

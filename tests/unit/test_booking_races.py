@@ -126,3 +126,219 @@ def test_twenty_families_racing_for_the_last_group_seat_take_it_once(app):
     _assert_one_winner(results, "full")
     with app.app_context():
         assert db.session.scalar(select(func.count(AppointmentFamily.id))) == 2
+
+
+# --- Issue 19: cross-path races and free places ------------------------------------------------
+
+
+def _together(app, attempts, *, timeout=120):
+    """Run each attempt() in its own thread (own connection), released together by a
+    barrier, each as one request does it: the service through `web.run`, then one commit.
+    Returns per attempt "ok", ("refused", the DomainError's message) or ("500", the
+    unexpected exception)."""
+    from familylink.web import run
+
+    barrier = threading.Barrier(len(attempts))
+    results: list = [None] * len(attempts)
+
+    def worker(index, attempt):
+        with app.test_request_context("/"):
+            try:
+                action = attempt()
+                barrier.wait(timeout=30)
+                run(action)
+                db.session.commit()
+                results[index] = "ok"
+            except DomainError as error:
+                db.session.rollback()
+                results[index] = ("refused", error.message)
+            except Exception as error:  # noqa: BLE001 - a 500 is what the test looks for
+                db.session.rollback()
+                results[index] = ("500", repr(error))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=pair) for pair in enumerate(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results
+
+
+def _refusals(results):
+    return [r[1] for r in results if r != "ok" and r[0] == "refused"]
+
+
+def _errors(results):
+    return [r[1] for r in results if r != "ok" and r[0] == "500"]
+
+
+def test_family_booking_therapist_booking_and_a_move_on_one_slot_answer_no_500(app):
+    """Ten families book a slot while the therapist books it for another family and moves a
+    session into it: one wins, every other request is told someone else booked it. Several
+    rounds, one slot each, since a deadlock needs the inserts to interleave just so."""
+    with app.app_context():
+        therapist = create_user(Role.THERAPIST)
+        add_weekday_hours(therapist, start=time(9), end=time(17), days=[3, 4])
+        private, _ = create_session_types()
+        racers = _families(therapist, 12)
+        ids = {"therapist": therapist.id, "type": private.id}
+        # Thursday's first times; the sessions to move are on Friday.
+        free = booking.slots_for(therapist.id, private, now=NOW)
+        slots = [s for s in free if s.day == 19][:ROUNDS]
+        fridays = [s for s in free if s.day == 20][:ROUNDS]
+        moving = []
+        for friday in fridays:
+            seat = booking.book_private(
+                actor=db.session.get(User, racers[11][1]),
+                patient_id=racers[11][0],
+                session_type_id=private.id,
+                starts_at=friday,
+                now=NOW,
+            )
+            moving.append(seat.id)
+        db.session.commit()
+
+    for slot, seat_id in zip(slots, moving, strict=True):
+        attempts = [_family_books(ids, pair, slot) for pair in racers[:10]]
+        attempts += [_therapist_books(ids, racers[10], slot), _therapist_moves(ids, seat_id, slot)]
+        results = _together(app, attempts)
+        assert _errors(results) == []
+        assert results.count("ok") == 1
+        assert all("someone else just booked" in m for m in _refusals(results)), results
+        with app.app_context():
+            at_slot = db.session.scalars(select(Appointment).where(Appointment.starts_at == slot))
+            assert len(at_slot.all()) == 1
+
+
+ROUNDS = 3
+
+
+def _family_books(ids, pair, slot):
+    patient_id, family_id = pair
+    return lambda: (
+        lambda: booking.book_private(
+            actor=db.session.get(User, family_id),
+            patient_id=patient_id,
+            session_type_id=ids["type"],
+            starts_at=slot,
+            now=NOW,
+        )
+    )
+
+
+def _therapist_books(ids, pair, slot):
+    patient_id, family_id = pair
+    return lambda: (
+        lambda: booking.book_private(
+            actor=db.session.get(User, ids["therapist"]),
+            patient_id=patient_id,
+            session_type_id=ids["type"],
+            starts_at=slot,
+            attendee_ids=[family_id],
+            now=NOW,
+        )
+    )
+
+
+def _therapist_moves(ids, seat_id, slot):
+    return lambda: (
+        lambda: booking.reschedule(
+            actor=db.session.get(User, ids["therapist"]), seat_id=seat_id, starts_at=slot, now=NOW
+        )
+    )
+
+
+def _full_group(app, *, capacity, waiting):
+    """A group of `capacity` taken seats and `waiting` families on its waitlist."""
+    with app.app_context():
+        therapist = create_user(Role.THERAPIST)
+        _, group_type = create_session_types()
+        (group,) = booking.schedule_group(
+            actor=therapist,
+            session_type_id=group_type.id,
+            first_day=date(2026, 11, 25),
+            start_time=time(17),
+            weeks=1,
+            capacity=capacity,
+            now=NOW,
+        )
+        holders = []
+        for patient_id, family_id in _families(therapist, capacity):
+            seat = booking.book_group_seat(
+                actor=db.session.get(User, family_id),
+                patient_id=patient_id,
+                appointment_id=group.id,
+                now=NOW,
+            )
+            holders.append((seat.id, family_id))
+        waiters = _families(therapist, waiting)
+        for patient_id, family_id in waiters:
+            booking.join_waitlist(
+                actor=db.session.get(User, family_id),
+                patient_id=patient_id,
+                appointment_id=group.id,
+                now=NOW,
+            )
+        group_id = group.id
+        db.session.commit()
+    return group_id, holders, waiters
+
+
+def _cancel(seat_id, family_id):
+    return lambda: (
+        lambda: booking.cancel_seat(actor=db.session.get(User, family_id), seat_id=seat_id, now=NOW)
+    )
+
+
+def _entries(app, group_id):
+    from familylink.models import WaitlistEntry
+
+    with app.app_context():
+        return [
+            (e.patient_id, e.status)
+            for e in db.session.scalars(
+                select(WaitlistEntry).where(WaitlistEntry.appointment_id == group_id)
+            )
+        ]
+
+
+def test_two_cancellations_at_once_offer_each_place_to_a_different_family(app):
+    from familylink.models import WaitlistStatus
+
+    group_id, holders, waiters = _full_group(app, capacity=2, waiting=2)
+    results = _together(app, [_cancel(*holder) for holder in holders])
+    assert results == ["ok", "ok"]
+    offered = [p for p, status in _entries(app, group_id) if status == WaitlistStatus.OFFERED]
+    assert sorted(offered) == sorted(p for p, _ in waiters)
+
+
+def test_a_cancellation_while_a_family_joins_the_waitlist_never_strands_a_place(app):
+    """Whichever goes first, the freed place is offered to the joining family, or the family
+    is told to book the place instead; never a free place with a family left waiting."""
+    from familylink.models import WaitlistStatus
+
+    for _ in range(3):
+        group_id, holders, _ = _full_group(app, capacity=2, waiting=0)
+        with app.app_context():
+            therapist_id = db.session.get(Appointment, group_id).therapist_id
+            ((patient_id, family_id),) = _families(db.session.get(User, therapist_id), 1)
+            db.session.commit()
+
+        def join(patient_id=patient_id, family_id=family_id, group_id=group_id):
+            return booking.join_waitlist(
+                actor=db.session.get(User, family_id),
+                patient_id=patient_id,
+                appointment_id=group_id,
+                now=NOW,
+            )
+
+        results = _together(app, [_cancel(*holders[0]), lambda join=join: join])
+        assert results[0] == "ok"
+        entries = _entries(app, group_id)
+        if results[1] == "ok":
+            assert entries == [(patient_id, WaitlistStatus.OFFERED)]
+        else:
+            assert "book it instead" in _refusals(results)[0]
+            assert entries == []

@@ -432,3 +432,94 @@ def test_another_therapist_cannot_move_the_session(app, client, auth, clinic):
     auth.login("other.t@example.org")
     assert client.get(f"/therapist/seats/{seat_id}/reschedule").status_code == 404
     assert client.post(f"/therapist/seats/{seat_id}/reschedule", data={}).status_code == 404
+
+
+def test_while_a_place_is_offered_the_groups_page_offers_the_waitlist(app, client, auth):
+    """Issue 19: the page said "1 of 2 places free · Take a place", booking said full, and
+    the waitlist said "there is still a seat", for the whole hold."""
+    with app.app_context():
+        made = create_clinic()
+        (group,) = booking.schedule_group(
+            actor=made.therapist,
+            session_type_id=made.group.id,
+            first_day=date(2026, 11, 25),
+            start_time=time(17),
+            weeks=1,
+            capacity=2,
+            now=NOON,
+        )
+        members = []
+        for name in ("Bea Stone", "Cal Stone", "Ada Okafor"):
+            patient = create_user(Role.PATIENT, therapist=made.therapist)
+            member = create_user(Role.FAMILY, name=name)
+            create_consent(patient, member)
+            members.append((patient, member))
+        seats = [
+            booking.book_group_seat(
+                actor=member, patient_id=patient.id, appointment_id=group.id, now=NOON
+            )
+            for patient, member in members[:2]
+        ]
+        ada_patient, ada = members[2]
+        booking.join_waitlist(
+            actor=ada, patient_id=ada_patient.id, appointment_id=group.id, now=NOON
+        )
+        booking.cancel_seat(actor=members[0][1], seat_id=seats[0].id, now=NOON)
+        group_id, patient_id, email = group.id, made.patient.id, made.family.email
+        db.session.commit()
+    assert len(outbox(app, "waitlist_offer")) == 1
+    auth.login(email)
+    page = client.get(f"/booking/groups?patient={patient_id}").get_data(as_text=True)
+    assert "0 of 2 places free" in page
+    assert "Join the waitlist" in page and "Take a place" not in page
+    joined = client.post(
+        f"/booking/groups/{group_id}?patient={patient_id}",
+        data={"waitlist": "1"},
+        follow_redirects=True,
+    )
+    assert "You are on the waitlist" in joined.get_data(as_text=True)
+
+
+def test_a_waiting_family_sees_its_place_in_line_and_leaves_the_waitlist(app, client, auth):
+    from familylink.models import WaitlistEntry, WaitlistStatus
+
+    with app.app_context():
+        made = create_clinic()
+        (group,) = booking.schedule_group(
+            actor=made.therapist,
+            session_type_id=made.group.id,
+            first_day=date(2026, 11, 25),
+            start_time=time(17),
+            weeks=1,
+            capacity=2,
+            now=NOON,
+        )
+        for name in ("Bea Stone", "Cal Stone", "Ada Okafor"):
+            patient = create_user(Role.PATIENT, therapist=made.therapist)
+            member = create_user(Role.FAMILY, name=name)
+            create_consent(patient, member)
+            if name == "Ada Okafor":
+                booking.join_waitlist(
+                    actor=member, patient_id=patient.id, appointment_id=group.id, now=NOON
+                )
+            else:
+                booking.book_group_seat(
+                    actor=member, patient_id=patient.id, appointment_id=group.id, now=NOON
+                )
+        ada_entry = db.session.scalar(select(WaitlistEntry.id))
+        mine = booking.join_waitlist(
+            actor=made.family, patient_id=made.patient.id, appointment_id=group.id, now=NOON
+        )
+        entry_id, patient_id, email = mine.id, made.patient.id, made.family.email
+        db.session.commit()
+    auth.login(email)
+    page = client.get(f"/booking/groups?patient={patient_id}").get_data(as_text=True)
+    assert "Your family is number 2 on the waitlist." in page and "Okafor" not in page
+    assert client.post(f"/booking/waitlist/{ada_entry}/leave").status_code == 404
+    left = client.post(f"/booking/waitlist/{entry_id}/leave", follow_redirects=True)
+    assert left.status_code == 200
+    assert "Your family has left the waitlist." in left.get_data(as_text=True)
+    assert "Join the waitlist" in left.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(WaitlistEntry, entry_id).status == WaitlistStatus.LEFT
+        assert db.session.get(WaitlistEntry, ada_entry).status == WaitlistStatus.WAITING

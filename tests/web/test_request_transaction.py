@@ -111,3 +111,52 @@ def test_a_refused_button_without_a_local_referer_goes_to_the_fallback(client, r
     response = client.post("/_t-button", headers=headers)
     assert response.status_code == 303
     assert response.location == "/_t-fallback"
+
+
+# --- Issue 19: a call that loses a deadlock or a serialization check ------------------------
+
+
+def _losing(calls: list, times: int, error_class):
+    from psycopg import errors
+    from sqlalchemy.exc import OperationalError
+
+    def action():
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("INSERT …", {}, getattr(errors, error_class)("lost"))
+        return "done"
+
+    return action
+
+
+@pytest.mark.parametrize("error_class", ["DeadlockDetected", "SerializationFailure"])
+def test_a_call_that_loses_a_deadlock_or_serialization_check_runs_again(app, error_class):
+    calls: list = []
+    with app.test_request_context("/"):
+        assert run(_losing(calls, 2, error_class)) == "done"
+    assert len(calls) == 3
+
+
+def test_a_call_that_keeps_losing_is_refused_with_someone_else_booked(app):
+    from familylink.services.errors import Conflict
+    from familylink.web import RETRIES
+
+    calls: list = []
+    with app.test_request_context("/"), pytest.raises(Conflict) as refused:
+        run(_losing(calls, 99, "DeadlockDetected"))
+    assert "someone else just booked" in refused.value.message
+    assert len(calls) == RETRIES + 1
+
+
+def test_any_other_database_error_is_not_run_again(app):
+    from sqlalchemy.exc import OperationalError
+
+    calls: list = []
+
+    def broken():
+        calls.append(1)
+        raise OperationalError("SELECT …", {}, RuntimeError("disk I/O error"))
+
+    with app.test_request_context("/"), pytest.raises(OperationalError):
+        run(broken)
+    assert calls == [1]

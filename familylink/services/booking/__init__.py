@@ -22,11 +22,15 @@ from familylink.services.booking.catalog import (
 )
 from familylink.services.booking.groups import (
     expire_offers,
+    free_places,
+    free_places_of,
     join_waitlist,
+    leave_waitlist,
     offer_next_seat,
     remove_from_future,
     schedule_group,
     sweep,
+    waitlist_places,
 )
 from familylink.services.booking.listings import (
     FamilyMember,
@@ -81,8 +85,11 @@ __all__ = [
     "claim_offer",
     "every_session_type",
     "expire_offers",
+    "free_places",
+    "free_places_of",
     "inside_window",
     "join_waitlist",
+    "leave_waitlist",
     "mark_attendance",
     "offer_next_seat",
     "open_groups",
@@ -103,5 +110,6 @@ __all__ = [
     "therapist_calendar",
     "therapist_changes",
     "upcoming_for_family",
+    "waitlist_places",
     "update_session_type",
 ]

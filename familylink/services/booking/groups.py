@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from flask_babel import gettext as _
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
 from familylink.models import (
@@ -53,7 +55,7 @@ def schedule_group(
     starts = weekly_occurrences(first_day, start_time, weeks, get_program().timezone)
     if starts[0] <= now:
         raise ValidationError("Choose a date in the future.", field="first_day")
-    slots.serialize_booking()
+    slots.lock_therapist(actor.id)
     series = uuid.uuid4().hex if weeks > 1 else None
     made = []
     for start in starts:
@@ -88,22 +90,60 @@ def locked_group(appointment_id: int, patient: User) -> Appointment:
     return appointment
 
 
-# --- Waitlist --------------------------------------------------------------------------------
+def lock_occurrence(appointment_id: int) -> Appointment:
+    """The group occurrence, held for the rest of the transaction by every path that takes
+    or frees a place (booking, claim, cancel, offer expiry, a seat released): FOR UPDATE on
+    PostgreSQL, the database write lock on SQLite. Its seats are read afresh."""
+    slots.serialize_booking()
+    query = select(Appointment).where(Appointment.id == appointment_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Appointment)
+    appointment = db.session.scalars(query.execution_options(populate_existing=True)).one()
+    db.session.refresh(appointment, ["seats"])
+    return appointment
+
+
+# --- Free places and the waitlist ------------------------------------------------------------
+
+
+def _held_query(now: datetime):
+    return select(WaitlistEntry.appointment_id, WaitlistEntry.patient_id).where(
+        WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until > now
+    )
+
+
+def _free(appointment: Appointment, held: int) -> int:
+    # THE definition of a free place: not taken by an active seat, not held by an offer.
+    return appointment.capacity - len(appointment.active_seats) - held
 
 
 def held_offers(appointment: Appointment, *, now: datetime, except_patient: int | None) -> int:
-    """Seats held for families offered them and still free to claim."""
-    return sum(
-        1
-        for entry in db.session.scalars(
-            select(WaitlistEntry).where(
-                WaitlistEntry.appointment_id == appointment.id,
-                WaitlistEntry.status == WaitlistStatus.OFFERED,
-                WaitlistEntry.offered_until > now,
-            )
-        )
-        if entry.patient_id != except_patient
+    """Places held for families offered them and still free to claim."""
+    rows = db.session.execute(
+        _held_query(now).where(WaitlistEntry.appointment_id == appointment.id)
     )
+    return sum(1 for _, patient_id in rows if patient_id != except_patient)
+
+
+def free_places(
+    appointment: Appointment, *, now: datetime, except_patient: int | None = None
+) -> int:
+    """Places nobody has and nobody is offered (a family claiming its own offer passes
+    `except_patient` so its held place counts as free for it). Used by booking, the
+    waitlist and the offers."""
+    return _free(appointment, held_offers(appointment, now=now, except_patient=except_patient))
+
+
+def free_places_of(appointments: list[Appointment], *, now: datetime) -> dict[int, int]:
+    """`free_places` of each occurrence in a list (the groups page), in one query more."""
+    ids = [a.id for a in appointments]
+    held: dict[int, int] = {}
+    if ids:
+        for appointment_id, _ in db.session.execute(
+            _held_query(now).where(WaitlistEntry.appointment_id.in_(ids))
+        ):
+            held[appointment_id] = held.get(appointment_id, 0) + 1
+    return {a.id: _free(a, held.get(a.id, 0)) for a in appointments}
 
 
 def join_waitlist(
@@ -114,7 +154,7 @@ def join_waitlist(
     )
     slots.serialize_booking()
     appointment = locked_group(appointment_id, patient)
-    if len(appointment.active_seats) < appointment.capacity:
+    if free_places(appointment, now=now) > 0:
         raise ValidationError("There is still a seat: book it instead.")
     existing = db.session.scalar(
         select(WaitlistEntry).where(
@@ -137,12 +177,63 @@ def join_waitlist(
     return entry
 
 
+def leave_waitlist(*, actor: User, entry_id: int, now: datetime) -> WaitlistEntry:
+    """A family member takes their family off a group's waitlist; a place held for them goes
+    to the next family waiting. NotFound for anyone else's entry."""
+    entry = access.waitlist_entry(actor, entry_id)
+    appointment = lock_occurrence(entry.appointment_id)
+    db.session.refresh(entry)
+    if entry.status not in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED):
+        raise ValidationError(_("Your family is no longer on this waitlist."))
+    entry.status = WaitlistStatus.LEFT
+    db.session.flush()
+    audit.record("waitlist.left", actor=actor, patient_id=entry.patient_id, obj=entry, now=now)
+    offer_next_seat(appointment, now=now)
+    return entry
+
+
+def waitlist_places(patient: User, appointment_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """For each of these groups whose waitlist the patient's family is on: (entry id, its
+    position among the families still waiting, 0 while a place is held for it). One query."""
+    if not appointment_ids:
+        return {}
+    earlier = aliased(WaitlistEntry)
+    ahead = (
+        select(func.count(earlier.id))
+        .where(
+            earlier.appointment_id == WaitlistEntry.appointment_id,
+            earlier.status == WaitlistStatus.WAITING,
+            tuple_(earlier.created_at, earlier.id)
+            < tuple_(WaitlistEntry.created_at, WaitlistEntry.id),
+        )
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(WaitlistEntry.appointment_id, WaitlistEntry.id, WaitlistEntry.status, ahead).where(
+            WaitlistEntry.patient_id == patient.id,
+            WaitlistEntry.appointment_id.in_(appointment_ids),
+            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+        )
+    )
+    return {
+        group: (entry_id, 0 if status == WaitlistStatus.OFFERED else count + 1)
+        for group, entry_id, status, count in rows
+    }
+
+
 def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry | None:
-    """When a seat is free and nobody holds an offer, email the first family waiting."""
+    """Offer each free place (see `free_places`) to the next family waiting, a different
+    family for each; returns the first offer made. The caller holds the occurrence's lock."""
+    first = None
+    while (offered := _offer_one(appointment, now=now)) is not None:
+        first = first or offered
+    return first
+
+
+def _offer_one(appointment: Appointment, *, now: datetime) -> WaitlistEntry | None:
     if appointment.starts_at <= now or appointment.status != AppointmentStatus.SCHEDULED:
         return None
-    free = appointment.capacity - len(appointment.active_seats)
-    if free <= held_offers(appointment, now=now, except_patient=None):
+    if free_places(appointment, now=now) <= 0:
         return None
     waiting = db.session.scalars(
         select(WaitlistEntry)
@@ -151,6 +242,7 @@ def offer_next_seat(appointment: Appointment, *, now: datetime) -> WaitlistEntry
             WaitlistEntry.status == WaitlistStatus.WAITING,
         )
         .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
+        .execution_options(populate_existing=True)
     ).all()
     for entry in waiting:
         person = db.session.get(User, entry.family_user_id)
@@ -190,12 +282,17 @@ def expire_offers(now: datetime) -> int:
             WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until <= now
         )
     ).all()
+    count = 0
     for entry in expired:
+        appointment = lock_occurrence(entry.appointment_id)
+        db.session.refresh(entry)  # a claim may have won the lock first
+        if entry.status != WaitlistStatus.OFFERED or entry.offered_until > now:
+            continue
         entry.status = WaitlistStatus.EXPIRED
         db.session.flush()
-        appointment = db.session.get(Appointment, entry.appointment_id)
+        count += 1
         offer_next_seat(appointment, now=now)
-    return len(expired)
+    return count
 
 
 def sweep(now: datetime) -> int:
@@ -247,9 +344,11 @@ def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
     """A seat nobody can attend any more frees its time (private) or its place (group)."""
     if seat.status != SeatStatus.BOOKED or seat.present_attendees:
         return
+    appointment = seat.appointment
+    if appointment.is_group:
+        lock_occurrence(appointment.id)
     seat.status = SeatStatus.CANCELLED
     seat.cancelled_at = now
-    appointment = seat.appointment
     reminders.cancel_seat_reminders(seat)
     if appointment.is_group:
         db.session.flush()

@@ -7,10 +7,12 @@ Every write here only flushes; the view or command commits once. Who may act:
 Anything else is NotFound, so nothing reveals that a patient or appointment exists. The
 access gate (`familylink.services.access`) answers each of these questions.
 
-No double booking: on PostgreSQL an exclusion constraint refuses overlapping appointments of
-one therapist and group seats are counted under SELECT … FOR UPDATE on the appointment; on
-SQLite the booking transaction takes the database write lock first (BEGIN IMMEDIATE), so
-bookings run one after another and each sees the others' result.
+No double booking: everything that inserts or moves a therapist's appointments first takes
+that therapist's lock (`slots.lock_therapist`: an advisory lock on PostgreSQL), so those
+transactions run one after another and each sees the others' result; PostgreSQL's exclusion
+constraint stays the last line of defence. Group places are counted and freed under the
+occurrence's lock (`groups.lock_occurrence`: SELECT … FOR UPDATE on PostgreSQL). On SQLite
+the transaction holds the database write lock (BEGIN IMMEDIATE), which serializes them all.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def book_private(
         raise ValidationError("There is no therapist to book with yet.")
     session_type = catalog.bookable_type(session_type_id, group=False)
     people = _attendees(actor, patient, attendee_ids, now=now)
-    slots.serialize_booking()
+    slots.lock_therapist(patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's booking here.
     done = booked_with_key(request_key, actor)
     if done is not None:
@@ -199,8 +201,7 @@ def book_group_seat(
         raise ValidationError("Your family already has a seat in this group.", field="slot")
     # A family claiming its own offer counts its held seat as free for itself.
     except_patient = patient.id if _from_waitlist else None
-    held = groups.held_offers(appointment, now=now, except_patient=except_patient)
-    if len(seats) + held >= appointment.capacity:
+    if groups.free_places(appointment, now=now, except_patient=except_patient) <= 0:
         raise Conflict(FULL)
     seat = _add_seat(
         appointment, patient, people, actor=actor, note=note, request_key=request_key, now=now
@@ -258,11 +259,16 @@ def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamil
     """Cancel a booking; late (inside the window) by a family member is late_cancelled."""
     seat = access.seat(actor, seat_id, now=now, what=None)
     appointment = seat.appointment
+    if appointment.is_group:
+        # A freed place: counted and offered one cancellation at a time (see `groups`).
+        groups.lock_occurrence(appointment.id)
+        db.session.refresh(seat)
+    else:
+        slots.serialize_booking()
     if seat.status != SeatStatus.BOOKED:
         raise ValidationError("That booking is already cancelled.")
     if appointment.starts_at <= now:
         raise ValidationError("That session has already started.")
-    slots.serialize_booking()
     late = actor.role == Role.FAMILY and not inside_window(appointment, now)
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
@@ -313,7 +319,7 @@ def reschedule(
             "It is too close to the session to move it here. Please contact your therapist.",
             field="slot",
         )
-    slots.serialize_booking()
+    slots.lock_therapist(appointment.therapist_id)
     if actor.role == Role.THERAPIST:
         # The therapist may move it outside the family's notice, horizon and windows.
         if starts_at <= now:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
@@ -51,6 +51,27 @@ def serialize_booking() -> None:
     raw = connection.connection.dbapi_connection
     if not raw.in_transaction:
         raw.execute("BEGIN IMMEDIATE")
+
+
+# The first key of the advisory locks that serialize one therapist's bookings (the second is
+# the therapist's id); any other advisory lock in the app must use another first key.
+THERAPIST_LOCKS = 19
+
+
+def lock_therapist(therapist_id: int) -> None:
+    """Serialize, to the end of this transaction, everything that inserts or moves one
+    therapist's appointments: taken first, before any appointment row is written, so two
+    such transactions never both reach the exclusion constraint and wait on each other
+    there (a deadlock). PostgreSQL: a transaction-level advisory lock keyed on the
+    therapist; SQLite: the database write lock (`serialize_booking`)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        serialize_booking()
+        return
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(:space, :therapist)"),
+        {"space": THERAPIST_LOCKS, "therapist": therapist_id},
+    )
 
 
 def flush_or_conflict(message: str) -> None:
