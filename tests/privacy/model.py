@@ -29,6 +29,7 @@ class Consent:
     # Whose it is: the account that accepted its invitation, or the linked member it renews.
     member: str | None = None
     closed: str | None = None  # "revoked", "expired", "superseded"
+    episode: int = 1  # the patient's episode of care when it was signed
 
     def in_force(self, now: datetime) -> bool:
         """Not revoked, superseded or swept, and its end date not reached: an ended consent
@@ -46,6 +47,8 @@ class PrivacyModel:
     consents: list[Consent] = field(default_factory=list)
     # (member, module) -> (marker, shared, the patient it is about): the newest one written.
     reflections: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
+    # patient -> (number of the current episode of care, its first day, ended or not)
+    episodes: dict[str, tuple[int, date, bool]] = field(default_factory=dict)
 
     # --- what happened
 
@@ -57,13 +60,17 @@ class PrivacyModel:
 
     def sign(self, patient, address, scopes, last_day, family_visible) -> Consent:
         """A new consent supersedes the open one to the same address (records never change);
-        a member already linked at that address has it at once (a renewal)."""
+        a member already linked at that address has it at once (a renewal), and it
+        supersedes that person's other consents from this patient (one in force per person).
+        "Until the end of this episode" belongs to the episode in progress."""
         for old in self.open_consents(patient, address):
             old.closed = "superseded"
         member = next(
             (m for (p, m) in self.links if p == patient and self.address_of.get(m) == address),
             None,
         )
+        if member is not None:
+            self._supersede_others(patient, member)
         consent = Consent(
             patient,
             address,
@@ -71,9 +78,33 @@ class PrivacyModel:
             self.consent_end(last_day),
             family_visible,
             member=member,
+            episode=self.episodes[patient][0] if patient in self.episodes else 1,
         )
         self.consents.append(consent)
         return consent
+
+    def _supersede_others(self, patient: str, member: str) -> None:
+        for old in self.consents:
+            if old.patient == patient and old.member == member and old.closed is None:
+                old.closed = "superseded"
+
+    def may_sign_until_episode_end(self, patient: str) -> bool:
+        return patient not in self.episodes or not self.episodes[patient][2]
+
+    def discharge(self, patient: str, ended_on: date) -> None:
+        """The episode ends at the start of `ended_on` (program time): its "end of this
+        episode" consents end then (no extra days are chosen in the oracle's world)."""
+        number, started_on, _ended = self.episodes[patient]
+        end = datetime.combine(ended_on, time(0), tzinfo=ZoneInfo(self.zone))
+        for consent in self.consents:
+            if consent.patient == patient and consent.ends_at is None and consent.episode == number:
+                consent.ends_at = end
+        self.episodes[patient] = (number, started_on, True)
+
+    def readmit(self, patient: str, started_on: date) -> None:
+        """A new episode: it never revives a consent of an earlier one."""
+        number, _started, _ended = self.episodes[patient]
+        self.episodes[patient] = (number + 1, started_on, False)
 
     def open_consents(self, patient: str, address: str) -> list[Consent]:
         return [
@@ -85,8 +116,13 @@ class PrivacyModel:
     def accept(self, patient: str, member: str) -> None:
         """Accepting the invitation ties the open consent(s) to that address to the account."""
         self.links.add((patient, member))
-        for consent in self.open_consents(patient, self.address_of[member]):
-            consent.member = member
+        accepted = self.open_consents(patient, self.address_of[member])
+        if accepted:
+            self._supersede_others(patient, member)  # the newest accepted one stays in force
+            for consent in accepted[:-1]:
+                consent.closed = "superseded"
+            accepted[-1].closed = None
+            accepted[-1].member = member
 
     def end(self, patient: str, member: str, reason: str) -> None:
         for consent in self.consents:
@@ -112,7 +148,7 @@ class PrivacyModel:
             for c in self.consents
         )
         reflections = tuple(sorted((k, r[1:]) for k, r in self.reflections.items()))
-        return (frozenset(self.links), consents, reflections)
+        return (frozenset(self.links), consents, reflections, tuple(sorted(self.episodes.items())))
 
     # --- what may be seen
 

@@ -100,6 +100,8 @@ def oracle_machine(app, readings, explored: Explored):
                 raise
             self.model = PrivacyModel(zone=_program_zone(), now=START)
             self.model.therapist_of = dict(PATIENTS)
+            enrolled_on = (START - timedelta(days=7)).date()  # as the world enrols them
+            self.model.episodes = {patient: (1, enrolled_on, False) for patient in PATIENTS}
             explored.examples += 1
             self.fingerprint: list[str] = []
             self.done: set[tuple] = set()  # which kinds of thing happened, for the state
@@ -146,6 +148,11 @@ def oracle_machine(app, readings, explored: Explored):
             made, refused = self.world.sign(
                 patient, member, sorted(chosen), last_day, family_visible, on_paper
             )
+            if refused is not None and last_day is None:
+                # "Until the end of this episode" once the episode has ended: refused.
+                assert not self.model.may_sign_until_episode_end(patient), refused
+                self._did("sign", patient, member, "after discharge", False)
+                return
             assert refused is None, f"signing refused: {refused}"
             self.model.address_of.setdefault(member, self.world.address(member))
             self.model.sign(patient, self.world.address(member), chosen, last_day, family_visible)
@@ -278,10 +285,37 @@ def oracle_machine(app, readings, explored: Explored):
                 self.model.address_of[member] = new_address
             self._did("email", member, done is not None)
 
-        # Discharge and readmission (issue 16, the episodes point) go here: a rule that
-        # discharges or readmits a patient through the real operation, and in the model,
-        # Consent.in_force ending an "end of episode (+ N days)" consent at discharge + N
-        # days, never revived by a new episode.
+        # --- episodes of care
+
+        def _today(self):
+            return self.model.now.astimezone(_zone()).date()
+
+        @precondition(lambda self: any(not e[2] for e in self.model.episodes.values()))
+        @rule(pick=picks, days_ago=st.sampled_from([0, 1, 3]))
+        def discharge(self, pick, days_ago):
+            """The therapist ends a patient's episode, today or a few days back: its "end of
+            this episode" consents end at the start of that day."""
+            running = sorted(p for p, e in self.model.episodes.items() if not e[2])
+            patient = running[pick % len(running)]
+            ended_on = self._today() - timedelta(days=days_ago)
+            done, refused = self.world.discharge(patient, ended_on)
+            if done is None:
+                # Only a day before the episode's own first day may be refused.
+                assert ended_on < self.model.episodes[patient][1], refused
+            else:
+                self.model.discharge(patient, ended_on)
+            self._did("discharge", patient, days_ago, done is not None)
+
+        @precondition(lambda self: any(e[2] for e in self.model.episodes.values()))
+        @rule(pick=picks)
+        def readmit(self, pick):
+            """A discharged patient starts a new episode today; no old consent comes back."""
+            ended = sorted(p for p, e in self.model.episodes.items() if e[2])
+            patient = ended[pick % len(ended)]
+            done, refused = self.world.readmit(patient, self._today())
+            assert refused is None, refused
+            self.model.readmit(patient, self._today())
+            self._did("readmit", patient, done is not None)
 
         # --- the verdicts
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import (
     ConsentRecord,
+    EpisodeEndReason,
     LearningModule,
     OutboxEmail,
     OutboxStatus,
@@ -32,7 +33,7 @@ from familylink.models import (
     User,
 )
 from familylink.models.scheduling import AppointmentFamily
-from familylink.services import accounts, booking, consent, reminders, sessions
+from familylink.services import accounts, booking, consent, episodes, reminders, sessions
 from familylink.services.calendar import feeds
 from familylink.services.errors import DomainError, NotFound
 from familylink.services.learning import assignments, content, progress
@@ -224,6 +225,26 @@ class World:
                 ConsentRecord.recipient_email == self.address(member),
             )
             .order_by(ConsentRecord.id.desc())
+        )
+
+    def discharge(self, patient: str, ended_on):
+        """The therapist ends the patient's episode of care on `ended_on`."""
+        return self.attempt(
+            episodes.discharge,
+            self.user(PATIENTS[patient]),
+            self.ids[patient],
+            ended_on=ended_on,
+            reason=EpisodeEndReason.COMPLETED.value,
+            now=self.now,
+        )
+
+    def readmit(self, patient: str, started_on):
+        return self.attempt(
+            episodes.readmit,
+            self.user(PATIENTS[patient]),
+            self.ids[patient],
+            started_on=started_on,
+            now=self.now,
         )
 
     def revoke(self, patient: str, member: str, by_therapist: bool):

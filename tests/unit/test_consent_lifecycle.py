@@ -567,6 +567,33 @@ def test_after_an_email_change_a_new_consent_to_the_new_address_supersedes_the_o
     assert not consent.may_disclose(maria.id, jordan.id, None, now=later)
 
 
+def test_a_consent_superseded_at_a_new_address_cancels_unsent_mail_to_the_old_one(
+    app_ctx, people, now
+):
+    """Found by the privacy oracle: the invitation to Maria's old address, still queued,
+    named Jordan after that consent was superseded by one to her new address."""
+    _, jordan, maria = people
+    _signed_and_linked(jordan, maria, now)
+    _change_email(maria, "maria.new@example.org", now)
+
+    def unsent_to_old_address():
+        return db.session.scalar(
+            select(func.count(OutboxEmail.id)).where(
+                OutboxEmail.to_address == "maria@example.org",
+                OutboxEmail.patient_id == jordan.id,
+                OutboxEmail.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
+            )
+        )
+
+    assert unsent_to_old_address() > 0
+    consent.sign_consent(
+        jordan,
+        details(recipient_email="maria.new@example.org", scopes=["scheduling"]),
+        now=now + timedelta(days=1),
+    )
+    assert unsent_to_old_address() == 0
+
+
 def test_a_consent_to_a_members_old_address_does_not_reach_them(app_ctx, people, now):
     _, jordan, maria = people
     mine = _signed_and_linked(jordan, maria, now)

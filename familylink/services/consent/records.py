@@ -19,7 +19,7 @@ from familylink.models import (
     TokenPurpose,
     User,
 )
-from familylink.services import access, audit
+from familylink.services import access, audit, mail
 from familylink.services.consent.wording import (
     FAMILY_HIDDEN_STATEMENT,
     FAMILY_VISIBLE_STATEMENT,
@@ -61,8 +61,15 @@ def open_consents_to(
 
 def supersede(old: ConsentRecord, by: ConsentRecord, *, now: datetime, actor: User) -> None:
     """Close `old` because `by` replaces it for the same person: a closure row and its audit
-    row, nothing else (what `by` grants goes on; it is not an end of access)."""
+    row (what `by` grants goes on; it is not an end of access). When `by` went to another
+    address (the person changed theirs), unsent email to the old address about the patient
+    is cancelled: that address is no longer the person's, and no open consent names it."""
     close_consent(old, ClosureReason.SUPERSEDED, now=now, by=actor)
+    old_address = old.recipient_email.lower()
+    if old_address != by.recipient_email.lower() and not open_consents_to(
+        old.patient_id, old_address
+    ):
+        mail.cancel_pending_to_address(now=now, to_address=old_address, patient_id=old.patient_id)
     audit.record(
         "consent.superseded",
         actor=actor,
