@@ -74,7 +74,7 @@ def create_consent(
     days after the end of the episode of care in force when it was signed (a day before now).
     """
     from familylink.models import ConsentRecord, ExpiryKind, FamilyLink
-    from familylink.services.accounts import episode_in_force
+    from familylink.services.consent.records import episode_in_force
 
     by_episode = days_after_episode is not None
 

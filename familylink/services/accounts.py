@@ -368,16 +368,6 @@ def enrol_patient(
     )
 
 
-def episode_in_force(patient_id: int, at: datetime) -> Episode | None:
-    """The patient's episode of care in force at `at`: the latest one started by then (or,
-    for a moment before any started, the first). A consent follows the one it was signed in."""
-    episodes = db.session.scalars(
-        select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.number.desc())
-    ).all()
-    started = [e for e in episodes if e.started_on <= at]
-    return started[0] if started else (episodes[-1] if episodes else None)
-
-
 def invite_therapist(admin: User, *, name: str, email: str, now: datetime) -> User:
     """An administrator invites a therapist, who sets a password and two-step sign-in."""
     if admin.role != Role.ADMIN:

@@ -16,6 +16,7 @@ from familylink.models import (
     ClosureReason,
     ConsentClosure,
     ConsentRecord,
+    Episode,
     TokenPurpose,
     User,
 )
@@ -252,3 +253,13 @@ def family_standing(member: User, *, now: datetime) -> FamilyStanding:
         .limit(1)
     )
     return FamilyStanding(max(ends) if ends else None, waiting is not None)
+
+
+def episode_in_force(patient_id: int, at: datetime) -> Episode | None:
+    """The patient's episode of care in force at `at`: the latest one started by then (or,
+    for a moment before any started, the first). A consent follows the one it was signed in."""
+    episodes = db.session.scalars(
+        select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.number.desc())
+    ).all()
+    started = [e for e in episodes if e.started_on <= at]
+    return started[0] if started else (episodes[-1] if episodes else None)

@@ -23,7 +23,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit, mail, tokens
-from familylink.services.accounts import episode_in_force, normalize_email
+from familylink.services.accounts import normalize_email
 from familylink.services.consent import records
 from familylink.services.consent.wording import (
     DEFAULT_PURPOSE,
@@ -131,7 +131,7 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
                 f"Enter a number of days from 0 to {MAX_DAYS_AFTER_EPISODE}.",
                 field="expiry_days_after_episode",
             )
-        episode = episode_in_force(patient.id, now)
+        episode = records.episode_in_force(patient.id, now)
         if episode is None or episode.ended_on is not None:
             raise ValidationError(
                 _("There is no current episode of care to follow: choose a date instead."),
@@ -217,7 +217,7 @@ def _create(
         ip=(ip or None) and ip[:45],
         user_agent=(user_agent or None) and user_agent[:300],
         supersedes_id=previous[0].id if previous else None,
-        episode_id=getattr(episode_in_force(patient.id, signed_at), "id", None),
+        episode_id=getattr(records.episode_in_force(patient.id, signed_at), "id", None),
         recipient_user_id=person.id if person else None,
         created_at=now,
         **{k: v for k, v in columns.items()},
