@@ -1,11 +1,13 @@
 """Email: queue into the outbox inside the caller's transaction (`outbox`); deliver later,
-reliably (`delivery`, over `smtp`). Callers write `from familylink.services import mail`."""
+reliably (`delivery`). Callers write `from familylink.services import mail`."""
 
 from familylink.services.mail.delivery import (
     CONSENT_CHECK,
     DeliveryReport,
+    build_message,
     claim_batch,
     deliver_batch,
+    message_id,
     send_pending,
 )
 from familylink.services.mail.outbox import (
@@ -21,7 +23,6 @@ from familylink.services.mail.outbox import (
     queue_many,
     retry_failed,
 )
-from familylink.services.mail.smtp import build_message, message_id
 
 __all__ = [
     "CONSENT_CHECK",

@@ -11,7 +11,6 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import ARRAY, bindparam, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
@@ -95,61 +94,10 @@ def _render(template: str, context: dict) -> str:
     return current_app.jinja_env.get_template(template).render(context)
 
 
-def queue_email(
-    kind: str,
-    *,
-    to: User | str,
-    dedupe_key: str,
-    now: datetime,
-    context: dict | None = None,
-    patient_id: int | None = None,
-    required_scope: str | None = None,
-    attachment: Attachment | None = None,
-    not_after: datetime | None = None,
-    send_at: datetime | None = None,
-    actor: User | None = None,
-) -> OutboxEmail | None:
-    """Render an email and add it to the outbox; return None when that key was queued before.
-
-    `patient_id` + `required_scope` mean the recipient must still hold that consent scope at
-    send time, or the email is cancelled instead of sent.
-    """
-    existing = db.session.scalar(select(OutboxEmail).where(OutboxEmail.dedupe_key == dedupe_key))
-    if existing is not None:
-        return None
-    row = OutboxEmail(
-        **_rendered(kind, to, context),
-        dedupe_key=dedupe_key,
-        patient_id=patient_id,
-        required_scope=required_scope,
-        attachment_name=attachment.filename if attachment else None,
-        attachment_type=attachment.content_type if attachment else None,
-        attachment_data=attachment.data if attachment else None,
-        created_at=now,
-        next_attempt_at=send_at or now,
-        not_after=not_after,
-    )
-    # A savepoint, so losing a dedupe race to another transaction leaves ours usable.
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return None
-    audit.record(
-        "email.queued",
-        actor=actor,
-        obj=row,
-        patient_id=patient_id,
-        recipient_id=row.to_user_id,
-        detail={"kind": kind},
-        now=now,
-    )
-    return row
-
-
 @dataclass
 class Queued:
-    """One email for `queue_many`: queue_email's arguments, without attachment or actor."""
+    """One email to queue. `patient_id` + `required_scope` mean the recipient must still
+    hold that consent scope at send time, or the email is cancelled instead of sent."""
 
     kind: str
     to: User | str
@@ -159,31 +107,45 @@ class Queued:
     required_scope: str | None = None
     not_after: datetime | None = None
     send_at: datetime | None = None
+    attachment: Attachment | None = None
+    actor: User | None = None
+
+
+def queue_email(kind: str, *, to: User | str, dedupe_key: str, now: datetime, **fields):
+    """Render one email and add it to the outbox (`fields`: those of Queued); return its
+    row, or None when that dedupe key was queued before."""
+    added = _insert([Queued(kind, to, dedupe_key, **fields)], now=now)
+    return db.session.get(OutboxEmail, added[0]) if added else None
 
 
 def queue_many(emails: list[Queued], *, now: datetime) -> int:
-    """Queue many emails at once, as queue_email would one by one; return how many were new.
+    """Queue many emails at once, as queue_email would one by one; return how many were new."""
+    return len(_insert(emails, now=now)) if emails else 0
 
-    One INSERT that skips every dedupe key already in the outbox, whoever queued it and
-    even if they committed a moment ago, so sweeps that overlap queue each email once; then
-    the audit rows of those it added, through audit.record and flushed together.
-    """
-    if not emails:
-        return 0
-    rows = [
-        {
-            **_rendered(email.kind, email.to, email.context),
-            "dedupe_key": email.dedupe_key,
-            "patient_id": email.patient_id,
-            "required_scope": email.required_scope,
-            "created_at": now,
-            "next_attempt_at": email.send_at or now,
-            "not_after": email.not_after,
-            "status": OutboxStatus.PENDING,
-            "attempts": 0,
-        }
-        for email in emails
-    ]
+
+def _insert(emails: list[Queued], *, now: datetime) -> list[int]:
+    """One INSERT that skips every dedupe key already in the outbox, whoever queued it and
+    even if they committed a moment ago (so sweeps that overlap queue each email once), then
+    one INSERT of the audit rows of those it added. Returns their ids."""
+    rows = []
+    for email in emails:
+        attachment = email.attachment or Attachment(None, None, None)
+        rows.append(
+            {
+                **_rendered(email.kind, email.to, email.context),
+                "dedupe_key": email.dedupe_key,
+                "patient_id": email.patient_id,
+                "required_scope": email.required_scope,
+                "attachment_name": attachment.filename,
+                "attachment_type": attachment.content_type,
+                "attachment_data": attachment.data,
+                "created_at": now,
+                "next_attempt_at": email.send_at or now,
+                "not_after": email.not_after,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+            }
+        )
     outbox = OutboxEmail.__table__
     if db.session.get_bind().dialect.name == "postgresql":
         # INSERT … SELECT from one array per column: one short statement whatever the count
@@ -199,58 +161,55 @@ def queue_many(emails: list[Queued], *, now: datetime) -> int:
         statement, params = sqlite.insert(outbox), rows
     added = db.session.execute(
         statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(
-            outbox.c.id, outbox.c.kind, outbox.c.to_user_id, outbox.c.patient_id
+            outbox.c.id, outbox.c.dedupe_key, outbox.c.to_user_id
         ),
         params,
     ).all()
-    for row_id, kind, to_user_id, patient_id in added:
-        audit.record(
-            "email.queued",
-            object_type=outbox.name,
-            object_id=row_id,
-            patient_id=patient_id,
-            recipient_id=to_user_id,
-            detail={"kind": kind},
-            now=now,
-        )
-    db.session.flush()
-    return len(added)
+    by_key = {email.dedupe_key: email for email in emails}
+    audit.record_many(
+        [
+            audit.values(
+                "email.queued",
+                actor=by_key[key].actor,
+                object_type=outbox.name,
+                object_id=row_id,
+                patient_id=by_key[key].patient_id,
+                recipient_id=to_user_id,
+                detail={"kind": by_key[key].kind},
+                now=now,
+            )
+            for row_id, key, to_user_id in added
+        ]
+    )
+    return sorted(row_id for row_id, _, _ in added)
 
 
 #: Rows that may still be sent: queued ones, and failed ones an admin may put back in the queue.
 UNSENT = (OutboxStatus.PENDING, OutboxStatus.FAILED)
 
 
+def _cancel_unsent(*where) -> int:
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.status.in_(UNSENT), *where)
+        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
 def cancel_pending(*, now: datetime, to_user_id: int, patient_id: int) -> int:
     """Cancel every unsent email (queued, or failed and waiting for an admin's retry) to
     that person about that patient; return how many."""
-    result = db.session.execute(
-        update(OutboxEmail)
-        .where(
-            OutboxEmail.status.in_(UNSENT),
-            OutboxEmail.to_user_id == to_user_id,
-            OutboxEmail.patient_id == patient_id,
-        )
-        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
-        .execution_options(synchronize_session=False)
+    return _cancel_unsent(
+        OutboxEmail.to_user_id == to_user_id, OutboxEmail.patient_id == patient_id
     )
-    return result.rowcount
 
 
 def cancel_pending_to_address(*, now: datetime, to_address: str, patient_id: int) -> int:
-    """Cancel unsent emails about that patient to an address with no account (invitations),
-    failed ones included."""
-    result = db.session.execute(
-        update(OutboxEmail)
-        .where(
-            OutboxEmail.status.in_(UNSENT),
-            OutboxEmail.to_address == to_address.lower(),
-            OutboxEmail.patient_id == patient_id,
-        )
-        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+    """The same for an address with no account (invitations)."""
+    address = OutboxEmail.to_address == to_address.lower()
+    return _cancel_unsent(address, OutboxEmail.patient_id == patient_id)
 
 
 # --- The admin's view of the outbox.
