@@ -462,3 +462,33 @@ def test_queueing_many_skips_keys_queued_before_and_audits_only_what_it_adds(mai
     assert "https://familylink.test/reset/x" in rows[2].text_body
     queued = select(AuditEvent.object_id).where(AuditEvent.action == "email.queued")
     assert sorted(db.session.scalars(queued)) == [row.id for row in rows]
+
+
+def test_audit_rows_written_in_bulk_are_the_rows_record_writes(mail_ctx, now):
+    detail = {"kind": "reminder", "token": "must-not-be-logged"}
+    fields = {"object_type": "outbox_emails", "object_id": 7, "detail": detail, "now": now}
+    audit.set_origin("192.0.2.1", "request-1")
+    try:
+        audit.record_many([audit.values("email.queued", **fields)])
+        audit.record("email.queued", **fields)
+        db.session.commit()
+    finally:
+        audit.clear_origin()
+    events = AuditEvent.__table__
+    bulk, one = [
+        dict(row) for row in db.session.execute(select(*events.c).order_by(events.c.id)).mappings()
+    ]
+    assert bulk["insert_key"] is not None
+    for column in ("id", "insert_key"):
+        del bulk[column], one[column]
+    assert bulk == one
+    assert bulk["detail"] == {"kind": "reminder"} and bulk["ip"] == "192.0.2.1"
+
+
+def test_a_refusal_written_in_bulk_outlives_the_savepoint_it_refused(mail_ctx, now):
+    with pytest.raises(RuntimeError), audit.keep_refusals(), db.session.begin_nested():
+        audit.record_many([audit.values("email.refused", outcome="denied", now=now)])
+        raise RuntimeError("refused")
+    db.session.commit()
+    actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert actions == ["email.refused"]
