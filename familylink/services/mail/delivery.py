@@ -147,9 +147,14 @@ def build_message(item, sender: tuple[str, str]) -> EmailMessage:
     return message
 
 
-class VerifiedConnection(Connection):
-    """Flask-Mail's connection, but TLS checks the server's certificate and host name
-    (Flask-Mail calls starttls() with no context, which accepts any certificate)."""
+class SmtpLink(Connection):
+    """Flask-Mail's connection, opened when first needed and kept for a whole pass, whose
+    TLS checks the server's certificate and host name (Flask-Mail calls starttls() with no
+    context, which accepts any certificate)."""
+
+    def __init__(self):
+        super().__init__(current_app.extensions["mail"])
+        self.opened = False
 
     def configure_host(self):
         mail, timeout = self.mail, current_app.config.get("MAIL_TIMEOUT", 10)
@@ -169,24 +174,19 @@ class VerifiedConnection(Connection):
             raise
         return host
 
-
-class SmtpLink:
-    """One SMTP connection, opened when first needed and kept across a pass's batches."""
-
-    connection: Connection | None = None
-
     def send(self, message: EmailMessage, sender: str, to: str) -> None:
-        if self.connection is None:
-            self.connection = VerifiedConnection(current_app.extensions["mail"]).__enter__()
-        if self.connection.host is not None:  # None: Flask-Mail suppresses sending
-            self.connection.host.send_message(message, sender, [to])
+        if not self.opened:
+            self.__enter__()  # no host when Flask-Mail suppresses sending
+            self.opened = True
+        if self.host is not None:
+            self.host.send_message(message, sender, [to])
 
     def close(self) -> None:
-        connection, self.connection = self.connection, None
-        if connection is not None and connection.host is not None:
+        host, self.host, self.opened = self.host, None, False
+        if host is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
-                connection.host.quit()
-            connection.host.close()
+                host.quit()
+            host.close()
 
 
 def _smtp_code(error: Exception) -> int | None:
