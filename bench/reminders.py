@@ -36,6 +36,7 @@ from familylink.extensions import db  # noqa: E402
 from familylink.models import OutboxEmail, OutboxStatus, Role, User  # noqa: E402
 from familylink.models.types import utcnow  # noqa: E402
 from familylink.services import mail, reminders  # noqa: E402
+from familylink.services.mail import delivery  # noqa: E402
 from familylink.services.program import get_program  # noqa: E402
 
 
@@ -183,7 +184,7 @@ def prebuilt_messages(app, count: int) -> list[tuple[str, str, bytes]]:
     with app.app_context():
         row = db.session.scalar(select(OutboxEmail).limit(1))
         sender = ("Family Sessions", app.config["MAIL_DEFAULT_SENDER"])
-        data = mail.build_message(row, sender).as_bytes(policy=SMTP)
+        data = delivery.build_message(row, sender).as_bytes(policy=SMTP)
         return [(sender[1], row.to_address, data) for _ in range(count)]
 
 

@@ -1,13 +1,9 @@
 """Email: queue into the outbox inside the caller's transaction (`outbox`); deliver later,
-reliably (`delivery`). Callers write `from familylink.services import mail`."""
+reliably (`delivery`, whose steps tests and benchmarks import from it). Callers write
+`from familylink.services import mail`."""
 
 from familylink.services.mail.delivery import (
     CONSENT_CHECK,
-    DeliveryReport,
-    build_message,
-    claim_batch,
-    deliver_batch,
-    message_id,
     send_pending,
 )
 from familylink.services.mail.outbox import (
@@ -27,15 +23,10 @@ __all__ = [
     "CONSENT_CHECK",
     "SUBJECTS",
     "Attachment",
-    "DeliveryReport",
     "Queued",
-    "build_message",
     "cancel_pending",
-    "claim_batch",
-    "deliver_batch",
     "external_url",
     "failed_emails",
-    "message_id",
     "outbox_counts",
     "queue_email",
     "queue_many",
