@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Connection, insert, or_, select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, User
@@ -73,7 +73,7 @@ def record(action: str, **fields) -> AuditEvent:
     return _add(**values(action, **fields))
 
 
-def record_many(rows: list[dict]) -> None:
+def record_many(rows: list[dict], *, connection: Connection | None = None) -> None:
     """Write audit rows made by `values` at once: one INSERT (executemany) in the caller's
     transaction, no ORM objects. For the mail sender and sweeps, where rows come by the
     thousand or one per committed message; the rows are those `record` would write."""
@@ -82,8 +82,10 @@ def record_many(rows: list[dict]) -> None:
     refusals = _refusals.get()
     if refusals is not None:
         refusals.extend(row for row in rows if row["outcome"] != "success")
-    db.session.flush()  # rows they refer to first, as the unit of work would
-    db.session.connection().execute(insert(AuditEvent.__table__), rows)
+    if connection is None:  # the session's transaction, after the rows they refer to
+        db.session.flush()
+        connection = db.session.connection()
+    connection.execute(insert(AuditEvent.__table__), rows)
 
 
 def _add(**values) -> AuditEvent:

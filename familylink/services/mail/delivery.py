@@ -29,9 +29,9 @@ from email.policy import EmailPolicy
 from email.utils import formatdate
 from types import SimpleNamespace
 
+import flask_mail
 from flask import current_app
-from flask_mail import Connection
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from familylink.extensions import db
@@ -147,7 +147,7 @@ def build_message(item, sender: tuple[str, str]) -> EmailMessage:
     return message
 
 
-class SmtpLink(Connection):
+class SmtpLink(flask_mail.Connection):
     """Flask-Mail's connection, opened when first needed and kept for a whole pass, whose
     TLS checks the server's certificate and host name (Flask-Mail calls starttls() with no
     context, which accepts any certificate)."""
@@ -273,38 +273,34 @@ def _allowed(items: list, now: datetime, check: ConsentCheck) -> set[tuple]:
     }
 
 
-def _settle(item, **values) -> bool:
+def _settle(records: Connection, item, **values) -> bool:
     """Write an outcome to the row while this worker's claim stands; False if it does not.
 
     On PostgreSQL the commit does not wait for the disk (for this transaction only): a crash
     of the database server itself could forget the last outcomes, and then those emails are
     sent again, never lost.
     """
-    connection = db.session.connection()
-    statement = _SETTLE_PG if connection.dialect.name == "postgresql" else _SETTLE
+    statement = _SETTLE_PG if records.dialect.name == "postgresql" else _SETTLE
     values = {"row_id": item.id, "token": item.claimed_by, "locked_until": None, **values}
-    if connection.execute(statement, values).rowcount:
+    if records.execute(statement, values).rowcount:
         return True
     log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
     return False
 
 
-def _audit(action: str, item, now: datetime, **extra) -> None:
-    audit.record_many(
-        [
-            audit.values(
-                action,
-                object_type=OUTBOX.name,
-                object_id=item.id,
-                patient_id=item.patient_id,
-                now=now,
-                **extra,
-            )
-        ]
+def _audit(records: Connection, action: str, item, now: datetime, **extra) -> None:
+    values = audit.values(
+        action,
+        object_type=OUTBOX.name,
+        object_id=item.id,
+        patient_id=item.patient_id,
+        now=now,
+        **extra,
     )
+    audit.record_many([values], connection=records)
 
 
-def _record_failure(item, error: Exception, *, now: datetime) -> bool:
+def _record_failure(records: Connection, item, error: Exception, *, now: datetime) -> bool:
     """Record a failed attempt: True when it will be retried, False when it failed for good."""
     attempts = item.attempts + 1
     smtp_error = isinstance(error, smtplib.SMTPException | OSError)
@@ -312,23 +308,25 @@ def _record_failure(item, error: Exception, *, now: datetime) -> bool:
     last_error = f"{type(error).__name__}: {str(error)[:300]}"
     if smtp_error and not (code or 0) >= 500 and attempts < current_app.config["MAIL_MAX_ATTEMPTS"]:
         next_attempt_at = now + _backoff(attempts)
-        _settle(item, attempts=attempts, last_error=last_error, next_attempt_at=next_attempt_at)
+        _settle(
+            records, item, attempts=attempts, last_error=last_error, next_attempt_at=next_attempt_at
+        )
         return True
     if not smtp_error:
         log.exception("outbox row %s could not be sent", item.id)
-    _settle(item, status=OutboxStatus.FAILED, attempts=attempts, last_error=last_error)
-    _audit("email.failed", item, now)
+    _settle(records, item, status=OutboxStatus.FAILED, attempts=attempts, last_error=last_error)
+    _audit(records, "email.failed", item, now)
     return False
 
 
-def _release(items: list) -> None:
+def _release(records: Connection, items: list) -> None:
     """Hand unsent rows back before their lease ends, so another pass can take them now."""
     if items:
-        db.session.connection().execute(
+        records.execute(
             _SETTLE.values(locked_until=None),
             [{"row_id": item.id, "token": item.claimed_by} for item in items],
         )
-    db.session.commit()
+    records.commit()
 
 
 def deliver_batch(
@@ -338,12 +336,14 @@ def deliver_batch(
     deadline: float | None = None,
     smtp: SmtpLink | None = None,
     consent_check: ConsentCheck | None = None,
+    records: Connection | None = None,
 ) -> DeliveryReport:
     """Send claimed rows over one SMTP connection, committing each outcome as it happens.
 
     `deadline` (a time.monotonic() value) is when this worker stops starting new messages
     and hands the rest back, so it never sends a row whose lease may have run out. `smtp`
-    lets a pass keep one connection across batches; without it the batch opens its own.
+    and `records` (the database connection outcomes are written and committed on) let a
+    pass keep both connections across batches; without them the batch opens its own.
     """
     check = wired_consent_check(consent_check)
     report = DeliveryReport()
@@ -352,15 +352,18 @@ def deliver_batch(
     use_dev_mailbox = not current_app.config.get("MAIL_SERVER")
     if use_dev_mailbox and not current_app.config.get("DEV_MAILBOX"):
         log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
-        _release(items)
+        with db.engine.connect() as own:
+            _release(records or own, items)
         return report
     sender = (get_program().sender_name, current_app.config["MAIL_DEFAULT_SENDER"])
-    own_link, smtp = smtp is None, smtp or SmtpLink()
     allowed = _allowed(items, now, check)  # consent checked again at send time, per batch
+    db.session.commit()  # the check's transaction ends here; the records have their own
+    own_link, smtp = smtp is None, smtp or SmtpLink()
+    own_records, records = records is None, records or db.engine.connect()
     try:
         for index, item in enumerate(items):
             if deadline is not None and time.monotonic() >= deadline:
-                _release(items[index:])
+                _release(records, items[index:])
                 break
             if item.not_after is not None and item.not_after <= now:
                 reason = "too late to be useful"
@@ -369,8 +372,10 @@ def deliver_batch(
             else:
                 reason = None
             if reason:
-                report.cancelled += _settle(item, status=OutboxStatus.CANCELLED, last_error=reason)
-                db.session.commit()
+                report.cancelled += _settle(
+                    records, item, status=OutboxStatus.CANCELLED, last_error=reason
+                )
+                records.commit()
                 continue
             message = None
             try:
@@ -378,11 +383,11 @@ def deliver_batch(
                 if not use_dev_mailbox:
                     smtp.send(message, sender[1], item.to_address)
             except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
-                if _record_failure(item, error, now=now):
+                if _record_failure(records, item, error, now=now):
                     report.retried += 1
                 else:
                     report.failed += 1
-                db.session.commit()
+                records.commit()
                 # After a refusal of one message smtplib resets the session; 421 and I/O
                 # errors end it: hand the rest back for the next pass. A message that could
                 # not be built never reached the connection.
@@ -392,20 +397,22 @@ def deliver_batch(
                 )
                 if message is not None and not usable:
                     smtp.close()
-                    _release(items[index + 1 :])
+                    _release(records, items[index + 1 :])
                     break
                 continue
             # The server has accepted the message: commit its record before the next one
             # goes out, so that only a crash right here can make a later pass send it again.
             done = {"status": OutboxStatus.SENT, "attempts": item.attempts + 1, "sent_at": now}
-            if _settle(item, **done, last_error=None):
+            if _settle(records, item, **done, last_error=None):
                 kind = {"kind": item.kind}
-                _audit("email.sent", item, now, recipient_id=item.to_user_id, detail=kind)
+                _audit(records, "email.sent", item, now, recipient_id=item.to_user_id, detail=kind)
                 report.sent += 1
-            db.session.commit()
+            records.commit()
     finally:
         if own_link:
             smtp.close()
+        if own_records:
+            records.close()
     return report
 
 
@@ -425,7 +432,9 @@ def send_pending(
     batch_size = current_app.config["MAIL_BATCH_SIZE"]
     lease_seconds = current_app.config["MAIL_LEASE_SECONDS"]
     started = time.monotonic()
-    total, handled, smtp = DeliveryReport(), 0, SmtpLink()  # one connection for the pass
+    total, handled = DeliveryReport(), 0
+    # One SMTP connection and one database connection for the records, for the whole pass.
+    smtp, records = SmtpLink(), db.engine.connect()
     try:
         while limit is None or handled < limit:
             batch_now = now + timedelta(seconds=time.monotonic() - started)
@@ -437,7 +446,12 @@ def send_pending(
             # has the other half to finish before any other worker may take the row.
             deadline = time.monotonic() + lease_seconds / 2
             report = deliver_batch(
-                items, now=batch_now, deadline=deadline, smtp=smtp, consent_check=check
+                items,
+                now=batch_now,
+                deadline=deadline,
+                smtp=smtp,
+                consent_check=check,
+                records=records,
             )
             handled += len(items)
             total.add(report)
@@ -445,6 +459,7 @@ def send_pending(
                 break  # the server is down: try again on the next pass, not in a tight loop
     finally:
         smtp.close()
+        records.close()
         # Outcomes were written by Core statements the ORM session does not apply to the
         # rows it has loaded: reload those.
         db.session.expire_all()
