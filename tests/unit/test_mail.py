@@ -4,7 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from familylink.config import apply_database_defaults
 from familylink.extensions import db
@@ -492,3 +492,20 @@ def test_a_refusal_written_in_bulk_outlives_the_savepoint_it_refused(mail_ctx, n
     db.session.commit()
     actions = db.session.scalars(select(AuditEvent.action)).all()
     assert actions == ["email.refused"]
+
+
+def test_a_pass_does_not_take_a_database_connection_per_message(mail_ctx, smtp_server, now):
+    # Each check-out of a pooled connection is a ping (pool_pre_ping); a pass holds one
+    # connection for its records instead of taking one from the pool per message.
+    _queue(12, now)
+    checkouts = []
+
+    def count(*_):
+        checkouts.append(1)
+
+    event.listen(db.engine, "checkout", count)
+    try:
+        assert mail.send_pending(now=now).sent == 12
+    finally:
+        event.remove(db.engine, "checkout", count)
+    assert len(checkouts) < 6
