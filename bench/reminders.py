@@ -36,7 +36,7 @@ from familylink.extensions import db  # noqa: E402
 from familylink.models import OutboxEmail, OutboxStatus, Role, User  # noqa: E402
 from familylink.models.types import utcnow  # noqa: E402
 from familylink.services import mail, reminders  # noqa: E402
-from familylink.services.mail.delivery import LeasedEmail  # noqa: E402
+from familylink.services.mail import delivery  # noqa: E402
 from familylink.services.program import get_program  # noqa: E402
 
 
@@ -184,7 +184,7 @@ def prebuilt_messages(app, count: int) -> list[tuple[str, str, bytes]]:
     with app.app_context():
         row = db.session.scalar(select(OutboxEmail).limit(1))
         sender = ("Family Sessions", app.config["MAIL_DEFAULT_SENDER"])
-        data = mail.build_message(LeasedEmail.of(row), sender).as_bytes(policy=SMTP)
+        data = delivery.build_message(row, sender).as_bytes(policy=SMTP)
         return [(sender[1], row.to_address, data) for _ in range(count)]
 
 
@@ -288,9 +288,11 @@ def run(database: str, url: str, count: int, sink: Sink, senders: int = 1) -> di
         started = time.perf_counter()
         say(f"[{database}] reminder sweep…")
         queued = reminders.run_sweep(now)
+        db.session.commit()  # as the worker and `flask reminders send` do
         sweep_seconds = time.perf_counter() - started
         assert queued == count, (queued, count)
         assert reminders.run_sweep(now) == 0  # a second sweep queues nothing
+        db.session.commit()
 
         # Plain smtplib runs just before and just after the sender, on the same messages:
         # the machine's load drifts, and the mean of the two brackets it.

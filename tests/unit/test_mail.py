@@ -4,7 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from familylink.config import apply_database_defaults
 from familylink.extensions import db
@@ -139,11 +139,11 @@ def test_an_email_past_its_useful_time_is_dropped(mail_ctx, smtp_server, now):
 
 def test_a_leased_row_is_not_sent_by_another_worker_until_the_lease_ends(mail_ctx, now):
     _queue(1, now)
-    claimed = mail.claim_batch(now=now, limit=10, worker="a")
+    claimed = delivery.claim_batch(now=now, limit=10, worker="a")
     assert len(claimed) == 1
-    assert mail.claim_batch(now=now, limit=10, worker="b") == []
+    assert delivery.claim_batch(now=now, limit=10, worker="b") == []
     later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
-    assert len(mail.claim_batch(now=later, limit=10, worker="b")) == 1
+    assert len(delivery.claim_batch(now=later, limit=10, worker="b")) == 1
 
 
 def test_the_dev_mailbox_receives_mail_when_no_server_is_set(app_ctx, now):
@@ -258,10 +258,10 @@ def test_when_recording_a_sent_email_fails_the_pass_stops_before_the_next_is_acc
     mail_ctx, smtp_server, now
 ):
     _queue(2, now)
-    items = mail.claim_batch(now=now, limit=10, worker="w")
+    items = delivery.claim_batch(now=now, limit=10, worker="w")
     items[0].attempts = 2**70  # out of range for the column: the record of the first fails
     with pytest.raises(Exception):  # noqa: B017 - each database driver raises its own error
-        mail.deliver_batch(items, now=now)
+        delivery.deliver_batch(items, now=now)
     db.session.rollback()
     # The first was accepted but not recorded (it will go again when its lease ends, the
     # one case the README names); the second never reached DATA.
@@ -287,10 +287,10 @@ def test_the_message_id_is_the_same_on_every_attempt_and_hides_the_dedupe_key(
     _queue(1, now)
     mail.send_pending(now=now)
     mail.send_pending(now=now + timedelta(hours=1))
-    expected = mail.message_id("test:0")
+    expected = delivery.message_id("test:0")
     assert smtp_server.parsed()[0]["Message-ID"] == expected
     assert "test" not in expected.split("@")[0]
-    assert mail.message_id("test:1") != expected
+    assert delivery.message_id("test:1") != expected
 
 
 def test_no_header_carries_more_than_the_row_id_and_the_two_addresses(mail_ctx, smtp_server, now):
@@ -311,20 +311,20 @@ def test_no_header_carries_more_than_the_row_id_and_the_two_addresses(mail_ctx, 
 
 def test_a_sender_past_its_deadline_hands_the_batch_back(mail_ctx, smtp_server, now):
     _queue(2, now)
-    rows = mail.claim_batch(now=now, limit=10, worker="slow")
-    report = mail.deliver_batch(rows, now=now, deadline=time.monotonic() - 1)
+    rows = delivery.claim_batch(now=now, limit=10, worker="slow")
+    report = delivery.deliver_batch(rows, now=now, deadline=time.monotonic() - 1)
     assert report.sent == 0 and smtp_server.messages == []
-    assert len(mail.claim_batch(now=now, limit=10, worker="next")) == 2
+    assert len(delivery.claim_batch(now=now, limit=10, worker="next")) == 2
 
 
 def test_a_sender_whose_lease_was_taken_over_does_not_overwrite_the_new_claim(
     mail_ctx, smtp_server, now
 ):
     _queue(1, now)
-    rows = mail.claim_batch(now=now, limit=10, worker="old")  # the old worker's view
+    rows = delivery.claim_batch(now=now, limit=10, worker="old")  # the old worker's view
     later = now + timedelta(seconds=mail_ctx.config["MAIL_LEASE_SECONDS"] + 1)
-    mail.claim_batch(now=later, limit=10, worker="new")
-    mail.deliver_batch(rows, now=now)
+    delivery.claim_batch(now=later, limit=10, worker="new")
+    delivery.deliver_batch(rows, now=now)
     row = _row()
     assert row.claimed_by.startswith("new:") and row.status == OutboxStatus.PENDING
 
@@ -455,9 +455,9 @@ def test_without_a_consent_check_nothing_is_leased_or_sent(mail_ctx, smtp_server
     del mail_ctx.extensions[mail.CONSENT_CHECK]
     with pytest.raises(RuntimeError, match="no consent check"):
         mail.send_pending(now=now)
-    items = mail.claim_batch(now=now, limit=10, worker="w")  # not leased by the failed pass
+    items = delivery.claim_batch(now=now, limit=10, worker="w")  # not leased by the failed pass
     with pytest.raises(RuntimeError, match="no consent check"):
-        mail.deliver_batch(items, now=now)
+        delivery.deliver_batch(items, now=now)
     assert smtp_server.messages == [] and _statuses() == ["pending"]
 
 
@@ -483,3 +483,50 @@ def test_queueing_many_skips_keys_queued_before_and_audits_only_what_it_adds(mai
     assert "https://familylink.test/reset/x" in rows[2].text_body
     queued = select(AuditEvent.object_id).where(AuditEvent.action == "email.queued")
     assert sorted(db.session.scalars(queued)) == [row.id for row in rows]
+
+
+def test_audit_rows_written_in_bulk_are_the_rows_record_writes(mail_ctx, now):
+    detail = {"kind": "reminder", "token": "must-not-be-logged"}
+    fields = {"object_type": "outbox_emails", "object_id": 7, "detail": detail, "now": now}
+    audit.set_origin("192.0.2.1", "request-1")
+    try:
+        audit.record_many([audit.values("email.queued", **fields)])
+        audit.record("email.queued", **fields)
+        db.session.commit()
+    finally:
+        audit.clear_origin()
+    events = AuditEvent.__table__
+    bulk, one = [
+        dict(row) for row in db.session.execute(select(*events.c).order_by(events.c.id)).mappings()
+    ]
+    assert bulk["insert_key"] is not None
+    for column in ("id", "insert_key"):
+        del bulk[column], one[column]
+    assert bulk == one
+    assert bulk["detail"] == {"kind": "reminder"} and bulk["ip"] == "192.0.2.1"
+
+
+def test_a_refusal_written_in_bulk_outlives_the_savepoint_it_refused(mail_ctx, now):
+    with pytest.raises(RuntimeError), audit.keep_refusals(), db.session.begin_nested():
+        audit.record_many([audit.values("email.refused", outcome="denied", now=now)])
+        raise RuntimeError("refused")
+    db.session.commit()
+    actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert actions == ["email.refused"]
+
+
+def test_a_pass_does_not_take_a_database_connection_per_message(mail_ctx, smtp_server, now):
+    # Each check-out of a pooled connection is a ping (pool_pre_ping); a pass holds one
+    # connection for its records instead of taking one from the pool per message.
+    _queue(12, now)
+    checkouts = []
+
+    def count(*_):
+        checkouts.append(1)
+
+    event.listen(db.engine, "checkout", count)
+    try:
+        assert mail.send_pending(now=now).sent == 12
+    finally:
+        event.remove(db.engine, "checkout", count)
+    assert len(checkouts) < 6

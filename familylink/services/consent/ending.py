@@ -69,11 +69,9 @@ def end_family_access(
         booking_groups.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         sessions.end_all_sessions(member_id, "consent_ended", now=now)
-    cancelled = mail.cancel_pending_to_address(
-        now=now, to_address=consent.recipient_email, patient_id=patient.id
+    cancelled = mail.cancel_pending(
+        patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
     )
-    for member_id in members:
-        cancelled += mail.cancel_pending(now=now, to_user_id=member_id, patient_id=patient.id)
     audit.record(
         f"consent.{reason}",
         actor=actor,

@@ -70,7 +70,7 @@ def supersede(old: ConsentRecord, by: ConsentRecord, *, now: datetime, actor: Us
     if old_address != by.recipient_email.lower() and not open_consents_to(
         old.patient_id, old_address
     ):
-        mail.cancel_pending_to_address(now=now, to_address=old_address, patient_id=old.patient_id)
+        mail.cancel_pending(patient_id=old.patient_id, to_address=old_address)
     audit.record(
         "consent.superseded",
         actor=actor,

@@ -1,11 +1,9 @@
 """Email: queue into the outbox inside the caller's transaction (`outbox`); deliver later,
-reliably (`delivery`, over `smtp`). Callers write `from familylink.services import mail`."""
+reliably (`delivery`, whose steps tests and benchmarks import from it). Callers write
+`from familylink.services import mail`."""
 
 from familylink.services.mail.delivery import (
     CONSENT_CHECK,
-    DeliveryReport,
-    claim_batch,
-    deliver_batch,
     send_pending,
 )
 from familylink.services.mail.outbox import (
@@ -13,7 +11,6 @@ from familylink.services.mail.outbox import (
     Attachment,
     Queued,
     cancel_pending,
-    cancel_pending_to_address,
     external_url,
     failed_emails,
     outbox_counts,
@@ -21,22 +18,15 @@ from familylink.services.mail.outbox import (
     queue_many,
     retry_failed,
 )
-from familylink.services.mail.smtp import build_message, message_id
 
 __all__ = [
     "CONSENT_CHECK",
     "SUBJECTS",
     "Attachment",
-    "DeliveryReport",
     "Queued",
-    "build_message",
     "cancel_pending",
-    "cancel_pending_to_address",
-    "claim_batch",
-    "deliver_batch",
     "external_url",
     "failed_emails",
-    "message_id",
     "outbox_counts",
     "queue_email",
     "queue_many",

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import ARRAY, bindparam, cast, func, select, update
+from sqlalchemy import ARRAY, bindparam, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
@@ -73,20 +72,87 @@ def external_url(endpoint: str, **values) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def _rendered(kind: str, to: User | str, context: dict | None) -> dict:
-    """The columns that name the recipient and hold the words, rendered now."""
-    program = get_program()
-    zone = to.timezone if isinstance(to, User) else program.timezone
-    ctx = {"program": program, "recipient": to if isinstance(to, User) else None, "zone": zone}
-    ctx.update(context or {})
-    subject = SUBJECTS[kind]
+@dataclass
+class Queued:
+    """One email to queue. `patient_id` + `required_scope` mean the recipient must still
+    hold that consent scope at send time, or the email is cancelled instead of sent."""
+
+    kind: str
+    to: User | str
+    dedupe_key: str
+    context: dict | None = None
+    patient_id: int | None = None
+    required_scope: str | None = None
+    not_after: datetime | None = None
+    send_at: datetime | None = None
+    attachment: Attachment | None = None
+    actor: User | None = None
+
+
+def queue_email(kind: str, *, to: User | str, dedupe_key: str, now: datetime, **fields):
+    """Render one email and add it to the outbox (`fields`: those of Queued); return its
+    row, or None when that dedupe key was queued before."""
+    added = _insert([Queued(kind, to, dedupe_key, **fields)], now=now)
+    return db.session.get(OutboxEmail, added[0]) if added else None
+
+
+def queue_many(emails: list[Queued], *, now: datetime) -> int:
+    """Queue many emails at once, as queue_email would one by one; return how many were new."""
+    return len(_insert(emails, now=now)) if emails else 0
+
+
+def _insert(emails: list[Queued], *, now: datetime) -> list[int]:
+    """One INSERT that skips every dedupe key already in the outbox, whoever queued it and
+    even if they committed a moment ago (so sweeps that overlap queue each email once), then
+    one INSERT of the audit rows of those it added. Returns their ids."""
+    rows = [_row(email, now) for email in emails]
+    outbox = OutboxEmail.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        # INSERT … SELECT from one array per column: one short statement whatever the count
+        # (psycopg takes seconds to parse a VALUES list of thousands of rows).
+        arrays = [
+            func.unnest(cast(bindparam(name, [row[name] for row in rows], array), array))
+            for name in rows[0]
+            for array in [ARRAY(outbox.c[name].type)]
+        ]
+        statement, params = postgresql.insert(outbox).from_select(rows[0], select(*arrays)), None
+    else:
+        statement, params = sqlite.insert(outbox), rows
+    statement = statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+    returning = statement.returning(outbox.c.id, outbox.c.dedupe_key)
+    added = db.session.execute(returning, params).all()
+    by_key = {email.dedupe_key: email for email in emails}
+    audit.record_many([_queued_event(by_key[key], row_id, now) for row_id, key in added])
+    return sorted(row_id for row_id, _ in added)
+
+
+def _row(email: Queued, now: datetime) -> dict:
+    """The outbox row of one email: addressed, rendered, due at `send_at`."""
+    program, to = get_program(), email.to
+    person = to if isinstance(to, User) else None
+    zone = person.timezone if person is not None else program.timezone
+    context = {"program": program, "recipient": person, "zone": zone}
+    subject = SUBJECTS[email.kind]
+    context.update(email.context or {}, subject=subject)
+    attachment = email.attachment or Attachment(None, None, None)
     return {
-        "kind": kind,
-        "to_address": to.email if isinstance(to, User) else to.lower(),
-        "to_user_id": to.id if isinstance(to, User) else None,
+        "kind": email.kind,
+        "to_address": person.email if person is not None else to.lower(),
+        "to_user_id": person.id if person is not None else None,
         "subject": subject,
-        "text_body": _render(f"email/{kind}.txt", {**ctx, "subject": subject}),
-        "html_body": _render(f"email/{kind}.html", {**ctx, "subject": subject}),
+        "text_body": _render(f"email/{email.kind}.txt", context),
+        "html_body": _render(f"email/{email.kind}.html", context),
+        "dedupe_key": email.dedupe_key,
+        "patient_id": email.patient_id,
+        "required_scope": email.required_scope,
+        "attachment_name": attachment.filename,
+        "attachment_type": attachment.content_type,
+        "attachment_data": attachment.data,
+        "created_at": now,
+        "next_attempt_at": email.send_at or now,
+        "not_after": email.not_after,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
     }
 
 
@@ -97,158 +163,34 @@ def _render(template: str, context: dict) -> str:
     return current_app.jinja_env.get_template(template).render(context)
 
 
-def queue_email(
-    kind: str,
-    *,
-    to: User | str,
-    dedupe_key: str,
-    now: datetime,
-    context: dict | None = None,
-    patient_id: int | None = None,
-    required_scope: str | None = None,
-    attachment: Attachment | None = None,
-    not_after: datetime | None = None,
-    send_at: datetime | None = None,
-    actor: User | None = None,
-) -> OutboxEmail | None:
-    """Render an email and add it to the outbox; return None when that key was queued before.
-
-    `patient_id` + `required_scope` mean the recipient must still hold that consent scope at
-    send time, or the email is cancelled instead of sent.
-    """
-    existing = db.session.scalar(select(OutboxEmail).where(OutboxEmail.dedupe_key == dedupe_key))
-    if existing is not None:
-        return None
-    row = OutboxEmail(
-        **_rendered(kind, to, context),
-        dedupe_key=dedupe_key,
-        patient_id=patient_id,
-        required_scope=required_scope,
-        attachment_name=attachment.filename if attachment else None,
-        attachment_type=attachment.content_type if attachment else None,
-        attachment_data=attachment.data if attachment else None,
-        created_at=now,
-        next_attempt_at=send_at or now,
-        not_after=not_after,
-    )
-    # A savepoint, so losing a dedupe race to another transaction leaves ours usable.
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return None
-    audit.record(
+def _queued_event(email: Queued, row_id: int, now: datetime) -> dict:
+    to_user_id = email.to.id if isinstance(email.to, User) else None
+    return audit.values(
         "email.queued",
-        actor=actor,
-        obj=row,
-        patient_id=patient_id,
-        recipient_id=row.to_user_id,
-        detail={"kind": kind},
+        actor=email.actor,
+        object_type=OutboxEmail.__tablename__,
+        object_id=row_id,
+        patient_id=email.patient_id,
+        recipient_id=to_user_id,
+        detail={"kind": email.kind},
         now=now,
     )
-    return row
-
-
-@dataclass
-class Queued:
-    """One email for `queue_many`: queue_email's arguments, without attachment or actor."""
-
-    kind: str
-    to: User | str
-    dedupe_key: str
-    context: dict | None = None
-    patient_id: int | None = None
-    required_scope: str | None = None
-    not_after: datetime | None = None
-    send_at: datetime | None = None
-
-
-def queue_many(emails: list[Queued], *, now: datetime) -> int:
-    """Queue many emails at once, as queue_email would one by one; return how many were new.
-
-    One INSERT that skips every dedupe key already in the outbox, whoever queued it and
-    even if they committed a moment ago, so sweeps that overlap queue each email once; then
-    the audit rows of those it added, through audit.record and flushed together.
-    """
-    if not emails:
-        return 0
-    rows = [
-        {
-            **_rendered(email.kind, email.to, email.context),
-            "dedupe_key": email.dedupe_key,
-            "patient_id": email.patient_id,
-            "required_scope": email.required_scope,
-            "created_at": now,
-            "next_attempt_at": email.send_at or now,
-            "not_after": email.not_after,
-            "status": OutboxStatus.PENDING,
-            "attempts": 0,
-        }
-        for email in emails
-    ]
-    outbox = OutboxEmail.__table__
-    if db.session.get_bind().dialect.name == "postgresql":
-        # INSERT … SELECT from one array per column: one short statement whatever the count
-        # (psycopg takes seconds to parse a VALUES list of thousands of rows).
-        arrays = []
-        for column in rows[0]:
-            array = ARRAY(outbox.c[column].type)
-            values = bindparam(column, [row[column] for row in rows], array)
-            arrays.append(func.unnest(cast(values, array)))
-        statement = postgresql.insert(outbox).from_select(list(rows[0]), select(*arrays))
-        params = None
-    else:
-        statement, params = sqlite.insert(outbox), rows
-    added = db.session.execute(
-        statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(
-            outbox.c.id, outbox.c.kind, outbox.c.to_user_id, outbox.c.patient_id
-        ),
-        params,
-    ).all()
-    for row_id, kind, to_user_id, patient_id in added:
-        audit.record(
-            "email.queued",
-            object_type=outbox.name,
-            object_id=row_id,
-            patient_id=patient_id,
-            recipient_id=to_user_id,
-            detail={"kind": kind},
-            now=now,
-        )
-    db.session.flush()
-    return len(added)
 
 
 #: Rows that may still be sent: queued ones, and failed ones an admin may put back in the queue.
 UNSENT = (OutboxStatus.PENDING, OutboxStatus.FAILED)
 
 
-def cancel_pending(*, now: datetime, to_user_id: int, patient_id: int) -> int:
-    """Cancel every unsent email (queued, or failed and waiting for an admin's retry) to
-    that person about that patient; return how many."""
+def cancel_pending(*, patient_id: int, to_user_ids=(), to_address: str | None = None) -> int:
+    """Cancel every unsent email (queued, or failed and waiting for an admin's retry) about
+    that patient to those people, or to that address (invitations, sent before there was an
+    account); return how many."""
+    to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
+    if to_address is not None:
+        to.append(OutboxEmail.to_address == to_address.lower())
     result = db.session.execute(
         update(OutboxEmail)
-        .where(
-            OutboxEmail.status.in_(UNSENT),
-            OutboxEmail.to_user_id == to_user_id,
-            OutboxEmail.patient_id == patient_id,
-        )
-        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
-
-
-def cancel_pending_to_address(*, now: datetime, to_address: str, patient_id: int) -> int:
-    """Cancel unsent emails about that patient to an address with no account (invitations),
-    failed ones included."""
-    result = db.session.execute(
-        update(OutboxEmail)
-        .where(
-            OutboxEmail.status.in_(UNSENT),
-            OutboxEmail.to_address == to_address.lower(),
-            OutboxEmail.patient_id == patient_id,
-        )
+        .where(OutboxEmail.status.in_(UNSENT), OutboxEmail.patient_id == patient_id, or_(*to))
         .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -295,11 +237,8 @@ def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
     row = db.session.get(OutboxEmail, email_id)
     if row is None or row.status != OutboxStatus.FAILED:
         raise NotFound()
-    row.status = OutboxStatus.PENDING
-    row.attempts = 0
-    row.next_attempt_at = now
-    row.locked_until = None
-    row.claimed_by = None
+    row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
+    row.locked_until = row.claimed_by = None
     audit.record(
         "email.retried",
         actor=actor,
