@@ -145,7 +145,8 @@ def _already_queued(keys: list[str]) -> set[str]:
 def reminder_context(
     appointment: Appointment, person: User, *, sign_in_link: str | None = None
 ) -> dict:
-    """What a reminder says: when (in the person's zone), where or the link, with whom."""
+    """What a reminder says: when (in the person's zone), where or the link; the title
+    already names the therapist, so nothing else repeats it."""
     session_type = appointment.session_type
     return {
         "title": neutral_title(appointment),
@@ -154,7 +155,6 @@ def reminder_context(
         "minutes": session_type.duration_minutes,
         "where": where(appointment),
         "video": session_type.mode == "video",
-        "therapist_name": appointment.therapist.name,
         "sign_in_link": sign_in_link or mail.external_url("auth.login"),
     }
 

@@ -349,3 +349,15 @@ def test_a_sweep_queues_a_window_in_the_same_statements_for_one_session_or_many(
     db.session.rollback()
     many = statements_for(4, now + timedelta(days=6))
     assert many == one
+
+
+def test_a_reminder_names_the_therapist_once(clinic, smtp_server, now):
+    """Issue 20: reminders said "with Dr. Grace Lee" twice (the title, then a "With:" line)."""
+    seat = book_ahead(clinic, now)
+    sweep_and_send(seat.appointment.starts_at - timedelta(hours=48))
+    name = clinic.therapist.name
+    messages = delivered(smtp_server)
+    assert len(messages) == 2
+    for message in messages:
+        for kind in ("plain", "html"):
+            assert message.get_body((kind,)).get_content().count(name) == 1, kind
