@@ -34,7 +34,7 @@ from familylink.models import (
 from familylink.services import access, mail
 from familylink.services.calendar.ics import neutral_title, where
 from familylink.services.program import get_program
-from familylink.services.timefmt import format_local
+from familylink.services.timefmt import format_span
 
 KIND = "reminder"
 
@@ -150,7 +150,7 @@ def reminder_context(
     session_type = appointment.session_type
     return {
         "title": neutral_title(appointment),
-        "when": format_local(appointment.starts_at, person.timezone),
+        "when": format_span(appointment.starts_at, appointment.ends_at, person.timezone),
         "zone_name": person.timezone,
         "minutes": session_type.duration_minutes,
         "where": where(appointment),

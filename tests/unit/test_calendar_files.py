@@ -140,3 +140,20 @@ def test_every_calendar_file_passes_an_independent_rfc_5545_parser(app, seat, no
     assert event.dtstart == seat.appointment.starts_at
     assert event.end == seat.appointment.ends_at
     assert event.organizer.uri == "mailto:" + app.config["MAIL_DEFAULT_SENDER"]
+
+
+def test_an_appointment_ending_at_midnight_reads_to_midnight_in_its_email_and_file(seat, now):
+    """The booking emails and the .ics description give the span; midnight reads "midnight"."""
+    from datetime import UTC, datetime, timedelta
+
+    from familylink.services.booking.notices import mail_context
+
+    appointment, recipient = seat.appointment, _recipient(seat)
+    recipient.timezone = "America/New_York"
+    appointment.ends_at = datetime(2026, 12, 10, 5, 0, tzinfo=UTC)  # midnight after Dec 9
+    appointment.starts_at = appointment.ends_at - timedelta(hours=1)
+    expected = "Wednesday, December 9, 2026, 11:00 PM to midnight EST"
+    assert mail_context(appointment, recipient)["when"] == expected
+    (event,) = Calendar.from_ical(appointment_ics(appointment, recipient, now=now)).walk("VEVENT")
+    assert expected in str(event["DESCRIPTION"])
+    assert "12:00 AM" not in str(event["DESCRIPTION"])

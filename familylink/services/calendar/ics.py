@@ -22,7 +22,7 @@ from familylink.models import (
 from familylink.services.mail import Attachment
 from familylink.services.program import get_program
 from familylink.services.screening import safe_sender_name
-from familylink.services.timefmt import format_local
+from familylink.services.timefmt import format_span
 
 PRODID = "-//FamilyLink//Family sessions//EN"
 
@@ -59,7 +59,7 @@ def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelle
     place = where(appointment)
     if place:
         event.add("location", place)
-    local = format_local(appointment.starts_at, recipient.timezone)
+    local = format_span(appointment.starts_at, appointment.ends_at, recipient.timezone)
     event.add("description", f"{neutral_title(appointment)}, {local}.")
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     return event
