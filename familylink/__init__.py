@@ -384,7 +384,7 @@ def register_template_helpers(app: Flask) -> None:
 
     from familylink.models import Scope
     from familylink.services.program import get_program
-    from familylink.services.timefmt import format_local, format_local_date
+    from familylink.services.timefmt import format_end, format_local, format_local_date
 
     def viewer_zone() -> str:
         if current_user and current_user.is_authenticated:
@@ -394,6 +394,11 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("local")
     def local_filter(instant, zone: str | None = None):
         return format_local(instant, zone or viewer_zone())
+
+    @app.template_filter("local_end")
+    def local_end_filter(instant, zone: str | None = None):
+        """When something ends: a local midnight reads as the end of the day before."""
+        return format_end(instant, zone or viewer_zone())
 
     @app.template_filter("local_date")
     def local_date_filter(instant, zone: str | None = None):

@@ -34,7 +34,7 @@ from familylink.models import (
 from familylink.services import access, mail
 from familylink.services.calendar.ics import neutral_title, where
 from familylink.services.program import get_program
-from familylink.services.timefmt import format_local
+from familylink.services.timefmt import format_span
 
 KIND = "reminder"
 
@@ -145,16 +145,16 @@ def _already_queued(keys: list[str]) -> set[str]:
 def reminder_context(
     appointment: Appointment, person: User, *, sign_in_link: str | None = None
 ) -> dict:
-    """What a reminder says: when (in the person's zone), where or the link, with whom."""
+    """What a reminder says: when (in the person's zone), where or the link; the title
+    already names the therapist, so nothing else repeats it."""
     session_type = appointment.session_type
     return {
         "title": neutral_title(appointment),
-        "when": format_local(appointment.starts_at, person.timezone),
+        "when": format_span(appointment.starts_at, appointment.ends_at, person.timezone),
         "zone_name": person.timezone,
         "minutes": session_type.duration_minutes,
         "where": where(appointment),
         "video": session_type.mode == "video",
-        "therapist_name": appointment.therapist.name,
         "sign_in_link": sign_in_link or mail.external_url("auth.login"),
     }
 

@@ -69,7 +69,7 @@ def test_family_member_books_a_private_session_and_gets_a_confirmation_with_ics(
     assert mail.subject == "Your appointment is confirmed"
     assert mail.to_address == clinic.family.email
     assert mail.patient_id == clinic.patient.id and mail.required_scope == "scheduling"
-    assert "Thursday, November 19, 2026, 9:00 AM EST" in mail.text_body
+    assert "Thursday, November 19, 2026, 9:00 AM to 9:50 AM EST" in mail.text_body
     cal, event = parse(mail.attachment_data)
     assert str(cal["METHOD"]) == "REQUEST"
     assert str(event["UID"]) == appointment.uid

@@ -72,3 +72,88 @@ def test_the_confirmation_email_arrives_with_the_ics_attached(mail_app, smtp_ser
     assert attachment.get_content_type() == "text/calendar"
     cal = Calendar.from_ical(attachment.get_content())
     assert cal.walk("VEVENT")[0].decoded("DTSTART") == slot
+
+
+def _recipient(seat):
+    return seat.present_attendees[0].user
+
+
+def _feed(seat, now):
+    from familylink.services.calendar import feeds
+
+    token = feeds.turn_on_feed(_recipient(seat), now=now)
+    return feeds.feed_for_token(token, now=now)
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_a_request_or_cancel_names_the_programs_neutral_sender_as_organizer(
+    app, seat, now, cancelled
+):
+    """RFC 5546: METHOD:REQUEST and METHOD:CANCEL each need the ORGANIZER."""
+    from familylink.services.program import get_program
+
+    data = appointment_ics(seat.appointment, _recipient(seat), now=now, cancelled=cancelled)
+    (event,) = Calendar.from_ical(data).walk("VEVENT")
+    organizer = event["ORGANIZER"]
+    assert str(organizer) == "mailto:" + app.config["MAIL_DEFAULT_SENDER"]
+    assert organizer.params["CN"] == get_program().sender_name
+
+
+def test_a_clinical_sender_name_never_reaches_a_calendar_file(seat, now):
+    """A name saved before the text screen existed gives way to the neutral one."""
+    from familylink.extensions import db
+    from familylink.models import Program
+    from familylink.services.program import forget_cached_program
+
+    db.session.scalars(db.select(Program)).one().sender_name = "Riverside Addiction Recovery"
+    forget_cached_program()
+    data = appointment_ics(seat.appointment, _recipient(seat), now=now)
+    (event,) = Calendar.from_ical(data).walk("VEVENT")
+    assert event["ORGANIZER"].params["CN"] == "Family Sessions"
+    assert b"addiction" not in data.lower()
+
+
+def test_the_private_feed_is_published_with_its_organizer(seat, now):
+    """A feed is published (METHOD:PUBLISH), never a request that asks for a reply."""
+    cal = Calendar.from_ical(_feed(seat, now))
+    cal.validate()
+    assert str(cal["METHOD"]) == "PUBLISH"
+    (event,) = cal.walk("VEVENT")
+    assert "ORGANIZER" in event
+    assert str(event["STATUS"]) == "CONFIRMED"
+
+
+@pytest.mark.parametrize("kind", ["request", "cancel", "feed"])
+def test_every_calendar_file_passes_an_independent_rfc_5545_parser(app, seat, now, kind):
+    """`ical` (allenporter/ical) is a separate RFC 5545 implementation from `icalendar`."""
+    from ical.calendar_stream import IcsCalendarStream
+
+    if kind == "feed":
+        data = _feed(seat, now)
+    else:
+        recipient = _recipient(seat)
+        data = appointment_ics(seat.appointment, recipient, now=now, cancelled=kind == "cancel")
+    (calendar,) = IcsCalendarStream.from_ics(data.decode()).calendars
+    assert calendar.method == {"request": "REQUEST", "cancel": "CANCEL", "feed": "PUBLISH"}[kind]
+    (event,) = calendar.events
+    assert event.uid == seat.appointment.uid
+    assert event.dtstart == seat.appointment.starts_at
+    assert event.end == seat.appointment.ends_at
+    assert event.organizer.uri == "mailto:" + app.config["MAIL_DEFAULT_SENDER"]
+
+
+def test_an_appointment_ending_at_midnight_reads_to_midnight_in_its_email_and_file(seat, now):
+    """The booking emails and the .ics description give the span; midnight reads "midnight"."""
+    from datetime import UTC, datetime, timedelta
+
+    from familylink.services.booking.notices import mail_context
+
+    appointment, recipient = seat.appointment, _recipient(seat)
+    recipient.timezone = "America/New_York"
+    appointment.ends_at = datetime(2026, 12, 10, 5, 0, tzinfo=UTC)  # midnight after Dec 9
+    appointment.starts_at = appointment.ends_at - timedelta(hours=1)
+    expected = "Wednesday, December 9, 2026, 11:00 PM to midnight EST"
+    assert mail_context(appointment, recipient)["when"] == expected
+    (event,) = Calendar.from_ical(appointment_ics(appointment, recipient, now=now)).walk("VEVENT")
+    assert expected in str(event["DESCRIPTION"])
+    assert "12:00 AM" not in str(event["DESCRIPTION"])

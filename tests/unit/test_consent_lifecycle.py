@@ -657,3 +657,16 @@ def test_an_invitation_kept_for_the_person_refuses_the_new_holder_of_the_old_add
     with pytest.raises(Conflict):
         consent.accept_invitation(raw, newcomer, now=now)
     assert _count(FamilyLink) == 0
+
+
+def test_the_expiry_reminder_names_the_last_day_not_the_next_days_12_am(app_ctx, people, now):
+    """A consent runs through its last day and ends at the midnight after it: the email says
+    so, where it used to read as the next day at 12:00 AM."""
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    consent.sweep_consents(record.expires_at - timedelta(days=14))
+    email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "consent_expiring"))
+    last_day = "Saturday, May 1, 2027"  # details(): runs through May 1, 2027
+    for body in (email.text_body, email.html_body):
+        assert f"the end of {last_day} (midnight " in body
+        assert "12:00 AM" not in body

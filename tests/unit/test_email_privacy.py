@@ -192,6 +192,8 @@ def problems(message: EmailMessage, recipient: str, envelope_to: list[str]) -> l
         if isinstance(content, bytes):
             content = content.decode("utf-8", "replace")
         kind = part.get_content_type()
+        if kind == "text/calendar":  # unfold RFC 5545 lines: a folded word or address is whole
+            content = re.sub(r"\r?\n[ \t]", "", content)
         if hit := DENIED.search(content):
             found.append(f"{kind} part contains {hit.group()!r}")
         sender = current_app.config["MAIL_DEFAULT_SENDER"]

@@ -17,7 +17,7 @@ from familylink.models import (
     Role,
 )
 from familylink.services import booking, mail, reminders
-from familylink.services.timefmt import format_local
+from familylink.services.timefmt import format_span
 from tests.booking_setup import add_appointment, create_clinic, create_session_types
 from tests.factories import create_consent, create_user
 
@@ -137,7 +137,8 @@ def test_a_rescheduled_session_gets_reminders_for_its_new_time_only(clinic, smtp
     assert delivered_to(smtp_server) == sorted([clinic.family.email, clinic.patient.email])
     (family_mail,) = [m for m in delivered(smtp_server) if m["To"] == clinic.family.email]
     text = family_mail.get_body(("plain",)).get_content()
-    assert format_local(new_start, clinic.family.timezone) in text
+    new_end = new_start + timedelta(minutes=clinic.private.duration_minutes)
+    assert format_span(new_start, new_end, clinic.family.timezone) in text
 
 
 def test_a_cancelled_session_gets_no_reminders(clinic, smtp_server, now):
@@ -215,14 +216,14 @@ def test_a_reminder_still_queued_when_the_session_starts_is_dropped(clinic, smtp
         # Saturday 14:00 UTC, which is 9:00 EST there and then.
         (
             datetime(2026, 3, 9, 14, 0, tzinfo=UTC),
-            "Monday, March 9, 2026, 10:00 AM EDT",
+            "Monday, March 9, 2026, 10:00 AM to 10:50 AM EDT",
             datetime(2026, 3, 7, 14, 0, tzinfo=UTC),
         ),
         # Monday after fall-back (2026-11-01): 10:00 EST is 15:00 UTC; 48 h before is
         # Saturday 15:00 UTC, which is 11:00 EDT there and then.
         (
             datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
-            "Monday, November 2, 2026, 10:00 AM EST",
+            "Monday, November 2, 2026, 10:00 AM to 10:50 AM EST",
             datetime(2026, 10, 31, 15, 0, tzinfo=UTC),
         ),
     ],
@@ -349,3 +350,37 @@ def test_a_sweep_queues_a_window_in_the_same_statements_for_one_session_or_many(
     db.session.rollback()
     many = statements_for(4, now + timedelta(days=6))
     assert many == one
+
+
+def test_a_reminder_names_the_therapist_once(clinic, smtp_server, now):
+    """Issue 20: reminders said "with Dr. Grace Lee" twice (the title, then a "With:" line)."""
+    seat = book_ahead(clinic, now)
+    sweep_and_send(seat.appointment.starts_at - timedelta(hours=48))
+    name = clinic.therapist.name
+    messages = delivered(smtp_server)
+    assert len(messages) == 2
+    for message in messages:
+        for kind in ("plain", "html"):
+            assert message.get_body((kind,)).get_content().count(name) == 1, kind
+
+
+def test_a_session_ending_at_midnight_reads_to_midnight_not_the_next_days_12_am(
+    clinic, smtp_server, now
+):
+    """Issue 20: an end at midnight read as the next day's 12:00 AM, a day late to the eye."""
+    minutes = clinic.private.duration_minutes
+    midnight = datetime(2026, 12, 10, 5, 0, tzinfo=UTC)  # New York's midnight after Dec 9
+    seat = add_appointment(
+        clinic.therapist,
+        clinic.patient,
+        clinic.family,
+        clinic.private,
+        starts_at=midnight - timedelta(minutes=minutes),
+        booked_at=now,
+    )
+    sweep_and_send(seat.appointment.starts_at - timedelta(hours=48))
+    (message,) = [m for m in delivered(smtp_server) if m["To"] == clinic.family.email]
+    for kind in ("plain", "html"):
+        text = message.get_body((kind,)).get_content()
+        assert "Wednesday, December 9, 2026, 11:10 PM to midnight EST" in text, kind
+        assert "12:00 AM" not in text and "December 10" not in text, kind

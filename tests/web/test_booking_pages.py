@@ -255,11 +255,11 @@ def test_los_angeles_family_booking_a_new_york_clinic_across_spring_forward(app,
     confirmation = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Monday, March 9, 2026, 6:00 AM PDT" in confirmation
     (mail,) = outbox(app, "booking_confirmed")
-    assert "Monday, March 9, 2026, 6:00 AM PDT" in mail.text_body
+    assert "Monday, March 9, 2026, 6:00 AM to 6:50 AM PDT" in mail.text_body
     event = Calendar.from_ical(mail.attachment_data).walk("VEVENT")[0]
     start = event.decoded("DTSTART")
     assert start.isoformat() == "2026-03-09T13:00:00+00:00"
-    assert "6:00 AM PDT" in str(event["DESCRIPTION"])
+    assert "6:00 AM to 6:50 AM PDT" in str(event["DESCRIPTION"])
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,8 @@ def test_los_angeles_family_around_fall_back(app, client, auth, slot, shown):
     )
     assert shown in client.get(response.headers["Location"]).get_data(as_text=True)
     (mail,) = outbox(app, "booking_confirmed")
-    assert shown in mail.text_body
+    start, zone = shown.rsplit(" ", 1)  # the email gives the span, the zone named once
+    assert f"{start} to 6:50 AM {zone}" in mail.text_body
 
 
 def test_a_waitlisted_family_claims_the_offered_place_from_the_email_link(app, client, auth):

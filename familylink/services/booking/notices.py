@@ -11,14 +11,14 @@ from familylink.extensions import db
 from familylink.models import Appointment, AppointmentFamily, Scope, User
 from familylink.services import mail
 from familylink.services.calendar.ics import ics_attachment, neutral_title, where
-from familylink.services.timefmt import format_local
+from familylink.services.timefmt import format_span
 
 
 def mail_context(appointment: Appointment, person: User) -> dict:
     return {
         "appointment": appointment,
         "title": neutral_title(appointment),
-        "when": format_local(appointment.starts_at, person.timezone),
+        "when": format_span(appointment.starts_at, appointment.ends_at, person.timezone),
         "where": where(appointment),
         "minutes": appointment.session_type.duration_minutes,
     }

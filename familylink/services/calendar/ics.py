@@ -1,14 +1,18 @@
 """iCalendar files: one recipient's own view of one appointment, in neutral words.
 
 The UID never changes for an appointment; SEQUENCE rises with every change; a cancellation
-is METHOD:CANCEL. No other family, no attendee list, nothing clinical.
+is METHOD:CANCEL. No other family, no attendee list, nothing clinical. RFC 5546 asks every
+REQUEST, CANCEL and PUBLISH to name its ORGANIZER: the program's neutral sender, the name
+screened as on its emails (`safe_sender_name`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import parseaddr
 
-from icalendar import Calendar, Event
+from flask import current_app
+from icalendar import Calendar, Event, vCalAddress
 
 from familylink.models import (
     Appointment,
@@ -16,7 +20,9 @@ from familylink.models import (
     User,
 )
 from familylink.services.mail import Attachment
-from familylink.services.timefmt import format_local
+from familylink.services.program import get_program
+from familylink.services.screening import safe_sender_name
+from familylink.services.timefmt import format_span
 
 PRODID = "-//FamilyLink//Family sessions//EN"
 
@@ -33,6 +39,14 @@ def where(appointment: Appointment) -> str:
     return session_type.location or ""
 
 
+def organizer() -> vCalAddress:
+    """`ORGANIZER;CN=<neutral sender name>:mailto:<MAIL_DEFAULT_SENDER>`."""
+    address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+    value = vCalAddress(f"mailto:{address}")
+    value.params["CN"] = safe_sender_name(get_program().sender_name)
+    return value
+
+
 def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool) -> Event:
     event = Event()
     event.add("uid", appointment.uid)
@@ -40,11 +54,12 @@ def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelle
     event.add("dtstart", appointment.starts_at)
     event.add("dtend", appointment.ends_at)
     event.add("sequence", appointment.sequence)
+    event.add("organizer", organizer())
     event.add("summary", neutral_title(appointment))
     place = where(appointment)
     if place:
         event.add("location", place)
-    local = format_local(appointment.starts_at, recipient.timezone)
+    local = format_span(appointment.starts_at, appointment.ends_at, recipient.timezone)
     event.add("description", f"{neutral_title(appointment)}, {local}.")
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     return event
@@ -75,6 +90,7 @@ def feed_ics(appointments: list[Appointment], recipient: User, *, now: datetime)
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")  # a feed is published: nothing in it asks for a reply
     for appointment in appointments:
         cal.add_component(_event(appointment, recipient, now=now, cancelled=False))
     return cal.to_ical()

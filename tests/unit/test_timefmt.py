@@ -1,0 +1,89 @@
+"""Times read naturally in the viewer's zone: a span that ends at midnight ends at
+"midnight", never at the next day's 12:00 AM, on ordinary days and across DST changes."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from familylink.services.timefmt import format_end, format_span
+
+NY = "America/New_York"
+
+
+def at(zone, *parts):
+    """A local wall-clock time in `zone` as a UTC instant (the first of two on a fold), so
+    adding minutes adds real time, not wall-clock time."""
+    return datetime(*parts, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    "start, minutes, expected",
+    [
+        # The issue's case: read as "ends Thursday, December 10, 12:00 AM" before.
+        (at(NY, 2026, 12, 9, 23), 60, "Wednesday, December 9, 2026, 11:00 PM to midnight EST"),
+        (at(NY, 2026, 3, 11, 17), 60, "Wednesday, March 11, 2026, 5:00 PM to 6:00 PM EDT"),
+        # The evening before and the evening of the spring change (2 AM March 8, 2026).
+        (at(NY, 2026, 3, 7, 23), 60, "Saturday, March 7, 2026, 11:00 PM to midnight EST"),
+        (at(NY, 2026, 3, 8, 23), 60, "Sunday, March 8, 2026, 11:00 PM to midnight EDT"),
+        (at(NY, 2026, 3, 8, 1, 30), 60, "Sunday, March 8, 2026, 1:30 AM EST to 3:30 AM EDT"),
+        # The evening before and the evening of the autumn change (2 AM November 1, 2026).
+        (at(NY, 2026, 10, 31, 23), 60, "Saturday, October 31, 2026, 11:00 PM to midnight EDT"),
+        (at(NY, 2026, 11, 1, 23), 60, "Sunday, November 1, 2026, 11:00 PM to midnight EST"),
+        (at(NY, 2026, 11, 1, 1, 30), 60, "Sunday, November 1, 2026, 1:30 AM EDT to 1:30 AM EST"),
+        # Past midnight, not at it: the end names its own day.
+        (
+            at(NY, 2026, 12, 9, 23, 30),
+            60,
+            "Wednesday, December 9, 2026, 11:30 PM to Thursday, December 10, 2026, 12:30 AM EST",
+        ),
+        (at(NY, 2026, 12, 9, 22, 30), 90, "Wednesday, December 9, 2026, 10:30 PM to midnight EST"),
+    ],
+)
+def test_a_span_reads_naturally(start, minutes, expected):
+    assert format_span(start, start + timedelta(minutes=minutes), NY) == expected
+
+
+def test_a_zone_whose_clocks_skip_midnight_names_the_real_end():
+    """Santiago springs forward at midnight (September 6, 2026): 11 PM plus an hour is 1 AM."""
+    zone = "America/Santiago"
+    start = at(zone, 2026, 9, 5, 23)
+    text = format_span(start, start + timedelta(hours=1), zone)
+    assert (
+        text
+        == "Saturday, September 5, 2026, 11:00 PM -04 to Sunday, September 6, 2026, 1:00 AM -03"
+    )
+
+
+@pytest.mark.parametrize("zone", [NY, "America/Los_Angeles", "Europe/London", "America/Santiago"])
+def test_no_session_ending_at_local_midnight_reads_as_the_next_days_12_am(zone):
+    day = date(2026, 1, 1)
+    while day.year == 2026:
+        start = at(zone, day.year, day.month, day.day, 23)
+        after = day + timedelta(days=1)
+        end = at(zone, after.year, after.month, after.day, 0)
+        text = format_span(start, end, zone)
+        assert "12:00 AM" not in text, text
+        if end.astimezone(ZoneInfo(zone)).time() == time(0):  # midnight exists that night
+            assert " to midnight " in text, text
+        day += timedelta(days=1)
+
+
+def test_an_end_at_midnight_names_the_day_it_ends():
+    end = at(NY, 2026, 12, 10, 0)
+    assert format_end(end, NY) == "the end of Wednesday, December 9, 2026 (midnight EST)"
+
+
+def test_an_end_at_midnight_after_a_dst_change_names_the_day_it_ends():
+    assert (
+        format_end(at(NY, 2026, 3, 9, 0), NY) == "the end of Sunday, March 8, 2026 (midnight EDT)"
+    )
+    assert (
+        format_end(at(NY, 2026, 11, 2, 0), NY)
+        == "the end of Sunday, November 1, 2026 (midnight EST)"
+    )
+
+
+def test_an_end_at_another_time_reads_as_that_time():
+    end = at(NY, 2026, 12, 9, 17)
+    assert format_end(end, NY) == "Wednesday, December 9, 2026, 5:00 PM EST"
