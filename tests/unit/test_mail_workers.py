@@ -60,6 +60,7 @@ def worker_env(database_url: str, sink, **settings) -> dict:
         DATABASE_URL=database_url,
         SECRET_KEY="worker-test-secret-long-enough-for-production",
         SERVER_NAME="familylink.test",
+        SECRETS_KEYS="f6kS1Xl0f1m0q4mAbH8mUVVxq3m1d0b2yq2c5n3pY0s=",  # test key
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(sink.port),
         MAIL_DEFAULT_SENDER="no-reply@familylink.localhost",

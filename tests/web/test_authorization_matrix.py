@@ -160,6 +160,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("booking.reschedule", "POST"): only(),
     ("booking.claim", "GET"): only(),  # the waitlist offer went to another family
     ("booking.claim", "POST"): only(),
+    ("booking.leave_waitlist", "POST"): only(),  # the other family's place in line
     ("booking.feed", "GET"): only(*FAMILY, *PATIENTS, *THERAPISTS),
     ("booking.feed", "POST"): only(*FAMILY, *PATIENTS, *THERAPISTS),  # no action chosen
     ("booking.feed_ics", "GET"): every(404),  # an unknown token

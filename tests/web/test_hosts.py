@@ -102,6 +102,7 @@ EMAILED_ENDPOINTS = {
     "family.accept_invitation": {"token": "t"},
     "learn.library": {},
     "patient.consents": {},
+    "patient.shared": {},
     "therapist.family_contacts": {"patient_id": 1},
 }
 
