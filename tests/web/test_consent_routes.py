@@ -565,3 +565,29 @@ def test_an_invitation_pending_at_an_email_change_is_accepted_at_the_new_address
     auth.login("luis.new@example.org")
     assert client.post(link).status_code == 302
     assert "Jordan" in client.get("/family/").get_data(as_text=True)
+
+
+def test_a_consent_ending_at_midnight_reads_as_its_last_day_on_pages(app, client, auth, ids):
+    """A consent to a date ends at the midnight after that day: pages name that day, not
+    the next day's date."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from familylink.models import Role
+    from tests.factories import create_consent, create_user
+
+    # Both readers (the member and Dr. Lee) are in New York: it is midnight where they read.
+    ends = datetime(2027, 5, 2, 0, 0, tzinfo=ZoneInfo("America/New_York"))
+    with app.app_context():
+        jordan = db.session.get(User, ids["jordan"])
+        member = create_user(Role.FAMILY, name="Robin Vale", email="robin@example.org")
+        create_consent(jordan, member, expires_at=ends)
+        db.session.commit()
+    last_day, next_day = "Saturday, May 1, 2027", "May 2, 2027"
+    auth.login("robin@example.org")
+    page = client.get(f"/family/patients/{ids['jordan']}").get_data(as_text=True)
+    assert last_day in page and next_day not in page
+    auth.logout()
+    auth.login("lee@example.org")
+    page = client.get(f"/therapist/patients/{ids['jordan']}/family").get_data(as_text=True)
+    assert last_day in page and next_day not in page
