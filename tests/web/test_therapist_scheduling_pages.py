@@ -163,5 +163,5 @@ def test_the_calendar_shows_consent_scopes_and_consent_ending_soon(app, client, 
     page = client.get("/therapist/calendar?date=2026-11-19").get_data(as_text=True)
     assert "Coming: Maria Rivera" in page
     assert "may see: Family session times, Attendance" in page
-    assert "May also come, not booked: Sam Uncle (consent ends" in page
-    assert page.count("consent ends") == 1  # only Sam's consent ends soon
+    assert "May also come, not booked: Sam Uncle (consent lasts until" in page
+    assert page.count("consent lasts until") == 1  # only Sam's consent ends soon
