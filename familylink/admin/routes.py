@@ -188,19 +188,6 @@ def retry_email(email_id: int):
 # --- Session types (therapists can add them too; only the admin edits and retires them) ---
 
 
-def _type_fields(form) -> dict:
-    return {
-        "name": form.name.data,
-        "duration_minutes": form.duration_minutes.data,
-        "capacity": form.capacity.data,
-        "mode": form.mode.data,
-        "location": form.location.data,
-        "video_link": form.video_link.data,
-        "cancellation_window_hours": form.cancellation_window_hours.data,
-        "location_confirmed": form.confirmed_words(),
-    }
-
-
 @bp.route("/session-types", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def session_types():
@@ -211,7 +198,7 @@ def session_types():
     done = submit(
         form,
         lambda f: booking.add_session_type(
-            actor=current_user, now=request_now(), **_type_fields(f)
+            actor=current_user, now=request_now(), **f.session_type_fields()
         ),
         redirect_to=url_for("admin.session_types"),
         message=lambda _: f"Session type “{form.name.data}” added.",
@@ -235,7 +222,10 @@ def edit_session_type(type_id: int):
     done = submit(
         form,
         lambda f: booking.update_session_type(
-            actor=current_user, session_type_id=type_id, now=request_now(), **_type_fields(f)
+            actor=current_user,
+            session_type_id=type_id,
+            now=request_now(),
+            **f.session_type_fields(),
         ),
         redirect_to=url_for("admin.session_types"),
         message="Session type saved.",

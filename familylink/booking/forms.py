@@ -3,6 +3,7 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, 
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from familylink.booking.slots import parse_slot
 from familylink.forms import id_choice
 
 
@@ -11,7 +12,20 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class BookPrivateForm(FlaskForm):
+class PrivateBookingChoices:
+    """What a private-booking form (the family's or the therapist's) passes to
+    `booking.book_private`: the same four choices on either side."""
+
+    def booking_choices(self) -> dict:
+        return {
+            "session_type_id": self.session_type.data,
+            "starts_at": parse_slot(self.slot.data),
+            "attendee_ids": self.attendees.data,
+            "note": self.note.data,
+        }
+
+
+class BookPrivateForm(PrivateBookingChoices, FlaskForm):
     session_type = SelectField("Kind of session", coerce=id_choice, validate_choice=False)
     slot = SelectField(
         "Time",
@@ -27,7 +41,7 @@ class BookPrivateForm(FlaskForm):
     request_key = HiddenField()
 
 
-class BookForFamilyForm(FlaskForm):
+class BookForFamilyForm(PrivateBookingChoices, FlaskForm):
     """The therapist books a private session for a patient's family."""
 
     session_type = SelectField("Kind of session", coerce=id_choice, validate_choice=False)

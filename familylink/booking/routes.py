@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
-from familylink.booking.slots import parse_slot, slot_choices, slot_or_none
+from familylink.booking.slots import slot_choices, slot_or_none
 from familylink.extensions import limiter
 from familylink.models import Role, Scope, SeatStatus
 from familylink.services import access, booking, mail
@@ -90,12 +90,9 @@ def _book_private(form, patient, now):
     return booking.book_private(
         actor=current_user,
         patient_id=patient.id,
-        session_type_id=form.session_type.data,
-        starts_at=parse_slot(form.slot.data),
-        attendee_ids=form.attendees.data,
-        note=form.note.data,
         request_key=form.request_key.data,
         now=now,
+        **form.booking_choices(),
     )
 
 

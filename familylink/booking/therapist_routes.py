@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from familylink.booking.forms import BookForFamilyForm, RescheduleForm
-from familylink.booking.slots import parse_slot, slot_choices, slot_or_none
+from familylink.booking.slots import slot_choices, slot_or_none
 from familylink.extensions import limiter
 from familylink.models import Role
 from familylink.services import access, booking
@@ -115,11 +115,8 @@ def book_for_family():
         lambda f: booking.book_private(
             actor=current_user,
             patient_id=patient.id,
-            session_type_id=f.session_type.data,
-            starts_at=parse_slot(f.slot.data),
-            attendee_ids=f.attendees.data,
-            note=f.note.data,
             now=now,
+            **f.booking_choices(),
         ),
         redirect_to=_calendar_on,
         message="Booked. The family has been emailed.",

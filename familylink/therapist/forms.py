@@ -142,6 +142,20 @@ class SessionTypeForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.mode.choices = [("in_person", "In person"), ("video", "Video")]
 
+    def session_type_fields(self) -> dict:
+        """The keyword arguments `booking.add_session_type` and `update_session_type` take
+        from this form, the same for a therapist adding a type and an admin changing one."""
+        return {
+            "name": self.name.data,
+            "duration_minutes": self.duration_minutes.data,
+            "capacity": self.capacity.data,
+            "mode": self.mode.data,
+            "location": self.location.data,
+            "video_link": self.video_link.data,
+            "cancellation_window_hours": self.cancellation_window_hours.data,
+            "location_confirmed": self.confirmed_words(),
+        }
+
     def confirmed_words(self) -> tuple[str, ...]:
         """The clinical words of the location the person was shown and chose to keep."""
         if not self.location_anyway.data:

@@ -284,16 +284,7 @@ def add_session_type():
         SessionTypeForm(),
         "type_form",
         lambda f: booking.add_session_type(
-            actor=current_user,
-            name=f.name.data,
-            duration_minutes=f.duration_minutes.data,
-            capacity=f.capacity.data,
-            mode=f.mode.data,
-            location=f.location.data,
-            video_link=f.video_link.data,
-            cancellation_window_hours=f.cancellation_window_hours.data,
-            location_confirmed=f.confirmed_words(),
-            now=request_now(),
+            actor=current_user, now=request_now(), **f.session_type_fields()
         ),
     )
 

@@ -70,6 +70,14 @@ def test_family_member_books_and_sees_the_confirmation(app, client, auth, clinic
     assert mail.subject == "Your appointment is confirmed" and mail.attachment_data
 
 
+def test_the_familys_note_reaches_the_booking(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    response, _ = book_first(client, clinic)
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(AppointmentFamily.note)).one() == "hi"
+
+
 def test_a_double_submitted_form_books_once(app, client, auth, clinic):
     auth.login(clinic["family"])
     first, slot = book_first(client, clinic, key="same")

@@ -4,7 +4,14 @@ import pytest
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Appointment, AvailabilityWindow, OutboxEmail, Role, SessionType
+from familylink.models import (
+    Appointment,
+    AppointmentFamily,
+    AvailabilityWindow,
+    OutboxEmail,
+    Role,
+    SessionType,
+)
 from tests.booking_setup import create_clinic
 from tests.factories import create_user
 from tests.moments import NOON
@@ -126,6 +133,22 @@ def test_therapist_books_for_a_family_and_the_family_is_emailed(app, client, aut
     again = client.post(f"/therapist/book?patient={clinic['patient']}", data=data)
     assert again.status_code == 409 or again.status_code == 400
     assert count(app, Appointment) == 1
+
+
+def test_the_therapists_note_and_chosen_family_reach_the_booking(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    data = {
+        "session_type": clinic["private"],
+        "slot": "2026-11-19T14:00Z",
+        "attendees": [clinic["family_id"]],
+        "note": "Bring the workbook",
+    }
+    response = client.post(f"/therapist/book?patient={clinic['patient']}", data=data)
+    assert response.status_code == 302
+    with app.app_context():
+        seat = db.session.scalars(select(AppointmentFamily)).one()
+        assert seat.note == "Bring the workbook"
+        assert clinic["family_id"] in [person.user_id for person in seat.attendees]
 
 
 def test_booking_for_another_therapists_patient_is_404(app, client, auth, clinic):
