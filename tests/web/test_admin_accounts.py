@@ -55,19 +55,20 @@ def test_fifty_accounts_a_page_with_links_to_the_next(app, admin_client):
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "message"),
     [
-        {"page": "0"},
-        {"page": "abc"},
-        {"page": "99999999999999999999"},
-        {"role": "superuser"},
-        {"q": "x" * 101},
+        ({"page": "0"}, "Use a page number."),
+        ({"page": "abc"}, "Not a valid integer value."),
+        ({"page": "99999999999999999999"}, "Use a page number."),
+        ({"role": "superuser"}, "Not a valid choice."),
+        ({"q": "x" * 101}, "Use at most 100 characters."),
     ],
 )
-def test_bad_search_input_gets_a_message_not_an_error(admin_client, query):
+def test_bad_search_input_gets_a_message_not_an_error(admin_client, query, message):
     response = admin_client.get("/admin/accounts", query_string=query)
     assert response.status_code == 400
-    assert "Please check the field" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Please check the field" in page and message in page
 
 
 def test_disabling_signs_the_person_out_everywhere_and_is_audited(app, admin_client):
