@@ -211,7 +211,7 @@ def _account(email: str):
 @account_cli.command("disable", help="Disable an account; its sessions end at once.")
 @click.argument("email")
 def account_disable(email):
-    from familylink.services.accounts import set_account_active
+    from familylink.services.account_admin import set_account_active
 
     committed(lambda: set_account_active(_account(email), False, actor=None, now=utcnow()))
     click.echo(f"{email} is disabled and signed out everywhere.")
@@ -220,7 +220,7 @@ def account_disable(email):
 @account_cli.command("enable", help="Enable a disabled account again.")
 @click.argument("email")
 def account_enable(email):
-    from familylink.services.accounts import set_account_active
+    from familylink.services.account_admin import set_account_active
 
     committed(lambda: set_account_active(_account(email), True, actor=None, now=utcnow()))
     click.echo(f"{email} is enabled.")
@@ -233,9 +233,9 @@ def account_enable(email):
 )
 @click.argument("email")
 def account_reset_mfa(email):
-    from familylink.services import mfa
+    from familylink.services.account_admin import reset_two_step
 
-    committed(lambda: mfa.reset(_account(email), now=utcnow()))
+    committed(lambda: reset_two_step(_account(email), actor=None, now=utcnow()))
     click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
 
 

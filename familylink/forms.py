@@ -1,7 +1,16 @@
 """Form pieces shared by several blueprints."""
 
-from wtforms import DateField, EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import (
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from familylink.services.passwords import MAX_LENGTH
 from familylink.services.timefmt import timezone_choices
@@ -18,6 +27,13 @@ class DayField(DateField):
         self.data = parse_day(valuelist[0])
         if self.data is None:
             raise ValueError(DATE_OUT_OF_RANGE)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A group of checkboxes (render with the `checkboxes` macro)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 def id_choice(value) -> int:

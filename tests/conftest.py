@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from familylink import create_app
 from familylink.extensions import db
+from familylink.models import Role
 from familylink.models.accounts import insert_default_program
 from familylink.models.types import utcnow
 from tests import factories
@@ -218,6 +219,16 @@ class AuthActions:
 @pytest.fixture
 def auth(client, app):
     return AuthActions(client, app)
+
+
+@pytest.fixture
+def admin_client(app, client, auth):
+    """`client` signed in as the admin admin@example.org (two-step sign-in done)."""
+    with app.app_context():
+        factories.create_user(Role.ADMIN, name="Alex Admin", email="admin@example.org")
+        db.session.commit()
+    auth.login("admin@example.org")
+    return client
 
 
 def free_port() -> int:

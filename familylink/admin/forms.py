@@ -1,9 +1,53 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
-from familylink.forms import DayField, TimezoneField, email_field, number_field, text_field
+from familylink.forms import (
+    DayField,
+    MultiCheckboxField,
+    TimezoneField,
+    email_field,
+    number_field,
+    text_field,
+)
+from familylink.models import Role
+from familylink.services.account_admin import MAX_SEARCH
+
+# Reminder times offered (hours before a session), and at most how many may be ticked (the
+# program service refuses more).
+REMINDER_CHOICES = [
+    (168, _l("1 week before")),
+    (72, _l("3 days before")),
+    (48, _l("2 days before")),
+    (24, _l("1 day before")),
+    (12, _l("12 hours before")),
+    (2, _l("2 hours before")),
+    (1, _l("1 hour before")),
+]
+MAX_REMINDERS = 5
+
+ROLE_NAMES = {
+    Role.ADMIN.value: _l("Admin"),
+    Role.THERAPIST.value: _l("Therapist"),
+    Role.PATIENT.value: _l("Patient"),
+    Role.FAMILY.value: _l("Family member"),
+}
+
+
+def reminder_choices(stored) -> list[tuple[int, str]]:
+    """The offered times, plus any stored one that is not among them (kept, not lost)."""
+    offered = dict(REMINDER_CHOICES)
+    for hours in stored or ():
+        offered.setdefault(int(hours), _l("%(hours)s hours before", hours=int(hours)))
+    return sorted(offered.items(), reverse=True)
+
+
+def hour_choice(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(_l("Not one of the choices.")) from None
 
 
 class ProgramForm(FlaskForm):
@@ -14,10 +58,11 @@ class ProgramForm(FlaskForm):
         description="Keep it neutral: recipients' inboxes may be seen by others.",
     )
     timezone = TimezoneField("Program time zone")
-    reminder_offsets = StringField(
-        "Reminder times (hours before a session)",
-        validators=[InputRequired(message="Enter at least one reminder time."), Length(max=40)],
-        description="Separate with commas, for example: 48, 2",
+    reminder_offsets = MultiCheckboxField(
+        _l("Reminder emails before a session"),
+        coerce=hour_choice,
+        choices=[],
+        description=_l("Tick one to five times."),
     )
     cancellation_window_hours = number_field("Cancellation window (hours)", 0, 336, unit="hours")
     booking_horizon_days = number_field("Booking horizon (days)", 1, 365, unit="days")
@@ -40,6 +85,16 @@ class ProgramForm(FlaskForm):
         ),
         render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reminder_offsets.choices = list(REMINDER_CHOICES)
+
+    def validate_reminder_offsets(self, field) -> None:
+        if not field.data:
+            raise ValidationError(_l("Tick at least one reminder time."))
+        if len(field.data) > MAX_REMINDERS:
+            raise ValidationError(_l("Tick at most %(max)d reminder times.", max=MAX_REMINDERS))
 
 
 class InviteForm(FlaskForm):
@@ -71,3 +126,35 @@ class AuditFilterForm(FlaskForm):
 
 class RetryEmailForm(FlaskForm):
     """No fields: the CSRF token is the point."""
+
+
+class ButtonForm(FlaskForm):
+    """A button's form: no fields, the CSRF token is the point."""
+
+
+class AccountSearchForm(FlaskForm):
+    """Search of the accounts page (a GET form: nothing changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(
+        _l("Name or email address contains"),
+        validators=[
+            Optional(),
+            Length(max=MAX_SEARCH, message=_l("Use at most %(max)d characters.", max=MAX_SEARCH)),
+        ],
+    )
+    role = SelectField(_l("Role"), choices=[], default="")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = [("", _l("Every role")), *ROLE_NAMES.items()]
+
+    page = IntegerField(
+        _l("Page"),
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=100000, message=_l("Use a page number.")),
+        ],
+    )

@@ -6,16 +6,32 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from familylink.admin.forms import AuditFilterForm, InviteForm, ProgramForm, RetryEmailForm
+from familylink.admin.forms import (
+    ROLE_NAMES,
+    AccountSearchForm,
+    AuditFilterForm,
+    ButtonForm,
+    InviteForm,
+    ProgramForm,
+    RetryEmailForm,
+    reminder_choices,
+)
 from familylink.extensions import db
 from familylink.models import Role, User
-from familylink.services import accounts, audit, mail
-from familylink.services.errors import ValidationError
+from familylink.services import account_admin, accounts, audit, mail
 from familylink.services.program import get_program, update_program
-from familylink.web import back_on_refusal, form_status, request_now, role_required, submit
+from familylink.web import (
+    back_on_refusal,
+    form_status,
+    refusal_target,
+    request_now,
+    role_required,
+    submit,
+)
 
 bp = Blueprint("admin", __name__)
 
@@ -37,8 +53,9 @@ def home():
 def settings():
     program = get_program()
     form = ProgramForm(obj=program)
+    form.reminder_offsets.choices = reminder_choices(program.reminder_offsets_hours)
     if not form.is_submitted():
-        form.reminder_offsets.data = ", ".join(str(h) for h in program.reminder_offsets_hours)
+        form.reminder_offsets.data = list(program.reminder_offsets_hours)
     done = submit(
         form,
         _save_settings,
@@ -51,17 +68,11 @@ def settings():
 
 
 def _save_settings(form) -> None:
-    try:
-        offsets = [int(part) for part in form.reminder_offsets.data.split(",") if part.strip()]
-    except ValueError:
-        raise ValidationError(
-            "Use whole numbers separated by commas, like 48, 2.", field="reminder_offsets"
-        ) from None
     update_program(
         name=form.name.data,
         sender_name=form.sender_name.data,
         timezone=form.timezone.data,
-        reminder_offsets_hours=offsets,
+        reminder_offsets_hours=form.reminder_offsets.data,
         cancellation_window_hours=form.cancellation_window_hours.data,
         booking_horizon_days=form.booking_horizon_days.data,
         minimum_notice_hours=form.minimum_notice_hours.data,
@@ -88,6 +99,68 @@ def invite_therapist():
     if done is not None:
         return done
     return render_template("admin/home.html", therapists=_therapists(), invite_form=form), 400
+
+
+# --- Accounts: the same operations as `flask account disable|enable|reset-mfa` ---
+
+
+@bp.route("/accounts")
+@role_required(Role.ADMIN)
+def accounts_list():
+    form = AccountSearchForm(request.args)
+    valid = form.validate()
+    found = None
+    if valid:
+        found = account_admin.list_accounts(
+            current_user,
+            search=form.q.data or "",
+            role=form.role.data or None,
+            page=form.page.data or 1,
+            now=request_now(),
+        )
+    return render_template(
+        "admin/accounts.html",
+        form=form,
+        found=found,
+        button_form=ButtonForm(),
+        role_names=ROLE_NAMES,
+    ), 200 if valid else 400
+
+
+@bp.route("/accounts/<int:user_id>/active", methods=["POST"])
+@role_required(Role.ADMIN)
+@back_on_refusal(lambda user_id: url_for("admin.accounts_list"))
+def account_active(user_id: int):
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    user = account_admin.account(current_user, user_id, now=request_now())
+    active = request.form.get("active") == "1"
+    account_admin.set_account_active(user, active, actor=current_user, now=request_now())
+    message = (
+        _("%(name)s can sign in again.")
+        if active
+        else _("%(name)s is disabled and signed out everywhere.")
+    )
+    flash(message % {"name": user.name}, "success")
+    return redirect(refusal_target())
+
+
+@bp.route("/accounts/<int:user_id>/two-step", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def account_reset_two_step(user_id: int):
+    user = account_admin.account(current_user, user_id, now=request_now())
+    form = ButtonForm()
+    done = submit(
+        form,
+        lambda f: account_admin.reset_two_step(user, actor=current_user, now=request_now()),
+        redirect_to=url_for("admin.accounts_list"),
+        message=_(
+            "Two-step sign-in of %(name)s is cleared and their sessions ended.", name=user.name
+        ),
+    )
+    if done is not None:
+        return done
+    return render_template("admin/account_two_step.html", user=user, form=form), form_status(form)
 
 
 AUDIT_COLUMNS = [

@@ -479,16 +479,3 @@ def _keep_invitations_with_the_person(user: User, old_address: str, *, now: date
     )
     for token in pending:
         token.user_id = user.id
-
-
-def set_account_active(user: User, active: bool, *, actor: User | None, now: datetime) -> None:
-    """Disable or re-enable an account; disabling ends its sessions at once.
-
-    `actor` is None when done from the command line.
-    """
-    user.active = active
-    if not active:
-        sessions.end_all_sessions(user.id, "disabled", now=now)
-    audit.record(
-        "account.enabled" if active else "account.disabled", actor=actor, obj=user, now=now
-    )

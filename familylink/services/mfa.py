@@ -151,7 +151,7 @@ def disable(user: User, password: str | None, *, now: datetime) -> None:
     audit.record("mfa.disabled", actor=user, obj=user, now=now)
 
 
-def reset(user: User, *, now: datetime) -> None:
+def reset(user: User, *, now: datetime, actor: User | None = None) -> None:
     """For someone who lost both phone and codes (run by an operator, after checking who
     asks): two-step sign-in is cleared and their sessions end; staff enrol again at their
     next sign-in."""
@@ -159,7 +159,7 @@ def reset(user: User, *, now: datetime) -> None:
 
     _clear(user, now=now)
     sessions.end_all_sessions(user.id, "mfa_reset", now=now)
-    audit.record("mfa.reset", obj=user, now=now)
+    audit.record("mfa.reset", actor=actor, obj=user, now=now)
 
 
 def rotate_secrets(*, now: datetime, progress=None, batch: int = 500) -> int:

@@ -216,13 +216,22 @@ def _therapist_with_patients() -> tuple[str, list[str]]:
 
 
 def _admin() -> tuple[str, list[str]]:
-    factories.create_user(Role.THERAPIST, name="Grace Lee")
+    grace = factories.create_user(Role.THERAPIST, name="Grace Lee")
     factories.create_user(Role.THERAPIST, name="Ravi Patel", password=None)
     from familylink.services import learning
 
     learning.load_modules(now=NOW)
     email = factories.create_user(Role.ADMIN, name="Alex Admin").email
-    return email, ["/admin/", "/admin/settings", "/admin/audit", "/learn/admin", *ACCOUNT_PAGES]
+    return email, [
+        "/admin/",
+        "/admin/settings",
+        "/admin/audit",
+        "/admin/accounts",
+        "/admin/accounts?q=zzzz",
+        f"/admin/accounts/{grace.id}/two-step",
+        "/learn/admin",
+        *ACCOUNT_PAGES,
+    ]
 
 
 def _bad_enrolment(page: Page) -> None:
@@ -238,6 +247,22 @@ def _bad_invitation(page: Page) -> None:
 def _bad_settings(page: Page) -> None:
     _submit(page, "Save settings", {"Program name": "", "Booking horizon (days)": "0"})
     expect(page.get_by_text("Enter a name.")).to_be_visible()
+
+
+def _bad_reminders(page: Page) -> None:
+    for box in (
+        page.get_by_role("group", name="Reminder emails before a session")
+        .get_by_role("checkbox")
+        .all()
+    ):
+        box.uncheck()
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Tick at least one reminder time.")).to_be_visible()
+
+
+def _bad_account_search(page: Page) -> None:
+    page.goto("/admin/accounts?page=0&q=a")
+    expect(page.get_by_text("Use a page number.")).to_be_visible()
 
 
 def _bad_consent(page: Page) -> None:
@@ -267,7 +292,12 @@ ROLES: list[tuple[str, Callable[[], tuple[str, list[str]]], list[tuple[str, Call
     (
         "admin",
         _admin,
-        [("/admin/", _bad_invitation), ("/admin/settings", _bad_settings)],
+        [
+            ("/admin/", _bad_invitation),
+            ("/admin/settings", _bad_settings),
+            ("/admin/settings", _bad_reminders),
+            ("/admin/accounts", _bad_account_search),
+        ],
     ),
 ]
 

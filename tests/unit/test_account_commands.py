@@ -25,6 +25,16 @@ def test_disabling_from_the_command_line_signs_the_person_out(app, runner):
     assert _user(app, user_id).active
 
 
+def test_the_last_active_admin_is_not_disabled_from_the_command_line(app, runner):
+    admin_id = saved_user(app, Role.ADMIN, "admin@example.org")
+    result = runner.invoke(args=["account", "disable", "admin@example.org"])
+    assert result.exit_code != 0 and "last active admin" in result.output
+    assert _user(app, admin_id).active
+    saved_user(app, Role.ADMIN, "second@example.org")
+    assert runner.invoke(args=["account", "disable", "admin@example.org"]).exit_code == 0
+    assert not _user(app, admin_id).active
+
+
 def test_an_unknown_address_is_a_clear_error(runner):
     result = runner.invoke(args=["account", "disable", "nobody@example.org"])
     assert result.exit_code != 0 and "No account has the address" in result.output

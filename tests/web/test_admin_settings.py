@@ -1,29 +1,19 @@
 import pytest
 
 from familylink.extensions import db
-from familylink.models import Role
-from tests.factories import create_user
+from tests.moments import NOON
 
 FORM = {
     "name": "Lakeside Program",
     "sender_name": "Lakeside Sessions",
     "timezone": "America/Chicago",
-    "reminder_offsets": "48, 2",
+    "reminder_offsets": ["48", "2"],
     "cancellation_window_hours": "24",
     "booking_horizon_days": "28",
     "minimum_notice_hours": "12",
     "waitlist_hold_hours": "12",
     "buffer_minutes": "15",
 }
-
-
-@pytest.fixture
-def admin_client(app, client, auth):
-    with app.app_context():
-        create_user(Role.ADMIN, email="admin@example.org")
-        db.session.commit()
-    auth.login("admin@example.org")
-    return client
 
 
 def test_the_admin_changes_program_settings(admin_client):
@@ -36,8 +26,11 @@ def test_the_admin_changes_program_settings(admin_client):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("reminder_offsets", "soon", "whole numbers"),
-        ("reminder_offsets", "0", "between 1 and 336"),
+        ("reminder_offsets", [], "Tick at least one reminder time."),
+        ("reminder_offsets", ["168", "72", "48", "24", "12", "2"], "Tick at most 5 reminder"),
+        ("reminder_offsets", ["soon"], "Invalid choice"),
+        ("reminder_offsets", ["0"], "not a valid choice"),
+        ("reminder_offsets", ["5"], "not a valid choice"),
         ("timezone", "Moon/Base", "Not a valid choice"),
         ("cancellation_window_hours", "-3", "between 0 and 336"),
         ("name", "", "Enter a name."),
@@ -144,3 +137,65 @@ def test_a_bad_after_hours_phone_shows_a_message_and_saves_nothing(app, admin_cl
         forget_cached_program()
         assert get_program().after_hours_phone is None
         assert get_program().name == "FamilyLink"
+
+
+def _ticked(page: str) -> list[str]:
+    """The values of the ticked reminder boxes."""
+    import re
+
+    tags = re.findall(r'<input[^>]*name="reminder_offsets"[^>]*>', page)
+    return [re.search(r'value="(\d+)"', tag).group(1) for tag in tags if "checked" in tag]
+
+
+def test_reminder_times_are_boxes_ticked_as_stored(app, admin_client):
+    page = admin_client.get("/admin/settings").get_data(as_text=True)
+    assert 'type="checkbox"' in page and "2 days before" in page and "1 week before" in page
+    assert sorted(_ticked(page), key=int) == ["2", "48"]  # the default, 48 and 2 hours
+    admin_client.post("/admin/settings", data={**FORM, "reminder_offsets": ["168", "24", "1"]})
+    with app.app_context():
+        from familylink.services.program import forget_cached_program, get_program
+
+        forget_cached_program()
+        assert get_program().reminder_offsets_hours == (168, 24, 1)  # the stored format
+    page = admin_client.get("/admin/settings").get_data(as_text=True)
+    assert sorted(_ticked(page), key=int) == ["1", "24", "168"]
+
+
+def test_a_stored_time_that_is_not_offered_is_kept_as_a_box_of_its_own(app, admin_client):
+    from familylink.services.program import forget_cached_program, get_program, update_program
+
+    with app.app_context():
+        program = get_program()
+        update_program(
+            name=program.name,
+            sender_name=program.sender_name,
+            timezone=program.timezone,
+            reminder_offsets_hours=[36, 2],
+            cancellation_window_hours=program.cancellation_window_hours,
+            booking_horizon_days=program.booking_horizon_days,
+            minimum_notice_hours=program.minimum_notice_hours,
+            waitlist_hold_hours=program.waitlist_hold_hours,
+            actor=None,
+            now=NOON,
+        )
+        db.session.commit()
+        forget_cached_program()
+    page = admin_client.get("/admin/settings").get_data(as_text=True)
+    assert "36 hours before" in page and sorted(_ticked(page), key=int) == ["2", "36"]
+    # Saving the page as shown keeps it.
+    response = admin_client.post("/admin/settings", data={**FORM, "reminder_offsets": ["36", "2"]})
+    assert response.status_code == 302
+    with app.app_context():
+        forget_cached_program()
+        assert get_program().reminder_offsets_hours == (36, 2)
+
+
+def test_a_reminder_change_is_audited(app, admin_client):
+    from sqlalchemy import select
+
+    from familylink.models import AuditEvent
+
+    admin_client.post("/admin/settings", data={**FORM, "reminder_offsets": ["24"]})
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "program.updated"))
+        assert event.detail["changes"]["reminder_offsets_hours"] == {"old": [48, 2], "new": [24]}

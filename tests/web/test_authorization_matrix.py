@@ -69,6 +69,9 @@ STAFF = (*THERAPISTS, "admin")
 MAY_SEE_PATIENT = {"family_consented", "patient", "therapist"}
 # And the other patient's name (their consented family member is not one of the askers).
 MAY_SEE_OTHER_PATIENT = {"other_patient", "other_therapist"}
+# Pages where the admin sees every account, patients' too (each patient shown is audited as
+# "patient_data.viewed": see tests/web/test_admin_accounts.py).
+ADMIN_SEES_ACCOUNTS = {("admin.accounts_list", "GET")}
 
 
 def every(answer: int, **exceptions: int) -> dict[str, int]:
@@ -124,6 +127,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("admin.audit_log", "GET"): only("admin"),
     ("admin.audit_export", "GET"): only("admin"),
     ("admin.outbox", "GET"): only("admin"),
+    ("admin.accounts_list", "GET"): only("admin"),
+    # No account has the id in the URL: nobody, not even the admin, can act on it.
+    ("admin.account_active", "POST"): only(),
+    ("admin.account_reset_two_step", "GET"): only(),
+    ("admin.account_reset_two_step", "POST"): only(),
     # The email in the URL is pending, not failed: there is nothing to retry, even for admins.
     ("admin.retry_email", "POST"): only("admin", ok=404),
     ("therapist.home", "GET"): only(*THERAPISTS),
@@ -239,6 +247,7 @@ URL_ARGS = {
     "kind": lambda world: "window",
     "item_id": lambda world: world.objects["item_id"],
     "type_id": lambda world: 987654,  # no session type has it
+    "user_id": lambda world: 987655,  # no account has it
 }
 
 # Query arguments some pages need: the patient the asker may (or may not) act for.
@@ -477,6 +486,8 @@ def test_each_route_answers_each_person_as_the_table_says(app, endpoint, method)
     url = _url(app, endpoint, world)
     before = _snapshot(app)
     wrong = {}
+    may_see = MAY_SEE_PATIENT | ({"admin"} if (endpoint, method) in ADMIN_SEES_ACCOUNTS else set())
+    may_see_other = MAY_SEE_OTHER_PATIENT | may_see - MAY_SEE_PATIENT
     for actor in ACTORS:
         client = clients[actor]
         response = client.get(url) if method == "GET" else client.post(url, data=EXTRA_FIELDS)
@@ -485,9 +496,9 @@ def test_each_route_answers_each_person_as_the_table_says(app, endpoint, method)
             wrong[actor] = (response.status_code, expected)
         body = response.get_data(as_text=True)
         response.close()
-        if actor not in MAY_SEE_PATIENT and "Zyxwvutsky" in body:
+        if actor not in may_see and "Zyxwvutsky" in body:
             wrong[actor] = "shows the patient's name"
-        if actor not in MAY_SEE_OTHER_PATIENT and "Qwertyplonk" in body:
+        if actor not in may_see_other and "Qwertyplonk" in body:
             wrong[actor] = "shows the other patient's name"
     assert not wrong, f"{method} {url}: actor -> (got, expected): {wrong}"
     if method == "POST" and endpoint != "auth.logout":

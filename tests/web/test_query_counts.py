@@ -147,3 +147,34 @@ def test_query_count_does_not_grow_with_data(app, client, auth, count_queries, a
     small = _queries_for(app, client, count_queries, path)
     _add_linked_patients(app, 990)
     assert _queries_for(app, client, count_queries, path) == small
+
+
+def _add_accounts(app, count: int) -> None:
+    """`count` more accounts: a patient and a family member with a consent, and sessions."""
+    from familylink.services import sessions
+
+    with app.app_context():
+        therapist = db.session.scalar(select(User).where(User.role == Role.THERAPIST))
+        therapist = therapist or create_user(Role.THERAPIST)
+        for _ in range(count // 2):
+            patient = create_user(Role.PATIENT, therapist=therapist)
+            member = create_user(Role.FAMILY)
+            create_consent(patient, member)
+            sessions.start_session(member, now=NOON)
+        db.session.commit()
+
+
+def _accounts_page_queries(client, count_queries) -> int:
+    client.get("/admin/accounts")  # warm
+    with count_queries() as counter:
+        response = client.get("/admin/accounts")
+    assert response.status_code == 200
+    return counter.count
+
+
+def test_the_admin_accounts_page_does_not_grow_with_accounts(app, admin_client, count_queries):
+    _add_accounts(app, 10)
+    small = _accounts_page_queries(admin_client, count_queries)
+    assert small <= MAX_QUERIES
+    _add_accounts(app, 190)
+    assert _accounts_page_queries(admin_client, count_queries) == small

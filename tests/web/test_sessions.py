@@ -9,7 +9,7 @@ from sqlalchemy import select
 from familylink import config
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, User, UserSession
-from familylink.services import accounts, sessions
+from familylink.services import account_admin, accounts, sessions
 from tests.conftest import AuthActions
 from tests.factories import create_user, saved_user
 from tests.moments import NOON
@@ -160,7 +160,7 @@ def test_disabling_an_account_ends_its_sessions(app, client, auth, now):
     with app.app_context():
         admin = create_user(Role.ADMIN)
         admin_id = admin.id
-        accounts.set_account_active(db.session.get(User, user_id), False, actor=admin, now=now)
+        account_admin.set_account_active(db.session.get(User, user_id), False, actor=admin, now=now)
         db.session.commit()
     assert admin_id is not None
     assert not _signed_in(client)

@@ -1,0 +1,146 @@
+"""The accounts the admin looks after: the list (search, role, pages) and the operations on
+one account, which the admin's accounts page and the `flask account` commands both call.
+
+Disabling ends every sign-in session of the account at once; nobody may disable their own
+account or the last active admin; resetting two-step sign-in ends the sessions too, and
+staff set it up again at their next sign-in. Each operation writes its audit row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+
+from familylink.extensions import db
+from familylink.models import Role, User, UserSession
+from familylink.services import audit, mfa, sessions
+from familylink.services.errors import Conflict, NotFound, ValidationError
+
+PAGE_SIZE = 50
+MAX_SEARCH = 100
+ROLES = (Role.ADMIN, Role.THERAPIST, Role.PATIENT, Role.FAMILY)
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    user: User
+    last_sign_in: datetime | None
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    rows: list[AccountRow]
+    total: int
+    page: int
+    pages: int
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_accounts(
+    actor: User, *, search: str = "", role: str | None = None, page: int = 1, now: datetime
+) -> AccountPage:
+    """One page of accounts, by name: `search` is found anywhere in the name or the email
+    address (any case), `role` keeps one role. Two queries whatever the page holds.
+
+    Patients' accounts are patient-linked data: each patient shown gets a
+    "patient_data.viewed" row (page "accounts"), and the listing itself an
+    "accounts.listed" row (which page, which role, how many shown; never the search text).
+    """
+    text = (search or "").strip().lower()[:MAX_SEARCH]
+    conditions = []
+    if text:
+        pattern = _like(text)
+        conditions.append(
+            or_(
+                func.lower(User.name).like(pattern, escape="\\"),
+                func.lower(User.email).like(pattern, escape="\\"),
+            )
+        )
+    if role:
+        conditions.append(User.role == role)
+    total = db.session.scalar(select(func.count(User.id)).where(*conditions)) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    last = (
+        select(UserSession.user_id, func.max(UserSession.created_at).label("at"))
+        .group_by(UserSession.user_id)
+        .subquery()
+    )
+    found = db.session.execute(
+        select(User, last.c.at)
+        .outerjoin(last, last.c.user_id == User.id)
+        .where(*conditions)
+        .order_by(func.lower(User.name), User.id)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    rows = [AccountRow(user, at) for user, at in found]
+    audit.record_patient_views(
+        actor,
+        [row.user.id for row in rows if row.user.role == Role.PATIENT],
+        page="accounts",
+        now=now,
+    )
+    audit.record(
+        "accounts.listed",
+        actor=actor,
+        detail={"page": page, "role": role or "", "searched": bool(text), "shown": len(rows)},
+        now=now,
+    )
+    return AccountPage(rows, total, page, pages)
+
+
+def account(actor: User, user_id: int, *, now: datetime) -> User:
+    """One account for the admin to act on (NotFound when there is none); opening a
+    patient's account is a view of patient-linked data, audited as such."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    if user.role == Role.PATIENT:
+        audit.record_patient_views(actor, [user.id], page="account", now=now)
+    return user
+
+
+def set_account_active(user: User, active: bool, *, actor: User | None, now: datetime) -> None:
+    """Disable or re-enable an account; disabling ends its sessions at once.
+
+    `actor` is None when done from the command line. Refused: disabling oneself, or the
+    last active admin (nobody could sign in to manage the program any more).
+    """
+    if not active:
+        if actor is not None and actor.id == user.id:
+            raise ValidationError(_("You can't disable your own account."))
+        if user.role == Role.ADMIN and user.active and _other_active_admins(user) == 0:
+            raise Conflict(
+                _("This is the last active admin account: enable or invite another admin first.")
+            )
+    user.active = active
+    if not active:
+        sessions.end_all_sessions(user.id, "disabled", now=now)
+    audit.record(
+        "account.enabled" if active else "account.disabled", actor=actor, obj=user, now=now
+    )
+
+
+def _other_active_admins(user: User) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(User.id)).where(
+                User.role == Role.ADMIN, User.active.is_(True), User.id != user.id
+            )
+        )
+        or 0
+    )
+
+
+def reset_two_step(user: User, *, actor: User | None, now: datetime) -> None:
+    """Clear two-step sign-in for someone who lost their phone and recovery codes (after
+    checking who asks): their sessions end; staff set it up again at their next sign-in."""
+    mfa.reset(user, actor=actor, now=now)
