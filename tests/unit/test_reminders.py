@@ -349,3 +349,26 @@ def test_a_sweep_queues_a_window_in_the_same_statements_for_one_session_or_many(
     db.session.rollback()
     many = statements_for(4, now + timedelta(days=6))
     assert many == one
+
+
+def test_a_sweep_loads_no_appointment_seat_or_attendee_object(clinic, now):
+    """The sweep reads plain rows: ORM objects by the thousand cost more than the SQL (their
+    load, and the garbage collector walking them afterwards)."""
+    from sqlalchemy import event
+
+    from familylink.models import Appointment, AppointmentAttendee, AppointmentFamily
+
+    moment = _sessions_due_at_once(clinic, 3, now + timedelta(days=3), now)
+    loaded = set()
+
+    def count(session, instance):
+        loaded.add(type(instance))
+
+    event.listen(db.session(), "loaded_as_persistent", count)
+    try:
+        assert reminders.queue_due_reminders(moment) == 6
+    finally:
+        event.remove(db.session(), "loaded_as_persistent", count)
+    assert not loaded & {Appointment, AppointmentFamily, AppointmentAttendee}
+    rows = reminder_rows()
+    assert len(rows) == 6 and all("Family session with" in row.text_body for row in rows)
