@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
 from familylink.extensions import db
@@ -59,6 +60,8 @@ def worker_env(database_url: str, sink, **settings) -> dict:
     env.update(
         DATABASE_URL=database_url,
         SECRET_KEY="worker-test-secret-long-enough-for-production",
+        # Outside debug the app refuses to start without one (issue 17).
+        SECRETS_KEYS=Fernet.generate_key().decode(),
         SERVER_NAME="familylink.test",
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(sink.port),
