@@ -85,7 +85,8 @@ def record_many(rows: list[dict], *, connection: Connection | None = None) -> No
     if connection is None:  # the session's transaction, after the rows they refer to
         db.session.flush()
         connection = db.session.connection()
-    connection.execute(insert(AuditEvent.__table__), rows)
+    # inline(): the ids are not read, so no RETURNING (one row would otherwise fetch its id).
+    connection.execute(insert(AuditEvent.__table__).inline(), rows)
 
 
 def _add(**values) -> AuditEvent:

@@ -15,20 +15,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import contains_eager, selectinload
 
 from familylink.extensions import db
 from familylink.models import (
     Appointment,
+    AppointmentAttendee,
     AppointmentFamily,
     AppointmentStatus,
     OutboxEmail,
     OutboxStatus,
     Scope,
     SeatStatus,
+    SessionType,
     User,
 )
 from familylink.services import access, mail
@@ -39,95 +41,154 @@ from familylink.services.timefmt import format_span
 KIND = "reminder"
 
 
-def reminder_key(appointment: Appointment, user_id: int, offset_hours: int) -> str:
+def reminder_key(appointment_id: int, sequence: int, user_id: int, offset_hours: int) -> str:
     """The dedupe key: the sequence makes a moved appointment's reminders new ones."""
-    return f"reminder:{appointment.id}-{appointment.sequence}:{user_id}:{offset_hours}"
+    return f"reminder:{appointment_id}-{sequence}:{user_id}:{offset_hours}"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Whom a reminder goes to, as plain values (what the templates and the outbox read)."""
+
+    id: int
+    name: str
+    email: str
+    timezone: str
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name else ""
 
 
 @dataclass(frozen=True)
 class DueReminder:
-    appointment: Appointment
-    seat: AppointmentFamily
-    person: User
+    appointment: SimpleNamespace  # what reminder_context reads: plain values, no ORM object
+    patient_id: int
+    person: Person
     offset_hours: int
     due_at: datetime
     to_patient: bool
 
     @property
     def dedupe_key(self) -> str:
-        return reminder_key(self.appointment, self.person.id, self.offset_hours)
+        a = self.appointment
+        return reminder_key(a.id, a.sequence, self.person.id, self.offset_hours)
 
 
 def _lookback() -> timedelta:
     return timedelta(minutes=current_app.config.get("REMINDER_LOOKBACK_MINUTES", 360))
 
 
+_APPOINTMENT, _SEAT = Appointment.__table__, AppointmentFamily.__table__
+_TYPE, _ATTENDEE = SessionType.__table__, AppointmentAttendee.__table__
+_THERAPIST, _PATIENT, _MEMBER = (User.__table__.alias(n) for n in ("th", "pa", "me"))
+
+
+def _person(row, prefix: str) -> Person:
+    return Person(*(getattr(row, prefix + name) for name in Person.__annotations__))
+
+
 def due_reminders(now: datetime, *, since: datetime | None = None) -> list[DueReminder]:
     """Reminders whose moment falls in [since, now] (since: now minus the lookback).
 
-    One query for the seats (appointment, attendees and people loaded with it) and one for
-    the consents of the family members in them, whatever the number of reminders.
+    One Core query of plain rows (a seat's appointment, session type, therapist, patient,
+    and each present attendee with their account) and one for the consents of the family
+    members in them, whatever the number of reminders: no ORM object is loaded.
     Reminders already queued are included; `queue_due_reminders` skips them.
     """
     offsets = sorted(set(get_program().reminder_offsets_hours), reverse=True)
     if not offsets:
         return []
     since = since if since is not None else now - _lookback()
+    a, s, t, att = _APPOINTMENT, _SEAT, _TYPE, _ATTENDEE
     # moment = start - offset in [since, now]  <=>  start in [since + offset, now + offset]
     windows = [
-        and_(
-            Appointment.starts_at >= since + timedelta(hours=h),
-            Appointment.starts_at <= now + timedelta(hours=h),
-        )
+        and_(a.c.starts_at >= since + timedelta(hours=h), a.c.starts_at <= now + timedelta(hours=h))
         for h in offsets
     ]
-    seats = (
-        db.session.scalars(
-            select(AppointmentFamily)
-            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
-            .where(
-                Appointment.status == AppointmentStatus.SCHEDULED,
-                AppointmentFamily.status == SeatStatus.BOOKED,
-                Appointment.starts_at > now,
-                or_(*windows),
-            )
-            .options(
-                contains_eager(AppointmentFamily.appointment),
-                selectinload(AppointmentFamily.attendees),
-            )
-            .order_by(Appointment.starts_at, AppointmentFamily.id)
-            # Sessions keep objects across commits: read attendees as they are now.
-            .execution_options(populate_existing=True)
+    people = [
+        table.c[name].label(prefix + name)
+        for table, prefix in ((_PATIENT, "pt_"), (_MEMBER, "fm_"))
+        for name in Person.__annotations__
+    ]
+    rows = db.session.execute(
+        select(
+            a.c.id,
+            a.c.sequence,
+            a.c.starts_at,
+            a.c.ends_at,
+            a.c.capacity,
+            a.c.rescheduled_at,
+            s.c.id.label("seat_id"),
+            s.c.created_at,
+            s.c.patient_id,
+            t.c.mode,
+            t.c.video_link,
+            t.c.location,
+            t.c.duration_minutes,
+            _THERAPIST.c.name.label("therapist_name"),
+            _PATIENT.c.active.label("patient_active"),
+            att.c.added_at,
+            *people,
+        )  # fmt: skip
+        .select_from(
+            s.join(a, a.c.id == s.c.appointment_id)
+            .join(t, t.c.id == a.c.session_type_id)
+            .join(_THERAPIST, _THERAPIST.c.id == a.c.therapist_id)
+            .outerjoin(_PATIENT, _PATIENT.c.id == s.c.patient_id)
+            .outerjoin(att, and_(att.c.seat_id == s.c.id, att.c.removed_at.is_(None)))
+            .outerjoin(_MEMBER, _MEMBER.c.id == att.c.user_id)
         )
-        .unique()
-        .all()
-    )
-    allowed = _scheduling_allowed(seats, now=now)
+        .where(
+            a.c.status == AppointmentStatus.SCHEDULED,
+            s.c.status == SeatStatus.BOOKED,
+            a.c.starts_at > now,
+            or_(*windows),
+        )
+        .order_by(a.c.starts_at, s.c.id, att.c.id)
+    ).all()
+    seats: dict[int, list] = {}
+    for row in rows:
+        seats.setdefault(row.seat_id, []).append(row)
+    pairs = {(r.fm_id, r.patient_id) for r in rows if r.fm_id is not None}
+    allowed = access.pairs_with_scope(pairs, Scope.SCHEDULING, now=now) if pairs else set()
     due: list[DueReminder] = []
-    for seat in seats:
-        appointment = seat.appointment
-        not_before = max(seat.created_at, appointment.rescheduled_at or seat.created_at)
+    for seat_rows in seats.values():
+        first = seat_rows[0]
+        appointment = _appointment(first)
+        patient_id = first.patient_id
+        not_before = max(first.created_at, first.rescheduled_at or first.created_at)
+        members = [(r.added_at, _person(r, "fm_")) for r in seat_rows if r.fm_id is not None]
         for h in offsets:
             moment = appointment.starts_at - timedelta(hours=h)
             if not (since <= moment <= now) or moment < not_before:
                 continue
-            for attendee in seat.present_attendees:
-                if moment < attendee.added_at:
-                    continue
-                if (attendee.user_id, seat.patient_id) not in allowed:
-                    continue
-                due.append(DueReminder(appointment, seat, attendee.user, h, moment, False))
-            if seat.patient is not None and seat.patient.active:
-                due.append(DueReminder(appointment, seat, seat.patient, h, moment, True))
+            for added_at, member in members:
+                if moment >= added_at and (member.id, patient_id) in allowed:
+                    due.append(DueReminder(appointment, patient_id, member, h, moment, False))
+            if first.pt_id is not None and first.patient_active:
+                patient = _person(first, "pt_")
+                due.append(DueReminder(appointment, patient_id, patient, h, moment, True))
     return due
 
 
-def _scheduling_allowed(seats: list[AppointmentFamily], *, now: datetime) -> set[tuple[int, int]]:
-    """(family member, patient) pairs among these seats whose consent covers scheduling."""
-    pairs = {(a.user_id, seat.patient_id) for seat in seats for a in seat.present_attendees}
-    if not pairs:
-        return set()
-    return access.pairs_with_scope(pairs, Scope.SCHEDULING, now=now)
+def _appointment(row) -> SimpleNamespace:
+    """The appointment as plain values, shaped as `reminder_context` reads an Appointment."""
+    session_type = SimpleNamespace(
+        mode=row.mode,
+        video_link=row.video_link,
+        location=row.location,
+        duration_minutes=row.duration_minutes,
+    )
+    return SimpleNamespace(
+        id=row.id,
+        sequence=row.sequence,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        is_group=row.capacity > 1,
+        therapist=SimpleNamespace(name=row.therapist_name),
+        session_type=session_type,
+    )
 
 
 def _already_queued(keys: list[str]) -> set[str]:
@@ -142,11 +203,11 @@ def _already_queued(keys: list[str]) -> set[str]:
     return found
 
 
-def reminder_context(
-    appointment: Appointment, person: User, *, sign_in_link: str | None = None
-) -> dict:
+def reminder_context(appointment, person, *, sign_in_link: str | None = None) -> dict:
     """What a reminder says: when (in the person's zone), where or the link; the title
-    already names the therapist, so nothing else repeats it."""
+    already names the therapist, so nothing else repeats it.
+
+    `appointment` is an Appointment or the plain values `due_reminders` reads."""
     session_type = appointment.session_type
     return {
         "title": neutral_title(appointment),
@@ -163,8 +224,8 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     """Queue every due reminder not queued before; return how many were queued (flushes).
 
     A whole window at once: the due reminders in two queries, the new ones rendered in
-    memory, then one INSERT that skips any dedupe key already queued (by an overlapping
-    sweep too), and their audit rows.
+    memory (each template compiled once), then one INSERT that skips any dedupe key already
+    queued (by an overlapping sweep too), and one INSERT of their audit rows.
     """
     due = due_reminders(now, since=since)
     queued_before = _already_queued([r.dedupe_key for r in due])
@@ -183,7 +244,7 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
                 ),
                 # The patient's own reminder discloses nothing to anyone else; a family
                 # member's is checked against the consent again when it is sent.
-                patient_id=None if reminder.to_patient else reminder.seat.patient_id,
+                patient_id=None if reminder.to_patient else reminder.patient_id,
                 required_scope=None if reminder.to_patient else Scope.SCHEDULING,
                 not_after=reminder.appointment.starts_at,
                 send_at=now,

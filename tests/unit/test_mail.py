@@ -530,3 +530,43 @@ def test_a_pass_does_not_take_a_database_connection_per_message(mail_ctx, smtp_s
     finally:
         event.remove(db.engine, "checkout", count)
     assert len(checkouts) < 6
+
+
+def test_recording_a_sent_email_reads_nothing_back_from_the_audit_insert(
+    mail_ctx, smtp_server, now
+):
+    # The audit row's id is never used: a RETURNING would only cost a round trip's reply.
+    _queue(3, now)
+    statements = []
+
+    def keep(conn, cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        assert mail.send_pending(now=now).sent == 3
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    audit_inserts = [s for s in statements if s.startswith("INSERT INTO audit_events")]
+    assert len(audit_inserts) == 3
+    assert not any("RETURNING" in s for s in audit_inserts)
+
+
+def test_a_batch_is_built_before_its_first_message_is_sent(mail_ctx, smtp_server, now, monkeypatch):
+    # Between two messages the sender only sends and records: building sits before the loop.
+    _queue(3, now)
+    steps = []
+    build, send = delivery.build_message, delivery.SmtpLink.send
+
+    def building(item, sender):
+        steps.append("build")
+        return build(item, sender)
+
+    def sending(self, message, sender, to):
+        steps.append("send")
+        return send(self, message, sender, to)
+
+    monkeypatch.setattr(delivery, "build_message", building)
+    monkeypatch.setattr(delivery.SmtpLink, "send", sending)
+    assert mail.send_pending(now=now).sent == 3
+    assert steps == ["build"] * 3 + ["send"] * 3

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
 from familylink.extensions import db
@@ -59,8 +60,9 @@ def worker_env(database_url: str, sink, **settings) -> dict:
     env.update(
         DATABASE_URL=database_url,
         SECRET_KEY="worker-test-secret-long-enough-for-production",
+        # Outside debug the app refuses to start without one (issue 17).
+        SECRETS_KEYS=Fernet.generate_key().decode(),
         SERVER_NAME="familylink.test",
-        SECRETS_KEYS="f6kS1Xl0f1m0q4mAbH8mUVVxq3m1d0b2yq2c5n3pY0s=",  # test key
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(sink.port),
         MAIL_DEFAULT_SENDER="no-reply@familylink.localhost",

@@ -384,3 +384,26 @@ def test_a_session_ending_at_midnight_reads_to_midnight_not_the_next_days_12_am(
         text = message.get_body((kind,)).get_content()
         assert "Wednesday, December 9, 2026, 11:10 PM to midnight EST" in text, kind
         assert "12:00 AM" not in text and "December 10" not in text, kind
+
+
+def test_a_sweep_loads_no_appointment_seat_or_attendee_object(clinic, now):
+    """The sweep reads plain rows: ORM objects by the thousand cost more than the SQL (their
+    load, and the garbage collector walking them afterwards)."""
+    from sqlalchemy import event
+
+    from familylink.models import Appointment, AppointmentAttendee, AppointmentFamily
+
+    moment = _sessions_due_at_once(clinic, 3, now + timedelta(days=3), now)
+    loaded = set()
+
+    def count(session, instance):
+        loaded.add(type(instance))
+
+    event.listen(db.session(), "loaded_as_persistent", count)
+    try:
+        assert reminders.queue_due_reminders(moment) == 6
+    finally:
+        event.remove(db.session(), "loaded_as_persistent", count)
+    assert not loaded & {Appointment, AppointmentFamily, AppointmentAttendee}
+    rows = reminder_rows()
+    assert len(rows) == 6 and all("Family session with" in row.text_body for row in rows)

@@ -147,6 +147,13 @@ def build_message(item, sender: tuple[str, str]) -> EmailMessage:
     return message
 
 
+def _build(item, sender: tuple[str, str]) -> EmailMessage | Exception:
+    try:
+        return build_message(item, sender)
+    except Exception as error:  # noqa: BLE001 - recorded on the row when its turn comes
+        return error
+
+
 class SmtpLink(flask_mail.Connection):
     """Flask-Mail's connection, opened when first needed and kept for a whole pass, whose
     TLS checks the server's certificate and host name (Flask-Mail calls starttls() with no
@@ -363,6 +370,9 @@ def deliver_batch(
     )
     allowed = _allowed(items, now, check)  # consent checked again at send time, per batch
     db.session.commit()  # the check's transaction ends here; the records have their own
+    # Every message is built before the first is sent, so nothing but sending and recording
+    # sits between two messages (a message that cannot be built is recorded as a failure).
+    messages = [_build(item, sender) for item in items]
     own_link, smtp = smtp is None, smtp or SmtpLink()
     own_records, records = records is None, records or db.engine.connect()
     try:
@@ -382,9 +392,10 @@ def deliver_batch(
                 )
                 records.commit()
                 continue
-            message = None
+            message = messages[index]
             try:
-                message = build_message(item, sender)
+                if isinstance(message, Exception):
+                    raise message
                 if not use_dev_mailbox:
                     smtp.send(message, sender[1], item.to_address)
             except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
@@ -400,7 +411,7 @@ def deliver_batch(
                 usable = isinstance(error, smtplib.SMTPRecipientsRefused) or (
                     isinstance(error, smtplib.SMTPResponseException) and code not in (-1, 421)
                 )
-                if message is not None and not usable:
+                if not isinstance(message, Exception) and not usable:
                     smtp.close()
                     _release(records, items[index + 1 :])
                     break
