@@ -364,6 +364,23 @@ def test_a_reminder_names_the_therapist_once(clinic, smtp_server, now):
             assert message.get_body((kind,)).get_content().count(name) == 1, kind
 
 
+def test_a_reminder_greets_each_person_by_their_first_name_alone(clinic, smtp_server, now):
+    """The sweep addresses plain values, not accounts: the greeting must still follow an
+    account's first-name rule, and never show a surname."""
+    seat = book_ahead(clinic, now)
+    sweep_and_send(seat.appointment.starts_at - timedelta(hours=48))
+    people = {person.email: person for person in (clinic.family, clinic.patient)}
+    messages = delivered(smtp_server)
+    assert sorted(m["To"] for m in messages) == sorted(people)
+    for message in messages:
+        person = people[message["To"]]
+        first, surname = person.name.split()[0], person.name.split()[-1]
+        assert first != surname
+        for kind in ("plain", "html"):
+            text = message.get_body((kind,)).get_content()
+            assert f"Hello {first}," in text and surname not in text, kind
+
+
 def test_a_session_ending_at_midnight_reads_to_midnight_not_the_next_days_12_am(
     clinic, smtp_server, now
 ):
