@@ -543,6 +543,24 @@ def test_sharing_a_reading_of_ones_own_makes_it_about_the_chosen_patient(modules
     assert _shared_rows(people, "therapist", "patient", now) == []
 
 
+def test_sharing_a_finished_reading_of_ones_own_keeps_the_day_it_was_finished(modules, people, now):
+    _linked_to_both(people, now)
+    finished = now - timedelta(days=3)
+    learning.save_progress(
+        people["family"], modules[1], completed=True, reflection="", share_with=None, now=finished
+    )
+    progress = learning.save_progress(
+        people["family"],
+        modules[1],
+        completed=True,
+        reflection="for Q",
+        share_with=people["other_patient"].id,
+        now=now,
+    )
+    assert progress.patient_id == people["other_patient"].id
+    assert progress.completed_at == finished  # not the day it was shared
+
+
 @pytest.mark.parametrize("whom", ["other_patient", "stranger", "therapist"])
 def test_a_reading_about_a_patient_shares_with_that_patients_therapist_only(
     modules, people, now, whom
