@@ -11,6 +11,7 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import Episode, Role, User
 from familylink.services.passwords import hash_password
+from familylink.services.program import forget_cached_program, program_row
 from tests.moments import NOON
 
 PASSWORD = "quiet river morning tea"
@@ -129,3 +130,12 @@ def saved_user(app, role: Role = Role.FAMILY, email: str = "maria@example.org", 
         user = create_user(role, email=email, **extra)
         db.session.commit()
         return user.id
+
+
+def set_after_hours_phone(app, phone: str | None) -> None:
+    """For web tests: set the program's after-hours number as stored (bypassing the settings
+    form), commit, and drop the cached settings so the next page shows it."""
+    with app.app_context():
+        program_row().after_hours_phone = phone
+        db.session.commit()
+        forget_cached_program()

@@ -78,6 +78,7 @@ def _module_page(module, form=None, reading=None, status=200):
         "learn/module.html",
         module=module,
         body=Markup(module.body_html),  # noqa: S704  cleaned by nh3 when it was saved
+        sources=learning.source_links(module.sources),
         form=form,
         reading=reading,
         progress=reading.progress if reading else None,

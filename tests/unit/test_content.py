@@ -20,6 +20,7 @@ from familylink.services.learning import (
     parse_module_file,
     reference_problems,
     render_markdown,
+    source_links,
 )
 
 FILES = content_files()
@@ -132,3 +133,9 @@ def test_references_link_to_the_sources_list():
     html = render_markdown("A fact [2], a [link](https://988lifeline.org).")
     assert '<a href="#source-2" rel="noopener noreferrer">[2]</a>' in html
     assert '<a href="https://988lifeline.org" rel="noopener noreferrer">link</a>' in html
+
+
+def test_a_source_ending_in_a_web_address_is_split_into_text_and_link():
+    assert source_links(
+        ["SAMHSA, A page, n.d. https://www.samhsa.gov/a", "FDA, An approval, 2023"]
+    ) == [("SAMHSA, A page, n.d.", "https://www.samhsa.gov/a"), ("FDA, An approval, 2023", None)]

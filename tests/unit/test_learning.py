@@ -431,21 +431,27 @@ def _rows(people, now):
     return family.rows
 
 
+def _save_about_patient(modules, people, now, *, reflection, shared, completed=False):
+    """The family member's notes on the first module, a reading about the patient; `shared`
+    lets that patient's therapist read the reflection."""
+    return learning.save_progress(
+        people["family"],
+        modules[0],
+        patient_id=people["patient"].id,
+        completed=completed,
+        reflection=reflection,
+        share_with=people["patient"].id if shared else None,
+        now=now,
+    )
+
+
 def test_the_therapist_sees_opened_and_completed(modules, people, now):
     _assign(modules, people, now)
     learning.open_module(
         people["family"], modules[0], patient_id=people["patient"].id, now=now + timedelta(hours=1)
     )
     done_at = now + timedelta(hours=2)
-    learning.save_progress(
-        people["family"],
-        modules[0],
-        patient_id=people["patient"].id,
-        completed=True,
-        reflection="",
-        share_with=None,
-        now=done_at,
-    )
+    _save_about_patient(modules, people, done_at, reflection="", shared=False, completed=True)
     (row,) = _rows(people, now)
     assert row.opened_at == now + timedelta(hours=1)
     assert row.completed_at == now + timedelta(hours=2)
@@ -453,57 +459,27 @@ def test_the_therapist_sees_opened_and_completed(modules, people, now):
 
 def test_a_private_reflection_is_not_shown_to_the_therapist(modules, people, now):
     _assign(modules, people, now)
-    learning.save_progress(
-        people["family"],
-        modules[0],
-        patient_id=people["patient"].id,
-        completed=True,
-        reflection="my secret",
-        share_with=None,
-        now=now,
-    )
+    _save_about_patient(modules, people, now, reflection="my secret", shared=False, completed=True)
     assert [r.shared_reflection for r in _rows(people, now)] == [None]
 
 
 def test_a_shared_reflection_is_shown_to_the_therapist(modules, people, now):
     _assign(modules, people, now)
-    learning.save_progress(
-        people["family"],
-        modules[0],
-        patient_id=people["patient"].id,
-        completed=False,
-        reflection="thoughts",
-        share_with=people["patient"].id,
-        now=now,
-    )
+    _save_about_patient(modules, people, now, reflection="thoughts", shared=True)
     assert [r.shared_reflection for r in _rows(people, now)] == ["thoughts"]
 
 
 def test_unsharing_hides_the_reflection_again(modules, people, now):
     _assign(modules, people, now)
     for share in (True, False):
-        learning.save_progress(
-            people["family"],
-            modules[0],
-            patient_id=people["patient"].id,
-            completed=False,
-            reflection="x",
-            share_with=people["patient"].id if share else None,
-            now=now,
-        )
+        _save_about_patient(modules, people, now, reflection="x", shared=share)
     assert [r.shared_reflection for r in _rows(people, now)] == [None]
 
 
 def test_the_reflection_never_enters_the_audit_log(modules, people, now):
     _assign(modules, people, now)
-    learning.save_progress(
-        people["family"],
-        modules[0],
-        patient_id=people["patient"].id,
-        completed=True,
-        reflection="very private",
-        share_with=people["patient"].id,
-        now=now,
+    _save_about_patient(
+        modules, people, now, reflection="very private", shared=True, completed=True
     )
     details = db.session.scalars(select(AuditEvent.detail)).all()
     assert "very private" not in repr(details)
@@ -527,15 +503,7 @@ def test_a_reflection_about_one_patient_never_reaches_the_other_patients_therapi
 ):
     _linked_to_both(people, now)
     _assign(modules, people, now)
-    learning.save_progress(
-        people["family"],
-        modules[0],
-        patient_id=people["patient"].id,
-        completed=True,
-        reflection="about P",
-        share_with=people["patient"].id,
-        now=now,
-    )
+    _save_about_patient(modules, people, now, reflection="about P", shared=True, completed=True)
     assert _shared_rows(people, "other_therapist", "other_patient", now) == []
     assert _shared_rows(people, "therapist", "patient", now) == [(modules[0].slug, "about P")]
 
@@ -575,6 +543,24 @@ def test_sharing_a_reading_of_ones_own_makes_it_about_the_chosen_patient(modules
     assert _shared_rows(people, "therapist", "patient", now) == []
 
 
+def test_sharing_a_finished_reading_of_ones_own_keeps_the_day_it_was_finished(modules, people, now):
+    _linked_to_both(people, now)
+    finished = now - timedelta(days=3)
+    learning.save_progress(
+        people["family"], modules[1], completed=True, reflection="", share_with=None, now=finished
+    )
+    progress = learning.save_progress(
+        people["family"],
+        modules[1],
+        completed=True,
+        reflection="for Q",
+        share_with=people["other_patient"].id,
+        now=now,
+    )
+    assert progress.patient_id == people["other_patient"].id
+    assert progress.completed_at == finished  # not the day it was shared
+
+
 @pytest.mark.parametrize("whom", ["other_patient", "stranger", "therapist"])
 def test_a_reading_about_a_patient_shares_with_that_patients_therapist_only(
     modules, people, now, whom
@@ -602,15 +588,7 @@ def test_a_reading_about_a_patient_without_consent_is_not_found(modules, people,
 
 def test_a_shared_reflection_is_hidden_once_the_consent_ends(modules, people, now):
     _assign(modules, people, now)
-    learning.save_progress(
-        people["family"],
-        modules[0],
-        patient_id=people["patient"].id,
-        completed=False,
-        reflection="while consented",
-        share_with=people["patient"].id,
-        now=now,
-    )
+    _save_about_patient(modules, people, now, reflection="while consented", shared=True)
     later = now + timedelta(days=400)  # past the consent's end
     assert learning.family_progress(people["therapist"], people["patient"].id, now=later) == []
 

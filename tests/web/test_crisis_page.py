@@ -3,8 +3,7 @@ after-hours number only when an admin has set it."""
 
 import pytest
 
-from familylink.extensions import db
-from familylink.services.program import forget_cached_program, program_row
+from tests.factories import set_after_hours_phone
 
 LINES = [
     'href="tel:911"',
@@ -27,15 +26,8 @@ def test_the_crisis_page_shows_each_line(client, line):
     assert line in page
 
 
-def _set_after_hours(app, phone):
-    with app.app_context():
-        program_row().after_hours_phone = phone
-        db.session.commit()
-        forget_cached_program()
-
-
 def test_the_after_hours_number_is_on_the_crisis_page_and_footer_when_set(app, client):
-    _set_after_hours(app, "(555) 201-3344")
+    set_after_hours_phone(app, "(555) 201-3344")
     page = client.get("/help/crisis").get_data(as_text=True)
     assert 'id="crisis-after-hours"' in page
     assert 'href="tel:+15552013344"' in page and 'href="sms:+15552013344"' in page

@@ -38,6 +38,7 @@ from familylink.services.learning.content import (
     render_markdown,
     restore_version,
     save_module,
+    source_links,
 )
 from familylink.services.learning.library import library, published_module
 from familylink.services.learning.progress import (
@@ -90,6 +91,7 @@ __all__ = [
     "render_markdown",
     "restore_version",
     "save_module",
+    "source_links",
     "save_progress",
     "sequence_start",
     "stop_assignments",

@@ -179,6 +179,16 @@ def reference_problems(text: ModuleText) -> list[str]:
     return problems
 
 
+def source_links(sources: list[str]) -> list[tuple[str, str | None]]:
+    """Each entry of a sources list as (its text, its web address or None): an entry ends
+    with its https:// address when it has one."""
+    links = []
+    for source in sources:
+        text, found, address = source.rpartition(" https://")
+        links.append((text, "https://" + address) if found else (source, None))
+    return links
+
+
 _TEXT_FIELDS = (
     "title", "summary", "topic", "order", "reading_minutes", "key_points",
     "reflection", "exercise", "sources", "body_markdown", "published",

@@ -187,6 +187,20 @@ def _shared_with(
     return chosen
 
 
+def _earliest(*times: datetime | None) -> datetime | None:
+    return min((t for t in times if t), default=None)
+
+
+def _move_own_notes(member: User, module: LearningModule, progress: ModuleProgress) -> None:
+    """Sharing a reading of one's own makes it the reading about the chosen patient
+    (`progress`): the member's own row goes, keeping when it was first opened and finished."""
+    own = progress_for(member, module, None)
+    if own is not None:
+        progress.opened_at = _earliest(own.opened_at, progress.opened_at)
+        progress.completed_at = _earliest(own.completed_at, progress.completed_at)
+        db.session.delete(own)
+
+
 def save_progress(
     member: User,
     module: LearningModule,
@@ -211,13 +225,8 @@ def save_progress(
     shared_with = _shared_with(member, patient, share_with, now)
     about = shared_with or patient
     progress = _progress(member, module, about, now)
-    if about is not patient:
-        own = progress_for(member, module, None)
-        if own is not None and own.id != progress.id:
-            progress.opened_at = min(
-                (t for t in (own.opened_at, progress.opened_at) if t), default=None
-            )
-            db.session.delete(own)
+    if patient is None and shared_with is not None:
+        _move_own_notes(member, module, progress)
     progress.opened_at = progress.opened_at or now
     if completed and progress.completed_at is None:
         progress.completed_at = now
