@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -124,6 +125,17 @@ def get_program() -> ProgramSettings:
         settings = ProgramSettings.of(_read_row())
         cache.update(settings=settings, loaded_at=time.monotonic())
     return settings
+
+
+def start_of_day(day: date) -> datetime:
+    """The start of `day` in the program's time zone: when an episode of care starts or
+    ends (enrolment, discharge, readmission)."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(get_program().timezone))
+
+
+def local_day(moment: datetime) -> date:
+    """The day `moment` falls on in the program's time zone."""
+    return moment.astimezone(ZoneInfo(get_program().timezone)).date()
 
 
 def update_program(
