@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, UserSession
-from familylink.services import account_admin, sessions
+from familylink.services import account_admin, mfa, sessions
 from familylink.services.errors import Conflict, NotFound, ValidationError
 
 
@@ -104,7 +104,7 @@ def test_resetting_two_step_clears_it_ends_sessions_and_names_the_admin(create_u
     therapist = create_user(Role.THERAPIST)
     assert therapist.mfa_enabled
     sessions.start_session(therapist, now=now)
-    account_admin.reset_two_step(therapist, actor=admin, now=now)
+    mfa.reset(therapist, actor=admin, now=now)
     assert not therapist.mfa_enabled
     assert (
         db.session.scalar(select(UserSession.end_reason).where(UserSession.user_id == therapist.id))
