@@ -318,7 +318,6 @@ def invite_user(
         role=role,
         timezone=timezone or program.timezone,
         therapist_id=therapist.id if therapist else None,
-        episode_start=episode_start,
         created_at=now,
     )
     db.session.add(user)

@@ -4,8 +4,7 @@ A consent that lasts "until the end of this episode (+N days)" follows the episo
 signed in (`ConsentRecord.episode_id`); the gate (`access.consent_end`) reads that episode's
 end, so a readmission never revives it. Discharge ends at once, through
 `consent.end_family_access`, the consents whose end has already passed; the others end when
-the consent sweep reaches their end. The user's `episode_start`/`episode_end` columns mirror
-the latest episode for display; no rule reads them.
+the consent sweep reaches their end.
 """
 
 from __future__ import annotations
@@ -80,7 +79,6 @@ def discharge(
     episode.ended_on = start_of_day(ended_on)
     episode.end_reason = reason
     episode.ended_by_id = actor.id
-    patient.episode_end = episode.ended_on
     db.session.flush()
     audit.record(
         "episode.ended",
@@ -129,7 +127,6 @@ def readmit(actor: User, patient_id: int, *, started_on: date | None, now: datet
         created_at=now,
     )
     db.session.add(episode)
-    patient.episode_start, patient.episode_end = episode.started_on, None
     db.session.flush()
     audit.record(
         "episode.started",
