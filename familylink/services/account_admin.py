@@ -38,11 +38,6 @@ class AccountPage:
     pages: int
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def list_accounts(
     actor: User, *, search: str = "", role: str | None = None, page: int = 1, now: datetime
 ) -> AccountPage:
@@ -56,11 +51,11 @@ def list_accounts(
     text = (search or "").strip().lower()[:MAX_SEARCH]
     conditions = []
     if text:
-        pattern = _like(text)
+        # A "%" or "_" typed is a plain character (autoescape), as on the library's search.
         conditions.append(
             or_(
-                func.lower(User.name).like(pattern, escape="\\"),
-                func.lower(User.email).like(pattern, escape="\\"),
+                func.lower(User.name).contains(text, autoescape=True),
+                func.lower(User.email).contains(text, autoescape=True),
             )
         )
     if role:

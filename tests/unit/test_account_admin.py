@@ -20,6 +20,7 @@ def test_search_finds_a_part_of_a_name_or_an_address_in_any_case(create_user, no
     create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
     create_user(Role.FAMILY, name="Sam Lee", email="sam.RIVERSIDE@example.org")
     create_user(Role.FAMILY, name="Robin 100%_off", email="robin@example.org")
+    create_user(Role.FAMILY, name="Kim O/Neil \\ Ray", email="kim@example.org")
 
     def names(search, role=None):
         found = account_admin.list_accounts(admin, search=search, role=role, now=now)
@@ -29,6 +30,8 @@ def test_search_finds_a_part_of_a_name_or_an_address_in_any_case(create_user, no
     assert names("riverside@") == ["Sam Lee"]
     assert names("%") == ["Robin 100%_off"]  # a wildcard is a plain character
     assert names("_") == ["Robin 100%_off"]
+    assert names("o/n") == ["Kim O/Neil \\ Ray"]  # and so are the escape characters
+    assert names("\\") == ["Kim O/Neil \\ Ray"]
     assert names("", role=Role.ADMIN) == ["Alex Admin"]
     assert names("nobody") == []
 
