@@ -21,7 +21,6 @@ from familylink.services.errors import Conflict, NotFound, ValidationError
 
 PAGE_SIZE = 50
 MAX_SEARCH = 100
-ROLES = (Role.ADMIN, Role.THERAPIST, Role.PATIENT, Role.FAMILY)
 
 
 @dataclass(frozen=True)
