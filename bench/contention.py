@@ -54,7 +54,6 @@ def prepare(url: str, clients: int, seats: int) -> dict:
                 email=f"racer-patient{n}@example.org",
                 therapist_id=lee.id,
                 verified_at=now,
-                episode_start=now - timedelta(days=7),
             )
             member = User(
                 role=Role.FAMILY,

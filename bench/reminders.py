@@ -143,7 +143,6 @@ def seed_due_reminders(count: int, now) -> None:
             name=f"Patient Person{i}",
             email=f"patient{i}@example.org",
             therapist_id=therapists[0].id,
-            episode_start=booked_at - timedelta(days=14),
             verified_at=booked_at,
             created_at=booked_at,
         )

@@ -30,9 +30,9 @@ FILL = [
     (
         "patients",
         """INSERT INTO users (email, name, role, timezone, active, created_at, verified_at,
-                              therapist_id, episode_start)
+                              therapist_id)
            SELECT 'scale-patient-' || n || '@example.org', 'Scale Patient ' || n, 'patient',
-                  'America/New_York', true, now(), now(), :t0 + n % :therapists, now()
+                  'America/New_York', true, now(), now(), :t0 + n % :therapists
            FROM generate_series(0, :patients - 1) AS n""",
     ),
     (

@@ -233,9 +233,9 @@ def account_enable(email):
 )
 @click.argument("email")
 def account_reset_mfa(email):
-    from familylink.services.account_admin import reset_two_step
+    from familylink.services import mfa
 
-    committed(lambda: reset_two_step(_account(email), actor=None, now=utcnow()))
+    committed(lambda: mfa.reset(_account(email), actor=None, now=utcnow()))
     click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
 
 

@@ -59,7 +59,6 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         hashed,
         now,
         therapist_id=lee.id,
-        episode_start=start,
     )
     sam = _person(
         Role.PATIENT,
@@ -68,7 +67,6 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         hashed,
         now,
         therapist_id=lee.id,
-        episode_start=now - timedelta(days=120),  # long enough for a consent to have expired
     )
     casey = _person(
         Role.PATIENT,
@@ -77,7 +75,6 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         hashed,
         now,
         therapist_id=patel.id,
-        episode_start=start,
     )
     riley = _person(
         Role.PATIENT,
@@ -86,7 +83,6 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         hashed,
         now,
         therapist_id=patel.id,
-        episode_start=start,
     )
 
     morgan = _person(
@@ -96,11 +92,17 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
         hashed,
         now,
         therapist_id=lee.id,
-        episode_start=now - timedelta(days=90),  # discharged since: see seed_discharge
     )
     db.session.flush()
-    for patient in (jordan, sam, casey, riley, morgan):  # enrolment starts episode 1
-        db.session.add(Episode(patient_id=patient.id, number=1, started_on=patient.episode_start))
+    started = {
+        jordan: start,
+        sam: now - timedelta(days=120),  # long enough for a consent to have expired
+        casey: start,
+        riley: start,
+        morgan: now - timedelta(days=90),  # discharged since: see seed_discharge
+    }
+    for patient, started_on in started.items():  # enrolment starts episode 1
+        db.session.add(Episode(patient_id=patient.id, number=1, started_on=started_on))
 
     progress("Creating family members…")
     family = [

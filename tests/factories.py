@@ -46,14 +46,13 @@ def create_user(
         verified_at=now - timedelta(days=30) if verified else None,
         timezone=timezone,
         therapist_id=therapist.id if therapist else None,
-        episode_start=(now - timedelta(days=14)) if role == Role.PATIENT else None,
         created_at=now - timedelta(days=30),
         **extra,
     )
     db.session.add(user)
     db.session.flush()
     if role == Role.PATIENT:  # enrolment starts episode 1, as accounts.invite_user does
-        db.session.add(Episode(patient_id=user.id, number=1, started_on=user.episode_start))
+        db.session.add(Episode(patient_id=user.id, number=1, started_on=now - timedelta(days=14)))
         db.session.flush()
     return user
 

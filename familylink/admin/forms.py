@@ -13,9 +13,10 @@ from familylink.forms import (
 )
 from familylink.models import Role
 from familylink.services.account_admin import MAX_SEARCH
+from familylink.services.program import MAX_REMINDERS
 
-# Reminder times offered (hours before a session), and at most how many may be ticked (the
-# program service refuses more).
+# Reminder times offered (hours before a session); at most MAX_REMINDERS may be ticked, the
+# program service's limit.
 REMINDER_CHOICES = [
     (168, _l("1 week before")),
     (72, _l("3 days before")),
@@ -25,7 +26,6 @@ REMINDER_CHOICES = [
     (2, _l("2 hours before")),
     (1, _l("1 hour before")),
 ]
-MAX_REMINDERS = 5
 
 ROLE_NAMES = {
     Role.ADMIN.value: _l("Admin"),

@@ -22,7 +22,7 @@ from familylink.admin.forms import (
 )
 from familylink.extensions import db
 from familylink.models import Role, User
-from familylink.services import account_admin, accounts, audit, mail
+from familylink.services import account_admin, accounts, audit, mail, mfa
 from familylink.services.program import get_program, update_program
 from familylink.web import (
     back_on_refusal,
@@ -152,7 +152,7 @@ def account_reset_two_step(user_id: int):
     form = ButtonForm()
     done = submit(
         form,
-        lambda f: account_admin.reset_two_step(user, actor=current_user, now=request_now()),
+        lambda f: mfa.reset(user, actor=current_user, now=request_now()),
         redirect_to=url_for("admin.accounts_list"),
         message=_(
             "Two-step sign-in of %(name)s is cleared and their sessions ended.", name=user.name

@@ -35,12 +35,8 @@ class User(UserMixin, db.Model):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Patients only: who treats them, and their current episode of care. The episodes
-    # themselves are `Episode` rows (what consents follow); these two columns mirror the
-    # latest one, kept in step by services/episodes.py, and no rule reads them.
+    # Patients only: who treats them. Their episodes of care are `Episode` rows.
     therapist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    episode_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    episode_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Two-step sign-in (TOTP). The secret is set at enrolment and counts once confirmed;
     # the last accepted time step stops a code being used twice.
     # Encrypted at rest with SECRETS_KEYS (familylink/models/encryption.py); loaded and

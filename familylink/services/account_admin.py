@@ -2,8 +2,8 @@
 one account, which the admin's accounts page and the `flask account` commands both call.
 
 Disabling ends every sign-in session of the account at once; nobody may disable their own
-account or the last active admin; resetting two-step sign-in ends the sessions too, and
-staff set it up again at their next sign-in. Each operation writes its audit row.
+account or the last active admin. Resetting two-step sign-in is `mfa.reset`, which the page
+and `flask account reset-mfa` call directly. Each operation writes its audit row.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from sqlalchemy import func, or_, select
 
 from familylink.extensions import db
 from familylink.models import Role, User, UserSession
-from familylink.services import audit, mfa, sessions
+from familylink.services import audit, sessions
 from familylink.services.errors import Conflict, NotFound, ValidationError
 
 PAGE_SIZE = 50
 MAX_SEARCH = 100
-ROLES = (Role.ADMIN, Role.THERAPIST, Role.PATIENT, Role.FAMILY)
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,6 @@ class AccountPage:
     pages: int
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def list_accounts(
     actor: User, *, search: str = "", role: str | None = None, page: int = 1, now: datetime
 ) -> AccountPage:
@@ -56,11 +50,11 @@ def list_accounts(
     text = (search or "").strip().lower()[:MAX_SEARCH]
     conditions = []
     if text:
-        pattern = _like(text)
+        # A "%" or "_" typed is a plain character (autoescape), as on the library's search.
         conditions.append(
             or_(
-                func.lower(User.name).like(pattern, escape="\\"),
-                func.lower(User.email).like(pattern, escape="\\"),
+                func.lower(User.name).contains(text, autoescape=True),
+                func.lower(User.email).contains(text, autoescape=True),
             )
         )
     if role:
@@ -138,9 +132,3 @@ def _other_active_admins(user: User) -> int:
         )
         or 0
     )
-
-
-def reset_two_step(user: User, *, actor: User | None, now: datetime) -> None:
-    """Clear two-step sign-in for someone who lost their phone and recovery codes (after
-    checking who asks): their sessions end; staff set it up again at their next sign-in."""
-    mfa.reset(user, actor=actor, now=now)

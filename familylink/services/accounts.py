@@ -7,8 +7,7 @@ so nobody can learn through FamilyLink that a person has an account (or is in ca
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -19,7 +18,7 @@ from familylink.models import AccountToken, AuditEvent, Episode, Role, TokenPurp
 from familylink.services import audit, mail, screening, sessions, tokens
 from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
-from familylink.services.program import get_program
+from familylink.services.program import get_program, start_of_day
 from familylink.services.timefmt import is_valid_timezone
 
 SIGN_IN_FAILED = "That email and password don't match an account."
@@ -319,7 +318,6 @@ def invite_user(
         role=role,
         timezone=timezone or program.timezone,
         therapist_id=therapist.id if therapist else None,
-        episode_start=episode_start,
         created_at=now,
     )
     db.session.add(user)
@@ -356,14 +354,13 @@ def enrol_patient(
     `episode_start` in the program's time zone, is emailed an invitation to set a password."""
     if therapist.role != Role.THERAPIST:
         raise NotFound()
-    start = datetime.combine(episode_start, time(0, 0), tzinfo=ZoneInfo(get_program().timezone))
     return invite_user(
         role=Role.PATIENT,
         name=name,
         email=email,
         invited_by=therapist,
         therapist=therapist,
-        episode_start=start,
+        episode_start=start_of_day(episode_start),
         now=now,
     )
 

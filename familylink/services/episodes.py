@@ -4,14 +4,12 @@ A consent that lasts "until the end of this episode (+N days)" follows the episo
 signed in (`ConsentRecord.episode_id`); the gate (`access.consent_end`) reads that episode's
 end, so a readmission never revives it. Discharge ends at once, through
 `consent.end_family_access`, the consents whose end has already passed; the others end when
-the consent sweep reaches their end. The user's `episode_start`/`episode_end` columns mirror
-the latest episode for display; no rule reads them.
+the consent sweep reaches their end.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -28,7 +26,7 @@ from familylink.models import (
 from familylink.services import access, audit
 from familylink.services.consent.ending import end_family_access
 from familylink.services.errors import Conflict, ValidationError
-from familylink.services.program import get_program
+from familylink.services.program import local_day, start_of_day
 
 
 def episodes_of(patient_id: int) -> list[Episode]:
@@ -45,18 +43,10 @@ def _latest(patient_id: int) -> Episode | None:
     return episodes[-1] if episodes else None
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(get_program().timezone))
-
-
-def _local_day(moment: datetime) -> date:
-    return moment.astimezone(ZoneInfo(get_program().timezone)).date()
-
-
 def _check_day(day: date | None, *, field: str, not_before: date, now: datetime) -> None:
     if day is None:
         raise ValidationError(_("Enter a date, like 2026-11-02."), field=field)
-    if day > _local_day(now):
+    if day > local_day(now):
         raise ValidationError(_("Choose a date no later than today."), field=field)
     if day < not_before:
         raise ValidationError(
@@ -81,15 +71,14 @@ def discharge(
     episode = _latest(patient.id)
     if episode is None or episode.ended_on is not None:
         raise Conflict(_("This patient has no episode of care in progress."))
-    _check_day(ended_on, field="ended_on", not_before=_local_day(episode.started_on), now=now)
+    _check_day(ended_on, field="ended_on", not_before=local_day(episode.started_on), now=now)
     try:
         reason = EpisodeEndReason(reason)
     except ValueError:
         raise ValidationError(_("Choose a reason from the list."), field="reason") from None
-    episode.ended_on = _start_of(ended_on)
+    episode.ended_on = start_of_day(ended_on)
     episode.end_reason = reason
     episode.ended_by_id = actor.id
-    patient.episode_end = episode.ended_on
     db.session.flush()
     audit.record(
         "episode.ended",
@@ -129,16 +118,15 @@ def readmit(actor: User, patient_id: int, *, started_on: date | None, now: datet
     latest = _latest(patient.id)
     if latest is not None and latest.ended_on is None:
         raise Conflict(_("This patient's episode of care is still in progress."))
-    not_before = _local_day(latest.ended_on) if latest else date.min
+    not_before = local_day(latest.ended_on) if latest else date.min
     _check_day(started_on, field="started_on", not_before=not_before, now=now)
     episode = Episode(
         patient_id=patient.id,
         number=(latest.number + 1) if latest else 1,
-        started_on=_start_of(started_on),
+        started_on=start_of_day(started_on),
         created_at=now,
     )
     db.session.add(episode)
-    patient.episode_start, patient.episode_end = episode.started_on, None
     db.session.flush()
     audit.record(
         "episode.started",

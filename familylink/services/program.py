@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -23,6 +24,8 @@ from familylink.services.errors import ValidationError
 from familylink.services.timefmt import is_valid_timezone
 
 CACHE_SECONDS = 5.0
+#: At most this many reminder times (the settings form offers as many boxes to tick).
+MAX_REMINDERS = 5
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,17 @@ def get_program() -> ProgramSettings:
     return settings
 
 
+def start_of_day(day: date) -> datetime:
+    """The start of `day` in the program's time zone: when an episode of care starts or
+    ends (enrolment, discharge, readmission)."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(get_program().timezone))
+
+
+def local_day(moment: datetime) -> date:
+    """The day `moment` falls on in the program's time zone."""
+    return moment.astimezone(ZoneInfo(get_program().timezone)).date()
+
+
 def update_program(
     *,
     name: str,
@@ -152,7 +166,7 @@ def update_program(
     # On every email (42 CFR Part 2): the one screen for text that reaches an inbox.
     sender_name = screening.screen(sender_name, field="sender_name")
     offsets = sorted({int(h) for h in reminder_offsets_hours}, reverse=True)
-    if not offsets or any(h < 1 or h > 24 * 14 for h in offsets) or len(offsets) > 5:
+    if not offsets or any(h < 1 or h > 24 * 14 for h in offsets) or len(offsets) > MAX_REMINDERS:
         raise ValidationError(
             "Give one to five reminder times, each between 1 and 336 hours before.",
             field="reminder_offsets_hours",

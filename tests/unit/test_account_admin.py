@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, UserSession
-from familylink.services import account_admin, sessions
+from familylink.services import account_admin, mfa, sessions
 from familylink.services.errors import Conflict, NotFound, ValidationError
 
 
@@ -20,6 +20,7 @@ def test_search_finds_a_part_of_a_name_or_an_address_in_any_case(create_user, no
     create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
     create_user(Role.FAMILY, name="Sam Lee", email="sam.RIVERSIDE@example.org")
     create_user(Role.FAMILY, name="Robin 100%_off", email="robin@example.org")
+    create_user(Role.FAMILY, name="Kim O/Neil \\ Ray", email="kim@example.org")
 
     def names(search, role=None):
         found = account_admin.list_accounts(admin, search=search, role=role, now=now)
@@ -29,6 +30,8 @@ def test_search_finds_a_part_of_a_name_or_an_address_in_any_case(create_user, no
     assert names("riverside@") == ["Sam Lee"]
     assert names("%") == ["Robin 100%_off"]  # a wildcard is a plain character
     assert names("_") == ["Robin 100%_off"]
+    assert names("o/n") == ["Kim O/Neil \\ Ray"]  # and so are the escape characters
+    assert names("\\") == ["Kim O/Neil \\ Ray"]
     assert names("", role=Role.ADMIN) == ["Alex Admin"]
     assert names("nobody") == []
 
@@ -104,7 +107,7 @@ def test_resetting_two_step_clears_it_ends_sessions_and_names_the_admin(create_u
     therapist = create_user(Role.THERAPIST)
     assert therapist.mfa_enabled
     sessions.start_session(therapist, now=now)
-    account_admin.reset_two_step(therapist, actor=admin, now=now)
+    mfa.reset(therapist, actor=admin, now=now)
     assert not therapist.mfa_enabled
     assert (
         db.session.scalar(select(UserSession.end_reason).where(UserSession.user_id == therapist.id))

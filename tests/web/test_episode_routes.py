@@ -134,3 +134,14 @@ def test_the_patient_sees_their_episodes_on_their_home_page(app):
     page = _signed_in(app, "jordan@example.org").get("/patient/").get_data(as_text=True)
     assert "Your episodes of care" in page
     assert "November 4, 2026" in page and "November 18, 2026" in page
+
+
+def test_the_episodes_table_is_in_the_page_once_and_not_in_its_title(app):
+    world = _world(app)
+    _signed_in(app, "lee@example.org").post(
+        f"/therapist/patients/{world['patient_id']}/discharge", data=DISCHARGE
+    )
+    page = _signed_in(app, "jordan@example.org").get("/patient/").get_data(as_text=True)
+    title = page[page.index("<title>") : page.index("</title>")]
+    assert "<table" not in title and "episodes" not in title
+    assert page.count("Your episodes of care</h2>") == 1
