@@ -722,16 +722,16 @@ def test_families_see_their_place_on_the_waitlist_and_can_leave_it(clinic, now, 
         )
         entries.append((patient, member, entry))
     (p5, m5, last) = entries[2]
-    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 3)}
+    assert booking.waitlist_places(m5, p5, [group.id]) == {group.id: (last.id, 3)}
     booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
     (p3, m3, first) = entries[0]
-    assert booking.waitlist_places(p3, [group.id]) == {group.id: (first.id, 0)}
-    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 2)}
+    assert booking.waitlist_places(m3, p3, [group.id]) == {group.id: (first.id, 0)}
+    assert booking.waitlist_places(m5, p5, [group.id]) == {group.id: (last.id, 2)}
     # The family offered the place leaves: the place goes to the next family waiting.
     booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
     assert first.status == WaitlistStatus.LEFT
     assert entries[1][2].status == WaitlistStatus.OFFERED
-    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 1)}
+    assert booking.waitlist_places(m5, p5, [group.id]) == {group.id: (last.id, 1)}
     with pytest.raises(ValidationError, match="no longer on this waitlist"):
         booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
     with pytest.raises(NotFound):

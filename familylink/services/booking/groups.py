@@ -192,9 +192,13 @@ def leave_waitlist(*, actor: User, entry_id: int, now: datetime) -> WaitlistEntr
     return entry
 
 
-def waitlist_places(patient: User, appointment_ids: list[int]) -> dict[int, tuple[int, int]]:
+def waitlist_places(
+    actor: User, patient: User, appointment_ids: list[int]
+) -> dict[int, tuple[int | None, int]]:
     """For each of these groups whose waitlist the patient's family is on: (entry id, its
-    position among the families still waiting, 0 while a place is held for it). One query."""
+    position among the families still waiting, 0 while a place is held for it). One query.
+    The entry id only when the entry is the actor's: another member of the family sees the
+    place in line but may not leave or claim it (`access.waitlist_entry`)."""
     if not appointment_ids:
         return {}
     earlier = aliased(WaitlistEntry)
@@ -209,15 +213,24 @@ def waitlist_places(patient: User, appointment_ids: list[int]) -> dict[int, tupl
         .scalar_subquery()
     )
     rows = db.session.execute(
-        select(WaitlistEntry.appointment_id, WaitlistEntry.id, WaitlistEntry.status, ahead).where(
+        select(
+            WaitlistEntry.appointment_id,
+            WaitlistEntry.id,
+            WaitlistEntry.family_user_id,
+            WaitlistEntry.status,
+            ahead,
+        ).where(
             WaitlistEntry.patient_id == patient.id,
             WaitlistEntry.appointment_id.in_(appointment_ids),
             WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
         )
     )
     return {
-        group: (entry_id, 0 if status == WaitlistStatus.OFFERED else count + 1)
-        for group, entry_id, status, count in rows
+        group: (
+            entry_id if member_id == actor.id else None,
+            0 if status == WaitlistStatus.OFFERED else count + 1,
+        )
+        for group, entry_id, member_id, status, count in rows
     }
 
 
