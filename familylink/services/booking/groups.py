@@ -114,7 +114,7 @@ def _held_query(now: datetime):
 
 def _free(appointment: Appointment, held: int) -> int:
     # THE definition of a free place: not taken by an active seat, not held by an offer.
-    return appointment.capacity - len(appointment.active_seats) - held
+    return max(0, appointment.capacity - len(appointment.active_seats) - held)
 
 
 def held_offers(appointment: Appointment, *, now: datetime, except_patient: int | None) -> int:
