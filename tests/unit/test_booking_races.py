@@ -36,6 +36,32 @@ def _families(therapist, count):
     return pairs
 
 
+def _group(therapist, *, capacity):
+    """A one-off group session of the therapist's, on Wednesday at 17:00."""
+    _, group_type = create_session_types()
+    (group,) = booking.schedule_group(
+        actor=therapist,
+        session_type_id=group_type.id,
+        first_day=date(2026, 11, 25),
+        start_time=time(17),
+        weeks=1,
+        capacity=capacity,
+        now=NOW,
+    )
+    return group
+
+
+def _take(group, pair):
+    """A place in the group for the family (patient id, family member id)."""
+    patient_id, family_id = pair
+    return booking.book_group_seat(
+        actor=db.session.get(User, family_id),
+        patient_id=patient_id,
+        appointment_id=group.id,
+        now=NOW,
+    )
+
+
 def _race(app, attempt):
     """Run attempt(patient_id, family_id) in RACERS threads released together."""
     barrier = threading.Barrier(RACERS)
@@ -96,23 +122,8 @@ def test_twenty_families_racing_for_the_last_slot_book_it_once(app):
 def test_twenty_families_racing_for_the_last_group_seat_take_it_once(app):
     with app.app_context():
         therapist = create_user(Role.THERAPIST)
-        _, group_type = create_session_types()
-        (group,) = booking.schedule_group(
-            actor=therapist,
-            session_type_id=group_type.id,
-            first_day=date(2026, 11, 25),
-            start_time=time(17),
-            weeks=1,
-            capacity=2,
-            now=NOW,
-        )
-        ((first_patient, first_family),) = _families(therapist, 1)
-        booking.book_group_seat(
-            actor=db.session.get(User, first_family),
-            patient_id=first_patient,
-            appointment_id=group.id,
-            now=NOW,
-        )
+        group = _group(therapist, capacity=2)
+        _take(group, *_families(therapist, 1))
         app.racers = _families(therapist, RACERS)
         group_id = group.id
         db.session.commit()
@@ -260,25 +271,8 @@ def _full_group(app, *, capacity, waiting):
     """A group of `capacity` taken seats and `waiting` families on its waitlist."""
     with app.app_context():
         therapist = create_user(Role.THERAPIST)
-        _, group_type = create_session_types()
-        (group,) = booking.schedule_group(
-            actor=therapist,
-            session_type_id=group_type.id,
-            first_day=date(2026, 11, 25),
-            start_time=time(17),
-            weeks=1,
-            capacity=capacity,
-            now=NOW,
-        )
-        holders = []
-        for patient_id, family_id in _families(therapist, capacity):
-            seat = booking.book_group_seat(
-                actor=db.session.get(User, family_id),
-                patient_id=patient_id,
-                appointment_id=group.id,
-                now=NOW,
-            )
-            holders.append((seat.id, family_id))
+        group = _group(therapist, capacity=capacity)
+        holders = [(_take(group, pair).id, pair[1]) for pair in _families(therapist, capacity)]
         waiters = _families(therapist, waiting)
         for patient_id, family_id in waiters:
             booking.join_waitlist(
