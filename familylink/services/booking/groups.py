@@ -117,21 +117,16 @@ def _free(appointment: Appointment, held: int) -> int:
     return max(0, appointment.capacity - len(appointment.active_seats) - held)
 
 
-def held_offers(appointment: Appointment, *, now: datetime, except_patient: int | None) -> int:
-    """Places held for families offered them and still free to claim."""
-    rows = db.session.execute(
-        _held_query(now).where(WaitlistEntry.appointment_id == appointment.id)
-    )
-    return sum(1 for _, patient_id in rows if patient_id != except_patient)
-
-
 def free_places(
     appointment: Appointment, *, now: datetime, except_patient: int | None = None
 ) -> int:
     """Places nobody has and nobody is offered (a family claiming its own offer passes
     `except_patient` so its held place counts as free for it). Used by booking, the
     waitlist and the offers."""
-    return _free(appointment, held_offers(appointment, now=now, except_patient=except_patient))
+    rows = db.session.execute(
+        _held_query(now).where(WaitlistEntry.appointment_id == appointment.id)
+    )
+    return _free(appointment, sum(1 for _, patient_id in rows if patient_id != except_patient))
 
 
 def free_places_of(appointments: list[Appointment], *, now: datetime) -> dict[int, int]:
