@@ -342,3 +342,40 @@ def test_a_cancellation_while_a_family_joins_the_waitlist_never_strands_a_place(
         else:
             assert "book it instead" in _refusals(results)[0]
             assert entries == []
+
+
+def test_the_therapist_lock_holds_that_therapist_until_the_transaction_ends(app, database_url):
+    """What the races above cannot show (they pass without it): `lock_therapist` really
+    holds one therapist, and only that one, until the transaction ends."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite: the write lock, held by BEGIN IMMEDIATE, serializes everything")
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from familylink.services.booking import slots
+
+    with app.app_context():
+        held, other = create_user(Role.THERAPIST), create_user(Role.THERAPIST)
+        db.session.commit()
+        held_id, other_id = held.id, other.id
+    outcome = {}
+
+    def second_request():
+        with app.app_context():
+            db.session.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            slots.lock_therapist(other_id)
+            outcome["other"] = "locked"
+            try:
+                slots.lock_therapist(held_id)
+                outcome["held"] = "locked"
+            except OperationalError as error:
+                outcome["held"] = error.orig.sqlstate
+            db.session.rollback()
+
+    with app.app_context():
+        slots.lock_therapist(held_id)
+        thread = threading.Thread(target=second_request)
+        thread.start()
+        thread.join(timeout=30)
+        db.session.rollback()
+    assert outcome == {"other": "locked", "held": "55P03"}  # lock_not_available
