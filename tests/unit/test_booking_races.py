@@ -190,10 +190,11 @@ def test_family_booking_therapist_booking_and_a_move_on_one_slot_answer_no_500(a
     session into it: one wins, every other request is told someone else booked it, none
     answers 500. Several rounds, one slot each.
 
-    What it does not prove: it passes on PostgreSQL with `lock_therapist` a no-op and
-    `web.RETRIES` 0 too (each of these transactions writes one appointment range, so they
-    queue on the exclusion constraint and never deadlock), and on SQLite the write lock
-    serializes them all. The retry itself is tested in tests/web/test_request_transaction.py;
+    What it does not prove: on PostgreSQL it passes with `lock_therapist` a no-op and
+    `web.run`'s deadlock handling removed too (each transaction writes one appointment
+    range; they queue on the exclusion constraint and in practice never deadlock), and on
+    SQLite the write lock serializes them all. The lock is tested below
+    (`test_the_therapist_lock_holds_…`), the retry in tests/web/test_request_transaction.py;
     this is the end-to-end check that every path answers the race with TAKEN."""
     with app.app_context():
         therapist = create_user(Role.THERAPIST)
