@@ -322,6 +322,15 @@ def take(patient, member, appointment, now):
     )
 
 
+def full_group(clinic, now):
+    """A group of two places, both taken (the clinic's family, then Bea Two's); returns it
+    and the clinic's family's seat."""
+    (group,) = schedule(clinic, now, capacity=2)
+    seat = take(clinic.patient, clinic.family, group, now)
+    take(*family_of_another_patient(clinic, "Bea Two"), group, now)
+    return group, seat
+
+
 def test_weekly_group_stays_at_5pm_local_across_dst(clinic):
     before = datetime(2026, 10, 20, 12, tzinfo=UTC)
     groups = schedule(clinic, before, weeks=3, day=date(2026, 10, 28))
@@ -366,10 +375,7 @@ def test_a_groups_ics_and_email_carry_no_other_familys_data(clinic, now):
 
 
 def test_waitlist_offer_claim_and_expiry(clinic, now, app_ctx):
-    (group,) = schedule(clinic, now, capacity=2)
-    seat1 = take(clinic.patient, clinic.family, group, now)
-    p2, m2 = family_of_another_patient(clinic, "Bea Two")
-    take(p2, m2, group, now)
+    group, seat1 = full_group(clinic, now)
     p3, m3 = family_of_another_patient(clinic, "Cal Three")
     p4, m4 = family_of_another_patient(clinic, "Dee Four")
     first = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
@@ -444,10 +450,7 @@ def test_someone_elses_waitlist_offer_is_not_found(clinic, now):
 
 
 def test_another_therapists_group_and_a_waitlist_for_non_family_are_not_found(clinic, now):
-    (group,) = schedule(clinic, now, capacity=2)
-    take(clinic.patient, clinic.family, group, now)
-    p2, m2 = family_of_another_patient(clinic, "Bea Two")
-    take(p2, m2, group, now)
+    group, _ = full_group(clinic, now)
     other = create_user(Role.THERAPIST, name="Dr Other")
     stranger = create_user(Role.PATIENT, therapist=other, name="Patient Elsewhere")
     member = create_user(Role.FAMILY, name="Eve Elsewhere")
@@ -667,10 +670,7 @@ def test_no_session_type_is_as_long_as_the_overlap_queries_bound(clinic, now):
 
 def test_while_an_offer_is_held_every_path_counts_the_same_free_places(clinic, now, app_ctx):
     """Issue 19: booking counted the held offer, the waitlist and the groups page did not."""
-    (group,) = schedule(clinic, now, capacity=2)
-    seat1 = take(clinic.patient, clinic.family, group, now)
-    p2, m2 = family_of_another_patient(clinic, "Bea Two")
-    take(p2, m2, group, now)
+    group, seat1 = full_group(clinic, now)
     p3, m3 = family_of_another_patient(clinic, "Cal Three")
     held = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
     booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
@@ -707,10 +707,7 @@ def test_each_place_freed_is_offered_to_a_different_family(clinic, now, app_ctx)
 
 
 def test_families_see_their_place_on_the_waitlist_and_can_leave_it(clinic, now, app_ctx):
-    (group,) = schedule(clinic, now, capacity=2)
-    seat1 = take(clinic.patient, clinic.family, group, now)
-    p2, m2 = family_of_another_patient(clinic, "Bea Two")
-    take(p2, m2, group, now)
+    group, seat1 = full_group(clinic, now)
     entries = []
     for n, name in enumerate(("Cal Three", "Dee Four", "Eve Five")):
         patient, member = family_of_another_patient(clinic, name)
@@ -722,16 +719,16 @@ def test_families_see_their_place_on_the_waitlist_and_can_leave_it(clinic, now, 
         )
         entries.append((patient, member, entry))
     (p5, m5, last) = entries[2]
-    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 3)}
+    assert booking.waitlist_places(m5, p5, [group.id]) == {group.id: (last.id, 3)}
     booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
     (p3, m3, first) = entries[0]
-    assert booking.waitlist_places(p3, [group.id]) == {group.id: (first.id, 0)}
-    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 2)}
+    assert booking.waitlist_places(m3, p3, [group.id]) == {group.id: (first.id, 0)}
+    assert booking.waitlist_places(m5, p5, [group.id]) == {group.id: (last.id, 2)}
     # The family offered the place leaves: the place goes to the next family waiting.
     booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
     assert first.status == WaitlistStatus.LEFT
     assert entries[1][2].status == WaitlistStatus.OFFERED
-    assert booking.waitlist_places(p5, [group.id]) == {group.id: (last.id, 1)}
+    assert booking.waitlist_places(m5, p5, [group.id]) == {group.id: (last.id, 1)}
     with pytest.raises(ValidationError, match="no longer on this waitlist"):
         booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
     with pytest.raises(NotFound):

@@ -298,18 +298,24 @@ def test_los_angeles_family_around_fall_back(app, client, auth, slot, shown):
     assert f"{start} to 6:50 AM {zone}" in mail.text_body
 
 
+def _group_of_two(made):
+    """One group session for two families, on the clinic's Wednesday at 17:00."""
+    (group,) = booking.schedule_group(
+        actor=made.therapist,
+        session_type_id=made.group.id,
+        first_day=date(2026, 11, 25),
+        start_time=time(17),
+        weeks=1,
+        capacity=2,
+        now=NOON,
+    )
+    return group
+
+
 def test_a_waitlisted_family_claims_the_offered_place_from_the_email_link(app, client, auth):
     with app.app_context():
         made = create_clinic()
-        (group,) = booking.schedule_group(
-            actor=made.therapist,
-            session_type_id=made.group.id,
-            first_day=date(2026, 11, 25),
-            start_time=time(17),
-            weeks=1,
-            capacity=2,
-            now=NOON,
-        )
+        group = _group_of_two(made)
         seat = booking.book_group_seat(
             actor=made.family, patient_id=made.patient.id, appointment_id=group.id, now=NOON
         )
@@ -448,20 +454,11 @@ def test_while_a_place_is_offered_the_groups_page_offers_the_waitlist(app, clien
     the waitlist said "there is still a seat", for the whole hold."""
     with app.app_context():
         made = create_clinic()
-        (group,) = booking.schedule_group(
-            actor=made.therapist,
-            session_type_id=made.group.id,
-            first_day=date(2026, 11, 25),
-            start_time=time(17),
-            weeks=1,
-            capacity=2,
-            now=NOON,
-        )
+        group = _group_of_two(made)
         members = []
         for name in ("Bea Stone", "Cal Stone", "Ada Okafor"):
             patient = create_user(Role.PATIENT, therapist=made.therapist)
-            member = create_user(Role.FAMILY, name=name)
-            create_consent(patient, member)
+            member = add_family(patient, name)
             members.append((patient, member))
         seats = [
             booking.book_group_seat(
@@ -494,19 +491,10 @@ def test_a_waiting_family_sees_its_place_in_line_and_leaves_the_waitlist(app, cl
 
     with app.app_context():
         made = create_clinic()
-        (group,) = booking.schedule_group(
-            actor=made.therapist,
-            session_type_id=made.group.id,
-            first_day=date(2026, 11, 25),
-            start_time=time(17),
-            weeks=1,
-            capacity=2,
-            now=NOON,
-        )
+        group = _group_of_two(made)
         for name in ("Bea Stone", "Cal Stone", "Ada Okafor"):
             patient = create_user(Role.PATIENT, therapist=made.therapist)
-            member = create_user(Role.FAMILY, name=name)
-            create_consent(patient, member)
+            member = add_family(patient, name)
             if name == "Ada Okafor":
                 booking.join_waitlist(
                     actor=member, patient_id=patient.id, appointment_id=group.id, now=NOON
@@ -532,3 +520,29 @@ def test_a_waiting_family_sees_its_place_in_line_and_leaves_the_waitlist(app, cl
     with app.app_context():
         assert db.session.get(WaitlistEntry, entry_id).status == WaitlistStatus.LEFT
         assert db.session.get(WaitlistEntry, ada_entry).status == WaitlistStatus.WAITING
+
+
+def test_another_member_of_the_family_sees_the_place_in_line_but_no_leave_button(app, client, auth):
+    """The entry is the member's who joined (only they may leave or claim it): their
+    relative is shown the family's place, not a button that answers 404."""
+    with app.app_context():
+        made = create_clinic()
+        group = _group_of_two(made)
+        for name in ("Bea Stone", "Cal Stone"):
+            patient = create_user(Role.PATIENT, therapist=made.therapist)
+            booking.book_group_seat(
+                actor=add_family(patient, name),
+                patient_id=patient.id,
+                appointment_id=group.id,
+                now=NOON,
+            )
+        booking.join_waitlist(
+            actor=made.family, patient_id=made.patient.id, appointment_id=group.id, now=NOON
+        )
+        relative = add_family(made.patient, "Dan Rivera")
+        patient_id, email = made.patient.id, relative.email
+        db.session.commit()
+    auth.login(email)
+    page = client.get(f"/booking/groups?patient={patient_id}").get_data(as_text=True)
+    assert "Your family is number 1 on the waitlist." in page
+    assert "/leave" not in page

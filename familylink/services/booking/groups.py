@@ -114,15 +114,7 @@ def _held_query(now: datetime):
 
 def _free(appointment: Appointment, held: int) -> int:
     # THE definition of a free place: not taken by an active seat, not held by an offer.
-    return appointment.capacity - len(appointment.active_seats) - held
-
-
-def held_offers(appointment: Appointment, *, now: datetime, except_patient: int | None) -> int:
-    """Places held for families offered them and still free to claim."""
-    rows = db.session.execute(
-        _held_query(now).where(WaitlistEntry.appointment_id == appointment.id)
-    )
-    return sum(1 for _, patient_id in rows if patient_id != except_patient)
+    return max(0, appointment.capacity - len(appointment.active_seats) - held)
 
 
 def free_places(
@@ -131,7 +123,10 @@ def free_places(
     """Places nobody has and nobody is offered (a family claiming its own offer passes
     `except_patient` so its held place counts as free for it). Used by booking, the
     waitlist and the offers."""
-    return _free(appointment, held_offers(appointment, now=now, except_patient=except_patient))
+    rows = db.session.execute(
+        _held_query(now).where(WaitlistEntry.appointment_id == appointment.id)
+    )
+    return _free(appointment, sum(1 for _, patient_id in rows if patient_id != except_patient))
 
 
 def free_places_of(appointments: list[Appointment], *, now: datetime) -> dict[int, int]:
@@ -192,9 +187,13 @@ def leave_waitlist(*, actor: User, entry_id: int, now: datetime) -> WaitlistEntr
     return entry
 
 
-def waitlist_places(patient: User, appointment_ids: list[int]) -> dict[int, tuple[int, int]]:
+def waitlist_places(
+    actor: User, patient: User, appointment_ids: list[int]
+) -> dict[int, tuple[int | None, int]]:
     """For each of these groups whose waitlist the patient's family is on: (entry id, its
-    position among the families still waiting, 0 while a place is held for it). One query."""
+    position among the families still waiting, 0 while a place is held for it). One query.
+    The entry id only when the entry is the actor's: another member of the family sees the
+    place in line but may not leave or claim it (`access.waitlist_entry`)."""
     if not appointment_ids:
         return {}
     earlier = aliased(WaitlistEntry)
@@ -209,15 +208,24 @@ def waitlist_places(patient: User, appointment_ids: list[int]) -> dict[int, tupl
         .scalar_subquery()
     )
     rows = db.session.execute(
-        select(WaitlistEntry.appointment_id, WaitlistEntry.id, WaitlistEntry.status, ahead).where(
+        select(
+            WaitlistEntry.appointment_id,
+            WaitlistEntry.id,
+            WaitlistEntry.family_user_id,
+            WaitlistEntry.status,
+            ahead,
+        ).where(
             WaitlistEntry.patient_id == patient.id,
             WaitlistEntry.appointment_id.in_(appointment_ids),
             WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
         )
     )
     return {
-        group: (entry_id, 0 if status == WaitlistStatus.OFFERED else count + 1)
-        for group, entry_id, status, count in rows
+        group: (
+            entry_id if member_id == actor.id else None,
+            0 if status == WaitlistStatus.OFFERED else count + 1,
+        )
+        for group, entry_id, member_id, status, count in rows
     }
 
 
