@@ -2,7 +2,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
-from wtforms.widgets import HiddenInput
 
 from familylink.forms import DayField, email_field, id_choice, text_field
 from familylink.models import EpisodeEndReason
@@ -181,22 +180,21 @@ class GroupForm(FlaskForm):
 
 
 class ProgramAttendanceForm(FlaskForm):
-    """One program day's attendance for the therapist's patients: the day travels hidden
-    (chosen above the form), each patient's status is a radio group `status-<patient id>`."""
+    """One program day's attendance for the therapist's patients: the day travels in a hidden
+    input (it is chosen above the form), each patient's status is a radio group
+    `status-<patient id>` (the template writes them: one per patient on the day's sheet)."""
 
     STATUS_PREFIX = "status-"
 
     day = DayField(
         _l("Program day"),
-        widget=HiddenInput(),
         validators=[InputRequired(message=_l("Choose the program day, like 2026-11-02."))],
     )
 
     def statuses(self, formdata) -> dict:
         """{patient id: status} for each radio group answered in `formdata` (the request's
-        form); a group left empty stays
-        unrecorded. A name whose id could be no id keeps None, which no patient has (the
-        service refuses it as not found)."""
+        form); a group left empty stays unrecorded. A name whose id could be no id keeps
+        None, which no patient has (the service refuses it as not found)."""
         return {
             as_id(name.removeprefix(self.STATUS_PREFIX)): value
             for name, value in formdata.items()
