@@ -383,6 +383,7 @@ def register_template_helpers(app: Flask) -> None:
     from flask_login import current_user
 
     from familylink.models import Scope
+    from familylink.services import attendance
     from familylink.services.program import get_program
     from familylink.services.timefmt import format_end, format_local, format_local_date
 
@@ -406,6 +407,10 @@ def register_template_helpers(app: Flask) -> None:
 
     # Templates name each scope by its own words (the consent form's), not by copies of them.
     app.jinja_env.globals["Scope"] = Scope
+    # A family member's weekly program attendance, in the words the service chooses.
+    app.jinja_env.globals.update(
+        week_label=attendance.week_label, week_sentence=attendance.week_sentence
+    )
 
     @app.context_processor
     def inject_program():

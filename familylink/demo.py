@@ -124,6 +124,7 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     db.session.flush()
     seed_discharge(lee, morgan, robin, now=now, progress=progress)
     seed_consents(jordan, sam, casey, riley, patel, family, now=now, progress=progress)
+    seed_program_attendance(lee, jordan, now=now, progress=progress)
     seed_scheduling(now=now, progress=progress)
     seed_learning(now=now, progress=progress)
     people = [admin, lee, patel, jordan, sam, casey, riley, morgan, *family, robin]
@@ -224,6 +225,24 @@ def seed_discharge(lee, morgan, robin, *, now, progress) -> None:
         now=now - timedelta(days=10),
     )
     consent.sweep_consents(ended.ended_on + timedelta(days=3))
+
+
+def seed_program_attendance(lee, jordan, *, now, progress) -> None:
+    """Jordan's last five weekday program days, recorded by Dr. Lee (one absence excused, then
+    corrected from absent, as a therapist would): Maria and Luis hold the attendance scope and
+    see the summary on Jordan's page; Ada, Sam's sister, does not see Jordan at all."""
+    from familylink.services import attendance
+    from familylink.services.program import local_day
+
+    progress("Recording program attendance…")
+    today = local_day(now)
+    weekdays = [today - timedelta(days=n) for n in range(1, 10)]
+    days = [day for day in weekdays if day.weekday() < 5][:5]
+    for day, status in zip(
+        days, ["attended", "attended", "absent", "attended", "attended"], strict=True
+    ):
+        attendance.record_program_attendance(lee, day, {jordan.id: status}, now=now)
+    attendance.record_program_attendance(lee, days[2], {jordan.id: "excused"}, now=now)
 
 
 def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) -> None:

@@ -173,9 +173,6 @@ def show(seat_id: int):
         form.slot.choices = slot_choices(slots, current_user.timezone)
     else:
         form.slot.choices = []
-    may_attendance = access.may_disclose(
-        current_user.id, seat.patient_id, Scope.ATTENDANCE, now=now, audit_access=False
-    )
     return render_template(
         "booking/show.html",
         seat=seat,
@@ -184,7 +181,6 @@ def show(seat_id: int):
         can_change=can_change,
         late=can_change and not booking.inside_window(appointment, now),
         form=form,
-        may_attendance=may_attendance,
         coming=access.attendees_shown_to(current_user, seat, now=now),
     )
 

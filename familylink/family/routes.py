@@ -7,9 +7,9 @@ from familylink.auth import guard
 from familylink.extensions import limiter
 from familylink.family.forms import AcceptForm, InvitationRegisterForm
 from familylink.models import Role
-from familylink.services import consent
+from familylink.services import attendance, consent
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
-from familylink.services.program import get_program
+from familylink.services.program import get_program, local_day
 from familylink.web import apply_error, form_limit, form_status, request_now, role_required, run
 
 bp = Blueprint("family", __name__)
@@ -27,14 +27,18 @@ def home():
 @bp.route("/patients/<int:patient_id>")
 @role_required(Role.FAMILY)
 def patient(patient_id: int):
+    now = request_now()
     person, record = consent.patient_for_family(
-        current_user, patient_id, scope=None, now=request_now(), disclosure="patient page"
+        current_user, patient_id, scope=None, now=now, disclosure="patient page"
     )
     return render_template(
         "family/patient.html",
         person=person,
         consent=record,
         redisclosure_notice=consent.REDISCLOSURE_NOTICE,
+        # None without the attendance scope: the page then says nothing about attendance.
+        weeks=attendance.family_summary(current_user, person.id, now=now),
+        today=local_day(now),
     )
 
 

@@ -9,6 +9,7 @@ from familylink.models.accounts import (
     TokenPurpose,
     User,
 )
+from familylink.models.attendance import ProgramAttendance, ProgramAttendanceStatus
 from familylink.models.audit import AuditEvent
 from familylink.models.consent import (
     ClosureReason,
@@ -47,6 +48,8 @@ from familylink.models.security import RecoveryCode, UserSession
 __all__ = [
     "AccountToken",
     "AuditEvent",
+    "ProgramAttendance",
+    "ProgramAttendanceStatus",
     "Episode",
     "EpisodeEndReason",
     "ClosureReason",

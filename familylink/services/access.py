@@ -334,6 +334,17 @@ def patient_for_family(
     raise NotFound()
 
 
+def attendance_patient(family_user: User, patient_id: int, *, now: datetime) -> User | None:
+    """The patient, when this family member's consent in force covers `attendance` (the
+    disclosure of their program attendance recorded); else None, recording nothing: the page
+    leaves the summary out, and so says nothing, not even that attendance exists."""
+    consent, found = _active_consent_and_patient(family_user.id, patient_id, now=now)
+    if not _covers(consent, Scope.ATTENDANCE):
+        return None
+    _viewed(family_user, patient_id, "program attendance", now=now, consent=consent)
+    return found
+
+
 def therapist_patient(therapist: User, patient_id: int, *, now: datetime, what: str | None):
     """The therapist's own patient (a patient they treat), or NotFound: another therapist's
     patient looks like no one."""

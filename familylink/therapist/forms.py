@@ -7,6 +7,7 @@ from familylink.forms import DayField, email_field, id_choice, text_field
 from familylink.models import EpisodeEndReason
 from familylink.patient.forms import ConsentForm
 from familylink.services import screening
+from familylink.web import as_id
 
 
 class EnrolPatientForm(FlaskForm):
@@ -176,3 +177,26 @@ class GroupForm(FlaskForm):
     start_time = TimeField("Start time", validators=[InputRequired(message="Enter a time.")])
     weeks = IntegerField("How many weeks", default=1, validators=[InputRequired()])
     capacity = IntegerField("Families", validators=[Optional()])
+
+
+class ProgramAttendanceForm(FlaskForm):
+    """One program day's attendance for the therapist's patients: the day travels in a hidden
+    input (it is chosen above the form), each patient's status is a radio group
+    `status-<patient id>` (the template writes them: one per patient on the day's sheet)."""
+
+    STATUS_PREFIX = "status-"
+
+    day = DayField(
+        _l("Program day"),
+        validators=[InputRequired(message=_l("Choose the program day, like 2026-11-02."))],
+    )
+
+    def statuses(self, formdata) -> dict:
+        """{patient id: status} for each radio group answered in `formdata` (the request's
+        form); a group left empty stays unrecorded. A name whose id could be no id keeps
+        None, which no patient has (the service refuses it as not found)."""
+        return {
+            as_id(name.removeprefix(self.STATUS_PREFIX)): value
+            for name, value in formdata.items()
+            if name.startswith(self.STATUS_PREFIX)
+        }

@@ -4,18 +4,21 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from familylink.extensions import db
 from familylink.models import Role
-from familylink.services import access, accounts, episodes
+from familylink.services import access, accounts, attendance, episodes
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
+from familylink.services.program import local_day
 from familylink.therapist.forms import (
     WEEKDAYS,
     DischargeForm,
     EnrolPatientForm,
     PaperConsentForm,
+    ProgramAttendanceForm,
     ReadmitForm,
     WrittenRevocationForm,
 )
@@ -23,6 +26,7 @@ from familylink.web import (
     apply_error,
     back_on_refusal,
     form_status,
+    parse_day,
     request_now,
     role_required,
     run,
@@ -179,6 +183,44 @@ def record_revocation(consent_id: int):
             return redirect(contacts)
     details = consent_service.printable(record, now=now)
     return render_template("therapist/revoke.html", form=form, **details), form_status(form)
+
+
+# --- Program attendance ----------------------------------------------------------------------
+
+
+def _saved(changed: int) -> str:
+    if not changed:
+        return _("Nothing changed.")
+    return ngettext("Saved %(num)d change.", "Saved %(num)d changes.", changed)
+
+
+@bp.route("/attendance", methods=["GET", "POST"])
+@role_required(Role.THERAPIST)
+def program_attendance():
+    """One program day's attendance of the therapist's own patients (a day to come shows today)."""
+    now = request_now()
+    form = ProgramAttendanceForm()
+    if not form.is_submitted():
+        form.day.data = min(parse_day(request.args.get("day")) or local_day(now), local_day(now))
+    done = submit(
+        form,
+        lambda f: attendance.record_program_attendance(
+            current_user, f.day.data, f.statuses(request.form), now=now
+        ),
+        redirect_to=lambda _changed: url_for("therapist.program_attendance", day=form.day.data),
+        message=_saved,
+    )
+    if done is not None:
+        return done
+    sheet = attendance.day_sheet(current_user, form.day.data or local_day(now), now=now)
+    chosen = form.statuses(request.form) if form.is_submitted() else sheet.statuses
+    return render_template(
+        "therapist/program_attendance.html",
+        form=form,
+        sheet=sheet,
+        chosen=chosen,
+        today=local_day(now),
+    ), form_status(form)
 
 
 # --- Availability, session types, groups ----------------------------------------------------

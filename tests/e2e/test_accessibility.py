@@ -200,6 +200,7 @@ def _therapist_with_patients() -> tuple[str, list[str]]:
     patient = clinic.patient.id
     return therapist.email, [
         "/therapist/",
+        "/therapist/attendance",
         "/therapist/calendar",
         "/therapist/calendar?view=day&date=2026-11-18",
         "/therapist/book",

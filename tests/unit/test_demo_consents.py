@@ -46,3 +46,14 @@ def test_the_demo_has_a_discharged_patient_whose_episode_consent_ended(app_ctx, 
     assert record.closure.reason == "expired"
     assert record.closure.closed_at == episode.ended_on + timedelta(days=3)
     assert not consent.may_disclose(robin.id, morgan.id, None, now=now)
+
+
+def test_the_demo_has_program_attendance_that_only_jordans_parents_read(app_ctx, now):
+    from familylink.services import attendance
+
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    by_email = {u.email: u for u in db.session.scalars(select(User))}
+    jordan = by_email["jordan@example.org"]
+    weeks = attendance.family_summary(by_email["maria@example.org"], jordan.id, now=now)
+    assert (sum(w.attended for w in weeks), sum(w.excused for w in weeks)) == (4, 1)
+    assert attendance.family_summary(by_email["ada@example.org"], jordan.id, now=now) is None

@@ -194,6 +194,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("therapist.consent_detail", "GET"): only("other_therapist"),
     ("therapist.record_revocation", "GET"): only("other_therapist"),
     ("therapist.record_revocation", "POST"): only("other_therapist", ok=400),
+    ("therapist.program_attendance", "GET"): only(*THERAPISTS),  # their own patients' day
+    ("therapist.program_attendance", "POST"): only(*THERAPISTS, ok=400),  # no day: refused
     ("therapist_booking.calendar", "GET"): only(*THERAPISTS),
     ("therapist_booking.attendance", "POST"): only("other_therapist", ok=303),  # no value: refused
     ("therapist_booking.cancel_seat", "POST"): only("other_therapist", ok=303),  # already held

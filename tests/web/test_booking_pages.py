@@ -182,13 +182,14 @@ def test_therapist_day_view_and_attendance(app, client, auth, clinic):
     assert "attended" in page
 
 
-def test_attendance_shown_only_with_attendance_scope(app, client, auth, clinic):
+def _seat_page_after_marking(app, client, auth, clinic, value: str) -> str:
+    """The seat page of a family member holding only the scheduling scope, after the
+    therapist marked the family's attendance at that session."""
     with app.app_context():
         patient = db.session.get(User, clinic["patient"])
-        watcher = add_family(patient, "Luis Rivera", scopes=("scheduling", "attendance"))
-        watcher_email = watcher.email
+        member_email = add_family(patient, "Luis Rivera", scopes=("scheduling",)).email
         db.session.commit()
-    auth.login(watcher_email)
+    auth.login(member_email)
     response, _ = book_first(client, clinic)
     seat_path = response.headers["Location"].split("?")[0]
     app.config["NOW_OVERRIDE"] = NOON.replace(day=19, hour=16)
@@ -196,11 +197,25 @@ def test_attendance_shown_only_with_attendance_scope(app, client, auth, clinic):
         seat = db.session.scalars(select(AppointmentFamily)).one()
         therapist = db.session.get(User, clinic["therapist_id"])
         booking.mark_attendance(
-            actor=therapist, seat_id=seat.id, value="attended", now=app.config["NOW_OVERRIDE"]
+            actor=therapist, seat_id=seat.id, value=value, now=app.config["NOW_OVERRIDE"]
         )
         db.session.commit()
-    auth.login(watcher_email)  # a day later: the earlier sign-in has timed out
-    assert "Jordan attended" in client.get(seat_path).get_data(as_text=True)
+    auth.login(member_email)  # a day later: the earlier sign-in has timed out
+    return client.get(seat_path).get_data(as_text=True)
+
+
+def test_a_family_member_sees_their_own_attendance_without_the_attendance_scope(
+    app, client, auth, clinic
+):
+    page = _seat_page_after_marking(app, client, auth, clinic, "attended")
+    assert "You attended." in page
+    # The family's own attendance is never presented as the patient's.
+    assert "Jordan attended" not in page and "did not attend" not in page
+
+
+def test_a_family_member_sees_that_they_did_not_attend(app, client, auth, clinic):
+    page = _seat_page_after_marking(app, client, auth, clinic, "no_show")
+    assert "You did not attend." in page and "Jordan" not in page.split("Information about")[0]
 
 
 def test_the_patient_sees_family_sessions_planned_for_them(app, client, auth, clinic):

@@ -13,6 +13,7 @@ from familylink.models import (
     Assignment,
     LearningModule,
     ModuleProgress,
+    ProgramAttendance,
     Role,
     SessionType,
     User,
@@ -79,6 +80,18 @@ def _add_linked_patients(app, count: int) -> None:
                 "family_user_id": family.id,
                 "patient_id": patient.id,
             }
+            # Program days of the last four weeks: the therapist's day form and the family's
+            # weekly summary grow with them too.
+            db.session.add_all(
+                ProgramAttendance(
+                    patient_id=patient.id,
+                    day=NOON.date() - timedelta(days=days_ago),
+                    status="attended",
+                    recorded_by_id=therapist.id,
+                    recorded_at=NOON,
+                )
+                for days_ago in range(0, 28, 3)
+            )
             db.session.add_all(
                 [
                     Assignment(
@@ -118,6 +131,9 @@ PAGES = [
     (None, "/login"),
     (FAMILY, "/family/"),
     (THERAPIST, "/therapist/"),
+    (THERAPIST, "/therapist/attendance?day=2026-11-18"),
+    # The patient's page with the weekly program attendance summary (the attendance scope).
+    (FAMILY, "/family/patients/{patient}"),
     # Booking: the free slots of the next four weeks around 1,000 booked appointments.
     (FAMILY, "/booking/new?patient={patient}&type={private}"),
     (FAMILY, "/booking/{seat}"),
@@ -178,3 +194,31 @@ def test_the_admin_accounts_page_does_not_grow_with_accounts(app, admin_client, 
     assert small <= MAX_QUERIES
     _add_accounts(app, 190)
     assert _accounts_page_queries(admin_client, count_queries) == small
+
+
+def test_the_program_attendance_summary_does_not_grow_with_recorded_days(
+    app, client, auth, count_queries
+):
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    path = "/family/patients/{patient}"
+    one_week = _queries_for(app, client, count_queries, path)
+    with app.app_context():
+        patient_id, therapist_id = db.session.execute(
+            select(User.id, User.therapist_id).where(User.role == Role.PATIENT)
+        ).one()
+        db.session.execute(ProgramAttendance.__table__.delete())
+        db.session.add_all(
+            ProgramAttendance(
+                patient_id=patient_id,
+                day=NOON.date() - timedelta(days=days_ago),
+                status=("attended", "absent", "excused")[days_ago % 3],
+                recorded_by_id=therapist_id,
+                recorded_at=NOON,
+            )
+            for days_ago in range(200)
+        )
+        db.session.commit()
+    page = client.get(path.format(**_ids(app))).get_data(as_text=True)
+    assert "This week:" in page and "excused" in page
+    assert _queries_for(app, client, count_queries, path) == one_week <= MAX_QUERIES
