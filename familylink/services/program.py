@@ -96,8 +96,9 @@ ROOM_PLACEHOLDER = "{room}"
 def clean_room_template(template: str | None, *, field: str) -> str | None:
     """`template` stripped, None when empty (therapists paste a link per session), or
     ValidationError naming `field` unless it is an https address holding "{room}" once, in
-    its path (a room token in the host would make every session its own host)."""
-    template = screening.refuse_controls(template, field=field)
+    its path (a room token in the host would make every session its own host). Every room
+    address lands in the attendees' browser history, so it goes through the one screen."""
+    template = screening.screen(template, field=field)
     if not template:
         return None
     parts = urlsplit(template.replace(ROOM_PLACEHOLDER, "room"))

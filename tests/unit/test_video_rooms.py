@@ -216,6 +216,7 @@ def test_without_a_template_the_room_waits_for_the_therapists_link(clinic, seat)
         "https://",
         "https://a b/c",
         "https://x.org/\u202e1",
+        "https://video.example.org/recoverycenter/4821",
     ],
 )
 def test_a_pasted_link_must_be_https(clinic, seat, link):
@@ -256,6 +257,7 @@ def test_only_the_sessions_therapist_pastes_its_link(clinic, seat, who):
         ("https://meet.example-clinic.org/{rooms}", False),
         ("https:///{room}", False),
         ("https://meet.example-clinic.org/\u202e{room}", False),
+        ("https://rehab-meet.example.org/{room}", False),
     ],
 )
 def test_the_room_template_is_https_with_one_room_placeholder(app_ctx, template, ok):

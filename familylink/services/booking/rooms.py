@@ -110,9 +110,10 @@ def join(actor: User, token: str, *, now: datetime) -> JoinAnswer:
 
 def check_room_link(link: str | None) -> str | None:
     """A pasted room link stripped, None when empty; ValidationError unless it is an https
-    address with no spaces or control characters. It reaches no email or calendar file
-    (those carry the join link), only the redirect, so it is not screened for words."""
-    link = screening.refuse_controls(link, field="room_link")
+    address with no spaces. It reaches no email or calendar file (those carry the join
+    link), but it does reach the attendees' browser history, so it goes through the one
+    screen for staff-typed text (no control characters, no clinical words)."""
+    link = screening.screen(link, field="room_link")
     if not link:
         return None
     parts = urlsplit(link)
