@@ -221,9 +221,7 @@ def test_another_therapist_cannot_open_the_room_page(app, client, auth, clinic):
     assert client.post(page, data={"room_link": "https://x.example.org/1"}).status_code == 404
 
 
-def test_the_patients_sessions_page_shows_the_join_link_never_the_room(
-    app, client, auth, clinic
-):
+def test_the_patients_sessions_page_shows_the_join_link_never_the_room(app, client, auth, clinic):
     at(app, NOON)
     auth.login(clinic["patient"])
     page = client.get("/patient/sessions").get_data(as_text=True)
