@@ -291,12 +291,15 @@ def register_blueprints(app: Flask) -> None:
     from familylink.learn.routes import bp as learn_bp
 
     app.register_blueprint(learn_bp, url_prefix="/learn")
+    from familylink.booking.room_routes import bp as rooms_bp
     from familylink.booking.routes import bp as booking_bp
     from familylink.booking.therapist_routes import bp as therapist_booking_bp
 
     app.register_blueprint(booking_bp, url_prefix="/booking")
     # The therapist's booking pages live with booking and keep their /therapist/... paths.
     app.register_blueprint(therapist_booking_bp, url_prefix="/therapist")
+    # /join/<token> (in emails and calendar files) and the therapist's room page.
+    app.register_blueprint(rooms_bp)
     app.register_blueprint(account_bp, url_prefix="/account")
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")

@@ -40,6 +40,8 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     program.name = "Riverside Family Program"
     program.sender_name = "Riverside Family Sessions"
     program.timezone = "America/New_York"
+    # Every video session gets its own room there; families only get FamilyLink join links.
+    program.video_room_template = "https://meet.example-clinic.org/{room}"
     db.session.flush()
     forget_cached_program()
     hashed = hash_password(password)
@@ -330,7 +332,6 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
         duration_minutes=50,
         capacity=1,
         mode="video",
-        video_link="https://video.example.org/riverside-family",
     )
     group = SessionType(
         name="Multi-family group", duration_minutes=90, capacity=8, location="Community room"
@@ -387,6 +388,23 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
     db.session.add_all([appointment, seat])
     for person in (maria, luis):
         db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=earlier))
+    # The same afternoon by video, in its own room (the program's room template).
+    video_starts = datetime.combine(tomorrow, time(14), tzinfo=zone)
+    video_session = Appointment(
+        uid=f"demo-{video_starts:%Y%m%d}-jordan-video@familylink",
+        therapist_id=lee.id,
+        session_type=video,
+        starts_at=video_starts,
+        ends_at=video_starts + timedelta(minutes=50),
+        capacity=1,
+        created_at=earlier,
+        created_by_id=maria.id,
+    )
+    video_seat = AppointmentFamily(
+        appointment=video_session, patient_id=jordan.id, booked_by_id=maria.id, created_at=earlier
+    )
+    db.session.add_all([video_session, video_seat])
+    db.session.add(AppointmentAttendee(seat=video_seat, user_id=maria.id, added_at=earlier))
     sam, ada = people["sam"], people["ada"]
     group_seat = AppointmentFamily(
         appointment=groups[0], patient_id=sam.id, booked_by_id=ada.id, created_at=earlier

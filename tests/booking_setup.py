@@ -47,7 +47,6 @@ def create_session_types() -> tuple[SessionType, SessionType]:
         duration_minutes=90,
         capacity=8,
         mode="video",
-        video_link="https://video.example.org/group",
         active=True,
     )
     db.session.add_all([private, group])

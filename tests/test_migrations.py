@@ -76,7 +76,7 @@ def test_upgrade_from_empty_inserts_the_default_program_row(empty_database_url):
         rows = _program_rows()
         db.engine.dispose()
     # Columns without a default (the after-hours phone) start empty.
-    assert rows == [{**PROGRAM_DEFAULTS, "after_hours_phone": None}]
+    assert rows == [{**PROGRAM_DEFAULTS, "after_hours_phone": None, "video_room_template": None}]
 
 
 def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):

@@ -85,6 +85,18 @@ class ProgramForm(FlaskForm):
         ),
         render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
+    # Checked (https, one {room}) by the program service, whose message names this field.
+    video_room_template = StringField(
+        _l("Video room address (optional)"),
+        validators=[Optional(), Length(max=300, message=_l("Use at most 300 characters."))],
+        description=_l(
+            "Each video session gets its own private room: {room} is replaced by a long "
+            "random name, for example https://meet.example-clinic.org/{room}. Leave empty "
+            "and therapists paste a unique link on each video session instead. Families "
+            "only ever get a FamilyLink join link, checked when they follow it."
+        ),
+        render_kw={"inputmode": "url"},
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

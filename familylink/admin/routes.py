@@ -79,6 +79,7 @@ def _save_settings(form) -> None:
         waitlist_hold_hours=form.waitlist_hold_hours.data,
         buffer_minutes=form.buffer_minutes.data,
         after_hours_phone=form.after_hours_phone.data,
+        video_room_template=form.video_room_template.data,
         actor=current_user,
         now=request_now(),
     )

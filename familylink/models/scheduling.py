@@ -7,6 +7,7 @@ because it needs the btree_gist extension.
 """
 
 import enum
+import secrets
 from datetime import date, datetime, time
 
 from sqlalchemy import (
@@ -66,7 +67,6 @@ class SessionType(db.Model):
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     mode: Mapped[str] = mapped_column(String(20), default=SessionMode.IN_PERSON)
     location: Mapped[str | None] = mapped_column(String(200))
-    video_link: Mapped[str | None] = mapped_column(String(500))
     cancellation_window_hours: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -100,6 +100,11 @@ class AvailabilityOverride(db.Model):
     end_time: Mapped[time | None] = mapped_column(Time)
 
 
+def new_room_token() -> str:
+    """An unguessable token (192 bits), URL-safe: for a video room and for its join link."""
+    return secrets.token_urlsafe(24)
+
+
 class Appointment(db.Model):
     """One occurrence of a session with a therapist: private (capacity 1) or a group."""
 
@@ -121,6 +126,15 @@ class Appointment(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # When it was last moved: a reminder whose moment was already past then is never sent.
     rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Video: two separate tokens. `join_token` is in emails and calendar files (the link
+    # /join/<token>, which checks attendee, consent and time when followed); `room_token`
+    # names the room in the program's room template and is only ever revealed by that
+    # redirect, so an old email never leads to the room itself. Every appointment gets both
+    # when it is made (a session type may become video later); a move keeps them.
+    join_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=new_room_token)
+    room_token: Mapped[str | None] = mapped_column(String(64), default=new_room_token)
+    # The room a therapist pasted for this session, when the program has no room template.
+    room_link: Mapped[str | None] = mapped_column(String(500))
 
     session_type: Mapped[SessionType] = relationship(lazy="joined")
     therapist = relationship("User", foreign_keys=[therapist_id], lazy="joined")

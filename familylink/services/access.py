@@ -448,6 +448,20 @@ def seat(
     raise NotFound()
 
 
+def session_attendee(actor: User, appointment: Appointment, *, now: datetime, what: str):
+    """None for its therapist; else the seat `actor` comes through (a patient's own, or a family
+    member's under a consent covering scheduling now), booked or not. Audited; else NotFound."""
+    if actor.role == Role.THERAPIST and appointment.therapist_id == actor.id:
+        return None
+    for found in appointment.seats:
+        if actor.role == Role.PATIENT and found.patient_id == actor.id:
+            _viewed(actor, actor.id, what, now=now)
+            return found
+        if actor.role == Role.FAMILY and actor.id in {a.user_id for a in found.present_attendees}:
+            return seat(actor, found.id, now=now, what=what)
+    raise NotFound()
+
+
 def groups_open_to(patient: User):
     """The condition for the group occurrences a patient's family may see, join or wait for:
     scheduled groups run by the patient's own therapist. The patient must already have been

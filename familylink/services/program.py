@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -43,6 +44,8 @@ class ProgramSettings:
     waitlist_hold_hours: int
     buffer_minutes: int = 10
     after_hours_phone: str | None = None
+    #: An https address with "{room}" for video rooms; None: therapists paste a link per session.
+    video_room_template: str | None = None
 
     @property
     def after_hours_tel(self) -> str | None:
@@ -85,6 +88,37 @@ def clean_phone(phone: str | None, *, field: str) -> str | None:
             _("Enter a phone number with its area code, like 555-123-4567."), field=field
         )
     return phone
+
+
+ROOM_PLACEHOLDER = "{room}"
+
+
+def clean_room_template(template: str | None, *, field: str) -> str | None:
+    """`template` stripped, None when empty (therapists paste a link per session), or
+    ValidationError naming `field` unless it is an https address holding "{room}" once, in
+    its path (a room token in the host would make every session its own host). Every room
+    address lands in the attendees' browser history, so it goes through the one screen."""
+    template = screening.screen(template, field=field)
+    if not template:
+        return None
+    parts = urlsplit(template.replace(ROOM_PLACEHOLDER, "room"))
+    if (
+        len(template) > 300
+        or " " in template
+        or parts.scheme != "https"
+        or not parts.hostname
+        or template.count(ROOM_PLACEHOLDER) != 1
+        or ROOM_PLACEHOLDER in urlsplit(template).netloc
+        or "{" in template.replace(ROOM_PLACEHOLDER, "")
+    ):
+        raise ValidationError(
+            _(
+                "Give an https:// address with {room} where each session's room name goes, "
+                "like https://meet.example.org/{room}."
+            ),
+            field=field,
+        )
+    return template
 
 
 def _cache() -> dict:
@@ -152,6 +186,7 @@ def update_program(
     waitlist_hold_hours: int,
     buffer_minutes: int | None = None,
     after_hours_phone: str | None | object = ...,
+    video_room_template: str | None | object = ...,
     actor: User | None,
     now: datetime,
 ) -> Program:
@@ -187,6 +222,10 @@ def update_program(
         wanted["buffer_minutes"] = buffer_minutes
     if after_hours_phone is not ...:
         wanted["after_hours_phone"] = clean_phone(after_hours_phone, field="after_hours_phone")
+    if video_room_template is not ...:
+        wanted["video_room_template"] = clean_room_template(
+            video_room_template, field="video_room_template"
+        )
     program = program_row()
     changes = {}
     for field, value in wanted.items():

@@ -121,7 +121,7 @@ def due_reminders(now: datetime, *, since: datetime | None = None) -> list[DueRe
             s.c.created_at,
             s.c.patient_id,
             t.c.mode,
-            t.c.video_link,
+            a.c.join_token,
             t.c.location,
             t.c.duration_minutes,
             _THERAPIST.c.name.label("therapist_name"),
@@ -174,7 +174,6 @@ def _appointment(row) -> SimpleNamespace:
     """The appointment as plain values, shaped as `reminder_context` reads an Appointment."""
     session_type = SimpleNamespace(
         mode=row.mode,
-        video_link=row.video_link,
         location=row.location,
         duration_minutes=row.duration_minutes,
     )
@@ -184,6 +183,7 @@ def _appointment(row) -> SimpleNamespace:
         starts_at=row.starts_at,
         ends_at=row.ends_at,
         is_group=row.capacity > 1,
+        join_token=row.join_token,
         therapist=SimpleNamespace(name=row.therapist_name),
         session_type=session_type,
     )

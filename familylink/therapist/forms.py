@@ -129,7 +129,6 @@ class SessionTypeForm(FlaskForm):
     )
     mode = SelectField("Where", choices=[], validate_choice=False)
     location = StringField("Room or address", validators=[Optional(), Length(max=200)])
-    video_link = StringField("Video link", validators=[Optional(), Length(max=500)])
     cancellation_window_hours = IntegerField(
         "Cancellation window in hours (empty: the program's)",
         validators=[Optional(), NumberRange(min=0, max=336)],
@@ -152,7 +151,6 @@ class SessionTypeForm(FlaskForm):
             "capacity": self.capacity.data,
             "mode": self.mode.data,
             "location": self.location.data,
-            "video_link": self.video_link.data,
             "cancellation_window_hours": self.cancellation_window_hours.data,
             "location_confirmed": self.confirmed_words(),
         }

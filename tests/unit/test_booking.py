@@ -611,7 +611,6 @@ def test_only_the_admin_edits_or_turns_off_session_types(clinic, now):
         capacity=1,
         mode="in_person",
         location="Room 9",
-        video_link=None,
         cancellation_window_hours=None,
         now=now,
     )
@@ -649,7 +648,6 @@ def test_no_session_type_is_as_long_as_the_overlap_queries_bound(clinic, now):
         capacity=1,
         mode="in_person",
         location="Room 9",
-        video_link=None,
         cancellation_window_hours=None,
         now=now,
     )

@@ -55,6 +55,9 @@ DENIED = re.compile(
     re.IGNORECASE,
 )
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Video rooms: emails and calendar files carry only the FamilyLink join link, never the room.
+ROOM_HOST = "meet.example-clinic.org"
+ROOM_TEMPLATE = f"https://{ROOM_HOST}/{{room}}"
 LINK = "https://familylink.test/link/Qx7vT2mPz9"
 
 
@@ -66,7 +69,7 @@ class People:
     admin: User
     consent: ConsentRecord
     session: Appointment  # a private family session in a room
-    group: Appointment  # a multi-family group by video
+    group: Appointment  # a multi-family group by video (its own room)
 
 
 @dataclass
@@ -123,9 +126,10 @@ CASES: dict[str, Callable[[People], Case]] = {
         to=p.patient,
         context={"consent": p.consent, "ends_at": p.consent.expires_at, "link": LINK},
     ),
-    "booking_confirmed": lambda p: booking_case(p, p.session),
-    "booking_rescheduled": lambda p: booking_case(p, p.session),
-    "booking_cancelled": lambda p: booking_case(p, p.session, cancelled=True),
+    # The video session: its emails and .ics must carry the join link, not its room.
+    "booking_confirmed": lambda p: booking_case(p, p.group),
+    "booking_rescheduled": lambda p: booking_case(p, p.group),
+    "booking_cancelled": lambda p: booking_case(p, p.group, cancelled=True),
     "late_cancellation": lambda p: Case(
         to=p.therapist,
         context={**notices.mail_context(p.session, p.therapist), "patient": p.patient},
@@ -179,8 +183,11 @@ def test_the_patient_reminder_reveals_nothing_either(people, mail_app, smtp_serv
         assert "Grace Lee" in message.get_body(("plain",)).get_content()
 
 
-def problems(message: EmailMessage, recipient: str, envelope_to: list[str]) -> list[str]:
-    """Everything wrong with a delivered message, in words (empty: nothing wrong)."""
+def problems(
+    message: EmailMessage, recipient: str, envelope_to: list[str], room_tokens=()
+) -> list[str]:
+    """Everything wrong with a delivered message, in words (empty: nothing wrong); a room
+    (its host, or one of `room_tokens`) anywhere in it is wrong."""
     found = []
     for name, value in message.items():
         if hit := DENIED.search(str(value)):
@@ -196,6 +203,8 @@ def problems(message: EmailMessage, recipient: str, envelope_to: list[str]) -> l
             content = re.sub(r"\r?\n[ \t]", "", content)
         if hit := DENIED.search(content):
             found.append(f"{kind} part contains {hit.group()!r}")
+        if ROOM_HOST in content or any(token in content for token in room_tokens):
+            found.append(f"{kind} part reveals a video room")
         sender = current_app.config["MAIL_DEFAULT_SENDER"]
         others = {a.lower() for a in ADDRESS.findall(content)} - {recipient, sender}
         if others:
@@ -216,6 +225,7 @@ def people(mail_app):
         # A realistic clinic name that must never reach an inbox: emails use the sender name.
         program.name = "Riverside Recovery IOP"
         program.sender_name = "Riverside Family Sessions"
+        program.video_room_template = ROOM_TEMPLATE
         db.session.flush()
         forget_cached_program()
         patient = create_user(
@@ -242,7 +252,6 @@ def appointments(therapist: User, patient: User, family: User):
         duration_minutes=90,
         capacity=8,
         mode="video",
-        video_link="https://video.example.org/j/4821",
     )
     return [
         add_appointment(
@@ -279,7 +288,8 @@ def test_email_reveals_nothing_clinical_and_has_one_recipient(
     assert mail.send_pending(now=now).sent == 1
     (envelope,) = smtp_server.messages
     (message,) = smtp_server.parsed()
-    assert problems(message, address, envelope.rcpt_tos) == []
+    rooms = [people.session.room_token, people.group.room_token]
+    assert problems(message, address, envelope.rcpt_tos, rooms) == []
     if case.attachment is not None:
         assert any(p.get_content_type() == case.attachment.content_type for p in message.walk())
 
@@ -310,6 +320,29 @@ def test_the_check_catches_a_second_recipient(mail_app):
     with mail_app.app_context():
         found = problems(message, "maria.w@example.org", ["maria.w@example.org"])
     assert len(found) == 2
+
+
+def test_video_reminders_carry_the_join_link_and_never_the_room(people, mail_app, smtp_server, now):
+    """As the sweep queues them, to the family member and the patient of the video group."""
+    moment = people.group.starts_at - timedelta(hours=2)
+    assert reminders.run_sweep(moment) == 2
+    mail.send_pending(now=moment)
+    join = f"/join/{people.group.join_token}"
+    for message, envelope in zip(smtp_server.parsed(), smtp_server.messages, strict=True):
+        assert problems(message, message["To"], envelope.rcpt_tos, [people.group.room_token]) == []
+        assert join in message.get_body(("plain",)).get_content()
+
+
+def test_the_check_catches_a_room(mail_app):
+    message = EmailMessage()
+    message["To"] = "maria.w@example.org"
+    message.set_content(f"Join: https://{ROOM_HOST}/abc and also secret-room-42")
+    with mail_app.app_context():
+        found = problems(
+            message, "maria.w@example.org", ["maria.w@example.org"], ["secret-room-42"]
+        )
+        alone = problems(message, "maria.w@example.org", ["maria.w@example.org"])
+    assert found == alone == ["text/plain part reveals a video room"]
 
 
 def test_the_check_reads_calendar_attachments(mail_app):

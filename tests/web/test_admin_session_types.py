@@ -16,7 +16,6 @@ FORM = {
     "capacity": "1",
     "mode": "in_person",
     "location": "Room 4",
-    "video_link": "",
     "cancellation_window_hours": "48",
 }
 
@@ -82,13 +81,12 @@ def test_bad_session_types_are_refused_beside_the_field(
     assert session_type(app, "Couples session") is None
 
 
-def test_a_video_type_needs_an_https_link(app, client, auth, world):
+def test_a_video_type_needs_no_link_of_its_own(app, client, auth, world):
+    # Each video session gets its own room (services/booking/rooms.py), none per type.
     auth.login("admin@example.org")
-    data = {**FORM, "mode": "video", "video_link": "http://insecure.example.org"}
-    response = client.post("/admin/session-types", data=data)
-    assert response.status_code == 400 and "https://" in response.get_data(as_text=True)
-    data["video_link"] = "https://video.example.org/couples"
+    data = {**FORM, "mode": "video", "location": ""}
     assert client.post("/admin/session-types", data=data).status_code == 302
+    assert session_type(app, "Couples session").mode == "video"
 
 
 def test_the_admin_edits_a_session_type(app, client, auth, world):
@@ -182,7 +180,7 @@ def test_other_roles_cannot_manage_session_types(client, auth, world):
     assert response.status_code == 404
 
 
-# --- The one screen: name, location and video link reach emails and calendar files -------
+# --- The one screen: name and location reach emails and calendar files ---------------------
 
 
 def confirmations(app):
@@ -202,8 +200,6 @@ def confirmations(app):
         ("name", "Couples\r\nsession", "no line breaks, tabs or invisible characters"),
         ("name", "R\u0435hab couples", "leave out &#34;R\u0435hab&#34;"),
         ("location", "Room 4\nBcc: x", "no line breaks, tabs or invisible characters"),
-        ("video_link", "https://video.example.org/rehab-couples", "leave out"),
-        ("video_link", "https://video.example.org/\u202ej/1", "invisible characters"),
     ],
 )
 def test_text_that_reaches_emails_is_screened_and_nothing_is_saved(
@@ -211,8 +207,6 @@ def test_text_that_reaches_emails_is_screened_and_nothing_is_saved(
 ):
     auth.login("admin@example.org")
     data = {**FORM, field: value}
-    if field == "video_link":
-        data["mode"] = "video"
     response = client.post("/admin/session-types", data=data)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)

@@ -224,6 +224,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # The seat is the other therapist's own: they may move it (the empty form is refused).
     ("therapist_booking.reschedule_seat", "GET"): only("other_therapist"),
     ("therapist_booking.reschedule_seat", "POST"): only("other_therapist", ok=400),
+    # A video join link: the token is someone else's (and joining is for attendees only).
+    ("rooms.join", "GET"): only(),
+    # The room page of the other therapist's video group; the empty form clears no link.
+    ("rooms.room_link", "GET"): only("other_therapist"),
+    ("rooms.room_link", "POST"): only("other_therapist", ok=302),
     ("admin.session_types", "GET"): only("admin"),
     ("admin.session_types", "POST"): only("admin", ok=400),
     ("admin.edit_session_type", "GET"): only(),  # no session type with that id

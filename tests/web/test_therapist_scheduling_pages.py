@@ -73,9 +73,11 @@ def test_therapist_adds_a_session_type(app, client, auth, clinic):
     auth.login(clinic["therapist"])
     data = {"name": "Couples session", "duration_minutes": 60, "capacity": 1, "mode": "in_person"}
     assert client.post("/therapist/session-types", data=data).status_code == 302
-    data.update(mode="video", video_link="not a link")
+    data.update(mode="sky-writing")
     response = client.post("/therapist/session-types", data=data)
-    assert response.status_code == 400 and "https://" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "Choose in person or video." in response.get_data(
+        as_text=True
+    )
     assert count(app, SessionType) == 3
 
 

@@ -59,7 +59,6 @@ def add_session_type(
     capacity: int,
     mode: str,
     location: str | None,
-    video_link: str | None,
     cancellation_window_hours: int | None,
     now: datetime,
     location_confirmed: tuple[str, ...] = (),
@@ -74,7 +73,6 @@ def add_session_type(
         capacity,
         mode,
         location,
-        video_link,
         cancellation_window_hours,
         location_confirmed,
     )
@@ -105,18 +103,17 @@ def _checked_fields(
     capacity,
     mode,
     location,
-    video_link,
     cancellation_window_hours,
     location_confirmed=(),
 ) -> dict:
     """A session type's columns from a form, or ValidationError naming the field: the same
-    rules whether it is added or changed. Name, location and video link can reach emails and
-    calendar files, so each goes through the one screen."""
+    rules whether it is added or changed. Name and location can reach emails and calendar
+    files, so each goes through the one screen. A video type has no link of its own: each
+    session gets its own room (`booking.rooms`)."""
     if not (name or "").strip():
         raise ValidationError("Give the session type a name.", field="name")
     name = screening.screen(name, field="name")
     location = screening.screen(location, field="location", confirmed=location_confirmed)
-    video_link = screening.screen(video_link, field="video_link")
     if duration_minutes is None or not 10 <= duration_minutes <= LONGEST_SESSION_MINUTES:
         raise ValidationError(
             f"Use 10 to {LONGEST_SESSION_MINUTES} minutes.", field="duration_minutes"
@@ -125,8 +122,6 @@ def _checked_fields(
         raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
     if mode not in ("in_person", "video"):
         raise ValidationError("Choose in person or video.", field="mode")
-    if mode == "video" and not (video_link or "").strip().startswith("https://"):
-        raise ValidationError("Give the https:// link for video sessions.", field="video_link")
     if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
         raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
     return {
@@ -135,7 +130,6 @@ def _checked_fields(
         "capacity": capacity,
         "mode": mode,
         "location": location or None,
-        "video_link": video_link or None,
         "cancellation_window_hours": cancellation_window_hours,
     }
 
@@ -156,7 +150,6 @@ def update_session_type(
     capacity: int,
     mode: str,
     location: str | None,
-    video_link: str | None,
     cancellation_window_hours: int | None,
     now: datetime,
     location_confirmed: tuple[str, ...] = (),
@@ -170,7 +163,6 @@ def update_session_type(
         capacity,
         mode,
         location,
-        video_link,
         cancellation_window_hours,
         location_confirmed,
     )

@@ -19,7 +19,7 @@ from familylink.models import (
     SessionMode,
     User,
 )
-from familylink.services.mail import Attachment
+from familylink.services.mail import Attachment, external_url
 from familylink.services.program import get_program
 from familylink.services.screening import safe_sender_name
 from familylink.services.timefmt import format_span
@@ -32,10 +32,18 @@ def neutral_title(appointment: Appointment) -> str:
     return f"{kind} with {appointment.therapist.name}"
 
 
+def join_link(appointment: Appointment) -> str | None:
+    """The FamilyLink join link of a video session (never the room itself: the link checks
+    attendee, consent and time when it is followed, and only then reveals the room)."""
+    if appointment.join_token is None:
+        return None
+    return external_url("rooms.join", token=appointment.join_token)
+
+
 def where(appointment: Appointment) -> str:
     session_type = appointment.session_type
     if session_type.mode == SessionMode.VIDEO:
-        return session_type.video_link or "Video call (link to follow)"
+        return join_link(appointment) or "Video call (link to follow)"
     return session_type.location or ""
 
 

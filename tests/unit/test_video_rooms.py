@@ -1,0 +1,268 @@
+"""Video rooms, called directly: the join link checks attendee, consent and time when it is
+followed; a moved session keeps its room, a cancelled one closes it."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AuditEvent, ConsentRecord, Role, SessionType
+from familylink.services import booking
+from familylink.services.booking import rooms
+from familylink.services.booking.rooms import JoinState
+from familylink.services.consent import revoke_consent
+from familylink.services.errors import NotFound, ValidationError
+from familylink.services.program import clean_room_template, forget_cached_program, program_row
+from tests.booking_setup import add_appointment, add_family, create_clinic
+from tests.factories import create_consent, create_user
+from tests.moments import NOON
+
+TEMPLATE = "https://meet.example-clinic.org/{room}"
+STARTS = NOON + timedelta(days=2)
+
+
+def use_template(template: str | None) -> None:
+    program_row().video_room_template = template
+    db.session.flush()
+    forget_cached_program()
+
+
+@pytest.fixture
+def clinic(app_ctx):
+    made = create_clinic()
+    use_template(TEMPLATE)
+    return made
+
+
+@pytest.fixture
+def video_type(clinic):
+    video = SessionType(name="Family session (video)", duration_minutes=50, mode="video")
+    db.session.add(video)
+    db.session.flush()
+    return video
+
+
+@pytest.fixture
+def seat(clinic, video_type):
+    return add_appointment(
+        clinic.therapist,
+        clinic.patient,
+        clinic.family,
+        video_type,
+        starts_at=STARTS,
+        booked_at=NOON,
+    )
+
+
+def join(person, seat, at):
+    return rooms.join(person, seat.appointment.join_token, now=at)
+
+
+@pytest.mark.parametrize(
+    ("moment", "state"),
+    [
+        (STARTS - timedelta(minutes=16), JoinState.TOO_EARLY),
+        (STARTS - timedelta(minutes=15), JoinState.OPEN),
+        (STARTS - timedelta(minutes=10), JoinState.OPEN),
+        (STARTS + timedelta(minutes=49), JoinState.OPEN),
+        (STARTS + timedelta(minutes=50), JoinState.ENDED),
+        (STARTS + timedelta(days=1), JoinState.ENDED),
+    ],
+)
+def test_the_room_opens_15_minutes_before_the_start_and_closes_at_the_end(
+    clinic, seat, moment, state
+):
+    answer = join(clinic.family, seat, moment)
+    assert answer.state == state
+    assert (answer.room_url is not None) == (state == JoinState.OPEN)
+
+
+def test_the_room_is_the_template_filled_with_a_room_token_the_join_link_does_not_hold(
+    clinic, seat
+):
+    appointment = seat.appointment
+    answer = join(clinic.family, seat, STARTS - timedelta(minutes=10))
+    assert answer.room_url == f"https://meet.example-clinic.org/{appointment.room_token}"
+    assert appointment.join_token not in answer.room_url
+    assert len(appointment.room_token) >= 32 and len(appointment.join_token) >= 32
+
+
+def test_each_session_has_its_own_room_and_join_link(clinic, seat, video_type):
+    other = add_appointment(
+        clinic.therapist,
+        clinic.patient,
+        clinic.family,
+        video_type,
+        starts_at=STARTS + timedelta(days=7),
+        booked_at=NOON,
+    ).appointment
+    assert other.room_token != seat.appointment.room_token
+    assert other.join_token != seat.appointment.join_token
+
+
+def test_joining_is_audited(clinic, seat):
+    join(clinic.family, seat, STARTS - timedelta(minutes=10))
+    row = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "video.joined")).one()
+    assert (row.actor_id, row.patient_id) == (clinic.family.id, clinic.patient.id)
+    assert row.object_id == seat.appointment.id
+
+
+def test_the_therapist_and_the_patient_attend(clinic, seat):
+    at = STARTS - timedelta(minutes=5)
+    assert join(clinic.therapist, seat, at).state == JoinState.OPEN
+    assert join(clinic.patient, seat, at).state == JoinState.OPEN
+
+
+@pytest.mark.parametrize("who", ["other_member", "other_therapist", "other_patient", "admin"])
+def test_anyone_not_coming_is_refused_as_if_the_link_did_not_exist(clinic, seat, who):
+    people = {
+        # Consented to the same patient, but not coming to this session.
+        "other_member": lambda: add_family(clinic.patient, "Luis Rivera"),
+        "other_therapist": lambda: create_user(Role.THERAPIST, name="Dr. Patel"),
+        "other_patient": lambda: create_user(Role.PATIENT, therapist=clinic.therapist),
+        "admin": lambda: create_user(Role.ADMIN),
+    }
+    with pytest.raises(NotFound):
+        join(people[who](), seat, STARTS - timedelta(minutes=5))
+
+
+def test_an_unknown_token_is_not_found(clinic, seat):
+    for token in ("nope", "", "x" * 500, None):
+        with pytest.raises(NotFound):
+            rooms.join(clinic.family, token, now=STARTS)
+
+
+def test_a_revoked_member_is_refused(clinic, seat):
+    consent = db.session.scalars(
+        select(ConsentRecord).where(ConsentRecord.recipient_user_id == clinic.family.id)
+    ).one()
+    revoke_consent(clinic.patient, consent.id, now=STARTS - timedelta(hours=1))
+    with pytest.raises(NotFound):
+        join(clinic.family, seat, STARTS - timedelta(minutes=5))
+
+
+def test_a_consent_that_ended_by_the_clock_refuses_at_once_without_a_sweep(clinic, video_type):
+    member = create_user(Role.FAMILY, name="Ana Rivera")
+    create_consent(clinic.patient, member, expires_at=STARTS - timedelta(minutes=12))
+    seat = add_appointment(
+        clinic.therapist, clinic.patient, member, video_type, starts_at=STARTS, booked_at=NOON
+    )
+    assert join(member, seat, STARTS - timedelta(minutes=14)).state == JoinState.OPEN
+    with pytest.raises(NotFound):
+        join(member, seat, STARTS - timedelta(minutes=11))
+
+
+def test_a_consent_without_the_scheduling_scope_refuses(clinic, video_type):
+    member = create_user(Role.FAMILY, name="Ana Rivera")
+    create_consent(clinic.patient, member, scopes=("progress",))
+    seat = add_appointment(
+        clinic.therapist, clinic.patient, member, video_type, starts_at=STARTS, booked_at=NOON
+    )
+    with pytest.raises(NotFound):
+        join(member, seat, STARTS - timedelta(minutes=5))
+
+
+def test_a_moved_session_keeps_its_room_and_opens_at_its_new_time(clinic, seat):
+    before = (seat.appointment.join_token, seat.appointment.room_token)
+    later = STARTS + timedelta(days=1)
+    booking.reschedule(actor=clinic.therapist, seat_id=seat.id, starts_at=later, now=NOON)
+    assert (seat.appointment.join_token, seat.appointment.room_token) == before
+    assert join(clinic.family, seat, STARTS - timedelta(minutes=5)).state == JoinState.TOO_EARLY
+    answer = join(clinic.family, seat, later - timedelta(minutes=5))
+    assert answer.state == JoinState.OPEN and before[1] in answer.room_url
+
+
+@pytest.mark.parametrize("who", ["family", "therapist"])
+def test_a_cancelled_session_closes_its_room(clinic, seat, who):
+    booking.cancel_seat(actor=getattr(clinic, who), seat_id=seat.id, now=NOON)
+    for person in (clinic.family, clinic.therapist, clinic.patient):
+        answer = join(person, seat, STARTS - timedelta(minutes=5))
+        assert answer.state == JoinState.CANCELLED and answer.room_url is None
+
+
+def test_a_session_not_by_video_has_no_room(clinic):
+    seat = add_appointment(
+        clinic.therapist,
+        clinic.patient,
+        clinic.family,
+        clinic.private,
+        starts_at=STARTS,
+        booked_at=NOON,
+    )
+    with pytest.raises(NotFound):
+        join(clinic.family, seat, STARTS - timedelta(minutes=5))
+
+
+# --- Without a room template, the therapist pastes each session's own link ---------------
+
+
+def test_without_a_template_the_room_waits_for_the_therapists_link(clinic, seat):
+    use_template(None)
+    at = STARTS - timedelta(minutes=5)
+    assert join(clinic.family, seat, at).state == JoinState.NO_ROOM
+    link = "https://video.example.org/j/8812-4471"
+    rooms.set_room_link(
+        actor=clinic.therapist, appointment_id=seat.appointment.id, link=link, now=NOON
+    )
+    assert join(clinic.family, seat, at).room_url == link
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://video.example.org/j/1",
+        "video.example.org/j/1",
+        "https://",
+        "https://a b/c",
+        "https://x.org/\u202e1",
+        "https://video.example.org/recoverycenter/4821",
+    ],
+)
+def test_a_pasted_link_must_be_https(clinic, seat, link):
+    use_template(None)
+    with pytest.raises(ValidationError):
+        rooms.set_room_link(
+            actor=clinic.therapist, appointment_id=seat.appointment.id, link=link, now=NOON
+        )
+    assert seat.appointment.room_link is None
+
+
+@pytest.mark.parametrize("who", ["family", "patient", "other_therapist"])
+def test_only_the_sessions_therapist_pastes_its_link(clinic, seat, who):
+    people = {
+        "family": clinic.family,
+        "patient": clinic.patient,
+        "other_therapist": create_user(Role.THERAPIST, name="Dr. Patel"),
+    }
+    with pytest.raises(NotFound):
+        rooms.set_room_link(
+            actor=people[who],
+            appointment_id=seat.appointment.id,
+            link="https://video.example.org/j/1",
+            now=NOON,
+        )
+
+
+@pytest.mark.parametrize(
+    ("template", "ok"),
+    [
+        ("https://meet.example-clinic.org/{room}", True),
+        ("https://meet.example-clinic.org/family/{room}?lang=en", True),
+        ("  ", True),  # empty: therapists paste a link per session
+        ("http://meet.example-clinic.org/{room}", False),
+        ("https://meet.example-clinic.org/", False),
+        ("https://meet.example-clinic.org/{room}/{room}", False),
+        ("https://{room}.example-clinic.org/", False),
+        ("https://meet.example-clinic.org/{rooms}", False),
+        ("https:///{room}", False),
+        ("https://meet.example-clinic.org/\u202e{room}", False),
+        ("https://rehab-meet.example.org/{room}", False),
+    ],
+)
+def test_the_room_template_is_https_with_one_room_placeholder(app_ctx, template, ok):
+    if ok:
+        assert clean_room_template(template, field="t") in (template.strip() or None,)
+    else:
+        with pytest.raises(ValidationError):
+            clean_room_template(template, field="t")
