@@ -298,6 +298,9 @@ def register_blueprints(app: Flask) -> None:
     # The therapist's booking pages live with booking and keep their /therapist/... paths.
     app.register_blueprint(therapist_booking_bp, url_prefix="/therapist")
     app.register_blueprint(account_bp, url_prefix="/account")
+    from familylink.overview.routes import bp as overview_bp
+
+    app.register_blueprint(overview_bp, url_prefix="/overview")
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")
 
