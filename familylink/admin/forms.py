@@ -30,6 +30,7 @@ REMINDER_CHOICES = [
 ROLE_NAMES = {
     Role.ADMIN.value: _l("Admin"),
     Role.THERAPIST.value: _l("Therapist"),
+    Role.DIRECTOR.value: _l("Program director"),
     Role.PATIENT.value: _l("Patient"),
     Role.FAMILY.value: _l("Family member"),
 }
