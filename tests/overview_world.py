@@ -57,12 +57,20 @@ class Built:
     texts: set[str] = field(default_factory=set)
 
 
-def build(cohorts: dict[tuple[int, int], Cohort], therapists: int = 2) -> Built:
-    """Rows for `cohorts[(month index, therapist index)]`; flushes, does not commit."""
+def build(
+    cohorts: dict[tuple[int, int], Cohort],
+    therapists: int = 2,
+    *,
+    ids_from: int = IDS_FROM,
+    tag: str = "",
+) -> Built:
+    """Rows for `cohorts[(month index, therapist index)]`, with ids from `ids_from` (and
+    `tag` in every name, for a second program in the same database); flushes only."""
     built = Built()
-    next_id = itertools.count(IDS_FROM)
+    next_id = itertools.count(ids_from)
 
     def person(role, name, therapist=None) -> User:
+        name = f"{tag}{name}"
         email = f"{name.split()[0].lower()}@example.org"
         if role == Role.PATIENT:  # its episode is made below (the factory's starts one)
             user = User(
@@ -82,7 +90,7 @@ def build(cohorts: dict[tuple[int, int], Cohort], therapists: int = 2) -> Built:
     )
     module = LearningModule(
         id=next(next_id),
-        slug="overview-test",
+        slug=f"overview-test{tag}",
         title="Helping",
         summary="s",
         topic="t",
@@ -101,8 +109,8 @@ def build(cohorts: dict[tuple[int, int], Cohort], therapists: int = 2) -> Built:
         start = datetime(year, number, 2, 15, 0, tzinfo=UTC)
         patients, members = [], []
         for k in range(max(cohort.enrolled, 1)):
-            tag = f"{month}{t}{k}"
-            patient = person(Role.PATIENT, f"Pat{tag}qvw Person", therapist=therapist)
+            mark = f"{month}{t}{k}"
+            patient = person(Role.PATIENT, f"Pat{mark}qvw Person", therapist=therapist)
             patients.append(patient)
             episode = Episode(
                 id=next(next_id),
@@ -114,7 +122,7 @@ def build(cohorts: dict[tuple[int, int], Cohort], therapists: int = 2) -> Built:
             db.session.add(episode)
             built.ids.add(episode.id)
             if k < cohort.with_family or k < cohort.revoked:
-                member = person(Role.FAMILY, f"Fam{tag}kjh Member")
+                member = person(Role.FAMILY, f"Fam{mark}kjh Member")
                 members.append((member, patient))
                 db.session.flush()
                 consent = _consent(next(next_id), patient, member, episode, start)
@@ -142,7 +150,7 @@ def build(cohorts: dict[tuple[int, int], Cohort], therapists: int = 2) -> Built:
             at = datetime(year, number, 10, 13, 0, tzinfo=UTC) + timedelta(hours=i)
             appointment = Appointment(
                 id=next(next_id),
-                uid=f"ov-{month}-{t}-{i}@familylink.test",
+                uid=f"ov{tag}-{month}-{t}-{i}@familylink.test",
                 therapist_id=therapist.id,
                 session_type_id=session_type.id,
                 starts_at=at,

@@ -8,6 +8,7 @@ classes. Each chart says in words what it shows; the table beside it has the sam
 
 from __future__ import annotations
 
+import sys
 from xml.etree import ElementTree
 
 import pygal
@@ -15,6 +16,10 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from familylink.services.overview import Table
+
+# pygal puts an import hook on sys.meta_path (for its old plugin names, pygal.maps.*) that
+# makes Python warn at every later import it looks at; nothing here uses those plugins.
+sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
 
 
 def bar_chart(table: Table, description: str) -> Markup:

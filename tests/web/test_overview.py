@@ -37,9 +37,9 @@ def director_client(app, client, auth):
     return client
 
 
-def _world(app, cohorts, therapists=2):
+def _world(app, cohorts, therapists=2, **more):
     with app.test_request_context():
-        built = build(cohorts, therapists=therapists)
+        built = build(cohorts, therapists=therapists, **more)
         db.session.commit()
     return built
 
@@ -229,3 +229,25 @@ def _as_cell(text):
     if text == "not shown":
         return Hidden.COMPLEMENT
     return int(text)
+
+
+def _overview_queries(client, count_queries, url) -> int:
+    client.get(url)  # warm: the program settings
+    with count_queries() as counter:
+        response = client.get(url)
+    assert response.status_code == 200
+    return counter.count
+
+
+@pytest.mark.parametrize("url", [PERIOD, CSV])
+def test_the_overview_takes_the_same_few_queries_with_more_data(
+    app, admin_client, count_queries, url
+):
+    _world(app, {(0, 0): Cohort(enrolled=2, with_family=1, attended=2)})
+    small = _overview_queries(admin_client, count_queries, url)
+    # The aggregates, the therapist names, the session and the audit row.
+    assert small <= 16
+    every_month = Cohort(enrolled=14, with_family=12, attended=15, no_show=3, revoked=2)
+    more = {(m, t): every_month for m in range(3) for t in range(3)}
+    _world(app, more, therapists=3, ids_from=8_000_001, tag="More")
+    assert _overview_queries(admin_client, count_queries, url) == small
