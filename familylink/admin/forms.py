@@ -103,6 +103,13 @@ class InviteForm(FlaskForm):
     email = email_field(required="Enter an email address.")
 
 
+class DirectorInviteForm(FlaskForm):
+    """Its own labels: it sits on the same page as the therapists' invitation."""
+
+    name = text_field(_l("Name of the program director"), required=_l("Enter a name."))
+    email = email_field(_l("Program director's email"), required=_l("Enter an email address."))
+
+
 class AuditFilterForm(FlaskForm):
     """Filters for the audit viewer (a GET form: nothing changes, so no CSRF token)."""
 

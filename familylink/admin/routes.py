@@ -15,6 +15,7 @@ from familylink.admin.forms import (
     AccountSearchForm,
     AuditFilterForm,
     ButtonForm,
+    DirectorInviteForm,
     InviteForm,
     ProgramForm,
     RetryEmailForm,
@@ -45,7 +46,7 @@ def _home(invite_form=None, director_form=None):
         therapists=[user for user in staff if user.role == Role.THERAPIST],
         directors=[user for user in staff if user.role == Role.DIRECTOR],
         invite_form=invite_form or InviteForm(),
-        director_form=director_form or InviteForm(prefix="director"),
+        director_form=director_form or DirectorInviteForm(prefix="director"),
     )
 
 
@@ -111,14 +112,14 @@ def invite_therapist():
 @bp.route("/directors", methods=["POST"])
 @role_required(Role.ADMIN)
 def invite_director():
-    form = InviteForm(prefix="director")
+    form = DirectorInviteForm(prefix="director")
     done = submit(
         form,
         lambda f: accounts.invite_director(
             current_user, name=f.name.data, email=f.email.data, now=request_now()
         ),
         redirect_to=url_for("admin.home"),
-        message=lambda _: _("Invitation sent to %(email)s.", email=form.email.data),
+        message=lambda user: _("Invitation sent to %(email)s.", email=user.email),
     )
     if done is not None:
         return done

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, Role
+from familylink.models import AuditEvent, OutboxEmail, Role, User
 from familylink.services.overview.suppression import SMALL_CELL_MAX
 from tests import factories
 from tests.conftest import _empty_all_tables
@@ -251,3 +251,28 @@ def test_the_overview_takes_the_same_few_queries_with_more_data(
     more = {(m, t): every_month for m in range(3) for t in range(3)}
     _world(app, more, therapists=3, ids_from=8_000_001, tag="More")
     assert _overview_queries(admin_client, count_queries, url) == small
+
+
+def test_the_admin_invites_a_program_director(app, admin_client):
+    response = admin_client.post(
+        "/admin/directors",
+        data={"director-name": "Dana Director", "director-email": "Dana@Example.org"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        director = db.session.scalar(select(User).where(User.email == "dana@example.org"))
+        kinds = db.session.scalars(
+            select(OutboxEmail.kind).where(OutboxEmail.to_user_id == director.id)
+        ).all()
+    assert director.role == Role.DIRECTOR and director.password_hash is None
+    assert kinds == ["staff_invitation"]
+
+
+def test_a_bad_director_invitation_is_refused_beside_its_field(app, admin_client):
+    response = admin_client.post(
+        "/admin/directors", data={"director-name": "Dana", "director-email": "not-an-address"}
+    )
+    assert response.status_code == 400
+    assert "Enter" in response.get_data(as_text=True) or "valid" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.role == Role.DIRECTOR)) is None
