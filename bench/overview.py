@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 from sqlalchemy import event
@@ -78,7 +78,8 @@ def time_pages(url: str, runs: int) -> list[dict]:
     """p50 and slowest (ms) and statements per request of the page and the CSV."""
     app = _app(url)
     client = _signed_in_admin(app)
-    last = date.today()
+    # Yesterday in UTC is never after today in the program's time zone.
+    last = (datetime.now(UTC) - timedelta(days=1)).date()
     first = (last - timedelta(days=365)).replace(day=1)
     query = f"first={first}&last={last}"
     results = []
