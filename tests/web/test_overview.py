@@ -278,3 +278,12 @@ def test_a_bad_director_invitation_is_refused_beside_its_field(app, admin_client
     assert "Enter" in response.get_data(as_text=True) or "valid" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(User).where(User.role == Role.DIRECTOR)) is None
+
+
+def test_a_director_must_set_up_two_step_sign_in_before_the_overview(app, client, auth):
+    with app.app_context():
+        factories.create_user(Role.DIRECTOR, email="director@example.org", mfa=False)
+        db.session.commit()
+    auth.login("director@example.org")
+    response = client.get("/overview/")
+    assert response.status_code == 302 and "/account/mfa" in response.location
