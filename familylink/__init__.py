@@ -301,6 +301,9 @@ def register_blueprints(app: Flask) -> None:
     # /join/<token> (in emails and calendar files) and the therapist's room page.
     app.register_blueprint(rooms_bp)
     app.register_blueprint(account_bp, url_prefix="/account")
+    from familylink.overview.routes import bp as overview_bp
+
+    app.register_blueprint(overview_bp, url_prefix="/overview")
     if app.config.get("DEV_MAILBOX") and not app.config.get("MAIL_SERVER"):
         app.register_blueprint(dev_bp, url_prefix="/dev")
 

@@ -50,6 +50,8 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     admin = _person(Role.ADMIN, "Alex Admin", f"admin@{DOMAIN}", hashed, now)
     lee = _person(Role.THERAPIST, "Dr. Grace Lee", f"lee@{DOMAIN}", hashed, now)
     patel = _person(Role.THERAPIST, "Dr. Ravi Patel", f"patel@{DOMAIN}", hashed, now)
+    # Read-only: the program overview (a small demo: most of its counts read "fewer than 11").
+    director = _person(Role.DIRECTOR, "Dana Director", f"director@{DOMAIN}", hashed, now)
     db.session.flush()
 
     progress("Creating patients…")
@@ -129,7 +131,7 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     seed_program_attendance(lee, jordan, now=now, progress=progress)
     seed_scheduling(now=now, progress=progress)
     seed_learning(now=now, progress=progress)
-    people = [admin, lee, patel, jordan, sam, casey, riley, morgan, *family, robin]
+    people = [admin, director, lee, patel, jordan, sam, casey, riley, morgan, *family, robin]
     return [(p.role, p.name, p.email) for p in people]
 
 

@@ -34,7 +34,7 @@ def create_user(
     """A user; therapists and admins come with two-step sign-in enrolled unless mfa=False."""
     n = next(_sequence)
     if mfa is None:
-        mfa = role in (Role.THERAPIST, Role.ADMIN)
+        mfa = role in (Role.THERAPIST, Role.ADMIN, Role.DIRECTOR)
     if mfa:
         extra.setdefault("totp_secret", pyotp.random_base32())
         extra.setdefault("totp_enabled_at", now - timedelta(days=30))

@@ -30,6 +30,7 @@ REMINDER_CHOICES = [
 ROLE_NAMES = {
     Role.ADMIN.value: _l("Admin"),
     Role.THERAPIST.value: _l("Therapist"),
+    Role.DIRECTOR.value: _l("Program director"),
     Role.PATIENT.value: _l("Patient"),
     Role.FAMILY.value: _l("Family member"),
 }
@@ -112,6 +113,13 @@ class ProgramForm(FlaskForm):
 class InviteForm(FlaskForm):
     name = text_field("Full name", required="Enter a name.")
     email = email_field(required="Enter an email address.")
+
+
+class DirectorInviteForm(FlaskForm):
+    """Its own labels: it sits on the same page as the therapists' invitation."""
+
+    name = text_field(_l("Name of the program director"), required=_l("Enter a name."))
+    email = email_field(_l("Program director's email"), required=_l("Enter an email address."))
 
 
 class AuditFilterForm(FlaskForm):

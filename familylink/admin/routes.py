@@ -15,6 +15,7 @@ from familylink.admin.forms import (
     AccountSearchForm,
     AuditFilterForm,
     ButtonForm,
+    DirectorInviteForm,
     InviteForm,
     ProgramForm,
     RetryEmailForm,
@@ -36,16 +37,23 @@ from familylink.web import (
 bp = Blueprint("admin", __name__)
 
 
-def _therapists():
-    return db.session.scalars(
-        select(User).where(User.role == Role.THERAPIST).order_by(User.name)
+def _home(invite_form=None, director_form=None):
+    staff = db.session.scalars(
+        select(User).where(User.role.in_((Role.THERAPIST, Role.DIRECTOR))).order_by(User.name)
     ).all()
+    return render_template(
+        "admin/home.html",
+        therapists=[user for user in staff if user.role == Role.THERAPIST],
+        directors=[user for user in staff if user.role == Role.DIRECTOR],
+        invite_form=invite_form or InviteForm(),
+        director_form=director_form or DirectorInviteForm(prefix="director"),
+    )
 
 
 @bp.route("/")
 @role_required(Role.ADMIN)
 def home():
-    return render_template("admin/home.html", therapists=_therapists(), invite_form=InviteForm())
+    return _home()
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -99,7 +107,24 @@ def invite_therapist():
     )
     if done is not None:
         return done
-    return render_template("admin/home.html", therapists=_therapists(), invite_form=form), 400
+    return _home(invite_form=form), 400
+
+
+@bp.route("/directors", methods=["POST"])
+@role_required(Role.ADMIN)
+def invite_director():
+    form = DirectorInviteForm(prefix="director")
+    done = submit(
+        form,
+        lambda f: accounts.invite_director(
+            current_user, name=f.name.data, email=f.email.data, now=request_now()
+        ),
+        redirect_to=url_for("admin.home"),
+        message=lambda user: _("Invitation sent to %(email)s.", email=user.email),
+    )
+    if done is not None:
+        return done
+    return _home(director_form=form), 400
 
 
 # --- Accounts: the same operations as `flask account disable|enable|reset-mfa` ---

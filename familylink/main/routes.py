@@ -15,6 +15,7 @@ HOME_BY_ROLE = {
     Role.PATIENT: "patient.home",
     Role.THERAPIST: "therapist.home",
     Role.ADMIN: "admin.home",
+    Role.DIRECTOR: "overview.page",
 }
 
 

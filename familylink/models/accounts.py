@@ -20,6 +20,8 @@ class Role(enum.StrEnum):
     PATIENT = "patient"
     THERAPIST = "therapist"
     ADMIN = "admin"
+    # Read-only: the program overview (counts and rates, no patient data) and its CSV.
+    DIRECTOR = "director"
 
 
 class User(UserMixin, db.Model):
@@ -55,7 +57,8 @@ class User(UserMixin, db.Model):
 
     @property
     def is_staff(self) -> bool:
-        return self.role in (Role.THERAPIST, Role.ADMIN)
+        # Staff must keep two-step sign-in on.
+        return self.role in (Role.THERAPIST, Role.ADMIN, Role.DIRECTOR)
 
     @property
     def first_name(self) -> str:

@@ -509,3 +509,14 @@ def waitlist_entry(actor: User, entry_id: int) -> WaitlistEntry:
     if entry is None or entry.family_user_id != actor.id:
         raise NotFound()
     return entry
+
+
+def overview_per_therapist(actor: User) -> bool:
+    """May `actor` open the program overview (counts for the program as a whole, no patient
+    data), and split by therapist? The admin: yes, and yes. The program director: yes, and
+    never by therapist. Anyone else: NotFound."""
+    if actor.role == Role.ADMIN:
+        return True
+    if actor.role == Role.DIRECTOR:
+        return False
+    raise NotFound()

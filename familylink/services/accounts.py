@@ -307,7 +307,8 @@ def invite_user(
     episode_start: datetime | None = None,
 ) -> User:
     """Create a therapist (by an admin) or a patient (by a therapist) and email an invitation."""
-    name = clean_staff_name(name) if role in (Role.THERAPIST, Role.ADMIN) else clean_name(name)
+    staff = role in (Role.THERAPIST, Role.ADMIN, Role.DIRECTOR)
+    name = clean_staff_name(name) if staff else clean_name(name)
     email = normalize_email(email)
     if find_user_by_email(email) is not None:
         raise ValidationError("An account with this email address already exists.", field="email")
@@ -326,7 +327,7 @@ def invite_user(
         db.session.add(Episode(patient_id=user.id, number=1, started_on=episode_start or now))
     raw = tokens.issue_token(TokenPurpose.INVITE, email=email, user=user, now=now)
     mail.queue_email(
-        "staff_invitation" if role == Role.THERAPIST else "patient_invitation",
+        "staff_invitation" if staff else "patient_invitation",
         to=user,
         dedupe_key=f"invitation:{user.id}:{raw[:12]}",
         now=now,
@@ -370,6 +371,14 @@ def invite_therapist(admin: User, *, name: str, email: str, now: datetime) -> Us
     if admin.role != Role.ADMIN:
         raise NotFound()
     return invite_user(role=Role.THERAPIST, name=name, email=email, invited_by=admin, now=now)
+
+
+def invite_director(admin: User, *, name: str, email: str, now: datetime) -> User:
+    """An administrator invites a program director (read-only: the program overview), who
+    sets a password and two-step sign-in like staff."""
+    if admin.role != Role.ADMIN:
+        raise NotFound()
+    return invite_user(role=Role.DIRECTOR, name=name, email=email, invited_by=admin, now=now)
 
 
 def accept_invitation(raw_token: str | None, password: str, *, now: datetime) -> User:

@@ -58,12 +58,13 @@ ACTORS = (
     "therapist",  # the patient's therapist
     "other_therapist",
     "admin",
+    "director",  # the program director: the program overview, nothing patient-linked
 )
 FAMILY = ("family_consented", "family_no_consent", "family_revoked", "family_expired")
 PATIENTS = ("patient", "other_patient")
 THERAPISTS = ("therapist", "other_therapist")
 SIGNED_IN = ACTORS[1:]
-STAFF = (*THERAPISTS, "admin")
+STAFF = (*THERAPISTS, "admin", "director")
 
 # Who may see the patient's name anywhere (every response is checked for it).
 MAY_SEE_PATIENT = {"family_consented", "patient", "therapist"}
@@ -124,6 +125,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("admin.settings", "GET"): only("admin"),
     ("admin.settings", "POST"): only("admin", ok=400),
     ("admin.invite_therapist", "POST"): only("admin", ok=400),
+    ("admin.invite_director", "POST"): only("admin", ok=400),
+    # Counts for the program as a whole; the director's has no per-therapist table.
+    ("overview.page", "GET"): only("admin", "director"),
+    ("overview.export", "GET"): only("admin", "director"),
     ("admin.audit_log", "GET"): only("admin"),
     ("admin.audit_export", "GET"): only("admin"),
     ("admin.outbox", "GET"): only("admin"),
@@ -210,8 +215,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("therapist_booking.book_for_family", "GET"): only("therapist"),
     ("therapist_booking.book_for_family", "POST"): only("therapist", ok=400),
     # --- Learning: library modules are for every family member (self-chosen reading)
-    ("learn.library", "GET"): only(*FAMILY, *STAFF),
-    ("learn.module", "GET"): only(*FAMILY, *STAFF),
+    # The reading library is for family members and their clinicians, not the director.
+    ("learn.library", "GET"): only(*FAMILY, *THERAPISTS, "admin"),
+    ("learn.module", "GET"): only(*FAMILY, *THERAPISTS, "admin"),
     ("learn.save_progress", "POST"): only(*FAMILY, ok=302),  # the empty form: not done yet
     ("learn.therapist_home", "GET"): only(*THERAPISTS),
     ("learn.therapist_patient", "GET"): only("other_therapist"),
@@ -302,6 +308,7 @@ def build_world(app) -> World:
             "patient": patient,
             "other_patient": other_patient,
             "admin": create_user(Role.ADMIN),
+            "director": create_user(Role.DIRECTOR),
         }
         for name in FAMILY:
             people[name] = create_user(Role.FAMILY)

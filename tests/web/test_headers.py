@@ -84,3 +84,13 @@ def test_staff_next_survives_the_code_step_but_stays_local(app, client):
         "/login?next=//evil.example/", data={"email": "lee@example.org", "password": PASSWORD}
     )
     assert "evil" not in response.location
+
+
+def test_the_overview_charts_need_nothing_the_csp_refuses(admin_client):
+    """The charts are inline SVG (allowed: markup, not a source); pygal's inline script and
+    style, which `script-src 'self'` and `default-src 'self'` would block, are taken out."""
+    response = admin_client.get("/overview/")
+    body = response.get_data(as_text=True)
+    assert response.headers["Content-Security-Policy"] == CSP
+    assert "<svg" in body
+    assert "<script" not in body and "<style" not in body and " style=" not in body

@@ -1,0 +1,292 @@
+"""The program overview: how often families take part, for the program as a whole.
+
+Counts and rates per month of a chosen period and for the whole period; for the admin also
+per therapist (never for the program director). No patient data: no names, ids, dates or
+free text, only counts, each passed through `suppression` (small cells hidden, and enough
+others that no hidden one can be worked out) before anyone sees it. Viewing and exporting
+are audited ("overview.viewed", "overview.exported").
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import Role, User
+from familylink.services import access, audit
+from familylink.services.errors import ValidationError
+from familylink.services.overview.figures import (
+    NO_THERAPIST,
+    Counts,
+    Month,
+    count_everything,
+    months_of,
+)
+from familylink.services.overview.suppression import (
+    SMALL_CELL_MAX,
+    Cell,
+    Hidden,
+    is_small,
+    rate,
+    suppress_column,
+)
+from familylink.services.program import get_program, local_day
+
+#: The longest period one page shows (its months are the rows).
+MAX_MONTHS = 24
+
+COUNT, RATE, MEDIAN = "count", "rate", "median"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    kind: str = COUNT
+    # A rate's numerator and denominator (keys of count columns of the same table).
+    of: tuple[str, str] | None = None
+
+
+@dataclass
+class Row:
+    label: str
+    cells: dict[str, Cell | float | None] = field(default_factory=dict)
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    columns: list[Column]
+    rows: list[Row]
+    total: Row
+
+    @property
+    def count_columns(self) -> list[Column]:
+        return [column for column in self.columns if column.kind == COUNT]
+
+
+@dataclass
+class Overview:
+    first: date
+    last: date
+    months: list[Month]
+    tables: list[Table]
+    therapists: Table | None  # the admin's only
+
+
+def _c(key, label):
+    return Column(key, label)
+
+
+TABLES = [
+    (
+        "enrolment",
+        _l("Enrolment"),
+        [
+            _c("enrolled", _l("Patients enrolled")),
+            _c("with_family_14d", _l("With a consented family member within 14 days")),
+            Column(
+                "share_family_14d",
+                _l("Share with a consented family member within 14 days"),
+                RATE,
+                ("with_family_14d", "enrolled"),
+            ),
+            Column("median_days", _l("Median days to the first family session"), MEDIAN),
+        ],
+    ),
+    (
+        "sessions",
+        _l("Family sessions"),
+        [
+            _c("booked", _l("Booked")),
+            _c("attended", _l("Attended")),
+            _c("no_show", _l("No-show")),
+            _c("late_cancelled", _l("Late-cancelled")),
+            _c("group_seats", _l("Group places taken")),
+            _c("group_places", _l("Group places offered")),
+            Column("fill_rate", _l("Group fill rate"), RATE, ("group_seats", "group_places")),
+            _c("offers_made", _l("Waitlist offers made")),
+            _c("offers_claimed", _l("Waitlist offers claimed")),
+            _c("offers_expired", _l("Waitlist offers expired")),
+        ],
+    ),
+    (
+        "readings",
+        _l("Readings"),
+        [
+            _c("readings_assigned", _l("Assigned")),
+            _c("readings_opened", _l("Opened")),
+            _c("readings_completed", _l("Completed")),
+        ],
+    ),
+    (
+        "reminders",
+        _l("Reminder emails"),
+        [
+            _c("reminders_sent", _l("Sent")),
+            _c("reminders_failed", _l("Failed")),
+            _c("sessions_reminded", _l("Sessions with reminders")),
+            _c("sessions_all_reminders", _l("Sessions whose families got every reminder")),
+            Column(
+                "share_all_reminders",
+                _l("Share of sessions whose families got every reminder"),
+                RATE,
+                ("sessions_all_reminders", "sessions_reminded"),
+            ),
+        ],
+    ),
+    (
+        "consents",
+        _l("Consents"),
+        [
+            _c("consents_signed", _l("Signed")),
+            _c("consents_revoked", _l("Revoked")),
+            _c("consents_expired", _l("Expired")),
+            _c("consents_ended_at_discharge", _l("Ended at discharge")),
+        ],
+    ),
+]
+
+THERAPIST_MEASURES = ["enrolled", "booked", "attended", "no_show", "late_cancelled"]
+
+
+def check_period(first: date | None, last: date | None, *, today: date) -> None:
+    """Raises ValidationError (on `first` or `last`) unless first <= last <= today and the
+    period spans at most MAX_MONTHS calendar months."""
+    if first is None:
+        raise ValidationError(_("Enter the first day of the period."), field="first")
+    if last is None:
+        raise ValidationError(_("Enter the last day of the period."), field="last")
+    if last < first:
+        raise ValidationError(_("The last day must not be before the first day."), field="last")
+    if last > today:
+        raise ValidationError(_("The last day must not be after today."), field="last")
+    if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
+        raise ValidationError(
+            _("Choose a period of at most %(months)d months.", months=MAX_MONTHS), field="first"
+        )
+
+
+def default_period(now: datetime) -> tuple[date, date]:
+    """The six months up to today: the five before this one, and this one so far."""
+    today = local_day(now)
+    month = today.year * 12 + today.month - 1 - 5
+    return date(month // 12, month % 12 + 1, 1), today
+
+
+def program_overview(
+    actor: User, *, first: date | None, last: date | None, now: datetime, export: bool = False
+) -> Overview:
+    """The overview of the period for the admin or the program director (NotFound for
+    anyone else; ValidationError for a period `check_period` refuses), audited as viewed
+    or exported."""
+    per_therapist = access.overview_per_therapist(actor)
+    check_period(first, last, today=local_day(now))
+    months = months_of(first, last, get_program().timezone)
+    counts = count_everything(months)
+    labels = [month.label for month in months]
+    tables = [_table(key, str(title), columns, counts, labels) for key, title, columns in TABLES]
+    therapists = _therapist_table(counts) if per_therapist else None
+    audit.record(
+        "overview.exported" if export else "overview.viewed",
+        actor=actor,
+        detail={"first": first.isoformat(), "last": last.isoformat()},
+        now=now,
+    )
+    return Overview(first, last, months, tables, therapists)
+
+
+def _per_month(counts: Counts, measure: str, month_count: int) -> list[int]:
+    values = [0] * month_count
+    for (month, _therapist), value in counts.cells.get(measure, {}).items():
+        values[month] += value
+    return values
+
+
+def _median(days: list[float]) -> Cell | float | None:
+    """The median, only when it summarises more than SMALL_CELL_MAX episodes."""
+    if not days:
+        return None
+    if is_small(len(days)):
+        return Hidden.SMALL
+    return round(statistics.median(days), 1)
+
+
+def _table(key, title, columns, counts: Counts, labels: list[str]) -> Table:
+    rows = [Row(label) for label in labels]
+    total = Row(_("Whole period"))
+    for column in columns:
+        if column.kind == COUNT:
+            values = _per_month(counts, column.key, len(labels))
+            cells, total_cell = suppress_column(values, sum(values))
+            for row, cell in zip(rows, cells, strict=True):
+                row.cells[column.key] = cell
+            total.cells[column.key] = total_cell
+        elif column.kind == MEDIAN:
+            days = counts.days_to_first_session
+            for index, row in enumerate(rows):
+                row.cells[column.key] = _median(days.get(index, []))
+            total.cells[column.key] = _median([d for values in days.values() for d in values])
+    for column in columns:
+        if column.kind == RATE:
+            numerator, denominator = column.of
+            for row in [*rows, total]:
+                row.cells[column.key] = rate(row.cells[numerator], row.cells[denominator])
+    return Table(key, title, list(columns), rows, total)
+
+
+def _therapist_table(counts: Counts) -> Table:
+    """The period per therapist (the admin's only): a patient with no therapist is a row."""
+    names = dict(
+        db.session.execute(select(User.id, User.name).where(User.role == Role.THERAPIST)).all()
+    )
+    keys = sorted(names, key=lambda therapist: (names[therapist], therapist))
+    seen = {therapist for m in THERAPIST_MEASURES for _, therapist in counts.cells.get(m, {})}
+    if NO_THERAPIST in seen:
+        keys.append(NO_THERAPIST)
+    names[NO_THERAPIST] = _("No therapist named")
+    rows = [Row(names[therapist]) for therapist in keys]
+    total = Row(_("All therapists"))
+    columns = [c for _, _, table in TABLES for c in table if c.key in THERAPIST_MEASURES]
+    for column in columns:
+        values = [0] * len(keys)
+        for (_month, therapist), value in counts.cells.get(column.key, {}).items():
+            values[keys.index(therapist)] += value
+        cells, total_cell = suppress_column(values, sum(values))
+        for row, cell in zip(rows, cells, strict=True):
+            row.cells[column.key] = cell
+        total.cells[column.key] = total_cell
+    return Table("therapists", _("Per therapist, whole period"), columns, rows, total)
+
+
+def display(cell, kind: str = COUNT) -> str:
+    """What a cell reads on the page and in the CSV."""
+    if cell is Hidden.SMALL:
+        return _("fewer than %(n)d", n=SMALL_CELL_MAX + 1)
+    if cell is Hidden.COMPLEMENT:
+        return _("not shown")
+    if cell is None:
+        return "–"
+    if kind == RATE:
+        return f"{cell:.0%}"
+    if kind == MEDIAN:
+        return f"{cell:.1f}"
+    return str(cell)
+
+
+def csv_rows(overview: Overview) -> list[list[str]]:
+    """The overview as CSV rows: row (month, period or therapist), table, measure, value."""
+    out = [[_("Row"), _("Table"), _("Measure"), _("Value")]]
+    for table in [*overview.tables, *([overview.therapists] if overview.therapists else [])]:
+        for row in [*table.rows, table.total]:
+            for column in table.columns:
+                value = display(row.cells[column.key], column.kind)
+                out.append([audit.csv_cell(row.label), table.title, str(column.label), value])
+    return out

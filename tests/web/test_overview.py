@@ -1,0 +1,289 @@
+"""The program overview page and its CSV: who may open them, the period, what they show
+(counts only, small ones hidden), the audit rows."""
+
+import csv
+import io
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AuditEvent, OutboxEmail, Role, User
+from familylink.services.overview.suppression import SMALL_CELL_MAX
+from tests import factories
+from tests.conftest import _empty_all_tables
+from tests.overview_world import FIRST, LAST, TODAY, Cohort, build
+from tests.unit.test_overview_suppression import possible_values
+
+PERIOD = f"/overview/?first={FIRST}&last={LAST}"
+CSV = f"/overview/overview.csv?first={FIRST}&last={LAST}"
+
+
+@pytest.fixture
+def settings_override():
+    # Settings are cached for seconds; a slow machine could refresh them between the
+    # requests the query count compares.
+    return {"NOW_OVERRIDE": TODAY, "PROGRAM_CACHE_SECONDS": 3600}
+
+
+@pytest.fixture
+def director_client(app, client, auth):
+    """`client` signed in as a program director (two-step sign-in done)."""
+    with app.app_context():
+        factories.create_user(Role.DIRECTOR, name="Dee Director", email="director@example.org")
+        db.session.commit()
+    auth.login("director@example.org")
+    return client
+
+
+def _world(app, cohorts, therapists=2, **more):
+    with app.test_request_context():
+        built = build(cohorts, therapists=therapists, **more)
+        db.session.commit()
+    return built
+
+
+def _csv(client, url=CSV) -> list[list[str]]:
+    response = client.get(url)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+
+
+def _value(rows, row, measure) -> str:
+    return next(r[3] for r in rows if r[0] == row and r[2] == measure)
+
+
+def test_the_director_sees_the_overview_without_the_per_therapist_table(director_client):
+    response = director_client.get("/overview/")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Program overview" in body and "Per therapist" not in body
+
+
+def test_the_admin_sees_the_per_therapist_table(admin_client):
+    body = admin_client.get("/overview/").get_data(as_text=True)
+    assert "Per therapist" in body
+
+
+def test_counts_per_month_and_for_the_period(app, director_client):
+    _world(app, {(0, 0): Cohort(enrolled=12, with_family=12, attended=11), (1, 1): Cohort()})
+    rows = _csv(director_client)
+    assert _value(rows, "2026-01", "Patients enrolled") == "12"
+    assert _value(rows, "2026-01", "Share with a consented family member within 14 days") == (
+        "100%"
+    )
+    assert _value(rows, "2026-01", "Attended") == "11"
+    assert _value(rows, "2026-02", "Attended") == "0"
+    assert _value(rows, "Whole period", "Attended") == "11"
+    assert _value(rows, "2026-01", "Sent") == "11"  # one reminder per session, all sent
+    assert _value(rows, "2026-01", "Share of sessions whose families got every reminder") == (
+        "100%"
+    )
+
+
+def test_a_small_count_reads_fewer_than_11_and_its_total_does_not_give_it_away(
+    app, director_client
+):
+    _world(app, {(0, 0): Cohort(attended=4), (1, 0): Cohort(attended=30)})
+    rows = _csv(director_client)
+    assert _value(rows, "2026-01", "Attended") == "fewer than 11"
+    # 34 - 30 would tell the hidden 4: so the 30 is not shown either.
+    assert _value(rows, "2026-02", "Attended") == "not shown"
+    assert _value(rows, "Whole period", "Attended") == "34"
+
+
+def test_page_and_csv_name_no_one_and_show_no_id_or_text(app, admin_client, client, auth):
+    built = _world(
+        app,
+        {
+            (0, 0): Cohort(enrolled=14, with_family=13, attended=12, no_show=11, revoked=12),
+            (1, 1): Cohort(enrolled=3, with_family=2, attended=2, late_cancelled=1),
+            (2, 0): Cohort(enrolled=25, with_family=1, attended=40),
+        },
+    )
+    with app.app_context():
+        therapist_names = {
+            name for name in built.names if name.startswith("Thera")
+        }  # the admin's per-therapist table names them, by design
+    pages = {
+        "admin page": admin_client.get(PERIOD).get_data(as_text=True),
+        "admin csv": admin_client.get(CSV).get_data(as_text=True),
+    }
+    auth.logout()
+    with app.app_context():
+        factories.create_user(Role.DIRECTOR, email="director@example.org")
+        db.session.commit()
+    auth.login("director@example.org")
+    pages["director page"] = client.get(PERIOD).get_data(as_text=True)
+    pages["director csv"] = client.get(CSV).get_data(as_text=True)
+    for where, text in pages.items():
+        shown_names = built.names - (therapist_names if where.startswith("admin") else set())
+        for secret in shown_names | built.emails | built.texts:
+            assert secret not in text, (where, secret)
+        for number in built.ids:
+            assert str(number) not in text, (where, number)
+    assert all(name in pages["admin page"] for name in therapist_names)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("first=2026-03-01&last=2026-01-01", "must not be before the first day"),
+        ("first=2026-01-01&last=2026-05-01", "must not be after today"),
+        ("first=2023-01-01&last=2026-01-01", "at most 24 months"),
+        ("first=2026-01-01", "Enter the last day"),
+        ("first=2026-02-30&last=2026-03-01", "date"),
+        ("first=tomorrow&last=2026-03-01", "date"),
+    ],
+)
+def test_a_bad_period_is_refused_with_a_message_and_nothing_is_counted(
+    app, director_client, query, message
+):
+    for url in (f"/overview/?{query}", f"/overview/overview.csv?{query}"):
+        response = director_client.get(url)
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert not {"overview.viewed", "overview.exported"} & set(actions)
+
+
+def test_each_view_and_export_is_audited(app, director_client):
+    director_client.get(PERIOD)
+    director_client.get(CSV)
+    with app.app_context():
+        events = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("overview.%")).order_by(AuditEvent.id)
+        ).all()
+    assert [(e.action, e.actor_role, e.patient_id) for e in events] == [
+        ("overview.viewed", "director", None),
+        ("overview.exported", "director", None),
+    ]
+    assert events[0].detail == {"first": str(FIRST), "last": str(LAST)}
+
+
+def test_the_charts_are_inline_svg_with_no_script_or_inline_style(app, director_client):
+    _world(app, {(0, 0): Cohort(enrolled=12, attended=20)})
+    body = director_client.get(PERIOD).get_data(as_text=True)
+    assert body.count("<svg") == 5
+    assert "<script" not in body and "<style" not in body and " style=" not in body
+    assert 'role="img" aria-label="Enrolment per month: bar chart."' in body
+
+
+COUNT_CELL = re.compile(r"<td>(\d+)</td>")
+small = st.integers(0, 14)
+cohorts = st.builds(
+    Cohort,
+    enrolled=small,
+    with_family=small,
+    attended=small,
+    no_show=small,
+    late_cancelled=st.integers(0, 3),
+    revoked=st.integers(0, 3),
+)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.dictionaries(st.tuples(st.integers(0, 2), st.integers(0, 1)), cohorts, max_size=4))
+def test_no_cell_shows_a_small_count_and_no_hidden_one_can_be_worked_out(
+    app, client, auth, program
+):
+    with app.app_context():
+        _empty_all_tables()
+        factories.create_user(Role.ADMIN, email="admin@example.org")
+        db.session.commit()
+    _world(app, program)
+    auth.login("admin@example.org")
+    page = client.get(PERIOD).get_data(as_text=True)
+    assert not [n for n in COUNT_CELL.findall(page) if 1 <= int(n) <= SMALL_CELL_MAX]
+    rows = _csv(client)[1:]
+    columns: dict[tuple[str, str], list[str]] = {}
+    totals: dict[tuple[str, str], str] = {}
+    for row, table, measure, value in rows:
+        if value.isdigit():
+            assert not 1 <= int(value) <= SMALL_CELL_MAX, (row, table, measure, value)
+        key = (table, measure)
+        if row in ("Whole period", "All therapists"):
+            totals[key] = value
+        else:
+            columns.setdefault(key, []).append(value)
+    for key, values in columns.items():
+        total = totals[key]
+        if not total.isdigit() or not all(v.isdigit() or " " in v for v in values):
+            continue  # a hidden total, or a rate / median column
+        cells = [_as_cell(v) for v in values]
+        for found in possible_values(cells, int(total)):
+            assert len(found) > 1, (key, values, total)
+
+
+def _as_cell(text):
+    from familylink.services.overview.suppression import Hidden
+
+    if text == "fewer than 11":
+        return Hidden.SMALL
+    if text == "not shown":
+        return Hidden.COMPLEMENT
+    return int(text)
+
+
+def _overview_queries(client, count_queries, url) -> int:
+    client.get(url)  # warm: the program settings
+    with count_queries() as counter:
+        response = client.get(url)
+    assert response.status_code == 200
+    return counter.count
+
+
+@pytest.mark.parametrize("url", [PERIOD, CSV])
+def test_the_overview_takes_the_same_few_queries_with_more_data(
+    app, admin_client, count_queries, url
+):
+    _world(app, {(0, 0): Cohort(enrolled=2, with_family=1, attended=2)})
+    small = _overview_queries(admin_client, count_queries, url)
+    # The aggregates, the therapist names, the session and the audit row.
+    assert small <= 16
+    every_month = Cohort(enrolled=14, with_family=12, attended=15, no_show=3, revoked=2)
+    more = {(m, t): every_month for m in range(3) for t in range(3)}
+    _world(app, more, therapists=3, ids_from=8_000_001, tag="More")
+    assert _overview_queries(admin_client, count_queries, url) == small
+
+
+def test_the_admin_invites_a_program_director(app, admin_client):
+    response = admin_client.post(
+        "/admin/directors",
+        data={"director-name": "Dana Director", "director-email": "Dana@Example.org"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        director = db.session.scalar(select(User).where(User.email == "dana@example.org"))
+        kinds = db.session.scalars(
+            select(OutboxEmail.kind).where(OutboxEmail.to_user_id == director.id)
+        ).all()
+    assert director.role == Role.DIRECTOR and director.password_hash is None
+    assert kinds == ["staff_invitation"]
+
+
+def test_a_bad_director_invitation_is_refused_beside_its_field(app, admin_client):
+    response = admin_client.post(
+        "/admin/directors", data={"director-name": "Dana", "director-email": "not-an-address"}
+    )
+    assert response.status_code == 400
+    assert "Enter" in response.get_data(as_text=True) or "valid" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.role == Role.DIRECTOR)) is None
+
+
+def test_a_director_must_set_up_two_step_sign_in_before_the_overview(app, client, auth):
+    with app.app_context():
+        factories.create_user(Role.DIRECTOR, email="director@example.org", mfa=False)
+        db.session.commit()
+    auth.login("director@example.org")
+    response = client.get("/overview/")
+    assert response.status_code == 302 and "/account/mfa" in response.location
