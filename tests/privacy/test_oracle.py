@@ -578,6 +578,17 @@ def test_the_oracle_catches_a_family_member_shown_to_another_without_the_patient
         )
 
 
+def test_the_oracle_catches_a_disclosure_left_out_of_the_audit_log(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """Pages that show a family member a patient's data but record nothing (rule 15)."""
+    from familylink.services import access
+
+    monkeypatch.setattr(access, "_viewed", lambda *args, **kwargs: None)
+    with pytest.raises(AssertionError, match="P1's unrecorded disclosure on /family/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}))
+
+
 def _sign(patient, member):
     return {
         "link": (patient, member),
