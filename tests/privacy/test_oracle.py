@@ -2,8 +2,11 @@
 every page and queued email read back after each step, each patient's data allowed only
 where the consent rules (tests/privacy/model.py, written from the design) allow it.
 
-Markers make data detectable: each patient's first name is a random word (so it shows
-wherever their name does, invitations included), and each reflection carries its own.
+Markers make data detectable: each patient's and family member's first name is a random
+word (so it shows wherever their name does, invitations included), each reflection carries
+its own, a patient's session times fall at their therapist's own minute past the hour, and
+attendance is the seat page's "<first name> attended". Each page that shows a family member
+a patient's data must also have written a disclosure row in the audit log (rule 15).
 
 `make test` runs the bounded profile; `make test-deep` (ORACLE_PROFILE=deep) many more
 examples, and the terminal summary says how many examples, steps and pages it checked.
