@@ -82,6 +82,8 @@ class Page:
     # The audit rows its request wrote: ids after the first, up to the second (read for
     # family members' pages only).
     audited: tuple[int, int] | None = None
+    # An email's (patient, scope) that the sender checks again when it sends it (rule 9).
+    held_for: tuple[str, str] | None = None
 
 
 @dataclass
@@ -347,6 +349,14 @@ class World:
             now=self.now,
         )
 
+    def next_session(self) -> datetime | None:
+        """When the next session a family has a seat in begins."""
+        return db.session.scalar(
+            select(func.min(Appointment.starts_at))
+            .join(AppointmentFamily, AppointmentFamily.appointment_id == Appointment.id)
+            .where(Appointment.starts_at > self.now, AppointmentFamily.status == SeatStatus.BOOKED)
+        )
+
     def started_seats(self) -> list[tuple[int, str]]:
         """(seat id, patient) of every booked seat whose session has started: those whose
         attendance a therapist may record."""
@@ -501,7 +511,10 @@ class World:
             viewer = self.name_of(email.to_user_id) or next(
                 (n for n in self.ids if self.address(n) == email.to_address), None
             )
-            found.append((viewer, email.to_address, Page(viewer or "", f"email #{email.id}", text)))
+            page = Page(viewer or "", f"email #{email.id}", text)
+            if email.patient_id is not None and email.required_scope:
+                page.held_for = (self.name_of(email.patient_id), str(email.required_scope))
+            found.append((viewer, email.to_address, page))
         return found
 
 
