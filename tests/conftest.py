@@ -596,3 +596,6 @@ def pytest_terminal_summary(terminalreporter):
             f"{len(seen.states)} distinct states, {seen.pages} pages and "
             f"{seen.emails} queued emails checked"
         )
+        if seen.markers:
+            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(seen.markers.items()))
+            terminalreporter.write_line(f"  markers found: {counts}")

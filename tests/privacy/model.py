@@ -30,6 +30,7 @@ class Consent:
     member: str | None = None
     closed: str | None = None  # "revoked", "expired", "superseded"
     episode: int = 1  # the patient's episode of care when it was signed
+    recipient: str | None = None  # the person the patient named on it (who they typed)
 
     def in_force(self, now: datetime) -> bool:
         """Not revoked, superseded or swept, and its end date not reached: an ended consent
@@ -58,7 +59,7 @@ class PrivacyModel:
             return None
         return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=ZoneInfo(self.zone))
 
-    def sign(self, patient, address, scopes, last_day, family_visible) -> Consent:
+    def sign(self, patient, address, scopes, last_day, family_visible, recipient=None) -> Consent:
         """A new consent supersedes the open one to the same address (records never change);
         a member already linked at that address has it at once (a renewal), and it
         supersedes that person's other consents from this patient (one in force per person).
@@ -79,6 +80,7 @@ class PrivacyModel:
             family_visible,
             member=member,
             episode=self.episodes[patient][0] if patient in self.episodes else 1,
+            recipient=recipient,
         )
         self.consents.append(consent)
         return consent
@@ -174,6 +176,29 @@ class PrivacyModel:
             return True
         consent = self.active(patient, viewer) if self.is_family(viewer) else None
         return consent is not None and (scope is None or scope in consent.scopes)
+
+    def may_see_attendance(self, viewer: str, patient: str) -> bool:
+        """Whether the patient came to a family session: under the attendance scope."""
+        return self.may_see_patient(viewer, patient, ATTENDANCE)
+
+    def may_see_member(self, viewer: str, member: str) -> bool:
+        """A family member's name: their own; the patient who named them on a consent and
+        that patient's therapist; and another family member only under an active consent
+        from a patient they are both linked to whose "may see the other family members"
+        choice is on (the patient's yes to the viewer, not to the one shown)."""
+        if viewer == member:
+            return True
+        named_by = {c.patient for c in self.consents if c.recipient == member}
+        if viewer in named_by or any(self.therapist_of.get(p) == viewer for p in named_by):
+            return True
+        if not self.is_family(viewer):
+            return False
+        return any(
+            (patient, member) in self.links
+            and (consent := self.active(patient, viewer)) is not None
+            and consent.family_visible
+            for patient in self.therapist_of
+        )
 
     def invited(self, patient: str, address: str) -> bool:
         """An invitation the patient issued with a consent still in force may name them."""

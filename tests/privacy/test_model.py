@@ -59,3 +59,28 @@ def test_a_shared_reflection_reaches_only_the_therapist_of_the_patient_it_is_abo
     assert not model.may_see_reflection("P1", "F1", "boundaries", "P1")
     model.reflections[("F1", "boundaries", "P1")] = ("Rflword", False)
     assert not model.may_see_reflection("T1", "F1", "boundaries", "P1")
+
+
+def test_attendance_needs_its_own_scope():
+    model = _model()
+    model.sign("P1", MARIA, {"scheduling"}, None, False)
+    model.accept("P1", "F1")
+    assert not model.may_see_attendance("F1", "P1")
+    model.sign("P1", MARIA, {"scheduling", "attendance"}, None, False)
+    assert model.may_see_attendance("F1", "P1") and model.may_see_attendance("T1", "P1")
+    assert not model.may_see_attendance("T2", "P1")
+
+
+def test_one_family_member_sees_another_only_with_the_patients_yes_to_the_viewer():
+    model = _model()
+    model.address_of["F2"] = "luis@example.org"
+    model.sign("P1", MARIA, {"scheduling"}, None, False, recipient="F1")
+    model.sign("P1", "luis@example.org", {"scheduling"}, None, True, recipient="F2")
+    assert model.may_see_member("P1", "F2") and model.may_see_member("T1", "F2")
+    assert not model.may_see_member("P2", "F2") and not model.may_see_member("T2", "F2")
+    assert not model.may_see_member("F2", "F1")  # Luis has the yes, but Maria is not linked
+    model.accept("P1", "F1")
+    model.accept("P1", "F2")
+    assert model.may_see_member("F2", "F1") and not model.may_see_member("F1", "F2")
+    model.end("P1", "F2", "revoked")
+    assert not model.may_see_member("F2", "F1") and model.may_see_member("F2", "F2")

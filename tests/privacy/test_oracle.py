@@ -2,8 +2,11 @@
 every page and queued email read back after each step, each patient's data allowed only
 where the consent rules (tests/privacy/model.py, written from the design) allow it.
 
-Markers make data detectable: each patient's first name is a random word (so it shows
-wherever their name does, invitations included), and each reflection carries its own.
+Markers make data detectable: each patient's and family member's first name is a random
+word (so it shows wherever their name does, invitations included), each reflection carries
+its own, a patient's session times fall at their therapist's own minute past the hour, and
+attendance is the seat page's "<first name> attended". Each page that shows a family member
+a patient's data must also have written a disclosure row in the audit log (rule 15).
 
 `make test` runs the bounded profile; `make test-deep` (ORACLE_PROFILE=deep) many more
 examples, and the terminal summary says how many examples, steps and pages it checked.
@@ -12,6 +15,8 @@ examples, and the terminal summary says how many examples, steps and pages it ch
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,8 +34,8 @@ from hypothesis.stateful import (
 
 from familylink.extensions import db
 from tests.conftest import _empty_all_tables
-from tests.privacy.model import SCOPES, PrivacyModel
-from tests.privacy.world import FAMILY, PATIENTS, World, marker
+from tests.privacy.model import SCHEDULING, SCOPES, PrivacyModel
+from tests.privacy.world import FAMILY, PATIENTS, SESSION_MINUTE, THERAPISTS, World, marker
 
 # Issue 16 point 2 (consents follow the person, not the address) has landed, so the
 # email-change rule runs. ORACLE_KNOWN_BUGS=email_change switches it off again, to compare.
@@ -68,12 +73,21 @@ class Explored:
     pages: int = 0
     emails: int = 0
     states: set = None
+    markers: Counter = None  # pages and emails that showed each kind of marker (allowed)
 
     def __post_init__(self):
         self.states = set()
+        self.markers = Counter()
 
 
 EXPLORED: dict[str, Explored] = {}
+
+# A patient's session time, as pages and emails write it ("4:07 PM", timefmt) and as calendar
+# files do ("T210700Z"): a time at their therapist's own minute past the hour.
+SESSION_TIME = {
+    patient: re.compile(rf"\b\d{{1,2}}:{minute:02d}\b|T\d\d{minute:02d}00Z")
+    for patient, minute in ((p, SESSION_MINUTE[t]) for p, t in PATIENTS.items())
+}
 
 LINKS = sorted((p, m) for m, ps in FAMILY.items() for p in ps)
 links = st.sampled_from(LINKS)
@@ -105,6 +119,8 @@ def oracle_machine(app, readings, explored: Explored):
             explored.examples += 1
             self.fingerprint: list[str] = []
             self.done: set[tuple] = set()  # which kinds of thing happened, for the state
+            # Whose inbox each address is: a member keeps their old one after a change.
+            self.holder = {self.world.address(m): m for m in FAMILY}
 
         def teardown(self):
             if os.environ.get("ORACLE_TRACE"):
@@ -155,7 +171,14 @@ def oracle_machine(app, readings, explored: Explored):
                 return
             assert refused is None, f"signing refused: {refused}"
             self.model.address_of.setdefault(member, self.world.address(member))
-            self.model.sign(patient, self.world.address(member), chosen, last_day, family_visible)
+            self.model.sign(
+                patient,
+                self.world.address(member),
+                chosen,
+                last_day,
+                family_visible,
+                recipient=member,
+            )
             self._did("sign", patient, member, tuple(sorted(chosen)), days, on_paper)
 
         def _invited(self):
@@ -212,6 +235,20 @@ def oracle_machine(app, readings, explored: Explored):
 
         # --- sessions
 
+        @precondition(lambda self: self.world.next_session() is not None)
+        @rule()
+        def a_session_takes_place(self):
+            """The clock moves to the first whole hour after the next booked session began
+            (the sweeps run), so its attendance may be recorded: the clock stays on the
+            hour, off the minutes that mark session times."""
+            began = self.world.next_session()
+            clock = app.config["NOW_OVERRIDE"]
+            clock.set(began.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+            self.model.now = clock.instant
+            self.world.sweeps()
+            self.model.sweep()
+            self._did("session held")
+
         @precondition(lambda self: self._registered())
         @rule(which=picks, pick=st.integers(0, 40))
         def book_family_session(self, which, pick):
@@ -233,6 +270,23 @@ def oracle_machine(app, readings, explored: Explored):
                     f"{member} took a seat for {patient} without an active scheduling consent"
                 )
             self._did("group", patient, member, done is not None)
+
+        @precondition(lambda self: self.world.started_seats())
+        @rule(pick=picks, value=st.sampled_from(["attended", "no_show"]), own=st.booleans())
+        def mark_attendance(self, pick, value, own):
+            """A therapist records whether the family came to a session that has started;
+            the other therapist's attempt is refused as a missing seat."""
+            seats = self.world.started_seats()
+            seat_id, patient = seats[pick % len(seats)]
+            therapist = PATIENTS[patient]
+            if not own:
+                therapist = next(t for t in THERAPISTS if t != therapist)
+            done, refused = self.world.mark_attendance(therapist, seat_id, value)
+            if own:
+                assert refused is None, refused
+            else:
+                assert done is None, f"{therapist} marked attendance on {patient}'s seat"
+            self._did("attendance", patient, value, own, done is not None)
 
         # --- readings
 
@@ -283,6 +337,7 @@ def oracle_machine(app, readings, explored: Explored):
             done, refused = self.world.change_email(member, new_address)
             if done is not None:
                 self.model.address_of[member] = new_address
+                self.holder[new_address] = member
             self._did("email", member, done is not None)
 
         # --- episodes of care
@@ -323,32 +378,93 @@ def oracle_machine(app, readings, explored: Explored):
         def every_page_and_email_shows_only_what_the_consents_allow(self):
             leaks = []
             for person in sorted(self.world.ids):
-                for page in self.world.read_pages(person):
+                pages = self.world.read_pages(person)
+                for page in pages:
                     explored.pages += 1
                     leaks += self._leaks(person, page, page.scope)
+                if self.model.is_family(person):
+                    leaks += self._unrecorded(person, pages)
             for viewer, address, page in self.world.queued_emails():
                 explored.emails += 1
+                viewer = viewer or self.holder.get(address)
                 leaks += self._leaks(viewer, page, None, address=address)
-            assert not leaks, "privacy oracle: data shown where no consent allows it:\n" + (
-                "\n".join(leaks[:20])
+            assert not leaks, (
+                "privacy oracle: data shown where no consent allows it or unrecorded ("
+                + ", ".join(sorted({leak.split(" on ")[0].split(" ", 1)[1] for leak in leaks}))
+                + "):\n"
+                + "\n".join(leaks[:20])
             )
+
+        def _shown(self, text: str) -> dict[str, set[str]]:
+            """Which patients' data a page or email shows, by kind."""
+            shown: dict[str, set[str]] = {"name": set(), "session time": set()}
+            shown["attendance"] = set()
+            for patient, word in self.world.markers.items():
+                if word in text:
+                    shown["name"].add(patient)
+                if SESSION_TIME[patient].search(text):
+                    shown["session time"].add(patient)
+                if f"{word} attended" in text or f"{word} did not attend" in text:
+                    shown["attendance"].add(patient)
+            return shown
 
         def _leaks(self, viewer, page, scope, address=None) -> list[str]:
             found = []
-            for patient, word in self.world.markers.items():
-                if word not in page.text:
-                    continue
-                allowed = viewer is not None and self.model.may_see_patient(viewer, patient, scope)
+            may = self.model.may_see_patient
+            shown = self._shown(page.text)
+            explored.markers.update(kind for kind, patients in shown.items() if patients)
+            for patient in shown["name"]:
+                allowed = viewer is not None and may(viewer, patient, scope)
                 if address is not None and self.model.invited(patient, address):
                     allowed = True
                 if not allowed:
                     found.append(f"{patient}'s name on {page.where} seen by {viewer or address}")
+            for patient in shown["session time"]:
+                # A queued email held for the scheduling scope is sent only if the
+                # recipient still has it then (rule 9): a renewal that drops the scope
+                # leaves it queued, harmless.
+                if page.held_for == (patient, SCHEDULING):
+                    continue
+                if not (viewer is not None and may(viewer, patient, SCHEDULING)):
+                    found.append(
+                        f"{patient}'s session time on {page.where} seen by {viewer or address}"
+                    )
+            for patient in shown["attendance"]:
+                if not (viewer is not None and self.model.may_see_attendance(viewer, patient)):
+                    found.append(f"{patient}'s attendance on {page.where} seen by {viewer}")
+            for member, name in self.world.names.items():
+                word = name.split()[0]
+                explored.markers["family member name"] += word in page.text
+                if word in page.text and not (
+                    viewer is not None and self.model.may_see_member(viewer, member)
+                ):
+                    found.append(
+                        f"{member}'s family member name on {page.where} seen by {viewer or address}"
+                    )
             for (member, slug, about), (word, _shared) in self.model.reflections.items():
                 if word in page.text and not (
                     viewer and self.model.may_see_reflection(viewer, member, slug, about)
                 ):
                     found.append(
                         f"{member}'s reflection on {slug} on {page.where} seen by {viewer}"
+                    )
+            return found
+
+        def _unrecorded(self, member, pages) -> list[str]:
+            """Rule 15: each page that showed a patient's data to a family member wrote a
+            disclosure row for that (member, patient) in its own request. Read from the audit
+            table, one query for all of the member's pages."""
+            first, last = pages[0].audited[0], pages[-1].audited[1]
+            rows = self.world.disclosures(member, first, last)
+            found = []
+            for page in pages:
+                after, upto = page.audited
+                recorded = {patient for row_id, patient in rows if after < row_id <= upto}
+                shown = set().union(*self._shown(page.text).values())
+                explored.markers["disclosure checked in the audit log"] += len(shown)
+                for patient in sorted(shown - recorded):
+                    found.append(
+                        f"{patient}'s unrecorded disclosure on {page.where} seen by {member}"
                     )
             return found
 
@@ -396,6 +512,143 @@ def test_the_oracle_catches_a_planted_leak(oracle_app, oracle_readings, monkeypa
     planted = settings(PROFILES["bounded"], max_examples=2, phases=[Phase.generate])
     with pytest.raises(AssertionError, match="privacy oracle"):
         run_state_machine_as_test(machine, settings=planted)
+
+
+def _run(app, readings, explored: Explored, *steps) -> None:
+    """One example of the machine, its steps chosen by hand, every page and email checked
+    after each: to show that a marker is found where it should be, and that a planted leak
+    of it fails the oracle."""
+    machine = oracle_machine(app, readings, explored)()
+    try:
+        for name, kwargs in steps:
+            getattr(machine, name)(**kwargs)
+            machine.every_page_and_email_shows_only_what_the_consents_allow()
+    finally:
+        machine.teardown()
+
+
+def _join(scopes, family_visible=False):
+    return "families_join", {"chosen": [(("P1", "F1"), set(scopes), family_visible)]}
+
+
+# Maria books a family session about the first patient, it takes place, the therapist
+# records that the family came.
+SESSION_HELD = [
+    ("book_family_session", {"which": 0, "pick": 0}),
+    ("time_passes_and_sweeps_run", {"hours": 24 * 8}),
+    ("mark_attendance", {"pick": 0, "value": "attended", "own": True}),
+]
+
+
+def test_attendance_marked_by_the_therapist_shows_only_under_its_scope(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """The seat page says whether the patient came under the attendance scope, and the
+    oracle sees it; a seat page that tells a member without that scope fails it."""
+    from familylink.services import access
+
+    explored = Explored()
+    _run(oracle_app, oracle_readings, explored, _join({"scheduling", "attendance"}), *SESSION_HELD)
+    assert explored.markers["attendance"] and explored.markers["session time"]
+
+    may_disclose = access.may_disclose
+
+    def attendance_for_anyone(family_user_id, patient_id, scope, **kwargs):
+        return scope == "attendance" or may_disclose(family_user_id, patient_id, scope, **kwargs)
+
+    monkeypatch.setattr(access, "may_disclose", attendance_for_anyone)
+    with pytest.raises(AssertionError, match="P1's attendance on /booking/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}), *SESSION_HELD)
+
+
+def test_a_booking_email_queued_before_a_renewal_drops_scheduling_waits_for_the_senders_check(
+    oracle_app, oracle_readings
+):
+    """Found by a deep run: the patient renews Maria's consent without scheduling while the
+    confirmation of the session she booked is still queued. The app leaves it queued, held
+    for the scheduling scope, which the sender checks again at send time (rule 9), so it is
+    never sent; the oracle accepts exactly that and nothing more."""
+    renewal = {**_sign("P1", "F1"), "chosen": {"progress"}, "days": 0, "on_paper": True}
+    explored = Explored()
+    _run(
+        oracle_app,
+        oracle_readings,
+        explored,
+        _join({"scheduling", "attendance"}),
+        ("book_family_session", {"which": 0, "pick": 0}),
+        ("sign_consent", renewal),
+    )
+    assert explored.markers["session time"]
+
+
+def test_the_oracle_catches_a_session_time_shown_without_the_scheduling_scope(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """Booking pages that let any consent do for the scheduling scope show the patient's
+    free times to a member whose consent does not cover scheduling."""
+    from familylink.services import access
+
+    patient_for_family = access.patient_for_family
+
+    def any_scope(family_user, patient_id, *, scope, now, disclosure):
+        return patient_for_family(
+            family_user, patient_id, scope=None, now=now, disclosure=disclosure
+        )
+
+    monkeypatch.setattr(access, "patient_for_family", any_scope)
+    with pytest.raises(AssertionError, match="P1's session time on /booking"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"progress"}))
+
+
+def test_the_oracle_catches_a_family_member_shown_to_another_without_the_patients_yes(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """A seat page listing everyone coming, whatever the viewer's consent says."""
+    from familylink.services import access
+
+    monkeypatch.setattr(
+        access, "family_shown_to", lambda member, patient, *, now: _everyone_but(member)
+    )
+    with pytest.raises(AssertionError, match="F2's family member name on /booking/new"):
+        _run(
+            oracle_app,
+            oracle_readings,
+            Explored(),
+            _join({"scheduling"}),
+            ("sign_consent", _sign("P1", "F2")),
+            ("accept_invitation", {"pick": 0}),
+        )
+
+
+def test_the_oracle_catches_a_disclosure_left_out_of_the_audit_log(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """Pages that show a family member a patient's data but record nothing (rule 15)."""
+    from familylink.services import access
+
+    monkeypatch.setattr(access, "_viewed", lambda *args, **kwargs: None)
+    with pytest.raises(AssertionError, match="P1's unrecorded disclosure on /family/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}))
+
+
+def _sign(patient, member):
+    return {
+        "link": (patient, member),
+        "chosen": {"scheduling"},
+        "days": None,
+        "family_visible": False,
+        "on_paper": False,
+    }
+
+
+def _everyone_but(member):
+    from sqlalchemy import select
+
+    from familylink.models import Role, User
+
+    return list(
+        db.session.scalars(select(User).where(User.role == Role.FAMILY, User.id != member.id))
+    )
 
 
 def _dialect(app) -> str:

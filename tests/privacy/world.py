@@ -19,10 +19,11 @@ from pathlib import Path
 
 from flask import Flask
 from flask_login.utils import _create_identifier
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import (
+    AuditEvent,
     ConsentRecord,
     EpisodeEndReason,
     LearningModule,
@@ -30,9 +31,10 @@ from familylink.models import (
     OutboxStatus,
     Role,
     Scope,
+    SeatStatus,
     User,
 )
-from familylink.models.scheduling import AppointmentFamily
+from familylink.models.scheduling import Appointment, AppointmentFamily
 from familylink.services import accounts, booking, consent, episodes, reminders, sessions
 from familylink.services.calendar import feeds
 from familylink.services.errors import DomainError, NotFound
@@ -49,7 +51,13 @@ READINGS = ("01-what-iop-is.md", "06-boundaries.md")
 THERAPISTS = ("T1", "T2")
 PATIENTS = {"P1": "T1", "P2": "T2"}
 FAMILY = {"F1": ("P1", "P2"), "F2": ("P1",), "F3": ("P2",)}
-FAMILY_NAMES = {"F1": "Maria Alvarez", "F2": "Luis Okafor", "F3": "Ana Lindqvist"}
+FAMILY_SURNAMES = {"F1": "Alvarez", "F2": "Okafor", "F3": "Lindqvist"}
+# Each therapist's sessions start at their own minute past the hour (availability windows and
+# groups start there; a 50-minute session plus the 10-minute buffer keeps every slot on it),
+# and each therapist has one patient: a rendered time ending in that minute ("4:07 PM", or
+# "T160700Z" in a calendar file) is that patient's session time. Every other instant in the
+# world (the clock, signatures, expiries) falls on the hour.
+SESSION_MINUTE = {"T1": 7, "T2": 23}
 
 
 def marker(prefix: str) -> str:
@@ -71,6 +79,11 @@ class Page:
     where: str  # a path, or "email #id"
     text: str
     scope: str | None = None  # the kind of information the page is about, when it is one
+    # The audit rows its request wrote: ids after the first, up to the second (read for
+    # family members' pages only).
+    audited: tuple[int, int] | None = None
+    # An email's (patient, scope) that the sender checks again when it sends it (rule 9).
+    held_for: tuple[str, str] | None = None
 
 
 @dataclass
@@ -79,6 +92,7 @@ class World:
     context: object = None  # the app context the world's operations run in
     ids: dict[str, int] = field(default_factory=dict)  # cast name -> user id
     markers: dict[str, str] = field(default_factory=dict)  # patient -> marker in their name
+    names: dict[str, str] = field(default_factory=dict)  # family member -> full name (a marker)
     feed_tokens: dict[str, str] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)  # therapist -> group appointment id
     modules: dict[str, tuple[int, str]] = field(default_factory=dict)  # slug -> (id, slug)
@@ -103,7 +117,10 @@ class World:
         for name in THERAPISTS:
             therapist = create_user(Role.THERAPIST, name=f"Dr {name} Oracle")
             self.ids[name] = therapist.id
-            add_weekday_hours(therapist)
+            minute = SESSION_MINUTE[name]
+            add_weekday_hours(therapist, start=time(9, minute), end=time(17, minute))
+        for member, surname in FAMILY_SURNAMES.items():
+            self.names[member] = f"{marker('Fam')} {surname}"
         for name, therapist in PATIENTS.items():
             self.markers[name] = marker("Pat")
             patient = accounts.enrol_patient(
@@ -125,7 +142,7 @@ class World:
                 actor=self.user(name),
                 session_type_id=group.id,
                 first_day=first,
-                start_time=time(18, 0) if name == "T1" else time(19, 0),
+                start_time=time(18 if name == "T1" else 19, SESSION_MINUTE[name]),
                 weeks=1,
                 capacity=2,
                 now=self.now,
@@ -170,7 +187,7 @@ class World:
 
     def sign(self, patient, member, scopes, last_day, family_visible, on_paper):
         details = consent.ConsentDetails(
-            recipient_name=FAMILY_NAMES[member],
+            recipient_name=self.names[member],
             recipient_relationship="Family",
             recipient_email=self.address(member),
             scopes=[Scope(s) for s in scopes],
@@ -206,7 +223,7 @@ class World:
         user, refused = self.attempt(
             consent.register_through_invitation,
             raw,
-            name=FAMILY_NAMES[member],
+            name=self.names[member],
             password=PASSWORD,
             timezone="America/Chicago",
             now=self.now,
@@ -332,6 +349,38 @@ class World:
             now=self.now,
         )
 
+    def next_session(self) -> datetime | None:
+        """When the next session a family has a seat in begins."""
+        return db.session.scalar(
+            select(func.min(Appointment.starts_at))
+            .join(AppointmentFamily, AppointmentFamily.appointment_id == Appointment.id)
+            .where(Appointment.starts_at > self.now, AppointmentFamily.status == SeatStatus.BOOKED)
+        )
+
+    def started_seats(self) -> list[tuple[int, str]]:
+        """(seat id, patient) of every booked seat whose session has started: those whose
+        attendance a therapist may record."""
+        rows = db.session.execute(
+            select(AppointmentFamily.id, AppointmentFamily.patient_id)
+            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+            .where(
+                Appointment.starts_at <= self.now,
+                AppointmentFamily.status == SeatStatus.BOOKED,
+            )
+            .order_by(AppointmentFamily.id)
+        ).all()
+        return [(seat_id, self.name_of(patient_id)) for seat_id, patient_id in rows]
+
+    def mark_attendance(self, therapist: str, seat_id: int, value: str):
+        """The therapist's attendance action on the calendar page."""
+        return self.attempt(
+            booking.mark_attendance,
+            actor=self.user(therapist),
+            seat_id=seat_id,
+            value=value,
+            now=self.now,
+        )
+
     def change_email(self, member: str, new_address: str):
         user = self.user(member)
         _, refused = self.attempt(
@@ -399,15 +448,20 @@ class World:
         _record, raw = sessions.start_session(self.user(person), now=self.now)
         paths = self.pages_of(person)
         token = self.feed_tokens.get(person)
+        # Only disclosures to family members are checked against the audit log.
+        audited = self.user(person).role == Role.FAMILY
         with self.requests():
-            read = self._read(client, person, raw, paths)
+            read = self._read(client, person, raw, paths, audited)
             if token:
+                before = self._last_audit_id()
                 response = self.app.test_client().get(f"/booking/feed/{token}.ics")
                 assert response.status_code < 500
-                read.append(Page(person, "feed", response.get_data(as_text=True), "scheduling"))
+                text = response.get_data(as_text=True)
+                rows = (before, self._last_audit_id())
+                read.append(Page(person, "feed", text, "scheduling", rows))
         return read
 
-    def _read(self, client, person, raw, paths) -> list[Page]:
+    def _read(self, client, person, raw, paths, audited: bool) -> list[Page]:
         with self.app.test_request_context():
             identifier = _create_identifier()  # the "strong" session protection's check
         with client.session_transaction() as cookie:
@@ -417,11 +471,34 @@ class World:
             cookie["sid"] = raw
             cookie["_permanent"] = True
         read = []
+        before = self._last_audit_id() if audited else None
         for path, scope in paths:
             response = client.get(path, follow_redirects=True)
             assert response.status_code < 500, f"{person} {path}: {response.status_code}"
-            read.append(Page(person, path, response.get_data(as_text=True), scope))
+            after = self._last_audit_id() if audited else None
+            text = response.get_data(as_text=True)
+            read.append(Page(person, path, text, scope, (before, after) if audited else None))
+            before = after
         return read
+
+    def disclosures(self, member: str, first: int, last: int) -> list[tuple[int, str]]:
+        """(audit row id, patient) of the disclosures to `member` recorded in rows after
+        `first` up to `last`: read from the audit table itself, whatever wrote them."""
+        rows = db.session.execute(
+            select(AuditEvent.id, AuditEvent.patient_id).where(
+                AuditEvent.id > first,
+                AuditEvent.id <= last,
+                AuditEvent.recipient_id == self.ids[member],
+                AuditEvent.outcome == "success",
+            )
+        ).all()
+        return [(row_id, self.name_of(patient_id)) for row_id, patient_id in rows]
+
+    def _last_audit_id(self) -> int:
+        """The newest audit row's id, read between requests (in a context of its own): the
+        rows a page wrote are those after the one before it, up to this."""
+        with self.app.app_context():
+            return db.session.scalar(select(func.max(AuditEvent.id))) or 0
 
     def queued_emails(self) -> list[tuple[str | None, str, Page]]:
         """Every email waiting to be sent: (recipient in the cast or None, address, body)."""
@@ -434,7 +511,10 @@ class World:
             viewer = self.name_of(email.to_user_id) or next(
                 (n for n in self.ids if self.address(n) == email.to_address), None
             )
-            found.append((viewer, email.to_address, Page(viewer or "", f"email #{email.id}", text)))
+            page = Page(viewer or "", f"email #{email.id}", text)
+            if email.patient_id is not None and email.required_scope:
+                page.held_for = (self.name_of(email.patient_id), str(email.required_scope))
+            found.append((viewer, email.to_address, page))
         return found
 
 
