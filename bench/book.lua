@@ -1,5 +1,5 @@
 -- wrk script: every request books a different free slot (a real booking, not a refusal).
--- bench/pages.py passes BOOK_PATH, BOOK_SLOTS (comma list), BOOK_TYPE, BOOK_CSRF and
+-- bench/pages.py passes BOOK_PATH, BOOK_SLOTS (comma list), BOOK_CSRF and
 -- BOOK_THREADS in the environment; thread i takes slots i, i+n, i+2n, … so none collide.
 local thread_count = 0
 
@@ -17,7 +17,8 @@ function init(args)
   position = thread_index + 1
   sent = 0
   path = os.getenv("BOOK_PATH")
-  fixed = "csrf_token=" .. os.getenv("BOOK_CSRF") .. "&session_type=" .. os.getenv("BOOK_TYPE")
+  -- The confirmed step of the week picker: the kind of session is in BOOK_PATH (?type=).
+  fixed = "csrf_token=" .. os.getenv("BOOK_CSRF") .. "&confirmed=1"
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 end

@@ -113,8 +113,8 @@ def race(server, world: dict, target: str) -> dict:
             path = f"/booking/new?patient={patient_id}&type={world['private_type']}"
             fields = {
                 "csrf_token": browser.csrf_token(path),
-                "session_type": world["private_type"],
                 "slot": world["slot"],
+                "confirmed": "1",
             }
         browsers.append((browser, path, fields))
     barrier = threading.Barrier(len(browsers))

@@ -391,7 +391,13 @@ def register_template_helpers(app: Flask) -> None:
     from familylink.models import Scope
     from familylink.services import attendance
     from familylink.services.program import get_program
-    from familylink.services.timefmt import format_end, format_local, format_local_date
+    from familylink.services.timefmt import (
+        TIME,
+        format_end,
+        format_local,
+        format_local_date,
+        local_time,
+    )
 
     def viewer_zone() -> str:
         if current_user and current_user.is_authenticated:
@@ -406,6 +412,11 @@ def register_template_helpers(app: Flask) -> None:
     def local_end_filter(instant, zone: str | None = None):
         """When something ends: a local midnight reads as the end of the day before."""
         return format_end(instant, zone or viewer_zone())
+
+    @app.template_filter("local_clock")
+    def local_clock_filter(instant, zone: str | None = None):
+        """Only the clock time ("9:00 AM"): the week picker names the day and zone once."""
+        return local_time(instant, zone or viewer_zone()).strftime(TIME)
 
     @app.template_filter("local_date")
     def local_date_filter(instant, zone: str | None = None):

@@ -317,10 +317,10 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
 
 def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -> None:
     """Session types, Dr. Lee's and Dr. Patel's hours, a weekly group and a few bookings."""
-    from datetime import time
+    from datetime import date, time
     from zoneinfo import ZoneInfo
 
-    from familylink.models import AvailabilityWindow, SessionType
+    from familylink.models import AvailabilityOverride, AvailabilityWindow, SessionType
     from familylink.services import booking
 
     progress("Creating session types, availability and sessions…")
@@ -349,9 +349,14 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
                     therapist_id=therapist.id, weekday=weekday, start_time=start, end_time=end
                 )
             )
-    db.session.flush()
     zone = ZoneInfo(get_program().timezone)
     today = now.astimezone(zone).date()
+    # The program closes on Christmas Day and New Year's Day: time off for every therapist,
+    # so the families' week picker shows those days without free times.
+    for therapist in (lee, patel):
+        for closed in (date(today.year, 12, 25), date(today.year + 1, 1, 1)):
+            db.session.add(AvailabilityOverride(therapist_id=therapist.id, day=closed, off=True))
+    db.session.flush()
     next_wednesday = today + timedelta(days=(2 - today.weekday()) % 7 or 7)
     groups = booking.schedule_group(
         actor=lee,

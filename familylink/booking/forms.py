@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
@@ -19,20 +20,31 @@ class PrivateBookingChoices:
         }
 
 
-class BookPrivateForm(PrivateBookingChoices, FlaskForm):
-    session_type = SelectField("Kind of session", coerce=id_choice, validate_choice=False)
-    slot = SelectField(
-        "Time",
-        validators=[InputRequired(message="Choose a time.")],
+class BookPrivateForm(FlaskForm):
+    """The family's booking: a time from the week shown (radio buttons, one group per day),
+    who else to invite and a note; then the confirmation step sends it again with
+    `confirmed` set. The kind of session comes from the page's address (`?type=`)."""
+
+    slot = StringField(_l("Time"), validators=[InputRequired(message=_l("Choose a time."))])
+    attendees = MultiCheckboxField(
+        _l("Also invite"),
+        coerce=id_choice,
         validate_choice=False,
-        description="Times are shown in your time zone.",
+        description=_l("Each person you invite gets an email with the time and a calendar file."),
     )
-    attendees = MultiCheckboxField("Also invite", coerce=id_choice, validate_choice=False)
     note = TextAreaField(
         "A note for the therapist (optional)",
         validators=[Length(max=2000, message="Use at most 2000 characters.")],
     )
     request_key = HiddenField()
+    confirmed = HiddenField()
+
+    def booking_choices(self) -> dict:
+        return {
+            "starts_at": parse_slot(self.slot.data),
+            "attendee_ids": self.attendees.data,
+            "note": self.note.data,
+        }
 
 
 class BookForFamilyForm(PrivateBookingChoices, FlaskForm):

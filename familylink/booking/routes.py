@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
-from familylink.booking.slots import slot_choices, slot_or_none
+from familylink.booking.slots import SLOT_FORMAT, parse_slot, slot_choices, slot_or_none, slot_week
 from familylink.extensions import limiter
 from familylink.models import Role, Scope, SeatStatus
 from familylink.services import access, booking, mail
@@ -17,6 +17,8 @@ from familylink.web import (
     apply_error,
     back_on_refusal,
     booking_limit,
+    form_status,
+    parse_day,
     query_id,
     request_now,
     role_required,
@@ -51,34 +53,39 @@ def new():
     now = request_now()
     patient = booking.patient_for_actor(current_user, _patient_id(), now=now, what="booking page")
     types = booking.private_session_types()
-    form = _new_form(patient, types, now)
-    chosen = next((t for t in types if t.id == form.session_type.data), types[0] if types else None)
-    # Checking a posted time needs only the slots of its own days; a page shown offers all.
-    near = slot_or_none(request.form.get("slot")) if request.method == "POST" else None
-    _offer_slots(form, patient, chosen, now, near=near)
-    if request.method == "POST" and form.validate_on_submit():
-        try:
-            seat = run(_book_private, form, patient, now)
-        except DomainError as error:
-            # The same form sent twice at once: the other request booked it; show that.
-            done = booking.booked_with_key(form.request_key.data, current_user)
-            if done is not None:
-                return redirect(url_for("booking.show", seat_id=done.id, booked=1))
-            apply_error(form, error)
-            _offer_slots(form, patient, chosen, now)
-            return _render_new(form, patient, types, 409 if isinstance(error, Conflict) else 400)
-        return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
-    if near is not None:
-        _offer_slots(form, patient, chosen, now)
-    return _render_new(form, patient, types, 400 if request.method == "POST" else 200)
+    chosen = _chosen_type(types)
+    if chosen is None:  # the first step: the kind of session, chosen once
+        page = render_template("booking/choose_type.html", patient=patient, types=types)
+        return page, 200 if request.method == "GET" else 400
+    form = _new_form(patient, now)
+    if not form.validate_on_submit():
+        return _render_week(form, patient, chosen, types, now, form_status(form))
+    try:
+        if not form.confirmed.data:
+            preview = run(_preview_private, form, patient, chosen, now)
+            return _render_confirm(form, patient, chosen, preview)
+        seat = run(_book_private, form, patient, chosen, now)
+    except DomainError as error:
+        # The same form sent twice at once: the other request booked it; show that.
+        done = booking.booked_with_key(form.request_key.data, current_user)
+        if done is not None:
+            return redirect(url_for("booking.show", seat_id=done.id, booked=1))
+        apply_error(form, error)
+        status = 409 if isinstance(error, Conflict) else 400
+        return _render_week(form, patient, chosen, types, now, status)
+    return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
 
 
-def _new_form(patient, types, now) -> BookPrivateForm:
-    form = BookPrivateForm()
-    form.session_type.choices = [(t.id, f"{t.name} ({t.duration_minutes} min)") for t in types]
+def _chosen_type(types):
+    """The kind of session: the only one, or the one named by ?type= (None: ask first)."""
+    if len(types) == 1:
+        return types[0]
     wanted = query_id("type")
-    if request.method == "GET" and wanted is not None:
-        form.session_type.data = wanted
+    return next((t for t in types if t.id == wanted), None)
+
+
+def _new_form(patient, now) -> BookPrivateForm:
+    form = BookPrivateForm()
     others = access.family_shown_to(current_user, patient, now=now)
     form.attendees.choices = [(m.id, m.name) for m in others]
     if not form.request_key.data:
@@ -86,26 +93,74 @@ def _new_form(patient, types, now) -> BookPrivateForm:
     return form
 
 
-def _book_private(form, patient, now):
+def _preview_private(form, patient, session_type, now):
+    return booking.preview_private(
+        actor=current_user,
+        patient=patient,
+        session_type=session_type,
+        starts_at=parse_slot(form.slot.data),
+        attendee_ids=form.attendees.data,
+        now=now,
+    )
+
+
+def _book_private(form, patient, session_type, now):
     return booking.book_private(
         actor=current_user,
         patient_id=patient.id,
+        session_type_id=session_type.id,
         request_key=form.request_key.data,
         now=now,
         **form.booking_choices(),
     )
 
 
-def _offer_slots(form, patient, session_type, now, near=None) -> None:
-    """The form's time choices: every free slot, or with `near` those of its days."""
-    slots = []
-    if session_type is not None:
-        slots = booking.slots_for(patient.therapist_id, session_type, now=now, near=near)
-    form.slot.choices = slot_choices(slots, current_user.timezone)
+def _shown_week(form, patient, session_type, now):
+    """The week to show and a message when the one asked for cannot be: the week of the
+    time just refused, else ?week=, else the first week with a free time."""
+    zone = current_user.timezone
+    chosen = slot_or_none(form.slot.data)
+    asked = request.args.get("week")
+    day = slot_week(chosen, zone) if chosen else parse_day(asked)
+    notice = None
+    if asked and day is None:
+        notice = _("That is not a week we can show. Here are the coming weeks.")
+    try:
+        week = booking.week_of_slots(
+            patient.therapist_id, session_type, now=now, zone=zone, week=day
+        )
+    except DomainError as error:
+        notice = error.message
+        week = booking.week_of_slots(patient.therapist_id, session_type, now=now, zone=zone)
+    return week, notice
 
 
-def _render_new(form, patient, types, status):
-    return render_template("booking/new.html", form=form, patient=patient, types=types), status
+def _render_week(form, patient, session_type, types, now, status):
+    week, notice = _shown_week(form, patient, session_type, now)
+    if notice is not None and status < 400:
+        status = 400
+    page = render_template(
+        "booking/new.html",
+        form=form,
+        patient=patient,
+        session_type=session_type,
+        types=types,
+        week=week,
+        notice=notice,
+        slot_format=SLOT_FORMAT,
+    )
+    return page, status
+
+
+def _render_confirm(form, patient, session_type, preview):
+    return render_template(
+        "booking/confirm.html",
+        form=form,
+        patient=patient,
+        session_type=session_type,
+        preview=preview,
+        week=slot_week(preview.starts_at, current_user.timezone),
+    )
 
 
 @bp.route("/groups")

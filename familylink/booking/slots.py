@@ -1,6 +1,7 @@
 """Times as the booking forms carry them: a UTC instant in a fixed text form."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from familylink.services.errors import DomainError
 from familylink.services.timefmt import format_local
@@ -27,3 +28,8 @@ def slot_or_none(value: str | None) -> datetime | None:
         return None
     # Near year 1 or 9999 a slot shifted into a time zone or by its length would overflow.
     return slot if in_date_range(slot.date()) else None
+
+
+def slot_week(slot: datetime, zone: str) -> date:
+    """The local day (in `zone`) of a slot: the week picker's ?week= that shows it."""
+    return slot.astimezone(ZoneInfo(zone)).date()

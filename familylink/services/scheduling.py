@@ -95,6 +95,7 @@ def free_slots(
     now: datetime,
     zone: str,
     near: datetime | None = None,
+    days: tuple[date, date] | None = None,
 ) -> list[datetime]:
     """Start instants (UTC, sorted, unique) of free slots of `duration`.
 
@@ -104,7 +105,8 @@ def free_slots(
 
     With `near`, only the slots of the local days around that instant: enough to tell
     whether it is a free slot, at a cost that does not grow with the horizon (each day's
-    slots depend on that day's windows alone).
+    slots depend on that day's windows alone). With `days` (first, last), only the slots of
+    those local days of `zone`: one week of a picker costs a week, whatever the horizon.
     """
     if duration <= timedelta(0):
         return []
@@ -125,6 +127,8 @@ def free_slots(
         near_day = near.astimezone(tz).date()
         first_day = max(first_day, near_day - timedelta(days=1))
         last_day = min(last_day, near_day + timedelta(days=1))
+    if days is not None:
+        first_day, last_day = max(first_day, days[0]), min(last_day, days[1])
     day = first_day
     while day <= last_day:
         for start, end in _day_intervals(day, windows, overrides, zone):

@@ -56,7 +56,9 @@ def bad_sign_in(page: Page) -> None:
 
 
 def open_booking(page: Page) -> None:
+    """The week picker: the demo has two kinds of private session, so the first step asks."""
     page.get_by_role("link", name="book a family session").first.click()
+    page.get_by_role("link", name="Family session", exact=True).click()
 
 
 def open_first_module(page: Page) -> None:

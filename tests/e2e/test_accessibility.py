@@ -154,6 +154,7 @@ def _family_with_a_consent() -> tuple[str, list[str]]:
         f"/family/patients/{patient}",
         "/booking/",
         f"/booking/new?patient={patient}",
+        f"/booking/new?patient={patient}&week=not-a-week",  # the week picker's message
         f"/booking/groups?patient={patient}",
         f"/booking/{seat.id}",
         "/booking/feed",

@@ -89,10 +89,14 @@ def _book_a_private_session(page: Page) -> str:
     page.get_by_role("link", name="book a family session").click()
     heading(page, "Book a family session for Jordan")
     assert_accessible(page)
-    slot = page.get_by_label("Time")
-    chosen = slot.locator("option").nth(1)
-    label = chosen.inner_text()
-    slot.select_option(chosen.get_attribute("value"))
+    page.get_by_role("group", name="Thursday, November 19").get_by_label(
+        "10:00 AM", exact=True
+    ).check()
+    page.get_by_role("button", name="Continue").click()
+    heading(page, "Check your booking")
+    assert_accessible(page)
+    label = "Thursday, November 19, 2026, 10:00 AM EST"
+    expect(page.get_by_text(label)).to_be_visible()
     page.get_by_role("button", name="Book this time").click()
     heading(page, "You're booked")
     assert_accessible(page)

@@ -222,3 +222,14 @@ def test_checking_one_instant_near_itself_agrees_with_the_full_list(s):
         nearby = free_slots(**s, near=instant)
         assert set(nearby) <= offered
         assert (instant in nearby) == (instant in offered)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), st.integers(0, 9), st.integers(0, 3))
+def test_the_slots_of_some_days_are_the_full_lists_slots_on_those_days(s, first, length):
+    """The week picker computes only the days it shows (`days`); those must be exactly the
+    whole horizon's slots that fall on those local days."""
+    start = s["now"].astimezone(TZ).date() + timedelta(days=first - 1)
+    last = start + timedelta(days=length)
+    expected = [x for x in free_slots(**s) if start <= x.astimezone(TZ).date() <= last]
+    assert free_slots(**s, days=(start, last)) == expected

@@ -38,7 +38,8 @@ def clinic(app):
 
 
 def slot_values(page: str) -> list[str]:
-    return re.findall(r'<option value="(\d{4}-\d\d-\d\dT\d\d:\d\dZ)"', page)
+    """The times offered: the week picker's radio buttons, or a move form's options."""
+    return re.findall(r'(?:<option|type="radio" name="slot" id="[^"]*") value="([^"]+Z)"', page)
 
 
 def count_appointments(app):
@@ -54,14 +55,15 @@ def outbox(app, kind):
 def book_first(client, clinic, key="key-1", index=0):
     page = client.get(f"/booking/new?patient={clinic['patient']}").get_data(as_text=True)
     slot = slot_values(page)[index]
-    data = {"session_type": clinic["private"], "slot": slot, "request_key": key, "note": "hi"}
+    data = {"slot": slot, "request_key": key, "note": "hi", "confirmed": "1"}
     return client.post(f"/booking/new?patient={clinic['patient']}", data=data), slot
 
 
 def test_family_member_books_and_sees_the_confirmation(app, client, auth, clinic):
     auth.login(clinic["family"])
     page = client.get(f"/booking/new?patient={clinic['patient']}").get_data(as_text=True)
-    assert "Thursday, November 19, 2026, 9:00 AM EST" in page
+    assert "<legend>Thursday, November 19</legend>" in page
+    assert '<label for="slot-2026-11-19T1400Z">9:00 AM</label>' in page
     response, _ = book_first(client, clinic)
     assert response.status_code == 302
     confirmation = client.get(response.headers["Location"]).get_data(as_text=True)
@@ -81,18 +83,21 @@ def test_the_familys_note_reaches_the_booking(app, client, auth, clinic):
 def test_a_double_submitted_form_books_once(app, client, auth, clinic):
     auth.login(clinic["family"])
     first, slot = book_first(client, clinic, key="same")
-    data = {"session_type": clinic["private"], "slot": slot, "request_key": "same"}
+    data = {"slot": slot, "request_key": "same", "confirmed": "1"}
     second = client.post(f"/booking/new?patient={clinic['patient']}", data=data)
     assert second.headers["Location"] == first.headers["Location"]
     assert count_appointments(app) == 1
 
 
-@pytest.mark.parametrize("slot", ["2026-11-18T08:00Z", "2026-11-20T03:00Z", "garbage"])
+@pytest.mark.parametrize("confirmed", ["", "1"])
+@pytest.mark.parametrize(
+    "slot", ["2026-11-18T08:00Z", "2026-11-20T03:00Z", "garbage", "9999-12-31T23:59Z", ""]
+)
 def test_a_bad_slot_is_refused_beside_the_field_and_nothing_changes(
-    app, client, auth, clinic, slot
+    app, client, auth, clinic, slot, confirmed
 ):
     auth.login(clinic["family"])
-    data = {"session_type": clinic["private"], "slot": slot, "request_key": "k"}
+    data = {"slot": slot, "request_key": "k", "confirmed": confirmed}
     response = client.post(f"/booking/new?patient={clinic['patient']}", data=data)
     assert response.status_code == 400
     page = response.get_data(as_text=True)
@@ -100,18 +105,30 @@ def test_a_bad_slot_is_refused_beside_the_field_and_nothing_changes(
     assert count_appointments(app) == 0
 
 
-def test_a_refused_booking_shows_every_free_time_again(app, client, auth, clinic):
-    # A POST checks the chosen time against its own days only; the page shown after a
-    # refusal must still offer the whole horizon.
+def test_a_time_taken_meanwhile_returns_to_its_week_with_the_message(app, client, auth, clinic):
+    # Maria saw the week and chose a time; someone booked it before she confirmed.
     auth.login(clinic["family"])
     url = f"/booking/new?patient={clinic['patient']}"
     offered = slot_values(client.get(url).get_data(as_text=True))
     _, taken = book_first(client, clinic, key="first")
-    data = {"session_type": clinic["private"], "slot": taken, "request_key": "second"}
+    data = {"slot": taken, "request_key": "second", "confirmed": "1"}
     response = client.post(url, data=data)
     assert response.status_code == 409
-    assert slot_values(response.get_data(as_text=True)) == [s for s in offered if s != taken]
+    page = response.get_data(as_text=True)
+    assert "someone else just booked that time" in page
+    assert "Week of Monday, November 16, 2026" in page
+    assert slot_values(page) == [s for s in offered if s != taken]
     assert count_appointments(app) == 1
+
+
+def test_a_time_taken_before_the_confirmation_step_returns_to_the_week(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    _, taken = book_first(client, clinic, key="first")
+    response = client.post(
+        f"/booking/new?patient={clinic['patient']}", data={"slot": taken, "request_key": "k2"}
+    )
+    assert response.status_code == 409
+    assert "someone else just booked that time" in response.get_data(as_text=True)
 
 
 def test_a_foreign_patient_id_answers_404(app, client, auth, clinic):
@@ -123,7 +140,7 @@ def test_a_foreign_patient_id_answers_404(app, client, auth, clinic):
     assert client.get(f"/booking/new?patient={other_id}").status_code == 404
     response = client.post(
         f"/booking/new?patient={other_id}",
-        data={"session_type": clinic["private"], "slot": "2026-11-19T14:00Z"},
+        data={"slot": "2026-11-19T14:00Z", "confirmed": "1"},
     )
     assert response.status_code == 404
     assert count_appointments(app) == 0
@@ -263,17 +280,19 @@ def test_los_angeles_family_booking_a_new_york_clinic_across_spring_forward(app,
     app.config["NOW_OVERRIDE"] = BEFORE_SPRING_FORWARD
     with app.app_context():
         made = create_clinic(family_zone="America/Los_Angeles")
-        patient_id, private_id, email = made.patient.id, made.private.id, made.family.email
+        patient_id, email = made.patient.id, made.family.email
         db.session.commit()
     auth.login(email)
     page = client.get(f"/booking/new?patient={patient_id}").get_data(as_text=True)
     # 9 AM in New York is 6 AM in Los Angeles, on both sides of the change.
-    assert "Saturday, March 7, 2026, 6:00 AM PST" in page
-    assert "Monday, March 9, 2026, 6:00 AM PDT" in page
-    assert '<option value="2026-03-09T13:00Z">' in page
+    assert '<label for="slot-2026-03-07T1400Z">6:00 AM</label>' in page
+    next_week = client.get(f"/booking/new?patient={patient_id}&week=2026-03-09")
+    assert '<label for="slot-2026-03-09T1300Z">6:00 AM</label>' in next_week.get_data(as_text=True)
+    check = client.post(f"/booking/new?patient={patient_id}", data={"slot": "2026-03-09T13:00Z"})
+    assert "Monday, March 9, 2026, 6:00 AM PDT" in check.get_data(as_text=True)
     response = client.post(
         f"/booking/new?patient={patient_id}",
-        data={"session_type": private_id, "slot": "2026-03-09T13:00Z", "request_key": "la"},
+        data={"slot": "2026-03-09T13:00Z", "request_key": "la", "confirmed": "1"},
     )
     confirmation = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Monday, March 9, 2026, 6:00 AM PDT" in confirmation
@@ -298,14 +317,18 @@ def test_los_angeles_family_around_fall_back(app, client, auth, slot, shown):
     app.config["NOW_OVERRIDE"] = BEFORE_FALL_BACK
     with app.app_context():
         made = create_clinic(family_zone="America/Los_Angeles")
-        patient_id, private_id, email = made.patient.id, made.private.id, made.family.email
+        patient_id, email = made.patient.id, made.family.email
         db.session.commit()
     auth.login(email)
-    page = client.get(f"/booking/new?patient={patient_id}").get_data(as_text=True)
-    assert f'<option value="{slot}">{shown}</option>' in page
+    week = client.get(f"/booking/new?patient={patient_id}&week={slot[:10]}")
+    assert f'value="{slot}"> <label for="slot-{slot.replace(":", "")}">6:00 AM</label>' in (
+        week.get_data(as_text=True)
+    )
+    check = client.post(f"/booking/new?patient={patient_id}", data={"slot": slot})
+    assert shown in check.get_data(as_text=True)
     response = client.post(
         f"/booking/new?patient={patient_id}",
-        data={"session_type": private_id, "slot": slot, "request_key": "fb"},
+        data={"slot": slot, "request_key": "fb", "confirmed": "1"},
     )
     assert shown in client.get(response.headers["Location"]).get_data(as_text=True)
     (mail,) = outbox(app, "booking_confirmed")

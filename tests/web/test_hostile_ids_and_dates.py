@@ -36,7 +36,7 @@ IDS = [*HUGE_IDS, "0", "-1"]
 DATES = ["9999-12-31", "0001-01-01", "10000-01-01", "9999-12-31T23:59Z", "0001-01-01T00:00Z"]
 VALUES = [*IDS, *DATES]
 # Read from the query string by some page, whether or not a form shows them.
-QUERY_NAMES = ["patient", "type", "renew", "date", "day", "start", "end"]
+QUERY_NAMES = ["patient", "type", "week", "renew", "date", "day", "start", "end"]
 # Id and date fields of forms, tried on every POST even when no page shows the form.
 FORM_NAMES = [
     "session_type",

@@ -3,7 +3,8 @@
 Modules: `slots` (free time and the write lock), `catalog` (session types, availability),
 `seats` (booking, reschedule, cancel, attendance; how double booking is prevented),
 `groups` (scheduling groups, the waitlist and its offers, seats released when access ends),
-`listings` (what families, patients and therapists see), `notices` (the emails about an
+`listings` (what families, patients and therapists see), `picker` (the family's week of
+free times and the confirmation step before booking), `notices` (the emails about an
 appointment). Callers outside the services use this package's names; modules inside the
 services import the leaf module they need, so nothing here can import back into them.
 """
@@ -42,6 +43,12 @@ from familylink.services.booking.listings import (
     therapist_changes,
     upcoming_for_family,
 )
+from familylink.services.booking.picker import (
+    Preview,
+    Week,
+    preview_private,
+    week_of_slots,
+)
 from familylink.services.booking.seats import (
     FULL,
     book_group_seat,
@@ -71,6 +78,7 @@ __all__ = [
     "LONGEST_SESSION_MINUTES",
     "TAKEN",
     "FamilyMember",
+    "Preview",
     "SeatPeople",
     "add_override",
     "add_session_type",
@@ -95,6 +103,7 @@ __all__ = [
     "open_groups",
     "patient_appointments",
     "patient_for_actor",
+    "preview_private",
     "private_session_types",
     "remove_availability",
     "remove_from_future",
@@ -111,5 +120,7 @@ __all__ = [
     "therapist_changes",
     "upcoming_for_family",
     "waitlist_places",
+    "Week",
+    "week_of_slots",
     "update_session_type",
 ]

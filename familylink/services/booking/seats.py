@@ -74,7 +74,9 @@ def booked_with_key(request_key: str | None, actor: User) -> AppointmentFamily |
     return done if done is not None and done.booked_by_id == actor.id else None
 
 
-def _attendees(actor: User, patient: User, extra_ids, *, now: datetime) -> list[User]:
+def invited_people(actor: User, patient: User, extra_ids, *, now: datetime) -> list[User]:
+    """Who a booking by `actor` invites (a family member first, themself); ValidationError
+    for anyone `actor` may not invite, or for nobody at all."""
     if actor.role == Role.FAMILY:
         invitable = access.family_shown_to(actor, patient, now=now)
     else:
@@ -90,6 +92,20 @@ def _attendees(actor: User, patient: User, extra_ids, *, now: datetime) -> list[
     if not people:
         raise ValidationError("Choose at least one family member to invite.", field="attendees")
     return people
+
+
+def check_slot(therapist_id: int, session_type, starts_at: datetime, *, now: datetime) -> None:
+    """Refuse a start that is not one of the therapist's free slots: ValidationError (past,
+    or never offered), Conflict(TAKEN) when a booking now covers it."""
+    if starts_at in slots.slots_for(therapist_id, session_type, now=now, near=starts_at):
+        return
+    if starts_at <= now:
+        raise ValidationError("That time has passed. Choose another.", field="slot")
+    if slots.taken(therapist_id, starts_at, session_type):
+        raise Conflict(TAKEN, field="slot")
+    raise ValidationError(
+        "That time is not available. Choose one of the times shown.", field="slot"
+    )
 
 
 # --- Booking -------------------------------------------------------------------------------
@@ -134,21 +150,14 @@ def book_private(
     if patient.therapist_id is None:
         raise ValidationError("There is no therapist to book with yet.")
     session_type = catalog.bookable_type(session_type_id, group=False)
-    people = _attendees(actor, patient, attendee_ids, now=now)
+    people = invited_people(actor, patient, attendee_ids, now=now)
     slots.lock_therapist(patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's booking here.
     done = booked_with_key(request_key, actor)
     if done is not None:
         return done
     therapist_id = patient.therapist_id
-    if starts_at not in slots.slots_for(therapist_id, session_type, now=now, near=starts_at):
-        if starts_at <= now:
-            raise ValidationError("That time has passed. Choose another.", field="slot")
-        if slots.taken(therapist_id, starts_at, session_type):
-            raise Conflict(TAKEN, field="slot")
-        raise ValidationError(
-            "That time is not available. Choose one of the times shown.", field="slot"
-        )
+    check_slot(therapist_id, session_type, starts_at, now=now)
     appointment = Appointment(
         uid=f"{uuid.uuid4()}@familylink",
         therapist_id=therapist_id,
@@ -188,7 +197,7 @@ def book_group_seat(
     if done is not None:
         return done
     patient = patient_for_actor(actor, patient_id, now=now, what="group booking")
-    people = _attendees(actor, patient, attendee_ids, now=now)
+    people = invited_people(actor, patient, attendee_ids, now=now)
     slots.serialize_booking()
     done = booked_with_key(request_key, actor)
     if done is not None:

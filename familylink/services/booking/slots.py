@@ -3,7 +3,8 @@ keeps two bookings from both seeing the same free time (see `seats` for how)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -131,20 +132,36 @@ def slots_for(
     near: datetime | None = None,
 ) -> list[datetime]:
     """The therapist's free slots for that session type (with `near`: only around it)."""
+    return slot_finder(therapist_id, session_type, now=now, exclude_id=exclude_id)(near=near)
+
+
+def slot_finder(
+    therapist_id: int, session_type: SessionType, *, now: datetime, exclude_id: int | None = None
+) -> Callable[..., list[datetime]]:
+    """Reads the therapist's availability and bookings once (three queries) and returns
+    `find(near=None, days=None)`: the free slots of the whole horizon, of the days around
+    `near`, or of the program's local days `days` (first, last). A page that looks for the
+    first week with a free time asks week after week without asking the database again."""
     program = get_program()
     windows, overrides = _availability(therapist_id)
-    return free_slots(
-        windows,
-        overrides,
-        busy(therapist_id, since=now, exclude_id=exclude_id),
-        duration=timedelta(minutes=session_type.duration_minutes),
-        buffer=buffer(),
-        min_notice=timedelta(hours=program.minimum_notice_hours),
-        horizon=timedelta(days=program.booking_horizon_days),
-        now=now,
-        zone=program.timezone,
-        near=near,
-    )
+    booked = busy(therapist_id, since=now, exclude_id=exclude_id)
+
+    def find(*, near: datetime | None = None, days: tuple[date, date] | None = None):
+        return free_slots(
+            windows,
+            overrides,
+            booked,
+            duration=timedelta(minutes=session_type.duration_minutes),
+            buffer=buffer(),
+            min_notice=timedelta(hours=program.minimum_notice_hours),
+            horizon=timedelta(days=program.booking_horizon_days),
+            now=now,
+            zone=program.timezone,
+            near=near,
+            days=days,
+        )
+
+    return find
 
 
 def taken(therapist_id: int, starts_at: datetime, session_type: SessionType) -> bool:

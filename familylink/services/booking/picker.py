@@ -1,0 +1,164 @@
+"""The family's booking page as a week picker: one week of free times at a time, in the
+family member's own time zone, and the confirmation step before a private booking.
+
+A week runs Monday to Sunday in the viewer's zone. Only one week's slots are computed (the
+availability and bookings are read once, see `slots.slot_finder`), so the page costs a week
+whatever the booking horizon. Which weeks may be asked for: from the week of now to the
+week of now + the booking horizon; anything else is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from familylink.models import AppointmentFamily, SeatStatus, SessionType, User
+from familylink.services.booking import listings, seats, slots
+from familylink.services.errors import ValidationError
+from familylink.services.program import get_program
+
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    slots: list[datetime]
+
+
+@dataclass(frozen=True)
+class Week:
+    """Monday `start` (in the viewer's zone), its bookable days with their free times,
+    and the Mondays of the weeks before and after it that may be shown (None at the ends)."""
+
+    start: date
+    days: list[Day]
+    previous: date | None
+    next: date | None
+
+    @property
+    def has_slots(self) -> bool:
+        return any(d.slots for d in self.days)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the confirmation step says: the time, who is invited besides the person booking
+    (each gets an email), and the person's other sessions that same local day."""
+
+    starts_at: datetime
+    session_type: SessionType
+    others_invited: list[User]
+    same_day: list[AppointmentFamily] = field(default_factory=list)
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def bookable_days(*, now: datetime, zone: str) -> tuple[date, date]:
+    """The first and last local days (in `zone`) that can hold a free time."""
+    tz = ZoneInfo(zone)
+    horizon = timedelta(days=get_program().booking_horizon_days)
+    return now.astimezone(tz).date(), (now + horizon).astimezone(tz).date()
+
+
+def week_of_slots(
+    therapist_id: int,
+    session_type: SessionType,
+    *,
+    now: datetime,
+    zone: str,
+    week: date | None = None,
+) -> Week:
+    """The week holding `week` (any day of it), or with None the first week with a free
+    time (the first bookable week when none has one).
+
+    Raises ValidationError (field "week") when `week` lies before this week or after the
+    booking horizon.
+    """
+    first_day, last_day = bookable_days(now=now, zone=zone)
+    first, last = monday_of(first_day), monday_of(last_day)
+    find = slots.slot_finder(therapist_id, session_type, now=now)
+    if week is not None:
+        wanted = monday_of(week)
+        if wanted < first:
+            raise ValidationError("That week has passed. Here are the coming weeks.", "week")
+        if wanted > last:
+            raise ValidationError(
+                f"Times can be booked up to {get_program().booking_horizon_days} days ahead. "
+                "Here are the weeks you can book.",
+                "week",
+            )
+        return _week(find, wanted, first, last, first_day, last_day, zone)
+    monday = first
+    while monday <= last:
+        shown = _week(find, monday, first, last, first_day, last_day, zone)
+        if shown.has_slots:
+            return shown
+        monday += WEEK
+    return _week(find, first, first, last, first_day, last_day, zone)
+
+
+def _week(find, monday, first, last, first_day, last_day, zone) -> Week:
+    """One week's free times, grouped by the viewer's local day (days outside the bookable
+    range left out)."""
+    tz = ZoneInfo(zone)
+    program_tz = ZoneInfo(get_program().timezone)
+    # The program's local days covering the viewer's week (zones may be a day apart).
+    start = datetime.combine(monday, time(0), tzinfo=tz)
+    end = datetime.combine(monday + WEEK, time(0), tzinfo=tz)
+    span = (start.astimezone(program_tz).date(), end.astimezone(program_tz).date())
+    by_day: dict[date, list[datetime]] = {}
+    for slot in find(days=span):
+        by_day.setdefault(slot.astimezone(tz).date(), []).append(slot)
+    days = [
+        Day(day, by_day.get(day, []))
+        for day in (monday + timedelta(days=n) for n in range(7))
+        if first_day <= day <= last_day
+    ]
+    return Week(
+        start=monday,
+        days=days,
+        previous=monday - WEEK if monday > first else None,
+        next=monday + WEEK if monday < last else None,
+    )
+
+
+def preview_private(
+    *,
+    actor: User,
+    patient: User,
+    session_type: SessionType,
+    starts_at: datetime,
+    attendee_ids=(),
+    now: datetime,
+) -> Preview:
+    """The confirmation step of a private booking: checks what `book_private` will check
+    (the time is free, the people may be invited) without writing anything.
+
+    Raises ValidationError (no therapist, time not offered, attendees), Conflict (the time
+    was booked meanwhile).
+    """
+    if patient.therapist_id is None:
+        raise ValidationError("There is no therapist to book with yet.")
+    people = seats.invited_people(actor, patient, attendee_ids, now=now)
+    seats.check_slot(patient.therapist_id, session_type, starts_at, now=now)
+    return Preview(
+        starts_at=starts_at,
+        session_type=session_type,
+        others_invited=[p for p in people if p.id != actor.id],
+        same_day=same_day_sessions(actor, starts_at, now=now),
+    )
+
+
+def same_day_sessions(actor: User, starts_at: datetime, *, now: datetime):
+    """`actor`'s upcoming sessions on the local day (in their zone) of `starts_at`."""
+    tz = ZoneInfo(actor.timezone)
+    day = starts_at.astimezone(tz).date()
+    return [
+        s
+        for s in listings.upcoming_for_family(actor, now=now)
+        if s.status == SeatStatus.BOOKED and s.appointment.starts_at.astimezone(tz).date() == day
+    ]
