@@ -7,7 +7,7 @@ from familylink.auth import guard
 from familylink.extensions import limiter
 from familylink.family.forms import AcceptForm, InvitationRegisterForm
 from familylink.models import Role
-from familylink.services import consent
+from familylink.services import consent, progress_updates
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
 from familylink.services.program import get_program
 from familylink.web import apply_error, form_limit, form_status, request_now, role_required, run
@@ -27,13 +27,16 @@ def home():
 @bp.route("/patients/<int:patient_id>")
 @role_required(Role.FAMILY)
 def patient(patient_id: int):
+    now = request_now()
     person, record = consent.patient_for_family(
-        current_user, patient_id, scope=None, now=request_now(), disclosure="patient page"
+        current_user, patient_id, scope=None, now=now, disclosure="patient page"
     )
     return render_template(
         "family/patient.html",
         person=person,
         consent=record,
+        # Read through the gate at this moment: an ended consent hides them at once.
+        updates=progress_updates.released_to(current_user, patient_id, now=now),
         redisclosure_notice=consent.REDISCLOSURE_NOTICE,
     )
 

@@ -27,6 +27,12 @@ from familylink.models.learning import (
     VersionSource,
 )
 from familylink.models.mail import OutboxEmail, OutboxStatus
+from familylink.models.progress import (
+    ProgressUpdate,
+    ProgressUpdateRecipient,
+    ProgressUpdateVersion,
+    UpdateStatus,
+)
 from familylink.models.scheduling import (
     Appointment,
     AppointmentAttendee,
@@ -57,6 +63,10 @@ __all__ = [
     "Scope",
     "OutboxEmail",
     "OutboxStatus",
+    "ProgressUpdate",
+    "ProgressUpdateRecipient",
+    "ProgressUpdateVersion",
+    "UpdateStatus",
     "Program",
     "Role",
     "TokenPurpose",
