@@ -46,3 +46,15 @@ def test_the_demo_has_a_discharged_patient_whose_episode_consent_ended(app_ctx, 
     assert record.closure.reason == "expired"
     assert record.closure.closed_at == episode.ended_on + timedelta(days=3)
     assert not consent.may_disclose(robin.id, morgan.id, None, now=now)
+
+
+def test_the_demo_has_an_approved_update_ada_reads_and_one_waiting_for_sam(app_ctx, now):
+    from familylink.services import progress_updates
+
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    by_email = {u.email: u for u in db.session.scalars(select(User))}
+    ada, sam = by_email["ada@example.org"], by_email["sam@example.org"]
+    shown = progress_updates.released_to(ada, sam.id, now=now)
+    assert len(shown) == 1 and "relaxed meal" in shown[0][1]
+    statuses = [u.status for u in progress_updates.updates_of(sam.id)]
+    assert statuses == ["awaiting_patient", "released"]
