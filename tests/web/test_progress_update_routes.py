@@ -217,3 +217,51 @@ def test_a_change_request_without_a_note_is_refused_with_a_message(app, client, 
     assert response.status_code == 303
     page = client.get("/patient/updates").get_data(as_text=True)
     assert "Say what you would like changed." in page
+
+
+def _released_updates(app, world, count: int) -> None:
+    """`count` more updates about Jordan, each approved and released to Maria."""
+    from familylink.services import progress_updates
+
+    with app.app_context():
+        jordan = db.session.get(User, world["jordan"])
+        lee = db.session.get(User, jordan.therapist_id)
+        for _ in range(count):
+            update = progress_updates.draft_update(
+                lee, jordan.id, text=DRAFT, family_user_id=None, now=NOON
+            )
+            progress_updates.decide(
+                jordan,
+                update.id,
+                version_id=update.current.id,
+                decision="approve",
+                note=None,
+                now=NOON,
+            )
+        db.session.commit()
+
+
+def _queries(client, count_queries, path: str) -> int:
+    client.get(path)  # warm: the first request may load settings
+    with count_queries() as counter:
+        assert client.get(path).status_code == 200
+    return counter.count
+
+
+@pytest.mark.parametrize(
+    "email, path",
+    [
+        ("maria@example.org", "/family/patients/{jordan}"),
+        ("jordan@example.org", "/patient/updates"),
+        ("lee@example.org", "/therapist/patients/{jordan}/updates"),
+    ],
+)
+def test_update_pages_do_not_grow_with_updates(
+    app, client, auth, world, count_queries, email, path
+):
+    path = path.format(**world)
+    _released_updates(app, world, 1)
+    auth.login(email)
+    few = _queries(client, count_queries, path)
+    _released_updates(app, world, 20)
+    assert _queries(client, count_queries, path) == few
