@@ -131,6 +131,7 @@ def seed(*, password: str, now: datetime, progress: Callable[[str], None] = prin
     seed_program_attendance(lee, jordan, now=now, progress=progress)
     seed_scheduling(now=now, progress=progress)
     seed_learning(now=now, progress=progress)
+    seed_progress_updates(lee, sam, ada=family[2], now=now, progress=progress)
     people = [admin, director, lee, patel, jordan, sam, casey, riley, morgan, *family, robin]
     return [(p.role, p.name, p.email) for p in people]
 
@@ -159,6 +160,45 @@ def seed_learning(*, now: datetime, progress: Callable[[str], None] = print) -> 
     therapist = db.session.get(User, jordan.therapist_id)
     learning.apply_sequence(
         therapist=therapist, patient_id=jordan.id, family_user_id=maria.id, now=now
+    )
+
+
+def seed_progress_updates(lee, sam, *, ada, now, progress) -> None:
+    """Ada (her consent includes general progress) reads one update Sam approved; a second
+    one waits for Sam to read it, so both sides of the feature show."""
+    from familylink.services import progress_updates
+
+    progress("Writing progress updates…")
+    approved = progress_updates.draft_update(
+        lee,
+        sam.id,
+        text=(
+            "What we worked on: noticing stress early and asking for a break.\n\n"
+            "How the family can help this week: plan one relaxed meal together, "
+            "with phones away.\n\n"
+            "What is next: practising how to say no to plans that feel like too much."
+        ),
+        family_user_id=ada.id,
+        now=now - timedelta(days=2),
+    )
+    progress_updates.decide(
+        sam,
+        approved.id,
+        version_id=approved.current.id,
+        decision=progress_updates.Decision.APPROVE,
+        note=None,
+        now=now - timedelta(days=2) + timedelta(hours=3),
+    )
+    progress_updates.draft_update(
+        lee,
+        sam.id,
+        text=(
+            "What we worked on: keeping a simple daily routine.\n\n"
+            "How the family can help this week: a short check-in call midweek.\n\n"
+            "What is next: setting one small goal for the weekend."
+        ),
+        family_user_id=None,
+        now=now - timedelta(hours=5),
     )
 
 

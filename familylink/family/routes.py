@@ -7,7 +7,7 @@ from familylink.auth import guard
 from familylink.extensions import limiter
 from familylink.family.forms import AcceptForm, InvitationRegisterForm
 from familylink.models import Role
-from familylink.services import attendance, consent
+from familylink.services import attendance, consent, progress_updates
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
 from familylink.services.program import get_program, local_day
 from familylink.web import apply_error, form_limit, form_status, request_now, role_required, run
@@ -35,6 +35,8 @@ def patient(patient_id: int):
         "family/patient.html",
         person=person,
         consent=record,
+        # Read through the gate at this moment: an ended consent hides them at once.
+        updates=progress_updates.released_to(current_user, patient_id, now=now),
         redisclosure_notice=consent.REDISCLOSURE_NOTICE,
         # None without the attendance scope: the page then says nothing about attendance.
         weeks=attendance.family_summary(current_user, person.id, now=now),

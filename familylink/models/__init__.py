@@ -28,6 +28,12 @@ from familylink.models.learning import (
     VersionSource,
 )
 from familylink.models.mail import OutboxEmail, OutboxStatus
+from familylink.models.progress import (
+    ProgressUpdate,
+    ProgressUpdateRecipient,
+    ProgressUpdateVersion,
+    UpdateStatus,
+)
 from familylink.models.scheduling import (
     Appointment,
     AppointmentAttendee,
@@ -60,6 +66,10 @@ __all__ = [
     "Scope",
     "OutboxEmail",
     "OutboxStatus",
+    "ProgressUpdate",
+    "ProgressUpdateRecipient",
+    "ProgressUpdateVersion",
+    "UpdateStatus",
     "Program",
     "Role",
     "TokenPurpose",

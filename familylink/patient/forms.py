@@ -1,14 +1,17 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     RadioField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from familylink.forms import DayField, email_field, text_field
 from familylink.models import Scope
+from familylink.services import progress_updates
 from familylink.services.consent import (
     DEFAULT_PURPOSE,
     FAMILY_VISIBLE_STATEMENT,
@@ -122,3 +125,21 @@ class ConsentForm(FlaskForm):
 
 class RevokeForm(FlaskForm):
     """The confirmation button; CSRF only."""
+
+
+class UpdateDecisionForm(FlaskForm):
+    """The patient's answer about the exact version shown (`version_id`): the button
+    pressed names the decision; a note goes with a request for changes."""
+
+    version_id = HiddenField()
+    decision = HiddenField()
+    note = TextAreaField(
+        _l("What would you like changed? (only if you ask for changes)"),
+        validators=[
+            Length(
+                max=progress_updates.MAX_NOTE_LENGTH,
+                message=_l("Use at most %(n)d characters.", n=progress_updates.MAX_NOTE_LENGTH),
+            )
+        ],
+        render_kw={"rows": 3},
+    )

@@ -2,15 +2,25 @@
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from familylink.models import Role
-from familylink.patient.forms import ConsentForm, RevokeForm
-from familylink.services import audit, episodes
+from familylink.models import Role, UpdateStatus
+from familylink.patient.forms import ConsentForm, RevokeForm, UpdateDecisionForm
+from familylink.services import audit, episodes, progress_updates
 from familylink.services import consent as consent_service
-from familylink.services.errors import Conflict
+from familylink.services.errors import Conflict, ValidationError
 from familylink.services.timefmt import format_local_date
-from familylink.web import form_status, query_id, request_now, role_required, run, submit
+from familylink.web import (
+    as_id,
+    back_on_refusal,
+    form_status,
+    query_id,
+    request_now,
+    role_required,
+    run,
+    submit,
+)
 
 bp = Blueprint("patient", __name__)
 
@@ -136,3 +146,41 @@ def sessions():
 
     seats = booking.patient_appointments(current_user, now=request_now())
     return render_template("patient/sessions.html", seats=seats)
+
+
+@bp.route("/updates")
+@role_required(Role.PATIENT)
+def updates():
+    rows = progress_updates.patient_page(current_user, now=request_now())
+    return render_template(
+        "patient/updates.html",
+        updates=rows,
+        form=UpdateDecisionForm(formdata=None),
+        awaiting=UpdateStatus.AWAITING_PATIENT,
+    )
+
+
+DECIDED = {
+    UpdateStatus.RELEASED: _l("Approved. Only the people it was written for can read it."),
+    UpdateStatus.CHANGES_REQUESTED: _l("Your therapist will see your note and can revise it."),
+    UpdateStatus.DECLINED: _l("Declined. Nobody will see this update."),
+}
+
+
+@bp.route("/updates/<int:update_id>", methods=["POST"])
+@role_required(Role.PATIENT)
+@back_on_refusal(lambda update_id: url_for("patient.updates"))
+def decide_update(update_id: int):
+    form = UpdateDecisionForm()
+    if not form.validate_on_submit():
+        raise ValidationError(_("Nothing was changed. Please try again."))
+    update = progress_updates.decide(
+        current_user,
+        update_id,
+        version_id=as_id(form.version_id.data),
+        decision=form.decision.data,
+        note=form.note.data,
+        now=request_now(),
+    )
+    flash(str(DECIDED[update.status]), "success")
+    return redirect(url_for("patient.updates"))

@@ -404,6 +404,17 @@ def family_patients(
     return pairs
 
 
+def family_scope_shown(family_user: User, patient_id: int, scope: Scope, *, now, what: str):
+    """For a part of a page shown only under `scope`: True when the consent in force from
+    the patient to this family member covers it now (the disclosure of `what` audited);
+    False, recording nothing, otherwise (the page itself was allowed and audited)."""
+    consent = active_consent(family_user.id, patient_id, now=now)
+    if family_user.role != Role.FAMILY or not _covers(consent, scope):
+        return False
+    _viewed(family_user, patient_id, what, now=now, consent=consent)
+    return True
+
+
 def reading_patients(family_user: User, *, now: datetime, what: str | None) -> list[User]:
     """The patients a family member's reading may be about, and so whose therapist a
     reflection they share may reach: those whose consent to them is in force now (any

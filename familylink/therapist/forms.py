@@ -6,7 +6,7 @@ from wtforms.validators import InputRequired, Length
 from familylink.forms import DayField, email_field, id_choice, text_field
 from familylink.models import EpisodeEndReason
 from familylink.patient.forms import ConsentForm
-from familylink.services import screening
+from familylink.services import progress_updates, screening
 from familylink.web import as_id
 
 
@@ -155,6 +155,12 @@ class SessionTypeForm(FlaskForm):
             "location_confirmed": self.confirmed_words(),
         }
 
+    def warned_words(self) -> tuple[str, ...]:
+        """The words a refused text was warned about: the ones the box keeps."""
+        if not self.text.errors or not self.text.data:
+            return ()
+        return progress_updates.flagged_words(self.text.data)
+
     def confirmed_words(self) -> tuple[str, ...]:
         """The clinical words of the location the person was shown and chose to keep."""
         if not self.location_anyway.data:
@@ -198,3 +204,51 @@ class ProgramAttendanceForm(FlaskForm):
             for name, value in formdata.items()
             if name.startswith(self.STATUS_PREFIX)
         }
+
+
+# --- Progress updates --------------------------------------------------------------------------
+
+
+class ProgressUpdateForm(FlaskForm):
+    """A progress update's text; after a warning about clinical words, the words shown
+    (hidden) and the box that keeps them. The box is never rendered ticked."""
+
+    text = text_field(
+        _l("The update"),
+        required=_l("Write the update."),
+        max_length=progress_updates.MAX_LENGTH,
+        field=TextAreaField,
+        description=_l(
+            "Plain words for the family, a few sentences under each prompt. Nothing "
+            "clinical: the patient reads this exact text and decides whether it is shared."
+        ),
+        render_kw={"rows": 10},
+    )
+    words_shown = HiddenField()
+    keep_words = BooleanField(_l("Keep these words: the patient will see them before anyone else"))
+
+    def warned_words(self) -> tuple[str, ...]:
+        """The words a refused text was warned about: the ones the box keeps."""
+        if not self.text.errors or not self.text.data:
+            return ()
+        return progress_updates.flagged_words(self.text.data)
+
+    def confirmed_words(self) -> tuple[str, ...]:
+        if not self.keep_words.data or not self.words_shown.data:
+            return ()
+        return tuple(word for word in self.words_shown.data.split("\n") if word)
+
+
+class NewProgressUpdateForm(ProgressUpdateForm):
+    recipient = SelectField(_l("For"), choices=[], validate_choice=True)
+
+    def __init__(self, family, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recipient.choices = [("", _l("Every family member who may receive updates"))] + [
+            (str(member.id), member.name) for member in family
+        ]
+        if not self.is_submitted():
+            self.text.data = progress_updates.prompts()
+
+    def recipient_id(self) -> int | None:
+        return id_choice(self.recipient.data) if self.recipient.data else None

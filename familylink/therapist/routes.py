@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from familylink.extensions import db
 from familylink.models import Role
-from familylink.services import access, accounts, attendance, episodes
+from familylink.services import access, accounts, attendance, episodes, progress_updates
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
 from familylink.services.program import local_day
@@ -17,8 +17,10 @@ from familylink.therapist.forms import (
     WEEKDAYS,
     DischargeForm,
     EnrolPatientForm,
+    NewProgressUpdateForm,
     PaperConsentForm,
     ProgramAttendanceForm,
+    ProgressUpdateForm,
     ReadmitForm,
     WrittenRevocationForm,
 )
@@ -361,3 +363,62 @@ def groups():
 def _calendar_of_first(made) -> str:
     day = made[0].starts_at.astimezone(ZoneInfo(current_user.timezone)).date()
     return url_for("therapist_booking.calendar", date=day.isoformat())
+
+
+# --- Progress updates --------------------------------------------------------------------------
+
+
+@bp.route("/patients/<int:patient_id>/updates", methods=["GET", "POST"])
+@role_required(Role.THERAPIST)
+def progress_updates_page(patient_id: int):
+    now = request_now()
+    patient, updates, family = progress_updates.therapist_page(current_user, patient_id, now=now)
+    form = NewProgressUpdateForm(family)
+    done = submit(
+        form,
+        lambda f: progress_updates.draft_update(
+            current_user,
+            patient_id,
+            text=f.text.data,
+            family_user_id=f.recipient_id(),
+            confirmed=f.confirmed_words(),
+            now=now,
+        ),
+        redirect_to=url_for("therapist.progress_updates_page", patient_id=patient_id),
+        message=_(
+            "Sent to %(name)s to read. Nobody else sees it unless they approve it.",
+            name=patient.first_name,
+        ),
+    )
+    if done is not None:
+        return done
+    return render_template(
+        "therapist/progress_updates.html",
+        patient=patient,
+        updates=updates,
+        family=family,
+        form=form,
+    ), form_status(form)
+
+
+@bp.route("/updates/<int:update_id>/revise", methods=["GET", "POST"])
+@role_required(Role.THERAPIST)
+def revise_update(update_id: int):
+    now = request_now()
+    update = progress_updates.therapist_update(current_user, update_id, now=now)
+    form = ProgressUpdateForm()
+    if not form.is_submitted():
+        form.text.data = update.current.text
+    done = submit(
+        form,
+        lambda f: progress_updates.revise_update(
+            current_user, update_id, text=f.text.data, confirmed=f.confirmed_words(), now=now
+        ),
+        redirect_to=url_for("therapist.progress_updates_page", patient_id=update.patient_id),
+        message=_("The new version is waiting for the patient to read it."),
+    )
+    if done is not None:
+        return done
+    return render_template("therapist/revise_update.html", update=update, form=form), form_status(
+        form
+    )

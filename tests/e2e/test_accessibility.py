@@ -185,6 +185,7 @@ def _patient() -> tuple[str, list[str]]:
         "/patient/consents/new",
         "/patient/shared",
         "/patient/sessions",
+        "/patient/updates",
         *ACCOUNT_PAGES,
     ]
     paths += [f"/patient/consents/{record.id}", f"/patient/consents/{record.id}/revoke"]
@@ -209,6 +210,7 @@ def _therapist_with_patients() -> tuple[str, list[str]]:
         "/therapist/availability",
         f"/therapist/patients/{patient}/family",
         f"/therapist/patients/{patient}/consents/paper",
+        f"/therapist/patients/{patient}/updates",
         "/learn/therapist",
         f"/learn/therapist/patients/{patient}",
         f"/therapist/consents/{record.id}",

@@ -57,3 +57,15 @@ def test_the_demo_has_program_attendance_that_only_jordans_parents_read(app_ctx,
     weeks = attendance.family_summary(by_email["maria@example.org"], jordan.id, now=now)
     assert (sum(w.attended for w in weeks), sum(w.excused for w in weeks)) == (4, 1)
     assert attendance.family_summary(by_email["ada@example.org"], jordan.id, now=now) is None
+
+
+def test_the_demo_has_an_approved_update_ada_reads_and_one_waiting_for_sam(app_ctx, now):
+    from familylink.services import progress_updates
+
+    demo.seed(password="demo password long enough", now=now, progress=lambda _: None)
+    by_email = {u.email: u for u in db.session.scalars(select(User))}
+    ada, sam = by_email["ada@example.org"], by_email["sam@example.org"]
+    shown = progress_updates.released_to(ada, sam.id, now=now)
+    assert len(shown) == 1 and "relaxed meal" in shown[0][1]
+    statuses = [u.status for u in progress_updates.updates_of(sam.id)]
+    assert statuses == ["awaiting_patient", "released"]

@@ -95,6 +95,10 @@ CASES: dict[str, Callable[[People], Case]] = {
     "module_assigned": lambda p: Case(
         to=p.family, context={"link": LINK}, patient=p.patient, scope="progress"
     ),
+    # As progress_updates._release queues it: a link home, no word of the update itself.
+    "progress_update": lambda p: Case(
+        to=p.family, context={"link": LINK}, patient=p.patient, scope="progress"
+    ),
     # As consent.sign_consent queues it: to the address of an open consent, as a string (no
     # account is assumed; the sender checks that consent again before sending).
     "family_invitation": lambda p: Case(

@@ -32,7 +32,11 @@ from familylink.models import (
     LearningModule,
     OutboxEmail,
     Program,
+    ProgressUpdate,
+    ProgressUpdateRecipient,
+    ProgressUpdateVersion,
     Role,
+    UpdateStatus,
     User,
     UserSession,
     VersionSource,
@@ -190,6 +194,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("patient.revoke", "POST"): only("other_patient", ok=302),  # already revoked: said so
     ("patient.shared", "GET"): only(*PATIENTS),
     ("patient.sessions", "GET"): only(*PATIENTS),
+    ("patient.updates", "GET"): only(*PATIENTS),
+    ("patient.decide_update", "POST"): only("other_patient", ok=303),  # already declined
     # --- Therapist pages: ids are the other therapist's patient, consent, seat, window
     ("therapist.family_contacts", "GET"): only("other_therapist"),
     ("therapist.discharge", "POST"): only("other_therapist", ok=400),
@@ -201,6 +207,12 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("therapist.record_revocation", "POST"): only("other_therapist", ok=400),
     ("therapist.program_attendance", "GET"): only(*THERAPISTS),  # their own patients' day
     ("therapist.program_attendance", "POST"): only(*THERAPISTS, ok=400),  # no day: refused
+
+
+    ("therapist.progress_updates_page", "GET"): only("other_therapist"),
+    ("therapist.progress_updates_page", "POST"): only("other_therapist", ok=400),
+    ("therapist.revise_update", "GET"): only("other_therapist"),  # says: already decided
+    ("therapist.revise_update", "POST"): only("other_therapist", ok=400),
     ("therapist_booking.calendar", "GET"): only(*THERAPISTS),
     ("therapist_booking.attendance", "POST"): only("other_therapist", ok=303),  # no value: refused
     ("therapist_booking.cancel_seat", "POST"): only("other_therapist", ok=303),  # already held
@@ -261,6 +273,7 @@ URL_ARGS = {
     "item_id": lambda world: world.objects["item_id"],
     "type_id": lambda world: 987654,  # no session type has it
     "user_id": lambda world: 987655,  # no account has it
+    "update_id": lambda world: world.objects["update_id"],
 }
 
 # Query arguments some pages need: the patient the asker may (or may not) act for.
@@ -401,8 +414,19 @@ def _other_peoples_things(people: dict, now) -> dict[str, int | str]:
     module = LearningModule(slug=text.slug)
     db.session.add_all([entry, module])
     version = _apply(module, text, source=VersionSource.FILE, actor=None, now=now)
+    # A progress update the other patient already declined: their answer again is refused.
+    update = ProgressUpdate(
+        patient_id=other_patient.id,
+        therapist_id=other_therapist.id,
+        status=UpdateStatus.DECLINED,
+        created_at=now,
+        versions=[ProgressUpdateVersion(number=1, text="What we worked on: plans.")],
+        recipients=[ProgressUpdateRecipient(family_user_id=other_family.id)],
+    )
+    db.session.add(update)
     db.session.flush()
     return {
+        "update_id": update.id,
         "seat_id": seat.id,
         "appointment_id": group_session.id,
         "entry_id": entry.id,

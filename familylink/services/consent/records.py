@@ -157,6 +157,7 @@ DISCLOSURE_LABELS = {
     "disclosure.viewed": "Viewed a page",
     "disclosure.invitation": "Invitation email, with your first name",
     "email.sent": "Email sent",
+    "disclosure.progress_update": _l("A progress update you approved"),
     "consent.revoked": _l("Access ended (the consent was revoked)"),
     "consent.expired": _l("Access ended (the consent reached its end)"),
 }

@@ -28,6 +28,7 @@ SUBJECTS = {
     "staff_invitation": "You're invited to set up your account",
     "patient_invitation": "You're invited to set up your account",
     "module_assigned": "New reading from your care team",
+    "progress_update": "A new update from your care team",
     "family_invitation": "You're invited to join your family's sessions",
     "family_access_ended": "Your access has ended",
     "family_access_ended_therapist": "A family contact's access has ended",
