@@ -35,6 +35,7 @@ from familylink.services.booking.groups import (
 from familylink.services.booking.listings import (
     FamilyMember,
     SeatPeople,
+    next_session_start,
     open_groups,
     patient_appointments,
     therapist_appointments,
@@ -44,6 +45,7 @@ from familylink.services.booking.listings import (
 )
 from familylink.services.booking.seats import (
     FULL,
+    THERAPIST_CANCEL_REASONS,
     book_group_seat,
     book_private,
     booked_with_key,
@@ -55,6 +57,7 @@ from familylink.services.booking.seats import (
     patient_for_actor,
     reschedule,
     scheduling_family,
+    therapist_cancel,
 )
 from familylink.services.booking.slots import (
     LONGEST_APPOINTMENT,
@@ -70,6 +73,7 @@ __all__ = [
     "LONGEST_APPOINTMENT",
     "LONGEST_SESSION_MINUTES",
     "TAKEN",
+    "THERAPIST_CANCEL_REASONS",
     "FamilyMember",
     "SeatPeople",
     "add_override",
@@ -91,6 +95,7 @@ __all__ = [
     "join_waitlist",
     "leave_waitlist",
     "mark_attendance",
+    "next_session_start",
     "offer_next_seat",
     "open_groups",
     "patient_appointments",
@@ -108,6 +113,7 @@ __all__ = [
     "sweep",
     "therapist_appointments",
     "therapist_calendar",
+    "therapist_cancel",
     "therapist_changes",
     "upcoming_for_family",
     "waitlist_places",
