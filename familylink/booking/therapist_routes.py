@@ -33,8 +33,9 @@ def _calendar_on(seat) -> str:
 
 
 def _week_asked() -> tuple[str, str | None]:
-    """The view and the day a request or a button asks for (the week or day it came from);
-    an odd view is the week, and the day is None unless `parse_day` accepts it."""
+    """The view and the day a request or a button asks for (the week or day it came from):
+    an odd view is the week; the day is the text as sent (None when none was), which every
+    caller checks with `parse_day` before it is used."""
     view = "day" if request.values.get("view") == "day" else "week"
     return view, request.values.get("week") or request.values.get("date")
 
