@@ -1,10 +1,11 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from familylink.booking.slots import parse_slot
 from familylink.forms import MultiCheckboxField, id_choice
+from familylink.services.booking import THERAPIST_CANCEL_REASONS
 
 
 class PrivateBookingChoices:
@@ -67,6 +68,30 @@ class RescheduleForm(FlaskForm):
     slot = SelectField(
         "New time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
     )
+
+
+class CancelReasonField(RadioField):
+    """The reasons set after construction, as ExpiryKindField does (tuples in the call are
+    deprecated)."""
+
+    def __init__(self, label, **kwargs):
+        super().__init__(label, choices=[], **kwargs)
+        self.choices = list(THERAPIST_CANCEL_REASONS.items())
+
+
+class TherapistCancelForm(FlaskForm):
+    """The therapist confirms cancelling a family's place and says why (a fixed list: nothing
+    typed here can reach the family's email). `week` brings them back to the week they were
+    on; the view checks it with `parse_day`."""
+
+    reason = CancelReasonField(
+        _l("Why is it cancelled?"),
+        validators=[InputRequired(message=_l("Choose why the session is cancelled."))],
+        validate_choice=False,
+        description=_l("Kept in the audit log. The family's email does not say why."),
+    )
+    week = HiddenField()
+    view = HiddenField()
 
 
 class FeedForm(FlaskForm):

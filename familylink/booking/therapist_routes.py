@@ -5,10 +5,12 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
-from familylink.booking.forms import BookForFamilyForm, RescheduleForm
+from familylink.booking.forms import BookForFamilyForm, RescheduleForm, TherapistCancelForm
 from familylink.booking.slots import slot_choices, slot_or_none
+from familylink.booking.week import week_grid, week_of
 from familylink.extensions import limiter
 from familylink.models import Role
 from familylink.services import access, booking
@@ -25,36 +27,51 @@ bp = Blueprint("therapist_booking", __name__)
 
 
 def _calendar_on(seat) -> str:
-    """The calendar on the local day of the seat's session."""
+    """The calendar on the week of the seat's session."""
     day = seat.appointment.starts_at.astimezone(ZoneInfo(current_user.timezone)).date()
-    return url_for("therapist_booking.calendar", date=day.isoformat())
+    return url_for("therapist_booking.calendar", date=week_of(day).isoformat())
 
 
-def _calendar_span(zone: ZoneInfo) -> tuple[str, date, int]:
-    view = "day" if request.args.get("view") == "day" else "week"
-    # A missing, malformed or far-off date shows this week, as it always has.
-    day = parse_day(request.args.get("date")) or request_now().astimezone(zone).date()
+def _week_asked() -> tuple[str, str | None]:
+    """The view and the day a request or a button asks for (the week or day it came from):
+    an odd view is the week; the day is the text as sent (None when none was), which every
+    caller checks with `parse_day` before it is used."""
+    view = "day" if request.values.get("view") == "day" else "week"
+    return view, request.values.get("week") or request.values.get("date")
+
+
+def _back_to_calendar(seat) -> str:
+    """Where an action on the calendar returns: the week (or day) the button was on, when the
+    form says one `parse_day` accepts; else the week of the session."""
+    view, asked = _week_asked()
+    day = parse_day(asked)
+    if day is None:
+        return _calendar_on(seat)
+    if view == "day":
+        return url_for("therapist_booking.calendar", view="day", date=day.isoformat())
+    return url_for("therapist_booking.calendar", date=week_of(day).isoformat())
+
+
+def _calendar_span(zone: ZoneInfo, now: datetime) -> tuple[str, date, int]:
+    view, asked = _week_asked()
+    if asked is None:
+        # No date asked: the week of the next session, or this week when there is none.
+        upcoming = booking.next_session_start(current_user, now=now)
+        day = (upcoming or now).astimezone(zone).date()
+    else:
+        # A malformed or far-off date shows this week, as it always has.
+        day = parse_day(asked) or now.astimezone(zone).date()
     if view == "week":
-        return view, day - timedelta(days=day.weekday()), 7
+        return view, week_of(day), 7
     return view, day, 1
 
 
-@bp.route("/calendar")
-@role_required(Role.THERAPIST)
-def calendar():
+def _calendar_page(view: str, first: date, days: int, appointments, people, now) -> str:
     zone = ZoneInfo(current_user.timezone)
-    view, first, days = _calendar_span(zone)
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    now = request_now()
-    appointments, people = booking.therapist_calendar(
-        current_user,
-        start,
-        datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone),
-        now=now,
-    )
     step = timedelta(days=days)
     return render_template(
         "booking/therapist_calendar.html",
+        grid=week_grid(appointments, first, days, zone),
         appointments=appointments,
         people=people,
         changes={
@@ -65,7 +82,23 @@ def calendar():
         last=first + timedelta(days=days - 1),
         previous=(first - step).isoformat(),
         following=(first + step).isoformat(),
+        today=now.astimezone(zone).date().isoformat(),
     )
+
+
+@bp.route("/calendar")
+@role_required(Role.THERAPIST)
+def calendar():
+    zone = ZoneInfo(current_user.timezone)
+    now = request_now()
+    view, first, days = _calendar_span(zone, now)
+    appointments, people = booking.therapist_calendar(
+        current_user,
+        datetime.combine(first, time(0), tzinfo=zone),
+        datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone),
+        now=now,
+    )
+    return _calendar_page(view, first, days, appointments, people, now)
 
 
 @bp.route("/seats/<int:seat_id>/attendance", methods=["POST"])
@@ -75,8 +108,8 @@ def attendance(seat_id: int):
     seat = booking.mark_attendance(
         actor=current_user, seat_id=seat_id, value=request.form.get("value", ""), now=request_now()
     )
-    flash("Saved.", "success")
-    return redirect(_calendar_on(seat))
+    flash(_("Saved."), "success")
+    return redirect(_back_to_calendar(seat))
 
 
 def _chosen_patient(patients):
@@ -129,13 +162,31 @@ def book_for_family():
     return page, 400 if request.method == "POST" else 200
 
 
-@bp.route("/seats/<int:seat_id>/cancel", methods=["POST"])
+@bp.route("/seats/<int:seat_id>/cancel", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
-@back_on_refusal(lambda seat_id: url_for("therapist_booking.calendar"))
 def cancel_seat(seat_id: int):
-    booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
-    flash("Cancelled. The family has been emailed.", "success")
-    return redirect(url_for("therapist_booking.calendar")), 303
+    """Cancel a family's place: a page that asks for confirmation and a reason first."""
+    now = request_now()
+    seat = access.seat(current_user, seat_id, now=now, what="cancel")
+    form = TherapistCancelForm()
+    if request.method == "GET":
+        form.view.data, form.week.data = _week_asked()
+    cancellable = booking.therapist_changes(seat, now=now)["cancel"]
+    if cancellable:
+        done = submit(
+            form,
+            lambda f: booking.therapist_cancel(
+                actor=current_user, seat_id=seat.id, reason=f.reason.data, now=now
+            ),
+            redirect_to=_back_to_calendar,
+            message=_("Cancelled. The family has been emailed."),
+        )
+        if done is not None:
+            return done
+    page = render_template(
+        "booking/therapist_cancel.html", form=form, seat=seat, cancellable=cancellable
+    )
+    return page, 400 if request.method == "POST" else 200
 
 
 def _move_form(appointment, now) -> RescheduleForm:
@@ -163,7 +214,7 @@ def reschedule_seat(seat_id: int):
             lambda f: booking.reschedule(
                 actor=current_user, seat_id=seat.id, starts_at=slot_or_none(f.slot.data), now=now
             ),
-            redirect_to=_calendar_on,
+            redirect_to=_back_to_calendar,
             message="Moved. The family has been emailed a calendar update.",
         )
         if done is not None:

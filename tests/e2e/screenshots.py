@@ -44,6 +44,7 @@ SHOTS = [
     ("admin-settings", "admin@example.org", "/admin/settings", None),
     ("family-booking", "maria@example.org", "/booking/", "open_booking"),
     ("therapist-calendar", "lee@example.org", "/therapist/calendar", None),
+    ("therapist-cancel", "lee@example.org", "/therapist/calendar", "open_cancel"),
     ("consent-form", "jordan@example.org", "/patient/consents/new", None),
     ("module", "maria@example.org", "/learn/", "open_first_module"),
 ]
@@ -65,10 +66,16 @@ def open_first_module(page: Page) -> None:
     page.get_by_role("main").get_by_role("link").filter(has=page.locator("strong")).first.click()
 
 
+def open_cancel(page: Page) -> None:
+    """The confirmation a therapist sees before a family's place is cancelled."""
+    page.get_by_role("link", name="Cancel…").first.click()
+
+
 STEPS = {
     "bad_sign_in": bad_sign_in,
     "open_booking": open_booking,
     "open_first_module": open_first_module,
+    "open_cancel": open_cancel,
 }
 
 

@@ -193,7 +193,7 @@ def _patient() -> tuple[str, list[str]]:
 
 
 def _therapist_with_patients() -> tuple[str, list[str]]:
-    clinic, _seat, _slug = _clinic()
+    clinic, seat, _slug = _clinic()
     from familylink.services import consent
 
     therapist = clinic.therapist
@@ -205,6 +205,7 @@ def _therapist_with_patients() -> tuple[str, list[str]]:
         "/therapist/attendance",
         "/therapist/calendar",
         "/therapist/calendar?view=day&date=2026-11-18",
+        f"/therapist/seats/{seat.id}/cancel",
         "/therapist/book",
         "/therapist/groups",
         "/therapist/availability",

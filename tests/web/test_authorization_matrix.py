@@ -215,7 +215,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("therapist.revise_update", "POST"): only("other_therapist", ok=400),
     ("therapist_booking.calendar", "GET"): only(*THERAPISTS),
     ("therapist_booking.attendance", "POST"): only("other_therapist", ok=303),  # no value: refused
-    ("therapist_booking.cancel_seat", "POST"): only("other_therapist", ok=303),  # already held
+    ("therapist_booking.cancel_seat", "GET"): only("other_therapist"),
+    # no reason given (or already held): the confirmation page again, nothing changed
+    ("therapist_booking.cancel_seat", "POST"): only("other_therapist", ok=400),
     ("therapist.availability", "GET"): only(*THERAPISTS),
     ("therapist.add_window", "POST"): only(*THERAPISTS, ok=400),
     ("therapist.add_override", "POST"): only(*THERAPISTS, ok=400),

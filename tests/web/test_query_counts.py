@@ -139,6 +139,8 @@ PAGES = [
     (FAMILY, "/booking/{seat}"),
     (FAMILY, "/booking/"),
     (THERAPIST, "/therapist/calendar?date=2026-11-18"),
+    # Without a date the calendar first looks for the week of the next session.
+    (THERAPIST, "/therapist/calendar"),
     (THERAPIST, "/therapist/calendar?view=day&date=2026-11-18"),
     # Reading: the family's list of assigned readings, one about a patient, the therapist's view.
     (FAMILY, "/learn/"),

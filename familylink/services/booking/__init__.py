@@ -36,6 +36,7 @@ from familylink.services.booking.groups import (
 from familylink.services.booking.listings import (
     FamilyMember,
     SeatPeople,
+    next_session_start,
     open_groups,
     patient_appointments,
     therapist_appointments,
@@ -51,6 +52,7 @@ from familylink.services.booking.picker import (
 )
 from familylink.services.booking.seats import (
     FULL,
+    THERAPIST_CANCEL_REASONS,
     book_group_seat,
     book_private,
     booked_with_key,
@@ -62,6 +64,7 @@ from familylink.services.booking.seats import (
     patient_for_actor,
     reschedule,
     scheduling_family,
+    therapist_cancel,
 )
 from familylink.services.booking.slots import (
     LONGEST_APPOINTMENT,
@@ -77,6 +80,7 @@ __all__ = [
     "LONGEST_APPOINTMENT",
     "LONGEST_SESSION_MINUTES",
     "TAKEN",
+    "THERAPIST_CANCEL_REASONS",
     "FamilyMember",
     "Preview",
     "SeatPeople",
@@ -99,6 +103,7 @@ __all__ = [
     "join_waitlist",
     "leave_waitlist",
     "mark_attendance",
+    "next_session_start",
     "offer_next_seat",
     "open_groups",
     "patient_appointments",
@@ -117,6 +122,7 @@ __all__ = [
     "sweep",
     "therapist_appointments",
     "therapist_calendar",
+    "therapist_cancel",
     "therapist_changes",
     "upcoming_for_family",
     "waitlist_places",

@@ -15,6 +15,7 @@ from familylink.models import (
     Appointment,
     AppointmentAttendee,
     AppointmentFamily,
+    AppointmentStatus,
     Scope,
     SeatStatus,
     User,
@@ -161,8 +162,29 @@ def therapist_calendar(
     return appointments, people
 
 
+def next_session_start(therapist: User, *, now: datetime) -> datetime | None:
+    """When the therapist's next session (not cancelled, not yet over) starts, or None: the
+    calendar opens on its week. One query; nothing about a patient is read."""
+    return db.session.scalar(
+        select(Appointment.starts_at)
+        .where(
+            Appointment.therapist_id == therapist.id,
+            Appointment.status != AppointmentStatus.CANCELLED,
+            Appointment.ends_at > now,
+        )
+        .order_by(Appointment.starts_at)
+        .limit(1)
+    )
+
+
 def therapist_changes(seat: AppointmentFamily, *, now: datetime) -> dict[str, bool]:
     """What the therapist's pages offer for a seat: cancel a booked place still ahead, and
-    move it too when the session is private (the page shows flags, the rule lives here)."""
-    ahead = seat.status == SeatStatus.BOOKED and seat.appointment.starts_at > now
-    return {"cancel": ahead, "move": ahead and not seat.appointment.is_group}
+    move it too when the session is private; attendance once the session has started (the
+    page shows flags, the rule lives here)."""
+    booked = seat.status == SeatStatus.BOOKED
+    ahead = booked and seat.appointment.starts_at > now
+    return {
+        "cancel": ahead,
+        "move": ahead and not seat.appointment.is_group,
+        "attendance": booked and not ahead,
+    }

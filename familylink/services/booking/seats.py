@@ -20,6 +20,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -264,8 +266,37 @@ def inside_window(appointment: Appointment, now: datetime) -> bool:
     return appointment.starts_at - now >= cancellation_window(appointment)
 
 
-def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamily:
-    """Cancel a booking; late (inside the window) by a family member is late_cancelled."""
+#: Why a therapist cancels a family's place: a short fixed list, so nothing typed here can
+#: reach an email or say what kind of care this is. The reason is kept in the audit row only;
+#: the family's email says that it was cancelled, not why.
+THERAPIST_CANCEL_REASONS = {
+    "therapist_unavailable": _l("I am not available"),
+    "family_asked": _l("The family asked to cancel"),
+    "patient_unwell": _l("The patient cannot take part"),
+    "program_closed": _l("The program is closed that day"),
+    "other": _l("Another reason"),
+}
+
+
+def therapist_cancel(*, actor: User, seat_id: int, reason: str, now: datetime) -> AppointmentFamily:
+    """The therapist cancels a family's place, giving one of THERAPIST_CANCEL_REASONS.
+
+    Raises NotFound (not the actor's patient, or not a therapist), ValidationError (no or an
+    unknown reason, field "reason"; then the errors of `cancel_seat`).
+    """
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    access.seat(actor, seat_id, now=now, what=None)  # a foreign seat is 404 before any reason
+    if reason not in THERAPIST_CANCEL_REASONS:
+        raise ValidationError(_("Choose why the session is cancelled."), field="reason")
+    return cancel_seat(actor=actor, seat_id=seat_id, now=now, reason=reason)
+
+
+def cancel_seat(
+    *, actor: User, seat_id: int, now: datetime, reason: str | None = None
+) -> AppointmentFamily:
+    """Cancel a booking; late (inside the window) by a family member is late_cancelled.
+    `reason` (a key of THERAPIST_CANCEL_REASONS) goes into the audit row."""
     seat = access.seat(actor, seat_id, now=now, what=None)
     appointment = seat.appointment
     if appointment.is_group:
@@ -291,6 +322,7 @@ def cancel_seat(*, actor: User, seat_id: int, now: datetime) -> AppointmentFamil
         actor=actor,
         patient_id=seat.patient_id,
         obj=seat,
+        detail={"reason": reason} if reason else None,
         now=now,
     )
     notices.tell_attendees("booking_cancelled", seat, key=str(seat.id), actor=actor, now=now)

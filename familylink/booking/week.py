@@ -1,0 +1,66 @@
+"""The therapist's calendar as a week: which week a request shows, and its sessions laid out
+by day and hour in the therapist's time zone (pure: no database, no request)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from familylink.services.timefmt import TIME
+
+# The office hours a week always shows, so an empty or quiet week still reads as a week;
+# sessions earlier or later add rows.
+FIRST_HOUR = 8
+LAST_HOUR = 17
+
+
+def week_of(day: date) -> date:
+    """The Monday of `day`'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One session in the grid, with its local start time as the page shows it."""
+
+    appointment: object
+    starts: str
+
+
+@dataclass
+class WeekGrid:
+    days: list[date]
+    hours: list[int]
+    # (day, hour) → the sessions starting then; day → that day's sessions, in order.
+    cells: dict[tuple[date, int], list[Entry]] = field(default_factory=dict)
+    by_day: dict[date, list[Entry]] = field(default_factory=dict)
+
+    def hour_label(self, hour: int) -> str:
+        return time(hour).strftime("%-I %p")
+
+
+def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
+    """`appointments` (ordered by start) placed in `days` days from `first`, by local start.
+
+    A session that began before `first` (one crossing midnight into the shown span) is put
+    at the first day's first hour, so nothing overlapping the span is left out.
+    """
+    grid = WeekGrid(days=[first + timedelta(days=n) for n in range(days)], hours=[])
+    grid.by_day = {day: [] for day in grid.days}
+    placed: list[tuple[date, int, Entry]] = []
+    for appointment in appointments:
+        local: datetime = appointment.starts_at.astimezone(zone)
+        day, hour = local.date(), local.hour
+        if day < first:
+            day, hour = first, 0
+        if day not in grid.by_day:
+            continue
+        placed.append((day, hour, Entry(appointment, local.strftime(TIME))))
+    hours = [hour for _, hour, _ in placed]
+    low, high = min([FIRST_HOUR, *hours]), max([LAST_HOUR, *hours])
+    grid.hours = list(range(low, high + 1))
+    for day, hour, entry in placed:
+        grid.cells.setdefault((day, hour), []).append(entry)
+        grid.by_day[day].append(entry)
+    return grid

@@ -1,0 +1,259 @@
+"""The therapist's calendar as a week grid: the week it opens on, the week kept after an
+action, attendance only once a session has started, cancelling with a confirmation and a
+reason, and week parameters that are not weeks."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AppointmentFamily, AuditEvent, OutboxEmail, Role, SessionType, User
+from tests.booking_setup import add_appointment, create_clinic
+from tests.factories import create_user
+from tests.moments import NOON
+
+CALENDAR = "/therapist/calendar"
+# NOON is Wednesday, November 18, 2026, 12:00 PM in New York: its week starts on the 16th.
+THIS_WEEK = "2026-11-16"
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON}
+
+
+@pytest.fixture
+def clinic(app):
+    with app.app_context():
+        made = create_clinic()
+        email = made.therapist.email
+        db.session.commit()
+    return {"therapist": email}
+
+
+def _seat(app, starts_at) -> int:
+    """A family's seat in a private session of the clinic's therapist starting at `starts_at`."""
+    with app.app_context():
+        therapist = db.session.scalar(select(User).where(User.name == "Dr. Grace Lee"))
+        patient = db.session.scalar(select(User).where(User.name == "Jordan Rivera"))
+        family = db.session.scalar(select(User).where(User.name == "Maria Rivera"))
+        private = db.session.scalar(select(SessionType).where(SessionType.capacity == 1))
+        return add_appointment(
+            therapist, patient, family, private, starts_at=starts_at, booked_at=NOON
+        ).id
+
+
+def _status(app, seat_id):
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, seat_id)
+        return seat.status, seat.attendance
+
+
+def _emails(app, kind):
+    with app.app_context():
+        return db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == kind)).all()
+
+
+# --- The week it opens on --------------------------------------------------------------
+
+
+def test_the_calendar_opens_on_the_week_of_the_next_session(app, client, auth, clinic):
+    _seat(app, NOON + timedelta(days=15))  # Thursday, December 3
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR).get_data(as_text=True)
+    assert "November 30 to December 6, 2026" in page
+    assert "Jordan Rivera" in page
+
+
+def test_the_calendar_opens_on_this_week_when_no_session_is_ahead(app, client, auth, clinic):
+    _seat(app, NOON - timedelta(days=9))  # over: it does not pull the calendar back
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR).get_data(as_text=True)
+    assert "November 16 to November 22, 2026" in page
+    assert "No sessions this week." in page
+
+
+def test_the_week_is_a_table_of_days_and_hours_with_headers(app, client, auth, clinic):
+    _seat(app, NOON + timedelta(hours=2))  # 2:00 PM in New York
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert '<th scope="col">Mon Nov 16</th>' in page and '<th scope="col">Sun Nov 22</th>' in page
+    assert '<th scope="row">8 AM</th>' in page and '<th scope="row">2 PM</th>' in page
+    assert 'class="grid-entry" href="#appointment-' in page
+    assert "Previous week" in page and "Next week" in page
+
+
+def test_previous_and_next_week_links_step_a_week(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR, query_string={"date": "2026-11-18"}).get_data(as_text=True)
+    assert "/therapist/calendar?view=week&amp;date=2026-11-09" in page
+    assert "/therapist/calendar?view=week&amp;date=2026-11-23" in page
+
+
+@pytest.mark.parametrize(
+    "week",
+    [
+        "",
+        "x",
+        "2026-13-01",
+        "2026-11-31",
+        "9999-12-31",
+        "0001-01-01",
+        "../../etc",
+        "１２３４-11-18",
+        "2026-11-18T10:00",
+        "-1",
+    ],
+)
+def test_a_bad_week_shows_this_week(app, client, auth, clinic, week):
+    auth.login(clinic["therapist"])
+    response = client.get(CALENDAR, query_string={"date": week, "view": "month"})
+    assert response.status_code == 200
+    assert "November 16 to November 22, 2026" in response.get_data(as_text=True)
+
+
+# --- Attendance --------------------------------------------------------------------------
+
+
+def test_attendance_is_offered_only_once_the_session_has_started(app, client, auth, clinic):
+    started = _seat(app, NOON - timedelta(minutes=10))
+    upcoming = _seat(app, NOON + timedelta(hours=3))
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert f"/therapist/seats/{started}/attendance" in page
+    assert f"/therapist/seats/{upcoming}/attendance" not in page
+
+
+def test_attendance_has_no_value_chosen_in_advance(app, client, auth, clinic):
+    _seat(app, NOON - timedelta(minutes=10))
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert '<option value="" selected>' in page
+    assert 'value="attended" selected' not in page
+
+
+def test_attendance_before_the_session_starts_is_refused(app, client, auth, clinic):
+    upcoming = _seat(app, NOON + timedelta(hours=3))
+    auth.login(clinic["therapist"])
+    response = client.post(
+        f"/therapist/seats/{upcoming}/attendance", data={"value": "attended", "week": THIS_WEEK}
+    )
+    assert response.status_code == 303
+    assert _status(app, upcoming) == ("booked", None)
+
+
+def test_attendance_returns_to_the_week_it_was_marked_on(app, client, auth, clinic):
+    started = _seat(app, NOON - timedelta(minutes=10))
+    auth.login(clinic["therapist"])
+    response = client.post(
+        f"/therapist/seats/{started}/attendance", data={"value": "attended", "week": "2026-11-09"}
+    )
+    assert response.status_code == 302
+    assert response.location.endswith("/therapist/calendar?date=2026-11-09")
+    assert _status(app, started) == ("booked", "attended")
+
+
+@pytest.mark.parametrize(
+    "week", ["https://evil.example/", "//evil.example", "2026-11-18\r\nX: y", "9999-01-01"]
+)
+def test_a_bad_week_after_attendance_returns_to_the_sessions_week(app, client, auth, clinic, week):
+    started = _seat(app, NOON - timedelta(minutes=10))
+    auth.login(clinic["therapist"])
+    response = client.post(
+        f"/therapist/seats/{started}/attendance", data={"value": "no_show", "week": week}
+    )
+    assert response.status_code == 302
+    assert response.location.endswith(f"/therapist/calendar?date={THIS_WEEK}")
+
+
+# --- Cancelling ----------------------------------------------------------------------------
+
+
+def test_the_calendar_has_no_one_click_cancel(app, client, auth, clinic):
+    seat = _seat(app, NOON + timedelta(days=1))
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert f'action="/therapist/seats/{seat}/cancel"' not in page
+    assert f'href="/therapist/seats/{seat}/cancel?week={THIS_WEEK}&amp;view=week"' in page
+
+
+def test_cancel_asks_for_confirmation_and_a_reason(app, client, auth, clinic):
+    seat = _seat(app, NOON + timedelta(days=1))
+    auth.login(clinic["therapist"])
+    page = client.get(f"/therapist/seats/{seat}/cancel", query_string={"week": THIS_WEEK})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Why is it cancelled?" in text and 'name="reason"' in text
+    assert f'name="week" type="hidden" value="{THIS_WEEK}"' in text
+    assert _status(app, seat) == ("booked", None)
+
+
+@pytest.mark.parametrize("reason", [None, "", "because I said so", "other\r\n"])
+def test_cancel_without_a_known_reason_changes_nothing(app, client, auth, clinic, reason):
+    seat = _seat(app, NOON + timedelta(days=1))
+    auth.login(clinic["therapist"])
+    data = {"week": THIS_WEEK} | ({"reason": reason} if reason is not None else {})
+    response = client.post(f"/therapist/seats/{seat}/cancel", data=data)
+    assert response.status_code == 400
+    assert "Choose why the session is cancelled." in response.get_data(as_text=True)
+    assert _status(app, seat) == ("booked", None)
+    assert not _emails(app, "booking_cancelled")
+
+
+def test_cancel_with_a_reason_returns_to_the_week_and_audits_why(app, client, auth, clinic):
+    seat = _seat(app, NOON + timedelta(days=1))
+    auth.login(clinic["therapist"])
+    response = client.post(
+        f"/therapist/seats/{seat}/cancel", data={"reason": "program_closed", "week": "2026-11-23"}
+    )
+    assert response.status_code == 302
+    assert response.location.endswith("/therapist/calendar?date=2026-11-23")
+    assert _status(app, seat)[0] == "cancelled"
+    (email,) = _emails(app, "booking_cancelled")
+    assert "closed" not in email.text_body  # the family is not told why
+    with app.app_context():
+        row = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "booking.cancelled"))
+        assert row.detail == {"reason": "program_closed"}
+
+
+def test_cancel_with_a_bad_week_returns_to_the_sessions_week(app, client, auth, clinic):
+    seat = _seat(app, NOON + timedelta(days=8))  # Thursday, November 26
+    auth.login(clinic["therapist"])
+    response = client.post(
+        f"/therapist/seats/{seat}/cancel", data={"reason": "other", "week": "//evil.example"}
+    )
+    assert response.location.endswith("/therapist/calendar?date=2026-11-23")
+
+
+def test_a_started_session_cannot_be_cancelled_from_its_page(app, client, auth, clinic):
+    seat = _seat(app, NOON - timedelta(minutes=10))
+    auth.login(clinic["therapist"])
+    response = client.post(f"/therapist/seats/{seat}/cancel", data={"reason": "other"})
+    assert response.status_code == 400
+    assert _status(app, seat) == ("booked", None)
+
+
+def test_another_therapists_seat_has_no_cancel_page(app, client, auth, clinic):
+    seat = _seat(app, NOON + timedelta(days=1))
+    with app.app_context():
+        other = create_user(Role.THERAPIST).email
+        db.session.commit()
+    auth.login(other)
+    assert client.get(f"/therapist/seats/{seat}/cancel").status_code == 404
+    assert (
+        client.post(f"/therapist/seats/{seat}/cancel", data={"reason": "other"}).status_code == 404
+    )
+    assert _status(app, seat) == ("booked", None)
+
+
+def test_moving_a_session_returns_to_the_week_it_was_moved_from(app, client, auth, clinic):
+    seat = _seat(app, NOON + timedelta(days=1))
+    auth.login(clinic["therapist"])
+    path = f"/therapist/seats/{seat}/reschedule?week=2026-11-23&view=week"
+    page = client.get(path).get_data(as_text=True)
+    slot = re.findall(r'<option value="(\d{4}-\d\d-\d\dT\d\d:\d\dZ)"', page)[3]
+    response = client.post(path, data={"slot": slot})
+    assert response.status_code == 302
+    assert response.location.endswith("/therapist/calendar?date=2026-11-23")
