@@ -27,6 +27,7 @@ from familylink.models.learning import (
     VersionSource,
 )
 from familylink.models.mail import OutboxEmail, OutboxStatus
+from familylink.models.practice import MessageVersion, PracticeEntry, ToolKind
 from familylink.models.scheduling import (
     Appointment,
     AppointmentAttendee,
@@ -55,6 +56,9 @@ __all__ = [
     "ExpiryKind",
     "FamilyLink",
     "Scope",
+    "MessageVersion",
+    "PracticeEntry",
+    "ToolKind",
     "OutboxEmail",
     "OutboxStatus",
     "Program",

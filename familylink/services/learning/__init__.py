@@ -6,10 +6,13 @@ keeps an access rule of its own.
 Modules: `content` (rendering and sanitizing, content files, loading, admin edits and
 versions), `library` (published modules, search), `assignments` (who a therapist may assign
 to, assignment, the weekly sequence, release, stopping), `progress` (the family member's
-readings and reflections, the therapist's view of them). Callers outside the services use
-this package's names; modules inside the services import the leaf module they need.
+readings and reflections, the therapist's view of them), `practice` (the family member's
+practice tools, private unless shared with one patient's therapist). Callers outside the
+services use this package's names; modules inside the services import the leaf module they
+need.
 """
 
+from familylink.services.learning import practice
 from familylink.services.learning.assignments import (
     WEEK,
     apply_sequence,
@@ -82,6 +85,7 @@ __all__ = [
     "module_by_id",
     "open_module",
     "parse_module_file",
+    "practice",
     "progress_for",
     "published_module",
     "reading",

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
-from familylink.models import Assignment, LearningModule, ModuleProgress, Role, User
+from familylink.models import Assignment, LearningModule, ModuleProgress, Role, ToolKind, User
 from familylink.services import access, audit
 from familylink.services.errors import NotFound, ValidationError
 
@@ -35,6 +35,8 @@ class AssignedReading:
     patient_first_name: str
     note: str | None
     released_at: datetime
+    # A practice tool the therapist suggested trying with it, or None.
+    tool: ToolKind | None = None
 
 
 def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
@@ -66,7 +68,12 @@ def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
         )
     return [
         AssignedReading(
-            a.module, a.patient_id, patients[a.patient_id].first_name, a.note, a.released_at
+            a.module,
+            a.patient_id,
+            patients[a.patient_id].first_name,
+            a.note,
+            a.released_at,
+            ToolKind(a.tool) if a.tool else None,
         )
         for a in rows
     ]
