@@ -90,8 +90,8 @@ class ToolChoiceField(SelectField):
     """No tool (""), or a practice tool to try with the reading; the service refuses others."""
 
     def __init__(self, label, **kwargs):
-        choices = [("", _l("None"))] + [(kind.value, kind.label) for kind in ToolKind]
-        super().__init__(label, choices=choices, validate_choice=False, **kwargs)
+        super().__init__(label, choices=[], validate_choice=False, **kwargs)
+        self.choices = [("", _l("None"))] + [(kind.value, kind.label) for kind in ToolKind]
 
     def kind(self) -> str | None:
         return self.data or None

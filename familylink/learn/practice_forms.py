@@ -1,6 +1,7 @@
 """The practice tools' forms: one per tool, each with a name, its answers and whom to share
 it with. The lengths are the service's; it refuses the same limits with the same words."""
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -47,7 +48,10 @@ class PracticeForm(FlaskForm):
     def share_with(self, patients) -> None:
         """Offer nobody (the default), or the therapist of each of these patients."""
         self.share.choices = [("", _l("Nobody: keep it private"))] + [
-            (str(p.id), _l("%(name)s's therapist", name=p.name)) for p in patients
+            # gettext, not lazy_gettext: a lazy string is rendered as markup, unescaped, and
+            # a name is whatever its owner typed.
+            (str(p.id), _("%(name)s's therapist", name=p.name))
+            for p in patients
         ]
 
     def answer_fields(self):
@@ -96,9 +100,15 @@ class MessageForm(PracticeForm):
     )
     checked = MultiCheckboxField(
         _l("Read it again: which of these does it do?"),
-        choices=[(key, MESSAGE_ELEMENT_LABELS[key]) for key in practice.MESSAGE_ELEMENTS],
+        choices=[],
         validate_choice=False,
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.checked.choices = [
+            (key, MESSAGE_ELEMENT_LABELS[key]) for key in practice.MESSAGE_ELEMENTS
+        ]
 
 
 class RewardsForm(PracticeForm):
