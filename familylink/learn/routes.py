@@ -185,6 +185,16 @@ def _practice_form(spec, entry):
     )
 
 
+@bp.route("/practice/<int:entry_id>/delete", methods=["POST"])
+@role_required(Role.FAMILY)
+@back_on_refusal(lambda entry_id: url_for("learn.practice_entry", entry_id=entry_id))
+def delete_practice(entry_id):
+    # CSRFProtect has already checked the token of this button-only form.
+    learning.practice.delete_entry(current_user, entry_id, now=request_now())
+    flash(_("Deleted."), "success")
+    return redirect(url_for("learn.practice_home"))
+
+
 @bp.route("/practice/<int:entry_id>/card")
 @role_required(Role.FAMILY)
 def safety_card(entry_id):

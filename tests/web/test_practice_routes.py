@@ -251,3 +251,19 @@ def test_a_tool_suggested_with_a_reading_is_linked_from_the_library(client, auth
     auth.logout()
     auth.login("maria@example.org")
     assert "/learn/practice/before_after/new" in client.get("/learn/").get_data(as_text=True)
+
+
+def test_a_member_deletes_an_entry_and_its_versions(app, client, auth, world):
+    entry_id = _message(client, auth, world, "Hello")
+    _message(client, auth, world, "Hello, love", entry_id=entry_id)
+    response = client.post(f"/learn/practice/{entry_id}/delete")
+    assert response.status_code == 302
+    assert _count(app, PracticeEntry) == 0 and _count(app, MessageVersion) == 0
+
+
+def test_nobody_else_deletes_an_entry(app, client, auth, world):
+    entry_id = _plan(client, auth, world)
+    auth.logout()
+    auth.login("drew@example.org")
+    assert client.post(f"/learn/practice/{entry_id}/delete").status_code == 404
+    assert _count(app, PracticeEntry) == 1

@@ -261,6 +261,25 @@ def save_entry(
     return entry
 
 
+def delete_entry(member: User, entry_id: int, *, now: datetime) -> None:
+    """Delete one of the member's entries, with every version of a message, for good.
+    NotFound for anyone else's. When it was shared, the patient's log says a shared entry
+    went (the tool, never the words)."""
+    entry = own_entry(member, entry_id)
+    if entry.shared_patient_id is not None:
+        audit.record(
+            "practice.deleted",
+            actor=member,
+            patient_id=entry.shared_patient_id,
+            detail={"tool": entry.kind},
+            now=now,
+        )
+    for version in entry.versions:
+        db.session.delete(version)
+    db.session.delete(entry)
+    db.session.flush()
+
+
 # ---------------------------------------------------------------------------------------------
 # The therapist's side
 
