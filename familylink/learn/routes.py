@@ -134,14 +134,14 @@ def new_practice(kind):
     spec = learning.practice.tool(kind)
     plan = learning.practice.safety_plan(current_user) if spec.one_only else None
     if plan is not None:  # one safety plan: a second "new" one is the first
-        return redirect(url_for("learn.practice_entry", entry_id=plan.id))
+        return redirect(url_for("learn.practice_entry", practice_id=plan.id))
     return _practice_form(spec, None)
 
 
-@bp.route("/practice/<int:entry_id>", methods=["GET", "POST"])
+@bp.route("/practice/<int:practice_id>", methods=["GET", "POST"])
 @role_required(Role.FAMILY)
-def practice_entry(entry_id):
-    entry = learning.practice.own_entry(current_user, entry_id)
+def practice_entry(practice_id):
+    entry = learning.practice.own_entry(current_user, practice_id)
     return _practice_form(learning.practice.tool(entry.kind), entry)
 
 
@@ -175,7 +175,7 @@ def _practice_form(spec, entry):
             share_with=f.share.patient_id(),
             now=now,
         ),
-        redirect_to=lambda saved: url_for("learn.practice_entry", entry_id=saved.id),
+        redirect_to=lambda saved: url_for("learn.practice_entry", practice_id=saved.id),
         message=_("Saved."),
     )
     status = 400 if request.method == "POST" else 200
@@ -185,20 +185,20 @@ def _practice_form(spec, entry):
     )
 
 
-@bp.route("/practice/<int:entry_id>/delete", methods=["POST"])
+@bp.route("/practice/<int:practice_id>/delete", methods=["POST"])
 @role_required(Role.FAMILY)
-@back_on_refusal(lambda entry_id: url_for("learn.practice_entry", entry_id=entry_id))
-def delete_practice(entry_id):
+@back_on_refusal(lambda practice_id: url_for("learn.practice_entry", practice_id=practice_id))
+def delete_practice(practice_id):
     # CSRFProtect has already checked the token of this button-only form.
-    learning.practice.delete_entry(current_user, entry_id, now=request_now())
+    learning.practice.delete_entry(current_user, practice_id, now=request_now())
     flash(_("Deleted."), "success")
     return redirect(url_for("learn.practice_home"))
 
 
-@bp.route("/practice/<int:entry_id>/card")
+@bp.route("/practice/<int:practice_id>/card")
 @role_required(Role.FAMILY)
-def safety_card(entry_id):
-    plan = learning.practice.own_entry(current_user, entry_id)
+def safety_card(practice_id):
+    plan = learning.practice.own_entry(current_user, practice_id)
     if plan.kind != ToolKind.SAFETY_PLAN:
         raise NotFound()
     return render_template("learn/safety_card.html", plan=plan)
