@@ -215,8 +215,7 @@ def therapist_home():
     return render_template("learn/therapist_home.html", patients=patients)
 
 
-def _family_forms(patient, now, assign_form=None, sequence_form=None):
-    family = learning.consented_family(patient, now=now)
+def _family_forms(family, assign_form=None, sequence_form=None):
     choices = [(EVERYONE, "Every family member with consent")] + [
         (str(m.id), m.name) for m in family
     ]
@@ -232,14 +231,16 @@ def _family_forms(patient, now, assign_form=None, sequence_form=None):
 
 def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200):
     now = request_now()
-    patient = access.therapist_patient(current_user, patient_id, now=now, what=None)
-    assign_form, sequence_form = _family_forms(patient, now, assign_form, sequence_form)
-    progress = learning.family_progress(current_user, patient.id, now=now)
+    # One answer from the gate for the forms, the progress and the shared tools; the page's
+    # view is audited once, by progress_of ("learning.progress_viewed"), within the budget of
+    # tests/web/test_query_counts.py (a second audit row here costs a second INSERT).
+    patient, family = access.reading_family(current_user, patient_id, now=now, what=None)
+    assign_form, sequence_form = _family_forms(family, assign_form, sequence_form)
     return render_template(
         "learn/therapist_patient.html",
         patient=patient,
-        progress=progress,
-        practice=learning.practice.shared_practice(current_user, patient.id, now=now),
+        progress=learning.progress_of(current_user, patient, family, now=now),
+        practice=learning.practice.practice_of(patient, family),
         answer_labels=ANSWER_LABELS,
         assign_form=assign_form,
         sequence_form=sequence_form,

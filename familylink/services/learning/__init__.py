@@ -54,6 +54,7 @@ from familylink.services.learning.progress import (
     family_progress,
     open_module,
     progress_for,
+    progress_of,
     reading,
     save_progress,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "parse_module_file",
     "practice",
     "progress_for",
+    "progress_of",
     "published_module",
     "reading",
     "release_due",

@@ -299,6 +299,12 @@ def shared_practice(therapist: User, patient_id: int, *, now: datetime) -> list[
     patient, family = access.reading_family(
         therapist, patient_id, now=now, what="shared practice tools"
     )
+    return practice_of(patient, family)
+
+
+def practice_of(patient: User, family: list[User]) -> list[SharedPractice]:
+    """`shared_practice` for a patient and family the gate has just allowed (what
+    `access.reading_family` returned, the view audited there)."""
     by_member: dict[int, list[PracticeEntry]] = {m.id: [] for m in family}
     if by_member:
         for entry in db.session.scalars(

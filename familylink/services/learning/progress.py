@@ -282,6 +282,22 @@ def family_progress(therapist: User, patient_id: int, *, now: datetime) -> list[
     with this patient's therapist. Readings about another patient, or of their own, are not
     shown. Two queries however many members and readings. Audited."""
     patient, family = access.reading_family(therapist, patient_id, now=now)
+    return progress_of(therapist, patient, family, now=now)
+
+
+def progress_of(
+    therapist: User, patient: User, family: list[User], *, now: datetime
+) -> list[FamilyProgress]:
+    """`family_progress` for a patient and family the gate has just allowed (what
+    `access.reading_family` returned), so a page showing more than progress asks it once."""
+    # This row records the whole Family reading page: progress and shared practice tools.
+    audit.record(
+        "learning.progress_viewed",
+        actor=therapist,
+        patient_id=patient.id,
+        detail={"family_members": len(family)},
+        now=now,
+    )
     member_ids = [m.id for m in family]
     assignments = db.session.scalars(
         select(Assignment)
@@ -311,15 +327,7 @@ def family_progress(therapist: User, patient_id: int, *, now: datetime) -> list[
     for key, p in progress.items():
         if key not in assigned and p.reflection_shared and p.reflection:
             rows[p.family_user_id].append(_row(p.module, None, p))
-    result = [FamilyProgress(member, rows[member.id]) for member in family]
-    audit.record(
-        "learning.progress_viewed",
-        actor=therapist,
-        patient_id=patient.id,
-        detail={"family_members": len(result)},
-        now=now,
-    )
-    return result
+    return [FamilyProgress(member, rows[member.id]) for member in family]
 
 
 def _row(module, assignment, progress) -> ReadingRow:
