@@ -13,6 +13,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from familylink.forms import id_choice, number_field
+from familylink.models import ToolKind
 from familylink.services.learning import MAX_REFLECTION
 from familylink.web import as_id
 
@@ -85,9 +86,24 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+class ToolChoiceField(SelectField):
+    """No tool (""), or a practice tool to try with the reading; the service refuses others."""
+
+    def __init__(self, label, **kwargs):
+        super().__init__(label, choices=[], validate_choice=False, **kwargs)
+        self.choices = [("", _l("None"))] + [(kind.value, kind.label) for kind in ToolKind]
+
+    def kind(self) -> str | None:
+        return self.data or None
+
+
 class AssignForm(FlaskForm):
     family = FamilyChoiceField()
     modules = MultiCheckboxField("Modules", coerce=id_choice, validate_choice=False)
+    tool = ToolChoiceField(
+        _l("A practice tool to try with it (optional)"),
+        description=_l("The family member fills it in privately and decides whether to share it."),
+    )
     note = TextAreaField(
         "Note for the family (optional)",
         validators=[Optional(), Length(max=1000, message="Use at most 1,000 characters.")],

@@ -13,7 +13,9 @@ from familylink.learn.forms import (
     SearchForm,
     SequenceForm,
 )
-from familylink.models import Role
+from familylink.learn.practice_forms import ANSWER_LABELS
+from familylink.learn.practice_forms import FORMS as PRACTICE_FORMS
+from familylink.models import Role, ToolKind
 from familylink.services import access, learning
 from familylink.services.errors import DomainError, NotFound, ValidationError
 from familylink.web import (
@@ -112,6 +114,97 @@ def save_progress(slug):
 
 
 # ---------------------------------------------------------------------------------------------
+# Practice tools: a family member's own, private unless shared with one patient's therapist
+
+
+@bp.route("/practice/")
+@role_required(Role.FAMILY)
+def practice_home():
+    return render_template(
+        "learn/practice_home.html",
+        entries=learning.practice.own_entries(current_user),
+        safety_plan=learning.practice.safety_plan(current_user),
+        kinds=list(ToolKind),
+    )
+
+
+@bp.route("/practice/<kind>/new", methods=["GET", "POST"])
+@role_required(Role.FAMILY)
+def new_practice(kind):
+    spec = learning.practice.tool(kind)
+    plan = learning.practice.safety_plan(current_user) if spec.one_only else None
+    if plan is not None:  # one safety plan: a second "new" one is the first
+        return redirect(url_for("learn.practice_entry", practice_id=plan.id))
+    return _practice_form(spec, None)
+
+
+@bp.route("/practice/<int:practice_id>", methods=["GET", "POST"])
+@role_required(Role.FAMILY)
+def practice_entry(practice_id):
+    entry = learning.practice.own_entry(current_user, practice_id)
+    return _practice_form(learning.practice.tool(entry.kind), entry)
+
+
+def _entry_data(entry) -> dict:
+    latest = entry.versions[0] if entry.versions else None
+    return {
+        "title": entry.title,
+        "share": str(entry.shared_patient_id or ""),
+        "message": latest.text if latest else "",
+        "checked": latest.checked if latest else [],
+        **entry.answers,
+    }
+
+
+def _practice_form(spec, entry):
+    now = request_now()
+    form_class = PRACTICE_FORMS[spec.kind]
+    form = form_class() if request.method == "POST" or entry is None else None
+    form = form or form_class(data=_entry_data(entry))
+    form.share_with(learning.practice.share_choices(current_user, now=now))
+    done = submit(
+        form,
+        lambda f: learning.practice.save_entry(
+            current_user,
+            spec.kind,
+            entry_id=entry.id if entry else None,
+            title=f.title.data,
+            answers={field.name: field.data for field in f.answer_fields()},
+            message=f.message.data if spec.kind == ToolKind.MESSAGE else None,
+            checked=f.checked.data if spec.kind == ToolKind.MESSAGE else (),
+            share_with=f.share.patient_id(),
+            now=now,
+        ),
+        redirect_to=lambda saved: url_for("learn.practice_entry", practice_id=saved.id),
+        message=_("Saved."),
+    )
+    status = 400 if request.method == "POST" else 200
+    return done or (
+        render_template("learn/practice_form.html", form=form, spec=spec, entry=entry),
+        status,
+    )
+
+
+@bp.route("/practice/<int:practice_id>/delete", methods=["POST"])
+@role_required(Role.FAMILY)
+@back_on_refusal(lambda practice_id: url_for("learn.practice_entry", practice_id=practice_id))
+def delete_practice(practice_id):
+    # CSRFProtect has already checked the token of this button-only form.
+    learning.practice.delete_entry(current_user, practice_id, now=request_now())
+    flash(_("Deleted."), "success")
+    return redirect(url_for("learn.practice_home"))
+
+
+@bp.route("/practice/<int:practice_id>/card")
+@role_required(Role.FAMILY)
+def safety_card(practice_id):
+    plan = learning.practice.own_entry(current_user, practice_id)
+    if plan.kind != ToolKind.SAFETY_PLAN:
+        raise NotFound()
+    return render_template("learn/safety_card.html", plan=plan)
+
+
+# ---------------------------------------------------------------------------------------------
 # Therapists: assignments and progress of their own patients' consented family members
 
 
@@ -122,8 +215,7 @@ def therapist_home():
     return render_template("learn/therapist_home.html", patients=patients)
 
 
-def _family_forms(patient, now, assign_form=None, sequence_form=None):
-    family = learning.consented_family(patient, now=now)
+def _family_forms(family, assign_form=None, sequence_form=None):
     choices = [(EVERYONE, "Every family member with consent")] + [
         (str(m.id), m.name) for m in family
     ]
@@ -139,13 +231,17 @@ def _family_forms(patient, now, assign_form=None, sequence_form=None):
 
 def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200):
     now = request_now()
-    patient = access.therapist_patient(current_user, patient_id, now=now, what=None)
-    assign_form, sequence_form = _family_forms(patient, now, assign_form, sequence_form)
-    progress = learning.family_progress(current_user, patient.id, now=now)
+    # One answer from the gate for the forms, the progress and the shared tools; the page's
+    # view is audited once, by progress_of ("learning.progress_viewed"), within the budget of
+    # tests/web/test_query_counts.py (a second audit row here costs a second INSERT).
+    patient, family = access.reading_family(current_user, patient_id, now=now, what=None)
+    assign_form, sequence_form = _family_forms(family, assign_form, sequence_form)
     return render_template(
         "learn/therapist_patient.html",
         patient=patient,
-        progress=progress,
+        progress=learning.progress_of(current_user, patient, family, now=now),
+        practice=learning.practice.practice_of(patient, family),
+        answer_labels=ANSWER_LABELS,
         assign_form=assign_form,
         sequence_form=sequence_form,
     ), status
@@ -192,6 +288,7 @@ def assign(patient_id):
             family_user_id=family_user_id,
             module_ids=form.modules.data or [],
             note=form.note.data,
+            tool=form.tool.kind(),
             now=request_now(),
         ),
         form_name="assign_form",

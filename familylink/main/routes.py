@@ -7,6 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from familylink.extensions import db, limiter
 from familylink.models import Role
+from familylink.services import learning
 
 bp = Blueprint("main", __name__)
 
@@ -28,7 +29,13 @@ def home():
 
 @bp.route("/help/crisis")
 def crisis():
-    return render_template("main/crisis.html")
+    # A family member's own safety plan, when filled in; nobody else's, and no one else sees it.
+    plan = None
+    if current_user.is_authenticated:
+        plan = learning.practice.safety_plan(current_user)
+    return render_template(
+        "main/crisis.html", safety_plan=plan if learning.practice.is_filled_in(plan) else None
+    )
 
 
 @bp.route("/healthz")

@@ -28,6 +28,7 @@ from familylink.models.learning import (
     VersionSource,
 )
 from familylink.models.mail import OutboxEmail, OutboxStatus
+from familylink.models.practice import MessageVersion, PracticeEntry, ToolKind
 from familylink.models.progress import (
     ProgressUpdate,
     ProgressUpdateRecipient,
@@ -64,6 +65,9 @@ __all__ = [
     "ExpiryKind",
     "FamilyLink",
     "Scope",
+    "MessageVersion",
+    "PracticeEntry",
+    "ToolKind",
     "OutboxEmail",
     "OutboxStatus",
     "ProgressUpdate",

@@ -112,6 +112,8 @@ class Assignment(db.Model):
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the patient's consent to this family member ended before release.
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A practice tool (ToolKind value) the therapist suggests trying with this reading.
+    tool: Mapped[str | None] = mapped_column(String(20))
 
     module: Mapped[LearningModule] = relationship(lazy="joined")
 

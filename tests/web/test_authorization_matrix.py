@@ -31,11 +31,13 @@ from familylink.models import (
     FamilyLink,
     LearningModule,
     OutboxEmail,
+    PracticeEntry,
     Program,
     ProgressUpdate,
     ProgressUpdateRecipient,
     ProgressUpdateVersion,
     Role,
+    ToolKind,
     UpdateStatus,
     User,
     UserSession,
@@ -237,6 +239,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("learn.therapist_patient", "GET"): only("other_therapist"),
     ("learn.assign", "POST"): only("other_therapist", ok=400),
     ("learn.apply_sequence", "POST"): only("other_therapist", ok=400),
+    ("learn.practice_home", "GET"): only(*FAMILY),
+    ("learn.new_practice", "GET"): only(),  # "window" is no practice tool
+    ("learn.new_practice", "POST"): only(),
+    ("learn.practice_entry", "GET"): only(),  # another family member's safety plan, shared
+    ("learn.practice_entry", "POST"): only(),
+    ("learn.delete_practice", "POST"): only(),
+    ("learn.safety_card", "GET"): only(),
     ("learn.admin_modules", "GET"): only("admin"),
     ("learn.edit_module", "GET"): only("admin"),
     ("learn.edit_module", "POST"): only("admin", ok=400),
@@ -271,6 +280,7 @@ URL_ARGS = {
     "slug": lambda world: world.objects["slug"],
     "module_id": lambda world: world.objects["module_id"],
     "version_id": lambda world: world.objects["version_id"],
+    "practice_id": lambda world: world.objects["practice_id"],
     "kind": lambda world: "window",
     "item_id": lambda world: world.objects["item_id"],
     "type_id": lambda world: 987654,  # no session type has it
@@ -414,7 +424,14 @@ def _other_peoples_things(people: dict, now) -> dict[str, int | str]:
     )
     text = learning.parse_module_file(learning.content_files()[0])
     module = LearningModule(slug=text.slug)
-    db.session.add_all([entry, module])
+    plan = PracticeEntry(
+        family_user_id=other_family.id,
+        kind=ToolKind.SAFETY_PLAN,
+        title="Safety plan",
+        answers={"safe_place": "Next door"},
+        shared_patient_id=other_patient.id,
+    )
+    db.session.add_all([entry, module, plan])
     version = _apply(module, text, source=VersionSource.FILE, actor=None, now=now)
     # A progress update the other patient already declined: their answer again is refused.
     update = ProgressUpdate(
@@ -438,6 +455,7 @@ def _other_peoples_things(people: dict, now) -> dict[str, int | str]:
         "module_id": module.id,
         "version_id": version.id,
         "item_id": window.id,
+        "practice_id": plan.id,
     }
 
 

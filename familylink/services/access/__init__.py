@@ -231,11 +231,14 @@ def reading_patient(family_user: User, patient_id: int, *, now: datetime, what: 
     return patient_for_family(family_user, patient_id, scope=None, now=now, disclosure=what)[0]
 
 
-def reading_family(therapist: User, patient_id: int, *, now: datetime) -> tuple[User, list[User]]:
-    """The therapist's own patient, and the family members whose readings and shared
-    reflections about that patient the therapist may follow: those whose consent is in force
-    now. Readings about another patient, or done on the member's own, are never theirs."""
-    patient = therapist_patient(therapist, patient_id, now=now, what=None)
+def reading_family(
+    therapist: User, patient_id: int, *, now: datetime, what: str | None = None
+) -> tuple[User, list[User]]:
+    """The therapist's own patient, and the family members whose readings, shared reflections
+    and shared practice tools about that patient the therapist may follow: those whose
+    consent is in force now. Anything about another patient, or kept private, is never
+    theirs. With `what`, the view is audited (shared practice tools)."""
+    patient = therapist_patient(therapist, patient_id, now=now, what=what)
     return patient, family_with_scope(patient, None, now=now)
 
 

@@ -6,10 +6,13 @@ keeps an access rule of its own.
 Modules: `content` (rendering and sanitizing, content files, loading, admin edits and
 versions), `library` (published modules, search), `assignments` (who a therapist may assign
 to, assignment, the weekly sequence, release, stopping), `progress` (the family member's
-readings and reflections, the therapist's view of them). Callers outside the services use
-this package's names; modules inside the services import the leaf module they need.
+readings and reflections, the therapist's view of them), `practice` (the family member's
+practice tools, private unless shared with one patient's therapist). Callers outside the
+services use this package's names; modules inside the services import the leaf module they
+need.
 """
 
+from familylink.services.learning import practice
 from familylink.services.learning.assignments import (
     WEEK,
     apply_sequence,
@@ -51,6 +54,7 @@ from familylink.services.learning.progress import (
     family_progress,
     open_module,
     progress_for,
+    progress_of,
     reading,
     save_progress,
 )
@@ -82,7 +86,9 @@ __all__ = [
     "module_by_id",
     "open_module",
     "parse_module_file",
+    "practice",
     "progress_for",
+    "progress_of",
     "published_module",
     "reading",
     "release_due",

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import Assignment, AssignmentSource, FamilyLink, LearningModule, User
+from familylink.models import (
+    Assignment,
+    AssignmentSource,
+    FamilyLink,
+    LearningModule,
+    ToolKind,
+    User,
+)
 from familylink.services import access, audit, mail
 from familylink.services.errors import NotFound, ValidationError
 from familylink.services.learning.content import all_modules
@@ -57,6 +65,7 @@ def _assign_one(
     release_at: datetime,
     source: str,
     now: datetime,
+    tool: str | None = None,
 ) -> Assignment | None:
     """A new assignment, or None when that member already has this module for this patient."""
     existing = db.session.scalar(
@@ -82,6 +91,7 @@ def _assign_one(
     assignment.note = note
     assignment.release_at = release_at
     assignment.source = source
+    assignment.tool = tool
     assignment.created_at = now
     db.session.flush()
     audit.record(
@@ -104,14 +114,18 @@ def assign_modules(
     module_ids: list[int],
     note: str | None,
     now: datetime,
+    tool: str | None = None,
 ) -> list[Assignment]:
     """Assign modules now to one consented family member (or all: None) of the therapist's
-    own patient. Raises NotFound for anyone else, ValidationError for an empty choice.
+    own patient, with a practice tool to try alongside (`tool`, a ToolKind value, or None).
+    Raises NotFound for anyone else, ValidationError for an empty choice or an unknown tool.
     Modules already assigned to that person are skipped; released ones are emailed."""
     patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
     members = _targets(patient, family_user_id, now=now)
     if not module_ids:
         raise ValidationError("Choose at least one module.", field="modules")
+    if tool is not None and tool not in set(ToolKind):
+        raise ValidationError(_("Choose a tool from the list, or none."), field="tool")
     modules = []
     for module_id in module_ids:
         module = db.session.get(LearningModule, module_id)
@@ -131,6 +145,7 @@ def assign_modules(
                 release_at=now,
                 source=AssignmentSource.MANUAL,
                 now=now,
+                tool=tool,
             )
             if assignment is not None:
                 made.append(assignment)

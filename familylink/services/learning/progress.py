@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
-from familylink.models import Assignment, LearningModule, ModuleProgress, Role, User
+from familylink.models import Assignment, LearningModule, ModuleProgress, Role, ToolKind, User
 from familylink.services import access, audit
 from familylink.services.errors import NotFound, ValidationError
 
@@ -35,6 +35,8 @@ class AssignedReading:
     patient_first_name: str
     note: str | None
     released_at: datetime
+    # A practice tool the therapist suggested trying with it, or None.
+    tool: ToolKind | None = None
 
 
 def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
@@ -66,7 +68,12 @@ def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
         )
     return [
         AssignedReading(
-            a.module, a.patient_id, patients[a.patient_id].first_name, a.note, a.released_at
+            a.module,
+            a.patient_id,
+            patients[a.patient_id].first_name,
+            a.note,
+            a.released_at,
+            ToolKind(a.tool) if a.tool else None,
         )
         for a in rows
     ]
@@ -275,6 +282,22 @@ def family_progress(therapist: User, patient_id: int, *, now: datetime) -> list[
     with this patient's therapist. Readings about another patient, or of their own, are not
     shown. Two queries however many members and readings. Audited."""
     patient, family = access.reading_family(therapist, patient_id, now=now)
+    return progress_of(therapist, patient, family, now=now)
+
+
+def progress_of(
+    therapist: User, patient: User, family: list[User], *, now: datetime
+) -> list[FamilyProgress]:
+    """`family_progress` for a patient and family the gate has just allowed (what
+    `access.reading_family` returned), so a page showing more than progress asks it once."""
+    # This row records the whole Family reading page: progress and shared practice tools.
+    audit.record(
+        "learning.progress_viewed",
+        actor=therapist,
+        patient_id=patient.id,
+        detail={"family_members": len(family)},
+        now=now,
+    )
     member_ids = [m.id for m in family]
     assignments = db.session.scalars(
         select(Assignment)
@@ -304,15 +327,7 @@ def family_progress(therapist: User, patient_id: int, *, now: datetime) -> list[
     for key, p in progress.items():
         if key not in assigned and p.reflection_shared and p.reflection:
             rows[p.family_user_id].append(_row(p.module, None, p))
-    result = [FamilyProgress(member, rows[member.id]) for member in family]
-    audit.record(
-        "learning.progress_viewed",
-        actor=therapist,
-        patient_id=patient.id,
-        detail={"family_members": len(result)},
-        now=now,
-    )
-    return result
+    return [FamilyProgress(member, rows[member.id]) for member in family]
 
 
 def _row(module, assignment, progress) -> ReadingRow:
