@@ -1,3 +1,4 @@
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -62,9 +63,10 @@ class ProgressForm(FlaskForm):
     )
 
     def share_with(self, patients) -> None:
-        """Offer nobody, or the therapist of each of these patients."""
+        """Offer nobody, or the therapist of each of these patients. Built now, not lazily:
+        a lazy string renders as markup, so a name in it would not be escaped."""
         self.share.choices = [("", _l("Nobody: keep it private"))] + [
-            (str(p.id), _l("%(name)s's therapist", name=p.name)) for p in patients
+            (str(p.id), _("%(name)s's therapist", name=p.name)) for p in patients
         ]
 
 

@@ -125,6 +125,15 @@ def test_opening_a_module_is_recorded(app, client, auth, world):
     assert _count(app, ModuleProgress, ModuleProgress.opened_at.is_not(None)) == 1
 
 
+def test_a_patient_name_in_the_reflection_share_list_is_escaped(app, client, auth, world):
+    with app.app_context():
+        db.session.get(User, world["jordan"]).name = "<b>Jo</b>"
+        db.session.commit()
+    auth.login("maria@example.org")
+    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
+    assert "&lt;b&gt;Jo&lt;/b&gt;" in page and "<b>Jo</b>" not in page
+
+
 def test_an_unknown_module_is_404(client, auth, world):
     auth.login("maria@example.org")
     assert client.get("/learn/modules/no-such-thing").status_code == 404
