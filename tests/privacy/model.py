@@ -231,6 +231,8 @@ class PrivacyModel:
         """Following a video session's join link opens its room (rule 17) for the session's
         therapist, its patient, or a member who took a seat in it under an active consent
         with the scheduling scope; and only from 15 minutes before the start to the end."""
+        if token not in self.video:
+            return False  # an in-person session: it has no room
         therapist, starts, ends = self.video[token]
         if not starts - timedelta(minutes=15) <= self.now < ends:
             return False

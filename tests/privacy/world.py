@@ -439,8 +439,14 @@ class World:
         consents = list(db.session.scalars(select(ConsentRecord.id)))
         role = self.user(person).role
         pages: list[tuple[str, str | None]] = [("/", None)]
-        # Every join link in the world, followed by everyone (rule 17).
-        pages += [(f"/join/{token}", SCHEDULING_SCOPE) for token in self.video]
+        # Every join link in the world, followed by everyone (rule 17): an in-person session
+        # holds a join token too, which must open nothing.
+        tokens = db.session.scalars(
+            select(Appointment.join_token)
+            .where(Appointment.join_token.is_not(None))
+            .order_by(Appointment.id)
+        )
+        pages += [(f"/join/{token}", SCHEDULING_SCOPE) for token in tokens]
         if role == Role.THERAPIST:
             pages += [(p, None) for p in ("/therapist/", "/therapist/calendar")]
             pages += [("/therapist/groups", None), ("/learn/therapist", None)]
