@@ -50,6 +50,13 @@ class PrivacyModel:
     reflections: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
     # patient -> (number of the current episode of care, its first day, ended or not)
     episodes: dict[str, tuple[int, date, bool]] = field(default_factory=dict)
+    # patient -> {program day: "attended", "absent" or "excused"}, as their therapist recorded.
+    program_days: dict[str, dict[date, str]] = field(default_factory=dict)
+    # A video session's join token -> (its therapist, start, end); the patients with a seat
+    # in it; and the members who took one (join token, patient, member).
+    video: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
+    seats: set[tuple[str, str]] = field(default_factory=set)  # (join token, patient)
+    coming: set[tuple[str, str, str]] = field(default_factory=set)
 
     # --- what happened
 
@@ -130,12 +137,39 @@ class PrivacyModel:
         for consent in self.consents:
             if consent.patient == patient and consent.member == member and not consent.closed:
                 consent.closed = reason
+                self._leave_future_sessions(patient, member)
+
+    def _leave_future_sessions(self, patient: str, member: str) -> None:
+        """Access ending (revoked, expired) takes the member off the patient's sessions to
+        come: a later renewal does not put them back."""
+        for token, (_therapist, starts, _ends) in self.video.items():
+            if starts > self.now:
+                self.coming.discard((token, patient, member))
+
+    def take_seat(self, token: str, patient: str, member: str) -> None:
+        """The member took a seat about `patient` in the video session `token`."""
+        self.seats.add((token, patient))
+        self.coming.add((token, patient, member))
+
+    def record_program_day(self, patient: str, day: date, status: str) -> None:
+        """The therapist records (or corrects) the patient's attendance on a program day."""
+        self.program_days.setdefault(patient, {})[day] = status
+
+    def this_weeks_program_days(self, patient: str) -> tuple[int, int]:
+        """(days attended, days recorded) of the program week (Monday to Sunday, program
+        time) in progress, up to today: what the summary's first sentence counts."""
+        today = self.now.astimezone(ZoneInfo(self.zone)).date()
+        monday = today - timedelta(days=today.weekday())
+        week = [s for d, s in self.program_days.get(patient, {}).items() if monday <= d <= today]
+        return week.count("attended"), len(week)
 
     def sweep(self) -> None:
         """The expiry sweep closes what has reached its end date."""
         for consent in self.consents:
             if consent.closed is None and not consent.in_force(self.now):
                 consent.closed = "expired"
+                if consent.member is not None:
+                    self._leave_future_sessions(consent.patient, consent.member)
 
     def state(self) -> tuple:
         """What the verdicts depend on, as one hashable value (to count distinct states)."""
@@ -150,7 +184,15 @@ class PrivacyModel:
             for c in self.consents
         )
         reflections = tuple(sorted((k, r[1:]) for k, r in self.reflections.items()))
-        return (frozenset(self.links), consents, reflections, tuple(sorted(self.episodes.items())))
+        recorded = tuple(sorted((p, len(days)) for p, days in self.program_days.items()))
+        return (
+            frozenset(self.links),
+            consents,
+            reflections,
+            tuple(sorted(self.episodes.items())),
+            recorded,
+            frozenset(self.coming),
+        )
 
     # --- what may be seen
 
@@ -180,6 +222,27 @@ class PrivacyModel:
     def may_see_attendance(self, viewer: str, patient: str) -> bool:
         """Whether the patient came to a family session: under the attendance scope."""
         return self.may_see_patient(viewer, patient, ATTENDANCE)
+
+    def may_see_program_attendance(self, viewer: str, patient: str) -> bool:
+        """The weekly program attendance summary: under the attendance scope (rule 16)."""
+        return self.may_see_patient(viewer, patient, ATTENDANCE)
+
+    def may_enter_room(self, viewer: str, token: str) -> bool:
+        """Following a video session's join link opens its room (rule 17) for the session's
+        therapist, its patient, or a member who took a seat in it under an active consent
+        with the scheduling scope; and only from 15 minutes before the start to the end."""
+        if token not in self.video:
+            return False  # an in-person session: it has no room
+        therapist, starts, ends = self.video[token]
+        if not starts - timedelta(minutes=15) <= self.now < ends:
+            return False
+        if viewer == therapist or (token, viewer) in self.seats:
+            return True
+        return any(
+            (token, patient, viewer) in self.coming
+            and self.may_see_patient(viewer, patient, SCHEDULING)
+            for patient in self.therapist_of
+        )
 
     def may_see_member(self, viewer: str, member: str) -> bool:
         """A family member's name: their own; the patient who named them on a consent and

@@ -84,3 +84,52 @@ def test_one_family_member_sees_another_only_with_the_patients_yes_to_the_viewer
     assert model.may_see_member("F2", "F1") and not model.may_see_member("F1", "F2")
     model.end("P1", "F2", "revoked")
     assert not model.may_see_member("F2", "F1") and model.may_see_member("F2", "F2")
+
+
+def test_the_program_attendance_summary_needs_the_attendance_scope_and_counts_this_week():
+    model = _model()
+    model.sign("P1", MARIA, {"scheduling"}, None, False)
+    model.accept("P1", "F1")
+    assert not model.may_see_program_attendance("F1", "P1")
+    model.sign("P1", MARIA, {"attendance"}, None, False)  # a renewal with the scope
+    assert model.may_see_program_attendance("F1", "P1")
+    assert model.may_see_program_attendance("T1", "P1") and not model.may_see_program_attendance(
+        "T2", "P1"
+    )
+    # NOON is Wednesday 2026-11-18 in New York: Monday counts, the Sunday before does not.
+    model.record_program_day("P1", date(2026, 11, 16), "attended")
+    model.record_program_day("P1", date(2026, 11, 17), "absent")
+    model.record_program_day("P1", date(2026, 11, 15), "attended")
+    assert model.this_weeks_program_days("P1") == (1, 2)
+    model.record_program_day("P1", date(2026, 11, 17), "attended")  # a correction
+    assert model.this_weeks_program_days("P1") == (2, 2)
+
+
+def test_a_video_room_opens_to_its_attendees_from_15_minutes_before_to_the_end():
+    model = _model()
+    starts = NOON + timedelta(days=1)
+    model.video = {"tok": ("T1", starts, starts + timedelta(minutes=90))}
+    model.sign("P1", MARIA, {"scheduling"}, None, False)
+    model.accept("P1", "F1")
+    model.take_seat("tok", "P1", "F1")
+    model.now = starts - timedelta(minutes=16)
+    assert not any(model.may_enter_room(p, "tok") for p in ("T1", "P1", "F1"))
+    model.now = starts - timedelta(minutes=15)
+    assert all(model.may_enter_room(p, "tok") for p in ("T1", "P1", "F1"))
+    assert not any(model.may_enter_room(p, "tok") for p in ("T2", "P2"))
+    model.now = starts + timedelta(minutes=90)
+    assert not model.may_enter_room("T1", "tok")
+
+
+def test_revoking_takes_the_member_off_sessions_to_come_and_a_renewal_does_not_restore_it():
+    model = _model()
+    starts = NOON + timedelta(days=1)
+    model.video = {"tok": ("T1", starts, starts + timedelta(minutes=90))}
+    model.sign("P1", MARIA, {"scheduling"}, None, False)
+    model.accept("P1", "F1")
+    model.take_seat("tok", "P1", "F1")
+    model.end("P1", "F1", "revoked")
+    model.sign("P1", MARIA, {"scheduling"}, None, False)
+    model.accept("P1", "F1")
+    model.now = starts
+    assert not model.may_enter_room("F1", "tok") and model.may_enter_room("P1", "tok")

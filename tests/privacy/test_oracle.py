@@ -4,9 +4,11 @@ where the consent rules (tests/privacy/model.py, written from the design) allow 
 
 Markers make data detectable: each patient's and family member's first name is a random
 word (so it shows wherever their name does, invitations included), each reflection carries
-its own, a patient's session times fall at their therapist's own minute past the hour, and
-attendance is the seat page's "<first name> attended". Each page that shows a family member
-a patient's data must also have written a disclosure row in the audit log (rule 15).
+its own, a patient's session times fall at their therapist's own minute past the hour, the
+program attendance summary says "<first name> came to N of M program days" (rule 16), and a
+video room is its template's host or a room token, which only a join link followed by an
+attendee at the right time may reach (rule 17). Each page that shows a family member a
+patient's data must also have written a disclosure row in the audit log (rule 15).
 
 `make test` runs the bounded profile; `make test-deep` (ORACLE_PROFILE=deep) many more
 examples, and the terminal summary says how many examples, steps and pages it checked.
@@ -33,9 +35,18 @@ from hypothesis.stateful import (
 )
 
 from familylink.extensions import db
+from familylink.models import AppointmentFamily
 from tests.conftest import _empty_all_tables
 from tests.privacy.model import SCHEDULING, SCOPES, PrivacyModel
-from tests.privacy.world import FAMILY, PATIENTS, SESSION_MINUTE, THERAPISTS, World, marker
+from tests.privacy.world import (
+    FAMILY,
+    PATIENTS,
+    ROOM_HOST,
+    SESSION_MINUTE,
+    THERAPISTS,
+    World,
+    marker,
+)
 
 # Issue 16 point 2 (consents follow the person, not the address) has landed, so the
 # email-change rule runs. ORACLE_KNOWN_BUGS=email_change switches it off again, to compare.
@@ -116,6 +127,7 @@ def oracle_machine(app, readings, explored: Explored):
             self.model.therapist_of = dict(PATIENTS)
             enrolled_on = (START - timedelta(days=7)).date()  # as the world enrols them
             self.model.episodes = {patient: (1, enrolled_on, False) for patient in PATIENTS}
+            self.model.video = dict(self.world.video)  # the groups the world scheduled
             explored.examples += 1
             self.fingerprint: list[str] = []
             self.done: set[tuple] = set()  # which kinds of thing happened, for the state
@@ -269,6 +281,9 @@ def oracle_machine(app, readings, explored: Explored):
                 assert self.model.may_see_patient(member, patient, "scheduling"), (
                     f"{member} took a seat for {patient} without an active scheduling consent"
                 )
+            if isinstance(done, AppointmentFamily):  # a seat, not a place on the waitlist
+                token = next(t for t, v in self.world.video.items() if v[0] == PATIENTS[patient])
+                self.model.take_seat(token, patient, member)
             self._did("group", patient, member, done is not None)
 
         @precondition(lambda self: self.world.started_seats())
@@ -287,6 +302,52 @@ def oracle_machine(app, readings, explored: Explored):
             else:
                 assert done is None, f"{therapist} marked attendance on {patient}'s seat"
             self._did("attendance", patient, value, own, done is not None)
+
+        def _rooms_to_open(self):
+            """The video sessions whose room opens after now: when, on the first whole hour
+            from 15 minutes before the start (inside the time the room is open)."""
+            opens = []
+            for _therapist, starts, _ends in self.model.video.values():
+                at = starts - timedelta(minutes=15)
+                hour = at.replace(minute=0, second=0, microsecond=0)
+                hour += timedelta(hours=1) if hour < at else timedelta()
+                if hour > self.model.now:
+                    opens.append(hour)
+            return sorted(opens)
+
+        @precondition(lambda self: self._rooms_to_open())
+        @rule()
+        def a_video_room_opens(self):
+            """The clock moves to when the next video session's room is open (the sweeps
+            run), so the join links are followed at a time they may open."""
+            clock = app.config["NOW_OVERRIDE"]
+            clock.set(self._rooms_to_open()[0])
+            self.model.now = clock.instant
+            self.world.sweeps()
+            self.model.sweep()
+            self._did("room open")
+
+        @rule(
+            pick=picks,
+            own=st.booleans(),
+            days_ago=st.integers(0, 6),
+            status=st.sampled_from(["attended", "absent", "excused"]),
+        )
+        def record_program_attendance(self, pick, own, days_ago, status):
+            """A therapist records a patient's program day (the program attendance page);
+            the other therapist's attempt is refused as no one."""
+            patient = sorted(PATIENTS)[pick % len(PATIENTS)]
+            therapist = PATIENTS[patient]
+            if not own:
+                therapist = next(t for t in THERAPISTS if t != therapist)
+            day = self._today() - timedelta(days=days_ago)
+            done, refused = self.world.record_program_day(therapist, patient, day, status)
+            if own:
+                assert refused is None, refused
+                self.model.record_program_day(patient, day, status)
+            else:
+                assert done is None, f"{therapist} recorded {patient}'s program attendance"
+            self._did("program day", patient, own, done is not None)
 
         # --- readings
 
@@ -377,6 +438,7 @@ def oracle_machine(app, readings, explored: Explored):
         @invariant()
         def every_page_and_email_shows_only_what_the_consents_allow(self):
             leaks = []
+            self.room_tokens = self.world.room_tokens()
             for person in sorted(self.world.ids):
                 pages = self.world.read_pages(person)
                 for page in pages:
@@ -395,11 +457,19 @@ def oracle_machine(app, readings, explored: Explored):
                 + "\n".join(leaks[:20])
             )
 
-        def _shown(self, text: str) -> dict[str, set[str]]:
+        def _shown(self, page) -> dict[str, set[str]]:
             """Which patients' data a page or email shows, by kind."""
+            text = page.text
             shown: dict[str, set[str]] = {"name": set(), "session time": set()}
             shown["attendance"] = set()
+            shown["program attendance"] = set()
             for patient, word in self.world.markers.items():
+                # The weekly summary: its sentences name the patient; its heading is on
+                # that patient's own page.
+                if f"{word} came to " in text or (
+                    page.where == self._summary_page(patient) and SUMMARY_HEADING in text
+                ):
+                    shown["program attendance"].add(patient)
                 if word in text:
                     shown["name"].add(patient)
                 if SESSION_TIME[patient].search(text):
@@ -411,8 +481,11 @@ def oracle_machine(app, readings, explored: Explored):
         def _leaks(self, viewer, page, scope, address=None) -> list[str]:
             found = []
             may = self.model.may_see_patient
-            shown = self._shown(page.text)
+            shown = self._shown(page)
             explored.markers.update(kind for kind, patients in shown.items() if patients)
+            found += self._program_attendance(viewer, page, shown["program attendance"])
+            explored.markers["own attendance"] += OWN_ATTENDANCE in page.text
+            found += self._rooms(viewer or address, page)
             for patient in shown["name"]:
                 allowed = viewer is not None and may(viewer, patient, scope)
                 if address is not None and self.model.invited(patient, address):
@@ -450,6 +523,40 @@ def oracle_machine(app, readings, explored: Explored):
                     )
             return found
 
+        def _summary_page(self, patient: str) -> str:
+            return f"/family/patients/{self.world.ids[patient]}"
+
+        def _program_attendance(self, viewer, page, shown: set[str]) -> list[str]:
+            """Rule 16: the weekly summary only under the attendance scope, and there, this
+            week's count as the model has it."""
+            found = [
+                f"{patient}'s program attendance on {page.where} seen by {viewer}"
+                for patient in sorted(shown)
+                if not (viewer and self.model.may_see_program_attendance(viewer, patient))
+            ]
+            for patient, word in self.world.markers.items():
+                if page.where != self._summary_page(patient) or not (
+                    viewer and self.model.may_see_program_attendance(viewer, patient)
+                ):
+                    continue
+                attended, recorded = self.model.this_weeks_program_days(patient)
+                expected = f"{word} came to {attended} of {recorded} program day"
+                if SUMMARY_HEADING not in page.text or (recorded and expected not in page.text):
+                    found.append(f"{patient}'s program attendance summary missing on {page.where}")
+            return found
+
+        def _rooms(self, viewer, page) -> list[str]:
+            """Rule 17: a join link opens the room only to an attendee the model allows, at
+            an allowed time; and no page or email shows a room."""
+            found = []
+            if page.entered and not self.model.may_enter_room(viewer, page.where[len("/join/") :]):
+                found.append(f"a video room entered through {page.where} by {viewer}")
+            if page.entered:
+                explored.markers["video room entered"] += 1
+            if ROOM_HOST in page.text or any(t in page.text for t in self.room_tokens):
+                found.append(f"a video room shown on {page.where} to {viewer}")
+            return found
+
         def _unrecorded(self, member, pages) -> list[str]:
             """Rule 15: each page that showed a patient's data to a family member wrote a
             disclosure row for that (member, patient) in its own request. Read from the audit
@@ -460,7 +567,7 @@ def oracle_machine(app, readings, explored: Explored):
             for page in pages:
                 after, upto = page.audited
                 recorded = {patient for row_id, patient in rows if after < row_id <= upto}
-                shown = set().union(*self._shown(page.text).values())
+                shown = set().union(*self._shown(page).values())
                 explored.markers["disclosure checked in the audit log"] += len(shown)
                 for patient in sorted(shown - recorded):
                     found.append(
@@ -470,6 +577,10 @@ def oracle_machine(app, readings, explored: Explored):
 
     return PrivacyOracle
 
+
+SUMMARY_HEADING = 'id="program-attendance"'
+# A family member's own attendance at a family session, on their seat page (theirs, counted).
+OWN_ATTENDANCE = "You attended."
 
 START = None  # set from tests.moments below, kept apart for the planted-leak test
 
@@ -540,25 +651,17 @@ SESSION_HELD = [
 ]
 
 
-def test_attendance_marked_by_the_therapist_shows_only_under_its_scope(
-    oracle_app, oracle_readings, monkeypatch
+def test_a_familys_own_attendance_shows_to_them_and_is_never_the_patients(
+    oracle_app, oracle_readings
 ):
-    """The seat page says whether the patient came under the attendance scope, and the
-    oracle sees it; a seat page that tells a member without that scope fails it."""
-    from familylink.services import access
-
+    """The seat page tells the member whether they themselves came ("You attended."),
+    whatever the consent's scopes: it is the family's own, and no page words it as the
+    patient's ("<first name> attended"), which only the attendance scope would allow. The
+    patient's program attendance has its own tests below."""
     explored = Explored()
-    _run(oracle_app, oracle_readings, explored, _join({"scheduling", "attendance"}), *SESSION_HELD)
-    assert explored.markers["attendance"] and explored.markers["session time"]
-
-    may_disclose = access.may_disclose
-
-    def attendance_for_anyone(family_user_id, patient_id, scope, **kwargs):
-        return scope == "attendance" or may_disclose(family_user_id, patient_id, scope, **kwargs)
-
-    monkeypatch.setattr(access, "may_disclose", attendance_for_anyone)
-    with pytest.raises(AssertionError, match="P1's attendance on /booking/"):
-        _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}), *SESSION_HELD)
+    _run(oracle_app, oracle_readings, explored, _join({"scheduling"}), *SESSION_HELD)
+    assert explored.markers["own attendance"] and explored.markers["session time"]
+    assert not explored.markers["attendance"]
 
 
 def test_a_booking_email_queued_before_a_renewal_drops_scheduling_waits_for_the_senders_check(
@@ -629,6 +732,100 @@ def test_the_oracle_catches_a_disclosure_left_out_of_the_audit_log(
     monkeypatch.setattr(access, "_viewed", lambda *args, **kwargs: None)
     with pytest.raises(AssertionError, match="P1's unrecorded disclosure on /family/"):
         _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}))
+
+
+# The first patient's therapist records a program day for them (this week's count: 1 of 1).
+PROGRAM_DAY = (
+    "record_program_attendance",
+    {"pick": 0, "own": True, "days_ago": 0, "status": "attended"},
+)
+
+
+def test_the_oracle_catches_program_attendance_shown_without_its_scope(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """The weekly summary is on the patient's page under the attendance scope (and the
+    oracle finds it, with the model's count); a gate that lets any consent do shows it to a
+    member without that scope and fails the oracle."""
+    from familylink.services import access
+
+    explored = Explored()
+    _run(oracle_app, oracle_readings, explored, _join({"attendance"}), PROGRAM_DAY)
+    assert explored.markers["program attendance"]
+
+    def any_scope(family_user, patient_id, *, now):
+        try:
+            found, _consent = access.patient_for_family(
+                family_user, patient_id, scope=None, now=now, disclosure="program attendance"
+            )
+        except access.NotFound:
+            return None
+        return found
+
+    monkeypatch.setattr(access, "attendance_patient", any_scope)
+    with pytest.raises(AssertionError, match="P1's program attendance on /family/patients/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}), PROGRAM_DAY)
+
+
+def test_the_oracle_catches_a_program_attendance_summary_that_is_wrong_or_missing(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """Where the model allows the summary, it must be there with this week's count."""
+    from familylink.services import attendance
+
+    monkeypatch.setattr(attendance, "weekly_summary", lambda days, *, today: [])
+    with pytest.raises(AssertionError, match="P1's program attendance summary missing"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"attendance"}), PROGRAM_DAY)
+
+
+# Maria takes a seat in the first therapist's video group about the first patient, and the
+# clock moves to when its room is open.
+ROOM_OPEN = [
+    ("take_group_seat_or_wait", {"which": 0}),
+    ("a_video_room_opens", {}),
+]
+
+
+def test_the_oracle_catches_a_video_room_opened_to_someone_not_coming(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """The join link opens the room to the session's therapist, the patient and Maria, who
+    took the seat (the oracle sees all three go in); a join that skips the attendee check
+    lets in someone not coming, and fails the oracle."""
+    from familylink.services import access
+
+    explored = Explored()
+    _run(oracle_app, oracle_readings, explored, _join({"scheduling"}), *ROOM_OPEN)
+    assert explored.markers["video room entered"] == 3
+
+    from familylink.services.booking import rooms
+
+    session_attendee = access.session_attendee
+
+    def anyone_while_open(actor, appointment, *, now, what):
+        # Outside the room's time the real check answers, so only entering is planted.
+        try:
+            return session_attendee(actor, appointment, now=now, what=what)
+        except access.NotFound:
+            if appointment.starts_at - rooms.OPENS_BEFORE <= now < appointment.ends_at:
+                return None
+            raise
+
+    monkeypatch.setattr(access, "session_attendee", anyone_while_open)
+    with pytest.raises(AssertionError, match="a video room entered through /join/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}), *ROOM_OPEN)
+
+
+def test_the_oracle_catches_a_video_room_in_a_calendar_file(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """Calendar files carry the join link, never the room: one that names the room fails."""
+    from familylink.services.booking import rooms
+    from familylink.services.calendar import ics
+
+    monkeypatch.setattr(ics, "join_link", rooms.room_url)
+    with pytest.raises(AssertionError, match="a video room shown on /booking/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}), ROOM_OPEN[0])
 
 
 def _sign(patient, member):

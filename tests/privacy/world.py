@@ -35,10 +35,19 @@ from familylink.models import (
     User,
 )
 from familylink.models.scheduling import Appointment, AppointmentFamily
-from familylink.services import accounts, booking, consent, episodes, reminders, sessions
+from familylink.services import (
+    accounts,
+    attendance,
+    booking,
+    consent,
+    episodes,
+    reminders,
+    sessions,
+)
 from familylink.services.calendar import feeds
 from familylink.services.errors import DomainError, NotFound
 from familylink.services.learning import assignments, content, progress
+from familylink.services.program import forget_cached_program, program_row
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.factories import PASSWORD, create_user
 
@@ -58,6 +67,10 @@ FAMILY_SURNAMES = {"F1": "Alvarez", "F2": "Okafor", "F3": "Lindqvist"}
 # "T160700Z" in a calendar file) is that patient's session time. Every other instant in the
 # world (the clock, signatures, expiries) falls on the hour.
 SESSION_MINUTE = {"T1": 7, "T2": 23}
+# The program's video rooms (each therapist's group is by video): a page or email showing this
+# address, or a session's room token, shows a room, which only the join link may open (rule 17).
+ROOM_HOST = "rooms.example.org"
+ROOM_TEMPLATE = f"https://{ROOM_HOST}/fl-{{room}}"
 
 
 def marker(prefix: str) -> str:
@@ -84,6 +97,8 @@ class Page:
     audited: tuple[int, int] | None = None
     # An email's (patient, scope) that the sender checks again when it sends it (rule 9).
     held_for: tuple[str, str] | None = None
+    # A join link's answer: it redirected to the room.
+    entered: bool = False
 
 
 @dataclass
@@ -97,6 +112,8 @@ class World:
     groups: dict[str, int] = field(default_factory=dict)  # therapist -> group appointment id
     modules: dict[str, tuple[int, str]] = field(default_factory=dict)  # slug -> (id, slug)
     private_type: int = 0
+    # A video session's join token -> (its therapist, start, end): the world's two groups.
+    video: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
 
     @property
     def now(self) -> datetime:
@@ -114,6 +131,9 @@ class World:
         """Staff, enrolment of one patient per therapist, session types, one small group per
         therapist, and two published readings."""
         admin = create_user(Role.ADMIN, name="Admin Oracle", email="admin@example.org")
+        program_row().video_room_template = ROOM_TEMPLATE
+        db.session.flush()
+        forget_cached_program()
         for name in THERAPISTS:
             therapist = create_user(Role.THERAPIST, name=f"Dr {name} Oracle")
             self.ids[name] = therapist.id
@@ -148,6 +168,7 @@ class World:
                 now=self.now,
             )
             self.groups[name] = occurrence.id
+            self.video[occurrence.join_token] = (name, occurrence.starts_at, occurrence.ends_at)
         content.load_modules(now=self.now, directory=readings)
         for module in db.session.scalars(select(LearningModule)):
             self.modules[module.slug] = (module.id, module.slug)
@@ -381,6 +402,19 @@ class World:
             now=self.now,
         )
 
+    def record_program_day(self, therapist: str, patient: str, day, status: str):
+        """The therapist's program attendance page, saved for one patient and day."""
+        return self.attempt(
+            attendance.record_program_attendance,
+            self.user(therapist),
+            day,
+            {self.ids[patient]: status},
+            now=self.now,
+        )
+
+    def room_tokens(self) -> list[str]:
+        return [t for t in db.session.scalars(select(Appointment.room_token)) if t]
+
     def change_email(self, member: str, new_address: str):
         user = self.user(member)
         _, refused = self.attempt(
@@ -405,6 +439,14 @@ class World:
         consents = list(db.session.scalars(select(ConsentRecord.id)))
         role = self.user(person).role
         pages: list[tuple[str, str | None]] = [("/", None)]
+        # Every join link in the world, followed by everyone (rule 17): an in-person session
+        # holds a join token too, which must open nothing.
+        tokens = db.session.scalars(
+            select(Appointment.join_token)
+            .where(Appointment.join_token.is_not(None))
+            .order_by(Appointment.id)
+        )
+        pages += [(f"/join/{token}", SCHEDULING_SCOPE) for token in tokens]
         if role == Role.THERAPIST:
             pages += [(p, None) for p in ("/therapist/", "/therapist/calendar")]
             pages += [("/therapist/groups", None), ("/learn/therapist", None)]
@@ -473,11 +515,17 @@ class World:
         read = []
         before = self._last_audit_id() if audited else None
         for path, scope in paths:
-            response = client.get(path, follow_redirects=True)
+            joining = path.startswith("/join/")  # its redirect leads out, to the room
+            response = client.get(path, follow_redirects=not joining)
             assert response.status_code < 500, f"{person} {path}: {response.status_code}"
             after = self._last_audit_id() if audited else None
-            text = response.get_data(as_text=True)
-            read.append(Page(person, path, text, scope, (before, after) if audited else None))
+            entered = joining and response.status_code in (301, 302, 303, 307, 308)
+            if joining:
+                assert entered or response.status_code in (200, 404), (person, path, response)
+            text = "" if entered else response.get_data(as_text=True)
+            page = Page(person, path, text, scope, (before, after) if audited else None)
+            page.entered = entered
+            read.append(page)
             before = after
         return read
 
@@ -516,6 +564,9 @@ class World:
                 page.held_for = (self.name_of(email.patient_id), str(email.required_scope))
             found.append((viewer, email.to_address, page))
         return found
+
+
+SCHEDULING_SCOPE = "scheduling"
 
 
 def _zone(world: World):
