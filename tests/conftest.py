@@ -123,6 +123,28 @@ def settings_override() -> dict:
 
 
 @pytest.fixture
+def clinic(app) -> dict:
+    """The booking pages' clinic (tests/booking_setup.py): who is in it, by email and id.
+    A module that needs more builds its own `clinic`."""
+    from tests.booking_setup import create_clinic
+
+    with app.app_context():
+        made = create_clinic()
+        ids = {
+            "therapist": made.therapist.email,
+            "therapist_id": made.therapist.id,
+            "patient": made.patient.id,
+            "patient_email": made.patient.email,
+            "family": made.family.email,
+            "family_id": made.family.id,
+            "private": made.private.id,
+            "group": made.group.id,
+        }
+        db.session.commit()
+    return ids
+
+
+@pytest.fixture
 def app(_schema, database_url, settings_override):
     app = create_app(app_settings(database_url, **settings_override))
     yield app

@@ -20,23 +20,6 @@ def settings_override():
     return {"NOW_OVERRIDE": NOON}
 
 
-@pytest.fixture
-def clinic(app):
-    with app.app_context():
-        made = create_clinic()
-        ids = {
-            "patient": made.patient.id,
-            "family": made.family.email,
-            "therapist": made.therapist.email,
-            "patient_email": made.patient.email,
-            "private": made.private.id,
-            "group": made.group.id,
-            "therapist_id": made.therapist.id,
-        }
-        db.session.commit()
-    return ids
-
-
 def slot_values(page: str) -> list[str]:
     """The times offered: the week picker's radio buttons, or a move form's options."""
     return re.findall(r'(?:<option|type="radio" name="slot" id="[^"]*") value="([^"]+Z)"', page)

@@ -35,21 +35,6 @@ def settings_override():
     return {"NOW_OVERRIDE": NOON}
 
 
-@pytest.fixture
-def clinic(app):
-    with app.app_context():
-        made = create_clinic()
-        ids = {
-            "patient": made.patient.id,
-            "family": made.family.email,
-            "family_id": made.family.id,
-            "therapist_id": made.therapist.id,
-            "private": made.private.id,
-        }
-        db.session.commit()
-    return ids
-
-
 def week_url(clinic, week=None) -> str:
     url = f"/booking/new?patient={clinic['patient']}"
     return url if week is None else f"{url}&week={week}"

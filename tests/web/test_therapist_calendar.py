@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AppointmentFamily, AuditEvent, OutboxEmail, Role, SessionType, User
-from tests.booking_setup import add_appointment, create_clinic
+from tests.booking_setup import add_appointment
 from tests.factories import create_user
 from tests.moments import NOON
 
@@ -22,15 +22,6 @@ THIS_WEEK = "2026-11-16"
 @pytest.fixture
 def settings_override():
     return {"NOW_OVERRIDE": NOON}
-
-
-@pytest.fixture
-def clinic(app):
-    with app.app_context():
-        made = create_clinic()
-        email = made.therapist.email
-        db.session.commit()
-    return {"therapist": email}
 
 
 def _seat(app, starts_at) -> int:

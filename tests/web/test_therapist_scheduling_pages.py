@@ -12,7 +12,6 @@ from familylink.models import (
     Role,
     SessionType,
 )
-from tests.booking_setup import create_clinic
 from tests.factories import create_user
 from tests.moments import NOON
 
@@ -20,21 +19,6 @@ from tests.moments import NOON
 @pytest.fixture
 def settings_override():
     return {"NOW_OVERRIDE": NOON}
-
-
-@pytest.fixture
-def clinic(app):
-    with app.app_context():
-        made = create_clinic()
-        ids = {
-            "therapist": made.therapist.email,
-            "patient": made.patient.id,
-            "family_id": made.family.id,
-            "group": made.group.id,
-            "private": made.private.id,
-        }
-        db.session.commit()
-    return ids
 
 
 def count(app, model):
