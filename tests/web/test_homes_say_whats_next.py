@@ -27,7 +27,7 @@ from familylink.models import (
 from familylink.services import consent, learning
 from tests.booking_setup import add_appointment, add_family, create_clinic
 from tests.conftest import AuthActions
-from tests.factories import create_user
+from tests.factories import create_consent, create_user
 from tests.moments import NOON
 
 TOMORROW = NOON + timedelta(days=1)
@@ -225,3 +225,50 @@ def test_a_cancelled_session_is_not_planned_for_the_patient(app):
     page = _page(app, "jordan@example.org", "/patient/")
     assert "November 19" not in page
     assert "No family sessions are planned yet." in page
+
+
+def _therapist_page(app) -> str:
+    client = app.test_client()
+    AuthActions(client, app).login("grace@example.org")
+    response = client.get("/therapist/")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture
+def therapist_week(app):
+    """On Wednesday NOON: a session at 3 PM today, one on Friday, one next week; Maria
+    (scheduling, booked) and Luis (scheduling, ending in 10 days, nothing booked)."""
+    with app.app_context():
+        clinic = create_clinic()
+        clinic.therapist.email = "grace@example.org"
+        luis = create_user(Role.FAMILY, name="Luis Rivera")
+        create_consent(clinic.patient, luis, expires_at=NOON + timedelta(days=10))
+        for starts in (NOON + timedelta(hours=3), NOON + timedelta(days=2), LATER):
+            add_appointment(
+                clinic.therapist,
+                clinic.patient,
+                clinic.family,
+                clinic.private,
+                starts_at=starts,
+                booked_at=NOON,
+            )
+        db.session.commit()
+
+
+def test_the_therapist_home_counts_today_and_this_week(app, therapist_week):
+    page = _therapist_page(app)
+    assert "Today: 1 session" in page and "This week: 2 sessions" in page
+    assert "3:00 PM" in page
+
+
+def test_the_therapist_home_lists_consents_ending_within_14_days(app, therapist_week):
+    ending = _therapist_page(app).split("Consents ending within 14 days")[1]
+    assert "Luis Rivera, for Jordan Rivera: ends" in ending
+    assert "Maria Rivera" not in ending.split("</section>")[0]
+
+
+def test_the_therapist_home_lists_families_linked_but_not_booked(app, therapist_week):
+    waiting = _therapist_page(app).split("Families linked but not booked")[1]
+    waiting = waiting.split("</section>")[0]
+    assert "Luis Rivera, for Jordan Rivera" in waiting and "Maria Rivera" not in waiting
