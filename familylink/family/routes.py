@@ -7,7 +7,7 @@ from familylink.auth import guard
 from familylink.extensions import limiter
 from familylink.family.forms import AcceptForm, InvitationRegisterForm
 from familylink.models import Role
-from familylink.services import attendance, consent, progress_updates
+from familylink.services import attendance, consent, homes, progress_updates
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
 from familylink.services.program import get_program, local_day
 from familylink.web import apply_error, form_limit, form_status, request_now, role_required, run
@@ -19,9 +19,9 @@ bp = Blueprint("family", __name__)
 @role_required(Role.FAMILY)
 def home():
     now = request_now()
-    linked = consent.family_overview(current_user, now=now)
-    standing = None if linked else consent.family_standing(current_user, now=now)
-    return render_template("family/home.html", linked=linked, standing=standing)
+    page = homes.family_home(current_user, now=now)
+    standing = None if page.linked else consent.family_standing(current_user, now=now)
+    return render_template("family/home.html", home=page, linked=page.linked, standing=standing)
 
 
 @bp.route("/patients/<int:patient_id>")

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from familylink.models import Role, UpdateStatus
 from familylink.patient.forms import ConsentForm, RevokeForm, UpdateDecisionForm
-from familylink.services import audit, episodes, progress_updates
+from familylink.services import audit, episodes, homes, progress_updates
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, ValidationError
 from familylink.services.timefmt import format_local_date
@@ -29,8 +29,8 @@ bp = Blueprint("patient", __name__)
 @role_required(Role.PATIENT)
 def home():
     rows = episodes.episodes_of(current_user.id)
-    audit.record_patient_views(current_user, [current_user.id], page="home", now=request_now())
-    return render_template("patient/home.html", episodes=rows)
+    planned = homes.planned_for_patient(current_user, now=request_now())
+    return render_template("patient/home.html", episodes=rows, planned=planned)
 
 
 @bp.route("/consents")

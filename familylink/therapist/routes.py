@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from familylink.extensions import db
 from familylink.models import Role
-from familylink.services import access, accounts, attendance, episodes, progress_updates
+from familylink.services import access, accounts, attendance, episodes, homes, progress_updates
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
 from familylink.services.program import local_day
@@ -41,8 +41,10 @@ bp = Blueprint("therapist", __name__)
 @bp.route("/")
 @role_required(Role.THERAPIST)
 def home():
-    patients = access.therapist_patients(current_user, now=request_now(), what="my patients")
-    return render_template("therapist/home.html", patients=patients, form=EnrolPatientForm())
+    page = homes.therapist_home(current_user, now=request_now())
+    return render_template(
+        "therapist/home.html", home=page, patients=page.patients, form=EnrolPatientForm()
+    )
 
 
 @bp.route("/patients", methods=["POST"])
@@ -63,8 +65,8 @@ def enrol_patient():
     )
     if done is not None:
         return done
-    patients = access.therapist_patients(current_user, now=request_now(), what="my patients")
-    return render_template("therapist/home.html", patients=patients, form=form), 400
+    page = homes.therapist_home(current_user, now=request_now())
+    return render_template("therapist/home.html", home=page, patients=page.patients, form=form), 400
 
 
 def _contacts_page(patient_id: int, status: int = 200, **forms):

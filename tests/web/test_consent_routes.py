@@ -207,7 +207,8 @@ def test_what_was_shared_lists_disclosures(app, client, auth, ids):
 def test_the_family_home_lists_first_names_and_what_is_allowed(app, client, auth, ids):
     auth.login("maria@example.org")
     page = client.get("/family/").get_data(as_text=True)
-    assert "Jordan" in page and f"<li>{Scope.ATTENDANCE.label}</li>" in page
+    # In plain words: the explanation the consent form gives, not only its label.
+    assert "Jordan" in page and f"<li>{Scope.ATTENDANCE.explanation}</li>" in page
     assert "Jordan Rivera" not in page
 
 

@@ -224,3 +224,70 @@ def test_the_program_attendance_summary_does_not_grow_with_recorded_days(
     page = client.get(path.format(**_ids(app))).get_data(as_text=True)
     assert "This week:" in page and "excused" in page
     assert _queries_for(app, client, count_queries, path) == one_week <= MAX_QUERIES
+
+
+def _forget_openings(app) -> None:
+    """Every assigned reading unopened again: the family home then lists them all as new."""
+    with app.app_context():
+        db.session.execute(ModuleProgress.__table__.delete())
+        db.session.commit()
+
+
+def test_the_family_home_does_not_grow_with_new_readings_and_sessions(
+    app, client, auth, count_queries
+):
+    _add_linked_patients(app, 10)
+    _forget_openings(app)
+    auth.login(FAMILY)
+    small = _queries_for(app, client, count_queries, "/family/")
+    assert "New readings for you" in client.get("/family/").get_data(as_text=True)
+    _add_linked_patients(app, 190)
+    _forget_openings(app)
+    assert _queries_for(app, client, count_queries, "/family/") == small <= MAX_QUERIES
+
+
+PATIENT = "patient@example.org"
+
+
+def _add_planned_sessions(app, count: int) -> None:
+    """`count` more upcoming family sessions for PATIENT, each with two family members coming."""
+    with app.app_context():
+        patient = db.session.scalar(select(User).where(User.email == PATIENT))
+        if patient is None:
+            therapist = create_user(Role.THERAPIST)
+            create_session_types()
+            patient = create_user(Role.PATIENT, email=PATIENT, therapist=therapist)
+        private = db.session.scalar(select(SessionType).where(SessionType.capacity == 1))
+        booked = db.session.query(Appointment).count()
+        for n in range(booked, booked + count):
+            starts = NOON + timedelta(hours=n)
+            appointment = Appointment(
+                uid=f"planned-{n}@familylink",
+                therapist_id=patient.therapist_id,
+                session_type=private,
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=50),
+            )
+            seat = AppointmentFamily(appointment=appointment, patient_id=patient.id)
+            db.session.add_all([appointment, seat])
+            for _ in range(2):
+                member = create_user(Role.FAMILY, password=None)
+                create_consent(patient, member)
+                db.session.add(AppointmentAttendee(seat=seat, user_id=member.id, added_at=NOON))
+        db.session.commit()
+
+
+def _patient_home_queries(client, count_queries) -> int:
+    client.get("/patient/")  # warm
+    with count_queries() as counter:
+        response = client.get("/patient/")
+    assert response.status_code == 200
+    return counter.count
+
+
+def test_the_patient_home_does_not_grow_with_planned_sessions(app, client, auth, count_queries):
+    _add_planned_sessions(app, 3)
+    auth.login(PATIENT)
+    small = _patient_home_queries(client, count_queries)
+    _add_planned_sessions(app, 60)
+    assert _patient_home_queries(client, count_queries) == small <= MAX_QUERIES

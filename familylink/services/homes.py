@@ -1,0 +1,227 @@
+"""What the home pages say is next: the family member's next session, new readings and
+what each patient shares; the patient's planned family sessions and who is coming; the
+therapist's sessions today and this week, consents ending soon and families not yet booked.
+
+Each home reads through the gate once: the family home lists its patients with
+`access.family_patients` (one disclosure audited per patient shown), the therapist's home
+with `access.therapist_patients`, and everything else on
+the page is limited to those patients, so nothing is shown without an active consent and
+sessions only under the scheduling scope. Query counts stay flat as data grows: each part is
+one query whatever the number of patients, sessions or readings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import contains_eager, joinedload
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AppointmentStatus,
+    Assignment,
+    ConsentRecord,
+    LearningModule,
+    ModuleProgress,
+    Scope,
+    SeatStatus,
+    User,
+)
+from familylink.services import access, audit
+from familylink.services.program import local_day, start_of_day
+
+
+@dataclass
+class FamilyHome:
+    """The family member's home: patients with their consents, upcoming booked seats (soonest
+    first; the first is "next"), and readings released to them that they have not opened."""
+
+    linked: list[tuple[User, ConsentRecord]]
+    seats: list[AppointmentFamily]
+    new_readings: list[Assignment]
+    # Someone's consent covers scheduling: the page offers a Book button.
+    can_book: bool
+
+    @property
+    def next_seat(self) -> AppointmentFamily | None:
+        return self.seats[0] if self.seats else None
+
+
+def _booked_and_ahead(now: datetime):
+    """A seat still booked in an appointment not cancelled that has not ended."""
+    return and_(
+        AppointmentFamily.status == SeatStatus.BOOKED,
+        Appointment.status != AppointmentStatus.CANCELLED,
+        Appointment.ends_at > now,
+    )
+
+
+def _member_seats(member: User, patient_ids: set[int], *, now: datetime):
+    if not patient_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(AppointmentFamily)
+            .options(contains_eager(AppointmentFamily.appointment))
+            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+            .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
+            .where(
+                AppointmentAttendee.user_id == member.id,
+                AppointmentAttendee.removed_at.is_(None),
+                AppointmentFamily.patient_id.in_(patient_ids),
+                _booked_and_ahead(now),
+            )
+            .order_by(Appointment.starts_at, AppointmentFamily.id)
+        ).unique()
+    )
+
+
+def _unopened_readings(member: User, patient_ids: set[int]) -> list[Assignment]:
+    if not patient_ids:
+        return []
+    opened = (
+        select(ModuleProgress.id)
+        .where(
+            ModuleProgress.family_user_id == member.id,
+            ModuleProgress.patient_id == Assignment.patient_id,
+            ModuleProgress.module_id == Assignment.module_id,
+            ModuleProgress.opened_at.is_not(None),
+        )
+        .exists()
+    )
+    return list(
+        db.session.scalars(
+            select(Assignment)
+            .join(LearningModule, LearningModule.id == Assignment.module_id)
+            .where(
+                Assignment.family_user_id == member.id,
+                Assignment.patient_id.in_(patient_ids),
+                Assignment.released_at.is_not(None),
+                Assignment.stopped_at.is_(None),
+                LearningModule.published.is_(True),
+                ~opened,
+            )
+            .order_by(Assignment.released_at.desc(), Assignment.id)
+        ).unique()
+    )
+
+
+def family_home(member: User, *, now: datetime) -> FamilyHome:
+    """The family member's home, read through the gate once (each patient shown audited).
+    Sessions only for patients whose consent covers scheduling; readings only about patients
+    whose consent is in force; nothing at all once a consent has ended."""
+    linked = access.family_patients(member, now=now, what="home page")
+    in_force = {patient.id for patient, _consent in linked}
+    scheduling = {patient.id for patient, record in linked if Scope.SCHEDULING in record.scopes}
+    return FamilyHome(
+        linked=linked,
+        seats=_member_seats(member, scheduling, now=now),
+        new_readings=_unopened_readings(member, in_force),
+        can_book=bool(scheduling),
+    )
+
+
+def planned_for_patient(patient: User, *, now: datetime) -> list[AppointmentFamily]:
+    """The patient's upcoming family sessions (a seat for them, booked, not cancelled), with
+    who is coming loaded: the patient may see their own family. Showing them is a view of the
+    patient's own data, audited once as their home page."""
+    audit.record_patient_views(patient, [patient.id], page="home", now=now)
+    return list(
+        db.session.scalars(
+            select(AppointmentFamily)
+            .options(
+                contains_eager(AppointmentFamily.appointment),
+                joinedload(AppointmentFamily.attendees).joinedload(AppointmentAttendee.user),
+            )
+            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+            .where(AppointmentFamily.patient_id == patient.id, _booked_and_ahead(now))
+            .order_by(Appointment.starts_at, AppointmentFamily.id)
+        ).unique()
+    )
+
+
+@dataclass
+class TherapistHome:
+    """The therapist's home: their patients, today's and this week's sessions (Monday to
+    Sunday in the program's zone), consents ending within `access.EXPIRING_SOON`, and family
+    members linked with the scheduling scope who have no session booked ahead."""
+
+    patients: list[User]
+    today: list[Appointment]
+    week: list[Appointment]
+    # (family member, patient, when the consent ends), soonest first.
+    ending_soon: list[tuple[User, User, datetime]]
+    # (family member, patient) linked for scheduling, nothing booked from now on.
+    not_booked: list[tuple[User, User]]
+
+
+def _week_sessions(therapist: User, start: datetime, end: datetime) -> list[Appointment]:
+    return list(
+        db.session.scalars(
+            select(Appointment)
+            # Joined, not selectin: selectin loads in batches of 500, one query each.
+            .options(joinedload(Appointment.seats))
+            .where(
+                Appointment.therapist_id == therapist.id,
+                Appointment.status != AppointmentStatus.CANCELLED,
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+            )
+            .order_by(Appointment.starts_at, Appointment.id)
+        ).unique()
+    )
+
+
+def _booked_ahead(patient_ids: list[int], *, now: datetime) -> set[tuple[int, int]]:
+    """(family member id, patient id) of everyone coming to a booked session still ahead."""
+    rows = db.session.execute(
+        select(AppointmentAttendee.user_id, AppointmentFamily.patient_id)
+        .join(AppointmentFamily, AppointmentFamily.id == AppointmentAttendee.seat_id)
+        .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+        .where(
+            AppointmentFamily.patient_id.in_(patient_ids),
+            AppointmentAttendee.removed_at.is_(None),
+            _booked_and_ahead(now),
+        )
+        .distinct()
+    )
+    return {(user_id, patient_id) for user_id, patient_id in rows}
+
+
+def therapist_home(therapist: User, *, now: datetime) -> TherapistHome:
+    """The therapist's home, read through the gate once (`access.therapist_patients`, each
+    patient audited); the sessions, consents and families shown are their own patients'.
+    A fixed number of queries however many patients, families or sessions."""
+    patients = access.therapist_patients(therapist, now=now, what="my patients")
+    by_id = {patient.id: patient for patient in patients}
+    today = local_day(now)
+    monday = today - timedelta(days=today.weekday())
+    week = _week_sessions(therapist, start_of_day(monday), start_of_day(monday + timedelta(days=7)))
+    tomorrow = start_of_day(today + timedelta(days=1))
+    in_force = access.family_in_force(list(by_id), now=now) if by_id else []
+    ending = sorted(
+        (
+            (member, by_id[patient_id], ends)
+            for member, patient_id, _record, ends in in_force
+            if ends is not None and ends <= now + access.EXPIRING_SOON
+        ),
+        key=lambda row: (row[2], row[0].name),
+    )
+    booked = _booked_ahead(list(by_id), now=now) if by_id else set()
+    waiting = [
+        (member, by_id[patient_id])
+        for member, patient_id, record, _ends in in_force
+        if Scope.SCHEDULING in record.scopes and (member.id, patient_id) not in booked
+    ]
+    return TherapistHome(
+        patients=patients,
+        today=[a for a in week if start_of_day(today) <= a.starts_at < tomorrow],
+        week=week,
+        ending_soon=ending,
+        not_booked=waiting,
+    )
