@@ -3,11 +3,12 @@ every page and queued email read back after each step, each patient's data allow
 where the consent rules (tests/privacy/model.py, written from the design) allow it.
 
 Markers make data detectable: each patient's and family member's first name is a random
-word (so it shows wherever their name does, invitations included), each reflection carries
-its own, a patient's session times fall at their therapist's own minute past the hour, the
-program attendance summary says "<first name> came to N of M program days" (rule 16), and a
-video room is its template's host or a room token, which only a join link followed by an
-attendee at the right time may reach (rule 17). Each page that shows a family member a
+word (so it shows wherever their name does, invitations included), each reflection, each
+version of a progress update and each practice entry carries its own, a patient's session
+times fall at their therapist's own minute past the hour, the program attendance summary
+says "<first name> came to N of M program days" (rule 16), and a video room is its
+template's host or a room token, which only a join link followed by an attendee at the right
+time may reach (rule 17). Each page that shows a family member a
 patient's data must also have written a disclosure row in the audit log (rule 15).
 
 `make test` runs the bounded profile; `make test-deep` (ORACLE_PROFILE=deep) many more
