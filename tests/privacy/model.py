@@ -39,6 +39,18 @@ class Consent:
 
 
 @dataclass
+class Update:
+    """A progress update about a patient (rule 19): its versions' markers, oldest first."""
+
+    patient: str
+    recipients: frozenset[str]
+    versions: list[str]
+    status: str = "awaiting"  # "changes", "released", "declined"
+    approved: str | None = None  # the marker of the version the patient approved
+    released_to: frozenset[str] = frozenset()  # recipients whose consent covered progress
+
+
+@dataclass
 class PrivacyModel:
     zone: str
     now: datetime
@@ -57,6 +69,10 @@ class PrivacyModel:
     video: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
     seats: set[tuple[str, str]] = field(default_factory=set)  # (join token, patient)
     coming: set[tuple[str, str, str]] = field(default_factory=set)
+    # A practice tool entry's id -> (its writer, its tool, its marker, the patient whose
+    # therapist it is shared with or None): the entries that exist now.
+    practice: dict[int, tuple[str, str, str, str | None]] = field(default_factory=dict)
+    updates: dict[int, Update] = field(default_factory=dict)  # progress updates by id
 
     # --- what happened
 
@@ -163,6 +179,40 @@ class PrivacyModel:
         week = [s for d, s in self.program_days.get(patient, {}).items() if monday <= d <= today]
         return week.count("attended"), len(week)
 
+    def update_recipients(self, patient: str, member: str | None) -> frozenset[str]:
+        """Whom a new update about `patient` is for: `member`, or everyone (None), among
+        the members whose consent in force covers progress; empty: the draft is refused."""
+        family = {m for (p, m) in self.links if p == patient and self.covers_progress(m, patient)}
+        return frozenset(family if member is None else family & {member})
+
+    def covers_progress(self, member: str, patient: str) -> bool:
+        return self.may_see_patient(member, patient, PROGRESS) and self.is_family(member)
+
+    def revise(self, update: int, marker: str) -> bool:
+        """A new version of an update not yet decided or sent back for changes."""
+        found = self.updates[update]
+        if found.status not in ("awaiting", "changes"):
+            return False
+        found.versions.append(marker)
+        found.status = "awaiting"
+        return True
+
+    def decide(self, update: int, decision: str) -> bool:
+        """The patient's answer about the newest version; approval releases it to the
+        recipients whose consent covers progress at this moment."""
+        found = self.updates[update]
+        if found.status != "awaiting":
+            return False
+        found.status = {"approve": "released", "changes": "changes", "decline": "declined"}[
+            decision
+        ]
+        if decision == "approve":
+            found.approved = found.versions[-1]
+            found.released_to = frozenset(
+                m for m in found.recipients if self.covers_progress(m, found.patient)
+            )
+        return True
+
     def sweep(self) -> None:
         """The expiry sweep closes what has reached its end date."""
         for consent in self.consents:
@@ -185,10 +235,19 @@ class PrivacyModel:
         )
         reflections = tuple(sorted((k, r[1:]) for k, r in self.reflections.items()))
         recorded = tuple(sorted((p, len(days)) for p, days in self.program_days.items()))
+        practice = tuple(
+            sorted((m, k, shared or "") for m, k, _w, shared in self.practice.values())
+        )
+        updates = tuple(
+            (u.patient, tuple(sorted(u.recipients)), len(u.versions), u.status, u.released_to)
+            for u in self.updates.values()
+        )
         return (
             frozenset(self.links),
             consents,
             reflections,
+            practice,
+            updates,
             tuple(sorted(self.episodes.items())),
             recorded,
             frozenset(self.coming),
@@ -275,3 +334,35 @@ class PrivacyModel:
             return True
         _marker, shared = self.reflections[(member, module, about)]
         return shared and self.therapist_of[about] == viewer and bool(self.active(about, member))
+
+    def may_share_practice(self, member: str, patient: str) -> bool:
+        """An entry may be shared with the therapist of a patient whose consent to its
+        writer is in force (any scope): rule 20."""
+        return self.active(patient, member) is not None
+
+    def may_see_practice(self, viewer: str, entry: int) -> bool:
+        """A practice entry is its writer's; a shared one also reaches the therapist of the
+        patient it is shared with, while that patient's consent to the writer is in force.
+        Never the patient, another therapist, another family member, or any email."""
+        member, _kind, _marker, shared = self.practice[entry]
+        if viewer == member:
+            return True
+        return (
+            shared is not None
+            and self.therapist_of[shared] == viewer
+            and self.active(shared, member) is not None
+        )
+
+    def may_read_update(self, viewer: str, update: int, marker: str) -> bool:
+        """A version of a progress update on a page (never in an email): the patient's and
+        their therapist's; a family member's only if it is the approved version, released to
+        them, and their consent covers progress now (rule 19)."""
+        found = self.updates[update]
+        if viewer == found.patient or self.therapist_of[found.patient] == viewer:
+            return True
+        return (
+            found.status == "released"
+            and found.approved == marker
+            and viewer in found.released_to
+            and self.covers_progress(viewer, found.patient)
+        )

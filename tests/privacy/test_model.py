@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime, timedelta
 
-from tests.privacy.model import PrivacyModel
+from tests.privacy.model import PrivacyModel, Update
 
 NOON = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
 MARIA = "maria@example.org"
@@ -133,3 +133,53 @@ def test_revoking_takes_the_member_off_sessions_to_come_and_a_renewal_does_not_r
     model.accept("P1", "F1")
     model.now = starts
     assert not model.may_enter_room("F1", "tok") and model.may_enter_room("P1", "tok")
+
+
+def test_a_practice_entry_reaches_only_the_chosen_patients_therapist_while_consent_holds():
+    model = _model()
+    model.sign("P1", MARIA, {"progress"}, None, False)
+    model.accept("P1", "F1")
+    assert model.may_share_practice("F1", "P1") and not model.may_share_practice("F1", "P2")
+    model.practice = {
+        1: ("F1", "before_after", "Prcword", "P1"),
+        2: ("F1", "safety_plan", "Prcx", None),
+    }
+    assert model.may_see_practice("F1", 1) and model.may_see_practice("T1", 1)
+    assert not any(model.may_see_practice(v, 1) for v in ("P1", "T2", "F2"))
+    assert not model.may_see_practice("T1", 2) and model.may_see_practice("F1", 2)
+    model.end("P1", "F1", "revoked")
+    assert not model.may_see_practice("T1", 1) and model.may_see_practice("F1", 1)
+
+
+def test_a_progress_update_reaches_a_member_only_approved_released_and_under_progress():
+    model = _model()
+    model.address_of["F2"] = "luis@example.org"
+    model.sign("P1", MARIA, {"progress"}, None, False)
+    model.accept("P1", "F1")
+    model.sign("P1", "luis@example.org", {"scheduling"}, None, False)
+    model.accept("P1", "F2")
+    assert model.update_recipients("P1", None) == {"F1"}
+    assert not model.update_recipients("P1", "F2") and not model.update_recipients("P2", None)
+    model.updates[1] = Update("P1", frozenset({"F1"}), ["Updone"])
+    assert model.may_read_update("P1", 1, "Updone") and model.may_read_update("T1", 1, "Updone")
+    assert not model.may_read_update("F1", 1, "Updone")  # a draft
+    assert model.decide(1, "changes") and model.revise(1, "Updtwo")
+    assert model.decide(1, "approve") and not model.decide(1, "decline")
+    assert not model.revise(1, "Updthree")
+    assert model.may_read_update("F1", 1, "Updtwo") and not model.may_read_update("F1", 1, "Updone")
+    assert not model.may_read_update("F2", 1, "Updtwo") and not model.may_read_update(
+        "T2", 1, "Updtwo"
+    )
+    model.end("P1", "F1", "revoked")
+    assert not model.may_read_update("F1", 1, "Updtwo")
+
+
+def test_an_update_approved_after_the_progress_scope_ended_is_released_to_nobody():
+    model = _model()
+    model.sign("P1", MARIA, {"progress"}, None, False)
+    model.accept("P1", "F1")
+    model.updates[1] = Update("P1", model.update_recipients("P1", "F1"), ["Updone"])
+    model.sign("P1", MARIA, {"scheduling"}, None, False)  # a renewal without progress
+    assert model.decide(1, "approve") and model.updates[1].released_to == frozenset()
+    model.sign("P1", MARIA, {"progress"}, None, False)
+    assert not model.may_read_update("F1", 1, "Updone")

@@ -3,11 +3,12 @@ every page and queued email read back after each step, each patient's data allow
 where the consent rules (tests/privacy/model.py, written from the design) allow it.
 
 Markers make data detectable: each patient's and family member's first name is a random
-word (so it shows wherever their name does, invitations included), each reflection carries
-its own, a patient's session times fall at their therapist's own minute past the hour, the
-program attendance summary says "<first name> came to N of M program days" (rule 16), and a
-video room is its template's host or a room token, which only a join link followed by an
-attendee at the right time may reach (rule 17). Each page that shows a family member a
+word (so it shows wherever their name does, invitations included), each reflection, each
+version of a progress update and each practice entry carries its own, a patient's session
+times fall at their therapist's own minute past the hour, the program attendance summary
+says "<first name> came to N of M program days" (rule 16), and a video room is its
+template's host or a room token, which only a join link followed by an attendee at the right
+time may reach (rule 17). Each page that shows a family member a
 patient's data must also have written a disclosure row in the audit log (rule 15).
 
 `make test` runs the bounded profile; `make test-deep` (ORACLE_PROFILE=deep) many more
@@ -37,7 +38,7 @@ from hypothesis.stateful import (
 from familylink.extensions import db
 from familylink.models import AppointmentFamily
 from tests.conftest import _empty_all_tables
-from tests.privacy.model import SCHEDULING, SCOPES, PrivacyModel
+from tests.privacy.model import SCHEDULING, SCOPES, PrivacyModel, Update
 from tests.privacy.world import (
     FAMILY,
     PATIENTS,
@@ -100,6 +101,10 @@ SESSION_TIME = {
     for patient, minute in ((p, SESSION_MINUTE[t]) for p, t in PATIENTS.items())
 }
 
+# Two of the four practice tools: a worksheet (any number) and the safety plan (one only,
+# which /help/crisis shows its writer); a message's rewrites are one more version each.
+PRACTICE_TOOLS = ("before_after", "safety_plan")
+
 LINKS = sorted((p, m) for m, ps in FAMILY.items() for p in ps)
 links = st.sampled_from(LINKS)
 picks = st.integers(0, 99)  # which of the links a rule can act on now it takes
@@ -151,15 +156,21 @@ def oracle_machine(app, readings, explored: Explored):
         # --- consents
 
         @initialize(
-            chosen=st.lists(st.tuples(links, scopes, st.booleans()), min_size=1, max_size=4)
+            chosen=st.lists(st.tuples(links, scopes, st.booleans()), min_size=1, max_size=4),
+            writes=st.booleans(),
         )
-        def families_join(self, chosen):
-            """Start from a few consents signed and accepted, so most steps change something."""
+        def families_join(self, chosen, writes=False):
+            """Start from a few consents signed and accepted, so most steps change something;
+            with `writes`, also a shared practice entry and a progress update drafted, so
+            that the rules answering them (decide, revise, unshare) come up in short runs."""
             for link, kinds, family_visible in chosen:
                 self.sign_consent(link, kinds, None, family_visible, on_paper=False)
             for _ in chosen:
                 if self._invited():
                     self.accept_invitation(0)
+            if writes:
+                self.write_practice(0, "before_after", share=True)
+                self.draft_progress_update(0, to=0)
 
         @rule(
             link=links,
@@ -387,6 +398,89 @@ def oracle_machine(app, readings, explored: Explored):
                 self.model.reflections[(member, slug, about)] = (text, share)
             self._did("reflect", member, slug, share, about, saved is not None)
 
+        # --- progress updates (rule 19)
+
+        @rule(pick=picks, to=st.integers(0, 2))
+        def draft_progress_update(self, pick, to):
+            """A patient's therapist drafts an update for everyone it may be for (`to` 0) or
+            one linked member: refused when nobody's consent covers progress, and written
+            for exactly the members the model says."""
+            patient = sorted(PATIENTS)[pick % len(PATIENTS)]
+            members = sorted(m for p, m in LINKS if p == patient and m in self.world.ids)
+            member = members[to % len(members)] if to and members else None
+            word = marker("Upd")
+            made, refused = self.world.draft_update(patient, member, word)
+            expected = self.model.update_recipients(patient, member)
+            if not expected:
+                assert made is None, f"an update about {patient} drafted for nobody allowed"
+            else:
+                assert refused is None, refused
+                got = {self.world.name_of(r.family_user_id) for r in made.recipients}
+                assert got == expected, f"update about {patient} for {got}, not {expected}"
+                self.model.updates[made.id] = Update(patient, expected, [word])
+            self._did("draft", patient, member, made is not None)
+
+        @precondition(lambda self: self.model.updates)
+        @rule(pick=picks, decision=st.sampled_from(["approve", "changes", "decline"]))
+        def decide_progress_update(self, pick, decision):
+            """The patient answers about the newest version of one of their updates; an
+            update already answered is refused, as the model says."""
+            update = sorted(self.model.updates)[pick % len(self.model.updates)]
+            patient = self.model.updates[update].patient
+            done, refused = self.world.decide_update(patient, update, decision)
+            expected = self.model.decide(update, decision)
+            assert (done is not None) == expected, (update, decision, refused)
+            self._did("decide", patient, decision, expected)
+
+        @precondition(lambda self: self.model.updates)
+        @rule(pick=picks)
+        def revise_progress_update(self, pick):
+            """The therapist writes a new version (a new marker); refused once decided."""
+            update = sorted(self.model.updates)[pick % len(self.model.updates)]
+            patient = self.model.updates[update].patient
+            word = marker("Upd")
+            done, refused = self.world.revise_update(patient, update, word)
+            expected = self.model.revise(update, word)
+            assert (done is not None) == expected, (update, refused)
+            self._did("revise", patient, expected)
+
+        # --- practice tools (rule 20)
+
+        @precondition(lambda self: self._registered())
+        @rule(which=picks, kind=st.sampled_from(PRACTICE_TOOLS), share=st.booleans())
+        def write_practice(self, which, kind, share):
+            """A member writes a practice entry (a second safety plan is the first one,
+            rewritten), shared with the therapist of one of the patients they are linked to
+            or not at all. Sharing is refused unless that patient's consent to them is in
+            force, and the model must agree."""
+            about, member = self._registered()[which % len(self._registered())]
+            word = marker("Prc")
+            saved, refused = self.world.write_practice(member, kind, word, about if share else None)
+            if share and not self.model.may_share_practice(member, about):
+                assert saved is None, f"{member} shared practice about {about} without a consent"
+            else:
+                assert refused is None, refused
+            if saved is not None:
+                self.model.practice[saved.id] = (member, kind, word, about if share else None)
+            self._did("practice", member, kind, share, about, saved is not None)
+
+        @precondition(lambda self: self.model.practice)
+        @rule(pick=picks, delete=st.booleans())
+        def unshare_or_delete_practice(self, pick, delete):
+            """The writer takes an entry back from the therapist (saves it shared with
+            nobody, its words unchanged) or deletes it for good."""
+            entry = sorted(self.model.practice)[pick % len(self.model.practice)]
+            member, kind, word, _shared = self.model.practice[entry]
+            if delete:
+                done, refused = self.world.delete_practice(member, entry)
+                assert refused is None, refused
+                del self.model.practice[entry]
+            else:
+                done, refused = self.world.write_practice(member, kind, word, None, entry)
+                assert refused is None, refused
+                self.model.practice[entry] = (member, kind, word, None)
+            self._did("practice", member, "delete" if delete else "unshare", refused is None)
+
         # --- accounts
 
         # Issue 16 point 2: until consents follow the account, not the address.
@@ -520,6 +614,25 @@ def oracle_machine(app, readings, explored: Explored):
                 ):
                     found.append(
                         f"{member}'s reflection on {slug} on {page.where} seen by {viewer}"
+                    )
+            for update_id, update in self.model.updates.items():
+                for word in (w for w in update.versions if w in page.text):
+                    family = viewer is not None and self.model.is_family(viewer)
+                    explored.markers["progress update" + (" to family" if family else "")] += 1
+                    if address is not None or not (
+                        viewer and self.model.may_read_update(viewer, update_id, word)
+                    ):
+                        found.append(
+                            f"{update.patient}'s progress update on {page.where} seen by "
+                            f"{viewer or address}"
+                        )
+            for entry, (member, kind, word, _shared) in self.model.practice.items():
+                explored.markers["practice entry"] += word in page.text
+                if word in page.text and not (
+                    viewer and self.model.may_see_practice(viewer, entry)
+                ):
+                    found.append(
+                        f"{member}'s practice entry ({kind}) on {page.where} seen by {viewer}"
                     )
             return found
 
@@ -851,3 +964,82 @@ def _everyone_but(member):
 def _dialect(app) -> str:
     with app.app_context():
         return db.engine.dialect.name
+
+
+def _practice(share: bool, kind: str = "before_after"):
+    return "write_practice", {"which": 0, "kind": kind, "share": share}
+
+
+def test_the_oracle_catches_a_practice_entry_shown_to_the_therapist_whatever_its_sharing(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """Maria's shared entry reaches the first patient's therapist (and her safety plan the
+    crisis page, hers only), and the oracle sees both; a therapist's page that lists every
+    entry of the patient's family, shared or not, fails it."""
+    from sqlalchemy import select
+
+    from familylink.models import PracticeEntry
+    from familylink.services.learning import practice
+
+    explored = Explored()
+    steps = (_join({"progress"}), _practice(True), _practice(False, "safety_plan"))
+    _run(oracle_app, oracle_readings, explored, *steps)
+    # Maria's pages (list, entry, crisis) and the therapist's page.
+    assert explored.markers["practice entry"] >= 4
+
+    def regardless_of_sharing(patient, family):
+        entries = db.session.scalars(
+            select(PracticeEntry).where(PracticeEntry.family_user_id.in_([m.id for m in family]))
+        )
+        return [practice.SharedPractice(m, list(entries)) for m in family[:1]]
+
+    monkeypatch.setattr(practice, "practice_of", regardless_of_sharing)
+    with pytest.raises(AssertionError, match="F1's practice entry .before_after. on /learn/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"progress"}), _practice(False))
+
+
+def _draft(to=0):
+    return "draft_progress_update", {"pick": 0, "to": to}
+
+
+def test_the_oracle_catches_a_progress_update_released_before_the_patient_approves(
+    oracle_app, oracle_readings, monkeypatch
+):
+    """An update for Maria, sent back for changes, revised and approved, reaches her page
+    (the approved version only, which the oracle checks); a family page that reads every
+    version written for her, approved or not, shows her a draft and fails the oracle."""
+    from sqlalchemy import select
+
+    from familylink.models import ProgressUpdate, ProgressUpdateRecipient, ProgressUpdateVersion
+    from familylink.services import progress_updates
+
+    explored = Explored()
+    decide = "decide_progress_update"
+    steps = (
+        _join({"progress"}),
+        _draft(),
+        (decide, {"pick": 0, "decision": "changes"}),
+        ("revise_progress_update", {"pick": 0}),
+        (decide, {"pick": 0, "decision": "approve"}),
+    )
+    _run(oracle_app, oracle_readings, explored, *steps)
+    assert explored.markers["progress update to family"]
+
+    def every_version(member, patient_id, *, now):
+        return list(
+            db.session.execute(
+                select(ProgressUpdate.created_at, ProgressUpdateVersion.text)
+                .join(ProgressUpdateVersion.update)
+                .join(
+                    ProgressUpdateRecipient, ProgressUpdateRecipient.update_id == ProgressUpdate.id
+                )
+                .where(
+                    ProgressUpdateRecipient.family_user_id == member.id,
+                    ProgressUpdate.patient_id == patient_id,
+                )
+            )
+        )
+
+    monkeypatch.setattr(progress_updates, "released_to", every_version)
+    with pytest.raises(AssertionError, match="P1's progress update on /family/patients/"):
+        _run(oracle_app, oracle_readings, Explored(), _join({"progress"}), _draft())

@@ -29,6 +29,8 @@ from familylink.models import (
     LearningModule,
     OutboxEmail,
     OutboxStatus,
+    PracticeEntry,
+    ProgressUpdate,
     Role,
     Scope,
     SeatStatus,
@@ -41,12 +43,13 @@ from familylink.services import (
     booking,
     consent,
     episodes,
+    progress_updates,
     reminders,
     sessions,
 )
 from familylink.services.calendar import feeds
 from familylink.services.errors import DomainError, NotFound
-from familylink.services.learning import assignments, content, progress
+from familylink.services.learning import assignments, content, practice, progress
 from familylink.services.program import forget_cached_program, program_row
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.factories import PASSWORD, create_user
@@ -76,6 +79,11 @@ ROOM_TEMPLATE = f"https://{ROOM_HOST}/fl-{{room}}"
 def marker(prefix: str) -> str:
     """A word no page would print by chance: a capitalised run of random letters."""
     return prefix + "".join(secrets.choice(string.ascii_lowercase) for _ in range(7))
+
+
+def update_text(word: str) -> str:
+    """A progress update's text, long enough and plain, carrying its version's marker."""
+    return f"This week the family talks went well, and {word} came up twice."
 
 
 def readings_directory(tmp: Path) -> Path:
@@ -370,6 +378,58 @@ class World:
             now=self.now,
         )
 
+    def write_practice(self, member, kind, word, about, entry_id=None):
+        """The member saves a practice tool entry (`entry_id` None: a new one; a second
+        safety plan is the first), its title and every answer carrying `word`, shared with
+        `about`'s therapist or (None) with nobody: the tool's page, as the view calls it."""
+        return self.attempt(
+            practice.save_entry,
+            self.user(member),
+            kind,
+            entry_id=entry_id,
+            title=f"Notes {word}",
+            answers={name: f"I wrote {word}." for name in practice.tool(kind).fields},
+            share_with=self.ids[about] if about else None,
+            now=self.now,
+        )
+
+    def draft_update(self, patient: str, member: str | None, word: str):
+        """The patient's therapist writes a progress update for `member` or (None) for
+        everyone it may be for, carrying `word`."""
+        return self.attempt(
+            progress_updates.draft_update,
+            self.user(PATIENTS[patient]),
+            self.ids[patient],
+            text=update_text(word),
+            family_user_id=self.ids[member] if member else None,
+            now=self.now,
+        )
+
+    def revise_update(self, patient: str, update_id: int, word: str):
+        return self.attempt(
+            progress_updates.revise_update,
+            self.user(PATIENTS[patient]),
+            update_id,
+            text=update_text(word),
+            now=self.now,
+        )
+
+    def decide_update(self, patient: str, update_id: int, decision: str):
+        """The patient answers about the version they read: the newest one."""
+        version_id = db.session.get(ProgressUpdate, update_id).current.id
+        return self.attempt(
+            progress_updates.decide,
+            self.user(patient),
+            update_id,
+            version_id=version_id,
+            decision=decision,
+            note="Please say it more simply." if decision == "changes" else None,
+            now=self.now,
+        )
+
+    def delete_practice(self, member: str, entry_id: int):
+        return self.attempt(practice.delete_entry, self.user(member), entry_id, now=self.now)
+
     def next_session(self) -> datetime | None:
         """When the next session a family has a seat in begins."""
         return db.session.scalar(
@@ -438,7 +498,7 @@ class World:
         seats = list(db.session.scalars(select(AppointmentFamily.id)))
         consents = list(db.session.scalars(select(ConsentRecord.id)))
         role = self.user(person).role
-        pages: list[tuple[str, str | None]] = [("/", None)]
+        pages: list[tuple[str, str | None]] = [("/", None), ("/help/crisis", None)]
         # Every join link in the world, followed by everyone (rule 17): an in-person session
         # holds a join token too, which must open nothing.
         tokens = db.session.scalars(
@@ -455,10 +515,19 @@ class World:
                 pages += [(f"/learn/therapist/patients/{pid}", None)]
             pages += [(f"/therapist/seats/{s}/reschedule", None) for s in seats]
             pages += [(f"/therapist/consents/{c}", None) for c in consents]
+            pages += [(f"/therapist/patients/{pid}/updates", None) for pid in patients]
+            updates = db.session.scalars(select(ProgressUpdate.id).order_by(ProgressUpdate.id))
+            pages += [(f"/therapist/updates/{u}/revise", None) for u in updates]
         elif role == Role.PATIENT:
             pages += [
                 (p, None)
-                for p in ("/patient/", "/patient/consents", "/patient/sessions", "/patient/shared")
+                for p in (
+                    "/patient/",
+                    "/patient/consents",
+                    "/patient/sessions",
+                    "/patient/shared",
+                    "/patient/updates",
+                )
             ]
             pages += [(f"/patient/consents/{c}", None) for c in consents]
             pages += [(f"/booking/{s}", None) for s in seats]
@@ -470,6 +539,10 @@ class World:
             pages += [(f"/booking/{s}", "scheduling") for s in seats]
             pages += [(f"/booking/{s}/calendar.ics", "scheduling") for s in seats]
             pages += [(f"/learn/modules/{slug}", None) for slug in self.modules]
+            # Every practice entry in the world: anyone else's answers the same 404.
+            pages += [("/learn/practice/", None)]
+            entries = db.session.scalars(select(PracticeEntry.id).order_by(PracticeEntry.id))
+            pages += [(f"/learn/practice/{e}", None) for e in entries]
         return pages
 
     @contextmanager
