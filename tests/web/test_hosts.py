@@ -100,9 +100,11 @@ EMAILED_ENDPOINTS = {
     "booking.claim": {"entry_id": 1},
     "booking.feed_ics": {"token": "t"},
     "family.accept_invitation": {"token": "t"},
+    "family.home": {},
     "learn.library": {},
     "patient.consents": {},
     "patient.shared": {},
+    "rooms.join": {"token": "t"},
     "therapist.family_contacts": {"patient_id": 1},
 }
 
