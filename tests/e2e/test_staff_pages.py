@@ -11,7 +11,14 @@ from playwright.sync_api import Page, expect
 from familylink.models import Role
 from tests import factories
 from tests.booking_setup import add_appointment, create_clinic
-from tests.e2e.helpers import assert_accessible, flash, heading, horizontal_overflow, sign_in
+from tests.e2e.helpers import (
+    assert_accessible,
+    flash,
+    heading,
+    horizontal_overflow,
+    nav,
+    sign_in,
+)
 from tests.moments import NOON
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -47,7 +54,7 @@ def test_the_therapist_works_from_the_week_grid_on_a_desktop_and_a_phone(page: P
     page.set_viewport_size(DESKTOP)
     sign_in(page, email)
     _one_line(page)
-    page.get_by_role("link", name="Calendar").click()
+    nav(page, "Calendar")
     heading(page, "Calendar: November 23 to November 29, 2026")
     grid = page.get_by_role("table")
     expect(grid.get_by_role("columnheader", name="Thu Nov 26")).to_be_visible()
