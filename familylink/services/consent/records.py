@@ -148,11 +148,6 @@ def family_contacts(therapist: User, patient_id: int, *, now: datetime):
     return patient, rows
 
 
-def family_overview(family_user: User, *, now: datetime) -> list[tuple[User, ConsentRecord]]:
-    """The family member's home list (first names and scopes), each listing a disclosure."""
-    return access.family_patients(family_user, now=now, what="home page")
-
-
 DISCLOSURE_LABELS = {
     "disclosure.viewed": "Viewed a page",
     "disclosure.invitation": "Invitation email, with your first name",
