@@ -242,7 +242,7 @@ def main(argv=None) -> str:
         "",
         f"Bulk fill at factor {args.factor:g} (1 = 100,000 family members, 20,000 patients, "
         f"200 therapists, 1,000,000 sessions, 2,000,000 outbox rows) {fill}. A year of months "
-        f"up to today, the director's view (with the per-therapist table), {args.runs} "
+        f"up to today, the director's view (the counts are still split by therapist), {args.runs} "
         f"requests each in-process (test client). Load average {_load()}.",
         "",
         "| request | p50 small (ms) | p50 large (ms) | slowest large (ms) | charts (ms) "
