@@ -48,6 +48,8 @@ appointments = st.lists(
         seats,
     ),
     max_size=12,
+    # One session a therapist an hour: PostgreSQL refuses a therapist's overlapping sessions.
+    unique_by=lambda appointment: (appointment[0], appointment[3]),
 )
 
 
