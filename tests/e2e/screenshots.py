@@ -1,9 +1,10 @@
 """Save desktop (1280×800) and phone (390×844) screenshots of the key pages to docs/screenshots/.
 
 Run with `make screenshots` (every page), or `python -m tests.e2e.screenshots NAME…` for
-only the named shots (e.g. `overview`). It loads the demo data into a throwaway SQLite database in tmp/,
-serves the app from a thread, signs in as each demo role in Debian's Chromium and saves
-<page>-desktop.png and <page>-phone.png. Nothing outside tmp/ and docs/screenshots/ changes.
+only the named shots (e.g. `overview`). It loads the demo data into a throwaway SQLite
+database in tmp/, serves the app from a thread, signs in as each demo role in Debian's
+Chromium and saves <page>-desktop.png and <page>-phone.png. Nothing outside tmp/ and
+docs/screenshots/ changes.
 """
 
 from __future__ import annotations
