@@ -96,7 +96,7 @@ class Episode(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1 at enrolment, then 2, 3 on readmission
-    started_on: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_on: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the overview
     ended_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(20))
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

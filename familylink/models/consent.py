@@ -117,7 +117,7 @@ class ConsentRecord(db.Model):
     expiry_description: Mapped[str] = mapped_column(Text)
     # §2.31(a)(8) signature and (a)(9) date
     signature_name: Mapped[str] = mapped_column(String(120))
-    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the overview
     # How it was signed: in the portal, or on paper and recorded by a therapist.
     method: Mapped[str] = mapped_column(String(10))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -149,7 +149,7 @@ class ConsentClosure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     consent_id: Mapped[int] = mapped_column(ForeignKey("consent_records.id"), unique=True)
     reason: Mapped[str] = mapped_column(String(20))
-    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the overview
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Revocation in writing, recorded by a therapist: how it arrived.
     method: Mapped[str | None] = mapped_column(String(20))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     Time,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -109,7 +110,18 @@ class Appointment(db.Model):
     """One occurrence of a session with a therapist: private (capacity 1) or a group."""
 
     __tablename__ = "appointments"
-    __table_args__ = (Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),
+        # The program overview counts sessions by when they take place, over the whole
+        # program; group places read only the (few) group sessions.
+        Index("ix_appointments_starts_at", "starts_at"),
+        Index(
+            "ix_appointments_group_starts",
+            "starts_at",
+            postgresql_where=text("capacity > 1"),
+            sqlite_where=text("capacity > 1"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(80), unique=True)

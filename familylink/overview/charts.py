@@ -8,6 +8,7 @@ classes. Each chart says in words what it shows; the table beside it has the sam
 
 from __future__ import annotations
 
+import functools
 import sys
 from xml.etree import ElementTree
 
@@ -22,9 +23,31 @@ from familylink.services.overview import Table
 sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
 
 
+#: Charts kept drawn, per process: the last few distinct (figures, words) asked for.
+DRAWN_CHARTS = 64
+
+
 def bar_chart(table: Table, description: str) -> Markup:
     """The table's counts per month as grouped bars (a hidden count is a gap), as inline
-    SVG with `description` as its accessible name."""
+    SVG with `description` as its accessible name.
+
+    Drawing is most of the page's own time, and the figures of a period rarely change
+    between two views, so each distinct chart is drawn once: the key is everything drawn
+    (months, each measure's name and counts, the words), so a changed count, a hidden
+    cell or another language draws it anew. Only counts that may be shown are in it."""
+    series = tuple(
+        (
+            str(column.label),
+            tuple(v if isinstance(v, int) else None for v in _column(table, column.key)),
+        )
+        for column in table.count_columns
+    )
+    labels = tuple(row.label for row in table.rows)
+    return _draw(labels, series, description, _("No data"))
+
+
+@functools.lru_cache(maxsize=DRAWN_CHARTS)
+def _draw(labels: tuple, series: tuple, description: str, no_data: str) -> Markup:
     chart = pygal.Bar(
         js=[],
         disable_xml_declaration=True,
@@ -33,15 +56,12 @@ def bar_chart(table: Table, description: str) -> Markup:
         legend_at_bottom=True,
         show_y_guides=True,
         print_values=False,
-        no_data_text=_("No data"),
+        no_data_text=no_data,
         style=pygal.style.Style(font_family="inherit"),
     )
-    chart.x_labels = [row.label for row in table.rows]
-    for column in table.count_columns:
-        chart.add(
-            str(column.label),
-            [value if isinstance(value, int) else None for value in _column(table, column.key)],
-        )
+    chart.x_labels = list(labels)
+    for title, values in series:
+        chart.add(title, list(values))
     root = chart.render_tree()
     for parent in list(root.iter()):
         for child in list(parent):
@@ -55,6 +75,11 @@ def bar_chart(table: Table, description: str) -> Markup:
     # ElementTree escapes every text and attribute it writes (labels are the app's own
     # words and months), and the scripts and styles are gone.
     return Markup(ElementTree.tostring(root, encoding="unicode"))  # noqa: S704
+
+
+def forget_drawn_charts() -> None:
+    """Empty this process's kept charts (for tests)."""
+    _draw.cache_clear()
 
 
 def _column(table: Table, key: str) -> list:

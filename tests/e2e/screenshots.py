@@ -1,8 +1,10 @@
 """Save desktop (1280×800) and phone (390×844) screenshots of the key pages to docs/screenshots/.
 
-Run with `make screenshots`. It loads the demo data into a throwaway SQLite database in tmp/,
-serves the app from a thread, signs in as each demo role in Debian's Chromium and saves
-<page>-desktop.png and <page>-phone.png. Nothing outside tmp/ and docs/screenshots/ changes.
+Run with `make screenshots` (every page), or `python -m tests.e2e.screenshots NAME…` for
+only the named shots (e.g. `overview`). It loads the demo data into a throwaway SQLite
+database in tmp/, serves the app from a thread, signs in as each demo role in Debian's
+Chromium and saves <page>-desktop.png and <page>-phone.png. Nothing outside tmp/ and
+docs/screenshots/ changes.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ SHOTS = [
     ("therapist-cancel", "lee@example.org", "/therapist/calendar", "open_cancel"),
     ("consent-form", "jordan@example.org", "/patient/consents/new", None),
     ("module", "maria@example.org", "/learn/", "open_first_module"),
+    ("overview", "director@example.org", "/overview/", "show_enrolment"),
 ]
 
 
@@ -71,11 +74,18 @@ def open_cancel(page: Page) -> None:
     page.get_by_role("link", name="Cancel…").first.click()
 
 
+def show_enrolment(page: Page) -> None:
+    """The overview's first table, enrolment: its chart and small counts hidden."""
+    page.get_by_role("heading", name="Enrolment").scroll_into_view_if_needed()
+    page.evaluate("document.getElementById('h-enrolment').scrollIntoView()")
+
+
 STEPS = {
     "bad_sign_in": bad_sign_in,
     "open_booking": open_booking,
     "open_first_module": open_first_module,
     "open_cancel": open_cancel,
+    "show_enrolment": show_enrolment,
 }
 
 
@@ -114,7 +124,13 @@ def build_app():
     return app
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    names = set(sys.argv[1:] if argv is None else argv)
+    unknown = names - {name for name, *_ in SHOTS}
+    if unknown:
+        print(f"no such shot: {', '.join(sorted(unknown))}")
+        return 2
+    shots = [shot for shot in SHOTS if not names or shot[0] in names]
     if not os.access(CHROMIUM, os.X_OK):
         print(f"{CHROMIUM} is missing: apt-get install chromium (make screenshots does it).")
         return 1
@@ -128,7 +144,7 @@ def main() -> int:
             browser = playwright.chromium.launch(**launch_options())
             for size_name, viewport in SIZES.items():
                 signed_in_as = {}
-                for name, email, path, step in SHOTS:
+                for name, email, path, step in shots:
                     context = signed_in_as.get(email)
                     if context is None:
                         context = browser.new_context(

@@ -173,6 +173,31 @@ def test_the_charts_are_inline_svg_with_no_script_or_inline_style(app, director_
     assert 'role="img" aria-label="Enrolment per month: bar chart."' in body
 
 
+def test_each_chart_is_drawn_once_for_the_same_figures_and_again_when_they_change(
+    app, director_client, monkeypatch
+):
+    import pygal
+
+    from familylink.overview import charts
+
+    charts.forget_drawn_charts()
+    drawn = []
+    real_bar = pygal.Bar
+    monkeypatch.setattr(pygal, "Bar", lambda **kw: drawn.append(1) or real_bar(**kw))
+    _world(app, {(0, 0): Cohort(enrolled=12, attended=20)})
+    first = director_client.get(PERIOD).get_data(as_text=True)
+    assert len(drawn) == 5
+    again = director_client.get(PERIOD).get_data(as_text=True)
+    assert len(drawn) == 5  # the same figures: the five charts drawn before
+    svg = re.compile(r"<svg.*?</svg>", re.S)
+    assert svg.findall(again) == svg.findall(first)
+    _world(app, {(1, 0): Cohort(attended=25)}, ids_from=8_500_001, tag="Later")
+    changed = director_client.get(PERIOD).get_data(as_text=True)
+    # Only the charts whose figures changed are drawn again (sessions, reminders).
+    assert len(drawn) == 7
+    assert svg.findall(changed) != svg.findall(first)
+
+
 COUNT_CELL = re.compile(r"<td>(\d+)</td>")
 small = st.integers(0, 14)
 cohorts = st.builds(
