@@ -149,6 +149,9 @@ def test_a_practice_entry_reaches_only_the_chosen_patients_therapist_while_conse
     assert not model.may_see_practice("T1", 2) and model.may_see_practice("F1", 2)
     model.end("P1", "F1", "revoked")
     assert not model.may_see_practice("T1", 1) and model.may_see_practice("F1", 1)
+    model.sign("P1", MARIA, {"progress"}, None, False)  # a later consent opens nothing again
+    model.accept("P1", "F1")
+    assert not model.may_see_practice("T1", 1)
 
 
 def test_a_progress_update_reaches_a_member_only_approved_released_and_under_progress():

@@ -5,7 +5,9 @@ revocation, the expiry sweep the mail worker runs, the `flask consent sweep` com
 therapist ending the episode of care a consent "until the end of this episode" follows.
 Each must close the consent, take the member off future sessions and waitlists, stop their
 readings, end their sign-in sessions, cancel queued and failed emails about the patient, and
-leave their calendar feed without the patient's sessions (issue 15, point 2).
+leave their calendar feed without the patient's sessions (issue 15, point 2); and unshare the
+practice tools and reflections the member shared with the patient's therapist, so a later
+consent does not open them again (issue 19, point 2).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from familylink.models import (
     AuditEvent,
     ConsentRecord,
     LearningModule,
+    ModuleProgress,
     OutboxEmail,
     OutboxStatus,
+    PracticeEntry,
     Role,
     SeatStatus,
     User,
@@ -33,7 +37,7 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from familylink.services import consent, mail, sessions
+from familylink.services import consent, learning, mail, sessions
 from familylink.services.calendar import feeds
 from tests.booking_setup import add_appointment, create_session_types
 from tests.conftest import AuthActions
@@ -56,6 +60,8 @@ class World:
     seat_id: int
     entry_id: int
     assignment_id: int
+    practice_id: int
+    progress_id: int
     email_ids: list[int]
     feed_token: str
     uid: str
@@ -115,7 +121,21 @@ def _build(app, *, until_episode_end: bool = False) -> World:
             assigned_by_id=therapist.id,
             release_at=NOON + timedelta(days=7),
         )
-        db.session.add(assignment)
+        shared_entry = PracticeEntry(
+            family_user_id=member.id,
+            kind="rewards",
+            title="Saturdays",
+            answers={"when_sober": "Cook together"},
+            shared_patient_id=patient.id,
+        )
+        shared_reflection = ModuleProgress(
+            family_user_id=member.id,
+            patient_id=patient.id,
+            module_id=module.id,
+            reflection="What I noticed",
+            reflection_shared=True,
+        )
+        db.session.add_all([assignment, shared_entry, shared_reflection])
         emails = [
             mail.queue_email(
                 "reminder" if n == 0 else "booking_confirmed",
@@ -142,6 +162,8 @@ def _build(app, *, until_episode_end: bool = False) -> World:
             seat.id,
             entry.id,
             assignment.id,
+            shared_entry.id,
+            shared_reflection.id,
             [e.id for e in emails],
             token,
             seat.appointment.uid,
@@ -211,6 +233,16 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
         assert seat.status == SeatStatus.CANCELLED  # nobody left to come: the time is freed
         assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
         assert db.session.get(Assignment, world.assignment_id).stopped_at is not None
+        assert db.session.get(PracticeEntry, world.practice_id).shared_patient_id is None
+        assert not db.session.get(ModuleProgress, world.progress_id).reflection_shared
+        unshared = db.session.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.action.in_(("practice.unshared", "learning.reflections_unshared")),
+                AuditEvent.patient_id == world.patient_id,
+                AuditEvent.recipient_id == world.member_id,
+            )
+        ).all()
+        assert sorted(unshared) == ["learning.reflections_unshared", "practice.unshared"]
 
         open_sessions = db.session.scalars(
             select(UserSession).where(
@@ -248,3 +280,21 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
         } | (patient_told if reason == "expired" else set())  # a revoking patient knows
         shown = consent.disclosures_of(db.session.get(User, world.patient_id))
         assert [str(row["what"]).startswith("Access ended") for row in shown][:1] == [True]
+
+
+def test_a_later_consent_does_not_open_again_what_was_shared_before_access_ended(app):
+    """The member shares a tool and a reflection, the patient revokes, then signs a new
+    consent: the therapist sees neither until the member chooses to share again."""
+    world = _build(app)
+    _by_the_patient(app, world)
+    with app.app_context():
+        patient = db.session.get(User, world.patient_id)
+        member = db.session.get(User, world.member_id)
+        create_consent(patient, member, now=NOON + timedelta(minutes=5))
+        db.session.commit()
+        therapist = db.session.get(User, patient.therapist_id)
+        later = NOON + timedelta(minutes=10)
+        assert consent.may_disclose(member.id, patient.id, None, now=later)
+        assert learning.practice.shared_practice(therapist, patient.id, now=later) == []
+        (family,) = learning.family_progress(therapist, patient.id, now=later)
+        assert family.rows and not any(row.shared_reflection for row in family.rows)

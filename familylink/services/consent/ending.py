@@ -26,7 +26,7 @@ from familylink.services import access, audit, mail, sessions
 from familylink.services.booking import groups as booking_groups
 from familylink.services.consent import records
 from familylink.services.errors import Conflict, ValidationError
-from familylink.services.learning import assignments
+from familylink.services.learning import assignments, practice, progress
 
 
 def end_family_access(
@@ -43,8 +43,10 @@ def end_family_access(
     1. close the consent (a ConsentClosure row: revoked or expired; records never change);
     2. for each family member it covered: take them off that patient's future sessions and
        waitlists (a seat nobody can attend any more is released and offered on), stop their
-       unreleased readings about the patient, and end their sign-in sessions, so no open page
-       keeps showing what they may no longer see;
+       unreleased readings about the patient, make private again the practice tools and
+       reflections they shared with the patient's therapist (a later consent does not open
+       them again), and end their sign-in sessions, so no open page keeps showing what they
+       may no longer see;
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
@@ -68,6 +70,8 @@ def end_family_access(
     for member_id in members:
         booking_groups.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
+        practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
+        progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
         sessions.end_all_sessions(member_id, "consent_ended", now=now)
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
