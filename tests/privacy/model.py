@@ -106,6 +106,8 @@ class PrivacyModel:
             recipient=recipient,
         )
         self.consents.append(consent)
+        if member is not None and SCHEDULING not in consent.scopes:
+            self._leave_future_sessions(patient, member)  # a renewal without scheduling
         return consent
 
     def _supersede_others(self, patient: str, member: str) -> None:
@@ -148,6 +150,8 @@ class PrivacyModel:
                 consent.closed = "superseded"
             accepted[-1].closed = None
             accepted[-1].member = member
+            if SCHEDULING not in accepted[-1].scopes:
+                self._leave_future_sessions(patient, member)
 
     def end(self, patient: str, member: str, reason: str) -> None:
         for consent in self.consents:

@@ -298,3 +298,95 @@ def test_a_later_consent_does_not_open_again_what_was_shared_before_access_ended
         assert learning.practice.shared_practice(therapist, patient.id, now=later) == []
         (family,) = learning.family_progress(therapist, patient.id, now=later)
         assert family.rows and not any(row.shared_reflection for row in family.rows)
+
+
+# --- A narrower renewal: the consent in force no longer covers scheduling (issue 19, 2.2) ----
+
+NARROWER = {
+    "recipient_name": "Maria Rivera",
+    "recipient_relationship": "Mother",
+    "recipient_email": "maria@example.org",
+    "scope_attendance": "y",  # no scope_scheduling
+    "purpose": consent.DEFAULT_PURPOSE,
+    "expiry_kind": "date",
+    "expiry_date": "2027-05-01",
+    "expiry_days_after_episode": "30",
+    "understood": "y",
+}
+
+
+def _signed(app, world, form) -> dict:
+    with app.app_context():
+        return {**form, "signature_name": db.session.get(User, world.patient_id).name}
+
+
+def _renewed_by_the_patient(app, world, form):
+    client = app.test_client()
+    AuthActions(client, app).login("jordan@example.org")
+    response = client.post("/patient/consents/new", data=_signed(app, world, form))
+    assert response.status_code == 302
+
+
+def _renewed_on_paper(app, world, form):
+    client = app.test_client()
+    AuthActions(client, app).login("lee@example.org")
+    data = {**_signed(app, world, form), "signed_on": NOON.date().isoformat(), "attested": "y"}
+    response = client.post(f"/therapist/patients/{world.patient_id}/consents/paper", data=data)
+    assert response.status_code == 302
+
+
+def _renewed_at_a_new_address_and_accepted(app, world, form):
+    """The patient signs to the member's new address before she has moved to it; she
+    accepts the invitation once it is hers: the newer consent supersedes hers then."""
+    _renewed_by_the_patient(app, world, {**form, "recipient_email": "maria.new@example.org"})
+    with app.app_context():
+        invitation = db.session.scalars(
+            select(OutboxEmail)
+            .where(OutboxEmail.kind == "family_invitation")
+            .order_by(OutboxEmail.id.desc())
+        ).first()
+        link = "/family/join/" + invitation.text_body.split("/family/join/")[1].split()[0]
+        # Her confirmed email change, in short (its own tests are in test_consent_routes).
+        db.session.get(User, world.member_id).email = "maria.new@example.org"
+        db.session.commit()
+    client = app.test_client()
+    AuthActions(client, app).login("maria.new@example.org")
+    assert client.post(link).status_code == 302
+
+
+RENEWALS = pytest.mark.parametrize(
+    "renew",
+    [_renewed_by_the_patient, _renewed_on_paper, _renewed_at_a_new_address_and_accepted],
+    ids=["patient page", "paper consent", "invitation accepted"],
+)
+
+
+@RENEWALS
+def test_a_renewal_without_scheduling_takes_the_member_off_sessions_as_ending_does(app, renew):
+    world = _build(app)
+    renew(app, world, NARROWER)
+    with app.app_context():
+        assert consent.may_disclose(world.member_id, world.patient_id, "attendance", now=NOON)
+        assert not consent.may_disclose(
+            world.member_id, world.patient_id, "scheduling", now=NOON, audit_access=False
+        )
+        seat = db.session.get(AppointmentFamily, world.seat_id)
+        assert seat.present_attendees == []
+        assert seat.status == SeatStatus.CANCELLED
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        removed = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "booking.attendee_removed")
+        )
+        assert (removed.patient_id, removed.recipient_id) == (world.patient_id, world.member_id)
+        # Only scheduling ended: her readings go on.
+        assert db.session.get(Assignment, world.assignment_id).stopped_at is None
+
+
+@RENEWALS
+def test_a_renewal_that_keeps_scheduling_keeps_the_member_on_sessions(app, renew):
+    world = _build(app)
+    renew(app, world, {**NARROWER, "scope_scheduling": "y"})
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, world.seat_id)
+        assert [a.user_id for a in seat.present_attendees] == [world.member_id]
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.WAITING

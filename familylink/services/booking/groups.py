@@ -311,8 +311,12 @@ def sweep(now: datetime) -> int:
 # --- A family member's access ended ------------------------------------------------------------
 
 
-def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -> int:
-    """Take a family member off that patient's future appointments; return how many."""
+def remove_from_future(
+    *, family_user_id: int, patient_id: int, now: datetime, reason: str = "consent ended"
+) -> int:
+    """Take a family member off that patient's future appointments and waitlists (access
+    ended, or the consent in force no longer covers scheduling: `reason`, at most 40
+    characters, is kept on each attendee and in its audit row); return how many."""
     rows = db.session.scalars(
         select(AppointmentAttendee)
         .join(AppointmentFamily, AppointmentFamily.id == AppointmentAttendee.seat_id)
@@ -326,14 +330,14 @@ def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -
     ).all()
     for attendee in rows:
         attendee.removed_at = now
-        attendee.removed_reason = "consent ended"
+        attendee.removed_reason = reason
         _release_if_empty(attendee.seat, now=now)
         audit.record(
             "booking.attendee_removed",
             patient_id=patient_id,
             recipient_id=family_user_id,
             obj=attendee,
-            detail={"reason": "consent ended"},
+            detail={"reason": reason},
             now=now,
         )
     for entry in db.session.scalars(

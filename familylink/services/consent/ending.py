@@ -20,6 +20,7 @@ from familylink.models import (
     ConsentClosure,
     ConsentRecord,
     FamilyLink,
+    Scope,
     User,
 )
 from familylink.services import access, audit, mail, sessions
@@ -68,7 +69,7 @@ def end_family_access(
         )
     )
     for member_id in members:
-        booking_groups.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
+        leave_sessions(member_id, patient.id, now=now, reason="consent ended")
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
         progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
@@ -87,6 +88,28 @@ def end_family_access(
     )
     _tell_people(consent, patient, members[0] if members else None, reason, actor, now)
     return cancelled
+
+
+def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: str) -> int:
+    """The one step that takes a family member off the patient's future sessions and
+    waitlists, whether access ended or only scheduling did (`keep_to_scheduling_scope`): each
+    removal audited (`booking.attendee_removed`), a seat nobody can attend any more released
+    (its reminders cancelled, a group place offered on). Returns how many sessions."""
+    return booking_groups.remove_from_future(
+        family_user_id=member_id, patient_id=patient_id, now=now, reason=reason
+    )
+
+
+def keep_to_scheduling_scope(member_id: int | None, patient_id: int, *, now: datetime) -> int:
+    """After a renewal took effect for a person (a new consent superseded theirs, at signing
+    or when they accepted its invitation): when the consent now in force no longer covers
+    `scheduling`, take them off the patient's future sessions and waitlists the way ending
+    access does (`leave_sessions`). Their other access goes on. Returns how many sessions."""
+    if member_id is None or access.may_disclose(
+        member_id, patient_id, Scope.SCHEDULING, now=now, audit_access=False
+    ):
+        return 0
+    return leave_sessions(member_id, patient_id, now=now, reason="scheduling not in consent")
 
 
 def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
