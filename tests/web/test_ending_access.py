@@ -21,6 +21,7 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import (
     Appointment,
+    AppointmentAttendee,
     AppointmentFamily,
     Assignment,
     AuditEvent,
@@ -59,6 +60,7 @@ class World:
     member_id: int
     seat_id: int
     entry_id: int
+    next_entry_id: int
     assignment_id: int
     practice_id: int
     progress_id: int
@@ -95,9 +97,32 @@ def _build(app, *, until_episode_end: bool = False) -> World:
         )
         db.session.add(full_group)
         db.session.flush()
+        # Full: another family's seat, and the place offered to (held for) this member's.
+        other_patient = create_user(Role.PATIENT, therapist=therapist)
+        other_member = create_user(Role.FAMILY)
+        create_consent(other_patient, other_member)
+        other_seat = AppointmentFamily(appointment=full_group, patient_id=other_patient.id)
+        db.session.add(other_seat)
+        db.session.add(AppointmentAttendee(seat=other_seat, user_id=other_member.id))
         entry = WaitlistEntry(
-            appointment_id=full_group.id, patient_id=patient.id, family_user_id=member.id
+            appointment_id=full_group.id,
+            patient_id=patient.id,
+            family_user_id=member.id,
+            created_at=NOON - timedelta(hours=3),
+            status=WaitlistStatus.OFFERED,
+            offered_until=NOON + timedelta(days=1),
         )
+        # The next family waiting, whose turn comes when that place is let go.
+        next_patient = create_user(Role.PATIENT, therapist=therapist)
+        next_member = create_user(Role.FAMILY, email="next@example.org")
+        create_consent(next_patient, next_member)
+        next_entry = WaitlistEntry(
+            appointment_id=full_group.id,
+            patient_id=next_patient.id,
+            family_user_id=next_member.id,
+            created_at=NOON - timedelta(hours=2),
+        )
+        db.session.add(next_entry)
         module = LearningModule(
             slug="trust",
             title="Trust",
@@ -161,6 +186,7 @@ def _build(app, *, until_episode_end: bool = False) -> World:
             member.id,
             seat.id,
             entry.id,
+            next_entry.id,
             assignment.id,
             shared_entry.id,
             shared_reflection.id,
@@ -232,6 +258,13 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
         assert seat.present_attendees == []
         assert seat.status == SeatStatus.CANCELLED  # nobody left to come: the time is freed
         assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        # The place that was held for them goes on to the next family waiting.
+        assert db.session.get(WaitlistEntry, world.next_entry_id).status == WaitlistStatus.OFFERED
+        assert db.session.scalar(
+            select(OutboxEmail).where(
+                OutboxEmail.kind == "waitlist_offer", OutboxEmail.to_address == "next@example.org"
+            )
+        )
         assert db.session.get(Assignment, world.assignment_id).stopped_at is not None
         assert db.session.get(PracticeEntry, world.practice_id).shared_patient_id is None
         assert not db.session.get(ModuleProgress, world.progress_id).reflection_shared
@@ -374,6 +407,7 @@ def test_a_renewal_without_scheduling_takes_the_member_off_sessions_as_ending_do
         assert seat.present_attendees == []
         assert seat.status == SeatStatus.CANCELLED
         assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        assert db.session.get(WaitlistEntry, world.next_entry_id).status == WaitlistStatus.OFFERED
         removed = db.session.scalar(
             select(AuditEvent).where(AuditEvent.action == "booking.attendee_removed")
         )
@@ -389,4 +423,4 @@ def test_a_renewal_that_keeps_scheduling_keeps_the_member_on_sessions(app, renew
     with app.app_context():
         seat = db.session.get(AppointmentFamily, world.seat_id)
         assert [a.user_id for a in seat.present_attendees] == [world.member_id]
-        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.WAITING
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.OFFERED

@@ -316,7 +316,9 @@ def remove_from_future(
 ) -> int:
     """Take a family member off that patient's future appointments and waitlists (access
     ended, or the consent in force no longer covers scheduling: `reason`, at most 40
-    characters, is kept on each attendee and in its audit row); return how many."""
+    characters, is kept on each attendee and in its audit row); a seat nobody can attend any
+    more, or a place held for them by an offer, goes to the next family waiting. Returns
+    how many appointments."""
     rows = db.session.scalars(
         select(AppointmentAttendee)
         .join(AppointmentFamily, AppointmentFamily.id == AppointmentAttendee.seat_id)
@@ -347,9 +349,32 @@ def remove_from_future(
             WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
         )
     ).all():
-        entry.status = WaitlistStatus.LEFT
+        _take_off_waitlist(entry, now=now, reason=reason)
     db.session.flush()
     return len(rows)
+
+
+def _take_off_waitlist(entry: WaitlistEntry, *, now: datetime, reason: str) -> None:
+    """The entry leaves the waitlist; a place held for it (an offer not yet expired) is let
+    go under the occurrence's lock and offered to the next family waiting, as
+    `leave_waitlist` does."""
+    if entry.status != WaitlistStatus.OFFERED:
+        entry.status = WaitlistStatus.LEFT
+        return
+    appointment = lock_occurrence(entry.appointment_id)
+    db.session.refresh(entry)  # a claim or the expiry sweep may have won the lock first
+    if entry.status not in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED):
+        return
+    entry.status = WaitlistStatus.LEFT
+    db.session.flush()
+    audit.record(
+        "waitlist.offer_released",
+        patient_id=entry.patient_id,
+        obj=entry,
+        detail={"reason": reason},
+        now=now,
+    )
+    offer_next_seat(appointment, now=now)
 
 
 def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:

@@ -43,11 +43,11 @@ def end_family_access(
 
     1. close the consent (a ConsentClosure row: revoked or expired; records never change);
     2. for each family member it covered: take them off that patient's future sessions and
-       waitlists (a seat nobody can attend any more is released and offered on), stop their
-       unreleased readings about the patient, make private again the practice tools and
-       reflections they shared with the patient's therapist (a later consent does not open
-       them again), and end their sign-in sessions, so no open page keeps showing what they
-       may no longer see;
+       waitlists (a seat nobody can attend any more, or a place an offer held for them, is
+       released and offered on), stop their unreleased readings about the patient, make
+       private again the practice tools and reflections they shared with the patient's
+       therapist (a later consent does not open them again), and end their sign-in
+       sessions, so no open page keeps showing what they may no longer see;
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
