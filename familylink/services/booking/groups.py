@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
@@ -106,10 +106,14 @@ def lock_occurrence(appointment_id: int) -> Appointment:
 # --- Free places and the waitlist ------------------------------------------------------------
 
 
+def _held(now: datetime):
+    # THE definition of an offer still held: offered, and its hold not yet over. One past its
+    # hold is nobody's from that instant, whether or not the sweep (`expire_offers`) has run.
+    return and_(WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until > now)
+
+
 def _held_query(now: datetime):
-    return select(WaitlistEntry.appointment_id, WaitlistEntry.patient_id).where(
-        WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until > now
-    )
+    return select(WaitlistEntry.appointment_id, WaitlistEntry.patient_id).where(_held(now))
 
 
 def _free(appointment: Appointment, held: int) -> int:
@@ -188,10 +192,11 @@ def leave_waitlist(*, actor: User, entry_id: int, now: datetime) -> WaitlistEntr
 
 
 def waitlist_places(
-    actor: User, patient: User, appointment_ids: list[int]
+    actor: User, patient: User, appointment_ids: list[int], *, now: datetime
 ) -> dict[int, tuple[int | None, int]]:
-    """For each of these groups whose waitlist the patient's family is on: (entry id, its
-    position among the families still waiting, 0 while a place is held for it). One query.
+    """For each of these groups whose waitlist the patient's family is on now: (entry id, its
+    position among the families still waiting, 0 while a place is held for it (`_held`); an
+    offer past its hold is off the waitlist, as the sweep will make it). One query.
     The entry id only when the entry is the actor's: another member of the family sees the
     place in line but may not leave or claim it (`access.waitlist_entry`)."""
     if not appointment_ids:
@@ -217,7 +222,7 @@ def waitlist_places(
         ).where(
             WaitlistEntry.patient_id == patient.id,
             WaitlistEntry.appointment_id.in_(appointment_ids),
-            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+            or_(WaitlistEntry.status == WaitlistStatus.WAITING, _held(now)),
         )
     )
     return {
