@@ -176,7 +176,7 @@ def groups():
         if s.status == SeatStatus.BOOKED
     }
     free = booking.free_places_of(occurrences, now=now)
-    waiting = booking.waitlist_places(current_user, patient, [a.id for a in occurrences])
+    waiting = booking.waitlist_places(current_user, patient, [a.id for a in occurrences], now=now)
     return render_template(
         "booking/groups.html",
         patient=patient,

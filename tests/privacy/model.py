@@ -106,6 +106,8 @@ class PrivacyModel:
             recipient=recipient,
         )
         self.consents.append(consent)
+        if member is not None and SCHEDULING not in consent.scopes:
+            self._leave_future_sessions(patient, member)  # a renewal without scheduling
         return consent
 
     def _supersede_others(self, patient: str, member: str) -> None:
@@ -148,12 +150,15 @@ class PrivacyModel:
                 consent.closed = "superseded"
             accepted[-1].closed = None
             accepted[-1].member = member
+            if SCHEDULING not in accepted[-1].scopes:
+                self._leave_future_sessions(patient, member)
 
     def end(self, patient: str, member: str, reason: str) -> None:
         for consent in self.consents:
             if consent.patient == patient and consent.member == member and not consent.closed:
                 consent.closed = reason
                 self._leave_future_sessions(patient, member)
+                self._unshare(patient, member)
 
     def _leave_future_sessions(self, patient: str, member: str) -> None:
         """Access ending (revoked, expired) takes the member off the patient's sessions to
@@ -161,6 +166,16 @@ class PrivacyModel:
         for token, (_therapist, starts, _ends) in self.video.items():
             if starts > self.now:
                 self.coming.discard((token, patient, member))
+
+    def _unshare(self, patient: str, member: str) -> None:
+        """Access ending makes private again what the member shared with the patient's
+        therapist (practice entries, reflections): a later consent does not show it again."""
+        for key, (marker, shared) in self.reflections.items():
+            if shared and key[0] == member and key[2] == patient:
+                self.reflections[key] = (marker, False)
+        for entry, (writer, kind, marker, shared_with) in self.practice.items():
+            if writer == member and shared_with == patient:
+                self.practice[entry] = (writer, kind, marker, None)
 
     def take_seat(self, token: str, patient: str, member: str) -> None:
         """The member took a seat about `patient` in the video session `token`."""
@@ -220,6 +235,7 @@ class PrivacyModel:
                 consent.closed = "expired"
                 if consent.member is not None:
                     self._leave_future_sessions(consent.patient, consent.member)
+                    self._unshare(consent.patient, consent.member)
 
     def state(self) -> tuple:
         """What the verdicts depend on, as one hashable value (to count distinct states)."""

@@ -135,6 +135,19 @@ def test_revoking_takes_the_member_off_sessions_to_come_and_a_renewal_does_not_r
     assert not model.may_enter_room("F1", "tok") and model.may_enter_room("P1", "tok")
 
 
+def test_a_renewal_without_scheduling_takes_the_member_off_sessions_to_come():
+    model = _model()
+    starts = NOON + timedelta(days=1)
+    model.video = {"tok": ("T1", starts, starts + timedelta(minutes=90))}
+    model.sign("P1", MARIA, {"scheduling"}, None, False)
+    model.accept("P1", "F1")
+    model.take_seat("tok", "P1", "F1")
+    model.sign("P1", MARIA, {"progress"}, None, False)
+    model.sign("P1", MARIA, {"scheduling", "progress"}, None, False)
+    model.now = starts
+    assert not model.may_enter_room("F1", "tok")
+
+
 def test_a_practice_entry_reaches_only_the_chosen_patients_therapist_while_consent_holds():
     model = _model()
     model.sign("P1", MARIA, {"progress"}, None, False)
@@ -149,6 +162,9 @@ def test_a_practice_entry_reaches_only_the_chosen_patients_therapist_while_conse
     assert not model.may_see_practice("T1", 2) and model.may_see_practice("F1", 2)
     model.end("P1", "F1", "revoked")
     assert not model.may_see_practice("T1", 1) and model.may_see_practice("F1", 1)
+    model.sign("P1", MARIA, {"progress"}, None, False)  # a later consent opens nothing again
+    model.accept("P1", "F1")
+    assert not model.may_see_practice("T1", 1)
 
 
 def test_a_progress_update_reaches_a_member_only_approved_released_and_under_progress():

@@ -367,7 +367,14 @@ def test_revocation_ends_everything_at_that_instant(app_ctx, people, now, ended_
     db.session.refresh(pending)
     assert pending.status == OutboxStatus.CANCELLED
     assert record.closure.reason == ClosureReason.REVOKED and record.closure.closed_at == instant
-    assert ended_signals == [{"family_user_id": maria.id, "patient_id": jordan.id, "now": instant}]
+    assert ended_signals == [
+        {
+            "family_user_id": maria.id,
+            "patient_id": jordan.id,
+            "now": instant,
+            "reason": "consent ended",
+        }
+    ]
     revoked = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.revoked"))
     assert (revoked.at, revoked.patient_id, revoked.recipient_id) == (instant, jordan.id, maria.id)
     kinds = {
@@ -430,7 +437,9 @@ def test_expiry_ends_access_by_the_clock_and_the_sweep_does_the_rest(
     db.session.refresh(pending)
     assert pending.status == OutboxStatus.CANCELLED
     assert record.closure.reason == ClosureReason.EXPIRED and record.closure.closed_at == end
-    assert ended_signals == [{"family_user_id": maria.id, "patient_id": jordan.id, "now": end}]
+    assert ended_signals == [
+        {"family_user_id": maria.id, "patient_id": jordan.id, "now": end, "reason": "consent ended"}
+    ]
     assert "consent.expired" in _actions()
     assert consent.sweep_consents(end + timedelta(hours=1)).expired == 0
 

@@ -7,7 +7,14 @@ import pytest
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, ConsentRecord, Role, SessionType
+from familylink.models import (
+    AppointmentAttendee,
+    AppointmentFamily,
+    AuditEvent,
+    ConsentRecord,
+    Role,
+    SessionType,
+)
 from familylink.services import booking
 from familylink.services.booking import rooms
 from familylink.services.booking.rooms import JoinState
@@ -159,6 +166,47 @@ def test_a_consent_without_the_scheduling_scope_refuses(clinic, video_type):
     seat = add_appointment(
         clinic.therapist, clinic.patient, member, video_type, starts_at=STARTS, booked_at=NOON
     )
+    with pytest.raises(NotFound):
+        join(member, seat, STARTS - timedelta(minutes=5))
+
+
+def _seated_for_two_patients(clinic, *, first_ends, second_ends):
+    """A group by video in which one member holds a seat for each of two patients (the
+    first seat is the first patient's), their consents ending at those instants."""
+    member = create_user(Role.FAMILY, name="Ana Rivera")
+    second = create_user(Role.PATIENT, therapist=clinic.therapist, name="Sam Rivera")
+    create_consent(clinic.patient, member, expires_at=first_ends)
+    create_consent(second, member, expires_at=second_ends)
+    first_seat = add_appointment(
+        clinic.therapist, clinic.patient, member, clinic.group, starts_at=STARTS, booked_at=NOON
+    )
+    second_seat = AppointmentFamily(appointment=first_seat.appointment, patient_id=second.id)
+    db.session.add(second_seat)
+    db.session.add(AppointmentAttendee(seat=second_seat, user_id=member.id, added_at=NOON))
+    db.session.flush()
+    return member, first_seat, second
+
+
+@pytest.mark.parametrize("which", ["first", "second"])
+def test_a_member_seated_for_two_patients_enters_through_the_seat_still_consented(clinic, which):
+    """The first patient's consent (or the second's) has ended by the clock, not yet swept,
+    so the member is still on that seat: the other seat lets them in, and the audit row
+    names the patient whose consent did."""
+    at = STARTS - timedelta(minutes=5)
+    ended, lasting = STARTS - timedelta(hours=1), STARTS + timedelta(days=30)
+    member, seat, second = _seated_for_two_patients(
+        clinic,
+        first_ends=ended if which == "first" else lasting,
+        second_ends=lasting if which == "first" else ended,
+    )
+    assert join(member, seat, at).state == JoinState.OPEN
+    row = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "video.joined")).one()
+    assert row.patient_id == (second.id if which == "first" else clinic.patient.id)
+
+
+def test_a_member_seated_for_two_patients_is_refused_when_neither_consent_is_in_force(clinic):
+    ended = STARTS - timedelta(hours=1)
+    member, seat, _second = _seated_for_two_patients(clinic, first_ends=ended, second_ends=ended)
     with pytest.raises(NotFound):
         join(member, seat, STARTS - timedelta(minutes=5))
 

@@ -543,6 +543,44 @@ def test_a_waiting_family_sees_its_place_in_line_and_leaves_the_waitlist(app, cl
         assert db.session.get(WaitlistEntry, ada_entry).status == WaitlistStatus.WAITING
 
 
+def test_an_offer_past_its_hold_is_not_shown_as_held_before_the_sweep(app, client, auth):
+    """The groups page counts only offers still held: once the hold is over, the family is
+    no longer told a place is held for it, whether or not the sweep has run."""
+    from datetime import timedelta
+
+    from familylink.models import WaitlistEntry, WaitlistStatus
+
+    with app.app_context():
+        made = create_clinic()
+        group = _group_of_two(made)
+        seats = []
+        for name in ("Bea Stone", "Cal Stone"):
+            patient = create_user(Role.PATIENT, therapist=made.therapist)
+            member = add_family(patient, name)
+            seats.append(
+                (
+                    member,
+                    booking.book_group_seat(
+                        actor=member, patient_id=patient.id, appointment_id=group.id, now=NOON
+                    ),
+                )
+            )
+        mine = booking.join_waitlist(
+            actor=made.family, patient_id=made.patient.id, appointment_id=group.id, now=NOON
+        )
+        member, seat = seats[0]
+        booking.cancel_seat(actor=member, seat_id=seat.id, now=NOON - timedelta(hours=2))
+        assert mine.status == WaitlistStatus.OFFERED
+        mine.offered_until = NOON - timedelta(minutes=1)  # the hold ended; no sweep yet
+        entry_id, patient_id, email = mine.id, made.patient.id, made.family.email
+        db.session.commit()
+    auth.login(email)
+    page = client.get(f"/booking/groups?patient={patient_id}").get_data(as_text=True)
+    assert "A place is held for your family" not in page
+    with app.app_context():
+        assert db.session.get(WaitlistEntry, entry_id).status == WaitlistStatus.OFFERED
+
+
 def test_another_member_of_the_family_sees_the_place_in_line_but_no_leave_button(app, client, auth):
     """The entry is the member's who joined (only they may leave or claim it): their
     relative is shown the family's place, not a button that answers 404."""

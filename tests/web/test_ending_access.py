@@ -5,7 +5,9 @@ revocation, the expiry sweep the mail worker runs, the `flask consent sweep` com
 therapist ending the episode of care a consent "until the end of this episode" follows.
 Each must close the consent, take the member off future sessions and waitlists, stop their
 readings, end their sign-in sessions, cancel queued and failed emails about the patient, and
-leave their calendar feed without the patient's sessions (issue 15, point 2).
+leave their calendar feed without the patient's sessions (issue 15, point 2); and unshare the
+practice tools and reflections the member shared with the patient's therapist, so a later
+consent does not open them again (issue 19, point 2).
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import (
     Appointment,
+    AppointmentAttendee,
     AppointmentFamily,
     Assignment,
     AuditEvent,
     ConsentRecord,
     LearningModule,
+    ModuleProgress,
     OutboxEmail,
     OutboxStatus,
+    PracticeEntry,
     Role,
     SeatStatus,
     User,
@@ -33,7 +38,7 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from familylink.services import consent, mail, sessions
+from familylink.services import consent, learning, mail, sessions
 from familylink.services.calendar import feeds
 from tests.booking_setup import add_appointment, create_session_types
 from tests.conftest import AuthActions
@@ -55,7 +60,10 @@ class World:
     member_id: int
     seat_id: int
     entry_id: int
+    next_entry_id: int
     assignment_id: int
+    practice_id: int
+    progress_id: int
     email_ids: list[int]
     feed_token: str
     uid: str
@@ -89,9 +97,32 @@ def _build(app, *, until_episode_end: bool = False) -> World:
         )
         db.session.add(full_group)
         db.session.flush()
+        # Full: another family's seat, and the place offered to (held for) this member's.
+        other_patient = create_user(Role.PATIENT, therapist=therapist)
+        other_member = create_user(Role.FAMILY)
+        create_consent(other_patient, other_member)
+        other_seat = AppointmentFamily(appointment=full_group, patient_id=other_patient.id)
+        db.session.add(other_seat)
+        db.session.add(AppointmentAttendee(seat=other_seat, user_id=other_member.id))
         entry = WaitlistEntry(
-            appointment_id=full_group.id, patient_id=patient.id, family_user_id=member.id
+            appointment_id=full_group.id,
+            patient_id=patient.id,
+            family_user_id=member.id,
+            created_at=NOON - timedelta(hours=3),
+            status=WaitlistStatus.OFFERED,
+            offered_until=NOON + timedelta(days=1),
         )
+        # The next family waiting, whose turn comes when that place is let go.
+        next_patient = create_user(Role.PATIENT, therapist=therapist)
+        next_member = create_user(Role.FAMILY, email="next@example.org")
+        create_consent(next_patient, next_member)
+        next_entry = WaitlistEntry(
+            appointment_id=full_group.id,
+            patient_id=next_patient.id,
+            family_user_id=next_member.id,
+            created_at=NOON - timedelta(hours=2),
+        )
+        db.session.add(next_entry)
         module = LearningModule(
             slug="trust",
             title="Trust",
@@ -115,7 +146,21 @@ def _build(app, *, until_episode_end: bool = False) -> World:
             assigned_by_id=therapist.id,
             release_at=NOON + timedelta(days=7),
         )
-        db.session.add(assignment)
+        shared_entry = PracticeEntry(
+            family_user_id=member.id,
+            kind="rewards",
+            title="Saturdays",
+            answers={"when_sober": "Cook together"},
+            shared_patient_id=patient.id,
+        )
+        shared_reflection = ModuleProgress(
+            family_user_id=member.id,
+            patient_id=patient.id,
+            module_id=module.id,
+            reflection="What I noticed",
+            reflection_shared=True,
+        )
+        db.session.add_all([assignment, shared_entry, shared_reflection])
         emails = [
             mail.queue_email(
                 "reminder" if n == 0 else "booking_confirmed",
@@ -141,7 +186,10 @@ def _build(app, *, until_episode_end: bool = False) -> World:
             member.id,
             seat.id,
             entry.id,
+            next_entry.id,
             assignment.id,
+            shared_entry.id,
+            shared_reflection.id,
             [e.id for e in emails],
             token,
             seat.appointment.uid,
@@ -210,7 +258,24 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
         assert seat.present_attendees == []
         assert seat.status == SeatStatus.CANCELLED  # nobody left to come: the time is freed
         assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        # The place that was held for them goes on to the next family waiting.
+        assert db.session.get(WaitlistEntry, world.next_entry_id).status == WaitlistStatus.OFFERED
+        assert db.session.scalar(
+            select(OutboxEmail).where(
+                OutboxEmail.kind == "waitlist_offer", OutboxEmail.to_address == "next@example.org"
+            )
+        )
         assert db.session.get(Assignment, world.assignment_id).stopped_at is not None
+        assert db.session.get(PracticeEntry, world.practice_id).shared_patient_id is None
+        assert not db.session.get(ModuleProgress, world.progress_id).reflection_shared
+        unshared = db.session.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.action.in_(("practice.unshared", "learning.reflections_unshared")),
+                AuditEvent.patient_id == world.patient_id,
+                AuditEvent.recipient_id == world.member_id,
+            )
+        ).all()
+        assert sorted(unshared) == ["learning.reflections_unshared", "practice.unshared"]
 
         open_sessions = db.session.scalars(
             select(UserSession).where(
@@ -248,3 +313,114 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
         } | (patient_told if reason == "expired" else set())  # a revoking patient knows
         shown = consent.disclosures_of(db.session.get(User, world.patient_id))
         assert [str(row["what"]).startswith("Access ended") for row in shown][:1] == [True]
+
+
+def test_a_later_consent_does_not_open_again_what_was_shared_before_access_ended(app):
+    """The member shares a tool and a reflection, the patient revokes, then signs a new
+    consent: the therapist sees neither until the member chooses to share again."""
+    world = _build(app)
+    _by_the_patient(app, world)
+    with app.app_context():
+        patient = db.session.get(User, world.patient_id)
+        member = db.session.get(User, world.member_id)
+        create_consent(patient, member, now=NOON + timedelta(minutes=5))
+        db.session.commit()
+        therapist = db.session.get(User, patient.therapist_id)
+        later = NOON + timedelta(minutes=10)
+        assert consent.may_disclose(member.id, patient.id, None, now=later)
+        assert learning.practice.shared_practice(therapist, patient.id, now=later) == []
+        (family,) = learning.family_progress(therapist, patient.id, now=later)
+        assert family.rows and not any(row.shared_reflection for row in family.rows)
+
+
+# --- A narrower renewal: the consent in force no longer covers scheduling (issue 19, 2.2) ----
+
+NARROWER = {
+    "recipient_name": "Maria Rivera",
+    "recipient_relationship": "Mother",
+    "recipient_email": "maria@example.org",
+    "scope_attendance": "y",  # no scope_scheduling
+    "purpose": consent.DEFAULT_PURPOSE,
+    "expiry_kind": "date",
+    "expiry_date": "2027-05-01",
+    "expiry_days_after_episode": "30",
+    "understood": "y",
+}
+
+
+def _signed(app, world, form) -> dict:
+    with app.app_context():
+        return {**form, "signature_name": db.session.get(User, world.patient_id).name}
+
+
+def _renewed_by_the_patient(app, world, form):
+    client = app.test_client()
+    AuthActions(client, app).login("jordan@example.org")
+    response = client.post("/patient/consents/new", data=_signed(app, world, form))
+    assert response.status_code == 302
+
+
+def _renewed_on_paper(app, world, form):
+    client = app.test_client()
+    AuthActions(client, app).login("lee@example.org")
+    data = {**_signed(app, world, form), "signed_on": NOON.date().isoformat(), "attested": "y"}
+    response = client.post(f"/therapist/patients/{world.patient_id}/consents/paper", data=data)
+    assert response.status_code == 302
+
+
+def _renewed_at_a_new_address_and_accepted(app, world, form):
+    """The patient signs to the member's new address before she has moved to it; she
+    accepts the invitation once it is hers: the newer consent supersedes hers then."""
+    _renewed_by_the_patient(app, world, {**form, "recipient_email": "maria.new@example.org"})
+    with app.app_context():
+        invitation = db.session.scalars(
+            select(OutboxEmail)
+            .where(OutboxEmail.kind == "family_invitation")
+            .order_by(OutboxEmail.id.desc())
+        ).first()
+        link = "/family/join/" + invitation.text_body.split("/family/join/")[1].split()[0]
+        # Her confirmed email change, in short (its own tests are in test_consent_routes).
+        db.session.get(User, world.member_id).email = "maria.new@example.org"
+        db.session.commit()
+    client = app.test_client()
+    AuthActions(client, app).login("maria.new@example.org")
+    assert client.post(link).status_code == 302
+
+
+RENEWALS = pytest.mark.parametrize(
+    "renew",
+    [_renewed_by_the_patient, _renewed_on_paper, _renewed_at_a_new_address_and_accepted],
+    ids=["patient page", "paper consent", "invitation accepted"],
+)
+
+
+@RENEWALS
+def test_a_renewal_without_scheduling_takes_the_member_off_sessions_as_ending_does(app, renew):
+    world = _build(app)
+    renew(app, world, NARROWER)
+    with app.app_context():
+        assert consent.may_disclose(world.member_id, world.patient_id, "attendance", now=NOON)
+        assert not consent.may_disclose(
+            world.member_id, world.patient_id, "scheduling", now=NOON, audit_access=False
+        )
+        seat = db.session.get(AppointmentFamily, world.seat_id)
+        assert seat.present_attendees == []
+        assert seat.status == SeatStatus.CANCELLED
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        assert db.session.get(WaitlistEntry, world.next_entry_id).status == WaitlistStatus.OFFERED
+        removed = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "booking.attendee_removed")
+        )
+        assert (removed.patient_id, removed.recipient_id) == (world.patient_id, world.member_id)
+        # Only scheduling ended: her readings go on.
+        assert db.session.get(Assignment, world.assignment_id).stopped_at is None
+
+
+@RENEWALS
+def test_a_renewal_that_keeps_scheduling_keeps_the_member_on_sessions(app, renew):
+    world = _build(app)
+    renew(app, world, {**NARROWER, "scope_scheduling": "y"})
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, world.seat_id)
+        assert [a.user_id for a in seat.present_attendees] == [world.member_id]
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.OFFERED

@@ -30,6 +30,7 @@ from familylink.models import (
     ConsentRecord,
     Role,
     Scope,
+    SeatStatus,
     User,
     WaitlistEntry,
 )
@@ -264,15 +265,36 @@ def seat(
 
 def session_attendee(actor: User, appointment: Appointment, *, now: datetime, what: str):
     """None for its therapist; else the seat `actor` comes through (a patient's own, or a family
-    member's under a consent covering scheduling now), booked or not. Audited; else NotFound."""
+    member's under a consent covering scheduling now), booked or not. Audited; else NotFound.
+
+    A family member may sit in one group occurrence for several patients (a seat each): any
+    seat whose patient's consent to them covers scheduling now lets them in, and the seat
+    returned (and audited) is the first such one still booked, else the first such one. When
+    no consent covers it, the first of their seats is refused (audited) as `seat` refuses."""
     if actor.role == Role.THERAPIST and appointment.therapist_id == actor.id:
         return None
-    for found in appointment.seats:
-        if actor.role == Role.PATIENT and found.patient_id == actor.id:
-            _viewed(actor, actor.id, what, now=now)
-            return found
-        if actor.role == Role.FAMILY and actor.id in {a.user_id for a in found.present_attendees}:
-            return seat(actor, found.id, now=now, what=what)
+    if actor.role == Role.PATIENT:
+        for found in appointment.seats:
+            if found.patient_id == actor.id:
+                _viewed(actor, actor.id, what, now=now)
+                return found
+    if actor.role == Role.FAMILY:
+        theirs = [
+            found
+            for found in appointment.seats
+            if actor.id in {a.user_id for a in found.present_attendees}
+        ]
+        allowed = [
+            found
+            for found in theirs
+            if may_disclose(
+                actor.id, found.patient_id, Scope.SCHEDULING, now=now, audit_access=False
+            )
+        ]
+        booked = [found for found in allowed if found.status == SeatStatus.BOOKED]
+        chosen = (booked or allowed or theirs or [None])[0]
+        if chosen is not None:
+            return seat(actor, chosen.id, now=now, what=what)
     raise NotFound()
 
 

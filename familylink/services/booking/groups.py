@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
@@ -106,10 +106,14 @@ def lock_occurrence(appointment_id: int) -> Appointment:
 # --- Free places and the waitlist ------------------------------------------------------------
 
 
+def _held(now: datetime):
+    # THE definition of an offer still held: offered, and its hold not yet over. One past its
+    # hold is nobody's from that instant, whether or not the sweep (`expire_offers`) has run.
+    return and_(WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until > now)
+
+
 def _held_query(now: datetime):
-    return select(WaitlistEntry.appointment_id, WaitlistEntry.patient_id).where(
-        WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until > now
-    )
+    return select(WaitlistEntry.appointment_id, WaitlistEntry.patient_id).where(_held(now))
 
 
 def _free(appointment: Appointment, held: int) -> int:
@@ -188,10 +192,11 @@ def leave_waitlist(*, actor: User, entry_id: int, now: datetime) -> WaitlistEntr
 
 
 def waitlist_places(
-    actor: User, patient: User, appointment_ids: list[int]
+    actor: User, patient: User, appointment_ids: list[int], *, now: datetime
 ) -> dict[int, tuple[int | None, int]]:
-    """For each of these groups whose waitlist the patient's family is on: (entry id, its
-    position among the families still waiting, 0 while a place is held for it). One query.
+    """For each of these groups whose waitlist the patient's family is on now: (entry id, its
+    position among the families still waiting, 0 while a place is held for it (`_held`); an
+    offer past its hold is off the waitlist, as the sweep will make it). One query.
     The entry id only when the entry is the actor's: another member of the family sees the
     place in line but may not leave or claim it (`access.waitlist_entry`)."""
     if not appointment_ids:
@@ -217,7 +222,7 @@ def waitlist_places(
         ).where(
             WaitlistEntry.patient_id == patient.id,
             WaitlistEntry.appointment_id.in_(appointment_ids),
-            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+            or_(WaitlistEntry.status == WaitlistStatus.WAITING, _held(now)),
         )
     )
     return {
@@ -311,8 +316,14 @@ def sweep(now: datetime) -> int:
 # --- A family member's access ended ------------------------------------------------------------
 
 
-def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -> int:
-    """Take a family member off that patient's future appointments; return how many."""
+def remove_from_future(
+    *, family_user_id: int, patient_id: int, now: datetime, reason: str = "consent ended"
+) -> int:
+    """Take a family member off that patient's future appointments and waitlists (access
+    ended, or the consent in force no longer covers scheduling: `reason`, at most 40
+    characters, is kept on each attendee and in its audit row); a seat nobody can attend any
+    more, or a place held for them by an offer, goes to the next family waiting. Returns
+    how many appointments."""
     rows = db.session.scalars(
         select(AppointmentAttendee)
         .join(AppointmentFamily, AppointmentFamily.id == AppointmentAttendee.seat_id)
@@ -326,14 +337,14 @@ def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -
     ).all()
     for attendee in rows:
         attendee.removed_at = now
-        attendee.removed_reason = "consent ended"
+        attendee.removed_reason = reason
         _release_if_empty(attendee.seat, now=now)
         audit.record(
             "booking.attendee_removed",
             patient_id=patient_id,
             recipient_id=family_user_id,
             obj=attendee,
-            detail={"reason": "consent ended"},
+            detail={"reason": reason},
             now=now,
         )
     for entry in db.session.scalars(
@@ -343,9 +354,32 @@ def remove_from_future(*, family_user_id: int, patient_id: int, now: datetime) -
             WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
         )
     ).all():
-        entry.status = WaitlistStatus.LEFT
+        _take_off_waitlist(entry, now=now, reason=reason)
     db.session.flush()
     return len(rows)
+
+
+def _take_off_waitlist(entry: WaitlistEntry, *, now: datetime, reason: str) -> None:
+    """The entry leaves the waitlist; a place held for it (an offer not yet expired) is let
+    go under the occurrence's lock and offered to the next family waiting, as
+    `leave_waitlist` does."""
+    if entry.status != WaitlistStatus.OFFERED:
+        entry.status = WaitlistStatus.LEFT
+        return
+    appointment = lock_occurrence(entry.appointment_id)
+    db.session.refresh(entry)  # a claim or the expiry sweep may have won the lock first
+    if entry.status not in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED):
+        return
+    entry.status = WaitlistStatus.LEFT
+    db.session.flush()
+    audit.record(
+        "waitlist.offer_released",
+        patient_id=entry.patient_id,
+        obj=entry,
+        detail={"reason": reason},
+        now=now,
+    )
+    offer_next_seat(appointment, now=now)
 
 
 def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:

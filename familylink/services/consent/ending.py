@@ -20,13 +20,14 @@ from familylink.models import (
     ConsentClosure,
     ConsentRecord,
     FamilyLink,
+    Scope,
     User,
 )
 from familylink.services import access, audit, mail, sessions
 from familylink.services.booking import groups as booking_groups
 from familylink.services.consent import records
 from familylink.services.errors import Conflict, ValidationError
-from familylink.services.learning import assignments
+from familylink.services.learning import assignments, practice, progress
 
 
 def end_family_access(
@@ -42,9 +43,11 @@ def end_family_access(
 
     1. close the consent (a ConsentClosure row: revoked or expired; records never change);
     2. for each family member it covered: take them off that patient's future sessions and
-       waitlists (a seat nobody can attend any more is released and offered on), stop their
-       unreleased readings about the patient, and end their sign-in sessions, so no open page
-       keeps showing what they may no longer see;
+       waitlists (a seat nobody can attend any more, or a place an offer held for them, is
+       released and offered on), stop their unreleased readings about the patient, make
+       private again the practice tools and reflections they shared with the patient's
+       therapist (a later consent does not open them again), and end their sign-in
+       sessions, so no open page keeps showing what they may no longer see;
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
@@ -66,8 +69,10 @@ def end_family_access(
         )
     )
     for member_id in members:
-        booking_groups.remove_from_future(family_user_id=member_id, patient_id=patient.id, now=now)
+        leave_sessions(member_id, patient.id, now=now, reason="consent ended")
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
+        practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
+        progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
         sessions.end_all_sessions(member_id, "consent_ended", now=now)
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
@@ -83,6 +88,28 @@ def end_family_access(
     )
     _tell_people(consent, patient, members[0] if members else None, reason, actor, now)
     return cancelled
+
+
+def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: str) -> int:
+    """The one step that takes a family member off the patient's future sessions and
+    waitlists, whether access ended or only scheduling did (`keep_to_scheduling_scope`): each
+    removal audited (`booking.attendee_removed`), a seat nobody can attend any more released
+    (its reminders cancelled, a group place offered on). Returns how many sessions."""
+    return booking_groups.remove_from_future(
+        family_user_id=member_id, patient_id=patient_id, now=now, reason=reason
+    )
+
+
+def keep_to_scheduling_scope(member_id: int | None, patient_id: int, *, now: datetime) -> int:
+    """After a renewal took effect for a person (a new consent superseded theirs, at signing
+    or when they accepted its invitation): when the consent now in force no longer covers
+    `scheduling`, take them off the patient's future sessions and waitlists the way ending
+    access does (`leave_sessions`). Their other access goes on. Returns how many sessions."""
+    if member_id is None or access.may_disclose(
+        member_id, patient_id, Scope.SCHEDULING, now=now, audit_access=False
+    ):
+        return 0
+    return leave_sessions(member_id, patient_id, now=now, reason="scheduling not in consent")
 
 
 def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:

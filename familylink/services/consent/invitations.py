@@ -10,7 +10,7 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import AccountToken, ConsentRecord, FamilyLink, Role, TokenPurpose, User
 from familylink.services import access, accounts, audit, tokens
-from familylink.services.consent import records
+from familylink.services.consent import ending, records
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password
 from familylink.services.program import get_program
@@ -113,6 +113,9 @@ def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> 
         db.session.add(link)
         db.session.flush()
     records.bind_to_person(user, consent.patient_id, consent.recipient_email, now=now)
+    # The newest of their consents is now in force: narrower than the one it superseded, the
+    # sessions it no longer covers end here.
+    ending.keep_to_scheduling_scope(user.id, consent.patient_id, now=now)
     audit.record(
         "consent.invitation_accepted",
         actor=user,

@@ -24,7 +24,7 @@ from familylink.models import (
 )
 from familylink.services import access, audit, mail, tokens
 from familylink.services.accounts import normalize_email
-from familylink.services.consent import records
+from familylink.services.consent import ending, records
 from familylink.services.consent.wording import (
     DEFAULT_PURPOSE,
     FORM_VERSION,
@@ -227,6 +227,8 @@ def _create(
     # A change or renewal is a new record: the one it replaces is closed, never edited.
     for old in previous:
         records.supersede(old, consent, now=now, actor=actor)
+    if previous:  # a renewal for a linked person is in force at once: narrower, it ends there
+        ending.keep_to_scheduling_scope(consent.recipient_user_id, patient.id, now=now)
     if person is None:
         _send_invitation(consent, patient, now=now, actor=actor)
     return consent

@@ -280,6 +280,30 @@ def delete_entry(member: User, entry_id: int, *, now: datetime) -> None:
     db.session.flush()
 
 
+def unshare_about(*, family_user_id: int, patient_id: int, now: datetime) -> int:
+    """Access ended: the member's entries shared with that patient's therapist become private
+    again (a later consent shows nothing until the member shares again); returns how many.
+    The patient's log says how many were unshared, never which tool or what words."""
+    entries = db.session.scalars(
+        select(PracticeEntry).where(
+            PracticeEntry.family_user_id == family_user_id,
+            PracticeEntry.shared_patient_id == patient_id,
+        )
+    ).all()
+    for entry in entries:
+        entry.shared_patient_id = None
+    if entries:
+        audit.record(
+            "practice.unshared",
+            patient_id=patient_id,
+            recipient_id=family_user_id,
+            detail={"entries": len(entries), "reason": "consent ended"},
+            now=now,
+        )
+    db.session.flush()
+    return len(entries)
+
+
 # ---------------------------------------------------------------------------------------------
 # The therapist's side
 

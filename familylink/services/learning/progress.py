@@ -256,6 +256,31 @@ def save_progress(
     return progress
 
 
+def unshare_reflections(*, family_user_id: int, patient_id: int, now: datetime) -> int:
+    """Access ended: the member's reflections about that patient shared with its therapist
+    become private again (a later consent shows none until the member shares again);
+    returns how many. The reflections themselves stay the member's."""
+    shared = db.session.scalars(
+        select(ModuleProgress).where(
+            ModuleProgress.family_user_id == family_user_id,
+            ModuleProgress.patient_id == patient_id,
+            ModuleProgress.reflection_shared.is_(True),
+        )
+    ).all()
+    for progress in shared:
+        progress.reflection_shared = False
+    if shared:
+        audit.record(
+            "learning.reflections_unshared",
+            patient_id=patient_id,
+            recipient_id=family_user_id,
+            detail={"reflections": len(shared), "reason": "consent ended"},
+            now=now,
+        )
+    db.session.flush()
+    return len(shared)
+
+
 # ---------------------------------------------------------------------------------------------
 # The therapist's side
 
