@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import ARRAY, bindparam, cast, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, select, update
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
+from familylink.services.bulk import insert_rows
 from familylink.services.errors import NotFound
 from familylink.services.program import get_program
 
@@ -104,26 +104,19 @@ def queue_many(emails: list[Queued], *, now: datetime) -> int:
 
 
 def _insert(emails: list[Queued], *, now: datetime) -> list[int]:
-    """One INSERT that skips every dedupe key already in the outbox, whoever queued it and
-    even if they committed a moment ago (so sweeps that overlap queue each email once), then
-    one INSERT of the audit rows of those it added. Returns their ids."""
-    templates = _Templates()
+    """Render the emails, insert them in one statement that skips every dedupe key already
+    in the outbox (whoever queued it, even a moment ago: overlapping sweeps queue each email
+    once), then their audit rows in one more. Returns the ids of those added."""
+    templates, outbox = _Templates(), OutboxEmail.__table__
     rows = [_row(email, now, templates) for email in emails]
-    outbox = OutboxEmail.__table__
-    if db.session.get_bind().dialect.name == "postgresql":
-        # INSERT … SELECT from one array per column: one short statement whatever the count
-        # (psycopg takes seconds to parse a VALUES list of thousands of rows).
-        arrays = [
-            func.unnest(cast(bindparam(name, [row[name] for row in rows], array), array))
-            for name in rows[0]
-            for array in [ARRAY(outbox.c[name].type)]
-        ]
-        statement, params = postgresql.insert(outbox).from_select(rows[0], select(*arrays)), None
-    else:
-        statement, params = sqlite.insert(outbox), rows
-    statement = statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
-    returning = statement.returning(outbox.c.id, outbox.c.dedupe_key)
-    added = db.session.execute(returning, params).all()
+    db.session.flush()  # the accounts they are addressed to
+    added = insert_rows(
+        db.session.connection(),
+        outbox,
+        rows,
+        skip_existing=outbox.c.dedupe_key,
+        returning=(outbox.c.id, outbox.c.dedupe_key),
+    )
     by_key = {email.dedupe_key: email for email in emails}
     audit.record_many([_queued_event(by_key[key], row_id, now) for row_id, key in added])
     return sorted(row_id for row_id, _ in added)
