@@ -257,18 +257,9 @@ def _outcome(item, result, now: datetime) -> tuple[str, dict, dict | None]:
         return "cancelled", {"status": OutboxStatus.CANCELLED, "last_error": result}, None
     attempts = item.attempts + 1
     if result is None:
-        done = {
-            "status": OutboxStatus.SENT,
-            "attempts": attempts,
-            "sent_at": now,
-            "last_error": None,
-        }
-        event = {
-            "action": "email.sent",
-            "recipient_id": item.to_user_id,
-            "detail": {"kind": item.kind},
-        }
-        return "sent", done, event | {"now": now}
+        done = {"status": OutboxStatus.SENT, "sent_at": now, "last_error": None}
+        event = {"action": "email.sent", "now": now, "recipient_id": item.to_user_id}
+        return "sent", done | {"attempts": attempts}, event | {"detail": {"kind": item.kind}}
     values = {"attempts": attempts, "last_error": f"{type(result).__name__}: {str(result)[:300]}"}
     smtp_error = isinstance(result, smtplib.SMTPException | OSError)
     if smtp_error and (_smtp_code(result) or 0) < 500:
@@ -276,11 +267,8 @@ def _outcome(item, result, now: datetime) -> tuple[str, dict, dict | None]:
             return "retried", values | {"next_attempt_at": now + _backoff(attempts)}, None
     elif not smtp_error:
         log.error("outbox row %s could not be sent", item.id, exc_info=result)
-    return (
-        "failed",
-        values | {"status": OutboxStatus.FAILED},
-        {"action": "email.failed", "now": now},
-    )
+    failed = {"action": "email.failed", "now": now}
+    return "failed", values | {"status": OutboxStatus.FAILED}, failed
 
 
 def _record(records, item, values: dict, event: dict | None) -> bool:
