@@ -4,16 +4,18 @@ The web layer sets where a request comes from (IP, request id) once per request;
 call `record` without knowing about requests.
 """
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, or_, select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, User
 from familylink.models.types import utcnow
+from familylink.services.bulk import insert_rows
 
 _origin: ContextVar[dict | None] = ContextVar("audit_origin", default=None)
 # The values of refusal rows (outcome other than "success") recorded inside `keep_refusals`.
@@ -74,9 +76,9 @@ def record(action: str, **fields) -> AuditEvent:
 
 
 def record_many(rows: list[dict], *, connection: Connection | None = None) -> None:
-    """Write audit rows made by `values` at once: one INSERT (executemany) in the caller's
-    transaction, no ORM objects. For the mail sender and sweeps, where rows come by the
-    thousand or one per committed message; the rows are those `record` would write."""
+    """Write audit rows made by `values` in one INSERT in the caller's transaction, no ORM
+    objects: for the sweeps, whose rows come by the thousand, and the mail sender. The rows
+    are those `record` would write, each with its own insert_key."""
     if not rows:
         return
     refusals = _refusals.get()
@@ -85,8 +87,8 @@ def record_many(rows: list[dict], *, connection: Connection | None = None) -> No
     if connection is None:  # the session's transaction, after the rows they refer to
         db.session.flush()
         connection = db.session.connection()
-    # inline(): the ids are not read, so no RETURNING (one row would otherwise fetch its id).
-    connection.execute(insert(AuditEvent.__table__).inline(), rows)
+    keyed = [{**row, "insert_key": uuid.uuid4()} for row in rows]
+    insert_rows(connection, AuditEvent.__table__, keyed)
 
 
 def _add(**values) -> AuditEvent:

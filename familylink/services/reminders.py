@@ -231,15 +231,20 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     if not new:
         return 0
     sign_in = mail.external_url("auth.login")  # once per sweep, not per reminder
+    contexts: dict[tuple, dict] = {}  # what a reminder says depends on the time zone only
+    for reminder in new:
+        key = (reminder.appointment.id, reminder.person.timezone)
+        if key not in contexts:
+            contexts[key] = reminder_context(
+                reminder.appointment, reminder.person, sign_in_link=sign_in
+            )
     return mail.queue_many(
         [
             mail.Queued(
                 KIND,
                 to=reminder.person,
                 dedupe_key=reminder.dedupe_key,
-                context=reminder_context(
-                    reminder.appointment, reminder.person, sign_in_link=sign_in
-                ),
+                context=contexts[reminder.appointment.id, reminder.person.timezone],
                 # The patient's own reminder discloses nothing to anyone else; a family
                 # member's is checked against the consent again when it is sent.
                 patient_id=None if reminder.to_patient else reminder.patient_id,

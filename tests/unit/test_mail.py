@@ -506,6 +506,16 @@ def test_audit_rows_written_in_bulk_are_the_rows_record_writes(mail_ctx, now):
     assert bulk["detail"] == {"kind": "reminder"} and bulk["ip"] == "192.0.2.1"
 
 
+def test_audit_rows_written_in_bulk_each_get_their_own_insert_key(mail_ctx, now):
+    # On PostgreSQL the rows go in one INSERT … SELECT, where a column default is one value
+    # for the whole statement.
+    fields = {"object_type": "outbox_emails", "now": now}
+    audit.record_many([audit.values("email.queued", object_id=i, **fields) for i in range(3)])
+    db.session.commit()
+    keys = db.session.scalars(select(AuditEvent.__table__.c.insert_key)).all()
+    assert len(keys) == 3 and None not in keys and len(set(keys)) == 3
+
+
 def test_a_refusal_written_in_bulk_outlives_the_savepoint_it_refused(mail_ctx, now):
     with pytest.raises(RuntimeError), audit.keep_refusals(), db.session.begin_nested():
         audit.record_many([audit.values("email.refused", outcome="denied", now=now)])

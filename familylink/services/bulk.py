@@ -1,0 +1,58 @@
+"""Many rows in one INSERT, for the sweeps that write thousands at once.
+
+On PostgreSQL the rows travel as one JSON document (`INSERT … SELECT … FROM
+jsonb_populate_recordset`): psycopg writes a list parameter element by element, escaping
+each, and runs an executemany statement by statement; one JSON string is written at once.
+On SQLite, sqlite3's executemany is already one loop in C.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Column, Connection, Table, bindparam, cast, func, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    rows: list[dict],
+    *,
+    skip_existing: Column | None = None,
+    returning: tuple[Column, ...] = (),
+) -> list:
+    """Insert `rows` (dicts with the same keys) in one statement and return the `returning`
+    columns of those inserted. With `skip_existing` (a unique column), a row whose value is
+    there already, even one another transaction committed a moment ago, is skipped."""
+    if not rows:
+        return []
+    if connection.dialect.name == "postgresql":
+        names = list(rows[0])
+        document = cast(bindparam("rows", json.dumps(rows, default=_json_value)), postgresql.JSONB)
+        source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
+        statement = postgresql.insert(table).from_select(
+            names, select(*source.table_valued(*names).c)
+        )
+        params = None
+    else:
+        statement, params = sqlite.insert(table), rows
+    if skip_existing is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
+    if returning:
+        return connection.execute(statement.returning(*returning), params).all()
+    # inline(): nothing is read back (a single row would otherwise fetch its id).
+    connection.execute(statement.inline(), params)
+    return []
+
+
+def _json_value(value):
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()  # bytea's text form
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not written by insert_rows: {value!r}")
