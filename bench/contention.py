@@ -162,7 +162,7 @@ def main(argv=None) -> str:
     harness.flask_command(env, "db", "upgrade")
     harness.flask_command(env, "seed-demo")
     world = prepare(url, args.clients, args.seats)
-    server = harness.start_gunicorn("wsgi:app", env, workers=4)
+    server = harness.start_gunicorn("wsgi:app", env, workers=4, ready_path="/healthz")
     try:
         say(f"[contention] {args.clients} clients race for {args.seats} group seats…")
         group = race(server, world, "group")

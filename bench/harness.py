@@ -133,7 +133,8 @@ class Server:
             self.process.kill()
 
 
-def start_gunicorn(app_spec: str, env: dict, workers: int = 2) -> Server:
+def start_gunicorn(app_spec: str, env: dict, workers: int = 2, ready_path: str = "/") -> Server:
+    """Serve `app_spec` with gunicorn's sync workers; return once `ready_path` answers 2xx."""
     port = free_port()
     command = [
         str(VENV_BIN / "gunicorn"),
@@ -151,7 +152,7 @@ def start_gunicorn(app_spec: str, env: dict, workers: int = 2) -> Server:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(server.base + "/healthz" if "wsgi" in app_spec else server.base)
+            urllib.request.urlopen(server.base + ready_path)
             return server
         except OSError:
             time.sleep(0.2)

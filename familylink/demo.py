@@ -411,48 +411,52 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
     tomorrow = today + timedelta(days=1)
     while tomorrow.weekday() > 4:
         tomorrow += timedelta(days=1)
-    starts = datetime.combine(tomorrow, time(10), tzinfo=zone)
+    jordan, maria, luis = people["jordan"], people["maria"], people["luis"]
+    sam, ada = people["sam"], people["ada"]
     from familylink.models import Appointment, AppointmentAttendee, AppointmentFamily
 
-    jordan, maria, luis = people["jordan"], people["maria"], people["luis"]
-    appointment = Appointment(
-        uid=f"demo-{starts:%Y%m%d}-jordan@familylink",
-        therapist_id=lee.id,
-        session_type=private,
-        starts_at=starts,
-        ends_at=starts + timedelta(minutes=50),
-        capacity=1,
-        created_at=earlier,
-        created_by_id=maria.id,
-    )
-    seat = AppointmentFamily(
-        appointment=appointment,
-        patient_id=jordan.id,
+    def book(session_type, day, at, patient, attendees, *, slug, note=None):
+        starts = datetime.combine(day, at, tzinfo=zone)
+        appointment = Appointment(
+            uid=f"demo-{starts:%Y%m%d}-{slug}@familylink",
+            therapist_id=lee.id,
+            session_type=session_type,
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=session_type.duration_minutes),
+            capacity=1,
+            created_at=earlier,
+            created_by_id=attendees[0].id,
+        )
+        seat = AppointmentFamily(
+            appointment=appointment,
+            patient_id=patient.id,
+            note=note,
+            booked_by_id=attendees[0].id,
+            created_at=earlier,
+        )
+        db.session.add_all([appointment, seat])
+        for person in attendees:
+            db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=earlier))
+
+    book(
+        private,
+        tomorrow,
+        time(10),
+        jordan,
+        [maria, luis],
+        slug="jordan",
         note="We'd like to talk about weekends at home.",
-        booked_by_id=maria.id,
-        created_at=earlier,
     )
-    db.session.add_all([appointment, seat])
-    for person in (maria, luis):
-        db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=earlier))
     # The same afternoon by video, in its own room (the program's room template).
-    video_starts = datetime.combine(tomorrow, time(14), tzinfo=zone)
-    video_session = Appointment(
-        uid=f"demo-{video_starts:%Y%m%d}-jordan-video@familylink",
-        therapist_id=lee.id,
-        session_type=video,
-        starts_at=video_starts,
-        ends_at=video_starts + timedelta(minutes=50),
-        capacity=1,
-        created_at=earlier,
-        created_by_id=maria.id,
-    )
-    video_seat = AppointmentFamily(
-        appointment=video_session, patient_id=jordan.id, booked_by_id=maria.id, created_at=earlier
-    )
-    db.session.add_all([video_session, video_seat])
-    db.session.add(AppointmentAttendee(seat=video_seat, user_id=maria.id, added_at=earlier))
-    sam, ada = people["sam"], people["ada"]
+    book(video, tomorrow, time(14), jordan, [maria], slug="jordan-video")
+    # The week after, the same time: the calendar's next week is never empty.
+    book(private, tomorrow + timedelta(days=7), time(10), jordan, [maria], slug="jordan-next")
+    # Earlier this week (unless today is Monday, when tomorrow is this week): the therapist's
+    # calendar for this week is never empty, even on a Friday evening or a weekend.
+    before = [today - timedelta(days=n) for n in range(1, today.weekday() + 1)]
+    past_weekdays = [day for day in before if day.weekday() < 5]
+    if past_weekdays:
+        book(private, past_weekdays[0], time(11), sam, [ada], slug="sam")
     group_seat = AppointmentFamily(
         appointment=groups[0], patient_id=sam.id, booked_by_id=ada.id, created_at=earlier
     )

@@ -76,17 +76,23 @@ def list_accounts(
         .offset((page - 1) * PAGE_SIZE)
     ).all()
     rows = [AccountRow(user, at) for user, at in found]
-    audit.record_patient_views(
-        actor,
-        [row.user.id for row in rows if row.user.role == Role.PATIENT],
-        page="accounts",
-        now=now,
-    )
-    audit.record(
-        "accounts.listed",
-        actor=actor,
-        detail={"page": page, "role": role or "", "searched": bool(text), "shown": len(rows)},
-        now=now,
+    # One INSERT whatever the page shows: the views of the patients listed, and the listing.
+    patients = [row.user.id for row in rows if row.user.role == Role.PATIENT]
+    audit.record_many(
+        [
+            *audit.patient_view_values(actor, patients, page="accounts", now=now),
+            audit.values(
+                "accounts.listed",
+                actor=actor,
+                detail={
+                    "page": page,
+                    "role": role or "",
+                    "searched": bool(text),
+                    "shown": len(rows),
+                },
+                now=now,
+            ),
+        ]
     )
     return AccountPage(rows, total, page, pages)
 

@@ -126,17 +126,23 @@ def keep_refusals() -> Iterator[None]:
             outer.extend(refusals)
 
 
-def record_patient_views(
+def patient_view_values(
     actor: User, patient_ids, *, page: str, now: datetime | None = None
-) -> list[AuditEvent]:
-    """One "patient_data.viewed" row per distinct patient shown on a page.
-
-    The rows are added together, so the flush writes them in one INSERT.
-    """
+) -> list[dict]:
+    """The rows of `record_patient_views`, for a caller that writes them with others."""
     return [
-        record("patient_data.viewed", actor=actor, patient_id=pid, detail={"page": page}, now=now)
+        values("patient_data.viewed", actor=actor, patient_id=pid, detail={"page": page}, now=now)
         for pid in sorted(set(patient_ids))
     ]
+
+
+def record_patient_views(
+    actor: User, patient_ids, *, page: str, now: datetime | None = None
+) -> None:
+    """One "patient_data.viewed" row per distinct patient shown on a page, written at once
+    in the caller's transaction (`record_many`: every page writes these, and the ORM's unit
+    of work cost more than the INSERT itself)."""
+    record_many(patient_view_values(actor, patient_ids, page=page, now=now))
 
 
 def search(

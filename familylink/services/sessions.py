@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from familylink.extensions import db
 from familylink.models import User, UserSession
@@ -19,6 +19,9 @@ from familylink.services import audit
 from familylink.services.errors import NotFound
 
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
+# Every signed-in request runs it: built once (building a statement and its cache key cost
+# more than running this one).
+_BY_DIGEST = select(UserSession).where(UserSession.id_hash == bindparam("digest"))
 
 
 def _digest(raw: str) -> str:
@@ -77,7 +80,7 @@ def resolve(raw: str | None, *, now: datetime, touch: bool = True) -> UserSessio
     """
     if not raw or not isinstance(raw, str) or len(raw) > 100:
         return None
-    record = db.session.scalar(select(UserSession).where(UserSession.id_hash == _digest(raw)))
+    record = db.session.scalar(_BY_DIGEST, {"digest": _digest(raw)})
     if record is None or record.ended_at is not None:
         return None
     idle, absolute = _limits()

@@ -101,11 +101,11 @@ class PatientAccess:
     consent: ConsentRecord | None = None
 
 
-def _viewed(actor: User, patient_id: int, what: str | None, *, now: datetime, consent=None):
-    if what is None:
-        return
+def _view_rows(actor: User, patient_id: int, what: str, *, now: datetime, consent=None):
+    """The audit row of showing `what` about a patient: a disclosure to a family member, a
+    view for anyone else."""
     if actor.role == Role.FAMILY:
-        audit.record(
+        return audit.values(
             "disclosure.viewed",
             actor=actor,
             patient_id=patient_id,
@@ -114,8 +114,16 @@ def _viewed(actor: User, patient_id: int, what: str | None, *, now: datetime, co
             detail={"what": what},
             now=now,
         )
-    else:
-        audit.record_patient_views(actor, [patient_id], page=what, now=now)
+    return audit.values(
+        "patient_data.viewed", actor=actor, patient_id=patient_id, detail={"page": what}, now=now
+    )
+
+
+def _viewed(actor: User, patient_id: int, what: str | None, *, now: datetime, consent=None):
+    if what is None:
+        return
+    # Written at once (Core), as every page's view rows are: see audit.record_many.
+    audit.record_many([_view_rows(actor, patient_id, what, now=now, consent=consent)])
 
 
 def patient_for_family(
@@ -200,8 +208,12 @@ def family_patients(
 ) -> list[tuple[User, ConsentRecord]]:
     """The patients this family member may see (with `scope`), each listing a disclosure."""
     pairs = linked_patients(family_user, now=now, scope=scope)
-    for found, consent in pairs:
-        _viewed(family_user, found.id, what, now=now, consent=consent)
+    audit.record_many(
+        [
+            _view_rows(family_user, found.id, what, now=now, consent=consent)
+            for found, consent in pairs
+        ]
+    )
     return pairs
 
 
