@@ -80,6 +80,15 @@ def test_every_spanish_fact_is_tied_to_a_dated_source(path):
 
 
 @pytest.mark.parametrize("path", ENGLISH, ids=lambda p: p.stem)
+def test_every_spanish_percentage_carries_a_reference(path):
+    """A sentence with a percentage names its source in the same sentence, as in English."""
+    body = spanish_of(path).body_markdown
+    for sentence in re.split(r"(?<=[.!?])(?<!EE\.)(?<!EE\. UU\.)\s+|\n", body):
+        if "%" in sentence:
+            assert re.search(r"\[\d{1,2}\]", sentence), sentence
+
+
+@pytest.mark.parametrize("path", ENGLISH, ids=lambda p: p.stem)
 def test_the_spanish_reflection_is_a_question(path):
     reflection = spanish_of(path).reflection.strip()
     assert "¿" in reflection and reflection.endswith("?")
