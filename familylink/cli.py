@@ -147,8 +147,9 @@ learn_cli = AppGroup("learn", help="Learning modules: load the texts, release as
 
 @learn_cli.command(
     "load",
-    help="Load familylink/content/*.md into the database. Safe to repeat: only new or changed "
-    "files are saved, each as a new version.",
+    help="Load familylink/content/*.md, and their Spanish texts in content/es/, into the "
+    "database. Safe to repeat: only new or changed files are saved, each English one as a "
+    "new version.",
 )
 def learn_load():
     from familylink.services import learning

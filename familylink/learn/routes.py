@@ -1,6 +1,7 @@
 """Reading: the family library and module pages, therapists' assignments, admin editing."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -76,11 +77,13 @@ def module(slug):
 def _module_page(module, form=None, reading=None, status=200):
     if form is not None:
         form.share_with(reading.share_choices)
+    # The words in the reader's language when there is a text in it (Spanish), else English.
+    shown = learning.in_language(module, get_locale().language)
     return render_template(
         "learn/module.html",
-        module=module,
-        body=Markup(module.body_html),  # noqa: S704  cleaned by nh3 when it was saved
-        sources=learning.source_links(module.sources),
+        module=shown,
+        body=Markup(shown.body_html),  # noqa: S704  cleaned by nh3 when it was saved
+        sources=learning.source_links(shown.sources),
         form=form,
         reading=reading,
         progress=reading.progress if reading else None,

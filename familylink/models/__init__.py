@@ -24,6 +24,7 @@ from familylink.models.learning import (
     AssignmentSource,
     LearningModule,
     ModuleProgress,
+    ModuleTranslation,
     ModuleVersion,
     VersionSource,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "AssignmentSource",
     "LearningModule",
     "ModuleProgress",
+    "ModuleTranslation",
     "ModuleVersion",
     "VersionSource",
     "Appointment",

@@ -1,7 +1,8 @@
 """Learning modules for families: the texts, their saved versions, assignments and progress.
 
 A module's text lives in `LearningModule`; every text ever saved (from a content file or an
-admin edit) is a `ModuleVersion`, so any earlier text can be restored. An `Assignment` ties a
+admin edit) is a `ModuleVersion`, so any earlier text can be restored; a text in another
+language (Spanish) is a `ModuleTranslation`, loaded from its file. An `Assignment` ties a
 module to one family member *about one patient* (it is patient-linked data); `ModuleProgress`
 is the family member's reading record and private reflection, kept per (family member,
 patient, module): progress about a patient can reach that patient's therapist only, and a
@@ -92,6 +93,43 @@ class ModuleVersion(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     module: Mapped[LearningModule] = relationship(back_populates="versions")
+
+
+class ModuleTranslation(db.Model):
+    """A module's text in another language, loaded from familylink/content/<language>/.
+
+    It was written from one English file: `source_sha256` is that file's hash. Pages show it
+    only while the module's English text is still that file (`LearningModule.file_hash`);
+    otherwise they show English. The module's own settings (slug, order, published) stay on
+    the module. Translations change only by loading their files (git keeps their history).
+    """
+
+    __tablename__ = "module_translations"
+    __table_args__ = (UniqueConstraint("module_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(80))
+    reading_minutes: Mapped[int] = mapped_column(Integer)
+    key_points: Mapped[list] = mapped_column(JSON)
+    reflection: Mapped[str] = mapped_column(Text)
+    exercise: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list] = mapped_column(JSON)
+    body_markdown: Mapped[str] = mapped_column(Text)
+    # The sanitized HTML of body_markdown, made when the text is loaded; pages show only this.
+    body_html: Mapped[str] = mapped_column(Text)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    file_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    module: Mapped[LearningModule] = relationship(lazy="joined")
+
+    @property
+    def slug(self) -> str:
+        return self.module.slug
 
 
 class Assignment(db.Model):

@@ -79,6 +79,9 @@ CLINICAL_STEMS = (
     "fentanil",
     "cocaina",
     "heroina",
+    "opiace",
+    "metadon",
+    "buprenorf",
 )
 
 #: Words matched only whole, so "Sudbury", "Santa Ana" and "Drugstore" pass ("mental" and
@@ -101,6 +104,11 @@ CLINICAL_WORDS = (
     "therapies",
     "terapia",
     "terapias",
+    # "sobri" as a stem would catch "sobrina" (niece): the words only.
+    "sobrio",
+    "sobria",
+    "sobrios",
+    "sobrias",
 )
 
 CLINICAL = re.compile(

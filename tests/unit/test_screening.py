@@ -1,11 +1,18 @@
 """The one screen for staff-entered text that reaches an email or a calendar file."""
 
+import unicodedata
+
 import pytest
 
 from familylink.services import screening
 from familylink.services.errors import ValidationError
 from familylink.services.screening import clinical_words, safe_sender_name, screen
-from tests.unit.test_email_privacy import DENIED_STEMS, DENIED_WORDS, PATIENT_SURNAME
+from tests.unit.test_email_privacy import (
+    DENIED_STEMS,
+    DENIED_STEMS_SPANISH,
+    DENIED_WORDS,
+    PATIENT_SURNAME,
+)
 
 CYRILLIC_E = "\u0435"
 ZWJ = "\u200d"
@@ -76,7 +83,10 @@ def test_ordinary_names_places_and_links_pass(app_ctx, text):
     assert screen(text, field="name") == text
 
 
-@pytest.mark.parametrize("word", [w for w in DENIED_STEMS if w != PATIENT_SURNAME] + DENIED_WORDS)
+@pytest.mark.parametrize(
+    "word",
+    [w for w in DENIED_STEMS if w != PATIENT_SURNAME] + DENIED_STEMS_SPANISH + DENIED_WORDS,
+)
 def test_every_word_the_email_privacy_check_denies_is_screened(word):
     """The email privacy test keeps its own list; the screen must refuse every word of it."""
     assert clinical_words(f"Lakeside {word.title()} Families")
@@ -142,3 +152,42 @@ def test_a_confirmation_never_lets_control_characters_through(app_ctx):
 )
 def test_a_stored_sender_name_that_would_break_or_reveal_gives_way(app_ctx, stored, sent):
     assert safe_sender_name(stored) == sent
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "adicción",
+        "rehabilitación",
+        "recuperación",
+        "tratamiento",
+        "salud mental",
+        "terapia",
+        "sustancias",
+        # The Spanish forms of the English deny-list (tests/unit/test_email_privacy.py).
+        "adicto",
+        "sustancia",
+        "desintoxicación",
+        "alcohol",
+        "opioides",
+        "opiáceos",
+        "metadona",
+        "suboxone",
+        "buprenorfina",
+        "naloxona",
+        "sobredosis",
+        "sobrio",
+        "sobria",
+        "sobriedad",
+    ],
+)
+def test_spanish_clinical_words_in_an_email_are_refused(word):
+    """`screen` guards every staff-typed text that reaches an email or a calendar file; a
+    Spanish clinical word is refused as an English one is, with or without its accents."""
+    for typed in (
+        word,
+        word.upper(),
+        unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode(),
+    ):
+        with pytest.raises(screening.ScreenedWords):
+            screen(f"Sesión familiar: {typed} los martes", field="name")

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from familylink.extensions import db
@@ -63,6 +64,24 @@ def test_the_library_lists_modules_by_topic(client, auth, world):
     for title in ("Helping versus enabling", "Boundaries you can keep", "Safety and crisis help"):
         assert title in page
     assert page.count("/learn/modules/") == len(world["modules"])
+
+
+@pytest.mark.parametrize(
+    "settings_override", [{"NOW_OVERRIDE": NOON, "BABEL_DEFAULT_LOCALE": "es"}]
+)
+def test_a_spanish_locale_shows_the_spanish_module(client, auth, world):
+    auth.login("maria@example.org")
+    spanish = learning.parse_translation_file(learning.CONTENT_DIR / "es" / "06-boundaries.md")
+    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
+    assert str(escape(spanish.title)) in page
+    assert str(escape(spanish.key_points[0])) in page
+    assert "Boundaries you can keep" not in page
+
+
+def test_an_english_locale_shows_the_english_module(client, auth, world):
+    auth.login("maria@example.org")
+    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
+    assert "Boundaries you can keep" in page
 
 
 def test_library_search_narrows_the_list(client, auth, world):

@@ -3,13 +3,13 @@
 Who may see what, now, is answered by `familylink.services.access` (the gate); nothing here
 keeps an access rule of its own.
 
-Modules: `content` (rendering and sanitizing, content files, loading, admin edits and
-versions), `library` (published modules, search), `assignments` (who a therapist may assign
-to, assignment, the weekly sequence, release, stopping), `progress` (the family member's
-readings and reflections, the therapist's view of them), `practice` (the family member's
-practice tools, private unless shared with one patient's therapist). Callers outside the
-services use this package's names; modules inside the services import the leaf module they
-need.
+Modules: `content` (rendering and sanitizing, content files and their translations, loading,
+admin edits and versions), `library` (published modules, search, the text to show in a
+language), `assignments` (who a therapist may assign to, assignment, the weekly sequence,
+release, stopping), `progress` (the family member's readings and reflections, the
+therapist's view of them), `practice` (the family member's practice tools, private unless
+shared with one patient's therapist). Callers outside the services use this package's names;
+modules inside the services import the leaf module they need.
 """
 
 from familylink.services.learning import practice
@@ -29,6 +29,7 @@ from familylink.services.learning.content import (
     ALLOWED_URL_SCHEMES,
     CONTENT_DIR,
     REQUIRED_FIELDS,
+    TRANSLATIONS,
     LoadReport,
     ModuleText,
     all_modules,
@@ -37,13 +38,14 @@ from familylink.services.learning.content import (
     load_modules,
     module_by_id,
     parse_module_file,
+    parse_translation_file,
     reference_problems,
     render_markdown,
     restore_version,
     save_module,
     source_links,
 )
-from familylink.services.learning.library import library, published_module
+from familylink.services.learning.library import in_language, library, published_module
 from familylink.services.learning.progress import (
     MAX_REFLECTION,
     AssignedReading,
@@ -66,6 +68,7 @@ __all__ = [
     "CONTENT_DIR",
     "MAX_REFLECTION",
     "REQUIRED_FIELDS",
+    "TRANSLATIONS",
     "WEEK",
     "AssignedReading",
     "FamilyProgress",
@@ -81,11 +84,13 @@ __all__ = [
     "consented_family",
     "content_files",
     "family_progress",
+    "in_language",
     "library",
     "load_modules",
     "module_by_id",
     "open_module",
     "parse_module_file",
+    "parse_translation_file",
     "practice",
     "progress_for",
     "progress_of",

@@ -3,6 +3,10 @@
 Texts are Markdown rendered with markdown-it-py and cleaned by nh3 against an allowlist when
 they are saved; pages only ever show that cleaned HTML. Every change to a text, from a file or
 an admin, is kept as a new version.
+
+Texts in other languages (`TRANSLATIONS`) live in content/<language>/ under the English file's
+name, each naming the hash of the English file it was written from (`source_sha256`); the same
+load keeps them as `ModuleTranslation` rows beside their module.
 """
 
 from __future__ import annotations
@@ -19,11 +23,19 @@ from markdown_it import MarkdownIt
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import LearningModule, ModuleVersion, User, VersionSource
+from familylink.models import (
+    LearningModule,
+    ModuleTranslation,
+    ModuleVersion,
+    User,
+    VersionSource,
+)
 from familylink.services import audit
 from familylink.services.errors import NotFound, ValidationError
 
 CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
+#: The languages a module may also be written in: content/<language>/ beside the English files.
+TRANSLATIONS = ("es",)
 
 # ---------------------------------------------------------------------------------------------
 # Rendering and sanitizing
@@ -96,6 +108,8 @@ class ModuleText:
     body_markdown: str
     published: bool = True
     file_hash: str | None = field(default=None, compare=False)
+    # A translation only: the hash of the English file it was written from.
+    source_sha256: str | None = field(default=None, compare=False)
 
 
 def parse_module_file(path: Path) -> ModuleText:
@@ -125,6 +139,7 @@ def parse_module_file(path: Path) -> ModuleText:
         body_markdown=match.group(2).strip() + "\n",
         published=bool(meta.get("published", True)),
         file_hash=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+        source_sha256=str(meta["source_sha256"]) if meta.get("source_sha256") else None,
     )
     check_module_text(text)
     return text
@@ -132,6 +147,17 @@ def parse_module_file(path: Path) -> ModuleText:
 
 def content_files(directory: Path = CONTENT_DIR) -> list[Path]:
     return sorted(directory.glob("*.md"))
+
+
+def parse_translation_file(path: Path) -> ModuleText:
+    """A content file in another language: a module's file plus `source_sha256`, the hash of
+    the English file it was written from. Raises ValidationError."""
+    text = parse_module_file(path)
+    if not re.fullmatch(r"[0-9a-f]{64}", text.source_sha256 or ""):
+        raise ValidationError(
+            f"{path.name}: source_sha256 must be the sha256 of the English file it was written from"
+        )
+    return text
 
 
 def check_module_text(text: ModuleText) -> None:
@@ -226,20 +252,31 @@ class LoadReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # Translations, as "slug (language)".
+    translated: list[str] = field(default_factory=list)
+    translations_unchanged: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        report = (
             f"{len(self.created)} new, {len(self.updated)} updated, {len(self.unchanged)} unchanged"
         )
+        if self.translated or self.translations_unchanged:
+            report += (
+                f"; translations: {len(self.translated)} loaded, "
+                f"{len(self.translations_unchanged)} unchanged"
+            )
+        return report
 
 
 def load_modules(*, now: datetime, directory: Path = CONTENT_DIR) -> LoadReport:
     """Load every content file; a new or changed file becomes a new version, others are skipped.
 
-    Raises ValidationError (naming the file) before changing anything when a file is broken.
-    An admin's in-app edit stays in place until the file itself changes.
+    Raises ValidationError (naming the file) before changing anything when a file is broken,
+    or when a translation has no English file. An admin's in-app edit stays in place until
+    the file itself changes. Translations (content/<language>/) are loaded after, the same way.
     """
     texts = [parse_module_file(path) for path in content_files(directory)]
+    translations = _translation_files(directory, {text.slug for text in texts})
     report = LoadReport()
     for text in texts:
         module = db.session.scalar(select(LearningModule).where(LearningModule.slug == text.slug))
@@ -254,7 +291,51 @@ def load_modules(*, now: datetime, directory: Path = CONTENT_DIR) -> LoadReport:
             report.updated.append(text.slug)
         module.file_hash = text.file_hash
         _apply(module, text, source=VersionSource.FILE, actor=None, now=now)
+    for language, text in translations:
+        _load_translation(language, text, report, now=now)
     return report
+
+
+def _translation_files(directory: Path, slugs: set[str]) -> list[tuple[str, ModuleText]]:
+    """Every translation file, parsed; ValidationError for one whose module has no file."""
+    found = []
+    for language in TRANSLATIONS:
+        for path in content_files(directory / language):
+            text = parse_translation_file(path)
+            if text.slug not in slugs:
+                raise ValidationError(
+                    f"{language}/{path.name}: no English file has the slug {text.slug!r}"
+                )
+            found.append((language, text))
+    return found
+
+
+_TRANSLATED_FIELDS = (
+    "title", "summary", "topic", "reading_minutes", "key_points", "reflection", "exercise",
+    "sources", "body_markdown", "source_sha256", "file_hash",
+)  # fmt: skip
+
+
+def _load_translation(language: str, text: ModuleText, report: LoadReport, *, now) -> None:
+    module = db.session.scalar(select(LearningModule).where(LearningModule.slug == text.slug))
+    row = db.session.scalar(
+        select(ModuleTranslation).where(
+            ModuleTranslation.module_id == module.id, ModuleTranslation.language == language
+        )
+    )
+    name = f"{text.slug} ({language})"
+    if row is not None and row.file_hash == text.file_hash:
+        report.translations_unchanged.append(name)
+        return
+    if row is None:
+        row = ModuleTranslation(module_id=module.id, language=language)
+        db.session.add(row)
+    for attribute in _TRANSLATED_FIELDS:
+        setattr(row, attribute, getattr(text, attribute))
+    row.body_html = render_markdown(text.body_markdown)
+    row.updated_at = now
+    report.translated.append(name)
+    db.session.flush()
 
 
 # ---------------------------------------------------------------------------------------------
