@@ -302,4 +302,6 @@ def move_future(seat_id: int):
                 return done
             plan = try_run(form, booking.plan_move, **choices)
     page = render_template("booking/therapist_move_future.html", form=form, seat=seat, plan=plan)
-    return page, 409 if plan and plan.conflicts else (400 if form.errors else 200)
+    if plan is not None:
+        return page, 409 if plan.conflicts else 200
+    return page, 400 if request.method == "POST" else 200
