@@ -254,3 +254,13 @@ def test_move_all_future_is_all_or_nothing(clinic, now):
     db.session.expire_all()
     assert [s.appointment.starts_at for s in _booked_seats(series)] == before
     assert count(AuditEvent, AuditEvent.action == "booking.rescheduled") == 0
+
+
+def test_the_demo_has_a_weekly_series_for_jordans_family(app_ctx):
+    from familylink import demo
+    from tests.moments import NOON
+
+    demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
+    (series,) = db.session.scalars(select(AppointmentSeries)).all()
+    assert (series.weekday, series.local_time, series.count) == (3, time(11), 6)
+    assert count(Appointment, Appointment.weekly_series_id == series.id) == 6
