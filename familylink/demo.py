@@ -463,3 +463,29 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
     db.session.add(group_seat)
     db.session.add(AppointmentAttendee(seat=group_seat, user_id=ada.id, added_at=earlier))
     db.session.flush()
+    seed_weekly_series(lee, jordan, maria, private, today=today, now=now)
+
+
+def seed_weekly_series(lee, jordan, maria, private, *, today, now) -> None:
+    """Dr. Lee books Jordan's family every Thursday at 11:00 for six weeks (a weekly series),
+    through the same service as her booking page; weeks from the first one that can't be
+    booked (a closure, say) are left out, so the demo always seeds."""
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from familylink.services import booking
+
+    thursday = today + timedelta(days=(3 - today.weekday()) % 7 or 7)
+    first = datetime.combine(thursday, time(11), tzinfo=ZoneInfo(lee.timezone))
+    choices = {
+        "actor": lee,
+        "patient_id": jordan.id,
+        "session_type_id": private.id,
+        "first_start": first,
+        "attendee_ids": [maria.id],
+        "now": now,
+    }
+    plan = booking.plan_series(weeks=6, **choices)
+    weeks = next((n for n, o in enumerate(plan.occurrences) if o.problem), 6)
+    if weeks >= booking.MIN_WEEKS:
+        booking.book_series(weeks=weeks, **choices)

@@ -84,6 +84,16 @@ def _begin_sqlite_transaction() -> None:
         raw.execute("BEGIN IMMEDIATE")
 
 
+def try_run(form, action: Callable, *args, **kwargs):
+    """`run(action, …)` for a step that only reads (a plan shown before confirming): its
+    result, or None with the refusal put beside its field."""
+    try:
+        return run(action, *args, **kwargs)
+    except DomainError as error:
+        apply_error(form, error)
+        return None
+
+
 def submit(form, action: Callable, *, redirect_to, message=None):
     """The form shape: on a valid submission run `action(form)` through `run`; a refusal
     goes beside its field (the caller renders the form again, see `form_status`), success

@@ -3,9 +3,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from familylink.booking.slots import parse_slot
+from familylink.booking.slots import parse_slot, slot_or_none
 from familylink.forms import MultiCheckboxField, id_choice
-from familylink.services.booking import THERAPIST_CANCEL_REASONS
+from familylink.services.booking import MAX_WEEKS, MIN_WEEKS, THERAPIST_CANCEL_REASONS
 
 
 class PrivateBookingChoices:
@@ -48,8 +48,18 @@ class BookPrivateForm(FlaskForm):
         }
 
 
+def weeks_choice(value) -> int:
+    """`coerce` for "Repeat weekly": 0 (once) or a number of weeks; anything else refused."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ValueError(_l("Choose how many weeks from the list.")) from None
+
+
 class BookForFamilyForm(PrivateBookingChoices, FlaskForm):
-    """The therapist books a private session for a patient's family."""
+    """The therapist books a private session for a patient's family: once, or every week
+    for 2 to 12 weeks at the same local time (then a confirmation page lists each week and
+    sends the form again with `confirmed` set)."""
 
     session_type = SelectField("Kind of session", coerce=id_choice, validate_choice=False)
     slot = SelectField(
@@ -57,6 +67,28 @@ class BookForFamilyForm(PrivateBookingChoices, FlaskForm):
     )
     attendees = MultiCheckboxField("Family members", coerce=id_choice, validate_choice=False)
     note = StringField("Note", validators=[Optional(), Length(max=2000)])
+    weeks = SelectField(
+        _l("Repeat weekly"),
+        coerce=weeks_choice,
+        validate_choice=False,
+        description=_l("Each week is checked before anything is booked."),
+    )
+    confirmed = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weeks.choices = [(0, _l("No, just this once"))] + [
+            (n, _l("For %(n)d weeks", n=n)) for n in range(MIN_WEEKS, MAX_WEEKS + 1)
+        ]
+
+    def series_choices(self) -> dict:
+        """What `booking.plan_series` and `book_series` take from this form."""
+        return {
+            "session_type_id": self.session_type.data,
+            "first_start": slot_or_none(self.slot.data),
+            "weeks": self.weeks.data,
+            "attendee_ids": self.attendees.data,
+        }
 
 
 class GroupSeatForm(FlaskForm):
@@ -68,6 +100,13 @@ class RescheduleForm(FlaskForm):
     slot = SelectField(
         "New time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
     )
+
+
+class MoveFutureForm(RescheduleForm):
+    """Move this week of a series and every later one: the new time of this week (the
+    later ones follow a week apart); `confirmed` is set by the page listing every week."""
+
+    confirmed = HiddenField()
 
 
 class CancelReasonField(RadioField):
@@ -92,6 +131,8 @@ class TherapistCancelForm(FlaskForm):
     )
     week = HiddenField()
     view = HiddenField()
+    # Set: cancel this week of a weekly series and every later one (`booking.cancel_future`).
+    future = HiddenField()
 
 
 class FeedForm(FlaskForm):

@@ -8,7 +8,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from familylink.booking.forms import BookForFamilyForm, RescheduleForm, TherapistCancelForm
+from familylink.booking.forms import (
+    BookForFamilyForm,
+    MoveFutureForm,
+    RescheduleForm,
+    TherapistCancelForm,
+)
 from familylink.booking.slots import slot_choices, slot_or_none
 from familylink.booking.week import week_grid, week_of
 from familylink.extensions import limiter
@@ -21,6 +26,7 @@ from familylink.web import (
     request_now,
     role_required,
     submit,
+    try_run,
 )
 
 bp = Blueprint("therapist_booking", __name__)
@@ -143,6 +149,8 @@ def book_for_family():
         )
     now = request_now()
     form = _book_form(patient, now)
+    if request.method == "POST" and form.weeks.data:
+        return _book_series(form, patients, patient, now)
     done = submit(
         form,
         lambda f: booking.book_private(
@@ -162,6 +170,41 @@ def book_for_family():
     return page, 400 if request.method == "POST" else 200
 
 
+def _series_page(form, patient, plan, *, status: int = 200, patients=None):
+    """The confirmation page of a weekly series: every week in each zone, conflicts first."""
+    if plan is None:
+        page = render_template(
+            "booking/therapist_book.html", patients=patients, patient=patient, form=form
+        )
+        return page, 400
+    status = 409 if plan.conflicts else status
+    return render_template("booking/therapist_series.html", form=form, plan=plan), status
+
+
+def _book_series(form, patients, patient, now):
+    """A weekly series: plan and list every week; book them all once confirmed and free."""
+    if not form.validate_on_submit():
+        return _series_page(form, patient, None, patients=patients)
+    choices = {"actor": current_user, "patient_id": patient.id, "now": now}
+    choices.update(form.series_choices())
+    plan = try_run(form, booking.plan_series, **choices)
+    if plan is not None and form.confirmed.data and not plan.conflicts:
+        done = submit(
+            form,
+            lambda f: booking.book_series(note=f.note.data, **choices),
+            redirect_to=lambda series: _calendar_on_day(series.first_day),
+            message=_("Booked every week. The family has been emailed."),
+        )
+        if done is not None:
+            return done
+        plan = try_run(form, booking.plan_series, **choices)  # a week was taken meanwhile
+    return _series_page(form, patient, plan, patients=patients)
+
+
+def _calendar_on_day(day: date) -> str:
+    return url_for("therapist_booking.calendar", date=week_of(day).isoformat())
+
+
 @bp.route("/seats/<int:seat_id>/cancel", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def cancel_seat(seat_id: int):
@@ -171,27 +214,32 @@ def cancel_seat(seat_id: int):
     form = TherapistCancelForm()
     if request.method == "GET":
         form.view.data, form.week.data = _week_asked()
+        form.future.data = "1" if request.args.get("future") == "1" else ""
     cancellable = booking.therapist_changes(seat, now=now)["cancel"]
     if cancellable:
         done = submit(
             form,
-            lambda f: booking.therapist_cancel(
+            lambda f: (booking.cancel_future if f.future.data else booking.therapist_cancel)(
                 actor=current_user, seat_id=seat.id, reason=f.reason.data, now=now
             ),
-            redirect_to=_back_to_calendar,
+            redirect_to=lambda _done: _back_to_calendar(seat),
             message=_("Cancelled. The family has been emailed."),
         )
         if done is not None:
             return done
     page = render_template(
-        "booking/therapist_cancel.html", form=form, seat=seat, cancellable=cancellable
+        "booking/therapist_cancel.html",
+        form=form,
+        seat=seat,
+        cancellable=cancellable,
+        weeks=booking.future_seats(seat, now=now) if form.future.data else [],
     )
     return page, 400 if request.method == "POST" else 200
 
 
-def _move_form(appointment, now) -> RescheduleForm:
+def _move_form(appointment, now, kind=RescheduleForm) -> RescheduleForm:
     # The list offers the therapist's free times; the service decides what may be chosen.
-    form = RescheduleForm()
+    form = kind()
     slots = booking.slots_for(
         appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
     )
@@ -226,4 +274,34 @@ def reschedule_seat(seat_id: int):
         appointment=appointment,
         movable=movable,
     )
+    return page, 400 if request.method == "POST" else 200
+
+
+@bp.route("/seats/<int:seat_id>/move-future", methods=["GET", "POST"])
+@limiter.limit(booking_limit, methods=["POST"])
+@role_required(Role.THERAPIST)
+def move_future(seat_id: int):
+    """Move this week of a series and every later one: choose this week's new time, see
+    every week with its conflicts, then confirm (all or nothing)."""
+    now = request_now()
+    seat = access.seat(current_user, seat_id, now=now, what="series move")
+    form = _move_form(seat.appointment, now, MoveFutureForm)
+    plan = None
+    if booking.therapist_changes(seat, now=now)["series"] and form.validate_on_submit():
+        choices = {"actor": current_user, "seat_id": seat.id, "now": now}
+        choices["starts_at"] = slot_or_none(form.slot.data)
+        plan = try_run(form, booking.plan_move, **choices)
+        if plan is not None and form.confirmed.data and not plan.conflicts:
+            done = submit(
+                form,
+                lambda f: booking.move_future(**choices),
+                redirect_to=lambda moved: _calendar_on(moved[0]),
+                message=_("Moved every week. The family has been emailed calendar updates."),
+            )
+            if done is not None:
+                return done
+            plan = try_run(form, booking.plan_move, **choices)
+    page = render_template("booking/therapist_move_future.html", form=form, seat=seat, plan=plan)
+    if plan is not None:
+        return page, 409 if plan.conflicts else 200
     return page, 400 if request.method == "POST" else 200

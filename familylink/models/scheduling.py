@@ -101,6 +101,28 @@ class AvailabilityOverride(db.Model):
     end_time: Mapped[time | None] = mapped_column(Time)
 
 
+class AppointmentSeries(db.Model):
+    """A weekly series of private family sessions booked together: the same local wall time
+    (`local_time` in `zone`, the zone it was chosen in) on `weekday`, `count` weeks from
+    `first_day`. Each occurrence is its own Appointment (`weekly_series_id`), booked, moved
+    and cancelled like any other; this row only ties them together. (Appointment.series_id is
+    the tag of a weekly group's occurrences, which have no row here.)"""
+
+    __tablename__ = "appointment_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    session_type_id: Mapped[int] = mapped_column(ForeignKey("session_types.id"))
+    first_day: Mapped[date] = mapped_column(Date)
+    weekday: Mapped[int] = mapped_column(Integer)  # Monday 0 … Sunday 6
+    local_time: Mapped[time] = mapped_column(Time)
+    zone: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 def new_room_token() -> str:
     """An unguessable token (192 bits), URL-safe: for a video room and for its join link."""
     return secrets.token_urlsafe(24)
@@ -133,7 +155,12 @@ class Appointment(db.Model):
     status: Mapped[str] = mapped_column(String(20), default=AppointmentStatus.SCHEDULED)
     # Rises with every change sent out in an .ics (RFC 5545 SEQUENCE).
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # A weekly group's occurrences share this tag (no row behind it).
     series_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # A weekly series of private family sessions (AppointmentSeries), booked together.
+    weekly_series_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointment_series.id"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # When it was last moved: a reminder whose moment was already past then is never sent.
@@ -150,6 +177,7 @@ class Appointment(db.Model):
 
     session_type: Mapped[SessionType] = relationship(lazy="joined")
     therapist = relationship("User", foreign_keys=[therapist_id], lazy="joined")
+    weekly_series: Mapped[AppointmentSeries | None] = relationship()
     seats: Mapped[list["AppointmentFamily"]] = relationship(
         back_populates="appointment", order_by="AppointmentFamily.id"
     )

@@ -380,3 +380,51 @@ def test_the_therapist_lock_holds_that_therapist_until_the_transaction_ends(app,
         thread.join(timeout=30)
         db.session.rollback()
     assert outcome == {"other": "locked", "held": "55P03"}  # lock_not_available
+
+
+def test_a_weekly_series_and_families_racing_for_one_of_its_weeks_never_both_win(app):
+    """The therapist books four weeks while 19 families race for the third week's slot:
+    either the whole series is booked and every family is refused, or one family wins and
+    the series books nothing (`booking.SeriesConflict`, which lists that week)."""
+    from datetime import timedelta
+
+    with app.app_context():
+        therapist = create_user(Role.THERAPIST)
+        add_weekday_hours(therapist, days=[1])  # Tuesdays 9-5
+        private, _ = create_session_types()
+        app.racers = _families(therapist, RACERS)
+        first = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # Tuesday 10:00 AM in New York
+        third = first + timedelta(weeks=2)
+        therapist_id, type_id = therapist.id, private.id
+        series_patient, series_family = app.racers[0]
+        db.session.commit()
+
+    def attempt(actor, patient_id):
+        if patient_id == series_patient:
+            booking.book_series(
+                actor=db.session.get(User, therapist_id),
+                patient_id=patient_id,
+                session_type_id=type_id,
+                first_start=first,
+                weeks=4,
+                attendee_ids=[series_family],
+                now=NOW,
+            )
+        else:
+            booking.book_private(
+                actor=actor,
+                patient_id=patient_id,
+                session_type_id=type_id,
+                starts_at=third,
+                now=NOW,
+            )
+
+    results = _race(app, attempt)
+    assert results.count("booked") == 1, results
+    with app.app_context():
+        at_third = db.session.scalar(
+            select(func.count(Appointment.id)).where(Appointment.starts_at == third)
+        )
+        total = db.session.scalar(select(func.count(Appointment.id)))
+    assert at_third == 1
+    assert total == (4 if results[0] == "booked" else 1)

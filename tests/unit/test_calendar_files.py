@@ -157,3 +157,53 @@ def test_an_appointment_ending_at_midnight_reads_to_midnight_in_its_email_and_fi
     (event,) = Calendar.from_ical(appointment_ics(appointment, recipient, now=now)).walk("VEVENT")
     assert expected in str(event["DESCRIPTION"])
     assert "12:00 AM" not in str(event["DESCRIPTION"])
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_each_week_of_a_series_has_its_own_file_that_says_nothing_clinical(app_ctx, cancelled):
+    """A weekly series is one file per week (docs/architecture.md, "Weekly series"): each is a
+    single event with its own UID, at the same local time across the fall-back, and as
+    content-free as any other."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from familylink.extensions import db
+    from familylink.models import Appointment, OutboxEmail
+    from tests.moments import WEEK_BEFORE_FALL_BACK
+
+    now, zone = WEEK_BEFORE_FALL_BACK, ZoneInfo("America/New_York")
+    clinic = create_clinic()
+    series = booking.book_series(
+        actor=clinic.therapist,
+        patient_id=clinic.patient.id,
+        session_type_id=clinic.private.id,
+        first_start=datetime(2026, 10, 27, 10, 0, tzinfo=zone).astimezone(UTC),
+        weeks=4,
+        attendee_ids=[clinic.family.id],
+        note="Talk about the relapse and rehab plan",
+        now=now,
+    )
+    appointments = db.session.scalars(
+        db.select(Appointment).where(Appointment.weekly_series_id == series.id)
+    ).all()
+    if cancelled:
+        booking.cancel_future(
+            actor=clinic.therapist, seat_id=appointments[0].seats[0].id, reason="other", now=now
+        )
+    kind = "booking_cancelled" if cancelled else "booking_confirmed"
+    files = db.session.scalars(
+        db.select(OutboxEmail.attachment_data).where(OutboxEmail.kind == kind)
+    ).all()
+    assert len(files) == 4
+    events = []
+    for data in files:
+        cal = Calendar.from_ical(data)
+        cal.validate()
+        (event,) = cal.walk("VEVENT")
+        assert "RRULE" not in event
+        assert str(cal["METHOD"]) == ("CANCEL" if cancelled else "REQUEST")
+        assert not [word for word in FORBIDDEN if word in data.decode().lower()]
+        events.append(event)
+    assert len({str(e["UID"]) for e in events}) == 4
+    local = sorted(e.decoded("DTSTART").astimezone(zone) for e in events)
+    assert {(t.hour, t.minute) for t in local} == {(10, 0)}

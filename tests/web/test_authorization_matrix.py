@@ -253,6 +253,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # The seat is the other therapist's own: they may move it (the empty form is refused).
     ("therapist_booking.reschedule_seat", "GET"): only("other_therapist"),
     ("therapist_booking.reschedule_seat", "POST"): only("other_therapist", ok=400),
+    # Their own single session: the page says it is in no weekly series; a POST is refused.
+    ("therapist_booking.move_future", "GET"): only("other_therapist"),
+    ("therapist_booking.move_future", "POST"): only("other_therapist", ok=400),
     # A video join link: the token is someone else's (and joining is for attendees only).
     ("rooms.join", "GET"): only(),
     # The room page of the other therapist's video group; the empty form clears no link.

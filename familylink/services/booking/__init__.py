@@ -3,10 +3,12 @@
 Modules: `slots` (free time and the write lock), `catalog` (session types, availability),
 `seats` (booking, reschedule, cancel, attendance; how double booking is prevented),
 `groups` (scheduling groups, the waitlist and its offers, seats released when access ends),
-`listings` (what families, patients and therapists see), `picker` (the family's week of
-free times and the confirmation step before booking), `notices` (the emails about an
-appointment). Callers outside the services use this package's names; modules inside the
-services import the leaf module they need, so nothing here can import back into them.
+`series` (a weekly series of private sessions: plan, book, move or cancel this and all
+future weeks), `listings` (what families, patients and therapists see), `picker` (the
+family's week of free times and the confirmation step before booking), `notices` (the
+emails about an appointment). Callers outside the services use this package's names;
+modules inside the services import the leaf module they need, so nothing here can import
+back into them.
 """
 
 from familylink.services.booking.catalog import (
@@ -66,6 +68,18 @@ from familylink.services.booking.seats import (
     scheduling_family,
     therapist_cancel,
 )
+from familylink.services.booking.series import (
+    MAX_WEEKS,
+    MIN_WEEKS,
+    SeriesConflict,
+    SeriesPlan,
+    book_series,
+    cancel_future,
+    future_seats,
+    move_future,
+    plan_move,
+    plan_series,
+)
 from familylink.services.booking.slots import (
     LONGEST_APPOINTMENT,
     LONGEST_SESSION_MINUTES,
@@ -79,35 +93,45 @@ __all__ = [
     "FULL",
     "LONGEST_APPOINTMENT",
     "LONGEST_SESSION_MINUTES",
+    "MAX_WEEKS",
+    "MIN_WEEKS",
     "TAKEN",
     "THERAPIST_CANCEL_REASONS",
     "FamilyMember",
     "Preview",
     "SeatPeople",
+    "SeriesConflict",
+    "SeriesPlan",
     "add_override",
     "add_session_type",
     "add_window",
     "all_session_types",
     "book_group_seat",
     "book_private",
+    "book_series",
     "booked_with_key",
     "buffer",
     "cancel_seat",
+    "cancel_future",
     "cancellation_window",
     "claim_offer",
     "every_session_type",
     "expire_offers",
     "free_places",
     "free_places_of",
+    "future_seats",
     "inside_window",
     "join_waitlist",
     "leave_waitlist",
     "mark_attendance",
+    "move_future",
     "next_session_start",
     "offer_next_seat",
     "open_groups",
     "patient_appointments",
     "patient_for_actor",
+    "plan_move",
+    "plan_series",
     "preview_private",
     "private_session_types",
     "remove_availability",

@@ -158,15 +158,43 @@ def book_private(
     done = booked_with_key(request_key, actor)
     if done is not None:
         return done
-    therapist_id = patient.therapist_id
-    check_slot(therapist_id, session_type, starts_at, now=now)
+    check_slot(patient.therapist_id, session_type, starts_at, now=now)
+    return place_private(
+        patient,
+        session_type,
+        people,
+        starts_at,
+        actor=actor,
+        note=note,
+        request_key=request_key,
+        now=now,
+    )
+
+
+def place_private(
+    patient: User,
+    session_type,
+    people: list[User],
+    starts_at: datetime,
+    *,
+    actor: User,
+    note: str | None,
+    now: datetime,
+    request_key: str | None = None,
+    weekly_series=None,
+) -> AppointmentFamily:
+    """Write one private session with the patient's therapist and its seat, then its audit
+    row and emails (`_booked`). The caller holds the therapist's lock and has checked the
+    time (`book_private`: `check_slot`; a weekly series: `series.plan_series`). Conflict
+    (TAKEN) when the database refuses an overlap all the same."""
     appointment = Appointment(
         uid=f"{uuid.uuid4()}@familylink",
-        therapist_id=therapist_id,
+        therapist_id=patient.therapist_id,
         session_type=session_type,
         starts_at=starts_at,
         ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
         capacity=1,
+        weekly_series=weekly_series,
         created_at=now,
         created_by_id=actor.id,
     )

@@ -104,6 +104,11 @@ def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
     return windows, overrides
 
 
+def time_off(therapist_id: int) -> list[Override]:
+    """The therapist's date overrides (time off and extra hours), in the program's zone."""
+    return _availability(therapist_id)[1]
+
+
 def overlapping(start: datetime, end: datetime | None = None):
     """The condition for appointments overlapping [start, end) (no end: from start on)."""
     condition = and_(
@@ -136,13 +141,21 @@ def slots_for(
 
 
 def slot_finder(
-    therapist_id: int, session_type: SessionType, *, now: datetime, exclude_id: int | None = None
+    therapist_id: int,
+    session_type: SessionType,
+    *,
+    now: datetime,
+    exclude_id: int | None = None,
+    horizon: timedelta | None = None,
 ) -> Callable[..., list[datetime]]:
     """Reads the therapist's availability and bookings once (three queries) and returns
     `find(near=None, days=None)`: the free slots of the whole horizon, of the days around
     `near`, or of the program's local days `days` (first, last). A page that looks for the
-    first week with a free time asks week after week without asking the database again."""
+    first week with a free time asks week after week without asking the database again.
+    `horizon` replaces the program's booking horizon (a weekly series reaches past it)."""
     program = get_program()
+    if horizon is None:
+        horizon = timedelta(days=program.booking_horizon_days)
     windows, overrides = _availability(therapist_id)
     booked = busy(therapist_id, since=now, exclude_id=exclude_id)
 
@@ -154,7 +167,7 @@ def slot_finder(
             duration=timedelta(minutes=session_type.duration_minutes),
             buffer=buffer(),
             min_notice=timedelta(hours=program.minimum_notice_hours),
-            horizon=timedelta(days=program.booking_horizon_days),
+            horizon=horizon,
             now=now,
             zone=program.timezone,
             near=near,

@@ -1,0 +1,408 @@
+"""Weekly series of private family sessions: N weeks at the same local wall time.
+
+A series is planned first (`plan_series`, `plan_move`): every occurrence's UTC start, worked
+out from the wall time in the zone it was chosen in (so 10:00 in New York stays 10:00 across
+a daylight-saving change, and its UTC instant moves by the hour), each checked with the
+rules of a single booking, with what is wrong with it (`Occurrence.problem`). Then it is
+booked or moved all or nothing (`book_series`, `move_future`): under the therapist's lock
+(`slots.lock_therapist`) the plan is made again, and if any occurrence has a problem nothing
+is written and `SeriesConflict` carries the fresh plan. Each occurrence is its own
+appointment, written by `seats.place_private` (moved by `seats.reschedule`, cancelled by
+`seats.therapist_cancel`), so each gets the audit row, the emails and the .ics of a single
+session: one email per occurrence and person, because an outbox row carries one calendar
+file (docs/architecture.md, "Weekly series").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import (
+    Appointment,
+    AppointmentFamily,
+    AppointmentSeries,
+    AppointmentStatus,
+    Role,
+    SeatStatus,
+    SessionType,
+    User,
+)
+from familylink.services import access, audit
+from familylink.services.booking import catalog, seats, slots
+from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.program import get_program
+from familylink.services.scheduling import local_to_utc
+
+MIN_WEEKS, MAX_WEEKS = 2, 12
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One week of a series: its start and end (UTC) and, when it cannot be booked, why.
+    `seat` is the booked place a move would change (None in a new series)."""
+
+    starts_at: datetime | None
+    ends_at: datetime | None
+    local_day: date
+    problem: str | None = None
+    seat: AppointmentFamily | None = None
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    patient: User
+    session_type: SessionType
+    people: list[User]
+    zone: str
+    occurrences: list[Occurrence] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> list[Occurrence]:
+        return [o for o in self.occurrences if o.problem]
+
+    @property
+    def listed(self) -> list[Occurrence]:
+        """Conflicts first (in date order), then the others: what a confirmation page shows."""
+        return self.conflicts + [o for o in self.occurrences if not o.problem]
+
+    @property
+    def zones(self) -> list[str]:
+        """The zones a confirmation page shows each time in: the chosen one, then each
+        family member's own, once each."""
+        found = [self.zone]
+        for person in self.people:
+            if person.timezone not in found:
+                found.append(person.timezone)
+        return found
+
+
+class SeriesConflict(Conflict):
+    """Some occurrence cannot be booked or moved; nothing was. `plan` lists each and why."""
+
+    def __init__(self, plan: SeriesPlan):
+        super().__init__(
+            _("Nothing was booked or moved: %(count)d of the times can't be used.")
+            % {"count": len(plan.conflicts)},
+            field="weeks",
+        )
+        self.plan = plan
+
+
+# --- Times -------------------------------------------------------------------------------------
+
+
+def weekly_starts(first: datetime, weeks: int, zone: str) -> list[tuple[date, datetime | None]]:
+    """The local day and UTC start of each week from `first`, at `first`'s wall time in
+    `zone`; None for a week whose wall time does not exist (the clocks skip it)."""
+    local = first.astimezone(ZoneInfo(zone))
+    starts = []
+    for n in range(weeks):
+        day = local.date() + timedelta(weeks=n)
+        try:
+            starts.append((day, local_to_utc(day, local.time(), zone)))
+        except ValidationError:
+            starts.append((day, None))
+    return starts
+
+
+def _check_weeks(weeks) -> int:
+    if not isinstance(weeks, int) or not MIN_WEEKS <= weeks <= MAX_WEEKS:
+        raise ValidationError(
+            _("Choose between %(low)d and %(high)d weeks.", low=MIN_WEEKS, high=MAX_WEEKS),
+            field="weeks",
+        )
+    return weeks
+
+
+def _closed(overrides, start: datetime, end: datetime, zone: str) -> bool:
+    """True when the therapist's time off (a date override) covers any of [start, end)."""
+    local_start, local_end = start.astimezone(ZoneInfo(zone)), end.astimezone(ZoneInfo(zone))
+    for o in overrides:
+        if not o.off or o.day not in (local_start.date(), local_end.date()):
+            continue
+        if o.start is None or o.end is None:
+            return True
+        off_start = datetime.combine(o.day, o.start, tzinfo=ZoneInfo(zone))
+        off_end = datetime.combine(o.day, o.end, tzinfo=ZoneInfo(zone))
+        if off_start < local_end and local_start < off_end:
+            return True
+    return False
+
+
+def _consent_problem(patient: User, people: list[User], end: datetime, *, now) -> str | None:
+    """Why a family member could not be at a session ending at `end`: their consent (with
+    the scheduling scope, as checked for the series) ends before it."""
+    for person in people:
+        consent = access.active_consent(person.id, patient.id, now=now)
+        until = access.consent_end(consent, patient) if consent else now
+        if until is not None and until < end:
+            return _("%(name)s's consent ends before this date.", name=person.name)
+    return None
+
+
+class _Checker:
+    """The rules of one booking, applied to many times with the therapist's availability
+    and bookings read once (`slots.slot_finder`)."""
+
+    def __init__(self, patient, session_type, people, *, now, exclude=(), strict=True):
+        program = get_program()
+        self.patient, self.people, self.now, self.strict = patient, people, now, strict
+        self.session_type = session_type
+        self.zone = program.timezone
+        self.length = timedelta(minutes=session_type.duration_minutes)
+        self.notice = timedelta(hours=program.minimum_notice_hours)
+        self.horizon = timedelta(days=program.booking_horizon_days)
+        therapist_id = patient.therapist_id
+        # The booking horizon bounds the first week only: a series exists to reach past it.
+        reach = self.horizon + timedelta(weeks=MAX_WEEKS)
+        self.free = set(slots.slot_finder(therapist_id, session_type, now=now, horizon=reach)())
+        self.overrides = slots.time_off(therapist_id)
+        moving = {(a.starts_at, a.ends_at) for a in exclude}
+        self.busy = [(s, e) for s, e in slots.busy(therapist_id, since=now) if (s, e) not in moving]
+
+    def problem(self, start: datetime | None, *, first: bool = False) -> str | None:
+        if start is None:
+            return _("That time does not exist that day: the clocks skip that hour.")
+        end = start + self.length
+        if start <= self.now:
+            return _("That time has passed.")
+        if any(s < end and start < e for s, e in self.busy):
+            return _("You already have a session then.")
+        if _closed(self.overrides, start, end, self.zone):
+            return _("You are off that day.")
+        if self.strict and first and start > self.now + self.horizon:
+            return _("That is past the booking horizon.")
+        if self.strict and start not in self.free:
+            if start < self.now + self.notice:
+                return _("That is too soon to book.")
+            gap = slots.buffer()
+            if any(s - gap < end and start < e + gap for s, e in self.busy):
+                return _("That is too close to another of your sessions.")
+            return _("That is outside your available hours.")
+        return _consent_problem(self.patient, self.people, end, now=self.now)
+
+
+# --- A new series ------------------------------------------------------------------------------
+
+
+def plan_series(
+    *,
+    actor: User,
+    patient_id: int,
+    session_type_id: int,
+    first_start: datetime,
+    weeks: int,
+    attendee_ids=(),
+    now: datetime,
+) -> SeriesPlan:
+    """Every week of a new series from `first_start`, each checked as a single booking would
+    be (free time in the therapist's availability, notice and horizon, no overlap, not on
+    time off) and against each family member's consent (scheduling scope, and not ending
+    before that week's session). Writes nothing but the gate's audit rows.
+
+    Raises NotFound (not the actor's patient; only the patient's therapist books a series),
+    ValidationError (weeks out of range, bad type, family members not allowed)."""
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    patient = seats.patient_for_actor(actor, patient_id, now=now, what="series booking")
+    if patient.therapist_id is None:
+        raise ValidationError("There is no therapist to book with yet.")
+    session_type = catalog.bookable_type(session_type_id, group=False)
+    if first_start is None:
+        raise ValidationError(_("Choose a time from the list."), field="slot")
+    weeks = _check_weeks(weeks)
+    people = seats.invited_people(actor, patient, attendee_ids, now=now)
+    checker = _Checker(patient, session_type, people, now=now)
+    occurrences = [
+        Occurrence(
+            start,
+            start + checker.length if start else None,
+            day,
+            checker.problem(start, first=n == 0),
+        )
+        for n, (day, start) in enumerate(weekly_starts(first_start, weeks, actor.timezone))
+    ]
+    return SeriesPlan(patient, session_type, people, actor.timezone, occurrences)
+
+
+def book_series(
+    *,
+    actor: User,
+    patient_id: int,
+    session_type_id: int,
+    first_start: datetime,
+    weeks: int,
+    attendee_ids=(),
+    note: str | None = None,
+    now: datetime,
+) -> AppointmentSeries:
+    """Book every week of the plan, or nothing: planned again under the therapist's lock,
+    and SeriesConflict (with that plan) if any week has a problem. Each week is booked as
+    a single session (`seats.place_private`: audit row, emails, .ics); one audit row
+    `booking.series_created` ties them. Raises as `plan_series`, and SeriesConflict."""
+    choices = dict(
+        actor=actor,
+        patient_id=patient_id,
+        session_type_id=session_type_id,
+        first_start=first_start,
+        weeks=weeks,
+        attendee_ids=attendee_ids,
+        now=now,
+    )
+    plan_series(**choices)  # refusals (404, bad input) before the lock
+    slots.lock_therapist(actor.id)
+    plan = plan_series(**choices)
+    if plan.conflicts:
+        raise SeriesConflict(plan)
+    local = first_start.astimezone(ZoneInfo(plan.zone))
+    series = AppointmentSeries(
+        therapist_id=actor.id,
+        patient_id=plan.patient.id,
+        session_type_id=plan.session_type.id,
+        first_day=local.date(),
+        weekday=local.weekday(),
+        local_time=local.time().replace(tzinfo=None),
+        zone=plan.zone,
+        count=len(plan.occurrences),
+        created_at=now,
+        created_by_id=actor.id,
+    )
+    db.session.add(series)
+    for occurrence in plan.occurrences:
+        seats.place_private(
+            plan.patient,
+            plan.session_type,
+            plan.people,
+            occurrence.starts_at,
+            actor=actor,
+            note=note,
+            now=now,
+            weekly_series=series,
+        )
+    audit.record(
+        "booking.series_created",
+        actor=actor,
+        patient_id=plan.patient.id,
+        obj=series,
+        detail={"weeks": series.count},
+        now=now,
+    )
+    return series
+
+
+# --- This and all future -----------------------------------------------------------------------
+
+
+def future_seats(seat: AppointmentFamily, *, now: datetime) -> list[AppointmentFamily]:
+    """The booked places of the seat's series from its week on, still ahead (by start)."""
+    appointment = seat.appointment
+    if appointment.weekly_series_id is None:
+        return []
+    return list(
+        db.session.scalars(
+            select(AppointmentFamily)
+            .join(AppointmentFamily.appointment)
+            .where(
+                Appointment.weekly_series_id == appointment.weekly_series_id,
+                Appointment.status == AppointmentStatus.SCHEDULED,
+                Appointment.starts_at >= appointment.starts_at,
+                Appointment.starts_at > now,
+                AppointmentFamily.status == SeatStatus.BOOKED,
+            )
+            .order_by(Appointment.starts_at)
+        )
+    )
+
+
+def _series_seat(actor: User, seat_id: int, *, now: datetime, what: str | None):
+    """The therapist's own seat in a weekly series, with its future places; NotFound for
+    anyone else's, ValidationError when it is in no series or nothing is ahead."""
+    if actor.role != Role.THERAPIST:
+        raise NotFound()
+    seat = access.seat(actor, seat_id, now=now, what=what)
+    ahead = future_seats(seat, now=now)
+    if not ahead or ahead[0].id != seat.id:
+        raise ValidationError(_("This session is not part of a series still ahead."))
+    return seat, ahead
+
+
+def cancel_future(
+    *, actor: User, seat_id: int, reason: str, now: datetime
+) -> list[AppointmentFamily]:
+    """Cancel this week of the seat's series and every later one still booked (earlier
+    weeks stay as they are), each as the therapist's single cancel (`therapist_cancel`:
+    reason, audit row, email with METHOD:CANCEL). Raises as `therapist_cancel`, and
+    ValidationError (not in a series)."""
+    _seat, ahead = _series_seat(actor, seat_id, now=now, what=None)
+    return [
+        seats.therapist_cancel(actor=actor, seat_id=s.id, reason=reason, now=now) for s in ahead
+    ]
+
+
+def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: datetime):
+    """Where each future week of the seat's series would go if this week moved to
+    `starts_at` and the later ones followed a week apart at its wall time (in the series'
+    zone). Each is checked as the therapist's own move is (not past, no overlap with their
+    other sessions, not on their time off) and against the family's consents. Raises
+    NotFound, ValidationError (no time, not in a series)."""
+    seat, ahead = _series_seat(actor, seat_id, now=now, what="series move")
+    if starts_at is None:
+        raise ValidationError(_("Choose a time from the list."), field="slot")
+    series = seat.appointment.weekly_series
+    people = [a.user for a in seat.present_attendees]
+    checker = _Checker(
+        seat.patient,
+        seat.appointment.session_type,
+        people,
+        now=now,
+        exclude=[s.appointment for s in ahead],
+        strict=False,
+    )
+    occurrences = [
+        Occurrence(
+            start, start + checker.length if start else None, day, checker.problem(start), old
+        )
+        for old, (day, start) in zip(
+            ahead, weekly_starts(starts_at, len(ahead), series.zone), strict=True
+        )
+    ]
+    return SeriesPlan(seat.patient, seat.appointment.session_type, people, series.zone, occurrences)
+
+
+def move_future(
+    *, actor: User, seat_id: int, starts_at: datetime | None, now: datetime
+) -> list[AppointmentFamily]:
+    """Move this week and every later one of the series to the new weekly time, or none:
+    planned again under the therapist's lock; SeriesConflict if any week has a problem.
+    Each week moves as a single session does (`seats.reschedule`: same UID, higher
+    SEQUENCE, audit row, emails), later weeks first when moving later, so no week runs
+    into one not yet moved."""
+    plan_move(actor=actor, seat_id=seat_id, starts_at=starts_at, now=now)
+    slots.lock_therapist(actor.id)
+    plan = plan_move(actor=actor, seat_id=seat_id, starts_at=starts_at, now=now)
+    if plan.conflicts:
+        raise SeriesConflict(plan)
+    moves = plan.occurrences
+    if moves[0].starts_at > moves[0].seat.appointment.starts_at:
+        moves = list(reversed(moves))
+    moved = [
+        seats.reschedule(actor=actor, seat_id=o.seat.id, starts_at=o.starts_at, now=now)
+        for o in moves
+    ]
+    series = plan.occurrences[0].seat.appointment.weekly_series
+    local = starts_at.astimezone(ZoneInfo(series.zone))
+    audit.record(
+        "booking.series_moved",
+        actor=actor,
+        patient_id=plan.patient.id,
+        obj=series,
+        detail={"weeks": len(moved), "weekday": local.weekday(), "time": local.strftime("%H:%M")},
+        now=now,
+    )
+    return sorted(moved, key=lambda s: s.appointment.starts_at)

@@ -1,0 +1,77 @@
+"""The therapist books a weekly series across the 2026-11-01 fall-back: four Tuesdays at
+10:00 AM in New York from October 27, listed first (EDT, then EST), booked, then the third
+and fourth cancelled at once from the calendar. Each page is checked with axe. The server's
+clock is Thursday, October 22, 2026."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.booking_setup import create_clinic
+from tests.e2e.helpers import assert_accessible, flash, heading, horizontal_overflow, sign_in
+from tests.e2e.test_staff_pages import DESKTOP, PHONE
+from tests.moments import WEEK_BEFORE_FALL_BACK
+
+
+def test_a_therapist_books_four_weeks_across_the_fall_back_and_cancels_the_last_two(
+    page: Page, live_server
+):
+    live_server.clock.set(WEEK_BEFORE_FALL_BACK)
+    with live_server.database():
+        clinic = create_clinic()
+        email, patient = clinic.therapist.email, clinic.patient.id
+
+    sign_in(page, email)
+    page.goto(f"/therapist/book?patient={patient}")
+    heading(page, "Book a family session")
+    page.get_by_label("Time").select_option(label="Tuesday, October 27, 2026, 10:00 AM EDT")
+    page.get_by_label("Repeat weekly").select_option(label="For 4 weeks")
+    page.get_by_label("Maria Rivera").check()
+    assert_accessible(page)
+    page.get_by_role("button", name="Book").click()
+
+    heading(page, "Book every week")
+    weeks = page.get_by_role("table", name="Every week of the series")
+    for when in (
+        "Tuesday, October 27, 2026, 10:00 AM EDT",
+        "Tuesday, November 3, 2026, 10:00 AM EST",
+        "Tuesday, November 10, 2026, 10:00 AM EST",
+        "Tuesday, November 17, 2026, 10:00 AM EST",
+    ):
+        expect(weeks.get_by_role("cell", name=when).first).to_be_visible()
+    assert_accessible(page)
+    page.set_viewport_size(PHONE)  # the list fits a phone: nothing scrolls the page sideways
+    assert horizontal_overflow(page) <= 0
+    assert_accessible(page)
+    page.set_viewport_size(DESKTOP)
+    page.get_by_role("button", name="Book all 4 weeks").click()
+
+    flash(page, "Booked every week. The family has been emailed.")
+    heading(page, "Calendar: October 26 to November 1, 2026")
+    assert_accessible(page)
+    page.get_by_role("link", name="Next week").first.click()
+    page.get_by_role("link", name="Next week").first.click()
+    heading(page, "Calendar: November 9 to November 15, 2026")
+    page.get_by_role(
+        "link", name="Cancel this and all future… Jordan Rivera's family's weekly sessions"
+    ).click()
+
+    heading(page, "Cancel a session")
+    listed = page.get_by_role("list", name="This week and every later week of the series")
+    expect(listed.get_by_role("listitem")).to_have_text(
+        ["Tuesday, November 10, 2026, 10:00 AM EST", "Tuesday, November 17, 2026, 10:00 AM EST"]
+    )
+    assert_accessible(page)
+    page.get_by_label("The family asked to cancel").check()
+    page.get_by_role("button", name="Cancel all 2 sessions").click()
+
+    flash(page, "Cancelled. The family has been emailed.")
+    heading(page, "Calendar: November 9 to November 15, 2026")
+    expect(page.get_by_role("table").get_by_text("(cancelled)")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Previous week").first.click()
+    heading(page, "Calendar: November 2 to November 8, 2026")
+    expect(page.get_by_role("table").get_by_text("(cancelled)")).to_have_count(0)
+    expect(
+        page.get_by_role("link", name="Cancel this one… Jordan Rivera's family's place")
+    ).to_be_visible()

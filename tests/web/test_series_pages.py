@@ -1,0 +1,233 @@
+"""The therapist's weekly series pages: "Repeat weekly" on the booking page, the confirmation
+page listing every week (conflicts first, nothing booked until none), and on the calendar
+"Cancel this and all future" and "Move all future"."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from familylink.extensions import db
+from familylink.models import Appointment, AppointmentFamily, AppointmentSeries, SeatStatus
+from tests.booking_setup import add_appointment
+from tests.moments import WEEK_BEFORE_FALL_BACK
+
+NEW_YORK = ZoneInfo("America/New_York")
+FIRST = datetime(2026, 10, 27, 10, 0, tzinfo=NEW_YORK).astimezone(UTC)
+BOOK = "/therapist/book"
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": WEEK_BEFORE_FALL_BACK}
+
+
+def slot(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def series_form(clinic, **extra) -> dict:
+    data = {
+        "session_type": clinic["private"],
+        "slot": slot(FIRST),
+        "weeks": "4",
+        "attendees": [clinic["family_id"]],
+        "note": "",
+    }
+    data.update(extra)
+    return data
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def series_seats(app) -> list[int]:
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                select(AppointmentFamily.id)
+                .join(AppointmentFamily.appointment)
+                .where(Appointment.weekly_series_id.is_not(None))
+                .order_by(Appointment.starts_at)
+            )
+        )
+
+
+def book_series(client, clinic):
+    client.post(BOOK, query_string={"patient": clinic["patient"]}, data=series_form(clinic))
+    return client.post(
+        BOOK,
+        query_string={"patient": clinic["patient"]},
+        data=series_form(clinic, confirmed="1"),
+    )
+
+
+def test_the_booking_page_offers_repeat_weekly(client, auth, clinic):
+    auth.login(clinic["therapist"])
+    page = client.get(BOOK, query_string={"patient": clinic["patient"]}).get_data(as_text=True)
+    assert "Repeat weekly" in page
+    assert '<option value="12">For 12 weeks</option>' in page
+
+
+def test_repeat_weekly_first_lists_every_week_and_books_nothing(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    response = client.post(
+        BOOK, query_string={"patient": clinic["patient"]}, data=series_form(clinic)
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Tuesday, October 27, 2026, 10:00 AM EDT" in page
+    assert "Tuesday, November 3, 2026, 10:00 AM EST" in page
+    assert "Book all 4 weeks" in page
+    assert count(app, Appointment) == 0
+
+
+def test_confirming_books_every_week_and_goes_to_the_first_week(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    response = book_series(client, clinic)
+    assert response.status_code == 302
+    assert "date=2026-10-26" in response.headers["Location"]
+    assert count(app, AppointmentSeries) == 1
+    assert len(series_seats(app)) == 4
+
+
+def test_a_conflict_is_listed_first_and_nothing_is_booked(app, client, auth, clinic):
+    with app.app_context():
+        from familylink.models import SessionType, User
+
+        therapist = db.session.get(User, clinic["therapist_id"])
+        patient = db.session.get(User, clinic["patient"])
+        family = db.session.get(User, clinic["family_id"])
+        private = db.session.get(SessionType, clinic["private"])
+        add_appointment(
+            therapist,
+            patient,
+            family,
+            private,
+            starts_at=datetime(2026, 11, 10, 10, 0, tzinfo=NEW_YORK),
+            booked_at=WEEK_BEFORE_FALL_BACK,
+        )
+    auth.login(clinic["therapist"])
+    response = client.post(
+        BOOK,
+        query_string={"patient": clinic["patient"]},
+        data=series_form(clinic, confirmed="1"),
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert page.index("You already have a session then.") < page.index("October 27")
+    assert "Book all" not in page
+    assert count(app, AppointmentSeries) == 0
+    assert count(app, Appointment) == 1
+
+
+@pytest.mark.parametrize("weeks", ["13", "1", "many", "-4"])
+def test_a_bad_number_of_weeks_changes_nothing(app, client, auth, clinic, weeks):
+    auth.login(clinic["therapist"])
+    response = client.post(
+        BOOK,
+        query_string={"patient": clinic["patient"]},
+        data=series_form(clinic, weeks=weeks, confirmed="1"),
+    )
+    assert response.status_code == 400
+    assert count(app, Appointment) == 0
+
+
+def test_a_family_members_booking_page_has_no_series(client, auth, clinic):
+    auth.login(clinic["family"])
+    response = client.post(
+        BOOK, query_string={"patient": clinic["patient"]}, data=series_form(clinic)
+    )
+    assert response.status_code == 404
+
+
+def test_the_calendar_offers_cancel_and_move_this_and_all_future(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    book_series(client, clinic)
+    seat = series_seats(app)[2]
+    page = client.get("/therapist/calendar", query_string={"date": "2026-11-09"}).get_data(
+        as_text=True
+    )
+    assert f"/therapist/seats/{seat}/cancel?future=1" in page
+    assert f"/therapist/seats/{seat}/move-future" in page
+    assert "Cancel this one" in page
+
+
+def test_cancel_this_and_all_future_from_the_third_week(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    book_series(client, clinic)
+    seats = series_seats(app)
+    page = client.get(f"/therapist/seats/{seats[2]}/cancel", query_string={"future": "1"}).get_data(
+        as_text=True
+    )
+    assert "Cancel all 2 sessions" in page
+    response = client.post(
+        f"/therapist/seats/{seats[2]}/cancel", data={"reason": "family_asked", "future": "1"}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        statuses = [db.session.get(AppointmentFamily, s).status for s in seats]
+    assert statuses == [SeatStatus.BOOKED] * 2 + [SeatStatus.CANCELLED] * 2
+
+
+def test_cancel_all_future_on_a_single_session_changes_nothing(app, client, auth, clinic):
+    with app.app_context():
+        from familylink.models import SessionType, User
+
+        seat = add_appointment(
+            db.session.get(User, clinic["therapist_id"]),
+            db.session.get(User, clinic["patient"]),
+            db.session.get(User, clinic["family_id"]),
+            db.session.get(SessionType, clinic["private"]),
+            starts_at=FIRST,
+            booked_at=WEEK_BEFORE_FALL_BACK,
+        ).id
+    auth.login(clinic["therapist"])
+    response = client.post(
+        f"/therapist/seats/{seat}/cancel", data={"reason": "other", "future": "1"}
+    )
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.get(AppointmentFamily, seat).status == SeatStatus.BOOKED
+
+
+def test_move_all_future_lists_the_new_weeks_then_moves_them(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    book_series(client, clinic)
+    seats = series_seats(app)
+    url = f"/therapist/seats/{seats[1]}/move-future"
+    assert client.get(url).status_code == 200
+    new = slot(datetime(2026, 11, 5, 14, 0, tzinfo=NEW_YORK))
+    page = client.post(url, data={"slot": new}).get_data(as_text=True)
+    assert "Thursday, November 19, 2026, 2:00 PM EST" in page
+    assert "Move all 3 weeks" in page
+    response = client.post(url, data={"slot": new, "confirmed": "1"})
+    assert response.status_code == 302
+    with app.app_context():
+        starts = [
+            db.session.get(AppointmentFamily, s).appointment.starts_at.astimezone(NEW_YORK)
+            for s in seats
+        ]
+    assert [(s.day, s.hour) for s in starts] == [(27, 10), (5, 14), (12, 14), (19, 14)]
+
+
+def test_another_therapist_cannot_move_or_cancel_the_series(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    book_series(client, clinic)
+    seat = series_seats(app)[0]
+    auth.logout()
+    with app.app_context():
+        from familylink.models import Role
+        from tests.factories import create_user
+
+        other = create_user(Role.THERAPIST, name="Dr. Other").email
+        db.session.commit()
+    auth.login(other)
+    assert client.get(f"/therapist/seats/{seat}/move-future").status_code == 404
+    response = client.post(
+        f"/therapist/seats/{seat}/cancel", data={"reason": "other", "future": "1"}
+    )
+    assert response.status_code == 404
