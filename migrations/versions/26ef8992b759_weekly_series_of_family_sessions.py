@@ -1,7 +1,7 @@
 """weekly series of private family sessions: appointment_series, appointments.weekly_series_id
 
 Revision ID: 26ef8992b759
-Revises: 0c793174c885
+Revises: 46b7c8ae3d97
 Create Date: 2026-11-30 08:00:00.000000
 
 A therapist books a private family session for N weeks at the same local wall time; each
@@ -16,7 +16,7 @@ from alembic import op
 import familylink.models.types
 
 revision = "26ef8992b759"
-down_revision = "0c793174c885"
+down_revision = "46b7c8ae3d97"
 branch_labels = None
 depends_on = None
 
