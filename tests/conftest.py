@@ -630,11 +630,41 @@ def page(new_context, live_server):
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="run only the tests that use the test database (`make test` passes it to the "
+        "PostgreSQL run: the others already ran, identically, on SQLite)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
-    """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only)."""
+    """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only).
+    With --database-tests-only, tests that never reach the test database are deselected."""
     for item in items:
         if E2E_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.e2e)
+    if config.getoption("--database-tests-only"):
+        kept = [item for item in items if _uses_the_test_database(item)]
+        if len(kept) < len(items):
+            kept_ids = {id(item) for item in kept}
+            config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept_ids])
+            items[:] = kept
+
+
+_SOURCES: dict[Path, str] = {}
+
+
+def _uses_the_test_database(item) -> bool:
+    """A test reaches TEST_DATABASE_URL through the `database_url` fixture (every app fixture
+    depends on it), or reads the variable itself, or is marked postgres."""
+    if "database_url" in getattr(item, "fixturenames", ()) or item.get_closest_marker("postgres"):
+        return True
+    path = Path(str(item.path))
+    if path not in _SOURCES:
+        _SOURCES[path] = path.read_text()
+    return "TEST_DATABASE_URL" in _SOURCES[path]
 
 
 # --- The privacy oracle (tests/privacy): one app on a movable clock for a whole run.
