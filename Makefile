@@ -10,7 +10,7 @@ DEV_ENV := FLASK_DEBUG=1 DEV_MAILBOX=1
 
 help:
 	@echo "make run    - set up, migrate, load demo data and serve on http://127.0.0.1:5000"
-	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL"
+	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL, side by side"
 	@echo "make test-deep - the privacy oracle with many more random worlds, on both databases"
 	@echo "make format - format the code with the pinned ruff"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
@@ -65,11 +65,37 @@ test-sqlite: venv chromium
 	@mkdir -p tmp/scratch
 	TEST_DATABASE_URL= $(E2E_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
+# --database-tests-only: the ~300 tests that never reach the test database (pure rules,
+# content, README commands, structure) ran already, identically, in the SQLite run.
 test-postgres: venv
 	@echo "== Tests on PostgreSQL ($(PG_TEST_URL))"
-	TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not e2e" --database-tests-only $(PYTEST_ARGS)
 
-test: lint test-sqlite test-postgres
+# Lint, then both databases side by side (TEST_JOBS=1: one after the other). Each run writes
+# its own log in tmp/test-logs/, printed whole when both are done; the last two lines say
+# which database passed or failed, and `make test` fails if either did.
+TEST_JOBS ?= 2
+TEST_LOGS := tmp/test-logs
+test: lint chromium
+	@mkdir -p $(TEST_LOGS)
+	@started=$$(date +%s); \
+	if [ "$(TEST_JOBS)" = 1 ]; then \
+	  echo "== SQLite, then PostgreSQL (logs: $(TEST_LOGS)/sqlite.log, $(TEST_LOGS)/postgres.log)"; \
+	  $(MAKE) --no-print-directory test-sqlite >$(TEST_LOGS)/sqlite.log 2>&1; sqlite=$$?; \
+	  $(MAKE) --no-print-directory test-postgres >$(TEST_LOGS)/postgres.log 2>&1; postgres=$$?; \
+	else \
+	  echo "== SQLite and PostgreSQL side by side (follow: tail -f $(TEST_LOGS)/*.log)"; \
+	  $(MAKE) --no-print-directory test-sqlite >$(TEST_LOGS)/sqlite.log 2>&1 & sqlite_pid=$$!; \
+	  $(MAKE) --no-print-directory test-postgres >$(TEST_LOGS)/postgres.log 2>&1 & postgres_pid=$$!; \
+	  wait $$sqlite_pid; sqlite=$$?; wait $$postgres_pid; postgres=$$?; \
+	fi; \
+	cat $(TEST_LOGS)/sqlite.log; echo; cat $(TEST_LOGS)/postgres.log; echo; \
+	echo "== Both databases took $$(( $$(date +%s) - started )) s"; \
+	for run in "SQLite $$sqlite" "PostgreSQL $$postgres"; do \
+	  set -- $$run; \
+	  if [ "$$2" = 0 ]; then echo "== $$1: passed"; else echo "== $$1: FAILED (exit $$2)"; fi; \
+	done; \
+	[ "$$sqlite" = 0 ] && [ "$$postgres" = 0 ]
 
 # The privacy oracle (tests/privacy) explores many more worlds than in `make test`
 # (ORACLE_EXAMPLES, default 50, of 20 steps each); each run ends with how many examples,

@@ -23,11 +23,12 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from familylink import create_app
+from familylink import FamilyLink, create_app
 from familylink.extensions import db
 from familylink.models import Role
 from familylink.models.accounts import insert_default_program
@@ -37,6 +38,69 @@ from tests.e2e.browser import BROWSER_SCRATCH, CHROMIUM, Clock, LiveServer, laun
 from tests.moments import NOON
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
+def _reuse_compiled_url_builders() -> None:
+    """Every test builds a fresh app, and three quarters of create_app's time went to
+    Werkzeug generating and compiling the same Python code for each of ~100 routes' URL
+    builders. The code depends only on the rule, its parsed parts, its defaults and its
+    converters, so it is compiled once per run and bound to each new app's rule as before.
+    (Tests only: the app itself builds each rule once per process anyway.)"""
+    from werkzeug.routing.rules import Rule
+
+    compile_builder = Rule._compile_builder
+    compiled: dict = {}
+
+    def reuse(self, append_unknown=True):
+        key = (
+            self.rule,
+            tuple(self._trace),
+            append_unknown,
+            tuple(sorted((k, repr(v)) for k, v in (self.defaults or {}).items())),
+            tuple(sorted((k, type(c)) for k, c in self._converters.items())),
+        )
+        if key not in compiled:
+            compiled[key] = compile_builder(self, append_unknown)
+        return compiled[key]
+
+    Rule._compile_builder = reuse
+
+
+_reuse_compiled_url_builders()
+
+
+class _TemplateCodeOfThisRun(BytecodeCache):
+    """Each test's fresh app has a fresh Jinja environment, which compiled every template it
+    rendered again (a fifth of a page test's time). Jinja's own bytecode cache keeps each
+    template's code for the run, keyed by the template's source checksum (an edited
+    template is compiled again) and by the environment's options that shape the code."""
+
+    def __init__(self):
+        self.code: dict = {}
+
+    @staticmethod
+    def _shape(environment) -> tuple:
+        return (
+            tuple(sorted(environment.extensions)),
+            getattr(environment, "newstyle_gettext", None),
+            getattr(environment.autoescape, "__func__", environment.autoescape),  # app's method
+            environment.trim_blocks,
+            environment.lstrip_blocks,
+            environment.keep_trailing_newline,
+            environment.optimized,
+            getattr(environment.finalize, "__func__", environment.finalize),
+        )
+
+    def load_bytecode(self, bucket) -> None:
+        found = self.code.get((bucket.key, self._shape(bucket.environment)))
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket) -> None:
+        self.code[(bucket.key, self._shape(bucket.environment))] = (bucket.checksum, bucket.code)
+
+
+FamilyLink.jinja_options = {**FamilyLink.jinja_options, "bytecode_cache": _TemplateCodeOfThisRun()}
 
 
 def _database_url(tmp_path_factory) -> str:
@@ -104,16 +168,41 @@ def _schema(database_url):
 
 
 def _empty_all_tables() -> None:
-    """Leave every table as a fresh install has it: empty but for the default Program row."""
+    """Leave every table as a fresh install has it: empty but for the default Program row,
+    and (on PostgreSQL) every id sequence back at its start."""
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        _empty_written_tables_postgresql(tables)
     else:
         for table in tables:
             db.session.execute(table.delete())
     insert_default_program(db.session)
     db.session.commit()
+
+
+# One TRUNCATE of all ~30 tables costs 0.3-1 s on a loaded 2-core machine (each table and
+# index gets new files), paid after every test; a test writes only a few tables. So: find
+# the tables that hold rows (one query), DELETE from those (children first), TRUNCATE
+# audit_events (its trigger refuses DELETE), and restart each sequence that was used.
+_RESTART_USED_SEQUENCES = text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false) "
+    "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+)
+
+
+def _empty_written_tables_postgresql(tables) -> None:
+    probe = " UNION ALL ".join(
+        f"(SELECT '{table.name}' FROM \"{table.name}\" LIMIT 1)" for table in tables
+    )
+    written = set(db.session.scalars(text(probe)))
+    for table in tables:
+        if table.name not in written:
+            continue
+        if table.name == "audit_events":
+            db.session.execute(text('TRUNCATE "audit_events" CASCADE'))
+        else:
+            db.session.execute(table.delete())
+    db.session.execute(_RESTART_USED_SEQUENCES)
 
 
 @pytest.fixture
@@ -576,11 +665,41 @@ def page(new_context, live_server):
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="run only the tests that use the test database (`make test` passes it to the "
+        "PostgreSQL run: the others already ran, identically, on SQLite)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
-    """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only)."""
+    """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only).
+    With --database-tests-only, tests that never reach the test database are deselected."""
     for item in items:
         if E2E_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.e2e)
+    if config.getoption("--database-tests-only"):
+        kept = [item for item in items if _uses_the_test_database(item)]
+        if len(kept) < len(items):
+            kept_ids = {id(item) for item in kept}
+            config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept_ids])
+            items[:] = kept
+
+
+_SOURCES: dict[Path, str] = {}
+
+
+def _uses_the_test_database(item) -> bool:
+    """A test reaches TEST_DATABASE_URL through the `database_url` fixture (every app fixture
+    depends on it), or reads the variable itself, or is marked postgres."""
+    if "database_url" in getattr(item, "fixturenames", ()) or item.get_closest_marker("postgres"):
+        return True
+    path = Path(str(item.path))
+    if path not in _SOURCES:
+        _SOURCES[path] = path.read_text()
+    return "TEST_DATABASE_URL" in _SOURCES[path]
 
 
 # --- The privacy oracle (tests/privacy): one app on a movable clock for a whole run.
