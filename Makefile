@@ -73,7 +73,8 @@ test-postgres: venv
 
 # Lint, then both databases side by side (TEST_JOBS=1: one after the other). Each run writes
 # its own log in tmp/test-logs/, printed whole when both are done; the last two lines say
-# which database passed or failed, and `make test` fails if either did.
+# which database passed or failed, and `make test` fails if either did. While they run, a line
+# a minute shows how far each has got.
 TEST_JOBS ?= 2
 TEST_LOGS := tmp/test-logs
 test: lint chromium
@@ -87,6 +88,11 @@ test: lint chromium
 	  echo "== SQLite and PostgreSQL side by side (follow: tail -f $(TEST_LOGS)/*.log)"; \
 	  $(MAKE) --no-print-directory test-sqlite >$(TEST_LOGS)/sqlite.log 2>&1 & sqlite_pid=$$!; \
 	  $(MAKE) --no-print-directory test-postgres >$(TEST_LOGS)/postgres.log 2>&1 & postgres_pid=$$!; \
+	  ticks=0; \
+	  while kill -0 $$sqlite_pid 2>/dev/null || kill -0 $$postgres_pid 2>/dev/null; do \
+	    sleep 5; ticks=$$((ticks + 1)); [ $$((ticks % 12)) = 0 ] || continue; \
+	    echo "== $$(( ($$(date +%s) - started) / 60 )) min: SQLite $$(grep -o '\[ *[0-9]*%\]' $(TEST_LOGS)/sqlite.log | tail -n 1), PostgreSQL $$(grep -o '\[ *[0-9]*%\]' $(TEST_LOGS)/postgres.log | tail -n 1)"; \
+	  done; \
 	  wait $$sqlite_pid; sqlite=$$?; wait $$postgres_pid; postgres=$$?; \
 	fi; \
 	cat $(TEST_LOGS)/sqlite.log; echo; cat $(TEST_LOGS)/postgres.log; echo; \
