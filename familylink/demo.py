@@ -9,7 +9,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Episode, Role, Scope, User
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    Episode,
+    Role,
+    Scope,
+    User,
+)
 from familylink.services.passwords import hash_password
 from familylink.services.program import forget_cached_program, get_program, program_row
 
@@ -412,50 +420,47 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
     while tomorrow.weekday() > 4:
         tomorrow += timedelta(days=1)
     starts = datetime.combine(tomorrow, time(10), tzinfo=zone)
-    from familylink.models import Appointment, AppointmentAttendee, AppointmentFamily
-
     jordan, maria, luis = people["jordan"], people["maria"], people["luis"]
+    private_session = _private_session(lee, private, starts, "jordan", by=maria, at=earlier)
+    _seat(
+        private_session,
+        jordan,
+        (maria, luis),
+        by=maria,
+        at=earlier,
+        note="We'd like to talk about weekends at home.",
+    )
+    # The same afternoon by video, in its own room (the program's room template).
+    video_starts = datetime.combine(tomorrow, time(14), tzinfo=zone)
+    video_session = _private_session(lee, video, video_starts, "jordan-video", by=maria, at=earlier)
+    _seat(video_session, jordan, (maria,), by=maria, at=earlier)
+    sam, ada = people["sam"], people["ada"]
+    _seat(groups[0], sam, (ada,), by=ada, at=earlier)
+    db.session.flush()
+
+
+def _private_session(therapist, session_type, starts, name, *, by, at):
+    """A 50-minute session for one family, booked by `by` at `at`."""
     appointment = Appointment(
-        uid=f"demo-{starts:%Y%m%d}-jordan@familylink",
-        therapist_id=lee.id,
-        session_type=private,
+        uid=f"demo-{starts:%Y%m%d}-{name}@familylink",
+        therapist_id=therapist.id,
+        session_type=session_type,
         starts_at=starts,
         ends_at=starts + timedelta(minutes=50),
         capacity=1,
-        created_at=earlier,
-        created_by_id=maria.id,
+        created_at=at,
+        created_by_id=by.id,
     )
+    db.session.add(appointment)
+    return appointment
+
+
+def _seat(appointment, patient, attendees, *, by, at, note=None):
+    """`patient`'s family's seat in `appointment`, booked by `by` at `at`, with who comes."""
     seat = AppointmentFamily(
-        appointment=appointment,
-        patient_id=jordan.id,
-        note="We'd like to talk about weekends at home.",
-        booked_by_id=maria.id,
-        created_at=earlier,
+        appointment=appointment, patient_id=patient.id, note=note, booked_by_id=by.id, created_at=at
     )
-    db.session.add_all([appointment, seat])
-    for person in (maria, luis):
-        db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=earlier))
-    # The same afternoon by video, in its own room (the program's room template).
-    video_starts = datetime.combine(tomorrow, time(14), tzinfo=zone)
-    video_session = Appointment(
-        uid=f"demo-{video_starts:%Y%m%d}-jordan-video@familylink",
-        therapist_id=lee.id,
-        session_type=video,
-        starts_at=video_starts,
-        ends_at=video_starts + timedelta(minutes=50),
-        capacity=1,
-        created_at=earlier,
-        created_by_id=maria.id,
-    )
-    video_seat = AppointmentFamily(
-        appointment=video_session, patient_id=jordan.id, booked_by_id=maria.id, created_at=earlier
-    )
-    db.session.add_all([video_session, video_seat])
-    db.session.add(AppointmentAttendee(seat=video_seat, user_id=maria.id, added_at=earlier))
-    sam, ada = people["sam"], people["ada"]
-    group_seat = AppointmentFamily(
-        appointment=groups[0], patient_id=sam.id, booked_by_id=ada.id, created_at=earlier
-    )
-    db.session.add(group_seat)
-    db.session.add(AppointmentAttendee(seat=group_seat, user_id=ada.id, added_at=earlier))
-    db.session.flush()
+    db.session.add(seat)
+    for person in attendees:
+        db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=at))
+    return seat
