@@ -137,6 +137,25 @@ def record_patient_views(
     ]
 
 
+def record_disclosures(
+    member: User, patient_ids, *, what: str, now: datetime, obj=None
+) -> list[AuditEvent]:
+    """One "disclosure.viewed" row per distinct patient whose data a family member was shown
+    (`what`); the patient's "what was shared" page lists them."""
+    return [
+        record(
+            "disclosure.viewed",
+            actor=member,
+            patient_id=pid,
+            recipient_id=member.id,
+            obj=obj,
+            detail={"what": what},
+            now=now,
+        )
+        for pid in sorted(set(patient_ids))
+    ]
+
+
 def search(
     *,
     actor: User | None = None,

@@ -104,15 +104,7 @@ def _viewed(actor: User, patient_id: int, what: str | None, *, now: datetime, co
     if what is None:
         return
     if actor.role == Role.FAMILY:
-        audit.record(
-            "disclosure.viewed",
-            actor=actor,
-            patient_id=patient_id,
-            recipient_id=actor.id,
-            obj=consent,
-            detail={"what": what},
-            now=now,
-        )
+        audit.record_disclosures(actor, [patient_id], what=what, now=now, obj=consent)
     else:
         audit.record_patient_views(actor, [patient_id], page=what, now=now)
 

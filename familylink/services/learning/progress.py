@@ -57,15 +57,9 @@ def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
         .order_by(Assignment.released_at.desc(), Assignment.id)
     ).all()
     rows = [a for a in rows if a.module.published]
-    for patient_id in sorted({a.patient_id for a in rows}):
-        audit.record(
-            "disclosure.viewed",
-            actor=member,
-            patient_id=patient_id,
-            recipient_id=member.id,
-            detail={"what": "reading assignments"},
-            now=now,
-        )
+    audit.record_disclosures(
+        member, [a.patient_id for a in rows], what="reading assignments", now=now
+    )
     return [
         AssignedReading(
             a.module,
