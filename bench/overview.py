@@ -26,22 +26,6 @@ from bench.harness import say
 ACCOUNT = "overview-bench@example.org"
 
 
-def _app(url: str):
-    from familylink import create_app
-
-    return create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "WTF_CSRF_ENABLED": False,
-            "SECRET_KEY": "benchmark-secret-key-not-for-production",
-            "SECRETS_KEYS": "7vY2mvLMaTUSb5ogjqrwPxtDN7HuQSumKUBysuHDL8o=",  # benchmarks only
-            "SERVER_NAME": "127.0.0.1",
-            "RATELIMIT_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
-
-
 def _signed_in_admin(app):
     """A test client signed in as an admin made for the benchmark (two-step sign-in on)."""
     from familylink.extensions import db
@@ -76,7 +60,7 @@ def _signed_in_admin(app):
 
 def time_pages(url: str, runs: int) -> list[dict]:
     """p50 and slowest (ms) and statements per request of the page and the CSV."""
-    app = _app(url)
+    app = scale.in_process_app(url)
     client = _signed_in_admin(app)
     # Yesterday in UTC is never after today in the program's time zone.
     last = (datetime.now(UTC) - timedelta(days=1)).date()
@@ -123,9 +107,7 @@ def time_pages(url: str, runs: int) -> list[dict]:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--factor", type=float, default=1.0, help="scale the row counts (1.0: full)"
-    )
+    scale.factor_option(parser)
     parser.add_argument("--runs", type=int, default=7, help="timed requests per page")
     args = parser.parse_args(argv)
     env, _ids = pages.prepare("postgresql", "familylink_overview_bench")
@@ -136,10 +118,9 @@ def main(argv=None) -> str:
     lines = [
         "## Program overview at scale (PostgreSQL)",
         "",
-        f"Bulk fill at factor {args.factor:g} (1 = 100,000 family members, 20,000 patients, "
-        f"200 therapists, 1,000,000 sessions, 2,000,000 outbox rows) took "
-        f"{fill_seconds / 60:.1f} minutes. A year of months up to today, the admin's view "
-        f"(with the per-therapist table), {args.runs} requests each in-process (test client).",
+        f"{scale.fill_summary(args.factor, fill_seconds)}. A year of months up to today, the "
+        f"admin's view (with the per-therapist table), {args.runs} requests each in-process "
+        "(test client).",
         "",
         "| request | p50 small (ms) | p50 large (ms) | slowest large (ms) | statements |",
         "| --- | ---: | ---: | ---: | ---: |",
