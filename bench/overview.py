@@ -38,22 +38,6 @@ def _load() -> str:
     return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
-def _app(url: str):
-    from familylink import create_app
-
-    return create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "WTF_CSRF_ENABLED": False,
-            "SECRET_KEY": "benchmark-secret-key-not-for-production",
-            "SECRETS_KEYS": "7vY2mvLMaTUSb5ogjqrwPxtDN7HuQSumKUBysuHDL8o=",  # benchmarks only
-            "SERVER_NAME": "127.0.0.1",
-            "RATELIMIT_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
-
-
 def _signed_in_director(app):
     """A test client signed in as a program director made for the benchmark (two-step on)."""
     from familylink.extensions import db
@@ -115,7 +99,7 @@ def time_pages(url: str, runs: int) -> list[dict]:
     from familylink.overview.charts import forget_drawn_charts
 
     forget_drawn_charts()  # the first request draws them, as in a fresh worker
-    app = _app(url)
+    app = scale.in_process_app(url)
     client = _signed_in_director(app)
     # Yesterday in UTC is never after today in the program's time zone.
     last = (datetime.now(UTC) - timedelta(days=1)).date()
@@ -168,7 +152,7 @@ def time_pages(url: str, runs: int) -> list[dict]:
 def explain(url: str) -> list[str]:
     """Each SELECT of one overview page request, run again under EXPLAIN (ANALYZE,
     BUFFERS): its execution time, the buffers it read and the scans it used."""
-    app = _app(url)
+    app = scale.in_process_app(url)
     client = _signed_in_director(app)
     last = (datetime.now(UTC) - timedelta(days=1)).date()
     first = (last - timedelta(days=365)).replace(day=1)
@@ -209,9 +193,7 @@ def explain(url: str) -> list[str]:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--factor", type=float, default=1.0, help="scale the row counts (1.0: full)"
-    )
+    scale.factor_option(parser)
     parser.add_argument("--runs", type=int, default=7, help="timed requests per page")
     parser.add_argument(
         "--database", default="familylink_overview_bench", help="PostgreSQL database to use"

@@ -102,6 +102,21 @@ FILL = [
 ]
 
 
+def factor_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--factor", type=float, default=1.0, help="scale the row counts (1.0: full)"
+    )
+
+
+def fill_summary(factor: float, seconds: float) -> str:
+    """What `fill` made and how long it took, for a bench's report."""
+    return (
+        f"Bulk fill at factor {factor:g} (1 = 100,000 family members, 20,000 patients, "
+        f"200 therapists, 1,000,000 sessions, 2,000,000 outbox rows) took "
+        f"{seconds / 60:.1f} minutes"
+    )
+
+
 def fill(url: str, factor: float) -> float:
     sizes = {
         "therapists": max(2, int(200 * factor)),
@@ -160,14 +175,11 @@ INDEX_LINE = re.compile(
 )
 
 
-def explain(url: str, ids: dict, page: dict) -> list[str]:
-    """The scans each SELECT of the page uses, read from EXPLAIN."""
-    import pyotp
-
+def in_process_app(url: str):
+    """The app on `url` for requests through Flask's test client (no CSRF, no rate limit)."""
     from familylink import create_app
-    from familylink.extensions import db
 
-    app = create_app(
+    return create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "WTF_CSRF_ENABLED": False,
@@ -178,6 +190,15 @@ def explain(url: str, ids: dict, page: dict) -> list[str]:
             "SESSION_COOKIE_SECURE": False,
         }
     )
+
+
+def explain(url: str, ids: dict, page: dict) -> list[str]:
+    """The scans each SELECT of the page uses, read from EXPLAIN."""
+    import pyotp
+
+    from familylink.extensions import db
+
+    app = in_process_app(url)
     client = app.test_client()
     if page["account"]:
         step = client.post(
@@ -215,9 +236,7 @@ def explain(url: str, ids: dict, page: dict) -> list[str]:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--factor", type=float, default=1.0, help="scale the row counts (1.0: full)"
-    )
+    factor_option(parser)
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per page")
     args = parser.parse_args(argv)
     env, ids = pages.prepare("postgresql", "familylink_scale")
@@ -227,9 +246,8 @@ def main(argv=None) -> str:
     lines = [
         "## Scale (PostgreSQL)",
         "",
-        f"Bulk fill at factor {args.factor:g} (1 = 100,000 family members, 20,000 patients, "
-        f"200 therapists, 1,000,000 sessions, 2,000,000 outbox rows) took "
-        f"{fill_seconds / 60:.1f} minutes (goal: under 10). wrk -c8 -d{args.seconds}s per page.",
+        f"{fill_summary(args.factor, fill_seconds)} (goal: under 10). "
+        f"wrk -c8 -d{args.seconds}s per page.",
         "",
         "| page | p50 small (ms) | p50 large (ms) | large / small | goal ≤ 1.5 |",
         "| --- | ---: | ---: | ---: | --- |",

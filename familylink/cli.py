@@ -68,9 +68,7 @@ def mail_send(now_text):
 
     now = parse_now(now_text)
     # The worker's sweeps first (reminders due by then among them), so `--now` shows them.
-    for hook in current_app.extensions.get("familylink_sweeps", []):
-        hook(now)
-        db.session.commit()  # services never commit: one commit per hook, here
+    _run_sweeps(now)
     report = mail.send_pending(now=now, worker=_worker_name())
     click.echo(f"Mail pass done: {report}.")
 
@@ -92,9 +90,7 @@ def mail_worker(interval, passes):
     done = 0
     try:
         while not stopping["now"]:
-            for hook in current_app.extensions.get("familylink_sweeps", []):
-                hook(utcnow())
-                db.session.commit()  # services never commit: one commit per hook, here
+            _run_sweeps(None)
             report = mail.send_pending(now=utcnow(), worker=worker)
             if report.sent or report.failed or report.retried:
                 click.echo(f"{datetime.now():%H:%M:%S} {report}")
@@ -106,6 +102,14 @@ def mail_worker(interval, passes):
     except KeyboardInterrupt:
         pass
     click.echo("Mail worker stopped.")
+
+
+def _run_sweeps(now: datetime | None) -> None:
+    """The mail worker's sweeps (consents, reminders, ...), as of `now` (None: the clock at
+    each one), each committed on its own: services never commit."""
+    for hook in current_app.extensions.get("familylink_sweeps", []):
+        hook(now or utcnow())
+        db.session.commit()
 
 
 def _worker_name() -> str:

@@ -9,7 +9,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Episode, Role, Scope, User
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    Episode,
+    Role,
+    Scope,
+    User,
+)
 from familylink.services.passwords import hash_password
 from familylink.services.program import forget_cached_program, get_program, program_row
 
@@ -413,30 +421,11 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
         tomorrow += timedelta(days=1)
     jordan, maria, luis = people["jordan"], people["maria"], people["luis"]
     sam, ada = people["sam"], people["ada"]
-    from familylink.models import Appointment, AppointmentAttendee, AppointmentFamily
 
     def book(session_type, day, at, patient, attendees, *, slug, note=None):
         starts = datetime.combine(day, at, tzinfo=zone)
-        appointment = Appointment(
-            uid=f"demo-{starts:%Y%m%d}-{slug}@familylink",
-            therapist_id=lee.id,
-            session_type=session_type,
-            starts_at=starts,
-            ends_at=starts + timedelta(minutes=session_type.duration_minutes),
-            capacity=1,
-            created_at=earlier,
-            created_by_id=attendees[0].id,
-        )
-        seat = AppointmentFamily(
-            appointment=appointment,
-            patient_id=patient.id,
-            note=note,
-            booked_by_id=attendees[0].id,
-            created_at=earlier,
-        )
-        db.session.add_all([appointment, seat])
-        for person in attendees:
-            db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=earlier))
+        appointment = _private_session(lee, session_type, starts, slug, by=attendees[0], at=earlier)
+        _seat(appointment, patient, attendees, by=attendees[0], at=earlier, note=note)
 
     book(
         private,
@@ -457,11 +446,7 @@ def seed_scheduling(*, now: datetime, progress: Callable[[str], None] = print) -
     past_weekdays = [day for day in before if day.weekday() < 5]
     if past_weekdays:
         book(private, past_weekdays[0], time(11), sam, [ada], slug="sam")
-    group_seat = AppointmentFamily(
-        appointment=groups[0], patient_id=sam.id, booked_by_id=ada.id, created_at=earlier
-    )
-    db.session.add(group_seat)
-    db.session.add(AppointmentAttendee(seat=group_seat, user_id=ada.id, added_at=earlier))
+    _seat(groups[0], sam, (ada,), by=ada, at=earlier)
     db.session.flush()
     seed_weekly_series(lee, jordan, maria, private, today=today, now=now)
 
@@ -489,3 +474,30 @@ def seed_weekly_series(lee, jordan, maria, private, *, today, now) -> None:
     weeks = next((n for n, o in enumerate(plan.occurrences) if o.problem), 6)
     if weeks >= booking.MIN_WEEKS:
         booking.book_series(weeks=weeks, **choices)
+
+
+def _private_session(therapist, session_type, starts, name, *, by, at):
+    """A session of `session_type` for one family, booked by `by` at `at`."""
+    appointment = Appointment(
+        uid=f"demo-{starts:%Y%m%d}-{name}@familylink",
+        therapist_id=therapist.id,
+        session_type=session_type,
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=session_type.duration_minutes),
+        capacity=1,
+        created_at=at,
+        created_by_id=by.id,
+    )
+    db.session.add(appointment)
+    return appointment
+
+
+def _seat(appointment, patient, attendees, *, by, at, note=None):
+    """`patient`'s family's seat in `appointment`, booked by `by` at `at`, with who comes."""
+    seat = AppointmentFamily(
+        appointment=appointment, patient_id=patient.id, note=note, booked_by_id=by.id, created_at=at
+    )
+    db.session.add(seat)
+    for person in attendees:
+        db.session.add(AppointmentAttendee(seat=seat, user_id=person.id, added_at=at))
+    return seat

@@ -1,5 +1,6 @@
 """Form pieces shared by several blueprints."""
 
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     DateField,
     EmailField,
@@ -9,7 +10,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from familylink.services.passwords import MAX_LENGTH
@@ -71,6 +72,21 @@ def text_field(label, *, required: str, max_length: int = 120, field=StringField
         validators=[
             InputRequired(message=required),
             Length(max=max_length, message=f"Use at most {max_length} characters."),
+        ],
+        **kwargs,
+    )
+
+
+def optional_text_field(label, *, max_length: int, **kwargs):
+    """A text field that may stay empty, with a length limit; the service checks the rest
+    (its message names the field)."""
+    return StringField(
+        label,
+        validators=[
+            Optional(),
+            Length(
+                max=max_length, message=_l("Use at most %(count)s characters.", count=max_length)
+            ),
         ],
         **kwargs,
     )

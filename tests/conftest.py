@@ -234,6 +234,45 @@ def clinic(app) -> dict:
 
 
 @pytest.fixture
+def reading_world(app):
+    """The reading and practice pages' people, as a factory: modules loaded; Dr. Lee's
+    patient Jordan consents to Maria; Dr. Patel has Casey; Drew is a family member.
+    `jordan_name`: Jordan's full name; `drew_for_casey`: Casey consents to Drew too;
+    `admin`: an administrator, admin@example.org. Returns the ids by first name, "consent"
+    (Jordan's to Maria) and "modules" ({slug: id})."""
+    from familylink.services import learning
+
+    def make(*, jordan_name=None, drew_for_casey=False, admin=False) -> dict:
+        create_user, create_consent = factories.create_user, factories.create_consent
+        with app.app_context():
+            learning.load_modules(now=NOON)
+            lee = create_user(Role.THERAPIST, email="lee@example.org")
+            patel = create_user(Role.THERAPIST, email="patel@example.org")
+            jordan = create_user(
+                Role.PATIENT, name=jordan_name, email="jordan@example.org", therapist=lee
+            )
+            casey = create_user(Role.PATIENT, email="casey@example.org", therapist=patel)
+            maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+            drew = create_user(Role.FAMILY, name="Drew Hale", email="drew@example.org")
+            if admin:
+                create_user(Role.ADMIN, email="admin@example.org")
+            record = create_consent(jordan, maria, now=NOON)
+            if drew_for_casey:
+                create_consent(casey, drew, now=NOON)
+            db.session.commit()
+            return {
+                "jordan": jordan.id,
+                "casey": casey.id,
+                "maria": maria.id,
+                "drew": drew.id,
+                "consent": record.id,
+                "modules": {m.slug: m.id for m in learning.all_modules()},
+            }
+
+    return make
+
+
+@pytest.fixture
 def app(_schema, database_url, settings_override):
     app = create_app(app_settings(database_url, **settings_override))
     yield app

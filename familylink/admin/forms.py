@@ -9,6 +9,7 @@ from familylink.forms import (
     TimezoneField,
     email_field,
     number_field,
+    optional_text_field,
     text_field,
 )
 from familylink.models import Role
@@ -77,9 +78,9 @@ class ProgramForm(FlaskForm):
         description="Free time kept after each session before the next can be booked.",
     )
     # Checked as a phone number by the program service, whose message names this field.
-    after_hours_phone = StringField(
+    after_hours_phone = optional_text_field(
         _l("After-hours phone number (optional)"),
-        validators=[Optional(), Length(max=32, message=_l("Use at most 32 characters."))],
+        max_length=32,
         description=_l(
             "The program's own line for nights and weekends. When set, it is shown on the "
             "crisis page, in the page footer and in the safety module. Leave empty to hide it."
@@ -87,9 +88,9 @@ class ProgramForm(FlaskForm):
         render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
     # Checked (https, one {room}) by the program service, whose message names this field.
-    video_room_template = StringField(
+    video_room_template = optional_text_field(
         _l("Video room address (optional)"),
-        validators=[Optional(), Length(max=300, message=_l("Use at most 300 characters."))],
+        max_length=300,
         description=_l(
             "Each video session gets its own private room: {room} is replaced by a long "
             "random name, for example https://meet.example-clinic.org/{room}. Leave empty "

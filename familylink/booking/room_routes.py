@@ -5,9 +5,8 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import StringField
-from wtforms.validators import Length, Optional
 
+from familylink.forms import optional_text_field
 from familylink.models import Role
 from familylink.services.booking import rooms
 from familylink.web import form_status, request_now, role_required, submit
@@ -17,9 +16,9 @@ bp = Blueprint("rooms", __name__)
 
 class RoomLinkForm(FlaskForm):
     # Checked (https only) by the rooms service, whose message names this field.
-    room_link = StringField(
+    room_link = optional_text_field(
         _l("This session's video link"),
-        validators=[Optional(), Length(max=500, message=_l("Use at most 500 characters."))],
+        max_length=500,
         description=_l(
             "A link made for this session only. Families never see it: they get a "
             "FamilyLink join link that opens it for them 15 minutes before the start."

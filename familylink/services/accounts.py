@@ -89,13 +89,8 @@ def register_family_member(
         # issuing it is also the same work as the new account's verification link, so
         # both branches take as long.
         tokens.revoke_tokens(TokenPurpose.RESET, email=existing.email, now=now)
-        raw = tokens.issue_token(TokenPurpose.RESET, email=existing.email, user=existing, now=now)
-        mail.queue_email(
-            "already_registered",
-            to=existing,
-            dedupe_key=f"already_registered:{existing.id}:{raw[:12]}",
-            now=now,
-            context={"link": mail.external_url("auth.reset_password", token=raw)},
+        _send_link(
+            "already_registered", existing, TokenPurpose.RESET, "auth.reset_password", now=now
         )
         audit.record("account.register_existing", actor=existing, outcome="ignored", now=now)
         return None
@@ -141,13 +136,33 @@ def send_verification(user: User, *, now: datetime) -> None:
     """Email a new account its verification link. An address new to FamilyLink has no
     earlier link to revoke, so this writes the user and the token, two statements, as the
     known-address branch of sign-up writes two (revoke and issue a reset link)."""
-    raw = tokens.issue_token(TokenPurpose.VERIFY, email=user.email, user=user, now=now)
+    _send_link("verify_email", user, TokenPurpose.VERIFY, "auth.verify_email", now=now)
+
+
+def _send_link(
+    kind: str,
+    user: User,
+    purpose: str,
+    endpoint: str,
+    *,
+    now: datetime,
+    to: str | None = None,
+    dedupe: str | None = None,
+    payload: dict | None = None,
+    context: dict | None = None,
+    **fields,
+) -> None:
+    """Email `user` (or the address `to`) the `kind` email with a single-use link to
+    `endpoint`: a new `purpose` token for that address, so one email per token (its dedupe
+    key names `dedupe`, else `kind`). `fields`: those of `mail.queue_email`."""
+    raw = tokens.issue_token(purpose, email=to or user.email, user=user, payload=payload, now=now)
     mail.queue_email(
-        "verify_email",
-        to=user,
-        dedupe_key=f"verify_email:{user.id}:{raw[:12]}",
+        kind,
+        to=to or user,
+        dedupe_key=f"{dedupe or kind}:{user.id}:{raw[:12]}",
         now=now,
-        context={"link": mail.external_url("auth.verify_email", token=raw)},
+        context={"link": mail.external_url(endpoint, token=raw), **(context or {})},
+        **fields,
     )
 
 
@@ -261,14 +276,7 @@ def request_password_reset(email: str, *, now: datetime) -> None:
         )
         audit.record("auth.reset_requested", outcome="ignored", now=now)
         return
-    raw = tokens.issue_token(TokenPurpose.RESET, email=user.email, user=user, now=now)
-    mail.queue_email(
-        "password_reset",
-        to=user,
-        dedupe_key=f"password_reset:{user.id}:{raw[:12]}",
-        now=now,
-        context={"link": mail.external_url("auth.reset_password", token=raw)},
-    )
+    _send_link("password_reset", user, TokenPurpose.RESET, "auth.reset_password", now=now)
     audit.record("auth.reset_requested", actor=user, now=now)
 
 
@@ -325,17 +333,15 @@ def invite_user(
     db.session.flush()
     if role == Role.PATIENT:
         db.session.add(Episode(patient_id=user.id, number=1, started_on=episode_start or now))
-    raw = tokens.issue_token(TokenPurpose.INVITE, email=email, user=user, now=now)
-    mail.queue_email(
+    _send_link(
         "staff_invitation" if staff else "patient_invitation",
-        to=user,
-        dedupe_key=f"invitation:{user.id}:{raw[:12]}",
+        user,
+        TokenPurpose.INVITE,
+        "auth.accept_invitation",
         now=now,
+        dedupe="invitation",
+        context={"inviter": invited_by},
         actor=invited_by,
-        context={
-            "link": mail.external_url("auth.accept_invitation", token=raw),
-            "inviter": invited_by,
-        },
     )
     audit.record(
         "account.invited",
@@ -432,15 +438,15 @@ def request_email_change(user: User, *, password: str, new_email: str, now: date
         audit.record("account.email_change_requested", actor=user, outcome="ignored", now=now)
         return
     tokens.revoke_tokens(TokenPurpose.EMAIL_CHANGE, email=address, now=now)
-    raw = tokens.issue_token(
-        TokenPurpose.EMAIL_CHANGE, email=address, user=user, payload={"old": user.email}, now=now
-    )
-    mail.queue_email(
+    _send_link(
         "email_change_verify",
-        to=address,
-        dedupe_key=f"email_change:{user.id}:{raw[:12]}",
+        user,
+        TokenPurpose.EMAIL_CHANGE,
+        "auth.confirm_email_change",
         now=now,
-        context={"link": mail.external_url("auth.confirm_email_change", token=raw)},
+        to=address,
+        dedupe="email_change",
+        payload={"old": user.email},
     )
     audit.record("account.email_change_requested", actor=user, obj=user, now=now)
 

@@ -145,6 +145,31 @@ def record_patient_views(
     record_many(patient_view_values(actor, patient_ids, page=page, now=now))
 
 
+def disclosure_values(member: User, patient_id: int, *, what: str, now: datetime, obj=None):
+    """The row of a family member being shown `what` about a patient ("disclosure.viewed";
+    the patient's "what was shared" page lists them)."""
+    return values(
+        "disclosure.viewed",
+        actor=member,
+        patient_id=patient_id,
+        recipient_id=member.id,
+        obj=obj,
+        detail={"what": what},
+        now=now,
+    )
+
+
+def record_disclosures(member: User, patient_ids, *, what: str, now: datetime, obj=None) -> None:
+    """One "disclosure.viewed" row per distinct patient whose data a family member was shown,
+    written at once like the page views above."""
+    record_many(
+        [
+            disclosure_values(member, pid, what=what, now=now, obj=obj)
+            for pid in sorted(set(patient_ids))
+        ]
+    )
+
+
 def search(
     *,
     actor: User | None = None,

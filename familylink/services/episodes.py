@@ -80,14 +80,7 @@ def discharge(
     episode.end_reason = reason
     episode.ended_by_id = actor.id
     db.session.flush()
-    audit.record(
-        "episode.ended",
-        actor=actor,
-        obj=episode,
-        patient_id=patient.id,
-        detail={"number": episode.number, "reason": str(reason)},
-        now=now,
-    )
+    _audit("episode.ended", actor, episode, now=now, reason=str(reason))
     for consent in _open_consents_of(episode):
         if not access.is_active(consent, patient, now):
             end_family_access(consent, ClosureReason.EXPIRED, actor=actor, now=now)
@@ -128,12 +121,17 @@ def readmit(actor: User, patient_id: int, *, started_on: date | None, now: datet
     )
     db.session.add(episode)
     db.session.flush()
+    _audit("episode.started", actor, episode, now=now)
+    return episode
+
+
+def _audit(action: str, actor: User, episode: Episode, *, now: datetime, **detail) -> None:
+    """Every change to an episode is audited with its patient and its number."""
     audit.record(
-        "episode.started",
+        action,
         actor=actor,
         obj=episode,
-        patient_id=patient.id,
-        detail={"number": episode.number},
+        patient_id=episode.patient_id,
+        detail={"number": episode.number, **detail},
         now=now,
     )
-    return episode

@@ -12,11 +12,10 @@ from familylink.models import (
     AuditEvent,
     LearningModule,
     ModuleProgress,
-    Role,
     User,
 )
 from familylink.services import learning
-from tests.factories import create_consent, create_user, set_after_hours_phone
+from tests.factories import create_consent, set_after_hours_phone
 from tests.moments import NOON
 
 
@@ -26,28 +25,9 @@ def settings_override():
 
 
 @pytest.fixture
-def world(app):
+def world(reading_world):
     """Modules loaded; Dr. Lee's patient Jordan consents to Maria; Dr. Patel has Casey."""
-    with app.app_context():
-        learning.load_modules(now=NOON)
-        lee = create_user(Role.THERAPIST, email="lee@example.org")
-        patel = create_user(Role.THERAPIST, email="patel@example.org")
-        jordan = create_user(Role.PATIENT, email="jordan@example.org", therapist=lee)
-        casey = create_user(Role.PATIENT, email="casey@example.org", therapist=patel)
-        maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
-        drew = create_user(Role.FAMILY, name="Drew Hale", email="drew@example.org")
-        create_user(Role.ADMIN, email="admin@example.org")
-        create_consent(jordan, maria, now=NOON)
-        modules = {m.slug: m.id for m in learning.all_modules()}
-        ids = {
-            "jordan": jordan.id,
-            "casey": casey.id,
-            "maria": maria.id,
-            "drew": drew.id,
-            "modules": modules,
-        }
-        db.session.commit()
-    return ids
+    return reading_world(admin=True)
 
 
 def _count(app, model, *where):

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import MessageVersion, PracticeEntry, Role, User
-from familylink.services import consent, learning
-from tests.factories import create_consent, create_user, set_after_hours_phone
+from familylink.models import MessageVersion, PracticeEntry, User
+from familylink.services import consent
+from tests.factories import set_after_hours_phone
 from tests.moments import NOON
 
 SECRET = "Kitchen drawer by the sink"
@@ -21,28 +21,9 @@ def settings_override():
 
 
 @pytest.fixture
-def world(app):
+def world(reading_world):
     """Dr. Lee's patient Jordan consents to Maria; Dr. Patel's patient Casey to Drew."""
-    with app.app_context():
-        learning.load_modules(now=NOON)
-        lee = create_user(Role.THERAPIST, email="lee@example.org")
-        patel = create_user(Role.THERAPIST, email="patel@example.org")
-        jordan = create_user(
-            Role.PATIENT, name="Jordan Rivera", email="jordan@example.org", therapist=lee
-        )
-        casey = create_user(Role.PATIENT, email="casey@example.org", therapist=patel)
-        maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
-        drew = create_user(Role.FAMILY, name="Drew Hale", email="drew@example.org")
-        record = create_consent(jordan, maria, now=NOON)
-        create_consent(casey, drew, now=NOON)
-        db.session.commit()
-        return {
-            "jordan": jordan.id,
-            "casey": casey.id,
-            "maria": maria.id,
-            "consent": record.id,
-            "modules": {m.slug: m.id for m in learning.all_modules()},
-        }
+    return reading_world(jordan_name="Jordan Rivera", drew_for_casey=True)
 
 
 def _count(app, model, *where):

@@ -105,15 +105,7 @@ def _view_rows(actor: User, patient_id: int, what: str, *, now: datetime, consen
     """The audit row of showing `what` about a patient: a disclosure to a family member, a
     view for anyone else."""
     if actor.role == Role.FAMILY:
-        return audit.values(
-            "disclosure.viewed",
-            actor=actor,
-            patient_id=patient_id,
-            recipient_id=actor.id,
-            obj=consent,
-            detail={"what": what},
-            now=now,
-        )
+        return audit.disclosure_values(actor, patient_id, what=what, now=now, obj=consent)
     return audit.values(
         "patient_data.viewed", actor=actor, patient_id=patient_id, detail={"page": what}, now=now
     )

@@ -51,31 +51,11 @@ def bookable_type(session_type_id: int, *, group: bool) -> SessionType:
     return session_type
 
 
-def add_session_type(
-    *,
-    actor: User,
-    name: str,
-    duration_minutes: int,
-    capacity: int,
-    mode: str,
-    location: str | None,
-    cancellation_window_hours: int | None,
-    now: datetime,
-    location_confirmed: tuple[str, ...] = (),
-) -> SessionType:
-    """`location_confirmed`: the clinical words in the location that the person saw and chose
-    to keep (a real address such as "Recovery Drive"); see `screening.screen`."""
+def add_session_type(*, actor: User, now: datetime, **details) -> SessionType:
+    """A new active session type; `details` are those of `_checked_fields`."""
     if actor.role not in (Role.THERAPIST, Role.ADMIN):
         raise NotFound()
-    fields = _checked_fields(
-        name,
-        duration_minutes,
-        capacity,
-        mode,
-        location,
-        cancellation_window_hours,
-        location_confirmed,
-    )
+    fields = _checked_fields(**details)
     session_type = SessionType(**fields, active=True)
     db.session.add(session_type)
     db.session.flush()
@@ -98,16 +78,19 @@ def _audit_confirmed_words(actor: User, session_type: SessionType, *, now: datet
 
 
 def _checked_fields(
-    name,
-    duration_minutes,
-    capacity,
-    mode,
-    location,
-    cancellation_window_hours,
-    location_confirmed=(),
+    *,
+    name: str,
+    duration_minutes: int,
+    capacity: int,
+    mode: str,
+    location: str | None,
+    cancellation_window_hours: int | None,
+    location_confirmed: tuple[str, ...] = (),
 ) -> dict:
     """A session type's columns from a form, or ValidationError naming the field: the same
-    rules whether it is added or changed. Name and location can reach emails and calendar
+    rules whether it is added or changed. `location_confirmed`: the clinical words in the
+    location that the person saw and chose to keep (a real address such as "Recovery
+    Drive"); see `screening.screen`. Name and location can reach emails and calendar
     files, so each goes through the one screen. A video type has no link of its own: each
     session gets its own room (`booking.rooms`)."""
     if not (name or "").strip():
@@ -142,31 +125,14 @@ def session_type_for_admin(actor: User, session_type_id: int) -> SessionType:
 
 
 def update_session_type(
-    *,
-    actor: User,
-    session_type_id: int,
-    name: str,
-    duration_minutes: int,
-    capacity: int,
-    mode: str,
-    location: str | None,
-    cancellation_window_hours: int | None,
-    now: datetime,
-    location_confirmed: tuple[str, ...] = (),
+    *, actor: User, session_type_id: int, now: datetime, **details
 ) -> SessionType:
     """Change a session type (admin). Booked appointments keep their times and capacity; a
-    private type stays private and a group type stays a group (make a new type instead)."""
+    private type stays private and a group type stays a group (make a new type instead).
+    `details` are those of `_checked_fields`."""
     session_type = session_type_for_admin(actor, session_type_id)
-    fields = _checked_fields(
-        name,
-        duration_minutes,
-        capacity,
-        mode,
-        location,
-        cancellation_window_hours,
-        location_confirmed,
-    )
-    if (capacity > 1) != session_type.is_group:
+    fields = _checked_fields(**details)
+    if (fields["capacity"] > 1) != session_type.is_group:
         raise ValidationError(
             "A private session type can't become a group, or a group private. "
             "Add a new session type instead.",

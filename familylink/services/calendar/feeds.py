@@ -70,15 +70,7 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
             for s in listings.upcoming_for_family(user, now=now)
             if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
         ]
-        for patient_id in {s.patient_id for s in seats}:
-            audit.record(
-                "disclosure.viewed",
-                actor=user,
-                patient_id=patient_id,
-                recipient_id=user.id,
-                detail={"what": "calendar feed"},
-                now=now,
-            )
+        audit.record_disclosures(user, [s.patient_id for s in seats], what="calendar feed", now=now)
         appointments = [s.appointment for s in seats]
     elif user.role == Role.PATIENT:
         appointments = [

@@ -191,7 +191,11 @@ def _create(
     user_agent: str | None,
     recorded_by: User | None = None,
     attested: bool = False,
+    audit_as: str,
+    detail: dict,
 ) -> ConsentRecord:
+    """The new consent record (superseding any open one to the same person, inviting a
+    person with no account yet), audited last as `audit_as` with its scopes and `detail`."""
     program = get_program()
     person = _linked_person(patient.id, columns["recipient_email"])
     # Every open consent to the same person: bound to them, or to the address unaccepted.
@@ -231,6 +235,14 @@ def _create(
         ending.keep_to_scheduling_scope(consent.recipient_user_id, patient.id, now=now)
     if person is None:
         _send_invitation(consent, patient, now=now, actor=actor)
+    audit.record(
+        audit_as,
+        actor=actor,
+        obj=consent,
+        patient_id=patient.id,
+        detail={"scopes": consent.scopes, **detail},
+        now=now,
+    )
     return consent
 
 
@@ -291,14 +303,8 @@ def sign_consent(
         actor=patient,
         ip=ip,
         user_agent=user_agent,
-    )
-    audit.record(
-        "consent.signed",
-        actor=patient,
-        obj=consent,
-        patient_id=patient.id,
-        detail={"scopes": consent.scopes, "form_version": FORM_VERSION},
-        now=now,
+        audit_as="consent.signed",
+        detail={"form_version": FORM_VERSION},
     )
     return consent
 
@@ -343,13 +349,7 @@ def record_paper_consent(
         user_agent=user_agent,
         recorded_by=therapist,
         attested=True,
-    )
-    audit.record(
-        "consent.recorded",
-        actor=therapist,
-        obj=consent,
-        patient_id=patient.id,
-        detail={"scopes": consent.scopes, "method": "paper", "signed_on": signed_on.isoformat()},
-        now=now,
+        audit_as="consent.recorded",
+        detail={"method": "paper", "signed_on": signed_on.isoformat()},
     )
     return consent

@@ -57,15 +57,9 @@ def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
         .order_by(Assignment.released_at.desc(), Assignment.id)
     ).all()
     rows = [a for a in rows if a.module.published]
-    for patient_id in sorted({a.patient_id for a in rows}):
-        audit.record(
-            "disclosure.viewed",
-            actor=member,
-            patient_id=patient_id,
-            recipient_id=member.id,
-            detail={"what": "reading assignments"},
-            now=now,
-        )
+    audit.record_disclosures(
+        member, [a.patient_id for a in rows], what="reading assignments", now=now
+    )
     return [
         AssignedReading(
             a.module,
@@ -165,15 +159,7 @@ def open_module(
         progress.opened_at = now
         progress.updated_at = now
         db.session.flush()
-        if patient is not None:
-            audit.record(
-                "learning.opened",
-                actor=member,
-                obj=progress,
-                patient_id=patient.id,
-                detail={"module": module.slug},
-                now=now,
-            )
+        _audit(member, progress, "learning.opened", patient, {"module": module.slug}, now=now)
     return Reading(progress, patient, _choices(member, patient, now, "reading share choices"))
 
 
@@ -243,17 +229,21 @@ def save_progress(
     progress.reflection_shared = bool(shared_with and reflection)
     progress.updated_at = now
     db.session.flush()
-    if about is not None:
-        audit.record(
-            "learning.progress_saved",
-            actor=member,
-            obj=progress,
-            patient_id=about.id,
-            # Never the reflection itself: the log is read by staff.
-            detail={"completed": completed, "shared": progress.reflection_shared},
-            now=now,
-        )
+    # Never the reflection itself: the log is read by staff.
+    detail = {"completed": completed, "shared": progress.reflection_shared}
+    _audit(member, progress, "learning.progress_saved", about, detail, now=now)
     return progress
+
+
+def _audit(
+    member: User, progress: ModuleProgress, action: str, patient: User | None, detail, *, now
+) -> None:
+    """A family member's reading about a patient is audited with that patient; a reading
+    of their own (no patient) concerns no patient data and is not."""
+    if patient is not None:
+        audit.record(
+            action, actor=member, obj=progress, patient_id=patient.id, detail=detail, now=now
+        )
 
 
 def unshare_reflections(*, family_user_id: int, patient_id: int, now: datetime) -> int:

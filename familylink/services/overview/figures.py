@@ -168,6 +168,14 @@ class Counts:
         key = (month, therapist or NO_THERAPIST)
         self.cells[measure][key] = self.cells[measure].get(key, 0) + int(value or 0)
 
+    def add_rows(self, measures: tuple[str, ...], rows, *, per_therapist: bool = False) -> None:
+        """The rows of a GROUP BY query: the month index, the therapist id when
+        `per_therapist`, then one value per measure, in the order of `measures`."""
+        for index, *values in rows:
+            therapist = values.pop(0) if per_therapist else None
+            for measure, value in zip(measures, values, strict=True):
+                self.add(measure, index, therapist, value)
+
 
 def count_everything(months: list[Month]) -> Counts:
     """Every count of the overview for these months: a fixed number of queries."""
@@ -215,9 +223,7 @@ def _episodes(counts: Counts, months: list[Month]) -> None:
         .where(_in_period(Episode.started_on, months))
         .group_by("month", User.therapist_id)
     )
-    for index, therapist, enrolled, family in rows:
-        counts.add("enrolled", index, therapist, enrolled)
-        counts.add("with_family_14d", index, therapist, family)
+    counts.add_rows(("enrolled", "with_family_14d"), rows, per_therapist=True)
 
 
 def _first_sessions(counts: Counts, months: list[Month]) -> None:
@@ -263,11 +269,11 @@ def _sessions(counts: Counts, months: list[Month]) -> None:
         )
         .group_by("month", Appointment.therapist_id)
     )
-    for index, therapist, *values in rows:
-        for measure, value in zip(
-            ("booked", "attended", "no_show", "late_cancelled", "group_seats"), values, strict=True
-        ):
-            counts.add(measure, index, therapist, value)
+    counts.add_rows(
+        ("booked", "attended", "no_show", "late_cancelled", "group_seats"),
+        rows,
+        per_therapist=True,
+    )
 
 
 def _group_places(counts: Counts, months: list[Month]) -> None:
@@ -282,8 +288,7 @@ def _group_places(counts: Counts, months: list[Month]) -> None:
         )
         .group_by("month")
     )
-    for index, places in rows:
-        counts.add("group_places", index, None, places)
+    counts.add_rows(("group_places",), rows)
 
 
 def _waitlist(counts: Counts, months: list[Month]) -> None:
@@ -299,11 +304,7 @@ def _waitlist(counts: Counts, months: list[Month]) -> None:
         .where(_in_period(Appointment.starts_at, months))
         .group_by("month")
     )
-    for index, *values in rows:
-        for measure, value in zip(
-            ("offers_made", "offers_claimed", "offers_expired"), values, strict=True
-        ):
-            counts.add(measure, index, None, value)
+    counts.add_rows(("offers_made", "offers_claimed", "offers_expired"), rows)
 
 
 def _readings(counts: Counts, months: list[Month]) -> None:
@@ -326,11 +327,7 @@ def _readings(counts: Counts, months: list[Month]) -> None:
         .where(_in_period(Assignment.created_at, months))
         .group_by("month")
     )
-    for index, *values in rows:
-        for measure, value in zip(
-            ("readings_assigned", "readings_opened", "readings_completed"), values, strict=True
-        ):
-            counts.add(measure, index, None, value)
+    counts.add_rows(("readings_assigned", "readings_opened", "readings_completed"), rows)
 
 
 def _reminders(counts: Counts, months: list[Month]) -> None:
@@ -345,9 +342,7 @@ def _reminders(counts: Counts, months: list[Month]) -> None:
     rows = db.session.execute(
         select(month, _count_if(sent), _count_if(failed)).where(family_reminders).group_by("month")
     )
-    for index, sent_count, failed_count in rows:
-        counts.add("reminders_sent", index, None, sent_count)
-        counts.add("reminders_failed", index, None, failed_count)
+    counts.add_rows(("reminders_sent", "reminders_failed"), rows)
     # One row per session (the key names the appointment), then counted per month.
     per_session = (
         select(
@@ -362,9 +357,7 @@ def _reminders(counts: Counts, months: list[Month]) -> None:
     rows = db.session.execute(
         select(month, func.count(), _count_if(per_session.c.failed == 0)).group_by("month")
     )
-    for index, sessions, all_sent in rows:
-        counts.add("sessions_reminded", index, None, sessions)
-        counts.add("sessions_all_reminders", index, None, all_sent)
+    counts.add_rows(("sessions_reminded", "sessions_all_reminders"), rows)
 
 
 def _consents(counts: Counts, months: list[Month]) -> None:
@@ -374,8 +367,7 @@ def _consents(counts: Counts, months: list[Month]) -> None:
         .where(_in_period(ConsentRecord.signed_at, months))
         .group_by("month")
     )
-    for index, signed in rows:
-        counts.add("consents_signed", index, None, signed)
+    counts.add_rows(("consents_signed",), rows)
     month = _month(ConsentClosure.closed_at, months)
     expired = ConsentClosure.reason == ClosureReason.EXPIRED
     # The sweep ends expired consents with nobody as its author; a discharge has the
@@ -390,10 +382,4 @@ def _consents(counts: Counts, months: list[Month]) -> None:
         .where(_in_period(ConsentClosure.closed_at, months))
         .group_by("month")
     )
-    for index, *values in rows:
-        for measure, value in zip(
-            ("consents_revoked", "consents_expired", "consents_ended_at_discharge"),
-            values,
-            strict=True,
-        ):
-            counts.add(measure, index, None, value)
+    counts.add_rows(("consents_revoked", "consents_expired", "consents_ended_at_discharge"), rows)
