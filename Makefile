@@ -6,13 +6,16 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/familylink_test
 DEV_ENV := FLASK_DEBUG=1 DEV_MAILBOX=1
 
-.PHONY: help venv run test test-sqlite test-postgres test-deep lint format clean bench chromium screenshots
+.PHONY: help venv translations translations-extract translations-update run test test-sqlite test-postgres test-deep lint format clean bench chromium screenshots
 
 help:
 	@echo "make run    - set up, migrate, load demo data and serve on http://127.0.0.1:5000"
 	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL, side by side"
 	@echo "make test-deep - the privacy oracle with many more random worlds, on both databases"
 	@echo "make format - format the code with the pinned ruff"
+	@echo "make translations - compile the message catalogues (make run and make test do it)"
+	@echo "make translations-extract - write every translatable string to familylink/translations/messages.pot"
+	@echo "make translations-update - re-extract and update each language's .po (folds in parts/*.po drafts)"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
 	@echo "make screenshots - save desktop and phone screenshots to docs/screenshots/"
 
@@ -25,7 +28,18 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
-run: venv
+# Catalogues: familylink/translations/<lang>/LC_MESSAGES/messages.po is the source; the .mo
+# the app reads is built here (not committed). See familylink/i18n.py.
+translations: venv
+	@$(PY) -m familylink.i18n compile
+
+translations-extract: venv
+	@$(PY) -m familylink.i18n extract
+
+translations-update: venv
+	@$(PY) -m familylink.i18n update
+
+run: venv translations
 	@$(DEV_ENV) $(FLASK) db upgrade
 	@$(DEV_ENV) $(FLASK) seed-demo --if-empty
 	@echo "Serving on http://127.0.0.1:5000 - emails appear at http://127.0.0.1:5000/dev/mailbox"
@@ -77,7 +91,7 @@ test-postgres: venv
 # a minute shows how far each has got.
 TEST_JOBS ?= 2
 TEST_LOGS := tmp/test-logs
-test: lint chromium
+test: lint translations chromium
 	@mkdir -p $(TEST_LOGS)
 	@started=$$(date +%s); \
 	if [ "$(TEST_JOBS)" = 1 ]; then \

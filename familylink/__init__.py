@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
+from flask_babel import get_locale
 
 from familylink import config as settings
 from familylink.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
@@ -201,7 +202,9 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    babel.init_app(app)
+    from familylink.i18n import select_locale
+
+    babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see that page."
@@ -432,6 +435,13 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject_program():
         return {"program": get_program()}
+
+    # `<html lang>` and the language switch: the language this response speaks.
+    from familylink.i18n import LANGUAGES, normalise
+
+    app.jinja_env.globals.update(
+        html_lang=lambda: normalise(str(get_locale())), LANGUAGES=LANGUAGES
+    )
 
 
 def register_commands(app: Flask) -> None:

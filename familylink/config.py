@@ -108,6 +108,9 @@ DEFAULTS = {
         "email_change": 48,
     },
     "MAIL_BATCH_SIZE": 200,
+    # Compiled catalogues (`make translations` writes them beside the .po files).
+    "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "familylink" / "translations"),
+    "BABEL_DEFAULT_LOCALE": "en",
     "MAIL_MAX_ATTEMPTS": 8,
     "MAIL_LEASE_SECONDS": 120,
     # Server-side sessions (HIPAA automatic logoff): idle and absolute limits, in minutes.

@@ -35,7 +35,7 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()
-# English only until the Spanish catalogue lands; new strings already go through gettext
+# English and Spanish (familylink/i18n.py chooses per request); every string goes through gettext
 # (`_()` in templates, `flask_babel.gettext`/`lazy_gettext` in Python).
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

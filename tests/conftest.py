@@ -9,10 +9,13 @@ default Program row the migration inserts).
 from __future__ import annotations
 
 import asyncio
+import functools
+import html.parser
 import os
 import re
 import smtplib
 import socket
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -28,7 +31,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from familylink import FamilyLink, create_app
+from familylink import FamilyLink, create_app, i18n
 from familylink.extensions import db
 from familylink.models import Role
 from familylink.models.accounts import insert_default_program
@@ -140,8 +143,19 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+@functools.cache
+def compiled_translations() -> str:
+    """The catalogues as the .po files (and parts/ drafts) stand now, plus the pseudo-locale
+    that marks every string: compiled once per run, so no test reads a stale .mo."""
+    directory = Path(tempfile.mkdtemp(prefix="familylink-translations-"))
+    i18n.compile_catalogues(directory)
+    i18n.compile_pseudo(directory)
+    return str(directory)
+
+
 def app_settings(database_url: str, **extra) -> dict:
     settings = {
+        "BABEL_TRANSLATION_DIRECTORIES": compiled_translations(),
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -203,6 +217,74 @@ def _empty_written_tables_postgresql(tables) -> None:
         else:
             db.session.execute(table.delete())
     db.session.execute(_RESTART_USED_SEQUENCES)
+
+
+class _VisibleText(html.parser.HTMLParser):
+    """What a person sees or hears of a page: text outside script/style, and the attributes
+    screen readers and browsers show."""
+
+    SHOWN_ATTRIBUTES = ("alt", "title", "placeholder", "aria-label")
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._hidden += 1
+        self.parts.extend(value for name, value in attrs if name in self.SHOWN_ATTRIBUTES and value)
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.parts.append(data)
+
+
+# Words that are data, not sentences: Babel's English day, month and period names (dates are
+# formatted for the locale, not translated by gettext) and zone abbreviations.
+_DATA_WORDS = re.compile(
+    r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)"
+    r"[a-z]*\b|\b(?:AM|PM|am|pm|E[SD]T|C[SD]T|M[SD]T|P[SD]T|UTC|GMT)\b"
+)
+_MARKED = re.compile(
+    re.escape(i18n.PSEUDO_OPEN)
+    + r"[^"
+    + i18n.PSEUDO_OPEN
+    + i18n.PSEUDO_CLOSE
+    + r"]*"
+    + re.escape(i18n.PSEUDO_CLOSE)
+)
+
+
+def untranslated_words(page: str, *data: str) -> list[str]:
+    """Visible words of `page` (rendered under the pseudo-locale) that skipped gettext.
+
+    Marked strings (`⟦…⟧`, innermost first, as placeholders nest) are removed, then the
+    `data` the test put in the world (names, addresses, titles, module content) and dates;
+    any word of two letters or more left over is English that no translator will see."""
+    parser = _VisibleText()
+    parser.feed(page)
+    text = "\n".join(parser.parts)
+    while True:
+        unmarked = _MARKED.sub(" ", text)
+        if unmarked == text:
+            break
+        text = unmarked
+    for value in sorted(filter(None, data), key=len, reverse=True):
+        text = text.replace(value, " ")
+    text = _DATA_WORDS.sub(" ", text)
+    return re.findall(r"[A-Za-zÀ-ÿ]{2,}", text)
+
+
+@pytest.fixture
+def pseudo_locale(app):
+    """Every request of this test speaks the pseudo-locale; returns `untranslated_words`."""
+    app.config["FORCE_LOCALE"] = i18n.PSEUDO_LOCALE
+    return untranslated_words
 
 
 @pytest.fixture

@@ -1,13 +1,17 @@
 """The landing page, each role's way home, the crisis page and the health check."""
 
-from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from familylink.extensions import db, limiter
+from familylink.i18n import LANGUAGES
 from familylink.models import Role
-from familylink.services import learning
+from familylink.services import language, learning
+from familylink.services.errors import DomainError
+from familylink.web import refusal_target, request_now, run
 
 bp = Blueprint("main", __name__)
 
@@ -36,6 +40,22 @@ def crisis():
     return render_template(
         "main/crisis.html", safety_plan=plan if learning.practice.is_filled_in(plan) else None
     )
+
+
+@bp.route("/language", methods=["POST"])
+def set_language():
+    """The switch in every page's footer: anyone may choose; a signed-in person keeps it."""
+    chosen = request.form.get("language", "")
+    if chosen not in LANGUAGES:
+        flash(_("Choose one of the languages listed."), "error")
+        return redirect(refusal_target())
+    session["locale"] = chosen
+    if current_user.is_authenticated:
+        try:
+            run(language.choose, current_user, chosen, now=request_now())
+        except DomainError as error:
+            flash(str(error), "error")
+    return redirect(refusal_target())
 
 
 @bp.route("/healthz")

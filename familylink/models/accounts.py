@@ -33,6 +33,8 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(20), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    # The language of their pages and emails (a key of familylink.i18n.LANGUAGES).
+    locale: Mapped[str] = mapped_column(String(8), server_default="en")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -197,3 +199,5 @@ class AccountToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
+    # The language the inviter chose: the registration page and first emails speak it.
+    locale: Mapped[str | None] = mapped_column(String(8))

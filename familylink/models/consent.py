@@ -95,6 +95,8 @@ class ConsentRecord(db.Model):
     # The person who accepted it (or, for a renewal, the linked person at that address):
     # access follows this, not the address, so an email change moves nothing.
     recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The language the form was shown and signed in; the snapshot and printable copy keep it.
+    locale: Mapped[str] = mapped_column(String(8), server_default="en")
     # §2.31(a)(5) the purpose
     purpose: Mapped[str] = mapped_column(Text)
     # §2.31(a)(3) how much and what kind of information

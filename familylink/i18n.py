@@ -1,0 +1,227 @@
+"""Languages: which one each request speaks, and the message catalogues `make` builds.
+
+Strings go through gettext everywhere (`{{ _('…') }}` in templates, `gettext`, `ngettext` and
+`lazy_gettext` in Python). The Spanish catalogue lives in
+`familylink/translations/es/LC_MESSAGES/messages.po`; drafts of new translations may sit beside
+it in `familylink/translations/es/parts/*.po` until `make translations-update` folds them in.
+`make translations` (run by `make run` and `make test`) compiles what is there into `.mo`
+files, which are build output and not committed.
+
+Run `python -m familylink.i18n --help` for the commands behind the make targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+# The languages a person may choose, in their own words (shown on the switch as they are).
+LANGUAGES = {"en": "English", "es": "Español"}
+DEFAULT_LANGUAGE = "en"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+DOMAIN = "messages"
+
+# Where strings are: Python under familylink/, Jinja templates under templates/.
+SOURCES = (
+    (PROJECT_ROOT / "familylink", [("**.py", "python")]),
+    (
+        PROJECT_ROOT / "templates",
+        [("**.html", "jinja2"), ("**.txt", "jinja2"), ("**.ics", "jinja2")],
+    ),
+)
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    "lazy_gettext": None,
+    "_l": None,
+    "lazy_ngettext": (1, 2),
+}
+JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "silent": "false"}
+
+# Tests render every page under this locale with a catalogue that marks each translated string
+# (`⟦…⟧`), so visible English that skipped gettext shows up unmarked. Nobody can choose it.
+PSEUDO_LOCALE = "en_US_POSIX"
+PSEUDO_OPEN, PSEUDO_CLOSE = "⟦", "⟧"
+
+
+def normalise(language: str | None) -> str:
+    """A language a person may have: the known key for `language`, else the default."""
+    if not language:
+        return DEFAULT_LANGUAGE
+    key = language.replace("_", "-").split("-")[0].lower()
+    return key if key in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def select_locale() -> str:
+    """Flask-Babel's locale selector: the person's setting, else the switch, else the browser."""
+    from flask import current_app, has_request_context, request, session
+    from flask_login import current_user
+
+    if not has_request_context():  # commands and sweeps choose per recipient (force_locale)
+        return DEFAULT_LANGUAGE
+    forced = current_app.config.get("FORCE_LOCALE")
+    if forced:
+        return forced
+    if current_user and current_user.is_authenticated:
+        return normalise(current_user.locale)
+    chosen = session.get("locale")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
+
+
+def extract() -> Catalog:
+    """Every translatable string in the code and templates, as a template catalogue."""
+    catalog = Catalog(project="FamilyLink", charset="utf-8")
+    for directory, method_map in SOURCES:
+        options = {pattern: JINJA_OPTIONS for pattern, method in method_map if method == "jinja2"}
+        for filename, lineno, message, comments, context in extract_from_dir(
+            str(directory), method_map, options, keywords=KEYWORDS, strip_comment_tags=True
+        ):
+            where = (str(Path(directory.name) / filename), lineno)
+            catalog.add(message, None, [where], auto_comments=comments, context=context)
+    return catalog
+
+
+def _po(language: str) -> Path:
+    return TRANSLATIONS / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def _read(path: Path, language: str) -> Catalog:
+    with path.open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
+def _with_parts(catalog: Catalog, language: str) -> Catalog:
+    """The catalogue with draft translations from parts/*.po filling the entries it lacks."""
+    for part in sorted((TRANSLATIONS / language / "parts").glob("*.po")):
+        for message in _read(part, language):
+            if not message.id or not message.string or message.fuzzy:
+                continue
+            current = catalog.get(message.id, context=message.context)
+            if current is None:
+                catalog.add(message.id, message.string, context=message.context)
+            elif not current.string or current.fuzzy:
+                current.string = message.string
+                current.flags.discard("fuzzy")
+    return catalog
+
+
+def _languages() -> list[str]:
+    return [language for language in LANGUAGES if _po(language).exists()]
+
+
+def update() -> list[str]:
+    """Re-extract, fold the drafts in and write each language's .po (sorted by message)."""
+    template = extract()
+    written = []
+    for language in _languages():
+        catalog = _with_parts(_read(_po(language), language), language)
+        catalog.update(template, no_fuzzy_matching=True)
+        catalog.obsolete.clear()
+        with _po(language).open("wb") as handle:
+            write_po(handle, catalog, sort_output=True, omit_header=False, width=100)
+        for part in (TRANSLATIONS / language / "parts").glob("*.po"):
+            part.unlink()
+        written.append(str(_po(language).relative_to(PROJECT_ROOT)))
+    return written
+
+
+def compile_catalogues(directory: Path | None = None) -> list[str]:
+    """Write each language's .mo (into `directory`, default beside the .po files)."""
+    written = []
+    for language in _languages():
+        catalog = _with_parts(_read(_po(language), language), language)
+        target = (directory or TRANSLATIONS) / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as handle:
+            write_mo(handle, catalog)
+        written.append(str(target))
+    return written
+
+
+def pseudo_marked(text: str) -> str:
+    return f"{PSEUDO_OPEN}{text}{PSEUDO_CLOSE}"
+
+
+def compile_pseudo(directory: Path) -> Path:
+    """A catalogue for PSEUDO_LOCALE that marks every extracted string, for the tests."""
+    catalog = Catalog(locale=PSEUDO_LOCALE, charset="utf-8")
+    for message in extract():
+        if not message.id:
+            continue
+        if message.pluralizable:
+            string = tuple(pseudo_marked(form) for form in message.id)
+        else:
+            string = pseudo_marked(message.id)
+        catalog.add(message.id, string, context=message.context)
+    target = directory / PSEUDO_LOCALE / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as handle:
+        write_mo(handle, catalog)
+    return directory
+
+
+def untranslated(language: str) -> list[str]:
+    """Strings in the code that `language`'s catalogue does not translate (or marks fuzzy)."""
+    catalog = _with_parts(_read(_po(language), language), language)
+    missing = []
+    for message in extract():
+        if not message.id:
+            continue
+        entry = catalog.get(message.id, context=message.context)
+        strings = entry.string if entry else None
+        filled = all(strings) if isinstance(strings, tuple) else bool(strings)
+        if entry is None or entry.fuzzy or not filled:
+            missing.append(message.id if isinstance(message.id, str) else message.id[0])
+    return missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m familylink.i18n",
+        description="Build FamilyLink's message catalogues (what the make targets run).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "extract", help="write every translatable string to translations/messages.pot"
+    )
+    commands.add_parser("compile", help="write the .mo files the app reads (make translations)")
+    commands.add_parser(
+        "update",
+        help="re-extract strings, fold parts/*.po drafts in, rewrite each .po "
+        "(make translations-update)",
+    )
+    commands.add_parser("missing", help="list strings the Spanish catalogue does not translate yet")
+    args = parser.parse_args(argv)
+    if args.command == "extract":
+        target = TRANSLATIONS / f"{DOMAIN}.pot"
+        with target.open("wb") as handle:
+            write_po(handle, extract(), sort_output=True, width=100)
+        print(f"wrote {target.relative_to(PROJECT_ROOT)}")
+    elif args.command == "compile":
+        for path in compile_catalogues():
+            print(f"compiled {Path(path).relative_to(PROJECT_ROOT)}")
+    elif args.command == "update":
+        for path in update():
+            print(f"updated {path}")
+    else:
+        missing = untranslated("es")
+        for message in missing:
+            print(message)
+        print(f"{len(missing)} strings not translated into Spanish", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
