@@ -478,15 +478,14 @@ def seed_weekly_series(lee, jordan, maria, private, *, today, now) -> None:
 
 def _private_session(therapist, session_type, starts, name, *, by, at):
     """A session of `session_type` for one family, booked by `by` at `at`."""
-    appointment = Appointment(
+    appointment = Appointment.of_type(
+        session_type,
+        starts,
+        by=by,
+        at=at,
         uid=f"demo-{starts:%Y%m%d}-{name}@familylink",
         therapist_id=therapist.id,
-        session_type=session_type,
-        starts_at=starts,
-        ends_at=starts + timedelta(minutes=session_type.duration_minutes),
         capacity=1,
-        created_at=at,
-        created_by_id=by.id,
     )
     db.session.add(appointment)
     return appointment

@@ -8,7 +8,8 @@ because it needs the btree_gist extension.
 
 import enum
 import secrets
-from datetime import date, datetime, time
+import uuid
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import (
     DDL,
@@ -181,6 +182,22 @@ class Appointment(db.Model):
     seats: Mapped[list["AppointmentFamily"]] = relationship(
         back_populates="appointment", order_by="AppointmentFamily.id"
     )
+
+    @classmethod
+    def of_type(
+        cls, session_type: SessionType, starts_at: datetime, *, by, at: datetime, **fields
+    ) -> "Appointment":
+        """A session of `session_type` from `starts_at`, as long as the type says, made by
+        `by` at `at`; its calendar `uid` is new unless `fields` name one."""
+        fields.setdefault("uid", f"{uuid.uuid4()}@familylink")
+        return cls(
+            session_type=session_type,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
+            created_at=at,
+            created_by_id=by.id,
+            **fields,
+        )
 
     @property
     def is_group(self) -> bool:
