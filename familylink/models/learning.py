@@ -40,22 +40,30 @@ class AssignmentSource(enum.StrEnum):
     SEQUENCE = "sequence"
 
 
-class LearningModule(db.Model):
+class ModuleTextColumns:
+    """The text of a module, the same columns in the module, each saved version and each
+    translation."""
+
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(80))
+    reading_minutes: Mapped[int] = mapped_column(Integer)
+    key_points: Mapped[list] = mapped_column(JSON)
+    reflection: Mapped[str] = mapped_column(Text)
+    exercise: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list] = mapped_column(JSON)
+    body_markdown: Mapped[str] = mapped_column(Text)
+
+
+class LearningModule(ModuleTextColumns, db.Model):
     __tablename__ = "learning_modules"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
-    title: Mapped[str] = mapped_column(String(200))
-    summary: Mapped[str] = mapped_column(Text)
-    topic: Mapped[str] = mapped_column(String(80))
     # `order` is an SQL keyword: the column is named sort_order, the attribute stays `order`.
     order: Mapped[int] = mapped_column("sort_order", Integer, default=0)
-    reading_minutes: Mapped[int] = mapped_column(Integer)
     key_points: Mapped[list] = mapped_column(JSON, default=list)
-    reflection: Mapped[str] = mapped_column(Text)
-    exercise: Mapped[str] = mapped_column(Text)
     sources: Mapped[list] = mapped_column(JSON, default=list)
-    body_markdown: Mapped[str] = mapped_column(Text)
     # The sanitized HTML of body_markdown, made when the text is saved; pages show only this.
     body_html: Mapped[str] = mapped_column(Text)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -68,7 +76,7 @@ class LearningModule(db.Model):
     )
 
 
-class ModuleVersion(db.Model):
+class ModuleVersion(ModuleTextColumns, db.Model):
     """One saved text of a module, never changed afterwards."""
 
     __tablename__ = "module_versions"
@@ -78,16 +86,7 @@ class ModuleVersion(db.Model):
     module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(10))
-    title: Mapped[str] = mapped_column(String(200))
-    summary: Mapped[str] = mapped_column(Text)
-    topic: Mapped[str] = mapped_column(String(80))
     order: Mapped[int] = mapped_column("sort_order", Integer)
-    reading_minutes: Mapped[int] = mapped_column(Integer)
-    key_points: Mapped[list] = mapped_column(JSON)
-    reflection: Mapped[str] = mapped_column(Text)
-    exercise: Mapped[str] = mapped_column(Text)
-    sources: Mapped[list] = mapped_column(JSON)
-    body_markdown: Mapped[str] = mapped_column(Text)
     published: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -95,7 +94,7 @@ class ModuleVersion(db.Model):
     module: Mapped[LearningModule] = relationship(back_populates="versions")
 
 
-class ModuleTranslation(db.Model):
+class ModuleTranslation(ModuleTextColumns, db.Model):
     """A module's text in another language, loaded from familylink/content/<language>/.
 
     It was written from one English file: `source_sha256` is that file's hash. Pages show it
@@ -110,15 +109,6 @@ class ModuleTranslation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
     language: Mapped[str] = mapped_column(String(8))
-    title: Mapped[str] = mapped_column(String(200))
-    summary: Mapped[str] = mapped_column(Text)
-    topic: Mapped[str] = mapped_column(String(80))
-    reading_minutes: Mapped[int] = mapped_column(Integer)
-    key_points: Mapped[list] = mapped_column(JSON)
-    reflection: Mapped[str] = mapped_column(Text)
-    exercise: Mapped[str] = mapped_column(Text)
-    sources: Mapped[list] = mapped_column(JSON)
-    body_markdown: Mapped[str] = mapped_column(Text)
     # The sanitized HTML of body_markdown, made when the text is loaded; pages show only this.
     body_html: Mapped[str] = mapped_column(Text)
     source_sha256: Mapped[str] = mapped_column(String(64))
