@@ -304,24 +304,16 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
     maria, luis, ada, kim, pat, _drew = family
     progress("Signing consents…")
     week_ago = now - timedelta(days=7)
-    _consent(
-        jordan,
-        maria,
-        "Mother",
-        (Scope.SCHEDULING, Scope.ATTENDANCE),
-        signed=week_ago,
-        ends=now + timedelta(days=180),
-        family_visible=True,  # Jordan's parents may see and invite each other
-    )
-    _consent(
-        jordan,
-        luis,
-        "Father",
-        (Scope.SCHEDULING, Scope.ATTENDANCE),
-        signed=week_ago,
-        ends=now + timedelta(days=180),
-        family_visible=True,
-    )
+    for parent, relationship in ((maria, "Mother"), (luis, "Father")):
+        _consent(
+            jordan,
+            parent,
+            relationship,
+            (Scope.SCHEDULING, Scope.ATTENDANCE),
+            signed=week_ago,
+            ends=now + timedelta(days=180),
+            family_visible=True,  # Jordan's parents may see and invite each other
+        )
     # Ada's first consent ran out; Sam signed a new one the day after.
     _consent(
         sam,
