@@ -16,17 +16,15 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
-    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import UTCDateTime, partial_index, utcnow
 
 
 class VersionSource(enum.StrEnum):
@@ -154,13 +152,12 @@ class ModuleProgress(db.Model):
     __table_args__ = (
         UniqueConstraint("family_user_id", "patient_id", "module_id"),
         # NULLs are distinct in a unique constraint: one reading of their own per module.
-        Index(
+        partial_index(
             "uq_module_progress_own_reading",
             "family_user_id",
             "module_id",
+            where="patient_id IS NULL",
             unique=True,
-            sqlite_where=text("patient_id IS NULL"),
-            postgresql_where=text("patient_id IS NULL"),
         ),
     )
 

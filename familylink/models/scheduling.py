@@ -22,12 +22,11 @@ from sqlalchemy import (
     Text,
     Time,
     event,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import UTCDateTime, partial_index, utcnow
 
 
 class SessionMode(enum.StrEnum):
@@ -138,12 +137,7 @@ class Appointment(db.Model):
         # The program overview counts sessions by when they take place, over the whole
         # program; group places read only the (few) group sessions.
         Index("ix_appointments_starts_at", "starts_at"),
-        Index(
-            "ix_appointments_group_starts",
-            "starts_at",
-            postgresql_where=text("capacity > 1"),
-            sqlite_where=text("capacity > 1"),
-        ),
+        partial_index("ix_appointments_group_starts", "starts_at", where="capacity > 1"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
