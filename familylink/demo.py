@@ -304,24 +304,16 @@ def seed_consents(jordan, sam, casey, riley, patel, family, *, now, progress) ->
     maria, luis, ada, kim, pat, _drew = family
     progress("Signing consents…")
     week_ago = now - timedelta(days=7)
-    _consent(
-        jordan,
-        maria,
-        "Mother",
-        (Scope.SCHEDULING, Scope.ATTENDANCE),
-        signed=week_ago,
-        ends=now + timedelta(days=180),
-        family_visible=True,  # Jordan's parents may see and invite each other
-    )
-    _consent(
-        jordan,
-        luis,
-        "Father",
-        (Scope.SCHEDULING, Scope.ATTENDANCE),
-        signed=week_ago,
-        ends=now + timedelta(days=180),
-        family_visible=True,
-    )
+    for parent, relationship in ((maria, "Mother"), (luis, "Father")):
+        _consent(
+            jordan,
+            parent,
+            relationship,
+            (Scope.SCHEDULING, Scope.ATTENDANCE),
+            signed=week_ago,
+            ends=now + timedelta(days=180),
+            family_visible=True,  # Jordan's parents may see and invite each other
+        )
     # Ada's first consent ran out; Sam signed a new one the day after.
     _consent(
         sam,
@@ -478,15 +470,14 @@ def seed_weekly_series(lee, jordan, maria, private, *, today, now) -> None:
 
 def _private_session(therapist, session_type, starts, name, *, by, at):
     """A session of `session_type` for one family, booked by `by` at `at`."""
-    appointment = Appointment(
+    appointment = Appointment.of_type(
+        session_type,
+        starts,
+        by=by,
+        at=at,
         uid=f"demo-{starts:%Y%m%d}-{name}@familylink",
         therapist_id=therapist.id,
-        session_type=session_type,
-        starts_at=starts,
-        ends_at=starts + timedelta(minutes=session_type.duration_minutes),
         capacity=1,
-        created_at=at,
-        created_by_id=by.id,
     )
     db.session.add(appointment)
     return appointment

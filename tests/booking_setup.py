@@ -89,3 +89,16 @@ def add_appointment(therapist, patient, family, session_type, *, starts_at, book
     db.session.add(AppointmentAttendee(seat=seat, user_id=family.id, added_at=booked_at))
     db.session.commit()
     return seat
+
+
+def family_seat(clinic: Clinic, starts_at, *, booked_at, session_type=None) -> AppointmentFamily:
+    """The clinic's family member's seat at `starts_at` (`add_appointment`), in a private
+    session unless `session_type` says otherwise."""
+    return add_appointment(
+        clinic.therapist,
+        clinic.patient,
+        clinic.family,
+        session_type or clinic.private,
+        starts_at=starts_at,
+        booked_at=booked_at,
+    )

@@ -354,15 +354,21 @@ def reading_world(app):
     return make
 
 
-@pytest.fixture
-def app(_schema, database_url, settings_override):
-    app = create_app(app_settings(database_url, **settings_override))
+def _app_emptied_afterwards(settings: dict):
+    """An app for one test; afterwards every table it wrote is emptied and its connections
+    closed."""
+    app = create_app(settings)
     yield app
     with app.app_context():
         db.session.rollback()
         _empty_all_tables()
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(_schema, database_url, settings_override):
+    yield from _app_emptied_afterwards(app_settings(database_url, **settings_override))
 
 
 @pytest.fixture
@@ -582,13 +588,7 @@ def smtp_server():
 @pytest.fixture
 def mail_app(smtp_server, _schema, database_url):
     """An app whose outbox is delivered to the test SMTP server."""
-    app = create_app(app_settings(database_url, **smtp_server.settings()))
-    yield app
-    with app.app_context():
-        db.session.rollback()
-        _empty_all_tables()
-        db.session.remove()
-        db.engine.dispose()
+    yield from _app_emptied_afterwards(app_settings(database_url, **smtp_server.settings()))
 
 
 @pytest.fixture

@@ -16,17 +16,15 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
-    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import UTCDateTime, partial_index, utcnow
 
 
 class VersionSource(enum.StrEnum):
@@ -40,22 +38,30 @@ class AssignmentSource(enum.StrEnum):
     SEQUENCE = "sequence"
 
 
-class LearningModule(db.Model):
+class ModuleTextColumns:
+    """The text of a module, the same columns in the module, each saved version and each
+    translation."""
+
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(80))
+    reading_minutes: Mapped[int] = mapped_column(Integer)
+    key_points: Mapped[list] = mapped_column(JSON)
+    reflection: Mapped[str] = mapped_column(Text)
+    exercise: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list] = mapped_column(JSON)
+    body_markdown: Mapped[str] = mapped_column(Text)
+
+
+class LearningModule(ModuleTextColumns, db.Model):
     __tablename__ = "learning_modules"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
-    title: Mapped[str] = mapped_column(String(200))
-    summary: Mapped[str] = mapped_column(Text)
-    topic: Mapped[str] = mapped_column(String(80))
     # `order` is an SQL keyword: the column is named sort_order, the attribute stays `order`.
     order: Mapped[int] = mapped_column("sort_order", Integer, default=0)
-    reading_minutes: Mapped[int] = mapped_column(Integer)
     key_points: Mapped[list] = mapped_column(JSON, default=list)
-    reflection: Mapped[str] = mapped_column(Text)
-    exercise: Mapped[str] = mapped_column(Text)
     sources: Mapped[list] = mapped_column(JSON, default=list)
-    body_markdown: Mapped[str] = mapped_column(Text)
     # The sanitized HTML of body_markdown, made when the text is saved; pages show only this.
     body_html: Mapped[str] = mapped_column(Text)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -68,7 +74,7 @@ class LearningModule(db.Model):
     )
 
 
-class ModuleVersion(db.Model):
+class ModuleVersion(ModuleTextColumns, db.Model):
     """One saved text of a module, never changed afterwards."""
 
     __tablename__ = "module_versions"
@@ -78,16 +84,7 @@ class ModuleVersion(db.Model):
     module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(10))
-    title: Mapped[str] = mapped_column(String(200))
-    summary: Mapped[str] = mapped_column(Text)
-    topic: Mapped[str] = mapped_column(String(80))
     order: Mapped[int] = mapped_column("sort_order", Integer)
-    reading_minutes: Mapped[int] = mapped_column(Integer)
-    key_points: Mapped[list] = mapped_column(JSON)
-    reflection: Mapped[str] = mapped_column(Text)
-    exercise: Mapped[str] = mapped_column(Text)
-    sources: Mapped[list] = mapped_column(JSON)
-    body_markdown: Mapped[str] = mapped_column(Text)
     published: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -95,7 +92,7 @@ class ModuleVersion(db.Model):
     module: Mapped[LearningModule] = relationship(back_populates="versions")
 
 
-class ModuleTranslation(db.Model):
+class ModuleTranslation(ModuleTextColumns, db.Model):
     """A module's text in another language, loaded from familylink/content/<language>/.
 
     It was written from one English file: `source_sha256` is that file's hash. Pages show it
@@ -110,15 +107,6 @@ class ModuleTranslation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
     language: Mapped[str] = mapped_column(String(8))
-    title: Mapped[str] = mapped_column(String(200))
-    summary: Mapped[str] = mapped_column(Text)
-    topic: Mapped[str] = mapped_column(String(80))
-    reading_minutes: Mapped[int] = mapped_column(Integer)
-    key_points: Mapped[list] = mapped_column(JSON)
-    reflection: Mapped[str] = mapped_column(Text)
-    exercise: Mapped[str] = mapped_column(Text)
-    sources: Mapped[list] = mapped_column(JSON)
-    body_markdown: Mapped[str] = mapped_column(Text)
     # The sanitized HTML of body_markdown, made when the text is loaded; pages show only this.
     body_html: Mapped[str] = mapped_column(Text)
     source_sha256: Mapped[str] = mapped_column(String(64))
@@ -164,13 +152,12 @@ class ModuleProgress(db.Model):
     __table_args__ = (
         UniqueConstraint("family_user_id", "patient_id", "module_id"),
         # NULLs are distinct in a unique constraint: one reading of their own per module.
-        Index(
+        partial_index(
             "uq_module_progress_own_reading",
             "family_user_id",
             "module_id",
+            where="patient_id IS NULL",
             unique=True,
-            sqlite_where=text("patient_id IS NULL"),
-            postgresql_where=text("patient_id IS NULL"),
         ),
     )
 

@@ -11,11 +11,11 @@ import enum
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import UTCDateTime, partial_index, utcnow
 
 
 class ToolKind(enum.StrEnum):
@@ -62,12 +62,11 @@ class PracticeEntry(db.Model):
     __tablename__ = "practice_entries"
     __table_args__ = (
         # One safety plan per family member; the other tools may be filled in many times.
-        Index(
+        partial_index(
             "uq_practice_entries_one_safety_plan",
             "family_user_id",
+            where="kind = 'safety_plan'",
             unique=True,
-            sqlite_where=text("kind = 'safety_plan'"),
-            postgresql_where=text("kind = 'safety_plan'"),
         ),
     )
 

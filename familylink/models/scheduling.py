@@ -8,7 +8,8 @@ because it needs the btree_gist extension.
 
 import enum
 import secrets
-from datetime import date, datetime, time
+import uuid
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import (
     DDL,
@@ -21,12 +22,11 @@ from sqlalchemy import (
     Text,
     Time,
     event,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import UTCDateTime, partial_index, utcnow
 
 
 class SessionMode(enum.StrEnum):
@@ -137,12 +137,7 @@ class Appointment(db.Model):
         # The program overview counts sessions by when they take place, over the whole
         # program; group places read only the (few) group sessions.
         Index("ix_appointments_starts_at", "starts_at"),
-        Index(
-            "ix_appointments_group_starts",
-            "starts_at",
-            postgresql_where=text("capacity > 1"),
-            sqlite_where=text("capacity > 1"),
-        ),
+        partial_index("ix_appointments_group_starts", "starts_at", where="capacity > 1"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -181,6 +176,22 @@ class Appointment(db.Model):
     seats: Mapped[list["AppointmentFamily"]] = relationship(
         back_populates="appointment", order_by="AppointmentFamily.id"
     )
+
+    @classmethod
+    def of_type(
+        cls, session_type: SessionType, starts_at: datetime, *, by, at: datetime, **fields
+    ) -> "Appointment":
+        """A session of `session_type` from `starts_at`, as long as the type says, made by
+        `by` at `at`; its calendar `uid` is new unless `fields` name one."""
+        fields.setdefault("uid", f"{uuid.uuid4()}@familylink")
+        return cls(
+            session_type=session_type,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
+            created_at=at,
+            created_by_id=by.id,
+            **fields,
+        )
 
     @property
     def is_group(self) -> bool:

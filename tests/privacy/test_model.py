@@ -105,13 +105,20 @@ def test_the_program_attendance_summary_needs_the_attendance_scope_and_counts_th
     assert model.this_weeks_program_days("P1") == (2, 2)
 
 
-def test_a_video_room_opens_to_its_attendees_from_15_minutes_before_to_the_end():
+def _seated_in_video():
+    """Maria (F1), linked to P1 under a scheduling consent, has a seat in T1's 90-minute
+    video session "tok" tomorrow at noon; returns the model and when the session starts."""
     model = _model()
     starts = NOON + timedelta(days=1)
     model.video = {"tok": ("T1", starts, starts + timedelta(minutes=90))}
     model.sign("P1", MARIA, {"scheduling"}, None, False)
     model.accept("P1", "F1")
     model.take_seat("tok", "P1", "F1")
+    return model, starts
+
+
+def test_a_video_room_opens_to_its_attendees_from_15_minutes_before_to_the_end():
+    model, starts = _seated_in_video()
     model.now = starts - timedelta(minutes=16)
     assert not any(model.may_enter_room(p, "tok") for p in ("T1", "P1", "F1"))
     model.now = starts - timedelta(minutes=15)
@@ -122,12 +129,7 @@ def test_a_video_room_opens_to_its_attendees_from_15_minutes_before_to_the_end()
 
 
 def test_revoking_takes_the_member_off_sessions_to_come_and_a_renewal_does_not_restore_it():
-    model = _model()
-    starts = NOON + timedelta(days=1)
-    model.video = {"tok": ("T1", starts, starts + timedelta(minutes=90))}
-    model.sign("P1", MARIA, {"scheduling"}, None, False)
-    model.accept("P1", "F1")
-    model.take_seat("tok", "P1", "F1")
+    model, starts = _seated_in_video()
     model.end("P1", "F1", "revoked")
     model.sign("P1", MARIA, {"scheduling"}, None, False)
     model.accept("P1", "F1")
@@ -136,12 +138,7 @@ def test_revoking_takes_the_member_off_sessions_to_come_and_a_renewal_does_not_r
 
 
 def test_a_renewal_without_scheduling_takes_the_member_off_sessions_to_come():
-    model = _model()
-    starts = NOON + timedelta(days=1)
-    model.video = {"tok": ("T1", starts, starts + timedelta(minutes=90))}
-    model.sign("P1", MARIA, {"scheduling"}, None, False)
-    model.accept("P1", "F1")
-    model.take_seat("tok", "P1", "F1")
+    model, starts = _seated_in_video()
     model.sign("P1", MARIA, {"progress"}, None, False)
     model.sign("P1", MARIA, {"scheduling", "progress"}, None, False)
     model.now = starts

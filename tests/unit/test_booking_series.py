@@ -19,7 +19,7 @@ from familylink.models import (
 )
 from familylink.services import booking
 from familylink.services.errors import NotFound, ValidationError
-from tests.booking_setup import add_appointment, add_family, create_clinic
+from tests.booking_setup import add_appointment, add_family, create_clinic, family_seat
 from tests.factories import create_consent, create_user
 from tests.moments import WEEK_BEFORE_FALL_BACK
 
@@ -93,14 +93,7 @@ def test_booking_a_series_books_each_week_as_a_single_session(clinic, now):
 def test_conflicts_are_listed_and_nothing_is_booked(clinic, now):
     # The third week is taken by another session, the fourth falls on time off.
     third = FIRST + timedelta(weeks=2, hours=1)
-    add_appointment(
-        clinic.therapist,
-        clinic.patient,
-        clinic.family,
-        clinic.private,
-        starts_at=third,
-        booked_at=now,
-    )
+    family_seat(clinic, third, booked_at=now)
     db.session.add(AvailabilityOverride(therapist_id=clinic.therapist.id, day=date(2026, 11, 17)))
     db.session.flush()
     with pytest.raises(booking.SeriesConflict) as refused:
@@ -192,14 +185,7 @@ def test_cancel_future_needs_a_reason_and_a_series(clinic, now):
     seat = _booked_seats(series)[0]
     with pytest.raises(ValidationError):
         booking.cancel_future(actor=clinic.therapist, seat_id=seat.id, reason="", now=now)
-    single = add_appointment(
-        clinic.therapist,
-        clinic.patient,
-        clinic.family,
-        clinic.private,
-        starts_at=FIRST + timedelta(days=1),
-        booked_at=now,
-    )
+    single = family_seat(clinic, FIRST + timedelta(days=1), booked_at=now)
     with pytest.raises(ValidationError):
         booking.cancel_future(
             actor=clinic.therapist, seat_id=single.id, reason="family_asked", now=now

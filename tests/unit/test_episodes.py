@@ -24,6 +24,21 @@ def _people():
     return lee, jordan, maria
 
 
+def _until_episode_end() -> consent.ConsentDetails:
+    """Jordan's consent to Maria, scheduling only, ending with the episode of care."""
+    return consent.ConsentDetails(
+        recipient_name="Maria Rivera",
+        recipient_relationship="Mother",
+        recipient_email="maria@example.org",
+        purpose=consent.DEFAULT_PURPOSE,
+        scopes=["scheduling"],
+        expiry_kind="episode_end",
+        expiry_days_after_episode=0,
+        signature_name="Jordan Rivera",
+        understood=True,
+    )
+
+
 def _actions(patient_id: int) -> list[str]:
     return list(
         db.session.scalars(
@@ -98,17 +113,7 @@ def test_an_episode_consent_signed_in_the_new_episode_is_unaffected_by_the_old_e
     lee, jordan, _ = _people()
     episodes.discharge(lee, jordan.id, ended_on=TODAY - timedelta(days=3), reason="left", now=now)
     episodes.readmit(lee, jordan.id, started_on=TODAY, now=now)
-    details = consent.ConsentDetails(
-        recipient_name="Maria Rivera",
-        recipient_relationship="Mother",
-        recipient_email="maria@example.org",
-        purpose=consent.DEFAULT_PURPOSE,
-        scopes=["scheduling"],
-        expiry_kind="episode_end",
-        expiry_days_after_episode=0,
-        signature_name="Jordan Rivera",
-        understood=True,
-    )
+    details = _until_episode_end()
     record = consent.sign_consent(jordan, details, now=now)
     assert record.episode.number == 2
     assert consent.is_active(record, jordan, now + timedelta(days=400))
@@ -118,17 +123,7 @@ def test_an_episode_consent_signed_in_the_new_episode_is_unaffected_by_the_old_e
 def test_a_discharged_patient_cannot_sign_an_end_of_episode_consent(app_ctx, now):
     lee, jordan, _ = _people()
     episodes.discharge(lee, jordan.id, ended_on=TODAY, reason="completed", now=now)
-    details = consent.ConsentDetails(
-        recipient_name="Maria Rivera",
-        recipient_relationship="Mother",
-        recipient_email="maria@example.org",
-        purpose=consent.DEFAULT_PURPOSE,
-        scopes=["scheduling"],
-        expiry_kind="episode_end",
-        expiry_days_after_episode=0,
-        signature_name="Jordan Rivera",
-        understood=True,
-    )
+    details = _until_episode_end()
     with pytest.raises(ValidationError) as refused:
         consent.sign_consent(jordan, details, now=now)
     assert refused.value.field == "expiry_kind"

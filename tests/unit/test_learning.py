@@ -389,6 +389,18 @@ def test_consent_ending_stops_unreleased_assignments(modules, people, now):
     assert learning.release_due(now=now + timedelta(days=60)) == []
 
 
+def test_stopping_assignments_is_audited_once_as_a_count(modules, people, now):
+    _sequence(people, now)
+    ids = {"family_user_id": people["family"].id, "patient_id": people["patient"].id}
+    stopped = learning.stop_assignments(**ids, now=now)
+    assert stopped > 0
+    assert learning.stop_assignments(**ids, now=now) == 0  # nothing left: no second row
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "learning.stopped"))
+    assert [(r.patient_id, r.recipient_id, r.detail) for r in rows] == [
+        (people["patient"].id, people["family"].id, {"assignments": stopped})
+    ]
+
+
 def test_an_expired_consent_is_never_released_to(modules, people, now):
     _sequence(people, now)
     after_expiry = now + timedelta(days=200)

@@ -18,7 +18,7 @@ from familylink.models import (
 )
 from familylink.services import booking, mail, reminders
 from familylink.services.timefmt import format_span
-from tests.booking_setup import add_appointment, create_clinic, create_session_types
+from tests.booking_setup import add_appointment, create_clinic, create_session_types, family_seat
 from tests.factories import create_consent, create_user
 
 
@@ -177,14 +177,7 @@ def test_an_ended_consent_gets_no_reminder_and_a_queued_one_is_cancelled_at_send
 
 
 def test_a_session_booked_an_hour_ahead_gets_no_late_two_hour_reminder(clinic, smtp_server, now):
-    seat = add_appointment(
-        clinic.therapist,
-        clinic.patient,
-        clinic.family,
-        clinic.private,
-        starts_at=now + timedelta(hours=1),
-        booked_at=now,
-    )
+    seat = family_seat(clinic, now + timedelta(hours=1), booked_at=now)
     assert seat.appointment.starts_at - timedelta(hours=2) > now - timedelta(hours=6)
     assert sweep_and_send(now) == 0
     assert sweep_and_send(now + timedelta(minutes=30)) == 0
@@ -275,14 +268,7 @@ def _sessions_due_at_once(clinic, sessions: int, first: datetime, now: datetime)
     from familylink.services.program import get_program
 
     for i in range(sessions):
-        add_appointment(
-            clinic.therapist,
-            clinic.patient,
-            clinic.family,
-            clinic.private,
-            starts_at=first + timedelta(hours=i),
-            booked_at=now,
-        )
+        family_seat(clinic, first + timedelta(hours=i), booked_at=now)
     db.session.flush()
     db.session.expunge_all()  # nothing already loaded helps
     get_program()  # settings are cached between sweeps; their load is not counted
@@ -387,14 +373,7 @@ def test_a_session_ending_at_midnight_reads_to_midnight_not_the_next_days_12_am(
     """Issue 20: an end at midnight read as the next day's 12:00 AM, a day late to the eye."""
     minutes = clinic.private.duration_minutes
     midnight = datetime(2026, 12, 10, 5, 0, tzinfo=UTC)  # New York's midnight after Dec 9
-    seat = add_appointment(
-        clinic.therapist,
-        clinic.patient,
-        clinic.family,
-        clinic.private,
-        starts_at=midnight - timedelta(minutes=minutes),
-        booked_at=now,
-    )
+    seat = family_seat(clinic, midnight - timedelta(minutes=minutes), booked_at=now)
     sweep_and_send(seat.appointment.starts_at - timedelta(hours=48))
     (message,) = [m for m in delivered(smtp_server) if m["To"] == clinic.family.email]
     for kind in ("plain", "html"):

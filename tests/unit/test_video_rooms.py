@@ -21,7 +21,7 @@ from familylink.services.booking.rooms import JoinState
 from familylink.services.consent import revoke_consent
 from familylink.services.errors import NotFound, ValidationError
 from familylink.services.program import clean_room_template, forget_cached_program, program_row
-from tests.booking_setup import add_appointment, add_family, create_clinic
+from tests.booking_setup import add_appointment, add_family, create_clinic, family_seat
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
 
@@ -52,14 +52,7 @@ def video_type(clinic):
 
 @pytest.fixture
 def seat(clinic, video_type):
-    return add_appointment(
-        clinic.therapist,
-        clinic.patient,
-        clinic.family,
-        video_type,
-        starts_at=STARTS,
-        booked_at=NOON,
-    )
+    return family_seat(clinic, STARTS, booked_at=NOON, session_type=video_type)
 
 
 def join(person, seat, at):
@@ -96,13 +89,8 @@ def test_the_room_is_the_template_filled_with_a_room_token_the_join_link_does_no
 
 
 def test_each_session_has_its_own_room_and_join_link(clinic, seat, video_type):
-    other = add_appointment(
-        clinic.therapist,
-        clinic.patient,
-        clinic.family,
-        video_type,
-        starts_at=STARTS + timedelta(days=7),
-        booked_at=NOON,
+    other = family_seat(
+        clinic, STARTS + timedelta(days=7), booked_at=NOON, session_type=video_type
     ).appointment
     assert other.room_token != seat.appointment.room_token
     assert other.join_token != seat.appointment.join_token
@@ -230,14 +218,7 @@ def test_a_cancelled_session_closes_its_room(clinic, seat, who):
 
 
 def test_a_session_not_by_video_has_no_room(clinic):
-    seat = add_appointment(
-        clinic.therapist,
-        clinic.patient,
-        clinic.family,
-        clinic.private,
-        starts_at=STARTS,
-        booked_at=NOON,
-    )
+    seat = family_seat(clinic, STARTS, booked_at=NOON)
     with pytest.raises(NotFound):
         join(clinic.family, seat, STARTS - timedelta(minutes=5))
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import (
@@ -19,6 +19,7 @@ from familylink.models import (
 from familylink.services import consent
 from tests.factories import PASSWORD, create_consent, create_user
 from tests.moments import NOON
+from tests.queries import count_rows
 
 FORM = {
     "recipient_name": "Maria Rivera",
@@ -65,11 +66,6 @@ def ids(app):
             "drew": drew.id,
             "consent": record.id,
         }
-
-
-def _count(app, model, *where) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count(model.id)).where(*where))
 
 
 def _invitation_link(app, address: str) -> str:
@@ -138,12 +134,12 @@ def test_a_missing_element_gives_a_clear_error_and_stores_nothing(
         data.pop(field)
     else:
         data[field] = value
-    before = _count(app, ConsentRecord)
+    before = count_rows(app, ConsentRecord)
     response = client.post("/patient/consents/new", data=data)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True).replace("&#39;", "'")
-    assert _count(app, ConsentRecord) == before
-    assert _count(app, OutboxEmail) == 0
+    assert count_rows(app, ConsentRecord) == before
+    assert count_rows(app, OutboxEmail) == 0
 
 
 def test_the_patient_sees_their_consents_and_can_print_one(app, client, auth, ids):
@@ -154,7 +150,7 @@ def test_the_patient_sees_their_consents_and_can_print_one(app, client, auth, id
     for text in ("Jordan Rivera", "Mother", "maria@example.org", "Coordinating", "Ends"):
         assert text in printable
     assert str(escape(consent.REDISCLOSURE_NOTICE)) in printable
-    assert _count(app, AuditEvent, AuditEvent.action == "consent.viewed") == 1
+    assert count_rows(app, AuditEvent, AuditEvent.action == "consent.viewed") == 1
 
 
 def test_a_patient_cannot_open_another_patients_consent(app, client, auth, ids):
@@ -218,7 +214,7 @@ def test_the_family_patient_page_carries_the_notice_and_is_audited(app, client, 
     assert response.status_code == 200
     assert str(escape(consent.REDISCLOSURE_NOTICE)) in response.get_data(as_text=True)
     assert (
-        _count(
+        count_rows(
             app,
             AuditEvent,
             AuditEvent.action == "disclosure.viewed",
@@ -312,7 +308,7 @@ def test_a_paper_consent_without_attestation_is_refused(app, client, auth, ids):
     )
     assert response.status_code == 400
     assert "Tick the box to confirm the patient signed" in response.get_data(as_text=True)
-    assert _count(app, ConsentRecord) == 1
+    assert count_rows(app, ConsentRecord) == 1
 
 
 def test_a_therapist_records_a_written_revocation(app, client, auth, ids):
@@ -369,8 +365,8 @@ def test_an_existing_account_is_linked_after_signing_in(app, client, auth, ids):
     assert client.post(link).status_code == 302
     with app.app_context():
         luis = db.session.scalar(select(User).where(User.email == "luis@example.org"))
-    assert _count(app, FamilyLink, FamilyLink.family_user_id == luis.id) == 1
-    assert _count(app, ConsentRecord, ConsentRecord.recipient_user_id == luis.id) == 1
+    assert count_rows(app, FamilyLink, FamilyLink.family_user_id == luis.id) == 1
+    assert count_rows(app, ConsentRecord, ConsentRecord.recipient_user_id == luis.id) == 1
     # Single use.
     assert client.post(link).status_code == 400
 
@@ -382,7 +378,7 @@ def test_someone_signed_in_with_another_address_is_refused(app, client, auth, id
     response = client.post(link)
     assert response.status_code == 403
     assert "different email address" in response.get_data(as_text=True)
-    assert _count(app, FamilyLink, FamilyLink.family_user_id == ids["drew"]) == 0
+    assert count_rows(app, FamilyLink, FamilyLink.family_user_id == ids["drew"]) == 0
 
 
 def test_an_expired_invitation_is_refused(app, make_app, client, auth, ids):
@@ -562,7 +558,7 @@ def test_an_invitation_pending_at_an_email_change_is_accepted_at_the_new_address
     assert "kept for the account" in page and "Create account and accept" not in page
     form = {"name": "Someone", "password": "lantern orchard pebble", "timezone": "UTC"}
     assert client.post(link, data=form).status_code != 302
-    assert _count(app, User, User.email == "luis@example.org") == 0
+    assert count_rows(app, User, User.email == "luis@example.org") == 0
     auth.login("luis.new@example.org")
     assert client.post(link).status_code == 302
     assert "Jordan" in client.get("/family/").get_data(as_text=True)

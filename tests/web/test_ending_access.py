@@ -268,14 +268,18 @@ def test_every_way_of_ending_access_has_every_effect(app, end_access):
         assert db.session.get(Assignment, world.assignment_id).stopped_at is not None
         assert db.session.get(PracticeEntry, world.practice_id).shared_patient_id is None
         assert not db.session.get(ModuleProgress, world.progress_id).reflection_shared
-        unshared = db.session.scalars(
-            select(AuditEvent.action).where(
+        unshared = db.session.execute(
+            select(AuditEvent.action, AuditEvent.detail).where(
                 AuditEvent.action.in_(("practice.unshared", "learning.reflections_unshared")),
                 AuditEvent.patient_id == world.patient_id,
                 AuditEvent.recipient_id == world.member_id,
             )
         ).all()
-        assert sorted(unshared) == ["learning.reflections_unshared", "practice.unshared"]
+        # How many, never which: the patient's log names no tool and quotes no words.
+        assert sorted(map(tuple, unshared)) == [
+            ("learning.reflections_unshared", {"reflections": 1, "reason": "consent ended"}),
+            ("practice.unshared", {"entries": 1, "reason": "consent ended"}),
+        ]
 
         open_sessions = db.session.scalars(
             select(UserSession).where(

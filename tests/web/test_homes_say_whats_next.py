@@ -25,7 +25,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import consent, learning
-from tests.booking_setup import add_appointment, add_family, create_clinic
+from tests.booking_setup import add_appointment, add_family, create_clinic, family_seat
 from tests.conftest import AuthActions
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
@@ -53,22 +53,8 @@ def _clinic(app, *, scopes=("scheduling",), mode_video=False):
         clinic = create_clinic(scopes=scopes)
         clinic.family.email = "maria@example.org"
         kind = clinic.group if mode_video else clinic.private
-        first = add_appointment(
-            clinic.therapist,
-            clinic.patient,
-            clinic.family,
-            kind,
-            starts_at=TOMORROW,
-            booked_at=NOON,
-        )
-        add_appointment(
-            clinic.therapist,
-            clinic.patient,
-            clinic.family,
-            clinic.private,
-            starts_at=LATER,
-            booked_at=NOON,
-        )
+        first = family_seat(clinic, TOMORROW, booked_at=NOON, session_type=kind)
+        family_seat(clinic, LATER, booked_at=NOON)
         db.session.commit()
         return {
             "seat": first.id,
@@ -186,14 +172,7 @@ def test_the_patient_sees_planned_sessions_and_who_is_coming(app):
         clinic = create_clinic()
         clinic.patient.email = "jordan@example.org"
         brother = add_family(clinic.patient, "Luis Rivera")
-        seat = add_appointment(
-            clinic.therapist,
-            clinic.patient,
-            clinic.family,
-            clinic.private,
-            starts_at=TOMORROW,
-            booked_at=NOON,
-        )
+        seat = family_seat(clinic, TOMORROW, booked_at=NOON)
         db.session.add(AppointmentAttendee(seat_id=seat.id, user_id=brother.id, added_at=NOON))
         stranger = create_user(Role.FAMILY, name="Sam Stranger")
         other = create_user(Role.PATIENT, therapist=clinic.therapist)
@@ -212,14 +191,7 @@ def test_a_cancelled_session_is_not_planned_for_the_patient(app):
     with app.app_context():
         clinic = create_clinic()
         clinic.patient.email = "jordan@example.org"
-        seat = add_appointment(
-            clinic.therapist,
-            clinic.patient,
-            clinic.family,
-            clinic.private,
-            starts_at=TOMORROW,
-            booked_at=NOON,
-        )
+        seat = family_seat(clinic, TOMORROW, booked_at=NOON)
         seat.status = SeatStatus.CANCELLED
         db.session.commit()
     page = _page(app, "jordan@example.org", "/patient/")
@@ -245,14 +217,7 @@ def therapist_week(app):
         luis = create_user(Role.FAMILY, name="Luis Rivera")
         create_consent(clinic.patient, luis, expires_at=NOON + timedelta(days=10))
         for starts in (NOON + timedelta(hours=3), NOON + timedelta(days=2), LATER):
-            add_appointment(
-                clinic.therapist,
-                clinic.patient,
-                clinic.family,
-                clinic.private,
-                starts_at=starts,
-                booked_at=NOON,
-            )
+            family_seat(clinic, starts, booked_at=NOON)
         db.session.commit()
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import Appointment, AuditEvent, ConsentRecord, Role, SessionType, User
 from familylink.services.program import forget_cached_program, program_row
-from tests.booking_setup import add_appointment, add_family, create_clinic
+from tests.booking_setup import add_family, create_clinic, family_seat
 from tests.factories import create_user
 from tests.moments import NOON
 
@@ -27,9 +27,7 @@ def clinic(app):
         db.session.add(video)
         db.session.flush()
         forget_cached_program()
-        seat = add_appointment(
-            made.therapist, made.patient, made.family, video, starts_at=STARTS, booked_at=NOON
-        )
+        seat = family_seat(made, STARTS, booked_at=NOON, session_type=video)
         other_member = add_family(made.patient, "Luis Rivera")
         other_therapist = create_user(Role.THERAPIST, name="Dr. Patel")
         admin = create_user(Role.ADMIN)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import (
@@ -17,6 +17,7 @@ from familylink.models import (
 from familylink.services import learning
 from tests.factories import create_consent, set_after_hours_phone
 from tests.moments import NOON
+from tests.queries import count_rows
 
 
 @pytest.fixture
@@ -28,11 +29,6 @@ def settings_override():
 def world(reading_world):
     """Modules loaded; Dr. Lee's patient Jordan consents to Maria; Dr. Patel has Casey."""
     return reading_world(admin=True)
-
-
-def _count(app, model, *where):
-    with app.app_context():
-        return db.session.scalar(select(func.count(model.id)).where(*where))
 
 
 # --- Library and module pages ------------------------------------------------------------------
@@ -121,7 +117,7 @@ def test_the_after_hours_number_shows_on_a_module_page_only_when_set(app, client
 def test_opening_a_module_is_recorded(app, client, auth, world):
     auth.login("maria@example.org")
     client.get("/learn/modules/boundaries")
-    assert _count(app, ModuleProgress, ModuleProgress.opened_at.is_not(None)) == 1
+    assert count_rows(app, ModuleProgress, ModuleProgress.opened_at.is_not(None)) == 1
 
 
 def test_a_patient_name_in_the_reflection_share_list_is_escaped(app, client, auth, world):
@@ -178,7 +174,7 @@ def test_a_therapist_assigns_a_module_with_a_note(app, client, auth, world):
         },
     )
     assert response.status_code == 302
-    assert _count(app, Assignment, Assignment.family_user_id == world["maria"]) == 1
+    assert count_rows(app, Assignment, Assignment.family_user_id == world["maria"]) == 1
     auth.logout()
     auth.login("maria@example.org")
     page = client.get("/learn/").get_data(as_text=True)
@@ -199,7 +195,7 @@ def test_assigning_outside_ones_own_consented_families_is_404(
         data={"family": str(world[family]), "modules": [str(world["modules"]["boundaries"])]},
     )
     assert response.status_code == 404
-    assert _count(app, Assignment) == 0
+    assert count_rows(app, Assignment) == 0
 
 
 def test_another_therapists_patient_page_is_404(client, auth, world):
@@ -215,7 +211,7 @@ def test_assigning_nothing_shows_a_message_beside_the_field(app, client, auth, w
     )
     assert response.status_code == 400
     assert "Choose at least one module." in response.get_data(as_text=True)
-    assert _count(app, Assignment) == 0
+    assert count_rows(app, Assignment) == 0
 
 
 def test_choosing_nobody_shows_a_message_beside_the_field(app, client, auth, world):
@@ -223,7 +219,7 @@ def test_choosing_nobody_shows_a_message_beside_the_field(app, client, auth, wor
     response = client.post(f"/learn/therapist/patients/{world['jordan']}/sequence", data={})
     assert response.status_code == 400
     assert "Choose who should read it." in response.get_data(as_text=True)
-    assert _count(app, Assignment) == 0
+    assert count_rows(app, Assignment) == 0
 
 
 def test_the_weekly_sequence_assigns_everything_and_releases_one(app, client, auth, world):
@@ -232,8 +228,8 @@ def test_the_weekly_sequence_assigns_everything_and_releases_one(app, client, au
         f"/learn/therapist/patients/{world['jordan']}/sequence", data={"family": "all"}
     )
     assert response.status_code == 302
-    assert _count(app, Assignment) == len(world["modules"])
-    assert _count(app, Assignment, Assignment.released_at.is_not(None)) == 1
+    assert count_rows(app, Assignment) == len(world["modules"])
+    assert count_rows(app, Assignment, Assignment.released_at.is_not(None)) == 1
 
 
 # --- Progress and private reflections ----------------------------------------------------------
@@ -300,7 +296,7 @@ def test_the_family_member_sees_their_own_reflection(client, auth, world):
 def test_the_therapist_view_is_audited(app, client, auth, world):
     _therapist_page(client, auth, world)
     assert (
-        _count(
+        count_rows(
             app,
             AuditEvent,
             AuditEvent.action == "learning.progress_viewed",
@@ -315,7 +311,7 @@ def test_a_too_long_reflection_is_refused_beside_the_field(app, client, auth, wo
     response = client.post("/learn/modules/boundaries/progress", data={"reflection": "x" * 6000})
     assert response.status_code == 400
     assert "Use at most 5000 characters." in response.get_data(as_text=True)
-    assert _count(app, ModuleProgress, ModuleProgress.reflection.is_not(None)) == 0
+    assert count_rows(app, ModuleProgress, ModuleProgress.reflection.is_not(None)) == 0
 
 
 # --- Readings belong to (family member, patient, module): issue 16 ----------------------------
@@ -364,7 +360,7 @@ def test_the_assigned_reading_opens_about_its_patient(app, client, auth, world):
     library = client.get("/learn/").get_data(as_text=True)
     assert f"/learn/modules/boundaries?patient={world['jordan']}" in library
     client.get(f"/learn/modules/boundaries?patient={world['jordan']}")
-    assert _count(app, ModuleProgress, ModuleProgress.patient_id == world["jordan"]) == 1
+    assert count_rows(app, ModuleProgress, ModuleProgress.patient_id == world["jordan"]) == 1
     auth.logout()
     row = _page_of(client, auth, "lee@example.org", world["jordan"]).split(
         "Boundaries you can keep"
@@ -395,7 +391,7 @@ def test_a_reading_of_ones_own_asks_whose_therapist_may_read_the_reflection(
     auth.logout()
     assert SECRET in _page_of(client, auth, "patel@example.org", world["casey"])
     assert SECRET not in _page_of(client, auth, "lee@example.org", world["jordan"])
-    assert _count(app, ModuleProgress) == 1  # the notes moved; nothing left behind
+    assert count_rows(app, ModuleProgress) == 1  # the notes moved; nothing left behind
 
 
 def test_a_private_reading_of_ones_own_reaches_no_therapist(app, client, auth, world):
@@ -423,7 +419,7 @@ def test_sharing_with_someone_not_offered_shows_a_message_and_changes_nothing(
     )
     assert response.status_code == 400
     assert "Choose a therapist from the list, or nobody." in response.get_data(as_text=True)
-    assert _count(app, ModuleProgress, ModuleProgress.reflection.is_not(None)) == 0
+    assert count_rows(app, ModuleProgress, ModuleProgress.reflection.is_not(None)) == 0
 
 
 def test_a_reading_about_a_patient_without_consent_is_404(app, client, auth, world):
@@ -434,7 +430,7 @@ def test_a_reading_about_a_patient_without_consent_is_404(app, client, auth, wor
         data={"reflection": SECRET, "share": str(world["casey"])},
     )
     assert response.status_code == 404
-    assert _count(app, ModuleProgress) == 0
+    assert count_rows(app, ModuleProgress) == 0
 
 
 # --- Admin editing -----------------------------------------------------------------------------
@@ -580,7 +576,7 @@ def test_the_mail_worker_commits_after_each_sweep(app, runner, world):
 
 def _released_to_maria(app, world) -> int:
     """Counted in a fresh app context: only what was committed."""
-    return _count(
+    return count_rows(
         app,
         Assignment,
         Assignment.family_user_id == world["maria"],

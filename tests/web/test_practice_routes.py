@@ -4,13 +4,13 @@ the printable safety card, the crisis page, and everyone who must never see them
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import MessageVersion, PracticeEntry, User
 from familylink.services import consent
 from tests.factories import set_after_hours_phone
 from tests.moments import NOON
+from tests.queries import count_rows
 
 SECRET = "Kitchen drawer by the sink"
 
@@ -24,11 +24,6 @@ def settings_override():
 def world(reading_world):
     """Dr. Lee's patient Jordan consents to Maria; Dr. Patel's patient Casey to Drew."""
     return reading_world(jordan_name="Jordan Rivera", drew_for_casey=True)
-
-
-def _count(app, model, *where):
-    with app.app_context():
-        return db.session.scalar(select(func.count(model.id)).where(*where))
 
 
 def _plan(client, auth, world, *, share=""):
@@ -97,7 +92,7 @@ def test_only_family_members_have_practice_pages(client, auth, world, email):
 def test_a_saved_plan_is_private_and_shown_back_to_its_writer(app, client, auth, world):
     entry_id = _plan(client, auth, world)
     assert SECRET in client.get(f"/learn/practice/{entry_id}").get_data(as_text=True)
-    assert _count(app, PracticeEntry, PracticeEntry.shared_patient_id.is_not(None)) == 0
+    assert count_rows(app, PracticeEntry, PracticeEntry.shared_patient_id.is_not(None)) == 0
     assert SECRET not in _therapist_page(client, auth, world).get_data(as_text=True)
 
 
@@ -149,7 +144,7 @@ def test_another_family_member_gets_404_for_an_entry(client, auth, world):
 def test_a_rewrite_keeps_the_earlier_version(app, client, auth, world):
     entry_id = _message(client, auth, world, "You always ruin dinner.")
     _message(client, auth, world, "I love our dinners. Join us at six?", entry_id=entry_id)
-    assert _count(app, MessageVersion) == 2
+    assert count_rows(app, MessageVersion) == 2
     page = client.get(f"/learn/practice/{entry_id}").get_data(as_text=True)
     assert "You always ruin dinner." in page and "Earlier versions" in page
 
@@ -166,7 +161,7 @@ def test_an_over_long_answer_is_refused_beside_its_field(app, client, auth, worl
     )
     assert response.status_code == 400
     assert "Use at most 2000 characters." in response.get_data(as_text=True)
-    assert _count(app, PracticeEntry) == 0
+    assert count_rows(app, PracticeEntry) == 0
 
 
 def test_a_forged_share_choice_is_refused(app, client, auth, world):
@@ -176,7 +171,7 @@ def test_a_forged_share_choice_is_refused(app, client, auth, world):
     )
     assert response.status_code == 400
     assert "Choose a therapist from the list, or nobody." in response.get_data(as_text=True)
-    assert _count(app, PracticeEntry) == 0
+    assert count_rows(app, PracticeEntry) == 0
 
 
 def test_an_unknown_tool_is_404(client, auth, world):
@@ -239,7 +234,7 @@ def test_a_member_deletes_an_entry_and_its_versions(app, client, auth, world):
     _message(client, auth, world, "Hello, love", entry_id=entry_id)
     response = client.post(f"/learn/practice/{entry_id}/delete")
     assert response.status_code == 302
-    assert _count(app, PracticeEntry) == 0 and _count(app, MessageVersion) == 0
+    assert count_rows(app, PracticeEntry) == 0 and count_rows(app, MessageVersion) == 0
 
 
 def test_nobody_else_deletes_an_entry(app, client, auth, world):
@@ -247,4 +242,4 @@ def test_nobody_else_deletes_an_entry(app, client, auth, world):
     auth.logout()
     auth.login("drew@example.org")
     assert client.post(f"/learn/practice/{entry_id}/delete").status_code == 404
-    assert _count(app, PracticeEntry) == 1
+    assert count_rows(app, PracticeEntry) == 1

@@ -59,16 +59,14 @@ def schedule_group(
     series = uuid.uuid4().hex if weeks > 1 else None
     made = []
     for start in starts:
-        appointment = Appointment(
-            uid=f"{uuid.uuid4()}@familylink",
+        appointment = Appointment.of_type(
+            session_type,
+            start,
+            by=actor,
+            at=now,
             therapist_id=actor.id,
-            session_type=session_type,
-            starts_at=start,
-            ends_at=start + timedelta(minutes=session_type.duration_minutes),
             capacity=capacity,
             series_id=series,
-            created_at=now,
-            created_by_id=actor.id,
         )
         if slots.overlaps(appointment, start):
             raise Conflict(

@@ -17,7 +17,6 @@ the transaction holds the database write lock (BEGIN IMMEDIATE), which serialize
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -187,16 +186,14 @@ def place_private(
     row and emails (`_booked`). The caller holds the therapist's lock and has checked the
     time (`book_private`: `check_slot`; a weekly series: `series.plan_series`). Conflict
     (TAKEN) when the database refuses an overlap all the same."""
-    appointment = Appointment(
-        uid=f"{uuid.uuid4()}@familylink",
+    appointment = Appointment.of_type(
+        session_type,
+        starts_at,
+        by=actor,
+        at=now,
         therapist_id=patient.therapist_id,
-        session_type=session_type,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
         capacity=1,
         weekly_series=weekly_series,
-        created_at=now,
-        created_by_id=actor.id,
     )
     db.session.add(appointment)
     seat = _add_seat(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -232,32 +233,18 @@ def plan_series(
 
 
 def book_series(
-    *,
-    actor: User,
-    patient_id: int,
-    session_type_id: int,
-    first_start: datetime,
-    weeks: int,
-    attendee_ids=(),
-    note: str | None = None,
-    now: datetime,
+    *, actor: User, first_start: datetime, note: str | None = None, now: datetime, **choices
 ) -> AppointmentSeries:
     """Book every week of the plan, or nothing: planned again under the therapist's lock,
     and SeriesConflict (with that plan) if any week has a problem. Each week is booked as
     a single session (`seats.place_private`: audit row, emails, .ics); one audit row
-    `booking.series_created` ties them. Raises as `plan_series`, and SeriesConflict."""
-    choices = dict(
-        actor=actor,
-        patient_id=patient_id,
-        session_type_id=session_type_id,
-        first_start=first_start,
-        weeks=weeks,
-        attendee_ids=attendee_ids,
-        now=now,
-    )
-    plan_series(**choices)  # refusals (404, bad input) before the lock
+    `booking.series_created` ties them. `choices` are the rest of `plan_series`'s arguments
+    (patient_id, session_type_id, weeks, attendee_ids). Raises as `plan_series`, and
+    SeriesConflict."""
+    planned = partial(plan_series, actor=actor, first_start=first_start, now=now, **choices)
+    planned()  # refusals (404, bad input) before the lock
     slots.lock_therapist(actor.id)
-    plan = plan_series(**choices)
+    plan = planned()
     if plan.conflicts:
         raise SeriesConflict(plan)
     local = first_start.astimezone(ZoneInfo(plan.zone))

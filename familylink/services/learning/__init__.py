@@ -8,8 +8,9 @@ admin edits and versions), `library` (published modules, search, the text to sho
 language), `assignments` (who a therapist may assign to, assignment, the weekly sequence,
 release, stopping), `progress` (the family member's readings and reflections, the
 therapist's view of them), `practice` (the family member's practice tools, private unless
-shared with one patient's therapist). Callers outside the services use this package's names;
-modules inside the services import the leaf module they need.
+shared with one patient's therapist), `withdrawal` (what ended access does to a member's
+rows: stopped or unshared, counted in one audit row). Callers outside the services use this
+package's names; modules inside the services import the leaf module they need.
 """
 
 from familylink.services.learning import practice

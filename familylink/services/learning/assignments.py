@@ -23,6 +23,7 @@ from familylink.models import (
 )
 from familylink.services import access, audit, mail
 from familylink.services.errors import NotFound, ValidationError
+from familylink.services.learning import withdrawal
 from familylink.services.learning.content import all_modules
 
 WEEK = timedelta(days=7)
@@ -246,18 +247,15 @@ def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> 
             Assignment.stopped_at.is_(None),
         )
     ).all()
-    for assignment in pending:
-        assignment.stopped_at = now
-    if pending:
-        audit.record(
-            "learning.stopped",
-            patient_id=patient_id,
-            recipient_id=family_user_id,
-            detail={"assignments": len(pending)},
-            now=now,
-        )
-    db.session.flush()
-    return len(pending)
+    return withdrawal.withdraw(
+        pending,
+        {"stopped_at": now},
+        "learning.stopped",
+        counted_as="assignments",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

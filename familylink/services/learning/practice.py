@@ -24,6 +24,7 @@ from familylink.extensions import db
 from familylink.models import MessageVersion, PracticeEntry, Role, ToolKind, User
 from familylink.services import access, audit
 from familylink.services.errors import NotFound, ValidationError
+from familylink.services.learning import withdrawal
 
 MAX_TITLE = 120
 MAX_ANSWER = 2000
@@ -290,18 +291,16 @@ def unshare_about(*, family_user_id: int, patient_id: int, now: datetime) -> int
             PracticeEntry.shared_patient_id == patient_id,
         )
     ).all()
-    for entry in entries:
-        entry.shared_patient_id = None
-    if entries:
-        audit.record(
-            "practice.unshared",
-            patient_id=patient_id,
-            recipient_id=family_user_id,
-            detail={"entries": len(entries), "reason": "consent ended"},
-            now=now,
-        )
-    db.session.flush()
-    return len(entries)
+    return withdrawal.withdraw(
+        entries,
+        {"shared_patient_id": None},
+        "practice.unshared",
+        counted_as="entries",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+        reason="consent ended",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from familylink.extensions import db
 from familylink.models import Assignment, LearningModule, ModuleProgress, Role, ToolKind, User
 from familylink.services import access, audit
 from familylink.services.errors import NotFound, ValidationError
+from familylink.services.learning import withdrawal
 
 # ---------------------------------------------------------------------------------------------
 # The family member's side
@@ -257,18 +258,16 @@ def unshare_reflections(*, family_user_id: int, patient_id: int, now: datetime) 
             ModuleProgress.reflection_shared.is_(True),
         )
     ).all()
-    for progress in shared:
-        progress.reflection_shared = False
-    if shared:
-        audit.record(
-            "learning.reflections_unshared",
-            patient_id=patient_id,
-            recipient_id=family_user_id,
-            detail={"reflections": len(shared), "reason": "consent ended"},
-            now=now,
-        )
-    db.session.flush()
-    return len(shared)
+    return withdrawal.withdraw(
+        shared,
+        {"reflection_shared": False},
+        "learning.reflections_unshared",
+        counted_as="reflections",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+        reason="consent ended",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
