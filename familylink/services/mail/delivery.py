@@ -347,7 +347,7 @@ def deliver_batch(
         # A stored name with a line break would make every email fail; one saved before the
         # screen existed could name the kind of care: either gives way to a neutral name.
         name = screening.safe_sender_name(get_program().sender_name)
-        sender = str(Address(name, addr_spec=config["MAIL_DEFAULT_SENDER"]))
+        sender = str(Address(name, addr_spec=config["MAIL_DEFAULT_SENDER"]))  # quoted if need be
         # Built before the first is sent: between two messages only sending and recording.
         messages = [_build(item, sender) for item in items]
         for index, (item, message) in enumerate(zip(items, messages, strict=True)):
@@ -356,9 +356,9 @@ def deliver_batch(
                 break
             result = _attempt(smtp, item, message, allowed, now)
             # Committed before the next message goes out: a crash can repeat only this one.
-            name, values, event = _outcome(item, result, now)
+            counted, values, event = _outcome(item, result, now)
             if _record(records, item, values, event):
-                setattr(report, name, getattr(report, name) + 1)
+                setattr(report, counted, getattr(report, counted) + 1)
             # After a refused message smtplib resets the session; a 421 or an I/O error ends
             # it, and the rest of the batch goes on the next pass.
             lost = isinstance(result, OSError) and _smtp_code(result) in (-1, 421)
