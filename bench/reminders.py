@@ -183,7 +183,7 @@ def prebuilt_messages(app, count: int) -> list[tuple[str, str, bytes]]:
     with app.app_context():
         row = db.session.scalar(select(OutboxEmail).limit(1))
         sender = ("Family Sessions", app.config["MAIL_DEFAULT_SENDER"])
-        data = delivery.build_message(row, sender).as_bytes(policy=SMTP)
+        data = delivery.build_message(row, f"{sender[0]} <{sender[1]}>").as_bytes(policy=SMTP)
         return [(sender[1], row.to_address, data) for _ in range(count)]
 
 

@@ -23,7 +23,7 @@ from familylink.admin.forms import (
 )
 from familylink.extensions import db
 from familylink.models import Role, User
-from familylink.services import account_admin, accounts, audit, mail, mfa
+from familylink.services import account_admin, accounts, audit, mfa, outbox_admin
 from familylink.services.program import get_program, update_program
 from familylink.web import (
     back_on_refusal,
@@ -266,8 +266,8 @@ def audit_export():
 def outbox():
     return render_template(
         "admin/outbox.html",
-        counts=mail.outbox_counts(),
-        failed=mail.failed_emails(current_user, now=request_now()),
+        counts=outbox_admin.outbox_counts(),
+        failed=outbox_admin.failed_emails(current_user, now=request_now()),
         retry_form=RetryEmailForm(),
     )
 
@@ -279,7 +279,7 @@ def retry_email(email_id: int):
     form = RetryEmailForm()
     if not form.validate_on_submit():
         abort(400)
-    mail.retry_failed(email_id, actor=current_user, now=request_now())
+    outbox_admin.retry_failed(email_id, actor=current_user, now=request_now())
     flash(f"Email {email_id} is queued again.", "success")
     return redirect(url_for("admin.outbox"))
 

@@ -29,7 +29,8 @@ def insert_rows(
     there already, even one another transaction committed a moment ago, is skipped."""
     if not rows:
         return []
-    if connection.dialect.name == "postgresql":
+    # One row goes as a plain INSERT, whose compiled form is cached; the JSON one is not.
+    if connection.dialect.name == "postgresql" and len(rows) > 1:
         names = list(rows[0])
         document = cast(bindparam("rows", json.dumps(rows, default=_json_value)), postgresql.JSONB)
         source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
@@ -38,7 +39,8 @@ def insert_rows(
         )
         params = None
     else:
-        statement, params = sqlite.insert(table), rows
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement, params = dialect.insert(table), rows
     if skip_existing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
     if returning:

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, update
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
-from familylink.services.errors import NotFound
 from familylink.services.mail.delivery import CONSENT_CHECK, send_pending  # noqa: F401
 from familylink.services.program import get_program
 
@@ -184,10 +183,6 @@ def _queued_event(email: Queued, row_id: int, now: datetime) -> dict:
     )
 
 
-#: Rows that may still be sent: queued ones, and failed ones an admin may put back in the queue.
-UNSENT = (OutboxStatus.PENDING, OutboxStatus.FAILED)
-
-
 def cancel_pending(*, patient_id: int, to_user_ids=(), to_address: str | None = None) -> int:
     """Cancel every unsent email (queued, or failed and waiting for an admin's retry) about
     that patient to those people, or to that address (invitations, sent before there was an
@@ -195,65 +190,11 @@ def cancel_pending(*, patient_id: int, to_user_ids=(), to_address: str | None = 
     to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
     if to_address is not None:
         to.append(OutboxEmail.to_address == to_address.lower())
+    unsent = OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED))
     result = db.session.execute(
         update(OutboxEmail)
-        .where(OutboxEmail.status.in_(UNSENT), OutboxEmail.patient_id == patient_id, or_(*to))
+        .where(unsent, OutboxEmail.patient_id == patient_id, or_(*to))
         .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
-
-
-# --- The admin's view of the outbox.
-
-
-def outbox_counts() -> dict[str, int]:
-    """How many rows are in each status (every status listed, zero included)."""
-    rows = db.session.execute(
-        select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
-    ).all()
-    counts = {str(status): 0 for status in OutboxStatus}
-    counts.update({str(status): n for status, n in rows})
-    return counts
-
-
-def failed_emails(actor: User, *, now: datetime, limit: int = 100) -> list[OutboxEmail]:
-    """The most recently failed rows, newest first, as the admin's outbox page shows them.
-
-    The addresses and kinds shown are linked to patients, so each patient shown gets a
-    "patient_data.viewed" row (page "outbox")."""
-    rows = list(
-        db.session.scalars(
-            select(OutboxEmail)
-            .where(OutboxEmail.status == OutboxStatus.FAILED)
-            .order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
-            .limit(limit)
-        )
-    )
-    patient_ids = [row.patient_id for row in rows if row.patient_id is not None]
-    audit.record_patient_views(actor, patient_ids, page="outbox", now=now)
-    return rows
-
-
-def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
-    """Put one failed row back in the queue with a fresh set of attempts.
-
-    Raises NotFound for an unknown id or a row that is not failed. Consent and the row's
-    useful-until time are still checked when it is sent.
-    """
-    row = db.session.get(OutboxEmail, email_id)
-    if row is None or row.status != OutboxStatus.FAILED:
-        raise NotFound()
-    row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
-    row.locked_until = row.claimed_by = None
-    audit.record(
-        "email.retried",
-        actor=actor,
-        obj=row,
-        patient_id=row.patient_id,
-        recipient_id=row.to_user_id,
-        detail={"kind": row.kind, "last_error": (row.last_error or "")[:200]},
-        now=now,
-    )
-    db.session.flush()
-    return row

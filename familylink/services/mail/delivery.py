@@ -1,10 +1,9 @@
 """Delivery: claim due outbox rows, build each message, send it, record the outcome.
 
-Every row is delivered at least once: a message's sent record is committed before the next
-message is handed to the server, so a sender that dies repeats at most the one in flight.
-Whether a recipient may still be told about a patient is asked of the consent check given,
-or of the one the app factory put in `app.extensions[CONSENT_CHECK]`; with none, nothing is
-sent.
+A message's sent record is committed before the next message is handed to the server, so a
+sender that dies repeats at most the one in flight. Whether a recipient may still be told
+about a patient is asked of the consent check given, or of `app.extensions[CONSENT_CHECK]`
+(set by the app factory); with none, nothing is sent.
 """
 
 from __future__ import annotations
@@ -20,15 +19,14 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.headerregistry import Address, HeaderRegistry
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import formatdate
 from types import SimpleNamespace
 
-import flask_mail
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
@@ -64,24 +62,36 @@ class DeliveryReport:
     cancelled: int = 0
 
     def add(self, other: DeliveryReport) -> None:
-        for name in (field.name for field in fields(self)):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
     def __str__(self) -> str:
-        return (
-            f"sent {self.sent}, will retry {self.retried}, failed {self.failed}, "
-            f"cancelled {self.cancelled}"
+        return ", ".join(
+            f"{name.replace('retried', 'will retry')} {n}" for name, n in vars(self).items()
         )
 
 
 class _Headers(HeaderRegistry):
-    """The stock registry makes a new class each time it makes a header (a tenth of the
-    sender's time); one class per header name is enough."""
+    """Parsing headers is most of the time spent building a message, and most values recur
+    (the sender, the subjects, the MIME headers): as header objects are immutable, one is
+    made per name and value. The stock registry also makes a new class for each header."""
 
     __getitem__ = functools.cache(HeaderRegistry.__getitem__)
+    __call__ = functools.lru_cache(maxsize=1024)(HeaderRegistry.__call__)
 
 
-POLICY = EmailPolicy(header_factory=_Headers())
+class _Header(BaseHeader):
+    """A header object serves many messages: folded once for each way of writing it."""
+
+    def fold(self, *, policy) -> str:
+        key = (policy.linesep, policy.utf8, policy.max_line_length)
+        folded = self.__dict__.setdefault("_folded", {})
+        if key not in folded:
+            folded[key] = super().fold(policy=policy)
+        return folded[key]
+
+
+POLICY = EmailPolicy(header_factory=_Headers(base_class=_Header))
 
 
 def message_id(dedupe_key: str) -> str:
@@ -93,56 +103,66 @@ def message_id(dedupe_key: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def build_message(item, sender: tuple[str, str]) -> EmailMessage:
-    """The message of a claimed row: text and HTML alternatives, and the attachment if any.
-    Headers identify the outbox row only: no names, no kind of email, no patient."""
+def build_message(item, sender: str) -> EmailMessage:
+    """The message of a claimed row from `sender` ("Name <address>"): text and HTML
+    alternatives, and the attachment if any. Headers identify the outbox row only: no
+    names, no kind of email, no patient."""
     message = EmailMessage(policy=POLICY)
     message["Subject"] = item.subject
-    message["From"] = Address(*sender[:1], addr_spec=sender[1])
+    message["From"] = sender
     message["To"] = item.to_address
-    message["Date"] = formatdate(usegmt=True)
+    message["Date"] = formatdate()
     message["Message-ID"] = message_id(item.dedupe_key)
     message["X-FamilyLink-Id"] = str(item.id)
     message.set_content(item.text_body)
     message.add_alternative(item.html_body, subtype="html")
     if item.attachment_data:
         # Parsed as a header, so parameters such as method=REQUEST carry over.
-        content_type = EmailMessage()
-        content_type["Content-Type"] = item.attachment_type
-        maintype, subtype = content_type.get_content_type().split("/")
-        params = dict(content_type["Content-Type"].params)
+        content_type = POLICY.header_factory("Content-Type", item.attachment_type)
+        maintype, subtype = content_type.content_type.split("/")
         message.add_attachment(
-            item.attachment_data, maintype, subtype, filename=item.attachment_name, params=params
+            item.attachment_data,
+            maintype,
+            subtype,
+            filename=item.attachment_name,
+            params=dict(content_type.params),
         )
     return message
 
 
-def _build(item, sender: tuple[str, str]) -> EmailMessage | Exception:
+def _build(item, sender: str) -> EmailMessage | Exception:
     try:
         return build_message(item, sender)
     except Exception as error:  # noqa: BLE001 - recorded on the row when its turn comes
         return error
 
 
-class SmtpLink(flask_mail.Connection):
-    """Flask-Mail's connection, opened at the first message and kept for a whole pass, whose
-    TLS checks the server's certificate and host name (Flask-Mail's accepts any). With no
-    MAIL_SERVER (the dev mailbox) or with sending suppressed, nothing leaves."""
+class SmtpLink:
+    """One SMTP connection for a whole pass, opened at the first message, with Flask-Mail's
+    settings and a TLS that checks the server's certificate and host name (Flask-Mail's
+    accepts any). With no MAIL_SERVER (the dev mailbox) or sending suppressed, nothing leaves."""
 
-    def __init__(self):
-        super().__init__(current_app.extensions["mail"])
+    host: smtplib.SMTP | None = None
 
-    def configure_host(self):
-        mail, timeout = self.mail, current_app.config.get("MAIL_TIMEOUT", 10)
+    def send(self, message: EmailMessage, sender: str, to: str) -> None:
+        mail, config = current_app.extensions["mail"], current_app.config
+        if not config.get("MAIL_SERVER") or mail.suppress:
+            return
+        if self.host is None:
+            self.host = self._open(mail, config.get("MAIL_TIMEOUT", 10))
+        self.host.send_message(message, sender, [to])
+
+    @staticmethod
+    def _open(mail, timeout: float) -> smtplib.SMTP:
         # Built only when used: loading the CA store costs a tenth of a second.
-        context = ssl.create_default_context() if mail.use_ssl or mail.use_tls else None
+        tls = ssl.create_default_context() if mail.use_ssl or mail.use_tls else None
         if mail.use_ssl:
-            host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=timeout, context=context)
+            host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=timeout, context=tls)
         else:
             host = smtplib.SMTP(mail.server, mail.port, timeout=timeout)
         try:
             if mail.use_tls:
-                host.starttls(context=context)
+                host.starttls(context=tls)
             if mail.username and mail.password:
                 host.login(mail.username, mail.password)
         except BaseException:
@@ -150,36 +170,19 @@ class SmtpLink(flask_mail.Connection):
             raise
         return host
 
-    def send(self, message: EmailMessage, sender: str, to: str) -> None:
-        if not current_app.config.get("MAIL_SERVER") or self.mail.suppress:
-            return
-        if self.host is None:
-            self.host = self.configure_host()
-        self.host.send_message(message, sender, [to])
-
     def close(self) -> None:
         host, self.host = self.host, None
         if host is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
+            with contextlib.suppress(OSError):  # smtplib's errors are OSErrors
                 host.quit()
             host.close()
 
 
-def _smtp_code(error: Exception) -> int | None:
-    if isinstance(error, smtplib.SMTPRecipientsRefused):  # the worst of the recipients'
-        return min(code for code, _ in error.recipients.values())
-    return getattr(error, "smtp_code", None)
-
-
 def claim_batch(*, now: datetime, limit: int, worker: str) -> list[SimpleNamespace]:
-    """Lease up to `limit` due rows to this worker, commit the lease, and return the rows as
-    plain values, read by the claiming UPDATE itself (RETURNING).
-
-    On PostgreSQL rows locked by another worker's claim are skipped (SKIP LOCKED); on SQLite
-    the single UPDATE is atomic. Either way a row is leased to one worker at a time, and a
-    crashed worker's rows come back when the lease runs out. On SQLite a write lock held
-    past the busy timeout gives an empty batch, not a crash: the rows stay due.
-    """
+    """Lease up to `limit` due rows to this worker (one at a time: SKIP LOCKED on PostgreSQL,
+    one atomic UPDATE on SQLite), commit the lease, and return the rows as the UPDATE read
+    them. A crashed worker's rows come back when the lease runs out; a SQLite write lock
+    held past the busy timeout gives an empty batch: the rows stay due."""
     lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
     due = (
         select(OUTBOX.c.id)
@@ -212,12 +215,6 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[SimpleNamespa
     return sorted((SimpleNamespace(**row._mapping) for row in rows), key=lambda r: r.id)
 
 
-def _backoff(attempts: int) -> timedelta:
-    """Exponential backoff with jitter: about 30 s, 1 min, 2 min … capped at 6 hours."""
-    base = min(30 * 2 ** (attempts - 1), 6 * 3600)
-    return timedelta(seconds=base * random.uniform(0.8, 1.2))
-
-
 def wired_consent_check(given: ConsentCheck | None = None) -> ConsentCheck:
     """The consent check to use: `given`, else the app's; never none at all."""
     check = given or current_app.extensions.get(CONSENT_CHECK)
@@ -245,7 +242,7 @@ def _allowed(items: list, now: datetime, check: ConsentCheck) -> set[tuple]:
     }
 
 
-def _attempt(smtp: SmtpLink, item, message, sender: str, allowed: set, now: datetime):
+def _attempt(smtp: SmtpLink, item, message, allowed: set, now: datetime):
     """Send one claimed row's message: None once the server has accepted it, else the reason
     it is not sent (a string: cancelled) or the error (it failed, or will be retried)."""
     if item.not_after is not None and item.not_after <= now:
@@ -255,7 +252,7 @@ def _attempt(smtp: SmtpLink, item, message, sender: str, allowed: set, now: date
     if isinstance(message, Exception):
         return message
     try:
-        smtp.send(message, sender, item.to_address)
+        smtp.send(message, current_app.config["MAIL_DEFAULT_SENDER"], item.to_address)
     except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
         return error
     return None
@@ -264,7 +261,7 @@ def _attempt(smtp: SmtpLink, item, message, sender: str, allowed: set, now: date
 def _outcome(item, result, now: datetime) -> tuple[str, dict, dict | None]:
     """What an attempt writes to its row and to the audit log, and the report's name for it.
     A 5xx reply, the last attempt, or an error not the server's or the network's fails for
-    good; any other error is retried later (exponential backoff)."""
+    good; any other error is retried later."""
     if isinstance(result, str):
         return "cancelled", {"status": OutboxStatus.CANCELLED, "last_error": result}, None
     attempts = item.attempts + 1
@@ -273,14 +270,25 @@ def _outcome(item, result, now: datetime) -> tuple[str, dict, dict | None]:
         event = {"action": "email.sent", "now": now, "recipient_id": item.to_user_id}
         return "sent", done | {"attempts": attempts}, event | {"detail": {"kind": item.kind}}
     values = {"attempts": attempts, "last_error": f"{type(result).__name__}: {str(result)[:300]}"}
-    smtp_error = isinstance(result, smtplib.SMTPException | OSError)
-    if smtp_error and (_smtp_code(result) or 0) < 500:
-        if attempts < current_app.config["MAIL_MAX_ATTEMPTS"]:
+    if isinstance(result, OSError):  # smtplib's errors are OSErrors too
+        if _smtp_code(result) < 500 and attempts < current_app.config["MAIL_MAX_ATTEMPTS"]:
             return "retried", values | {"next_attempt_at": now + _backoff(attempts)}, None
-    elif not smtp_error:
+    else:
         log.error("outbox row %s could not be sent", item.id, exc_info=result)
     failed = {"action": "email.failed", "now": now}
     return "failed", values | {"status": OutboxStatus.FAILED}, failed
+
+
+def _backoff(attempts: int) -> timedelta:
+    """Exponential backoff with jitter: about 30 s, 1 min, 2 min … capped at 6 hours."""
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2))
+
+
+def _smtp_code(error: OSError) -> int:
+    """The server's reply code (the worst recipient's, when all were refused); -1: none."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return min(code for code, _ in error.recipients.values())
+    return getattr(error, "smtp_code", -1)
 
 
 def _record(records, item, values: dict, event: dict | None) -> bool:
@@ -296,13 +304,6 @@ def _record(records, item, values: dict, event: dict | None) -> bool:
         audit.record_many([audit.values(**row, **event)], connection=records)
     records.commit()
     return settled
-
-
-def _connection_lost(error: Exception) -> bool:
-    """After a refused message smtplib resets the session; a 421 or an I/O error ends it."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return False
-    return not isinstance(error, smtplib.SMTPResponseException) or error.smtp_code in (-1, 421)
 
 
 def _release(records, items: list) -> None:
@@ -341,27 +342,28 @@ def deliver_batch(
             log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
             _release(records, items)
             return report
-        # A stored name with a line break would make every email fail; one saved before the
-        # screen existed could name the kind of care: either gives way to a neutral name.
-        sender = (
-            screening.safe_sender_name(get_program().sender_name),
-            config["MAIL_DEFAULT_SENDER"],
-        )
         allowed = _allowed(items, now, check)  # consent checked again at send time, per batch
         db.session.commit()  # the check's transaction ends here; the records have their own
+        # A stored name with a line break would make every email fail; one saved before the
+        # screen existed could name the kind of care: either gives way to a neutral name.
+        name = screening.safe_sender_name(get_program().sender_name)
+        sender = str(Address(name, addr_spec=config["MAIL_DEFAULT_SENDER"]))  # quoted if need be
         # Built before the first is sent: between two messages only sending and recording.
         messages = [_build(item, sender) for item in items]
         for index, (item, message) in enumerate(zip(items, messages, strict=True)):
             if deadline is not None and time.monotonic() >= deadline:
                 _release(records, items[index:])
                 break
-            result = _attempt(smtp, item, message, sender[1], allowed, now)
+            result = _attempt(smtp, item, message, allowed, now)
             # Committed before the next message goes out: a crash can repeat only this one.
-            name, values, event = _outcome(item, result, now)
+            counted, values, event = _outcome(item, result, now)
             if _record(records, item, values, event):
-                setattr(report, name, getattr(report, name) + 1)
-            if isinstance(result, Exception) and message is not result and _connection_lost(result):
-                smtp.close()  # the rest go on the next pass
+                setattr(report, counted, getattr(report, counted) + 1)
+            # After a refused message smtplib resets the session; a 421 or an I/O error ends
+            # it, and the rest of the batch goes on the next pass.
+            lost = isinstance(result, OSError) and _smtp_code(result) in (-1, 421)
+            if lost and not isinstance(result, smtplib.SMTPRecipientsRefused):
+                smtp.close()
                 _release(records, items[index + 1 :])
                 break
     return report
