@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import LazyString
+
 from familylink.extensions import db
 from familylink.models import Appointment, AppointmentFamily, Scope, User
 from familylink.services import mail
@@ -15,11 +17,14 @@ from familylink.services.timefmt import format_span
 
 
 def mail_context(appointment: Appointment, person: User) -> dict:
+    """Words written when the email is rendered, in its recipient's language (LazyString)."""
     return {
         "appointment": appointment,
-        "title": neutral_title(appointment),
-        "when": format_span(appointment.starts_at, appointment.ends_at, person.timezone),
-        "where": where(appointment),
+        "title": LazyString(neutral_title, appointment),
+        "when": LazyString(
+            format_span, appointment.starts_at, appointment.ends_at, person.timezone
+        ),
+        "where": LazyString(where, appointment),
         "minutes": appointment.session_type.duration_minutes,
     }
 
