@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from flask_babel import LazyString
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
+from familylink.i18n import Later
 from familylink.models import (
     Appointment,
     AppointmentAttendee,
@@ -276,7 +276,7 @@ def _offer_one(appointment: Appointment, *, now: datetime) -> WaitlistEntry | No
             now=now,
             context={
                 **notices.mail_context(appointment, person),
-                "until": LazyString(format_local, entry.offered_until, person.timezone),
+                "until": Later(format_local, entry.offered_until, person.timezone),
                 "link": mail.external_url("booking.claim", entry_id=entry.id),
             },
             patient_id=entry.patient_id,
