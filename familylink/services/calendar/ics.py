@@ -97,7 +97,8 @@ def ics_attachment(
 ) -> Attachment:
     return Attachment(
         filename="cancel.ics" if cancelled else "invite.ics",
-        content_type="text/calendar",
+        # A Spanish summary is not ASCII: the part names its charset (RFC 5545's default).
+        content_type="text/calendar; charset=utf-8",
         data=appointment_ics(appointment, recipient, now=now, cancelled=cancelled),
     )
 
