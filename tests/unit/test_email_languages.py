@@ -16,14 +16,10 @@ from familylink.extensions import db
 from familylink.services import mail, reminders
 from familylink.services.calendar.ics import ics_attachment
 from tests.conftest import untranslated_words
-from tests.unit.test_email_privacy import (  # noqa: F401 (people: the privacy test's fixture)
-    CASES,
-    LINK,
-    PATIENT_SURNAME,
-    Case,
-    people,
-    problems,
-)
+from tests.unit import test_email_privacy as privacy
+from tests.unit.test_email_privacy import CASES, LINK, PATIENT_SURNAME, Case, problems
+
+people = privacy.people  # the privacy test's world: the same people, sessions and consent
 
 KINDS = sorted(mail.SUBJECTS)
 
