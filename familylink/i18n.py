@@ -105,13 +105,23 @@ class Later:
         return hash(str(self))
 
 
+def _searched(directory: str) -> bool:
+    # Babel skips folders starting with "_" by default, and templates/_macros holds strings.
+    return not Path(directory).name.startswith((".", "__"))
+
+
 def extract() -> Catalog:
     """Every translatable string in the code and templates, as a template catalogue."""
     catalog = Catalog(project="FamilyLink", charset="utf-8")
     for directory, method_map in SOURCES:
         options = {pattern: JINJA_OPTIONS for pattern, method in method_map if method == "jinja2"}
         for filename, lineno, message, comments, context in extract_from_dir(
-            str(directory), method_map, options, keywords=KEYWORDS, strip_comment_tags=True
+            str(directory),
+            method_map,
+            options,
+            keywords=KEYWORDS,
+            strip_comment_tags=True,
+            directory_filter=_searched,
         ):
             where = (str(Path(directory.name) / filename), lineno)
             catalog.add(message, None, [where], auto_comments=comments, context=context)

@@ -16,6 +16,7 @@ from familylink.extensions import db
 from familylink.services import mail, reminders
 from familylink.services.calendar.ics import ics_attachment
 from tests.conftest import untranslated_words
+from tests.moments import NOON
 from tests.unit import test_email_privacy as privacy
 from tests.unit.test_email_privacy import CASES, LINK, PATIENT_SURNAME, Case, problems
 
@@ -32,14 +33,8 @@ def _spanish(people, case: Case) -> Case:
     if case.attachment is not None:  # the .ics is written for its recipient, as callers do
         appointment = people.group
         cancelled = case.attachment.filename == "cancel.ics"
-        case.attachment = ics_attachment(appointment, case.to, now=_now(), cancelled=cancelled)
+        case.attachment = ics_attachment(appointment, case.to, now=NOON, cancelled=cancelled)
     return case
-
-
-def _now():
-    from tests.moments import NOON
-
-    return NOON
 
 
 def _deliver(kind, people, smtp_server, now, *, language="es"):
@@ -134,7 +129,7 @@ def test_no_email_has_english_that_skipped_gettext(kind, people, mail_app):
     with mail_app.app_context(), force_locale(i18n.PSEUDO_LOCALE):
         case = CASES[kind](people)  # as the reminder sweep, its words in the reader's language
         email = mail.Queued(kind, case.to, f"pseudo:{kind}", context=case.context)
-        row = mail._row(email, _now(), mail._Templates())
+        row = mail._row(email, NOON, mail._Templates())
     links = [w for w in row["text_body"].split() if "://" in w]
     assert untranslated_words(row["subject"]) == []
     assert untranslated_words(row["html_body"], *data, *links) == []
