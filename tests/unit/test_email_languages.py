@@ -43,21 +43,8 @@ def _deliver(kind, people, smtp_server, now, *, language="es"):
     case = CASES[kind](people)
     if language == "es":
         case = _spanish(people, case)
-    mail.queue_email(
-        kind,
-        to=case.to,
-        dedupe_key=f"language:{kind}",
-        now=now,
-        context=case.context,
-        patient_id=case.patient.id if case.patient else None,
-        required_scope=case.scope,
-        attachment=case.attachment,
-        locale=language if isinstance(case.to, str) else None,
-    )
-    db.session.commit()
-    assert mail.send_pending(now=now).sent == 1
-    (envelope,) = smtp_server.messages
-    (message,) = smtp_server.parsed()
+    locale = language if isinstance(case.to, str) else None
+    envelope, message = privacy.deliver(kind, case, smtp_server, now, locale=locale)
     return case, envelope, message
 
 

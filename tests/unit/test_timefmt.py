@@ -110,52 +110,31 @@ def speaking(app_ctx):
     return speak
 
 
-@pytest.mark.parametrize(
-    "language, start, minutes, expected",
-    [
-        ("en", at(NY, 2026, 12, 1, 10), 60, "Tuesday, December 1, 2026, 10:00 AM to 11:00 AM EST"),
-        (
-            "es",
-            at(NY, 2026, 12, 1, 10),
-            60,
-            "martes, 1 de diciembre de 2026, 10:00 a 11:00 (hora de Nueva York)",
-        ),
-        (
-            "es",
-            at(NY, 2026, 12, 9, 23),
-            60,
-            "miércoles, 9 de diciembre de 2026, 23:00 a la medianoche (hora de Nueva York)",
-        ),
-        # The night of the change: the same wall-clock hour twice, told apart.
-        (
-            "en",
-            at(NY, 2026, 11, 1, 1, 30),
-            60,
-            "Sunday, November 1, 2026, 1:30 AM EDT to 1:30 AM EST",
-        ),
-        (
-            "es",
-            at(NY, 2026, 11, 1, 1, 30),
-            60,
-            "domingo, 1 de noviembre de 2026, 1:30 (hora de verano de Nueva York) "
-            "a 1:30 (hora estándar de Nueva York)",
-        ),
-        (
-            "es",
-            at(NY, 2026, 10, 31, 23),
-            60,
-            "sábado, 31 de octubre de 2026, 23:00 a la medianoche (hora de Nueva York)",
-        ),
-        (
-            "es",
-            at(NY, 2026, 11, 1, 23),
-            60,
-            "domingo, 1 de noviembre de 2026, 23:00 a la medianoche (hora de Nueva York)",
-        ),
-    ],
-)
-def test_a_span_reads_in_the_readers_language(speaking, language, start, minutes, expected):
-    end = start + timedelta(minutes=minutes)
+# An hour from each New York wall-clock time (the first of two on the fold), as each language
+# reads it: the night of the change tells the same hour twice apart.
+SPANS = """
+en 2026-12-01T10:00 Tuesday, December 1, 2026, 10:00 AM to 11:00 AM EST
+es 2026-12-01T10:00 martes, 1 de diciembre de 2026, 10:00 a 11:00 (hora de Nueva York)
+es 2026-12-09T23:00 miércoles, 9 de diciembre de 2026, 23:00 a la medianoche (hora de Nueva York)
+en 2026-11-01T01:30 Sunday, November 1, 2026, 1:30 AM EDT to 1:30 AM EST
+es 2026-11-01T01:30 domingo, 1 de noviembre de 2026, 1:30 (hora de verano de Nueva York) \
+a 1:30 (hora estándar de Nueva York)
+es 2026-10-31T23:00 sábado, 31 de octubre de 2026, 23:00 a la medianoche (hora de Nueva York)
+es 2026-11-01T23:00 domingo, 1 de noviembre de 2026, 23:00 a la medianoche (hora de Nueva York)
+"""
+
+
+def _table(text: str) -> list[tuple[str, datetime, str]]:
+    rows = []
+    for line in text.strip().splitlines():
+        language, moment, expected = line.split(maxsplit=2)
+        rows.append((language, at(NY, *datetime.fromisoformat(moment).timetuple()[:5]), expected))
+    return rows
+
+
+@pytest.mark.parametrize("language, start, expected", _table(SPANS))
+def test_a_span_reads_in_the_readers_language(speaking, language, start, expected):
+    end = start + timedelta(hours=1)
     assert speaking(language, format_span, start, end, NY) == expected
 
 
