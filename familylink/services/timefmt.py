@@ -9,7 +9,7 @@ daylight or standard time wherever a wall-clock time happens twice (the autumn c
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
@@ -93,10 +93,16 @@ def _city(zone: str, language: str) -> str:
     return get_timezone_location(ZoneInfo(zone), locale=_babel_locale(language), return_city=True)
 
 
-def _write(moment, pattern_name: str) -> str:
-    language = _language()
+def _write(local: datetime, pattern_name: str) -> str:
+    # The patterns name no zone, so the wall-clock time alone decides the words.
+    return _written(local.replace(tzinfo=None), pattern_name, _language())
+
+
+@lru_cache(maxsize=4096)
+def _written(wall_clock: datetime, pattern_name: str, language: str) -> str:
+    # A sweep writes the same few start times for thousands of reminders: Babel once each.
     pattern = getattr(STYLES[language], pattern_name)
-    return format_datetime(moment, pattern, locale=_babel_locale(language))
+    return format_datetime(wall_clock, pattern, locale=_babel_locale(language))
 
 
 def _day_and_time(local: datetime) -> str:

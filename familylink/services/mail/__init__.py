@@ -9,8 +9,9 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
+import jinja2
 from flask import current_app
-from flask_babel import force_locale, get_locale
+from flask_babel import force_locale, get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 
@@ -139,12 +140,13 @@ def _rendered(emails: list[Queued], now: datetime) -> list[dict]:
     """The outbox rows, each email in its recipient's language: the emails of one language
     are rendered together, under one `force_locale` (a sweep switches a few times, not once
     per email); the rows keep the order of `emails`."""
-    templates, rows = _Templates(), [None] * len(emails)
+    rows = [None] * len(emails)
     by_language: dict[str, list[int]] = {}
     for index, email in enumerate(emails):
         by_language.setdefault(email.language, []).append(index)
     for language, indexes in by_language.items():
         with force_locale(language):
+            templates = _Templates(get_translations())
             for index in indexes:
                 rows[index] = _row(emails[index], now, templates)
     return rows
@@ -181,14 +183,25 @@ def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
 
 
 class _Templates(dict):
-    """Each email template looked up once per INSERT and rendered with its context alone:
-    emails use no request, session or context processor. A sweep renders thousands, so
-    the template's globals (gettext among them) are copied once, not merged per render as
-    `Template.render` does (half the cost of a short template)."""
+    """Each email template looked up once per INSERT and language, and rendered with its
+    context alone: emails use no request, session or context processor. A sweep renders
+    thousands, so the template's globals are copied once, not merged per render as
+    `Template.render` does (half the cost of a short template), and gettext is bound to the
+    language's catalogue: Flask-Babel's looks the catalogue up again for every string."""
+
+    def __init__(self, translations=None):
+        super().__init__()
+        self.gettext = {}
+        if translations is not None:  # autoescape is the email templates' own, not this one's
+            bound = jinja2.Environment(extensions=["jinja2.ext.i18n"])  # noqa: S701
+            bound.install_gettext_translations(translations, newstyle=True)
+            gettext, ngettext = bound.globals["gettext"], bound.globals["ngettext"]
+            # `_` straight to gettext: the extension's alias resolves and calls it again.
+            self.gettext = {"gettext": gettext, "_": gettext, "ngettext": ngettext}
 
     def __missing__(self, name: str):
         template = current_app.jinja_env.get_template(name)
-        self[name] = functools.partial(_render, template, dict(template.globals))
+        self[name] = functools.partial(_render, template, {**template.globals, **self.gettext})
         return self[name]
 
 
