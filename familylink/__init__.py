@@ -395,11 +395,10 @@ def register_template_helpers(app: Flask) -> None:
     from familylink.services import attendance
     from familylink.services.program import get_program
     from familylink.services.timefmt import (
-        TIME,
+        format_clock,
         format_end,
         format_local,
         format_local_date,
-        local_time,
     )
 
     def viewer_zone() -> str:
@@ -419,7 +418,7 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("local_clock")
     def local_clock_filter(instant, zone: str | None = None):
         """Only the clock time ("9:00 AM"): the week picker names the day and zone once."""
-        return local_time(instant, zone or viewer_zone()).strftime(TIME)
+        return format_clock(instant, zone or viewer_zone())
 
     @app.template_filter("local_date")
     def local_date_filter(instant, zone: str | None = None):

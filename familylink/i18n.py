@@ -80,13 +80,48 @@ def select_locale() -> str:
     return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
 
 
+class Later:
+    """Words written when they are shown, in the language spoken then: an email's context is
+    built in the sender's request and rendered under its recipient's `force_locale`.
+
+    Unlike Flask-Babel's LazyString (meant for trusted msgids, it calls itself safe HTML),
+    the text is escaped like any other value, so a name inside it stays text."""
+
+    __slots__ = ("_function", "_args")
+
+    def __init__(self, function, *args):
+        self._function, self._args = function, args
+
+    def __str__(self) -> str:
+        return str(self._function(*self._args))
+
+    def __bool__(self) -> bool:
+        return bool(str(self))
+
+    def __eq__(self, other) -> bool:
+        return str(self) == other
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def _searched(directory: str) -> bool:
+    # Babel skips folders starting with "_" by default, and templates/_macros holds strings.
+    return not Path(directory).name.startswith((".", "__"))
+
+
 def extract() -> Catalog:
     """Every translatable string in the code and templates, as a template catalogue."""
     catalog = Catalog(project="FamilyLink", charset="utf-8")
     for directory, method_map in SOURCES:
         options = {pattern: JINJA_OPTIONS for pattern, method in method_map if method == "jinja2"}
         for filename, lineno, message, comments, context in extract_from_dir(
-            str(directory), method_map, options, keywords=KEYWORDS, strip_comment_tags=True
+            str(directory),
+            method_map,
+            options,
+            keywords=KEYWORDS,
+            strip_comment_tags=True,
+            directory_filter=_searched,
         ):
             where = (str(Path(directory.name) / filename), lineno)
             catalog.add(message, None, [where], auto_comments=comments, context=context)

@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import and_, or_, select, update
 
 from familylink.extensions import db
+from familylink.i18n import normalise
 from familylink.models import (
     Appointment,
     AppointmentAttendee,
@@ -54,6 +56,7 @@ class Person:
     name: str
     email: str
     timezone: str
+    locale: str | None
 
     first_name = User.first_name  # an account's own rule: it reads `name` alone
 
@@ -231,20 +234,22 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     if not new:
         return 0
     sign_in = mail.external_url("auth.login")  # once per sweep, not per reminder
-    contexts: dict[tuple, dict] = {}  # what a reminder says depends on the time zone only
+    # What a reminder says depends on the time zone and the language only.
+    contexts: dict[tuple, dict] = {}
     for reminder in new:
-        key = (reminder.appointment.id, reminder.person.timezone)
+        key = _context_key(reminder)
         if key not in contexts:
-            contexts[key] = reminder_context(
-                reminder.appointment, reminder.person, sign_in_link=sign_in
-            )
+            with force_locale(key[2]):
+                contexts[key] = reminder_context(
+                    reminder.appointment, reminder.person, sign_in_link=sign_in
+                )
     return mail.queue_many(
         [
             mail.Queued(
                 KIND,
                 to=reminder.person,
                 dedupe_key=reminder.dedupe_key,
-                context=contexts[reminder.appointment.id, reminder.person.timezone],
+                context=contexts[_context_key(reminder)],
                 # The patient's own reminder discloses nothing to anyone else; a family
                 # member's is checked against the consent again when it is sent.
                 patient_id=None if reminder.to_patient else reminder.patient_id,
@@ -256,6 +261,11 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
         ],
         now=now,
     )
+
+
+def _context_key(reminder: DueReminder) -> tuple[int, str, str]:
+    person = reminder.person
+    return reminder.appointment.id, person.timezone, normalise(person.locale)
 
 
 def run_sweep(now: datetime) -> int:

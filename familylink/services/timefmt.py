@@ -1,14 +1,43 @@
-"""Time zones: everything is stored in UTC and shown in the viewer's own IANA zone."""
+"""Time zones: everything is stored in UTC and shown in the viewer's own IANA zone, in the
+language of the request (or of the email being rendered, under `flask_babel.force_locale`).
 
+Babel writes the day and month names. English keeps the forms US families know ("Wednesday,
+March 11, 2026, 5:00 PM EDT"); Spanish names the place instead of an abbreviation nobody
+reads in Spanish ("miércoles, 11 de marzo de 2026, 17:00 (hora de Nueva York)"), and says
+daylight or standard time wherever a wall-clock time happens twice (the autumn change).
+"""
+
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel import Locale
+from babel.dates import format_datetime, get_timezone_location
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
+# strftime forms, for code that writes English-only clock times (the week grid's slots).
 DAY = "%A, %B %-d, %Y"
 DAY_AND_TIME = DAY + ", %-I:%M %p"
 TIME = "%-I:%M %p"
+
+
+@dataclass(frozen=True)
+class _Style:
+    """How one language writes a day, a date and a clock time (Babel/CLDR patterns)."""
+
+    day: str
+    date: str
+    clock: str
+    abbreviates_zones: bool  # "EST"; otherwise the zone's city is named ("hora de …")
+
+
+STYLES = {
+    "en": _Style("EEEE, MMMM d, y", "MMMM d, y", "h:mm a", abbreviates_zones=True),
+    "es": _Style("EEEE, d 'de' MMMM 'de' y", "d 'de' MMMM 'de' y", "H:mm", abbreviates_zones=False),
+}
+DEFAULT_STYLE = "en"
 
 # Offered first in every time zone list: where US programs and families mostly live.
 COMMON_US_ZONES = [
@@ -46,21 +75,79 @@ def local_time(instant: datetime, zone: str) -> datetime:
     return instant.astimezone(ZoneInfo(zone))
 
 
+def _language() -> str:
+    """The language being spoken (none outside a request or app: the default)."""
+    locale = get_locale()
+    language = locale.language if locale is not None else DEFAULT_STYLE
+    return language if language in STYLES else DEFAULT_STYLE
+
+
+@cache
+def _babel_locale(language: str) -> Locale:
+    # Parsing a locale reads CLDR data: once per language, not once per date written.
+    return Locale.parse(language)
+
+
+@cache
+def _city(zone: str, language: str) -> str:
+    return get_timezone_location(ZoneInfo(zone), locale=_babel_locale(language), return_city=True)
+
+
+def _write(local: datetime, pattern_name: str) -> str:
+    # The patterns name no zone, so the wall-clock time alone decides the words.
+    return _written(local.replace(tzinfo=None), pattern_name, _language())
+
+
+@lru_cache(maxsize=4096)
+def _written(wall_clock: datetime, pattern_name: str, language: str) -> str:
+    # A sweep writes the same few start times for thousands of reminders: Babel once each.
+    pattern = getattr(STYLES[language], pattern_name)
+    return format_datetime(wall_clock, pattern, locale=_babel_locale(language))
+
+
+def _day_and_time(local: datetime) -> str:
+    return _("%(day)s, %(time)s", day=_write(local, "day"), time=_write(local, "clock"))
+
+
+def _happens_twice(local: datetime) -> bool:
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+
+
+def zone_name(local: datetime, zone: str, *, precise: bool = False) -> str:
+    """The zone of a local time as the language writes it: "EST", or "hora de Nueva York".
+    `precise` (or a wall-clock time that happens twice) says daylight or standard time."""
+    language = _language()
+    if STYLES[language].abbreviates_zones:
+        return local.tzname() or zone
+    city = _city(zone, language)
+    if not (precise or _happens_twice(local)):
+        return _("%(city)s time", city=city)
+    if local.dst():
+        return _("%(city)s daylight time", city=city)
+    return _("%(city)s standard time", city=city)
+
+
 def format_local(instant: datetime | None, zone: str, *, with_zone: bool = True) -> str:
     """'Wednesday, March 11, 2026, 5:00 PM EDT' in the given zone; the zone is always named."""
     if instant is None:
         return ""
     local = local_time(instant, zone)
-    text = local.strftime(DAY_AND_TIME)
+    text = _day_and_time(local)
     if with_zone:
-        text += f" {local.tzname()}"
+        text = _("%(time)s %(zone)s", time=text, zone=zone_name(local, zone))
     return text
 
 
 def format_local_date(instant: datetime | None, zone: str) -> str:
+    """'March 11, 2026'."""
     if instant is None:
         return ""
-    return local_time(instant, zone).strftime("%B %-d, %Y")
+    return _write(local_time(instant, zone), "date")
+
+
+def format_clock(instant: datetime, zone: str) -> str:
+    """Only the clock time ('9:00 AM', '9:00'): the day and the zone are named elsewhere."""
+    return _write(local_time(instant, zone), "clock")
 
 
 def _is_midnight(local: datetime) -> bool:
@@ -75,22 +162,22 @@ def format_span(start: datetime, end: datetime, zone: str) -> str:
     if _is_midnight(last) and last.date() == first.date() + timedelta(days=1):
         until = _("midnight")
     elif last.date() == first.date():
-        until = last.strftime(TIME)
+        until = _write(last, "clock")
     else:
-        until = last.strftime(DAY_AND_TIME)
+        until = _day_and_time(last)
     if first.tzname() == last.tzname():
         return _(
             "%(start)s to %(end)s %(zone)s",
-            start=first.strftime(DAY_AND_TIME),
+            start=_day_and_time(first),
             end=until,
-            zone=first.tzname(),
+            zone=zone_name(first, zone),
         )
     return _(
         "%(start)s %(start_zone)s to %(end)s %(end_zone)s",
-        start=first.strftime(DAY_AND_TIME),
-        start_zone=first.tzname(),
+        start=_day_and_time(first),
+        start_zone=zone_name(first, zone, precise=True),
         end=until,
-        end_zone=last.tzname(),
+        end_zone=zone_name(last, zone, precise=True),
     )
 
 
@@ -102,5 +189,9 @@ def format_end(instant: datetime | None, zone: str) -> str:
     local = local_time(instant, zone)
     if not _is_midnight(local):
         return format_local(instant, zone)
-    day = local.date() - timedelta(days=1)
-    return _("the end of %(day)s (midnight %(zone)s)", day=day.strftime(DAY), zone=local.tzname())
+    day = datetime.combine(local.date() - timedelta(days=1), time(12), local.tzinfo)
+    return _(
+        "the end of %(day)s (midnight %(zone)s)",
+        day=_write(day, "day"),
+        zone=zone_name(local, zone),
+    )

@@ -6,7 +6,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from familylink.services.timefmt import format_end, format_span
+from familylink.services.timefmt import (
+    format_clock,
+    format_end,
+    format_local,
+    format_local_date,
+    format_span,
+)
 
 NY = "America/New_York"
 
@@ -87,3 +93,95 @@ def test_an_end_at_midnight_after_a_dst_change_names_the_day_it_ends():
 def test_an_end_at_another_time_reads_as_that_time():
     end = at(NY, 2026, 12, 9, 17)
     assert format_end(end, NY) == "Wednesday, December 9, 2026, 5:00 PM EST"
+
+
+# --- In the reader's language (Babel), across the autumn change (2 AM November 1, 2026).
+
+
+@pytest.fixture
+def speaking(app_ctx):
+    """Format under a language, as a request or an email being rendered would."""
+    from flask_babel import force_locale
+
+    def speak(language, function, *args):
+        with force_locale(language):
+            return function(*args)
+
+    return speak
+
+
+# An hour from each New York wall-clock time (the first of two on the fold), as each language
+# reads it: the night of the change tells the same hour twice apart.
+SPANS = """
+en 2026-12-01T10:00 Tuesday, December 1, 2026, 10:00 AM to 11:00 AM EST
+es 2026-12-01T10:00 martes, 1 de diciembre de 2026, 10:00 a 11:00 (hora de Nueva York)
+es 2026-12-09T23:00 miércoles, 9 de diciembre de 2026, 23:00 a la medianoche (hora de Nueva York)
+en 2026-11-01T01:30 Sunday, November 1, 2026, 1:30 AM EDT to 1:30 AM EST
+es 2026-11-01T01:30 domingo, 1 de noviembre de 2026, 1:30 (hora de verano de Nueva York) \
+a 1:30 (hora estándar de Nueva York)
+es 2026-10-31T23:00 sábado, 31 de octubre de 2026, 23:00 a la medianoche (hora de Nueva York)
+es 2026-11-01T23:00 domingo, 1 de noviembre de 2026, 23:00 a la medianoche (hora de Nueva York)
+"""
+
+
+def _table(text: str) -> list[tuple[str, datetime, str]]:
+    rows = []
+    for line in text.strip().splitlines():
+        language, moment, expected = line.split(maxsplit=2)
+        rows.append((language, at(NY, *datetime.fromisoformat(moment).timetuple()[:5]), expected))
+    return rows
+
+
+@pytest.mark.parametrize("language, start, expected", _table(SPANS))
+def test_a_span_reads_in_the_readers_language(speaking, language, start, expected):
+    end = start + timedelta(hours=1)
+    assert speaking(language, format_span, start, end, NY) == expected
+
+
+@pytest.mark.parametrize(
+    "language, instant, expected",
+    [
+        ("en", at(NY, 2026, 11, 1, 1, 30), "Sunday, November 1, 2026, 1:30 AM EDT"),
+        (
+            "en",
+            at(NY, 2026, 11, 1, 1, 30) + timedelta(hours=1),
+            "Sunday, November 1, 2026, 1:30 AM EST",
+        ),
+        (
+            "es",
+            at(NY, 2026, 11, 1, 1, 30),
+            "domingo, 1 de noviembre de 2026, 1:30 (hora de verano de Nueva York)",
+        ),
+        (
+            "es",
+            at(NY, 2026, 11, 1, 1, 30) + timedelta(hours=1),
+            "domingo, 1 de noviembre de 2026, 1:30 (hora estándar de Nueva York)",
+        ),
+        (
+            "es",
+            at(NY, 2026, 11, 1, 3),
+            "domingo, 1 de noviembre de 2026, 3:00 (hora de Nueva York)",
+        ),
+        (
+            "es",
+            at("America/Los_Angeles", 2026, 11, 2, 9),
+            "lunes, 2 de noviembre de 2026, 9:00 (hora de Los Ángeles)",
+        ),
+    ],
+)
+def test_a_moment_reads_in_the_readers_language(speaking, language, instant, expected):
+    zone = "America/Los_Angeles" if "Ángeles" in expected else NY
+    assert speaking(language, format_local, instant, zone) == expected
+
+
+def test_an_end_at_midnight_reads_in_spanish(speaking):
+    text = speaking("es", format_end, at(NY, 2026, 12, 10, 0), NY)
+    assert text == "el final del miércoles, 9 de diciembre de 2026 (medianoche, hora de Nueva York)"
+
+
+def test_dates_and_clock_times_read_in_spanish(speaking):
+    instant = at(NY, 2026, 11, 1, 17)
+    assert speaking("es", format_local_date, instant, NY) == "1 de noviembre de 2026"
+    assert speaking("es", format_clock, instant, NY) == "17:00"
+    assert speaking("en", format_local_date, instant, NY) == "November 1, 2026"
+    assert speaking("en", format_clock, instant, NY) == "5:00 PM"

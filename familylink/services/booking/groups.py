@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
+from familylink.i18n import Later
 from familylink.models import (
     Appointment,
     AppointmentAttendee,
@@ -273,7 +274,7 @@ def _offer_one(appointment: Appointment, *, now: datetime) -> WaitlistEntry | No
             now=now,
             context={
                 **notices.mail_context(appointment, person),
-                "until": format_local(entry.offered_until, person.timezone),
+                "until": Later(format_local, entry.offered_until, person.timezone),
                 "link": mail.external_url("booking.claim", entry_id=entry.id),
             },
             patient_id=entry.patient_id,

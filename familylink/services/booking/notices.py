@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from familylink.extensions import db
+from familylink.i18n import Later
 from familylink.models import Appointment, AppointmentFamily, Scope, User
 from familylink.services import mail
 from familylink.services.calendar.ics import ics_attachment, neutral_title, where
@@ -15,11 +16,12 @@ from familylink.services.timefmt import format_span
 
 
 def mail_context(appointment: Appointment, person: User) -> dict:
+    """Words written when the email is rendered, in its recipient's language (i18n.Later)."""
     return {
         "appointment": appointment,
-        "title": neutral_title(appointment),
-        "when": format_span(appointment.starts_at, appointment.ends_at, person.timezone),
-        "where": where(appointment),
+        "title": Later(neutral_title, appointment),
+        "when": Later(format_span, appointment.starts_at, appointment.ends_at, person.timezone),
+        "where": Later(where, appointment),
         "minutes": appointment.session_type.duration_minutes,
     }
 

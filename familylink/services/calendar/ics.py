@@ -12,8 +12,11 @@ from datetime import datetime
 from email.utils import parseaddr
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from icalendar import Calendar, Event, vCalAddress
 
+from familylink.i18n import normalise
 from familylink.models import (
     Appointment,
     SessionMode,
@@ -28,8 +31,10 @@ PRODID = "-//FamilyLink//Family sessions//EN"
 
 
 def neutral_title(appointment: Appointment) -> str:
-    kind = "Group session" if appointment.is_group else "Family session"
-    return f"{kind} with {appointment.therapist.name}"
+    """'Family session with Grace Lee', in the language being spoken."""
+    if appointment.is_group:
+        return _("Group session with %(name)s", name=appointment.therapist.name)
+    return _("Family session with %(name)s", name=appointment.therapist.name)
 
 
 def join_link(appointment: Appointment) -> str | None:
@@ -43,7 +48,7 @@ def join_link(appointment: Appointment) -> str | None:
 def where(appointment: Appointment) -> str:
     session_type = appointment.session_type
     if session_type.mode == SessionMode.VIDEO:
-        return join_link(appointment) or "Video call (link to follow)"
+        return join_link(appointment) or _("Video call (link to follow)")
     return session_type.location or ""
 
 
@@ -68,7 +73,9 @@ def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelle
     if place:
         event.add("location", place)
     local = format_span(appointment.starts_at, appointment.ends_at, recipient.timezone)
-    event.add("description", f"{neutral_title(appointment)}, {local}.")
+    event.add(
+        "description", _("%(title)s, %(when)s.", title=neutral_title(appointment), when=local)
+    )
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     return event
 
@@ -80,7 +87,8 @@ def appointment_ics(
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("method", "CANCEL" if cancelled else "REQUEST")
-    cal.add_component(_event(appointment, recipient, now=now, cancelled=cancelled))
+    with force_locale(normalise(recipient.locale)):  # the file speaks its recipient's language
+        cal.add_component(_event(appointment, recipient, now=now, cancelled=cancelled))
     return cal.to_ical()
 
 
@@ -89,7 +97,8 @@ def ics_attachment(
 ) -> Attachment:
     return Attachment(
         filename="cancel.ics" if cancelled else "invite.ics",
-        content_type="text/calendar",
+        # A Spanish summary is not ASCII: the part names its charset (RFC 5545's default).
+        content_type="text/calendar; charset=utf-8",
         data=appointment_ics(appointment, recipient, now=now, cancelled=cancelled),
     )
 
@@ -99,6 +108,7 @@ def feed_ics(appointments: list[Appointment], recipient: User, *, now: datetime)
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")  # a feed is published: nothing in it asks for a reply
-    for appointment in appointments:
-        cal.add_component(_event(appointment, recipient, now=now, cancelled=False))
+    with force_locale(normalise(recipient.locale)):
+        for appointment in appointments:
+            cal.add_component(_event(appointment, recipient, now=now, cancelled=False))
     return cal.to_ical()

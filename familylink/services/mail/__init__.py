@@ -9,10 +9,14 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
+import jinja2
 from flask import current_app
+from flask_babel import force_locale, get_locale, get_translations
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, update
 
 from familylink.extensions import db
+from familylink.i18n import normalise
 from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
@@ -21,28 +25,28 @@ from familylink.services.program import get_program
 
 # Subjects are neutral: they never name the kind of care, a diagnosis or a substance.
 SUBJECTS = {
-    "verify_email": "Confirm your email address",
-    "already_registered": "About your sign-up",
-    "password_reset": "Reset your password",
-    "reset_no_account": "About your password reset",
-    "staff_invitation": "You're invited to set up your account",
-    "patient_invitation": "You're invited to set up your account",
-    "module_assigned": "New reading from your care team",
-    "progress_update": "A new update from your care team",
-    "family_invitation": "You're invited to join your family's sessions",
-    "family_access_ended": "Your access has ended",
-    "family_access_ended_therapist": "A family contact's access has ended",
-    "family_access_ended_patient": "A sharing permission has ended",
-    "consent_expiring": "A sharing permission ends soon",
-    "booking_confirmed": "Your appointment is confirmed",
-    "booking_rescheduled": "Your appointment has moved",
-    "booking_cancelled": "Your appointment is cancelled",
-    "late_cancellation": "A late cancellation",
-    "waitlist_offer": "A place has opened for you",
-    "email_change_verify": "Confirm your new email address",
-    "email_changed_notice": "Your sign-in email address was changed",
-    "password_changed_notice": "Your password was changed",
-    "reminder": "Your appointment reminder",
+    "verify_email": _l("Confirm your email address"),
+    "already_registered": _l("About your sign-up"),
+    "password_reset": _l("Reset your password"),
+    "reset_no_account": _l("About your password reset"),
+    "staff_invitation": _l("You're invited to set up your account"),
+    "patient_invitation": _l("You're invited to set up your account"),
+    "module_assigned": _l("New reading from your care team"),
+    "progress_update": _l("A new update from your care team"),
+    "family_invitation": _l("You're invited to join your family's sessions"),
+    "family_access_ended": _l("Your access has ended"),
+    "family_access_ended_therapist": _l("A family contact's access has ended"),
+    "family_access_ended_patient": _l("A sharing permission has ended"),
+    "consent_expiring": _l("A sharing permission ends soon"),
+    "booking_confirmed": _l("Your appointment is confirmed"),
+    "booking_rescheduled": _l("Your appointment has moved"),
+    "booking_cancelled": _l("Your appointment is cancelled"),
+    "late_cancellation": _l("A late cancellation"),
+    "waitlist_offer": _l("A place has opened for you"),
+    "email_change_verify": _l("Confirm your new email address"),
+    "email_changed_notice": _l("Your sign-in email address was changed"),
+    "password_changed_notice": _l("Your password was changed"),
+    "reminder": _l("Your appointment reminder"),
 }
 
 
@@ -89,6 +93,15 @@ class Queued:
     send_at: datetime | None = None
     attachment: Attachment | None = None
     actor: User | None = None
+    # The language of an email to an address with no account yet (an invitation's); an
+    # account's own setting (`users.locale`) wins over it. Neither: the request's language
+    # (whoever asked for a reset or an address change reads the answer in their own).
+    locale: str | None = None
+
+    @property
+    def language(self) -> str:
+        own = None if isinstance(self.to, str) else getattr(self.to, "locale", None)
+        return normalise(own or self.locale or str(get_locale() or ""))
 
 
 def queue_email(kind: str, *, to: User | str, dedupe_key: str, now: datetime, **fields):
@@ -107,8 +120,8 @@ def _insert(emails: list[Queued], *, now: datetime) -> list[int]:
     """Render the emails, insert them in one statement that skips every dedupe key already
     in the outbox (whoever queued it, even a moment ago: overlapping sweeps queue each email
     once), then their audit rows in one more. Returns the ids of those added."""
-    templates, outbox = _Templates(), OutboxEmail.__table__
-    rows = [_row(email, now, templates) for email in emails]
+    outbox = OutboxEmail.__table__
+    rows = _rendered(emails, now)
     db.session.flush()  # the accounts they are addressed to
     added = insert_rows(
         db.session.connection(),
@@ -122,13 +135,29 @@ def _insert(emails: list[Queued], *, now: datetime) -> list[int]:
     return sorted(row_id for row_id, _ in added)
 
 
+def _rendered(emails: list[Queued], now: datetime) -> list[dict]:
+    """The outbox rows, each email in its recipient's language: the emails of one language
+    are rendered together, under one `force_locale` (a sweep switches a few times, not once
+    per email); the rows keep the order of `emails`."""
+    rows = [None] * len(emails)
+    by_language: dict[str, list[int]] = {}
+    for index, email in enumerate(emails):
+        by_language.setdefault(email.language, []).append(index)
+    for language, indexes in by_language.items():
+        with force_locale(language):
+            templates = _Templates(get_translations())
+            for index in indexes:
+                rows[index] = _row(emails[index], now, templates)
+    return rows
+
+
 def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
     """The outbox row of one email: addressed, rendered, due at `send_at`."""
     program, to = get_program(), email.to
     person = None if isinstance(to, str) else to
     zone = person.timezone if person is not None else program.timezone
     context = {"program": program, "recipient": person, "zone": zone}
-    subject = SUBJECTS[email.kind]
+    subject = str(SUBJECTS[email.kind])
     context.update(email.context or {}, subject=subject)
     attachment = email.attachment or Attachment(None, None, None)
     return {
@@ -153,14 +182,25 @@ def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
 
 
 class _Templates(dict):
-    """Each email template looked up once per INSERT and rendered with its context alone:
-    emails use no request, session or context processor. A sweep renders thousands, so
-    the template's globals (gettext among them) are copied once, not merged per render as
-    `Template.render` does (half the cost of a short template)."""
+    """Each email template looked up once per INSERT and language, and rendered with its
+    context alone: emails use no request, session or context processor. A sweep renders
+    thousands, so the template's globals are copied once, not merged per render as
+    `Template.render` does (half the cost of a short template), and gettext is bound to the
+    language's catalogue: Flask-Babel's looks the catalogue up again for every string."""
+
+    def __init__(self, translations=None):
+        super().__init__()
+        self.gettext = {}
+        if translations is not None:  # autoescape is the email templates' own, not this one's
+            bound = jinja2.Environment(extensions=["jinja2.ext.i18n"])  # noqa: S701
+            bound.install_gettext_translations(translations, newstyle=True)
+            gettext, ngettext = bound.globals["gettext"], bound.globals["ngettext"]
+            # `_` straight to gettext: the extension's alias resolves and calls it again.
+            self.gettext = {"gettext": gettext, "_": gettext, "ngettext": ngettext}
 
     def __missing__(self, name: str):
         template = current_app.jinja_env.get_template(name)
-        self[name] = functools.partial(_render, template, dict(template.globals))
+        self[name] = functools.partial(_render, template, {**template.globals, **self.gettext})
         return self[name]
 
 
