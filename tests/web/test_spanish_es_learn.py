@@ -16,22 +16,20 @@ from familylink.services import learning
 from tests.moments import NOON
 
 
-@pytest.fixture
-def settings_override():
-    return {"NOW_OVERRIDE": NOON}
-
-
-@pytest.fixture
-def world(reading_world):
-    return reading_world(jordan_name="Jordan Rivera", admin=True)
-
-
+# A safety plan's answers: data the pages show back, not chrome.
 ANSWERS = {
     "warning_signs": "Shouting late",
     "people_to_call": "Aunt Rosa 555-0101",
     "naloxone_place": "Kitchen drawer",
     "safe_place": "Rosa house",
 }
+
+
+@pytest.fixture
+def world(app, reading_world):
+    """The reading world at NOON, with Jordan's full name (on the share lists) and an admin."""
+    app.config["NOW_OVERRIDE"] = NOON
+    return reading_world(jordan_name="Jordan Rivera", admin=True)
 
 
 def _body_words(body_html: str) -> list[str]:
