@@ -11,10 +11,9 @@ from sqlalchemy import select
 
 from familylink import i18n
 from familylink.extensions import db
-from familylink.models import LearningModule, ModuleTranslation, Program, User
+from familylink.models import LearningModule, ModuleTranslation, PracticeEntry, Program, User
 from familylink.services import learning
 from tests.moments import NOON
-
 
 # A safety plan's answers: data the pages show back, not chrome.
 ANSWERS = {
@@ -84,8 +83,6 @@ def _share_everything(client, auth, world):
 
 def _ids(app):
     with app.app_context():
-        from familylink.models import PracticeEntry
-
         return {entry.kind: entry.id for entry in db.session.scalars(select(PracticeEntry))}
 
 
