@@ -19,6 +19,7 @@ from familylink.services.learning import MAX_REFLECTION
 from familylink.web import as_id
 
 EVERYONE = "all"
+WHO_SHOULD_READ = _l("Who should read it")
 
 
 class SearchForm(FlaskForm):
@@ -26,8 +27,11 @@ class SearchForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     q = SearchField(
-        "Search titles and summaries",
-        validators=[Optional(), Length(max=100, message="Use at most 100 characters.")],
+        _l("Search titles and summaries"),
+        validators=[
+            Optional(),
+            Length(max=100, message=_l("Use at most %(count)s characters.", count=100)),
+        ],
     )
 
 
@@ -45,12 +49,15 @@ class ShareField(SelectField):
 
 
 class ProgressForm(FlaskForm):
-    completed = BooleanField("I have finished this reading")
+    completed = BooleanField(_l("I have finished this reading"))
     reflection = TextAreaField(
-        "Your reflection (private)",
+        _l("Your reflection (private)"),
         validators=[
             Optional(),
-            Length(max=MAX_REFLECTION, message=f"Use at most {MAX_REFLECTION} characters."),
+            Length(
+                max=MAX_REFLECTION,
+                message=_l("Use at most %(count)s characters.", count=MAX_REFLECTION),
+            ),
         ],
         description=_l("Only you can read this, unless you share it below."),
     )
@@ -73,7 +80,7 @@ class ProgressForm(FlaskForm):
 class FamilyChoiceField(SelectField):
     """Everyone, or one family member; an id outside the list is left to the service (404)."""
 
-    def __init__(self, label="Who should read it", **kwargs):
+    def __init__(self, label=WHO_SHOULD_READ, **kwargs):
         super().__init__(label, choices=[], validate_choice=False, **kwargs)
 
     def target(self) -> int | None:
@@ -101,15 +108,15 @@ class ToolChoiceField(SelectField):
 
 class AssignForm(FlaskForm):
     family = FamilyChoiceField()
-    modules = MultiCheckboxField("Modules", coerce=id_choice, validate_choice=False)
+    modules = MultiCheckboxField(_l("Modules"), coerce=id_choice, validate_choice=False)
     tool = ToolChoiceField(
         _l("A practice tool to try with it (optional)"),
         description=_l("The family member fills it in privately and decides whether to share it."),
     )
     note = TextAreaField(
-        "Note for the family (optional)",
-        validators=[Optional(), Length(max=1000, message="Use at most 1,000 characters.")],
-        description=(
+        _l("Note for the family (optional)"),
+        validators=[Optional(), Length(max=1000, message=_l("Use at most 1,000 characters."))],
+        description=_l(
             "Shown with the reading. Keep it general: it is not a place for clinical details."
         ),
     )
@@ -122,42 +129,53 @@ class SequenceForm(FlaskForm):
 def _lines(label, description):
     return TextAreaField(
         label,
-        validators=[InputRequired(message="This can't be empty.")],
+        validators=[InputRequired(message=_l("This can't be empty."))],
         description=description,
     )
 
 
 class ModuleForm(FlaskForm):
     title = StringField(
-        "Title",
-        validators=[InputRequired(message="Enter a title."), Length(max=200, message="Too long.")],
+        _l("Title"),
+        validators=[
+            InputRequired(message=_l("Enter a title.")),
+            Length(max=200, message=_l("Too long.")),
+        ],
     )
     summary = TextAreaField(
-        "One-line summary",
+        _l("One-line summary"),
         validators=[
-            InputRequired(message="Enter a summary."),
-            Length(max=500, message="Too long."),
+            InputRequired(message=_l("Enter a summary.")),
+            Length(max=500, message=_l("Too long.")),
         ],
     )
     topic = StringField(
-        "Topic",
-        validators=[InputRequired(message="Enter a topic."), Length(max=80, message="Too long.")],
+        _l("Topic"),
+        validators=[
+            InputRequired(message=_l("Enter a topic.")),
+            Length(max=80, message=_l("Too long.")),
+        ],
     )
     order = IntegerField(
-        "Place in the reading order",
-        validators=[InputRequired(message="Enter a number."), NumberRange(0, 999)],
+        _l("Place in the reading order"),
+        validators=[
+            InputRequired(message=_l("Enter a number.")),
+            NumberRange(0, 999, message=_l("Number must be between %(min)s and %(max)s.")),
+        ],
     )
-    reading_minutes = number_field("Reading time (minutes)", 1, 60, unit="minutes")
-    key_points = _lines("Key points", "One per line, 3 to 5.")
+    reading_minutes = number_field(_l("Reading time (minutes)"), 1, 60, unit="minutes")
+    key_points = _lines(_l("Key points"), _l("One per line, 3 to 5."))
     reflection = TextAreaField(
-        "Reflection question", validators=[InputRequired(message="Enter a question.")]
+        _l("Reflection question"), validators=[InputRequired(message=_l("Enter a question."))]
     )
-    exercise = TextAreaField("Exercise", validators=[InputRequired(message="Enter an exercise.")])
-    sources = _lines("Sources", "One per line, at least one.")
+    exercise = TextAreaField(
+        _l("Exercise"), validators=[InputRequired(message=_l("Enter an exercise."))]
+    )
+    sources = _lines(_l("Sources"), _l("One per line, at least one."))
     body_markdown = TextAreaField(
-        "Body (Markdown)",
-        validators=[InputRequired(message="Enter the text.")],
-        description="Headings start with ##. Scripts and unsafe links are removed when saved.",
+        _l("Body (Markdown)"),
+        validators=[InputRequired(message=_l("Enter the text."))],
+        description=_l("Headings start with ##. Scripts and unsafe links are removed when saved."),
         render_kw={"rows": 24},
     )
-    published = BooleanField("Published (families can read it)")
+    published = BooleanField(_l("Published (families can read it)"))

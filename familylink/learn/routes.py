@@ -1,7 +1,7 @@
 """Reading: the family library and module pages, therapists' assignments, admin editing."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -44,12 +44,14 @@ def library():
     if current_user.role == Role.FAMILY:
         assigned = learning.assigned_to(current_user, now=request_now())
     status = 400 if form.errors else 200
+    language = get_locale().language
     return render_template(
         "learn/library.html",
         form=form,
         query=query,
-        topics=learning.library(query),
+        topics=learning.library(query, language),
         assigned=assigned,
+        shown_modules=learning.in_language_all([r.module for r in assigned], language),
     ), status
 
 
@@ -218,8 +220,10 @@ def therapist_home():
     return render_template("learn/therapist_home.html", patients=patients)
 
 
-def _family_forms(family, assign_form=None, sequence_form=None):
-    choices = [(EVERYONE, "Every family member with consent")] + [
+def _family_forms(family, modules, shown, assign_form=None, sequence_form=None):
+    """The two forms, offering `family` and the published `modules`, titled as `shown` (by
+    id, in the reader's language)."""
+    choices = [(EVERYONE, _("Every family member with consent"))] + [
         (str(m.id), m.name) for m in family
     ]
     assign_form = assign_form or AssignForm()
@@ -227,7 +231,7 @@ def _family_forms(family, assign_form=None, sequence_form=None):
     assign_form.family.choices = choices
     sequence_form.family.choices = choices
     assign_form.modules.choices = [
-        (m.id, f"{m.order}. {m.title}") for m in learning.all_modules() if m.published
+        (m.id, f"{m.order}. {shown[m.id].title}") for m in modules if m.published
     ]
     return assign_form, sequence_form
 
@@ -238,13 +242,16 @@ def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200):
     # view is audited once, by progress_of ("learning.progress_viewed"), within the budget of
     # tests/web/test_query_counts.py (a second audit row here costs a second INSERT).
     patient, family = access.reading_family(current_user, patient_id, now=now, what=None)
-    assign_form, sequence_form = _family_forms(family, assign_form, sequence_form)
+    modules = learning.all_modules()
+    shown = learning.in_language_all(modules, get_locale().language)
+    assign_form, sequence_form = _family_forms(family, modules, shown, assign_form, sequence_form)
     return render_template(
         "learn/therapist_patient.html",
         patient=patient,
         progress=learning.progress_of(current_user, patient, family, now=now),
         practice=learning.practice.practice_of(patient, family),
         answer_labels=ANSWER_LABELS,
+        shown_modules=shown,
         assign_form=assign_form,
         sequence_form=sequence_form,
     ), status
@@ -259,21 +266,21 @@ def therapist_patient(patient_id):
 def _target(form):
     if not form.family.data:
         # Nothing chosen is a mistake to show beside the field; a forged id is a 404.
-        raise ValidationError("Choose who should read it.", field="family")
+        raise ValidationError(_("Choose who should read it."), field="family")
     try:
         return form.family.target()
     except (TypeError, ValueError):
         raise NotFound()
 
 
-def _assignment_post(patient_id, form, assign, *, form_name: str, after: str = ""):
+def _assignment_post(patient_id, form, assign, *, form_name: str, weekly: bool = False):
     """Shared by both ways of assigning: `assign(family_user_id)` calls the service."""
     access.therapist_patient(current_user, patient_id, now=request_now(), what=None)
     done = submit(
         form,
         lambda f: assign(_target(f)),
         redirect_to=url_for("learn.therapist_patient", patient_id=patient_id),
-        message=lambda made: _assigned_message(len(made)) + after,
+        message=lambda made: _assigned_message(len(made), weekly=weekly),
     )
     return done if done is not None else _patient_page(patient_id, status=400, **{form_name: form})
 
@@ -311,14 +318,20 @@ def apply_sequence(patient_id):
             now=request_now(),
         ),
         form_name="sequence_form",
-        after=" One is released each week.",
+        weekly=True,
     )
 
 
-def _assigned_message(count: int) -> str:
+def _assigned_message(count: int, *, weekly: bool) -> str:
     if count == 0:
-        return "Nothing new to assign: those readings were already assigned."
-    return f"{count} reading{'s' if count != 1 else ''} assigned."
+        return _("Nothing new to assign: those readings were already assigned.")
+    if weekly:
+        return ngettext(
+            "%(num)d reading assigned. One is released each week.",
+            "%(num)d readings assigned. One is released each week.",
+            count,
+        )
+    return ngettext("%(num)d reading assigned.", "%(num)d readings assigned.", count)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,7 +388,7 @@ def edit_module(module_id):
             except DomainError as error:
                 apply_error(form, error)
             else:
-                flash(f"Saved as version {version.number}.", "success")
+                flash(_("Saved as version %(number)s.", number=version.number), "success")
                 return redirect(url_for("learn.edit_module", module_id=module.id))
     if form.errors or form.form_errors:
         status = 400
@@ -391,5 +404,5 @@ def restore_version(module_id, version_id):
     # CSRFProtect has already checked the token of this button-only form.
     module = learning.module_by_id(module_id)
     version = learning.restore_version(module, version_id, actor=current_user, now=request_now())
-    flash(f"Restored; saved as version {version.number}.", "success")
+    flash(_("Restored; saved as version %(number)s.", number=version.number), "success")
     return redirect(url_for("learn.edit_module", module_id=module.id))

@@ -46,7 +46,12 @@ from familylink.services.learning.content import (
     save_module,
     source_links,
 )
-from familylink.services.learning.library import in_language, library, published_module
+from familylink.services.learning.library import (
+    in_language,
+    in_language_all,
+    library,
+    published_module,
+)
 from familylink.services.learning.progress import (
     MAX_REFLECTION,
     AssignedReading,
@@ -86,6 +91,7 @@ __all__ = [
     "content_files",
     "family_progress",
     "in_language",
+    "in_language_all",
     "library",
     "load_modules",
     "module_by_id",

@@ -43,7 +43,7 @@ def _targets(patient: User, family_user_id: int | None, *, now: datetime) -> lis
     if family_user_id is None:
         if not family:
             raise ValidationError(
-                "No family member has an active consent from this patient yet.", field="family"
+                _("No family member has an active consent from this patient yet."), field="family"
             )
         return family
     chosen = [m for m in family if m.id == family_user_id]
@@ -124,7 +124,7 @@ def assign_modules(
     patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
     members = _targets(patient, family_user_id, now=now)
     if not module_ids:
-        raise ValidationError("Choose at least one module.", field="modules")
+        raise ValidationError(_("Choose at least one module."), field="modules")
     if tool is not None and tool not in set(ToolKind):
         raise ValidationError(_("Choose a tool from the list, or none."), field="tool")
     modules = []

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nh3
 import yaml
+from flask_babel import gettext as _
 from markdown_it import MarkdownIt
 from sqlalchemy import func, select
 
@@ -163,23 +164,23 @@ def parse_translation_file(path: Path) -> ModuleText:
 def check_module_text(text: ModuleText) -> None:
     """The rules every module text follows, whoever wrote it; raises ValidationError(field)."""
     if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", text.slug or ""):
-        raise ValidationError("Use lower-case letters, digits and hyphens.", field="slug")
+        raise ValidationError(_("Use lower-case letters, digits and hyphens."), field="slug")
     for name, limit in (("title", 200), ("summary", 500), ("topic", 80)):
         value = (getattr(text, name) or "").strip()
         if not value:
-            raise ValidationError("This can't be empty.", field=name)
+            raise ValidationError(_("This can't be empty."), field=name)
         if len(value) > limit:
-            raise ValidationError(f"Use at most {limit} characters.", field=name)
+            raise ValidationError(_("Use at most %(count)s characters.", count=limit), field=name)
     if not 3 <= len(text.key_points) <= 5 or any(not p.strip() for p in text.key_points):
-        raise ValidationError("Give 3 to 5 key points, one per line.", field="key_points")
+        raise ValidationError(_("Give 3 to 5 key points, one per line."), field="key_points")
     if not text.sources or any(not s.strip() for s in text.sources):
-        raise ValidationError("Give at least one source, one per line.", field="sources")
+        raise ValidationError(_("Give at least one source, one per line."), field="sources")
     for name in ("reflection", "exercise", "body_markdown"):
         if not (getattr(text, name) or "").strip():
-            raise ValidationError("This can't be empty.", field=name)
+            raise ValidationError(_("This can't be empty."), field=name)
     if not 1 <= text.reading_minutes <= 60:
         raise ValidationError(
-            "Give a reading time between 1 and 60 minutes.", field="reading_minutes"
+            _("Give a reading time between 1 and 60 minutes."), field="reading_minutes"
         )
 
 

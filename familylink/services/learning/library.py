@@ -28,32 +28,58 @@ def in_language(module: LearningModule, language: str) -> LearningModule | Modul
     Both have what a module page shows (slug, title, summary, topic, reading_minutes,
     key_points, reflection, exercise, sources, body_html). English asks nothing more.
     """
-    if language == "en":
-        return module
-    translation = db.session.scalar(
+    return in_language_all([module], language)[module.id]
+
+
+def in_language_all(
+    modules: list[LearningModule], language: str
+) -> dict[int, LearningModule | ModuleTranslation]:
+    """`in_language` for many modules at once (one query), by module id."""
+    shown: dict[int, LearningModule | ModuleTranslation] = {m.id: m for m in modules}
+    if language == "en" or not modules:
+        return shown
+    translations = db.session.scalars(
         select(ModuleTranslation).where(
-            ModuleTranslation.module_id == module.id, ModuleTranslation.language == language
+            ModuleTranslation.module_id.in_(shown), ModuleTranslation.language == language
         )
     )
-    if translation is None or translation.source_sha256 != module.file_hash:
-        return module
-    return translation
+    for translation in translations:
+        # A translation of an older English text gives way to the English text.
+        if translation.source_sha256 == shown[translation.module_id].file_hash:
+            shown[translation.module_id] = translation
+    return shown
 
 
-def library(query: str = "") -> dict[str, list[LearningModule]]:
-    """Published modules grouped by topic, in reading order; `query` searches titles and
-    summaries (case-insensitive, taken literally)."""
+def library(
+    query: str = "", language: str = "en"
+) -> dict[str, list[LearningModule | ModuleTranslation]]:
+    """Published modules grouped by topic, in reading order, each in `language` when it has
+    a text in it; `query` searches titles and summaries, English and `language`'s
+    (case-insensitive, taken literally)."""
     stmt = select(LearningModule).where(LearningModule.published)
     query = (query or "").strip()
     if query:
         needle = query.lower()
+        translated = select(ModuleTranslation.module_id).where(
+            ModuleTranslation.language == language,
+            _matches(ModuleTranslation.title, ModuleTranslation.summary, needle),
+        )
         stmt = stmt.where(
             or_(
-                func.lower(LearningModule.title).contains(needle, autoescape=True),
-                func.lower(LearningModule.summary).contains(needle, autoescape=True),
+                _matches(LearningModule.title, LearningModule.summary, needle),
+                LearningModule.id.in_(translated),
             )
         )
-    grouped: dict[str, list[LearningModule]] = {}
-    for module in db.session.scalars(stmt.order_by(LearningModule.order, LearningModule.id)):
-        grouped.setdefault(module.topic, []).append(module)
+    modules = db.session.scalars(stmt.order_by(LearningModule.order, LearningModule.id)).all()
+    shown = in_language_all(modules, language)
+    grouped: dict[str, list[LearningModule | ModuleTranslation]] = {}
+    for module in modules:
+        grouped.setdefault(shown[module.id].topic, []).append(shown[module.id])
     return grouped
+
+
+def _matches(title, summary, needle: str):
+    return or_(
+        func.lower(title).contains(needle, autoescape=True),
+        func.lower(summary).contains(needle, autoescape=True),
+    )
