@@ -86,7 +86,13 @@ def extract() -> Catalog:
     for directory, method_map in SOURCES:
         options = {pattern: JINJA_OPTIONS for pattern, method in method_map if method == "jinja2"}
         for filename, lineno, message, comments, context in extract_from_dir(
-            str(directory), method_map, options, keywords=KEYWORDS, strip_comment_tags=True
+            str(directory),
+            method_map,
+            options,
+            keywords=KEYWORDS,
+            strip_comment_tags=True,
+            # Babel skips folders starting with "_" by default: templates/_macros holds strings.
+            directory_filter=lambda path: not Path(path).name.startswith("."),
         ):
             where = (str(Path(directory.name) / filename), lineno)
             catalog.add(message, None, [where], auto_comments=comments, context=context)
