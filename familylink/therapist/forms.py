@@ -145,7 +145,10 @@ class SessionTypeForm(FlaskForm):
     )
     cancellation_window_hours = IntegerField(
         _l("Cancellation window in hours (empty: the program's)"),
-        validators=[Optional(), NumberRange(min=0, max=336, message=_l("Use 0 to 336 hours."))],
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=336, message=_l("Number must be between %(min)s and %(max)s.")),
+        ],
     )
     # Offered only after the screen refused the location (see words_to_confirm): the box
     # confirms the words listed in the hidden field, the ones the person was shown.
