@@ -1,3 +1,5 @@
+from babel import Locale
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
@@ -87,15 +89,11 @@ from wtforms import (  # noqa: E402
 )
 from wtforms.validators import NumberRange, Optional  # noqa: E402
 
-WEEKDAYS = [
-    (0, _l("Monday")),
-    (1, _l("Tuesday")),
-    (2, _l("Wednesday")),
-    (3, _l("Thursday")),
-    (4, _l("Friday")),
-    (5, _l("Saturday")),
-    (6, _l("Sunday")),
-]
+
+def weekday_choices() -> list[tuple[int, str]]:
+    """Monday (0) to Sunday (6), named by Babel in the reader's language."""
+    names = (get_locale() or Locale("en")).days["format"]["wide"]
+    return [(n, names[n][:1].upper() + names[n][1:]) for n in range(7)]
 
 
 class WindowForm(FlaskForm):
@@ -103,7 +101,7 @@ class WindowForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.weekday.choices = WEEKDAYS
+        self.weekday.choices = weekday_choices()
 
     start_time = TimeField(
         _l("From"), validators=[InputRequired(message=_l("Enter a start time."))]

@@ -14,7 +14,6 @@ from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
 from familylink.services.program import local_day
 from familylink.therapist.forms import (
-    WEEKDAYS,
     DischargeForm,
     EnrolPatientForm,
     NewProgressUpdateForm,
@@ -23,6 +22,7 @@ from familylink.therapist.forms import (
     ProgressUpdateForm,
     ReadmitForm,
     WrittenRevocationForm,
+    weekday_choices,
 )
 from familylink.web import (
     apply_error,
@@ -255,7 +255,7 @@ def _availability_page(status=200, **forms):
         window_form=forms.get("window_form") or WindowForm(),
         override_form=forms.get("override_form") or OverrideForm(),
         type_form=forms.get("type_form") or SessionTypeForm(),
-        weekdays=dict(WEEKDAYS),
+        weekdays=dict(weekday_choices()),
     ), status
 
 
