@@ -8,6 +8,7 @@ from datetime import time, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from familylink import i18n
 from familylink.extensions import db
 from familylink.models import (
     Appointment,
@@ -373,3 +374,21 @@ def test_the_time_off_day_reads_in_spanish_for_a_spanish_therapist(app, client, 
     assert "viernes, 27 de noviembre de 2026" in page
     assert "Horario semanal" in page
     assert time(9).strftime("%-I:%M") in page
+
+
+# The files of this area (the consent helper's therapist pages aside).
+AREA = re.compile(
+    r"^(templates/(booking|rooms)/|templates/therapist/(?!family_contacts|paper_consent|revoke)"
+    r"|familylink/(booking|therapist)/|familylink/services/booking/"
+    r"|familylink/services/(scheduling|attendance|episodes|progress_updates|sessions)\.py)"
+)
+
+
+def test_every_string_of_the_area_has_spanish():
+    missing = set(i18n.untranslated("es"))
+    area = {
+        message.id if isinstance(message.id, str) else message.id[0]
+        for message in i18n.extract()
+        if message.id and any(AREA.match(path) for path, _line in message.locations)
+    }
+    assert area and sorted(area & missing) == []
