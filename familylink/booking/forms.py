@@ -34,8 +34,8 @@ class BookPrivateForm(FlaskForm):
         description=_l("Each person you invite gets an email with the time and a calendar file."),
     )
     note = TextAreaField(
-        "A note for the therapist (optional)",
-        validators=[Length(max=2000, message="Use at most 2000 characters.")],
+        _l("A note for the therapist (optional)"),
+        validators=[Length(max=2000, message=_l("Use at most 2000 characters."))],
     )
     request_key = HiddenField()
     confirmed = HiddenField()
@@ -61,12 +61,15 @@ class BookForFamilyForm(PrivateBookingChoices, FlaskForm):
     for 2 to 12 weeks at the same local time (then a confirmation page lists each week and
     sends the form again with `confirmed` set)."""
 
-    session_type = SelectField("Kind of session", coerce=id_choice, validate_choice=False)
+    session_type = SelectField(_l("Kind of session"), coerce=id_choice, validate_choice=False)
     slot = SelectField(
-        "Time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
+        _l("Time"), validators=[InputRequired(message=_l("Choose a time."))], validate_choice=False
     )
-    attendees = MultiCheckboxField("Family members", coerce=id_choice, validate_choice=False)
-    note = StringField("Note", validators=[Optional(), Length(max=2000)])
+    attendees = MultiCheckboxField(_l("Family members"), coerce=id_choice, validate_choice=False)
+    note = StringField(
+        _l("Note"),
+        validators=[Optional(), Length(max=2000, message=_l("Use at most 2000 characters."))],
+    )
     weeks = SelectField(
         _l("Repeat weekly"),
         coerce=weeks_choice,
@@ -92,13 +95,15 @@ class BookForFamilyForm(PrivateBookingChoices, FlaskForm):
 
 
 class GroupSeatForm(FlaskForm):
-    attendees = MultiCheckboxField("Also invite", coerce=id_choice, validate_choice=False)
+    attendees = MultiCheckboxField(_l("Also invite"), coerce=id_choice, validate_choice=False)
     request_key = HiddenField()
 
 
 class RescheduleForm(FlaskForm):
     slot = SelectField(
-        "New time", validators=[InputRequired(message="Choose a time.")], validate_choice=False
+        _l("New time"),
+        validators=[InputRequired(message=_l("Choose a time."))],
+        validate_choice=False,
     )
 
 

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
 from familylink.booking.slots import SLOT_FORMAT, parse_slot, slot_choices, slot_or_none, slot_week
+from familylink.booking.week import day_label
 from familylink.extensions import limiter
 from familylink.models import Role, Scope, SeatStatus
 from familylink.services import access, booking, mail
@@ -26,6 +27,8 @@ from familylink.web import (
 )
 
 bp = Blueprint("booking", __name__)
+# Every page names days in its reader's language: `{{ day|day_label }}`, `|day_label('full')`.
+bp.add_app_template_filter(day_label)
 
 
 def _patient_id() -> int:
@@ -200,7 +203,7 @@ def take_seat(appointment_id: int):
         booking.join_waitlist(
             actor=current_user, patient_id=patient_id, appointment_id=appointment_id, now=now
         )
-        flash("You are on the waitlist. We will email you if a place opens.", "success")
+        flash(_("You are on the waitlist. We will email you if a place opens."), "success")
         return redirect(url_for("booking.groups", patient=patient_id))
     seat = booking.book_group_seat(
         actor=current_user,
@@ -246,9 +249,11 @@ def show(seat_id: int):
 def cancel(seat_id: int):
     seat = booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
     if seat.status == SeatStatus.LATE_CANCELLED:
-        flash("Cancelled. Because it was close to the time, your therapist has been told.", "info")
+        flash(
+            _("Cancelled. Because it was close to the time, your therapist has been told."), "info"
+        )
     else:
-        flash("Cancelled. We have emailed you a calendar update.", "success")
+        flash(_("Cancelled. We have emailed you a calendar update."), "success")
     return redirect(url_for("booking.index"))
 
 
@@ -263,7 +268,7 @@ def reschedule(seat_id: int):
         starts_at=slot_or_none(form.slot.data),
         now=request_now(),
     )
-    flash("Moved. We have emailed you a calendar update.", "success")
+    flash(_("Moved. We have emailed you a calendar update."), "success")
     return redirect(url_for("booking.show", seat_id=seat_id))
 
 
@@ -315,7 +320,7 @@ def feed():
     if form.validate_on_submit():
         if form.action.data == "off":
             calendar.turn_off_feed(current_user, now=request_now())
-            flash("Your calendar feed is off. The old link no longer works.", "success")
+            flash(_("Your calendar feed is off. The old link no longer works."), "success")
         else:
             token = calendar.turn_on_feed(current_user, now=request_now())
             # The secret link is built from the settings, like every emailed link.

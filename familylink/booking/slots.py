@@ -3,6 +3,8 @@
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from familylink.services.errors import DomainError
 from familylink.services.timefmt import format_local
 from familylink.web import in_date_range
@@ -17,7 +19,7 @@ def slot_choices(slots, zone: str) -> list[tuple[str, str]]:
 def parse_slot(value: str | None) -> datetime:
     slot = slot_or_none(value)
     if slot is None:
-        raise DomainError("Choose a time from the list.", field="slot")
+        raise DomainError(_("Choose a time from the list."), field="slot")
     return slot
 
 

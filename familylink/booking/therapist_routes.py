@@ -160,7 +160,7 @@ def book_for_family():
             **f.booking_choices(),
         ),
         redirect_to=_calendar_on,
-        message="Booked. The family has been emailed.",
+        message=_("Booked. The family has been emailed."),
     )
     if done is not None:
         return done
@@ -263,7 +263,7 @@ def reschedule_seat(seat_id: int):
                 actor=current_user, seat_id=seat.id, starts_at=slot_or_none(f.slot.data), now=now
             ),
             redirect_to=_back_to_calendar,
-            message="Moved. The family has been emailed a calendar update.",
+            message=_("Moved. The family has been emailed a calendar update."),
         )
         if done is not None:
             return done

@@ -3,9 +3,14 @@ by day and hour in the therapist's time zone (pure: no database, no request)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date
+from flask_babel import get_locale
 
 from familylink.services.timefmt import TIME
 
@@ -13,6 +18,23 @@ from familylink.services.timefmt import TIME
 # sessions earlier or later add rows.
 FIRST_HOUR = 8
 LAST_HOUR = 17
+
+
+# How a page names a day, as Babel skeletons: each language orders and joins the parts its
+# own way ("Wednesday, November 18" / "miércoles, 18 de noviembre").
+DAY_FORMS = {"day": "MMMMEd", "short": "MMMEd", "date": "MMMMd", "date_year": "yMMMMd"}
+
+
+def day_label(day: date, form: str = "day") -> str:
+    """`day` in the reader's language: "day" (weekday, month and day), "full" (and the
+    year), "short" ("Wed, Nov 18"), "date" ("November 18"), "date_year" or "weekday"."""
+    locale = get_locale() or Locale("en")
+    if form in ("full", "weekday"):
+        return format_date(day, "full" if form == "full" else "EEEE", locale=locale)
+    pattern = locale.datetime_skeletons[DAY_FORMS[form]].pattern
+    if form == "day":
+        pattern = re.sub("E+", "EEEE", pattern)  # the weekday in full
+    return format_date(day, pattern, locale=locale)
 
 
 def week_of(day: date) -> date:

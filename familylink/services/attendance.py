@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from babel.dates import format_skeleton
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -182,7 +183,8 @@ def week_label(week: WeekSummary, *, today: date) -> str:
         return _("This week")
     if week.starts == week_start(today) - timedelta(weeks=1):
         return _("Last week")
-    return _("The week of %(day)s", day=week.starts.strftime("%B %-d"))
+    day = format_skeleton("MMMMd", week.starts, locale=get_locale() or "en")
+    return _("The week of %(day)s", day=day)
 
 
 def week_sentence(week: WeekSummary, first_name: str) -> str:

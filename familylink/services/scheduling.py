@@ -14,6 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import accumulate
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
 from familylink.services.errors import ValidationError
 
 
@@ -41,8 +45,13 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
     instant = local.astimezone(UTC)
     if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise ValidationError(
-            f"{at.strftime('%-I:%M %p')} does not exist on {day.strftime('%B %-d, %Y')} "
-            f"in {zone.replace('_', ' ')}: the clocks skip that hour. Choose another time.",
+            _(
+                "%(time)s does not exist on %(day)s in %(zone)s: the clocks skip that hour. "
+                "Choose another time.",
+                time=at.strftime("%-I:%M %p"),
+                day=format_date(day, "long", locale=get_locale() or "en"),
+                zone=zone.replace("_", " "),
+            ),
             field="start_time",
         )
     return instant

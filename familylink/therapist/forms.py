@@ -1,3 +1,5 @@
+from babel import Locale
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
@@ -11,11 +13,11 @@ from familylink.web import as_id
 
 
 class EnrolPatientForm(FlaskForm):
-    name = text_field("Patient's full name", required="Enter a name.")
-    email = email_field("Patient's email address", required="Enter an email address.")
+    name = text_field(_l("Patient's full name"), required=_l("Enter a name."))
+    email = email_field(_l("Patient's email address"), required=_l("Enter an email address."))
     episode_start = DayField(
-        "Episode start date",
-        validators=[InputRequired(message="Enter the date care started, like 2026-11-02.")],
+        _l("Episode start date"),
+        validators=[InputRequired(message=_l("Enter the date care started, like 2026-11-02."))],
     )
 
 
@@ -87,51 +89,64 @@ from wtforms import (  # noqa: E402
 )
 from wtforms.validators import NumberRange, Optional  # noqa: E402
 
-WEEKDAYS = [
-    (0, "Monday"),
-    (1, "Tuesday"),
-    (2, "Wednesday"),
-    (3, "Thursday"),
-    (4, "Friday"),
-    (5, "Saturday"),
-    (6, "Sunday"),
-]
+
+def weekday_choices() -> list[tuple[int, str]]:
+    """Monday (0) to Sunday (6), named by Babel in the reader's language."""
+    names = (get_locale() or Locale("en")).days["format"]["wide"]
+    return [(n, names[n][:1].upper() + names[n][1:]) for n in range(7)]
 
 
 class WindowForm(FlaskForm):
-    weekday = SelectField("Day", coerce=int, choices=[], validate_choice=False)
+    weekday = SelectField(_l("Day"), coerce=int, choices=[], validate_choice=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.weekday.choices = WEEKDAYS
+        self.weekday.choices = weekday_choices()
 
-    start_time = TimeField("From", validators=[InputRequired(message="Enter a start time.")])
-    end_time = TimeField("Until", validators=[InputRequired(message="Enter an end time.")])
+    start_time = TimeField(
+        _l("From"), validators=[InputRequired(message=_l("Enter a start time."))]
+    )
+    end_time = TimeField(_l("Until"), validators=[InputRequired(message=_l("Enter an end time."))])
 
 
 class OverrideForm(FlaskForm):
-    day = DayField("Date", validators=[InputRequired(message="Enter a date, like 2026-12-24.")])
-    off = BooleanField("Time off (leave unticked to add extra hours)", default=True)
-    start_time = TimeField("From (empty: the whole day)", validators=[Optional()])
-    end_time = TimeField("Until", validators=[Optional()])
+    day = DayField(
+        _l("Date"), validators=[InputRequired(message=_l("Enter a date, like 2026-12-24."))]
+    )
+    off = BooleanField(_l("Time off (leave unticked to add extra hours)"), default=True)
+    start_time = TimeField(_l("From (empty: the whole day)"), validators=[Optional()])
+    end_time = TimeField(_l("Until"), validators=[Optional()])
 
 
 class SessionTypeForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired(message="Enter a name."), Length(max=80)])
+    name = StringField(
+        _l("Name"),
+        validators=[
+            InputRequired(message=_l("Enter a name.")),
+            Length(max=80, message=_l("Use at most 80 characters.")),
+        ],
+    )
     duration_minutes = IntegerField(
-        "Length in minutes", validators=[InputRequired(message="Enter the length in minutes.")]
+        _l("Length in minutes"),
+        validators=[InputRequired(message=_l("Enter the length in minutes."))],
     )
     capacity = IntegerField(
-        "Families",
+        _l("Families"),
         default=1,
-        description="1 for a private family session; more for a multi-family group.",
-        validators=[InputRequired(message="Enter how many families.")],
+        description=_l("1 for a private family session; more for a multi-family group."),
+        validators=[InputRequired(message=_l("Enter how many families."))],
     )
-    mode = SelectField("Where", choices=[], validate_choice=False)
-    location = StringField("Room or address", validators=[Optional(), Length(max=200)])
+    mode = SelectField(_l("Where"), choices=[], validate_choice=False)
+    location = StringField(
+        _l("Room or address"),
+        validators=[Optional(), Length(max=200, message=_l("Use at most 200 characters."))],
+    )
     cancellation_window_hours = IntegerField(
-        "Cancellation window in hours (empty: the program's)",
-        validators=[Optional(), NumberRange(min=0, max=336)],
+        _l("Cancellation window in hours (empty: the program's)"),
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=336, message=_l("Number must be between %(min)s and %(max)s.")),
+        ],
     )
     # Offered only after the screen refused the location (see words_to_confirm): the box
     # confirms the words listed in the hidden field, the ones the person was shown.
@@ -140,7 +155,7 @@ class SessionTypeForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.mode.choices = [("in_person", "In person"), ("video", "Video")]
+        self.mode.choices = [("in_person", _l("In person")), ("video", _l("Video"))]
 
     def session_type_fields(self) -> dict:
         """The keyword arguments `booking.add_session_type` and `update_session_type` take
@@ -176,11 +191,17 @@ class SessionTypeForm(FlaskForm):
 
 
 class GroupForm(FlaskForm):
-    session_type = SelectField("Group type", coerce=id_choice, validate_choice=False)
-    first_day = DayField("First date", validators=[InputRequired(message="Enter a date.")])
-    start_time = TimeField("Start time", validators=[InputRequired(message="Enter a time.")])
-    weeks = IntegerField("How many weeks", default=1, validators=[InputRequired()])
-    capacity = IntegerField("Families", validators=[Optional()])
+    session_type = SelectField(_l("Group type"), coerce=id_choice, validate_choice=False)
+    first_day = DayField(_l("First date"), validators=[InputRequired(message=_l("Enter a date."))])
+    start_time = TimeField(
+        _l("Start time"), validators=[InputRequired(message=_l("Enter a time."))]
+    )
+    weeks = IntegerField(
+        _l("How many weeks"),
+        default=1,
+        validators=[InputRequired(message=_l("Enter how many weeks."))],
+    )
+    capacity = IntegerField(_l("Families"), validators=[Optional()])
 
 
 class ProgramAttendanceForm(FlaskForm):

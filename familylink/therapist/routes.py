@@ -14,7 +14,6 @@ from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
 from familylink.services.program import local_day
 from familylink.therapist.forms import (
-    WEEKDAYS,
     DischargeForm,
     EnrolPatientForm,
     NewProgressUpdateForm,
@@ -23,6 +22,7 @@ from familylink.therapist.forms import (
     ProgressUpdateForm,
     ReadmitForm,
     WrittenRevocationForm,
+    weekday_choices,
 )
 from familylink.web import (
     apply_error,
@@ -61,7 +61,7 @@ def enrol_patient():
             now=request_now(),
         ),
         redirect_to=url_for("therapist.home"),
-        message=f"{form.name.data} is enrolled and has been emailed an invitation.",
+        message=_("%(name)s is enrolled and has been emailed an invitation.", name=form.name.data),
     )
     if done is not None:
         return done
@@ -255,7 +255,7 @@ def _availability_page(status=200, **forms):
         window_form=forms.get("window_form") or WindowForm(),
         override_form=forms.get("override_form") or OverrideForm(),
         type_form=forms.get("type_form") or SessionTypeForm(),
-        weekdays=dict(WEEKDAYS),
+        weekdays=dict(weekday_choices()),
     ), status
 
 
@@ -266,7 +266,7 @@ def availability():
 
 
 def _submit(form, key, action):
-    done = submit(form, action, redirect_to=url_for("therapist.availability"), message="Saved.")
+    done = submit(form, action, redirect_to=url_for("therapist.availability"), message=_("Saved."))
     return done if done is not None else _availability_page(400, **{key: form})
 
 
@@ -316,7 +316,7 @@ def remove_availability(kind: str, item_id: int):
     from familylink.services import booking
 
     booking.remove_availability(actor=current_user, kind=kind, item_id=item_id, now=request_now())
-    flash("Removed.", "success")
+    flash(_("Removed."), "success")
     return redirect(url_for("therapist.availability"))
 
 
@@ -355,7 +355,9 @@ def groups():
             now=request_now(),
         ),
         redirect_to=_calendar_of_first,
-        message=lambda made: f"{len(made)} group session(s) scheduled.",
+        message=lambda made: ngettext(
+            "%(num)d group session scheduled.", "%(num)d group sessions scheduled.", len(made)
+        ),
     )
     if done is not None:
         return done

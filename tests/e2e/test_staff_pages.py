@@ -57,7 +57,7 @@ def test_the_therapist_works_from_the_week_grid_on_a_desktop_and_a_phone(page: P
     nav(page, "Calendar")
     heading(page, "Calendar: November 23 to November 29, 2026")
     grid = page.get_by_role("table")
-    expect(grid.get_by_role("columnheader", name="Thu Nov 26")).to_be_visible()
+    expect(grid.get_by_role("columnheader", name="Thu, Nov 26")).to_be_visible()
     expect(grid.get_by_role("rowheader", name="11 AM")).to_be_visible()
     expect(grid.get_by_role("link", name="11:00 AM Family session: Jordan Rivera")).to_be_visible()
     assert_accessible(page)

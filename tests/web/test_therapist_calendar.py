@@ -70,7 +70,7 @@ def test_the_week_is_a_table_of_days_and_hours_with_headers(app, client, auth, c
     _seat(app, NOON + timedelta(hours=2))  # 2:00 PM in New York
     auth.login(clinic["therapist"])
     page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
-    assert '<th scope="col">Mon Nov 16</th>' in page and '<th scope="col">Sun Nov 22</th>' in page
+    assert '<th scope="col">Mon, Nov 16</th>' in page and '<th scope="col">Sun, Nov 22</th>' in page
     assert '<th scope="row">8 AM</th>' in page and '<th scope="row">2 PM</th>' in page
     assert 'class="grid-entry" href="#appointment-' in page
     assert "Previous week" in page and "Next week" in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -47,7 +48,7 @@ def bookable_type(session_type_id: int, *, group: bool) -> SessionType:
     """An active session type of that kind (group or private), for a new booking or group."""
     session_type = db.session.get(SessionType, session_type_id)
     if session_type is None or not session_type.active or session_type.is_group != group:
-        raise ValidationError("Choose a session type from the list.", field="session_type")
+        raise ValidationError(_("Choose a session type from the list."), field="session_type")
     return session_type
 
 
@@ -94,19 +95,20 @@ def _checked_fields(
     files, so each goes through the one screen. A video type has no link of its own: each
     session gets its own room (`booking.rooms`)."""
     if not (name or "").strip():
-        raise ValidationError("Give the session type a name.", field="name")
+        raise ValidationError(_("Give the session type a name."), field="name")
     name = screening.screen(name, field="name")
     location = screening.screen(location, field="location", confirmed=location_confirmed)
     if duration_minutes is None or not 10 <= duration_minutes <= LONGEST_SESSION_MINUTES:
         raise ValidationError(
-            f"Use 10 to {LONGEST_SESSION_MINUTES} minutes.", field="duration_minutes"
+            _("Use 10 to %(most)d minutes.", most=LONGEST_SESSION_MINUTES),
+            field="duration_minutes",
         )
     if capacity is None or not 1 <= capacity <= 50:
-        raise ValidationError("Use 1 (one family) to 50 families.", field="capacity")
+        raise ValidationError(_("Use 1 (one family) to 50 families."), field="capacity")
     if mode not in ("in_person", "video"):
-        raise ValidationError("Choose in person or video.", field="mode")
+        raise ValidationError(_("Choose in person or video."), field="mode")
     if cancellation_window_hours is not None and not 0 <= cancellation_window_hours <= 336:
-        raise ValidationError("Use 0 to 336 hours.", field="cancellation_window_hours")
+        raise ValidationError(_("Use 0 to 336 hours."), field="cancellation_window_hours")
     return {
         "name": name,
         "duration_minutes": duration_minutes,
@@ -134,8 +136,10 @@ def update_session_type(
     fields = _checked_fields(**details)
     if (fields["capacity"] > 1) != session_type.is_group:
         raise ValidationError(
-            "A private session type can't become a group, or a group private. "
-            "Add a new session type instead.",
+            _(
+                "A private session type can't become a group, or a group private. "
+                "Add a new session type instead."
+            ),
             field="capacity",
         )
     before = {
@@ -173,14 +177,14 @@ def set_session_type_active(
 
 def _check_span(start: time | None, end: time | None) -> None:
     if start is None or end is None or start >= end:
-        raise ValidationError("The end time must be after the start time.", field="end_time")
+        raise ValidationError(_("The end time must be after the start time."), field="end_time")
 
 
 def add_window(*, actor: User, weekday: int, start: time, end: time, now: datetime):
     if actor.role != Role.THERAPIST:
         raise NotFound()
     if weekday not in range(7):
-        raise ValidationError("Choose a day of the week.", field="weekday")
+        raise ValidationError(_("Choose a day of the week."), field="weekday")
     _check_span(start, end)
     window = AvailabilityWindow(
         therapist_id=actor.id, weekday=weekday, start_time=start, end_time=end

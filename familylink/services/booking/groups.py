@@ -49,13 +49,13 @@ def schedule_group(
         raise NotFound()
     session_type = catalog.bookable_type(session_type_id, group=True)
     if not 1 <= weeks <= 52:
-        raise ValidationError("Choose between 1 and 52 weeks.", field="weeks")
+        raise ValidationError(_("Choose between 1 and 52 weeks."), field="weeks")
     capacity = capacity or session_type.capacity
     if not 2 <= capacity <= 50:
-        raise ValidationError("A group holds 2 to 50 families.", field="capacity")
+        raise ValidationError(_("A group holds 2 to 50 families."), field="capacity")
     starts = weekly_occurrences(first_day, start_time, weeks, get_program().timezone)
     if starts[0] <= now:
-        raise ValidationError("Choose a date in the future.", field="first_day")
+        raise ValidationError(_("Choose a date in the future."), field="first_day")
     slots.lock_therapist(actor.id)
     series = uuid.uuid4().hex if weeks > 1 else None
     made = []
@@ -71,11 +71,14 @@ def schedule_group(
         )
         if slots.overlaps(appointment, start):
             raise Conflict(
-                f"You already have a session at {format_local(start, actor.timezone)}.",
+                _(
+                    "You already have a session at %(when)s.",
+                    when=format_local(start, actor.timezone),
+                ),
             )
         db.session.add(appointment)
         made.append(appointment)
-    slots.flush_or_conflict("That overlaps another of your sessions.")
+    slots.flush_or_conflict(_("That overlaps another of your sessions."))
     audit.record("group.scheduled", actor=actor, detail={"count": len(made)}, now=now)
     return made
 
@@ -153,7 +156,7 @@ def join_waitlist(
     slots.serialize_booking()
     appointment = locked_group(appointment_id, patient)
     if free_places(appointment, now=now) > 0:
-        raise ValidationError("There is still a seat: book it instead.")
+        raise ValidationError(_("There is still a seat: book it instead."))
     existing = db.session.scalar(
         select(WaitlistEntry).where(
             WaitlistEntry.appointment_id == appointment.id,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from familylink.models import AppointmentFamily, SeatStatus, SessionType, User
 from familylink.services.booking import listings, seats, slots
 from familylink.services.errors import ValidationError
@@ -84,11 +86,14 @@ def week_of_slots(
     if week is not None:
         wanted = monday_of(week)
         if wanted < first:
-            raise ValidationError("That week has passed. Here are the coming weeks.", "week")
+            raise ValidationError(_("That week has passed. Here are the coming weeks."), "week")
         if wanted > last:
             raise ValidationError(
-                f"Times can be booked up to {get_program().booking_horizon_days} days ahead. "
-                "Here are the weeks you can book.",
+                _(
+                    "Times can be booked up to %(days)d days ahead. "
+                    "Here are the weeks you can book.",
+                    days=get_program().booking_horizon_days,
+                ),
                 "week",
             )
         return _week(find, wanted, first, last, first_day, last_day, zone)
@@ -142,7 +147,7 @@ def preview_private(
     was booked meanwhile).
     """
     if patient.therapist_id is None:
-        raise ValidationError("There is no therapist to book with yet.")
+        raise ValidationError(_("There is no therapist to book with yet."))
     people = seats.invited_people(actor, patient, attendee_ids, now=now)
     seats.check_slot(patient.therapist_id, session_type, starts_at, now=now)
     return Preview(

@@ -42,7 +42,7 @@ from familylink.services.booking.slots import TAKEN
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from familylink.services.program import get_program
 
-FULL = "Sorry, that group is now full. You can join its waitlist."
+FULL = _l("Sorry, that group is now full. You can join its waitlist.")
 
 
 # --- Who may book ----------------------------------------------------------------------------
@@ -87,11 +87,11 @@ def invited_people(actor: User, patient: User, extra_ids, *, now: datetime) -> l
     for raw in extra_ids or ():
         member = allowed.get(int(raw))
         if member is None:
-            raise ValidationError("Choose family members from the list.", field="attendees")
+            raise ValidationError(_("Choose family members from the list."), field="attendees")
         if member not in people:
             people.append(member)
     if not people:
-        raise ValidationError("Choose at least one family member to invite.", field="attendees")
+        raise ValidationError(_("Choose at least one family member to invite."), field="attendees")
     return people
 
 
@@ -101,11 +101,11 @@ def check_slot(therapist_id: int, session_type, starts_at: datetime, *, now: dat
     if starts_at in slots.slots_for(therapist_id, session_type, now=now, near=starts_at):
         return
     if starts_at <= now:
-        raise ValidationError("That time has passed. Choose another.", field="slot")
+        raise ValidationError(_("That time has passed. Choose another."), field="slot")
     if slots.taken(therapist_id, starts_at, session_type):
-        raise Conflict(TAKEN, field="slot")
+        raise Conflict(str(TAKEN), field="slot")
     raise ValidationError(
-        "That time is not available. Choose one of the times shown.", field="slot"
+        _("That time is not available. Choose one of the times shown."), field="slot"
     )
 
 
@@ -149,7 +149,7 @@ def book_private(
         return done
     patient = patient_for_actor(actor, patient_id, now=now, what="booking")
     if patient.therapist_id is None:
-        raise ValidationError("There is no therapist to book with yet.")
+        raise ValidationError(_("There is no therapist to book with yet."))
     session_type = catalog.bookable_type(session_type_id, group=False)
     people = invited_people(actor, patient, attendee_ids, now=now)
     slots.lock_therapist(patient.therapist_id)
@@ -231,14 +231,14 @@ def book_group_seat(
         return done
     appointment = groups.locked_group(appointment_id, patient)
     if appointment.starts_at <= now:
-        raise ValidationError("That group has already started. Choose another.", field="slot")
+        raise ValidationError(_("That group has already started. Choose another."), field="slot")
     seats = appointment.active_seats
     if any(s.patient_id == patient.id for s in seats):
-        raise ValidationError("Your family already has a seat in this group.", field="slot")
+        raise ValidationError(_("Your family already has a seat in this group."), field="slot")
     # A family claiming its own offer counts its held seat as free for itself.
     except_patient = patient.id if _from_waitlist else None
     if groups.free_places(appointment, now=now, except_patient=except_patient) <= 0:
-        raise Conflict(FULL)
+        raise Conflict(str(FULL))
     seat = _add_seat(
         appointment, patient, people, actor=actor, note=note, request_key=request_key, now=now
     )
@@ -250,7 +250,7 @@ def book_group_seat(
 def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
     entry = access.waitlist_entry(actor, entry_id)
     if entry.status != WaitlistStatus.OFFERED or entry.offered_until <= now:
-        raise ValidationError("Sorry, this offer has ended.")
+        raise ValidationError(_("Sorry, this offer has ended."))
     seat = book_group_seat(
         actor=actor,
         patient_id=entry.patient_id,
@@ -331,9 +331,9 @@ def cancel_seat(
     else:
         slots.serialize_booking()
     if seat.status != SeatStatus.BOOKED:
-        raise ValidationError("That booking is already cancelled.")
+        raise ValidationError(_("That booking is already cancelled."))
     if appointment.starts_at <= now:
-        raise ValidationError("That session has already started.")
+        raise ValidationError(_("That session has already started."))
     late = actor.role == Role.FAMILY and not inside_window(appointment, now)
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
@@ -376,22 +376,22 @@ def reschedule(
     """
     seat = access.seat(actor, seat_id, now=now, what=None)
     if starts_at is None:
-        raise ValidationError("Choose a time from the list.", field="slot")
+        raise ValidationError(_("Choose a time from the list."), field="slot")
     appointment = seat.appointment
     if appointment.is_group or seat.status != SeatStatus.BOOKED:
-        raise ValidationError("This booking can't be moved. You can cancel it instead.")
+        raise ValidationError(_("This booking can't be moved. You can cancel it instead."))
     if actor.role == Role.FAMILY and not inside_window(appointment, now):
         raise ValidationError(
-            "It is too close to the session to move it here. Please contact your therapist.",
+            _("It is too close to the session to move it here. Please contact your therapist."),
             field="slot",
         )
     slots.lock_therapist(appointment.therapist_id)
     if actor.role == Role.THERAPIST:
         # The therapist may move it outside the family's notice, horizon and windows.
         if starts_at <= now:
-            raise ValidationError("That time has passed. Choose another.", field="slot")
+            raise ValidationError(_("That time has passed. Choose another."), field="slot")
         if slots.overlaps(appointment, starts_at):
-            raise Conflict(TAKEN)
+            raise Conflict(str(TAKEN))
     elif starts_at not in slots.slots_for(
         appointment.therapist_id,
         appointment.session_type,
@@ -399,7 +399,9 @@ def reschedule(
         exclude_id=appointment.id,
         near=starts_at,
     ):
-        raise ValidationError("That time is not available. Choose one of the times shown.", "slot")
+        raise ValidationError(
+            _("That time is not available. Choose one of the times shown."), "slot"
+        )
     appointment.starts_at = starts_at
     appointment.ends_at = starts_at + timedelta(minutes=appointment.session_type.duration_minutes)
     appointment.sequence += 1
@@ -425,10 +427,10 @@ def mark_attendance(*, actor: User, seat_id: int, value: str, now: datetime) -> 
         seat.cancelled_at = seat.cancelled_at or now
     elif value in (Attendance.ATTENDED, Attendance.NO_SHOW):
         if seat.appointment.starts_at > now:
-            raise ValidationError("Attendance can be marked once the session has started.")
+            raise ValidationError(_("Attendance can be marked once the session has started."))
         seat.attendance = value
     else:
-        raise ValidationError("Choose attended, no-show or late-cancelled.")
+        raise ValidationError(_("Choose attended, no-show or late-cancelled."))
     audit.record(
         "attendance.marked",
         actor=actor,

@@ -213,7 +213,7 @@ def plan_series(
         raise NotFound()
     patient = seats.patient_for_actor(actor, patient_id, now=now, what="series booking")
     if patient.therapist_id is None:
-        raise ValidationError("There is no therapist to book with yet.")
+        raise ValidationError(_("There is no therapist to book with yet."))
     session_type = catalog.bookable_type(session_type_id, group=False)
     if first_start is None:
         raise ValidationError(_("Choose a time from the list."), field="slot")

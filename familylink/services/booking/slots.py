@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +22,7 @@ from familylink.services.errors import Conflict
 from familylink.services.program import get_program
 from familylink.services.scheduling import Override, Window, free_slots
 
-TAKEN = "Sorry, someone else just booked that time. Please choose another."
+TAKEN = _l("Sorry, someone else just booked that time. Please choose another.")
 
 # The longest session type allowed (checked by catalog.check_session_type).
 LONGEST_SESSION_MINUTES = 480
@@ -82,7 +83,7 @@ def flush_or_conflict(message: str) -> None:
         with db.session.begin_nested():
             db.session.flush()
     except IntegrityError:
-        raise Conflict(message)
+        raise Conflict(str(message))  # a lazy message becomes the reader's words now
 
 
 # --- Slots ---------------------------------------------------------------------------------
