@@ -80,13 +80,24 @@ def select_locale() -> str:
     return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
 
 
+def _scanned(directory: str) -> bool:
+    # Babel's default skips folders starting with "_", and templates/_macros holds strings.
+    name = Path(directory).name
+    return not name.startswith(".") and name != "__pycache__"
+
+
 def extract() -> Catalog:
     """Every translatable string in the code and templates, as a template catalogue."""
     catalog = Catalog(project="FamilyLink", charset="utf-8")
     for directory, method_map in SOURCES:
         options = {pattern: JINJA_OPTIONS for pattern, method in method_map if method == "jinja2"}
         for filename, lineno, message, comments, context in extract_from_dir(
-            str(directory), method_map, options, keywords=KEYWORDS, strip_comment_tags=True
+            str(directory),
+            method_map,
+            options,
+            keywords=KEYWORDS,
+            strip_comment_tags=True,
+            directory_filter=_scanned,
         ):
             where = (str(Path(directory.name) / filename), lineno)
             catalog.add(message, None, [where], auto_comments=comments, context=context)
