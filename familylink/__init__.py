@@ -331,7 +331,11 @@ def register_errorhandlers(app: Flask) -> None:
     log = logging.getLogger("familylink")
 
     def render_error(code: int, title: str, message: str):
-        return render_template("errors/error.html", code=code, title=title, message=message), code
+        # str(): a lazy string would reach the page unescaped (Flask-Babel's __html__).
+        page = render_template(
+            "errors/error.html", code=code, title=str(title), message=str(message)
+        )
+        return page, code
 
     # Lazy: each page is said in the language of the request it answers.
     messages = {
