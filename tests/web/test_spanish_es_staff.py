@@ -18,6 +18,8 @@ from tests.moments import NOON
 ES = {"Accept-Language": "es-MX,es;q=0.9"}
 # The language switch names each language in its own words: data, not English.
 LANGUAGE_NAMES = tuple(i18n.LANGUAGES.values())
+
+
 def html_lang(page: str) -> str:
     return re.search(r'<html lang="([^"]+)"', page).group(1)
 
