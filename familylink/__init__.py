@@ -211,6 +211,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = lazy_gettext("Please sign in to see that page.")
     login_manager.login_message_category = "info"
+    login_manager.localize_callback = str  # flashed as plain text, in the request's language
     login_manager.session_protection = "strong"
 
 

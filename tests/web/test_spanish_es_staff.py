@@ -293,3 +293,10 @@ def test_the_account_language_refuses_an_unknown_one(app, client, auth):
         assert (
             db.session.scalar(select(User.locale).where(User.email == "rosa@example.org")) == "en"
         )
+
+
+def test_the_sign_in_first_message_in_spanish(client):
+    response = client.get("/account/", headers=ES)
+    assert response.status_code == 302
+    page = client.get(response.location, headers=ES).get_data(as_text=True)
+    assert "Inicie sesión para ver esa página." in page
