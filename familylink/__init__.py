@@ -202,13 +202,16 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    from flask_babel import lazy_gettext
+
     from familylink.i18n import select_locale
 
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message = lazy_gettext("Please sign in to see that page.")
     login_manager.login_message_category = "info"
+    login_manager.localize_callback = str  # flashed as plain text, in the request's language
     login_manager.session_protection = "strong"
 
 
@@ -319,6 +322,7 @@ def _booking_sweep(now):
 
 def register_errorhandlers(app: Flask) -> None:
     from flask import flash, redirect, render_template
+    from flask_babel import lazy_gettext as _l
     from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException, SecurityError
 
@@ -328,17 +332,25 @@ def register_errorhandlers(app: Flask) -> None:
     log = logging.getLogger("familylink")
 
     def render_error(code: int, title: str, message: str):
-        return render_template("errors/error.html", code=code, title=title, message=message), code
+        # str(): a lazy string would reach the page unescaped (Flask-Babel's __html__).
+        page = render_template(
+            "errors/error.html", code=code, title=str(title), message=str(message)
+        )
+        return page, code
 
+    # Lazy: each page is said in the language of the request it answers.
     messages = {
-        400: ("Something in that request was not right", "Please go back and try again."),
-        403: ("You can't open this page", "Your account does not have access to it."),
-        404: ("We can't find that page", "The link may be old, or the page may have moved."),
-        405: ("That didn't work", "Please go back and use the buttons on the page."),
-        413: ("That was too much to send", "Please send less text or a smaller file."),
+        400: (_l("Something in that request was not right"), _l("Please go back and try again.")),
+        403: (_l("You can't open this page"), _l("Your account does not have access to it.")),
+        404: (
+            _l("We can't find that page"),
+            _l("The link may be old, or the page may have moved."),
+        ),
+        405: (_l("That didn't work"), _l("Please go back and use the buttons on the page.")),
+        413: (_l("That was too much to send"), _l("Please send less text or a smaller file.")),
         429: (
-            "Please wait a moment",
-            "There were too many attempts in a short time. Try again in a few minutes.",
+            _l("Please wait a moment"),
+            _l("There were too many attempts in a short time. Try again in a few minutes."),
         ),
     }
 
@@ -353,16 +365,20 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        title, message = messages.get(error.code, ("Something went wrong", "Please try again."))
+        title, message = messages.get(
+            error.code, (_l("Something went wrong"), _l("Please try again."))
+        )
         return render_error(error.code or 500, title, message)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return render_error(
             400,
-            "This form has expired",
-            "For your safety, forms stop working after a while. Go back, reload the page "
-            "and try again.",
+            _l("This form has expired"),
+            _l(
+                "For your safety, forms stop working after a while. Go back, reload the page "
+                "and try again."
+            ),
         )
 
     @app.errorhandler(NotFound)
@@ -384,7 +400,9 @@ def register_errorhandlers(app: Flask) -> None:
         log.exception("unhandled error")
         db.session.rollback()
         return render_error(
-            500, "Something went wrong on our side", "Nothing was changed. Please try again."
+            500,
+            _l("Something went wrong on our side"),
+            _l("Nothing was changed. Please try again."),
         )
 
 

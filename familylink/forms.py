@@ -42,25 +42,34 @@ def id_choice(value) -> int:
     1..web.MAX_ID, else the choice is refused like any other unknown one."""
     number = as_id(value)
     if number is None:
-        raise ValueError("Not one of the choices.")
+        raise ValueError(_l("Not one of the choices."))
     return number
 
 
+# Default labels and messages of the shared fields (lazy: said in each request's language).
+YOUR_TIME_ZONE = _l("Your time zone")
+PASSWORD = _l("Password")
+EMAIL_ADDRESS = _l("Email address")
+ENTER_YOUR_EMAIL = _l("Enter your email address.")
+
+
 class TimezoneField(SelectField):
-    def __init__(self, label="Your time zone", **kwargs):
-        kwargs.setdefault("validators", [InputRequired(message="Choose your time zone.")])
+    def __init__(self, label=YOUR_TIME_ZONE, **kwargs):
+        kwargs.setdefault("validators", [InputRequired(message=_l("Choose your time zone."))])
         super().__init__(label, choices=[], validate_choice=True, **kwargs)
         self.choices = timezone_choices()
 
 
-def new_password_field(label="Password"):
+def new_password_field(label=PASSWORD):
     return PasswordField(
         label,
         validators=[
-            InputRequired(message="Choose a password."),
-            Length(max=MAX_LENGTH, message=f"Use at most {MAX_LENGTH} characters."),
+            InputRequired(message=_l("Choose a password.")),
+            Length(
+                max=MAX_LENGTH, message=_l("Use at most %(count)s characters.", count=MAX_LENGTH)
+            ),
         ],
-        description="At least 12 characters. A few unrelated words work well.",
+        description=_l("At least 12 characters. A few unrelated words work well."),
         render_kw={"autocomplete": "new-password"},
     )
 
@@ -71,7 +80,9 @@ def text_field(label, *, required: str, max_length: int = 120, field=StringField
         label,
         validators=[
             InputRequired(message=required),
-            Length(max=max_length, message=f"Use at most {max_length} characters."),
+            Length(
+                max=max_length, message=_l("Use at most %(count)s characters.", count=max_length)
+            ),
         ],
         **kwargs,
     )
@@ -92,22 +103,33 @@ def optional_text_field(label, *, max_length: int, **kwargs):
     )
 
 
-def email_field(label="Email address", *, required="Enter your email address.", **kwargs):
+def email_field(label=EMAIL_ADDRESS, *, required=ENTER_YOUR_EMAIL, **kwargs):
     return EmailField(
         label,
         validators=[
             InputRequired(message=required),
-            Length(max=254, message="That email address is too long."),
+            Length(max=254, message=_l("That email address is too long.")),
         ],
         **kwargs,
     )
 
 
+# Whole sentences per unit, so each language words them its own way.
+_ENTER_A_NUMBER_OF = {
+    "hours": _l("Enter a number of hours."),
+    "days": _l("Enter a number of days."),
+    "minutes": _l("Enter a number of minutes."),
+}
+
+
 def number_field(label, low: int, high: int, *, unit: str, **kwargs):
-    """A required whole number from `low` to `high` (in `unit`: hours, days, minutes…)."""
+    """A required whole number from `low` to `high` (in `unit`: hours, days or minutes)."""
     return IntegerField(
         label,
-        validators=[InputRequired(message=f"Enter a number of {unit}."), NumberRange(low, high)],
+        validators=[
+            InputRequired(message=_ENTER_A_NUMBER_OF[unit]),
+            NumberRange(low, high),  # WTForms' own message, in its own catalogue
+        ],
         **kwargs,
     )
 
@@ -117,8 +139,8 @@ def code_field(label, *, description: str):
     return StringField(
         label,
         validators=[
-            InputRequired(message="Enter the code."),
-            Length(max=32, message="That code is too long."),
+            InputRequired(message=_l("Enter the code.")),
+            Length(max=32, message=_l("That code is too long.")),
         ],
         description=description,
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
@@ -126,4 +148,6 @@ def code_field(label, *, description: str):
 
 
 def your_name_field():
-    return text_field("Your name", required="Enter your name.", render_kw={"autocomplete": "name"})
+    return text_field(
+        _l("Your name"), required=_l("Enter your name."), render_kw={"autocomplete": "name"}
+    )

@@ -7,6 +7,7 @@ from functools import wraps
 from urllib.parse import unquote, urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.exc import OperationalError
 from werkzeug.routing import IntegerConverter, ValidationError
@@ -181,7 +182,7 @@ class IdConverter(IntegerConverter):
 # of Python's range a date shifted into a time zone or by a week would overflow.
 FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(2100, 12, 31)
-DATE_OUT_OF_RANGE = "Enter a date between 1900-01-01 and 2100-12-31, like 2026-11-02."
+DATE_OUT_OF_RANGE = _l("Enter a date between 1900-01-01 and 2100-12-31, like 2026-11-02.")
 
 
 def in_date_range(day: date) -> bool:

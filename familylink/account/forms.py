@@ -1,38 +1,56 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
+from wtforms import PasswordField, SelectField
 from wtforms.validators import InputRequired, Length
 
 from familylink.forms import code_field, email_field, new_password_field
+from familylink.i18n import LANGUAGES
 from familylink.services.passwords import MAX_LENGTH
 
+CURRENT_PASSWORD = _l("Current password")
 
-def current_password_field(label="Current password"):
+
+def current_password_field(label=CURRENT_PASSWORD):
     return PasswordField(
         label,
-        validators=[InputRequired(message="Enter your current password."), Length(max=MAX_LENGTH)],
+        validators=[
+            InputRequired(message=_l("Enter your current password.")),
+            Length(max=MAX_LENGTH),
+        ],
         render_kw={"autocomplete": "current-password"},
     )
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = current_password_field()
-    new_password = new_password_field("New password")
+    new_password = new_password_field(_l("New password"))
 
 
 class ChangeEmailForm(FlaskForm):
     new_email = email_field(
-        "New email address",
-        required="Enter your new email address.",
+        _l("New email address"),
+        required=_l("Enter your new email address."),
         render_kw={"autocomplete": "email"},
     )
-    password = current_password_field("Your password")
+    password = current_password_field(_l("Your password"))
 
 
 class EnrolForm(FlaskForm):
     code = code_field(
-        "Code from the app", description="The 6-digit code your authenticator app shows now."
+        _l("Code from the app"),
+        description=_l("The 6-digit code your authenticator app shows now."),
     )
+
+
+class LanguageForm(FlaskForm):
+    """The person's language. An unknown one is refused by `services.language.choose`,
+    whose message names this field. Each language is named in its own words."""
+
+    language = SelectField(_l("Pages and emails in"), choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = list(LANGUAGES.items())
 
 
 class PasswordAgainForm(FlaskForm):

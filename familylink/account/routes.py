@@ -2,18 +2,20 @@
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required
 
 from familylink.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     EnrolForm,
+    LanguageForm,
     PasswordAgainForm,
 )
 from familylink.auth import guard
 from familylink.auth.forms import ConfirmForm
 from familylink.extensions import limiter
-from familylink.services import accounts, mfa, sessions
+from familylink.services import accounts, language, mfa, sessions
 from familylink.services.errors import DomainError
 from familylink.services.program import get_program
 from familylink.web import (
@@ -32,9 +34,33 @@ bp = Blueprint("account", __name__)
 @bp.route("/")
 @login_required
 def home():
+    return _home()
+
+
+def _home(language_form=None):
     return render_template(
-        "account/home.html", remaining_codes=mfa.remaining_recovery_codes(current_user)
+        "account/home.html",
+        remaining_codes=mfa.remaining_recovery_codes(current_user),
+        language_form=language_form or LanguageForm(language=current_user.locale),
     )
+
+
+@bp.route("/language", methods=["POST"])
+@login_required
+def change_language():
+    form = LanguageForm()
+    done = submit(
+        form,
+        lambda f: language.choose(current_user, f.language.data, now=request_now()),
+        redirect_to=url_for("account.home"),
+        message=lambda _result: _language_saved(),
+    )
+    return done or (_home(language_form=form), 400)
+
+
+def _language_saved() -> str:
+    refresh()  # the message is said in the language just chosen
+    return _("Your language is saved.")
 
 
 @bp.route("/sessions")
@@ -58,9 +84,9 @@ def end_session(session_id: int):
     current = guard.current_session()
     if current is not None and current.id == session_id:
         guard.end_current("ended_by_user")
-        flash("You are signed out.", "info")
+        flash(_("You are signed out."), "info")
         return redirect(url_for("auth.login"))
-    flash("That session is ended.", "success")
+    flash(_("That session is ended."), "success")
     return redirect(url_for("account.session_list"))
 
 
@@ -159,7 +185,7 @@ def change_password():
             keep=guard.current_session(),
         ),
         redirect_to=url_for("account.home"),
-        message="Your password is changed. Other devices were signed out.",
+        message=_("Your password is changed. Other devices were signed out."),
     )
     if done is not None:
         return done
@@ -177,7 +203,7 @@ def change_email():
             current_user, password=f.password.data, new_email=f.new_email.data, now=request_now()
         ),
         redirect_to=url_for("account.home"),
-        message="We sent a link to the new address. Your address changes when you open it.",
+        message=_("We sent a link to the new address. Your address changes when you open it."),
     )
     if done is not None:
         return done

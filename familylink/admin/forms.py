@@ -37,6 +37,14 @@ ROLE_NAMES = {
 }
 
 
+OUTBOX_STATUS_NAMES = {
+    "pending": _l("Pending"),
+    "sent": _l("Sent"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Cancelled"),
+}
+
+
 def reminder_choices(stored) -> list[tuple[int, str]]:
     """The offered times, plus any stored one that is not among them (kept, not lost)."""
     offered = dict(REMINDER_CHOICES)
@@ -53,29 +61,31 @@ def hour_choice(value) -> int:
 
 
 class ProgramForm(FlaskForm):
-    name = text_field("Program name", required="Enter a name.")
+    name = text_field(_l("Program name"), required=_l("Enter a name."))
     sender_name = text_field(
-        "Sender name on emails",
-        required="Enter a sender name.",
-        description="Keep it neutral: recipients' inboxes may be seen by others.",
+        _l("Sender name on emails"),
+        required=_l("Enter a sender name."),
+        description=_l("Keep it neutral: recipients' inboxes may be seen by others."),
     )
-    timezone = TimezoneField("Program time zone")
+    timezone = TimezoneField(_l("Program time zone"))
     reminder_offsets = MultiCheckboxField(
         _l("Reminder emails before a session"),
         coerce=hour_choice,
         choices=[],
         description=_l("Tick one to five times."),
     )
-    cancellation_window_hours = number_field("Cancellation window (hours)", 0, 336, unit="hours")
-    booking_horizon_days = number_field("Booking horizon (days)", 1, 365, unit="days")
-    minimum_notice_hours = number_field("Minimum notice (hours)", 0, 336, unit="hours")
-    waitlist_hold_hours = number_field("Waitlist offer hold (hours)", 1, 168, unit="hours")
+    cancellation_window_hours = number_field(
+        _l("Cancellation window (hours)"), 0, 336, unit="hours"
+    )
+    booking_horizon_days = number_field(_l("Booking horizon (days)"), 1, 365, unit="days")
+    minimum_notice_hours = number_field(_l("Minimum notice (hours)"), 0, 336, unit="hours")
+    waitlist_hold_hours = number_field(_l("Waitlist offer hold (hours)"), 1, 168, unit="hours")
     buffer_minutes = number_field(
-        "Buffer between sessions (minutes)",
+        _l("Buffer between sessions (minutes)"),
         0,
         120,
         unit="minutes",
-        description="Free time kept after each session before the next can be booked.",
+        description=_l("Free time kept after each session before the next can be booked."),
     )
     # Checked as a phone number by the program service, whose message names this field.
     after_hours_phone = optional_text_field(
@@ -112,8 +122,8 @@ class ProgramForm(FlaskForm):
 
 
 class InviteForm(FlaskForm):
-    name = text_field("Full name", required="Enter a name.")
-    email = email_field(required="Enter an email address.")
+    name = text_field(_l("Full name"), required=_l("Enter a name."))
+    email = email_field(required=_l("Enter an email address."))
 
 
 class DirectorInviteForm(FlaskForm):
@@ -130,19 +140,25 @@ class AuditFilterForm(FlaskForm):
         csrf = False
 
     who = StringField(
-        "Who (email address)",
-        validators=[Optional(), Length(max=254, message="That email address is too long.")],
+        _l("Who (email address)"),
+        validators=[Optional(), Length(max=254, message=_l("That email address is too long."))],
     )
     patient = IntegerField(
-        "Patient number",
-        validators=[Optional(), NumberRange(min=1, max=2**31 - 1, message="Use a patient number.")],
+        _l("Patient number"),
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=2**31 - 1, message=_l("Use a patient number.")),
+        ],
     )
     action = StringField(
-        "Action (or its start, like auth.)",
-        validators=[Optional(), Length(max=60, message="Use at most 60 characters.")],
+        _l("Action (or its start, like auth.)"),
+        validators=[
+            Optional(),
+            Length(max=60, message=_l("Use at most %(count)s characters.", count=60)),
+        ],
     )
-    start = DayField("From (date)", validators=[Optional()])
-    end = DayField("To (date, inclusive)", validators=[Optional()])
+    start = DayField(_l("From (date)"), validators=[Optional()])
+    end = DayField(_l("To (date, inclusive)"), validators=[Optional()])
 
 
 class RetryEmailForm(FlaskForm):

@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from familylink.admin.forms import (
+    OUTBOX_STATUS_NAMES,
     ROLE_NAMES,
     AccountSearchForm,
     AuditFilterForm,
@@ -68,7 +69,7 @@ def settings():
         form,
         _save_settings,
         redirect_to=url_for("admin.settings"),
-        message="Program settings saved.",
+        message=_("Program settings saved."),
     )
     if done is not None:
         return done
@@ -103,7 +104,7 @@ def invite_therapist():
             current_user, name=f.name.data, email=f.email.data, now=request_now()
         ),
         redirect_to=url_for("admin.home"),
-        message=lambda _: f"Invitation sent to {form.email.data}.",
+        message=lambda _user: _("Invitation sent to %(email)s.", email=form.email.data),
     )
     if done is not None:
         return done
@@ -266,6 +267,7 @@ def audit_export():
 def outbox():
     return render_template(
         "admin/outbox.html",
+        status_names=OUTBOX_STATUS_NAMES,
         counts=outbox_admin.outbox_counts(),
         failed=outbox_admin.failed_emails(current_user, now=request_now()),
         retry_form=RetryEmailForm(),
@@ -280,7 +282,7 @@ def retry_email(email_id: int):
     if not form.validate_on_submit():
         abort(400)
     outbox_admin.retry_failed(email_id, actor=current_user, now=request_now())
-    flash(f"Email {email_id} is queued again.", "success")
+    flash(_("Email %(number)s is queued again.", number=email_id), "success")
     return redirect(url_for("admin.outbox"))
 
 
@@ -300,7 +302,7 @@ def session_types():
             actor=current_user, now=request_now(), **f.session_type_fields()
         ),
         redirect_to=url_for("admin.session_types"),
-        message=lambda _: f"Session type “{form.name.data}” added.",
+        message=lambda _result: _("Session type “%(name)s” added.", name=form.name.data),
     )
     if done is not None:
         return done
@@ -327,7 +329,7 @@ def edit_session_type(type_id: int):
             **f.session_type_fields(),
         ),
         redirect_to=url_for("admin.session_types"),
-        message="Session type saved.",
+        message=_("Session type saved."),
     )
     if done is not None:
         return done
@@ -348,9 +350,9 @@ def session_type_active(type_id: int):
         actor=current_user, session_type_id=type_id, active=active, now=request_now()
     )
     flash(
-        "Session type turned back on."
+        _("Session type turned back on.")
         if active
-        else "Session type turned off: it can't be booked any more; booked sessions go ahead.",
+        else _("Session type turned off: it can't be booked any more; booked sessions go ahead."),
         "success",
     )
     return redirect(url_for("admin.session_types"))

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length
@@ -21,8 +22,8 @@ class RegisterForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = email_field(render_kw={"autocomplete": "username"})
     password = PasswordField(
-        "Password",
-        validators=[InputRequired(message="Enter your password."), Length(max=128)],
+        _l("Password"),
+        validators=[InputRequired(message=_l("Enter your password.")), Length(max=128)],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -32,7 +33,7 @@ class ResetRequestForm(FlaskForm):
 
 
 class SetPasswordForm(FlaskForm):
-    password = new_password_field("New password")
+    password = new_password_field(_l("New password"))
 
 
 class ConfirmForm(FlaskForm):
@@ -41,6 +42,8 @@ class ConfirmForm(FlaskForm):
 
 class MfaCodeForm(FlaskForm):
     code = code_field(
-        "Code",
-        description="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        _l("Code"),
+        description=_l(
+            "The 6-digit code from your authenticator app, or one of your recovery codes."
+        ),
     )

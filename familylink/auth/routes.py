@@ -13,6 +13,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from familylink.auth import guard
@@ -110,7 +111,7 @@ def verify_email(token: str):
             run(accounts.verify_email, token, now=request_now())
         except InvalidToken as error:
             return _invalid_token(error)
-        flash("Thank you. Your email address is confirmed. You can sign in now.", "success")
+        flash(_("Thank you. Your email address is confirmed. You can sign in now."), "success")
         return redirect(url_for("auth.login"))
     return _no_referrer(render_template("auth/verify.html", form=form))
 
@@ -161,7 +162,7 @@ def login_code():
     user = _pending_mfa_user()
     if user is None:
         session.clear()
-        flash("Please sign in again.", "info")
+        flash(_("Please sign in again."), "info")
         return redirect(url_for("auth.login"))
     form = MfaCodeForm()
     if form.validate_on_submit():
@@ -191,7 +192,7 @@ def logout():
         return redirect(url_for("main.home"))
     audit.record("auth.signed_out", actor=current_user, now=request_now())
     guard.end_current("signed_out")
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -220,7 +221,7 @@ def _set_password_page(token: str, template: str, service):
             apply_error(form, error)
         else:
             guard.end_current("password_reset")
-            flash("Your password is set. Please sign in.", "success")
+            flash(_("Your password is set. Please sign in."), "success")
             return redirect(url_for("auth.login"))
     return _no_referrer(render_template(template, form=form), form_status(form))
 
@@ -247,6 +248,6 @@ def confirm_email_change(token: str):
             run(accounts.confirm_email_change, token, now=request_now())
         except InvalidToken as error:
             return _invalid_token(error)
-        flash("Your new email address is confirmed. Use it to sign in from now on.", "success")
+        flash(_("Your new email address is confirmed. Use it to sign in from now on."), "success")
         return redirect(url_for("main.home"))
     return _no_referrer(render_template("auth/confirm_email_change.html", form=form))

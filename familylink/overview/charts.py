@@ -54,6 +54,8 @@ def _draw(labels: tuple, series: tuple, description: str, no_data: str) -> Marku
         width=720,
         height=320,
         legend_at_bottom=True,
+        legend_at_bottom_columns=1,
+        truncate_legend=-1,  # a cut name is half a word, in any language
         show_y_guides=True,
         print_values=False,
         no_data_text=no_data,
@@ -68,6 +70,8 @@ def _draw(labels: tuple, series: tuple, description: str, no_data: str) -> Marku
             if child.tag in ("script", "style"):
                 parent.remove(child)
         parent.attrib.pop("style", None)
+    for title in root.iter("title"):  # pygal's own title says "Pygal"
+        title.text = description
     root.set("role", "img")
     root.set("aria-label", description)
     root.set("class", "overview-chart pygal-chart")

@@ -11,6 +11,9 @@ class DomainError(Exception):
     status_code = 400
 
     def __init__(self, message: str, field: str | None = None):
+        # A lazy message (a module-level constant) is said in the language of the request
+        # that raises it, and stays a plain string (a flash is kept in the session).
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.field = field

@@ -13,6 +13,8 @@ from datetime import datetime
 
 import pyotp
 import segno
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, select, text, type_coerce, update
 
 from familylink.extensions import db
@@ -22,7 +24,7 @@ from familylink.services import accounts, audit
 from familylink.services.errors import ValidationError
 
 RECOVERY_CODE_COUNT = 10
-WRONG_CODE = "That code didn't work. Check the time on your phone and try the newest code."
+WRONG_CODE = _l("That code didn't work. Check the time on your phone and try the newest code.")
 
 
 def _digest(code: str) -> str:
@@ -36,7 +38,7 @@ def _normalize(code: str | None) -> str:
 def begin_enrolment(user: User) -> str:
     """Give the user a new, not yet confirmed secret (kept until confirmed or replaced)."""
     if user.mfa_enabled:
-        raise ValidationError("Two-step sign-in is already on.", field="code")
+        raise ValidationError(_("Two-step sign-in is already on."), field="code")
     if not user.totp_secret:
         user.totp_secret = pyotp.random_base32()
     return user.totp_secret
@@ -86,7 +88,7 @@ def new_recovery_codes(user: User, *, now: datetime) -> list[str]:
         .execution_options(synchronize_session=False)
     )
     codes = []
-    for _ in range(RECOVERY_CODE_COUNT):
+    for _number in range(RECOVERY_CODE_COUNT):
         raw = secrets.token_hex(5)
         codes.append(f"{raw[:5]}-{raw[5:]}")
         db.session.add(RecoveryCode(user_id=user.id, code_hash=_digest(raw), created_at=now))
@@ -145,7 +147,7 @@ def disable(user: User, password: str | None, *, now: datetime) -> None:
     """Switch two-step sign-in off (family and patients only: staff must keep it), for
     someone signed in who gives their password again."""
     if user.is_staff:
-        raise ValidationError("Staff accounts must keep two-step sign-in on.", field="code")
+        raise ValidationError(_("Staff accounts must keep two-step sign-in on."), field="code")
     accounts.confirm_password(user, password, purpose="two-step sign-in off", now=now)
     _clear(user, now=now)
     audit.record("mfa.disabled", actor=user, obj=user, now=now)

@@ -6,6 +6,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import gettext as _
 
 from familylink.services.errors import ValidationError
 
@@ -48,16 +49,21 @@ def check_password_rules(password: str, *, email: str = "", program_name: str = 
     when it contains the address's local part or the program's name.
     """
     if len(password) < MIN_LENGTH:
-        raise ValidationError(f"Use at least {MIN_LENGTH} characters.", field="password")
+        raise ValidationError(
+            _("Use at least %(count)s characters.", count=MIN_LENGTH), field="password"
+        )
     if len(password) > MAX_LENGTH:
-        raise ValidationError(f"Use at most {MAX_LENGTH} characters.", field="password")
+        raise ValidationError(
+            _("Use at most %(count)s characters.", count=MAX_LENGTH), field="password"
+        )
     lowered = password.lower()
     if lowered in common_passwords() or len(set(lowered)) < 4:
         raise ValidationError(
-            "This password is too common. Try a few unrelated words together.", field="password"
+            _("This password is too common. Try a few unrelated words together."),
+            field="password",
         )
     local_part = email.split("@", 1)[0].lower()
     if len(local_part) >= 4 and local_part in lowered:
-        raise ValidationError("Don't use your email address in your password.", field="password")
+        raise ValidationError(_("Don't use your email address in your password."), field="password")
     if program_name and len(program_name) >= 4 and program_name.lower() in lowered:
-        raise ValidationError("Don't use the program's name in your password.", field="password")
+        raise ValidationError(_("Don't use the program's name in your password."), field="password")

@@ -196,18 +196,18 @@ def update_program(
     hold no secrets); `actor` is None when done from the command line.
     """
     if not is_valid_timezone(timezone):
-        raise ValidationError("Choose a time zone from the list.", field="timezone")
+        raise ValidationError(_("Choose a time zone from the list."), field="timezone")
     name = screening.refuse_controls(name, field="name")
     # On every email (42 CFR Part 2): the one screen for text that reaches an inbox.
     sender_name = screening.screen(sender_name, field="sender_name")
     offsets = sorted({int(h) for h in reminder_offsets_hours}, reverse=True)
     if not offsets or any(h < 1 or h > 24 * 14 for h in offsets) or len(offsets) > MAX_REMINDERS:
         raise ValidationError(
-            "Give one to five reminder times, each between 1 and 336 hours before.",
+            _("Give one to five reminder times, each between 1 and 336 hours before."),
             field="reminder_offsets_hours",
         )
     if buffer_minutes is not None and not 0 <= buffer_minutes <= 120:
-        raise ValidationError("Use 0 to 120 minutes.", field="buffer_minutes")
+        raise ValidationError(_("Use 0 to 120 minutes."), field="buffer_minutes")
     wanted = {
         "name": name.strip(),
         "sender_name": sender_name.strip(),

@@ -5,13 +5,16 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from familylink.extensions import db
 from familylink.models import AccountToken, User
 from familylink.services.errors import InvalidToken
 
-EXPIRED_OR_INVALID = "This link is not valid any more. It may have expired or been used already."
+EXPIRED_OR_INVALID = _l(
+    "This link is not valid any more. It may have expired or been used already."
+)
 
 
 def _digest(raw: str) -> str:

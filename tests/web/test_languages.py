@@ -35,7 +35,8 @@ def test_switch_keeps_the_choice_for_an_anonymous_visitor(client):
 def test_switch_refuses_an_unknown_language_and_changes_nothing(client):
     client.post("/language", data={"language": "es"})
     response = client.post("/language", data={"language": "xx"}, follow_redirects=True)
-    assert "Choose one of the languages listed." in response.get_data(as_text=True)
+    # Said in the visitor's language, Spanish since the first choice.
+    assert "Elija uno de los idiomas de la lista." in response.get_data(as_text=True)
     assert html_lang(client.get("/login")) == "es"
 
 
