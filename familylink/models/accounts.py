@@ -7,7 +7,17 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familylink.extensions import db
@@ -120,6 +130,7 @@ PROGRAM_DEFAULTS = {
     "minimum_notice_hours": 12,
     "waitlist_hold_hours": 12,
     "buffer_minutes": 10,
+    "families_may_book_series": False,
 }
 
 
@@ -159,6 +170,10 @@ class Program(db.Model):
     # own room token (e.g. a self-hosted Jitsi Meet); empty: the therapist pastes a unique
     # link on each video session.
     video_room_template: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Off: only the therapist books a weekly series; on: families may too (issue 19).
+    families_may_book_series: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 def insert_default_program(connection) -> None:

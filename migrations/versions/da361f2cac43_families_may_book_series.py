@@ -1,0 +1,34 @@
+"""program setting: families may book a weekly series
+
+Revision ID: da361f2cac43
+Revises: 26ef8992b759
+Create Date: 2026-11-30 11:00:00.000000
+
+Off by default (and for the existing row): only the therapist books a weekly series until
+the admin turns it on.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "da361f2cac43"
+down_revision = "26ef8992b759"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("programs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "families_may_book_series",
+                sa.Boolean(),
+                server_default=sa.false(),
+                nullable=False,
+            )
+        )
+
+
+def downgrade():
+    with op.batch_alter_table("programs", schema=None) as batch_op:
+        batch_op.drop_column("families_may_book_series")
