@@ -136,15 +136,14 @@ def _closed(overrides, start: datetime, end: datetime, zone: str) -> bool:
     return False
 
 
-def _consent_problem(patient: User, people: list[User], end: datetime, *, now) -> str | None:
-    """Why a family member could not be at a session ending at `end`: their consent (with
-    the scheduling scope, as checked for the series) ends before it."""
+def _consent_ends(patient: User, people: list[User], *, now) -> list[tuple[User, datetime | None]]:
+    """When each family member's consent in force stops by the clock (None: no end yet;
+    `now` when none is in force), read once for every week of a plan."""
+    ends = []
     for person in people:
         consent = access.active_consent(person.id, patient.id, now=now)
-        until = access.consent_end(consent, patient) if consent else now
-        if until is not None and until < end:
-            return _("%(name)s's consent ends before this date.", name=person.name)
-    return None
+        ends.append((person, access.consent_end(consent, patient) if consent else now))
+    return ends
 
 
 class _Checker:
@@ -170,6 +169,7 @@ class _Checker:
         self.overrides = slots.time_off(therapist_id)
         moving = {(a.starts_at, a.ends_at) for a in exclude}
         self.busy = [(s, e) for s, e in slots.busy(therapist_id, since=now) if (s, e) not in moving]
+        self.consent_ends = _consent_ends(patient, people, now=now)
 
     def problem(self, start: datetime | None, *, first: bool = False) -> str | None:
         if start is None:
@@ -192,7 +192,11 @@ class _Checker:
             if any(s - gap < end and start < e + gap for s, e in self.busy):
                 return self._unavailable(_("That is too close to another of your sessions."))
             return self._unavailable(_("That is outside your available hours."))
-        return _consent_problem(self.patient, self.people, end, now=self.now)
+        # A family member whose consent (scheduling scope) ends before this week's session.
+        for person, until in self.consent_ends:
+            if until is not None and until < end:
+                return _("%(name)s's consent ends before this date.", name=person.name)
+        return None
 
     def _unavailable(self, therapist_reason: str) -> str:
         # A family is told the time is not free, never why (whose session, time off).
@@ -229,21 +233,22 @@ def plan_series(
     the therapist's clock, and the family's zone may change its clocks on other days).
 
     Raises NotFound (not the actor's patient, or neither a therapist nor a family member),
-    ValidationError (weeks out of range, bad type, family members not allowed; field
-    "weeks" when the program does not let families book a series)."""
+    ValidationError (weeks out of range, bad type, family members not allowed, or, for
+    the whole form, a family while the program does not let families book a series)."""
     if actor.role not in (Role.THERAPIST, Role.FAMILY):
         raise NotFound()
-    patient = seats.patient_for_actor(actor, patient_id, now=now, what="series booking")
-    family = actor.role == Role.FAMILY
+    opened = seats.open_for_booking(actor, patient_id, now=now, what="series booking")
+    patient, family = opened.patient, actor.role == Role.FAMILY
     if family and not get_program().families_may_book_series:
-        raise ValidationError(str(FAMILIES_MAY_NOT), field="weeks")
+        raise ValidationError(str(FAMILIES_MAY_NOT))
     if patient.therapist_id is None:
         raise ValidationError("There is no therapist to book with yet.")
     session_type = catalog.bookable_type(session_type_id, group=False)
     if first_start is None:
         raise ValidationError(_("Choose a time from the list."), field="slot")
     weeks = _check_weeks(weeks)
-    people = seats.invited_people(actor, patient, attendee_ids, now=now)
+    invitable = seats.invitable_people(actor, opened, now=now)
+    people = seats.invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
     checker = _Checker(patient, session_type, people, now=now, family=family)
     zone = db.session.get(User, patient.therapist_id).timezone if family else actor.timezone
     occurrences = [
