@@ -7,18 +7,9 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    event,
-    false,
-)
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import expression
 
 from familylink.extensions import db
 from familylink.models.encryption import EncryptedString
@@ -172,7 +163,7 @@ class Program(db.Model):
     video_room_template: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # Off: only the therapist books a weekly series; on: families may too (issue 19).
     families_may_book_series: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
+        Boolean, default=False, server_default=expression.false()
     )
 
 

@@ -18,15 +18,11 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table("programs", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "families_may_book_series",
-                sa.Boolean(),
-                server_default=sa.false(),
-                nullable=False,
-            )
-        )
+    # A plain ADD COLUMN with a constant default: both databases fill the existing row.
+    setting = sa.Column(
+        "families_may_book_series", sa.Boolean(), server_default=sa.false(), nullable=False
+    )
+    op.add_column("programs", setting)
 
 
 def downgrade():

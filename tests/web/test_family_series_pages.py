@@ -4,7 +4,6 @@ week (conflicts first, 409 and nothing booked while any), and "cancel this and a
 with a confirmation page. The clock is a week before the 2026-11-01 fall-back."""
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -20,13 +19,11 @@ from familylink.models import (
     SessionType,
     User,
 )
-from familylink.services.program import forget_cached_program, program_row
 from tests.booking_setup import add_appointment
-from tests.factories import create_consent, create_user
+from tests.factories import create_consent, create_user, set_program
 from tests.moments import WEEK_BEFORE_FALL_BACK
+from tests.web.test_series_pages import FIRST, NEW_YORK, series_seats
 
-NEW_YORK = ZoneInfo("America/New_York")
-FIRST = datetime(2026, 10, 27, 10, 0, tzinfo=NEW_YORK).astimezone(UTC)
 SLOT = FIRST.strftime("%Y-%m-%dT%H:%MZ")
 
 
@@ -36,10 +33,7 @@ def settings_override():
 
 
 def allow_family_series(app, on: bool = True) -> None:
-    with app.app_context():
-        program_row().families_may_book_series = on
-        db.session.commit()
-        forget_cached_program()
+    set_program(app, families_may_book_series=on)
 
 
 def book_url(clinic) -> str:
@@ -57,16 +51,21 @@ def count(app, model, *where) -> int:
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
-def series_seats(app) -> list[int]:
+def _add_session(app, clinic, starts_at, *, other_family=False) -> int:
+    """A single session with the clinic's therapist (of another patient's family, or of
+    Maria's), booked directly; its seat's id."""
     with app.app_context():
-        return list(
-            db.session.scalars(
-                select(AppointmentFamily.id)
-                .join(AppointmentFamily.appointment)
-                .where(Appointment.weekly_series_id.is_not(None))
-                .order_by(Appointment.starts_at)
-            )
+        therapist = db.session.get(User, clinic["therapist_id"])
+        if other_family:
+            patient, member = create_user(Role.PATIENT, therapist=therapist), create_user()
+        else:
+            patient = db.session.get(User, clinic["patient"])
+            member = db.session.get(User, clinic["family_id"])
+        private = db.session.get(SessionType, clinic["private"])
+        seat = add_appointment(
+            therapist, patient, member, private, starts_at=starts_at, booked_at=FIRST
         )
+        return seat.id
 
 
 def test_while_the_setting_is_off_the_page_does_not_offer_repeat_weekly(app, client, auth, clinic):
@@ -100,12 +99,20 @@ def test_repeat_weekly_lists_every_week_first_and_books_nothing(app, client, aut
     allow_family_series(app)
     auth.login(clinic["family"])
     response = client.post(book_url(clinic), data=series_form())
-    page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Tuesday, October 27, 2026, 10:00 AM EDT" in page
-    assert "Tuesday, November 17, 2026, 10:00 AM EST" in page
-    assert "Book all 4 weeks" in page
+    first, last = (
+        "Tuesday, October 27, 2026, 10:00 AM EDT",
+        "Tuesday, November 17, 2026, 10:00 AM EST",
+    )
+    assert {first, last, "Book all 4 weeks"} <= _shown(response)
     assert count(app, Appointment) == 0
+
+
+def _shown(response) -> set[str]:
+    """The texts of the page's table cells and buttons."""
+    import re
+
+    return set(re.findall(r"<(?:td|button[^>]*)>([^<]+)<", response.get_data(as_text=True)))
 
 
 def test_confirming_books_every_week_with_an_email_each(app, client, auth, clinic):
@@ -126,23 +133,16 @@ def test_confirming_books_every_week_with_an_email_each(app, client, auth, clini
 
 def test_a_conflict_is_listed_first_with_409_and_nothing_is_booked(app, client, auth, clinic):
     allow_family_series(app)
-    with app.app_context():
-        add_appointment(
-            db.session.get(User, clinic["therapist_id"]),
-            create_user(Role.PATIENT, therapist=db.session.get(User, clinic["therapist_id"])),
-            create_user(Role.FAMILY),
-            db.session.get(SessionType, clinic["private"]),
-            starts_at=datetime(2026, 11, 10, 10, 0, tzinfo=NEW_YORK),
-            booked_at=WEEK_BEFORE_FALL_BACK,
-        )
+    # Another family's session in the third week.
+    _add_session(app, clinic, datetime(2026, 11, 10, 10, 0, tzinfo=NEW_YORK), other_family=True)
     auth.login(clinic["family"])
     response = client.post(book_url(clinic), data=series_form(confirmed="1"))
-    page = response.get_data(as_text=True)
     assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    # The week that can't be used comes first; nothing offers to book, and nothing was.
     assert page.index("Your therapist is not free then.") < page.index("October 27")
     assert "Book all" not in page
-    assert count(app, AppointmentSeries) == 0
-    assert count(app, Appointment) == 1
+    assert (count(app, AppointmentSeries), count(app, Appointment)) == (0, 1)
 
 
 def test_a_consent_ending_before_week_three_is_listed(app, client, auth, clinic):
@@ -201,15 +201,7 @@ def test_cancel_this_and_all_future_asks_first_then_cancels_them(app, client, au
 
 
 def test_cancel_all_future_of_a_single_session_changes_nothing(app, client, auth, clinic):
-    with app.app_context():
-        seat = add_appointment(
-            db.session.get(User, clinic["therapist_id"]),
-            db.session.get(User, clinic["patient"]),
-            db.session.get(User, clinic["family_id"]),
-            db.session.get(SessionType, clinic["private"]),
-            starts_at=FIRST,
-            booked_at=WEEK_BEFORE_FALL_BACK,
-        ).id
+    seat = _add_session(app, clinic, FIRST)
     auth.login(clinic["family"])
     assert "cancel-future" not in client.get(f"/booking/{seat}").get_data(as_text=True)
     response = client.post(f"/booking/{seat}/cancel-future")
