@@ -121,7 +121,6 @@ PROGRAM_DEFAULTS = {
     "minimum_notice_hours": 12,
     "waitlist_hold_hours": 12,
     "buffer_minutes": 10,
-    "families_may_book_series": False,
 }
 
 
@@ -161,9 +160,10 @@ class Program(db.Model):
     # own room token (e.g. a self-hosted Jitsi Meet); empty: the therapist pastes a unique
     # link on each video session.
     video_room_template: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    # Off: only the therapist books a weekly series; on: families may too (issue 19).
+    # Off: only the therapist books a weekly series; on: families may too (issue 19). The
+    # database's default only: a row written before the column existed gets it the same way.
     families_may_book_series: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=expression.false()
+        Boolean, server_default=expression.false()
     )
 
 
