@@ -131,10 +131,22 @@ def saved_user(app, role: Role = Role.FAMILY, email: str = "maria@example.org", 
         return user.id
 
 
+def set_program(app=None, **values) -> None:
+    """Set program settings as stored (bypassing the settings form) and drop the cached
+    settings so the next read sees them: with `app` (web tests) in its own app context,
+    committed; without, flushed in the current one (service tests)."""
+    if app is not None:
+        with app.app_context():
+            set_program(**values)
+            db.session.commit()
+        return
+    program = program_row()
+    for name, value in values.items():
+        setattr(program, name, value)
+    db.session.flush()
+    forget_cached_program()
+
+
 def set_after_hours_phone(app, phone: str | None) -> None:
-    """For web tests: set the program's after-hours number as stored (bypassing the settings
-    form), commit, and drop the cached settings so the next page shows it."""
-    with app.app_context():
-        program_row().after_hours_phone = phone
-        db.session.commit()
-        forget_cached_program()
+    """For web tests: the program's after-hours number, as `set_program` sets it."""
+    set_program(app, after_hours_phone=phone)

@@ -75,8 +75,10 @@ def test_upgrade_from_empty_inserts_the_default_program_row(empty_database_url):
         upgrade()
         rows = _program_rows()
         db.engine.dispose()
-    # Columns without a default (the after-hours phone) start empty.
-    assert rows == [{**PROGRAM_DEFAULTS, "after_hours_phone": None, "video_room_template": None}]
+    # Columns without a default (the after-hours phone) start empty; families may not book a
+    # weekly series until the admin says so (the database's default).
+    empty = {"after_hours_phone": None, "video_room_template": None}
+    assert rows == [{**PROGRAM_DEFAULTS, **empty, "families_may_book_series": False}]
 
 
 def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from familylink.forms import (
@@ -108,6 +108,14 @@ class ProgramForm(FlaskForm):
             "only ever get a FamilyLink join link, checked when they follow it."
         ),
         render_kw={"inputmode": "url"},
+    )
+    families_may_book_series = BooleanField(
+        _l("Families may book a weekly series"),
+        description=_l(
+            "When ticked, a family booking a session may repeat it every week for 2 to 12 "
+            "weeks; each week is checked like a single booking. When not, only the "
+            "therapist books weekly series."
+        ),
     )
 
     def __init__(self, *args, **kwargs):

@@ -89,6 +89,7 @@ def _save_settings(form) -> None:
         buffer_minutes=form.buffer_minutes.data,
         after_hours_phone=form.after_hours_phone.data,
         video_room_template=form.video_room_template.data,
+        families_may_book_series=form.families_may_book_series.data,
         actor=current_user,
         now=request_now(),
     )

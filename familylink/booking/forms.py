@@ -21,10 +21,46 @@ class PrivateBookingChoices:
         }
 
 
-class BookPrivateForm(FlaskForm):
+def weeks_choice(value) -> int:
+    """`coerce` for "Repeat weekly": 0 (once) or a number of weeks; anything else refused."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ValueError(_l("Choose how many weeks from the list.")) from None
+
+
+class RepeatWeekly:
+    """ "Repeat weekly" on a private-booking form (the family's or the therapist's): once,
+    or every week for MIN_WEEKS to MAX_WEEKS weeks; the service checks the number."""
+
+    weeks = SelectField(
+        _l("Repeat weekly"),
+        coerce=weeks_choice,
+        validate_choice=False,
+        description=_l("Each week is checked before anything is booked."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weeks.choices = [(0, _l("No, just this once"))] + [
+            (n, _l("For %(n)d weeks", n=n)) for n in range(MIN_WEEKS, MAX_WEEKS + 1)
+        ]
+
+    def series_choices(self) -> dict:
+        """What `booking.plan_series` and `book_series` take from this form, besides the
+        kind of session."""
+        return {
+            "first_start": slot_or_none(self.slot.data),
+            "weeks": self.weeks.data,
+            "attendee_ids": self.attendees.data,
+        }
+
+
+class BookPrivateForm(RepeatWeekly, FlaskForm):
     """The family's booking: a time from the week shown (radio buttons, one group per day),
-    who else to invite and a note; then the confirmation step sends it again with
-    `confirmed` set. The kind of session comes from the page's address (`?type=`)."""
+    who else to invite, a note and (when the program allows it) "Repeat weekly"; then the
+    confirmation step sends it again with `confirmed` set. The kind of session comes from
+    the page's address (`?type=`)."""
 
     slot = StringField(_l("Time"), validators=[InputRequired(message=_l("Choose a time."))])
     attendees = MultiCheckboxField(
@@ -48,15 +84,7 @@ class BookPrivateForm(FlaskForm):
         }
 
 
-def weeks_choice(value) -> int:
-    """`coerce` for "Repeat weekly": 0 (once) or a number of weeks; anything else refused."""
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        raise ValueError(_l("Choose how many weeks from the list.")) from None
-
-
-class BookForFamilyForm(PrivateBookingChoices, FlaskForm):
+class BookForFamilyForm(PrivateBookingChoices, RepeatWeekly, FlaskForm):
     """The therapist books a private session for a patient's family: once, or every week
     for 2 to 12 weeks at the same local time (then a confirmation page lists each week and
     sends the form again with `confirmed` set)."""
@@ -70,28 +98,10 @@ class BookForFamilyForm(PrivateBookingChoices, FlaskForm):
         _l("Note"),
         validators=[Optional(), Length(max=2000, message=_l("Use at most 2000 characters."))],
     )
-    weeks = SelectField(
-        _l("Repeat weekly"),
-        coerce=weeks_choice,
-        validate_choice=False,
-        description=_l("Each week is checked before anything is booked."),
-    )
     confirmed = HiddenField()
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.weeks.choices = [(0, _l("No, just this once"))] + [
-            (n, _l("For %(n)d weeks", n=n)) for n in range(MIN_WEEKS, MAX_WEEKS + 1)
-        ]
-
     def series_choices(self) -> dict:
-        """What `booking.plan_series` and `book_series` take from this form."""
-        return {
-            "session_type_id": self.session_type.data,
-            "first_start": slot_or_none(self.slot.data),
-            "weeks": self.weeks.data,
-            "attendee_ids": self.attendees.data,
-        }
+        return {"session_type_id": self.session_type.data, **super().series_choices()}
 
 
 class GroupSeatForm(FlaskForm):

@@ -4,6 +4,7 @@ import secrets
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
@@ -14,6 +15,7 @@ from familylink.models import Role, Scope, SeatStatus
 from familylink.services import access, booking, mail
 from familylink.services.calendar.ics import appointment_ics
 from familylink.services.errors import Conflict, DomainError
+from familylink.services.program import get_program
 from familylink.web import (
     apply_error,
     back_on_refusal,
@@ -24,6 +26,7 @@ from familylink.web import (
     request_now,
     role_required,
     run,
+    try_run,
 )
 
 bp = Blueprint("booking", __name__)
@@ -54,15 +57,25 @@ def index():
 @role_required(Role.FAMILY)
 def new():
     now = request_now()
-    patient = booking.patient_for_actor(current_user, _patient_id(), now=now, what="booking page")
+    # The one reading of the member's consent on this page (its patient and whom it lets
+    # them invite): tests/web/test_query_counts.py counts it.
+    opened = booking.open_for_booking(current_user, _patient_id(), now=now, what="booking page")
+    patient = opened.patient
     types = booking.private_session_types()
     chosen = _chosen_type(types)
     if chosen is None:  # the first step: the kind of session, chosen once
         page = render_template("booking/choose_type.html", patient=patient, types=types)
         return page, 200 if request.method == "GET" else 400
-    form = _new_form(patient, now)
+    form = _new_form(opened, now)
     if not form.validate_on_submit():
         return _render_week(form, patient, chosen, types, now, form_status(form))
+    if form.weeks.data:  # refused by the service unless the program allows it
+        return _book_series(form, patient, chosen, types, now)
+    return _book_once(form, patient, chosen, types, now)
+
+
+def _book_once(form, patient, chosen, types, now):
+    """The confirmation step, then the booking of one session."""
     try:
         if not form.confirmed.data:
             preview = run(_preview_private, form, patient, chosen, now)
@@ -79,6 +92,33 @@ def new():
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
 
 
+def _book_series(form, patient, session_type, types, now):
+    """A weekly series: every week listed (conflicts first); once confirmed and all free,
+    every week booked, else 409 with the fresh list. Nothing is booked while any week
+    can't be."""
+    choices = {"actor": current_user, "patient_id": patient.id, "now": now}
+    choices.update(session_type_id=session_type.id, **form.series_choices())
+    if not form.confirmed.data:
+        plan = try_run(form, booking.plan_series, **choices)
+    else:
+        key, note = form.request_key.data, form.note.data
+        try:  # planned again under the therapist's lock; a repeated form finds its series
+            run(booking.book_series, request_key=key, note=note, **choices)
+            flash(_("Booked every week. We have emailed a calendar file for each one."), "success")
+            return redirect(url_for("booking.index"))
+        except DomainError as error:
+            plan = getattr(error, "plan", None)  # SeriesConflict: the weeks, as they are now
+            if plan is None:
+                apply_error(form, error)
+    if plan is None:
+        return _render_week(form, patient, session_type, types, now, 400)
+    week = slot_week(choices["first_start"], current_user.timezone)
+    page = render_template(
+        "booking/series_confirm.html", form=form, patient=patient, plan=plan, week=week
+    )
+    return page, 409 if plan.conflicts else 200
+
+
 def _chosen_type(types):
     """The kind of session: the only one, or the one named by ?type= (None: ask first)."""
     if len(types) == 1:
@@ -87,10 +127,10 @@ def _chosen_type(types):
     return next((t for t in types if t.id == wanted), None)
 
 
-def _new_form(patient, now) -> BookPrivateForm:
+def _new_form(opened, now) -> BookPrivateForm:
     form = BookPrivateForm()
-    others = access.family_shown_to(current_user, patient, now=now)
-    form.attendees.choices = [(m.id, m.name) for m in others]
+    form.invitable = booking.invitable_people(current_user, opened, now=now)
+    form.attendees.choices = [(m.id, m.name) for m in form.invitable]
     if not form.request_key.data:
         form.request_key.data = secrets.token_urlsafe(24)
     return form
@@ -103,6 +143,7 @@ def _preview_private(form, patient, session_type, now):
         session_type=session_type,
         starts_at=parse_slot(form.slot.data),
         attendee_ids=form.attendees.data,
+        invitable=form.invitable,
         now=now,
     )
 
@@ -151,6 +192,7 @@ def _render_week(form, patient, session_type, types, now, status):
         week=week,
         notice=notice,
         slot_format=SLOT_FORMAT,
+        may_repeat=get_program().families_may_book_series,
     )
     return page, status
 
@@ -254,6 +296,29 @@ def cancel(seat_id: int):
         )
     else:
         flash(_("Cancelled. We have emailed you a calendar update."), "success")
+    return redirect(url_for("booking.index"))
+
+
+@bp.route("/<int:seat_id>/cancel-future", methods=["GET", "POST"])
+@role_required(Role.FAMILY)
+@back_on_refusal(lambda seat_id: url_for("booking.show", seat_id=seat_id))
+def cancel_future(seat_id: int):
+    """This week of a series and every later one the member is coming to: listed (a week
+    inside the cancellation window marked late) and cancelled once confirmed."""
+    now = request_now()
+    if request.method == "GET":
+        weeks = booking.future_seats_for(current_user, seat_id, now=now)
+        late = [s.id for s in weeks if not booking.inside_window(s.appointment, now)]
+        return render_template("booking/cancel_future.html", weeks=weeks, late=late)
+    cancelled = booking.cancel_future(actor=current_user, seat_id=seat_id, now=now)
+    flash(
+        ngettext(
+            "Cancelled %(num)d session. We have emailed you a calendar update for it.",
+            "Cancelled %(num)d sessions. We have emailed you a calendar update for each.",
+            len(cancelled),
+        ),
+        "success",
+    )
     return redirect(url_for("booking.index"))
 
 

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import expression
 
 from familylink.extensions import db
 from familylink.models.encryption import EncryptedString
@@ -161,6 +162,11 @@ class Program(db.Model):
     # own room token (e.g. a self-hosted Jitsi Meet); empty: the therapist pastes a unique
     # link on each video session.
     video_room_template: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Off: only the therapist books a weekly series; on: families may too (issue 19). The
+    # database's default only: a row written before the column existed gets it the same way.
+    families_may_book_series: Mapped[bool] = mapped_column(
+        Boolean, server_default=expression.false()
+    )
 
 
 def insert_default_program(connection) -> None:

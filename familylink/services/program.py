@@ -46,6 +46,8 @@ class ProgramSettings:
     after_hours_phone: str | None = None
     #: An https address with "{room}" for video rooms; None: therapists paste a link per session.
     video_room_template: str | None = None
+    #: Families may book a weekly series themselves (off: only the therapist does).
+    families_may_book_series: bool = False
 
     @property
     def after_hours_tel(self) -> str | None:
@@ -187,6 +189,7 @@ def update_program(
     buffer_minutes: int | None = None,
     after_hours_phone: str | None | object = ...,
     video_room_template: str | None | object = ...,
+    families_may_book_series: bool | None = None,
     actor: User | None,
     now: datetime,
 ) -> Program:
@@ -220,6 +223,8 @@ def update_program(
     }
     if buffer_minutes is not None:
         wanted["buffer_minutes"] = buffer_minutes
+    if families_may_book_series is not None:
+        wanted["families_may_book_series"] = bool(families_may_book_series)
     if after_hours_phone is not ...:
         wanted["after_hours_phone"] = clean_phone(after_hours_phone, field="after_hours_phone")
     if video_room_template is not ...:

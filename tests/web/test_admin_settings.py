@@ -199,3 +199,22 @@ def test_a_reminder_change_is_audited(app, admin_client):
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "program.updated"))
         assert event.detail["changes"]["reminder_offsets_hours"] == {"old": [48, 2], "new": [24]}
+
+
+def test_families_booking_a_weekly_series_is_off_until_the_admin_ticks_it(app, admin_client):
+    from sqlalchemy import select
+
+    from familylink.models import AuditEvent
+    from familylink.services.program import get_program
+
+    page = admin_client.get("/admin/settings").get_data(as_text=True)
+    assert "Families may book a weekly series" in page
+    assert 'name="families_may_book_series" type="checkbox" value="y">' in page  # not ticked
+    admin_client.post("/admin/settings", data={**FORM, "families_may_book_series": "y"})
+    with app.app_context():
+        assert get_program().families_may_book_series is True
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "program.updated"))
+        assert event.detail["changes"]["families_may_book_series"] == {"old": False, "new": True}
+    admin_client.post("/admin/settings", data=FORM)  # unticked: off again
+    with app.app_context():
+        assert get_program().families_may_book_series is False

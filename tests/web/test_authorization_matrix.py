@@ -176,6 +176,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("booking.show", "GET"): only(),
     ("booking.ics", "GET"): only(),
     ("booking.cancel", "POST"): only(),
+    ("booking.cancel_future", "GET"): only(),  # the other family's weekly series
+    ("booking.cancel_future", "POST"): only(),
     ("booking.reschedule", "POST"): only(),
     ("booking.claim", "GET"): only(),  # the waitlist offer went to another family
     ("booking.claim", "POST"): only(),

@@ -1,5 +1,6 @@
 """SQL statements per page: few, and the same with little or much data (no N+1)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -291,3 +292,28 @@ def test_the_patient_home_does_not_grow_with_planned_sessions(app, client, auth,
     small = _patient_home_queries(client, count_queries)
     _add_planned_sessions(app, 60)
     assert _patient_home_queries(client, count_queries) == small <= MAX_QUERIES
+
+
+def _consent_reads(counter) -> int:
+    """Statements asking which consent of one patient is in force (the gate's question for
+    a page about that patient); the same-day warning's list of all the member's patients
+    (`linked_patients`) is another question, asked once."""
+    one_patient = re.compile(r"consent_records\.patient_id = (\?|%\()")
+    return sum(1 for s in counter.statements if one_patient.search(s))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_booking_page_reads_the_members_consent_once(app, client, auth, count_queries, method):
+    """The page opens the patient and finds whom the member may invite from one reading of
+    their consent (GET: the week; POST: the confirmation step)."""
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    ids = _ids(app)
+    path = "/booking/new?patient={patient}&type={private}".format(**ids)
+    form = {"slot": "2026-11-20T15:00Z", "request_key": "query-count"}
+    send = (lambda: client.get(path)) if method == "GET" else (lambda: client.post(path, data=form))
+    send()  # warm
+    with count_queries() as counter:
+        response = send()
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    assert _consent_reads(counter) == 1

@@ -45,6 +45,7 @@ from familylink.services.access.consents import (
     consent_end,
     family_in_force,
     family_shown_to,
+    family_shown_under,
     family_with_scope,
     is_active,
     linked_patients,
@@ -99,6 +100,12 @@ class PatientAccess:
     patient: User
     #: The consent in force, when the person is a family member.
     consent: ConsentRecord | None = None
+
+    def family_shown(self, member: User, *, now: datetime) -> list[User]:
+        """The other family members `member` (the family member this access was opened
+        for) may see and invite, under the consent just read: `family_shown_to` without
+        reading it again."""
+        return family_shown_under(self.consent, member, self.patient, now=now)
 
 
 def _view_rows(actor: User, patient_id: int, what: str, *, now: datetime, consent=None):

@@ -223,7 +223,16 @@ def family_shown_to(member: User, patient: User, *, now: datetime) -> list[User]
     """The patient's other family members (holding the scheduling scope) that `member` may
     see and invite: nobody, unless the patient's consent to `member` says so (its
     family_visible choice, off by default)."""
-    own = active_consent(member.id, patient.id, now=now)
+    return family_shown_under(
+        active_consent(member.id, patient.id, now=now), member, patient, now=now
+    )
+
+
+def family_shown_under(
+    own: ConsentRecord | None, member: User, patient: User, *, now: datetime
+) -> list[User]:
+    """`family_shown_to`, given the member's consent in force as the gate just read it
+    (`PatientAccess.consent`), so a page does not read it twice."""
     if own is None or not own.family_visible:
         return []
     return [m for m in family_with_scope(patient, "scheduling", now=now) if m.id != member.id]

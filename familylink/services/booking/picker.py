@@ -138,17 +138,19 @@ def preview_private(
     session_type: SessionType,
     starts_at: datetime,
     attendee_ids=(),
+    invitable: list[User] | None = None,
     now: datetime,
 ) -> Preview:
     """The confirmation step of a private booking: checks what `book_private` will check
-    (the time is free, the people may be invited) without writing anything.
+    (the time is free, the people may be invited) without writing anything. `invitable`:
+    whom the page found the actor may invite (`seats.invitable_people`), not asked again.
 
     Raises ValidationError (no therapist, time not offered, attendees), Conflict (the time
     was booked meanwhile).
     """
     if patient.therapist_id is None:
         raise ValidationError(_("There is no therapist to book with yet."))
-    people = seats.invited_people(actor, patient, attendee_ids, now=now)
+    people = seats.invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
     seats.check_slot(patient.therapist_id, session_type, starts_at, now=now)
     return Preview(
         starts_at=starts_at,

@@ -48,12 +48,30 @@ FULL = _l("Sorry, that group is now full. You can join its waitlist.")
 # --- Who may book ----------------------------------------------------------------------------
 
 
-def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str) -> User:
-    """The patient when `actor` may book for them (a family member holding the scheduling
-    scope, or the patient's own therapist); NotFound otherwise. Asks the access gate."""
+def open_for_booking(
+    actor: User, patient_id: int, *, now: datetime, what: str
+) -> access.PatientAccess:
+    """The gate's answer when `actor` may book for the patient (a family member holding the
+    scheduling scope, or the patient's own therapist): the patient and, for a family
+    member, the consent in force, read once (`invitable_people` uses it). NotFound
+    otherwise."""
     if actor.role not in (Role.FAMILY, Role.THERAPIST):
         raise NotFound()
-    return access.patient(actor, patient_id, now=now, what=what, scope=Scope.SCHEDULING).patient
+    return access.patient(actor, patient_id, now=now, what=what, scope=Scope.SCHEDULING)
+
+
+def patient_for_actor(actor: User, patient_id: int, *, now: datetime, what: str) -> User:
+    """The patient when `actor` may book for them; NotFound otherwise (`open_for_booking`)."""
+    return open_for_booking(actor, patient_id, now=now, what=what).patient
+
+
+def invitable_people(actor: User, opened: access.PatientAccess, *, now: datetime) -> list[User]:
+    """Whom `actor` may invite to a booking for `opened.patient` besides themself: a family
+    member, the others their consent (the one the gate just read) lets them see; the
+    therapist, every family member holding the scheduling scope."""
+    if actor.role == Role.FAMILY:
+        return opened.family_shown(actor, now=now)
+    return scheduling_family(opened.patient, now=now)
 
 
 def scheduling_family(patient: User, *, now: datetime) -> list[User]:
@@ -75,12 +93,15 @@ def booked_with_key(request_key: str | None, actor: User) -> AppointmentFamily |
     return done if done is not None and done.booked_by_id == actor.id else None
 
 
-def invited_people(actor: User, patient: User, extra_ids, *, now: datetime) -> list[User]:
+def invited_people(
+    actor: User, patient: User, extra_ids, *, now: datetime, invitable: list[User] | None = None
+) -> list[User]:
     """Who a booking by `actor` invites (a family member first, themself); ValidationError
-    for anyone `actor` may not invite, or for nobody at all."""
-    if actor.role == Role.FAMILY:
+    for anyone `actor` may not invite, or for nobody at all. `invitable`: the answer of
+    `invitable_people` already had in this request (else it is asked here)."""
+    if invitable is None and actor.role == Role.FAMILY:
         invitable = access.family_shown_to(actor, patient, now=now)
-    else:
+    elif invitable is None:
         invitable = scheduling_family(patient, now=now)
     allowed = {m.id: m for m in invitable}
     people: list[User] = [actor] if actor.role == Role.FAMILY else []
@@ -147,11 +168,13 @@ def book_private(
     done = booked_with_key(request_key, actor)
     if done is not None:
         return done
-    patient = patient_for_actor(actor, patient_id, now=now, what="booking")
+    opened = open_for_booking(actor, patient_id, now=now, what="booking")
+    patient = opened.patient
     if patient.therapist_id is None:
         raise ValidationError(_("There is no therapist to book with yet."))
     session_type = catalog.bookable_type(session_type_id, group=False)
-    people = invited_people(actor, patient, attendee_ids, now=now)
+    invitable = invitable_people(actor, opened, now=now)
+    people = invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
     slots.lock_therapist(patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's booking here.
     done = booked_with_key(request_key, actor)

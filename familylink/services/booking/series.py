@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -136,24 +136,27 @@ def _closed(overrides, start: datetime, end: datetime, zone: str) -> bool:
     return False
 
 
-def _consent_problem(patient: User, people: list[User], end: datetime, *, now) -> str | None:
-    """Why a family member could not be at a session ending at `end`: their consent (with
-    the scheduling scope, as checked for the series) ends before it."""
+def _consent_ends(patient: User, people: list[User], *, now) -> list[tuple[User, datetime | None]]:
+    """When each family member's consent in force stops by the clock (None: no end yet;
+    `now` when none is in force), read once for every week of a plan."""
+    ends = []
     for person in people:
         consent = access.active_consent(person.id, patient.id, now=now)
-        until = access.consent_end(consent, patient) if consent else now
-        if until is not None and until < end:
-            return _("%(name)s's consent ends before this date.", name=person.name)
-    return None
+        ends.append((person, access.consent_end(consent, patient) if consent else now))
+    return ends
 
 
 class _Checker:
     """The rules of one booking, applied to many times with the therapist's availability
-    and bookings read once (`slots.slot_finder`)."""
+    and bookings read once (`slots.slot_finder`). `family`: the reasons are worded for a
+    family member (about their therapist), not for the therapist."""
 
-    def __init__(self, patient, session_type, people, *, now, exclude=(), strict=True):
+    def __init__(
+        self, patient, session_type, people, *, now, exclude=(), strict=True, family=False
+    ):
         program = get_program()
         self.patient, self.people, self.now, self.strict = patient, people, now, strict
+        self.family = family
         self.session_type = session_type
         self.zone = program.timezone
         self.length = timedelta(minutes=session_type.duration_minutes)
@@ -166,6 +169,7 @@ class _Checker:
         self.overrides = slots.time_off(therapist_id)
         moving = {(a.starts_at, a.ends_at) for a in exclude}
         self.busy = [(s, e) for s, e in slots.busy(therapist_id, since=now) if (s, e) not in moving]
+        self.consent_ends = _consent_ends(patient, people, now=now)
 
     def problem(self, start: datetime | None, *, first: bool = False) -> str | None:
         if start is None:
@@ -174,22 +178,38 @@ class _Checker:
         if start <= self.now:
             return _("That time has passed.")
         if any(s < end and start < e for s, e in self.busy):
-            return _("You already have a session then.")
+            return self._unavailable(_("You already have a session then."))
         if _closed(self.overrides, start, end, self.zone):
-            return _("You are off that day.")
+            return self._unavailable(_("You are off that day."))
         if self.strict and first and start > self.now + self.horizon:
+            if self.family:
+                return _("That is further ahead than sessions can be booked.")
             return _("That is past the booking horizon.")
         if self.strict and start not in self.free:
             if start < self.now + self.notice:
                 return _("That is too soon to book.")
             gap = slots.buffer()
             if any(s - gap < end and start < e + gap for s, e in self.busy):
-                return _("That is too close to another of your sessions.")
-            return _("That is outside your available hours.")
-        return _consent_problem(self.patient, self.people, end, now=self.now)
+                return self._unavailable(_("That is too close to another of your sessions."))
+            return self._unavailable(_("That is outside your available hours."))
+        # A family member whose consent (scheduling scope) ends before this week's session.
+        for person, until in self.consent_ends:
+            if until is not None and until < end:
+                return _("%(name)s's consent ends before this date.", name=person.name)
+        return None
+
+    def _unavailable(self, therapist_reason: str) -> str:
+        # A family is told the time is not free, never why (whose session, time off).
+        return _("Your therapist is not free then.") if self.family else therapist_reason
 
 
 # --- A new series ------------------------------------------------------------------------------
+
+
+FAMILIES_MAY_NOT = _l(
+    "Weekly sessions are booked by your therapist. Book one session here, or ask your "
+    "therapist to set up the series."
+)
 
 
 def plan_series(
@@ -207,19 +227,30 @@ def plan_series(
     time off) and against each family member's consent (scheduling scope, and not ending
     before that week's session). Writes nothing but the gate's audit rows.
 
-    Raises NotFound (not the actor's patient; only the patient's therapist books a series),
-    ValidationError (weeks out of range, bad type, family members not allowed)."""
-    if actor.role != Role.THERAPIST:
+    Who plans one: the patient's therapist (the wall time kept is in their zone), and, when
+    the program lets families (`families_may_book_series`), a family member holding the
+    scheduling scope (the wall time kept is the therapist's too: the session happens on
+    the therapist's clock, and the family's zone may change its clocks on other days).
+
+    Raises NotFound (not the actor's patient, or neither a therapist nor a family member),
+    ValidationError (weeks out of range, bad type, family members not allowed, or, for
+    the whole form, a family while the program does not let families book a series)."""
+    if actor.role not in (Role.THERAPIST, Role.FAMILY):
         raise NotFound()
-    patient = seats.patient_for_actor(actor, patient_id, now=now, what="series booking")
+    opened = seats.open_for_booking(actor, patient_id, now=now, what="series booking")
+    patient, family = opened.patient, actor.role == Role.FAMILY
+    if family and not get_program().families_may_book_series:
+        raise ValidationError(str(FAMILIES_MAY_NOT))
     if patient.therapist_id is None:
         raise ValidationError(_("There is no therapist to book with yet."))
     session_type = catalog.bookable_type(session_type_id, group=False)
     if first_start is None:
         raise ValidationError(_("Choose a time from the list."), field="slot")
     weeks = _check_weeks(weeks)
-    people = seats.invited_people(actor, patient, attendee_ids, now=now)
-    checker = _Checker(patient, session_type, people, now=now)
+    invitable = seats.invitable_people(actor, opened, now=now)
+    people = seats.invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
+    checker = _Checker(patient, session_type, people, now=now, family=family)
+    zone = db.session.get(User, patient.therapist_id).timezone if family else actor.timezone
     occurrences = [
         Occurrence(
             start,
@@ -227,29 +258,53 @@ def plan_series(
             day,
             checker.problem(start, first=n == 0),
         )
-        for n, (day, start) in enumerate(weekly_starts(first_start, weeks, actor.timezone))
+        for n, (day, start) in enumerate(weekly_starts(first_start, weeks, zone))
     ]
-    return SeriesPlan(patient, session_type, people, actor.timezone, occurrences)
+    return SeriesPlan(patient, session_type, people, zone, occurrences)
 
 
 def book_series(
-    *, actor: User, first_start: datetime, note: str | None = None, now: datetime, **choices
+    *,
+    actor: User,
+    patient_id: int,
+    session_type_id: int,
+    first_start: datetime,
+    weeks: int,
+    attendee_ids=(),
+    note: str | None = None,
+    request_key: str | None = None,
+    now: datetime,
 ) -> AppointmentSeries:
     """Book every week of the plan, or nothing: planned again under the therapist's lock,
     and SeriesConflict (with that plan) if any week has a problem. Each week is booked as
     a single session (`seats.place_private`: audit row, emails, .ics); one audit row
-    `booking.series_created` ties them. `choices` are the rest of `plan_series`'s arguments
-    (patient_id, session_type_id, weeks, attendee_ids). Raises as `plan_series`, and
+    `booking.series_created` ties them. A repeated `request_key` (kept on the first week's
+    seat) returns the series it booked the first time. Raises as `plan_series`, and
     SeriesConflict."""
-    planned = partial(plan_series, actor=actor, first_start=first_start, now=now, **choices)
-    planned()  # refusals (404, bad input) before the lock
-    slots.lock_therapist(actor.id)
-    plan = planned()
+    choices = dict(
+        actor=actor,
+        patient_id=patient_id,
+        session_type_id=session_type_id,
+        first_start=first_start,
+        weeks=weeks,
+        attendee_ids=attendee_ids,
+        now=now,
+    )
+    done = seats.booked_with_key(request_key, actor)
+    if done is not None and done.appointment.weekly_series is not None:
+        return done.appointment.weekly_series
+    first = plan_series(**choices)  # refusals (404, bad input) before the lock
+    slots.lock_therapist(first.patient.therapist_id)
+    # Under the lock: the same form sent twice at once finds the first one's series here.
+    done = seats.booked_with_key(request_key, actor)
+    if done is not None and done.appointment.weekly_series is not None:
+        return done.appointment.weekly_series
+    plan = plan_series(**choices)
     if plan.conflicts:
         raise SeriesConflict(plan)
     local = first_start.astimezone(ZoneInfo(plan.zone))
     series = AppointmentSeries(
-        therapist_id=actor.id,
+        therapist_id=plan.patient.therapist_id,
         patient_id=plan.patient.id,
         session_type_id=plan.session_type.id,
         first_day=local.date(),
@@ -261,7 +316,7 @@ def book_series(
         created_by_id=actor.id,
     )
     db.session.add(series)
-    for occurrence in plan.occurrences:
+    for n, occurrence in enumerate(plan.occurrences):
         seats.place_private(
             plan.patient,
             plan.session_type,
@@ -270,6 +325,7 @@ def book_series(
             actor=actor,
             note=note,
             now=now,
+            request_key=request_key if n == 0 else None,
             weekly_series=series,
         )
     audit.record(
@@ -307,26 +363,42 @@ def future_seats(seat: AppointmentFamily, *, now: datetime) -> list[AppointmentF
     )
 
 
-def _series_seat(actor: User, seat_id: int, *, now: datetime, what: str | None):
-    """The therapist's own seat in a weekly series, with its future places; NotFound for
-    anyone else's, ValidationError when it is in no series or nothing is ahead."""
-    if actor.role != Role.THERAPIST:
+def _series_seat(actor: User, seat_id: int, *, now: datetime, what: str | None, roles):
+    """A seat in a weekly series that `actor` (of one of `roles`) may act on, with its
+    future places (for a family member, those they are coming to); NotFound for anyone
+    else's, ValidationError when it is in no series or nothing is ahead."""
+    if actor.role not in roles:
         raise NotFound()
     seat = access.seat(actor, seat_id, now=now, what=what)
     ahead = future_seats(seat, now=now)
+    if actor.role == Role.FAMILY:
+        ahead = [s for s in ahead if any(a.user_id == actor.id for a in s.present_attendees)]
     if not ahead or ahead[0].id != seat.id:
         raise ValidationError(_("This session is not part of a series still ahead."))
     return seat, ahead
 
 
+def future_seats_for(actor: User, seat_id: int, *, now: datetime) -> list[AppointmentFamily]:
+    """What "cancel this and all future" would cancel for `actor` (the cancel page lists
+    them). Raises as `cancel_future`."""
+    return _series_seat(actor, seat_id, now=now, what="series", roles=_CANCELLERS)[1]
+
+
+_CANCELLERS = (Role.THERAPIST, Role.FAMILY)
+
+
 def cancel_future(
-    *, actor: User, seat_id: int, reason: str, now: datetime
+    *, actor: User, seat_id: int, reason: str | None = None, now: datetime
 ) -> list[AppointmentFamily]:
     """Cancel this week of the seat's series and every later one still booked (earlier
-    weeks stay as they are), each as the therapist's single cancel (`therapist_cancel`:
-    reason, audit row, email with METHOD:CANCEL). Raises as `therapist_cancel`, and
-    ValidationError (not in a series)."""
-    _seat, ahead = _series_seat(actor, seat_id, now=now, what=None)
+    weeks stay as they are), each as a single cancel: the therapist's (`therapist_cancel`,
+    with its reason) or a family member's (`cancel_seat`: a week inside the cancellation
+    window is late-cancelled and the therapist told, as for one session). Each has its
+    audit row and its email with METHOD:CANCEL. Raises as those, and ValidationError (not
+    in a series)."""
+    _seat, ahead = _series_seat(actor, seat_id, now=now, what=None, roles=_CANCELLERS)
+    if actor.role == Role.FAMILY:
+        return [seats.cancel_seat(actor=actor, seat_id=s.id, now=now) for s in ahead]
     return [
         seats.therapist_cancel(actor=actor, seat_id=s.id, reason=reason, now=now) for s in ahead
     ]
@@ -338,7 +410,8 @@ def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: dat
     zone). Each is checked as the therapist's own move is (not past, no overlap with their
     other sessions, not on their time off) and against the family's consents. Raises
     NotFound, ValidationError (no time, not in a series)."""
-    seat, ahead = _series_seat(actor, seat_id, now=now, what="series move")
+    # Moving every later week stays the therapist's: a family moves one week at a time.
+    seat, ahead = _series_seat(actor, seat_id, now=now, what="series move", roles=(Role.THERAPIST,))
     if starts_at is None:
         raise ValidationError(_("Choose a time from the list."), field="slot")
     series = seat.appointment.weekly_series
