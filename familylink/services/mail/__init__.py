@@ -90,6 +90,8 @@ class Queued:
     send_at: datetime | None = None
     attachment: Attachment | None = None
     actor: User | None = None
+    # The language to write it in when the recipient has no account yet (an invitation).
+    locale: str | None = None
 
 
 def queue_email(kind: str, *, to: User | str, dedupe_key: str, now: datetime, **fields):
