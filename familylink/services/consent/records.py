@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import render_template
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import and_, or_, select
 
 from familylink.extensions import db
+from familylink.i18n import LANGUAGES, normalise
 from familylink.models import (
     AccountToken,
     AuditEvent,
@@ -21,11 +25,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit, mail
-from familylink.services.consent.wording import (
-    FAMILY_HIDDEN_STATEMENT,
-    FAMILY_VISIBLE_STATEMENT,
-    REDISCLOSURE_NOTICE,
-)
+from familylink.services.consent.wording import form_terms
 
 
 def open_consents_to(
@@ -149,9 +149,9 @@ def family_contacts(therapist: User, patient_id: int, *, now: datetime):
 
 
 DISCLOSURE_LABELS = {
-    "disclosure.viewed": "Viewed a page",
-    "disclosure.invitation": "Invitation email, with your first name",
-    "email.sent": "Email sent",
+    "disclosure.viewed": _l("Viewed a page"),
+    "disclosure.invitation": _l("Invitation email, with your first name"),
+    "email.sent": _l("Email sent"),
     "disclosure.progress_update": _l("A progress update you approved"),
     "consent.revoked": _l("Access ended (the consent was revoked)"),
     "consent.expired": _l("Access ended (the consent reached its end)"),
@@ -197,17 +197,25 @@ def disclosures_of(patient: User, *, limit: int = 500) -> list[dict]:
 
 
 def printable(consent: ConsentRecord, *, now: datetime) -> dict:
-    """What the printable consent page shows besides the record itself."""
+    """What the printable consent page shows: its status in the viewer's language, and the
+    document itself (`document`) in the language it was signed in, §2.32 notice included."""
     patient = db.session.get(User, consent.patient_id)
+    recorded_by = db.session.get(User, consent.recorded_by_id) if consent.recorded_by_id else None
+    locale = normalise(consent.locale)
+    with force_locale(locale):
+        html = render_template(
+            "consent/_document.html",
+            consent=consent,
+            recorded_by=recorded_by,
+            language_name=LANGUAGES[locale],
+            **form_terms(),
+        )
+    document = Markup(html)  # noqa: S704  our own template, escaped as it rendered
     return {
         "consent": consent,
         "status": access.status_of(consent, patient, now),
-        "recorded_by": db.session.get(User, consent.recorded_by_id)
-        if consent.recorded_by_id
-        else None,
-        "redisclosure_notice": REDISCLOSURE_NOTICE,
-        "family_visible_statement": FAMILY_VISIBLE_STATEMENT,
-        "family_hidden_statement": FAMILY_HIDDEN_STATEMENT,
+        "language_name": LANGUAGES[locale],
+        "document": document,
     }
 
 
