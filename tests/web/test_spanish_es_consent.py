@@ -4,7 +4,6 @@ patient chose, and a consent's printable copy stays in the language it was signe
 
 import re
 
-import pytest
 from flask import render_template
 from flask_babel import force_locale
 from sqlalchemy import select
@@ -14,22 +13,15 @@ from familylink.extensions import db
 from familylink.models import AccountToken, ConsentRecord, Role, TokenPurpose, User
 from familylink.services import consent, tokens
 from familylink.services.timefmt import timezone_choices
-from tests.factories import create_consent, create_user
+from tests.factories import create_user
 from tests.moments import NOON
+from tests.web import test_consent_routes as routes
 
-FORM = {
-    "recipient_name": "Luis Rivera",
-    "recipient_relationship": "Hermano",
-    "recipient_email": "luis@example.org",
-    "scope_scheduling": "y",
-    "scope_attendance": "y",
-    "purpose": "Coordinar",
-    "expiry_kind": "date",
-    "expiry_date": "2027-05-01",
-    "expiry_days_after_episode": "30",
-    "signature_name": "JORDAN RIVERA",
-    "understood": "y",
-}
+# The patient's form of test_consent_routes, to someone new (Luis); its fixtures: `ids` is the
+# ids (Dr. Lee's patient Jordan, who consented to Maria; Drew, connected to nobody).
+FORM = {**routes.FORM, "recipient_name": "Luis Rivera", "recipient_email": "luis@example.org"}
+ids, settings_override = routes.ids, routes.settings_override
+_invitation_link = routes._invitation_link
 
 # Strings of forms shared with other areas (familylink/forms.py: the name, password and time
 # zone fields), which their own helper wraps; listed so this test judges only this area.
@@ -44,25 +36,6 @@ SHARED_FIELDS = (
     # templates/_macros/tables.html, the layout's
     "The table is wider than your screen: scroll it sideways to see every column.",
 )
-
-
-@pytest.fixture
-def settings_override():
-    return {"NOW_OVERRIDE": NOON}
-
-
-@pytest.fixture
-def world(app):
-    with app.app_context():
-        lee = create_user(Role.THERAPIST, name="Dr. Grace Lee", email="lee@example.org")
-        jordan = create_user(
-            Role.PATIENT, name="Jordan Rivera", email="jordan@example.org", therapist=lee
-        )
-        maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
-        create_user(Role.FAMILY, name="Drew Hale", email="drew@example.org")
-        record = create_consent(jordan, maria, scopes=("scheduling", "attendance"), now=NOON)
-        db.session.commit()
-        return {"jordan": jordan.id, "maria": maria.id, "consent": record.id}
 
 
 def html_lang(page: str) -> str:
@@ -86,6 +59,28 @@ def _stored_words() -> list[str]:
     return words
 
 
+LUIS_SIGNS_UP = {
+    "name": "Luis Rivera",
+    "password": "lantern orchard pebble",
+    "timezone": "America/Chicago",
+}
+
+
+def _to_luis(app) -> ConsentRecord | None:
+    """The consent to Luis (read in its own app context; its columns stay loaded)."""
+    with app.app_context():
+        return db.session.scalar(
+            select(ConsentRecord).where(ConsentRecord.recipient_email == "luis@example.org")
+        )
+
+
+def _invitation_locale(app) -> str | None:
+    with app.app_context():
+        return db.session.scalar(
+            select(AccountToken.locale).where(AccountToken.purpose == TokenPurpose.FAMILY_INVITE)
+        )
+
+
 def _set_locale(app, email: str, locale: str) -> None:
     with app.app_context():
         db.session.scalar(select(User).where(User.email == email)).locale = locale
@@ -98,18 +93,6 @@ def _sign(client, auth, **changes):
     assert response.status_code == 302
     auth.logout()
     client.get("/login")  # shows (and so clears) the sign-out message, the sign-in area's
-
-
-def _invitation_link(app, address: str) -> str:
-    from familylink.models import OutboxEmail
-
-    with app.app_context():
-        email = db.session.scalars(
-            select(OutboxEmail)
-            .where(OutboxEmail.kind == "family_invitation", OutboxEmail.to_address == address)
-            .order_by(OutboxEmail.id.desc())
-        ).first()
-        return "/family/join/" + email.text_body.split("/family/join/")[1].split()[0]
 
 
 def _area(page: str) -> str:
@@ -135,10 +118,10 @@ def _untranslated(app, pseudo_locale, page: str, *more: str) -> list[str]:
 # --- Every string through gettext ----------------------------------------------------------
 
 
-def test_the_patients_pages_pass_through_gettext(app, client, auth, world, pseudo_locale):
+def test_the_patients_pages_pass_through_gettext(app, client, auth, ids, pseudo_locale):
     _sign(client, auth)
     auth.login("jordan@example.org")
-    cid = world["consent"]
+    cid = ids["consent"]
     for url in (
         "/patient/",
         "/patient/consents",
@@ -153,22 +136,22 @@ def test_the_patients_pages_pass_through_gettext(app, client, auth, world, pseud
         assert (url, _untranslated(app, pseudo_locale, page)) == (url, [])
 
 
-def test_the_therapists_consent_pages_pass_through_gettext(app, client, auth, world, pseudo_locale):
+def test_the_therapists_consent_pages_pass_through_gettext(app, client, auth, ids, pseudo_locale):
     auth.login("lee@example.org")
     for url in (
-        f"/therapist/patients/{world['jordan']}/family",
-        f"/therapist/patients/{world['jordan']}/consents/paper",
-        f"/therapist/consents/{world['consent']}/revoke",
+        f"/therapist/patients/{ids['jordan']}/family",
+        f"/therapist/patients/{ids['jordan']}/consents/paper",
+        f"/therapist/consents/{ids['consent']}/revoke",
     ):
         page = client.get(url).get_data(as_text=True)
         assert (url, _untranslated(app, pseudo_locale, page)) == (url, [])
 
 
 def test_the_printable_page_passes_through_gettext_and_its_document_too(
-    app, client, auth, world, pseudo_locale
+    app, client, auth, ids, pseudo_locale
 ):
     auth.login("jordan@example.org")
-    page = client.get(f"/patient/consents/{world['consent']}").get_data(as_text=True)
+    page = client.get(f"/patient/consents/{ids['consent']}").get_data(as_text=True)
     # The document is in the language it was signed in (English here): judged below.
     chrome = re.sub(r'<div lang="en">.*?</div>', "", page, flags=re.S)
     assert _untranslated(app, pseudo_locale, chrome) == []
@@ -177,7 +160,7 @@ def test_the_printable_page_passes_through_gettext_and_its_document_too(
     with app.test_request_context(), force_locale(i18n.PSEUDO_LOCALE):
         document = render_template(
             "consent/_document.html",
-            consent=db.session.get(ConsentRecord, world["consent"]),
+            consent=db.session.get(ConsentRecord, ids["consent"]),
             recorded_by=None,
             language_name="English",
             **consent.form_terms(),
@@ -185,9 +168,9 @@ def test_the_printable_page_passes_through_gettext_and_its_document_too(
     assert _untranslated(app, pseudo_locale, document) == []
 
 
-def test_the_family_pages_pass_through_gettext(app, client, auth, world, pseudo_locale):
+def test_the_family_pages_pass_through_gettext(app, client, auth, ids, pseudo_locale):
     auth.login("maria@example.org")
-    for url in ("/family/", f"/family/patients/{world['jordan']}"):
+    for url in ("/family/", f"/family/patients/{ids['jordan']}"):
         page = client.get(url).get_data(as_text=True)
         assert (url, _untranslated(app, pseudo_locale, page)) == (url, [])
     auth.logout()
@@ -196,7 +179,7 @@ def test_the_family_pages_pass_through_gettext(app, client, auth, world, pseudo_
     assert _untranslated(app, pseudo_locale, page) == []
 
 
-def test_the_invitation_pages_pass_through_gettext(app, client, auth, world, pseudo_locale):
+def test_the_invitation_pages_pass_through_gettext(app, client, auth, ids, pseudo_locale):
     _sign(client, auth)
     link = _invitation_link(app, "luis@example.org")
     for url in (link, "/register"):
@@ -218,14 +201,14 @@ def test_the_invitation_pages_pass_through_gettext(app, client, auth, world, pse
 # --- In Spanish ------------------------------------------------------------------------------
 
 
-def test_a_spanish_patient_reads_their_pages_in_spanish(app, client, auth, world):
+def test_a_spanish_patient_reads_their_pages_in_spanish(app, client, auth, ids):
     _set_locale(app, "jordan@example.org", "es")
     auth.login("jordan@example.org")
     expected = {
         "/patient/": "Usted decide quién de su familia participa",
         "/patient/consents": "El acceso de mi familia",
         "/patient/consents/new": "Firmar y enviar la invitación",
-        f"/patient/consents/{world['consent']}/revoke": "Sí, terminar su acceso ahora",
+        f"/patient/consents/{ids['consent']}/revoke": "Sí, terminar su acceso ahora",
         "/patient/shared": "Qué se compartió, con quién y cuándo",
         "/patient/sessions": "Sesiones familiares planeadas para usted",
     }
@@ -238,67 +221,53 @@ def test_a_spanish_patient_reads_their_pages_in_spanish(app, client, auth, world
     assert '<option selected value="es">Español</option>' in form  # the invitation's language
 
 
-def test_a_spanish_family_member_reads_their_pages_in_spanish(app, client, auth, world):
+def test_a_spanish_family_member_reads_their_pages_in_spanish(app, client, auth, ids):
     _set_locale(app, "maria@example.org", "es")
     auth.login("maria@example.org")
     home = client.get("/family/").get_data(as_text=True)
     assert html_lang(home) == "es" and "Personas a las que usted apoya" in home
-    person = client.get(f"/family/patients/{world['jordan']}").get_data(as_text=True)
+    person = client.get(f"/family/patients/{ids['jordan']}").get_data(as_text=True)
     assert "Por favor, mantenga esto en privado" in person
     assert "Esta información se le ha dado a conocer" in person  # the §2.32 notice
 
 
 def test_an_invitation_in_spanish_speaks_spanish_and_makes_a_spanish_account(
-    app, client, auth, world
+    app, client, auth, ids
 ):
     _sign(client, auth, invitation_locale="es")
-    with app.app_context():
-        token = db.session.scalar(
-            select(AccountToken).where(AccountToken.purpose == TokenPurpose.FAMILY_INVITE)
-        )
-        assert token.locale == "es"
+    assert _invitation_locale(app) == "es"
     link = _invitation_link(app, "luis@example.org")
     page = client.get(link, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert html_lang(page) == "es" and "Acepte su invitación" in page
-    response = client.post(
-        link,
-        data={
-            "name": "Luis Rivera",
-            "password": "lantern orchard pebble",
-            "timezone": "America/Chicago",
-        },
-    )
-    assert response.status_code == 302
+    assert client.post(link, data=LUIS_SIGNS_UP).status_code == 302
     with app.app_context():
-        luis = db.session.scalar(select(User).where(User.email == "luis@example.org"))
-        assert luis.locale == "es"
+        assert (
+            db.session.scalar(select(User.locale).where(User.email == "luis@example.org")) == "es"
+        )
 
 
-def test_the_visitors_own_choice_wins_over_the_invitations(app, client, auth, world):
+def test_the_visitors_own_choice_wins_over_the_invitations(app, client, auth, ids):
     _sign(client, auth, invitation_locale="es")
     link = _invitation_link(app, "luis@example.org")
     client.post("/language", data={"language": "en"})
     assert html_lang(client.get(link).get_data(as_text=True)) == "en"
 
 
-def test_an_english_invitation_stays_english(app, client, auth, world):
+def test_an_english_invitation_stays_english(app, client, auth, ids):
     _sign(client, auth)
     link = _invitation_link(app, "luis@example.org")
     page = client.get(link, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert html_lang(page) == "en" and "Accept your invitation" in page
 
 
-def test_a_spanish_consent_prints_in_spanish_for_an_english_therapist(app, client, auth, world):
+def test_a_spanish_consent_prints_in_spanish_for_an_english_therapist(app, client, auth, ids):
     _set_locale(app, "jordan@example.org", "es")
     _sign(client, auth)
-    with app.app_context():
-        record = db.session.scalar(
-            select(ConsentRecord).where(ConsentRecord.recipient_email == "luis@example.org")
-        )
-        assert record.locale == "es"
-        assert record.text_snapshot.startswith("CONSENTIMIENTO PARA COMPARTIR")
+    record = _to_luis(app)
+    assert record.locale == "es"
+    assert record.text_snapshot.startswith("CONSENTIMIENTO PARA COMPARTIR")
     auth.login("lee@example.org")
-    contacts = client.get(f"/therapist/patients/{world['jordan']}/family")
+    contacts = client.get(f"/therapist/patients/{ids['jordan']}/family")
     assert '<td lang="es">Español</td>' in contacts.get_data(as_text=True)
     assert '<td lang="en">English</td>' in contacts.get_data(as_text=True)
     page = client.get(f"/therapist/consents/{record.id}").get_data(as_text=True)
@@ -315,9 +284,9 @@ def test_a_spanish_consent_prints_in_spanish_for_an_english_therapist(app, clien
     assert "Notice that goes with what is shared" not in document
 
 
-def test_the_therapist_records_a_paper_consent_in_spanish(app, client, auth, world):
+def test_the_therapist_records_a_paper_consent_in_spanish(app, client, auth, ids):
     auth.login("lee@example.org")
-    url = f"/therapist/patients/{world['jordan']}/consents/paper"
+    url = f"/therapist/patients/{ids['jordan']}/consents/paper"
     form = client.get(url).get_data(as_text=True)
     assert "Language of the paper form" in form
     response = client.post(
@@ -325,26 +294,14 @@ def test_the_therapist_records_a_paper_consent_in_spanish(app, client, auth, wor
         data={**FORM, "locale": "es", "signed_on": "2026-11-17", "attested": "y"},
     )
     assert response.status_code == 302
-    with app.app_context():
-        record = db.session.scalar(
-            select(ConsentRecord).where(ConsentRecord.recipient_email == "luis@example.org")
-        )
-        assert (record.locale, record.method) == ("es", "paper")
-        assert "9. Firmado en papel como: JORDAN RIVERA" in record.text_snapshot
-        token = db.session.scalar(
-            select(AccountToken).where(AccountToken.purpose == TokenPurpose.FAMILY_INVITE)
-        )
-        assert token.locale == "en"  # Jordan's own language, the select's default
+    record = _to_luis(app)
+    assert (record.locale, record.method) == ("es", "paper")
+    assert "9. Firmado en papel como: JORDAN RIVERA" in record.text_snapshot
+    assert _invitation_locale(app) == "en"  # Jordan's own language, the select's default
 
 
-def test_a_bad_language_changes_nothing(app, client, auth, world):
+def test_a_bad_language_changes_nothing(app, client, auth, ids):
     auth.login("jordan@example.org")
     response = client.post("/patient/consents/new", data={**FORM, "invitation_locale": "xx"})
     assert response.status_code == 400
-    with app.app_context():
-        assert (
-            db.session.scalar(
-                select(ConsentRecord).where(ConsentRecord.recipient_email == "luis@example.org")
-            )
-            is None
-        )
+    assert _to_luis(app) is None
