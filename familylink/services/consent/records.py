@@ -158,6 +158,30 @@ DISCLOSURE_LABELS = {
 }
 
 
+#: What a family member was shown (the audit row's "what"), in words for the patient's log;
+#: the English is the audit's own word, anything not listed is shown as recorded.
+DISCLOSURE_DETAILS = {
+    "patient page": _l("patient page"),
+    "home page": _l("home page"),
+    "progress update": _l("progress update"),
+    "progress updates": _l("progress updates"),
+    "reading": _l("reading"),
+    "reading assignments": _l("reading assignments"),
+    "calendar feed": _l("calendar feed"),
+    "booking": _l("booking"),
+    "booking list": _l("booking list"),
+    "booking page": _l("booking page"),
+    "group booking": _l("group booking"),
+    "groups": _l("groups"),
+    "series booking": _l("series booking"),
+    "series move": _l("series move"),
+    "appointment": _l("appointment"),
+    "video session": _l("video session"),
+    "video room": _l("video room"),
+    "waitlist": _l("waitlist"),
+}
+
+
 def disclosures_of(patient: User, *, limit: int = 500) -> list[dict]:
     """The patient's accounting of disclosures: what was shared, with whom, when."""
     events = db.session.scalars(
@@ -190,10 +214,14 @@ def disclosures_of(patient: User, *, limit: int = 500) -> list[dict]:
                 "at": event.at,
                 "recipient": names.get(event.recipient_id) or detail.get("recipient_name", ""),
                 "what": DISCLOSURE_LABELS.get(event.action, event.action.split(".", 1)[-1]),
-                "detail": detail.get("what") or detail.get("kind", ""),
+                "detail": _detail(detail.get("what") or detail.get("kind", "")),
             }
         )
     return rows
+
+
+def _detail(what: str) -> str:
+    return str(DISCLOSURE_DETAILS.get(what, what))
 
 
 def printable(consent: ConsentRecord, *, now: datetime) -> dict:
