@@ -1,6 +1,7 @@
 """The family member's side: only what active consents allow."""
 
 from flask import Blueprint, flash, make_response, redirect, render_template, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -109,7 +110,7 @@ def _register(token: str, invite, record, now):
                 password=form.password.data,
                 timezone=form.timezone.data,
                 now=now,
-                locale=session.get("locale"),
+                locale=str(get_locale()),  # the page's: the invitation's, unless switched
             )
         except InvalidToken as error:
             return _invalid(error.message)
