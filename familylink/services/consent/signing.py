@@ -187,10 +187,10 @@ def _languages(details: ConsentDetails) -> tuple[str, str]:
     """The form's language and the invitation's (the form's unless chosen), both known."""
     locale = details.locale or DEFAULT_LANGUAGE
     if locale not in LANGUAGES:
-        raise ValidationError(_("Choose one of the languages listed."), field="locale")
+        raise ValidationError(_("Choose a language from the list."), field="locale")
     invitation_locale = details.invitation_locale or locale
     if invitation_locale not in LANGUAGES:
-        raise ValidationError(_("Choose one of the languages listed."), field="invitation_locale")
+        raise ValidationError(_("Choose a language from the list."), field="invitation_locale")
     return locale, invitation_locale
 
 
