@@ -1,6 +1,8 @@
 """The family member's side: only what active consents allow."""
 
-from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from familylink.auth import guard
@@ -37,7 +39,7 @@ def patient(patient_id: int):
         consent=record,
         # Read through the gate at this moment: an ended consent hides them at once.
         updates=progress_updates.released_to(current_user, patient_id, now=now),
-        redisclosure_notice=consent.REDISCLOSURE_NOTICE,
+        redisclosure_notice=str(consent.REDISCLOSURE_NOTICE),
         # None without the attendance scope: the page then says nothing about attendance.
         weeks=attendance.family_summary(current_user, person.id, now=now),
         today=local_day(now),
@@ -56,7 +58,7 @@ def _invalid(message: str):
 
 def _wrong_address():
     return _no_referrer(
-        render_template("family/wrong_address.html", message=consent.WRONG_ADDRESS), 403
+        render_template("family/wrong_address.html", message=str(consent.WRONG_ADDRESS)), 403
     )
 
 
@@ -69,6 +71,8 @@ def accept_invitation(token: str):
         invite, record = run(consent.invitation, token, now=now)
     except InvalidToken as error:
         return _invalid(error.message)
+    if invite.locale and "locale" not in session:  # unless the visitor chose on the switch
+        session["locale"] = invite.locale
     if current_user.is_authenticated:
         return _link_signed_in(token, invite, record, now)
     return _register(token, invite, record, now)
@@ -87,7 +91,7 @@ def _link_signed_in(token: str, invite, record, now):
             return _invalid(error.message)
         except Conflict:
             return _wrong_address()
-        flash("You're connected. Welcome.", "success")
+        flash(_("You're connected. Welcome."), "success")
         return redirect(url_for("family.home"))
     return _no_referrer(render_template("family/accept.html", form=form, record=record))
 
@@ -106,6 +110,7 @@ def _register(token: str, invite, record, now):
                 password=form.password.data,
                 timezone=form.timezone.data,
                 now=now,
+                locale=str(get_locale()),  # the page's: the invitation's, unless switched
             )
         except InvalidToken as error:
             return _invalid(error.message)
@@ -113,7 +118,7 @@ def _register(token: str, invite, record, now):
             apply_error(form, error)
         else:
             guard.start(user)
-            flash("Your account is ready and you're connected. Welcome.", "success")
+            flash(_("Your account is ready and you're connected. Welcome."), "success")
             return redirect(url_for("family.home"))
     return _no_referrer(
         render_template(

@@ -10,6 +10,8 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     ForeignKey,
@@ -40,28 +42,38 @@ class Scope(enum.StrEnum):
 
     SCHEDULING = (
         "scheduling",
-        "Family session times",
-        "they can see and book family sessions with my therapist, and get email reminders "
-        "about them.",
+        _l("Family session times"),
+        _l(
+            "they can see and book family sessions with my therapist, and get email reminders "
+            "about them."
+        ),
     )
-    ATTENDANCE = ("attendance", "Attendance", "they can see whether I came to my sessions.")
+    ATTENDANCE = (
+        "attendance",
+        _l("Attendance"),
+        _l("they can see whether I came to my sessions."),
+    )
     PROGRESS = (
         "progress",
-        "General progress",
-        "my therapist can share short, general notes about how I am doing, written for my "
-        "family. Never my therapy notes.",
+        _l("General progress"),
+        _l(
+            "my therapist can share short, general notes about how I am doing, written for my "
+            "family. Never my therapy notes."
+        ),
     )
 
-    label: str
-    explanation: str
-
-    def __new__(cls, value: str, label: str, meaning: str):
+    def __new__(cls, value: str, label, meaning):
         member = str.__new__(cls, value)
         member._value_ = value
         member.label = label
-        # The label leads the explanation, as on the form: "Attendance: they can see ...".
-        member.explanation = f"{label}: {meaning}"
+        member._meaning = meaning
         return member
+
+    @property
+    def explanation(self) -> str:
+        """The label leads the explanation, as on the form: "Attendance: they can see ...",
+        in the language of the moment (a consent's snapshot is rendered in its own)."""
+        return gettext("%(label)s: %(meaning)s", label=self.label, meaning=self._meaning)
 
 
 class ExpiryKind(enum.StrEnum):

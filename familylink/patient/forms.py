@@ -1,3 +1,4 @@
+from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -5,11 +6,13 @@ from wtforms import (
     HiddenField,
     IntegerField,
     RadioField,
+    SelectField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from familylink.forms import DayField, email_field, text_field
+from familylink.i18n import LANGUAGES, normalise
 from familylink.models import Scope
 from familylink.services import progress_updates
 from familylink.services.consent import (
@@ -19,8 +22,8 @@ from familylink.services.consent import (
 )
 
 EXPIRY_CHOICES = [
-    ("date", "On a date I choose (no more than one year from today)"),
-    ("episode_end", "When my current episode of care ends, plus a number of days"),
+    ("date", _l("On a date I choose (no more than one year from today)")),
+    ("episode_end", _l("When my current episode of care ends, plus a number of days")),
 ]
 
 
@@ -33,25 +36,40 @@ class ExpiryKindField(RadioField):
 
 
 def _scope_field(scope: Scope) -> BooleanField:
-    return BooleanField(scope.label, description=scope.explanation)
+    # The explanation is worded when the form is shown, in that request's language.
+    return BooleanField(scope.label, description=LazyString(lambda: scope.explanation))
+
+
+class LanguageField(SelectField):
+    """A choice of language, each named in its own words (as on the switch); choices set
+    after construction, as ExpiryKindField's are."""
+
+    def __init__(self, label, **kwargs):
+        # Filled with the person's own language; a form posted without it keeps that.
+        super().__init__(label, choices=[], validators=[Optional()], **kwargs)
+        self.choices = list(LANGUAGES.items())
 
 
 class ConsentForm(FlaskForm):
     """One family member at a time; the service checks every element again."""
 
     recipient_name = text_field(
-        "Family member's full name", required="Enter the family member's name."
+        _l("Family member's full name"), required=_l("Enter the family member's name.")
     )
     recipient_relationship = text_field(
-        "How they are related to you",
-        required="Say how they are related to you.",
+        _l("How they are related to you"),
+        required=_l("Say how they are related to you."),
         max_length=60,
-        description="For example: mother, partner, brother, friend.",
+        description=_l("For example: mother, partner, brother, friend."),
     )
     recipient_email = email_field(
-        "Their email address",
-        required="Enter their email address.",
-        description="The invitation goes here. Only this address can accept it.",
+        _l("Their email address"),
+        required=_l("Enter their email address."),
+        description=_l("The invitation goes here. Only this address can accept it."),
+    )
+    invitation_locale = LanguageField(
+        _l("Language of the invitation"),
+        description=_l("The email and the page where they join are written in this language."),
     )
     # One field per Scope, named scope_<value> like the consent's columns.
     scope_scheduling = _scope_field(Scope.SCHEDULING)
@@ -59,40 +77,44 @@ class ConsentForm(FlaskForm):
     scope_progress = _scope_field(Scope.PROGRESS)
     family_visible = BooleanField(
         FAMILY_VISIBLE_STATEMENT,
-        description="Leave this unticked if they should not know who else you share with.",
+        description=_l("Leave this unticked if they should not know who else you share with."),
     )
     purpose = text_field(
-        "Why it is shared (purpose)",
-        required="Say what the information is for.",
+        _l("Why it is shared (purpose)"),
+        required=_l("Say what the information is for."),
         max_length=500,
         field=TextAreaField,
         default=DEFAULT_PURPOSE,
     )
     expiry_kind = ExpiryKindField(
-        "When this consent ends",
-        validators=[InputRequired(message="Choose when this consent ends.")],
+        _l("When this consent ends"),
+        validators=[InputRequired(message=_l("Choose when this consent ends."))],
         render_kw={"class": "radios"},
     )
     expiry_date = DayField(
-        "End date (if you chose a date)",
+        _l("End date (if you chose a date)"),
         validators=[Optional()],
-        description="The consent runs until the end of this day.",
+        description=_l("The consent runs until the end of this day."),
     )
     expiry_days_after_episode = IntegerField(
-        "Days after my episode of care ends (if you chose that)",
+        _l("Days after my episode of care ends (if you chose that)"),
         default=30,
         validators=[
             Optional(),
-            NumberRange(min=0, max=365, message="Enter a number of days from 0 to 365."),
+            NumberRange(
+                min=0,
+                max=365,
+                message=_l("Enter a number of days from 0 to %(most)s.", most=365),
+            ),
         ],
     )
     signature_name = text_field(
-        "Sign by typing your full name",
-        required="Type your full name to sign.",
-        description="Exactly as we have it on file (capital letters don't matter).",
+        _l("Sign by typing your full name"),
+        required=_l("Type your full name to sign."),
+        description=_l("Exactly as we have it on file (capital letters don't matter)."),
         render_kw={"autocomplete": "off"},
     )
-    understood = BooleanField("I have read this consent and I understand it.")
+    understood = BooleanField(_l("I have read this consent and I understand it."))
 
     def details(self) -> ConsentDetails:
         return ConsentDetails(
@@ -107,7 +129,13 @@ class ConsentForm(FlaskForm):
             signature_name=self.signature_name.data,
             understood=bool(self.understood.data),
             family_visible=bool(self.family_visible.data),
+            locale=self.signed_locale(),
+            invitation_locale=self.invitation_locale.data,
         )
+
+    def signed_locale(self) -> str:
+        """The language the form is signed in: the page's own, the one the patient read."""
+        return normalise(str(get_locale()))
 
     def fill_from(self, consent) -> None:
         """Prefill a renewal from an earlier consent (the patient signs again)."""

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from familylink.i18n import normalise
 from familylink.models import Role, UpdateStatus
 from familylink.patient.forms import ConsentForm, RevokeForm, UpdateDecisionForm
 from familylink.services import audit, episodes, homes, progress_updates
@@ -45,7 +46,7 @@ def consents():
 @bp.route("/consents/new", methods=["GET", "POST"])
 @role_required(Role.PATIENT)
 def new_consent():
-    form = ConsentForm()
+    form = ConsentForm(invitation_locale=normalise(current_user.locale))
     renewing = _renewing(form)
     done = submit(
         form,
@@ -57,9 +58,9 @@ def new_consent():
             user_agent=request.user_agent.string,
         ),
         redirect_to=url_for("patient.consents"),
-        message=lambda record: (
-            f"Signed. {record.recipient_name} can see only what you chose, until it ends "
-            "or you revoke it."
+        message=lambda record: _(
+            "Signed. %(name)s can see only what you chose, until it ends or you revoke it.",
+            name=record.recipient_name,
         ),
     )
     if done is not None:

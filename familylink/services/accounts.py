@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from familylink.extensions import db
@@ -31,24 +32,24 @@ def normalize_email(raw: str | None, field: str = "email") -> str:
     """Return the address lower-cased, or raise ValidationError for something that isn't one."""
     raw = (raw or "").strip()
     if not raw:
-        raise ValidationError("Enter your email address.", field=field)
+        raise ValidationError(_("Enter your email address."), field=field)
     if len(raw) > 254:
-        raise ValidationError("That email address is too long.", field=field)
+        raise ValidationError(_("That email address is too long."), field=field)
     try:
         valid = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
-        raise ValidationError("Enter an email address like name@example.com.", field=field)
+        raise ValidationError(_("Enter an email address like name@example.com."), field=field)
     return valid.normalized.lower()
 
 
 def clean_name(raw: str | None, field: str = "name") -> str:
     name = " ".join((raw or "").split())
     if not name:
-        raise ValidationError("Enter your name.", field=field)
+        raise ValidationError(_("Enter your name."), field=field)
     if len(name) > 120:
-        raise ValidationError("Use at most 120 characters.", field=field)
+        raise ValidationError(_("Use at most 120 characters."), field=field)
     if screening.has_control(name):
-        raise ValidationError("Use letters, spaces and punctuation only.", field=field)
+        raise ValidationError(_("Use letters, spaces and punctuation only."), field=field)
     return name
 
 
@@ -64,7 +65,7 @@ def find_user_by_email(email: str) -> User | None:
 
 def _check_timezone(zone: str | None) -> str:
     if not is_valid_timezone(zone):
-        raise ValidationError("Choose your time zone from the list.", field="timezone")
+        raise ValidationError(_("Choose your time zone from the list."), field="timezone")
     return zone
 
 
@@ -116,7 +117,7 @@ def create_admin(*, name: str, email: str, password: str, now: datetime) -> User
     """
     address = normalize_email(email)
     if find_user_by_email(address):
-        raise ValidationError("An account with that address already exists.", field="email")
+        raise ValidationError(_("An account with that address already exists."), field="email")
     check_password_rules(password, email=address)
     user = User(
         email=address,
@@ -319,7 +320,9 @@ def invite_user(
     name = clean_staff_name(name) if staff else clean_name(name)
     email = normalize_email(email)
     if find_user_by_email(email) is not None:
-        raise ValidationError("An account with this email address already exists.", field="email")
+        raise ValidationError(
+            _("An account with this email address already exists."), field="email"
+        )
     program = get_program()
     user = User(
         email=email,

@@ -29,6 +29,7 @@ def issue_token(
     user: User | None = None,
     payload: dict | None = None,
     lifetime: timedelta | None = None,
+    locale: str | None = None,
 ) -> str:
     """Store a new token and return its raw value, which only the emailed link carries."""
     if lifetime is None:
@@ -43,6 +44,7 @@ def issue_token(
             payload=payload,
             created_at=now,
             expires_at=now + lifetime,
+            locale=locale,
         )
     )
     db.session.flush()

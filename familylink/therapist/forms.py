@@ -7,7 +7,7 @@ from wtforms.validators import InputRequired, Length
 
 from familylink.forms import DayField, email_field, id_choice, text_field
 from familylink.models import EpisodeEndReason
-from familylink.patient.forms import ConsentForm
+from familylink.patient.forms import ConsentForm, LanguageField
 from familylink.services import progress_updates, screening
 from familylink.web import as_id
 
@@ -54,28 +54,37 @@ class ReadmitForm(FlaskForm):
 class PaperConsentForm(ConsentForm):
     """A consent signed on paper, recorded by the patient's own therapist."""
 
-    signature_name = text_field(
-        "Name the patient signed with",
-        required="Enter the name the patient signed with.",
-        description="Their full name as on file.",
+    locale = LanguageField(
+        _l("Language of the paper form"),
+        description=_l(
+            "The record keeps the form's words in the language the patient read and signed."
+        ),
     )
-    understood = BooleanField("The patient ticked that they read and understood the form.")
+    signature_name = text_field(
+        _l("Name the patient signed with"),
+        required=_l("Enter the name the patient signed with."),
+        description=_l("Their full name as on file."),
+    )
+    understood = BooleanField(_l("The patient ticked that they read and understood the form."))
     signed_on = DayField(
-        "Date the patient signed",
-        validators=[InputRequired(message="Enter the date signed, like 2026-11-02.")],
+        _l("Date the patient signed"),
+        validators=[InputRequired(message=_l("Enter the date signed, like 2026-11-02."))],
     )
     attested = BooleanField(
-        "I attest that the patient signed this consent on paper and the details above match it."
+        _l("I attest that the patient signed this consent on paper and the details above match it.")
     )
+
+    def signed_locale(self) -> str:
+        return self.locale.data
 
 
 class WrittenRevocationForm(FlaskForm):
     note = text_field(
-        "How the revocation arrived",
-        required="Say how the written revocation arrived.",
+        _l("How the revocation arrived"),
+        required=_l("Say how the written revocation arrived."),
         max_length=1000,
         field=TextAreaField,
-        description="For example: letter dated 2026-11-20, handed in at the front desk.",
+        description=_l("For example: letter dated 2026-11-20, handed in at the front desk."),
     )
 
 

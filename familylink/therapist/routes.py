@@ -128,7 +128,7 @@ def record_paper_consent(patient_id: int):
     patient = access.therapist_patient(
         current_user, patient_id, now=request_now(), what="paper consent"
     )
-    form = PaperConsentForm()
+    form = PaperConsentForm(locale=patient.locale, invitation_locale=patient.locale)
     done = submit(
         form,
         lambda f: consent_service.record_paper_consent(
@@ -142,7 +142,7 @@ def record_paper_consent(patient_id: int):
             user_agent=request.user_agent.string,
         ),
         redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
-        message="The paper consent is recorded and the invitation is on its way.",
+        message=_("The paper consent is recorded and the invitation is on its way."),
     )
     if done is not None:
         return done

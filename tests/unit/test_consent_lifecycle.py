@@ -107,7 +107,7 @@ def test_the_snapshot_holds_the_exact_wording_and_choices(app_ctx, people, now):
         "Maria Rivera (Mother), maria@example.org",
         record.expiry_description,
     ):
-        assert text in record.text_snapshot
+        assert str(text) in record.text_snapshot
     assert f"[x] {consent.SCOPE_EXPLANATIONS['attendance']}" in record.text_snapshot
     assert f"[ ] {consent.SCOPE_EXPLANATIONS['progress']}" in record.text_snapshot
 

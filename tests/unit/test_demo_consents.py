@@ -19,7 +19,7 @@ def test_the_demo_has_active_expiring_revoked_and_expired_consents(app_ctx, now)
     for record in db.session.scalars(select(ConsentRecord)):
         patient = db.session.get(User, record.patient_id)
         statuses[consent.status_of(record, patient, now)] += 1
-        assert consent.REDISCLOSURE_NOTICE in record.text_snapshot
+        assert str(consent.REDISCLOSURE_NOTICE) in record.text_snapshot
     assert {"active", "expiring", "revoked", "expired"} <= set(statuses)
 
 

@@ -131,7 +131,7 @@ def test_changes_then_a_new_version_then_approval_shows_only_the_approved_text(
     _decide(client, auth, update_id, second, "approve")
     page = _family_page(client, auth, world)
     assert "on Saturday morning" in page and "on Sunday" not in page
-    assert consent.REDISCLOSURE_NOTICE[:60] in page
+    assert str(consent.REDISCLOSURE_NOTICE)[:60] in page
     assert len(_emails(app)) == 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -168,10 +169,10 @@ def revoke_consent(
     consent = access.consent_record(actor, consent_id, now=now, what=None)
     patient = db.session.get(User, consent.patient_id)
     if consent.closure is not None or not access.is_active(consent, patient, now):
-        raise Conflict("This consent has already ended.")
+        raise Conflict(_("This consent has already ended."))
     note = (note or "").strip() or None
     if note and len(note) > 1000:
-        raise ValidationError("Use at most 1000 characters.", field="note")
+        raise ValidationError(_("Use at most %(count)s characters.", count=1000), field="note")
     end_family_access(
         consent, ClosureReason.REVOKED, actor=actor, now=now, method=method, note=note
     )

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from familylink.extensions import db
+from familylink.i18n import normalise
 from familylink.models import AccountToken, ConsentRecord, FamilyLink, Role, TokenPurpose, User
 from familylink.services import access, accounts, audit, tokens
 from familylink.services.consent import ending, records
@@ -16,7 +19,7 @@ from familylink.services.passwords import check_password_rules, hash_password
 from familylink.services.program import get_program
 from familylink.services.timefmt import is_valid_timezone
 
-WRONG_ADDRESS = (
+WRONG_ADDRESS = _l(
     "This invitation was sent to a different email address. Sign out, then open the link "
     "again and sign in (or create an account) with the address it was sent to."
 )
@@ -55,7 +58,7 @@ def check_addressee(user: User, token: AccountToken, consent: ConsentRecord, *, 
             detail={"reason": "other address"},
             now=now,
         )
-        raise Conflict(WRONG_ADDRESS)
+        raise Conflict(str(WRONG_ADDRESS))
 
 
 def accept_invitation(raw_token: str | None, user: User, *, now: datetime) -> FamilyLink:
@@ -67,17 +70,24 @@ def accept_invitation(raw_token: str | None, user: User, *, now: datetime) -> Fa
 
 
 def register_through_invitation(
-    raw_token: str | None, *, name: str, password: str, timezone: str, now: datetime
+    raw_token: str | None,
+    *,
+    name: str,
+    password: str,
+    timezone: str,
+    now: datetime,
+    locale: str | None = None,
 ) -> User:
-    """Create the invited family member's account and link it; the link proves the address."""
+    """Create the invited family member's account and link it; the link proves the address.
+    The account speaks `locale` (the page's), else the language the invitation was sent in."""
     token, consent = invitation(raw_token, now=now)
     if token.user_id is not None or accounts.find_user_by_email(token.email) is not None:
         raise ValidationError(
-            "You already have an account with this address. Sign in to accept the invitation."
+            _("You already have an account with this address. Sign in to accept the invitation.")
         )
     name = accounts.clean_name(name)
     if not is_valid_timezone(timezone):
-        raise ValidationError("Choose your time zone from the list.", field="timezone")
+        raise ValidationError(_("Choose your time zone from the list."), field="timezone")
     check_password_rules(password, email=token.email, program_name=get_program().name)
     tokens.consume_token(raw_token, TokenPurpose.FAMILY_INVITE, now=now)
     user = User(
@@ -85,6 +95,7 @@ def register_through_invitation(
         name=name,
         role=Role.FAMILY,
         timezone=timezone,
+        locale=normalise(locale or token.locale),
         password_hash=hash_password(password),
         verified_at=now,
         created_at=now,

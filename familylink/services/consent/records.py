@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import render_template
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import and_, or_, select
 
 from familylink.extensions import db
+from familylink.i18n import LANGUAGES, normalise
 from familylink.models import (
     AccountToken,
     AuditEvent,
@@ -21,11 +25,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit, mail
-from familylink.services.consent.wording import (
-    FAMILY_HIDDEN_STATEMENT,
-    FAMILY_VISIBLE_STATEMENT,
-    REDISCLOSURE_NOTICE,
-)
+from familylink.services.consent.wording import form_terms
 
 
 def open_consents_to(
@@ -149,12 +149,36 @@ def family_contacts(therapist: User, patient_id: int, *, now: datetime):
 
 
 DISCLOSURE_LABELS = {
-    "disclosure.viewed": "Viewed a page",
-    "disclosure.invitation": "Invitation email, with your first name",
-    "email.sent": "Email sent",
+    "disclosure.viewed": _l("Viewed a page"),
+    "disclosure.invitation": _l("Invitation email, with your first name"),
+    "email.sent": _l("Email sent"),
     "disclosure.progress_update": _l("A progress update you approved"),
     "consent.revoked": _l("Access ended (the consent was revoked)"),
     "consent.expired": _l("Access ended (the consent reached its end)"),
+}
+
+
+#: What a family member was shown (the audit row's "what"), in words for the patient's log;
+#: the English is the audit's own word, anything not listed is shown as recorded.
+DISCLOSURE_DETAILS = {
+    "patient page": _l("patient page"),
+    "home page": _l("home page"),
+    "progress update": _l("progress update"),
+    "progress updates": _l("progress updates"),
+    "reading": _l("reading"),
+    "reading assignments": _l("reading assignments"),
+    "calendar feed": _l("calendar feed"),
+    "booking": _l("booking"),
+    "booking list": _l("booking list"),
+    "booking page": _l("booking page"),
+    "group booking": _l("group booking"),
+    "groups": _l("groups"),
+    "series booking": _l("series booking"),
+    "series move": _l("series move"),
+    "appointment": _l("appointment"),
+    "video session": _l("video session"),
+    "video room": _l("video room"),
+    "waitlist": _l("waitlist"),
 }
 
 
@@ -190,24 +214,36 @@ def disclosures_of(patient: User, *, limit: int = 500) -> list[dict]:
                 "at": event.at,
                 "recipient": names.get(event.recipient_id) or detail.get("recipient_name", ""),
                 "what": DISCLOSURE_LABELS.get(event.action, event.action.split(".", 1)[-1]),
-                "detail": detail.get("what") or detail.get("kind", ""),
+                "detail": _detail(detail.get("what") or detail.get("kind", "")),
             }
         )
     return rows
 
 
+def _detail(what: str) -> str:
+    return str(DISCLOSURE_DETAILS.get(what, what))
+
+
 def printable(consent: ConsentRecord, *, now: datetime) -> dict:
-    """What the printable consent page shows besides the record itself."""
+    """What the printable consent page shows: its status in the viewer's language, and the
+    document itself (`document`) in the language it was signed in, §2.32 notice included."""
     patient = db.session.get(User, consent.patient_id)
+    recorded_by = db.session.get(User, consent.recorded_by_id) if consent.recorded_by_id else None
+    locale = normalise(consent.locale)
+    with force_locale(locale):
+        html = render_template(
+            "consent/_document.html",
+            consent=consent,
+            recorded_by=recorded_by,
+            language_name=LANGUAGES[locale],
+            **form_terms(),
+        )
+    document = Markup(html)  # noqa: S704  our own template, escaped as it rendered
     return {
         "consent": consent,
         "status": access.status_of(consent, patient, now),
-        "recorded_by": db.session.get(User, consent.recorded_by_id)
-        if consent.recorded_by_id
-        else None,
-        "redisclosure_notice": REDISCLOSURE_NOTICE,
-        "family_visible_statement": FAMILY_VISIBLE_STATEMENT,
-        "family_hidden_statement": FAMILY_HIDDEN_STATEMENT,
+        "language_name": LANGUAGES[locale],
+        "document": document,
     }
 
 

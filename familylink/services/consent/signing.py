@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from familylink.extensions import db
+from familylink.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from familylink.models import (
     ConsentRecord,
     ExpiryKind,
@@ -54,6 +56,10 @@ class ConsentDetails:
     understood: bool = False
     # Off unless the patient ticks it: see FAMILY_VISIBLE_STATEMENT.
     family_visible: bool = False
+    # The language the form was shown and signed in (its snapshot keeps it), and the one the
+    # invitation speaks (the patient's choice; a paper consent's invitation follows the form).
+    locale: str = DEFAULT_LANGUAGE
+    invitation_locale: str | None = None
 
 
 def _squash(text: str | None) -> str:
@@ -82,53 +88,55 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
     """
     name = _squash(details.recipient_name)
     if not name:
-        raise ValidationError("Enter the family member's name.", field="recipient_name")
+        raise ValidationError(_("Enter the family member's name."), field="recipient_name")
     if len(name) > 120:
-        raise ValidationError("Use at most 120 characters.", field="recipient_name")
+        raise ValidationError(
+            _("Use at most %(count)s characters.", count=120), field="recipient_name"
+        )
     relationship = _squash(details.recipient_relationship)
     if not relationship:
         raise ValidationError(
-            "Say how they are related to you, for example mother or partner.",
+            _("Say how they are related to you, for example mother or partner."),
             field="recipient_relationship",
         )
     if len(relationship) > 60:
-        raise ValidationError("Use at most 60 characters.", field="recipient_relationship")
+        raise ValidationError(
+            _("Use at most %(count)s characters.", count=60), field="recipient_relationship"
+        )
     email = normalize_email(details.recipient_email, field="recipient_email")
     if email == patient.email.lower():
         raise ValidationError(
-            "Enter the family member's own email address, not yours.", field="recipient_email"
+            _("Enter the family member's own email address, not yours."), field="recipient_email"
         )
     purpose = (details.purpose or "").strip()
     if not purpose:
-        raise ValidationError("Say what the information is for.", field="purpose")
+        raise ValidationError(_("Say what the information is for."), field="purpose")
     if len(purpose) > 500:
-        raise ValidationError("Use at most 500 characters.", field="purpose")
+        raise ValidationError(_("Use at most %(count)s characters.", count=500), field="purpose")
     scopes = [s for s in Scope if s in set(details.scopes or [])]
     if not scopes:
-        raise ValidationError("Choose at least one kind of information to share.", field="scopes")
+        raise ValidationError(
+            _("Choose at least one kind of information to share."), field="scopes"
+        )
     zone = get_program().timezone
     expiry = {"expiry_kind": details.expiry_kind, "expires_at": None}
     if details.expiry_kind == ExpiryKind.DATE:
         today = now.astimezone(ZoneInfo(zone)).date()
         if details.expiry_date is None:
-            raise ValidationError("Choose the date this consent ends.", field="expiry_date")
+            raise ValidationError(_("Choose the date this consent ends."), field="expiry_date")
         if details.expiry_date < today:
-            raise ValidationError("Choose a date from today onwards.", field="expiry_date")
+            raise ValidationError(_("Choose a date from today onwards."), field="expiry_date")
         if details.expiry_date > _one_year_after(today):
             raise ValidationError(
-                "Choose a date no more than one year from today.", field="expiry_date"
+                _("Choose a date no more than one year from today."), field="expiry_date"
             )
         expiry["expires_at"] = _local_midnight_after(details.expiry_date, zone)
         expiry["expiry_days_after_episode"] = None
-        expiry["expiry_description"] = (
-            f"At the end of {details.expiry_date:%B} {details.expiry_date.day}, "
-            f"{details.expiry_date.year} ({zone.replace('_', ' ')} time)."
-        )
     elif details.expiry_kind == ExpiryKind.EPISODE_END:
         days = details.expiry_days_after_episode
         if days is None or not 0 <= days <= MAX_DAYS_AFTER_EPISODE:
             raise ValidationError(
-                f"Enter a number of days from 0 to {MAX_DAYS_AFTER_EPISODE}.",
+                _("Enter a number of days from 0 to %(most)s.", most=MAX_DAYS_AFTER_EPISODE),
                 field="expiry_days_after_episode",
             )
         episode = records.episode_in_force(patient.id, now)
@@ -138,23 +146,28 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
                 field="expiry_kind",
             )
         expiry["expiry_days_after_episode"] = days
-        expiry["expiry_description"] = "When my current episode of care with the program ends" + (
-            f", plus {days} day{'s' if days != 1 else ''}." if days else "."
-        )
     else:
-        raise ValidationError("Choose when this consent ends.", field="expiry_kind")
+        raise ValidationError(_("Choose when this consent ends."), field="expiry_kind")
     signature = _squash(details.signature_name)
     if not signature:
-        raise ValidationError("Type your full name to sign.", field="signature_name")
+        raise ValidationError(_("Type your full name to sign."), field="signature_name")
     if signature.casefold() != _squash(patient.name).casefold():
         raise ValidationError(
-            f"Type your full name exactly as we have it: {patient.name}.", field="signature_name"
+            _("Type your full name exactly as we have it: %(name)s.", name=patient.name),
+            field="signature_name",
         )
     if not details.understood:
         raise ValidationError(
-            "Tick the box to confirm you have read and understood this consent.",
+            _("Tick the box to confirm you have read and understood this consent."),
             field="understood",
         )
+    locale, invitation_locale = _languages(details)
+    with force_locale(locale):  # the signed words, in the language of the form
+        worded = {
+            "information_description": " ".join(s.explanation for s in scopes),
+            "revocation_statement": f"{REVOCATION_STATEMENT} {RELIANCE_STATEMENT}",
+            "expiry_description": _expiry_description(details, zone),
+        }
     return {
         "recipient_name": name,
         "recipient_relationship": relationship,
@@ -162,11 +175,41 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
         "purpose": purpose,
         **{f"scope_{s}": s in scopes for s in Scope},
         "family_visible": bool(details.family_visible),
-        "information_description": " ".join(s.explanation for s in scopes),
-        "revocation_statement": f"{REVOCATION_STATEMENT} {RELIANCE_STATEMENT}",
         "signature_name": signature,
+        "locale": locale,
+        "invitation_locale": invitation_locale,
+        **worded,
         **expiry,
     }
+
+
+def _languages(details: ConsentDetails) -> tuple[str, str]:
+    """The form's language and the invitation's (the form's unless chosen), both known."""
+    locale = details.locale or DEFAULT_LANGUAGE
+    if locale not in LANGUAGES:
+        raise ValidationError(_("Choose a language from the list."), field="locale")
+    invitation_locale = details.invitation_locale or locale
+    if invitation_locale not in LANGUAGES:
+        raise ValidationError(_("Choose a language from the list."), field="invitation_locale")
+    return locale, invitation_locale
+
+
+def _expiry_description(details: ConsentDetails, zone: str) -> str:
+    """When the consent ends, in words (the current language's)."""
+    if details.expiry_kind == ExpiryKind.DATE:
+        return _(
+            "At the end of %(day)s (%(zone)s time).",
+            day=format_date(details.expiry_date, "long"),
+            zone=zone.replace("_", " "),
+        )
+    days = details.expiry_days_after_episode
+    if not days:
+        return _("When my current episode of care with the program ends.")
+    return ngettext(
+        "When my current episode of care with the program ends, plus %(num)d day.",
+        "When my current episode of care with the program ends, plus %(num)d days.",
+        days,
+    )
 
 
 def _linked_person(patient_id: int, email: str) -> User | None:
@@ -197,6 +240,8 @@ def _create(
     """The new consent record (superseding any open one to the same person, inviting a
     person with no account yet), audited last as `audit_as` with its scopes and `detail`."""
     program = get_program()
+    columns = dict(columns)
+    invitation_locale = columns.pop("invitation_locale", None) or columns["locale"]
     person = _linked_person(patient.id, columns["recipient_email"])
     # Every open consent to the same person: bound to them, or to the address unaccepted.
     previous = records.open_consents_to(
@@ -217,6 +262,7 @@ def _create(
             program_name=program.name,
             signed_at=signed_at,
             recorded_by=recorded_by,
+            locale=columns["locale"],
         ),
         ip=(ip or None) and ip[:45],
         user_agent=(user_agent or None) and user_agent[:300],
@@ -234,7 +280,7 @@ def _create(
     if previous:  # a renewal for a linked person is in force at once: narrower, it ends there
         ending.keep_to_scheduling_scope(consent.recipient_user_id, patient.id, now=now)
     if person is None:
-        _send_invitation(consent, patient, now=now, actor=actor)
+        _send_invitation(consent, patient, now=now, actor=actor, locale=invitation_locale)
     audit.record(
         audit_as,
         actor=actor,
@@ -246,13 +292,17 @@ def _create(
     return consent
 
 
-def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, actor: User):
-    """Email the recipient a single-use link bound to their address (no account needed)."""
+def _send_invitation(
+    consent: ConsentRecord, patient: User, *, now: datetime, actor: User, locale: str
+):
+    """Email the recipient a single-use link bound to their address (no account needed), in
+    the language the patient chose: the link's pages and the new account speak it too."""
     raw = tokens.issue_token(
         TokenPurpose.FAMILY_INVITE,
         email=consent.recipient_email,
         payload={"consent_id": consent.id},
         now=now,
+        locale=locale,
     )
     # Sent to the address, not an account: the invitation is what lets them link at all.
     mail.queue_email(
@@ -262,6 +312,7 @@ def _send_invitation(consent: ConsentRecord, patient: User, *, now: datetime, ac
         now=now,
         actor=actor,
         patient_id=patient.id,
+        locale=locale,
         context={
             "link": mail.external_url("family.accept_invitation", token=raw),
             "recipient_name": consent.recipient_name,
@@ -325,17 +376,17 @@ def record_paper_consent(
     zone = get_program().timezone
     today = now.astimezone(ZoneInfo(zone)).date()
     if signed_on is None:
-        raise ValidationError("Enter the date the patient signed the form.", field="signed_on")
+        raise ValidationError(_("Enter the date the patient signed the form."), field="signed_on")
     if signed_on > today:
-        raise ValidationError("The date signed can't be in the future.", field="signed_on")
+        raise ValidationError(_("The date signed can't be in the future."), field="signed_on")
     if signed_on < today - timedelta(days=60):
         raise ValidationError(
-            "A paper consent older than 60 days needs a new signature.", field="signed_on"
+            _("A paper consent older than 60 days needs a new signature."), field="signed_on"
         )
     columns = check_details(patient, details, now=now)
     if not attested:
         raise ValidationError(
-            "Tick the box to confirm the patient signed this on paper.", field="attested"
+            _("Tick the box to confirm the patient signed this on paper."), field="attested"
         )
     signed_at = min(now, datetime.combine(signed_on, time(12, 0), tzinfo=ZoneInfo(zone)))
     consent = _create(
