@@ -143,6 +143,8 @@ def _with_parts(catalog: Catalog, language: str) -> Catalog:
         for message in _read(part, language):
             if not message.id or not message.string or message.fuzzy:
                 continue
+            if isinstance(message.string, tuple):  # a draft may carry CLDR's third form
+                message.string = message.string[: catalog.num_plurals]
             current = catalog.get(message.id, context=message.context)
             if current is None:
                 catalog.add(message.id, message.string, context=message.context)
