@@ -109,6 +109,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("main.home", "GET"): anonymous_only(),
     ("main.crisis", "GET"): every(200),
     ("main.healthz", "GET"): every(200),
+    # The language switch: anyone; an empty choice is refused back to where they were.
+    ("main.set_language", "POST"): every(302),
     ("auth.register", "GET"): anonymous_only(),
     ("auth.register", "POST"): anonymous_only(400),
     ("auth.check_email", "GET"): every(200),
@@ -158,6 +160,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("account.mfa_qr", "GET"): signed_in(404),  # enrolled, or no enrolment started
     ("account.mfa_new_codes", "POST"): only(*STAFF, ok=400),  # the password is asked again
     ("account.mfa_disable", "POST"): signed_in(404),  # staff may not; others have it off
+    ("account.change_language", "POST"): signed_in(400),
     ("account.change_password", "GET"): signed_in(),
     ("account.change_password", "POST"): signed_in(400),
     ("account.change_email", "GET"): signed_in(),
