@@ -120,3 +120,11 @@ class LiveServer:
                 return mail.send_pending(now=now or self.clock())
             finally:
                 db.session.remove()
+
+    def send_reminders(self, at) -> None:
+        """The reminder sweep at `at`, as the worker's timer runs it (the clock moves there)."""
+        self.clock.set(at)
+        result = self.app.test_cli_runner().invoke(
+            args=["reminders", "send", "--now", at.isoformat()]
+        )
+        assert result.exit_code == 0, result.output

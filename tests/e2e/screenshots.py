@@ -3,7 +3,8 @@
 Run with `make screenshots` (every page), or `python -m tests.e2e.screenshots NAME…` for
 only the named shots (e.g. `overview`). It loads the demo data into a throwaway SQLite
 database in tmp/, serves the app from a thread, signs in as each demo role in Debian's
-Chromium and saves <page>-desktop.png and <page>-phone.png. Nothing outside tmp/ and
+Chromium and saves <page>-desktop.png and <page>-phone.png. The shots named *-es are taken
+after choosing Español with the footer switch (issue 23). Nothing outside tmp/ and
 docs/screenshots/ changes.
 """
 
@@ -14,7 +15,7 @@ import sys
 
 from playwright.sync_api import Page, sync_playwright
 
-from familylink import create_app
+from familylink import create_app, i18n
 from familylink.extensions import db
 from familylink.models.types import utcnow
 from tests.e2e import helpers
@@ -50,7 +51,14 @@ SHOTS = [
     ("consent-form", "jordan@example.org", "/patient/consents/new", None),
     ("module", "maria@example.org", "/learn/", "open_first_module"),
     ("overview", "director@example.org", "/overview/", "show_enrolment"),
+    # The same pages in Spanish: each one's person chooses Español in the footer first.
+    ("welcome-es", None, "/", None),
+    ("crisis-es", None, "/help/crisis", None),
+    ("family-home-es", "maria@example.org", "/family/", None),
+    ("family-booking-es", "maria@example.org", "/booking/", "open_booking_es"),
+    ("consent-form-es", "jordan@example.org", "/patient/consents/new", None),
 ]
+SPANISH = "-es"
 
 
 def bad_sign_in(page: Page) -> None:
@@ -62,6 +70,12 @@ def bad_sign_in(page: Page) -> None:
 def open_booking(page: Page) -> None:
     """The week picker: the demo has two kinds of private session, so the first step asks."""
     page.get_by_role("link", name="book a family session").first.click()
+    page.get_by_role("link", name="Family session", exact=True).click()
+
+
+def open_booking_es(page: Page) -> None:
+    page.get_by_role("link", name="reservar una sesión familiar").first.click()
+    # Session types are named by the program's admin (data, not translated).
     page.get_by_role("link", name="Family session", exact=True).click()
 
 
@@ -83,6 +97,7 @@ def show_enrolment(page: Page) -> None:
 STEPS = {
     "bad_sign_in": bad_sign_in,
     "open_booking": open_booking,
+    "open_booking_es": open_booking_es,
     "open_first_module": open_first_module,
     "open_cancel": open_cancel,
     "show_enrolment": show_enrolment,
@@ -96,12 +111,21 @@ def sign_in(page: Page, email: str) -> None:
         helpers.enrol_two_step(page)
 
 
+def choose_language(page: Page, name: str) -> None:
+    """The footer switch; a signed-in person's account keeps the choice."""
+    page.goto("/")
+    page.get_by_role("contentinfo").get_by_role("button", name=name).click()
+
+
 def build_app():
     WORK.mkdir(parents=True, exist_ok=True)
     database = WORK / "demo.db"
     database.unlink(missing_ok=True)
+    catalogues = WORK / "translations"  # the .mo files are built, not committed (i18n.py)
+    i18n.compile_catalogues(catalogues)
     app = create_app(
         {
+            "BABEL_TRANSLATION_DIRECTORIES": str(catalogues),
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
             "SECRET_KEY": "screenshots-only",
             # The dev mailbox is a debug-mode tool; the demo is served as `make run` serves it.
@@ -145,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             for size_name, viewport in SIZES.items():
                 signed_in_as = {}
                 for name, email, path, step in shots:
-                    context = signed_in_as.get(email)
+                    spanish = name.endswith(SPANISH)
+                    context = signed_in_as.get((email, spanish))
                     if context is None:
                         context = browser.new_context(
                             base_url=server.url,
@@ -154,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
                             timezone_id="America/New_York",
                             has_touch=size_name == "phone",
                         )
-                        signed_in_as[email] = context
+                        signed_in_as[email, spanish] = context
                         if email:
                             sign_in(context.new_page(), email)
+                        if spanish:
+                            choose_language(context.new_page(), "Español")
                     page = context.new_page()
                     page.goto(path)
                     if step:
@@ -165,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                     page.screenshot(path=str(target))
                     page.close()
                     print(f"saved {target.relative_to(PROJECT_ROOT)}")
-                for context in signed_in_as.values():
+                for (email, spanish), context in signed_in_as.items():
+                    if email and spanish:  # the next size's English shots find English again
+                        choose_language(context.new_page(), "English")
                     context.close()
             browser.close()
     finally:
