@@ -821,10 +821,14 @@ def test_the_oracle_catches_a_family_member_shown_to_another_without_the_patient
 ):
     """A seat page listing everyone coming, whatever the viewer's consent says."""
     from familylink.services import access
+    from familylink.services.access import consents
 
-    monkeypatch.setattr(
-        access, "family_shown_to", lambda member, patient, *, now: _everyone_but(member)
-    )
+    # The rule itself (family_shown_to and the gate's PatientAccess.family_shown both use it).
+    def everyone(own, member, patient, *, now):
+        return _everyone_but(member)
+
+    monkeypatch.setattr(consents, "family_shown_under", everyone)
+    monkeypatch.setattr(access, "family_shown_under", everyone)
     with pytest.raises(AssertionError, match="F2's family member name on /booking/new"):
         _run(
             oracle_app,
