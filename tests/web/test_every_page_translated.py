@@ -182,8 +182,15 @@ def _invitation_links(app, client, auth) -> list[str]:
     auth.logout()
     with app.app_context():
         invite = tokens.issue_token(TokenPurpose.INVITE, email="new@example.org", now=NOON)
+        maria = db.session.scalar(select(User).where(User.email == "maria@example.org"))
+        reset = tokens.issue_token(TokenPurpose.RESET, email=maria.email, user=maria, now=NOON)
         db.session.commit()
-    return [f"/invitation/{invite}", family_invitation_link(app, "rosa@example.org")]
+    return [
+        f"/invitation/{invite}",
+        family_invitation_link(app, "rosa@example.org"),
+        f"/reset/{reset}",
+        "/register/check-email",
+    ]
 
 
 def _sign_in(app, client, auth, email: str, check, failures: dict) -> int:
@@ -200,6 +207,11 @@ def _sign_in(app, client, auth, email: str, check, failures: dict) -> int:
     words = check(RECOVERY_CODES.sub("", done.get_data(as_text=True)), "/account/mfa")
     if done.status_code != 200 or words:
         failures[f"{email} POST /account/mfa"] = words or [f"status {done.status_code}"]
+    # Signing in again now asks for the code, on its own page.
+    auth.logout()
+    client.post("/login", data={"email": email, "password": PASSWORD})
+    visited += crawl(client, "/login/code", check, failures, email)
+    client.post("/login/code", data={"code": auth.current_code(email)})
     return visited + 1
 
 
@@ -218,7 +230,11 @@ def test_every_page_passes_through_gettext(app, client, auth, demo_world, pseudo
         visited += crawl(client, url, check, failures, "anonymous")
     for email in demo_world:
         visited += _sign_in(app, client, auth, email, check, failures)
+        home = client.get("/")
+        if home.status_code == 302 and "/login" in home.location:
+            failures[f"{email} /"] = ["not signed in"]
         visited += crawl(client, "/", check, failures, email)
         auth.logout()
     report = "\n".join(f"{where}: {' '.join(words)}" for where, words in failures.items())
+    assert visited > 500, "the crawl no longer reaches the demo's pages"
     assert not failures, f"{len(failures)} of {visited} pages show untranslated words:\n{report}"
