@@ -17,21 +17,19 @@ from familylink.models import (
     AppointmentFamily,
     AuditEvent,
     ConsentRecord,
-    LearningModule,
-    ModuleTranslation,
     Program,
     ProgressUpdateVersion,
     SessionType,
     TokenPurpose,
     User,
 )
-from familylink.services import learning, tokens
+from familylink.services import tokens
 from familylink.services.timefmt import timezone_choices
 from tests.conftest import _VisibleText
 from tests.moments import NOON
-from tests.web.test_consent_routes import FORM
+from tests.web.test_consent_routes import FORM, settings_override  # noqa: F401  the app at NOON
 from tests.web.test_consent_routes import _invitation_link as family_invitation_link
-from tests.web.test_spanish_es_learn import _body_words
+from tests.web.test_spanish_es_learn import module_texts
 
 PASSWORD = "demo password long enough"
 HOST = "http://familylink.test"
@@ -39,11 +37,6 @@ HOST = "http://familylink.test"
 SKIPPED_PATHS = ("/logout", "/static/", "/healthz")
 SKIPPED_ENDINGS = (".ics", ".csv", ".svg")
 ANONYMOUS = ("/", "/login", "/reset", "/help/crisis", "/register")
-
-
-@pytest.fixture
-def settings_override():
-    return {"NOW_OVERRIDE": NOON}
 
 
 @pytest.fixture
@@ -92,14 +85,7 @@ def data_strings(app) -> list[str]:
             for row in db.session.scalars(select(model)):
                 for key in keys:
                     found += (getattr(row, key) or "").splitlines()
-        texts = list(db.session.scalars(select(LearningModule)))
-        texts += list(db.session.scalars(select(ModuleTranslation)))
-        for text in texts:
-            found += [text.title, text.summary, text.topic, text.reflection, text.exercise]
-            found += text.key_points + _body_words(text.body_html)
-            for words, address in learning.source_links(text.sources):
-                found += [words, address]
-            found += text.sources + text.body_markdown.splitlines()  # as its edit form shows
+        found += module_texts()
         return [value for value in found if isinstance(value, str) and value.strip()]
 
 
