@@ -73,7 +73,7 @@ def test_the_next_session_comes_first_with_where_calendar_and_seat_links(app):
     assert "Room 2" in page
     assert f"/booking/{ids['seat']}/calendar.ics" in page
     assert f'href="/booking/{ids["seat"]}"' in page
-    assert 'href="/booking/new"' in page
+    assert '<a class="button" href="/booking/">' in page  # whom to book for is chosen there
 
 
 def test_a_video_session_shows_its_join_link(app):
@@ -87,7 +87,7 @@ def test_without_the_scheduling_scope_no_session_and_no_book_button(app):
     page = _page(app, "maria@example.org", "/family/")
     assert "Jordan" in page  # the patient is still shown, with what they share
     assert "Your next session" not in page
-    assert f"/booking/{ids['seat']}" not in page and "/booking/new" not in page
+    assert f"/booking/{ids['seat']}" not in page and 'class="button" href="/booking/"' not in page
 
 
 def test_after_revocation_nothing_about_the_session(app):

@@ -45,14 +45,23 @@ def data_strings(app) -> list[str]:
         for user in db.session.scalars(select(User)):
             found += [user.name, user.first_name, user.email]
         found += [program.name for program in db.session.scalars(select(Program))]
-        texts = list(db.session.scalars(select(LearningModule)))
-        texts += list(db.session.scalars(select(ModuleTranslation)))
-        for text in texts:
-            found += [text.title, text.summary, text.topic, text.reflection, text.exercise]
-            found += text.key_points + _body_words(text.body_html)
-            for words, address in learning.source_links(text.sources):
-                found += [words, address]
+        found += module_texts()
         return [value for value in found if value]
+
+
+def module_texts() -> list[str]:
+    """Every module text in both languages, in the pieces a reading page shows (each source
+    split in its words and its address)."""
+    found = []
+    texts = list(db.session.scalars(select(LearningModule)))
+    texts += list(db.session.scalars(select(ModuleTranslation)))
+    for text in texts:
+        found += [text.title, text.summary, text.topic, text.reflection, text.exercise]
+        found += text.key_points + _body_words(text.body_html)
+        for words, address in learning.source_links(text.sources):
+            found += [words, address]
+        found += text.sources + text.body_markdown.splitlines()  # as its edit form shows
+    return found
 
 
 def _share_everything(client, auth, world):

@@ -151,6 +151,7 @@ def family_contacts(therapist: User, patient_id: int, *, now: datetime):
 DISCLOSURE_LABELS = {
     "disclosure.viewed": _l("Viewed a page"),
     "disclosure.invitation": _l("Invitation email, with your first name"),
+    "email.queued": _l("Email written, waiting to be sent"),
     "email.sent": _l("Email sent"),
     "disclosure.progress_update": _l("A progress update you approved"),
     "consent.revoked": _l("Access ended (the consent was revoked)"),
@@ -179,6 +180,18 @@ DISCLOSURE_DETAILS = {
     "video session": _l("video session"),
     "video room": _l("video room"),
     "waitlist": _l("waitlist"),
+    # The kind of an email (its audit rows' "kind").
+    "booking_confirmed": _l("session booked"),
+    "booking_cancelled": _l("session cancelled"),
+    "booking_rescheduled": _l("session moved"),
+    "late_cancellation": _l("late cancellation"),
+    "reminder": _l("session reminder"),
+    "waitlist_offer": _l("place offered from the waitlist"),
+    "module_assigned": _l("reading assigned"),
+    "progress_update": _l("progress update"),
+    "consent_expiring": _l("access ending soon"),
+    "family_access_ended": _l("access ended"),
+    "family_invitation": _l("invitation"),
 }
 
 
