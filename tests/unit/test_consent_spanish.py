@@ -10,7 +10,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AccountToken, Role, Scope, TokenPurpose
+from familylink.models import AccountToken, OutboxEmail, Role, Scope, TokenPurpose
 from familylink.services import consent
 from familylink.services.errors import ValidationError
 from tests.unit.test_consent_lifecycle import details
@@ -97,6 +97,14 @@ def test_the_invitation_keeps_the_language_the_patient_chose(app_ctx, people, no
     _, jordan = people
     consent.sign_consent(jordan, details(locale="en", invitation_locale="es"), now=now)
     assert _invitation().locale == "es"
+
+
+def test_the_invitation_email_speaks_the_chosen_language_not_the_patients(app_ctx, people, now):
+    _, jordan = people  # Jordan reads English
+    consent.sign_consent(jordan, details(locale="en", invitation_locale="es"), now=now)
+    email = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "family_invitation"))
+    assert email.subject == "Le invitamos a las sesiones de su familia"
+    assert "Acepte la invitación" in email.text_body
 
 
 def _invitation() -> AccountToken:
