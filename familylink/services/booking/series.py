@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -263,6 +264,12 @@ def plan_series(
     return SeriesPlan(patient, session_type, people, zone, occurrences)
 
 
+def _booked_before(request_key: str | None, actor: User) -> AppointmentSeries | None:
+    """The series this request key booked already (a form sent twice), if any."""
+    seat = seats.booked_with_key(request_key, actor)
+    return seat.appointment.weekly_series if seat is not None else None
+
+
 def book_series(
     *,
     actor: User,
@@ -281,7 +288,8 @@ def book_series(
     `booking.series_created` ties them. A repeated `request_key` (kept on the first week's
     seat) returns the series it booked the first time. Raises as `plan_series`, and
     SeriesConflict."""
-    choices = dict(
+    planned = partial(
+        plan_series,
         actor=actor,
         patient_id=patient_id,
         session_type_id=session_type_id,
@@ -290,16 +298,14 @@ def book_series(
         attendee_ids=attendee_ids,
         now=now,
     )
-    done = seats.booked_with_key(request_key, actor)
-    if done is not None and done.appointment.weekly_series is not None:
-        return done.appointment.weekly_series
-    first = plan_series(**choices)  # refusals (404, bad input) before the lock
+    if (done := _booked_before(request_key, actor)) is not None:
+        return done
+    first = planned()  # refusals (404, bad input) before the lock
     slots.lock_therapist(first.patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's series here.
-    done = seats.booked_with_key(request_key, actor)
-    if done is not None and done.appointment.weekly_series is not None:
-        return done.appointment.weekly_series
-    plan = plan_series(**choices)
+    if (done := _booked_before(request_key, actor)) is not None:
+        return done
+    plan = planned()
     if plan.conflicts:
         raise SeriesConflict(plan)
     local = first_start.astimezone(ZoneInfo(plan.zone))
