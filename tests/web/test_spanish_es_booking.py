@@ -121,16 +121,22 @@ def world(app, clinic):
         }
 
 
-def _series_seat(app, client, world) -> int:
-    """Book four weeks for Maria from the therapist's page; the first week's seat."""
-    first = (NOON + timedelta(days=6)).replace(hour=15, minute=0)
-    data = {
+SERIES_FIRST = (NOON + timedelta(days=6)).replace(hour=15, minute=0)
+
+
+def _series_form(world) -> dict:
+    """The therapist's "book four weeks for Maria" form, before confirming."""
+    return {
         "session_type": world["private"],
-        "slot": first.strftime("%Y-%m-%dT%H:%MZ"),
+        "slot": SERIES_FIRST.strftime("%Y-%m-%dT%H:%MZ"),
         "weeks": "4",
         "attendees": [world["family_id"]],
-        "confirmed": "1",
     }
+
+
+def _series_seat(app, client, world) -> int:
+    """Book four weeks for Maria from the therapist's page; the first week's seat."""
+    data = {**_series_form(world), "confirmed": "1"}
     client.post("/therapist/book", query_string={"patient": world["patient"]}, data=data)
     with app.app_context():
         return db.session.scalar(
@@ -246,13 +252,7 @@ def test_the_therapist_calendar_and_booking_pages_are_translatable(
 
 def test_the_series_pages_are_translatable(app, client, auth, world, pseudo_locale):
     auth.login(world["therapist"])
-    first = (NOON + timedelta(days=6)).replace(hour=15, minute=0)
-    data = {
-        "session_type": world["private"],
-        "slot": first.strftime("%Y-%m-%dT%H:%MZ"),
-        "weeks": "4",
-        "attendees": [world["family_id"]],
-    }
+    data = _series_form(world)
     plan = client.post("/therapist/book", query_string={"patient": world["patient"]}, data=data)
     assert _untranslated(pseudo_locale, plan) == []
     seat = _series_seat(app, client, world)
@@ -263,7 +263,7 @@ def test_the_series_pages_are_translatable(app, client, auth, world, pseudo_loca
         f"/therapist/seats/{seat}/move-future",
     ):
         assert _untranslated(pseudo_locale, client.get(path)) == [], path
-    later = (first + timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
+    later = (SERIES_FIRST + timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
     move = client.post(f"/therapist/seats/{seat}/move-future", data={"slot": later})
     assert _untranslated(pseudo_locale, move) == []
 
