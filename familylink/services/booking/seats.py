@@ -209,14 +209,8 @@ def place_private(
     row and emails (`_booked`). The caller holds the therapist's lock and has checked the
     time (`book_private`: `check_slot`; a weekly series: `series.plan_series`). Conflict
     (TAKEN) when the database refuses an overlap all the same."""
-    appointment = Appointment.of_type(
-        session_type,
-        starts_at,
-        by=actor,
-        at=now,
-        therapist_id=patient.therapist_id,
-        capacity=1,
-        weekly_series=weekly_series,
+    appointment = Appointment.private(
+        session_type, starts_at, patient.therapist_id, by=actor, at=now, weekly_series=weekly_series
     )
     db.session.add(appointment)
     seat = _add_seat(
