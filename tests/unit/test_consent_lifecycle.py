@@ -161,9 +161,7 @@ def test_an_episode_consent_ends_when_the_episode_does_plus_its_days(app_ctx, pe
     assert not consent.may_disclose(maria.id, jordan.id, None, now=now + timedelta(days=17))
 
 
-def test_an_event_about_a_consent_is_audited_with_the_consent_and_its_patient(
-    app_ctx, people, now
-):
+def test_an_event_about_a_consent_is_audited_with_the_consent_and_its_patient(app_ctx, people, now):
     lee, jordan, maria = people
     record = consent.sign_consent(jordan, details(), now=now)
     row = audit.record_about("consent.viewed", record, actor=lee, recipient_id=maria.id, now=now)
