@@ -470,15 +470,8 @@ def seed_weekly_series(lee, jordan, maria, private, *, today, now) -> None:
 
 def _private_session(therapist, session_type, starts, name, *, by, at):
     """A session of `session_type` for one family, booked by `by` at `at`."""
-    appointment = Appointment.of_type(
-        session_type,
-        starts,
-        by=by,
-        at=at,
-        uid=f"demo-{starts:%Y%m%d}-{name}@familylink",
-        therapist_id=therapist.id,
-        capacity=1,
-    )
+    uid = f"demo-{starts:%Y%m%d}-{name}@familylink"
+    appointment = Appointment.private(session_type, starts, therapist.id, by=by, at=at, uid=uid)
     db.session.add(appointment)
     return appointment
 

@@ -13,7 +13,7 @@ from sqlalchemy.sql import expression
 
 from familylink.extensions import db
 from familylink.models.encryption import EncryptedString
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import LabelledEnum, UTCDateTime, utcnow
 
 
 class Role(enum.StrEnum):
@@ -71,14 +71,8 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.role}>"
 
 
-class EpisodeEndReason(enum.StrEnum):
+class EpisodeEndReason(LabelledEnum):
     """Why an episode of care ended: a short neutral list, never shown to family members."""
-
-    def __new__(cls, value: str, label):
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
 
     COMPLETED = "completed", _l("Completed")
     TRANSFERRED = "transferred", _l("Transferred to other care")

@@ -5,7 +5,6 @@ not a family's attendance at a family session (that is `AppointmentFamily.attend
 family's own). A correction updates the day's row; the audit log keeps what it said before.
 """
 
-import enum
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
@@ -13,17 +12,11 @@ from sqlalchemy import Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime
+from familylink.models.types import LabelledEnum, UTCDateTime
 
 
-class ProgramAttendanceStatus(enum.StrEnum):
+class ProgramAttendanceStatus(LabelledEnum):
     """How the patient was at a program day, with the word the therapist's form shows."""
-
-    def __new__(cls, value: str, label):
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
 
     ATTENDED = "attended", _l("Attended")
     ABSENT = "absent", _l("Absent")

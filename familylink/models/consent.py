@@ -27,13 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import LabelledEnum, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from familylink.models.accounts import Episode
 
 
-class Scope(enum.StrEnum):
+class Scope(LabelledEnum):
     """What a consent lets a family member see, with the words the consent form uses for it.
 
     ``explanation`` is part of the consent text the patient signs and that is kept in each
@@ -62,18 +62,11 @@ class Scope(enum.StrEnum):
         ),
     )
 
-    def __new__(cls, value: str, label, meaning):
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        member._meaning = meaning
-        return member
-
     @property
     def explanation(self) -> str:
         """The label leads the explanation, as on the form: "Attendance: they can see ...",
         in the language of the moment (a consent's snapshot is rendered in its own)."""
-        return gettext("%(label)s: %(meaning)s", label=self.label, meaning=self._meaning)
+        return gettext("%(label)s: %(meaning)s", label=self.label, meaning=self.description)
 
 
 class ExpiryKind(enum.StrEnum):

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, partial_index, utcnow
+from familylink.models.types import UTCDateTime, VersionColumns, partial_index, utcnow
 
 
 class VersionSource(enum.StrEnum):
@@ -74,7 +74,7 @@ class LearningModule(ModuleTextColumns, db.Model):
     )
 
 
-class ModuleVersion(ModuleTextColumns, db.Model):
+class ModuleVersion(ModuleTextColumns, VersionColumns, db.Model):
     """One saved text of a module, never changed afterwards."""
 
     __tablename__ = "module_versions"
@@ -82,11 +82,9 @@ class ModuleVersion(ModuleTextColumns, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     module_id: Mapped[int] = mapped_column(ForeignKey("learning_modules.id"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(10))
     order: Mapped[int] = mapped_column("sort_order", Integer)
     published: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     module: Mapped[LearningModule] = relationship(back_populates="versions")

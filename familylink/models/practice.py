@@ -7,19 +7,24 @@ who reads it only while that patient's consent to the member is in force (the ga
 `services/access.py`). The patient never reads it.
 """
 
-import enum
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, partial_index, utcnow
+from familylink.models.types import (
+    LabelledEnum,
+    TextVersionColumns,
+    UTCDateTime,
+    partial_index,
+    utcnow,
+)
 
 
-class ToolKind(enum.StrEnum):
-    """The four tools, each with its name and a line saying what it is for."""
+class ToolKind(LabelledEnum):
+    """The four tools, each with its name and a line saying what it is for (`description`)."""
 
     # Functional analysis: triggers, what happens, the short-term pull, the long-term cost.
     BEFORE_AFTER = (
@@ -44,16 +49,6 @@ class ToolKind(enum.StrEnum):
         _l("Family safety plan"),
         _l("Warning signs, who to call, where the naloxone is, a safe place. Print it."),
     )
-
-    label: str
-    summary: str
-
-    def __new__(cls, value: str, label, summary):
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        member.summary = summary
-        return member
 
 
 class PracticeEntry(db.Model):
@@ -89,7 +84,7 @@ class PracticeEntry(db.Model):
         return ToolKind(self.kind)
 
 
-class MessageVersion(db.Model):
+class MessageVersion(TextVersionColumns, db.Model):
     """One wording of a message, kept when the member rewrites it, with the elements of
     positive communication they ticked as present."""
 
@@ -98,9 +93,6 @@ class MessageVersion(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("practice_entries.id"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text)
     checked: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     entry: Mapped[PracticeEntry] = relationship(back_populates="versions")

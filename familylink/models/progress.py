@@ -8,25 +8,18 @@ names each family member it is for; `released_at` is set only for those whose co
 the progress scope at the moment of release. Reading it later still goes through the gate.
 """
 
-import enum
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
-from familylink.models.types import UTCDateTime, utcnow
+from familylink.models.types import LabelledEnum, TextVersionColumns, UTCDateTime, utcnow
 
 
-class UpdateStatus(enum.StrEnum):
+class UpdateStatus(LabelledEnum):
     """Where an update stands, with the words staff and the patient see for it."""
-
-    def __new__(cls, value: str, label):
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
 
     # The newest version waits for the patient.
     AWAITING_PATIENT = "awaiting_patient", _l("Waiting for the patient to read it")
@@ -70,7 +63,7 @@ class ProgressUpdate(db.Model):
         return next((v for v in self.versions if v.approved_at is not None), None)
 
 
-class ProgressUpdateVersion(db.Model):
+class ProgressUpdateVersion(TextVersionColumns, db.Model):
     """One text of an update, as the therapist wrote it; the patient's request for changes,
     if any, is kept with the version it was about."""
 
@@ -79,9 +72,6 @@ class ProgressUpdateVersion(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     update_id: Mapped[int] = mapped_column(ForeignKey("progress_updates.id"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set on the one version the patient approved, never on any other.
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     change_note: Mapped[str | None] = mapped_column(Text)

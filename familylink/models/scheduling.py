@@ -193,6 +193,15 @@ class Appointment(db.Model):
             **fields,
         )
 
+    @classmethod
+    def private(
+        cls, session_type: SessionType, starts_at: datetime, therapist_id: int, *, by, at, **fields
+    ) -> "Appointment":
+        """A private family session with `therapist_id`: one family's seat, as `of_type`."""
+        return cls.of_type(
+            session_type, starts_at, by=by, at=at, therapist_id=therapist_id, capacity=1, **fields
+        )
+
     @property
     def is_group(self) -> bool:
         return self.capacity > 1

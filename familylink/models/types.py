@@ -1,8 +1,10 @@
-"""Column types, and the partial index, shared by every model."""
+"""Column types, the partial index, the labelled enum and the version columns models share."""
 
+import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, text
+from sqlalchemy import DateTime, Index, Integer, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -37,3 +39,32 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class LabelledEnum(enum.StrEnum):
+    """A stored value with the translatable words people see for it, and, for some, a line
+    saying more: members are written `NAME = "value", _l("Label")[, _l("A line more")]`."""
+
+    label: str
+    description: str | None
+
+    def __new__(cls, value: str, label, description=None):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        member.description = description
+        return member
+
+
+class VersionColumns:
+    """A kept version of something, numbered within it and never changed afterwards: a
+    change is a new version (a module's saved text, a practice message, a progress update)."""
+
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TextVersionColumns(VersionColumns):
+    """A version that is one plain text, as written (a practice message, a progress update)."""
+
+    text: Mapped[str] = mapped_column(Text)

@@ -111,11 +111,10 @@ def record_program_attendance(therapist: User, day: date, statuses: dict, *, now
         detail = {"day": day.isoformat(), "status": row.status}
         if was is not None:
             detail["was"] = was
-        audit.record(
+        audit.record_about(
             "program_attendance.corrected" if was else "program_attendance.recorded",
+            row,
             actor=therapist,
-            patient_id=row.patient_id,
-            obj=row,
             detail=detail,
             now=now,
         )

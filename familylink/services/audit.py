@@ -75,6 +75,12 @@ def record(action: str, **fields) -> AuditEvent:
     return _add(**values(action, **fields))
 
 
+def record_about(action: str, obj, **fields) -> AuditEvent:
+    """Audit an event about one of a patient's records (a consent, a seat, an email...):
+    the row names the record and the patient it belongs to."""
+    return record(action, obj=obj, patient_id=obj.patient_id, **fields)
+
+
 def record_many(rows: list[dict], *, connection: Connection | None = None) -> None:
     """Write audit rows made by `values` in one INSERT in the caller's transaction, no ORM
     objects: for the sweeps, whose rows come by the thousand, and the mail sender. The rows

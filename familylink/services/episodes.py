@@ -127,11 +127,6 @@ def readmit(actor: User, patient_id: int, *, started_on: date | None, now: datet
 
 def _audit(action: str, actor: User, episode: Episode, *, now: datetime, **detail) -> None:
     """Every change to an episode is audited with its patient and its number."""
-    audit.record(
-        action,
-        actor=actor,
-        obj=episode,
-        patient_id=episode.patient_id,
-        detail={"number": episode.number, **detail},
-        now=now,
+    audit.record_about(
+        action, episode, actor=actor, detail={"number": episode.number, **detail}, now=now
     )

@@ -52,11 +52,10 @@ def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
         raise NotFound()
     row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
     row.locked_until = row.claimed_by = None
-    audit.record(
+    audit.record_about(
         "email.retried",
+        row,
         actor=actor,
-        obj=row,
-        patient_id=row.patient_id,
         recipient_id=row.to_user_id,
         detail={"kind": row.kind, "last_error": (row.last_error or "")[:200]},
         now=now,

@@ -306,11 +306,10 @@ def revise_update(
 
 def _audit_text(action: str, therapist: User, update: ProgressUpdate, text: str, *, now):
     # The words confirmed are kept (folded): who chose to keep what, and when.
-    audit.record(
+    audit.record_about(
         action,
+        update,
         actor=therapist,
-        obj=update,
-        patient_id=update.patient_id,
         detail={"version": update.current.number, "confirmed_words": list(flagged_words(text))},
         now=now,
     )
@@ -363,11 +362,10 @@ def decide(
         raise ValidationError(_("Choose what to do with this update."), field="decision")
     update.decided_at = now
     db.session.flush()
-    audit.record(
+    audit.record_about(
         f"progress_update.{update.status}",
+        update,
         actor=patient,
-        obj=update,
-        patient_id=patient.id,
         detail={"version": version.number},
         now=now,
     )
@@ -386,19 +384,14 @@ def _release(update: ProgressUpdate, *, now: datetime) -> None:
     )
     for recipient in update.recipients:
         if (recipient.family_user_id, update.patient_id) not in allowed:
-            audit.record(
-                "progress_update.withheld",
-                obj=update,
-                patient_id=update.patient_id,
-                recipient_id=recipient.family_user_id,
-                now=now,
+            audit.record_about(
+                "progress_update.withheld", update, recipient_id=recipient.family_user_id, now=now
             )
             continue
         recipient.released_at = now
-        audit.record(
+        audit.record_about(
             "disclosure.progress_update",
-            obj=update,
-            patient_id=update.patient_id,
+            update,
             recipient_id=recipient.family_user_id,
             detail={"what": "progress update", "version": update.approved.number},
             now=now,

@@ -77,6 +77,16 @@ def test_family_member_books_a_private_session_and_gets_a_confirmation_with_ics(
     assert "Rivera" not in mail.attachment_data.decode()
 
 
+def test_a_private_session_holds_one_family_with_the_therapist_it_names(clinic, now):
+    start = first_slot(clinic, now)
+    appointment = Appointment.private(
+        clinic.private, start, clinic.therapist.id, by=clinic.family, at=now
+    )
+    assert (appointment.capacity, appointment.therapist_id) == (1, clinic.therapist.id)
+    assert (appointment.created_by_id, appointment.created_at) == (clinic.family.id, now)
+    assert appointment.ends_at == start + timedelta(minutes=clinic.private.duration_minutes)
+
+
 def test_other_family_members_can_be_added_when_the_bookers_consent_lets_them_see_them(clinic, now):
     luis = add_family(clinic.patient, "Luis Rivera")
     rosa = add_family(clinic.patient, "Rosa Rivera", family_visible=True)

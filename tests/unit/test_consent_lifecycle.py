@@ -20,7 +20,7 @@ from familylink.models import (
     User,
 )
 from familylink.models.consent import ImmutableRecordError
-from familylink.services import consent, mail, tokens
+from familylink.services import audit, consent, mail, tokens
 from familylink.services.errors import Conflict, InvalidToken, NotFound, ValidationError
 from tests import factories
 
@@ -159,6 +159,14 @@ def test_an_episode_consent_ends_when_the_episode_does_plus_its_days(app_ctx, pe
     db.session.flush()
     assert consent.may_disclose(maria.id, jordan.id, None, now=now + timedelta(days=16))
     assert not consent.may_disclose(maria.id, jordan.id, None, now=now + timedelta(days=17))
+
+
+def test_an_event_about_a_consent_is_audited_with_the_consent_and_its_patient(app_ctx, people, now):
+    lee, jordan, maria = people
+    record = consent.sign_consent(jordan, details(), now=now)
+    row = audit.record_about("consent.viewed", record, actor=lee, recipient_id=maria.id, now=now)
+    assert (row.object_type, row.object_id) == ("consent_records", record.id)
+    assert (row.patient_id, row.recipient_id, row.actor_id) == (jordan.id, maria.id, lee.id)
 
 
 def test_consent_rows_cannot_be_updated_through_the_orm(app_ctx, people, now):

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from familylink.extensions import db
-from familylink.models import MessageVersion, PracticeEntry, User
+from familylink.models import MessageVersion, PracticeEntry, ToolKind, User
 from familylink.services import consent
 from tests.factories import set_after_hours_phone
 from tests.moments import NOON
@@ -65,6 +65,15 @@ def test_each_tool_page_opens_for_a_family_member(client, auth, world, kind):
     page = client.get(f"/learn/practice/{kind}/new")
     assert page.status_code == 200
     assert "Nobody: keep it private" in page.get_data(as_text=True)
+
+
+def test_the_tools_page_and_each_tool_say_what_the_tool_is_for(client, auth, world):
+    auth.login("maria@example.org")
+    home = client.get("/learn/practice/").get_data(as_text=True)
+    for tool in ToolKind:
+        assert str(tool.label) in home and str(tool.description) in home
+        page = client.get(f"/learn/practice/{tool.value}/new").get_data(as_text=True)
+        assert str(tool.description) in page
 
 
 def test_the_share_list_offers_only_consented_patients_therapists(client, auth, world):

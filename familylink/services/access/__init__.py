@@ -344,9 +344,7 @@ def consent_record(
     if not (actor.role == Role.PATIENT and consent.patient_id == actor.id):
         therapist_patient(actor, consent.patient_id, now=now, what=None)
     if what is not None:
-        audit.record(
-            "consent.viewed", actor=actor, obj=consent, patient_id=consent.patient_id, now=now
-        )
+        audit.record_about("consent.viewed", consent, actor=actor, now=now)
     return consent
 
 

@@ -188,7 +188,7 @@ def leave_waitlist(*, actor: User, entry_id: int, now: datetime) -> WaitlistEntr
         raise ValidationError(_("Your family is no longer on this waitlist."))
     entry.status = WaitlistStatus.LEFT
     db.session.flush()
-    audit.record("waitlist.left", actor=actor, patient_id=entry.patient_id, obj=entry, now=now)
+    audit.record_about("waitlist.left", entry, actor=actor, now=now)
     offer_next_seat(appointment, now=now)
     return entry
 
@@ -284,7 +284,7 @@ def _offer_one(appointment: Appointment, *, now: datetime) -> WaitlistEntry | No
             required_scope=Scope.SCHEDULING,
             not_after=entry.offered_until,
         )
-        audit.record("waitlist.offered", patient_id=entry.patient_id, obj=entry, now=now)
+        audit.record_about("waitlist.offered", entry, now=now)
         return entry
     db.session.flush()
     return None
@@ -374,13 +374,7 @@ def _take_off_waitlist(entry: WaitlistEntry, *, now: datetime, reason: str) -> N
         return
     entry.status = WaitlistStatus.LEFT
     db.session.flush()
-    audit.record(
-        "waitlist.offer_released",
-        patient_id=entry.patient_id,
-        obj=entry,
-        detail={"reason": reason},
-        now=now,
-    )
+    audit.record_about("waitlist.offer_released", entry, detail={"reason": reason}, now=now)
     offer_next_seat(appointment, now=now)
 
 

@@ -209,14 +209,8 @@ def place_private(
     row and emails (`_booked`). The caller holds the therapist's lock and has checked the
     time (`book_private`: `check_slot`; a weekly series: `series.plan_series`). Conflict
     (TAKEN) when the database refuses an overlap all the same."""
-    appointment = Appointment.of_type(
-        session_type,
-        starts_at,
-        by=actor,
-        at=now,
-        therapist_id=patient.therapist_id,
-        capacity=1,
-        weekly_series=weekly_series,
+    appointment = Appointment.private(
+        session_type, starts_at, patient.therapist_id, by=actor, at=now, weekly_series=weekly_series
     )
     db.session.add(appointment)
     seat = _add_seat(
@@ -288,13 +282,8 @@ def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFami
 
 def _booked(seat: AppointmentFamily, *, actor: User, now: datetime) -> None:
     appointment = seat.appointment
-    audit.record(
-        "booking.created",
-        actor=actor,
-        patient_id=seat.patient_id,
-        obj=seat,
-        detail={"appointment": appointment.id},
-        now=now,
+    audit.record_about(
+        "booking.created", seat, actor=actor, detail={"appointment": appointment.id}, now=now
     )
     notices.tell_attendees("booking_confirmed", seat, key=str(seat.id), actor=actor, now=now)
 
@@ -365,11 +354,10 @@ def cancel_seat(
         appointment.sequence += 1
     db.session.flush()
     reminders.cancel_seat_reminders(seat)
-    audit.record(
+    audit.record_about(
         "booking.late_cancelled" if late else "booking.cancelled",
+        seat,
         actor=actor,
-        patient_id=seat.patient_id,
-        obj=seat,
         detail={"reason": reason} if reason else None,
         now=now,
     )
@@ -431,7 +419,7 @@ def reschedule(
     appointment.rescheduled_at = now
     slots.flush_or_conflict(TAKEN)
     reminders.cancel_reminders(appointment)  # the old time's; the new time gets its own
-    audit.record("booking.rescheduled", actor=actor, patient_id=seat.patient_id, obj=seat, now=now)
+    audit.record_about("booking.rescheduled", seat, actor=actor, now=now)
     key = f"{appointment.id}:{appointment.sequence}"
     notices.tell_attendees("booking_rescheduled", seat, key=key, actor=actor, now=now)
     return seat
@@ -454,13 +442,6 @@ def mark_attendance(*, actor: User, seat_id: int, value: str, now: datetime) -> 
         seat.attendance = value
     else:
         raise ValidationError(_("Choose attended, no-show or late-cancelled."))
-    audit.record(
-        "attendance.marked",
-        actor=actor,
-        patient_id=seat.patient_id,
-        obj=seat,
-        detail={"value": value},
-        now=now,
-    )
+    audit.record_about("attendance.marked", seat, actor=actor, detail={"value": value}, now=now)
     db.session.flush()
     return seat

@@ -78,11 +78,10 @@ def end_family_access(
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
     )
-    audit.record(
+    audit.record_about(
         f"consent.{reason}",
+        consent,
         actor=actor,
-        obj=consent,
-        patient_id=patient.id,
         recipient_id=members[0] if members else None,
         detail={"cancelled_emails": cancelled},
         now=now,

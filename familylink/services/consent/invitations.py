@@ -127,12 +127,7 @@ def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> 
     # The newest of their consents is now in force: narrower than the one it superseded, the
     # sessions it no longer covers end here.
     ending.keep_to_scheduling_scope(user.id, consent.patient_id, now=now)
-    audit.record(
-        "consent.invitation_accepted",
-        actor=user,
-        obj=consent,
-        patient_id=consent.patient_id,
-        recipient_id=user.id,
-        now=now,
+    audit.record_about(
+        "consent.invitation_accepted", consent, actor=user, recipient_id=user.id, now=now
     )
     return link

@@ -71,13 +71,8 @@ def supersede(old: ConsentRecord, by: ConsentRecord, *, now: datetime, actor: Us
         old.patient_id, old_address
     ):
         mail.cancel_pending(patient_id=old.patient_id, to_address=old_address)
-    audit.record(
-        "consent.superseded",
-        actor=actor,
-        obj=old,
-        patient_id=old.patient_id,
-        detail={"by_consent": by.id},
-        now=now,
+    audit.record_about(
+        "consent.superseded", old, actor=actor, detail={"by_consent": by.id}, now=now
     )
 
 

@@ -281,13 +281,8 @@ def _create(
         ending.keep_to_scheduling_scope(consent.recipient_user_id, patient.id, now=now)
     if person is None:
         _send_invitation(consent, patient, now=now, actor=actor, locale=invitation_locale)
-    audit.record(
-        audit_as,
-        actor=actor,
-        obj=consent,
-        patient_id=patient.id,
-        detail={"scopes": consent.scopes, **detail},
-        now=now,
+    audit.record_about(
+        audit_as, consent, actor=actor, detail={"scopes": consent.scopes, **detail}, now=now
     )
     return consent
 
@@ -319,11 +314,10 @@ def _send_invitation(
             "patient_first_name": patient.first_name,
         },
     )
-    audit.record(
+    audit.record_about(
         "disclosure.invitation",
+        consent,
         actor=actor,
-        obj=consent,
-        patient_id=patient.id,
         detail={"recipient_name": consent.recipient_name},
         now=now,
     )

@@ -95,11 +95,10 @@ def _assign_one(
     assignment.tool = tool
     assignment.created_at = now
     db.session.flush()
-    audit.record(
+    audit.record_about(
         "learning.assigned",
+        assignment,
         actor=therapist,
-        obj=assignment,
-        patient_id=patient.id,
         recipient_id=member.id,
         detail={"module": module.slug, "source": source},
         now=now,
@@ -225,13 +224,7 @@ def release_due(*, now: datetime) -> list[Assignment]:
             context={"link": mail.external_url("learn.library")},
             patient_id=assignment.patient_id,
         )
-        audit.record(
-            "learning.released",
-            obj=assignment,
-            patient_id=assignment.patient_id,
-            recipient_id=member.id,
-            now=now,
-        )
+        audit.record_about("learning.released", assignment, recipient_id=member.id, now=now)
         released.append(assignment)
     db.session.flush()
     return released
