@@ -580,3 +580,26 @@ def test_a_batch_is_built_before_its_first_message_is_sent(mail_ctx, smtp_server
     monkeypatch.setattr(delivery.SmtpLink, "send", sending)
     assert mail.send_pending(now=now).sent == 3
     assert steps == ["build"] * 3 + ["send"] * 3
+
+
+def test_every_kind_takes_its_subject_from_its_own_translated_template(mail_ctx, now):
+    # The subject is a one-line template beside the text and HTML ones, translated like them:
+    # no subject table in the code that a new kind could miss.
+    templates = set(mail_ctx.jinja_env.list_templates())
+    assert len(mail.KINDS) >= 22
+    for kind in mail.KINDS:
+        assert {f"email/{kind}.{end}" for end in ("subject.txt", "txt", "html")} <= templates
+        source = mail_ctx.jinja_env.loader.get_source(
+            mail_ctx.jinja_env, f"email/{kind}.subject.txt"
+        )
+        assert source[0].strip().startswith("{{ _(") and source[0].count("\n") == 1, kind
+    mail.queue_email(
+        "password_reset",
+        to="person@example.org",
+        dedupe_key="test:subject",
+        now=now,
+        context={"link": "https://familylink.test/reset/x"},
+        locale="es",
+    )
+    (row,) = db.session.scalars(select(OutboxEmail)).all()
+    assert row.subject == "Cambie su contraseña"

@@ -12,42 +12,21 @@ from datetime import datetime
 import jinja2
 from flask import current_app
 from flask_babel import force_locale, get_locale, get_translations
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, update
 
 from familylink.extensions import db
-from familylink.i18n import normalise
+from familylink.i18n import PROJECT_ROOT, normalise
 from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
 from familylink.services.mail.delivery import CONSENT_CHECK, send_pending  # noqa: F401
 from familylink.services.program import get_program
 
-# Subjects are neutral: they never name the kind of care, a diagnosis or a substance.
-SUBJECTS = {
-    "verify_email": _l("Confirm your email address"),
-    "already_registered": _l("About your sign-up"),
-    "password_reset": _l("Reset your password"),
-    "reset_no_account": _l("About your password reset"),
-    "staff_invitation": _l("You're invited to set up your account"),
-    "patient_invitation": _l("You're invited to set up your account"),
-    "module_assigned": _l("New reading from your care team"),
-    "progress_update": _l("A new update from your care team"),
-    "family_invitation": _l("You're invited to join your family's sessions"),
-    "family_access_ended": _l("Your access has ended"),
-    "family_access_ended_therapist": _l("A family contact's access has ended"),
-    "family_access_ended_patient": _l("A sharing permission has ended"),
-    "consent_expiring": _l("A sharing permission ends soon"),
-    "booking_confirmed": _l("Your appointment is confirmed"),
-    "booking_rescheduled": _l("Your appointment has moved"),
-    "booking_cancelled": _l("Your appointment is cancelled"),
-    "late_cancellation": _l("A late cancellation"),
-    "waitlist_offer": _l("A place has opened for you"),
-    "email_change_verify": _l("Confirm your new email address"),
-    "email_changed_notice": _l("Your sign-in email address was changed"),
-    "password_changed_notice": _l("Your password was changed"),
-    "reminder": _l("Your appointment reminder"),
-}
+# Every kind of email is three templates: its subject, text and HTML. Subjects are neutral:
+# they never name the kind of care, a diagnosis or a substance.
+KINDS = sorted(
+    p.name.split(".")[0] for p in (PROJECT_ROOT / "templates/email").glob("*.subject.txt")
+)
 
 
 @dataclass
@@ -156,9 +135,8 @@ def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
     program, to = get_program(), email.to
     person = None if isinstance(to, str) else to
     zone = person.timezone if person is not None else program.timezone
-    context = {"program": program, "recipient": person, "zone": zone}
-    subject = str(SUBJECTS[email.kind])
-    context.update(email.context or {}, subject=subject)
+    context = {"program": program, "recipient": person, "zone": zone, **(email.context or {})}
+    context["subject"] = subject = templates[f"email/{email.kind}.subject.txt"](context).strip()
     attachment = email.attachment or Attachment(None, None, None)
     return {
         "kind": email.kind,
