@@ -19,6 +19,7 @@ from familylink.i18n import PROJECT_ROOT, normalise
 from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
+from familylink.services.links import external_url  # noqa: F401
 from familylink.services.mail.delivery import CONSENT_CHECK, send_pending  # noqa: F401
 from familylink.services.program import get_program
 
@@ -34,27 +35,6 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
-
-
-# Where `make run` serves: the links of a debug app with no SERVER_NAME.
-DEV_SERVER_NAME = "127.0.0.1:5000"
-
-
-def external_url(endpoint: str, **values) -> str:
-    """An absolute link for an email, built from the settings alone (SERVER_NAME and
-    PREFERRED_URL_SCHEME), never from the request: its Host header is whatever the sender of
-    the request chose, and a reset link on their host hands them the token."""
-    app = current_app._get_current_object()
-    config = app.config
-    # No request context: pushing one would run the teardown hooks of the request being
-    # served (its audit origin) when popped, and costs more than the link itself.
-    adapter = app.url_map.bind(
-        config.get("SERVER_NAME") or DEV_SERVER_NAME,
-        script_name=config.get("APPLICATION_ROOT") or "/",
-        url_scheme=config["PREFERRED_URL_SCHEME"],
-    )
-    app.inject_url_defaults(endpoint, values)
-    return adapter.build(endpoint, values, force_external=True)
 
 
 @dataclass
