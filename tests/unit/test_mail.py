@@ -603,3 +603,31 @@ def test_every_kind_takes_its_subject_from_its_own_translated_template(mail_ctx,
     )
     (row,) = db.session.scalars(select(OutboxEmail)).all()
     assert row.subject == "Cambie su contraseña"
+
+
+def test_emails_sharing_one_context_are_rendered_once_and_read_as_if_rendered_alone(
+    mail_ctx, now, monkeypatch
+):
+    # A sweep's reminders of one session differ by the first name only: rendered once with a
+    # marker, which must leave each email exactly as rendering it alone would (HTML-escaped).
+    names = ["<b>Ana</b>&co Ruiz", "Bob O'Neil", "Zoë Ng"]
+    people = [create_user(name=name, email=f"p{i}@example.org") for i, name in enumerate(names)]
+    db.session.flush()
+    context = {"link": "https://familylink.test/reset/x"}
+    renders = []
+    render = mail._render
+    monkeypatch.setattr(mail, "_render", lambda *a: renders.append(a) or render(*a))
+    shared = [mail.Queued("password_reset", p, f"shared:{p.id}", context=context) for p in people]
+    assert mail.queue_many(shared, now=now) == 3
+    assert len(renders) == 3  # subject, text and HTML once for the three
+    for person in people:
+        mail.queue_email("password_reset", to=person, dedupe_key=f"alone:{person.id}", now=now,
+                         context=dict(context))  # fmt: skip
+    rows = {row.dedupe_key: row for row in db.session.scalars(select(OutboxEmail))}
+    for person in people:
+        together, alone = rows[f"shared:{person.id}"], rows[f"alone:{person.id}"]
+        parts = ("subject", "text_body", "html_body")
+        assert [getattr(together, p) for p in parts] == [getattr(alone, p) for p in parts]
+        assert "\x00" not in together.text_body + together.html_body
+    assert "&lt;b&gt;Ana&lt;/b&gt;&amp;co" in rows[f"shared:{people[0].id}"].html_body
+

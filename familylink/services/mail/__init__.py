@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import jinja2
+import markupsafe
 from flask import current_app
 from flask_babel import force_locale, get_locale, get_translations
 from sqlalchemy import or_, update
@@ -116,15 +117,15 @@ def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
     person = None if isinstance(to, str) else to
     zone = person.timezone if person is not None else program.timezone
     context = {"program": program, "recipient": person, "zone": zone, **(email.context or {})}
-    context["subject"] = subject = templates[f"email/{email.kind}.subject.txt"](context).strip()
+    subject, text, html = templates.bodies(email, context)
     attachment = email.attachment or Attachment(None, None, None)
     return {
         "kind": email.kind,
         "to_address": person.email if person is not None else to.lower(),
         "to_user_id": person.id if person is not None else None,
         "subject": subject,
-        "text_body": templates[f"email/{email.kind}.txt"](context),
-        "html_body": templates[f"email/{email.kind}.html"](context),
+        "text_body": text,
+        "html_body": html,
         "dedupe_key": email.dedupe_key,
         "patient_id": email.patient_id,
         "required_scope": email.required_scope,
@@ -139,16 +140,32 @@ def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
     }
 
 
+class _NotShared(Exception):
+    pass
+
+
+_MARK = "\x00"  # no template or filter turns it into anything else
+
+
+class _AnyRecipient:
+    """A stand-in recipient whose first name is a marker; reading anything else about the
+    recipient means the email cannot be shared between recipients."""
+
+    first_name = _MARK
+
+    def __getattr__(self, name: str):
+        raise _NotShared(name)
+
+
 class _Templates(dict):
     """Each email template looked up once per INSERT and language, and rendered with its
-    context alone: emails use no request, session or context processor. A sweep renders
-    thousands, so the template's globals are copied once, not merged per render as
-    `Template.render` does (half the cost of a short template), and gettext is bound to the
-    language's catalogue: Flask-Babel's looks the catalogue up again for every string."""
+    context alone (emails use no request, session or context processor): its globals copied
+    once, not merged per render as `Template.render` does, and gettext bound to the
+    language's catalogue (Flask-Babel's looks it up again for every string)."""
 
     def __init__(self, translations=None):
         super().__init__()
-        self.gettext = {}
+        self.gettext, self.shared = {}, {}
         if translations is not None:  # autoescape is the email templates' own, not this one's
             bound = jinja2.Environment(extensions=["jinja2.ext.i18n"])  # noqa: S701
             bound.install_gettext_translations(translations, newstyle=True)
@@ -160,6 +177,34 @@ class _Templates(dict):
         template = current_app.jinja_env.get_template(name)
         self[name] = functools.partial(_render, template, {**template.globals, **self.gettext})
         return self[name]
+
+    def bodies(self, email: Queued, context: dict) -> tuple[str, str, str]:
+        """The subject, text and HTML. Emails given one context object (a sweep's reminders
+        of one session, zone and language) differ by the recipient's first name at most:
+        rendered once with a marker for it, unless the templates read more of the recipient."""
+        person = context["recipient"]
+        if email.context is None or person is None:
+            return self._render_all(email.kind, context)
+        key = (email.kind, id(email.context), context["zone"])
+        if key not in self.shared:
+            stand_in = context | {"recipient": _AnyRecipient()}
+            try:
+                self.shared[key] = self._render_all(email.kind, stand_in)
+            except _NotShared:
+                self.shared[key] = None
+        if self.shared[key] is None:
+            return self._render_all(email.kind, context)
+        (subject, text, html), name = self.shared[key], person.first_name
+        escaped = markupsafe.escape(name)
+        return subject.replace(_MARK, name), text.replace(_MARK, name), html.replace(_MARK, escaped)
+
+    def _render_all(self, kind: str, context: dict) -> tuple[str, str, str]:
+        context["subject"] = self[f"email/{kind}.subject.txt"](context).strip()
+        return (
+            context["subject"],
+            self[f"email/{kind}.txt"](context),
+            self[f"email/{kind}.html"](context),
+        )
 
 
 def _render(template, globals_: dict, context: dict) -> str:
