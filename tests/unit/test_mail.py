@@ -1,5 +1,7 @@
 """The outbox and its sender, against a real SMTP server on loopback."""
 
+import email
+import email.policy
 import time
 from datetime import timedelta
 
@@ -631,3 +633,33 @@ def test_emails_sharing_one_context_are_rendered_once_and_read_as_if_rendered_al
         assert "\x00" not in together.text_body + together.html_body
     assert "&lt;b&gt;Ana&lt;/b&gt;&amp;co" in rows[f"shared:{people[0].id}"].html_body
 
+
+def test_the_sent_records_statements_are_compiled_once_not_per_email(mail_ctx, smtp_server, now):
+    # Compiling an INSERT cost as much as sending: each record must reuse the cached one.
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    _queue(3, now)
+    hits = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(("INSERT INTO audit_events", "UPDATE outbox_emails")):
+            hits.append(context.cache_hit)
+
+    event.listen(db.engine, "after_cursor_execute", keep)
+    try:
+        assert mail.send_pending(now=now).sent == 3
+    finally:
+        event.remove(db.engine, "after_cursor_execute", keep)
+    assert len(hits) >= 6 and CacheStats.NO_CACHE_KEY not in hits
+    assert hits[-2:] == [CacheStats.CACHE_HIT] * 2
+
+
+def test_a_body_that_holds_the_shared_boundary_gets_a_boundary_of_its_own(mail_ctx, now):
+    _queue(2, now)
+    items = delivery.claim_batch(now=now, limit=10, worker="w")
+    items[1].text_body += f"\n--{delivery.BOUNDARY}\n"
+    plain, tricky = (delivery.build_message(item, "Sender <s@example.org>") for item in items)
+    assert plain.get_boundary() == delivery.BOUNDARY
+    assert tricky.get_boundary() != delivery.BOUNDARY
+    parsed = email.message_from_bytes(tricky.as_bytes(), policy=email.policy.default)
+    assert parsed.get_body(("plain",)).get_content().endswith(f"--{delivery.BOUNDARY}\n")

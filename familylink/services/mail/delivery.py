@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import random
+import secrets
 import smtplib
 import ssl
 import time
@@ -88,6 +89,8 @@ class _Header(BaseHeader):
 
 
 POLICY = EmailPolicy(header_factory=_Headers(base_class=_Header))
+# "=_" never appears in a quoted-printable or base64 part, and a body is checked for the rest.
+BOUNDARY = f"=_{secrets.token_hex(12)}"
 
 
 def message_id(dedupe_key: str) -> str:
@@ -119,6 +122,10 @@ def build_message(item, sender: str) -> EmailMessage:
         message.add_attachment(
             item.attachment_data, maintype, subtype, filename=item.attachment_name, params=params
         )
+    # The generator would make up a boundary per message and compile a pattern to look for it
+    # in the bodies; one per process, checked here, leaves one Content-Type to parse.
+    if BOUNDARY not in item.text_body and BOUNDARY not in item.html_body:
+        message.set_boundary(BOUNDARY)
     return message
 
 
