@@ -12,7 +12,17 @@ import json
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Column, Connection, Table, bindparam, cast, func, literal_column, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Table,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -38,9 +48,11 @@ def insert_rows(
             names, select(*source.table_valued(*names).c)
         )
         params = None
-    else:
+    elif skip_existing is not None:
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         statement, params = dialect.insert(table), rows
+    else:  # the generic INSERT, whose compiled form is cached (the dialects' own are not)
+        statement, params = insert(table), rows
     if skip_existing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
     if returning:

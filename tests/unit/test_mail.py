@@ -1,5 +1,7 @@
 """The outbox and its sender, against a real SMTP server on loopback."""
 
+import email
+import email.policy
 import time
 from datetime import timedelta
 
@@ -580,3 +582,84 @@ def test_a_batch_is_built_before_its_first_message_is_sent(mail_ctx, smtp_server
     monkeypatch.setattr(delivery.SmtpLink, "send", sending)
     assert mail.send_pending(now=now).sent == 3
     assert steps == ["build"] * 3 + ["send"] * 3
+
+
+def test_every_kind_takes_its_subject_from_its_own_translated_template(mail_ctx, now):
+    # The subject is a one-line template beside the text and HTML ones, translated like them:
+    # no subject table in the code that a new kind could miss.
+    templates = set(mail_ctx.jinja_env.list_templates())
+    assert len(mail.KINDS) >= 22
+    for kind in mail.KINDS:
+        assert {f"email/{kind}.{end}" for end in ("subject.txt", "txt", "html")} <= templates
+        source = mail_ctx.jinja_env.loader.get_source(
+            mail_ctx.jinja_env, f"email/{kind}.subject.txt"
+        )
+        assert source[0].strip().startswith("{{ _(") and source[0].count("\n") == 1, kind
+    mail.queue_email(
+        "password_reset",
+        to="person@example.org",
+        dedupe_key="test:subject",
+        now=now,
+        context={"link": "https://familylink.test/reset/x"},
+        locale="es",
+    )
+    (row,) = db.session.scalars(select(OutboxEmail)).all()
+    assert row.subject == "Cambie su contraseña"
+
+
+def test_emails_sharing_one_context_are_rendered_once_and_read_as_if_rendered_alone(
+    mail_ctx, now, monkeypatch
+):
+    # A sweep's reminders of one session differ by the first name only: rendered once with a
+    # marker, which must leave each email exactly as rendering it alone would (HTML-escaped).
+    names = ["<b>Ana</b>&co Ruiz", "Bob O'Neil", "Zoë Ng"]
+    people = [create_user(name=name, email=f"p{i}@example.org") for i, name in enumerate(names)]
+    db.session.flush()
+    context = {"link": "https://familylink.test/reset/x"}
+    renders = []
+    render = mail._render
+    monkeypatch.setattr(mail, "_render", lambda *a: renders.append(a) or render(*a))
+    shared = [mail.Queued("password_reset", p, f"shared:{p.id}", context=context) for p in people]
+    assert mail.queue_many(shared, now=now) == 3
+    assert len(renders) == 3  # subject, text and HTML once for the three
+    for person in people:
+        mail.queue_email("password_reset", to=person, dedupe_key=f"alone:{person.id}", now=now,
+                         context=dict(context))  # fmt: skip
+    rows = {row.dedupe_key: row for row in db.session.scalars(select(OutboxEmail))}
+    for person in people:
+        together, alone = rows[f"shared:{person.id}"], rows[f"alone:{person.id}"]
+        parts = ("subject", "text_body", "html_body")
+        assert [getattr(together, p) for p in parts] == [getattr(alone, p) for p in parts]
+        assert "\x00" not in together.text_body + together.html_body
+    assert "&lt;b&gt;Ana&lt;/b&gt;&amp;co" in rows[f"shared:{people[0].id}"].html_body
+
+
+def test_the_sent_records_statements_are_compiled_once_not_per_email(mail_ctx, smtp_server, now):
+    # Compiling an INSERT cost as much as sending: each record must reuse the cached one.
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    _queue(3, now)
+    hits = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(("INSERT INTO audit_events", "UPDATE outbox_emails")):
+            hits.append(context.cache_hit)
+
+    event.listen(db.engine, "after_cursor_execute", keep)
+    try:
+        assert mail.send_pending(now=now).sent == 3
+    finally:
+        event.remove(db.engine, "after_cursor_execute", keep)
+    assert len(hits) >= 6 and CacheStats.NO_CACHE_KEY not in hits
+    assert hits[-2:] == [CacheStats.CACHE_HIT] * 2
+
+
+def test_a_body_that_holds_the_shared_boundary_gets_a_boundary_of_its_own(mail_ctx, now):
+    _queue(2, now)
+    items = delivery.claim_batch(now=now, limit=10, worker="w")
+    items[1].text_body += f"\n--{delivery.BOUNDARY}\n"
+    plain, tricky = (delivery.build_message(item, "Sender <s@example.org>") for item in items)
+    assert plain.get_boundary() == delivery.BOUNDARY
+    assert tricky.get_boundary() != delivery.BOUNDARY
+    parsed = email.message_from_bytes(tricky.as_bytes(), policy=email.policy.default)
+    assert parsed.get_body(("plain",)).get_content().endswith(f"--{delivery.BOUNDARY}\n")

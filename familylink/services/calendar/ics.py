@@ -22,7 +22,8 @@ from familylink.models import (
     SessionMode,
     User,
 )
-from familylink.services.mail import Attachment, external_url
+from familylink.services.links import external_url
+from familylink.services.mail import Attachment
 from familylink.services.program import get_program
 from familylink.services.screening import safe_sender_name
 from familylink.services.timefmt import format_span

@@ -10,44 +10,25 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import jinja2
+import markupsafe
 from flask import current_app
 from flask_babel import force_locale, get_locale, get_translations
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, update
 
 from familylink.extensions import db
-from familylink.i18n import normalise
+from familylink.i18n import PROJECT_ROOT, normalise
 from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
+from familylink.services.links import external_url  # noqa: F401
 from familylink.services.mail.delivery import CONSENT_CHECK, send_pending  # noqa: F401
 from familylink.services.program import get_program
 
-# Subjects are neutral: they never name the kind of care, a diagnosis or a substance.
-SUBJECTS = {
-    "verify_email": _l("Confirm your email address"),
-    "already_registered": _l("About your sign-up"),
-    "password_reset": _l("Reset your password"),
-    "reset_no_account": _l("About your password reset"),
-    "staff_invitation": _l("You're invited to set up your account"),
-    "patient_invitation": _l("You're invited to set up your account"),
-    "module_assigned": _l("New reading from your care team"),
-    "progress_update": _l("A new update from your care team"),
-    "family_invitation": _l("You're invited to join your family's sessions"),
-    "family_access_ended": _l("Your access has ended"),
-    "family_access_ended_therapist": _l("A family contact's access has ended"),
-    "family_access_ended_patient": _l("A sharing permission has ended"),
-    "consent_expiring": _l("A sharing permission ends soon"),
-    "booking_confirmed": _l("Your appointment is confirmed"),
-    "booking_rescheduled": _l("Your appointment has moved"),
-    "booking_cancelled": _l("Your appointment is cancelled"),
-    "late_cancellation": _l("A late cancellation"),
-    "waitlist_offer": _l("A place has opened for you"),
-    "email_change_verify": _l("Confirm your new email address"),
-    "email_changed_notice": _l("Your sign-in email address was changed"),
-    "password_changed_notice": _l("Your password was changed"),
-    "reminder": _l("Your appointment reminder"),
-}
+# Every kind of email is three templates: its subject, text and HTML. Subjects are neutral:
+# they never name the kind of care, a diagnosis or a substance.
+KINDS = sorted(
+    p.name.split(".")[0] for p in (PROJECT_ROOT / "templates/email").glob("*.subject.txt")
+)
 
 
 @dataclass
@@ -55,27 +36,6 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
-
-
-# Where `make run` serves: the links of a debug app with no SERVER_NAME.
-DEV_SERVER_NAME = "127.0.0.1:5000"
-
-
-def external_url(endpoint: str, **values) -> str:
-    """An absolute link for an email, built from the settings alone (SERVER_NAME and
-    PREFERRED_URL_SCHEME), never from the request: its Host header is whatever the sender of
-    the request chose, and a reset link on their host hands them the token."""
-    app = current_app._get_current_object()
-    config = app.config
-    # No request context: pushing one would run the teardown hooks of the request being
-    # served (its audit origin) when popped, and costs more than the link itself.
-    adapter = app.url_map.bind(
-        config.get("SERVER_NAME") or DEV_SERVER_NAME,
-        script_name=config.get("APPLICATION_ROOT") or "/",
-        url_scheme=config["PREFERRED_URL_SCHEME"],
-    )
-    app.inject_url_defaults(endpoint, values)
-    return adapter.build(endpoint, values, force_external=True)
 
 
 @dataclass
@@ -156,17 +116,16 @@ def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
     program, to = get_program(), email.to
     person = None if isinstance(to, str) else to
     zone = person.timezone if person is not None else program.timezone
-    context = {"program": program, "recipient": person, "zone": zone}
-    subject = str(SUBJECTS[email.kind])
-    context.update(email.context or {}, subject=subject)
+    context = {"program": program, "recipient": person, "zone": zone, **(email.context or {})}
+    subject, text, html = templates.bodies(email, context)
     attachment = email.attachment or Attachment(None, None, None)
     return {
         "kind": email.kind,
         "to_address": person.email if person is not None else to.lower(),
         "to_user_id": person.id if person is not None else None,
         "subject": subject,
-        "text_body": templates[f"email/{email.kind}.txt"](context),
-        "html_body": templates[f"email/{email.kind}.html"](context),
+        "text_body": text,
+        "html_body": html,
         "dedupe_key": email.dedupe_key,
         "patient_id": email.patient_id,
         "required_scope": email.required_scope,
@@ -181,16 +140,32 @@ def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
     }
 
 
+class _NotShared(Exception):
+    pass
+
+
+_MARK = "\x00"  # no template or filter turns it into anything else
+
+
+class _AnyRecipient:
+    """A stand-in recipient whose first name is a marker; reading anything else about the
+    recipient means the email cannot be shared between recipients."""
+
+    first_name = _MARK
+
+    def __getattr__(self, name: str):
+        raise _NotShared(name)
+
+
 class _Templates(dict):
     """Each email template looked up once per INSERT and language, and rendered with its
-    context alone: emails use no request, session or context processor. A sweep renders
-    thousands, so the template's globals are copied once, not merged per render as
-    `Template.render` does (half the cost of a short template), and gettext is bound to the
-    language's catalogue: Flask-Babel's looks the catalogue up again for every string."""
+    context alone (emails use no request, session or context processor): its globals copied
+    once, not merged per render as `Template.render` does, and gettext bound to the
+    language's catalogue (Flask-Babel's looks it up again for every string)."""
 
     def __init__(self, translations=None):
         super().__init__()
-        self.gettext = {}
+        self.gettext, self.shared = {}, {}
         if translations is not None:  # autoescape is the email templates' own, not this one's
             bound = jinja2.Environment(extensions=["jinja2.ext.i18n"])  # noqa: S701
             bound.install_gettext_translations(translations, newstyle=True)
@@ -202,6 +177,34 @@ class _Templates(dict):
         template = current_app.jinja_env.get_template(name)
         self[name] = functools.partial(_render, template, {**template.globals, **self.gettext})
         return self[name]
+
+    def bodies(self, email: Queued, context: dict) -> tuple[str, str, str]:
+        """The subject, text and HTML. Emails given one context object (a sweep's reminders
+        of one session, zone and language) differ by the recipient's first name at most:
+        rendered once with a marker for it, unless the templates read more of the recipient."""
+        person = context["recipient"]
+        if email.context is None or person is None:
+            return self._render_all(email.kind, context)
+        key = (email.kind, id(email.context), context["zone"])
+        if key not in self.shared:
+            stand_in = context | {"recipient": _AnyRecipient()}
+            try:
+                self.shared[key] = self._render_all(email.kind, stand_in)
+            except _NotShared:
+                self.shared[key] = None
+        if self.shared[key] is None:
+            return self._render_all(email.kind, context)
+        (subject, text, html), name = self.shared[key], person.first_name
+        escaped = markupsafe.escape(name)
+        return subject.replace(_MARK, name), text.replace(_MARK, name), html.replace(_MARK, escaped)
+
+    def _render_all(self, kind: str, context: dict) -> tuple[str, str, str]:
+        context["subject"] = self[f"email/{kind}.subject.txt"](context).strip()
+        return (
+            context["subject"],
+            self[f"email/{kind}.txt"](context),
+            self[f"email/{kind}.html"](context),
+        )
 
 
 def _render(template, globals_: dict, context: dict) -> str:

@@ -1,9 +1,9 @@
 """Delivery: claim due outbox rows, build each message, send it, record the outcome.
 
 A message's sent record is committed before the next message is handed to the server, so a
-sender that dies repeats at most the one in flight. Whether a recipient may still be told
-about a patient is asked of the consent check given, or of `app.extensions[CONSENT_CHECK]`
-(set by the app factory); with none, nothing is sent.
+sender that dies repeats at most the one in flight. Consent is asked again at send time of
+the check given, or of `app.extensions[CONSENT_CHECK]` (set by the app factory); with none,
+nothing is sent.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import random
+import secrets
 import smtplib
 import ssl
 import time
@@ -40,14 +41,14 @@ log = logging.getLogger(__name__)
 
 CONSENT_CHECK = "familylink_consent_check"  # its key in app.extensions
 # check(pairs, scope, *, now) -> the (recipient, patient id) pairs among `pairs` that still
-# hold a consent covering `scope` (None: any consent in force). The recipient is the user
-# id, or the address of a row sent to no account yet (an invitation).
+# hold a consent covering `scope` (None: any). The recipient is the user id, or the address
+# of a row sent to no account yet (an invitation).
 ConsentCheck = Callable[..., set[tuple[int | str, int]]]
 
 OUTBOX = OutboxEmail.__table__
-# Every outcome is written only while this worker's claim on the row stands. On PostgreSQL
-# the same statement tells the commit not to wait for the disk: a crash of the database
-# server itself could forget the last records, and those emails would go again, never lost.
+# An outcome is written only while this worker's claim on the row stands. On PostgreSQL the
+# same statement lets the commit skip waiting for the disk: a crash of the database server
+# could forget the last records, and those emails would go again, never be lost.
 _SETTLE = update(OUTBOX).where(
     OUTBOX.c.id == bindparam("row_id"), OUTBOX.c.claimed_by == bindparam("token")
 )
@@ -61,10 +62,6 @@ class DeliveryReport:
     failed: int = 0
     cancelled: int = 0
 
-    def add(self, other: DeliveryReport) -> None:
-        for name, value in vars(other).items():
-            setattr(self, name, getattr(self, name) + value)
-
     def __str__(self) -> str:
         return ", ".join(
             f"{name.replace('retried', 'will retry')} {n}" for name, n in vars(self).items()
@@ -72,16 +69,16 @@ class DeliveryReport:
 
 
 class _Headers(HeaderRegistry):
-    """Parsing headers is most of the time spent building a message, and most values recur
-    (the sender, the subjects, the MIME headers): as header objects are immutable, one is
-    made per name and value. The stock registry also makes a new class for each header."""
+    """Parsing headers is most of the cost of building a message, and most values recur
+    (the sender, the subjects, the MIME headers): header objects are immutable, so one is
+    made per name and value, and one class per name (the stock registry makes one per use)."""
 
     __getitem__ = functools.cache(HeaderRegistry.__getitem__)
     __call__ = functools.lru_cache(maxsize=1024)(HeaderRegistry.__call__)
 
 
 class _Header(BaseHeader):
-    """A header object serves many messages: folded once for each way of writing it."""
+    """A shared header object is folded once for each way of writing it."""
 
     def fold(self, *, policy) -> str:
         key = (policy.linesep, policy.utf8, policy.max_line_length)
@@ -92,11 +89,13 @@ class _Header(BaseHeader):
 
 
 POLICY = EmailPolicy(header_factory=_Headers(base_class=_Header))
+# "=_" never appears in a quoted-printable or base64 part, and a body is checked for the rest.
+BOUNDARY = f"=_{secrets.token_hex(12)}"
 
 
 def message_id(dedupe_key: str) -> str:
-    """A Message-ID that is the same on every attempt, so duplicates can be recognised:
-    a keyed hash of the dedupe key, whose record ids must not show in a header."""
+    """The same Message-ID on every attempt, so duplicates can be recognised: a keyed hash
+    of the dedupe key, whose record ids must not show in a header."""
     secret = str(current_app.config["SECRET_KEY"]).encode()
     digest = hmac.new(secret, dedupe_key.encode(), hashlib.sha256).hexdigest()[:32]
     domain = current_app.config["MAIL_DEFAULT_SENDER"].rpartition("@")[2] or "familylink"
@@ -104,9 +103,8 @@ def message_id(dedupe_key: str) -> str:
 
 
 def build_message(item, sender: str) -> EmailMessage:
-    """The message of a claimed row from `sender` ("Name <address>"): text and HTML
-    alternatives, and the attachment if any. Headers identify the outbox row only: no
-    names, no kind of email, no patient."""
+    """A claimed row's message from `sender`: text and HTML alternatives and the attachment
+    if any. Its headers identify the outbox row only: no names, no kind of email, no patient."""
     message = EmailMessage(policy=POLICY)
     message["Subject"] = item.subject
     message["From"] = sender
@@ -120,13 +118,14 @@ def build_message(item, sender: str) -> EmailMessage:
         # Parsed as a header, so parameters such as method=REQUEST carry over.
         content_type = POLICY.header_factory("Content-Type", item.attachment_type)
         maintype, subtype = content_type.content_type.split("/")
+        params = dict(content_type.params)
         message.add_attachment(
-            item.attachment_data,
-            maintype,
-            subtype,
-            filename=item.attachment_name,
-            params=dict(content_type.params),
+            item.attachment_data, maintype, subtype, filename=item.attachment_name, params=params
         )
+    # The generator would make up a boundary per message and compile a pattern to look for it
+    # in the bodies; one per process, checked here, leaves one Content-Type to parse.
+    if BOUNDARY not in item.text_body and BOUNDARY not in item.html_body:
+        message.set_boundary(BOUNDARY)
     return message
 
 
@@ -138,9 +137,9 @@ def _build(item, sender: str) -> EmailMessage | Exception:
 
 
 class SmtpLink:
-    """One SMTP connection for a whole pass, opened at the first message, with Flask-Mail's
-    settings and a TLS that checks the server's certificate and host name (Flask-Mail's
-    accepts any). With no MAIL_SERVER (the dev mailbox) or sending suppressed, nothing leaves."""
+    """One SMTP connection per pass, opened at the first message with Flask-Mail's settings,
+    over a TLS that checks the server's certificate and name (Flask-Mail's accepts any).
+    With no MAIL_SERVER (the dev mailbox) or sending suppressed, nothing leaves."""
 
     host: smtplib.SMTP | None = None
 
@@ -179,10 +178,10 @@ class SmtpLink:
 
 
 def claim_batch(*, now: datetime, limit: int, worker: str) -> list[SimpleNamespace]:
-    """Lease up to `limit` due rows to this worker (one at a time: SKIP LOCKED on PostgreSQL,
-    one atomic UPDATE on SQLite), commit the lease, and return the rows as the UPDATE read
-    them. A crashed worker's rows come back when the lease runs out; a SQLite write lock
-    held past the busy timeout gives an empty batch: the rows stay due."""
+    """Lease up to `limit` due rows to this worker (SKIP LOCKED on PostgreSQL, one atomic
+    UPDATE on SQLite), commit the lease, and return the rows as the UPDATE read them. A
+    crashed worker's rows come back when the lease runs out; a SQLite write lock held past
+    the busy timeout gives an empty batch (the rows stay due)."""
     lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
     due = (
         select(OUTBOX.c.id)
@@ -243,8 +242,8 @@ def _allowed(items: list, now: datetime, check: ConsentCheck) -> set[tuple]:
 
 
 def _attempt(smtp: SmtpLink, item, message, allowed: set, now: datetime):
-    """Send one claimed row's message: None once the server has accepted it, else the reason
-    it is not sent (a string: cancelled) or the error (it failed, or will be retried)."""
+    """Send one row's message: None once the server accepted it, else why it is not sent (a
+    string: cancelled) or the error (it failed, or will be retried)."""
     if item.not_after is not None and item.not_after <= now:
         return "too late to be useful"
     if item.patient_id is not None and _consent_key(item) not in allowed:
@@ -259,8 +258,8 @@ def _attempt(smtp: SmtpLink, item, message, allowed: set, now: datetime):
 
 
 def _outcome(item, result, now: datetime) -> tuple[str, dict, dict | None]:
-    """What an attempt writes to its row and to the audit log, and the report's name for it.
-    A 5xx reply, the last attempt, or an error not the server's or the network's fails for
+    """The report's name for an attempt, what it writes to its row, and its audit event. A
+    5xx reply, the last attempt, or an error neither the server's nor the network's fails for
     good; any other error is retried later."""
     if isinstance(result, str):
         return "cancelled", {"status": OutboxStatus.CANCELLED, "last_error": result}, None
@@ -275,8 +274,11 @@ def _outcome(item, result, now: datetime) -> tuple[str, dict, dict | None]:
             return "retried", values | {"next_attempt_at": now + _backoff(attempts)}, None
     else:
         log.error("outbox row %s could not be sent", item.id, exc_info=result)
-    failed = {"action": "email.failed", "now": now}
-    return "failed", values | {"status": OutboxStatus.FAILED}, failed
+    return (
+        "failed",
+        values | {"status": OutboxStatus.FAILED},
+        {"action": "email.failed", "now": now},
+    )
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -292,8 +294,8 @@ def _smtp_code(error: OSError) -> int:
 
 
 def _record(records, item, values: dict, event: dict | None) -> bool:
-    """Write an outcome to the row, and `event` (audit.values' fields) to the audit log, while
-    this worker's claim stands, and commit; False, with nothing written, if it does not."""
+    """Write an outcome to the row and `event` (audit.values' fields) to the audit log while
+    this worker's claim stands, and commit; False, nothing written, if it does not."""
     statement = _SETTLE_PG if records.dialect.name == "postgresql" else _SETTLE
     values = {"row_id": item.id, "token": item.claimed_by, "locked_until": None, **values}
     settled = bool(records.execute(statement, values).rowcount)
@@ -309,30 +311,25 @@ def _record(records, item, values: dict, event: dict | None) -> bool:
 def _release(records, items: list) -> None:
     """Hand unsent rows back before their lease ends, so another pass can take them now."""
     if items:
-        records.execute(
-            _SETTLE.values(locked_until=None),
-            [{"row_id": item.id, "token": item.claimed_by} for item in items],
-        )
+        tokens = [{"row_id": item.id, "token": item.claimed_by} for item in items]
+        records.execute(_SETTLE.values(locked_until=None), tokens)
     records.commit()
 
 
 def deliver_batch(
-    items: list,
-    *,
-    now: datetime,
-    deadline: float | None = None,
-    smtp: SmtpLink | None = None,
-    consent_check: ConsentCheck | None = None,
-    records=None,
-) -> DeliveryReport:
-    """Send claimed rows over one SMTP connection, committing each outcome as it happens.
+    items: list, *, now: datetime, deadline: float | None = None, smtp=None, records=None,
+    consent_check: ConsentCheck | None = None, report: DeliveryReport | None = None,
+) -> DeliveryReport:  # fmt: skip
+    """Send claimed rows over one SMTP connection, committing each outcome as it happens;
+    count them in `report` (a new one if none) and return it.
 
-    `deadline` (a time.monotonic() value) is when this worker stops starting new messages
-    and hands the rest back, so it never sends a row whose lease may have run out. `smtp`
-    and `records` (the database connection outcomes are committed on) let a pass keep both
-    across batches; without them the batch opens its own.
+    At `deadline` (a time.monotonic() value) the worker stops starting messages and hands
+    the rest back, so it never sends a row whose lease may have run out. `smtp` and
+    `records` (the connection outcomes are committed on) let a pass keep both across
+    batches; without them the batch opens its own.
     """
-    check, report, config = wired_consent_check(consent_check), DeliveryReport(), current_app.config
+    check, config = wired_consent_check(consent_check), current_app.config
+    report = report if report is not None else DeliveryReport()
     if not items:
         return report
     with contextlib.ExitStack() as own:
@@ -342,7 +339,7 @@ def deliver_batch(
             log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
             _release(records, items)
             return report
-        allowed = _allowed(items, now, check)  # consent checked again at send time, per batch
+        allowed = _allowed(items, now, check)
         db.session.commit()  # the check's transaction ends here; the records have their own
         # A stored name with a line break would make every email fail; one saved before the
         # screen existed could name the kind of care: either gives way to a neutral name.
@@ -359,7 +356,7 @@ def deliver_batch(
             counted, values, event = _outcome(item, result, now)
             if _record(records, item, values, event):
                 setattr(report, counted, getattr(report, counted) + 1)
-            # After a refused message smtplib resets the session; a 421 or an I/O error ends
+            # After a refused recipient smtplib resets the session; a 421 or an I/O error ends
             # it, and the rest of the batch goes on the next pass.
             lost = isinstance(result, OSError) and _smtp_code(result) in (-1, 421)
             if lost and not isinstance(result, smtplib.SMTPRecipientsRefused):
@@ -373,13 +370,10 @@ def send_pending(
     *, now: datetime, worker: str = "worker", consent_check: ConsentCheck | None = None
 ) -> DeliveryReport:
     """One delivery pass: claim due rows batch by batch and send them until none are left.
-
-    `now` is the pass's starting instant; each batch acts at `now` plus the time the pass
-    has taken so far, so a long pass does not lease rows with an instant already past.
-    """
+    Each batch acts at `now` plus the time the pass has taken so far, so a long pass does
+    not lease rows with an instant already past."""
     check = wired_consent_check(consent_check)  # before any row is leased
     config, started, total = current_app.config, time.monotonic(), DeliveryReport()
-    # One SMTP connection and one database connection for the records, for the whole pass.
     with contextlib.closing(SmtpLink()) as smtp, db.engine.connect() as records:
         while True:
             batch_now = now + timedelta(seconds=time.monotonic() - started)
@@ -387,18 +381,12 @@ def send_pending(
             # No new message in the second half of the lease: the one in flight then has the
             # other half to finish before any other worker may take the row.
             deadline = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
-            report = deliver_batch(
-                items,
-                now=batch_now,
-                deadline=deadline,
-                smtp=smtp,
-                consent_check=check,
-                records=records,
-            )
-            total.add(report)
-            if report.sent + report.failed + report.cancelled == 0:
+            settled = total.sent + total.failed + total.cancelled
+            deliver_batch(
+                items, now=batch_now, deadline=deadline, smtp=smtp, records=records,
+                consent_check=check, report=total,
+            )  # fmt: skip
+            if total.sent + total.failed + total.cancelled == settled:
                 break  # none left, or the server is down: the next pass tries again
-    # Outcomes were written by Core statements the ORM session does not apply to the rows it
-    # has loaded: reload those.
-    db.session.expire_all()
+    db.session.expire_all()  # the rows were settled by Core statements the session missed
     return total
