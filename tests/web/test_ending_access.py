@@ -428,3 +428,23 @@ def test_a_renewal_that_keeps_scheduling_keeps_the_member_on_sessions(app, renew
         seat = db.session.get(AppointmentFamily, world.seat_id)
         assert [a.user_id for a in seat.present_attendees] == [world.member_id]
         assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.OFFERED
+
+
+def test_leaving_the_waitlist_when_access_ends_is_counted_in_the_audit_log(app):
+    """A place only waited for (no offer held) leaves the list with one counting row, as the
+    stopped readings do: how many, never which sessions."""
+    world = _build(app)
+    with app.app_context():
+        db.session.get(WaitlistEntry, world.entry_id).status = WaitlistStatus.WAITING
+        db.session.commit()
+    _by_the_patient(app, world)
+    with app.app_context():
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        left = db.session.execute(
+            select(AuditEvent.patient_id, AuditEvent.recipient_id, AuditEvent.detail).where(
+                AuditEvent.action == "waitlist.left"
+            )
+        ).all()
+        assert [tuple(row) for row in left] == [
+            (world.patient_id, world.member_id, {"entries": 1, "reason": "consent ended"})
+        ]
