@@ -93,7 +93,7 @@ def end_family_access(
 
 def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: str) -> int:
     """The one step that takes a family member off the patient's future sessions and
-    waitlists, whether access ended or only scheduling did (`keep_to_scheduling_scope`): each
+    waitlists, whether access ended or only scheduling did (`end_scopes`): each
     removal audited (`booking.attendee_removed`), a seat nobody can attend any more released
     (its reminders cancelled, a group place offered on). Returns how many sessions."""
     return booking_groups.remove_from_future(
@@ -101,16 +101,57 @@ def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: st
     )
 
 
-def keep_to_scheduling_scope(member_id: int | None, patient_id: int, *, now: datetime) -> int:
-    """After a renewal took effect for a person (a new consent superseded theirs, at signing
-    or when they accepted its invitation): when the consent now in force no longer covers
-    `scheduling`, take them off the patient's future sessions and waitlists the way ending
-    access does (`leave_sessions`). Their other access goes on. Returns how many sessions."""
-    if member_id is None or access.may_disclose(
-        member_id, patient_id, Scope.SCHEDULING, now=now, audit_access=False
-    ):
-        return 0
-    return leave_sessions(member_id, patient_id, now=now, reason="scheduling not in consent")
+def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, actor) -> None:
+    """`by` replaces `previous` for the same person (signed, recorded from paper, or bound
+    when they accepted its invitation): each is superseded, and the scopes they covered that
+    `by` does not end here (`end_scopes`), for the person `by` is bound to."""
+    covered: set[Scope] = set()
+    for old in previous:
+        records.supersede(old, by, now=now, actor=actor)
+        covered.update(old.scopes)
+    dropped = covered - set(by.scopes)
+    if dropped and by.recipient_user_id is not None:
+        end_scopes(by, sorted(dropped), actor=actor, now=now)
+
+
+def end_scopes(consent: ConsentRecord, dropped: list[Scope], *, actor, now: datetime) -> None:
+    """What ending access does, for the scopes a renewal (`consent`, in force for its person)
+    no longer covers: off future sessions and waitlists without `scheduling`, their unsent
+    email needing a dropped scope cancelled, one audit row, and the therapist told. Their
+    other access goes on."""
+    member_id, patient = consent.recipient_user_id, db.session.get(User, consent.patient_id)
+    left = 0
+    if Scope.SCHEDULING in dropped:
+        left = leave_sessions(member_id, patient.id, now=now, reason="scheduling not in consent")
+    cancelled = mail.cancel_pending(patient_id=patient.id, to_user_ids=[member_id], scopes=dropped)
+    audit.record(
+        "consent.scopes_ended",
+        actor=actor,
+        obj=consent,
+        patient_id=patient.id,
+        recipient_id=member_id,
+        detail={
+            "scopes": [str(scope) for scope in dropped],
+            "cancelled_emails": cancelled,
+            "sessions": left,
+        },
+        now=now,
+    )
+    therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
+    if therapist is not None:
+        mail.queue_email(
+            "family_access_narrowed_therapist",
+            to=therapist,
+            dedupe_key=f"consent_narrowed_therapist:{consent.id}",
+            now=now,
+            actor=actor,
+            context={
+                "patient_first_name": patient.first_name,
+                "consent": consent,
+                "dropped": dropped,
+                "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
+            },
+        )
 
 
 def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
