@@ -509,3 +509,36 @@ def test_a_renewal_that_keeps_every_scope_cancels_nothing_and_tells_nobody(app, 
         assert not db.session.scalar(
             select(OutboxEmail).where(OutboxEmail.kind == "family_access_narrowed_therapist")
         )
+
+
+# --- A renewal after the consent had already ended by the clock (issue 19, point 1) --------
+
+
+@RENEWALS
+def test_a_renewal_after_the_expiry_ends_the_expired_consent_as_the_sweep_would(app, renew):
+    """The consent expired an hour before the renewal and the sweep had not reached it yet:
+    it is closed as expired, not superseded, and everything ending access does happens (so
+    the renewal does not show again what was shared under it), exactly as if the sweep had
+    run first; the renewal then takes effect as a new consent."""
+    world = _build(app)
+    later = EXPIRY + timedelta(hours=1)
+    app.config["NOW_OVERRIDE"] = later
+    renew(app, world, {**NARROWER, "scope_scheduling": "y"})
+    with app.app_context():
+        record = db.session.get(ConsentRecord, world.consent_id)
+        assert record.closure.reason == "expired"
+        assert db.session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "consent.expired",
+                AuditEvent.object_id == world.consent_id,
+            )
+        )
+        assert db.session.get(PracticeEntry, world.practice_id).shared_patient_id is None
+        assert not db.session.get(ModuleProgress, world.progress_id).reflection_shared
+        assert db.session.get(Assignment, world.assignment_id).stopped_at is not None
+        assert db.session.get(AppointmentFamily, world.seat_id).present_attendees == []
+        assert _unsent(world) == {OutboxStatus.CANCELLED}
+        kinds = set(db.session.scalars(select(OutboxEmail.kind)))
+        assert {"family_access_ended_therapist", "family_access_ended_patient"} <= kinds
+        # The renewal itself is in force.
+        assert consent.may_disclose(world.member_id, world.patient_id, "scheduling", now=later)

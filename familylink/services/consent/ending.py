@@ -103,12 +103,23 @@ def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: st
 
 def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, actor) -> None:
     """`by` replaces `previous` for the same person (signed, recorded from paper, or bound
-    when they accepted its invitation): each is superseded, and the scopes they covered that
-    `by` does not end here (`end_scopes`), for the person `by` is bound to."""
+    when they accepted its invitation), sharing no more than they and `by` allow:
+
+    - one that had already reached its end by the clock (the sweep had not come to it yet)
+      ended access then: it is closed as expired by `end_family_access`, every effect
+      included, exactly as if the sweep had run first, so what was shared under it is not
+      shown again under `by` and nothing depends on when the sweep runs;
+    - the others are superseded; the scopes they covered that `by` does not end here
+      (`end_scopes`), for the person `by` is bound to."""
+    patient = db.session.get(User, by.patient_id)
     covered: set[Scope] = set()
     for old in previous:
-        records.supersede(old, by, now=now, actor=actor)
-        covered.update(old.scopes)
+        end = access.consent_end(old, patient)
+        if end is not None and end <= now:
+            end_family_access(old, ClosureReason.EXPIRED, actor=None, now=now)
+        else:
+            records.supersede(old, by, now=now, actor=actor)
+            covered.update(old.scopes)
     dropped = covered - set(by.scopes)
     if dropped and by.recipient_user_id is not None:
         end_scopes(by, sorted(dropped), actor=actor, now=now)
