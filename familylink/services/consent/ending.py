@@ -148,39 +148,47 @@ def end_scopes(consent: ConsentRecord, dropped: list[Scope], *, actor, now: date
         },
         now=now,
     )
+    _tell_therapist(
+        "family_access_narrowed_therapist",
+        f"consent_narrowed_therapist:{consent.id}",
+        consent,
+        patient,
+        actor=actor,
+        now=now,
+        dropped=dropped,
+    )
+
+
+def _tell_therapist(kind: str, dedupe_key: str, consent, patient: User, *, actor, now, **more):
+    """Tell the patient's therapist (if they have one) about a family contact's consent."""
     therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
-    if therapist is not None:
-        mail.queue_email(
-            "family_access_narrowed_therapist",
-            to=therapist,
-            dedupe_key=f"consent_narrowed_therapist:{consent.id}",
-            now=now,
-            actor=actor,
-            context={
-                "patient_first_name": patient.first_name,
-                "consent": consent,
-                "dropped": dropped,
-                "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
-            },
-        )
+    if therapist is None:
+        return
+    mail.queue_email(
+        kind,
+        to=therapist,
+        dedupe_key=dedupe_key,
+        now=now,
+        actor=actor,
+        context={
+            "patient_first_name": patient.first_name,
+            "consent": consent,
+            "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
+            **more,
+        },
+    )
 
 
 def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
-    therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
-    if therapist is not None:
-        mail.queue_email(
-            "family_access_ended_therapist",
-            to=therapist,
-            dedupe_key=f"consent_ended_therapist:{consent.id}",
-            now=now,
-            actor=actor,
-            context={
-                "patient_first_name": patient.first_name,
-                "consent": consent,
-                "reason": reason,
-                "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
-            },
-        )
+    _tell_therapist(
+        "family_access_ended_therapist",
+        f"consent_ended_therapist:{consent.id}",
+        consent,
+        patient,
+        actor=actor,
+        now=now,
+        reason=reason,
+    )
     if reason == ClosureReason.EXPIRED:  # it ended by the clock: the patient may not expect it
         mail.queue_email(
             "family_access_ended_patient",
