@@ -482,6 +482,8 @@ def register_sweeps(app: Flask) -> None:
 
     sweeps = app.extensions.setdefault("familylink_sweeps", [])
     sweeps.extend([run_consent_sweep, _booking_sweep, learning.release_sweep])
-    from familylink.services import reminders
+    from familylink.services import reminders, tokens
 
     sweeps.append(reminders.run_sweep)
+    # Last: expired account links (a reset, an invitation) open nothing and keep an address.
+    sweeps.append(tokens.purge_expired)

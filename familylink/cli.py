@@ -200,7 +200,8 @@ def run_consent_sweep(now: datetime) -> None:
 
 
 account_cli = AppGroup(
-    "account", help="Disable or enable an account, or reset its two-step sign-in."
+    "account",
+    help="Disable or enable an account, reset its two-step sign-in, or remove expired links.",
 )
 
 
@@ -242,6 +243,20 @@ def account_reset_mfa(email):
 
     committed(lambda: mfa.reset(_account(email), actor=None, now=utcnow()))
     click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
+
+
+@account_cli.command(
+    "purge-tokens",
+    help="Remove the account links (password reset, invitations, email confirmation) whose "
+    "time is up, used or not: they open nothing. The mail worker also does it on every pass.",
+)
+@now_option
+def account_purge_tokens(now_text):
+    from familylink.services import tokens
+
+    click.echo("Removing expired account links...")
+    count = committed(lambda: tokens.purge_expired(parse_now(now_text)))
+    click.echo(f"Done: {count} expired token{'s' if count != 1 else ''} removed.")
 
 
 secrets_cli = AppGroup("secrets", help="Secrets kept encrypted in the database (SECRETS_KEYS).")

@@ -265,8 +265,9 @@ def request_password_reset(email: str, *, now: datetime) -> None:
     user = find_user_by_email(address)
     if user is None or not user.active:
         # A token no link will ever carry (no account to set a password for): issued so
-        # this branch writes what the other one writes.
-        tokens.issue_token(TokenPurpose.RESET, email=address, now=now)
+        # this branch writes what the other one writes, and born expired, so the worker's
+        # next purge (`tokens.purge_expired`) removes it and the address with it.
+        tokens.issue_token(TokenPurpose.RESET, email=address, now=now, lifetime=timedelta(0))
         mail.queue_email(
             "reset_no_account",
             to=address,

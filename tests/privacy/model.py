@@ -88,7 +88,7 @@ class PrivacyModel:
         supersedes that person's other consents from this patient (one in force per person).
         "Until the end of this episode" belongs to the episode in progress."""
         for old in self.open_consents(patient, address):
-            old.closed = "superseded"
+            self._replace(old)
         member = next(
             (m for (p, m) in self.links if p == patient and self.address_of.get(m) == address),
             None,
@@ -113,7 +113,18 @@ class PrivacyModel:
     def _supersede_others(self, patient: str, member: str) -> None:
         for old in self.consents:
             if old.patient == patient and old.member == member and old.closed is None:
-                old.closed = "superseded"
+                self._replace(old)
+
+    def _replace(self, old: Consent) -> None:
+        """A renewal supersedes `old`; one already past its end (no sweep yet) ended access
+        then, so it closes as expired with the effects of the sweep (issue 19, point 1)."""
+        if old.in_force(self.now):
+            old.closed = "superseded"
+            return
+        old.closed = "expired"
+        if old.member is not None:
+            self._leave_future_sessions(old.patient, old.member)
+            self._unshare(old.patient, old.member)
 
     def may_sign_until_episode_end(self, patient: str) -> bool:
         return patient not in self.episodes or not self.episodes[patient][2]
@@ -147,7 +158,8 @@ class PrivacyModel:
         if accepted:
             self._supersede_others(patient, member)  # the newest accepted one stays in force
             for consent in accepted[:-1]:
-                consent.closed = "superseded"
+                consent.member = member  # bound on acceptance, then replaced
+                self._replace(consent)
             accepted[-1].closed = None
             accepted[-1].member = member
             if SCHEDULING not in accepted[-1].scopes:

@@ -20,7 +20,7 @@ import pytest
 from flask import current_app
 
 from familylink.extensions import db
-from familylink.models import Appointment, ConsentRecord, Role, SessionType, User
+from familylink.models import Appointment, ConsentRecord, Role, Scope, SessionType, User
 from familylink.services import mail, reminders
 from familylink.services.booking import notices
 from familylink.services.calendar.ics import ics_attachment
@@ -150,6 +150,16 @@ CASES: dict[str, Callable[[People], Case]] = {
             "patient_first_name": p.patient.first_name,
             "consent": p.consent,
             "reason": "revoked",
+            "link": LINK,
+        },
+    ),
+    # As consent.ending.end_scopes queues it: the scopes by their labels, nothing clinical.
+    "family_access_narrowed_therapist": lambda p: Case(
+        to=p.therapist,
+        context={
+            "patient_first_name": p.patient.first_name,
+            "consent": p.consent,
+            "dropped": [Scope.SCHEDULING, Scope.PROGRESS],
             "link": LINK,
         },
     ),

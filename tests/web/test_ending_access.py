@@ -428,3 +428,117 @@ def test_a_renewal_that_keeps_scheduling_keeps_the_member_on_sessions(app, renew
         seat = db.session.get(AppointmentFamily, world.seat_id)
         assert [a.user_id for a in seat.present_attendees] == [world.member_id]
         assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.OFFERED
+
+
+def test_leaving_the_waitlist_when_access_ends_is_counted_in_the_audit_log(app):
+    """A place only waited for (no offer held) leaves the list with one counting row, as the
+    stopped readings do: how many, never which sessions."""
+    world = _build(app)
+    with app.app_context():
+        db.session.get(WaitlistEntry, world.entry_id).status = WaitlistStatus.WAITING
+        db.session.commit()
+    _by_the_patient(app, world)
+    with app.app_context():
+        assert db.session.get(WaitlistEntry, world.entry_id).status == WaitlistStatus.LEFT
+        left = db.session.execute(
+            select(AuditEvent.patient_id, AuditEvent.recipient_id, AuditEvent.detail).where(
+                AuditEvent.action == "waitlist.left"
+            )
+        ).all()
+        assert [tuple(row) for row in left] == [
+            (world.patient_id, world.member_id, {"entries": 1, "reason": "consent ended"})
+        ]
+
+
+def _unsent(world) -> set:
+    return {
+        e.status
+        for e in db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(world.email_ids)))
+    }
+
+
+@RENEWALS
+def test_a_narrower_renewal_ends_the_dropped_scopes_mail_and_tells_the_therapist(app, renew):
+    """Scheduling dropped: its queued and failed emails to the member are cancelled now (not
+    left for the sender to refuse), other mail about the patient stays, and the therapist is
+    told which scopes ended, neutrally (issue 19, point 2)."""
+    world = _build(app)
+    with app.app_context():
+        unscoped = mail.queue_email(
+            "module_assigned",
+            to=db.session.get(User, world.member_id),
+            dedupe_key="reading:1",
+            now=NOON,
+            context={"link": "https://example.org/x"},
+            patient_id=world.patient_id,
+        ).id
+        db.session.commit()
+    renew(app, world, NARROWER)
+    with app.app_context():
+        assert _unsent(world) == {OutboxStatus.CANCELLED}
+        if renew is not _renewed_at_a_new_address_and_accepted:  # that mail went to the old one
+            assert db.session.get(OutboxEmail, unscoped).status == OutboxStatus.PENDING
+        ended = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "consent.scopes_ended")
+        )
+        assert (ended.patient_id, ended.recipient_id) == (world.patient_id, world.member_id)
+        moved = renew is _renewed_at_a_new_address_and_accepted  # cancelled with the address
+        assert ended.detail == {
+            "scopes": ["scheduling"],
+            "cancelled_emails": 0 if moved else 2,
+            "sessions": 1,
+        }
+        (told,) = db.session.scalars(
+            select(OutboxEmail).where(OutboxEmail.kind == "family_access_narrowed_therapist")
+        ).all()
+        assert told.to_address == "lee@example.org"
+        assert "Family session times" in told.text_body
+        assert "Attendance" in told.text_body  # what goes on
+
+
+@RENEWALS
+def test_a_renewal_that_keeps_every_scope_cancels_nothing_and_tells_nobody(app, renew):
+    world = _build(app)
+    renew(app, world, {**NARROWER, "scope_scheduling": "y"})
+    with app.app_context():
+        if renew is not _renewed_at_a_new_address_and_accepted:  # that mail went to the old one
+            assert OutboxStatus.CANCELLED not in _unsent(world)
+        assert not db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "consent.scopes_ended")
+        )
+        assert not db.session.scalar(
+            select(OutboxEmail).where(OutboxEmail.kind == "family_access_narrowed_therapist")
+        )
+
+
+# --- A renewal after the consent had already ended by the clock (issue 19, point 1) --------
+
+
+@RENEWALS
+def test_a_renewal_after_the_expiry_ends_the_expired_consent_as_the_sweep_would(app, renew):
+    """The consent expired an hour before the renewal and the sweep had not reached it yet:
+    it is closed as expired, not superseded, and everything ending access does happens (so
+    the renewal does not show again what was shared under it), exactly as if the sweep had
+    run first; the renewal then takes effect as a new consent."""
+    world = _build(app)
+    later = EXPIRY + timedelta(hours=1)
+    app.config["NOW_OVERRIDE"] = later
+    renew(app, world, {**NARROWER, "scope_scheduling": "y"})
+    with app.app_context():
+        record = db.session.get(ConsentRecord, world.consent_id)
+        assert record.closure.reason == "expired"
+        assert db.session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "consent.expired",
+                AuditEvent.object_id == world.consent_id,
+            )
+        )
+        assert db.session.get(PracticeEntry, world.practice_id).shared_patient_id is None
+        assert not db.session.get(ModuleProgress, world.progress_id).reflection_shared
+        assert db.session.get(Assignment, world.assignment_id).stopped_at is not None
+        assert db.session.get(AppointmentFamily, world.seat_id).present_attendees == []
+        assert _unsent(world) == {OutboxStatus.CANCELLED}
+        kinds = set(db.session.scalars(select(OutboxEmail.kind)))
+        assert {"family_access_ended_therapist", "family_access_ended_patient"} <= kinds
+        # The renewal itself is in force.
+        assert consent.may_disclose(world.member_id, world.patient_id, "scheduling", now=later)

@@ -27,6 +27,7 @@ from familylink.models import (
 from familylink.services import access, audit, mail, reminders
 from familylink.services.booking import catalog, notices, slots
 from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.learning import withdrawal
 from familylink.services.program import get_program
 from familylink.services.scheduling import weekly_occurrences
 from familylink.services.timefmt import format_local
@@ -349,25 +350,34 @@ def remove_from_future(
             detail={"reason": reason},
             now=now,
         )
-    for entry in db.session.scalars(
+    entries = db.session.scalars(
         select(WaitlistEntry).where(
             WaitlistEntry.family_user_id == family_user_id,
             WaitlistEntry.patient_id == patient_id,
             WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
         )
-    ).all():
-        _take_off_waitlist(entry, now=now, reason=reason)
+    ).all()
+    # Only waiting: one row counts them (the patient's log says how many, never which).
+    withdrawal.withdraw(
+        [e for e in entries if e.status == WaitlistStatus.WAITING],
+        {"status": WaitlistStatus.LEFT},
+        "waitlist.left",
+        counted_as="entries",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+        reason=reason,
+    )
+    for entry in entries:
+        if entry.status == WaitlistStatus.OFFERED:
+            _let_offer_go(entry, now=now, reason=reason)
     db.session.flush()
     return len(rows)
 
 
-def _take_off_waitlist(entry: WaitlistEntry, *, now: datetime, reason: str) -> None:
-    """The entry leaves the waitlist; a place held for it (an offer not yet expired) is let
-    go under the occurrence's lock and offered to the next family waiting, as
-    `leave_waitlist` does."""
-    if entry.status != WaitlistStatus.OFFERED:
-        entry.status = WaitlistStatus.LEFT
-        return
+def _let_offer_go(entry: WaitlistEntry, *, now: datetime, reason: str) -> None:
+    """The entry holding an offer leaves the waitlist: the place held for it is let go under
+    the occurrence's lock and offered to the next family waiting, as `leave_waitlist` does."""
     appointment = lock_occurrence(entry.appointment_id)
     db.session.refresh(entry)  # a claim or the expiry sweep may have won the lock first
     if entry.status not in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED):

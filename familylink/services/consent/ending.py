@@ -92,7 +92,7 @@ def end_family_access(
 
 def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: str) -> int:
     """The one step that takes a family member off the patient's future sessions and
-    waitlists, whether access ended or only scheduling did (`keep_to_scheduling_scope`): each
+    waitlists, whether access ended or only scheduling did (`end_scopes`): each
     removal audited (`booking.attendee_removed`), a seat nobody can attend any more released
     (its reminders cancelled, a group place offered on). Returns how many sessions."""
     return booking_groups.remove_from_future(
@@ -100,34 +100,94 @@ def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: st
     )
 
 
-def keep_to_scheduling_scope(member_id: int | None, patient_id: int, *, now: datetime) -> int:
-    """After a renewal took effect for a person (a new consent superseded theirs, at signing
-    or when they accepted its invitation): when the consent now in force no longer covers
-    `scheduling`, take them off the patient's future sessions and waitlists the way ending
-    access does (`leave_sessions`). Their other access goes on. Returns how many sessions."""
-    if member_id is None or access.may_disclose(
-        member_id, patient_id, Scope.SCHEDULING, now=now, audit_access=False
-    ):
-        return 0
-    return leave_sessions(member_id, patient_id, now=now, reason="scheduling not in consent")
+def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, actor) -> None:
+    """`by` replaces `previous` for the same person (signed, recorded from paper, or bound
+    when they accepted its invitation), sharing no more than they and `by` allow:
+
+    - one that had already reached its end by the clock (the sweep had not come to it yet)
+      ended access then: it is closed as expired by `end_family_access`, every effect
+      included, exactly as if the sweep had run first, so what was shared under it is not
+      shown again under `by` and nothing depends on when the sweep runs;
+    - the others are superseded; the scopes they covered that `by` does not end here
+      (`end_scopes`), for the person `by` is bound to."""
+    patient = db.session.get(User, by.patient_id)
+    covered: set[Scope] = set()
+    for old in previous:
+        end = access.consent_end(old, patient)
+        if end is not None and end <= now:
+            end_family_access(old, ClosureReason.EXPIRED, actor=None, now=now)
+        else:
+            records.supersede(old, by, now=now, actor=actor)
+            covered.update(old.scopes)
+    dropped = covered - set(by.scopes)
+    if dropped and by.recipient_user_id is not None:
+        end_scopes(by, sorted(dropped), actor=actor, now=now)
+
+
+def end_scopes(consent: ConsentRecord, dropped: list[Scope], *, actor, now: datetime) -> None:
+    """What ending access does, for the scopes a renewal (`consent`, in force for its person)
+    no longer covers: off future sessions and waitlists without `scheduling`, their unsent
+    email needing a dropped scope cancelled, one audit row, and the therapist told. Their
+    other access goes on."""
+    member_id, patient = consent.recipient_user_id, db.session.get(User, consent.patient_id)
+    left = 0
+    if Scope.SCHEDULING in dropped:
+        left = leave_sessions(member_id, patient.id, now=now, reason="scheduling not in consent")
+    cancelled = mail.cancel_pending(patient_id=patient.id, to_user_ids=[member_id], scopes=dropped)
+    audit.record(
+        "consent.scopes_ended",
+        actor=actor,
+        obj=consent,
+        patient_id=patient.id,
+        recipient_id=member_id,
+        detail={
+            "scopes": [str(scope) for scope in dropped],
+            "cancelled_emails": cancelled,
+            "sessions": left,
+        },
+        now=now,
+    )
+    _tell_therapist(
+        "family_access_narrowed_therapist",
+        f"consent_narrowed_therapist:{consent.id}",
+        consent,
+        patient,
+        actor=actor,
+        now=now,
+        dropped=dropped,
+    )
+
+
+def _tell_therapist(kind: str, dedupe_key: str, consent, patient: User, *, actor, now, **more):
+    """Tell the patient's therapist (if they have one) about a family contact's consent."""
+    therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
+    if therapist is None:
+        return
+    mail.queue_email(
+        kind,
+        to=therapist,
+        dedupe_key=dedupe_key,
+        now=now,
+        actor=actor,
+        context={
+            "patient_first_name": patient.first_name,
+            "consent": consent,
+            "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
+            **more,
+        },
+    )
 
 
 def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
-    therapist = db.session.get(User, patient.therapist_id) if patient.therapist_id else None
-    if therapist is not None:
-        mail.queue_email(
-            "family_access_ended_therapist",
-            to=therapist,
-            dedupe_key=f"consent_ended_therapist:{consent.id}",
-            now=now,
-            actor=actor,
-            context={
-                "patient_first_name": patient.first_name,
-                "consent": consent,
-                "reason": reason,
-                "link": mail.external_url("therapist.family_contacts", patient_id=patient.id),
-            },
-        )
+    _tell_therapist(
+        "family_access_ended_therapist",
+        f"consent_ended_therapist:{consent.id}",
+        consent,
+        patient,
+        actor=actor,
+        now=now,
+        reason=reason,
+    )
     if reason == ClosureReason.EXPIRED:  # it ended by the clock: the patient may not expect it
         mail.queue_email(
             "family_access_ended_patient",

@@ -123,10 +123,9 @@ def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> 
         )
         db.session.add(link)
         db.session.flush()
-    records.bind_to_person(user, consent.patient_id, consent.recipient_email, now=now)
-    # The newest of their consents is now in force: narrower than the one it superseded, the
-    # sessions it no longer covers end here.
-    ending.keep_to_scheduling_scope(user.id, consent.patient_id, now=now)
+    newest, *older = records.bind_to_person(user, consent.patient_id, consent.recipient_email)
+    # The newest of their consents is now in force: what it no longer covers ends here.
+    ending.replace(older, newest, now=now, actor=user)
     audit.record_about(
         "consent.invitation_accepted", consent, actor=user, recipient_id=user.id, now=now
     )

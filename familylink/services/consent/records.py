@@ -76,18 +76,15 @@ def supersede(old: ConsentRecord, by: ConsentRecord, *, now: datetime, actor: Us
     )
 
 
-def bind_to_person(user: User, patient_id: int, email: str, *, now: datetime) -> list:
+def bind_to_person(user: User, patient_id: int, email: str) -> list[ConsentRecord]:
     """On acceptance: the patient's open consents to `email` that nobody has accepted become
-    `user`'s, and the newest of all their open consents from that patient supersedes the
-    others (one consent in force per person and patient). Returns the bound ones."""
-    bound = [c for c in open_consents_to(patient_id, email) if c.recipient_user_id is None]
-    for record in bound:
-        record.recipient_user_id = user.id
+    `user`'s. Returns all their open consents from that patient, newest first: the newest
+    replaces the others (`ending.replace`: one consent in force per person and patient)."""
+    for record in open_consents_to(patient_id, email):
+        if record.recipient_user_id is None:
+            record.recipient_user_id = user.id
     db.session.flush()
-    newest, *older = open_consents_to(patient_id, None, user.id) or [None]
-    for old in older:
-        supersede(old, newest, now=now, actor=user)
-    return bound
+    return open_consents_to(patient_id, None, user.id)
 
 
 def other_grants(consent: ConsentRecord, *, now: datetime) -> list[ConsentRecord]:

@@ -275,10 +275,7 @@ def _create(
     db.session.add(consent)
     db.session.flush()
     # A change or renewal is a new record: the one it replaces is closed, never edited.
-    for old in previous:
-        records.supersede(old, consent, now=now, actor=actor)
-    if previous:  # a renewal for a linked person is in force at once: narrower, it ends there
-        ending.keep_to_scheduling_scope(consent.recipient_user_id, patient.id, now=now)
+    ending.replace(previous, consent, now=now, actor=actor)
     if person is None:
         _send_invitation(consent, patient, now=now, actor=actor, locale=invitation_locale)
     audit.record_about(

@@ -1,6 +1,7 @@
 """What a family member's ended access does to their own learning rows about a patient:
 the one shape shared by stopping assignments and unsharing practice entries and
-reflections (`consent.ending` calls each)."""
+reflections (`consent.ending` calls each), and by the waitlist places it leaves
+(`booking.groups.remove_from_future`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import jinja2
 import markupsafe
 from flask import current_app
 from flask_babel import force_locale, get_locale, get_translations
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 
 from familylink.extensions import db
 from familylink.i18n import PROJECT_ROOT, normalise
@@ -226,14 +226,18 @@ def _queued_event(email: Queued, row_id: int, now: datetime) -> dict:
     )
 
 
-def cancel_pending(*, patient_id: int, to_user_ids=(), to_address: str | None = None) -> int:
+def cancel_pending(
+    *, patient_id: int, to_user_ids=(), to_address: str | None = None, scopes=None
+) -> int:
     """Cancel every unsent email (queued, or failed and waiting for an admin's retry) about
     that patient to those people, or to that address (invitations, sent before there was an
-    account); return how many."""
+    account), or only those needing one of `scopes` when given; return how many."""
     to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
     if to_address is not None:
         to.append(OutboxEmail.to_address == to_address.lower())
     unsent = OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED))
+    if scopes is not None:
+        unsent = and_(unsent, OutboxEmail.required_scope.in_([str(s) for s in scopes]))
     result = db.session.execute(
         update(OutboxEmail)
         .where(unsent, OutboxEmail.patient_id == patient_id, or_(*to))
