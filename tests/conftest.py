@@ -4,6 +4,11 @@ The suite runs against TEST_DATABASE_URL: SQLite (a file in a temporary folder) 
 unset, PostgreSQL when it names one. The schema is created once per run; every test gets a
 fresh app and finds every table as a fresh install has it afterwards (empty, but for the
 default Program row the migration inserts).
+
+Markers (pyproject.toml): `e2e` (every test under tests/e2e, SQLite runs only), `postgres`
+(needs PostgreSQL), `sqlite_only` (checks what no database can change, such as whether a
+page's words went through gettext: `--database-tests-only`, the PostgreSQL run of `make
+test`, leaves it out, as it leaves out every test that never reaches the test database).
 """
 
 from __future__ import annotations
@@ -797,7 +802,8 @@ def pytest_addoption(parser):
 
 def pytest_collection_modifyitems(config, items):
     """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only).
-    With --database-tests-only, tests that never reach the test database are deselected."""
+    With --database-tests-only, tests that never reach the test database are deselected, and
+    so are those marked sqlite_only (see _uses_the_test_database)."""
     for item in items:
         if E2E_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.e2e)
@@ -814,7 +820,11 @@ _SOURCES: dict[Path, str] = {}
 
 def _uses_the_test_database(item) -> bool:
     """A test reaches TEST_DATABASE_URL through the `database_url` fixture (every app fixture
-    depends on it), or reads the variable itself, or is marked postgres."""
+    depends on it), or reads the variable itself, or is marked postgres. A test marked
+    sqlite_only uses the database only to set the scene for what it checks (whether a page's
+    words went through gettext), which is the same on every database."""
+    if item.get_closest_marker("sqlite_only"):
+        return False
     if "database_url" in getattr(item, "fixturenames", ()) or item.get_closest_marker("postgres"):
         return True
     path = Path(str(item.path))
