@@ -80,7 +80,8 @@ test-sqlite: venv chromium
 	TEST_DATABASE_URL= $(E2E_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 # --database-tests-only: the ~300 tests that never reach the test database (pure rules,
-# content, README commands, structure) ran already, identically, in the SQLite run.
+# content, README commands, structure) and those marked sqlite_only (what no database
+# changes: the page-translation crawl) ran already, identically, in the SQLite run.
 test-postgres: venv
 	@echo "== Tests on PostgreSQL ($(PG_TEST_URL))"
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not e2e" --database-tests-only $(PYTEST_ARGS)

@@ -4,6 +4,11 @@ The suite runs against TEST_DATABASE_URL: SQLite (a file in a temporary folder) 
 unset, PostgreSQL when it names one. The schema is created once per run; every test gets a
 fresh app and finds every table as a fresh install has it afterwards (empty, but for the
 default Program row the migration inserts).
+
+Markers (pyproject.toml): `e2e` (every test under tests/e2e, SQLite runs only), `postgres`
+(needs PostgreSQL), `sqlite_only` (checks what no database can change, such as whether a
+page's words went through gettext: `--database-tests-only`, the PostgreSQL run of `make
+test`, leaves it out, as it leaves out every test that never reaches the test database).
 """
 
 from __future__ import annotations
@@ -106,6 +111,44 @@ class _TemplateCodeOfThisRun(BytecodeCache):
 FamilyLink.jinja_options = {**FamilyLink.jinja_options, "bytecode_cache": _TemplateCodeOfThisRun()}
 
 
+class _OneEngineForTheTestDatabase:
+    """Each test's fresh app made its own PostgreSQL engine: a new server process per test
+    (forked, its catalogue caches empty) and the dialect's first-connect queries, ~40 ms a
+    test on a loaded machine. Apps whose engine settings are the same now share one engine
+    for the run's test database: each test still gets a fresh app and session, and a
+    connection goes back to the pool rolled back (SQLAlchemy's reset on return), with every
+    table emptied by the app fixture's teardown. Other databases (SQLite, the migration
+    tests' own database) keep an engine per app. (Tests only.)"""
+
+    url = None  # the run's PostgreSQL test database, set by the database_url fixture
+    engines: dict = {}
+
+    @classmethod
+    def install(cls) -> None:
+        from flask_sqlalchemy import SQLAlchemy
+
+        make_engine = SQLAlchemy._make_engine
+
+        def shared(extension, bind_key, options, app):
+            if cls.url is None or make_url(options["url"]) != cls.url:
+                return make_engine(extension, bind_key, options, app)
+            key = repr(sorted((name, repr(value)) for name, value in options.items()))
+            if key not in cls.engines:
+                cls.engines[key] = make_engine(extension, bind_key, options, app)
+            return cls.engines[key]
+
+        SQLAlchemy._make_engine = shared
+
+    @classmethod
+    def close_unless_shared(cls, engine) -> None:
+        """Close the pool's connections, but not those of a shared engine (the next test's)."""
+        if engine not in cls.engines.values():
+            engine.dispose()
+
+
+_OneEngineForTheTestDatabase.install()
+
+
 def _database_url(tmp_path_factory) -> str:
     url = os.environ.get("TEST_DATABASE_URL", "").strip()
     if url:
@@ -140,6 +183,7 @@ def database_url(tmp_path_factory) -> str:
     url = _database_url(tmp_path_factory)
     if url.startswith("postgresql"):
         ensure_postgres_database(url)
+        _OneEngineForTheTestDatabase.url = make_url(url)
     return url
 
 
@@ -153,8 +197,21 @@ def compiled_translations() -> str:
     return str(directory)
 
 
+def _engine_options(database_url: str) -> dict:
+    """No ping before each check-out of a pooled connection (a round trip each, ~5 a test;
+    a test's connections live as long as its app, so none goes stale), and on PostgreSQL no
+    wait for the WAL to reach the disk at each commit (synchronous_commit=off: what the
+    other sessions see, and when, is unchanged; only a crash of the server could lose the
+    last commits, and a test database is emptied after every test anyway)."""
+    options: dict = {"pool_pre_ping": False}
+    if database_url.startswith("postgresql"):
+        options["connect_args"] = {"options": "-c synchronous_commit=off"}
+    return options
+
+
 def app_settings(database_url: str, **extra) -> dict:
     settings = {
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
         "BABEL_TRANSLATION_DIRECTORIES": compiled_translations(),
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
@@ -194,29 +251,31 @@ def _empty_all_tables() -> None:
     db.session.commit()
 
 
-# One TRUNCATE of all ~30 tables costs 0.3-1 s on a loaded 2-core machine (each table and
-# index gets new files), paid after every test; a test writes only a few tables. So: find
-# the tables that hold rows (one query), DELETE from those (children first), TRUNCATE
-# audit_events (its trigger refuses DELETE), and restart each sequence that was used.
-_RESTART_USED_SEQUENCES = text(
-    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false) "
-    "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
-)
+# A test writes only a few of the ~30 tables: DELETE from each that holds rows (children
+# first) and restart each sequence that was used. audit_events' trigger refuses DELETE, and a
+# TRUNCATE of it cost 60-90 ms after every test (new files for the table and its five
+# indexes, even with no rows), more than all the rest of the emptying: its user triggers are
+# disabled for the DELETE and enabled again in the same transaction (which only the table's
+# owner may do, as only the owner may TRUNCATE it). All of it is one DO block, one round
+# trip: on a loaded machine each round trip waits for the server process to be scheduled.
+@functools.cache
+def _emptying_block(table_names: tuple[str, ...]) -> str:
+    steps = []
+    for name in table_names:
+        empty = f'DELETE FROM "{name}";'
+        if name == "audit_events":
+            empty = f'ALTER TABLE "{name}" DISABLE TRIGGER USER; {empty} '
+            empty += f'ALTER TABLE "{name}" ENABLE TRIGGER USER;'
+        steps.append(f'IF EXISTS (SELECT FROM "{name}") THEN {empty} END IF;')
+    steps.append(
+        "PERFORM setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false) "
+        "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL;"
+    )
+    return "DO $$ BEGIN\n" + "\n".join(steps) + "\nEND $$"
 
 
 def _empty_written_tables_postgresql(tables) -> None:
-    probe = " UNION ALL ".join(
-        f"(SELECT '{table.name}' FROM \"{table.name}\" LIMIT 1)" for table in tables
-    )
-    written = set(db.session.scalars(text(probe)))
-    for table in tables:
-        if table.name not in written:
-            continue
-        if table.name == "audit_events":
-            db.session.execute(text('TRUNCATE "audit_events" CASCADE'))
-        else:
-            db.session.execute(table.delete())
-    db.session.execute(_RESTART_USED_SEQUENCES)
+    db.session.execute(text(_emptying_block(tuple(table.name for table in tables))))
 
 
 class _VisibleText(html.parser.HTMLParser):
@@ -356,14 +415,14 @@ def reading_world(app):
 
 def _app_emptied_afterwards(settings: dict):
     """An app for one test; afterwards every table it wrote is emptied and its connections
-    closed."""
+    closed (or, on PostgreSQL, returned to the run's pool)."""
     app = create_app(settings)
     yield app
     with app.app_context():
         db.session.rollback()
         _empty_all_tables()
         db.session.remove()
-        db.engine.dispose()
+        _OneEngineForTheTestDatabase.close_unless_shared(db.engine)
 
 
 @pytest.fixture
@@ -385,7 +444,7 @@ def make_app(_schema, database_url):
     for app in made:
         with app.app_context():
             db.session.remove()
-            db.engine.dispose()
+            _OneEngineForTheTestDatabase.close_unless_shared(db.engine)
 
 
 @pytest.fixture
@@ -797,7 +856,8 @@ def pytest_addoption(parser):
 
 def pytest_collection_modifyitems(config, items):
     """Everything under tests/e2e is a browser test (marked e2e: SQLite runs only).
-    With --database-tests-only, tests that never reach the test database are deselected."""
+    With --database-tests-only, tests that never reach the test database are deselected, and
+    so are those marked sqlite_only (see _uses_the_test_database)."""
     for item in items:
         if E2E_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.e2e)
@@ -814,7 +874,11 @@ _SOURCES: dict[Path, str] = {}
 
 def _uses_the_test_database(item) -> bool:
     """A test reaches TEST_DATABASE_URL through the `database_url` fixture (every app fixture
-    depends on it), or reads the variable itself, or is marked postgres."""
+    depends on it), or reads the variable itself, or is marked postgres. A test marked
+    sqlite_only uses the database only to set the scene for what it checks (whether a page's
+    words went through gettext), which is the same on every database."""
+    if item.get_closest_marker("sqlite_only"):
+        return False
     if "database_url" in getattr(item, "fixturenames", ()) or item.get_closest_marker("postgres"):
         return True
     path = Path(str(item.path))

@@ -181,6 +181,23 @@ def test_the_test_schema_has_the_append_only_trigger(app_ctx):
     assert "audit_events_append_only" in names
 
 
+def test_emptying_the_tables_after_a_test_leaves_the_append_only_trigger_on(app_ctx, now):
+    # The fixtures' emptying turns the trigger off for its own DELETE only (tests/conftest.py).
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    from tests.conftest import _empty_all_tables
+
+    audit.record("test.event", now=now)
+    db.session.commit()
+    _empty_all_tables()
+    assert db.session.scalar(select(AuditEvent.id)) is None
+    event = audit.record("test.event", now=now)
+    db.session.commit()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(delete(AuditEvent).where(AuditEvent.id == event.id))
+    db.session.rollback()
+
+
 # --- Views of patient-linked data ------------------------------------------------------------
 
 

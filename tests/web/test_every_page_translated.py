@@ -38,6 +38,11 @@ SKIPPED_PATHS = ("/logout", "/static/", "/healthz")
 SKIPPED_ENDINGS = (".ics", ".csv", ".svg")
 ANONYMOUS = ("/", "/login", "/reset", "/help/crisis", "/register")
 
+# Whether a page's words went through gettext does not depend on the database, and the crawl
+# of ~600 pages is one of the longest tests: the PostgreSQL run leaves it out. The same pages
+# are served on PostgreSQL by their own route tests.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def demo_world(app):
