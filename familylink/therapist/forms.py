@@ -1,5 +1,3 @@
-from babel import Locale
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
@@ -9,6 +7,7 @@ from familylink.forms import DayField, email_field, id_choice, text_field
 from familylink.models import EpisodeEndReason
 from familylink.patient.forms import ConsentForm, LanguageField
 from familylink.services import progress_updates, screening
+from familylink.services.timefmt import babel_locale
 from familylink.web import as_id
 
 
@@ -101,7 +100,7 @@ from wtforms.validators import NumberRange, Optional  # noqa: E402
 
 def weekday_choices() -> list[tuple[int, str]]:
     """Monday (0) to Sunday (6), named by Babel in the reader's language."""
-    names = (get_locale() or Locale("en")).days["format"]["wide"]
+    names = babel_locale().days["format"]["wide"]
     return [(n, names[n][:1].upper() + names[n][1:]) for n in range(7)]
 
 
