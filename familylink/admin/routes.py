@@ -77,22 +77,7 @@ def settings():
 
 
 def _save_settings(form) -> None:
-    update_program(
-        name=form.name.data,
-        sender_name=form.sender_name.data,
-        timezone=form.timezone.data,
-        reminder_offsets_hours=form.reminder_offsets.data,
-        cancellation_window_hours=form.cancellation_window_hours.data,
-        booking_horizon_days=form.booking_horizon_days.data,
-        minimum_notice_hours=form.minimum_notice_hours.data,
-        waitlist_hold_hours=form.waitlist_hold_hours.data,
-        buffer_minutes=form.buffer_minutes.data,
-        after_hours_phone=form.after_hours_phone.data,
-        video_room_template=form.video_room_template.data,
-        families_may_book_series=form.families_may_book_series.data,
-        actor=current_user,
-        now=request_now(),
-    )
+    update_program(**form.settings(), actor=current_user, now=request_now())
 
 
 @bp.route("/therapists", methods=["POST"])
@@ -300,7 +285,7 @@ def session_types():
     done = submit(
         form,
         lambda f: booking.add_session_type(
-            actor=current_user, now=request_now(), **f.session_type_fields()
+            actor=current_user, now=request_now(), **f.booking_arguments()
         ),
         redirect_to=url_for("admin.session_types"),
         message=lambda _result: _("Session type “%(name)s” added.", name=form.name.data),
@@ -327,7 +312,7 @@ def edit_session_type(type_id: int):
             actor=current_user,
             session_type_id=type_id,
             now=request_now(),
-            **f.session_type_fields(),
+            **f.booking_arguments(),
         ),
         redirect_to=url_for("admin.session_types"),
         message=_("Session type saved."),

@@ -7,13 +7,12 @@ from wtforms import (
     SearchField,
     SelectField,
     SelectMultipleField,
-    StringField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from familylink.forms import id_choice, number_field
+from familylink.forms import id_choice, number_field, text_field
 from familylink.models import ToolKind
 from familylink.services.learning import MAX_REFLECTION
 from familylink.web import as_id
@@ -134,28 +133,22 @@ def _lines(label, description):
     )
 
 
+# The module editor's own length message (it names no limit: each field has its own).
+TOO_LONG = _l("Too long.")
+
+
 class ModuleForm(FlaskForm):
-    title = StringField(
-        _l("Title"),
-        validators=[
-            InputRequired(message=_l("Enter a title.")),
-            Length(max=200, message=_l("Too long.")),
-        ],
+    title = text_field(
+        _l("Title"), required=_l("Enter a title."), max_length=200, too_long=TOO_LONG
     )
-    summary = TextAreaField(
+    summary = text_field(
         _l("One-line summary"),
-        validators=[
-            InputRequired(message=_l("Enter a summary.")),
-            Length(max=500, message=_l("Too long.")),
-        ],
+        required=_l("Enter a summary."),
+        max_length=500,
+        too_long=TOO_LONG,
+        field=TextAreaField,
     )
-    topic = StringField(
-        _l("Topic"),
-        validators=[
-            InputRequired(message=_l("Enter a topic.")),
-            Length(max=80, message=_l("Too long.")),
-        ],
-    )
+    topic = text_field(_l("Topic"), required=_l("Enter a topic."), max_length=80, too_long=TOO_LONG)
     order = IntegerField(
         _l("Place in the reading order"),
         validators=[
