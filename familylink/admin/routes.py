@@ -83,35 +83,25 @@ def _save_settings(form) -> None:
 @bp.route("/therapists", methods=["POST"])
 @role_required(Role.ADMIN)
 def invite_therapist():
-    form = InviteForm()
-    done = submit(
-        form,
-        lambda f: accounts.invite_therapist(
-            current_user, name=f.name.data, email=f.email.data, now=request_now()
-        ),
-        redirect_to=url_for("admin.home"),
-        message=lambda _user: _("Invitation sent to %(email)s.", email=form.email.data),
-    )
-    if done is not None:
-        return done
-    return _home(invite_form=form), 400
+    return _invite(InviteForm(), "invite_form", accounts.invite_therapist)
 
 
 @bp.route("/directors", methods=["POST"])
 @role_required(Role.ADMIN)
 def invite_director():
-    form = DirectorInviteForm(prefix="director")
+    return _invite(DirectorInviteForm(prefix="director"), "director_form", accounts.invite_director)
+
+
+def _invite(form, key: str, invite):
+    """Invite a member of staff (`accounts.invite_therapist` or `invite_director`) from the
+    admin's home page; a refusal shows the page again with the form."""
     done = submit(
         form,
-        lambda f: accounts.invite_director(
-            current_user, name=f.name.data, email=f.email.data, now=request_now()
-        ),
+        lambda f: invite(current_user, name=f.name.data, email=f.email.data, now=request_now()),
         redirect_to=url_for("admin.home"),
         message=lambda user: _("Invitation sent to %(email)s.", email=user.email),
     )
-    if done is not None:
-        return done
-    return _home(director_form=form), 400
+    return done if done is not None else (_home(**{key: form}), 400)
 
 
 # --- Accounts: the same operations as `flask account disable|enable|reset-mfa` ---

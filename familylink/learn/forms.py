@@ -7,6 +7,7 @@ from wtforms import (
     SearchField,
     SelectField,
     SelectMultipleField,
+    StringField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
@@ -133,22 +134,17 @@ def _lines(label, description):
     )
 
 
-# The module editor's own length message (it names no limit: each field has its own).
-TOO_LONG = _l("Too long.")
+def _module_text(label, required, max_length: int, field=StringField):
+    """A required text of the module editor, with its own short length message."""
+    return text_field(
+        label, required=required, max_length=max_length, too_long=_l("Too long."), field=field
+    )
 
 
 class ModuleForm(FlaskForm):
-    title = text_field(
-        _l("Title"), required=_l("Enter a title."), max_length=200, too_long=TOO_LONG
-    )
-    summary = text_field(
-        _l("One-line summary"),
-        required=_l("Enter a summary."),
-        max_length=500,
-        too_long=TOO_LONG,
-        field=TextAreaField,
-    )
-    topic = text_field(_l("Topic"), required=_l("Enter a topic."), max_length=80, too_long=TOO_LONG)
+    title = _module_text(_l("Title"), _l("Enter a title."), 200)
+    summary = _module_text(_l("One-line summary"), _l("Enter a summary."), 500, TextAreaField)
+    topic = _module_text(_l("Topic"), _l("Enter a topic."), 80)
     order = IntegerField(
         _l("Place in the reading order"),
         validators=[

@@ -19,6 +19,10 @@ class EnrolPatientForm(FlaskForm):
         validators=[InputRequired(message=_l("Enter the date care started, like 2026-11-02."))],
     )
 
+    def enrolment(self) -> dict:
+        """The keyword arguments `accounts.enrol_patient` takes from this form."""
+        return {name: self[name].data for name in ("name", "email", "episode_start")}
+
 
 class DischargeForm(FlaskForm):
     """Ending an episode of care: the date, a neutral reason, and a confirmation."""

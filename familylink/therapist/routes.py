@@ -54,10 +54,14 @@ bp = Blueprint("therapist", __name__)
 @bp.route("/")
 @role_required(Role.THERAPIST)
 def home():
+    return _home_page(EnrolPatientForm())
+
+
+def _home_page(form, status: int = 200):
     page = homes.therapist_home(current_user, now=request_now())
     return render_template(
-        "therapist/home.html", home=page, patients=page.patients, form=EnrolPatientForm()
-    )
+        "therapist/home.html", home=page, patients=page.patients, form=form
+    ), status
 
 
 @bp.route("/patients", methods=["POST"])
@@ -66,20 +70,11 @@ def enrol_patient():
     form = EnrolPatientForm()
     done = submit(
         form,
-        lambda f: accounts.enrol_patient(
-            current_user,
-            name=f.name.data,
-            email=f.email.data,
-            episode_start=f.episode_start.data,
-            now=request_now(),
-        ),
+        lambda f: accounts.enrol_patient(current_user, now=request_now(), **f.enrolment()),
         redirect_to=url_for("therapist.home"),
         message=_("%(name)s is enrolled and has been emailed an invitation.", name=form.name.data),
     )
-    if done is not None:
-        return done
-    page = homes.therapist_home(current_user, now=request_now())
-    return render_template("therapist/home.html", home=page, patients=page.patients, form=form), 400
+    return done if done is not None else _home_page(form, 400)
 
 
 def _contacts_page(patient_id: int, status: int = 200, **forms):
