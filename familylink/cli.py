@@ -16,6 +16,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from familylink.extensions import db
 from familylink.models.types import utcnow
+from familylink.services import consent, learning, reminders
 
 T = TypeVar("T")
 
@@ -53,6 +54,25 @@ now_option = click.option(
     metavar="ISO-TIME",
     help="Act as if it were this instant (for trying things out).",
 )
+
+
+def sweep_command(
+    group: AppGroup,
+    name: str,
+    help: str,
+    sweep: Callable[[datetime], T],
+    said: Callable[[T], str],
+) -> click.Command:
+    """A command that runs one of the mail worker's sweeps by hand (or from cron): once, as
+    of --now, committed, then says `said(its result)`."""
+
+    @group.command(name, help=help)
+    @now_option
+    def command(now_text):
+        click.echo(said(committed(lambda: sweep(parse_now(now_text)))))
+
+    return command
+
 
 mail_cli = AppGroup("mail", help="Deliver queued emails from the outbox.")
 
@@ -156,45 +176,35 @@ learn_cli = AppGroup("learn", help="Learning modules: load the texts, release as
     "new version.",
 )
 def learn_load():
-    from familylink.services import learning
-
     report = committed(lambda: learning.load_modules(now=utcnow()))
     click.echo(f"Modules: {report}.")
 
 
-@learn_cli.command(
+learn_release = sweep_command(
+    learn_cli,
     "release",
-    help="Release every assigned reading that is due (the weekly sequence) and queue its email.",
+    "Release every assigned reading that is due (the weekly sequence) and queue its email.",
+    learning.release_sweep,
+    lambda count: f"Released {count} reading{'s' if count != 1 else ''}.",
 )
-@now_option
-def learn_release(now_text):
-    from familylink.services import learning
-
-    count = committed(lambda: learning.release_sweep(parse_now(now_text)))
-    click.echo(f"Released {count} reading{'s' if count != 1 else ''}.")
 
 
 consent_cli = AppGroup("consent", help="Consents: expire ended ones and send expiry reminders.")
 
 
-@consent_cli.command(
+consent_sweep = sweep_command(
+    consent_cli,
     "sweep",
-    help="Close consents whose end has come (access ends, emails cancelled, people told) "
+    "Close consents whose end has come (access ends, emails cancelled, people told) "
     "and remind patients 14 days before a consent ends. Safe to run repeatedly; the mail "
     "worker also runs it on every pass.",
+    consent.sweep_consents,
+    lambda report: f"Consent sweep done: {report}.",
 )
-@now_option
-def consent_sweep(now_text):
-    from familylink.services import consent
-
-    report = committed(lambda: consent.sweep_consents(parse_now(now_text)))
-    click.echo(f"Consent sweep done: {report}.")
 
 
 def run_consent_sweep(now: datetime) -> None:
     """The mail worker's hook: one consent sweep, committed."""
-    from familylink.services import consent
-
     consent.sweep_consents(now)
     db.session.commit()
 
@@ -280,16 +290,13 @@ def secrets_rotate():
 reminders_cli = AppGroup("reminders", help="Appointment reminders.")
 
 
-@reminders_cli.command(
+reminders_send = sweep_command(
+    reminders_cli,
     "send",
-    help="Queue the reminders that are due (one sweep, cron-friendly); `mail send` delivers them.",
+    "Queue the reminders that are due (one sweep, cron-friendly); `mail send` delivers them.",
+    reminders.run_sweep,
+    lambda count: f"Reminder sweep done: {count} queued.",
 )
-@now_option
-def reminders_send(now_text):
-    from familylink.services import reminders
-
-    count = committed(lambda: reminders.run_sweep(parse_now(now_text)))
-    click.echo(f"Reminder sweep done: {count} queued.")
 
 
 def register(app: Flask) -> None:

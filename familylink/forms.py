@@ -74,14 +74,24 @@ def new_password_field(label=PASSWORD):
     )
 
 
-def text_field(label, *, required: str, max_length: int = 120, field=StringField, **kwargs):
-    """A required text field with a length limit, each with its own plain message."""
+def text_field(
+    label,
+    *,
+    required: str,
+    max_length: int = 120,
+    too_long: str | None = None,
+    field=StringField,
+    **kwargs,
+):
+    """A required text field with a length limit, each with its own plain message (by
+    default "Use at most N characters.")."""
     return field(
         label,
         validators=[
             InputRequired(message=required),
             Length(
-                max=max_length, message=_l("Use at most %(count)s characters.", count=max_length)
+                max=max_length,
+                message=too_long or _l("Use at most %(count)s characters.", count=max_length),
             ),
         ],
         **kwargs,

@@ -122,6 +122,13 @@ class ProgramForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.reminder_offsets.choices = list(REMINDER_CHOICES)
 
+    def settings(self) -> dict:
+        """The settings as typed, named as `update_program` takes them (every field but the
+        CSRF token is one of the program's settings)."""
+        values = {field.name: field.data for field in self if field.name != "csrf_token"}
+        values["reminder_offsets_hours"] = values.pop("reminder_offsets")
+        return values
+
     def validate_reminder_offsets(self, field) -> None:
         if not field.data:
             raise ValidationError(_l("Tick at least one reminder time."))

@@ -77,56 +77,31 @@ def settings():
 
 
 def _save_settings(form) -> None:
-    update_program(
-        name=form.name.data,
-        sender_name=form.sender_name.data,
-        timezone=form.timezone.data,
-        reminder_offsets_hours=form.reminder_offsets.data,
-        cancellation_window_hours=form.cancellation_window_hours.data,
-        booking_horizon_days=form.booking_horizon_days.data,
-        minimum_notice_hours=form.minimum_notice_hours.data,
-        waitlist_hold_hours=form.waitlist_hold_hours.data,
-        buffer_minutes=form.buffer_minutes.data,
-        after_hours_phone=form.after_hours_phone.data,
-        video_room_template=form.video_room_template.data,
-        families_may_book_series=form.families_may_book_series.data,
-        actor=current_user,
-        now=request_now(),
-    )
+    update_program(**form.settings(), actor=current_user, now=request_now())
 
 
 @bp.route("/therapists", methods=["POST"])
 @role_required(Role.ADMIN)
 def invite_therapist():
-    form = InviteForm()
-    done = submit(
-        form,
-        lambda f: accounts.invite_therapist(
-            current_user, name=f.name.data, email=f.email.data, now=request_now()
-        ),
-        redirect_to=url_for("admin.home"),
-        message=lambda _user: _("Invitation sent to %(email)s.", email=form.email.data),
-    )
-    if done is not None:
-        return done
-    return _home(invite_form=form), 400
+    return _invite(InviteForm(), "invite_form", accounts.invite_therapist)
 
 
 @bp.route("/directors", methods=["POST"])
 @role_required(Role.ADMIN)
 def invite_director():
-    form = DirectorInviteForm(prefix="director")
+    return _invite(DirectorInviteForm(prefix="director"), "director_form", accounts.invite_director)
+
+
+def _invite(form, key: str, invite):
+    """Invite a member of staff (`accounts.invite_therapist` or `invite_director`) from the
+    admin's home page; a refusal shows the page again with the form."""
     done = submit(
         form,
-        lambda f: accounts.invite_director(
-            current_user, name=f.name.data, email=f.email.data, now=request_now()
-        ),
+        lambda f: invite(current_user, name=f.name.data, email=f.email.data, now=request_now()),
         redirect_to=url_for("admin.home"),
         message=lambda user: _("Invitation sent to %(email)s.", email=user.email),
     )
-    if done is not None:
-        return done
-    return _home(director_form=form), 400
+    return done if done is not None else (_home(**{key: form}), 400)
 
 
 # --- Accounts: the same operations as `flask account disable|enable|reset-mfa` ---
@@ -300,7 +275,7 @@ def session_types():
     done = submit(
         form,
         lambda f: booking.add_session_type(
-            actor=current_user, now=request_now(), **f.session_type_fields()
+            actor=current_user, now=request_now(), **f.booking_arguments()
         ),
         redirect_to=url_for("admin.session_types"),
         message=lambda _result: _("Session type “%(name)s” added.", name=form.name.data),
@@ -327,7 +302,7 @@ def edit_session_type(type_id: int):
             actor=current_user,
             session_type_id=type_id,
             now=request_now(),
-            **f.session_type_fields(),
+            **f.booking_arguments(),
         ),
         redirect_to=url_for("admin.session_types"),
         message=_("Session type saved."),

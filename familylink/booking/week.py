@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from babel import Locale
 from babel.dates import format_date
-from flask_babel import get_locale
 
-from familylink.services.timefmt import TIME
+from familylink.services.timefmt import TIME, babel_locale
 
 # The office hours a week always shows, so an empty or quiet week still reads as a week;
 # sessions earlier or later add rows.
@@ -28,7 +26,7 @@ DAY_FORMS = {"day": "MMMMEd", "short": "MMMEd", "date": "MMMMd", "date_year": "y
 def day_label(day: date, form: str = "day") -> str:
     """`day` in the reader's language: "day" (weekday, month and day), "full" (and the
     year), "short" ("Wed, Nov 18"), "date" ("November 18"), "date_year" or "weekday"."""
-    locale = get_locale() or Locale("en")
+    locale = babel_locale()
     if form in ("full", "weekday"):
         return format_date(day, "full" if form == "full" else "EEEE", locale=locale)
     pattern = locale.datetime_skeletons[DAY_FORMS[form]].pattern

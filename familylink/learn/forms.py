@@ -13,7 +13,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from familylink.forms import id_choice, number_field
+from familylink.forms import id_choice, number_field, text_field
 from familylink.models import ToolKind
 from familylink.services.learning import MAX_REFLECTION
 from familylink.web import as_id
@@ -134,28 +134,17 @@ def _lines(label, description):
     )
 
 
+def _module_text(label, required, max_length: int, field=StringField):
+    """A required text of the module editor, with its own short length message."""
+    return text_field(
+        label, required=required, max_length=max_length, too_long=_l("Too long."), field=field
+    )
+
+
 class ModuleForm(FlaskForm):
-    title = StringField(
-        _l("Title"),
-        validators=[
-            InputRequired(message=_l("Enter a title.")),
-            Length(max=200, message=_l("Too long.")),
-        ],
-    )
-    summary = TextAreaField(
-        _l("One-line summary"),
-        validators=[
-            InputRequired(message=_l("Enter a summary.")),
-            Length(max=500, message=_l("Too long.")),
-        ],
-    )
-    topic = StringField(
-        _l("Topic"),
-        validators=[
-            InputRequired(message=_l("Enter a topic.")),
-            Length(max=80, message=_l("Too long.")),
-        ],
-    )
+    title = _module_text(_l("Title"), _l("Enter a title."), 200)
+    summary = _module_text(_l("One-line summary"), _l("Enter a summary."), 500, TextAreaField)
+    topic = _module_text(_l("Topic"), _l("Enter a topic."), 80)
     order = IntegerField(
         _l("Place in the reading order"),
         validators=[

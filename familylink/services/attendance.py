@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from babel.dates import format_skeleton
-from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from familylink.extensions import db
@@ -27,6 +27,7 @@ from familylink.services import access, audit
 from familylink.services.booking.slots import flush_or_conflict
 from familylink.services.errors import NotFound, ValidationError
 from familylink.services.program import local_day
+from familylink.services.timefmt import babel_locale
 
 _STATUSES = {status.value for status in ProgramAttendanceStatus}
 
@@ -182,7 +183,7 @@ def week_label(week: WeekSummary, *, today: date) -> str:
         return _("This week")
     if week.starts == week_start(today) - timedelta(weeks=1):
         return _("Last week")
-    day = format_skeleton("MMMMd", week.starts, locale=get_locale() or "en")
+    day = format_skeleton("MMMMd", week.starts, locale=babel_locale())
     return _("The week of %(day)s", day=day)
 
 

@@ -15,10 +15,10 @@ from itertools import accumulate
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from familylink.services.errors import ValidationError
+from familylink.services.timefmt import babel_locale
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
                 "%(time)s does not exist on %(day)s in %(zone)s: the clocks skip that hour. "
                 "Choose another time.",
                 time=at.strftime("%-I:%M %p"),
-                day=format_date(day, "long", locale=get_locale() or "en"),
+                day=format_date(day, "long", locale=babel_locale()),
                 zone=zone.replace("_", " "),
             ),
             field="start_time",

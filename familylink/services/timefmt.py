@@ -82,15 +82,21 @@ def _language() -> str:
     return language if language in STYLES else DEFAULT_STYLE
 
 
+def babel_locale(language: str | None = None) -> Locale:
+    """Babel's locale for `language`, by default the language being spoken (English
+    outside a request or app)."""
+    return _parsed_locale(language or _language())
+
+
 @cache
-def _babel_locale(language: str) -> Locale:
+def _parsed_locale(language: str) -> Locale:
     # Parsing a locale reads CLDR data: once per language, not once per date written.
     return Locale.parse(language)
 
 
 @cache
 def _city(zone: str, language: str) -> str:
-    return get_timezone_location(ZoneInfo(zone), locale=_babel_locale(language), return_city=True)
+    return get_timezone_location(ZoneInfo(zone), locale=babel_locale(language), return_city=True)
 
 
 def _write(local: datetime, pattern_name: str) -> str:
@@ -102,7 +108,7 @@ def _write(local: datetime, pattern_name: str) -> str:
 def _written(wall_clock: datetime, pattern_name: str, language: str) -> str:
     # A sweep writes the same few start times for thousands of reminders: Babel once each.
     pattern = getattr(STYLES[language], pattern_name)
-    return format_datetime(wall_clock, pattern, locale=_babel_locale(language))
+    return format_datetime(wall_clock, pattern, locale=babel_locale(language))
 
 
 def _day_and_time(local: datetime) -> str:

@@ -1,14 +1,13 @@
-from babel import Locale
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms import BooleanField, HiddenField, SelectField, TextAreaField
+from wtforms.validators import InputRequired
 
-from familylink.forms import DayField, email_field, id_choice, text_field
+from familylink.forms import DayField, email_field, id_choice, optional_text_field, text_field
 from familylink.models import EpisodeEndReason
 from familylink.patient.forms import ConsentForm, LanguageField
 from familylink.services import progress_updates, screening
+from familylink.services.timefmt import babel_locale
 from familylink.web import as_id
 
 
@@ -19,6 +18,10 @@ class EnrolPatientForm(FlaskForm):
         _l("Episode start date"),
         validators=[InputRequired(message=_l("Enter the date care started, like 2026-11-02."))],
     )
+
+    def enrolment(self) -> dict:
+        """The keyword arguments `accounts.enrol_patient` takes from this form."""
+        return {name: self[name].data for name in ("name", "email", "episode_start")}
 
 
 class DischargeForm(FlaskForm):
@@ -101,7 +104,7 @@ from wtforms.validators import NumberRange, Optional  # noqa: E402
 
 def weekday_choices() -> list[tuple[int, str]]:
     """Monday (0) to Sunday (6), named by Babel in the reader's language."""
-    names = (get_locale() or Locale("en")).days["format"]["wide"]
+    names = babel_locale().days["format"]["wide"]
     return [(n, names[n][:1].upper() + names[n][1:]) for n in range(7)]
 
 
@@ -117,6 +120,14 @@ class WindowForm(FlaskForm):
     )
     end_time = TimeField(_l("Until"), validators=[InputRequired(message=_l("Enter an end time."))])
 
+    def booking_arguments(self) -> dict:
+        """The keyword arguments `booking.add_window` takes from this form."""
+        return {
+            "weekday": self.weekday.data,
+            "start": self.start_time.data,
+            "end": self.end_time.data,
+        }
+
 
 class OverrideForm(FlaskForm):
     day = DayField(
@@ -126,15 +137,18 @@ class OverrideForm(FlaskForm):
     start_time = TimeField(_l("From (empty: the whole day)"), validators=[Optional()])
     end_time = TimeField(_l("Until"), validators=[Optional()])
 
+    def booking_arguments(self) -> dict:
+        """The keyword arguments `booking.add_override` takes from this form."""
+        return {
+            "day": self.day.data,
+            "off": self.off.data,
+            "start": self.start_time.data,
+            "end": self.end_time.data,
+        }
+
 
 class SessionTypeForm(FlaskForm):
-    name = StringField(
-        _l("Name"),
-        validators=[
-            InputRequired(message=_l("Enter a name.")),
-            Length(max=80, message=_l("Use at most 80 characters.")),
-        ],
-    )
+    name = text_field(_l("Name"), required=_l("Enter a name."), max_length=80)
     duration_minutes = IntegerField(
         _l("Length in minutes"),
         validators=[InputRequired(message=_l("Enter the length in minutes."))],
@@ -146,10 +160,7 @@ class SessionTypeForm(FlaskForm):
         validators=[InputRequired(message=_l("Enter how many families."))],
     )
     mode = SelectField(_l("Where"), choices=[], validate_choice=False)
-    location = StringField(
-        _l("Room or address"),
-        validators=[Optional(), Length(max=200, message=_l("Use at most 200 characters."))],
-    )
+    location = optional_text_field(_l("Room or address"), max_length=200)
     cancellation_window_hours = IntegerField(
         _l("Cancellation window in hours (empty: the program's)"),
         validators=[
@@ -166,7 +177,7 @@ class SessionTypeForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.mode.choices = [("in_person", _l("In person")), ("video", _l("Video"))]
 
-    def session_type_fields(self) -> dict:
+    def booking_arguments(self) -> dict:
         """The keyword arguments `booking.add_session_type` and `update_session_type` take
         from this form, the same for a therapist adding a type and an admin changing one."""
         return {
@@ -178,12 +189,6 @@ class SessionTypeForm(FlaskForm):
             "cancellation_window_hours": self.cancellation_window_hours.data,
             "location_confirmed": self.confirmed_words(),
         }
-
-    def warned_words(self) -> tuple[str, ...]:
-        """The words a refused text was warned about: the ones the box keeps."""
-        if not self.text.errors or not self.text.data:
-            return ()
-        return progress_updates.flagged_words(self.text.data)
 
     def confirmed_words(self) -> tuple[str, ...]:
         """The clinical words of the location the person was shown and chose to keep."""

@@ -6,21 +6,34 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import Role
-from familylink.services import access, accounts, attendance, episodes, homes, progress_updates
+from familylink.models import AvailabilityOverride, AvailabilityWindow, Role
+from familylink.services import (
+    access,
+    accounts,
+    attendance,
+    booking,
+    episodes,
+    homes,
+    progress_updates,
+)
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, DomainError
 from familylink.services.program import local_day
 from familylink.therapist.forms import (
     DischargeForm,
     EnrolPatientForm,
+    GroupForm,
     NewProgressUpdateForm,
+    OverrideForm,
     PaperConsentForm,
     ProgramAttendanceForm,
     ProgressUpdateForm,
     ReadmitForm,
+    SessionTypeForm,
+    WindowForm,
     WrittenRevocationForm,
     weekday_choices,
 )
@@ -41,10 +54,14 @@ bp = Blueprint("therapist", __name__)
 @bp.route("/")
 @role_required(Role.THERAPIST)
 def home():
+    return _home_page(EnrolPatientForm())
+
+
+def _home_page(form, status: int = 200):
     page = homes.therapist_home(current_user, now=request_now())
     return render_template(
-        "therapist/home.html", home=page, patients=page.patients, form=EnrolPatientForm()
-    )
+        "therapist/home.html", home=page, patients=page.patients, form=form
+    ), status
 
 
 @bp.route("/patients", methods=["POST"])
@@ -53,20 +70,11 @@ def enrol_patient():
     form = EnrolPatientForm()
     done = submit(
         form,
-        lambda f: accounts.enrol_patient(
-            current_user,
-            name=f.name.data,
-            email=f.email.data,
-            episode_start=f.episode_start.data,
-            now=request_now(),
-        ),
+        lambda f: accounts.enrol_patient(current_user, now=request_now(), **f.enrolment()),
         redirect_to=url_for("therapist.home"),
         message=_("%(name)s is enrolled and has been emailed an invitation.", name=form.name.data),
     )
-    if done is not None:
-        return done
-    page = homes.therapist_home(current_user, now=request_now())
-    return render_template("therapist/home.html", home=page, patients=page.patients, form=form), 400
+    return done if done is not None else _home_page(form, 400)
 
 
 def _contacts_page(patient_id: int, status: int = 200, **forms):
@@ -231,19 +239,13 @@ def program_attendance():
 
 
 def _availability_page(status=200, **forms):
-    from sqlalchemy import select as sa_select
-
-    from familylink.models import AvailabilityOverride, AvailabilityWindow
-    from familylink.services import booking
-    from familylink.therapist.forms import OverrideForm, SessionTypeForm, WindowForm
-
     windows = db.session.scalars(
-        sa_select(AvailabilityWindow)
+        select(AvailabilityWindow)
         .where(AvailabilityWindow.therapist_id == current_user.id)
         .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_time)
     ).all()
     overrides = db.session.scalars(
-        sa_select(AvailabilityOverride)
+        select(AvailabilityOverride)
         .where(AvailabilityOverride.therapist_id == current_user.id)
         .order_by(AvailabilityOverride.day)
     ).all()
@@ -265,56 +267,34 @@ def availability():
     return _availability_page()
 
 
-def _submit(form, key, action):
-    done = submit(form, action, redirect_to=url_for("therapist.availability"), message=_("Saved."))
+def _add(form, key: str, add):
+    """Add what `form` describes with the booking operation `add` (a window, a date's
+    override, a session type); a refusal shows the availability page again with the form."""
+    done = submit(
+        form,
+        lambda f: add(actor=current_user, now=request_now(), **f.booking_arguments()),
+        redirect_to=url_for("therapist.availability"),
+        message=_("Saved."),
+    )
     return done if done is not None else _availability_page(400, **{key: form})
 
 
 @bp.route("/availability/windows", methods=["POST"])
 @role_required(Role.THERAPIST)
 def add_window():
-    from familylink.services import booking
-    from familylink.therapist.forms import WindowForm
-
-    return _submit(
-        WindowForm(),
-        "window_form",
-        lambda f: booking.add_window(
-            actor=current_user,
-            weekday=f.weekday.data,
-            start=f.start_time.data,
-            end=f.end_time.data,
-            now=request_now(),
-        ),
-    )
+    return _add(WindowForm(), "window_form", booking.add_window)
 
 
 @bp.route("/availability/overrides", methods=["POST"])
 @role_required(Role.THERAPIST)
 def add_override():
-    from familylink.services import booking
-    from familylink.therapist.forms import OverrideForm
-
-    return _submit(
-        OverrideForm(),
-        "override_form",
-        lambda f: booking.add_override(
-            actor=current_user,
-            day=f.day.data,
-            off=f.off.data,
-            start=f.start_time.data,
-            end=f.end_time.data,
-            now=request_now(),
-        ),
-    )
+    return _add(OverrideForm(), "override_form", booking.add_override)
 
 
 @bp.route("/availability/<kind>/<int:item_id>/delete", methods=["POST"])
 @role_required(Role.THERAPIST)
 @back_on_refusal(lambda kind, item_id: url_for("therapist.availability"))
 def remove_availability(kind: str, item_id: int):
-    from familylink.services import booking
-
     booking.remove_availability(actor=current_user, kind=kind, item_id=item_id, now=request_now())
     flash(_("Removed."), "success")
     return redirect(url_for("therapist.availability"))
@@ -323,24 +303,12 @@ def remove_availability(kind: str, item_id: int):
 @bp.route("/session-types", methods=["POST"])
 @role_required(Role.THERAPIST)
 def add_session_type():
-    from familylink.services import booking
-    from familylink.therapist.forms import SessionTypeForm
-
-    return _submit(
-        SessionTypeForm(),
-        "type_form",
-        lambda f: booking.add_session_type(
-            actor=current_user, now=request_now(), **f.session_type_fields()
-        ),
-    )
+    return _add(SessionTypeForm(), "type_form", booking.add_session_type)
 
 
 @bp.route("/groups", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def groups():
-    from familylink.services import booking
-    from familylink.therapist.forms import GroupForm
-
     form = GroupForm()
     form.session_type.choices = [(t.id, t.name) for t in booking.all_session_types() if t.is_group]
     done = submit(

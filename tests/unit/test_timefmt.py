@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from familylink.services.timefmt import (
+    babel_locale,
     format_clock,
     format_end,
     format_local,
@@ -185,3 +186,11 @@ def test_dates_and_clock_times_read_in_spanish(speaking):
     assert speaking("es", format_clock, instant, NY) == "17:00"
     assert speaking("en", format_local_date, instant, NY) == "November 1, 2026"
     assert speaking("en", format_clock, instant, NY) == "5:00 PM"
+
+
+def test_babel_locale_is_the_language_spoken_else_english(speaking):
+    """The one "Babel locale or English" of the app: day names, dates and the week grid."""
+    assert babel_locale().language == "en"  # no request: English
+    assert speaking("es", babel_locale).language == "es"
+    assert speaking("es", babel_locale, "en").language == "en"  # a language named wins
+    assert speaking("es", lambda: babel_locale().days["format"]["wide"][0]) == "lunes"

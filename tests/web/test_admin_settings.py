@@ -218,3 +218,18 @@ def test_families_booking_a_weekly_series_is_off_until_the_admin_ticks_it(app, a
     admin_client.post("/admin/settings", data=FORM)  # unticked: off again
     with app.app_context():
         assert get_program().families_may_book_series is False
+
+
+def test_every_settings_field_is_one_of_update_programs_arguments(app):
+    """The form hands its fields to `update_program` by name: a field added to one and not
+    the other fails here, not on the admin's first save."""
+    import inspect
+
+    from familylink.admin.forms import ProgramForm
+    from familylink.services.program import update_program
+
+    with app.test_request_context("/admin/settings", method="POST", data=FORM):
+        settings = ProgramForm(meta={"csrf": False}).settings()
+    taken = set(inspect.signature(update_program).parameters) - {"actor", "now"}
+    assert set(settings) == taken
+    assert settings["reminder_offsets_hours"] == [48, 2]

@@ -219,16 +219,21 @@ def _median(days: list[float]) -> Cell | float | None:
     return round(statistics.median(days), 1)
 
 
+def _put_counts(rows: list[Row], total: Row, key: str, values: list[int]) -> None:
+    """One count column: a value per row and their sum as the total, each cell as the
+    small-cell rule lets it be shown."""
+    cells, total_cell = suppress_column(values, sum(values))
+    for row, cell in zip(rows, cells, strict=True):
+        row.cells[key] = cell
+    total.cells[key] = total_cell
+
+
 def _table(key, title, columns, counts: Counts, labels: list[str]) -> Table:
     rows = [Row(label) for label in labels]
     total = Row(_("Whole period"))
     for column in columns:
         if column.kind == COUNT:
-            values = _per_month(counts, column.key, len(labels))
-            cells, total_cell = suppress_column(values, sum(values))
-            for row, cell in zip(rows, cells, strict=True):
-                row.cells[column.key] = cell
-            total.cells[column.key] = total_cell
+            _put_counts(rows, total, column.key, _per_month(counts, column.key, len(labels)))
         elif column.kind == MEDIAN:
             days = counts.days_to_first_session
             for index, row in enumerate(rows):
@@ -259,10 +264,7 @@ def _therapist_table(counts: Counts) -> Table:
         values = [0] * len(keys)
         for (_month, therapist), value in counts.cells.get(column.key, {}).items():
             values[keys.index(therapist)] += value
-        cells, total_cell = suppress_column(values, sum(values))
-        for row, cell in zip(rows, cells, strict=True):
-            row.cells[column.key] = cell
-        total.cells[column.key] = total_cell
+        _put_counts(rows, total, column.key, values)
     return Table("therapists", _("Per therapist, whole period"), columns, rows, total)
 
 
