@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import event, text
 
 from familylink.extensions import db
-from familylink.models import SessionType, User
-from tests.booking_setup import add_appointment
+from tests.booking_setup import Clinic, create_clinic, family_seat
 from tests.moments import NOON
 
 OTHERS = 3000  # other patients, each with a family member, a consent and a link
@@ -29,12 +28,12 @@ def settings_override():
     return {"NOW_OVERRIDE": NOON, "PROGRAM_CACHE_SECONDS": 3600}
 
 
-def _fill(clinic) -> None:
+def _fill(clinic: Clinic) -> None:
     """The program grown around the clinic in a few INSERT ... SELECT statements."""
     ids = {
-        "therapist": clinic["therapist_id"],
-        "patient": clinic["patient"],
-        "family": clinic["family_id"],
+        "therapist": clinic.therapist.id,
+        "patient": clinic.patient.id,
+        "family": clinic.family.id,
         "now": NOON,
         "others": OTHERS,
         "past": PAST,
@@ -114,19 +113,15 @@ def _most_rows_read(app, client, path: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def grown_clinic(app, clinic):
+def grown_clinic(app):
+    """The booking clinic, its family booked tomorrow, in a program grown by `_fill`."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("query plans are PostgreSQL's (the bench's scale database)")
     with app.app_context():
-        therapist = db.session.get(User, clinic["therapist_id"])
-        patient = db.session.get(User, clinic["patient"])
-        family = db.session.get(User, clinic["family_id"])
-        private = db.session.get(SessionType, clinic["private"])
-        add_appointment(
-            therapist, patient, family, private, starts_at=NOON + timedelta(days=1), booked_at=NOON
-        )
-        _fill(clinic)
-    return clinic
+        made = create_clinic()
+        family_seat(made, NOON + timedelta(days=1), booked_at=NOON)
+        _fill(made)
+        return made.therapist.email
 
 
 @pytest.mark.parametrize(
@@ -135,6 +130,6 @@ def grown_clinic(app, clinic):
 def test_the_therapist_pages_read_rows_bounded_by_what_they_show(
     app, client, auth, grown_clinic, path
 ):
-    auth.login(grown_clinic["therapist"])
+    auth.login(grown_clinic)
     most, statement = _most_rows_read(app, client, path)
     assert most <= MOST_ROWS_READ, f"{most} rows read by: {statement}"
