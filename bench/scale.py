@@ -5,7 +5,7 @@ members, 20,000 patients, 200 therapists, 1,000,000 sessions and 2,000,000 outbo
 (INSERT … SELECT generate_series), and measures again. Goal: each page's p50 within 1.5x of
 its small-data figure. Prints the indexes the slowest three pages' queries use (EXPLAIN).
 
-    .venv/bin/python -m bench.scale [--factor 1.0] [--seconds 5]
+    .venv/bin/python -m bench.scale [--factor 1.0] [--seconds 5] [--name familylink_scale]
 """
 
 from __future__ import annotations
@@ -238,8 +238,13 @@ def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     factor_option(parser)
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per page")
+    parser.add_argument(
+        "--name",
+        default="familylink_scale",
+        help="the PostgreSQL database to create afresh (one per engineer on a shared server)",
+    )
     args = parser.parse_args(argv)
-    env, ids = pages.prepare("postgresql", "familylink_scale")
+    env, ids = pages.prepare("postgresql", args.name)
     small = pages.measure_pages(env, ids, args.seconds, "small data", with_post=False)
     fill_seconds = fill(env["DATABASE_URL"], args.factor)
     large = pages.measure_pages(env, ids, args.seconds, "large data", with_post=False)

@@ -33,6 +33,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
+from familylink.services.booking.slots import overlapping
 from familylink.services.program import local_day, start_of_day
 
 
@@ -53,11 +54,14 @@ class FamilyHome:
 
 
 def _booked_and_ahead(now: datetime):
-    """A seat still booked in an appointment not cancelled that has not ended."""
+    """A seat still booked in an appointment not cancelled that has not ended.
+
+    `overlapping` bounds the start as well, so PostgreSQL may read the appointments ahead by
+    their start instead of every seat a patient ever had."""
     return and_(
         AppointmentFamily.status == SeatStatus.BOOKED,
         Appointment.status != AppointmentStatus.CANCELLED,
-        Appointment.ends_at > now,
+        overlapping(now),
     )
 
 

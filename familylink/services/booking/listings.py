@@ -131,16 +131,10 @@ def therapist_calendar(
     appointments = therapist_appointments(therapist, start, end, now=now, page="calendar")
     patient_ids = sorted({s.patient_id for a in appointments for s in a.seats})
     in_force: dict[int, dict[int, FamilyMember]] = {}
-    if patient_ids:
-        shown = (
-            select(AppointmentFamily.patient_id)
-            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
-            .where(Appointment.therapist_id == therapist.id, overlapping(start, end))
-        )
-        for person, patient_id, record, ends_at in access.family_in_force(shown, now=now):
-            soon = ends_at is not None and ends_at - access.EXPIRING_SOON <= now
-            member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
-            in_force.setdefault(patient_id, {})[person.id] = member
+    for person, patient_id, record, ends_at in access.family_in_force(patient_ids, now=now):
+        soon = ends_at is not None and ends_at - access.EXPIRING_SOON <= now
+        member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
+        in_force.setdefault(patient_id, {})[person.id] = member
     people: dict[int, SeatPeople] = {}
     for appointment in appointments:
         for seat in appointment.seats:
@@ -164,13 +158,15 @@ def therapist_calendar(
 
 def next_session_start(therapist: User, *, now: datetime) -> datetime | None:
     """When the therapist's next session (not cancelled, not yet over) starts, or None: the
-    calendar opens on its week. One query; nothing about a patient is read."""
+    calendar opens on its week. One query; nothing about a patient is read. `overlapping`
+    bounds the start too, so the index is read from now on rather than through the whole
+    history before it."""
     return db.session.scalar(
         select(Appointment.starts_at)
         .where(
             Appointment.therapist_id == therapist.id,
             Appointment.status != AppointmentStatus.CANCELLED,
-            Appointment.ends_at > now,
+            overlapping(now),
         )
         .order_by(Appointment.starts_at)
         .limit(1)
