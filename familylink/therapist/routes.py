@@ -99,9 +99,10 @@ def family_contacts(patient_id: int):
 @bp.route("/patients/<int:patient_id>/discharge", methods=["POST"])
 @role_required(Role.THERAPIST)
 def discharge(patient_id: int):
-    form = DischargeForm()
-    done = submit(
-        form,
+    return _change_episode(
+        patient_id,
+        "discharge_form",
+        DischargeForm(),
         lambda f: episodes.discharge(
             current_user,
             patient_id,
@@ -109,25 +110,34 @@ def discharge(patient_id: int):
             reason=f.reason.data,
             now=request_now(),
         ),
-        redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
-        message=_("The episode of care has ended."),
+        _("The episode of care has ended."),
     )
-    return done or _contacts_page(patient_id, 400, discharge_form=form)
 
 
 @bp.route("/patients/<int:patient_id>/readmit", methods=["POST"])
 @role_required(Role.THERAPIST)
 def readmit(patient_id: int):
-    form = ReadmitForm()
-    done = submit(
-        form,
+    return _change_episode(
+        patient_id,
+        "readmit_form",
+        ReadmitForm(),
         lambda f: episodes.readmit(
             current_user, patient_id, started_on=f.started_on.data, now=request_now()
         ),
-        redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
-        message=_("A new episode of care has started."),
+        _("A new episode of care has started."),
     )
-    return done or _contacts_page(patient_id, 400, readmit_form=form)
+
+
+def _change_episode(patient_id: int, form_name: str, form, change, message: str):
+    """Discharge and readmission are posted from the family contacts page and return to it:
+    on refusal, the page again with the posted form and its messages."""
+    done = submit(
+        form,
+        change,
+        redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
+        message=message,
+    )
+    return done or _contacts_page(patient_id, 400, **{form_name: form})
 
 
 @bp.route("/patients/<int:patient_id>/consents/paper", methods=["GET", "POST"])
