@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
 from sqlalchemy import Column, Connection, Table, bindparam, cast, func, literal_column, select
@@ -38,16 +39,29 @@ def insert_rows(
             names, select(*source.table_valued(*names).c)
         )
         params = None
+    elif skip_existing is None and not returning:
+        # Every signed-in page writes its audit row this way: the statement is built once.
+        connection.execute(_plain_insert(connection.dialect.name, table), rows)
+        return []
     else:
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement, params = dialect.insert(table), rows
+        statement, params = _dialect(connection).insert(table), rows
     if skip_existing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
     if returning:
         return connection.execute(statement.returning(*returning), params).all()
-    # inline(): nothing is read back (a single row would otherwise fetch its id).
     connection.execute(statement.inline(), params)
     return []
+
+
+def _dialect(connection: Connection):
+    return postgresql if connection.dialect.name == "postgresql" else sqlite
+
+
+@cache
+def _plain_insert(dialect_name: str, table: Table):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    # inline(): nothing is read back (a single row would otherwise fetch its id).
+    return dialect.insert(table).inline()
 
 
 def _json_value(value):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
@@ -89,13 +89,23 @@ def _open_consents_query():
     )
 
 
+# Every signed-in family page asks one of these: built once with their ids as parameters,
+# since building a statement and its cache key on each request cost more than running it.
+@cache
+def _open_consents_of_member():
+    return _open_consents_query().where(FamilyLink.family_user_id == bindparam("member"))
+
+
+@cache
+def _open_consents_of_member_about():
+    return _open_consents_of_member().where(ConsentRecord.patient_id == bindparam("patient"))
+
+
 def _active_consent_and_patient(
     family_user_id: int, patient_id: int, *, now: datetime
 ) -> tuple[ConsentRecord | None, User | None]:
     rows = db.session.execute(
-        _open_consents_query().where(
-            FamilyLink.family_user_id == family_user_id, ConsentRecord.patient_id == patient_id
-        )
+        _open_consents_of_member_about(), {"member": family_user_id, "patient": patient_id}
     ).all()
     for consent, _link, patient in rows:
         if is_active(consent, patient, now):
@@ -255,9 +265,7 @@ def linked_patients(
 ) -> list[tuple[User, ConsentRecord]]:
     """Each patient this family member may see now (with `scope`: whose consent covers it),
     with the consent that allows it, by name. Records nothing: see `family_patients`."""
-    rows = db.session.execute(
-        _open_consents_query().where(FamilyLink.family_user_id == family_user.id)
-    ).all()
+    rows = db.session.execute(_open_consents_of_member(), {"member": family_user.id}).all()
     seen: dict[int, tuple[User, ConsentRecord]] = {}
     for consent, _link, patient in rows:
         if patient.id not in seen and is_active(consent, patient, now):
