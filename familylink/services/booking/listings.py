@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
@@ -21,7 +22,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
-from familylink.services.booking.slots import overlapping
+from familylink.services.booking.slots import overlapping_parameters, overlapping_values
 
 
 def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily]:
@@ -74,6 +75,35 @@ def patient_appointments(
 # --- The therapist's calendar ----------------------------------------------------------------
 
 
+# The therapist's calendar asks these on every request: built once, with parameters.
+@cache
+def _therapist_appointments_query():
+    return (
+        select(Appointment)
+        .options(
+            joinedload(Appointment.seats)
+            .joinedload(AppointmentFamily.attendees)
+            .joinedload(AppointmentAttendee.user)
+        )
+        .where(Appointment.therapist_id == bindparam("therapist"), overlapping_parameters())
+        .order_by(Appointment.starts_at)
+    )
+
+
+@cache
+def _next_session_start_query():
+    return (
+        select(Appointment.starts_at)
+        .where(
+            Appointment.therapist_id == bindparam("therapist"),
+            Appointment.status != AppointmentStatus.CANCELLED,
+            Appointment.ends_at > bindparam("now"),
+        )
+        .order_by(Appointment.starts_at)
+        .limit(1)
+    )
+
+
 def therapist_appointments(
     therapist: User,
     start: datetime,
@@ -86,18 +116,8 @@ def therapist_appointments(
 
     Showing them is a view of each patient's data: one audit row per patient shown.
     """
-    appointments = list(
-        db.session.scalars(
-            select(Appointment)
-            .options(
-                joinedload(Appointment.seats)
-                .joinedload(AppointmentFamily.attendees)
-                .joinedload(AppointmentAttendee.user)
-            )
-            .where(Appointment.therapist_id == therapist.id, overlapping(start, end))
-            .order_by(Appointment.starts_at)
-        ).unique()
-    )
+    parameters = {"therapist": therapist.id, **overlapping_values(start, end)}
+    appointments = list(db.session.scalars(_therapist_appointments_query(), parameters).unique())
     shown = [seat.patient_id for a in appointments for seat in a.seats]
     audit.record_patient_views(therapist, shown, page=page, now=now)
     return appointments
@@ -132,12 +152,8 @@ def therapist_calendar(
     patient_ids = sorted({s.patient_id for a in appointments for s in a.seats})
     in_force: dict[int, dict[int, FamilyMember]] = {}
     if patient_ids:
-        shown = (
-            select(AppointmentFamily.patient_id)
-            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
-            .where(Appointment.therapist_id == therapist.id, overlapping(start, end))
-        )
-        for person, patient_id, record, ends_at in access.family_in_force(shown, now=now):
+        # The patients of the appointments just read (a list: its statement is built once).
+        for person, patient_id, record, ends_at in access.family_in_force(patient_ids, now=now):
             soon = ends_at is not None and ends_at - access.EXPIRING_SOON <= now
             member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
             in_force.setdefault(patient_id, {})[person.id] = member
@@ -165,16 +181,7 @@ def therapist_calendar(
 def next_session_start(therapist: User, *, now: datetime) -> datetime | None:
     """When the therapist's next session (not cancelled, not yet over) starts, or None: the
     calendar opens on its week. One query; nothing about a patient is read."""
-    return db.session.scalar(
-        select(Appointment.starts_at)
-        .where(
-            Appointment.therapist_id == therapist.id,
-            Appointment.status != AppointmentStatus.CANCELLED,
-            Appointment.ends_at > now,
-        )
-        .order_by(Appointment.starts_at)
-        .limit(1)
-    )
+    return db.session.scalar(_next_session_start_query(), {"therapist": therapist.id, "now": now})
 
 
 def therapist_changes(seat: AppointmentFamily, *, now: datetime) -> dict[str, bool]:
