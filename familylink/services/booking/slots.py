@@ -89,19 +89,23 @@ def flush_or_conflict(message: str) -> None:
 # --- Slots ---------------------------------------------------------------------------------
 
 
+# The booking page reads them on every request: built once, the therapist a parameter, and
+# only the columns the slot computation uses (no ORM objects).
+_WINDOWS = select(
+    AvailabilityWindow.weekday, AvailabilityWindow.start_time, AvailabilityWindow.end_time
+).where(AvailabilityWindow.therapist_id == bindparam("therapist"))
+_OVERRIDES = select(
+    AvailabilityOverride.day,
+    AvailabilityOverride.off,
+    AvailabilityOverride.start_time,
+    AvailabilityOverride.end_time,
+).where(AvailabilityOverride.therapist_id == bindparam("therapist"))
+
+
 def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
-    windows = [
-        Window(w.weekday, w.start_time, w.end_time)
-        for w in db.session.scalars(
-            select(AvailabilityWindow).where(AvailabilityWindow.therapist_id == therapist_id)
-        )
-    ]
-    overrides = [
-        Override(o.day, o.off, o.start_time, o.end_time)
-        for o in db.session.scalars(
-            select(AvailabilityOverride).where(AvailabilityOverride.therapist_id == therapist_id)
-        )
-    ]
+    therapist = {"therapist": therapist_id}
+    windows = [Window(*row) for row in db.session.execute(_WINDOWS, therapist)]
+    overrides = [Override(*row) for row in db.session.execute(_OVERRIDES, therapist)]
     return windows, overrides
 
 
