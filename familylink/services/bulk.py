@@ -13,7 +13,17 @@ from datetime import datetime
 from functools import cache
 from uuid import UUID
 
-from sqlalchemy import Column, Connection, Table, bindparam, cast, func, literal_column, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    String,
+    Table,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -30,21 +40,15 @@ def insert_rows(
     there already, even one another transaction committed a moment ago, is skipped."""
     if not rows:
         return []
-    # One row goes as a plain INSERT, whose compiled form is cached; the JSON one is not.
     if connection.dialect.name == "postgresql" and len(rows) > 1:
-        names = list(rows[0])
-        document = cast(bindparam("rows", json.dumps(rows, default=_json_value)), postgresql.JSONB)
-        source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
-        statement = postgresql.insert(table).from_select(
-            names, select(*source.table_valued(*names).c)
-        )
-        params = None
-    elif skip_existing is None and not returning:
-        # Every signed-in page writes its audit row this way: the statement is built once.
-        connection.execute(_plain_insert(connection.dialect.name, table), rows)
-        return []
+        shape, params = tuple(rows[0]), {"rows": json.dumps(rows, default=_json_value)}
     else:
-        statement, params = _dialect(connection).insert(table), rows
+        shape, params = None, rows
+    if skip_existing is None and not returning:
+        # Every signed-in page writes its audit rows this way: the statement is built once.
+        connection.execute(_insert(connection.dialect.name, table, shape, inline=True), params)
+        return []
+    statement = _insert(connection.dialect.name, table, shape)
     if skip_existing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
     if returning:
@@ -53,15 +57,21 @@ def insert_rows(
     return []
 
 
-def _dialect(connection: Connection):
-    return postgresql if connection.dialect.name == "postgresql" else sqlite
-
-
 @cache
-def _plain_insert(dialect_name: str, table: Table):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
+def _insert(dialect_name: str, table: Table, json_names: tuple | None, *, inline=False):
+    """The INSERT of rows given as parameters; with `json_names` (PostgreSQL, several rows)
+    of one JSON document given as the "rows" parameter, each row having those keys."""
+    if json_names is None:
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        statement = dialect.insert(table)
+    else:
+        document = cast(bindparam("rows", type_=String()), postgresql.JSONB)
+        source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
+        statement = postgresql.insert(table).from_select(
+            list(json_names), select(*source.table_valued(*json_names).c)
+        )
     # inline(): nothing is read back (a single row would otherwise fetch its id).
-    return dialect.insert(table).inline()
+    return statement.inline() if inline else statement
 
 
 def _json_value(value):
