@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
 from sqlalchemy import (
     Column,
     Connection,
+    String,
     Table,
     bindparam,
     cast,
@@ -39,27 +41,39 @@ def insert_rows(
     there already, even one another transaction committed a moment ago, is skipped."""
     if not rows:
         return []
-    # One row goes as a plain INSERT, whose compiled form is cached; the JSON one is not.
     if connection.dialect.name == "postgresql" and len(rows) > 1:
-        names = list(rows[0])
-        document = cast(bindparam("rows", json.dumps(rows, default=_json_value)), postgresql.JSONB)
-        source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
-        statement = postgresql.insert(table).from_select(
-            names, select(*source.table_valued(*names).c)
-        )
-        params = None
-    elif skip_existing is not None:
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement, params = dialect.insert(table), rows
-    else:  # the generic INSERT, whose compiled form is cached (the dialects' own are not)
-        statement, params = insert(table), rows
+        shape, params = tuple(rows[0]), {"rows": json.dumps(rows, default=_json_value)}
+    else:
+        shape, params = None, rows
+    if skip_existing is None and not returning:
+        # Every signed-in page writes its audit rows this way: the statement is built once.
+        connection.execute(_insert(connection.dialect.name, table, shape, inline=True), params)
+        return []
+    statement = _insert(connection.dialect.name, table, shape)
     if skip_existing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
     if returning:
         return connection.execute(statement.returning(*returning), params).all()
-    # inline(): nothing is read back (a single row would otherwise fetch its id).
     connection.execute(statement.inline(), params)
     return []
+
+
+@cache
+def _insert(dialect_name: str, table: Table, json_names: tuple | None, *, inline=False):
+    """The INSERT of rows given as parameters; with `json_names` (PostgreSQL, several rows)
+    of one JSON document given as the "rows" parameter, each row having those keys."""
+    # Inline, nothing to skip: the generic INSERT, whose compiled form is cached (the
+    # dialects' own have no cache key, so each execution would compile them again).
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    base = insert(table) if inline else dialect.insert(table)
+    if json_names is None:
+        statement = base
+    else:
+        document = cast(bindparam("rows", type_=String()), postgresql.JSONB)
+        source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
+        statement = base.from_select(list(json_names), select(*source.table_valued(*json_names).c))
+    # inline(): nothing is read back (a single row would otherwise fetch its id).
+    return statement.inline() if inline else statement
 
 
 def _json_value(value):

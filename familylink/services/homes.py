@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
@@ -33,7 +34,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
-from familylink.services.booking.slots import overlapping
+from familylink.services.booking.slots import LONGEST_APPOINTMENT, overlapping
 from familylink.services.program import local_day, start_of_day
 
 
@@ -53,66 +54,81 @@ class FamilyHome:
         return self.seats[0] if self.seats else None
 
 
-def _booked_and_ahead(now: datetime):
+def _booked_and_ahead(now, reach=None):
     """A seat still booked in an appointment not cancelled that has not ended.
 
     `overlapping` bounds the start as well, so PostgreSQL may read the appointments ahead by
-    their start instead of every seat a patient ever had."""
+    their start instead of every seat a patient ever had. A statement built once passes
+    `now` and `reach` as bind parameters (`_ahead_values`)."""
     return and_(
         AppointmentFamily.status == SeatStatus.BOOKED,
         Appointment.status != AppointmentStatus.CANCELLED,
-        overlapping(now),
+        overlapping(now, reach=reach),
+    )
+
+
+def _ahead_values(now: datetime) -> dict[str, datetime]:
+    return {"now": now, "reach": now - LONGEST_APPOINTMENT}
+
+
+# The family home's own reads, built once with their values as parameters (as the session
+# lookup and the gate's consent reads are): building them cost more than running them.
+@cache
+def _member_seats_query():
+    return (
+        select(AppointmentFamily)
+        .options(contains_eager(AppointmentFamily.appointment))
+        .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
+        .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
+        .where(
+            AppointmentAttendee.user_id == bindparam("member"),
+            AppointmentAttendee.removed_at.is_(None),
+            AppointmentFamily.patient_id.in_(bindparam("patients", expanding=True)),
+            _booked_and_ahead(bindparam("now"), bindparam("reach")),
+        )
+        .order_by(Appointment.starts_at, AppointmentFamily.id)
     )
 
 
 def _member_seats(member: User, patient_ids: set[int], *, now: datetime):
     if not patient_ids:
         return []
-    return list(
-        db.session.scalars(
-            select(AppointmentFamily)
-            .options(contains_eager(AppointmentFamily.appointment))
-            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
-            .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
-            .where(
-                AppointmentAttendee.user_id == member.id,
-                AppointmentAttendee.removed_at.is_(None),
-                AppointmentFamily.patient_id.in_(patient_ids),
-                _booked_and_ahead(now),
-            )
-            .order_by(Appointment.starts_at, AppointmentFamily.id)
-        ).unique()
-    )
+    parameters = {"member": member.id, "patients": sorted(patient_ids), **_ahead_values(now)}
+    return list(db.session.scalars(_member_seats_query(), parameters).unique())
 
 
-def _unopened_readings(member: User, patient_ids: set[int]) -> list[Assignment]:
-    if not patient_ids:
-        return []
+@cache
+def _unopened_readings_query():
     opened = (
         select(ModuleProgress.id)
         .where(
-            ModuleProgress.family_user_id == member.id,
+            ModuleProgress.family_user_id == bindparam("member"),
             ModuleProgress.patient_id == Assignment.patient_id,
             ModuleProgress.module_id == Assignment.module_id,
             ModuleProgress.opened_at.is_not(None),
         )
         .exists()
     )
-    return list(
-        db.session.scalars(
-            select(Assignment)
-            .join(LearningModule, LearningModule.id == Assignment.module_id)
-            .where(
-                Assignment.family_user_id == member.id,
-                Assignment.patient_id.in_(patient_ids),
-                Assignment.released_at.is_not(None),
-                Assignment.stopped_at.is_(None),
-                LearningModule.published.is_(True),
-                ~opened,
-            )
-            .order_by(Assignment.released_at.desc(), Assignment.id)
-        ).unique()
+    return (
+        select(Assignment)
+        .join(LearningModule, LearningModule.id == Assignment.module_id)
+        .where(
+            Assignment.family_user_id == bindparam("member"),
+            Assignment.patient_id.in_(bindparam("patients", expanding=True)),
+            Assignment.released_at.is_not(None),
+            Assignment.stopped_at.is_(None),
+            LearningModule.published.is_(True),
+            ~opened,
+        )
+        .order_by(Assignment.released_at.desc(), Assignment.id)
     )
+
+
+def _unopened_readings(member: User, patient_ids: set[int]) -> list[Assignment]:
+    if not patient_ids:
+        return []
+    parameters = {"member": member.id, "patients": sorted(patient_ids)}
+    return list(db.session.scalars(_unopened_readings_query(), parameters).unique())
 
 
 def family_home(member: User, *, now: datetime) -> FamilyHome:

@@ -4,7 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from familylink.extensions import db
 from familylink.models import (
@@ -317,3 +317,46 @@ def test_the_booking_page_reads_the_members_consent_once(app, client, auth, coun
         response = send()
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     assert _consent_reads(counter) == 1
+
+
+# The pages the benchmark measures against the honest minimal page (bench/pages.py): each of
+# their statements is built once per worker, not on every request (building a statement and
+# its cache key cost more than running it). Each statement executed is the same object as in
+# the request before.
+PAGES_BUILT_ONCE = [
+    (FAMILY, "/family/"),
+    (FAMILY, "/learn/modules/{slug}?patient={patient}"),
+    (FAMILY, "/learn/modules/{slug}"),
+    (THERAPIST, "/therapist/calendar?view=week&date=2026-11-18"),
+    (THERAPIST, "/therapist/calendar"),
+]
+
+
+def _statements_of(app, client, path: str) -> list:
+    with app.app_context():
+        engine = db.engine
+    executed = []
+
+    def note(conn, clauseelement, multiparams, params, execution_options):
+        executed.append(clauseelement)
+
+    event.listen(engine, "before_execute", note)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_execute", note)
+    assert response.status_code == 200, path
+    return executed
+
+
+@pytest.mark.parametrize(("account", "path"), PAGES_BUILT_ONCE)
+def test_benchmarked_pages_build_no_statement_per_request(app, client, auth, account, path):
+    _add_linked_patients(app, 3)
+    auth.login(account)
+    path = path.format(**_ids(app))
+    client.get(path)  # warm: the first request may load settings
+    before = _statements_of(app, client, path)
+    again = _statements_of(app, client, path)
+    assert len(again) == len(before) > 0
+    rebuilt = [str(b) for a, b in zip(before, again, strict=True) if a is not b]
+    assert rebuilt == []

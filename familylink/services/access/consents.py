@@ -10,7 +10,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from familylink.extensions import db
@@ -90,13 +90,23 @@ def _open_consents_query():
     )
 
 
+# Every signed-in family page asks one of these: built once with their ids as parameters,
+# since building a statement and its cache key on each request cost more than running it.
+@cache
+def _open_consents_of_member():
+    return _open_consents_query().where(FamilyLink.family_user_id == bindparam("member"))
+
+
+@cache
+def _open_consents_of_member_about():
+    return _open_consents_of_member().where(ConsentRecord.patient_id == bindparam("patient"))
+
+
 def _active_consent_and_patient(
     family_user_id: int, patient_id: int, *, now: datetime
 ) -> tuple[ConsentRecord | None, User | None]:
     rows = db.session.execute(
-        _open_consents_query().where(
-            FamilyLink.family_user_id == family_user_id, ConsentRecord.patient_id == patient_id
-        )
+        _open_consents_of_member_about(), {"member": family_user_id, "patient": patient_id}
     ).all()
     for consent, _link, patient in rows:
         if is_active(consent, patient, now):
@@ -183,6 +193,22 @@ def recipients_allowed(
     return allowed
 
 
+def _family_in_force_query(patient_ids):
+    """Open consents about `patient_ids` with the family member each covers."""
+    member = aliased(User)
+    return (
+        _open_consents_query()
+        .add_columns(member)
+        .join(member, member.id == FamilyLink.family_user_id)
+        .where(ConsentRecord.patient_id.in_(patient_ids), member.active.is_(True))
+    )
+
+
+@cache
+def _family_in_force_of_listed():
+    return _family_in_force_query(bindparam("patients", expanding=True))
+
+
 def family_in_force(
     patient_ids: Collection[int], *, now: datetime
 ) -> list[tuple[User, int, ConsentRecord, datetime | None]]:
@@ -197,15 +223,10 @@ def family_in_force(
     """
     if not patient_ids:
         return []
-    member = aliased(User)
-    query = (
-        _open_consents_query()
-        .add_columns(member)
-        .join(member, member.id == FamilyLink.family_user_id)
-        .where(ConsentRecord.patient_id.in_(patient_ids), member.active.is_(True))
-    )
+    # The booking page asks it on every request: the statement built once.
+    rows = db.session.execute(_family_in_force_of_listed(), {"patients": sorted(patient_ids)})
     found: dict[tuple[int, int], tuple[User, int, ConsentRecord, datetime | None]] = {}
-    for consent, _link, patient, person in db.session.execute(query).all():
+    for consent, _link, patient, person in rows.all():
         key = (person.id, patient.id)
         if key not in found and is_active(consent, patient, now):
             found[key] = (person, patient.id, consent, consent_end(consent, patient))
@@ -258,9 +279,7 @@ def linked_patients(
 ) -> list[tuple[User, ConsentRecord]]:
     """Each patient this family member may see now (with `scope`: whose consent covers it),
     with the consent that allows it, by name. Records nothing: see `family_patients`."""
-    rows = db.session.execute(
-        _open_consents_query().where(FamilyLink.family_user_id == family_user.id)
-    ).all()
+    rows = db.session.execute(_open_consents_of_member(), {"member": family_user.id}).all()
     seen: dict[int, tuple[User, ConsentRecord]] = {}
     for consent, _link, patient in rows:
         if patient.id not in seen and is_active(consent, patient, now):

@@ -17,14 +17,16 @@ from familylink.services.errors import NotFound, ValidationError
 # --- Session types -------------------------------------------------------------------------
 
 
+# The booking page lists them on every request: built once (it has no parameter at all).
+_PRIVATE_SESSION_TYPES = (
+    select(SessionType)
+    .where(SessionType.active.is_(True), SessionType.capacity == 1)
+    .order_by(SessionType.name)
+)
+
+
 def private_session_types() -> list[SessionType]:
-    return list(
-        db.session.scalars(
-            select(SessionType)
-            .where(SessionType.active.is_(True), SessionType.capacity == 1)
-            .order_by(SessionType.name)
-        )
-    )
+    return list(db.session.scalars(_PRIVATE_SESSION_TYPES))
 
 
 def all_session_types() -> list[SessionType]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
@@ -21,7 +22,12 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
-from familylink.services.booking.slots import overlapping
+from familylink.services.booking.slots import (
+    LONGEST_APPOINTMENT,
+    overlapping,
+    overlapping_parameters,
+    overlapping_values,
+)
 
 
 def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily]:
@@ -74,6 +80,35 @@ def patient_appointments(
 # --- The therapist's calendar ----------------------------------------------------------------
 
 
+# The therapist's calendar asks these on every request: built once, with parameters.
+@cache
+def _therapist_appointments_query():
+    return (
+        select(Appointment)
+        .options(
+            joinedload(Appointment.seats)
+            .joinedload(AppointmentFamily.attendees)
+            .joinedload(AppointmentAttendee.user)
+        )
+        .where(Appointment.therapist_id == bindparam("therapist"), overlapping_parameters())
+        .order_by(Appointment.starts_at)
+    )
+
+
+@cache
+def _next_session_start_query():
+    return (
+        select(Appointment.starts_at)
+        .where(
+            Appointment.therapist_id == bindparam("therapist"),
+            Appointment.status != AppointmentStatus.CANCELLED,
+            overlapping(bindparam("now"), reach=bindparam("reach")),
+        )
+        .order_by(Appointment.starts_at)
+        .limit(1)
+    )
+
+
 def therapist_appointments(
     therapist: User,
     start: datetime,
@@ -86,18 +121,8 @@ def therapist_appointments(
 
     Showing them is a view of each patient's data: one audit row per patient shown.
     """
-    appointments = list(
-        db.session.scalars(
-            select(Appointment)
-            .options(
-                joinedload(Appointment.seats)
-                .joinedload(AppointmentFamily.attendees)
-                .joinedload(AppointmentAttendee.user)
-            )
-            .where(Appointment.therapist_id == therapist.id, overlapping(start, end))
-            .order_by(Appointment.starts_at)
-        ).unique()
-    )
+    parameters = {"therapist": therapist.id, **overlapping_values(start, end)}
+    appointments = list(db.session.scalars(_therapist_appointments_query(), parameters).unique())
     shown = [seat.patient_id for a in appointments for seat in a.seats]
     audit.record_patient_views(therapist, shown, page=page, now=now)
     return appointments
@@ -162,14 +187,8 @@ def next_session_start(therapist: User, *, now: datetime) -> datetime | None:
     bounds the start too, so the index is read from now on rather than through the whole
     history before it."""
     return db.session.scalar(
-        select(Appointment.starts_at)
-        .where(
-            Appointment.therapist_id == therapist.id,
-            Appointment.status != AppointmentStatus.CANCELLED,
-            overlapping(now),
-        )
-        .order_by(Appointment.starts_at)
-        .limit(1)
+        _next_session_start_query(),
+        {"therapist": therapist.id, "now": now, "reach": now - LONGEST_APPOINTMENT},
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, select, text
+from sqlalchemy import and_, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
@@ -89,19 +89,23 @@ def flush_or_conflict(message: str) -> None:
 # --- Slots ---------------------------------------------------------------------------------
 
 
+# The booking page reads them on every request: built once, the therapist a parameter, and
+# only the columns the slot computation uses (no ORM objects).
+_WINDOWS = select(
+    AvailabilityWindow.weekday, AvailabilityWindow.start_time, AvailabilityWindow.end_time
+).where(AvailabilityWindow.therapist_id == bindparam("therapist"))
+_OVERRIDES = select(
+    AvailabilityOverride.day,
+    AvailabilityOverride.off,
+    AvailabilityOverride.start_time,
+    AvailabilityOverride.end_time,
+).where(AvailabilityOverride.therapist_id == bindparam("therapist"))
+
+
 def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
-    windows = [
-        Window(w.weekday, w.start_time, w.end_time)
-        for w in db.session.scalars(
-            select(AvailabilityWindow).where(AvailabilityWindow.therapist_id == therapist_id)
-        )
-    ]
-    overrides = [
-        Override(o.day, o.off, o.start_time, o.end_time)
-        for o in db.session.scalars(
-            select(AvailabilityOverride).where(AvailabilityOverride.therapist_id == therapist_id)
-        )
-    ]
+    therapist = {"therapist": therapist_id}
+    windows = [Window(*row) for row in db.session.execute(_WINDOWS, therapist)]
+    overrides = [Override(*row) for row in db.session.execute(_OVERRIDES, therapist)]
     return windows, overrides
 
 
@@ -110,12 +114,25 @@ def time_off(therapist_id: int) -> list[Override]:
     return _availability(therapist_id)[1]
 
 
-def overlapping(start: datetime, end: datetime | None = None):
-    """The condition for appointments overlapping [start, end) (no end: from start on)."""
+def overlapping(start, end=None, *, reach=None):
+    """The condition for appointments overlapping [start, end) (no end: from start on).
+
+    A statement built once passes bind parameters for all three, filled with
+    `overlapping_values`."""
     condition = and_(
-        Appointment.starts_at > start - LONGEST_APPOINTMENT, Appointment.ends_at > start
+        Appointment.starts_at > (start - LONGEST_APPOINTMENT if reach is None else reach),
+        Appointment.ends_at > start,
     )
     return condition if end is None else and_(condition, Appointment.starts_at < end)
+
+
+def overlapping_values(start: datetime, end: datetime) -> dict[str, datetime]:
+    """The parameters of `overlapping_parameters()`."""
+    return {"reach": start - LONGEST_APPOINTMENT, "start": start, "end": end}
+
+
+def overlapping_parameters():
+    return overlapping(bindparam("start"), bindparam("end"), reach=bindparam("reach"))
 
 
 def busy(therapist_id: int, *, since: datetime, exclude_id: int | None = None):

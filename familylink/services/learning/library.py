@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from familylink.extensions import db
 from familylink.models import LearningModule, ModuleTranslation
@@ -12,10 +12,14 @@ from familylink.services.errors import NotFound
 # Library
 
 
+# Every module page asks it: built once, the slug a parameter.
+_PUBLISHED_BY_SLUG = select(LearningModule).where(
+    LearningModule.slug == bindparam("slug"), LearningModule.published
+)
+
+
 def published_module(slug: str) -> LearningModule:
-    module = db.session.scalar(
-        select(LearningModule).where(LearningModule.slug == slug, LearningModule.published)
-    )
+    module = db.session.scalar(_PUBLISHED_BY_SLUG, {"slug": slug})
     if module is None:
         raise NotFound()
     return module

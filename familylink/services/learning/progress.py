@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
@@ -85,20 +85,26 @@ class Reading:
     share_choices: list[User]
 
 
+# Every module page reads it: built once (one for a reading about a patient, one for the
+# member's own), the ids as parameters.
+_OWN_PROGRESS = select(ModuleProgress).where(
+    ModuleProgress.family_user_id == bindparam("member"),
+    ModuleProgress.module_id == bindparam("module"),
+)
+_PROGRESS_ABOUT = {
+    False: _OWN_PROGRESS.where(ModuleProgress.patient_id == bindparam("patient")),
+    True: _OWN_PROGRESS.where(ModuleProgress.patient_id.is_(None)),
+}
+
+
 def progress_for(
     member: User, module: LearningModule, patient_id: int | None
 ) -> ModuleProgress | None:
     """The member's progress on the module about that patient (None: their own reading)."""
-    about = (
-        ModuleProgress.patient_id.is_(None)
-        if patient_id is None
-        else ModuleProgress.patient_id == patient_id
-    )
-    return db.session.scalar(
-        select(ModuleProgress).where(
-            ModuleProgress.family_user_id == member.id, ModuleProgress.module_id == module.id, about
-        )
-    )
+    parameters = {"member": member.id, "module": module.id}
+    if patient_id is not None:
+        parameters["patient"] = patient_id
+    return db.session.scalar(_PROGRESS_ABOUT[patient_id is None], parameters)
 
 
 def _progress(
