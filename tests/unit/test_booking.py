@@ -754,3 +754,20 @@ def test_families_see_their_place_on_the_waitlist_and_can_leave_it(clinic, now, 
         booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
     with pytest.raises(NotFound):
         booking.leave_waitlist(actor=m5, entry_id=first.id, now=now)
+
+
+def test_a_family_whose_offer_ran_out_unswept_joins_the_waitlist_again(clinic, now, app_ctx):
+    """An offer past its hold is nobody's (`groups._held`), swept or not: a family joining
+    again is put back in line, not handed the offer that ended."""
+    group, seat1 = full_group(clinic, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    offered = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
+    booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
+    after_hold = offered.offered_until
+    take(*family_of_another_patient(clinic, "Dee Four"), group, after_hold)  # full again
+    assert offered.status == WaitlistStatus.OFFERED  # not swept yet
+    again = booking.join_waitlist(
+        actor=m3, patient_id=p3.id, appointment_id=group.id, now=after_hold
+    )
+    assert again.id != offered.id and again.status == WaitlistStatus.WAITING
+    assert booking.waitlist_places(m3, p3, [group.id], now=after_hold) == {group.id: (again.id, 1)}
