@@ -308,8 +308,7 @@ def cancel_future(seat_id: int):
     now = request_now()
     if request.method == "GET":
         weeks = booking.future_seats_for(current_user, seat_id, now=now)
-        late = [s.id for s in weeks if not booking.inside_window(s.appointment, now)]
-        return render_template("booking/cancel_future.html", weeks=weeks, late=late)
+        return render_template("booking/cancel_future.html", weeks=weeks)
     cancelled = booking.cancel_future(actor=current_user, seat_id=seat_id, now=now)
     flash(
         ngettext(

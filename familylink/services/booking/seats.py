@@ -17,6 +17,7 @@ the transaction holds the database write lock (BEGIN IMMEDIATE), which serialize
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -314,6 +315,19 @@ def inside_window(appointment: Appointment, now: datetime) -> bool:
     return appointment.starts_at - now >= cancellation_window(appointment)
 
 
+@dataclass(frozen=True)
+class Cancellation:
+    """A booked seat `actor` may cancel, and whether cancelling it now counts as late (a
+    family member inside the cancellation window; the therapist's never does)."""
+
+    seat: AppointmentFamily
+    late: bool
+
+    @classmethod
+    def of(cls, actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
+        return cls(seat, actor.role == Role.FAMILY and not inside_window(seat.appointment, now))
+
+
 #: Why a therapist cancels a family's place: a short fixed list, so nothing typed here can
 #: reach an email or say what kind of care this is. The reason is kept in the audit row only;
 #: the family's email says that it was cancelled, not why.
@@ -357,7 +371,7 @@ def cancel_seat(
         raise ValidationError(_("That booking is already cancelled."))
     if appointment.starts_at <= now:
         raise ValidationError(_("That session has already started."))
-    late = actor.role == Role.FAMILY and not inside_window(appointment, now)
+    late = Cancellation.of(actor, seat, now).late
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
     if not appointment.is_group:
