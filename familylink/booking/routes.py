@@ -285,10 +285,14 @@ def show(seat_id: int):
     )
 
 
-@bp.route("/<int:seat_id>/cancel", methods=["POST"])
+@bp.route("/<int:seat_id>/cancel", methods=["GET", "POST"])
 @role_required(Role.FAMILY)
 @back_on_refusal(lambda seat_id: url_for("booking.show", seat_id=seat_id))
 def cancel(seat_id: int):
+    """Asks first (the session, and whether it would count as late), then cancels."""
+    if request.method == "GET":
+        asked = booking.cancellation_of(current_user, seat_id, now=request_now())
+        return render_template("booking/cancel.html", seat=asked.seat, late=asked.late)
     seat = booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
     if seat.status == SeatStatus.LATE_CANCELLED:
         flash(

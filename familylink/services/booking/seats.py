@@ -354,6 +354,20 @@ def therapist_cancel(*, actor: User, seat_id: int, reason: str, now: datetime) -
     return cancel_seat(actor=actor, seat_id=seat_id, now=now, reason=reason)
 
 
+def _cancellable(actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
+    if seat.status != SeatStatus.BOOKED:
+        raise ValidationError(_("That booking is already cancelled."))
+    if seat.appointment.starts_at <= now:
+        raise ValidationError(_("That session has already started."))
+    return Cancellation.of(actor, seat, now)
+
+
+def cancellation_of(actor: User, seat_id: int, *, now: datetime) -> Cancellation:
+    """What cancelling this one seat would do (the page that asks first). Raises as
+    `cancel_seat`, changing nothing."""
+    return _cancellable(actor, access.seat(actor, seat_id, now=now, what="appointment"), now)
+
+
 def cancel_seat(
     *, actor: User, seat_id: int, now: datetime, reason: str | None = None
 ) -> AppointmentFamily:
@@ -367,11 +381,7 @@ def cancel_seat(
         db.session.refresh(seat)
     else:
         slots.serialize_booking()
-    if seat.status != SeatStatus.BOOKED:
-        raise ValidationError(_("That booking is already cancelled."))
-    if appointment.starts_at <= now:
-        raise ValidationError(_("That session has already started."))
-    late = Cancellation.of(actor, seat, now).late
+    late = _cancellable(actor, seat, now).late
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
     if not appointment.is_group:
