@@ -67,7 +67,7 @@ def new():
         page = render_template("booking/choose_type.html", patient=patient, types=types)
         return page, 200 if request.method == "GET" else 400
     form = _new_form(opened, now)
-    if not form.validate_on_submit():
+    if not form.validate_on_submit() or form.change.data:
         return _render_week(form, patient, chosen, types, now, form_status(form))
     if form.weeks.data:  # refused by the service unless the program allows it
         return _book_series(form, patient, chosen, types, now)

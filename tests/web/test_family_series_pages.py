@@ -3,6 +3,7 @@ program allows it (a forged POST is refused otherwise), the confirmation page li
 week (conflicts first, 409 and nothing booked while any), and "cancel this and all future"
 with a confirmation page. The clock is a week before the 2026-11-01 fall-back."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -105,6 +106,21 @@ def test_repeat_weekly_lists_every_week_first_and_books_nothing(app, client, aut
         "Tuesday, November 17, 2026, 10:00 AM EST",
     )
     assert {first, last, "Book all 4 weeks"} <= _shown(response)
+    assert count(app, Appointment) == 0
+
+
+def test_choose_another_time_takes_the_weeks_and_the_note_back_to_the_picker(
+    app, client, auth, clinic
+):
+    allow_family_series(app)
+    auth.login(clinic["family"])
+    listed = client.post(book_url(clinic), data=series_form(note="Bring the forms"))
+    page = listed.get_data(as_text=True)
+    assert 'name="change" value="1"' in page and page.count('value="Bring the forms"') == 2
+    back = client.post(book_url(clinic), data=series_form(note="Bring the forms", change="1"))
+    week = back.get_data(as_text=True)
+    assert back.status_code == 200 and "Bring the forms</textarea>" in week
+    assert re.search(r"<option selected value=\"4\">|<option value=\"4\" selected", week)
     assert count(app, Appointment) == 0
 
 
