@@ -71,16 +71,18 @@ def new():
         return _render_week(form, patient, chosen, types, now, form_status(form))
     if form.weeks.data:  # refused by the service unless the program allows it
         return _book_series(form, patient, chosen, types, now)
-    return _book_once(form, patient, chosen, types, now)
+    return _book_once(form, opened, chosen, types, now)
 
 
-def _book_once(form, patient, chosen, types, now):
-    """The confirmation step, then the booking of one session."""
+def _book_once(form, opened, chosen, types, now):
+    """The confirmation step, then the booking of one session (under the page's reading
+    of the consent, `opened`)."""
+    patient = opened.patient
     try:
         if not form.confirmed.data:
             preview = run(_preview_private, form, patient, chosen, now)
             return _render_confirm(form, patient, chosen, preview)
-        seat = run(_book_private, form, patient, chosen, now)
+        seat = run(_book_private, form, opened, chosen, now)
     except DomainError as error:
         # The same form sent twice at once: the other request booked it; show that.
         done = booking.booked_with_key(form.request_key.data, current_user)
@@ -148,13 +150,14 @@ def _preview_private(form, patient, session_type, now):
     )
 
 
-def _book_private(form, patient, session_type, now):
+def _book_private(form, opened, session_type, now):
     return booking.book_private(
         actor=current_user,
-        patient_id=patient.id,
+        patient_id=opened.patient.id,
         session_type_id=session_type.id,
         request_key=form.request_key.data,
         now=now,
+        opened=opened,
         **form.booking_choices(),
     )
 

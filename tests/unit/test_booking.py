@@ -13,6 +13,7 @@ from familylink.models import (
     AuditEvent,
     OutboxEmail,
     Role,
+    Scope,
     SeatStatus,
     WaitlistEntry,
     WaitlistStatus,
@@ -156,6 +157,22 @@ def test_a_foreign_patient_id_is_not_found(clinic, now):
     with pytest.raises(NotFound):
         book(clinic, now, patient_id=stranger.id)
     assert count(Appointment) == 0
+
+
+def test_the_pages_reading_of_the_consent_opens_only_the_question_it_answered(clinic, now):
+    """`opened` spares a second reading only for the same person, patient and scope: any
+    other answer of the gate is asked again (and a stranger is still NotFound)."""
+    stranger = create_user(Role.PATIENT, therapist=clinic.therapist)
+    opened = booking.open_for_booking(clinic.family, clinic.patient.id, now=now, what="page")
+    assert opened.opened_for(clinic.family, clinic.patient.id, Scope.SCHEDULING)
+    with pytest.raises(NotFound):
+        book(clinic, now, patient_id=stranger.id, opened=opened)
+    viewed = access.patient(clinic.family, clinic.patient.id, now=now, what="page")  # no scope
+    assert not viewed.opened_for(clinic.family, clinic.patient.id, Scope.SCHEDULING)
+    assert not opened.opened_for(clinic.therapist, clinic.patient.id, Scope.SCHEDULING)
+    assert count(Appointment) == 0
+    seat = book(clinic, now, opened=opened)
+    assert seat.patient_id == clinic.patient.id
 
 
 def test_a_group_type_cannot_be_booked_as_a_private_session(clinic, now):

@@ -317,3 +317,20 @@ def test_the_booking_page_reads_the_members_consent_once(app, client, auth, coun
         response = send()
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     assert _consent_reads(counter) == 1
+
+
+def test_the_confirming_booking_post_reads_the_members_consent_once(
+    app, client, auth, count_queries
+):
+    """The page's one reading of the member's consent (`booking.open_for_booking`) is the
+    one the booking itself is made under: `book_private` does not open the patient again."""
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    ids = _ids(app)
+    path = "/booking/new?patient={patient}&type={private}".format(**ids)
+    form = {"slot": "2026-11-20T15:00Z", "confirmed": "1"}
+    with count_queries() as counter:
+        response = client.post(path, data={**form, "request_key": "query-count"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert "booked=1" in response.headers["Location"]
+    assert _consent_reads(counter) == 1

@@ -50,14 +50,17 @@ FULL = _l("Sorry, that group is now full. You can join its waitlist.")
 
 
 def open_for_booking(
-    actor: User, patient_id: int, *, now: datetime, what: str
+    actor: User, patient_id: int, *, now: datetime, what: str, opened=None
 ) -> access.PatientAccess:
     """The gate's answer when `actor` may book for the patient (a family member holding the
     scheduling scope, or the patient's own therapist): the patient and, for a family
-    member, the consent in force, read once (`invitable_people` uses it). NotFound
+    member, the consent in force, read once (`invitable_people` uses it); `opened`, the
+    answer the request already had, when the gate says it is the same question. NotFound
     otherwise."""
     if actor.role not in (Role.FAMILY, Role.THERAPIST):
         raise NotFound()
+    if opened is not None and opened.opened_for(actor, patient_id, Scope.SCHEDULING):
+        return opened
     return access.patient(actor, patient_id, now=now, what=what, scope=Scope.SCHEDULING)
 
 
@@ -159,8 +162,10 @@ def book_private(
     note: str | None = None,
     request_key: str | None = None,
     now: datetime,
+    opened: access.PatientAccess | None = None,
 ) -> AppointmentFamily:
-    """Book a private family session at a free slot of the patient's therapist.
+    """Book a private family session at a free slot of the patient's therapist. `opened`:
+    the page's `open_for_booking` answer, so the consent is read once per request.
 
     Raises NotFound (patient not allowed), ValidationError (bad type, slot not offered,
     attendees), Conflict (someone else got the slot first). A repeated request_key returns
@@ -169,7 +174,7 @@ def book_private(
     done = booked_with_key(request_key, actor)
     if done is not None:
         return done
-    opened = open_for_booking(actor, patient_id, now=now, what="booking")
+    opened = open_for_booking(actor, patient_id, now=now, what="booking", opened=opened)
     patient = opened.patient
     if patient.therapist_id is None:
         raise ValidationError(_("There is no therapist to book with yet."))
