@@ -49,7 +49,8 @@ def index():
         current_user, now=now, what="booking list", scope=Scope.SCHEDULING
     )
     seats = booking.upcoming_for_family(current_user, now=now)
-    return render_template("booking/index.html", linked=linked, seats=seats)
+    weekly = booking.series_places([s.appointment for s in seats])
+    return render_template("booking/index.html", linked=linked, seats=seats, weekly=weekly)
 
 
 @bp.route("/new", methods=["GET", "POST"])

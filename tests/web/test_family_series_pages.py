@@ -4,7 +4,7 @@ week (conflicts first, 409 and nothing booked while any), and "cancel this and a
 with a confirmation page. The clock is a week before the 2026-11-01 fall-back."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -237,3 +237,26 @@ def test_another_family_cannot_cancel_the_series(app, client, auth, clinic):
     assert client.get(f"/booking/{seats[0]}/cancel-future").status_code == 404
     assert client.post(f"/booking/{seats[0]}/cancel-future").status_code == 404
     assert count(app, AppointmentFamily, AppointmentFamily.status == SeatStatus.BOOKED) == 4
+
+
+def _sessions_list(client, count_queries) -> tuple[str, int]:
+    client.get("/booking/")  # warm
+    with count_queries() as counter:
+        page = client.get("/booking/").get_data(as_text=True)
+    return page, counter.count
+
+
+def test_the_sessions_list_says_which_week_of_its_series_each_is(
+    app, client, auth, clinic, count_queries
+):
+    allow_family_series(app)
+    auth.login(clinic["family"])
+    client.post(book_url(clinic), data=series_form(weeks="2", confirmed="1"))
+    page, queries = _sessions_list(client, count_queries)
+    assert "weekly, 1 of 2" in page and "weekly, 2 of 2" in page
+    later = (FIRST + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
+    more = series_form(slot=later, weeks="4", confirmed="1", request_key="series-key-2")
+    assert client.post(book_url(clinic), data=more).status_code == 302
+    page, more_queries = _sessions_list(client, count_queries)
+    assert [f"weekly, {n} of 4" in page for n in (1, 2, 3, 4)] == [True] * 4
+    assert more_queries == queries  # one query for every series shown, none per row

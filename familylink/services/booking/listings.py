@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
@@ -15,6 +15,7 @@ from familylink.models import (
     Appointment,
     AppointmentAttendee,
     AppointmentFamily,
+    AppointmentSeries,
     AppointmentStatus,
     Scope,
     SeatStatus,
@@ -43,6 +44,25 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
     ).unique()
     allowed = {p.id for p, _ in access.linked_patients(actor, now=now, scope=Scope.SCHEDULING)}
     return [s for s in seats if s.patient_id in allowed]
+
+
+def series_places(appointments: list[Appointment]) -> dict[int, tuple[int, int]]:
+    """For each appointment of the list that is a week of a weekly series: (which week it
+    is, how many weeks the series has), for "weekly, 2 of 6". One query for the whole list,
+    none per row; a cancelled week keeps its number."""
+    series_ids = {a.weekly_series_id for a in appointments if a.weekly_series_id is not None}
+    if not series_ids:
+        return {}
+    week = func.row_number().over(
+        partition_by=Appointment.weekly_series_id, order_by=(Appointment.starts_at, Appointment.id)
+    )
+    rows = db.session.execute(
+        select(Appointment.id, week, AppointmentSeries.count)
+        .join(AppointmentSeries, AppointmentSeries.id == Appointment.weekly_series_id)
+        .where(Appointment.weekly_series_id.in_(series_ids))
+    )
+    shown = {a.id for a in appointments}
+    return {id_: (number, weeks) for id_, number, weeks in rows if id_ in shown}
 
 
 def open_groups(patient: User, *, now: datetime) -> list[Appointment]:
