@@ -75,6 +75,8 @@ class BookPrivateForm(RepeatWeekly, FlaskForm):
     )
     request_key = HiddenField()
     confirmed = HiddenField()
+    # Set by "Choose another time" on a confirmation page: the week again, choices kept.
+    change = HiddenField()
 
     def booking_choices(self) -> dict:
         return {

@@ -49,7 +49,8 @@ def index():
         current_user, now=now, what="booking list", scope=Scope.SCHEDULING
     )
     seats = booking.upcoming_for_family(current_user, now=now)
-    return render_template("booking/index.html", linked=linked, seats=seats)
+    weekly = booking.series_places([s.appointment for s in seats])
+    return render_template("booking/index.html", linked=linked, seats=seats, weekly=weekly)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -67,20 +68,22 @@ def new():
         page = render_template("booking/choose_type.html", patient=patient, types=types)
         return page, 200 if request.method == "GET" else 400
     form = _new_form(opened, now)
-    if not form.validate_on_submit():
+    if not form.validate_on_submit() or form.change.data:
         return _render_week(form, patient, chosen, types, now, form_status(form))
     if form.weeks.data:  # refused by the service unless the program allows it
         return _book_series(form, patient, chosen, types, now)
-    return _book_once(form, patient, chosen, types, now)
+    return _book_once(form, opened, chosen, types, now)
 
 
-def _book_once(form, patient, chosen, types, now):
-    """The confirmation step, then the booking of one session."""
+def _book_once(form, opened, chosen, types, now):
+    """The confirmation step, then the booking of one session (under the page's reading
+    of the consent, `opened`)."""
+    patient = opened.patient
     try:
         if not form.confirmed.data:
             preview = run(_preview_private, form, patient, chosen, now)
             return _render_confirm(form, patient, chosen, preview)
-        seat = run(_book_private, form, patient, chosen, now)
+        seat = run(_book_private, form, opened, chosen, now)
     except DomainError as error:
         # The same form sent twice at once: the other request booked it; show that.
         done = booking.booked_with_key(form.request_key.data, current_user)
@@ -148,13 +151,14 @@ def _preview_private(form, patient, session_type, now):
     )
 
 
-def _book_private(form, patient, session_type, now):
+def _book_private(form, opened, session_type, now):
     return booking.book_private(
         actor=current_user,
-        patient_id=patient.id,
+        patient_id=opened.patient.id,
         session_type_id=session_type.id,
         request_key=form.request_key.data,
         now=now,
+        opened=opened,
         **form.booking_choices(),
     )
 
@@ -285,10 +289,14 @@ def show(seat_id: int):
     )
 
 
-@bp.route("/<int:seat_id>/cancel", methods=["POST"])
+@bp.route("/<int:seat_id>/cancel", methods=["GET", "POST"])
 @role_required(Role.FAMILY)
 @back_on_refusal(lambda seat_id: url_for("booking.show", seat_id=seat_id))
 def cancel(seat_id: int):
+    """Asks first (the session, and whether it would count as late), then cancels."""
+    if request.method == "GET":
+        asked = booking.cancellation_of(current_user, seat_id, now=request_now())
+        return render_template("booking/cancel.html", seat=asked.seat, late=asked.late)
     seat = booking.cancel_seat(actor=current_user, seat_id=seat_id, now=request_now())
     if seat.status == SeatStatus.LATE_CANCELLED:
         flash(
@@ -308,8 +316,7 @@ def cancel_future(seat_id: int):
     now = request_now()
     if request.method == "GET":
         weeks = booking.future_seats_for(current_user, seat_id, now=now)
-        late = [s.id for s in weeks if not booking.inside_window(s.appointment, now)]
-        return render_template("booking/cancel_future.html", weeks=weeks, late=late)
+        return render_template("booking/cancel_future.html", weeks=weeks)
     cancelled = booking.cancel_future(actor=current_user, seat_id=seat_id, now=now)
     flash(
         ngettext(

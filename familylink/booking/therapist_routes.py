@@ -80,6 +80,7 @@ def _calendar_page(view: str, first: date, days: int, appointments, people, now)
         grid=week_grid(appointments, first, days, zone),
         appointments=appointments,
         people=people,
+        weekly=booking.series_places(appointments),
         changes={
             s.id: booking.therapist_changes(s, now=now) for a in appointments for s in a.seats
         },

@@ -88,7 +88,10 @@ def test_a_full_group_waitlist_offer_and_claim(page: Page, live_server, new_cont
 
     nav(maria, "Sessions")
     maria.get_by_role("link", name=re.compile("2026")).first.click()
-    maria.get_by_role("button", name="Cancel this session").click()
+    maria.get_by_role("link", name="Cancel this session…").click()
+    heading(maria, "Cancel this session?")  # asked first, naming the session
+    assert_accessible(maria)
+    maria.get_by_role("button", name="Yes, cancel this session").click()
     expect(maria.get_by_role("status")).to_be_visible()
     assert_accessible(maria)
 

@@ -42,8 +42,10 @@ def test_a_family_member_walks_the_weeks_and_books_with_the_mouse(page: Page, li
     heading(page, "Check your booking")
     expect(page.get_by_text("Tuesday, November 24, 2026, 2:00 PM EST")).to_be_visible()
     assert_accessible(page)
-    page.get_by_role("link", name="Choose another time").click()
+    page.get_by_role("button", name="Choose another time").click()
     expect(page.get_by_role("heading", name="Week of Monday, November 23, 2026")).to_be_visible()
+    tuesday = page.get_by_role("group", name="Tuesday, November 24")
+    expect(tuesday.get_by_label("2:00 PM", exact=True)).to_be_checked()  # the choice kept
     page.get_by_role("group", name="Tuesday, November 24").get_by_label(
         "3:00 PM", exact=True
     ).check()

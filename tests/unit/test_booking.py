@@ -13,6 +13,7 @@ from familylink.models import (
     AuditEvent,
     OutboxEmail,
     Role,
+    Scope,
     SeatStatus,
     WaitlistEntry,
     WaitlistStatus,
@@ -166,6 +167,22 @@ def test_a_foreign_patient_id_is_not_found(clinic, now):
     with pytest.raises(NotFound):
         book(clinic, now, patient_id=stranger.id)
     assert count(Appointment) == 0
+
+
+def test_the_pages_reading_of_the_consent_opens_only_the_question_it_answered(clinic, now):
+    """`opened` spares a second reading only for the same person, patient and scope: any
+    other answer of the gate is asked again (and a stranger is still NotFound)."""
+    stranger = create_user(Role.PATIENT, therapist=clinic.therapist)
+    opened = booking.open_for_booking(clinic.family, clinic.patient.id, now=now, what="page")
+    assert opened.opened_for(clinic.family, clinic.patient.id, Scope.SCHEDULING)
+    with pytest.raises(NotFound):
+        book(clinic, now, patient_id=stranger.id, opened=opened)
+    viewed = access.patient(clinic.family, clinic.patient.id, now=now, what="page")  # no scope
+    assert not viewed.opened_for(clinic.family, clinic.patient.id, Scope.SCHEDULING)
+    assert not opened.opened_for(clinic.therapist, clinic.patient.id, Scope.SCHEDULING)
+    assert count(Appointment) == 0
+    seat = book(clinic, now, opened=opened)
+    assert seat.patient_id == clinic.patient.id
 
 
 def test_a_group_type_cannot_be_booked_as_a_private_session(clinic, now):
@@ -764,3 +781,20 @@ def test_families_see_their_place_on_the_waitlist_and_can_leave_it(clinic, now, 
         booking.leave_waitlist(actor=m3, entry_id=first.id, now=now)
     with pytest.raises(NotFound):
         booking.leave_waitlist(actor=m5, entry_id=first.id, now=now)
+
+
+def test_a_family_whose_offer_ran_out_unswept_joins_the_waitlist_again(clinic, now, app_ctx):
+    """An offer past its hold is nobody's (`groups._held`), swept or not: a family joining
+    again is put back in line, not handed the offer that ended."""
+    group, seat1 = full_group(clinic, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    offered = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
+    booking.cancel_seat(actor=clinic.family, seat_id=seat1.id, now=now)
+    after_hold = offered.offered_until
+    take(*family_of_another_patient(clinic, "Dee Four"), group, after_hold)  # full again
+    assert offered.status == WaitlistStatus.OFFERED  # not swept yet
+    again = booking.join_waitlist(
+        actor=m3, patient_id=p3.id, appointment_id=group.id, now=after_hold
+    )
+    assert again.id != offered.id and again.status == WaitlistStatus.WAITING
+    assert booking.waitlist_places(m3, p3, [group.id], now=after_hold) == {group.id: (again.id, 1)}

@@ -149,7 +149,23 @@ def test_a_family_cancels_this_and_all_future_with_the_late_rule_per_week(clinic
 def test_a_family_sees_what_cancel_all_future_would_cancel(clinic):
     seats = _booked_seats(booking.book_series(**family_args(clinic)))
     ahead = booking.future_seats_for(clinic.family, seats[2].id, now=NOW)
-    assert [s.id for s in ahead] == [seats[2].id, seats[3].id]
+    assert [w.seat.id for w in ahead] == [seats[2].id, seats[3].id]
+    assert [w.late for w in ahead] == [False, False]
+
+
+def test_the_weeks_a_family_would_cancel_late_are_marked_by_the_service(clinic):
+    """The cancellation window is the service's rule: the page only shows its answer."""
+    seats = _booked_seats(booking.book_series(**family_args(clinic)))
+    later = seats[1].appointment.starts_at - timedelta(hours=12)
+    ahead = booking.future_seats_for(clinic.family, seats[1].id, now=later)
+    assert [(w.seat.id, w.late) for w in ahead] == [
+        (seats[1].id, True),
+        (seats[2].id, False),
+        (seats[3].id, False),
+    ]
+    # The therapist is never late.
+    ahead = booking.future_seats_for(clinic.therapist, seats[1].id, now=later)
+    assert [w.late for w in ahead] == [False, False, False]
 
 
 def test_moving_all_future_stays_the_therapists(clinic):

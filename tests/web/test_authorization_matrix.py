@@ -178,6 +178,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("booking.take_seat", "POST"): only(),  # a group of another therapist
     ("booking.show", "GET"): only(),
     ("booking.ics", "GET"): only(),
+    ("booking.cancel", "GET"): only(),  # the question asked first, for the other family's seat
     ("booking.cancel", "POST"): only(),
     ("booking.cancel_future", "GET"): only(),  # the other family's weekly series
     ("booking.cancel_future", "POST"): only(),

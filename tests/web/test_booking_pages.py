@@ -147,6 +147,7 @@ def test_moving_someone_elses_seat_with_a_bad_time_is_404_not_a_message(app, cli
     auth.login(intruder_email)
     response = client.post(seat_path + "/reschedule", data={"slot": "not a time"})
     assert response.status_code == 404
+    assert client.get(seat_path + "/cancel").status_code == 404  # nor the cancel question
 
 
 def test_someone_elses_waitlist_offer_page_is_404(app, client, auth, clinic):
@@ -605,3 +606,36 @@ def test_another_member_of_the_family_sees_the_place_in_line_but_no_leave_button
     page = client.get(f"/booking/groups?patient={patient_id}").get_data(as_text=True)
     assert "Your family is number 1 on the waitlist." in page
     assert "/leave" not in page
+
+
+LATE_NOTICE = "counts as a late cancellation"
+
+
+def test_cancelling_one_session_asks_first_naming_it_in_the_familys_zone(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic, index=20)  # outside the 24-hour cancellation window
+    seat_id, _uid = _seat_of(app)
+    shown = client.get(f"/booking/{seat_id}").get_data(as_text=True)
+    assert f'href="/booking/{seat_id}/cancel"' in shown  # a link to the question, no form
+    assert f'action="/booking/{seat_id}/cancel"' not in shown
+    page = client.get(f"/booking/{seat_id}/cancel")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Cancel this session?" in text
+    assert "Family session with Dr. Grace Lee" in text and " EST" in text
+    assert LATE_NOTICE not in text
+    assert f'action="/booking/{seat_id}/cancel"' in text
+    assert not outbox(app, "booking_cancelled")  # asking changed nothing
+    done = client.post(f"/booking/{seat_id}/cancel", follow_redirects=True)
+    assert "Cancelled" in done.get_data(as_text=True)
+    assert len(outbox(app, "booking_cancelled")) == 1
+    again = client.get(f"/booking/{seat_id}/cancel")  # already cancelled: back to its page
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"/booking/{seat_id}")
+
+
+def test_the_cancel_question_says_when_it_counts_as_late(app, client, auth, clinic):
+    auth.login(clinic["family"])
+    book_first(client, clinic)  # 21 hours ahead: inside the 24-hour window
+    seat_id, _uid = _seat_of(app)
+    text = client.get(f"/booking/{seat_id}/cancel").get_data(as_text=True)
+    assert LATE_NOTICE in text and "your therapist will be told" in text
+    assert not outbox(app, "late_cancellation")

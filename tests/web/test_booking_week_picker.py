@@ -194,7 +194,8 @@ def test_the_confirmation_shows_a_los_angeles_family_their_own_time(app, client,
     assert "America/Los Angeles" in page and "EST" not in page
 
 
-def test_the_confirmation_names_who_else_is_invited_and_that_they_are_emailed(app, client, auth):
+def _maria_may_invite_luis(app) -> tuple[int, int]:
+    """Jordan's consent lets Maria see and invite Luis; Maria signs in. (patient, Luis)."""
     with app.app_context():
         therapist = create_user(Role.THERAPIST)
         patient = create_user(Role.PATIENT, name="Jordan Rivera", therapist=therapist)
@@ -205,7 +206,11 @@ def test_the_confirmation_names_who_else_is_invited_and_that_they_are_emailed(ap
         add_weekday_hours(therapist)
         create_session_types()
         db.session.commit()
-        patient_id, luis_id = patient.id, luis.id
+        return patient.id, luis.id
+
+
+def test_the_confirmation_names_who_else_is_invited_and_that_they_are_emailed(app, client, auth):
+    patient_id, luis_id = _maria_may_invite_luis(app)
     auth.login("maria@example.org")
     url = f"/booking/new?patient={patient_id}"
     week = client.get(url).get_data(as_text=True)
@@ -249,3 +254,22 @@ def test_confirming_books_through_the_booking_operation(app, client, auth, clini
     response = client.post(week_url(clinic, "2026-11-16"), data=data)
     assert response.status_code == 302 and "booked=1" in response.headers["Location"]
     assert count_appointments(app) == 1
+
+
+def test_choose_another_time_keeps_the_invited_people_and_the_note(app, client, auth):
+    patient_id, luis_id = _maria_may_invite_luis(app)
+    auth.login("maria@example.org")
+    url = f"/booking/new?patient={patient_id}"
+    data = {"slot": "2026-11-19T14:00Z", "attendees": [luis_id], "note": "Bring the forms"}
+    page = client.post(url, data={**data, "request_key": "k"}).get_data(as_text=True)
+    back = re.search(r"<form[^>]*>(?:(?!</form>).)*Choose another time.*?</form>", page, re.S)
+    assert back is not None, "Choose another time is a form carrying the choices back"
+    assert f'name="attendees" value="{luis_id}"' in back.group(0)
+    assert 'value="Bring the forms"' in back.group(0)
+    returned = client.post(url, data={**data, "request_key": "k", "change": "1"})
+    week = returned.get_data(as_text=True)
+    assert returned.status_code == 200 and "Week of" in week and "Check your booking" not in week
+    assert re.search(rf'<input checked [^>]*name="attendees" [^>]*value="{luis_id}"', week)
+    assert "Bring the forms</textarea>" in week
+    assert re.search(r'value="2026-11-19T14:00Z" checked', week)
+    assert count_appointments(app) == 0 and count_outbox(app) == 0

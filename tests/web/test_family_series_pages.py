@@ -3,7 +3,8 @@ program allows it (a forged POST is refused otherwise), the confirmation page li
 week (conflicts first, 409 and nothing booked while any), and "cancel this and all future"
 with a confirmation page. The clock is a week before the 2026-11-01 fall-back."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -105,6 +106,21 @@ def test_repeat_weekly_lists_every_week_first_and_books_nothing(app, client, aut
         "Tuesday, November 17, 2026, 10:00 AM EST",
     )
     assert {first, last, "Book all 4 weeks"} <= _shown(response)
+    assert count(app, Appointment) == 0
+
+
+def test_choose_another_time_takes_the_weeks_and_the_note_back_to_the_picker(
+    app, client, auth, clinic
+):
+    allow_family_series(app)
+    auth.login(clinic["family"])
+    listed = client.post(book_url(clinic), data=series_form(note="Bring the forms"))
+    page = listed.get_data(as_text=True)
+    assert 'name="change" value="1"' in page and page.count('value="Bring the forms"') == 2
+    back = client.post(book_url(clinic), data=series_form(note="Bring the forms", change="1"))
+    week = back.get_data(as_text=True)
+    assert back.status_code == 200 and "Bring the forms</textarea>" in week
+    assert re.search(r"<option selected value=\"4\">|<option value=\"4\" selected", week)
     assert count(app, Appointment) == 0
 
 
@@ -221,3 +237,26 @@ def test_another_family_cannot_cancel_the_series(app, client, auth, clinic):
     assert client.get(f"/booking/{seats[0]}/cancel-future").status_code == 404
     assert client.post(f"/booking/{seats[0]}/cancel-future").status_code == 404
     assert count(app, AppointmentFamily, AppointmentFamily.status == SeatStatus.BOOKED) == 4
+
+
+def _sessions_list(client, count_queries) -> tuple[str, int]:
+    client.get("/booking/")  # warm
+    with count_queries() as counter:
+        page = client.get("/booking/").get_data(as_text=True)
+    return page, counter.count
+
+
+def test_the_sessions_list_says_which_week_of_its_series_each_is(
+    app, client, auth, clinic, count_queries
+):
+    allow_family_series(app)
+    auth.login(clinic["family"])
+    client.post(book_url(clinic), data=series_form(weeks="2", confirmed="1"))
+    page, queries = _sessions_list(client, count_queries)
+    assert "weekly, 1 of 2" in page and "weekly, 2 of 2" in page
+    later = (FIRST + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
+    more = series_form(slot=later, weeks="4", confirmed="1", request_key="series-key-2")
+    assert client.post(book_url(clinic), data=more).status_code == 302
+    page, more_queries = _sessions_list(client, count_queries)
+    assert [f"weekly, {n} of 4" in page for n in (1, 2, 3, 4)] == [True] * 4
+    assert more_queries == queries  # one query for every series shown, none per row

@@ -360,3 +360,20 @@ def test_benchmarked_pages_build_no_statement_per_request(app, client, auth, acc
     assert len(again) == len(before) > 0
     rebuilt = [str(b) for a, b in zip(before, again, strict=True) if a is not b]
     assert rebuilt == []
+
+
+def test_the_confirming_booking_post_reads_the_members_consent_once(
+    app, client, auth, count_queries
+):
+    """The page's one reading of the member's consent (`booking.open_for_booking`) is the
+    one the booking itself is made under: `book_private` does not open the patient again."""
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    ids = _ids(app)
+    path = "/booking/new?patient={patient}&type={private}".format(**ids)
+    form = {"slot": "2026-11-20T15:00Z", "confirmed": "1"}
+    with count_queries() as counter:
+        response = client.post(path, data={**form, "request_key": "query-count"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert "booked=1" in response.headers["Location"]
+    assert _consent_reads(counter) == 1

@@ -231,3 +231,10 @@ def test_another_therapist_cannot_move_or_cancel_the_series(app, client, auth, c
         f"/therapist/seats/{seat}/cancel", data={"reason": "other", "future": "1"}
     )
     assert response.status_code == 404
+
+
+def test_the_calendar_says_which_week_of_its_series_a_session_is(app, client, auth, clinic):
+    auth.login(clinic["therapist"])
+    book_series(client, clinic)
+    page = client.get("/therapist/calendar", query_string={"date": "2026-11-09"})
+    assert "weekly, 3 of 4" in page.get_data(as_text=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import and_, select
 
@@ -100,6 +101,15 @@ class PatientAccess:
     patient: User
     #: The consent in force, when the person is a family member.
     consent: ConsentRecord | None = None
+    #: Whom it was opened for, and under which scope (`patient`).
+    actor_id: int | None = None
+    scope: Scope | None = None
+
+    def opened_for(self, actor: User, patient_id: int, scope: Scope | None) -> bool:
+        """True when this is the gate's answer to `actor` asking for `patient_id` under
+        `scope`, so an operation later in the same request acts under it without reading
+        the consent again."""
+        return (self.actor_id, self.patient.id, self.scope) == (actor.id, patient_id, scope)
 
     def family_shown(self, member: User, *, now: datetime) -> list[User]:
         """The other family members `member` (the family member this access was opened
@@ -173,16 +183,17 @@ def patient(
 ) -> PatientAccess:
     """The patient, for whoever may see them: a family member under a consent covering
     `scope`, their own therapist, or the patient themself. NotFound for anyone else."""
+    opened = partial(PatientAccess, actor_id=actor.id, scope=scope)
     if actor.role == Role.FAMILY:
         found, consent = patient_for_family(
             actor, patient_id, scope=scope, now=now, disclosure=what or "action"
         )
-        return PatientAccess(found, consent)
+        return opened(found, consent)
     if actor.role == Role.THERAPIST:
-        return PatientAccess(therapist_patient(actor, patient_id, now=now, what=what))
+        return opened(therapist_patient(actor, patient_id, now=now, what=what))
     if actor.role == Role.PATIENT and actor.id == patient_id:
         _viewed(actor, actor.id, what, now=now)
-        return PatientAccess(actor)
+        return opened(actor)
     raise NotFound()
 
 

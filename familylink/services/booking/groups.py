@@ -162,7 +162,8 @@ def join_waitlist(
         select(WaitlistEntry).where(
             WaitlistEntry.appointment_id == appointment.id,
             WaitlistEntry.patient_id == patient.id,
-            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+            # An offer past its hold (swept or not) is over: the family joins again.
+            or_(WaitlistEntry.status == WaitlistStatus.WAITING, _held(now)),
         )
     )
     if existing is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
@@ -16,6 +16,7 @@ from familylink.models import (
     Appointment,
     AppointmentAttendee,
     AppointmentFamily,
+    AppointmentSeries,
     AppointmentStatus,
     Scope,
     SeatStatus,
@@ -49,6 +50,30 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
     ).unique()
     allowed = {p.id for p, _ in access.linked_patients(actor, now=now, scope=Scope.SCHEDULING)}
     return [s for s in seats if s.patient_id in allowed]
+
+
+@cache
+def _series_places_query():
+    week = func.row_number().over(
+        partition_by=Appointment.weekly_series_id, order_by=(Appointment.starts_at, Appointment.id)
+    )
+    return (
+        select(Appointment.id, week, AppointmentSeries.count)
+        .join(AppointmentSeries, AppointmentSeries.id == Appointment.weekly_series_id)
+        .where(Appointment.weekly_series_id.in_(bindparam("series", expanding=True)))
+    )
+
+
+def series_places(appointments: list[Appointment]) -> dict[int, tuple[int, int]]:
+    """For each appointment of the list that is a week of a weekly series: (which week it
+    is, how many weeks the series has), for "weekly, 2 of 6". One query for the whole list,
+    none per row; a cancelled week keeps its number."""
+    series_ids = {a.weekly_series_id for a in appointments if a.weekly_series_id is not None}
+    if not series_ids:
+        return {}
+    rows = db.session.execute(_series_places_query(), {"series": sorted(series_ids)})
+    shown = {a.id for a in appointments}
+    return {id_: (number, weeks) for id_, number, weeks in rows if id_ in shown}
 
 
 def open_groups(patient: User, *, now: datetime) -> list[Appointment]:

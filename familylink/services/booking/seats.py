@@ -17,6 +17,7 @@ the transaction holds the database write lock (BEGIN IMMEDIATE), which serialize
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -49,14 +50,17 @@ FULL = _l("Sorry, that group is now full. You can join its waitlist.")
 
 
 def open_for_booking(
-    actor: User, patient_id: int, *, now: datetime, what: str
+    actor: User, patient_id: int, *, now: datetime, what: str, opened=None
 ) -> access.PatientAccess:
     """The gate's answer when `actor` may book for the patient (a family member holding the
     scheduling scope, or the patient's own therapist): the patient and, for a family
-    member, the consent in force, read once (`invitable_people` uses it). NotFound
+    member, the consent in force, read once (`invitable_people` uses it); `opened`, the
+    answer the request already had, when the gate says it is the same question. NotFound
     otherwise."""
     if actor.role not in (Role.FAMILY, Role.THERAPIST):
         raise NotFound()
+    if opened is not None and opened.opened_for(actor, patient_id, Scope.SCHEDULING):
+        return opened
     return access.patient(actor, patient_id, now=now, what=what, scope=Scope.SCHEDULING)
 
 
@@ -158,8 +162,10 @@ def book_private(
     note: str | None = None,
     request_key: str | None = None,
     now: datetime,
+    opened: access.PatientAccess | None = None,
 ) -> AppointmentFamily:
-    """Book a private family session at a free slot of the patient's therapist.
+    """Book a private family session at a free slot of the patient's therapist. `opened`:
+    the page's `open_for_booking` answer, so the consent is read once per request.
 
     Raises NotFound (patient not allowed), ValidationError (bad type, slot not offered,
     attendees), Conflict (someone else got the slot first). A repeated request_key returns
@@ -168,7 +174,7 @@ def book_private(
     done = booked_with_key(request_key, actor)
     if done is not None:
         return done
-    opened = open_for_booking(actor, patient_id, now=now, what="booking")
+    opened = open_for_booking(actor, patient_id, now=now, what="booking", opened=opened)
     patient = opened.patient
     if patient.therapist_id is None:
         raise ValidationError(_("There is no therapist to book with yet."))
@@ -303,6 +309,19 @@ def inside_window(appointment: Appointment, now: datetime) -> bool:
     return appointment.starts_at - now >= cancellation_window(appointment)
 
 
+@dataclass(frozen=True)
+class Cancellation:
+    """A booked seat `actor` may cancel, and whether cancelling it now counts as late (a
+    family member inside the cancellation window; the therapist's never does)."""
+
+    seat: AppointmentFamily
+    late: bool
+
+    @classmethod
+    def of(cls, actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
+        return cls(seat, actor.role == Role.FAMILY and not inside_window(seat.appointment, now))
+
+
 #: Why a therapist cancels a family's place: a short fixed list, so nothing typed here can
 #: reach an email or say what kind of care this is. The reason is kept in the audit row only;
 #: the family's email says that it was cancelled, not why.
@@ -329,6 +348,20 @@ def therapist_cancel(*, actor: User, seat_id: int, reason: str, now: datetime) -
     return cancel_seat(actor=actor, seat_id=seat_id, now=now, reason=reason)
 
 
+def _cancellable(actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
+    if seat.status != SeatStatus.BOOKED:
+        raise ValidationError(_("That booking is already cancelled."))
+    if seat.appointment.starts_at <= now:
+        raise ValidationError(_("That session has already started."))
+    return Cancellation.of(actor, seat, now)
+
+
+def cancellation_of(actor: User, seat_id: int, *, now: datetime) -> Cancellation:
+    """What cancelling this one seat would do (the page that asks first). Raises as
+    `cancel_seat`, changing nothing."""
+    return _cancellable(actor, access.seat(actor, seat_id, now=now, what="appointment"), now)
+
+
 def cancel_seat(
     *, actor: User, seat_id: int, now: datetime, reason: str | None = None
 ) -> AppointmentFamily:
@@ -342,11 +375,7 @@ def cancel_seat(
         db.session.refresh(seat)
     else:
         slots.serialize_booking()
-    if seat.status != SeatStatus.BOOKED:
-        raise ValidationError(_("That booking is already cancelled."))
-    if appointment.starts_at <= now:
-        raise ValidationError(_("That session has already started."))
-    late = actor.role == Role.FAMILY and not inside_window(appointment, now)
+    late = _cancellable(actor, seat, now).late
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
     if not appointment.is_group:
