@@ -219,7 +219,9 @@ def _translated_once(translate):
         key = (string, context.eval_ctx.autoescape, not variables)
         found = done.get(key)
         if found is None:
-            found = markupsafe.Markup(translate(string)) if key[1] else translate(string)
+            # The catalogue's own text is markup, as Jinja's gettext takes it.
+            found = translate(string)
+            found = markupsafe.Markup(found) if key[1] else found  # noqa: S704
             # Always a format string, as Jinja's own: "%%" reads "%" even with no placeholder.
             found = done[key] = found % {} if key[2] else found
         return found if key[2] else found % variables
