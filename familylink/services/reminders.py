@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from sqlalchemy import and_, or_, select, update
 
 from familylink.extensions import db
@@ -204,15 +204,22 @@ def _already_queued(keys: list[str]) -> set[str]:
     return found
 
 
-def reminder_context(appointment, person, *, sign_in_link: str | None = None) -> dict:
+def reminder_context(
+    appointment, person, *, sign_in_link: str | None = None, spans: dict | None = None
+) -> dict:
     """What a reminder says: when (in the person's zone), where or the link; the title
     already names the therapist, so nothing else repeats it.
 
-    `appointment` is an Appointment or the plain values `due_reminders` reads."""
+    `appointment` is an Appointment or the plain values `due_reminders` reads; `spans`, a
+    sweep's times already written (its sessions start at the same few times)."""
     session_type = appointment.session_type
+    spans = {} if spans is None else spans
+    span = (appointment.starts_at, appointment.ends_at, person.timezone, str(get_locale()))
+    if span not in spans:
+        spans[span] = format_span(*span[:3])
     return {
         "title": neutral_title(appointment),
-        "when": format_span(appointment.starts_at, appointment.ends_at, person.timezone),
+        "when": spans[span],
         "zone_name": person.timezone,
         "minutes": session_type.duration_minutes,
         "where": where(appointment),
@@ -236,12 +243,13 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     sign_in = mail.external_url("auth.login")  # once per sweep, not per reminder
     # What a reminder says depends on the time zone and the language only.
     contexts: dict[tuple, dict] = {}
+    spans: dict[tuple, str] = {}
     for reminder in new:
         key = _context_key(reminder)
         if key not in contexts:
             with force_locale(key[2]):
                 contexts[key] = reminder_context(
-                    reminder.appointment, reminder.person, sign_in_link=sign_in
+                    reminder.appointment, reminder.person, sign_in_link=sign_in, spans=spans
                 )
     return mail.queue_many(
         [

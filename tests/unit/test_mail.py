@@ -663,3 +663,25 @@ def test_a_body_that_holds_the_shared_boundary_gets_a_boundary_of_its_own(mail_c
     assert tricky.get_boundary() != delivery.BOUNDARY
     parsed = email.message_from_bytes(tricky.as_bytes(), policy=email.policy.default)
     assert parsed.get_body(("plain",)).get_content().endswith(f"--{delivery.BOUNDARY}\n")
+
+
+def test_the_email_templates_gettext_reads_as_jinjas_own():
+    """Translated once per language, the strings still read as Jinja's gettext gives them:
+    escaped placeholders in HTML, "%%" as "%" with or without a placeholder."""
+    import gettext as stdlib_gettext
+
+    import jinja2
+
+    from familylink.services.mail import _translated_once
+
+    source = "{{ _('Hello %(name)s,', name=who) }} {{ _('100%% sure') }} {{ _('<b>Sign in</b>') }}"
+    for autoescape in (True, False):  # the HTML part and the text part
+        jinjas = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)  # noqa: S701
+        jinjas.install_gettext_translations(stdlib_gettext.NullTranslations(), newstyle=True)
+        ours = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)  # noqa: S701
+        once = _translated_once(stdlib_gettext.NullTranslations().gettext)
+        ours.globals.update(gettext=once, _=once)
+        for who in ("<Ana>", "Luis"):
+            expected = jinjas.from_string(source).render(who=who)
+            assert ours.from_string(source).render(who=who) == expected
+            assert ours.from_string(source).render(who=who) == expected  # from the memo

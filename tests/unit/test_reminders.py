@@ -403,3 +403,25 @@ def test_a_sweep_loads_no_appointment_seat_or_attendee_object(clinic, now):
     assert not loaded & {Appointment, AppointmentFamily, AppointmentAttendee}
     rows = reminder_rows()
     assert len(rows) == 6 and all("Family session with" in row.text_body for row in rows)
+
+
+def test_a_sweep_writes_the_time_of_sessions_starting_together_once(clinic, now, monkeypatch):
+    """Sessions of a sweep start at the same few times: each span is written once per
+    zone and language, not once per session (Babel and the catalogue, thousands of times)."""
+    other = create_user(Role.THERAPIST, name="Dr. Sam Ortiz")
+    starts_at = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+    family_seat(clinic, starts_at, booked_at=now)
+    add_appointment(
+        other, clinic.patient, clinic.family, clinic.private, starts_at=starts_at, booked_at=now
+    )
+    written = []
+
+    def counted(*args):
+        written.append(args)
+        return format_span(*args)
+
+    monkeypatch.setattr(reminders, "format_span", counted)
+    assert reminders.queue_due_reminders(starts_at - timedelta(hours=48)) == 4
+    assert written and len(written) == len(set(written))  # one per zone: two sessions
+    spans = [format_span(*args) for args in written]
+    assert all(any(span in row.text_body for span in spans) for row in reminder_rows())
