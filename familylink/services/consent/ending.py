@@ -134,11 +134,10 @@ def end_scopes(consent: ConsentRecord, dropped: list[Scope], *, actor, now: date
     if Scope.SCHEDULING in dropped:
         left = leave_sessions(member_id, patient.id, now=now, reason="scheduling not in consent")
     cancelled = mail.cancel_pending(patient_id=patient.id, to_user_ids=[member_id], scopes=dropped)
-    audit.record(
+    audit.record_about(
         "consent.scopes_ended",
+        consent,
         actor=actor,
-        obj=consent,
-        patient_id=patient.id,
         recipient_id=member_id,
         detail={
             "scopes": [str(scope) for scope in dropped],
