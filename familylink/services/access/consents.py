@@ -193,20 +193,20 @@ def recipients_allowed(
     return allowed
 
 
-def _family_in_force_query(patient_ids):
-    """Open consents about `patient_ids` with the family member each covers."""
+@cache
+def _family_in_force_of_listed():
+    """Open consents about the listed patients (parameter "patients") with the family
+    member each covers: built once, the booking page asks it on every request."""
     member = aliased(User)
     return (
         _open_consents_query()
         .add_columns(member)
         .join(member, member.id == FamilyLink.family_user_id)
-        .where(ConsentRecord.patient_id.in_(patient_ids), member.active.is_(True))
+        .where(
+            ConsentRecord.patient_id.in_(bindparam("patients", expanding=True)),
+            member.active.is_(True),
+        )
     )
-
-
-@cache
-def _family_in_force_of_listed():
-    return _family_in_force_query(bindparam("patients", expanding=True))
 
 
 def family_in_force(
@@ -223,7 +223,6 @@ def family_in_force(
     """
     if not patient_ids:
         return []
-    # The booking page asks it on every request: the statement built once.
     rows = db.session.execute(_family_in_force_of_listed(), {"patients": sorted(patient_ids)})
     found: dict[tuple[int, int], tuple[User, int, ConsentRecord, datetime | None]] = {}
     for consent, _link, patient, person in rows.all():
