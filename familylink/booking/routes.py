@@ -71,7 +71,7 @@ def new():
     if not form.validate_on_submit() or form.change.data:
         return _render_week(form, patient, chosen, types, now, form_status(form))
     if form.weeks.data:  # refused by the service unless the program allows it
-        return _book_series(form, patient, chosen, types, now)
+        return _book_series(form, opened, chosen, types, now)
     return _book_once(form, opened, chosen, types, now)
 
 
@@ -95,17 +95,18 @@ def _book_once(form, opened, chosen, types, now):
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
 
 
-def _book_series(form, patient, session_type, types, now):
+def _book_series(form, opened, session_type, types, now):
     """A weekly series: every week listed (conflicts first); once confirmed and all free,
     every week booked, else 409 with the fresh list. Nothing is booked while any week
-    can't be."""
-    choices = {"actor": current_user, "patient_id": patient.id, "now": now}
+    can't be. Planned and booked under the page's reading of the consent, `opened`."""
+    patient = opened.patient
+    choices = {"actor": current_user, "patient_id": patient.id, "now": now, "opened": opened}
     choices.update(session_type_id=session_type.id, **form.series_choices())
     if not form.confirmed.data:
         plan = try_run(form, booking.plan_series, **choices)
     else:
         key, note = form.request_key.data, form.note.data
-        try:  # planned again under the therapist's lock; a repeated form finds its series
+        try:  # planned under the therapist's lock; a repeated form finds its series
             run(booking.book_series, request_key=key, note=note, **choices)
             flash(_("Booked every week. We have emailed a calendar file for each one."), "success")
             return redirect(url_for("booking.index"))
