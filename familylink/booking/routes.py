@@ -269,22 +269,20 @@ def show(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="appointment")
     appointment = seat.appointment
-    can_change = seat.status == SeatStatus.BOOKED and appointment.starts_at > now
+    change = booking.changes_of(current_user, seat, now=now)
     form = RescheduleForm()
-    if can_change and not appointment.is_group and booking.inside_window(appointment, now):
+    form.slot.choices = []
+    if change.move:
         slots = booking.slots_for(
             appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
         )
         form.slot.choices = slot_choices(slots, current_user.timezone)
-    else:
-        form.slot.choices = []
     return render_template(
         "booking/show.html",
         seat=seat,
         appointment=appointment,
         booked=request.args.get("booked") == "1",
-        can_change=can_change,
-        late=can_change and not booking.inside_window(appointment, now),
+        change=change,
         form=form,
         coming=access.attendees_shown_to(current_user, seat, now=now),
     )

@@ -36,7 +36,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
-from familylink.services.booking import catalog, seats, slots
+from familylink.services.booking import catalog, changes, seats, slots
 from familylink.services.booking.weeks import (
     MAX_WEEKS,
     MIN_WEEKS,
@@ -318,12 +318,12 @@ def _series_seat(actor: User, seat_id: int, *, now: datetime, what: str | None, 
     return seat, ahead
 
 
-def future_seats_for(actor: User, seat_id: int, *, now: datetime) -> list[seats.Cancellation]:
+def future_seats_for(actor: User, seat_id: int, *, now: datetime) -> list[changes.Cancellation]:
     """What "cancel this and all future" would cancel for `actor`, each week marked when it
     would count as a late cancellation (the cancel page lists them). Raises as
     `cancel_future`."""
     ahead = _series_seat(actor, seat_id, now=now, what="series", roles=_CANCELLERS)[1]
-    return [seats.Cancellation.of(actor, s, now) for s in ahead]
+    return [changes.Cancellation.of(actor, s, now) for s in ahead]
 
 
 _CANCELLERS = (Role.THERAPIST, Role.FAMILY)
