@@ -68,12 +68,12 @@ def consent_ends(
 
 class WeekChecker:
     """The rules of one booking, applied to many times with the therapist's availability
-    and bookings read once (`slots.slot_finder`). `family`: the reasons are worded for a
-    family member (about their therapist), not for the therapist."""
+    and bookings read once (`slots.slot_finder`), when constructed: under the therapist's
+    lock for the plan that decides. `ends`: each attendee's `consent_ends`, read by the
+    caller. `family`: the reasons are worded for a family member (about their therapist),
+    not for the therapist."""
 
-    def __init__(
-        self, patient, session_type, consent_ends, *, now, exclude=(), strict=True, family=False
-    ):
+    def __init__(self, patient, session_type, ends, *, now, exclude=(), strict=True, family=False):
         program = get_program()
         self.patient, self.now, self.strict = patient, now, strict
         self.family = family
@@ -89,7 +89,7 @@ class WeekChecker:
         self.overrides = slots.time_off(therapist_id)
         moving = {(a.starts_at, a.ends_at) for a in exclude}
         self.busy = [(s, e) for s, e in slots.busy(therapist_id, since=now) if (s, e) not in moving]
-        self.consent_ends = consent_ends
+        self.consent_ends = ends
 
     def problem(self, start: datetime | None, *, first: bool = False) -> str | None:
         if start is None:
