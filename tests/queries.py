@@ -1,5 +1,7 @@
 """Reads for tests that check what a request wrote, each in its own app context (a request
-made through the test client has ended its own)."""
+made through the test client has ended its own), and what a request read (`count_queries`)."""
+
+import re
 
 from sqlalchemy import func, select
 
@@ -10,3 +12,14 @@ def count_rows(app, model, *where) -> int:
     """How many rows of `model` match every condition in `where`."""
     with app.app_context():
         return db.session.scalar(select(func.count(model.id)).where(*where))
+
+
+_ONE_PATIENTS_CONSENT = re.compile(r"consent_records\.patient_id = (\?|%\()")
+
+
+def consent_reads(counter) -> int:
+    """Statements of a `count_queries` counter asking which consent of one patient is in
+    force for one family member (the gate's question for a page about that patient, and
+    `active_consent`'s); a list of many people's consents (`family_in_force`, the same-day
+    warning's `linked_patients`) is another question."""
+    return sum(1 for s in counter.statements if _ONE_PATIENTS_CONSENT.search(s))

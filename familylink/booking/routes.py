@@ -71,7 +71,7 @@ def new():
     if not form.validate_on_submit() or form.change.data:
         return _render_week(form, patient, chosen, types, now, form_status(form))
     if form.weeks.data:  # refused by the service unless the program allows it
-        return _book_series(form, patient, chosen, types, now)
+        return _book_series(form, opened, chosen, types, now)
     return _book_once(form, opened, chosen, types, now)
 
 
@@ -95,17 +95,18 @@ def _book_once(form, opened, chosen, types, now):
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
 
 
-def _book_series(form, patient, session_type, types, now):
+def _book_series(form, opened, session_type, types, now):
     """A weekly series: every week listed (conflicts first); once confirmed and all free,
     every week booked, else 409 with the fresh list. Nothing is booked while any week
-    can't be."""
-    choices = {"actor": current_user, "patient_id": patient.id, "now": now}
+    can't be. Planned and booked under the page's reading of the consent, `opened`."""
+    patient = opened.patient
+    choices = {"actor": current_user, "patient_id": patient.id, "now": now, "opened": opened}
     choices.update(session_type_id=session_type.id, **form.series_choices())
     if not form.confirmed.data:
         plan = try_run(form, booking.plan_series, **choices)
     else:
         key, note = form.request_key.data, form.note.data
-        try:  # planned again under the therapist's lock; a repeated form finds its series
+        try:  # planned under the therapist's lock; a repeated form finds its series
             run(booking.book_series, request_key=key, note=note, **choices)
             flash(_("Booked every week. We have emailed a calendar file for each one."), "success")
             return redirect(url_for("booking.index"))
@@ -268,22 +269,20 @@ def show(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="appointment")
     appointment = seat.appointment
-    can_change = seat.status == SeatStatus.BOOKED and appointment.starts_at > now
+    change = booking.changes_of(current_user, seat, now=now)
     form = RescheduleForm()
-    if can_change and not appointment.is_group and booking.inside_window(appointment, now):
+    form.slot.choices = []
+    if change.move:
         slots = booking.slots_for(
             appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
         )
         form.slot.choices = slot_choices(slots, current_user.timezone)
-    else:
-        form.slot.choices = []
     return render_template(
         "booking/show.html",
         seat=seat,
         appointment=appointment,
         booked=request.args.get("booked") == "1",
-        can_change=can_change,
-        late=can_change and not booking.inside_window(appointment, now),
+        change=change,
         form=form,
         coming=access.attendees_shown_to(current_user, seat, now=now),
     )

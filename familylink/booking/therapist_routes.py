@@ -19,12 +19,15 @@ from familylink.booking.week import week_grid, week_of
 from familylink.extensions import limiter
 from familylink.models import Role
 from familylink.services import access, booking
+from familylink.services.errors import DomainError
 from familylink.web import (
+    apply_error,
     back_on_refusal,
     booking_limit,
     parse_day,
     request_now,
     role_required,
+    run,
     submit,
     try_run,
 )
@@ -188,18 +191,16 @@ def _book_series(form, patients, patient, now):
         return _series_page(form, patient, None, patients=patients)
     choices = {"actor": current_user, "patient_id": patient.id, "now": now}
     choices.update(form.series_choices())
-    plan = try_run(form, booking.plan_series, **choices)
-    if plan is not None and form.confirmed.data and not plan.conflicts:
-        done = submit(
-            form,
-            lambda f: booking.book_series(note=f.note.data, **choices),
-            redirect_to=lambda series: _calendar_on_day(series.first_day),
-            message=_("Booked every week. The family has been emailed."),
-        )
-        if done is not None:
-            return done
-        plan = try_run(form, booking.plan_series, **choices)  # a week was taken meanwhile
-    return _series_page(form, patient, plan, patients=patients)
+    if not form.confirmed.data:
+        plan = try_run(form, booking.plan_series, **choices)
+        return _series_page(form, patient, plan, patients=patients)
+    try:  # planned once, under the therapist's lock: booked, or the weeks as they are now
+        series = run(booking.book_series, note=form.note.data, **choices)
+    except DomainError as error:
+        apply_error(form, error)
+        return _series_page(form, patient, getattr(error, "plan", None), patients=patients)
+    flash(_("Booked every week. The family has been emailed."), "success")
+    return redirect(_calendar_on_day(series.first_day))
 
 
 def _calendar_on_day(day: date) -> str:

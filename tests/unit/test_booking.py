@@ -267,6 +267,59 @@ def test_reschedule_inside_the_window_is_refused_for_family(clinic, now):
     assert seat.appointment.sequence == 0
 
 
+# What a seat's page offers (cancel, move) and whether cancelling now is late: the service's
+# answer, one rule with the cancel page's and the series list's (Cancellation.late).
+CHANGES = ("cancel", "move", "late")
+
+
+def _changes(actor, seat, at) -> tuple[bool, bool, bool]:
+    found = booking.changes_of(actor, seat, now=at)
+    return tuple(getattr(found, name) for name in CHANGES)
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        (timedelta(hours=30), (True, True, False)),  # outside the 24-hour window
+        (timedelta(hours=24), (True, True, False)),  # the window's edge is not late
+        (timedelta(hours=12), (True, False, True)),  # inside: move refused, cancel late
+        (timedelta(0), (False, False, False)),  # started
+        (-timedelta(hours=1), (False, False, False)),  # past
+    ],
+)
+def test_a_family_members_changes_follow_the_cancellation_window(clinic, now, before, expected):
+    seat = book(clinic, now, starts_at=first_slot(clinic, now, index=10))
+    assert _changes(clinic.family, seat, seat.appointment.starts_at - before) == expected
+
+
+def test_the_therapists_changes_are_never_late(clinic, now):
+    seat = book(clinic, now)
+    inside = seat.appointment.starts_at - timedelta(hours=1)
+    assert _changes(clinic.therapist, seat, inside) == (True, True, False)
+
+
+def test_a_group_seat_may_be_cancelled_not_moved(clinic, now):
+    (group,) = schedule(clinic, now)
+    seat = take(clinic.patient, clinic.family, group, now)
+    assert _changes(clinic.family, seat, now) == (True, False, False)
+    inside = group.starts_at - timedelta(hours=2)
+    assert _changes(clinic.family, seat, inside) == (True, False, True)
+
+
+def test_a_cancelled_seat_offers_no_change(clinic, now):
+    seat = book(clinic, now)
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+    assert _changes(clinic.family, seat, now) == (False, False, False)
+
+
+def test_the_page_the_cancel_question_and_the_series_list_agree_on_late(clinic, now):
+    seat = book(clinic, now, starts_at=first_slot(clinic, now, index=10))
+    for before in (timedelta(hours=30), timedelta(hours=12)):
+        at = seat.appointment.starts_at - before
+        asked = booking.cancellation_of(clinic.family, seat.id, now=at)
+        assert booking.changes_of(clinic.family, seat, now=at).late == asked.late
+
+
 def test_consent_ended_removes_the_family_member_from_future_appointments_only(clinic, now):
     future = book(clinic, now)
     past_appointment = Appointment(

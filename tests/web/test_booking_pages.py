@@ -639,3 +639,32 @@ def test_the_cancel_question_says_when_it_counts_as_late(app, client, auth, clin
     text = client.get(f"/booking/{seat_id}/cancel").get_data(as_text=True)
     assert LATE_NOTICE in text and "your therapist will be told" in text
     assert not outbox(app, "late_cancellation")
+
+
+def _offers(page: str, seat_id: int) -> tuple[bool, bool, bool]:
+    """What a session page offers: to move it, to cancel it, and the late notice."""
+    return (
+        "Move to another time" in page,
+        f'href="/booking/{seat_id}/cancel"' in page,
+        "this will count as a late cancellation" in page,
+    )
+
+
+@pytest.mark.parametrize(
+    ("index", "cancelled", "expected"),
+    [
+        (20, False, (True, True, False)),  # outside the 24-hour window
+        (0, False, (False, True, True)),  # 21 hours ahead: late to cancel, not to be moved
+        (20, True, (False, False, False)),  # cancelled: nothing to change
+    ],
+)
+def test_the_session_page_shows_the_services_answer(
+    app, client, auth, clinic, index, cancelled, expected
+):
+    auth.login(clinic["family"])
+    book_first(client, clinic, index=index)
+    seat_id, _uid = _seat_of(app)
+    if cancelled:
+        client.post(f"/booking/{seat_id}/cancel")
+    page = client.get(f"/booking/{seat_id}").get_data(as_text=True)
+    assert _offers(page, seat_id) == expected

@@ -14,15 +14,17 @@ from familylink.models import (
     Appointment,
     AppointmentFamily,
     AppointmentSeries,
+    AuditEvent,
     OutboxEmail,
     Role,
     SeatStatus,
     SessionType,
     User,
 )
-from tests.booking_setup import add_appointment
+from tests.booking_setup import add_appointment, add_family
 from tests.factories import create_consent, create_user, set_program
 from tests.moments import WEEK_BEFORE_FALL_BACK
+from tests.queries import consent_reads
 from tests.web.test_series_pages import FIRST, NEW_YORK, series_seats
 
 SLOT = FIRST.strftime("%Y-%m-%dT%H:%MZ")
@@ -260,3 +262,44 @@ def test_the_sessions_list_says_which_week_of_its_series_each_is(
     page, more_queries = _sessions_list(client, count_queries)
     assert [f"weekly, {n} of 4" in page for n in (1, 2, 3, 4)] == [True] * 4
     assert more_queries == queries  # one query for every series shown, none per row
+
+
+def _confirm_with_a_visible_relative(app, client, auth, clinic, count_queries):
+    """Luis, whose consent lets him invite the other family members, confirms a series
+    for himself and Maria; what the request read."""
+    allow_family_series(app)
+    with app.app_context():
+        add_family(
+            db.session.get(User, clinic["patient"]),
+            "Luis Rivera",
+            family_visible=True,
+            email="luis@example.org",
+        )
+        db.session.commit()
+    auth.login("luis@example.org")
+    form = series_form(confirmed="1", attendees=[clinic["family_id"]])
+    with count_queries() as counter:
+        response = client.post(book_url(clinic), data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert len(series_seats(app)) == 4
+    return counter
+
+
+def test_the_confirming_post_reads_each_attendees_consent_once(
+    app, client, auth, clinic, count_queries
+):
+    """Luis's consent by the page's gate (the series is booked under that answer), Maria's
+    once for when it ends: not again for the plan made under the therapist's lock."""
+    counter = _confirm_with_a_visible_relative(app, client, auth, clinic, count_queries)
+    assert consent_reads(counter) == 2
+
+
+def test_the_confirming_post_records_the_gates_disclosure_once(
+    app, client, auth, clinic, count_queries
+):
+    _confirm_with_a_visible_relative(app, client, auth, clinic, count_queries)
+    with app.app_context():
+        shown = db.session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "disclosure.viewed")
+        ).all()
+    assert [d["what"] for d in shown] == ["booking page"]

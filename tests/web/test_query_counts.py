@@ -1,6 +1,5 @@
 """SQL statements per page: few, and the same with little or much data (no N+1)."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -23,6 +22,7 @@ from familylink.services import learning
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
+from tests.queries import consent_reads
 
 MAX_QUERIES = 8
 THERAPIST = "therapist@example.org"
@@ -294,14 +294,6 @@ def test_the_patient_home_does_not_grow_with_planned_sessions(app, client, auth,
     assert _patient_home_queries(client, count_queries) == small <= MAX_QUERIES
 
 
-def _consent_reads(counter) -> int:
-    """Statements asking which consent of one patient is in force (the gate's question for
-    a page about that patient); the same-day warning's list of all the member's patients
-    (`linked_patients`) is another question, asked once."""
-    one_patient = re.compile(r"consent_records\.patient_id = (\?|%\()")
-    return sum(1 for s in counter.statements if one_patient.search(s))
-
-
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_the_booking_page_reads_the_members_consent_once(app, client, auth, count_queries, method):
     """The page opens the patient and finds whom the member may invite from one reading of
@@ -316,7 +308,7 @@ def test_the_booking_page_reads_the_members_consent_once(app, client, auth, coun
     with count_queries() as counter:
         response = send()
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
-    assert _consent_reads(counter) == 1
+    assert consent_reads(counter) == 1
 
 
 # The pages the benchmark measures against the honest minimal page (bench/pages.py): each of
@@ -376,4 +368,4 @@ def test_the_confirming_booking_post_reads_the_members_consent_once(
         response = client.post(path, data={**form, "request_key": "query-count"})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     assert "booked=1" in response.headers["Location"]
-    assert _consent_reads(counter) == 1
+    assert consent_reads(counter) == 1

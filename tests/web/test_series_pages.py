@@ -9,9 +9,17 @@ import pytest
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Appointment, AppointmentFamily, AppointmentSeries, SeatStatus
-from tests.booking_setup import add_appointment
+from familylink.models import (
+    Appointment,
+    AppointmentFamily,
+    AppointmentSeries,
+    AuditEvent,
+    SeatStatus,
+    User,
+)
+from tests.booking_setup import add_appointment, add_family
 from tests.moments import WEEK_BEFORE_FALL_BACK
+from tests.queries import consent_reads
 
 NEW_YORK = ZoneInfo("America/New_York")
 FIRST = datetime(2026, 10, 27, 10, 0, tzinfo=NEW_YORK).astimezone(UTC)
@@ -238,3 +246,34 @@ def test_the_calendar_says_which_week_of_its_series_a_session_is(app, client, au
     book_series(client, clinic)
     page = client.get("/therapist/calendar", query_string={"date": "2026-11-09"})
     assert "weekly, 3 of 4" in page.get_data(as_text=True)
+
+
+def _confirm_for_two(app, client, auth, clinic, count_queries):
+    """The therapist confirms a series for Maria and Luis; what the request read."""
+    with app.app_context():
+        luis = add_family(db.session.get(User, clinic["patient"]), "Luis Rivera").id
+        db.session.commit()
+    auth.login(clinic["therapist"])
+    form = series_form(clinic, confirmed="1", attendees=[clinic["family_id"], luis])
+    with count_queries() as counter:
+        response = client.post(BOOK, query_string={"patient": clinic["patient"]}, data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert len(series_seats(app)) == 4
+    return counter
+
+
+def test_confirming_reads_each_family_members_consent_once(
+    app, client, auth, clinic, count_queries
+):
+    """Once each for when it ends, not again for the plan made under the therapist's lock."""
+    counter = _confirm_for_two(app, client, auth, clinic, count_queries)
+    assert consent_reads(counter) == 2
+
+
+def test_confirming_records_the_view_of_the_patient_once(app, client, auth, clinic, count_queries):
+    _confirm_for_two(app, client, auth, clinic, count_queries)
+    with app.app_context():
+        viewed = db.session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "patient_data.viewed")
+        ).all()
+    assert sorted(d["page"] for d in viewed) == ["book for family", "series booking"]

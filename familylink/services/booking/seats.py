@@ -17,7 +17,6 @@ the transaction holds the database write lock (BEGIN IMMEDIATE), which serialize
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -38,10 +37,9 @@ from familylink.models import (
     WaitlistStatus,
 )
 from familylink.services import access, audit, mail, reminders
-from familylink.services.booking import catalog, groups, notices, slots
+from familylink.services.booking import catalog, changes, groups, notices, slots
 from familylink.services.booking.slots import TAKEN
 from familylink.services.errors import Conflict, NotFound, ValidationError
-from familylink.services.program import get_program
 
 FULL = _l("Sorry, that group is now full. You can join its waitlist.")
 
@@ -297,31 +295,6 @@ def _booked(seat: AppointmentFamily, *, actor: User, now: datetime) -> None:
 # --- Reschedule and cancel ---------------------------------------------------------------
 
 
-def cancellation_window(appointment: Appointment) -> timedelta:
-    hours = appointment.session_type.cancellation_window_hours
-    if hours is None:
-        hours = get_program().cancellation_window_hours
-    return timedelta(hours=hours)
-
-
-def inside_window(appointment: Appointment, now: datetime) -> bool:
-    """True while a family member may still change it without it being late."""
-    return appointment.starts_at - now >= cancellation_window(appointment)
-
-
-@dataclass(frozen=True)
-class Cancellation:
-    """A booked seat `actor` may cancel, and whether cancelling it now counts as late (a
-    family member inside the cancellation window; the therapist's never does)."""
-
-    seat: AppointmentFamily
-    late: bool
-
-    @classmethod
-    def of(cls, actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
-        return cls(seat, actor.role == Role.FAMILY and not inside_window(seat.appointment, now))
-
-
 #: Why a therapist cancels a family's place: a short fixed list, so nothing typed here can
 #: reach an email or say what kind of care this is. The reason is kept in the audit row only;
 #: the family's email says that it was cancelled, not why.
@@ -348,20 +321,6 @@ def therapist_cancel(*, actor: User, seat_id: int, reason: str, now: datetime) -
     return cancel_seat(actor=actor, seat_id=seat_id, now=now, reason=reason)
 
 
-def _cancellable(actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
-    if seat.status != SeatStatus.BOOKED:
-        raise ValidationError(_("That booking is already cancelled."))
-    if seat.appointment.starts_at <= now:
-        raise ValidationError(_("That session has already started."))
-    return Cancellation.of(actor, seat, now)
-
-
-def cancellation_of(actor: User, seat_id: int, *, now: datetime) -> Cancellation:
-    """What cancelling this one seat would do (the page that asks first). Raises as
-    `cancel_seat`, changing nothing."""
-    return _cancellable(actor, access.seat(actor, seat_id, now=now, what="appointment"), now)
-
-
 def cancel_seat(
     *, actor: User, seat_id: int, now: datetime, reason: str | None = None
 ) -> AppointmentFamily:
@@ -375,7 +334,7 @@ def cancel_seat(
         db.session.refresh(seat)
     else:
         slots.serialize_booking()
-    late = _cancellable(actor, seat, now).late
+    late = changes.cancellable(actor, seat, now).late
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
     if not appointment.is_group:
@@ -420,7 +379,7 @@ def reschedule(
     appointment = seat.appointment
     if appointment.is_group or seat.status != SeatStatus.BOOKED:
         raise ValidationError(_("This booking can't be moved. You can cancel it instead."))
-    if actor.role == Role.FAMILY and not inside_window(appointment, now):
+    if changes.is_late(actor, appointment, now):
         raise ValidationError(
             _("It is too close to the session to move it here. Please contact your therapist."),
             field="slot",

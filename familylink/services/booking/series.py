@@ -3,10 +3,11 @@
 A series is planned first (`plan_series`, `plan_move`): every occurrence's UTC start, worked
 out from the wall time in the zone it was chosen in (so 10:00 in New York stays 10:00 across
 a daylight-saving change, and its UTC instant moves by the hour), each checked with the
-rules of a single booking, with what is wrong with it (`Occurrence.problem`). Then it is
-booked or moved all or nothing (`book_series`, `move_future`): under the therapist's lock
-(`slots.lock_therapist`) the plan is made again, and if any occurrence has a problem nothing
-is written and `SeriesConflict` carries the fresh plan. Each occurrence is its own
+rules of a single booking (`weeks.WeekChecker`), with what is wrong with it
+(`Occurrence.problem`). Then it is booked or moved all or nothing (`book_series`,
+`move_future`): under the therapist's lock (`slots.lock_therapist`) the plan that decides is
+made, and if any occurrence has a problem nothing is written and `SeriesConflict` carries
+that plan. Each occurrence is its own
 appointment, written by `seats.place_private` (moved by `seats.reschedule`, cancelled by
 `seats.therapist_cancel`), so each gets the audit row, the emails and the .ics of a single
 session: one email per occurrence and person, because an outbox row carries one calendar
@@ -16,8 +17,7 @@ file (docs/architecture.md, "Weekly series").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from functools import partial
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -36,12 +36,16 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
-from familylink.services.booking import catalog, seats, slots
+from familylink.services.booking import catalog, changes, seats, slots
+from familylink.services.booking.weeks import (
+    MAX_WEEKS,
+    MIN_WEEKS,
+    WeekChecker,
+    consent_ends,
+    weekly_starts,
+)
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from familylink.services.program import get_program
-from familylink.services.scheduling import local_to_utc
-
-MIN_WEEKS, MAX_WEEKS = 2, 12
 
 
 @dataclass(frozen=True)
@@ -96,21 +100,7 @@ class SeriesConflict(Conflict):
         self.plan = plan
 
 
-# --- Times -------------------------------------------------------------------------------------
-
-
-def weekly_starts(first: datetime, weeks: int, zone: str) -> list[tuple[date, datetime | None]]:
-    """The local day and UTC start of each week from `first`, at `first`'s wall time in
-    `zone`; None for a week whose wall time does not exist (the clocks skip it)."""
-    local = first.astimezone(ZoneInfo(zone))
-    starts = []
-    for n in range(weeks):
-        day = local.date() + timedelta(weeks=n)
-        try:
-            starts.append((day, local_to_utc(day, local.time(), zone)))
-        except ValidationError:
-            starts.append((day, None))
-    return starts
+# --- A new series ------------------------------------------------------------------------------
 
 
 def _check_weeks(weeks) -> int:
@@ -122,123 +112,50 @@ def _check_weeks(weeks) -> int:
     return weeks
 
 
-def _closed(overrides, start: datetime, end: datetime, zone: str) -> bool:
-    """True when the therapist's time off (a date override) covers any of [start, end)."""
-    local_start, local_end = start.astimezone(ZoneInfo(zone)), end.astimezone(ZoneInfo(zone))
-    for o in overrides:
-        if not o.off or o.day not in (local_start.date(), local_end.date()):
-            continue
-        if o.start is None or o.end is None:
-            return True
-        off_start = datetime.combine(o.day, o.start, tzinfo=ZoneInfo(zone))
-        off_end = datetime.combine(o.day, o.end, tzinfo=ZoneInfo(zone))
-        if off_start < local_end and local_start < off_end:
-            return True
-    return False
-
-
-def _consent_ends(patient: User, people: list[User], *, now) -> list[tuple[User, datetime | None]]:
-    """When each family member's consent in force stops by the clock (None: no end yet;
-    `now` when none is in force), read once for every week of a plan."""
-    ends = []
-    for person in people:
-        consent = access.active_consent(person.id, patient.id, now=now)
-        ends.append((person, access.consent_end(consent, patient) if consent else now))
-    return ends
-
-
-class _Checker:
-    """The rules of one booking, applied to many times with the therapist's availability
-    and bookings read once (`slots.slot_finder`). `family`: the reasons are worded for a
-    family member (about their therapist), not for the therapist."""
-
-    def __init__(
-        self, patient, session_type, people, *, now, exclude=(), strict=True, family=False
-    ):
-        program = get_program()
-        self.patient, self.people, self.now, self.strict = patient, people, now, strict
-        self.family = family
-        self.session_type = session_type
-        self.zone = program.timezone
-        self.length = timedelta(minutes=session_type.duration_minutes)
-        self.notice = timedelta(hours=program.minimum_notice_hours)
-        self.horizon = timedelta(days=program.booking_horizon_days)
-        therapist_id = patient.therapist_id
-        # The booking horizon bounds the first week only: a series exists to reach past it.
-        reach = self.horizon + timedelta(weeks=MAX_WEEKS)
-        self.free = set(slots.slot_finder(therapist_id, session_type, now=now, horizon=reach)())
-        self.overrides = slots.time_off(therapist_id)
-        moving = {(a.starts_at, a.ends_at) for a in exclude}
-        self.busy = [(s, e) for s, e in slots.busy(therapist_id, since=now) if (s, e) not in moving]
-        self.consent_ends = _consent_ends(patient, people, now=now)
-
-    def problem(self, start: datetime | None, *, first: bool = False) -> str | None:
-        if start is None:
-            return _("That time does not exist that day: the clocks skip that hour.")
-        end = start + self.length
-        if start <= self.now:
-            return _("That time has passed.")
-        if any(s < end and start < e for s, e in self.busy):
-            return self._unavailable(_("You already have a session then."))
-        if _closed(self.overrides, start, end, self.zone):
-            return self._unavailable(_("You are off that day."))
-        if self.strict and first and start > self.now + self.horizon:
-            if self.family:
-                return _("That is further ahead than sessions can be booked.")
-            return _("That is past the booking horizon.")
-        if self.strict and start not in self.free:
-            if start < self.now + self.notice:
-                return _("That is too soon to book.")
-            gap = slots.buffer()
-            if any(s - gap < end and start < e + gap for s, e in self.busy):
-                return self._unavailable(_("That is too close to another of your sessions."))
-            return self._unavailable(_("That is outside your available hours."))
-        # A family member whose consent (scheduling scope) ends before this week's session.
-        for person, until in self.consent_ends:
-            if until is not None and until < end:
-                return _("%(name)s's consent ends before this date.", name=person.name)
-        return None
-
-    def _unavailable(self, therapist_reason: str) -> str:
-        # A family is told the time is not free, never why (whose session, time off).
-        return _("Your therapist is not free then.") if self.family else therapist_reason
-
-
-# --- A new series ------------------------------------------------------------------------------
-
-
 FAMILIES_MAY_NOT = _l(
     "Weekly sessions are booked by your therapist. Book one session here, or ask your "
     "therapist to set up the series."
 )
 
 
-def plan_series(
-    *,
-    actor: User,
-    patient_id: int,
-    session_type_id: int,
-    first_start: datetime,
-    weeks: int,
-    attendee_ids=(),
-    now: datetime,
-) -> SeriesPlan:
-    """Every week of a new series from `first_start`, each checked as a single booking would
-    be (free time in the therapist's availability, notice and horizon, no overlap, not on
-    time off) and against each family member's consent (scheduling scope, and not ending
-    before that week's session). Writes nothing but the gate's audit rows.
+@dataclass(frozen=True)
+class _Chosen:
+    """A new series' choices with every refusal answered and each attendee's consent end
+    read: all a plan needs but the therapist's time, which `plan` reads."""
 
-    Who plans one: the patient's therapist (the wall time kept is in their zone), and, when
-    the program lets families (`families_may_book_series`), a family member holding the
-    scheduling scope (the wall time kept is the therapist's too: the session happens on
-    the therapist's clock, and the family's zone may change its clocks on other days).
+    patient: User
+    session_type: SessionType
+    people: list[User]
+    zone: str
+    family: bool
+    consent_ends: list[tuple[User, datetime | None]]
+    first_start: datetime
+    weeks: int
 
-    Raises NotFound (not the actor's patient, or neither a therapist nor a family member),
-    ValidationError (weeks out of range, bad type, family members not allowed, or, for
-    the whole form, a family while the program does not let families book a series)."""
+    def plan(self, *, now: datetime) -> SeriesPlan:
+        checker = WeekChecker(
+            self.patient, self.session_type, self.consent_ends, now=now, family=self.family
+        )
+        occurrences = [
+            Occurrence(
+                start,
+                start + checker.length if start else None,
+                day,
+                checker.problem(start, first=n == 0),
+            )
+            for n, (day, start) in enumerate(weekly_starts(self.first_start, self.weeks, self.zone))
+        ]
+        return SeriesPlan(self.patient, self.session_type, self.people, self.zone, occurrences)
+
+
+def _chosen(
+    actor, patient_id, session_type_id, first_start, weeks, attendee_ids, *, now, opened
+) -> _Chosen:
     if actor.role not in (Role.THERAPIST, Role.FAMILY):
         raise NotFound()
-    opened = seats.open_for_booking(actor, patient_id, now=now, what="series booking")
+    opened = seats.open_for_booking(
+        actor, patient_id, now=now, what="series booking", opened=opened
+    )
     patient, family = opened.patient, actor.role == Role.FAMILY
     if family and not get_program().families_may_book_series:
         raise ValidationError(str(FAMILIES_MAY_NOT))
@@ -250,18 +167,39 @@ def plan_series(
     weeks = _check_weeks(weeks)
     invitable = seats.invitable_people(actor, opened, now=now)
     people = seats.invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
-    checker = _Checker(patient, session_type, people, now=now, family=family)
     zone = db.session.get(User, patient.therapist_id).timezone if family else actor.timezone
-    occurrences = [
-        Occurrence(
-            start,
-            start + checker.length if start else None,
-            day,
-            checker.problem(start, first=n == 0),
-        )
-        for n, (day, start) in enumerate(weekly_starts(first_start, weeks, zone))
-    ]
-    return SeriesPlan(patient, session_type, people, zone, occurrences)
+    ends = consent_ends(patient, people, now=now, opened=opened)
+    return _Chosen(patient, session_type, people, zone, family, ends, first_start, weeks)
+
+
+def plan_series(
+    *,
+    actor: User,
+    patient_id: int,
+    session_type_id: int,
+    first_start: datetime,
+    weeks: int,
+    attendee_ids=(),
+    now: datetime,
+    opened: access.PatientAccess | None = None,
+) -> SeriesPlan:
+    """Every week of a new series from `first_start`, each checked as a single booking would
+    be (free time in the therapist's availability, notice and horizon, no overlap, not on
+    time off) and against each family member's consent (scheduling scope, and not ending
+    before that week's session). Writes nothing but the gate's audit rows. `opened`: the
+    page's `seats.open_for_booking` answer, so the consent is read once per request.
+
+    Who plans one: the patient's therapist (the wall time kept is in their zone), and, when
+    the program lets families (`families_may_book_series`), a family member holding the
+    scheduling scope (the wall time kept is the therapist's too: the session happens on
+    the therapist's clock, and the family's zone may change its clocks on other days).
+
+    Raises NotFound (not the actor's patient, or neither a therapist nor a family member),
+    ValidationError (weeks out of range, bad type, family members not allowed, or, for
+    the whole form, a family while the program does not let families book a series)."""
+    return _chosen(
+        actor, patient_id, session_type_id, first_start, weeks, attendee_ids, now=now, opened=opened
+    ).plan(now=now)
 
 
 def _booked_before(request_key: str | None, actor: User) -> AppointmentSeries | None:
@@ -281,31 +219,27 @@ def book_series(
     note: str | None = None,
     request_key: str | None = None,
     now: datetime,
+    opened: access.PatientAccess | None = None,
 ) -> AppointmentSeries:
-    """Book every week of the plan, or nothing: planned again under the therapist's lock,
-    and SeriesConflict (with that plan) if any week has a problem. Each week is booked as
+    """Book every week of the plan, or nothing: planned under the therapist's lock, and
+    SeriesConflict (with that plan) if any week has a problem. Each week is booked as
     a single session (`seats.place_private`: audit row, emails, .ics); one audit row
     `booking.series_created` ties them. A repeated `request_key` (kept on the first week's
-    seat) returns the series it booked the first time. Raises as `plan_series`, and
-    SeriesConflict."""
-    planned = partial(
-        plan_series,
-        actor=actor,
-        patient_id=patient_id,
-        session_type_id=session_type_id,
-        first_start=first_start,
-        weeks=weeks,
-        attendee_ids=attendee_ids,
-        now=now,
-    )
+    seat) returns the series it booked the first time. `opened` as for `plan_series`.
+    Raises as `plan_series`, and SeriesConflict."""
     if (done := _booked_before(request_key, actor)) is not None:
         return done
-    first = planned()  # refusals (404, bad input) before the lock
-    slots.lock_therapist(first.patient.therapist_id)
+    # Refusals (404, bad input) and the consents before the lock, as `seats.book_private`
+    # does: ending access does not take this lock, so reading them under it would add no
+    # guarantee, only a second read of each.
+    chosen = _chosen(
+        actor, patient_id, session_type_id, first_start, weeks, attendee_ids, now=now, opened=opened
+    )
+    slots.lock_therapist(chosen.patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's series here.
     if (done := _booked_before(request_key, actor)) is not None:
         return done
-    plan = planned()
+    plan = chosen.plan(now=now)  # the therapist's hours and bookings as the lock holds them
     if plan.conflicts:
         raise SeriesConflict(plan)
     local = first_start.astimezone(ZoneInfo(plan.zone))
@@ -384,12 +318,12 @@ def _series_seat(actor: User, seat_id: int, *, now: datetime, what: str | None, 
     return seat, ahead
 
 
-def future_seats_for(actor: User, seat_id: int, *, now: datetime) -> list[seats.Cancellation]:
+def future_seats_for(actor: User, seat_id: int, *, now: datetime) -> list[changes.Cancellation]:
     """What "cancel this and all future" would cancel for `actor`, each week marked when it
     would count as a late cancellation (the cancel page lists them). Raises as
     `cancel_future`."""
     ahead = _series_seat(actor, seat_id, now=now, what="series", roles=_CANCELLERS)[1]
-    return [seats.Cancellation.of(actor, s, now) for s in ahead]
+    return [changes.Cancellation.of(actor, s, now) for s in ahead]
 
 
 _CANCELLERS = (Role.THERAPIST, Role.FAMILY)
@@ -424,10 +358,10 @@ def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: dat
         raise ValidationError(_("Choose a time from the list."), field="slot")
     series = seat.appointment.weekly_series
     people = [a.user for a in seat.present_attendees]
-    checker = _Checker(
+    checker = WeekChecker(
         seat.patient,
         seat.appointment.session_type,
-        people,
+        consent_ends(seat.patient, people, now=now),
         now=now,
         exclude=[s.appointment for s in ahead],
         strict=False,

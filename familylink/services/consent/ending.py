@@ -124,16 +124,23 @@ def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, 
         end_scopes(by, sorted(dropped), actor=actor, now=now)
 
 
+#: Why an email is cancelled when the consent in force no longer covers what it needs (the
+#: member's access goes on): not "consent ended", which is ending access's.
+SCOPE_DROPPED = "consent no longer covers this"
+
+
 def end_scopes(consent: ConsentRecord, dropped: list[Scope], *, actor, now: datetime) -> None:
     """What ending access does, for the scopes a renewal (`consent`, in force for its person)
     no longer covers: off future sessions and waitlists without `scheduling`, their unsent
-    email needing a dropped scope cancelled, one audit row, and the therapist told. Their
-    other access goes on."""
+    email needing a dropped scope cancelled (SCOPE_DROPPED), one audit row, and the
+    therapist told (how many emails were cancelled among it). Their other access goes on."""
     member_id, patient = consent.recipient_user_id, db.session.get(User, consent.patient_id)
     left = 0
     if Scope.SCHEDULING in dropped:
         left = leave_sessions(member_id, patient.id, now=now, reason="scheduling not in consent")
-    cancelled = mail.cancel_pending(patient_id=patient.id, to_user_ids=[member_id], scopes=dropped)
+    cancelled = mail.cancel_pending(
+        patient_id=patient.id, to_user_ids=[member_id], scopes=dropped, reason=SCOPE_DROPPED
+    )
     audit.record_about(
         "consent.scopes_ended",
         consent,
@@ -154,6 +161,7 @@ def end_scopes(consent: ConsentRecord, dropped: list[Scope], *, actor, now: date
         actor=actor,
         now=now,
         dropped=dropped,
+        cancelled=cancelled,
     )
 
 

@@ -249,11 +249,17 @@ def _queued_event(email: Queued, row_id: int, now: datetime) -> dict:
 
 
 def cancel_pending(
-    *, patient_id: int, to_user_ids=(), to_address: str | None = None, scopes=None
+    *,
+    patient_id: int,
+    to_user_ids=(),
+    to_address: str | None = None,
+    scopes=None,
+    reason: str = "consent ended",
 ) -> int:
     """Cancel every unsent email (queued, or failed and waiting for an admin's retry) about
     that patient to those people, or to that address (invitations, sent before there was an
-    account), or only those needing one of `scopes` when given; return how many."""
+    account), or only those needing one of `scopes` when given; return how many. `reason`
+    is kept as each one's last error, what the admin's outbox page shows."""
     to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
     if to_address is not None:
         to.append(OutboxEmail.to_address == to_address.lower())
@@ -263,7 +269,7 @@ def cancel_pending(
     result = db.session.execute(
         update(OutboxEmail)
         .where(unsent, OutboxEmail.patient_id == patient_id, or_(*to))
-        .values(status=OutboxStatus.CANCELLED, last_error="consent ended", locked_until=None)
+        .values(status=OutboxStatus.CANCELLED, last_error=reason, locked_until=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

@@ -1,0 +1,84 @@
+"""What a family's booked seat still allows, and the one rule of "late": the cancellation
+window (the session type's, else the program's). Inside it a family member's cancellation
+is late (late-cancelled, the therapist told) and a move is theirs no more (they ask the
+therapist); the therapist's changes are never late. The session page (`changes_of`), the
+question before a cancel (`cancellation_of`), the series' "this and all later weeks" list
+(`series.future_seats_for`), `seats.cancel_seat` and `seats.reschedule` all ask here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+
+from familylink.models import Appointment, AppointmentFamily, Role, SeatStatus, User
+from familylink.services import access
+from familylink.services.errors import ValidationError
+from familylink.services.program import get_program
+
+
+def cancellation_window(appointment: Appointment) -> timedelta:
+    hours = appointment.session_type.cancellation_window_hours
+    if hours is None:
+        hours = get_program().cancellation_window_hours
+    return timedelta(hours=hours)
+
+
+def inside_window(appointment: Appointment, now: datetime) -> bool:
+    """True while a family member may still change it without it being late."""
+    return appointment.starts_at - now >= cancellation_window(appointment)
+
+
+def is_late(actor: User, appointment: Appointment, now: datetime) -> bool:
+    """Whether a change `actor` makes to it now is late: a family member's inside the
+    cancellation window; the therapist's never is."""
+    return actor.role == Role.FAMILY and not inside_window(appointment, now)
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """A booked seat `actor` may cancel, and whether cancelling it now counts as late."""
+
+    seat: AppointmentFamily
+    late: bool
+
+    @classmethod
+    def of(cls, actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
+        return cls(seat, is_late(actor, seat.appointment, now))
+
+
+@dataclass(frozen=True)
+class SeatChanges:
+    """What a page offers for a seat: `cancel` (a booked place not yet started), `move`
+    (also a private session, and not late), and `late` (cancelling now counts as late)."""
+
+    cancel: bool
+    move: bool
+    late: bool
+
+
+def changes_of(actor: User, seat: AppointmentFamily, *, now: datetime) -> SeatChanges:
+    """What `actor`, already allowed the seat (`access.seat`), may still do to it now."""
+    appointment = seat.appointment
+    ahead = seat.status == SeatStatus.BOOKED and appointment.starts_at > now
+    late = ahead and is_late(actor, appointment, now)
+    return SeatChanges(
+        cancel=ahead, move=ahead and not appointment.is_group and not late, late=late
+    )
+
+
+def cancellable(actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:
+    """The cancellation of a seat still booked and not yet started; ValidationError else."""
+    if seat.status != SeatStatus.BOOKED:
+        raise ValidationError(_("That booking is already cancelled."))
+    if seat.appointment.starts_at <= now:
+        raise ValidationError(_("That session has already started."))
+    return Cancellation.of(actor, seat, now)
+
+
+def cancellation_of(actor: User, seat_id: int, *, now: datetime) -> Cancellation:
+    """What cancelling this one seat would do (the page that asks first). Raises as
+    `seats.cancel_seat`, changing nothing."""
+    return cancellable(actor, access.seat(actor, seat_id, now=now, what="appointment"), now)
