@@ -204,9 +204,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     from flask_babel import lazy_gettext
 
-    from familylink.i18n import select_locale
+    from familylink import i18n
 
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.install(app, babel)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = lazy_gettext("Please sign in to see that page.")
