@@ -242,6 +242,10 @@ def register_request_hooks(app: Flask) -> None:
         # The one commit of a request: what the view changed and the audit rows it recorded.
         # A refused service call has already been undone by its savepoint (web.run); an
         # unexpected error never gets here with a 2xx-4xx: the 500 handler rolled back.
+        # A request that never made a session (the anonymous sign-in page) has nothing to
+        # commit; making one to commit nothing cost that page about a tenth of its time.
+        if not db.session.registry.has():
+            return response
         if response.status_code < 500:
             db.session.commit()
         else:
