@@ -204,9 +204,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     from flask_babel import lazy_gettext
 
-    from familylink.i18n import select_locale
+    from familylink import i18n
 
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.install(app, babel)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = lazy_gettext("Please sign in to see that page.")
@@ -241,6 +242,10 @@ def register_request_hooks(app: Flask) -> None:
         # The one commit of a request: what the view changed and the audit rows it recorded.
         # A refused service call has already been undone by its savepoint (web.run); an
         # unexpected error never gets here with a 2xx-4xx: the 500 handler rolled back.
+        # A request that never made a session (the anonymous sign-in page) has nothing to
+        # commit; making one to commit nothing cost that page about a tenth of its time.
+        if not db.session.registry.has():
+            return response
         if response.status_code < 500:
             db.session.commit()
         else:
@@ -442,6 +447,9 @@ def register_template_helpers(app: Flask) -> None:
     def local_date_filter(instant, zone: str | None = None):
         return format_local_date(instant, zone or viewer_zone())
 
+    from familylink.web import crisis_numbers
+
+    app.jinja_env.globals["crisis_numbers"] = crisis_numbers
     # Templates name each scope by its own words (the consent form's), not by copies of them.
     app.jinja_env.globals["Scope"] = Scope
     # A family member's weekly program attendance, in the words the service chooses.

@@ -20,6 +20,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
+from flask import g
+from flask_babel import Domain, get_translations
 
 # The languages a person may choose, in their own words (shown on the switch as they are).
 LANGUAGES = {"en": "English", "es": "Español"}
@@ -52,6 +54,67 @@ JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "silent": "false"}
 # (`⟦…⟧`), so visible English that skipped gettext shows up unmarked. Nobody can choose it.
 PSEUDO_LOCALE = "en_US_POSIX"
 PSEUDO_OPEN, PSEUDO_CLOSE = "⟦", "⟧"
+
+
+# Where the request's catalogue is remembered, on Flask-Babel's own per-request namespace.
+_CATALOGUE = "familylink_catalogue"
+
+
+def remembered_catalogue(lookup):
+    """`lookup()` (Flask-Babel's catalogue for the request's language and domain), kept for
+    the rest of the request: a page asks for it 40 to 90 times, and each lookup walks several
+    context proxies and spells the locale's name again.
+
+    It is kept only while Flask-Babel's Locale and Domain objects for the request are the
+    ones it was found for, so `force_locale` (consent forms, calendar files) and `refresh`
+    (a changed language setting) are followed at once, and their end too."""
+    try:
+        state = vars(g._get_current_object()).get("_flask_babel")
+    except RuntimeError:  # no app context: Flask-Babel's own answer
+        return lookup()
+    if state is not None:
+        kept = vars(state).get(_CATALOGUE)
+        if (
+            kept is not None
+            and kept[0] is vars(state).get("babel_locale")
+            and kept[1] is vars(state).get("babel_domain")
+        ):
+            return kept[2]
+    catalogue = lookup()
+    state = vars(g._get_current_object()).get("_flask_babel")
+    locale = vars(state).get("babel_locale") if state is not None else None
+    if locale is not None:
+        setattr(state, _CATALOGUE, (locale, vars(state).get("babel_domain"), catalogue))
+    return catalogue
+
+
+class RequestDomain(Domain):
+    """Flask-Babel's message domain, whose catalogue each request looks up once (Python's
+    `gettext`, `ngettext`, `lazy_gettext` all come here)."""
+
+    def get_translations(self):
+        return remembered_catalogue(super().get_translations)
+
+
+def install(app, babel) -> None:
+    """After `babel.init_app`: Python's and Jinja's gettext read the remembered catalogue.
+
+    Jinja's callables are Flask-Babel's own, with the lookup remembered; `newstyle` keeps
+    its escaping and `%(name)s` formatting exactly as before."""
+    if not isinstance(vars(babel).get("domain_instance"), RequestDomain):
+        # One per process, as Flask-Babel's cached_property was (its catalogue cache too).
+        babel.domain_instance = RequestDomain(domain=DOMAIN)
+
+    def catalogue():
+        return remembered_catalogue(get_translations)
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: catalogue().ugettext(s),
+        ngettext=lambda s, p, n: catalogue().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: catalogue().upgettext(c, s),
+        npgettext=lambda c, s, p, n: catalogue().unpgettext(c, s, p, n),
+    )
 
 
 def normalise(language: str | None) -> str:

@@ -6,9 +6,11 @@ from datetime import date, datetime
 from functools import wraps
 from urllib.parse import unquote, urlsplit
 
-from flask import abort, current_app, flash, g, redirect, request
+from flask import abort, current_app, flash, g, redirect, render_template, request
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -17,6 +19,7 @@ from familylink.models.types import utcnow
 from familylink.services import audit
 from familylink.services.booking.slots import TAKEN
 from familylink.services.errors import Conflict, DomainError
+from familylink.services.program import get_program
 
 
 def request_now() -> datetime:
@@ -293,3 +296,20 @@ def reauth_limit() -> str:
 def signed_in_key() -> str:
     """A rate-limit key per signed-in person (whatever their address), for `reauth_limit`."""
     return f"user:{current_user.get_id()}"
+
+
+# The crisis numbers as rendered, by (language, program name, after-hours number).
+_crisis_blocks: dict[tuple, Markup] = {}
+
+
+def crisis_numbers() -> Markup:
+    """The crisis numbers (`_crisis.html`), rendered once per language and program setting:
+    the same words on every module page, where rendering them was about a tenth of the page."""
+    program = get_program()
+    key = (str(get_locale()), program.name, program.after_hours_phone)
+    block = _crisis_blocks.get(key)
+    if block is None:
+        if len(_crisis_blocks) > 32:  # a few languages times the settings an admin tried
+            _crisis_blocks.clear()
+        block = _crisis_blocks[key] = Markup(render_template("_crisis.html"))  # noqa: S704
+    return block

@@ -5,7 +5,8 @@ The routes here are added to the test's own app; they stand for any view and ser
 
 import pytest
 from flask import url_for
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, User
@@ -160,3 +161,21 @@ def test_any_other_database_error_is_not_run_again(app):
     with app.test_request_context("/"), pytest.raises(OperationalError):
         run(broken)
     assert calls == [1]
+
+
+def test_a_request_that_never_used_the_database_opens_no_transaction(client):
+    """The anonymous sign-in page reads nothing (the program settings are cached): the commit
+    after the view has nothing to do, and making a session only to commit nothing was a
+    tenth of that page's time."""
+    client.get("/login")  # the program settings are read once, then cached
+    begun = []
+
+    def count(session, transaction):
+        begun.append(transaction)
+
+    event.listen(Session, "after_transaction_create", count)
+    try:
+        assert client.get("/login").status_code == 200
+    finally:
+        event.remove(Session, "after_transaction_create", count)
+    assert begun == []

@@ -1,0 +1,84 @@
+"""The message catalogue is looked up once per request and language, and still reads right."""
+
+import flask_babel
+from flask import render_template_string
+from flask_babel import force_locale, gettext
+
+from familylink.extensions import db
+from familylink.models import Role, User
+from tests import factories
+
+
+def _count_catalogue_lookups(monkeypatch) -> list:
+    """Calls of Flask-Babel's own lookup (context, locale, its cache), however reached."""
+    calls = []
+    original = flask_babel.Domain.get_translations
+
+    def counted(self):
+        calls.append(1)
+        return original(self)
+
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", counted)
+    return calls
+
+
+def test_a_page_looks_its_catalogue_up_once(app, client, auth, reading_world, monkeypatch):
+    """The module page asks for about 40 strings in its templates and views; each used to
+    look the catalogue up again."""
+    ids = reading_world()
+    slug = next(iter(ids["modules"]))
+    auth.login("maria@example.org")
+    client.get(f"/learn/modules/{slug}")
+    lookups = _count_catalogue_lookups(monkeypatch)
+    response = client.get(f"/learn/modules/{slug}")
+    assert response.status_code == 200
+    assert len(lookups) == 1
+
+
+def test_the_anonymous_sign_in_page_looks_its_catalogue_up_once(client, monkeypatch):
+    client.get("/login")
+    lookups = _count_catalogue_lookups(monkeypatch)
+    assert client.get("/login").status_code == 200
+    assert len(lookups) == 1
+
+
+def test_each_request_speaks_its_own_language(client, reading_world):
+    """One catalogue per request: the next request, in another language, is not served the
+    first one's (nor the other way round)."""
+    reading_world()
+    spanish = {"Accept-Language": "es"}
+    for headers, words in (({}, "Sign in"), (spanish, "Iniciar sesión"), ({}, "Sign in")):
+        page = client.get("/login", headers=headers).get_data(as_text=True)
+        assert words in page
+
+
+def test_forced_locale_inside_a_request_reads_as_before(app):
+    """Consent forms and calendar files are written in another language inside a request
+    (`force_locale`); Python and Jinja gettext follow it, then return to the request's."""
+    template = "{{ _('Sign in') }}|{{ _('%(city)s time', city='<b>') }}"
+    with app.test_request_context("/login", headers={"Accept-Language": "es"}):
+        spanish = (gettext("Sign in"), render_template_string(template))
+        with force_locale("en"):
+            english = (gettext("Sign in"), render_template_string(template))
+        again = (gettext("Sign in"), render_template_string(template))
+    assert spanish == ("Iniciar sesión", "Iniciar sesión|hora de &lt;b&gt;")
+    assert english == ("Sign in", "Sign in|&lt;b&gt; time")
+    assert again == spanish
+
+
+def test_a_language_changed_mid_request_is_spoken_at_once(app):
+    """`flask_babel.refresh()` after a person changes their language (the account page)
+    drops the remembered catalogue with the locale."""
+    with app.app_context():
+        rosa = factories.create_user(Role.FAMILY, email="rosa@example.org")
+        db.session.commit()
+        rosa_id = rosa.id
+    with app.test_request_context("/account"):
+        from flask_login import login_user
+
+        login_user(db.session.get(User, rosa_id))
+        assert gettext("Sign in") == "Sign in"
+        db.session.get(User, rosa_id).locale = "es"
+        flask_babel.refresh()
+        assert gettext("Sign in") == "Iniciar sesión"
+        assert render_template_string("{{ _('Sign in') }}") == "Iniciar sesión"
