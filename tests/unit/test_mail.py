@@ -563,7 +563,8 @@ def test_recording_a_sent_email_reads_nothing_back_from_the_audit_insert(
         event.remove(db.engine, "before_cursor_execute", keep)
     audit_inserts = [s for s in statements if "INSERT INTO audit_events" in s]
     assert len(audit_inserts) == 3
-    assert not any("RETURNING" in s for s in audit_inserts)
+    # On PostgreSQL the INSERT follows the row's UPDATE … RETURNING, in the same statement.
+    assert not any("RETURNING" in s.partition("INSERT INTO audit_events")[2] for s in audit_inserts)
 
 
 def test_a_batch_is_built_before_its_first_message_is_sent(mail_ctx, smtp_server, now, monkeypatch):
@@ -652,7 +653,7 @@ def test_the_sent_records_statements_are_compiled_once_not_per_email(mail_ctx, s
         assert mail.send_pending(now=now).sent == 3
     finally:
         event.remove(db.engine, "after_cursor_execute", keep)
-    assert len(hits) >= 6 and CacheStats.NO_CACHE_KEY not in hits
+    assert len(hits) >= 4 and CacheStats.NO_CACHE_KEY not in hits  # a claim, three records
     assert hits[-2:] == [CacheStats.CACHE_HIT] * 2
 
 

@@ -46,13 +46,21 @@ CONSENT_CHECK = "familylink_consent_check"  # its key in app.extensions
 ConsentCheck = Callable[..., set[tuple[int | str, int]]]
 
 OUTBOX = OutboxEmail.__table__
-# An outcome is written only while this worker's claim on the row stands. On PostgreSQL the
-# same statement lets the commit skip waiting for the disk: a crash of the database server
-# could forget the last records, and those emails would go again, never be lost.
+# An outcome is written only while this worker's claim on the row stands.
 _SETTLE = update(OUTBOX).where(
     OUTBOX.c.id == bindparam("row_id"), OUTBOX.c.claimed_by == bindparam("token")
 )
-_SETTLE_PG = _SETTLE.returning(func.set_config("synchronous_commit", "off", True))
+
+
+@functools.cache
+def _settling(names: tuple[str, ...], postgresql: bool):
+    """_SETTLE writing the values `names`. On PostgreSQL it also lets the commit skip waiting
+    for the disk (a crash of the database server could forget the last records, and those
+    emails would go again, never be lost), and returns a row for the audit INSERT to follow."""
+    statement = _SETTLE.values({name: bindparam(name) for name in names})
+    if postgresql:
+        statement = statement.returning(func.set_config("synchronous_commit", "off", True))
+    return statement
 
 
 @dataclass
@@ -324,17 +332,35 @@ def _smtp_code(error: OSError) -> int:
 
 def _record(records, item, values: dict, event: dict | None) -> bool:
     """Write an outcome to the row and `event` (audit.values' fields) to the audit log while
-    this worker's claim stands, and commit; False, nothing written, if it does not."""
-    statement = _SETTLE_PG if records.dialect.name == "postgresql" else _SETTLE
-    values = {"row_id": item.id, "token": item.claimed_by, "locked_until": None, **values}
-    settled = bool(records.execute(statement, values).rowcount)
+    this worker's claim stands, and commit; False, nothing written, if it does not. On
+    PostgreSQL that is one statement, committing itself (see `_connect`)."""
+    values = {"locked_until": None, **values}
+    postgresql = records.dialect.name == "postgresql"
+    change = _settling(tuple(values), postgresql)
+    values |= {"row_id": item.id, "token": item.claimed_by}
+    if event:
+        about = {"object_type": OUTBOX.name, "object_id": item.id, "patient_id": item.patient_id}
+        event = audit.values(**about, **event)
+    if event and postgresql:
+        settled = bool(audit.record_each(change, values, event, connection=records))
+    else:
+        settled = bool(records.execute(change, values).rowcount)
+        if settled and event:
+            audit.record_many([event], connection=records)
     if not settled:
         log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
-    elif event:
-        row = {"object_type": OUTBOX.name, "object_id": item.id, "patient_id": item.patient_id}
-        audit.record_many([audit.values(**row, **event)], connection=records)
     records.commit()
     return settled
+
+
+def _connect():
+    """The connection outcomes are written on, one transaction each. On PostgreSQL, where an
+    outcome and its audit row are one statement, that statement commits itself: a COMMIT
+    would cost a round trip more per email."""
+    records = db.engine.connect()
+    if records.dialect.name == "postgresql":
+        records.execution_options(isolation_level="AUTOCOMMIT")
+    return records
 
 
 def _release(records, items: list) -> None:
@@ -363,7 +389,7 @@ def deliver_batch(
         return report
     with contextlib.ExitStack() as own:
         smtp = smtp or own.enter_context(contextlib.closing(SmtpLink()))
-        records = records or own.enter_context(db.engine.connect())
+        records = records or own.enter_context(_connect())
         if not config.get("MAIL_SERVER") and not config.get("DEV_MAILBOX"):
             log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
             _release(records, items)
@@ -403,7 +429,7 @@ def send_pending(
     not lease rows with an instant already past."""
     check = wired_consent_check(consent_check)  # before any row is leased
     config, started, total = current_app.config, time.monotonic(), DeliveryReport()
-    with contextlib.closing(SmtpLink()) as smtp, db.engine.connect() as records:
+    with contextlib.closing(SmtpLink()) as smtp, _connect() as records:
         while True:
             batch_now = now + timedelta(seconds=time.monotonic() - started)
             items = claim_batch(now=batch_now, limit=config["MAIL_BATCH_SIZE"], worker=worker)
