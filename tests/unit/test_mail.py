@@ -331,6 +331,11 @@ def test_a_sender_whose_lease_was_taken_over_does_not_overwrite_the_new_claim(
     delivery.deliver_batch(rows, now=now)
     row = _row()
     assert row.claimed_by.startswith("new:") and row.status == OutboxStatus.PENDING
+    # Nor is the sending audited: the outcome and its audit row go together or not at all.
+    assert (
+        db.session.scalars(select(AuditEvent.action).where(AuditEvent.action == "email.sent")).all()
+        == []
+    )
 
 
 def test_sqlite_files_wait_for_a_busy_write_lock():
