@@ -1,9 +1,6 @@
-"""Delivery: claim due outbox rows, build each message, send it, record the outcome.
-
-A message's sent record is committed before the next message is handed to the server, so a
-sender that dies repeats at most the one in flight. Consent is asked again at send time of
-the check given, or of `app.extensions[CONSENT_CHECK]` (set by the app factory); with none,
-nothing is sent.
+"""Delivery: claim due outbox rows, build each message, send it, record the outcome (the
+guarantee and its limits are in README, "Email delivery"). Consent is asked again at send
+time of the check given, or of `app.extensions[CONSENT_CHECK]`; with none, nothing is sent.
 """
 
 from __future__ import annotations
@@ -157,7 +154,8 @@ def build_message(item, sender: str) -> EmailMessage:
 
 
 def _international(sender: str, to: str) -> bool:
-    """Whether the envelope needs SMTPUTF8: an address beyond ASCII, as send_message decides."""
+    """Whether the envelope needs SMTPUTF8 (an address beyond ASCII), as send_message decides;
+    smtplib refuses to send if the server does not offer it."""
     return not (sender + to).isascii()
 
 
@@ -183,8 +181,6 @@ class SmtpLink:
             return
         if self.host is None:
             self.host = self._open(mail, config.get("MAIL_TIMEOUT", 10))
-        # What send_message adds for an address beyond ASCII; smtplib refuses it, as
-        # send_message did, when the server does not offer SMTPUTF8.
         utf8 = ("SMTPUTF8", "BODY=8BITMIME") if _international(sender, to) else ()
         self.host.sendmail(sender, [to], message, utf8)
 
@@ -376,13 +372,10 @@ def deliver_batch(
     consent_check: ConsentCheck | None = None, report: DeliveryReport | None = None,
 ) -> DeliveryReport:  # fmt: skip
     """Send claimed rows over one SMTP connection, committing each outcome as it happens;
-    count them in `report` (a new one if none) and return it.
-
-    At `deadline` (a time.monotonic() value) the worker stops starting messages and hands
-    the rest back, so it never sends a row whose lease may have run out. `smtp` and
-    `records` (the connection outcomes are committed on) let a pass keep both across
-    batches; without them the batch opens its own.
-    """
+    count them in `report` (a new one if none) and return it. At `deadline` (a
+    time.monotonic() value) the rest is handed back unsent, so no row is sent after its lease
+    may have run out. `smtp` and `records` (see `_connect`) let a pass keep both across
+    batches; without them the batch opens its own."""
     check, config = wired_consent_check(consent_check), current_app.config
     report = report if report is not None else DeliveryReport()
     if not items:
