@@ -780,3 +780,22 @@ def test_an_address_beyond_ascii_goes_with_smtputf8_when_the_server_offers_it(
     assert mail.send_pending(now=now + timedelta(hours=1)).retried == 1
     assert mail.send_pending(now=now + timedelta(hours=1)).sent == 1
     assert len(smtp_server.messages) == 3
+
+
+def test_the_records_connection_goes_back_to_the_pool_as_it_came(mail_ctx, smtp_server, now):
+    # On PostgreSQL the records commit statement by statement; the next user of that pooled
+    # connection (a page's transaction) must not.
+    _queue(2, now)
+    back = []
+
+    def checked_in(dbapi_connection, _record):
+        back.append(getattr(dbapi_connection, "autocommit", False))
+
+    event.listen(db.engine, "checkin", checked_in)
+    try:
+        assert mail.send_pending(now=now).sent == 2
+    finally:
+        event.remove(db.engine, "checkin", checked_in)
+    assert back and not any(back)
+    with db.engine.connect() as connection:
+        assert connection.get_isolation_level() != "AUTOCOMMIT"
