@@ -1,5 +1,6 @@
 """The outbox and its sender, against a real SMTP server on loopback."""
 
+import copy
 import email
 import email.policy
 import smtplib
@@ -705,6 +706,7 @@ def test_the_senders_own_headers_are_taken_as_made_and_user_data_still_parsed(ma
         assert not isinstance(message[name], BaseHeader), name
     for name in ("Subject", "From", "To"):
         assert isinstance(message[name], BaseHeader), name
+    assert copy.deepcopy(message).as_bytes() == message.as_bytes()
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     assert parsed["Message-ID"] == delivery.message_id("test:0")
     assert parsed["X-FamilyLink-Id"] == str(item.id) and parsed["Date"].datetime is not None

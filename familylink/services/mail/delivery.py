@@ -105,6 +105,9 @@ class _AsMade(str):
         header.name = name
         return header
 
+    def __getnewargs__(self):  # for copy and pickle, as a parsed header has
+        return self.name, str(self)
+
     def fold(self, *, policy) -> str:
         return f"{self.name}: {self}{policy.linesep}"
 
