@@ -4,13 +4,14 @@ The web layer sets where a request comes from (IP, request id) once per request;
 call `record` without knowing about requests.
 """
 
+import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Update, bindparam, insert, or_, select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, User
@@ -95,6 +96,24 @@ def record_many(rows: list[dict], *, connection: Connection | None = None) -> No
         connection = db.session.connection()
     keyed = [{**row, "insert_key": uuid.uuid4()} for row in rows]
     insert_rows(connection, AuditEvent.__table__, keyed)
+
+
+def record_each(change: Update, params: dict, row: dict, *, connection: Connection) -> int:
+    """Run `change` (an UPDATE … RETURNING, on PostgreSQL) with `params` and write `row` (made
+    by `values`, given its own insert_key) once for each row it changed, in one statement:
+    a change and its audit row in one round trip, and no audit row if nothing changed.
+    Returns how many were written."""
+    keyed = {**row, "insert_key": uuid.uuid4()}
+    audited = {f"audit_{name}": value for name, value in keyed.items()}
+    return connection.execute(_for_each(change, tuple(keyed)), params | audited).rowcount
+
+
+@functools.cache
+def _for_each(change: Update, names: tuple[str, ...]):
+    table = AuditEvent.__table__
+    row = select(*(bindparam(f"audit_{name}", type_=table.c[name].type) for name in names))
+    statement = insert(table).from_select(names, row.select_from(change.cte()))
+    return statement.execution_options(preserve_rowcount=True)  # PostgreSQL's INSERT count
 
 
 def _add(**values) -> AuditEvent:

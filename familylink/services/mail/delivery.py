@@ -1,9 +1,6 @@
-"""Delivery: claim due outbox rows, build each message, send it, record the outcome.
-
-A message's sent record is committed before the next message is handed to the server, so a
-sender that dies repeats at most the one in flight. Consent is asked again at send time of
-the check given, or of `app.extensions[CONSENT_CHECK]` (set by the app factory); with none,
-nothing is sent.
+"""Delivery: claim due outbox rows, build each message, send it, record the outcome (the
+guarantee and its limits are in README, "Email delivery"). Consent is asked again at send
+time of the check given, or of `app.extensions[CONSENT_CHECK]`; with none, nothing is sent.
 """
 
 from __future__ import annotations
@@ -46,13 +43,21 @@ CONSENT_CHECK = "familylink_consent_check"  # its key in app.extensions
 ConsentCheck = Callable[..., set[tuple[int | str, int]]]
 
 OUTBOX = OutboxEmail.__table__
-# An outcome is written only while this worker's claim on the row stands. On PostgreSQL the
-# same statement lets the commit skip waiting for the disk: a crash of the database server
-# could forget the last records, and those emails would go again, never be lost.
+# An outcome is written only while this worker's claim on the row stands.
 _SETTLE = update(OUTBOX).where(
     OUTBOX.c.id == bindparam("row_id"), OUTBOX.c.claimed_by == bindparam("token")
 )
-_SETTLE_PG = _SETTLE.returning(func.set_config("synchronous_commit", "off", True))
+
+
+@functools.cache
+def _settling(names: tuple[str, ...], postgresql: bool):
+    """_SETTLE writing the values `names`. On PostgreSQL it also lets the commit skip waiting
+    for the disk (a crash of the database server could forget the last records, and those
+    emails would go again, never be lost), and returns a row for the audit INSERT to follow."""
+    statement = _SETTLE.values({name: bindparam(name) for name in names})
+    if postgresql:
+        statement = statement.returning(func.set_config("synchronous_commit", "off", True))
+    return statement
 
 
 @dataclass
@@ -88,7 +93,29 @@ class _Header(BaseHeader):
         return folded[key]
 
 
+class _AsMade(str):
+    """A header value the sender made itself (a date, a row id, a keyed hash): short, one
+    line, nothing in it to parse or fold. Parsing them cost as much as the rest of the
+    headers, and being new for every message they only pushed others out of the cache."""
+
+    defects = ()
+
+    def __new__(cls, name: str, value: str):
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def __getnewargs__(self):  # for copy and pickle, as a parsed header has
+        return self.name, str(self)
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
 POLICY = EmailPolicy(header_factory=_Headers(base_class=_Header))
+# As smtplib's send_message writes a message: CRLF, and UTF-8 headers for an address that
+# needs SMTPUTF8 (which `SmtpLink.send` then asks the server for).
+_WIRE = {False: POLICY.clone(linesep="\r\n"), True: POLICY.clone(linesep="\r\n", utf8=True)}
 # "=_" never appears in a quoted-printable or base64 part, and a body is checked for the rest.
 BOUNDARY = f"=_{secrets.token_hex(12)}"
 
@@ -109,9 +136,9 @@ def build_message(item, sender: str) -> EmailMessage:
     message["Subject"] = item.subject
     message["From"] = sender
     message["To"] = item.to_address
-    message["Date"] = formatdate()
-    message["Message-ID"] = message_id(item.dedupe_key)
-    message["X-FamilyLink-Id"] = str(item.id)
+    message["Date"] = _AsMade("Date", formatdate())
+    message["Message-ID"] = _AsMade("Message-ID", message_id(item.dedupe_key))
+    message["X-FamilyLink-Id"] = _AsMade("X-FamilyLink-Id", str(item.id))
     message.set_content(item.text_body)
     message.add_alternative(item.html_body, subtype="html")
     if item.attachment_data:
@@ -129,9 +156,17 @@ def build_message(item, sender: str) -> EmailMessage:
     return message
 
 
-def _build(item, sender: str) -> EmailMessage | Exception:
+def _international(sender: str, to: str) -> bool:
+    """Whether the envelope needs SMTPUTF8 (an address beyond ASCII), as send_message decides;
+    smtplib refuses to send if the server does not offer it."""
+    return not (sender + to).isascii()
+
+
+def _build(item, sender: str) -> bytes | Exception:
+    """The message as it goes on the wire, written out once."""
     try:
-        return build_message(item, sender)
+        envelope = current_app.config["MAIL_DEFAULT_SENDER"], item.to_address
+        return build_message(item, sender).as_bytes(policy=_WIRE[_international(*envelope)])
     except Exception as error:  # noqa: BLE001 - recorded on the row when its turn comes
         return error
 
@@ -143,13 +178,14 @@ class SmtpLink:
 
     host: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage, sender: str, to: str) -> None:
+    def send(self, message: bytes, sender: str, to: str) -> None:
         mail, config = current_app.extensions["mail"], current_app.config
         if not config.get("MAIL_SERVER") or mail.suppress:
             return
         if self.host is None:
             self.host = self._open(mail, config.get("MAIL_TIMEOUT", 10))
-        self.host.send_message(message, sender, [to])
+        utf8 = ("SMTPUTF8", "BODY=8BITMIME") if _international(sender, to) else ()
+        self.host.sendmail(sender, [to], message, utf8)
 
     @staticmethod
     def _open(mail, timeout: float) -> smtplib.SMTP:
@@ -295,17 +331,35 @@ def _smtp_code(error: OSError) -> int:
 
 def _record(records, item, values: dict, event: dict | None) -> bool:
     """Write an outcome to the row and `event` (audit.values' fields) to the audit log while
-    this worker's claim stands, and commit; False, nothing written, if it does not."""
-    statement = _SETTLE_PG if records.dialect.name == "postgresql" else _SETTLE
-    values = {"row_id": item.id, "token": item.claimed_by, "locked_until": None, **values}
-    settled = bool(records.execute(statement, values).rowcount)
+    this worker's claim stands, and commit; False, nothing written, if it does not. On
+    PostgreSQL that is one statement, committing itself (see `_connect`)."""
+    values = {"locked_until": None, **values}
+    postgresql = records.dialect.name == "postgresql"
+    change = _settling(tuple(values), postgresql)
+    values |= {"row_id": item.id, "token": item.claimed_by}
+    if event:
+        about = {"object_type": OUTBOX.name, "object_id": item.id, "patient_id": item.patient_id}
+        event = audit.values(**about, **event)
+    if event and postgresql:
+        settled = bool(audit.record_each(change, values, event, connection=records))
+    else:
+        settled = bool(records.execute(change, values).rowcount)
+        if settled and event:
+            audit.record_many([event], connection=records)
     if not settled:
         log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
-    elif event:
-        row = {"object_type": OUTBOX.name, "object_id": item.id, "patient_id": item.patient_id}
-        audit.record_many([audit.values(**row, **event)], connection=records)
     records.commit()
     return settled
+
+
+def _connect():
+    """The connection outcomes are written on, one transaction each. On PostgreSQL, where an
+    outcome and its audit row are one statement, that statement commits itself: a COMMIT
+    would cost a round trip more per email."""
+    records = db.engine.connect()
+    if records.dialect.name == "postgresql":
+        records.execution_options(isolation_level="AUTOCOMMIT")
+    return records
 
 
 def _release(records, items: list) -> None:
@@ -321,20 +375,17 @@ def deliver_batch(
     consent_check: ConsentCheck | None = None, report: DeliveryReport | None = None,
 ) -> DeliveryReport:  # fmt: skip
     """Send claimed rows over one SMTP connection, committing each outcome as it happens;
-    count them in `report` (a new one if none) and return it.
-
-    At `deadline` (a time.monotonic() value) the worker stops starting messages and hands
-    the rest back, so it never sends a row whose lease may have run out. `smtp` and
-    `records` (the connection outcomes are committed on) let a pass keep both across
-    batches; without them the batch opens its own.
-    """
+    count them in `report` (a new one if none) and return it. At `deadline` (a
+    time.monotonic() value) the rest is handed back unsent, so no row is sent after its lease
+    may have run out. `smtp` and `records` (see `_connect`) let a pass keep both across
+    batches; without them the batch opens its own."""
     check, config = wired_consent_check(consent_check), current_app.config
     report = report if report is not None else DeliveryReport()
     if not items:
         return report
     with contextlib.ExitStack() as own:
         smtp = smtp or own.enter_context(contextlib.closing(SmtpLink()))
-        records = records or own.enter_context(db.engine.connect())
+        records = records or own.enter_context(_connect())
         if not config.get("MAIL_SERVER") and not config.get("DEV_MAILBOX"):
             log.error("MAIL_SERVER is not set: %d emails stay in the outbox", len(items))
             _release(records, items)
@@ -374,7 +425,7 @@ def send_pending(
     not lease rows with an instant already past."""
     check = wired_consent_check(consent_check)  # before any row is leased
     config, started, total = current_app.config, time.monotonic(), DeliveryReport()
-    with contextlib.closing(SmtpLink()) as smtp, db.engine.connect() as records:
+    with contextlib.closing(SmtpLink()) as smtp, _connect() as records:
         while True:
             batch_now = now + timedelta(seconds=time.monotonic() - started)
             items = claim_batch(now=batch_now, limit=config["MAIL_BATCH_SIZE"], worker=worker)
