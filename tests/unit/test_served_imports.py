@@ -18,6 +18,9 @@ NOT_IMPORTED_TO_SERVE = {
     "confusable_homoglyphs": "its table (about 7 MB) is needed only for a letter outside ASCII",
     "pygal": "only the program overview draws charts",
     "segno": "only setting up two-step sign-in draws a QR code",
+    "markdown_it": "module texts are rendered when saved (a load or an admin's edit), not shown",
+    "nh3": "the same: pages show the HTML cleaned when the text was saved",
+    "yaml": "only `flask learn load` reads content files",
     "familylink.demo": "`flask seed-demo` only",
 }
 
