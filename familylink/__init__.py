@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from flask_babel import get_locale
 
 from familylink import config as settings
-from familylink.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+from familylink.extensions import babel, csrf, db, limiter, login_manager, mail
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,13 +33,18 @@ class FamilyLink(Flask):
         return super().wsgi_app(environ, start_response)
 
 
+def _built_for_a_command() -> bool:
+    """Flask's CLI builds the app inside its click context; gunicorn imports `wsgi` without."""
+    import click
+
+    return click.get_current_context(silent=True) is not None
+
+
 def _only_asking_for_help() -> bool:
     """Flask's CLI builds the app to find a command even when it will only print that
     command's help: `flask --app wsgi mail send --help` must work with no settings at all.
     Click prints the help and exits when `--help` is the last word, whatever came before."""
-    import click
-
-    return click.get_current_context(silent=True) is not None and sys.argv[-1:] == ["--help"]
+    return _built_for_a_command() and sys.argv[-1:] == ["--help"]
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -198,7 +203,8 @@ def register_extensions(app: Flask) -> None:
     from familylink import models  # noqa: F401  (every table known to Alembic)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    if _built_for_a_command():
+        bind_migrations(app)
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -214,6 +220,22 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.localize_callback = str  # flashed as plain text, in the request's language
     login_manager.session_protection = "strong"
+
+
+def bind_migrations(app: Flask) -> None:
+    """`flask db …` and the migrations' own functions (`flask_migrate.upgrade`), for this app.
+
+    Only a flask command (and the migration tests) binds it: Flask-Migrate imports Alembic and
+    Mako, about 11 MB in each process, and a served worker never migrates (issue 19)."""
+    from flask_migrate import Migrate
+
+    Migrate(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
 
 
 def register_request_hooks(app: Flask) -> None:

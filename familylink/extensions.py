@@ -7,7 +7,6 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -31,7 +30,8 @@ class Base(DeclarativeBase):
 # Objects keep their loaded values after a commit: a view commits (say, its audit rows) and
 # then renders what it already loaded, without reloading each object one by one.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate(render_as_batch=True, compare_type=True)
+# Flask-Migrate is not here: it brings Alembic and Mako (about 11 MB a process), which only
+# `flask db` and the migration tests use; `familylink.bind_migrations` binds it for them.
 login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from familylink import create_app, demo
+from familylink import bind_migrations, create_app, demo
 from familylink.extensions import db
 from familylink.models import Assignment, FamilyLink, ModuleProgress, Program, User
 from familylink.models.accounts import PROGRAM_DEFAULTS
@@ -31,8 +31,15 @@ def empty_database_url(database_url, tmp_path):
     return rendered
 
 
+def _migrating_app(database_url):
+    # As `flask db` has it: a test builds the app outside any flask command.
+    app = create_app(app_settings(database_url))
+    bind_migrations(app)
+    return app
+
+
 def test_upgrade_from_empty_matches_the_models(empty_database_url):
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
@@ -47,7 +54,7 @@ def test_upgrade_from_empty_matches_the_models(empty_database_url):
 def test_the_migrations_make_the_audit_log_append_only_on_postgresql(empty_database_url):
     if not empty_database_url.startswith("postgresql"):
         pytest.skip("the append-only trigger is PostgreSQL's")
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade()
         with db.engine.begin() as conn:
@@ -70,7 +77,7 @@ def _program_rows() -> list:
 
 
 def test_upgrade_from_empty_inserts_the_default_program_row(empty_database_url):
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade()
         rows = _program_rows()
@@ -82,7 +89,7 @@ def test_upgrade_from_empty_inserts_the_default_program_row(empty_database_url):
 
 
 def test_the_seed_keeps_a_program_row_made_before_it(empty_database_url):
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade(revision="1fccd79c7884")
         with db.engine.begin() as conn:
@@ -103,7 +110,7 @@ def test_episodes_migration_gives_each_patient_episode_one_and_downgrades(empty_
 
     start = datetime(2026, 9, 1, 4, 0, tzinfo=UTC)
     end = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade(revision="8d3f6a1c2b7e")
         with db.engine.begin() as conn:
@@ -165,7 +172,7 @@ def test_consents_and_links_keyed_to_the_person_migrate_a_copy_of_the_demo(empty
     """Seed the demo at head, go back past the change, change an address the way the old code
     did (the link kept the old address) and sign a consent to the new one (it reached nobody),
     then upgrade: every consent is bound to the person it was for, and links stay."""
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade()
         demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
@@ -254,7 +261,7 @@ def test_the_demos_progress_moves_to_its_patient_and_back(empty_database_url):
     """On a copy of the demo: go back before the revision, keep progress as it was kept then,
     upgrade, and each row is about the patient of its one assignment, or about nobody and
     shared with nobody; downgrading keeps one row per (member, module), sharing less."""
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade()
         demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
@@ -339,7 +346,7 @@ def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts
 
     from familylink.models.encryption import keyring
 
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     stored = text("SELECT totp_secret FROM users WHERE email = 'lee@example.org'")
     with app.app_context():
@@ -364,7 +371,7 @@ def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts
 
 
 def test_the_after_hours_phone_migration_upgrades_and_downgrades(empty_database_url):
-    app = create_app(app_settings(empty_database_url))
+    app = _migrating_app(empty_database_url)
     with app.app_context():
         upgrade()
         with db.engine.begin() as conn:

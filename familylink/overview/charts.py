@@ -12,15 +12,22 @@ import functools
 import sys
 from xml.etree import ElementTree
 
-import pygal
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from familylink.services.overview import Table
 
-# pygal puts an import hook on sys.meta_path (for its old plugin names, pygal.maps.*) that
-# makes Python warn at every later import it looks at; nothing here uses those plugins.
-sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
+
+@functools.cache
+def _pygal():
+    """pygal, imported on the first chart drawn: only the overview (admins and directors)
+    draws one, so no other worker keeps it (about 2 MB; issue 19)."""
+    import pygal
+
+    # pygal puts an import hook on sys.meta_path (for its old plugin names, pygal.maps.*)
+    # that makes Python warn at every later import it looks at; nothing here uses them.
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
+    return pygal
 
 
 #: Charts kept drawn, per process: the last few distinct (figures, words) asked for.
@@ -48,6 +55,7 @@ def bar_chart(table: Table, description: str) -> Markup:
 
 @functools.lru_cache(maxsize=DRAWN_CHARTS)
 def _draw(labels: tuple, series: tuple, description: str, no_data: str) -> Markup:
+    pygal = _pygal()
     chart = pygal.Bar(
         js=[],
         disable_xml_declaration=True,

@@ -12,7 +12,6 @@ import secrets
 from datetime import datetime
 
 import pyotp
-import segno
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, select, text, type_coerce, update
@@ -50,6 +49,10 @@ def provisioning_uri(user: User, issuer: str) -> str:
 
 def qr_svg(uri: str) -> bytes:
     """The QR code of `uri` as a standalone SVG document (rendered here, never fetched)."""
+    # Here only: drawn once per person setting up two-step sign-in, so no served worker
+    # keeps segno (about 1 MB) just in case (issue 19).
+    import segno
+
     out = io.BytesIO()
     segno.make(uri, error="m").save(out, kind="svg", scale=5, dark="#1a1a1a", light="#ffffff")
     return out.getvalue()

@@ -24,7 +24,6 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from confusable_homoglyphs import confusables
 from flask_babel import gettext as _
 
 from familylink.services.errors import ValidationError
@@ -141,6 +140,10 @@ def _fold_char(ch: str) -> str:
         if unicodedata.combining(part):
             continue  # accents off: "adicción" is matched as "adiccion"
         if not part.isascii():
+            # Here only: its table costs each process about 7 MB, and staff text is mostly
+            # ASCII (issue 19: gunicorn workers under 120 MB).
+            from confusable_homoglyphs import confusables
+
             found = confusables.is_confusable(part, preferred_aliases=["latin"])
             latin = [h["c"] for h in (found[0]["homoglyphs"] if found else ()) if h["c"].isascii()]
             if latin and latin[0].isalpha():

@@ -15,12 +15,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
-import nh3
-import yaml
 from flask_babel import gettext as _
-from markdown_it import MarkdownIt
 from sqlalchemy import func, select
 
 from familylink.extensions import db
@@ -48,7 +46,14 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto", "tel"}
 
-_markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
+
+@cache
+def _markdown():
+    # Imported on the first text rendered: texts are rendered when saved (`flask learn load`,
+    # an admin's edit), so a worker showing pages never keeps markdown-it (issue 19).
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
 
 
 # A numbered reference to the module's sources list: "[3]", not a Markdown link "[3](…)".
@@ -71,7 +76,9 @@ def render_markdown(text: str) -> str:
     not on the allowlist: no scripts, no event handlers, no javascript: links. Numbered
     references become links to the sources list (`link_references`).
     """
-    html = link_references(_markdown.render(text or ""))
+    import nh3  # with markdown-it, about 2.5 MB a process: only where texts are saved
+
+    html = link_references(_markdown().render(text or ""))
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -115,6 +122,8 @@ class ModuleText:
 
 def parse_module_file(path: Path) -> ModuleText:
     """Read one content file (YAML front matter, then Markdown); raises ValidationError."""
+    import yaml  # content files are read by `flask learn load` only, never by a served worker
+
     raw = path.read_text(encoding="utf-8")
     match = _FRONT_MATTER.match(raw)
     if not match:
