@@ -108,9 +108,9 @@ def record_many(rows: list[dict], *, connection: Connection | None = None) -> No
                 session.begin()  # whose end, commit or rollback, the rows go with
             session.info.setdefault(_HELD, []).extend(keyed)
             return
-        write_held()  # rows held before this savepoint come first in the log
-        db.session.flush()  # the session's transaction, after the rows they refer to
-        connection = db.session.connection()
+        write_held(session)  # rows held before this savepoint come first in the log
+        session.flush()  # the session's transaction, after the rows they refer to
+        connection = session.connection()
     insert_rows(connection, AuditEvent.__table__, keyed)
 
 
