@@ -10,16 +10,17 @@ import sqlite3
 import pytest
 from flask import before_render_template
 from flask_login import current_user
-from sqlalchemy import event, select
+from sqlalchemy import create_engine, event, func, select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, Role, User
+from familylink.models import AuditEvent, ModuleProgress, Role, User
 from familylink.services import access, audit
 from familylink.services.errors import NotFound
 from familylink.web import request_now, run
 from tests.factories import create_consent, create_user
-from tests.web.test_query_counts import FAMILY, _add_linked_patients, _ids
+from tests.web.test_query_counts import FAMILY, _add_linked_patients, _forget_openings, _ids
 
+DISCLOSED = AuditEvent.action == "disclosure.viewed"
 FAMILY_PAGES = [
     "/family/",
     "/family/patients/{patient}",
@@ -76,6 +77,40 @@ def test_a_family_page_renders_before_its_audit_rows_are_written(app, client, au
     with app.app_context():
         family_id = db.session.scalar(select(User.id).where(User.email == FAMILY))
     assert _audit_rows(app, AuditEvent.actor_id == family_id, AuditEvent.action.like("disclosure%"))
+
+
+def test_a_first_opening_of_a_reading_commits_nothing_before_the_page_is_answered(
+    app, client, auth
+):
+    """The first opening writes its progress row in a savepoint; on SQLite a savepoint taken
+    with no transaction open is itself the transaction, and its release commits. The page's
+    held rows are written before it, so it stays inside the request's one transaction."""
+    _add_linked_patients(app, 1)
+    _forget_openings(app)
+    auth.login(FAMILY)
+    path = "/learn/modules/{slug}?patient={patient}".format(**_ids(app))
+    with app.app_context():
+        other = create_engine(db.engine.url)
+    seen: list[tuple[int, int]] = []
+
+    def rendering(sender, template, context, **extra):
+        with other.connect() as connection:
+            seen.append(
+                (
+                    connection.scalar(select(func.count(ModuleProgress.id))),
+                    connection.scalar(select(func.count(AuditEvent.id)).where(DISCLOSED)),
+                )
+            )
+
+    before_render_template.connect(rendering, app)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        before_render_template.disconnect(rendering, app)
+        other.dispose()
+    assert seen and set(seen) == {(0, 0)}
+    with app.app_context():
+        assert db.session.scalar(select(func.count(ModuleProgress.id))) == 1
 
 
 @pytest.fixture
