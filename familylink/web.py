@@ -60,6 +60,7 @@ def run(action: Callable, *args, **kwargs):
     decides whether an audit row survives.
     """
     _begin_sqlite_transaction()
+    audit.write_held()  # the page's rows first: the log keeps the order things happened in
     for attempt in range(RETRIES + 1):
         try:
             with audit.keep_refusals(), db.session.begin_nested():

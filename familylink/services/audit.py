@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-from sqlalchemy import Connection, Update, bindparam, insert, or_, select
+from sqlalchemy import Connection, Update, bindparam, event, insert, or_, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, User
@@ -21,6 +22,9 @@ from familylink.services.bulk import insert_rows
 _origin: ContextVar[dict | None] = ContextVar("audit_origin", default=None)
 # The values of refusal rows (outcome other than "success") recorded inside `keep_refusals`.
 _refusals: ContextVar[list[dict] | None] = ContextVar("audit_refusals", default=None)
+
+# Where a session keeps the rows `record_many` holds for its commit (Session.info).
+_HELD = "audit_rows_held"
 
 # Keys never written to the log, whatever a caller passes in `detail`.
 _SECRET_KEYS = {"password", "token", "session", "session_id", "csrf_token", "secret"}
@@ -84,17 +88,30 @@ def record_about(action: str, obj, **fields) -> AuditEvent:
 
 def record_many(rows: list[dict], *, connection: Connection | None = None) -> None:
     """Write audit rows made by `values` in one INSERT in the caller's transaction, no ORM
-    objects: for the sweeps, whose rows come by the thousand, and the mail sender. The rows
-    are those `record` would write, each with its own insert_key."""
+    objects: for the pages' view rows, the sweeps, whose rows come by the thousand, and the
+    mail sender. The rows are those `record` would write, each with its own insert_key.
+
+    On the session and outside any savepoint (a page's rows of what it showed, a sweep's),
+    the rows are held and INSERTed just before the session commits, and dropped if it rolls
+    back: the same transaction, but on SQLite the write lock is then not held while the page
+    renders. In a savepoint (an action in `web.run`) they are written at once, so a refusal's
+    rows survive its rollback (`keep_refusals`)."""
     if not rows:
         return
     refusals = _refusals.get()
     if refusals is not None:
         refusals.extend(row for row in rows if row["outcome"] != "success")
-    if connection is None:  # the session's transaction, after the rows they refer to
-        db.session.flush()
-        connection = db.session.connection()
     keyed = [{**row, "insert_key": uuid.uuid4()} for row in rows]
+    if connection is None:
+        session = db.session()
+        if refusals is None and not session.in_nested_transaction():
+            if not session.in_transaction():
+                session.begin()  # whose end, commit or rollback, the rows go with
+            session.info.setdefault(_HELD, []).extend(keyed)
+            return
+        write_held(session)  # rows held before this savepoint come first in the log
+        session.flush()  # the session's transaction, after the rows they refer to
+        connection = session.connection()
     insert_rows(connection, AuditEvent.__table__, keyed)
 
 
@@ -116,13 +133,38 @@ def _for_each(change: Update, names: tuple[str, ...]):
     return statement.execution_options(preserve_rowcount=True)  # PostgreSQL's INSERT count
 
 
+def write_held(session: Session | None = None) -> None:
+    """INSERT the rows `record_many` held for the session's commit, now (before an action
+    starts, so the log keeps the order things happened in; before the log is read)."""
+    session = session or db.session()
+    held = session.info.pop(_HELD, None)
+    if held:
+        session.flush()
+        insert_rows(session.connection(), AuditEvent.__table__, held)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_held_at_commit(session: Session) -> None:
+    # Every commit, the request's, a command's, a sweep's or a test's: the held rows go in
+    # with the transaction they belong to (a savepoint's release writes them too: the same
+    # transaction).
+    write_held(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_held_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # The transaction is over: committed (written above) or rolled back (dropped with it).
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)
+
+
 def _add(**values) -> AuditEvent:
-    event = AuditEvent(**values)
-    db.session.add(event)
+    row = AuditEvent(**values)
+    db.session.add(row)
     refusals = _refusals.get()
     if refusals is not None and values["outcome"] != "success":
         refusals.append(values)
-    return event
+    return row
 
 
 @contextmanager
@@ -211,6 +253,7 @@ def search(
     `start` is inclusive, `end` exclusive. An `actor_missing` search (an address with no
     account) finds nothing rather than everything.
     """
+    write_held()  # the rows this transaction recorded are part of the log it shows
     query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     if actor_missing:
         return []

@@ -58,6 +58,7 @@ def test_the_list_shows_the_last_sign_in_and_audits_each_patient_shown(create_us
     last = {row.user.id: row.last_sign_in for row in found.rows}
     assert last[family.id] == now - timedelta(hours=1)
     assert last[patient.id] is None
+    db.session.commit()  # rows recorded outside an action are written at the commit
     views = _actions("patient_data.viewed")
     assert [(v.actor_id, v.patient_id, v.detail["page"]) for v in views] == [
         (admin.id, patient.id, "accounts")

@@ -204,6 +204,7 @@ def test_invitations_are_audited(app_ctx, create_user, now):
     accounts.invite_user(
         role=Role.THERAPIST, name="Dr Lee", email="lee@example.org", invited_by=admin, now=now
     )
+    db.session.commit()  # rows recorded outside an action are written at the commit
     actions = set(db.session.scalars(select(AuditEvent.action)))
     assert {"account.invited", "email.queued"} <= actions
 

@@ -627,6 +627,7 @@ def test_the_calendar_shows_who_is_coming_who_may_come_and_whose_consent_ends_so
     assert who.coming[0].scopes == ("scheduling",)
     assert [(m.user.name, m.ending_soon) for m in who.not_coming] == [("Sam Uncle", True)]
     assert who.not_allowed == []
+    db.session.commit()  # rows recorded outside an action are written at the commit
     viewed = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "patient_data.viewed")
     ).all()

@@ -67,6 +67,7 @@ def test_a_disclosure_is_audited(app_ctx, pair, now):
     patient, family = pair
     create_consent(patient, family, now=now)
     consent.patient_for_family(family, patient.id, scope=None, now=now, disclosure="home")
+    db.session.commit()  # rows recorded outside an action are written at the commit
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "disclosure.viewed"))
     assert (event.patient_id, event.recipient_id) == (patient.id, family.id)
 

@@ -209,6 +209,7 @@ def test_an_unknown_tool_is_not_found(people, now):
 
 def test_the_therapists_view_is_audited_through_the_gate(people, now):
     practice.shared_practice(people["lee"], people["jordan"].id, now=now)
+    db.session.commit()  # rows recorded outside an action are written at the commit
     rows = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "patient_data.viewed")
     ).all()

@@ -146,6 +146,7 @@ def test_the_day_sheet_lists_the_therapists_own_patients_and_audits_the_view(app
     factories.create_user(Role.PATIENT, therapist=factories.create_user(Role.THERAPIST))
     sheet = attendance.day_sheet(lee, TODAY, now=now)
     assert [p.id for p in sheet.patients] == [jordan.id, sam.id]
+    db.session.commit()  # rows recorded outside an action are written at the commit
     viewed = {e.patient_id for e in _audit("patient_data.viewed")}
     assert viewed == {jordan.id, sam.id}
 
@@ -209,6 +210,7 @@ def test_a_member_with_the_attendance_scope_gets_the_summary_and_it_is_audited(a
     attendance.record_program_attendance(lee, TODAY, {jordan.id: "absent"}, now=now)
     weeks = attendance.family_summary(maria, jordan.id, now=now)
     assert weeks[0] == WeekSummary(MONDAY, attended=1, absent=1)
+    db.session.commit()  # rows recorded outside an action are written at the commit
     (disclosed,) = [
         e for e in _audit("disclosure.viewed") if e.detail == {"what": "program attendance"}
     ]

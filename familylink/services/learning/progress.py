@@ -114,6 +114,9 @@ def _progress(
     progress = progress_for(member, module, patient_id)
     if progress is None:
         # Two tabs opening the same reading at once: the second finds the first one's row.
+        # The page's held audit rows first: on SQLite their INSERT opens the request's
+        # transaction, else the savepoint would be it and its release would commit early.
+        audit.write_held()
         try:
             with db.session.begin_nested():
                 progress = ModuleProgress(
