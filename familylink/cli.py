@@ -17,21 +17,30 @@ from flask.cli import AppGroup, with_appcontext
 from familylink.extensions import db
 from familylink.models.types import utcnow
 from familylink.services import consent, learning, reminders
+from familylink.web import FIRST_DAY, LAST_DAY, in_date_range
 
 T = TypeVar("T")
 
 
-def parse_now(value: str | None) -> datetime:
-    """--now takes an ISO 8601 instant (UTC when no offset is given); default: the clock."""
-    if not value:
-        return utcnow()
-    try:
-        instant = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            "use ISO 8601, for example 2026-12-01T15:00 or 2026-12-01T10:00-05:00"
-        )
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+class Instant(click.ParamType):
+    """--now's type, shared by every command that takes it: an ISO 8601 instant (UTC when no
+    offset is given) on a day the pages accept too (`web.in_date_range`). Year 1 or 9999
+    would overflow the first sum a week or a time zone away, a traceback, not an answer."""
+
+    name = "instant"
+
+    def convert(self, value, param, ctx) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            instant = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            self.fail(
+                "use ISO 8601, for example 2026-12-01T15:00 or 2026-12-01T10:00-05:00", param, ctx
+            )
+        if not in_date_range(instant.date()):
+            self.fail(f"use a date between {FIRST_DAY} and {LAST_DAY}", param, ctx)
+        return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 def committed(action: Callable[[], T]) -> T:
@@ -50,8 +59,10 @@ def committed(action: Callable[[], T]) -> T:
 
 now_option = click.option(
     "--now",
-    "now_text",
+    type=Instant(),
     metavar="ISO-TIME",
+    # Without it, the clock when the command runs.
+    callback=lambda ctx, param, value: value or utcnow(),
     help="Act as if it were this instant (for trying things out).",
 )
 
@@ -68,8 +79,8 @@ def sweep_command(
 
     @group.command(name, help=help)
     @now_option
-    def command(now_text):
-        click.echo(said(committed(lambda: sweep(parse_now(now_text)))))
+    def command(now):
+        click.echo(said(committed(lambda: sweep(now))))
 
     return command
 
@@ -83,10 +94,9 @@ mail_cli = AppGroup("mail", help="Deliver queued emails from the outbox.")
     " now, once, then exit (cron-friendly).",
 )
 @now_option
-def mail_send(now_text):
+def mail_send(now):
     from familylink.services import mail
 
-    now = parse_now(now_text)
     # The worker's sweeps first (reminders due by then among them), so `--now` shows them.
     _run_sweeps(now)
     report = mail.send_pending(now=now, worker=_worker_name())
@@ -261,11 +271,11 @@ def account_reset_mfa(email):
     "time is up, used or not: they open nothing. The mail worker also does it on every pass.",
 )
 @now_option
-def account_purge_tokens(now_text):
+def account_purge_tokens(now):
     from familylink.services import tokens
 
     click.echo("Removing expired account links...")
-    count = committed(lambda: tokens.purge_expired(parse_now(now_text)))
+    count = committed(lambda: tokens.purge_expired(now))
     click.echo(f"Done: {count} expired token{'s' if count != 1 else ''} removed.")
 
 

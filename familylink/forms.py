@@ -1,13 +1,12 @@
 """Form pieces shared by several blueprints."""
 
+import wtforms
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     DateField,
     EmailField,
     IntegerField,
     PasswordField,
-    SelectField,
-    SelectMultipleField,
     StringField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
@@ -30,6 +29,36 @@ class DayField(DateField):
             raise ValueError(DATE_OUT_OF_RANGE)
 
 
+# A value that is not among a field's choices comes only from a form sent by hand. WTForms'
+# own words for it ("Not a valid choice.", "Invalid Choice: could not coerce.", "'x' is not
+# a valid choice for this field.") are vague, echo the value and are not in our catalogue.
+NOT_A_CHOICE = _l("Choose one of the options shown.")
+
+
+class OfferedChoices:
+    """Mixed into every choice field: a value not offered, or one that is no choice at all
+    (its `coerce` refused it), is answered NOT_A_CHOICE beside the field."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("invalid_choice_message", NOT_A_CHOICE)
+        kwargs.setdefault("invalid_value_message", NOT_A_CHOICE)
+        super().__init__(*args, **kwargs)
+
+
+# Named as WTForms' own, so a field's `type` (which the `field` macro reads) is unchanged;
+# forms import these, never wtforms' (tests/web/test_forged_choices.py checks every form).
+class SelectField(OfferedChoices, wtforms.SelectField):
+    pass
+
+
+class RadioField(OfferedChoices, wtforms.RadioField):
+    pass
+
+
+class SelectMultipleField(OfferedChoices, wtforms.SelectMultipleField):
+    pass
+
+
 class MultiCheckboxField(SelectMultipleField):
     """A group of checkboxes (render with the `checkboxes` macro)."""
 
@@ -42,7 +71,7 @@ def id_choice(value) -> int:
     1..web.MAX_ID, else the choice is refused like any other unknown one."""
     number = as_id(value)
     if number is None:
-        raise ValueError(_l("Not one of the choices."))
+        raise ValueError(NOT_A_CHOICE)
     return number
 
 

@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import jinja2
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
@@ -166,6 +167,24 @@ class Later:
 
     def __hash__(self) -> int:
         return hash(str(self))
+
+
+@jinja2.pass_context
+def greeting(context, name: str | None, *, heading: bool = False) -> str:
+    """Every greeting of an email ("Hello Maria,") or of a home page (`heading`: "Hello,
+    Maria"), by the first word of `name`; with no name to give, the nameless form ("Hello,",
+    "Hello"), never "Hello ," or "Hola, :".
+
+    Said with the template's own gettext, so it is escaped as the template is (HTML or text)
+    and an email sweep keeps its catalogue bound once per language."""
+
+    def _(string: str, **variables) -> str:
+        return context.call(context.resolve("gettext"), string, **variables)
+
+    words = (name or "").split()
+    if heading:
+        return _("Hello, %(name)s", name=words[0]) if words else _("Hello")
+    return _("Hello %(name)s,", name=words[0]) if words else _("Hello,")
 
 
 def _searched(directory: str) -> bool:

@@ -1,9 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField
+from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length
 
-from familylink.forms import code_field, email_field, new_password_field
+from familylink.forms import SelectField, code_field, email_field, new_password_field
 from familylink.i18n import LANGUAGES
 from familylink.services.passwords import MAX_LENGTH
 

@@ -1,11 +1,13 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from familylink.forms import (
+    NOT_A_CHOICE,
     DayField,
     MultiCheckboxField,
+    SelectField,
     TimezoneField,
     email_field,
     number_field,
@@ -57,7 +59,7 @@ def hour_choice(value) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(_l("Not one of the choices.")) from None
+        raise ValueError(NOT_A_CHOICE) from None
 
 
 class ProgramForm(FlaskForm):
@@ -68,7 +70,8 @@ class ProgramForm(FlaskForm):
         description=_l("Keep it neutral: recipients' inboxes may be seen by others."),
     )
     timezone = TimezoneField(_l("Program time zone"))
-    reminder_offsets = MultiCheckboxField(
+    # Named as `update_program` takes it, so the service's message about it shows here.
+    reminder_offsets_hours = MultiCheckboxField(
         _l("Reminder emails before a session"),
         coerce=hour_choice,
         choices=[],
@@ -120,16 +123,14 @@ class ProgramForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.reminder_offsets.choices = list(REMINDER_CHOICES)
+        self.reminder_offsets_hours.choices = list(REMINDER_CHOICES)
 
     def settings(self) -> dict:
         """The settings as typed, named as `update_program` takes them (every field but the
         CSRF token is one of the program's settings)."""
-        values = {field.name: field.data for field in self if field.name != "csrf_token"}
-        values["reminder_offsets_hours"] = values.pop("reminder_offsets")
-        return values
+        return {field.name: field.data for field in self if field.name != "csrf_token"}
 
-    def validate_reminder_offsets(self, field) -> None:
+    def validate_reminder_offsets_hours(self, field) -> None:
         if not field.data:
             raise ValidationError(_l("Tick at least one reminder time."))
         if len(field.data) > MAX_REMINDERS:

@@ -62,9 +62,9 @@ def home():
 def settings():
     program = get_program()
     form = ProgramForm(obj=program)
-    form.reminder_offsets.choices = reminder_choices(program.reminder_offsets_hours)
+    form.reminder_offsets_hours.choices = reminder_choices(program.reminder_offsets_hours)
     if not form.is_submitted():
-        form.reminder_offsets.data = list(program.reminder_offsets_hours)
+        form.reminder_offsets_hours.data = list(program.reminder_offsets_hours)
     done = submit(
         form,
         _save_settings,

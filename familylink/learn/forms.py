@@ -5,15 +5,12 @@ from wtforms import (
     BooleanField,
     IntegerField,
     SearchField,
-    SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
-from familylink.forms import id_choice, number_field, text_field
+from familylink.forms import MultiCheckboxField, SelectField, id_choice, number_field, text_field
 from familylink.models import ToolKind
 from familylink.services.learning import MAX_REFLECTION
 from familylink.web import as_id
@@ -88,11 +85,6 @@ class FamilyChoiceField(SelectField):
         if self.data == EVERYONE:
             return None
         return id_choice(self.data)
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ToolChoiceField(SelectField):

@@ -7,7 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from familylink.learn.forms import MultiCheckboxField, ShareField
+from familylink.forms import MultiCheckboxField
+from familylink.learn.forms import ShareField
 from familylink.models import ToolKind
 from familylink.services.learning import practice
 

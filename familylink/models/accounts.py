@@ -65,7 +65,8 @@ class User(UserMixin, db.Model):
 
     @property
     def first_name(self) -> str:
-        return self.name.split()[0] if self.name else ""
+        words = (self.name or "").split()  # a name of spaces alone has no first word
+        return words[0] if words else ""
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"

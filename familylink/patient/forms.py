@@ -5,13 +5,11 @@ from wtforms import (
     BooleanField,
     HiddenField,
     IntegerField,
-    RadioField,
-    SelectField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from familylink.forms import DayField, email_field, text_field
+from familylink.forms import DayField, RadioField, SelectField, email_field, text_field
 from familylink.i18n import LANGUAGES, normalise
 from familylink.models import Scope
 from familylink.services import progress_updates

@@ -38,7 +38,7 @@ from familylink.models import (
 from familylink.services import access, mail
 from familylink.services.calendar.ics import neutral_title, where
 from familylink.services.program import get_program
-from familylink.services.timefmt import format_span
+from familylink.services.timefmt import format_span, zone_title
 
 KIND = "reminder"
 
@@ -220,7 +220,7 @@ def reminder_context(
     return {
         "title": neutral_title(appointment),
         "when": spans[span],
-        "zone_name": person.timezone,
+        "zone_name": zone_title(person.timezone),
         "minutes": session_type.duration_minutes,
         "where": where(appointment),
         "video": session_type.mode == "video",

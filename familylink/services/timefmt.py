@@ -13,7 +13,7 @@ from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
-from babel.dates import format_datetime, get_timezone_location
+from babel.dates import format_datetime, get_timezone_location, get_timezone_name
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -131,6 +131,20 @@ def zone_name(local: datetime, zone: str, *, precise: bool = False) -> str:
     if local.dst():
         return _("%(city)s daylight time", city=city)
     return _("%(city)s standard time", city=city)
+
+
+def zone_title(zone: str) -> str:
+    """The zone itself, on no particular date, as the language names it: "Eastern Time"
+    (Babel's generic name), or in Spanish the place ("Nueva York", read "horario de Nueva
+    York"); never the IANA key ("America/New_York")."""
+    return _zone_title(zone, _language())
+
+
+@cache
+def _zone_title(zone: str, language: str) -> str:
+    if STYLES[language].abbreviates_zones:
+        return get_timezone_name(ZoneInfo(zone), locale=babel_locale(language))
+    return _city(zone, language)
 
 
 def format_local(instant: datetime | None, zone: str, *, with_zone: bool = True) -> str:

@@ -1,9 +1,16 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, TextAreaField
+from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import InputRequired
 
-from familylink.forms import DayField, email_field, id_choice, optional_text_field, text_field
+from familylink.forms import (
+    DayField,
+    SelectField,
+    email_field,
+    id_choice,
+    optional_text_field,
+    text_field,
+)
 from familylink.models import EpisodeEndReason
 from familylink.patient.forms import ConsentForm, LanguageField
 from familylink.services import progress_updates, screening
@@ -96,7 +103,6 @@ class WrittenRevocationForm(FlaskForm):
 from wtforms import (  # noqa: E402
     BooleanField,
     IntegerField,
-    SelectField,
     TimeField,
 )
 from wtforms.validators import NumberRange, Optional  # noqa: E402

@@ -241,7 +241,7 @@ def test_a_reminder_48_hours_before_a_session_after_a_dst_change_is_sent_once_at
         assert delivered_to(smtp_server) == sorted([family.email, patient.email])
         (message,) = [m for m in delivered(smtp_server) if m["To"] == family.email]
         assert local_text in message.get_body(("plain",)).get_content()
-        assert "America/New_York" in message.get_body(("plain",)).get_content()
+        assert "times are in Eastern Time)" in message.get_body(("plain",)).get_content()
         db.session.rollback()
 
 

@@ -60,7 +60,7 @@ def test_fifty_accounts_a_page_with_links_to_the_next(app, admin_client):
         ({"page": "0"}, "Use a page number."),
         ({"page": "abc"}, "Not a valid integer value."),
         ({"page": "99999999999999999999"}, "Use a page number."),
-        ({"role": "superuser"}, "Not a valid choice."),
+        ({"role": "superuser"}, "Choose one of the options shown."),
         ({"q": "x" * 101}, "Use at most 100 characters."),
     ],
 )

@@ -52,7 +52,7 @@ def test_sign_up_then_verify_then_sign_in(app, client, auth):
         ("email", "a" * 250 + "@example.org", "too long"),
         ("password", "short", "at least 12"),
         ("password", "x" * 200, "at most 128"),
-        ("timezone", "Nowhere/Special", "Not a valid choice"),
+        ("timezone", "Nowhere/Special", "Choose one of the options shown."),
     ],
 )
 def test_bad_sign_up_input_shows_the_message_beside_the_field(app, client, field, value, message):

@@ -154,7 +154,7 @@ def settings_form(app) -> dict:
             "name": program.name,
             "sender_name": program.sender_name,
             "timezone": program.timezone,
-            "reminder_offsets": [str(h) for h in program.reminder_offsets_hours],
+            "reminder_offsets_hours": [str(h) for h in program.reminder_offsets_hours],
             "cancellation_window_hours": program.cancellation_window_hours,
             "booking_horizon_days": program.booking_horizon_days,
             "minimum_notice_hours": program.minimum_notice_hours,

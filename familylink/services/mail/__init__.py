@@ -184,7 +184,9 @@ class _Templates(dict):
         of one session, zone and language) differ by the recipient's first name at most:
         rendered once with a marker for it, unless the templates read more of the recipient."""
         person = context["recipient"]
-        if email.context is None or person is None:
+        # Someone with no name to give gets the nameless greeting ("Hello,"), which the
+        # marker's text cannot turn into.
+        if email.context is None or person is None or not person.first_name:
             return self._render_all(email.kind, context)
         key = (email.kind, id(email.context), context["zone"])
         if key not in self.shared:
