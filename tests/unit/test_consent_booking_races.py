@@ -70,7 +70,7 @@ def _revoke(ids):
 def _race(app, book, ids, *, read_first=None):
     """The booking thread runs `read_first()` (what the page reads), lets the revocation
     run, then `book(read)`, stays open up to PAUSE for the revocation to commit, and
-    commits. Returns each side's outcome: "ok" or the DomainError."""
+    commits. Returns each side's outcome: "ok", or the refusal (DomainError, NotFound)."""
     started, revoked = threading.Event(), threading.Event()
     outcome = {}
 
@@ -86,7 +86,7 @@ def _race(app, book, ids, *, read_first=None):
                 revoked.wait(timeout=PAUSE)  # before the fix, the revocation commits here
                 db.session.commit()
                 outcome["booking"] = "ok"
-            except DomainError as error:
+            except (DomainError, NotFound) as error:
                 db.session.rollback()
                 outcome["booking"] = error
             finally:
