@@ -28,7 +28,7 @@ from familylink.services.consent import records
 from familylink.services.errors import DomainError, NotFound
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.factories import create_consent, create_user
-from tests.unit.test_booking_races import NOW, _group
+from tests.unit.test_booking_races import NOW, _families, _group, _take
 
 #: How long the booking stays open, after writing its seat, for the revocation to commit.
 PAUSE = 2
@@ -128,13 +128,18 @@ def _seats_ahead(app, member_id) -> int:
         )
 
 
-def _family_books(ids):
+def _books(ids, by):
+    """book(opened): the private session at the free time, booked by the family member
+    ("member") or by the therapist for them ("therapist")."""
+    invited = [ids["member"]] if by == "therapist" else []
+
     def book(opened):
         booking.book_private(
-            actor=db.session.get(User, ids["member"]),
+            actor=db.session.get(User, ids[by]),
             patient_id=ids["patient"],
             session_type_id=ids["type"],
             starts_at=ids["slot"],
+            attendee_ids=invited,
             now=NOW,
             opened=opened,
         )
@@ -142,27 +147,10 @@ def _family_books(ids):
     return book
 
 
-def test_a_revocation_while_a_family_booking_is_open_leaves_the_member_unbooked(app):
+@pytest.mark.parametrize("by", ["member", "therapist"])
+def test_a_revocation_while_a_booking_is_open_leaves_the_member_unbooked(app, by):
     ids = _family(app)
-    outcome = _race(app, _family_books(ids), ids)
-    assert outcome == {"booking": "ok", "revocation": "ok"}
-    assert _seats_ahead(app, ids["member"]) == 0
-
-
-def test_a_revocation_while_the_therapist_books_for_the_family_leaves_the_member_unbooked(app):
-    ids = _family(app)
-
-    def book(_read):
-        booking.book_private(
-            actor=db.session.get(User, ids["therapist"]),
-            patient_id=ids["patient"],
-            session_type_id=ids["type"],
-            starts_at=ids["slot"],
-            attendee_ids=[ids["member"]],
-            now=NOW,
-        )
-
-    outcome = _race(app, book, ids)
+    outcome = _race(app, _books(ids, by), ids)
     assert outcome == {"booking": "ok", "revocation": "ok"}
     assert _seats_ahead(app, ids["member"]) == 0
 
@@ -177,7 +165,7 @@ def test_a_booking_made_under_a_page_read_before_a_revocation_is_refused(app):
             db.session.get(User, ids["member"]), ids["patient"], now=NOW, what="booking page"
         )
 
-    outcome = _race(app, _family_books(ids), ids, read_first=page_read)
+    outcome = _race(app, _books(ids, "member"), ids, read_first=page_read)
     assert outcome["revocation"] == "ok"
     assert isinstance(outcome["booking"], NotFound)
     assert _seats_ahead(app, ids["member"]) == 0
@@ -236,14 +224,22 @@ def test_a_weekly_series_waits_for_a_consent_being_closed(app):
     assert _outcome_while_closing(app, ids["consent"], book) == "55P03"
 
 
-def test_a_group_seat_waits_for_a_consent_being_closed(app):
+@pytest.mark.parametrize(
+    ("taken", "action"), [(0, booking.book_group_seat), (2, booking.join_waitlist)]
+)
+def test_a_group_seat_or_waitlist_place_waits_for_a_consent_being_closed(app, taken, action):
+    """A place in a group with room, or on the waitlist of a full one (a claimed offer
+    books through `book_group_seat` too)."""
     ids = _family(app)
     with app.app_context():
-        group_id = _group(db.session.get(User, ids["therapist"]), capacity=4).id
+        group = _group(db.session.get(User, ids["therapist"]), capacity=2)
+        for pair in _families(group.therapist, taken):
+            _take(group, pair)
+        group_id = group.id
         db.session.commit()
 
     def book():
-        booking.book_group_seat(
+        action(
             actor=db.session.get(User, ids["member"]),
             patient_id=ids["patient"],
             appointment_id=group_id,
@@ -251,29 +247,3 @@ def test_a_group_seat_waits_for_a_consent_being_closed(app):
         )
 
     assert _outcome_while_closing(app, ids["consent"], book) == "55P03"
-
-
-def test_joining_a_waitlist_waits_for_a_consent_being_closed(app):
-    ids = _family(app)
-    with app.app_context():
-        therapist = db.session.get(User, ids["therapist"])
-        group = _group(therapist, capacity=2)
-        for n in range(2):
-            other = create_user(Role.PATIENT, therapist=therapist, name=f"Other P{n}")
-            relative = create_user(Role.FAMILY, name=f"Other F{n}")
-            create_consent(other, relative)
-            booking.book_group_seat(
-                actor=relative, patient_id=other.id, appointment_id=group.id, now=NOW
-            )
-        group_id = group.id
-        db.session.commit()
-
-    def join():
-        booking.join_waitlist(
-            actor=db.session.get(User, ids["member"]),
-            patient_id=ids["patient"],
-            appointment_id=group_id,
-            now=NOW,
-        )
-
-    assert _outcome_while_closing(app, ids["consent"], join) == "55P03"
