@@ -24,6 +24,7 @@ from familylink.models import (
     User,
 )
 from familylink.services import access, audit
+from familylink.services.consent import records
 from familylink.services.consent.ending import end_family_access
 from familylink.services.errors import Conflict, ValidationError
 from familylink.services.program import local_day, start_of_day
@@ -81,9 +82,10 @@ def discharge(
     episode.ended_by_id = actor.id
     db.session.flush()
     _audit("episode.ended", actor, episode, now=now, reason=str(reason))
-    for consent in _open_consents_of(episode):
-        if not access.is_active(consent, patient, now):
-            end_family_access(consent, ClosureReason.EXPIRED, actor=actor, now=now)
+    ended = [c for c in _open_consents_of(episode) if not access.is_active(c, patient, now)]
+    records.lock_for_closing(ended)  # all at once, as the sweep does
+    for consent in ended:
+        end_family_access(consent, ClosureReason.EXPIRED, actor=actor, now=now)
     return episode
 
 

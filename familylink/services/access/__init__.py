@@ -72,6 +72,7 @@ __all__ = [
     "family_with_scope",
     "group_for_patient",
     "groups_open_to",
+    "hold_consents",
     "is_active",
     "linked_patients",
     "may_disclose",
@@ -195,6 +196,36 @@ def patient(
         _viewed(actor, actor.id, what, now=now)
         return opened(actor)
     raise NotFound()
+
+
+def hold_consents(actor: User, patient_id: int, people: list[User], *, now: datetime):
+    """The booking's consent read: of `people` (family members a booking is about to seat
+    with the patient), those whose consent in force covers scheduling, read under a shared
+    lock on their consent rows held to the end of the transaction (FOR SHARE on
+    PostgreSQL; on SQLite the transaction's write lock already excludes any revocation).
+
+    Closing a consent locks its row first (`consent.records.lock_for_closing`), before ending
+    access takes anyone off sessions, so a revocation and a booking exclude each other:
+    either the revocation waits for the booking to commit and then cancels its seat too,
+    or this waits for the revocation and finds the consent ended. The answer is read in a
+    statement begun after the lock, since one that waited on it would still see the
+    consent open (its closure is another table's row). NotFound (the refusal audited)
+    when `actor` is a family member whose own consent no longer covers scheduling."""
+    ids = sorted({person.id for person in people})
+    if ids and db.session.get_bind().dialect.name == "postgresql":
+        # In id order, so two bookings and the expiry sweep take them in one order.
+        db.session.execute(
+            select(ConsentRecord.id)
+            .where(ConsentRecord.patient_id == patient_id, ConsentRecord.recipient_user_id.in_(ids))
+            .order_by(ConsentRecord.id)
+            .with_for_update(read=True)
+        ).all()
+    pairs = {(member_id, patient_id) for member_id in ids}
+    held = {member_id for member_id, _ in pairs_with_scope(pairs, Scope.SCHEDULING, now=now)}
+    if actor.role == Role.FAMILY and actor.id not in held:
+        _deny(actor, patient_id, detail={"wanted": "booking", "asked_for": patient_id}, now=now)
+        raise NotFound()
+    return [person for person in people if person.id in held]
 
 
 def therapist_patients(therapist: User, *, now: datetime, what: str | None) -> list[User]:

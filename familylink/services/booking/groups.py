@@ -154,6 +154,9 @@ def join_waitlist(
     patient, _consent = access.patient_for_family(
         actor, patient_id, scope=Scope.SCHEDULING, now=now, disclosure="waitlist"
     )
+    # Held against a revocation, as a booking holds it (`seats.hold_attendees`), so ending
+    # access never leaves a place on the waitlist behind it.
+    access.hold_consents(actor, patient.id, [actor], now=now)
     slots.serialize_booking()
     appointment = locked_group(appointment_id, patient)
     if free_places(appointment, now=now) > 0:

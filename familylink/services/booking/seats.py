@@ -13,6 +13,11 @@ transactions run one after another and each sees the others' result; PostgreSQL'
 constraint stays the last line of defence. Group places are counted and freed under the
 occurrence's lock (`groups.lock_occurrence`: SELECT … FOR UPDATE on PostgreSQL). On SQLite
 the transaction holds the database write lock (BEGIN IMMEDIATE), which serializes them all.
+
+No seat for a family member whose consent is ending: each member about to be seated has
+their consent read afresh under a shared lock on its row (`hold_attendees`, before the
+therapist's lock), which closing a consent waits for (docs/architecture.md, "Booking under
+contention").
 """
 
 from __future__ import annotations
@@ -118,6 +123,16 @@ def invited_people(
     return people
 
 
+def hold_attendees(actor: User, patient: User, people: list[User], *, now: datetime) -> None:
+    """Read afresh, under a lock a revocation waits for (`access.hold_consents`), that every
+    family member about to be seated still holds the scheduling scope: taken before the
+    therapist's lock and the group's, on every path that seats a family member. NotFound
+    when the booking family member's own consent has ended; ValidationError when another's
+    has (they are no longer on the list the form offered)."""
+    if len(access.hold_consents(actor, patient.id, people, now=now)) < len(people):
+        raise ValidationError(_("Choose family members from the list."), field="attendees")
+
+
 def check_slot(therapist_id: int, session_type, starts_at: datetime, *, now: datetime) -> None:
     """Refuse a start that is not one of the therapist's free slots: ValidationError (past,
     or never offered), Conflict(TAKEN) when a booking now covers it."""
@@ -179,6 +194,7 @@ def book_private(
     session_type = catalog.bookable_type(session_type_id, group=False)
     invitable = invitable_people(actor, opened, now=now)
     people = invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
+    hold_attendees(actor, patient, people, now=now)
     slots.lock_therapist(patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's booking here.
     done = booked_with_key(request_key, actor)
@@ -246,6 +262,7 @@ def book_group_seat(
         return done
     patient = patient_for_actor(actor, patient_id, now=now, what="group booking")
     people = invited_people(actor, patient, attendee_ids, now=now)
+    hold_attendees(actor, patient, people, now=now)
     slots.serialize_booking()
     done = booked_with_key(request_key, actor)
     if done is not None:

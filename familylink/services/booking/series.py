@@ -229,12 +229,13 @@ def book_series(
     Raises as `plan_series`, and SeriesConflict."""
     if (done := _booked_before(request_key, actor)) is not None:
         return done
-    # Refusals (404, bad input) and the consents before the lock, as `seats.book_private`
-    # does: ending access does not take this lock, so reading them under it would add no
-    # guarantee, only a second read of each.
+    # Refusals (404, bad input) before the lock, as `seats.book_private` does; then each
+    # attendee's consent held against a revocation (`seats.hold_attendees`), before the
+    # therapist's lock as on every booking path.
     chosen = _chosen(
         actor, patient_id, session_type_id, first_start, weeks, attendee_ids, now=now, opened=opened
     )
+    seats.hold_attendees(actor, chosen.patient, chosen.people, now=now)
     slots.lock_therapist(chosen.patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's series here.
     if (done := _booked_before(request_key, actor)) is not None:

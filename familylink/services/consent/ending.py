@@ -264,8 +264,9 @@ def sweep_consents(now: datetime) -> SweepReport:
         .where(ConsentClosure.id.is_(None))
         .order_by(ConsentRecord.id)
     ).all()
-    for consent, patient in rows:
-        end = access.consent_end(consent, patient)
+    ends = [(consent, patient, access.consent_end(consent, patient)) for consent, patient in rows]
+    records.lock_for_closing([c for c, _, end in ends if end is not None and end <= now])
+    for consent, patient, end in ends:
         if end is None:
             continue
         if end <= now:

@@ -100,9 +100,29 @@ def other_grants(consent: ConsentRecord, *, now: datetime) -> list[ConsentRecord
     ]
 
 
+def lock_for_closing(consents: list[ConsentRecord]) -> None:
+    """Lock the rows of consents about to be closed, to the end of the transaction (FOR NO
+    KEY UPDATE on PostgreSQL; SQLite's write lock does it there). A booking seating a family
+    member holds their consent row FOR SHARE (`access.hold_consents`), so this waits for
+    that booking to commit, and ending access, next, takes the member off its seat too; a
+    booking that comes after waits for this transaction and finds the consent ended. An
+    operation closing several (the expiry sweep, a discharge) locks them all first, in id
+    order as bookings do, so it never waits for one while holding a group a booking needs."""
+    ids = sorted(consent.id for consent in consents)
+    if ids and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            select(ConsentRecord.id)
+            .where(ConsentRecord.id.in_(ids))
+            .order_by(ConsentRecord.id)
+            .with_for_update(key_share=True)
+        ).all()
+
+
 def close_consent(
     consent: ConsentRecord, reason: str, *, now: datetime, by: User | None = None, **extra
 ):
+    """Close `consent` (a ConsentClosure row), its row locked first (`lock_for_closing`)."""
+    lock_for_closing([consent])
     closure = ConsentClosure(
         consent_id=consent.id,
         reason=reason,
