@@ -484,7 +484,9 @@ def register_template_helpers(app: Flask) -> None:
         return {"program": get_program()}
 
     # `<html lang>` and the language switch: the language this response speaks.
-    from familylink.i18n import LANGUAGES, greeting, normalise
+    from familylink.i18n import LANGUAGES, first_word, greeting, normalise
+
+    app.jinja_env.filters["first_word"] = first_word
 
     app.jinja_env.globals.update(
         html_lang=lambda: normalise(str(get_locale())), LANGUAGES=LANGUAGES, greeting=greeting

@@ -181,10 +181,17 @@ def greeting(context, name: str | None, *, heading: bool = False) -> str:
     def _(string: str, **variables) -> str:
         return context.call(context.resolve("gettext"), string, **variables)
 
-    words = (name or "").split()
+    first = first_word(name)
     if heading:
-        return _("Hello, %(name)s", name=words[0]) if words else _("Hello")
-    return _("Hello %(name)s,", name=words[0]) if words else _("Hello,")
+        return _("Hello, %(name)s", name=first) if first else _("Hello")
+    return _("Hello %(name)s,", name=first) if first else _("Hello,")
+
+
+def first_word(name: str | None) -> str:
+    """What a page or an email calls a person: the first word of their name; "" for no name,
+    or a name of spaces alone."""
+    words = (name or "").split()
+    return words[0] if words else ""
 
 
 def _searched(directory: str) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import expression
 
 from familylink.extensions import db
+from familylink.i18n import first_word
 from familylink.models.encryption import EncryptedString
 from familylink.models.types import LabelledEnum, UTCDateTime, utcnow
 
@@ -65,8 +66,7 @@ class User(UserMixin, db.Model):
 
     @property
     def first_name(self) -> str:
-        words = (self.name or "").split()  # a name of spaces alone has no first word
-        return words[0] if words else ""
+        return first_word(self.name)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"

@@ -77,3 +77,27 @@ def test_a_reminder_names_the_time_zone_in_words_in_each_language(people):
     for body in bodies[people.family.email]:
         assert "; horario de Nueva York)" in body
         assert "America/New_York" not in body
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [("Maria José Ruiz", "Maria"), ("  Ana  ", "Ana"), ("   ", ""), ("", ""), (None, "")],
+)
+def test_a_person_is_called_by_the_first_word_of_their_name_or_nothing(name, first):
+    from familylink.i18n import first_word
+    from familylink.models import User
+
+    assert first_word(name) == first
+    assert User(name=name).first_name == first
+
+
+def test_no_template_takes_a_first_name_apart_itself():
+    # `first_word` is the one rule; `.split()[0]` fails on a name of spaces alone.
+    from familylink.i18n import PROJECT_ROOT
+
+    found = [
+        path.name
+        for path in (PROJECT_ROOT / "templates").rglob("*.*")
+        if ".split()[0]" in path.read_text(encoding="utf-8")
+    ]
+    assert found == []
