@@ -57,6 +57,9 @@ def end_family_access(
 
     Calendar feeds are built when they are read, through the access gate, so the patient's
     sessions leave the family member's feed at once without a step here.
+
+    Conflict (`records.ALREADY_ENDED`), with nothing done, when the consent is closed
+    already: another transaction closed it while this one waited for its row's lock.
     """
     records.close_consent(consent, reason, now=now, by=actor, method=method, note=note)
     patient = db.session.get(User, consent.patient_id)
@@ -112,7 +115,9 @@ def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, 
       (`end_scopes`), for the person `by` is bound to."""
     patient = db.session.get(User, by.patient_id)
     covered: set[Scope] = set()
-    for old in previous:
+    # Locked first; one another transaction closed meanwhile (a revocation, the sweep) has
+    # had every effect of its end there, and is left as it is.
+    for old in records.still_open(previous):
         end = access.consent_end(old, patient)
         if end is not None and end <= now:
             end_family_access(old, ClosureReason.EXPIRED, actor=None, now=now)
@@ -230,12 +235,14 @@ def revoke_consent(
 ) -> ConsentRecord:
     """End a consent at once: the patient in the portal, or their therapist from writing.
 
-    NotFound for anyone else's consent; Conflict when it has already ended.
+    NotFound for anyone else's consent; Conflict when it has already ended, also when
+    another revocation (or the sweep) closed it while this one waited for its lock: the
+    same answer as a second revocation made afterwards, with nothing done twice.
     """
     consent = access.consent_record(actor, consent_id, now=now, what=None)
     patient = db.session.get(User, consent.patient_id)
     if consent.closure is not None or not access.is_active(consent, patient, now):
-        raise Conflict(_("This consent has already ended."))
+        raise Conflict(records.ALREADY_ENDED)
     note = (note or "").strip() or None
     if note and len(note) > 1000:
         raise ValidationError(_("Use at most %(count)s characters.", count=1000), field="note")
@@ -265,13 +272,16 @@ def sweep_consents(now: datetime) -> SweepReport:
         .order_by(ConsentRecord.id)
     ).all()
     ends = [(consent, patient, access.consent_end(consent, patient)) for consent, patient in rows]
-    records.lock_for_closing([c for c, _, end in ends if end is not None and end <= now])
+    # Locked all at once; one a revocation closed while this waited is not closed again.
+    due = records.still_open([c for c, _, end in ends if end is not None and end <= now])
+    due_ids = {consent.id for consent in due}
     for consent, patient, end in ends:
         if end is None:
             continue
         if end <= now:
-            end_family_access(consent, ClosureReason.EXPIRED, actor=None, now=now)
-            report.expired += 1
+            if consent.id in due_ids:
+                end_family_access(consent, ClosureReason.EXPIRED, actor=None, now=now)
+                report.expired += 1
         elif end - access.EXPIRING_SOON <= now:
             queued = mail.queue_email(
                 "consent_expiring",
