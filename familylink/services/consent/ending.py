@@ -52,8 +52,9 @@ def end_family_access(
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
-    5. tell the patient's therapist, and the family member, neutrally; when it expired (the
-       sweep, or a discharge), tell the patient too, without saying why.
+    5. tell the patient's therapist (with how many of those emails were cancelled, if any),
+       and the family member, neutrally; when it expired (the sweep, or a discharge), tell
+       the patient too, without saying why.
 
     Calendar feeds are built when they are read, through the access gate, so the patient's
     sessions leave the family member's feed at once without a step here.
@@ -89,7 +90,8 @@ def end_family_access(
         detail={"cancelled_emails": cancelled},
         now=now,
     )
-    _tell_people(consent, patient, members[0] if members else None, reason, actor, now)
+    member = members[0] if members else None
+    _tell_people(consent, patient, member, reason, actor, now, cancelled=cancelled)
     return cancelled
 
 
@@ -190,7 +192,10 @@ def _tell_therapist(kind: str, dedupe_key: str, consent, patient: User, *, actor
     )
 
 
-def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
+def _tell_people(
+    consent, patient: User, member_id: int | None, reason: str, actor, now, *, cancelled: int
+) -> None:
+    # The therapist is told how many emails were cancelled (none: nothing is said of them).
     _tell_therapist(
         "family_access_ended_therapist",
         f"consent_ended_therapist:{consent.id}",
@@ -199,6 +204,7 @@ def _tell_people(consent, patient: User, member_id: int | None, reason: str, act
         actor=actor,
         now=now,
         reason=reason,
+        cancelled=cancelled,
     )
     if reason == ClosureReason.EXPIRED:  # it ended by the clock: the patient may not expect it
         mail.queue_email(
