@@ -23,6 +23,7 @@ from familylink.models import (
     FamilyLink,
     Scope,
     User,
+    UserSession,
 )
 from familylink.services import access, audit, mail, sessions
 from familylink.services.booking import groups as booking_groups
@@ -39,6 +40,7 @@ def end_family_access(
     now: datetime,
     method: str | None = None,
     note: str | None = None,
+    keep_session: UserSession | None = None,
 ) -> int:
     """End what `consent` allowed, in this order, and return how many emails were cancelled:
 
@@ -48,7 +50,9 @@ def end_family_access(
        released and offered on), stop their unreleased readings about the patient, make
        private again the practice tools and reflections they shared with the patient's
        therapist (a later consent does not open them again), and end their sign-in
-       sessions, so no open page keeps showing what they may no longer see;
+       sessions, so no open page keeps showing what they may no longer see (all but
+       `keep_session`: the one a member is accepting a new invitation in, whose next page
+       the gate builds under the new consent);
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
@@ -78,7 +82,7 @@ def end_family_access(
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
         progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
-        sessions.end_all_sessions(member_id, "consent_ended", now=now)
+        sessions.end_all_sessions(member_id, "consent_ended", now=now, keep=keep_session)
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
     )
@@ -105,14 +109,23 @@ def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: st
     )
 
 
-def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, actor) -> None:
+def replace(
+    previous: list[ConsentRecord],
+    by: ConsentRecord,
+    *,
+    now: datetime,
+    actor,
+    keep_session: UserSession | None = None,
+) -> None:
     """`by` replaces `previous` for the same person (signed, recorded from paper, or bound
     when they accepted its invitation), sharing no more than they and `by` allow:
 
     - one that had already reached its end by the clock (the sweep had not come to it yet)
       ended access then: it is closed as expired by `end_family_access`, every effect
       included, exactly as if the sweep had run first, so what was shared under it is not
-      shown again under `by` and nothing depends on when the sweep runs;
+      shown again under `by` and nothing depends on when the sweep runs; but for
+      `keep_session`, the sign-in session of the member accepting `by`'s invitation, so
+      accepting it does not sign them out;
     - the others are superseded; the scopes they covered that `by` does not end here
       (`end_scopes`), for the person `by` is bound to."""
     patient = db.session.get(User, by.patient_id)
@@ -122,7 +135,9 @@ def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, 
     for old in records.still_open(previous):
         end = access.consent_end(old, patient)
         if end is not None and end <= now:
-            end_family_access(old, ClosureReason.EXPIRED, actor=None, now=now)
+            end_family_access(
+                old, ClosureReason.EXPIRED, actor=None, now=now, keep_session=keep_session
+            )
         else:
             records.supersede(old, by, now=now, actor=actor)
             covered.update(old.scopes)
