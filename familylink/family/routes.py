@@ -86,7 +86,13 @@ def _link_signed_in(token: str, invite, record, now):
         return _wrong_address()
     if form.validate_on_submit():
         try:
-            run(consent.accept_invitation, token, current_user, now=now)
+            run(
+                consent.accept_invitation,
+                token,
+                current_user,
+                now=now,
+                session=guard.current_session(),
+            )
         except InvalidToken as error:
             return _invalid(error.message)
         except Conflict:

@@ -83,8 +83,8 @@ def discharge(
     db.session.flush()
     _audit("episode.ended", actor, episode, now=now, reason=str(reason))
     ended = [c for c in _open_consents_of(episode) if not access.is_active(c, patient, now)]
-    records.lock_for_closing(ended)  # all at once, as the sweep does
-    for consent in ended:
+    # Locked all at once, as the sweep does; one closed meanwhile is not closed again.
+    for consent in records.still_open(ended):
         end_family_access(consent, ClosureReason.EXPIRED, actor=actor, now=now)
     return episode
 

@@ -10,6 +10,7 @@ from familylink.models import (
     AccountToken,
     AuditEvent,
     ClosureReason,
+    ConsentClosure,
     ConsentRecord,
     Episode,
     FamilyLink,
@@ -426,6 +427,91 @@ def test_revoking_twice_is_a_conflict(app_ctx, people, now):
     consent.revoke_consent(jordan, record.id, now=now)
     with pytest.raises(Conflict):
         consent.revoke_consent(jordan, record.id, now=now)
+
+
+def _ends_recorded(record) -> tuple[int, int, int]:
+    """The consent's closures, end audit rows, and access-ended emails to the member."""
+    return (
+        db.session.scalar(
+            select(func.count(ConsentClosure.id)).where(ConsentClosure.consent_id == record.id)
+        ),
+        db.session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action.in_(("consent.revoked", "consent.expired"))
+            )
+        ),
+        db.session.scalar(
+            select(func.count(OutboxEmail.id)).where(OutboxEmail.kind == "family_access_ended")
+        ),
+    )
+
+
+def test_ending_access_under_a_consent_already_closed_is_a_conflict_that_does_nothing(
+    app_ctx, people, now
+):
+    """What a closing step meets when another closed the consent first (the sweep or a
+    discharge holding a list read before a revocation): the revocation's answer, no
+    second closure, audit row or email (on PostgreSQL the race itself is in
+    test_consent_closing_races.py)."""
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    consent.revoke_consent(jordan, record.id, now=now)
+    with pytest.raises(Conflict) as refused:
+        consent.end_family_access(record, ClosureReason.EXPIRED, actor=None, now=now)
+    assert refused.value.message == "This consent has already ended."
+    assert _ends_recorded(record) == (1, 1, 1)
+
+
+def _queue_about(patient, family, now, count: int) -> None:
+    """Exactly `count` unsent emails about the patient to the member (the invitation sent)."""
+    for sent in db.session.scalars(select(OutboxEmail)):
+        sent.status = OutboxStatus.SENT
+    for n in range(count):
+        mail.queue_email(
+            "password_reset",
+            to=family,
+            dedupe_key=f"test-about:{family.id}:{n}",
+            now=now,
+            patient_id=patient.id,
+            send_at=now + timedelta(days=2),
+        )
+
+
+def _told_therapist(lee) -> OutboxEmail:
+    return db.session.scalar(
+        select(OutboxEmail).where(
+            OutboxEmail.kind == "family_access_ended_therapist", OutboxEmail.to_address == lee.email
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("pending", "said"),
+    [
+        (1, "1 pending email to them about your patient was cancelled."),
+        (3, "3 pending emails to them about your patient were cancelled."),
+    ],
+)
+def test_the_therapist_is_told_how_many_pending_emails_were_cancelled(
+    app_ctx, people, now, pending, said
+):
+    lee, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    _queue_about(jordan, maria, now, pending)
+    consent.revoke_consent(jordan, record.id, now=now)
+    told = _told_therapist(lee)
+    assert said in told.text_body and said in told.html_body
+
+
+def test_the_therapist_is_told_nothing_about_emails_when_none_were_cancelled(app_ctx, people, now):
+    lee, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    _queue_about(jordan, maria, now, 0)
+    consent.revoke_consent(jordan, record.id, now=now)
+    told = _told_therapist(lee)
+    for body in (told.text_body, told.html_body):
+        assert "taken off future sessions." in body
+        assert "pending email" not in body and "cancelled" not in body
 
 
 def test_expiry_ends_access_by_the_clock_and_the_sweep_does_the_rest(

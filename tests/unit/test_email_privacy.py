@@ -150,6 +150,7 @@ CASES: dict[str, Callable[[People], Case]] = {
             "patient_first_name": p.patient.first_name,
             "consent": p.consent,
             "reason": "revoked",
+            "cancelled": 2,  # as end_family_access passes it: how many emails it cancelled
             "link": LINK,
         },
     ),

@@ -146,6 +146,26 @@ def test_a_family_cancels_this_and_all_future_with_the_late_rule_per_week(clinic
     assert count(OutboxEmail, OutboxEmail.kind == "late_cancellation") == 1
 
 
+@pytest.mark.parametrize("booked_by", ["therapist", "family before the setting went off"])
+def test_a_family_cancels_the_later_weeks_while_the_setting_is_off(clinic, booked_by):
+    """The setting decides who books a series, not who may cancel: a family may cancel any
+    session it is coming to (a late one marked and the therapist told), week by week or
+    all later weeks at once through the same rule, whoever booked them and whatever the
+    setting says now (docs/architecture.md, "Who books a series")."""
+    if booked_by == "therapist":
+        set_program(families_may_book_series=False)
+        series = booking.book_series(
+            **family_args(clinic, actor=clinic.therapist, attendee_ids=[clinic.family.id])
+        )
+    else:
+        series = booking.book_series(**family_args(clinic))
+        set_program(families_may_book_series=False)
+    seats = _booked_seats(series)
+    cancelled = booking.cancel_future(actor=clinic.family, seat_id=seats[2].id, now=NOW)
+    assert [s.id for s in cancelled] == [seats[2].id, seats[3].id]
+    assert [s.status for s in seats] == ["booked", "booked", "cancelled", "cancelled"]
+
+
 def test_a_family_sees_what_cancel_all_future_would_cancel(clinic):
     seats = _booked_seats(booking.book_series(**family_args(clinic)))
     ahead = booking.future_seats_for(clinic.family, seats[2].id, now=NOW)

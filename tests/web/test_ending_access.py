@@ -389,6 +389,7 @@ def _renewed_at_a_new_address_and_accepted(app, world, form):
     client = app.test_client()
     AuthActions(client, app).login("maria.new@example.org")
     assert client.post(link).status_code == 302
+    return client
 
 
 RENEWALS = pytest.mark.parametrize(
@@ -542,3 +543,24 @@ def test_a_renewal_after_the_expiry_ends_the_expired_consent_as_the_sweep_would(
         assert {"family_access_ended_therapist", "family_access_ended_patient"} <= kinds
         # The renewal itself is in force.
         assert consent.may_disclose(world.member_id, world.patient_id, "scheduling", now=later)
+
+
+def test_accepting_an_invitation_after_the_expiry_keeps_the_member_signed_in_there(app):
+    """Accepting the renewal's invitation closes the expired consent with every effect of
+    ending access but one: the member stays signed in on the device she accepts it on (the
+    gate builds her next page under the new consent); her other sessions end."""
+    world = _build(app)
+    later = EXPIRY + timedelta(hours=1)
+    app.config["NOW_OVERRIDE"] = later
+    client = _renewed_at_a_new_address_and_accepted(
+        app, world, {**NARROWER, "scope_scheduling": "y"}
+    )
+    assert client.get("/family/").status_code == 200
+    with app.app_context():
+        assert db.session.get(ConsentRecord, world.consent_id).closure.reason == "expired"
+        ends = db.session.execute(
+            select(UserSession.ended_at, UserSession.end_reason)
+            .where(UserSession.user_id == world.member_id)
+            .order_by(UserSession.id)
+        ).all()
+    assert [tuple(row) for row in ends] == [(later, "consent_ended"), (None, None)]

@@ -23,6 +23,7 @@ from familylink.models import (
     FamilyLink,
     Scope,
     User,
+    UserSession,
 )
 from familylink.services import access, audit, mail, sessions
 from familylink.services.booking import groups as booking_groups
@@ -39,6 +40,7 @@ def end_family_access(
     now: datetime,
     method: str | None = None,
     note: str | None = None,
+    keep_session: UserSession | None = None,
 ) -> int:
     """End what `consent` allowed, in this order, and return how many emails were cancelled:
 
@@ -48,15 +50,21 @@ def end_family_access(
        released and offered on), stop their unreleased readings about the patient, make
        private again the practice tools and reflections they shared with the patient's
        therapist (a later consent does not open them again), and end their sign-in
-       sessions, so no open page keeps showing what they may no longer see;
+       sessions, so no open page keeps showing what they may no longer see (all but
+       `keep_session`: the one a member is accepting a new invitation in, whose next page
+       the gate builds under the new consent);
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
-    5. tell the patient's therapist, and the family member, neutrally; when it expired (the
-       sweep, or a discharge), tell the patient too, without saying why.
+    5. tell the patient's therapist (with how many of those emails were cancelled, if any),
+       and the family member, neutrally; when it expired (the sweep, or a discharge), tell
+       the patient too, without saying why.
 
     Calendar feeds are built when they are read, through the access gate, so the patient's
     sessions leave the family member's feed at once without a step here.
+
+    Conflict (`records.ALREADY_ENDED`), with nothing done, when the consent is closed
+    already: another transaction closed it while this one waited for its row's lock.
     """
     records.close_consent(consent, reason, now=now, by=actor, method=method, note=note)
     patient = db.session.get(User, consent.patient_id)
@@ -74,7 +82,7 @@ def end_family_access(
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
         progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
-        sessions.end_all_sessions(member_id, "consent_ended", now=now)
+        sessions.end_all_sessions(member_id, "consent_ended", now=now, keep=keep_session)
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
     )
@@ -86,7 +94,8 @@ def end_family_access(
         detail={"cancelled_emails": cancelled},
         now=now,
     )
-    _tell_people(consent, patient, members[0] if members else None, reason, actor, now)
+    member = members[0] if members else None
+    _tell_people(consent, patient, member, reason, actor, now, cancelled=cancelled)
     return cancelled
 
 
@@ -100,22 +109,35 @@ def leave_sessions(member_id: int, patient_id: int, *, now: datetime, reason: st
     )
 
 
-def replace(previous: list[ConsentRecord], by: ConsentRecord, *, now: datetime, actor) -> None:
+def replace(
+    previous: list[ConsentRecord],
+    by: ConsentRecord,
+    *,
+    now: datetime,
+    actor,
+    keep_session: UserSession | None = None,
+) -> None:
     """`by` replaces `previous` for the same person (signed, recorded from paper, or bound
     when they accepted its invitation), sharing no more than they and `by` allow:
 
     - one that had already reached its end by the clock (the sweep had not come to it yet)
       ended access then: it is closed as expired by `end_family_access`, every effect
       included, exactly as if the sweep had run first, so what was shared under it is not
-      shown again under `by` and nothing depends on when the sweep runs;
+      shown again under `by` and nothing depends on when the sweep runs; but for
+      `keep_session`, the sign-in session of the member accepting `by`'s invitation, so
+      accepting it does not sign them out;
     - the others are superseded; the scopes they covered that `by` does not end here
       (`end_scopes`), for the person `by` is bound to."""
     patient = db.session.get(User, by.patient_id)
     covered: set[Scope] = set()
-    for old in previous:
+    # Locked first; one another transaction closed meanwhile (a revocation, the sweep) has
+    # had every effect of its end there, and is left as it is.
+    for old in records.still_open(previous):
         end = access.consent_end(old, patient)
         if end is not None and end <= now:
-            end_family_access(old, ClosureReason.EXPIRED, actor=None, now=now)
+            end_family_access(
+                old, ClosureReason.EXPIRED, actor=None, now=now, keep_session=keep_session
+            )
         else:
             records.supersede(old, by, now=now, actor=actor)
             covered.update(old.scopes)
@@ -185,7 +207,10 @@ def _tell_therapist(kind: str, dedupe_key: str, consent, patient: User, *, actor
     )
 
 
-def _tell_people(consent, patient: User, member_id: int | None, reason: str, actor, now) -> None:
+def _tell_people(
+    consent, patient: User, member_id: int | None, reason: str, actor, now, *, cancelled: int
+) -> None:
+    # The therapist is told how many emails were cancelled (none: nothing is said of them).
     _tell_therapist(
         "family_access_ended_therapist",
         f"consent_ended_therapist:{consent.id}",
@@ -194,6 +219,7 @@ def _tell_people(consent, patient: User, member_id: int | None, reason: str, act
         actor=actor,
         now=now,
         reason=reason,
+        cancelled=cancelled,
     )
     if reason == ClosureReason.EXPIRED:  # it ended by the clock: the patient may not expect it
         mail.queue_email(
@@ -230,12 +256,14 @@ def revoke_consent(
 ) -> ConsentRecord:
     """End a consent at once: the patient in the portal, or their therapist from writing.
 
-    NotFound for anyone else's consent; Conflict when it has already ended.
+    NotFound for anyone else's consent; Conflict when it has already ended, also when
+    another revocation (or the sweep) closed it while this one waited for its lock: the
+    same answer as a second revocation made afterwards, with nothing done twice.
     """
     consent = access.consent_record(actor, consent_id, now=now, what=None)
     patient = db.session.get(User, consent.patient_id)
     if consent.closure is not None or not access.is_active(consent, patient, now):
-        raise Conflict(_("This consent has already ended."))
+        raise Conflict(records.ALREADY_ENDED)
     note = (note or "").strip() or None
     if note and len(note) > 1000:
         raise ValidationError(_("Use at most %(count)s characters.", count=1000), field="note")
@@ -265,13 +293,16 @@ def sweep_consents(now: datetime) -> SweepReport:
         .order_by(ConsentRecord.id)
     ).all()
     ends = [(consent, patient, access.consent_end(consent, patient)) for consent, patient in rows]
-    records.lock_for_closing([c for c, _, end in ends if end is not None and end <= now])
+    # Locked all at once; one a revocation closed while this waited is not closed again.
+    due = records.still_open([c for c, _, end in ends if end is not None and end <= now])
+    due_ids = {consent.id for consent in due}
     for consent, patient, end in ends:
         if end is None:
             continue
         if end <= now:
-            end_family_access(consent, ClosureReason.EXPIRED, actor=None, now=now)
-            report.expired += 1
+            if consent.id in due_ids:
+                end_family_access(consent, ClosureReason.EXPIRED, actor=None, now=now)
+                report.expired += 1
         elif end - access.EXPIRING_SOON <= now:
             queued = mail.queue_email(
                 "consent_expiring",

@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.i18n import normalise
-from familylink.models import AccountToken, ConsentRecord, FamilyLink, Role, TokenPurpose, User
+from familylink.models import (
+    AccountToken,
+    ConsentRecord,
+    FamilyLink,
+    Role,
+    TokenPurpose,
+    User,
+    UserSession,
+)
 from familylink.services import access, accounts, audit, tokens
 from familylink.services.consent import ending, records
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
@@ -61,12 +69,16 @@ def check_addressee(user: User, token: AccountToken, consent: ConsentRecord, *, 
         raise Conflict(str(WRONG_ADDRESS))
 
 
-def accept_invitation(raw_token: str | None, user: User, *, now: datetime) -> FamilyLink:
-    """Link a signed-in family member; the token is used up. Conflict for another address."""
+def accept_invitation(
+    raw_token: str | None, user: User, *, now: datetime, session: UserSession | None = None
+) -> FamilyLink:
+    """Link a signed-in family member; the token is used up. Conflict for another address.
+    `session`, the sign-in session they accept in, stays open when accepting ends an
+    earlier consent of theirs (`ending.replace`); their other sessions end."""
     token, consent = invitation(raw_token, now=now)
     check_addressee(user, token, consent, now=now)
     tokens.consume_token(raw_token, TokenPurpose.FAMILY_INVITE, now=now)
-    return link_family_member(consent, user, now=now)
+    return link_family_member(consent, user, now=now, keep_session=session)
 
 
 def register_through_invitation(
@@ -107,9 +119,12 @@ def register_through_invitation(
     return user
 
 
-def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> FamilyLink:
+def link_family_member(
+    consent: ConsentRecord, user: User, *, now: datetime, keep_session: UserSession | None = None
+) -> FamilyLink:
     """Join the family member to the patient (once) and bind to them the open consents to
-    the invited address; the newest consent of theirs decides what they see."""
+    the invited address; the newest consent of theirs decides what they see. An older one
+    that has reached its end is ended (`ending.replace`), but for `keep_session`."""
     link = db.session.scalar(
         select(FamilyLink).where(
             FamilyLink.patient_id == consent.patient_id, FamilyLink.family_user_id == user.id
@@ -125,7 +140,7 @@ def link_family_member(consent: ConsentRecord, user: User, *, now: datetime) -> 
         db.session.flush()
     newest, *older = records.bind_to_person(user, consent.patient_id, consent.recipient_email)
     # The newest of their consents is now in force: what it no longer covers ends here.
-    ending.replace(older, newest, now=now, actor=user)
+    ending.replace(older, newest, now=now, actor=user, keep_session=keep_session)
     audit.record_about(
         "consent.invitation_accepted", consent, actor=user, recipient_id=user.id, now=now
     )

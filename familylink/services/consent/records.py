@@ -26,6 +26,7 @@ from familylink.models import (
 )
 from familylink.services import access, audit, mail
 from familylink.services.consent.wording import form_terms
+from familylink.services.errors import Conflict
 
 
 def open_consents_to(
@@ -118,11 +119,37 @@ def lock_for_closing(consents: list[ConsentRecord]) -> None:
         ).all()
 
 
+#: What closing a consent that has already ended answers (a second revocation, or one that
+#: waited on the lock while another revocation or the sweep closed it).
+ALREADY_ENDED = _l("This consent has already ended.")
+
+
+def still_open(consents: list[ConsentRecord]) -> list[ConsentRecord]:
+    """Lock the rows of `consents` (`lock_for_closing`) and return those still open once the
+    lock is held. Another transaction may have closed one while this one waited for its
+    lock (two revocations at once, a revocation and the sweep or a discharge): its closure
+    is another table's row, read here by a statement begun after the lock, so it is seen."""
+    lock_for_closing(consents)
+    ids = [consent.id for consent in consents]
+    if not ids:
+        return []
+    closed = set(
+        db.session.scalars(
+            select(ConsentClosure.consent_id).where(ConsentClosure.consent_id.in_(ids))
+        )
+    )
+    return [consent for consent in consents if consent.id not in closed]
+
+
 def close_consent(
     consent: ConsentRecord, reason: str, *, now: datetime, by: User | None = None, **extra
 ):
-    """Close `consent` (a ConsentClosure row), its row locked first (`lock_for_closing`)."""
-    lock_for_closing([consent])
+    """Close `consent` (a ConsentClosure row), its row locked first (`still_open`).
+
+    Conflict (ALREADY_ENDED), changing nothing, when it is closed already: by this
+    transaction, or by another that held the lock first and has committed."""
+    if not still_open([consent]):
+        raise Conflict(ALREADY_ENDED)
     closure = ConsentClosure(
         consent_id=consent.id,
         reason=reason,
