@@ -17,6 +17,7 @@ record nothing: they serve sweeps, the sender and staff lists, which record thei
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -67,6 +68,7 @@ __all__ = [
     "EXPIRING_SOON",
     "family_in_force",
     "family_patients",
+    "family_records",
     "family_scope_shown",
     "family_shown_to",
     "family_with_scope",
@@ -256,6 +258,23 @@ def family_patients(
         ]
     )
     return pairs
+
+
+def family_records(
+    family_user: User, read: Callable[[list[int]], list], *, now: datetime, what: str
+) -> tuple[dict[int, User], list]:
+    """What `read(patient_ids)` finds (rows with a `patient_id`) about the patients whose
+    consent to this family member is in force now, and those patients by id. Showing the rows
+    is a disclosure: one row per patient with something shown, none for a patient with
+    nothing. Without a consent in force nothing is read; a row about anyone else is dropped."""
+    if family_user.role != Role.FAMILY:
+        raise NotFound()
+    patients = {found.id: found for found, _consent in linked_patients(family_user, now=now)}
+    if not patients:
+        return {}, []
+    rows = [row for row in read(list(patients)) if row.patient_id in patients]
+    audit.record_disclosures(family_user, [row.patient_id for row in rows], what=what, now=now)
+    return patients, rows
 
 
 def family_scope_shown(family_user: User, patient_id: int, scope: Scope, *, now, what: str):
