@@ -166,9 +166,24 @@ def attendance_patient(family_user: User, patient_id: int, *, now: datetime) -> 
     return found
 
 
-def therapist_patient(therapist: User, patient_id: int, *, now: datetime, what: str | None):
+def therapist_patient(
+    therapist: User,
+    patient_id: int,
+    *,
+    now: datetime,
+    what: str | None,
+    opened: PatientAccess | None = None,
+):
     """The therapist's own patient (a patient they treat), or NotFound: another therapist's
-    patient looks like no one."""
+    patient looks like no one. `opened`: the gate's answer earlier in the same request
+    (`patient`), used when it answered this same question, so a request asks once."""
+    if (
+        opened is not None
+        and therapist.role == Role.THERAPIST
+        and opened.opened_for(therapist, patient_id, None)
+    ):
+        _viewed(therapist, patient_id, what, now=now)
+        return opened.patient
     patient = db.session.get(User, patient_id) if isinstance(patient_id, int) else None
     if (
         therapist.role != Role.THERAPIST
@@ -305,13 +320,19 @@ def reading_patient(family_user: User, patient_id: int, *, now: datetime, what: 
 
 
 def reading_family(
-    therapist: User, patient_id: int, *, now: datetime, what: str | None = None
+    therapist: User,
+    patient_id: int,
+    *,
+    now: datetime,
+    what: str | None = None,
+    opened: PatientAccess | None = None,
 ) -> tuple[User, list[User]]:
     """The therapist's own patient, and the family members whose readings, shared reflections
     and shared practice tools about that patient the therapist may follow: those whose
     consent is in force now. Anything about another patient, or kept private, is never
-    theirs. With `what`, the view is audited (shared practice tools)."""
-    patient = therapist_patient(therapist, patient_id, now=now, what=what)
+    theirs. With `what`, the view is audited (shared practice tools). `opened` as for
+    `therapist_patient`."""
+    patient = therapist_patient(therapist, patient_id, now=now, what=what, opened=opened)
     return patient, family_with_scope(patient, None, now=now)
 
 
