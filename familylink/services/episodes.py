@@ -39,9 +39,12 @@ def episodes_of(patient_id: int) -> list[Episode]:
     )
 
 
-def _latest(patient_id: int) -> Episode | None:
-    episodes = episodes_of(patient_id)
-    return episodes[-1] if episodes else None
+def in_progress(episodes: list[Episode]) -> Episode | None:
+    """The episode of care in progress among a patient's episodes (`episodes_of`, first to
+    latest): the latest, until it ends. None once the patient is discharged, and before any
+    episode started."""
+    latest = episodes[-1] if episodes else None
+    return latest if latest is not None and latest.ended_on is None else None
 
 
 def _check_day(day: date | None, *, field: str, not_before: date, now: datetime) -> None:
@@ -69,8 +72,8 @@ def discharge(
     started, or a reason not on the list.
     """
     patient = access.therapist_patient(actor, patient_id, now=now, what=None)
-    episode = _latest(patient.id)
-    if episode is None or episode.ended_on is not None:
+    episode = in_progress(episodes_of(patient.id))
+    if episode is None:
         raise Conflict(_("This patient has no episode of care in progress."))
     _check_day(ended_on, field="ended_on", not_before=local_day(episode.started_on), now=now)
     try:
@@ -110,9 +113,10 @@ def readmit(actor: User, patient_id: int, *, started_on: date | None, now: datet
     ValidationError (field started_on): a date in the future or before the last discharge.
     """
     patient = access.therapist_patient(actor, patient_id, now=now, what=None)
-    latest = _latest(patient.id)
-    if latest is not None and latest.ended_on is None:
+    history = episodes_of(patient.id)
+    if in_progress(history) is not None:
         raise Conflict(_("This patient's episode of care is still in progress."))
+    latest = history[-1] if history else None
     not_before = local_day(latest.ended_on) if latest else date.min
     _check_day(started_on, field="started_on", not_before=not_before, now=now)
     episode = Episode(

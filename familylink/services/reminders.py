@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
+from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
@@ -61,9 +61,33 @@ class Person:
     first_name = User.first_name  # an account's own rule: it reads `name` alone
 
 
+class ReminderTherapist(NamedTuple):
+    name: str
+
+
+class ReminderSessionType(NamedTuple):
+    mode: str
+    location: str | None
+    duration_minutes: int
+
+
+class ReminderAppointment(NamedTuple):
+    """An appointment as the plain values a reminder reads (`reminder_context`, its title and
+    place, the dedupe key), shaped as those read an `Appointment`: no ORM object."""
+
+    id: int
+    sequence: int
+    starts_at: datetime
+    ends_at: datetime
+    is_group: bool
+    join_token: str | None
+    therapist: ReminderTherapist
+    session_type: ReminderSessionType
+
+
 @dataclass(frozen=True)
 class DueReminder:
-    appointment: SimpleNamespace  # what reminder_context reads: plain values, no ORM object
+    appointment: ReminderAppointment
     patient_id: int
     person: Person
     offset_hours: int
@@ -173,22 +197,17 @@ def due_reminders(now: datetime, *, since: datetime | None = None) -> list[DueRe
     return due
 
 
-def _appointment(row) -> SimpleNamespace:
-    """The appointment as plain values, shaped as `reminder_context` reads an Appointment."""
-    session_type = SimpleNamespace(
-        mode=row.mode,
-        location=row.location,
-        duration_minutes=row.duration_minutes,
-    )
-    return SimpleNamespace(
-        id=row.id,
-        sequence=row.sequence,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        is_group=row.capacity > 1,
-        join_token=row.join_token,
-        therapist=SimpleNamespace(name=row.therapist_name),
-        session_type=session_type,
+def _appointment(row) -> ReminderAppointment:
+    """The appointment of a row of `due_reminders`' query, as plain values."""
+    return ReminderAppointment(
+        row.id,
+        row.sequence,
+        row.starts_at,
+        row.ends_at,
+        row.capacity > 1,
+        row.join_token,
+        ReminderTherapist(row.therapist_name),
+        ReminderSessionType(row.mode, row.location, row.duration_minutes),
     )
 
 

@@ -11,7 +11,8 @@ this is). Two things are refused:
 - clinical words, in English and Spanish, matched on a folded copy of the text: Unicode
   NFKC (fullwidth and styled letters become plain ones), accents taken off, letters of other
   scripts that look like Latin ones (a Cyrillic "е") replaced by those, per the Unicode
-  confusables data of the `confusable_homoglyphs` package, and case folded.
+  confusables data of the `confusable_homoglyphs` package (its answers kept in
+  `lookalikes.LATIN`, so serving never loads the package), and case folded.
 
 A location is a real address and may be on "Recovery Drive": there the caller passes the
 words the admin saw and confirmed, and the confirmation is audited.
@@ -27,6 +28,7 @@ from functools import lru_cache
 from flask_babel import gettext as _
 
 from familylink.services.errors import ValidationError
+from familylink.services.lookalikes import LATIN
 
 #: Unicode categories refused anywhere: controls (CR, LF, tab, DEL, C1), format characters
 #: (zero-width joiners and spaces, soft hyphen, bidi overrides), line and paragraph
@@ -140,14 +142,9 @@ def _fold_char(ch: str) -> str:
         if unicodedata.combining(part):
             continue  # accents off: "adicción" is matched as "adiccion"
         if not part.isascii():
-            # Here only: its table costs each process about 7 MB, and staff text is mostly
-            # ASCII (issue 19: gunicorn workers under 120 MB).
-            from confusable_homoglyphs import confusables
-
-            found = confusables.is_confusable(part, preferred_aliases=["latin"])
-            latin = [h["c"] for h in (found[0]["homoglyphs"] if found else ()) if h["c"].isascii()]
-            if latin and latin[0].isalpha():
-                part = latin[0]
+            # The package's answers, derived once (bench/lookalikes.py): its own table costs
+            # each process about 7 MB (issue 19: gunicorn workers under 120 MB).
+            part = LATIN.get(part, part)
         out.append(part.casefold())
     return "".join(out)
 

@@ -80,11 +80,13 @@ def enrol_patient():
 def _contacts_page(patient_id: int, status: int = 200, **forms):
     """The therapist's page about one patient: family contacts and episodes of care."""
     patient, rows = consent_service.family_contacts(current_user, patient_id, now=request_now())
+    history = episodes.episodes_of(patient.id)
     return render_template(
         "therapist/family_contacts.html",
         patient=patient,
         rows=rows,
-        episodes=episodes.episodes_of(patient.id),
+        episodes=history,
+        in_progress=episodes.in_progress(history),
         discharge_form=forms.get("discharge_form") or DischargeForm(formdata=None),
         readmit_form=forms.get("readmit_form") or ReadmitForm(formdata=None),
     ), status

@@ -85,3 +85,49 @@ def test_a_guessed_patient_id_is_refused_and_audited_without_a_dangling_referenc
     db.session.flush()  # PostgreSQL checks the foreign key here
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "access.denied"))
     assert (event.patient_id, event.detail["asked_for"]) == (None, 99999)
+
+
+def _disclosures() -> list[tuple]:
+    from familylink.services import audit
+
+    return [
+        (e.actor_id, e.patient_id, e.recipient_id, e.object_type, e.object_id, e.detail)
+        for e in audit.search(action="disclosure.viewed")
+    ]
+
+
+def test_family_records_reads_only_about_patients_in_force_and_discloses_what_it_shows(
+    app_ctx, create_user, pair, now
+):
+    from types import SimpleNamespace
+
+    from familylink.services import access
+
+    patient, family = pair
+    quiet = create_user(Role.PATIENT)  # a consent in force, and nothing to show about them
+    stranger = create_user(Role.PATIENT)  # no consent at all
+    create_consent(patient, family, now=now)
+    create_consent(quiet, family, now=now)
+    asked = []
+
+    def read(patient_ids):
+        asked.append(sorted(patient_ids))
+        return [SimpleNamespace(patient_id=p.id) for p in (patient, patient, stranger)]
+
+    patients, rows = access.family_records(family, read, now=now, what="things")
+    assert asked == [sorted([patient.id, quiet.id])]
+    assert set(patients) == {patient.id, quiet.id}
+    assert [row.patient_id for row in rows] == [patient.id, patient.id]  # never the stranger
+    assert _disclosures() == [(family.id, patient.id, family.id, None, None, {"what": "things"})]
+
+
+def test_family_records_reads_nothing_without_a_consent_in_force(app_ctx, pair, now):
+    from familylink.services import access
+
+    _, family = pair
+
+    def read(patient_ids):
+        raise AssertionError("nothing may be read without a consent in force")
+
+    assert access.family_records(family, read, now=now, what="things") == ({}, [])
+    assert _disclosures() == []

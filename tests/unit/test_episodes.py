@@ -185,3 +185,14 @@ def test_the_disclosure_log_shows_when_access_ended(app_ctx, now):
     assert [(r["recipient"], str(r["what"])) for r in rows] == [
         ("Maria Rivera", "Access ended (the consent reached its end)")
     ]
+
+
+def test_the_episode_in_progress_is_the_latest_until_it_ends(app_ctx, now):
+    lee, jordan, _ = _people()
+    (first,) = episodes.episodes_of(jordan.id)
+    assert episodes.in_progress([first]) is first
+    episodes.discharge(lee, jordan.id, ended_on=TODAY - timedelta(days=2), reason="other", now=now)
+    assert episodes.in_progress(episodes.episodes_of(jordan.id)) is None
+    second = episodes.readmit(lee, jordan.id, started_on=TODAY, now=now)
+    assert episodes.in_progress(episodes.episodes_of(jordan.id)) is second
+    assert episodes.in_progress([]) is None

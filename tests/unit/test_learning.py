@@ -651,3 +651,16 @@ def test_the_demo_starts_marias_weekly_sequence_about_jordan(app_ctx, now):
     ).all()
     assert len(assignments) >= 10
     assert [a.released_at is not None for a in assignments].count(True) == 1
+
+
+def test_showing_assigned_readings_is_one_disclosure_per_patient_shown(modules, people, now):
+    from familylink.services import audit
+
+    _assign(modules, people, now)
+    learning.assigned_to(people["family"], now=now)
+    learning.assigned_to(people["stranger"], now=now)  # nothing to show: nothing recorded
+    family, patient = people["family"], people["patient"]
+    assert [
+        (e.actor_id, e.patient_id, e.recipient_id, e.object_type, e.object_id, e.detail)
+        for e in audit.search(action="disclosure.viewed")
+    ] == [(family.id, patient.id, family.id, None, None, {"what": "reading assignments"})]

@@ -425,3 +425,23 @@ def test_a_sweep_writes_the_time_of_sessions_starting_together_once(clinic, now,
     assert written and len(written) == len(set(written))  # one per zone: two sessions
     spans = [format_span(*args) for args in written]
     assert all(any(span in row.text_body for span in spans) for row in reminder_rows())
+
+
+def test_a_due_reminders_session_is_its_declared_type_and_reads_as_the_appointment_does(
+    clinic, now
+):
+    from flask_babel import force_locale
+
+    from familylink.models import Appointment
+
+    moment = _sessions_due_at_once(clinic, 1, now + timedelta(days=3), now)
+    reminder = reminders.due_reminders(moment)[0]
+    plain = reminder.appointment
+    assert type(plain) is reminders.ReminderAppointment
+    assert type(plain.therapist) is reminders.ReminderTherapist
+    assert type(plain.session_type) is reminders.ReminderSessionType
+    appointment = db.session.get(Appointment, plain.id)
+    with force_locale("en"):
+        assert reminders.reminder_context(
+            plain, reminder.person, sign_in_link="x"
+        ) == reminders.reminder_context(appointment, reminder.person, sign_in_link="x")

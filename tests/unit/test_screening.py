@@ -191,3 +191,32 @@ def test_spanish_clinical_words_in_an_email_are_refused(word):
     ):
         with pytest.raises(screening.ScreenedWords):
             screen(f"Sesión familiar: {typed} los martes", field="name")
+
+
+def test_the_lookalike_table_holds_the_confusables_packages_answers_as_the_script_writes_them():
+    from pathlib import Path
+
+    from bench import lookalikes as script
+    from familylink.services import lookalikes
+
+    assert script.derive() == lookalikes.LATIN
+    assert Path(lookalikes.__file__).read_text(encoding="utf-8") == script.source(script.derive())
+
+
+def test_the_screen_folds_every_character_the_confusables_data_lists_as_the_package_would(
+    monkeypatch,
+):
+    from confusable_homoglyphs import confusables
+
+    from bench.lookalikes import latin_lookalike
+
+    characters = [ch for ch in confusables.confusables_data if len(ch) == 1]
+    with_the_table = [screening._fold_char.__wrapped__(ch) for ch in characters]
+
+    class AskThePackage:
+        @staticmethod
+        def get(ch, default):
+            return latin_lookalike(ch) or default
+
+    monkeypatch.setattr(screening, "LATIN", AskThePackage)
+    assert [screening._fold_char.__wrapped__(ch) for ch in characters] == with_the_table

@@ -25,7 +25,9 @@ NOT_IMPORTED_TO_SERVE = {
 }
 
 
-def test_serving_the_app_does_not_import_what_only_commands_or_rare_pages_use(tmp_path):
+def _loaded(tmp_path, then: str = "") -> set[str]:
+    """The modules a process holds after importing `wsgi` as gunicorn does (outside any flask
+    command), and running `then`."""
     environment = {
         "PATH": os.environ["PATH"],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
@@ -33,8 +35,7 @@ def test_serving_the_app_does_not_import_what_only_commands_or_rare_pages_use(tm
         "SECRETS_KEYS": "7vY2mvLMaTUSb5ogjqrwPxtDN7HuQSumKUBysuHDL8o=",  # this test only
         "SERVER_NAME": "familylink.test",
     }
-    # As gunicorn does: import wsgi, outside any flask command.
-    script = "import json, sys, wsgi; print(json.dumps(sorted(sys.modules)))"
+    script = f"import json, sys, wsgi\n{then}\nprint(json.dumps(sorted(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
@@ -44,5 +45,19 @@ def test_serving_the_app_does_not_import_what_only_commands_or_rare_pages_use(tm
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    loaded = set(json.loads(result.stdout))
+    return set(json.loads(result.stdout))
+
+
+def test_serving_the_app_does_not_import_what_only_commands_or_rare_pages_use(tmp_path):
+    loaded = _loaded(tmp_path)
     assert {name: why for name, why in NOT_IMPORTED_TO_SERVE.items() if name in loaded} == {}
+
+
+def test_screening_text_outside_ascii_does_not_load_the_confusables_table(tmp_path):
+    # A curly apostrophe, and a Cyrillic letter the screen folds to a Latin one.
+    then = (
+        "from familylink.services import screening\n"
+        "assert screening.clinical_words('Lee\u2019s office') == ()\n"
+        "assert screening.clinical_words('R\u0435covery Room') == ('recovery',)"
+    )
+    assert "confusable_homoglyphs" not in _loaded(tmp_path, then)

@@ -583,3 +583,32 @@ def _released_to_maria(app, world) -> int:
         Assignment.family_user_id == world["maria"],
         Assignment.released_at.is_not(None),
     )
+
+
+@pytest.mark.parametrize(
+    ("modules", "status"), [(["boundaries"], 302), ([], 400)], ids=["assigned", "refused"]
+)
+def test_an_assignment_asks_the_gate_once_and_passes_its_answer_on(
+    client, auth, world, monkeypatch, modules, status
+):
+    from familylink.services import access
+
+    asked_afresh = []
+    gate = access.therapist_patient
+
+    def counted(therapist, patient_id, **kwargs):
+        if kwargs.get("opened") is None:
+            asked_afresh.append(patient_id)
+        return gate(therapist, patient_id, **kwargs)
+
+    monkeypatch.setattr(access, "therapist_patient", counted)
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/learn/therapist/patients/{world['jordan']}/assign",
+        data={
+            "family": str(world["maria"]),
+            "modules": [str(world["modules"][m]) for m in modules],
+        },
+    )
+    assert response.status_code == status
+    assert asked_afresh == [world["jordan"]]

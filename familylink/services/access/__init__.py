@@ -17,6 +17,7 @@ record nothing: they serve sweeps, the sender and staff lists, which record thei
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -67,6 +68,7 @@ __all__ = [
     "EXPIRING_SOON",
     "family_in_force",
     "family_patients",
+    "family_records",
     "family_scope_shown",
     "family_shown_to",
     "family_with_scope",
@@ -164,9 +166,24 @@ def attendance_patient(family_user: User, patient_id: int, *, now: datetime) -> 
     return found
 
 
-def therapist_patient(therapist: User, patient_id: int, *, now: datetime, what: str | None):
+def therapist_patient(
+    therapist: User,
+    patient_id: int,
+    *,
+    now: datetime,
+    what: str | None,
+    opened: PatientAccess | None = None,
+):
     """The therapist's own patient (a patient they treat), or NotFound: another therapist's
-    patient looks like no one."""
+    patient looks like no one. `opened`: the gate's answer earlier in the same request
+    (`patient`), used when it answered this same question, so a request asks once."""
+    if (
+        opened is not None
+        and therapist.role == Role.THERAPIST
+        and opened.opened_for(therapist, patient_id, None)
+    ):
+        _viewed(therapist, patient_id, what, now=now)
+        return opened.patient
     patient = db.session.get(User, patient_id) if isinstance(patient_id, int) else None
     if (
         therapist.role != Role.THERAPIST
@@ -258,6 +275,23 @@ def family_patients(
     return pairs
 
 
+def family_records(
+    family_user: User, read: Callable[[list[int]], list], *, now: datetime, what: str
+) -> tuple[dict[int, User], list]:
+    """What `read(patient_ids)` finds (rows with a `patient_id`) about the patients whose
+    consent to this family member is in force now, and those patients by id. Showing the rows
+    is a disclosure: one row per patient with something shown, none for a patient with
+    nothing. Without a consent in force nothing is read; a row about anyone else is dropped."""
+    if family_user.role != Role.FAMILY:
+        raise NotFound()
+    patients = {found.id: found for found, _consent in linked_patients(family_user, now=now)}
+    if not patients:
+        return {}, []
+    rows = [row for row in read(list(patients)) if row.patient_id in patients]
+    audit.record_disclosures(family_user, [row.patient_id for row in rows], what=what, now=now)
+    return patients, rows
+
+
 def family_scope_shown(family_user: User, patient_id: int, scope: Scope, *, now, what: str):
     """For a part of a page shown only under `scope`: True when the consent in force from
     the patient to this family member covers it now (the disclosure of `what` audited);
@@ -286,13 +320,19 @@ def reading_patient(family_user: User, patient_id: int, *, now: datetime, what: 
 
 
 def reading_family(
-    therapist: User, patient_id: int, *, now: datetime, what: str | None = None
+    therapist: User,
+    patient_id: int,
+    *,
+    now: datetime,
+    what: str | None = None,
+    opened: PatientAccess | None = None,
 ) -> tuple[User, list[User]]:
     """The therapist's own patient, and the family members whose readings, shared reflections
     and shared practice tools about that patient the therapist may follow: those whose
     consent is in force now. Anything about another patient, or kept private, is never
-    theirs. With `what`, the view is audited (shared practice tools)."""
-    patient = therapist_patient(therapist, patient_id, now=now, what=what)
+    theirs. With `what`, the view is audited (shared practice tools). `opened` as for
+    `therapist_patient`."""
+    patient = therapist_patient(therapist, patient_id, now=now, what=what, opened=opened)
     return patient, family_with_scope(patient, None, now=now)
 
 

@@ -115,12 +115,14 @@ def assign_modules(
     note: str | None,
     now: datetime,
     tool: str | None = None,
+    opened: access.PatientAccess | None = None,
 ) -> list[Assignment]:
     """Assign modules now to one consented family member (or all: None) of the therapist's
     own patient, with a practice tool to try alongside (`tool`, a ToolKind value, or None).
     Raises NotFound for anyone else, ValidationError for an empty choice or an unknown tool.
-    Modules already assigned to that person are skipped; released ones are emailed."""
-    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
+    Modules already assigned to that person are skipped; released ones are emailed.
+    `opened`: the page's gate answer (`access.therapist_patient`), not asked again."""
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None, opened=opened)
     members = _targets(patient, family_user_id, now=now)
     if not module_ids:
         raise ValidationError(_("Choose at least one module."), field="modules")
@@ -160,11 +162,16 @@ def sequence_start(linked_at: datetime, now: datetime) -> datetime:
 
 
 def apply_sequence(
-    *, therapist: User, patient_id: int, family_user_id: int | None, now: datetime
+    *,
+    therapist: User,
+    patient_id: int,
+    family_user_id: int | None,
+    now: datetime,
+    opened: access.PatientAccess | None = None,
 ) -> list[Assignment]:
     """The program's default sequence: every published module in reading order, one a week
-    from the link date. Same access rules as `assign_modules`."""
-    patient = access.therapist_patient(therapist, patient_id, now=now, what=None)
+    from the link date. Same access rules (and `opened`) as `assign_modules`."""
+    patient = access.therapist_patient(therapist, patient_id, now=now, what=None, opened=opened)
     members = _targets(patient, family_user_id, now=now)
     modules = [m for m in all_modules() if m.published]
     made = []

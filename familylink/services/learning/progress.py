@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
@@ -42,24 +43,10 @@ class AssignedReading:
 
 def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
     """Released readings for this family member, only about patients whose consent is active
-    now, newest first; showing them is a disclosure, so each patient's is audited. One query
-    for the readings however many patients."""
-    patients = {p.id: p for p, _consent in access.linked_patients(member, now=now)}
-    if not patients:
-        return []
-    rows = db.session.scalars(
-        select(Assignment)
-        .where(
-            Assignment.family_user_id == member.id,
-            Assignment.patient_id.in_(patients),
-            Assignment.released_at.is_not(None),
-            Assignment.stopped_at.is_(None),
-        )
-        .order_by(Assignment.released_at.desc(), Assignment.id)
-    ).all()
-    rows = [a for a in rows if a.module.published]
-    audit.record_disclosures(
-        member, [a.patient_id for a in rows], what="reading assignments", now=now
+    now, newest first; showing them is a disclosure, so the gate audits each patient's. One
+    query for the readings however many patients."""
+    patients, rows = access.family_records(
+        member, partial(_released_to, member), now=now, what="reading assignments"
     )
     return [
         AssignedReading(
@@ -72,6 +59,20 @@ def assigned_to(member: User, *, now: datetime) -> list[AssignedReading]:
         )
         for a in rows
     ]
+
+
+def _released_to(member: User, patient_ids: list[int]) -> list[Assignment]:
+    rows = db.session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.family_user_id == member.id,
+            Assignment.patient_id.in_(patient_ids),
+            Assignment.released_at.is_not(None),
+            Assignment.stopped_at.is_(None),
+        )
+        .order_by(Assignment.released_at.desc(), Assignment.id)
+    ).all()
+    return [a for a in rows if a.module.published]
 
 
 @dataclass
