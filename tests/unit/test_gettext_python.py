@@ -193,6 +193,9 @@ class Scan:
                 for what, value in _visible(call, self._takes_label(_name(call.func))):
                     if not self.translated(value, call):
                         yield path, call.lineno, f"{what}: {ast.unparse(value)[:70]}"
+            for answer in _answered_text(tree):
+                if not self.translated(answer, answer):
+                    yield path, answer.lineno, f"answer: {ast.unparse(answer)[:70]}"
 
 
 def _assignments(node: ast.AST):
@@ -231,6 +234,23 @@ def _visible(call: ast.Call, field_factory: bool):
         yield f"{name} message", keywords["message"]
 
 
+def _answered_text(tree: ast.AST):
+    """Text a view or an error handler answers with (`return "…", 400`), when it is text
+    written here rather than a template or a file."""
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        decorators = {_name(getattr(d, "func", d)) for d in function.decorator_list}
+        if not decorators & {"route", "get", "post", "errorhandler"}:
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Return) and node.value is not None:
+                value = node.value
+                answer = value.elts[0] if isinstance(value, ast.Tuple) and value.elts else value
+                if isinstance(answer, (ast.Constant, ast.JoinedStr)):
+                    yield answer
+
+
 def _owner(call: ast.Call) -> str | None:
     """`errors` in `field.errors.append(...)`."""
     return _name(call.func.value) if isinstance(call.func, ast.Attribute) else None
@@ -259,6 +279,7 @@ UNTRANSLATED = {
     "local": 'def v():\n    said = "Saved."\n    flash(said)',
     "helper": 'def said():\n    return "Saved."\ndef v():\n    flash(said())',
     "parameter": 'def tell(m):\n    flash(m)\ndef v():\n    tell(m="Saved.")',
+    "answer": '@app.errorhandler(E)\ndef refused(error):\n    return "Go away.", 400',
 }
 
 TRANSLATED = {
