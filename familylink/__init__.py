@@ -384,11 +384,10 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(SecurityError)
     def untrusted_host(error: SecurityError):
         # No page template: with an untrusted Host no URL can be built for its links.
-        return (
-            "This server does not answer for that host name. Check the address and try again.",
-            400,
-            {"Content-Type": "text/plain; charset=utf-8"},
+        said = _l(
+            "This server does not answer for that host name. Check the address and try again."
         )
+        return str(said), 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -11,7 +11,6 @@ from familylink.patient.forms import ConsentForm, RevokeForm, UpdateDecisionForm
 from familylink.services import audit, episodes, homes, progress_updates
 from familylink.services import consent as consent_service
 from familylink.services.errors import Conflict, ValidationError
-from familylink.services.timefmt import format_local_date
 from familylink.web import (
     as_id,
     back_on_refusal,
@@ -101,8 +100,8 @@ def revoke(consent_id: int):
         except Conflict as error:
             flash(error.message, "info")
             return redirect(url_for("patient.consents"))
-        others = consent_service.other_grants(record, now=now)
-        flash(_revoked_message(record, others), "info" if others else "success")
+        told = consent_service.after_revocation(record, now=now, timezone=current_user.timezone)
+        flash(told.message, "info" if told.access_goes_on else "success")
         return redirect(url_for("patient.consents"))
     record = consent_service.consent_for_viewer(current_user, consent_id, now=now)
     return render_template(
@@ -111,21 +110,6 @@ def revoke(consent_id: int):
         status=consent_service.status_of(record, current_user, now),
         others=consent_service.other_grants(record, now=now),
         form=form,
-    )
-
-
-def _revoked_message(record, others) -> str:
-    """What the patient is told once a consent is revoked: that access is gone, or which
-    other consent still grants it (never "no longer has access" while one does)."""
-    if not others:
-        return _("Done. %(name)s no longer has access.", name=record.recipient_name)
-    other = others[0]
-    return _(
-        "This consent is revoked, but another consent, signed on %(day)s, still lets "
-        "%(name)s see: %(what)s. Revoke that one too to end their access.",
-        day=format_local_date(other.signed_at, current_user.timezone),
-        name=other.recipient_name,
-        what=", ".join(scope.label.lower() for scope in other.scopes),
     )
 
 

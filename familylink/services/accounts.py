@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from familylink.extensions import db
@@ -22,8 +23,9 @@ from familylink.services.passwords import check_password_rules, hash_password, v
 from familylink.services.program import get_program, start_of_day
 from familylink.services.timefmt import is_valid_timezone
 
-SIGN_IN_FAILED = "That email and password don't match an account."
-WRONG_CURRENT_PASSWORD_MESSAGE = "That is not your current password."  # noqa: S105 (a message)
+# Lazy: said in the language of the request that raises them (see DomainError).
+SIGN_IN_FAILED = _l("That email and password don't match an account.")
+WRONG_CURRENT_PASSWORD_MESSAGE = _l("That is not your current password.")
 # The audit actions that count toward the soft lockout (see is_locked_out).
 LOCKOUT_ACTIONS = ("auth.sign_in_failed", "mfa.failed", "auth.password_recheck_failed")
 
@@ -437,7 +439,7 @@ def request_email_change(user: User, *, password: str, new_email: str, now: date
     confirm_password(user, password, purpose="email change", now=now)
     address = normalize_email(new_email, field="new_email")
     if address == user.email:
-        raise ValidationError("That is already your email address.", field="new_email")
+        raise ValidationError(_("That is already your email address."), field="new_email")
     if find_user_by_email(address) is not None:
         audit.record("account.email_change_requested", actor=user, outcome="ignored", now=now)
         return

@@ -203,7 +203,8 @@ def record_revocation(consent_id: int):
         except DomainError as error:
             apply_error(form, error)
         else:
-            flash(f"Revocation recorded. {record.recipient_name} no longer has access.", "success")
+            told = consent_service.after_revocation(record, now=now, timezone=current_user.timezone)
+            flash(told.message, "info" if told.access_goes_on else "success")
             return redirect(contacts)
     details = consent_service.printable(record, now=now)
     return render_template("therapist/revoke.html", form=form, **details), form_status(form)

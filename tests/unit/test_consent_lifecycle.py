@@ -24,6 +24,7 @@ from familylink.models.consent import ImmutableRecordError
 from familylink.services import audit, consent, mail, tokens
 from familylink.services.errors import Conflict, InvalidToken, NotFound, ValidationError
 from tests import factories
+from tests.booking_setup import create_clinic, family_seat
 
 # Words no email may contain (program type, diagnosis, substance).
 CLINICAL_WORDS = ["addiction", "substance", "rehab", "recovery", "treatment", "iop", "detox"]
@@ -510,8 +511,42 @@ def test_the_therapist_is_told_nothing_about_emails_when_none_were_cancelled(app
     consent.revoke_consent(jordan, record.id, now=now)
     told = _told_therapist(lee)
     for body in (told.text_body, told.html_body):
-        assert "taken off future sessions." in body
+        assert "no longer has access" in body
         assert "pending email" not in body and "cancelled" not in body
+
+
+def _ended_with_sessions_ahead(now, count: int) -> OutboxEmail:
+    """The therapist's email once the clinic's family member, seated in `count` future
+    sessions (one a day from tomorrow), has their consent revoked."""
+    clinic = create_clinic()
+    for day in range(1, count + 1):
+        family_seat(clinic, now + timedelta(days=day), booked_at=now - timedelta(days=1))
+    record = db.session.scalar(
+        select(ConsentRecord).where(ConsentRecord.patient_id == clinic.patient.id)
+    )
+    consent.revoke_consent(clinic.patient, record.id, now=now)
+    return _told_therapist(clinic.therapist)
+
+
+@pytest.mark.parametrize(
+    ("sessions", "said"),
+    [
+        (1, "They have been taken off 1 future session."),
+        (3, "They have been taken off 3 future sessions."),
+    ],
+)
+def test_the_therapist_is_told_how_many_future_sessions_the_member_was_taken_off(
+    app_ctx, now, sessions, said
+):
+    told = _ended_with_sessions_ahead(now, sessions)
+    assert said in told.text_body and said in told.html_body
+
+
+def test_the_therapist_is_told_nothing_about_sessions_when_the_member_had_none(app_ctx, now):
+    told = _ended_with_sessions_ahead(now, 0)
+    for body in (told.text_body, told.html_body):
+        assert "no longer has access" in body
+        assert "taken off" not in body and "session" not in body
 
 
 def test_expiry_ends_access_by_the_clock_and_the_sweep_does_the_rest(

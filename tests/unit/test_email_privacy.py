@@ -151,6 +151,7 @@ CASES: dict[str, Callable[[People], Case]] = {
             "consent": p.consent,
             "reason": "revoked",
             "cancelled": 2,  # as end_family_access passes it: how many emails it cancelled
+            "sessions": 3,  # and how many future sessions it took the member off
             "link": LINK,
         },
     ),

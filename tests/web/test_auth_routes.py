@@ -101,6 +101,19 @@ def test_wrong_password_and_unknown_address_read_the_same(app, client, auth):
     assert wrong.get_data(as_text=True).replace("lee@", "nobody@") == unknown.get_data(as_text=True)
 
 
+def test_a_failed_sign_in_is_told_in_the_browsers_language(app, client):
+    with app.app_context():
+        create_user(email="lee@example.org")
+        db.session.commit()
+    response = client.post(
+        "/login",
+        data={"email": "lee@example.org", "password": "not the password"},
+        headers={"Accept-Language": "es"},
+    )
+    assert response.status_code == 400
+    assert "no coinciden con ninguna cuenta" in response.get_data(as_text=True)
+
+
 def test_sign_out_ends_the_session(app, client, auth):
     with app.app_context():
         create_user(email="lee@example.org")

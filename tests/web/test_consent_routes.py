@@ -321,6 +321,44 @@ def test_a_therapist_records_a_written_revocation(app, client, auth, ids):
         assert not consent.may_disclose(ids["maria"], ids["jordan"], None, now=NOON)
 
 
+def _record_written_revocation(client, auth, consent_id: int) -> str:
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/therapist/consents/{consent_id}/revoke",
+        data={"note": "Letter of 17 November"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_a_written_revocation_says_access_is_gone_when_no_other_consent_grants_it(
+    app, client, auth, ids
+):
+    said = _record_written_revocation(client, auth, ids["consent"])
+    assert "Maria Rivera no longer has access" in said
+
+
+def test_a_written_revocation_says_which_other_consent_still_grants_access(app, client, auth, ids):
+    with app.app_context():
+        jordan, maria = db.session.get(User, ids["jordan"]), db.session.get(User, ids["maria"])
+        create_consent(jordan, maria, scopes=("scheduling",), now=NOON - timedelta(days=2))
+        db.session.commit()
+    said = _record_written_revocation(client, auth, ids["consent"])
+    assert "no longer has access" not in said
+    assert "another consent, signed on" in said and "family session times" in said
+    with app.app_context():
+        assert consent.may_disclose(ids["maria"], ids["jordan"], Scope.SCHEDULING, now=NOON)
+
+
+def test_a_written_revocation_is_confirmed_in_the_therapists_language(app, client, auth, ids):
+    with app.app_context():
+        db.session.get(User, ids["lee"]).locale = "es"
+        db.session.commit()
+    said = _record_written_revocation(client, auth, ids["consent"])
+    assert "Maria Rivera ya no tiene acceso" in said
+
+
 # --- Invitations -------------------------------------------------------------------------
 
 

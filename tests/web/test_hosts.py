@@ -50,6 +50,12 @@ def test_a_request_for_another_host_is_refused(app, client):
     assert _emails(app) == []
 
 
+def test_a_refused_host_is_told_why_in_the_browsers_language(client):
+    response = _hostile(client).get("/", headers={"Accept-Language": "es"})
+    assert response.status_code == 400
+    assert "Este servidor no responde" in response.get_data(as_text=True)
+
+
 def test_links_in_emails_use_the_configured_host_whatever_the_request_says(make_app):
     # A second name the server answers to: links must still use SERVER_NAME, not it.
     app = make_app(TRUSTED_HOSTS=["familylink.test", HOSTILE])

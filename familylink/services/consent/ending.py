@@ -56,8 +56,9 @@ def end_family_access(
     3. cancel every queued email about the patient to them, and to the address the consent
        was sent to (an invitation not yet accepted);
     4. record it in the audit log (the patient's disclosure log shows the end);
-    5. tell the patient's therapist (with how many of those emails were cancelled, if any),
-       and the family member, neutrally; when it expired (the sweep, or a discharge), tell
+    5. tell the patient's therapist (with how many future sessions the member was taken off
+       and how many of those emails were cancelled, each only if any), and the family
+       member, neutrally; when it expired (the sweep, or a discharge), tell
        the patient too, without saying why.
 
     Calendar feeds are built when they are read, through the access gate, so the patient's
@@ -77,8 +78,9 @@ def end_family_access(
             )
         )
     )
+    left = 0  # future sessions they were taken off
     for member_id in members:
-        leave_sessions(member_id, patient.id, now=now, reason="consent ended")
+        left += leave_sessions(member_id, patient.id, now=now, reason="consent ended")
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
         progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
@@ -95,7 +97,7 @@ def end_family_access(
         now=now,
     )
     member = members[0] if members else None
-    _tell_people(consent, patient, member, reason, actor, now, cancelled=cancelled)
+    _tell_people(consent, patient, member, reason, actor, now, cancelled=cancelled, left=left)
     return cancelled
 
 
@@ -208,9 +210,18 @@ def _tell_therapist(kind: str, dedupe_key: str, consent, patient: User, *, actor
 
 
 def _tell_people(
-    consent, patient: User, member_id: int | None, reason: str, actor, now, *, cancelled: int
+    consent,
+    patient: User,
+    member_id: int | None,
+    reason: str,
+    actor,
+    now,
+    *,
+    cancelled: int,
+    left: int,
 ) -> None:
-    # The therapist is told how many emails were cancelled (none: nothing is said of them).
+    # The therapist is told how many future sessions the member was taken off and how many
+    # emails were cancelled (none: nothing is said of them).
     _tell_therapist(
         "family_access_ended_therapist",
         f"consent_ended_therapist:{consent.id}",
@@ -220,6 +231,7 @@ def _tell_people(
         now=now,
         reason=reason,
         cancelled=cancelled,
+        sessions=left,
     )
     if reason == ClosureReason.EXPIRED:  # it ended by the clock: the patient may not expect it
         mail.queue_email(

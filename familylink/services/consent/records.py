@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask import render_template
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import and_, or_, select
@@ -27,6 +28,7 @@ from familylink.models import (
 from familylink.services import access, audit, mail
 from familylink.services.consent.wording import form_terms
 from familylink.services.errors import Conflict
+from familylink.services.timefmt import format_local_date
 
 
 def open_consents_to(
@@ -99,6 +101,35 @@ def other_grants(consent: ConsentRecord, *, now: datetime) -> list[ConsentRecord
         for other in open_consents_to(consent.patient_id, None, consent.recipient_user_id)
         if other.id != consent.id and access.is_active(other, patient, now)
     ]
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What the person who revoked a consent is told (`message`), and whether its person
+    keeps access under another consent (`access_goes_on`)."""
+
+    message: str
+    access_goes_on: bool
+
+
+def after_revocation(consent: ConsentRecord, *, now: datetime, timezone: str) -> Revoked:
+    """The answer to a revocation, for the patient and the therapist alike: that access is
+    gone, or which other consent (`other_grants`, its day in `timezone`) still grants it and
+    what it shows; never "no longer has access" while one does."""
+    others = other_grants(consent, now=now)
+    if not others:
+        return Revoked(
+            _("Done. %(name)s no longer has access.", name=consent.recipient_name), False
+        )
+    other = others[0]
+    message = _(
+        "This consent is revoked, but another consent, signed on %(day)s, still lets "
+        "%(name)s see: %(what)s. Revoke that one too to end their access.",
+        day=format_local_date(other.signed_at, timezone),
+        name=other.recipient_name,
+        what=", ".join(scope.label.lower() for scope in other.scopes),
+    )
+    return Revoked(message, True)
 
 
 def lock_for_closing(consents: list[ConsentRecord]) -> None:
