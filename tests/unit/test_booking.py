@@ -1,6 +1,7 @@
 """Booking rules, called directly: who may book, what is refused, windows, groups, waitlist."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
@@ -11,6 +12,7 @@ from familylink.models import (
     Appointment,
     AppointmentFamily,
     AuditEvent,
+    AvailabilityOverride,
     OutboxEmail,
     Role,
     Scope,
@@ -21,6 +23,7 @@ from familylink.models import (
 from familylink.services import access, booking
 from familylink.services.booking import seats
 from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.program import get_program
 from tests.booking_setup import add_family, create_clinic
 from tests.factories import create_user
 from tests.moments import NOON
@@ -765,6 +768,24 @@ def test_while_an_offer_is_held_every_path_counts_the_same_free_places(clinic, n
     # The family offered the place still counts it as free for itself.
     seat = booking.claim_offer(actor=m3, entry_id=held.id, now=now)
     assert seat.patient_id == p3.id and booking.free_places(group, now=now) == 0
+
+
+def test_the_free_slots_read_the_availability_and_the_bookings_in_two_statements(
+    clinic, now, count_queries
+):
+    booking.slots_for(clinic.therapist.id, clinic.private, now=now)  # settings read once
+    with count_queries() as counter:
+        free = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    assert free and counter.count == 2
+    # Both kinds come back from the one statement: a day off takes that day's times away.
+    zone = ZoneInfo(get_program().timezone)
+    day = free[0].astimezone(zone).date()
+    db.session.add(AvailabilityOverride(therapist_id=clinic.therapist.id, day=day, off=True))
+    db.session.flush()
+    left = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    assert left and {s.astimezone(zone).date() for s in left} == {
+        s.astimezone(zone).date() for s in free
+    } - {day}
 
 
 def test_each_place_freed_is_offered_to_a_different_family(clinic, now, app_ctx):
