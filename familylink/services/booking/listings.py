@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -111,9 +111,12 @@ def _therapist_appointments_query():
     return (
         select(Appointment)
         .options(
+            # Every row's therapist is the one asking, already in the session: not joined
+            # again for each row (reading it finds it in the session, without a query).
+            lazyload(Appointment.therapist),
             joinedload(Appointment.seats)
             .joinedload(AppointmentFamily.attendees)
-            .joinedload(AppointmentAttendee.user)
+            .joinedload(AppointmentAttendee.user),
         )
         .where(Appointment.therapist_id == bindparam("therapist"), overlapping_parameters())
         .order_by(Appointment.starts_at)
