@@ -301,6 +301,17 @@ def test_the_therapists_changes_are_never_late(clinic, now):
     assert _changes(clinic.therapist, seat, inside) == (True, True, False)
 
 
+def test_the_therapists_pages_ask_the_one_rule_of_changes(clinic, now):
+    """Inside the family's cancellation window the therapist may still move and cancel;
+    attendance once the session has started."""
+    seat = book(clinic, now)
+    starts = seat.appointment.starts_at
+    inside = booking.therapist_changes(clinic.therapist, seat, now=starts - timedelta(hours=1))
+    assert inside == {"cancel": True, "move": True, "series": False, "attendance": False}
+    started = booking.therapist_changes(clinic.therapist, seat, now=starts)
+    assert started == {"cancel": False, "move": False, "series": False, "attendance": True}
+
+
 def test_a_group_seat_may_be_cancelled_not_moved(clinic, now):
     (group,) = schedule(clinic, now)
     seat = take(clinic.patient, clinic.family, group, now)
@@ -768,6 +779,15 @@ def test_while_an_offer_is_held_every_path_counts_the_same_free_places(clinic, n
     # The family offered the place still counts it as free for itself.
     seat = booking.claim_offer(actor=m3, entry_id=held.id, now=now)
     assert seat.patient_id == p3.id and booking.free_places(group, now=now) == 0
+
+
+def test_a_groups_taken_places_are_its_booked_seats(clinic, now, app_ctx):
+    """The calendar's "1 of 2 families": a cancelled seat or a held offer takes no place."""
+    group, seat = full_group(clinic, now)
+    private = book(clinic, now).appointment
+    assert booking.taken_places_of([group, private]) == {group.id: 2}
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+    assert booking.taken_places_of([group]) == {group.id: 1}
 
 
 def test_the_free_slots_read_the_availability_and_the_bookings_in_two_statements(
