@@ -84,8 +84,11 @@ def _calendar_page(view: str, first: date, days: int, appointments, people, now)
         appointments=appointments,
         people=people,
         weekly=booking.series_places(appointments),
+        taken=booking.taken_places_of(appointments),
         changes={
-            s.id: booking.therapist_changes(s, now=now) for a in appointments for s in a.seats
+            s.id: booking.therapist_changes(current_user, s, now=now)
+            for a in appointments
+            for s in a.seats
         },
         view=view,
         first=first,
@@ -217,7 +220,7 @@ def cancel_seat(seat_id: int):
     if request.method == "GET":
         form.view.data, form.week.data = _week_asked()
         form.future.data = "1" if request.args.get("future") == "1" else ""
-    cancellable = booking.therapist_changes(seat, now=now)["cancel"]
+    cancellable = booking.therapist_changes(current_user, seat, now=now)["cancel"]
     if cancellable:
         done = submit(
             form,
@@ -256,7 +259,7 @@ def reschedule_seat(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="reschedule")
     appointment = seat.appointment
-    movable = booking.therapist_changes(seat, now=now)["move"]
+    movable = booking.therapist_changes(current_user, seat, now=now)["move"]
     form = _move_form(appointment, now) if movable else RescheduleForm()
     if movable:
         done = submit(
@@ -289,7 +292,8 @@ def move_future(seat_id: int):
     seat = access.seat(current_user, seat_id, now=now, what="series move")
     form = _move_form(seat.appointment, now, MoveFutureForm)
     plan = None
-    if booking.therapist_changes(seat, now=now)["series"] and form.validate_on_submit():
+    series = booking.therapist_changes(current_user, seat, now=now)["series"]
+    if series and form.validate_on_submit():
         choices = {"actor": current_user, "seat_id": seat.id, "now": now}
         choices["starts_at"] = slot_or_none(form.slot.data)
         plan = try_run(form, booking.plan_move, **choices)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date
 
 from familylink.services.timefmt import TIME, babel_locale
@@ -26,7 +28,13 @@ DAY_FORMS = {"day": "MMMMEd", "short": "MMMEd", "date": "MMMMd", "date_year": "y
 def day_label(day: date, form: str = "day") -> str:
     """`day` in the reader's language: "day" (weekday, month and day), "full" (and the
     year), "short" ("Wed, Nov 18"), "date" ("November 18"), "date_year" or "weekday"."""
-    locale = babel_locale()
+    return _day_label(day, form, babel_locale())
+
+
+# The week pages name the same few days on every request: Babel writes each once per form
+# and language, not on every request.
+@lru_cache(maxsize=2048)
+def _day_label(day: date, form: str, locale: Locale) -> str:
     if form in ("full", "weekday"):
         return format_date(day, "full" if form == "full" else "EEEE", locale=locale)
     pattern = locale.datetime_skeletons[DAY_FORMS[form]].pattern
@@ -55,6 +63,9 @@ class WeekGrid:
     # (day, hour) → the sessions starting then; day → that day's sessions, in order.
     cells: dict[tuple[date, int], list[Entry]] = field(default_factory=dict)
     by_day: dict[date, list[Entry]] = field(default_factory=dict)
+    # The table as the page writes it: each hour with its sessions, day by day (the page
+    # walks this once instead of looking up every day and hour in `cells`).
+    rows: list[tuple[int, list[list[Entry]]]] = field(default_factory=list)
 
     def hour_label(self, hour: int) -> str:
         return time(hour).strftime("%-I %p")
@@ -83,4 +94,7 @@ def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
     for day, hour, entry in placed:
         grid.cells.setdefault((day, hour), []).append(entry)
         grid.by_day[day].append(entry)
+    grid.rows = [
+        (hour, [grid.cells.get((day, hour), []) for day in grid.days]) for hour in grid.hours
+    ]
     return grid

@@ -1,6 +1,7 @@
 """Booking rules, called directly: who may book, what is refused, windows, groups, waitlist."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
@@ -11,6 +12,7 @@ from familylink.models import (
     Appointment,
     AppointmentFamily,
     AuditEvent,
+    AvailabilityOverride,
     OutboxEmail,
     Role,
     Scope,
@@ -21,6 +23,7 @@ from familylink.models import (
 from familylink.services import access, booking
 from familylink.services.booking import seats
 from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.program import get_program
 from tests.booking_setup import add_family, create_clinic
 from tests.factories import create_user
 from tests.moments import NOON
@@ -296,6 +299,17 @@ def test_the_therapists_changes_are_never_late(clinic, now):
     seat = book(clinic, now)
     inside = seat.appointment.starts_at - timedelta(hours=1)
     assert _changes(clinic.therapist, seat, inside) == (True, True, False)
+
+
+def test_the_therapists_pages_ask_the_one_rule_of_changes(clinic, now):
+    """Inside the family's cancellation window the therapist may still move and cancel;
+    attendance once the session has started."""
+    seat = book(clinic, now)
+    starts = seat.appointment.starts_at
+    inside = booking.therapist_changes(clinic.therapist, seat, now=starts - timedelta(hours=1))
+    assert inside == {"cancel": True, "move": True, "series": False, "attendance": False}
+    started = booking.therapist_changes(clinic.therapist, seat, now=starts)
+    assert started == {"cancel": False, "move": False, "series": False, "attendance": True}
 
 
 def test_a_group_seat_may_be_cancelled_not_moved(clinic, now):
@@ -765,6 +779,33 @@ def test_while_an_offer_is_held_every_path_counts_the_same_free_places(clinic, n
     # The family offered the place still counts it as free for itself.
     seat = booking.claim_offer(actor=m3, entry_id=held.id, now=now)
     assert seat.patient_id == p3.id and booking.free_places(group, now=now) == 0
+
+
+def test_a_groups_taken_places_are_its_booked_seats(clinic, now, app_ctx):
+    """The calendar's "1 of 2 families": a cancelled seat or a held offer takes no place."""
+    group, seat = full_group(clinic, now)
+    private = book(clinic, now).appointment
+    assert booking.taken_places_of([group, private]) == {group.id: 2}
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+    assert booking.taken_places_of([group]) == {group.id: 1}
+
+
+def test_the_free_slots_read_the_availability_and_the_bookings_in_two_statements(
+    clinic, now, count_queries
+):
+    booking.slots_for(clinic.therapist.id, clinic.private, now=now)  # settings read once
+    with count_queries() as counter:
+        free = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    assert free and counter.count == 2
+    # Both kinds come back from the one statement: a day off takes that day's times away.
+    zone = ZoneInfo(get_program().timezone)
+    day = free[0].astimezone(zone).date()
+    db.session.add(AvailabilityOverride(therapist_id=clinic.therapist.id, day=day, off=True))
+    db.session.flush()
+    left = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    assert left and {s.astimezone(zone).date() for s in left} == {
+        s.astimezone(zone).date() for s in free
+    } - {day}
 
 
 def test_each_place_freed_is_offered_to_a_different_family(clinic, now, app_ctx):

@@ -4,7 +4,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from familylink.booking.week import FIRST_HOUR, LAST_HOUR, week_grid, week_of
+from flask_babel import force_locale
+
+from familylink.booking import week
+from familylink.booking.week import FIRST_HOUR, LAST_HOUR, day_label, week_grid, week_of
 
 NEW_YORK = ZoneInfo("America/New_York")
 MONDAY = date(2026, 11, 16)
@@ -39,3 +42,30 @@ def test_a_session_from_the_night_before_is_shown_at_the_top_of_the_first_day():
     overnight = Session(datetime(2026, 11, 16, 4, 30, tzinfo=UTC))  # Sunday 11:30 PM
     grid = week_grid([overnight], MONDAY, 7, NEW_YORK)
     assert grid.cells[(MONDAY, 0)][0].appointment is overnight and grid.hours[0] == 0
+
+
+def test_the_rows_hold_each_hour_and_its_sessions_day_by_day():
+    early = Session(datetime(2026, 11, 17, 11, 30, tzinfo=UTC))  # Tuesday 6:30 AM in New York
+    grid = week_grid([early], MONDAY, 7, NEW_YORK)
+    assert [hour for hour, _ in grid.rows] == grid.hours
+    hour, cells = grid.rows[0]
+    assert hour == 6 and len(cells) == 7
+    assert [e.appointment for e in cells[1]] == [early] and cells[0] == cells[2] == []
+
+
+def test_a_day_is_written_by_babel_once_per_form_and_language(app, monkeypatch):
+    """The week pages name the same days on every request: Babel writes each once."""
+    written = []
+    format_date = week.format_date
+    monkeypatch.setattr(
+        week, "format_date", lambda *a, **k: written.append(a[0]) or format_date(*a, **k)
+    )
+    week._day_label.cache_clear()
+    day = date(2031, 1, 6)
+    with app.test_request_context():
+        english = [day_label(day), day_label(day), day_label(day, "short")]
+        with force_locale("es"):
+            spanish = [day_label(day), day_label(day)]
+    assert english == ["Monday, January 6", "Monday, January 6", "Mon, Jan 6"]
+    assert spanish == ["lunes, 6 de enero"] * 2
+    assert written == [day, day, day]  # English day and short, Spanish day

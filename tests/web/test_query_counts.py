@@ -317,6 +317,7 @@ def test_the_booking_page_reads_the_members_consent_once(app, client, auth, coun
 # the request before.
 PAGES_BUILT_ONCE = [
     (FAMILY, "/family/"),
+    (FAMILY, "/booking/new?patient={patient}&type={private}"),
     (FAMILY, "/learn/modules/{slug}?patient={patient}"),
     (FAMILY, "/learn/modules/{slug}"),
     (THERAPIST, "/therapist/calendar?view=week&date=2026-11-18"),

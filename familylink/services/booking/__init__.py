@@ -30,6 +30,7 @@ from familylink.services.booking.changes import (
     cancellation_window,
     changes_of,
     inside_window,
+    therapist_changes,
 )
 from familylink.services.booking.groups import (
     expire_offers,
@@ -41,6 +42,8 @@ from familylink.services.booking.groups import (
     remove_from_future,
     schedule_group,
     sweep,
+    taken_places,
+    taken_places_of,
     waitlist_places,
 )
 from familylink.services.booking.listings import (
@@ -52,7 +55,6 @@ from familylink.services.booking.listings import (
     series_places,
     therapist_appointments,
     therapist_calendar,
-    therapist_changes,
     upcoming_for_family,
 )
 from familylink.services.booking.picker import (
@@ -162,6 +164,8 @@ __all__ = [
     "set_session_type_active",
     "slots_for",
     "sweep",
+    "taken_places",
+    "taken_places_of",
     "therapist_appointments",
     "therapist_calendar",
     "therapist_cancel",

@@ -2,7 +2,8 @@
 window (the session type's, else the program's). Inside it a family member's cancellation
 is late (late-cancelled, the therapist told) and a move is theirs no more (they ask the
 therapist); the therapist's changes are never late. The session page (`changes_of`), the
-question before a cancel (`cancellation_of`), the series' "this and all later weeks" list
+therapist's calendar and pages (`therapist_changes`), the question before a cancel
+(`cancellation_of`), the series' "this and all later weeks" list
 (`series.future_seats_for`), `seats.cancel_seat` and `seats.reschedule` all ask here.
 """
 
@@ -67,6 +68,20 @@ def changes_of(actor: User, seat: AppointmentFamily, *, now: datetime) -> SeatCh
     return SeatChanges(
         cancel=ahead, move=ahead and not appointment.is_group and not late, late=late
     )
+
+
+def therapist_changes(actor: User, seat: AppointmentFamily, *, now: datetime) -> dict[str, bool]:
+    """What the therapist's pages offer for a seat (`actor` the therapist): `changes_of`
+    (cancel a booked place still ahead, move it too when private; never late), this and
+    all future weeks too in a weekly series, and attendance once the session has started
+    (the page shows flags, the rule lives here)."""
+    can = changes_of(actor, seat, now=now)
+    return {
+        "cancel": can.cancel,
+        "move": can.move,
+        "series": can.cancel and seat.appointment.weekly_series_id is not None,
+        "attendance": seat.status == SeatStatus.BOOKED and not can.cancel,
+    }
 
 
 def cancellable(actor: User, seat: AppointmentFamily, now: datetime) -> Cancellation:

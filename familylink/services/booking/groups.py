@@ -119,9 +119,20 @@ def _held_query(now: datetime):
     return select(WaitlistEntry.appointment_id, WaitlistEntry.patient_id).where(_held(now))
 
 
+def taken_places(appointment: Appointment) -> int:
+    """THE definition of a taken place: a family's active (booked) seat."""
+    return len(appointment.active_seats)
+
+
+def taken_places_of(appointments: list[Appointment]) -> dict[int, int]:
+    """`taken_places` of each group in a list (the therapist's calendar: "2 of 8
+    families"); no query, the seats are loaded with the appointments."""
+    return {a.id: taken_places(a) for a in appointments if a.is_group}
+
+
 def _free(appointment: Appointment, held: int) -> int:
     # THE definition of a free place: not taken by an active seat, not held by an offer.
-    return max(0, appointment.capacity - len(appointment.active_seats) - held)
+    return max(0, appointment.capacity - taken_places(appointment) - held)
 
 
 def free_places(

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -19,7 +19,6 @@ from familylink.models import (
     AppointmentSeries,
     AppointmentStatus,
     Scope,
-    SeatStatus,
     User,
 )
 from familylink.services import access, audit
@@ -111,9 +110,12 @@ def _therapist_appointments_query():
     return (
         select(Appointment)
         .options(
+            # Every row's therapist is the one asking, already in the session: not joined
+            # again for each row (reading it finds it in the session, without a query).
+            lazyload(Appointment.therapist),
             joinedload(Appointment.seats)
             .joinedload(AppointmentFamily.attendees)
-            .joinedload(AppointmentAttendee.user)
+            .joinedload(AppointmentAttendee.user),
         )
         .where(Appointment.therapist_id == bindparam("therapist"), overlapping_parameters())
         .order_by(Appointment.starts_at)
@@ -215,19 +217,3 @@ def next_session_start(therapist: User, *, now: datetime) -> datetime | None:
         _next_session_start_query(),
         {"therapist": therapist.id, "now": now, "reach": now - LONGEST_APPOINTMENT},
     )
-
-
-def therapist_changes(seat: AppointmentFamily, *, now: datetime) -> dict[str, bool]:
-    """What the therapist's pages offer for a seat: cancel a booked place still ahead, and
-    move it too when the session is private (and this and all future weeks, in a weekly
-    series); attendance once the session has started (the
-    page shows flags, the rule lives here)."""
-    booked = seat.status == SeatStatus.BOOKED
-    ahead = booked and seat.appointment.starts_at > now
-    return {
-        "cancel": ahead,
-        "move": ahead and not seat.appointment.is_group,
-        # A week of a weekly series: this and all future weeks may be cancelled or moved.
-        "series": ahead and seat.appointment.weekly_series_id is not None,
-        "attendance": booked and not ahead,
-    }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, select, text
+from sqlalchemy import Boolean, Date, Integer, and_, bindparam, cast, null, select, text, union_all
 from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
@@ -89,23 +89,37 @@ def flush_or_conflict(message: str) -> None:
 # --- Slots ---------------------------------------------------------------------------------
 
 
-# The booking page reads them on every request: built once, the therapist a parameter, and
-# only the columns the slot computation uses (no ORM objects).
-_WINDOWS = select(
-    AvailabilityWindow.weekday, AvailabilityWindow.start_time, AvailabilityWindow.end_time
-).where(AvailabilityWindow.therapist_id == bindparam("therapist"))
-_OVERRIDES = select(
-    AvailabilityOverride.day,
-    AvailabilityOverride.off,
-    AvailabilityOverride.start_time,
-    AvailabilityOverride.end_time,
-).where(AvailabilityOverride.therapist_id == bindparam("therapist"))
+# The booking page reads them on every request: one statement built once, the therapist a
+# parameter, and only the columns the slot computation uses (no ORM objects). Weekly windows
+# (no `day`) and date overrides (no `weekday`) come back together.
+_AVAILABILITY = union_all(
+    select(
+        AvailabilityWindow.weekday,
+        cast(null(), Date).label("day"),
+        cast(null(), Boolean).label("off"),
+        AvailabilityWindow.start_time,
+        AvailabilityWindow.end_time,
+    ).where(AvailabilityWindow.therapist_id == bindparam("therapist")),
+    select(
+        cast(null(), Integer),
+        AvailabilityOverride.day,
+        AvailabilityOverride.off,
+        AvailabilityOverride.start_time,
+        AvailabilityOverride.end_time,
+    ).where(AvailabilityOverride.therapist_id == bindparam("therapist")),
+)
 
 
 def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
-    therapist = {"therapist": therapist_id}
-    windows = [Window(*row) for row in db.session.execute(_WINDOWS, therapist)]
-    overrides = [Override(*row) for row in db.session.execute(_OVERRIDES, therapist)]
+    windows: list[Window] = []
+    overrides: list[Override] = []
+    for weekday, day, off, start, end in db.session.execute(
+        _AVAILABILITY, {"therapist": therapist_id}
+    ):
+        if day is None:
+            windows.append(Window(weekday, start, end))
+        else:
+            overrides.append(Override(day, off, start, end))
     return windows, overrides
 
 
@@ -135,15 +149,25 @@ def overlapping_parameters():
     return overlapping(bindparam("start"), bindparam("end"), reach=bindparam("reach"))
 
 
+# The booking page reads them on every request too: built once, with parameters.
+_BUSY = select(Appointment.starts_at, Appointment.ends_at).where(
+    Appointment.therapist_id == bindparam("therapist"),
+    Appointment.status == AppointmentStatus.SCHEDULED,
+    overlapping(bindparam("start"), reach=bindparam("reach")),
+)
+_BUSY_BUT_ONE = _BUSY.where(Appointment.id != bindparam("exclude"))
+
+
 def busy(therapist_id: int, *, since: datetime, exclude_id: int | None = None):
-    query = select(Appointment.starts_at, Appointment.ends_at).where(
-        Appointment.therapist_id == therapist_id,
-        Appointment.status == AppointmentStatus.SCHEDULED,
-        overlapping(since - timedelta(days=1)),
-    )
-    if exclude_id is not None:
-        query = query.where(Appointment.id != exclude_id)
-    return [(s, e) for s, e in db.session.execute(query)]
+    """(start, end) of the therapist's scheduled appointments that overlap `since` - 1 day
+    or later (but `exclude_id`, the one being moved)."""
+    start = since - timedelta(days=1)
+    values = {"therapist": therapist_id, "start": start, "reach": start - LONGEST_APPOINTMENT}
+    if exclude_id is None:
+        rows = db.session.execute(_BUSY, values)
+    else:
+        rows = db.session.execute(_BUSY_BUT_ONE, {**values, "exclude": exclude_id})
+    return [(s, e) for s, e in rows]
 
 
 def slots_for(
@@ -166,7 +190,7 @@ def slot_finder(
     exclude_id: int | None = None,
     horizon: timedelta | None = None,
 ) -> Callable[..., list[datetime]]:
-    """Reads the therapist's availability and bookings once (three queries) and returns
+    """Reads the therapist's availability and bookings once (two queries) and returns
     `find(near=None, days=None)`: the free slots of the whole horizon, of the days around
     `near`, or of the program's local days `days` (first, last). A page that looks for the
     first week with a free time asks week after week without asking the database again.
