@@ -436,6 +436,7 @@ def register_errorhandlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from flask_login import current_user
 
+    from familylink.forms import use_html_params
     from familylink.models import Scope
     from familylink.services import attendance
     from familylink.services.program import get_program
@@ -445,6 +446,9 @@ def register_template_helpers(app: Flask) -> None:
         format_local,
         format_local_date,
     )
+
+    # Form fields' attributes: WTForms' characters, without a string.Formatter per attribute.
+    use_html_params()
 
     def viewer_zone() -> str:
         if current_user and current_user.is_authenticated:
