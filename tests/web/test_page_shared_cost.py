@@ -9,7 +9,10 @@ import pytest
 from markupsafe import Markup
 
 from familylink import forms
+from familylink.models import Role
+from tests.factories import create_user
 from tests.moments import NOON
+from tests.web.test_query_counts import FAMILY, THERAPIST, _add_linked_patients
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -48,3 +51,80 @@ def test_a_form_page_writes_its_attributes_without_string_formatter(client, monk
     page = client.get("/login").get_data(as_text=True)
     assert 'type="email"' in page and 'name="password"' in page
     assert calls == []
+
+
+def _renders(app, name: str) -> tuple[list, object]:
+    template = app.jinja_env.get_template(name)
+    rendered, original = [], template.root_render_func
+
+    def counted(context):
+        rendered.append(1)
+        yield from original(context)
+
+    template.root_render_func = counted
+    return rendered, lambda: setattr(template, "root_render_func", original)
+
+
+def test_the_menu_and_footer_are_rendered_once_per_language_and_role(app, client, auth):
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    spanish = {"Accept-Language": "es"}
+    client.get("/family/")
+    client.get("/help/crisis", headers=spanish)  # signed in, the person's setting wins
+    menu, menu_back = _renders(app, "_nav.html")
+    footer, footer_back = _renders(app, "_footer.html")
+    try:
+        first = client.get("/family/").get_data(as_text=True)
+        second = client.get("/learn/").get_data(as_text=True)
+    finally:
+        menu_back()
+        footer_back()
+    assert menu == [] and footer == []
+    for page in (first, second):
+        assert 'href="/booking/"' in page and "Crisis contacts" in page
+
+
+def test_each_person_gets_their_own_menu_and_their_own_forms_token(app, auth):
+    _add_linked_patients(app, 1)
+    family, therapist = app.test_client(), app.test_client()
+    pages = {}
+    for client, email in ((family, FAMILY), (therapist, THERAPIST)):
+        auth._client = client
+        auth.login(email)
+        home = "/family/" if client is family else "/therapist/"
+        client.get(home)  # the first page of each keeps its parts
+        pages[email] = client.get(home).get_data(as_text=True)
+    family_tokens = set(TOKEN.findall(pages[FAMILY]))
+    therapist_tokens = set(TOKEN.findall(pages[THERAPIST]))
+    # Sign-out and the language switch: one token per page, each session its own.
+    assert len(family_tokens) == 1 and len(therapist_tokens) == 1
+    assert family_tokens != therapist_tokens
+    assert 'href="/booking/"' in pages[FAMILY] and 'href="/booking/"' not in pages[THERAPIST]
+    assert 'href="/therapist/calendar"' in pages[THERAPIST]
+    assert 'href="/therapist/calendar"' not in pages[FAMILY]
+
+
+def test_the_footer_follows_each_requests_language(client):
+    english = client.get("/login").get_data(as_text=True)
+    spanish = client.get("/login", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    again = client.get("/login").get_data(as_text=True)
+    assert 'href="https://988lifeline.org/chat"' in english
+    assert "AYUDA" in spanish and 'href="https://988lifeline.org/chat"' not in spanish
+    footer = english[english.index('class="site-footer"') :]
+    assert (
+        footer.split("csrf_token")[0]
+        == again[again.index('class="site-footer"') :].split("csrf_token")[0]
+    )
+    assert '<html lang="en">' in english
+    assert '<html lang="es">' in spanish and 'value="en" lang="en"' in spanish
+
+
+def test_a_patient_sees_the_patients_menu(app, client, auth):
+    with app.app_context():
+        create_user(Role.PATIENT, email="patient@example.org")
+        from familylink.extensions import db
+
+        db.session.commit()
+    auth.login("patient@example.org")
+    page = client.get("/patient/").get_data(as_text=True)
+    assert 'href="/patient/consents"' in page and 'href="/booking/"' not in page
