@@ -4,12 +4,17 @@ and the language looked up once per time shown, never once per part of it. Each 
 keeps what a person sees, and whose it is, as it was."""
 
 import re
+from datetime import timedelta
 
+import flask_login.utils
 import pytest
+from flask import render_template_string
+from flask_login import login_user
 from markupsafe import Markup
 
 from familylink import forms
 from familylink.models import Role
+from familylink.services import timefmt
 from tests.factories import create_user
 from tests.moments import NOON
 from tests.web.test_query_counts import FAMILY, THERAPIST, _add_linked_patients
@@ -117,6 +122,49 @@ def test_the_footer_follows_each_requests_language(client):
     )
     assert '<html lang="en">' in english
     assert '<html lang="es">' in spanish and 'value="en" lang="en"' in spanish
+
+
+def _lookups_to_show(app, monkeypatch, days: int) -> int:
+    calls = []
+    original = flask_login.utils._get_user
+
+    def counted():
+        calls.append(1)
+        return original()
+
+    with app.test_request_context():
+        login_user(create_user(Role.FAMILY, timezone="America/Chicago"))
+        monkeypatch.setattr(flask_login.utils, "_get_user", counted)
+        shown = render_template_string(
+            "{% for t in times %}{{ t|local }}|{{ t|local_clock }}|{% endfor %}",
+            times=[NOON + timedelta(days=n) for n in range(days)],
+        )
+        monkeypatch.setattr(flask_login.utils, "_get_user", original)
+    assert "CST" in shown
+    return len(calls)
+
+
+def test_each_time_shown_looks_the_person_up_once(app, monkeypatch):
+    """Every time on a page is shown in the viewer's zone (the `local` filters): one look-up
+    of the signed-in person each, not three through Flask-Login's proxy."""
+    five = _lookups_to_show(app, monkeypatch, 5)
+    ten = _lookups_to_show(app, monkeypatch, 10)
+    assert ten - five == 10  # five more days, two times each
+
+
+def test_a_time_is_written_with_one_look_up_of_the_language(app, monkeypatch):
+    calls = []
+    original = timefmt.get_locale
+
+    def counted():
+        calls.append(1)
+        return original()
+
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        monkeypatch.setattr(timefmt, "get_locale", counted)
+        written = timefmt.format_local(NOON + timedelta(days=1), "America/Chicago")
+    assert calls == [1]
+    assert "hora de Chicago" in written
 
 
 def test_a_patient_sees_the_patients_menu(app, client, auth):
