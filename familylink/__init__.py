@@ -435,6 +435,7 @@ def register_errorhandlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from flask_login import current_user
 
+    from familylink.forms import use_html_params
     from familylink.models import Scope
     from familylink.services import attendance
     from familylink.services.program import get_program
@@ -445,9 +446,14 @@ def register_template_helpers(app: Flask) -> None:
         format_local_date,
     )
 
+    # Form fields' attributes: WTForms' characters, without a string.Formatter per attribute.
+    use_html_params()
+
     def viewer_zone() -> str:
-        if current_user and current_user.is_authenticated:
-            return current_user.timezone
+        # One look-up of the signed-in person per time shown, not three through the proxy.
+        user = current_user._get_current_object()
+        if user is not None and user.is_authenticated:
+            return user.timezone
         return get_program().timezone
 
     @app.template_filter("local")
@@ -468,9 +474,11 @@ def register_template_helpers(app: Flask) -> None:
     def local_date_filter(instant, zone: str | None = None):
         return format_local_date(instant, zone or viewer_zone())
 
-    from familylink.web import crisis_numbers
+    from familylink.web import crisis_numbers, rendered_once
 
     app.jinja_env.globals["crisis_numbers"] = crisis_numbers
+    # The menu and the footer's words, rendered once per language, role and settings.
+    app.jinja_env.globals["rendered_once"] = rendered_once
     # Templates name each scope by its own words (the consent form's), not by copies of them.
     app.jinja_env.globals["Scope"] = Scope
     # A family member's weekly program attendance, in the words the service chooses.

@@ -1,7 +1,9 @@
 """Form pieces shared by several blueprints."""
 
 import wtforms
+import wtforms.widgets.core
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 from wtforms import (
     DateField,
     EmailField,
@@ -11,10 +13,43 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets.core import clean_key
 
 from familylink.services.passwords import MAX_LENGTH
 from familylink.services.timefmt import timezone_choices
 from familylink.web import DATE_OUT_OF_RANGE, as_id, parse_day
+
+# WTForms' own writer, before `use_html_params`: what ours must write the same as.
+WTFORMS_HTML_PARAMS = wtforms.widgets.core.html_params
+
+
+def html_params(**attributes) -> Markup:
+    """WTForms' `html_params`, written character for character as WTForms writes it (sorted
+    names, `class_` and `data_`/`aria_` names cleaned, True a bare name, False left out, every
+    name and value escaped, a quote in a value as &quot;), with one f-string per attribute.
+
+    WTForms writes each attribute with `Markup.format`, which runs Python's string.Formatter:
+    under cProfile its writer was 18% of the sign-in page and 10% of a module page."""
+    written = []
+    for name, value in sorted(attributes.items()):
+        name = escape(clean_key(name))
+        if value is True:
+            written.append(name)
+        elif value is not False:
+            text = str(escape(value)).replace('"', "&quot;")  # a quote only a Markup keeps
+            written.append(f'{name}="{text}"')
+    return Markup(" ".join(written))  # noqa: S704  (every piece escaped above)
+
+
+def use_html_params() -> None:
+    """Every widget and label of WTForms writes its attributes with `html_params` above.
+
+    WTForms reads its writer under four names: the module function (labels, text areas,
+    selects), its re-export in `wtforms.widgets`, and the class attribute of `Input` and
+    `Button` (kept so that a widget may bring its own)."""
+    core = wtforms.widgets.core
+    core.html_params = wtforms.widgets.html_params = html_params
+    core.Input.html_params = core.Button.html_params = staticmethod(html_params)
 
 
 class DayField(DateField):

@@ -299,18 +299,34 @@ def signed_in_key() -> str:
     return f"user:{current_user.get_id()}"
 
 
-# The crisis numbers as rendered, by (language, program name, after-hours number).
-_crisis_blocks: dict[tuple, Markup] = {}
+# Parts of pages as rendered, by template and what the part depends on (see `rendered_once`).
+_rendered_parts: dict[tuple, Markup] = {}
+
+
+def rendered_once(template: str, *depends_on) -> Markup:
+    """`template` rendered once per language, program setting (name, after-hours number),
+    path the app is served under and `depends_on` (a role), then kept for the process.
+
+    Only for words and links that are the same for everyone who shares that key: never a
+    person's name or data, and never a form (its CSRF token belongs to one session)."""
+    program = get_program()
+    key = (
+        template,
+        str(get_locale()),
+        request.script_root,
+        program.name,
+        program.after_hours_phone,
+        *depends_on,
+    )
+    block = _rendered_parts.get(key)
+    if block is None:
+        if len(_rendered_parts) > 64:  # a few parts, languages and roles, settings tried
+            _rendered_parts.clear()
+        block = _rendered_parts[key] = Markup(render_template(template))  # noqa: S704
+    return block
 
 
 def crisis_numbers() -> Markup:
-    """The crisis numbers (`_crisis.html`), rendered once per language and program setting:
-    the same words on every module page, where rendering them was about a tenth of the page."""
-    program = get_program()
-    key = (str(get_locale()), program.name, program.after_hours_phone)
-    block = _crisis_blocks.get(key)
-    if block is None:
-        if len(_crisis_blocks) > 32:  # a few languages times the settings an admin tried
-            _crisis_blocks.clear()
-        block = _crisis_blocks[key] = Markup(render_template("_crisis.html"))  # noqa: S704
-    return block
+    """The crisis numbers (`_crisis.html`): the same words on every module page, where
+    rendering them was about a tenth of the page."""
+    return rendered_once("_crisis.html")

@@ -99,9 +99,9 @@ def _city(zone: str, language: str) -> str:
     return get_timezone_location(ZoneInfo(zone), locale=babel_locale(language), return_city=True)
 
 
-def _write(local: datetime, pattern_name: str) -> str:
+def _write(local: datetime, pattern_name: str, language: str | None = None) -> str:
     # The patterns name no zone, so the wall-clock time alone decides the words.
-    return _written(local.replace(tzinfo=None), pattern_name, _language())
+    return _written(local.replace(tzinfo=None), pattern_name, language or _language())
 
 
 @lru_cache(maxsize=4096)
@@ -111,18 +111,25 @@ def _written(wall_clock: datetime, pattern_name: str, language: str) -> str:
     return format_datetime(wall_clock, pattern, locale=babel_locale(language))
 
 
-def _day_and_time(local: datetime) -> str:
-    return _("%(day)s, %(time)s", day=_write(local, "day"), time=_write(local, "clock"))
+def _day_and_time(local: datetime, language: str | None = None) -> str:
+    language = language or _language()
+    return _(
+        "%(day)s, %(time)s",
+        day=_write(local, "day", language),
+        time=_write(local, "clock", language),
+    )
 
 
 def _happens_twice(local: datetime) -> bool:
     return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
 
 
-def zone_name(local: datetime, zone: str, *, precise: bool = False) -> str:
+def zone_name(
+    local: datetime, zone: str, *, precise: bool = False, language: str | None = None
+) -> str:
     """The zone of a local time as the language writes it: "EST", or "hora de Nueva York".
     `precise` (or a wall-clock time that happens twice) says daylight or standard time."""
-    language = _language()
+    language = language or _language()
     if STYLES[language].abbreviates_zones:
         return local.tzname() or zone
     city = _city(zone, language)
@@ -152,9 +159,10 @@ def format_local(instant: datetime | None, zone: str, *, with_zone: bool = True)
     if instant is None:
         return ""
     local = local_time(instant, zone)
-    text = _day_and_time(local)
+    language = _language()  # once per time written, not once per part of it
+    text = _day_and_time(local, language)
     if with_zone:
-        text = _("%(time)s %(zone)s", time=text, zone=zone_name(local, zone))
+        text = _("%(time)s %(zone)s", time=text, zone=zone_name(local, zone, language=language))
     return text
 
 

@@ -1,0 +1,178 @@
+"""What every page pays for (issue 15): the layout's menu and footer words rendered once per
+language and role, form attributes written without string.Formatter, the signed-in person
+and the language looked up once per time shown, never once per part of it. Each of these
+keeps what a person sees, and whose it is, as it was."""
+
+import re
+from datetime import timedelta
+
+import flask_login.utils
+import pytest
+from flask import render_template_string
+from flask_login import login_user
+from markupsafe import Markup
+
+from familylink import forms
+from familylink.models import Role
+from familylink.services import timefmt
+from tests.factories import create_user
+from tests.moments import NOON
+from tests.web.test_query_counts import FAMILY, THERAPIST, _add_linked_patients
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def settings_override():
+    return {"NOW_OVERRIDE": NOON, "PROGRAM_CACHE_SECONDS": 3600}
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {},
+        {"id": "email", "name": "email", "type": "email", "required": True, "value": "a@b.org"},
+        {"class_": "wide", "for_": "x", "data_week_start": "2026-11-16", "aria_described_by": "h"},
+        {"checked": False, "readonly": True, "value": None, "maxlength": 120, "step": 0.5},
+        {"value": '"><script>alert(1)</script>', "title": "Rivera & 'Sons'"},
+        {"value": Markup('already "safe" &amp; kept'), "placeholder": Markup("<b>")},
+    ],
+)
+def test_attributes_are_written_exactly_as_wtforms_writes_them(attributes):
+    assert forms.html_params(**attributes) == forms.WTFORMS_HTML_PARAMS(**attributes)
+
+
+def test_a_form_page_writes_its_attributes_without_string_formatter(client, monkeypatch):
+    """WTForms' writer formats each attribute with Markup.format (Python's string.Formatter),
+    about a sixth of the sign-in page under cProfile; ours writes the same characters."""
+    calls = []
+    original = Markup.format
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Markup, "format", counted)
+    page = client.get("/login").get_data(as_text=True)
+    assert 'type="email"' in page and 'name="password"' in page
+    assert calls == []
+
+
+def _renders(app, name: str) -> tuple[list, object]:
+    template = app.jinja_env.get_template(name)
+    rendered, original = [], template.root_render_func
+
+    def counted(context):
+        rendered.append(1)
+        yield from original(context)
+
+    template.root_render_func = counted
+    return rendered, lambda: setattr(template, "root_render_func", original)
+
+
+def test_the_menu_and_footer_are_rendered_once_per_language_and_role(app, client, auth):
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    spanish = {"Accept-Language": "es"}
+    client.get("/family/")
+    client.get("/help/crisis", headers=spanish)  # signed in, the person's setting wins
+    menu, menu_back = _renders(app, "_nav.html")
+    footer, footer_back = _renders(app, "_footer.html")
+    try:
+        first = client.get("/family/").get_data(as_text=True)
+        second = client.get("/learn/").get_data(as_text=True)
+    finally:
+        menu_back()
+        footer_back()
+    assert menu == [] and footer == []
+    for page in (first, second):
+        assert 'href="/booking/"' in page and "Crisis contacts" in page
+
+
+def test_each_person_gets_their_own_menu_and_their_own_forms_token(app, auth):
+    _add_linked_patients(app, 1)
+    family, therapist = app.test_client(), app.test_client()
+    pages = {}
+    for client, email in ((family, FAMILY), (therapist, THERAPIST)):
+        auth._client = client
+        auth.login(email)
+        home = "/family/" if client is family else "/therapist/"
+        client.get(home)  # the first page of each keeps its parts
+        pages[email] = client.get(home).get_data(as_text=True)
+    family_tokens = set(TOKEN.findall(pages[FAMILY]))
+    therapist_tokens = set(TOKEN.findall(pages[THERAPIST]))
+    # Sign-out and the language switch: one token per page, each session its own.
+    assert len(family_tokens) == 1 and len(therapist_tokens) == 1
+    assert family_tokens != therapist_tokens
+    assert 'href="/booking/"' in pages[FAMILY] and 'href="/booking/"' not in pages[THERAPIST]
+    assert 'href="/therapist/calendar"' in pages[THERAPIST]
+    assert 'href="/therapist/calendar"' not in pages[FAMILY]
+
+
+def test_the_footer_follows_each_requests_language(client):
+    english = client.get("/login").get_data(as_text=True)
+    spanish = client.get("/login", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    again = client.get("/login").get_data(as_text=True)
+    assert 'href="https://988lifeline.org/chat"' in english
+    assert "AYUDA" in spanish and 'href="https://988lifeline.org/chat"' not in spanish
+    footer = english[english.index('class="site-footer"') :]
+    assert (
+        footer.split("csrf_token")[0]
+        == again[again.index('class="site-footer"') :].split("csrf_token")[0]
+    )
+    assert '<html lang="en">' in english
+    assert '<html lang="es">' in spanish and 'value="en" lang="en"' in spanish
+
+
+def _lookups_to_show(app, monkeypatch, days: int) -> int:
+    calls = []
+    original = flask_login.utils._get_user
+
+    def counted():
+        calls.append(1)
+        return original()
+
+    with app.test_request_context():
+        login_user(create_user(Role.FAMILY, timezone="America/Chicago"))
+        monkeypatch.setattr(flask_login.utils, "_get_user", counted)
+        shown = render_template_string(
+            "{% for t in times %}{{ t|local }}|{{ t|local_clock }}|{% endfor %}",
+            times=[NOON + timedelta(days=n) for n in range(days)],
+        )
+        monkeypatch.setattr(flask_login.utils, "_get_user", original)
+    assert "CST" in shown
+    return len(calls)
+
+
+def test_each_time_shown_looks_the_person_up_once(app, monkeypatch):
+    """Every time on a page is shown in the viewer's zone (the `local` filters): one look-up
+    of the signed-in person each, not three through Flask-Login's proxy."""
+    five = _lookups_to_show(app, monkeypatch, 5)
+    ten = _lookups_to_show(app, monkeypatch, 10)
+    assert ten - five == 10  # five more days, two times each
+
+
+def test_a_time_is_written_with_one_look_up_of_the_language(app, monkeypatch):
+    calls = []
+    original = timefmt.get_locale
+
+    def counted():
+        calls.append(1)
+        return original()
+
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        monkeypatch.setattr(timefmt, "get_locale", counted)
+        written = timefmt.format_local(NOON + timedelta(days=1), "America/Chicago")
+    assert calls == [1]
+    assert "hora de Chicago" in written
+
+
+def test_a_patient_sees_the_patients_menu(app, client, auth):
+    with app.app_context():
+        create_user(Role.PATIENT, email="patient@example.org")
+        from familylink.extensions import db
+
+        db.session.commit()
+    auth.login("patient@example.org")
+    page = client.get("/patient/").get_data(as_text=True)
+    assert 'href="/patient/consents"' in page and 'href="/booking/"' not in page
