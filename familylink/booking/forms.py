@@ -92,9 +92,8 @@ class BookForFamilyForm(PrivateBookingChoices, RepeatWeekly, FlaskForm):
     sends the form again with `confirmed` set)."""
 
     session_type = SelectField(_l("Kind of session"), coerce=id_choice, validate_choice=False)
-    slot = SelectField(
-        _l("Time"), validators=[InputRequired(message=_l("Choose a time."))], validate_choice=False
-    )
+    # A time from the week shown (the week picker's radio buttons).
+    slot = StringField(_l("Time"), validators=[InputRequired(message=_l("Choose a time."))])
     attendees = MultiCheckboxField(_l("Family members"), coerce=id_choice, validate_choice=False)
     note = StringField(
         _l("Note"),
@@ -112,17 +111,20 @@ class GroupSeatForm(FlaskForm):
 
 
 class RescheduleForm(FlaskForm):
+    """Move a session (the family's or the therapist's page): a time from the week shown."""
+
+    slot = StringField(_l("New time"), validators=[InputRequired(message=_l("Choose a time."))])
+
+
+class MoveFutureForm(FlaskForm):
+    """Move this week of a series and every later one: the new time of this week (the
+    later ones follow a week apart); `confirmed` is set by the page listing every week."""
+
     slot = SelectField(
         _l("New time"),
         validators=[InputRequired(message=_l("Choose a time."))],
         validate_choice=False,
     )
-
-
-class MoveFutureForm(RescheduleForm):
-    """Move this week of a series and every later one: the new time of this week (the
-    later ones follow a week apart); `confirmed` is set by the page listing every week."""
-
     confirmed = HiddenField()
 
 

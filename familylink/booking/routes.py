@@ -8,7 +8,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
-from familylink.booking.slots import SLOT_FORMAT, parse_slot, slot_choices, slot_or_none, slot_week
+from familylink.booking.slots import SLOT_FORMAT, parse_slot, shown_week, slot_or_none, slot_week
 from familylink.booking.week import day_label
 from familylink.extensions import limiter
 from familylink.models import Role, Scope, SeatStatus
@@ -21,7 +21,6 @@ from familylink.web import (
     back_on_refusal,
     booking_limit,
     form_status,
-    parse_day,
     query_id,
     request_now,
     role_required,
@@ -168,20 +167,13 @@ def _shown_week(form, patient, session_type, now):
     """The week to show and a message when the one asked for cannot be: the week of the
     time just refused, else ?week=, else the first week with a free time."""
     zone = current_user.timezone
-    chosen = slot_or_none(form.slot.data)
-    asked = request.args.get("week")
-    day = slot_week(chosen, zone) if chosen else parse_day(asked)
-    notice = None
-    if asked and day is None:
-        notice = _("That is not a week we can show. Here are the coming weeks.")
-    try:
-        week = booking.week_of_slots(
+
+    def pick(day):
+        return booking.week_of_slots(
             patient.therapist_id, session_type, now=now, zone=zone, week=day
         )
-    except DomainError as error:
-        notice = error.message
-        week = booking.week_of_slots(patient.therapist_id, session_type, now=now, zone=zone)
-    return week, notice
+
+    return shown_week(pick, zone, chosen=slot_or_none(form.slot.data))
 
 
 def _render_week(form, patient, session_type, types, now, status):
@@ -270,21 +262,26 @@ def show(seat_id: int):
     seat = access.seat(current_user, seat_id, now=now, what="appointment")
     appointment = seat.appointment
     change = booking.changes_of(current_user, seat, now=now)
-    form = RescheduleForm()
-    form.slot.choices = []
-    if change.move:
-        slots = booking.slots_for(
-            appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
-        )
-        form.slot.choices = slot_choices(slots, current_user.timezone)
+    week, notice = _move_week(appointment, now) if change.move else (None, None)
     return render_template(
         "booking/show.html",
         seat=seat,
         appointment=appointment,
         booked=request.args.get("booked") == "1",
         change=change,
-        form=form,
+        form=RescheduleForm(),
+        week=week,
+        notice=notice,
+        slot_format=SLOT_FORMAT,
         coming=access.attendees_shown_to(current_user, seat, now=now),
+    )
+
+
+def _move_week(appointment, now):
+    """The week of times the session may move to (?week=, else the first with a free time)."""
+    zone = current_user.timezone
+    return shown_week(
+        lambda day: booking.week_of_moves(appointment, now=now, zone=zone, week=day), zone
     )
 
 

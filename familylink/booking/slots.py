@@ -3,11 +3,12 @@
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from flask import request
 from flask_babel import gettext as _
 
 from familylink.services.errors import DomainError
 from familylink.services.timefmt import format_local
-from familylink.web import in_date_range
+from familylink.web import in_date_range, parse_day
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
 
@@ -35,3 +36,21 @@ def slot_or_none(value: str | None) -> datetime | None:
 def slot_week(slot: datetime, zone: str) -> date:
     """The local day (in `zone`) of a slot: the week picker's ?week= that shows it."""
     return slot.astimezone(ZoneInfo(zone)).date()
+
+
+def shown_week(pick, zone: str, *, chosen: datetime | None = None, arg: str = "week"):
+    """The week a picker page shows and a notice when the one asked for cannot be: the
+    week of `chosen` (a time just refused), else the request's `arg` (?week=), else the
+    first week with a free time. `pick(day)`: the service's week holding `day` (None: the
+    first with a free time), raising DomainError for a week it may not show."""
+    asked = request.args.get(arg)
+    day = slot_week(chosen, zone) if chosen else parse_day(asked)
+    notice = None
+    if asked and day is None:
+        notice = _("That is not a week we can show. Here are the coming weeks.")
+    try:
+        week = pick(day)
+    except DomainError as error:
+        notice = error.message
+        week = pick(None)
+    return week, notice

@@ -14,7 +14,7 @@ from familylink.booking.forms import (
     RescheduleForm,
     TherapistCancelForm,
 )
-from familylink.booking.slots import slot_choices, slot_or_none
+from familylink.booking.slots import SLOT_FORMAT, shown_week, slot_choices, slot_or_none
 from familylink.booking.week import week_grid, week_of
 from familylink.extensions import limiter
 from familylink.models import Role
@@ -25,6 +25,7 @@ from familylink.web import (
     back_on_refusal,
     booking_limit,
     parse_day,
+    query_id,
     request_now,
     role_required,
     run,
@@ -134,27 +135,50 @@ def _chosen_patient(patients):
 
 
 def _book_form(patient, now) -> BookForFamilyForm:
-    types = booking.private_session_types()
+    """The form, with the kinds of session (`form.types`) and the one chosen (`form.chosen`:
+    the one sent, else ?type=, else the first)."""
     form = BookForFamilyForm()
-    form.session_type.choices = [(t.id, t.name) for t in types]
-    chosen = next((t for t in types if t.id == form.session_type.data), types[0] if types else None)
-    slots = booking.slots_for(current_user.id, chosen, now=now) if chosen else []
-    form.slot.choices = slot_choices(slots, current_user.timezone)
+    form.types = booking.private_session_types()
+    form.session_type.choices = [(t.id, t.name) for t in form.types]
+    wanted = form.session_type.data if request.method == "POST" else query_id("type")
+    form.chosen = next((t for t in form.types if t.id == wanted), None)
+    if form.chosen is None and form.types:
+        form.chosen = form.types[0]
     form.attendees.choices = [(m.id, m.name) for m in booking.scheduling_family(patient, now=now)]
     return form
+
+
+def _book_page(form, patients, patient, now, status=200):
+    """The booking page: the patients, or one patient's week picker (in the therapist's zone)."""
+    week, notice = None, None
+    if form is not None and form.chosen is not None and form.attendees.choices:
+        zone = current_user.timezone
+
+        def pick(day):
+            return booking.week_of_slots(current_user.id, form.chosen, now=now, zone=zone, week=day)
+
+        week, notice = shown_week(pick, zone, chosen=slot_or_none(form.slot.data))
+    page = render_template(
+        "booking/therapist_book.html",
+        patients=patients,
+        patient=patient,
+        form=form,
+        week=week,
+        notice=notice,
+        slot_format=SLOT_FORMAT,
+    )
+    return page, status
 
 
 @bp.route("/book", methods=["GET", "POST"])
 @limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.THERAPIST)
 def book_for_family():
-    patients = access.therapist_patients(current_user, now=request_now(), what="book for family")
+    now = request_now()
+    patients = access.therapist_patients(current_user, now=now, what="book for family")
     patient = _chosen_patient(patients)
     if patient is None:
-        return render_template(
-            "booking/therapist_book.html", patients=patients, patient=None, form=None
-        )
-    now = request_now()
+        return _book_page(None, patients, None, now)
     form = _book_form(patient, now)
     if request.method == "POST" and form.weeks.data:
         return _book_series(form, patients, patient, now)
@@ -171,37 +195,32 @@ def book_for_family():
     )
     if done is not None:
         return done
-    page = render_template(
-        "booking/therapist_book.html", patients=patients, patient=patient, form=form
-    )
-    return page, 400 if request.method == "POST" else 200
+    return _book_page(form, patients, patient, now, 400 if request.method == "POST" else 200)
 
 
-def _series_page(form, patient, plan, *, status: int = 200, patients=None):
+def _series_page(form, patient, plan, *, patients, now):
     """The confirmation page of a weekly series: every week in each zone, conflicts first."""
     if plan is None:
-        page = render_template(
-            "booking/therapist_book.html", patients=patients, patient=patient, form=form
-        )
-        return page, 400
-    status = 409 if plan.conflicts else status
+        return _book_page(form, patients, patient, now, 400)
+    status = 409 if plan.conflicts else 200
     return render_template("booking/therapist_series.html", form=form, plan=plan), status
 
 
 def _book_series(form, patients, patient, now):
     """A weekly series: plan and list every week; book them all once confirmed and free."""
+    page = {"patients": patients, "now": now}
     if not form.validate_on_submit():
-        return _series_page(form, patient, None, patients=patients)
+        return _series_page(form, patient, None, **page)
     choices = {"actor": current_user, "patient_id": patient.id, "now": now}
     choices.update(form.series_choices())
     if not form.confirmed.data:
         plan = try_run(form, booking.plan_series, **choices)
-        return _series_page(form, patient, plan, patients=patients)
+        return _series_page(form, patient, plan, **page)
     try:  # planned once, under the therapist's lock: booked, or the weeks as they are now
         series = run(booking.book_series, note=form.note.data, **choices)
     except DomainError as error:
         apply_error(form, error)
-        return _series_page(form, patient, getattr(error, "plan", None), patients=patients)
+        return _series_page(form, patient, getattr(error, "plan", None), **page)
     flash(_("Booked every week. The family has been emailed."), "success")
     return redirect(_calendar_on_day(series.first_day))
 
@@ -242,9 +261,9 @@ def cancel_seat(seat_id: int):
     return page, 400 if request.method == "POST" else 200
 
 
-def _move_form(appointment, now, kind=RescheduleForm) -> RescheduleForm:
+def _move_form(appointment, now) -> MoveFutureForm:
     # The list offers the therapist's free times; the service decides what may be chosen.
-    form = kind()
+    form = MoveFutureForm()
     slots = booking.slots_for(
         appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
     )
@@ -255,12 +274,12 @@ def _move_form(appointment, now, kind=RescheduleForm) -> RescheduleForm:
 @bp.route("/seats/<int:seat_id>/reschedule", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def reschedule_seat(seat_id: int):
-    """Move a private session to another time; the family gets an updated .ics."""
+    """Move a private session to another time; the family gets an updated .ics. The week of
+    times shown is ?times= (?week= is the calendar week to go back to)."""
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="reschedule")
-    appointment = seat.appointment
     movable = booking.therapist_changes(current_user, seat, now=now)["move"]
-    form = _move_form(appointment, now) if movable else RescheduleForm()
+    form = RescheduleForm()
     if movable:
         done = submit(
             form,
@@ -276,10 +295,27 @@ def reschedule_seat(seat_id: int):
         "booking/therapist_reschedule.html",
         form=form,
         seat=seat,
-        appointment=appointment,
+        appointment=seat.appointment,
         movable=movable,
+        slot_format=SLOT_FORMAT,
+        **_move_week(seat.appointment, form, now, movable),
     )
     return page, 400 if request.method == "POST" else 200
+
+
+def _move_week(appointment, form, now, movable) -> dict:
+    """The picker's week of times to move `appointment` to, in the therapist's zone (the
+    week of a time just refused, else ?times=, else the first with a free time)."""
+    if not movable:
+        return {"week": None, "notice": None}
+    zone = current_user.timezone
+    week, notice = shown_week(
+        lambda day: booking.week_of_moves(appointment, now=now, zone=zone, week=day),
+        zone,
+        chosen=slot_or_none(form.slot.data),
+        arg="times",
+    )
+    return {"week": week, "notice": notice}
 
 
 @bp.route("/seats/<int:seat_id>/move-future", methods=["GET", "POST"])
@@ -290,7 +326,7 @@ def move_future(seat_id: int):
     every week with its conflicts, then confirm (all or nothing)."""
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="series move")
-    form = _move_form(seat.appointment, now, MoveFutureForm)
+    form = _move_form(seat.appointment, now)
     plan = None
     series = booking.therapist_changes(current_user, seat, now=now)["series"]
     if series and form.validate_on_submit():

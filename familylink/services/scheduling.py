@@ -109,8 +109,9 @@ def free_slots(
     """Start instants (UTC, sorted, unique) of free slots of `duration`.
 
     Promises: every slot lies inside a window (or extra hours) and outside time off; no slot
-    comes within `buffer` of a booked interval; none starts before now + min_notice; none
-    ends after now + horizon. Slots step by duration + buffer from each window's start.
+    comes within `buffer` of a booked interval; none starts at or before now, nor before
+    now + min_notice; none ends after now + horizon. Slots step by duration + buffer from
+    each window's start.
 
     With `near`, only the slots of the local days around that instant: enough to tell
     whether it is a free slot, at a cost that does not grow with the horizon (each day's
@@ -144,7 +145,8 @@ def free_slots(
             slot = start
             while slot + duration <= end:
                 slot_end = slot + duration
-                if slot >= earliest and slot_end <= latest:
+                # A time that has started is never free, whatever the notice asked.
+                if slot >= earliest and slot > now and slot_end <= latest:
                     before = bisect_left(booked_starts, slot_end + buffer)
                     if before == 0 or slot >= latest_ends[before - 1] + buffer:
                         slots.add(slot)

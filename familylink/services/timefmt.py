@@ -174,8 +174,14 @@ def format_local_date(instant: datetime | None, zone: str) -> str:
 
 
 def format_clock(instant: datetime, zone: str) -> str:
-    """Only the clock time ('9:00 AM', '9:00'): the day and the zone are named elsewhere."""
-    return _write(local_time(instant, zone), "clock")
+    """Only the clock time ('9:00 AM', '9:00'): the day and the zone are named elsewhere.
+    A wall-clock time that happens twice (the hour repeated when the clocks go back) names
+    its zone too ('1:00 AM EDT', '1:00 AM EST'), so the two never read the same."""
+    local = local_time(instant, zone)
+    clock = _write(local, "clock")
+    if _happens_twice(local):
+        return _("%(time)s %(zone)s", time=clock, zone=zone_name(local, zone))
+    return clock
 
 
 def _is_midnight(local: datetime) -> bool:

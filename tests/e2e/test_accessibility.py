@@ -207,6 +207,8 @@ def _therapist_with_patients() -> tuple[str, list[str]]:
         "/therapist/calendar?view=day&date=2026-11-18",
         f"/therapist/seats/{seat.id}/cancel",
         "/therapist/book",
+        f"/therapist/book?patient={patient}",  # the week picker
+        f"/therapist/seats/{seat.id}/reschedule",  # the week picker, to move a session
         "/therapist/groups",
         "/therapist/availability",
         f"/therapist/patients/{patient}/family",

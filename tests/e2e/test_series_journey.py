@@ -24,7 +24,12 @@ def test_a_therapist_books_four_weeks_across_the_fall_back_and_cancels_the_last_
     sign_in(page, email)
     page.goto(f"/therapist/book?patient={patient}")
     heading(page, "Book a family session")
-    page.get_by_label("Time").select_option(label="Tuesday, October 27, 2026, 10:00 AM EDT")
+    expect(page.get_by_role("heading", name="Week of Monday, October 19, 2026")).to_be_visible()
+    page.get_by_role("link", name="Next week →").click()
+    expect(page.get_by_role("heading", name="Week of Monday, October 26, 2026")).to_be_visible()
+    page.get_by_role("group", name="Tuesday, October 27").get_by_label(
+        "10:00 AM", exact=True
+    ).check()
     page.get_by_label("Repeat weekly").select_option(label="For 4 weeks")
     page.get_by_label("Maria Rivera").check()
     assert_accessible(page)

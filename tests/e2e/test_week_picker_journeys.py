@@ -1,11 +1,19 @@
 """The family's week picker in a browser: by mouse, by keyboard alone, and on a 320 px phone,
-each page scanned with axe. The server's clock is NOON (Wednesday, November 18, 2026)."""
+each page scanned with axe; and the same picker moving a booked session, by keyboard alone.
+The server's clock is NOON (Wednesday, November 18, 2026)."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import assert_accessible, heading, horizontal_overflow, sign_in, tab_to
+from tests.e2e.helpers import (
+    assert_accessible,
+    flash,
+    heading,
+    horizontal_overflow,
+    sign_in,
+    tab_to,
+)
 from tests.e2e.test_accessibility import PHONE
 from tests.moments import NOON
 
@@ -94,3 +102,37 @@ def test_the_week_picker_works_on_a_320_px_phone(page: Page, live_server):
     assert_accessible(page)
     page.get_by_role("button", name="Book this time").click()
     heading(page, "You're booked")
+
+
+def test_a_family_member_moves_a_session_with_the_keyboard_alone(page: Page, live_server):
+    """The session page's "Move to another time" is the same week picker: Tab to the next
+    week, Tab to a time, arrow keys within the day, Tab to "Move", Enter."""
+    from datetime import UTC, datetime
+
+    from tests.booking_setup import create_clinic, family_seat
+
+    live_server.clock.set(NOON)
+    with live_server.database():
+        clinic = create_clinic()
+        clinic.family.email = "maria@example.org"
+        # Monday, November 30, 2026, 10:00 AM in New York: outside the cancellation window.
+        seat_id = family_seat(clinic, datetime(2026, 11, 30, 15, tzinfo=UTC), booked_at=NOON).id
+    sign_in(page, "maria@example.org")
+    page.goto(f"/booking/{seat_id}")
+    heading(page, "Your session")
+    expect(page.get_by_role("heading", name="Move to another time")).to_be_visible()
+    expect(page.get_by_role("heading", name="Week of Monday, November 16, 2026")).to_be_visible()
+    assert_accessible(page)
+    tab_to(page, "Next week →", limit=60)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Week of Monday, November 23, 2026")).to_be_visible()
+    tab_to(page, "9:00 AM", limit=60)  # Monday's first free time
+    page.keyboard.press("ArrowDown")
+    checked = page.get_by_role("radio", checked=True)
+    expect(checked).to_have_accessible_name("10:00 AM")
+    expect(checked).to_have_value("2026-11-23T15:00Z")
+    assert_accessible(page)
+    tab_to(page, "Move", limit=60)
+    page.keyboard.press("Enter")
+    flash(page, "Moved. We have emailed you a calendar update.")
+    expect(page.get_by_text("When: Monday, November 23, 2026, 10:00 AM EST")).to_be_visible()

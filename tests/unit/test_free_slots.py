@@ -117,7 +117,24 @@ def test_nothing_inside_minimum_notice_or_past_the_horizon(s):
     assert slots == sorted(set(slots))
     for slot in slots:
         assert slot >= s["now"] + s["min_notice"]
+        assert slot > s["now"]  # a time that has started, even with no notice asked
         assert slot + s["duration"] <= s["now"] + s["horizon"]
+
+
+def test_a_time_starting_now_is_not_free_when_no_notice_is_asked():
+    monday_9am = datetime(2026, 11, 16, 14, tzinfo=UTC)
+    slots = free_slots(
+        [Window(0, time(9), time(12))],
+        [],
+        [],
+        duration=timedelta(minutes=50),
+        buffer=timedelta(minutes=10),
+        min_notice=timedelta(0),
+        horizon=timedelta(days=2),
+        now=monday_9am,
+        zone=ZONE,
+    )
+    assert [s.astimezone(TZ).strftime("%H:%M") for s in slots] == ["10:00", "11:00"]
 
 
 def _monday_slots(opens, closes, booked, *, minutes, buffer_minutes):

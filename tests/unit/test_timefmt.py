@@ -188,6 +188,22 @@ def test_dates_and_clock_times_read_in_spanish(speaking):
     assert speaking("en", format_clock, instant, NY) == "5:00 PM"
 
 
+def test_the_hour_repeated_when_the_clocks_go_back_never_reads_the_same_twice(speaking):
+    """Sunday, November 1, 2026 in New York: 1:00 AM EDT, then 1:00 AM EST an hour later.
+    The week picker shows clock times alone; the repeated hour names its zone."""
+    first = at(NY, 2026, 11, 1, 1)
+    second = first + timedelta(hours=1)
+    hours = [first - timedelta(hours=1), first, second, second + timedelta(hours=1)]
+    english = [speaking("en", format_clock, h, NY) for h in hours]
+    assert english == ["12:00 AM", "1:00 AM EDT", "1:00 AM EST", "2:00 AM"]
+    assert speaking("en", format_clock, first + timedelta(minutes=30), NY) == "1:30 AM EDT"
+    spanish = [speaking("es", format_clock, h, NY) for h in (first, second)]
+    assert spanish[0] != spanish[1] and all(text.startswith("1:00") for text in spanish)
+    # An ordinary day, and the spring change (no hour happens twice): the clock alone.
+    assert speaking("en", format_clock, at(NY, 2026, 11, 2, 1), NY) == "1:00 AM"
+    assert speaking("en", format_clock, at(NY, 2026, 3, 8, 1), NY) == "1:00 AM"
+
+
 def test_babel_locale_is_the_language_spoken_else_english(speaking):
     """The one "Babel locale or English" of the app: day names, dates and the week grid."""
     assert babel_locale().language == "en"  # no request: English

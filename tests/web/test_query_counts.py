@@ -139,6 +139,9 @@ PAGES = [
     (FAMILY, "/booking/new?patient={patient}&type={private}"),
     (FAMILY, "/booking/{seat}"),
     (FAMILY, "/booking/"),
+    # The therapist's week pickers: booking for a family, moving a session.
+    (THERAPIST, "/therapist/book?patient={patient}"),
+    (THERAPIST, "/therapist/seats/{seat}/reschedule"),
     (THERAPIST, "/therapist/calendar?date=2026-11-18"),
     # Without a date the calendar first looks for the week of the next session.
     (THERAPIST, "/therapist/calendar"),

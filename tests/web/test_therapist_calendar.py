@@ -244,7 +244,7 @@ def test_moving_a_session_returns_to_the_week_it_was_moved_from(app, client, aut
     auth.login(clinic["therapist"])
     path = f"/therapist/seats/{seat}/reschedule?week=2026-11-23&view=week"
     page = client.get(path).get_data(as_text=True)
-    slot = re.findall(r'<option value="(\d{4}-\d\d-\d\dT\d\d:\d\dZ)"', page)[3]
+    slot = re.findall(r'type="radio" name="slot" id="[^"]*" value="([^"]+Z)"', page)[3]
     response = client.post(path, data={"slot": slot})
     assert response.status_code == 302
     assert response.location.endswith("/therapist/calendar?date=2026-11-23")

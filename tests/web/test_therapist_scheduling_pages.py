@@ -50,7 +50,9 @@ def test_time_off_removes_free_slots(app, client, auth, clinic):
     auth.login(clinic["therapist"])
     client.post("/therapist/availability/overrides", data={"day": "2026-11-19", "off": "y"})
     page = client.get(f"/therapist/book?patient={clinic['patient']}").get_data(as_text=True)
-    assert "November 19" not in page and "Friday, November 20, 2026, 9:00 AM EST" in page
+    thursday = page.split("<legend>Thursday, November 19</legend>")[1].split("</fieldset>")[0]
+    assert "No free times on this day." in thursday and 'type="radio"' not in thursday
+    assert '<label for="slot-2026-11-20T1400Z">9:00 AM</label>' in page  # Friday
 
 
 def test_therapist_adds_a_session_type(app, client, auth, clinic):

@@ -61,6 +61,7 @@ from familylink.services.booking.picker import (
     Preview,
     Week,
     preview_private,
+    week_of_moves,
     week_of_slots,
 )
 from familylink.services.booking.seats import (
@@ -173,6 +174,7 @@ __all__ = [
     "upcoming_for_family",
     "waitlist_places",
     "Week",
+    "week_of_moves",
     "week_of_slots",
     "update_session_type",
 ]

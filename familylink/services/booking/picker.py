@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
-from familylink.models import AppointmentFamily, SeatStatus, SessionType, User
+from familylink.models import Appointment, AppointmentFamily, SeatStatus, SessionType, User
 from familylink.services.booking import listings, seats, slots
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program
@@ -80,9 +80,29 @@ def week_of_slots(
     Raises ValidationError (field "week") when `week` lies before this week or after the
     booking horizon.
     """
+    find = slots.slot_finder(therapist_id, session_type, now=now)
+    return _asked_or_first_week(find, now=now, zone=zone, week=week)
+
+
+def week_of_moves(
+    appointment: Appointment, *, now: datetime, zone: str, week: date | None = None
+) -> Week:
+    """`week_of_slots` for moving `appointment`: its therapist's free times as if it were not
+    booked (so the times around it are offered), without the time it is at now. Raises as
+    `week_of_slots` does."""
+    every = slots.slot_finder(
+        appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
+    )
+
+    def find(**asked) -> list[datetime]:
+        return [s for s in every(**asked) if s != appointment.starts_at]
+
+    return _asked_or_first_week(find, now=now, zone=zone, week=week)
+
+
+def _asked_or_first_week(find, *, now: datetime, zone: str, week: date | None) -> Week:
     first_day, last_day = bookable_days(now=now, zone=zone)
     first, last = monday_of(first_day), monday_of(last_day)
-    find = slots.slot_finder(therapist_id, session_type, now=now)
     if week is not None:
         wanted = monday_of(week)
         if wanted < first:

@@ -401,11 +401,15 @@ def reschedule(
             _("It is too close to the session to move it here. Please contact your therapist."),
             field="slot",
         )
+    if starts_at <= now:  # a time that has started, whoever moves it
+        raise ValidationError(_("That time has passed. Choose another."), field="slot")
+    if starts_at == appointment.starts_at:
+        raise ValidationError(
+            _("The session is already at that time. Choose another time."), field="slot"
+        )
     slots.lock_therapist(appointment.therapist_id)
     if actor.role == Role.THERAPIST:
         # The therapist may move it outside the family's notice, horizon and windows.
-        if starts_at <= now:
-            raise ValidationError(_("That time has passed. Choose another."), field="slot")
         if slots.overlaps(appointment, starts_at):
             raise Conflict(str(TAKEN))
     elif starts_at not in slots.slots_for(
