@@ -171,3 +171,18 @@ def test_family_records_without_what_records_nothing(app_ctx, pair, now):
     )
     assert [row.patient_id for row in rows] == [patient.id]
     assert _disclosures() == []
+
+
+def test_patients_covered_applies_the_scope_rule_to_the_gates_answer(
+    app_ctx, create_user, pair, now
+):
+    from familylink.models import Scope
+    from familylink.services import access
+
+    patient, family = pair
+    other = create_user(Role.PATIENT)
+    create_consent(patient, family, scopes=("scheduling",), now=now)
+    create_consent(other, family, scopes=("attendance",), now=now)
+    linked = access.family_patients(family, now=now, what="home page")
+    assert access.patients_covered(linked, Scope.SCHEDULING) == {patient.id}
+    assert access.patients_covered(linked, None) == {patient.id, other.id}

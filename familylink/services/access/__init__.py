@@ -83,6 +83,7 @@ __all__ = [
     "patient",
     "patient_for_family",
     "PatientAccess",
+    "patients_covered",
     "reading_family",
     "reading_patient",
     "reading_patients",
@@ -273,6 +274,13 @@ def family_patients(
         ]
     )
     return pairs
+
+
+def patients_covered(pairs: list[tuple[User, ConsentRecord]], scope: Scope | None) -> set[int]:
+    """Of the gate's answer (`family_patients`: each patient with the consent in force), the
+    ids of the patients whose consent covers `scope` (None: all): for a page showing parts
+    under different scopes from one consent read. Records nothing (the read did)."""
+    return {found.id for found, consent in pairs if _covers(consent, scope)}
 
 
 def family_records(
