@@ -163,3 +163,24 @@ def test_nothing_is_wired_by_a_signal_receiver():
         )
     ]
     assert receivers == []
+
+
+def test_only_the_gate_decides_which_patients_a_family_member_sees():
+    """Issue 15: listing a family member's patients and writing the disclosure rows of what
+    they were shown happen in the gate (familylink/services/access/), which returns what it
+    allowed and records it, so no caller filters by patients itself or forgets the row."""
+    gate_only = {"linked_patients", "record_disclosures"}
+    callers = sorted(
+        f"{name}:{node.lineno}"
+        for name, tree in TREES.items()
+        if not name.startswith("familylink.services.access")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            isinstance(node.func, ast.Attribute)
+            and node.func.attr in gate_only
+            or isinstance(node.func, ast.Name)
+            and node.func.id in gate_only
+        )
+    )
+    assert callers == []

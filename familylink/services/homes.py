@@ -136,8 +136,8 @@ def family_home(member: User, *, now: datetime) -> FamilyHome:
     Sessions only for patients whose consent covers scheduling; readings only about patients
     whose consent is in force; nothing at all once a consent has ended."""
     linked = access.family_patients(member, now=now, what="home page")
-    in_force = {patient.id for patient, _consent in linked}
-    scheduling = {patient.id for patient, record in linked if Scope.SCHEDULING in record.scopes}
+    in_force = access.patients_covered(linked, None)
+    scheduling = access.patients_covered(linked, Scope.SCHEDULING)
     return FamilyHome(
         linked=linked,
         seats=_member_seats(member, scheduling, now=now),

@@ -131,3 +131,58 @@ def test_family_records_reads_nothing_without_a_consent_in_force(app_ctx, pair, 
 
     assert access.family_records(family, read, now=now, what="things") == ({}, [])
     assert _disclosures() == []
+
+
+def test_family_records_with_a_scope_reads_only_about_patients_whose_consent_covers_it(
+    app_ctx, create_user, pair, now
+):
+    from types import SimpleNamespace
+
+    from familylink.models import Scope
+    from familylink.services import access
+
+    patient, family = pair
+    other = create_user(Role.PATIENT)  # a consent in force, without the scheduling scope
+    create_consent(patient, family, scopes=("scheduling",), now=now)
+    create_consent(other, family, scopes=("attendance",), now=now)
+    asked = []
+
+    def read(patient_ids):
+        asked.append(sorted(patient_ids))
+        return [SimpleNamespace(patient_id=p.id) for p in (patient, other)]
+
+    patients, rows = access.family_records(
+        family, read, now=now, what="sessions", scope=Scope.SCHEDULING
+    )
+    assert asked == [[patient.id]] and list(patients) == [patient.id]
+    assert [row.patient_id for row in rows] == [patient.id]
+    assert _disclosures() == [(family.id, patient.id, family.id, None, None, {"what": "sessions"})]
+
+
+def test_family_records_without_what_records_nothing(app_ctx, pair, now):
+    from types import SimpleNamespace
+
+    from familylink.services import access
+
+    patient, family = pair
+    create_consent(patient, family, now=now)
+    _, rows = access.family_records(
+        family, lambda ids: [SimpleNamespace(patient_id=i) for i in ids], now=now, what=None
+    )
+    assert [row.patient_id for row in rows] == [patient.id]
+    assert _disclosures() == []
+
+
+def test_patients_covered_applies_the_scope_rule_to_the_gates_answer(
+    app_ctx, create_user, pair, now
+):
+    from familylink.models import Scope
+    from familylink.services import access
+
+    patient, family = pair
+    other = create_user(Role.PATIENT)
+    create_consent(patient, family, scopes=("scheduling",), now=now)
+    create_consent(other, family, scopes=("attendance",), now=now)
+    linked = access.family_patients(family, now=now, what="home page")
+    assert access.patients_covered(linked, Scope.SCHEDULING) == {patient.id}
+    assert access.patients_covered(linked, None) == {patient.id, other.id}

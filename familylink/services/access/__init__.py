@@ -83,6 +83,7 @@ __all__ = [
     "patient",
     "patient_for_family",
     "PatientAccess",
+    "patients_covered",
     "reading_family",
     "reading_patient",
     "reading_patients",
@@ -275,20 +276,35 @@ def family_patients(
     return pairs
 
 
+def patients_covered(pairs: list[tuple[User, ConsentRecord]], scope: Scope | None) -> set[int]:
+    """Of the gate's answer (`family_patients`: each patient with the consent in force), the
+    ids of the patients whose consent covers `scope` (None: all): for a page showing parts
+    under different scopes from one consent read. Records nothing (the read did)."""
+    return {found.id for found, consent in pairs if _covers(consent, scope)}
+
+
 def family_records(
-    family_user: User, read: Callable[[list[int]], list], *, now: datetime, what: str
+    family_user: User,
+    read: Callable[[list[int]], list],
+    *,
+    now: datetime,
+    what: str | None,
+    scope: Scope | None = None,
 ) -> tuple[dict[int, User], list]:
     """What `read(patient_ids)` finds (rows with a `patient_id`) about the patients whose
-    consent to this family member is in force now, and those patients by id. Showing the rows
-    is a disclosure: one row per patient with something shown, none for a patient with
-    nothing. Without a consent in force nothing is read; a row about anyone else is dropped."""
+    consent to this family member is in force now (with `scope`: and covers it), and those
+    patients by id. Showing the rows is a disclosure of `what`: one row per patient with
+    something shown, none for a patient with nothing; `what=None` when the page records its
+    own. Without such a consent nothing is read; a row about anyone else is dropped."""
     if family_user.role != Role.FAMILY:
         raise NotFound()
-    patients = {found.id: found for found, _consent in linked_patients(family_user, now=now)}
+    allowed = linked_patients(family_user, now=now, scope=scope)
+    patients = {found.id: found for found, _consent in allowed}
     if not patients:
         return {}, []
     rows = [row for row in read(list(patients)) if row.patient_id in patients]
-    audit.record_disclosures(family_user, [row.patient_id for row in rows], what=what, now=now)
+    if what is not None:
+        audit.record_disclosures(family_user, [row.patient_id for row in rows], what=what, now=now)
     return patients, rows
 
 

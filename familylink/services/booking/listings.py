@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
@@ -30,8 +30,19 @@ from familylink.services.booking.slots import (
 )
 
 
-def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily]:
-    """Seats the family member attends, for patients whose consent still allows scheduling."""
+def upcoming_for_family(
+    actor: User, *, now: datetime, what: str | None = None, booked: bool = False
+) -> list[AppointmentFamily]:
+    """Seats the family member attends ahead, for patients whose consent covers scheduling
+    now: the gate decides which, and with `what` records the disclosure of each patient
+    shown. `booked`: only booked seats in sessions still scheduled (what a calendar holds)."""
+    read = partial(_attended_seats, actor, now=now, booked=booked)
+    return access.family_records(actor, read, now=now, what=what, scope=Scope.SCHEDULING)[1]
+
+
+def _attended_seats(
+    actor: User, patient_ids: list[int], *, now: datetime, booked: bool
+) -> list[AppointmentFamily]:
     seats = db.session.scalars(
         select(AppointmentFamily)
         .options(
@@ -43,12 +54,18 @@ def upcoming_for_family(actor: User, *, now: datetime) -> list[AppointmentFamily
         .where(
             AppointmentAttendee.user_id == actor.id,
             AppointmentAttendee.removed_at.is_(None),
+            AppointmentFamily.patient_id.in_(patient_ids),
             Appointment.ends_at > now,
         )
         .order_by(Appointment.starts_at)
     ).unique()
-    allowed = {p.id for p, _ in access.linked_patients(actor, now=now, scope=Scope.SCHEDULING)}
-    return [s for s in seats if s.patient_id in allowed]
+    if not booked:
+        return list(seats)
+    return [
+        s
+        for s in seats
+        if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
+    ]
 
 
 @cache

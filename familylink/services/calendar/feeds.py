@@ -54,7 +54,8 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
     """The feed's calendar, or None for an unknown, reset or turned-off token.
 
     A family member's feed holds only sessions they attend, for patients whose consent still
-    gives them the scheduling scope, and each one is recorded as a disclosure.
+    gives them the scheduling scope (the gate decides, and records each patient shown as a
+    disclosure).
     """
     if not token or len(token) > 100:
         return None
@@ -65,13 +66,10 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
     if user is None or not user.active:
         return None
     if user.role == Role.FAMILY:
-        seats = [
-            s
-            for s in listings.upcoming_for_family(user, now=now)
-            if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
+        appointments = [
+            s.appointment
+            for s in listings.upcoming_for_family(user, now=now, what="calendar feed", booked=True)
         ]
-        audit.record_disclosures(user, [s.patient_id for s in seats], what="calendar feed", now=now)
-        appointments = [s.appointment for s in seats]
     elif user.role == Role.PATIENT:
         appointments = [
             s.appointment
