@@ -19,6 +19,7 @@ from familylink.models import (
     AppointmentSeries,
     AppointmentStatus,
     Scope,
+    SeatStatus,
     User,
 )
 from familylink.services import access, audit
