@@ -253,6 +253,13 @@ class AppointmentFamily(db.Model):
     def present_attendees(self) -> list["AppointmentAttendee"]:
         return [a for a in self.attendees if a.removed_at is None]
 
+    @property
+    def on_calendar(self) -> bool:
+        """Booked, in a session still scheduled: what a calendar file or feed holds."""
+        return self.status == SeatStatus.BOOKED and (
+            self.appointment.status == AppointmentStatus.SCHEDULED
+        )
+
 
 class AppointmentAttendee(db.Model):
     """A family member coming to a seat."""

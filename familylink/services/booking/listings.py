@@ -19,7 +19,6 @@ from familylink.models import (
     AppointmentSeries,
     AppointmentStatus,
     Scope,
-    SeatStatus,
     User,
 )
 from familylink.services import access, audit
@@ -62,11 +61,7 @@ def _attended_seats(
     ).unique()
     if not booked:
         return list(seats)
-    return [
-        s
-        for s in seats
-        if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
-    ]
+    return [s for s in seats if s.on_calendar]
 
 
 @cache

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AppointmentStatus, CalendarFeed, Role, SeatStatus, User
+from familylink.models import AppointmentStatus, CalendarFeed, Role, User
 from familylink.services import audit
 from familylink.services.booking import listings
 from familylink.services.calendar.ics import feed_ics
@@ -74,7 +74,7 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
         appointments = [
             s.appointment
             for s in listings.patient_appointments(user, now=now, page="calendar feed")
-            if s.status == SeatStatus.BOOKED and s.appointment.status == AppointmentStatus.SCHEDULED
+            if s.on_calendar
         ]
     elif user.role == Role.THERAPIST:
         appointments = [
