@@ -116,15 +116,11 @@ class RescheduleForm(FlaskForm):
     slot = StringField(_l("New time"), validators=[InputRequired(message=_l("Choose a time."))])
 
 
-class MoveFutureForm(FlaskForm):
-    """Move this week of a series and every later one: the new time of this week (the
-    later ones follow a week apart); `confirmed` is set by the page listing every week."""
+class MoveFutureForm(RescheduleForm):
+    """Move this week of a series and every later one: the new time of this week, from the
+    week shown (the later ones follow a week apart); `confirmed` is set by the page listing
+    every week."""
 
-    slot = SelectField(
-        _l("New time"),
-        validators=[InputRequired(message=_l("Choose a time."))],
-        validate_choice=False,
-    )
     confirmed = HiddenField()
 
 

@@ -7,14 +7,9 @@ from flask import request
 from flask_babel import gettext as _
 
 from familylink.services.errors import DomainError
-from familylink.services.timefmt import format_local
 from familylink.web import in_date_range, parse_day
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
-
-
-def slot_choices(slots, zone: str) -> list[tuple[str, str]]:
-    return [(s.strftime(SLOT_FORMAT), format_local(s, zone)) for s in slots]
 
 
 def parse_slot(value: str | None) -> datetime:
