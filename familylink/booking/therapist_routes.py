@@ -10,9 +10,8 @@ from flask_login import current_user
 
 from familylink.booking.forms import (
     BookForFamilyForm,
-    MoveFutureForm,
-    RescheduleForm,
     TherapistCancelForm,
+    TherapistMoveForm,
 )
 from familylink.booking.slots import SLOT_FORMAT, shown_week, slot_or_none
 from familylink.booking.week import week_grid, week_of
@@ -261,6 +260,12 @@ def cancel_seat(seat_id: int):
     return page, 400 if request.method == "POST" else 200
 
 
+def _move_form() -> TherapistMoveForm:
+    form = TherapistMoveForm()
+    form.zone = current_user.timezone  # a typed day and time are in the therapist's zone
+    return form
+
+
 @bp.route("/seats/<int:seat_id>/reschedule", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def reschedule_seat(seat_id: int):
@@ -269,7 +274,7 @@ def reschedule_seat(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="reschedule")
     movable = booking.therapist_changes(current_user, seat, now=now)["move"]
-    form = RescheduleForm()
+    form = _move_form()
     if movable:
         done = submit(
             form,
@@ -320,7 +325,7 @@ def move_future(seat_id: int):
     (all or nothing)."""
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="series move")
-    form = MoveFutureForm()
+    form = _move_form()
     plan = None
     series = booking.therapist_changes(current_user, seat, now=now)["series"]
     if series and form.validate_on_submit():

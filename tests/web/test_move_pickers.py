@@ -354,3 +354,59 @@ def test_the_therapists_move_pickers_offer_what_the_move_accepts_inside_the_noti
     assert series_starts(app, seats)[0] == datetime(2026, 11, 18, 18, 0, tzinfo=UTC)
     assert client.post(one, data={"slot": "2026-11-18T20:00Z"}).status_code == 302
     assert series_starts(app, [world["seat"]])[0] == datetime(2026, 11, 18, 20, 0, tzinfo=UTC)
+
+
+def test_the_therapist_may_type_any_other_time_the_move_accepts(app, client, auth, world):
+    """Past the week's free times, the therapist's move pages take a day and a time typed in
+    their zone (their move accepts any time that overlaps none of their sessions, outside
+    their hours too); a half-typed, skipped or passed time is refused beside the field."""
+    seats = _series(app, world, SERIES_FIRST)
+    auth.login(world["therapist"])
+    one = f"/therapist/seats/{world['seat']}/reschedule"
+    every = f"/therapist/seats/{seats[0]}/move-future"
+    page = client.get(one).get_data(as_text=True)
+    assert 'type="date"' in page and 'type="time"' in page and "Or another time" in page
+    refusals = [
+        ({"other_day": "2026-11-22"}, "Enter both a day and a time."),
+        ({"other_day": "2026-11-22", "other_time": "7pm"}, "Enter both a day and a time."),
+        ({"other_day": "2027-03-14", "other_time": "02:30"}, "the clocks skip that hour"),
+        ({"other_day": "2026-11-18", "other_time": "09:00"}, "That time has passed."),
+    ]
+    for data, message in refusals:
+        for path in (one, every):
+            refused = client.post(path, data=data)
+            assert refused.status_code in (400, 409), (path, data)  # 409: a week listed
+            assert message in unescape(refused.get_data(as_text=True)), (path, data)
+    assert series_starts(app, [world["seat"], seats[0]]) == [SEAT_TIME, SERIES_FIRST]
+    sunday_night = {"other_day": "2026-11-22", "other_time": "22:00"}  # outside the hours
+    assert client.post(one, data=sunday_night).status_code == 302
+    assert series_starts(app, [world["seat"]]) == [datetime(2026, 11, 23, 3, 0, tzinfo=UTC)]
+    evening = {"other_day": "2026-11-25", "other_time": "19:00"}
+    listed = client.post(every, data=evening)
+    assert listed.status_code == 200
+    text = listed.get_data(as_text=True)
+    assert "Wednesday, December 9, 2026, 7:00 PM EST" in text
+    assert 'name="slot" value="2026-11-26T00:00Z"' in text  # the confirmation carries it
+    moved = client.post(every, data={"slot": "2026-11-26T00:00Z", "confirmed": "1"})
+    assert moved.status_code == 302
+    assert series_starts(app, seats) == [
+        datetime(2026, 11, 26, 0, 0, tzinfo=UTC),
+        datetime(2026, 12, 3, 0, 0, tzinfo=UTC),
+        datetime(2026, 12, 10, 0, 0, tzinfo=UTC),
+    ]
+
+
+def test_a_typed_time_is_read_in_the_therapists_zone_across_the_clock_changes(app):
+    from familylink.booking.slots import typed_slot
+    from familylink.services.errors import DomainError
+
+    with app.test_request_context():
+        # The hour the clocks go back happens twice: the first (EDT) is taken, and the
+        # series page then lists it as "1:30 AM EDT".
+        assert typed_slot("2026-11-01", "01:30", "America/New_York") == "2026-11-01T05:30Z"
+        assert typed_slot("2026-11-22", "22:00", "America/Los_Angeles") == "2026-11-23T06:00Z"
+        with pytest.raises(DomainError, match="the clocks skip that hour"):
+            typed_slot("2027-03-14", "02:30", "America/New_York")
+        for day, clock in (("", "10:00"), ("2026-11-22", ""), ("22/11/2026", "10:00")):
+            with pytest.raises(DomainError, match="Enter both a day and a time."):
+                typed_slot(day, clock, "America/New_York")
