@@ -1,11 +1,13 @@
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from familylink.booking.slots import parse_slot, slot_or_none
+from familylink.booking.slots import parse_slot, slot_or_none, typed_slot
 from familylink.forms import MultiCheckboxField, RadioField, SelectField, id_choice
 from familylink.services.booking import MAX_WEEKS, MIN_WEEKS, THERAPIST_CANCEL_REASONS
+from familylink.services.errors import DomainError
 
 
 class PrivateBookingChoices:
@@ -111,21 +113,37 @@ class GroupSeatForm(FlaskForm):
 
 
 class RescheduleForm(FlaskForm):
-    """Move a session (the family's or the therapist's page): a time from the week shown."""
+    """The family member moves a session: a time from the week shown."""
 
     slot = StringField(_l("New time"), validators=[InputRequired(message=_l("Choose a time."))])
 
 
-class MoveFutureForm(FlaskForm):
-    """Move this week of a series and every later one: the new time of this week (the
-    later ones follow a week apart); `confirmed` is set by the page listing every week."""
+class TherapistMoveForm(FlaskForm):
+    """The therapist's move of a session (or of this and all future weeks of a series): a
+    time from the week shown, or another day and clock time typed in their zone (`zone`,
+    set by the view), since their move accepts any time that overlaps none of their
+    sessions (`changes.moves_freely`); either way `slot` holds the time chosen once it
+    validates. `confirmed` is set by the page listing every week of a series."""
 
-    slot = SelectField(
-        _l("New time"),
-        validators=[InputRequired(message=_l("Choose a time."))],
-        validate_choice=False,
-    )
+    slot = StringField(_l("New time"))
+    other_day = StringField(_l("Day"), render_kw={"type": "date"})
+    other_time = StringField(_l("Time"), render_kw={"type": "time"})
     confirmed = HiddenField()
+    zone = "UTC"
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.other_day.data or self.other_time.data:
+            try:
+                self.slot.data = typed_slot(self.other_day.data, self.other_time.data, self.zone)
+            except DomainError as error:
+                self.other_time.errors.append(error.message)
+                return False
+        if not self.slot.data:
+            self.slot.errors.append(_("Choose a time."))
+            return False
+        return True
 
 
 class CancelReasonField(RadioField):

@@ -7,14 +7,10 @@ from flask import request
 from flask_babel import gettext as _
 
 from familylink.services.errors import DomainError
-from familylink.services.timefmt import format_local
+from familylink.services.scheduling import local_to_utc
 from familylink.web import in_date_range, parse_day
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
-
-
-def slot_choices(slots, zone: str) -> list[tuple[str, str]]:
-    return [(s.strftime(SLOT_FORMAT), format_local(s, zone)) for s in slots]
 
 
 def parse_slot(value: str | None) -> datetime:
@@ -31,6 +27,23 @@ def slot_or_none(value: str | None) -> datetime | None:
         return None
     # Near year 1 or 9999 a slot shifted into a time zone or by its length would overflow.
     return slot if in_date_range(slot.date()) else None
+
+
+def typed_slot(day_text: str | None, clock_text: str | None, zone: str) -> str:
+    """A day and a clock time typed in `zone` (the date and time inputs send 2026-11-22 and
+    19:00) as a slot in SLOT_FORMAT. Raises DomainError (field "other_time") when either
+    is missing or malformed, or when the clocks skip that time that day."""
+    day = parse_day(day_text)
+    try:
+        clock = datetime.strptime(clock_text or "", "%H:%M").time()
+    except ValueError:
+        clock = None
+    if day is None or clock is None:
+        raise DomainError(_("Enter both a day and a time."), field="other_time")
+    try:
+        return local_to_utc(day, clock, zone).strftime(SLOT_FORMAT)
+    except DomainError as error:
+        raise DomainError(error.message, field="other_time") from error
 
 
 def slot_week(slot: datetime, zone: str) -> date:

@@ -10,11 +10,10 @@ from flask_login import current_user
 
 from familylink.booking.forms import (
     BookForFamilyForm,
-    MoveFutureForm,
-    RescheduleForm,
     TherapistCancelForm,
+    TherapistMoveForm,
 )
-from familylink.booking.slots import SLOT_FORMAT, shown_week, slot_choices, slot_or_none
+from familylink.booking.slots import SLOT_FORMAT, shown_week, slot_or_none
 from familylink.booking.week import week_grid, week_of
 from familylink.extensions import limiter
 from familylink.models import Role
@@ -261,13 +260,9 @@ def cancel_seat(seat_id: int):
     return page, 400 if request.method == "POST" else 200
 
 
-def _move_form(appointment, now) -> MoveFutureForm:
-    # The list offers the therapist's free times; the service decides what may be chosen.
-    form = MoveFutureForm()
-    slots = booking.slots_for(
-        appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
-    )
-    form.slot.choices = slot_choices(slots, current_user.timezone)
+def _move_form() -> TherapistMoveForm:
+    form = TherapistMoveForm()
+    form.zone = current_user.timezone  # a typed day and time are in the therapist's zone
     return form
 
 
@@ -279,7 +274,7 @@ def reschedule_seat(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="reschedule")
     movable = booking.therapist_changes(current_user, seat, now=now)["move"]
-    form = RescheduleForm()
+    form = _move_form()
     if movable:
         done = submit(
             form,
@@ -304,13 +299,16 @@ def reschedule_seat(seat_id: int):
 
 
 def _move_week(appointment, form, now, movable) -> dict:
-    """The picker's week of times to move `appointment` to, in the therapist's zone (the
-    week of a time just refused, else ?times=, else the first with a free time)."""
+    """The picker's week of times to move `appointment` (and, on the series page, the weeks
+    after it) to, in the therapist's zone (the week of a time just chosen or refused, else
+    ?times=, else the first with a free time)."""
     if not movable:
         return {"week": None, "notice": None}
     zone = current_user.timezone
     week, notice = shown_week(
-        lambda day: booking.week_of_moves(appointment, now=now, zone=zone, week=day),
+        lambda day: booking.week_of_moves(
+            appointment, actor=current_user, now=now, zone=zone, week=day
+        ),
         zone,
         chosen=slot_or_none(form.slot.data),
         arg="times",
@@ -322,11 +320,12 @@ def _move_week(appointment, form, now, movable) -> dict:
 @limiter.limit(booking_limit, methods=["POST"])
 @role_required(Role.THERAPIST)
 def move_future(seat_id: int):
-    """Move this week of a series and every later one: choose this week's new time, see
-    every week with its conflicts, then confirm (all or nothing)."""
+    """Move this week of a series and every later one: choose this week's new time in the
+    week picker (?times= the week shown), see every week with its conflicts, then confirm
+    (all or nothing)."""
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="series move")
-    form = _move_form(seat.appointment, now)
+    form = _move_form()
     plan = None
     series = booking.therapist_changes(current_user, seat, now=now)["series"]
     if series and form.validate_on_submit():
@@ -343,7 +342,21 @@ def move_future(seat_id: int):
             if done is not None:
                 return done
             plan = try_run(form, booking.plan_move, **choices)
-    page = render_template("booking/therapist_move_future.html", form=form, seat=seat, plan=plan)
+    return _move_future_page(form, seat, plan, now, series)
+
+
+def _move_future_page(form, seat, plan, now, series):
+    """The series move page: the weeks planned (409 while any cannot be used), then the week
+    picker to choose (another) time."""
+    page = render_template(
+        "booking/therapist_move_future.html",
+        form=form,
+        seat=seat,
+        plan=plan,
+        series=series,
+        slot_format=SLOT_FORMAT,
+        **_move_week(seat.appointment, form, now, series),
+    )
     if plan is not None:
         return page, 409 if plan.conflicts else 200
     return page, 400 if request.method == "POST" else 200

@@ -5,6 +5,8 @@ clock is Thursday, October 22, 2026."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from playwright.sync_api import Page, expect
 
 from tests.booking_setup import create_clinic
@@ -80,3 +82,77 @@ def test_a_therapist_books_four_weeks_across_the_fall_back_and_cancels_the_last_
     expect(
         page.get_by_role("link", name="Cancel this one… Jordan Rivera's family's place")
     ).to_be_visible()
+
+
+def test_a_therapist_moves_all_future_weeks_across_the_fall_back_with_the_keyboard_alone(
+    page: Page, live_server
+):
+    """ "Move all future" is the week picker too: Tab to the next week, Tab to a time, arrow
+    keys, Tab to "Check every week", Enter; every week is listed at the same New York time
+    (EDT, then EST) before anything moves; Tab to "Move all 4 weeks", Enter."""
+    from sqlalchemy import select
+
+    from familylink.extensions import db
+    from familylink.models import Appointment, AppointmentFamily
+    from familylink.services import booking
+    from tests.e2e.helpers import tab_to
+
+    live_server.clock.set(WEEK_BEFORE_FALL_BACK)
+    with live_server.database():
+        clinic = create_clinic()
+        series = booking.book_series(
+            actor=clinic.therapist,
+            patient_id=clinic.patient.id,
+            session_type_id=clinic.private.id,
+            first_start=datetime(2026, 10, 27, 14, 0, tzinfo=UTC),  # 10:00 AM EDT
+            weeks=4,
+            attendee_ids=[clinic.family.id],
+            now=WEEK_BEFORE_FALL_BACK,
+        )
+        seat_id = db.session.scalars(
+            select(AppointmentFamily.id)
+            .join(AppointmentFamily.appointment)
+            .where(Appointment.weekly_series_id == series.id)
+            .order_by(Appointment.starts_at)
+        ).first()
+        email = clinic.therapist.email
+
+    sign_in(page, email)
+    page.goto(f"/therapist/seats/{seat_id}/move-future")
+    heading(page, "Move this and all future weeks")
+    expect(page.get_by_role("heading", name="Week of Monday, October 19, 2026")).to_be_visible()
+    assert_accessible(page)
+    tab_to(page, "Next week →", limit=60)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Week of Monday, October 26, 2026")).to_be_visible()
+    tab_to(page, "9:00 AM", limit=60)  # Monday's first free time
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    checked = page.get_by_role("radio", checked=True)
+    expect(checked).to_have_accessible_name("11:00 AM")
+    expect(checked).to_have_value("2026-10-26T15:00Z")
+    tab_to(page, "Check every week", limit=60)
+    page.keyboard.press("Enter")
+
+    heading(page, "Move this and all future weeks")
+    weeks = page.get_by_role("table", name="The new time of each week")
+    for when in (
+        "Monday, October 26, 2026, 11:00 AM EDT",
+        "Monday, November 2, 2026, 11:00 AM EST",
+        "Monday, November 9, 2026, 11:00 AM EST",
+        "Monday, November 16, 2026, 11:00 AM EST",
+    ):
+        expect(weeks.get_by_role("cell", name=when).first).to_be_visible()
+    monday = page.get_by_role("group", name="Monday, October 26")
+    expect(monday.get_by_label("11:00 AM", exact=True)).to_be_checked()  # the choice kept
+    assert_accessible(page)
+    page.set_viewport_size(PHONE)  # the weeks and the picker fit a phone
+    assert horizontal_overflow(page) <= 0
+    assert_accessible(page)
+    page.set_viewport_size(DESKTOP)
+    tab_to(page, "Move all 4 weeks", backwards=True, limit=80)
+    page.keyboard.press("Enter")
+
+    flash(page, "Moved every week. The family has been emailed calendar updates.")
+    heading(page, "Calendar: October 26 to November 1, 2026")
+    assert_accessible(page)

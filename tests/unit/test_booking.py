@@ -675,6 +675,26 @@ def test_the_therapist_may_move_a_session_late_but_not_onto_another(clinic, now)
     assert mail.to_address == clinic.family.email
 
 
+def test_the_therapists_move_week_offers_what_the_move_accepts_inside_the_notice(clinic, now):
+    """The therapist can always reschedule: the week they move in offers the times inside
+    the families' minimum notice, which `reschedule` accepts from them; a family member's
+    week keeps the notice."""
+    seat = book(clinic, now, starts_at=first_slot(clinic, now, index=10))
+    soon = datetime(2026, 11, 18, 18, 0, tzinfo=UTC)  # 1:00 PM in New York, an hour away
+    zone = "America/New_York"
+
+    def offered(actor) -> list[datetime]:
+        week = booking.week_of_moves(seat.appointment, actor=actor, now=now, zone=zone)
+        return [s for d in week.days for s in d.slots]
+
+    assert soon not in offered(clinic.family) and soon not in offered(None)
+    assert soon in offered(clinic.therapist)
+    with pytest.raises(ValidationError, match="That time is not available"):
+        booking.reschedule(actor=clinic.family, seat_id=seat.id, starts_at=soon, now=now)
+    booking.reschedule(actor=clinic.therapist, seat_id=seat.id, starts_at=soon, now=now)
+    assert seat.appointment.starts_at == soon
+
+
 def test_a_turned_off_session_type_cannot_be_booked_or_scheduled(clinic, now):
     admin = create_user(Role.ADMIN)
     seat = book(clinic, now, starts_at=first_slot(clinic, now, index=20))

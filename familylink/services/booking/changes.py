@@ -38,6 +38,13 @@ def is_late(actor: User, appointment: Appointment, now: datetime) -> bool:
     return actor.role == Role.FAMILY and not inside_window(appointment, now)
 
 
+def moves_freely(actor: User) -> bool:
+    """Whether `actor` may move a session to any time not yet started that overlaps none of
+    the therapist's other sessions (the therapist: "the therapist can always reschedule"),
+    rather than only into the free times families book (notice, horizon, hours)."""
+    return actor.role == Role.THERAPIST
+
+
 @dataclass(frozen=True)
 class Cancellation:
     """A booked seat `actor` may cancel, and whether cancelling it now counts as late."""

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 
 from familylink.models import Appointment, AppointmentFamily, SeatStatus, SessionType, User
-from familylink.services.booking import listings, seats, slots
+from familylink.services.booking import changes, listings, seats, slots
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program
 
@@ -85,13 +85,25 @@ def week_of_slots(
 
 
 def week_of_moves(
-    appointment: Appointment, *, now: datetime, zone: str, week: date | None = None
+    appointment: Appointment,
+    *,
+    actor: User | None = None,
+    now: datetime,
+    zone: str,
+    week: date | None = None,
 ) -> Week:
     """`week_of_slots` for moving `appointment`: its therapist's free times as if it were not
-    booked (so the times around it are offered), without the time it is at now. Raises as
-    `week_of_slots` does."""
+    booked (so the times around it are offered), without the time it is at now. The
+    therapist moving it (`actor`, `changes.moves_freely`) is offered the times inside the
+    families' minimum notice too, as `seats.reschedule` and `series.move_future` accept
+    them. Raises as `week_of_slots` does."""
+    anytime = actor is not None and changes.moves_freely(actor)
     every = slots.slot_finder(
-        appointment.therapist_id, appointment.session_type, now=now, exclude_id=appointment.id
+        appointment.therapist_id,
+        appointment.session_type,
+        now=now,
+        exclude_id=appointment.id,
+        notice=timedelta(0) if anytime else None,
     )
 
     def find(**asked) -> list[datetime]:

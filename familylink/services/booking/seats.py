@@ -408,8 +408,7 @@ def reschedule(
             _("The session is already at that time. Choose another time."), field="slot"
         )
     slots.lock_therapist(appointment.therapist_id)
-    if actor.role == Role.THERAPIST:
-        # The therapist may move it outside the family's notice, horizon and windows.
+    if changes.moves_freely(actor):
         if slots.overlaps(appointment, starts_at):
             raise Conflict(str(TAKEN))
     elif starts_at not in slots.slots_for(

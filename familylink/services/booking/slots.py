@@ -189,15 +189,19 @@ def slot_finder(
     now: datetime,
     exclude_id: int | None = None,
     horizon: timedelta | None = None,
+    notice: timedelta | None = None,
 ) -> Callable[..., list[datetime]]:
     """Reads the therapist's availability and bookings once (two queries) and returns
     `find(near=None, days=None)`: the free slots of the whole horizon, of the days around
     `near`, or of the program's local days `days` (first, last). A page that looks for the
     first week with a free time asks week after week without asking the database again.
-    `horizon` replaces the program's booking horizon (a weekly series reaches past it)."""
+    `horizon` replaces the program's booking horizon (a weekly series reaches past it);
+    `notice` the program's minimum notice (a therapist's own move needs none)."""
     program = get_program()
     if horizon is None:
         horizon = timedelta(days=program.booking_horizon_days)
+    if notice is None:
+        notice = timedelta(hours=program.minimum_notice_hours)
     windows, overrides = _availability(therapist_id)
     booked = busy(therapist_id, since=now, exclude_id=exclude_id)
 
@@ -208,7 +212,7 @@ def slot_finder(
             booked,
             duration=timedelta(minutes=session_type.duration_minutes),
             buffer=buffer(),
-            min_notice=timedelta(hours=program.minimum_notice_hours),
+            min_notice=notice,
             horizon=horizon,
             now=now,
             zone=program.timezone,
