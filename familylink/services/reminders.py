@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql
 
 from familylink.extensions import db
 from familylink.i18n import normalise
@@ -41,6 +42,9 @@ from familylink.services.program import get_program
 from familylink.services.timefmt import format_span, zone_title
 
 KIND = "reminder"
+# What of `reminder_context` the templates print and do nothing else with: a sweep renders
+# the reminder once per language, zone and kind of session, not once per session.
+PRINTED = ("title", "when", "zone_name", "where", "sign_in_link")
 
 
 def reminder_key(appointment_id: int, sequence: int, user_id: int, offset_hours: int) -> str:
@@ -212,33 +216,39 @@ def _appointment(row) -> ReminderAppointment:
 
 
 def _already_queued(keys: list[str]) -> set[str]:
+    key = OutboxEmail.dedupe_key
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One array parameter: psycopg parses a statement of hundreds of placeholders
+        # anew each time (too long for its cache), which cost more than the lookup.
+        listed = bindparam("keys", keys, type_=postgresql.ARRAY(String))
+        return set(db.session.scalars(select(key).where(key == any_(listed))))
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        found.update(
-            db.session.scalars(
-                select(OutboxEmail.dedupe_key).where(OutboxEmail.dedupe_key.in_(chunk))
-            )
-        )
+        found.update(db.session.scalars(select(key).where(key.in_(keys[start : start + 500]))))
     return found
 
 
 def reminder_context(
-    appointment, person, *, sign_in_link: str | None = None, spans: dict | None = None
+    appointment, person, *, sign_in_link: str | None = None, written: dict | None = None
 ) -> dict:
     """What a reminder says: when (in the person's zone), where or the link; the title
     already names the therapist, so nothing else repeats it.
 
-    `appointment` is an Appointment or the plain values `due_reminders` reads; `spans`, a
-    sweep's times already written (its sessions start at the same few times)."""
+    `appointment` is an Appointment or the plain values `due_reminders` reads; `written`, a
+    sweep's times and titles already written (its sessions start at the same few times,
+    with the same few therapists)."""
     session_type = appointment.session_type
-    spans = {} if spans is None else spans
-    span = (appointment.starts_at, appointment.ends_at, person.timezone, str(get_locale()))
-    if span not in spans:
-        spans[span] = format_span(*span[:3])
+    written = {} if written is None else written
+    language = str(get_locale())
+    span = (appointment.starts_at, appointment.ends_at, person.timezone, language)
+    if span not in written:
+        written[span] = format_span(*span[:3])
+    title = (appointment.is_group, appointment.therapist.name, language)
+    if title not in written:
+        written[title] = neutral_title(appointment)
     return {
-        "title": neutral_title(appointment),
-        "when": spans[span],
+        "title": written[title],
+        "when": written[span],
         "zone_name": zone_title(person.timezone),
         "minutes": session_type.duration_minutes,
         "where": where(appointment),
@@ -250,9 +260,10 @@ def reminder_context(
 def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     """Queue every due reminder not queued before; return how many were queued (flushes).
 
-    A whole window at once: the due reminders in two queries, the new ones rendered in
-    memory (each template compiled once), then one INSERT that skips any dedupe key already
-    queued (by an overlapping sweep too), and one INSERT of their audit rows.
+    A whole window at once: the due reminders in two queries, the keys already queued in
+    one more, what each session says written once per zone and language (each language's
+    catalogue switched to once), then one INSERT that skips any dedupe key already queued
+    (by an overlapping sweep too), and one INSERT of their audit rows.
     """
     due = due_reminders(now, since=since)
     queued_before = _already_queued([r.dedupe_key for r in due])
@@ -260,15 +271,18 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     if not new:
         return 0
     sign_in = mail.external_url("auth.login")  # once per sweep, not per reminder
-    # What a reminder says depends on the time zone and the language only.
+    # What a reminder says depends on its session, the time zone and the language only.
+    keys = [_context_key(reminder) for reminder in new]
+    by_language: dict[str, dict[tuple, DueReminder]] = {}
+    for key, reminder in zip(keys, new, strict=True):
+        by_language.setdefault(key[2], {}).setdefault(key, reminder)
     contexts: dict[tuple, dict] = {}
-    spans: dict[tuple, str] = {}
-    for reminder in new:
-        key = _context_key(reminder)
-        if key not in contexts:
-            with force_locale(key[2]):
+    written: dict[tuple, str] = {}
+    for language, firsts in by_language.items():
+        with force_locale(language):
+            for key, reminder in firsts.items():
                 contexts[key] = reminder_context(
-                    reminder.appointment, reminder.person, sign_in_link=sign_in, spans=spans
+                    reminder.appointment, reminder.person, sign_in_link=sign_in, written=written
                 )
     return mail.queue_many(
         [
@@ -276,15 +290,16 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
                 KIND,
                 to=reminder.person,
                 dedupe_key=reminder.dedupe_key,
-                context=contexts[_context_key(reminder)],
+                context=contexts[key],
                 # The patient's own reminder discloses nothing to anyone else; a family
                 # member's is checked against the consent again when it is sent.
                 patient_id=None if reminder.to_patient else reminder.patient_id,
                 required_scope=None if reminder.to_patient else Scope.SCHEDULING,
                 not_after=reminder.appointment.starts_at,
                 send_at=now,
+                printed=PRINTED,
             )
-            for reminder in new
+            for key, reminder in zip(keys, new, strict=True)
         ],
         now=now,
     )

@@ -643,6 +643,78 @@ def test_emails_sharing_one_context_are_rendered_once_and_read_as_if_rendered_al
     assert "&lt;b&gt;Ana&lt;/b&gt;&amp;co" in rows[f"shared:{people[0].id}"].html_body
 
 
+def test_emails_differing_in_printed_values_share_a_render_and_read_as_if_rendered_alone(
+    mail_ctx, now, monkeypatch
+):
+    # A sweep's reminders of many sessions: one render per language, zone and the values
+    # that are not printed (video or not, minutes, an empty place), each email then filled
+    # in with its own time, title and place, escaped in HTML as the template escapes them.
+    people = [
+        create_user(name="<b>Ana</b>&co Ruiz", email="p0@example.org"),
+        create_user(name="Bob O'Neil", email="p1@example.org", locale="es"),
+        create_user(name="Zoë Ng", email="p2@example.org", timezone="America/Los_Angeles"),
+    ]
+    db.session.flush()
+    printed = ("title", "when", "zone_name", "where", "sign_in_link")
+
+    def context(i: int, *, where: str, video: bool = False) -> dict:
+        return {
+            "title": f'Family session with Dr. <i>{i}</i> & "Lee"',
+            "when": f"Monday, {i} o'clock",
+            "zone_name": "Eastern Time",
+            "minutes": 50 + i % 2,
+            "where": where,
+            "video": video,
+            "sign_in_link": f"https://familylink.test/login?a={i}&b=<c>",
+        }
+
+    contexts = [context(i, where=f"Room {i} <2>") for i in range(4)]
+    contexts += [context(5, where=""), context(6, where="https://x.test/j?a&b", video=True)]
+    renders = []
+    render = mail._render
+    monkeypatch.setattr(mail, "_render", lambda *a: renders.append(a) or render(*a))
+    batch = [
+        mail.Queued("reminder", person, f"shared:{i}:{person.id}", context=c, printed=printed)
+        for i, c in enumerate(contexts)
+        for person in people
+    ]
+    assert mail.queue_many(batch, now=now) == len(batch)
+    # Shapes: (language and zone: 3) x (minutes 50 or 51, an empty place, video: 4).
+    assert len(renders) == 3 * 3 * 4 < 3 * len(batch)  # subject, text and HTML per shape
+    for queued in batch:
+        mail.queue_email("reminder", to=queued.to, dedupe_key=f"alone:{queued.dedupe_key}",
+                         now=now, context=dict(queued.context))  # fmt: skip
+    rows = {row.dedupe_key: row for row in db.session.scalars(select(OutboxEmail))}
+    parts = ("subject", "text_body", "html_body")
+    for queued in batch:
+        together, alone = rows[queued.dedupe_key], rows[f"alone:{queued.dedupe_key}"]
+        assert [getattr(together, p) for p in parts] == [getattr(alone, p) for p in parts]
+        assert "\x00" not in together.text_body + together.html_body
+    html = rows[f"shared:0:{people[0].id}"].html_body
+    assert "Dr. &lt;i&gt;0&lt;/i&gt; &amp; &#34;Lee&#34;" in html and "Room 0 &lt;2&gt;" in html
+
+
+def test_a_printed_value_the_template_changes_is_rendered_email_by_email(mail_ctx, now):
+    # A caller that wrongly says a value is only printed: the greeting takes its first word,
+    # which breaks the marker, so each email is rendered alone, as it should read.
+    people = [create_user(email=f"p{i}@example.org") for i in range(2)]
+    db.session.flush()
+    batch = [
+        mail.Queued(
+            "family_access_ended",
+            person,
+            f"ended:{person.id}",
+            context={"recipient_name": name},
+            printed=("recipient_name",),
+        )
+        for person, name in zip(people, ("Maria Whitfield", "Luis Ortega"), strict=True)
+    ]
+    assert mail.queue_many(batch, now=now) == 2
+    bodies = [row.text_body for row in db.session.scalars(select(OutboxEmail))]
+    assert "Hello Maria," in bodies[0] and "Whitfield" not in bodies[0]
+    assert "Hello Luis," in bodies[1] and "Ortega" not in bodies[1]
+
+
 def test_the_sent_records_statements_are_compiled_once_not_per_email(mail_ctx, smtp_server, now):
     # Compiling an INSERT cost as much as sending: each record must reuse the cached one.
     from sqlalchemy.engine.interfaces import CacheStats

@@ -15,6 +15,7 @@ from familylink.models import (
     OutboxEmail,
     OutboxStatus,
     Role,
+    User,
 )
 from familylink.services import booking, mail, reminders
 from familylink.services.timefmt import format_span
@@ -380,6 +381,49 @@ def test_a_session_ending_at_midnight_reads_to_midnight_not_the_next_days_12_am(
         text = message.get_body((kind,)).get_content()
         assert "Wednesday, December 9, 2026, 11:10 PM to midnight EST" in text, kind
         assert "12:00 AM" not in text and "December 10" not in text, kind
+
+
+def test_a_sweep_renders_the_templates_as_often_for_one_session_or_many(clinic, now, monkeypatch):
+    """Issue 18: rendering each session's reminder was over half of a sweep. Sessions
+    differing only in what a reminder prints (time, title, place) share one render."""
+    from familylink.services.mail import _render
+
+    renders = []
+    monkeypatch.setattr(mail, "_render", lambda *args: renders.append(args) or _render(*args))
+
+    def renders_for(sessions: int, first: datetime) -> int:
+        renders.clear()
+        moment = _sessions_due_at_once(clinic, sessions, first, now)
+        assert reminders.queue_due_reminders(moment) == 2 * sessions
+        return len(renders)
+
+    one = renders_for(1, now + timedelta(days=3))
+    db.session.rollback()
+    assert renders_for(4, now + timedelta(days=6)) == one == 3  # subject, text and HTML
+    for row in reminder_rows():
+        person = db.session.get(User, row.to_user_id)
+        alone = mail._row(
+            mail.Queued(row.kind, person, row.dedupe_key, context=_context_of(row, person)),
+            now,
+            mail._Templates(),
+        )
+        assert (row.subject, row.text_body, row.html_body) == (
+            alone["subject"],
+            alone["text_body"],
+            alone["html_body"],
+        )
+
+
+def _context_of(row: OutboxEmail, person: User) -> dict:
+    """What the sweep gave the reminder `row`, found again from its appointment."""
+    from flask_babel import force_locale
+
+    from familylink.models import Appointment
+
+    appointment_id = int(row.dedupe_key.split(":")[1].split("-")[0])
+    appointment = db.session.get(Appointment, appointment_id)
+    with force_locale("en"):
+        return reminders.reminder_context(appointment, person)
 
 
 def test_a_sweep_loads_no_appointment_seat_or_attendee_object(clinic, now):

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import jinja2
 import markupsafe
@@ -57,6 +59,10 @@ class Queued:
     # account's own setting (`users.locale`) wins over it. Neither: the request's language
     # (whoever asked for a reset or an address change reads the answer in their own).
     locale: str | None = None
+    # Keys of `context` whose values the templates print as they are (escaped in HTML) and
+    # may test for emptiness, nothing else: a batch of emails differing only in those
+    # values (a sweep's reminders: each session's time, title and place) is rendered once.
+    printed: tuple[str, ...] = ()
 
     @property
     def language(self) -> str:
@@ -144,17 +150,50 @@ class _NotShared(Exception):
     pass
 
 
-_MARK = "\x00"  # no template or filter turns it into anything else
+# A slot's marker: its number between NULs, which no template or stored text writes. The
+# space and the two cases of a letter make a template that changes a value rather than
+# print it (its first word, upper case, title case) change the marker too: found broken,
+# those emails are rendered one by one. The first name (slot 0) is one word already, so
+# its marker has no space: greetings take the first word of what they are given.
+_SLOT = re.compile("\x00([0-9]+) ?kK\x00")
+
+
+def _marker(index: int) -> str:
+    return f"\x00{index} kK\x00" if index else "\x000kK\x00"
 
 
 class _AnyRecipient:
-    """A stand-in recipient whose first name is a marker; reading anything else about the
+    """A stand-in recipient whose first name is a slot; reading anything else about the
     recipient means the email cannot be shared between recipients."""
 
-    first_name = _MARK
+    first_name = _marker(0)
 
     def __getattr__(self, name: str):
         raise _NotShared(name)
+
+
+class _Shape(NamedTuple):
+    """The bodies of every email of one kind, zone and language whose contexts differ only
+    in their printed values (a sweep's reminders: each session's time, title and place, to
+    one person or another), rendered once with a marker for each of those values and for
+    the recipient's first name: each body as its pieces, literal text and slot numbers
+    taking turns. `names`: the context's keys whose values fill slots 1, 2, …"""
+
+    names: tuple[str, ...]
+    bodies: tuple[list, list, list]
+
+    def fill(self, first_name: str, context: dict) -> tuple[str, str, str]:
+        values = [first_name, *(context[name] for name in self.names)]
+        escaped = [markupsafe.escape(value) for value in values]
+        subject, text, html = self.bodies
+        return _filled(subject, values), _filled(text, values), _filled(html, escaped)
+
+
+def _filled(pieces: list, values: list) -> str:
+    filled = pieces.copy()
+    for index in range(1, len(pieces), 2):
+        filled[index] = values[pieces[index]]
+    return "".join(filled)
 
 
 class _Templates(dict):
@@ -165,7 +204,7 @@ class _Templates(dict):
 
     def __init__(self, translations=None):
         super().__init__()
-        self.gettext, self.shared = {}, {}
+        self.gettext, self.shapes = {}, {}
         if translations is not None:  # autoescape is the email templates' own, not this one's
             bound = jinja2.Environment(extensions=["jinja2.ext.i18n"])  # noqa: S701
             bound.install_gettext_translations(translations, newstyle=True)
@@ -180,26 +219,41 @@ class _Templates(dict):
         return self[name]
 
     def bodies(self, email: Queued, context: dict) -> tuple[str, str, str]:
-        """The subject, text and HTML. Emails given one context object (a sweep's reminders
-        of one session, zone and language) differ by the recipient's first name at most:
-        rendered once with a marker for it, unless the templates read more of the recipient."""
+        """The subject, text and HTML. Emails whose contexts differ only in their `printed`
+        values and the recipient's first name share one render (`_Shape`), unless the
+        templates read more of the recipient or change a marker rather than print it."""
         person = context["recipient"]
         # Someone with no name to give gets the nameless greeting ("Hello,"), which the
         # marker's text cannot turn into.
         if email.context is None or person is None or not person.first_name:
             return self._render_all(email.kind, context)
-        key = (email.kind, id(email.context), context["zone"])
-        if key not in self.shared:
-            stand_in = context | {"recipient": _AnyRecipient()}
-            try:
-                self.shared[key] = self._render_all(email.kind, stand_in)
-            except _NotShared:
-                self.shared[key] = None
-        if self.shared[key] is None:
+        # An empty printed value stays itself: a template may test whether there is one.
+        names = tuple(name for name in email.printed if email.context[name])
+        rest = (
+            (name, _same_render(value))
+            for name, value in email.context.items()
+            if name not in names
+        )
+        key = (email.kind, context["zone"], names, *rest)
+        if key not in self.shapes:
+            self.shapes[key] = self._shape(email.kind, context, names)
+        shape = self.shapes[key]
+        if shape is None:
             return self._render_all(email.kind, context)
-        (subject, text, html), name = self.shared[key], person.first_name
-        escaped = markupsafe.escape(name)
-        return subject.replace(_MARK, name), text.replace(_MARK, name), html.replace(_MARK, escaped)
+        return shape.fill(person.first_name, context)
+
+    def _shape(self, kind: str, context: dict, names: tuple[str, ...]) -> _Shape | None:
+        marked = {name: _marker(index) for index, name in enumerate(names, start=1)}
+        try:
+            bodies = self._render_all(kind, context | marked | {"recipient": _AnyRecipient()})
+        except _NotShared:
+            return None
+        pieces = tuple(_SLOT.split(body) for body in bodies)
+        if any("\x00" in piece for body in pieces for piece in body[::2]):
+            return None  # a marker the templates changed (a filter): its value would be lost
+        for body in pieces:
+            body[1::2] = map(int, body[1::2])
+        return _Shape(names, pieces)
 
     def _render_all(self, kind: str, context: dict) -> tuple[str, str, str]:
         context["subject"] = self[f"email/{kind}.subject.txt"](context).strip()
@@ -208,6 +262,16 @@ class _Templates(dict):
             self[f"email/{kind}.txt"](context),
             self[f"email/{kind}.html"](context),
         )
+
+
+def _same_render(value):
+    """What decides a value's part of a render: the value with its type (1 and True are
+    equal, but print differently), or the object itself when it has no value equality."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("object", id(value))
+    return (type(value), value)
 
 
 def _translated_once(translate):
