@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Row, and_, bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
@@ -31,6 +31,7 @@ from familylink.models import (
     ModuleProgress,
     Scope,
     SeatStatus,
+    SessionType,
     User,
 )
 from familylink.services import access, audit
@@ -41,29 +42,38 @@ from familylink.services.program import local_day, start_of_day
 @dataclass
 class FamilyHome:
     """The family member's home: patients with their consents, upcoming booked seats (soonest
-    first; the first is "next"), and readings released to them that they have not opened."""
+    first; the first is "next"), and readings released to them that they have not opened.
+
+    Seats and readings are rows of the columns the page shows (`_member_seats_query`,
+    `_unopened_readings_query`), not models: the page changes none of them."""
 
     linked: list[tuple[User, ConsentRecord]]
-    seats: list[AppointmentFamily]
-    new_readings: list[Assignment]
+    seats: list[Row]
+    new_readings: list[Row]
     # Someone's consent covers scheduling: the page offers a Book button.
     can_book: bool
 
     @property
-    def next_seat(self) -> AppointmentFamily | None:
+    def next_seat(self) -> Row | None:
         return self.seats[0] if self.seats else None
 
+    @cached_property
+    def patients(self) -> dict[int, User]:
+        """The patients shown, by id: each seat names its patient from the gate's answer."""
+        return {patient.id: patient for patient, _consent in self.linked}
 
-def _booked_and_ahead(now, reach=None):
+
+def _booked_and_ahead(now, reach=None, *, seats=AppointmentFamily, appointments=Appointment):
     """A seat still booked in an appointment not cancelled that has not ended.
 
     `overlapping` bounds the start as well, so PostgreSQL may read the appointments ahead by
     their start instead of every seat a patient ever had. A statement built once passes
-    `now` and `reach` as bind parameters (`_ahead_values`)."""
+    `now` and `reach` as bind parameters (`_ahead_values`). `seats` and `appointments` are
+    the models, or their tables' columns in a Core statement of plain rows."""
     return and_(
-        AppointmentFamily.status == SeatStatus.BOOKED,
-        Appointment.status != AppointmentStatus.CANCELLED,
-        overlapping(now, reach=reach),
+        seats.status == SeatStatus.BOOKED,
+        appointments.status != AppointmentStatus.CANCELLED,
+        overlapping(now, reach=reach, appointments=appointments),
     )
 
 
@@ -73,62 +83,98 @@ def _ahead_values(now: datetime) -> dict[str, datetime]:
 
 # The family home's own reads, built once with their values as parameters (as the session
 # lookup and the gate's consent reads are): building them cost more than running them.
+# Each is a Core statement of the columns the page shows, read as plain rows: loading each
+# seat's appointment, session type, therapist and patient as models (every column, one
+# object each, through the ORM's execution) cost more than the rest of the page's reads.
 @cache
 def _member_seats_query():
-    return (
-        select(AppointmentFamily)
-        .options(contains_eager(AppointmentFamily.appointment))
-        .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
-        .join(AppointmentAttendee, AppointmentAttendee.seat_id == AppointmentFamily.id)
-        .where(
-            AppointmentAttendee.user_id == bindparam("member"),
-            AppointmentAttendee.removed_at.is_(None),
-            AppointmentFamily.patient_id.in_(bindparam("patients", expanding=True)),
-            _booked_and_ahead(bindparam("now"), bindparam("reach")),
-        )
-        .order_by(Appointment.starts_at, AppointmentFamily.id)
+    seats, appointments, kinds = (
+        AppointmentFamily.__table__,
+        Appointment.__table__,
+        SessionType.__table__,
     )
-
-
-def _member_seats(member: User, patient_ids: set[int], *, now: datetime):
-    if not patient_ids:
-        return []
-    parameters = {"member": member.id, "patients": sorted(patient_ids), **_ahead_values(now)}
-    return list(db.session.scalars(_member_seats_query(), parameters).unique())
-
-
-@cache
-def _unopened_readings_query():
-    opened = (
-        select(ModuleProgress.id)
+    seat, appointment, kind = seats.c, appointments.c, kinds.c
+    attendee = AppointmentAttendee.__table__.c
+    therapist = User.__table__.alias("therapist")
+    coming = (
+        select(attendee.id)
         .where(
-            ModuleProgress.family_user_id == bindparam("member"),
-            ModuleProgress.patient_id == Assignment.patient_id,
-            ModuleProgress.module_id == Assignment.module_id,
-            ModuleProgress.opened_at.is_not(None),
+            attendee.seat_id == seat.id,
+            attendee.user_id == bindparam("member"),
+            attendee.removed_at.is_(None),
         )
         .exists()
     )
     return (
-        select(Assignment)
-        .join(LearningModule, LearningModule.id == Assignment.module_id)
-        .where(
-            Assignment.family_user_id == bindparam("member"),
-            Assignment.patient_id.in_(bindparam("patients", expanding=True)),
-            Assignment.released_at.is_not(None),
-            Assignment.stopped_at.is_(None),
-            LearningModule.published.is_(True),
-            ~opened,
+        select(
+            seat.id,
+            seat.patient_id,
+            appointment.starts_at,
+            # Appointment.is_group, in SQL.
+            (appointment.capacity > 1).label("is_group"),
+            appointment.join_token,
+            therapist.c.name.label("therapist_name"),
+            kind.duration_minutes,
+            kind.mode,
+            kind.location,
         )
-        .order_by(Assignment.released_at.desc(), Assignment.id)
+        .select_from(
+            seats.join(appointments, appointment.id == seat.appointment_id)
+            .join(kinds, kind.id == appointment.session_type_id)
+            .join(therapist, therapist.c.id == appointment.therapist_id)
+        )
+        .where(
+            coming,
+            seat.patient_id.in_(bindparam("patients", expanding=True)),
+            _booked_and_ahead(
+                bindparam("now"), bindparam("reach"), seats=seat, appointments=appointment
+            ),
+        )
+        .order_by(appointment.starts_at, seat.id)
     )
 
 
-def _unopened_readings(member: User, patient_ids: set[int]) -> list[Assignment]:
+def _member_seats(member: User, patient_ids: set[int], *, now: datetime) -> list[Row]:
+    if not patient_ids:
+        return []
+    parameters = {"member": member.id, "patients": sorted(patient_ids), **_ahead_values(now)}
+    return list(db.session.execute(_member_seats_query(), parameters))
+
+
+@cache
+def _unopened_readings_query():
+    assignments, modules = Assignment.__table__, LearningModule.__table__
+    assignment, module, progress = assignments.c, modules.c, ModuleProgress.__table__.c
+    opened = (
+        select(progress.id)
+        .where(
+            progress.family_user_id == bindparam("member"),
+            progress.patient_id == assignment.patient_id,
+            progress.module_id == assignment.module_id,
+            progress.opened_at.is_not(None),
+        )
+        .exists()
+    )
+    return (
+        select(assignment.patient_id, module.slug, module.title, module.reading_minutes)
+        .select_from(assignments.join(modules, module.id == assignment.module_id))
+        .where(
+            assignment.family_user_id == bindparam("member"),
+            assignment.patient_id.in_(bindparam("patients", expanding=True)),
+            assignment.released_at.is_not(None),
+            assignment.stopped_at.is_(None),
+            module.published.is_(True),
+            ~opened,
+        )
+        .order_by(assignment.released_at.desc(), assignment.id)
+    )
+
+
+def _unopened_readings(member: User, patient_ids: set[int]) -> list[Row]:
     if not patient_ids:
         return []
     parameters = {"member": member.id, "patients": sorted(patient_ids)}
-    return list(db.session.scalars(_unopened_readings_query(), parameters).unique())
+    return list(db.session.execute(_unopened_readings_query(), parameters))
 
 
 def family_home(member: User, *, now: datetime) -> FamilyHome:

@@ -76,6 +76,16 @@ def test_the_next_session_comes_first_with_where_calendar_and_seat_links(app):
     assert '<a class="button" href="/booking/">' in page  # whom to book for is chosen there
 
 
+def test_each_session_says_what_it_is_with_whom_for_whom_and_how_long(app):
+    _clinic(app, mode_video=True)
+    page = _page(app, "maria@example.org", "/family/")
+    shown, later = page.split("Also coming up")
+    assert "<strong>Group session</strong> with Dr. Grace Lee, for Jordan" in shown
+    assert "(90 minutes)" in shown and "Where:" not in shown
+    assert "Thursday, November 26, 2026" in later.split("People you support")[0]
+    assert "</a> · Jordan</li>" in later
+
+
 def test_a_video_session_shows_its_join_link(app):
     ids = _clinic(app, mode_video=True)
     page = _page(app, "maria@example.org", "/family/")
@@ -146,6 +156,17 @@ def test_a_released_reading_not_yet_opened_is_new(app):
     title = _assign(app, ids, opened=False)
     page = _page(app, "maria@example.org", "/family/")
     assert "New readings for you" in page and str(escape(title)) in page
+
+
+def test_a_new_reading_links_to_its_page_about_the_patient(app):
+    ids = _clinic(app)
+    _assign(app, ids, opened=False)
+    with app.app_context():
+        module = db.session.scalar(select(LearningModule).order_by(LearningModule.id))
+        link = f'href="/learn/modules/{module.slug}?patient={ids["patient"]}"'
+        minutes = f"({module.reading_minutes} min read)"
+    page = _page(app, "maria@example.org", "/family/")
+    assert link in page and minutes in page
 
 
 def test_an_opened_reading_is_no_longer_new(app):

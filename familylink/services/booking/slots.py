@@ -128,16 +128,17 @@ def time_off(therapist_id: int) -> list[Override]:
     return _availability(therapist_id)[1]
 
 
-def overlapping(start, end=None, *, reach=None):
+def overlapping(start, end=None, *, reach=None, appointments=Appointment):
     """The condition for appointments overlapping [start, end) (no end: from start on).
 
     A statement built once passes bind parameters for all three, filled with
-    `overlapping_values`."""
+    `overlapping_values`. `appointments` is what the statement reads them as: the model, or
+    its table's columns (`Appointment.__table__.c`) in a Core statement of plain rows."""
     condition = and_(
-        Appointment.starts_at > (start - LONGEST_APPOINTMENT if reach is None else reach),
-        Appointment.ends_at > start,
+        appointments.starts_at > (start - LONGEST_APPOINTMENT if reach is None else reach),
+        appointments.ends_at > start,
     )
-    return condition if end is None else and_(condition, Appointment.starts_at < end)
+    return condition if end is None else and_(condition, appointments.starts_at < end)
 
 
 def overlapping_values(start: datetime, end: datetime) -> dict[str, datetime]:
