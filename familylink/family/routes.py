@@ -21,7 +21,7 @@ bp = Blueprint("family", __name__)
 @role_required(Role.FAMILY)
 def home():
     now = request_now()
-    page = homes.family_home(current_user, now=now)
+    page = homes.family_home(current_user, now=now, language=get_locale().language)
     standing = None if page.linked else consent.family_standing(current_user, now=now)
     return render_template("family/home.html", home=page, linked=page.linked, standing=standing)
 

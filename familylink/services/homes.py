@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, cached_property
 
-from sqlalchemy import Row, and_, bindparam, select
+from sqlalchemy import Row, and_, bindparam, func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from familylink.extensions import db
@@ -29,6 +29,7 @@ from familylink.models import (
     ConsentRecord,
     LearningModule,
     ModuleProgress,
+    ModuleTranslation,
     Scope,
     SeatStatus,
     SessionType,
@@ -145,6 +146,14 @@ def _member_seats(member: User, patient_ids: set[int], *, now: datetime) -> list
 def _unopened_readings_query():
     assignments, modules = Assignment.__table__, LearningModule.__table__
     assignment, module, progress = assignments.c, modules.c, ModuleProgress.__table__.c
+    translations = ModuleTranslation.__table__
+    # The reader's language when the module has a text in it written from its English file
+    # as it is now (the rule of `learning.in_language_all`), else English.
+    translated = and_(
+        translations.c.module_id == module.id,
+        translations.c.language == bindparam("language"),
+        translations.c.source_sha256 == module.file_hash,
+    )
     opened = (
         select(progress.id)
         .where(
@@ -156,8 +165,19 @@ def _unopened_readings_query():
         .exists()
     )
     return (
-        select(assignment.patient_id, module.slug, module.title, module.reading_minutes)
-        .select_from(assignments.join(modules, module.id == assignment.module_id))
+        select(
+            assignment.patient_id,
+            module.slug,
+            func.coalesce(translations.c.title, module.title).label("title"),
+            func.coalesce(translations.c.reading_minutes, module.reading_minutes).label(
+                "reading_minutes"
+            ),
+        )
+        .select_from(
+            assignments.join(modules, module.id == assignment.module_id).outerjoin(
+                translations, translated
+            )
+        )
         .where(
             assignment.family_user_id == bindparam("member"),
             assignment.patient_id.in_(bindparam("patients", expanding=True)),
@@ -170,24 +190,25 @@ def _unopened_readings_query():
     )
 
 
-def _unopened_readings(member: User, patient_ids: set[int]) -> list[Row]:
+def _unopened_readings(member: User, patient_ids: set[int], language: str) -> list[Row]:
     if not patient_ids:
         return []
-    parameters = {"member": member.id, "patients": sorted(patient_ids)}
+    parameters = {"member": member.id, "patients": sorted(patient_ids), "language": language}
     return list(db.session.execute(_unopened_readings_query(), parameters))
 
 
-def family_home(member: User, *, now: datetime) -> FamilyHome:
+def family_home(member: User, *, now: datetime, language: str = "en") -> FamilyHome:
     """The family member's home, read through the gate once (each patient shown audited).
     Sessions only for patients whose consent covers scheduling; readings only about patients
-    whose consent is in force; nothing at all once a consent has ended."""
+    whose consent is in force, titled in `language` where the module has a text in it;
+    nothing at all once a consent has ended."""
     linked = access.family_patients(member, now=now, what="home page")
     in_force = access.patients_covered(linked, None)
     scheduling = access.patients_covered(linked, Scope.SCHEDULING)
     return FamilyHome(
         linked=linked,
         seats=_member_seats(member, scheduling, now=now),
-        new_readings=_unopened_readings(member, in_force),
+        new_readings=_unopened_readings(member, in_force, language),
         can_book=bool(scheduling),
     )
 

@@ -20,6 +20,7 @@ from familylink.models import (
     ConsentRecord,
     LearningModule,
     ModuleProgress,
+    ModuleTranslation,
     Role,
     SeatStatus,
     User,
@@ -167,6 +168,36 @@ def test_a_new_reading_links_to_its_page_about_the_patient(app):
         minutes = f"({module.reading_minutes} min read)"
     page = _page(app, "maria@example.org", "/family/")
     assert link in page and minutes in page
+
+
+def test_a_new_reading_is_titled_in_the_readers_language(app):
+    ids = _clinic(app)
+    _assign(app, ids, opened=False)
+    with app.app_context():
+        module = db.session.scalar(select(LearningModule).order_by(LearningModule.id))
+        spanish = db.session.scalar(
+            select(ModuleTranslation).filter_by(module_id=module.id, language="es")
+        )
+        english = module.title
+        db.session.get(User, ids["family"]).locale = "es"
+        db.session.commit()
+        spanish_title = spanish.title
+    assert spanish_title != english
+    page = _page(app, "maria@example.org", "/family/")
+    assert str(escape(spanish_title)) in page and str(escape(english)) not in page
+
+
+def test_a_reading_whose_translation_is_older_than_its_english_text_is_titled_in_english(app):
+    ids = _clinic(app)
+    _assign(app, ids, opened=False)
+    with app.app_context():
+        module = db.session.scalar(select(LearningModule).order_by(LearningModule.id))
+        module.file_hash = "0" * 64  # the English file changed since the Spanish was written
+        db.session.get(User, ids["family"]).locale = "es"
+        db.session.commit()
+        english = module.title
+    page = _page(app, "maria@example.org", "/family/")
+    assert str(escape(english)) in page
 
 
 def test_an_opened_reading_is_no_longer_new(app):
