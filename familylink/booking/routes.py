@@ -159,6 +159,7 @@ def _book_private(form, opened, session_type, now):
         request_key=form.request_key.data,
         now=now,
         opened=opened,
+        invitable=form.invitable,
         **form.booking_choices(),
     )
 
