@@ -47,7 +47,7 @@ def index():
     linked = access.family_patients(
         current_user, now=now, what="booking list", scope=Scope.SCHEDULING
     )
-    seats = booking.upcoming_for_family(current_user, now=now)
+    seats = booking.upcoming_for_family(current_user, now=now, linked=linked)
     weekly = booking.series_places([s.appointment for s in seats])
     return render_template("booking/index.html", linked=linked, seats=seats, weekly=weekly)
 
