@@ -7,7 +7,7 @@ from flask import request
 from flask_babel import gettext as _
 
 from familylink.services.errors import DomainError
-from familylink.services.timefmt import format_local
+from familylink.services.timefmt import format_clock, format_local
 from familylink.web import in_date_range, parse_day
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
@@ -15,6 +15,18 @@ SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
 
 def slot_choices(slots, zone: str) -> list[tuple[str, str]]:
     return [(s.strftime(SLOT_FORMAT), format_local(s, zone)) for s in slots]
+
+
+def slot_inputs(slots, slot_format: str, zone: str) -> list[tuple[str, str, str]]:
+    """A week picker's day of times as its radio buttons need them: each time's value as the
+    form sends it back, the id of its input and its clock time in `zone`. A template filter
+    (`day.slots|slot_inputs(slot_format, zone)`): one call per day, where three per time
+    (strftime, an id made in the template, `local_clock`) were a tenth of the booking page."""
+    inputs = []
+    for slot in slots:
+        value = slot.strftime(slot_format)
+        inputs.append((value, "slot-" + value.replace(":", ""), format_clock(slot, zone)))
+    return inputs
 
 
 def parse_slot(value: str | None) -> datetime:
