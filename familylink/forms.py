@@ -101,6 +101,15 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+class HiddenField(wtforms.HiddenField):
+    """WTForms' hidden field with no words: given no label, WTForms translates the field's
+    name as one, and the first translation of a request loads WTForms' own catalogue from
+    disk (a twentieth of the booking page under cProfile), for a label nobody sees."""
+
+    def __init__(self, label="", validators=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+
+
 def id_choice(value) -> int:
     """`coerce` for a list of records (session types, family members, modules): an id of
     1..web.MAX_ID, else the choice is refused like any other unknown one."""

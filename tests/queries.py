@@ -27,3 +27,16 @@ def consent_reads(counter) -> int:
     return sum(
         1 for s in counter.statements if _ONE_PATIENTS_CONSENT.search(s) and "FOR SHARE" not in s
     )
+
+
+_ONE_MEMBERS_CONSENTS = re.compile(r"family_links\.family_user_id = (\?|%\()")
+
+
+def member_consent_lists(counter) -> int:
+    """Statements of a `count_queries` counter listing one family member's consents about
+    all their patients (`access.linked_patients`, `family_patients`), not about one."""
+    return sum(
+        1
+        for s in counter.statements
+        if _ONE_MEMBERS_CONSENTS.search(s) and not _ONE_PATIENTS_CONSENT.search(s)
+    )

@@ -1,11 +1,11 @@
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from familylink.booking.slots import parse_slot, slot_or_none, typed_slot
-from familylink.forms import MultiCheckboxField, RadioField, SelectField, id_choice
+from familylink.forms import HiddenField, MultiCheckboxField, RadioField, SelectField, id_choice
 from familylink.services.booking import MAX_WEEKS, MIN_WEEKS, THERAPIST_CANCEL_REASONS
 from familylink.services.errors import DomainError
 

@@ -8,7 +8,14 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from familylink.booking.forms import BookPrivateForm, GroupSeatForm, RescheduleForm
-from familylink.booking.slots import SLOT_FORMAT, parse_slot, shown_week, slot_or_none, slot_week
+from familylink.booking.slots import (
+    SLOT_FORMAT,
+    parse_slot,
+    shown_week,
+    slot_inputs,
+    slot_or_none,
+    slot_week,
+)
 from familylink.booking.week import day_label
 from familylink.extensions import limiter
 from familylink.models import Role, Scope, SeatStatus
@@ -31,6 +38,8 @@ from familylink.web import (
 bp = Blueprint("booking", __name__)
 # Every page names days in its reader's language: `{{ day|day_label }}`, `|day_label('full')`.
 bp.add_app_template_filter(day_label)
+# Every week picker's times: `{% for value, id, clock in day.slots|slot_inputs(...) %}`.
+bp.add_app_template_filter(slot_inputs)
 
 
 def _patient_id() -> int:
@@ -47,7 +56,7 @@ def index():
     linked = access.family_patients(
         current_user, now=now, what="booking list", scope=Scope.SCHEDULING
     )
-    seats = booking.upcoming_for_family(current_user, now=now)
+    seats = booking.upcoming_for_family(current_user, now=now, linked=linked)
     weekly = booking.series_places([s.appointment for s in seats])
     return render_template("booking/index.html", linked=linked, seats=seats, weekly=weekly)
 
@@ -159,6 +168,7 @@ def _book_private(form, opened, session_type, now):
         request_key=form.request_key.data,
         now=now,
         opened=opened,
+        invitable=form.invitable,
         **form.booking_choices(),
     )
 

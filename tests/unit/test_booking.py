@@ -828,6 +828,34 @@ def test_the_free_slots_read_the_availability_and_the_bookings_in_two_statements
     } - {day}
 
 
+def test_checking_one_time_reads_only_the_bookings_around_it(clinic, now, monkeypatch):
+    """A booking's check of its time (`slots_for` with `near`) reads the therapist's
+    bookings of the days around it only, so it costs the same however many sessions are
+    booked ahead, and finds exactly what the whole horizon's answer finds on those days."""
+    from familylink.services.booking import slots
+
+    free = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    taken = free[1::2]  # booked all through the horizon, each beside a free time
+    db.session.add_all(
+        Appointment.private(clinic.private, start, clinic.therapist.id, by=clinic.family, at=now)
+        for start in taken
+    )
+    db.session.flush()
+    everything = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    assert everything == free[0::2]
+    read = []
+    busy = slots.busy
+    monkeypatch.setattr(slots, "busy", lambda *a, **kw: read.append(busy(*a, **kw)) or read[-1])
+    zone = ZoneInfo(get_program().timezone)
+    for near in free[::3]:
+        around = booking.slots_for(clinic.therapist.id, clinic.private, now=now, near=near)
+        days = {near.astimezone(zone).date() + timedelta(days=d) for d in (-1, 0, 1)}
+        assert around == [s for s in everything if s.astimezone(zone).date() in days]
+        far = [start for start, _ in read[-1] if abs(start - near) > timedelta(days=4)]
+        assert read[-1] and not far, (near, far[:3], len(read[-1]))
+        assert len(read[-1]) < len(taken) / 3
+
+
 def test_each_place_freed_is_offered_to_a_different_family(clinic, now, app_ctx):
     (group,) = schedule(clinic, now, capacity=2)
     seats = [take(clinic.patient, clinic.family, group, now)]

@@ -227,6 +227,27 @@ def test_the_confirmation_names_who_else_is_invited_and_that_they_are_emailed(ap
     assert sorted(mails) == ["luis@example.org", "maria@example.org"]
 
 
+def test_the_confirming_post_finds_whom_the_member_may_invite_once(app, client, auth, monkeypatch):
+    """The page's list of whom Maria may invite (from her consent, as the gate read it) is
+    the list the booking checks her choice against: the family's consents are read once."""
+    from familylink.services.access import consents
+
+    patient_id, luis_id = _maria_may_invite_luis(app)
+    auth.login("maria@example.org")
+    asked = []
+    read = consents.family_in_force
+    monkeypatch.setattr(
+        consents, "family_in_force", lambda *a, **kw: asked.append(a) or read(*a, **kw)
+    )
+    data = {"slot": "2026-11-19T14:00Z", "attendees": [luis_id], "confirmed": "1"}
+    booked = client.post(f"/booking/new?patient={patient_id}", data={**data, "request_key": "k"})
+    assert booked.status_code == 302 and "booked=1" in booked.headers["Location"]
+    assert len(asked) == 1
+    with app.app_context():
+        mails = db.session.scalars(select(OutboxEmail.to_address)).all()
+    assert sorted(mails) == ["luis@example.org", "maria@example.org"]
+
+
 def test_the_confirmation_warns_about_another_session_the_same_day(app, client, auth, clinic):
     with app.app_context():
         therapist = db.session.get(User, clinic["therapist_id"])

@@ -22,7 +22,7 @@ from familylink.services import learning
 from tests.booking_setup import add_weekday_hours, create_session_types
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
-from tests.queries import consent_reads
+from tests.queries import consent_reads, member_consent_lists
 
 MAX_QUERIES = 8
 THERAPIST = "therapist@example.org"
@@ -395,3 +395,107 @@ def test_the_confirming_booking_post_reads_the_members_consent_once(
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     assert "booked=1" in response.headers["Location"]
     assert consent_reads(counter) == 1
+
+
+# The family's booking page and its booking POST, as the benchmark drives them (bench/pages.py):
+# what each statement is for. On PostgreSQL the POST also locks the members' consent rows
+# (FOR SHARE) and the therapist (an advisory lock); SQLite's write lock does both.
+BOOKING_PAGE_STATEMENTS = [
+    "the session and its user",
+    "the member's consent in force (the gate)",
+    "the kinds of session",
+    "the therapist's availability",
+    "the therapist's bookings up to the booking horizon",
+    "the disclosure's audit row",
+]
+BOOKING_POST_STATEMENTS = [
+    "the session and its user",
+    "the member's consent in force (the gate)",
+    "the kinds of session",
+    "the disclosure's audit row",
+    "the savepoint the booking runs in (web.run)",
+    "a booking made before with this form's key",
+    "the members' consents read afresh (access.hold_consents)",
+    "the same key again, under the therapist's lock",
+    "the therapist's availability",
+    "the therapist's bookings around the time",
+    "the appointment",
+    "its seat",
+    "who is coming",
+    "the booking's audit row",
+    "the therapist (named in the email and the calendar file)",
+    "the emails, in one statement, read back by none",
+    "their audit rows",
+    "the savepoint released",
+]
+LOCKS_ON_POSTGRESQL = 2
+
+
+def _add_bookings_ahead(app, count: int) -> None:
+    """`count` more of the therapist's sessions, a day apart from a week after NOON on: none
+    near the times the tests below book."""
+    with app.app_context():
+        therapist = db.session.scalar(select(User).where(User.email == THERAPIST))
+        private = db.session.scalar(select(SessionType).where(SessionType.capacity == 1))
+        booked = db.session.query(Appointment).count()
+        for n in range(booked, booked + count):
+            starts = NOON + timedelta(days=7 + n, hours=1)
+            db.session.add(
+                Appointment(
+                    uid=f"ahead-{n}@familylink",
+                    therapist_id=therapist.id,
+                    session_type=private,
+                    starts_at=starts,
+                    ends_at=starts + timedelta(minutes=50),
+                )
+            )
+        db.session.commit()
+
+
+def _booking_post_statements(app, client, count_queries, slot: str) -> list[str]:
+    path = "/booking/new?patient={patient}&type={private}".format(**_ids(app))
+    form = {"slot": slot, "confirmed": "1", "request_key": f"statements-{slot}"}
+    with count_queries() as counter:
+        response = client.post(path, data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return [s for s in counter.statements if s.strip().upper() != "SELECT 1"]
+
+
+def test_the_booking_page_costs_its_statements_and_no_more(app, client, auth, count_queries):
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    path = "/booking/new?patient={patient}&type={private}"
+    assert _queries_for(app, client, count_queries, path) == len(BOOKING_PAGE_STATEMENTS)
+    _add_bookings_ahead(app, 60)
+    assert _queries_for(app, client, count_queries, path) == len(BOOKING_PAGE_STATEMENTS)
+
+
+def test_the_booking_post_costs_its_statements_and_no_more(app, client, auth, count_queries):
+    """Each booking: the same statements, however many sessions the therapist has ahead."""
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    with app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+    locks = LOCKS_ON_POSTGRESQL if postgresql else 0
+    expected = len(BOOKING_POST_STATEMENTS) + locks
+    client.get("/booking/new?patient={patient}&type={private}".format(**_ids(app)))  # warm
+    first = _booking_post_statements(app, client, count_queries, "2026-11-20T15:00Z")
+    assert len(first) == expected, "\n".join(first)
+    _add_bookings_ahead(app, 60)
+    assert len(_booking_post_statements(app, client, count_queries, "2026-11-20T16:00Z")) == (
+        expected
+    )
+
+
+def test_the_booking_list_reads_the_members_consents_once(app, client, auth, count_queries):
+    """The patients to book for and the sessions ahead come from one reading of the member's
+    consents (`access.family_patients`, passed on to `booking.upcoming_for_family`)."""
+    _add_linked_patients(app, 10)  # the sessions of the last five are still ahead
+    auth.login(FAMILY)
+    client.get("/booking/")  # warm
+    with count_queries() as counter:
+        response = client.get("/booking/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert page.count("book a family session") == 10 and page.count("Family session with") == 5
+    assert member_consent_lists(counter) == 1

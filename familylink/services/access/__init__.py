@@ -290,16 +290,20 @@ def family_records(
     now: datetime,
     what: str | None,
     scope: Scope | None = None,
+    linked: list[tuple[User, ConsentRecord]] | None = None,
 ) -> tuple[dict[int, User], list]:
     """What `read(patient_ids)` finds (rows with a `patient_id`) about the patients whose
     consent to this family member is in force now (with `scope`: and covers it), and those
     patients by id. Showing the rows is a disclosure of `what`: one row per patient with
     something shown, none for a patient with nothing; `what=None` when the page records its
-    own. Without such a consent nothing is read; a row about anyone else is dropped."""
+    own. Without such a consent nothing is read; a row about anyone else is dropped.
+    `linked`: this member's `family_patients` answer earlier in the same request, so their
+    consents are not read again."""
     if family_user.role != Role.FAMILY:
         raise NotFound()
-    allowed = linked_patients(family_user, now=now, scope=scope)
-    patients = {found.id: found for found, _consent in allowed}
+    if linked is None:
+        linked = linked_patients(family_user, now=now, scope=scope)
+    patients = {found.id: found for found, consent in linked if _covers(consent, scope)}
     if not patients:
         return {}, []
     rows = [row for row in read(list(patients)) if row.patient_id in patients]

@@ -31,13 +31,16 @@ from familylink.services.booking.slots import (
 
 
 def upcoming_for_family(
-    actor: User, *, now: datetime, what: str | None = None, booked: bool = False
+    actor: User, *, now: datetime, what: str | None = None, booked: bool = False, linked=None
 ) -> list[AppointmentFamily]:
     """Seats the family member attends ahead, for patients whose consent covers scheduling
     now: the gate decides which, and with `what` records the disclosure of each patient
-    shown. `booked`: only booked seats in sessions still scheduled (what a calendar holds)."""
+    shown. `booked`: only booked seats in sessions still scheduled (what a calendar holds).
+    `linked`: the gate's `family_patients` answer the page already has (not read again)."""
     read = partial(_attended_seats, actor, now=now, booked=booked)
-    return access.family_records(actor, read, now=now, what=what, scope=Scope.SCHEDULING)[1]
+    return access.family_records(
+        actor, read, now=now, what=what, scope=Scope.SCHEDULING, linked=linked
+    )[1]
 
 
 def _attended_seats(

@@ -27,20 +27,24 @@ def mail_context(appointment: Appointment, person: User) -> dict:
 
 
 def tell_attendees(kind: str, seat: AppointmentFamily, *, key: str, actor, now: datetime) -> None:
-    """One email with that person's own .ics to each family member coming to the seat."""
+    """One email with that person's own .ics to each family member coming to the seat,
+    queued together (one INSERT, nothing read back)."""
     appointment = seat.appointment
+    emails = []
     for attendee in seat.present_attendees:
         person = attendee.user or db.session.get(User, attendee.user_id)
-        mail.queue_email(
-            kind,
-            to=person,
-            dedupe_key=f"{kind}:{key}:{person.id}",
-            now=now,
-            context=mail_context(appointment, person),
-            patient_id=seat.patient_id,
-            required_scope=Scope.SCHEDULING,
-            attachment=ics_attachment(
-                appointment, person, now=now, cancelled=kind == "booking_cancelled"
-            ),
-            actor=actor,
+        emails.append(
+            mail.Queued(
+                kind,
+                to=person,
+                dedupe_key=f"{kind}:{key}:{person.id}",
+                context=mail_context(appointment, person),
+                patient_id=seat.patient_id,
+                required_scope=Scope.SCHEDULING,
+                attachment=ics_attachment(
+                    appointment, person, now=now, cancelled=kind == "booking_cancelled"
+                ),
+                actor=actor,
+            )
         )
+    mail.queue_many(emails, now=now)

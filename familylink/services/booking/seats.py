@@ -176,9 +176,12 @@ def book_private(
     request_key: str | None = None,
     now: datetime,
     opened: access.PatientAccess | None = None,
+    invitable: list[User] | None = None,
 ) -> AppointmentFamily:
     """Book a private family session at a free slot of the patient's therapist. `opened`:
-    the page's `open_for_booking` answer, so the consent is read once per request.
+    the page's `open_for_booking` answer, so the consent is read once per request;
+    `invitable`: whom the page found, under that same answer, the actor may invite
+    (`invitable_people`), not asked again when the answer is used.
 
     Raises NotFound (patient not allowed), ValidationError (bad type, slot not offered,
     attendees), Conflict (someone else got the slot first). A repeated request_key returns
@@ -187,12 +190,13 @@ def book_private(
     done = booked_with_key(request_key, actor)
     if done is not None:
         return done
-    opened = open_for_booking(actor, patient_id, now=now, what="booking", opened=opened)
-    patient = opened.patient
+    answer = open_for_booking(actor, patient_id, now=now, what="booking", opened=opened)
+    patient = answer.patient
     if patient.therapist_id is None:
         raise ValidationError(_("There is no therapist to book with yet."))
     session_type = catalog.bookable_type(session_type_id, group=False)
-    invitable = invitable_people(actor, opened, now=now)
+    if invitable is None or answer is not opened:
+        invitable = invitable_people(actor, answer, now=now)
     people = invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
     hold_attendees(actor, patient, people, now=now)
     slots.lock_therapist(patient.therapist_id)

@@ -30,6 +30,10 @@ LONGEST_SESSION_MINUTES = 480
 # a period started less than this before it: a bound on starts_at, which the index on
 # (therapist_id, starts_at) can use where a bound on ends_at alone could not.
 LONGEST_APPOINTMENT = timedelta(days=1)
+# How far from `near` the bookings that can touch a slot found near it lie: `free_slots`
+# looks at the local days either side of its own (at most 2 days and 14 hours away in the
+# widest time zones), plus the buffer (at most 2 hours).
+NEAR_REACH = timedelta(days=3)
 
 
 def buffer() -> timedelta:
@@ -150,25 +154,40 @@ def overlapping_parameters():
     return overlapping(bindparam("start"), bindparam("end"), reach=bindparam("reach"))
 
 
-# The booking page reads them on every request too: built once, with parameters.
+# The booking page reads them on every request too: built once, with parameters; keyed by
+# (one appointment left out, an end given).
 _BUSY = select(Appointment.starts_at, Appointment.ends_at).where(
     Appointment.therapist_id == bindparam("therapist"),
     Appointment.status == AppointmentStatus.SCHEDULED,
     overlapping(bindparam("start"), reach=bindparam("reach")),
 )
-_BUSY_BUT_ONE = _BUSY.where(Appointment.id != bindparam("exclude"))
+_BUSY_STATEMENTS = {
+    (False, False): _BUSY,
+    (True, False): _BUSY.where(Appointment.id != bindparam("exclude")),
+    (False, True): _BUSY.where(Appointment.starts_at < bindparam("until")),
+    (True, True): _BUSY.where(
+        Appointment.id != bindparam("exclude"), Appointment.starts_at < bindparam("until")
+    ),
+}
 
 
-def busy(therapist_id: int, *, since: datetime, exclude_id: int | None = None):
+def busy(
+    therapist_id: int,
+    *,
+    since: datetime,
+    exclude_id: int | None = None,
+    until: datetime | None = None,
+):
     """(start, end) of the therapist's scheduled appointments that overlap `since` - 1 day
-    or later (but `exclude_id`, the one being moved)."""
+    or later (but `exclude_id`, the one being moved), starting before `until` if given."""
     start = since - timedelta(days=1)
     values = {"therapist": therapist_id, "start": start, "reach": start - LONGEST_APPOINTMENT}
-    if exclude_id is None:
-        rows = db.session.execute(_BUSY, values)
-    else:
-        rows = db.session.execute(_BUSY_BUT_ONE, {**values, "exclude": exclude_id})
-    return [(s, e) for s, e in rows]
+    if exclude_id is not None:
+        values["exclude"] = exclude_id
+    if until is not None:
+        values["until"] = until
+    statement = _BUSY_STATEMENTS[exclude_id is not None, until is not None]
+    return [(s, e) for s, e in db.session.execute(statement, values)]
 
 
 def slots_for(
@@ -180,7 +199,8 @@ def slots_for(
     near: datetime | None = None,
 ) -> list[datetime]:
     """The therapist's free slots for that session type (with `near`: only around it)."""
-    return slot_finder(therapist_id, session_type, now=now, exclude_id=exclude_id)(near=near)
+    find = slot_finder(therapist_id, session_type, now=now, exclude_id=exclude_id, near=near)
+    return find(near=near)
 
 
 def slot_finder(
@@ -191,20 +211,29 @@ def slot_finder(
     exclude_id: int | None = None,
     horizon: timedelta | None = None,
     notice: timedelta | None = None,
+    near: datetime | None = None,
 ) -> Callable[..., list[datetime]]:
     """Reads the therapist's availability and bookings once (two queries) and returns
     `find(near=None, days=None)`: the free slots of the whole horizon, of the days around
     `near`, or of the program's local days `days` (first, last). A page that looks for the
     first week with a free time asks week after week without asking the database again.
     `horizon` replaces the program's booking horizon (a weekly series reaches past it);
-    `notice` the program's minimum notice (a therapist's own move needs none)."""
+    `notice` the program's minimum notice (a therapist's own move needs none).
+
+    Only the bookings that can touch a slot are read: none starting after the horizon's
+    last slot (and its buffer) ends; with `near`, only those around it, for a `find`
+    asked about `near` alone (a booking's check then costs the same however many
+    sessions the therapist has ahead)."""
     program = get_program()
     if horizon is None:
         horizon = timedelta(days=program.booking_horizon_days)
     if notice is None:
         notice = timedelta(hours=program.minimum_notice_hours)
     windows, overrides = _availability(therapist_id)
-    booked = busy(therapist_id, since=now, exclude_id=exclude_id)
+    since, until = now, now + horizon + buffer()
+    if near is not None:
+        since, until = max(since, near - NEAR_REACH), min(until, near + NEAR_REACH)
+    booked = busy(therapist_id, since=since, until=until, exclude_id=exclude_id)
 
     def find(*, near: datetime | None = None, days: tuple[date, date] | None = None):
         return free_slots(
