@@ -176,3 +176,42 @@ def test_a_patient_sees_the_patients_menu(app, client, auth):
     auth.login("patient@example.org")
     page = client.get("/patient/").get_data(as_text=True)
     assert 'href="/patient/consents"' in page and 'href="/booking/"' not in page
+
+
+def test_wtforms_own_words_are_read_from_disk_once_per_language(app, monkeypatch):
+    """A field with no label and a validator's default message are WTForms' own words: in
+    the request's language, from a catalogue read once per process, not once per request."""
+    import wtforms
+    from babel import support
+    from flask_wtf import FlaskForm
+    from wtforms.validators import InputRequired
+
+    from familylink import i18n
+
+    class Bare(FlaskForm):
+        class Meta:
+            csrf = False
+
+        unlabelled_field = wtforms.StringField(validators=[InputRequired()])
+
+    loads = []
+    real_load = support.Translations.load
+
+    def counted_load(*args, **kwargs):
+        if kwargs.get("domain") == "wtforms":
+            loads.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(support.Translations, "load", counted_load)
+    i18n.forget_wtforms_catalogues()  # as a new process starts
+    said = {}
+    for language in ["es", "en", "es", "en", "es"]:
+        app.config["FORCE_LOCALE"] = language
+        with app.test_request_context("/", method="POST", data={}):
+            app.preprocess_request()
+            form = Bare()
+            form.validate()
+            said[language] = (form.unlabelled_field.label.text, form.unlabelled_field.errors)
+    assert len(loads) == 2
+    assert said["en"] == ("Unlabelled Field", ["This field is required."])
+    assert said["es"][1] == ["Este campo es obligatorio."]
