@@ -102,9 +102,9 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class HiddenField(wtforms.HiddenField):
-    """WTForms' hidden field with no words: given no label, WTForms translates the field's
-    name as one, and the first translation of a request loads WTForms' own catalogue from
-    disk (a twentieth of the booking page under cProfile), for a label nobody sees."""
+    """WTForms' hidden field with no words: given no label, WTForms makes one from the
+    field's name and translates it, for a label nobody sees (WTForms' catalogue itself is
+    read once per process: `i18n.WTFormsCatalogue`)."""
 
     def __init__(self, label="", validators=None, **kwargs):
         super().__init__(label, validators, **kwargs)
