@@ -69,7 +69,7 @@ def session_list():
     return render_template(
         "account/sessions.html",
         sessions=sessions.active_sessions(current_user, now=request_now()),
-        current_id=guard.current_session().id if guard.current_session() else None,
+        current_id=guard.current_session_id(),
         form=ConfirmForm(),
     )
 
@@ -81,8 +81,7 @@ def end_session(session_id: int):
     if not form.validate_on_submit():
         abort(400)
     sessions.end_own_session(current_user, session_id, now=request_now())  # NotFound → 404
-    current = guard.current_session()
-    if current is not None and current.id == session_id:
+    if guard.current_session_id() == session_id:
         guard.end_current("ended_by_user")
         flash(_("You are signed out."), "info")
         return redirect(url_for("auth.login"))

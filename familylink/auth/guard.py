@@ -35,16 +35,21 @@ def is_background_request() -> bool:
 def load_user(user_id: str):
     raw = session.get(SESSION_KEY)
     now = request_now()
-    record = sessions.resolve(raw, now=now, touch=not is_background_request())
-    # Committed apart from the view's own changes: the activity stamp, or the audit row of
-    # a session that just timed out. Most requests change nothing here and skip the commit.
-    if db.session.new or db.session.dirty or db.session.deleted:
+    live = sessions.resolve(raw, now=now, touch=not is_background_request())
+    # Committed apart from the view's own changes: the activity stamp, or the ending of a
+    # session that just timed out. Most requests change nothing here and skip the commit.
+    if (
+        (live is not None and live.touched)
+        or db.session.new
+        or db.session.dirty
+        or db.session.deleted
+    ):
         db.session.commit()
-    if record is None or str(record.user_id) != str(user_id):
+    if live is None or str(live.user.id) != str(user_id):
         session.clear()
         return None
-    g.user_session_id = record.id
-    return record.user
+    g.user_session_id = live.id
+    return live.user
 
 
 def start(user) -> None:
@@ -62,11 +67,16 @@ def start(user) -> None:
     session.permanent = True
 
 
+def current_session_id() -> int | None:
+    """The id of this request's UserSession row, or None (signed out)."""
+    return g.get("user_session_id")
+
+
 def current_session():
     """The UserSession row of this request, or None."""
     from familylink.models import UserSession
 
-    session_id = g.get("user_session_id")
+    session_id = current_session_id()
     return db.session.get(UserSession, session_id) if session_id else None
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from familylink.extensions import db
 from familylink.models import User, UserSession
@@ -19,9 +20,30 @@ from familylink.services import audit
 from familylink.services.errors import NotFound
 
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
-# Every signed-in request runs it: built once (building a statement and its cache key cost
-# more than running this one).
-_BY_DIGEST = select(UserSession).where(UserSession.id_hash == bindparam("digest"))
+# Every signed-in request runs these: built once (building a statement and its cache key
+# cost more than running this one). The user is the one object a page goes on to use; of
+# its session only what the limits need is read, as plain values, not a second object.
+_LIVE_BY_DIGEST = (
+    select(User, UserSession.id, UserSession.created_at, UserSession.last_seen_at)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(UserSession.id_hash == bindparam("digest"), UserSession.ended_at.is_(None))
+)
+_sessions = UserSession.__table__
+_TOUCH = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("now", type_=_sessions.c.last_seen_at.type))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A session found live by `resolve`: its id, its user, and whether the look-up wrote
+    its activity stamp (a write the caller commits)."""
+
+    id: int
+    user: User
+    touched: bool
 
 
 def _digest(raw: str) -> str:
@@ -71,7 +93,7 @@ def end_session(
     )
 
 
-def resolve(raw: str | None, *, now: datetime, touch: bool = True) -> UserSession | None:
+def resolve(raw: str | None, *, now: datetime, touch: bool = True) -> LiveSession | None:
     """The live session for a cookie's id, or None.
 
     A session past its idle or absolute limit, or whose account is disabled, is ended here
@@ -80,24 +102,26 @@ def resolve(raw: str | None, *, now: datetime, touch: bool = True) -> UserSessio
     """
     if not raw or not isinstance(raw, str) or len(raw) > 100:
         return None
-    record = db.session.scalar(_BY_DIGEST, {"digest": _digest(raw)})
-    if record is None or record.ended_at is not None:
+    row = db.session.execute(_LIVE_BY_DIGEST, {"digest": _digest(raw)}).one_or_none()
+    if row is None:
         return None
+    user, session_id, created_at, last_seen_at = row
     idle, absolute = _limits()
     reason = None
-    if not record.user.active:
+    if not user.active:
         reason = "disabled"
-    elif now - record.created_at >= absolute:
+    elif now - created_at >= absolute:
         reason = "expired"
-    elif now - record.last_seen_at >= idle:
+    elif now - last_seen_at >= idle:
         reason = "idle"
     if reason is not None:
-        end_session(record, reason, now=now)
+        end_session(db.session.get(UserSession, session_id), reason, now=now)
         return None
     # Activity is noted at most once a minute: every page would otherwise write a row.
-    if touch and now - record.last_seen_at >= ACTIVITY_GRANULARITY:
-        record.last_seen_at = now
-    return record
+    touched = touch and now - last_seen_at >= ACTIVITY_GRANULARITY
+    if touched:
+        db.session.execute(_TOUCH, {"session_id": session_id, "now": now})
+    return LiveSession(session_id, user, touched)
 
 
 def active_sessions(user: User, *, now: datetime) -> list[UserSession]:
