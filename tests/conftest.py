@@ -241,10 +241,18 @@ def _schema(database_url):
     return True
 
 
-def _empty_all_tables() -> None:
+def _empty_all_tables(*, many_rows: bool = False) -> None:
     """Leave every table as a fresh install has it: empty but for the default Program row,
-    and (on PostgreSQL) every id sequence back at its start."""
-    _delete_every_row()
+    and (on PostgreSQL) every id sequence back at its start.
+
+    `many_rows`: after a world of thousands of rows, PostgreSQL empties them with TRUNCATE
+    (its fixed ~100 ms beats DELETE's check of every foreign key, row by row, through
+    tables full of deleted rows: 10-35 s after the query counts' thousand patients)."""
+    if many_rows and db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+    else:
+        _delete_every_row()
     insert_default_program(db.session)
     db.session.commit()
 
