@@ -3,7 +3,10 @@
 The suite runs against TEST_DATABASE_URL: SQLite (a file in a temporary folder) when it is
 unset, PostgreSQL when it names one. The schema is created once per run; every test gets a
 fresh app and finds every table as a fresh install has it afterwards (empty, but for the
-default Program row the migration inserts).
+default Program row the migration inserts). A few modules whose every test starts from one
+large world build it once on an app of their own and put every row back before each test
+(`DatabaseSnapshot`: the route crawls in tests/web/conftest.py, the query counts); they too
+leave every table as a fresh install has it after each test.
 
 Markers (pyproject.toml): `e2e` (every test under tests/e2e, SQLite runs only), `postgres`
 (needs PostgreSQL), `sqlite_only` (checks what no database can change, such as whether a
@@ -32,7 +35,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 from jinja2 import BytecodeCache
-from sqlalchemy import create_engine, text
+from sqlalchemy import Integer, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -238,17 +241,71 @@ def _schema(database_url):
     return True
 
 
-def _empty_all_tables() -> None:
+def _empty_all_tables(*, many_rows: bool = False) -> None:
     """Leave every table as a fresh install has it: empty but for the default Program row,
-    and (on PostgreSQL) every id sequence back at its start."""
+    and (on PostgreSQL) every id sequence back at its start.
+
+    `many_rows`: after a world of thousands of rows, PostgreSQL empties them with TRUNCATE
+    (its fixed ~100 ms beats DELETE's check of every foreign key, row by row, through
+    tables full of deleted rows: 10-35 s after the query counts' thousand patients)."""
+    if many_rows and db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+    else:
+        _delete_every_row()
+    insert_default_program(db.session)
+    db.session.commit()
+
+
+def _delete_every_row() -> None:
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
         _empty_written_tables_postgresql(tables)
     else:
         for table in tables:
             db.session.execute(table.delete())
-    insert_default_program(db.session)
-    db.session.commit()
+
+
+class DatabaseSnapshot:
+    """Every row of every table as it stands (call inside an app context), to be put back
+    before each test of a module whose tests all start from the same world: writing back a
+    few hundred rows in one statement a table costs a few milliseconds, building the world
+    through the models and signing its people in again cost most of a second a test."""
+
+    def __init__(self):
+        # In id order, as the rows were first written: a row that names another of its own
+        # table (a patient's therapist) comes after it, as the foreign key needs.
+        self.rows = {
+            table: [
+                dict(row._mapping)
+                for row in db.session.execute(select(table).order_by(*table.primary_key.columns))
+            ]
+            for table in db.metadata.sorted_tables
+        }
+
+    def restore(self) -> None:
+        """Every table exactly as it was taken (ids too), whatever the last test wrote."""
+        _delete_every_row()
+        for table, rows in self.rows.items():
+            if rows:
+                db.session.execute(table.insert(), rows)
+        if db.engine.dialect.name == "postgresql":
+            self._move_sequences_past_the_rows()
+        db.session.commit()
+
+    def _move_sequences_past_the_rows(self) -> None:
+        """Rows written back with their ids leave each sequence at its start: the next
+        row a test inserts takes the id after the highest, as it would have in the world."""
+        moves = [
+            f"setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+            f"{max(row[column.name] for row in rows)})"
+            for table, rows in self.rows.items()
+            if rows
+            for column in table.primary_key.columns
+            if isinstance(column.type, Integer)  # no sequence: setval(NULL, ...) is NULL
+        ]
+        if moves:
+            db.session.execute(text("SELECT " + ", ".join(moves)))
 
 
 # A test writes only a few of the ~30 tables: DELETE from each that holds rows (children
@@ -511,6 +568,26 @@ class AuthActions:
 
     def logout(self):
         return self._client.post("/logout")
+
+
+def session_cookie_of(app, email: str) -> str:
+    """Sign `email` in through the real pages; their session cookie, for clients made later
+    (`client_with_session`) by tests that share one signed-in world."""
+    client = app.test_client()
+    assert AuthActions(client, app).login(email).status_code == 302, email
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"], domain=app.config["SERVER_NAME"])
+    assert cookie is not None, email
+    return cookie.value
+
+
+def client_with_session(app, cookie: str | None):
+    """A fresh test client carrying a session cookie (None: an anonymous visitor)."""
+    client = app.test_client()
+    if cookie is not None:
+        client.set_cookie(
+            app.config["SESSION_COOKIE_NAME"], cookie, domain=app.config["SERVER_NAME"]
+        )
+    return client
 
 
 @pytest.fixture

@@ -500,16 +500,6 @@ def _url(app, endpoint: str, world: World) -> str:
         return url_for(endpoint, **values)
 
 
-def _clients(app, world: World) -> dict:
-    clients = {"anonymous": app.test_client()}
-    for actor in SIGNED_IN:
-        client = app.test_client()
-        response = AuthActions(client, app).login(world.emails[actor])
-        assert response.status_code == 302, actor
-        clients[actor] = client
-    return clients
-
-
 def state_snapshot() -> dict:
     """What a refused request must not change (audit rows and sessions may grow).
 
@@ -547,9 +537,9 @@ def _snapshot(app) -> dict:
 
 
 @pytest.mark.parametrize(("endpoint", "method"), sorted(EXPECTED))
-def test_each_route_answers_each_person_as_the_table_says(app, endpoint, method):
-    world = build_world(app)
-    clients = _clients(app, world)
+def test_each_route_answers_each_person_as_the_table_says(signed_in_world, endpoint, method):
+    app, world = signed_in_world.app, signed_in_world.world
+    clients = {actor: signed_in_world.client(actor) for actor in ACTORS}
     url = _url(app, endpoint, world)
     before = _snapshot(app)
     wrong = {}

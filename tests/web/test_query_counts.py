@@ -1,5 +1,6 @@
 """SQL statements per page: few, and the same with little or much data (no N+1)."""
 
+import functools
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,15 @@ from familylink.models import (
 )
 from familylink.services import learning
 from tests.booking_setup import add_weekday_hours, create_session_types
+from tests.conftest import (
+    DatabaseSnapshot,
+    QueryCounter,
+    _app_emptied_afterwards,
+    _empty_all_tables,
+    app_settings,
+    client_with_session,
+    session_cookie_of,
+)
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
 from tests.queries import consent_reads, member_consent_lists
@@ -154,20 +164,69 @@ PAGES = [
 SIGNED_IN_PAGES = [page for page in PAGES if page[0]]
 
 
+class _TenAndAThousand:
+    """The pages' two worlds, built once for the module (the thousand patients through the
+    models took most of a minute a page): ten linked patients with THERAPIST and FAMILY
+    signed in, and the same after 990 more. Each test restores the one it reads."""
+
+    def __init__(self, app):
+        self.app = app
+        _add_linked_patients(app, 10)
+        self.cookies = {account: session_cookie_of(app, account) for account in (THERAPIST, FAMILY)}
+        with app.app_context():
+            self.ten = DatabaseSnapshot()
+        _add_linked_patients(app, 990)
+        with app.app_context():
+            self.thousand = DatabaseSnapshot()
+            _empty_all_tables(many_rows=True)
+            db.session.remove()
+
+    def client(self, account):
+        return client_with_session(self.app, self.cookies.get(account))
+
+    def restore(self, snapshot: DatabaseSnapshot) -> None:
+        with self.app.app_context():
+            snapshot.restore()
+            db.session.remove()
+
+
+@pytest.fixture(scope="module")
+def _built_worlds(_schema, database_url):
+    settings = app_settings(database_url, NOW_OVERRIDE=NOON, PROGRAM_CACHE_SECONDS=3600)
+    for app in _app_emptied_afterwards(settings):
+        yield _TenAndAThousand(app)
+
+
+@pytest.fixture
+def worlds(_built_worlds):
+    """Both worlds; every table emptied after the test, as after any other."""
+    yield _built_worlds
+    with _built_worlds.app.app_context():
+        db.session.rollback()
+        _empty_all_tables(many_rows=True)
+        db.session.remove()
+
+
+def _count_queries(app):
+    with app.app_context():
+        return QueryCounter(db.engine)
+
+
 @pytest.mark.parametrize(("account", "path"), PAGES)
-def test_pages_use_few_queries(app, client, auth, count_queries, account, path):
-    _add_linked_patients(app, 10)
-    if account:
-        auth.login(account)
-    assert _queries_for(app, client, count_queries, path) <= MAX_QUERIES
+def test_pages_use_few_queries(worlds, account, path):
+    worlds.restore(worlds.ten)
+    client = worlds.client(account)
+    count_queries = functools.partial(_count_queries, worlds.app)
+    assert _queries_for(worlds.app, client, count_queries, path) <= MAX_QUERIES
 
 
 @pytest.mark.parametrize(("account", "path"), SIGNED_IN_PAGES)
-def test_query_count_does_not_grow_with_data(app, client, auth, count_queries, account, path):
-    _add_linked_patients(app, 10)
-    auth.login(account)
+def test_query_count_does_not_grow_with_data(worlds, account, path):
+    app, client = worlds.app, worlds.client(account)
+    count_queries = functools.partial(_count_queries, app)
+    worlds.restore(worlds.ten)
     small = _queries_for(app, client, count_queries, path)
-    _add_linked_patients(app, 990)
+    worlds.restore(worlds.thousand)
     assert _queries_for(app, client, count_queries, path) == small
 
 
