@@ -373,3 +373,38 @@ def test_the_confirming_booking_post_reads_the_members_consent_once(
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     assert "booked=1" in response.headers["Location"]
     assert consent_reads(counter) == 1
+
+
+# The two pages issue 19 measures against the honest minimal page, pinned statement by
+# statement: the session with its person; the week's appointments with their seats and
+# families; the consents in force of the patients shown; the audit rows, in one INSERT. The
+# module page: the module; the member's progress on it (the module not read again); the
+# consents that say whom a reflection may reach (or, about one patient, that patient's);
+# the audit rows.
+PINNED = [
+    (THERAPIST, "/therapist/calendar?view=week&date=2026-11-18", 4),
+    (FAMILY, "/learn/modules/{slug}", 5),
+    (FAMILY, "/learn/modules/{slug}?patient={patient}", 5),
+]
+
+
+@pytest.mark.parametrize(("account", "path", "statements"), PINNED)
+def test_the_measured_pages_statements_are_pinned(
+    app, client, auth, count_queries, account, path, statements
+):
+    _add_linked_patients(app, 3)
+    auth.login(account)
+    assert _queries_for(app, client, count_queries, path) == statements
+
+
+@pytest.mark.parametrize("query", ["", "?patient={patient}"])
+def test_the_module_page_reads_the_module_once(app, client, auth, count_queries, query):
+    """Its text, key points and sources are read once: the member's progress does not join
+    the module the page already holds."""
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    path = f"/learn/modules/{{slug}}{query}".format(**_ids(app))
+    client.get(path)
+    with count_queries() as counter:
+        assert client.get(path).status_code == 200
+    assert sum("body_html" in s for s in counter.statements) == 1
