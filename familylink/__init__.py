@@ -474,11 +474,13 @@ def register_template_helpers(app: Flask) -> None:
     def local_date_filter(instant, zone: str | None = None):
         return format_local_date(instant, zone or viewer_zone())
 
-    from familylink.web import crisis_numbers, rendered_once
+    from familylink.web import IdLinks, crisis_numbers, rendered_once
 
     app.jinja_env.globals["crisis_numbers"] = crisis_numbers
     # The menu and the footer's words, rendered once per language, role and settings.
     app.jinja_env.globals["rendered_once"] = rendered_once
+    # One action's address for every row of a page, routed once (the calendar's seats).
+    app.jinja_env.globals["id_links"] = IdLinks
     # Templates name each scope by its own words (the consent form's), not by copies of them.
     app.jinja_env.globals["Scope"] = Scope
     # A family member's weekly program attendance, in the words the service chooses.

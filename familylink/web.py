@@ -6,7 +6,7 @@ from datetime import date, datetime
 from functools import wraps
 from urllib.parse import unquote, urlsplit
 
-from flask import abort, current_app, flash, g, redirect, render_template, request
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -180,6 +180,33 @@ class IdConverter(IntegerConverter):
         if number is None:
             raise ValidationError()
         return number
+
+
+class IdLinks:
+    """The address of one action for any of many rows: `IdLinks(endpoint, "seat_id", **values)`
+    called with a row's id gives `url_for(endpoint, seat_id=id, **values)`.
+
+    The address is routed once, on the first call, with an id no row has (past MAX_ID), and
+    each row's id is put in that path segment: a page that offers the same action on every
+    row (the calendar's seats) routes it once, not once per row. Raises ValueError when the
+    id is not a whole segment of the path (a route it cannot serve)."""
+
+    __slots__ = ("_endpoint", "_name", "_values", "_parts")
+    _PLACE = f"/{MAX_ID + 1}/"
+
+    def __init__(self, endpoint: str, name: str, **values):
+        self._endpoint, self._name, self._values = endpoint, name, values
+        self._parts: tuple[str, str] | None = None
+
+    def __call__(self, id_: int) -> str:
+        if self._parts is None:
+            built = url_for(self._endpoint, **{self._name: MAX_ID + 1}, **self._values)
+            path, query = built.split("?", 1) if "?" in built else (built, None)
+            head, found, tail = path.partition(self._PLACE)
+            if not found:
+                raise ValueError(f"{self._endpoint}: {self._name} is not a path segment")
+            self._parts = (head + "/", "/" + tail + ("?" + query if query is not None else ""))
+        return f"{self._parts[0]}{int(id_)}{self._parts[1]}"
 
 
 # Dates people may type or pass: anything outside is a typo or an attack, and near the ends

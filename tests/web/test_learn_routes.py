@@ -74,6 +74,31 @@ def test_a_search_with_no_match_says_so(client, auth, world):
     assert "Nothing matches" in page
 
 
+def test_a_fields_hint_is_translated_once_and_tied_to_its_field(
+    app, client, auth, world, monkeypatch
+):
+    """The reflection's hint is a lazy string: written out and named by aria-describedby,
+    it is looked up in the catalogue once, not at each mention (issue 19)."""
+    import babel.support
+
+    hint = "Only you can read this, unless you share it below."
+    slug = next(iter(world["modules"]))
+    auth.login("maria@example.org")
+    client.get(f"/learn/modules/{slug}")
+    asked = []
+    for catalogue in (babel.support.NullTranslations, babel.support.Translations):
+
+        def counted(self, message, original=catalogue.ugettext):
+            asked.append(message)
+            return original(self, message)
+
+        monkeypatch.setattr(catalogue, "ugettext", counted)
+    page = client.get(f"/learn/modules/{slug}").get_data(as_text=True)
+    assert f'<p class="hint" id="reflection-hint">{hint}</p>' in page
+    assert re.search(r'<textarea[^>]*aria-describedby="reflection-hint"', page)
+    assert asked.count(hint) == 1
+
+
 def test_the_module_page_has_every_part_and_the_crisis_resources(app, client, auth, world):
     auth.login("maria@example.org")
     response = client.get("/learn/modules/boundaries")

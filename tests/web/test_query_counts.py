@@ -558,3 +558,38 @@ def test_the_booking_list_reads_the_members_consents_once(app, client, auth, cou
     page = response.get_data(as_text=True)
     assert page.count("book a family session") == 10 and page.count("Family session with") == 5
     assert member_consent_lists(counter) == 1
+
+
+# The two pages issue 19 measures against the honest minimal page, pinned statement by
+# statement: the session with its person; the week's appointments with their seats and
+# families; the consents in force of the patients shown; the audit rows, in one INSERT. The
+# module page: the module; the member's progress on it (the module not read again); the
+# consents that say whom a reflection may reach (or, about one patient, that patient's);
+# the audit rows.
+PINNED = [
+    (THERAPIST, "/therapist/calendar?view=week&date=2026-11-18", 4),
+    (FAMILY, "/learn/modules/{slug}", 5),
+    (FAMILY, "/learn/modules/{slug}?patient={patient}", 5),
+]
+
+
+@pytest.mark.parametrize(("account", "path", "statements"), PINNED)
+def test_the_measured_pages_statements_are_pinned(
+    app, client, auth, count_queries, account, path, statements
+):
+    _add_linked_patients(app, 3)
+    auth.login(account)
+    assert _queries_for(app, client, count_queries, path) == statements
+
+
+@pytest.mark.parametrize("query", ["", "?patient={patient}"])
+def test_the_module_page_reads_the_module_once(app, client, auth, count_queries, query):
+    """Its text, key points and sources are read once: the member's progress does not join
+    the module the page already holds."""
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    path = f"/learn/modules/{{slug}}{query}".format(**_ids(app))
+    client.get(path)
+    with count_queries() as counter:
+        assert client.get(path).status_code == 200
+    assert sum("body_html" in s for s in counter.statements) == 1

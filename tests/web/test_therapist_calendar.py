@@ -3,13 +3,18 @@ action, attendance only once a session has started, cancelling with a confirmati
 reason, and week parameters that are not weeks."""
 
 import re
+from collections import Counter
 from datetime import timedelta
 
+import babel.support
 import pytest
+from flask import url_for
+from markupsafe import escape
 from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AppointmentFamily, AuditEvent, OutboxEmail, Role, SessionType, User
+from familylink.web import MAX_ID, IdLinks
 from tests.booking_setup import add_appointment
 from tests.factories import create_user
 from tests.moments import NOON
@@ -248,3 +253,70 @@ def test_moving_a_session_returns_to_the_week_it_was_moved_from(app, client, aut
     response = client.post(path, data={"slot": slot})
     assert response.status_code == 302
     assert response.location.endswith("/therapist/calendar?date=2026-11-23")
+
+
+# --- What a week costs (issue 19) ---------------------------------------------------------
+
+
+def _count_translations(monkeypatch) -> Counter:
+    """How many times each message is looked up in the request's catalogue, from templates
+    or Python alike."""
+    asked = Counter()
+    for catalogue in (babel.support.NullTranslations, babel.support.Translations):
+        original = catalogue.ugettext
+
+        def counted(self, message, original=original):
+            asked[message] += 1
+            return original(self, message)
+
+        monkeypatch.setattr(catalogue, "ugettext", counted)
+    return asked
+
+
+def test_words_said_for_every_family_member_are_translated_once_a_page(
+    app, client, auth, clinic, monkeypatch
+):
+    for hours in (3, 24, 48):  # three sessions this week, the same family member coming
+        _seat(app, NOON + timedelta(hours=hours))
+    auth.login(clinic["therapist"])
+    client.get(CALENDAR, query_string={"date": THIS_WEEK})
+    asked = _count_translations(monkeypatch)
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert page.count("Coming: Maria Rivera") == 3
+    assert asked["Coming:"] == 1
+    assert asked["may see: %(scopes)s"] == 1  # one set of scopes on the page
+    assert asked["Move"] == 1 and asked["Cancel…"] == 1
+
+
+def test_each_seats_actions_link_to_their_own_routes(app, client, auth, clinic):
+    """Each action is routed once for the page and given each seat's id: the addresses are
+    the ones url_for gives for that seat, with the week they were on."""
+    started = _seat(app, NOON - timedelta(minutes=10))
+    upcoming = _seat(app, NOON + timedelta(hours=3))
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    back = {"week": THIS_WEEK, "view": "week"}
+    with app.test_request_context():
+        expected = [
+            url_for("therapist_booking.attendance", seat_id=started),
+            url_for("therapist_booking.cancel_seat", seat_id=upcoming, **back),
+            url_for("therapist_booking.reschedule_seat", seat_id=upcoming, **back),
+        ]
+    for address in expected:
+        assert f'"{escape(address)}"' in page
+
+
+def test_id_links_give_url_fors_address_for_any_id(app):
+    with app.test_request_context():
+        links = IdLinks("therapist_booking.cancel_seat", "seat_id", future=1, week=THIS_WEEK)
+        for seat_id in (1, 7, 42, MAX_ID):
+            assert links(seat_id) == url_for(
+                "therapist_booking.cancel_seat", seat_id=seat_id, future=1, week=THIS_WEEK
+            )
+
+
+def test_id_links_refuse_a_route_whose_id_is_not_a_path_segment(app):
+    with app.test_request_context():
+        links = IdLinks("therapist_booking.calendar", "date")
+        with pytest.raises(ValueError):
+            links(1)

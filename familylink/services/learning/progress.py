@@ -19,6 +19,7 @@ from functools import partial
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from familylink.extensions import db
 from familylink.models import Assignment, LearningModule, ModuleProgress, Role, ToolKind, User
@@ -87,10 +88,15 @@ class Reading:
 
 
 # Every module page reads it: built once (one for a reading about a patient, one for the
-# member's own), the ids as parameters.
-_OWN_PROGRESS = select(ModuleProgress).where(
-    ModuleProgress.family_user_id == bindparam("member"),
-    ModuleProgress.module_id == bindparam("module"),
+# member's own), the ids as parameters. The caller holds the module already: not joined
+# again (its text and lists read a second time); `progress.module` finds it in the session.
+_OWN_PROGRESS = (
+    select(ModuleProgress)
+    .options(lazyload(ModuleProgress.module))
+    .where(
+        ModuleProgress.family_user_id == bindparam("member"),
+        ModuleProgress.module_id == bindparam("module"),
+    )
 )
 _PROGRESS_ABOUT = {
     False: _OWN_PROGRESS.where(ModuleProgress.patient_id == bindparam("patient")),
