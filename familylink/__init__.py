@@ -444,6 +444,7 @@ def register_template_helpers(app: Flask) -> None:
         format_end,
         format_local,
         format_local_date,
+        wall_clock,
     )
 
     # Form fields' attributes: WTForms' characters, without a string.Formatter per attribute.
@@ -469,6 +470,9 @@ def register_template_helpers(app: Flask) -> None:
     def local_clock_filter(instant, zone: str | None = None):
         """Only the clock time ("9:00 AM"): the week picker names the day and zone once."""
         return format_clock(instant, zone or viewer_zone())
+
+    # A weekly window's times ("9:00 AM", "9:00"): wall-clock times of no one day or zone.
+    app.add_template_filter(wall_clock, "wall_clock")
 
     @app.template_filter("local_date")
     def local_date_filter(instant, zone: str | None = None):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date
 
-from familylink.services.timefmt import TIME, babel_locale
+from familylink.services.timefmt import babel_locale, wall_clock
 
 # The office hours a week always shows, so an empty or quiet week still reads as a week;
 # sessions earlier or later add rows.
@@ -68,7 +68,7 @@ class WeekGrid:
     rows: list[tuple[int, list[list[Entry]]]] = field(default_factory=list)
 
     def hour_label(self, hour: int) -> str:
-        return time(hour).strftime("%-I %p")
+        return wall_clock(time(hour), "hour")
 
 
 def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
@@ -87,7 +87,7 @@ def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
             day, hour = first, 0
         if day not in grid.by_day:
             continue
-        placed.append((day, hour, Entry(appointment, local.strftime(TIME))))
+        placed.append((day, hour, Entry(appointment, wall_clock(local))))
     hours = [hour for _, hour, _ in placed]
     low, high = min([FIRST_HOUR, *hours]), max([LAST_HOUR, *hours])
     grid.hours = list(range(low, high + 1))

@@ -18,7 +18,7 @@ from babel.dates import format_date
 from flask_babel import gettext as _
 
 from familylink.services.errors import ValidationError
-from familylink.services.timefmt import babel_locale
+from familylink.services.timefmt import babel_locale, wall_clock
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
             _(
                 "%(time)s does not exist on %(day)s in %(zone)s: the clocks skip that hour. "
                 "Choose another time.",
-                time=at.strftime("%-I:%M %p"),
+                time=wall_clock(at),
                 day=format_date(day, "long", locale=babel_locale()),
                 zone=zone.replace("_", " "),
             ),

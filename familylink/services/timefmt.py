@@ -8,7 +8,7 @@ daylight or standard time wherever a wall-clock time happens twice (the autumn c
 """
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -16,11 +16,6 @@ from babel import Locale
 from babel.dates import format_datetime, get_timezone_location, get_timezone_name
 from flask_babel import get_locale
 from flask_babel import gettext as _
-
-# strftime forms, for code that writes English-only clock times (the week grid's slots).
-DAY = "%A, %B %-d, %Y"
-DAY_AND_TIME = DAY + ", %-I:%M %p"
-TIME = "%-I:%M %p"
 
 
 @dataclass(frozen=True)
@@ -30,12 +25,15 @@ class _Style:
     day: str
     date: str
     clock: str
+    hour: str  # a row of a grid of hours
     abbreviates_zones: bool  # "EST"; otherwise the zone's city is named ("hora de …")
 
 
 STYLES = {
-    "en": _Style("EEEE, MMMM d, y", "MMMM d, y", "h:mm a", abbreviates_zones=True),
-    "es": _Style("EEEE, d 'de' MMMM 'de' y", "d 'de' MMMM 'de' y", "H:mm", abbreviates_zones=False),
+    "en": _Style("EEEE, MMMM d, y", "MMMM d, y", "h:mm a", "h a", abbreviates_zones=True),
+    "es": _Style(
+        "EEEE, d 'de' MMMM 'de' y", "d 'de' MMMM 'de' y", "H:mm", "H:mm", abbreviates_zones=False
+    ),
 }
 DEFAULT_STYLE = "en"
 
@@ -171,6 +169,18 @@ def format_local_date(instant: datetime | None, zone: str) -> str:
     if instant is None:
         return ""
     return _write(local_time(instant, zone), "date")
+
+
+def wall_clock(at: time | datetime, pattern_name: str = "clock") -> str:
+    """A clock time as it reads on the wall, in the language being spoken ('9:00 AM',
+    '9:00'; with "hour", a grid's row: '9 AM', '9:00'): a weekly window, a grid's hours, a
+    time already local whose zone the page names elsewhere."""
+    if isinstance(at, datetime):
+        at = at.time()
+    return _write(datetime.combine(_ANY_DAY, at), pattern_name)
+
+
+_ANY_DAY = date(2000, 1, 3)  # a wall-clock time alone: no day's clock change applies
 
 
 def format_clock(instant: datetime, zone: str) -> str:

@@ -210,3 +210,15 @@ def test_babel_locale_is_the_language_spoken_else_english(speaking):
     assert speaking("es", babel_locale).language == "es"
     assert speaking("es", babel_locale, "en").language == "en"  # a language named wins
     assert speaking("es", lambda: babel_locale().days["format"]["wide"][0]) == "lunes"
+
+
+@pytest.mark.parametrize(
+    ("language", "pattern", "expected"),
+    [("en", "clock", "1:30 PM"), ("es", "clock", "13:30"), ("en", "hour", "1 PM")],
+)
+def test_a_wall_clock_time_is_written_in_the_readers_language(
+    speaking, language, pattern, expected
+):
+    from familylink.services.timefmt import wall_clock
+
+    assert speaking(language, wall_clock, time(13, 30), pattern) == expected

@@ -69,3 +69,15 @@ def test_a_day_is_written_by_babel_once_per_form_and_language(app, monkeypatch):
     assert english == ["Monday, January 6", "Monday, January 6", "Mon, Jan 6"]
     assert spanish == ["lunes, 6 de enero"] * 2
     assert written == [day, day, day]  # English day and short, Spanish day
+
+
+def test_the_grid_writes_its_hours_and_start_times_in_the_readers_language(app):
+    evening = Session(datetime(2026, 11, 19, 23, 30, tzinfo=UTC))  # Thursday 6:30 PM
+    with app.test_request_context(), force_locale("es"):
+        grid = week_grid([evening], MONDAY, 7, NEW_YORK)
+        said = grid.cells[(date(2026, 11, 19), 18)][0].starts, grid.hour_label(9)
+    assert said == ("18:30", "9:00")
+    with app.test_request_context(), force_locale("en"):
+        grid = week_grid([evening], MONDAY, 7, NEW_YORK)
+        said = grid.cells[(date(2026, 11, 19), 18)][0].starts, grid.hour_label(9)
+    assert said == ("6:30 PM", "9 AM")
