@@ -23,6 +23,7 @@ from sqlalchemy import (
     Time,
     event,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
@@ -202,8 +203,9 @@ class Appointment(db.Model):
             session_type, starts_at, by=by, at=at, therapist_id=therapist_id, capacity=1, **fields
         )
 
-    @property
+    @hybrid_property
     def is_group(self) -> bool:
+        # Also an SQL expression: a statement of plain columns (the family home's) selects it.
         return self.capacity > 1
 
     @property

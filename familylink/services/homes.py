@@ -111,8 +111,7 @@ def _member_seats_query():
             seat.id,
             seat.patient_id,
             appointment.starts_at,
-            # Appointment.is_group, in SQL.
-            (appointment.capacity > 1).label("is_group"),
+            Appointment.is_group.label("is_group"),
             appointment.join_token,
             therapist.c.name.label("therapist_name"),
             kind.duration_minutes,
