@@ -291,7 +291,10 @@ def _move_week(appointment, now):
     """The week of times the session may move to (?week=, else the first with a free time)."""
     zone = current_user.timezone
     return shown_week(
-        lambda day: booking.week_of_moves(appointment, now=now, zone=zone, week=day), zone
+        lambda day: booking.week_of_moves(
+            appointment, actor=current_user, now=now, zone=zone, week=day
+        ),
+        zone,
     )
 
 

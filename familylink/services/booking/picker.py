@@ -87,7 +87,7 @@ def week_of_slots(
 def week_of_moves(
     appointment: Appointment,
     *,
-    actor: User | None = None,
+    actor: User,
     now: datetime,
     zone: str,
     week: date | None = None,
@@ -97,7 +97,7 @@ def week_of_moves(
     therapist moving it (`actor`, `changes.moves_freely`) is offered the times inside the
     families' minimum notice too, as `seats.reschedule` and `series.move_future` accept
     them. Raises as `week_of_slots` does."""
-    anytime = actor is not None and changes.moves_freely(actor)
+    anytime = changes.moves_freely(actor)
     every = slots.slot_finder(
         appointment.therapist_id,
         appointment.session_type,
