@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from familylink.services.errors import DomainError
 from familylink.services.scheduling import local_to_utc
-from familylink.services.timefmt import format_clock
+from familylink.services.timefmt import clock_times
 from familylink.web import in_date_range, parse_day
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
@@ -18,11 +18,12 @@ def slot_inputs(slots, slot_format: str, zone: str) -> list[tuple[str, str, str]
     """A week picker's day of times as its radio buttons need them: each time's value as the
     form sends it back, the id of its input and its clock time in `zone`. A template filter
     (`day.slots|slot_inputs(slot_format, zone)`): one call per day, where three per time
-    (strftime, an id made in the template, `local_clock`) were a tenth of the booking page."""
+    (strftime, an id made in the template, `local_clock`) were a tenth of the booking page;
+    the day's clock times written together (`clock_times`: the zone and language once)."""
     inputs = []
-    for slot in slots:
+    for slot, clock in zip(slots, clock_times(slots, zone), strict=True):
         value = slot.strftime(slot_format)
-        inputs.append((value, "slot-" + value.replace(":", ""), format_clock(slot, zone)))
+        inputs.append((value, "slot-" + value.replace(":", ""), clock))
     return inputs
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from familylink.services.timefmt import (
     babel_locale,
+    clock_times,
     format_clock,
     format_end,
     format_local,
@@ -202,6 +203,36 @@ def test_the_hour_repeated_when_the_clocks_go_back_never_reads_the_same_twice(sp
     # An ordinary day, and the spring change (no hour happens twice): the clock alone.
     assert speaking("en", format_clock, at(NY, 2026, 11, 2, 1), NY) == "1:00 AM"
     assert speaking("en", format_clock, at(NY, 2026, 3, 8, 1), NY) == "1:00 AM"
+
+
+def test_a_week_pickers_times_written_together_read_as_each_alone(speaking):
+    """`slot_inputs` writes a day's times in one call (`clock_times`: the zone and language
+    looked up once): across the fall-back night each still reads as it does alone, the
+    repeated hour naming its zone, in each language."""
+    from familylink.booking.slots import SLOT_FORMAT, slot_inputs
+
+    first = at(NY, 2026, 11, 1, 1)
+    hours = [first + timedelta(hours=n) for n in range(-1, 3)]
+    assert speaking("en", clock_times, hours, NY) == [
+        "12:00 AM",
+        "1:00 AM EDT",
+        "1:00 AM EST",
+        "2:00 AM",
+    ]
+    for language in ("en", "es"):
+        alone = [speaking(language, format_clock, h, NY) for h in hours]
+        assert speaking(language, clock_times, hours, NY) == alone
+        inputs = speaking(language, slot_inputs, hours, SLOT_FORMAT, NY)
+        assert [clock for _, _, clock in inputs] == alone
+    values = [value for value, _, _ in slot_inputs(hours, SLOT_FORMAT, NY)]
+    assert values == [
+        "2026-11-01T04:00Z",
+        "2026-11-01T05:00Z",
+        "2026-11-01T06:00Z",
+        "2026-11-01T07:00Z",
+    ]
+    assert slot_inputs(hours[:1], SLOT_FORMAT, NY)[0][1] == "slot-2026-11-01T0400Z"
+    assert clock_times([], NY) == []
 
 
 def test_babel_locale_is_the_language_spoken_else_english(speaking):
