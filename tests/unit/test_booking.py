@@ -695,6 +695,34 @@ def test_the_therapists_move_week_offers_what_the_move_accepts_inside_the_notice
     assert seat.appointment.starts_at == soon
 
 
+@pytest.mark.parametrize(
+    "zone", ["America/New_York", "Pacific/Honolulu", "Asia/Tokyo", "Pacific/Kiritimati"]
+)
+def test_each_week_offers_exactly_the_free_times_of_its_seven_local_days(clinic, now, zone):
+    """A week picker's week (Monday to Sunday in the viewer's zone) computes only the
+    program's days that hold it, up to the day of its last instant: every week offers
+    exactly the horizon's free times whose local day is one of its days, for a viewer in
+    the program's zone, behind it or a day ahead of it, with hours up to midnight."""
+    from tests.booking_setup import add_weekday_hours
+
+    add_weekday_hours(clinic.therapist, start=time(0), end=time(2))
+    add_weekday_hours(clinic.therapist, start=time(21), end=time(23, 59))
+    tz = ZoneInfo(zone)
+    free = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    shown, week = [], booking.week_of_slots(clinic.therapist.id, clinic.private, now=now, zone=zone)
+    while True:
+        assert all(week.start <= d.day < week.start + timedelta(days=7) for d in week.days)
+        for day in week.days:
+            assert all(s.astimezone(tz).date() == day.day for s in day.slots), zone
+            shown.extend(day.slots)
+        if week.next is None:
+            break
+        week = booking.week_of_slots(
+            clinic.therapist.id, clinic.private, now=now, zone=zone, week=week.next
+        )
+    assert shown == free
+
+
 def test_a_turned_off_session_type_cannot_be_booked_or_scheduled(clinic, now):
     admin = create_user(Role.ADMIN)
     seat = book(clinic, now, starts_at=first_slot(clinic, now, index=20))

@@ -141,7 +141,7 @@ def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
     overrides: list[Override] = []
     for weekday, day, off, start, end in db.session.execute(
         _AVAILABILITY, {"therapist": therapist_id}
-    ):
+    ).all():
         if day is None:
             windows.append(Window(weekday, start, end))
         else:
@@ -234,7 +234,7 @@ def busy(
     """(start, end) of the therapist's scheduled appointments that overlap `since` - 1 day
     or later (but `exclude_id`, the one being moved), starting before `until` if given."""
     key, values = _busy_values(therapist_id, since, exclude_id, until)
-    return [(s, e) for s, e in db.session.execute(_BUSY_STATEMENTS[key], values)]
+    return [(s, e) for s, e in db.session.execute(_BUSY_STATEMENTS[key], values).all()]
 
 
 def _availability_and_busy(therapist_id: int, *, since, exclude_id=None, until=None):
@@ -243,9 +243,10 @@ def _availability_and_busy(therapist_id: int, *, since, exclude_id=None, until=N
     windows: list[Window] = []
     overrides: list[Override] = []
     booked: list[tuple[datetime, datetime]] = []
+    # `.all()`: the rows fetched in one call, not one call (and a row iterator step) each.
     for weekday, day, off, start, end, starts_at, ends_at in db.session.execute(
         _SLOT_READS[key], values
-    ):
+    ).all():
         if starts_at is not None:
             booked.append((starts_at, ends_at))
         elif day is None:
@@ -295,7 +296,8 @@ def slot_finder(
         horizon = timedelta(days=program.booking_horizon_days)
     if notice is None:
         notice = timedelta(hours=program.minimum_notice_hours)
-    since, until = now, now + horizon + buffer()
+    gap = timedelta(minutes=program.buffer_minutes)  # `buffer()`, the settings read once
+    since, until = now, now + horizon + gap
     if near is not None:
         since, until = max(since, near - NEAR_REACH), min(until, near + NEAR_REACH)
     windows, overrides, booked = _availability_and_busy(
@@ -308,7 +310,7 @@ def slot_finder(
             overrides,
             booked,
             duration=timedelta(minutes=session_type.duration_minutes),
-            buffer=buffer(),
+            buffer=gap,
             min_notice=notice,
             horizon=horizon,
             now=now,
