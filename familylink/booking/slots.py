@@ -14,17 +14,22 @@ from familylink.web import in_date_range, parse_day
 SLOT_FORMAT = "%Y-%m-%dT%H:%MZ"
 
 
-def slot_inputs(slots, slot_format: str, zone: str) -> list[tuple[str, str, str]]:
-    """A week picker's day of times as its radio buttons need them: each time's value as the
-    form sends it back, the id of its input and its clock time in `zone`. A template filter
-    (`day.slots|slot_inputs(slot_format, zone)`): one call per day, where three per time
-    (strftime, an id made in the template, `local_clock`) were a tenth of the booking page;
-    the day's clock times written together (`clock_times`: the zone and language once)."""
-    inputs = []
-    for slot, clock in zip(slots, clock_times(slots, zone), strict=True):
-        value = slot.strftime(slot_format)
-        inputs.append((value, "slot-" + value.replace(":", ""), clock))
-    return inputs
+def week_inputs(days, slot_format: str, zone: str) -> list[tuple[object, list]]:
+    """A week picker's days, each with its times as its radio buttons need them: each time's
+    value as the form sends it back, the id of its input and its clock time in `zone`. A
+    template filter (`week.days|week_inputs(slot_format, zone)`): one call per week, where
+    three per time (strftime, an id made in the template, `local_clock`) were a tenth of the
+    booking page; the week's clock times written together (`clock_times`: the zone and the
+    language looked up once)."""
+    clocks = iter(clock_times([slot for day in days for slot in day.slots], zone))
+    week = []
+    for day in days:
+        inputs = []
+        for slot in day.slots:
+            value = slot.strftime(slot_format)
+            inputs.append((value, "slot-" + value.replace(":", ""), next(clocks)))
+        week.append((day, inputs))
+    return week
 
 
 def parse_slot(value: str | None) -> datetime:
