@@ -12,9 +12,9 @@ from familylink.booking.slots import (
     SLOT_FORMAT,
     parse_slot,
     shown_week,
-    slot_inputs,
     slot_or_none,
     slot_week,
+    week_inputs,
 )
 from familylink.booking.week import day_label
 from familylink.extensions import limiter
@@ -38,8 +38,8 @@ from familylink.web import (
 bp = Blueprint("booking", __name__)
 # Every page names days in its reader's language: `{{ day|day_label }}`, `|day_label('full')`.
 bp.add_app_template_filter(day_label)
-# Every week picker's times: `{% for value, id, clock in day.slots|slot_inputs(...) %}`.
-bp.add_app_template_filter(slot_inputs)
+# Every week picker's days and times: `{% for day, inputs in week.days|week_inputs(...) %}`.
+bp.add_app_template_filter(week_inputs)
 
 
 def _patient_id() -> int:

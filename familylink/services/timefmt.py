@@ -187,11 +187,23 @@ def format_clock(instant: datetime, zone: str) -> str:
     """Only the clock time ('9:00 AM', '9:00'): the day and the zone are named elsewhere.
     A wall-clock time that happens twice (the hour repeated when the clocks go back) names
     its zone too ('1:00 AM EDT', '1:00 AM EST'), so the two never read the same."""
-    local = local_time(instant, zone)
-    clock = _write(local, "clock")
-    if _happens_twice(local):
-        return _("%(time)s %(zone)s", time=clock, zone=zone_name(local, zone))
-    return clock
+    return clock_times([instant], zone)[0]
+
+
+def clock_times(instants, zone: str) -> list[str]:
+    """`format_clock` of each instant: a page of times (a week picker's) looks up the zone
+    and the language being spoken once, not once per time."""
+    tz, language = ZoneInfo(zone), _language()
+    clocks = []
+    for instant in instants:
+        local = instant.astimezone(tz)
+        clock = _written(local.replace(tzinfo=None), "clock", language)
+        if _happens_twice(local):
+            clock = _(
+                "%(time)s %(zone)s", time=clock, zone=zone_name(local, zone, language=language)
+            )
+        clocks.append(clock)
+    return clocks
 
 
 def _is_midnight(local: datetime) -> bool:

@@ -695,6 +695,34 @@ def test_the_therapists_move_week_offers_what_the_move_accepts_inside_the_notice
     assert seat.appointment.starts_at == soon
 
 
+@pytest.mark.parametrize(
+    "zone", ["America/New_York", "Pacific/Honolulu", "Asia/Tokyo", "Pacific/Kiritimati"]
+)
+def test_each_week_offers_exactly_the_free_times_of_its_seven_local_days(clinic, now, zone):
+    """A week picker's week (Monday to Sunday in the viewer's zone) computes only the
+    program's days that hold it, up to the day of its last instant: every week offers
+    exactly the horizon's free times whose local day is one of its days, for a viewer in
+    the program's zone, behind it or a day ahead of it, with hours up to midnight."""
+    from tests.booking_setup import add_weekday_hours
+
+    add_weekday_hours(clinic.therapist, start=time(0), end=time(2))
+    add_weekday_hours(clinic.therapist, start=time(21), end=time(23, 59))
+    tz = ZoneInfo(zone)
+    free = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    shown, week = [], booking.week_of_slots(clinic.therapist.id, clinic.private, now=now, zone=zone)
+    while True:
+        assert all(week.start <= d.day < week.start + timedelta(days=7) for d in week.days)
+        for day in week.days:
+            assert all(s.astimezone(tz).date() == day.day for s in day.slots), zone
+            shown.extend(day.slots)
+        if week.next is None:
+            break
+        week = booking.week_of_slots(
+            clinic.therapist.id, clinic.private, now=now, zone=zone, week=week.next
+        )
+    assert shown == free
+
+
 def test_a_turned_off_session_type_cannot_be_booked_or_scheduled(clinic, now):
     admin = create_user(Role.ADMIN)
     seat = book(clinic, now, starts_at=first_slot(clinic, now, index=20))
@@ -810,14 +838,15 @@ def test_a_groups_taken_places_are_its_booked_seats(clinic, now, app_ctx):
     assert booking.taken_places_of([group]) == {group.id: 1}
 
 
-def test_the_free_slots_read_the_availability_and_the_bookings_in_two_statements(
+def test_the_free_slots_read_the_availability_and_the_bookings_in_one_statement(
     clinic, now, count_queries
 ):
     booking.slots_for(clinic.therapist.id, clinic.private, now=now)  # settings read once
     with count_queries() as counter:
         free = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
-    assert free and counter.count == 2
-    # Both kinds come back from the one statement: a day off takes that day's times away.
+    assert free and counter.count == 1
+    # All three kinds come back from the one statement: a day off takes that day's times
+    # away, and a booking its own time.
     zone = ZoneInfo(get_program().timezone)
     day = free[0].astimezone(zone).date()
     db.session.add(AvailabilityOverride(therapist_id=clinic.therapist.id, day=day, off=True))
@@ -826,6 +855,13 @@ def test_the_free_slots_read_the_availability_and_the_bookings_in_two_statements
     assert left and {s.astimezone(zone).date() for s in left} == {
         s.astimezone(zone).date() for s in free
     } - {day}
+    db.session.add(
+        Appointment.private(clinic.private, left[0], clinic.therapist.id, by=clinic.family, at=now)
+    )
+    db.session.flush()
+    with count_queries() as counter:
+        fewer = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    assert counter.count == 1 and left[0] not in fewer and set(fewer) < set(left)
 
 
 def test_checking_one_time_reads_only_the_bookings_around_it(clinic, now, monkeypatch):
@@ -843,9 +879,15 @@ def test_checking_one_time_reads_only_the_bookings_around_it(clinic, now, monkey
     db.session.flush()
     everything = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
     assert everything == free[0::2]
-    read = []
-    busy = slots.busy
-    monkeypatch.setattr(slots, "busy", lambda *a, **kw: read.append(busy(*a, **kw)) or read[-1])
+    read = []  # the bookings each check read (with the availability, in one statement)
+    reads = slots._availability_and_busy
+
+    def spy(*args, **kwargs):
+        windows, overrides, booked = reads(*args, **kwargs)
+        read.append(booked)
+        return windows, overrides, booked
+
+    monkeypatch.setattr(slots, "_availability_and_busy", spy)
     zone = ZoneInfo(get_program().timezone)
     for near in free[::3]:
         around = booking.slots_for(clinic.therapist.id, clinic.private, now=now, near=near)

@@ -8,6 +8,7 @@ import pytest
 
 from familylink.services.timefmt import (
     babel_locale,
+    clock_times,
     format_clock,
     format_end,
     format_local,
@@ -202,6 +203,44 @@ def test_the_hour_repeated_when_the_clocks_go_back_never_reads_the_same_twice(sp
     # An ordinary day, and the spring change (no hour happens twice): the clock alone.
     assert speaking("en", format_clock, at(NY, 2026, 11, 2, 1), NY) == "1:00 AM"
     assert speaking("en", format_clock, at(NY, 2026, 3, 8, 1), NY) == "1:00 AM"
+
+
+def test_a_week_pickers_times_written_together_read_as_each_alone(speaking):
+    """`week_inputs` writes a week's times in one call (`clock_times`: the zone and the
+    language looked up once): across the fall-back night each still reads as it does
+    alone, the repeated hour naming its zone, in each language, each under its own day."""
+    from familylink.booking.slots import SLOT_FORMAT, week_inputs
+    from familylink.services.booking.picker import Day
+
+    first = at(NY, 2026, 11, 1, 1)
+    hours = [first + timedelta(hours=n) for n in range(-1, 3)]
+    assert speaking("en", clock_times, hours, NY) == [
+        "12:00 AM",
+        "1:00 AM EDT",
+        "1:00 AM EST",
+        "2:00 AM",
+    ]
+    # Not a real week's days: a day without times between two with, to see each time land
+    # under its own day.
+    days = [Day(date(2026, 10, 31), hours[:1]), Day(date(2026, 11, 1), []), Day(None, hours[1:])]
+    for language in ("en", "es"):
+        alone = [speaking(language, format_clock, h, NY) for h in hours]
+        assert speaking(language, clock_times, hours, NY) == alone
+        week = speaking(language, week_inputs, days, SLOT_FORMAT, NY)
+        assert [day for day, _ in week] == days
+        assert [[clock for _, _, clock in inputs] for _, inputs in week] == [
+            alone[:1],
+            [],
+            alone[1:],
+        ]
+    (_, first_day), _, (_, last_day) = week_inputs(days, SLOT_FORMAT, NY)
+    assert first_day == [("2026-11-01T04:00Z", "slot-2026-11-01T0400Z", "12:00 AM")]
+    assert [value for value, _, _ in last_day] == [
+        "2026-11-01T05:00Z",
+        "2026-11-01T06:00Z",
+        "2026-11-01T07:00Z",
+    ]
+    assert clock_times([], NY) == [] and week_inputs([], SLOT_FORMAT, NY) == []
 
 
 def test_babel_locale_is_the_language_spoken_else_english(speaking):

@@ -463,8 +463,7 @@ BOOKING_PAGE_STATEMENTS = [
     "the session and its user",
     "the member's consent in force (the gate)",
     "the kinds of session",
-    "the therapist's availability",
-    "the therapist's bookings up to the booking horizon",
+    "the therapist's availability and bookings up to the booking horizon (one UNION ALL)",
     "the disclosure's audit row",
 ]
 BOOKING_POST_STATEMENTS = [
@@ -476,8 +475,7 @@ BOOKING_POST_STATEMENTS = [
     "a booking made before with this form's key",
     "the members' consents read afresh (access.hold_consents)",
     "the same key again, under the therapist's lock",
-    "the therapist's availability",
-    "the therapist's bookings around the time",
+    "the therapist's availability and bookings around the time (one UNION ALL)",
     "the appointment",
     "its seat",
     "who is coming",

@@ -21,6 +21,7 @@ from familylink.services.errors import ValidationError
 from familylink.services.program import get_program
 
 WEEK = timedelta(days=7)
+INSTANT = timedelta(microseconds=1)  # the smallest step between two datetimes
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,11 @@ def monday_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def bookable_days(*, now: datetime, zone: str) -> tuple[date, date]:
-    """The first and last local days (in `zone`) that can hold a free time."""
+def bookable_days(*, now: datetime, zone: str, program=None) -> tuple[date, date]:
+    """The first and last local days (in `zone`) that can hold a free time (`program`: the
+    settings when the caller has read them)."""
     tz = ZoneInfo(zone)
-    horizon = timedelta(days=get_program().booking_horizon_days)
+    horizon = timedelta(days=(program or get_program()).booking_horizon_days)
     return now.astimezone(tz).date(), (now + horizon).astimezone(tz).date()
 
 
@@ -113,8 +115,11 @@ def week_of_moves(
 
 
 def _asked_or_first_week(find, *, now: datetime, zone: str, week: date | None) -> Week:
-    first_day, last_day = bookable_days(now=now, zone=zone)
+    program = get_program()
+    first_day, last_day = bookable_days(now=now, zone=zone, program=program)
     first, last = monday_of(first_day), monday_of(last_day)
+    days = (first_day, last_day)
+    zones = (ZoneInfo(zone), ZoneInfo(program.timezone))
     if week is not None:
         wanted = monday_of(week)
         if wanted < first:
@@ -124,40 +129,42 @@ def _asked_or_first_week(find, *, now: datetime, zone: str, week: date | None) -
                 _(
                     "Times can be booked up to %(days)d days ahead. "
                     "Here are the weeks you can book.",
-                    days=get_program().booking_horizon_days,
+                    days=program.booking_horizon_days,
                 ),
                 "week",
             )
-        return _week(find, wanted, first, last, first_day, last_day, zone)
+        return _week(find, wanted, first, last, days, zones)
     monday = first
     while monday <= last:
-        shown = _week(find, monday, first, last, first_day, last_day, zone)
+        shown = _week(find, monday, first, last, days, zones)
         if shown.has_slots:
             return shown
         monday += WEEK
-    return _week(find, first, first, last, first_day, last_day, zone)
+    return _week(find, first, first, last, days, zones)
 
 
-def _week(find, monday, first, last, first_day, last_day, zone) -> Week:
+def _week(find, monday, first, last, days, zones) -> Week:
     """One week's free times, grouped by the viewer's local day (days outside the bookable
-    range left out)."""
-    tz = ZoneInfo(zone)
-    program_tz = ZoneInfo(get_program().timezone)
-    # The program's local days covering the viewer's week (zones may be a day apart).
+    range, `days` (first, last), left out). `zones`: the viewer's and the program's."""
+    tz, program_tz = zones
+    first_day, last_day = days
+    # The program's local days holding the viewer's week, [start, end) (zones may be a day
+    # apart): the day of its last instant, not of the next Monday's midnight, whose times
+    # would all be computed and then dropped.
     start = datetime.combine(monday, time(0), tzinfo=tz)
     end = datetime.combine(monday + WEEK, time(0), tzinfo=tz)
-    span = (start.astimezone(program_tz).date(), end.astimezone(program_tz).date())
+    span = (start.astimezone(program_tz).date(), (end - INSTANT).astimezone(program_tz).date())
     by_day: dict[date, list[datetime]] = {}
     for slot in find(days=span):
         by_day.setdefault(slot.astimezone(tz).date(), []).append(slot)
-    days = [
+    shown = [
         Day(day, by_day.get(day, []))
         for day in (monday + timedelta(days=n) for n in range(7))
         if first_day <= day <= last_day
     ]
     return Week(
         start=monday,
-        days=days,
+        days=shown,
         previous=monday - WEEK if monday > first else None,
         next=monday + WEEK if monday < last else None,
     )

@@ -7,7 +7,19 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, Date, Integer, and_, bindparam, cast, null, select, text, union_all
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Integer,
+    Time,
+    and_,
+    bindparam,
+    cast,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 
 from familylink.extensions import db
@@ -18,6 +30,7 @@ from familylink.models import (
     AvailabilityWindow,
     SessionType,
 )
+from familylink.models.types import UTCDateTime
 from familylink.services.errors import Conflict
 from familylink.services.program import get_program
 from familylink.services.scheduling import Override, Window, free_slots
@@ -95,23 +108,32 @@ def flush_or_conflict(message: str) -> None:
 
 # The booking page reads them on every request: one statement built once, the therapist a
 # parameter, and only the columns the slot computation uses (no ORM objects). Weekly windows
-# (no `day`) and date overrides (no `weekday`) come back together.
-_AVAILABILITY = union_all(
-    select(
-        AvailabilityWindow.weekday,
-        cast(null(), Date).label("day"),
-        cast(null(), Boolean).label("off"),
-        AvailabilityWindow.start_time,
-        AvailabilityWindow.end_time,
-    ).where(AvailabilityWindow.therapist_id == bindparam("therapist")),
-    select(
-        cast(null(), Integer),
-        AvailabilityOverride.day,
-        AvailabilityOverride.off,
-        AvailabilityOverride.start_time,
-        AvailabilityOverride.end_time,
-    ).where(AvailabilityOverride.therapist_id == bindparam("therapist")),
-)
+# (no `day`) and date overrides (no `weekday`) come back together; `_SLOT_READS` adds the
+# bookings (`starts_at`, `ends_at`) to the same statement.
+def _availability_selects(*more):
+    """The weekly windows' and the date overrides' selects, each with `more` columns after
+    its own (the NULLs a union with the bookings needs)."""
+    return (
+        select(
+            AvailabilityWindow.weekday,
+            cast(null(), Date).label("day"),
+            cast(null(), Boolean).label("off"),
+            AvailabilityWindow.start_time,
+            AvailabilityWindow.end_time,
+            *more,
+        ).where(AvailabilityWindow.therapist_id == bindparam("therapist")),
+        select(
+            cast(null(), Integer),
+            AvailabilityOverride.day,
+            AvailabilityOverride.off,
+            AvailabilityOverride.start_time,
+            AvailabilityOverride.end_time,
+            *more,
+        ).where(AvailabilityOverride.therapist_id == bindparam("therapist")),
+    )
+
+
+_AVAILABILITY = union_all(*_availability_selects())
 
 
 def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
@@ -119,7 +141,7 @@ def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
     overrides: list[Override] = []
     for weekday, day, off, start, end in db.session.execute(
         _AVAILABILITY, {"therapist": therapist_id}
-    ):
+    ).all():
         if day is None:
             windows.append(Window(weekday, start, end))
         else:
@@ -171,6 +193,37 @@ _BUSY_STATEMENTS = {
 }
 
 
+def _with_availability(busy_statement):
+    """One statement for a slot computation's two reads: the weekly windows and date
+    overrides (NULL bookings), then the bookings (NULL windows). Each part keeps its own
+    index and parameters; one round trip instead of two. The first select gives the union's
+    column types, so the NULL bookings there are typed as the bookings are."""
+    instant = UTCDateTime()
+    windows, overrides = _availability_selects(
+        cast(null(), instant).label("starts_at"), cast(null(), instant).label("ends_at")
+    )
+    nothing = [cast(null(), kind) for kind in (Integer, Date, Boolean, Time, Time)]
+    return union_all(
+        windows,
+        overrides,
+        busy_statement.with_only_columns(*nothing, *busy_statement.selected_columns),
+    )
+
+
+_SLOT_READS = {key: _with_availability(statement) for key, statement in _BUSY_STATEMENTS.items()}
+
+
+def _busy_values(therapist_id, since, exclude_id, until) -> tuple[tuple[bool, bool], dict]:
+    """The key of the bookings' statement and its parameters (see `busy`)."""
+    start = since - timedelta(days=1)
+    values = {"therapist": therapist_id, "start": start, "reach": start - LONGEST_APPOINTMENT}
+    if exclude_id is not None:
+        values["exclude"] = exclude_id
+    if until is not None:
+        values["until"] = until
+    return (exclude_id is not None, until is not None), values
+
+
 def busy(
     therapist_id: int,
     *,
@@ -180,14 +233,27 @@ def busy(
 ):
     """(start, end) of the therapist's scheduled appointments that overlap `since` - 1 day
     or later (but `exclude_id`, the one being moved), starting before `until` if given."""
-    start = since - timedelta(days=1)
-    values = {"therapist": therapist_id, "start": start, "reach": start - LONGEST_APPOINTMENT}
-    if exclude_id is not None:
-        values["exclude"] = exclude_id
-    if until is not None:
-        values["until"] = until
-    statement = _BUSY_STATEMENTS[exclude_id is not None, until is not None]
-    return [(s, e) for s, e in db.session.execute(statement, values)]
+    key, values = _busy_values(therapist_id, since, exclude_id, until)
+    return [(s, e) for s, e in db.session.execute(_BUSY_STATEMENTS[key], values).all()]
+
+
+def _availability_and_busy(therapist_id: int, *, since, exclude_id=None, until=None):
+    """`_availability` and `busy` in one statement: (windows, overrides, bookings)."""
+    key, values = _busy_values(therapist_id, since, exclude_id, until)
+    windows: list[Window] = []
+    overrides: list[Override] = []
+    booked: list[tuple[datetime, datetime]] = []
+    # `.all()`: the rows fetched in one call, not one call (and a row iterator step) each.
+    for weekday, day, off, start, end, starts_at, ends_at in db.session.execute(
+        _SLOT_READS[key], values
+    ).all():
+        if starts_at is not None:
+            booked.append((starts_at, ends_at))
+        elif day is None:
+            windows.append(Window(weekday, start, end))
+        else:
+            overrides.append(Override(day, off, start, end))
+    return windows, overrides, booked
 
 
 def slots_for(
@@ -213,10 +279,11 @@ def slot_finder(
     notice: timedelta | None = None,
     near: datetime | None = None,
 ) -> Callable[..., list[datetime]]:
-    """Reads the therapist's availability and bookings once (two queries) and returns
-    `find(near=None, days=None)`: the free slots of the whole horizon, of the days around
-    `near`, or of the program's local days `days` (first, last). A page that looks for the
-    first week with a free time asks week after week without asking the database again.
+    """Reads the therapist's availability and bookings once (one statement,
+    `_availability_and_busy`) and returns `find(near=None, days=None)`: the free slots of
+    the whole horizon, of the days around `near`, or of the program's local days `days`
+    (first, last). A page that looks for the first week with a free time asks week after
+    week without asking the database again.
     `horizon` replaces the program's booking horizon (a weekly series reaches past it);
     `notice` the program's minimum notice (a therapist's own move needs none).
 
@@ -229,11 +296,13 @@ def slot_finder(
         horizon = timedelta(days=program.booking_horizon_days)
     if notice is None:
         notice = timedelta(hours=program.minimum_notice_hours)
-    windows, overrides = _availability(therapist_id)
-    since, until = now, now + horizon + buffer()
+    gap = timedelta(minutes=program.buffer_minutes)  # `buffer()`, the settings read once
+    since, until = now, now + horizon + gap
     if near is not None:
         since, until = max(since, near - NEAR_REACH), min(until, near + NEAR_REACH)
-    booked = busy(therapist_id, since=since, until=until, exclude_id=exclude_id)
+    windows, overrides, booked = _availability_and_busy(
+        therapist_id, since=since, until=until, exclude_id=exclude_id
+    )
 
     def find(*, near: datetime | None = None, days: tuple[date, date] | None = None):
         return free_slots(
@@ -241,7 +310,7 @@ def slot_finder(
             overrides,
             booked,
             duration=timedelta(minutes=session_type.duration_minutes),
-            buffer=buffer(),
+            buffer=gap,
             min_notice=notice,
             horizon=horizon,
             now=now,
