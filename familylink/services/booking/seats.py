@@ -306,11 +306,18 @@ def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFami
 
 
 def _booked(seat: AppointmentFamily, *, actor: User, now: datetime) -> None:
-    appointment = seat.appointment
-    audit.record_about(
-        "booking.created", seat, actor=actor, detail={"appointment": appointment.id}, now=now
+    # The booking's audit row goes in with its emails' rows: one INSERT (record_about's row).
+    booked = audit.values(
+        "booking.created",
+        actor=actor,
+        obj=seat,
+        patient_id=seat.patient_id,
+        detail={"appointment": seat.appointment_id},
+        now=now,
     )
-    notices.tell_attendees("booking_confirmed", seat, key=str(seat.id), actor=actor, now=now)
+    notices.tell_attendees(
+        "booking_confirmed", seat, key=str(seat.id), actor=actor, now=now, audited=[booked]
+    )
 
 
 # --- Reschedule and cancel ---------------------------------------------------------------
