@@ -16,12 +16,11 @@ from icalendar import Calendar, Event, vCalAddress
 
 from familylink.i18n import normalise
 from familylink.models import SessionMode
-from familylink.services import booking
 from familylink.services.calendar import ics, writer
 from familylink.services.program import get_program
 from familylink.services.screening import safe_sender_name
 from familylink.services.timefmt import format_span
-from tests.booking_setup import create_clinic
+from tests.unit import test_calendar_files as calendar_files
 
 # Texts that exercise every rule: escapes, quotes, carets, line breaks, letters of two to
 # four octets (folding must not split one, nor an escape).
@@ -159,17 +158,7 @@ def _library_values(appointment, recipient, now, cancelled) -> dict:
         }
 
 
-@pytest.fixture
-def seat(app_ctx, now):
-    clinic = create_clinic()
-    slot = booking.slots_for(clinic.therapist.id, clinic.private, now=now)[0]
-    return booking.book_private(
-        actor=clinic.family,
-        patient_id=clinic.patient.id,
-        session_type_id=clinic.private.id,
-        starts_at=slot,
-        now=now,
-    )
+seat = calendar_files.seat  # a private session booked by the family member
 
 
 @pytest.mark.parametrize("locale", ["en", "es", None])
