@@ -91,7 +91,7 @@ def fold(line: str) -> str:
     return "\r\n ".join(pieces)
 
 
-def _lines(properties: list[tuple], first: tuple[str, ...]) -> list[str]:
+def _content_lines(properties: list[tuple], first: tuple[str, ...]) -> list[str]:
     rank = {name: index for index, name in enumerate(first)}
     ordered = sorted(properties, key=lambda item: (rank.get(item[0], len(first)), item[0]))
     return [fold(f"{name}{''.join(params)}:{value}") for name, *params, value in ordered]
@@ -100,8 +100,8 @@ def _lines(properties: list[tuple], first: tuple[str, ...]) -> list[str]:
 def calendar(properties: list[tuple], events: list[list[tuple]]) -> bytes:
     """The file: the calendar's own properties, then each event's, in the library's order;
     each property is (NAME, value) or (NAME, parameters, value)."""
-    lines = ["BEGIN:VCALENDAR", *_lines(properties, _CALENDAR_FIRST)]
+    lines = ["BEGIN:VCALENDAR", *_content_lines(properties, _CALENDAR_FIRST)]
     for event in events:
-        lines += ["BEGIN:VEVENT", *_lines(event, _EVENT_FIRST), "END:VEVENT"]
+        lines += ["BEGIN:VEVENT", *_content_lines(event, _EVENT_FIRST), "END:VEVENT"]
     lines.append("END:VCALENDAR")
     return ("\r\n".join(lines) + "\r\n").encode()
