@@ -180,16 +180,24 @@ class Later:
     """Words written when they are shown, in the language spoken then: an email's context is
     built in the sender's request and rendered under its recipient's `force_locale`.
 
+    Written once for each language it is shown in (an email prints its title in the subject,
+    the text and the HTML, and compares it to group emails that render alike): the language
+    being spoken is the only thing the words may depend on while they are shown.
+
     Unlike Flask-Babel's LazyString (meant for trusted msgids, it calls itself safe HTML),
     the text is escaped like any other value, so a name inside it stays text."""
 
-    __slots__ = ("_function", "_args")
+    __slots__ = ("_function", "_args", "_written")
 
     def __init__(self, function, *args):
         self._function, self._args = function, args
+        self._written: tuple | None = None  # (the locale it was written in, the words)
 
     def __str__(self) -> str:
-        return str(self._function(*self._args))
+        locale = get_locale()
+        if self._written is None or self._written[0] is not locale:
+            self._written = (locale, str(self._function(*self._args)))
+        return self._written[1]
 
     def __bool__(self) -> bool:
         return bool(str(self))

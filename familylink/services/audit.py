@@ -86,7 +86,9 @@ def record_about(action: str, obj, **fields) -> AuditEvent:
     return record(action, obj=obj, patient_id=obj.patient_id, **fields)
 
 
-def record_many(rows: list[dict], *, connection: Connection | None = None) -> None:
+def record_many(
+    rows: list[dict], *, connection: Connection | None = None, at_once: bool = False
+) -> None:
     """Write audit rows made by `values` in one INSERT in the caller's transaction, no ORM
     objects: for the pages' view rows, the sweeps, whose rows come by the thousand, and the
     mail sender. The rows are those `record` would write, each with its own insert_key.
@@ -95,7 +97,8 @@ def record_many(rows: list[dict], *, connection: Connection | None = None) -> No
     the rows are held and INSERTed just before the session commits, and dropped if it rolls
     back: the same transaction, but on SQLite the write lock is then not held while the page
     renders. In a savepoint (an action in `web.run`) they are written at once, so a refusal's
-    rows survive its rollback (`keep_refusals`)."""
+    rows survive its rollback (`keep_refusals`). `at_once`: written now wherever it is, as
+    `record`'s row is flushed (a change's own row, which the caller may read back)."""
     if not rows:
         return
     refusals = _refusals.get()
@@ -104,7 +107,7 @@ def record_many(rows: list[dict], *, connection: Connection | None = None) -> No
     keyed = [{**row, "insert_key": uuid.uuid4()} for row in rows]
     if connection is None:
         session = db.session()
-        if refusals is None and not session.in_nested_transaction():
+        if refusals is None and not at_once and not session.in_nested_transaction():
             if not session.in_transaction():
                 session.begin()  # whose end, commit or rollback, the rows go with
             session.info.setdefault(_HELD, []).extend(keyed)

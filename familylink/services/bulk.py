@@ -26,6 +26,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 def insert_rows(
@@ -45,35 +47,65 @@ def insert_rows(
         shape, params = tuple(rows[0]), {"rows": json.dumps(rows, default=_json_value)}
     else:
         shape, params = None, rows
-    if skip_existing is None and not returning:
-        # Every signed-in page writes its audit rows this way: the statement is built once.
-        connection.execute(_insert(connection.dialect.name, table, shape, inline=True), params)
-        return []
-    statement = _insert(connection.dialect.name, table, shape)
-    if skip_existing is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
+    statement = _insert(connection.dialect.name, table, shape, skip_existing, returning)
     if returning:
-        return connection.execute(statement.returning(*returning), params).all()
-    connection.execute(statement.inline(), params)
+        return connection.execute(statement, params).all()
+    connection.execute(statement, params)
     return []
 
 
+# The cache key of a dialect's INSERT … ON CONFLICT (column) DO NOTHING: the standard
+# INSERT's (table, source, RETURNING) and the name of the one column it skips on, the only
+# ON CONFLICT clause `_insert` gives it. The dialects' own INSERT has no cache key
+# (SQLAlchemy 2.0), so every execution compiled it again (each booking's emails, each
+# sweep's); SQLAlchemy reads these two attributes from each class's own namespace.
+_SKIPPING_KEY = [
+    *(item for item in Insert._traverse_internals if item[0] != "_post_values_clause"),
+    ("skipped_on", InternalTraversal.dp_string),
+]
+
+
+class _PostgresqlSkipsExisting(postgresql.Insert):
+    inherit_cache = False
+    _cache_key_traversal = _SKIPPING_KEY
+
+
+class _SqliteSkipsExisting(sqlite.Insert):
+    inherit_cache = False
+    _cache_key_traversal = _SKIPPING_KEY
+
+
 @cache
-def _insert(dialect_name: str, table: Table, json_names: tuple | None, *, inline=False):
-    """The INSERT of rows given as parameters; with `json_names` (PostgreSQL, several rows)
-    of one JSON document given as the "rows" parameter, each row having those keys."""
-    # Inline, nothing to skip: the generic INSERT, whose compiled form is cached (the
-    # dialects' own have no cache key, so each execution would compile them again).
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    base = insert(table) if inline else dialect.insert(table)
+def _insert(
+    dialect_name: str,
+    table: Table,
+    json_names: tuple | None,
+    skip_existing: Column | None = None,
+    returning: tuple[Column, ...] = (),
+):
+    """The INSERT of rows given as parameters, built once for each shape (a statement and
+    its cache key cost more to build than a page's INSERT takes to run); with `json_names`
+    (PostgreSQL, several rows) of one JSON document given as the "rows" parameter, each row
+    having those keys."""
+    if skip_existing is None:
+        base = insert(table)
+    elif dialect_name == "postgresql":
+        base = _PostgresqlSkipsExisting(table)
+    else:
+        base = _SqliteSkipsExisting(table)
     if json_names is None:
         statement = base
     else:
         document = cast(bindparam("rows", type_=String()), postgresql.JSONB)
         source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
         statement = base.from_select(list(json_names), select(*source.table_valued(*json_names).c))
+    if skip_existing is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
+        statement.skipped_on = skip_existing.name
+    if returning:
+        return statement.returning(*returning)
     # inline(): nothing is read back (a single row would otherwise fetch its id).
-    return statement.inline() if inline else statement
+    return statement.inline()
 
 
 def _json_value(value):

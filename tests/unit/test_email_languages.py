@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 
 from familylink import i18n
 from familylink.extensions import db
@@ -141,3 +141,24 @@ def test_a_spanish_family_members_reminder_arrives_in_spanish(people, mail_app, 
     assert "Sesión familiar con Grace Lee" in body
     assert "sábado, 21 de noviembre de 2026, 12:00 a 12:50 (hora de Nueva York)" in body
     assert english["Subject"] == "Your appointment reminder"
+
+
+def test_later_words_are_written_once_per_language_they_are_shown_in(mail_app):
+    # An email prints its title several times (subject, text, HTML, the key that groups
+    # emails rendered alike): the words are written once per language, and again in another.
+    written = []
+
+    def title() -> str:
+        written.append(1)
+        return gettext("Your appointment is confirmed")
+
+    words = i18n.Later(title)
+    with mail_app.test_request_context():
+        with force_locale("en"):
+            shown = {str(words), str(words), f"{words}"}
+            assert bool(words) and hash(words) == hash("Your appointment is confirmed")
+        with force_locale("es"):
+            spanish = str(words)
+            assert str(words) == spanish
+    assert shown == {"Your appointment is confirmed"} and spanish != "Your appointment is confirmed"
+    assert len(written) == 2

@@ -710,7 +710,9 @@ def test_a_printed_value_the_template_changes_is_rendered_email_by_email(mail_ct
         for person, name in zip(people, ("Maria Whitfield", "Luis Ortega"), strict=True)
     ]
     assert mail.queue_many(batch, now=now) == 2
-    bodies = [row.text_body for row in db.session.scalars(select(OutboxEmail))]
+    bodies = [
+        row.text_body for row in db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id))
+    ]
     assert "Hello Maria," in bodies[0] and "Whitfield" not in bodies[0]
     assert "Hello Luis," in bodies[1] and "Ortega" not in bodies[1]
 
@@ -873,3 +875,34 @@ def test_the_records_connection_goes_back_to_the_pool_as_it_came(mail_ctx, smtp_
     assert back and not any(back)
     with db.engine.connect() as connection:
         assert connection.get_isolation_level() != "AUTOCOMMIT"
+
+
+@pytest.mark.parametrize("emails", [1, 3])
+def test_queuing_compiles_its_insert_once(mail_ctx, now, emails):
+    # The outbox INSERT skips a dedupe key queued before (ON CONFLICT … DO NOTHING), a
+    # dialect's own construct, which SQLAlchemy 2.0 cannot cache: each booking compiled it
+    # again. Its second queuing (one email, or several: PostgreSQL's JSON document) must find
+    # it compiled, and still skip the keys queued before.
+    seen = []
+
+    def note(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX_EMAILS"):
+            seen.append(context._get_cache_stats())
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        for attempt in range(2):
+            queued = [
+                mail.Queued(
+                    "password_reset",
+                    to=f"person{i}@example.org",
+                    dedupe_key=f"compiled:{attempt}:{i}",
+                    context={"link": "https://familylink.test/reset/x", "recipient": None},
+                )
+                for i in range(emails)
+            ]
+            assert mail.queue_many(queued, now=now) == emails
+        assert mail.queue_many(queued, now=now) == 0  # the same keys again: skipped
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert len(seen) == 3 and all(stats.startswith("cached since") for stats in seen[1:]), seen

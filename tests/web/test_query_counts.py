@@ -479,10 +479,9 @@ BOOKING_POST_STATEMENTS = [
     "the appointment",
     "its seat",
     "who is coming",
-    "the booking's audit row",
     "the therapist (named in the email and the calendar file)",
     "the emails, in one statement, read back by none",
-    "their audit rows",
+    "the booking's audit row and the emails', in one statement",
     "the savepoint released",
 ]
 LOCKS_ON_POSTGRESQL = 2

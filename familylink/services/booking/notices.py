@@ -26,9 +26,12 @@ def mail_context(appointment: Appointment, person: User) -> dict:
     }
 
 
-def tell_attendees(kind: str, seat: AppointmentFamily, *, key: str, actor, now: datetime) -> None:
+def tell_attendees(
+    kind: str, seat: AppointmentFamily, *, key: str, actor, now: datetime, audited=()
+) -> None:
     """One email with that person's own .ics to each family member coming to the seat,
-    queued together (one INSERT, nothing read back)."""
+    queued together (one INSERT, nothing read back); `audited`, the audit rows of the change
+    they tell of, written in one INSERT with theirs."""
     appointment = seat.appointment
     emails = []
     for attendee in seat.present_attendees:
@@ -47,4 +50,4 @@ def tell_attendees(kind: str, seat: AppointmentFamily, *, key: str, actor, now: 
                 actor=actor,
             )
         )
-    mail.queue_many(emails, now=now)
+    mail.queue_many(emails, now=now, audited=list(audited))

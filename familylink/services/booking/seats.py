@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from familylink.extensions import db
 from familylink.models import (
@@ -86,18 +86,22 @@ def scheduling_family(patient: User, *, now: datetime) -> list[User]:
     return access.family_with_scope(patient, Scope.SCHEDULING, now=now)
 
 
-def _existing(request_key: str | None) -> AppointmentFamily | None:
-    if not request_key:
-        return None
-    return db.session.scalar(
-        select(AppointmentFamily).where(AppointmentFamily.request_key == request_key)
-    )
+# Who made the booking of a form's one-time key: two columns, built once. Every booking asks
+# twice (before and under the therapist's lock) and almost always finds none, so the seat
+# itself is loaded only when there is one.
+_BOOKED_WITH_KEY = select(AppointmentFamily.id, AppointmentFamily.booked_by_id).where(
+    AppointmentFamily.request_key == bindparam("request_key")
+)
 
 
 def booked_with_key(request_key: str | None, actor: User) -> AppointmentFamily | None:
     """The booking this actor's form (by its one-time key) already made, if any."""
-    done = _existing(request_key)
-    return done if done is not None and done.booked_by_id == actor.id else None
+    if not request_key:
+        return None
+    found = db.session.execute(_BOOKED_WITH_KEY, {"request_key": request_key}).first()
+    if found is None or found.booked_by_id != actor.id:
+        return None
+    return db.session.get(AppointmentFamily, found.id)
 
 
 def invited_people(
@@ -306,11 +310,18 @@ def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFami
 
 
 def _booked(seat: AppointmentFamily, *, actor: User, now: datetime) -> None:
-    appointment = seat.appointment
-    audit.record_about(
-        "booking.created", seat, actor=actor, detail={"appointment": appointment.id}, now=now
+    # The booking's audit row goes in with its emails' rows: one INSERT (record_about's row).
+    booked = audit.values(
+        "booking.created",
+        actor=actor,
+        obj=seat,
+        patient_id=seat.patient_id,
+        detail={"appointment": seat.appointment_id},
+        now=now,
     )
-    notices.tell_attendees("booking_confirmed", seat, key=str(seat.id), actor=actor, now=now)
+    notices.tell_attendees(
+        "booking_confirmed", seat, key=str(seat.id), actor=actor, now=now, audited=[booked]
+    )
 
 
 # --- Reschedule and cancel ---------------------------------------------------------------

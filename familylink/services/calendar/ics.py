@@ -14,7 +14,6 @@ from email.utils import parseaddr
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from icalendar import Calendar, Event, vCalAddress
 
 from familylink.i18n import normalise
 from familylink.models import (
@@ -22,6 +21,7 @@ from familylink.models import (
     SessionMode,
     User,
 )
+from familylink.services.calendar import writer
 from familylink.services.links import external_url
 from familylink.services.mail import Attachment
 from familylink.services.program import get_program
@@ -53,44 +53,43 @@ def where(appointment: Appointment) -> str:
     return session_type.location or ""
 
 
-def organizer() -> vCalAddress:
-    """`ORGANIZER;CN=<neutral sender name>:mailto:<MAIL_DEFAULT_SENDER>`."""
+def organizer() -> tuple[str, str]:
+    """`ORGANIZER;CN=<neutral sender name>:mailto:<MAIL_DEFAULT_SENDER>`: its parameters and
+    value."""
     address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
-    value = vCalAddress(f"mailto:{address}")
-    value.params["CN"] = safe_sender_name(get_program().sender_name)
-    return value
+    return writer.organizer(safe_sender_name(get_program().sender_name), address)
 
 
-def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool) -> Event:
-    event = Event()
-    event.add("uid", appointment.uid)
-    event.add("dtstamp", now)
-    event.add("dtstart", appointment.starts_at)
-    event.add("dtend", appointment.ends_at)
-    event.add("sequence", appointment.sequence)
-    event.add("organizer", organizer())
-    event.add("summary", neutral_title(appointment))
+def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool) -> list:
+    title = neutral_title(appointment)
+    local = format_span(appointment.starts_at, appointment.ends_at, recipient.timezone)
+    event = [
+        ("UID", writer.text(appointment.uid)),
+        ("DTSTAMP", writer.utc(now)),
+        ("DTSTART", writer.utc(appointment.starts_at)),
+        ("DTEND", writer.utc(appointment.ends_at)),
+        ("SEQUENCE", str(appointment.sequence)),
+        ("ORGANIZER", *organizer()),
+        ("SUMMARY", writer.text(title)),
+        ("DESCRIPTION", writer.text(_("%(title)s, %(when)s.", title=title, when=local))),
+        ("STATUS", "CANCELLED" if cancelled else "CONFIRMED"),
+    ]
     place = where(appointment)
     if place:
-        event.add("location", place)
-    local = format_span(appointment.starts_at, appointment.ends_at, recipient.timezone)
-    event.add(
-        "description", _("%(title)s, %(when)s.", title=neutral_title(appointment), when=local)
-    )
-    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        event.append(("LOCATION", writer.text(place)))
     return event
+
+
+def _calendar(method: str) -> list[tuple[str, str]]:
+    return [("PRODID", writer.text(PRODID)), ("VERSION", "2.0"), ("METHOD", method)]
 
 
 def appointment_ics(
     appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool = False
 ) -> bytes:
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if cancelled else "REQUEST")
     with force_locale(normalise(recipient.locale)):  # the file speaks its recipient's language
-        cal.add_component(_event(appointment, recipient, now=now, cancelled=cancelled))
-    return cal.to_ical()
+        event = _event(appointment, recipient, now=now, cancelled=cancelled)
+    return writer.calendar(_calendar("CANCEL" if cancelled else "REQUEST"), [event])
 
 
 def ics_attachment(
@@ -105,11 +104,7 @@ def ics_attachment(
 
 
 def feed_ics(appointments: list[Appointment], recipient: User, *, now: datetime) -> bytes:
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")  # a feed is published: nothing in it asks for a reply
+    # A feed is published: nothing in it asks for a reply.
     with force_locale(normalise(recipient.locale)):
-        for appointment in appointments:
-            cal.add_component(_event(appointment, recipient, now=now, cancelled=False))
-    return cal.to_ical()
+        events = [_event(a, recipient, now=now, cancelled=False) for a in appointments]
+    return writer.calendar(_calendar("PUBLISH"), events)

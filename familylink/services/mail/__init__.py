@@ -77,15 +77,20 @@ def queue_email(kind: str, *, to: User | str, dedupe_key: str, now: datetime, **
     return db.session.get(OutboxEmail, added[0]) if added else None
 
 
-def queue_many(emails: list[Queued], *, now: datetime) -> int:
-    """Queue many emails at once, as queue_email would one by one; return how many were new."""
-    return len(_insert(emails, now=now)) if emails else 0
+def queue_many(emails: list[Queued], *, now: datetime, audited: list[dict] = ()) -> int:
+    """Queue many emails at once, as queue_email would one by one; return how many were new.
+    `audited`: the audit rows (made by `audit.values`) of what the emails tell, written just
+    before theirs, in the same INSERT."""
+    if not emails:
+        audit.record_many(list(audited), at_once=True)
+        return 0
+    return len(_insert(emails, now=now, audited=audited))
 
 
-def _insert(emails: list[Queued], *, now: datetime) -> list[int]:
+def _insert(emails: list[Queued], *, now: datetime, audited: list[dict] = ()) -> list[int]:
     """Render the emails, insert them in one statement that skips every dedupe key already
     in the outbox (whoever queued it, even a moment ago: overlapping sweeps queue each email
-    once), then their audit rows in one more. Returns the ids of those added."""
+    once), then `audited` and their audit rows in one more. Returns the ids of those added."""
     outbox = OutboxEmail.__table__
     rows = _rendered(emails, now)
     db.session.flush()  # the accounts they are addressed to
@@ -97,7 +102,9 @@ def _insert(emails: list[Queued], *, now: datetime) -> list[int]:
         returning=(outbox.c.id, outbox.c.dedupe_key),
     )
     by_key = {email.dedupe_key: email for email in emails}
-    audit.record_many([_queued_event(by_key[key], row_id, now) for row_id, key in added])
+    queued = [_queued_event(by_key[key], row_id, now) for row_id, key in added]
+    # A change's own rows are written at once, as `audit.record` would flush them.
+    audit.record_many([*audited, *queued], at_once=bool(audited))
     return sorted(row_id for row_id, _ in added)
 
 
