@@ -242,8 +242,8 @@ def reminder_context(
     already names the therapist, so nothing else repeats it.
 
     `appointment` is an Appointment or the plain values `due_reminders` reads; `written`, a
-    sweep's times and titles already written (its sessions start at the same few times,
-    with the same few therapists)."""
+    sweep's times, titles and zone names already written (its sessions start at the same few
+    times, with the same few therapists, in the same few zones)."""
     session_type = appointment.session_type
     written = {} if written is None else written
     language = str(get_locale())
@@ -253,10 +253,13 @@ def reminder_context(
     title = (appointment.is_group, appointment.therapist.name, language)
     if title not in written:
         written[title] = neutral_title(appointment)
+    zone = (person.timezone, language)
+    if zone not in written:
+        written[zone] = zone_title(person.timezone)
     return {
         "title": written[title],
         "when": written[span],
-        "zone_name": zone_title(person.timezone),
+        "zone_name": written[zone],
         "minutes": session_type.duration_minutes,
         "where": where(appointment),
         "video": session_type.mode == "video",
