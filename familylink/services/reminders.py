@@ -13,13 +13,15 @@ of the session, so one still queued when it starts is dropped by the sender.
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
-from sqlalchemy import String, and_, any_, bindparam, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 
 from familylink.extensions import db
@@ -98,7 +100,7 @@ class DueReminder:
     due_at: datetime
     to_patient: bool
 
-    @property
+    @functools.cached_property  # a sweep reads it three times per reminder
     def dedupe_key(self) -> str:
         a = self.appointment
         return reminder_key(a.id, a.sequence, self.person.id, self.offset_hours)
@@ -113,8 +115,13 @@ _TYPE, _ATTENDEE = SessionType.__table__, AppointmentAttendee.__table__
 _THERAPIST, _PATIENT, _MEMBER = (User.__table__.alias(n) for n in ("th", "pa", "me"))
 
 
-def _person(row, prefix: str) -> Person:
-    return Person(*(getattr(row, prefix + name) for name in Person.__annotations__))
+def _person(row, prefix: str, known: dict[int, Person]) -> Person:
+    """The person a row names, made once per sweep (it names a few hundred people, thousands
+    of times)."""
+    user_id = getattr(row, prefix + "id")
+    if user_id not in known:
+        known[user_id] = Person(*(getattr(row, prefix + name) for name in Person.__annotations__))
+    return known[user_id]
 
 
 def due_reminders(now: datetime, *, since: datetime | None = None) -> list[DueReminder]:
@@ -182,12 +189,13 @@ def due_reminders(now: datetime, *, since: datetime | None = None) -> list[DueRe
     pairs = {(r.fm_id, r.patient_id) for r in rows if r.fm_id is not None}
     allowed = access.pairs_with_scope(pairs, Scope.SCHEDULING, now=now) if pairs else set()
     due: list[DueReminder] = []
+    known: dict[int, Person] = {}
     for seat_rows in seats.values():
         first = seat_rows[0]
         appointment = _appointment(first)
         patient_id = first.patient_id
         not_before = max(first.created_at, first.rescheduled_at or first.created_at)
-        members = [(r.added_at, _person(r, "fm_")) for r in seat_rows if r.fm_id is not None]
+        members = [(r.added_at, _person(r, "fm_", known)) for r in seat_rows if r.fm_id is not None]
         for h in offsets:
             moment = appointment.starts_at - timedelta(hours=h)
             if not (since <= moment <= now) or moment < not_before:
@@ -196,7 +204,7 @@ def due_reminders(now: datetime, *, since: datetime | None = None) -> list[DueRe
                 if moment >= added_at and (member.id, patient_id) in allowed:
                     due.append(DueReminder(appointment, patient_id, member, h, moment, False))
             if first.pt_id is not None and first.patient_active:
-                patient = _person(first, "pt_")
+                patient = _person(first, "pt_", known)
                 due.append(DueReminder(appointment, patient_id, patient, h, moment, True))
     return due
 
@@ -222,10 +230,9 @@ def _already_queued(keys: list[str]) -> set[str]:
         # anew each time (too long for its cache), which cost more than the lookup.
         listed = bindparam("keys", keys, type_=postgresql.ARRAY(String))
         return set(db.session.scalars(select(key).where(key == any_(listed))))
-    found: set[str] = set()
-    for start in range(0, len(keys), 500):
-        found.update(db.session.scalars(select(key).where(key.in_(keys[start : start + 500]))))
-    return found
+    # SQLite: one JSON array parameter, rather than a statement per 500 keys.
+    listed = func.json_each(bindparam("keys", json.dumps(keys), type_=String)).table_valued("value")
+    return set(db.session.scalars(select(key).where(key.in_(select(listed.c.value)))))
 
 
 def reminder_context(
@@ -235,8 +242,8 @@ def reminder_context(
     already names the therapist, so nothing else repeats it.
 
     `appointment` is an Appointment or the plain values `due_reminders` reads; `written`, a
-    sweep's times and titles already written (its sessions start at the same few times,
-    with the same few therapists)."""
+    sweep's times, titles and zone names already written (its sessions start at the same few
+    times, with the same few therapists, in the same few zones)."""
     session_type = appointment.session_type
     written = {} if written is None else written
     language = str(get_locale())
@@ -246,10 +253,13 @@ def reminder_context(
     title = (appointment.is_group, appointment.therapist.name, language)
     if title not in written:
         written[title] = neutral_title(appointment)
+    zone = (person.timezone, language)
+    if zone not in written:
+        written[zone] = zone_title(person.timezone)
     return {
         "title": written[title],
         "when": written[span],
-        "zone_name": zone_title(person.timezone),
+        "zone_name": written[zone],
         "minutes": session_type.duration_minutes,
         "where": where(appointment),
         "video": session_type.mode == "video",

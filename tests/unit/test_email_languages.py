@@ -118,7 +118,7 @@ def test_no_email_has_english_that_skipped_gettext(kind, people, mail_app):
     with mail_app.app_context(), force_locale(i18n.PSEUDO_LOCALE):
         case = CASES[kind](people)  # as the reminder sweep, its words in the reader's language
         email = mail.Queued(kind, case.to, f"pseudo:{kind}", context=case.context)
-        row = mail._row(email, NOON, mail._Templates())
+        row = mail._row(email, NOON, mail._Templates(), mail.get_program())
     links = [w for w in row["text_body"].split() if "://" in w]
     assert untranslated_words(row["subject"]) == []
     assert untranslated_words(row["html_body"], *data, *links) == []

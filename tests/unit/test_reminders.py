@@ -339,6 +339,19 @@ def test_a_sweep_queues_a_window_in_the_same_statements_for_one_session_or_many(
     assert many == one
 
 
+def test_the_keys_already_queued_are_read_in_one_statement_however_many(clinic, now):
+    """Issue 18: on SQLite the lookup took a statement per 500 keys (20 for 10,000)."""
+    from tests.conftest import QueryCounter
+
+    seat = book_ahead(clinic, now)
+    assert reminders.queue_due_reminders(seat.appointment.starts_at - timedelta(hours=2)) == 2
+    queued = [row.dedupe_key for row in reminder_rows()]
+    keys = [reminders.reminder_key(0, 0, i, 2) for i in range(1200)] + queued
+    with QueryCounter(db.engine) as counter:
+        assert reminders._already_queued(keys) == set(queued)
+    assert counter.count == 1
+
+
 def test_a_reminder_names_the_therapist_once(clinic, smtp_server, now):
     """Issue 20: reminders said "with Dr. Grace Lee" twice (the title, then a "With:" line)."""
     seat = book_ahead(clinic, now)
@@ -406,6 +419,7 @@ def test_a_sweep_renders_the_templates_as_often_for_one_session_or_many(clinic, 
             mail.Queued(row.kind, person, row.dedupe_key, context=_context_of(row, person)),
             now,
             mail._Templates(),
+            mail.get_program(),
         )
         assert (row.subject, row.text_body, row.html_body) == (
             alone["subject"],

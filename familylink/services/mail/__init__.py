@@ -112,7 +112,7 @@ def _rendered(emails: list[Queued], now: datetime) -> list[dict]:
     """The outbox rows, each email in its recipient's language: the emails of one language
     are rendered together, under one `force_locale` (a sweep switches a few times, not once
     per email); the rows keep the order of `emails`."""
-    rows = [None] * len(emails)
+    rows, program = [None] * len(emails), get_program()
     by_language: dict[str, list[int]] = {}
     for index, email in enumerate(emails):
         by_language.setdefault(email.language, []).append(index)
@@ -120,13 +120,13 @@ def _rendered(emails: list[Queued], now: datetime) -> list[dict]:
         with force_locale(language):
             templates = _Templates(get_translations())
             for index in indexes:
-                rows[index] = _row(emails[index], now, templates)
+                rows[index] = _row(emails[index], now, templates, program)
     return rows
 
 
-def _row(email: Queued, now: datetime, templates: _Templates) -> dict:
+def _row(email: Queued, now: datetime, templates: _Templates, program) -> dict:
     """The outbox row of one email: addressed, rendered, due at `send_at`."""
-    program, to = get_program(), email.to
+    to = email.to
     person = None if isinstance(to, str) else to
     zone = person.timezone if person is not None else program.timezone
     context = {"program": program, "recipient": person, "zone": zone, **(email.context or {})}
