@@ -25,6 +25,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from flask import g, request
 from flask_babel import Domain, get_locale, get_translations
+from markupsafe import Markup
 from wtforms.i18n import messages_path
 
 # The languages a person may choose, in their own words (shown on the switch as they are).
@@ -125,8 +126,9 @@ class WTFormsCatalogue:
 def install(app, babel) -> None:
     """After `babel.init_app`: Python's and Jinja's gettext read the remembered catalogue.
 
-    Jinja's callables are Flask-Babel's own, with the lookup remembered; `newstyle` keeps
-    its escaping and `%(name)s` formatting exactly as before."""
+    Jinja's `_`, `gettext`, `ngettext`, `pgettext` and `npgettext` are `jinja_gettext`'s:
+    what Jinja's newstyle callables say, escaped and formatted as they are, for a fraction of
+    the calls."""
     if not isinstance(vars(babel).get("domain_instance"), RequestDomain):
         # One per process, as Flask-Babel's cached_property was (its catalogue cache too).
         babel.domain_instance = RequestDomain(domain=DOMAIN)
@@ -141,13 +143,59 @@ def install(app, babel) -> None:
         # Where Flask-WTF keeps the request's WTForms catalogue once it has read one.
         request.wtforms_translations = wtforms_catalogue
 
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda s: catalogue().ugettext(s),
-        ngettext=lambda s, p, n: catalogue().ungettext(s, p, n),
-        newstyle=True,
-        pgettext=lambda c, s: catalogue().upgettext(c, s),
-        npgettext=lambda c, s, p, n: catalogue().unpgettext(c, s, p, n),
-    )
+    # `{% trans %}` passes its variables as keywords (newstyle), as the callables take them.
+    app.jinja_env.newstyle_gettext = True
+    app.jinja_env.globals.update(jinja_gettext(catalogue))
+
+
+def _said(context, said: str, variables: dict) -> str:
+    """What Jinja's newstyle gettext makes of a translation: markup in an autoescaped
+    template (the catalogue's text is trusted, each variable is escaped by `%`), and always
+    a format string ("%%" reads "%" with no variable too). A string with no variable and no
+    "%" is its own format, so it is not formatted again."""
+    if context.eval_ctx.autoescape:
+        said = Markup(said)  # noqa: S704  (the catalogue's text, as Jinja takes it)
+    return said % variables if variables or "%" in said else said
+
+
+def jinja_gettext(catalogue) -> dict:
+    """Jinja's gettext callables over `catalogue()` (the catalogue of the moment, looked up
+    at each call, so `force_locale` is followed), saying exactly what Jinja's newstyle
+    callables say (`jinja2.ext._make_new_gettext` and its siblings: `num` and `context` as
+    variables, the same escaping and formatting) without their three `Context.call`s per
+    string. `_` is `gettext` itself, not Jinja's alias that looks `gettext` up and calls it
+    again: a template given its own gettext (the email templates) is given its own `_`."""
+
+    @jinja2.pass_context
+    def gettext(context, string: str, /, **variables) -> str:
+        return _said(context, catalogue().ugettext(string), variables)
+
+    @jinja2.pass_context
+    def ngettext(context, singular: str, plural: str, num: int, /, **variables) -> str:
+        variables.setdefault("num", num)
+        return _said(context, catalogue().ungettext(singular, plural, num), variables)
+
+    @jinja2.pass_context
+    def pgettext(context, string_context: str, string: str, /, **variables) -> str:
+        variables.setdefault("context", string_context)
+        return _said(context, catalogue().upgettext(string_context, string), variables)
+
+    @jinja2.pass_context
+    def npgettext(
+        context, string_context: str, singular: str, plural: str, num: int, /, **variables
+    ) -> str:
+        variables.setdefault("context", string_context)
+        variables.setdefault("num", num)
+        said = catalogue().unpgettext(string_context, singular, plural, num)
+        return _said(context, said, variables)
+
+    return {
+        "_": gettext,
+        "gettext": gettext,
+        "ngettext": ngettext,
+        "pgettext": pgettext,
+        "npgettext": npgettext,
+    }
 
 
 def normalise(language: str | None) -> str:
