@@ -215,3 +215,56 @@ def test_wtforms_own_words_are_read_from_disk_once_per_language(app, monkeypatch
     assert len(loads) == 2
     assert said["en"] == ("Unlabelled Field", ["This field is required."])
     assert said["es"][1] == ["Este campo es obligatorio."]
+
+
+def test_flask_asks_whether_a_hook_is_a_coroutine_once_per_function(app, client, monkeypatch):
+    """Flask asked `inspect` of every request hook, view and handler on every request (19
+    times a page); each function's answer is remembered, a coroutine function's is not."""
+    import flask.app
+
+    asked = []
+    original = flask.app.iscoroutinefunction
+
+    def counted(func):
+        asked.append(func)
+        return original(func)
+
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", counted)
+    client.get("/login")
+    first = len(asked)
+    assert client.get("/login").status_code == 200
+    assert first > 5 and len(asked) == first
+
+    async def a_coroutine_function():
+        return "done"
+
+    wrapped = []
+    monkeypatch.setattr(app, "async_to_sync", lambda func: wrapped.append(func) or print)
+    app.ensure_sync(a_coroutine_function)
+    app.ensure_sync(a_coroutine_function)
+    assert wrapped == [a_coroutine_function, a_coroutine_function]
+
+
+def test_the_session_cookies_signer_is_made_once_per_secret_key(app, client, auth, monkeypatch):
+    """Flask made the session cookie's signer again on every request; it is kept per key,
+    and a cookie signed with a key that is no longer the app's is still refused."""
+    import flask.sessions
+
+    made = []
+    original = flask.sessions.URLSafeTimedSerializer
+
+    def counted(*args, **kwargs):
+        made.append(args)
+        return original(*args, **kwargs)
+
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    client.get("/family/")
+    monkeypatch.setattr(flask.sessions, "URLSafeTimedSerializer", counted)
+    for _ in range(3):
+        assert client.get("/family/").status_code == 200
+    assert made == []
+    monkeypatch.setitem(app.config, "SECRET_KEY", "another-secret-key-of-enough-length")
+    response = client.get("/family/")
+    assert response.status_code == 302 and "/login" in response.location
+    assert len(made) == 1
