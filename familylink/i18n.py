@@ -65,6 +65,26 @@ PSEUDO_OPEN, PSEUDO_CLOSE = "⟦", "⟧"
 _CATALOGUE = "familylink_catalogue"
 
 
+def _babel_state() -> dict | None:
+    """Flask-Babel's per-request namespace (its chosen Locale and Domain), as a dict; None
+    when it has none yet. Raises RuntimeError outside an app context."""
+    state = vars(g._get_current_object()).get("_flask_babel")
+    return vars(state) if state is not None else None
+
+
+def spoken_locale():
+    """Flask-Babel's `get_locale()`: the Locale being spoken (the request's, or the one
+    `force_locale` set), read from Flask-Babel's namespace once it has chosen one. Its own
+    walks the context proxies again each time (16 calls), and a page asks once per time it
+    shows (the booking page about 40 times)."""
+    try:
+        state = _babel_state()
+    except RuntimeError:  # no app context: Flask-Babel's own answer (None)
+        return get_locale()
+    locale = state.get("babel_locale") if state is not None else None
+    return locale if locale is not None else get_locale()
+
+
 def remembered_catalogue(lookup):
     """`lookup()` (Flask-Babel's catalogue for the request's language and domain), kept for
     the rest of the request: a page asks for it 40 to 90 times, and each lookup walks several
@@ -74,22 +94,22 @@ def remembered_catalogue(lookup):
     ones it was found for, so `force_locale` (consent forms, calendar files) and `refresh`
     (a changed language setting) are followed at once, and their end too."""
     try:
-        state = vars(g._get_current_object()).get("_flask_babel")
+        state = _babel_state()
     except RuntimeError:  # no app context: Flask-Babel's own answer
         return lookup()
     if state is not None:
-        kept = vars(state).get(_CATALOGUE)
+        kept = state.get(_CATALOGUE)
         if (
             kept is not None
-            and kept[0] is vars(state).get("babel_locale")
-            and kept[1] is vars(state).get("babel_domain")
+            and kept[0] is state.get("babel_locale")
+            and kept[1] is state.get("babel_domain")
         ):
             return kept[2]
     catalogue = lookup()
-    state = vars(g._get_current_object()).get("_flask_babel")
-    locale = vars(state).get("babel_locale") if state is not None else None
+    state = _babel_state()
+    locale = state.get("babel_locale") if state is not None else None
     if locale is not None:
-        setattr(state, _CATALOGUE, (locale, vars(state).get("babel_domain"), catalogue))
+        state[_CATALOGUE] = (locale, state.get("babel_domain"), catalogue)
     return catalogue
 
 

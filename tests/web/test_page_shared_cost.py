@@ -154,17 +154,44 @@ def test_each_time_shown_looks_the_person_up_once(app, monkeypatch):
 
 def test_a_time_is_written_with_one_look_up_of_the_language(app, monkeypatch):
     calls = []
-    original = timefmt.get_locale
+    original = timefmt.spoken_locale
 
     def counted():
         calls.append(1)
         return original()
 
     with app.test_request_context(headers={"Accept-Language": "es"}):
-        monkeypatch.setattr(timefmt, "get_locale", counted)
+        monkeypatch.setattr(timefmt, "spoken_locale", counted)
         written = timefmt.format_local(NOON + timedelta(days=1), "America/Chicago")
     assert calls == [1]
     assert "hora de Chicago" in written
+
+
+def test_the_language_of_a_time_is_read_without_flask_babels_proxies(app, monkeypatch):
+    """Flask-Babel's `get_locale` walks the context proxies again on every call (the booking
+    page wrote about 40 times); once it has chosen the request's Locale, a time reads it
+    from Flask-Babel's namespace, and still follows `force_locale` and its end."""
+    import flask_babel
+
+    from familylink import i18n
+
+    chosen = []
+    original = flask_babel.get_locale
+
+    def counted():
+        chosen.append(1)
+        return original()
+
+    monkeypatch.setattr(i18n, "get_locale", counted)
+    tomorrow = NOON + timedelta(days=1)
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        written = [timefmt.format_local(tomorrow, "America/Chicago") for _ in range(5)]
+        with flask_babel.force_locale("en"):
+            english = timefmt.format_local(tomorrow, "America/Chicago")
+        again = timefmt.format_local(tomorrow, "America/Chicago")
+    assert len(chosen) == 1  # the request's first: Flask-Babel chooses the language
+    assert "hora de Chicago" in written[0] and set(written) == {written[0]}
+    assert "CST" in english and again == written[0]
 
 
 def test_a_patient_sees_the_patients_menu(app, client, auth):
