@@ -9,7 +9,6 @@ from pathlib import Path
 
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_babel import get_locale
 from itsdangerous import URLSafeTimedSerializer
 
 from familylink import config as settings
@@ -535,12 +534,12 @@ def register_template_helpers(app: Flask) -> None:
         return {"program": get_program()}
 
     # `<html lang>` and the language switch: the language this response speaks.
-    from familylink.i18n import LANGUAGES, first_word, greeting, normalise
+    from familylink.i18n import LANGUAGES, first_word, greeting, normalise, spoken_locale
 
     app.jinja_env.filters["first_word"] = first_word
 
     app.jinja_env.globals.update(
-        html_lang=lambda: normalise(str(get_locale())), LANGUAGES=LANGUAGES, greeting=greeting
+        html_lang=lambda: normalise(str(spoken_locale())), LANGUAGES=LANGUAGES, greeting=greeting
     )
 
 

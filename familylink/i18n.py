@@ -236,8 +236,9 @@ def select_locale() -> str:
     forced = current_app.config.get("FORCE_LOCALE")
     if forced:
         return forced
-    if current_user and current_user.is_authenticated:
-        return normalise(current_user.locale)
+    user = current_user._get_current_object()  # one look-up through the proxy, not three
+    if user and user.is_authenticated:
+        return normalise(user.locale)
     chosen = session.get("locale")
     if chosen in LANGUAGES:
         return chosen
