@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
 from babel.dates import format_datetime, get_timezone_location, get_timezone_name
-from flask_babel import gettext as _
 
+from familylink.i18n import gettext as _
 from familylink.i18n import spoken_locale
 
 
