@@ -307,3 +307,40 @@ def test_the_session_cookies_signer_is_made_once_per_secret_key(app, client, aut
     response = client.get("/family/")
     assert response.status_code == 302 and "/login" in response.location
     assert len(made) == 1
+
+
+def test_a_select_is_drawn_as_wtforms_draws_it_without_asking_inspect(app, monkeypatch):
+    """WTForms asked `inspect.signature` of its option writer on every select drawn; ours
+    writes the same HTML (selected, multiple, required, escaped labels) without asking."""
+    import inspect
+
+    import wtforms
+    from flask_wtf import FlaskForm
+    from wtforms.validators import InputRequired
+
+    class Choices(FlaskForm):
+        class Meta:
+            csrf = False
+
+        one = forms.SelectField(
+            "One", choices={"a": "A & <b>", "b": "B"}, validators=[InputRequired()]
+        )
+        many = forms.SelectMultipleField("Many", choices={"x": "X", "y": 'Y "quoted"'})
+
+    asked = []
+    original = inspect.signature
+    with app.test_request_context("/", method="POST", data={"one": "b", "many": ["x", "y"]}):
+        form = Choices()
+        monkeypatch.setattr(
+            inspect, "signature", lambda *a, **k: asked.append(a) or original(*a, **k)
+        )
+        ours = (form.one(), form.many(), form.one(class_="wide"))
+        monkeypatch.setattr(inspect, "signature", original)
+        theirs = (
+            wtforms.widgets.Select()(form.one),
+            wtforms.widgets.Select(multiple=True)(form.many),
+            wtforms.widgets.Select()(form.one, class_="wide"),
+        )
+    assert asked == []
+    assert ours == theirs
+    assert 'selected value="b"' in ours[0] and "multiple" in ours[1] and "required" in ours[0]
