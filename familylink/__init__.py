@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
-from flask_babel import get_locale
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 from familylink import config as settings
 from familylink.extensions import babel, csrf, db, limiter, login_manager, mail
@@ -20,10 +21,33 @@ class ConfigurationError(RuntimeError):
     pass
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its signer made once per secret key rather than once
+    per request (46 calls of every page, each making the same object again); a changed
+    SECRET_KEY or SECRET_KEY_FALLBACKS gets a signer of its own."""
+
+    def __init__(self):
+        self._signers: dict[tuple, URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        signer = self._signers.get(keys)
+        if signer is None:
+            if len(self._signers) > 4:  # keys rotated while serving: keep only the new ones
+                self._signers.clear()
+            signer = self._signers[keys] = super().get_signing_serializer(app)
+        return signer
+
+
 class FamilyLink(Flask):
     """Flask, whose checks of unsafe settings may wait until the app serves a request."""
 
     deferred_checks: list[Callable[[Flask], None]]
+    session_interface = SessionCookies()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._plain_functions: set = set()
 
     def wsgi_app(self, environ, start_response):
         # Deferred only for `flask … --help`; should such an app ever be served, the checks
@@ -31,6 +55,19 @@ class FamilyLink(Flask):
         while self.deferred_checks:
             self.deferred_checks.pop(0)(self)
         return super().wsgi_app(environ, start_response)
+
+    def ensure_sync(self, func):
+        """Flask's own answer, remembered: Flask asks it of every request hook, view and
+        handler on every request (19 times a page, 11 calls each through `inspect`), and a
+        function that is not a coroutine function never becomes one."""
+        if func in self._plain_functions:
+            return func
+        synced = super().ensure_sync(func)
+        if synced is func:
+            if len(self._plain_functions) > 1000:  # should anything pass a new one each time
+                self._plain_functions.clear()
+            self._plain_functions.add(func)
+        return synced
 
 
 def _built_for_a_command() -> bool:
@@ -497,12 +534,12 @@ def register_template_helpers(app: Flask) -> None:
         return {"program": get_program()}
 
     # `<html lang>` and the language switch: the language this response speaks.
-    from familylink.i18n import LANGUAGES, first_word, greeting, normalise
+    from familylink.i18n import LANGUAGES, first_word, greeting, normalise, spoken_locale
 
     app.jinja_env.filters["first_word"] = first_word
 
     app.jinja_env.globals.update(
-        html_lang=lambda: normalise(str(get_locale())), LANGUAGES=LANGUAGES, greeting=greeting
+        html_lang=lambda: normalise(str(spoken_locale())), LANGUAGES=LANGUAGES, greeting=greeting
     )
 
 

@@ -25,6 +25,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from flask import g, request
 from flask_babel import Domain, get_locale, get_translations
+from markupsafe import Markup
 from wtforms.i18n import messages_path
 
 # The languages a person may choose, in their own words (shown on the switch as they are).
@@ -64,6 +65,26 @@ PSEUDO_OPEN, PSEUDO_CLOSE = "⟦", "⟧"
 _CATALOGUE = "familylink_catalogue"
 
 
+def _babel_state() -> dict | None:
+    """Flask-Babel's per-request namespace (its chosen Locale and Domain), as a dict; None
+    when it has none yet. Raises RuntimeError outside an app context."""
+    state = vars(g._get_current_object()).get("_flask_babel")
+    return vars(state) if state is not None else None
+
+
+def spoken_locale():
+    """Flask-Babel's `get_locale()`: the Locale being spoken (the request's, or the one
+    `force_locale` set), read from Flask-Babel's namespace once it has chosen one. Its own
+    walks the context proxies again each time (16 calls), and a page asks once per time it
+    shows (the booking page about 40 times)."""
+    try:
+        state = _babel_state()
+    except RuntimeError:  # no app context: Flask-Babel's own answer (None)
+        return get_locale()
+    locale = state.get("babel_locale") if state is not None else None
+    return locale if locale is not None else get_locale()
+
+
 def remembered_catalogue(lookup):
     """`lookup()` (Flask-Babel's catalogue for the request's language and domain), kept for
     the rest of the request: a page asks for it 40 to 90 times, and each lookup walks several
@@ -73,23 +94,32 @@ def remembered_catalogue(lookup):
     ones it was found for, so `force_locale` (consent forms, calendar files) and `refresh`
     (a changed language setting) are followed at once, and their end too."""
     try:
-        state = vars(g._get_current_object()).get("_flask_babel")
+        state = _babel_state()
     except RuntimeError:  # no app context: Flask-Babel's own answer
         return lookup()
     if state is not None:
-        kept = vars(state).get(_CATALOGUE)
+        kept = state.get(_CATALOGUE)
         if (
             kept is not None
-            and kept[0] is vars(state).get("babel_locale")
-            and kept[1] is vars(state).get("babel_domain")
+            and kept[0] is state.get("babel_locale")
+            and kept[1] is state.get("babel_domain")
         ):
             return kept[2]
     catalogue = lookup()
-    state = vars(g._get_current_object()).get("_flask_babel")
-    locale = vars(state).get("babel_locale") if state is not None else None
+    state = _babel_state()
+    locale = state.get("babel_locale") if state is not None else None
     if locale is not None:
-        setattr(state, _CATALOGUE, (locale, vars(state).get("babel_domain"), catalogue))
+        state[_CATALOGUE] = (locale, state.get("babel_domain"), catalogue)
     return catalogue
+
+
+def gettext(string: str, **variables) -> str:
+    """Flask-Babel's `gettext` (the same words, `%` formatting only with variables), from the
+    remembered catalogue at once: Flask-Babel's first walks the context proxies to find the
+    domain (about half of its 31 calls). For words said once per item of a page (each time
+    shown says two); `force_locale` is followed as the catalogue's memo follows it."""
+    said = remembered_catalogue(get_translations).ugettext(string)
+    return said % variables if variables else said
 
 
 class RequestDomain(Domain):
@@ -125,8 +155,9 @@ class WTFormsCatalogue:
 def install(app, babel) -> None:
     """After `babel.init_app`: Python's and Jinja's gettext read the remembered catalogue.
 
-    Jinja's callables are Flask-Babel's own, with the lookup remembered; `newstyle` keeps
-    its escaping and `%(name)s` formatting exactly as before."""
+    Jinja's `_`, `gettext`, `ngettext`, `pgettext` and `npgettext` are `jinja_gettext`'s:
+    what Jinja's newstyle callables say, escaped and formatted as they are, for a fraction of
+    the calls."""
     if not isinstance(vars(babel).get("domain_instance"), RequestDomain):
         # One per process, as Flask-Babel's cached_property was (its catalogue cache too).
         babel.domain_instance = RequestDomain(domain=DOMAIN)
@@ -141,13 +172,59 @@ def install(app, babel) -> None:
         # Where Flask-WTF keeps the request's WTForms catalogue once it has read one.
         request.wtforms_translations = wtforms_catalogue
 
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda s: catalogue().ugettext(s),
-        ngettext=lambda s, p, n: catalogue().ungettext(s, p, n),
-        newstyle=True,
-        pgettext=lambda c, s: catalogue().upgettext(c, s),
-        npgettext=lambda c, s, p, n: catalogue().unpgettext(c, s, p, n),
-    )
+    # `{% trans %}` passes its variables as keywords (newstyle), as the callables take them.
+    app.jinja_env.newstyle_gettext = True
+    app.jinja_env.globals.update(jinja_gettext(catalogue))
+
+
+def _said(context, said: str, variables: dict) -> str:
+    """What Jinja's newstyle gettext makes of a translation: markup in an autoescaped
+    template (the catalogue's text is trusted, each variable is escaped by `%`), and always
+    a format string ("%%" reads "%" with no variable too). A string with no variable and no
+    "%" is its own format, so it is not formatted again."""
+    if context.eval_ctx.autoescape:
+        said = Markup(said)  # noqa: S704  (the catalogue's text, as Jinja takes it)
+    return said % variables if variables or "%" in said else said
+
+
+def jinja_gettext(catalogue) -> dict:
+    """Jinja's gettext callables over `catalogue()` (the catalogue of the moment, looked up
+    at each call, so `force_locale` is followed), saying exactly what Jinja's newstyle
+    callables say (`jinja2.ext._make_new_gettext` and its siblings: `num` and `context` as
+    variables, the same escaping and formatting) without their three `Context.call`s per
+    string. `_` is `gettext` itself, not Jinja's alias that looks `gettext` up and calls it
+    again: a template given its own gettext (the email templates) is given its own `_`."""
+
+    @jinja2.pass_context
+    def gettext(context, string: str, /, **variables) -> str:
+        return _said(context, catalogue().ugettext(string), variables)
+
+    @jinja2.pass_context
+    def ngettext(context, singular: str, plural: str, num: int, /, **variables) -> str:
+        variables.setdefault("num", num)
+        return _said(context, catalogue().ungettext(singular, plural, num), variables)
+
+    @jinja2.pass_context
+    def pgettext(context, string_context: str, string: str, /, **variables) -> str:
+        variables.setdefault("context", string_context)
+        return _said(context, catalogue().upgettext(string_context, string), variables)
+
+    @jinja2.pass_context
+    def npgettext(
+        context, string_context: str, singular: str, plural: str, num: int, /, **variables
+    ) -> str:
+        variables.setdefault("context", string_context)
+        variables.setdefault("num", num)
+        said = catalogue().unpgettext(string_context, singular, plural, num)
+        return _said(context, said, variables)
+
+    return {
+        "_": gettext,
+        "gettext": gettext,
+        "ngettext": ngettext,
+        "pgettext": pgettext,
+        "npgettext": npgettext,
+    }
 
 
 def normalise(language: str | None) -> str:
@@ -168,8 +245,9 @@ def select_locale() -> str:
     forced = current_app.config.get("FORCE_LOCALE")
     if forced:
         return forced
-    if current_user and current_user.is_authenticated:
-        return normalise(current_user.locale)
+    user = current_user._get_current_object()  # one look-up through the proxy, not three
+    if user and user.is_authenticated:
+        return normalise(user.locale)
     chosen = session.get("locale")
     if chosen in LANGUAGES:
         return chosen

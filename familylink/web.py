@@ -7,7 +7,6 @@ from functools import wraps
 from urllib.parse import unquote, urlsplit
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -15,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from familylink.extensions import db
+from familylink.i18n import spoken_locale
 from familylink.models.types import utcnow
 from familylink.services import audit
 from familylink.services.booking.slots import TAKEN
@@ -339,7 +339,7 @@ def rendered_once(template: str, *depends_on) -> Markup:
     program = get_program()
     key = (
         template,
-        str(get_locale()),
+        str(spoken_locale()),
         request.script_root,
         program.name,
         program.after_hours_phone,

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
 from babel.dates import format_datetime, get_timezone_location, get_timezone_name
-from flask_babel import get_locale
-from flask_babel import gettext as _
+
+from familylink.i18n import gettext as _
+from familylink.i18n import spoken_locale
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def local_time(instant: datetime, zone: str) -> datetime:
 
 def _language() -> str:
     """The language being spoken (none outside a request or app: the default)."""
-    locale = get_locale()
+    locale = spoken_locale()
     language = locale.language if locale is not None else DEFAULT_STYLE
     return language if language in STYLES else DEFAULT_STYLE
 

@@ -154,17 +154,56 @@ def test_each_time_shown_looks_the_person_up_once(app, monkeypatch):
 
 def test_a_time_is_written_with_one_look_up_of_the_language(app, monkeypatch):
     calls = []
-    original = timefmt.get_locale
+    original = timefmt.spoken_locale
 
     def counted():
         calls.append(1)
         return original()
 
     with app.test_request_context(headers={"Accept-Language": "es"}):
-        monkeypatch.setattr(timefmt, "get_locale", counted)
+        monkeypatch.setattr(timefmt, "spoken_locale", counted)
         written = timefmt.format_local(NOON + timedelta(days=1), "America/Chicago")
     assert calls == [1]
     assert "hora de Chicago" in written
+
+
+def test_the_language_of_a_time_is_read_without_flask_babels_proxies(app, monkeypatch):
+    """Flask-Babel's `get_locale` and `gettext` walk the context proxies again on every call
+    (the booking page wrote about 40 times, the family home said 18 words for 9 times); once
+    it has chosen the request's Locale and catalogue, a time reads them from Flask-Babel's
+    namespace, and still follows `force_locale` and its end."""
+    import flask_babel
+
+    from familylink import i18n
+
+    chosen = []
+    original = flask_babel.get_locale
+
+    def counted():
+        chosen.append(1)
+        return original()
+
+    domains = []
+    original_domain = flask_babel.get_domain
+
+    def counted_domain():
+        domains.append(1)
+        return original_domain()
+
+    monkeypatch.setattr(i18n, "get_locale", counted)
+    monkeypatch.setattr(flask_babel, "get_domain", counted_domain)
+    tomorrow = NOON + timedelta(days=1)
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        written = [timefmt.format_local(tomorrow, "America/Chicago") for _ in range(5)]
+        # Its words ("%(time)s %(zone)s") from the catalogue the request remembers, without
+        # Flask-Babel's search for the domain (two per time written).
+        assert len(domains) <= 1
+        with flask_babel.force_locale("en"):
+            english = timefmt.format_local(tomorrow, "America/Chicago")
+        again = timefmt.format_local(tomorrow, "America/Chicago")
+    assert len(chosen) == 1  # the request's first: Flask-Babel chooses the language
+    assert "hora de Chicago" in written[0] and set(written) == {written[0]}
+    assert "CST" in english and again == written[0]
 
 
 def test_a_patient_sees_the_patients_menu(app, client, auth):
@@ -215,3 +254,93 @@ def test_wtforms_own_words_are_read_from_disk_once_per_language(app, monkeypatch
     assert len(loads) == 2
     assert said["en"] == ("Unlabelled Field", ["This field is required."])
     assert said["es"][1] == ["Este campo es obligatorio."]
+
+
+def test_flask_asks_whether_a_hook_is_a_coroutine_once_per_function(app, client, monkeypatch):
+    """Flask asked `inspect` of every request hook, view and handler on every request (19
+    times a page); each function's answer is remembered, a coroutine function's is not."""
+    import flask.app
+
+    asked = []
+    original = flask.app.iscoroutinefunction
+
+    def counted(func):
+        asked.append(func)
+        return original(func)
+
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", counted)
+    client.get("/login")
+    first = len(asked)
+    assert client.get("/login").status_code == 200
+    assert first > 5 and len(asked) == first
+
+    async def a_coroutine_function():
+        return "done"
+
+    wrapped = []
+    monkeypatch.setattr(app, "async_to_sync", lambda func: wrapped.append(func) or print)
+    app.ensure_sync(a_coroutine_function)
+    app.ensure_sync(a_coroutine_function)
+    assert wrapped == [a_coroutine_function, a_coroutine_function]
+
+
+def test_the_session_cookies_signer_is_made_once_per_secret_key(app, client, auth, monkeypatch):
+    """Flask made the session cookie's signer again on every request; it is kept per key,
+    and a cookie signed with a key that is no longer the app's is still refused."""
+    import flask.sessions
+
+    made = []
+    original = flask.sessions.URLSafeTimedSerializer
+
+    def counted(*args, **kwargs):
+        made.append(args)
+        return original(*args, **kwargs)
+
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    client.get("/family/")
+    monkeypatch.setattr(flask.sessions, "URLSafeTimedSerializer", counted)
+    for _ in range(3):
+        assert client.get("/family/").status_code == 200
+    assert made == []
+    monkeypatch.setitem(app.config, "SECRET_KEY", "another-secret-key-of-enough-length")
+    response = client.get("/family/")
+    assert response.status_code == 302 and "/login" in response.location
+    assert len(made) == 1
+
+
+def test_a_select_is_drawn_as_wtforms_draws_it_without_asking_inspect(app, monkeypatch):
+    """WTForms asked `inspect.signature` of its option writer on every select drawn; ours
+    writes the same HTML (selected, multiple, required, escaped labels) without asking."""
+    import inspect
+
+    import wtforms
+    from flask_wtf import FlaskForm
+    from wtforms.validators import InputRequired
+
+    class Choices(FlaskForm):
+        class Meta:
+            csrf = False
+
+        one = forms.SelectField(
+            "One", choices={"a": "A & <b>", "b": "B"}, validators=[InputRequired()]
+        )
+        many = forms.SelectMultipleField("Many", choices={"x": "X", "y": 'Y "quoted"'})
+
+    asked = []
+    original = inspect.signature
+    with app.test_request_context("/", method="POST", data={"one": "b", "many": ["x", "y"]}):
+        form = Choices()
+        monkeypatch.setattr(
+            inspect, "signature", lambda *a, **k: asked.append(a) or original(*a, **k)
+        )
+        ours = (form.one(), form.many(), form.one(class_="wide"))
+        monkeypatch.setattr(inspect, "signature", original)
+        theirs = (
+            wtforms.widgets.Select()(form.one),
+            wtforms.widgets.Select(multiple=True)(form.many),
+            wtforms.widgets.Select()(form.one, class_="wide"),
+        )
+    assert asked == []
+    assert ours == theirs
+    assert 'selected value="b"' in ours[0] and "multiple" in ours[1] and "required" in ours[0]

@@ -82,3 +82,53 @@ def test_a_language_changed_mid_request_is_spoken_at_once(app):
         flask_babel.refresh()
         assert gettext("Sign in") == "Iniciar sesión"
         assert render_template_string("{{ _('Sign in') }}") == "Iniciar sesión"
+
+
+# --- A template's gettext (issue 19) ------------------------------------------------------
+
+TEMPLATE_WORDS = (
+    "{{ _('%(city)s time', city=place) }}|{{ _('Sign in') }}|{{ _('100%% sure') }}|"
+    "{{ ngettext('%(num)s seat', '%(num)s seats', 2) }}|"
+    "{% trans %}Sign in{% endtrans %}|{% trans place=place %}In {{ place }}{% endtrans %}"
+)
+
+
+def test_a_templates_gettext_escapes_its_variables_and_speaks_the_requests_language(app):
+    """`_()` says what Jinja's newstyle gettext says: the translation is markup, each
+    variable is escaped into it, "%%" reads "%"; outside autoescape nothing is escaped."""
+    place = "<b>Tom & Jerry's</b>"
+    with app.test_request_context("/login", headers={"Accept-Language": "es"}):
+        spanish = render_template_string(TEMPLATE_WORDS, place=place)
+        plain = render_template_string(
+            "{% autoescape false %}{{ _('%(city)s time', city=place) }}{% endautoescape %}",
+            place=place,
+        )
+    escaped = "&lt;b&gt;Tom &amp; Jerry&#39;s&lt;/b&gt;"
+    assert spanish == (
+        f"hora de {escaped}|Iniciar sesión|100% sure|2 seats|Iniciar sesión|In {escaped}"
+    )
+    assert plain == f"hora de {place}"
+
+
+def test_a_templates_gettext_is_one_call_of_the_template(app, monkeypatch):
+    """Jinja's own `_` looked `gettext` up and called it through `Context.call`, which
+    called the catalogue through `Context.call` again: three dispatches per string. Now
+    the template's own call is the only one."""
+    import jinja2.runtime
+
+    calls = []
+    original = jinja2.runtime.Context.call
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    with app.test_request_context("/login", headers={"Accept-Language": "es"}):
+        template = app.jinja_env.from_string(
+            "{% for n in numbers %}{{ _('Sign in') }}{{ _('%(city)s time', city=n) }}"
+            "{{ ngettext('%(num)s seat', '%(num)s seats', n) }}{% endfor %}"
+        )
+        monkeypatch.setattr(jinja2.runtime.Context, "call", counted)
+        said = template.render(numbers=range(10))
+    assert said.count("Iniciar sesión") == 10 and "hora de 9" in said
+    assert len(calls) == 30  # Jinja's callables: 80
