@@ -186,3 +186,22 @@ def test_patients_covered_applies_the_scope_rule_to_the_gates_answer(
     linked = access.family_patients(family, now=now, what="home page")
     assert access.patients_covered(linked, Scope.SCHEDULING) == {patient.id}
     assert access.patients_covered(linked, None) == {patient.id, other.id}
+
+
+def test_the_gates_answer_leaves_the_consents_words_unloaded_and_still_readable(app_ctx, pair, now):
+    """The consent a family page is answered with carries the rule's columns only; whoever
+    needs its words (the consent page, the signing flow) still reads them, loaded then."""
+    from sqlalchemy import inspect
+
+    from familylink.services import access
+
+    patient, family = pair
+    create_consent(patient, family, now=now)
+    db.session.commit()
+    db.session.expunge_all()  # read afresh, as a request does
+    [(_, answer)] = access.linked_patients(family, now=now)
+    opened = access.patient(family, patient.id, now=now, what=None)
+    assert opened.consent is answer
+    assert {"text_snapshot", "purpose", "revocation_statement"} <= inspect(answer).unloaded
+    assert answer.scopes == ["scheduling"] and answer.expires_at is not None
+    assert answer.text_snapshot == "test consent text" and answer.purpose.startswith("Coordinating")

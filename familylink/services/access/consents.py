@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload, load_only, noload
 
 from familylink.extensions import db
 from familylink.models import (
     AppointmentFamily,
     ConsentClosure,
     ConsentRecord,
+    Episode,
     ExpiryKind,
     FamilyLink,
     Role,
@@ -63,19 +64,51 @@ def status_of(consent: ConsentRecord, patient: User, now: datetime) -> str:
     return "active"
 
 
+def _rule_columns() -> tuple:
+    """What the consent rule reads of a consent (whom and what it covers, when it ends) and
+    what the gate's callers read of the consent it answers with (whether the member may see
+    the rest of the family, its end shown on the patient's page). Never its words: the
+    consent page and the signing flow, which show them, load them when they read them."""
+    scopes = [getattr(ConsentRecord, f"scope_{scope.value}") for scope in Scope]
+    return (
+        ConsentRecord.patient_id,
+        ConsentRecord.recipient_user_id,
+        ConsentRecord.recipient_email,
+        ConsentRecord.expiry_kind,
+        ConsentRecord.expires_at,
+        ConsentRecord.expiry_days_after_episode,
+        ConsentRecord.episode_id,
+        ConsentRecord.family_visible,
+        *scopes,
+    )
+
+
+def _open_consent_loading() -> tuple:
+    """How a consent read through an outer join to its closure, kept only when there is
+    none (`ConsentClosure.id IS NULL`), is loaded: the rule's columns, its closure None as
+    that join found it (the relationship's own eager load would join the closures again),
+    and of its episode the end only."""
+    return (
+        load_only(*_rule_columns()),
+        noload(ConsentRecord.closure),
+        joinedload(ConsentRecord.episode).load_only(Episode.ended_on),
+    )
+
+
 @cache
 def _open_consents_query():
-    """Consents joined to the family links they cover, not closed (clock checked after).
+    """Consents, with the patients they are about, not closed (clock checked after) and bound
+    to a person whose family link to the patient stands.
 
     A consent covers the person it is bound to (`recipient_user_id`, set when they accepted
     it), never whoever now holds the address it was sent to: an email change moves nothing.
+    Loaded as `_open_consent_loading` says.
 
     Built once: the statement is immutable and callers add their own conditions; building
     it costs more than running it.
     """
-    patient = aliased(User)
     return (
-        select(ConsentRecord, FamilyLink, patient)
+        select(ConsentRecord, User)
         .join(
             FamilyLink,
             and_(
@@ -83,9 +116,10 @@ def _open_consents_query():
                 FamilyLink.family_user_id == ConsentRecord.recipient_user_id,
             ),
         )
-        .join(patient, patient.id == ConsentRecord.patient_id)
+        .join(User, User.id == ConsentRecord.patient_id)
         .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
-        .where(ConsentClosure.id.is_(None), patient.active.is_(True))
+        .options(*_open_consent_loading())
+        .where(ConsentClosure.id.is_(None), User.active.is_(True))
         .order_by(ConsentRecord.signed_at.desc(), ConsentRecord.id.desc())
     )
 
@@ -108,7 +142,7 @@ def _active_consent_and_patient(
     rows = db.session.execute(
         _open_consents_of_member_about(), {"member": family_user_id, "patient": patient_id}
     ).all()
-    for consent, _link, patient in rows:
+    for consent, patient in rows:
         if is_active(consent, patient, now):
             return consent, patient
     return None, None
@@ -157,8 +191,8 @@ def pairs_with_scope(
         )
     ).all()
     decided: dict[tuple[int, int], bool] = {}
-    for record, link, patient in rows:  # newest first, like active_consent
-        pair = (link.family_user_id, record.patient_id)
+    for record, patient in rows:  # newest first, like active_consent
+        pair = (record.recipient_user_id, record.patient_id)
         if pair in pairs and pair not in decided and is_active(record, patient, now):
             decided[pair] = _covers(record, scope)
     return {pair for pair, ok in decided.items() if ok}
@@ -179,6 +213,7 @@ def recipients_allowed(
             select(ConsentRecord, User)
             .join(User, User.id == ConsentRecord.patient_id)
             .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
+            .options(*_open_consent_loading())
             .where(
                 ConsentClosure.id.is_(None),
                 User.active.is_(True),
@@ -225,7 +260,7 @@ def family_in_force(
         return []
     rows = db.session.execute(_family_in_force_of_listed(), {"patients": sorted(patient_ids)})
     found: dict[tuple[int, int], tuple[User, int, ConsentRecord, datetime | None]] = {}
-    for consent, _link, patient, person in rows.all():
+    for consent, patient, person in rows.all():
         key = (person.id, patient.id)
         if key not in found and is_active(consent, patient, now):
             found[key] = (person, patient.id, consent, consent_end(consent, patient))
@@ -280,7 +315,7 @@ def linked_patients(
     with the consent that allows it, by name. Records nothing: see `family_patients`."""
     rows = db.session.execute(_open_consents_of_member(), {"member": family_user.id}).all()
     seen: dict[int, tuple[User, ConsentRecord]] = {}
-    for consent, _link, patient in rows:
+    for consent, patient in rows:
         if patient.id not in seen and is_active(consent, patient, now):
             seen[patient.id] = (patient, consent)
     allowed = [pair for pair in seen.values() if _covers(pair[1], scope)]
