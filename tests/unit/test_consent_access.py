@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 
 from familylink.extensions import db
 from familylink.models import ClosureReason, ConsentClosure, Role
@@ -57,6 +58,20 @@ def test_linked_patients_lists_only_consented_patients(app_ctx, create_user, pai
     create_consent(patient, family, now=now)
     assert [p.id for p, _ in consent.linked_patients(family, now=now)] == [patient.id]
     assert other_patient.id not in [p.id for p, _ in consent.linked_patients(family, now=now)]
+
+
+def test_a_consent_the_gate_read_still_gives_its_signed_text_and_no_closure(app_ctx, pair, now):
+    """The gate's read leaves the signed text out (every page runs it); asked for, the text
+    is read then, and the closure it found is none."""
+    patient, family = pair
+    record = create_consent(patient, family, now=now)
+    signed = record.text_snapshot
+    assert signed
+    db.session.expunge_all()
+    [(_patient, read)] = consent.linked_patients(family, now=now)
+    assert "text_snapshot" in sa_inspect(read).unloaded
+    assert read.closure is None
+    assert read.text_snapshot == signed
 
 
 def test_a_disclosure_is_audited(app_ctx, pair, now):

@@ -331,6 +331,22 @@ def test_the_family_home_does_not_grow_with_new_readings_and_sessions(
     assert [word for s in home_reads for word in _NOT_SHOWN if word in s] == []
 
 
+def test_the_gates_consent_read_leaves_out_the_signed_text(app, client, auth, count_queries):
+    """Every family page reads the member's open consents. It does not read the text the
+    patient signed (PostgreSQL keeps it compressed and unpacks it on every read: about 40%
+    of the statement's server time), and joins consent_closures once: the join that finds
+    no closure also gives each consent its (empty) closure."""
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    client.get("/family/")
+    with count_queries() as counter:
+        assert client.get("/family/").status_code == 200
+    gate = [s for s in counter.statements if "FROM consent_records" in s]
+    assert len(gate) == 1
+    assert "text_snapshot" not in gate[0]
+    assert gate[0].count("JOIN consent_closures") == 1
+
+
 PATIENT = "patient@example.org"
 
 
