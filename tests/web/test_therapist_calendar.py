@@ -286,6 +286,10 @@ def test_words_said_for_every_family_member_are_translated_once_a_page(
     assert asked["Coming:"] == 1
     assert asked["may see: %(scopes)s"] == 1  # one set of scopes on the page
     assert asked["Move"] == 1 and asked["Cancel…"] == 1
+    # The words naming each seat's family too: each seat gives them its name.
+    assert page.count("Jordan Rivera's family's place") == 3
+    assert asked["%(name)s's family"] == 1
+    assert asked["%(name)s's family's place"] == 1 and asked["%(name)s's family's session"] == 1
 
 
 def test_each_seats_actions_link_to_their_own_routes(app, client, auth, clinic):
