@@ -13,9 +13,18 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AppointmentFamily, AuditEvent, OutboxEmail, Role, SessionType, User
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AuditEvent,
+    OutboxEmail,
+    Role,
+    SessionType,
+    User,
+)
 from familylink.web import MAX_ID, IdLinks
-from tests.booking_setup import add_appointment
+from tests.booking_setup import add_appointment, add_family
 from tests.factories import create_user
 from tests.moments import NOON
 
@@ -324,3 +333,60 @@ def test_id_links_refuse_a_route_whose_id_is_not_a_path_segment(app):
         links = IdLinks("therapist_booking.calendar", "date")
         with pytest.raises(ValueError):
             links(1)
+
+
+# --- What it reads ------------------------------------------------------------------------
+
+
+def _families_in_a_group(app, count: int) -> None:
+    """`count` more families in this week's group session of the clinic's therapist (made on
+    the first call): each with one member coming, one removed and one who may come but is not
+    booked, so the page shows every kind of person a seat has."""
+    with app.app_context():
+        therapist = db.session.scalar(select(User).where(User.name == "Dr. Grace Lee"))
+        group = db.session.scalar(select(Appointment).where(Appointment.capacity > 1))
+        if group is None:
+            kind = db.session.scalar(select(SessionType).where(SessionType.capacity > 1))
+            starts = NOON + timedelta(hours=3)
+            group = Appointment(
+                uid="calendar-group@familylink",
+                therapist_id=therapist.id,
+                session_type=kind,
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=kind.duration_minutes),
+                capacity=40,
+            )
+        for _ in range(count):
+            patient = create_user(Role.PATIENT, therapist=therapist, password=None)
+            coming, removed = add_family(patient, "Coming"), add_family(patient, "Removed")
+            add_family(patient, "Not booked")
+            seat = AppointmentFamily(appointment=group, patient_id=patient.id)
+            db.session.add_all(
+                [
+                    seat,
+                    AppointmentAttendee(seat=seat, user_id=coming.id, added_at=NOON),
+                    AppointmentAttendee(
+                        seat=seat, user_id=removed.id, added_at=NOON, removed_at=NOON
+                    ),
+                ]
+            )
+        db.session.commit()
+
+
+def test_the_week_reads_the_same_statements_however_many_families_it_shows(
+    app, client, auth, clinic, count_queries
+):
+    """The session, the week's sessions with their families and who is coming (one
+    statement), the consents of the patients shown, the audit rows: however many seats."""
+    _families_in_a_group(app, 1)
+    auth.login(clinic["therapist"])
+    page = {"date": THIS_WEEK}
+    client.get(CALENDAR, query_string=page)  # warm
+    with count_queries() as one_family:
+        client.get(CALENDAR, query_string=page)
+    _families_in_a_group(app, 29)
+    with count_queries() as thirty_families:
+        shown = client.get(CALENDAR, query_string=page).get_data(as_text=True)
+    assert shown.count("Coming: Coming") == 30 and "1 of 40 families" not in shown
+    assert "30 of 40 families" in shown and shown.count("May also come, not booked:") == 30
+    assert one_family.count == thirty_families.count == 4
