@@ -85,7 +85,7 @@ def _calendar_page(view: str, first: date, days: int, appointments, people, now)
         grid=week_grid(appointments, first, days, zone),
         appointments=appointments,
         people=people,
-        weekly=booking.series_places(appointments),
+        weekly={a.id: a.series_place for a in appointments if a.series_place},
         taken=booking.taken_places_of(appointments),
         changes={
             s.id: booking.therapist_changes(therapist, s, now=now)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from familylink.extensions import db
@@ -69,15 +69,31 @@ def _attended_seats(
     return [s for s in seats if s.on_calendar]
 
 
+def _week_of_series(appointment):
+    """THE number of an appointment's week in its weekly series (1 for the first): the
+    series' appointments starting before it, or at the same instant with a smaller id,
+    counted with it, so a cancelled week keeps its number. `appointment` is the model or its
+    table's columns in a Core statement; 0 for an appointment of no series."""
+    week = Appointment.__table__.alias("week_of_series")
+    return (
+        select(func.count(week.c.id))
+        .where(
+            week.c.weekly_series_id == appointment.weekly_series_id,
+            or_(
+                week.c.starts_at < appointment.starts_at,
+                and_(week.c.starts_at == appointment.starts_at, week.c.id <= appointment.id),
+            ),
+        )
+        .scalar_subquery()
+    )
+
+
 @cache
 def _series_places_query():
-    week = func.row_number().over(
-        partition_by=Appointment.weekly_series_id, order_by=(Appointment.starts_at, Appointment.id)
-    )
     return (
-        select(Appointment.id, week, AppointmentSeries.count)
+        select(Appointment.id, _week_of_series(Appointment), AppointmentSeries.count)
         .join(AppointmentSeries, AppointmentSeries.id == Appointment.weekly_series_id)
-        .where(Appointment.weekly_series_id.in_(bindparam("series", expanding=True)))
+        .where(Appointment.id.in_(bindparam("shown", expanding=True)))
     )
 
 
@@ -85,12 +101,11 @@ def series_places(appointments: list[Appointment]) -> dict[int, tuple[int, int]]
     """For each appointment of the list that is a week of a weekly series: (which week it
     is, how many weeks the series has), for "weekly, 2 of 6". One query for the whole list,
     none per row; a cancelled week keeps its number."""
-    series_ids = {a.weekly_series_id for a in appointments if a.weekly_series_id is not None}
-    if not series_ids:
+    shown = sorted(a.id for a in appointments if a.weekly_series_id is not None)
+    if not shown:
         return {}
-    rows = db.session.execute(_series_places_query(), {"series": sorted(series_ids)})
-    shown = {a.id for a in appointments}
-    return {id_: (number, weeks) for id_, number, weeks in rows if id_ in shown}
+    rows = db.session.execute(_series_places_query(), {"shown": shown})
+    return {id_: (number, weeks) for id_, number, weeks in rows}
 
 
 def open_groups(patient: User, *, now: datetime) -> list[Appointment]:
@@ -222,6 +237,8 @@ class CalendarAppointment:
     room_link: str | None
     session_type_name: str
     mode: str
+    # (which week, of how many) for a week of a weekly series, else None ("weekly, 2 of 6").
+    series_place: tuple[int, int] | None
     seats: list[CalendarSeat] = field(default_factory=list)
 
     @property
@@ -230,16 +247,18 @@ class CalendarAppointment:
 
 
 # The calendar's one read of its week, built once with parameters: the columns the page
-# shows of each appointment, its seats (with the patient's name) and the family members
-# coming, as plain rows. Loading them as models (appointments, seats, attendees, patients
-# and people, every column, through the ORM's identity map) cost more than the rest of the
-# page's reads together.
+# shows of each appointment (with its place in a weekly series), its seats (with the
+# patient's name) and the family members coming, as plain rows. Loading them as models
+# (appointments, seats, attendees, patients and people, every column, through the ORM's
+# identity map) cost more than the rest of the page's reads together, and the places in a
+# series were one more statement.
 @cache
 def _calendar_rows_query():
-    appointments, kinds, seats = (
+    appointments, kinds, seats, series = (
         Appointment.__table__,
         SessionType.__table__,
         AppointmentFamily.__table__,
+        AppointmentSeries.__table__,
     )
     appointment, kind, seat = appointments.c, kinds.c, seats.c
     attendees = AppointmentAttendee.__table__
@@ -256,6 +275,8 @@ def _calendar_rows_query():
             appointment.room_link,
             kind.name.label("session_type_name"),
             kind.mode,
+            _week_of_series(appointment).label("series_week"),
+            series.c.count.label("series_weeks"),
             seat.id.label("seat_id"),
             seat.patient_id,
             patients.c.name.label("patient_name"),
@@ -267,6 +288,7 @@ def _calendar_rows_query():
         )
         .select_from(
             appointments.join(kinds, kind.id == appointment.session_type_id)
+            .outerjoin(series, series.c.id == appointment.weekly_series_id)
             .outerjoin(seats, seat.appointment_id == appointment.id)
             .outerjoin(patients, patients.c.id == seat.patient_id)
             .outerjoin(
@@ -311,6 +333,7 @@ def _calendar_appointments(
                 row.room_link,
                 row.session_type_name,
                 row.mode,
+                None if row.series_weeks is None else (row.series_week, row.series_weeks),
             )
         if row.seat_id is None:
             continue
