@@ -301,6 +301,22 @@ def test_words_said_for_every_family_member_are_translated_once_a_page(
     assert asked["%(name)s's family's place"] == 1 and asked["%(name)s's family's session"] == 1
 
 
+def test_the_attendance_forms_words_are_translated_once_a_page(
+    app, client, auth, clinic, monkeypatch
+):
+    for minutes in (10, 70, 130):  # three sessions already started today
+        _seat(app, NOON - timedelta(minutes=minutes))
+    auth.login(clinic["therapist"])
+    client.get(CALENDAR, query_string={"date": THIS_WEEK})
+    asked = _count_translations(monkeypatch)
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert page.count('<option value="no_show">No-show</option>') == 3
+    assert page.count("attendance of Jordan Rivera's family") == 6
+    words = ["Mark", "Choose…", "Attended", "No-show", "Late-cancelled", "Save"]
+    assert [asked[word] for word in words] == [1] * len(words)
+    assert asked["attendance of %(name)s's family"] == 3  # one a seat, for its two labels
+
+
 def test_each_seats_actions_link_to_their_own_routes(app, client, auth, clinic):
     """Each action is routed once for the page and given each seat's id: the addresses are
     the ones url_for gives for that seat, with the week they were on."""
