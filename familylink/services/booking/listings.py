@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from familylink.extensions import db
@@ -221,6 +221,19 @@ class CalendarSeat:
     appointment: CalendarAppointment
     attendees: list[CalendarPerson] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, row: Row, appointment: CalendarAppointment) -> CalendarSeat:
+        """The seat of one of `_calendar_rows_query`'s rows."""
+        return cls(
+            row.seat_id,
+            row.patient_id,
+            row.patient_name,
+            row.seat_status,
+            row.attendance,
+            row.note,
+            appointment,
+        )
+
 
 @dataclass(slots=True)
 class CalendarAppointment:
@@ -240,6 +253,24 @@ class CalendarAppointment:
     # (which week, of how many) for a week of a weekly series, else None ("weekly, 2 of 6").
     series_place: tuple[int, int] | None
     seats: list[CalendarSeat] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: Row) -> CalendarAppointment:
+        """The appointment of one of `_calendar_rows_query`'s rows (its seats added after)."""
+        place = None if row.series_weeks is None else (row.series_week, row.series_weeks)
+        return cls(
+            row.id,
+            row.starts_at,
+            row.status,
+            row.capacity,
+            row.is_group,
+            row.weekly_series_id,
+            row.join_token,
+            row.room_link,
+            row.session_type_name,
+            row.mode,
+            place,
+        )
 
     @property
     def active_seats(self) -> list[CalendarSeat]:
@@ -322,32 +353,12 @@ def _calendar_appointments(
     for row in db.session.execute(_calendar_rows_query(), parameters):
         appointment = appointments.get(row.id)
         if appointment is None:
-            appointment = appointments[row.id] = CalendarAppointment(
-                row.id,
-                row.starts_at,
-                row.status,
-                row.capacity,
-                row.is_group,
-                row.weekly_series_id,
-                row.join_token,
-                row.room_link,
-                row.session_type_name,
-                row.mode,
-                None if row.series_weeks is None else (row.series_week, row.series_weeks),
-            )
+            appointment = appointments[row.id] = CalendarAppointment.of(row)
         if row.seat_id is None:
             continue
         seat = seats.get(row.seat_id)
         if seat is None:
-            seat = seats[row.seat_id] = CalendarSeat(
-                row.seat_id,
-                row.patient_id,
-                row.patient_name,
-                row.seat_status,
-                row.attendance,
-                row.note,
-                appointment,
-            )
+            seat = seats[row.seat_id] = CalendarSeat.of(row, appointment)
             appointment.seats.append(seat)
         if row.person_id is not None:
             seat.attendees.append(CalendarPerson(row.person_id, row.person_name))
