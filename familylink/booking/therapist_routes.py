@@ -76,17 +76,19 @@ def _calendar_span(zone: ZoneInfo, now: datetime) -> tuple[str, date, int]:
 
 
 def _calendar_page(view: str, first: date, days: int, appointments, people, now) -> str:
-    zone = ZoneInfo(current_user.timezone)
+    # The therapist looked up once, not through the proxy for every seat.
+    therapist = current_user._get_current_object()
+    zone = ZoneInfo(therapist.timezone)
     step = timedelta(days=days)
     return render_template(
         "booking/therapist_calendar.html",
         grid=week_grid(appointments, first, days, zone),
         appointments=appointments,
         people=people,
-        weekly=booking.series_places(appointments),
+        weekly={a.id: a.series_place for a in appointments if a.series_place},
         taken=booking.taken_places_of(appointments),
         changes={
-            s.id: booking.therapist_changes(current_user, s, now=now)
+            s.id: booking.therapist_changes(therapist, s, now=now)
             for a in appointments
             for s in a.seats
         },

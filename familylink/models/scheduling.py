@@ -210,7 +210,13 @@ class Appointment(db.Model):
 
     @property
     def active_seats(self) -> list["AppointmentFamily"]:
-        return [s for s in self.seats if s.status == SeatStatus.BOOKED]
+        return booked_seats(self.seats)
+
+
+def booked_seats(seats):
+    """The seats of a list still booked (an appointment's active seats: the model's, or the
+    therapist's calendar's plain rows)."""
+    return [s for s in seats if s.status == SeatStatus.BOOKED]
 
 
 # The database itself refuses two overlapping active appointments of one therapist.

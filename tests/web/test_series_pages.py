@@ -15,6 +15,7 @@ from familylink.models import (
     AppointmentSeries,
     AuditEvent,
     SeatStatus,
+    SessionType,
     User,
 )
 from tests.booking_setup import add_appointment, add_family
@@ -277,3 +278,32 @@ def test_confirming_records_the_view_of_the_patient_once(app, client, auth, clin
             select(AuditEvent.detail).where(AuditEvent.action == "patient_data.viewed")
         ).all()
     assert sorted(d["page"] for d in viewed) == ["book for family", "series booking"]
+
+
+def test_the_calendar_reads_the_weeks_places_with_its_sessions(
+    app, client, auth, clinic, count_queries
+):
+    """Which week of its series each session is comes with the week's sessions, in no
+    statement of its own; a cancelled week keeps its number."""
+    with app.app_context():
+        add_appointment(
+            db.session.get(User, clinic["therapist_id"]),
+            db.session.get(User, clinic["patient"]),
+            db.session.get(User, clinic["family_id"]),
+            db.session.get(SessionType, clinic["private"]),
+            starts_at=datetime(2026, 11, 4, 15, 0, tzinfo=NEW_YORK),
+            booked_at=WEEK_BEFORE_FALL_BACK,
+        )
+    auth.login(clinic["therapist"])
+    second_week = {"date": "2026-11-02"}
+    client.get("/therapist/calendar", query_string=second_week)  # warm
+    with count_queries() as no_series:
+        client.get("/therapist/calendar", query_string=second_week)
+    book_series(client, clinic)
+    first = series_seats(app)[0]
+    cancelled = client.post(f"/therapist/seats/{first}/cancel", data={"reason": "other"})
+    assert cancelled.status_code == 302
+    with count_queries() as a_series:
+        page = client.get("/therapist/calendar", query_string=second_week).get_data(as_text=True)
+    assert "weekly, 2 of 4" in page
+    assert a_series.count == no_series.count

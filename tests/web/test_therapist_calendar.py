@@ -13,9 +13,18 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AppointmentFamily, AuditEvent, OutboxEmail, Role, SessionType, User
+from familylink.models import (
+    Appointment,
+    AppointmentAttendee,
+    AppointmentFamily,
+    AuditEvent,
+    OutboxEmail,
+    Role,
+    SessionType,
+    User,
+)
 from familylink.web import MAX_ID, IdLinks
-from tests.booking_setup import add_appointment
+from tests.booking_setup import add_appointment, add_family
 from tests.factories import create_user
 from tests.moments import NOON
 
@@ -286,6 +295,26 @@ def test_words_said_for_every_family_member_are_translated_once_a_page(
     assert asked["Coming:"] == 1
     assert asked["may see: %(scopes)s"] == 1  # one set of scopes on the page
     assert asked["Move"] == 1 and asked["Cancel…"] == 1
+    # The words naming each seat's family too: each seat gives them its name.
+    assert page.count("Jordan Rivera's family's place") == 3
+    assert asked["%(name)s's family"] == 1
+    assert asked["%(name)s's family's place"] == 1 and asked["%(name)s's family's session"] == 1
+
+
+def test_the_attendance_forms_words_are_translated_once_a_page(
+    app, client, auth, clinic, monkeypatch
+):
+    for minutes in (10, 70, 130):  # three sessions already started today
+        _seat(app, NOON - timedelta(minutes=minutes))
+    auth.login(clinic["therapist"])
+    client.get(CALENDAR, query_string={"date": THIS_WEEK})
+    asked = _count_translations(monkeypatch)
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert page.count('<option value="no_show">No-show</option>') == 3
+    assert page.count("attendance of Jordan Rivera's family") == 6
+    words = ["Mark", "Choose…", "Attended", "No-show", "Late-cancelled", "Save"]
+    assert [asked[word] for word in words] == [1] * len(words)
+    assert asked["attendance of %(name)s's family"] == 3  # one a seat, for its two labels
 
 
 def test_each_seats_actions_link_to_their_own_routes(app, client, auth, clinic):
@@ -320,3 +349,61 @@ def test_id_links_refuse_a_route_whose_id_is_not_a_path_segment(app):
         links = IdLinks("therapist_booking.calendar", "date")
         with pytest.raises(ValueError):
             links(1)
+
+
+# --- What it reads ------------------------------------------------------------------------
+
+
+def _families_in_a_group(app, count: int) -> None:
+    """`count` more families in this week's group session of the clinic's therapist (made on
+    the first call): each with one member coming, one removed and one who may come but is not
+    booked, so the page shows every kind of person a seat has."""
+    with app.app_context():
+        therapist = db.session.scalar(select(User).where(User.name == "Dr. Grace Lee"))
+        group = db.session.scalar(select(Appointment).where(Appointment.capacity > 1))
+        if group is None:
+            kind = db.session.scalar(select(SessionType).where(SessionType.capacity > 1))
+            starts = NOON + timedelta(hours=3)
+            group = Appointment(
+                uid="calendar-group@familylink",
+                therapist_id=therapist.id,
+                session_type=kind,
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=kind.duration_minutes),
+                capacity=40,
+            )
+        for _ in range(count):
+            patient = create_user(Role.PATIENT, therapist=therapist, password=None)
+            coming, removed = add_family(patient, "Coming"), add_family(patient, "Removed")
+            add_family(patient, "Not booked")
+            seat = AppointmentFamily(appointment=group, patient_id=patient.id)
+            db.session.add_all(
+                [
+                    seat,
+                    AppointmentAttendee(seat=seat, user_id=coming.id, added_at=NOON),
+                    AppointmentAttendee(
+                        seat=seat, user_id=removed.id, added_at=NOON, removed_at=NOON
+                    ),
+                ]
+            )
+        db.session.commit()
+
+
+def test_the_week_reads_the_same_statements_however_many_families_it_shows(
+    app, client, auth, clinic, count_queries
+):
+    """The session, the week's sessions with their families and who is coming (one
+    statement), the consents of the patients shown, the audit rows: however many seats."""
+    _families_in_a_group(app, 1)
+    auth.login(clinic["therapist"])
+    page = {"date": THIS_WEEK}
+    client.get(CALENDAR, query_string=page)  # warm
+    with count_queries() as one_family:
+        client.get(CALENDAR, query_string=page)
+    _families_in_a_group(app, 29)
+    client.get(CALENDAR, query_string=page)  # warm again: the program settings may be due
+    with count_queries() as thirty_families:
+        shown = client.get(CALENDAR, query_string=page).get_data(as_text=True)
+    assert shown.count("Coming: Coming") == 30 and "1 of 40 families" not in shown
+    assert "30 of 40 families" in shown and shown.count("May also come, not booked:") == 30
+    assert one_family.count == thirty_families.count == 4

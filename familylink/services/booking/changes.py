@@ -81,7 +81,8 @@ def therapist_changes(actor: User, seat: AppointmentFamily, *, now: datetime) ->
     """What the therapist's pages offer for a seat (`actor` the therapist): `changes_of`
     (cancel a booked place still ahead, move it too when private; never late), this and
     all future weeks too in a weekly series, and attendance once the session has started
-    (the page shows flags, the rule lives here)."""
+    (the page shows flags, the rule lives here). `seat` is the model or the calendar's plain
+    row (`listings.CalendarSeat`), which has the fields these rules read."""
     can = changes_of(actor, seat, now=now)
     return {
         "cancel": can.cancel,

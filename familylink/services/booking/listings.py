@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from familylink.extensions import db
@@ -19,8 +19,10 @@ from familylink.models import (
     AppointmentSeries,
     AppointmentStatus,
     Scope,
+    SessionType,
     User,
 )
+from familylink.models.scheduling import booked_seats
 from familylink.services import access, audit
 from familylink.services.booking.slots import (
     LONGEST_APPOINTMENT,
@@ -67,15 +69,31 @@ def _attended_seats(
     return [s for s in seats if s.on_calendar]
 
 
+def _week_of_series(appointment):
+    """THE number of an appointment's week in its weekly series (1 for the first): the
+    series' appointments starting before it, or at the same instant with a smaller id,
+    counted with it, so a cancelled week keeps its number. `appointment` is the model or its
+    table's columns in a Core statement; 0 for an appointment of no series."""
+    week = Appointment.__table__.alias("week_of_series")
+    return (
+        select(func.count(week.c.id))
+        .where(
+            week.c.weekly_series_id == appointment.weekly_series_id,
+            or_(
+                week.c.starts_at < appointment.starts_at,
+                and_(week.c.starts_at == appointment.starts_at, week.c.id <= appointment.id),
+            ),
+        )
+        .scalar_subquery()
+    )
+
+
 @cache
 def _series_places_query():
-    week = func.row_number().over(
-        partition_by=Appointment.weekly_series_id, order_by=(Appointment.starts_at, Appointment.id)
-    )
     return (
-        select(Appointment.id, week, AppointmentSeries.count)
+        select(Appointment.id, _week_of_series(Appointment), AppointmentSeries.count)
         .join(AppointmentSeries, AppointmentSeries.id == Appointment.weekly_series_id)
-        .where(Appointment.weekly_series_id.in_(bindparam("series", expanding=True)))
+        .where(Appointment.id.in_(bindparam("shown", expanding=True)))
     )
 
 
@@ -83,12 +101,11 @@ def series_places(appointments: list[Appointment]) -> dict[int, tuple[int, int]]
     """For each appointment of the list that is a week of a weekly series: (which week it
     is, how many weeks the series has), for "weekly, 2 of 6". One query for the whole list,
     none per row; a cancelled week keeps its number."""
-    series_ids = {a.weekly_series_id for a in appointments if a.weekly_series_id is not None}
-    if not series_ids:
+    shown = sorted(a.id for a in appointments if a.weekly_series_id is not None)
+    if not shown:
         return {}
-    rows = db.session.execute(_series_places_query(), {"series": sorted(series_ids)})
-    shown = {a.id for a in appointments}
-    return {id_: (number, weeks) for id_, number, weeks in rows if id_ in shown}
+    rows = db.session.execute(_series_places_query(), {"shown": shown})
+    return {id_: (number, weeks) for id_, number, weeks in rows}
 
 
 def open_groups(patient: User, *, now: datetime) -> list[Appointment]:
@@ -120,7 +137,8 @@ def patient_appointments(
 # --- The therapist's calendar ----------------------------------------------------------------
 
 
-# The therapist's calendar asks these on every request: built once, with parameters.
+# Built once, with parameters: the calendar feed reads the therapist's appointments as models
+# (its calendar file needs them), the calendar page the start of the next session.
 @cache
 def _therapist_appointments_query():
     return (
@@ -181,25 +199,194 @@ class FamilyMember:
     ending_soon: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarPerson:
+    """Someone coming to a seat, as the calendar names them."""
+
+    id: int
+    name: str
+
+
+@dataclass(slots=True)
+class CalendarSeat:
+    """One family's seat as the calendar shows it: the columns the page needs, with the
+    family members coming (`attendees`: not removed), never the models."""
+
+    id: int
+    patient_id: int
+    patient_name: str
+    status: str
+    attendance: str | None
+    note: str | None
+    appointment: CalendarAppointment
+    attendees: list[CalendarPerson] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: Row, appointment: CalendarAppointment) -> CalendarSeat:
+        """The seat of one of `_calendar_rows_query`'s rows."""
+        return cls(
+            row.seat_id,
+            row.patient_id,
+            row.patient_name,
+            row.seat_status,
+            row.attendance,
+            row.note,
+            appointment,
+        )
+
+
+@dataclass(slots=True)
+class CalendarAppointment:
+    """One session as the calendar shows it (what `week_grid`, `series_places`,
+    `taken_places_of` and `therapist_changes` read of an appointment), its seats in order."""
+
+    id: int
+    starts_at: datetime
+    status: str
+    capacity: int
+    is_group: bool
+    weekly_series_id: int | None
+    join_token: str | None
+    room_link: str | None
+    session_type_name: str
+    mode: str
+    # (which week, of how many) for a week of a weekly series, else None ("weekly, 2 of 6").
+    series_place: tuple[int, int] | None
+    seats: list[CalendarSeat] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: Row) -> CalendarAppointment:
+        """The appointment of one of `_calendar_rows_query`'s rows (its seats added after)."""
+        place = None if row.series_weeks is None else (row.series_week, row.series_weeks)
+        return cls(
+            row.id,
+            row.starts_at,
+            row.status,
+            row.capacity,
+            row.is_group,
+            row.weekly_series_id,
+            row.join_token,
+            row.room_link,
+            row.session_type_name,
+            row.mode,
+            place,
+        )
+
+    @property
+    def active_seats(self) -> list[CalendarSeat]:
+        return booked_seats(self.seats)
+
+
+# The calendar's one read of its week, built once with parameters: the columns the page
+# shows of each appointment (with its place in a weekly series), its seats (with the
+# patient's name) and the family members coming, as plain rows. Loading them as models
+# (appointments, seats, attendees, patients and people, every column, through the ORM's
+# identity map) cost more than the rest of the page's reads together, and the places in a
+# series were one more statement.
+@cache
+def _calendar_rows_query():
+    appointments, kinds, seats, series = (
+        Appointment.__table__,
+        SessionType.__table__,
+        AppointmentFamily.__table__,
+        AppointmentSeries.__table__,
+    )
+    appointment, kind, seat = appointments.c, kinds.c, seats.c
+    attendees = AppointmentAttendee.__table__
+    patients, people = User.__table__.alias("patient"), User.__table__.alias("person")
+    return (
+        select(
+            appointment.id,
+            appointment.starts_at,
+            appointment.status,
+            appointment.capacity,
+            Appointment.is_group.label("is_group"),
+            appointment.weekly_series_id,
+            appointment.join_token,
+            appointment.room_link,
+            kind.name.label("session_type_name"),
+            kind.mode,
+            _week_of_series(appointment).label("series_week"),
+            series.c.count.label("series_weeks"),
+            seat.id.label("seat_id"),
+            seat.patient_id,
+            patients.c.name.label("patient_name"),
+            seat.status.label("seat_status"),
+            seat.attendance,
+            seat.note,
+            people.c.id.label("person_id"),
+            people.c.name.label("person_name"),
+        )
+        .select_from(
+            appointments.join(kinds, kind.id == appointment.session_type_id)
+            .outerjoin(series, series.c.id == appointment.weekly_series_id)
+            .outerjoin(seats, seat.appointment_id == appointment.id)
+            .outerjoin(patients, patients.c.id == seat.patient_id)
+            .outerjoin(
+                attendees,
+                and_(attendees.c.seat_id == seat.id, attendees.c.removed_at.is_(None)),
+            )
+            .outerjoin(people, people.c.id == attendees.c.user_id)
+        )
+        .where(
+            appointment.therapist_id == bindparam("therapist"),
+            overlapping(
+                bindparam("start"),
+                bindparam("end"),
+                reach=bindparam("reach"),
+                appointments=appointment,
+            ),
+        )
+        .order_by(appointment.starts_at, appointment.id, seat.id, attendees.c.id)
+    )
+
+
+def _calendar_appointments(
+    therapist: User, start: datetime, end: datetime
+) -> list[CalendarAppointment]:
+    """The therapist's appointments in [start, end), soonest first, each with its seats (in
+    the order they were taken) and their family members coming (in the order they were
+    added), from one statement's rows."""
+    parameters = {"therapist": therapist.id, **overlapping_values(start, end)}
+    appointments: dict[int, CalendarAppointment] = {}
+    seats: dict[int, CalendarSeat] = {}
+    for row in db.session.execute(_calendar_rows_query(), parameters):
+        appointment = appointments.get(row.id)
+        if appointment is None:
+            appointment = appointments[row.id] = CalendarAppointment.of(row)
+        if row.seat_id is None:
+            continue
+        seat = seats.get(row.seat_id)
+        if seat is None:
+            seat = seats[row.seat_id] = CalendarSeat.of(row, appointment)
+            appointment.seats.append(seat)
+        if row.person_id is not None:
+            seat.attendees.append(CalendarPerson(row.person_id, row.person_name))
+    return list(appointments.values())
+
+
 @dataclass
 class SeatPeople:
     coming: list[FamilyMember] = field(default_factory=list)
     # Allowed to take part (scheduling scope) but not coming: who may need a nudge.
     not_coming: list[FamilyMember] = field(default_factory=list)
     # Coming, but whose consent no longer covers it (should not happen; shown if it does).
-    not_allowed: list[User] = field(default_factory=list)
+    not_allowed: list[CalendarPerson] = field(default_factory=list)
 
 
 def therapist_calendar(
     therapist: User, start: datetime, end: datetime, *, now: datetime
-) -> tuple[list[Appointment], dict[int, SeatPeople]]:
+) -> tuple[list[CalendarAppointment], dict[int, SeatPeople]]:
     """The therapist's appointments between start and end and, per seat, who is coming, who
     else may come, and whose consent ends soon. A fixed number of queries however many
-    appointments and families (therapist_appointments audits each patient shown)."""
-    appointments = therapist_appointments(therapist, start, end, now=now, page="calendar")
-    patient_ids = sorted({s.patient_id for a in appointments for s in a.seats})
+    appointments and families; showing them is a view of each patient's data, one audit row
+    per patient shown. The appointments and seats are plain rows of what the page shows
+    (`CalendarAppointment`): the page changes none of them."""
+    appointments = _calendar_appointments(therapist, start, end)
+    shown = [seat.patient_id for a in appointments for seat in a.seats]
+    audit.record_patient_views(therapist, shown, page="calendar", now=now)
     in_force: dict[int, dict[int, FamilyMember]] = {}
-    for person, patient_id, record, ends_at in access.family_in_force(patient_ids, now=now):
+    for person, patient_id, record, ends_at in access.family_in_force(sorted(set(shown)), now=now):
         soon = ends_at is not None and ends_at - access.EXPIRING_SOON <= now
         member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
         in_force.setdefault(patient_id, {})[person.id] = member
@@ -209,13 +396,13 @@ def therapist_calendar(
             allowed = in_force.get(seat.patient_id, {})
             entry = people[seat.id] = SeatPeople()
             coming_ids = set()
-            for attendee in seat.present_attendees:
-                coming_ids.add(attendee.user_id)
-                member = allowed.get(attendee.user_id)
+            for attendee in seat.attendees:
+                coming_ids.add(attendee.id)
+                member = allowed.get(attendee.id)
                 if member is not None and Scope.SCHEDULING in member.scopes:
                     entry.coming.append(member)
                 else:
-                    entry.not_allowed.append(attendee.user)
+                    entry.not_allowed.append(attendee)
             entry.not_coming = [
                 m
                 for uid, m in allowed.items()
