@@ -78,7 +78,7 @@ def module(slug):
 
 def _module_page(module, form=None, reading=None, status=200):
     if form is not None:
-        form.share_with(reading.share_choices)
+        form.share.offer(reading.share_choices)
     # The words in the reader's language when there is a text in it (Spanish), else English.
     shown = learning.in_language(module, get_locale().language)
     return render_template(
@@ -166,7 +166,7 @@ def _practice_form(spec, entry):
     form_class = PRACTICE_FORMS[spec.kind]
     form = form_class() if request.method == "POST" or entry is None else None
     form = form or form_class(data=_entry_data(entry))
-    form.share_with(learning.practice.share_choices(current_user, now=now))
+    form.share.offer(learning.practice.share_choices(current_user, now=now))
     done = submit(
         form,
         lambda f: learning.practice.save_entry(

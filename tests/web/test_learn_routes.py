@@ -99,6 +99,29 @@ def test_a_fields_hint_is_translated_once_and_tied_to_its_field(
     assert asked.count(hint) == 1
 
 
+@pytest.mark.parametrize("page", ["module", "/learn/practice/before_after/new"])
+def test_the_share_fields_nobody_is_translated_once(app, client, auth, world, monkeypatch, page):
+    """ "Nobody: keep it private" was a lazy string, looked up twice as WTForms wrote its
+    option (once to test the label, once to escape it)."""
+    import babel.support
+
+    nobody = "Nobody: keep it private"
+    path = f"/learn/modules/{next(iter(world['modules']))}" if page == "module" else page
+    auth.login("maria@example.org")
+    client.get(path)
+    asked = []
+    for catalogue in (babel.support.NullTranslations, babel.support.Translations):
+
+        def counted(self, message, original=catalogue.ugettext):
+            asked.append(message)
+            return original(self, message)
+
+        monkeypatch.setattr(catalogue, "ugettext", counted)
+    shown = client.get(path).get_data(as_text=True)
+    assert re.search(rf'<option[^>]* value="">{nobody}</option>', shown)
+    assert asked.count(nobody) == 1
+
+
 def test_the_module_page_has_every_part_and_the_crisis_resources(app, client, auth, world):
     auth.login("maria@example.org")
     response = client.get("/learn/modules/boundaries")
