@@ -660,3 +660,19 @@ def test_an_assignment_asks_the_gate_once_and_passes_its_answer_on(
     )
     assert response.status_code == status
     assert asked_afresh == [world["jordan"]]
+
+
+def test_a_refused_assignment_reads_the_family_with_consent_once(
+    client, auth, world, count_queries
+):
+    """The family the therapist may assign to is read once, by the route, for the service
+    and for the refused form's page alike (it was read by each)."""
+    auth.login("lee@example.org")
+    with count_queries() as counter:
+        response = client.post(
+            f"/learn/therapist/patients/{world['jordan']}/assign",
+            data={"family": str(world["maria"]), "modules": []},
+        )
+    assert response.status_code == 400
+    assert "Choose at least one module." in response.get_data(as_text=True)
+    assert sum("FROM consent_records" in s for s in counter.statements) == 1
