@@ -135,7 +135,7 @@ def verify_second_step(user: User, code: str | None, *, now: datetime) -> str:
 
 def remaining_recovery_codes(user: User) -> int:
     """How many of the user's recovery codes are still unused."""
-    return db.session.scalar(_UNUSED_CODES, {"user": user.id}) or 0
+    return db.session.scalar(_UNUSED_CODES, {"user": user.id})
 
 
 def renew_recovery_codes(user: User, password: str | None, *, now: datetime) -> list[str]:
