@@ -6,6 +6,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from familylink.booking.slots import parse_slot, slot_or_none, typed_slot
 from familylink.forms import HiddenField, MultiCheckboxField, RadioField, SelectField, id_choice
+from familylink.models import SessionType, User
 from familylink.services.booking import MAX_WEEKS, MIN_WEEKS, THERAPIST_CANCEL_REASONS
 from familylink.services.errors import DomainError
 
@@ -103,6 +104,26 @@ class BookForFamilyForm(PrivateBookingChoices, RepeatWeekly, FlaskForm):
     )
     confirmed = HiddenField()
 
+    def __init__(
+        self,
+        *,
+        types: list[SessionType],
+        family: list[User],
+        type_asked: int | None,
+        **kwargs,
+    ):
+        """`types`: the kinds of session offered; `family`: the members who may be booked;
+        `type_asked`: the kind the page's address asks for (`?type=`). `chosen` is the kind
+        sent, else the one asked, else the first (None when none is offered)."""
+        super().__init__(**kwargs)
+        self.types = types
+        self.session_type.choices = [(t.id, t.name) for t in types]
+        self.attendees.choices = [(m.id, m.name) for m in family]
+        wanted = self.session_type.data if self.is_submitted() else type_asked
+        self.chosen: SessionType | None = next(
+            (t for t in types if t.id == wanted), types[0] if types else None
+        )
+
     def series_choices(self) -> dict:
         return {"session_type_id": self.session_type.data, **super().series_choices()}
 
@@ -120,16 +141,20 @@ class RescheduleForm(FlaskForm):
 
 class TherapistMoveForm(FlaskForm):
     """The therapist's move of a session (or of this and all future weeks of a series): a
-    time from the week shown, or another day and clock time typed in their zone (`zone`,
-    set by the view), since their move accepts any time that overlaps none of their
-    sessions (`changes.moves_freely`); either way `slot` holds the time chosen once it
-    validates. `confirmed` is set by the page listing every week of a series."""
+    time from the week shown, or another day and clock time typed in their zone (`zone`),
+    since their move accepts any time that overlaps none of their sessions
+    (`changes.moves_freely`); either way `slot` holds the time chosen once it validates.
+    `confirmed` is set by the page listing every week of a series."""
 
     slot = StringField(_l("New time"))
     other_day = StringField(_l("Day"), render_kw={"type": "date"})
     other_time = StringField(_l("Time"), render_kw={"type": "time"})
     confirmed = HiddenField()
-    zone = "UTC"
+
+    def __init__(self, *, zone: str, **kwargs):
+        """`zone`: the therapist's time zone, which a typed day and time are in."""
+        super().__init__(**kwargs)
+        self.zone = zone
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):

@@ -136,17 +136,12 @@ def _chosen_patient(patients):
 
 
 def _book_form(patient, now) -> BookForFamilyForm:
-    """The form, with the kinds of session (`form.types`) and the one chosen (`form.chosen`:
-    the one sent, else ?type=, else the first)."""
-    form = BookForFamilyForm()
-    form.types = booking.private_session_types()
-    form.session_type.choices = [(t.id, t.name) for t in form.types]
-    wanted = form.session_type.data if request.method == "POST" else query_id("type")
-    form.chosen = next((t for t in form.types if t.id == wanted), None)
-    if form.chosen is None and form.types:
-        form.chosen = form.types[0]
-    form.attendees.choices = [(m.id, m.name) for m in booking.scheduling_family(patient, now=now)]
-    return form
+    """The form, with the kinds of session and the patient's family who may be booked."""
+    return BookForFamilyForm(
+        types=booking.private_session_types(),
+        family=booking.scheduling_family(patient, now=now),
+        type_asked=query_id("type"),
+    )
 
 
 def _book_page(form, patients, patient, now, status=200):
@@ -262,12 +257,6 @@ def cancel_seat(seat_id: int):
     return page, 400 if request.method == "POST" else 200
 
 
-def _move_form() -> TherapistMoveForm:
-    form = TherapistMoveForm()
-    form.zone = current_user.timezone  # a typed day and time are in the therapist's zone
-    return form
-
-
 @bp.route("/seats/<int:seat_id>/reschedule", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def reschedule_seat(seat_id: int):
@@ -276,7 +265,7 @@ def reschedule_seat(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="reschedule")
     movable = booking.therapist_changes(current_user, seat, now=now)["move"]
-    form = _move_form()
+    form = TherapistMoveForm(zone=current_user.timezone)
     if movable:
         done = submit(
             form,
@@ -327,7 +316,7 @@ def move_future(seat_id: int):
     (all or nothing)."""
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="series move")
-    form = _move_form()
+    form = TherapistMoveForm(zone=current_user.timezone)
     plan = None
     series = booking.therapist_changes(current_user, seat, now=now)["series"]
     if series and form.validate_on_submit():

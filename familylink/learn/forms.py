@@ -33,11 +33,21 @@ class SearchForm(FlaskForm):
 
 
 class ShareField(SelectField):
-    """Nobody (""), or the patient whose therapist may read the reflection; the choices are
-    set by the view, and a value outside them is refused by the service beside the field."""
+    """Nobody (""), or the patient whose therapist may read the reflection or practice
+    tool; the choices are set by the view (`offer`), and a value outside them is refused by
+    the service beside the field."""
 
     def __init__(self, label, **kwargs):
         super().__init__(label, choices=[], validate_choice=False, **kwargs)
+
+    def offer(self, patients) -> None:
+        """Offer nobody (the default), or the therapist of each of these patients. Each
+        label is translated now, once (gettext, not lazy_gettext): WTForms looks a lazy
+        label up twice as it writes the option, and renders it as markup, so a name in
+        it (whatever its owner typed) would not be escaped."""
+        self.choices = [("", _("Nobody: keep it private"))] + [
+            (str(p.id), _("%(name)s's therapist", name=p.name)) for p in patients
+        ]
 
     def patient_id(self) -> int | None:
         if not self.data:
@@ -65,13 +75,6 @@ class ProgressForm(FlaskForm):
             "You can change this at any time."
         ),
     )
-
-    def share_with(self, patients) -> None:
-        """Offer nobody, or the therapist of each of these patients. Built now, not lazily:
-        a lazy string renders as markup, so a name in it would not be escaped."""
-        self.share.choices = [("", _l("Nobody: keep it private"))] + [
-            (str(p.id), _("%(name)s's therapist", name=p.name)) for p in patients
-        ]
 
 
 class FamilyChoiceField(SelectField):

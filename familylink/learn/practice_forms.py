@@ -1,7 +1,6 @@
 """The practice tools' forms: one per tool, each with a name, its answers and whom to share
 it with. The lengths are the service's; it refuses the same limits with the same words."""
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -45,15 +44,6 @@ class PracticeForm(FlaskForm):
             "change this at any time."
         ),
     )
-
-    def share_with(self, patients) -> None:
-        """Offer nobody (the default), or the therapist of each of these patients."""
-        self.share.choices = [("", _l("Nobody: keep it private"))] + [
-            # gettext, not lazy_gettext: a lazy string is rendered as markup, unescaped, and
-            # a name is whatever its owner typed.
-            (str(p.id), _("%(name)s's therapist", name=p.name))
-            for p in patients
-        ]
 
     def answer_fields(self):
         """The tool's own questions, in the order asked."""

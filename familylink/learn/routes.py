@@ -78,7 +78,7 @@ def module(slug):
 
 def _module_page(module, form=None, reading=None, status=200):
     if form is not None:
-        form.share_with(reading.share_choices)
+        form.share.offer(reading.share_choices)
     # The words in the reader's language when there is a text in it (Spanish), else English.
     shown = learning.in_language(module, get_locale().language)
     return render_template(
@@ -166,7 +166,7 @@ def _practice_form(spec, entry):
     form_class = PRACTICE_FORMS[spec.kind]
     form = form_class() if request.method == "POST" or entry is None else None
     form = form or form_class(data=_entry_data(entry))
-    form.share_with(learning.practice.share_choices(current_user, now=now))
+    form.share.offer(learning.practice.share_choices(current_user, now=now))
     done = submit(
         form,
         lambda f: learning.practice.save_entry(
@@ -236,15 +236,13 @@ def _family_forms(family, modules, shown, assign_form=None, sequence_form=None):
     return assign_form, sequence_form
 
 
-def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200, opened=None):
+def _patient_page(patient_id, assign_form=None, sequence_form=None, status=200, read=None):
     now = request_now()
     # One answer from the gate for the forms, the progress and the shared tools (a refused
-    # assignment passes on its own: `opened`); the page's view is audited once, by
+    # assignment passes on the one it read: `read`); the page's view is audited once, by
     # progress_of ("learning.progress_viewed"), within the budget of
     # tests/web/test_query_counts.py (a second audit row here costs a second INSERT).
-    patient, family = access.reading_family(
-        current_user, patient_id, now=now, what=None, opened=opened
-    )
+    patient, family = read or access.reading_family(current_user, patient_id, now=now, what=None)
     modules = learning.all_modules()
     shown = learning.in_language_all(modules, get_locale().language)
     assign_form, sequence_form = _family_forms(family, modules, shown, assign_form, sequence_form)
@@ -277,18 +275,21 @@ def _target(form):
 
 
 def _assignment_post(patient_id, form, assign, *, form_name: str, weekly: bool = False):
-    """Shared by both ways of assigning: `assign(family_user_id, opened)` calls the service
-    with the gate's one answer for the request, which a refused form's page uses too."""
-    opened = access.patient(current_user, patient_id, now=request_now(), what=None)
+    """Shared by both ways of assigning: `assign(family_user_id, opened, family)` calls the
+    service with the gate's one answer for the request and the family it allows, which a
+    refused form's page uses too."""
+    now = request_now()
+    opened = access.patient(current_user, patient_id, now=now, what=None)
+    read = access.reading_family(current_user, patient_id, now=now, what=None, opened=opened)
     done = submit(
         form,
-        lambda f: assign(_target(f), opened),
+        lambda f: assign(_target(f), opened, read[1]),
         redirect_to=url_for("learn.therapist_patient", patient_id=patient_id),
         message=lambda made: _assigned_message(len(made), weekly=weekly),
     )
     if done is not None:
         return done
-    return _patient_page(patient_id, status=400, opened=opened, **{form_name: form})
+    return _patient_page(patient_id, status=400, read=read, **{form_name: form})
 
 
 @bp.route("/therapist/patients/<int:patient_id>/assign", methods=["POST"])
@@ -298,7 +299,7 @@ def assign(patient_id):
     return _assignment_post(
         patient_id,
         form,
-        lambda family_user_id, opened: learning.assign_modules(
+        lambda family_user_id, opened, family: learning.assign_modules(
             therapist=current_user,
             patient_id=patient_id,
             family_user_id=family_user_id,
@@ -307,6 +308,7 @@ def assign(patient_id):
             tool=form.tool.kind(),
             now=request_now(),
             opened=opened,
+            family=family,
         ),
         form_name="assign_form",
     )
@@ -318,12 +320,13 @@ def apply_sequence(patient_id):
     return _assignment_post(
         patient_id,
         SequenceForm(),
-        lambda family_user_id, opened: learning.apply_sequence(
+        lambda family_user_id, opened, family: learning.apply_sequence(
             therapist=current_user,
             patient_id=patient_id,
             family_user_id=family_user_id,
             now=request_now(),
             opened=opened,
+            family=family,
         ),
         form_name="sequence_form",
         weekly=True,

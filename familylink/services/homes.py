@@ -49,7 +49,9 @@ class FamilyHome:
     `_unopened_readings_query`), not models: the page changes none of them."""
 
     linked: list[tuple[User, ConsentRecord]]
+    # The next seat and at most ALSO_COMING_UP after it; `seats_ahead` counts them all.
     seats: list[Row]
+    seats_ahead: int
     new_readings: list[Row]
     # Someone's consent covers scheduling: the page offers a Book button.
     can_book: bool
@@ -57,6 +59,15 @@ class FamilyHome:
     @property
     def next_seat(self) -> Row | None:
         return self.seats[0] if self.seats else None
+
+    @property
+    def also_coming_up(self) -> list[Row]:
+        return self.seats[1:]
+
+    @property
+    def more_seats(self) -> int:
+        """How many seats ahead the page leaves to the booking list."""
+        return self.seats_ahead - len(self.seats)
 
     @cached_property
     def patients(self) -> dict[int, User]:
@@ -80,6 +91,11 @@ def _booked_and_ahead(now, reach=None, *, seats=AppointmentFamily, appointments=
 
 def _ahead_values(now: datetime) -> dict[str, datetime]:
     return {"now": now, "reach": now - LONGEST_APPOINTMENT}
+
+
+# The family home lists the next session and at most this many after it (the booking list
+# has them all): a member booked into many weeks still gets a short page and one bounded read.
+ALSO_COMING_UP = 5
 
 
 # The family home's own reads, built once with their values as parameters (as the session
@@ -117,6 +133,8 @@ def _member_seats_query():
             kind.duration_minutes,
             kind.mode,
             kind.location,
+            # Counted before the LIMIT: every seat ahead, for "n more" on the page.
+            func.count().over().label("seats_ahead"),
         )
         .select_from(
             seats.join(appointments, appointment.id == seat.appointment_id)
@@ -131,6 +149,7 @@ def _member_seats_query():
             ),
         )
         .order_by(appointment.starts_at, seat.id)
+        .limit(1 + ALSO_COMING_UP)
     )
 
 
@@ -204,9 +223,11 @@ def family_home(member: User, *, now: datetime, language: str = "en") -> FamilyH
     linked = access.family_patients(member, now=now, what="home page")
     in_force = access.patients_covered(linked, None)
     scheduling = access.patients_covered(linked, Scope.SCHEDULING)
+    seats = _member_seats(member, scheduling, now=now)
     return FamilyHome(
         linked=linked,
-        seats=_member_seats(member, scheduling, now=now),
+        seats=seats,
+        seats_ahead=seats[0].seats_ahead if seats else 0,
         new_readings=_unopened_readings(member, in_force, language),
         can_book=bool(scheduling),
     )

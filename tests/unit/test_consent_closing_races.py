@@ -12,11 +12,19 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, ConsentClosure, OutboxEmail, Role, User
+from familylink.models import (
+    AuditEvent,
+    ConsentClosure,
+    ConsentRecord,
+    OutboxEmail,
+    Role,
+    User,
+)
 from familylink.services import consent
+from familylink.services.consent import records
 from familylink.services.errors import Conflict
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
@@ -179,3 +187,36 @@ def test_a_revocation_waiting_on_the_sweep_is_told_it_has_already_ended(app):
     assert outcome["first"].expired == 1, outcome
     assert isinstance(outcome["second"], Conflict), outcome
     assert _ends_recorded(app, ids["consent"])["closures"] == 1
+
+
+def test_a_revocation_waiting_on_an_acceptance_ends_the_access_of_whoever_accepted(app):
+    """The member accepts the invitation (the consent is bound to them) while the patient
+    revokes it: the revocation, which read the consent before it was bound, waits for the
+    lock and then ends access for the person it is bound to now (its audit row names them,
+    and they are told), not for nobody."""
+    ids = _world(app)
+    with app.app_context():
+        db.session.execute(  # not accepted yet: bound to nobody (Core: the model refuses)
+            update(ConsentRecord)
+            .where(ConsentRecord.id == ids["consent"])
+            .values(recipient_user_id=None)
+        )
+        db.session.commit()
+        member = db.session.scalar(select(User.id).where(User.email == "maria@example.org"))
+
+    def accept():
+        user = db.session.get(User, member)
+        return records.bind_to_person(user, ids["patient"], "maria@example.org")
+
+    outcome = _race(app, accept, _revocation(ids))
+    assert not isinstance(outcome["first"], Exception), outcome
+    assert not isinstance(outcome["second"], Exception), outcome
+    with app.app_context():
+        revoked_for = db.session.scalar(
+            select(AuditEvent.recipient_id).where(AuditEvent.action == "consent.revoked")
+        )
+    assert revoked_for == member
+    assert _ends_recorded(app, ids["consent"])["emails"] == [
+        "family_access_ended",
+        "family_access_ended_therapist",
+    ]

@@ -197,6 +197,22 @@ def test_renewal_is_a_new_record_that_supersedes_the_old(app_ctx, people, now):
     assert _count(AccountToken) == 1
 
 
+def test_closing_a_consent_reads_it_once_under_its_lock(app_ctx, people, now, count_queries):
+    """The lock (PostgreSQL), one read of the consent and its closure begun after it, and the
+    closure's INSERT: the closure is not read back."""
+    from familylink.services.consent import records
+
+    _, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now)
+    db.session.flush()
+    with count_queries() as counter:
+        closure = records.close_consent(record, ClosureReason.REVOKED, now=now)
+    statements = [s.lstrip().split()[0].upper() for s in counter.statements]
+    lock = ["SELECT"] if db.session.get_bind().dialect.name == "postgresql" else []
+    assert statements == [*lock, "SELECT", "INSERT"]
+    assert record.closure is closure
+
+
 # --- Paper consents --------------------------------------------------------------------------
 
 

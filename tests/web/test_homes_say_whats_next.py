@@ -125,6 +125,43 @@ def test_a_cancelled_seat_is_not_the_next_session(app):
     assert "November 19" not in page
 
 
+def _daily_seats(app, count: int, *, locale: str = "en") -> None:
+    """The family member's seats on `count` days from tomorrow."""
+    with app.app_context():
+        clinic = create_clinic()
+        clinic.family.email = "maria@example.org"
+        clinic.family.locale = locale
+        for day in range(count):
+            family_seat(clinic, TOMORROW + timedelta(days=day), booked_at=NOON)
+        db.session.commit()
+
+
+def _also_coming_up(page: str) -> str:
+    return page.split("Also coming up")[1].split("People you support")[0]
+
+
+def test_also_coming_up_lists_five_and_says_how_many_more_the_booking_list_has(app):
+    _daily_seats(app, 8)
+    later = _also_coming_up(_page(app, "maria@example.org", "/family/"))
+    assert later.count('<li><a href="/booking/') == 5
+    assert "Tuesday, November 24, 2026" in later  # the sixth session
+    assert "Wednesday, November 25, 2026" not in later
+    assert '<a href="/booking/">2 more sessions: see all your sessions</a>' in later
+
+
+def test_also_coming_up_has_no_more_link_when_it_lists_them_all(app):
+    _daily_seats(app, 6)
+    later = _also_coming_up(_page(app, "maria@example.org", "/family/"))
+    assert later.count('<li><a href="/booking/') == 5
+    assert '<a href="/booking/">' not in later and "see all your sessions" not in later
+
+
+def test_how_many_more_is_said_in_spanish(app):
+    _daily_seats(app, 9, locale="es")
+    page = _page(app, "maria@example.org", "/family/")
+    assert '<a href="/booking/">3 sesiones más: ver todas sus sesiones</a>' in page
+
+
 def test_the_scopes_are_said_in_plain_words(app):
     _clinic(app, scopes=("scheduling", "attendance"))
     page = _page(app, "maria@example.org", "/family/")

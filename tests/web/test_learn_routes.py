@@ -74,17 +74,12 @@ def test_a_search_with_no_match_says_so(client, auth, world):
     assert "Nothing matches" in page
 
 
-def test_a_fields_hint_is_translated_once_and_tied_to_its_field(
-    app, client, auth, world, monkeypatch
-):
-    """The reflection's hint is a lazy string: written out and named by aria-describedby,
-    it is looked up in the catalogue once, not at each mention (issue 19)."""
+def _words_asked(client, path, monkeypatch) -> tuple[str, list[str]]:
+    """The page at `path` (asked once before, so nothing is first-time work), and every
+    message it looked up in the catalogue, once per lookup."""
     import babel.support
 
-    hint = "Only you can read this, unless you share it below."
-    slug = next(iter(world["modules"]))
-    auth.login("maria@example.org")
-    client.get(f"/learn/modules/{slug}")
+    client.get(path)
     asked = []
     for catalogue in (babel.support.NullTranslations, babel.support.Translations):
 
@@ -93,10 +88,34 @@ def test_a_fields_hint_is_translated_once_and_tied_to_its_field(
             return original(self, message)
 
         monkeypatch.setattr(catalogue, "ugettext", counted)
-    page = client.get(f"/learn/modules/{slug}").get_data(as_text=True)
+    return client.get(path).get_data(as_text=True), asked
+
+
+def test_a_fields_hint_is_translated_once_and_tied_to_its_field(
+    app, client, auth, world, monkeypatch
+):
+    """The reflection's hint is a lazy string: written out and named by aria-describedby,
+    it is looked up in the catalogue once, not at each mention (issue 19)."""
+    hint = "Only you can read this, unless you share it below."
+    auth.login("maria@example.org")
+    page, asked = _words_asked(
+        client, f"/learn/modules/{next(iter(world['modules']))}", monkeypatch
+    )
     assert f'<p class="hint" id="reflection-hint">{hint}</p>' in page
     assert re.search(r'<textarea[^>]*aria-describedby="reflection-hint"', page)
     assert asked.count(hint) == 1
+
+
+@pytest.mark.parametrize("page", ["module", "/learn/practice/before_after/new"])
+def test_the_share_fields_nobody_is_translated_once(app, client, auth, world, monkeypatch, page):
+    """ "Nobody: keep it private" was a lazy string, looked up twice as WTForms wrote its
+    option (once to test the label, once to escape it)."""
+    nobody = "Nobody: keep it private"
+    path = f"/learn/modules/{next(iter(world['modules']))}" if page == "module" else page
+    auth.login("maria@example.org")
+    shown, asked = _words_asked(client, path, monkeypatch)
+    assert re.search(rf'<option[^>]* value="">{nobody}</option>', shown)
+    assert asked.count(nobody) == 1
 
 
 def test_the_module_page_has_every_part_and_the_crisis_resources(app, client, auth, world):
@@ -637,3 +656,19 @@ def test_an_assignment_asks_the_gate_once_and_passes_its_answer_on(
     )
     assert response.status_code == status
     assert asked_afresh == [world["jordan"]]
+
+
+def test_a_refused_assignment_reads_the_family_with_consent_once(
+    client, auth, world, count_queries
+):
+    """The family the therapist may assign to is read once, by the route, for the service
+    and for the refused form's page alike (it was read by each)."""
+    auth.login("lee@example.org")
+    with count_queries() as counter:
+        response = client.post(
+            f"/learn/therapist/patients/{world['jordan']}/assign",
+            data={"family": str(world["maria"]), "modules": []},
+        )
+    assert response.status_code == 400
+    assert "Choose at least one module." in response.get_data(as_text=True)
+    assert sum("FROM consent_records" in s for s in counter.statements) == 1

@@ -144,3 +144,14 @@ def test_the_password_step_expires_after_five_minutes(app, make_app):
     code = pyotp.TOTP(_secret(timed, "lee@example.org")).at(clock.now)
     response = client.post("/login/code", data={"code": code})
     assert response.status_code == 302 and response.location.endswith("/login")
+
+
+def test_the_account_page_counts_the_recovery_codes_left(app, client):
+    saved_user(app, Role.FAMILY, "maria@example.org")
+    client.post("/login", data={"email": "maria@example.org", "password": PASSWORD})
+    codes = _enrol(app, client, "maria@example.org")
+    assert "10 recovery codes left" in client.get("/account/").get_data(as_text=True)
+    client.post("/logout")
+    _password_step(client, "maria@example.org")
+    client.post("/login/code", data={"code": codes[0]})
+    assert "9 recovery codes left" in client.get("/account/").get_data(as_text=True)

@@ -18,6 +18,7 @@ from familylink.models import (
     AppointmentFamily,
     AppointmentSeries,
     AppointmentStatus,
+    ConsentRecord,
     Scope,
     SessionType,
     User,
@@ -33,12 +34,22 @@ from familylink.services.booking.slots import (
 
 
 def upcoming_for_family(
-    actor: User, *, now: datetime, what: str | None = None, booked: bool = False, linked=None
+    actor: User,
+    *,
+    now: datetime,
+    what: str | None = None,
+    booked: bool = False,
+    linked: list[tuple[User, ConsentRecord]] | None = None,
 ) -> list[AppointmentFamily]:
     """Seats the family member attends ahead, for patients whose consent covers scheduling
     now: the gate decides which, and with `what` records the disclosure of each patient
     shown. `booked`: only booked seats in sessions still scheduled (what a calendar holds).
-    `linked`: the gate's `family_patients` answer the page already has (not read again)."""
+
+    `linked`: the gate's answer the caller already holds, `access.family_patients` asked
+    earlier in this request about this same `actor` at this same `now`: each patient with
+    the consent in force to them (those not covering scheduling are left out here). The
+    consents are then not read again; that call audited the patients, so `what` is None
+    with it. Without it the gate reads the consents itself."""
     read = partial(_attended_seats, actor, now=now, booked=booked)
     return access.family_records(
         actor, read, now=now, what=what, scope=Scope.SCHEDULING, linked=linked

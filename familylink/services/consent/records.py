@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from familylink.extensions import db
 from familylink.i18n import LANGUAGES, normalise
@@ -159,17 +160,21 @@ def still_open(consents: list[ConsentRecord]) -> list[ConsentRecord]:
     """Lock the rows of `consents` (`lock_for_closing`) and return those still open once the
     lock is held. Another transaction may have closed one while this one waited for its
     lock (two revocations at once, a revocation and the sweep or a discharge): its closure
-    is another table's row, read here by a statement begun after the lock, so it is seen."""
+    is another table's row, read here by a statement begun after the lock, so it is seen.
+
+    That statement reads the consents afresh (with their closures), over what the session
+    held: one that waited may have been bound to a person meanwhile (an invitation accepted,
+    `bind_to_person`), and ending access must reach that person."""
     lock_for_closing(consents)
     ids = [consent.id for consent in consents]
     if not ids:
         return []
-    closed = set(
-        db.session.scalars(
-            select(ConsentClosure.consent_id).where(ConsentClosure.consent_id.in_(ids))
-        )
-    )
-    return [consent for consent in consents if consent.id not in closed]
+    db.session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.id.in_(ids))
+        .execution_options(populate_existing=True)
+    ).unique().all()
+    return [consent for consent in consents if consent.closure is None]
 
 
 def close_consent(
@@ -190,7 +195,9 @@ def close_consent(
     )
     db.session.add(closure)
     db.session.flush()
-    db.session.refresh(consent)
+    # `consent.closure` is this row, as loading would find it, without reading it back and
+    # without a change to the consent (whose record is never updated).
+    set_committed_value(consent, "closure", closure)
     return closure
 
 

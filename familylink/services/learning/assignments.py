@@ -37,9 +37,13 @@ def consented_family(patient: User, *, now: datetime) -> list[User]:
     return access.family_with_scope(patient, None, now=now)
 
 
-def _targets(patient: User, family_user_id: int | None, *, now: datetime) -> list[User]:
-    """One consented family member, or all of them (None); NotFound for anyone else."""
-    family = consented_family(patient, now=now)
+def _targets(
+    patient: User, family_user_id: int | None, *, now: datetime, family: list[User] | None
+) -> list[User]:
+    """One consented family member, or all of them (None); NotFound for anyone else.
+    `family`: the consented family as the gate already answered it (read when None)."""
+    if family is None:
+        family = consented_family(patient, now=now)
     if family_user_id is None:
         if not family:
             raise ValidationError(
@@ -116,14 +120,17 @@ def assign_modules(
     now: datetime,
     tool: str | None = None,
     opened: access.PatientAccess | None = None,
+    family: list[User] | None = None,
 ) -> list[Assignment]:
     """Assign modules now to one consented family member (or all: None) of the therapist's
     own patient, with a practice tool to try alongside (`tool`, a ToolKind value, or None).
     Raises NotFound for anyone else, ValidationError for an empty choice or an unknown tool.
     Modules already assigned to that person are skipped; released ones are emailed.
-    `opened`: the page's gate answer (`access.therapist_patient`), not asked again."""
+    `opened`: the page's gate answer (`access.therapist_patient`), not asked again;
+    `family`: the family of `access.reading_family`'s answer for this patient in the same
+    request (its family members with a consent in force), not read again."""
     patient = access.therapist_patient(therapist, patient_id, now=now, what=None, opened=opened)
-    members = _targets(patient, family_user_id, now=now)
+    members = _targets(patient, family_user_id, now=now, family=family)
     if not module_ids:
         raise ValidationError(_("Choose at least one module."), field="modules")
     if tool is not None and tool not in set(ToolKind):
@@ -168,11 +175,12 @@ def apply_sequence(
     family_user_id: int | None,
     now: datetime,
     opened: access.PatientAccess | None = None,
+    family: list[User] | None = None,
 ) -> list[Assignment]:
     """The program's default sequence: every published module in reading order, one a week
-    from the link date. Same access rules (and `opened`) as `assign_modules`."""
+    from the link date. Same access rules (and `opened`, `family`) as `assign_modules`."""
     patient = access.therapist_patient(therapist, patient_id, now=now, what=None, opened=opened)
-    members = _targets(patient, family_user_id, now=now)
+    members = _targets(patient, family_user_id, now=now, family=family)
     modules = [m for m in all_modules() if m.published]
     made = []
     for member in members:
