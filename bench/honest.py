@@ -88,7 +88,7 @@ PAGE = """<!doctype html>
 <button>Save</button></form></main></body></html>"""
 app.jinja_env.globals["csrf_token"] = generate_csrf
 # A template file compiled once per worker, as FamilyLink's are: render_template_string
-# compiles its source on every call (about two fifths of this page under cProfile), which
+# compiles its source on every call (the largest part of this page under cProfile), which
 # made the baseline slower than a real page and every ratio against it too kind.
 app.jinja_loader = DictLoader({"honest.html": PAGE})
 

@@ -23,7 +23,7 @@ class ConfigurationError(RuntimeError):
 
 class SessionCookies(SecureCookieSessionInterface):
     """Flask's signed session cookie, its signer made once per secret key rather than once
-    per request (46 calls of every page, each making the same object again); a changed
+    per request (each request made the same object again); a changed
     SECRET_KEY or SECRET_KEY_FALLBACKS gets a signer of its own."""
 
     def __init__(self):
@@ -58,7 +58,7 @@ class FamilyLink(Flask):
 
     def ensure_sync(self, func):
         """Flask's own answer, remembered: Flask asks it of every request hook, view and
-        handler on every request (19 times a page, 11 calls each through `inspect`), and a
+        handler on every request (each answer a walk through `inspect`), and a
         function that is not a coroutine function never becomes one."""
         if func in self._plain_functions:
             return func

@@ -83,7 +83,7 @@ class OfferedChoices:
 class Select(wtforms.widgets.Select):
     """WTForms' select, the same HTML. WTForms asks `inspect` for the signature of
     `render_option` each time a select is drawn, in case a subclass kept the signature of
-    before 3.3 (a tenth of a select's cost, a fiftieth of the module page); this one is
+    before 3.3 (a visible part of a select's cost under cProfile); this one is
     WTForms' own, which takes one choice."""
 
     @classmethod

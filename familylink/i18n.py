@@ -75,8 +75,7 @@ def _babel_state() -> dict | None:
 def spoken_locale():
     """Flask-Babel's `get_locale()`: the Locale being spoken (the request's, or the one
     `force_locale` set), read from Flask-Babel's namespace once it has chosen one. Its own
-    walks the context proxies again each time (16 calls), and a page asks once per time it
-    shows (the booking page about 40 times)."""
+    walks the context proxies again each time, and a page asks once per time it shows."""
     try:
         state = _babel_state()
     except RuntimeError:  # no app context: Flask-Babel's own answer (None)
@@ -116,7 +115,7 @@ def remembered_catalogue(lookup):
 def gettext(string: str, **variables) -> str:
     """Flask-Babel's `gettext` (the same words, `%` formatting only with variables), from the
     remembered catalogue at once: Flask-Babel's first walks the context proxies to find the
-    domain (about half of its 31 calls). For words said once per item of a page (each time
+    domain (about half of its calls). For words said once per item of a page (each time
     shown says two); `force_locale` is followed as the catalogue's memo follows it."""
     said = remembered_catalogue(get_translations).ugettext(string)
     return said % variables if variables else said

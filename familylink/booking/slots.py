@@ -18,9 +18,9 @@ def week_inputs(days, slot_format: str, zone: str) -> list[tuple[object, list]]:
     """A week picker's days, each with its times as its radio buttons need them: each time's
     value as the form sends it back, the id of its input and its clock time in `zone`. A
     template filter (`week.days|week_inputs(slot_format, zone)`): one call per week, where
-    three per time (strftime, an id made in the template, `local_clock`) were a tenth of the
-    booking page; the week's clock times written together (`clock_times`: the zone and the
-    language looked up once)."""
+    three per time (strftime, an id made in the template, `local_clock`) were a large part
+    of the booking page under cProfile; the week's clock times written together
+    (`clock_times`: the zone and the language looked up once)."""
     clocks = iter(clock_times([slot for day in days for slot in day.slots], zone))
     week = []
     for day in days:

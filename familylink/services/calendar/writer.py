@@ -1,8 +1,8 @@
 """The few iCalendar lines our calendar files are made of, written directly: the same bytes as
 the icalendar library's `Calendar.to_ical()` for them (its property order, escaping, quoting
-and folding), which took a sixth of a booking's time building and walking its component
-objects for ten lines. `tests/unit/test_calendar_writer.py` holds every file against the
-library's, on generated texts.
+and folding), which spent a large part of a booking POST under cProfile building and
+walking its component objects for ten lines. `tests/unit/test_calendar_writer.py` holds
+every file against the library's, on generated texts.
 
 An event is a list of (name, value) pairs, its values already written (`text`, `utc`,
 `organizer`); the file puts them in the library's order.
