@@ -40,6 +40,15 @@ def _queue(n, now, **extra):
     db.session.commit()
 
 
+def _resets(addressed, **fields) -> list:
+    """Password-reset emails to be queued together, one per (address, dedupe key)."""
+    context = {"link": "https://familylink.test/reset/x", "recipient": None}
+    return [
+        mail.Queued("password_reset", to=to, dedupe_key=key, context=context, **fields)
+        for to, key in addressed
+    ]
+
+
 def _statuses():
     return db.session.scalars(select(OutboxEmail.status).order_by(OutboxEmail.id)).all()
 
@@ -473,16 +482,10 @@ def test_without_a_consent_check_nothing_is_leased_or_sent(mail_ctx, smtp_server
 
 def test_queueing_many_skips_keys_queued_before_and_audits_only_what_it_adds(mail_ctx, now):
     _queue(1, now)  # test:0, queued one by one
-    emails = [
-        mail.Queued(
-            "password_reset",
-            to=f"Person{i}@example.org",
-            dedupe_key=f"test:{i}",
-            context={"link": "https://familylink.test/reset/x", "recipient": None},
-            send_at=now + timedelta(hours=1),
-        )
-        for i in range(3)
-    ]
+    emails = _resets(
+        [(f"Person{i}@example.org", f"test:{i}") for i in range(3)],
+        send_at=now + timedelta(hours=1),
+    )
     assert mail.queue_many(emails, now=now) == 2
     db.session.commit()
     assert mail.queue_many(emails, now=now) == 0
@@ -892,15 +895,9 @@ def test_queuing_compiles_its_insert_once(mail_ctx, now, emails):
     event.listen(db.engine, "before_cursor_execute", note)
     try:
         for attempt in range(2):
-            queued = [
-                mail.Queued(
-                    "password_reset",
-                    to=f"person{i}@example.org",
-                    dedupe_key=f"compiled:{attempt}:{i}",
-                    context={"link": "https://familylink.test/reset/x", "recipient": None},
-                )
-                for i in range(emails)
-            ]
+            queued = _resets(
+                [(f"person{i}@example.org", f"compiled:{attempt}:{i}") for i in range(emails)]
+            )
             assert mail.queue_many(queued, now=now) == emails
         assert mail.queue_many(queued, now=now) == 0  # the same keys again: skipped
     finally:
