@@ -1,6 +1,7 @@
 """Weekly series of private family sessions, called directly: the same local time across the
 2026-11-01 fall-back, every week checked, all or nothing, cancel or move this and all future."""
 
+import inspect
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from familylink.models import (
     SeatStatus,
 )
 from familylink.services import booking
+from familylink.services.booking import series
 from familylink.services.errors import NotFound, ValidationError
 from tests.booking_setup import add_appointment, add_family, create_clinic, family_seat
 from tests.factories import create_consent, create_user
@@ -254,3 +256,19 @@ def test_the_demo_has_a_weekly_series_for_jordans_family(app_ctx):
     (series,) = db.session.scalars(select(AppointmentSeries)).all()
     assert (series.weekday, series.local_time, series.count) == (3, time(11), 6)
     assert count(Appointment, Appointment.weekly_series_id == series.id) == 6
+
+
+def test_plan_and_book_take_the_one_choice_the_planner_reads():
+    # Both entry points take `SeriesChoice`; `_chosen` alone reads it, by exactly its names.
+    read = inspect.signature(series._chosen).parameters
+    keywords = {name for name, p in read.items() if p.kind is p.KEYWORD_ONLY}
+    assert keywords - {"now", "opened"} == set(series.SeriesChoice.__annotations__)
+
+
+@pytest.mark.parametrize("entry", [booking.plan_series, booking.book_series])
+def test_a_misspelt_choice_is_refused_not_dropped(clinic, now, entry):
+    args = series_args(clinic, now)
+    args["attendees"] = args.pop("attendee_ids")  # not a word either entry point takes
+    with pytest.raises(TypeError):
+        entry(**args)
+    assert count(AppointmentSeries) == 0

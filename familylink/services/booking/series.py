@@ -16,8 +16,10 @@ file (docs/architecture.md, "Weekly series").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NotRequired, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -118,6 +120,18 @@ FAMILIES_MAY_NOT = _l(
 )
 
 
+class SeriesChoice(TypedDict):
+    """What a new series is, as `plan_series` and `book_series` both take it (keywords):
+    whose, what kind, the first week's start, how many weeks, and the family members
+    invited (ids)."""
+
+    patient_id: int
+    session_type_id: int
+    first_start: datetime
+    weeks: int
+    attendee_ids: NotRequired[Iterable[int]]
+
+
 @dataclass(frozen=True)
 class _Chosen:
     """A new series' choices with every refusal answered and each attendee's consent end
@@ -149,7 +163,7 @@ class _Chosen:
 
 
 def _chosen(
-    actor, patient_id, session_type_id, first_start, weeks, attendee_ids, *, now, opened
+    actor, *, patient_id, session_type_id, first_start, weeks, attendee_ids=(), now, opened
 ) -> _Chosen:
     if actor.role not in (Role.THERAPIST, Role.FAMILY):
         raise NotFound()
@@ -175,13 +189,9 @@ def _chosen(
 def plan_series(
     *,
     actor: User,
-    patient_id: int,
-    session_type_id: int,
-    first_start: datetime,
-    weeks: int,
-    attendee_ids=(),
     now: datetime,
     opened: access.PatientAccess | None = None,
+    **choice: Unpack[SeriesChoice],
 ) -> SeriesPlan:
     """Every week of a new series from `first_start`, each checked as a single booking would
     be (free time in the therapist's availability, notice and horizon, no overlap, not on
@@ -197,9 +207,7 @@ def plan_series(
     Raises NotFound (not the actor's patient, or neither a therapist nor a family member),
     ValidationError (weeks out of range, bad type, family members not allowed, or, for
     the whole form, a family while the program does not let families book a series)."""
-    return _chosen(
-        actor, patient_id, session_type_id, first_start, weeks, attendee_ids, now=now, opened=opened
-    ).plan(now=now)
+    return _chosen(actor, now=now, opened=opened, **choice).plan(now=now)
 
 
 def _booked_before(request_key: str | None, actor: User) -> AppointmentSeries | None:
@@ -211,15 +219,11 @@ def _booked_before(request_key: str | None, actor: User) -> AppointmentSeries | 
 def book_series(
     *,
     actor: User,
-    patient_id: int,
-    session_type_id: int,
-    first_start: datetime,
-    weeks: int,
-    attendee_ids=(),
     note: str | None = None,
     request_key: str | None = None,
     now: datetime,
     opened: access.PatientAccess | None = None,
+    **choice: Unpack[SeriesChoice],
 ) -> AppointmentSeries:
     """Book every week of the plan, or nothing: planned under the therapist's lock, and
     SeriesConflict (with that plan) if any week has a problem. Each week is booked as
@@ -232,9 +236,7 @@ def book_series(
     # Refusals (404, bad input) before the lock, as `seats.book_private` does; then each
     # attendee's consent held against a revocation (`seats.hold_attendees`), before the
     # therapist's lock as on every booking path.
-    chosen = _chosen(
-        actor, patient_id, session_type_id, first_start, weeks, attendee_ids, now=now, opened=opened
-    )
+    chosen = _chosen(actor, now=now, opened=opened, **choice)
     seats.hold_attendees(actor, chosen.patient, chosen.people, now=now)
     slots.lock_therapist(chosen.patient.therapist_id)
     # Under the lock: the same form sent twice at once finds the first one's series here.
@@ -243,7 +245,7 @@ def book_series(
     plan = chosen.plan(now=now)  # the therapist's hours and bookings as the lock holds them
     if plan.conflicts:
         raise SeriesConflict(plan)
-    local = first_start.astimezone(ZoneInfo(plan.zone))
+    local = chosen.first_start.astimezone(ZoneInfo(plan.zone))
     series = AppointmentSeries(
         therapist_id=plan.patient.therapist_id,
         patient_id=plan.patient.id,
