@@ -184,3 +184,120 @@ def test_only_the_gate_decides_which_patients_a_family_member_sees():
         )
     )
     assert callers == []
+
+
+# Issue 15, "one definition of each access rule": whether a consent covers a scope, when it
+# ends (and whether soon) and whether it is closed are the gate's answers
+# (familylink/services/access/). Elsewhere a consent's scopes, end and closure are shown,
+# never compared: a list of many people asks each `access.family_in_force` row what it
+# `covers`, a sweep asks `access.status_of`.
+_SCOPE_VALUES = {"scheduling", "attendance", "progress"}
+_SET_CALLS = {"set", "frozenset"}
+_SET_METHODS = {"update", "union", "difference", "intersection", "issubset", "issuperset"}
+_GATE_ONLY_NAMES = {"EXPIRING_SOON"}
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
+
+def _is_scopes(node: ast.AST) -> bool:
+    """A consent's scopes (`x.scopes`), or a set made of them."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id in _SET_CALLS and any(_is_scopes(arg) for arg in node.args)
+    return isinstance(node, ast.Attribute) and node.attr == "scopes"
+
+
+def _called(node: ast.Call) -> str | None:
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+
+
+def _tested(node: ast.AST, parents: dict) -> bool:
+    """Whether `node` (or an attribute read from it) is compared or tested as a condition."""
+    while isinstance(parents.get(node), ast.Attribute):
+        node = parents[node]
+    parent = parents.get(node)
+    if isinstance(parent, ast.Compare | ast.BoolOp):
+        return True
+    if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not):
+        return True
+    if isinstance(parent, ast.If | ast.IfExp | ast.While):
+        return parent.test is node
+    return isinstance(parent, ast.comprehension) and node in parent.ifs
+
+
+def consent_rule_decisions(tree: ast.AST) -> list[int]:
+    """Lines of `tree` that decide from a consent's scopes, dates or status themselves."""
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            scoped = any(
+                isinstance(op, ast.In | ast.NotIn) and _is_scopes(right)
+                for op, right in zip(node.ops, node.comparators, strict=True)
+            )
+            expiry = any(isinstance(op, _ORDERING) for op in node.ops) and any(
+                isinstance(side, ast.Attribute)
+                and side.attr == "expires_at"
+                and "token" not in ast.unparse(side.value).lower()
+                for side in (node.left, *node.comparators)
+            )
+            decides = scoped or expiry
+        elif isinstance(node, ast.BinOp):
+            decides = _is_scopes(node.left) or _is_scopes(node.right)
+        elif isinstance(node, ast.Call):
+            name = _called(node)
+            decides = (name in _SET_METHODS and any(_is_scopes(arg) for arg in node.args)) or (
+                # The gate's end by the clock, outside it, is a value to show: a dict value
+                # or a keyword argument (an email's or a page's context), never compared.
+                name == "consent_end" and not isinstance(parents.get(node), ast.Dict | ast.keyword)
+            )
+        elif isinstance(node, ast.Attribute):
+            decides = (
+                node.attr == "closure"
+                and _tested(node, parents)
+                or node.attr.startswith("scope_")
+                and node.attr.removeprefix("scope_") in _SCOPE_VALUES
+                or node.attr in _GATE_ONLY_NAMES
+            )
+        elif isinstance(node, ast.Name):
+            decides = node.id in _GATE_ONLY_NAMES
+        else:
+            decides = False
+        if decides:
+            found.append(node.lineno)
+    return sorted(set(found))
+
+
+def test_the_consent_rule_scan_finds_planted_decisions():
+    planted = """
+if Scope.SCHEDULING in member.scopes: pass
+dropped = covered - set(by.scopes)
+covered.update(old.scopes)
+if consent.closure is not None: pass
+ok = [c for c in consents if c.closure is None]
+if consent.closure.reason != "superseded": pass
+soon = end - access.EXPIRING_SOON <= now
+end = access.consent_end(consent, patient)
+late = record.expires_at < now
+shown = select(ConsentRecord.id).where(ConsentRecord.scope_progress)
+"""
+    assert consent_rule_decisions(ast.parse(planted)) == list(range(2, 12))
+    shown = """
+words = ", ".join(scope.label for scope in consent.scopes)
+detail = {"scopes": consent.scopes}
+context = {"ends_at": access.consent_end(consent, patient)}
+closed = consent.closure.closed_at
+fresh = token.expires_at > now
+if member.covers(Scope.SCHEDULING): pass
+"""
+    assert consent_rule_decisions(ast.parse(shown)) == []
+
+
+def test_only_the_gate_decides_from_a_consents_scopes_dates_or_status():
+    """Issue 15: one definition of each access rule, the gate's."""
+    decisions = [
+        f"{name}:{line}"
+        for name, tree in TREES.items()
+        if not name.startswith(("familylink.services.access", "familylink.models"))
+        for line in consent_rule_decisions(tree)
+    ]
+    assert decisions == []

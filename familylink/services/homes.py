@@ -313,17 +313,17 @@ def therapist_home(therapist: User, *, now: datetime) -> TherapistHome:
     in_force = access.family_in_force(list(by_id), now=now) if by_id else []
     ending = sorted(
         (
-            (member, by_id[patient_id], ends)
-            for member, patient_id, _record, ends in in_force
-            if ends is not None and ends <= now + access.EXPIRING_SOON
+            (member.user, by_id[member.patient_id], member.ends_at)
+            for member in in_force
+            if member.ending_soon
         ),
         key=lambda row: (row[2], row[0].name),
     )
     booked = _booked_ahead(list(by_id), now=now) if by_id else set()
     waiting = [
-        (member, by_id[patient_id])
-        for member, patient_id, record, _ends in in_force
-        if Scope.SCHEDULING in record.scopes and (member.id, patient_id) not in booked
+        (member.user, by_id[member.patient_id])
+        for member in in_force
+        if member.covers(Scope.SCHEDULING) and (member.user.id, member.patient_id) not in booked
     ]
     return TherapistHome(
         patients=patients,

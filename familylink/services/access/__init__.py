@@ -39,9 +39,11 @@ from familylink.models import (
 from familylink.services import audit
 from familylink.services.access.consents import (
     EXPIRING_SOON,
+    InForce,
     _active_consent_and_patient,
     _covers,
     _deny,
+    access_ended_at,
     active_consent,
     attendees_shown_to,
     consent_end,
@@ -49,17 +51,22 @@ from familylink.services.access.consents import (
     family_shown_to,
     family_shown_under,
     family_with_scope,
+    in_force_until,
     is_active,
+    is_closed,
+    lasts_through,
     linked_patients,
     may_disclose,
     pairs_with_scope,
     recipients_allowed,
+    scopes_dropped,
     status_of,
 )
 from familylink.services.errors import NotFound
 
 # The gate's whole answer, whichever module of the package holds each part.
 __all__ = [
+    "access_ended_at",
     "active_consent",
     "attendance_patient",
     "attendees_shown_to",
@@ -75,7 +82,11 @@ __all__ = [
     "group_for_patient",
     "groups_open_to",
     "hold_consents",
+    "in_force_until",
+    "InForce",
     "is_active",
+    "is_closed",
+    "lasts_through",
     "linked_patients",
     "may_disclose",
     "overview_per_therapist",
@@ -88,6 +99,7 @@ __all__ = [
     "reading_patient",
     "reading_patients",
     "recipients_allowed",
+    "scopes_dropped",
     "seat",
     "session_attendee",
     "status_of",

@@ -7,6 +7,7 @@ something for a person, and record that they did, are in the package's `__init__
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import aliased, joinedload, load_only, noload
 from familylink.extensions import db
 from familylink.models import (
     AppointmentFamily,
+    ClosureReason,
     ConsentClosure,
     ConsentRecord,
     Episode,
@@ -37,31 +39,85 @@ def consent_end(consent: ConsentRecord, patient: User) -> datetime | None:
     An "end of episode" consent follows the episode it was signed in, never the patient's
     current one: a readmission does not revive it.
     """
-    if consent.expiry_kind == ExpiryKind.DATE:
-        return consent.expires_at
     episode = consent.episode
-    if episode is None or episode.ended_on is None:
+    return _clock_end(
+        consent.expiry_kind,
+        consent.expires_at,
+        consent.expiry_days_after_episode,
+        episode.ended_on if episode is not None else None,
+    )
+
+
+def _clock_end(kind, expires_at, days_after_episode, episode_ended_on) -> datetime | None:
+    # The rule of `consent_end`, on its columns: `family_in_force` reads only those.
+    if kind == ExpiryKind.DATE:
+        return expires_at
+    if episode_ended_on is None:
         return None
-    return episode.ended_on + timedelta(days=consent.expiry_days_after_episode or 0)
+    return episode_ended_on + timedelta(days=days_after_episode or 0)
+
+
+def is_closed(consent: ConsentRecord) -> bool:
+    """Closed: revoked, expired (by the sweep, a discharge or a renewal) or superseded."""
+    return consent.closure is not None
+
+
+def _before_end(end: datetime | None, now: datetime) -> bool:
+    return end is None or now < end
+
+
+def _ending_soon(end: datetime | None, now: datetime) -> bool:
+    return end is not None and end - EXPIRING_SOON <= now
 
 
 def is_active(consent: ConsentRecord, patient: User, now: datetime) -> bool:
-    if consent.closure is not None:
-        return False
-    end = consent_end(consent, patient)
-    return end is None or now < end
+    return not is_closed(consent) and _before_end(consent_end(consent, patient), now)
 
 
 def status_of(consent: ConsentRecord, patient: User, now: datetime) -> str:
     """active, expiring (within 14 days), revoked, expired or superseded."""
-    if consent.closure is not None:
+    if is_closed(consent):
         return consent.closure.reason
     end = consent_end(consent, patient)
-    if end is not None and end <= now:
+    if not _before_end(end, now):
         return "expired"
-    if end is not None and end - EXPIRING_SOON <= now:
+    if _ending_soon(end, now):
         return "expiring"
     return "active"
+
+
+def access_ended_at(consent: ConsentRecord, patient: User, now: datetime) -> datetime | None:
+    """When access under `consent` ended, as a family member's home says it: when it was
+    revoked or closed as expired, else when it reached its end by the clock (one a renewal
+    superseded included); None while that end has not come."""
+    if is_closed(consent) and consent.closure.reason != ClosureReason.SUPERSEDED:
+        return consent.closure.closed_at
+    end = consent_end(consent, patient)
+    return None if _before_end(end, now) else end
+
+
+def in_force_until(consent: ConsentRecord | None, patient: User, *, now: datetime):
+    """Until when the consent in force (`active_consent`'s answer; None: there is none) lets
+    its person take part: its end by the clock, None while it has none yet, `now` when no
+    consent is in force (nothing ahead is covered)."""
+    return consent_end(consent, patient) if consent is not None else now
+
+
+def lasts_through(until: datetime | None, moment: datetime) -> bool:
+    """Whether a consent in force `until` (`in_force_until`) still covers all of a session
+    ending at `moment`: it holds at every instant before its end, so a session may end as
+    it does."""
+    return until is None or moment <= until
+
+
+def scopes_dropped(previous: list[ConsentRecord], by: ConsentRecord) -> list[Scope]:
+    """The scopes some of `previous` cover that `by`, replacing them for their person, does
+    not: what the renewal ends (`consent.ending.end_scopes`)."""
+    return sorted(
+        scope
+        for scope in Scope
+        if not _covers(by, scope) and any(_covers(old, scope) for old in previous)
+    )
 
 
 def _rule_columns() -> tuple:
@@ -95,20 +151,16 @@ def _open_consent_loading() -> tuple:
     )
 
 
-@cache
-def _open_consents_query():
-    """Consents, with the patients they are about, not closed (clock checked after) and bound
-    to a person whose family link to the patient stands.
+def _open_consents(*columns):
+    """`columns` of consents, with the patients they are about, not closed (clock checked
+    after) and bound to a person whose family link to the patient stands, newest first.
 
     A consent covers the person it is bound to (`recipient_user_id`, set when they accepted
     it), never whoever now holds the address it was sent to: an email change moves nothing.
-    Loaded as `_open_consent_loading` says.
-
-    Built once: the statement is immutable and callers add their own conditions; building
-    it costs more than running it.
     """
     return (
-        select(ConsentRecord, User)
+        select(*columns)
+        .select_from(ConsentRecord)
         .join(
             FamilyLink,
             and_(
@@ -118,10 +170,20 @@ def _open_consents_query():
         )
         .join(User, User.id == ConsentRecord.patient_id)
         .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
-        .options(*_open_consent_loading())
         .where(ConsentClosure.id.is_(None), User.active.is_(True))
         .order_by(ConsentRecord.signed_at.desc(), ConsentRecord.id.desc())
     )
+
+
+@cache
+def _open_consents_query():
+    """`_open_consents`: each consent (loaded as `_open_consent_loading` says) with its
+    patient.
+
+    Built once: the statement is immutable and callers add their own conditions; building
+    it costs more than running it.
+    """
+    return _open_consents(ConsentRecord, User).options(*_open_consent_loading())
 
 
 # Every signed-in family page asks one of these: built once with their ids as parameters,
@@ -148,7 +210,7 @@ def _active_consent_and_patient(
     return None, None
 
 
-def _covers(consent: ConsentRecord | None, scope: Scope | None) -> bool:
+def _covers(consent: ConsentRecord | InForce | None, scope: Scope | None) -> bool:
     return consent is not None and (scope is None or scope in consent.scopes)
 
 
@@ -228,15 +290,40 @@ def recipients_allowed(
     return allowed
 
 
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """A family member's consent in force about a patient, as lists of many people show it:
+    what it covers (`covers`, the gate's rule), when it ends by the clock (None: not yet)
+    and whether that is soon (`EXPIRING_SOON`)."""
+
+    user: User
+    patient_id: int
+    scopes: tuple[Scope, ...]
+    ends_at: datetime | None
+    ending_soon: bool
+
+    def covers(self, scope: Scope | None) -> bool:
+        return _covers(self, scope)
+
+
 @cache
 def _family_in_force_of_listed():
-    """Open consents about the listed patients (parameter "patients") with the family
-    member each covers: built once, the booking page asks it on every request."""
-    member = aliased(User)
+    """Open consents about the listed patients (parameter "patients"): of each, the family
+    member it covers and the rule's columns only (neither the consent nor its patient is
+    loaded). Built once: the booking page asks it on every request."""
+    member = aliased(User, name="member")
     return (
-        _open_consents_query()
-        .add_columns(member)
+        _open_consents(
+            member,
+            ConsentRecord.patient_id,
+            ConsentRecord.expiry_kind,
+            ConsentRecord.expires_at,
+            ConsentRecord.expiry_days_after_episode,
+            Episode.ended_on,
+            *(getattr(ConsentRecord, f"scope_{scope.value}") for scope in Scope),
+        )
         .join(member, member.id == FamilyLink.family_user_id)
+        .outerjoin(Episode, Episode.id == ConsentRecord.episode_id)
         .where(
             ConsentRecord.patient_id.in_(bindparam("patients", expanding=True)),
             member.active.is_(True),
@@ -244,37 +331,38 @@ def _family_in_force_of_listed():
     )
 
 
-def family_in_force(
-    patient_ids: Collection[int], *, now: datetime
-) -> list[tuple[User, int, ConsentRecord, datetime | None]]:
-    """(family member, patient id, consent in force, when it ends) for every family member
-    of those patients, sorted by patient and name.
+def family_in_force(patient_ids: Collection[int], *, now: datetime) -> list[InForce]:
+    """The consent in force (`InForce`) of every family member of those patients, sorted by
+    patient and name.
 
     One query whatever the number of patients or family members, for pages that show many
     people at once. `patient_ids` are the ids the page already holds, never a SELECT: given a
     subquery, PostgreSQL walked every open consent of the program and probed the subquery
-    for each (25 s for one therapist's week at 100,000 consents). Checks nothing about
-    scopes and records nothing: the caller decides what to show and to whom.
+    for each (25 s for one therapist's week at 100,000 consents). Records nothing: the
+    caller decides what to show and to whom, asking each row what it `covers`.
     """
     if not patient_ids:
         return []
     rows = db.session.execute(_family_in_force_of_listed(), {"patients": sorted(patient_ids)})
-    found: dict[tuple[int, int], tuple[User, int, ConsentRecord, datetime | None]] = {}
-    for consent, patient, person in rows.all():
-        key = (person.id, patient.id)
-        if key not in found and is_active(consent, patient, now):
-            found[key] = (person, patient.id, consent, consent_end(consent, patient))
-    return sorted(found.values(), key=lambda row: (row[1], row[0].name, row[0].id))
+    found: dict[tuple[int, int], InForce] = {}
+    scopes = [(scope, f"scope_{scope.value}") for scope in Scope]
+    for row in rows.all():  # newest first: the first in force is the one
+        key = (row.member.id, row.patient_id)
+        if key in found:
+            continue
+        end = _clock_end(
+            row.expiry_kind, row.expires_at, row.expiry_days_after_episode, row.ended_on
+        )
+        if _before_end(end, now):
+            covered = tuple(scope for scope, column in scopes if getattr(row, column))
+            found[key] = InForce(row.member, row.patient_id, covered, end, _ending_soon(end, now))
+    return sorted(found.values(), key=lambda row: (row.patient_id, row.user.name, row.user.id))
 
 
 def family_with_scope(patient: User, scope: Scope | None, *, now: datetime) -> list[User]:
     """The patient's family members whose consent in force covers `scope` (None: any), by
     name: who may be invited to a session, assigned a reading, or emailed about them."""
-    return [
-        person
-        for person, _patient_id, record, _end in family_in_force([patient.id], now=now)
-        if _covers(record, scope)
-    ]
+    return [row.user for row in family_in_force([patient.id], now=now) if row.covers(scope)]
 
 
 def family_shown_to(member: User, patient: User, *, now: datetime) -> list[User]:

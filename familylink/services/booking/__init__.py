@@ -47,7 +47,6 @@ from familylink.services.booking.groups import (
     waitlist_places,
 )
 from familylink.services.booking.listings import (
-    FamilyMember,
     SeatPeople,
     next_session_start,
     open_groups,
@@ -111,7 +110,6 @@ __all__ = [
     "TAKEN",
     "THERAPIST_CANCEL_REASONS",
     "Cancellation",
-    "FamilyMember",
     "Preview",
     "SeatChanges",
     "SeatPeople",

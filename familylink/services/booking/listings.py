@@ -200,16 +200,6 @@ def therapist_appointments(
     return appointments
 
 
-@dataclass(frozen=True)
-class FamilyMember:
-    """A family member on the therapist's calendar, with what their consent allows."""
-
-    user: User
-    scopes: tuple[str, ...]
-    ends_at: datetime | None
-    ending_soon: bool
-
-
 @dataclass(frozen=True, slots=True)
 class CalendarPerson:
     """Someone coming to a seat, as the calendar names them."""
@@ -378,9 +368,9 @@ def _calendar_appointments(
 
 @dataclass
 class SeatPeople:
-    coming: list[FamilyMember] = field(default_factory=list)
+    coming: list[access.InForce] = field(default_factory=list)
     # Allowed to take part (scheduling scope) but not coming: who may need a nudge.
-    not_coming: list[FamilyMember] = field(default_factory=list)
+    not_coming: list[access.InForce] = field(default_factory=list)
     # Coming, but whose consent no longer covers it (should not happen; shown if it does).
     not_allowed: list[CalendarPerson] = field(default_factory=list)
 
@@ -396,11 +386,9 @@ def therapist_calendar(
     appointments = _calendar_appointments(therapist, start, end)
     shown = [seat.patient_id for a in appointments for seat in a.seats]
     audit.record_patient_views(therapist, shown, page="calendar", now=now)
-    in_force: dict[int, dict[int, FamilyMember]] = {}
-    for person, patient_id, record, ends_at in access.family_in_force(sorted(set(shown)), now=now):
-        soon = ends_at is not None and ends_at - access.EXPIRING_SOON <= now
-        member = FamilyMember(person, tuple(record.scopes), ends_at, soon)
-        in_force.setdefault(patient_id, {})[person.id] = member
+    in_force: dict[int, dict[int, access.InForce]] = {}
+    for member in access.family_in_force(sorted(set(shown)), now=now):
+        in_force.setdefault(member.patient_id, {})[member.user.id] = member
     people: dict[int, SeatPeople] = {}
     for appointment in appointments:
         for seat in appointment.seats:
@@ -410,14 +398,14 @@ def therapist_calendar(
             for attendee in seat.attendees:
                 coming_ids.add(attendee.id)
                 member = allowed.get(attendee.id)
-                if member is not None and Scope.SCHEDULING in member.scopes:
+                if member is not None and member.covers(Scope.SCHEDULING):
                     entry.coming.append(member)
                 else:
                     entry.not_allowed.append(attendee)
             entry.not_coming = [
                 m
                 for uid, m in allowed.items()
-                if uid not in coming_ids and Scope.SCHEDULING in m.scopes
+                if uid not in coming_ids and m.covers(Scope.SCHEDULING)
             ]
     return appointments, people
 

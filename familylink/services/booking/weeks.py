@@ -62,7 +62,7 @@ def consent_ends(
             consent = opened.consent
         else:
             consent = access.active_consent(person.id, patient.id, now=now)
-        ends.append((person, access.consent_end(consent, patient) if consent else now))
+        ends.append((person, access.in_force_until(consent, patient, now=now)))
     return ends
 
 
@@ -114,7 +114,7 @@ class WeekChecker:
             return self._unavailable(_("That is outside your available hours."))
         # A family member whose consent (scheduling scope) ends before this week's session.
         for person, until in self.consent_ends:
-            if until is not None and until < end:
+            if not access.lasts_through(until, end):
                 return _("%(name)s's consent ends before this date.", name=person.name)
         return None
 

@@ -131,21 +131,21 @@ def replace(
     - the others are superseded; the scopes they covered that `by` does not end here
       (`end_scopes`), for the person `by` is bound to."""
     patient = db.session.get(User, by.patient_id)
-    covered: set[Scope] = set()
+    superseded = []
     # Locked first; one another transaction closed meanwhile (a revocation, the sweep) has
-    # had every effect of its end there, and is left as it is.
+    # had every effect of its end there, and is left as it is. Those left are open, so one
+    # no longer active has reached its end by the clock.
     for old in records.still_open(previous):
-        end = access.consent_end(old, patient)
-        if end is not None and end <= now:
+        if not access.is_active(old, patient, now):
             end_family_access(
                 old, ClosureReason.EXPIRED, actor=None, now=now, keep_session=keep_session
             )
         else:
             records.supersede(old, by, now=now, actor=actor)
-            covered.update(old.scopes)
-    dropped = covered - set(by.scopes)
+            superseded.append(old)
+    dropped = access.scopes_dropped(superseded, by)
     if dropped and by.recipient_user_id is not None:
-        end_scopes(by, sorted(dropped), actor=actor, now=now)
+        end_scopes(by, dropped, actor=actor, now=now)
 
 
 #: Why an email is cancelled when the consent in force no longer covers what it needs (the
@@ -274,7 +274,7 @@ def revoke_consent(
     """
     consent = access.consent_record(actor, consent_id, now=now, what=None)
     patient = db.session.get(User, consent.patient_id)
-    if consent.closure is not None or not access.is_active(consent, patient, now):
+    if not access.is_active(consent, patient, now):
         raise Conflict(records.ALREADY_ENDED)
     note = (note or "").strip() or None
     if note and len(note) > 1000:
@@ -304,18 +304,18 @@ def sweep_consents(now: datetime) -> SweepReport:
         .where(ConsentClosure.id.is_(None))
         .order_by(ConsentRecord.id)
     ).all()
-    ends = [(consent, patient, access.consent_end(consent, patient)) for consent, patient in rows]
+    statuses = [
+        (consent, patient, access.status_of(consent, patient, now)) for consent, patient in rows
+    ]
     # Locked all at once; one a revocation closed while this waited is not closed again.
-    due = records.still_open([c for c, _, end in ends if end is not None and end <= now])
+    due = records.still_open([c for c, _, status in statuses if status == "expired"])
     due_ids = {consent.id for consent in due}
-    for consent, patient, end in ends:
-        if end is None:
-            continue
-        if end <= now:
+    for consent, patient, status in statuses:
+        if status == "expired":
             if consent.id in due_ids:
                 end_family_access(consent, ClosureReason.EXPIRED, actor=None, now=now)
                 report.expired += 1
-        elif end - access.EXPIRING_SOON <= now:
+        elif status == "expiring":
             queued = mail.queue_email(
                 "consent_expiring",
                 to=patient,
@@ -323,7 +323,7 @@ def sweep_consents(now: datetime) -> SweepReport:
                 now=now,
                 context={
                     "consent": consent,
-                    "ends_at": end,
+                    "ends_at": access.consent_end(consent, patient),
                     "link": mail.external_url("patient.consents"),
                 },
             )

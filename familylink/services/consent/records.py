@@ -174,7 +174,7 @@ def still_open(consents: list[ConsentRecord]) -> list[ConsentRecord]:
         .where(ConsentRecord.id.in_(ids))
         .execution_options(populate_existing=True)
     ).unique().all()
-    return [consent for consent in consents if consent.closure is None]
+    return [consent for consent in consents if not access.is_closed(consent)]
 
 
 def close_consent(
@@ -359,10 +359,8 @@ def family_standing(member: User, *, now: datetime) -> FamilyStanding:
         .join(User, User.id == ConsentRecord.patient_id)
         .where(ConsentRecord.recipient_user_id == member.id)
     ).all():
-        if consent.closure is not None and consent.closure.reason != "superseded":
-            ends.append(consent.closure.closed_at)
-        elif (end := access.consent_end(consent, patient)) is not None and end <= now:
-            ends.append(end)
+        if (ended := access.access_ended_at(consent, patient, now)) is not None:
+            ends.append(ended)
     waiting = db.session.scalar(
         select(AccountToken.id)
         .where(
