@@ -79,8 +79,9 @@ def _refuse_dead_connections(dbapi_connection, entry: ConnectionPoolEntry, _prox
     restart, an administrator's kill), without its round trip at every check-out.
 
     A server going away writes to each idle connection (a FATAL message, then the end of the
-    socket), and says nothing to one otherwise: a connection with anything to read has been
-    dropped. Raising DisconnectionError makes the pool replace it before the page uses it."""
+    socket), and says nothing to one otherwise (the app LISTENs for nothing): a connection
+    with anything to read has been dropped. Raising DisconnectionError makes the pool replace
+    it before the page uses it."""
     if not isinstance(dbapi_connection, psycopg.Connection):
         return  # SQLite: a file, nothing between the app and it to go away
     idle_since = entry.info.get(_IDLE_SINCE)

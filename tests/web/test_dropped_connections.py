@@ -1,5 +1,6 @@
-"""A page never fails on a pooled connection the server has dropped, and a page on a
-connection in use a moment ago sends the server nothing before its own statements.
+"""A page never fails on a pooled connection the server has dropped; a page on a
+connection in use a moment ago sends the server nothing before its own statements; and the
+family pages leave the statements psycopg prepared on a connection in place.
 
 The app runs with production's engine settings here (the other tests turn pinging off).
 """
@@ -106,3 +107,28 @@ def test_the_ping_of_a_long_idle_connection_leaves_it_as_it_was(postgresql_only,
         assert extensions._answers(raw)
         assert raw.autocommit is False
         assert raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+@pytest.mark.parametrize("path", ["/family/", "/learn/modules/what-iop-is?patient={jordan}"])
+def test_a_family_page_keeps_the_statements_prepared_on_its_connection(
+    postgresql_only, app, client, auth, reading_world, path
+):
+    # psycopg prepares a statement on its fifth run on a connection, and forgets every one
+    # it prepared (DEALLOCATE ALL) at a ROLLBACK, and at a ROLLBACK TO SAVEPOINT as long as
+    # that statement is not prepared itself: a page rolling back would run each unprepared.
+    ids = reading_world()
+    auth.login("maria@example.org")
+    page = path.format(jordan=ids["jordan"])
+    for _ in range(8):
+        assert client.get(page).status_code == 200
+
+    with app.app_context():
+        engine = db.engine
+    held = [engine.connect() for _ in range(engine.pool.checkedin())]
+    try:
+        prepared = [c.scalar(text("SELECT count(*) FROM pg_prepared_statements")) for c in held]
+    finally:
+        for connection in held:
+            connection.rollback()
+            connection.close()
+    assert max(prepared) >= 3
