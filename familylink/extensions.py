@@ -3,8 +3,8 @@
 import select
 import sqlite3
 import time
+from typing import TYPE_CHECKING
 
-import psycopg
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -17,6 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Stable constraint names, so migrations can alter constraints on every database.
 NAMING_CONVENTION = {
@@ -82,8 +85,8 @@ def _refuse_dead_connections(dbapi_connection, entry: ConnectionPoolEntry, _prox
     socket), and says nothing to one otherwise (the app LISTENs for nothing): a connection
     with anything to read has been dropped. Raising DisconnectionError makes the pool replace
     it before the page uses it."""
-    if not isinstance(dbapi_connection, psycopg.Connection):
-        return  # SQLite: a file, nothing between the app and it to go away
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return  # a file: nothing between the app and it to go away
     idle_since = entry.info.get(_IDLE_SINCE)
     if idle_since is None:
         return  # just connected
@@ -93,19 +96,21 @@ def _refuse_dead_connections(dbapi_connection, entry: ConnectionPoolEntry, _prox
         raise DisconnectionError("this connection no longer answers")
 
 
-def _has_word_from_server(connection: psycopg.Connection) -> bool:
+def _has_word_from_server(connection: "psycopg.Connection") -> bool:
     poller = select.poll()
     poller.register(connection.fileno(), select.POLLIN)
     return bool(poller.poll(0))
 
 
-def _answers(connection: psycopg.Connection) -> bool:
+def _answers(connection: "psycopg.Connection") -> bool:
     """SQLAlchemy's ping: an empty statement outside any transaction."""
+    from psycopg import Error  # only PostgreSQL connections come here; SQLite never loads it
+
     autocommit = connection.autocommit
     try:
         connection.autocommit = True
         connection.execute(";")
-    except psycopg.Error:
+    except Error:
         return False
     finally:
         if not connection.closed:

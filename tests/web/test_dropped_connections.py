@@ -13,6 +13,7 @@ from familylink import config, extensions
 from familylink.extensions import db
 from familylink.models import Role
 from tests.factories import saved_user
+from tests.unit.test_served_imports import _loaded
 
 PAGE = "/account/"
 
@@ -98,6 +99,10 @@ def test_a_connection_idle_past_the_limit_is_pinged_and_replaced_if_silent(
     assert asked
     monkeypatch.undo()
     assert set(_pooled_backends(app)) != before
+
+
+def test_a_worker_serving_sqlite_does_not_load_psycopg_for_the_check(tmp_path):
+    assert "psycopg" not in _loaded(tmp_path)
 
 
 def test_the_ping_of_a_long_idle_connection_leaves_it_as_it_was(postgresql_only, app):
