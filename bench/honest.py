@@ -28,7 +28,7 @@ from flask_wtf.csrf import generate_csrf
 from jinja2 import DictLoader
 from sqlalchemy import and_, create_engine, insert, select
 
-from familylink.config import apply_database_defaults
+from familylink.config import apply_database_defaults, from_environment
 from familylink.models import AuditEvent, ConsentClosure, ConsentRecord, FamilyLink, User
 from familylink.models import UserSession as SessionRow
 
@@ -37,11 +37,11 @@ ABSOLUTE = timedelta(hours=12)
 
 app = Flask(__name__)
 app.config.update(SECRET_KEY=os.environ["SECRET_KEY"], SESSION_REFRESH_EACH_REQUEST=False)
-# FamilyLink's engine settings (pre-ping, SQLite's busy timeout; its SQLite pragmas come
-# with the models' import).
+# FamilyLink's engine settings (SQLite's busy timeout; its SQLite pragmas and its check of
+# pooled PostgreSQL connections come with the models' import).
 _database = {
     "SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"],
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SQLALCHEMY_ENGINE_OPTIONS": from_environment()["SQLALCHEMY_ENGINE_OPTIONS"],
 }
 apply_database_defaults(_database)
 engine = create_engine(

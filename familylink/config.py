@@ -49,7 +49,9 @@ def from_environment() -> dict:
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "DEBUG": debug,
         "SQLALCHEMY_DATABASE_URI": _database_url(),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pool_pre_ping: its round trip at every check-out is replaced by a look at the
+        # connection's socket (extensions._refuse_dead_connections).
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _bool("MAIL_USE_TLS"),

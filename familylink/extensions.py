@@ -1,6 +1,9 @@
 """Every Flask extension, created unbound; the app factory binds them."""
 
+import select
 import sqlite3
+import time
+from typing import TYPE_CHECKING
 
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -11,7 +14,12 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Stable constraint names, so migrations can alter constraints on every database.
 NAMING_CONVENTION = {
@@ -54,3 +62,57 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # Enforce foreign keys as PostgreSQL does, so SQLite runs catch what production would.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+# A pooled PostgreSQL connection unused for longer than this is pinged before it is used: a
+# firewall or NAT between the app and the server may forget an idle connection without a word
+# (their idle limits are minutes), which nothing on this side would notice otherwise.
+PING_AFTER_IDLE_SECONDS = 60
+_IDLE_SINCE = "idle_since"  # in a pool entry's info, which goes with its DBAPI connection
+
+
+@event.listens_for(Pool, "checkin")
+def _note_idle_since(_dbapi_connection, entry: ConnectionPoolEntry) -> None:
+    entry.info[_IDLE_SINCE] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _refuse_dead_connections(dbapi_connection, entry: ConnectionPoolEntry, _proxy) -> None:
+    """What pool_pre_ping promised (no page fails on a connection the server has dropped, a
+    restart, an administrator's kill), without its round trip at every check-out.
+
+    A server going away writes to each idle connection (a FATAL message, then the end of the
+    socket), and says nothing to one otherwise (the app LISTENs for nothing): a connection
+    with anything to read has been dropped. Raising DisconnectionError makes the pool replace
+    it before the page uses it."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return  # a file: nothing between the app and it to go away
+    idle_since = entry.info.get(_IDLE_SINCE)
+    if idle_since is None:
+        return  # just connected
+    if dbapi_connection.closed or _has_word_from_server(dbapi_connection):
+        raise DisconnectionError("the server closed this connection while it was idle")
+    if time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS and not _answers(dbapi_connection):
+        raise DisconnectionError("this connection no longer answers")
+
+
+def _has_word_from_server(connection: "psycopg.Connection") -> bool:
+    poller = select.poll()
+    poller.register(connection.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _answers(connection: "psycopg.Connection") -> bool:
+    """SQLAlchemy's ping: an empty statement outside any transaction."""
+    from psycopg import Error  # only PostgreSQL connections come here; SQLite never loads it
+
+    autocommit = connection.autocommit
+    try:
+        connection.autocommit = True
+        connection.execute(";")
+    except Error:
+        return False
+    finally:
+        if not connection.closed:
+            connection.autocommit = autocommit
+    return True

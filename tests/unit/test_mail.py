@@ -539,8 +539,8 @@ def test_a_refusal_written_in_bulk_outlives_the_savepoint_it_refused(mail_ctx, n
 
 
 def test_a_pass_does_not_take_a_database_connection_per_message(mail_ctx, smtp_server, now):
-    # Each check-out of a pooled connection is a ping (pool_pre_ping); a pass holds one
-    # connection for its records instead of taking one from the pool per message.
+    # Each check-out of a pooled connection has its cost (its events, a look at its socket);
+    # a pass holds one connection for its records instead of taking one per message.
     _queue(12, now)
     checkouts = []
 
