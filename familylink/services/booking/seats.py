@@ -204,6 +204,9 @@ def book_private(
         invitable = invitable_people(actor, answer, now=now)
     people = invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
     hold_attendees(actor, patient, people, now=now)
+    # Named in the emails and calendar files: read before the lock, which every booking with
+    # this therapist waits for.
+    therapist = db.session.get(User, patient.therapist_id)
     slots.lock_therapist(patient.therapist_id)
     done = booked_with_key(request_key, actor)
     if done is not None:
@@ -218,6 +221,7 @@ def book_private(
         note=note,
         request_key=request_key,
         now=now,
+        therapist=therapist,
     )
 
 
@@ -232,14 +236,18 @@ def place_private(
     now: datetime,
     request_key: str | None = None,
     weekly_series=None,
+    therapist: User | None = None,
 ) -> AppointmentFamily:
     """Write one private session with the patient's therapist and its seat, then its audit
     row and emails (`_booked`). The caller holds the therapist's lock and has checked the
     time (`book_private`: `check_slot`; a weekly series: `series.plan_series`). Conflict
-    (TAKEN) when the database refuses an overlap all the same."""
+    (TAKEN) when the database refuses an overlap all the same. `therapist`: their row, when
+    the caller read it (else the emails read it)."""
     appointment = Appointment.private(
         session_type, starts_at, patient.therapist_id, by=actor, at=now, weekly_series=weekly_series
     )
+    if therapist is not None:
+        appointment.therapist = therapist
     db.session.add(appointment)
     seat = _add_seat(
         appointment, patient, people, actor=actor, note=note, request_key=request_key, now=now
