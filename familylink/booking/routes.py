@@ -75,9 +75,9 @@ def new():
     if chosen is None:  # the first step: the kind of session, chosen once
         page = render_template("booking/choose_type.html", patient=patient, types=types)
         return page, 200 if request.method == "GET" else 400
-    form = _new_form(opened, now)
+    form = _new_form()
     if not form.validate_on_submit() or form.change.data:
-        return _render_week(form, patient, chosen, types, now, form_status(form))
+        return _render_week(form, opened, chosen, types, now, form_status(form))
     if form.weeks.data:  # refused by the service unless the program allows it
         return _book_series(form, opened, chosen, types, now)
     return _book_once(form, opened, chosen, types, now)
@@ -89,7 +89,7 @@ def _book_once(form, opened, chosen, types, now):
     patient = opened.patient
     try:
         if not form.confirmed.data:
-            preview = run(_preview_private, form, patient, chosen, now)
+            preview = run(_preview_private, form, opened, chosen, now)
             return _render_confirm(form, patient, chosen, preview)
         seat = run(_book_private, form, opened, chosen, now)
     except DomainError as error:
@@ -99,7 +99,7 @@ def _book_once(form, opened, chosen, types, now):
             return redirect(url_for("booking.show", seat_id=done.id, booked=1))
         apply_error(form, error)
         status = 409 if isinstance(error, Conflict) else 400
-        return _render_week(form, patient, chosen, types, now, status)
+        return _render_week(form, opened, chosen, types, now, status)
     return redirect(url_for("booking.show", seat_id=seat.id, booked=1))
 
 
@@ -123,7 +123,7 @@ def _book_series(form, opened, session_type, types, now):
             if plan is None:
                 apply_error(form, error)
     if plan is None:
-        return _render_week(form, patient, session_type, types, now, 400)
+        return _render_week(form, opened, session_type, types, now, 400)
     week = slot_week(choices["first_start"], current_user.timezone)
     page = render_template(
         "booking/series_confirm.html", form=form, patient=patient, plan=plan, week=week
@@ -139,23 +139,41 @@ def _chosen_type(types):
     return next((t for t in types if t.id == wanted), None)
 
 
-def _new_form(opened, now) -> BookPrivateForm:
+def _new_form() -> BookPrivateForm:
     form = BookPrivateForm()
-    form.invitable = booking.invitable_people(current_user, opened, now=now)
-    form.attendees.choices = [(m.id, m.name) for m in form.invitable]
+    # Whom the member may invite is read when a page shows the checkboxes or a form names
+    # someone (`_invitable`): the confirmed step of a booking for the member alone needs
+    # neither.
+    form.invitable = None
+    form.attendees.choices = []
     if not form.request_key.data:
         form.request_key.data = secrets.token_urlsafe(24)
     return form
 
 
-def _preview_private(form, patient, session_type, now):
+def _invitable(form, opened, now) -> list:
+    """Whom the member may invite (under the page's reading of the consent), read once a
+    request; the form's checkboxes offer them."""
+    if form.invitable is None:
+        form.invitable = booking.invitable_people(current_user, opened, now=now)
+        form.attendees.choices = [(m.id, m.name) for m in form.invitable]
+    return form.invitable
+
+
+def _invited(form, opened, now) -> list | None:
+    """`_invitable` when the form names someone besides the member, else None (nobody to
+    check: the services ask no list)."""
+    return _invitable(form, opened, now) if form.attendees.data else None
+
+
+def _preview_private(form, opened, session_type, now):
     return booking.preview_private(
         actor=current_user,
-        patient=patient,
+        patient=opened.patient,
         session_type=session_type,
         starts_at=parse_slot(form.slot.data),
         attendee_ids=form.attendees.data,
-        invitable=form.invitable,
+        invitable=_invited(form, opened, now),
         now=now,
     )
 
@@ -168,7 +186,7 @@ def _book_private(form, opened, session_type, now):
         request_key=form.request_key.data,
         now=now,
         opened=opened,
-        invitable=form.invitable,
+        invitable=_invited(form, opened, now),
         **form.booking_choices(),
     )
 
@@ -186,7 +204,9 @@ def _shown_week(form, patient, session_type, now):
     return shown_week(pick, zone, chosen=slot_or_none(form.slot.data))
 
 
-def _render_week(form, patient, session_type, types, now, status):
+def _render_week(form, opened, session_type, types, now, status):
+    _invitable(form, opened, now)
+    patient = opened.patient
     week, notice = _shown_week(form, patient, session_type, now)
     if notice is not None and status < 400:
         status = 400

@@ -134,6 +134,22 @@ def test_a_resubmitted_form_books_once(clinic, now):
     assert len(emails("booking_confirmed")) == 1
 
 
+def test_a_resubmitted_forms_key_is_looked_up_once_under_the_therapists_lock(
+    clinic, now, monkeypatch
+):
+    """The same form sent twice at once: only a look-up made under the lock can see the
+    other request's booking, so that is the one there is."""
+    from familylink.services.booking import slots
+
+    first = book(clinic, now, request_key="k" * 32)
+    steps = []
+    lock, look_up = slots.lock_therapist, seats.booked_with_key
+    monkeypatch.setattr(slots, "lock_therapist", lambda *a: steps.append("lock") or lock(*a))
+    monkeypatch.setattr(seats, "booked_with_key", lambda *a: steps.append("key") or look_up(*a))
+    assert book(clinic, now, request_key="k" * 32).id == first.id
+    assert steps == ["lock", "key"]
+
+
 def test_a_booked_slot_is_no_longer_offered_nor_bookable(clinic, now):
     seat = book(clinic, now)
     slots = booking.slots_for(clinic.therapist.id, clinic.private, now=now)

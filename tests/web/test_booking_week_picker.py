@@ -227,18 +227,24 @@ def test_the_confirmation_names_who_else_is_invited_and_that_they_are_emailed(ap
     assert sorted(mails) == ["luis@example.org", "maria@example.org"]
 
 
-def test_the_confirming_post_finds_whom_the_member_may_invite_once(app, client, auth, monkeypatch):
-    """The page's list of whom Maria may invite (from her consent, as the gate read it) is
-    the list the booking checks her choice against: the family's consents are read once."""
+def _count_family_reads(monkeypatch) -> list:
+    """Each reading of a patient's family (whom a member may invite), as it happens."""
     from familylink.services.access import consents
 
-    patient_id, luis_id = _maria_may_invite_luis(app)
-    auth.login("maria@example.org")
     asked = []
     read = consents.family_in_force
     monkeypatch.setattr(
         consents, "family_in_force", lambda *a, **kw: asked.append(a) or read(*a, **kw)
     )
+    return asked
+
+
+def test_the_confirming_post_finds_whom_the_member_may_invite_once(app, client, auth, monkeypatch):
+    """The page's list of whom Maria may invite (from her consent, as the gate read it) is
+    the list the booking checks her choice against: the family's consents are read once."""
+    patient_id, luis_id = _maria_may_invite_luis(app)
+    auth.login("maria@example.org")
+    asked = _count_family_reads(monkeypatch)
     data = {"slot": "2026-11-19T14:00Z", "attendees": [luis_id], "confirmed": "1"}
     booked = client.post(f"/booking/new?patient={patient_id}", data={**data, "request_key": "k"})
     assert booked.status_code == 302 and "booked=1" in booked.headers["Location"]
@@ -246,6 +252,38 @@ def test_the_confirming_post_finds_whom_the_member_may_invite_once(app, client, 
     with app.app_context():
         mails = db.session.scalars(select(OutboxEmail.to_address)).all()
     assert sorted(mails) == ["luis@example.org", "maria@example.org"]
+
+
+@pytest.mark.parametrize("confirmed", ["", "1"])
+def test_a_booking_for_the_member_alone_does_not_ask_whom_they_may_invite(
+    app, client, auth, monkeypatch, confirmed
+):
+    """Nobody else named, nobody to check: the confirmation step and the booking leave
+    the family's consents unread (the week's page still offers Luis)."""
+    patient_id, _luis_id = _maria_may_invite_luis(app)
+    auth.login("maria@example.org")
+    url = f"/booking/new?patient={patient_id}"
+    asked = _count_family_reads(monkeypatch)
+    assert "Luis Okonkwo" in client.get(url).get_data(as_text=True)
+    assert len(asked) == 1
+    data = {"slot": "2026-11-19T14:00Z", "request_key": "k", "confirmed": confirmed}
+    response = client.post(url, data=data)
+    assert response.status_code == (302 if confirmed else 200)
+    assert len(asked) == 1
+    assert count_appointments(app) == (1 if confirmed else 0)
+
+
+def test_a_refused_booking_for_the_member_alone_shows_whom_they_may_invite(app, client, auth):
+    """The week shown again after a refusal still offers the member's family (read then)."""
+    patient_id, luis_id = _maria_may_invite_luis(app)
+    auth.login("maria@example.org")
+    data = {"slot": "2026-11-19T03:00Z", "request_key": "k", "confirmed": "1"}
+    response = client.post(f"/booking/new?patient={patient_id}", data=data)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "That time is not available" in page
+    assert re.search(rf'<input [^>]*name="attendees" [^>]*value="{luis_id}"', page)
+    assert "Luis Okonkwo" in page and count_appointments(app) == 0
 
 
 def test_the_confirmation_warns_about_another_session_the_same_day(app, client, auth, clinic):

@@ -482,23 +482,25 @@ BOOKING_PAGE_STATEMENTS = [
     "the therapist's availability and bookings up to the booking horizon (one UNION ALL)",
     "the disclosure's audit row",
 ]
+UNDER_THE_THERAPISTS_LOCK = [
+    "a booking made before with this form's key",
+    "the therapist's availability and bookings around the time (one UNION ALL)",
+    "the appointment",
+    "its seat",
+    "who is coming",
+    "the emails, in one statement, read back by none",
+    "the booking's audit row and the emails', in one statement",
+    "the savepoint released",
+]
 BOOKING_POST_STATEMENTS = [
     "the session and its user",
     "the member's consent in force (the gate)",
     "the kinds of session",
     "the disclosure's audit row",
     "the savepoint the booking runs in (web.run)",
-    "a booking made before with this form's key",
     "the members' consents read afresh (access.hold_consents)",
-    "the same key again, under the therapist's lock",
-    "the therapist's availability and bookings around the time (one UNION ALL)",
-    "the appointment",
-    "its seat",
-    "who is coming",
     "the therapist (named in the email and the calendar file)",
-    "the emails, in one statement, read back by none",
-    "the booking's audit row and the emails', in one statement",
-    "the savepoint released",
+    *UNDER_THE_THERAPISTS_LOCK,
 ]
 LOCKS_ON_POSTGRESQL = 2
 
@@ -557,6 +559,27 @@ def test_the_booking_post_costs_its_statements_and_no_more(app, client, auth, co
     assert len(_booking_post_statements(app, client, count_queries, "2026-11-20T16:00Z")) == (
         expected
     )
+
+
+def test_the_booking_post_holds_the_therapists_lock_for_its_writes_only(
+    app, client, auth, count_queries
+):
+    """Every booking with the therapist waits for this one's lock (on SQLite, the write
+    lock, from its first look under it): what it reads without the lock is read first."""
+    _add_linked_patients(app, 3)
+    auth.login(FAMILY)
+    client.get("/booking/new?patient={patient}&type={private}".format(**_ids(app)))  # warm
+    statements = _booking_post_statements(app, client, count_queries, "2026-11-20T15:00Z")
+    locked = next(
+        n
+        for n, s in enumerate(statements)
+        if "pg_advisory_xact_lock" in s or "appointment_families.request_key" in s
+    )
+    if "pg_advisory_xact_lock" in statements[locked]:
+        locked += 1
+    under = statements[locked:]
+    assert len(under) == len(UNDER_THE_THERAPISTS_LOCK), "\n".join(under)
+    assert not any("FROM users" in s for s in under), "\n".join(under)
 
 
 def test_the_booking_list_reads_the_members_consents_once(app, client, auth, count_queries):

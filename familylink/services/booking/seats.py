@@ -87,8 +87,8 @@ def scheduling_family(patient: User, *, now: datetime) -> list[User]:
 
 
 # Who made the booking of a form's one-time key: two columns, built once. Every booking asks
-# twice (before and under the therapist's lock) and almost always finds none, so the seat
-# itself is loaded only when there is one.
+# (a private session under the therapist's lock; a group seat before its locks and again
+# after) and almost always finds none, so the seat itself is loaded only when there is one.
 _BOOKED_WITH_KEY = select(AppointmentFamily.id, AppointmentFamily.booked_by_id).where(
     AppointmentFamily.request_key == bindparam("request_key")
 )
@@ -109,13 +109,15 @@ def invited_people(
 ) -> list[User]:
     """Who a booking by `actor` invites (a family member first, themself); ValidationError
     for anyone `actor` may not invite, or for nobody at all. `invitable`: the answer of
-    `invitable_people` already had in this request (else it is asked here)."""
-    if invitable is None and actor.role == Role.FAMILY:
-        invitable = access.family_shown_to(actor, patient, now=now)
-    elif invitable is None:
-        invitable = scheduling_family(patient, now=now)
-    allowed = {m.id: m for m in invitable}
+    `invitable_people` already had in this request (else it is asked here, and only when
+    someone besides the actor is named: there is nobody else to check)."""
     people: list[User] = [actor] if actor.role == Role.FAMILY else []
+    if extra_ids and invitable is None:
+        if actor.role == Role.FAMILY:
+            invitable = access.family_shown_to(actor, patient, now=now)
+        else:
+            invitable = scheduling_family(patient, now=now)
+    allowed = {m.id: m for m in invitable or ()}
     for raw in extra_ids or ():
         member = allowed.get(int(raw))
         if member is None:
@@ -185,26 +187,27 @@ def book_private(
     """Book a private family session at a free slot of the patient's therapist. `opened`:
     the page's `open_for_booking` answer, so the consent is read once per request;
     `invitable`: whom the page found, under that same answer, the actor may invite
-    (`invitable_people`), not asked again when the answer is used.
+    (`invitable_people`), not asked again when the answer is used, and not asked at all
+    when nobody besides the actor is invited.
 
     Raises NotFound (patient not allowed), ValidationError (bad type, slot not offered,
     attendees), Conflict (someone else got the slot first). A repeated request_key returns
-    the booking it made the first time.
+    the booking it made the first time: looked up once, under the therapist's lock, where
+    the same form sent twice at once finds the other request's booking too.
     """
-    done = booked_with_key(request_key, actor)
-    if done is not None:
-        return done
     answer = open_for_booking(actor, patient_id, now=now, what="booking", opened=opened)
     patient = answer.patient
     if patient.therapist_id is None:
         raise ValidationError(_("There is no therapist to book with yet."))
     session_type = catalog.bookable_type(session_type_id, group=False)
-    if invitable is None or answer is not opened:
+    if attendee_ids and (invitable is None or answer is not opened):
         invitable = invitable_people(actor, answer, now=now)
     people = invited_people(actor, patient, attendee_ids, now=now, invitable=invitable)
     hold_attendees(actor, patient, people, now=now)
+    # Named in the emails and calendar files: read before the lock, which every booking with
+    # this therapist waits for.
+    therapist = db.session.get(User, patient.therapist_id)
     slots.lock_therapist(patient.therapist_id)
-    # Under the lock: the same form sent twice at once finds the first one's booking here.
     done = booked_with_key(request_key, actor)
     if done is not None:
         return done
@@ -218,6 +221,7 @@ def book_private(
         note=note,
         request_key=request_key,
         now=now,
+        therapist=therapist,
     )
 
 
@@ -232,14 +236,18 @@ def place_private(
     now: datetime,
     request_key: str | None = None,
     weekly_series=None,
+    therapist: User | None = None,
 ) -> AppointmentFamily:
     """Write one private session with the patient's therapist and its seat, then its audit
     row and emails (`_booked`). The caller holds the therapist's lock and has checked the
     time (`book_private`: `check_slot`; a weekly series: `series.plan_series`). Conflict
-    (TAKEN) when the database refuses an overlap all the same."""
+    (TAKEN) when the database refuses an overlap all the same. `therapist`: their row, when
+    the caller read it (else the emails read it)."""
     appointment = Appointment.private(
         session_type, starts_at, patient.therapist_id, by=actor, at=now, weekly_series=weekly_series
     )
+    if therapist is not None:
+        appointment.therapist = therapist
     db.session.add(appointment)
     seat = _add_seat(
         appointment, patient, people, actor=actor, note=note, request_key=request_key, now=now
