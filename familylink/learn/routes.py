@@ -58,7 +58,7 @@ def library():
 @bp.route("/modules/<slug>")
 @role_required(Role.FAMILY, Role.THERAPIST, Role.ADMIN)
 def module(slug):
-    module = learning.published_module(slug)
+    module = learning.module_page(slug, get_locale().language)
     if current_user.role != Role.FAMILY:
         return _module_page(module)
     # ?patient= names the patient the reading is about (a link from their assignment).
@@ -77,15 +77,14 @@ def module(slug):
 
 
 def _module_page(module, form=None, reading=None, status=200):
+    """`module`: its `learning.module_page`, in the reader's language."""
     if form is not None:
         form.share.offer(reading.share_choices)
-    # The words in the reader's language when there is a text in it (Spanish), else English.
-    shown = learning.in_language(module, get_locale().language)
     return render_template(
         "learn/module.html",
-        module=shown,
-        body=Markup(shown.body_html),  # noqa: S704  cleaned by nh3 when it was saved
-        sources=learning.source_links(shown.sources),
+        module=module,
+        body=Markup(module.body_html),  # noqa: S704  cleaned by nh3 when it was saved
+        sources=learning.source_links(module.sources),
         form=form,
         reading=reading,
         progress=reading.progress if reading else None,
@@ -95,7 +94,7 @@ def _module_page(module, form=None, reading=None, status=200):
 @bp.route("/modules/<slug>/progress", methods=["POST"])
 @role_required(Role.FAMILY)
 def save_progress(slug):
-    module = learning.published_module(slug)
+    module = learning.module_page(slug, get_locale().language)
     patient_id, now = query_id("patient"), request_now()
     form = ProgressForm()
     done = submit(

@@ -19,8 +19,10 @@ from familylink.models import (
     SeatStatus,
 )
 from familylink.services import booking
-from familylink.services.booking import series
+from familylink.services.booking import series, slots
+from familylink.services.booking.weeks import WeekChecker
 from familylink.services.errors import NotFound, ValidationError
+from familylink.services.program import get_program
 from tests.booking_setup import add_appointment, add_family, create_clinic, family_seat
 from tests.factories import create_consent, create_user
 from tests.moments import WEEK_BEFORE_FALL_BACK
@@ -60,6 +62,21 @@ def count(model, *where):
 
 def local_starts(occurrences):
     return [o.starts_at.astimezone(NEW_YORK).replace(tzinfo=None) for o in occurrences]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_the_week_checker_reads_the_therapist_in_one_statement(
+    clinic, now, count_queries, monkeypatch, strict
+):
+    """Hours, time off and sessions read together once; the free times computed only for
+    a strict check (a therapist's move of every later week asks only about overlaps)."""
+    computed = []
+    monkeypatch.setattr(slots, "free_slots", lambda *a, **k: computed.append(1) or [])
+    get_program()  # the program's settings, cached: read by every page
+    with count_queries() as counter:
+        WeekChecker(clinic.patient, clinic.private, [], now=now, strict=strict)
+    assert counter.count == 1
+    assert computed == ([1] if strict else [])
 
 
 def test_a_series_keeps_the_local_time_across_the_fall_back(clinic, now):

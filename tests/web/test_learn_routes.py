@@ -131,6 +131,24 @@ def test_the_module_page_has_every_part_and_the_crisis_resources(app, client, au
     assert "Key points" in page and "Try this" in page and "Sources" in page
 
 
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_the_module_page_reads_its_text_once_without_its_markdown(
+    app, client, auth, world, count_queries, locale
+):
+    """One statement for the module and its text in the reader's language, and only what the
+    page shows: the Markdown source is the edit form's, never a reader's page's."""
+    with app.app_context():
+        db.session.get(User, world["maria"]).locale = locale
+        db.session.commit()
+    auth.login("maria@example.org")
+    client.get("/learn/modules/boundaries")  # opened: the progress row written
+    with count_queries() as counter:
+        assert client.get("/learn/modules/boundaries").status_code == 200
+    texts = [s for s in counter.statements if "learning_modules" in s or "module_translations" in s]
+    assert len(texts) == 1
+    assert not any("body_markdown" in s for s in counter.statements)
+
+
 @pytest.mark.parametrize(
     "slug",
     ["safety-and-crisis", "withdrawal-can-be-dangerous", "suicide-warning-signs-and-a-safer-home"],

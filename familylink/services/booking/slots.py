@@ -108,8 +108,8 @@ def flush_or_conflict(message: str) -> None:
 
 # The booking page reads them on every request: one statement built once, the therapist a
 # parameter, and only the columns the slot computation uses (no ORM objects). Weekly windows
-# (no `day`) and date overrides (no `weekday`) come back together; `_SLOT_READS` adds the
-# bookings (`starts_at`, `ends_at`) to the same statement.
+# (no `day`) and date overrides (no `weekday`) come back together, with the bookings
+# (`starts_at`, `ends_at`) in the same statement (`_SLOT_READS`).
 def _availability_selects(*more):
     """The weekly windows' and the date overrides' selects, each with `more` columns after
     its own (the NULLs a union with the bookings needs)."""
@@ -131,27 +131,6 @@ def _availability_selects(*more):
             *more,
         ).where(AvailabilityOverride.therapist_id == bindparam("therapist")),
     )
-
-
-_AVAILABILITY = union_all(*_availability_selects())
-
-
-def _availability(therapist_id: int) -> tuple[list[Window], list[Override]]:
-    windows: list[Window] = []
-    overrides: list[Override] = []
-    for weekday, day, off, start, end in db.session.execute(
-        _AVAILABILITY, {"therapist": therapist_id}
-    ).all():
-        if day is None:
-            windows.append(Window(weekday, start, end))
-        else:
-            overrides.append(Override(day, off, start, end))
-    return windows, overrides
-
-
-def time_off(therapist_id: int) -> list[Override]:
-    """The therapist's date overrides (time off and extra hours), in the program's zone."""
-    return _availability(therapist_id)[1]
 
 
 def overlapping(start, end=None, *, reach=None, appointments=Appointment):
@@ -238,7 +217,8 @@ def busy(
 
 
 def _availability_and_busy(therapist_id: int, *, since, exclude_id=None, until=None):
-    """`_availability` and `busy` in one statement: (windows, overrides, bookings)."""
+    """The weekly windows, the date overrides and `busy`, in one statement: (windows,
+    overrides, bookings)."""
     key, values = _busy_values(therapist_id, since, exclude_id, until)
     windows: list[Window] = []
     overrides: list[Override] = []
@@ -296,13 +276,17 @@ def slot_finder(
         horizon = timedelta(days=program.booking_horizon_days)
     if notice is None:
         notice = timedelta(hours=program.minimum_notice_hours)
-    gap = timedelta(minutes=program.buffer_minutes)  # `buffer()`, the settings read once
-    since, until = now, now + horizon + gap
+    since, until = now, now + horizon + timedelta(minutes=program.buffer_minutes)
     if near is not None:
         since, until = max(since, near - NEAR_REACH), min(until, near + NEAR_REACH)
-    windows, overrides, booked = _availability_and_busy(
-        therapist_id, since=since, until=until, exclude_id=exclude_id
-    )
+    read = _availability_and_busy(therapist_id, since=since, until=until, exclude_id=exclude_id)
+    return _finder(read, session_type, now=now, horizon=horizon, notice=notice, program=program)
+
+
+def _finder(read, session_type: SessionType, *, now, horizon, notice, program):
+    """`slot_finder`'s `find`, over what `_availability_and_busy` read (`read`)."""
+    windows, overrides, booked = read
+    gap = timedelta(minutes=program.buffer_minutes)  # `buffer()`, the settings read once
 
     def find(*, near: datetime | None = None, days: tuple[date, date] | None = None):
         return free_slots(
@@ -320,6 +304,18 @@ def slot_finder(
         )
 
     return find
+
+
+def free_time(therapist_id: int, session_type: SessionType, *, now: datetime, horizon: timedelta):
+    """What checking many times by one booking's rules needs (`weeks.WeekChecker`), read in
+    one statement: `find()` of the free slots of `horizon` (`slot_finder`'s, computed
+    only when asked), the therapist's date overrides (time off and extra hours) and (start,
+    end) of their scheduled appointments (`busy(since=now)`'s, all of them)."""
+    program = get_program()
+    read = _availability_and_busy(therapist_id, since=now)
+    notice = timedelta(hours=program.minimum_notice_hours)
+    find = _finder(read, session_type, now=now, horizon=horizon, notice=notice, program=program)
+    return find, read[1], read[2]
 
 
 def taken(therapist_id: int, starts_at: datetime, session_type: SessionType) -> bool:

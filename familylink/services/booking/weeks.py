@@ -68,10 +68,10 @@ def consent_ends(
 
 class WeekChecker:
     """The rules of one booking, applied to many times with the therapist's availability
-    and bookings read once (`slots.slot_finder`), when constructed: under the therapist's
-    lock for the plan that decides. `ends`: each attendee's `consent_ends`, read by the
-    caller. `family`: the reasons are worded for a family member (about their therapist),
-    not for the therapist."""
+    and bookings read once, in one statement (`slots.free_time`), when constructed: under
+    the therapist's lock for the plan that decides. `ends`: each attendee's
+    `consent_ends`, read by the caller. `family`: the reasons are worded for a family
+    member (about their therapist), not for the therapist."""
 
     def __init__(self, patient, session_type, ends, *, now, exclude=(), strict=True, family=False):
         program = get_program()
@@ -85,10 +85,13 @@ class WeekChecker:
         therapist_id = patient.therapist_id
         # The booking horizon bounds the first week only: a series exists to reach past it.
         reach = self.horizon + timedelta(weeks=MAX_WEEKS)
-        self.free = set(slots.slot_finder(therapist_id, session_type, now=now, horizon=reach)())
-        self.overrides = slots.time_off(therapist_id)
+        find, self.overrides, booked = slots.free_time(
+            therapist_id, session_type, now=now, horizon=reach
+        )
+        # Only a strict check asks whether a time is among the free ones.
+        self.free = set(find()) if strict else set()
         moving = {(a.starts_at, a.ends_at) for a in exclude}
-        self.busy = [(s, e) for s, e in slots.busy(therapist_id, since=now) if (s, e) not in moving]
+        self.busy = [(s, e) for s, e in booked if (s, e) not in moving]
         self.consent_ends = ends
 
     def problem(self, start: datetime | None, *, first: bool = False) -> str | None:

@@ -47,9 +47,11 @@ from familylink.services.learning.content import (
     source_links,
 )
 from familylink.services.learning.library import (
+    ModulePage,
     in_language,
     in_language_all,
     library,
+    module_page,
     published_module,
 )
 from familylink.services.learning.progress import (
@@ -79,6 +81,7 @@ __all__ = [
     "AssignedReading",
     "FamilyProgress",
     "LoadReport",
+    "ModulePage",
     "ModuleText",
     "Reading",
     "ReadingRow",
@@ -95,6 +98,7 @@ __all__ = [
     "library",
     "load_modules",
     "module_by_id",
+    "module_page",
     "open_module",
     "parse_module_file",
     "parse_translation_file",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, or_, select
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from familylink.extensions import db
 from familylink.models import LearningModule, ModuleTranslation
@@ -23,6 +25,72 @@ def published_module(slug: str) -> LearningModule:
     if module is None:
         raise NotFound()
     return module
+
+
+@dataclass(frozen=True)
+class ModulePage:
+    """What a module page shows of a published module, in the reader's language: its id and
+    slug (the module's own) and its text (see `in_language`)."""
+
+    id: int
+    slug: str
+    title: str
+    summary: str
+    topic: str
+    reading_minutes: int
+    key_points: list
+    reflection: str
+    exercise: str
+    sources: list
+    body_html: str
+
+
+_PAGE_TEXT = (
+    "title",
+    "summary",
+    "topic",
+    "reading_minutes",
+    "key_points",
+    "reflection",
+    "exercise",
+    "sources",
+    "body_html",
+)
+# Every module page reads it: built once, the slug and language parameters, plain rows of
+# the tables' columns (no ORM objects). The text's columns only (never body_markdown, the
+# edit form's); the translation in the same statement, joined only while it was written from
+# the module's English file as it is now.
+_MODULES, _TRANSLATIONS = LearningModule.__table__.c, ModuleTranslation.__table__.c
+_PAGE_IN_ENGLISH = select(
+    _MODULES.id, _MODULES.slug, *(_MODULES[name] for name in _PAGE_TEXT)
+).where(_MODULES.slug == bindparam("slug"), _MODULES.published)
+_PAGE_TRANSLATED = _PAGE_IN_ENGLISH.add_columns(
+    _TRANSLATIONS.id.label("translated"), *(_TRANSLATIONS[name] for name in _PAGE_TEXT)
+).outerjoin(
+    ModuleTranslation.__table__,
+    and_(
+        _TRANSLATIONS.module_id == _MODULES.id,
+        _TRANSLATIONS.language == bindparam("language"),
+        _TRANSLATIONS.source_sha256 == _MODULES.file_hash,
+    ),
+)
+_TEXT = slice(2, 2 + len(_PAGE_TEXT))
+_TRANSLATED_TEXT = slice(3 + len(_PAGE_TEXT), None)
+
+
+def module_page(slug: str, language: str) -> ModulePage:
+    """The published module `slug` as its page shows it in `language` (such as "es"): the
+    text `in_language` chooses, in one statement. Raises NotFound."""
+    translated = language != "en"
+    if translated:
+        row = db.session.execute(_PAGE_TRANSLATED, {"slug": slug, "language": language}).first()
+    else:
+        row = db.session.execute(_PAGE_IN_ENGLISH, {"slug": slug}).first()
+    if row is None:
+        raise NotFound()
+    if translated and row.translated is not None:
+        return ModulePage(row.id, row.slug, *row[_TRANSLATED_TEXT])
+    return ModulePage(row.id, row.slug, *row[_TEXT])
 
 
 def in_language(module: LearningModule, language: str) -> LearningModule | ModuleTranslation:

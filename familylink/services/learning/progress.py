@@ -26,6 +26,7 @@ from familylink.models import Assignment, LearningModule, ModuleProgress, Role, 
 from familylink.services import access, audit
 from familylink.services.errors import NotFound, ValidationError
 from familylink.services.learning import withdrawal
+from familylink.services.learning.library import ModulePage
 
 # ---------------------------------------------------------------------------------------------
 # The family member's side
@@ -88,8 +89,8 @@ class Reading:
 
 
 # Every module page reads it: built once (one for a reading about a patient, one for the
-# member's own), the ids as parameters. The caller holds the module already: not joined
-# again (its text and lists read a second time); `progress.module` finds it in the session.
+# member's own), the ids as parameters. The caller holds the module already (the page's
+# text, `module_page`, or the model): not joined again (its text and lists read twice).
 _OWN_PROGRESS = (
     select(ModuleProgress)
     .options(lazyload(ModuleProgress.module))
@@ -105,7 +106,7 @@ _PROGRESS_ABOUT = {
 
 
 def progress_for(
-    member: User, module: LearningModule, patient_id: int | None
+    member: User, module: LearningModule | ModulePage, patient_id: int | None
 ) -> ModuleProgress | None:
     """The member's progress on the module about that patient (None: their own reading)."""
     parameters = {"member": member.id, "module": module.id}
@@ -115,7 +116,7 @@ def progress_for(
 
 
 def _progress(
-    member: User, module: LearningModule, patient: User | None, now: datetime
+    member: User, module: LearningModule | ModulePage, patient: User | None, now: datetime
 ) -> ModuleProgress:
     patient_id = patient.id if patient is not None else None
     progress = progress_for(member, module, patient_id)
@@ -157,7 +158,11 @@ def _choices(member: User, patient: User | None, now: datetime, what: str | None
 
 
 def reading(
-    member: User, module: LearningModule, *, patient_id: int | None = None, now: datetime
+    member: User,
+    module: LearningModule | ModulePage,
+    *,
+    patient_id: int | None = None,
+    now: datetime,
 ) -> Reading:
     """The module page's notes as they stand, changing nothing (progress may be None)."""
     patient = _about(member, patient_id, now)
@@ -166,7 +171,11 @@ def reading(
 
 
 def open_module(
-    member: User, module: LearningModule, *, patient_id: int | None = None, now: datetime
+    member: User,
+    module: LearningModule | ModulePage,
+    *,
+    patient_id: int | None = None,
+    now: datetime,
 ) -> Reading:
     """Note the first time a family member opens a module (about `patient_id`, from its
     assignment, or on their own), and say whom they may share a reflection with."""
@@ -201,7 +210,9 @@ def _earliest(*times: datetime | None) -> datetime | None:
     return min((t for t in times if t), default=None)
 
 
-def _move_own_notes(member: User, module: LearningModule, progress: ModuleProgress) -> None:
+def _move_own_notes(
+    member: User, module: LearningModule | ModulePage, progress: ModuleProgress
+) -> None:
     """Sharing a reading of one's own makes it the reading about the chosen patient
     (`progress`): the member's own row goes, keeping when it was first opened and finished."""
     own = progress_for(member, module, None)
@@ -213,7 +224,7 @@ def _move_own_notes(member: User, module: LearningModule, progress: ModuleProgre
 
 def save_progress(
     member: User,
-    module: LearningModule,
+    module: LearningModule | ModulePage,
     *,
     patient_id: int | None = None,
     completed: bool,
