@@ -138,9 +138,8 @@ def build_message(item, sender: str) -> EmailMessage:
     message["Date"] = _AsMade("Date", formatdate())
     message["Message-ID"] = _AsMade("Message-ID", message_id(item.dedupe_key))
     message["X-FamilyLink-Id"] = _AsMade("X-FamilyLink-Id", str(item.id))
-    # Named, not chosen: to choose, the standard library encodes a body's first lines to
-    # compare encodings, then the whole body again. Quoted-printable suits any text, and an
-    # HTML body's long lines got it anyway.
+    # Named, not chosen: choosing, the standard library encodes a body's first lines, then all
+    # of it again; quoted-printable suits any text (an HTML body's long lines got it anyway).
     message.set_content(item.text_body, cte="quoted-printable")
     message.add_alternative(item.html_body, subtype="html", cte="quoted-printable")
     if item.attachment_data:
