@@ -903,3 +903,54 @@ def test_queuing_compiles_its_insert_once(mail_ctx, now, emails):
     finally:
         event.remove(db.engine, "before_cursor_execute", note)
     assert len(seen) == 3 and all(stats.startswith("cached since") for stats in seen[1:]), seen
+
+
+def test_each_body_is_quoted_printable_encoded_once(mail_ctx, now, monkeypatch):
+    # Left to choose, the standard library encodes a long body's first lines to compare
+    # encodings and then the whole body again; the sender names the encoding it uses anyway.
+    import email.quoprimime
+
+    _queue(1, now)
+    (item,) = delivery.claim_batch(now=now, limit=10, worker="w")
+    item.text_body = "\n".join(f"Line {i} of a reminder, " + "long " * 20 for i in range(15))
+    encoded = []
+    body_encode = email.quoprimime.body_encode
+    monkeypatch.setattr(
+        email.quoprimime, "body_encode", lambda *a, **k: encoded.append(1) or body_encode(*a, **k)
+    )
+    message = delivery.build_message(item, "Sender <s@example.org>")
+    assert len(encoded) == 2  # the text part and the HTML part, once each
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    for subtype, body in (("plain", item.text_body), ("html", item.html_body)):
+        part = parsed.get_body((subtype,))
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+        assert part.get_content().replace("\r\n", "\n").rstrip("\n") == body.rstrip("\n")
+
+
+@pytest.mark.parametrize("to", ["zoe@example.org", "zoé@example.org"])
+def test_a_message_goes_as_the_standard_librarys_bytes_written_in_one_piece(
+    mail_ctx, now, monkeypatch, to
+):
+    # Written line by line, the bytes generator encodes each line apart; the text generator's
+    # one string, encoded once, is the same bytes (headers folded, bodies ASCII once encoded).
+    import email.generator
+
+    program_row().sender_name = "Séances en famille"
+    calendar = mail.Attachment("s.ics", "text/calendar; method=REQUEST", b"BEGIN:VCALENDAR")
+    context = {"link": "https://familylink.test/reset/é"}
+    mail.queue_email(
+        "password_reset", to=to, dedupe_key="bytes", now=now, context=context, attachment=calendar
+    )
+    db.session.commit()
+    (item,) = delivery.claim_batch(now=now, limit=10, worker="w")
+    written = []
+    write = email.generator.BytesGenerator.write
+    monkeypatch.setattr(
+        email.generator.BytesGenerator, "write", lambda *a: written.append(1) or write(*a)
+    )
+    built, build = [], delivery.build_message
+    monkeypatch.setattr(delivery, "build_message", lambda *a: built.append(build(*a)) or built[0])
+    wire = delivery._build(item, "Séances en famille <no-reply@familylink.localhost>")
+    assert written == []
+    # The same message (the calendar's inner boundary is made up as it is first written).
+    assert wire == built[0].as_bytes(policy=delivery._WIRE[not to.isascii()])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import hmac
 import logging
 import random
@@ -124,7 +123,7 @@ def message_id(dedupe_key: str) -> str:
     """The same Message-ID on every attempt, so duplicates can be recognised: a keyed hash
     of the dedupe key, whose record ids must not show in a header."""
     secret = str(current_app.config["SECRET_KEY"]).encode()
-    digest = hmac.new(secret, dedupe_key.encode(), hashlib.sha256).hexdigest()[:32]
+    digest = hmac.digest(secret, dedupe_key.encode(), "sha256").hex()[:32]
     domain = current_app.config["MAIL_DEFAULT_SENDER"].rpartition("@")[2] or "familylink"
     return f"<{digest}@{domain}>"
 
@@ -139,8 +138,10 @@ def build_message(item, sender: str) -> EmailMessage:
     message["Date"] = _AsMade("Date", formatdate())
     message["Message-ID"] = _AsMade("Message-ID", message_id(item.dedupe_key))
     message["X-FamilyLink-Id"] = _AsMade("X-FamilyLink-Id", str(item.id))
-    message.set_content(item.text_body)
-    message.add_alternative(item.html_body, subtype="html")
+    # Named, not chosen: choosing, the standard library encodes a body's first lines, then all
+    # of it again; quoted-printable suits any text (an HTML body's long lines got it anyway).
+    message.set_content(item.text_body, cte="quoted-printable")
+    message.add_alternative(item.html_body, subtype="html", cte="quoted-printable")
     if item.attachment_data:
         # Parsed as a header, so parameters such as method=REQUEST carry over.
         content_type = POLICY.header_factory("Content-Type", item.attachment_type)
@@ -163,10 +164,12 @@ def _international(sender: str, to: str) -> bool:
 
 
 def _build(item, sender: str) -> bytes | Exception:
-    """The message as it goes on the wire, written out once."""
+    """The message as it goes on the wire, written out once: as text, encoded in one piece
+    (the same bytes as `as_bytes`, whose generator encodes each line apart)."""
     try:
         envelope = current_app.config["MAIL_DEFAULT_SENDER"], item.to_address
-        return build_message(item, sender).as_bytes(policy=_WIRE[_international(*envelope)])
+        policy = _WIRE[_international(*envelope)]
+        return build_message(item, sender).as_string(policy=policy).encode()
     except Exception as error:  # noqa: BLE001 - recorded on the row when its turn comes
         return error
 
