@@ -6,6 +6,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
@@ -244,6 +245,9 @@ def register_extensions(app: Flask) -> None:
         bind_migrations(app)
     mail.init_app(app)
     csrf.init_app(app)
+    from familylink.forms import use_csrf_signer
+
+    use_csrf_signer()
     limiter.init_app(app)
     from flask_babel import lazy_gettext
 
@@ -273,6 +277,21 @@ def bind_migrations(app: Flask) -> None:
         render_as_batch=True,
         compare_type=True,
     )
+
+
+# Every response's security headers: (the name as compared, the name, the value).
+SECURITY_HEADERS = tuple(
+    (name.lower(), name, value)
+    for name, value in (
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        ),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+    )
+)
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -311,20 +330,20 @@ def register_request_hooks(app: Flask) -> None:
             db.session.rollback()
         return response
 
+    from flask_login import current_user
+
     @app.after_request
     def security_headers(response):
         headers = response.headers
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'; form-action 'self'",
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        from flask_login import current_user
-
+        # Each said unless the view said otherwise (a link's page: Referrer-Policy
+        # no-referrer). One pass over the names the response has: Werkzeug's `setdefault`
+        # searches them again, and raises and catches a KeyError, for every header missing.
+        said = {name.lower() for name, _value in headers.items()}
+        for key, name, value in SECURITY_HEADERS:
+            if key not in said:
+                headers.add(name, value)
+        if request.is_secure and "strict-transport-security" not in said:
+            headers.add("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if current_user.is_authenticated:
             headers["Cache-Control"] = "no-store"
         return response
@@ -529,6 +548,8 @@ def register_template_helpers(app: Flask) -> None:
         week_label=attendance.week_label, week_sentence=attendance.week_sentence
     )
 
+    app.jinja_env.globals["site_links"] = site_links
+
     @app.context_processor
     def inject_program():
         return {"program": get_program()}
@@ -541,6 +562,37 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         html_lang=lambda: normalise(str(spoken_locale())), LANGUAGES=LANGUAGES, greeting=greeting
     )
+
+
+class SiteLinks(NamedTuple):
+    """The addresses every page's layout links to."""
+
+    style: str
+    home: str
+    logout: str
+    language: str
+
+
+_site_links_by_root: dict[str, SiteLinks] = {}
+
+
+def site_links() -> SiteLinks:
+    """The layout's addresses, routed once per path the app is served under (what they
+    depend on, as for `web.rendered_once`), not four times on every page."""
+    from flask import url_for
+
+    root = request.script_root
+    links = _site_links_by_root.get(root)
+    if links is None:
+        if len(_site_links_by_root) > 8:
+            _site_links_by_root.clear()
+        links = _site_links_by_root[root] = SiteLinks(
+            style=url_for("static", filename="style.css"),
+            home=url_for("main.home"),
+            logout=url_for("auth.logout"),
+            language=url_for("main.set_language"),
+        )
+    return links
 
 
 def register_commands(app: Flask) -> None:

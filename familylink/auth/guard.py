@@ -37,13 +37,13 @@ def load_user(user_id: str):
     now = request_now()
     live = sessions.resolve(raw, now=now, touch=not is_background_request())
     # Committed apart from the view's own changes: the activity stamp, or the ending of a
-    # session that just timed out. Most requests change nothing here and skip the commit.
-    if (
-        (live is not None and live.touched)
-        or db.session.new
-        or db.session.dirty
-        or db.session.deleted
-    ):
+    # session that just timed out. A live session resolve did not touch changed nothing
+    # (most requests), and nothing before this hook writes: no commit, no question.
+    if live is None:
+        pending = db.session()
+        if pending.new or pending.dirty or pending.deleted:
+            db.session.commit()
+    elif live.touched:
         db.session.commit()
     if live is None or str(live.user.id) != str(user_id):
         session.clear()
@@ -91,7 +91,10 @@ def end_current(reason: str) -> None:
 
 def refuse_nul_bytes():
     """No form or query value ever needs a NUL byte, and PostgreSQL refuses them in text."""
-    for values in (request.args, request.form):
+    # A request with no body (no Content-Type: every GET a browser sends) has no form to
+    # parse; Werkzeug would make an empty one on reading `request.form`.
+    sent = (request.args, request.form) if request.want_form_data_parsed else (request.args,)
+    for values in sent:
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 abort(400)
@@ -105,11 +108,12 @@ def init_app(app: Flask) -> None:
     def load_session_and_require_staff_mfa():
         # Loading the user here (not lazily mid-view) keeps the session's commit separate
         # from whatever the view itself changes.
-        if not current_user.is_authenticated:
+        user = current_user._get_current_object()  # one look-up through the proxy
+        if not user.is_authenticated:
             return None
         if (
-            current_user.is_staff
-            and not current_user.mfa_enabled
+            user.is_staff
+            and not user.mfa_enabled
             and request.endpoint not in MFA_ENROLMENT_ENDPOINTS
         ):
             return redirect(url_for("account.mfa_setup"))

@@ -94,3 +94,25 @@ def test_the_overview_charts_need_nothing_the_csp_refuses(admin_client):
     assert response.headers["Content-Security-Policy"] == CSP
     assert "<svg" in body
     assert "<script" not in body and "<style" not in body and " style=" not in body
+
+
+def test_security_headers_are_added_in_one_pass_over_the_response(client, monkeypatch):
+    """Werkzeug's `setdefault` searched the headers again, and raised and caught a KeyError,
+    for each of the three headers missing from every response; each is said once still."""
+    from werkzeug.datastructures import Headers
+
+    searched = []
+    original = Headers.setdefault
+
+    def counted(self, key, default):
+        searched.append(key)
+        return original(self, key, default)
+
+    monkeypatch.setattr(Headers, "setdefault", counted)
+    response = client.get("/login", base_url="https://familylink.test")
+    assert searched == []
+    names = [name.lower() for name, _value in response.headers.items()]
+    for name in ("content-security-policy", "x-content-type-options", "referrer-policy"):
+        assert names.count(name) == 1
+    assert names.count("strict-transport-security") == 1
+    assert response.headers["Content-Security-Policy"] == CSP

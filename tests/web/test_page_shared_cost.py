@@ -7,8 +7,10 @@ import re
 from datetime import timedelta
 
 import flask_login.utils
+import itsdangerous
 import pytest
-from flask import render_template_string
+from flask import g, render_template_string
+from flask import request as flask_request
 from flask_login import login_user
 from markupsafe import Markup
 
@@ -344,3 +346,151 @@ def test_a_select_is_drawn_as_wtforms_draws_it_without_asking_inspect(app, monke
     assert asked == []
     assert ours == theirs
     assert 'selected value="b"' in ours[0] and "multiple" in ours[1] and "required" in ours[0]
+
+
+def _csrf_signers_made(monkeypatch) -> list:
+    made = []
+    original = itsdangerous.URLSafeTimedSerializer.__init__
+
+    def counted(self, secret_key, salt=b"itsdangerous", *args, **kwargs):
+        if salt == "wtf-csrf-token":
+            made.append(secret_key)
+        original(self, secret_key, salt, *args, **kwargs)
+
+    monkeypatch.setattr(itsdangerous.URLSafeTimedSerializer, "__init__", counted)
+    return made
+
+
+def test_csrf_tokens_are_signed_by_one_signer_per_secret_key(make_app, monkeypatch):
+    """Every signed-in page writes a CSRF token (sign-out, the language switch), every form
+    POST checks one: Flask-WTF made its serializer again each time."""
+    app = make_app(WTF_CSRF_ENABLED=True, SECRET_KEY="a-key-only-this-test-signs-with-0001")
+    made = _csrf_signers_made(monkeypatch)
+    client = app.test_client()
+    tokens = {TOKEN.search(client.get("/login").get_data(as_text=True)).group(1) for _ in "ab"}
+    refused = client.post("/login", data={"csrf_token": "x", "email": "a@b.org", "password": "x"})
+    accepted = client.post(
+        "/login", data={"csrf_token": tokens.pop(), "email": "a@b.org", "password": "x"}
+    )
+    assert refused.status_code == 400 and "This form has expired" in refused.get_data(True)
+    assert "This form has expired" not in accepted.get_data(True)
+    assert made == ["a-key-only-this-test-signs-with-0001"]
+
+
+def test_csrf_tokens_keep_flask_wtfs_format_and_a_new_key_refuses_the_old(make_app):
+    from flask import session
+    from flask_wtf.csrf import generate_csrf, validate_csrf
+    from wtforms.validators import ValidationError
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.test_request_context():
+        token = generate_csrf()
+        # Flask-WTF's token: the session's value, signed with its salt by the secret key.
+        plain = itsdangerous.URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token")
+        assert plain.loads(token) == session["csrf_token"]
+        validate_csrf(token)
+        app.secret_key = "a-rotated-key-no-token-was-signed-with"
+        with pytest.raises(ValidationError, match="invalid"):
+            validate_csrf(token)
+        del g.csrf_token
+        validate_csrf(generate_csrf())
+
+
+def _hook(app, name: str):
+    return next(f for f in app.before_request_funcs[None] if f.__name__ == name)
+
+
+def test_the_staff_two_step_rule_looks_the_person_up_once(app, monkeypatch):
+    from familylink.auth.guard import MFA_ENROLMENT_ENDPOINTS
+
+    calls = []
+    original = flask_login.utils._get_user
+
+    def counted():
+        calls.append(1)
+        return original()
+
+    rule = _hook(app, "load_session_and_require_staff_mfa")
+    with app.test_request_context("/therapist/"):
+        login_user(create_user(Role.THERAPIST, mfa=False))
+        monkeypatch.setattr(flask_login.utils, "_get_user", counted)
+        refused = rule()
+        monkeypatch.setattr(flask_login.utils, "_get_user", original)
+    assert calls == [1]
+    assert refused.status_code == 302 and refused.location.endswith("/account/mfa")
+    with app.test_request_context("/account/mfa"):
+        assert "account.mfa_setup" in MFA_ENROLMENT_ENDPOINTS
+        login_user(create_user(Role.THERAPIST, mfa=False))
+        assert rule() is None  # the enrolment itself stays open
+
+
+def test_a_request_without_a_body_parses_no_form_and_a_sent_form_is_still_checked(app):
+    from werkzeug.exceptions import BadRequest
+
+    from familylink.auth.guard import refuse_nul_bytes
+
+    with app.test_request_context("/family/?week=2026-11-16"):
+        refuse_nul_bytes()
+        assert "form" not in vars(flask_request._get_current_object())
+    # A GET may still carry a form body: it is read and a NUL in it refused.
+    with (
+        app.test_request_context("/family/", method="GET", data={"a": "b\x00"}),
+        pytest.raises(BadRequest),
+    ):
+        refuse_nul_bytes()
+    with app.test_request_context("/family/?a=b%00"), pytest.raises(BadRequest):
+        refuse_nul_bytes()
+
+
+def test_a_live_untouched_session_asks_the_orm_session_nothing(app, client, auth, monkeypatch):
+    """Within its activity minute a live session changes nothing: the sign-in hook commits
+    nothing and need not ask what is pending."""
+    from sqlalchemy.orm import Session
+
+    from familylink.models import UserSession
+
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    client.get("/family/")
+    asked = []
+    original = Session.dirty
+
+    monkeypatch.setattr(Session, "dirty", property(lambda s: asked.append(1) or original.fget(s)))
+    page = client.get("/family/")
+    assert page.status_code == 200 and asked == []
+    with app.app_context():
+        # Past its idle limit, the same hook ends the session and commits its ending.
+        from familylink.extensions import db
+
+        for record in db.session.query(UserSession):
+            record.last_seen_at = NOON - timedelta(hours=1)
+        db.session.commit()
+    assert client.get("/family/").status_code == 302
+    with app.app_context():
+        from familylink.extensions import db
+
+        assert {r.end_reason for r in db.session.query(UserSession)} == {"idle"}
+
+
+def test_the_layouts_links_are_routed_once_per_path_served_under(app, client, auth, monkeypatch):
+    _add_linked_patients(app, 1)
+    auth.login(FAMILY)
+    client.get("/family/")
+    routed = []
+    original = app.jinja_env.globals["url_for"]
+
+    def counted(endpoint, *args, **values):
+        routed.append(endpoint)
+        return original(endpoint, *args, **values)
+
+    monkeypatch.setitem(app.jinja_env.globals, "url_for", counted)
+    page = client.get("/family/").get_data(as_text=True)
+    layout = {"static", "main.home", "auth.logout", "main.set_language"}
+    assert routed and layout.isdisjoint(routed)
+    assert 'href="/static/style.css"' in page and 'class="brand" href="/"' in page
+    assert 'action="/logout"' in page and 'action="/language"' in page
+    # Served under a path, the same layout links under it.
+    under = client.get("/family/", environ_overrides={"SCRIPT_NAME": "/clinic"})
+    said = under.get_data(as_text=True)
+    assert 'href="/clinic/static/style.css"' in said and 'action="/clinic/logout"' in said
+    assert 'class="brand" href="/clinic/"' in said and 'action="/clinic/language"' in said
