@@ -245,9 +245,6 @@ def register_extensions(app: Flask) -> None:
         bind_migrations(app)
     mail.init_app(app)
     csrf.init_app(app)
-    from familylink.forms import use_csrf_signer
-
-    use_csrf_signer()
     limiter.init_app(app)
     from flask_babel import lazy_gettext
 

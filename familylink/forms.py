@@ -1,10 +1,8 @@
 """Form pieces shared by several blueprints."""
 
-import flask_wtf.csrf
 import wtforms
 import wtforms.widgets.core
 from flask_babel import lazy_gettext as _l
-from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup, escape
 from wtforms import (
     DateField,
@@ -52,31 +50,6 @@ def use_html_params() -> None:
     core = wtforms.widgets.core
     core.html_params = wtforms.widgets.html_params = html_params
     core.Input.html_params = core.Button.html_params = staticmethod(html_params)
-
-
-_csrf_signers: dict[tuple, URLSafeTimedSerializer] = {}
-
-
-def csrf_signer(secret_key, salt: str) -> URLSafeTimedSerializer:
-    """The serializer Flask-WTF signs and checks CSRF tokens with, made once per secret key
-    and salt: Flask-WTF made the same object again at every token written and checked. The
-    token, its session value and every check stay Flask-WTF's (`generate_csrf`,
-    `validate_csrf`); a changed key (WTF_CSRF_SECRET_KEY or SECRET_KEY) gets its own."""
-    if isinstance(secret_key, list):  # a list of keys to rotate through is not a dict key
-        return URLSafeTimedSerializer(secret_key, salt=salt)
-    key = (secret_key, salt)
-    signer = _csrf_signers.get(key)
-    if signer is None:
-        if len(_csrf_signers) > 4:  # keys rotated while serving: keep only the new ones
-            _csrf_signers.clear()
-        signer = _csrf_signers[key] = URLSafeTimedSerializer(secret_key, salt=salt)
-    return signer
-
-
-def use_csrf_signer() -> None:
-    """Flask-WTF's `generate_csrf` and `validate_csrf` make their serializer by the name
-    `URLSafeTimedSerializer` in their module; that name is `csrf_signer` from here on."""
-    flask_wtf.csrf.URLSafeTimedSerializer = csrf_signer
 
 
 class DayField(DateField):
