@@ -1,8 +1,12 @@
 """Many rows in one INSERT, for the sweeps that write thousands at once.
 
 On PostgreSQL the rows travel as one JSON document (`INSERT … SELECT … FROM
-jsonb_populate_recordset`): psycopg writes a list parameter element by element, escaping
+json_populate_recordset`): psycopg writes a list parameter element by element, escaping
 each, and runs an executemany statement by statement; one JSON string is written at once.
+It is `json`, not `jsonb`: the server then only checks the text before reading each row
+from it, rather than building a jsonb value of the whole document first, and a json
+column's value (an audit row's detail) is stored as written, as the ORM stores it, not
+with its keys re-ordered.
 On SQLite, sqlite3's executemany is already one loop in C.
 """
 
@@ -96,8 +100,8 @@ def _insert(
     if json_names is None:
         statement = base
     else:
-        document = cast(bindparam("rows", type_=String()), postgresql.JSONB)
-        source = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"), document)
+        document = cast(bindparam("rows", type_=String()), postgresql.JSON)
+        source = func.json_populate_recordset(literal_column(f"NULL::{table.name}"), document)
         statement = base.from_select(list(json_names), select(*source.table_valued(*json_names).c))
     if skip_existing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])

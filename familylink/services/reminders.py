@@ -14,7 +14,9 @@ of the session, so one still queued when it starts is dropped by the sender.
 from __future__ import annotations
 
 import functools
+import gc
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -326,12 +328,28 @@ def run_sweep(now: datetime) -> int:
     On SQLite the write lock is taken first, so two sweeps at once run one after the
     other (the second finds everything queued) instead of failing on a stale snapshot.
     """
-    connection = db.session.connection()
-    if connection.dialect.name == "sqlite":
-        raw = connection.connection.dbapi_connection
-        if not raw.in_transaction:
-            raw.execute("BEGIN IMMEDIATE")
-    return queue_due_reminders(now)
+    with _cycle_collector_paused():
+        connection = db.session.connection()
+        if connection.dialect.name == "sqlite":
+            raw = connection.connection.dbapi_connection
+            if not raw.in_transaction:
+                raw.execute("BEGIN IMMEDIATE")
+        return queue_due_reminders(now)
+
+
+@contextmanager
+def _cycle_collector_paused():
+    """A sweep keeps every reminder, outbox row and audit row it makes (tens of thousands of
+    small objects) until its INSERTs: the cyclic garbage collector would walk them all, and
+    the process's own, again and again while none of them can be garbage. Reference
+    counting still frees what the sweep drops; the collector resumes when it ends."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def cancel_reminders(appointment: Appointment, *, user_ids=None) -> int:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from email.headerregistry import BaseHeader
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Text, cast, event, func, select, update
 
 from familylink.config import apply_database_defaults
 from familylink.extensions import db
@@ -517,6 +517,19 @@ def test_audit_rows_written_in_bulk_are_the_rows_record_writes(mail_ctx, now):
         del bulk[column], one[column]
     assert bulk == one
     assert bulk["detail"] == {"kind": "reminder"} and bulk["ip"] == "192.0.2.1"
+
+
+def test_audit_details_written_in_bulk_are_stored_as_record_stores_them(mail_ctx, now):
+    # Several rows go to PostgreSQL as one document; as jsonb it would store each detail
+    # re-ordered (shorter keys first), not as the text `audit.record` stores.
+    detail = {"scope": "scheduling", "kind": "reminder"}
+    fields = {"object_type": "outbox_emails", "detail": detail, "now": now}
+    audit.record_many([audit.values("email.queued", object_id=i, **fields) for i in range(2)])
+    audit.record("email.queued", object_id=2, **fields)
+    db.session.commit()
+    events = AuditEvent.__table__
+    stored = db.session.scalars(select(cast(events.c.detail, Text)).order_by(events.c.id)).all()
+    assert len(stored) == 3 and stored[0] == stored[1] == stored[2]
 
 
 def test_audit_rows_written_in_bulk_each_get_their_own_insert_key(mail_ctx, now):

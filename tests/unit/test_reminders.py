@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -503,3 +504,33 @@ def test_a_due_reminders_session_is_its_declared_type_and_reads_as_the_appointme
         assert reminders.reminder_context(
             plain, reminder.person, sign_in_link="x"
         ) == reminders.reminder_context(appointment, reminder.person, sign_in_link="x")
+
+
+def test_the_cycle_collector_does_not_walk_a_sweeps_objects_while_it_runs(clinic, now, monkeypatch):
+    """A sweep keeps every reminder, row and body it makes until its INSERTs: the cyclic
+    garbage collector would walk them all again and again and find nothing to free."""
+    moment = _sessions_due_at_once(clinic, 3, now + timedelta(days=3), now)
+    collector_on = []
+
+    def watched(step):
+        def run(*args, **kwargs):
+            collector_on.append(gc.isenabled())
+            return step(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(reminders, "due_reminders", watched(reminders.due_reminders))
+    monkeypatch.setattr(mail, "queue_many", watched(mail.queue_many))
+    assert reminders.run_sweep(moment) == 6
+    assert collector_on == [False, False]
+    assert gc.isenabled()
+
+
+def test_a_sweep_that_fails_leaves_the_cycle_collector_running(clinic, now, monkeypatch):
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(reminders, "due_reminders", fail)
+    with pytest.raises(RuntimeError):
+        reminders.run_sweep(now)
+    assert gc.isenabled()
