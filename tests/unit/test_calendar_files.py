@@ -161,7 +161,7 @@ def test_an_appointment_ending_at_midnight_reads_to_midnight_in_its_email_and_fi
 
 @pytest.mark.parametrize("cancelled", [False, True])
 def test_each_week_of_a_series_has_its_own_file_that_says_nothing_clinical(app_ctx, cancelled):
-    """A weekly series is one file per week (docs/architecture.md, "Weekly series"): each is a
+    """A weekly series is one file per week (docs/booking.md, "Weekly series"): each is a
     single event with its own UID, at the same local time across the fall-back, and as
     content-free as any other."""
     from datetime import UTC, datetime

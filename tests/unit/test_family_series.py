@@ -151,7 +151,7 @@ def test_a_family_cancels_the_later_weeks_while_the_setting_is_off(clinic, booke
     """The setting decides who books a series, not who may cancel: a family may cancel any
     session it is coming to (a late one marked and the therapist told), week by week or
     all later weeks at once through the same rule, whoever booked them and whatever the
-    setting says now (docs/architecture.md, "Who books a series")."""
+    setting says now (docs/booking.md, "Who books a series")."""
     if booked_by == "therapist":
         set_program(families_may_book_series=False)
         series = booking.book_series(

@@ -16,7 +16,7 @@ the transaction holds the database write lock (BEGIN IMMEDIATE), which serialize
 
 No seat for a family member whose consent is ending: each member about to be seated has
 their consent read afresh under a shared lock on its row (`hold_attendees`, before the
-therapist's lock), which closing a consent waits for (docs/architecture.md, "Booking under
+therapist's lock), which closing a consent waits for (docs/booking.md, "Booking under
 contention").
 """
 

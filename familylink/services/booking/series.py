@@ -11,7 +11,7 @@ that plan. Each occurrence is its own
 appointment, written by `seats.place_private` (moved by `seats.reschedule`, cancelled by
 `seats.therapist_cancel`), so each gets the audit row, the emails and the .ics of a single
 session: one email per occurrence and person, because an outbox row carries one calendar
-file (docs/architecture.md, "Weekly series").
+file (docs/booking.md, "Weekly series").
 """
 
 from __future__ import annotations
