@@ -40,7 +40,8 @@ def home():
 def _home(language_form=None):
     return render_template(
         "account/home.html",
-        remaining_codes=mfa.remaining_recovery_codes(current_user),
+        # Without two-step sign-in the page says "off": no codes to count.
+        remaining_codes=current_user.mfa_enabled and mfa.remaining_recovery_codes(current_user),
         language_form=language_form or LanguageForm(language=current_user.locale),
     )
 

@@ -106,3 +106,15 @@ def test_an_email_change_to_a_taken_address_answers_the_same_and_sends_nothing(a
     )
     assert "We sent a link to the new address" in taken.get_data(as_text=True)
     assert _emails(app) == []
+
+
+def test_the_account_page_counts_recovery_codes_only_when_two_step_sign_in_is_on(
+    app, client, auth, count_queries
+):
+    """Someone without two-step sign-in reads "off", so their page has no codes to count."""
+    saved_user(app)
+    auth.login("maria@example.org")
+    with count_queries() as counter:
+        page = client.get("/account/")
+    assert page.status_code == 200 and "off" in page.get_data(as_text=True)
+    assert not [s for s in counter.statements if "recovery_codes" in s], counter.statements

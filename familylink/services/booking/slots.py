@@ -95,10 +95,11 @@ def lock_therapist(therapist_id: int) -> None:
 
 def flush_or_conflict(message: str) -> None:
     """Flush; a constraint refusing the write (PostgreSQL's exclusion constraint, a unique
-    request key) becomes Conflict(message), and the savepoint keeps the session usable."""
+    request key) becomes Conflict(message). The caller's savepoint (`web.run`'s) undoes the
+    refused write and keeps the session usable: one taken here could not, since SQLAlchemy
+    flushes pending rows before it begins a savepoint."""
     try:
-        with db.session.begin_nested():
-            db.session.flush()
+        db.session.flush()
     except IntegrityError:
         raise Conflict(str(message))  # a lazy message becomes the reader's words now
 
