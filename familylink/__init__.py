@@ -6,7 +6,6 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
@@ -545,8 +544,6 @@ def register_template_helpers(app: Flask) -> None:
         week_label=attendance.week_label, week_sentence=attendance.week_sentence
     )
 
-    app.jinja_env.globals["site_links"] = site_links
-
     @app.context_processor
     def inject_program():
         return {"program": get_program()}
@@ -559,37 +556,6 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         html_lang=lambda: normalise(str(spoken_locale())), LANGUAGES=LANGUAGES, greeting=greeting
     )
-
-
-class SiteLinks(NamedTuple):
-    """The addresses every page's layout links to."""
-
-    style: str
-    home: str
-    logout: str
-    language: str
-
-
-_site_links_by_root: dict[str, SiteLinks] = {}
-
-
-def site_links() -> SiteLinks:
-    """The layout's addresses, routed once per path the app is served under (what they
-    depend on, as for `web.rendered_once`), not four times on every page."""
-    from flask import url_for
-
-    root = request.script_root
-    links = _site_links_by_root.get(root)
-    if links is None:
-        if len(_site_links_by_root) > 8:
-            _site_links_by_root.clear()
-        links = _site_links_by_root[root] = SiteLinks(
-            style=url_for("static", filename="style.css"),
-            home=url_for("main.home"),
-            logout=url_for("auth.logout"),
-            language=url_for("main.set_language"),
-        )
-    return links
 
 
 def register_commands(app: Flask) -> None:
