@@ -176,12 +176,12 @@ def install(app, babel) -> None:
     app.jinja_env.globals.update(jinja_gettext(catalogue))
 
 
-def _said(context, said: str, variables: dict) -> str:
+def _said(eval_ctx, said: str, variables: dict) -> str:
     """What Jinja's newstyle gettext makes of a translation: markup in an autoescaped
     template (the catalogue's text is trusted, each variable is escaped by `%`), and always
     a format string ("%%" reads "%" with no variable too). A string with no variable and no
     "%" is its own format, so it is not formatted again."""
-    if context.eval_ctx.autoescape:
+    if eval_ctx.autoescape:
         said = Markup(said)  # noqa: S704  (the catalogue's text, as Jinja takes it)
     return said % variables if variables or "%" in said else said
 
@@ -194,28 +194,28 @@ def jinja_gettext(catalogue) -> dict:
     string. `_` is `gettext` itself, not Jinja's alias that looks `gettext` up and calls it
     again: a template given its own gettext (the email templates) is given its own `_`."""
 
-    @jinja2.pass_context
-    def gettext(context, string: str, /, **variables) -> str:
-        return _said(context, catalogue().ugettext(string), variables)
+    @jinja2.pass_eval_context
+    def gettext(eval_ctx, string: str, /, **variables) -> str:
+        return _said(eval_ctx, catalogue().ugettext(string), variables)
 
-    @jinja2.pass_context
-    def ngettext(context, singular: str, plural: str, num: int, /, **variables) -> str:
+    @jinja2.pass_eval_context
+    def ngettext(eval_ctx, singular: str, plural: str, num: int, /, **variables) -> str:
         variables.setdefault("num", num)
-        return _said(context, catalogue().ungettext(singular, plural, num), variables)
+        return _said(eval_ctx, catalogue().ungettext(singular, plural, num), variables)
 
-    @jinja2.pass_context
-    def pgettext(context, string_context: str, string: str, /, **variables) -> str:
+    @jinja2.pass_eval_context
+    def pgettext(eval_ctx, string_context: str, string: str, /, **variables) -> str:
         variables.setdefault("context", string_context)
-        return _said(context, catalogue().upgettext(string_context, string), variables)
+        return _said(eval_ctx, catalogue().upgettext(string_context, string), variables)
 
-    @jinja2.pass_context
+    @jinja2.pass_eval_context
     def npgettext(
-        context, string_context: str, singular: str, plural: str, num: int, /, **variables
+        eval_ctx, string_context: str, singular: str, plural: str, num: int, /, **variables
     ) -> str:
         variables.setdefault("context", string_context)
         variables.setdefault("num", num)
         said = catalogue().unpgettext(string_context, singular, plural, num)
-        return _said(context, said, variables)
+        return _said(eval_ctx, said, variables)
 
     return {
         "_": gettext,

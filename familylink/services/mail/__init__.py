@@ -287,9 +287,9 @@ def _translated_once(translate):
     same few strings thousands of times (the catalogue cannot change during an INSERT)."""
     done: dict[tuple, str] = {}
 
-    @jinja2.pass_context
-    def gettext(context, string: str, **variables) -> str:
-        key = (string, context.eval_ctx.autoescape, not variables)
+    @jinja2.pass_eval_context
+    def gettext(eval_ctx, string: str, **variables) -> str:
+        key = (string, eval_ctx.autoescape, not variables)
         found = done.get(key)
         if found is None:
             # The catalogue's own text is markup, as Jinja's gettext takes it.
