@@ -256,7 +256,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = lazy_gettext("Please sign in to see that page.")
     login_manager.login_message_category = "info"
     login_manager.localize_callback = str  # flashed as plain text, in the request's language
-    login_manager.session_protection = "strong"
+    # The session row is the control (idle and absolute limits, ended at sign-out and from
+    # the account page). Flask-Login's "strong" mode did nothing here: on a permanent session
+    # a changed identifier only marks it not fresh, and nothing asks for freshness; and its
+    # identifier took the address from X-Forwarded-For whatever TRUSTED_PROXIES says.
+    login_manager.session_protection = None
 
 
 def bind_migrations(app: Flask) -> None:
