@@ -3,13 +3,14 @@
 import logging
 import secrets
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
-from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import URLSafeTimedSerializer
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from familylink import config as settings
 from familylink.extensions import babel, csrf, db, limiter, login_manager, mail
@@ -24,10 +25,41 @@ class ConfigurationError(RuntimeError):
 class SessionCookies(SecureCookieSessionInterface):
     """Flask's signed session cookie, its signer made once per secret key rather than once
     per request (each request made the same object again); a changed
-    SECRET_KEY or SECRET_KEY_FALLBACKS gets a signer of its own."""
+    SECRET_KEY or SECRET_KEY_FALLBACKS gets a signer of its own.
+
+    A cookie's signature is checked once per process: the exact text of a cookie that
+    passed is remembered with the time it was signed, so the next request with it checks
+    only its age and reads its contents afresh (each request its own dict: flashes are
+    lists changed in place)."""
 
     def __init__(self):
         self._signers: dict[tuple, URLSafeTimedSerializer | None] = {}
+        self._signed_at: dict[tuple, int] = {}
+
+    def open_session(self, app: Flask, request) -> SecureCookieSession | None:
+        signer = self.get_signing_serializer(app)
+        if signer is None:
+            return None
+        text = request.cookies.get(self.get_cookie_name(app))
+        if not text:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        key = (signer, text)
+        signed_at = self._signed_at.get(key)
+        try:
+            if signed_at is None:
+                data, moment = signer.loads(text, max_age=max_age, return_timestamp=True)
+                if len(self._signed_at) >= 1024:  # at most a worker's recent visitors
+                    self._signed_at.clear()
+                self._signed_at[key] = int(moment.timestamp())
+                return self.session_class(data)
+        except BadSignature:
+            return self.session_class()
+        age = int(time.time()) - signed_at
+        if age > max_age or age < 0:  # as itsdangerous refuses it: expired, or from ahead
+            del self._signed_at[key]
+            return self.session_class()
+        return self.session_class(signer.load_payload(text.rsplit(".", 2)[0].encode()))
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))

@@ -227,3 +227,39 @@ def test_the_cookie_lasts_as_long_as_the_absolute_limit(make_app):
     app = make_app(SESSION_ABSOLUTE_MINUTES=18 * 60)
     assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=18)
     assert app.config["SESSION_REFRESH_EACH_REQUEST"] is False
+
+
+def _open_with(app, cookie):
+    with app.test_request_context(headers={"Cookie": f"session={cookie}"}) as context:
+        return app.session_interface.open_session(app, context.request)
+
+
+def test_a_remembered_cookie_gives_each_request_its_own_contents(app):
+    """The signature is checked once per process; the contents are read afresh each time, so
+    one request's flashes (a list changed in place) never reach another's."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    cookie = serializer.dumps({"sid": "abc", "_flashes": [["info", "Saved."]]})
+    first = _open_with(app, cookie)
+    first["_flashes"].append(["info", "Another."])
+    second = _open_with(app, cookie)
+    assert second["_flashes"] == [["info", "Saved."]]
+    assert second is not first
+
+
+def test_a_remembered_cookie_is_refused_once_older_than_the_session_lifetime(app, monkeypatch):
+    serializer = app.session_interface.get_signing_serializer(app)
+    cookie = serializer.dumps({"sid": "abc"})
+    assert _open_with(app, cookie)["sid"] == "abc"
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    later = __import__("time").time() + lifetime + 5
+    monkeypatch.setattr("time.time", lambda: later)
+    assert "sid" not in _open_with(app, cookie)
+
+
+def test_a_cookie_changed_after_a_good_one_was_seen_is_refused(app):
+    serializer = app.session_interface.get_signing_serializer(app)
+    cookie = serializer.dumps({"sid": "abc"})
+    assert _open_with(app, cookie)["sid"] == "abc"
+    payload, stamp, signature = cookie.rsplit(".", 2)
+    forged = serializer.dumps({"sid": "xyz"}).rsplit(".", 2)[0] + f".{stamp}.{signature}"
+    assert "sid" not in _open_with(app, forged)
