@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
+from flask.globals import _cv_request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -71,6 +72,12 @@ class SessionCookies(SecureCookieSessionInterface):
         return signer
 
 
+# The values whose link is remembered (`FamilyLink.url_for`): exactly these types, since
+# True and 1 are equal keys but different links, and a lazy text changes with the language.
+# No two values of these types are equal, so the values alone are the key.
+_PLAIN_VALUES = frozenset({int, str, type(None)})
+
+
 class FamilyLink(Flask):
     """Flask, whose checks of unsafe settings may wait until the app serves a request."""
 
@@ -80,6 +87,7 @@ class FamilyLink(Flask):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._plain_functions: set = set()
+        self._built_urls: dict[tuple, str] = {}
 
     def wsgi_app(self, environ, start_response):
         # Deferred only for `flask … --help`; should such an app ever be served, the checks
@@ -87,6 +95,32 @@ class FamilyLink(Flask):
         while self.deferred_checks:
             self.deferred_checks.pop(0)(self)
         return super().wsgi_app(environ, start_response)
+
+    def url_for(self, endpoint: str, /, **options) -> str:
+        """Flask's link, remembered for the address the app is served under: a page builds a
+        dozen links, each a walk through Werkzeug's rules to the same answer as last time.
+
+        Only a request's plain link (a full endpoint name, values that are whole numbers,
+        text or None) is remembered; anything else
+        (an anchor, a scheme, an external link, a relative endpoint, an app with URL
+        defaults) is Flask's own."""
+        context = _cv_request.get(None)
+        if (
+            context is None
+            or endpoint[:1] == "."
+            or any(self.url_default_functions.values())
+            or any(name[:1] == "_" for name in options)
+            or any(type(value) not in _PLAIN_VALUES for value in options.values())
+        ):
+            return super().url_for(endpoint, **options)
+        key = (endpoint, context.request.script_root, *options.items())
+        built = self._built_urls.get(key)
+        if built is None:
+            built = super().url_for(endpoint, **options)
+            if len(self._built_urls) >= 4096:  # ids in links: keep the recent ones
+                self._built_urls.clear()
+            self._built_urls[key] = built
+        return built
 
     def ensure_sync(self, func):
         """Flask's own answer, remembered: Flask asks it of every request hook, view and
