@@ -1,6 +1,7 @@
 """Times read naturally in the viewer's zone: a span that ends at midnight ends at
 "midnight", never at the next day's 12:00 AM, on ordinary days and across DST changes."""
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -206,10 +207,10 @@ def test_the_hour_repeated_when_the_clocks_go_back_never_reads_the_same_twice(sp
 
 
 def test_a_week_pickers_times_written_together_read_as_each_alone(speaking):
-    """`week_inputs` writes a week's times in one call (`clock_times`: the zone and the
+    """`week_radios` writes a week's times in one call (`clock_times`: the zone and the
     language looked up once): across the fall-back night each still reads as it does
     alone, the repeated hour naming its zone, in each language, each under its own day."""
-    from familylink.booking.slots import SLOT_FORMAT, week_inputs
+    from familylink.booking.slots import SLOT_FORMAT, week_radios
     from familylink.services.booking.picker import Day
 
     first = at(NY, 2026, 11, 1, 1)
@@ -226,21 +227,47 @@ def test_a_week_pickers_times_written_together_read_as_each_alone(speaking):
     for language in ("en", "es"):
         alone = [speaking(language, format_clock, h, NY) for h in hours]
         assert speaking(language, clock_times, hours, NY) == alone
-        week = speaking(language, week_inputs, days, SLOT_FORMAT, NY)
+        week = speaking(language, week_radios, days, SLOT_FORMAT, NY, "slot", None)
         assert [day for day, _ in week] == days
-        assert [[clock for _, _, clock in inputs] for _, inputs in week] == [
+        assert [re.findall(r">([^<>]*)</label>", radios) for _, radios in week] == [
             alone[:1],
             [],
             alone[1:],
         ]
-    (_, first_day), _, (_, last_day) = week_inputs(days, SLOT_FORMAT, NY)
-    assert first_day == [("2026-11-01T04:00Z", "slot-2026-11-01T0400Z", "12:00 AM")]
-    assert [value for value, _, _ in last_day] == [
+    (_, first_day), (_, empty), (_, last_day) = week_radios(days, SLOT_FORMAT, NY, "slot", None)
+    assert first_day == (
+        '<li class="check"><input type="radio" name="slot" id="slot-2026-11-01T0400Z" '
+        'value="2026-11-01T04:00Z"> <label for="slot-2026-11-01T0400Z">12:00 AM</label></li>'
+    )
+    assert empty == "" and not empty  # the template's "No free times on this day."
+    assert re.findall(r'value="([^"]+)"', last_day) == [
         "2026-11-01T05:00Z",
         "2026-11-01T06:00Z",
         "2026-11-01T07:00Z",
     ]
-    assert clock_times([], NY) == [] and week_inputs([], SLOT_FORMAT, NY) == []
+    assert clock_times([], NY) == [] and week_radios([], SLOT_FORMAT, NY, "slot", None) == []
+
+
+def test_a_week_pickers_radios_escape_what_they_write_and_check_the_chosen_time(speaking):
+    """The radios are written in Python, not by the template's autoescape: a field name (a
+    form's prefix) with quotes or brackets stays one attribute value, and only the time the
+    field holds is checked."""
+    from markupsafe import Markup
+
+    from familylink.booking.slots import SLOT_FORMAT, week_radios
+    from familylink.services.booking.picker import Day
+
+    hours = [at(NY, 2026, 11, 19, 9), at(NY, 2026, 11, 19, 10)]
+    [(_, radios)] = week_radios(
+        [Day(date(2026, 11, 19), hours)], SLOT_FORMAT, NY, 'x"><b>&', "2026-11-19T15:00Z"
+    )
+    assert isinstance(radios, Markup)
+    assert radios.count('name="x&#34;&gt;&lt;b&gt;&amp;"') == 2 and "<b>" not in radios
+    assert re.findall(r'value="([^"]+)"( checked)?>', radios) == [
+        ("2026-11-19T14:00Z", ""),
+        ("2026-11-19T15:00Z", " checked"),
+    ]
+    assert re.findall(r'id="([^"]+)"', radios) == re.findall(r'for="([^"]+)"', radios)
 
 
 def test_babel_locale_is_the_language_spoken_else_english(speaking):

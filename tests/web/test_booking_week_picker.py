@@ -332,3 +332,37 @@ def test_choose_another_time_keeps_the_invited_people_and_the_note(app, client, 
     assert "Bring the forms</textarea>" in week
     assert re.search(r'value="2026-11-19T14:00Z" checked', week)
     assert count_appointments(app) == 0 and count_outbox(app) == 0
+
+
+def test_a_days_times_are_radios_each_named_by_its_label_the_chosen_one_checked(
+    app, client, auth, clinic
+):
+    """The picker's radio markup, pinned: each time one radio of the form's field, its value
+    the time as the form sends it back, an id its label points at (how a screen reader
+    names it), and the time chosen before "Choose another time" checked again."""
+    auth.login(clinic["family"])
+    data = {"slot": "2026-11-19T15:00Z", "request_key": "k", "change": "1"}
+    page = client.post(week_url(clinic), data=data).get_data(as_text=True)
+    day = re.search(r"<legend>Thursday, November 19</legend>(.*?)</fieldset>", page, re.S)
+    items = re.findall(r"<li\b.*?</li>", day.group(1), re.S)
+
+    def item(hour: int, clock: str, checked: str = "") -> str:
+        value = f"2026-11-19T{hour}:00Z"
+        slot_id = f"slot-2026-11-19T{hour}00Z"
+        return (
+            f'<li class="check"><input type="radio" name="slot" id="{slot_id}" '
+            f'value="{value}"{checked}> <label for="{slot_id}">{clock}</label></li>'
+        )
+
+    assert items == [
+        item(14, "9:00 AM"),
+        item(15, "10:00 AM", " checked"),
+        item(16, "11:00 AM"),
+        item(17, "12:00 PM"),
+        item(18, "1:00 PM"),
+        item(19, "2:00 PM"),
+        item(20, "3:00 PM"),
+        item(21, "4:00 PM"),
+    ]
+    assert re.fullmatch(r'\s*<ul class="times">\s*(<li\b.*?</li>\s*)+</ul>\s*', day.group(1), re.S)
+    assert page.count(" checked>") == 1
