@@ -63,9 +63,10 @@ class WeekGrid:
     # (day, hour) → the sessions starting then; day → that day's sessions, in order.
     cells: dict[tuple[date, int], list[Entry]] = field(default_factory=dict)
     by_day: dict[date, list[Entry]] = field(default_factory=dict)
-    # The table as the page writes it: each hour with its sessions, day by day (the page
-    # walks this once instead of looking up every day and hour in `cells`).
-    rows: list[tuple[int, list[list[Entry]]]] = field(default_factory=list)
+    # The table as the page writes it: each hour, its label and its sessions, day by day (the
+    # page walks this once instead of looking up every day and hour in `cells`, or asking
+    # for each row's label).
+    rows: list[tuple[int, str, list[list[Entry]]]] = field(default_factory=list)
 
     def hour_label(self, hour: int) -> str:
         return wall_clock(time(hour), "hour")
@@ -95,6 +96,7 @@ def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
         grid.cells.setdefault((day, hour), []).append(entry)
         grid.by_day[day].append(entry)
     grid.rows = [
-        (hour, [grid.cells.get((day, hour), []) for day in grid.days]) for hour in grid.hours
+        (hour, grid.hour_label(hour), [grid.cells.get((day, hour), []) for day in grid.days])
+        for hour in grid.hours
     ]
     return grid

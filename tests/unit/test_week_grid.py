@@ -44,12 +44,12 @@ def test_a_session_from_the_night_before_is_shown_at_the_top_of_the_first_day():
     assert grid.cells[(MONDAY, 0)][0].appointment is overnight and grid.hours[0] == 0
 
 
-def test_the_rows_hold_each_hour_and_its_sessions_day_by_day():
+def test_the_rows_hold_each_hour_its_label_and_its_sessions_day_by_day():
     early = Session(datetime(2026, 11, 17, 11, 30, tzinfo=UTC))  # Tuesday 6:30 AM in New York
     grid = week_grid([early], MONDAY, 7, NEW_YORK)
-    assert [hour for hour, _ in grid.rows] == grid.hours
-    hour, cells = grid.rows[0]
-    assert hour == 6 and len(cells) == 7
+    assert [hour for hour, _, _ in grid.rows] == grid.hours
+    hour, label, cells = grid.rows[0]
+    assert hour == 6 and label == grid.hour_label(6) and len(cells) == 7
     assert [e.appointment for e in cells[1]] == [early] and cells[0] == cells[2] == []
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import babel.support
 import pytest
-from flask import url_for
+from flask import g, url_for
 from markupsafe import escape
 from sqlalchemy import select
 
@@ -315,6 +315,43 @@ def test_the_attendance_forms_words_are_translated_once_a_page(
     words = ["Mark", "Choose…", "Attended", "No-show", "Late-cancelled", "Save"]
     assert [asked[word] for word in words] == [1] * len(words)
     assert asked["attendance of %(name)s's family"] == 3  # one a seat, for its two labels
+
+
+def _seat_in_state(app, starts_at, *, status="booked", attendance=None) -> int:
+    seat_id = _seat(app, starts_at)
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, seat_id)
+        seat.status, seat.attendance = status, attendance
+        db.session.commit()
+    return seat_id
+
+
+def test_each_seat_state_is_said_in_words_and_each_form_carries_the_requests_token(
+    app, client, auth, clinic
+):
+    """A seat's status and attendance as words (a value without words shown as it is,
+    escaped); every form on the page posts the token of the request that drew it."""
+    started = [NOON - timedelta(minutes=minutes) for minutes in (10, 70, 130, 190)]
+    marked = ["attended", "no_show", "late_cancelled", "<i>held</i>"]
+    for starts_at, attendance in zip(started, marked, strict=True):
+        _seat_in_state(app, starts_at, attendance=attendance)
+    _seat_in_state(app, NOON + timedelta(hours=3), status="cancelled")
+    _seat_in_state(app, NOON + timedelta(hours=5), status="late_cancelled")
+    auth.login(clinic["therapist"])
+    with client:
+        page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+        token = g.csrf_token
+    badges = Counter(re.findall(r'<span class="badge">([^<]*)</span>', page))
+    assert badges == {
+        "attended": 1,
+        "no show": 1,
+        "late cancelled": 2,
+        "cancelled": 1,
+        "&lt;i&gt;held&lt;/i&gt;": 1,
+    }
+    forms = re.findall(r"<form [^>]*>\s*(<input [^>]*>)", page)
+    assert len(forms) == page.count("<form ") == 4 + 2  # four attendance, sign-out, language
+    assert set(forms) == {f'<input type="hidden" name="csrf_token" value="{token}">'}
 
 
 def test_each_seats_actions_link_to_their_own_routes(app, client, auth, clinic):
