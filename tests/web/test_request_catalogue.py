@@ -132,3 +132,22 @@ def test_a_templates_gettext_is_one_call_of_the_template(app, monkeypatch):
         said = template.render(numbers=range(10))
     assert said.count("Iniciar sesión") == 10 and "hora de 9" in said
     assert len(calls) == 30  # Jinja's callables: 80
+
+
+def test_a_page_finds_its_catalogue_once_however_many_words_it_says(app, monkeypatch):
+    """Each word of a page used to find the remembered catalogue again (the proxies to
+    Flask-Babel's namespace, its locale and domain compared): now once per render."""
+    from familylink import i18n
+
+    found = []
+    original = i18n.remembered_catalogue
+    monkeypatch.setattr(
+        i18n, "remembered_catalogue", lambda lookup: found.append(1) or original(lookup)
+    )
+    words = "{{ _('Sign in') }}" * 5 + "{{ ngettext('%(num)s seat', '%(num)s seats', 2) }}"
+    with app.test_request_context("/login", headers={"Accept-Language": "es"}):
+        render_template_string(words)  # the request's first look-up finds it in Babel
+        found.clear()
+        page = render_template_string(words)
+    assert page.startswith("Iniciar sesión" * 5)
+    assert len(found) == 1
