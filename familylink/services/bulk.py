@@ -22,6 +22,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
+from operator import itemgetter
 from uuid import UUID
 
 from sqlalchemy import (
@@ -135,24 +136,20 @@ def _insert(
 def _sqlite_document(dialect, table: Table, names: tuple, rows: list[dict]) -> str | None:
     """The rows as one JSON array of arrays, each value as executemany binds it, or None
     when some value cannot travel as JSON text."""
-    columns = []
-    for name in names:
-        type_ = table.c[name].type
-        kind, column = _python_type(type_), [row[name] for row in rows]
-        if kind in (bytes, float, Decimal):
-            if any(value is not None for value in column):
+    columns = []  # map(), not comprehensions: a page's few rows cost no more than before
+    for name, kind, process in _sqlite_columns(dialect, table, names):
+        column = list(map(itemgetter(name), rows))
+        if kind is bytes:
+            if column.count(None) != len(column):
                 return None
-            columns.append(column)
-            continue
-        process = type_._cached_bind_processor(dialect)
-        if process is None:
-            columns.append(column)
         elif kind is datetime:
             # A sweep's rows share a few instants: each converted once.
-            converted = {value: process(value) for value in set(column)}
-            columns.append([converted[value] for value in column])
-        else:
-            columns.append([process(value) for value in column])
+            distinct = set(column)
+            converted = dict(zip(distinct, map(process, distinct), strict=True))
+            column = list(map(converted.__getitem__, column))
+        elif process is not None:
+            column = list(map(process, column))
+        columns.append(column)
     try:
         document = json.dumps(
             list(zip(*columns, strict=True)), ensure_ascii=False, check_circular=False
@@ -162,11 +159,22 @@ def _sqlite_document(dialect, table: Table, names: tuple, rows: list[dict]) -> s
     return None if "\\u0000" in document else document
 
 
-def _python_type(type_):
-    try:
-        return type_.python_type
-    except NotImplementedError:
-        return None
+@cache
+def _sqlite_columns(dialect, table: Table, names: tuple) -> tuple:
+    """Each column's name, kind (bytes: what JSON text cannot carry, a float among them; or
+    datetime) and bind conversion, found once per shape: a page writes its few audit rows
+    this way too."""
+    found = []
+    for name in names:
+        type_ = table.c[name].type
+        try:
+            kind = type_.python_type
+        except NotImplementedError:
+            kind = None
+        if kind in (bytes, float, Decimal):
+            kind = bytes
+        found.append((name, kind, type_._cached_bind_processor(dialect)))
+    return tuple(found)
 
 
 def _json_value(value):
