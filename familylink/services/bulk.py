@@ -167,8 +167,8 @@ def _sqlite_columns(dialect, table: Table, names: tuple) -> tuple:
     found = []
     for name in names:
         type_ = table.c[name].type
-        try:
-            kind = type_.python_type
+        try:  # a TypeDecorator's (a UTC instant's) is its stored type's
+            kind = getattr(type_, "impl_instance", type_).python_type
         except NotImplementedError:
             kind = None
         if kind in (bytes, float, Decimal):
