@@ -7,14 +7,22 @@ It is `json`, not `jsonb`: the server then only checks the text before reading e
 from it, rather than building a jsonb value of the whole document first, and a json
 column's value (an audit row's detail) is stored as written, as the ORM stores it, not
 with its keys re-ordered.
-On SQLite, sqlite3's executemany is already one loop in C.
+On SQLite too (`INSERT … SELECT … FROM json_each`): sqlite3's executemany is one loop in
+C, but SQLAlchemy binds each row's values first, one by one, and with RETURNING sends the
+rows a few hundred at a time. Each value travels in the document as executemany would bind
+it (the column type's own conversion: a UTC instant's text, a JSON column's text, a UUID's
+hex), and SQLite stores what json_extract reads back: the same text, integer or NULL. Rows
+holding what JSON text cannot carry as it is go by executemany still: bytes, a float, a
+text with a NUL (json_extract cuts it there).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
+from operator import itemgetter
 from uuid import UUID
 
 from sqlalchemy import (
@@ -28,6 +36,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
@@ -47,11 +56,15 @@ def insert_rows(
     there already, even one another transaction committed a moment ago, is skipped."""
     if not rows:
         return []
-    if connection.dialect.name == "postgresql" and len(rows) > 1:
+    dialect = connection.dialect
+    shape, params = None, rows
+    if len(rows) > 1 and dialect.name == "postgresql":
         shape, params = tuple(rows[0]), {"rows": json.dumps(rows, default=_json_value)}
-    else:
-        shape, params = None, rows
-    statement = _insert(connection.dialect.name, table, shape, skip_existing, returning)
+    elif len(rows) > 1 and dialect.name == "sqlite":
+        document = _sqlite_document(dialect, table, tuple(rows[0]), rows)
+        if document is not None:
+            shape, params = tuple(rows[0]), {"rows": document}
+    statement = _insert(dialect.name, table, shape, skip_existing, returning)
     if returning:
         return connection.execute(statement, params).all()
     connection.execute(statement, params)
@@ -89,8 +102,8 @@ def _insert(
 ):
     """The INSERT of rows given as parameters, built once for each shape (a statement and
     its cache key cost more to build than a page's INSERT takes to run); with `json_names`
-    (PostgreSQL, several rows) of one JSON document given as the "rows" parameter, each row
-    having those keys."""
+    (several rows) of one JSON document given as the "rows" parameter: on PostgreSQL each
+    row an object with those keys, on SQLite an array of their values in that order."""
     if skip_existing is None:
         base = insert(table)
     elif dialect_name == "postgresql":
@@ -99,6 +112,14 @@ def _insert(
         base = _SqliteSkipsExisting(table)
     if json_names is None:
         statement = base
+    elif dialect_name == "sqlite":
+        each = func.json_each(bindparam("rows", type_=String())).table_valued("value")
+        values = (
+            func.json_extract(each.c.value, literal_column(f"'$[{index}]'"))
+            for index in range(len(json_names))
+        )
+        # The WHERE is SQLite's own answer to INSERT … SELECT … ON CONFLICT being ambiguous.
+        statement = base.from_select(list(json_names), select(*values).where(text("true")))
     else:
         document = cast(bindparam("rows", type_=String()), postgresql.JSON)
         source = func.json_populate_recordset(literal_column(f"NULL::{table.name}"), document)
@@ -112,9 +133,54 @@ def _insert(
     return statement.inline()
 
 
+def _sqlite_document(dialect, table: Table, names: tuple, rows: list[dict]) -> str | None:
+    """The rows as one JSON array of arrays, each value as executemany binds it, or None
+    when some value cannot travel as JSON text."""
+    columns = []  # map(), not comprehensions: a page's few rows cost no more than before
+    for name, kind, process in _sqlite_columns(dialect, table, names):
+        column = list(map(itemgetter(name), rows))
+        if kind is bytes:
+            if column.count(None) != len(column):
+                return None
+        elif kind is datetime:
+            # A sweep's rows share a few instants: each converted once.
+            distinct = set(column)
+            converted = dict(zip(distinct, map(process, distinct), strict=True))
+            column = list(map(converted.__getitem__, column))
+        elif process is not None:
+            column = list(map(process, column))
+        columns.append(column)
+    try:
+        document = json.dumps(
+            list(zip(*columns, strict=True)), ensure_ascii=False, check_circular=False
+        )
+    except TypeError:
+        return None
+    return None if "\\u0000" in document else document
+
+
+@cache
+def _sqlite_columns(dialect, table: Table, names: tuple) -> tuple:
+    """Each column's name, kind (bytes: what JSON text cannot carry, a float among them; or
+    datetime) and bind conversion, found once per shape: a page writes its few audit rows
+    this way too."""
+    found = []
+    for name in names:
+        type_ = table.c[name].type
+        try:  # a TypeDecorator's (a UTC instant's) is its stored type's
+            kind = getattr(type_, "impl_instance", type_).python_type
+        except NotImplementedError:
+            kind = None
+        if kind in (bytes, float, Decimal):
+            kind = bytes
+        found.append((name, kind, type_._cached_bind_processor(dialect)))
+    return tuple(found)
+
+
 def _json_value(value):
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.isoformat()
+        # In UTC: a timestamp column keeps the wall time of the text and drops its offset.
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, bytes):
         return "\\x" + value.hex()  # bytea's text form
     if isinstance(value, UUID):
