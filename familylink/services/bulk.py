@@ -173,7 +173,7 @@ def _sqlite_columns(dialect, table: Table, names: tuple) -> tuple:
             kind = None
         if kind in (bytes, float, Decimal):
             kind = bytes
-        found.append((name, kind, type_._cached_bind_processor(dialect)))
+        found.append((name, kind, type_.dialect_impl(dialect).bind_processor(dialect)))
     return tuple(found)
 
 
