@@ -21,8 +21,8 @@ def week_radios(days, slot_format: str, zone: str, name: str, chosen) -> list[tu
     the time's value as the form sends it back and an id its label, the clock time in
     `zone`, points at; the time `chosen` (the field's data) checked. A template filter
     (`week.days|week_radios(slot_format, zone, field.name, field.data)`): written here, in
-    one call per week, since the template writing each time's item (about 36 calls a time)
-    was a large part of the booking page under cProfile; the week's clock times written
+    one call per week, since the template writing each time's item was a large part of
+    the booking page under cProfile; the week's clock times written
     together (`clock_times`: the zone and the language looked up once). Every value is
     escaped as the template's autoescape did."""
     clocks = iter(clock_times([slot for day in days for slot in day.slots], zone))
