@@ -22,6 +22,7 @@ NOTES = "<!-- notes: everything below is kept by make bench -->"
 # (title, command after the interpreter, arguments for a full run, for --quick)
 SCRIPTS = [
     ("Pages", ["-m", "bench.pages"], ["--database", "both"], ["--seconds", "3"]),
+    ("Calls per request", ["-m", "bench.calls"], ["--database", "both"], ["--requests", "3"]),
     ("Contention", ["-m", "bench.contention"], [], ["--clients", "20", "--seats", "5"]),
     ("Scale", ["-m", "bench.scale"], ["--seconds", "5"], ["--factor", "0.05", "--seconds", "2"]),
     (
