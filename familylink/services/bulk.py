@@ -133,13 +133,18 @@ def _insert(
     return statement.inline()
 
 
+# The kind of a column whose values JSON text cannot carry as executemany binds them (bytes,
+# a float, a Decimal): a row with such a value goes by executemany.
+NOT_JSON_TEXT = "not JSON text"
+
+
 def _sqlite_document(dialect, table: Table, names: tuple, rows: list[dict]) -> str | None:
     """The rows as one JSON array of arrays, each value as executemany binds it, or None
     when some value cannot travel as JSON text."""
     columns = []  # map(), not comprehensions: a page's few rows cost no more than before
     for name, kind, process in _sqlite_columns(dialect, table, names):
         column = list(map(itemgetter(name), rows))
-        if kind is bytes:
+        if kind == NOT_JSON_TEXT:
             if column.count(None) != len(column):
                 return None
         elif kind is datetime:
@@ -161,9 +166,8 @@ def _sqlite_document(dialect, table: Table, names: tuple, rows: list[dict]) -> s
 
 @cache
 def _sqlite_columns(dialect, table: Table, names: tuple) -> tuple:
-    """Each column's name, kind (bytes: what JSON text cannot carry, a float among them; or
-    datetime) and bind conversion, found once per shape: a page writes its few audit rows
-    this way too."""
+    """Each column's name, kind (NOT_JSON_TEXT, datetime or its other Python type) and bind
+    conversion, found once per shape: a page writes its few audit rows this way too."""
     found = []
     for name in names:
         type_ = table.c[name].type
@@ -172,7 +176,7 @@ def _sqlite_columns(dialect, table: Table, names: tuple) -> tuple:
         except NotImplementedError:
             kind = None
         if kind in (bytes, float, Decimal):
-            kind = bytes
+            kind = NOT_JSON_TEXT
         found.append((name, kind, type_.dialect_impl(dialect).bind_processor(dialect)))
     return tuple(found)
 
