@@ -232,6 +232,13 @@ def safe_sender_name(name: str | None) -> str:
     existed, with a line break or a clinical word, must neither make every email fail nor
     reach an inbox, so it gives way to a neutral name."""
     name = (name or "").strip()
-    if not name or has_control(name) or clinical_hits(name):
+    if not name or not _neutral_name(name):
         return _("Family Sessions")
     return name
+
+
+@lru_cache(maxsize=64)
+def _neutral_name(name: str) -> bool:
+    # A program has one sender name, screened on every email and calendar file it names:
+    # the answer is the name's alone (the words screened for are fixed), so once a process.
+    return not has_control(name) and not clinical_hits(name)

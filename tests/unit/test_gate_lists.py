@@ -170,3 +170,35 @@ def test_when_access_ended_under_each_consent(app_ctx, now):
         revoked.id: now - timedelta(days=1),
         superseded.id: None,
     }
+
+
+def test_pairs_with_scope_answers_as_the_consent_in_force_does(app_ctx, now):
+    """`pairs_with_scope` reads the rule's columns alone (every booking's `hold_consents`):
+    its answer for each pair and scope is `active_consent`'s, read as whole consents."""
+    patients = [create_user(Role.PATIENT) for _ in range(2)]
+    members = [create_user(Role.FAMILY) for _ in range(6)]
+    first, second = patients
+    create_consent(first, members[0], scopes=("scheduling", "progress"))
+    create_consent(first, members[1], scopes=("progress",))
+    create_consent(first, members[2], expires_at=now - timedelta(days=1))  # ended by the clock
+    revoked = create_consent(first, members[3], scopes=("scheduling", "attendance"))
+    db.session.add(
+        ConsentClosure(consent_id=revoked.id, reason=ClosureReason.REVOKED, closed_at=now)
+    )
+    create_consent(first, members[3], scopes=("attendance",), now=now - timedelta(hours=1))
+    by_episode = create_consent(first, members[4], days_after_episode=3)
+    db.session.get(Episode, by_episode.episode_id).ended_on = now - timedelta(days=4)
+    create_consent(second, members[4], scopes=("scheduling",))
+    create_consent(second, members[5], scopes=("progress",), now=now + timedelta(hours=1))
+    create_consent(second, members[5], scopes=("scheduling",))  # older: the newer one answers
+    db.session.flush()
+    pairs = {(m.id, p.id) for m in members for p in patients}
+    for scope in (None, *Scope):
+        expected = set()
+        for member_id, patient_id in pairs:
+            consent = access.active_consent(member_id, patient_id, now=now)
+            if consent is not None and (scope is None or scope in consent.scopes):
+                expected.add((member_id, patient_id))
+        assert access.pairs_with_scope(pairs, scope, now=now) == expected, scope
+    held = access.pairs_with_scope(pairs, Scope.SCHEDULING, now=now)
+    assert held == {(members[0].id, first.id), (members[4].id, second.id)}

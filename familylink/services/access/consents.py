@@ -242,22 +242,57 @@ def pairs_with_scope(
 ) -> set[tuple[int, int]]:
     """Of these (family member id, patient id) pairs, those whose consent in force now
     covers `scope` (None: any consent in force): what may_disclose answers for each, in
-    one query (for sweeps and the sender's batches)."""
+    one query (for sweeps, the sender's batches and every booking's `hold_consents`), of
+    the rule's columns alone (`family_in_force`'s rule: no consent or patient loaded)."""
     if not pairs:
         return set()
-    family_ids = {f for f, _ in pairs}
-    patient_ids = {p for _, p in pairs}
     rows = db.session.execute(
-        _open_consents_query().where(
-            FamilyLink.family_user_id.in_(family_ids), ConsentRecord.patient_id.in_(patient_ids)
-        )
-    ).all()
+        _open_consents_of_pairs(),
+        {"members": sorted({f for f, _ in pairs}), "patients": sorted({p for _, p in pairs})},
+    )
     decided: dict[tuple[int, int], bool] = {}
-    for record, patient in rows:  # newest first, like active_consent
-        pair = (record.recipient_user_id, record.patient_id)
-        if pair in pairs and pair not in decided and is_active(record, patient, now):
-            decided[pair] = _covers(record, scope)
+    for row in rows.all():  # newest first, like active_consent
+        pair = (row.recipient_user_id, row.patient_id)
+        if pair in pairs and pair not in decided and _before_end(_row_end(row), now):
+            decided[pair] = _covers(_ScopesOf(row), scope)
     return {pair for pair, ok in decided.items() if ok}
+
+
+def _row_end(row) -> datetime | None:
+    """`consent_end` of a row of the rule's columns (`_open_consents_of_pairs`)."""
+    return _clock_end(row.expiry_kind, row.expires_at, row.expiry_days_after_episode, row.ended_on)
+
+
+class _ScopesOf:
+    """A row of the rule's columns as `_covers` reads a consent: its `scopes`, as
+    `ConsentRecord.scopes` lists them."""
+
+    __slots__ = ("scopes",)
+
+    def __init__(self, row):
+        self.scopes = [scope for scope in Scope if getattr(row, f"scope_{scope.value}")]
+
+
+@cache
+def _open_consents_of_pairs():
+    """Open consents of the members "members" about the patients "patients": of each, whom
+    and what it covers and its end's columns. Built once: every booking asks it."""
+    return (
+        _open_consents(
+            ConsentRecord.recipient_user_id,
+            ConsentRecord.patient_id,
+            ConsentRecord.expiry_kind,
+            ConsentRecord.expires_at,
+            ConsentRecord.expiry_days_after_episode,
+            Episode.ended_on,
+            *(getattr(ConsentRecord, f"scope_{scope.value}") for scope in Scope),
+        )
+        .outerjoin(Episode, Episode.id == ConsentRecord.episode_id)
+        .where(
+            FamilyLink.family_user_id.in_(bindparam("members", expanding=True)),
+            ConsentRecord.patient_id.in_(bindparam("patients", expanding=True)),
+        )
+    )
 
 
 def recipients_allowed(

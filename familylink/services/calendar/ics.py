@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import parseaddr
+from functools import lru_cache
 
 from flask import current_app
 from flask_babel import force_locale
@@ -56,8 +57,14 @@ def where(appointment: Appointment) -> str:
 def organizer() -> tuple[str, str]:
     """`ORGANIZER;CN=<neutral sender name>:mailto:<MAIL_DEFAULT_SENDER>`: its parameters and
     value."""
-    address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+    address = _address_of(current_app.config["MAIL_DEFAULT_SENDER"])
     return writer.organizer(safe_sender_name(get_program().sender_name), address)
+
+
+@lru_cache(maxsize=8)
+def _address_of(sender: str) -> str:
+    # The configured sender, parsed once a process rather than for every calendar file.
+    return parseaddr(sender)[1]
 
 
 def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelled: bool) -> list:

@@ -74,8 +74,8 @@ def organizer(name: str, address: str) -> tuple[str, str]:
 def fold(line: str) -> str:
     """A content line folded before it would reach 75 octets, never inside a character nor
     just after a backslash or caret (an escape stays on one line, as the library keeps it)."""
-    if len(line) < _LIMIT and line.isascii():
-        return line
+    if line.isascii():
+        return line if len(line) < _LIMIT else _fold_ascii(line)
     pieces, current, size = [], [], 0
     for char in line:
         length = len(char.encode())
@@ -88,6 +88,21 @@ def fold(line: str) -> str:
         size += length
     if current:
         pieces.append("".join(current))
+    return "\r\n ".join(pieces)
+
+
+def _fold_ascii(line: str) -> str:
+    """`fold` of a line of one-octet characters, by slices rather than by character (a
+    booking's DESCRIPTION is over 75): each piece 74 characters, one fewer when it would
+    end just after a backslash or caret, which then begins the next."""
+    pieces, start = [], 0
+    while len(line) - start >= _LIMIT:
+        end = start + _LIMIT - 1
+        if line[end - 1] in "\\^":
+            end -= 1
+        pieces.append(line[start:end])
+        start = end
+    pieces.append(line[start:])
     return "\r\n ".join(pieces)
 
 

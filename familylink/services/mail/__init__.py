@@ -118,7 +118,8 @@ def _rendered(emails: list[Queued], now: datetime) -> list[dict]:
         by_language.setdefault(email.language, []).append(index)
     for language, indexes in by_language.items():
         with force_locale(language):
-            templates = _Templates(get_translations())
+            # One email alone has nothing to share a render with: it is rendered as it is.
+            templates = _Templates(get_translations(), shared=len(indexes) > 1)
             for index in indexes:
                 rows[index] = _row(emails[index], now, templates, program)
     return rows
@@ -209,9 +210,9 @@ class _Templates(dict):
     once, not merged per render as `Template.render` does, and gettext bound to the
     language's catalogue (Flask-Babel's looks it up again for every string)."""
 
-    def __init__(self, translations=None):
+    def __init__(self, translations=None, *, shared: bool = False):
         super().__init__()
-        self.gettext, self.shapes = {}, {}
+        self.gettext, self.shapes, self.shared = {}, {}, shared
         if translations is not None:  # autoescape is the email templates' own, not this one's
             bound = jinja2.Environment(extensions=["jinja2.ext.i18n"])  # noqa: S701
             bound.install_gettext_translations(translations, newstyle=True)
@@ -227,12 +228,13 @@ class _Templates(dict):
 
     def bodies(self, email: Queued, context: dict) -> tuple[str, str, str]:
         """The subject, text and HTML. Emails whose contexts differ only in their `printed`
-        values and the recipient's first name share one render (`_Shape`), unless the
-        templates read more of the recipient or change a marker rather than print it."""
+        values and the recipient's first name share one render (`_Shape`) when `shared`,
+        unless the templates read more of the recipient or change a marker rather than
+        print it."""
         person = context["recipient"]
         # Someone with no name to give gets the nameless greeting ("Hello,"), which the
         # marker's text cannot turn into.
-        if email.context is None or person is None or not person.first_name:
+        if not self.shared or email.context is None or person is None or not person.first_name:
             return self._render_all(email.kind, context)
         # An empty printed value stays itself: a template may test whether there is one.
         names = tuple(name for name in email.printed if email.context[name])
