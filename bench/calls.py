@@ -2,10 +2,11 @@
 
     .venv/bin/python -m bench.calls [--database sqlite|postgresql|both] [--requests 20]
 
-The pages of `bench.pages` and the honest minimal page (bench/honest.py), each requested
-through Flask's test client on a fresh demo database prepared as `bench.pages` prepares it,
-signed in as there. Per page: the mean Python function calls of one request under cProfile
-(after three warm requests), the SQL statements it sent, and its mean wall time unprofiled.
+The pages of `bench.pages`, the honest minimal page (bench/honest.py) and the booking POST
+as bench/book.lua sends it, each requested through Flask's test client on a fresh demo
+database prepared as `bench.pages` prepares it, signed in as there. Per page: the mean
+Python function calls of one request under cProfile (after three warm requests), the SQL
+statements it sent, and its mean wall time unprofiled.
 Calls do not move with the machine's load, so two runs of different code compare even on a
 busy machine; the wall times do move, and compare only within one run.
 """
@@ -15,15 +16,19 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
+import json
 import os
 import pstats
 import re
 import time
+import uuid
 
 from sqlalchemy import event
 
+from bench import harness
 from bench.harness import say
 from bench.pages import DEMO_PASSWORD, FAMILY, THERAPIST, pages_to_measure, prepare
+from familylink.services.program import CACHE_SECONDS
 
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -67,11 +72,12 @@ class StatementCounter:
             self.count += 1
 
 
-def measure(get, engines, requests: int) -> dict:
-    """Calls, statements and milliseconds per request of `get()` (which must answer 200)."""
+def measure(get, engines, requests: int, expected: int = 200) -> dict:
+    """Calls, statements and milliseconds per request of `get()` (which must answer
+    `expected`)."""
     for _ in range(3):
         answer = get()
-        if answer.status_code != 200:
+        if answer.status_code != expected:
             raise RuntimeError(f"answered {answer.status_code}")
     counters = [StatementCounter(engine) for engine in engines]
     started = time.perf_counter()
@@ -123,9 +129,36 @@ def run(database: str, requests: int) -> list[dict]:
         say(f"[{database}] {page['label']}…")
         get = functools.partial(clients[page["account"]].get, page["path"])
         rows.append({"label": page["label"], **measure(get, [engine], requests)})
+    say(f"[{database}] booking POST…")
+    rows.append(
+        {
+            "label": "Booking POST, a real booking each",
+            **_booking_post(env, ids, app, requests, engine),
+        }
+    )
     for row in rows:
         row["per_honest"] = row["calls"] / honest_row["calls"]
     return rows
+
+
+def _booking_post(env: dict, ids: dict, app, requests: int, engine) -> dict:
+    """The booking POST as bench/book.lua sends it: the confirmed step, a fresh slot and
+    a new one-time key each time, after the therapist's hours are opened (`--open-hours`)."""
+    opened = json.loads(harness.python_module(env, "bench.demo_setup", "--open-hours"))
+    # The longer booking horizon reaches this process once its program settings expire.
+    time.sleep(CACHE_SECONDS + 1)
+    client = Client(app)
+    _sign_in(client, FAMILY, None)
+    path = f"/booking/new?patient={ids['jordan']}&type={ids['private_type']}"
+    fixed = {"csrf_token": TOKEN.search(client.get(path).get_data(as_text=True)).group(1)}
+    slots = iter(opened["slots"])
+
+    def post():
+        form = fixed | {"confirmed": "1", "slot": next(slots), "request_key": uuid.uuid4().hex}
+        return client.post(path, data=form)
+
+    # A booking answers with a redirect to its page; a refusal shows the form again (200).
+    return measure(post, [engine], requests, expected=302)
 
 
 def report(database: str, rows: list[dict], requests: int) -> str:
