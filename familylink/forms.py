@@ -3,6 +3,7 @@
 import wtforms
 import wtforms.widgets.core
 from flask_babel import lazy_gettext as _l
+from jinja2 import Undefined
 from markupsafe import Markup, escape
 from wtforms import (
     DateField,
@@ -12,7 +13,7 @@ from wtforms import (
     StringField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 from wtforms.widgets.core import clean_key
 
 from familylink.services.passwords import MAX_LENGTH
@@ -303,6 +304,22 @@ def checkbox_items(f) -> Markup:
                 f'<label for="{box_id}">{escape(choice.label or choice.value)}</label>'
             )
     return Markup("".join(f'<li class="check">{item}</li>' for item in items))  # noqa: S704
+
+
+def hidden_input(f) -> Markup:
+    """A hidden field (the CSRF token, a one-time key) as WTForms' `f()` writes it, each
+    attribute as `html_params` writes it: WTForms' meta, widget and writer cost ~85 calls a
+    field under cProfile. A field whose input would carry more (`render_kw`, `disabled`, a
+    widget of its own) is still written by WTForms. A form without CSRF protection has no
+    token field: Jinja's Undefined, written as nothing, as before."""
+    if isinstance(f, Undefined):
+        return f
+    if f.render_kw or f.flags.disabled or type(f.widget) is not HiddenInput:
+        return f()
+    field_id, name, value = (
+        str(escape(text)).replace('"', "&quot;") for text in (f.id, f.name, f._value())
+    )
+    return Markup(f'<input id="{field_id}" name="{name}" type="hidden" value="{value}">')  # noqa: S704
 
 
 def _select(f, field_id, described: str) -> str:
