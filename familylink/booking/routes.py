@@ -14,7 +14,7 @@ from familylink.booking.slots import (
     shown_week,
     slot_or_none,
     slot_week,
-    week_radios,
+    week_days,
 )
 from familylink.booking.week import day_label
 from familylink.extensions import limiter
@@ -38,8 +38,8 @@ from familylink.web import (
 bp = Blueprint("booking", __name__)
 # Every page names days in its reader's language: `{{ day|day_label }}`, `|day_label('full')`.
 bp.add_app_template_filter(day_label)
-# Every week picker's days and times: `{% for day, radios in week.days|week_radios(...) %}`.
-bp.add_app_template_filter(week_radios)
+# Every week picker's days and times: `{{ week.days|week_days(slot_format, zone, field) }}`.
+bp.add_app_template_filter(week_days)
 
 
 def _patient_id() -> int:

@@ -7,6 +7,8 @@ from flask import request
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from familylink import i18n
+from familylink.booking.week import day_labels
 from familylink.services.errors import DomainError
 from familylink.services.scheduling import local_to_utc
 from familylink.services.timefmt import clock_times
@@ -32,15 +34,39 @@ def week_radios(days, slot_format: str, zone: str, name: str, chosen) -> list[tu
         items = []
         for slot in day.slots:
             value = slot.strftime(slot_format)
-            slot_id = escape("slot-" + value.replace(":", ""))
+            text = str(escape(value))  # escaping writes no ":", so the id may drop them after
+            slot_id = "slot-" + text.replace(":", "")
             checked = " checked" if value == chosen else ""
             items.append(
                 f'<li class="check"><input type="radio" name="{name}" id="{slot_id}" '
-                f'value="{escape(value)}"{checked}> '
+                f'value="{text}"{checked}> '
                 f'<label for="{slot_id}">{escape(next(clocks))}</label></li>'
             )
         week.append((day, Markup("\n      ".join(items))))  # noqa: S704  each part escaped
     return week
+
+
+def week_days(days, slot_format: str, zone: str, field) -> Markup:
+    """A week picker's days as `week_times` writes them (`week.days|week_days(slot_format,
+    zone, field)`): a fieldset a day, tied to the field's error when it has one, its legend
+    the day in the reader's language, then its times (`week_radios`) or the words for a day
+    without any. Written in one call: the template's loop over the days cost about 45
+    calls a day under cProfile. The words are trusted as the template trusted them."""
+    tied = ' aria-describedby="slot-error"' if field.errors else ""
+    none_free = None
+    written = []
+    labels = iter(day_labels([day.day for day in days]))
+    for _day, radios in week_radios(days, slot_format, zone, field.name, field.data):
+        if radios:
+            times = f'<ul class="times">\n      {radios}\n    </ul>'
+        else:
+            none_free = none_free or i18n.gettext("No free times on this day.")
+            times = f'<p class="muted">{none_free}</p>'
+        written.append(
+            f'\n  <fieldset class="day"{tied}>\n    <legend>{escape(next(labels))}</legend>'
+            f"\n    \n    {times}\n    \n  </fieldset>\n  "
+        )
+    return Markup("".join(written))  # noqa: S704  each part escaped, or the catalogue's
 
 
 def parse_slot(value: str | None) -> datetime:

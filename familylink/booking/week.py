@@ -31,6 +31,12 @@ def day_label(day: date, form: str = "day") -> str:
     return _day_label(day, form, babel_locale())
 
 
+def day_labels(days, form: str = "day") -> list[str]:
+    """`day_label` of each of `days`, the reader's language looked up once (a week's)."""
+    locale = babel_locale()
+    return [_day_label(day, form, locale) for day in days]
+
+
 # The week pages name the same few days on every request: Babel writes each once per form
 # and language, not on every request.
 @lru_cache(maxsize=2048)

@@ -51,3 +51,22 @@ def test_the_book_for_family_form_chooses_the_kind_sent_else_asked_else_first(
 def test_a_book_for_family_form_with_no_kinds_offered_chooses_none(app):
     with app.test_request_context():
         assert BookForFamilyForm(types=[], family=FAMILY, type_asked=None).chosen is None
+
+
+def test_repeat_weekly_says_its_choices_in_each_requests_language(app):
+    """The choices are built once per process (`REPEAT_CHOICES`): each form draws them in its
+    own request's language, one request after another."""
+    from familylink.booking.forms import BookPrivateForm
+    from familylink.forms import form_field
+
+    drawn = {}
+    for language in ("es", "en", "es"):
+        app.config["FORCE_LOCALE"] = language
+        with app.test_request_context():
+            drawn.setdefault(language, []).append(str(form_field(BookPrivateForm().weeks)))
+    app.config.pop("FORCE_LOCALE")
+    assert '<option value="0">No, just this once</option>' in drawn["en"][0]
+    assert '<option value="3">For 3 weeks</option>' in drawn["en"][0]
+    assert '<option value="0">No, solo esta vez</option>' in drawn["es"][0]
+    assert '<option value="12">Durante 12 semanas</option>' in drawn["es"][1]
+    assert drawn["es"][0] == drawn["es"][1]
