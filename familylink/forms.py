@@ -316,9 +316,7 @@ def hidden_input(f) -> Markup:
         return f
     if f.render_kw or f.flags.disabled or type(f.widget) is not HiddenInput:
         return f()
-    field_id, name, value = (
-        str(escape(text)).replace('"', "&quot;") for text in (f.id, f.name, f._value())
-    )
+    field_id, name, value = (escape(text) for text in (f.id, f.name, f._value()))
     return Markup(f'<input id="{field_id}" name="{name}" type="hidden" value="{value}">')  # noqa: S704
 
 
