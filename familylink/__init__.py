@@ -5,12 +5,14 @@ import secrets
 import sys
 import time
 import uuid
+from collections import ChainMap
 from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
 from flask.globals import _cv_request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.templating import Environment
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from familylink import config as settings
@@ -72,6 +74,23 @@ class SessionCookies(SecureCookieSessionInterface):
         return signer
 
 
+class TemplateGlobals(ChainMap):
+    """A template's globals over the environment's, as Jinja's own ChainMap, whose names are
+    given as a set: each `{% import %}` and `{% from … import %}` takes the difference of the
+    importing template's names and these (Jinja's `_get_default_module`), which through
+    ChainMap's keys view was one Python-level look-up per global, each render."""
+
+    def keys(self):
+        return set().union(*self.maps)
+
+
+class Templates(Environment):
+    """Flask's Jinja environment, whose templates' globals are `TemplateGlobals`."""
+
+    def make_globals(self, d):
+        return TemplateGlobals({} if d is None else d, self.globals)
+
+
 # The values whose link is remembered (`FamilyLink.url_for`): exactly these types, since
 # True and 1 are equal keys but different links, and a lazy text changes with the language.
 # No two values of these types are equal, so the values alone are the key.
@@ -83,6 +102,7 @@ class FamilyLink(Flask):
 
     deferred_checks: list[Callable[[Flask], None]]
     session_interface = SessionCookies()
+    jinja_environment = Templates
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -96,3 +96,48 @@ def test_the_sign_out_form_on_a_page_signs_its_own_person_out(app, client, auth)
     answer = client.post("/logout", data={"csrf_token": tokens.pop()})
     assert answer.status_code in (302, 303)
     assert client.get("/family/").status_code == 302  # signed out
+
+
+MACROS = {
+    "macros.html": "{% macro hello(name) %}{{ word }}, {{ name }}{% endmacro %}",
+    "page.html": "{% from 'macros.html' import hello %}{{ hello(who) }}|{{ word }}",
+    "imports.html": "{% import 'macros.html' as m %}{{ m.hello(who) }}",
+}
+
+
+def test_a_templates_globals_are_jinjas_chain_with_its_names_as_a_set(app):
+    """Jinja's template globals (its own over the environment's, the environment's seen as
+    they change), with the names as a set: what `{% import %}` compares, in one step."""
+    from collections import ChainMap
+
+    template = app.jinja_env.from_string("{{ word }}", globals={"word": "Hi"})
+    plain = ChainMap(*template.globals.maps)
+    names = template.globals.keys()
+    assert names == set(plain.keys()) and "word" in names
+    assert dict(template.globals) == dict(plain)
+    assert "word" not in app.jinja_env.globals
+    app.jinja_env.globals["later"] = 1
+    try:
+        later = template.globals.keys()
+        assert "later" in later and template.globals["later"] == 1
+    finally:
+        del app.jinja_env.globals["later"]
+
+
+@pytest.mark.parametrize("page", ["page.html", "imports.html"])
+@pytest.mark.parametrize("word", [None, "Hola"])
+def test_an_imported_macro_sees_what_it_sees_with_jinjas_own_globals(app, page, word):
+    from flask.templating import Environment
+    from jinja2 import DictLoader
+
+    from familylink import Templates
+
+    written = []
+    for kind in (Templates, Environment):
+        env = kind(app, loader=DictLoader(MACROS))
+        globals_ = {"word": word} if word else None
+        template = env.get_template(page, globals=globals_)
+        written.append([template.render(who="Ana") for _ in range(2)])
+    assert written[0] == written[1]
+    # A global of the importing template only is passed to the macros it imports.
+    assert written[0][0].startswith(f"{word or ''}, Ana")
