@@ -5,7 +5,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -57,7 +57,19 @@ class SignIns(LoginManager):
 
 login_manager = SignIns()
 mail = Mail()
-csrf = CSRFProtect()
+
+
+class FormTokens(CSRFProtect):
+    """Flask-WTF's CSRF protection, which answers a request of a method it never checks (a
+    GET) before looking up the view's exemptions: its answer is the same, nothing to check."""
+
+    def protect(self, apply_exemptions=False):
+        if request.method not in current_app.config["WTF_CSRF_METHODS"]:
+            return None
+        return super().protect(apply_exemptions=apply_exemptions)
+
+
+csrf = FormTokens()
 # English and Spanish (familylink/i18n.py chooses per request); every string goes through gettext
 # (`_()` in templates, `flask_babel.gettext`/`lazy_gettext` in Python).
 babel = Babel()
