@@ -576,6 +576,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from flask_login import current_user
+    from jinja2 import pass_context
 
     from familylink.forms import use_html_params
     from familylink.models import Scope
@@ -592,33 +593,41 @@ def register_template_helpers(app: Flask) -> None:
     # Form fields' attributes: WTForms' characters, without a string.Formatter per attribute.
     use_html_params()
 
-    def viewer_zone() -> str:
-        # One look-up of the signed-in person per time shown, not three through the proxy.
-        user = current_user._get_current_object()
+    def viewer_zone(context) -> str:
+        # The signed-in person as Flask-Login put them in the page's context, read in one
+        # step rather than through its proxy; a template without them (macros imported
+        # without context) asks the proxy.
+        user = context.get("current_user")
+        if user is None:
+            user = current_user._get_current_object()
         if user is not None and user.is_authenticated:
             return user.timezone
         return get_program().timezone
 
     @app.template_filter("local")
-    def local_filter(instant, zone: str | None = None):
-        return format_local(instant, zone or viewer_zone())
+    @pass_context
+    def local_filter(context, instant, zone: str | None = None):
+        return format_local(instant, zone or viewer_zone(context))
 
     @app.template_filter("local_end")
-    def local_end_filter(instant, zone: str | None = None):
+    @pass_context
+    def local_end_filter(context, instant, zone: str | None = None):
         """When something ends: a local midnight reads as the end of the day before."""
-        return format_end(instant, zone or viewer_zone())
+        return format_end(instant, zone or viewer_zone(context))
 
     @app.template_filter("local_clock")
-    def local_clock_filter(instant, zone: str | None = None):
+    @pass_context
+    def local_clock_filter(context, instant, zone: str | None = None):
         """Only the clock time ("9:00 AM"): the week picker names the day and zone once."""
-        return format_clock(instant, zone or viewer_zone())
+        return format_clock(instant, zone or viewer_zone(context))
 
     # A weekly window's times ("9:00 AM", "9:00"): wall-clock times of no one day or zone.
     app.add_template_filter(wall_clock, "wall_clock")
 
     @app.template_filter("local_date")
-    def local_date_filter(instant, zone: str | None = None):
-        return format_local_date(instant, zone or viewer_zone())
+    @pass_context
+    def local_date_filter(context, instant, zone: str | None = None):
+        return format_local_date(instant, zone or viewer_zone(context))
 
     from familylink.forms import form_field
     from familylink.web import IdLinks, crisis_numbers, rendered_once
