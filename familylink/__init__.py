@@ -5,12 +5,14 @@ import secrets
 import sys
 import time
 import uuid
+from collections import ChainMap
 from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
 from flask.globals import _cv_request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.templating import Environment
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from familylink import config as settings
@@ -72,6 +74,23 @@ class SessionCookies(SecureCookieSessionInterface):
         return signer
 
 
+class TemplateGlobals(ChainMap):
+    """A template's globals over the environment's, as Jinja's own ChainMap, whose names are
+    given as a set: each `{% import %}` and `{% from … import %}` takes the difference of the
+    importing template's names and these (Jinja's `_get_default_module`), which through
+    ChainMap's keys view was one Python-level look-up per global, each render."""
+
+    def keys(self):
+        return set().union(*self.maps)
+
+
+class Templates(Environment):
+    """Flask's Jinja environment, whose templates' globals are `TemplateGlobals`."""
+
+    def make_globals(self, d):
+        return TemplateGlobals({} if d is None else d, self.globals)
+
+
 # The values whose link is remembered (`FamilyLink.url_for`): exactly these types, since
 # True and 1 are equal keys but different links, and a lazy text changes with the language.
 # No two values of these types are equal, so the values alone are the key.
@@ -83,6 +102,7 @@ class FamilyLink(Flask):
 
     deferred_checks: list[Callable[[Flask], None]]
     session_interface = SessionCookies()
+    jinja_environment = Templates
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -556,6 +576,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from flask_login import current_user
+    from jinja2 import pass_context
 
     from familylink.forms import use_html_params
     from familylink.models import Scope
@@ -572,33 +593,41 @@ def register_template_helpers(app: Flask) -> None:
     # Form fields' attributes: WTForms' characters, without a string.Formatter per attribute.
     use_html_params()
 
-    def viewer_zone() -> str:
-        # One look-up of the signed-in person per time shown, not three through the proxy.
-        user = current_user._get_current_object()
+    def viewer_zone(context) -> str:
+        # The signed-in person as Flask-Login put them in the page's context, read in one
+        # step rather than through its proxy; a template without them (macros imported
+        # without context) asks the proxy.
+        user = context.get("current_user")
+        if user is None:
+            user = current_user._get_current_object()
         if user is not None and user.is_authenticated:
             return user.timezone
         return get_program().timezone
 
     @app.template_filter("local")
-    def local_filter(instant, zone: str | None = None):
-        return format_local(instant, zone or viewer_zone())
+    @pass_context
+    def local_filter(context, instant, zone: str | None = None):
+        return format_local(instant, zone or viewer_zone(context))
 
     @app.template_filter("local_end")
-    def local_end_filter(instant, zone: str | None = None):
+    @pass_context
+    def local_end_filter(context, instant, zone: str | None = None):
         """When something ends: a local midnight reads as the end of the day before."""
-        return format_end(instant, zone or viewer_zone())
+        return format_end(instant, zone or viewer_zone(context))
 
     @app.template_filter("local_clock")
-    def local_clock_filter(instant, zone: str | None = None):
+    @pass_context
+    def local_clock_filter(context, instant, zone: str | None = None):
         """Only the clock time ("9:00 AM"): the week picker names the day and zone once."""
-        return format_clock(instant, zone or viewer_zone())
+        return format_clock(instant, zone or viewer_zone(context))
 
     # A weekly window's times ("9:00 AM", "9:00"): wall-clock times of no one day or zone.
     app.add_template_filter(wall_clock, "wall_clock")
 
     @app.template_filter("local_date")
-    def local_date_filter(instant, zone: str | None = None):
-        return format_local_date(instant, zone or viewer_zone())
+    @pass_context
+    def local_date_filter(context, instant, zone: str | None = None):
+        return format_local_date(instant, zone or viewer_zone(context))
 
     from familylink.forms import checkbox_items, form_field, hidden_input
     from familylink.web import IdLinks, crisis_numbers, rendered_once

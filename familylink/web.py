@@ -1,5 +1,6 @@
 """Small helpers shared by the blueprints (the web side only; services never import this)."""
 
+import secrets
 import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime
@@ -9,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from werkzeug.routing import IntegerConverter, ValidationError
@@ -328,6 +330,9 @@ def signed_in_key() -> str:
 
 # Parts of pages as rendered, by template and what the part depends on (see `rendered_once`).
 _rendered_parts: dict[tuple, Markup] = {}
+# Stands for the request's CSRF token in a kept part: random in each process, so no words a
+# part shows (a program name an admin typed) can be mistaken for it.
+_TOKEN_STAND_IN = secrets.token_urlsafe(24)
 
 
 def rendered_once(template: str, *depends_on) -> Markup:
@@ -335,7 +340,8 @@ def rendered_once(template: str, *depends_on) -> Markup:
     path the app is served under and `depends_on` (a role), then kept for the process.
 
     Only for words and links that are the same for everyone who shares that key: never a
-    person's name or data, and never a form (its CSRF token belongs to one session)."""
+    person's name or data. A form's CSRF token (`csrf_token()`, which belongs to one
+    session) is kept as a stand-in and each use puts in the request's own token."""
     program = get_program()
     key = (
         template,
@@ -349,7 +355,10 @@ def rendered_once(template: str, *depends_on) -> Markup:
     if block is None:
         if len(_rendered_parts) > 64:  # a few parts, languages and roles, settings tried
             _rendered_parts.clear()
-        block = _rendered_parts[key] = Markup(render_template(template))  # noqa: S704
+        written = render_template(template, csrf_token=lambda: _TOKEN_STAND_IN)
+        block = _rendered_parts[key] = Markup(written)  # noqa: S704
+    if _TOKEN_STAND_IN in block:
+        return block.replace(_TOKEN_STAND_IN, generate_csrf())
     return block
 
 

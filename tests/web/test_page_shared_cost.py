@@ -146,12 +146,28 @@ def _lookups_to_show(app, monkeypatch, days: int) -> int:
     return len(calls)
 
 
-def test_each_time_shown_looks_the_person_up_once(app, monkeypatch):
-    """Every time on a page is shown in the viewer's zone (the `local` filters): one look-up
-    of the signed-in person each, not three through Flask-Login's proxy."""
+def test_a_time_shown_reads_the_person_from_the_pages_context(app, monkeypatch):
+    """Every time on a page is shown in the viewer's zone (the `local` filters), read from
+    the person Flask-Login put in the page's context, not looked up through its proxy (three
+    look-ups a time once, then one)."""
     five = _lookups_to_show(app, monkeypatch, 5)
     ten = _lookups_to_show(app, monkeypatch, 10)
-    assert ten - five == 10  # five more days, two times each
+    assert ten == five  # five more days, two times each, no more look-ups
+
+
+def test_a_time_is_shown_in_the_same_zone_with_or_without_the_person_in_the_context(app):
+    """A template rendered without the page's context (an imported macro's, a bare
+    `from_string`) asks Flask-Login's proxy: the same person, the same zone."""
+    moment = NOON + timedelta(days=1)
+    source = "{{ t|local }}|{{ t|local_clock }}|{{ t|local_date }}|{{ t|local_end }}"
+    for zone, expected in (("America/Chicago", "CST"), (None, "EST")):
+        with app.test_request_context():
+            if zone:
+                login_user(create_user(Role.FAMILY, timezone=zone))
+            with_context = render_template_string(source, t=moment)
+            without = app.jinja_env.from_string(source).render(t=moment)
+        assert with_context == without
+        assert expected in with_context
 
 
 def test_a_time_is_written_with_one_look_up_of_the_language(app, monkeypatch):
