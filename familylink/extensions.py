@@ -5,7 +5,6 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
-from flask import current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -41,35 +40,9 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 # Flask-Migrate is not here: it brings Alembic and Mako (about 11 MB a process), which only
 # `flask db` and the migration tests use; `familylink.bind_migrations` binds it for them.
-
-
-class SignIns(LoginManager):
-    """Flask-Login's manager, which skips its session-protection check when that is off (as
-    FamilyLink has it: the session row is the control, see `register_extensions`). Flask-Login
-    hashes the client's address and User-Agent on every signed-in request before it reads the
-    setting; when the setting is on, its own check runs as before."""
-
-    def _session_protection_failed(self):
-        if not current_app.config.get("SESSION_PROTECTION", self.session_protection):
-            return False
-        return super()._session_protection_failed()
-
-
-login_manager = SignIns()
+login_manager = LoginManager()
 mail = Mail()
-
-
-class FormTokens(CSRFProtect):
-    """Flask-WTF's CSRF protection, which answers a request of a method it never checks (a
-    GET) before looking up the view's exemptions: its answer is the same, nothing to check."""
-
-    def protect(self, apply_exemptions=False):
-        if request.method not in current_app.config["WTF_CSRF_METHODS"]:
-            return None
-        return super().protect(apply_exemptions=apply_exemptions)
-
-
-csrf = FormTokens()
+csrf = CSRFProtect()
 # English and Spanish (familylink/i18n.py chooses per request); every string goes through gettext
 # (`_()` in templates, `flask_babel.gettext`/`lazy_gettext` in Python).
 babel = Babel()
