@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date
 
-from familylink.services.timefmt import babel_locale, wall_clock
+from familylink.services.timefmt import babel_locale, times_language, wall_clock
 
 # The office hours a week always shows, so an empty or quiet week still reads as a week;
 # sessions earlier or later add rows.
@@ -87,6 +87,7 @@ def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
     grid = WeekGrid(days=[first + timedelta(days=n) for n in range(days)], hours=[])
     grid.by_day = {day: [] for day in grid.days}
     placed: list[tuple[date, int, Entry]] = []
+    language = times_language()  # once for the page's start times and hours
     for appointment in appointments:
         local: datetime = appointment.starts_at.astimezone(zone)
         day, hour = local.date(), local.hour
@@ -94,7 +95,7 @@ def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
             day, hour = first, 0
         if day not in grid.by_day:
             continue
-        placed.append((day, hour, Entry(appointment, wall_clock(local))))
+        placed.append((day, hour, Entry(appointment, wall_clock(local, language=language))))
     hours = [hour for _, hour, _ in placed]
     low, high = min([FIRST_HOUR, *hours]), max([LAST_HOUR, *hours])
     grid.hours = list(range(low, high + 1))
@@ -102,7 +103,11 @@ def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
         grid.cells.setdefault((day, hour), []).append(entry)
         grid.by_day[day].append(entry)
     grid.rows = [
-        (hour, grid.hour_label(hour), [grid.cells.get((day, hour), []) for day in grid.days])
+        (
+            hour,
+            wall_clock(time(hour), "hour", language),
+            [grid.cells.get((day, hour), []) for day in grid.days],
+        )
         for hour in grid.hours
     ]
     return grid

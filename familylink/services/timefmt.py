@@ -172,13 +172,22 @@ def format_local_date(instant: datetime | None, zone: str) -> str:
     return _write(local_time(instant, zone), "date")
 
 
-def wall_clock(at: time | datetime, pattern_name: str = "clock") -> str:
+def wall_clock(
+    at: time | datetime, pattern_name: str = "clock", language: str | None = None
+) -> str:
     """A clock time as it reads on the wall, in the language being spoken ('9:00 AM',
     '9:00'; with "hour", a grid's row: '9 AM', '9:00'): a weekly window, a grid's hours, a
-    time already local whose zone the page names elsewhere."""
+    time already local whose zone the page names elsewhere. `language` is `times_language()`
+    when a page writing many times asked for it once."""
     if isinstance(at, datetime):
         at = at.time()
-    return _write(datetime.combine(_ANY_DAY, at), pattern_name)
+    return _write(datetime.combine(_ANY_DAY, at), pattern_name, language)
+
+
+def times_language() -> str:
+    """The language times are written in now (the one being spoken, else the default), for a
+    page that writes many and finds it once rather than once per time."""
+    return _language()
 
 
 _ANY_DAY = date(2000, 1, 3)  # a wall-clock time alone: no day's clock change applies

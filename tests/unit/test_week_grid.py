@@ -81,3 +81,23 @@ def test_the_grid_writes_its_hours_and_start_times_in_the_readers_language(app):
         grid = week_grid([evening], MONDAY, 7, NEW_YORK)
         said = grid.cells[(date(2026, 11, 19), 18)][0].starts, grid.hour_label(9)
     assert said == ("6:30 PM", "9 AM")
+
+
+def test_the_rows_and_start_times_written_once_per_page_read_as_each_alone(app):
+    """The grid finds the language once for all its times: each still reads as `wall_clock`
+    writes it alone, in each language."""
+    from familylink.services.timefmt import wall_clock
+
+    sessions = [
+        Session(datetime(2026, 11, 17, 11, 30, tzinfo=UTC)),  # Tuesday 6:30 AM
+        Session(datetime(2026, 11, 19, 23, 30, tzinfo=UTC)),  # Thursday 6:30 PM
+    ]
+    for language in ("en", "es"):
+        with app.test_request_context(), force_locale(language):
+            grid = week_grid(sessions, MONDAY, 7, NEW_YORK)
+            labels = [label for _, label, _ in grid.rows]
+            alone = [wall_clock(datetime(2026, 1, 1, hour), "hour") for hour in grid.hours]
+            starts = [entry.starts for entries in grid.by_day.values() for entry in entries]
+            each = [wall_clock(s.starts_at.astimezone(NEW_YORK)) for s in sessions]
+            assert labels == alone == [grid.hour_label(hour) for hour in grid.hours]
+            assert starts == each
