@@ -74,9 +74,6 @@ class WeekGrid:
     # for each row's label).
     rows: list[tuple[int, str, list[list[Entry]]]] = field(default_factory=list)
 
-    def hour_label(self, hour: int) -> str:
-        return wall_clock(time(hour), "hour")
-
 
 def week_grid(appointments, first: date, days: int, zone: ZoneInfo) -> WeekGrid:
     """`appointments` (ordered by start) placed in `days` days from `first`, by local start.
