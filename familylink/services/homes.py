@@ -158,7 +158,7 @@ def _member_seats(member: User, patient_ids: set[int], *, now: datetime) -> list
     if not patient_ids:
         return []
     parameters = {"member": member.id, "patients": sorted(patient_ids), **_ahead_values(now)}
-    return list(db.session.execute(_member_seats_query(), parameters))
+    return db.session.execute(_member_seats_query(), parameters).all()
 
 
 @cache
@@ -213,7 +213,7 @@ def _unopened_readings(member: User, patient_ids: set[int], language: str) -> li
     if not patient_ids:
         return []
     parameters = {"member": member.id, "patients": sorted(patient_ids), "language": language}
-    return list(db.session.execute(_unopened_readings_query(), parameters))
+    return db.session.execute(_unopened_readings_query(), parameters).all()
 
 
 def family_home(member: User, *, now: datetime, language: str = "en") -> FamilyHome:
