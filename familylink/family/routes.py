@@ -21,9 +21,19 @@ bp = Blueprint("family", __name__)
 @role_required(Role.FAMILY)
 def home():
     now = request_now()
-    page = homes.family_home(current_user, now=now, language=get_locale().language)
-    standing = None if page.linked else consent.family_standing(current_user, now=now)
-    return render_template("family/home.html", home=page, linked=page.linked, standing=standing)
+    # The user itself, not the proxy: the home's reads and audit rows ask it a dozen times.
+    member = current_user._get_current_object()
+    page = homes.family_home(member, now=now, language=get_locale().language)
+    standing = None if page.linked else consent.family_standing(member, now=now)
+    return render_template(
+        "family/home.html",
+        home=page,
+        linked=page.linked,
+        standing=standing,
+        # The member's own zone, which the time filters would look up through the proxy
+        # for each time shown.
+        zone=member.timezone,
+    )
 
 
 @bp.route("/patients/<int:patient_id>")

@@ -7,10 +7,11 @@ then, set once): from then on the consent follows that person, whatever their ad
 """
 
 import enum
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from flask_babel import gettext
+from flask_babel import get_translations, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
+from familylink.i18n import remembered_catalogue
 from familylink.models.types import LabelledEnum, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -66,7 +68,15 @@ class Scope(LabelledEnum):
     def explanation(self) -> str:
         """The label leads the explanation, as on the form: "Attendance: they can see ...",
         in the language of the moment (a consent's snapshot is rendered in its own)."""
-        return gettext("%(label)s: %(meaning)s", label=self.label, meaning=self.description)
+        return _explanation(self, remembered_catalogue(get_translations))
+
+
+# A scope's explanation is said once per catalogue (the catalogue of the moment, which is
+# all its words depend on): saying it is three gettexts through Flask-Babel's context
+# proxies, about a hundred calls, and a family page shows one for each scope shared.
+@functools.lru_cache(maxsize=64)
+def _explanation(scope: Scope, catalogue) -> str:
+    return gettext("%(label)s: %(meaning)s", label=scope.label, meaning=scope.description)
 
 
 class ExpiryKind(enum.StrEnum):

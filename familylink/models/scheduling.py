@@ -129,6 +129,13 @@ def new_room_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def holds_a_group(capacity):
+    """`Appointment.is_group`'s rule, on an appointment's capacity or on its table's column:
+    a statement of plain table columns (the family home's) selects it without the mapped
+    attribute, which would run the whole statement through the ORM's loading."""
+    return capacity > 1
+
+
 class Appointment(db.Model):
     """One occurrence of a session with a therapist: private (capacity 1) or a group."""
 
@@ -205,8 +212,8 @@ class Appointment(db.Model):
 
     @hybrid_property
     def is_group(self) -> bool:
-        # Also an SQL expression: a statement of plain columns (the family home's) selects it.
-        return self.capacity > 1
+        # Also an SQL expression, on the mapped column (the booking list's statement).
+        return holds_a_group(self.capacity)
 
     @property
     def active_seats(self) -> list["AppointmentFamily"]:

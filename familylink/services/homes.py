@@ -35,6 +35,7 @@ from familylink.models import (
     SessionType,
     User,
 )
+from familylink.models.scheduling import holds_a_group
 from familylink.services import access, audit
 from familylink.services.booking.slots import LONGEST_APPOINTMENT, overlapping
 from familylink.services.program import local_day, start_of_day
@@ -127,7 +128,7 @@ def _member_seats_query():
             seat.id,
             seat.patient_id,
             appointment.starts_at,
-            Appointment.is_group.label("is_group"),
+            holds_a_group(appointment.capacity).label("is_group"),
             appointment.join_token,
             therapist.c.name.label("therapist_name"),
             kind.duration_minutes,
@@ -157,7 +158,7 @@ def _member_seats(member: User, patient_ids: set[int], *, now: datetime) -> list
     if not patient_ids:
         return []
     parameters = {"member": member.id, "patients": sorted(patient_ids), **_ahead_values(now)}
-    return list(db.session.execute(_member_seats_query(), parameters))
+    return db.session.execute(_member_seats_query(), parameters).all()
 
 
 @cache
@@ -212,7 +213,7 @@ def _unopened_readings(member: User, patient_ids: set[int], language: str) -> li
     if not patient_ids:
         return []
     parameters = {"member": member.id, "patients": sorted(patient_ids), "language": language}
-    return list(db.session.execute(_unopened_readings_query(), parameters))
+    return db.session.execute(_unopened_readings_query(), parameters).all()
 
 
 def family_home(member: User, *, now: datetime, language: str = "en") -> FamilyHome:

@@ -29,3 +29,27 @@ def test_scopes_are_their_values_and_lead_with_their_labels():
     ]
     assert all(scope.explanation.startswith(f"{scope.label}: ") for scope in Scope)
     assert {scope: scope.explanation for scope in Scope} == SCOPE_EXPLANATIONS
+
+
+def test_an_explanation_said_once_per_catalogue_reads_as_flask_babel_says_it(app):
+    """`Scope.explanation` keeps what it said for each catalogue: inside a request and under
+    `force_locale`, switching languages back and forth, it says what Flask-Babel's gettext
+    says at that moment."""
+    from flask_babel import force_locale, gettext
+
+    from familylink import i18n
+
+    def plain(scope: Scope) -> str:
+        return gettext("%(label)s: %(meaning)s", label=scope.label, meaning=scope.description)
+
+    said = {}
+    with app.test_request_context("/", headers={"Accept-Language": "es"}):
+        for language in ("es", "en", i18n.PSEUDO_LOCALE, "es", "en"):
+            with force_locale(language):
+                for scope in Scope:
+                    assert scope.explanation == plain(scope)
+                    said[language, scope] = scope.explanation
+        # The request's own language again, after the forced ones.
+        assert [scope.explanation for scope in Scope] == [said["es", scope] for scope in Scope]
+    assert said["es", Scope.ATTENDANCE] != said["en", Scope.ATTENDANCE]
+    assert said["en", Scope.ATTENDANCE] == SIGNED_WORDS_V1["attendance"]

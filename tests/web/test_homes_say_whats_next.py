@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from flask import render_template_string
+from flask_login import login_user
 from markupsafe import escape
 from sqlalchemy import func, select
 
@@ -85,6 +87,24 @@ def test_each_session_says_what_it_is_with_whom_for_whom_and_how_long(app):
     assert "(90 minutes)" in shown and "Where:" not in shown
     assert "Thursday, November 26, 2026" in later.split("People you support")[0]
     assert "</a> · Jordan</li>" in later
+
+
+def test_each_time_is_in_the_members_own_zone_as_the_plain_filter_writes_it(app):
+    """The page hands its time filters the member's zone: what they write without one (the
+    signed-in person's zone), here a zone other than the program's."""
+    ids = _clinic(app)
+    with app.app_context():
+        member = db.session.get(User, ids["family"])
+        member.timezone = "America/Los_Angeles"
+        db.session.commit()
+    page = _page(app, "maria@example.org", "/family/")
+    with app.test_request_context():
+        login_user(db.session.get(User, ids["family"]))
+        plain = [render_template_string("{{ t|local }}", t=moment) for moment in (TOMORROW, LATER)]
+    assert plain[0].endswith("9:00 AM PST")  # not the program's zone (Eastern)
+    next_session, later = page.split("Also coming up")
+    assert f"When: {plain[0]} (" in next_session
+    assert f">{plain[1]}</a> · Jordan</li>" in later
 
 
 def test_a_video_session_shows_its_join_link(app):
