@@ -25,6 +25,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from flask import g, request
 from flask_babel import Domain, get_locale, get_translations
+from flask_babel.speaklater import LazyString
 from markupsafe import Markup
 from wtforms.i18n import messages_path
 
@@ -119,6 +120,13 @@ def gettext(string: str, **variables) -> str:
     shown says two); `force_locale` is followed as the catalogue's memo follows it."""
     said = remembered_catalogue(get_translations).ugettext(string)
     return said % variables if variables else said
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """Flask-Babel's `lazy_gettext`, the same LazyString (shown as it shows, trusted words
+    and all), saying its words with `gettext` above: a form's label and hint are said twice
+    each time the form is shown, and Flask-Babel's walks the context proxies each time."""
+    return LazyString(gettext, string, **variables)
 
 
 class RequestDomain(Domain):

@@ -1,5 +1,4 @@
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -11,6 +10,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from familylink.forms import MultiCheckboxField, SelectField, id_choice, number_field, text_field
+from familylink.i18n import lazy_gettext as _l
 from familylink.models import ToolKind
 from familylink.services.learning import MAX_REFLECTION
 from familylink.web import as_id

@@ -151,3 +151,31 @@ def test_a_page_finds_its_catalogue_once_however_many_words_it_says(app, monkeyp
         page = render_template_string(words)
     assert page.startswith("Iniciar sesión" * 5)
     assert len(found) == 1
+
+
+def test_our_lazy_gettext_says_and_shows_what_flask_babels_does(app):
+    """`i18n.lazy_gettext` (the reading forms' labels and hints) reads the remembered
+    catalogue: the same words as Flask-Babel's, with variables, in each language,
+    `force_locale` followed, and shown as the same markup."""
+    from markupsafe import escape
+
+    from familylink import i18n
+
+    said = [
+        ("Your reflection (private)", {}),
+        ("Use at most %(count)s characters.", {"count": 5000}),
+        ("Share my reflection with", {}),
+    ]
+
+    def both(string, variables):
+        ours = i18n.lazy_gettext(string, **variables)
+        theirs = flask_babel.lazy_gettext(string, **variables)
+        return (str(ours), escape(ours), len(ours)), (str(theirs), escape(theirs), len(theirs))
+
+    with app.test_request_context("/login", headers={"Accept-Language": "es"}):
+        for string, variables in said:
+            ours, theirs = both(string, variables)
+            assert ours == theirs and ours[0] != string
+            with force_locale("en"):
+                ours, theirs = both(string, variables)
+                assert ours == theirs and ours[0] == string % variables
