@@ -12,7 +12,6 @@ from familylink.models import (
     Assignment,
     AuditEvent,
     LearningModule,
-    ModuleProgress,
     ModuleVersion,
     OutboxEmail,
     OutboxStatus,
@@ -534,58 +533,6 @@ def test_a_reading_of_ones_own_is_shared_with_nobody(modules, people, now):
     )
     assert _shared_rows(people, "therapist", "patient", now) == []
     assert _shared_rows(people, "other_therapist", "other_patient", now) == []
-
-
-_SHOWN_OF_PROGRESS = (
-    "id",
-    "patient_id",
-    "opened_at",
-    "completed_at",
-    "reflection",
-    "reflection_shared",
-)
-
-
-@pytest.mark.parametrize("about_patient", [True, False])
-@pytest.mark.parametrize("shared", [True, False])
-def test_a_reading_opened_again_shows_the_progress_as_it_is(
-    modules, people, now, about_patient, shared
-):
-    """Opening a reading again reads a plain row of the progress, not the ORM object: what
-    the page shows of it is the row's as the ORM reads it, about that patient or nobody."""
-    _linked_to_both(people, now)
-    member, patient = people["family"], people["patient"]
-    patient_id = patient.id if about_patient else None
-    other = learning.save_progress(  # another reading's notes on the same module
-        member,
-        modules[0],
-        patient_id=None if about_patient else patient.id,
-        completed=False,
-        reflection="the other reading",
-        share_with=None if about_patient else patient.id,
-        now=now - timedelta(hours=3),
-    )
-    first = learning.open_module(member, modules[0], patient_id=patient_id, now=now)
-    assert first.progress.id != other.id and first.progress.opened_at == now
-    learning.save_progress(
-        member,
-        modules[0],
-        patient_id=patient_id,
-        completed=True,
-        reflection="mine",
-        share_with=patient.id if shared else None,
-        now=now + timedelta(hours=1),
-    )
-    # Opened about the patient it was shared with, as the page's redirect opens it.
-    about = patient.id if shared else patient_id
-    again = learning.open_module(member, modules[0], patient_id=about, now=now + timedelta(days=1))
-    db.session.expire_all()
-    stored = learning.progress_for(member, modules[0], about)
-    assert not isinstance(again.progress, ModuleProgress)
-    assert [getattr(again.progress, name) for name in _SHOWN_OF_PROGRESS] == [
-        getattr(stored, name) for name in _SHOWN_OF_PROGRESS
-    ]
-    assert again.progress.completed_at.tzinfo is not None
 
 
 def test_sharing_a_reading_of_ones_own_makes_it_about_the_chosen_patient(modules, people, now):

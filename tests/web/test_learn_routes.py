@@ -7,7 +7,6 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.learn.forms import ProgressForm
 from familylink.models import (
     Assignment,
     AuditEvent,
@@ -130,19 +129,6 @@ def test_the_module_page_has_every_part_and_the_crisis_resources(app, client, au
             assert str(part).replace("'", "&#39;").replace('"', "&#34;") in page
     assert "988" in page and "1-800-662-4357" in page and 'href="tel:911"' in page
     assert "Key points" in page and "Try this" in page and "Sources" in page
-
-
-def test_the_notes_form_without_errors_is_written_as_the_error_summary_writes_it(
-    app, client, auth, world
-):
-    """The module page imports the form macros only for a form with errors: without any, it
-    writes what their error summary writes for a form without errors."""
-    auth.login("maria@example.org")
-    page = client.get("/learn/modules/boundaries").get_data(as_text=True)
-    with app.test_request_context():
-        summary = app.jinja_env.get_template("_macros/forms.html").module.form_errors
-        written = str(summary(ProgressForm(meta={"csrf": False})))
-    assert f'\n  {written}\n  <form method="post"' in page
 
 
 @pytest.mark.parametrize("locale", ["en", "es"])

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import partial
 
 from flask_babel import gettext as _
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 
@@ -81,10 +81,9 @@ def _released_to(member: User, patient_ids: list[int]) -> list[Assignment]:
 class Reading:
     """A family member's notes on a module page: their progress, the patient it is about
     (None: a reading of their own), and the patients whose therapist they may share the
-    reflection with (only that patient, for a reading about one). `progress` may be a
-    plain row of the columns the page shows (`open_module` of a reading opened before)."""
+    reflection with (only that patient, for a reading about one)."""
 
-    progress: ModuleProgress | Row | None
+    progress: ModuleProgress | None
     patient: User | None
     share_choices: list[User]
 
@@ -106,61 +105,21 @@ _PROGRESS_ABOUT = {
 }
 
 
-def _parameters(member: User, module: LearningModule | ModulePage, patient_id: int | None):
-    parameters = {"member": member.id, "module": module.id}
-    if patient_id is not None:
-        parameters["patient"] = patient_id
-    return parameters
-
-
 def progress_for(
     member: User, module: LearningModule | ModulePage, patient_id: int | None
 ) -> ModuleProgress | None:
     """The member's progress on the module about that patient (None: their own reading)."""
-    return db.session.scalar(
-        _PROGRESS_ABOUT[patient_id is None], _parameters(member, module, patient_id)
-    )
-
-
-# What a module page shows of the progress, as a plain row of its columns: every opening but
-# the first reads only this, and loading the ORM object was half the cost of `open_module`.
-# The table's columns, not the mapped attributes: a statement of mapped attributes goes
-# through the ORM's compiling and loading all the same.
-_PROGRESSES = ModuleProgress.__table__.c
-_SHOWN = select(
-    _PROGRESSES.id,
-    _PROGRESSES.patient_id,
-    _PROGRESSES.opened_at,
-    _PROGRESSES.completed_at,
-    _PROGRESSES.reflection,
-    _PROGRESSES.reflection_shared,
-).where(
-    _PROGRESSES.family_user_id == bindparam("member"),
-    _PROGRESSES.module_id == bindparam("module"),
-)
-_PROGRESS_SHOWN = {
-    False: _SHOWN.where(_PROGRESSES.patient_id == bindparam("patient")),
-    True: _SHOWN.where(_PROGRESSES.patient_id.is_(None)),
-}
-
-
-def _progress_shown(member: User, module: LearningModule | ModulePage, patient_id: int | None):
-    """`progress_for` as a plain row of the columns a module page shows, or None."""
-    parameters = _parameters(member, module, patient_id)
-    return db.session.execute(_PROGRESS_SHOWN[patient_id is None], parameters).first()
+    parameters = {"member": member.id, "module": module.id}
+    if patient_id is not None:
+        parameters["patient"] = patient_id
+    return db.session.scalar(_PROGRESS_ABOUT[patient_id is None], parameters)
 
 
 def _progress(
-    member: User,
-    module: LearningModule | ModulePage,
-    patient: User | None,
-    now: datetime,
-    found: bool = True,
+    member: User, module: LearningModule | ModulePage, patient: User | None, now: datetime
 ) -> ModuleProgress:
-    """The member's progress (created when there is none; `found=False`: the caller has
-    just seen there is none, so it is not read again)."""
     patient_id = patient.id if patient is not None else None
-    progress = progress_for(member, module, patient_id) if found else None
+    progress = progress_for(member, module, patient_id)
     if progress is None:
         # Two tabs opening the same reading at once: the second finds the first one's row.
         # The page's held audit rows first: on SQLite their INSERT opens the request's
@@ -221,10 +180,7 @@ def open_module(
     """Note the first time a family member opens a module (about `patient_id`, from its
     assignment, or on their own), and say whom they may share a reflection with."""
     patient = _about(member, patient_id, now)
-    shown = _progress_shown(member, module, patient.id if patient is not None else None)
-    if shown is not None and shown.opened_at is not None:
-        return Reading(shown, patient, _choices(member, patient, now, "reading share choices"))
-    progress = _progress(member, module, patient, now, found=shown is not None)
+    progress = _progress(member, module, patient, now)
     if progress.opened_at is None:
         progress.opened_at = now
         progress.updated_at = now
