@@ -23,7 +23,7 @@ from familylink.models import (
     SessionType,
     User,
 )
-from familylink.models.scheduling import booked_seats
+from familylink.models.scheduling import booked_seats, holds_a_group
 from familylink.services import access, audit
 from familylink.services.booking.slots import (
     LONGEST_APPOINTMENT,
@@ -301,7 +301,7 @@ def _calendar_rows_query():
             appointment.starts_at,
             appointment.status,
             appointment.capacity,
-            Appointment.is_group.label("is_group"),
+            holds_a_group(appointment.capacity).label("is_group"),
             appointment.weekly_series_id,
             appointment.join_token,
             appointment.room_link,
