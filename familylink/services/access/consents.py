@@ -211,7 +211,11 @@ def _active_consent_and_patient(
 
 
 def _covers(consent: ConsentRecord | InForce | None, scope: Scope | None) -> bool:
-    return consent is not None and (scope is None or scope in consent.scopes)
+    return consent is not None and _scopes_cover(consent.scopes, scope)
+
+
+def _scopes_cover(scopes, scope: Scope | None) -> bool:
+    return scope is None or scope in scopes
 
 
 def active_consent(family_user_id: int, patient_id: int, *, now: datetime) -> ConsentRecord | None:
@@ -243,7 +247,7 @@ def pairs_with_scope(
     """Of these (family member id, patient id) pairs, those whose consent in force now
     covers `scope` (None: any consent in force): what may_disclose answers for each, in
     one query (for sweeps, the sender's batches and every booking's `hold_consents`), of
-    the rule's columns alone (`family_in_force`'s rule: no consent or patient loaded)."""
+    the rule's columns alone (`_rule_as_row`, as `family_in_force` reads them)."""
     if not pairs:
         return set()
     rows = db.session.execute(
@@ -254,23 +258,32 @@ def pairs_with_scope(
     for row in rows.all():  # newest first, like active_consent
         pair = (row.recipient_user_id, row.patient_id)
         if pair in pairs and pair not in decided and _before_end(_row_end(row), now):
-            decided[pair] = _covers(_ScopesOf(row), scope)
+            decided[pair] = _scopes_cover(_row_scopes(row), scope)
     return {pair for pair, ok in decided.items() if ok}
 
 
+def _rule_as_row() -> tuple:
+    """What a consent's rule reads, beside whom it covers: when it ends (`consent_end`'s
+    columns, its episode's end from an outer join of `Episode`) and what it covers. Rows of
+    these are read by `_row_end` and `_row_scopes`, no consent or patient loaded (what
+    `_rule_columns` loads of a consent object, as plain columns)."""
+    return (
+        ConsentRecord.expiry_kind,
+        ConsentRecord.expires_at,
+        ConsentRecord.expiry_days_after_episode,
+        Episode.ended_on,
+        *(getattr(ConsentRecord, f"scope_{scope.value}") for scope in Scope),
+    )
+
+
 def _row_end(row) -> datetime | None:
-    """`consent_end` of a row of the rule's columns (`_open_consents_of_pairs`)."""
+    """`consent_end` of a row of `_rule_as_row`."""
     return _clock_end(row.expiry_kind, row.expires_at, row.expiry_days_after_episode, row.ended_on)
 
 
-class _ScopesOf:
-    """A row of the rule's columns as `_covers` reads a consent: its `scopes`, as
-    `ConsentRecord.scopes` lists them."""
-
-    __slots__ = ("scopes",)
-
-    def __init__(self, row):
-        self.scopes = [scope for scope in Scope if getattr(row, f"scope_{scope.value}")]
+def _row_scopes(row) -> tuple[Scope, ...]:
+    """What a row of `_rule_as_row` covers, as `ConsentRecord.scopes` lists it."""
+    return tuple(scope for scope in Scope if getattr(row, f"scope_{scope.value}"))
 
 
 @cache
@@ -278,15 +291,7 @@ def _open_consents_of_pairs():
     """Open consents of the members "members" about the patients "patients": of each, whom
     and what it covers and its end's columns. Built once: every booking asks it."""
     return (
-        _open_consents(
-            ConsentRecord.recipient_user_id,
-            ConsentRecord.patient_id,
-            ConsentRecord.expiry_kind,
-            ConsentRecord.expires_at,
-            ConsentRecord.expiry_days_after_episode,
-            Episode.ended_on,
-            *(getattr(ConsentRecord, f"scope_{scope.value}") for scope in Scope),
-        )
+        _open_consents(ConsentRecord.recipient_user_id, ConsentRecord.patient_id, *_rule_as_row())
         .outerjoin(Episode, Episode.id == ConsentRecord.episode_id)
         .where(
             FamilyLink.family_user_id.in_(bindparam("members", expanding=True)),
@@ -348,15 +353,7 @@ def _family_in_force_of_listed():
     loaded). Built once: the booking page asks it on every request."""
     member = aliased(User, name="member")
     return (
-        _open_consents(
-            member,
-            ConsentRecord.patient_id,
-            ConsentRecord.expiry_kind,
-            ConsentRecord.expires_at,
-            ConsentRecord.expiry_days_after_episode,
-            Episode.ended_on,
-            *(getattr(ConsentRecord, f"scope_{scope.value}") for scope in Scope),
-        )
+        _open_consents(member, ConsentRecord.patient_id, *_rule_as_row())
         .join(member, member.id == FamilyLink.family_user_id)
         .outerjoin(Episode, Episode.id == ConsentRecord.episode_id)
         .where(
@@ -380,17 +377,15 @@ def family_in_force(patient_ids: Collection[int], *, now: datetime) -> list[InFo
         return []
     rows = db.session.execute(_family_in_force_of_listed(), {"patients": sorted(patient_ids)})
     found: dict[tuple[int, int], InForce] = {}
-    scopes = [(scope, f"scope_{scope.value}") for scope in Scope]
     for row in rows.all():  # newest first: the first in force is the one
         key = (row.member.id, row.patient_id)
         if key in found:
             continue
-        end = _clock_end(
-            row.expiry_kind, row.expires_at, row.expiry_days_after_episode, row.ended_on
-        )
+        end = _row_end(row)
         if _before_end(end, now):
-            covered = tuple(scope for scope, column in scopes if getattr(row, column))
-            found[key] = InForce(row.member, row.patient_id, covered, end, _ending_soon(end, now))
+            found[key] = InForce(
+                row.member, row.patient_id, _row_scopes(row), end, _ending_soon(end, now)
+            )
     return sorted(found.values(), key=lambda row: (row.patient_id, row.user.name, row.user.id))
 
 
