@@ -25,15 +25,7 @@ def home():
     member = current_user._get_current_object()
     page = homes.family_home(member, now=now, language=get_locale().language)
     standing = None if page.linked else consent.family_standing(member, now=now)
-    return render_template(
-        "family/home.html",
-        home=page,
-        linked=page.linked,
-        standing=standing,
-        # The member's own zone, which the time filters would look up through the proxy
-        # for each time shown.
-        zone=member.timezone,
-    )
+    return render_template("family/home.html", home=page, linked=page.linked, standing=standing)
 
 
 @bp.route("/patients/<int:patient_id>")

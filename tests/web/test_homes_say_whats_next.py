@@ -90,8 +90,8 @@ def test_each_session_says_what_it_is_with_whom_for_whom_and_how_long(app):
 
 
 def test_each_time_is_in_the_members_own_zone_as_the_plain_filter_writes_it(app):
-    """The page hands its time filters the member's zone: what they write without one (the
-    signed-in person's zone), here a zone other than the program's."""
+    """Each time on the home reads as the `local` filter writes it for the signed-in member:
+    in their own zone, here a zone other than the program's."""
     ids = _clinic(app)
     with app.app_context():
         member = db.session.get(User, ids["family"])
