@@ -632,10 +632,10 @@ def register_template_helpers(app: Flask) -> None:
     from familylink.forms import checkbox_items, form_field, hidden_input
     from familylink.web import IdLinks, crisis_numbers, rendered_once
 
-    # Every form field, `{{ field(f) }}`: one Python call, not a macro of ~330 calls a field.
+    # Every form field, `{{ field(f) }}`: one Python call, not a macro.
     app.jinja_env.globals["field"] = form_field
     # Each box of the `checkboxes` macro, `{{ f|checkbox_items }}`: one Python call a group,
-    # not ~300 calls a box (a filter: each global adds to every `{% from %}` import).
+    # not WTForms' field and label a box (a filter: each global adds to every import).
     app.add_template_filter(checkbox_items, "checkbox_items")
     # A hidden field, `{{ form.csrf_token|hidden_input }}`: as WTForms writes it, in one call.
     app.add_template_filter(hidden_input, "hidden_input")

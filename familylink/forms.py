@@ -289,7 +289,7 @@ def checkbox_items(f) -> Markup:
     """The boxes of a checkbox group (the `checkboxes` macro's list), each `<li>` as WTForms'
     `option()` and `option.label()` wrote it: the input's attributes in `html_params`'
     order, the value and label escaped. WTForms builds a field, a widget call and a label
-    for each box (~300 Python calls a box under cProfile); a group whose boxes would carry
+    for each box; a group whose boxes would carry
     more attributes (`render_kw`, `required`, `disabled`) is still written by WTForms."""
     if f.render_kw or f.flags.required or f.flags.disabled:
         items = (f"{option()} {option.label()}" for option in f)
@@ -308,10 +308,10 @@ def checkbox_items(f) -> Markup:
 
 def hidden_input(f) -> Markup:
     """A hidden field (the CSRF token, a one-time key) as WTForms' `f()` writes it, each
-    attribute as `html_params` writes it: WTForms' meta, widget and writer cost ~85 calls a
-    field under cProfile. A field whose input would carry more (`render_kw`, `disabled`, a
-    widget of its own) is still written by WTForms. A form without CSRF protection has no
-    token field: Jinja's Undefined, written as nothing, as before."""
+    attribute as `html_params` writes it, without WTForms' meta, widget and writer. A field
+    whose input would carry more (`render_kw`, `disabled`, a widget of its own) is still
+    written by WTForms. A form without CSRF protection has no token field: Jinja's
+    Undefined, written as nothing, as before."""
     if isinstance(f, Undefined):
         return f
     if f.render_kw or f.flags.disabled or type(f.widget) is not HiddenInput:

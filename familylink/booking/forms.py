@@ -33,7 +33,7 @@ def weeks_choice(value) -> int:
 
 
 # "Repeat weekly"'s choices, built once: lazy words, said in each request's language when the
-# select is drawn (built for every form, they cost ~35 calls a form, drawn or not).
+# select is drawn (built for every form, they were built whether drawn or not).
 REPEAT_CHOICES = [(0, _l("No, just this once"))] + [
     (n, _l("For %(n)d weeks", n=n)) for n in range(MIN_WEEKS, MAX_WEEKS + 1)
 ]

@@ -73,7 +73,7 @@ class Scope(LabelledEnum):
 
 # A scope's explanation is said once per catalogue (the catalogue of the moment, which is
 # all its words depend on): saying it is three gettexts through Flask-Babel's context
-# proxies, about a hundred calls, and a family page shows one for each scope shared.
+# proxies, and a family page shows one for each scope shared.
 @functools.lru_cache(maxsize=64)
 def _explanation(scope: Scope, catalogue) -> str:
     return gettext("%(label)s: %(meaning)s", label=scope.label, meaning=scope.description)
