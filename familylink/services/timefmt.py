@@ -74,8 +74,9 @@ def local_time(instant: datetime, zone: str) -> datetime:
     return instant.astimezone(ZoneInfo(zone))
 
 
-def _language() -> str:
-    """The language being spoken (none outside a request or app: the default)."""
+def times_language() -> str:
+    """The language times are written in now: the one being spoken (none outside a request
+    or app: the default). A page that writes many times may find it once and pass it."""
     locale = spoken_locale()
     language = locale.language if locale is not None else DEFAULT_STYLE
     return language if language in STYLES else DEFAULT_STYLE
@@ -84,7 +85,7 @@ def _language() -> str:
 def babel_locale(language: str | None = None) -> Locale:
     """Babel's locale for `language`, by default the language being spoken (English
     outside a request or app)."""
-    return _parsed_locale(language or _language())
+    return _parsed_locale(language or times_language())
 
 
 @cache
@@ -100,7 +101,7 @@ def _city(zone: str, language: str) -> str:
 
 def _write(local: datetime, pattern_name: str, language: str | None = None) -> str:
     # The patterns name no zone, so the wall-clock time alone decides the words.
-    return _written(local.replace(tzinfo=None), pattern_name, language or _language())
+    return _written(local.replace(tzinfo=None), pattern_name, language or times_language())
 
 
 @lru_cache(maxsize=4096)
@@ -111,7 +112,7 @@ def _written(wall_clock: datetime, pattern_name: str, language: str) -> str:
 
 
 def _day_and_time(local: datetime, language: str | None = None) -> str:
-    language = language or _language()
+    language = language or times_language()
     return _(
         "%(day)s, %(time)s",
         day=_write(local, "day", language),
@@ -128,7 +129,7 @@ def zone_name(
 ) -> str:
     """The zone of a local time as the language writes it: "EST", or "hora de Nueva York".
     `precise` (or a wall-clock time that happens twice) says daylight or standard time."""
-    language = language or _language()
+    language = language or times_language()
     if STYLES[language].abbreviates_zones:
         return local.tzname() or zone
     city = _city(zone, language)
@@ -143,7 +144,7 @@ def zone_title(zone: str) -> str:
     """The zone itself, on no particular date, as the language names it: "Eastern Time"
     (Babel's generic name), or in Spanish the place ("Nueva York", read "horario de Nueva
     York"); never the IANA key ("America/New_York")."""
-    return _zone_title(zone, _language())
+    return _zone_title(zone, times_language())
 
 
 @cache
@@ -158,7 +159,7 @@ def format_local(instant: datetime | None, zone: str, *, with_zone: bool = True)
     if instant is None:
         return ""
     local = local_time(instant, zone)
-    language = _language()  # once per time written, not once per part of it
+    language = times_language()  # once per time written, not once per part of it
     text = _day_and_time(local, language)
     if with_zone:
         text = _("%(time)s %(zone)s", time=text, zone=zone_name(local, zone, language=language))
@@ -184,12 +185,6 @@ def wall_clock(
     return _write(datetime.combine(_ANY_DAY, at), pattern_name, language)
 
 
-def times_language() -> str:
-    """The language times are written in now (the one being spoken, else the default), for a
-    page that writes many and finds it once rather than once per time."""
-    return _language()
-
-
 _ANY_DAY = date(2000, 1, 3)  # a wall-clock time alone: no day's clock change applies
 
 
@@ -203,7 +198,7 @@ def format_clock(instant: datetime, zone: str) -> str:
 def clock_times(instants, zone: str) -> list[str]:
     """`format_clock` of each instant: a page of times (a week picker's) looks up the zone
     and the language being spoken once, not once per time."""
-    tz, language = ZoneInfo(zone), _language()
+    tz, language = ZoneInfo(zone), times_language()
     clocks = []
     for instant in instants:
         local = instant.astimezone(tz)
