@@ -764,28 +764,6 @@ def test_a_body_that_holds_the_shared_boundary_gets_a_boundary_of_its_own(mail_c
     assert parsed.get_body(("plain",)).get_content().endswith(f"--{delivery.BOUNDARY}\n")
 
 
-def test_the_email_templates_gettext_reads_as_jinjas_own():
-    """Translated once per language, the strings still read as Jinja's gettext gives them:
-    escaped placeholders in HTML, "%%" as "%" with or without a placeholder."""
-    import gettext as stdlib_gettext
-
-    import jinja2
-
-    from familylink.services.mail import _translated_once
-
-    source = "{{ _('Hello %(name)s,', name=who) }} {{ _('100%% sure') }} {{ _('<b>Sign in</b>') }}"
-    for autoescape in (True, False):  # the HTML part and the text part
-        jinjas = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)  # noqa: S701
-        jinjas.install_gettext_translations(stdlib_gettext.NullTranslations(), newstyle=True)
-        ours = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)  # noqa: S701
-        once = _translated_once(stdlib_gettext.NullTranslations().gettext)
-        ours.globals.update(gettext=once, _=once)
-        for who in ("<Ana>", "Luis"):
-            expected = jinjas.from_string(source).render(who=who)
-            assert ours.from_string(source).render(who=who) == expected
-            assert ours.from_string(source).render(who=who) == expected  # from the memo
-
-
 def test_the_senders_own_headers_are_taken_as_made_and_user_data_still_parsed(mail_ctx, now):
     # Parsing the Date, Message-ID and X-FamilyLink-Id the sender has just made cost as much as
     # building the rest of the message; the subject and addresses still go through the parser.

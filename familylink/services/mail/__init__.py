@@ -216,8 +216,7 @@ class _Templates(dict):
         if translations is not None:  # autoescape is the email templates' own, not this one's
             bound = jinja2.Environment(extensions=["jinja2.ext.i18n"])  # noqa: S701
             bound.install_gettext_translations(translations, newstyle=True)
-            gettext = _translated_once(translations.gettext)
-            ngettext = bound.globals["ngettext"]
+            gettext, ngettext = bound.globals["gettext"], bound.globals["ngettext"]
             # `_` straight to gettext: the extension's alias resolves and calls it again.
             self.gettext = {"gettext": gettext, "_": gettext, "ngettext": ngettext}
 
@@ -281,27 +280,6 @@ def _same_render(value):
     except TypeError:
         return ("object", id(value))
     return (type(value), value)
-
-
-def _translated_once(translate):
-    """Jinja's new-style gettext with each string translated and marked up once per
-    language, and one with no placeholders formatted once: a sweep's templates ask for the
-    same few strings thousands of times (the catalogue cannot change during an INSERT)."""
-    done: dict[tuple, str] = {}
-
-    @jinja2.pass_eval_context
-    def gettext(eval_ctx, string: str, **variables) -> str:
-        key = (string, eval_ctx.autoescape, not variables)
-        found = done.get(key)
-        if found is None:
-            # The catalogue's own text is markup, as Jinja's gettext takes it.
-            found = translate(string)
-            found = markupsafe.Markup(found) if key[1] else found  # noqa: S704
-            # Always a format string, as Jinja's own: "%%" reads "%" even with no placeholder.
-            found = done[key] = found % {} if key[2] else found
-        return found if key[2] else found % variables
-
-    return gettext
 
 
 def _render(template, globals_: dict, context: dict) -> str:
