@@ -23,7 +23,12 @@ from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
 from familylink.services.links import external_url  # noqa: F401
-from familylink.services.mail.delivery import CONSENT_CHECK, send_pending  # noqa: F401
+from familylink.services.mail.delivery import (  # noqa: F401
+    CLEARED,
+    CONSENT_CHECK,
+    hands_to_a_server,
+    send_pending,
+)
 from familylink.services.program import get_program
 
 # Every kind of email is three templates: its subject, text and HTML. Subjects are neutral:
@@ -312,7 +317,8 @@ def cancel_pending(
     """Cancel every unsent email (queued, or failed and waiting for an admin's retry) about
     that patient to those people, or to that address (invitations, sent before there was an
     account), or only those needing one of `scopes` when given; return how many. `reason`
-    is kept as each one's last error, what the admin's outbox page shows."""
+    is kept as each one's last error, what the admin's outbox page shows; their bodies go
+    (`delivery.CLEARED`) unless the dev mailbox shows them."""
     to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
     if to_address is not None:
         to.append(OutboxEmail.to_address == to_address.lower())
@@ -322,7 +328,12 @@ def cancel_pending(
     result = db.session.execute(
         update(OutboxEmail)
         .where(unsent, OutboxEmail.patient_id == patient_id, or_(*to))
-        .values(status=OutboxStatus.CANCELLED, last_error=reason, locked_until=None)
+        .values(
+            status=OutboxStatus.CANCELLED,
+            last_error=reason,
+            locked_until=None,
+            **(CLEARED if hands_to_a_server() else {}),
+        )
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

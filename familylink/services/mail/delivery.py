@@ -174,6 +174,20 @@ def _build(item, sender: str) -> bytes | Exception:
         return error
 
 
+def hands_to_a_server() -> bool:
+    """Whether messages go to an SMTP server: not with no MAIL_SERVER (the dev mailbox) nor
+    with sending suppressed."""
+    suppressed = current_app.extensions["mail"].suppress
+    return bool(current_app.config.get("MAIL_SERVER")) and not suppressed
+
+
+# What a row keeps of its message once it is sent over SMTP or cancelled: nothing. Its bodies
+# and attachment hold links whose tokens the database otherwise keeps only as hashes (a reset,
+# an invitation) and the time and place of sessions. A failed row keeps them for the admin's
+# retry; the dev mailbox (no server) keeps them to be read.
+CLEARED = {"text_body": "", "html_body": "", "attachment_data": None}
+
+
 class SmtpLink:
     """One SMTP connection per pass, opened at the first message with Flask-Mail's settings,
     over a TLS that checks the server's certificate and name (Flask-Mail's accepts any).
@@ -182,9 +196,9 @@ class SmtpLink:
     host: smtplib.SMTP | None = None
 
     def send(self, message: bytes, sender: str, to: str) -> None:
-        mail, config = current_app.extensions["mail"], current_app.config
-        if not config.get("MAIL_SERVER") or mail.suppress:
+        if not hands_to_a_server():
             return
+        mail, config = current_app.extensions["mail"], current_app.config
         if self.host is None:
             self.host = self._open(mail, config.get("MAIL_TIMEOUT", 10))
         utf8 = ("SMTPUTF8", "BODY=8BITMIME") if _international(sender, to) else ()
@@ -296,15 +310,16 @@ def _attempt(smtp: SmtpLink, item, message, allowed: set, now: datetime):
     return None
 
 
-def _outcome(item, result, now: datetime) -> tuple[str, dict, dict | None]:
-    """The report's name for an attempt, what it writes to its row, and its audit event. A
-    5xx reply, the last attempt, or an error neither the server's nor the network's fails for
-    good; any other error is retried later."""
+def _outcome(item, result, now: datetime, cleared: dict) -> tuple[str, dict, dict | None]:
+    """The report's name for an attempt, what it writes to its row (`cleared` too, once sent
+    or cancelled), and its audit event. A 5xx reply, the last attempt, or an error neither
+    the server's nor the network's fails for good; any other error is retried later."""
     if isinstance(result, str):
-        return "cancelled", {"status": OutboxStatus.CANCELLED, "last_error": result}, None
+        cancelled = {"status": OutboxStatus.CANCELLED, "last_error": result, **cleared}
+        return "cancelled", cancelled, None
     attempts = item.attempts + 1
     if result is None:
-        done = {"status": OutboxStatus.SENT, "sent_at": now, "last_error": None}
+        done = {"status": OutboxStatus.SENT, "sent_at": now, "last_error": None, **cleared}
         event = {"action": "email.sent", "now": now, "recipient_id": item.to_user_id}
         return "sent", done | {"attempts": attempts}, event | {"detail": {"kind": item.kind}}
     values = {"attempts": attempts, "last_error": f"{type(result).__name__}: {str(result)[:300]}"}
@@ -401,13 +416,14 @@ def deliver_batch(
         sender = str(Address(name, addr_spec=config["MAIL_DEFAULT_SENDER"]))  # quoted if need be
         # Built before the first is sent: between two messages only sending and recording.
         messages = [_build(item, sender) for item in items]
+        cleared = CLEARED if hands_to_a_server() else {}
         for index, (item, message) in enumerate(zip(items, messages, strict=True)):
             if deadline is not None and time.monotonic() >= deadline:
                 _release(records, items[index:])
                 break
             result = _attempt(smtp, item, message, allowed, now)
             # Committed before the next message goes out: a crash can repeat only this one.
-            counted, values, event = _outcome(item, result, now)
+            counted, values, event = _outcome(item, result, now, cleared)
             if _record(records, item, values, event):
                 setattr(report, counted, getattr(report, counted) + 1)
             # After a refused recipient smtplib resets the session; a 421 or an I/O error ends

@@ -1,0 +1,144 @@
+"""What the outbox keeps of an email once it is settled: once sent over SMTP or cancelled,
+nothing of its message. Its links carry tokens the database otherwise keeps only as hashes
+(a password reset, an invitation), and its text the times and places of sessions. A failed
+email keeps its message for the admin's retry; the dev mailbox keeps everything to show."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import OutboxEmail, OutboxStatus, Role
+from familylink.services import accounts, consent, mail, tokens
+from familylink.services.mail import Attachment
+from tests import factories
+from tests.unit.test_consent_lifecycle import details
+
+
+@pytest.fixture
+def mail_ctx(mail_app):
+    with mail_app.app_context():
+        yield mail_app
+
+
+@pytest.fixture
+def issued(monkeypatch):
+    """The raw value of every token issued during the test, as only its email carries it."""
+    raws = []
+
+    def issue_token(*args, **kwargs):
+        raws.append(real(*args, **kwargs))
+        return raws[-1]
+
+    real = tokens.issue_token
+    monkeypatch.setattr(tokens, "issue_token", issue_token)
+    return raws
+
+
+def _stored() -> str:
+    """Every value in every table, as text."""
+    return "\n".join(
+        repr(tuple(row))
+        for table in db.metadata.sorted_tables
+        for row in db.session.execute(select(table))
+    )
+
+
+def _queue_one(now, key: str = "one", **fields) -> int:
+    row = mail.queue_email(
+        "password_reset",
+        to="person@example.org",
+        dedupe_key=key,
+        now=now,
+        context={"link": "https://familylink.test/reset/secret-part", "recipient": None},
+        attachment=Attachment("invite.ics", "text/calendar", b"BEGIN:VCALENDAR\r\n"),
+        **fields,
+    )
+    db.session.commit()
+    return row.id
+
+
+def _kept(row_id: int) -> tuple:
+    db.session.expire_all()
+    row = db.session.get(OutboxEmail, row_id)
+    return row.status, row.subject, row.text_body, row.html_body, row.attachment_data
+
+
+def test_no_emailed_link_is_left_in_the_database_once_sent(mail_ctx, smtp_server, issued, now):
+    admin = factories.create_user(Role.ADMIN)
+    lee = factories.create_user(Role.THERAPIST, name="Dr. Grace Lee")
+    jordan = factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=lee, mfa=False)
+    new_member = factories.create_user(Role.FAMILY, verified=False)
+    moving = factories.create_user(Role.FAMILY)
+    accounts.send_verification(new_member, now=now)
+    accounts.request_password_reset(lee.email, now=now)
+    accounts.invite_therapist(admin, name="Dr. Sam Hill", email="hill@example.org", now=now)
+    accounts.invite_user(
+        role=Role.PATIENT, name="Alex Lake", email="alex@example.org", invited_by=lee,
+        therapist=lee, now=now,
+    )  # fmt: skip
+    accounts.request_email_change(
+        moving, password=factories.PASSWORD, new_email="moved@example.org", now=now
+    )
+    consent.sign_consent(jordan, details(), now=now)  # the family invitation
+    db.session.commit()
+    assert len(issued) == 6
+    queued = _stored()
+    assert all(raw in queued for raw in issued)  # the outbox holds each link until it is sent
+
+    assert mail.send_pending(now=now).sent == 6
+    received = "\n".join(
+        message.get_body(("plain",)).get_content() for message in smtp_server.parsed()
+    )
+    stored = _stored()
+    for raw in issued:
+        assert raw in received
+        assert raw not in stored
+
+
+def test_a_sent_email_keeps_its_subject_and_nothing_of_its_message(mail_ctx, smtp_server, now):
+    row_id = _queue_one(now)
+    mail.send_pending(now=now)
+    (message,) = smtp_server.parsed()
+    assert "secret-part" in message.get_body(("plain",)).get_content()
+    assert [part.get_filename() for part in message.iter_attachments()] == ["invite.ics"]
+    assert _kept(row_id) == (OutboxStatus.SENT, "Reset your password", "", "", None)
+
+
+def test_a_failed_email_keeps_its_message_for_the_admins_retry(mail_ctx, smtp_server, now):
+    smtp_server.handler.replies.append("550 No such mailbox")
+    row_id = _queue_one(now)
+    assert mail.send_pending(now=now).failed == 1
+    status, _subject, text, html, attachment = _kept(row_id)
+    assert status == OutboxStatus.FAILED
+    assert "secret-part" in text and "secret-part" in html and attachment
+
+
+def test_an_email_cancelled_at_send_time_keeps_nothing_of_its_message(mail_ctx, smtp_server, now):
+    row_id = _queue_one(now, not_after=now + timedelta(minutes=5))
+    assert mail.send_pending(now=now + timedelta(minutes=6)).cancelled == 1
+    assert smtp_server.messages == []
+    assert _kept(row_id)[0] == OutboxStatus.CANCELLED and _kept(row_id)[2:] == ("", "", None)
+
+
+def test_emails_cancelled_when_access_ends_keep_nothing_of_their_message(mail_ctx, now):
+    patient = factories.create_user(Role.PATIENT, mfa=False)
+    row_id = _queue_one(now, patient_id=patient.id, required_scope="scheduling")
+    row = db.session.get(OutboxEmail, row_id)
+    assert mail.cancel_pending(patient_id=patient.id, to_address=row.to_address) == 1
+    db.session.commit()
+    assert _kept(row_id)[0] == OutboxStatus.CANCELLED and _kept(row_id)[2:] == ("", "", None)
+
+
+def test_the_dev_mailbox_keeps_the_messages_it_shows(app_ctx, now):
+    sent_id = _queue_one(now, key="sent")
+    patient = factories.create_user(Role.PATIENT, mfa=False)
+    cancelled_id = _queue_one(now, key="cancelled", patient_id=patient.id)
+    mail.cancel_pending(patient_id=patient.id, to_address="person@example.org")
+    db.session.commit()
+    assert mail.send_pending(now=now).sent == 1
+    for row_id, status in ((sent_id, OutboxStatus.SENT), (cancelled_id, OutboxStatus.CANCELLED)):
+        kept_status, _subject, text, html, attachment = _kept(row_id)
+        assert kept_status == status and "secret-part" in text and "secret-part" in html
+        assert attachment == b"BEGIN:VCALENDAR\r\n"
