@@ -162,7 +162,8 @@ def _send_link(
     mail.queue_email(
         kind,
         to=to or user,
-        dedupe_key=f"{dedupe or kind}:{user.id}:{raw[:12]}",
+        # Named by what the database keeps of the token, never by a piece of the token itself.
+        dedupe_key=f"{dedupe or kind}:{user.id}:{tokens.digest(raw)[:16]}",
         now=now,
         context={"link": mail.external_url(endpoint, token=raw), **(context or {})},
         **fields,

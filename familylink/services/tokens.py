@@ -18,7 +18,8 @@ EXPIRED_OR_INVALID = _l(
 )
 
 
-def _digest(raw: str) -> str:
+def digest(raw: str) -> str:
+    """What the database keeps of a raw token: its SHA-256, in hex."""
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -38,7 +39,7 @@ def issue_token(
     raw = secrets.token_urlsafe(32)
     db.session.add(
         AccountToken(
-            token_hash=_digest(raw),
+            token_hash=digest(raw),
             purpose=purpose,
             email=email.lower(),
             user_id=user.id if user else None,
@@ -58,7 +59,7 @@ def find_valid_token(raw: str | None, purpose: str, *, now: datetime) -> Account
         raise InvalidToken(EXPIRED_OR_INVALID)
     token = db.session.scalar(
         select(AccountToken).where(
-            AccountToken.token_hash == _digest(raw), AccountToken.purpose == purpose
+            AccountToken.token_hash == digest(raw), AccountToken.purpose == purpose
         )
     )
     if token is None or token.used_at is not None or token.expires_at <= now:
