@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pyotp
 from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import Episode, Role, User
+from familylink.services import consent as consent_service
 from familylink.services.passwords import hash_password
 from familylink.services.program import forget_cached_program, program_row
 from tests.moments import NOON
@@ -150,3 +151,21 @@ def set_program(app=None, **values) -> None:
 def set_after_hours_phone(app, phone: str | None) -> None:
     """For web tests: the program's after-hours number, as `set_program` sets it."""
     set_program(app, after_hours_phone=phone)
+
+
+def consent_details(**changes) -> consent_service.ConsentDetails:
+    """What a patient fills in to consent to Maria Rivera, with `changes`."""
+    values = {
+        "recipient_name": "Maria Rivera",
+        "recipient_relationship": "Mother",
+        "recipient_email": "Maria@Example.org",
+        "purpose": consent_service.DEFAULT_PURPOSE,
+        "scopes": ["scheduling", "attendance"],
+        "expiry_kind": "date",
+        "expiry_date": date(2027, 5, 1),
+        "expiry_days_after_episode": None,
+        "signature_name": "jordan rivera",
+        "understood": True,
+    }
+    values.update(changes)
+    return consent_service.ConsentDetails(**values)

@@ -25,6 +25,7 @@ from familylink.services import audit, consent, mail, tokens
 from familylink.services.errors import Conflict, InvalidToken, NotFound, ValidationError
 from tests import factories
 from tests.booking_setup import create_clinic, family_seat
+from tests.factories import consent_details as details
 
 # Words no email may contain (program type, diagnosis, substance).
 CLINICAL_WORDS = ["addiction", "substance", "rehab", "recovery", "treatment", "iop", "detox"]
@@ -38,23 +39,6 @@ def people(create_user):
     )
     maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
     return lee, jordan, maria
-
-
-def details(**changes) -> consent.ConsentDetails:
-    values = {
-        "recipient_name": "Maria Rivera",
-        "recipient_relationship": "Mother",
-        "recipient_email": "Maria@Example.org",
-        "purpose": consent.DEFAULT_PURPOSE,
-        "scopes": ["scheduling", "attendance"],
-        "expiry_kind": "date",
-        "expiry_date": date(2027, 5, 1),
-        "expiry_days_after_episode": None,
-        "signature_name": "jordan rivera",
-        "understood": True,
-    }
-    values.update(changes)
-    return consent.ConsentDetails(**values)
 
 
 def _count(model) -> int:

@@ -13,7 +13,6 @@ from familylink.models import OutboxEmail, OutboxStatus, Role
 from familylink.services import accounts, consent, mail, tokens
 from familylink.services.mail import Attachment
 from tests import factories
-from tests.unit.test_consent_lifecycle import details
 
 
 @pytest.fixture
@@ -81,7 +80,7 @@ def test_no_emailed_link_is_left_in_the_database_once_sent(mail_ctx, smtp_server
     accounts.request_email_change(
         moving, password=factories.PASSWORD, new_email="moved@example.org", now=now
     )
-    consent.sign_consent(jordan, details(), now=now)  # the family invitation
+    consent.sign_consent(jordan, factories.consent_details(), now=now)  # the family invitation
     db.session.commit()
     assert len(issued) == 6
     queued = _stored()
@@ -121,7 +120,8 @@ def test_an_email_cancelled_at_send_time_keeps_nothing_of_its_message(mail_ctx, 
     row_id = _queue_one(now, not_after=now + timedelta(minutes=5))
     assert mail.send_pending(now=now + timedelta(minutes=6)).cancelled == 1
     assert smtp_server.messages == []
-    assert _kept(row_id)[0] == OutboxStatus.CANCELLED and _kept(row_id)[2:] == ("", "", None)
+    status, _subject, *message = _kept(row_id)
+    assert status == OutboxStatus.CANCELLED and message == ["", "", None]
 
 
 def test_emails_cancelled_when_access_ends_keep_nothing_of_their_message(mail_ctx, now):
@@ -130,7 +130,8 @@ def test_emails_cancelled_when_access_ends_keep_nothing_of_their_message(mail_ct
     row = db.session.get(OutboxEmail, row_id)
     assert mail.cancel_pending(patient_id=patient.id, to_address=row.to_address) == 1
     db.session.commit()
-    assert _kept(row_id)[0] == OutboxStatus.CANCELLED and _kept(row_id)[2:] == ("", "", None)
+    status, _subject, *message = _kept(row_id)
+    assert status == OutboxStatus.CANCELLED and message == ["", "", None]
 
 
 def test_the_dev_mailbox_keeps_the_messages_it_shows(app_ctx, now):

@@ -23,12 +23,7 @@ from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
 from familylink.services.links import external_url  # noqa: F401
-from familylink.services.mail.delivery import (  # noqa: F401
-    CLEARED,
-    CONSENT_CHECK,
-    hands_to_a_server,
-    send_pending,
-)
+from familylink.services.mail.delivery import CONSENT_CHECK, cleared_when_settled, send_pending  # noqa: F401
 from familylink.services.program import get_program
 
 # Every kind of email is three templates: its subject, text and HTML. Subjects are neutral:
@@ -318,7 +313,7 @@ def cancel_pending(
     that patient to those people, or to that address (invitations, sent before there was an
     account), or only those needing one of `scopes` when given; return how many. `reason`
     is kept as each one's last error, what the admin's outbox page shows; their bodies go
-    (`delivery.CLEARED`) unless the dev mailbox shows them."""
+    (`delivery.cleared_when_settled`) unless the dev mailbox shows them."""
     to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
     if to_address is not None:
         to.append(OutboxEmail.to_address == to_address.lower())
@@ -332,7 +327,7 @@ def cancel_pending(
             status=OutboxStatus.CANCELLED,
             last_error=reason,
             locked_until=None,
-            **(CLEARED if hands_to_a_server() else {}),
+            **cleared_when_settled(),
         )
         .execution_options(synchronize_session=False)
     )

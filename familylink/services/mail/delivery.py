@@ -181,11 +181,14 @@ def hands_to_a_server() -> bool:
     return bool(current_app.config.get("MAIL_SERVER")) and not suppressed
 
 
-# What a row keeps of its message once it is sent over SMTP or cancelled: nothing. Its bodies
-# and attachment hold links whose tokens the database otherwise keeps only as hashes (a reset,
-# an invitation) and the time and place of sessions. A failed row keeps them for the admin's
-# retry; the dev mailbox (no server) keeps them to be read.
-CLEARED = {"text_body": "", "html_body": "", "attachment_data": None}
+def cleared_when_settled() -> dict:
+    """What a row's UPDATE clears once it is sent over SMTP or cancelled: its whole message.
+    Its bodies and attachment hold links whose tokens the database otherwise keeps only as
+    hashes (a reset, an invitation) and the time and place of sessions. A failed row keeps
+    them for the admin's retry; the dev mailbox (no server) keeps them to be read."""
+    if not hands_to_a_server():
+        return {}
+    return {"text_body": "", "html_body": "", "attachment_data": None}
 
 
 class SmtpLink:
@@ -416,7 +419,7 @@ def deliver_batch(
         sender = str(Address(name, addr_spec=config["MAIL_DEFAULT_SENDER"]))  # quoted if need be
         # Built before the first is sent: between two messages only sending and recording.
         messages = [_build(item, sender) for item in items]
-        cleared = CLEARED if hands_to_a_server() else {}
+        cleared = cleared_when_settled()
         for index, (item, message) in enumerate(zip(items, messages, strict=True)):
             if deadline is not None and time.monotonic() >= deadline:
                 _release(records, items[index:])
