@@ -690,5 +690,6 @@ def register_sweeps(app: Flask) -> None:
     from familylink.services import reminders, tokens
 
     sweeps.append(reminders.run_sweep)
-    # Last: expired account links (a reset, an invitation) open nothing and keep an address.
-    sweeps.append(tokens.purge_expired)
+    # Last: emails too late to be useful (a failed one too) keep nothing of their message,
+    # and expired account links (a reset, an invitation) open nothing and keep an address.
+    sweeps.extend([mail.expire_unsent, tokens.purge_expired])

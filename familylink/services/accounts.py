@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import AccountToken, AuditEvent, Episode, Role, TokenPurpose, User
+from familylink.models import AuditEvent, Episode, Role, TokenPurpose, User
 from familylink.services import audit, mail, screening, sessions, tokens
 from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
@@ -156,8 +156,8 @@ def _send_link(
     **fields,
 ) -> None:
     """Email `user` (or the address `to`) the `kind` email with a single-use link to
-    `endpoint`: a new `purpose` token for that address, so one email per token (its dedupe
-    key names `dedupe`, else `kind`). `fields`: those of `mail.queue_email`."""
+    `endpoint`: a new `purpose` token for that address, one email per token (its dedupe key
+    names `dedupe`, else `kind`), useful until the link ends. `fields`: as `mail.queue_email`."""
     raw = tokens.issue_token(purpose, email=to or user.email, user=user, payload=payload, now=now)
     mail.queue_email(
         kind,
@@ -166,6 +166,7 @@ def _send_link(
         dedupe_key=f"{dedupe or kind}:{user.id}:{tokens.digest(raw)[:16]}",
         now=now,
         context={"link": mail.external_url(endpoint, token=raw), **(context or {})},
+        not_after=tokens.expires_at(purpose, now),
         **fields,
     )
 
@@ -471,7 +472,7 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
         raise InvalidToken(tokens.EXPIRED_OR_INVALID)
     user.email = token.email
     user.verified_at = now
-    _keep_invitations_with_the_person(user, old, now=now)
+    tokens.keep_invitations_with_the_person(user, old, now=now)
     mail.queue_email(
         "email_changed_notice",
         to=old,
@@ -481,20 +482,3 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
     )
     audit.record("account.email_changed", actor=user, obj=user, now=now)
     return user
-
-
-def _keep_invitations_with_the_person(user: User, old_address: str, *, now: datetime) -> None:
-    """Family invitations sent to the old address and not yet accepted stay this person's:
-    they may still accept them signed in at the new address, and nobody who registers the
-    old address later can. Links and accepted consents are keyed to the person already."""
-    pending = db.session.scalars(
-        select(AccountToken).where(
-            AccountToken.purpose == TokenPurpose.FAMILY_INVITE,
-            AccountToken.email == old_address.lower(),
-            AccountToken.user_id.is_(None),
-            AccountToken.used_at.is_(None),
-            AccountToken.expires_at > now,
-        )
-    )
-    for token in pending:
-        token.user_id = user.id

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
 from familylink.extensions import db
-from familylink.models import AccountToken, User
+from familylink.models import AccountToken, TokenPurpose, User
 from familylink.services import audit
 from familylink.services.errors import InvalidToken
 
@@ -23,6 +23,11 @@ def digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def expires_at(purpose: str, now: datetime) -> datetime:
+    """When a `purpose` token issued at `now` stops opening anything (its emailed link with it)."""
+    return now + timedelta(hours=current_app.config["TOKEN_LIFETIMES_HOURS"][purpose])
+
+
 def issue_token(
     purpose: str,
     *,
@@ -34,8 +39,6 @@ def issue_token(
     locale: str | None = None,
 ) -> str:
     """Store a new token and return its raw value, which only the emailed link carries."""
-    if lifetime is None:
-        lifetime = timedelta(hours=current_app.config["TOKEN_LIFETIMES_HOURS"][purpose])
     raw = secrets.token_urlsafe(32)
     db.session.add(
         AccountToken(
@@ -45,7 +48,7 @@ def issue_token(
             user_id=user.id if user else None,
             payload=payload,
             created_at=now,
-            expires_at=now + lifetime,
+            expires_at=expires_at(purpose, now) if lifetime is None else now + lifetime,
             locale=locale,
         )
     )
@@ -109,3 +112,20 @@ def purge_expired(now: datetime) -> int:
     if removed:
         audit.record("account.tokens_purged", detail={"tokens": removed}, now=now)
     return removed
+
+
+def keep_invitations_with_the_person(user: User, old_address: str, *, now: datetime) -> None:
+    """Family invitations sent to the old address and not yet accepted stay this person's:
+    they may still accept them signed in at the new address, and nobody who registers the
+    old address later can. Links and accepted consents are keyed to the person already."""
+    pending = db.session.scalars(
+        select(AccountToken).where(
+            AccountToken.purpose == TokenPurpose.FAMILY_INVITE,
+            AccountToken.email == old_address.lower(),
+            AccountToken.user_id.is_(None),
+            AccountToken.used_at.is_(None),
+            AccountToken.expires_at > now,
+        )
+    )
+    for token in pending:
+        token.user_id = user.id

@@ -1,7 +1,8 @@
 """What the outbox keeps of an email once it is settled: once sent over SMTP or cancelled,
 nothing of its message. Its links carry tokens the database otherwise keeps only as hashes
 (a password reset, an invitation), and its text the times and places of sessions. A failed
-email keeps its message for the admin's retry; the dev mailbox keeps everything to show."""
+email keeps its message for the admin's retry until it is too late to be useful (an
+emailed link's end); the dev mailbox keeps everything to show."""
 
 from datetime import timedelta
 
@@ -9,9 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import OutboxEmail, OutboxStatus, Role
-from familylink.services import accounts, consent, mail, tokens
+from familylink.models import AccountToken, AuditEvent, OutboxEmail, OutboxStatus, Role
+from familylink.services import accounts, consent, mail, outbox_admin, tokens
+from familylink.services.errors import NotFound
 from familylink.services.mail import Attachment
+from familylink.services.mail.delivery import claim_batch
 from tests import factories
 
 
@@ -64,7 +67,9 @@ def _kept(row_id: int) -> tuple:
     return row.status, row.subject, row.text_body, row.html_body, row.attachment_data
 
 
-def test_no_emailed_link_is_left_in_the_database_once_sent(mail_ctx, smtp_server, issued, now):
+def _email_every_link(now) -> None:
+    """One email of each kind that carries a token: a verification, a reset, staff and
+    patient invitations, an email change and a family invitation."""
     admin = factories.create_user(Role.ADMIN)
     lee = factories.create_user(Role.THERAPIST, name="Dr. Grace Lee")
     jordan = factories.create_user(Role.PATIENT, name="Jordan Rivera", therapist=lee, mfa=False)
@@ -82,6 +87,10 @@ def test_no_emailed_link_is_left_in_the_database_once_sent(mail_ctx, smtp_server
     )
     consent.sign_consent(jordan, factories.consent_details(), now=now)  # the family invitation
     db.session.commit()
+
+
+def test_no_emailed_link_is_left_in_the_database_once_sent(mail_ctx, smtp_server, issued, now):
+    _email_every_link(now)
     assert len(issued) == 6
     queued = _stored()
     assert all(raw in queued for raw in issued)  # the outbox holds each link until it is sent
@@ -139,9 +148,89 @@ def test_the_dev_mailbox_keeps_the_messages_it_shows(app_ctx, now):
     patient = factories.create_user(Role.PATIENT, mfa=False)
     cancelled_id = _queue_one(now, key="cancelled", patient_id=patient.id)
     mail.cancel_pending(patient_id=patient.id, to_address="person@example.org")
+    expired_id = _queue_one(now, key="expired", not_after=now - timedelta(minutes=1))
+    assert mail.expire_unsent(now) == 1
     db.session.commit()
     assert mail.send_pending(now=now).sent == 1
-    for row_id, status in ((sent_id, OutboxStatus.SENT), (cancelled_id, OutboxStatus.CANCELLED)):
+    kept = (
+        (sent_id, OutboxStatus.SENT),
+        (cancelled_id, OutboxStatus.CANCELLED),
+        (expired_id, OutboxStatus.CANCELLED),
+    )
+    for row_id, status in kept:
         kept_status, _subject, text, html, attachment = _kept(row_id)
         assert kept_status == status and "secret-part" in text and "secret-part" in html
         assert attachment == b"BEGIN:VCALENDAR\r\n"
+
+
+def test_an_emailed_link_is_useful_until_its_token_ends(mail_ctx, issued, now):
+    _email_every_link(now)
+    ends = [
+        db.session.scalar(
+            select(AccountToken.expires_at).where(AccountToken.token_hash == tokens.digest(raw))
+        )
+        for raw in issued
+    ]
+    rows = db.session.scalars(select(OutboxEmail)).all()
+    carrying = [next(row for row in rows if raw in row.text_body) for raw in issued]
+    assert [row.not_after for row in carrying] == ends
+    assert len(set(ends)) == 4  # an hour, two days, a week, two weeks: each kind its own
+
+
+def test_a_failed_email_keeps_its_link_no_longer_than_the_link_opens(
+    mail_ctx, smtp_server, issued, now
+):
+    lee = factories.create_user(Role.THERAPIST)
+    accounts.request_password_reset(lee.email, now=now)
+    db.session.commit()
+    smtp_server.handler.replies.append("550 No such mailbox")
+    assert mail.send_pending(now=now).failed == 1
+    (row_id,) = db.session.scalars(select(OutboxEmail.id)).all()
+    (raw,) = issued
+    link_end = tokens.expires_at("reset", now)
+
+    assert mail.expire_unsent(link_end - timedelta(seconds=1)) == 0
+    db.session.commit()
+    status, _subject, text, *_ = _kept(row_id)
+    assert status == OutboxStatus.FAILED and raw in text  # the admin may still retry it
+
+    assert mail.expire_unsent(link_end) == 1
+    db.session.commit()
+    status, _subject, *message = _kept(row_id)
+    assert status == OutboxStatus.CANCELLED and message == ["", "", None]
+    assert db.session.get(OutboxEmail, row_id).last_error == mail.TOO_LATE
+    assert raw not in _stored()
+    counted = db.session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "email.expired")
+    ).all()
+    assert counted == [{"emails": 1}]
+    with pytest.raises(NotFound):
+        outbox_admin.retry_failed(row_id, actor=lee, now=link_end)
+
+
+def test_the_mail_worker_expires_what_is_too_late(mail_app, smtp_server, now):
+    with mail_app.app_context():
+        smtp_server.handler.replies.append("550 No such mailbox")
+        row_id = _queue_one(now, not_after=now + timedelta(hours=1))
+        assert mail.send_pending(now=now).failed == 1
+    later = (now + timedelta(hours=2)).isoformat()
+    result = mail_app.test_cli_runner().invoke(args=["mail", "send", "--now", later])
+    assert result.exit_code == 0, result.output
+    with mail_app.app_context():
+        status, _subject, *message = _kept(row_id)
+        assert status == OutboxStatus.CANCELLED and message == ["", "", None]
+
+
+def test_expiry_leaves_an_email_a_sender_is_sending(mail_ctx, now):
+    row_id = _queue_one(now, not_after=now + timedelta(seconds=30))
+    (claimed,) = claim_batch(now=now, limit=10, worker="sending")
+    lease_end = claimed.locked_until
+    assert lease_end > now + timedelta(seconds=30)
+    # The sender holding it decides (it cancels it itself when too late): no sweep meanwhile.
+    assert mail.expire_unsent(now + timedelta(seconds=30)) == 0
+    db.session.commit()
+    assert _kept(row_id)[0] == OutboxStatus.PENDING
+    # A sender that died: once its lease ends the row is the sweep's.
+    assert mail.expire_unsent(lease_end + timedelta(seconds=1)) == 1
+    db.session.commit()
+    assert _kept(row_id)[0] == OutboxStatus.CANCELLED

@@ -302,6 +302,7 @@ def _send_invitation(
         to=consent.recipient_email,
         dedupe_key=f"family_invitation:{consent.id}",
         now=now,
+        not_after=tokens.expires_at(TokenPurpose.FAMILY_INVITE, now),
         actor=actor,
         patient_id=patient.id,
         locale=locale,

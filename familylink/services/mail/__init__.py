@@ -23,7 +23,12 @@ from familylink.models import OutboxEmail, OutboxStatus, User
 from familylink.services import audit
 from familylink.services.bulk import insert_rows
 from familylink.services.links import external_url  # noqa: F401
-from familylink.services.mail.delivery import CONSENT_CHECK, cleared_when_settled, send_pending  # noqa: F401
+from familylink.services.mail.delivery import (  # noqa: F401
+    CONSENT_CHECK,
+    TOO_LATE,
+    cleared_when_settled,
+    send_pending,
+)
 from familylink.services.program import get_program
 
 # Every kind of email is three templates: its subject, text and HTML. Subjects are neutral:
@@ -320,9 +325,34 @@ def cancel_pending(
     unsent = OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED))
     if scopes is not None:
         unsent = and_(unsent, OutboxEmail.required_scope.in_([str(s) for s in scopes]))
+    return _cancel(and_(unsent, OutboxEmail.patient_id == patient_id, or_(*to)), reason)
+
+
+def expire_unsent(now: datetime) -> int:
+    """Cancel every unsent email whose useful-until time (`not_after`: a link's end, a
+    session's start, an offer's) has passed, a failed one too, unless a sender holds it
+    right now; return how many (the mail worker's sweep). Their bodies go with them, so a
+    failed email keeps a link no longer than the link could open anything. One audit row
+    counts them (never whose)."""
+    expired = _cancel(
+        and_(
+            OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED)),
+            OutboxEmail.not_after <= now,
+            or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
+        ),
+        TOO_LATE,
+    )
+    if expired:
+        audit.record("email.expired", detail={"emails": expired}, now=now)
+    return expired
+
+
+def _cancel(which, reason: str) -> int:
+    """Cancel the rows `which`, keeping `reason` as their last error, and clear what
+    `delivery.cleared_when_settled` says; return how many."""
     result = db.session.execute(
         update(OutboxEmail)
-        .where(unsent, OutboxEmail.patient_id == patient_id, or_(*to))
+        .where(which)
         .values(
             status=OutboxStatus.CANCELLED,
             last_error=reason,

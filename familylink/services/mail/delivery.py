@@ -42,6 +42,7 @@ CONSENT_CHECK = "familylink_consent_check"  # its key in app.extensions
 ConsentCheck = Callable[..., set[tuple[int | str, int]]]
 
 OUTBOX = OutboxEmail.__table__
+TOO_LATE = "too late to be useful"  # why an email past its `not_after` is cancelled
 # An outcome is written only while this worker's claim on the row stands.
 _SETTLE = update(OUTBOX).where(
     OUTBOX.c.id == bindparam("row_id"), OUTBOX.c.claimed_by == bindparam("token")
@@ -301,7 +302,7 @@ def _attempt(smtp: SmtpLink, item, message, allowed: set, now: datetime):
     """Send one row's message: None once the server accepted it, else why it is not sent (a
     string: cancelled) or the error (it failed, or will be retried)."""
     if item.not_after is not None and item.not_after <= now:
-        return "too late to be useful"
+        return TOO_LATE
     if item.patient_id is not None and _consent_key(item) not in allowed:
         return "consent ended"
     if isinstance(message, Exception):
