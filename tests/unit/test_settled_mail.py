@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AccountToken, AuditEvent, OutboxEmail, OutboxStatus, Role
-from familylink.services import accounts, consent, mail, outbox_admin, tokens
+from familylink.services import accounts, booking, consent, mail, outbox_admin, tokens
 from familylink.services.errors import NotFound
 from familylink.services.mail import Attachment
 from familylink.services.mail.delivery import claim_batch
 from tests import factories
+from tests.booking_setup import create_clinic, family_seat
 
 
 @pytest.fixture
@@ -234,3 +235,27 @@ def test_expiry_leaves_an_email_a_sender_is_sending(mail_ctx, now):
     assert mail.expire_unsent(lease_end + timedelta(seconds=1)) == 1
     db.session.commit()
     assert _kept(row_id)[0] == OutboxStatus.CANCELLED
+
+
+def test_a_failed_booking_email_keeps_its_session_no_longer_than_the_session(
+    mail_ctx, smtp_server, now
+):
+    clinic = create_clinic()
+    seat = family_seat(clinic, now + timedelta(hours=3), booked_at=now - timedelta(days=2))
+    ends_at = seat.appointment.ends_at
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)  # late: the therapist too
+    db.session.commit()
+    rows = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.kind)).all()
+    assert [(row.kind, row.not_after) for row in rows] == [
+        ("booking_cancelled", ends_at),
+        ("late_cancellation", ends_at),
+    ]
+    smtp_server.handler.replies.extend(["550 No such mailbox"] * 2)
+    assert mail.send_pending(now=now).failed == 2
+
+    assert mail.expire_unsent(ends_at - timedelta(seconds=1)) == 0
+    assert mail.expire_unsent(ends_at) == 2
+    db.session.commit()
+    for row in rows:
+        status, _subject, *message = _kept(row.id)
+        assert status == OutboxStatus.CANCELLED and message == ["", "", None]

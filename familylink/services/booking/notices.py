@@ -44,6 +44,9 @@ def tell_attendees(
                 context=mail_context(appointment, person),
                 patient_id=seat.patient_id,
                 required_scope=Scope.SCHEDULING,
+                # Told after the session is over, it tells nothing; failed, it keeps no
+                # time or place past then (`mail.expire_unsent`).
+                not_after=appointment.ends_at,
                 attachment=ics_attachment(
                     appointment, person, now=now, cancelled=kind == "booking_cancelled"
                 ),

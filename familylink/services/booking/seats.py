@@ -398,6 +398,7 @@ def cancel_seat(
             dedupe_key=f"late_cancellation:{seat.id}",
             now=now,
             context={**notices.mail_context(appointment, therapist), "patient": seat.patient},
+            not_after=appointment.ends_at,
             actor=actor,
         )
     if appointment.is_group:
