@@ -6,7 +6,6 @@ patients may opt in. A code is accepted once: a replayed code is refused.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import secrets
 from datetime import datetime
@@ -19,7 +18,7 @@ from sqlalchemy import String, bindparam, func, select, text, type_coerce, updat
 from familylink.extensions import db
 from familylink.models import RecoveryCode, User
 from familylink.models.encryption import keyring
-from familylink.services import accounts, audit
+from familylink.services import accounts, audit, tokens
 from familylink.services.errors import ValidationError
 
 RECOVERY_CODE_COUNT = 10
@@ -29,10 +28,6 @@ WRONG_CODE = _l("That code didn't work. Check the time on your phone and try the
 _UNUSED_CODES = select(func.count(RecoveryCode.id)).where(
     RecoveryCode.user_id == bindparam("user"), RecoveryCode.used_at.is_(None)
 )
-
-
-def _digest(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def _normalize(code: str | None) -> str:
@@ -99,7 +94,7 @@ def new_recovery_codes(user: User, *, now: datetime) -> list[str]:
     for _number in range(RECOVERY_CODE_COUNT):
         raw = secrets.token_hex(5)
         codes.append(f"{raw[:5]}-{raw[5:]}")
-        db.session.add(RecoveryCode(user_id=user.id, code_hash=_digest(raw), created_at=now))
+        db.session.add(RecoveryCode(user_id=user.id, code_hash=tokens.digest(raw), created_at=now))
     db.session.flush()
     return codes
 
@@ -120,7 +115,7 @@ def verify_second_step(user: User, code: str | None, *, now: datetime) -> str:
             update(RecoveryCode)
             .where(
                 RecoveryCode.user_id == user.id,
-                RecoveryCode.code_hash == _digest(cleaned),
+                RecoveryCode.code_hash == tokens.digest(cleaned),
                 RecoveryCode.used_at.is_(None),
             )
             .values(used_at=now)

@@ -6,7 +6,6 @@ still good. Ending a session here ends it everywhere, even for a copied cookie.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,7 @@ from sqlalchemy import bindparam, select, update
 
 from familylink.extensions import db
 from familylink.models import User, UserSession
-from familylink.services import audit
+from familylink.services import audit, tokens
 from familylink.services.errors import NotFound
 
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
@@ -46,10 +45,6 @@ class LiveSession:
     touched: bool
 
 
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def _limits() -> tuple[timedelta, timedelta]:
     config = current_app.config
     return (
@@ -64,7 +59,7 @@ def start_session(
     """Store a new session for `user`; return it and the raw id only the cookie carries."""
     raw = secrets.token_urlsafe(32)
     record = UserSession(
-        id_hash=_digest(raw),
+        id_hash=tokens.digest(raw),
         user_id=user.id,
         created_at=now,
         last_seen_at=now,
@@ -102,7 +97,7 @@ def resolve(raw: str | None, *, now: datetime, touch: bool = True) -> LiveSessio
     """
     if not raw or not isinstance(raw, str) or len(raw) > 100:
         return None
-    row = db.session.execute(_LIVE_BY_DIGEST, {"digest": _digest(raw)}).one_or_none()
+    row = db.session.execute(_LIVE_BY_DIGEST, {"digest": tokens.digest(raw)}).one_or_none()
     if row is None:
         return None
     user, session_id, created_at, last_seen_at = row

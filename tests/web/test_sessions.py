@@ -9,7 +9,7 @@ from sqlalchemy import select
 from familylink import config
 from familylink.extensions import db
 from familylink.models import AuditEvent, Role, User, UserSession
-from familylink.services import account_admin, accounts, sessions
+from familylink.services import account_admin, accounts, sessions, tokens
 from tests.conftest import AuthActions
 from tests.factories import create_user, saved_user
 from tests.moments import NOON
@@ -68,7 +68,7 @@ def test_the_cookie_holds_only_a_random_id_and_the_database_only_its_hash(app, c
     rows = _session_rows(app, user_id)
     assert len(rows) == 1
     assert data["sid"] not in {rows[0].id_hash, str(rows[0].id)}
-    assert rows[0].id_hash == sessions._digest(data["sid"])
+    assert rows[0].id_hash == tokens.digest(data["sid"])
 
 
 def test_a_forged_cookie_with_only_a_user_id_is_not_signed_in(app, client):

@@ -7,7 +7,6 @@ at every read), and each read is recorded as a disclosure.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -15,13 +14,9 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AppointmentStatus, CalendarFeed, Role, User
-from familylink.services import audit
+from familylink.services import audit, tokens
 from familylink.services.booking import listings
 from familylink.services.calendar.ics import feed_ics
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def feed_of(user: User) -> CalendarFeed | None:
@@ -33,10 +28,10 @@ def turn_on_feed(user: User, *, now: datetime) -> str:
     token = secrets.token_urlsafe(32)
     feed = feed_of(user)
     if feed is None:
-        feed = CalendarFeed(user_id=user.id, token_hash=_hash(token), created_at=now)
+        feed = CalendarFeed(user_id=user.id, token_hash=tokens.digest(token), created_at=now)
         db.session.add(feed)
     else:
-        feed.token_hash, feed.active, feed.created_at = _hash(token), True, now
+        feed.token_hash, feed.active, feed.created_at = tokens.digest(token), True, now
     db.session.flush()
     audit.record("calendar_feed.reset", actor=user, obj=feed, now=now)
     return token
@@ -59,7 +54,9 @@ def feed_for_token(token: str, *, now: datetime) -> bytes | None:
     """
     if not token or len(token) > 100:
         return None
-    feed = db.session.scalar(select(CalendarFeed).where(CalendarFeed.token_hash == _hash(token)))
+    feed = db.session.scalar(
+        select(CalendarFeed).where(CalendarFeed.token_hash == tokens.digest(token))
+    )
     if feed is None or not feed.active:
         return None
     user = db.session.get(User, feed.user_id)
