@@ -156,6 +156,9 @@ def apply_database_defaults(config: dict) -> None:
     """Engine options that depend on the final database URL (after test overrides)."""
     url = config.get("SQLALCHEMY_DATABASE_URI") or ""
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    # An error's message, logged or printed, never shows the values a statement was sent
+    # with: they may be a live link in an email's body, or what someone wrote about a patient.
+    options.setdefault("hide_parameters", True)
     if (
         url.startswith("sqlite")
         and ":memory:" not in url

@@ -64,6 +64,23 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+@event.listens_for(Engine, "handle_error")
+def _no_row_values_in_errors(context) -> None:
+    """PostgreSQL's errors quote the row they refused ("Failing row contains (…)", "Key
+    (dedupe_key)=(…) already exists"): a live reset link, a note about a patient. An error's
+    message goes to logs and tracebacks, so it keeps only the server's primary message; the
+    detail, the SQLSTATE and the constraint stay on `orig.diag` for code that needs them.
+    (The values a statement was sent with are hidden by `hide_parameters`, see config.)"""
+    orig = context.original_exception
+    diag = getattr(orig, "diag", None)
+    if diag is None or not diag.message_detail:
+        return
+    orig.args = (diag.message_primary or "",)
+    if context.sqlalchemy_exception is not None:
+        name = f"{type(orig).__module__}.{type(orig).__name__}"
+        context.sqlalchemy_exception.args = (f"({name}) {orig.args[0]}",)
+
+
 # A pooled PostgreSQL connection unused for longer than this is pinged before it is used: a
 # firewall or NAT between the app and the server may forget an idle connection without a word
 # (their idle limits are minutes), which nothing on this side would notice otherwise.

@@ -1,10 +1,13 @@
+import traceback
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from familylink import ConfigurationError, create_app
 from familylink.extensions import db
+from familylink.models import AccountToken
 
 
 def test_healthz_reports_a_reachable_database(client):
@@ -40,6 +43,36 @@ def test_an_unexpected_error_shows_a_calm_page(app, client):
     response = client.get("/boom")
     assert response.status_code == 500
     assert "Nothing was changed" in response.get_data(as_text=True)
+
+
+SECRET = "https://familylink.test/reset/live-secret-part"
+
+
+def _a_refused_row(kind: str):
+    """A row the database refuses, carrying SECRET (as an email's link would)."""
+    now = datetime.now(UTC)
+    token = AccountToken(token_hash="h", purpose="reset", email="a@example.org", expires_at=now)
+    if kind == "missing":
+        return [AccountToken(token_hash="h", purpose="reset", email=SECRET, expires_at=None)]
+    return [token, AccountToken(token_hash="h", purpose="reset", email=SECRET, expires_at=now)]
+
+
+@pytest.mark.parametrize("kind", ["missing", "duplicate"])
+def test_a_database_error_is_logged_without_the_values_it_refused(app, client, caplog, kind):
+    @app.route("/refused")
+    def refused():
+        for row in _a_refused_row(kind):
+            db.session.add(row)
+            db.session.flush()
+
+    response = client.get("/refused")
+    assert response.status_code == 500
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert isinstance(logged.exc_info[1], IntegrityError)  # the error itself, traceback and all
+    assert "account_tokens" in caplog.text  # still says what was refused
+    assert "live-secret-part" not in caplog.text
+    assert "live-secret-part" not in "".join(traceback.format_exception(logged.exc_info[1]))
 
 
 def test_security_headers_are_on_every_response(client):
