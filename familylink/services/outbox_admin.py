@@ -57,7 +57,9 @@ def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
         row,
         actor=actor,
         recipient_id=row.to_user_id,
-        detail={"kind": row.kind, "last_error": (row.last_error or "")[:200]},
+        # The error's kind only: a server's words may quote the address or the message,
+        # and audit rows are kept for good.
+        detail={"kind": row.kind, "last_error": (row.last_error or "").split(":", 1)[0][:60]},
         now=now,
     )
     db.session.flush()

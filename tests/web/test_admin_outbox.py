@@ -56,6 +56,7 @@ def test_the_admin_can_retry_one_failed_email(app, client, auth, outbox):
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "email.retried"))
         assert event.actor_id == outbox["admin_id"] and event.object_id == outbox["failed"]
+        assert event.detail["last_error"] == "SMTPDataError"  # not the server's own words
 
 
 @pytest.mark.parametrize("which", ["sent", "pending", "unknown"])
