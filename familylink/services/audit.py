@@ -277,6 +277,26 @@ def search(
     return list(db.session.scalars(query))
 
 
+def look_up(viewer: User, *, now: datetime, exported: bool = False, **filters) -> list[AuditEvent]:
+    """`search` for an admin's page ("audit.viewed") or CSV file ("audit.exported"), recorded
+    with what was asked: a patient's whole access history is patient-linked, so the row
+    names the patient searched for (when one has that id), the other filters in `detail`."""
+    events = search(**filters)
+    asked = {name: filters.get(name) for name in ("action", "start", "end")}
+    asked["actor_id"] = filters["actor"].id if filters.get("actor") is not None else None
+    patient_id = filters.get("patient_id")
+    if patient_id is not None and db.session.get(User, patient_id) is None:
+        asked["patient_id"], patient_id = patient_id, None  # no such account to name
+    record(
+        "audit.exported" if exported else "audit.viewed",
+        actor=viewer,
+        patient_id=patient_id,
+        detail={k: str(v) for k, v in asked.items() if v is not None} | {"rows": len(events)},
+        now=now,
+    )
+    return events
+
+
 def csv_cell(value) -> str:
     """A CSV cell a spreadsheet will not run as a formula."""
     text = "" if value is None else str(value)

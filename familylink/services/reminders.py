@@ -303,10 +303,10 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
                 to=reminder.person,
                 dedupe_key=reminder.dedupe_key,
                 context=contexts[key],
-                # The patient's own reminder discloses nothing to anyone else; a family
-                # member's is checked against the consent again when it is sent.
-                patient_id=None if reminder.to_patient else reminder.patient_id,
-                required_scope=None if reminder.to_patient else Scope.SCHEDULING,
+                # A family member's is checked against the consent again when it is sent;
+                # the patient's own is about them (audited so) and needs none.
+                patient_id=reminder.patient_id,
+                required_scope=access.IN_CARE if reminder.to_patient else Scope.SCHEDULING,
                 not_after=reminder.appointment.starts_at,
                 send_at=now,
                 printed=PRINTED,

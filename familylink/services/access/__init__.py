@@ -39,6 +39,7 @@ from familylink.models import (
 from familylink.services import audit
 from familylink.services.access.consents import (
     EXPIRING_SOON,
+    IN_CARE,
     InForce,
     _active_consent_and_patient,
     _covers,
@@ -82,6 +83,7 @@ __all__ = [
     "group_for_patient",
     "groups_open_to",
     "hold_consents",
+    "IN_CARE",
     "in_force_until",
     "InForce",
     "is_active",

@@ -31,6 +31,10 @@ from familylink.services import audit
 
 #: A consent that ends within this time is "expiring": the patient is reminded, staff warned.
 EXPIRING_SOON = timedelta(days=14)
+# The `required_scope` of an email about a patient to the patient or their care team (their
+# therapist, a session's therapist): it names the patient, so its audit rows do, but no
+# family member's consent governs it.
+IN_CARE = "in care"
 
 
 def consent_end(consent: ConsentRecord, patient: User) -> datetime | None:
@@ -306,7 +310,10 @@ def recipients_allowed(
     """The sender's check: of these (recipient, patient id) pairs, those that may still be
     told about the patient. A recipient is a family member's id (their consent in force must
     cover `scope`), or the address of someone invited who has no account yet (a consent to
-    that address must still be open: an invitation must not outlive its consent)."""
+    that address must still be open: an invitation must not outlive its consent). `IN_CARE`
+    emails go to the patient or their care team: every pair may be told."""
+    if scope == IN_CARE:
+        return set(pairs)
     members = {pair for pair in pairs if isinstance(pair[0], int)}
     invited = pairs - members
     allowed: set[tuple[int | str, int]] = set(pairs_with_scope(members, scope, now=now))

@@ -398,6 +398,8 @@ def cancel_seat(
             dedupe_key=f"late_cancellation:{seat.id}",
             now=now,
             context={**notices.mail_context(appointment, therapist), "patient": seat.patient},
+            patient_id=seat.patient_id,
+            required_scope=access.IN_CARE,
             not_after=appointment.ends_at,
             actor=actor,
         )

@@ -200,6 +200,8 @@ def _tell_therapist(kind: str, dedupe_key: str, consent, patient: User, *, actor
         dedupe_key=dedupe_key,
         now=now,
         actor=actor,
+        patient_id=patient.id,
+        required_scope=access.IN_CARE,
         context={
             "patient_first_name": patient.first_name,
             "consent": consent,
@@ -240,6 +242,8 @@ def _tell_people(
             dedupe_key=f"family_access_ended_patient:{consent.id}",
             now=now,
             actor=actor,
+            patient_id=patient.id,
+            required_scope=access.IN_CARE,
             context={
                 "consent": consent,
                 "ended_at": now,
@@ -321,6 +325,8 @@ def sweep_consents(now: datetime) -> SweepReport:
                 to=patient,
                 dedupe_key=f"consent_expiring:{consent.id}",
                 now=now,
+                patient_id=patient.id,
+                required_scope=access.IN_CARE,
                 context={
                     "consent": consent,
                     "ends_at": access.consent_end(consent, patient),

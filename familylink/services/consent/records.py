@@ -24,6 +24,7 @@ from familylink.models import (
     ConsentClosure,
     ConsentRecord,
     Episode,
+    Role,
     TokenPurpose,
     User,
 )
@@ -274,16 +275,18 @@ DISCLOSURE_DETAILS = {
 
 
 def disclosures_of(patient: User, *, limit: int = 500) -> list[dict]:
-    """The patient's accounting of disclosures: what was shared, with whom, when."""
+    """The patient's accounting of disclosures: what was shared, with whom, when. Emails to
+    the patient and their care team name the patient too, but disclose nothing: not listed."""
     events = db.session.scalars(
         select(AuditEvent)
+        .outerjoin(User, User.id == AuditEvent.recipient_id)
         .where(
             AuditEvent.patient_id == patient.id,
             AuditEvent.outcome == "success",
             or_(
                 and_(AuditEvent.action.like("disclosure.%"), AuditEvent.recipient_id.is_not(None)),
                 AuditEvent.action == "disclosure.invitation",
-                and_(AuditEvent.action.like("email.%"), AuditEvent.recipient_id.is_not(None)),
+                and_(AuditEvent.action.like("email.%"), User.role == Role.FAMILY),
                 # The end of their access, so the log shows when sharing stopped.
                 AuditEvent.action.in_(("consent.revoked", "consent.expired")),
             ),

@@ -47,8 +47,9 @@ class Attachment:
 
 @dataclass
 class Queued:
-    """One email to queue. `patient_id` + `required_scope` mean the recipient must still
-    hold that consent scope at send time, or the email is cancelled instead of sent."""
+    """One email to queue. `patient_id`: the patient it is about (its audit rows name them);
+    the consent check must still allow the recipient `required_scope` about that patient at
+    send time, or the email is cancelled instead of sent."""
 
     kind: str
     to: User | str  # or any account with the same id, email, name and timezone
