@@ -22,6 +22,10 @@ from familylink.services import accounts, audit, tokens
 from familylink.services.errors import ValidationError
 
 RECOVERY_CODE_COUNT = 10
+RECOVERY_CODE_BYTES = 10
+# The hex digits of a recovery code: those made now, and the 40-bit ones made before, which
+# still work until used or replaced.
+RECOVERY_CODE_LENGTHS = (2 * RECOVERY_CODE_BYTES, 10)
 WRONG_CODE = _l("That code didn't work. Check the time on your phone and try the newest code.")
 # The account page asks this on every visit: built once (building a statement and its
 # cache key cost more than running this one), and counted by the database.
@@ -92,8 +96,10 @@ def new_recovery_codes(user: User, *, now: datetime) -> list[str]:
     )
     codes = []
     for _number in range(RECOVERY_CODE_COUNT):
-        raw = secrets.token_hex(5)
-        codes.append(f"{raw[:5]}-{raw[5:]}")
+        # 80 bits: kept only as an unsalted hash, a code must be too many to try them all
+        # from a copy of the database (the 40-bit codes made before took minutes).
+        raw = secrets.token_hex(RECOVERY_CODE_BYTES)
+        codes.append("-".join(raw[start : start + 5] for start in range(0, len(raw), 5)))
         db.session.add(RecoveryCode(user_id=user.id, code_hash=tokens.digest(raw), created_at=now))
     db.session.flush()
     return codes
@@ -110,7 +116,7 @@ def verify_second_step(user: User, code: str | None, *, now: datetime) -> str:
         user.totp_last_step = step
         audit.record("mfa.verified", actor=user, now=now)
         return "totp"
-    if user.mfa_enabled and len(cleaned) == 10:
+    if user.mfa_enabled and len(cleaned) in RECOVERY_CODE_LENGTHS:
         claimed = db.session.execute(
             update(RecoveryCode)
             .where(
