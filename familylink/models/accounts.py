@@ -154,8 +154,8 @@ class Program(db.Model):
     # The program's own line for nights and weekends, shown with the crisis numbers when set.
     after_hours_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # How video rooms are made: an https address with "{room}", filled with each session's
-    # own room token (e.g. a self-hosted Jitsi Meet); empty: the therapist pastes a unique
-    # link on each video session.
+    # own room name (`rooms.room_name`; e.g. a self-hosted Jitsi Meet); empty: the therapist
+    # pastes a unique link on each video session.
     video_room_template: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # Off: only the therapist books a weekly series; on: families may too (issue 19). The
     # database's default only: a row written before the column existed gets it the same way.

@@ -1,6 +1,7 @@
 """Single-use, expiring tokens bound to one address (verification, reset, invitations)."""
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
@@ -21,6 +22,13 @@ EXPIRED_OR_INVALID = _l(
 def digest(raw: str) -> str:
     """What the database keeps of a raw token: its SHA-256, in hex."""
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def keyed_digest(value: str) -> str:
+    """A hash of `value` keyed with SECRET_KEY (128 bits, in hex): a name made from something
+    the database keeps that only the app can make, not whoever has a copy of the database."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.digest(secret, value.encode(), "sha256").hex()[:32]
 
 
 def expires_at(purpose: str, now: datetime) -> datetime:

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, Route, expect
 
 from familylink.extensions import db
 from familylink.models import Role, SessionType
+from familylink.services.booking.rooms import room_name
 from familylink.services.program import forget_cached_program, program_row
 from tests import factories
 from tests.booking_setup import add_appointment
@@ -43,7 +44,7 @@ def _marias_video_session() -> tuple[int, str, str]:
     return (
         seat.id,
         f"/join/{appointment.join_token}",
-        f"https://{ROOM_HOST}/{appointment.room_token}",
+        f"https://{ROOM_HOST}/{room_name(appointment)}",
     )
 
 

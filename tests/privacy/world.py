@@ -47,6 +47,7 @@ from familylink.services import (
     reminders,
     sessions,
 )
+from familylink.services.booking.rooms import room_name
 from familylink.services.calendar import feeds
 from familylink.services.errors import DomainError, NotFound
 from familylink.services.learning import assignments, content, practice, progress
@@ -473,7 +474,9 @@ class World:
         )
 
     def room_tokens(self) -> list[str]:
-        return [t for t in db.session.scalars(select(Appointment.room_token)) if t]
+        """Every room's token and name: neither may reach a page."""
+        made = [a for a in db.session.scalars(select(Appointment)) if a.room_token]
+        return [a.room_token for a in made] + [room_name(a) for a in made]
 
     def change_email(self, member: str, new_address: str):
         user = self.user(member)

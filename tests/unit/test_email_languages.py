@@ -14,6 +14,7 @@ from flask_babel import force_locale, gettext
 from familylink import i18n
 from familylink.extensions import db
 from familylink.services import mail, reminders
+from familylink.services.booking.rooms import room_name
 from familylink.services.calendar.ics import ics_attachment
 from tests.conftest import untranslated_words
 from tests.moments import NOON
@@ -57,6 +58,7 @@ def test_an_email_in_spanish_reveals_nothing_clinical(kind, people, mail_app, sm
     case, envelope, message = _deliver(kind, people, smtp_server, now)
     address = case.to if isinstance(case.to, str) else case.to.email
     rooms = [people.session.room_token, people.group.room_token]
+    rooms += [room_name(people.session), room_name(people.group)]
     assert problems(message, address, envelope.rcpt_tos, rooms) == []
 
 

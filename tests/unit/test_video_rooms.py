@@ -78,14 +78,22 @@ def test_the_room_opens_15_minutes_before_the_start_and_closes_at_the_end(
     assert (answer.room_url is not None) == (state == JoinState.OPEN)
 
 
-def test_the_room_is_the_template_filled_with_a_room_token_the_join_link_does_not_hold(
-    clinic, seat
-):
+def test_the_room_is_the_template_filled_with_a_room_name_the_join_link_does_not_hold(clinic, seat):
     appointment = seat.appointment
     answer = join(clinic.family, seat, STARTS - timedelta(minutes=10))
-    assert answer.room_url == f"https://meet.example-clinic.org/{appointment.room_token}"
+    assert answer.room_url == f"https://meet.example-clinic.org/{rooms.room_name(appointment)}"
     assert appointment.join_token not in answer.room_url
     assert len(appointment.room_token) >= 32 and len(appointment.join_token) >= 32
+
+
+def test_the_database_alone_does_not_give_the_room(app, clinic, seat):
+    """The room's name is a hash of its token keyed with SECRET_KEY: a copy of the database
+    holds the token, not the room's address."""
+    appointment = seat.appointment
+    name = rooms.room_name(appointment)
+    assert appointment.room_token not in name and len(name) == 32
+    app.config["SECRET_KEY"] = "another-secret-key"
+    assert rooms.room_name(appointment) != name
 
 
 def test_each_session_has_its_own_room_and_join_link(clinic, seat, video_type):
@@ -201,12 +209,13 @@ def test_a_member_seated_for_two_patients_is_refused_when_neither_consent_is_in_
 
 def test_a_moved_session_keeps_its_room_and_opens_at_its_new_time(clinic, seat):
     before = (seat.appointment.join_token, seat.appointment.room_token)
+    room = rooms.room_name(seat.appointment)
     later = STARTS + timedelta(days=1)
     booking.reschedule(actor=clinic.therapist, seat_id=seat.id, starts_at=later, now=NOON)
     assert (seat.appointment.join_token, seat.appointment.room_token) == before
     assert join(clinic.family, seat, STARTS - timedelta(minutes=5)).state == JoinState.TOO_EARLY
     answer = join(clinic.family, seat, later - timedelta(minutes=5))
-    assert answer.state == JoinState.OPEN and before[1] in answer.room_url
+    assert answer.state == JoinState.OPEN and answer.room_url.endswith(room)
 
 
 @pytest.mark.parametrize("who", ["family", "therapist"])

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import Appointment, AuditEvent, ConsentRecord, Role, SessionType, User
+from familylink.services.booking.rooms import room_name
 from familylink.services.program import forget_cached_program, program_row
 from tests.booking_setup import add_family, create_clinic, family_seat
 from tests.factories import create_user
@@ -42,7 +43,7 @@ def clinic(app):
             "seat": seat.id,
             "appointment": seat.appointment.id,
             "join": f"/join/{seat.appointment.join_token}",
-            "room": TEMPLATE.replace("{room}", seat.appointment.room_token),
+            "room": TEMPLATE.replace("{room}", room_name(seat.appointment)),
         }
 
 

@@ -1,10 +1,11 @@
 """A private room for every video session, reached only through its FamilyLink join link.
 
 Each appointment holds two unguessable tokens (`models.scheduling.new_room_token`): the join
-token, in emails and calendar files as /join/<token>, and the room token, which names the
-room in the program's room template. They are separate on purpose: the join link sits in
-inboxes and calendars for good, and the room template is no secret, so a room named by the
-join token would let anyone who once held the email skip every check below.
+token, in emails and calendar files as /join/<token>, and the room token, whose keyed hash
+(`room_name`) names the room in the program's room template. They are separate on purpose:
+the join link sits in inboxes and calendars for good, and the room template is no secret, so
+a room named by the join token would let anyone who once held the email skip every check
+below; and the hash keeps the room from whoever has only a copy of the database.
 
 Following the join link checks, at that moment: an attendee (`access.session_attendee`: the
 session's therapist, the patient of a seat, or a family member coming to a seat under a
@@ -33,7 +34,7 @@ from familylink.models import (
     SessionMode,
     User,
 )
-from familylink.services import access, audit, screening
+from familylink.services import access, audit, screening, tokens
 from familylink.services.errors import NotFound, ValidationError
 from familylink.services.program import ROOM_PLACEHOLDER, get_program
 
@@ -67,8 +68,14 @@ def room_url(appointment: Appointment) -> str | None:
     the link its therapist pasted when the program has no template; None when neither."""
     template = get_program().video_room_template
     if template:
-        return template.replace(ROOM_PLACEHOLDER, appointment.room_token or "")
+        return template.replace(ROOM_PLACEHOLDER, room_name(appointment))
     return appointment.room_link
+
+
+def room_name(appointment: Appointment) -> str:
+    """The session's room in the program's template: a keyed hash of its room token, so a
+    copy of the database (a backup) does not give the address of anyone's session."""
+    return tokens.keyed_digest(appointment.room_token) if appointment.room_token else ""
 
 
 def _video_appointment(token) -> Appointment:

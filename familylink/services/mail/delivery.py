@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hmac
 import logging
 import random
 import secrets
@@ -30,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus
-from familylink.services import audit, screening
+from familylink.services import audit, screening, tokens
 from familylink.services.program import get_program
 
 log = logging.getLogger(__name__)
@@ -123,8 +122,7 @@ BOUNDARY = f"=_{secrets.token_hex(12)}"
 def message_id(dedupe_key: str) -> str:
     """The same Message-ID on every attempt, so duplicates can be recognised: a keyed hash
     of the dedupe key, whose record ids must not show in a header."""
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    digest = hmac.digest(secret, dedupe_key.encode(), "sha256").hex()[:32]
+    digest = tokens.keyed_digest(dedupe_key)
     domain = current_app.config["MAIL_DEFAULT_SENDER"].rpartition("@")[2] or "familylink"
     return f"<{digest}@{domain}>"
 
