@@ -391,14 +391,17 @@ def seat(
 
 
 def session_attendee(actor: User, appointment: Appointment, *, now: datetime, what: str):
-    """None for its therapist; else the seat `actor` comes through (a patient's own, or a family
-    member's under a consent covering scheduling now), booked or not. Audited; else NotFound.
+    """None for its therapist (a view of each patient seated, audited); else the seat `actor`
+    comes through (a patient's own, or a family member's under a consent covering scheduling
+    now), booked or not. Audited; else NotFound.
 
     A family member may sit in one group occurrence for several patients (a seat each): any
     seat whose patient's consent to them covers scheduling now lets them in, and the seat
     returned (and audited) is the first such one still booked, else the first such one. When
     no consent covers it, the first of their seats is refused (audited) as `seat` refuses."""
     if actor.role == Role.THERAPIST and appointment.therapist_id == actor.id:
+        patient_ids = [found.patient_id for found in appointment.seats]
+        audit.record_patient_views(actor, patient_ids, page=what, now=now)
         return None
     if actor.role == Role.PATIENT:
         for found in appointment.seats:
