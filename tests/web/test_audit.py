@@ -290,14 +290,23 @@ def test_booking_for_a_family_and_the_paper_consent_form_are_audited(app, client
     assert _viewed(app, "paper consent") == [(True, patient_id)]
 
 
-@pytest.mark.parametrize("page", ["consents", "shared", "sessions"])
-def test_the_patients_own_pages_are_audited(app, client, auth, page):
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [
+        ("", "home"),
+        ("consents", "consents"),
+        ("shared", "shared"),
+        ("sessions", "sessions"),
+        ("updates", "progress updates"),
+    ],
+)
+def test_the_patients_own_pages_are_audited(app, client, auth, path, page):
     with app.app_context():
         patient = create_user(Role.PATIENT)
         patient_id, email = patient.id, patient.email
         db.session.commit()
     auth.login(email)
-    assert client.get(f"/patient/{page}").status_code == 200
+    assert client.get(f"/patient/{path}").status_code == 200
     assert _viewed(app, page) == [(True, patient_id)]
 
 
