@@ -28,9 +28,12 @@ def _world(app) -> dict:
         starts = (now + timedelta(days=3)).replace(hour=15, minute=0, second=0, microsecond=0)
         seat = family_seat(clinic, starts, booked_at=now, session_type=video)
         update = progress_updates.draft_update(
-            clinic.therapist, clinic.patient.id, text="Jordan came to every group this week and spoke about home.",
-            family_user_id=None, now=now,
-        )  # fmt: skip
+            clinic.therapist,
+            clinic.patient.id,
+            text="Jordan came to every group this week and spoke about home.",
+            family_user_id=None,
+            now=now,
+        )
         db.session.commit()
         return {
             "therapist": clinic.therapist.email,
