@@ -229,8 +229,10 @@ def number_field(label, low: int, high: int, *, unit: str, **kwargs):
     )
 
 
-def code_field(label, *, description: str):
-    """An authenticator (or recovery) code, typed on a phone's number pad."""
+def code_field(label, *, description: str, digits_only: bool = True):
+    """An authenticator code, typed on a phone's number pad; not `digits_only` where a
+    recovery code (letters a to f among its digits) may be typed instead: a phone's number
+    pad may offer no letters at all."""
     return StringField(
         label,
         validators=[
@@ -238,7 +240,10 @@ def code_field(label, *, description: str):
             Length(max=32, message=_l("That code is too long.")),
         ],
         description=description,
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric" if digits_only else "text",
+        },
     )
 
 

@@ -46,4 +46,5 @@ class MfaCodeForm(FlaskForm):
         description=_l(
             "The 6-digit code from your authenticator app, or one of your recovery codes."
         ),
+        digits_only=False,
     )

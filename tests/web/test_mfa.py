@@ -115,6 +115,18 @@ def test_a_recovery_code_signs_in_once(app, client):
     assert client.post("/login/code", data={"code": codes[0]}).status_code == 400
 
 
+def test_the_sign_in_code_field_lets_a_phone_type_a_recovery_codes_letters(app, client):
+    saved_user(app, Role.THERAPIST, "lee@example.org", mfa=False)
+    _password_step(client, "lee@example.org")
+    enrol = client.get("/account/mfa").get_data(as_text=True)
+    assert re.search(r'<input[^>]*inputmode="numeric"[^>]*name="code"', enrol)  # 6 digits
+    client.post("/logout")
+    saved_user(app, Role.THERAPIST, "grey@example.org")
+    _password_step(client, "grey@example.org")
+    sign_in = client.get("/login/code").get_data(as_text=True)
+    assert re.search(r'<input[^>]*inputmode="text"[^>]*name="code"', sign_in)
+
+
 def test_a_shorter_recovery_code_made_before_still_signs_in_once(app, client):
     user_id = saved_user(app, Role.THERAPIST, "lee@example.org")
     with app.app_context():
