@@ -284,16 +284,17 @@ secrets_cli = AppGroup("secrets", help="Secrets kept encrypted in the database (
 
 @secrets_cli.command(
     "rotate",
-    help="Re-encrypt every two-step sign-in secret under the newest key in SECRETS_KEYS "
-    "(the first). Put a new key first, run this, then remove the old keys.",
+    help="Re-encrypt every secret kept encrypted (two-step sign-in secrets, pasted video "
+    "links) under the newest key in SECRETS_KEYS (the first). Put a new key first, run "
+    "this, then remove the old keys.",
 )
 def secrets_rotate():
-    from familylink.services import mfa
+    from familylink.services.secrets_at_rest import rotate_secrets
 
     def progress(done: int, total: int) -> None:
         click.echo(f"{done} of {total} re-encrypted")
 
-    count = committed(lambda: mfa.rotate_secrets(now=utcnow(), progress=progress))
+    count = committed(lambda: rotate_secrets(now=utcnow(), progress=progress))
     click.echo(f"Done: {count} secret{'s' if count != 1 else ''} now under the newest key.")
 
 

@@ -370,6 +370,53 @@ def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts
         db.engine.dispose()
 
 
+def test_the_room_link_migration_encrypts_pasted_links_and_its_downgrade_decrypts_them(
+    empty_database_url,
+):
+    from flask_migrate import downgrade
+
+    from familylink.models.encryption import keyring
+
+    app = _migrating_app(empty_database_url)
+    link = "https://zoom.example.org/j/123456789?pwd=a-passcode"
+    stored = text("SELECT room_link FROM appointments")
+    with app.app_context():
+        upgrade(revision="da361f2cac43")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, name, role, timezone, active, created_at)"
+                    " VALUES (1, 'lee@example.org', 'Lee', 'therapist', 'America/New_York',"
+                    " :yes, '2026-11-30 00:00:00')"
+                ),
+                {"yes": True},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO session_types (id, name, duration_minutes, capacity, mode,"
+                    " active) VALUES (1, 'Video', 50, 1, 'video', :yes)"
+                ),
+                {"yes": True},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO appointments (uid, therapist_id, session_type_id, starts_at,"
+                    " ends_at, capacity, status, sequence, created_at, room_link) VALUES"
+                    " ('a@familylink', 1, 1, '2026-12-03 15:00:00', '2026-12-03 15:50:00', 1,"
+                    " 'scheduled', 0, '2026-11-30 00:00:00', :link)"
+                ),
+                {"link": link},
+            )
+        upgrade(revision="e7b3c1d9f2a4")
+        with db.engine.connect() as conn:
+            token = conn.execute(stored).scalar_one()
+        assert token != link and keyring().decrypt(token.encode()).decode() == link
+        downgrade(revision="da361f2cac43")
+        with db.engine.connect() as conn:
+            assert conn.execute(stored).scalar_one() == link
+        db.engine.dispose()
+
+
 def test_the_after_hours_phone_migration_upgrades_and_downgrades(empty_database_url):
     app = _migrating_app(empty_database_url)
     with app.app_context():

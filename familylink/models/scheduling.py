@@ -27,6 +27,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from familylink.extensions import db
+from familylink.models.encryption import EncryptedString
 from familylink.models.types import UTCDateTime, partial_index, utcnow
 
 
@@ -175,8 +176,9 @@ class Appointment(db.Model):
     # when it is made (a session type may become video later); a move keeps them.
     join_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=new_room_token)
     room_token: Mapped[str | None] = mapped_column(String(64), default=new_room_token)
-    # The room a therapist pasted for this session, when the program has no room template.
-    room_link: Mapped[str | None] = mapped_column(String(500))
+    # The room a therapist pasted for this session, when the program has no room template:
+    # encrypted, as it may carry the room's passcode (500 characters fit in 1000 of token).
+    room_link: Mapped[str | None] = mapped_column(EncryptedString(1000))
 
     session_type: Mapped[SessionType] = relationship(lazy="joined")
     therapist = relationship("User", foreign_keys=[therapist_id], lazy="joined")

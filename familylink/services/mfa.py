@@ -13,11 +13,10 @@ from datetime import datetime
 import pyotp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, bindparam, func, select, text, type_coerce, update
+from sqlalchemy import bindparam, func, select, update
 
 from familylink.extensions import db
 from familylink.models import RecoveryCode, User
-from familylink.models.encryption import keyring
 from familylink.services import accounts, audit, tokens
 from familylink.services.errors import ValidationError
 
@@ -166,28 +165,6 @@ def reset(user: User, *, now: datetime, actor: User | None = None) -> None:
     _clear(user, now=now)
     sessions.end_all_sessions(user.id, "mfa_reset", now=now)
     audit.record("mfa.reset", actor=actor, obj=user, now=now)
-
-
-def rotate_secrets(*, now: datetime, progress=None, batch: int = 500) -> int:
-    """Re-encrypt every stored TOTP secret under the newest key of SECRETS_KEYS (run after
-    putting a new key first; the old keys may be removed once it is done). Returns how many
-    secrets were re-encrypted; `progress(done, total)` is called after each batch."""
-    table = User.__table__
-    stored = type_coerce(table.c.totp_secret, String)  # the token as stored, not decrypted
-    rows = db.session.execute(
-        select(table.c.id, stored).where(table.c.totp_secret.is_not(None)).order_by(table.c.id)
-    ).all()
-    ring = keyring()
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
-        db.session.execute(
-            text("UPDATE users SET totp_secret = :token WHERE id = :id"),
-            [{"id": uid, "token": ring.rotate(token.encode()).decode()} for uid, token in chunk],
-        )
-        if progress is not None:
-            progress(start + len(chunk), len(rows))
-    audit.record("secrets.rotated", detail={"count": len(rows)}, now=now)
-    return len(rows)
 
 
 def _clear(user: User, *, now: datetime) -> None:

@@ -1,5 +1,7 @@
-"""TOTP secrets are encrypted at rest with SECRETS_KEYS (newest first), and
-`flask secrets rotate` moves every one to the newest key (issue 17)."""
+"""TOTP secrets and pasted video links are encrypted at rest with SECRETS_KEYS (newest
+first), and `flask secrets rotate` moves every one to the newest key (issue 17)."""
+
+from datetime import timedelta
 
 import pyotp
 import pytest
@@ -8,12 +10,15 @@ from sqlalchemy import text
 
 from familylink import ConfigurationError, create_app
 from familylink.extensions import db
-from familylink.models import Role
+from familylink.models import Appointment, Role, SessionType
+from tests.booking_setup import create_clinic, family_seat
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, saved_user
+from tests.moments import NOON
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 SECRET = pyotp.random_base32()
+ROOM_LINK = "https://zoom.example.org/j/123456789?pwd=the-passcode"
 
 
 def _stored(app) -> str:
@@ -31,17 +36,48 @@ def test_the_stored_column_holds_a_token_not_the_secret(app):
     assert Fernet(keys[0]).decrypt(stored.encode()).decode() == SECRET
 
 
+def _paste_a_room_link(app) -> int:
+    """A video session of Dr. Lee's with a link she pasted; its appointment's id."""
+    with app.app_context():
+        clinic = create_clinic()
+        video = SessionType(name="Family session (video)", duration_minutes=50, mode="video")
+        seat = family_seat(clinic, NOON + timedelta(days=2), booked_at=NOON, session_type=video)
+        seat.appointment.room_link = ROOM_LINK
+        db.session.commit()
+        return seat.appointment_id
+
+
+def _stored_link(app, appointment_id: int) -> str:
+    with app.app_context():
+        return db.session.execute(
+            text("SELECT room_link FROM appointments WHERE id = :id"), {"id": appointment_id}
+        ).scalar_one()
+
+
+def test_a_pasted_room_link_is_stored_as_a_token_and_read_back_as_pasted(app):
+    appointment_id = _paste_a_room_link(app)
+    stored = _stored_link(app, appointment_id)
+    assert "passcode" not in stored and stored.startswith("gAAAAA")
+    with app.app_context():
+        assert db.session.get(Appointment, appointment_id).room_link == ROOM_LINK
+
+
 def test_rotation_moves_every_secret_to_the_newest_key_and_sign_in_still_works(app, make_app):
     old_only = make_app(SECRETS_KEYS=[OLD])
     saved_user(old_only, Role.THERAPIST, "lee@example.org", totp_secret=SECRET)
     saved_user(old_only, Role.FAMILY, "ana@example.org", mfa=True)
+    appointment_id = _paste_a_room_link(old_only)
     before = _stored(old_only)
     assert Fernet(OLD).decrypt(before.encode()).decode() == SECRET
 
     both = make_app(SECRETS_KEYS=f"{NEW},{OLD}")  # the new key first, as a deployment sets it
     result = both.test_cli_runner().invoke(args=["secrets", "rotate"])
     assert result.exit_code == 0, result.output
-    assert "2 of 2 re-encrypted" in result.output and "Done: 2 secrets" in result.output
+    # Three two-step secrets (Dr. Lee, Ana, the clinic's therapist), then the pasted link.
+    assert "3 of 4 re-encrypted\n4 of 4 re-encrypted" in result.output
+    assert "Done: 4 secrets" in result.output
+    link = _stored_link(both, appointment_id)
+    assert Fernet(NEW).decrypt(link.encode()).decode() == ROOM_LINK
 
     after = _stored(both)
     assert Fernet(NEW).decrypt(after.encode()).decode() == SECRET
