@@ -339,82 +339,68 @@ def test_the_demos_progress_moves_to_its_patient_and_back(empty_database_url):
         db.engine.dispose()
 
 
-def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts_them(
-    empty_database_url,
-):
+def _encrypts_and_decrypts(url, *, before: str, revision: str, rows, stored: str, plain: str):
+    """Migration `revision` encrypts the value `stored` (a SELECT of one value) that `rows`
+    (statements run at `before`) left as `plain`, and its downgrade gives `plain` back."""
     from flask_migrate import downgrade
 
     from familylink.models.encryption import keyring
 
-    app = _migrating_app(empty_database_url)
-    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-    stored = text("SELECT totp_secret FROM users WHERE email = 'lee@example.org'")
+    app = _migrating_app(url)
     with app.app_context():
-        upgrade(revision="8d3f6a1c2b7e")
+        upgrade(revision=before)
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO users (email, name, role, timezone, active, created_at,"
-                    " totp_secret) VALUES ('lee@example.org', 'Lee', 'therapist',"
-                    " 'America/New_York', :yes, '2026-11-30 00:00:00', :secret)"
-                ),
-                {"yes": True, "secret": secret},
-            )
-        upgrade(revision="c4e1f7a9b2d3")
+            for statement in rows:
+                conn.execute(text(statement), {"yes": True, "plain": plain})
+        upgrade(revision=revision)
         with db.engine.connect() as conn:
-            token = conn.execute(stored).scalar_one()
-        assert token != secret and keyring().decrypt(token.encode()).decode() == secret
-        downgrade(revision="8d3f6a1c2b7e")
+            token = conn.execute(text(stored)).scalar_one()
+        assert token != plain and keyring().decrypt(token.encode()).decode() == plain
+        downgrade(revision=before)
         with db.engine.connect() as conn:
-            assert conn.execute(stored).scalar_one() == secret
+            assert conn.execute(text(stored)).scalar_one() == plain
         db.engine.dispose()
+
+
+THERAPIST_ROW = (
+    "INSERT INTO users (id, email, name, role, timezone, active, created_at{extra}) VALUES"
+    " (1, 'lee@example.org', 'Lee', 'therapist', 'America/New_York', :yes,"
+    " '2026-11-30 00:00:00'{value})"
+)
+
+
+def test_the_totp_migration_encrypts_existing_secrets_and_its_downgrade_decrypts_them(
+    empty_database_url,
+):
+    _encrypts_and_decrypts(
+        empty_database_url,
+        before="8d3f6a1c2b7e",
+        revision="c4e1f7a9b2d3",
+        rows=[THERAPIST_ROW.format(extra=", totp_secret", value=", :plain")],
+        stored="SELECT totp_secret FROM users WHERE email = 'lee@example.org'",
+        plain="JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    )
 
 
 def test_the_room_link_migration_encrypts_pasted_links_and_its_downgrade_decrypts_them(
     empty_database_url,
 ):
-    from flask_migrate import downgrade
-
-    from familylink.models.encryption import keyring
-
-    app = _migrating_app(empty_database_url)
-    link = "https://zoom.example.org/j/123456789?pwd=a-passcode"
-    stored = text("SELECT room_link FROM appointments")
-    with app.app_context():
-        upgrade(revision="da361f2cac43")
-        with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO users (id, email, name, role, timezone, active, created_at)"
-                    " VALUES (1, 'lee@example.org', 'Lee', 'therapist', 'America/New_York',"
-                    " :yes, '2026-11-30 00:00:00')"
-                ),
-                {"yes": True},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO session_types (id, name, duration_minutes, capacity, mode,"
-                    " active) VALUES (1, 'Video', 50, 1, 'video', :yes)"
-                ),
-                {"yes": True},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO appointments (uid, therapist_id, session_type_id, starts_at,"
-                    " ends_at, capacity, status, sequence, created_at, room_link) VALUES"
-                    " ('a@familylink', 1, 1, '2026-12-03 15:00:00', '2026-12-03 15:50:00', 1,"
-                    " 'scheduled', 0, '2026-11-30 00:00:00', :link)"
-                ),
-                {"link": link},
-            )
-        upgrade(revision="e7b3c1d9f2a4")
-        with db.engine.connect() as conn:
-            token = conn.execute(stored).scalar_one()
-        assert token != link and keyring().decrypt(token.encode()).decode() == link
-        downgrade(revision="da361f2cac43")
-        with db.engine.connect() as conn:
-            assert conn.execute(stored).scalar_one() == link
-        db.engine.dispose()
+    _encrypts_and_decrypts(
+        empty_database_url,
+        before="da361f2cac43",
+        revision="e7b3c1d9f2a4",
+        rows=[
+            THERAPIST_ROW.format(extra="", value=""),
+            "INSERT INTO session_types (id, name, duration_minutes, capacity, mode, active)"
+            " VALUES (1, 'Video', 50, 1, 'video', :yes)",
+            "INSERT INTO appointments (uid, therapist_id, session_type_id, starts_at, ends_at,"
+            " capacity, status, sequence, created_at, room_link) VALUES ('a@familylink', 1, 1,"
+            " '2026-12-03 15:00:00', '2026-12-03 15:50:00', 1, 'scheduled', 0,"
+            " '2026-11-30 00:00:00', :plain)",
+        ],
+        stored="SELECT room_link FROM appointments",
+        plain="https://zoom.example.org/j/123456789?pwd=a-passcode",
+    )
 
 
 def test_the_after_hours_phone_migration_upgrades_and_downgrades(empty_database_url):
