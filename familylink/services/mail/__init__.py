@@ -323,7 +323,7 @@ def cancel_pending(
     to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
     if to_address is not None:
         to.append(OutboxEmail.to_address == to_address.lower())
-    unsent = OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED))
+    unsent = _UNSENT
     if scopes is not None:
         unsent = and_(unsent, OutboxEmail.required_scope.in_([str(s) for s in scopes]))
     return _cancel(and_(unsent, OutboxEmail.patient_id == patient_id, or_(*to)), reason)
@@ -337,7 +337,7 @@ def expire_unsent(now: datetime) -> int:
     counts them (never whose)."""
     expired = _cancel(
         and_(
-            OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED)),
+            _UNSENT,
             OutboxEmail.not_after <= now,
             or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
         ),
@@ -346,6 +346,10 @@ def expire_unsent(now: datetime) -> int:
     if expired:
         audit.record("email.expired", detail={"emails": expired}, now=now)
     return expired
+
+
+# Queued, or failed and waiting for an admin's retry.
+_UNSENT = OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED))
 
 
 def _cancel(which, reason: str) -> int:
