@@ -73,7 +73,7 @@ DATA_COLUMNS = {
 }
 # A consent's document is shown in the language it was signed in (judged on its own in
 # test_spanish_es_consent), inside an element that says which.
-RECOVERY_CODES = re.compile(r"<code>[0-9a-f]{5}-[0-9a-f]{5}</code>")
+RECOVERY_CODES = re.compile(r"<code>[0-9a-f]{5}(?:-[0-9a-f]{5})+</code>")
 SIGNED_DOCUMENT = re.compile(r'<div lang="[a-z]{2}">.*?</div>', re.S)
 
 
