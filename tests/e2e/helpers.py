@@ -12,7 +12,7 @@ import re
 import pyotp
 from axe_playwright_python.base import AxeResults
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.browser import LiveServer
 from tests.factories import PASSWORD
@@ -58,9 +58,16 @@ def sign_out(page: Page) -> None:
     expect(page.get_by_text("You are signed out.")).to_be_visible()
 
 
+def follow(page: Page, name: str | re.Pattern, within: Locator | None = None) -> None:
+    """Click a link and wait for the page it opens: a check that reads the page at once
+    (axe, a width) would otherwise read the old one, or one half torn down."""
+    with page.expect_navigation():
+        (within or page).get_by_role("link", name=name).click()
+
+
 def nav(page: Page, name: str) -> None:
     """Follow a link of the main navigation (the page body may have a link of the same name)."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+    follow(page, name, within=page.get_by_role("navigation", name="Main"))
 
 
 def flash(page: Page, text: str) -> None:

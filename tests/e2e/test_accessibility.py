@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from familylink.models import Role
 from tests import factories
-from tests.e2e.helpers import assert_accessible, heading, horizontal_overflow, sign_in
+from tests.e2e.helpers import assert_accessible, follow, heading, horizontal_overflow, sign_in
 from tests.moments import NOON as NOW
 
 PHONE = {"width": 320, "height": 640}
@@ -340,5 +340,5 @@ def test_the_development_mailbox(serve_app, new_context):
     page.goto("/dev/mailbox")
     heading(page, "Development mailbox")
     check_page(page)
-    page.get_by_role("link", name="Confirm your email address").click()
+    follow(page, "Confirm your email address")
     check_page(page)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from familylink.models import Role, User
 from tests import factories
 from tests.booking_setup import add_weekday_hours, create_session_types
-from tests.e2e.helpers import assert_accessible, flash, heading, nav, sign_in, sign_out
+from tests.e2e.helpers import assert_accessible, flash, follow, heading, nav, sign_in, sign_out
 from tests.moments import NOON
 
 PATIENT_PASSWORD = "copper kettle winter field"
@@ -56,7 +56,7 @@ def _enrol_consent_and_register(page: Page, live_server, inbox) -> None:
     heading(page, "Hello, Jordan")
     nav(page, "My family's access")
     assert_accessible(page)
-    page.get_by_role("link", name="Invite a family member").click()
+    follow(page, "Invite a family member")
     assert_accessible(page)
     page.get_by_label("Family member's full name").fill("Maria Rivera")
     page.get_by_label("How they are related to you").fill("mother")
@@ -147,7 +147,7 @@ def test_a_revoked_consent_hides_the_patient_and_removes_the_session_at_once(
     patient_page = jordan.new_page()
     sign_in(patient_page, "jordan@example.org", PATIENT_PASSWORD)
     nav(patient_page, "My family's access")
-    patient_page.get_by_role("link", name=re.compile("Revoke")).click()
+    follow(patient_page, re.compile("Revoke"))
     assert_accessible(patient_page)
     patient_page.get_by_role("button", name="Yes, end their access now").click()
     expect(patient_page.get_by_role("status")).to_contain_text("Maria Rivera")

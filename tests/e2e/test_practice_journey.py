@@ -11,7 +11,15 @@ from playwright.sync_api import Page, expect
 
 from familylink.models import Role
 from tests import factories
-from tests.e2e.helpers import assert_accessible, flash, heading, horizontal_overflow, nav, sign_in
+from tests.e2e.helpers import (
+    assert_accessible,
+    flash,
+    follow,
+    heading,
+    horizontal_overflow,
+    nav,
+    sign_in,
+)
 from tests.moments import NOON
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -98,7 +106,7 @@ def test_a_safety_plan_is_printed_on_one_page_and_a_rewrite_reaches_the_therapis
     # A message, rewritten, then shared with Jordan's therapist.
     page.set_viewport_size(DESKTOP)
     nav(page, "Practice")
-    page.get_by_role("link", name="Say it so it can be heard").click()
+    follow(page, "Say it so it can be heard")
     assert_accessible(page)
     page.get_by_label("A short name, for you").fill("Dinner")
     page.get_by_label("Your message").fill("You never come to dinner anymore.")
