@@ -26,8 +26,22 @@ _refusals: ContextVar[list[dict] | None] = ContextVar("audit_refusals", default=
 # Where a session keeps the rows `record_many` holds for its commit (Session.info).
 _HELD = "audit_rows_held"
 
-# Keys never written to the log, whatever a caller passes in `detail`.
+# Keys never written to the log, whatever a caller passes in `detail`, at any depth.
 _SECRET_KEYS = {"password", "token", "session", "session_id", "csrf_token", "secret"}
+
+
+def _without_secrets(value):
+    """`value` with every secret key left out, in nested dicts and lists too: a caller that
+    logs a form or a list of changes must not carry a password one level down."""
+    if isinstance(value, dict):
+        return {
+            key: _without_secrets(item)
+            for key, item in value.items()
+            if str(key).lower() not in _SECRET_KEYS
+        }
+    if isinstance(value, list | tuple):
+        return [_without_secrets(item) for item in value]
+    return value
 
 
 def set_origin(ip: str | None, request_id: str | None) -> None:
@@ -57,7 +71,7 @@ def values(
     if obj is not None:
         object_type = object_type or obj.__tablename__
         object_id = object_id if object_id is not None else obj.id
-    clean_detail = {k: v for k, v in (detail or {}).items() if k.lower() not in _SECRET_KEYS}
+    clean_detail = _without_secrets(detail or {})
     return {
         "at": now or utcnow(),
         "actor_id": actor.id if actor is not None else None,

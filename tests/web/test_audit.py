@@ -97,6 +97,22 @@ def test_no_password_token_code_or_session_id_reaches_the_log_or_the_audit_rows(
         assert secret_value not in logged
 
 
+def test_a_secret_key_is_left_out_of_a_detail_at_any_depth(app_ctx, now):
+    detail = {
+        "Password": "top level",
+        "changes": {"video": {"old": "a", "new": "b", "token": "nested"}},
+        "forms": [{"field": "email", "csrf_token": "in a list"}, ("secret", "a tuple")],
+    }
+    event = audit.record("program.updated", detail=detail, now=now)
+    db.session.commit()
+    stored = db.session.scalar(select(AuditEvent.detail).where(AuditEvent.id == event.id))
+    assert stored == {
+        "changes": {"video": {"old": "a", "new": "b"}},
+        "forms": [{"field": "email"}, ["secret", "a tuple"]],
+    }
+    assert detail["changes"]["video"]["token"] == "nested", "the caller's dict is not changed"
+
+
 @pytest.fixture
 def admin_client(app):
     with app.app_context():
