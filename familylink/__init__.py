@@ -484,9 +484,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def _booking_sweep(now):
-    from familylink.services.booking import sweep
+    from familylink.services.booking import rooms, sweep
 
     sweep(now)
+    rooms.forget_ended_room_links(now)
 
 
 def register_errorhandlers(app: Flask) -> None:

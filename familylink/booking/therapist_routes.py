@@ -98,6 +98,7 @@ def _calendar_page(view: str, first: date, days: int, appointments, people, now)
         previous=(first - step).isoformat(),
         following=(first + step).isoformat(),
         today=now.astimezone(zone).date().isoformat(),
+        now=now,
     )
 
 

@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import (
+    Appointment,
     AppointmentAttendee,
     AppointmentFamily,
+    AppointmentStatus,
     AuditEvent,
     ConsentRecord,
     Role,
@@ -304,3 +306,72 @@ def test_the_room_template_is_https_with_one_room_placeholder(app_ctx, template,
     else:
         with pytest.raises(ValidationError):
             clean_room_template(template, field="t")
+
+
+def _pasted(clinic, seat, link):
+    rooms.set_room_link(
+        actor=clinic.therapist, appointment_id=seat.appointment.id, link=link, now=NOON
+    )
+    db.session.commit()
+
+
+def _stored_links() -> dict[int, str | None]:
+    db.session.expire_all()
+    return dict(db.session.execute(select(Appointment.id, Appointment.room_link)).all())
+
+
+def test_the_mail_worker_forgets_a_pasted_link_once_its_session_is_over(app_ctx, clinic, seat):
+    use_template(None)
+    later = family_seat(
+        clinic,
+        STARTS + timedelta(days=7),
+        booked_at=NOON,
+        session_type=seat.appointment.session_type,
+    )
+    _pasted(clinic, seat, "https://video.example.org/j/1111?pwd=first")
+    _pasted(clinic, later, "https://video.example.org/j/2222?pwd=later")
+    ends = seat.appointment.ends_at
+
+    for at in (STARTS, ends - timedelta(seconds=1)):
+        assert rooms.forget_ended_room_links(at) == 0
+    # Every hook the worker runs, as it runs them: the booking sweep is among them.
+    for hook in app_ctx.extensions["familylink_sweeps"]:
+        hook(ends)
+        db.session.commit()
+    assert _stored_links() == {
+        seat.appointment.id: None,
+        later.appointment.id: "https://video.example.org/j/2222?pwd=later",
+    }
+    rows = db.session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "video.room_links_forgotten")
+    ).all()
+    assert rows == [{"count": 1}]
+    assert rooms.forget_ended_room_links(ends + timedelta(hours=1)) == 0, "nothing left"
+
+
+def test_a_cancelled_sessions_pasted_link_is_forgotten_before_its_time(clinic, seat):
+    use_template(None)
+    _pasted(clinic, seat, "https://video.example.org/j/1111")
+    seat.appointment.status = AppointmentStatus.CANCELLED
+    db.session.commit()
+    assert rooms.forget_ended_room_links(NOON) == 1
+    assert _stored_links() == {seat.appointment.id: None}
+
+
+@pytest.mark.parametrize("why", ["ended", "cancelled"])
+def test_no_link_is_pasted_on_a_session_that_is_over(clinic, seat, why):
+    use_template(None)
+    at = NOON
+    if why == "ended":
+        at = seat.appointment.ends_at
+    else:
+        seat.appointment.status = AppointmentStatus.CANCELLED
+    with pytest.raises(ValidationError) as refused:
+        rooms.set_room_link(
+            actor=clinic.therapist,
+            appointment_id=seat.appointment.id,
+            link="https://video.example.org/j/1",
+            now=at,
+        )
+    assert refused.value.field == "room_link"
+    assert seat.appointment.room_link is None

@@ -212,6 +212,29 @@ def test_without_a_template_the_therapist_pastes_the_sessions_link(app, client, 
     assert response.status_code == 303 and response.location == link
 
 
+def test_once_the_session_is_over_the_calendar_offers_no_room_and_no_link_is_taken(
+    app, client, auth, clinic
+):
+    with app.app_context():
+        program_row().video_room_template = None
+        db.session.commit()
+        forget_cached_program()
+        ends = db.session.get(Appointment, clinic["appointment"]).ends_at
+    auth.login(clinic["therapist"])
+    page = f"/therapist/appointments/{clinic['appointment']}/room"
+    calendar = "/therapist/calendar?date=2026-11-20"
+    at(app, ends - timedelta(minutes=1))
+    assert page in client.get(calendar).get_data(as_text=True)
+    at(app, ends)
+    shown = client.get(calendar).get_data(as_text=True)
+    assert page not in shown and clinic["join"] not in shown
+    refused = client.post(page, data={"room_link": "https://video.example.org/j/1"})
+    assert refused.status_code == 400
+    assert "will not open again" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Appointment, clinic["appointment"]).room_link is None
+
+
 def test_another_therapist_cannot_open_the_room_page(app, client, auth, clinic):
     at(app, NOON)
     auth.login(clinic["other_therapist"])

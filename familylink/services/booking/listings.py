@@ -20,6 +20,7 @@ from familylink.models import (
     AppointmentStatus,
     ConsentRecord,
     Scope,
+    SessionMode,
     SessionType,
     User,
 )
@@ -243,6 +244,7 @@ class CalendarAppointment:
 
     id: int
     starts_at: datetime
+    ends_at: datetime
     status: str
     capacity: int
     is_group: bool
@@ -262,6 +264,7 @@ class CalendarAppointment:
         return cls(
             row.id,
             row.starts_at,
+            row.ends_at,
             row.status,
             row.capacity,
             row.is_group,
@@ -276,6 +279,15 @@ class CalendarAppointment:
     @property
     def active_seats(self) -> list[CalendarSeat]:
         return booked_seats(self.seats)
+
+    def room_may_open(self, now: datetime) -> bool:
+        """A video session whose room may still open: not cancelled, not yet ended (after
+        that its pasted link is forgotten, and none can be pasted)."""
+        return (
+            self.mode == SessionMode.VIDEO
+            and self.status != AppointmentStatus.CANCELLED
+            and now < self.ends_at
+        )
 
 
 # The calendar's one read of its week, built once with parameters: the columns the page
@@ -299,6 +311,7 @@ def _calendar_rows_query():
         select(
             appointment.id,
             appointment.starts_at,
+            appointment.ends_at,
             appointment.status,
             appointment.capacity,
             holds_a_group(appointment.capacity).label("is_group"),

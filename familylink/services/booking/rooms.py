@@ -12,7 +12,9 @@ session's therapist, the patient of a seat, or a family member coming to a seat 
 consent covering scheduling now), a session still on, and the time (from OPENS_BEFORE before
 the start until the end). Only then is the room revealed, and that is audited.
 
-A moved session keeps its tokens, so its room; a cancelled one refuses.
+A moved session keeps its tokens, so its room; a cancelled one refuses. A link a therapist
+pasted is kept (encrypted) only while the session may still open: `forget_ended_room_links`
+clears it once the session has ended or is cancelled, and none can be pasted after.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from familylink.extensions import db
 from familylink.models import (
@@ -151,7 +153,30 @@ def set_room_link(
     program without a room template. NotFound as `therapist_video_session`;
     ValidationError for a link that is not https."""
     appointment = therapist_video_session(actor, appointment_id, now=now)
+    if now >= appointment.ends_at or appointment.status == AppointmentStatus.CANCELLED:
+        raise ValidationError(
+            _("This session is over or cancelled: its room will not open again."),
+            field="room_link",
+        )
     appointment.room_link = check_room_link(link)
     audit.record("video.room_link_set", actor=actor, obj=appointment, now=now)
     db.session.flush()
     return appointment
+
+
+def forget_ended_room_links(now: datetime) -> int:
+    """The mail worker's hook: clear the pasted links of sessions that have ended or were
+    cancelled. Nobody is let in after the end, and such a link (often with its meeting's
+    passcode) names a clinic's room to whoever reads a backup. Returns how many."""
+    forgotten = db.session.execute(
+        update(Appointment)
+        .where(
+            Appointment.room_link.is_not(None),
+            or_(Appointment.ends_at <= now, Appointment.status == AppointmentStatus.CANCELLED),
+        )
+        .values(room_link=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if forgotten:
+        audit.record("video.room_links_forgotten", detail={"count": forgotten}, now=now)
+    return forgotten
