@@ -23,10 +23,12 @@ from familylink.models import (
     OutboxEmail,
     OutboxStatus,
     Role,
+    Scope,
     SeatStatus,
     SessionType,
     User,
 )
+from familylink.services.access import IN_CARE
 from tests.factories import create_user
 
 IDS_FROM = 7_340_001
@@ -174,6 +176,7 @@ def build(
                 dedupe_key=f"reminder:{appointment.id}-0:{patient.id}:48",
                 to_address=f"fam{i}@example.org",
                 patient_id=patient.id,
+                required_scope=Scope.SCHEDULING,
                 subject="Reminder",
                 text_body="t",
                 html_body="h",
@@ -181,8 +184,23 @@ def build(
                 not_after=at,
                 created_at=at - timedelta(days=2),
             )
-            db.session.add(reminder)
-            built.ids |= {appointment.id, seat.id, reminder.id}
+            # The patient's own reminder names them too, and is not a family's.
+            own = OutboxEmail(
+                id=next(next_id),
+                kind="reminder",
+                dedupe_key=f"reminder:{appointment.id}-0:{patient.id}:patient:48",
+                to_address=patient.email,
+                patient_id=patient.id,
+                required_scope=IN_CARE,
+                subject="Reminder",
+                text_body="t",
+                html_body="h",
+                status=OutboxStatus.FAILED if i % 2 else OutboxStatus.SENT,
+                not_after=at,
+                created_at=at - timedelta(days=2),
+            )
+            db.session.add_all([reminder, own])
+            built.ids |= {appointment.id, seat.id, reminder.id, own.id}
             built.texts.add(seat.note)
         for member, patient in members:
             # Each member with a consent is given a reading, opens it and writes about it.

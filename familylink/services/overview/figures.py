@@ -46,6 +46,7 @@ from familylink.models import (
     ModuleProgress,
     OutboxEmail,
     OutboxStatus,
+    Scope,
     SeatStatus,
     User,
     WaitlistEntry,
@@ -333,7 +334,9 @@ def _readings(counts: Counts, months: list[Month]) -> None:
 def _reminders(counts: Counts, months: list[Month]) -> None:
     family_reminders = and_(
         OutboxEmail.kind == REMINDER_KIND,
-        OutboxEmail.patient_id.is_not(None),  # the patient's own reminders are not family's
+        # A family member's reminder is checked against their consent; the patient's own
+        # (about them too, so it names them) is not family's.
+        OutboxEmail.required_scope == Scope.SCHEDULING,
         _in_period(OutboxEmail.not_after, months),
     )
     sent = OutboxEmail.status == OutboxStatus.SENT
