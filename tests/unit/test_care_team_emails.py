@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, ConsentRecord, OutboxEmail, OutboxStatus
-from familylink.services import booking, consent, mail, reminders
+from familylink.models import AuditEvent, ConsentRecord, OutboxEmail, OutboxStatus, Role
+from familylink.services import access, booking, consent, mail, reminders
 from familylink.services.consent.records import disclosures_of
 from tests.booking_setup import create_clinic, family_seat
+from tests.factories import create_user
 
 # Told about the patient: the patient themself, their therapist, their family member.
 CARE_KINDS = {"reminder", "late_cancellation", "family_access_ended_therapist"}
@@ -60,3 +61,22 @@ def test_emails_to_the_patient_and_care_team_name_the_patient(mail_ctx, smtp_ser
     listed = {row["recipient"] for row in disclosures_of(patient)}
     assert family.name in listed
     assert therapist.name not in listed and patient.name not in listed
+
+
+def test_an_in_care_email_reaches_only_the_patient_or_a_therapist(app_ctx, now):
+    """The send-time check lets an `IN_CARE` email through without a family consent, so an
+    email tagged so by mistake must not reach a family member, another patient or an admin."""
+    clinic = create_clinic()
+    patient, family = clinic.patient, clinic.family
+    other_patient = create_user(Role.PATIENT, therapist=clinic.therapist)
+    admin = create_user(Role.ADMIN)
+    asked = {
+        (patient.id, patient.id),
+        (clinic.therapist.id, patient.id),
+        (family.id, patient.id),
+        (other_patient.id, patient.id),
+        (admin.id, patient.id),
+        (family.email, patient.id),
+    }
+    allowed = access.recipients_allowed(asked, access.IN_CARE, now=now)
+    assert allowed == {(patient.id, patient.id), (clinic.therapist.id, patient.id)}

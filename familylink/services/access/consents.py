@@ -304,6 +304,20 @@ def _open_consents_of_pairs():
     )
 
 
+def _in_care(pairs: set[tuple[int | str, int]]) -> set[tuple[int | str, int]]:
+    accounts = {who for who, _patient in pairs if isinstance(who, int)}
+    roles = dict(
+        db.session.execute(select(User.id, User.role).where(User.id.in_(accounts))).all()
+        if accounts
+        else ()
+    )
+    return {
+        (who, patient_id)
+        for who, patient_id in pairs
+        if who == patient_id or roles.get(who) == Role.THERAPIST
+    }
+
+
 def recipients_allowed(
     pairs: set[tuple[int | str, int]], scope: str | None, *, now: datetime
 ) -> set[tuple[int | str, int]]:
@@ -311,9 +325,10 @@ def recipients_allowed(
     told about the patient. A recipient is a family member's id (their consent in force must
     cover `scope`), or the address of someone invited who has no account yet (a consent to
     that address must still be open: an invitation must not outlive its consent). `IN_CARE`
-    emails go to the patient or their care team: every pair may be told."""
+    emails go to the patient or their care team: the patient themself or a therapist may be
+    told, never a family member, another patient or an admin (an email tagged so by mistake)."""
     if scope == IN_CARE:
-        return set(pairs)
+        return _in_care(pairs)
     members = {pair for pair in pairs if isinstance(pair[0], int)}
     invited = pairs - members
     allowed: set[tuple[int | str, int]] = set(pairs_with_scope(members, scope, now=now))
