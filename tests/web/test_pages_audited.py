@@ -4,8 +4,9 @@ patient's "what was shared" log reads. The pages are found by walking the app's 
 (every GET under the person's prefixes that takes an id), so a page added later is checked
 without being listed here."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from familylink.extensions import db
@@ -13,12 +14,20 @@ from familylink.models import AppointmentSeries, AuditEvent, ConsentRecord, Sess
 from familylink.services import progress_updates
 from familylink.services.program import forget_cached_program, program_row
 from tests.booking_setup import create_clinic, family_seat
+from tests.moments import NOON
 
 # Pages that take an id but show nothing about a patient, and why.
 NOTHING_ABOUT_A_PATIENT = {
     # A waitlist offer's claim page is one button: no time, no name, nothing about a patient.
     "booking.claim",
 }
+
+
+@pytest.fixture
+def settings_override():
+    # The app's clock, the same as the world's: consents made at NOON last 180 days, so a
+    # world on the wall clock would see them end one day.
+    return {"NOW_OVERRIDE": NOON}
 
 
 def _world(app) -> dict:
@@ -32,7 +41,7 @@ def _world(app) -> dict:
         db.session.add(video)
         db.session.flush()
         forget_cached_program()
-        now = datetime.now(UTC)
+        now = NOON
         starts = (now + timedelta(days=3)).replace(hour=15, minute=0, second=0, microsecond=0)
         seat = family_seat(clinic, starts, booked_at=now, session_type=video)
         # One week of a weekly series, so its "this and every later week" pages open.
