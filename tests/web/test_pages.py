@@ -49,12 +49,17 @@ SECRET = "https://familylink.test/reset/live-secret-part"
 
 
 def _a_refused_row(kind: str):
-    """A row the database refuses, carrying SECRET (as an email's link would)."""
+    """A row the database refuses, carrying SECRET (as an email's link would): a missing
+    value (PostgreSQL's detail shows the whole row), or a duplicate of the secret in a unique
+    column (its detail shows the key's value)."""
     now = datetime.now(UTC)
-    token = AccountToken(token_hash="h", purpose="reset", email="a@example.org", expires_at=now)
     if kind == "missing":
         return [AccountToken(token_hash="h", purpose="reset", email=SECRET, expires_at=None)]
-    return [token, AccountToken(token_hash="h", purpose="reset", email=SECRET, expires_at=now)]
+    key = SECRET.rsplit("/", 1)[1]
+    return [
+        AccountToken(token_hash=key, purpose="reset", email="a@example.org", expires_at=now),
+        AccountToken(token_hash=key, purpose="reset", email="b@example.org", expires_at=now),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["missing", "duplicate"])
