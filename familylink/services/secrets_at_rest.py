@@ -34,14 +34,20 @@ def rotate_secrets(*, now: datetime, progress=None, batch: int = 500) -> int:
             select(table.c.id, token).where(column.is_not(None)).order_by(table.c.id)
         ).all()
         # Names from the models, never from input.
-        change = text(f"UPDATE {table.name} SET {column.name} = :token WHERE id = :id")  # noqa: S608
+        # Only if unchanged since read: a value written or cleared meanwhile (a link pasted,
+        # forgotten after its session) is already under the newest key, or gone.
+        change = text(
+            f"UPDATE {table.name} SET {column.name} = :token"  # noqa: S608
+            f" WHERE id = :id AND {column.name} = :old"
+        )
         stored.append((change, rows))
     total, done = sum(len(rows) for _, rows in stored), 0
     for change, rows in stored:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             rotated = [
-                {"id": i, "token": ring.rotate(value.encode()).decode()} for i, value in chunk
+                {"id": i, "old": value, "token": ring.rotate(value.encode()).decode()}
+                for i, value in chunk
             ]
             db.session.execute(change, rotated)
             done += len(chunk)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from familylink import ConfigurationError, create_app
 from familylink.extensions import db
 from familylink.models import Appointment, Role, SessionType
+from familylink.services import secrets_at_rest
 from tests.booking_setup import create_clinic, family_seat
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, saved_user
@@ -91,6 +92,25 @@ def test_rotation_moves_every_secret_to_the_newest_key_and_sign_in_still_works(a
     code = pyotp.TOTP(SECRET).now()
     assert client.post("/login/code", data={"code": code}).status_code == 302
     assert client.get("/therapist/").status_code == 200
+
+
+def test_rotation_leaves_a_value_written_while_it_runs(make_app):
+    """A link forgotten (or pasted) between rotation's read and its write is not put back."""
+    old_only = make_app(SECRETS_KEYS=[OLD])
+    appointment_id = _paste_a_room_link(old_only)
+    both = make_app(SECRETS_KEYS=f"{NEW},{OLD}")
+    with both.app_context():
+
+        def meanwhile(done, total):
+            if done == 1:  # the therapists' secrets are done; the link is next
+                db.session.execute(
+                    text("UPDATE appointments SET room_link = NULL WHERE id = :id"),
+                    {"id": appointment_id},
+                )
+
+        secrets_at_rest.rotate_secrets(now=NOON, progress=meanwhile, batch=1)
+        db.session.commit()
+    assert _stored_link(both, appointment_id) is None
 
 
 def test_the_rotate_command_explains_itself():
