@@ -285,7 +285,8 @@ def _check_secrets_keys(app: Flask) -> None:
     if not keys:
         if not (app.config.get("DEBUG") or app.config.get("TESTING")):
             raise ConfigurationError(
-                f"SECRETS_KEYS is not set: it encrypts the two-step sign-in secrets. {how}"
+                "SECRETS_KEYS is not set: it encrypts the two-step sign-in secrets and pasted"
+                f" video links. {how}"
             )
         keys = [dev_key()]
     for key in keys:

@@ -170,14 +170,16 @@ class Appointment(db.Model):
     # When it was last moved: a reminder whose moment was already past then is never sent.
     rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Video: two separate tokens. `join_token` is in emails and calendar files (the link
-    # /join/<token>, which checks attendee, consent and time when followed); `room_token`
-    # names the room in the program's room template and is only ever revealed by that
-    # redirect, so an old email never leads to the room itself. Every appointment gets both
+    # /join/<token>, which checks attendee, consent and time when followed); `room_token`,
+    # through its keyed hash (`rooms.room_name`), names the room in the program's room
+    # template and is only ever revealed by that redirect, so an old email never leads to
+    # the room itself. Every appointment gets both
     # when it is made (a session type may become video later); a move keeps them.
     join_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=new_room_token)
     room_token: Mapped[str | None] = mapped_column(String(64), default=new_room_token)
     # The room a therapist pasted for this session, when the program has no room template:
-    # encrypted, as it may carry the room's passcode (500 characters fit in 1000 of token).
+    # encrypted, as it may carry the room's passcode (the 500 bytes `rooms.check_room_link`
+    # allows fit in 1000 of token).
     room_link: Mapped[str | None] = mapped_column(EncryptedString(1000))
 
     session_type: Mapped[SessionType] = relationship(lazy="joined")

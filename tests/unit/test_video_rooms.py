@@ -257,6 +257,8 @@ def test_without_a_template_the_room_waits_for_the_therapists_link(clinic, seat)
         "https://a b/c",
         "https://x.org/\u202e1",
         "https://video.example.org/recoverycenter/4821",
+        # 500 characters but more bytes: its encrypted form would not fit the column.
+        "https://video.example.org/" + "é" * 474,
     ],
 )
 def test_a_pasted_link_must_be_https(clinic, seat, link):

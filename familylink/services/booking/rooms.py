@@ -66,7 +66,7 @@ class JoinAnswer:
 
 
 def room_url(appointment: Appointment) -> str | None:
-    """Where the session's room is: the program's template filled with its room token, or
+    """Where the session's room is: the program's template filled with its room's name, or
     the link its therapist pasted when the program has no template; None when neither."""
     template = get_program().video_room_template
     if template:
@@ -126,7 +126,8 @@ def check_room_link(link: str | None) -> str | None:
     if not link:
         return None
     parts = urlsplit(link)
-    if len(link) > 500 or " " in link or parts.scheme != "https" or not parts.hostname:
+    # 500 bytes, not characters: its encrypted form must fit the column (EncryptedString).
+    if len(link.encode()) > 500 or " " in link or parts.scheme != "https" or not parts.hostname:
         raise ValidationError(
             _("Paste the session's own https:// link, like https://meet.example.org/abc-123."),
             field="room_link",
