@@ -197,15 +197,16 @@ def test_without_a_template_the_therapist_pastes_the_sessions_link(app, client, 
     at(app, STARTS - timedelta(minutes=10))
     auth.login(clinic["therapist"])
     page = f"/therapist/appointments/{clinic['appointment']}/room"
-    assert clinic["join"] in client.get("/therapist/calendar?date=2026-11-20").get_data(
-        as_text=True
-    )
+    calendar = "/therapist/calendar?date=2026-11-20"
+    before = client.get(calendar).get_data(as_text=True)
+    assert clinic["join"] in before and "not added yet" in before
     refused = client.post(page, data={"room_link": "http://video.example.org/j/1"})
     assert refused.status_code == 400 and "https://" in refused.get_data(as_text=True)
     link = "https://video.example.org/j/8812-4471"
     assert client.post(page, data={"room_link": link}).status_code == 302
     with app.app_context():
         assert db.session.get(Appointment, clinic["appointment"]).room_link == link
+    assert "not added yet" not in client.get(calendar).get_data(as_text=True)
     auth.logout()
     auth.login(clinic["family"])
     response = client.get(clinic["join"])

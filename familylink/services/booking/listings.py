@@ -250,7 +250,9 @@ class CalendarAppointment:
     is_group: bool
     weekly_series_id: int | None
     join_token: str | None
-    room_link: str | None
+    # Whether its therapist pasted a room link: the page says only that, so the link is
+    # not decrypted for it.
+    has_room_link: bool
     session_type_name: str
     mode: str
     # (which week, of how many) for a week of a weekly series, else None ("weekly, 2 of 6").
@@ -270,7 +272,7 @@ class CalendarAppointment:
             row.is_group,
             row.weekly_series_id,
             row.join_token,
-            row.room_link,
+            bool(row.has_room_link),
             row.session_type_name,
             row.mode,
             place,
@@ -317,7 +319,7 @@ def _calendar_rows_query():
             holds_a_group(appointment.capacity).label("is_group"),
             appointment.weekly_series_id,
             appointment.join_token,
-            appointment.room_link,
+            appointment.room_link.is_not(None).label("has_room_link"),
             kind.name.label("session_type_name"),
             kind.mode,
             _week_of_series(appointment).label("series_week"),
