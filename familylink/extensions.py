@@ -70,12 +70,19 @@ def _no_row_values_in_errors(context) -> None:
     (dedupe_key)=(…) already exists"): a live reset link, a note about a patient. An error's
     message goes to logs and tracebacks, so it keeps only the server's primary message; the
     detail, the SQLSTATE and the constraint stay on `orig.diag` for code that needs them.
+    A data error (SQLSTATE class 22) quotes the value in the primary message itself
+    ('invalid input syntax for type integer: "…"'), so it keeps what comes before the colon.
     (The values a statement was sent with are hidden by `hide_parameters`, see config.)"""
     orig = context.original_exception
     diag = getattr(orig, "diag", None)
-    if diag is None or not diag.message_detail:
+    if diag is None:
         return
-    orig.args = (diag.message_primary or "",)
+    primary = diag.message_primary or ""
+    if (diag.sqlstate or "").startswith("22"):
+        primary = primary.split(":", 1)[0]
+    elif not diag.message_detail:
+        return
+    orig.args = (primary,)
     if context.sqlalchemy_exception is not None:
         name = f"{type(orig).__module__}.{type(orig).__name__}"
         context.sqlalchemy_exception.args = (f"({name}) {orig.args[0]}",)

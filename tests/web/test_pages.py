@@ -3,7 +3,8 @@ from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from familylink import ConfigurationError, create_app
 from familylink.extensions import db
@@ -76,6 +77,23 @@ def test_a_database_error_is_logged_without_the_values_it_refused(app, client, c
     (logged,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
     assert isinstance(logged.exc_info[1], IntegrityError)  # the error itself, traceback and all
     assert "account_tokens" in caplog.text  # still says what was refused
+    assert "live-secret-part" not in caplog.text
+    assert "live-secret-part" not in "".join(traceback.format_exception(logged.exc_info[1]))
+
+
+def test_a_value_postgresql_could_not_read_is_not_logged(app, client, caplog):
+    """A data error quotes the value in its message itself, not in a detail."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite reads any text as a number without an error")
+
+    @app.route("/unreadable")
+    def unreadable():
+        db.session.execute(text("SELECT CAST(:value AS integer)"), {"value": SECRET})
+
+    assert client.get("/unreadable").status_code == 500
+    (logged,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert isinstance(logged.exc_info[1], DataError)
+    assert "invalid input syntax for type integer" in caplog.text  # still says what failed
     assert "live-secret-part" not in caplog.text
     assert "live-secret-part" not in "".join(traceback.format_exception(logged.exc_info[1]))
 
