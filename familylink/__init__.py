@@ -485,10 +485,9 @@ def register_blueprints(app: Flask) -> None:
 
 
 def _booking_sweep(now):
-    from familylink.services.booking import rooms, sweep
+    from familylink.services.booking import sweep
 
     sweep(now)
-    rooms.forget_ended_room_links(now)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -688,7 +687,11 @@ def register_sweeps(app: Flask) -> None:
     app.extensions[mail.CONSENT_CHECK] = recipients_allowed
 
     sweeps = app.extensions.setdefault("familylink_sweeps", [])
-    sweeps.extend([run_consent_sweep, _booking_sweep, learning.release_sweep])
+    from familylink.services.booking.rooms import forget_ended_room_links
+
+    sweeps.extend(
+        [run_consent_sweep, _booking_sweep, forget_ended_room_links, learning.release_sweep]
+    )
     from familylink.services import reminders, tokens
 
     sweeps.append(reminders.run_sweep)

@@ -336,7 +336,7 @@ def test_the_mail_worker_forgets_a_pasted_link_once_its_session_is_over(app_ctx,
 
     for at in (STARTS, ends - timedelta(seconds=1)):
         assert rooms.forget_ended_room_links(at) == 0
-    # Every hook the worker runs, as it runs them: the booking sweep is among them.
+    # Every hook the worker runs, as it runs them (the forgetting is one of them).
     for hook in app_ctx.extensions["familylink_sweeps"]:
         hook(ends)
         db.session.commit()

@@ -26,6 +26,7 @@ from familylink.models import (
 )
 from familylink.models.scheduling import booked_seats, holds_a_group
 from familylink.services import access, audit
+from familylink.services.booking.rooms import session_is_over
 from familylink.services.booking.slots import (
     LONGEST_APPOINTMENT,
     overlapping,
@@ -285,10 +286,8 @@ class CalendarAppointment:
     def room_may_open(self, now: datetime) -> bool:
         """A video session whose room may still open: not cancelled, not yet ended (after
         that its pasted link is forgotten, and none can be pasted)."""
-        return (
-            self.mode == SessionMode.VIDEO
-            and self.status != AppointmentStatus.CANCELLED
-            and now < self.ends_at
+        return self.mode == SessionMode.VIDEO and not session_is_over(
+            self.ends_at, self.status, now
         )
 
 

@@ -65,6 +65,12 @@ class JoinAnswer:
         return self.appointment.starts_at - OPENS_BEFORE
 
 
+def session_is_over(ends_at: datetime, status: str, now: datetime) -> bool:
+    """Its room will not open again: the session was cancelled, or has ended. Its pasted link
+    is then forgotten (`forget_ended_room_links`, the same rule in SQL) and none is taken."""
+    return status == AppointmentStatus.CANCELLED or now >= ends_at
+
+
 def room_url(appointment: Appointment) -> str | None:
     """Where the session's room is: the program's template filled with its room's name, or
     the link its therapist pasted when the program has no template; None when neither."""
@@ -154,7 +160,7 @@ def set_room_link(
     program without a room template. NotFound as `therapist_video_session`;
     ValidationError for a link that is not https."""
     appointment = therapist_video_session(actor, appointment_id, now=now)
-    if now >= appointment.ends_at or appointment.status == AppointmentStatus.CANCELLED:
+    if session_is_over(appointment.ends_at, appointment.status, now):
         raise ValidationError(
             _("This session is over or cancelled: its room will not open again."),
             field="room_link",
