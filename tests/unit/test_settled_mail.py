@@ -14,7 +14,7 @@ from familylink.models import AccountToken, AuditEvent, OutboxEmail, OutboxStatu
 from familylink.services import accounts, booking, consent, mail, outbox_admin, tokens
 from familylink.services.errors import NotFound
 from familylink.services.mail import Attachment
-from familylink.services.mail.delivery import claim_batch
+from familylink.services.mail.delivery import claim_batch, deliver_batch
 from tests import factories
 from tests.booking_setup import create_clinic, family_seat
 
@@ -235,6 +235,53 @@ def test_expiry_leaves_an_email_a_sender_is_sending(mail_ctx, now):
     assert mail.expire_unsent(lease_end + timedelta(seconds=1)) == 1
     db.session.commit()
     assert _kept(row_id)[0] == OutboxStatus.CANCELLED
+
+
+def _everyone_consents(pairs, scope, *, now):
+    return set(pairs)
+
+
+@pytest.mark.parametrize("reply", ["550 No such mailbox", "451 Try again later"])
+def test_an_email_cancelled_while_a_sender_holds_it_stays_cancelled(
+    mail_ctx, smtp_server, now, reply
+):
+    """Access can end while a sender holds the email (cancelling does not wait for its
+    lease). The sender's failure must not turn the cancelled, emptied row back into one the
+    admin could retry (it would send an empty message) nor replace why it was cancelled."""
+    admin = factories.create_user(Role.ADMIN)
+    patient = factories.create_user(Role.PATIENT, mfa=False)
+    row_id = _queue_one(now, patient_id=patient.id, required_scope="scheduling")
+    claimed = claim_batch(now=now, limit=10, worker="sending")
+    ended = mail.cancel_pending(
+        patient_id=patient.id, to_address="person@example.org", reason="access ended"
+    )
+    assert ended == 1
+    db.session.commit()
+    smtp_server.handler.replies.append(reply)
+    report = deliver_batch(claimed, now=now, consent_check=_everyone_consents)
+
+    assert (report.failed, report.retried) == (0, 0)
+    status, _subject, *message = _kept(row_id)
+    assert status == OutboxStatus.CANCELLED and message == ["", "", None]
+    assert db.session.get(OutboxEmail, row_id).last_error == "access ended"
+    with pytest.raises(NotFound):
+        outbox_admin.retry_failed(row_id, actor=admin, now=now)
+
+
+def test_a_sent_record_stands_over_a_cancellation_made_while_sending(mail_ctx, smtp_server, now):
+    """The server took the email: that is what the outbox and the audit log must say."""
+    patient = factories.create_user(Role.PATIENT, mfa=False)
+    row_id = _queue_one(now, patient_id=patient.id, required_scope="scheduling")
+    claimed = claim_batch(now=now, limit=10, worker="sending")
+    mail.cancel_pending(patient_id=patient.id, to_address="person@example.org")
+    db.session.commit()
+    assert deliver_batch(claimed, now=now, consent_check=_everyone_consents).sent == 1
+    assert len(smtp_server.messages) == 1
+    assert _kept(row_id)[0] == OutboxStatus.SENT
+    sent = db.session.scalars(
+        select(AuditEvent.object_id).where(AuditEvent.action == "email.sent")
+    ).all()
+    assert sent == [row_id]
 
 
 def test_a_failed_booking_email_keeps_its_session_no_longer_than_the_session(

@@ -49,11 +49,16 @@ _SETTLE = update(OUTBOX).where(
 
 
 @functools.cache
-def _settling(names: tuple[str, ...], postgresql: bool):
-    """_SETTLE writing the values `names`. On PostgreSQL it also lets the commit skip waiting
-    for the disk (a crash of the database server could forget the last records, and those
-    emails would go again, never be lost), and returns a row for the audit INSERT to follow."""
+def _settling(names: tuple[str, ...], sent: bool, postgresql: bool):
+    """_SETTLE writing the values `names`. Only a sent record may stand over a cancellation
+    made while this sender held the row (the email did go); any other outcome leaves a
+    cancelled row as it is, emptied, with its reason (failed, it would be the admin's to
+    retry, with no message). On PostgreSQL it also lets the commit skip waiting for the disk
+    (a crash of the database server could forget the last records, and those emails would
+    go again, never be lost), and returns a row for the audit INSERT to follow."""
     statement = _SETTLE.values({name: bindparam(name) for name in names})
+    if not sent:
+        statement = statement.where(OUTBOX.c.status == OutboxStatus.PENDING)
     if postgresql:
         statement = statement.returning(func.set_config("synchronous_commit", "off", True))
     return statement
@@ -351,11 +356,12 @@ def _smtp_code(error: OSError) -> int:
 
 def _record(records, item, values: dict, event: dict | None) -> bool:
     """Write an outcome to the row and `event` (audit.values' fields) to the audit log while
-    this worker's claim stands, and commit; False, nothing written, if it does not. On
-    PostgreSQL that is one statement, committing itself (see `_connect`)."""
+    this worker's claim stands (and, unless sent, the row is not cancelled), and commit;
+    False, nothing written, if not. On PostgreSQL that is one statement, committing itself
+    (see `_connect`)."""
     values = {"locked_until": None, **values}
     postgresql = records.dialect.name == "postgresql"
-    change = _settling(tuple(values), postgresql)
+    change = _settling(tuple(values), values.get("status") == OutboxStatus.SENT, postgresql)
     values |= {"row_id": item.id, "token": item.claimed_by}
     if event:
         about = {"object_type": OUTBOX.name, "object_id": item.id, "patient_id": item.patient_id}
@@ -367,7 +373,7 @@ def _record(records, item, values: dict, event: dict | None) -> bool:
         if settled and event:
             audit.record_many([event], connection=records)
     if not settled:
-        log.warning("outbox row %s was claimed by another sender meanwhile", item.id)
+        log.warning("outbox row %s was cancelled or claimed by another sender meanwhile", item.id)
     records.commit()
     return settled
 
