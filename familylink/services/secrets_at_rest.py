@@ -25,7 +25,8 @@ def encrypted_columns() -> list[Column]:
 def rotate_secrets(*, now: datetime, progress=None, batch: int = 500) -> int:
     """Re-encrypt every stored encrypted value under the newest key of SECRETS_KEYS (run after
     putting a new key first; the old keys may be removed once it is done). Returns how many
-    values were re-encrypted; `progress(done, total)` is called after each batch."""
+    values were re-encrypted (not those changed meanwhile, left as they are); `progress(done,
+    total)` is called after each batch of values read."""
     ring, stored = keyring(), []
     for column in encrypted_columns():
         table = column.table
@@ -41,7 +42,7 @@ def rotate_secrets(*, now: datetime, progress=None, batch: int = 500) -> int:
             f" WHERE id = :id AND {column.name} = :old"
         )
         stored.append((change, rows))
-    total, done = sum(len(rows) for _, rows in stored), 0
+    total, done, rewritten = sum(len(rows) for _, rows in stored), 0, 0
     for change, rows in stored:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
@@ -49,9 +50,9 @@ def rotate_secrets(*, now: datetime, progress=None, batch: int = 500) -> int:
                 {"id": i, "old": value, "token": ring.rotate(value.encode()).decode()}
                 for i, value in chunk
             ]
-            db.session.execute(change, rotated)
+            rewritten += db.session.execute(change, rotated).rowcount
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
-    audit.record("secrets.rotated", detail={"count": total}, now=now)
-    return total
+    audit.record("secrets.rotated", detail={"count": rewritten}, now=now)
+    return rewritten

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pyotp
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from familylink import ConfigurationError, create_app
 from familylink.extensions import db
-from familylink.models import Appointment, Role, SessionType
+from familylink.models import Appointment, AuditEvent, Role, SessionType, User
 from familylink.services import secrets_at_rest
 from tests.booking_setup import create_clinic, family_seat
 from tests.conftest import app_settings
@@ -108,9 +108,15 @@ def test_rotation_leaves_a_value_written_while_it_runs(make_app):
                     {"id": appointment_id},
                 )
 
-        secrets_at_rest.rotate_secrets(now=NOON, progress=meanwhile, batch=1)
+        read = len(db.session.execute(select(User.id).where(User.totp_secret.is_not(None))).all())
+        rotated = secrets_at_rest.rotate_secrets(now=NOON, progress=meanwhile, batch=1)
+        counted = db.session.scalar(
+            select(AuditEvent.detail).where(AuditEvent.action == "secrets.rotated")
+        )
         db.session.commit()
     assert _stored_link(both, appointment_id) is None
+    # What was re-encrypted: the two-step secrets, not the link read and then left alone.
+    assert read >= 1 and rotated == read and counted == {"count": read}
 
 
 def test_the_rotate_command_explains_itself():
