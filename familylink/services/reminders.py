@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
-from sqlalchemy import String, and_, any_, bindparam, func, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql
 
 from familylink.extensions import db
@@ -34,7 +34,6 @@ from familylink.models import (
     AppointmentFamily,
     AppointmentStatus,
     OutboxEmail,
-    OutboxStatus,
     Scope,
     SeatStatus,
     SessionType,
@@ -353,20 +352,14 @@ def _cycle_collector_paused():
 
 
 def cancel_reminders(appointment: Appointment, *, user_ids=None) -> int:
-    """Cancel the appointment's unsent reminders (to these people only, when given)."""
-    query = (
-        update(OutboxEmail)
-        .where(
-            OutboxEmail.status == OutboxStatus.PENDING,
-            OutboxEmail.kind == KIND,
-            OutboxEmail.dedupe_key.like(f"reminder:{appointment.id}-%"),
-        )
-        .values(status=OutboxStatus.CANCELLED, last_error="appointment changed", locked_until=None)
-        .execution_options(synchronize_session=False)
+    """Cancel the appointment's unsent reminders, failed ones too (to these people only,
+    when given): they name a time that no longer holds."""
+    which = and_(
+        OutboxEmail.kind == KIND, OutboxEmail.dedupe_key.like(f"reminder:{appointment.id}-%")
     )
     if user_ids is not None:
-        query = query.where(OutboxEmail.to_user_id.in_(list(user_ids)))
-    return db.session.execute(query).rowcount
+        which = and_(which, OutboxEmail.to_user_id.in_(list(user_ids)))
+    return mail.cancel_unsent(which, reason="appointment changed")
 
 
 def cancel_seat_reminders(seat: AppointmentFamily) -> int:

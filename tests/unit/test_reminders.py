@@ -18,7 +18,8 @@ from familylink.models import (
     Role,
     User,
 )
-from familylink.services import booking, mail, reminders
+from familylink.services import booking, mail, outbox_admin, reminders
+from familylink.services.errors import NotFound
 from familylink.services.timefmt import format_span
 from tests.booking_setup import add_appointment, create_clinic, create_session_types, family_seat
 from tests.factories import create_consent, create_user
@@ -150,9 +151,50 @@ def test_a_cancelled_session_gets_no_reminders(clinic, smtp_server, now):
     booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=starts_at - timedelta(hours=47))
     db.session.commit()
     assert {row.status for row in reminder_rows()} == {OutboxStatus.CANCELLED}
+    assert {(row.text_body, row.html_body) for row in reminder_rows()} == {("", "")}
     assert sweep_and_send(starts_at - timedelta(hours=2)) == 0
     mail.send_pending(now=starts_at - timedelta(hours=2))
     assert delivered(smtp_server) == []
+
+
+def _move_later(clinic, seat, now):
+    """Reschedule the seat's session to a free time two days later, at `now`."""
+    appointment = seat.appointment
+    slots = booking.slots_for(clinic.therapist.id, clinic.private, now=now)
+    new_start = next(s for s in slots if s >= appointment.starts_at + timedelta(days=2))
+    booking.reschedule(actor=clinic.family, seat_id=seat.id, starts_at=new_start, now=now)
+
+
+def _cancel(clinic, seat, now):
+    booking.cancel_seat(actor=clinic.family, seat_id=seat.id, now=now)
+
+
+CHANGES = {"moved": _move_later, "cancelled": _cancel}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_the_reminders_of_a_changed_session_keep_nothing_of_their_message(
+    clinic, smtp_server, now, change
+):
+    """Cancelled, they name a time that no longer holds: nothing of them is kept, and a
+    failed one is cancelled too (an admin's retry would send the old time)."""
+    seat = book_ahead(clinic, now)
+    mail.send_pending(now=now)  # the booking's own emails
+    moment = seat.appointment.starts_at - timedelta(hours=48)
+    reminders.run_sweep(moment)
+    db.session.commit()
+    smtp_server.handler.replies.append("550 No such mailbox")
+    assert mail.send_pending(now=moment).failed == 1  # one failed, the other still sent
+    CHANGES[change](clinic, seat, moment + timedelta(minutes=5))
+    db.session.commit()
+    rows = reminder_rows()
+    db.session.expire_all()
+    kept = [(r.status, r.text_body, r.html_body) for r in reminder_rows() if r.sent_at is None]
+    assert kept == [(OutboxStatus.CANCELLED, "", "")]
+    failed = [r for r in rows if r.sent_at is None][0]
+    assert failed.last_error == "appointment changed"
+    with pytest.raises(NotFound):
+        outbox_admin.retry_failed(failed.id, actor=clinic.therapist, now=moment)
 
 
 def test_an_ended_consent_gets_no_reminder_and_a_queued_one_is_cancelled_at_send(

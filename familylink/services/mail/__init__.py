@@ -323,10 +323,10 @@ def cancel_pending(
     to = [OutboxEmail.to_user_id.in_(list(to_user_ids))]
     if to_address is not None:
         to.append(OutboxEmail.to_address == to_address.lower())
-    unsent = _UNSENT
+    which = and_(OutboxEmail.patient_id == patient_id, or_(*to))
     if scopes is not None:
-        unsent = and_(unsent, OutboxEmail.required_scope.in_([str(s) for s in scopes]))
-    return _cancel(and_(unsent, OutboxEmail.patient_id == patient_id, or_(*to)), reason)
+        which = and_(which, OutboxEmail.required_scope.in_([str(s) for s in scopes]))
+    return cancel_unsent(which, reason=reason)
 
 
 def expire_unsent(now: datetime) -> int:
@@ -335,13 +335,12 @@ def expire_unsent(now: datetime) -> int:
     right now; return how many (the mail worker's sweep). Their bodies go with them, so a
     failed email keeps a link no longer than the link could open anything. One audit row
     counts them (never whose)."""
-    expired = _cancel(
+    expired = cancel_unsent(
         and_(
-            _UNSENT,
             OutboxEmail.not_after <= now,
             or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
         ),
-        TOO_LATE,
+        reason=TOO_LATE,
     )
     if expired:
         audit.record("email.expired", detail={"emails": expired}, now=now)
@@ -352,12 +351,13 @@ def expire_unsent(now: datetime) -> int:
 _UNSENT = OutboxEmail.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED))
 
 
-def _cancel(which, reason: str) -> int:
-    """Cancel the rows `which`, keeping `reason` as their last error, and clear what
+def cancel_unsent(which, *, reason: str) -> int:
+    """Cancel the unsent emails among the rows `which` (queued, or failed: an admin's retry
+    would send what is no longer true), keeping `reason` as their last error, and clear what
     `delivery.cleared_when_settled` says; return how many."""
     result = db.session.execute(
         update(OutboxEmail)
-        .where(which)
+        .where(_UNSENT, which)
         .values(
             status=OutboxStatus.CANCELLED,
             last_error=reason,
