@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from familylink.extensions import db
 from familylink.models import OutboxEmail, OutboxStatus, User
@@ -47,11 +47,24 @@ def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
     Raises NotFound for an unknown id or a row that is not failed. Consent and the row's
     useful-until time are still checked when it is sent.
     """
-    row = db.session.get(OutboxEmail, email_id)
-    if row is None or row.status != OutboxStatus.FAILED:
+    # Only while still failed: cancelled meanwhile (access ended, too late, the session
+    # changed), its message is gone and its retry would send an empty email.
+    requeued = db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == email_id, OutboxEmail.status == OutboxStatus.FAILED)
+        .values(
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            locked_until=None,
+            claimed_by=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not requeued:
         raise NotFound()
-    row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
-    row.locked_until = row.claimed_by = None
+    row = db.session.get(OutboxEmail, email_id)
+    db.session.refresh(row)
     audit.record_about(
         "email.retried",
         row,

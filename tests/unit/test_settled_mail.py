@@ -284,6 +284,31 @@ def test_a_sent_record_stands_over_a_cancellation_made_while_sending(mail_ctx, s
     assert sent == [row_id]
 
 
+def test_a_retry_leaves_an_email_cancelled_since_the_admin_saw_it_failed(
+    mail_ctx, smtp_server, now
+):
+    admin = factories.create_user(Role.ADMIN)
+    smtp_server.handler.replies.append("550 No such mailbox")
+    row_id = _queue_one(now, not_after=now + timedelta(hours=1))
+    assert mail.send_pending(now=now).failed == 1
+    assert _kept(row_id)[0] == OutboxStatus.FAILED
+    seen = db.session.get(OutboxEmail, row_id)  # the admin's request has read it, failed
+    with db.engine.begin() as worker:  # the worker's sweep, on its own connection
+        mail_expired = worker.execute(
+            OutboxEmail.__table__.update()
+            .where(OutboxEmail.id == row_id)
+            .values(status=OutboxStatus.CANCELLED, last_error=mail.TOO_LATE, text_body="")
+        )
+        assert mail_expired.rowcount == 1
+    with pytest.raises(NotFound):
+        outbox_admin.retry_failed(row_id, actor=admin, now=now)
+    db.session.rollback()
+    assert seen.status == OutboxStatus.CANCELLED
+    assert _kept(row_id)[:3] == (OutboxStatus.CANCELLED, "Reset your password", "")
+    retried = select(AuditEvent).where(AuditEvent.action == "email.retried")
+    assert db.session.scalars(retried).all() == []
+
+
 def test_a_failed_booking_email_keeps_its_session_no_longer_than_the_session(
     mail_ctx, smtp_server, now
 ):
