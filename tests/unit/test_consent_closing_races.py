@@ -8,11 +8,10 @@ keeps its transaction open until the second is seen waiting for a lock (pg_stat_
 then commits; the second goes on from there."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from familylink.extensions import db
 from familylink.models import (
@@ -28,10 +27,9 @@ from familylink.services.consent import records
 from familylink.services.errors import Conflict
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
+from tests.races import WAIT_LIMIT, someone_waits_for_a_lock
 
 EXPIRY = NOON + timedelta(hours=1)
-#: How long the first side waits, at most, to see the second one blocked on its lock.
-WAIT_LIMIT = 30
 
 
 @pytest.fixture(autouse=True)
@@ -63,23 +61,6 @@ def _sweep():
     return consent.sweep_consents(EXPIRY + timedelta(minutes=5))
 
 
-def _someone_waits_for_a_lock() -> None:
-    """Return once another session of this database waits for a lock (or WAIT_LIMIT)."""
-    deadline = time.monotonic() + WAIT_LIMIT
-    with db.engine.connect() as watcher:
-        while time.monotonic() < deadline:
-            waiting = watcher.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            )
-            watcher.rollback()
-            if waiting:
-                return
-            time.sleep(0.02)
-
-
 def _race(app, first, second) -> dict:
     """`first` runs and holds its transaction open until `second`, begun after it, waits
     for a lock; then `first` commits and `second` goes on. Each side's outcome: what it
@@ -105,7 +86,7 @@ def _race(app, first, second) -> dict:
 
     def held():
         holding.set()
-        _someone_waits_for_a_lock()
+        someone_waits_for_a_lock()
 
     threads = [
         threading.Thread(target=side, args=("first", first), kwargs={"after": held}),

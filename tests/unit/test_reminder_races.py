@@ -1,0 +1,149 @@
+"""A reminder sweep and a change to a session at once: no reminder is left queued for a
+seat cancelled or a time moved. `cancel_reminders` locks the appointment before it looks for
+the session's reminders; the sweep share-locks the appointments it queues for, skipping any
+under change, and reads their seats again once it holds the locks
+(`reminders._unchanged`)."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from familylink.extensions import db
+from familylink.models import AppointmentFamily, ConsentRecord, OutboxEmail, OutboxStatus, User
+from familylink.services import booking, consent, reminders
+from tests.booking_setup import create_clinic, family_seat
+from tests.moments import NOON
+from tests.races import WAIT_LIMIT, someone_waits_for_a_lock
+
+STARTS_AT = NOON + timedelta(days=3)
+MOMENT = STARTS_AT - timedelta(hours=48)  # a reminder moment
+
+
+@pytest.fixture
+def seat_id(app) -> int:
+    with app.app_context():
+        clinic = create_clinic()
+        seat = family_seat(clinic, STARTS_AT, booked_at=NOON)
+        db.session.commit()
+        return seat.id
+
+
+def _cancel(seat_id: int):
+    seat = db.session.get(AppointmentFamily, seat_id)
+    family = db.session.get(User, seat.attendees[0].user_id)
+    return booking.cancel_seat(actor=family, seat_id=seat_id, now=MOMENT)
+
+
+def _move(seat_id: int):
+    seat = db.session.get(AppointmentFamily, seat_id)
+    therapist = seat.appointment.therapist
+    later = STARTS_AT + timedelta(days=7)
+    return booking.reschedule(actor=therapist, seat_id=seat_id, starts_at=later, now=MOMENT)
+
+
+def _access_ended(seat_id: int):
+    """The patient revokes the family member's consent: nobody is left to come, so the
+    session is cancelled (`groups._release_if_empty`), the patient's reminder too."""
+    seat = db.session.get(AppointmentFamily, seat_id)
+    record = db.session.scalar(
+        select(ConsentRecord).where(ConsentRecord.patient_id == seat.patient_id)
+    )
+    return consent.revoke_consent(seat.patient, record.id, now=MOMENT)
+
+
+CHANGES = {"cancelled": _cancel, "moved": _move, "emptied": _access_ended}
+
+
+def _reminders_for_the_time_booked(app) -> list[str]:
+    """The status of each reminder queued for the seat's session as it was booked."""
+    with app.app_context():
+        return db.session.scalars(
+            select(OutboxEmail.status).where(
+                OutboxEmail.kind == reminders.KIND, OutboxEmail.dedupe_key.like("reminder:%-0:%")
+            )
+        ).all()
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_sweep_that_read_the_session_before_it_changed_queues_nothing_for_it(
+    app, seat_id, monkeypatch, change
+):
+    """The change commits between the sweep's first read and its INSERT (on SQLite the
+    sweep's write lock rules that out; its second read agrees all the same)."""
+    with app.app_context():
+        read_before = reminders.due_reminders(MOMENT)
+        assert len(read_before) == 2  # the family member's and the patient's
+        CHANGES[change](seat_id)
+        db.session.commit()
+        monkeypatch.setattr(reminders, "due_reminders", lambda now, since=None: read_before)
+        assert reminders.run_sweep(MOMENT) == 0
+        db.session.commit()
+    assert _reminders_for_the_time_booked(app) == []
+
+
+def _postgresql(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite: the sweep holds the write lock from its start")
+
+
+def _holding(app, action, held: threading.Event, release: threading.Event, outcome: dict):
+    """Run `action` in its own transaction, then hold it open until `release`."""
+
+    def run():
+        with app.app_context():
+            try:
+                outcome["result"] = action()
+                db.session.flush()
+                held.set()
+                release.wait(timeout=2 * WAIT_LIMIT)
+                db.session.commit()
+            except Exception as error:  # the outcome the test asserts on
+                db.session.rollback()
+                outcome["result"] = error
+            finally:
+                held.set()
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_change_made_while_a_sweep_holds_its_reminders_cancels_them(
+    app, database_url, seat_id, change
+):
+    _postgresql(database_url)
+    held, release, swept = threading.Event(), threading.Event(), {}
+    sweep = _holding(app, lambda: reminders.run_sweep(MOMENT), held, release, swept)
+    assert held.wait(timeout=WAIT_LIMIT)
+    changed, at_once = {}, threading.Event()
+    at_once.set()  # the change commits as soon as it is done
+    changing = _holding(app, lambda: CHANGES[change](seat_id), threading.Event(), at_once, changed)
+    with app.app_context():
+        someone_waits_for_a_lock()  # the change, on the appointment the sweep holds
+    release.set()
+    sweep.join(timeout=2 * WAIT_LIMIT)
+    changing.join(timeout=2 * WAIT_LIMIT)
+    assert swept["result"] == 2
+    assert not isinstance(changed["result"], Exception), changed
+    assert _reminders_for_the_time_booked(app) == [OutboxStatus.CANCELLED] * 2
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_sweep_skips_a_session_being_changed(app, database_url, seat_id, change):
+    _postgresql(database_url)
+    held, release, changed = threading.Event(), threading.Event(), {}
+    changing = _holding(app, lambda: CHANGES[change](seat_id), held, release, changed)
+    assert held.wait(timeout=WAIT_LIMIT)
+    try:
+        with app.app_context():
+            assert reminders.run_sweep(MOMENT) == 0  # without waiting for the change
+            db.session.commit()
+    finally:
+        release.set()
+        changing.join(timeout=2 * WAIT_LIMIT)
+    assert not isinstance(changed["result"], Exception), changed
+    assert _reminders_for_the_time_booked(app) == []
