@@ -95,6 +95,10 @@ def test_a_stored_sender_name_that_would_break_or_reveal_gives_way_to_a_neutral_
     for message in smtp_server.parsed():
         assert message["From"] == "Family Sessions <no-reply@familylink.localhost>"
         assert message["Bcc"] is None
+        # Nor does it reach the message itself: its signature and the closing line.
+        for part in ("plain", "html"):
+            body = message.get_body((part,)).get_content()
+            assert stored.split()[0] not in body and "Family Sessions" in body
 
 
 def test_every_email_has_text_and_html(mail_ctx, smtp_server, now):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy import and_, or_, update
 from familylink.extensions import db
 from familylink.i18n import PROJECT_ROOT, normalise
 from familylink.models import OutboxEmail, OutboxStatus, User
-from familylink.services import audit
+from familylink.services import audit, screening
 from familylink.services.bulk import insert_rows
 from familylink.services.links import external_url  # noqa: F401
 from familylink.services.mail.delivery import (  # noqa: F401
@@ -118,12 +119,15 @@ def _rendered(emails: list[Queued], now: datetime) -> list[dict]:
     """The outbox rows, each email in its recipient's language: the emails of one language
     are rendered together, under one `force_locale` (a sweep switches a few times, not once
     per email); the rows keep the order of `emails`."""
-    rows, program = [None] * len(emails), get_program()
+    rows, stored = [None] * len(emails), get_program()
     by_language: dict[str, list[int]] = {}
     for index, email in enumerate(emails):
         by_language.setdefault(email.language, []).append(index)
     for language, indexes in by_language.items():
         with force_locale(language):
+            # The name the message signs with is the one its From header gives.
+            sender_name = screening.safe_sender_name(stored.sender_name)
+            program = dataclasses.replace(stored, sender_name=sender_name)
             # One email alone has nothing to share a render with: it is rendered as it is.
             templates = _Templates(get_translations(), shared=len(indexes) > 1)
             for index in indexes:
