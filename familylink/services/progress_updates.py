@@ -48,9 +48,10 @@ MAX_LENGTH = 1500
 MIN_LENGTH = 40
 MAX_NOTE_LENGTH = 1000
 
-#: Words that `screening` does not list because a session type or address may use them,
-#: but that do not belong in a note to a family: medication and diagnosis words (English
-#: and Spanish, matched on the folded text, from the start of a word).
+#: Words that `screening` does not list because a name or an address may well use them,
+#: but that do not belong in a note to a family: medication and symptom words (English and
+#: Spanish, matched on the folded text, from the start of a word). Diagnoses are
+#: `screening`'s.
 EXTRA_STEMS = (
     "medicat",
     "medicin",
@@ -69,17 +70,6 @@ EXTRA_STEMS = (
     "benzo",
     "relapse",
     "recaida",
-    "depress",
-    "anxiety",
-    "ansiedad",
-    "bipolar",
-    "schizo",
-    "esquizo",
-    "ptsd",
-    "adhd",
-    "tdah",
-    "disorder",
-    "trastorno",
     "withdrawal",
     "abstinencia",
     "craving",

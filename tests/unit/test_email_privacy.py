@@ -48,6 +48,11 @@ DENIED_STEMS = [
     "methadone",
     "suboxone",
     "treatment",
+    "outpatient",
+    "depress",
+    "anxiet",
+    "bipolar",
+    "disorder",
     PATIENT_SURNAME,
 ]
 # The same in Spanish, written without accents: a message is checked with its accents off.
@@ -64,6 +69,9 @@ DENIED_STEMS_SPANISH = [
     "buprenorfina",
     "tratamiento",
     "terapia",
+    "ambulatori",
+    "ansiedad",
+    "trastorno",
     "salud mental",
 ]
 # Short ones only as whole words, so "sudden" or "period" do not count.

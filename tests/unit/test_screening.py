@@ -56,6 +56,28 @@ ZWJ = "\u200d"
         ("AA family night", "aa"),
         ("Lakeside IOP", "iop"),
         ("https://video.example.org/recoverycenter/4821", "recoverycenter"),
+        # The kind of program, a diagnosis, what is treated, a counsellor's credential.
+        ("Intensive Outpatient Family Sessions", "outpatient"),
+        ("Partial Hospitalization Program", "hospitalization"),
+        ("Chemical Dependency Services", "dependency"),
+        ("Programa Ambulatorio Intensivo", "ambulatorio"),
+        ("Depression and Anxiety Family Group", "depression"),
+        ("Depression and Anxiety Family Group", "anxiety"),
+        ("Bipolar Family Group", "bipolar"),
+        ("PTSD family night", "ptsd"),
+        ("Eating Disorders Families", "disorders"),
+        ("Depresión y Ansiedad", "depresion"),
+        ("Trastornos de la Conducta Alimentaria", "trastornos"),
+        ("Schizophrenia Family Support", "schizophrenia"),
+        ("Cannabis Families", "cannabis"),
+        ("Marihuana y familia", "marihuana"),
+        ("Meth Family Night", "meth"),
+        ("Gambling Families", "gambling"),
+        ("Ludopatía", "ludopatia"),
+        ("Al-Anon room", "al-anon"),
+        ("Grace Lee, CADC", "cadc"),
+        ("Grace Lee, LMHC", "lmhc"),
+        ("Sam Hill, LCDC-II", "lcdc"),
     ],
 )
 def test_clinical_words_are_found_however_they_are_written(text, word):
@@ -78,6 +100,14 @@ def test_clinical_words_are_found_however_they_are_written(text, word):
         "https://video.example.org/j/4821",
         "Nadia Álvarez",
         "Adicional room",
+        # Names and places beside the words above.
+        "Dr. Sarah Gamble",
+        "Mat Jones",
+        "Mac Allen",
+        "Methodist Hall",
+        "Independence Hall",
+        "St. Mary's Hospital, 5 Elm Street",
+        "Dependable Way",
     ],
 )
 def test_ordinary_names_places_and_links_pass(app_ctx, text):
