@@ -79,7 +79,7 @@ test-sqlite: venv chromium
 	@mkdir -p tmp/scratch
 	TEST_DATABASE_URL= $(E2E_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
-# --database-tests-only: the ~300 tests that never reach the test database (pure rules,
+# --database-tests-only: the ~720 tests that never reach the test database (pure rules,
 # content, README commands, structure) and those marked sqlite_only (what no database
 # changes: the page-translation crawl) ran already, identically, in the SQLite run.
 test-postgres: venv
