@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -18,6 +19,8 @@ from familylink.extensions import db
 from familylink.models.types import utcnow
 from familylink.services import consent, learning, reminders
 from familylink.web import FIRST_DAY, LAST_DAY, in_date_range
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -98,9 +101,13 @@ def mail_send(now):
     from familylink.services import mail
 
     # The worker's sweeps first (reminders due by then among them), so `--now` shows them.
-    _run_sweeps(now)
+    failed = _run_sweeps(now)
     report = mail.send_pending(now=now, worker=_worker_name())
     click.echo(f"Mail pass done: {report}.")
+    if failed:
+        raise click.ClickException(
+            f"these sweeps failed (logged; the next run tries them again): {', '.join(failed)}"
+        )
 
 
 @mail_cli.command("worker", help="Deliver emails in a loop until stopped (Ctrl+C or SIGTERM).")
@@ -121,9 +128,14 @@ def mail_worker(interval, passes):
     try:
         while not stopping["now"]:
             _run_sweeps(None)
-            report = mail.send_pending(now=utcnow(), worker=worker)
-            if report.sent or report.failed or report.retried:
-                click.echo(f"{datetime.now():%H:%M:%S} {report}")
+            try:
+                report = mail.send_pending(now=utcnow(), worker=worker)
+            except Exception:  # noqa: BLE001 - a lost connection must not stop the worker
+                db.session.rollback()
+                log.exception("mail delivery failed; the next pass tries again")
+            else:
+                if report.sent or report.failed or report.retried:
+                    click.echo(f"{datetime.now():%H:%M:%S} {report}")
             db.session.remove()
             done += 1
             if passes and done >= passes:
@@ -134,12 +146,22 @@ def mail_worker(interval, passes):
     click.echo("Mail worker stopped.")
 
 
-def _run_sweeps(now: datetime | None) -> None:
+def _run_sweeps(now: datetime | None) -> list[str]:
     """The mail worker's sweeps (consents, reminders, ...), as of `now` (None: the clock at
-    each one), each committed on its own: services never commit."""
+    each one), each committed on its own: services never commit. One that fails (a deadlock,
+    a lost connection, a row changed under it) is rolled back and logged, and the others and
+    delivery still run: it is tried again on the next pass. Returns the names of those."""
+    failed = []
     for hook in current_app.extensions.get("familylink_sweeps", []):
-        hook(now or utcnow())
-        db.session.commit()
+        try:
+            hook(now or utcnow())
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - logged with its traceback, tried again next pass
+            db.session.rollback()
+            name = getattr(hook, "__qualname__", repr(hook))
+            log.exception("sweep %s failed; the next pass runs it again", name)
+            failed.append(name)
+    return failed
 
 
 def _worker_name() -> str:

@@ -3,6 +3,8 @@
 import copy
 import email
 import email.policy
+import logging
+import signal
 import smtplib
 import time
 from datetime import timedelta
@@ -10,6 +12,7 @@ from email.headerregistry import BaseHeader
 
 import pytest
 from sqlalchemy import Text, cast, event, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from familylink.config import apply_database_defaults
 from familylink.extensions import db
@@ -949,3 +952,38 @@ def test_a_message_goes_as_the_standard_librarys_bytes_written_in_one_piece(
     assert written == []
     # The same message (the calendar's inner boundary is made up as it is first written).
     assert wire == built[0].as_bytes(policy=delivery._WIRE[not to.isascii()])
+
+
+def test_a_failing_sweep_or_pass_does_not_stop_the_mail_worker(
+    mail_app, smtp_server, now, monkeypatch, caplog
+):
+    """A deadlock or a lost connection is logged and tried again on the next pass; the
+    other sweeps and the delivery still run."""
+    swept = []
+
+    def failing_sweep(at):
+        swept.append(at)
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    mail_app.extensions["familylink_sweeps"].insert(0, failing_sweep)
+    real_send, sends = mail.send_pending, []
+
+    def send_pending(**kwargs):
+        sends.append(kwargs)
+        if len(sends) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(mail, "send_pending", send_pending)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps its own
+    with mail_app.app_context():
+        _queue(1, now)
+    result = mail_app.test_cli_runner().invoke(
+        args=["mail", "worker", "--passes", "2", "--interval", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (len(swept), len(sends), len(smtp_server.messages)) == (2, 2, 1)
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    named = f"sweep {failing_sweep.__qualname__} failed; the next pass runs it again"
+    assert logged.count(named) == 2
+    assert logged.count("mail delivery failed; the next pass tries again") == 1
