@@ -7,7 +7,6 @@ Each race runs in two threads with their own connections: the first closes the c
 keeps its transaction open until the second is seen waiting for a lock (pg_stat_activity),
 then commits; the second goes on from there."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -27,7 +26,7 @@ from familylink.services.consent import records
 from familylink.services.errors import Conflict
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
-from tests.races import WAIT_LIMIT, someone_waits_for_a_lock
+from tests.races import race
 
 EXPIRY = NOON + timedelta(hours=1)
 
@@ -61,48 +60,6 @@ def _sweep():
     return consent.sweep_consents(EXPIRY + timedelta(minutes=5))
 
 
-def _race(app, first, second) -> dict:
-    """`first` runs and holds its transaction open until `second`, begun after it, waits
-    for a lock; then `first` commits and `second` goes on. Each side's outcome: what it
-    returned, or the exception it raised (its transaction rolled back)."""
-    holding = threading.Event()
-    outcome = {}
-
-    def side(name, action, *, before=None, after=None):
-        with app.app_context():
-            try:
-                if before:
-                    before()
-                outcome[name] = action()
-                if after:
-                    after()
-                db.session.commit()
-            except Exception as error:  # the outcome the test asserts on
-                db.session.rollback()
-                outcome[name] = error
-            finally:
-                holding.set()
-                db.session.remove()
-
-    def held():
-        holding.set()
-        someone_waits_for_a_lock()
-
-    threads = [
-        threading.Thread(target=side, args=("first", first), kwargs={"after": held}),
-        threading.Thread(
-            target=side,
-            args=("second", second),
-            kwargs={"before": lambda: holding.wait(timeout=WAIT_LIMIT)},
-        ),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=2 * WAIT_LIMIT)
-    return outcome
-
-
 def _ends_recorded(app, consent_id) -> dict:
     with app.app_context():
         return {
@@ -128,7 +85,7 @@ def test_a_second_revocation_waiting_on_the_first_is_told_it_has_already_ended(a
     (or the patient's page is sent twice): the one that waited gets the answer a later
     second revocation gets, and nothing happens twice."""
     ids = _world(app)
-    outcome = _race(app, _revocation(ids), _revocation(ids, by=second_by))
+    outcome = race(app, _revocation(ids), _revocation(ids, by=second_by))
     assert not isinstance(outcome["first"], Exception), outcome
     assert isinstance(outcome["second"], Conflict), outcome
     assert outcome["second"].message == "This consent has already ended."
@@ -143,7 +100,7 @@ def test_the_sweep_waiting_on_a_revocation_leaves_that_consent_to_it(app):
     """The consent reaches its end while the patient's revocation of it is committing: the
     sweep, which read it still open, waits for the lock and then does not close it again."""
     ids = _world(app)
-    outcome = _race(app, _revocation(ids), _sweep)
+    outcome = race(app, _revocation(ids), _sweep)
     assert not isinstance(outcome["first"], Exception), outcome
     assert not isinstance(outcome["second"], Exception), outcome
     assert outcome["second"].expired == 0
@@ -164,7 +121,7 @@ def test_a_revocation_waiting_on_the_sweep_is_told_it_has_already_ended(app):
         actor = db.session.get(User, ids["patient"])
         return consent.revoke_consent(actor, ids["consent"], now=EXPIRY - timedelta(minutes=1))
 
-    outcome = _race(app, _sweep, revoke_just_before_the_end)
+    outcome = race(app, _sweep, revoke_just_before_the_end)
     assert outcome["first"].expired == 1, outcome
     assert isinstance(outcome["second"], Conflict), outcome
     assert _ends_recorded(app, ids["consent"])["closures"] == 1
@@ -189,7 +146,7 @@ def test_a_revocation_waiting_on_an_acceptance_ends_the_access_of_whoever_accept
         user = db.session.get(User, member)
         return records.bind_to_person(user, ids["patient"], "maria@example.org")
 
-    outcome = _race(app, accept, _revocation(ids))
+    outcome = race(app, accept, _revocation(ids))
     assert not isinstance(outcome["first"], Exception), outcome
     assert not isinstance(outcome["second"], Exception), outcome
     with app.app_context():

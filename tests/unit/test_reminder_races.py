@@ -11,11 +11,18 @@ import pytest
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AppointmentFamily, ConsentRecord, OutboxEmail, OutboxStatus, User
+from familylink.models import (
+    AppointmentFamily,
+    ConsentRecord,
+    OutboxEmail,
+    OutboxStatus,
+    SeatStatus,
+    User,
+)
 from familylink.services import booking, consent, reminders
 from tests.booking_setup import create_clinic, family_seat
 from tests.moments import NOON
-from tests.races import WAIT_LIMIT, someone_waits_for_a_lock
+from tests.races import WAIT_LIMIT, race, someone_waits_for_a_lock
 
 STARTS_AT = NOON + timedelta(days=3)
 MOMENT = STARTS_AT - timedelta(hours=48)  # a reminder moment
@@ -30,10 +37,10 @@ def seat_id(app) -> int:
         return seat.id
 
 
-def _cancel(seat_id: int):
+def _cancel(seat_id: int, now=MOMENT):
     seat = db.session.get(AppointmentFamily, seat_id)
     family = db.session.get(User, seat.attendees[0].user_id)
-    return booking.cancel_seat(actor=family, seat_id=seat_id, now=MOMENT)
+    return booking.cancel_seat(actor=family, seat_id=seat_id, now=now)
 
 
 def _move(seat_id: int):
@@ -43,14 +50,14 @@ def _move(seat_id: int):
     return booking.reschedule(actor=therapist, seat_id=seat_id, starts_at=later, now=MOMENT)
 
 
-def _access_ended(seat_id: int):
+def _access_ended(seat_id: int, now=MOMENT):
     """The patient revokes the family member's consent: nobody is left to come, so the
     session is cancelled (`groups._release_if_empty`), the patient's reminder too."""
     seat = db.session.get(AppointmentFamily, seat_id)
     record = db.session.scalar(
         select(ConsentRecord).where(ConsentRecord.patient_id == seat.patient_id)
     )
-    return consent.revoke_consent(seat.patient, record.id, now=MOMENT)
+    return consent.revoke_consent(seat.patient, record.id, now=now)
 
 
 CHANGES = {"cancelled": _cancel, "moved": _move, "emptied": _access_ended}
@@ -147,3 +154,18 @@ def test_a_sweep_skips_a_session_being_changed(app, database_url, seat_id, chang
         changing.join(timeout=2 * WAIT_LIMIT)
     assert not isinstance(changed["result"], Exception), changed
     assert _reminders_for_the_time_booked(app) == []
+
+
+def test_access_ending_as_the_family_cancels_late_keeps_the_late_cancellation(
+    app, database_url, seat_id
+):
+    """The family member cancels two hours before (late) while the patient ends their
+    access: the release that waited finds the seat cancelled already and leaves it so."""
+    _postgresql(database_url)
+    late = STARTS_AT - timedelta(hours=2)
+    outcome = race(app, lambda: _cancel(seat_id, late), lambda: _access_ended(seat_id, late))
+    assert not any(isinstance(result, Exception) for result in outcome.values()), outcome
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, seat_id)
+        assert seat.status == SeatStatus.LATE_CANCELLED
+        assert seat.appointment.sequence == 1  # one cancellation, told once

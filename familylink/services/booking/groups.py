@@ -404,12 +404,15 @@ def _let_offer_go(entry: WaitlistEntry, *, now: datetime, reason: str) -> None:
 
 
 def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
-    """A seat nobody can attend any more frees its time (private) or its place (group)."""
+    """A seat nobody can attend any more frees its time (private) or its place (group).
+    Decided under the appointment's lock, on the seat read afresh: a cancellation by the
+    family committing meanwhile (a late one, say) stands as it was made."""
     if seat.status != SeatStatus.BOOKED or seat.present_attendees:
         return
-    appointment = seat.appointment
-    if appointment.is_group:
-        lock_occurrence(appointment.id)
+    appointment = lock_occurrence(seat.appointment_id)
+    db.session.refresh(seat)
+    if seat.status != SeatStatus.BOOKED:
+        return
     seat.status = SeatStatus.CANCELLED
     seat.cancelled_at = now
     reminders.cancel_seat_reminders(seat)

@@ -367,13 +367,11 @@ def cancel_seat(
     """Cancel a booking; late (inside the window) by a family member is late_cancelled.
     `reason` (a key of THERAPIST_CANCEL_REASONS) goes into the audit row."""
     seat = access.seat(actor, seat_id, now=now, what=None)
-    appointment = seat.appointment
-    if appointment.is_group:
-        # A freed place: counted and offered one cancellation at a time (see `groups`).
-        groups.lock_occurrence(appointment.id)
-        db.session.refresh(seat)
-    else:
-        slots.serialize_booking()
+    # One change to a session at a time, on the seat read afresh: a freed group place is
+    # counted and offered once (see `groups`), and a cancellation that meets another, or
+    # the release of a seat whose family can no longer come, finds it already cancelled.
+    appointment = groups.lock_occurrence(seat.appointment_id)
+    db.session.refresh(seat)
     late = changes.cancellable(actor, seat, now).late
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
