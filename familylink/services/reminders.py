@@ -7,7 +7,7 @@ in the last REMINDER_LOOKBACK_MINUTES and queues each once: the dedupe key
 two workers at once, a no-op. A reschedule raises the appointment's sequence, so the new
 time gets its own reminders; the old time's unsent ones are cancelled by
 `cancel_reminders` at the change, even those of a sweep running at that moment
-(`_unchanged`). A reminder whose moment had already passed when the booking was made (or
+(`_hold_reminders`). A reminder whose moment had already passed when the booking was made (or
 the session moved) is never sent late, and `not_after` is the start of the session, so one
 still queued when it starts is dropped by the sender.
 """
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
-from sqlalchemy import Integer, String, and_, any_, bindparam, func, or_, select
+from sqlalchemy import String, and_, any_, bindparam, func, or_, select, text
 from sqlalchemy.dialects import postgresql
 
 from familylink.extensions import db
@@ -227,47 +227,14 @@ def _appointment(row) -> ReminderAppointment:
 
 def _already_queued(keys: list[str]) -> set[str]:
     key = OutboxEmail.dedupe_key
-    return set(db.session.scalars(select(key).where(_among(key, keys, String))))
-
-
-def _among(column, values: list, type_):
-    """`column` IN `values`, however many, as one parameter."""
     if db.session.get_bind().dialect.name == "postgresql":
         # One array parameter: psycopg parses a statement of hundreds of placeholders
         # anew each time (too long for its cache), which cost more than the lookup.
-        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(type_)))
-    # SQLite: one JSON array parameter, rather than a statement per 500 values.
-    listed = func.json_each(bindparam(None, json.dumps(values), type_=String))
-    return column.in_(select(listed.table_valued("value").c.value))
-
-
-def _unchanged(due: list[DueReminder]) -> list[DueReminder]:
-    """The reminders whose seat is still booked and whose session is still where the sweep
-    read it, their appointments share-locked to the end of the sweep's transaction.
-    `cancel_reminders` locks the appointment first: a change under way is skipped here (SKIP
-    LOCKED: a sweep never waits; the next one reads it again), one that starts later waits
-    for this sweep's commit and then finds its reminders to cancel, and one that committed
-    since the first read is seen by the second query. SQLite: the sweep holds the write
-    lock from its start, so nothing changes meanwhile and these queries only agree."""
-    a, s = _APPOINTMENT, _SEAT
-    ids = sorted({reminder.appointment.id for reminder in due})
-    locked = db.session.scalars(
-        select(a.c.id)
-        .where(_among(a.c.id, ids, Integer))
-        .with_for_update(read=True, skip_locked=True)
-    ).all()
-    still = set(
-        db.session.execute(
-            select(a.c.id, a.c.sequence, s.c.patient_id)
-            .join(s, s.c.appointment_id == a.c.id)
-            .where(
-                _among(a.c.id, list(locked), Integer),
-                a.c.status == AppointmentStatus.SCHEDULED,
-                s.c.status == SeatStatus.BOOKED,
-            )
-        ).all()
-    )
-    return [r for r in due if (r.appointment.id, r.appointment.sequence, r.patient_id) in still]
+        listed = bindparam("keys", keys, type_=postgresql.ARRAY(String))
+        return set(db.session.scalars(select(key).where(key == any_(listed))))
+    # SQLite: one JSON array parameter, rather than a statement per 500 keys.
+    listed = func.json_each(bindparam("keys", json.dumps(keys), type_=String)).table_valued("value")
+    return set(db.session.scalars(select(key).where(key.in_(select(listed.c.value)))))
 
 
 def reminder_context(
@@ -312,7 +279,7 @@ def queue_due_reminders(now: datetime, *, since: datetime | None = None) -> int:
     """
     due = due_reminders(now, since=since)
     queued_before = _already_queued([r.dedupe_key for r in due])
-    new = _unchanged([reminder for reminder in due if reminder.dedupe_key not in queued_before])
+    new = [reminder for reminder in due if reminder.dedupe_key not in queued_before]
     if not new:
         return 0
     sign_in = mail.external_url("auth.login")  # once per sweep, not per reminder
@@ -358,16 +325,34 @@ def _context_key(reminder: DueReminder) -> tuple[int, str, str]:
 def run_sweep(now: datetime) -> int:
     """The mail worker's hook and `flask reminders send`: one sweep (the caller commits).
 
-    On SQLite the write lock is taken first, so two sweeps at once run one after the
-    other (the second finds everything queued) instead of failing on a stale snapshot.
+    It holds the reminders' lock alone from its start (`_hold_reminders`): two sweeps at
+    once run one after the other (the second finds everything queued), and no change to a
+    session commits between the sweep's reading and its INSERT.
     """
     with _cycle_collector_paused():
-        connection = db.session.connection()
-        if connection.dialect.name == "sqlite":
-            raw = connection.connection.dbapi_connection
-            if not raw.in_transaction:
-                raw.execute("BEGIN IMMEDIATE")
+        _hold_reminders(alone=True)
         return queue_due_reminders(now)
+
+
+# The first key of the reminders' advisory lock (each advisory lock of the app has its own
+# first key: `slots.THERAPIST_LOCKS`).
+REMINDER_LOCKS = 23
+
+
+def _hold_reminders(*, alone: bool) -> None:
+    """Hold the reminders' lock to the end of this transaction: a sweep alone, the changes
+    that cancel reminders (`cancel_reminders`) together. A change under way when a sweep
+    starts commits before the sweep reads; one that comes during a sweep waits for its
+    commit and then finds the reminders it queued. PostgreSQL: a transaction-level advisory
+    lock. SQLite: the database write lock (which a change already holds, having written)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        if alone and not raw.in_transaction:
+            raw.execute("BEGIN IMMEDIATE")
+        return
+    lock = "pg_advisory_xact_lock" if alone else "pg_advisory_xact_lock_shared"
+    connection.execute(text(f"SELECT {lock}(:space, 0)"), {"space": REMINDER_LOCKS})
 
 
 @contextmanager
@@ -387,11 +372,9 @@ def _cycle_collector_paused():
 
 def cancel_reminders(appointment: Appointment, *, user_ids=None) -> int:
     """Cancel the appointment's unsent reminders, failed ones too (to these people only,
-    when given): they name a time that no longer holds. Locks the appointment first, so a
-    sweep queueing its reminders right now (`_unchanged`) commits them before they are
-    looked for here."""
-    lock = select(_APPOINTMENT.c.id).where(_APPOINTMENT.c.id == appointment.id)
-    db.session.execute(lock.with_for_update())
+    when given): they name a time that no longer holds. A sweep running now commits the
+    reminders it queues before they are looked for here (`_hold_reminders`)."""
+    _hold_reminders(alone=False)
     which = and_(
         OutboxEmail.kind == KIND, OutboxEmail.dedupe_key.like(f"reminder:{appointment.id}-%")
     )
