@@ -122,6 +122,8 @@ def mail_worker(interval, passes):
         stopping["now"] = True
 
     signal.signal(signal.SIGTERM, stop)
+    # Refuses to start with no consent check: a pass that fails is only logged (below).
+    mail.wired_consent_check()
     worker = _worker_name()
     click.echo(f"Mail worker {worker} started; passes every {interval:g} s.")
     done = 0
@@ -158,7 +160,7 @@ def _run_sweeps(now: datetime | None) -> list[str]:
             db.session.commit()
         except Exception:  # noqa: BLE001 - logged with its traceback, tried again next pass
             db.session.rollback()
-            name = getattr(hook, "__qualname__", repr(hook))
+            name = f"{hook.__module__}.{hook.__qualname__}"
             log.exception("sweep %s failed; the next pass runs it again", name)
             failed.append(name)
     return failed

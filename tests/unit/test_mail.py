@@ -487,6 +487,18 @@ def test_without_a_consent_check_nothing_is_leased_or_sent(mail_ctx, smtp_server
     assert smtp_server.messages == [] and _statuses() == ["pending"]
 
 
+def test_the_mail_worker_refuses_to_start_without_a_consent_check(mail_app, monkeypatch):
+    """It logs a pass that fails and goes on; a missing check is not such a failure."""
+    del mail_app.extensions[mail.CONSENT_CHECK]
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps its own
+    result = mail_app.test_cli_runner().invoke(
+        args=["mail", "worker", "--passes", "1", "--interval", "0"]
+    )
+    assert isinstance(result.exception, RuntimeError), result.output
+    assert "no consent check" in str(result.exception)
+    assert "started" not in result.output
+
+
 def test_queueing_many_skips_keys_queued_before_and_audits_only_what_it_adds(mail_ctx, now):
     _queue(1, now)  # test:0, queued one by one
     emails = _resets(
@@ -984,6 +996,6 @@ def test_a_failing_sweep_or_pass_does_not_stop_the_mail_worker(
     assert result.exit_code == 0, result.output
     assert (len(swept), len(sends), len(smtp_server.messages)) == (2, 2, 1)
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    named = f"sweep {failing_sweep.__qualname__} failed; the next pass runs it again"
+    named = f"sweep {__name__}.{failing_sweep.__qualname__} failed; the next pass runs it again"
     assert logged.count(named) == 2
     assert logged.count("mail delivery failed; the next pass tries again") == 1

@@ -29,6 +29,7 @@ from familylink.services.mail.delivery import (  # noqa: F401
     TOO_LATE,
     cleared_when_settled,
     send_pending,
+    wired_consent_check,
 )
 from familylink.services.program import get_program
 
