@@ -348,7 +348,7 @@ def invite_user(
         "auth.accept_invitation",
         now=now,
         dedupe="invitation",
-        context={"inviter": invited_by},
+        context={"inviter_name": screening.safe_staff_name(invited_by.name)},
         actor=invited_by,
     )
     audit.record(

@@ -141,7 +141,6 @@ CLINICAL_WORDS = (
     "dependencies",
     "ptsd",
     "adhd",
-    "ocd",
     "tdah",
     "meth",
     "gambling",
@@ -150,7 +149,17 @@ CLINICAL_WORDS = (
     "alanon",
     "nar-anon",
     "naranon",
-    # Credentials after a name that say what kind of counsellor (Gamble, Mat, Mac: names).
+    # "sobri" as a stem would catch "sobrina" (niece): the words only.
+    "sobrio",
+    "sobria",
+    "sobrios",
+    "sobrias",
+)
+
+#: Credentials that say what kind of counsellor someone is, matched after a comma only
+#: ("Grace Lee, CADC"): short, they would also turn up in the random codes of video links
+#: ("meet.example.org/abc-lpcc-xyz"), hexadecimal ids ("…-cadc-…") and names (Mac, Mat).
+CREDENTIALS = (
     "cadc",
     "ladc",
     "lcadc",
@@ -164,17 +173,13 @@ CLINICAL_WORDS = (
     "lcsw",
     "lmft",
     "psyd",
-    # "sobri" as a stem would catch "sobrina" (niece): the words only.
-    "sobrio",
-    "sobria",
-    "sobrios",
-    "sobrias",
 )
 
 CLINICAL = re.compile(
     "|".join(
         [rf"{stem}\w*" for stem in CLINICAL_STEMS]
         + [rf"(?<![^\W_]){word}(?![^\W_])" for word in CLINICAL_WORDS]
+        + [rf"(?:(?<=,)|(?<=, )){word}(?![^\W_])" for word in CREDENTIALS]
     )
 )
 STEM_START = re.compile(r"\w*$")
@@ -294,6 +299,21 @@ def safe_sender_name(name: str | None) -> str:
     if not name or not _neutral_name(name):
         return _("Family Sessions")
     return name
+
+
+def safe_staff_name(name: str) -> str:
+    """A therapist's stored name as an email or calendar file prints it: one saved before a
+    word joined the screen ("Grace Lee, LMHC") is printed without that word."""
+    return _without_clinical_words(name) or safe_sender_name(None)
+
+
+@lru_cache(maxsize=256)
+def _without_clinical_words(name: str) -> str:
+    # Each word hit goes with what is attached to it ("LCDC-II"), then any comma left over.
+    for hit in clinical_hits(name):
+        name = re.sub(re.escape(hit.shown) + r"\S*", "", name)
+    name = re.sub(r"(\s*,)+\s*$", "", re.sub(r"\s*,(\s*,)+", ",", name))
+    return " ".join(name.split())
 
 
 @lru_cache(maxsize=64)

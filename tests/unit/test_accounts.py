@@ -199,6 +199,20 @@ def test_inviting_an_existing_address_is_refused(app_ctx, create_user, now):
     assert caught.value.field == "email"
 
 
+def test_an_invitation_names_its_sender_without_a_word_screened_since(app_ctx, create_user, now):
+    """A therapist saved as "Grace Lee, LMHC" before credentials were screened."""
+    therapist = create_user(Role.THERAPIST, name="Grace Lee, LMHC")
+    accounts.invite_user(
+        role=Role.PATIENT, name="Jordan Rivera", email="jordan@example.org",
+        invited_by=therapist, therapist=therapist, now=now,
+    )  # fmt: skip
+    invitation = db.session.scalar(
+        select(OutboxEmail).where(OutboxEmail.kind == "patient_invitation")
+    )
+    for body in (invitation.text_body, invitation.html_body):
+        assert "Grace Lee has set up an account for you" in body and "LMHC" not in body
+
+
 def test_invitations_are_audited(app_ctx, create_user, now):
     admin = create_user(Role.ADMIN)
     accounts.invite_user(

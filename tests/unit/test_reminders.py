@@ -576,3 +576,26 @@ def test_a_sweep_that_fails_leaves_the_cycle_collector_running(clinic, now, monk
     with pytest.raises(RuntimeError):
         reminders.run_sweep(now)
     assert gc.isenabled()
+
+
+def test_a_therapist_name_saved_before_a_word_was_screened_is_printed_without_it(
+    clinic, smtp_server, now
+):
+    """Saved before "LMHC" joined the screen: no booking email, calendar file or reminder
+    names the credential (the screen only checks names as they are saved)."""
+    clinic.therapist.name = "Dr. Grace Lee, LMHC"
+    db.session.commit()
+    seat = book_ahead(clinic, now)
+    sweep_and_send(seat.appointment.starts_at - timedelta(hours=48))
+    messages = smtp_server.parsed()
+    calendar_files = [
+        p for m in messages for p in m.walk() if p.get_content_type() == "text/calendar"
+    ]
+    assert len(delivered(smtp_server)) == 2 and calendar_files  # the reminders, the booking's
+    for message in messages:
+        for part in message.walk():
+            if not part.is_multipart():
+                content = part.get_content()
+                text = content.decode() if isinstance(content, bytes) else content
+                assert "LMHC" not in text
+                assert "Grace Lee" in text or part.get_content_type() == "text/calendar"

@@ -77,6 +77,7 @@ ZWJ = "\u200d"
         ("Al-Anon room", "al-anon"),
         ("Grace Lee, CADC", "cadc"),
         ("Grace Lee, LMHC", "lmhc"),
+        ("Grace Lee,LPC", "lpc"),
         ("Sam Hill, LCDC-II", "lcdc"),
     ],
 )
@@ -108,6 +109,11 @@ def test_clinical_words_are_found_however_they_are_written(text, word):
         "Independence Hall",
         "St. Mary's Hospital, 5 Elm Street",
         "Dependable Way",
+        # A credential only counts after a name's comma: random video codes and ids pass.
+        "https://meet.google.com/abc-lpcc-xyz",
+        "https://meet.google.com/ocd-xkqp-abc",
+        "https://teams.example.org/l/meetup-join/19%3a0f3e-cadc-4a1b",
+        "Grace Lee, PhD",
     ],
 )
 def test_ordinary_names_places_and_links_pass(app_ctx, text):
@@ -255,3 +261,19 @@ def test_the_screen_folds_every_character_the_confusables_data_lists_as_the_pack
 
     monkeypatch.setattr(screening, "LATIN", AskThePackage)
     assert [screening._fold_char.__wrapped__(ch) for ch in characters] == with_the_table
+
+
+@pytest.mark.parametrize(
+    ("stored", "printed"),
+    [
+        ("Dr. Grace Lee", "Dr. Grace Lee"),
+        ("Grace Lee, LMHC", "Grace Lee"),
+        ("Grace Lee, MA, LCSW", "Grace Lee, MA"),
+        ("Sam Hill, LCDC-II", "Sam Hill"),
+        ("Ana Ruiz, CADC, PhD", "Ana Ruiz, PhD"),
+    ],
+)
+def test_a_staff_name_saved_before_a_word_was_screened_is_printed_without_it(
+    app_ctx, stored, printed
+):
+    assert screening.safe_staff_name(stored) == printed

@@ -26,7 +26,7 @@ from familylink.services.calendar import writer
 from familylink.services.links import external_url
 from familylink.services.mail import Attachment
 from familylink.services.program import get_program
-from familylink.services.screening import safe_sender_name
+from familylink.services.screening import safe_sender_name, safe_staff_name
 from familylink.services.timefmt import format_span
 
 PRODID = "-//FamilyLink//Family sessions//EN"
@@ -34,9 +34,10 @@ PRODID = "-//FamilyLink//Family sessions//EN"
 
 def neutral_title(appointment: Appointment) -> str:
     """'Family session with Grace Lee', in the language being spoken."""
+    name = safe_staff_name(appointment.therapist.name)
     if appointment.is_group:
-        return _("Group session with %(name)s", name=appointment.therapist.name)
-    return _("Family session with %(name)s", name=appointment.therapist.name)
+        return _("Group session with %(name)s", name=name)
+    return _("Family session with %(name)s", name=name)
 
 
 def join_link(appointment: Appointment) -> str | None:
