@@ -12,8 +12,9 @@ from familylink.extensions import db
 WAIT_LIMIT = 30
 
 
-def someone_waits_for_a_lock() -> None:
-    """Return once another session of this database waits for a lock (or WAIT_LIMIT)."""
+def someone_waits_for_a_lock() -> bool:
+    """Return True once another session of this database waits for a lock; False after
+    WAIT_LIMIT with nobody waiting."""
     deadline = time.monotonic() + WAIT_LIMIT
     with db.engine.connect() as watcher:
         while time.monotonic() < deadline:
@@ -25,14 +26,16 @@ def someone_waits_for_a_lock() -> None:
             )
             watcher.rollback()
             if waiting:
-                return
+                return True
             time.sleep(0.02)
+    return False
 
 
 def race(app, first, second) -> dict:
     """`first` runs and holds its transaction open until `second`, begun after it, waits
     for a lock; then `first` commits and `second` goes on. Each side's outcome: what it
-    returned, or the exception it raised (its transaction rolled back)."""
+    returned, or the exception it raised (its transaction rolled back); "waited": whether
+    `second` was seen waiting (else `first` committed after WAIT_LIMIT)."""
     holding = threading.Event()
     outcome = {}
 
@@ -54,7 +57,7 @@ def race(app, first, second) -> dict:
 
     def held():
         holding.set()
-        someone_waits_for_a_lock()
+        outcome["waited"] = someone_waits_for_a_lock()
 
     threads = [
         threading.Thread(target=side, args=("first", first), kwargs={"after": held}),

@@ -352,6 +352,7 @@ def remove_from_future(
             AppointmentFamily.patient_id == patient_id,
             Appointment.starts_at > now,
         )
+        .order_by(Appointment.id)  # appointments locked in id order, as other paths do
     ).all()
     for attendee in rows:
         attendee.removed_at = now
@@ -407,11 +408,13 @@ def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
     """A seat nobody can attend any more frees its time (private) or its place (group).
     Decided under the appointment's lock, on the seat read afresh: a cancellation by the
     family committing meanwhile (a late one, say) stands as it was made."""
-    if seat.status != SeatStatus.BOOKED or seat.present_attendees:
+    if seat.status != SeatStatus.BOOKED:
         return
     appointment = lock_occurrence(seat.appointment_id)
     db.session.refresh(seat)
-    if seat.status != SeatStatus.BOOKED:
+    for attendee in seat.attendees:  # two members' access ending at once: each sees the other's
+        db.session.refresh(attendee)
+    if seat.status != SeatStatus.BOOKED or seat.present_attendees:
         return
     seat.status = SeatStatus.CANCELLED
     seat.cancelled_at = now

@@ -432,6 +432,12 @@ def reschedule(
             _("The session is already at that time. Choose another time."), field="slot"
         )
     slots.lock_therapist(appointment.therapist_id)
+    # Then the session's own lock, as a cancellation takes it: one cancelled meanwhile is
+    # not moved (and its SEQUENCE not raised twice to the same number).
+    appointment = groups.lock_occurrence(appointment.id)
+    db.session.refresh(seat)
+    if seat.status != SeatStatus.BOOKED:
+        raise ValidationError(_("That booking is already cancelled."))
     if changes.moves_freely(actor):
         if slots.overlaps(appointment, starts_at):
             raise Conflict(str(TAKEN))
