@@ -190,6 +190,14 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+@pytest.fixture
+def racing_transactions(database_url) -> None:
+    """For a test that races two transactions: PostgreSQL only. On SQLite every action holds
+    the write lock from its start (BEGIN IMMEDIATE), so they cannot interleave."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite: the write lock, held by BEGIN IMMEDIATE, serializes everything")
+
+
 @functools.cache
 def compiled_translations() -> str:
     """The catalogues as the .po files (and parts/ drafts) stand now, plus the pseudo-locale

@@ -34,10 +34,7 @@ from tests.unit.test_booking_races import NOW, _families, _group, _take
 PAUSE = 2
 
 
-@pytest.fixture(autouse=True)
-def _postgresql_only(database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite: the write lock, held by BEGIN IMMEDIATE, serializes everything")
+pytestmark = pytest.mark.usefixtures("racing_transactions")
 
 
 def _family(app):

@@ -31,10 +31,7 @@ from tests.races import race
 EXPIRY = NOON + timedelta(hours=1)
 
 
-@pytest.fixture(autouse=True)
-def _postgresql_only(database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite: the write lock, held by BEGIN IMMEDIATE, serializes everything")
+pytestmark = pytest.mark.usefixtures("racing_transactions")
 
 
 def _world(app) -> dict:

@@ -70,16 +70,10 @@ def _reminders_for_the_time_booked(app) -> list[str]:
         ).all()
 
 
-def _postgresql(database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite: the sweep holds the write lock from its start")
-
-
 @pytest.mark.parametrize("change", CHANGES)
 def test_a_change_made_while_a_sweep_holds_its_reminders_cancels_them(
-    app, database_url, seat_id, change
+    app, racing_transactions, seat_id, change
 ):
-    _postgresql(database_url)
     outcome = race(app, lambda: reminders.run_sweep(MOMENT), lambda: CHANGES[change](seat_id))
     assert outcome["waited"] and outcome["first"] == 2, outcome  # the change, on the sweep
     assert not isinstance(outcome["second"], Exception), outcome
@@ -87,8 +81,9 @@ def test_a_change_made_while_a_sweep_holds_its_reminders_cancels_them(
 
 
 @pytest.mark.parametrize("change", CHANGES)
-def test_a_sweep_waits_for_a_change_under_way_and_then_reads_it(app, database_url, seat_id, change):
-    _postgresql(database_url)
+def test_a_sweep_waits_for_a_change_under_way_and_then_reads_it(
+    app, racing_transactions, seat_id, change
+):
     outcome = race(app, lambda: CHANGES[change](seat_id), lambda: reminders.run_sweep(MOMENT))
     assert outcome["waited"] and not isinstance(outcome["first"], Exception), outcome
     assert outcome["second"] == 0  # it read the change: nothing is due for the time booked

@@ -27,10 +27,7 @@ from tests.races import race
 STARTS_AT = NOON + timedelta(days=3)
 
 
-@pytest.fixture(autouse=True)
-def _postgresql_only(database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite: the write lock, held by BEGIN IMMEDIATE, serializes everything")
+pytestmark = pytest.mark.usefixtures("racing_transactions")
 
 
 @pytest.fixture
