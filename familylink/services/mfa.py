@@ -13,7 +13,8 @@ from datetime import datetime
 import pyotp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from familylink.extensions import db
 from familylink.models import RecoveryCode, User
@@ -111,8 +112,7 @@ def verify_second_step(user: User, code: str | None, *, now: datetime) -> str:
     """
     cleaned = _normalize(code)
     step = _matching_step(user, cleaned, now) if user.mfa_enabled else None
-    if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
-        user.totp_last_step = step
+    if step is not None and _claim_step(user, step):
         audit.record("mfa.verified", actor=user, now=now)
         return "totp"
     if user.mfa_enabled and len(cleaned) in RECOVERY_CODE_LENGTHS:
@@ -177,3 +177,21 @@ def _clear(user: User, *, now: datetime) -> None:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def _claim_step(user: User, step: int) -> bool:
+    """Record `step` as the user's last code used, only if it is newer than the last one as
+    stored now: of two requests with one code at once, one wins (a read of the user taken
+    before the request's lock could let both through)."""
+    claimed = db.session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed:
+        set_committed_value(user, "totp_last_step", step)
+    return bool(claimed)

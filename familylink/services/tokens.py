@@ -108,6 +108,24 @@ def revoke_tokens(purpose: str, *, email: str, now: datetime) -> None:
     )
 
 
+def revoke_account_links(user_id: int, *, now: datetime) -> None:
+    """Use up every open link that could set the account's password or move its address (a
+    reset, an invitation, an email change): a new password ends what was issued before it,
+    so a link sent while someone else held the password no longer takes the account."""
+    db.session.execute(
+        update(AccountToken)
+        .where(
+            AccountToken.user_id == user_id,
+            AccountToken.purpose.in_(
+                (TokenPurpose.RESET, TokenPurpose.INVITE, TokenPurpose.EMAIL_CHANGE)
+            ),
+            AccountToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def purge_expired(now: datetime) -> int:
     """Remove every token past its end, used or not (the mail worker's sweep, and `flask
     account purge-tokens`): it opens nothing, the same answer as no token at all, and it

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from familylink.extensions import db
 from familylink.models import AccountToken, AuditEvent, OutboxEmail, Role, TokenPurpose, User
-from familylink.services import accounts, tokens
+from familylink.services import accounts, sessions, tokens
 from familylink.services.errors import InvalidToken, ValidationError
 from tests.factories import PASSWORD
 
@@ -272,3 +272,49 @@ def test_the_token_written_for_an_unknown_address_is_gone_at_the_next_purge(app_
     accounts.request_password_reset("nobody@example.org", now=now)
     assert tokens.purge_expired(now) == 1
     assert db.session.scalar(select(func.count(AccountToken.id))) == 0
+
+
+NEW_PASSWORD = "quiet harbour lantern"
+
+
+def _set_password(how: str, user: User, now) -> None:
+    """The account's password set anew: from a reset link, or on the account page."""
+    if how == "reset":
+        raw = tokens.issue_token(TokenPurpose.RESET, email=user.email, user=user, now=now)
+        accounts.reset_password(raw, NEW_PASSWORD, now=now)
+    else:
+        accounts.change_password(
+            user, current_password=PASSWORD, new_password=NEW_PASSWORD, now=now
+        )
+
+
+@pytest.mark.parametrize("how", ["reset", "changed"])
+def test_a_new_password_ends_an_email_change_asked_for_before_it(app_ctx, create_user, now, how):
+    """Someone who had the password asks to move the account to their own address; the
+    owner notices and sets a new password: that link must not take the account."""
+    user = create_user(email="maria@example.org")
+    raw = tokens.issue_token(
+        TokenPurpose.EMAIL_CHANGE, email="taker@example.org", user=user, now=now,
+        payload={"old": user.email},
+    )  # fmt: skip
+    _set_password(how, user, now)
+    with pytest.raises(InvalidToken):
+        accounts.confirm_email_change(raw, now=now)
+    assert user.email == "maria@example.org"
+
+
+def test_a_reset_ends_an_invitation_link_and_an_invitation_ends_sessions(app_ctx, create_user, now):
+    admin = create_user(Role.ADMIN)
+    lee = accounts.invite_user(
+        role=Role.THERAPIST, name="Dr Lee", email="lee@example.org", invited_by=admin, now=now
+    )
+    invitation = tokens.issue_token(TokenPurpose.INVITE, email=lee.email, user=lee, now=now)
+    _set_password("reset", lee, now)
+    with pytest.raises(InvalidToken):
+        accounts.accept_invitation(invitation, "another long passphrase", now=now)
+
+    again = tokens.issue_token(TokenPurpose.INVITE, email=lee.email, user=lee, now=now)
+    signed_in, _raw = sessions.start_session(lee, now=now)
+    accounts.accept_invitation(again, "another long passphrase", now=now)
+    db.session.refresh(signed_in)
+    assert signed_in.ended_at is not None and signed_in.end_reason == "invitation_accepted"

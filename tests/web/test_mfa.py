@@ -4,11 +4,12 @@ import re
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from familylink.extensions import db
 from familylink.models import RecoveryCode, Role, User
-from familylink.services import tokens
+from familylink.services import mfa, tokens
+from familylink.services.errors import ValidationError
 from tests.conftest import AuthActions
 from tests.factories import PASSWORD, saved_user
 from tests.moments import NOON
@@ -91,6 +92,24 @@ def test_sign_in_asks_for_the_code_after_the_password(app, client):
     code = pyotp.TOTP(_secret(app, "lee@example.org")).now()
     assert client.post("/login/code", data={"code": code}).status_code == 302
     assert client.get("/therapist/").status_code == 200
+
+
+def test_a_code_used_meanwhile_by_another_request_is_refused(app):
+    """Two requests with one code at once: the second read the account before the first
+    recorded the code, and is refused all the same (the record is checked where it is
+    written, not on the copy the request read)."""
+    saved_user(app, Role.THERAPIST, "lee@example.org")
+    with app.app_context():
+        lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))
+        assert lee.totp_last_step is None  # as this request read it
+        totp = pyotp.TOTP(lee.totp_secret)
+        with db.engine.begin() as first:  # the other request, done meanwhile
+            users = User.__table__
+            first.execute(
+                update(users).where(users.c.id == lee.id).values(totp_last_step=totp.timecode(NOON))
+            )
+        with pytest.raises(ValidationError):
+            mfa.verify_second_step(lee, totp.at(NOON), now=NOON)
 
 
 def test_a_code_works_only_once(app, client):
