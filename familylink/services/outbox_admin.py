@@ -63,8 +63,7 @@ def retry_failed(email_id: int, *, actor: User, now: datetime) -> OutboxEmail:
     ).rowcount
     if not requeued:
         raise NotFound()
-    row = db.session.get(OutboxEmail, email_id)
-    db.session.refresh(row)
+    row = db.session.get(OutboxEmail, email_id, populate_existing=True)
     audit.record_about(
         "email.retried",
         row,

@@ -106,6 +106,17 @@ def lock_occurrence(appointment_id: int) -> Appointment:
     return appointment
 
 
+def lock_seat(seat: AppointmentFamily) -> Appointment:
+    """Take its session's lock (`lock_occurrence`) and read the seat and its attendees
+    afresh under it: every change to a seat (cancel, move, release) decides on what the
+    one before it committed. Returns the session."""
+    appointment = lock_occurrence(seat.appointment_id)
+    db.session.refresh(seat)
+    for attendee in seat.attendees:
+        db.session.refresh(attendee)
+    return appointment
+
+
 # --- Free places and the waitlist ------------------------------------------------------------
 
 
@@ -410,10 +421,7 @@ def _release_if_empty(seat: AppointmentFamily, *, now: datetime) -> None:
     family committing meanwhile (a late one, say) stands as it was made."""
     if seat.status != SeatStatus.BOOKED:
         return
-    appointment = lock_occurrence(seat.appointment_id)
-    db.session.refresh(seat)
-    for attendee in seat.attendees:  # two members' access ending at once: each sees the other's
-        db.session.refresh(attendee)
+    appointment = lock_seat(seat)  # two members' access ending at once: each sees the other's
     if seat.status != SeatStatus.BOOKED or seat.present_attendees:
         return
     seat.status = SeatStatus.CANCELLED

@@ -370,8 +370,7 @@ def cancel_seat(
     # One change to a session at a time, on the seat read afresh: a freed group place is
     # counted and offered once (see `groups`), and a cancellation that meets another, or
     # the release of a seat whose family can no longer come, finds it already cancelled.
-    appointment = groups.lock_occurrence(seat.appointment_id)
-    db.session.refresh(seat)
+    appointment = groups.lock_seat(seat)
     late = changes.cancellable(actor, seat, now).late
     seat.status = SeatStatus.LATE_CANCELLED if late else SeatStatus.CANCELLED
     seat.cancelled_at = now
@@ -434,8 +433,7 @@ def reschedule(
     slots.lock_therapist(appointment.therapist_id)
     # Then the session's own lock, as a cancellation takes it: one cancelled meanwhile is
     # not moved (and its SEQUENCE not raised twice to the same number).
-    appointment = groups.lock_occurrence(appointment.id)
-    db.session.refresh(seat)
+    appointment = groups.lock_seat(seat)
     if seat.status != SeatStatus.BOOKED:
         raise ValidationError(_("That booking is already cancelled."))
     if changes.moves_freely(actor):
