@@ -6,16 +6,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import time, timedelta
 
+from sqlalchemy import select
+
 from familylink.extensions import db
 from familylink.models import (
     Appointment,
     AppointmentAttendee,
     AppointmentFamily,
     AvailabilityWindow,
+    ConsentRecord,
     Role,
     SessionType,
     User,
 )
+from familylink.services import booking, consent
 from tests.factories import create_consent, create_user
 
 
@@ -102,3 +106,23 @@ def family_seat(clinic: Clinic, starts_at, *, booked_at, session_type=None) -> A
         starts_at=starts_at,
         booked_at=booked_at,
     )
+
+
+def cancel_as_family(seat_id: int, now) -> AppointmentFamily:
+    """The seat's first family member cancels it at `now`."""
+    seat = db.session.get(AppointmentFamily, seat_id)
+    family = db.session.get(User, seat.attendees[0].user_id)
+    return booking.cancel_seat(actor=family, seat_id=seat_id, now=now)
+
+
+def end_access(seat_id: int, now, *, member: int = 0):
+    """The patient revokes the consent of the seat's `member`-th family member at `now`
+    (the last one coming: the session is released, `groups._release_if_empty`)."""
+    seat = db.session.get(AppointmentFamily, seat_id)
+    record = db.session.scalar(
+        select(ConsentRecord).where(
+            ConsentRecord.patient_id == seat.patient_id,
+            ConsentRecord.recipient_user_id == seat.attendees[member].user_id,
+        )
+    )
+    return consent.revoke_consent(seat.patient, record.id, now=now)

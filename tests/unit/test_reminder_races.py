@@ -11,13 +11,11 @@ from sqlalchemy import select
 from familylink.extensions import db
 from familylink.models import (
     AppointmentFamily,
-    ConsentRecord,
     OutboxEmail,
     OutboxStatus,
-    User,
 )
-from familylink.services import booking, consent, reminders
-from tests.booking_setup import create_clinic, family_seat
+from familylink.services import booking, reminders
+from tests.booking_setup import cancel_as_family, create_clinic, end_access, family_seat
 from tests.moments import NOON
 from tests.races import race
 
@@ -34,12 +32,6 @@ def seat_id(app) -> int:
         return seat.id
 
 
-def _cancel(seat_id: int, now=MOMENT):
-    seat = db.session.get(AppointmentFamily, seat_id)
-    family = db.session.get(User, seat.attendees[0].user_id)
-    return booking.cancel_seat(actor=family, seat_id=seat_id, now=now)
-
-
 def _move(seat_id: int):
     seat = db.session.get(AppointmentFamily, seat_id)
     therapist = seat.appointment.therapist
@@ -47,17 +39,12 @@ def _move(seat_id: int):
     return booking.reschedule(actor=therapist, seat_id=seat_id, starts_at=later, now=MOMENT)
 
 
-def _access_ended(seat_id: int, now=MOMENT):
-    """The patient revokes the family member's consent: nobody is left to come, so the
-    session is cancelled (`groups._release_if_empty`), the patient's reminder too."""
-    seat = db.session.get(AppointmentFamily, seat_id)
-    record = db.session.scalar(
-        select(ConsentRecord).where(ConsentRecord.patient_id == seat.patient_id)
-    )
-    return consent.revoke_consent(seat.patient, record.id, now=now)
-
-
-CHANGES = {"cancelled": _cancel, "moved": _move, "emptied": _access_ended}
+CHANGES = {
+    "cancelled": lambda seat_id: cancel_as_family(seat_id, MOMENT),
+    "moved": _move,
+    # Nobody is left to come: the session is cancelled, the patient's reminder too.
+    "emptied": lambda seat_id: end_access(seat_id, MOMENT),
+}
 
 
 def _reminders_for_the_time_booked(app) -> list[str]:

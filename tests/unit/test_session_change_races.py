@@ -13,14 +13,12 @@ from familylink.models import (
     AppointmentAttendee,
     AppointmentFamily,
     AppointmentStatus,
-    ConsentRecord,
     OutboxEmail,
     SeatStatus,
-    User,
 )
-from familylink.services import booking, consent
+from familylink.services import booking
 from familylink.services.errors import ValidationError
-from tests.booking_setup import add_family, create_clinic, family_seat
+from tests.booking_setup import add_family, cancel_as_family, create_clinic, end_access, family_seat
 from tests.moments import NOON
 from tests.races import race
 
@@ -46,23 +44,6 @@ def _seat(seat_id: int) -> AppointmentFamily:
     return db.session.get(AppointmentFamily, seat_id)
 
 
-def _cancel(seat_id: int, now):
-    family = db.session.get(User, _seat(seat_id).attendees[0].user_id)
-    return booking.cancel_seat(actor=family, seat_id=seat_id, now=now)
-
-
-def _access_ended(seat_id: int, member: int, now):
-    """The patient revokes the consent of the seat's `member`-th family member."""
-    seat = _seat(seat_id)
-    user_id = seat.attendees[member].user_id
-    record = db.session.scalar(
-        select(ConsentRecord).where(
-            ConsentRecord.patient_id == seat.patient_id, ConsentRecord.recipient_user_id == user_id
-        )
-    )
-    return consent.revoke_consent(seat.patient, record.id, now=now)
-
-
 def _settled(app, seat_id: int) -> tuple:
     with app.app_context():
         seat = _seat(seat_id)
@@ -77,8 +58,8 @@ def test_access_ending_as_the_family_cancels_late_keeps_the_late_cancellation(ap
     late = STARTS_AT - timedelta(hours=2)
     outcome = race(
         app,
-        lambda: _cancel(seat_id, late),
-        lambda: [_access_ended(seat_id, member, late) for member in (0, 1)],
+        lambda: cancel_as_family(seat_id, late),
+        lambda: [end_access(seat_id, late, member=member) for member in (0, 1)],
     )
     assert outcome["waited"] and not any(isinstance(r, Exception) for r in outcome.values())
     status, _status, _starts_at, sequence, _moved = _settled(app, seat_id)
@@ -89,7 +70,9 @@ def test_access_ending_as_the_family_cancels_late_keeps_the_late_cancellation(ap
 def test_both_members_access_ending_at_once_releases_the_session(app, seat_id):
     """Each revocation takes one member off; the one that waited sees nobody is left."""
     outcome = race(
-        app, lambda: _access_ended(seat_id, 0, NOON), lambda: _access_ended(seat_id, 1, NOON)
+        app,
+        lambda: end_access(seat_id, NOON, member=0),
+        lambda: end_access(seat_id, NOON, member=1),
     )
     assert outcome["waited"] and not any(isinstance(r, Exception) for r in outcome.values())
     status, appointment_status, *_ = _settled(app, seat_id)
@@ -104,7 +87,7 @@ def test_a_move_that_waited_for_a_cancellation_is_refused(app, seat_id):
             actor=seat.appointment.therapist, seat_id=seat_id, starts_at=later, now=NOON
         )
 
-    outcome = race(app, lambda: _cancel(seat_id, NOON), move)
+    outcome = race(app, lambda: cancel_as_family(seat_id, NOON), move)
     assert outcome["waited"] and not isinstance(outcome["first"], Exception), outcome
     assert isinstance(outcome["second"], ValidationError), outcome
     assert outcome["second"].message == "That booking is already cancelled."
