@@ -21,7 +21,7 @@ import os
 import re
 import statistics
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyotp
 from sqlalchemy import event
@@ -31,6 +31,17 @@ from bench.harness import say
 
 ACCOUNT = "overview-bench@example.org"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def _a_year() -> str:
+    """The query of the twelve months up to the latest final one."""
+    from familylink.services.overview import last_final_month
+
+    # Yesterday in UTC is never after today in the program's time zone.
+    last = last_final_month((datetime.now(UTC) - timedelta(days=1)).date())
+    eleven_before = last.year * 12 + last.month - 1 - 11
+    first = date(eleven_before // 12, eleven_before % 12 + 1, 1)
+    return f"first={first:%Y-%m}&last={last:%Y-%m}"
 
 
 def _load() -> str:
@@ -101,10 +112,7 @@ def time_pages(url: str, runs: int) -> list[dict]:
     forget_drawn_charts()  # the first request draws them, as in a fresh worker
     app = scale.in_process_app(url)
     client = _signed_in_director(app)
-    # Yesterday in UTC is never after today in the program's time zone.
-    last = (datetime.now(UTC) - timedelta(days=1)).date()
-    first = (last - timedelta(days=365)).replace(day=1)
-    query = f"first={first}&last={last}"
+    query = _a_year()
     results = []
     for label, path in (("Overview page", f"/overview/?{query}"), ("Overview CSV", None)):
         path = path or f"/overview/overview.csv?{query}"
@@ -154,8 +162,7 @@ def explain(url: str) -> list[str]:
     BUFFERS): its execution time, the buffers it read and the scans it used."""
     app = scale.in_process_app(url)
     client = _signed_in_director(app)
-    last = (datetime.now(UTC) - timedelta(days=1)).date()
-    first = (last - timedelta(days=365)).replace(day=1)
+    query = _a_year()
     captured = []
 
     def keep(conn, cursor, statement, parameters, context, executemany):
@@ -166,9 +173,9 @@ def explain(url: str) -> list[str]:
         from familylink.extensions import db
 
         engine = db.engine
-    client.get(f"/overview/?first={first}&last={last}")  # warm
+    client.get(f"/overview/?{query}")  # warm
     event.listen(engine, "before_cursor_execute", keep)
-    client.get(f"/overview/?first={first}&last={last}")
+    client.get(f"/overview/?{query}")
     event.remove(engine, "before_cursor_execute", keep)
     lines = []
     with engine.connect() as conn:

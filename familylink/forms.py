@@ -9,6 +9,7 @@ from wtforms import (
     DateField,
     EmailField,
     IntegerField,
+    MonthField,
     PasswordField,
     StringField,
 )
@@ -63,6 +64,22 @@ class DayField(DateField):
         self.data = parse_day(valuelist[0])
         if self.data is None:
             raise ValueError(DATE_OUT_OF_RANGE)
+
+
+MONTH_NOT_VALID = _l("Enter a month as YYYY-MM, like 2026-03.")
+
+
+class WholeMonthField(MonthField):
+    """A calendar month typed as YYYY-MM (the browser's month picker where it has one), read
+    as its first day by `web.parse_day`, so the same years are refused as for a date."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            return
+        text = valuelist[0].strip()
+        self.data = parse_day(f"{text}-01") if len(text) == 7 else None
+        if self.data is None:
+            raise ValueError(MONTH_NOT_VALID)
 
 
 # A value that is not among a field's choices comes only from a form sent by hand. WTForms'

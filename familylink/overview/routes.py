@@ -46,6 +46,7 @@ def _render(form, found, charts):
         found=found,
         charts=charts,
         overview_cell=overview.display,
+        final_after_days=overview.FINAL_AFTER_DAYS,
     )
 
 
@@ -55,7 +56,7 @@ def page():
     form = PeriodForm(request.args)
     found = _overview(form, export=False)
     if found is not None and not request.args:
-        form.first.data, form.last.data = found.first, found.last
+        form.first.data, form.last.data = found.first, found.last  # shown as their months
     charts = {
         table.key: bar_chart(table, _("%(title)s per month: bar chart.", title=table.title))
         for table in (found.tables if found else [])

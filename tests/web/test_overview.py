@@ -3,6 +3,7 @@
 
 import csv
 import io
+import itertools
 import re
 
 import pytest
@@ -12,14 +13,14 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, Role, User
-from familylink.services.overview.suppression import SMALL_CELL_MAX
+from familylink.services.overview.suppression import SMALL_CELL_MAX, Hidden
 from tests import factories
 from tests.conftest import _empty_all_tables
-from tests.overview_world import FIRST, LAST, TODAY, Cohort, build
+from tests.overview_world import FIRST, LAST, MONTHS, TODAY, Cohort, build
 from tests.unit.test_overview_suppression import possible_values
 
-PERIOD = f"/overview/?first={FIRST}&last={LAST}"
-CSV = f"/overview/overview.csv?first={FIRST}&last={LAST}"
+PERIOD = f"/overview/?first={FIRST:%Y-%m}&last={LAST:%Y-%m}"
+CSV = f"/overview/overview.csv?first={FIRST:%Y-%m}&last={LAST:%Y-%m}"
 
 
 @pytest.fixture
@@ -87,12 +88,13 @@ def test_counts_per_month_and_for_the_period(app, director_client):
 def test_a_small_count_reads_fewer_than_11_and_its_total_does_not_give_it_away(
     app, director_client
 ):
-    _world(app, {(0, 0): Cohort(attended=4), (1, 0): Cohort(attended=30)})
+    _world(app, {(0, 0): Cohort(enrolled=4), (1, 0): Cohort(enrolled=30)})
     rows = _csv(director_client)
-    assert _value(rows, "2026-01", "Attended") == "fewer than 11"
-    # 34 - 30 would tell the hidden 4: so the 30 is not shown either.
-    assert _value(rows, "2026-02", "Attended") == "not shown"
-    assert _value(rows, "Whole period", "Attended") == "34"
+    assert _value(rows, "2026-01", "Patients enrolled") == "fewer than 11"
+    assert _value(rows, "2026-02", "Patients enrolled") == "30"
+    # 34 - 30 would tell the hidden 4: a total with a hidden month is not shown.
+    assert _value(rows, "Whole period", "Patients enrolled") == "not shown"
+    assert _value(rows, "Whole period", "Attended") == "0"
 
 
 def test_page_and_csv_name_no_one_and_show_no_id_or_text(app, admin_client, client, auth):
@@ -131,12 +133,15 @@ def test_page_and_csv_name_no_one_and_show_no_id_or_text(app, admin_client, clie
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("first=2026-03-01&last=2026-01-01", "must not be before the first day"),
-        ("first=2026-01-01&last=2026-05-01", "must not be after today"),
-        ("first=2023-01-01&last=2026-01-01", "at most 24 months"),
-        ("first=2026-01-01", "Enter the last day"),
-        ("first=2026-02-30&last=2026-03-01", "date"),
-        ("first=tomorrow&last=2026-03-01", "date"),
+        ("first=2026-03&last=2026-01", "must not be before the first month"),
+        # Today is 2026-04-15: April has not ended, and March is final from today.
+        ("first=2026-01&last=2026-04", "can be 2026-03 at the latest"),
+        ("first=2023-01&last=2026-01", "at most 24 months"),
+        ("first=2026-01", "Enter the last month"),
+        ("first=2026-13&last=2026-03", "Enter a month as YYYY-MM"),
+        ("first=2026-01-01&last=2026-03-31", "Enter a month as YYYY-MM"),
+        ("first=tomorrow&last=2026-03", "Enter a month as YYYY-MM"),
+        ("first=0000-01&last=2026-03", "Enter a month as YYYY-MM"),
     ],
 )
 def test_a_bad_period_is_refused_with_a_message_and_nothing_is_counted(
@@ -240,22 +245,26 @@ def test_no_cell_shows_a_small_count_and_no_hidden_one_can_be_worked_out(
         else:
             columns.setdefault(key, []).append(value)
     for key, values in columns.items():
-        total = totals[key]
-        if not total.isdigit() or not all(v.isdigit() or " " in v for v in values):
-            continue  # a hidden total, or a rate / median column
-        cells = [_as_cell(v) for v in values]
-        for found in possible_values(cells, int(total)):
-            assert len(found) > 1, (key, values, total)
+        if totals[key].isdigit() and key[1] not in RATES_AND_MEDIANS:
+            # A shown total is the sum of shown counts: it tells nothing more. (The admin's
+            # therapist column may instead be hidden whole.)
+            whole_column_hidden = key[0].startswith("Per therapist") and not any(
+                value.isdigit() for value in values
+            )
+            assert whole_column_hidden or all(value.isdigit() for value in values), (
+                key,
+                values,
+                totals[key],
+            )
+    _assert_no_small_difference_of_nested_counts(rows)
 
 
-def _as_cell(text):
-    from familylink.services.overview.suppression import Hidden
-
-    if text == "fewer than 11":
-        return Hidden.SMALL
-    if text == "not shown":
-        return Hidden.COMPLEMENT
-    return int(text)
+RATES_AND_MEDIANS = {
+    "Share with a consented family member within 14 days",
+    "Median days to the first family session",
+    "Group fill rate",
+    "Share of sessions whose families got every reminder",
+}
 
 
 def _overview_queries(client, count_queries, url) -> int:
@@ -312,3 +321,112 @@ def test_a_director_must_set_up_two_step_sign_in_before_the_overview(app, client
     auth.login("director@example.org")
     response = client.get("/overview/")
     assert response.status_code == 302 and "/account/mfa" in response.location
+
+
+# What a reader can work out from several pages: the rule above holds across them.
+
+MONTH_PARAMS = {"first": "2026-01", "last": "2026-03"}
+
+
+def _period_csv(client, first: int, last: int) -> list[list[str]]:
+    """The CSV of the months `first` to `last` (indexes into MONTHS, January = 0)."""
+    months = [f"{year}-{number:02d}" for year, number in MONTHS]
+    return _csv(client, f"/overview/overview.csv?first={months[first]}&last={months[last]}")
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def test_two_periods_tell_no_small_month(app, director_client):
+    _world(app, {(0, 0): Cohort(attended=30, enrolled=25), (1, 0): Cohort(attended=4)})
+    periods = [(a, b) for a in range(3) for b in range(a, 3)]
+    totals = {period: _period_csv(director_client, *period) for period in periods}
+    for measure in ("Attended", "Patients enrolled", "Booked", "Sent"):
+        shown = {
+            period: _number(_value(rows, "Whole period", measure))
+            for period, rows in totals.items()
+        }
+        for (a, b), (c, d) in itertools.combinations(periods, 2):
+            longer, shorter = shown[(a, b)], shown[(c, d)]
+            nested = (a == c or b == d) and (a, b) != (c, d)
+            if nested and longer is not None and shorter is not None:
+                assert not 1 <= abs(longer - shorter) <= SMALL_CELL_MAX, (measure, a, b, c, d)
+
+
+# Measures that count some of another's records, in one row: (the whole, its part).
+NESTED_MEASURES = [
+    ("Patients enrolled", "With a consented family member within 14 days"),
+    ("Booked", "Attended"),
+    ("Booked", "No-show"),
+    ("Booked", "Late-cancelled"),
+    ("Booked", "Group places taken"),
+    ("Waitlist offers made", "Waitlist offers claimed"),
+    ("Waitlist offers made", "Waitlist offers expired"),
+    ("Assigned", "Opened"),
+    ("Opened", "Completed"),
+    ("Assigned", "Completed"),
+    ("Sessions with reminders", "Sessions whose families got every reminder"),
+]
+
+
+@pytest.mark.parametrize(
+    "cohort",
+    [
+        Cohort(enrolled=20, with_family=19),
+        Cohort(enrolled=25, with_family=25, attended=30, no_show=3),
+        Cohort(enrolled=30, with_family=11, attended=12, late_cancelled=1),
+    ],
+)
+def test_a_count_and_its_part_tell_no_small_difference(app, admin_client, cohort):
+    _world(app, {(0, 0): cohort, (1, 0): cohort})
+    _assert_no_small_difference_of_nested_counts(_period_csv(admin_client, 0, 2)[1:])
+
+
+def _assert_no_small_difference_of_nested_counts(rows):
+    by_row: dict[str, dict[str, str]] = {}
+    for row, _table, measure, value in rows:
+        by_row.setdefault(row, {})[measure] = value
+    for row, values in by_row.items():
+        for whole, part in NESTED_MEASURES:
+            if whole in values and part in values:
+                both = _number(values[whole]), _number(values[part])
+                if None not in both:
+                    assert not 1 <= both[0] - both[1] <= SMALL_CELL_MAX, (row, whole, part)
+
+
+def test_the_therapist_table_does_not_give_the_period_back(app, admin_client):
+    # Ten sessions in each of two months, all one therapist's: each month is hidden, so the
+    # period's 20 must not be readable from the therapists' column either.
+    _world(app, {(0, 0): Cohort(attended=10), (1, 0): Cohort(attended=10)})
+    rows = _period_csv(admin_client, 0, 1)[1:]
+    months = [_value(rows, label, "Attended") for label in ("2026-01", "2026-02")]
+    assert not any(value.isdigit() for value in months)
+    per_therapist = [
+        _number(value)
+        for row, table, measure, value in rows
+        if table == "Per therapist, whole period"
+        and measure == "Attended"
+        and row != "All therapists"
+    ]
+    if None not in per_therapist:  # the reader has the period's total: sum of the column
+        total = sum(per_therapist)
+        found = possible_values([Hidden.SMALL, Hidden.SMALL], total)
+        assert all(len(values) > 1 for values in found), (total, found)
+
+
+def test_a_hidden_month_is_not_pinned_by_what_the_rule_says_of_its_neighbours(app, director_client):
+    # A month hidden only so that another stays hidden is a count of at least 11 (smaller
+    # ones read "fewer than 11"): a reader who knows that must still not find 1.
+    _world(
+        app, {(0, 0): Cohort(attended=1), (1, 0): Cohort(attended=11), (2, 0): Cohort(attended=30)}
+    )
+    rows = _period_csv(director_client, 0, 2)
+    cells = [_value(rows, label, "Attended") for label in ("2026-01", "2026-02", "2026-03")]
+    total = _number(_value(rows, "Whole period", "Attended"))
+    if total is not None and "fewer than 11" in cells:
+        shown = sum(_number(cell) or 0 for cell in cells)
+        lowest_others = sum(SMALL_CELL_MAX + 1 for cell in cells if cell == "not shown")
+        hidden_small = cells.count("fewer than 11")
+        # The small ones share what is left; with one of them, it is known exactly.
+        assert not (hidden_small == 1 and total - shown - lowest_others <= 1), cells

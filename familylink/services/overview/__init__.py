@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -22,6 +22,8 @@ from familylink.models import Role, User
 from familylink.services import access, audit
 from familylink.services.errors import ValidationError
 from familylink.services.overview.figures import (
+    FAMILY_WITHIN_DAYS,
+    NESTS,
     NO_THERAPIST,
     Counts,
     Month,
@@ -34,12 +36,16 @@ from familylink.services.overview.suppression import (
     Hidden,
     is_small,
     rate,
-    suppress_column,
+    suppress_row,
+    total_cell,
 )
 from familylink.services.program import get_program, local_day
 
 #: The longest period one page shows (its months are the rows).
 MAX_MONTHS = 24
+#: A month is shown once its figures no longer change: when each episode it started has had
+#: its days to a consented family member.
+FINAL_AFTER_DAYS = FAMILY_WITHIN_DAYS
 
 COUNT, RATE, MEDIAN = "count", "rate", "median"
 
@@ -157,28 +163,50 @@ TABLES = [
 THERAPIST_MEASURES = ["enrolled", "booked", "attended", "no_show", "late_cancelled"]
 
 
+def _month_number(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _month_start(number: int) -> date:
+    return date(number // 12, number % 12 + 1, 1)
+
+
+def last_final_month(today: date) -> date:
+    """The latest month whose figures are final: it ended FINAL_AFTER_DAYS days ago or more
+    (by then every episode it started has had its 14 days)."""
+    return _month_start(_month_number(today - timedelta(days=FINAL_AFTER_DAYS)) - 1)
+
+
 def check_period(first: date | None, last: date | None, *, today: date) -> None:
-    """Raises ValidationError (on `first` or `last`) unless first <= last <= today and the
-    period spans at most MAX_MONTHS calendar months."""
+    """Raises ValidationError (on `first` or `last`) unless the months (given by their first
+    days) run forward, end with a final month and span at most MAX_MONTHS."""
     if first is None:
-        raise ValidationError(_("Enter the first day of the period."), field="first")
+        raise ValidationError(_("Enter the first month of the period."), field="first")
     if last is None:
-        raise ValidationError(_("Enter the last day of the period."), field="last")
+        raise ValidationError(_("Enter the last month of the period."), field="last")
     if last < first:
-        raise ValidationError(_("The last day must not be before the first day."), field="last")
-    if last > today:
-        raise ValidationError(_("The last day must not be after today."), field="last")
-    if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
+        raise ValidationError(_("The last month must not be before the first month."), field="last")
+    final = last_final_month(today)
+    if last > final:
+        raise ValidationError(
+            _(
+                "A month's figures are final %(days)d days after it ends: the last month can be"
+                " %(month)s at the latest.",
+                days=FINAL_AFTER_DAYS,
+                month=final.strftime("%Y-%m"),
+            ),
+            field="last",
+        )
+    if _month_number(last) - _month_number(first) >= MAX_MONTHS:
         raise ValidationError(
             _("Choose a period of at most %(months)d months.", months=MAX_MONTHS), field="first"
         )
 
 
 def default_period(now: datetime) -> tuple[date, date]:
-    """The six months up to today: the five before this one, and this one so far."""
-    today = local_day(now)
-    month = today.year * 12 + today.month - 1 - 5
-    return date(month // 12, month % 12 + 1, 1), today
+    """The six months up to the latest final one."""
+    last = last_final_month(local_day(now))
+    return _month_start(_month_number(last) - 5), last
 
 
 def program_overview(
@@ -189,11 +217,12 @@ def program_overview(
     or exported."""
     per_therapist = access.overview_per_therapist(actor)
     check_period(first, last, today=local_day(now))
+    last = _month_start(_month_number(last) + 1) - timedelta(days=1)  # its last day
     months = months_of(first, last, get_program().timezone)
     counts = count_everything(months)
     labels = [month.label for month in months]
     tables = [_table(key, str(title), columns, counts, labels) for key, title, columns in TABLES]
-    therapists = _therapist_table(counts) if per_therapist else None
+    therapists = _therapist_table(counts, tables) if per_therapist else None
     audit.record(
         "overview.exported" if export else "overview.viewed",
         actor=actor,
@@ -201,13 +230,6 @@ def program_overview(
         now=now,
     )
     return Overview(first, last, months, tables, therapists)
-
-
-def _per_month(counts: Counts, measure: str, month_count: int) -> list[int]:
-    values = [0] * month_count
-    for (month, _therapist), value in counts.cells.get(measure, {}).items():
-        values[month] += value
-    return values
 
 
 def _median(days: list[float]) -> Cell | float | None:
@@ -219,22 +241,31 @@ def _median(days: list[float]) -> Cell | float | None:
     return round(statistics.median(days), 1)
 
 
-def _put_counts(rows: list[Row], total: Row, key: str, values: list[int]) -> None:
-    """One count column: a value per row and their sum as the total, each cell as the
-    small-cell rule lets it be shown."""
-    cells, total_cell = suppress_column(values, sum(values))
-    for row, cell in zip(rows, cells, strict=True):
-        row.cells[key] = cell
-    total.cells[key] = total_cell
+def _month_values(counts: Counts, measures: list[str], month_count: int) -> list[dict[str, int]]:
+    """Each month's value of each measure, all therapists together."""
+    values = [dict.fromkeys(measures, 0) for _ in range(month_count)]
+    for measure in measures:
+        for (month, _therapist), value in counts.cells.get(measure, {}).items():
+            values[month][measure] += value
+    return values
 
 
 def _table(key, title, columns, counts: Counts, labels: list[str]) -> Table:
-    rows = [Row(label) for label in labels]
+    """Each month as the small-cell rule lets it be shown, then the period: a total only
+    when each of its months is shown."""
+    measures = [column.key for column in columns if column.kind == COUNT]
+    month_values = _month_values(counts, measures, len(labels))
+    rows = [
+        Row(label, suppress_row(values, NESTS))
+        for label, values in zip(labels, month_values, strict=True)
+    ]
     total = Row(_("Whole period"))
+    for measure in measures:
+        total.cells[measure] = total_cell(
+            [row.cells[measure] for row in rows], sum(values[measure] for values in month_values)
+        )
     for column in columns:
-        if column.kind == COUNT:
-            _put_counts(rows, total, column.key, _per_month(counts, column.key, len(labels)))
-        elif column.kind == MEDIAN:
+        if column.kind == MEDIAN:
             days = counts.days_to_first_session
             for index, row in enumerate(rows):
                 row.cells[column.key] = _median(days.get(index, []))
@@ -247,8 +278,12 @@ def _table(key, title, columns, counts: Counts, labels: list[str]) -> Table:
     return Table(key, title, list(columns), rows, total)
 
 
-def _therapist_table(counts: Counts) -> Table:
-    """The period per therapist (the admin's only): a patient with no therapist is a row."""
+def _therapist_table(counts: Counts, tables: list[Table]) -> Table:
+    """The period per therapist (the admin's only): a patient with no therapist is a row.
+
+    A therapist's count is the sum of their months, so each of those is put through the
+    rule as a month is; a column is shown only when every therapist's count in it can be,
+    and the period's total with it (it is their sum), or else none of it is."""
     names = dict(
         db.session.execute(select(User.id, User.name).where(User.role == Role.THERAPIST)).all()
     )
@@ -258,13 +293,30 @@ def _therapist_table(counts: Counts) -> Table:
         keys.append(NO_THERAPIST)
     names[NO_THERAPIST] = _("No therapist named")
     rows = [Row(names[therapist]) for therapist in keys]
-    total = Row(_("All therapists"))
+    totals = {
+        m: table.total.cells[m]
+        for table in tables
+        for m in THERAPIST_MEASURES
+        if m in table.total.cells
+    }
+    months_of_therapists: dict[tuple[int, int], dict[str, int]] = {}
+    for measure in THERAPIST_MEASURES:
+        for key, value in counts.cells.get(measure, {}).items():
+            months_of_therapists.setdefault(key, dict.fromkeys(THERAPIST_MEASURES, 0))[measure] = (
+                value
+            )
+    shown = {measure: isinstance(totals[measure], int) for measure in THERAPIST_MEASURES}
+    for values in months_of_therapists.values():
+        for measure, cell in suppress_row(values, NESTS).items():
+            shown[measure] = shown[measure] and not isinstance(cell, Hidden)
+    for measure in THERAPIST_MEASURES:
+        sums = dict.fromkeys(keys, 0)
+        for (_month, therapist), value in counts.cells.get(measure, {}).items():
+            sums[therapist] += value
+        for row, therapist in zip(rows, keys, strict=True):
+            row.cells[measure] = sums[therapist] if shown[measure] else Hidden.WITHHELD
     columns = [c for _, _, table in TABLES for c in table if c.key in THERAPIST_MEASURES]
-    for column in columns:
-        values = [0] * len(keys)
-        for (_month, therapist), value in counts.cells.get(column.key, {}).items():
-            values[keys.index(therapist)] += value
-        _put_counts(rows, total, column.key, values)
+    total = Row(_("All therapists"), totals)
     return Table("therapists", _("Per therapist, whole period"), columns, rows, total)
 
 
@@ -272,7 +324,7 @@ def display(cell, kind: str = COUNT) -> str:
     """What a cell reads on the page and in the CSV."""
     if cell is Hidden.SMALL:
         return _("fewer than %(n)d", n=SMALL_CELL_MAX + 1)
-    if cell is Hidden.COMPLEMENT:
+    if cell is Hidden.WITHHELD:
         return _("not shown")
     if cell is None:
         return "–"

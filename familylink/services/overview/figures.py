@@ -52,11 +52,45 @@ from familylink.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
+from familylink.services.overview.suppression import Nest
 from familylink.services.reminders import KIND as REMINDER_KIND
 
 FAMILY_WITHIN_DAYS = 14
 #: Patients whose record names no therapist are one row of the admin's table.
 NO_THERAPIST = 0
+
+#: Measures that count some of another's records, each as the kinds of record it counts
+#: (the queries below are what makes these true): a difference of two of them is a count
+#: of people too, so the small-cell rule applies to it (`suppression.Nest`).
+NESTS = [
+    Nest({"enrolled": frozenset("wn"), "with_family_14d": frozenset("w")}),
+    # Family places: attended, no-show or not marked (each in a group or not), late-cancelled.
+    Nest(
+        {
+            "booked": frozenset(("ap", "ag", "np", "ng", "up", "ug", "late")),
+            "attended": frozenset(("ap", "ag")),
+            "no_show": frozenset(("np", "ng")),
+            "late_cancelled": frozenset(("late",)),
+            "group_seats": frozenset(("ag", "ng", "ug")),
+        }
+    ),
+    Nest(
+        {
+            "offers_made": frozenset(("claimed", "expired", "open")),
+            "offers_claimed": frozenset(("claimed",)),
+            "offers_expired": frozenset(("expired",)),
+        }
+    ),
+    # Readings: not opened, opened only, completed.
+    Nest(
+        {
+            "readings_assigned": frozenset("noc"),
+            "readings_opened": frozenset("oc"),
+            "readings_completed": frozenset("c"),
+        }
+    ),
+    Nest({"sessions_reminded": frozenset("af"), "sessions_all_reminders": frozenset("a")}),
+]
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,19 @@
-"""Small-cell suppression for the program overview: one pure rule, no database.
+"""Small-cell suppression for the program overview: pure rules, no database.
 
-A count from 1 to 10 could point at a person in a small program, so it is never shown: it
-reads "fewer than 11" (`Hidden.SMALL`). Hiding it alone is not enough where the reader
-also sees a total and the other parts of it: the total minus the shown parts would give the
-hidden count back. So in each column (rows that partition a total: the months of a period,
-the therapists of the program) more cells are hidden (`Hidden.COMPLEMENT`, "not shown")
-until no hidden cell can be worked out from the total and the shown cells
-(complementary suppression), or else the total is hidden.
+A count from 1 to 10 could point at a person in a small program, so it is never shown, and
+neither is one a reader could work out from what is shown, on this page or on others. A
+reader may open every period (any run of whole months), and knows these rules. So:
 
-What a reader knows of a hidden cell: 0 is always shown, so it is at least 1; "fewer than
-11" is at most 10; "not shown" has no upper bound. A cell "can be worked out" when those
-bounds and the column's sum leave it one possible value.
+- **A month's cell** depends on that month alone, the same on every page: a small count
+  reads "fewer than 11" (`Hidden.SMALL`).
+- **A total** (a period, a therapist's period) is shown only when every part of it is, so a
+  shown total is the sum of shown counts and tells nothing more; otherwise it is "not
+  shown" (`Hidden.WITHHELD`). Nothing is hidden to protect something else, so which cells
+  are hidden says nothing about their values beyond what the rule itself says.
+- **Nested measures** (`Nest`): some measures count some of another's records (enrolled
+  and those with a family member within 14 days). A difference of such counts is itself a
+  count of people; when any count the nest's shown cells could tell is small, each count
+  of the nest but its whole reads "not shown" (a zero stays: it points at nobody).
 
 A rate is shown only when its numerator and its denominator are both shown.
 """
@@ -18,8 +21,9 @@ A rate is shown only when its numerator and its denominator are both shown.
 from __future__ import annotations
 
 import enum
-import math
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 #: The largest count that is hidden (0 is shown: it points at nobody).
 SMALL_CELL_MAX = 10
@@ -27,7 +31,7 @@ SMALL_CELL_MAX = 10
 
 class Hidden(enum.Enum):
     SMALL = "small"  # a count from 1 to SMALL_CELL_MAX
-    COMPLEMENT = "complement"  # hidden so that a small count beside it stays hidden
+    WITHHELD = "withheld"  # any count: shown, it would let a small one be worked out
 
 
 Cell = int | Hidden
@@ -38,47 +42,67 @@ def is_small(value: int) -> bool:
     return 1 <= value <= SMALL_CELL_MAX
 
 
-def bounds(cell: Hidden) -> tuple[float, float]:
-    """What a reader can tell of a hidden cell: its lowest and highest possible count."""
-    return (1, SMALL_CELL_MAX) if cell is Hidden.SMALL else (1, math.inf)
+def count_cell(value: int) -> Cell:
+    return Hidden.SMALL if is_small(value) else value
 
 
-def can_be_worked_out(cells: Sequence[Cell], total: int) -> bool:
-    """Whether a hidden cell of `cells` has one possible value, given their shown `total`."""
-    hidden = [bounds(cell) for cell in cells if isinstance(cell, Hidden)]
-    if not hidden:
-        return False
-    remainder = total - sum(cell for cell in cells if not isinstance(cell, Hidden))
-    low_sum = sum(low for low, _ in hidden)
-    high_sum = sum(high for _, high in hidden)
-    for low, high in hidden:
-        lowest = max(low, remainder - (high_sum - high))
-        highest = min(high, remainder - (low_sum - low))
-        if lowest == highest:
-            return True
-    return False
+@dataclass(frozen=True)
+class Nest:
+    """Measures counting records of one kind, each as the set of `parts` it counts: the
+    whole counts them all. `told` lists every count of records the measures' values tell
+    together (sums and differences with coefficients -1, 0 or 1), as those coefficients."""
+
+    measures: Mapping[str, frozenset[str]]
+    told: tuple[tuple[int, ...], ...] = field(init=False)
+
+    def __post_init__(self):
+        parts = sorted(frozenset().union(*self.measures.values()))
+        vectors = [[int(part in counted) for part in parts] for counted in self.measures.values()]
+        told = []
+        for signs in itertools.product((-1, 0, 1), repeat=len(vectors)):
+            sums = [
+                sum(sign * vector[i] for sign, vector in zip(signs, vectors, strict=True))
+                for i in range(len(parts))
+            ]
+            if any(sums) and all(value in (0, 1) for value in sums):
+                told.append(signs)
+        object.__setattr__(self, "told", tuple(told))
+
+    @property
+    def whole(self) -> str:
+        return max(self.measures, key=lambda measure: len(self.measures[measure]))
+
+    def only(self, measures: Sequence[str]) -> Nest:
+        """The nest of those of its measures that are in `measures`."""
+        return Nest({m: parts for m, parts in self.measures.items() if m in measures})
 
 
-def suppress_column(rows: Sequence[int], total: int) -> tuple[list[Cell], Cell]:
-    """The column as it may be shown: a count, or `Hidden` where it may not be shown.
-
-    `rows` are the parts of `total` (their sum). Each small count is hidden, the total
-    too when it is small. While the total is shown and a hidden cell could be worked out
-    from it, the smallest shown count above 0 is hidden as well; when none is left, the
-    total is hidden.
-    """
-    cells: list[Cell] = [Hidden.SMALL if is_small(value) else value for value in rows]
-    if is_small(total):
-        return cells, Hidden.SMALL
-    while can_be_worked_out(cells, total):
-        candidates = [
-            (value, index) for index, value in enumerate(cells) if not isinstance(value, Hidden)
+def suppress_row(values: Mapping[str, int], nests: Sequence[Nest]) -> dict[str, Cell]:
+    """One month's counts (measure -> value) as they may be shown."""
+    cells = {measure: count_cell(value) for measure, value in values.items()}
+    for nest in nests:
+        measures = [measure for measure in nest.measures if measure in values]
+        if len(measures) < 2:
+            continue
+        if len(measures) < len(nest.measures):
+            nest = nest.only(measures)
+        told = [
+            sum(sign * values[measure] for sign, measure in zip(signs, nest.measures, strict=True))
+            for signs in nest.told
         ]
-        candidates = [(value, index) for value, index in candidates if value > 0]
-        if not candidates:
-            return cells, Hidden.COMPLEMENT
-        cells[min(candidates)[1]] = Hidden.COMPLEMENT
-    return cells, total
+        if any(is_small(count) for count in told):
+            for measure in nest.measures:
+                if measure != nest.whole and values[measure]:
+                    cells[measure] = Hidden.WITHHELD
+    return cells
+
+
+def total_cell(parts: Sequence[Cell], total: int) -> Cell:
+    """A total of `parts` (their sum is `total`): shown only when every part is (shown
+    parts are 0 or more than SMALL_CELL_MAX, so a shown total is never small either)."""
+    if any(isinstance(part, Hidden) for part in parts):
+        return Hidden.WITHHELD
+    return total
 
 
 def rate(numerator: Cell | None, denominator: Cell | None) -> float | None:
