@@ -60,6 +60,7 @@ class DayField(DateField):
 
     def process_formdata(self, valuelist):
         if not valuelist or not valuelist[0].strip():
+            self.raw_data = []  # spaces only: not entered, for InputRequired as for Optional
             return
         self.data = parse_day(valuelist[0])
         if self.data is None:
@@ -75,6 +76,7 @@ class WholeMonthField(MonthField):
 
     def process_formdata(self, valuelist):
         if not valuelist or not valuelist[0].strip():
+            self.raw_data = []  # as DayField
             return
         text = valuelist[0].strip()
         self.data = parse_day(f"{text}-01") if len(text) == 7 else None

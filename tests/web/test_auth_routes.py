@@ -209,7 +209,8 @@ def test_therapist_enrols_a_patient(app, client, auth):
     assert "/invitation/" in _last_email(app).text_body
 
 
-def test_enrolment_with_a_bad_date_changes_nothing(app, client, auth):
+@pytest.mark.parametrize("episode_start", ["yesterday", "   ", "\t"])
+def test_enrolment_with_a_bad_date_changes_nothing(app, client, auth, episode_start):
     with app.app_context():
         create_user(Role.THERAPIST, email="lee@example.org")
         db.session.commit()
@@ -217,7 +218,11 @@ def test_enrolment_with_a_bad_date_changes_nothing(app, client, auth):
     before = _users(app)
     response = client.post(
         "/therapist/patients",
-        data={"name": "Jordan Rivera", "email": "jordan@example.org", "episode_start": "yesterday"},
+        data={
+            "name": "Jordan Rivera",
+            "email": "jordan@example.org",
+            "episode_start": episode_start,
+        },
     )
     assert response.status_code == 400
     assert _users(app) == before

@@ -7,6 +7,7 @@ from familylink.extensions import db
 from familylink.models import (
     Appointment,
     AppointmentFamily,
+    AvailabilityOverride,
     AvailabilityWindow,
     OutboxEmail,
     Role,
@@ -53,6 +54,19 @@ def test_time_off_removes_free_slots(app, client, auth, clinic):
     thursday = page.split("<legend>Thursday, November 19</legend>")[1].split("</fieldset>")[0]
     assert "No free times on this day." in thursday and 'type="radio"' not in thursday
     assert '<label for="slot-2026-11-20T1400Z">9:00 AM</label>' in page  # Friday
+
+
+def test_time_off_with_a_day_of_spaces_only_is_refused_and_changes_nothing(
+    app, client, auth, clinic
+):
+    auth.login(clinic["therapist"])
+    before = count(app, AvailabilityOverride)
+    response = client.post(
+        "/therapist/availability/overrides",
+        data={"day": "   ", "off": "y", "start_time": "10:00", "end_time": "11:00"},
+    )
+    assert response.status_code == 400
+    assert count(app, AvailabilityOverride) == before
 
 
 def test_therapist_adds_a_session_type(app, client, auth, clinic):
