@@ -215,8 +215,11 @@ def is_locked_out(user: User, *, now: datetime) -> bool:
     """True after LOCKOUT_FAILURES failed sign-ins within LOCKOUT_MINUTES (a soft lockout).
 
     The failures are the audit log's own rows, so every app process sees the same count;
-    the lockout lifts by itself when the window has passed.
+    the lockout lifts by itself when the window has passed. Each caller records a failure
+    after asking, so the account's row stays locked to the end of the transaction: a guess
+    racing another is counted after it (else parallel guesses all read the same count).
     """
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
     window = timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
     failures = db.session.scalar(
         select(func.count(AuditEvent.id)).where(
