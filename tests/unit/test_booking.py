@@ -999,3 +999,86 @@ def test_a_family_whose_offer_ran_out_unswept_joins_the_waitlist_again(clinic, n
     )
     assert again.id != offered.id and again.status == WaitlistStatus.WAITING
     assert booking.waitlist_places(m3, p3, [group.id], now=after_hold) == {group.id: (again.id, 1)}
+
+
+def test_a_family_with_a_seat_cannot_join_the_groups_waitlist(clinic, now, app_ctx):
+    group, _seat = full_group(clinic, now)
+    with pytest.raises(ValidationError, match="already has a seat"):
+        booking.join_waitlist(
+            actor=clinic.family, patient_id=clinic.patient.id, appointment_id=group.id, now=now
+        )
+    assert count(WaitlistEntry) == 0
+
+
+def test_a_freed_place_is_not_offered_to_a_family_already_seated(clinic, now, app_ctx):
+    """An entry of a family that holds a seat (joined before that was refused) is passed
+    over: the place goes to the next family, who can take it."""
+    group, seated = full_group(clinic, now)
+    other = next(s for s in group.active_seats if s.id != seated.id)
+    stale = WaitlistEntry(
+        appointment_id=group.id,
+        patient_id=clinic.patient.id,
+        family_user_id=clinic.family.id,
+        created_at=now - timedelta(minutes=5),
+    )
+    db.session.add(stale)
+    db.session.flush()
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    waiting = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
+    booking.cancel_seat(actor=other.attendees[0].user, seat_id=other.id, now=now)
+    assert stale.status == WaitlistStatus.WAITING
+    assert waiting.status == WaitlistStatus.OFFERED
+    (offer,) = emails("waitlist_offer")
+    assert offer.to_address == m3.email
+    seat = booking.claim_offer(actor=m3, entry_id=waiting.id, now=now + timedelta(minutes=1))
+    assert seat.patient_id == p3.id
+
+
+@pytest.mark.parametrize("late", [timedelta(0), timedelta(hours=3)])
+def test_the_waitlist_of_a_group_that_has_started_is_closed(clinic, now, app_ctx, late):
+    group, _seat = full_group(clinic, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    with pytest.raises(ValidationError, match="already started"):
+        booking.join_waitlist(
+            actor=m3, patient_id=p3.id, appointment_id=group.id, now=group.starts_at + late
+        )
+    assert count(WaitlistEntry) == 0
+
+
+def test_late_cancelled_is_not_marked_before_the_session_starts(clinic, now, app_ctx):
+    """Marked as attendance is, once the session has started: before then the place is
+    cancelled (`cancel_seat`: freed under its lock, offered on, the family told)."""
+    group, seat = full_group(clinic, now)
+    p3, m3 = family_of_another_patient(clinic, "Cal Three")
+    waiting = booking.join_waitlist(actor=m3, patient_id=p3.id, appointment_id=group.id, now=now)
+    with pytest.raises(ValidationError, match="once the session has started"):
+        booking.mark_attendance(
+            actor=clinic.therapist, seat_id=seat.id, value="late_cancelled", now=now
+        )
+    assert seat.status == SeatStatus.BOOKED and seat.cancelled_at is None
+    assert booking.free_places(group, now=now) == 0
+    assert waiting.status == WaitlistStatus.WAITING
+    assert not db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "attendance.marked")
+    ).all()
+
+
+def test_late_cancelled_is_not_marked_on_a_cancelled_seat(clinic, now):
+    seat = book(clinic, now)
+    booking.therapist_cancel(actor=clinic.therapist, seat_id=seat.id, reason="other", now=now)
+    assert seat.status == SeatStatus.CANCELLED  # on time: not to be turned into a late one
+    after = seat.appointment.starts_at + timedelta(minutes=5)
+    with pytest.raises(ValidationError, match="already cancelled"):
+        booking.mark_attendance(
+            actor=clinic.therapist, seat_id=seat.id, value="late_cancelled", now=after
+        )
+    assert seat.status == SeatStatus.CANCELLED
+
+
+def test_late_cancelled_is_marked_on_a_booked_seat_once_the_session_started(clinic, now):
+    seat = book(clinic, now)
+    after = seat.appointment.starts_at + timedelta(minutes=5)
+    booking.mark_attendance(
+        actor=clinic.therapist, seat_id=seat.id, value="late_cancelled", now=after
+    )
+    assert seat.status == SeatStatus.LATE_CANCELLED and seat.cancelled_at == after

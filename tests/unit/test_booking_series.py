@@ -289,3 +289,58 @@ def test_a_misspelt_choice_is_refused_not_dropped(clinic, now, entry):
     with pytest.raises(TypeError):
         entry(**args)
     assert count(AppointmentSeries) == 0
+
+
+def test_move_all_future_keeps_each_week_when_a_week_between_was_cancelled(clinic, now):
+    """Week 2 cancelled: weeks 3 and 4 keep their own weeks (across the fall-back), on the
+    new weekday; they do not close up into the gap."""
+    series = booking.book_series(**series_args(clinic, now))
+    seats = _booked_seats(series)
+    booking.cancel_seat(actor=clinic.family, seat_id=seats[1].id, now=now)
+    new = datetime(2026, 10, 28, 10, 0, tzinfo=NEW_YORK).astimezone(UTC)  # Wednesday
+    plan = booking.plan_move(actor=clinic.therapist, seat_id=seats[0].id, starts_at=new, now=now)
+    wanted = [
+        datetime(2026, 10, 28, 10, 0),
+        datetime(2026, 11, 11, 10, 0),
+        datetime(2026, 11, 18, 10, 0),
+    ]
+    assert local_starts(plan.occurrences) == wanted
+    assert [o.local_day for o in plan.occurrences] == [w.date() for w in wanted]
+    moved = booking.move_future(actor=clinic.therapist, seat_id=seats[0].id, starts_at=new, now=now)
+    assert local_starts([s.appointment for s in moved]) == wanted
+    assert seats[1].appointment.starts_at.astimezone(NEW_YORK).replace(tzinfo=None) == datetime(
+        2026, 11, 3, 10, 0
+    )
+
+
+def test_move_all_future_leaves_a_week_already_at_its_new_time(clinic, now):
+    """Week 3 moved on its own to the Wednesday: moving the series to Wednesdays leaves it
+    as it is (no second move, no email), and moves the others."""
+    series = booking.book_series(**series_args(clinic, now))
+    seats = _booked_seats(series)
+    third = datetime(2026, 11, 11, 10, 0, tzinfo=NEW_YORK).astimezone(UTC)
+    booking.reschedule(actor=clinic.therapist, seat_id=seats[2].id, starts_at=third, now=now)
+    assert seats[2].appointment.sequence == 1
+    new = datetime(2026, 10, 28, 10, 0, tzinfo=NEW_YORK).astimezone(UTC)
+    plan = booking.plan_move(actor=clinic.therapist, seat_id=seats[0].id, starts_at=new, now=now)
+    assert not plan.conflicts
+    assert [o.unchanged for o in plan.occurrences] == [False, False, True, False]
+    assert len(plan.moves) == 3
+    moved = booking.move_future(actor=clinic.therapist, seat_id=seats[0].id, starts_at=new, now=now)
+    assert [s.id for s in moved] == [seats[0].id, seats[1].id, seats[3].id]
+    assert local_starts([s.appointment for s in seats]) == [
+        datetime(2026, 10, 28, 10, 0),
+        datetime(2026, 11, 4, 10, 0),
+        datetime(2026, 11, 11, 10, 0),
+        datetime(2026, 11, 18, 10, 0),
+    ]
+    assert seats[2].appointment.sequence == 1  # not moved again
+    assert count(AuditEvent, AuditEvent.action == "booking.rescheduled") == 1 + 3
+
+
+def test_move_all_future_to_where_every_week_is_already_is_refused(clinic, now):
+    series = booking.book_series(**series_args(clinic, now))
+    seats = _booked_seats(series)
+    with pytest.raises(ValidationError, match="already at that time"):
+        booking.move_future(actor=clinic.therapist, seat_id=seats[0].id, starts_at=FIRST, now=now)
+    assert count(AuditEvent, AuditEvent.action == "booking.rescheduled") == 0

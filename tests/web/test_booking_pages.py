@@ -668,3 +668,27 @@ def test_the_session_page_shows_the_services_answer(
         client.post(f"/booking/{seat_id}/cancel")
     page = client.get(f"/booking/{seat_id}").get_data(as_text=True)
     assert _offers(page, seat_id) == expected
+
+
+def test_late_cancelled_on_a_session_to_come_is_refused_and_changes_nothing(
+    app, client, auth, clinic
+):
+    """Before the session a place is cancelled (the family told, a group's place offered
+    on), not marked: the attendance form's "late cancelled" is refused until it starts."""
+    auth.login(clinic["family"])
+    book_first(client, clinic)
+    auth.logout()
+    auth.login(clinic["therapist"])
+    with app.app_context():
+        seat_id = db.session.scalars(select(AppointmentFamily.id)).one()
+    response = client.post(
+        f"/therapist/seats/{seat_id}/attendance",
+        data={"value": "late_cancelled"},
+        follow_redirects=True,
+    )
+    assert "Attendance can be marked once the session has started." in response.get_data(
+        as_text=True
+    )
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, seat_id)
+        assert (seat.status, seat.cancelled_at) == ("booked", None)

@@ -303,3 +303,26 @@ def test_the_confirming_post_records_the_gates_disclosure_once(
             select(AuditEvent.detail).where(AuditEvent.action == "disclosure.viewed")
         ).all()
     assert [d["what"] for d in shown] == ["booking page"]
+
+
+@pytest.mark.parametrize(
+    ("locale", "zone", "said"),
+    [
+        ("en", "America/New_York", "Every Tuesday for 4 weeks"),
+        # 10:00 on a Tuesday in New York is 3:00 on the Wednesday in Auckland.
+        ("en", "Pacific/Auckland", "Every Wednesday for 4 weeks"),
+        ("es", "Pacific/Auckland", "Cada miércoles durante 4 semanas"),
+    ],
+)
+def test_the_confirmation_names_the_weekday_in_the_readers_language_and_zone(
+    app, client, auth, clinic, locale, zone, said
+):
+    allow_family_series(app)
+    with app.app_context():
+        member = db.session.get(User, clinic["family_id"])
+        member.locale, member.timezone = locale, zone
+        db.session.commit()
+    auth.login(clinic["family"])
+    response = client.post(book_url(clinic), data=series_form())
+    assert response.status_code == 200
+    assert said in response.get_data(as_text=True)

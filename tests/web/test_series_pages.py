@@ -307,3 +307,29 @@ def test_the_calendar_reads_the_weeks_places_with_its_sessions(
         page = client.get("/therapist/calendar", query_string=second_week).get_data(as_text=True)
     assert "weekly, 2 of 4" in page
     assert a_series.count == no_series.count
+
+
+def test_move_all_future_leaves_a_week_already_moved_there(app, client, auth, clinic):
+    """The third week was moved on its own to the Thursday: the series' move says it stays
+    as it is, moves the other weeks, and is not refused as a whole."""
+    auth.login(clinic["therapist"])
+    book_series(client, clinic)
+    seats = series_seats(app)
+    third = slot(datetime(2026, 11, 12, 14, 0, tzinfo=NEW_YORK))
+    moved = client.post(f"/therapist/seats/{seats[2]}/reschedule", data={"slot": third})
+    assert moved.status_code == 302
+    url = f"/therapist/seats/{seats[0]}/move-future"
+    new = slot(datetime(2026, 10, 29, 14, 0, tzinfo=NEW_YORK))
+    response = client.post(url, data={"slot": new})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Already at this time: left as it is." in page
+    assert "Move all 3 weeks" in page
+    response = client.post(url, data={"slot": new, "confirmed": "1"})
+    assert response.status_code == 302
+    with app.app_context():
+        starts = [
+            db.session.get(AppointmentFamily, s).appointment.starts_at.astimezone(NEW_YORK)
+            for s in seats
+        ]
+    assert [(s.day, s.hour) for s in starts] == [(29, 14), (5, 14), (12, 14), (19, 14)]

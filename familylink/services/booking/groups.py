@@ -170,9 +170,18 @@ def free_places_of(appointments: list[Appointment], *, now: datetime) -> dict[in
     return {a.id: _free(a, held.get(a.id, 0)) for a in appointments}
 
 
+def _seated(appointment: Appointment, patient_id: int) -> bool:
+    """Whether the patient's family holds an active seat in the group (its seats as read
+    under the occurrence's lock)."""
+    return any(s.patient_id == patient_id for s in appointment.active_seats)
+
+
 def join_waitlist(
     *, actor: User, patient_id: int, appointment_id: int, now: datetime
 ) -> WaitlistEntry:
+    """Put the patient's family on a full group's waitlist (the entry it is on already, if
+    any). ValidationError when the group has started, the family already has a seat in
+    it, or a place is free (book it instead)."""
     patient, _consent = access.patient_for_family(
         actor, patient_id, scope=Scope.SCHEDULING, now=now, disclosure="waitlist"
     )
@@ -181,6 +190,11 @@ def join_waitlist(
     access.hold_consents(actor, patient.id, [actor], now=now)
     slots.serialize_booking()
     appointment = locked_group(appointment_id, patient)
+    # The refusals of a booking first: a place no family could take, or one already taken.
+    if appointment.starts_at <= now:
+        raise ValidationError(_("That group has already started. Choose another."), field="slot")
+    if _seated(appointment, patient.id):
+        raise ValidationError(_("Your family already has a seat in this group."), field="slot")
     if free_places(appointment, now=now) > 0:
         raise ValidationError(_("There is still a seat: book it instead."))
     existing = db.session.scalar(
@@ -287,6 +301,8 @@ def _offer_one(appointment: Appointment, *, now: datetime) -> WaitlistEntry | No
         .execution_options(populate_existing=True)
     ).all()
     for entry in waiting:
+        if _seated(appointment, entry.patient_id):
+            continue  # a family with a seat could not claim the place: the next one gets it
         person = db.session.get(User, entry.family_user_id)
         if not access.may_disclose(
             person.id, entry.patient_id, Scope.SCHEDULING, now=now, audit_access=False

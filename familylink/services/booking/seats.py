@@ -470,6 +470,13 @@ def mark_attendance(*, actor: User, seat_id: int, value: str, now: datetime) -> 
         raise NotFound()
     seat = access.seat(actor, seat_id, now=now, what=None)
     if value == SeatStatus.LATE_CANCELLED:
+        # Marked after the fact, as attendance is: a seat still booked when the session
+        # started. Before then a cancellation (`cancel_seat`) frees the place under its
+        # lock, offers it on and tells the family; a cancelled seat stays as it was.
+        if seat.appointment.starts_at > now:
+            raise ValidationError(_("Attendance can be marked once the session has started."))
+        if seat.status != SeatStatus.BOOKED:
+            raise ValidationError(_("That booking is already cancelled."))
         seat.status = SeatStatus.LATE_CANCELLED
         seat.cancelled_at = seat.cancelled_at or now
     elif value in (Attendance.ATTENDED, Attendance.NO_SHOW):

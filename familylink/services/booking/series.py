@@ -61,6 +61,18 @@ class Occurrence:
     problem: str | None = None
     seat: AppointmentFamily | None = None
 
+    @property
+    def unchanged(self) -> bool:
+        """A week of a move already at its new time (moved there on its own): left as it
+        is, neither moved again nor refused."""
+        return self.seat is not None and self.starts_at == self.seat.appointment.starts_at
+
+    def day_in(self, zone: str) -> date:
+        """The day this week starts on in `zone` (a reader's own), else its local day."""
+        if self.starts_at is None:
+            return self.local_day
+        return self.starts_at.astimezone(ZoneInfo(zone)).date()
+
 
 @dataclass(frozen=True)
 class SeriesPlan:
@@ -73,6 +85,11 @@ class SeriesPlan:
     @property
     def conflicts(self) -> list[Occurrence]:
         return [o for o in self.occurrences if o.problem]
+
+    @property
+    def moves(self) -> list[Occurrence]:
+        """The weeks a move changes: all but those already at their new time."""
+        return [o for o in self.occurrences if not o.unchanged]
 
     @property
     def listed(self) -> list[Occurrence]:
@@ -351,15 +368,18 @@ def cancel_future(
 
 def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: datetime):
     """Where each future week of the seat's series would go if this week moved to
-    `starts_at` and the later ones followed a week apart at its wall time (in the series'
-    zone). Each is checked as the therapist's own move is (not past, no overlap with their
-    other sessions, not on their time off) and against the family's consents. Raises
-    NotFound, ValidationError (no time, not in a series)."""
+    `starts_at`: each later week keeps its own week (its distance from this one in whole
+    weeks of the series' zone, so a week cancelled or skipped between them stays a gap)
+    and takes the new weekday and wall time. A week already at its new time (moved there
+    on its own) is `unchanged`. Each is checked as the therapist's own move is (not past,
+    no overlap with their other sessions or another week of the move, not on their time
+    off) and against the family's consents. Raises NotFound, ValidationError (no time,
+    not in a series)."""
     # Moving every later week stays the therapist's: a family moves one week at a time.
     seat, ahead = _series_seat(actor, seat_id, now=now, what="series move", roles=(Role.THERAPIST,))
     if starts_at is None:
         raise ValidationError(_("Choose a time from the list."), field="slot")
-    series = seat.appointment.weekly_series
+    zone = seat.appointment.weekly_series.zone
     people = [a.user for a in seat.present_attendees]
     checker = WeekChecker(
         seat.patient,
@@ -369,15 +389,54 @@ def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: dat
         exclude=[s.appointment for s in ahead],
         strict=False,
     )
-    occurrences = [
-        Occurrence(
-            start, start + checker.length if start else None, day, checker.problem(start), old
-        )
-        for old, (day, start) in zip(
-            ahead, weekly_starts(starts_at, len(ahead), series.zone), strict=True
-        )
+    offsets = _week_offsets(ahead, zone)
+    targets = weekly_starts(starts_at, max(offsets) + 1, zone)
+    occurrences: list[Occurrence] = []
+    for old, offset in zip(ahead, offsets, strict=True):
+        day, start = targets[offset]
+        end = start + checker.length if start else None
+        problem = checker.problem(start)
+        if problem is None and any(
+            o.starts_at < end and start < o.ends_at for o in occurrences if o.starts_at
+        ):
+            problem = _("You already have a session then.")  # two weeks brought together
+        occurrences.append(Occurrence(start, end, day, problem, old))
+    return SeriesPlan(seat.patient, seat.appointment.session_type, people, zone, occurrences)
+
+
+def _week_offsets(ahead: list[AppointmentFamily], zone: str) -> list[int]:
+    """How many weeks after the first of `ahead` each one is, by its local day in `zone`
+    (whole weeks of the calendar, not of elapsed time: a daylight-saving change between
+    them does not count); a week moved a few days on its own stays the week it is nearest."""
+    tz = ZoneInfo(zone)
+    first = ahead[0].appointment.starts_at.astimezone(tz).date()
+    return [
+        max(0, round((s.appointment.starts_at.astimezone(tz).date() - first).days / 7))
+        for s in ahead
     ]
-    return SeriesPlan(seat.patient, seat.appointment.session_type, people, series.zone, occurrences)
+
+
+def _in_move_order(moves: list[Occurrence]) -> list[Occurrence]:
+    """The moves in an order where none lands on a week not yet moved from there (moving
+    later: the later weeks first; earlier: the earlier first), whichever way each goes."""
+    pending, ordered = list(moves), []
+    while pending:
+        free = next(
+            (
+                o
+                for o in pending
+                if not any(
+                    other is not o
+                    and other.seat.appointment.starts_at < o.ends_at
+                    and o.starts_at < other.seat.appointment.ends_at
+                    for other in pending
+                )
+            ),
+            pending[0],
+        )
+        pending.remove(free)
+        ordered.append(free)
+    return ordered
 
 
 def move_future(
@@ -387,18 +446,20 @@ def move_future(
     planned again under the therapist's lock; SeriesConflict if any week has a problem.
     Each week moves as a single session does (`seats.reschedule`: same UID, higher
     SEQUENCE, audit row, emails), later weeks first when moving later, so no week runs
-    into one not yet moved."""
+    into one not yet moved; a week already at its new time is left as it is (ValidationError
+    when every week is). Returns the weeks moved."""
     plan_move(actor=actor, seat_id=seat_id, starts_at=starts_at, now=now)
     slots.lock_therapist(actor.id)
     plan = plan_move(actor=actor, seat_id=seat_id, starts_at=starts_at, now=now)
     if plan.conflicts:
         raise SeriesConflict(plan)
-    moves = plan.occurrences
-    if moves[0].starts_at > moves[0].seat.appointment.starts_at:
-        moves = list(reversed(moves))
+    if not plan.moves:  # every week is at its new time already
+        raise ValidationError(
+            _("The session is already at that time. Choose another time."), field="slot"
+        )
     moved = [
         seats.reschedule(actor=actor, seat_id=o.seat.id, starts_at=o.starts_at, now=now)
-        for o in moves
+        for o in _in_move_order(plan.moves)
     ]
     series = plan.occurrences[0].seat.appointment.weekly_series
     local = starts_at.astimezone(ZoneInfo(series.zone))
