@@ -102,6 +102,40 @@ def test_a_guessed_patient_id_is_refused_and_audited_without_a_dangling_referenc
     assert (event.patient_id, event.detail["asked_for"]) == (None, 99999)
 
 
+def test_a_seat_the_member_does_not_attend_discloses_nothing(app_ctx, now):
+    """Drew, consented to the same patient, asks for Maria's seat: the same 404 as for a
+    missing one, refused in the audit log, and nothing in the patient's accounting of
+    disclosures (he was shown nothing)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from familylink.models import AuditEvent
+    from familylink.services import access
+    from tests.booking_setup import add_family, create_clinic, family_seat
+
+    clinic = create_clinic()
+    drew = add_family(clinic.patient, "Drew Hale")
+    seat = family_seat(clinic, now + timedelta(days=2), booked_at=now)
+
+    def count(action):
+        return db.session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action == action, AuditEvent.actor_id == drew.id
+            )
+        )
+
+    with pytest.raises(NotFound):
+        access.seat(drew, seat.id, now=now, what="appointment")
+    db.session.commit()
+    assert (count("disclosure.viewed"), count("access.denied")) == (0, 1)
+    assert consent.disclosures_of(clinic.patient) == []
+    # Maria attends it: shown to her, and recorded as shown.
+    assert access.seat(clinic.family, seat.id, now=now, what="appointment") is seat
+    db.session.commit()
+    assert [row["recipient"] for row in consent.disclosures_of(clinic.patient)] == ["Maria Rivera"]
+
+
 def _disclosures() -> list[tuple]:
     from familylink.services import audit
 

@@ -242,6 +242,115 @@ def test_a_therapist_cannot_record_for_another_therapists_patient(
         )
 
 
+def _discharged_and_readmitted(lee, jordan, now) -> Episode:
+    """Jordan's first episode (from 2026-11-04) ended on 11-08; the second began on 11-15."""
+    from familylink.services import episodes
+
+    episodes.discharge(lee, jordan.id, ended_on=date(2026, 11, 8), reason="completed", now=now)
+    return episodes.readmit(lee, jordan.id, started_on=date(2026, 11, 15), now=now)
+
+
+def _until_episode_end():
+    return details(expiry_kind="episode_end", expiry_date=None, expiry_days_after_episode=0)
+
+
+@pytest.mark.parametrize(
+    "signed_on", [date(2026, 11, 6), date(2026, 11, 10)], ids=["ended episode", "between"]
+)
+def test_an_episode_paper_consent_signed_outside_the_current_episode_is_refused(
+    app_ctx, people, now, signed_on
+):
+    lee, jordan, _ = people
+    _discharged_and_readmitted(lee, jordan, now)
+    with pytest.raises(ValidationError) as caught:
+        consent.record_paper_consent(
+            lee, jordan.id, _until_episode_end(), signed_on=signed_on, attested=True, now=now
+        )
+    assert caught.value.field == "signed_on"
+    assert "episode of care" in caught.value.message
+    assert (_count(ConsentRecord), _count(AccountToken), _count(OutboxEmail)) == (0, 0, 0)
+
+
+def test_an_episode_paper_consent_signed_in_the_current_episode_follows_it(app_ctx, people, now):
+    lee, jordan, _ = people
+    current = _discharged_and_readmitted(lee, jordan, now)
+    record = consent.record_paper_consent(
+        lee, jordan.id, _until_episode_end(), signed_on=date(2026, 11, 16), attested=True, now=now
+    )
+    assert record.episode_id == current.id
+    assert consent.status_of(record, jordan, now) == "active"
+
+
+def test_a_paper_consent_from_an_ended_episode_leaves_the_consent_in_force_alone(
+    app_ctx, people, now
+):
+    lee, jordan, maria = people
+    _discharged_and_readmitted(lee, jordan, now)
+    old = factories.create_consent(jordan, maria, scopes=("scheduling",), now=now)
+    with pytest.raises(ValidationError):
+        consent.record_paper_consent(
+            lee,
+            jordan.id,
+            _until_episode_end(),
+            signed_on=date(2026, 11, 6),
+            attested=True,
+            now=now,
+        )
+    assert old.closure is None
+    assert consent.active_consent(maria.id, jordan.id, now=now).id == old.id
+
+
+def test_a_consent_not_in_force_never_supersedes_an_open_one(app_ctx, people, now):
+    from familylink.services.consent import ending
+
+    _, jordan, maria = people
+    in_force = factories.create_consent(jordan, maria, now=now)
+    ended = factories.create_consent(jordan, maria, now=now, expires_at=now - timedelta(hours=1))
+    ending.replace([in_force], ended, now=now, actor=jordan)
+    assert in_force.closure is None
+    assert consent.active_consent(maria.id, jordan.id, now=now).id == in_force.id
+    assert "consent.superseded" not in _actions()
+
+
+@pytest.mark.parametrize("linked", [True, False], ids=["accepted", "not accepted yet"])
+def test_a_paper_consent_signed_before_the_open_one_is_refused(app_ctx, people, now, linked):
+    lee, jordan, maria = people
+    signed = now - timedelta(days=2)  # 2026-11-16
+    record = (
+        _signed_and_linked(jordan, maria, signed)
+        if linked
+        else consent.sign_consent(jordan, details(), now=signed)
+    )
+    with pytest.raises(ValidationError) as caught:
+        consent.record_paper_consent(
+            lee,
+            jordan.id,
+            details(scopes=["scheduling", "attendance", "progress"]),
+            signed_on=date(2026, 11, 15),
+            attested=True,
+            now=now,
+        )
+    assert caught.value.field == "signed_on"
+    assert record.closure is None and _count(ConsentRecord) == 1
+    # Signed on the same day or after it, the form is the later choice.
+    later = consent.record_paper_consent(
+        lee, jordan.id, details(), signed_on=date(2026, 11, 17), attested=True, now=now
+    )
+    assert record.closure.reason == ClosureReason.SUPERSEDED and later.closure is None
+
+
+def test_a_paper_consent_signed_before_a_revocation_is_refused(app_ctx, people, now):
+    lee, jordan, maria = people
+    record = _signed_and_linked(jordan, maria, now - timedelta(days=10))
+    consent.revoke_consent(jordan, record.id, now=now - timedelta(days=2))  # 2026-11-16
+    with pytest.raises(ValidationError) as caught:
+        consent.record_paper_consent(
+            lee, jordan.id, details(), signed_on=date(2026, 11, 15), attested=True, now=now
+        )
+    assert caught.value.field == "signed_on"
+    assert not consent.may_disclose(maria.id, jordan.id, None, now=now)
+
+
 # --- Invitations -------------------------------------------------------------------------------
 
 
@@ -618,6 +727,95 @@ def test_tokens_purpose_is_family_invite(app_ctx, people, now):
         _invitation_token(maria.email), TokenPurpose.FAMILY_INVITE, now=now
     )
     assert token.email == "maria@example.org" and token.payload["consent_id"]
+
+
+def _pending(kind: str) -> list[OutboxEmail]:
+    return list(
+        db.session.scalars(
+            select(OutboxEmail).where(
+                OutboxEmail.kind == kind, OutboxEmail.status == OutboxStatus.PENDING
+            )
+        )
+    )
+
+
+def _unused_invitations() -> int:
+    return db.session.scalar(
+        select(func.count(AccountToken.id)).where(
+            AccountToken.purpose == TokenPurpose.FAMILY_INVITE, AccountToken.used_at.is_(None)
+        )
+    )
+
+
+def _end_by_revocation(jordan, record, now):
+    consent.revoke_consent(jordan, record.id, now=now)
+
+
+def _end_by_expiry(jordan, record, now):
+    assert consent.sweep_consents(now + timedelta(days=30)).expired == 1
+
+
+ENDINGS = pytest.mark.parametrize(
+    "end", [_end_by_revocation, _end_by_expiry], ids=["revoked", "expired"]
+)
+
+
+@ENDINGS
+def test_ending_a_consent_nobody_accepted_tells_the_invited_address_nothing(
+    app_ctx, people, now, end
+):
+    lee, jordan, maria = people
+    record = consent.sign_consent(jordan, details(expiry_date=date(2026, 11, 30)), now=now)
+    end(jordan, record, now)
+    assert _pending("family_access_ended") == []
+    assert [e.to_address for e in _pending("family_access_ended_therapist")] == [lee.email]
+
+
+@ENDINGS
+def test_once_a_consent_nobody_accepted_ends_no_invitation_waits(app_ctx, people, now, end):
+    _, jordan, maria = people
+    record = consent.sign_consent(jordan, details(expiry_date=date(2026, 11, 30)), now=now)
+    assert consent.family_standing(maria, now=now).invitation_waiting
+    end(jordan, record, now)
+    assert _unused_invitations() == 0
+    assert not consent.family_standing(maria, now=now).invitation_waiting
+
+
+def test_an_invitation_waits_only_while_an_open_consent_to_the_address_does(app_ctx, people, now):
+    from familylink.services.consent import records
+
+    _, jordan, maria = people
+    record = consent.sign_consent(jordan, details(), now=now)
+    # Closed without ending access's steps (its token left unused), as a race could leave it.
+    records.close_consent(record, ClosureReason.REVOKED, now=now)
+    assert _unused_invitations() == 1
+    assert not consent.family_standing(maria, now=now).invitation_waiting
+
+
+def test_an_invitation_still_open_from_another_patient_keeps_waiting(
+    app_ctx, create_user, people, now
+):
+    lee, jordan, maria = people
+    casey = create_user(Role.PATIENT, name="Casey Hale", email="casey@example.org", therapist=lee)
+    record = consent.sign_consent(jordan, details(), now=now)
+    consent.sign_consent(casey, details(signature_name="Casey Hale"), now=now)
+    consent.revoke_consent(jordan, record.id, now=now)
+    assert _unused_invitations() == 1
+    assert consent.family_standing(maria, now=now).invitation_waiting
+
+
+def test_signing_the_same_consent_twice_leaves_one_invitation(app_ctx, people, now):
+    _, jordan, maria = people
+    first = consent.sign_consent(jordan, details(), now=now)
+    first_link = _invitation_token(maria.email)
+    second = consent.sign_consent(jordan, details(), now=now + timedelta(minutes=1))
+    assert first.closure.reason == ClosureReason.SUPERSEDED
+    assert [e.dedupe_key for e in _pending("family_invitation")] == [
+        f"family_invitation:{second.id}"
+    ]
+    assert _unused_invitations() == 1
+    with pytest.raises(InvalidToken):
+        consent.accept_invitation(first_link, maria, now=now + timedelta(minutes=2))
 
 
 # --- Invitations are checked again when sent -----------------------------------------------

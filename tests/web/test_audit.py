@@ -392,3 +392,20 @@ def test_the_family_booking_list_is_audited_as_a_disclosure(app, client, auth):
         if row.detail.get("what") == "booking list"
     ]
     assert shown == [(patient_id, {"what": "booking list"})]
+
+
+@pytest.mark.parametrize("suffix", ["", "/calendar.ics"], ids=["seat page", "calendar file"])
+def test_another_familys_seat_is_404_and_no_disclosure(app, client, auth, suffix):
+    """Drew, consented to the same patient, opens Maria's seat: nothing is shown to him, so
+    nothing is added to the patient's accounting of disclosures (the refusal is audited)."""
+    from tests.booking_setup import add_family, create_clinic, family_seat
+
+    with app.app_context():
+        made = create_clinic()
+        drew = add_family(made.patient, "Drew Hale", email="drew@example.org")
+        db.session.commit()
+        seat_id, drew_id = family_seat(made, NOON + timedelta(days=2), booked_at=NOON).id, drew.id
+    auth.login("drew@example.org")
+    assert client.get(f"/booking/{seat_id}{suffix}").status_code == 404
+    assert [row for row in _rows(app, "disclosure.viewed") if row.actor_id == drew_id] == []
+    assert [row.actor_id for row in _rows(app, "access.denied")] == [drew_id]

@@ -626,3 +626,79 @@ def test_a_consent_ending_at_midnight_reads_as_its_last_day_on_pages(app, client
     auth.login("lee@example.org")
     page = client.get(f"/therapist/patients/{ids['jordan']}/family").get_data(as_text=True)
     assert last_day in page and next_day not in page
+
+
+def test_an_episode_paper_consent_signed_in_an_ended_episode_is_refused_beside_the_date(
+    app, client, auth, ids
+):
+    from datetime import date
+
+    from familylink.services import episodes
+
+    with app.app_context():
+        lee = db.session.get(User, ids["lee"])
+        episodes.discharge(
+            lee, ids["jordan"], ended_on=date(2026, 11, 8), reason="completed", now=NOON
+        )
+        episodes.readmit(lee, ids["jordan"], started_on=date(2026, 11, 15), now=NOON)
+        db.session.commit()
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/therapist/patients/{ids['jordan']}/consents/paper",
+        data={
+            **FORM,
+            "recipient_email": "luis@example.org",
+            "expiry_kind": "episode_end",
+            "expiry_days_after_episode": "0",
+            "signed_on": "2026-11-06",
+            "attested": "y",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert str(escape("This date is not in the patient's current episode of care")) in page
+    assert "on its way" not in page
+    assert count_rows(app, ConsentRecord) == 1
+    assert count_rows(app, OutboxEmail, OutboxEmail.kind == "family_invitation") == 0
+
+
+def test_after_a_revoked_invitation_the_invited_persons_home_says_none_waits(
+    app, client, auth, ids
+):
+    with app.app_context():
+        create_user(Role.FAMILY, name="Luis Rivera", email="luis@example.org")
+        db.session.commit()
+    _sign_for(client, auth, "luis@example.org")
+    auth.login("luis@example.org")
+    assert "An invitation is waiting for you." in client.get("/family/").get_data(as_text=True)
+    auth.logout()
+    with app.app_context():
+        record = db.session.scalar(
+            select(ConsentRecord).where(ConsentRecord.recipient_email == "luis@example.org")
+        )
+        record_id = record.id
+    auth.login("jordan@example.org")
+    assert client.post(f"/patient/consents/{record_id}/revoke").status_code == 302
+    auth.logout()
+    auth.login("luis@example.org")
+    assert "An invitation is waiting for you." not in client.get("/family/").get_data(as_text=True)
+    with app.app_context():
+        told = db.session.scalars(
+            select(OutboxEmail.kind).where(OutboxEmail.to_address == "luis@example.org")
+        ).all()
+    assert "family_access_ended" not in told
+
+
+def test_submitting_the_same_consent_twice_sends_one_invitation(app, client, auth, ids):
+    _sign_for(client, auth, "luis@example.org")
+    first = _invitation_link(app, "luis@example.org")
+    _sign_for(client, auth, "luis@example.org")
+    with app.app_context():
+        pending = db.session.scalars(
+            select(OutboxEmail).where(
+                OutboxEmail.kind == "family_invitation", OutboxEmail.status == "pending"
+            )
+        ).all()
+    assert len(pending) == 1
+    assert client.get(first).status_code == 400  # the first link opens nothing
+    assert client.get(_invitation_link(app, "luis@example.org")).status_code == 200

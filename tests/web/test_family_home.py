@@ -12,7 +12,7 @@ from familylink.extensions import db
 from familylink.models import Role, TokenPurpose
 from familylink.services import consent, tokens
 from tests.conftest import AuthActions
-from tests.factories import create_consent, create_user
+from tests.factories import consent_details, create_consent, create_user
 from tests.moments import NOON
 
 NOT_YET = "You are not connected to anyone yet."
@@ -55,13 +55,24 @@ def test_a_member_whose_consent_expired_is_told_when(app):
 
 def test_a_waiting_invitation_is_named_as_waiting(app):
     with app.app_context():
+        patient = create_user(Role.PATIENT, name="Jordan Rivera")
+        create_user(Role.FAMILY, email="maria@example.org")
+        # An invitation waits while the open consent it was sent with does.
+        consent.sign_consent(patient, consent_details(), now=NOON)
+        db.session.commit()
+    page = _home_of(app, "maria@example.org")
+    assert "An invitation is waiting for you." in page and NOT_YET not in page
+
+
+def test_a_link_with_no_open_consent_behind_it_is_not_a_waiting_invitation(app):
+    with app.app_context():
         create_user(Role.FAMILY, email="maria@example.org")
         tokens.issue_token(
             TokenPurpose.FAMILY_INVITE, email="maria@example.org", payload={}, now=NOON
         )
         db.session.commit()
     page = _home_of(app, "maria@example.org")
-    assert "An invitation is waiting for you." in page and NOT_YET not in page
+    assert "An invitation is waiting for you." not in page and NOT_YET in page
 
 
 def test_someone_never_connected_is_not_connected_yet(app):

@@ -374,7 +374,11 @@ def seat(
     actor: User, seat_id: int, *, now: datetime, what: str | None, scope: Scope = Scope.SCHEDULING
 ):
     """A family's seat the actor may see or act on: a seat in one of the therapist's own
-    appointments, or one the family member attends under a consent covering `scope`."""
+    appointments, or one the family member attends under a consent covering `scope`.
+
+    A family member's own attendance is checked first: another family's seat (even of a
+    patient they may see) is refused as a missing one would be, the refusal audited, and
+    no disclosure recorded, since nothing is shown; their own is a disclosure of `what`."""
     found = db.session.get(AppointmentFamily, seat_id) if isinstance(seat_id, int) else None
     if found is None:
         raise NotFound()
@@ -382,11 +386,17 @@ def seat(
         _viewed(actor, found.patient_id, what, now=now)
         return found
     if actor.role == Role.FAMILY:
-        patient_for_family(
-            actor, found.patient_id, scope=scope, now=now, disclosure=what or "appointment"
-        )
         if any(a.user_id == actor.id for a in found.present_attendees):
+            patient_for_family(
+                actor, found.patient_id, scope=scope, now=now, disclosure=what or "appointment"
+            )
             return found
+        _deny(
+            actor,
+            found.patient_id,
+            detail={"wanted": what or "appointment", "asked_for_seat": found.id},
+            now=now,
+        )
     raise NotFound()
 
 

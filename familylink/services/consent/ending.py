@@ -54,12 +54,14 @@ def end_family_access(
        `keep_session`: the one a member is accepting a new invitation in, whose next page
        the gate builds under the new consent);
     3. cancel every queued email about the patient to them, and to the address the consent
-       was sent to (an invitation not yet accepted);
+       was sent to (an invitation not yet accepted), and use up the patient's invitation
+       links to that address once no open consent to it waits for acceptance;
     4. record it in the audit log (the patient's disclosure log shows the end);
     5. tell the patient's therapist (with how many future sessions the member was taken off
        and how many of those emails were cancelled, each only if any), and the family
-       member, neutrally; when it expired (the sweep, or a discharge), tell
-       the patient too, without saying why.
+       member, neutrally, when they had accepted it (an address that never accepted had no
+       access to lose, and is told nothing about the patient's program); when it expired
+       (the sweep, or a discharge), tell the patient too, without saying why.
 
     Calendar feeds are built when they are read, through the access gate, so the patient's
     sessions leave the family member's feed at once without a step here.
@@ -88,6 +90,8 @@ def end_family_access(
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
     )
+    # An invitation nobody accepted opens nothing now, and no home says one waits.
+    records.withdraw_unused_invitations(patient.id, consent.recipient_email, now=now)
     audit.record_about(
         f"consent.{reason}",
         consent,
@@ -128,9 +132,13 @@ def replace(
       shown again under `by` and nothing depends on when the sweep runs; but for
       `keep_session`, the sign-in session of the member accepting `by`'s invitation, so
       accepting it does not sign them out;
-    - the others are superseded; the scopes they covered that `by` does not end here
+    - the others are superseded, when `by` is in force itself (never by one already at its
+      end: they stay in force); the scopes they covered that `by` does not end here
       (`end_scopes`), for the person `by` is bound to."""
     patient = db.session.get(User, by.patient_id)
+    # A consent not in force itself (already at its end, or closed) replaces nothing: the
+    # open ones stay as they are, each in force until its own end.
+    in_force = access.is_active(by, patient, now)
     superseded = []
     # Locked first; one another transaction closed meanwhile (a revocation, the sweep) has
     # had every effect of its end there, and is left as it is. Those left are open, so one
@@ -140,7 +148,7 @@ def replace(
             end_family_access(
                 old, ClosureReason.EXPIRED, actor=None, now=now, keep_session=keep_session
             )
-        else:
+        elif in_force:
             records.supersede(old, by, now=now, actor=actor)
             superseded.append(old)
     dropped = access.scopes_dropped(superseded, by)
@@ -251,10 +259,14 @@ def _tell_people(
             },
         )
     family_user = db.session.get(User, member_id) if member_id else None
+    if family_user is None or consent.recipient_user_id is None:
+        # Never accepted: whoever holds the address had no access to lose, and an email
+        # would tell them a patient of this program once named them.
+        return
     # Neutral, and not tied to the patient, so the cancellation above does not stop it.
     mail.queue_email(
         "family_access_ended",
-        to=family_user or consent.recipient_email,
+        to=family_user,
         dedupe_key=f"family_access_ended:{consent.id}",
         now=now,
         actor=actor,

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from familylink.extensions import db
@@ -24,6 +25,7 @@ from familylink.models import (
     ConsentClosure,
     ConsentRecord,
     Episode,
+    OutboxEmail,
     Role,
     TokenPurpose,
     User,
@@ -40,17 +42,8 @@ def open_consents_to(
     """The patient's open consents to one person, newest first: those bound to `user_id`,
     and those to `email` that nobody has accepted yet (one bound to someone else who once
     held that address is theirs, not this person's)."""
-    for_person = []
-    if email is not None:
-        for_person.append(
-            and_(
-                ConsentRecord.recipient_user_id.is_(None),
-                ConsentRecord.recipient_email == email.lower(),
-            )
-        )
-    if user_id is not None:
-        for_person.append(ConsentRecord.recipient_user_id == user_id)
-    if not for_person:
+    conditions = for_person(email, user_id)
+    if not conditions:
         return []
     return list(
         db.session.scalars(
@@ -58,7 +51,7 @@ def open_consents_to(
             .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
             .where(
                 ConsentRecord.patient_id == patient_id,
-                or_(*for_person),
+                or_(*conditions),
                 ConsentClosure.id.is_(None),
             )
             .order_by(ConsentRecord.signed_at.desc(), ConsentRecord.id.desc())
@@ -66,12 +59,74 @@ def open_consents_to(
     )
 
 
+def for_person(email: str | None, user_id: int | None) -> list:
+    """The conditions on a consent to `open_consents_to`'s person, open or not (empty:
+    nobody)."""
+    conditions = []
+    if email is not None:
+        conditions.append(
+            and_(
+                ConsentRecord.recipient_user_id.is_(None),
+                ConsentRecord.recipient_email == email.lower(),
+            )
+        )
+    if user_id is not None:
+        conditions.append(ConsentRecord.recipient_user_id == user_id)
+    return conditions
+
+
+#: Why a queued invitation is cancelled when a newer consent to the same address replaces
+#: its consent before anyone accepted it (the newer one sends its own).
+INVITATION_REPLACED = "a newer invitation replaces it"
+
+
+def withdraw_invitations(
+    patient_id: int, email: str, *, now: datetime, consent_id: int | None = None
+) -> int:
+    """Use up the unused invitation links from the patient to `email` (only `consent_id`'s
+    invitation, given one), so none opens anything or says on a home that one waits; with
+    `consent_id`, its queued email is cancelled too. Returns how many links."""
+    if consent_id is not None:
+        mail.cancel_unsent(
+            OutboxEmail.dedupe_key == f"family_invitation:{consent_id}",
+            reason=INVITATION_REPLACED,
+        )
+    used = 0
+    for token in db.session.scalars(
+        select(AccountToken).where(
+            AccountToken.purpose == TokenPurpose.FAMILY_INVITE,
+            AccountToken.email == email.lower(),
+            AccountToken.used_at.is_(None),
+        )
+    ):
+        named = db.session.get(ConsentRecord, (token.payload or {}).get("consent_id") or 0)
+        if named is None or named.patient_id != patient_id:
+            continue
+        if consent_id is None or named.id == consent_id:
+            token.used_at = now
+            used += 1
+    db.session.flush()
+    return used
+
+
+def withdraw_unused_invitations(patient_id: int, email: str, *, now: datetime) -> int:
+    """Once no open consent from the patient to `email` waits for acceptance, its
+    invitation links are used up (`withdraw_invitations`)."""
+    if open_consents_to(patient_id, email):
+        return 0
+    return withdraw_invitations(patient_id, email, now=now)
+
+
 def supersede(old: ConsentRecord, by: ConsentRecord, *, now: datetime, actor: User) -> None:
     """Close `old` because `by` replaces it for the same person: a closure row and its audit
-    row (what `by` grants goes on; it is not an end of access). When `by` went to another
+    row (what `by` grants goes on; it is not an end of access). When nobody had accepted
+    `old`, its invitation is withdrawn (its queued email cancelled, its link used up): `by`
+    is the one to accept, with its own invitation if it needs one. When `by` went to another
     address (the person changed theirs), unsent email to the old address about the patient
     is cancelled: that address is no longer the person's, and no open consent names it."""
     close_consent(old, ClosureReason.SUPERSEDED, now=now, by=actor)
+    if old.recipient_user_id is None:
+        withdraw_invitations(old.patient_id, old.recipient_email, now=now, consent_id=old.id)
     old_address = old.recipient_email.lower()
     if old_address != by.recipient_email.lower() and not open_consents_to(
         old.patient_id, old_address
@@ -368,8 +423,23 @@ def _consents_to_member_query():
 
 @cache
 def _invitation_waiting_query():
+    # An unused link is not enough: it waits only while an open consent from the patient it
+    # came from to the address it was sent to waits for acceptance (as `invitations.
+    # invitation` asks), each read with its episode, to be checked against the clock.
+    named = aliased(ConsentRecord)
     return (
-        select(AccountToken.id)
+        select(ConsentRecord, User)
+        .select_from(AccountToken)
+        .join(named, named.id == AccountToken.payload["consent_id"].as_integer())
+        .join(
+            ConsentRecord,
+            and_(
+                ConsentRecord.patient_id == named.patient_id,
+                ConsentRecord.recipient_email == AccountToken.email,
+                ConsentRecord.recipient_user_id.is_(None),
+            ),
+        )
+        .join(User, User.id == ConsentRecord.patient_id)
         .where(
             AccountToken.purpose == TokenPurpose.FAMILY_INVITE,
             # sent to their address, or to the one they had when it was sent
@@ -379,8 +449,8 @@ def _invitation_waiting_query():
             ),
             AccountToken.used_at.is_(None),
             AccountToken.expires_at > bindparam("now"),
+            ~ConsentRecord.closure.has(),
         )
-        .limit(1)
     )
 
 
@@ -392,11 +462,16 @@ def family_standing(member: User, *, now: datetime) -> FamilyStanding:
     ).all():
         if (ended := access.access_ended_at(consent, patient, now)) is not None:
             ends.append(ended)
-    waiting = db.session.scalar(
-        _invitation_waiting_query(),
-        {"email": member.email.lower(), "member": member.id, "now": now},
+    waiting = any(
+        access.is_active(consent, patient, now)
+        for consent, patient in db.session.execute(
+            _invitation_waiting_query(),
+            {"email": member.email.lower(), "member": member.id, "now": now},
+        )
+        .unique()
+        .all()
     )
-    return FamilyStanding(max(ends) if ends else None, waiting is not None)
+    return FamilyStanding(max(ends) if ends else None, waiting)
 
 
 def episode_in_force(patient_id: int, at: datetime) -> Episode | None:

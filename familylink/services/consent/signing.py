@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from familylink.extensions import db
 from familylink.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from familylink.models import (
+    ClosureReason,
+    ConsentClosure,
     ConsentRecord,
     ExpiryKind,
     FamilyLink,
@@ -35,7 +37,8 @@ from familylink.services.consent.wording import (
     render_snapshot,
 )
 from familylink.services.errors import NotFound, ValidationError
-from familylink.services.program import get_program
+from familylink.services.program import get_program, local_day
+from familylink.services.timefmt import format_local_date
 
 MAX_DAYS_AFTER_EPISODE = 365
 
@@ -352,6 +355,66 @@ def sign_consent(
     return consent
 
 
+def _later_choice(
+    patient_id: int, email: str, user_id: int | None, *, after: date
+) -> datetime | None:
+    """When the patient last chose about sharing with this person (as `open_consents_to`
+    finds them) on a day (program time) later than `after`: an open consent signed, or a
+    consent revoked, then. None when they made no such choice after that day."""
+    moments = [c.signed_at for c in records.open_consents_to(patient_id, email, user_id)]
+    moments += db.session.scalars(
+        select(ConsentClosure.closed_at)
+        .join(ConsentRecord, ConsentRecord.id == ConsentClosure.consent_id)
+        .where(
+            ConsentRecord.patient_id == patient_id,
+            or_(*records.for_person(email, user_id)),
+            ConsentClosure.reason == ClosureReason.REVOKED,
+        )
+    ).all()
+    later = [moment for moment in moments if local_day(moment) > after]
+    return max(later) if later else None
+
+
+def _check_signed_on(
+    patient: User, columns: dict, *, signed_on: date, signed_at: datetime, now: datetime
+) -> None:
+    """ValidationError (field signed_on) when the day the paper form was signed makes it
+    no consent to record now (share less):
+
+    - it ends with the episode of care it was signed in, and that is not the current one
+      (one that has ended, or a day between episodes): it would be stored already ended,
+      or bound to an episode the patient has left;
+    - the patient made a later choice about the same person (a consent signed, or one
+      revoked, on a later day): the later choice stands, an older form does not undo it."""
+    zone = get_program().timezone
+    if columns["expiry_kind"] == ExpiryKind.EPISODE_END:
+        signed_in = records.episode_in_force(patient.id, signed_at)
+        current = records.episode_in_force(patient.id, now)
+        if signed_in is None or current is None or signed_in.id != current.id:
+            raise ValidationError(
+                _(
+                    "This date is not in the patient's current episode of care, and this "
+                    "consent ends with the episode it was signed in. Ask the patient to sign "
+                    "a new form."
+                ),
+                field="signed_on",
+            )
+    person = _linked_person(patient.id, columns["recipient_email"])
+    later = _later_choice(
+        patient.id, columns["recipient_email"], person.id if person else None, after=signed_on
+    )
+    if later is not None:
+        raise ValidationError(
+            _(
+                "On %(day)s, after this form was signed, the patient made a later choice "
+                "about sharing with this person, and it stands. Ask the patient to sign a "
+                "new form.",
+                day=format_local_date(later, zone),
+            ),
+            field="signed_on",
+        )
+
+
 def record_paper_consent(
     therapist: User,
     patient_id: int,
@@ -381,6 +444,7 @@ def record_paper_consent(
             _("Tick the box to confirm the patient signed this on paper."), field="attested"
         )
     signed_at = min(now, datetime.combine(signed_on, time(12, 0), tzinfo=ZoneInfo(zone)))
+    _check_signed_on(patient, columns, signed_on=signed_on, signed_at=signed_at, now=now)
     consent = _create(
         patient,
         columns,
