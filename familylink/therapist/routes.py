@@ -162,7 +162,15 @@ def record_paper_consent(patient_id: int):
             user_agent=request.user_agent.string,
         ),
         redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
-        message=_("The paper consent is recorded and the invitation is on its way."),
+        message=lambda record: (
+            _("The paper consent is recorded and the invitation is on its way.")
+            if record.recipient_user_id is None
+            else _(
+                "The paper consent is recorded. %(name)s is already linked, so no invitation"
+                " is sent: it applies now.",
+                name=record.recipient_name,
+            )
+        ),
     )
     if done is not None:
         return done

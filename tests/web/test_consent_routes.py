@@ -300,6 +300,23 @@ def test_a_therapist_records_a_paper_consent(app, client, auth, ids):
         assert (record.method, record.recorded_by_id) == ("paper", ids["lee"])
 
 
+def test_a_paper_consent_to_someone_already_linked_says_no_invitation_is_sent(
+    app, client, auth, ids
+):
+    auth.login("lee@example.org")
+    response = client.post(
+        f"/therapist/patients/{ids['jordan']}/consents/paper",
+        data={**FORM, "signed_on": NOON.date().isoformat(), "attested": "y"},
+        follow_redirects=True,
+    )
+    body = response.get_data(as_text=True)
+    assert "Maria Rivera is already linked, so no invitation is sent" in body
+    assert "the invitation is on its way" not in body
+    with app.app_context():
+        kinds = db.session.scalars(select(OutboxEmail.kind)).all()
+    assert "family_invitation" not in kinds
+
+
 def test_a_paper_consent_without_attestation_is_refused(app, client, auth, ids):
     auth.login("lee@example.org")
     response = client.post(
