@@ -219,7 +219,8 @@ def is_locked_out(user: User, *, now: datetime) -> bool:
     after asking, so the account's row stays locked to the end of the transaction: a guess
     racing another is counted after it (else parallel guesses all read the same count).
     """
-    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    # FOR NO KEY UPDATE: rows inserted pointing at the user (audit rows) need not wait.
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
     window = timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
     failures = db.session.scalar(
         select(func.count(AuditEvent.id)).where(

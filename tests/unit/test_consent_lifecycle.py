@@ -339,13 +339,16 @@ def test_a_paper_consent_signed_before_the_open_one_is_refused(app_ctx, people, 
     assert record.closure.reason == ClosureReason.SUPERSEDED and later.closure is None
 
 
-def test_a_paper_consent_signed_before_a_revocation_is_refused(app_ctx, people, now):
+@pytest.mark.parametrize("signed_on", [date(2026, 11, 15), date(2026, 11, 16)])
+def test_a_paper_consent_signed_before_a_revocation_is_refused(app_ctx, people, now, signed_on):
+    # A form has no time of day: one dated the day of the revocation may be from before it,
+    # and the revocation, the patient's choice to share less, stands.
     lee, jordan, maria = people
     record = _signed_and_linked(jordan, maria, now - timedelta(days=10))
     consent.revoke_consent(jordan, record.id, now=now - timedelta(days=2))  # 2026-11-16
     with pytest.raises(ValidationError) as caught:
         consent.record_paper_consent(
-            lee, jordan.id, details(), signed_on=date(2026, 11, 15), attested=True, now=now
+            lee, jordan.id, details(), signed_on=signed_on, attested=True, now=now
         )
     assert caught.value.field == "signed_on"
     assert not consent.may_disclose(maria.id, jordan.id, None, now=now)

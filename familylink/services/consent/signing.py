@@ -359,10 +359,15 @@ def _later_choice(
     patient_id: int, email: str, user_id: int | None, *, after: date
 ) -> datetime | None:
     """When the patient last chose about sharing with this person (as `open_consents_to`
-    finds them) on a day (program time) later than `after`: an open consent signed, or a
-    consent revoked, then. None when they made no such choice after that day."""
-    moments = [c.signed_at for c in records.open_consents_to(patient_id, email, user_id)]
-    moments += db.session.scalars(
+    finds them) after a form dated `after` (program time): an open consent signed on a later
+    day, or a consent revoked on that day or later (a form has no time of day, and sharing
+    less stands). None when they made no such choice."""
+    moments = [
+        c.signed_at
+        for c in records.open_consents_to(patient_id, email, user_id)
+        if local_day(c.signed_at) > after
+    ]
+    revoked = db.session.scalars(
         select(ConsentClosure.closed_at)
         .join(ConsentRecord, ConsentRecord.id == ConsentClosure.consent_id)
         .where(
@@ -371,8 +376,8 @@ def _later_choice(
             ConsentClosure.reason == ClosureReason.REVOKED,
         )
     ).all()
-    later = [moment for moment in moments if local_day(moment) > after]
-    return max(later) if later else None
+    moments += [moment for moment in revoked if local_day(moment) >= after]
+    return max(moments) if moments else None
 
 
 def _check_signed_on(
