@@ -142,6 +142,17 @@ def _change_episode(patient_id: int, form_name: str, form, change, message: str)
     return done or _contacts_page(patient_id, 400, **{form_name: form})
 
 
+def _paper_consent_recorded(record) -> str:
+    """The flash: an invitation goes only to a person the consent is not yet bound to."""
+    if record.recipient_user_id is None:
+        return _("The paper consent is recorded and the invitation is on its way.")
+    return _(
+        "The paper consent is recorded. %(name)s is already linked, so no invitation"
+        " is sent: it applies now.",
+        name=record.recipient_name,
+    )
+
+
 @bp.route("/patients/<int:patient_id>/consents/paper", methods=["GET", "POST"])
 @role_required(Role.THERAPIST)
 def record_paper_consent(patient_id: int):
@@ -162,15 +173,7 @@ def record_paper_consent(patient_id: int):
             user_agent=request.user_agent.string,
         ),
         redirect_to=url_for("therapist.family_contacts", patient_id=patient_id),
-        message=lambda record: (
-            _("The paper consent is recorded and the invitation is on its way.")
-            if record.recipient_user_id is None
-            else _(
-                "The paper consent is recorded. %(name)s is already linked, so no invitation"
-                " is sent: it applies now.",
-                name=record.recipient_name,
-            )
-        ),
+        message=_paper_consent_recorded,
     )
     if done is not None:
         return done

@@ -215,12 +215,7 @@ def test_move_all_future_lists_the_new_weeks_then_moves_them(app, client, auth, 
     assert "Move all 3 weeks" in page
     response = client.post(url, data={"slot": new, "confirmed": "1"})
     assert response.status_code == 302
-    with app.app_context():
-        starts = [
-            db.session.get(AppointmentFamily, s).appointment.starts_at.astimezone(NEW_YORK)
-            for s in seats
-        ]
-    assert [(s.day, s.hour) for s in starts] == [(27, 10), (5, 14), (12, 14), (19, 14)]
+    assert _local_starts(app, seats) == [(27, 10), (5, 14), (12, 14), (19, 14)]
 
 
 def test_another_therapist_cannot_move_or_cancel_the_series(app, client, auth, clinic):
@@ -327,9 +322,14 @@ def test_move_all_future_leaves_a_week_already_moved_there(app, client, auth, cl
     assert "Move all 3 weeks" in page
     response = client.post(url, data={"slot": new, "confirmed": "1"})
     assert response.status_code == 302
+    assert _local_starts(app, seats) == [(29, 14), (5, 14), (12, 14), (19, 14)]
+
+
+def _local_starts(app, seats) -> list[tuple[int, int]]:
+    """Each seat's session as (day, hour) in New York."""
     with app.app_context():
         starts = [
             db.session.get(AppointmentFamily, s).appointment.starts_at.astimezone(NEW_YORK)
             for s in seats
         ]
-    assert [(s.day, s.hour) for s in starts] == [(29, 14), (5, 14), (12, 14), (19, 14)]
+    return [(start.day, start.hour) for start in starts]
