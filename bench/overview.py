@@ -21,7 +21,7 @@ import os
 import re
 import statistics
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 from sqlalchemy import event
@@ -36,12 +36,11 @@ PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 def _a_year() -> str:
     """The query of the twelve months up to the latest final one."""
     from familylink.services.overview import last_final_month
+    from familylink.services.overview.figures import add_months
 
     # Yesterday in UTC is never after today in the program's time zone.
     last = last_final_month((datetime.now(UTC) - timedelta(days=1)).date())
-    eleven_before = last.year * 12 + last.month - 1 - 11
-    first = date(eleven_before // 12, eleven_before % 12 + 1, 1)
-    return f"first={first:%Y-%m}&last={last:%Y-%m}"
+    return f"first={add_months(last, -11):%Y-%m}&last={last:%Y-%m}"
 
 
 def _load() -> str:

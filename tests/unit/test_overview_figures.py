@@ -22,6 +22,7 @@ from familylink.models import (
     SeatStatus,
     SessionType,
 )
+from familylink.services import overview
 from familylink.services.overview import figures
 from tests import factories
 from tests.conftest import _empty_all_tables
@@ -183,3 +184,30 @@ def test_each_overview_period_column_has_an_index(app, table, column, index):
     with app.app_context():
         names = {i["name"] for i in db.inspect(db.engine).get_indexes(table)}
     assert index in names, (table, column, sorted(names))
+
+
+@pytest.mark.parametrize(
+    ("day", "count", "expected"),
+    [
+        (date(2026, 1, 31), 1, date(2026, 2, 1)),
+        (date(2026, 12, 15), 1, date(2027, 1, 1)),
+        (date(2026, 1, 1), -1, date(2025, 12, 1)),
+        (date(2026, 3, 9), -14, date(2025, 1, 1)),
+        (date(2026, 5, 20), 0, date(2026, 5, 1)),
+    ],
+)
+def test_add_months_gives_the_first_day_of_the_month_counted_to(day, count, expected):
+    assert figures.add_months(day, count) == expected
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (date(2026, 3, 14), date(2026, 1, 1)),  # February ended at the start of 1 March
+        (date(2026, 3, 15), date(2026, 2, 1)),
+        (date(2026, 1, 14), date(2025, 11, 1)),
+        (date(2026, 1, 15), date(2025, 12, 1)),
+    ],
+)
+def test_a_month_is_final_fourteen_days_after_it_ends(today, expected):
+    assert overview.last_final_month(today) == expected

@@ -13,9 +13,9 @@ import pytest
 from familylink.services.overview.figures import NESTS
 from familylink.services.overview.suppression import (
     Hidden,
-    Nest,
     count_cell,
     is_small,
+    nests_within,
     rate,
     suppress_row,
     total_cell,
@@ -190,9 +190,18 @@ def test_total_cell(parts, total, expected):
     assert total_cell(parts, total) == expected
 
 
-def test_a_nest_of_one_measure_hides_nothing_more():
-    only = Nest({"booked": frozenset("ab"), "attended": frozenset("a")}).only(["booked"])
-    assert suppress_row({"booked": 12}, [only]) == {"booked": 12}
+def test_a_nest_reaches_only_the_measures_of_a_table():
+    places = next(nest for nest in NESTS if "group_seats" in nest.measures)
+    (within,) = nests_within([places], ["booked", "attended", "no_show", "enrolled"])
+    assert list(within.measures) == ["booked", "attended", "no_show"]
+    assert within.whole == "booked"
+    # 12 booked, 12 attended: with group seats off the table, no-show tells nothing more.
+    assert suppress_row({"booked": 12, "attended": 12, "no_show": 0}, [within]) == {
+        "booked": 12,
+        "attended": 12,
+        "no_show": 0,
+    }
+    assert nests_within([places], ["booked", "enrolled"]) == []
 
 
 def test_a_rate_needs_both_counts_shown():

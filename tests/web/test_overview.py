@@ -13,11 +13,10 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, Role, User
-from familylink.services.overview.suppression import SMALL_CELL_MAX, Hidden
+from familylink.services.overview.suppression import SMALL_CELL_MAX
 from tests import factories
 from tests.conftest import _empty_all_tables
 from tests.overview_world import FIRST, LAST, MONTHS, TODAY, Cohort, build
-from tests.unit.test_overview_suppression import possible_values
 
 PERIOD = f"/overview/?first={FIRST:%Y-%m}&last={LAST:%Y-%m}"
 CSV = f"/overview/overview.csv?first={FIRST:%Y-%m}&last={LAST:%Y-%m}"
@@ -396,37 +395,31 @@ def _assert_no_small_difference_of_nested_counts(rows):
 
 
 def test_the_therapist_table_does_not_give_the_period_back(app, admin_client):
-    # Ten sessions in each of two months, all one therapist's: each month is hidden, so the
-    # period's 20 must not be readable from the therapists' column either.
+    # Ten sessions in each of two months, all one therapist's: each month is hidden (attended
+    # is part of the small Booked), so the period's 20 must not be readable from the
+    # therapists' column either: it is not shown.
     _world(app, {(0, 0): Cohort(attended=10), (1, 0): Cohort(attended=10)})
     rows = _period_csv(admin_client, 0, 1)[1:]
-    months = [_value(rows, label, "Attended") for label in ("2026-01", "2026-02")]
-    assert not any(value.isdigit() for value in months)
-    per_therapist = [
-        _number(value)
+    for label in ("2026-01", "2026-02"):
+        assert _value(rows, label, "Booked") == "fewer than 11"
+        assert _value(rows, label, "Attended") == "not shown"
+    column = {
+        row: value
         for row, table, measure, value in rows
-        if table == "Per therapist, whole period"
-        and measure == "Attended"
-        and row != "All therapists"
-    ]
-    if None not in per_therapist:  # the reader has the period's total: sum of the column
-        total = sum(per_therapist)
-        found = possible_values([Hidden.SMALL, Hidden.SMALL], total)
-        assert all(len(values) > 1 for values in found), (total, found)
+        if table == "Per therapist, whole period" and measure == "Attended"
+    }
+    assert len(column) >= 2 and set(column.values()) == {"not shown"}, column
+    assert _value(rows, "Whole period", "Attended") == "not shown"
 
 
 def test_a_hidden_month_is_not_pinned_by_what_the_rule_says_of_its_neighbours(app, director_client):
-    # A month hidden only so that another stays hidden is a count of at least 11 (smaller
-    # ones read "fewer than 11"): a reader who knows that must still not find 1.
+    # The old rule hid 11 only so that 1 stayed hidden, and showed the total 42: a reader who
+    # knew that read 42 - 30 - 11 = 1. Now a month's cell is its own: 11 is shown, and the
+    # total, with a hidden month in it, is not.
     _world(
         app, {(0, 0): Cohort(attended=1), (1, 0): Cohort(attended=11), (2, 0): Cohort(attended=30)}
     )
     rows = _period_csv(director_client, 0, 2)
-    cells = [_value(rows, label, "Attended") for label in ("2026-01", "2026-02", "2026-03")]
-    total = _number(_value(rows, "Whole period", "Attended"))
-    if total is not None and "fewer than 11" in cells:
-        shown = sum(_number(cell) or 0 for cell in cells)
-        lowest_others = sum(SMALL_CELL_MAX + 1 for cell in cells if cell == "not shown")
-        hidden_small = cells.count("fewer than 11")
-        # The small ones share what is left; with one of them, it is known exactly.
-        assert not (hidden_small == 1 and total - shown - lowest_others <= 1), cells
+    cells = [_value(rows, label, "Booked") for label in ("2026-01", "2026-02", "2026-03")]
+    assert cells == ["fewer than 11", "11", "30"]
+    assert _value(rows, "Whole period", "Booked") == "not shown"

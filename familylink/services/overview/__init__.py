@@ -27,6 +27,7 @@ from familylink.services.overview.figures import (
     NO_THERAPIST,
     Counts,
     Month,
+    add_months,
     count_everything,
     months_of,
 )
@@ -35,6 +36,7 @@ from familylink.services.overview.suppression import (
     Cell,
     Hidden,
     is_small,
+    nests_within,
     rate,
     suppress_row,
     total_cell,
@@ -161,20 +163,13 @@ TABLES = [
 ]
 
 THERAPIST_MEASURES = ["enrolled", "booked", "attended", "no_show", "late_cancelled"]
-
-
-def _month_number(day: date) -> int:
-    return day.year * 12 + day.month - 1
-
-
-def _month_start(number: int) -> date:
-    return date(number // 12, number % 12 + 1, 1)
+THERAPIST_NESTS = nests_within(NESTS, THERAPIST_MEASURES)
 
 
 def last_final_month(today: date) -> date:
     """The latest month whose figures are final: it ended FINAL_AFTER_DAYS days ago or more
     (by then every episode it started has had its 14 days)."""
-    return _month_start(_month_number(today - timedelta(days=FINAL_AFTER_DAYS)) - 1)
+    return add_months(today - timedelta(days=FINAL_AFTER_DAYS), -1)
 
 
 def check_period(first: date | None, last: date | None, *, today: date) -> None:
@@ -197,7 +192,7 @@ def check_period(first: date | None, last: date | None, *, today: date) -> None:
             ),
             field="last",
         )
-    if _month_number(last) - _month_number(first) >= MAX_MONTHS:
+    if last >= add_months(first, MAX_MONTHS):
         raise ValidationError(
             _("Choose a period of at most %(months)d months.", months=MAX_MONTHS), field="first"
         )
@@ -206,7 +201,7 @@ def check_period(first: date | None, last: date | None, *, today: date) -> None:
 def default_period(now: datetime) -> tuple[date, date]:
     """The six months up to the latest final one."""
     last = last_final_month(local_day(now))
-    return _month_start(_month_number(last) - 5), last
+    return add_months(last, -5), last
 
 
 def program_overview(
@@ -217,7 +212,7 @@ def program_overview(
     or exported."""
     per_therapist = access.overview_per_therapist(actor)
     check_period(first, last, today=local_day(now))
-    last = _month_start(_month_number(last) + 1) - timedelta(days=1)  # its last day
+    last = add_months(last, 1) - timedelta(days=1)  # its last day
     months = months_of(first, last, get_program().timezone)
     counts = count_everything(months)
     labels = [month.label for month in months]
@@ -255,8 +250,9 @@ def _table(key, title, columns, counts: Counts, labels: list[str]) -> Table:
     when each of its months is shown."""
     measures = [column.key for column in columns if column.kind == COUNT]
     month_values = _month_values(counts, measures, len(labels))
+    nests = nests_within(NESTS, measures)
     rows = [
-        Row(label, suppress_row(values, NESTS))
+        Row(label, suppress_row(values, nests))
         for label, values in zip(labels, month_values, strict=True)
     ]
     total = Row(_("Whole period"))
@@ -307,7 +303,7 @@ def _therapist_table(counts: Counts, tables: list[Table]) -> Table:
             )
     shown = {measure: isinstance(totals[measure], int) for measure in THERAPIST_MEASURES}
     for values in months_of_therapists.values():
-        for measure, cell in suppress_row(values, NESTS).items():
+        for measure, cell in suppress_row(values, THERAPIST_NESTS).items():
             shown[measure] = shown[measure] and not isinstance(cell, Hidden)
     for measure in THERAPIST_MEASURES:
         sums = dict.fromkeys(keys, 0)

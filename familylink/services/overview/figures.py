@@ -102,6 +102,12 @@ class Month:
     ends: datetime
 
 
+def add_months(day: date, count: int) -> date:
+    """The first day of the month `count` months after `day`'s month (before it if negative)."""
+    number = day.year * 12 + day.month - 1 + count
+    return date(number // 12, number % 12 + 1, 1)
+
+
 def months_of(first: date, last: date, zone: str) -> list[Month]:
     """The calendar months from `first` to `last` (inclusive), each clipped to the period."""
     tz = ZoneInfo(zone)
@@ -111,7 +117,7 @@ def months_of(first: date, last: date, zone: str) -> list[Month]:
 
     months, day, end = [], first, last + timedelta(days=1)
     while day < end:
-        next_month = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        next_month = add_months(day, 1)
         months.append(Month(f"{day:%Y-%m}", instant(day), instant(min(next_month, end))))
         day = next_month
     return months

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 #: The largest count that is hidden (0 is shown: it points at nobody).
@@ -77,15 +77,24 @@ class Nest:
         return Nest({m: parts for m, parts in self.measures.items() if m in measures})
 
 
+def nests_within(nests: Sequence[Nest], measures: Collection[str]) -> list[Nest]:
+    """The nests as far as a table's `measures` reach (a measure not on it tells nothing);
+    a nest left with one measure hides nothing, so it is dropped."""
+    within = []
+    for nest in nests:
+        kept = [measure for measure in nest.measures if measure in measures]
+        if len(kept) == len(nest.measures):
+            within.append(nest)
+        elif len(kept) >= 2:
+            within.append(nest.only(kept))
+    return within
+
+
 def suppress_row(values: Mapping[str, int], nests: Sequence[Nest]) -> dict[str, Cell]:
-    """One month's counts (measure -> value) as they may be shown."""
+    """One month's counts (measure -> value) as they may be shown. Each of `nests` has all
+    its measures in `values` (see `nests_within`)."""
     cells = {measure: count_cell(value) for measure, value in values.items()}
     for nest in nests:
-        measures = [measure for measure in nest.measures if measure in values]
-        if len(measures) < 2:
-            continue
-        if len(measures) < len(nest.measures):
-            nest = nest.only(measures)
         told = [
             sum(sign * values[measure] for sign, measure in zip(signs, nest.measures, strict=True))
             for signs in nest.told
