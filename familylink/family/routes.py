@@ -9,7 +9,7 @@ from familylink.auth import guard
 from familylink.extensions import limiter
 from familylink.family.forms import AcceptForm, InvitationRegisterForm
 from familylink.models import Role
-from familylink.services import attendance, consent, homes, progress_updates
+from familylink.services import access, attendance, consent, homes, progress_updates
 from familylink.services.errors import Conflict, InvalidToken, ValidationError
 from familylink.services.program import get_program, local_day
 from familylink.web import apply_error, form_limit, form_status, request_now, role_required, run
@@ -39,6 +39,8 @@ def patient(patient_id: int):
         "family/patient.html",
         person=person,
         consent=record,
+        # An "end of episode" consent follows the episode it was signed in, not the current one.
+        ends=access.consent_end(record, person),
         # Read through the gate at this moment: an ended consent hides them at once.
         updates=progress_updates.released_to(current_user, patient_id, now=now),
         redisclosure_notice=str(consent.REDISCLOSURE_NOTICE),

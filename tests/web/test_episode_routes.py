@@ -145,3 +145,37 @@ def test_the_episodes_table_is_in_the_page_once_and_not_in_its_title(app):
     title = page[page.index("<title>") : page.index("</title>")]
     assert "<table" not in title and "episodes" not in title
     assert page.count("Your episodes of care</h2>") == 1
+
+
+@pytest.mark.parametrize(
+    ("days_after_episode", "before_discharge"),
+    [
+        (0, "until the end of Jordan's current episode of care"),
+        (30, "until 30 days after Jordan's current episode of care ends"),
+    ],
+)
+def test_the_family_page_says_when_an_episode_consent_ends(
+    app, days_after_episode, before_discharge
+):
+    with app.app_context():
+        lee = create_user(Role.THERAPIST, email="lee@example.org")
+        jordan = create_user(Role.PATIENT, name="Jordan Rivera", therapist=lee)
+        maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+        create_consent(jordan, maria, days_after_episode=days_after_episode)
+        db.session.commit()
+        patient_id = jordan.id
+    family = _signed_in(app, "maria@example.org")
+    first = family.get(f"/family/patients/{patient_id}")
+    page = first.get_data(as_text=True)
+    assert before_discharge in page, first.status_code
+    therapist = _signed_in(app, "lee@example.org")
+    therapist.post(f"/therapist/patients/{patient_id}/discharge", data=DISCHARGE)
+    therapist.post(f"/therapist/patients/{patient_id}/readmit", data={"started_on": "2026-11-18"})
+    response = family.get(f"/family/patients/{patient_id}")
+    if days_after_episode == 0:  # access ended with the episode, and the member's sessions
+        assert response.status_code == 302 and "/login" in response.location
+        return
+    page = response.get_data(as_text=True)
+    # The episode it followed ended on 18 November: 30 days on, whatever the new episode.
+    assert "This lasts until" in page and "December 17, 2026" in page, page
+    assert "current episode" not in page
