@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, ConsentRecord, OutboxEmail, OutboxStatus, Role
-from familylink.services import access, booking, consent, mail, reminders
+from familylink.services import access, account_admin, booking, consent, mail, reminders
 from familylink.services.consent.records import disclosures_of
 from tests.booking_setup import create_clinic, family_seat
 from tests.factories import create_user
@@ -80,3 +80,19 @@ def test_an_in_care_email_reaches_only_the_patient_or_a_therapist(app_ctx, now):
     }
     allowed = access.recipients_allowed(asked, access.IN_CARE, now=now)
     assert allowed == {(patient.id, patient.id), (clinic.therapist.id, patient.id)}
+
+
+def test_no_email_about_a_patient_reaches_a_disabled_account(app_ctx, now):
+    """An admin disables an account to cut someone off (a lost phone, a family falling out):
+    the sender then tells them nothing more about a patient, consent or care team alike."""
+    clinic = create_clinic()
+    patient, therapist, family = clinic.patient, clinic.therapist, clinic.family
+    family_pair, therapist_pair = (family.id, patient.id), (therapist.id, patient.id)
+    assert access.recipients_allowed({family_pair}, "scheduling", now=now) == {family_pair}
+    assert access.recipients_allowed({therapist_pair}, access.IN_CARE, now=now) == {therapist_pair}
+    for user in (family, therapist):
+        account_admin.set_account_active(user, False, actor=None, now=now)
+    db.session.flush()
+    assert access.recipients_allowed({family_pair}, "scheduling", now=now) == set()
+    assert access.recipients_allowed({family_pair}, None, now=now) == set()
+    assert access.recipients_allowed({therapist_pair}, access.IN_CARE, now=now) == set()

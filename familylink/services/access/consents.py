@@ -318,6 +318,18 @@ def _in_care(pairs: set[tuple[int | str, int]]) -> set[tuple[int | str, int]]:
     }
 
 
+def _without_disabled_accounts(
+    pairs: set[tuple[int | str, int]],
+) -> set[tuple[int | str, int]]:
+    accounts = {who for who, _patient in pairs if isinstance(who, int)}
+    if not accounts:
+        return pairs
+    disabled = set(
+        db.session.scalars(select(User.id).where(User.id.in_(accounts), User.active.is_(False)))
+    )
+    return {pair for pair in pairs if pair[0] not in disabled}
+
+
 def recipients_allowed(
     pairs: set[tuple[int | str, int]], scope: str | None, *, now: datetime
 ) -> set[tuple[int | str, int]]:
@@ -326,7 +338,9 @@ def recipients_allowed(
     cover `scope`), or the address of someone invited who has no account yet (a consent to
     that address must still be open: an invitation must not outlive its consent). `IN_CARE`
     emails go to the patient or their care team: the patient themself or a therapist may be
-    told, never a family member, another patient or an admin (an email tagged so by mistake)."""
+    told, never a family member, another patient or an admin (an email tagged so by mistake).
+    A disabled account is told nothing about a patient: the admin cut it off."""
+    pairs = _without_disabled_accounts(pairs)
     if scope == IN_CARE:
         return _in_care(pairs)
     members = {pair for pair in pairs if isinstance(pair[0], int)}
