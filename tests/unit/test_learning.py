@@ -664,3 +664,17 @@ def test_showing_assigned_readings_is_one_disclosure_per_patient_shown(modules, 
         (e.actor_id, e.patient_id, e.recipient_id, e.object_type, e.object_id, e.detail)
         for e in audit.search(action="disclosure.viewed")
     ] == [(family.id, patient.id, family.id, None, None, {"what": "reading assignments"})]
+
+
+def test_a_reading_unpublished_before_its_release_waits_and_sends_nothing(modules, people, now):
+    made = _sequence(people, now)
+    second = made[1]
+    db.session.get(LearningModule, second.module_id).published = False
+    db.session.flush()
+    week_on = second.release_at
+    assert learning.release_due(now=week_on) == []
+    emails = select(func.count(OutboxEmail.id)).where(OutboxEmail.kind == "module_assigned")
+    assert db.session.scalar(emails) == 1  # the first week's only
+    db.session.get(LearningModule, second.module_id).published = True
+    assert learning.release_due(now=week_on + timedelta(hours=1)) == [second]
+    assert db.session.scalar(emails) == 2

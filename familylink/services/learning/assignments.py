@@ -211,11 +211,14 @@ def release_due(*, now: datetime) -> list[Assignment]:
     """Release every assignment whose time has come and email the family member once.
 
     An assignment whose consent is no longer active is stopped instead (ending the consent
-    normally does that first). Flushes; the caller commits.
+    normally does that first). One whose module is unpublished waits until it is published
+    again: its email would point at nothing. Flushes; the caller commits.
     """
     due = db.session.scalars(
         select(Assignment)
+        .join(LearningModule, LearningModule.id == Assignment.module_id)
         .where(
+            LearningModule.published,
             Assignment.released_at.is_(None),
             Assignment.stopped_at.is_(None),
             Assignment.release_at <= now,
