@@ -294,7 +294,8 @@ def search(
 def look_up(viewer: User, *, now: datetime, exported: bool = False, **filters) -> list[AuditEvent]:
     """`search` for an admin's page ("audit.viewed") or CSV file ("audit.exported"), recorded
     with what was asked: a patient's whole access history is patient-linked, so the row
-    names the patient searched for (when one has that id), the other filters in `detail`."""
+    names the patient searched for (when one has that id), the other filters in `detail`.
+    Any other patient a row found names is shown too: a "patient_data.viewed" row each."""
     events = search(**filters)
     asked = {name: filters.get(name) for name in ("action", "start", "end")}
     asked["actor_id"] = filters["actor"].id if filters.get("actor") is not None else None
@@ -308,6 +309,8 @@ def look_up(viewer: User, *, now: datetime, exported: bool = False, **filters) -
         detail={k: str(v) for k, v in asked.items() if v is not None} | {"rows": len(events)},
         now=now,
     )
+    named = {event.patient_id for event in events if event.patient_id is not None}
+    record_patient_views(viewer, named - {patient_id}, page="audit log", now=now)
     return events
 
 

@@ -149,7 +149,12 @@ def test_admins_filter_the_audit_log_by_who_patient_action_and_date(app, admin_c
     by_who = admin_client.get("/admin/audit?who=lee@example.org")
     assert set(_listed_actions(by_who)) == {"disclosure.viewed", "auth.signed_in"}
     by_patient = admin_client.get(f"/admin/audit?patient={patient_id}")
-    assert set(_listed_actions(by_patient)) == {"consent.granted", "disclosure.viewed"}
+    # The search by who showed a row about the patient: the admin's view of it is listed too.
+    assert set(_listed_actions(by_patient)) == {
+        "consent.granted",
+        "disclosure.viewed",
+        "patient_data.viewed",
+    }
     by_action = admin_client.get("/admin/audit?action=consent.")
     assert _listed_actions(by_action) == ["consent.granted"]
     by_date = admin_client.get(
@@ -194,6 +199,22 @@ def test_looking_up_a_patients_history_is_itself_audited(app, admin_client, path
     assert admin_client.get(path, query_string={"patient": 999999}).status_code == 200
     row = _rows(app, action)[-1]
     assert row.patient_id is None and row.detail == {"patient_id": "999999", "rows": 0}
+
+
+@pytest.mark.parametrize("path", ["/admin/audit", "/admin/audit.csv"])
+def test_a_search_that_shows_rows_about_patients_is_a_view_of_each(app, admin_client, path):
+    """Not only a search for one patient: rows found by action or by date name patients too."""
+    _lee, patient_id = _seed_events(app)
+    with app.app_context():
+        other = create_user(Role.PATIENT)
+        audit.record("consent.granted", actor=other, patient_id=other.id, now=NOON)
+        db.session.commit()
+        other_id = other.id
+    assert admin_client.get(path, query_string={"action": "consent."}).status_code == 200
+    assert sorted(_viewed(app, "audit log")) == sorted([(True, patient_id), (True, other_id)])
+    # A search for one patient names them in its own row, not twice.
+    admin_client.get(path, query_string={"patient": patient_id})
+    assert sorted(_viewed(app, "audit log")) == sorted([(True, patient_id), (True, other_id)])
 
 
 def test_only_admins_open_the_audit_log(app, client, auth):
