@@ -126,6 +126,14 @@ def _held(now: datetime):
     return and_(WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offered_until > now)
 
 
+def check_offer(entry: WaitlistEntry, now: datetime) -> None:
+    """Refuse to claim an entry whose offer is not held (`_held`) as it was read: a claim
+    checks it when it reads the entry, then afresh under the group's lock, which the
+    sweep and leaving the waitlist hold to end an offer."""
+    if entry.status != WaitlistStatus.OFFERED or entry.offered_until <= now:
+        raise ValidationError(_("Sorry, this offer has ended."))
+
+
 def _held_query(now: datetime):
     return select(WaitlistEntry.appointment_id, WaitlistEntry.patient_id).where(_held(now))
 

@@ -39,6 +39,7 @@ from familylink.models import (
     Scope,
     SeatStatus,
     User,
+    WaitlistEntry,
     WaitlistStatus,
 )
 from familylink.services import access, audit, mail, reminders
@@ -266,12 +267,13 @@ def book_group_seat(
     note: str | None = None,
     request_key: str | None = None,
     now: datetime,
-    _from_waitlist: bool = False,
+    _offer: WaitlistEntry | None = None,
 ) -> AppointmentFamily:
-    """Take one seat for the patient's family in a group occurrence.
+    """Take one seat for the patient's family in a group occurrence; `_offer`: the waitlist
+    entry whose offer this claims (`claim_offer`).
 
-    Raises NotFound (patient or group not visible), ValidationError (past, already booked),
-    Conflict (full).
+    Raises NotFound (patient or group not visible), ValidationError (past, already booked,
+    the offer claimed has ended), Conflict (full).
     """
     done = booked_with_key(request_key, actor)
     if done is not None:
@@ -289,8 +291,11 @@ def book_group_seat(
     seats = appointment.active_seats
     if any(s.patient_id == patient.id for s in seats):
         raise ValidationError(_("Your family already has a seat in this group."), field="slot")
+    if _offer is not None:  # read afresh under the lock: one ended meanwhile is not claimed
+        db.session.refresh(_offer)
+        groups.check_offer(_offer, now)
     # A family claiming its own offer counts its held seat as free for itself.
-    except_patient = patient.id if _from_waitlist else None
+    except_patient = patient.id if _offer is not None else None
     if groups.free_places(appointment, now=now, except_patient=except_patient) <= 0:
         raise Conflict(str(FULL))
     seat = _add_seat(
@@ -302,15 +307,15 @@ def book_group_seat(
 
 
 def claim_offer(*, actor: User, entry_id: int, now: datetime) -> AppointmentFamily:
+    """Take the place held for the actor's waitlist entry (`groups.check_offer`)."""
     entry = access.waitlist_entry(actor, entry_id)
-    if entry.status != WaitlistStatus.OFFERED or entry.offered_until <= now:
-        raise ValidationError(_("Sorry, this offer has ended."))
+    groups.check_offer(entry, now)
     seat = book_group_seat(
         actor=actor,
         patient_id=entry.patient_id,
         appointment_id=entry.appointment_id,
         now=now,
-        _from_waitlist=True,
+        _offer=entry,
     )
     entry.status = WaitlistStatus.CLAIMED
     db.session.flush()
