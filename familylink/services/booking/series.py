@@ -368,18 +368,20 @@ def cancel_future(
 
 def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: datetime):
     """Where each future week of the seat's series would go if this week moved to
-    `starts_at`: each later week keeps its own week (its distance from this one in whole
-    weeks of the series' zone, so a week cancelled or skipped between them stays a gap)
-    and takes the new weekday and wall time. A week already at its new time (moved there
-    on its own) is `unchanged`. Each is checked as the therapist's own move is (not past,
-    no overlap with their other sessions or another week of the move, not on their time
-    off) and against the family's consents. Raises NotFound, ValidationError (no time,
-    not in a series)."""
+    `starts_at`: each later week of the series keeps its own week (its distance from this
+    one in weeks of the series, `_week_offsets`, whatever day it was moved to on its own;
+    a week cancelled between them stays a gap) and takes the new weekday and wall time;
+    an earlier week moved on its own past this one is left where it is. A week already at
+    its new time (moved there on its own) is `unchanged`. Each is checked as the
+    therapist's own move is (not past, no overlap with their other sessions or another week
+    of the move, not on their time off) and against the family's consents. Raises
+    NotFound, ValidationError (no time, not in a series)."""
     # Moving every later week stays the therapist's: a family moves one week at a time.
     seat, ahead = _series_seat(actor, seat_id, now=now, what="series move", roles=(Role.THERAPIST,))
     if starts_at is None:
         raise ValidationError(_("Choose a time from the list."), field="slot")
     zone = seat.appointment.weekly_series.zone
+    ahead, offsets = _week_offsets(ahead)
     people = [a.user for a in seat.present_attendees]
     checker = WeekChecker(
         seat.patient,
@@ -389,7 +391,6 @@ def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: dat
         exclude=[s.appointment for s in ahead],
         strict=False,
     )
-    offsets = _week_offsets(ahead, zone)
     targets = weekly_starts(starts_at, max(offsets) + 1, zone)
     occurrences: list[Occurrence] = []
     for old, offset in zip(ahead, offsets, strict=True):
@@ -404,16 +405,27 @@ def plan_move(*, actor: User, seat_id: int, starts_at: datetime | None, now: dat
     return SeriesPlan(seat.patient, seat.appointment.session_type, people, zone, occurrences)
 
 
-def _week_offsets(ahead: list[AppointmentFamily], zone: str) -> list[int]:
-    """How many weeks after the first of `ahead` each one is, by its local day in `zone`
-    (whole weeks of the calendar, not of elapsed time: a daylight-saving change between
-    them does not count); a week moved a few days on its own stays the week it is nearest."""
-    tz = ZoneInfo(zone)
-    first = ahead[0].appointment.starts_at.astimezone(tz).date()
-    return [
-        max(0, round((s.appointment.starts_at.astimezone(tz).date() - first).days / 7))
-        for s in ahead
-    ]
+def _week_offsets(
+    ahead: list[AppointmentFamily],
+) -> tuple[list[AppointmentFamily], list[int]]:
+    """The weeks of `ahead` (its first: the week moved from) that are this or a later week
+    of their series, and how many weeks of the series after the first each one is.
+
+    A week's number in its series is its place among the series' appointments in the order
+    they were written (by id: `book_series` writes them week by week, and a move or a
+    cancellation keeps the row), never its date: a week moved on its own, by a few days or
+    past its neighbour, is still its own week, and a cancelled week stays a gap. (Not by
+    its local day: one moved four days or more would round to its neighbour's week.) A
+    week of an earlier number moved on its own past the first is left out. One query."""
+    first = ahead[0].appointment
+    ids = db.session.scalars(
+        select(Appointment.id)
+        .where(Appointment.weekly_series_id == first.weekly_series_id)
+        .order_by(Appointment.id)
+    )
+    number = {appointment_id: n for n, appointment_id in enumerate(ids)}
+    later = [s for s in ahead if number[s.appointment_id] >= number[first.id]]
+    return later, [number[s.appointment_id] - number[first.id] for s in later]
 
 
 def _in_move_order(moves: list[Occurrence]) -> list[Occurrence]:
