@@ -96,6 +96,12 @@ class SeriesPlan:
         """Conflicts first (in date order), then the others: what a confirmation page shows."""
         return self.conflicts + [o for o in self.occurrences if not o.problem]
 
+    def first_day(self, zone: str | None = None) -> date:
+        """The first week's day, in `zone` (a reader's own) or else the series' own: its
+        weekday names the series ("every Tuesday")."""
+        first = self.occurrences[0]
+        return first.day_in(zone) if zone else first.local_day
+
     @property
     def zones(self) -> list[str]:
         """The zones a confirmation page shows each time in: the chosen one, then each
