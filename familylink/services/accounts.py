@@ -211,6 +211,13 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
     return user
 
 
+def lock_account(user_id: int) -> None:
+    """Lock the account's row to the end of the transaction: FOR NO KEY UPDATE on
+    PostgreSQL, so rows inserted pointing at the user (audit rows, consents) need not wait;
+    SQLite's write lock, held from the start of every action, does it there."""
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+
+
 def is_locked_out(user: User, *, now: datetime) -> bool:
     """True after LOCKOUT_FAILURES failed sign-ins within LOCKOUT_MINUTES (a soft lockout).
 
@@ -219,8 +226,7 @@ def is_locked_out(user: User, *, now: datetime) -> bool:
     after asking, so the account's row stays locked to the end of the transaction: a guess
     racing another is counted after it (else parallel guesses all read the same count).
     """
-    # FOR NO KEY UPDATE: rows inserted pointing at the user (audit rows) need not wait.
-    db.session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    lock_account(user.id)
     window = timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
     failures = db.session.scalar(
         select(func.count(AuditEvent.id)).where(

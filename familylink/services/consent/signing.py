@@ -83,11 +83,16 @@ def _local_midnight_after(day: date, zone: str) -> datetime:
     )
 
 
-def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> dict:
+def check_details(
+    patient: User, details: ConsentDetails, *, now: datetime, signed_on: date | None = None
+) -> dict:
     """Return the consent's columns from the form, or raise ValidationError naming the field.
 
     Every element §2.31 requires must be there: recipient, purpose, at least one kind of
     information, an expiry, the signature (the name on file) and the acknowledgement.
+    An end date is from today on (one already past would store a consent already ended)
+    and at most a year after the form was signed: today in the portal, `signed_on` for a
+    paper form (the form's "one year from today" is the day the patient signed it).
     """
     name = _squash(details.recipient_name)
     if not name:
@@ -129,9 +134,12 @@ def check_details(patient: User, details: ConsentDetails, *, now: datetime) -> d
             raise ValidationError(_("Choose the date this consent ends."), field="expiry_date")
         if details.expiry_date < today:
             raise ValidationError(_("Choose a date from today onwards."), field="expiry_date")
-        if details.expiry_date > _one_year_after(today):
+        if details.expiry_date > _one_year_after(signed_on or today):
             raise ValidationError(
-                _("Choose a date no more than one year from today."), field="expiry_date"
+                _("Choose a date no more than one year from today.")
+                if signed_on is None
+                else _("Choose a date no more than one year after the day the form was signed."),
+                field="expiry_date",
             )
         expiry["expires_at"] = _local_midnight_after(details.expiry_date, zone)
         expiry["expiry_days_after_episode"] = None
@@ -241,7 +249,8 @@ def _create(
     detail: dict,
 ) -> ConsentRecord:
     """The new consent record (superseding any open one to the same person, inviting a
-    person with no account yet), audited last as `audit_as` with its scopes and `detail`."""
+    person with no account yet), audited last as `audit_as` with its scopes and `detail`.
+    The caller holds the patient's consents locked (`records.lock_consents_of`)."""
     program = get_program()
     columns = dict(columns)
     invitation_locale = columns.pop("invitation_locale", None) or columns["locale"]
@@ -340,6 +349,7 @@ def sign_consent(
     if patient.role != Role.PATIENT:
         raise NotFound()
     columns = check_details(patient, details, now=now)
+    records.lock_consents_of(patient.id)
     consent = _create(
         patient,
         columns,
@@ -443,12 +453,14 @@ def record_paper_consent(
         raise ValidationError(
             _("A paper consent older than 60 days needs a new signature."), field="signed_on"
         )
-    columns = check_details(patient, details, now=now)
+    columns = check_details(patient, details, now=now, signed_on=signed_on)
     if not attested:
         raise ValidationError(
             _("Tick the box to confirm the patient signed this on paper."), field="attested"
         )
     signed_at = min(now, datetime.combine(signed_on, time(12, 0), tzinfo=ZoneInfo(zone)))
+    # Before the patient's later choices are read: one being made now is waited for.
+    records.lock_consents_of(patient.id)
     _check_signed_on(patient, columns, signed_on=signed_on, signed_at=signed_at, now=now)
     consent = _create(
         patient,
