@@ -302,7 +302,7 @@ def _check_secrets_keys(app: Flask) -> None:
 
 def _check_trusted_proxies(app: Flask) -> None:
     value = str(app.config.get("TRUSTED_PROXIES") or "0").strip()
-    if not value.isdigit() or int(value) > 10:
+    if not (value.isascii() and value.isdigit()) or int(value) > 10:
         raise ConfigurationError(
             f"TRUSTED_PROXIES must be a whole number from 0 to 10, not {value!r}: how many "
             "reverse proxies in front of FamilyLink add X-Forwarded-For and X-Forwarded-Proto "

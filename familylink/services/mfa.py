@@ -63,7 +63,8 @@ def qr_svg(uri: str) -> bytes:
 
 
 def _matching_step(user: User, code: str, now: datetime) -> int | None:
-    if not user.totp_secret or not code.isdigit() or len(code) != 6:
+    # isdigit() alone takes "١٢٣" and "²": compare_digest refuses non-ASCII text.
+    if not user.totp_secret or not (code.isascii() and code.isdigit()) or len(code) != 6:
         return None
     totp = pyotp.TOTP(user.totp_secret)
     current = totp.timecode(now)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from familylink.extensions import db
-from familylink.models import RecoveryCode, Role, User
+from familylink.models import AuditEvent, RecoveryCode, Role, User
 from familylink.services import mfa, tokens
 from familylink.services.errors import ValidationError
 from tests.conftest import AuthActions
@@ -201,3 +201,29 @@ def test_the_account_page_counts_the_recovery_codes_left(app, client):
     _password_step(client, "maria@example.org")
     client.post("/login/code", data={"code": codes[0]})
     assert "9 recovery codes left" in client.get("/account/").get_data(as_text=True)
+
+
+# Digits a phone keyboard or a paste may give that are not 0-9: a code, never a 500.
+FOREIGN_DIGITS = ["١٢٣٤٥٦", "²²²²²²", "１２３４５６"]
+
+
+@pytest.mark.parametrize("code", FOREIGN_DIGITS)
+def test_a_sign_in_code_in_other_digits_is_refused_and_counted(app, client, code):
+    saved_user(app, Role.THERAPIST, "lee@example.org")
+    _password_step(client, "lee@example.org")
+    response = client.post("/login/code", data={"code": code})
+    assert response.status_code == 400
+    assert 'id="code-error"' in response.get_data(as_text=True)
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert "mfa.failed" in actions, actions
+
+
+@pytest.mark.parametrize("code", FOREIGN_DIGITS)
+def test_an_enrolment_code_in_other_digits_is_refused_beside_the_field(app, client, code):
+    saved_user(app, Role.THERAPIST, "lee@example.org", mfa=False)
+    _password_step(client, "lee@example.org")
+    client.get("/account/mfa")
+    response = client.post("/account/mfa", data={"code": code})
+    assert response.status_code == 400
+    assert 'id="code-error"' in response.get_data(as_text=True)

@@ -69,7 +69,7 @@ def test_hsts_is_sent_when_a_trusted_proxy_says_the_request_came_over_https(
     assert ("Strict-Transport-Security" in response.headers) is hsts
 
 
-@pytest.mark.parametrize("value", ["yes", "-1", "11"])
+@pytest.mark.parametrize("value", ["yes", "-1", "11", "²", "١"])
 def test_a_bad_trusted_proxies_setting_refuses_to_start_naming_it(database_url, value):
     with pytest.raises(ConfigurationError, match="TRUSTED_PROXIES"):
         create_app(app_settings(database_url, TRUSTED_PROXIES=value))
