@@ -456,6 +456,8 @@ def request_email_change(user: User, *, password: str, new_email: str, now: date
     address = normalize_email(new_email, field="new_email")
     if address == user.email:
         raise ValidationError(_("That is already your email address."), field="new_email")
+    # A newer request replaces the earlier ones, wherever they went (a mistyped address).
+    tokens.revoke_account_links(user.id, now=now, purposes=(TokenPurpose.EMAIL_CHANGE,))
     if find_user_by_email(address) is not None:
         audit.record("account.email_change_requested", actor=user, outcome="ignored", now=now)
         return
@@ -477,7 +479,8 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
     """Switch the account to the new address from its link; tell the old address.
 
     Raises InvalidToken for a used, expired or unknown link, or when the account's address
-    changed since the link was sent or the new address was taken meanwhile.
+    changed since the link was sent or the new address was taken meanwhile. Uses up the
+    account's other links (`tokens.revoke_account_links`).
     """
     token = tokens.consume_token(raw_token, TokenPurpose.EMAIL_CHANGE, now=now)
     user = db.session.get(User, token.user_id)
@@ -486,6 +489,8 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
         raise InvalidToken(tokens.EXPIRED_OR_INVALID)
     user.email = token.email
     user.verified_at = now
+    # Links sent before (a reset to the old address) must not revive if it comes back.
+    tokens.revoke_account_links(user.id, now=now)
     tokens.keep_invitations_with_the_person(user, old, now=now)
     mail.queue_email(
         "email_changed_notice",

@@ -108,17 +108,22 @@ def revoke_tokens(purpose: str, *, email: str, now: datetime) -> None:
     )
 
 
-def revoke_account_links(user_id: int, *, now: datetime) -> None:
-    """Use up every open link that could set the account's password or move its address (a
-    reset, an invitation, an email change): a new password ends what was issued before it,
-    so a link sent while someone else held the password no longer takes the account."""
+#: The links that could set an account's password or move its address.
+ACCOUNT_LINKS = (TokenPurpose.RESET, TokenPurpose.INVITE, TokenPurpose.EMAIL_CHANGE)
+
+
+def revoke_account_links(
+    user_id: int, *, now: datetime, purposes: tuple[TokenPurpose, ...] = ACCOUNT_LINKS
+) -> None:
+    """Use up every open link of the account for `purposes` (by default every link that
+    could set its password or move its address): a new password or address ends what was
+    issued before it, so a link sent while someone else held the password, or to an
+    address since replaced, no longer takes the account."""
     db.session.execute(
         update(AccountToken)
         .where(
             AccountToken.user_id == user_id,
-            AccountToken.purpose.in_(
-                (TokenPurpose.RESET, TokenPurpose.INVITE, TokenPurpose.EMAIL_CHANGE)
-            ),
+            AccountToken.purpose.in_(purposes),
             AccountToken.used_at.is_(None),
         )
         .values(used_at=now)

@@ -318,3 +318,35 @@ def test_a_reset_ends_an_invitation_link_and_an_invitation_ends_sessions(app_ctx
     accounts.accept_invitation(again, "another long passphrase", now=now)
     db.session.refresh(signed_in)
     assert signed_in.ended_at is not None and signed_in.end_reason == "invitation_accepted"
+
+
+def _email_change_link(user: User, address: str, now) -> str:
+    return tokens.issue_token(
+        TokenPurpose.EMAIL_CHANGE, email=address, user=user, now=now, payload={"old": user.email}
+    )
+
+
+@pytest.mark.parametrize("second", ["maria2@example.org", "taken@example.org"])
+def test_a_newer_email_change_request_ends_the_earlier_link(app_ctx, create_user, now, second):
+    """Maria mistypes her new address, then asks again: whoever owns the mistyped address
+    must not be able to take the account with the first link (the second request may go to
+    an address with an account, where nothing is sent, and still ends it)."""
+    user = create_user(email="maria@example.org")
+    create_user(email="taken@example.org")
+    mistyped = _email_change_link(user, "typo@example.org", now)
+    accounts.request_email_change(user, password=PASSWORD, new_email=second, now=now)
+    with pytest.raises(InvalidToken):
+        accounts.confirm_email_change(mistyped, now=now + timedelta(minutes=5))
+    assert user.email == "maria@example.org"
+
+
+def test_an_email_change_ends_the_accounts_other_links(app_ctx, create_user, now):
+    """A reset link sent to the old address must not come back to life when the address is
+    changed back to it."""
+    user = create_user(email="maria@example.org")
+    reset = tokens.issue_token(TokenPurpose.RESET, email=user.email, user=user, now=now)
+    accounts.confirm_email_change(_email_change_link(user, "new@example.org", now), now=now)
+    accounts.confirm_email_change(_email_change_link(user, "maria@example.org", now), now=now)
+    assert user.email == "maria@example.org"
+    with pytest.raises(InvalidToken):
+        accounts.reset_password(reset, NEW_PASSWORD, now=now)
