@@ -123,7 +123,7 @@ def set_account_active(user: User, active: bool, *, actor: User | None, now: dat
             )
     user.active = active
     if not active:
-        sessions.end_all_sessions(user.id, "disabled", now=now)
+        sessions.end_what_others_may_hold(user, "disabled", now=now)
     audit.record(
         "account.enabled" if active else "account.disabled", actor=actor, obj=user, now=now
     )

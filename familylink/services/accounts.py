@@ -308,10 +308,8 @@ def _set_password_with_token(
     user.password_hash = hash_password(password)
     # The link came to this address, so following it proves the address.
     user.verified_at = user.verified_at or now
-    # Whoever had the password before (or the other link) is signed out and holds no link.
-    tokens.revoke_account_links(user.id, now=now)
     ended = "password_reset" if purpose == TokenPurpose.RESET else "invitation_accepted"
-    sessions.end_all_sessions(user.id, ended, now=now)
+    sessions.end_what_others_may_hold(user, ended, now=now)
     return user
 
 
@@ -435,8 +433,7 @@ def change_password(
     except ValidationError as error:
         raise ValidationError(error.message, field="new_password")
     user.password_hash = hash_password(new_password)
-    tokens.revoke_account_links(user.id, now=now)
-    sessions.end_all_sessions(user.id, "password_changed", now=now, keep=keep)
+    sessions.end_what_others_may_hold(user, "password_changed", now=now, keep=keep)
     mail.queue_email(
         "password_changed_notice",
         to=user,

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select, update
 from familylink.extensions import db
 from familylink.models import User, UserSession
 from familylink.services import audit, tokens
+from familylink.services.calendar import feeds
 from familylink.services.errors import NotFound
 
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
@@ -154,3 +155,14 @@ def end_all_sessions(
         ended += 1
     db.session.flush()
     return ended
+
+
+def end_what_others_may_hold(
+    user: User, reason: str, *, now: datetime, keep: UserSession | None = None
+) -> None:
+    """Whoever had the password before is signed out (but for the session `keep`), holds no
+    account link and no calendar feed link (the feed is turned off: a new one is a new
+    link). For a new password, and the admin disabling the account."""
+    tokens.revoke_account_links(user.id, now=now)
+    end_all_sessions(user.id, reason, now=now, keep=keep)
+    feeds.turn_off_feed(user, now=now, reason=reason)

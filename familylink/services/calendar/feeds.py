@@ -37,11 +37,13 @@ def turn_on_feed(user: User, *, now: datetime) -> str:
     return token
 
 
-def turn_off_feed(user: User, *, now: datetime) -> None:
+def turn_off_feed(user: User, *, now: datetime, reason: str | None = None) -> None:
+    """Turn the feed off: by the person, or (`reason`) as their sessions end."""
     feed = feed_of(user)
-    if feed is not None:
+    if feed is not None and feed.active:
         feed.active = False
-        audit.record("calendar_feed.off", actor=user, obj=feed, now=now)
+        detail = {"reason": reason} if reason else None
+        audit.record("calendar_feed.off", actor=user, obj=feed, detail=detail, now=now)
         db.session.flush()
 
 
