@@ -26,7 +26,7 @@ from familylink.auth.forms import (
     SetPasswordForm,
 )
 from familylink.extensions import db, limiter
-from familylink.services import accounts, audit, mfa
+from familylink.services import accounts, audit, lockout, mfa
 from familylink.services.errors import DomainError, InvalidToken, ValidationError
 from familylink.services.program import get_program
 from familylink.web import apply_error, form_status, request_now, run, safe_next, submit
@@ -177,7 +177,7 @@ def login_code():
 
 
 def _second_step(user, code: str, *, now) -> None:
-    if accounts.is_locked_out(user, now=now):
+    if lockout.is_locked_out(user, now=now):
         audit.record("mfa.failed", actor=user, outcome="failure", now=now)
         raise ValidationError(mfa.WRONG_CODE, field="code")
     mfa.verify_second_step(user, code, now=now)

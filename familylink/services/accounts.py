@@ -10,14 +10,13 @@ import secrets
 from datetime import date, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, Episode, Role, TokenPurpose, User
-from familylink.services import audit, mail, screening, sessions, tokens
+from familylink.models import Episode, Role, TokenPurpose, User
+from familylink.services import audit, lockout, mail, screening, sessions, tokens
 from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
 from familylink.services.program import get_program, start_of_day
@@ -26,8 +25,6 @@ from familylink.services.timefmt import is_valid_timezone
 # Lazy: said in the language of the request that raises them (see DomainError).
 SIGN_IN_FAILED = _l("That email and password don't match an account.")
 WRONG_CURRENT_PASSWORD_MESSAGE = _l("That is not your current password.")
-# The audit actions that count toward the soft lockout (see is_locked_out).
-LOCKOUT_ACTIONS = ("auth.sign_in_failed", "mfa.failed", "auth.password_recheck_failed")
 
 
 def normalize_email(raw: str | None, field: str = "email") -> str:
@@ -194,7 +191,7 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
         address = None
     user = find_user_by_email(address) if address else None
     password_ok = verify_password(user.password_hash if user else None, password or "")
-    locked = user is not None and is_locked_out(user, now=now)
+    locked = user is not None and lockout.is_locked_out(user, now=now)
     if locked or user is None or not password_ok or not user.active or user.verified_at is None:
         audit.record(
             "auth.sign_in_failed",
@@ -211,33 +208,6 @@ def authenticate(email: str, password: str, *, now: datetime) -> User:
     return user
 
 
-def lock_account(user_id: int) -> None:
-    """Lock the account's row to the end of the transaction: FOR NO KEY UPDATE on
-    PostgreSQL, so rows inserted pointing at the user (audit rows, consents) need not wait;
-    SQLite's write lock, held from the start of every action, does it there."""
-    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
-
-
-def is_locked_out(user: User, *, now: datetime) -> bool:
-    """True after LOCKOUT_FAILURES failed sign-ins within LOCKOUT_MINUTES (a soft lockout).
-
-    The failures are the audit log's own rows, so every app process sees the same count;
-    the lockout lifts by itself when the window has passed. Each caller records a failure
-    after asking, so the account's row stays locked to the end of the transaction: a guess
-    racing another is counted after it (else parallel guesses all read the same count).
-    """
-    lock_account(user.id)
-    window = timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
-    failures = db.session.scalar(
-        select(func.count(AuditEvent.id)).where(
-            AuditEvent.actor_id == user.id,
-            AuditEvent.action.in_(LOCKOUT_ACTIONS),
-            AuditEvent.at > now - window,
-        )
-    )
-    return failures >= current_app.config["LOCKOUT_FAILURES"]
-
-
 def confirm_password(
     user: User, password: str | None, *, purpose: str, now: datetime, field: str = "password"
 ) -> None:
@@ -248,7 +218,7 @@ def confirm_password(
     out even the right one is refused, with the same message. Raises ValidationError on
     `field`; the refusal's audit row is kept (see `web.run`).
     """
-    locked = is_locked_out(user, now=now)
+    locked = lockout.is_locked_out(user, now=now)
     if not verify_password(user.password_hash, password or "") or locked:
         audit.record(
             "auth.password_recheck_failed",

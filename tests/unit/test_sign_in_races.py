@@ -1,6 +1,6 @@
 """Two wrong passwords for one account at once (PostgreSQL, two transactions: on SQLite
 each holds the write lock from its start). The lockout check takes the account's row lock
-(`accounts.is_locked_out`), so the second guess counts the first one's failure: no more
+(`lockout.is_locked_out`), so the second guess counts the first one's failure: no more
 than LOCKOUT_FAILURES guesses are ever checked in the window."""
 
 import pytest

@@ -148,3 +148,30 @@ def test_limits_can_be_kept_in_redis_and_shared_by_app_processes(app, make_app, 
         assert _login(first, f"p{n}@example.org").status_code == 400
     second = _limited_app(app, make_app, **settings).test_client()
     assert _login(second, "p9@example.org").status_code == 429
+
+
+def test_a_password_reset_lifts_the_lockout_and_later_failures_count_again(app, make_app):
+    """The owner who proves their address with a reset link signs in with the new password
+    at once (whoever guessed before them gains nothing: they lack the new password)."""
+    from familylink.models import TokenPurpose, User
+    from familylink.services import accounts, tokens
+
+    clock = Clock(NOON)
+    timed = make_app(NOW_OVERRIDE=clock)
+    saved_user(timed)
+    client = timed.test_client()
+    for _ in range(5):
+        _login(client, "maria@example.org")
+    clock.advance(minutes=2)
+    new_password = "quiet harbour lantern"
+    with timed.app_context():
+        maria = db.session.scalar(select(User).where(User.email == "maria@example.org"))
+        raw = tokens.issue_token(TokenPurpose.RESET, email=maria.email, user=maria, now=clock())
+        accounts.reset_password(raw, new_password, now=clock())
+        db.session.commit()
+    clock.advance(minutes=1)
+    assert _login(client, "maria@example.org", new_password).status_code == 302
+    other = timed.test_client()
+    for _ in range(5):
+        _login(other, "maria@example.org")
+    assert _login(other, "maria@example.org", new_password).status_code == 400

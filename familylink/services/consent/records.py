@@ -30,7 +30,7 @@ from familylink.models import (
     TokenPurpose,
     User,
 )
-from familylink.services import access, accounts, audit, mail
+from familylink.services import access, audit, lockout, mail
 from familylink.services.consent.wording import form_terms
 from familylink.services.errors import Conflict
 from familylink.services.timefmt import format_local_date
@@ -211,11 +211,11 @@ def lock_for_closing(consents: list[ConsentRecord]) -> None:
 def lock_consents_of(patient_id: int) -> None:
     """Serialize, to the end of the transaction, the operations that create one patient's
     consents (the patient signing, their therapist recording a paper form): the patient's
-    row is locked (`accounts.lock_account`). Taken before the open consents to the person
+    row is locked (`lockout.lock_account`). Taken before the open consents to the person
     are read, so of two at once the second waits for the first to commit and then finds its
     consent (read by statements begun after the lock) and supersedes it, or refuses a paper
     form signed before it: never two open consents to one person."""
-    accounts.lock_account(patient_id)
+    lockout.lock_account(patient_id)
 
 
 #: What closing a consent that has already ended answers (a second revocation, or one that
