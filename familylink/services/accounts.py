@@ -87,11 +87,14 @@ def register_family_member(
     if existing is not None:
         # The owner gets a link to set a new password (one hour, as from the reset page):
         # issuing it is also the same work as the new account's verification link, so
-        # both branches take as long.
-        tokens.revoke_tokens(TokenPurpose.RESET, email=existing.email, now=now)
-        _send_link(
-            "already_registered", existing, TokenPurpose.RESET, "auth.reset_password", now=now
-        )
+        # both branches take as long. A disabled account gets what the reset page sends it.
+        if existing.active:
+            tokens.revoke_tokens(TokenPurpose.RESET, email=existing.email, now=now)
+            _send_link(
+                "already_registered", existing, TokenPurpose.RESET, "auth.reset_password", now=now
+            )
+        else:
+            request_password_reset(existing.email, now=now)
         audit.record("account.register_existing", actor=existing, outcome="ignored", now=now)
         return None
     user = User(

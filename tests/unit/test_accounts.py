@@ -47,6 +47,18 @@ def test_registering_a_known_address_creates_nothing_and_tells_the_owner(app_ctx
     assert kinds == ["already_registered"]
 
 
+def test_registering_a_disabled_accounts_address_sends_no_link(app_ctx, create_user, now):
+    """A disabled account can't take a new password: its owner is told what the reset page
+    tells them (no account they can use), never sent a link that cannot work."""
+    jordan = create_user(Role.FAMILY, email="jordan@example.org")
+    jordan.active = False
+    assert _register(now, email="jordan@example.org") is None
+    kinds = db.session.scalars(select(OutboxEmail.kind)).all()
+    assert kinds == ["reset_no_account"]
+    usable = select(AccountToken).where(AccountToken.expires_at > now)
+    assert db.session.scalars(usable).all() == []
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
