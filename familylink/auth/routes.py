@@ -135,6 +135,7 @@ def login():
                 session.clear()
                 session["mfa_user"] = user.id
                 session["mfa_since"] = request_now().timestamp()
+                session["mfa_password"] = mfa.password_step_mark(user)
                 return redirect(url_for("auth.login_code", next=safe_next("") or None))
             _start_session(user)
             return redirect(safe_next(url_for("main.home")))
@@ -150,7 +151,9 @@ def _pending_mfa_user():
     if request_now().timestamp() - since > MFA_PENDING_SECONDS:
         return None
     user = db.session.get(User, user_id)
-    return user if user is not None and user.active and user.mfa_enabled else None
+    if user is None or not user.active or not user.mfa_enabled:
+        return None
+    return user if session.get("mfa_password") == mfa.password_step_mark(user) else None
 
 
 @bp.route("/login/code", methods=["GET", "POST"])

@@ -38,6 +38,12 @@ def _normalize(code: str | None) -> str:
     return "".join((code or "").split()).replace("-", "").lower()[:32]
 
 
+def password_step_mark(user: User) -> str:
+    """What the pending second step keeps of the password it followed (a keyed hash of its
+    hash, in the signed cookie): a new password since then ends that step."""
+    return tokens.keyed_digest(user.password_hash or "")
+
+
 def begin_enrolment(user: User) -> str:
     """Give the user a new, not yet confirmed secret (kept until confirmed or replaced)."""
     if user.mfa_enabled:

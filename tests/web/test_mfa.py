@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select, update
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, RecoveryCode, Role, User
-from familylink.services import mfa, tokens
+from familylink.models import AuditEvent, RecoveryCode, Role, TokenPurpose, User
+from familylink.services import accounts, mfa, tokens
 from familylink.services.errors import ValidationError
 from tests.conftest import AuthActions
 from tests.factories import PASSWORD, saved_user
@@ -190,6 +190,23 @@ def test_the_password_step_expires_after_five_minutes(app, make_app):
     code = pyotp.TOTP(_secret(timed, "lee@example.org")).at(clock.now)
     response = client.post("/login/code", data={"code": code})
     assert response.status_code == 302 and response.location.endswith("/login")
+
+
+def test_a_password_step_made_with_a_password_since_replaced_lets_no_code_in(app):
+    """The owner resets the password while someone who had the old one waits at the code
+    step (with a code, from a phone they also took): that step no longer counts."""
+    saved_user(app, Role.THERAPIST, "lee@example.org")
+    client = app.test_client()
+    _password_step(client, "lee@example.org")
+    with app.app_context():
+        lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))
+        raw = tokens.issue_token(TokenPurpose.RESET, email=lee.email, user=lee, now=NOON)
+        accounts.reset_password(raw, "quiet harbour lantern", now=NOON)
+        db.session.commit()
+    code = pyotp.TOTP(_secret(app, "lee@example.org")).now()
+    response = client.post("/login/code", data={"code": code})
+    assert response.status_code == 302 and response.location.endswith("/login")
+    assert client.get("/therapist/").status_code == 302
 
 
 def test_the_account_page_counts_the_recovery_codes_left(app, client):
