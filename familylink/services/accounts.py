@@ -167,6 +167,7 @@ def _send_link(
         now=now,
         context={"link": mail.external_url(endpoint, token=raw), **(context or {})},
         not_after=tokens.expires_at(purpose, now),
+        locale=user.locale,  # sent `to` another address, it is still the account's email
         **fields,
     )
 
@@ -467,6 +468,7 @@ def confirm_email_change(raw_token: str | None, *, now: datetime) -> User:
         to=old,
         dedupe_key=f"email_changed:{user.id}:{token.id}",
         now=now,
+        locale=user.locale,
         context={"name": user.first_name},
     )
     audit.record("account.email_changed", actor=user, obj=user, now=now)

@@ -362,3 +362,19 @@ def test_an_email_change_ends_the_accounts_other_links(app_ctx, create_user, now
     assert user.email == "maria@example.org"
     with pytest.raises(InvalidToken):
         accounts.reset_password(reset, NEW_PASSWORD, now=now)
+
+
+def test_an_address_change_speaks_the_account_holders_language(app, app_ctx, create_user, now):
+    """The emails of an address change go to addresses, not to the account, yet they are the
+    account holder's: in their language, whatever browser opened the link."""
+    user = create_user(email="maria@example.org")
+    user.locale = "es"
+    with app.test_request_context(headers={"Accept-Language": "en-US"}):
+        accounts.request_email_change(
+            user, password=PASSWORD, new_email="nueva@example.org", now=now
+        )
+        accounts.confirm_email_change(_email_change_link(user, "otra@example.org", now), now=now)
+    emails = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+    assert [e.kind for e in emails] == ["email_change_verify", "email_changed_notice"]
+    for email in emails:
+        assert 'lang="es"' in email.html_body, (email.kind, email.subject)
