@@ -564,3 +564,17 @@ def test_accepting_an_invitation_after_the_expiry_keeps_the_member_signed_in_the
             .order_by(UserSession.id)
         ).all()
     assert [tuple(row) for row in ends] == [(later, "consent_ended"), (None, None)]
+
+
+def test_the_patient_is_told_when_the_consent_really_ended_not_when_the_sweep_ran(app):
+    """The worker was down for two days: the email gives the consent's own end."""
+    _build(app)
+    late = EXPIRY + timedelta(days=2)
+    with app.app_context():
+        consent.sweep_consents(late)
+        db.session.commit()
+        (told,) = db.session.scalars(
+            select(OutboxEmail).where(OutboxEmail.kind == "family_access_ended_patient")
+        ).all()
+    assert "lasted until Wednesday, November 18, 2026, 1:00 PM" in told.text_body, told.text_body
+    assert "November 20" not in told.text_body

@@ -254,7 +254,8 @@ def _tell_people(
             required_scope=access.IN_CARE,
             context={
                 "consent": consent,
-                "ended_at": now,
+                # Its own end, not the sweep's time (the worker may have been down).
+                "ended_at": access.consent_end(consent, patient) or now,
                 "link": mail.external_url("patient.shared"),
             },
         )
