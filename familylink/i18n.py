@@ -321,10 +321,18 @@ def greeting(context, name: str | None, *, heading: bool = False) -> str:
     return _("Hello %(name)s,", name=first) if first else _("Hello,")
 
 
+#: Titles a name may begin with: nobody is called by one ("Hello Dr.,").
+TITLES = frozenset(
+    ("dr", "dra", "mr", "mrs", "ms", "mx", "prof", "sr", "sra", "srta", "lic", "lcda", "lcdo")
+)
+
+
 def first_word(name: str | None) -> str:
-    """What a page or an email calls a person: the first word of their name; "" for no name,
-    or a name of spaces alone."""
+    """What a page or an email calls a person: the first word of their name after any title;
+    "" for no name, or a name of spaces alone."""
     words = (name or "").split()
+    if len(words) > 1 and words[0].rstrip(".").lower() in TITLES:
+        words = words[1:]
     return words[0] if words else ""
 
 

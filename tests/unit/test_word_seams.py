@@ -81,7 +81,19 @@ def test_a_reminder_names_the_time_zone_in_words_in_each_language(people):
 
 @pytest.mark.parametrize(
     ("name", "first"),
-    [("Maria José Ruiz", "Maria"), ("  Ana  ", "Ana"), ("   ", ""), ("", ""), (None, "")],
+    [
+        ("Maria José Ruiz", "Maria"),
+        ("  Ana  ", "Ana"),
+        ("   ", ""),
+        ("", ""),
+        (None, ""),
+        # A title is not what anyone is called by ("Hello Dr.,"), unless it is all there is.
+        ("Dr. Grace Lee", "Grace"),
+        ("dra Ana Ruiz", "Ana"),
+        ("Mx. Sam", "Sam"),
+        ("Dr.", "Dr."),
+        ("Drew Barry", "Drew"),
+    ],
 )
 def test_a_person_is_called_by_the_first_word_of_their_name_or_nothing(name, first):
     from familylink.i18n import first_word
