@@ -82,13 +82,19 @@ def test_booking_forms_are_limited_with_the_friendly_page(app, make_app):
     assert client.get("/booking/").status_code == 200  # pages stay open
 
 
-def test_repeated_failures_lock_the_account_for_a_while(app, make_app):
+def _locked_out(make_app):
+    """Maria's account after five wrong passwords, on an app whose clock the test moves."""
     clock = Clock(NOON)
     timed = make_app(NOW_OVERRIDE=clock)
     saved_user(timed)
     client = timed.test_client()
     for _ in range(5):
         _login(client, "maria@example.org")
+    return clock, timed, client
+
+
+def test_repeated_failures_lock_the_account_for_a_while(app, make_app):
+    clock, _timed, client = _locked_out(make_app)
     locked = _login(client, "maria@example.org", PASSWORD)
     assert locked.status_code == 400
     assert "don&#39;t match an account" in locked.get_data(as_text=True)
@@ -156,12 +162,7 @@ def test_a_password_reset_lifts_the_lockout_and_later_failures_count_again(app, 
     from familylink.models import TokenPurpose, User
     from familylink.services import accounts, tokens
 
-    clock = Clock(NOON)
-    timed = make_app(NOW_OVERRIDE=clock)
-    saved_user(timed)
-    client = timed.test_client()
-    for _ in range(5):
-        _login(client, "maria@example.org")
+    clock, timed, client = _locked_out(make_app)
     clock.advance(minutes=2)
     new_password = "quiet harbour lantern"
     with timed.app_context():
