@@ -20,7 +20,7 @@ from familylink.booking.week import day_label
 from familylink.extensions import limiter
 from familylink.models import Role, Scope, SeatStatus
 from familylink.services import access, booking, mail
-from familylink.services.calendar.ics import appointment_ics
+from familylink.services.calendar.ics import seat_file
 from familylink.services.errors import Conflict, DomainError
 from familylink.services.program import get_program
 from familylink.web import (
@@ -378,11 +378,12 @@ def reschedule(seat_id: int):
 def ics(seat_id: int):
     now = request_now()
     seat = access.seat(current_user, seat_id, now=now, what="appointment")
-    data = appointment_ics(seat.appointment, current_user, now=now)
+    # The session while the seat is on the calendar, else its cancellation (the email's).
+    file = seat_file(seat, current_user, now=now)
     return Response(
-        data,
-        mimetype="text/calendar",
-        headers={"Content-Disposition": "attachment; filename=appointment.ics"},
+        file.data,
+        content_type=file.content_type,
+        headers={"Content-Disposition": f"attachment; filename={file.filename}"},
     )
 
 

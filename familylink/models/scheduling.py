@@ -245,6 +245,12 @@ event.listen(
 )
 
 
+def is_on_calendar(seat_status: str, appointment_status: str) -> bool:
+    """A seat is on the family's calendar while booked, in a session still scheduled (the
+    rule of `AppointmentFamily.on_calendar`, for rows that are not seat objects)."""
+    return seat_status == SeatStatus.BOOKED and appointment_status == AppointmentStatus.SCHEDULED
+
+
 class AppointmentFamily(db.Model):
     """One family's seat: a patient's family in an appointment."""
 
@@ -275,9 +281,7 @@ class AppointmentFamily(db.Model):
     @property
     def on_calendar(self) -> bool:
         """Booked, in a session still scheduled: what a calendar file or feed holds."""
-        return self.status == SeatStatus.BOOKED and (
-            self.appointment.status == AppointmentStatus.SCHEDULED
-        )
+        return is_on_calendar(self.status, self.appointment.status)
 
 
 class AppointmentAttendee(db.Model):

@@ -152,7 +152,8 @@ def _library_values(appointment, recipient, now, cancelled) -> dict:
             "cn": safe_sender_name(get_program().sender_name),
             "address": parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1],
             "summary": title,
-            "location": ics.where(appointment),
+            # A cancellation names no place (never a video session's join link).
+            "location": None if cancelled else ics.where(appointment),
             "description": _("%(title)s, %(when)s.", title=title, when=local),
             "status": "CANCELLED" if cancelled else "CONFIRMED",
         }

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 
 from familylink.models import Appointment, AppointmentFamily, Role, SeatStatus, User
+from familylink.models.scheduling import is_on_calendar
 from familylink.services import access
 from familylink.services.errors import ValidationError
 from familylink.services.program import get_program
@@ -60,20 +61,30 @@ class Cancellation:
 @dataclass(frozen=True)
 class SeatChanges:
     """What a page offers for a seat: `cancel` (a booked place not yet started), `move`
-    (also a private session, and not late), and `late` (cancelling now counts as late)."""
+    (also a private session, and not late), `late` (cancelling now counts as late), and
+    `calendar` (the session is on the family's calendar: booked, in a session still
+    scheduled, as `AppointmentFamily.on_calendar` says; only then does a page offer to add
+    it to a calendar or show its join link, and its calendar file is otherwise the
+    cancellation, `calendar.ics.seat_file`)."""
 
     cancel: bool
     move: bool
     late: bool
+    calendar: bool
 
 
 def changes_of(actor: User, seat: AppointmentFamily, *, now: datetime) -> SeatChanges:
     """What `actor`, already allowed the seat (`access.seat`), may still do to it now."""
     appointment = seat.appointment
+    # The rule of `on_calendar`, on the fields the calendar's plain rows have too.
+    on_calendar = is_on_calendar(seat.status, appointment.status)
     ahead = seat.status == SeatStatus.BOOKED and appointment.starts_at > now
     late = ahead and is_late(actor, appointment, now)
     return SeatChanges(
-        cancel=ahead, move=ahead and not appointment.is_group and not late, late=late
+        cancel=ahead,
+        move=ahead and not appointment.is_group and not late,
+        late=late,
+        calendar=on_calendar,
     )
 
 

@@ -1,9 +1,10 @@
 """iCalendar files: one recipient's own view of one appointment, in neutral words.
 
 The UID never changes for an appointment; SEQUENCE rises with every change; a cancellation
-is METHOD:CANCEL. No other family, no attendee list, nothing clinical. RFC 5546 asks every
-REQUEST, CANCEL and PUBLISH to name its ORGANIZER: the program's neutral sender, the name
-screened as on its emails (`safe_sender_name`).
+is METHOD:CANCEL, with no place (never a join link). A seat's file (`seat_file`) is its
+cancellation once the seat is off the calendar. No other family, no attendee list, nothing
+clinical. RFC 5546 asks every REQUEST, CANCEL and PUBLISH to name its ORGANIZER: the
+program's neutral sender, the name screened as on its emails (`safe_sender_name`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from flask_babel import gettext as _
 from familylink.i18n import normalise
 from familylink.models import (
     Appointment,
+    AppointmentFamily,
     SessionMode,
     User,
 )
@@ -82,7 +84,8 @@ def _event(appointment: Appointment, recipient: User, *, now: datetime, cancelle
         ("DESCRIPTION", writer.text(_("%(title)s, %(when)s.", title=title, when=local))),
         ("STATUS", "CANCELLED" if cancelled else "CONFIRMED"),
     ]
-    place = where(appointment)
+    # A cancellation names no place: nothing to go to, and never a video session's join link.
+    place = None if cancelled else where(appointment)
     if place:
         event.append(("LOCATION", writer.text(place)))
     return event
@@ -109,6 +112,15 @@ def ics_attachment(
         content_type="text/calendar; charset=utf-8",
         data=appointment_ics(appointment, recipient, now=now, cancelled=cancelled),
     )
+
+
+def seat_file(seat: AppointmentFamily, recipient: User, *, now: datetime) -> Attachment:
+    """The calendar file of a family's seat, as its page serves it to `recipient`: the
+    session as it is now while the seat is on the calendar (`AppointmentFamily.on_calendar`:
+    booked, in a session still scheduled, a moved one at its new time); else its
+    cancellation, the very file the cancellation email carries (METHOD:CANCEL, the same UID,
+    the appointment's SEQUENCE, no place)."""
+    return ics_attachment(seat.appointment, recipient, now=now, cancelled=not seat.on_calendar)
 
 
 def feed_ics(appointments: list[Appointment], recipient: User, *, now: datetime) -> bytes:
