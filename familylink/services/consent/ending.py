@@ -254,8 +254,8 @@ def _tell_people(
             required_scope=access.IN_CARE,
             context={
                 "consent": consent,
-                # Its own end, not the sweep's time (the worker may have been down).
-                "ended_at": access.consent_end(consent, patient) or now,
+                # Its own end (known: it ended by the clock), not the sweep's time.
+                "ended_at": access.consent_end(consent, patient),
                 "link": mail.external_url("patient.shared"),
             },
         )
