@@ -183,6 +183,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     settings.apply_database_defaults(app.config)
     settings.apply_session_defaults(app.config)
     settings.apply_host_defaults(app.config)
+    _check_database_url(app)  # not deferred: without it not even a command's --help is built
     checks = [
         _check_secret_key,
         _check_server_name,
@@ -298,6 +299,20 @@ def _check_secrets_keys(app: Flask) -> None:
                 f"base64). {how}"
             ) from None
     app.config["SECRETS_KEYS"] = keys
+
+
+def _check_database_url(app: Flask) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(app.config.get("SQLALCHEMY_DATABASE_URI") or "").get_dialect()
+    except ArgumentError:  # unparsable, or a database SQLAlchemy has no dialect for
+        raise ConfigurationError(
+            "DATABASE_URL is not a database address FamilyLink can use (not repeated here: it "
+            "may hold a password). Give one like `sqlite:////srv/familylink/familylink.db` or "
+            "`postgresql://user:password@db-host/familylink`."
+        ) from None
 
 
 def _check_trusted_proxies(app: Flask) -> None:

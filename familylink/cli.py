@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -13,7 +14,9 @@ from typing import TypeVar
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
 
 from familylink.extensions import db
 from familylink.models.types import utcnow
@@ -44,6 +47,55 @@ class Instant(click.ParamType):
         if not in_date_range(instant.date()):
             self.fail(f"use a date between {FIRST_DAY} and {LAST_DAY}", param, ctx)
         return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds within the range: click's FloatRange lets nan through (it
+    compares false with both bounds)."""
+
+    def convert(self, value, param, ctx) -> float:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+def _reason(error: OperationalError) -> str:
+    """The driver's own words, on one line (not the statement, which may be long)."""
+    return (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+
+
+class Command(click.Command):
+    """Every command here (not `flask db`): refused in one line, before it starts, when the
+    database cannot be opened or has not been migrated; a database failure on the way (a
+    read-only file, a full disk) is one line too, not a traceback. `--help` never gets here."""
+
+    def invoke(self, ctx: click.Context):
+        if not current_app:  # as `with_appcontext` would, a moment later
+            ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
+        where = db.engine.url.render_as_string(hide_password=True)
+        try:
+            with db.engine.connect() as connection:
+                tables = set(inspect(connection).get_table_names())
+        except OperationalError as error:
+            raise click.ClickException(
+                f"The database at {where} cannot be opened ({_reason(error)}): check DATABASE_URL."
+            ) from None
+        if not tables.issuperset(db.metadata.tables):
+            raise click.ClickException(
+                f"The database at {where} is not set up: run `flask --app wsgi db upgrade`."
+            )
+        try:
+            return super().invoke(ctx)
+        except OperationalError as error:
+            db.session.rollback()
+            raise click.ClickException(
+                f"The database at {where} failed: {_reason(error)}."
+            ) from None
+
+
+class Commands(AppGroup):
+    command_class = Command
 
 
 def committed(action: Callable[[], T]) -> T:
@@ -88,7 +140,7 @@ def sweep_command(
     return command
 
 
-mail_cli = AppGroup("mail", help="Deliver queued emails from the outbox.")
+mail_cli = Commands("mail", help="Deliver queued emails from the outbox.")
 
 
 @mail_cli.command(
@@ -111,8 +163,19 @@ def mail_send(now):
 
 
 @mail_cli.command("worker", help="Deliver emails in a loop until stopped (Ctrl+C or SIGTERM).")
-@click.option("--interval", default=10.0, show_default=True, help="Seconds to wait between passes.")
-@click.option("--passes", default=0, help="Stop after this many passes (0: run until stopped).")
+@click.option(
+    "--interval",
+    default=10.0,
+    show_default=True,
+    type=Seconds(min=1, max=24 * 60 * 60),
+    help="Seconds to wait between passes (1 to 86400).",
+)
+@click.option(
+    "--passes",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Stop after this many passes (0: run until stopped).",
+)
 def mail_worker(interval, passes):
     from familylink.services import mail
 
@@ -132,9 +195,11 @@ def mail_worker(interval, passes):
             _run_sweeps(None)
             try:
                 report = mail.send_pending(now=utcnow(), worker=worker)
-            except Exception:  # noqa: BLE001 - a lost connection must not stop the worker
+            except Exception as error:  # noqa: BLE001 - a lost connection must not stop it
                 db.session.rollback()
                 log.exception("mail delivery failed; the next pass tries again")
+                why = _reason(error) if isinstance(error, OperationalError) else repr(error)
+                click.echo(f"{datetime.now():%H:%M:%S} mail delivery failed: {why}", err=True)
             else:
                 if report.sent or report.failed or report.retried:
                     click.echo(f"{datetime.now():%H:%M:%S} {report}")
@@ -170,14 +235,21 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@click.command("seed-demo", help="Load the demo program, people and data (see README).")
+@click.command(
+    "seed-demo", cls=Command, help="Load the demo program, people and data (see README)."
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
 def seed_demo(if_empty):
     from familylink import demo
 
-    if if_empty and demo.has_accounts():
-        click.echo("The database already has accounts; demo data not loaded.")
-        return
+    if demo.has_accounts():
+        if if_empty:
+            click.echo("The database already has accounts; demo data not loaded.")
+            return
+        raise click.ClickException(
+            "The database already has accounts, and the demo data goes into an empty one only:"
+            " nothing was loaded. Use --if-empty to skip it without an error."
+        )
     password = current_app.config["DEMO_PASSWORD"]
     accounts = demo.seed(password=password, now=utcnow(), progress=click.echo)
     db.session.commit()
@@ -186,7 +258,9 @@ def seed_demo(if_empty):
         click.echo(f"  {role:<10} {name:<22} {email}")
 
 
-@click.command("create-admin", help="Create an administrator account (asks for the password).")
+@click.command(
+    "create-admin", cls=Command, help="Create an administrator account (asks for the password)."
+)
 @click.option("--name", prompt=True, help="The administrator's full name.")
 @click.option("--email", prompt=True, help="The administrator's email address.")
 @click.password_option(help="At least 12 characters.")
@@ -200,7 +274,7 @@ def create_admin(name, email, password):
     click.echo(f"Administrator {user.email} created.")
 
 
-learn_cli = AppGroup("learn", help="Learning modules: load the texts, release assigned readings.")
+learn_cli = Commands("learn", help="Learning modules: load the texts, release assigned readings.")
 
 
 @learn_cli.command(
@@ -214,16 +288,23 @@ def learn_load():
     click.echo(f"Modules: {report}.")
 
 
+def _released(released: int, stopped: int) -> str:
+    said = f"Released {released} reading{'s' if released != 1 else ''}"
+    if stopped:  # their consent ended (or ends before --now): stopped for good, and audited
+        return f"{said}; stopped {stopped} whose consent no longer allows them."
+    return f"{said}."
+
+
 learn_release = sweep_command(
     learn_cli,
     "release",
     "Release every assigned reading that is due (the weekly sequence) and queue its email.",
     learning.release_sweep,
-    lambda count: f"Released {count} reading{'s' if count != 1 else ''}.",
+    lambda report: _released(*report),
 )
 
 
-consent_cli = AppGroup("consent", help="Consents: expire ended ones and send expiry reminders.")
+consent_cli = Commands("consent", help="Consents: expire ended ones and send expiry reminders.")
 
 
 consent_sweep = sweep_command(
@@ -243,7 +324,7 @@ def run_consent_sweep(now: datetime) -> None:
     db.session.commit()
 
 
-account_cli = AppGroup(
+account_cli = Commands(
     "account",
     help="Disable or enable an account, reset its two-step sign-in, or remove expired links.",
 )
@@ -263,8 +344,10 @@ def _account(email: str):
 def account_disable(email):
     from familylink.services.account_admin import set_account_active
 
-    committed(lambda: set_account_active(_account(email), False, actor=None, now=utcnow()))
-    click.echo(f"{email} is disabled and signed out everywhere.")
+    if committed(lambda: set_account_active(_account(email), False, actor=None, now=utcnow())):
+        click.echo(f"{email} is disabled and signed out everywhere.")
+    else:
+        click.echo(f"{email} is already disabled; nothing to do.")
 
 
 @account_cli.command("enable", help="Enable a disabled account again.")
@@ -272,8 +355,10 @@ def account_disable(email):
 def account_enable(email):
     from familylink.services.account_admin import set_account_active
 
-    committed(lambda: set_account_active(_account(email), True, actor=None, now=utcnow()))
-    click.echo(f"{email} is enabled.")
+    if committed(lambda: set_account_active(_account(email), True, actor=None, now=utcnow())):
+        click.echo(f"{email} is enabled.")
+    else:
+        click.echo(f"{email} is already enabled; nothing to do.")
 
 
 @account_cli.command(
@@ -285,8 +370,10 @@ def account_enable(email):
 def account_reset_mfa(email):
     from familylink.services import mfa
 
-    committed(lambda: mfa.reset(_account(email), actor=None, now=utcnow()))
-    click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
+    if committed(lambda: mfa.reset(_account(email), actor=None, now=utcnow())):
+        click.echo(f"Two-step sign-in of {email} is cleared and its sessions ended.")
+    else:
+        click.echo(f"{email} has no two-step sign-in; nothing to do.")
 
 
 @account_cli.command(
@@ -303,7 +390,7 @@ def account_purge_tokens(now):
     click.echo(f"Done: {count} expired token{'s' if count != 1 else ''} removed.")
 
 
-secrets_cli = AppGroup("secrets", help="Secrets kept encrypted in the database (SECRETS_KEYS).")
+secrets_cli = Commands("secrets", help="Secrets kept encrypted in the database (SECRETS_KEYS).")
 
 
 @secrets_cli.command(
@@ -322,7 +409,7 @@ def secrets_rotate():
     click.echo(f"Done: {count} secret{'s' if count != 1 else ''} now under the newest key.")
 
 
-reminders_cli = AppGroup("reminders", help="Appointment reminders.")
+reminders_cli = Commands("reminders", help="Appointment reminders.")
 
 
 reminders_send = sweep_command(

@@ -108,8 +108,9 @@ def account(actor: User, user_id: int, *, now: datetime) -> User:
     return user
 
 
-def set_account_active(user: User, active: bool, *, actor: User | None, now: datetime) -> None:
-    """Disable or re-enable an account; disabling ends its sessions at once.
+def set_account_active(user: User, active: bool, *, actor: User | None, now: datetime) -> bool:
+    """Disable or re-enable an account; disabling ends its sessions at once. Returns False,
+    changing and auditing nothing, when the account already was so.
 
     `actor` is None when done from the command line. Refused: disabling oneself, or the
     last active admin (nobody could sign in to manage the program any more).
@@ -121,12 +122,15 @@ def set_account_active(user: User, active: bool, *, actor: User | None, now: dat
             raise Conflict(
                 _("This is the last active admin account: enable or invite another admin first.")
             )
+    if user.active == active:
+        return False
     user.active = active
     if not active:
         sessions.end_what_others_may_hold(user, "disabled", now=now)
     audit.record(
         "account.enabled" if active else "account.disabled", actor=actor, obj=user, now=now
     )
+    return True
 
 
 def _other_active_admins(user: User) -> int:

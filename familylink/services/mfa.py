@@ -163,15 +163,19 @@ def disable(user: User, password: str | None, *, now: datetime) -> None:
     audit.record("mfa.disabled", actor=user, obj=user, now=now)
 
 
-def reset(user: User, *, now: datetime, actor: User | None = None) -> None:
+def reset(user: User, *, now: datetime, actor: User | None = None) -> bool:
     """For someone who lost both phone and codes (run by an operator, after checking who
     asks): two-step sign-in is cleared and their sessions end; staff enrol again at their
-    next sign-in."""
+    next sign-in. Returns False, changing and auditing nothing, when there was none (not
+    even one being set up)."""
     from familylink.services import sessions
 
+    if user.totp_secret is None and user.totp_enabled_at is None:
+        return False
     _clear(user, now=now)
     sessions.end_all_sessions(user.id, "mfa_reset", now=now)
     audit.record("mfa.reset", actor=actor, obj=user, now=now)
+    return True
 
 
 def _clear(user: User, *, now: datetime) -> None:

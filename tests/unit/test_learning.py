@@ -364,7 +364,7 @@ def test_the_release_sweep_leaves_the_commit_to_its_caller(app, modules, people,
     """Services never commit: the worker commits after each hook (see tests/web)."""
     _sequence(people, now)
     db.session.commit()
-    assert learning.release_sweep(now + timedelta(days=6, hours=23)) == 1
+    assert learning.release_sweep(now + timedelta(days=6, hours=23)).released == 1
     assert _released(people) == 2
     db.session.rollback()
     assert _released(people) == 1

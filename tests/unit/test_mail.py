@@ -492,7 +492,7 @@ def test_the_mail_worker_refuses_to_start_without_a_consent_check(mail_app, monk
     del mail_app.extensions[mail.CONSENT_CHECK]
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps its own
     result = mail_app.test_cli_runner().invoke(
-        args=["mail", "worker", "--passes", "1", "--interval", "0"]
+        args=["mail", "worker", "--passes", "1", "--interval", "1"]
     )
     assert isinstance(result.exception, RuntimeError), result.output
     assert "no consent check" in str(result.exception)
@@ -988,10 +988,11 @@ def test_a_failing_sweep_or_pass_does_not_stop_the_mail_worker(
 
     monkeypatch.setattr(mail, "send_pending", send_pending)
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps its own
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # --interval is 1 s at least
     with mail_app.app_context():
         _queue(1, now)
     result = mail_app.test_cli_runner().invoke(
-        args=["mail", "worker", "--passes", "2", "--interval", "0"]
+        args=["mail", "worker", "--passes", "2", "--interval", "1"]
     )
     assert result.exit_code == 0, result.output
     assert (len(swept), len(sends), len(smtp_server.messages)) == (2, 2, 1)

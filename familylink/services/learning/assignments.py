@@ -8,6 +8,7 @@ every assignment, release and stop is audited.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -211,9 +212,20 @@ def release_due(*, now: datetime) -> list[Assignment]:
     """Release every assignment whose time has come and email the family member once.
 
     An assignment whose consent is no longer active is stopped instead (ending the consent
-    normally does that first). One whose module is unpublished waits until it is published
-    again: its email would point at nothing. Flushes; the caller commits.
+    normally does that first) by `stop_assignments`, with the pair's later ones. One whose
+    module is unpublished waits until it is published again: its email would point at
+    nothing. Flushes; the caller commits.
     """
+    return _release_due(now)[0]
+
+
+class ReleaseReport(NamedTuple):
+    released: int
+    stopped: int
+
+
+def _release_due(now: datetime) -> tuple[list[Assignment], int]:
+    """`release_due`'s work: what it released, and how many it stopped."""
     due = db.session.scalars(
         select(Assignment)
         .join(LearningModule, LearningModule.id == Assignment.module_id)
@@ -225,12 +237,12 @@ def release_due(*, now: datetime) -> list[Assignment]:
         )
         .order_by(Assignment.release_at, Assignment.id)
     ).all()
-    released = []
+    released, refused = [], set()
     for assignment in due:
         if not access.may_disclose(
             assignment.family_user_id, assignment.patient_id, None, now=now, audit_access=False
         ):
-            assignment.stopped_at = now
+            refused.add((assignment.family_user_id, assignment.patient_id))
             continue
         assignment.released_at = now
         member = db.session.get(User, assignment.family_user_id)
@@ -244,8 +256,13 @@ def release_due(*, now: datetime) -> list[Assignment]:
         )
         audit.record_about("learning.released", assignment, recipient_id=member.id, now=now)
         released.append(assignment)
+    # As ending the consent would have: every unreleased reading of the pair stops.
+    stopped = sum(
+        stop_assignments(family_user_id=member_id, patient_id=patient_id, now=now)
+        for member_id, patient_id in sorted(refused)
+    )
     db.session.flush()
-    return released
+    return released, stopped
 
 
 def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> int:
@@ -273,7 +290,9 @@ def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> 
 # The sweep
 
 
-def release_sweep(now: datetime) -> int:
-    """The hook run by the mail worker before each pass: release what is due. Flushes; the
-    worker commits after each hook, as `flask learn release` does after calling it."""
-    return len(release_due(now=now))
+def release_sweep(now: datetime) -> ReleaseReport:
+    """The hook run by the mail worker before each pass: release what is due (and stop what
+    no consent allows any more). Flushes; the worker commits after each hook, as
+    `flask learn release` does after calling it."""
+    released, stopped = _release_due(now)
+    return ReleaseReport(len(released), stopped)

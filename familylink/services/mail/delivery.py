@@ -267,7 +267,8 @@ def claim_batch(*, now: datetime, limit: int, worker: str) -> list[SimpleNamespa
         db.session.commit()
     except OperationalError as error:
         db.session.rollback()
-        if sqlite and "locked" in str(error):
+        busy = ("database is locked", "database table is locked")  # the driver's, not the SQL
+        if sqlite and str(error.orig).startswith(busy):
             log.warning("outbox busy (another sender holds the write lock); trying next pass")
             return []
         raise
