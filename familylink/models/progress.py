@@ -5,7 +5,9 @@ A `ProgressUpdate` is one update about one patient; each text the therapist writ
 `ProgressUpdateVersion`, never changed afterwards, so the patient approves one exact version
 (its `approved_at`) and a later revision cannot slip past them. `ProgressUpdateRecipient`
 names each family member it is for; `released_at` is set only for those whose consent covered
-the progress scope at the moment of release. Reading it later still goes through the gate.
+the progress scope at the moment of release, and `withdrawn_at` once their access about the
+patient ends (a later consent does not show it again). Reading it later still goes through
+the gate.
 """
 
 from datetime import datetime
@@ -87,6 +89,9 @@ class ProgressUpdateRecipient(db.Model):
     update_id: Mapped[int] = mapped_column(ForeignKey("progress_updates.id"), index=True)
     family_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the member's access about the patient ended (or a renewal no longer covered
+    # progress) after the release: never shown to them again, whatever consent comes later.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     update: Mapped[ProgressUpdate] = relationship(back_populates="recipients")
     member = relationship("User", foreign_keys=[family_user_id])

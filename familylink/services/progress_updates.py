@@ -16,6 +16,9 @@ The order of things, and why (42 CFR Part 2: the patient decides what is disclos
    checks the consent again before it goes out.
 4. A family member reads released updates on the patient's page, through the gate at the
    moment they read (`access.family_scope_shown`): a revoked or expired consent hides them.
+5. When their access about the patient ends, or a renewal no longer covers progress, the
+   releases to them are withdrawn (`withdraw_releases`): a later consent does not show them
+   again; only updates released under it do.
 
 Drafts, declined updates and versions nobody approved never reach a family member.
 """
@@ -41,6 +44,7 @@ from familylink.models import (
 )
 from familylink.services import access, audit, mail
 from familylink.services.errors import Conflict, NotFound, ValidationError
+from familylink.services.learning import withdrawal
 from familylink.services.screening import clinical_hits, fold, has_control
 
 #: Short and plain: a family reads it on a phone. Longer notes belong in the record.
@@ -404,7 +408,8 @@ def _release(update: ProgressUpdate, *, now: datetime) -> None:
 def released_to(member: User, patient_id: int, *, now: datetime) -> list[tuple[datetime, str]]:
     """(released at, approved text) of each update released to this family member about the
     patient, newest first; none unless their consent in force covers progress now (the
-    reading audited through the gate). Only approved versions are ever read here."""
+    reading audited through the gate). Only approved versions are ever read here, and never
+    one withdrawn when an earlier access of theirs ended (`withdraw_releases`)."""
     rows = db.session.execute(
         select(ProgressUpdateRecipient.released_at, ProgressUpdateVersion.text)
         .join(ProgressUpdate, ProgressUpdate.id == ProgressUpdateRecipient.update_id)
@@ -412,6 +417,7 @@ def released_to(member: User, patient_id: int, *, now: datetime) -> list[tuple[d
         .where(
             ProgressUpdateRecipient.family_user_id == member.id,
             ProgressUpdateRecipient.released_at.is_not(None),
+            ProgressUpdateRecipient.withdrawn_at.is_(None),
             ProgressUpdate.patient_id == patient_id,
             ProgressUpdate.status == UpdateStatus.RELEASED,
             ProgressUpdateVersion.approved_at.is_not(None),
@@ -423,3 +429,34 @@ def released_to(member: User, patient_id: int, *, now: datetime) -> list[tuple[d
     ):
         return []
     return [(released_at, text) for released_at, text in rows]
+
+
+def withdraw_releases(
+    *, family_user_id: int, patient_id: int, now: datetime, reason: str = "consent ended"
+) -> int:
+    """The member's access about the patient ended (`consent.end_family_access`), or a
+    renewal no longer covers progress (`consent.ending.end_scopes`, `reason` saying so):
+    the updates released to them about that patient are withdrawn, so a later consent does
+    not show them again (only updates released under it). Returns how many; one audit row
+    counts them (the patient's log says how many, never which or what words). The patient's
+    and therapist's pages still say each was released then."""
+    released = db.session.scalars(
+        select(ProgressUpdateRecipient)
+        .join(ProgressUpdate, ProgressUpdate.id == ProgressUpdateRecipient.update_id)
+        .where(
+            ProgressUpdateRecipient.family_user_id == family_user_id,
+            ProgressUpdateRecipient.released_at.is_not(None),
+            ProgressUpdateRecipient.withdrawn_at.is_(None),
+            ProgressUpdate.patient_id == patient_id,
+        )
+    ).all()
+    return withdrawal.withdraw(
+        released,
+        {"withdrawn_at": now},
+        "progress_update.withdrawn",
+        counted_as="updates",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+        reason=reason,
+    )

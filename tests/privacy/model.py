@@ -47,7 +47,10 @@ class Update:
     versions: list[str]
     status: str = "awaiting"  # "changes", "released", "declined"
     approved: str | None = None  # the marker of the version the patient approved
-    released_to: frozenset[str] = frozenset()  # recipients whose consent covered progress
+    # Recipients whose consent covered progress when it was released, less those whose
+    # access about the patient has ended since, or whose renewal dropped progress: a later
+    # consent does not show it to them again.
+    released_to: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -87,14 +90,13 @@ class PrivacyModel:
         a member already linked at that address has it at once (a renewal), and it
         supersedes that person's other consents from this patient (one in force per person).
         "Until the end of this episode" belongs to the episode in progress."""
-        for old in self.open_consents(patient, address):
-            self._replace(old)
+        superseded = [self._replace(old) for old in self.open_consents(patient, address)]
         member = next(
             (m for (p, m) in self.links if p == patient and self.address_of.get(m) == address),
             None,
         )
         if member is not None:
-            self._supersede_others(patient, member)
+            superseded += self._supersede_others(patient, member)
         consent = Consent(
             patient,
             address,
@@ -108,23 +110,41 @@ class PrivacyModel:
         self.consents.append(consent)
         if member is not None and SCHEDULING not in consent.scopes:
             self._leave_future_sessions(patient, member)  # a renewal without scheduling
+        if member is not None:
+            self._drop_progress(consent, superseded)
         return consent
 
-    def _supersede_others(self, patient: str, member: str) -> None:
-        for old in self.consents:
-            if old.patient == patient and old.member == member and old.closed is None:
-                self._replace(old)
+    def _supersede_others(self, patient: str, member: str) -> list[Consent | None]:
+        return [
+            self._replace(old)
+            for old in self.consents
+            if old.patient == patient and old.member == member and old.closed is None
+        ]
 
-    def _replace(self, old: Consent) -> None:
+    def _replace(self, old: Consent) -> Consent | None:
         """A renewal supersedes `old`; one already past its end (no sweep yet) ended access
-        then, so it closes as expired with the effects of the sweep (issue 19, point 1)."""
+        then, so it closes as expired with the effects of the sweep (issue 19, point 1).
+        Returns `old` when it was superseded (it was in force)."""
         if old.in_force(self.now):
             old.closed = "superseded"
-            return
+            return old
         old.closed = "expired"
         if old.member is not None:
             self._leave_future_sessions(old.patient, old.member)
             self._unshare(old.patient, old.member)
+        return None
+
+    def _drop_progress(self, renewal: Consent, superseded: list[Consent | None]) -> None:
+        """A renewal that no longer covers progress, superseding one of its person's (or one
+        to the address nobody had accepted) that did, ends the progress scope at once as
+        ending access does (rule 6): the updates released to that person about the patient
+        are withdrawn (rule 19)."""
+        dropped = any(
+            old is not None and old.member in (None, renewal.member) and PROGRESS in old.scopes
+            for old in superseded
+        )
+        if dropped and PROGRESS not in renewal.scopes and renewal.in_force(self.now):
+            self._withdraw_updates(renewal.patient, renewal.member)
 
     def may_sign_until_episode_end(self, patient: str) -> bool:
         return patient not in self.episodes or not self.episodes[patient][2]
@@ -156,14 +176,16 @@ class PrivacyModel:
         self.links.add((patient, member))
         accepted = self.open_consents(patient, self.address_of[member])
         if accepted:
-            self._supersede_others(patient, member)  # the newest accepted one stays in force
+            # The newest accepted one stays in force.
+            superseded = self._supersede_others(patient, member)
             for consent in accepted[:-1]:
                 consent.member = member  # bound on acceptance, then replaced
-                self._replace(consent)
+                superseded.append(self._replace(consent))
             accepted[-1].closed = None
             accepted[-1].member = member
             if SCHEDULING not in accepted[-1].scopes:
                 self._leave_future_sessions(patient, member)
+            self._drop_progress(accepted[-1], superseded)
 
     def end(self, patient: str, member: str, reason: str) -> None:
         for consent in self.consents:
@@ -181,13 +203,22 @@ class PrivacyModel:
 
     def _unshare(self, patient: str, member: str) -> None:
         """Access ending makes private again what the member shared with the patient's
-        therapist (practice entries, reflections): a later consent does not show it again."""
+        therapist (practice entries, reflections) and withdraws the progress updates
+        released to them: a later consent does not show any of it again."""
         for key, (marker, shared) in self.reflections.items():
             if shared and key[0] == member and key[2] == patient:
                 self.reflections[key] = (marker, False)
         for entry, (writer, kind, marker, shared_with) in self.practice.items():
             if writer == member and shared_with == patient:
                 self.practice[entry] = (writer, kind, marker, None)
+        self._withdraw_updates(patient, member)
+
+    def _withdraw_updates(self, patient: str, member: str) -> None:
+        """The updates about `patient` released to `member` are withdrawn from them: a later
+        consent shows only what is released under it (rule 19)."""
+        for found in self.updates.values():
+            if found.patient == patient and member in found.released_to:
+                found.released_to = found.released_to - {member}
 
     def take_seat(self, token: str, patient: str, member: str) -> None:
         """The member took a seat about `patient` in the video session `token`."""
@@ -384,7 +415,8 @@ class PrivacyModel:
     def may_read_update(self, viewer: str, update: int, marker: str) -> bool:
         """A version of a progress update on a page (never in an email): the patient's and
         their therapist's; a family member's only if it is the approved version, released to
-        them, and their consent covers progress now (rule 19)."""
+        them and not withdrawn since (their access about the patient ended, or a renewal
+        dropped progress), and their consent covers progress now (rule 19)."""
         found = self.updates[update]
         if viewer == found.patient or self.therapist_of[found.patient] == viewer:
             return True

@@ -1047,3 +1047,78 @@ def test_the_oracle_catches_a_progress_update_released_before_the_patient_approv
     monkeypatch.setattr(progress_updates, "released_to", every_version)
     with pytest.raises(AssertionError, match="P1's progress update on /family/patients/"):
         _run(oracle_app, oracle_readings, Explored(), _join({"progress"}), _draft())
+
+
+def _approved(*after):
+    """Maria's consent covers progress; an update for her is approved (released); then
+    `after`."""
+    decide = ("decide_progress_update", {"pick": 0, "decision": "approve"})
+    return (_join({"progress"}), _draft(), decide, *after)
+
+
+def _given(scopes, days=None):
+    return "sign_consent", {**_sign("P1", "F1"), "chosen": set(scopes), "days": days}
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param(
+            (("revoke", {"pick": 0, "by_therapist": False}), _given({"progress"})), id="revoked"
+        ),
+        pytest.param(
+            (
+                _given({"progress"}, days=0),
+                ("time_passes_and_sweeps_run", {"hours": 47}),
+                _given({"progress"}),
+            ),
+            id="expired",
+        ),
+        pytest.param((_given({"scheduling"}), _given({"progress"})), id="progress dropped"),
+    ],
+)
+def test_the_oracle_catches_a_progress_update_shown_again_under_a_later_consent(
+    oracle_app, oracle_readings, monkeypatch, after
+):
+    """An update released to Maria stops showing when her access ends (or a renewal drops
+    progress), and a later consent covering progress does not show it again (rule 19); a
+    family page that ignores the withdrawal shows it again and fails the oracle."""
+    from sqlalchemy import select
+
+    from familylink.models import (
+        ProgressUpdate,
+        ProgressUpdateRecipient,
+        ProgressUpdateVersion,
+        Scope,
+        UpdateStatus,
+    )
+    from familylink.services import access, progress_updates
+
+    explored = Explored()
+    _run(oracle_app, oracle_readings, explored, *_approved())
+    assert explored.markers["progress update to family"]
+    _run(oracle_app, oracle_readings, Explored(), *_approved(*after))
+
+    def withdrawn_too(member, patient_id, *, now):
+        rows = db.session.execute(
+            select(ProgressUpdateRecipient.released_at, ProgressUpdateVersion.text)
+            .join(ProgressUpdate, ProgressUpdate.id == ProgressUpdateRecipient.update_id)
+            .join(ProgressUpdateVersion, ProgressUpdateVersion.update_id == ProgressUpdate.id)
+            .where(
+                ProgressUpdateRecipient.family_user_id == member.id,
+                ProgressUpdateRecipient.released_at.is_not(None),
+                ProgressUpdate.patient_id == patient_id,
+                ProgressUpdate.status == UpdateStatus.RELEASED,
+                ProgressUpdateVersion.approved_at.is_not(None),
+            )
+        ).all()
+        shown = access.family_scope_shown(
+            member, patient_id, Scope.PROGRESS, now=now, what="progress updates"
+        )
+        if not shown:
+            return []
+        return [tuple(row) for row in rows]
+
+    monkeypatch.setattr(progress_updates, "released_to", withdrawn_too)
+    with pytest.raises(AssertionError, match="P1's progress update on /family/patients/"):
+        _run(oracle_app, oracle_readings, Explored(), *_approved(*after))

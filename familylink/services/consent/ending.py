@@ -25,7 +25,7 @@ from familylink.models import (
     User,
     UserSession,
 )
-from familylink.services import access, audit, mail, sessions
+from familylink.services import access, audit, mail, progress_updates, sessions
 from familylink.services.booking import groups as booking_groups
 from familylink.services.consent import records
 from familylink.services.errors import Conflict, ValidationError
@@ -49,7 +49,8 @@ def end_family_access(
        waitlists (a seat nobody can attend any more, or a place an offer held for them, is
        released and offered on), stop their unreleased readings about the patient, make
        private again the practice tools and reflections they shared with the patient's
-       therapist (a later consent does not open them again), and end their sign-in
+       therapist and withdraw the progress updates released to them (a later consent opens
+       none of these again), and end their sign-in
        sessions, so no open page keeps showing what they may no longer see (all but
        `keep_session`: the one a member is accepting a new invitation in, whose next page
        the gate builds under the new consent);
@@ -86,6 +87,7 @@ def end_family_access(
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
         practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
         progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
+        progress_updates.withdraw_releases(family_user_id=member_id, patient_id=patient.id, now=now)
         sessions.end_all_sessions(member_id, "consent_ended", now=now, keep=keep_session)
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=members, to_address=consent.recipient_email
@@ -170,6 +172,10 @@ def end_scopes(consent: ConsentRecord, dropped: list[Scope], *, actor, now: date
     left = 0
     if Scope.SCHEDULING in dropped:
         left = leave_sessions(member_id, patient.id, now=now, reason="scheduling not in consent")
+    if Scope.PROGRESS in dropped:
+        progress_updates.withdraw_releases(
+            family_user_id=member_id, patient_id=patient.id, now=now, reason=SCOPE_DROPPED
+        )
     cancelled = mail.cancel_pending(
         patient_id=patient.id, to_user_ids=[member_id], scopes=dropped, reason=SCOPE_DROPPED
     )
