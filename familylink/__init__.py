@@ -705,7 +705,7 @@ def register_sweeps(app: Flask) -> None:
     from familylink.services.booking.rooms import forget_ended_room_links
 
     sweeps.extend(
-        [run_consent_sweep, _booking_sweep, forget_ended_room_links, learning.release_sweep]
+        [run_consent_sweep, _booking_sweep, forget_ended_room_links, learning.release_due]
     )
     from familylink.services import reminders, tokens
 

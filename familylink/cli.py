@@ -288,7 +288,8 @@ def learn_load():
     click.echo(f"Modules: {report}.")
 
 
-def _released(released: int, stopped: int) -> str:
+def _released(report: learning.ReleaseReport) -> str:
+    released, stopped = len(report.released), report.stopped
     said = f"Released {released} reading{'s' if released != 1 else ''}"
     if stopped:  # their consent ended (or ends before --now): stopped for good, and audited
         return f"{said}; stopped {stopped} whose consent no longer allows them."
@@ -299,8 +300,8 @@ learn_release = sweep_command(
     learn_cli,
     "release",
     "Release every assigned reading that is due (the weekly sequence) and queue its email.",
-    learning.release_sweep,
-    lambda report: _released(*report),
+    learning.release_due,
+    _released,
 )
 
 

@@ -313,7 +313,7 @@ class World:
         reminders."""
         consent.sweep_consents(self.now)
         booking.sweep(self.now)
-        assignments.release_sweep(self.now)
+        assignments.release_due(self.now)
         reminders.run_sweep(self.now)
         db.session.commit()
 

@@ -337,10 +337,10 @@ def test_the_sequence_releases_one_module_a_week_from_the_link_date(modules, peo
         linked_at + i * learning.WEEK for i in range(len(modules))
     ]
     assert _released(people) == 1
-    assert learning.release_due(now=linked_at + timedelta(days=7) - timedelta(seconds=1)) == []
-    assert len(learning.release_due(now=linked_at + timedelta(days=7))) == 1
+    assert learning.release_due(linked_at + timedelta(days=7) - timedelta(seconds=1)).released == []
+    assert len(learning.release_due(linked_at + timedelta(days=7)).released) == 1
     assert _released(people) == 2
-    assert learning.release_due(now=linked_at + timedelta(days=7)) == []
+    assert learning.release_due(linked_at + timedelta(days=7)).released == []
 
 
 def test_each_release_queues_one_email(modules, people, now):
@@ -364,14 +364,14 @@ def test_the_release_sweep_leaves_the_commit_to_its_caller(app, modules, people,
     """Services never commit: the worker commits after each hook (see tests/web)."""
     _sequence(people, now)
     db.session.commit()
-    assert learning.release_sweep(now + timedelta(days=6, hours=23)).released == 1
+    assert len(learning.release_due(now + timedelta(days=6, hours=23)).released) == 1
     assert _released(people) == 2
     db.session.rollback()
     assert _released(people) == 1
 
 
 def test_the_sweep_is_registered_with_the_app(app):
-    assert learning.release_sweep in app.extensions["familylink_sweeps"]
+    assert learning.release_due in app.extensions["familylink_sweeps"]
 
 
 # --- When consent ends -------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_consent_ending_stops_unreleased_assignments(modules, people, now):
         select(Assignment).where(Assignment.released_at.is_(None))
     ).all()
     assert unreleased and all(a.stopped_at == now for a in unreleased)
-    assert learning.release_due(now=now + timedelta(days=60)) == []
+    assert learning.release_due(now + timedelta(days=60)) == learning.ReleaseReport([], 0)
 
 
 def test_stopping_assignments_is_audited_once_as_a_count(modules, people, now):
@@ -404,7 +404,8 @@ def test_stopping_assignments_is_audited_once_as_a_count(modules, people, now):
 def test_an_expired_consent_is_never_released_to(modules, people, now):
     _sequence(people, now)
     after_expiry = now + timedelta(days=200)
-    assert learning.release_due(now=after_expiry) == []
+    report = learning.release_due(after_expiry)
+    assert report.released == [] and report.stopped == len(modules) - 1
     assert _released(people) == 1
 
 
@@ -672,9 +673,9 @@ def test_a_reading_unpublished_before_its_release_waits_and_sends_nothing(module
     db.session.get(LearningModule, second.module_id).published = False
     db.session.flush()
     week_on = second.release_at
-    assert learning.release_due(now=week_on) == []
+    assert learning.release_due(week_on).released == []
     emails = select(func.count(OutboxEmail.id)).where(OutboxEmail.kind == "module_assigned")
     assert db.session.scalar(emails) == 1  # the first week's only
     db.session.get(LearningModule, second.module_id).published = True
-    assert learning.release_due(now=week_on + timedelta(hours=1)) == [second]
+    assert learning.release_due(week_on + timedelta(hours=1)).released == [second]
     assert db.session.scalar(emails) == 2

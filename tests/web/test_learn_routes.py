@@ -625,7 +625,7 @@ def test_the_mail_worker_commits_after_each_sweep(app, runner, world):
         raise RuntimeError("a later sweep failed")
 
     sweeps = app.extensions["familylink_sweeps"]
-    sweeps.insert(sweeps.index(learning.release_sweep) + 1, failing_sweep)
+    sweeps.insert(sweeps.index(learning.release_due) + 1, failing_sweep)
     with app.app_context():
         lee = db.session.scalar(select(User).where(User.email == "lee@example.org"))
         learning.apply_sequence(

@@ -16,11 +16,11 @@ package's names; modules inside the services import the leaf module they need.
 from familylink.services.learning import practice
 from familylink.services.learning.assignments import (
     WEEK,
+    ReleaseReport,
     apply_sequence,
     assign_modules,
     consented_family,
     release_due,
-    release_sweep,
     sequence_start,
     stop_assignments,
 )
@@ -85,6 +85,7 @@ __all__ = [
     "ModuleText",
     "Reading",
     "ReadingRow",
+    "ReleaseReport",
     "all_modules",
     "apply_sequence",
     "assign_modules",
@@ -108,7 +109,6 @@ __all__ = [
     "published_module",
     "reading",
     "release_due",
-    "release_sweep",
     "reference_problems",
     "render_markdown",
     "restore_version",

@@ -208,24 +208,20 @@ def apply_sequence(
     return made
 
 
-def release_due(*, now: datetime) -> list[Assignment]:
+class ReleaseReport(NamedTuple):
+    released: list[Assignment]
+    stopped: int
+
+
+def release_due(now: datetime) -> ReleaseReport:
     """Release every assignment whose time has come and email the family member once.
 
     An assignment whose consent is no longer active is stopped instead (ending the consent
     normally does that first) by `stop_assignments`, with the pair's later ones. One whose
     module is unpublished waits until it is published again: its email would point at
-    nothing. Flushes; the caller commits.
+    nothing. Also the hook the mail worker runs before each pass, and `flask learn release`.
+    Flushes; the caller commits.
     """
-    return _release_due(now)[0]
-
-
-class ReleaseReport(NamedTuple):
-    released: int
-    stopped: int
-
-
-def _release_due(now: datetime) -> tuple[list[Assignment], int]:
-    """`release_due`'s work: what it released, and how many it stopped."""
     due = db.session.scalars(
         select(Assignment)
         .join(LearningModule, LearningModule.id == Assignment.module_id)
@@ -262,7 +258,7 @@ def _release_due(now: datetime) -> tuple[list[Assignment], int]:
         for member_id, patient_id in sorted(refused)
     )
     db.session.flush()
-    return released, stopped
+    return ReleaseReport(released, stopped)
 
 
 def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> int:
@@ -284,15 +280,3 @@ def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> 
         patient_id=patient_id,
         now=now,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# The sweep
-
-
-def release_sweep(now: datetime) -> ReleaseReport:
-    """The hook run by the mail worker before each pass: release what is due (and stop what
-    no consent allows any more). Flushes; the worker commits after each hook, as
-    `flask learn release` does after calling it."""
-    released, stopped = _release_due(now)
-    return ReleaseReport(len(released), stopped)
