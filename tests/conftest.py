@@ -497,11 +497,12 @@ def app(_schema, database_url, settings_override):
 
 @pytest.fixture
 def make_app(_schema, database_url):
-    """Factory for an extra app with other settings; its connections are closed afterwards."""
+    """Factory for an extra app with other settings (and, given `url`, on another database
+    than the test database); its connections are closed afterwards."""
     made = []
 
-    def make(**overrides):
-        app = create_app(app_settings(database_url, **overrides))
+    def make(url: str | None = None, **overrides):
+        app = create_app(app_settings(url or database_url, **overrides))
         made.append(app)
         return app
 

@@ -231,21 +231,10 @@ COMMANDS = [
 
 
 @pytest.fixture
-def cli_app(tmp_path, monkeypatch):
-    """An app on a database of the test's choosing, its connections closed afterwards."""
+def cli_app(make_app, monkeypatch):
+    """An app on a database of the test's choosing (`make_app` closes its connections)."""
     monkeypatch.setattr(signal, "signal", lambda *a: None)
-    made = []
-
-    def make(url):
-        app = create_app(app_settings(url))
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return make_app
 
 
 @pytest.mark.parametrize("args", COMMANDS)
