@@ -92,38 +92,33 @@ def _family_page(client, auth, world):
     return response.get_data(as_text=True)
 
 
-def test_revoked_then_a_new_consent_shows_only_the_new_update(app, client, auth, world):
-    def steps(lee, jordan, maria):
-        record = consent.active_consent(maria.id, jordan.id, now=START)
-        consent.revoke_consent(jordan, record.id, now=START + timedelta(hours=1))
-        create_consent(
-            jordan, maria, scopes=("scheduling", "progress"), now=START + timedelta(hours=2)
-        )
-
-    _then(app, world, steps)
-    page = _family_page(client, auth, world)
-    assert "on Saturday morning" in page and "on Sunday" not in page
+def _revoked_then_a_new_consent(lee, jordan, maria):
+    record = consent.active_consent(maria.id, jordan.id, now=START)
+    consent.revoke_consent(jordan, record.id, now=START + timedelta(hours=1))
+    create_consent(jordan, maria, scopes=("scheduling", "progress"), now=START + timedelta(hours=2))
 
 
-def test_expired_by_the_clock_then_a_new_consent_shows_only_the_new_update(
-    app, client, auth, world
+def _expired_by_the_clock_then_a_new_consent(lee, jordan, maria):
+    consent.sweep_consents(START + timedelta(days=3))
+    create_consent(jordan, maria, scopes=("progress",), now=START + timedelta(days=3, hours=1))
+
+
+def _a_renewal_dropping_progress_then_adding_it_back(lee, jordan, maria):
+    _renew(jordan, maria, ("scheduling",), START + timedelta(hours=1))
+    _renew(jordan, maria, ("scheduling", "progress"), START + timedelta(hours=2))
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        _revoked_then_a_new_consent,
+        _expired_by_the_clock_then_a_new_consent,
+        _a_renewal_dropping_progress_then_adding_it_back,
+    ],
+)
+def test_the_family_page_shows_only_the_update_released_under_the_new_consent(
+    app, client, auth, world, steps
 ):
-    def steps(lee, jordan, maria):
-        consent.sweep_consents(START + timedelta(days=3))
-        create_consent(jordan, maria, scopes=("progress",), now=START + timedelta(days=3, hours=1))
-
-    _then(app, world, steps)
-    page = _family_page(client, auth, world)
-    assert "on Saturday morning" in page and "on Sunday" not in page
-
-
-def test_a_renewal_dropping_progress_then_adding_it_back_shows_only_the_new_update(
-    app, client, auth, world
-):
-    def steps(lee, jordan, maria):
-        _renew(jordan, maria, ("scheduling",), START + timedelta(hours=1))
-        _renew(jordan, maria, ("scheduling", "progress"), START + timedelta(hours=2))
-
     _then(app, world, steps)
     page = _family_page(client, auth, world)
     assert "on Saturday morning" in page and "on Sunday" not in page
@@ -132,14 +127,7 @@ def test_a_renewal_dropping_progress_then_adding_it_back_shows_only_the_new_upda
 def test_the_therapists_page_says_the_old_update_is_no_longer_shown_to_her(
     app, client, auth, world
 ):
-    def steps(lee, jordan, maria):
-        record = consent.active_consent(maria.id, jordan.id, now=START)
-        consent.revoke_consent(jordan, record.id, now=START + timedelta(hours=1))
-        create_consent(
-            jordan, maria, scopes=("scheduling", "progress"), now=START + timedelta(hours=2)
-        )
-
-    _then(app, world, steps)
+    _then(app, world, _revoked_then_a_new_consent)
     auth.login("lee@example.org")
     page = client.get(f"/therapist/patients/{world['jordan']}/updates").get_data(as_text=True)
     assert page.count("Maria Rivera (shared; no longer shown to them)") == 1
