@@ -1,5 +1,7 @@
 """Migrations build the same schema as the models, on the suite's database engine."""
 
+from datetime import timedelta
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -10,7 +12,16 @@ from sqlalchemy.exc import DBAPIError
 
 from familylink import bind_migrations, create_app, demo
 from familylink.extensions import db
-from familylink.models import Assignment, FamilyLink, ModuleProgress, Program, User
+from familylink.models import (
+    Assignment,
+    ConsentClosure,
+    ConsentRecord,
+    FamilyLink,
+    ModuleProgress,
+    Program,
+    ProgressUpdateRecipient,
+    User,
+)
 from familylink.models.accounts import PROGRAM_DEFAULTS
 from familylink.models.types import UTCDateTime
 from tests.conftest import app_settings, ensure_postgres_database
@@ -418,3 +429,62 @@ def test_the_after_hours_phone_migration_upgrades_and_downgrades(empty_database_
             phones = conn.execute(text("SELECT after_hours_phone FROM programs")).scalars().all()
         db.engine.dispose()
     assert phones == [None]
+
+
+def test_the_progress_withdrawal_migration_withdraws_releases_a_later_closure_ended(
+    empty_database_url,
+):
+    """f3a8c6d1b2e7 on a copy of the demo: a release is withdrawn as of the first revocation
+    or expiry of that patient's consent to that member closed after it; a closure before the
+    release, or another patient's consent to the member, leaves the release alone."""
+    recipients = ProgressUpdateRecipient.__table__
+    app = _migrating_app(empty_database_url)
+    with app.app_context():
+        upgrade()
+        demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="e7b3c1d9f2a4")
+        with db.engine.begin() as conn:
+            people = _demo_people(conn)
+            # Ada's update from Sam was released after her first consent to him expired.
+            update_id, released_at = conn.execute(
+                select(recipients.c.update_id, recipients.c.released_at).where(
+                    recipients.c.family_user_id == people["ada"],
+                    recipients.c.released_at.is_not(None),
+                )
+            ).one()
+            open_consent = conn.scalar(
+                select(ConsentRecord.id)
+                .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
+                .where(
+                    ConsentRecord.patient_id == people["sam"],
+                    ConsentRecord.recipient_user_id == people["ada"],
+                    ConsentClosure.id.is_(None),
+                )
+            )
+            revoked_at = released_at + timedelta(hours=20)
+            conn.execute(
+                insert(ConsentClosure.__table__).values(
+                    consent_id=open_consent, reason="revoked", closed_at=revoked_at
+                )
+            )
+            # Pat (whose consent from Riley was revoked after this) never had one from Sam.
+            conn.execute(
+                insert(recipients).values(
+                    update_id=update_id,
+                    family_user_id=people["pat"],
+                    released_at=NOON - timedelta(days=3),
+                )
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            withdrawn = dict(
+                conn.execute(
+                    select(recipients.c.family_user_id, recipients.c.withdrawn_at).where(
+                        recipients.c.update_id == update_id
+                    )
+                ).all()
+            )
+        db.engine.dispose()
+    assert withdrawn == {people["ada"]: revoked_at, people["pat"]: None}
