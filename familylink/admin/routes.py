@@ -138,13 +138,14 @@ def account_active(user_id: int):
         abort(400)
     user = account_admin.account(current_user, user_id, now=request_now())
     active = request.form.get("active") == "1"
-    account_admin.set_account_active(user, active, actor=current_user, now=request_now())
-    message = (
-        _("%(name)s can sign in again.")
-        if active
-        else _("%(name)s is disabled and signed out everywhere.")
-    )
-    flash(message % {"name": user.name}, "success")
+    changed = account_admin.set_account_active(user, active, actor=current_user, now=request_now())
+    said = {
+        (True, True): _("%(name)s can sign in again."),
+        (False, True): _("%(name)s is disabled and signed out everywhere."),
+        (True, False): _("%(name)s can already sign in."),
+        (False, False): _("%(name)s is already disabled."),
+    }[active, changed]
+    flash(said % {"name": user.name}, "success" if changed else "info")
     return redirect(refusal_target())
 
 
@@ -157,8 +158,10 @@ def account_reset_two_step(user_id: int):
         form,
         lambda f: mfa.reset(user, actor=current_user, now=request_now()),
         redirect_to=url_for("admin.accounts_list"),
-        message=_(
-            "Two-step sign-in of %(name)s is cleared and their sessions ended.", name=user.name
+        message=lambda cleared: (
+            _("Two-step sign-in of %(name)s is cleared and their sessions ended.", name=user.name)
+            if cleared
+            else _("%(name)s has no two-step sign-in to reset.", name=user.name)
         ),
     )
     if done is not None:

@@ -89,6 +89,27 @@ def test_disabling_signs_the_person_out_everywhere_and_is_audited(app, admin_cli
     assert len(_events(app, "account.enabled")) == 1
 
 
+@pytest.mark.parametrize(
+    ("active", "said"),
+    [("1", "Maria Rivera can already sign in."), ("0", "Maria Rivera is already disabled.")],
+)
+def test_enabling_or_disabling_what_already_is_so_says_so_and_audits_nothing(
+    app, admin_client, active, said
+):
+    member_id = saved_user(app, name="Maria Rivera", email="maria@example.org")
+    if active == "0":
+        admin_client.post(
+            f"/admin/accounts/{member_id}/active", data={"active": "0"}, follow_redirects=True
+        )
+    before = len(_events(app, "account.enabled")) + len(_events(app, "account.disabled"))
+    response = admin_client.post(
+        f"/admin/accounts/{member_id}/active", data={"active": active}, follow_redirects=True
+    )
+    page = response.get_data(as_text=True)
+    assert said in page and "signed out everywhere" not in page and "can sign in again" not in page
+    assert len(_events(app, "account.enabled")) + len(_events(app, "account.disabled")) == before
+
+
 def test_the_admin_cannot_disable_themselves(app, admin_client):
     saved_user(app, Role.ADMIN, email="other-admin@example.org")
     admin_id = _admin_id(app)
@@ -128,6 +149,14 @@ def test_resetting_two_step_asks_first_then_makes_staff_enrol_again(app, admin_c
     assert response.status_code == 302 and response.location.endswith("/account/mfa")
     (event,) = _events(app, "mfa.reset")
     assert (event.actor_id, event.object_id) == (_admin_id(app), lee)
+
+
+def test_resetting_two_step_of_someone_without_it_says_so_and_audits_nothing(app, admin_client):
+    member_id = saved_user(app, name="Maria Rivera", email="maria@example.org")
+    response = admin_client.post(f"/admin/accounts/{member_id}/two-step", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Maria Rivera has no two-step sign-in to reset." in page and "is cleared" not in page
+    assert _events(app, "mfa.reset") == []
 
 
 def test_listing_patients_is_audited_as_a_view_of_each_patient_shown(app, admin_client):
