@@ -261,13 +261,20 @@ def seed_demo(if_empty):
 @click.command(
     "create-admin", cls=Command, help="Create an administrator account (asks for the password)."
 )
-@click.option("--name", prompt=True, help="The administrator's full name.")
-@click.option("--email", prompt=True, help="The administrator's email address.")
-@click.password_option(help="At least 12 characters.")
+@click.option("--name", help="The administrator's full name (asked when not given).")
+@click.option("--email", help="The administrator's email address (asked when not given).")
+@click.option(
+    "--password", help="At least 12 characters (asked, twice and hidden, when not given)."
+)
 @with_appcontext
 def create_admin(name, email, password):
     from familylink.services import accounts
 
+    # Asked here, not by click while parsing: `Command` checks the database first, so
+    # nobody types a password for a command that cannot run.
+    name = name or click.prompt("Name")
+    email = email or click.prompt("Email")
+    password = password or click.prompt("Password", hide_input=True, confirmation_prompt=True)
     user = committed(
         lambda: accounts.create_admin(name=name, email=email, password=password, now=utcnow())
     )

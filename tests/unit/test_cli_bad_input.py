@@ -227,6 +227,7 @@ COMMANDS = [
     ["learn", "release"],
     ["account", "enable", "maria@example.org"],
     ["consent", "sweep"],
+    ["create-admin"],  # refused before it asks for anything
 ]
 
 
