@@ -488,3 +488,80 @@ def test_the_progress_withdrawal_migration_withdraws_releases_a_later_closure_en
             )
         db.engine.dispose()
     assert withdrawn == {people["ada"]: revoked_at, people["pat"]: None}
+
+
+def test_the_readings_withdrawal_migration_withdraws_readings_a_later_closure_ended(
+    empty_database_url,
+):
+    """a7d2e9c4b815 on a copy of the demo: a reading released before a revocation of that
+    patient's consent to that member is withdrawn (stopped) as of it, and so are the
+    member's notes on it; a reading released, and notes opened, after it stay as they are."""
+    from familylink.models import ConsentClosure, ConsentRecord
+
+    assignments, notes = Assignment.__table__, ModuleProgress.__table__
+    app = _migrating_app(empty_database_url)
+    with app.app_context():
+        upgrade()
+        demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="f3a8c6d1b2e7")
+        revoked_at = NOON - timedelta(days=2)
+        with db.engine.begin() as conn:
+            people = _demo_people(conn)
+            consent_id, patient_id, member_id = conn.execute(
+                select(ConsentRecord.id, ConsentRecord.patient_id, ConsentRecord.recipient_user_id)
+                .outerjoin(ConsentClosure, ConsentClosure.consent_id == ConsentRecord.id)
+                .where(ConsentRecord.recipient_user_id.is_not(None), ConsentClosure.id.is_(None))
+                .order_by(ConsentRecord.id)
+            ).first()
+            pair = {"patient_id": patient_id, "family_user_id": member_id}
+            conn.execute(assignments.delete().where(assignments.c.family_user_id == member_id))
+            conn.execute(notes.delete().where(notes.c.family_user_id == member_id))
+            modules = list(conn.scalars(text("SELECT id FROM learning_modules ORDER BY id")))
+            for module_id, released in ((modules[0], NOON - timedelta(days=3)), (modules[1], NOON)):
+                conn.execute(
+                    insert(assignments).values(
+                        module_id=module_id,
+                        assigned_by_id=people["lee"],
+                        release_at=released,
+                        released_at=released,
+                        created_at=released,
+                        source="manual",
+                        **pair,
+                    )
+                )
+                conn.execute(
+                    insert(notes).values(
+                        module_id=module_id,
+                        opened_at=released,
+                        updated_at=released,
+                        reflection=f"notes {module_id}",
+                        reflection_shared=False,
+                        **pair,
+                    )
+                )
+            conn.execute(
+                insert(ConsentClosure.__table__).values(
+                    consent_id=consent_id, reason="revoked", closed_at=revoked_at
+                )
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            stopped = dict(
+                conn.execute(
+                    select(assignments.c.module_id, assignments.c.stopped_at).where(
+                        assignments.c.family_user_id == member_id
+                    )
+                ).all()
+            )
+            withdrawn = dict(
+                conn.execute(
+                    select(notes.c.module_id, notes.c.withdrawn_at).where(
+                        notes.c.family_user_id == member_id
+                    )
+                ).all()
+            )
+        db.engine.dispose()
+    assert stopped == {modules[0]: revoked_at, modules[1]: None}
+    assert withdrawn == {modules[0]: revoked_at, modules[1]: None}

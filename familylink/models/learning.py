@@ -134,7 +134,9 @@ class Assignment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     release_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Set when the patient's consent to this family member ended before release.
+    # Set when the family member's access about the patient ended: before release (it is
+    # never released) or after it (withdrawn: no page shows it to them again, whatever
+    # consent comes later). Assigning the module again starts the row afresh.
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A practice tool (ToolKind value) the therapist suggests trying with this reading.
     tool: Mapped[str | None] = mapped_column(String(20))
@@ -148,7 +150,16 @@ class ModuleProgress(db.Model):
 
     __tablename__ = "module_progress"
     __table_args__ = (
-        UniqueConstraint("family_user_id", "patient_id", "module_id"),
+        # One current reading per (member, patient, module); those withdrawn when the
+        # member's access about the patient ended stay theirs, besides it.
+        partial_index(
+            "uq_module_progress_current",
+            "family_user_id",
+            "patient_id",
+            "module_id",
+            where="withdrawn_at IS NULL",
+            unique=True,
+        ),
         # NULLs are distinct in a unique constraint: one reading of their own per module.
         partial_index(
             "uq_module_progress_own_reading",
@@ -170,5 +181,9 @@ class ModuleProgress(db.Model):
     reflection: Mapped[str | None] = mapped_column(Text)
     reflection_shared: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the member's access about the patient ended: the notes stay the member's,
+    # but no page presents them as a reading about the patient again (nor shows them to
+    # the therapist); a later consent starts a new row.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     module: Mapped[LearningModule] = relationship(lazy="joined")

@@ -180,6 +180,7 @@ def _unopened_readings_query():
             progress.patient_id == assignment.patient_id,
             progress.module_id == assignment.module_id,
             progress.opened_at.is_not(None),
+            progress.withdrawn_at.is_(None),
         )
         .exists()
     )

@@ -76,6 +76,11 @@ class PrivacyModel:
     # therapist it is shared with or None): the entries that exist now.
     practice: dict[int, tuple[str, str, str, str | None]] = field(default_factory=dict)
     updates: dict[int, Update] = field(default_factory=dict)  # progress updates by id
+    # Each note a therapist wrote assigning a reading: its marker -> (patient, member,
+    # reading); and the readings released to a member and not withdrawn since (their access
+    # about the patient ended): (patient, member, reading) -> the marker of its note.
+    notes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    readings: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     # --- what happened
 
@@ -212,6 +217,34 @@ class PrivacyModel:
             if writer == member and shared_with == patient:
                 self.practice[entry] = (writer, kind, marker, None)
         self._withdraw_updates(patient, member)
+        # The readings released to them are withdrawn too: a later consent shows only
+        # readings released under it (docs/learning.md).
+        for key in [k for k in self.readings if k[:2] == (patient, member)]:
+            del self.readings[key]
+
+    def assign(self, patient: str, member: str, reading: str, note: str) -> bool:
+        """The patient's therapist assigns `reading` to `member` with `note`: released now
+        under the consent in force (any scope), unless one released to them and not
+        withdrawn since still stands (nothing new: its note stays). Returns whether it was
+        released."""
+        if (patient, member, reading) in self.readings:
+            return False
+        self.notes[note] = (patient, member, reading)
+        self.readings[(patient, member, reading)] = note
+        return True
+
+    def may_see_note(self, viewer: str, note: str) -> bool:
+        """A therapist's note on a reading: its writer's (the patient's therapist), and the
+        member's while that reading is released to them and not withdrawn since, under a
+        consent in force now. Never the patient, anyone else, or an email."""
+        patient, member, reading = self.notes[note]
+        if viewer == self.therapist_of[patient]:
+            return True
+        return (
+            viewer == member
+            and self.readings.get((patient, member, reading)) == note
+            and self.active(patient, member) is not None
+        )
 
     def _withdraw_updates(self, patient: str, member: str) -> None:
         """The updates about `patient` released to `member` are withdrawn from them: a later
@@ -304,6 +337,7 @@ class PrivacyModel:
         return (
             frozenset(self.links),
             consents,
+            tuple(sorted(self.readings)),
             reflections,
             practice,
             updates,

@@ -367,10 +367,16 @@ def oracle_machine(app, readings, explored: Explored):
         def assign_reading(self, which, reading):
             patient, member = self._registered()[which % len(self._registered())]
             slug = sorted(self.world.modules)[reading]
-            made, refused = self.world.assign(patient, member, slug)
+            note = marker("Nte")
+            made, refused = self.world.assign(patient, member, slug, note)
             if made is not None:
                 assert self.model.active(patient, member), (
                     f"{patient}'s therapist assigned {member} a reading without a consent"
+                )
+                released = self.model.assign(patient, member, slug, note)
+                assert bool(made) == released, (
+                    f"{patient}'s therapist assigned {member} {slug}: "
+                    f"{len(made)} made, the model says {'one' if released else 'none'}"
                 )
             self._did("assign", patient, member, slug, made is not None)
 
@@ -626,6 +632,14 @@ def oracle_machine(app, readings, explored: Explored):
                             f"{update.patient}'s progress update on {page.where} seen by "
                             f"{viewer or address}"
                         )
+            for word in (w for w in self.model.notes if w in page.text):
+                explored.markers["reading note"] += 1
+                if address is not None or not (viewer and self.model.may_see_note(viewer, word)):
+                    patient, member, slug = self.model.notes[word]
+                    found.append(
+                        f"{patient}'s reading note to {member} ({slug}) on {page.where} "
+                        f"seen by {viewer or address}"
+                    )
             for entry, (member, kind, word, _shared) in self.model.practice.items():
                 explored.markers["practice entry"] += word in page.text
                 if word in page.text and not (
@@ -1122,3 +1136,61 @@ def test_the_oracle_catches_a_progress_update_shown_again_under_a_later_consent(
     monkeypatch.setattr(progress_updates, "released_to", withdrawn_too)
     with pytest.raises(AssertionError, match="P1's progress update on /family/patients/"):
         _run(oracle_app, oracle_readings, Explored(), *_approved(*after))
+
+
+def _assigned(*after):
+    """Maria's consent (scheduling only); a reading assigned to her about the first patient
+    with a note; then `after`."""
+    return (_join({"scheduling"}), ("assign_reading", {"which": 0, "reading": 0}), *after)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param(
+            (("revoke", {"pick": 0, "by_therapist": False}), _given({"scheduling"})),
+            id="revoked",
+        ),
+        pytest.param(
+            (
+                _given({"scheduling"}, days=0),
+                ("time_passes_and_sweeps_run", {"hours": 47}),
+                _given({"scheduling"}),
+            ),
+            id="expired",
+        ),
+    ],
+)
+def test_the_oracle_catches_a_reading_shown_again_under_a_later_consent(
+    oracle_app, oracle_readings, monkeypatch, after
+):
+    """A reading released to Maria is withdrawn when her access ends, and a later consent
+    does not show it (or its note) again; assigned again, it shows afresh with its new note.
+    A learn page that ignores the withdrawal shows the old note and fails the oracle."""
+    from sqlalchemy import select
+
+    from familylink.models import Assignment
+    from familylink.services.learning import progress
+
+    explored = Explored()
+    _run(oracle_app, oracle_readings, explored, *_assigned())
+    assert explored.markers["reading note"]
+    again = ("assign_reading", {"which": 0, "reading": 0})
+    explored = Explored()
+    _run(oracle_app, oracle_readings, explored, *_assigned(*after, again))
+    assert explored.markers["reading note"]
+
+    def withdrawn_too(member, patient_ids):
+        return db.session.scalars(
+            select(Assignment)
+            .where(
+                Assignment.family_user_id == member.id,
+                Assignment.patient_id.in_(patient_ids),
+                Assignment.released_at.is_not(None),
+            )
+            .order_by(Assignment.released_at.desc(), Assignment.id)
+        ).all()
+
+    monkeypatch.setattr(progress, "_released_to", withdrawn_too)
+    with pytest.raises(AssertionError, match="P1's reading note to F1"):
+        _run(oracle_app, oracle_readings, Explored(), *_assigned(*after))

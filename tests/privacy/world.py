@@ -354,14 +354,15 @@ class World:
             )
         return seat, refused
 
-    def assign(self, patient: str, member: str, slug: str):
+    def assign(self, patient: str, member: str, slug: str, note: str | None = None):
+        """The therapist assigns the reading, with a note carrying its marker (`note`)."""
         return self.attempt(
             assignments.assign_modules,
             therapist=self.user(PATIENTS[patient]),
             patient_id=self.ids[patient],
             family_user_id=self.ids[member],
             module_ids=[self.modules[slug][0]],
-            note=None,
+            note=f"Before our next talk: {note}." if note else None,
             now=self.now,
         )
 

@@ -47,8 +47,9 @@ def end_family_access(
     1. close the consent (a ConsentClosure row: revoked or expired; records never change);
     2. for each family member it covered: take them off that patient's future sessions and
        waitlists (a seat nobody can attend any more, or a place an offer held for them, is
-       released and offered on), stop their unreleased readings about the patient, make
-       private again the practice tools and reflections they shared with the patient's
+       released and offered on), stop their unreleased readings about the patient and
+       withdraw the released ones (their own notes on them no longer about the patient),
+       make private again the practice tools and reflections they shared with the patient's
        therapist and withdraw the progress updates released to them (a later consent opens
        none of these again), and end their sign-in
        sessions, so no open page keeps showing what they may no longer see (all but
@@ -85,6 +86,8 @@ def end_family_access(
     for member_id in members:
         left += leave_sessions(member_id, patient.id, now=now, reason="consent ended")
         assignments.stop_assignments(family_user_id=member_id, patient_id=patient.id, now=now)
+        assignments.withdraw_released(family_user_id=member_id, patient_id=patient.id, now=now)
+        progress.withdraw_readings(family_user_id=member_id, patient_id=patient.id, now=now)
         practice.unshare_about(family_user_id=member_id, patient_id=patient.id, now=now)
         progress.unshare_reflections(family_user_id=member_id, patient_id=patient.id, now=now)
         progress_updates.withdraw_releases(family_user_id=member_id, patient_id=patient.id, now=now)

@@ -1,5 +1,11 @@
 """Assigning modules, the weekly sequence, releasing what is due, stopping what is not.
 
+When a family member's access about the patient ends, their unreleased readings stop
+(`stop_assignments`) and the released ones are withdrawn (`withdraw_released`): both are
+then stopped rows, which no page shows them and no release sends again; a later consent
+shows only readings released under it, and assigning the module again starts the row
+afresh (new note, date and email).
+
 Assignments are patient-linked data: a therapist may assign only to a family member who holds
 an active consent from one of the therapist's own patients (asked of `access`, the gate), and
 every assignment, release and stop is audited.
@@ -73,7 +79,9 @@ def _assign_one(
     now: datetime,
     tool: str | None = None,
 ) -> Assignment | None:
-    """A new assignment, or None when that member already has this module for this patient."""
+    """A new assignment, or None when that member already has this module for this patient
+    (released or due). A stopped one (their access ended: unreleased, or withdrawn after its
+    release) starts afresh: the new note, dates and source, released and emailed anew."""
     existing = db.session.scalar(
         select(Assignment).where(
             Assignment.module_id == module.id,
@@ -84,7 +92,7 @@ def _assign_one(
     if existing is not None and existing.stopped_at is None:
         return None
     if existing is not None:
-        # Consent ended once and was given again: the assignment starts afresh.
+        # Access ended once and was given again: the assignment starts afresh.
         assignment = existing
         assignment.stopped_at = None
         assignment.released_at = None
@@ -279,4 +287,30 @@ def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> 
         family_user_id=family_user_id,
         patient_id=patient_id,
         now=now,
+    )
+
+
+def withdraw_released(*, family_user_id: int, patient_id: int, now: datetime) -> int:
+    """The member's access about the patient ended (`consent.end_family_access`): the
+    readings released to them about that patient are withdrawn (stopped: no page shows them
+    again, whatever consent comes later; only readings released under it). Returns how
+    many; one audit row counts them (the patient's log says how many, never which). The
+    therapist's page still says each was shared then, and that it is no longer shown."""
+    released = db.session.scalars(
+        select(Assignment).where(
+            Assignment.family_user_id == family_user_id,
+            Assignment.patient_id == patient_id,
+            Assignment.released_at.is_not(None),
+            Assignment.stopped_at.is_(None),
+        )
+    ).all()
+    return withdrawal.withdraw(
+        released,
+        {"stopped_at": now},
+        "learning.withdrawn",
+        counted_as="readings",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+        reason="consent ended",
     )

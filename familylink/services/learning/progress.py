@@ -97,6 +97,9 @@ _OWN_PROGRESS = (
     .where(
         ModuleProgress.family_user_id == bindparam("member"),
         ModuleProgress.module_id == bindparam("module"),
+        # Notes withdrawn when an earlier access about the patient ended are no reading
+        # about them now (`withdraw_readings`).
+        ModuleProgress.withdrawn_at.is_(None),
     )
 )
 _PROGRESS_ABOUT = {
@@ -297,6 +300,30 @@ def unshare_reflections(*, family_user_id: int, patient_id: int, now: datetime) 
     )
 
 
+def withdraw_readings(*, family_user_id: int, patient_id: int, now: datetime) -> int:
+    """Access ended: the member's notes on readings about that patient (opened, finished,
+    reflection) stay theirs, but are withdrawn from the patient: no module page presents
+    them as a reading about the patient again, nor the therapist's page, whatever consent
+    comes later (a reading under it starts a new row). Returns how many; one audit row."""
+    current = db.session.scalars(
+        select(ModuleProgress).where(
+            ModuleProgress.family_user_id == family_user_id,
+            ModuleProgress.patient_id == patient_id,
+            ModuleProgress.withdrawn_at.is_(None),
+        )
+    ).all()
+    return withdrawal.withdraw(
+        current,
+        {"withdrawn_at": now},
+        "learning.notes_withdrawn",
+        counted_as="readings",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+        reason="consent ended",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The therapist's side
 
@@ -352,6 +379,8 @@ def progress_of(
             .where(
                 ModuleProgress.patient_id == patient.id,
                 ModuleProgress.family_user_id.in_(member_ids),
+                # Notes from an access that ended are no longer shown against its readings.
+                ModuleProgress.withdrawn_at.is_(None),
             )
             .order_by(ModuleProgress.id)
         )

@@ -363,6 +363,11 @@ def _readings(counts: Counts, months: list[Month]) -> None:
                 ModuleProgress.family_user_id == Assignment.family_user_id,
                 ModuleProgress.patient_id == Assignment.patient_id,
                 ModuleProgress.module_id == Assignment.module_id,
+                # This assignment's reading: not notes withdrawn before it was made again.
+                or_(
+                    ModuleProgress.withdrawn_at.is_(None),
+                    ModuleProgress.withdrawn_at >= Assignment.created_at,
+                ),
             ),
         )
         .where(_in_period(Assignment.created_at, months))
