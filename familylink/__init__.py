@@ -597,6 +597,7 @@ def register_template_helpers(app: Flask) -> None:
     from familylink.forms import use_html_params
     from familylink.models import Scope
     from familylink.services import attendance
+    from familylink.services.consent import REDISCLOSURE_NOTICE
     from familylink.services.program import get_program
     from familylink.services.timefmt import (
         format_clock,
@@ -663,6 +664,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["id_links"] = IdLinks
     # Templates name each scope by its own words (the consent form's), not by copies of them.
     app.jinja_env.globals["Scope"] = Scope
+    # The §2.32 notice in the language of the moment (`templates/family/_redisclosure.html`).
+    app.jinja_env.globals["redisclosure_notice_text"] = lambda: str(REDISCLOSURE_NOTICE)
     # A family member's weekly program attendance, in the words the service chooses.
     app.jinja_env.globals.update(
         week_label=attendance.week_label, week_sentence=attendance.week_sentence

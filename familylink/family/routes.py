@@ -43,7 +43,6 @@ def patient(patient_id: int):
         ends=access.consent_end(record, person),
         # Read through the gate at this moment: an ended consent hides them at once.
         updates=progress_updates.released_to(current_user, patient_id, now=now),
-        redisclosure_notice=str(consent.REDISCLOSURE_NOTICE),
         # None without the attendance scope: the page then says nothing about attendance.
         weeks=attendance.family_summary(current_user, person.id, now=now),
         today=local_day(now),

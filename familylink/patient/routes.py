@@ -129,7 +129,7 @@ def sessions():
     from familylink.services import booking
     from familylink.web import request_now
 
-    seats = booking.patient_appointments(current_user, now=request_now())
+    seats = booking.patient_sessions(current_user, now=request_now())
     return render_template("patient/sessions.html", seats=seats)
 
 

@@ -37,6 +37,7 @@ from familylink.models import (
 )
 from familylink.models.scheduling import holds_a_group
 from familylink.services import access, audit
+from familylink.services.booking.listings import PlannedSeat, coming_to
 from familylink.services.booking.slots import LONGEST_APPOINTMENT, overlapping
 from familylink.services.program import local_day, start_of_day
 
@@ -235,12 +236,14 @@ def family_home(member: User, *, now: datetime, language: str = "en") -> FamilyH
     )
 
 
-def planned_for_patient(patient: User, *, now: datetime) -> list[AppointmentFamily]:
+def planned_for_patient(patient: User, *, now: datetime) -> list[PlannedSeat]:
     """The patient's upcoming family sessions (a seat for them, booked, not cancelled), with
-    who is coming loaded: the patient may see their own family. Showing them is a view of the
-    patient's own data, audited once as their home page."""
+    who is coming: the family members on the seat whose consent in force covers scheduling
+    (`listings.coming_to`, one read of the gate for every session). The patient may see their
+    own family. Showing them is a view of the patient's own data, audited once as their home
+    page."""
     audit.record_patient_views(patient, [patient.id], page="home", now=now)
-    return list(
+    seats = list(
         db.session.scalars(
             select(AppointmentFamily)
             .options(
@@ -252,6 +255,7 @@ def planned_for_patient(patient: User, *, now: datetime) -> list[AppointmentFami
             .order_by(Appointment.starts_at, AppointmentFamily.id)
         ).unique()
     )
+    return coming_to(patient, seats, now=now) if seats else []
 
 
 @dataclass

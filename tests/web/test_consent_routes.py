@@ -645,6 +645,33 @@ def test_a_consent_ending_at_midnight_reads_as_its_last_day_on_pages(app, client
     assert last_day in page and next_day not in page
 
 
+def test_the_patients_own_pages_name_the_last_day_they_chose(app, client, auth, ids):
+    """The patient signs "through December 10": "My family's access" and the printable copy
+    say it ends at the end of that day, as every other page does, never on December 11."""
+    from datetime import date
+
+    from tests.factories import consent_details
+
+    with app.app_context():
+        jordan = db.session.get(User, ids["jordan"])
+        details = consent_details(
+            recipient_name="Robin Vale",
+            recipient_email="robin@example.org",
+            expiry_date=date(2026, 12, 10),
+            signature_name="Jordan Rivera",
+        )
+        record = consent.sign_consent(jordan, details, now=NOON)
+        db.session.commit()
+        record_id = record.id
+    auth.login("jordan@example.org")
+    page = client.get("/patient/consents").get_data(as_text=True)
+    ends = page.split("Robin Vale")[1].split("Ends:")[1].split("</p>")[0]
+    assert "the end of Thursday, December 10, 2026" in ends and "December 11" not in ends
+    printable = client.get(f"/patient/consents/{record_id}").get_data(as_text=True)
+    ends = printable.split("<dt>Ends</dt>")[1].split("</dd>")[0]
+    assert "the end of Thursday, December 10, 2026" in ends and "December 11" not in ends
+
+
 def test_an_episode_paper_consent_signed_in_an_ended_episode_is_refused_beside_the_date(
     app, client, auth, ids
 ):

@@ -28,7 +28,13 @@ from familylink.models import (
     User,
 )
 from familylink.services import consent, learning
-from tests.booking_setup import add_appointment, add_family, create_clinic, family_seat
+from tests.booking_setup import (
+    add_appointment,
+    add_family,
+    create_clinic,
+    create_session_types,
+    family_seat,
+)
 from tests.conftest import AuthActions
 from tests.factories import create_consent, create_user
 from tests.moments import NOON
@@ -294,6 +300,32 @@ def test_the_patient_sees_planned_sessions_and_who_is_coming(app):
     assert "Thursday, November 19, 2026" in planned
     assert "Maria Rivera" in planned and "Luis Rivera" in planned
     assert "Sam Stranger" not in page
+
+
+@pytest.mark.parametrize("path", ["/patient/", "/patient/sessions"])
+def test_a_member_whose_consent_expired_is_not_coming_before_the_sweep(app, path):
+    """Expiry takes effect at once: before the sweep closes the consent and takes them off
+    the seat, the patient's pages no longer list them as coming (as the member's own home,
+    the join link and the therapist's calendar already treat them as gone)."""
+    with app.app_context():
+        therapist = create_user(Role.THERAPIST, name="Dr. Grace Lee")
+        patient = create_user(
+            Role.PATIENT, name="Jordan Rivera", therapist=therapist, email="jordan@example.org"
+        )
+        maria = create_user(Role.FAMILY, name="Maria Rivera", email="maria@example.org")
+        create_consent(patient, maria, expires_at=NOON - timedelta(hours=1))
+        luis = add_family(patient, "Luis Rivera")
+        private = create_session_types()[0]
+        seat = add_appointment(
+            therapist, patient, maria, private, starts_at=TOMORROW, booked_at=NOON
+        )
+        db.session.add(AppointmentAttendee(seat_id=seat.id, user_id=luis.id, added_at=NOON))
+        db.session.commit()
+    assert "Your next session" not in _page(app, "maria@example.org", "/family/")
+    page = _page(app, "jordan@example.org", path)
+    coming = page.split("Coming:")[1].split("</")[0]
+    assert "Luis Rivera" in coming
+    assert "Maria Rivera" not in coming
 
 
 def test_a_cancelled_session_is_not_planned_for_the_patient(app):

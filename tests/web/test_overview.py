@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from familylink.extensions import db
 from familylink.models import AuditEvent, OutboxEmail, Role, User
+from familylink.services.overview import COUNT
 from familylink.services.overview.suppression import SMALL_CELL_MAX
 from tests import factories
 from tests.conftest import _empty_all_tables
@@ -423,3 +424,49 @@ def test_a_hidden_month_is_not_pinned_by_what_the_rule_says_of_its_neighbours(ap
     cells = [_value(rows, label, "Booked") for label in ("2026-01", "2026-02", "2026-03")]
     assert cells == ["fewer than 11", "11", "30"]
     assert _value(rows, "Whole period", "Booked") == "not shown"
+
+
+def _cells(page: str) -> list[str]:
+    return re.findall(r"<td>([^<]*)</td>", page)
+
+
+def test_a_spanish_reader_reads_rates_and_medians_written_the_spanish_way(app, director_client):
+    """Spanish writes 12,5 and 100 % (a space before the sign, kept on the line), not 12.5
+    and 100%: the page's rates and medians in the reader's language (Flask-Babel's
+    `format_percent`, `format_decimal`)."""
+    every_month = Cohort(enrolled=12, with_family=12, attended=11)
+    _world(app, {(m, t): every_month for m in range(3) for t in range(2)})
+    english = _cells(director_client.get(PERIOD).get_data(as_text=True))
+    assert "100%" in english
+    assert any(re.fullmatch(r"\d+\.\d", cell) for cell in english)
+    director_client.post("/language", data={"language": "es"})
+    spanish = _cells(director_client.get(PERIOD).get_data(as_text=True))
+    assert "100\xa0%" in spanish
+    assert any(re.fullmatch(r"\d+,\d", cell) for cell in spanish)
+    assert not [cell for cell in spanish if re.fullmatch(r"\d+%|\d+\.\d", cell)]
+
+
+def test_display_writes_numbers_in_the_language_being_spoken(app):
+    from babel.numbers import format_decimal, format_percent
+    from flask_babel import force_locale
+
+    from familylink.services import overview
+    from familylink.services.overview import MEDIAN, RATE
+
+    with app.test_request_context(), force_locale("es"):
+        assert overview.display(12.5, MEDIAN) == format_decimal(12.5, "#,##0.0", locale="es")
+        assert overview.display(0.5, RATE) == format_percent(0.5, locale="es") == "50\xa0%"
+        assert overview.display(1234, COUNT) == "1234"
+
+
+def test_the_csv_keeps_one_number_format_whatever_the_readers_language(app, director_client):
+    """The CSV is for spreadsheets and scripts: its words are in the reader's language, its
+    figures are written the same in every language (docs/overview.md says why)."""
+    every_month = Cohort(enrolled=12, with_family=12, attended=11)
+    _world(app, {(m, t): every_month for m in range(3) for t in range(2)})
+    english = [row[3] for row in _csv(director_client)[1:]]
+    director_client.post("/language", data={"language": "es"})
+    spanish = [row[3] for row in _csv(director_client)[1:]]
+    assert "100%" in spanish and any(re.fullmatch(r"\d+\.\d", value) for value in spanish)
+    figures = [value for value in english if re.fullmatch(r"[\d.%]+", value)]
+    assert figures == [value for value in spanish if re.fullmatch(r"[\d.%]+", value)]

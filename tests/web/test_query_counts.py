@@ -378,20 +378,24 @@ def _add_planned_sessions(app, count: int) -> None:
         db.session.commit()
 
 
-def _patient_home_queries(client, count_queries) -> int:
-    client.get("/patient/")  # warm
+def _patient_page_queries(client, count_queries, path: str) -> int:
+    client.get(path)  # warm
     with count_queries() as counter:
-        response = client.get("/patient/")
+        response = client.get(path)
     assert response.status_code == 200
     return counter.count
 
 
-def test_the_patient_home_does_not_grow_with_planned_sessions(app, client, auth, count_queries):
+# The patient's home and their sessions page: each planned session with who is coming.
+@pytest.mark.parametrize("path", ["/patient/", "/patient/sessions"])
+def test_the_patients_pages_do_not_grow_with_planned_sessions(
+    app, client, auth, count_queries, path
+):
     _add_planned_sessions(app, 3)
     auth.login(PATIENT)
-    small = _patient_home_queries(client, count_queries)
+    small = _patient_page_queries(client, count_queries, path)
     _add_planned_sessions(app, 60)
-    assert _patient_home_queries(client, count_queries) == small <= MAX_QUERIES
+    assert _patient_page_queries(client, count_queries, path) == small <= MAX_QUERIES
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
+from typing import NamedTuple
 
 from sqlalchemy import Row, and_, bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
@@ -133,18 +134,56 @@ def open_groups(patient: User, *, now: datetime) -> list[Appointment]:
 
 
 def patient_appointments(
-    patient: User, *, now: datetime, page: str = "sessions"
+    patient: User, *, now: datetime, page: str = "sessions", with_attendees: bool = False
 ) -> list[AppointmentFamily]:
-    """The patient's upcoming family sessions (audited as a view of their own data)."""
+    """The patient's upcoming family sessions (audited as a view of their own data), each
+    with its appointment, session type and therapist loaded in the same query (and with
+    `with_attendees`, the family members on the seat): none read again per session."""
     audit.record_patient_views(patient, [patient.id], page=page, now=now)
+    appointment = contains_eager(AppointmentFamily.appointment)
+    loading = [
+        appointment.joinedload(Appointment.session_type),
+        appointment.joinedload(Appointment.therapist),
+    ]
+    if with_attendees:
+        attendees = joinedload(AppointmentFamily.attendees)
+        loading.append(attendees.joinedload(AppointmentAttendee.user))
     return list(
         db.session.scalars(
             select(AppointmentFamily)
+            .options(*loading)
             .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
             .where(AppointmentFamily.patient_id == patient.id, Appointment.ends_at > now)
-            .order_by(Appointment.starts_at)
+            .order_by(Appointment.starts_at, AppointmentFamily.id)
         ).unique()
     )
+
+
+class PlannedSeat(NamedTuple):
+    """A family session of the patient's as their pages show it: the seat, and who is
+    coming (`coming_to`)."""
+
+    seat: AppointmentFamily
+    coming: list[User]
+
+
+def coming_to(patient: User, seats: list[AppointmentFamily], *, now: datetime) -> list[PlannedSeat]:
+    """Each seat with the family members on it whose consent in force covers scheduling, as
+    the gate answers it now (`access.family_with_scope`, one query for every seat): expiry
+    takes effect at once, so a member whose consent has ended is no longer shown as coming
+    before the sweep takes them off the seat. The patient may see their own family."""
+    allowed = {m.id for m in access.family_with_scope(patient, Scope.SCHEDULING, now=now)}
+    return [
+        PlannedSeat(seat, [a.user for a in seat.present_attendees if a.user_id in allowed])
+        for seat in seats
+    ]
+
+
+def patient_sessions(patient: User, *, now: datetime) -> list[PlannedSeat]:
+    """The patient's sessions page: their upcoming family sessions (cancelled ones too, so
+    they see what changed) with who is coming (`coming_to`)."""
+    seats = patient_appointments(patient, now=now, with_attendees=True)
+    return coming_to(patient, seats, now=now) if seats else []
 
 
 # --- The therapist's calendar ----------------------------------------------------------------

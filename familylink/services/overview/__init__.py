@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -316,8 +317,24 @@ def _therapist_table(counts: Counts, tables: list[Table]) -> Table:
     return Table("therapists", _("Per therapist, whole period"), columns, rows, total)
 
 
+# A median's one decimal, grouped as the reader's language groups thousands.
+MEDIAN_FORMAT = "#,##0.0"
+
+
 def display(cell, kind: str = COUNT) -> str:
-    """What a cell reads on the page and in the CSV."""
+    """What a cell reads on the page: rates and medians written in the reader's language
+    ("12,5" and "50 %" in Spanish), a hidden cell in words."""
+    if cell is None or isinstance(cell, Hidden) or kind == COUNT:
+        return csv_value(cell, kind)
+    if kind == RATE:
+        return format_percent(cell)
+    return format_decimal(cell, MEDIAN_FORMAT)
+
+
+def csv_value(cell, kind: str = COUNT) -> str:
+    """What a cell reads in the CSV: a hidden cell in the reader's words like the page, but
+    figures in one format whatever the language ("12.5", "50%"), as spreadsheets and scripts
+    read them (docs/overview.md, "The CSV")."""
     if cell is Hidden.SMALL:
         return _("fewer than %(n)d", n=SMALL_CELL_MAX + 1)
     if cell is Hidden.WITHHELD:
@@ -337,6 +354,6 @@ def csv_rows(overview: Overview) -> list[list[str]]:
     for table in [*overview.tables, *([overview.therapists] if overview.therapists else [])]:
         for row in [*table.rows, table.total]:
             for column in table.columns:
-                value = display(row.cells[column.key], column.kind)
+                value = csv_value(row.cells[column.key], column.kind)
                 out.append([audit.csv_cell(row.label), table.title, str(column.label), value])
     return out
