@@ -1,3 +1,5 @@
+import secrets
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -107,6 +109,9 @@ class BookForFamilyForm(PrivateBookingChoices, RepeatWeekly, FlaskForm):
         _l("Note"),
         validators=[Optional(), Length(max=2000, message=_l("Use at most 2000 characters."))],
     )
+    # The form's one-time key, as on the family's form: sent twice (a double click, the
+    # series' confirmation sent again), it finds the booking it made.
+    request_key = HiddenField()
     confirmed = HiddenField()
 
     def __init__(
@@ -125,12 +130,17 @@ class BookForFamilyForm(PrivateBookingChoices, RepeatWeekly, FlaskForm):
         self.session_type.choices = [(t.id, t.name) for t in types]
         self.attendees.choices = [(m.id, m.name) for m in family]
         wanted = self.session_type.data if self.is_submitted() else type_asked
+        if not self.request_key.data:
+            self.request_key.data = secrets.token_urlsafe(24)
         self.chosen: SessionType | None = next(
             (t for t in types if t.id == wanted), types[0] if types else None
         )
 
     def series_choices(self) -> dict:
         return {"session_type_id": self.session_type.data, **super().series_choices()}
+
+    def booking_choices(self) -> dict:
+        return {**super().booking_choices(), "request_key": self.request_key.data}
 
 
 class GroupSeatForm(FlaskForm):

@@ -214,7 +214,8 @@ def _book_series(form, patients, patient, now):
         plan = try_run(form, booking.plan_series, **choices)
         return _series_page(form, patient, plan, **page)
     try:  # planned once, under the therapist's lock: booked, or the weeks as they are now
-        series = run(booking.book_series, note=form.note.data, **choices)
+        key, note = form.request_key.data, form.note.data  # a repeated form finds its series
+        series = run(booking.book_series, request_key=key, note=note, **choices)
     except DomainError as error:
         apply_error(form, error)
         return _series_page(form, patient, getattr(error, "plan", None), **page)

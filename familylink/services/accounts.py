@@ -19,7 +19,7 @@ from familylink.models import Episode, Role, TokenPurpose, User
 from familylink.services import audit, lockout, mail, screening, sessions, tokens
 from familylink.services.errors import InvalidToken, NotFound, ValidationError
 from familylink.services.passwords import check_password_rules, hash_password, verify_password
-from familylink.services.program import get_program, start_of_day
+from familylink.services.program import check_day, get_program, start_of_day
 from familylink.services.timefmt import is_valid_timezone
 
 # Lazy: said in the language of the request that raises them (see DomainError).
@@ -351,9 +351,12 @@ def enrol_patient(
     therapist: User, *, name: str, email: str, episode_start: date, now: datetime
 ) -> User:
     """Enrolment: the therapist's new patient, whose episode of care starts at the start of
-    `episode_start` in the program's time zone, is emailed an invitation to set a password."""
+    `episode_start` in the program's time zone, is emailed an invitation to set a password.
+    ValidationError (field episode_start): no date, or one after today, as for a
+    readmission (`episodes.readmit`): an episode to come could not be ended."""
     if therapist.role != Role.THERAPIST:
         raise NotFound()
+    check_day(episode_start, field="episode_start", now=now)
     return invite_user(
         role=Role.PATIENT,
         name=name,

@@ -27,7 +27,7 @@ from familylink.services import access, audit
 from familylink.services.consent import records
 from familylink.services.consent.ending import end_family_access
 from familylink.services.errors import Conflict, ValidationError
-from familylink.services.program import local_day, start_of_day
+from familylink.services.program import check_day, local_day, start_of_day
 
 
 def episodes_of(patient_id: int) -> list[Episode]:
@@ -47,17 +47,6 @@ def in_progress(episodes: list[Episode]) -> Episode | None:
     return latest if latest is not None and latest.ended_on is None else None
 
 
-def _check_day(day: date | None, *, field: str, not_before: date, now: datetime) -> None:
-    if day is None:
-        raise ValidationError(_("Enter a date, like 2026-11-02."), field=field)
-    if day > local_day(now):
-        raise ValidationError(_("Choose a date no later than today."), field=field)
-    if day < not_before:
-        raise ValidationError(
-            _("Choose a date on or after %(day)s.", day=not_before.isoformat()), field=field
-        )
-
-
 def discharge(
     actor: User, patient_id: int, *, ended_on: date | None, reason: str | None, now: datetime
 ) -> Episode:
@@ -75,7 +64,7 @@ def discharge(
     episode = in_progress(episodes_of(patient.id))
     if episode is None:
         raise Conflict(_("This patient has no episode of care in progress."))
-    _check_day(ended_on, field="ended_on", not_before=local_day(episode.started_on), now=now)
+    check_day(ended_on, field="ended_on", not_before=local_day(episode.started_on), now=now)
     try:
         reason = EpisodeEndReason(reason)
     except ValueError:
@@ -118,7 +107,7 @@ def readmit(actor: User, patient_id: int, *, started_on: date | None, now: datet
         raise Conflict(_("This patient's episode of care is still in progress."))
     latest = history[-1] if history else None
     not_before = local_day(latest.ended_on) if latest else date.min
-    _check_day(started_on, field="started_on", not_before=not_before, now=now)
+    check_day(started_on, field="started_on", not_before=not_before, now=now)
     episode = Episode(
         patient_id=patient.id,
         number=(latest.number + 1) if latest else 1,

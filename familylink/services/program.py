@@ -176,6 +176,20 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(ZoneInfo(get_program().timezone)).date()
 
 
+def check_day(day: date | None, *, field: str, now: datetime, not_before: date = date.min) -> None:
+    """ValidationError on `field` unless `day` is a day of care that can be recorded now:
+    given, no later than today and not before `not_before` (program time). An episode's
+    start (enrolment, readmission) and its end (discharge) are days that have come."""
+    if day is None:
+        raise ValidationError(_("Enter a date, like 2026-11-02."), field=field)
+    if day > local_day(now):
+        raise ValidationError(_("Choose a date no later than today."), field=field)
+    if day < not_before:
+        raise ValidationError(
+            _("Choose a date on or after %(day)s.", day=not_before.isoformat()), field=field
+        )
+
+
 def update_program(
     *,
     name: str,

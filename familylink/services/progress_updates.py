@@ -42,7 +42,7 @@ from familylink.models import (
     UpdateStatus,
     User,
 )
-from familylink.services import access, audit, mail
+from familylink.services import access, audit, lockout, mail
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from familylink.services.learning import withdrawal
 from familylink.services.screening import clinical_hits, fold, has_control
@@ -252,6 +252,8 @@ def draft_update(
     if not chosen:
         raise ValidationError(_("Choose someone from the list."), field="recipient")
     text = check_text(text, confirmed=confirmed)
+    lockout.lock_account(patient.id)  # two drafts at once: the second finds the first
+    _refuse_a_second(patient.id, text, {m.id for m in chosen})
     update = ProgressUpdate(
         patient_id=patient.id,
         therapist_id=therapist.id,
@@ -264,6 +266,22 @@ def draft_update(
     db.session.flush()
     _audit_text("progress_update.drafted", therapist, update, text, now=now)
     return update
+
+
+def _refuse_a_second(patient_id: int, text: str, recipient_ids: set[int]) -> None:
+    """ValidationError when the same text for the same family members already awaits the
+    patient (the form sent twice): the patient is not asked twice about one update."""
+    waiting = select(ProgressUpdate).where(
+        ProgressUpdate.patient_id == patient_id,
+        ProgressUpdate.status == UpdateStatus.AWAITING_PATIENT,
+    )
+    loaded = waiting.options(
+        selectinload(ProgressUpdate.versions), selectinload(ProgressUpdate.recipients)
+    )
+    for update in db.session.scalars(loaded):
+        same_people = {r.family_user_id for r in update.recipients} == recipient_ids
+        if same_people and update.current.text == text:
+            raise ValidationError(_("This update is already waiting for the patient to read it."))
 
 
 def therapist_update(therapist: User, update_id: int, *, now: datetime) -> ProgressUpdate:

@@ -354,6 +354,38 @@ def test_a_paper_consent_signed_before_a_revocation_is_refused(app_ctx, people, 
     assert not consent.may_disclose(maria.id, jordan.id, None, now=now)
 
 
+@pytest.mark.parametrize("linked", [True, False], ids=["accepted", "not accepted yet"])
+def test_the_same_paper_consent_recorded_twice_is_refused(app_ctx, people, now, linked):
+    """The form sent twice (a double click, a resent POST): one record, one invitation, and
+    the first is not superseded by its copy."""
+    lee, jordan, maria = people
+    if linked:
+        factories.create_consent(jordan, maria, now=now - timedelta(days=20))
+
+    def paper(**changes):
+        return consent.record_paper_consent(
+            lee,
+            jordan.id,
+            details(**changes),
+            signed_on=date(2026, 11, 17),
+            attested=True,
+            now=now,
+        )
+
+    first = paper()
+    counts = (_count(ConsentRecord), _count(OutboxEmail), _count(AccountToken), len(_actions()))
+    with pytest.raises(ValidationError, match="This consent is already recorded.") as caught:
+        paper(recipient_email="MARIA@example.org ")
+    assert caught.value.field is None
+    assert first.closure is None
+    assert (_count(ConsentRecord), _count(OutboxEmail), _count(AccountToken), len(_actions())) == (
+        counts
+    )
+    # Other terms are a change: recorded, superseding the first.
+    changed = paper(scopes=["scheduling"])
+    assert first.closure.reason == ClosureReason.SUPERSEDED and changed.closure is None
+
+
 # --- Invitations -------------------------------------------------------------------------------
 
 

@@ -6,8 +6,8 @@ action holds the write lock from its start, so they cannot interleave).
 Each race runs in two threads with their own connections: the first creates its consent and
 keeps its transaction open until the second is seen waiting for a lock (pg_stat_activity),
 then commits; the second goes on from there, and must find the first's consent (and
-supersede it, or, for a paper form signed on an earlier day, be refused: the patient's
-later choice stands)."""
+supersede it, or be refused: a paper form signed on an earlier day, as the patient's
+later choice stands, and the very same paper form, already recorded)."""
 
 from datetime import date, timedelta
 
@@ -103,7 +103,7 @@ SIDES = {
     ("first", "second"),
     [
         ("portal", "portal"),
-        ("paper today", "paper today"),
+        ("paper earlier", "paper today"),
         ("paper earlier", "portal"),
         ("portal", "paper today"),
     ],
@@ -130,6 +130,24 @@ def test_a_paper_form_signed_earlier_waiting_on_a_portal_signing_is_refused(app,
     assert isinstance(outcome["second"], ValidationError), outcome
     assert outcome["second"].field == "signed_on"
     assert _open_to_maria(app, ids) == [outcome["first"]], outcome
+    assert outcome["waited"], outcome
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["invited address", "linked member"])
+def test_the_same_paper_form_recorded_twice_at_once_is_recorded_once(app, linked):
+    """The therapist's form sent twice at once: the second waits for the first, then finds
+    the very same form open and is refused; one consent, one invitation at most."""
+    ids = _world(app, linked=linked)
+    outcome = race(app, SIDES["paper today"](ids, 0), SIDES["paper today"](ids, 1))
+    assert not isinstance(outcome["first"], Exception), outcome
+    assert isinstance(outcome["second"], ValidationError), outcome
+    assert outcome["second"].message == "This consent is already recorded."
+    assert _open_to_maria(app, ids) == [outcome["first"]], outcome
+    with app.app_context():
+        invitations = db.session.scalars(
+            select(OutboxEmail.id).where(OutboxEmail.kind == "family_invitation")
+        ).all()
+    assert len(invitations) == (0 if linked else 1)
     assert outcome["waited"], outcome
 
 

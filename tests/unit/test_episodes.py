@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, ConsentRecord, Episode, OutboxEmail, Role
-from familylink.services import consent, episodes
+from familylink.models import AuditEvent, ConsentRecord, Episode, OutboxEmail, Role, User
+from familylink.services import accounts, consent, episodes
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from tests import factories
 
@@ -196,3 +196,23 @@ def test_the_episode_in_progress_is_the_latest_until_it_ends(app_ctx, now):
     second = episodes.readmit(lee, jordan.id, started_on=TODAY, now=now)
     assert episodes.in_progress(episodes.episodes_of(jordan.id)) is second
     assert episodes.in_progress([]) is None
+
+
+@pytest.mark.parametrize("start", [TODAY + timedelta(days=1), date(2027, 6, 1)])
+def test_enrolment_refuses_an_episode_start_to_come(app_ctx, now, start):
+    lee = factories.create_user(Role.THERAPIST)
+    with pytest.raises(ValidationError, match="no later than today") as refused:
+        accounts.enrol_patient(
+            lee, name="Sam Future", email="sam@example.org", episode_start=start, now=now
+        )
+    assert refused.value.field == "episode_start"
+    assert db.session.scalar(select(User).where(User.email == "sam@example.org")) is None
+
+
+def test_a_patient_enrolled_today_can_be_discharged_today(app_ctx, now):
+    lee = factories.create_user(Role.THERAPIST)
+    sam = accounts.enrol_patient(
+        lee, name="Sam Today", email="sam@example.org", episode_start=TODAY, now=now
+    )
+    episode = episodes.discharge(lee, sam.id, ended_on=TODAY, reason="completed", now=now)
+    assert episode.ended_on is not None

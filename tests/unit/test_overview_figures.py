@@ -136,6 +136,44 @@ def test_the_family_session_counts_equal_a_plain_count_of_the_rows(app, program)
         db.session.rollback()
 
 
+def test_days_to_the_first_session_count_only_a_place_still_booked(app):
+    """A cancelled place marked attended (as the attendance form once allowed) is no first
+    session: the days run to the first attended place still booked."""
+    with app.test_request_context():
+        therapist = factories.create_user(Role.THERAPIST)
+        started = datetime(2026, 1, 20, 17, 0, tzinfo=UTC)
+        patient = factories.create_user(
+            Role.PATIENT, therapist=therapist, now=started + timedelta(days=14)
+        )
+        kind = SessionType(name="Family session", duration_minutes=50, capacity=1, active=True)
+        db.session.add(kind)
+        db.session.flush()
+        for days, status in (
+            (3, SeatStatus.CANCELLED),
+            (5, SeatStatus.LATE_CANCELLED),
+            (9, SeatStatus.BOOKED),
+        ):
+            at = started + timedelta(days=days)
+            appointment = Appointment(
+                uid=f"first-{days}@familylink.test",
+                therapist_id=therapist.id,
+                session_type_id=kind.id,
+                starts_at=at,
+                ends_at=at + timedelta(minutes=50),
+                capacity=1,
+            )
+            appointment.seats.append(
+                AppointmentFamily(
+                    patient_id=patient.id, status=status, attendance=Attendance.ATTENDED
+                )
+            )
+            db.session.add(appointment)
+        db.session.flush()
+        counts = figures.count_everything(figures.months_of(FIRST, LAST, ZONE))
+        db.session.rollback()
+    assert dict(counts.days_to_first_session) == {0: [9.0]}
+
+
 def _sessions_statement(months) -> tuple[str, object]:
     """The family-session query as sent to the database, with its parameters."""
     captured = []

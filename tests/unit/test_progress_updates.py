@@ -6,13 +6,15 @@ import pytest
 from sqlalchemy import select
 
 from familylink.extensions import db
-from familylink.models import AuditEvent, OutboxEmail, Role, UpdateStatus
+from familylink.models import AuditEvent, OutboxEmail, Role, UpdateStatus, User
 from familylink.services import consent, progress_updates
 from familylink.services.errors import Conflict, NotFound, ValidationError
 from familylink.services.progress_updates import Decision, WordsToConfirm
 from familylink.services.screening import clinical_words
+from tests import factories
 from tests.factories import create_consent
 from tests.moments import NOON
+from tests.races import race
 
 FIRST = (
     "What we worked on: listening without fixing.\n\n"
@@ -66,6 +68,29 @@ def test_a_draft_is_for_family_with_the_progress_scope_only(app_ctx, people):
     assert [r.family_user_id for r in update.recipients] == [people["maria"].id]
     with pytest.raises(ValidationError):
         _draft(people, family_user_id=people["sam"].id)
+
+
+def test_the_same_draft_twice_is_refused_while_the_first_awaits_the_patient(app_ctx, people):
+    """The form sent twice (a double click, a resent POST): one update for the patient."""
+    first = _draft(people)
+    audited = db.session.scalars(select(AuditEvent.action)).all()
+    with pytest.raises(ValidationError, match="already waiting for the patient"):
+        _draft(people)
+    with pytest.raises(ValidationError, match="already waiting for the patient"):
+        _draft(people, family_user_id=people["maria"].id)  # Maria is everyone it is for
+    assert progress_updates.updates_of(people["jordan"].id) == [first]
+    assert db.session.scalars(select(AuditEvent.action)).all() == audited
+    second = _draft(people, text=SECOND)  # another text is another update
+    assert {u.id for u in progress_updates.updates_of(people["jordan"].id)} == {
+        first.id,
+        second.id,
+    }
+
+
+def test_the_same_text_may_be_drafted_again_once_the_patient_declined_it(app_ctx, people):
+    first = _draft(people)
+    _decide(people, first, Decision.DECLINE)
+    assert _draft(people).id != first.id
 
 
 def test_a_draft_never_reaches_the_family_before_approval(app_ctx, people):
@@ -244,3 +269,29 @@ def test_the_email_says_only_that_there_is_an_update(app_ctx, people):
     for part in (email.subject, email.text_body, email.html_body):
         assert "dinner" not in part and "Jordan" not in part
         assert clinical_words(part) == ()
+
+
+def test_the_same_draft_sent_twice_at_once_makes_one_update(app, racing_transactions):
+    """The second waits for the first (the patient's row, `lockout.lock_account`), then
+    finds its draft awaiting the patient and is refused (PostgreSQL only: on SQLite each
+    action holds the write lock from its start)."""
+    with app.app_context():
+        lee = factories.create_user(Role.THERAPIST)
+        jordan = factories.create_user(Role.PATIENT, therapist=lee)
+        maria = factories.create_user(Role.FAMILY)
+        create_consent(jordan, maria, scopes=("progress",))
+        db.session.commit()
+        ids = (lee.id, jordan.id)
+
+    def draft():
+        therapist = db.session.get(User, ids[0])
+        return progress_updates.draft_update(
+            therapist, ids[1], text=FIRST, family_user_id=None, now=NOON
+        ).id
+
+    outcome = race(app, draft, draft)
+    assert isinstance(outcome["first"], int), outcome
+    assert isinstance(outcome["second"], ValidationError), outcome
+    with app.app_context():
+        assert [u.id for u in progress_updates.updates_of(ids[1])] == [outcome["first"]]
+    assert outcome["waited"], outcome

@@ -228,6 +228,24 @@ def test_enrolment_with_a_bad_date_changes_nothing(app, client, auth, episode_st
     assert _users(app) == before
 
 
+def test_enrolment_with_an_episode_start_to_come_changes_nothing(app, client, auth):
+    """As a readmission: an episode that has not started could never be ended (a discharge
+    takes a day no later than today and not before the start)."""
+    with app.app_context():
+        create_user(Role.THERAPIST, email="lee@example.org")
+        db.session.commit()
+    auth.login("lee@example.org")
+    before = _users(app)
+    response = client.post(
+        "/therapist/patients",
+        data={"name": "Sam Future", "email": "sam@example.org", "episode_start": "2100-12-31"},
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert '<p class="error" id="episode_start-error">Choose a date no later than today.' in page
+    assert _users(app) == before
+
+
 @pytest.mark.parametrize(
     ("role", "path"),
     [(Role.FAMILY, "/admin/"), (Role.PATIENT, "/therapist/"), (Role.THERAPIST, "/family/")],

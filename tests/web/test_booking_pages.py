@@ -432,6 +432,31 @@ def test_therapist_moves_a_session_and_the_family_gets_an_update(app, client, au
         assert appointment.starts_at.strftime("%Y-%m-%dT%H:%MZ") == slots[2]
 
 
+def test_the_therapists_booking_form_sent_twice_books_once(app, client, auth, clinic):
+    """A double click: the second request carries the form's one-time key and lands on the
+    booking the first made, not on "someone else just booked that time"."""
+    auth.login(clinic["therapist"])
+    url = f"/therapist/book?patient={clinic['patient']}"
+    page = client.get(url).get_data(as_text=True)
+    key = re.search(r'name="request_key" type="hidden" value="([^"]+)"', page).group(1)
+    data = {
+        "session_type": clinic["private"],
+        "slot": slot_values(page)[0],
+        "weeks": "0",
+        "attendees": [clinic["family_id"]],
+        "note": "",
+        "request_key": key,
+    }
+    first = client.post(url, data=data)
+    second = client.post(url, data=data, follow_redirects=True)
+    assert first.status_code == 302 and second.status_code == 200
+    body = second.get_data(as_text=True)
+    assert "someone else just booked" not in body
+    assert "Booked. The family has been emailed." in body
+    assert count_appointments(app) == 1
+    assert len(outbox(app, "booking_confirmed")) == 1
+
+
 def test_the_booking_service_decides_where_a_therapist_may_move_a_session(
     app, client, auth, clinic
 ):

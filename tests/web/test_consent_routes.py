@@ -300,6 +300,20 @@ def test_a_therapist_records_a_paper_consent(app, client, auth, ids):
         assert (record.method, record.recorded_by_id) == ("paper", ids["lee"])
 
 
+def test_a_paper_consent_sent_twice_is_recorded_once(app, client, auth, ids):
+    auth.login("lee@example.org")
+    url = f"/therapist/patients/{ids['jordan']}/consents/paper"
+    data = {**FORM, "recipient_email": "luis@example.org", "signed_on": "2026-11-17"}
+    assert client.post(url, data={**data, "attested": "y"}).status_code == 302
+    again = client.post(url, data={**data, "attested": "y"})
+    assert again.status_code == 400
+    assert "This consent is already recorded." in again.get_data(as_text=True)
+    to_luis = ConsentRecord.recipient_email == "luis@example.org"
+    assert count_rows(app, ConsentRecord, to_luis) == 1
+    assert count_rows(app, ConsentRecord, to_luis, ConsentRecord.supersedes_id.is_not(None)) == 0
+    assert count_rows(app, OutboxEmail, OutboxEmail.to_address == "luis@example.org") == 1
+
+
 def test_a_paper_consent_to_someone_already_linked_says_no_invitation_is_sent(
     app, client, auth, ids
 ):

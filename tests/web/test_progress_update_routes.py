@@ -92,6 +92,20 @@ def test_the_new_update_form_starts_from_the_three_prompts(client, auth, world):
     assert "Maria Rivera" in page and "Sam Rivera" not in page  # Sam has no progress scope
 
 
+def test_a_draft_sent_twice_makes_one_update(app, client, auth, world):
+    assert _draft(client, auth, world).status_code == 302
+    with app.app_context():
+        emails = db.session.scalar(select(func.count(OutboxEmail.id)))
+    again = _draft(client, auth, world)
+    assert again.status_code == 400
+    assert "This update is already waiting for the patient to read it." in again.get_data(
+        as_text=True
+    )
+    with app.app_context():
+        assert db.session.scalar(select(func.count(ProgressUpdate.id))) == 1
+        assert db.session.scalar(select(func.count(OutboxEmail.id))) == emails
+
+
 def test_a_draft_reaches_the_patient_but_no_family_member(app, client, auth, world):
     assert _draft(client, auth, world).status_code == 302
     _as(auth, client, "jordan@example.org")

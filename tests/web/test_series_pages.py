@@ -2,7 +2,8 @@
 page listing every week (conflicts first, nothing booked until none), and on the calendar
 "Cancel this and all future" and "Move all future"."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -99,6 +100,24 @@ def test_confirming_books_every_week_and_goes_to_the_first_week(app, client, aut
     response = book_series(client, clinic)
     assert response.status_code == 302
     assert "date=2026-10-26" in response.headers["Location"]
+    assert count(app, AppointmentSeries) == 1
+    assert len(series_seats(app)) == 4
+
+
+def test_the_series_confirmation_sent_twice_books_the_series_once(app, client, auth, clinic):
+    """The confirmation page keeps the booking form's one-time key: sent again, it finds
+    the series booked, not every week taken by "someone else"."""
+    auth.login(clinic["therapist"])
+    query = {"patient": clinic["patient"]}
+    page = client.get(BOOK, query_string=query).get_data(as_text=True)
+    key = re.search(r'name="request_key" type="hidden" value="([^"]+)"', page).group(1)
+    listed = client.post(BOOK, query_string=query, data=series_form(clinic, request_key=key))
+    assert f'name="request_key" value="{key}"' in listed.get_data(as_text=True)
+    confirmed = series_form(clinic, confirmed="1", request_key=key)
+    assert client.post(BOOK, query_string=query, data=confirmed).status_code == 302
+    again = client.post(BOOK, query_string=query, data=confirmed)
+    assert again.status_code == 302
+    assert "date=2026-10-26" in again.headers["Location"]
     assert count(app, AppointmentSeries) == 1
     assert len(series_seats(app)) == 4
 
@@ -333,3 +352,60 @@ def _local_starts(app, seats) -> list[tuple[int, int]]:
             for s in seats
         ]
     return [(start.day, start.hour) for start in starts]
+
+
+def _statements(client, count_queries, method: str, url: str, **sent) -> int:
+    """The statements of a request made a second time (the first warms the caches)."""
+    getattr(client, method)(url, **sent)
+    with count_queries() as counter:
+        response = getattr(client, method)(url, **sent)
+    assert response.status_code == 200, response.status_code
+    return counter.count
+
+
+def _two_series(app, client, clinic) -> tuple[int, int]:
+    """A 2-week and a 12-week series (three hours apart): the first seat of each."""
+    firsts = (FIRST, FIRST + timedelta(hours=3))
+    for first, weeks in zip(firsts, ("2", "12"), strict=True):
+        form = series_form(clinic, slot=slot(first), weeks=weeks, confirmed="1")
+        booked = client.post(BOOK, query_string={"patient": clinic["patient"]}, data=form)
+        assert booked.status_code == 302
+    with app.app_context():
+        return tuple(
+            db.session.scalar(
+                select(AppointmentFamily.id)
+                .join(AppointmentFamily.appointment)
+                .where(Appointment.starts_at == first)
+            )
+            for first in firsts
+        )
+
+
+def test_cancel_all_future_page_costs_the_same_for_any_number_of_weeks(
+    app, client, auth, clinic, count_queries
+):
+    auth.login(clinic["therapist"])
+    short, long = _two_series(app, client, clinic)
+    counts = [
+        _statements(client, count_queries, "get", f"/therapist/seats/{seat}/cancel?future=1")
+        for seat in (short, long)
+    ]
+    assert counts[0] == counts[1], counts
+
+
+def test_move_all_future_check_costs_the_same_for_any_number_of_weeks(
+    app, client, auth, clinic, count_queries
+):
+    auth.login(clinic["therapist"])
+    short, long = _two_series(app, client, clinic)
+    counts = [
+        _statements(
+            client,
+            count_queries,
+            "post",
+            f"/therapist/seats/{seat}/move-future",
+            data={"slot": slot(first + timedelta(days=1))},
+        )
+        for seat, first in ((short, FIRST), (long, FIRST + timedelta(hours=3)))
+    ]
+    assert counts[0] == counts[1], counts

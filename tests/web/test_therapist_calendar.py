@@ -23,6 +23,7 @@ from familylink.models import (
     SessionType,
     User,
 )
+from familylink.services import booking
 from familylink.web import MAX_ID, IdLinks
 from tests.booking_setup import add_appointment, add_family
 from tests.factories import create_user
@@ -173,6 +174,52 @@ def test_a_bad_week_after_attendance_returns_to_the_sessions_week(app, client, a
     assert response.location.endswith(f"/therapist/calendar?date={THIS_WEEK}")
 
 
+def _cancelled_in_time(app, starts_at) -> int:
+    """A seat the therapist cancelled in time, the day before its session (at `starts_at`)."""
+    seat_id = _seat(app, starts_at)
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, seat_id)
+        therapist = db.session.get(User, seat.appointment.therapist_id)
+        booking.therapist_cancel(
+            actor=therapist, seat_id=seat_id, reason="other", now=starts_at - timedelta(days=1)
+        )
+        db.session.commit()
+    return seat_id
+
+
+@pytest.mark.parametrize("value", ["attended", "no_show", "late_cancelled"])
+def test_attendance_on_a_cancelled_place_is_refused(app, client, auth, clinic, value):
+    """The calendar offers no attendance for a cancelled place; the POST refuses it too,
+    so a cancelled session never says the family attended (or did not)."""
+    seat = _cancelled_in_time(app, NOON - timedelta(minutes=30))
+    auth.login(clinic["therapist"])
+    page = client.get(CALENDAR, query_string={"date": THIS_WEEK}).get_data(as_text=True)
+    assert f"/therapist/seats/{seat}/attendance" not in page
+    response = client.post(
+        f"/therapist/seats/{seat}/attendance", data={"value": value, "week": THIS_WEEK}
+    )
+    assert response.status_code == 303
+    assert _status(app, seat) == ("cancelled", None)
+    page = client.get(response.location).get_data(as_text=True)
+    assert "That booking is already cancelled." in page
+    auth.logout()
+    auth.login(clinic["family"])
+    shown = client.get(f"/booking/{seat}").get_data(as_text=True)
+    assert "cancelled" in shown
+    assert "You attended." not in shown and "You did not attend." not in shown
+
+
+def test_a_late_cancelled_place_keeps_no_attendance(app, client, auth, clinic):
+    started = _seat(app, NOON - timedelta(minutes=10))
+    auth.login(clinic["therapist"])
+    url = f"/therapist/seats/{started}/attendance"
+    assert client.post(url, data={"value": "attended"}).status_code == 302
+    assert client.post(url, data={"value": "late_cancelled"}).status_code == 302
+    assert _status(app, started) == ("late_cancelled", None)
+    assert client.post(url, data={"value": "attended"}).status_code == 303
+    assert _status(app, started) == ("late_cancelled", None)
+
+
 # --- Cancelling ----------------------------------------------------------------------------
 
 
@@ -262,6 +309,35 @@ def test_moving_a_session_returns_to_the_week_it_was_moved_from(app, client, aut
     response = client.post(path, data={"slot": slot})
     assert response.status_code == 302
     assert response.location.endswith("/therapist/calendar?date=2026-11-23")
+
+
+def _with_more_people(app, seat_id: int, count: int) -> None:
+    """`count` more of the patient's family members coming to the seat."""
+    with app.app_context():
+        seat = db.session.get(AppointmentFamily, seat_id)
+        for n in range(count):
+            member = add_family(seat.patient, f"Relative Number{n}")
+            db.session.add(AppointmentAttendee(seat=seat, user_id=member.id, added_at=NOON))
+        db.session.commit()
+
+
+@pytest.mark.parametrize("page", ["cancel", "reschedule"])
+def test_the_cancel_and_move_pages_read_the_people_coming_at_once(
+    app, client, auth, clinic, count_queries, page
+):
+    """The "Coming:" line names each family member: the same statements for one or four."""
+    alone = _seat(app, NOON + timedelta(days=1))
+    many = _seat(app, NOON + timedelta(days=2))
+    _with_more_people(app, many, 3)
+    auth.login(clinic["therapist"])
+    counts = []
+    for seat in (alone, many):
+        client.get(f"/therapist/seats/{seat}/{page}")  # warm
+        with count_queries() as counter:
+            shown = client.get(f"/therapist/seats/{seat}/{page}").get_data(as_text=True)
+        counts.append(counter.count)
+    assert "Relative Number2" in shown
+    assert counts[0] == counts[1], counts
 
 
 # --- What a week costs (issue 19) ---------------------------------------------------------

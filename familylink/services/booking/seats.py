@@ -470,26 +470,26 @@ def reschedule(
 
 
 def mark_attendance(*, actor: User, seat_id: int, value: str, now: datetime) -> AppointmentFamily:
-    """The therapist records attended / no_show / late_cancelled for a family's seat."""
+    """The therapist records attended / no_show / late_cancelled for a family's seat: only
+    a seat still booked (read afresh under its session's lock, `groups.lock_seat`), once
+    the session has started. A cancelled or late-cancelled seat keeps no attendance."""
     if actor.role != Role.THERAPIST:
         raise NotFound()
     seat = access.seat(actor, seat_id, now=now, what=None)
-    if value == SeatStatus.LATE_CANCELLED:
-        # Marked after the fact, as attendance is: a seat still booked when the session
-        # started. Before then a cancellation (`cancel_seat`) frees the place under its
-        # lock, offers it on and tells the family; a cancelled seat stays as it was.
-        if seat.appointment.starts_at > now:
-            raise ValidationError(_("Attendance can be marked once the session has started."))
-        if seat.status != SeatStatus.BOOKED:
-            raise ValidationError(_("That booking is already cancelled."))
-        seat.status = SeatStatus.LATE_CANCELLED
-        seat.cancelled_at = seat.cancelled_at or now
-    elif value in (Attendance.ATTENDED, Attendance.NO_SHOW):
-        if seat.appointment.starts_at > now:
-            raise ValidationError(_("Attendance can be marked once the session has started."))
-        seat.attendance = value
-    else:
+    if value not in (SeatStatus.LATE_CANCELLED, Attendance.ATTENDED, Attendance.NO_SHOW):
         raise ValidationError(_("Choose attended, no-show or late-cancelled."))
+    # Marked after the fact: before the session starts a cancellation (`cancel_seat`) frees
+    # the place under its lock, offers it on and tells the family.
+    if seat.appointment.starts_at > now:
+        raise ValidationError(_("Attendance can be marked once the session has started."))
+    groups.lock_seat(seat)
+    if seat.status != SeatStatus.BOOKED:
+        raise ValidationError(_("That booking is already cancelled."))
+    if value == SeatStatus.LATE_CANCELLED:
+        seat.status, seat.attendance = SeatStatus.LATE_CANCELLED, None
+        seat.cancelled_at = seat.cancelled_at or now
+    else:
+        seat.attendance = value
     audit.record_about("attendance.marked", seat, actor=actor, detail={"value": value}, now=now)
     db.session.flush()
     return seat

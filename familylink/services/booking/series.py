@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -309,7 +310,8 @@ def book_series(
 
 
 def future_seats(seat: AppointmentFamily, *, now: datetime) -> list[AppointmentFamily]:
-    """The booked places of the seat's series from its week on, still ahead (by start)."""
+    """The booked places of the seat's series from its week on, still ahead (by start),
+    each with its session and its people (one statement each, however many weeks)."""
     appointment = seat.appointment
     if appointment.weekly_series_id is None:
         return []
@@ -317,6 +319,10 @@ def future_seats(seat: AppointmentFamily, *, now: datetime) -> list[AppointmentF
         db.session.scalars(
             select(AppointmentFamily)
             .join(AppointmentFamily.appointment)
+            .options(
+                contains_eager(AppointmentFamily.appointment),
+                selectinload(AppointmentFamily.attendees),
+            )
             .where(
                 Appointment.weekly_series_id == appointment.weekly_series_id,
                 Appointment.status == AppointmentStatus.SCHEDULED,

@@ -390,6 +390,21 @@ def _later_choice(
     return max(moments) if moments else None
 
 
+def _check_not_recorded(patient: User, columns: dict, *, signed_on: date) -> None:
+    """ValidationError when the consent open (or pending) to this person is this very
+    paper form: the same terms, form and day signed (the form sent twice). Nothing is
+    recorded again, so nothing is superseded and no second invitation goes out."""
+    person = _linked_person(patient.id, columns["recipient_email"])
+    terms = {name: value for name, value in columns.items() if name != "invitation_locale"}
+    form = ("paper", FORM_VERSION, signed_on)
+    for record in records.open_consents_to(
+        patient.id, columns["recipient_email"], person.id if person else None
+    ):
+        same = all(getattr(record, name) == value for name, value in terms.items())
+        if same and (record.method, record.form_version, local_day(record.signed_at)) == form:
+            raise ValidationError(_("This consent is already recorded."))
+
+
 def _check_signed_on(
     patient: User, columns: dict, *, signed_on: date, signed_at: datetime, now: datetime
 ) -> None:
@@ -461,6 +476,7 @@ def record_paper_consent(
     signed_at = min(now, datetime.combine(signed_on, time(12, 0), tzinfo=ZoneInfo(zone)))
     # Before the patient's later choices are read: one being made now is waited for.
     records.lock_consents_of(patient.id)
+    _check_not_recorded(patient, columns, signed_on=signed_on)
     _check_signed_on(patient, columns, signed_on=signed_on, signed_at=signed_at, now=now)
     consent = _create(
         patient,

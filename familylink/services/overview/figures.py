@@ -268,7 +268,8 @@ def _episodes(counts: Counts, months: list[Month]) -> None:
 
 
 def _first_sessions(counts: Counts, months: list[Month]) -> None:
-    """Days from each episode's start (in the period) to its first attended family session."""
+    """Days from each episode's start (in the period) to its first attended family session:
+    a place still booked, marked attended (as `_sessions` counts attended)."""
     first = func.min(Appointment.starts_at)
     month = _month(Episode.started_on, months)
     rows = db.session.execute(
@@ -277,6 +278,7 @@ def _first_sessions(counts: Counts, months: list[Month]) -> None:
         .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
         .where(
             _in_period(Episode.started_on, months),
+            AppointmentFamily.status == SeatStatus.BOOKED,
             AppointmentFamily.attendance == Attendance.ATTENDED,
             Appointment.starts_at >= Episode.started_on,
             or_(Episode.ended_on.is_(None), Appointment.starts_at < Episode.ended_on),
