@@ -174,6 +174,15 @@ def test_episodes_migration_gives_each_patient_episode_one_and_downgrades(empty_
 PERSON_KEYED = "3c9e5a7d1f20"
 
 
+def _seed_the_demo() -> None:
+    """The demo, seeded at head on the migrating app's empty database (a test then takes the
+    schema back past its revision with the rows in it)."""
+    upgrade()
+    demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
+    db.session.commit()
+    db.session.remove()
+
+
 def _rows(sql: str) -> list:
     with db.engine.connect() as conn:
         return [tuple(row) for row in conn.execute(text(sql))]
@@ -185,10 +194,7 @@ def test_consents_and_links_keyed_to_the_person_migrate_a_copy_of_the_demo(empty
     then upgrade: every consent is bound to the person it was for, and links stay."""
     app = _migrating_app(empty_database_url)
     with app.app_context():
-        upgrade()
-        demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
-        db.session.commit()
-        db.session.remove()
+        _seed_the_demo()
         bound = _rows("SELECT id, recipient_user_id FROM consent_records ORDER BY id")
         links = _rows("SELECT patient_id, family_user_id FROM family_links ORDER BY id")
         assert bound and all(user_id is not None for _id, user_id in bound)
@@ -274,10 +280,7 @@ def test_the_demos_progress_moves_to_its_patient_and_back(empty_database_url):
     shared with nobody; downgrading keeps one row per (member, module), sharing less."""
     app = _migrating_app(empty_database_url)
     with app.app_context():
-        upgrade()
-        demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
-        db.session.commit()
-        db.session.remove()
+        _seed_the_demo()
         downgrade(revision=BEFORE_PROGRESS_PER_PATIENT)
         with db.engine.begin() as conn:
             people = _demo_people(conn)
@@ -440,10 +443,7 @@ def test_the_progress_withdrawal_migration_withdraws_releases_a_later_closure_en
     recipients = ProgressUpdateRecipient.__table__
     app = _migrating_app(empty_database_url)
     with app.app_context():
-        upgrade()
-        demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
-        db.session.commit()
-        db.session.remove()
+        _seed_the_demo()
         downgrade(revision="e7b3c1d9f2a4")
         with db.engine.begin() as conn:
             people = _demo_people(conn)
@@ -496,15 +496,10 @@ def test_the_readings_withdrawal_migration_withdraws_readings_a_later_closure_en
     """a7d2e9c4b815 on a copy of the demo: a reading released before a revocation of that
     patient's consent to that member is withdrawn (stopped) as of it, and so are the
     member's notes on it; a reading released, and notes opened, after it stay as they are."""
-    from familylink.models import ConsentClosure, ConsentRecord
-
     assignments, notes = Assignment.__table__, ModuleProgress.__table__
     app = _migrating_app(empty_database_url)
     with app.app_context():
-        upgrade()
-        demo.seed(password="demo password long enough", now=NOON, progress=lambda _: None)
-        db.session.commit()
-        db.session.remove()
+        _seed_the_demo()
         downgrade(revision="f3a8c6d1b2e7")
         revoked_at = NOON - timedelta(days=2)
         with db.engine.begin() as conn:
