@@ -305,13 +305,30 @@ def _check_database_url(app: Flask) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    example = (
+        "Give one like `sqlite:////srv/familylink/familylink.db` or "
+        "`postgresql://user:password@db-host/familylink`."
+    )
     try:
-        make_url(app.config.get("SQLALCHEMY_DATABASE_URI") or "").get_dialect()
+        url = make_url(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+        dialect = url.get_dialect()
     except ArgumentError:  # unparsable, or a database SQLAlchemy has no dialect for
         raise ConfigurationError(
             "DATABASE_URL is not a database address FamilyLink can use (not repeated here: it "
-            "may hold a password). Give one like `sqlite:////srv/familylink/familylink.db` or "
-            "`postgresql://user:password@db-host/familylink`."
+            f"may hold a password). {example}"
+        ) from None
+    # The schema (an exclusion constraint, partial indexes) and the tests cover these two.
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"DATABASE_URL names {url.get_backend_name()}: FamilyLink runs on SQLite or "
+            f"PostgreSQL. {example}"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        raise ConfigurationError(
+            f"The database driver {url.get_driver_name()} that DATABASE_URL names is not "
+            f"installed (requirements.txt installs psycopg, for PostgreSQL). {example}"
         ) from None
 
 

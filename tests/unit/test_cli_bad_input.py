@@ -219,6 +219,26 @@ def test_an_unparsable_database_url_refuses_to_start_naming_it(database_url, val
         create_app(app_settings(database_url, SQLALCHEMY_DATABASE_URI=value))
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        # A driver that is not installed: a traceback from deep inside SQLAlchemy before.
+        (
+            "postgresql+pg8000://user:secret@db-host/familylink",
+            "pg8000 that DATABASE_URL names is not installed",
+        ),
+        # Other databases: FamilyLink is built and tested on SQLite and PostgreSQL only.
+        ("mysql://user:secret@db-host/familylink", "SQLite or PostgreSQL"),
+    ],
+)
+def test_a_database_url_familylink_cannot_use_refuses_to_start_in_one_line(
+    database_url, value, said
+):
+    with pytest.raises(ConfigurationError, match="DATABASE_URL") as refused:
+        create_app(app_settings(database_url, SQLALCHEMY_DATABASE_URI=value))
+    assert said in str(refused.value) and "secret" not in str(refused.value)
+
+
 COMMANDS = [
     ["mail", "send"],
     ["mail", "worker", "--passes", "1"],
