@@ -263,6 +263,21 @@ def test_the_calendar_says_which_week_of_its_series_a_session_is(app, client, au
     assert "weekly, 3 of 4" in page.get_data(as_text=True)
 
 
+def test_a_week_moved_alone_past_its_neighbour_keeps_its_number(app, client, auth, clinic):
+    """As "move all future" numbers them: by place in the series, never by date."""
+    auth.login(clinic["therapist"])
+    book_series(client, clinic)
+    with app.app_context():
+        first = db.session.get(AppointmentFamily, series_seats(app)[0]).appointment
+        # From Tuesday 27 October to Wednesday 4 November, after the second week's Tuesday.
+        first.starts_at += timedelta(days=8)
+        first.ends_at += timedelta(days=8)
+        db.session.commit()
+    page = client.get("/therapist/calendar", query_string={"date": "2026-11-02"})
+    shown = re.findall(r"weekly, (\d) of 4", page.get_data(as_text=True))
+    assert shown == ["2", "1"]  # Tuesday's is the second week, Wednesday's the first
+
+
 def _confirm_for_two(app, client, auth, clinic, count_queries):
     """The therapist confirms a series for Maria and Luis; what the request read."""
     with app.app_context():

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache, partial
 from typing import NamedTuple
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select
+from sqlalchemy import Row, and_, bindparam, func, select
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from familylink.extensions import db
@@ -84,19 +84,18 @@ def _attended_seats(
 
 
 def _week_of_series(appointment):
-    """THE number of an appointment's week in its weekly series (1 for the first): the
-    series' appointments starting before it, or at the same instant with a smaller id,
-    counted with it, so a cancelled week keeps its number. `appointment` is the model or its
-    table's columns in a Core statement; 0 for an appointment of no series."""
+    """THE number of an appointment's week in its weekly series (1 for the first): its
+    place among the series' appointments in the order `book_series` wrote them (by id), as
+    "move all future" counts them (`series._week_offsets`), never its date: a week moved on
+    its own past its neighbour keeps its number, and a cancelled week keeps its own.
+    `appointment` is the model or its table's columns in a Core statement; 0 for an
+    appointment of no series."""
     week = Appointment.__table__.alias("week_of_series")
     return (
         select(func.count(week.c.id))
         .where(
             week.c.weekly_series_id == appointment.weekly_series_id,
-            or_(
-                week.c.starts_at < appointment.starts_at,
-                and_(week.c.starts_at == appointment.starts_at, week.c.id <= appointment.id),
-            ),
+            week.c.id <= appointment.id,
         )
         .scalar_subquery()
     )
