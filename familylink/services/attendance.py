@@ -3,7 +3,8 @@
 A therapist records it for their own patients, a day at a time (`day_sheet`,
 `record_program_attendance`); a family member whose consent in force covers `attendance`
 sees a plain weekly summary of the last few weeks (`family_summary`), asked of the gate
-(`access.attendance_patient`), which records the disclosure. Without that scope nothing is
+(`access.attendance_since`: from the start of the consent's episode), which records the
+disclosure. Without that scope nothing is
 shown, not even that attendance is recorded, and nothing is recorded as disclosed.
 
 This is never a family's own attendance at a family session (`AppointmentFamily.attendance`),
@@ -163,10 +164,11 @@ def weekly_summary(
 def family_summary(member: User, patient_id: int, *, now: datetime) -> list[WeekSummary] | None:
     """The patient's weekly summary for a family member whose consent in force covers
     `attendance` (the gate records the disclosure); None otherwise, recording nothing."""
-    if access.attendance_patient(member, patient_id, now=now) is None:
+    since = access.attendance_since(member, patient_id, now=now)
+    if since is None:
         return None
     today = local_day(now)
-    first = week_start(today) - timedelta(weeks=WEEKS_SHOWN - 1)
+    first = max(week_start(today) - timedelta(weeks=WEEKS_SHOWN - 1), local_day(since))
     rows = db.session.execute(
         select(ProgramAttendance.day, ProgramAttendance.status).where(
             ProgramAttendance.patient_id == patient_id,

@@ -65,6 +65,8 @@ class PrivacyModel:
     reflections: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
     # patient -> (number of the current episode of care, its first day, ended or not)
     episodes: dict[str, tuple[int, date, bool]] = field(default_factory=dict)
+    # (patient, number) -> the first day of each episode begun by a readmission
+    readmitted_on: dict[tuple[str, int], date] = field(default_factory=dict)
     # patient -> {program day: "attended", "absent" or "excused"}, as their therapist recorded.
     program_days: dict[str, dict[date, str]] = field(default_factory=dict)
     # A video session's join token -> (its therapist, start, end); the patients with a seat
@@ -168,6 +170,7 @@ class PrivacyModel:
         """A new episode: it never revives a consent of an earlier one."""
         number, _started, _ended = self.episodes[patient]
         self.episodes[patient] = (number + 1, started_on, False)
+        self.readmitted_on[patient, number + 1] = started_on
 
     def open_consents(self, patient: str, address: str) -> list[Consent]:
         return [
@@ -262,12 +265,17 @@ class PrivacyModel:
         """The therapist records (or corrects) the patient's attendance on a program day."""
         self.program_days.setdefault(patient, {})[day] = status
 
-    def this_weeks_program_days(self, patient: str) -> tuple[int, int]:
+    def this_weeks_program_days(self, patient: str, viewer: str | None = None) -> tuple[int, int]:
         """(days attended, days recorded) of the program week (Monday to Sunday, program
-        time) in progress, up to today: what the summary's first sentence counts."""
+        time) in progress, up to today: what the summary's first sentence counts. For a
+        family member, only days from the first day of the episode their consent in force
+        was signed in: a consent after a readmission covers nothing of the episode before."""
         today = self.now.astimezone(ZoneInfo(self.zone)).date()
-        monday = today - timedelta(days=today.weekday())
-        week = [s for d, s in self.program_days.get(patient, {}).items() if monday <= d <= today]
+        first = today - timedelta(days=today.weekday())
+        consent = self.active(patient, viewer) if viewer and self.is_family(viewer) else None
+        if consent is not None:
+            first = max(first, self.readmitted_on.get((patient, consent.episode), first))
+        week = [s for d, s in self.program_days.get(patient, {}).items() if first <= d <= today]
         return week.count("attended"), len(week)
 
     def update_recipients(self, patient: str, member: str | None) -> frozenset[str]:

@@ -105,6 +105,21 @@ def test_the_program_attendance_summary_needs_the_attendance_scope_and_counts_th
     assert model.this_weeks_program_days("P1") == (2, 2)
 
 
+def test_a_consent_after_a_readmission_counts_no_day_of_the_episode_before():
+    model = _model()
+    model.episodes = {"P1": (1, date(2026, 11, 2), False)}
+    model.sign("P1", MARIA, {"attendance"}, None, False)
+    model.accept("P1", "F1")
+    model.record_program_day("P1", date(2026, 11, 16), "attended")  # Monday, episode 1
+    model.end("P1", "F1", "revoked")
+    model.discharge("P1", date(2026, 11, 17))
+    model.readmit("P1", date(2026, 11, 18))
+    model.record_program_day("P1", date(2026, 11, 18), "absent")
+    model.sign("P1", MARIA, {"attendance"}, date(2027, 1, 31), False)  # to the linked member
+    assert model.this_weeks_program_days("P1", "F1") == (0, 1)
+    assert model.this_weeks_program_days("P1", "T1") == (1, 2)  # the therapist sees both
+
+
 def _seated_in_video():
     """Maria (F1), linked to P1 under a scheduling consent, has a seat in T1's 90-minute
     video session "tok" tomorrow at noon; returns the model and when the session starts."""

@@ -666,7 +666,7 @@ def oracle_machine(app, readings, explored: Explored):
                     viewer and self.model.may_see_program_attendance(viewer, patient)
                 ):
                     continue
-                attended, recorded = self.model.this_weeks_program_days(patient)
+                attended, recorded = self.model.this_weeks_program_days(patient, viewer)
                 expected = f"{word} came to {attended} of {recorded} program day"
                 if SUMMARY_HEADING not in page.text or (recorded and expected not in page.text):
                     found.append(f"{patient}'s program attendance summary missing on {page.where}")
@@ -886,14 +886,14 @@ def test_the_oracle_catches_program_attendance_shown_without_its_scope(
 
     def any_scope(family_user, patient_id, *, now):
         try:
-            found, _consent = access.patient_for_family(
+            access.patient_for_family(
                 family_user, patient_id, scope=None, now=now, disclosure="program attendance"
             )
         except access.NotFound:
             return None
-        return found
+        return access.EARLIEST
 
-    monkeypatch.setattr(access, "attendance_patient", any_scope)
+    monkeypatch.setattr(access, "attendance_since", any_scope)
     with pytest.raises(AssertionError, match="P1's program attendance on /family/patients/"):
         _run(oracle_app, oracle_readings, Explored(), _join({"scheduling"}), PROGRAM_DAY)
 

@@ -241,3 +241,31 @@ def test_a_revoked_or_expired_consent_shows_no_summary(app_ctx, now):
     )
     assert attendance.family_summary(maria, jordan.id, now=now) is None
     assert attendance.family_summary(maria, sam.id, now=now) is None
+
+
+def test_a_consent_after_a_readmission_shows_nothing_of_the_episode_before(app_ctx, now):
+    """A new episode never revives an old consent, nor what only the old one covered: the
+    summary under a consent signed in the new episode starts on that episode's first day."""
+    from familylink.services import consent, episodes
+
+    lee, jordan, _, maria = _people()  # episode 1 from Wednesday 4 November
+    first = factories.create_consent(
+        jordan, maria, scopes=("attendance",), now=now - timedelta(days=13)
+    )
+    week_before = MONDAY - timedelta(weeks=1)
+    attendance.record_program_attendance(
+        lee, week_before, {jordan.id: "attended"}, now=now - timedelta(days=9)
+    )
+    consent.revoke_consent(jordan, first.id, now=now - timedelta(days=8))
+    episodes.discharge(
+        lee,
+        jordan.id,
+        ended_on=week_before + timedelta(days=1),
+        reason="completed",
+        now=now - timedelta(days=8),
+    )
+    episodes.readmit(lee, jordan.id, started_on=MONDAY, now=now - timedelta(days=2))
+    factories.create_consent(jordan, maria, scopes=("attendance",), now=now - timedelta(days=1))
+    attendance.record_program_attendance(lee, MONDAY, {jordan.id: "attended"}, now=now)
+    weeks = attendance.family_summary(maria, jordan.id, now=now)
+    assert weeks[:2] == [WeekSummary(MONDAY, attended=1), WeekSummary(week_before)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 
 from sqlalchemy import and_, select
@@ -69,7 +69,7 @@ from familylink.services.errors import NotFound
 __all__ = [
     "access_ended_at",
     "active_consent",
-    "attendance_patient",
+    "attendance_since",
     "attendees_shown_to",
     "consent_end",
     "consent_record",
@@ -170,15 +170,19 @@ def patient_for_family(
     raise NotFound()
 
 
-def attendance_patient(family_user: User, patient_id: int, *, now: datetime) -> User | None:
-    """The patient, when this family member's consent in force covers `attendance` (the
-    disclosure of their program attendance recorded); else None, recording nothing: the page
-    leaves the summary out, and so says nothing, not even that attendance exists."""
-    consent, found = _active_consent_and_patient(family_user.id, patient_id, now=now)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # before any program day; a consent of no episode
+
+
+def attendance_since(family_user: User, patient_id: int, *, now: datetime) -> datetime | None:
+    """From when the patient's program attendance may be shown to this member: the start of
+    the episode their consent in force was signed in (after a readmission, nothing of the
+    one before), when it covers `attendance` (the disclosure recorded); else None, recording
+    nothing: the page says nothing, not even that attendance exists."""
+    consent, _patient = _active_consent_and_patient(family_user.id, patient_id, now=now)
     if not _covers(consent, Scope.ATTENDANCE):
         return None
     _viewed(family_user, patient_id, "program attendance", now=now, consent=consent)
-    return found
+    return consent.episode.started_on if consent.episode is not None else EARLIEST
 
 
 def therapist_patient(

@@ -147,11 +147,11 @@ def _open_consent_loading() -> tuple:
     """How a consent read through an outer join to its closure, kept only when there is
     none (`ConsentClosure.id IS NULL`), is loaded: the rule's columns, its closure None as
     that join found it (the relationship's own eager load would join the closures again),
-    and of its episode the end only."""
+    and of its episode its start and end only."""
     return (
         load_only(*_rule_columns()),
         noload(ConsentRecord.closure),
-        joinedload(ConsentRecord.episode).load_only(Episode.ended_on),
+        joinedload(ConsentRecord.episode).load_only(Episode.started_on, Episode.ended_on),
     )
 
 
