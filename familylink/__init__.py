@@ -619,6 +619,7 @@ def register_template_helpers(app: Flask) -> None:
     from familylink.services.timefmt import (
         format_clock,
         format_end,
+        format_end_date,
         format_local,
         format_local_date,
         wall_clock,
@@ -657,6 +658,12 @@ def register_template_helpers(app: Flask) -> None:
 
     # A weekly window's times ("9:00 AM", "9:00"): wall-clock times of no one day or zone.
     app.add_template_filter(wall_clock, "wall_clock")
+
+    @app.template_filter("local_end_date")
+    @pass_context
+    def local_end_date_filter(context, instant, zone: str | None = None):
+        """The day something ended on: a local midnight reads as the day before."""
+        return format_end_date(instant, zone or viewer_zone(context))
 
     @app.template_filter("local_date")
     @pass_context

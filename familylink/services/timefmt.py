@@ -173,6 +173,15 @@ def format_local_date(instant: datetime | None, zone: str) -> str:
     return _write(local_time(instant, zone), "date")
 
 
+def format_end_date(instant: datetime | None, zone: str) -> str:
+    """The day something ended on, 'March 10, 2026': an end at local midnight is the end of
+    the day before (a consent "through March 10" ends at the midnight after it)."""
+    if instant is None:
+        return ""
+    local = local_time(instant, zone)
+    return _write(local - timedelta(days=1) if _is_midnight(local) else local, "date")
+
+
 def wall_clock(
     at: time | datetime, pattern_name: str = "clock", language: str | None = None
 ) -> str:

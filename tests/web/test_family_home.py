@@ -4,7 +4,8 @@ and only someone never connected reads "not connected to anyone yet" (issue 16, 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -51,6 +52,23 @@ def test_a_member_whose_consent_expired_is_told_when(app):
         db.session.commit()
     page = _home_of(app, "maria@example.org")
     assert "Your access ended on November 17, 2026." in page and NOT_YET not in page
+
+
+@pytest.mark.parametrize("swept", [False, True])
+def test_a_consent_through_a_day_is_told_as_ended_on_that_day(app, swept):
+    """A dated consent lasts through its last day: it ends at the local midnight after it,
+    which the home names as that last day, not the next one; and the expiry sweep, which
+    closes it a little later, does not move that day."""
+    with app.app_context():
+        patient = create_user(Role.PATIENT, name="Jordan Rivera")
+        member = create_user(Role.FAMILY, email="maria@example.org")
+        midnight = datetime(2026, 11, 17, 0, 0, tzinfo=ZoneInfo("America/New_York"))
+        create_consent(patient, member, now=NOON - timedelta(days=30), expires_at=midnight)
+        if swept:
+            consent.sweep_consents(midnight + timedelta(minutes=5))
+        db.session.commit()
+    page = _home_of(app, "maria@example.org")
+    assert "Your access ended on November 16, 2026." in page and NOT_YET not in page
 
 
 def test_a_waiting_invitation_is_named_as_waiting(app):

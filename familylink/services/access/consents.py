@@ -92,10 +92,12 @@ def status_of(consent: ConsentRecord, patient: User, now: datetime) -> str:
 
 def access_ended_at(consent: ConsentRecord, patient: User, now: datetime) -> datetime | None:
     """When access under `consent` ended, as a family member's home says it: when it was
-    revoked or closed as expired, else when it reached its end by the clock (one a renewal
-    superseded included); None while that end has not come."""
-    if is_closed(consent) and consent.closure.reason != ClosureReason.SUPERSEDED:
-        return consent.closure.closed_at
+    revoked, else when it reached its end by the clock (closed as expired by a sweep a
+    little later, or superseded by a renewal, included); None while that end has not come."""
+    closure = consent.closure if is_closed(consent) else None
+    if closure is not None and closure.reason != ClosureReason.SUPERSEDED:
+        end = consent_end(consent, patient) if closure.reason == ClosureReason.EXPIRED else None
+        return closure.closed_at if end is None else min(end, closure.closed_at)
     end = consent_end(consent, patient)
     return None if _before_end(end, now) else end
 
