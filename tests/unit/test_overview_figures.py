@@ -249,3 +249,47 @@ def test_add_months_gives_the_first_day_of_the_month_counted_to(day, count, expe
 )
 def test_a_month_is_final_fourteen_days_after_it_ends(today, expected):
     assert overview.last_final_month(today) == expected
+
+
+def test_a_withdrawn_reading_opened_again_under_a_later_consent_counts_once(app):
+    """Notes are counted with the assignment they belong to: the withdrawn ones with the
+    assignment withdrawn with them, a later consent's with an assignment in force only."""
+    from familylink.services import consent, learning
+
+    at = datetime(2026, 2, 10, 17, 0, tzinfo=UTC)
+    with app.test_request_context():
+        learning.load_modules(now=at - timedelta(days=1))
+        therapist = factories.create_user(Role.THERAPIST)
+        patient = factories.create_user(Role.PATIENT, therapist=therapist, now=at)
+        member = factories.create_user(Role.FAMILY)
+        first = factories.create_consent(patient, member, now=at)
+        module = learning.all_modules()[0]
+        learning.assign_modules(
+            therapist=therapist,
+            patient_id=patient.id,
+            family_user_id=member.id,
+            module_ids=[module.id],
+            note=None,
+            now=at,
+        )
+        page = learning.module_page(module.slug, "en")
+
+        def read(day):
+            learning.save_progress(
+                member,
+                page,
+                patient_id=patient.id,
+                completed=True,
+                reflection=None,
+                share_with=None,
+                now=at + timedelta(days=day),
+            )
+
+        read(1)
+        consent.revoke_consent(patient, first.id, now=at + timedelta(days=2))
+        factories.create_consent(patient, member, now=at + timedelta(days=4))
+        read(5)  # the old release email's link, opened under the new consent
+        counts = figures.count_everything(figures.months_of(FIRST, LAST, ZONE))
+        db.session.rollback()
+    found = {m: sum(counts.cells[m].values()) for m in ("readings_assigned", "readings_opened")}
+    assert found == {"readings_assigned": 1, "readings_opened": 1}

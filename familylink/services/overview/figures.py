@@ -365,10 +365,14 @@ def _readings(counts: Counts, months: list[Month]) -> None:
                 ModuleProgress.family_user_id == Assignment.family_user_id,
                 ModuleProgress.patient_id == Assignment.patient_id,
                 ModuleProgress.module_id == Assignment.module_id,
-                # This assignment's reading: not notes withdrawn before it was made again.
+                # The notes of this assignment's reading: current ones while it is in force;
+                # once withdrawn (access ended), those withdrawn with it, never notes of a
+                # later consent nor of an earlier assignment of the same reading.
                 or_(
-                    ModuleProgress.withdrawn_at.is_(None),
-                    ModuleProgress.withdrawn_at >= Assignment.created_at,
+                    and_(ModuleProgress.withdrawn_at.is_(None), Assignment.stopped_at.is_(None)),
+                    ModuleProgress.withdrawn_at.between(
+                        Assignment.created_at, Assignment.stopped_at
+                    ),
                 ),
             ),
         )
