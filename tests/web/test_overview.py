@@ -459,6 +459,23 @@ def test_display_writes_numbers_in_the_language_being_spoken(app):
         assert overview.display(1234, COUNT) == "1234"
 
 
+def test_the_page_and_the_csv_round_every_rate_and_median_alike(app):
+    """23 of 40 is 57.5%: the page and its CSV say the same whole percent (and medians the
+    same tenth), the CSV only written one way in every language."""
+    from familylink.services import overview
+    from familylink.services.overview import MEDIAN, RATE
+
+    fractions = {(a, b) for b in range(1, 201) for a in range(b + 1)}
+    with app.test_request_context():
+        differ = [
+            (a, b)
+            for a, b in fractions
+            if overview.display(a / b, RATE) != overview.csv_value(a / b, RATE)
+            or overview.display(a / b * 10, MEDIAN) != overview.csv_value(a / b * 10, MEDIAN)
+        ]
+    assert differ == []
+
+
 def test_the_csv_keeps_one_number_format_whatever_the_readers_language(app, director_client):
     """The CSV is for spreadsheets and scripts: its words are in the reader's language, its
     figures are written the same in every language (docs/overview.md says why)."""

@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from babel import numbers as babel_numbers
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -341,10 +342,11 @@ def csv_value(cell, kind: str = COUNT) -> str:
         return _("not shown")
     if cell is None:
         return "–"
+    # Babel, as the page: both round the decimal value (half-even), not the binary float.
     if kind == RATE:
-        return f"{cell:.0%}"
+        return babel_numbers.format_percent(cell, locale="en")
     if kind == MEDIAN:
-        return f"{cell:.1f}"
+        return babel_numbers.format_decimal(cell, "0.0", locale="en")
     return str(cell)
 
 
