@@ -660,10 +660,10 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(wall_clock, "wall_clock")
 
     @app.template_filter("local_end_date")
-    @pass_context
-    def local_end_date_filter(context, instant, zone: str | None = None):
-        """The day something ended on: a local midnight reads as the day before."""
-        return format_end_date(instant, zone or viewer_zone(context))
+    def local_end_date_filter(instant, zone: str | None = None):
+        """The day something ended on, in the program's time (where consent ends are
+        midnights, whatever the reader's zone): a midnight reads as the day before."""
+        return format_end_date(instant, zone or get_program().timezone)
 
     @app.template_filter("local_date")
     @pass_context

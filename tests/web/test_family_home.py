@@ -54,14 +54,19 @@ def test_a_member_whose_consent_expired_is_told_when(app):
     assert "Your access ended on November 17, 2026." in page and NOT_YET not in page
 
 
-@pytest.mark.parametrize("swept", [False, True])
-def test_a_consent_through_a_day_is_told_as_ended_on_that_day(app, swept):
-    """A dated consent lasts through its last day: it ends at the local midnight after it,
-    which the home names as that last day, not the next one; and the expiry sweep, which
-    closes it a little later, does not move that day."""
+@pytest.mark.parametrize(
+    ("swept", "member_zone"),
+    [(False, None), (True, None), (False, "Europe/Madrid")],
+)
+def test_a_consent_through_a_day_is_told_as_ended_on_that_day(app, swept, member_zone):
+    """A dated consent lasts through its last day: it ends at the program's midnight after
+    it, which the home names as that last day, not the next one, wherever the member lives
+    (in Madrid that midnight is 6 AM); and the expiry sweep, which closes it a little
+    later, does not move that day."""
     with app.app_context():
         patient = create_user(Role.PATIENT, name="Jordan Rivera")
         member = create_user(Role.FAMILY, email="maria@example.org")
+        member.timezone = member_zone or member.timezone
         midnight = datetime(2026, 11, 17, 0, 0, tzinfo=ZoneInfo("America/New_York"))
         create_consent(patient, member, now=NOON - timedelta(days=30), expires_at=midnight)
         if swept:
