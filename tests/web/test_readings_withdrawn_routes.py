@@ -165,3 +165,5 @@ def test_the_therapist_page_says_old_readings_are_no_longer_shown(app, client, a
     auth.login("lee@example.org")
     page = client.get(f"/learn/therapist/patients/{w['jordan']}").get_data(as_text=True)
     assert page.count("no longer shown to them") == 2
+    # Its notes went with it: no "not yet" that would say she never opened it.
+    assert "not yet" not in page
