@@ -151,7 +151,7 @@ class ModuleProgress(db.Model):
     __tablename__ = "module_progress"
     __table_args__ = (
         # One current reading per (member, patient, module); those withdrawn when the
-        # member's access about the patient ended stay theirs, besides it.
+        # member's access about the patient ended are kept beside it.
         partial_index(
             "uq_module_progress_current",
             "family_user_id",
@@ -181,9 +181,9 @@ class ModuleProgress(db.Model):
     reflection: Mapped[str | None] = mapped_column(Text)
     reflection_shared: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Set when the member's access about the patient ended: the notes stay the member's,
-    # but no page presents them as a reading about the patient again (nor shows them to
-    # the therapist); a later consent starts a new row.
+    # Set when the member's access about the patient ended: the notes are kept, but no page
+    # shows them again (nor as a reading about the patient); a later consent starts a new
+    # row.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     module: Mapped[LearningModule] = relationship(lazy="joined")

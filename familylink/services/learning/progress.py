@@ -302,9 +302,9 @@ def unshare_reflections(*, family_user_id: int, patient_id: int, now: datetime) 
 
 def withdraw_readings(*, family_user_id: int, patient_id: int, now: datetime) -> int:
     """Access ended: the member's notes on readings about that patient (opened, finished,
-    reflection) stay theirs, but are withdrawn from the patient: no module page presents
-    them as a reading about the patient again, nor the therapist's page, whatever consent
-    comes later (a reading under it starts a new row). Returns how many; one audit row."""
+    reflection) are kept but withdrawn: no page shows them again (not the module page, not
+    the therapist's, not the member's own), whatever consent comes later (a reading under
+    it starts a new row). Returns how many; one audit row."""
     current = db.session.scalars(
         select(ModuleProgress).where(
             ModuleProgress.family_user_id == family_user_id,
