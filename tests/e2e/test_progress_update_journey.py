@@ -81,6 +81,6 @@ def test_a_therapist_drafts_the_patient_approves_and_the_family_member_reads(
     maria_page.goto(f"/family/patients/{jordan_id}")
     expect(maria_page.get_by_role("heading", name="Updates from the care team")).to_be_visible()
     expect(maria_page.get_by_text("one short walk together")).to_be_visible()
-    expect(maria_page.get_by_text("42 CFR part 2")).to_be_visible()
+    expect(maria_page.get_by_text("disclosed to you from records protected")).to_be_visible()
     assert horizontal_overflow(maria_page) == 0
     assert_accessible(maria_page)

@@ -127,8 +127,9 @@ def test_a_later_consent_shows_no_reading_released_before(app, client, auth, how
             select(AuditEvent).where(AuditEvent.action == "learning.withdrawn")
         ).all()
         assert row.detail["readings"] == 2 and row.recipient_id == w["maria"]
-        # Her notes are kept, hers.
-        assert db.session.scalar(select(ModuleProgress.reflection)) == REFLECTION
+        # Her notes are kept, withdrawn (the page just opened started a new, empty row).
+        kept = select(ModuleProgress.reflection).where(ModuleProgress.withdrawn_at.is_not(None))
+        assert db.session.scalars(kept).all() == [REFLECTION]
 
 
 def test_assigning_again_under_the_new_consent_shows_it_afresh(app, client, auth):
