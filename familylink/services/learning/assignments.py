@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from familylink.extensions import db
 from familylink.models import (
@@ -271,7 +271,16 @@ def release_due(now: datetime) -> ReleaseReport:
 
 def stop_assignments(*, family_user_id: int, patient_id: int, now: datetime) -> int:
     """Stop every unreleased assignment for that family member about that patient."""
-    return _stop(family_user_id, patient_id, now, released=False)
+    return withdrawal.withdraw_pair(
+        Assignment,
+        and_(Assignment.released_at.is_(None), Assignment.stopped_at.is_(None)),
+        {"stopped_at": now},
+        "learning.stopped",
+        counted_as="assignments",
+        family_user_id=family_user_id,
+        patient_id=patient_id,
+        now=now,
+    )
 
 
 def withdraw_released(*, family_user_id: int, patient_id: int, now: datetime) -> int:
@@ -280,35 +289,14 @@ def withdraw_released(*, family_user_id: int, patient_id: int, now: datetime) ->
     again, whatever consent comes later; only readings released under it). Returns how
     many; one audit row counts them (the patient's log says how many, never which). The
     therapist's page still says each was shared then, and that it is no longer shown."""
-    return _stop(family_user_id, patient_id, now, released=True)
-
-
-def _stop(family_user_id: int, patient_id: int, now: datetime, *, released: bool) -> int:
-    """The pair's assignments not stopped yet, released ones or unreleased ones, stopped
-    now and counted in one audit row."""
-    was_released = (
-        Assignment.released_at.is_not(None) if released else Assignment.released_at.is_(None)
-    )
-    rows = db.session.scalars(
-        select(Assignment).where(
-            Assignment.family_user_id == family_user_id,
-            Assignment.patient_id == patient_id,
-            was_released,
-            Assignment.stopped_at.is_(None),
-        )
-    ).all()
-    action, counted_as, reason = (
-        ("learning.withdrawn", "readings", "consent ended")
-        if released
-        else ("learning.stopped", "assignments", None)
-    )
-    return withdrawal.withdraw(
-        rows,
+    return withdrawal.withdraw_pair(
+        Assignment,
+        and_(Assignment.released_at.is_not(None), Assignment.stopped_at.is_(None)),
         {"stopped_at": now},
-        action,
-        counted_as=counted_as,
+        "learning.withdrawn",
+        counted_as="readings",
         family_user_id=family_user_id,
         patient_id=patient_id,
         now=now,
-        reason=reason,
+        reason="consent ended",
     )

@@ -281,15 +281,9 @@ def unshare_reflections(*, family_user_id: int, patient_id: int, now: datetime) 
     """Access ended: the member's reflections about that patient shared with its therapist
     become private again (a later consent shows none until the member shares again);
     returns how many. The reflections themselves stay the member's."""
-    shared = db.session.scalars(
-        select(ModuleProgress).where(
-            ModuleProgress.family_user_id == family_user_id,
-            ModuleProgress.patient_id == patient_id,
-            ModuleProgress.reflection_shared.is_(True),
-        )
-    ).all()
-    return withdrawal.withdraw(
-        shared,
+    return withdrawal.withdraw_pair(
+        ModuleProgress,
+        ModuleProgress.reflection_shared.is_(True),
         {"reflection_shared": False},
         "learning.reflections_unshared",
         counted_as="reflections",
@@ -305,15 +299,9 @@ def withdraw_readings(*, family_user_id: int, patient_id: int, now: datetime) ->
     reflection) are kept but withdrawn: no page shows them again (not the module page, not
     the therapist's, not the member's own), whatever consent comes later (a reading under
     it starts a new row). Returns how many; one audit row."""
-    current = db.session.scalars(
-        select(ModuleProgress).where(
-            ModuleProgress.family_user_id == family_user_id,
-            ModuleProgress.patient_id == patient_id,
-            ModuleProgress.withdrawn_at.is_(None),
-        )
-    ).all()
-    return withdrawal.withdraw(
-        current,
+    return withdrawal.withdraw_pair(
+        ModuleProgress,
+        ModuleProgress.withdrawn_at.is_(None),
         {"withdrawn_at": now},
         "learning.notes_withdrawn",
         counted_as="readings",
