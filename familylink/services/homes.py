@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import cache, cached_property
 
 from sqlalchemy import Row, and_, bindparam, func, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import joinedload
 
 from familylink.extensions import db
 from familylink.models import (
@@ -36,8 +36,8 @@ from familylink.models import (
     User,
 )
 from familylink.models.scheduling import holds_a_group
-from familylink.services import access, audit
-from familylink.services.booking.listings import PlannedSeat, coming_to
+from familylink.services import access
+from familylink.services.booking.listings import PlannedSeat, coming_to, patient_appointments
 from familylink.services.booking.slots import LONGEST_APPOINTMENT, overlapping
 from familylink.services.program import local_day, start_of_day
 
@@ -242,20 +242,10 @@ def planned_for_patient(patient: User, *, now: datetime) -> list[PlannedSeat]:
     (`listings.coming_to`, one read of the gate for every session). The patient may see their
     own family. Showing them is a view of the patient's own data, audited once as their home
     page."""
-    audit.record_patient_views(patient, [patient.id], page="home", now=now)
-    seats = list(
-        db.session.scalars(
-            select(AppointmentFamily)
-            .options(
-                contains_eager(AppointmentFamily.appointment),
-                joinedload(AppointmentFamily.attendees).joinedload(AppointmentAttendee.user),
-            )
-            .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
-            .where(AppointmentFamily.patient_id == patient.id, _booked_and_ahead(now))
-            .order_by(Appointment.starts_at, AppointmentFamily.id)
-        ).unique()
+    seats = patient_appointments(
+        patient, now=now, page="home", with_attendees=True, only=_booked_and_ahead(now)
     )
-    return coming_to(patient, seats, now=now) if seats else []
+    return coming_to(patient, seats, now=now)
 
 
 @dataclass

@@ -133,11 +133,17 @@ def open_groups(patient: User, *, now: datetime) -> list[Appointment]:
 
 
 def patient_appointments(
-    patient: User, *, now: datetime, page: str = "sessions", with_attendees: bool = False
+    patient: User,
+    *,
+    now: datetime,
+    page: str = "sessions",
+    with_attendees: bool = False,
+    only=None,
 ) -> list[AppointmentFamily]:
     """The patient's upcoming family sessions (audited as a view of their own data), each
     with its appointment, session type and therapist loaded in the same query (and with
-    `with_attendees`, the family members on the seat): none read again per session."""
+    `with_attendees`, the family members on the seat): none read again per session. `only`:
+    a further condition on the seat and its appointment (the home's: still booked)."""
     audit.record_patient_views(patient, [patient.id], page=page, now=now)
     appointment = contains_eager(AppointmentFamily.appointment)
     loading = [
@@ -153,6 +159,7 @@ def patient_appointments(
             .options(*loading)
             .join(Appointment, Appointment.id == AppointmentFamily.appointment_id)
             .where(AppointmentFamily.patient_id == patient.id, Appointment.ends_at > now)
+            .where(*([] if only is None else [only]))
             .order_by(Appointment.starts_at, AppointmentFamily.id)
         ).unique()
     )
@@ -171,6 +178,8 @@ def coming_to(patient: User, seats: list[AppointmentFamily], *, now: datetime) -
     the gate answers it now (`access.family_with_scope`, one query for every seat): expiry
     takes effect at once, so a member whose consent has ended is no longer shown as coming
     before the sweep takes them off the seat. The patient may see their own family."""
+    if not seats:
+        return []  # no session, no question for the gate
     allowed = {m.id for m in access.family_with_scope(patient, Scope.SCHEDULING, now=now)}
     return [
         PlannedSeat(seat, [a.user for a in seat.present_attendees if a.user_id in allowed])
@@ -182,7 +191,7 @@ def patient_sessions(patient: User, *, now: datetime) -> list[PlannedSeat]:
     """The patient's sessions page: their upcoming family sessions (cancelled ones too, so
     they see what changed) with who is coming (`coming_to`)."""
     seats = patient_appointments(patient, now=now, with_attendees=True)
-    return coming_to(patient, seats, now=now) if seats else []
+    return coming_to(patient, seats, now=now)
 
 
 # --- The therapist's calendar ----------------------------------------------------------------
