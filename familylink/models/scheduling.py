@@ -245,6 +245,12 @@ event.listen(
 )
 
 
+def recorded_attendance(seat_status: str, attendance: str | None) -> str | None:
+    """A family's attendance as pages show it: only a place still booked has one
+    (`booking.mark_attendance`); a value left on a cancelled place by older code is none."""
+    return attendance if seat_status == SeatStatus.BOOKED else None
+
+
 def is_on_calendar(seat_status: str, appointment_status: str) -> bool:
     """A seat is on the family's calendar while booked, in a session still scheduled (the
     rule of `AppointmentFamily.on_calendar`, for rows that are not seat objects)."""
@@ -282,6 +288,10 @@ class AppointmentFamily(db.Model):
     def on_calendar(self) -> bool:
         """Booked, in a session still scheduled: what a calendar file or feed holds."""
         return is_on_calendar(self.status, self.appointment.status)
+
+    @property
+    def recorded_attendance(self) -> str | None:
+        return recorded_attendance(self.status, self.attendance)
 
 
 class AppointmentAttendee(db.Model):

@@ -8,7 +8,7 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 
 from familylink.extensions import db
-from familylink.models import Appointment, AppointmentFamily, OutboxEmail, Role, User
+from familylink.models import Appointment, AppointmentFamily, OutboxEmail, Role, SeatStatus, User
 from familylink.services import booking
 from tests.booking_setup import add_family, create_clinic
 from tests.factories import create_consent, create_user
@@ -217,6 +217,29 @@ def test_a_family_member_sees_their_own_attendance_without_the_attendance_scope(
 def test_a_family_member_sees_that_they_did_not_attend(app, client, auth, clinic):
     page = _seat_page_after_marking(app, client, auth, clinic, "no_show")
     assert "You did not attend." in page and "Jordan" not in page.split("Information about")[0]
+
+
+def test_attendance_left_on_a_cancelled_place_by_older_code_is_not_shown(app, client, auth, clinic):
+    """Only a place still booked has attendance: a value an earlier version let the
+    therapist mark on a cancelled place shows neither to the family nor on the calendar."""
+    _seat_page_after_marking(app, client, auth, clinic, "attended")
+    badge = 'class="badge">attended<'
+    auth.logout()
+    auth.login(clinic["therapist"])
+    week = {"date": "2026-11-19"}
+    assert badge in client.get("/therapist/calendar", query_string=week).get_data(as_text=True)
+    with app.app_context():
+        seat = db.session.scalars(select(AppointmentFamily)).one()
+        seat.status = SeatStatus.CANCELLED  # as the rows such code left behind
+        db.session.commit()
+        seat_id = seat.id
+    assert badge not in client.get("/therapist/calendar", query_string=week).get_data(as_text=True)
+    auth.logout()
+    with app.app_context():
+        luis = db.session.scalars(select(User.email).where(User.name == "Luis Rivera")).one()
+    auth.login(luis)
+    page = client.get(f"/booking/{seat_id}").get_data(as_text=True)
+    assert "cancelled" in page and "You attended." not in page
 
 
 def test_the_patient_sees_family_sessions_planned_for_them(app, client, auth, clinic):

@@ -25,7 +25,7 @@ from familylink.models import (
     SessionType,
     User,
 )
-from familylink.models.scheduling import booked_seats, holds_a_group
+from familylink.models.scheduling import booked_seats, holds_a_group, recorded_attendance
 from familylink.services import access, audit
 from familylink.services.booking.rooms import session_is_over
 from familylink.services.booking.slots import (
@@ -270,6 +270,10 @@ class CalendarSeat:
     note: str | None
     appointment: CalendarAppointment
     attendees: list[CalendarPerson] = field(default_factory=list)
+
+    @property
+    def recorded_attendance(self) -> str | None:
+        return recorded_attendance(self.status, self.attendance)
 
     @classmethod
     def of(cls, row: Row, appointment: CalendarAppointment) -> CalendarSeat:
