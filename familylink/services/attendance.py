@@ -4,8 +4,8 @@ A therapist records it for their own patients, a day at a time (`day_sheet`,
 `record_program_attendance`); a family member whose consent in force covers `attendance`
 sees a plain weekly summary of the last few weeks (`family_summary`), asked of the gate
 (`access.attendance_since`: from the start of the consent's episode), which records the
-disclosure. Without that scope nothing is
-shown, not even that attendance is recorded, and nothing is recorded as disclosed.
+disclosure. Without that scope nothing is shown, not even that attendance is recorded, and
+nothing is recorded as disclosed.
 
 This is never a family's own attendance at a family session (`AppointmentFamily.attendance`),
 which is theirs and always shown to them on their session page.
